@@ -1,0 +1,300 @@
+"""Baskets as integer-coded transactions, built in DuckDB; parameter checks."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..config import Config, load_config
+from ..errors import ConfigError, DataContractError
+
+UNITS = ("order", "customer")
+ALGORITHMS = ("fpgrowth", "apriori")
+
+
+# -- parameters ----------------------------------------------------------------
+
+def _is_number(v: Any) -> bool:
+    return not isinstance(v, bool) and isinstance(v, (int, float, np.integer, np.floating))
+
+
+_HINT = "See docs/baskets.md for what each setting means; defaults are in the [baskets] config section."
+
+
+def check_param(name: str, value: Any) -> Any:
+    """Raise :class:`ConfigError` naming ``name``, the expected range and ``value`` if out of range."""
+    ok: bool
+    if name == "min_support":
+        words, ok = "a number in (0, 1]", _is_number(value) and 0 < value <= 1
+    elif name == "min_confidence":
+        words, ok = "a number in [0, 1]", _is_number(value) and 0 <= value <= 1
+    elif name == "min_lift":
+        words, ok = "a number in [0, inf)", _is_number(value) and 0 <= value < math.inf
+    elif name in ("max_len", "max_itemsets", "min_len", "top_n"):
+        lo = 1
+        words = f"an int in [{lo}, inf)"
+        ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= lo
+    elif name == "algorithm":
+        words, ok = "one of " + ", ".join(map(repr, ALGORITHMS)), value in ALGORITHMS
+    elif name == "unit":
+        words, ok = "one of " + ", ".join(map(repr, UNITS)), value in UNITS
+    else:  # pragma: no cover - programming error
+        raise KeyError(name)
+    if not ok:
+        raise ConfigError(f"The {name!r} parameter must be {words}. Got {value!r} instead.", hint=_HINT)
+    return value
+
+
+def setting(name: str, value: Any, config: Config | Mapping | None) -> Any:
+    """``value`` if given, else ``baskets.<name>`` from ``config`` (default: the shipped defaults)."""
+    if value is None:
+        cfg = config if config is not None else load_config()
+        value = cfg[f"baskets.{name}"] if isinstance(cfg, Config) else cfg["baskets"][name]
+    return value
+
+
+def min_count(min_support: float, n: int) -> int:
+    """Smallest basket count ``c`` with ``c / n >= min_support`` (as arules compares), at least 1."""
+    c = max(1, math.ceil(min_support * n))
+    while c > 1 and (c - 1) / n >= min_support:
+        c -= 1
+    while c / n < min_support:
+        c += 1
+    return c
+
+
+# -- baskets ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Baskets:
+    """Transactions with items coded 0..n_items-1 (codes in item-id order).
+
+    ``codes[offsets[b]:offsets[b + 1]]`` are the distinct items of basket
+    ``b`` (sorted).  ``item_ids[c]`` is the item (product_id) of code ``c``
+    and ``item_names[c]`` its catalogue name (the id when unnamed).
+    ``groups``/``group_offsets`` optionally cut the baskets into consecutive
+    groups (segments).
+    """
+
+    codes: np.ndarray
+    offsets: np.ndarray
+    item_ids: np.ndarray
+    item_names: np.ndarray
+    groups: tuple[str, ...] = ()
+    group_offsets: np.ndarray | None = None
+
+    @property
+    def n_baskets(self) -> int:
+        return len(self.offsets) - 1
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_ids)
+
+    def sizes(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def item_counts(self) -> np.ndarray:
+        """Baskets holding each item code."""
+        return np.bincount(self.codes, minlength=self.n_items).astype(np.int64)
+
+    def to_lists(self) -> list[list[int]]:
+        """Python lists of codes, as pyfim reads them."""
+        flat = self.codes.tolist()
+        off = self.offsets.tolist()
+        return [flat[a:b] for a, b in zip(off[:-1], off[1:])]
+
+    def group(self, name: str) -> "Baskets":
+        """The baskets of one group (segment), same item coding."""
+        i = self.groups.index(name)
+        lo, hi = int(self.group_offsets[i]), int(self.group_offsets[i + 1])
+        a, b = int(self.offsets[lo]), int(self.offsets[hi])
+        return Baskets(self.codes[a:b], self.offsets[lo:hi + 1] - a, self.item_ids, self.item_names)
+
+    def item_codes(self, items, *, what: str) -> np.ndarray:
+        """Codes of ``items`` (ids); an item in no basket is a DataContractError (likely a typo)."""
+        items = [str(x) for x in ([items] if isinstance(items, str) else items)]
+        pos = np.searchsorted(self.item_ids, items)
+        pos = np.minimum(pos, self.n_items - 1)
+        bad = [x for x, p in zip(items, pos) if self.n_items == 0 or self.item_ids[p] != x]
+        if bad:
+            raise DataContractError(
+                f"{what}: item(s) {', '.join(map(repr, bad[:5]))} are in no basket; "
+                f"expected item ids such as {', '.join(map(repr, self.item_ids[:3].tolist()))}.",
+                hint="Items are given by id (product_id), not by name.",
+            )
+        return pos.astype(np.int32)
+
+
+# SQL over a relation `_pairs(grp, basket_id, item, name)`; one row per basket.
+_BUILD_SQL = """
+WITH pairs AS (
+    SELECT DISTINCT grp, basket_id, CAST(item AS VARCHAR) AS item
+    FROM {src} WHERE item IS NOT NULL AND basket_id IS NOT NULL
+),
+cat AS (
+    SELECT item, CAST(row_number() OVER (ORDER BY item) - 1 AS INTEGER) AS code
+    FROM (SELECT DISTINCT item FROM pairs)
+)
+SELECT grp, list(code ORDER BY code) AS codes
+FROM pairs JOIN cat USING (item)
+GROUP BY grp, basket_id
+ORDER BY grp, basket_id
+"""
+
+_CAT_SQL = """
+SELECT item, arg_min(name, name) AS name
+FROM (SELECT DISTINCT CAST(item AS VARCHAR) AS item, CAST({name} AS VARCHAR) AS name
+      FROM {src} WHERE item IS NOT NULL AND basket_id IS NOT NULL)
+GROUP BY item ORDER BY item
+"""
+
+
+def _build(con: duckdb.DuckDBPyConnection, src: str, *, has_name: bool, what: str) -> Baskets:
+    cat = con.execute(_CAT_SQL.format(src=src, name="name" if has_name else "NULL")).fetchnumpy()
+    item_ids = np.asarray(cat["item"], dtype=object)
+    names = np.asarray(cat["name"], dtype=object)
+    if len(item_ids) == 0:
+        raise DataContractError(
+            f"No basket to mine in {what}: every basket is empty (or there are none).",
+            hint="Check the data: baskets need at least one item (and, from a workspace, "
+            "sale orders with merchandise lines up to as_of).",
+        )
+    unnamed = np.array([x is None for x in names], dtype=bool) if len(names) else np.zeros(0, bool)
+    names[unnamed] = item_ids[unnamed]
+    tbl = con.execute(_BUILD_SQL.format(src=src)).to_arrow_table()
+    arr = tbl.column("codes").combine_chunks()
+    lengths = pc.list_value_length(arr).to_numpy(zero_copy_only=False).astype(np.int64)
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    codes = arr.flatten().to_numpy(zero_copy_only=False).astype(np.int32)
+    grp = tbl.column("grp").to_numpy(zero_copy_only=False)
+    groups: tuple[str, ...] = ()
+    gofs = None
+    if len(grp) and grp[0] is not None:
+        change = np.flatnonzero(grp[1:] != grp[:-1]) + 1
+        starts = np.concatenate([[0], change])
+        groups = tuple(str(g) for g in grp[starts])
+        gofs = np.concatenate([starts, [len(grp)]]).astype(np.int64)
+    return Baskets(codes, offsets, item_ids, names, groups, gofs)
+
+
+def baskets_from_transactions(transactions, *, names: Mapping | None = None) -> Baskets:
+    """Baskets from plain transactions, so any data (e.g. Groceries) can be mined without a workspace.
+
+    ``transactions`` is a list of lists of items, or a DuckDB relation with
+    columns ``basket_id`` and ``item`` (one row per item in a basket).
+    Items are identified by their text (``str(item)``); repeated items in a
+    basket count once; empty baskets are ignored (they are not counted in the
+    support's denominator).  ``names`` optionally maps item -> display name.
+    """
+    con = duckdb.connect()
+    try:
+        if isinstance(transactions, duckdb.DuckDBPyRelation):
+            cols = list(transactions.columns)
+            from ..schema import check_columns
+
+            check_columns("transactions", cols, ["basket_id", "item"], source="the relation given")
+            pairs = transactions.select("basket_id, CAST(item AS VARCHAR) AS item").to_arrow_table()
+        else:
+            if isinstance(transactions, (str, bytes)) or not hasattr(transactions, "__iter__"):
+                raise DataContractError(
+                    f"transactions must be a list of lists of items or a DuckDB relation "
+                    f"(basket_id, item); got {type(transactions).__name__}."
+                )
+            lists = []
+            for t in transactions:
+                if isinstance(t, (str, bytes)) or not hasattr(t, "__iter__"):
+                    raise DataContractError(
+                        f"Each transaction must be a list of items; got {t!r}.",
+                        hint="Wrap a single item in a list: [['milk'], ['bread', 'milk']].",
+                    )
+                lists.append([None if x is None else str(x) for x in t])
+            arr = pa.array(lists, type=pa.list_(pa.string()))
+            lengths = pc.list_value_length(arr).to_numpy(zero_copy_only=False)
+            pairs = pa.table({
+                "basket_id": np.repeat(np.arange(len(lists), dtype=np.int64), lengths),
+                "item": arr.flatten(),
+            })
+        con.register("_pairs_in", pairs)
+        if names:
+            nm = pa.table({"item": [str(k) for k in names], "name": [str(v) for v in names.values()]})
+            con.register("_names_in", nm)
+            src = ("(SELECT NULL AS grp, p.basket_id, p.item, n.name FROM _pairs_in p "
+                   "LEFT JOIN _names_in n USING (item))")
+        else:
+            src = "(SELECT NULL AS grp, basket_id, item FROM _pairs_in)"
+        return _build(con, src, has_name=bool(names), what="the transactions given")
+    finally:
+        con.close()
+
+
+_WS_PAIRS = """
+SELECT {grp} AS grp, {basket} AS basket_id, ol.product_id AS item, p.name AS name
+FROM orders o
+JOIN order_lines ol ON ol.order_id = o.order_id
+LEFT JOIN products p ON p.product_id = ol.product_id
+{seg_join}
+WHERE o.kind = 'sale' AND coalesce(p.is_merchandise, TRUE) AND o.ordered_at <= CAST(? AS TIMESTAMP)
+  {extra}
+"""
+
+
+def baskets_from_workspace(ws, *, as_of, unit: str | None = None, config=None) -> Baskets:
+    """One basket per sale order (or per customer) up to ``as_of``, from the workspace.
+
+    Lines of non-merchandise products (postage, fees) are left out; guest
+    orders (NULL customer_id) are kept for ``unit='order'``.  Items are
+    product ids, named by ``products.name``.
+    """
+    unit = check_param("unit", setting("unit", unit, config))
+    basket = "o.order_id" if unit == "order" else "o.customer_id"
+    extra = "" if unit == "order" else "AND o.customer_id IS NOT NULL"
+    sql = _WS_PAIRS.format(grp="NULL", basket=basket, seg_join="", extra=extra)
+    return _ws_build(ws, sql, [as_of], f"the workspace up to as_of={as_of}")
+
+
+def _ws_build(ws, sql: str, params: list, what: str) -> Baskets:
+    rel = ws.con.execute(sql, params).to_arrow_table()
+    con = duckdb.connect()
+    try:
+        con.register("_pairs_in", rel)
+        return _build(con, "_pairs_in", has_name=True, what=what)
+    finally:
+        con.close()
+
+
+def segment_baskets(ws, *, scheme: str, as_of, unit: str, segment_run_id: int | None) -> tuple[Baskets, int]:
+    """Baskets of the customers of each segment of ``scheme`` (grouped by segment), and the run used."""
+    if not ws.has_table("segments"):
+        raise DataContractError(
+            "There is no `segments` table in the workspace, so rules per segment cannot be mined.",
+            hint="Run a segmentation first (e.g. `shopseg segment ...`), then mine rules per segment.",
+        )
+    from ..schema import check_columns
+
+    check_columns("segments", ws.columns("segments"), ["run_id", "customer_id", "scheme", "segment"])
+    if segment_run_id is None:
+        segment_run_id = ws.scalar("SELECT max(run_id) FROM segments WHERE scheme = ?", [scheme])
+        if segment_run_id is None:
+            known = [r[0] for r in ws.sql("SELECT DISTINCT scheme FROM segments ORDER BY 1")]
+            raise DataContractError(
+                f"No segments of scheme {scheme!r} in `segments`; schemes found: "
+                f"{', '.join(known) if known else '(none)'}."
+            )
+    basket = "o.order_id" if unit == "order" else "o.customer_id"
+    sql = _WS_PAIRS.format(
+        grp="s.segment",
+        basket=basket,
+        seg_join="JOIN segments s ON s.customer_id = o.customer_id AND s.scheme = ? AND s.run_id = ?",
+        extra="",
+    )
+    b = _ws_build(ws, sql, [scheme, segment_run_id, as_of],
+                  f"segments of scheme {scheme!r} (run {segment_run_id}) up to as_of={as_of}")
+    return b, int(segment_run_id)

@@ -1,0 +1,301 @@
+"""Frequent itemsets (pyfim) with a bounded output, and rules built from them in numpy.
+
+Rules follow arules' convention (Hahsler et al.): one item on the right-hand
+side, the support of a rule is the support of its whole itemset, lengths count
+both sides.  They are generated from the frequent itemsets without Python
+loops over rules: every itemset ``I`` with ``|I| >= 2`` gives ``|I|`` rules
+``I \\ {y} => {y}``, and the antecedent's count is found by an exact lookup
+(order-independent 64-bit set hash, then the rows are compared; a collision
+falls back to a dictionary).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from itertools import chain
+
+import fim
+import numpy as np
+from scipy.special import comb
+
+from ..errors import ConfigError
+from ._baskets import Baskets, check_param, min_count
+
+_SEED = 20240613  # fixed: the hash only has to be the same within one call
+
+
+@dataclass
+class Itemsets:
+    """Frequent itemsets as arrays.
+
+    ``sets`` is an (N, W) int32 matrix of item codes, each row ascending and
+    padded with ``pad`` (= n_items); ``sizes`` and ``counts`` (baskets holding
+    the itemset) are length-N vectors.  Rows are sorted by size, then count
+    (descending), then codes.
+    """
+
+    sets: np.ndarray
+    sizes: np.ndarray
+    counts: np.ndarray
+    n_baskets: int
+    min_count: int
+    baskets: Baskets = field(repr=False)
+
+    @property
+    def pad(self) -> int:
+        return self.baskets.n_items
+
+    def __len__(self) -> int:
+        return len(self.sizes)
+
+    @cached_property
+    def _item_hash(self) -> np.ndarray:
+        h = np.random.default_rng(_SEED).integers(1, 2**63, size=self.pad + 1, dtype=np.uint64)
+        h[self.pad] = 0
+        return h
+
+    def row_hash(self, rows: np.ndarray) -> np.ndarray:
+        """Order-independent set hash: sum (mod 2**64) of per-item random words."""
+        return self._item_hash[rows].sum(axis=1, dtype=np.uint64)
+
+    @cached_property
+    def hashes(self) -> np.ndarray:
+        return self.row_hash(self.sets)
+
+    @cached_property
+    def _sorted(self) -> tuple[np.ndarray, np.ndarray]:
+        order = np.argsort(self.hashes, kind="stable")
+        return order, self.hashes[order]
+
+    def lookup(self, rows: np.ndarray, hashes: np.ndarray | None = None) -> np.ndarray:
+        """Index of each (padded, ascending) row among the itemsets; -1 if absent."""
+        if hashes is None:
+            hashes = self.row_hash(rows)
+        if len(self) == 0:
+            return np.full(len(rows), -1, np.int64)
+        order, sh = self._sorted
+        pos = np.minimum(np.searchsorted(sh, hashes), len(sh) - 1)
+        idx = order[pos]
+        ok = (sh[pos] == hashes) & (self.sets[idx] == rows).all(axis=1)
+        if not ok.all():  # hash collision (or absent): exact dictionary lookup
+            table = {tuple(r): i for i, r in enumerate(self.sets.tolist())}
+            bad = np.flatnonzero(~ok)
+            idx[bad] = [table.get(tuple(r), -1) for r in rows[bad].tolist()]
+        return idx
+
+    def item_lists(self, rows: np.ndarray, *, names: bool = False):
+        """Arrow list array of item ids (or names) of padded code rows."""
+        import pyarrow as pa
+
+        mask = rows != self.pad
+        flat = rows[mask]
+        offsets = np.concatenate([[0], np.cumsum(mask.sum(axis=1))]).astype(np.int32)
+        labels = (self.baskets.item_names if names else self.baskets.item_ids)[flat]
+        return pa.ListArray.from_arrays(pa.array(offsets), pa.array(labels.tolist(), pa.string()))
+
+
+def _upper_bound(baskets: Baskets, freq: np.ndarray, mc: int, max_len: int) -> float:
+    """Cheap bound on the number of frequent itemsets of size <= max_len.
+
+    A frequent itemset of size z lies in at least ``mc`` baskets, so there are
+    at most sum_b C(k_b, z) / mc of them (k_b: frequent items in basket b), and
+    at most C(F, z) (F: frequent items).
+    """
+    k = np.add.reduceat(freq[baskets.codes].astype(np.int64), baskets.offsets[:-1])
+    if baskets.n_baskets == 0:
+        return 0.0
+    total = 0.0
+    for z in range(1, min(max_len, int(k.max())) + 1):
+        total += min(float(comb(int(freq.sum()), z)), float(comb(k, z).sum()) / mc)
+        if total == np.inf:
+            break
+    return total
+
+
+def _spectrum_guard(tx, miner, mc: int, n: int, max_len: int, max_itemsets: int, min_support: float) -> None:
+    """Count the itemsets level by level (pyfim's pattern spectrum: counts, no sets built).
+
+    Raises :class:`ConfigError` as soon as the total passes ``max_itemsets``,
+    before the next, possibly far larger, level is counted.
+    """
+    total = 0
+    by_supp: dict[int, float] = {}
+    for z in range(1, max_len + 1):
+        spec = miner(tx, target="s", supp=-mc, zmin=z, zmax=z, report="#")
+        n_z = int(sum(spec.values()))
+        for (_, s), c in spec.items():
+            by_supp[s] = by_supp.get(s, 0) + c
+        total += n_z
+        if total > max_itemsets:
+            supps = sorted(by_supp, reverse=True)
+            cum = np.cumsum([by_supp[s] for s in supps])
+            fits = [s for s, c in zip(supps, cum) if c <= max_itemsets]
+            suggest = (f" A min_support of at least {(fits[-1]) / n:.4g} would keep it under the bound."
+                       if fits else "")
+            raise ConfigError(
+                f"min_support={min_support:g} (at least {mc:,} of {n:,} baskets) would find more than "
+                f"{max_itemsets:,} frequent itemsets: {total:,} of length <= {z} already, "
+                f"with max_len={max_len}.{suggest}",
+                hint="Raise min_support, lower max_len, or raise max_itemsets "
+                "(baskets.max_itemsets) if the memory allows (about 250 bytes per itemset).",
+            )
+        if n_z == 0:
+            break
+
+
+def mine_itemsets(baskets: Baskets, *, min_support: float, max_len: int, algorithm: str,
+                  max_itemsets: int) -> Itemsets:
+    """All itemsets of 1..max_len items in at least ``min_support`` of the baskets (exact).
+
+    FP-growth (Han, Pei & Yin 2000) or Apriori (Agrawal & Srikant 1994), both
+    Borgelt's C implementations in pyfim.  The count is bounded first (see
+    :func:`_upper_bound`, then an exact count by pattern spectrum when the
+    bound is above ``max_itemsets``), so memory never runs away.
+    """
+    check_param("min_support", min_support)
+    check_param("max_len", max_len)
+    check_param("algorithm", algorithm)
+    check_param("max_itemsets", max_itemsets)
+    n = baskets.n_baskets
+    mc = min_count(min_support, n)
+    miner = fim.fpgrowth if algorithm == "fpgrowth" else fim.apriori
+    freq = baskets.item_counts() >= mc
+    pad = baskets.n_items
+    empty = Itemsets(np.zeros((0, 1), np.int32), np.zeros(0, np.int32), np.zeros(0, np.int64), n, mc, baskets)
+    if not freq.any():
+        return empty
+    tx = baskets.to_lists()
+    if _upper_bound(baskets, freq, mc, max_len) > max_itemsets:
+        _spectrum_guard(tx, miner, mc, n, max_len, max_itemsets, min_support)
+    found = miner(tx, target="s", supp=-mc, zmin=1, zmax=max_len, report="a")
+    if not found:
+        return empty
+    sets_t, counts_t = zip(*found)
+    del found
+    sizes = np.fromiter(map(len, sets_t), np.int32, len(sets_t))
+    flat = np.fromiter(chain.from_iterable(sets_t), np.int32, int(sizes.sum()))
+    del sets_t
+    counts = np.asarray(counts_t, dtype=np.int64)
+    width = int(sizes.max())
+    rows = np.repeat(np.arange(len(sizes)), sizes)
+    cols = np.arange(len(flat)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+    sets = np.full((len(sizes), width), pad, np.int32)
+    sets[rows, cols] = flat
+    sets.sort(axis=1)
+    order = np.lexsort((*sets.T[::-1], -counts, sizes))
+    return Itemsets(sets[order], sizes[order], counts[order], n, mc, baskets)
+
+
+@dataclass
+class Rules:
+    """All rules ``antecedent => consequent`` of the itemsets (before filters), as arrays.
+
+    Rule ``r`` comes from itemset ``itemset[r]`` by moving the item at
+    position ``pos[r]`` to the right-hand side; ``ante[r]`` is the index of
+    the antecedent itemset.
+    """
+
+    itemsets: Itemsets
+    itemset: np.ndarray
+    pos: np.ndarray
+    ante: np.ndarray
+    consequent: np.ndarray
+    count: np.ndarray
+    ante_count: np.ndarray
+    cons_count: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.itemset)
+
+    @cached_property
+    def metrics(self) -> dict[str, np.ndarray]:
+        """support, confidence, lift, leverage, conviction (arules / mlxtend definitions)."""
+        n = float(self.itemsets.n_baskets)
+        c, a, y = (self.count.astype(np.float64), self.ante_count.astype(np.float64),
+                   self.cons_count.astype(np.float64))
+        support = c / n
+        confidence = c / a
+        lift = c * n / (a * y)
+        leverage = support - (a / n) * (y / n)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            conviction = np.where(confidence < 1, (1 - y / n) / (1 - confidence), np.inf)
+        return dict(support=support, confidence=confidence, lift=lift, leverage=leverage,
+                    conviction=conviction)
+
+    @property
+    def length(self) -> np.ndarray:
+        return self.itemsets.sizes[self.itemset]
+
+    @cached_property
+    def best_general_confidence(self) -> np.ndarray:
+        """Highest confidence of a more general rule (same consequent, antecedent a proper,
+        non-empty subset); -inf when the antecedent has one item."""
+        its = self.itemsets
+        best = np.full(len(self), -np.inf)
+        conf = self.metrics["confidence"]
+        roff = np.full(len(its), -1, np.int64)
+        starts = np.flatnonzero(np.r_[True, self.itemset[1:] != self.itemset[:-1]]) if len(self) else []
+        roff[self.itemset[starts]] = starts
+        sizes = self.length
+        for s in range(3, int(its.sizes.max(initial=0)) + 1):
+            at = np.flatnonzero(sizes == s)
+            if not len(at):
+                continue
+            i, p = self.itemset[at], self.pos[at]
+            for q in range(s):
+                m = p != q
+                sub_ante = self.ante[roff[i[m]] + q]  # the itemset I \ {x_q}
+                sub = roff[sub_ante] + p[m] - (q < p[m])
+                r = at[m]
+                best[r] = np.maximum(best[r], np.maximum(conf[sub], best[sub]))
+        return best
+
+
+def build_rules(its: Itemsets) -> Rules:
+    """Every rule with a one-item consequent from the frequent itemsets (exact counts)."""
+    multi = np.flatnonzero(its.sizes >= 2)
+    sz = its.sizes[multi]
+    itemset = np.repeat(multi, sz)
+    pos = (np.arange(int(sz.sum())) - np.repeat(np.cumsum(sz) - sz, sz)).astype(np.int32)
+    full = its.sets[itemset]
+    consequent = full[np.arange(len(itemset)), pos]
+    w = full.shape[1]
+    keep = np.arange(w)[None, :] != pos[:, None]
+    ante_rows = np.full_like(full, its.pad)
+    ante_rows[:, : w - 1] = full[keep].reshape(len(itemset), w - 1)
+    del full, keep
+    ante_hash = its.hashes[itemset] - its._item_hash[consequent]
+    ante = its.lookup(ante_rows, ante_hash)
+    if (ante < 0).any():  # pragma: no cover - the miner returns every frequent subset
+        raise RuntimeError("An antecedent of a frequent itemset was not found among the itemsets.")
+    single = np.full(its.pad + 1, 0, np.int64)
+    ones = np.flatnonzero(its.sizes == 1)
+    single[its.sets[ones, 0]] = its.counts[ones]
+    return Rules(its, itemset, pos, ante, consequent, its.counts[itemset], its.counts[ante],
+                 single[consequent])
+
+
+def select_rules(rules: Rules, *, min_confidence: float, min_lift: float, min_len: int = 2,
+                 antecedent_codes: np.ndarray | None = None, consequent_codes: np.ndarray | None = None,
+                 prune_redundant: bool = False) -> np.ndarray:
+    """Indices of the rules that pass the filters, sorted by lift, confidence, support (descending).
+
+    Redundancy is judged against every rule with enough support, before the
+    item filters, so "what goes with X?" shows the same rules as the full list.
+    """
+    check_param("min_confidence", min_confidence)
+    check_param("min_lift", min_lift)
+    check_param("min_len", min_len)
+    m = rules.metrics
+    ok = (m["confidence"] >= min_confidence) & (m["lift"] >= min_lift) & (rules.length >= min_len)
+    if antecedent_codes is not None:
+        ok &= np.isin(rules.itemsets.sets[rules.ante], antecedent_codes).any(axis=1)
+    if consequent_codes is not None:
+        ok &= np.isin(rules.consequent, consequent_codes)
+    if prune_redundant:
+        ok &= rules.best_general_confidence < m["confidence"]
+    idx = np.flatnonzero(ok)
+    order = np.lexsort((rules.pos[idx], rules.itemset[idx], -m["support"][idx], -m["confidence"][idx],
+                        -m["lift"][idx]))
+    return idx[order]

@@ -1,0 +1,183 @@
+"""The ``shopseg`` command line: parse, call one library function, format the result.
+
+No business logic here: every command is a thin wrapper over the Python API.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from . import __version__
+from .errors import ShopsegError
+
+app = typer.Typer(
+    name="shopseg",
+    help="Turn a web shop's raw data into customer segments, predictions and targeted marketing.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+
+class _State:
+    workspace: Optional[Path] = None
+
+
+state = _State()
+
+
+def _fail(e: ShopsegError) -> None:
+    err_console.print(f"[bold red]Error:[/] {e.message}", highlight=False, soft_wrap=True)
+    if e.hint:
+        err_console.print(f"[yellow]Hint:[/] {e.hint}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code=2)
+
+
+def handles_errors(fn):
+    """Translate shopseg's exception tree into a short message, a hint and exit code 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except ShopsegError as e:
+            _fail(e)
+
+    return wrapper
+
+
+def _open(create: bool = True, read_only: bool = False):
+    from .workspace import open_workspace
+
+    return open_workspace(state.workspace, create=create, read_only=read_only)
+
+
+def _version(value: bool):
+    if value:
+        console.print(f"shopseg {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    workspace: Optional[Path] = typer.Option(
+        None, "--workspace", "-w", envvar="SHOPSEG_WORKSPACE",
+        help="Workspace folder (default ./shopseg-workspace).", show_default=False),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+):
+    """shopseg: customer segments and targeted marketing from a shop's exports."""
+    state.workspace = workspace
+
+
+@app.command()
+@handles_errors
+def ingest(
+    path: Path = typer.Argument(..., help="CSV (.csv/.tsv, optionally .gz), Parquet or JSON lines file."),
+    table: Optional[str] = typer.Option(None, "--table", "-t",
+        help="Canonical table the file holds: customers, products, orders, order_lines, events, reviews."),
+    preset: Optional[str] = typer.Option(None, "--preset", "-p",
+        help="A known public format (see `shopseg presets`), e.g. online-retail."),
+    mapping: Optional[Path] = typer.Option(None, "--mapping", "-m",
+        help="TOML mapping: column renames, date formats, one file split into several tables."),
+    delimiter: Optional[str] = typer.Option(None, help="CSV delimiter (default: sniffed)."),
+    encoding: Optional[str] = typer.Option(None, help="utf-8, utf-16 or latin-1 (default: sniffed)."),
+    header: Optional[bool] = typer.Option(None, "--header/--no-header", help="Whether the CSV has a header row.",
+                                          show_default=False),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+):
+    """Load one file into the workspace: accepted, quarantined (with reasons) or duplicate, all counted."""
+    from .ingest import ingest as do_ingest
+
+    with _open() as ws:
+        with console.status(f"Ingesting {path} ..."):
+            result = do_ingest(ws, path, table=table, preset=preset, mapping=mapping,
+                               delimiter=delimiter, encoding=encoding, header=header)
+    if as_json:
+        console.print_json(json.dumps(result.__dict__, default=str))
+    else:
+        console.print(result.describe(), highlight=False, soft_wrap=True)
+
+
+@app.command()
+def presets():
+    """List the presets for well-known public export formats."""
+    from .ingest import PRESETS
+
+    t = Table("preset", "what it reads", show_lines=True)
+    for p in PRESETS.values():
+        t.add_row(p.name, p.doc)
+    console.print(t)
+
+
+@app.command()
+@handles_errors
+def summary():
+    """Row counts of the workspace's tables and the latest ingests."""
+    with _open(create=False, read_only=True) as ws:
+        t = Table("table", "rows", title=f"Workspace {ws.path}")
+        for name, n in ws.summary().items():
+            t.add_row(name, f"{n:,}")
+        t.add_row("quarantine", f"{ws.count('quarantine'):,}")
+        console.print(t)
+        log = ws.sql("SELECT ingest_id, source, coalesce(preset, ''), n_input, n_accepted, n_quarantined, "
+                     "n_duplicate FROM ingest_log ORDER BY ingest_id DESC LIMIT 10")
+        if log:
+            lt = Table("ingest", "source", "preset", "input", "accepted", "quarantined", "duplicate",
+                       title="Latest ingests")
+            for r in log:
+                lt.add_row(str(r[0]), str(r[1]), r[2], *(f"{x:,}" for x in r[3:]))
+            console.print(lt)
+
+
+@app.command()
+@handles_errors
+def quarantine(
+    ingest_id: Optional[int] = typer.Option(None, "--ingest", help="Only rows of this ingest."),
+    limit: int = typer.Option(20, help="Rows to show."),
+):
+    """Show quarantined rows: file, row, column and reason."""
+    with _open(create=False, read_only=True) as ws:
+        where = "WHERE ingest_id = ?" if ingest_id is not None else ""
+        params = [ingest_id] if ingest_id is not None else []
+        rows = ws.sql(f"SELECT ingest_id, source, row_number, reason FROM quarantine {where} "
+                      f"ORDER BY ingest_id, row_number LIMIT {int(limit)}", params)
+        t = Table("ingest", "file", "row", "reason")
+        for r in rows:
+            t.add_row(str(r[0]), str(r[1]), str(r[2]), str(r[3]))
+        console.print(t)
+
+
+@app.command()
+@handles_errors
+def sql(query: str = typer.Argument(..., help="A SQL query over the workspace (read-only).")):
+    """Run a read-only SQL query over the workspace and print the result."""
+    import duckdb
+
+    with _open(create=False, read_only=True) as ws:
+        try:
+            cur = ws.con.execute(query)
+        except duckdb.Error as e:
+            raise ShopsegError(f"SQL error: {e}") from None
+        cols = [d[0] for d in cur.description or []]
+        t = Table(*cols)
+        for r in cur.fetchmany(1000):
+            t.add_row(*("" if v is None else str(v) for v in r))
+        console.print(t)
+
+
+def main() -> None:  # console-script entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,330 @@
+"""Validate the rows of ``_src`` against the plan, then load them in one transaction.
+
+Every input row ends in exactly one of three places, and the counts add up to
+the input exactly:
+
+- **duplicate**: the same as an earlier row of the file (every source column
+  equal), or already in the workspace with the same values;
+- **quarantined**: a check failed; ``quarantine`` keeps the file, the row, the
+  column and the reason, and the row as read;
+- **accepted**: loaded into the primary table; rows of derived tables (orders
+  of an invoice export, customers seen for the first time...) come from
+  accepted rows only.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from .. import schema
+from ..errors import IngestError
+from ._plan import Plan
+from ._read import SourceInfo
+from ._sql import ident, literal
+
+FATES = ("accepted", "quarantined", "duplicate")
+
+
+@dataclass
+class IngestResult:
+    """What one ingest did. ``n_input == n_accepted + n_quarantined + n_duplicate``."""
+
+    ingest_id: int
+    source: str
+    tables: list[str]
+    n_input: int
+    n_accepted: int
+    n_quarantined: int
+    n_duplicate: int
+    rows_added: dict[str, int]
+    summary: dict = field(default_factory=dict)
+    top_reasons: list[tuple[str, int]] = field(default_factory=list)
+    preset: str | None = None
+    encoding: str | None = None
+    delimiter: str | None = None
+
+    @property
+    def reconciled(self) -> bool:
+        return self.n_input == self.n_accepted + self.n_quarantined + self.n_duplicate
+
+    def describe(self) -> str:
+        """A plain-text summary, as the CLI prints it."""
+        lines = [
+            f"Ingest {self.ingest_id}: {self.source}" + (f" (preset {self.preset})" if self.preset else ""),
+            f"  {self.n_input:,} input rows = {self.n_accepted:,} accepted + {self.n_quarantined:,} quarantined"
+            f" + {self.n_duplicate:,} exact duplicates",
+        ]
+        added = ", ".join(f"{t} +{n:,}" for t, n in self.rows_added.items())
+        lines.append(f"  rows added: {added}")
+        for key, value in self.summary.items():
+            lines.append(f"  {key.replace('_', ' ')}: {value:,}" if isinstance(value, int) else
+                         f"  {key.replace('_', ' ')}: {value}")
+        if self.top_reasons:
+            lines.append("  quarantine reasons:")
+            lines += [f"    {n:,} x {r}" for r, n in self.top_reasons]
+        return "\n".join(lines)
+
+
+def _typed_sql(col: schema.Column, raw: str, formats: list[str] | None) -> str:
+    if col.type == "VARCHAR":
+        return f"lower({raw})" if col.choices else raw
+    if col.type == "TIMESTAMP" and formats:
+        fl = "[" + ", ".join(literal(f) for f in formats) + "]"
+        return f"try_strptime({raw}, {fl})"
+    if col.type == "BIGINT":
+        # accept 5 and 5.0, not 5.5
+        return (f"CASE WHEN TRY_CAST({raw} AS DOUBLE) = round(TRY_CAST({raw} AS DOUBLE)) "
+                f"THEN TRY_CAST(TRY_CAST({raw} AS DOUBLE) AS BIGINT) END")
+    return f"TRY_CAST({raw} AS {col.type})"
+
+
+def _quoted(raw: str) -> str:
+    return f"'''' || left({raw}, 60) || CASE WHEN length({raw}) > 60 THEN '...' ELSE '' END || ''''"
+
+
+def _domain_violation(col: schema.Column, typed: str) -> str | None:
+    conds = []
+    if col.choices:
+        conds.append(f"{typed} NOT IN ({', '.join(literal(c) for c in col.choices)})")
+    if col.positive:
+        conds.append(f"{typed} <= 0")
+    if col.min is not None:
+        conds.append(f"{typed} < {col.min!r}")
+    if col.max is not None:
+        conds.append(f"{typed} > {col.max!r}")
+    return " OR ".join(conds) if conds else None
+
+
+def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo) -> None:
+    """Build ``_stage`` (typed canonical columns), then ``_fated`` (each row's fate and reason)."""
+    raws, typeds, checks = [], [], []  # checks: (condition, column label, message SQL)
+    if info.parse_error_column:
+        checks.append(("_parse_error IS NOT NULL", "(row)", "_parse_error"))
+    for tname in [plan.primary] + [t for t in plan.tables if t != plan.primary]:
+        tbl = schema.INPUT_TABLES[tname]
+        derived = tname != plan.primary
+        # a derived table's row exists only where its key is given (a guest line has no customer)
+        key_raw = ident("r__" + f"{tname}__{tbl.key[0]}") if derived and tbl.key[0] in plan.exprs[tname] else None
+        for col in tbl.columns:
+            name = f"{tname}__{col.name}"
+            expr = plan.exprs[tname].get(col.name)
+            if expr is None:
+                default = literal(col.default)
+                typeds.append(f"CAST({default} AS {col.type}) AS {ident(name)}")
+                continue
+            raw = ident("r__" + name)
+            raws.append(f"nullif(trim(CAST({expr} AS VARCHAR)), '') AS {raw}")
+            typed = _typed_sql(col, raw, plan.formats.get(f"{tname}.{col.name}"))
+            if col.default is not None:
+                typeds.append(f"coalesce({typed}, {literal(col.default)}) AS {ident(name)}")
+            else:
+                typeds.append(f"{typed} AS {ident(name)}")
+            exp = literal(col.expectation())
+            if col.required and not (derived and col.name in tbl.key):
+                when = f"{raw} IS NULL" + (f" AND {key_raw} IS NOT NULL" if key_raw else "")
+                checks.append((when, col.name, f"'missing value, expected ' || {exp}"))
+            checks.append((f"{raw} IS NOT NULL AND ({typed}) IS NULL", col.name,
+                           f"'expected ' || {exp} || ', got ' || {_quoted(raw)}"))
+            bad = _domain_violation(col, f"({typed})")
+            if bad:
+                checks.append((f"{raw} IS NOT NULL AND ({bad})", col.name,
+                               f"'expected ' || {exp} || ', got ' || {_quoted(raw)}"))
+            if col.references:
+                rtable, rcol = col.references.split(".")
+                if rtable == "customers" and plan.derive_customers:
+                    continue
+                if rtable == tname:
+                    continue
+                checks.append((
+                    f"{ident(name)} IS NOT NULL AND {ident(name)} NOT IN (SELECT k FROM {ident('_ref_' + rtable)})",
+                    col.name,
+                    f"'unknown ' || {literal(rtable.rstrip('s'))} || ' ' || {_quoted(raw)} || "
+                    f"', not in {rtable} nor in this file'",
+                ))
+
+    src_cols = ", ".join(ident(c) for c in info.columns)
+    extra = ", _parse_error" if info.parse_error_column else ""
+    con.execute(
+        f"CREATE TEMP TABLE _raw AS SELECT _row{extra}, "
+        f"row_number() OVER (PARTITION BY {src_cols} ORDER BY _row) > 1 AS _dup_file"
+        + (", " + ", ".join(raws) if raws else "") + " FROM _src"
+    )
+    con.execute("CREATE TEMP TABLE _stage AS SELECT *, " + ", ".join(typeds) + " FROM _raw")
+    con.execute("DROP TABLE _raw")
+
+    # reference sets: keys already loaded, plus keys this file brings
+    for tname in {c.references.split(".")[0] for t in plan.tables
+                  for c in schema.INPUT_TABLES[t].columns if c.references}:
+        key = schema.INPUT_TABLES[tname].key[0]
+        parts = [f"SELECT {ident(key)} AS k FROM {ident(tname)}"]
+        if tname in plan.exprs and key in plan.exprs[tname]:
+            parts.append(f"SELECT {ident(tname + '__' + key)} FROM _stage WHERE {ident(tname + '__' + key)} IS NOT NULL")
+        con.execute(f"CREATE TEMP TABLE {ident('_ref_' + tname)} AS SELECT DISTINCT k FROM ({' UNION ALL '.join(parts)})")
+
+    reason = "CASE " + " ".join(f"WHEN {c} THEN {m}" for c, _, m in checks) + " END" if checks else "NULL"
+    column = "CASE " + " ".join(f"WHEN {c} THEN {literal(l)}" for c, l, _ in checks) + " END" if checks else "NULL"
+    con.execute(f"CREATE TEMP TABLE _checked AS SELECT *, {reason} AS _reason, {column} AS _column FROM _stage")
+    con.execute("DROP TABLE _stage")
+
+    # key conflicts inside the file, then against what is already loaded
+    ptable = schema.INPUT_TABLES[plan.primary]
+    key_cols = [k for k in ptable.key if k in plan.exprs[plan.primary]]
+    keyed = len(key_cols) == len(ptable.key)
+    content_cols = [c.name for c in ptable.columns if c.name not in ("line_no",)]
+    pk = [ident(f"{plan.primary}__{k}") for k in (key_cols if keyed else [])]
+    if keyed:
+        part = ", ".join(pk)
+        con.execute(
+            f"CREATE TEMP TABLE _keyed AS SELECT *, "
+            f"CASE WHEN NOT _dup_file AND _reason IS NULL THEN row_number() OVER (PARTITION BY _dup_file OR _reason IS NOT NULL, {part} ORDER BY _row) END AS _key_rank, "
+            f"first_value(_row) OVER (PARTITION BY _dup_file OR _reason IS NOT NULL, {part} ORDER BY _row) AS _key_first "
+            f"FROM _checked"
+        )
+        on = " AND ".join(f"e.{ident(k)} = c.{ident(plan.primary + '__' + k)}" for k in key_cols)
+        same = " AND ".join(
+            f"e.{ident(c)} IS NOT DISTINCT FROM c.{ident(plan.primary + '__' + c)}" for c in content_cols
+        )
+        con.execute(
+            f"CREATE TEMP TABLE _fated AS SELECT c.*, "
+            f"CASE WHEN c._dup_file THEN 'duplicate' WHEN c._reason IS NOT NULL THEN 'quarantined' "
+            f"WHEN c._key_rank > 1 THEN 'quarantined' WHEN e.ingest_id IS NOT NULL AND ({same}) THEN 'duplicate' "
+            f"WHEN e.ingest_id IS NOT NULL OR e.{ident(key_cols[0])} IS NOT NULL THEN 'quarantined' ELSE 'accepted' END AS _fate, "
+            f"CASE WHEN c._dup_file OR c._reason IS NOT NULL THEN c._reason "
+            f"WHEN c._key_rank > 1 THEN 'duplicate key ' || {literal(', '.join(key_cols))} || ', first at row ' || c._key_first || ' with other values' "
+            f"WHEN (e.ingest_id IS NOT NULL OR e.{ident(key_cols[0])} IS NOT NULL) AND NOT ({same}) THEN "
+            f"'already loaded (ingest ' || coalesce(CAST(e.ingest_id AS VARCHAR), '?') || ') with other values' "
+            f"END AS _reason2, "
+            f"CASE WHEN NOT c._dup_file AND c._reason IS NULL AND (c._key_rank > 1 OR e.{ident(key_cols[0])} IS NOT NULL) "
+            f"THEN {literal(key_cols[0])} ELSE c._column END AS _column2 "
+            f"FROM _keyed c LEFT JOIN {ident(plan.primary)} e ON {on}"
+        )
+        con.execute("DROP TABLE _keyed")
+    else:
+        same = " AND ".join(
+            f"e.{ident(c)} IS NOT DISTINCT FROM c.{ident(plan.primary + '__' + c)}" for c in content_cols
+        )
+        con.execute(
+            f"CREATE TEMP TABLE _fated AS SELECT c.*, "
+            f"CASE WHEN c._dup_file THEN 'duplicate' WHEN c._reason IS NOT NULL THEN 'quarantined' "
+            f"WHEN EXISTS (SELECT 1 FROM {ident(plan.primary)} e WHERE {same}) THEN 'duplicate' "
+            f"ELSE 'accepted' END AS _fate, c._reason AS _reason2, c._column AS _column2 FROM _checked c"
+        )
+    con.execute("DROP TABLE _checked")
+
+
+def write_rows(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo, ingest_id: int) -> dict[str, int]:
+    """Insert quarantined rows, accepted primary rows and derived rows. Returns rows added per table."""
+    added: dict[str, int] = {}
+    raw_json = "to_json({" + ", ".join(f"{literal(c)}: s.{ident(c)}" for c in info.columns) + "})"
+    con.execute(
+        f"INSERT INTO quarantine SELECT {ingest_id}, {literal(str(info.path))}, f._row, {literal(plan.primary)}, "
+        f"f._column2, coalesce(f._column2 || ': ', '') || f._reason2, {raw_json} "
+        f"FROM _fated f JOIN _src s USING (_row) WHERE f._fate = 'quarantined'"
+    )
+    # derived tables first (referenced tables before referencing ones)
+    for tname in plan.tables:
+        if tname == plan.primary:
+            continue
+        tbl = schema.INPUT_TABLES[tname]
+        key = tbl.key
+        keyexpr = [ident(f"{tname}__{k}") for k in key]
+        aggs = plan.aggregates.get(tname, {})
+        cols = []
+        for c in tbl.columns:
+            src = ident(f"{tname}__{c.name}")
+            if c.name in key:
+                cols.append(f"{src} AS {ident(c.name)}")
+            elif c.name in aggs:
+                cols.append(f"{aggs[c.name]} AS {ident(c.name)}")
+            else:
+                cols.append(f"arg_min({src}, _row) FILTER (WHERE {src} IS NOT NULL) AS {ident(c.name)}")
+        anti = " AND ".join(f"e.{ident(k)} = d.{ident(k)}" for k in key)
+        before = con.execute(f"SELECT count(*) FROM {ident(tname)}").fetchone()[0]
+        con.execute(
+            f"INSERT INTO {ident(tname)} BY NAME SELECT d.*, {ingest_id} AS ingest_id FROM ("
+            f"SELECT {', '.join(cols)} FROM _fated WHERE _fate = 'accepted' AND {' AND '.join(k + ' IS NOT NULL' for k in keyexpr)} "
+            f"GROUP BY {', '.join(keyexpr)}) d WHERE NOT EXISTS (SELECT 1 FROM {ident(tname)} e WHERE {anti})"
+        )
+        added[tname] = con.execute(f"SELECT count(*) FROM {ident(tname)}").fetchone()[0] - before
+    # customers referenced for the first time get a minimal row
+    if plan.derive_customers and "customers" not in plan.exprs:
+        refs = [f"SELECT {ident(t + '__customer_id')} AS customer_id FROM _fated WHERE _fate = 'accepted'"
+                for t in plan.tables if "customer_id" in {c.name for c in schema.INPUT_TABLES[t].columns}]
+        if refs:
+            before = con.execute("SELECT count(*) FROM customers").fetchone()[0]
+            con.execute(
+                f"INSERT INTO customers (customer_id, ingest_id) SELECT DISTINCT customer_id, {ingest_id} "
+                f"FROM ({' UNION ALL '.join(refs)}) r WHERE customer_id IS NOT NULL "
+                f"AND customer_id NOT IN (SELECT customer_id FROM customers)"
+            )
+            n = con.execute("SELECT count(*) FROM customers").fetchone()[0] - before
+            if n:
+                added["customers"] = added.get("customers", 0) + n
+    # the primary table
+    ptable = schema.INPUT_TABLES[plan.primary]
+    cols = []
+    for c in ptable.columns:
+        src = ident(f"{plan.primary}__{c.name}")
+        if c.name == "line_no" and "line_no" not in plan.exprs[plan.primary]:
+            cols.append(
+                f"coalesce((SELECT max(line_no) FROM order_lines e WHERE e.order_id = f.order_lines__order_id), 0) "
+                f"+ row_number() OVER (PARTITION BY f.order_lines__order_id ORDER BY f._row) AS line_no"
+            )
+        else:
+            cols.append(f"{src} AS {ident(c.name)}")
+    before = con.execute(f"SELECT count(*) FROM {ident(plan.primary)}").fetchone()[0]
+    con.execute(
+        f"INSERT INTO {ident(plan.primary)} BY NAME SELECT {', '.join(cols)}, {ingest_id} AS ingest_id "
+        f"FROM _fated f WHERE _fate = 'accepted' ORDER BY _row"
+    )
+    added = {plan.primary: con.execute(f"SELECT count(*) FROM {ident(plan.primary)}").fetchone()[0] - before,
+             **added}
+    return {t: added[t] for t in schema.LOAD_ORDER if t in added}
+
+
+def fate_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    counts = dict(con.execute("SELECT _fate, count(*) FROM _fated GROUP BY 1").fetchall())
+    return {f: int(counts.get(f, 0)) for f in FATES}
+
+
+def top_reasons(con: duckdb.DuckDBPyConnection, n: int = 5) -> list[tuple[str, int]]:
+    return [(r, int(k)) for r, k in con.execute(
+        "SELECT coalesce(_column2 || ': ', '') || regexp_replace(_reason2, ', got .*$', '') AS r, count(*) "
+        "FROM _fated WHERE _fate = 'quarantined' GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ?", [n]).fetchall()]
+
+
+def drop_temp(con: duckdb.DuckDBPyConnection) -> None:
+    for (name,) in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_type = 'LOCAL TEMPORARY' "
+        "AND table_name LIKE '\\_%' ESCAPE '\\'"
+    ).fetchall():
+        con.execute(f"DROP TABLE IF EXISTS temp.{ident(name)}")
+
+
+def log_ingest(con, ingest_id: int, info: SourceInfo, plan: Plan, counts: dict[str, int],
+               added: dict[str, int], summary: dict) -> None:
+    con.execute(
+        "INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, current_timestamp)",
+        [ingest_id, str(info.path), info.sha256, plan.preset, ",".join(plan.tables), info.n_rows,
+         counts["accepted"], counts["quarantined"], counts["duplicate"],
+         json.dumps(added), json.dumps(summary, default=str)],
+    )
+
+
+def check_share(info: SourceInfo, counts: dict[str, int], max_share: float, reasons) -> None:
+    share = counts["quarantined"] / max(info.n_rows, 1)
+    if share > max_share:
+        top = "; ".join(f"{n:,} x {r}" for r, n in reasons[:3])
+        raise IngestError(
+            f"{info.path}: {counts['quarantined']:,} of {info.n_rows:,} rows ({share:.0%}) would be quarantined, "
+            f"more than ingest.max_quarantine_share = {max_share:g}; nothing was loaded. Most common: {top}.",
+            hint="Check the mapping (column names, date formats) or raise ingest.max_quarantine_share.",
+        )
+
+
+def source_label(path: Path) -> str:
+    return str(path)

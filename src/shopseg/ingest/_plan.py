@@ -1,0 +1,258 @@
+"""What an ingest writes: the plan from a file's columns to canonical tables.
+
+A plan says, for each canonical table it writes, the SQL expression that gives
+each canonical column from the source columns of ``_src``.  The ``primary``
+table is at the grain of the file (one input row, one row there); the others
+are derived from the accepted rows (one row per key), which is how one file
+is split into several tables (an invoice export into orders and lines).
+Mapping files (TOML) and presets both produce plans.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import schema
+from ..errors import ConfigError, IngestError
+from ._sql import ident, literal
+
+
+@dataclass
+class Plan:
+    primary: str
+    exprs: dict[str, dict[str, str]]  # table -> column -> SQL over _src (absent column: default)
+    formats: dict[str, list[str]] = field(default_factory=dict)  # "table.column" -> strptime formats
+    aggregates: dict[str, dict[str, str]] = field(default_factory=dict)  # derived table -> column -> SQL aggregate
+    derive_customers: bool = True  # unknown customer ids referenced get a minimal customers row
+    preset: str | None = None
+
+    @property
+    def tables(self) -> list[str]:
+        return [t for t in schema.LOAD_ORDER if t in self.exprs]
+
+
+MAPPING_KEYS = {"table", "format", "delimiter", "encoding", "header", "columns", "formats", "constants", "tables"}
+
+
+@dataclass
+class Mapping:
+    """A parsed mapping file.
+
+    ::
+
+        table = "orders"              # the target, when the file holds one table
+        format = "csv"                # optional; else from the file name
+        delimiter = ";"               # optional CSV options (else sniffed)
+        encoding = "latin-1"
+        header = true
+
+        [columns]                     # source column = canonical column
+        InvoiceNo = "order_id"        # or "orders.discount_amount" when ambiguous
+        InvoiceDate = "ordered_at"
+
+        [formats]                     # canonical column = strptime format(s)
+        ordered_at = ["%d/%m/%Y %H:%M", "%Y-%m-%d"]
+
+        [constants]                   # canonical column = fixed value
+        channel = "web"
+
+        [tables]                      # split one file into several tables
+        orders = ["order_id", "customer_id", "ordered_at"]
+        order_lines = ["order_id", "product_id", "quantity", "unit_price"]
+    """
+
+    table: str | None = None
+    format: str | None = None
+    delimiter: str | None = None
+    encoding: str | None = None
+    header: bool | None = None
+    columns: dict[str, str] = field(default_factory=dict)
+    formats: dict[str, list[str]] = field(default_factory=dict)
+    constants: dict[str, object] = field(default_factory=dict)
+    tables: dict[str, list[str]] = field(default_factory=dict)
+    source: str = "mapping"
+
+
+def load_mapping(path: str | Path) -> Mapping:
+    p = Path(path)
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"Mapping file {p} does not exist.") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"Mapping file {p} is not valid TOML: {e}.") from None
+    return mapping_from_dict(data, source=str(p))
+
+
+def mapping_from_dict(data: dict, source: str = "mapping") -> Mapping:
+    unknown = set(data) - MAPPING_KEYS
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown key(s) {', '.join(sorted(unknown))}; expected: {', '.join(sorted(MAPPING_KEYS))}."
+        )
+    m = Mapping(source=source)
+    for key in ("table", "format", "delimiter", "encoding"):
+        if key in data:
+            if not isinstance(data[key], str):
+                raise ConfigError(f"{source}: {key!r} must be a string. Got {data[key]!r} instead.")
+            setattr(m, key, data[key])
+    if "header" in data:
+        if not isinstance(data["header"], bool):
+            raise ConfigError(f"{source}: 'header' must be true or false. Got {data['header']!r} instead.")
+        m.header = data["header"]
+    for src, dst in dict(data.get("columns", {})).items():
+        if not isinstance(dst, str):
+            raise ConfigError(f"{source}: [columns] {src} must name a canonical column. Got {dst!r} instead.")
+        _check_canonical(dst, source)
+        m.columns[str(src)] = dst
+    for col, fmts in dict(data.get("formats", {})).items():
+        fmts = [fmts] if isinstance(fmts, str) else fmts
+        if not isinstance(fmts, list) or not all(isinstance(f, str) for f in fmts):
+            raise ConfigError(f"{source}: [formats] {col} must be a format string or a list of them.")
+        _check_canonical(col, source)
+        m.formats[col] = fmts
+    for col, value in dict(data.get("constants", {})).items():
+        _check_canonical(col, source)
+        m.constants[col] = value
+    for table, cols in dict(data.get("tables", {})).items():
+        t = _table(table, source)
+        if not isinstance(cols, list):
+            raise ConfigError(f"{source}: [tables] {table} must be a list of canonical columns.")
+        for c in cols:
+            if c not in {x.name for x in t.columns}:
+                raise ConfigError(
+                    f"{source}: [tables] {table}: {c!r} is not a column of {table}; "
+                    f"expected one of {', '.join(x.name for x in t.columns)}."
+                )
+        m.tables[table] = list(cols)
+    if m.table is not None:
+        _table(m.table, source)
+    return m
+
+
+def _table(name: str, source: str) -> schema.Table:
+    if name not in schema.INPUT_TABLES:
+        raise ConfigError(
+            f"{source}: unknown table {name!r}; expected one of {', '.join(schema.INPUT_TABLES)}."
+        )
+    return schema.INPUT_TABLES[name]
+
+
+def _all_canonical() -> set[str]:
+    names = set()
+    for t in schema.INPUT_TABLES.values():
+        for c in t.columns:
+            names.add(c.name)
+            names.add(f"{t.name}.{c.name}")
+    return names
+
+
+def _check_canonical(name: str, source: str) -> None:
+    if name not in _all_canonical():
+        close = difflib.get_close_matches(name, sorted(_all_canonical()), n=3)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise ConfigError(f"{source}: {name!r} is not a canonical column.{hint}")
+
+
+def _norm(s: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", s.lower())
+
+
+def guess_table(path: Path) -> str | None:
+    stem = _norm(path.name.split(".")[0])
+    for t in schema.INPUT_TABLES:
+        if stem in (_norm(t), _norm(t).rstrip("s")) or stem.endswith(_norm(t)):
+            return t
+    return None
+
+
+def plan_from_mapping(mapping: Mapping, source_columns: list[str], table: str | None, path: Path) -> Plan:
+    """Build the plan for a file with ``source_columns`` under ``mapping``."""
+    if mapping.tables:
+        targets = dict(mapping.tables)
+    else:
+        t = table or mapping.table or guess_table(path)
+        if t is None:
+            raise IngestError(
+                f"{path}: which table does this file hold?",
+                hint=f"Give --table (one of {', '.join(schema.INPUT_TABLES)}) or `table = ...` in a mapping file.",
+            )
+        tbl = schema.get_table(t)
+        targets = {t: [c.name for c in tbl.columns]}
+    by_lower = {}
+    for c in source_columns:
+        by_lower.setdefault(c.lower(), c)
+    # canonical (qualified or not) -> source column
+    renamed: dict[str, str] = {}
+    for src, dst in mapping.columns.items():
+        if src not in source_columns:
+            raise IngestError(
+                f"{path}: the mapping ({mapping.source}) names column {src!r}, which the file does not have; "
+                f"found: {', '.join(source_columns)}."
+            )
+        renamed[dst] = src
+    exprs: dict[str, dict[str, str]] = {}
+    formats: dict[str, list[str]] = {}
+    for tname, cols in targets.items():
+        tbl = schema.INPUT_TABLES[tname]
+        exprs[tname] = {}
+        for col in cols:
+            qualified = f"{tname}.{col}"
+            src = renamed.get(qualified) or renamed.get(col)
+            if src is None and col not in renamed and qualified not in renamed:
+                src = by_lower.get(col.lower())
+            if src is not None:
+                exprs[tname][col] = ident(src)
+            elif qualified in mapping.constants or col in mapping.constants:
+                exprs[tname][col] = literal(mapping.constants.get(qualified, mapping.constants.get(col)))
+            fmts = mapping.formats.get(qualified) or mapping.formats.get(col)
+            if fmts:
+                formats[qualified] = fmts
+        missing = [c for c in tbl.required if c not in exprs[tname]]
+        if missing:
+            raise IngestError(missing_column_message(path, tname, missing, source_columns),
+                              hint=missing_column_hint(missing, source_columns))
+    primary = [t for t in schema.LOAD_ORDER if t in targets][-1]
+    return Plan(primary=primary, exprs=exprs, formats=formats)
+
+
+def missing_column_message(path: Path, table: str, missing: list[str], found: list[str]) -> str:
+    return (
+        f"{path}: table {table!r} needs column(s) {', '.join(missing)}, which the file does not have; "
+        f"columns found: {', '.join(found)}."
+    )
+
+
+_ALIASES = {
+    "order_id": ["order", "invoice", "invoiceno", "invoice_no", "ordernumber", "order_no"],
+    "customer_id": ["customer", "client", "user", "userid", "buyer"],
+    "product_id": ["product", "sku", "stockcode", "item", "itemid", "article"],
+    "ordered_at": ["date", "orderdate", "invoicedate", "timestamp", "created", "purchased"],
+    "quantity": ["qty", "units", "count", "amount"],
+    "unit_price": ["price", "unitprice", "itemprice"],
+    "event_type": ["type", "event", "action"],
+    "occurred_at": ["time", "timestamp", "date", "eventtime"],
+    "session_id": ["session", "visit"],
+    "reviewed_at": ["date", "time", "created"],
+    "rating": ["stars", "score"],
+}
+
+
+def missing_column_hint(missing: list[str], found: list[str]) -> str:
+    lines = []
+    normfound = {_norm(f): f for f in found}
+    for col in missing:
+        cands = [_norm(col)] + [_norm(a) for a in _ALIASES.get(col, [])]
+        best = None
+        for cand in cands:
+            close = difflib.get_close_matches(cand, list(normfound), n=1, cutoff=0.75)
+            if close:
+                best = normfound[close[0]]
+                break
+        src = best or "<your column>"
+        lines.append(f'{src} = "{col}"')
+    return "Add to the [columns] section of a mapping file (--mapping FILE): " + "; ".join(lines)

@@ -1,0 +1,202 @@
+"""Read a file into the temporary table ``_src`` (streaming, through DuckDB).
+
+``_src`` has ``_row`` (the data row number in the file, from 1, header
+excluded) and the file's columns.  CSV columns are read as text so that a bad
+value becomes a quarantine reason, not a failed load; Parquet keeps its types.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from ..errors import IngestError
+from ._sql import ident, literal
+
+FORMATS = ("csv", "parquet", "jsonl", "json")
+ENCODINGS = ("utf-8", "utf-16", "latin-1")
+_ENCODING_ALIASES = {"utf8": "utf-8", "utf-8-sig": "utf-8", "latin1": "latin-1", "iso-8859-1": "latin-1",
+                     "utf16": "utf-16"}
+
+
+@dataclass
+class ReadOptions:
+    format: str | None = None
+    delimiter: str | None = None
+    encoding: str | None = None
+    header: bool | None = None
+    sample_size: int = 20480
+
+
+@dataclass
+class SourceInfo:
+    path: Path
+    format: str
+    sha256: str
+    columns: list[str]
+    n_rows: int
+    encoding: str | None = None
+    delimiter: str | None = None
+    header: bool | None = None
+    parse_error_column: bool = False  # jsonl: _src has a _parse_error column
+
+
+def guess_format(path: Path) -> str:
+    name = path.name.lower()
+    for suffix in (".gz", ".zst", ".bz2"):
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+    if name.endswith(".parquet") or name.endswith(".pq"):
+        return "parquet"
+    if name.endswith(".jsonl") or name.endswith(".ndjson"):
+        return "jsonl"
+    if name.endswith(".json"):
+        return "json"
+    if name.endswith((".csv", ".tsv", ".txt", ".dat")):
+        return "csv"
+    raise IngestError(
+        f"{path}: cannot tell the file format from its name.",
+        hint="Name it .csv, .tsv, .parquet, .jsonl or .json, or give the format in the mapping file (format = \"csv\").",
+    )
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def sniff_encoding(path: Path, n_bytes: int = 1 << 20) -> str:
+    """utf-16 by BOM, utf-8 if the first megabyte decodes, else latin-1."""
+    with open(path, "rb") as f:
+        head = f.read(n_bytes)
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+        return "utf-8"
+    except UnicodeDecodeError:
+        return "latin-1"
+
+
+def _normalise_encoding(enc: str | None, path: Path) -> str | None:
+    if enc is None:
+        return None
+    e = _ENCODING_ALIASES.get(enc.lower(), enc.lower())
+    if e not in ENCODINGS:
+        raise IngestError(
+            f"{path}: encoding {enc!r} is not supported; expected one of {', '.join(ENCODINGS)}.",
+            hint="Convert the file first, e.g. `iconv -f cp1252 -t utf-8`.",
+        )
+    return e
+
+
+def _line_of(message: str) -> str:
+    m = re.search(r"line[: ]+(\d+)", message, re.IGNORECASE)
+    return f" near line {m.group(1)}" if m else ""
+
+
+def read_source(con: duckdb.DuckDBPyConnection, path: str | os.PathLike, opts: ReadOptions) -> SourceInfo:
+    """Create temp table ``_src`` from ``path``; return what was found."""
+    p = Path(path)
+    if not p.exists():
+        raise IngestError(f"{p}: no such file.")
+    if p.is_dir():
+        raise IngestError(f"{p}: is a folder; give one file at a time.")
+    if p.stat().st_size == 0:
+        raise IngestError(f"{p}: the file is empty (0 bytes).")
+    fmt = (opts.format or guess_format(p)).lower()
+    if fmt not in FORMATS:
+        raise IngestError(f"{p}: unknown format {fmt!r}; expected one of {', '.join(FORMATS)}.")
+    if fmt == "json":
+        with open(p, "rb") as f:
+            first = f.read(4096).lstrip()[:1]
+        if first != b"[":
+            fmt = "jsonl"
+    sha = file_sha256(p)
+    con.execute("DROP TABLE IF EXISTS _src")
+    info = SourceInfo(path=p, format=fmt, sha256=sha, columns=[], n_rows=0)
+    path_lit = literal(str(p))
+    try:
+        if fmt == "parquet":
+            con.execute(
+                f"CREATE TEMP TABLE _src AS SELECT CAST(file_row_number + 1 AS BIGINT) AS _row, * "
+                f"EXCLUDE (file_row_number) FROM read_parquet({path_lit}, file_row_number = true)"
+            )
+        elif fmt == "csv":
+            enc = _normalise_encoding(opts.encoding, p) or sniff_encoding(p)
+            info.encoding = enc
+            info.header = True if opts.header is None else opts.header
+            args = [f"all_varchar = true", f"header = {literal(info.header)}",
+                    f"encoding = {literal(enc)}", f"sample_size = {int(opts.sample_size)}"]
+            if opts.delimiter:
+                d = "\t" if opts.delimiter in ("\\t", "tab") else opts.delimiter
+                args.append(f"delim = {literal(d)}")
+            con.execute(
+                f"CREATE TEMP TABLE _src AS SELECT row_number() OVER () AS _row, * "
+                f"FROM read_csv({path_lit}, {', '.join(args)})"
+            )
+            sniffed = con.execute(
+                f"SELECT Delimiter FROM sniff_csv({path_lit}, encoding = {literal(enc)}, "
+                f"sample_size = {int(opts.sample_size)})"
+            ).fetchone()
+            info.delimiter = (opts.delimiter or (sniffed[0] if sniffed else None))
+        elif fmt == "json":
+            con.execute(
+                f"CREATE TEMP TABLE _src AS SELECT row_number() OVER () AS _row, * "
+                f"FROM read_json({path_lit}, format = 'array')"
+            )
+        else:  # jsonl: one object a line; a malformed line is quarantined, not fatal
+            con.execute(
+                f"CREATE TEMP TABLE _lines AS SELECT row_number() OVER () AS _row, line FROM read_csv("
+                f"{path_lit}, columns = {{'line': 'VARCHAR'}}, header = false, delim = '\\x1f', quote = '', "
+                f"escape = '', auto_detect = false, encoding = 'utf-8')"
+            )
+            con.execute("DELETE FROM _lines WHERE line IS NULL OR trim(line) = ''")
+            keys = [r[0] for r in con.execute(
+                "SELECT k FROM (SELECT unnest(json_keys(line)) AS k, _row FROM _lines "
+                "WHERE json_valid(line) AND json_type(line) = 'OBJECT') GROUP BY k ORDER BY min(_row), k"
+            ).fetchall()]
+            cols = ", ".join(
+                f"CASE WHEN json_valid(line) THEN json_extract_string(line, {literal('$.' + json_path_key(k))}) END "
+                f"AS {ident(k)}" for k in keys
+            )
+            con.execute(
+                "CREATE TEMP TABLE _src AS SELECT _row, "
+                "CASE WHEN NOT json_valid(line) THEN 'not valid JSON' "
+                "WHEN json_type(line) <> 'OBJECT' THEN 'expected a JSON object' END AS _parse_error"
+                + (", " + cols if cols else "") + " FROM _lines"
+            )
+            con.execute("DROP TABLE _lines")
+            info.parse_error_column = True
+    except duckdb.Error as e:
+        msg = str(e).split("\n")[0]
+        if "unicode" in msg.lower() or "encoding" in msg.lower() or "utf" in msg.lower():
+            raise IngestError(
+                f"{p}: not valid {info.encoding or 'UTF-8'} text{_line_of(str(e))}: {msg}",
+                hint="Give the file's encoding, e.g. `--encoding latin-1`.",
+            ) from None
+        raise IngestError(f"{p}: cannot be read as {fmt}{_line_of(str(e))}: {msg}") from None
+    info.columns = [
+        r[0] for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = '_src' "
+            "ORDER BY ordinal_position"
+        ).fetchall()
+        if r[0] not in ("_row", "_parse_error")
+    ]
+    info.n_rows = int(con.execute("SELECT count(*) FROM _src").fetchone()[0])
+    if info.n_rows == 0:
+        raise IngestError(f"{p}: the file has no data rows (columns found: {', '.join(info.columns) or 'none'}).")
+    return info
+
+
+def json_path_key(key: str) -> str:
+    return '"' + key.replace('"', '\\"') + '"'

@@ -1,0 +1,19 @@
+"""Tiny helpers to compose SQL safely from user-given names and values."""
+
+from __future__ import annotations
+
+
+def ident(name: str) -> str:
+    """Quote an identifier (a column name from a user's file or mapping)."""
+    return '"' + str(name).replace('"', '""') + '"'
+
+
+def literal(value) -> str:
+    """Quote a value as a SQL literal (strings, numbers, booleans, None)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return "'" + str(value).replace("'", "''") + "'"

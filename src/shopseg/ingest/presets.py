@@ -1,0 +1,180 @@
+"""Presets: well-known public export formats loaded with no code and no mapping.
+
+Each preset turns the columns of one file into a :class:`~shopseg.ingest._plan.Plan`
+(SQL over the file's columns) and may add figures to the ingest summary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import duckdb
+
+from ..errors import IngestError
+from ._plan import Plan, missing_column_hint, missing_column_message
+from ._read import ReadOptions, SourceInfo
+from ._sql import ident, literal
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    doc: str
+    build: Callable[[SourceInfo, Path], Plan]
+    read: Callable[[Path], ReadOptions] | None = None
+    summary: Callable[[duckdb.DuckDBPyConnection, SourceInfo], dict] | None = None
+
+
+def _pick(info: SourceInfo, path: Path, table: str, wanted: dict[str, tuple[str, ...]]) -> dict[str, str]:
+    """Find each wanted column under any of its known spellings (case-insensitive)."""
+    lower = {c.lower().replace(" ", ""): c for c in info.columns}
+    found, missing = {}, []
+    for key, names in wanted.items():
+        for n in names:
+            if n.lower().replace(" ", "") in lower:
+                found[key] = ident(lower[n.lower().replace(" ", "")])
+                break
+        else:
+            missing.append(f"{key} (as {' or '.join(names)})")
+    if missing:
+        raise IngestError(missing_column_message(path, table, missing, info.columns),
+                          hint="Is this the right preset? " + missing_column_hint([], info.columns)
+                          if False else "Is this the right preset for the file? See `shopseg presets`.")
+    return found
+
+
+# -- UCI Online Retail I and II -------------------------------------------------
+
+# Stock codes that are not goods: postage, carriage, fees, manual entries,
+# discounts, samples, bad-debt adjustments, commissions and gift vouchers.
+ONLINE_RETAIL_NON_PRODUCT = r"^(POST|DOT|M|C2|D|S|B|BANK CHARGES|AMAZONFEE|CRUK|ADJUST\d*|TEST\d*|GIFT_\d+_\d+)$"
+ONLINE_RETAIL_DATE_FORMATS = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%m/%d/%Y %H:%M", "%m/%d/%y %H:%M"]
+
+
+def _online_retail(info: SourceInfo, path: Path) -> Plan:
+    c = _pick(info, path, "order_lines", {
+        "invoice": ("InvoiceNo", "Invoice"),
+        "stock": ("StockCode",),
+        "description": ("Description",),
+        "quantity": ("Quantity",),
+        "date": ("InvoiceDate",),
+        "price": ("UnitPrice", "Price"),
+        "customer": ("CustomerID", "Customer ID"),
+        "country": ("Country",),
+    })
+    inv = f"trim(CAST({c['invoice']} AS VARCHAR))"
+    qty = f"CAST({c['quantity']} AS VARCHAR)"
+    customer = f"regexp_replace(trim(CAST({c['customer']} AS VARCHAR)), '\\.0+$', '')"
+    date = f"CAST({c['date']} AS VARCHAR)"
+    kind = (f"CASE WHEN starts_with(upper({inv}), 'C') THEN 'return' "
+            f"WHEN starts_with(upper({inv}), 'A') OR TRY_CAST({qty} AS DOUBLE) < 0 THEN 'adjustment' "
+            f"ELSE 'sale' END")
+    stock = f"trim(CAST({c['stock']} AS VARCHAR))"
+    return Plan(
+        primary="order_lines",
+        preset="online-retail",
+        exprs={
+            "customers": {"customer_id": customer, "country": c["country"]},
+            "products": {
+                "product_id": stock,
+                "name": f"nullif({c['description']}, 'Unknown')",
+                "price": c["price"],
+                "is_merchandise": f"NOT regexp_matches(upper({stock}), {literal(ONLINE_RETAIL_NON_PRODUCT)})",
+            },
+            "orders": {"order_id": inv, "customer_id": customer, "ordered_at": date, "kind": kind,
+                       "country": c["country"]},
+            # returns and adjustments carry negative quantities in the file; canonical quantities are positive
+            "order_lines": {"order_id": inv, "product_id": stock,
+                            "quantity": f"regexp_replace({qty}, '^\\s*-', '')", "unit_price": c["price"]},
+        },
+        formats={"orders.ordered_at": ONLINE_RETAIL_DATE_FORMATS},
+        aggregates={
+            "products": {
+                "name": "mode(products__name)",
+                "price": "median(products__price) FILTER (WHERE orders__kind = 'sale')",
+            },
+            "orders": {"ordered_at": "min(orders__ordered_at)"},
+            "customers": {"country": "mode(customers__country)"},
+        },
+    )
+
+
+def _online_retail_summary(con: duckdb.DuckDBPyConnection, info: SourceInfo) -> dict:
+    cols = {c.lower().replace(" ", ""): ident(c) for c in info.columns}
+    inv = cols.get("invoiceno") or cols["invoice"]
+    cust = cols.get("customerid")
+    n_inv, n_cancel, n_cust, n_guest = con.execute(
+        f"SELECT count(DISTINCT {inv}), count(DISTINCT {inv}) FILTER (WHERE starts_with(upper(CAST({inv} AS VARCHAR)), 'C')), "
+        f"count(DISTINCT {cust}), count(*) FILTER (WHERE {cust} IS NULL) FROM _src"
+    ).fetchone()
+    return {"invoices_in_file": n_inv, "cancellation_invoices_in_file": n_cancel,
+            "customers_in_file": n_cust, "guest_lines_in_file": n_guest}
+
+
+# -- CDNOW (Fader & Hardie) ------------------------------------------------------
+
+def _cdnow_read(path: Path) -> ReadOptions:
+    return ReadOptions(format="csv", delimiter="\x1f", header=_first_line_is_text(path))
+
+
+def _first_line_is_text(path: Path) -> bool:
+    with open(path, "rb") as f:
+        first = f.readline().decode("latin-1").strip()
+    return bool(first) and not first.split()[0].isdigit()
+
+
+def _cdnow(info: SourceInfo, path: Path) -> Plan:
+    if len(info.columns) != 1:
+        raise IngestError(f"{path}: expected the whitespace-separated CDNOW layout (one record a line).")
+    line = ident(info.columns[0])
+    f = f"string_split_regex(trim({line}), '\\s+')"
+    # CDNOW_master: customer date cds dollars; CDNOW_sample: master_id sample_id date cds dollars
+    n = f"len({f})"
+    cust = f"ltrim({f}[1], '0')"
+    date = f"CASE WHEN {n} = 5 THEN {f}[3] ELSE {f}[2] END"
+    cds = f"CASE WHEN {n} = 5 THEN {f}[4] ELSE {f}[3] END"
+    dollars = f"CASE WHEN {n} = 5 THEN {f}[5] ELSE {f}[4] END"
+    unit = f"CAST(TRY_CAST({dollars} AS DOUBLE) / nullif(TRY_CAST({cds} AS DOUBLE), 0) AS VARCHAR)"
+    order = f"{cust} || '-' || {date}"
+    return Plan(
+        primary="order_lines",
+        preset="cdnow",
+        exprs={
+            "customers": {"customer_id": cust},
+            "products": {"product_id": "'CD'", "name": "'CD (any title)'", "category": "'music'"},
+            "orders": {"order_id": order, "customer_id": cust, "ordered_at": date},
+            "order_lines": {"order_id": order, "product_id": "'CD'", "quantity": cds, "unit_price": unit},
+        },
+        formats={"orders.ordered_at": ["%Y%m%d"]},
+    )
+
+
+PRESETS: dict[str, Preset] = {
+    p.name: p for p in (
+        Preset(
+            "online-retail",
+            "UCI Online Retail I and II (Chen, Sain & Guo 2012): invoices become orders and lines; customers and "
+            "products are derived; invoices starting with C are returns, with A adjustments; non-product codes "
+            "(POST, DOT, M, BANK CHARGES...) are flagged is_merchandise = false; guest lines keep a NULL customer.",
+            _online_retail, None, _online_retail_summary,
+        ),
+        Preset(
+            "cdnow",
+            "CDNOW purchase logs (Fader & Hardie): `customer yyyymmdd cds dollars` (master) or with a sample id "
+            "(sample), whitespace-separated; each line becomes an order of the product 'CD'.",
+            _cdnow, _cdnow_read,
+        ),
+    )
+}
+
+
+def get_preset(name: str) -> Preset:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise IngestError(
+            f"Unknown preset {name!r}; expected one of {', '.join(sorted(PRESETS))}.",
+            hint="`shopseg presets` lists them with what each reads.",
+        ) from None

@@ -1,0 +1,302 @@
+"""Canonical tables and their column contracts.
+
+Table and column names are public API: users query the workspace with SQL.
+Every contract lives here, as data, and is checked in one place
+(:func:`shopseg.ingest` for files, :func:`check_columns` for frames), so an
+error always names the table, the column, what was expected and what came.
+``docs/data-model.md`` is written from the same definitions
+(``tests/test_docs.py`` checks they agree).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .errors import DataContractError
+
+EVENT_TYPES = ("view", "click", "add_to_cart", "search", "wishlist")
+ORDER_KINDS = ("sale", "return", "adjustment")
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a canonical table.
+
+    ``required`` columns must be present in the input (after mapping) and
+    non-empty in every row; optional ones may be absent (they take
+    ``default``) or empty (NULL, unless a default is given).
+    """
+
+    name: str
+    type: str  # DuckDB type: VARCHAR, TIMESTAMP, DOUBLE, BIGINT, BOOLEAN
+    doc: str
+    required: bool = False
+    default: object = None
+    min: float | None = None
+    max: float | None = None
+    positive: bool = False  # strictly greater than zero
+    choices: tuple[str, ...] | None = None
+    references: str | None = None  # "table.column" that must hold the value
+
+    def expectation(self) -> str:
+        """Plain words for what a value of this column must be."""
+        what = {
+            "VARCHAR": "text",
+            "TIMESTAMP": "a date or timestamp",
+            "DOUBLE": "a number",
+            "BIGINT": "a whole number",
+            "BOOLEAN": "true or false",
+        }[self.type]
+        if self.choices:
+            what = "one of " + ", ".join(self.choices)
+        if self.positive:
+            what += " greater than 0"
+        if self.min is not None and self.max is not None:
+            what += f" from {self.min:g} to {self.max:g}"
+        elif self.min is not None:
+            what += f" of at least {self.min:g}"
+        return what
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    doc: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]
+    kind: str = "input"  # input | system | output
+    extra: tuple[Column, ...] = field(default=())  # columns shopseg adds itself
+
+    @property
+    def all_columns(self) -> tuple[Column, ...]:
+        return self.columns + self.extra
+
+    def column(self, name: str) -> Column:
+        for c in self.all_columns:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    @property
+    def required(self) -> list[str]:
+        return [c.name for c in self.columns if c.required]
+
+    def ddl(self) -> str:
+        cols = ",\n  ".join(f'"{c.name}" {c.type}' for c in self.all_columns)
+        return f'CREATE TABLE IF NOT EXISTS "{self.name}" (\n  {cols}\n)'
+
+
+_PROVENANCE = (Column("ingest_id", "BIGINT", "The ingest that loaded this row (see `ingest_log`)."),)
+
+CUSTOMERS = Table(
+    "customers",
+    "One row per customer known to the shop.",
+    (
+        Column("customer_id", "VARCHAR", "The shop's customer identifier.", required=True),
+        Column("email", "VARCHAR", "E-mail address (PII)."),
+        Column("phone", "VARCHAR", "Phone number (PII)."),
+        Column("name", "VARCHAR", "Full name (PII)."),
+        Column("country", "VARCHAR", "Country name or ISO code."),
+        Column("city", "VARCHAR", "City."),
+        Column("signed_up_at", "TIMESTAMP", "When the account was created; NULL if unknown."),
+    ),
+    key=("customer_id",),
+    extra=_PROVENANCE,
+)
+
+PRODUCTS = Table(
+    "products",
+    "The catalogue: one row per product (stock keeping unit).",
+    (
+        Column("product_id", "VARCHAR", "The shop's product identifier (SKU, stock code).", required=True),
+        Column("name", "VARCHAR", "Product name as shown to customers."),
+        Column("category", "VARCHAR", "Category (top level), NULL if unknown."),
+        Column("brand", "VARCHAR", "Brand, NULL if unknown."),
+        Column("price", "DOUBLE", "List price in the shop's currency.", min=0),
+        Column("description", "VARCHAR", "Free-text description."),
+        Column(
+            "is_merchandise",
+            "BOOLEAN",
+            "False for codes that are not goods (postage, fees, manual adjustments); "
+            "they are kept for revenue but left out of baskets and recommendations.",
+            default=True,
+        ),
+        Column("is_available", "BOOLEAN", "False when the product can no longer be bought.", default=True),
+    ),
+    key=("product_id",),
+    extra=_PROVENANCE,
+)
+
+ORDERS = Table(
+    "orders",
+    "One row per order (invoice). Returns and cancellations are orders of kind `return`.",
+    (
+        Column("order_id", "VARCHAR", "The shop's order or invoice number.", required=True),
+        Column(
+            "customer_id",
+            "VARCHAR",
+            "Who ordered; NULL for a guest order (still used for basket analysis).",
+            references="customers.customer_id",
+        ),
+        Column("ordered_at", "TIMESTAMP", "When the order was placed.", required=True),
+        Column(
+            "kind",
+            "VARCHAR",
+            "`sale`, `return` (a cancellation or return of goods) or `adjustment` "
+            "(stock or accounting corrections that are neither).",
+            default="sale",
+            choices=ORDER_KINDS,
+        ),
+        Column("channel", "VARCHAR", "Sales channel (web, app, marketplace...)."),
+        Column("country", "VARCHAR", "Delivery country."),
+        Column("discount_amount", "DOUBLE", "Order-level discount in currency.", default=0.0, min=0),
+        Column("shipping_amount", "DOUBLE", "Shipping charged in currency.", default=0.0, min=0),
+    ),
+    key=("order_id",),
+    extra=_PROVENANCE,
+)
+
+ORDER_LINES = Table(
+    "order_lines",
+    "One row per product on an order. Quantities are positive; a return is an order of kind `return`.",
+    (
+        Column("order_id", "VARCHAR", "The order this line belongs to.", required=True, references="orders.order_id"),
+        Column("line_no", "BIGINT", "Position on the order, from 1; assigned in file order when absent.", min=1),
+        Column(
+            "product_id", "VARCHAR", "The product ordered.", required=True, references="products.product_id"
+        ),
+        Column("quantity", "DOUBLE", "Units ordered (or returned).", required=True, positive=True),
+        Column("unit_price", "DOUBLE", "Price paid per unit, before line discount.", required=True, min=0),
+        Column("discount_amount", "DOUBLE", "Discount on this line in currency.", default=0.0, min=0),
+    ),
+    key=("order_id", "line_no"),
+    extra=_PROVENANCE,
+)
+
+EVENTS = Table(
+    "events",
+    "Browsing events: one row per view, click, add-to-cart, search or wishlist.",
+    (
+        Column("event_id", "VARCHAR", "Unique event identifier.", required=True),
+        Column(
+            "customer_id",
+            "VARCHAR",
+            "Who browsed; NULL for an anonymous visitor.",
+            references="customers.customer_id",
+        ),
+        Column("session_id", "VARCHAR", "Browsing session the event belongs to.", required=True),
+        Column("event_type", "VARCHAR", "What happened.", required=True, choices=EVENT_TYPES),
+        Column("product_id", "VARCHAR", "Product concerned, if any.", references="products.product_id"),
+        Column("occurred_at", "TIMESTAMP", "When it happened.", required=True),
+        Column("duration_seconds", "DOUBLE", "Time spent on the page or action.", default=0.0, min=0),
+        Column("search_query", "VARCHAR", "What was searched for (search events)."),
+    ),
+    key=("event_id",),
+    extra=_PROVENANCE,
+)
+
+REVIEWS = Table(
+    "reviews",
+    "Product reviews written by customers.",
+    (
+        Column("review_id", "VARCHAR", "Unique review identifier.", required=True),
+        Column("customer_id", "VARCHAR", "Author, if known.", references="customers.customer_id"),
+        Column("product_id", "VARCHAR", "Product reviewed.", references="products.product_id"),
+        Column("order_id", "VARCHAR", "Order the review is about, if known."),
+        Column("rating", "BIGINT", "Star rating.", min=1, max=5),
+        Column("text", "VARCHAR", "Review text (any language, may hold HTML)."),
+        Column("language", "VARCHAR", "ISO 639-1 code (`en`, `zh`...); detected when absent."),
+        Column("reviewed_at", "TIMESTAMP", "When the review was written.", required=True),
+    ),
+    key=("review_id",),
+    extra=_PROVENANCE,
+)
+
+INPUT_TABLES: dict[str, Table] = {
+    t.name: t for t in (CUSTOMERS, PRODUCTS, ORDERS, ORDER_LINES, EVENTS, REVIEWS)
+}
+# Load order: referenced tables first.
+LOAD_ORDER = ("customers", "products", "orders", "order_lines", "events", "reviews")
+
+INGEST_LOG = Table(
+    "ingest_log",
+    "One row per ingest: what came in and where every input row went. "
+    "`n_input = n_accepted + n_quarantined + n_duplicate` always.",
+    (
+        Column("ingest_id", "BIGINT", "Sequence number of the ingest.", required=True),
+        Column("source", "VARCHAR", "Path of the file read (or `synth`).", required=True),
+        Column("source_sha256", "VARCHAR", "SHA-256 of the file's bytes."),
+        Column("preset", "VARCHAR", "Preset used, if any."),
+        Column("target", "VARCHAR", "Canonical table(s) written, comma separated."),
+        Column("n_input", "BIGINT", "Data rows read from the file."),
+        Column("n_accepted", "BIGINT", "Rows loaded."),
+        Column("n_quarantined", "BIGINT", "Rows sent to `quarantine`."),
+        Column("n_duplicate", "BIGINT", "Exact duplicates: of an earlier row in the file, or already loaded."),
+        Column("rows_added", "VARCHAR", "JSON object: rows added per canonical table."),
+        Column("summary", "VARCHAR", "JSON object: preset-specific figures (e.g. invoices, cancellations)."),
+        Column("loaded_at", "TIMESTAMP", "Wall-clock time of the ingest (bookkeeping only)."),
+    ),
+    key=("ingest_id",),
+    kind="system",
+)
+
+QUARANTINE = Table(
+    "quarantine",
+    "Rows that were not loaded, each with the reason.",
+    (
+        Column("ingest_id", "BIGINT", "The ingest that read the row.", required=True),
+        Column("source", "VARCHAR", "File the row came from.", required=True),
+        Column("row_number", "BIGINT", "Data row in the file, from 1 (header excluded).", required=True),
+        Column("target", "VARCHAR", "Canonical table the row was meant for."),
+        Column("column_name", "VARCHAR", "Column at fault (the first failing check)."),
+        Column("reason", "VARCHAR", "What was expected and what came."),
+        Column("raw", "VARCHAR", "The row as read, as a JSON object of the source columns."),
+    ),
+    key=("ingest_id", "row_number"),
+    kind="system",
+)
+
+RUNS = Table(
+    "runs",
+    "One row per pipeline run: as_of, config and timings, for reproducibility.",
+    (
+        Column("run_id", "BIGINT", "Sequence number of the run.", required=True),
+        Column("as_of", "TIMESTAMP", "The date the run describes; nothing later is used.", required=True),
+        Column("seed", "BIGINT", "Random seed."),
+        Column("config_hash", "VARCHAR", "SHA-256 of the canonical JSON of the config."),
+        Column("config", "VARCHAR", "The full config as JSON."),
+        Column("version", "VARCHAR", "shopseg version."),
+        Column("stages", "VARCHAR", "JSON: per stage, seconds taken, status and notes."),
+        Column("started_at", "TIMESTAMP", "Wall-clock start (bookkeeping only)."),
+        Column("status", "VARCHAR", "`running`, `done` or `failed`."),
+    ),
+    key=("run_id",),
+    kind="system",
+)
+
+SYSTEM_TABLES: dict[str, Table] = {t.name: t for t in (INGEST_LOG, QUARANTINE, RUNS)}
+
+
+def get_table(name: str) -> Table:
+    """The canonical input table called ``name`` (a clear error otherwise)."""
+    try:
+        return INPUT_TABLES[name]
+    except KeyError:
+        raise DataContractError(
+            f"Unknown table {name!r}: expected one of {', '.join(INPUT_TABLES)}."
+        ) from None
+
+
+def check_columns(table: str, columns, required: list[str] | tuple[str, ...], *, source: str = "") -> None:
+    """Raise :class:`DataContractError` if any of ``required`` is not in ``columns``.
+
+    The message names the table, the missing columns and the columns found.
+    """
+    found = list(columns)
+    missing = [c for c in required if c not in found]
+    if missing:
+        where = f" in {source}" if source else ""
+        raise DataContractError(
+            f"Table {table!r}{where}: missing required column(s) {', '.join(missing)}; "
+            f"found: {', '.join(found) if found else '(none)'}."
+        )

@@ -1,0 +1,190 @@
+"""The workspace: a folder holding ``shop.duckdb`` and the files a run writes.
+
+::
+
+    shopseg-workspace/
+      shop.duckdb    canonical input tables, system tables, run outputs
+      models/        fitted models, one file per run and model
+      reports/       HTML reports
+      exports/       audiences and other exports
+
+Users query ``shop.duckdb`` with SQL: see ``docs/data-model.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import duckdb
+
+from . import schema
+from .errors import WorkspaceError
+
+DEFAULT_PATH = "shopseg-workspace"
+DB_NAME = "shop.duckdb"
+SUBDIRS = ("models", "reports", "exports")
+
+
+def default_path() -> Path:
+    """``$SHOPSEG_WORKSPACE`` if set, else ``./shopseg-workspace``."""
+    return Path(os.environ.get("SHOPSEG_WORKSPACE") or DEFAULT_PATH)
+
+
+class Workspace:
+    """An open workspace. Use :meth:`open` (or :func:`shopseg.open_workspace`).
+
+    >>> import tempfile, pathlib
+    >>> ws = Workspace.open(pathlib.Path(tempfile.mkdtemp()) / "ws")
+    >>> ws.count("orders")
+    0
+    >>> ws.close()
+    """
+
+    def __init__(self, path: Path, con: duckdb.DuckDBPyConnection):
+        self.path = path
+        self.con = con
+
+    # -- opening -----------------------------------------------------------
+    @classmethod
+    def open(cls, path: str | os.PathLike | None = None, *, create: bool = True,
+             read_only: bool = False) -> "Workspace":
+        """Open the workspace at ``path``, creating it when ``create`` is true."""
+        p = Path(path) if path is not None else default_path()
+        db = p / DB_NAME
+        if not db.exists():
+            if not create or read_only:
+                raise WorkspaceError(
+                    f"No workspace at {p} (no {DB_NAME} there).",
+                    hint="Create one with `shopseg ingest ...` or `shopseg synth`, "
+                    "or point --workspace / SHOPSEG_WORKSPACE at an existing one.",
+                )
+            if p.exists() and not p.is_dir():
+                raise WorkspaceError(f"Workspace path {p} exists and is not a folder.")
+            p.mkdir(parents=True, exist_ok=True)
+        try:
+            con = duckdb.connect(str(db), read_only=read_only)
+        except duckdb.IOException as e:
+            raise WorkspaceError(
+                f"Cannot open {db}: {e}",
+                hint="Another shopseg process may hold the workspace; wait for it or stop it.",
+            ) from e
+        ws = cls(p, con)
+        if not read_only:
+            for d in SUBDIRS:
+                (p / d).mkdir(exist_ok=True)
+            ws._create_schema()
+        return ws
+
+    def _create_schema(self) -> None:
+        for t in (*schema.INPUT_TABLES.values(), *schema.SYSTEM_TABLES.values()):
+            self.con.execute(t.ddl())
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> "Workspace":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Workspace({str(self.path)!r})"
+
+    # -- paths ---------------------------------------------------------------
+    @property
+    def db_path(self) -> Path:
+        return self.path / DB_NAME
+
+    @property
+    def models_dir(self) -> Path:
+        return self.path / "models"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.path / "reports"
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.path / "exports"
+
+    # -- queries ---------------------------------------------------------------
+    def sql(self, query: str, params: list | tuple | dict | None = None) -> list[tuple]:
+        """Run ``query`` with bound ``params`` and return all rows."""
+        return self.con.execute(query, params or []).fetchall()
+
+    def scalar(self, query: str, params: list | tuple | dict | None = None):
+        row = self.con.execute(query, params or []).fetchone()
+        return None if row is None else row[0]
+
+    def df(self, query: str, params: list | tuple | dict | None = None):
+        """Run ``query`` and return a pandas DataFrame."""
+        return self.con.execute(query, params or []).df()
+
+    def has_table(self, name: str) -> bool:
+        return bool(self.scalar(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = ? AND table_schema = 'main'",
+            [name],
+        ))
+
+    def count(self, table: str) -> int:
+        if not self.has_table(table):
+            return 0
+        return int(self.scalar(f'SELECT count(*) FROM "{table}"'))
+
+    def columns(self, table: str) -> list[str]:
+        return [r[0] for r in self.sql(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
+            "AND table_schema = 'main' ORDER BY ordinal_position", [table])]
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """All or nothing: commit at the end, roll back on any exception."""
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield self.con
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        else:
+            self.con.execute("COMMIT")
+
+    def next_id(self, table: str, column: str) -> int:
+        return int(self.scalar(f'SELECT coalesce(max("{column}"), 0) + 1 FROM "{table}"'))
+
+    # -- outputs of runs -------------------------------------------------------
+    def write_output(self, name: str, run_id: int, relation_sql: str, params: list | None = None) -> int:
+        """Store the rows of ``relation_sql`` as run ``run_id`` of output table ``name``.
+
+        The table keeps every run (``run_id`` is its first column); rows of the
+        same run are replaced, so a stage can be re-run.  Returns rows written.
+        """
+        body = f"SELECT CAST(? AS BIGINT) AS run_id, * FROM ({relation_sql})"
+        args = [run_id, *(params or [])]
+        if not self.has_table(name):
+            self.con.execute(f'CREATE TABLE "{name}" AS {body} LIMIT 0', args)
+        else:
+            self.con.execute(f'DELETE FROM "{name}" WHERE run_id = ?', [run_id])
+        self.con.execute(f'INSERT INTO "{name}" BY NAME {body}', args)
+        return int(self.scalar(f'SELECT count(*) FROM "{name}" WHERE run_id = ?', [run_id]))
+
+    def latest_run_id(self) -> int | None:
+        return self.scalar("SELECT max(run_id) FROM runs WHERE status = 'done'")
+
+    def summary(self) -> dict[str, int]:
+        """Row counts of the canonical tables."""
+        return {t: self.count(t) for t in schema.LOAD_ORDER}
+
+
+def open_workspace(path: str | os.PathLike | None = None, *, create: bool = True,
+                   read_only: bool = False) -> Workspace:
+    """Open (by default create) the workspace at ``path``."""
+    return Workspace.open(path, create=create, read_only=read_only)
+
+
+def to_json(obj) -> str:
+    return json.dumps(obj, sort_keys=True, default=str)
