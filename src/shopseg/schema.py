@@ -300,3 +300,47 @@ def check_columns(table: str, columns, required: list[str] | tuple[str, ...], *,
             f"Table {table!r}{where}: missing required column(s) {', '.join(missing)}; "
             f"found: {', '.join(found) if found else '(none)'}."
         )
+
+
+def data_model_markdown() -> str:
+    """``docs/data-model.md``, written from the contracts above (a test keeps them in step)."""
+    out = [
+        "# Data model",
+        "",
+        "The workspace is a DuckDB file (`shop.duckdb`); its table and column names are public API.",
+        "This page is generated from `src/shopseg/schema.py` (`python -m shopseg.schema > docs/data-model.md`);",
+        "`tests/test_docs.py` fails when the two disagree. Output tables of runs (features, segments, scores...)",
+        "are documented with their capability: see `docs/features.md`, `docs/segments.md`, `docs/clv.md`,",
+        "`docs/baskets.md`, `docs/reviews.md`.",
+        "",
+        "Conventions: timestamps end in `_at`; amounts are in the shop's currency; ids are text.",
+        "Required columns must be present in every input file for that table (after mapping) and non-empty;",
+        "optional ones may be absent (they take the default) or empty (NULL).",
+        "",
+    ]
+    for group, tables in (("Input tables", INPUT_TABLES), ("System tables", SYSTEM_TABLES)):
+        out += [f"## {group}", ""]
+        for t in tables.values():
+            out += [f"### `{t.name}`", "", t.doc, "", f"Key: {', '.join(f'`{k}`' for k in t.key)}.", "",
+                    "| column | type | required | default | rule | meaning |", "|---|---|---|---|---|---|"]
+            for c in t.all_columns:
+                rule = []
+                if c.choices:
+                    rule.append("one of " + ", ".join(f"`{x}`" for x in c.choices))
+                if c.positive:
+                    rule.append("> 0")
+                if c.min is not None:
+                    rule.append(f">= {c.min:g}")
+                if c.max is not None:
+                    rule.append(f"<= {c.max:g}")
+                if c.references:
+                    rule.append(f"in `{c.references}`")
+                default = "" if c.default is None else f"`{c.default}`"
+                out.append(f"| `{c.name}` | {c.type} | {'yes' if c.required else ''} | {default} | "
+                           f"{'; '.join(rule)} | {c.doc} |")
+            out.append("")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(data_model_markdown(), end="")

@@ -66,28 +66,26 @@ def ingest(
 
     con = ws.con
     with ws.transaction():
-        try:
-            info = read_source(con, p, opts)
-            plan: Plan = pre.build(info, p) if pre else plan_from_mapping(m or Mapping(), info.columns, table, p)
-            ingest_id = ws.next_id("ingest_log", "ingest_id")
-            earlier = ws.scalar(
-                "SELECT min(ingest_id) FROM ingest_log WHERE source_sha256 = ? AND target = ? "
-                "AND preset IS NOT DISTINCT FROM ?", [info.sha256, ",".join(plan.tables), plan.preset])
-            if earlier is not None:
-                # the very same bytes were loaded before: every row is a duplicate of that load
-                counts = {"accepted": 0, "quarantined": 0, "duplicate": info.n_rows}
-                reasons, added = [], {t: 0 for t in plan.tables}
-                summary = {"already_ingested_as": f"ingest {earlier} (same SHA-256); nothing added"}
-            else:
-                stage_and_check(con, plan, info)
-                counts = fate_counts(con)
-                reasons = top_reasons(con)
-                check_share(info, counts, cfg["ingest.max_quarantine_share"], reasons)
-                summary = pre.summary(con, info) if pre and pre.summary else {}
-                added = write_rows(con, plan, info, ingest_id)
-            log_ingest(con, ingest_id, info, plan, counts, added, summary)
-        finally:
-            drop_temp(con)
+        info = read_source(con, p, opts)
+        plan: Plan = pre.build(info, p) if pre else plan_from_mapping(m or Mapping(), info.columns, table, p)
+        ingest_id = ws.next_id("ingest_log", "ingest_id")
+        earlier = ws.scalar(
+            "SELECT min(ingest_id) FROM ingest_log WHERE source_sha256 = ? AND target = ? "
+            "AND preset IS NOT DISTINCT FROM ?", [info.sha256, ",".join(plan.tables), plan.preset])
+        if earlier is not None:
+            # the very same bytes were loaded before: every row is a duplicate of that load
+            counts = {"accepted": 0, "quarantined": 0, "duplicate": info.n_rows}
+            reasons, added = [], {t: 0 for t in plan.tables}
+            summary = {"already_ingested_as": f"ingest {earlier} (same SHA-256); nothing added"}
+        else:
+            stage_and_check(con, plan, info)
+            counts = fate_counts(con)
+            reasons = top_reasons(con)
+            check_share(info, counts, cfg["ingest.max_quarantine_share"], reasons)
+            summary = pre.summary(con, info) if pre and pre.summary else {}
+            added = write_rows(con, plan, info, ingest_id)
+        log_ingest(con, ingest_id, info, plan, counts, added, summary)
+        drop_temp(con)  # on error the rollback drops them
     return IngestResult(
         ingest_id=ingest_id, source=str(p), tables=plan.tables, n_input=info.n_rows,
         n_accepted=counts["accepted"], n_quarantined=counts["quarantined"], n_duplicate=counts["duplicate"],

@@ -191,9 +191,10 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
         con.execute(
             f"CREATE TEMP TABLE _fated AS SELECT c.*, "
             f"CASE WHEN c._dup_file THEN 'duplicate' WHEN c._reason IS NOT NULL THEN 'quarantined' "
-            f"WHEN c._key_rank > 1 THEN 'quarantined' WHEN e.ingest_id IS NOT NULL AND ({same}) THEN 'duplicate' "
+            f"WHEN e.ingest_id IS NOT NULL AND ({same}) THEN 'duplicate' WHEN c._key_rank > 1 THEN 'quarantined' "
             f"WHEN e.ingest_id IS NOT NULL OR e.{ident(key_cols[0])} IS NOT NULL THEN 'quarantined' ELSE 'accepted' END AS _fate, "
             f"CASE WHEN c._dup_file OR c._reason IS NOT NULL THEN c._reason "
+            f"WHEN e.ingest_id IS NOT NULL AND ({same}) THEN NULL "
             f"WHEN c._key_rank > 1 THEN 'duplicate key ' || {literal(', '.join(key_cols))} || ', first at row ' || c._key_first || ' with other values' "
             f"WHEN (e.ingest_id IS NOT NULL OR e.{ident(key_cols[0])} IS NOT NULL) AND NOT ({same}) THEN "
             f"'already loaded (ingest ' || coalesce(CAST(e.ingest_id AS VARCHAR), '?') || ') with other values' "

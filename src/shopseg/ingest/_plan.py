@@ -163,7 +163,7 @@ def _norm(s: str) -> str:
 
 
 def guess_table(path: Path) -> str | None:
-    stem = _norm(path.name.split(".")[0])
+    stem = re.sub(r"\d+$", "", _norm(path.name.split(".")[0]))  # orders_2024_01.csv holds orders
     for t in schema.INPUT_TABLES:
         if stem in (_norm(t), _norm(t).rstrip("s")) or stem.endswith(_norm(t)):
             return t

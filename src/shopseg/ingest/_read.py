@@ -178,13 +178,16 @@ def read_source(con: duckdb.DuckDBPyConnection, path: str | os.PathLike, opts: R
             con.execute("DROP TABLE _lines")
             info.parse_error_column = True
     except duckdb.Error as e:
-        msg = str(e).split("\n")[0]
-        if "unicode" in msg.lower() or "encoding" in msg.lower() or "utf" in msg.lower():
+        full = str(e)
+        lines = [x.strip() for x in full.split("\n") if x.strip()]
+        why = [x for x in lines[1:3] if not x.startswith(("Original Line", "Possible Solution", "LINE "))]
+        msg = " ".join(lines[:1] + why[:1])
+        if "unicode" in full.lower() or "not utf-8 encoded" in full.lower():
             raise IngestError(
-                f"{p}: not valid {info.encoding or 'UTF-8'} text{_line_of(str(e))}: {msg}",
+                f"{p}: not valid {info.encoding or 'utf-8'} text{_line_of(full)}.",
                 hint="Give the file's encoding, e.g. `--encoding latin-1`.",
             ) from None
-        raise IngestError(f"{p}: cannot be read as {fmt}{_line_of(str(e))}: {msg}") from None
+        raise IngestError(f"{p}: cannot be read as {fmt}{_line_of(full)}: {msg}") from None
     info.columns = [
         r[0] for r in con.execute(
             "SELECT column_name FROM information_schema.columns WHERE table_name = '_src' "

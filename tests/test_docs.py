@@ -1,0 +1,57 @@
+"""The docs tell the truth about the code: data model, settings, CLI."""
+
+import os
+import re
+
+from shopseg import config
+from shopseg.schema import data_model_markdown
+
+ROOT = os.path.join(os.path.dirname(__file__), "..")
+
+
+def read(*parts):
+    with open(os.path.join(ROOT, *parts), encoding="utf-8") as f:
+        return f.read()
+
+
+def test_data_model_doc_is_generated_from_the_schema():
+    assert read("docs", "data-model.md") == data_model_markdown(), \
+        "regenerate with: .venv/bin/python -m shopseg.schema > docs/data-model.md"
+
+
+def _leaves(d, prefix=""):
+    for k, v in d.items():
+        if isinstance(v, dict) and f"{prefix}{k}" not in config.OPEN_SECTIONS:
+            yield from _leaves(v, f"{prefix}{k}.")
+        else:
+            yield f"{prefix}{k}"
+
+
+def test_every_setting_is_documented_in_config_doc():
+    doc = read("docs", "config.md")
+    missing = [k for k in _leaves(config.defaults()) if f"`{k}`" not in doc]
+    assert not missing, f"settings missing from docs/config.md: {missing}"
+
+
+def test_every_setting_has_a_comment_in_defaults_toml():
+    """Each key has a comment between the previous key (or section header) and itself."""
+    section, commented = "", False
+    for line in read("src", "shopseg", "defaults.toml").splitlines():
+        s = line.strip()
+        if s.startswith("#"):
+            commented = True
+        elif s.startswith("["):
+            section, commented = s.strip("[]"), commented or False
+        elif re.match(r"^[A-Za-z_\"'][^=]*=", s):
+            key = s.split("=")[0].strip().strip("\"'")
+            assert commented or section in config.OPEN_SECTIONS, f"defaults.toml: [{section}] {key} has no comment"
+            commented = False
+
+
+def test_every_cli_command_is_in_the_cli_doc():
+    from shopseg.cli import app
+
+    doc = read("docs", "cli.md")
+    names = [c.name or c.callback.__name__.replace("_", "-") for c in app.registered_commands]
+    missing = [n for n in names if f"shopseg {n}" not in doc]
+    assert not missing, f"commands missing from docs/cli.md: {missing}"
