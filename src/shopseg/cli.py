@@ -102,10 +102,12 @@ def ingest(
         with console.status(f"Ingesting {path} ..."):
             result = do_ingest(ws, path, table=table, preset=preset, mapping=mapping,
                                delimiter=delimiter, encoding=encoding, header=header)
+    results = result if isinstance(result, list) else [result]
     if as_json:
-        console.print_json(json.dumps(result.__dict__, default=str))
+        console.print_json(json.dumps([r.__dict__ for r in results], default=str))
     else:
-        console.print(result.describe(), highlight=False, soft_wrap=True)
+        for r in results:
+            console.print(r.describe(), highlight=False, soft_wrap=True)
 
 
 @app.command()

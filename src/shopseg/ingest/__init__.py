@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 from ..config import Config, load_config
+from ..errors import IngestError
 from ..workspace import Workspace
 from ._load import IngestResult, check_share, drop_temp, fate_counts, log_ingest, stage_and_check, top_reasons, write_rows
 from ._plan import Mapping, Plan, load_mapping, mapping_from_dict, plan_from_mapping
@@ -31,17 +32,31 @@ def ingest(
     encoding: str | None = None,
     header: bool | None = None,
     config: Config | None = None,
-) -> IngestResult:
-    """Load one file into the workspace; all or nothing.
+) -> IngestResult | list[IngestResult]:
+    """Load one file (or, with a preset that reads several files, a folder) into the workspace; all or nothing.
 
     ``table`` names the canonical table the file holds (else the mapping's
     ``table``, else guessed from the file name); ``preset`` reads a known public
     format; ``mapping`` (a TOML file) renames columns, gives date formats and
     splits a file into several tables.  Returns the counts, which always
-    reconcile: ``n_input == n_accepted + n_quarantined + n_duplicate``.
+    reconcile: ``n_input == n_accepted + n_quarantined + n_duplicate``.  For a
+    folder, one result per file, in load order, all in one transaction.
     """
     cfg = config or load_config()
     p = Path(path)
+    pre = get_preset(preset) if preset else None
+    if pre is not None and table is not None:
+        raise IngestError(f"--table and --preset go separately: preset {pre.name!r} decides the tables itself.")
+    if p.is_dir():
+        if pre is None or pre.files is None:
+            raise IngestError(
+                f"{p}: is a folder; give one file at a time.",
+                hint="Only presets that read a set of files (" + ", ".join(
+                    sorted(n for n, x in PRESETS.items() if x.files)) + ") take a folder.",
+            )
+        files = pre.files(p)
+        with ws.transaction():
+            return [_ingest_one(ws, f, None, pre, None, delimiter, encoding, header, cfg) for f in files]
     m: Mapping | None
     if mapping is None or isinstance(mapping, Mapping):
         m = mapping
@@ -49,10 +64,12 @@ def ingest(
         m = mapping_from_dict(mapping)
     else:
         m = load_mapping(mapping)
-    pre = get_preset(preset) if preset else None
-    if pre is not None and table is not None:
-        from ..errors import IngestError
-        raise IngestError(f"--table and --preset go separately: preset {pre.name!r} decides the tables itself.")
+    with ws.transaction():
+        return _ingest_one(ws, p, table, pre, m, delimiter, encoding, header, cfg)
+
+
+def _ingest_one(ws, p: Path, table, pre: Preset | None, m: Mapping | None, delimiter, encoding, header,
+                cfg: Config) -> IngestResult:
     opts = pre.read(p) if pre and pre.read else ReadOptions()
     if m is not None:
         opts.format = m.format or opts.format
@@ -65,27 +82,26 @@ def ingest(
     opts.sample_size = cfg["ingest.csv_sample_size"]
 
     con = ws.con
-    with ws.transaction():
-        info = read_source(con, p, opts)
-        plan: Plan = pre.build(info, p) if pre else plan_from_mapping(m or Mapping(), info.columns, table, p)
-        ingest_id = ws.next_id("ingest_log", "ingest_id")
-        earlier = ws.scalar(
-            "SELECT min(ingest_id) FROM ingest_log WHERE source_sha256 = ? AND target = ? "
-            "AND preset IS NOT DISTINCT FROM ?", [info.sha256, ",".join(plan.tables), plan.preset])
-        if earlier is not None:
-            # the very same bytes were loaded before: every row is a duplicate of that load
-            counts = {"accepted": 0, "quarantined": 0, "duplicate": info.n_rows}
-            reasons, added = [], {t: 0 for t in plan.tables}
-            summary = {"already_ingested_as": f"ingest {earlier} (same SHA-256); nothing added"}
-        else:
-            stage_and_check(con, plan, info)
-            counts = fate_counts(con)
-            reasons = top_reasons(con)
-            check_share(info, counts, cfg["ingest.max_quarantine_share"], reasons)
-            summary = pre.summary(con, info) if pre and pre.summary else {}
-            added = write_rows(con, plan, info, ingest_id)
-        log_ingest(con, ingest_id, info, plan, counts, added, summary)
-        drop_temp(con)  # on error the rollback drops them
+    info = read_source(con, p, opts)
+    plan: Plan = pre.build(info, p) if pre else plan_from_mapping(m or Mapping(), info.columns, table, p)
+    ingest_id = ws.next_id("ingest_log", "ingest_id")
+    earlier = ws.scalar(
+        "SELECT min(ingest_id) FROM ingest_log WHERE source_sha256 = ? AND target = ? "
+        "AND preset IS NOT DISTINCT FROM ?", [info.sha256, ",".join(plan.tables), plan.preset])
+    if earlier is not None:
+        # the very same bytes were loaded before: every row is a duplicate of that load
+        counts = {"accepted": 0, "quarantined": 0, "duplicate": info.n_rows}
+        reasons, added = [], {t: 0 for t in plan.tables}
+        summary = {"already_ingested_as": f"ingest {earlier} (same SHA-256); nothing added"}
+    else:
+        stage_and_check(con, plan, info)
+        counts = fate_counts(con)
+        reasons = top_reasons(con)
+        check_share(info, counts, cfg["ingest.max_quarantine_share"], reasons)
+        summary = pre.summary(con, info) if pre and pre.summary else {}
+        added = write_rows(con, plan, info, ingest_id)
+    log_ingest(con, ingest_id, info, plan, counts, added, summary)
+    drop_temp(con)  # on error the rollback drops them
     return IngestResult(
         ingest_id=ingest_id, source=str(p), tables=plan.tables, n_input=info.n_rows,
         n_accepted=counts["accepted"], n_quarantined=counts["quarantined"], n_duplicate=counts["duplicate"],

@@ -102,6 +102,7 @@ def _domain_violation(col: schema.Column, typed: str) -> str | None:
 def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo) -> None:
     """Build ``_stage`` (typed canonical columns), then ``_fated`` (each row's fate and reason)."""
     raws, typeds, checks = [], [], []  # checks: (condition, column label, message SQL)
+    referenced: set[str] = set()  # tables whose keys rows must find already loaded
     if info.parse_error_column:
         checks.append(("_parse_error IS NOT NULL", "(row)", "_parse_error"))
     for tname in [plan.primary] + [t for t in plan.tables if t != plan.primary]:
@@ -137,8 +138,9 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
                 rtable, rcol = col.references.split(".")
                 if rtable == "customers" and plan.derive_customers:
                     continue
-                if rtable == tname:
-                    continue
+                if rtable in plan.exprs:
+                    continue  # the same row brings the referenced row: an accepted row always has it
+                referenced.add(rtable)
                 checks.append((
                     f"{ident(name)} IS NOT NULL AND {ident(name)} NOT IN (SELECT k FROM {ident('_ref_' + rtable)})",
                     col.name,
@@ -149,26 +151,21 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
     src_cols = ", ".join(ident(c) for c in info.columns)
     extra = ", _parse_error" if info.parse_error_column else ""
     con.execute(
-        f"CREATE TEMP TABLE _raw AS SELECT _row{extra}, "
+        f"CREATE TEMP VIEW _raw AS SELECT _row{extra}, "
         f"row_number() OVER (PARTITION BY {src_cols} ORDER BY _row) > 1 AS _dup_file"
         + (", " + ", ".join(raws) if raws else "") + " FROM _src"
     )
-    con.execute("CREATE TEMP TABLE _stage AS SELECT *, " + ", ".join(typeds) + " FROM _raw")
-    con.execute("DROP TABLE _raw")
+    # views: DuckDB pipelines them into the one table that is materialised, _fated
+    con.execute("CREATE TEMP VIEW _stage AS SELECT *, " + ", ".join(typeds) + " FROM _raw")
 
-    # reference sets: keys already loaded, plus keys this file brings
-    for tname in {c.references.split(".")[0] for t in plan.tables
-                  for c in schema.INPUT_TABLES[t].columns if c.references}:
+    for tname in sorted(referenced):  # keys already loaded
         key = schema.INPUT_TABLES[tname].key[0]
-        parts = [f"SELECT {ident(key)} AS k FROM {ident(tname)}"]
-        if tname in plan.exprs and key in plan.exprs[tname]:
-            parts.append(f"SELECT {ident(tname + '__' + key)} FROM _stage WHERE {ident(tname + '__' + key)} IS NOT NULL")
-        con.execute(f"CREATE TEMP TABLE {ident('_ref_' + tname)} AS SELECT DISTINCT k FROM ({' UNION ALL '.join(parts)})")
+        con.execute(f"CREATE TEMP TABLE {ident('_ref_' + tname)} AS SELECT DISTINCT {ident(key)} AS k "
+                    f"FROM {ident(tname)} WHERE {ident(key)} IS NOT NULL")
 
     reason = "CASE " + " ".join(f"WHEN {c} THEN {m}" for c, _, m in checks) + " END" if checks else "NULL"
     column = "CASE " + " ".join(f"WHEN {c} THEN {literal(l)}" for c, l, _ in checks) + " END" if checks else "NULL"
-    con.execute(f"CREATE TEMP TABLE _checked AS SELECT *, {reason} AS _reason, {column} AS _column FROM _stage")
-    con.execute("DROP TABLE _stage")
+    con.execute(f"CREATE TEMP VIEW _checked AS SELECT *, {reason} AS _reason, {column} AS _column FROM _stage")
 
     # key conflicts inside the file, then against what is already loaded
     ptable = schema.INPUT_TABLES[plan.primary]
@@ -179,7 +176,7 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
     if keyed:
         part = ", ".join(pk)
         con.execute(
-            f"CREATE TEMP TABLE _keyed AS SELECT *, "
+            f"CREATE TEMP VIEW _keyed AS SELECT *, "
             f"CASE WHEN NOT _dup_file AND _reason IS NULL THEN row_number() OVER (PARTITION BY _dup_file OR _reason IS NOT NULL, {part} ORDER BY _row) END AS _key_rank, "
             f"first_value(_row) OVER (PARTITION BY _dup_file OR _reason IS NOT NULL, {part} ORDER BY _row) AS _key_first "
             f"FROM _checked"
@@ -203,7 +200,6 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
             f"THEN {literal(key_cols[0])} ELSE c._column END AS _column2 "
             f"FROM _keyed c LEFT JOIN {ident(plan.primary)} e ON {on}"
         )
-        con.execute("DROP TABLE _keyed")
     else:
         same = " AND ".join(
             f"e.{ident(c)} IS NOT DISTINCT FROM c.{ident(plan.primary + '__' + c)}" for c in content_cols
@@ -214,7 +210,6 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
             f"WHEN EXISTS (SELECT 1 FROM {ident(plan.primary)} e WHERE {same}) THEN 'duplicate' "
             f"ELSE 'accepted' END AS _fate, c._reason AS _reason2, c._column AS _column2 FROM _checked c"
         )
-    con.execute("DROP TABLE _checked")
 
 
 def write_rows(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo, ingest_id: int) -> dict[str, int]:
@@ -299,9 +294,13 @@ def top_reasons(con: duckdb.DuckDBPyConnection, n: int = 5) -> list[tuple[str, i
 
 
 def drop_temp(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop the ingest's temporary views and tables (views first: they read the tables)."""
     for (name,) in con.execute(
-        "SELECT table_name FROM information_schema.tables WHERE table_type = 'LOCAL TEMPORARY' "
-        "AND table_name LIKE '\\_%' ESCAPE '\\'"
+        "SELECT view_name FROM duckdb_views() WHERE temporary AND starts_with(view_name, '_')"
+    ).fetchall():
+        con.execute(f"DROP VIEW IF EXISTS temp.{ident(name)}")
+    for (name,) in con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE temporary AND starts_with(table_name, '_')"
     ).fetchall():
         con.execute(f"DROP TABLE IF EXISTS temp.{ident(name)}")
 

@@ -25,6 +25,8 @@ class Preset:
     build: Callable[[SourceInfo, Path], Plan]
     read: Callable[[Path], ReadOptions] | None = None
     summary: Callable[[duckdb.DuckDBPyConnection, SourceInfo], dict] | None = None
+    # presets for multi-file exports: the files of a folder to load, in load order
+    files: Callable[[Path], list[Path]] | None = None
 
 
 def _pick(info: SourceInfo, path: Path, table: str, wanted: dict[str, tuple[str, ...]]) -> dict[str, str]:
