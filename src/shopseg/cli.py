@@ -177,6 +177,59 @@ def sql(query: str = typer.Argument(..., help="A SQL query over the workspace (r
         console.print(t)
 
 
+@app.command()
+@handles_errors
+def run(
+    as_of: Optional[str] = typer.Option(None, "--as-of", help="Date the run describes (default: the last order's day)."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML file overriding default settings."),
+    seed: int = typer.Option(0, help="Random seed for every stage."),
+    stage: Optional[list[str]] = typer.Option(None, "--stage", help="Run only these stages (repeatable)."),
+    report: bool = typer.Option(True, "--report/--no-report", help="Write the HTML report at the end."),
+):
+    """Run every stage for one as-of date (features, segments, predictions, baskets, reviews, actions)."""
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from .config import load_config
+    from .pipeline import STAGES, run_pipeline
+
+    cfg = load_config(config)
+    with _open() as ws:
+        from . import stages as _stages  # noqa: F401
+
+        names = list(stage) if stage else [s.name for s in STAGES]
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                      TimeElapsedColumn(), console=console, transient=False) as bar:
+            task = bar.add_task("run", total=len(names))
+
+            def progress(name: str, status: str) -> None:
+                if status == "start":
+                    bar.update(task, description=f"stage {name}")
+                else:
+                    bar.advance(task)
+
+            result = run_pipeline(ws, as_of, config=cfg, seed=seed, stages=stage, progress=progress)
+        console.print(result.describe(), highlight=False, soft_wrap=True)
+        if report:
+            from .report import build_report
+
+            path = build_report(ws, result.run_id)
+            console.print(f"Report: {path}", highlight=False, soft_wrap=True)
+
+
+@app.command("report")
+@handles_errors
+def report_cmd(
+    run_id: Optional[int] = typer.Option(None, "--run", help="Run to report (default: the latest)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Where to write the HTML file."),
+):
+    """Write the self-contained HTML report of a run (works offline) and print its path."""
+    from .report import build_report
+
+    with _open(create=False) as ws:
+        path = build_report(ws, run_id, output)
+    console.print(f"Report: {path}", highlight=False, soft_wrap=True)
+
+
 def main() -> None:  # console-script entry point
     app()
 

@@ -1,0 +1,154 @@
+"""One run: every stage for one ``as_of`` date and one config, with progress and timings.
+
+A run is recorded in ``runs`` (as_of, seed, config and its hash, version, per-stage
+timings and notes, status).  Each stage is a function ``stage(ctx) -> dict`` of
+notes; a stage whose input tables are empty is skipped with a note, not a
+crash.  Stages are registered in :data:`STAGES` in order; capabilities add
+theirs by appending a :class:`Stage`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Callable, Sequence
+
+from . import __version__
+from .config import Config, load_config
+from .errors import ConfigError, ShopsegError
+from .workspace import Workspace
+
+
+@dataclass
+class RunContext:
+    """What a stage gets: the workspace, the run's id, date, config and seed, and earlier stages' notes."""
+
+    ws: Workspace
+    run_id: int
+    as_of: datetime
+    config: Config
+    seed: int
+    previous_run_id: int | None
+    notes: dict[str, dict] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    fn: Callable[[RunContext], dict | None]
+    needs: tuple[str, ...] = ()  # input tables that must hold rows
+    doc: str = ""
+
+
+@dataclass
+class RunResult:
+    run_id: int
+    as_of: datetime
+    stages: dict[str, dict]
+    status: str
+
+    def describe(self) -> str:
+        lines = [f"Run {self.run_id} as of {self.as_of:%Y-%m-%d}: {self.status}"]
+        for name, s in self.stages.items():
+            note = s.get("note") or ", ".join(f"{k}={v}" for k, v in s.items()
+                                              if k not in ("seconds", "status") and not isinstance(v, (dict, list)))
+            lines.append(f"  {name:<12} {s['status']:<8} {s.get('seconds', 0):7.2f} s  {note}")
+        return "\n".join(lines)
+
+
+STAGES: list[Stage] = []
+
+
+def register(stage: Stage) -> Stage:
+    """Add ``stage`` to the pipeline (once, by name)."""
+    for i, s in enumerate(STAGES):
+        if s.name == stage.name:
+            STAGES[i] = stage
+            return stage
+    STAGES.append(stage)
+    return stage
+
+
+def parse_as_of(value: str | date | datetime) -> datetime:
+    """``2024-12-31`` (the whole day: up to 23:59:59.999999) or a full timestamp."""
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, 23, 59, 59, 999999)
+    try:
+        if len(value.strip()) == 10:
+            d = date.fromisoformat(value.strip())
+            return datetime(d.year, d.month, d.day, 23, 59, 59, 999999)
+        return datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ConfigError(f"as_of must be a date like 2024-12-31 or a timestamp. Got {value!r} instead.") from None
+
+
+def default_as_of(ws: Workspace) -> datetime:
+    """The end of the day of the latest order: the data's own date, never the wall clock."""
+    last = ws.scalar("SELECT max(ordered_at) FROM orders")
+    if last is None:
+        raise ShopsegError("The workspace holds no orders, so there is no date to run as of.",
+                           hint="Ingest orders first, or give --as-of.")
+    return parse_as_of(last.date())
+
+
+def start_run(ws: Workspace, as_of: datetime, config: Config, seed: int) -> int:
+    run_id = ws.next_id("runs", "run_id")
+    ws.con.execute(
+        "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, '{}', current_timestamp, 'running')",
+        [run_id, as_of, seed, config.hash, config.to_json(), __version__],
+    )
+    return run_id
+
+
+def run_pipeline(
+    ws: Workspace,
+    as_of: str | date | datetime | None = None,
+    *,
+    config: Config | None = None,
+    seed: int = 0,
+    stages: Sequence[str] | None = None,
+    progress: Callable[[str, str], None] | None = None,
+) -> RunResult:
+    """Run the registered stages (or only ``stages``) as of ``as_of``; record the run in ``runs``."""
+    from . import stages as _stages  # noqa: F401  (registers the capabilities' stages)
+
+    cfg = config or load_config()
+    when = parse_as_of(as_of) if as_of is not None else default_as_of(ws)
+    wanted = list(stages) if stages else [s.name for s in STAGES]
+    unknown = [s for s in wanted if s not in {x.name for x in STAGES}]
+    if unknown:
+        raise ConfigError(f"Unknown stage(s) {', '.join(unknown)}; expected some of {', '.join(s.name for s in STAGES)}.")
+    previous = ws.latest_run_id()
+    run_id = start_run(ws, when, cfg, seed)
+    ctx = RunContext(ws=ws, run_id=run_id, as_of=when, config=cfg, seed=seed, previous_run_id=previous)
+    record: dict[str, dict] = {}
+    status = "done"
+    try:
+        for stage in STAGES:
+            if stage.name not in wanted:
+                continue
+            if progress:
+                progress(stage.name, "start")
+            empty = [t for t in stage.needs if ws.count(t) == 0]
+            if empty:
+                record[stage.name] = {"status": "skipped", "seconds": 0.0,
+                                      "note": f"skipped: no rows in {', '.join(empty)}"}
+            else:
+                t0 = time.perf_counter()
+                with ws.transaction():
+                    notes = stage.fn(ctx) or {}
+                record[stage.name] = {"status": "done", "seconds": round(time.perf_counter() - t0, 3), **notes}
+                ctx.notes[stage.name] = notes
+            if progress:
+                progress(stage.name, record[stage.name]["status"])
+    except BaseException:
+        status = "failed"
+        raise
+    finally:
+        ws.con.execute("UPDATE runs SET stages = ?, status = ? WHERE run_id = ?",
+                       [json.dumps(record, default=str), status, run_id])
+    return RunResult(run_id=run_id, as_of=when, stages=record, status=status)

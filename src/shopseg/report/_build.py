@@ -1,0 +1,129 @@
+"""Build the report: collect every section's figures from the workspace, render one HTML file.
+
+Each section is a function ``(ReportContext) -> Section``; a section whose data is
+absent from the run says so (and why) instead of failing.  Every chart carries a
+one-line takeaway written from the numbers, for a marketer to read.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Callable
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from .. import __version__
+from ..errors import ShopsegError
+from ..workspace import Workspace
+
+
+@dataclass
+class Section:
+    id: str
+    title: str
+    takeaway: str = ""
+    html: str = ""  # figures and tables (trusted: built here)
+    missing: str | None = None  # why the section has nothing to show in this run
+
+
+@dataclass
+class ReportContext:
+    ws: Workspace
+    run_id: int | None
+    as_of: datetime
+    run: dict = field(default_factory=dict)
+
+    def df(self, sql: str, params: list | None = None):
+        return self.ws.df(sql, params or [])
+
+    def has(self, table: str, with_run: bool = True) -> bool:
+        if not self.ws.has_table(table):
+            return False
+        if with_run and self.run_id is not None and "run_id" in self.ws.columns(table):
+            return bool(self.ws.scalar(f'SELECT count(*) FROM "{table}" WHERE run_id = ?', [self.run_id]))
+        return self.ws.count(table) > 0
+
+
+SECTIONS: list[Callable[[ReportContext], Section]] = []
+
+
+def section(fn: Callable[[ReportContext], Section]) -> Callable[[ReportContext], Section]:
+    """Register a section builder (in report order)."""
+    SECTIONS.append(fn)
+    return fn
+
+
+def figure_html(fig) -> str:
+    fig.update_layout(margin=dict(l=40, r=20, t=30, b=40), height=380, template="plotly_white",
+                      font=dict(family="system-ui, sans-serif", size=12))
+    return fig.to_html(full_html=False, include_plotlyjs=False, config={"displaylogo": False, "responsive": True})
+
+
+def table_html(df, max_rows: int = 30, floatfmt: str = "{:,.2f}") -> str:
+    cols = list(df.columns)
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in cols)
+    rows = []
+    for rec in df.head(max_rows).itertuples(index=False):
+        cells = []
+        for v in rec:
+            if isinstance(v, float):
+                s = floatfmt.format(v)
+            elif isinstance(v, int):
+                s = f"{v:,}"
+            else:
+                s = "" if v is None else str(v)
+            cells.append(f"<td>{html.escape(s)}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    more = f"<p class='more'>{len(df) - max_rows:,} more rows not shown.</p>" if len(df) > max_rows else ""
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>{more}"
+
+
+def _plotly_js() -> str:
+    import os
+
+    import plotly
+
+    path = os.path.join(os.path.dirname(plotly.__file__), "package_data", "plotly.min.js")
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
+def build_report(ws: Workspace, run_id: int | None = None, path: str | Path | None = None,
+                 *, title: str | None = None) -> Path:
+    """Write the report of run ``run_id`` (default: the latest run) and return its path."""
+    from . import _sections  # noqa: F401  (registers the sections)
+
+    if run_id is None:
+        run_id = ws.latest_run_id()
+    run: dict = {}
+    if run_id is not None:
+        row = ws.con.execute("SELECT run_id, as_of, seed, config_hash, config, version, stages, status "
+                             "FROM runs WHERE run_id = ?", [run_id]).fetchone()
+        if row is None:
+            raise ShopsegError(f"No run {run_id} in the workspace.", hint="`shopseg history` lists the runs.")
+        run = dict(zip(["run_id", "as_of", "seed", "config_hash", "config", "version", "stages", "status"], row))
+        run["stages"] = json.loads(run["stages"] or "{}")
+        as_of = run["as_of"]
+    else:
+        last = ws.scalar("SELECT max(ordered_at) FROM orders")
+        if last is None:
+            raise ShopsegError("Nothing to report: the workspace holds no orders and no runs.",
+                               hint="Ingest data (or `shopseg synth`), then `shopseg run`.")
+        as_of = last
+    ctx = ReportContext(ws=ws, run_id=run_id, as_of=as_of, run=run)
+    sections = [fn(ctx) for fn in SECTIONS]
+    env = Environment(loader=PackageLoader("shopseg.report", "templates"), autoescape=select_autoescape(["html"]))
+    page = env.get_template("report.html.j2").render(
+        title=title or f"shopseg report, as of {as_of:%Y-%m-%d}",
+        sections=sections, run=run, as_of=as_of, version=__version__, plotly_js=_plotly_js(),
+        workspace=str(ws.path),
+    )
+    out = Path(path) if path is not None else ws.reports_dir / (
+        f"report-run{run_id}.html" if run_id is not None else "report.html")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(page, encoding="utf-8")
+    return out
