@@ -101,10 +101,26 @@ def _domain_violation(col: schema.Column, typed: str) -> str | None:
 
 def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo) -> None:
     """Build ``_stage`` (typed canonical columns), then ``_fated`` (each row's fate and reason)."""
+    for tname, hint in plan.requires.items():
+        if con.execute(f"SELECT count(*) FROM {ident(tname)}").fetchone()[0] == 0:
+            raise IngestError(f"{info.path}: table {tname!r} is still empty, and this file's rows refer to it.",
+                              hint=hint)
+    if plan.enrich:
+        con.execute(f"CREATE TEMP TABLE _src_enriched AS {plan.enrich}")
+        n = con.execute("SELECT count(*) FROM _src_enriched").fetchone()[0]
+        if n != info.n_rows:  # a lookup that is not one row per key would multiply rows
+            raise IngestError(f"{info.path}: internal error: preset {plan.preset!r} turned {info.n_rows} rows "
+                              f"into {n} while looking up sibling files; nothing was loaded.")
+        con.execute("DROP TABLE _src")
+        con.execute("ALTER TABLE _src_enriched RENAME TO _src")
     raws, typeds, checks = [], [], []  # checks: (condition, column label, message SQL)
     referenced: set[str] = set()  # tables whose keys rows must find already loaded
     if info.parse_error_column:
         checks.append(("_parse_error IS NOT NULL", "(row)", "_parse_error"))
+    for i, (label, sql) in enumerate(plan.checks):  # preset checks first: the more specific reason wins
+        name = ident(f"r___check{i}")
+        raws.append(f"({sql}) AS {name}")
+        checks.append((f"{name} IS NOT NULL", label, name))
     for tname in [plan.primary] + [t for t in plan.tables if t != plan.primary]:
         tbl = schema.INPUT_TABLES[tname]
         derived = tname != plan.primary
@@ -150,9 +166,16 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
 
     src_cols = ", ".join(ident(c) for c in info.columns)
     extra = ", _parse_error" if info.parse_error_column else ""
+    # exact duplicates of an earlier row: when every row hashes differently there are none, and the exact
+    # (costlier) comparison of all columns is needed only otherwise
+    n_hashes = con.execute(f"SELECT count(DISTINCT hash({src_cols})) FROM _src").fetchone()[0]
+    if n_hashes == info.n_rows:
+        dup = "FALSE"
+    else:
+        con.execute(f"CREATE TEMP TABLE _first AS SELECT min(_row) AS _row FROM _src GROUP BY {src_cols}")
+        dup = "_row NOT IN (SELECT _row FROM _first)"
     con.execute(
-        f"CREATE TEMP VIEW _raw AS SELECT _row{extra}, "
-        f"row_number() OVER (PARTITION BY {src_cols} ORDER BY _row) > 1 AS _dup_file"
+        f"CREATE TEMP VIEW _raw AS SELECT _row{extra}, {dup} AS _dup_file"
         + (", " + ", ".join(raws) if raws else "") + " FROM _src"
     )
     # views: DuckDB pipelines them into the one table that is materialised, _fated
@@ -174,6 +197,8 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
     content_cols = [c.name for c in ptable.columns if c.name not in ("line_no",)]
     pk = [ident(f"{plan.primary}__{k}") for k in (key_cols if keyed else [])]
     if keyed:
+        # a merged primary (one entity over several rows) has no key clash inside the file
+        key_clash = "FALSE" if plan.merge_primary else "c._key_rank > 1"
         part = ", ".join(pk)
         con.execute(
             f"CREATE TEMP VIEW _keyed AS SELECT *, "
@@ -188,15 +213,15 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
         con.execute(
             f"CREATE TEMP TABLE _fated AS SELECT c.*, "
             f"CASE WHEN c._dup_file THEN 'duplicate' WHEN c._reason IS NOT NULL THEN 'quarantined' "
-            f"WHEN e.ingest_id IS NOT NULL AND ({same}) THEN 'duplicate' WHEN c._key_rank > 1 THEN 'quarantined' "
+            f"WHEN e.ingest_id IS NOT NULL AND ({same}) THEN 'duplicate' WHEN {key_clash} THEN 'quarantined' "
             f"WHEN e.ingest_id IS NOT NULL OR e.{ident(key_cols[0])} IS NOT NULL THEN 'quarantined' ELSE 'accepted' END AS _fate, "
             f"CASE WHEN c._dup_file OR c._reason IS NOT NULL THEN c._reason "
             f"WHEN e.ingest_id IS NOT NULL AND ({same}) THEN NULL "
-            f"WHEN c._key_rank > 1 THEN 'duplicate key ' || {literal(', '.join(key_cols))} || ', first at row ' || c._key_first || ' with other values' "
+            f"WHEN {key_clash} THEN 'duplicate key ' || {literal(', '.join(key_cols))} || ', first at row ' || c._key_first || ' with other values' "
             f"WHEN (e.ingest_id IS NOT NULL OR e.{ident(key_cols[0])} IS NOT NULL) AND NOT ({same}) THEN "
             f"'already loaded (ingest ' || coalesce(CAST(e.ingest_id AS VARCHAR), '?') || ') with other values' "
             f"END AS _reason2, "
-            f"CASE WHEN NOT c._dup_file AND c._reason IS NULL AND (c._key_rank > 1 OR e.{ident(key_cols[0])} IS NOT NULL) "
+            f"CASE WHEN NOT c._dup_file AND c._reason IS NULL AND ({key_clash} OR e.{ident(key_cols[0])} IS NOT NULL) "
             f"THEN {literal(key_cols[0])} ELSE c._column END AS _column2 "
             f"FROM _keyed c LEFT JOIN {ident(plan.primary)} e ON {on}"
         )
@@ -273,10 +298,23 @@ def write_rows(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo, ing
         else:
             cols.append(f"{src} AS {ident(c.name)}")
     before = con.execute(f"SELECT count(*) FROM {ident(plan.primary)}").fetchone()[0]
-    con.execute(
-        f"INSERT INTO {ident(plan.primary)} BY NAME SELECT {', '.join(cols)}, {ingest_id} AS ingest_id "
-        f"FROM _fated f WHERE _fate = 'accepted' ORDER BY _row"
-    )
+    if plan.merge_primary:  # one row per key: the key's first non-empty values (or the plan's aggregates)
+        aggs = plan.aggregates.get(plan.primary, {})
+        cols = [f"{ident(plan.primary + '__' + c.name)} AS {ident(c.name)}" if c.name in ptable.key else
+                f"{aggs[c.name]} AS {ident(c.name)}" if c.name in aggs else
+                f"arg_min({ident(plan.primary + '__' + c.name)}, _row) FILTER "
+                f"(WHERE {ident(plan.primary + '__' + c.name)} IS NOT NULL) AS {ident(c.name)}"
+                for c in ptable.columns]
+        con.execute(
+            f"INSERT INTO {ident(plan.primary)} BY NAME SELECT {', '.join(cols)}, {ingest_id} AS ingest_id "
+            f"FROM _fated WHERE _fate = 'accepted' "
+            f"GROUP BY {', '.join(ident(plan.primary + '__' + k) for k in ptable.key)} ORDER BY min(_row)"
+        )
+    else:
+        con.execute(
+            f"INSERT INTO {ident(plan.primary)} BY NAME SELECT {', '.join(cols)}, {ingest_id} AS ingest_id "
+            f"FROM _fated f WHERE _fate = 'accepted' ORDER BY _row"
+        )
     added = {plan.primary: con.execute(f"SELECT count(*) FROM {ident(plan.primary)}").fetchone()[0] - before,
              **added}
     return {t: added[t] for t in schema.LOAD_ORDER if t in added}
@@ -289,7 +327,9 @@ def fate_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
 
 def top_reasons(con: duckdb.DuckDBPyConnection, n: int = 5) -> list[tuple[str, int]]:
     return [(r, int(k)) for r, k in con.execute(
-        "SELECT coalesce(_column2 || ': ', '') || regexp_replace(_reason2, ', got .*$', '') AS r, count(*) "
+        # group on the kind of reason: drop the value got and the row of the first key holder
+        "SELECT coalesce(_column2 || ': ', '') || regexp_replace(regexp_replace(_reason2, ', got .*$', ''), "
+        "', first at row [0-9]+', '') AS r, count(*) "
         "FROM _fated WHERE _fate = 'quarantined' GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ?", [n]).fetchall()]
 
 

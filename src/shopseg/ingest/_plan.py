@@ -29,6 +29,19 @@ class Plan:
     aggregates: dict[str, dict[str, str]] = field(default_factory=dict)  # derived table -> column -> SQL aggregate
     derive_customers: bool = True  # unknown customer ids referenced get a minimal customers row
     preset: str | None = None
+    # Hooks for presets that read a set of files (olist, instacart).
+    # enrich: a SELECT over ``_src`` (aliased ``s``) giving each row of ``_src`` exactly once plus extra
+    # columns whose names start with "_" (lookups in sibling files, running totals over the whole file);
+    # it replaces ``_src`` before staging, so ``exprs`` and ``checks`` may use those columns.
+    enrich: str | None = None
+    # checks: (column at fault, SQL over _src giving the reason text, or NULL when the row is fine);
+    # evaluated before the column checks, so the more specific reason wins.
+    checks: list[tuple[str, str]] = field(default_factory=list)
+    # merge_primary: rows sharing the primary key describe one entity (Olist's customers file has a row
+    # per order for each person): all are accepted, and written as one row per key (first values).
+    merge_primary: bool = False
+    # requires: table -> hint; the ingest stops with an IngestError when that table is still empty.
+    requires: dict[str, str] = field(default_factory=dict)
 
     @property
     def tables(self) -> list[str]:

@@ -180,3 +180,9 @@ def get_preset(name: str) -> Preset:
             f"Unknown preset {name!r}; expected one of {', '.join(sorted(PRESETS))}.",
             hint="`shopseg presets` lists them with what each reads.",
         ) from None
+
+
+# multi-file public datasets (olist, instacart) live in their own module
+from ._public_formats import PUBLIC_PRESETS  # noqa: E402  (it imports Preset and _pick from here)
+
+PRESETS.update({p.name: p for p in PUBLIC_PRESETS})
