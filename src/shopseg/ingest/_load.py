@@ -188,7 +188,10 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
 
     reason = "CASE " + " ".join(f"WHEN {c} THEN {m}" for c, _, m in checks) + " END" if checks else "NULL"
     column = "CASE " + " ".join(f"WHEN {c} THEN {literal(l)}" for c, l, _ in checks) + " END" if checks else "NULL"
-    con.execute(f"CREATE TEMP VIEW _checked AS SELECT *, {reason} AS _reason, {column} AS _column FROM _stage")
+    # the raw text columns are needed only for the reasons: leave them behind before anything is materialised
+    raw_names = [r.rsplit(" AS ", 1)[1] for r in raws]
+    keep = f"* EXCLUDE ({', '.join(raw_names)})" if raw_names else "*"
+    con.execute(f"CREATE TEMP VIEW _checked AS SELECT {keep}, {reason} AS _reason, {column} AS _column FROM _stage")
 
     # key conflicts inside the file, then against what is already loaded
     ptable = schema.INPUT_TABLES[plan.primary]
@@ -232,7 +235,8 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
         con.execute(
             f"CREATE TEMP TABLE _fated AS SELECT c.*, "
             f"CASE WHEN c._dup_file THEN 'duplicate' WHEN c._reason IS NOT NULL THEN 'quarantined' "
-            f"WHEN EXISTS (SELECT 1 FROM {ident(plan.primary)} e WHERE {same}) THEN 'duplicate' "
+            + (f"WHEN EXISTS (SELECT 1 FROM {ident(plan.primary)} e WHERE {same}) THEN 'duplicate' "
+               if con.execute(f"SELECT count(*) FROM {ident(plan.primary)}").fetchone()[0] else "") +
             f"ELSE 'accepted' END AS _fate, c._reason AS _reason2, c._column AS _column2 FROM _checked c"
         )
 
@@ -291,10 +295,10 @@ def write_rows(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo, ing
     for c in ptable.columns:
         src = ident(f"{plan.primary}__{c.name}")
         if c.name == "line_no" and "line_no" not in plan.exprs[plan.primary]:
-            cols.append(
-                f"coalesce((SELECT max(line_no) FROM order_lines e WHERE e.order_id = f.order_lines__order_id), 0) "
-                f"+ row_number() OVER (PARTITION BY f.order_lines__order_id ORDER BY f._row) AS line_no"
-            )
+            # numbered after the lines the order already has (none, when the table is empty)
+            base = ("coalesce((SELECT max(line_no) FROM order_lines e WHERE e.order_id = f.order_lines__order_id), 0) + "
+                    if con.execute("SELECT count(*) FROM order_lines").fetchone()[0] else "")
+            cols.append(f"{base}row_number() OVER (PARTITION BY f.order_lines__order_id ORDER BY f._row) AS line_no")
         else:
             cols.append(f"{src} AS {ident(c.name)}")
     before = con.execute(f"SELECT count(*) FROM {ident(plan.primary)}").fetchone()[0]
