@@ -27,6 +27,11 @@ def _leaves(d, prefix=""):
             yield f"{prefix}{k}"
 
 
+def test_config_doc_is_generated_from_defaults_toml():
+    assert read("docs", "config.md") == config.config_markdown(), \
+        "regenerate with: .venv/bin/python -m shopseg.config > docs/config.md"
+
+
 def test_every_setting_is_documented_in_config_doc():
     doc = read("docs", "config.md")
     missing = [k for k in _leaves(config.defaults()) if f"`{k}`" not in doc]

@@ -62,6 +62,9 @@ CONSTRAINTS: dict[str, Constraint] = {
     "ingest.max_quarantine_share": interval(0, 1),
     "ingest.csv_sample_size": interval(1, None, integer=True),
     "synth.customers": interval(1, None, integer=True),
+    "synth.seed": interval(0, None, integer=True),
+    "synth.history_days": interval(365, 3650, integer=True),
+    "synth.horizon_days": interval(1, 1095, integer=True),
     "baskets.unit": one_of("order", "customer"),
     "baskets.algorithm": one_of("fpgrowth", "apriori"),
     "baskets.min_support": Constraint(
@@ -72,10 +75,141 @@ CONSTRAINTS: dict[str, Constraint] = {
     "baskets.min_lift": interval(0, None),
     "baskets.max_len": interval(1, None, integer=True),
     "baskets.max_itemsets": interval(1, None, integer=True),
+    # features and segments (docs/features.md, docs/segments.md)
+    "features.top_categories": interval(0, 50, integer=True),
+    "features.outlier_z": interval(0, None),
+    "segments.schemes": Constraint(
+        "a list of distinct names from 'rfm', 'lifecycle', 'value_tier', 'cluster'",
+        lambda v: isinstance(v, list) and len(set(v)) == len(v)
+        and all(x in ("rfm", "lifecycle", "value_tier", "cluster") for x in v),
+    ),
+    "segments.rfm.method": one_of("quantile", "cuts"),
+    **{
+        f"segments.rfm.{k}_cuts": Constraint(
+            "a list of 4 increasing numbers",
+            lambda v: isinstance(v, list) and len(v) == 4
+            and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
+            and all(a < b for a, b in zip(v, v[1:])),
+        )
+        for k in ("recency", "frequency", "monetary")
+    },
+    "segments.rfm.monetary_column": one_of("monetary_net", "monetary_total"),
+    "segments.rfm.min_customers": interval(1, None, integer=True),
+    # raises its own ConfigError naming the bad pattern or the overlapping cell
+    "segments.rfm.names": Constraint(
+        'a table of segment name = list of "R:FM" patterns',
+        lambda v: __import__("shopseg.segment.rfm", fromlist=["parse_names"]).parse_names(v) is not None,
+    ),
+    "segments.lifecycle.silent_days": interval(0, None),
+    "segments.lifecycle.churned_days": interval(0, None),
+    "segments.lifecycle.new_days": interval(0, None),
+    "segments.lifecycle.silent_quantile": Constraint(
+        "a number in (0, 1)", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < 1),
+    "segments.lifecycle.churned_quantile": Constraint(
+        "a number in (0, 1)", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < 1),
+    "segments.lifecycle.min_gaps": interval(1, None, integer=True),
+    "segments.lifecycle.fallback_silent_days": interval(1, None),
+    "segments.lifecycle.fallback_churned_days": interval(1, None),
+    "segments.value.high_share": interval(0, 1),
+    "segments.value.mid_share": interval(0, 1),
+    "segments.value.basis": one_of("monetary_net", "clv"),
+    "segments.cluster.method": one_of("kmeans", "hierarchical"),
+    "segments.cluster.n_clusters": interval(0, 100, integer=True),
+    "segments.cluster.k_min": interval(2, 100, integer=True),
+    "segments.cluster.k_max": interval(2, 100, integer=True),
+    "segments.cluster.scaler": one_of("standard", "robust"),
+    "segments.cluster.k_selection": one_of("silhouette", "elbow"),
+    "segments.cluster.winsorize_quantile": Constraint(
+        "a number in (0.5, 1]", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0.5 < v <= 1),
+    "segments.cluster.sample_size": interval(100, None, integer=True),
+    "segments.cluster.minibatch_above": interval(1, None, integer=True),
+    "segments.cluster.linkage": one_of("ward", "average", "complete"),
+    "segments.cluster.metric": one_of("euclidean", "manhattan", "cosine"),
+    "segments.cluster.random_state": interval(0, None, integer=True),
+    # customer lifetime value (docs/clv.md)
+    "clv.model": one_of("bgnbd", "paretonbd"),
+    "clv.time_unit": one_of("D", "W"),
+    "clv.horizon_days": Constraint(
+        "a number in (0, 3650]", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 3650),
+    "clv.discount_rate_annual": interval(0, 1),
+    "clv.penalizer_coef": interval(0, None),
+    "clv.value_penalizer_coef": interval(0, None),
+    "clv.min_p_alive": interval(0, 1),
+    # review intelligence (docs/reviews.md)
+    "reviews.shop_model": one_of("auto", "off"),
+    "reviews.shop_model_min_reviews": interval(2, None, integer=True),
+    "reviews.shop_model_min_per_class": interval(1, None, integer=True),
+    "reviews.negative_max_rating": interval(1, 5, integer=True),
+    "reviews.positive_min_rating": interval(1, 5, integer=True),
+    "reviews.complaint_max_rating": interval(0, 5, integer=True),
+    "reviews.max_text_chars": interval(100, None, integer=True),
+    "reviews.n_topics": interval(0, 50, integer=True),
+    "reviews.max_topics": interval(2, 50, integer=True),
+    "reviews.topics_min_reviews": interval(3, None, integer=True),
+    "reviews.topics_max_fit_reviews": interval(10, None, integer=True),
+    "reviews.topic_top_terms": interval(1, 20, integer=True),
+    "reviews.competitor_brands": Constraint(
+        "a list of non-empty strings",
+        lambda v: isinstance(v, list) and all(isinstance(x, str) and x.strip() for x in v)),
+    "reviews.mention_fuzzy_min_chars": interval(3, None, integer=True),
+    "reviews.detractor_min_complaints": interval(1, None, integer=True),
+    "reviews.detractor_min_complaint_share": interval(0, 1),
+    # churn prediction (docs/churn.md)
+    "churn.horizon_days": interval(0, 3650, integer=True),
+    "churn.horizon_quantile": Constraint(
+        "a number in (0, 1)", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < 1),
+    "churn.min_horizon_days": interval(1, 3650, integer=True),
+    "churn.max_horizon_days": interval(1, 3650, integer=True),
+    "churn.min_gaps": interval(1, None, integer=True),
+    "churn.fallback_horizon_days": interval(1, 3650, integer=True),
+    "churn.model": one_of("lightgbm", "logistic", "decision_tree", "random_forest", "linear_svm"),
+    "churn.calibration": one_of("isotonic", "platt", "none"),
+    "churn.random_state": interval(0, None, integer=True),
+    "churn.train_windows": interval(1, 24, integer=True),
+    "churn.window_step_days": interval(0, 3650, integer=True),
+    "churn.min_labelled_customers": interval(2, None, integer=True),
+    "churn.min_class_count": interval(1, None, integer=True),
+    "churn.complaint_max_rating": interval(0, 5),
+    "churn.features": Constraint("a list of distinct feature names",
+                                 lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v)
+                                 and len(set(v)) == len(v)),
+    "churn.tiers.method": one_of("share", "probability", "precision"),
+    "churn.tiers.high_share": interval(0, 1),
+    "churn.tiers.mid_share": interval(0, 1),
+    "churn.tiers.high_probability": interval(0, 1),
+    "churn.tiers.mid_probability": interval(0, 1),
+    "churn.tiers.high_precision": interval(0, 1),
+    "churn.tiers.mid_precision": interval(0, 1),
+    "churn.tiers": Constraint(
+        "a table whose high_share + mid_share is at most 1 and whose mid_probability and mid_precision "
+        "are at most high_probability and high_precision",
+        lambda t: isinstance(t, dict) and all(isinstance(t.get(k), (int, float)) for k in (
+            "high_share", "mid_share", "high_probability", "mid_probability", "high_precision", "mid_precision"))
+        and t["high_share"] + t["mid_share"] <= 1 + 1e-12 and t["mid_probability"] <= t["high_probability"]
+        and t["mid_precision"] <= t["high_precision"]),
+    "churn.lightgbm.n_estimators": interval(1, 100000, integer=True),
+    "churn.lightgbm.learning_rate": Constraint(
+        "a number in (0, 1]", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 1),
+    "churn.lightgbm.num_leaves": interval(2, 131072, integer=True),
+    "churn.lightgbm.min_child_samples": interval(1, None, integer=True),
+    "churn.lightgbm.subsample": Constraint(
+        "a number in (0, 1]", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 1),
+    "churn.lightgbm.colsample_bytree": Constraint(
+        "a number in (0, 1]", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 1),
+    "churn.lightgbm.reg_lambda": interval(0, None),
+    "churn.logistic.C": Constraint(
+        "a number in (0, inf)", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0),
+    "churn.decision_tree.max_depth": interval(1, 64, integer=True),
+    "churn.decision_tree.min_samples_leaf": interval(1, None, integer=True),
+    "churn.random_forest.n_estimators": interval(1, 10000, integer=True),
+    "churn.random_forest.max_depth": interval(1, 64, integer=True),
+    "churn.random_forest.min_samples_leaf": interval(1, None, integer=True),
+    "churn.linear_svm.C": Constraint(
+        "a number in (0, inf)", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0),
 }
 
 # Sections whose keys are free (user-defined names), checked only for type.
-OPEN_SECTIONS: set[str] = set()
+OPEN_SECTIONS: set[str] = {"segments.rfm.names"}
 
 
 def _defaults_text() -> str:
@@ -186,3 +320,59 @@ def load_config(path: str | Path | None = None, *, overrides: Mapping | None = N
         _merge(data, overrides, "", "")
     _check_constraints(data)
     return Config(data)
+
+
+def config_markdown() -> str:
+    """``docs/config.md``, written from ``defaults.toml`` and its comments (a test keeps them in step)."""
+    import re
+
+    out = ["# Settings", "",
+           "Every setting, its default and what it does. Generated from `src/shopseg/defaults.toml`",
+           "(`python -m shopseg.config > docs/config.md`); `tests/test_docs.py` fails when the two disagree.",
+           "Put any of them in your own TOML file and pass it with `--config`; unknown keys and values of the",
+           "wrong type or range are rejected with a message naming the setting, what it must be and what came.", ""]
+    section, comment, rows = "", [], []
+
+    def flush():
+        if rows:
+            out.extend(["| setting | default | meaning |", "|---|---|---|", *rows, ""])
+            rows.clear()
+
+    lines = _defaults_text().splitlines()
+    i = 0
+    while i < len(lines):
+        s = lines[i].strip()
+        if not s and not section:
+            comment = []  # the file's own header comment
+        elif s.startswith("#"):
+            comment.append(s.lstrip("# ").strip())
+        elif s.startswith("["):
+            flush()
+            section = s.strip("[]")
+            out += [f"## `[{section}]`", ""]
+            if comment:
+                out += [" ".join(comment), ""]
+            comment = []
+        elif "=" in s:
+            key, value = s.split("=", 1)
+            value = value.strip()
+            # a multi-line value (array) runs to its closing bracket
+            depth = value.count("[") - value.count("]")
+            while depth > 0 and i + 1 < len(lines):
+                i += 1
+                value += " " + lines[i].strip()
+                depth += lines[i].count("[") - lines[i].count("]")
+            value = re.sub(r"\s+#.*$", "", value) if not value.startswith(("'", '"')) else value
+            key = key.strip().strip("\"'")
+            dotted = f"{section}.{key}" if section else key
+            text = " ".join(comment).replace("|", "\\|")
+            shown = value.replace("|", "\\|")
+            rows.append(f"| `{dotted}` | `{shown}` | {text} |")
+            comment = []
+        i += 1
+    flush()
+    return "\n".join(out)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(config_markdown(), end="")
