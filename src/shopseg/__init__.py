@@ -1,11 +1,16 @@
 """shopseg: turn a web shop's raw data into customer segments and targeted marketing.
 
+The public API is re-exported here.  Heavy capabilities (baskets, segments,
+models, text) load on first use, so ``import shopseg`` and the CLI start fast.
+
 >>> import shopseg
 >>> sorted(shopseg.PRESETS)[:2]
-['cdnow', 'online-retail']
+['cdnow', 'instacart']
 """
 
 from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
 
@@ -21,6 +26,15 @@ from .errors import (
 )
 from .ingest import PRESETS, IngestResult, ingest
 from .workspace import Workspace, open_workspace
+
+# name -> module that defines it, imported on first access
+_LAZY = {
+    **dict.fromkeys(
+        ["frequent_itemsets", "association_rules", "segment_rules", "mine_baskets", "cross_sell",
+         "purchase_histories", "baskets_from_transactions", "baskets_from_workspace"], "shopseg.basket"),
+    **dict.fromkeys(["run_pipeline", "RunResult"], "shopseg.pipeline"),
+    **dict.fromkeys(["build_report"], "shopseg.report"),
+}
 
 __all__ = [
     "__version__",
@@ -38,4 +52,18 @@ __all__ = [
     "ingest",
     "Workspace",
     "open_workspace",
+    *_LAZY,
 ]
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'shopseg' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

@@ -230,6 +230,43 @@ def report_cmd(
     console.print(f"Report: {path}", highlight=False, soft_wrap=True)
 
 
+@app.command("rules")
+@handles_errors
+def rules_cmd(
+    as_of: Optional[str] = typer.Option(None, "--as-of", help="Use sale orders up to this date (default: the last order's day)."),
+    min_support: Optional[float] = typer.Option(None, "--min-support", help="Share of baskets, in (0, 1]."),
+    min_confidence: Optional[float] = typer.Option(None, "--min-confidence", help="In [0, 1]."),
+    min_lift: Optional[float] = typer.Option(None, "--min-lift", help=">= 0 (1 keeps positive associations)."),
+    max_len: Optional[int] = typer.Option(None, "--max-len", help="Items per rule, both sides."),
+    with_items: Optional[list[str]] = typer.Option(None, "--with", help="Antecedent holds this product id (repeatable): what goes with X?"),
+    to_items: Optional[list[str]] = typer.Option(None, "--to", help="Consequent is this product id (repeatable)."),
+    unit: Optional[str] = typer.Option(None, "--unit", help="order or customer."),
+    segments: Optional[str] = typer.Option(None, "--segments", help="Mine within each segment of this scheme."),
+    keep_redundant: bool = typer.Option(False, "--keep-redundant", help="Keep rules a more general rule covers."),
+    algorithm: Optional[str] = typer.Option(None, "--algorithm", help="fpgrowth or apriori."),
+    top: int = typer.Option(20, "--top", help="Rules to print."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write every rule to this CSV."),
+):
+    """Association rules (arules' convention), overall or per segment, sorted by lift."""
+    from .basket import association_rules, segment_rules
+    from .pipeline import default_as_of, parse_as_of
+
+    with _open(create=False) as ws:
+        when = parse_as_of(as_of) if as_of else default_as_of(ws)
+        kw = dict(as_of=when, min_support=min_support, min_confidence=min_confidence, min_lift=min_lift,
+                  max_len=max_len, antecedent_items=with_items or None, consequent_items=to_items or None,
+                  unit=unit, algorithm=algorithm, prune_redundant=False if keep_redundant else None)
+        df = segment_rules(ws, scheme=segments, **kw) if segments else association_rules(ws, **kw)
+    if output:
+        df.to_csv(output, index=False)
+    cols = [c for c in ("scope", "antecedent_names", "consequent_name", "support", "confidence", "lift") if c in df.columns]
+    t = Table(*cols, title=f"{len(df):,} rules" + (f" (top {top} by lift)" if len(df) > top else ""))
+    for rec in df.head(top)[cols].itertuples(index=False):
+        t.add_row(*(f"{v:.4f}" if isinstance(v, float) else ", ".join(map(str, v)) if isinstance(v, (list, tuple))
+                    else str(v) for v in rec))
+    console.print(t)
+
+
 def main() -> None:  # console-script entry point
     app()
 

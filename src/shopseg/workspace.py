@@ -118,8 +118,9 @@ class Workspace:
         return self.con.execute(query, params or []).fetchall()
 
     def scalar(self, query: str, params: list | tuple | dict | None = None):
-        row = self.con.execute(query, params or []).fetchone()
-        return None if row is None else row[0]
+        # fetchall, not fetchone: DuckDB 2.0 keeps an unfinished result open, which blocks the connection
+        rows = self.con.execute(query, params or []).fetchall()
+        return rows[0][0] if rows else None
 
     def df(self, query: str, params: list | tuple | dict | None = None):
         """Run ``query`` and return a pandas DataFrame."""

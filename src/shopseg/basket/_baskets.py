@@ -133,56 +133,80 @@ class Baskets:
         return pos.astype(np.int32)
 
 
-# SQL over a relation `_pairs(grp, basket_id, item, name)`; one row per basket.
-_BUILD_SQL = """
-WITH pairs AS (
-    SELECT DISTINCT grp, basket_id, CAST(item AS VARCHAR) AS item
-    FROM {src} WHERE item IS NOT NULL AND basket_id IS NOT NULL
-),
-cat AS (
-    SELECT item, CAST(row_number() OVER (ORDER BY item) - 1 AS INTEGER) AS code
-    FROM (SELECT DISTINCT item FROM pairs)
-)
-SELECT grp, list(code ORDER BY code) AS codes
-FROM pairs JOIN cat USING (item)
-GROUP BY grp, basket_id
-ORDER BY grp, basket_id
-"""
+def _dense(col: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct values as text, sorted; code of each row) of an Arrow column, vectorised.
 
-_CAT_SQL = """
-SELECT item, arg_min(name, name) AS name
-FROM (SELECT DISTINCT CAST(item AS VARCHAR) AS item, CAST({name} AS VARCHAR) AS name
-      FROM {src} WHERE item IS NOT NULL AND basket_id IS NOT NULL)
-GROUP BY item ORDER BY item
-"""
+    The column is dictionary-encoded in its own type; only the distinct values
+    are turned into text (so integer items are not cast row by row).
+    """
+    enc = pc.dictionary_encode(col).combine_chunks()
+    values = enc.dictionary.cast(pa.string()).to_numpy(zero_copy_only=False)
+    order = np.argsort(values, kind="stable")
+    rank = np.empty(len(order), np.int64)
+    rank[order] = np.arange(len(order))
+    return values[order], rank[enc.indices.to_numpy(zero_copy_only=False)]
 
 
-def _build(con: duckdb.DuckDBPyConnection, src: str, *, has_name: bool, what: str) -> Baskets:
-    cat = con.execute(_CAT_SQL.format(src=src, name="name" if has_name else "NULL")).fetchnumpy()
-    item_ids = np.asarray(cat["item"], dtype=object)
-    names = np.asarray(cat["name"], dtype=object)
-    if len(item_ids) == 0:
+def _encode(pairs: pa.Table, what: str) -> Baskets:
+    """Integer-code a table (grp, basket_id, item, name) of non-null basket/item pairs.
+
+    Items get codes in item-id order; a basket is a distinct (grp, basket_id);
+    repeated items in a basket count once; baskets are ordered by group.  All
+    in Arrow and numpy (measured ~8x faster here than a DuckDB GROUP BY with
+    list aggregation, which the workspace query still feeds).
+    """
+    if pairs.num_rows == 0:
         raise DataContractError(
             f"No basket to mine in {what}: every basket is empty (or there are none).",
             hint="Check the data: baskets need at least one item (and, from a workspace, "
             "sale orders with merchandise lines up to as_of).",
         )
-    unnamed = np.array([x is None for x in names], dtype=bool) if len(names) else np.zeros(0, bool)
-    names[unnamed] = item_ids[unnamed]
-    tbl = con.execute(_BUILD_SQL.format(src=src)).to_arrow_table()
-    arr = tbl.column("codes").combine_chunks()
-    lengths = pc.list_value_length(arr).to_numpy(zero_copy_only=False).astype(np.int64)
-    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-    codes = arr.flatten().to_numpy(zero_copy_only=False).astype(np.int32)
-    grp = tbl.column("grp").to_numpy(zero_copy_only=False)
+    item_ids, item_rows = _dense(pairs["item"])
+    item_ids = item_ids.astype(object)
+    item = item_rows
+    _, bid = _dense(pairs["basket_id"])
+    has_grp = pairs["grp"].null_count < pairs.num_rows
+    gvals, gid = (_dense(pairs["grp"].cast(pa.string())) if has_grp
+                  else (np.array([None], object), np.zeros(pairs.num_rows, np.int64)))
+    key_b = gid * (int(bid.max()) + 1) + bid
+    n_items = len(item_ids)
+    key = np.sort(key_b * n_items + item)  # by (group, basket, item)
+    key = key[np.r_[True, key[1:] != key[:-1]]]  # an item twice in a basket counts once
+    key_b, item = key // n_items, key % n_items
+    starts = np.flatnonzero(np.r_[True, key_b[1:] != key_b[:-1]])
+    offsets = np.append(starts, len(item)).astype(np.int64)
+    # catalogue names: the smallest non-null name given for an item, else its id
+    names = item_ids.copy()
+    nm = pairs["name"]
+    if nm.null_count < pairs.num_rows:
+        nm_codes = item_rows
+        valid = ~pc.is_null(nm).to_numpy(zero_copy_only=False)
+        nv = nm.cast(pa.string()).to_numpy(zero_copy_only=False)[valid].astype(object)
+        ic = nm_codes[valid]
+        o = np.lexsort((nv, ic))
+        first = np.r_[True, ic[o][1:] != ic[o][:-1]]
+        names[ic[o][first]] = nv[o][first]
     groups: tuple[str, ...] = ()
     gofs = None
-    if len(grp) and grp[0] is not None:
-        change = np.flatnonzero(grp[1:] != grp[:-1]) + 1
-        starts = np.concatenate([[0], change])
-        groups = tuple(str(g) for g in grp[starts])
-        gofs = np.concatenate([starts, [len(grp)]]).astype(np.int64)
-    return Baskets(codes, offsets, item_ids, names, groups, gofs)
+    if has_grp:
+        g_of_basket = key_b[starts] // (int(bid.max()) + 1)
+        gstart = np.flatnonzero(np.r_[True, g_of_basket[1:] != g_of_basket[:-1]])
+        groups = tuple(str(gvals[g]) for g in g_of_basket[gstart])
+        gofs = np.append(gstart, len(starts)).astype(np.int64)
+    return Baskets(item.astype(np.int32), offsets, item_ids, names, groups, gofs)
+
+
+_PAIRS_SQL = """
+SELECT {grp} AS grp, basket_id, CAST(item AS VARCHAR) AS item, {name} AS name
+FROM {src} WHERE item IS NOT NULL AND basket_id IS NOT NULL
+"""
+
+
+def _build(con: duckdb.DuckDBPyConnection, src: str, *, has_name: bool, what: str,
+           has_grp: bool = True) -> Baskets:
+    sql = _PAIRS_SQL.format(src=src, grp="grp" if has_grp else "CAST(NULL AS VARCHAR)",
+                            name="CAST(name AS VARCHAR)" if has_name else "CAST(NULL AS VARCHAR)")
+    return _encode(con.sql(sql).to_arrow_table(), what)
 
 
 def baskets_from_transactions(transactions, *, names: Mapping | None = None) -> Baskets:
@@ -194,45 +218,45 @@ def baskets_from_transactions(transactions, *, names: Mapping | None = None) -> 
     basket count once; empty baskets are ignored (they are not counted in the
     support's denominator).  ``names`` optionally maps item -> display name.
     """
-    con = duckdb.connect()
-    try:
-        if isinstance(transactions, duckdb.DuckDBPyRelation):
-            cols = list(transactions.columns)
-            from ..schema import check_columns
+    if isinstance(transactions, duckdb.DuckDBPyRelation):
+        cols = list(transactions.columns)
+        from ..schema import check_columns
 
-            check_columns("transactions", cols, ["basket_id", "item"], source="the relation given")
-            pairs = transactions.select("basket_id, CAST(item AS VARCHAR) AS item").to_arrow_table()
-        else:
-            if isinstance(transactions, (str, bytes)) or not hasattr(transactions, "__iter__"):
+        check_columns("transactions", cols, ["basket_id", "item"], source="the relation given")
+        pairs = transactions.select("basket_id, item").to_arrow_table()
+    else:
+        if isinstance(transactions, (str, bytes)) or not hasattr(transactions, "__iter__"):
+            raise DataContractError(
+                f"transactions must be a list of lists of items or a DuckDB relation "
+                f"(basket_id, item); got {type(transactions).__name__}."
+            )
+        lists = []
+        for t in transactions:
+            if isinstance(t, (str, bytes)) or not hasattr(t, "__iter__"):
                 raise DataContractError(
-                    f"transactions must be a list of lists of items or a DuckDB relation "
-                    f"(basket_id, item); got {type(transactions).__name__}."
+                    f"Each transaction must be a list of items; got {t!r}.",
+                    hint="Wrap a single item in a list: [['milk'], ['bread', 'milk']].",
                 )
-            lists = []
-            for t in transactions:
-                if isinstance(t, (str, bytes)) or not hasattr(t, "__iter__"):
-                    raise DataContractError(
-                        f"Each transaction must be a list of items; got {t!r}.",
-                        hint="Wrap a single item in a list: [['milk'], ['bread', 'milk']].",
-                    )
-                lists.append([None if x is None else str(x) for x in t])
-            arr = pa.array(lists, type=pa.list_(pa.string()))
-            lengths = pc.list_value_length(arr).to_numpy(zero_copy_only=False)
-            pairs = pa.table({
-                "basket_id": np.repeat(np.arange(len(lists), dtype=np.int64), lengths),
-                "item": arr.flatten(),
-            })
-        con.register("_pairs_in", pairs)
-        if names:
-            nm = pa.table({"item": [str(k) for k in names], "name": [str(v) for v in names.values()]})
-            con.register("_names_in", nm)
-            src = ("(SELECT NULL AS grp, p.basket_id, p.item, n.name FROM _pairs_in p "
-                   "LEFT JOIN _names_in n USING (item))")
-        else:
-            src = "(SELECT NULL AS grp, basket_id, item FROM _pairs_in)"
-        return _build(con, src, has_name=bool(names), what="the transactions given")
-    finally:
-        con.close()
+            lists.append([None if x is None else str(x) for x in t])
+        arr = pa.array(lists, type=pa.list_(pa.string()))
+        lengths = pc.list_value_length(arr).to_numpy(zero_copy_only=False)
+        pairs = pa.table({
+            "basket_id": np.repeat(np.arange(len(lists), dtype=np.int64), lengths),
+            "item": arr.flatten(),
+        })
+    pairs = pa.table({
+        "grp": pa.nulls(pairs.num_rows, pa.string()),
+        "basket_id": pairs["basket_id"],
+        "item": pairs["item"],
+        "name": (pc.index_in(pairs["item"].cast(pa.string()),
+                             pa.array([str(k) for k in names], pa.string()))
+                 if names else pa.nulls(pairs.num_rows, pa.int32())),
+    })
+    if names:
+        labels = pa.array([str(v) for v in names.values()], pa.string())
+        pairs = pairs.set_column(3, "name", pc.take(labels, pairs["name"]))
+    ok = pc.and_(pc.is_valid(pairs["basket_id"]), pc.is_valid(pairs["item"]))
+    return _encode(pairs.filter(ok), "the transactions given")
 
 
 _WS_PAIRS = """
@@ -261,13 +285,14 @@ def baskets_from_workspace(ws, *, as_of, unit: str | None = None, config=None) -
 
 
 def _ws_build(ws, sql: str, params: list, what: str) -> Baskets:
-    rel = ws.con.execute(sql, params).to_arrow_table()
-    con = duckdb.connect()
+    # A temp table (not con.sql with params): the connection may hold an
+    # unfinished execute() result, which DuckDB 2.0 relations refuse to run beside.
+    tmp = "_shopseg_basket_pairs"
+    ws.con.execute(f"CREATE OR REPLACE TEMP TABLE {tmp} AS {sql}", params)
     try:
-        con.register("_pairs_in", rel)
-        return _build(con, "_pairs_in", has_name=True, what=what)
+        return _build(ws.con, tmp, has_name=True, what=what)
     finally:
-        con.close()
+        ws.con.execute(f"DROP TABLE IF EXISTS {tmp}")
 
 
 def segment_baskets(ws, *, scheme: str, as_of, unit: str, segment_run_id: int | None) -> tuple[Baskets, int]:

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from itertools import chain
+import gc
+import math
+from itertools import chain, combinations
 
 import fim
 import numpy as np
-from scipy.special import comb
+from scipy.special import binom, comb
 
 from ..errors import ConfigError
 from ._baskets import Baskets, check_param, min_count
@@ -95,53 +97,122 @@ class Itemsets:
         return pa.ListArray.from_arrays(pa.array(offsets), pa.array(labels.tolist(), pa.string()))
 
 
-def _upper_bound(baskets: Baskets, freq: np.ndarray, mc: int, max_len: int) -> float:
-    """Cheap bound on the number of frequent itemsets of size <= max_len.
+# The pair-graph bound needs B'B over the frequent items: only when it is small.
+_PAIR_WORK = 30_000_000
+
+
+def _level_bounds(baskets: Baskets, freq: np.ndarray, mc: int, max_len: int, cap: float) -> np.ndarray:
+    """Cheap upper bounds on the number of frequent itemsets of each size 1..max_len.
 
     A frequent itemset of size z lies in at least ``mc`` baskets, so there are
     at most sum_b C(k_b, z) / mc of them (k_b: frequent items in basket b), and
-    at most C(F, z) (F: frequent items).
+    at most C(F, z) (F: frequent items).  Sharper, when affordable: its items
+    are pairwise frequent, so within a basket it is a z-clique of the
+    frequent-pair graph, and a basket holds at most (1/z) sum_i C(d_i, z-1)
+    of those (d_i: item i's frequent partners in the basket).  The number of
+    frequent pairs itself is then exact.  (That one costs about a pass over
+    the pairs, so it is only computed when the cheap bounds exceed ``cap``.)
     """
     k = np.add.reduceat(freq[baskets.codes].astype(np.int64), baskets.offsets[:-1])
-    if baskets.n_baskets == 0:
-        return 0.0
-    total = 0.0
-    for z in range(1, min(max_len, int(k.max())) + 1):
-        total += min(float(comb(int(freq.sum()), z)), float(comb(k, z).sum()) / mc)
-        if total == np.inf:
-            break
-    return total
+    f = int(freq.sum())
+    z = np.arange(1, max_len + 1)
+    hist = np.bincount(k)  # baskets by number of frequent items
+    sizes = np.flatnonzero(hist)
+    per_basket = np.array([float((hist[sizes] * comb(sizes, j)).sum()) for j in z]) / mc
+    bounds = np.minimum(comb(f, z), per_basket)
+    if (max_len >= 2 and bounds.sum() > cap
+            and float((k.astype(np.float64) ** 2).sum()) <= _PAIR_WORK):
+        from scipy import sparse
+
+        local = np.cumsum(freq) - 1
+        sel = freq[baskets.codes]
+        rows = np.repeat(np.arange(baskets.n_baskets), baskets.sizes())[sel]
+        b = sparse.csr_matrix((np.ones(len(rows), np.int64), (rows, local[baskets.codes[sel]])),
+                              shape=(baskets.n_baskets, f))
+        co = (b.T @ b).tocoo()
+        keep = (co.data >= mc) & (co.row != co.col)
+        pairs = sparse.csr_matrix((np.ones(int(keep.sum()), np.int64), (co.row[keep], co.col[keep])),
+                                  shape=(f, f))
+        degree = b.multiply(b @ pairs).tocsr().data  # frequent partners of each item in its basket
+        bounds[1] = min(bounds[1], keep.sum() // 2)
+        for j in range(3, max_len + 1):
+            bounds[j - 1] = min(bounds[j - 1], float(comb(degree, j - 1).sum()) / j / mc)
+    return bounds
 
 
-def _spectrum_guard(tx, miner, mc: int, n: int, max_len: int, max_itemsets: int, min_support: float) -> None:
-    """Count the itemsets level by level (pyfim's pattern spectrum: counts, no sets built).
+def _kk_x(count: int, z: int) -> float:
+    """The real x >= z - 1 with C(x, z) = count (Lovasz's form of Kruskal-Katona), rounded up."""
+    lo, hi = float(z - 1), float(max(z, 1))
+    while binom(hi, z) < count:
+        hi *= 2
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if binom(mid, z) < count else (lo, mid)
+    return hi
 
-    Raises :class:`ConfigError` as soon as the total passes ``max_itemsets``,
-    before the next, possibly far larger, level is counted.
+
+# Counting by pattern spectrum costs ~1 s per 25M itemsets: never ask for more
+# than this many at once by the bounds (the actual count is usually far lower).
+_COUNT_AT_ONCE = 50_000_000
+
+
+def _mine_bounded(tx, miner, static_bounds: np.ndarray, n_everywhere: int, mc: int, n: int,
+                  max_itemsets: int, min_support: float) -> list:
+    """Mine sizes 1..max_len in ranges, never building more than ``max_itemsets`` itemsets.
+
+    Frequent itemsets are closed under subsets, so once N(z) is known exactly
+    every larger size j has at most C(x, j) sets, where C(x, z) = N(z)
+    (Kruskal-Katona in Lovasz's form); before that, ``static_bounds`` hold.
+    A range of sizes whose bound fits under the cap is built directly;
+    otherwise the next sizes are first counted with pyfim's pattern spectrum
+    (counts only, no sets built) and :class:`ConfigError` is raised as soon
+    as the exact total passes the cap.  ``n_everywhere`` items are in every
+    basket: pyfim leaves out the C(n_everywhere, z) sets made only of them
+    (see :func:`mine_itemsets`), so they are added to the counts.
     """
-    total = 0
+    max_len = len(static_bounds)
+    found: list = []
+    total, z0, x = 0, 0, None
     by_supp: dict[int, float] = {}
-    for z in range(1, max_len + 1):
-        spec = miner(tx, target="s", supp=-mc, zmin=z, zmax=z, report="#")
-        n_z = int(sum(spec.values()))
-        for (_, s), c in spec.items():
-            by_supp[s] = by_supp.get(s, 0) + c
-        total += n_z
-        if total > max_itemsets:
-            supps = sorted(by_supp, reverse=True)
-            cum = np.cumsum([by_supp[s] for s in supps])
-            fits = [s for s, c in zip(supps, cum) if c <= max_itemsets]
-            suggest = (f" A min_support of at least {(fits[-1]) / n:.4g} would keep it under the bound."
-                       if fits else "")
-            raise ConfigError(
-                f"min_support={min_support:g} (at least {mc:,} of {n:,} baskets) would find more than "
-                f"{max_itemsets:,} frequent itemsets: {total:,} of length <= {z} already, "
-                f"with max_len={max_len}.{suggest}",
-                hint="Raise min_support, lower max_len, or raise max_itemsets "
-                "(baskets.max_itemsets) if the memory allows (about 250 bytes per itemset).",
-            )
-        if n_z == 0:
+    while z0 < max_len:
+        z = np.arange(z0 + 1, max_len + 1)
+        b = static_bounds[z0:].copy()
+        if x is not None:
+            b = np.minimum(b, np.floor(binom(x, z)) + 1)
+        k = int((total + np.cumsum(b) <= max_itemsets).sum())
+        if k == 0:  # the bound cannot rule it out: count exactly first
+            k = max(1, int((np.cumsum(b) <= _COUNT_AT_ONCE).sum()))
+            spec = miner(tx, target="s", supp=-mc, zmin=z0 + 1, zmax=z0 + k, report="#")
+            for (_, supp), c in spec.items():
+                by_supp[supp] = by_supp.get(supp, 0) + c
+            extra = sum(math.comb(n_everywhere, j) for j in range(z0 + 1, z0 + k + 1))
+            by_supp[n] = by_supp.get(n, 0) + extra
+            counted = total + int(sum(spec.values())) + extra
+            if counted > max_itemsets:
+                supps = sorted(by_supp, reverse=True)
+                cum = np.cumsum([by_supp[s] for s in supps])
+                fits = [s for s, c in zip(supps, cum) if c <= max_itemsets]
+                suggest = (f" Even counting only lengths <= {z0 + k}, min_support must be at least "
+                           f"{fits[-1] / n:.6g} to stay under the bound." if fits else "")
+                raise ConfigError(
+                    f"min_support={min_support:g} (at least {mc:,} of {n:,} baskets) would find more "
+                    f"than max_itemsets={max_itemsets:,} frequent itemsets: {counted:,} of length "
+                    f"<= {z0 + k} already (max_len={max_len}).{suggest}",
+                    hint="Raise min_support, lower max_len, or raise max_itemsets "
+                    "(baskets.max_itemsets) if the memory allows (about 250 bytes per itemset).",
+                )
+        got = miner(tx, target="s", supp=-mc, zmin=z0 + 1, zmax=z0 + k, report="a")
+        for _, c in got:
+            by_supp[c] = by_supp.get(c, 0) + 1
+        found += got
+        per_size = np.bincount([len(t) for t, _ in got], minlength=z0 + k + 1)
+        top = int(per_size[z0 + k]) + math.comb(n_everywhere, z0 + k)
+        total += len(got) + sum(math.comb(n_everywhere, j) for j in range(z0 + 1, z0 + k + 1))
+        z0 += k
+        if top == 0:
             break
+        x = _kk_x(top, z0)
+    return found
 
 
 def mine_itemsets(baskets: Baskets, *, min_support: float, max_len: int, algorithm: str,
@@ -149,9 +220,8 @@ def mine_itemsets(baskets: Baskets, *, min_support: float, max_len: int, algorit
     """All itemsets of 1..max_len items in at least ``min_support`` of the baskets (exact).
 
     FP-growth (Han, Pei & Yin 2000) or Apriori (Agrawal & Srikant 1994), both
-    Borgelt's C implementations in pyfim.  The count is bounded first (see
-    :func:`_upper_bound`, then an exact count by pattern spectrum when the
-    bound is above ``max_itemsets``), so memory never runs away.
+    Borgelt's C implementations in pyfim.  No more than ``max_itemsets`` are
+    ever built (see :func:`_mine_bounded`), so memory never runs away.
     """
     check_param("min_support", min_support)
     check_param("max_len", max_len)
@@ -161,14 +231,30 @@ def mine_itemsets(baskets: Baskets, *, min_support: float, max_len: int, algorit
     mc = min_count(min_support, n)
     miner = fim.fpgrowth if algorithm == "fpgrowth" else fim.apriori
     freq = baskets.item_counts() >= mc
-    pad = baskets.n_items
     empty = Itemsets(np.zeros((0, 1), np.int32), np.zeros(0, np.int32), np.zeros(0, np.int64), n, mc, baskets)
     if not freq.any():
         return empty
+    # Python's cyclic GC would walk the millions of lists and tuples built here
+    # (to_lists, pyfim's results) again and again: 3-4x slower.  None is cyclic.
+    gc_was_on = gc.isenabled()
+    gc.disable()
+    try:
+        return _mine(baskets, miner, freq, mc, n, max_len, max_itemsets, min_support, empty)
+    finally:
+        if gc_was_on:
+            gc.enable()
+
+
+def _mine(baskets, miner, freq, mc, n, max_len, max_itemsets, min_support, empty) -> Itemsets:
+    pad = baskets.n_items
     tx = baskets.to_lists()
-    if _upper_bound(baskets, freq, mc, max_len) > max_itemsets:
-        _spectrum_guard(tx, miner, mc, n, max_len, max_itemsets, min_support)
-    found = miner(tx, target="s", supp=-mc, zmin=1, zmax=max_len, report="a")
+    # pyfim leaves out the itemsets made only of items found in every basket
+    # (perfect extensions of the empty set); they are added here, with count n.
+    everywhere = np.flatnonzero(baskets.item_counts() == n).tolist()
+    bounds = _level_bounds(baskets, freq, mc, max_len, max_itemsets)
+    found = _mine_bounded(tx, miner, bounds, len(everywhere), mc, n, max_itemsets, min_support)
+    found += [(c, n) for z in range(1, min(len(everywhere), max_len) + 1)
+              for c in combinations(everywhere, z)]
     if not found:
         return empty
     sets_t, counts_t = zip(*found)
