@@ -267,9 +267,69 @@ def rules_cmd(
     console.print(t)
 
 
+predict_app = typer.Typer(help="Predictions: customer lifetime value and churn risk.", no_args_is_help=True)
+app.add_typer(predict_app, name="predict")
+
+
+@predict_app.command("clv")
+@handles_errors
+def predict_clv(
+    as_of: Optional[str] = typer.Option(None, "--as-of", help="Date the prediction is made at (default: the last order's day)."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML file overriding default settings."),
+    model: Optional[str] = typer.Option(None, "--model", help="bgnbd or paretonbd (default clv.model)."),
+    horizon_days: Optional[float] = typer.Option(None, "--horizon-days", help="Days ahead for expected purchases and CLV."),
+    discount_rate: Optional[float] = typer.Option(None, "--discount-rate", help="Yearly discount rate."),
+    top: int = typer.Option(10, help="Show the customers with the highest CLV."),
+):
+    """Fit BG/NBD (or Pareto/NBD) + Gamma-Gamma and write table clv for a new run."""
+    from .config import load_config
+    from .pipeline import run_pipeline
+
+    over = {k: v for k, v in {"model": model, "horizon_days": horizon_days,
+                              "discount_rate_annual": discount_rate}.items() if v is not None}
+    cfg = load_config(config, overrides={"clv": over} if over else None)
+    with _open() as ws:
+        result = run_pipeline(ws, as_of, config=cfg, stages=["clv"])
+        console.print(result.describe(), highlight=False, soft_wrap=True)
+        rows = ws.sql("SELECT customer_id, round(p_alive, 3), round(expected_purchases_horizon, 2), "
+                      "round(clv, 2), expected_next_order_at FROM clv WHERE run_id = ? "
+                      "ORDER BY clv DESC LIMIT ?", [result.run_id, top])
+        t = Table("customer_id", "p_alive", "purchases (horizon)", "clv", "next order")
+        for r in rows:
+            t.add_row(*("" if v is None else str(v) for v in r))
+        console.print(t)
+
+
 def main() -> None:  # console-script entry point
     app()
 
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
+
+
+def cli_markdown() -> str:
+    """``docs/cli.md``, written from the commands' own help (a test keeps them in step)."""
+    import click
+
+    group = typer.main.get_command(app)
+    out = ["# Command line", "",
+           "Generated from the commands' help (`python -c 'from shopseg.cli import cli_markdown as m; print(m(), end=\"\")'"
+           " > docs/cli.md`); `tests/test_docs.py` fails when the two disagree. Every command takes the global",
+           "option `--workspace PATH` (or `SHOPSEG_WORKSPACE`; default `./shopseg-workspace`) before its name.",
+           "Errors print a message and a hint and exit with code 2.", ""]
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        cmd = group.get_command(ctx, name)
+        out += [f"## `shopseg {name}`", "", (cmd.help or "").strip().split("\n")[0], ""]
+        rows = []
+        for p in cmd.params:
+            if isinstance(p, click.Argument):
+                rows.append(f"| `{p.name.upper()}` | argument | {getattr(p, 'help', '') or ''} |")
+            elif p.name != "help":
+                opts = " / ".join(f"`{o}`" for o in p.opts + p.secondary_opts)
+                default = "" if p.default in (None, False, ()) or p.required else f" (default: `{p.default}`)"
+                rows.append(f"| {opts} | option | {(p.help or '').replace('|', '/')}{default} |")
+        if rows:
+            out += ["| name | kind | meaning |", "|---|---|---|", *rows, ""]
+    return "\n".join(out)

@@ -1,5 +1,4 @@
-"""The CLV model family: BG/NBD and Pareto/NBD for purchase counts,
-Gamma-Gamma for spend, and the discounted lifetime value that joins them.
+"""The purchase-count models of the CLV family: BG/NBD and Pareto/NBD.
 
 Everything is vectorised numpy/scipy; fits are maximum likelihood over the
 logarithms of the parameters.  Users import from :mod:`shopseg.predict.clv`.
@@ -12,12 +11,33 @@ import pandas as pd
 from scipy.special import digamma, expit, gammaln, hyp2f1
 
 from ..errors import ConfigError, DataContractError, ModelFitError
-from ._clv_base import CLVModel, as_column, check_rfm, check_weights, collapse
+from ._clv_base import TIME_UNITS, CLVModel, as_column, check_rfm, check_weights, collapse, distinct_rows
+
+
+def _dot(u: np.ndarray, v: np.ndarray) -> float:
+    """Weighted sum without BLAS (its threads cost more than they save on vectors)."""
+    return float(np.einsum("i,i->", u, v))
 
 
 def _out(arr: np.ndarray, *inputs):
     """A float when every input was a scalar, else the array."""
     return float(arr[0]) if all(np.ndim(v) == 0 for v in inputs) else arr
+
+
+def _horizon_and_rfm(t, frequency, recency, T):
+    """Broadcast a horizon ``t`` against the customers (one horizon for all, or one per customer,
+    or several horizons for one customer) and validate both."""
+    sizes = {"t": np.size(t), "frequency": np.size(frequency), "recency": np.size(recency), "T": np.size(T)}
+    n = max(sizes.values())
+    for name, size in sizes.items():
+        if size not in (1, n):
+            raise DataContractError(f"Column {name!r}: expected 1 or {n} values; got {size}.")
+    cols = [np.broadcast_to(np.asarray(v, dtype=float).reshape(-1), n) for v in (frequency, recency, T)]
+    x, tx, T_ = check_rfm(*cols)
+    h = as_column("t", np.broadcast_to(np.asarray(t, dtype=float).reshape(-1), n), n)
+    if np.any(h < 0):
+        raise DataContractError(f"Argument 't': expected a horizon >= 0; got {h.min():g}.")
+    return h, x, tx, T_
 
 
 def _no_repeaters(name: str) -> ModelFitError:
@@ -52,6 +72,13 @@ class _TransactionModel(CLVModel):
         raise NotImplementedError
 
     def conditional_expected_number_of_purchases_up_to_time(self, t, frequency, recency, T):
+        """E[purchases in (T, T+t] | x, t_x, T] = P(alive) x E[purchases | alive at T] (see subclasses)."""
+        h, x, tx, T_ = _horizon_and_rfm(t, frequency, recency, T)
+        p_alive = np.atleast_1d(self.conditional_probability_alive(x, tx, T_))
+        return _out(p_alive * self._if_alive(h, x, T_), t, frequency, recency, T)
+
+    def _if_alive(self, h: np.ndarray, x: np.ndarray, T: np.ndarray, dedupe: bool = True) -> np.ndarray:
+        """E[purchases in (T, T+h] | x, T, alive at T]; ``dedupe`` evaluates it once per distinct row."""
         raise NotImplementedError
 
     def expected_purchases(self, t, frequency, recency, T):
@@ -86,11 +113,10 @@ class _TransactionModel(CLVModel):
 
     def expected_next_purchase_at(self, frequency, recency, T, as_of, statistic: str = "median"):
         """``as_of`` plus :meth:`expected_time_to_next_purchase`, as timestamps (unit from ``time_unit``)."""
-        from ._clv_base import TIME_UNITS
-
         wait = np.atleast_1d(self.expected_time_to_next_purchase(frequency, recency, T, statistic))
         days = np.where(np.isfinite(wait), wait * TIME_UNITS[self.time_unit], np.nan)
-        return pd.Timestamp(as_of) + pd.to_timedelta(np.minimum(days, 36500.0), unit="D")
+        # to the second: a forecast has no use for nanoseconds; waits capped at 100 years
+        return pd.Timestamp(as_of) + pd.to_timedelta(np.minimum(days, 36500.0), unit="D").round("s")
 
 
 class BGNBD(_TransactionModel):
@@ -113,7 +139,7 @@ class BGNBD(_TransactionModel):
 
     >>> m = BGNBD.from_params(r=0.243, alpha=4.414, a=0.793, b=2.426)
     >>> round(m.conditional_probability_alive(2, 30.43, 38.86), 4)
-    0.9297
+    0.7266
     >>> m.conditional_probability_alive(0, 0.0, 38.86)
     1.0
     """
@@ -123,16 +149,20 @@ class BGNBD(_TransactionModel):
     def fit(self, frequency, recency, T, weights=None) -> "BGNBD":
         x, tx, t, w = self._prepare(frequency, recency, T, weights)
         scale = 1.0 / t.max()
-        data = self._data(x, tx * scale, t * scale, w)
-        W = w.sum()
         pen = float(self.penalizer_coef)
 
-        def nll(theta):
-            p = np.exp(theta)
-            ll, g = self._loglik(p, data)
-            return -ll / W + pen * np.sum(p**2), -g * p / W + 2 * pen * p**2
+        def objective(sel):
+            data = self._data(x[sel], tx[sel] * scale, t[sel] * scale, w[sel])
+            W = data["W"]
 
-        theta = self._maximise(nll, np.zeros(4), True, "frequency/recency/T summary")
+            def nll(theta):
+                p = np.exp(theta)
+                ll, g = self._loglik(p, data)
+                return -ll / W + pen * np.sum(p**2), -g * p / W + 2 * pen * p**2
+
+            return nll
+
+        theta = self._maximise(objective, len(x), np.zeros(4), True, "frequency/recency/T summary")
         p = np.exp(theta)
         p[1] /= scale
         self.params_ = dict(zip(self.param_names, map(float, p)))
@@ -161,28 +191,28 @@ class BGNBD(_TransactionModel):
         W = d["W"]
         # A1 + A2, per distinct x
         c = (gammaln(r + xu) - gammaln(r) + gammaln(a + b) + gammaln(b + xu) - gammaln(b) - gammaln(a + b + xu))
-        ll = Wx @ c + W * r * np.log(alpha)
-        dr = Wx @ (digamma(r + xu) - digamma(r)) + W * np.log(alpha)
+        ll = _dot(Wx, c) + W * r * np.log(alpha)
+        dr = _dot(Wx, digamma(r + xu) - digamma(r)) + W * np.log(alpha)
         dal = W * r / alpha
-        da = Wx @ (digamma(a + b) - digamma(a + b + xu))
-        db = Wx @ (digamma(b + xu) - digamma(b) + digamma(a + b) - digamma(a + b + xu))
+        da = _dot(Wx, digamma(a + b) - digamma(a + b + xu))
+        db = _dot(Wx, digamma(b + xu) - digamma(b) + digamma(a + b) - digamma(a + b + xu))
         # A3 for everyone
         lT = np.log(alpha + d["t"])
-        ll -= r * (d["w"] @ lT) + d["wx"] @ lT
-        dr -= d["w"] @ lT
-        dal -= (r * d["w"] + d["wx"]) @ (1.0 / (alpha + d["t"]))
+        ll -= r * _dot(d["w"], lT) + _dot(d["wx"], lT)
+        dr -= _dot(d["w"], lT)
+        dal -= _dot(r * d["w"] + d["wx"], 1.0 / (alpha + d["t"]))
         # softplus(A4 - A3) for repeaters
         xr, txr, tr, wr = d["xr"], d["txr"], d["tr"], d["wr"]
         if len(xr):
             dl = np.log(alpha + txr) - np.log(alpha + tr)
             bx = b + xr - 1
             D = np.log(a) - np.log(bx) - (r + xr) * dl
-            ll += wr @ np.logaddexp(0.0, D)
+            ll += _dot(wr, np.logaddexp(0.0, D))
             ws = wr * expit(D)
-            dr -= ws @ dl
-            dal -= ws @ ((r + xr) * (1.0 / (alpha + txr) - 1.0 / (alpha + tr)))
+            dr -= _dot(ws, dl)
+            dal -= _dot(ws, (r + xr) * (1.0 / (alpha + txr) - 1.0 / (alpha + tr)))
             da += ws.sum() / a
-            db -= ws @ (1.0 / bx)
+            db -= _dot(ws, 1.0 / bx)
         return ll, np.array([dr, dal, da, db])
 
     def conditional_probability_alive(self, frequency, recency, T):
@@ -204,16 +234,17 @@ class BGNBD(_TransactionModel):
         as 1 - (1-z)^(a-1) 2F1(a+b-1-r, a-1; a+b+x-1; z), which does not overflow
         for heavy buyers.  Undefined at exactly a = 1.
         """
+        return super().conditional_expected_number_of_purchases_up_to_time(t, frequency, recency, T)
+
+    def _if_alive(self, h, x, T, dedupe: bool = True):
         r, alpha, a, b = self._p()
-        x, tx, T_ = check_rfm(frequency, recency, T)
-        h = as_column("t", t, len(x))
-        if np.any(h < 0):
-            raise DataContractError(f"Argument 't': expected a horizon >= 0; got {h.min():g}.")
-        z = h / (alpha + T_ + h)
-        second = 1.0 - (1.0 - z) ** (a - 1) * hyp2f1(a + b - 1 - r, a - 1, a + b + x - 1, z)
-        first = (a + b + x - 1) / (a - 1)
-        p_alive = np.atleast_1d(self.conditional_probability_alive(x, tx, T_))
-        return _out(first * second * p_alive, t, frequency, recency, T)
+        # The hypergeometric part depends on (x, T, t) only: with day-resolution data far fewer
+        # combinations than customers, so evaluate it once per combination.
+        key = distinct_rows(x, T, h) if dedupe else None
+        xu, Tu, hu = (x, T, h) if key is None else (x[key[1]], T[key[1]], h[key[1]])
+        z = hu / (alpha + Tu + hu)
+        part = (a + b + xu - 1) / (a - 1) * (1.0 - (1.0 - z) ** (a - 1) * hyp2f1(a + b - 1 - r, a - 1, a + b + xu - 1, z))
+        return part if key is None else part[key[0]]
 
     def expected_number_of_purchases_up_to_time(self, t):
         """E[X(t)] for a customer just acquired (equation 9): the conditional one at x = t_x = T = 0."""
@@ -265,15 +296,15 @@ class ParetoNBD(_TransactionModel):
 
         def nll(theta):
             p = np.exp(theta)
-            ll = w @ self._loglik_rows(p, x, xs, ts)
+            ll = _dot(w, self._loglik_rows(p, x, xs, ts))
             return -ll / W + pen * np.sum(p**2)
 
-        theta = self._maximise(nll, np.zeros(4), "3-point", "frequency/recency/T summary")
+        theta = self._maximise(lambda rows: nll, len(x), np.zeros(4), "2-point", "frequency/recency/T summary")
         p = np.exp(theta)
         p[1] /= scale
         p[3] /= scale
         self.params_ = dict(zip(self.param_names, map(float, p)))
-        self.log_likelihood_ = float(w @ self._loglik_rows(p, x, tx, t))
+        self.log_likelihood_ = _dot(w, self._loglik_rows(p, x, tx, t))
         return self
 
     @staticmethod
@@ -317,15 +348,13 @@ class ParetoNBD(_TransactionModel):
         P(alive) (r+x)(beta+T) / ((alpha+T)(s-1)) [1 - ((beta+T)/(beta+T+t))^(s-1)],
         with the s -> 1 limit ln(1 + t/(beta+T)) handled.
         """
+        return super().conditional_expected_number_of_purchases_up_to_time(t, frequency, recency, T)
+
+    def _if_alive(self, h, x, T, dedupe: bool = True):
         r, alpha, s, beta = self._p()
-        x, tx, T_ = check_rfm(frequency, recency, T)
-        h = as_column("t", t, len(x))
-        if np.any(h < 0):
-            raise DataContractError(f"Argument 't': expected a horizon >= 0; got {h.min():g}.")
-        u = np.log1p(h / (beta + T_))
+        u = np.log1p(h / (beta + T))
         g = u if abs(s - 1) < 1e-10 else -np.expm1(-(s - 1) * u) / (s - 1)
-        p_alive = np.atleast_1d(self.conditional_probability_alive(x, tx, T_))
-        return _out(p_alive * (r + x) * (beta + T_) / (alpha + T_) * g, t, frequency, recency, T)
+        return (r + x) * (beta + T) / (alpha + T) * g
 
     def sample(self, n: int, T, random_state=None) -> pd.DataFrame:
         """Draw ``n`` customers: lambda ~ Gamma(r, 1/alpha), mu ~ Gamma(s, 1/beta), lifetime
@@ -339,138 +368,3 @@ class ParetoNBD(_TransactionModel):
         x = rng.poisson(lam * obs)
         tx = np.where(x > 0, obs * rng.beta(np.maximum(x, 1), 1.0), 0.0)
         return pd.DataFrame({"frequency": x.astype(float), "recency": tx, "T": t})
-
-
-class GammaGamma(CLVModel):
-    """Gamma-Gamma model of spend per transaction.
-
-    Fader & Hardie (2013), "The Gamma-Gamma Model of Monetary Value" (note
-    025); Colombo & Jiang (1999).  Each transaction's value z ~ Gamma(p, nu),
-    nu ~ Gamma(q, v) across customers, independent of the purchase process.
-    Fitted on repeat customers only: ``frequency`` x > 0 and their mean repeat
-    spend ``monetary_value`` m > 0.  No time scaling: the penaliser acts on
-    (p, q, v) directly, as in lifetimes (v is in currency units).
-    """
-
-    param_names = ("p", "q", "v")
-
-    def _xm(self, frequency, monetary_value):
-        x = as_column("frequency", frequency)
-        m = as_column("monetary_value", monetary_value, len(x))
-        return x, m
-
-    def fit(self, frequency, monetary_value, weights=None) -> "GammaGamma":
-        self._check_settings()
-        x, m = self._xm(frequency, monetary_value)
-        w = check_weights(weights, len(x))
-        for name, bad, arr in (("frequency", (x <= 0) | (x != np.floor(x)), x), ("monetary_value", m <= 0, m)):
-            if bad.any():
-                i = int(np.flatnonzero(bad)[0])
-                raise DataContractError(
-                    f"Column {name!r}: expected values > 0 (the Gamma-Gamma model is fitted on repeat "
-                    f"customers with a positive mean repeat spend); got {arr[i]:g} at row {i}.",
-                    hint="Keep rows with frequency > 0 and monetary_value > 0 before fitting.")
-        if (w > 0).sum() < 2:
-            raise ModelFitError("GammaGamma: fewer than 2 repeat customers to fit on.",
-                                hint="Use a longer history, or skip the spend model.")
-        (x, m), w = collapse(w, x, m)
-        self.n_customers_ = int(round(w.sum()))
-        W = w.sum()
-        pen = float(self.penalizer_coef)
-        lx, lm, lxm = np.log(x), np.log(m), x * m
-
-        def loglik(p, q, v):
-            px = p * x
-            lv = np.log(lxm + v)
-            ll = w @ (gammaln(px + q) - gammaln(px) - gammaln(q) + q * np.log(v) + (px - 1) * lm + px * lx
-                      - (px + q) * lv)
-            d = digamma(px + q)
-            g = np.array([
-                w @ (x * (d - digamma(px) + lm + lx - lv)),
-                w @ (d - digamma(q) + np.log(v) - lv),
-                w @ (q / v - (px + q) / (lxm + v)),
-            ])
-            return ll, g
-
-        def nll(theta):
-            pr = np.exp(theta)
-            ll, g = loglik(*pr)
-            return -ll / W + pen * np.sum(pr**2), -g * pr / W + 2 * pen * pr**2
-
-        # start v at the scale of the data so the optimiser starts near the basin
-        x0 = np.array([0.0, 0.0, np.log(np.average(m, weights=w))])
-        theta = self._maximise(nll, x0, True, "frequency/monetary_value data")
-        p = np.exp(theta)
-        self.params_ = dict(zip(self.param_names, map(float, p)))
-        self.log_likelihood_ = float(loglik(*p)[0])
-        return self
-
-    def conditional_expected_average_profit(self, frequency, monetary_value):
-        """E[spend per transaction | x, m] = (p (v + x m)) / (p x + q - 1)  (note 025, eq. 5).
-
-        A weighted mean of the population mean p v / (q - 1) and the
-        customer's own mean m; for x = 0 it is the population mean (m is
-        ignored).  NaN where p x + q - 1 <= 0 (q <= 1: the mean spend is
-        infinite under the model).
-        """
-        p, q, v = self._p()
-        x, m = self._xm(frequency, monetary_value)
-        if np.any(x < 0):
-            i = int(np.flatnonzero(x < 0)[0])
-            raise DataContractError(f"Column 'frequency': expected whole numbers >= 0; got {x[i]:g} at row {i}.")
-        m = np.where(x > 0, m, 0.0)
-        den = p * x + q - 1
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out = np.where(den > 0, p * (v + x * m) / den, np.nan)
-        return _out(out, frequency, monetary_value)
-
-    expected_order_value = conditional_expected_average_profit
-
-    def sample(self, frequency, random_state=None) -> np.ndarray:
-        """Mean repeat spend for customers with the given ``frequency`` (0 where frequency is 0):
-        nu ~ Gamma(q, 1/v) per customer; the mean of x Gamma(p, 1/nu) values is Gamma(p x, 1/(nu x))."""
-        p, q, v = self._p()
-        rng = np.random.default_rng(random_state)
-        x = as_column("frequency", frequency)
-        nu = rng.gamma(q, 1.0 / v, len(x))
-        xs = np.maximum(x, 1)
-        return np.where(x > 0, rng.gamma(p * xs, 1.0 / (nu * xs)), 0.0)
-
-    def customer_lifetime_value(self, transaction_model, frequency, recency, T, monetary_value,
-                                time: float = 12, discount_rate: float = 0.01, freq: str | None = None):
-        """Discounted expected value over ``time`` months (see :func:`customer_lifetime_value`),
-        with the spend per purchase from :meth:`conditional_expected_average_profit`."""
-        value = self.conditional_expected_average_profit(frequency, monetary_value)
-        return customer_lifetime_value(transaction_model, frequency, recency, T, value,
-                                       time=time, discount_rate=discount_rate, freq=freq)
-
-
-MONTH_IN_UNITS = {"D": 30.0, "W": 4.345, "M": 1.0, "H": 720.0}  # lifetimes' month per time unit
-
-
-def customer_lifetime_value(transaction_model, frequency, recency, T, value_per_purchase,
-                            time: float = 12, discount_rate: float = 0.01, freq: str | None = None):
-    """Sum over months k = 1..time of value * E[purchases in month k] / (1 + discount_rate)^k.
-
-    As lifetimes' ``_customer_lifetime_value``: ``time`` in months,
-    ``discount_rate`` per month, ``freq`` the model's time unit ("D": a month
-    is 30 days, "W": 4.345 weeks; default the model's ``time_unit``).  A
-    fractional ``time`` ends with a partial month discounted at its end.
-    """
-    unit = freq or getattr(transaction_model, "time_unit", "D")
-    if unit not in MONTH_IN_UNITS:
-        raise ConfigError(f"freq must be one of {', '.join(MONTH_IN_UNITS)}. Got {unit!r} instead.")
-    if not (time > 0 and discount_rate > -1):
-        raise ConfigError(f"time must be > 0 and discount_rate > -1. Got time={time!r}, "
-                          f"discount_rate={discount_rate!r} instead.")
-    factor = MONTH_IN_UNITS[unit]
-    x, tx, t = check_rfm(frequency, recency, T)
-    val = as_column("value_per_purchase", value_per_purchase, len(x))
-    ends = np.minimum(np.arange(1, int(np.ceil(time)) + 1, dtype=float), time)
-    clv = np.zeros(len(x))
-    prev = np.zeros(len(x))
-    for k in ends:  # a dozen steps, each vectorised over all customers
-        cum = np.atleast_1d(transaction_model.conditional_expected_number_of_purchases_up_to_time(k * factor, x, tx, t))
-        clv += val * (cum - prev) / (1 + discount_rate) ** k
-        prev = cum
-    return _out(clv, frequency, recency, T, value_per_purchase)

@@ -1,0 +1,246 @@
+"""Customer lifetime value: "buy till you die" purchase models and a spend model.
+
+* :class:`BGNBD` (Fader, Hardie & Lee 2005) or :class:`ParetoNBD`
+  (Schmittlein, Morrison & Colombo 1987) predict how many purchases a
+  customer will still make and the probability that they are still "alive";
+* :class:`GammaGamma` (Fader & Hardie 2013) predicts the value of those
+  purchases;
+* :func:`customer_lifetime_value` joins them into a discounted value.
+
+The models work on the literature's per-customer summary, built in SQL from
+the workspace by :func:`summary_from_orders`: ``frequency`` (repeat purchase
+days), ``recency`` (age at the last purchase), ``T`` (age at ``as_of``) and
+``monetary_value`` (mean value of the repeat purchases).  :func:`clv_table`
+fits and scores a run and writes the ``clv`` output table; :func:`score_clv`
+scores customers with stored models (what the live service calls).
+See ``docs/clv.md``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ConfigError, DataContractError
+from ._clv_base import TIME_UNITS, CLVModel
+from ._clv_models import BGNBD, ParetoNBD
+from ._clv_value import MONTH_IN_UNITS, GammaGamma, customer_lifetime_value
+
+TRANSACTION_MODELS: dict[str, type[CLVModel]] = {"bgnbd": BGNBD, "paretonbd": ParetoNBD}
+
+# The columns of the ``clv`` output table (after ``run_id``), with their meaning.
+CLV_COLUMNS: dict[str, str] = {
+    "customer_id": "Customer with at least one sale on or before as_of.",
+    "frequency": "Repeat purchase days: days with a sale, minus the first (same-day orders merged).",
+    "recency": "Time from the first to the last purchase day, in time_unit (days by default).",
+    "T": "Time from the first purchase day to as_of, in time_unit.",
+    "monetary_value": "Mean value of the repeat purchase days (first excluded); 0 when frequency is 0.",
+    "p_alive": "Probability the customer is still active at as_of (transaction model).",
+    "expected_purchases_90d": "Expected purchase days in the 90 days after as_of.",
+    "expected_purchases_horizon": "Expected purchase days in the horizon_days after as_of.",
+    "expected_order_value": "Expected value per future purchase (Gamma-Gamma); population mean when "
+    "frequency is 0 or monetary_value <= 0.",
+    "clv": "Discounted expected value of the purchases in the horizon: sum over months of "
+    "expected_order_value x expected purchases in the month / (1 + monthly rate)^month.",
+    "expected_next_order_at": "as_of plus the median wait to the next purchase of a customer still alive; "
+    "NULL when p_alive < min_p_alive.",
+    "horizon_days": "The horizon used for expected_purchases_horizon and clv.",
+    "model": "Models used, e.g. bgnbd+gammagamma.",
+}
+
+
+def _con(ws_or_con):
+    return getattr(ws_or_con, "con", ws_or_con)
+
+
+def _timestamp(as_of) -> pd.Timestamp:
+    try:
+        ts = pd.Timestamp(as_of)
+    except (ValueError, TypeError):
+        ts = None
+    if ts is None or ts is pd.NaT:
+        raise DataContractError(f"as_of: expected a date or timestamp (e.g. '2011-12-09'); got {as_of!r}.")
+    return ts.tz_localize(None) if ts.tzinfo else ts
+
+
+def _unit(time_unit: str) -> float:
+    if time_unit not in TIME_UNITS:
+        raise ConfigError(f"time_unit must be one of {', '.join(map(repr, TIME_UNITS))}. Got {time_unit!r} instead.")
+    return TIME_UNITS[time_unit]
+
+
+SUMMARY_SQL = """
+WITH sales AS (
+    SELECT order_id, customer_id, ordered_at, coalesce(discount_amount, 0) AS order_discount
+    FROM orders
+    WHERE kind = 'sale' AND customer_id IS NOT NULL AND ordered_at <= $as_of {customer_filter}
+), order_value AS (  -- one row per order: lines net of line discounts, minus the order discount
+    SELECT s.customer_id, CAST(s.ordered_at AS DATE) AS day,
+           coalesce(sum(l.quantity * l.unit_price - coalesce(l.discount_amount, 0)), 0)
+             - any_value(s.order_discount) AS revenue
+    FROM sales s LEFT JOIN order_lines l ON l.order_id = s.order_id
+    GROUP BY s.order_id, s.customer_id, s.ordered_at
+), purchase_days AS (  -- same-day orders merged into one transaction
+    SELECT customer_id, day, sum(revenue) AS value,
+           min(day) OVER (PARTITION BY customer_id) AS first_day
+    FROM order_value GROUP BY customer_id, day
+)
+SELECT customer_id,
+       CAST(count(*) - 1 AS DOUBLE) AS frequency,
+       date_diff('day', min(day), max(day)) / $unit AS recency,
+       date_diff('day', min(day), CAST($as_of AS DATE)) / $unit AS "T",
+       CASE WHEN count(*) > 1
+            THEN CAST(sum(value) FILTER (WHERE day > first_day) AS DOUBLE) / (count(*) - 1)
+            ELSE 0.0 END AS monetary_value
+FROM purchase_days
+GROUP BY customer_id
+ORDER BY customer_id
+"""
+
+
+def summary_from_orders(ws_or_con, as_of, *, time_unit: str = "D", customers=None) -> pd.DataFrame:
+    """Per customer (frequency, recency, T, monetary_value) as of ``as_of``, in SQL.
+
+    Uses ``orders`` of kind 'sale' with a customer_id and ``ordered_at <= as_of``
+    (pass the end of a day to include that day's orders), valued from
+    ``order_lines`` as sum(quantity * unit_price - discount_amount) minus the
+    order's own ``discount_amount``.  All orders of a customer on one calendar
+    day are one transaction, as in the literature.  ``frequency`` = purchase
+    days - 1; ``recency`` = last minus first purchase day; ``T`` = as_of's date
+    minus the first purchase day; ``monetary_value`` = mean value of the repeat
+    purchase days (0 when frequency is 0).  Times are in days (``time_unit``
+    "D") or weeks ("W", days / 7 as in Hardie's CDNOW files).  This mirrors
+    ``lifetimes.utils.summary_data_from_transaction_data`` with
+    ``freq="D"`` (and ``freq_multiplier=7`` for weeks).  ``customers``
+    restricts the result to those ids (for re-scoring a few customers).
+    Customers without a sale on or before as_of are absent.
+    """
+    unit = _unit(time_unit)
+    ts = _timestamp(as_of).to_pydatetime()
+    params: dict = {"as_of": ts, "unit": unit}
+    customer_filter = ""
+    if customers is not None:
+        customer_filter = "AND customer_id IN (SELECT unnest($customers))"
+        params["customers"] = [str(c) for c in customers]
+    sql = SUMMARY_SQL.format(customer_filter=customer_filter)
+    return _con(ws_or_con).execute(sql, params).df()
+
+
+@dataclass
+class CLVResult:
+    """What :func:`clv_table` did: the fitted models, rows written and where the models went."""
+
+    transaction_model: CLVModel
+    value_model: GammaGamma
+    n_customers: int
+    model_paths: list[Path] = field(default_factory=list)
+
+
+def _month_days(time_unit: str) -> float:
+    return MONTH_IN_UNITS[time_unit] * TIME_UNITS[time_unit]
+
+
+def score_clv(summary: pd.DataFrame, transaction_model, value_model: GammaGamma, as_of, *,
+              horizon_days: float = 365, discount_rate_annual: float = 0.1,
+              min_p_alive: float = 0.5, model_name: str | None = None) -> pd.DataFrame:
+    """The ``clv`` columns for the customers of ``summary`` (from :func:`summary_from_orders`).
+
+    Times in ``summary`` must be in ``transaction_model.time_unit``.  The CLV
+    sums months (30 days, or 4.345 weeks when the unit is weeks, as lifetimes
+    does) up to ``horizon_days``, discounted at the monthly equivalent of
+    ``discount_rate_annual`` so a purchase d days ahead is worth
+    (1 + rate)^(-d/365).
+    """
+    if not horizon_days > 0:
+        raise ConfigError(f"horizon_days must be > 0. Got {horizon_days!r} instead.")
+    if not discount_rate_annual > -1:
+        raise ConfigError(f"discount_rate_annual must be > -1. Got {discount_rate_annual!r} instead.")
+    unit = transaction_model.time_unit
+    days = TIME_UNITS[unit]
+    f = summary["frequency"].to_numpy(float)
+    r = summary["recency"].to_numpy(float)
+    T = summary["T"].to_numpy(float)
+    m = summary["monetary_value"].to_numpy(float)
+    ts = _timestamp(as_of)
+    out = pd.DataFrame({"customer_id": summary["customer_id"].to_numpy(), "frequency": f.astype(np.int64),
+                        "recency": r, "T": T, "monetary_value": m})
+    if len(f) == 0:
+        for c in ("p_alive", "expected_purchases_90d", "expected_purchases_horizon", "expected_order_value", "clv"):
+            out[c] = np.zeros(0)
+        out["expected_next_order_at"] = pd.Series([], dtype="datetime64[us]")
+    else:
+        p_alive = np.atleast_1d(transaction_model.conditional_probability_alive(f, r, T))
+        out["p_alive"] = p_alive
+        out["expected_purchases_90d"] = transaction_model.expected_purchases(90.0 / days, f, r, T)
+        out["expected_purchases_horizon"] = transaction_model.expected_purchases(horizon_days / days, f, r, T)
+        # a non-positive mean spend carries no information about spend: use the population mean
+        fv = np.where(m > 0, f, 0.0)
+        value = np.atleast_1d(value_model.conditional_expected_average_profit(fv, np.where(m > 0, m, 0.0)))
+        out["expected_order_value"] = value
+        month = _month_days(unit)
+        monthly_rate = (1 + discount_rate_annual) ** (month / 365.0) - 1
+        out["clv"] = customer_lifetime_value(transaction_model, f, r, T, value, time=horizon_days / month,
+                                             discount_rate=monthly_rate, freq=unit)
+        nxt = pd.Series(transaction_model.expected_next_purchase_at(f, r, T, ts)).astype("datetime64[us]")
+        out["expected_next_order_at"] = nxt.where(p_alive >= min_p_alive)
+    out["horizon_days"] = float(horizon_days)
+    out["model"] = model_name or f"{type(transaction_model).__name__.lower()}+gammagamma"
+    return out
+
+
+def clv_table(ws, run_id: int, as_of, *, horizon_days: float = 365, discount_rate_annual: float = 0.1,
+              model: str = "bgnbd", penalizer_coef: float = 0.0, value_penalizer_coef: float = 0.0,
+              time_unit: str = "D", min_p_alive: float = 0.5, save_models: bool = True) -> CLVResult:
+    """Fit the transaction model (``model``: "bgnbd" or "paretonbd") and Gamma-Gamma on
+    every customer's summary as of ``as_of``, score them and write output table ``clv``.
+
+    Columns are documented in :data:`CLV_COLUMNS` and ``docs/clv.md``.  The
+    fitted models are saved as JSON in the workspace's ``models/`` folder
+    (``run-<run_id>-clv-<model>.json``) so the live service can re-score
+    customers with :func:`score_clv` without refitting.  A fit that cannot
+    work raises :class:`~shopseg.errors.ModelFitError` with a hint.
+    """
+    if model not in TRANSACTION_MODELS:
+        raise ConfigError(f"The 'clv.model' setting must be one of {', '.join(map(repr, TRANSACTION_MODELS))}. "
+                          f"Got {model!r} instead.")
+    summary = summary_from_orders(ws, as_of, time_unit=time_unit)
+    f, r, T, m = (summary[c].to_numpy(float) for c in ("frequency", "recency", "T", "monetary_value"))
+    tm = TRANSACTION_MODELS[model](penalizer_coef=penalizer_coef, time_unit=time_unit).fit(f, r, T)
+    rep = (f > 0) & (m > 0)
+    vm = GammaGamma(penalizer_coef=value_penalizer_coef, time_unit=time_unit).fit(f[rep], m[rep])
+    name = f"{model}+gammagamma"
+    scores = score_clv(summary, tm, vm, as_of, horizon_days=horizon_days,
+                       discount_rate_annual=discount_rate_annual, min_p_alive=min_p_alive, model_name=name)
+    view = f"_shopseg_clv_scores_{run_id}"
+    con = _con(ws)
+    con.register(view, scores)
+    try:
+        cols = ", ".join(f'"{c}"' for c in CLV_COLUMNS)
+        n = ws.write_output("clv", run_id, f'SELECT {cols} FROM "{view}" ORDER BY customer_id')
+    finally:
+        # Workspace.scalar leaves its result unfinished (fetchone), and DuckDB 2.0 refuses
+        # unregister() until a result is complete: finish a trivial query first.
+        con.execute("SELECT 1").fetchall()
+        con.unregister(view)
+    paths: list[Path] = []
+    if save_models:
+        paths.append(tm.save(ws.models_dir / f"run-{run_id}-clv-{model}.json"))
+        paths.append(vm.save(ws.models_dir / f"run-{run_id}-clv-gammagamma.json"))
+    return CLVResult(tm, vm, n, paths)
+
+
+__all__ = [
+    "BGNBD",
+    "CLVModel",
+    "CLVResult",
+    "CLV_COLUMNS",
+    "GammaGamma",
+    "ParetoNBD",
+    "clv_table",
+    "customer_lifetime_value",
+    "score_clv",
+    "summary_from_orders",
+]
