@@ -33,6 +33,10 @@ _LAZY = {
         ["frequent_itemsets", "association_rules", "segment_rules", "mine_baskets", "cross_sell",
          "purchase_histories", "baskets_from_transactions", "baskets_from_workspace"], "shopseg.basket"),
     **dict.fromkeys(["run_pipeline", "RunResult"], "shopseg.pipeline"),
+    **dict.fromkeys(["review_insights", "customer_review_features", "segment_review_summary", "score_sentiment",
+                     "detect_language"], "shopseg.text"),
+    **dict.fromkeys(["BGNBD", "ParetoNBD", "GammaGamma", "summary_from_orders", "clv_table",
+                     "customer_lifetime_value"], "shopseg.predict.clv"),
     **dict.fromkeys(["build_report"], "shopseg.report"),
 }
 

@@ -267,6 +267,28 @@ def rules_cmd(
     console.print(t)
 
 
+@app.command()
+@handles_errors
+def reviews(
+    as_of: Optional[str] = typer.Option(None, "--as-of", help="Only reviews written on or before this date (default: the last order's day)."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML file overriding default settings ([reviews])."),
+    seed: int = typer.Option(0, help="Random seed (topics)."),
+):
+    """Analyse reviews (sentiment, aspects, topics, mentions) as a run of the reviews stage; print a summary."""
+    from .config import load_config
+    from .pipeline import run_pipeline
+
+    with _open() as ws:
+        result = run_pipeline(ws, as_of, config=load_config(config), seed=seed, stages=["reviews"])
+        console.print(result.describe(), highlight=False, soft_wrap=True)
+        df = ws.df("SELECT language, sentiment_mode, count(*) AS n, round(avg(sentiment), 3) AS avg_sentiment "
+                   "FROM review_insights WHERE run_id = ? GROUP BY ALL ORDER BY n DESC", [result.run_id])
+        t = Table(*df.columns, title="Reviews by language")
+        for rec in df.itertuples(index=False):
+            t.add_row(*(str(v) for v in rec))
+        console.print(t)
+
+
 predict_app = typer.Typer(help="Predictions: customer lifetime value and churn risk.", no_args_is_help=True)
 app.add_typer(predict_app, name="predict")
 

@@ -5,6 +5,19 @@ from __future__ import annotations
 from .pipeline import RunContext, Stage, register
 
 
+def _reviews(ctx: RunContext) -> dict:
+    from .text import customer_review_features, review_insights
+
+    res = review_insights(ctx.ws, ctx.run_id, ctx.as_of, ctx.config, seed=ctx.seed)
+    n_cust = customer_review_features(ctx.ws, ctx.run_id, ctx.config)
+    return {"reviews": res.n_reviews, "customers": n_cust,
+            "shop_model": ",".join(res.shop_model_languages) or "none", "languages": res.languages}
+
+
+# reviews first: customer features take review sentiment when the run has it
+register(Stage("reviews", _reviews, needs=("reviews",), doc="Sentiment, aspects, topics, mentions of reviews."))
+
+
 def _baskets(ctx: RunContext) -> dict:
     from .basket import mine_baskets
 

@@ -7,10 +7,13 @@ of reviews and a Python loop per review would dominate the run time.
 Language detection is a script heuristic, not a model: a review is ``zh``
 when its Han characters outweigh its Latin letters (one Han character counts
 as much as three Latin letters: a Chinese word is one or two characters, an
-English word about five letters), ``en`` when ASCII letters dominate, ``und``
+English word about five letters), ``en`` when Latin letters dominate with
+few accents and no more common French / German / Spanish / Italian / Dutch
+function words ("le", "und", "para"...) than English ones, ``und``
 (undetermined) when it has no letters at all (empty, digits, emoji only) and
-``other`` for every other script (Cyrillic, Arabic, kana, Hangul...) or for
-Latin text with many accented letters (French, German...).
+``other`` for every other script (Cyrillic, Arabic, kana, Hangul...) and
+other Latin-script languages.  All patterns stay within RE2 so that pyarrow
+runs them over the column, not Python's ``re`` row by row.
 
 >>> detect_language(["Great phone, fast delivery", "物流很快，质量不错", "😀😀", "Très bien reçu"]).tolist()
 ['en', 'zh', 'und', 'other']
@@ -24,25 +27,44 @@ from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 LANGUAGES = ("en", "zh", "other", "und")
 
 # Han ideographs (CJK Unified, Extension A, Compatibility).
-_HAN = r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]"
+_HAN = "[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]"
 _ASCII_LETTER = r"[A-Za-z]"
 # Latin letters with diacritics (Latin-1 Supplement and Extended-A/B).
-_LATIN_ACCENTED = r"[\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f]"
+_LATIN_ACCENTED = "[\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f]"
 # Letters of other scripts: Greek, Cyrillic, Hebrew, Arabic, Indic, Thai,
 # Hangul, kana.
 _OTHER_LETTER = (
-    r"[\u0370-\u03ff\u0400-\u04ff\u0590-\u05ff\u0600-\u06ff\u0900-\u0dff"
-    r"\u0e00-\u0e7f\u1100-\u11ff\u3040-\u30ff\uac00-\ud7af]"
+    "[\u0370-\u03ff\u0400-\u04ff\u0590-\u05ff\u0600-\u06ff\u0900-\u0dff"
+    "\u0e00-\u0e7f\u1100-\u11ff\u3040-\u30ff\uac00-\ud7af]"
 )
 # One Han character weighs as much as this many Latin letters.
 HAN_WEIGHT = 3.0
 
-_TAG = r"<[^>]{0,500}>"
+_TAG = "<[^>]{0,500}>"
+_WS = "[ \t\n\r\f\v\u00a0\u3000]"
 _ENTITIES = {"&nbsp;": " ", "&amp;": "&", "&lt;": "<", "&gt;": ">", "&quot;": '"', "&#39;": "'", "&apos;": "'"}
+
+
+# Frequent function words that are not English words (and English ones), to tell
+# English from other Latin-script languages without a model.
+_EN_FUNCTION_WORDS = ("the", "and", "is", "it", "to", "for", "this", "was", "with", "my", "but", "very",
+                      "of", "not", "you", "are", "have", "they", "that", "its", "it's")
+_OTHER_FUNCTION_WORDS = ("le", "la", "les", "des", "est", "et", "pour", "que", "une", "c'est", "pas", "tres",
+                         "der", "und", "ist", "nicht", "sehr", "ein", "eine", "mit", "das",
+                         "el", "los", "las", "muy", "para", "con", "por", "una", "pero", "del",
+                         "il", "di", "che", "non", "per", "sono", "molto", "een", "het", "niet", "zeer")
+
+
+def _fw_pattern(words) -> str:
+    # Boundaries without lookaround (RE2): a non-letter or an end on each side; a word
+    # right after another shares the space between them, so adjacent ones count once.
+    return "(?:^|[^a-z'])(?:" + "|".join(w.replace("'", "'") for w in words) + ")(?:[^a-z']|$)"
 
 
 def _as_series(texts: Iterable[str | None] | pd.Series) -> pd.Series:
@@ -62,12 +84,20 @@ def clean_text(texts: Iterable[str | None] | pd.Series, *, max_chars: int = 2000
     """
     s = _as_series(texts)
     s = s.str.slice(0, max_chars * 2)  # bound the regex work before tags are removed
-    s = s.str.replace(r"(?i)<br\s*/?>|</p>|</div>|</li>", ". ", regex=True)
-    s = s.str.replace(_TAG, " ", regex=True)
-    for ent, rep in _ENTITIES.items():
-        s = s.str.replace(ent, rep, regex=False)
-    s = s.str.replace(r"&#?[A-Za-z0-9]{1,8};", " ", regex=True)
-    s = s.str.replace(r"\s+", " ", regex=True).str.strip()
+    # Patterns stay within RE2 (no lookaround, no \\s) so pyarrow runs them, not Python's re.
+    has_markup = s.str.contains("[<&]", regex=True).to_numpy(dtype=bool)
+    if has_markup.any():
+        m = s[has_markup]
+        m = m.str.replace("(?i)<br[ /]*>|</p>|</div>|</li>", ". ", regex=True)
+        m = m.str.replace(_TAG, " ", regex=True)
+        for ent, rep in _ENTITIES.items():
+            m = m.str.replace(ent, rep, regex=False)
+        m = m.str.replace("&#?[A-Za-z0-9]{1,8};", " ", regex=True)
+        m = m.str.replace("[.]([ \t\n]+[.])+", ".", regex=True)  # "</p><br/>" made ". ."
+        s = s.copy()
+        s[has_markup] = m
+    s = s.str.replace(_WS + "+", " ", regex=True).str.strip()
+    s = s.str.replace(" ([.,!?;:])", "\\1", regex=True)
     return s.str.slice(0, max_chars)
 
 
@@ -83,8 +113,12 @@ def detect_language(texts: Iterable[str | None] | pd.Series) -> np.ndarray:
     out = np.full(len(s), "other", dtype=object)
     no_letters = (n_han + latin + n_other) == 0
     is_zh = (han >= latin) & (han >= n_other * HAN_WEIGHT) & (n_han > 0)
-    # English: Latin script dominant and at most 1 accented letter in 20.
-    is_en = ~is_zh & (latin > n_other * HAN_WEIGHT) & (n_accent * 20 <= latin)
+    # English: Latin script dominant, at most 1 accented letter in 20, and no more
+    # French/German/Spanish/Italian/Dutch function words than English ones.
+    lower = s.str.lower()
+    n_en_fw = lower.str.count(_fw_pattern(_EN_FUNCTION_WORDS)).to_numpy(dtype=float)
+    n_xx_fw = lower.str.count(_fw_pattern(_OTHER_FUNCTION_WORDS)).to_numpy(dtype=float)
+    is_en = ~is_zh & (latin > n_other * HAN_WEIGHT) & (n_accent * 20 <= latin) & (n_xx_fw <= n_en_fw)
     out[is_en] = "en"
     out[is_zh] = "zh"
     out[no_letters] = "und"
@@ -154,11 +188,13 @@ def split_clauses(texts: Sequence[str] | pd.Series) -> pd.DataFrame:
     """
     s = _as_series(texts)
     s = s.str.replace(
-        r"(?i)\b(but|however|although|though|whereas)\b|(但是|可是|不过|然而|但)", r"|\1\2", regex=True
+        "(?i)(^|[^a-z])(but|however|although|though|whereas)([^a-z]|$)", "\\1|\\2\\3", regex=True
     )
-    parts = s.str.split(r"[.!?;。！？；，,、\n|…]+", regex=True)
-    ex = parts.explode()
-    ex = ex.astype("string[pyarrow]").str.strip()
-    doc = ex.index.to_numpy()
-    ok = (ex.fillna("").str.len() > 0).to_numpy()
-    return pd.DataFrame({"doc": doc[ok], "clause": ex.to_numpy()[ok]}).reset_index(drop=True)
+    s = s.str.replace("(但是|可是|不过|然而|但)", "|\\1", regex=True)
+    arr = pa.array(s.to_numpy(dtype=object, na_value=""), type=pa.string())
+    lists = pc.split_pattern_regex(arr, "[.!?;。！？；，,、\n|…]+")
+    doc = pc.list_parent_indices(lists).to_numpy().astype(np.int64)
+    clauses = pc.utf8_trim_whitespace(pc.list_flatten(lists))
+    ok = pc.greater(pc.utf8_length(clauses), 0).to_numpy(zero_copy_only=False)
+    clauses = pd.Series(clauses.filter(pa.array(ok)), dtype="string[pyarrow]").reset_index(drop=True)
+    return pd.DataFrame({"doc": doc[ok], "clause": clauses})
