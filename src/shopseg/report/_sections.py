@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
+from ..errors import ShopsegError
 from ._build import ReportContext, Section, figure_html, section, table_html
 
 LINE_VALUE = "l.quantity * l.unit_price - coalesce(l.discount_amount, 0)"
@@ -104,3 +105,153 @@ def cohort_retention(ctx: ReportContext) -> Section:
     take = (f"On average {m1.share.mean():.0%} of a cohort buys again in its second month."
             if not m1.empty else "No cohort has a second month yet.")
     return Section("cohorts", "Cohort retention by first-order month", take, figure_html(fig))
+
+
+def _run_df(ctx: ReportContext, table: str, sql: str):
+    """``sql`` over ``table`` restricted to the report's run, or None when the run has no rows there."""
+    if ctx.run_id is None or not ctx.has(table):
+        return None
+    df = ctx.df(sql.replace("{t}", f'(SELECT * FROM "{table}" WHERE run_id = {int(ctx.run_id)})'))
+    return None if df.empty else df
+
+
+def _stage_note(ctx: ReportContext, stage: str, default: str) -> str:
+    st = (ctx.run.get("stages") or {}).get(stage)
+    if st and st.get("status") == "skipped":
+        return st.get("note", default)
+    if st and st.get("note"):
+        return st["note"]
+    return default
+
+
+@section
+def churn_quality(ctx: ReportContext) -> Section:
+    val = _run_df(ctx, "churn_validation", "SELECT churned, probability FROM {t}")
+    rep = _run_df(ctx, "model_reports", "SELECT model, metric, value, details FROM {t} "
+                                        "WHERE json_extract_string(details, '$.task') = 'churn'")
+    if val is None or rep is None:
+        return Section("churn", "Churn risk: model quality and drivers",
+                       missing=_stage_note(ctx, "churn", "the churn stage did not run"))
+    import json
+
+    import numpy as np
+    from sklearn.metrics import roc_curve
+
+    y, p = val.churned.to_numpy().astype(int), val.probability.to_numpy()
+    fpr, tpr, _ = roc_curve(y, p)
+    metrics = {(r.model, r.metric): r.value for r in rep.itertuples()}
+    main = next(m for (m, k) in metrics if k == "roc_auc" and m not in ("rfm_logit", "bgnbd"))
+    auc, base = metrics.get((main, "roc_auc")), metrics.get(("rfm_logit", "roc_auc"))
+    roc = go.Figure()
+    roc.add_scatter(x=fpr, y=tpr, name=f"{main} (AUC {auc:.3f})")
+    roc.add_scatter(x=[0, 1], y=[0, 1], name="chance", line=dict(dash="dot", color="#999"))
+    roc.update_layout(xaxis_title="false alarms (share of non-churners)", yaxis_title="churners caught", height=340)
+    bins = np.clip((p * 10).astype(int), 0, 9)
+    cal = val.assign(bin=bins).groupby("bin").agg(predicted=("probability", "mean"), observed=("churned", "mean"),
+                                                  n=("churned", "size")).reset_index()
+    calf = go.Figure()
+    calf.add_scatter(x=cal.predicted, y=cal.observed, mode="lines+markers", name="observed",
+                     text=cal.n, hovertemplate="predicted %{x:.2f}, observed %{y:.2f} (%{text} customers)")
+    calf.add_scatter(x=[0, 1], y=[0, 1], name="perfect", line=dict(dash="dot", color="#999"))
+    calf.update_layout(xaxis_title="predicted churn probability", yaxis_title="observed churn rate", height=340)
+    gains_row = rep[(rep.metric == "gains_top_20") & (rep.model == main)]
+    gains = json.loads(gains_row.details.iloc[0]).get("gains", []) if not gains_row.empty else []
+    imp_row = rep[(rep.metric == "global_importance_top") & (rep.model == main)]
+    drivers = json.loads(imp_row.details.iloc[0]).get("mean_abs_contribution", {}) if not imp_row.empty else {}
+    top = sorted(drivers.items(), key=lambda kv: -kv[1])[:12]
+    imp = go.Figure(go.Bar(x=[v for _, v in top][::-1], y=[k for k, _ in top][::-1], orientation="h"))
+    imp.update_layout(xaxis_title="mean |contribution| to the churn score", height=360)
+    body = "<div class='grid2'>" + figure_html(roc) + figure_html(calf) + "</div>"
+    if gains:
+        import pandas as pd
+
+        g = pd.DataFrame(gains)
+        gf = go.Figure(go.Scatter(x=g.iloc[:, 0], y=g.iloc[:, 1], mode="lines+markers"))
+        gf.update_layout(xaxis_title="share of customers contacted (highest risk first)",
+                         yaxis_title="share of churners reached", height=340)
+        body += "<div class='grid2'>" + figure_html(gf) + figure_html(imp) + "</div>"
+    else:
+        body += figure_html(imp)
+    tiers = _run_df(ctx, "churn_scores", "SELECT tier, count(*) AS customers, avg(probability) AS mean_probability "
+                                         "FROM {t} GROUP BY 1 ORDER BY 3 DESC")
+    if tiers is not None:
+        body += table_html(tiers)
+    g20 = metrics.get((main, "gains_top_20"))
+    take = (f"The {main} model separates churners with ROC-AUC {auc:.2f}"
+            + (f" (baseline logistic on R, F, M: {base:.2f})" if base is not None else "")
+            + (f"; contacting the riskiest 20% reaches {g20:.0%} of the churners" if g20 is not None else "")
+            + (f". Strongest driver: {top[0][0]}." if top else "."))
+    return Section("churn", "Churn risk: model quality and drivers", take, body)
+
+
+@section
+def lifetime_value(ctx: ReportContext) -> Section:
+    df = _run_df(ctx, "clv", "SELECT clv, p_alive, frequency, recency, T FROM {t}")
+    if df is None:
+        return Section("clv", "Customer lifetime value", missing=_stage_note(ctx, "clv", "the clv stage did not run"))
+    import numpy as np
+
+    hist = go.Figure(go.Histogram(x=np.log10(df.clv.clip(lower=0) + 1), nbinsx=50))
+    hist.update_layout(xaxis_title="log10(CLV + 1)", yaxis_title="customers", height=340)
+    # the P(alive) matrix: frequency (rows) by recency (columns), as in Fader & Hardie's plots
+    fb = np.minimum(df.frequency.to_numpy(), 20)
+    rb = np.minimum((df.recency / df["T"].replace(0, np.nan)).fillna(0).to_numpy() * 10, 9.999).astype(int)
+    mat = df.assign(f=fb, r=rb).groupby(["f", "r"]).p_alive.mean().unstack()
+    heat = go.Figure(go.Heatmap(z=mat.values, x=[f"{c / 10:.1f}" for c in mat.columns], y=[str(i) for i in mat.index],
+                                colorscale="RdYlGn", zmin=0, zmax=1,
+                                hovertemplate="repeat purchases %{y}, recency/T %{x}: P(alive) %{z:.2f}<extra></extra>"))
+    heat.update_layout(xaxis_title="recency as a share of the customer's age (last purchase / T)",
+                       yaxis_title="repeat purchases (20 = 20+)", height=340)
+    top_share = df.clv.nlargest(max(len(df) // 5, 1)).sum() / max(df.clv.sum(), 1e-9)
+    take = (f"Expected value over the horizon: {df.clv.sum():,.0f} in total; the top 20% of customers hold "
+            f"{top_share:.0%} of it. {(df.p_alive < 0.5).mean():.0%} of buyers are more likely gone than alive.")
+    return Section("clv", "Customer lifetime value and P(alive)", take,
+                   "<div class='grid2'>" + figure_html(hist) + figure_html(heat) + "</div>")
+
+
+@section
+def association_rules(ctx: ReportContext) -> Section:
+    df = _run_df(ctx, "association_rules",
+                 "SELECT scope, array_to_string(antecedent_names, ' + ') AS if_bought, consequent_name AS then_buys, "
+                 "support, confidence, lift FROM {t} WHERE scope = 'all' ORDER BY lift DESC, confidence DESC LIMIT 25")
+    if df is None:
+        return Section("rules", "What sells together",
+                       missing=_stage_note(ctx, "baskets", "no association rule at the configured thresholds"))
+    r = df.iloc[0]
+    take = (f"Customers who buy {r.if_bought} are {r.lift:.1f} times as likely as others to also buy {r.then_buys} "
+            f"({r.confidence:.0%} of them do): a ready cross-sell.")
+    return Section("rules", "What sells together (association rules)", take,
+                   table_html(df.drop(columns=["scope"]), floatfmt="{:,.4f}"))
+
+
+@section
+def reviews(ctx: ReportContext) -> Section:
+    df = _run_df(ctx, "review_insights", "SELECT language, sentiment_mode, count(*) AS reviews, "
+                                         "avg(sentiment) AS avg_sentiment, avg((sentiment < -0.05)::INT) AS negative_share "
+                                         "FROM {t} GROUP BY ALL ORDER BY reviews DESC")
+    if df is None:
+        return Section("reviews", "What customers say", missing=_stage_note(ctx, "reviews", "no reviews in the run"))
+    aspects = ctx.df(f"""SELECT a.aspect, count(*) AS mentions, avg(a.sentiment) AS avg_sentiment
+        FROM (SELECT unnest(aspects) AS a FROM review_insights WHERE run_id = {int(ctx.run_id)}) GROUP BY 1
+        ORDER BY 2 DESC""") if "aspects" in ctx.ws.columns("review_insights") else None
+    body = table_html(df)
+    take = f"{int(df.reviews.sum()):,} reviews; average sentiment {(df.avg_sentiment * df.reviews).sum() / df.reviews.sum():+.2f}."
+    if aspects is not None and not aspects.empty:
+        fig = go.Figure(go.Bar(x=aspects.aspect, y=aspects.avg_sentiment, text=aspects.mentions,
+                               marker_color=["#c0392b" if v < 0 else "#27ae60" for v in aspects.avg_sentiment],
+                               hovertemplate="%{x}: sentiment %{y:.2f}, %{text} mentions<extra></extra>"))
+        fig.update_layout(yaxis_title="average sentiment where mentioned", height=320)
+        worst = aspects.loc[aspects.avg_sentiment.idxmin()]
+        take += f" Least liked aspect: {worst.aspect} ({worst.avg_sentiment:+.2f} over {int(worst.mentions):,} mentions)."
+        body += figure_html(fig)
+    if ctx.has("segments"):
+        try:
+            from ..text import segment_review_summary
+
+            seg = segment_review_summary(ctx.ws, ctx.run_id, scheme="rfm")
+            keep = [c for c in seg.columns if not isinstance(seg[c].iloc[0], (list, dict))] if not seg.empty else []
+            if keep:
+                body += "<h3>By RFM segment</h3>" + table_html(seg[keep])
+        except ShopsegError as e:  # no such scheme in the run: the section stands without it
+            body += f"<p class='missing'>Per-segment summary unavailable: {e}</p>"
+    return Section("reviews", "What customers say (reviews)", take, body)
