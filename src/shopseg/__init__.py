@@ -38,6 +38,12 @@ _LAZY = {
     **dict.fromkeys(["BGNBD", "ParetoNBD", "GammaGamma", "summary_from_orders", "clv_table",
                      "customer_lifetime_value"], "shopseg.predict.clv"),
     **dict.fromkeys(["build_report"], "shopseg.report"),
+    **dict.fromkeys(["synthesize"], "shopseg.synth"),
+    **dict.fromkeys(["customer_features"], "shopseg.features"),
+    **dict.fromkeys(["FIXTURE_AS_OF", "load_fixture_shop"], "shopseg.fixtures"),
+    **dict.fromkeys(["BehaviourClusters", "SegmentWarning", "lifecycle_stages", "migration", "rfm_segments",
+                     "segment_all", "segment_history", "value_tiers"], "shopseg.segment"),
+    **dict.fromkeys(["ChurnModel", "fit_churn", "load_churn_model", "score_customers"], "shopseg.predict.churn"),
 }
 
 __all__ = [

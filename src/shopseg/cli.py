@@ -111,6 +111,31 @@ def ingest(
 
 
 @app.command()
+@handles_errors
+def synth(
+    customers: Optional[int] = typer.Option(None, "--customers", help="Customers to generate (default: synth.customers, 20000)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed; the same seed gives identical tables (default 42)."),
+    as_of: str = typer.Option("2024-12-31", "--as-of", help="Date the history ends (exclusive), YYYY-MM-DD."),
+    replace: bool = typer.Option(False, "--replace", help="Empty the canonical tables first."),
+):
+    """Generate a demo shop with planted ground truth (personas, future orders, planted rules) into the workspace."""
+    from .config import load_config
+    from .synth import synthesize
+
+    cfg = load_config()
+    with _open() as ws:
+        with console.status(f"Generating {customers or cfg['synth.customers']:,} customers ..."):
+            s = synthesize(ws, customers=customers or cfg["synth.customers"],
+                           seed=cfg["synth.seed"] if seed is None else seed, as_of=as_of,
+                           history_days=cfg["synth.history_days"], horizon_days=cfg["synth.horizon_days"],
+                           replace=replace)
+    t = Table("table", "rows", title=f"Demo shop in {ws.path}")
+    for k in ("customers", "products", "orders", "order_lines", "events", "reviews", "ground_truth"):
+        t.add_row(k, f"{s[k]:,}")
+    console.print(t)
+
+
+@app.command()
 def presets():
     """List the presets for well-known public export formats."""
     from .ingest import PRESETS
@@ -230,6 +255,84 @@ def report_cmd(
     console.print(f"Report: {path}", highlight=False, soft_wrap=True)
 
 
+@app.command()
+@handles_errors
+def segment(
+    as_of: Optional[str] = typer.Option(None, "--as-of", help="Date the run describes (default: the last order's day)."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML file overriding default settings."),
+    seed: int = typer.Option(0, help="Random seed (sampling and K-means)."),
+):
+    """Compute customer features and every segment scheme (rfm, lifecycle, value_tier, cluster) as a new run."""
+    from .config import load_config
+    from .pipeline import run_pipeline
+
+    with _open() as ws:
+        result = run_pipeline(ws, as_of, config=load_config(config), seed=seed, stages=["segments"])
+        console.print(result.describe(), highlight=False, soft_wrap=True)
+
+
+@app.command()
+@handles_errors
+def segments(
+    scheme: str = typer.Option("rfm", "--scheme", "-s", help="rfm, lifecycle, value_tier or cluster."),
+    run_id: Optional[int] = typer.Option(None, "--run", help="Run to show (default: the latest)."),
+    segment: Optional[str] = typer.Option(None, "--segment", help="Export the customers of this segment."),
+    export: Optional[Path] = typer.Option(None, "--export", help="CSV file for --segment's customer ids."),
+):
+    """Show the segments of a run (size, share, name), or export one segment's customers to CSV."""
+    with _open(create=False, read_only=export is None) as ws:
+        rid = run_id or ws.scalar("SELECT max(run_id) FROM segment_profiles WHERE scheme = ?", [scheme])
+        if rid is None:
+            raise ShopsegError("No segments yet.", hint="Run `shopseg segment` first.")
+        if segment is not None:
+            out = export or (ws.exports_dir / f"run{rid}_{scheme}_{segment.replace(' ', '_')}.csv")
+            ws.con.execute(
+                f"COPY (SELECT customer_id FROM segments WHERE run_id = ? AND scheme = ? AND segment = ? "
+                f"ORDER BY customer_id) TO '{str(out).replace(chr(39), chr(39) * 2)}' (HEADER)",
+                [rid, scheme, segment])
+            console.print(f"Exported to {out}", highlight=False, soft_wrap=True)
+            return
+        rows = ws.sql("SELECT segment, name, n_customers, share FROM segment_profiles "
+                      "WHERE run_id = ? AND scheme = ? ORDER BY n_customers DESC", [rid, scheme])
+        t = Table("segment", "name", "customers", "share", title=f"run {rid}: {scheme}")
+        for seg, name, n, share in rows:
+            t.add_row(seg, name if name != seg else "", f"{n:,}", f"{share:.1%}")
+        console.print(t)
+
+
+@app.command()
+@handles_errors
+def diff(
+    run_a: int = typer.Argument(..., help="Earlier run."),
+    run_b: int = typer.Argument(..., help="Later run."),
+    scheme: str = typer.Option("lifecycle", "--scheme", "-s", help="rfm, lifecycle, value_tier or cluster."),
+):
+    """Migration matrix between two runs: customers per (segment in RUN_A, segment in RUN_B)."""
+    from .segment import migration
+
+    with _open(create=False, read_only=True) as ws:
+        m = migration(ws, run_a, run_b, scheme)
+    t = Table(f"run {run_a} \\ run {run_b}", *map(str, m.columns), title=f"{scheme} migration")
+    for seg, row in m.iterrows():
+        t.add_row(str(seg), *(f"{v:,}" for v in row))
+    console.print(t)
+
+
+@app.command()
+@handles_errors
+def history(scheme: str = typer.Option("rfm", "--scheme", "-s", help="rfm, lifecycle, value_tier or cluster.")):
+    """Segment sizes over runs."""
+    from .segment import segment_history
+
+    with _open(create=False, read_only=True) as ws:
+        h = segment_history(ws, scheme)
+    p = h.pivot_table(index="segment", columns="run_id", values="n_customers", fill_value=0)
+    t = Table("segment", *(f"run {c}" for c in p.columns), title=f"{scheme} sizes")
+    for seg, row in p.iterrows():
+        t.add_row(str(seg), *(f"{int(v):,}" for v in row))
+    console.print(t)
+
+
 @app.command("rules")
 @handles_errors
 def rules_cmd(
@@ -320,6 +423,71 @@ def predict_clv(
         for r in rows:
             t.add_row(*("" if v is None else str(v) for v in r))
         console.print(t)
+
+
+@predict_app.command("churn")
+@handles_errors
+def predict_churn(
+    as_of: Optional[str] = typer.Option(None, "--as-of", help="Date the prediction is made at (default: the last order's day)."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML file overriding default settings."),
+    model: Optional[str] = typer.Option(None, "--model", help="lightgbm, logistic, decision_tree, random_forest or linear_svm (default churn.model)."),
+    horizon_days: Optional[int] = typer.Option(None, "--horizon-days", help="Days without an order that count as churn (0: derived from purchase gaps)."),
+    top: int = typer.Option(10, help="Show the customers most likely to churn."),
+):
+    """Fit, validate and calibrate the churn model; write churn_scores and model_reports for a new run."""
+    from .config import load_config
+    from .pipeline import run_pipeline
+
+    over = {k: v for k, v in {"model": model, "horizon_days": horizon_days}.items() if v is not None}
+    cfg = load_config(config, overrides={"churn": over} if over else None)
+    with _open() as ws:
+        result = run_pipeline(ws, as_of, config=cfg, stages=["churn"])
+        console.print(result.describe(), highlight=False, soft_wrap=True)
+        t = Table("model", "metric", "value", title="validation window (as_of - horizon)")
+        for r in ws.sql("SELECT model, metric, round(value, 3) FROM model_reports WHERE run_id = ? AND metric IN "
+                        "('roc_auc','pr_auc','brier','lift_top_decile','gains_top_20') ORDER BY model, metric",
+                        [result.run_id]):
+            t.add_row(*map(str, r))
+        console.print(t)
+        t = Table("customer_id", "probability", "tier", "reason_1", "reason_2", "reason_3")
+        for r in ws.sql("SELECT customer_id, round(probability, 3), tier, reason_1, reason_2, reason_3 FROM churn_scores "
+                        "WHERE run_id = ? ORDER BY probability DESC, customer_id LIMIT ?", [result.run_id, top]):
+            t.add_row(*map(str, r))
+        console.print(t)
+
+
+@app.command("customer")
+@handles_errors
+def customer(
+    customer_id: str = typer.Argument(..., help="The customer's id."),
+):
+    """Show one customer as of the latest run: segments, churn risk and reasons, lifetime value."""
+    with _open(create=False, read_only=True) as ws:
+        if not ws.scalar("SELECT count(*) FROM customers WHERE customer_id = ?", [customer_id]):
+            raise ShopsegError(f"No customer {customer_id!r} in the workspace.")
+        console.print(f"[bold]{customer_id}[/]", highlight=False)
+        if ws.has_table("segments"):
+            for scheme, seg in ws.sql("SELECT scheme, segment FROM segments WHERE customer_id = ? AND run_id = "
+                                      "(SELECT max(run_id) FROM segments) ORDER BY scheme", [customer_id]):
+                console.print(f"  {scheme:<11} {seg}", highlight=False)
+        if ws.has_table("churn_scores"):
+            r = ws.con.execute("SELECT probability, tier, reason_1, reason_2, reason_3, model FROM churn_scores "
+                               "WHERE customer_id = ? AND run_id = (SELECT max(run_id) FROM churn_scores)",
+                               [customer_id]).fetchall()
+            if r:
+                p, tier, *reasons, model = r[0]
+                console.print(f"  churn risk  {p:.0%} ({tier}, {model})", highlight=False)
+                for reason in reasons:
+                    if reason:
+                        console.print(f"    - {reason}", highlight=False)
+            else:
+                console.print("  churn risk  not scored (no sale order before the run)", highlight=False)
+        if ws.has_table("clv"):
+            r = ws.con.execute("SELECT p_alive, clv, expected_next_order_at FROM clv WHERE customer_id = ? AND "
+                               "run_id = (SELECT max(run_id) FROM clv)", [customer_id]).fetchall()
+            if r:
+                console.print(f"  P(alive)    {r[0][0]:.2f}\n  CLV         {r[0][1]:,.2f}\n"
+                              f"  next order  {r[0][2] or 'not expected'}", highlight=False)
 
 
 def main() -> None:  # console-script entry point

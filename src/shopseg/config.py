@@ -112,7 +112,7 @@ CONSTRAINTS: dict[str, Constraint] = {
     "segments.lifecycle.fallback_churned_days": interval(1, None),
     "segments.value.high_share": interval(0, 1),
     "segments.value.mid_share": interval(0, 1),
-    "segments.value.basis": one_of("monetary_net", "clv"),
+    "segments.value.basis": one_of("auto", "monetary_net", "clv"),
     "segments.cluster.method": one_of("kmeans", "hierarchical"),
     "segments.cluster.n_clusters": interval(0, 100, integer=True),
     "segments.cluster.k_min": interval(2, 100, integer=True),
@@ -206,10 +206,37 @@ CONSTRAINTS: dict[str, Constraint] = {
     "churn.random_forest.min_samples_leaf": interval(1, None, integer=True),
     "churn.linear_svm.C": Constraint(
         "a number in (0, inf)", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0),
+    # actions and recommendations (docs/action.md)
+    "act.budget": interval(0, None),
+    "act.stratify_by": one_of("rfm", "lifecycle", "value_tier", "cluster"),
+    "act.response_window_days": interval(1, 3650, integer=True),
+    "act.confidence_level": Constraint(
+        "a number in (0, 1)", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < 1),
+    "act.ci_method": one_of("newcombe", "wald"),
+    "act.default_country_code": Constraint(
+        "1 to 3 digits (a calling code without +)", lambda v: isinstance(v, str) and v.isdigit() and 1 <= len(v) <= 3),
+    # raises its own ConfigError naming the campaign, the key and the bad value
+    "act": Constraint(
+        "a valid playbook", lambda v: __import__("shopseg.act.playbook", fromlist=["check_act"]).check_act(v)),
+    "recommend.top_n": interval(1, 1000, integer=True),
+    "recommend.collaborative": one_of("auto", "als", "cooccurrence"),
+    **{f"recommend.weight_{k}": interval(0, None) for k in ("collaborative", "content", "rules", "popularity")},
+    "recommend.als_factors": interval(1, 1024, integer=True),
+    "recommend.als_iterations": interval(1, 1000, integer=True),
+    "recommend.als_regularization": interval(0, None),
+    "recommend.als_alpha": Constraint(
+        "a number in (0, inf)", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0),
+    "recommend.popularity_days": interval(0, None, integer=True),
+    "recommend.popularity_scheme": one_of("rfm", "lifecycle", "value_tier", "cluster"),
+    "recommend.content_max_features": interval(1, None, integer=True),
+    "recommend.random_state": interval(0, None, integer=True),
 }
 
 # Sections whose keys are free (user-defined names), checked only for type.
-OPEN_SECTIONS: set[str] = {"segments.rfm.names"}
+OPEN_SECTIONS: set[str] = {"segments.rfm.names", "act.campaigns",
+                           # a default campaign may take any campaign key (checked by shopseg.act.playbook)
+                           *(f"act.campaigns.{c}" for c in ("win_back", "vip", "welcome", "coupon", "reactivation",
+                                                            "last_chance", "cart_reminder"))}
 
 
 def _defaults_text() -> str:
@@ -253,16 +280,28 @@ def _merge(base: dict, over: Mapping, prefix: str, source: str) -> None:
         base[key] = value
 
 
-def _check_constraints(cfg: dict) -> None:
+_MISSING = object()
+
+
+def _lookup(cfg: dict, dotted: str):
+    node: Any = cfg
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return _MISSING
+        node = node[part]
+    return node
+
+
+def _check_constraints(cfg: dict, *, all_values: bool = False) -> None:
+    """Check every constrained setting that differs from its default (defaults are checked by a test,
+    ``all_values=True``), so loading the config never imports the capabilities some checks need."""
+    base = None if all_values else defaults()
     for dotted, c in CONSTRAINTS.items():
-        node: Any = cfg
-        for part in dotted.split("."):
-            if not isinstance(node, dict) or part not in node:
-                break
-            node = node[part]
-        else:
-            if not c.check(node):
-                raise ConfigError(f"The {dotted!r} setting must be {c.words}. Got {node!r} instead.")
+        node = _lookup(cfg, dotted)
+        if node is _MISSING or (base is not None and _lookup(base, dotted) == node):
+            continue
+        if not c.check(node):
+            raise ConfigError(f"The {dotted!r} setting must be {c.words}. Got {node!r} instead.")
 
 
 class Config(Mapping):

@@ -18,15 +18,6 @@ def _reviews(ctx: RunContext) -> dict:
 register(Stage("reviews", _reviews, needs=("reviews",), doc="Sentiment, aspects, topics, mentions of reviews."))
 
 
-def _baskets(ctx: RunContext) -> dict:
-    from .basket import mine_baskets
-
-    return mine_baskets(ctx.ws, ctx.run_id, as_of=ctx.as_of, config=ctx.config)
-
-
-register(Stage("baskets", _baskets, needs=("orders", "order_lines"),
-               doc="Frequent itemsets and association rules, overall and per segment."))
-
 
 def _clv(ctx: RunContext) -> dict:
     from .predict.clv import clv_table
@@ -38,3 +29,45 @@ def _clv(ctx: RunContext) -> dict:
 
 register(Stage("clv", _clv, needs=("orders",),
                doc="BG/NBD (or Pareto/NBD) + Gamma-Gamma lifetime value -> table clv"))
+
+
+def _segments(ctx: RunContext) -> dict:
+    from .segment import segment_all
+
+    cfg = ctx.config.with_overrides({"segments": {"cluster": {"random_state": ctx.seed}}})
+    run = segment_all(ctx.ws, ctx.run_id, ctx.as_of, cfg)
+    out = {"customers": len(run.segments)}
+    if run.model is not None:
+        out.update(k=int(run.model.n_clusters_), elbow_k=int(run.model.elbow_k_))
+    if run.windows is not None:
+        out.update(silent_days=run.windows["silent_days"], churned_days=run.windows["churned_days"])
+    return out
+
+
+# after clv (value tiers rank by predicted value) and before baskets (rules per segment)
+register(Stage("segments", _segments, needs=("customers",),
+               doc="Customer features, RFM, lifecycle, value tiers and behavioural clusters."))
+
+
+def _churn(ctx: RunContext) -> dict:
+    from .errors import ModelFitError
+    from .predict.churn import churn_stage
+
+    try:
+        return churn_stage(ctx.ws, ctx.run_id, ctx.as_of, ctx.config)
+    except ModelFitError as e:  # tiny shop / one class: skip with the reason, keep the run
+        return {"note": f"skipped: {e.message}", "hint": e.hint}
+
+
+register(Stage("churn", _churn, needs=("orders",),
+               doc="Churn probability, risk tier and three reasons -> churn_scores, model_reports"))
+
+
+def _baskets(ctx: RunContext) -> dict:
+    from .basket import mine_baskets
+
+    return mine_baskets(ctx.ws, ctx.run_id, as_of=ctx.as_of, config=ctx.config)
+
+
+register(Stage("baskets", _baskets, needs=("orders", "order_lines"),
+               doc="Frequent itemsets and association rules, overall and per segment."))

@@ -1,4 +1,4 @@
-"""Predictions: customer lifetime value (``clv``)."""
+"""Predictions: customer lifetime value (``clv``) and churn risk (``churn``)."""
 
 from .clv import (
     BGNBD,
@@ -12,7 +12,14 @@ from .clv import (
     summary_from_orders,
 )
 
+from .churn import ChurnModel, churn_stage, fit_churn, load_churn_model, score_customers
+
 __all__ = [
+    "ChurnModel",
+    "churn_stage",
+    "fit_churn",
+    "load_churn_model",
+    "score_customers",
     "BGNBD",
     "CLVModel",
     "CLVResult",

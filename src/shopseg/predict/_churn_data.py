@@ -1,0 +1,179 @@
+"""Churn data: the horizon, the labels and the churn-specific features, all as of a cutoff.
+
+Everything here reads only rows dated strictly before the cutoff, except the
+label, which reads the ``horizon_days`` after it; the stage checks that the
+label window of every cutoff ends on or before the run's ``as_of``.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+
+from ..config import Config
+from ..features import _as_ts, customer_features
+
+# Columns of customer_features never used as churn features: ids, flags, and the
+# category shares, whose columns change with the top categories of each cutoff.
+NOT_FEATURES = ("customer_id", "has_orders", "churned", "cutoff")
+
+
+class ChurnWarning(UserWarning):
+    """The data cannot fully support the churn settings; a fallback was used."""
+
+
+# The churn-specific features, added to customer_features (docs/churn.md repeats these).
+EXTRA_FEATURE_DOCS: dict[str, str] = {
+    "purchase_days": "Distinct calendar days with a sale order before the cutoff.",
+    "purchase_days_recent": "Purchase days whose age (days before the cutoff's date) is below H, the horizon.",
+    "purchase_days_prior": "Purchase days with age in [H, 2H).",
+    "spend_recent": "Value of the sale orders of those recent purchase days "
+    "(sum(quantity * unit_price) - line discounts - order discount).",
+    "spend_prior": "The same for the prior window [H, 2H).",
+    "spend_trend": "(spend_recent - spend_prior) / max(spend_recent + spend_prior, 1), in [-1, 1]: "
+    "-1 all spend in the earlier window, +1 all in the latest.",
+    "activity_decayed": "Sum over purchase days of exp(-age_days / H): frequency that forgets at the "
+    "pace of the horizon.",
+    "active_months_365d": "Distinct calendar months with a purchase in the 365 days before the cutoff.",
+    "n_complaints": "Reviews before the cutoff with rating <= churn.complaint_max_rating.",
+    "usual_gap_days": "The customer's mean gap between purchase days when they have at least two; "
+    "else the shop median of that mean over such customers (at least 1).",
+    "recency_gap_ratio": "recency_days / usual_gap_days: how many usual gaps the customer has been silent.",
+}
+
+_EXTRAS_SQL = """
+WITH ov AS (  -- sale orders before the cutoff, valued as in features.py
+    SELECT o.customer_id, CAST(o.ordered_at AS DATE) AS d,
+           coalesce(sum(l.quantity * l.unit_price - coalesce(l.discount_amount, 0.0)), 0.0)
+             - coalesce(any_value(o.discount_amount), 0.0) AS value
+    FROM orders o LEFT JOIN order_lines l USING (order_id)
+    WHERE o.kind = 'sale' AND o.customer_id IS NOT NULL AND o.ordered_at < $cutoff
+    GROUP BY o.order_id, o.customer_id, o.ordered_at
+),
+pd AS (
+    SELECT customer_id, d, sum(value) AS value,
+           date_diff('day', d, CAST($cutoff AS DATE)) AS age
+    FROM ov GROUP BY 1, 2
+),
+agg AS (
+    SELECT customer_id,
+           count(*) AS purchase_days,
+           count(*) FILTER (WHERE age < $h) AS purchase_days_recent,
+           count(*) FILTER (WHERE age >= $h AND age < 2 * $h) AS purchase_days_prior,
+           coalesce(sum(value) FILTER (WHERE age < $h), 0.0) AS spend_recent,
+           coalesce(sum(value) FILTER (WHERE age >= $h AND age < 2 * $h), 0.0) AS spend_prior,
+           sum(exp(-age / $h)) AS activity_decayed,
+           count(DISTINCT date_trunc('month', d)) FILTER (WHERE age < 365) AS active_months_365d
+    FROM pd GROUP BY 1
+),
+rv AS (
+    SELECT customer_id, count(*) FILTER (WHERE rating <= $max_rating) AS n_complaints
+    FROM reviews WHERE reviewed_at < $cutoff AND customer_id IS NOT NULL GROUP BY 1
+)
+SELECT agg.customer_id,
+       CAST(purchase_days AS DOUBLE) AS purchase_days,
+       CAST(purchase_days_recent AS DOUBLE) AS purchase_days_recent,
+       CAST(purchase_days_prior AS DOUBLE) AS purchase_days_prior,
+       spend_recent, spend_prior,
+       (spend_recent - spend_prior) / greatest(spend_recent + spend_prior, 1.0) AS spend_trend,
+       activity_decayed,
+       CAST(active_months_365d AS DOUBLE) AS active_months_365d,
+       CAST(coalesce(rv.n_complaints, 0) AS DOUBLE) AS n_complaints
+FROM agg LEFT JOIN rv USING (customer_id)
+"""
+
+
+def cutoff_frame(ws, cutoff: datetime, horizon_days: int, config: Config) -> pd.DataFrame:
+    """Features as of ``cutoff`` for every customer with a sale order before it (one row each).
+
+    customer_features (``shopseg.features``) joined with :data:`EXTRA_FEATURE_DOCS`;
+    numeric columns as float, booleans as 0/1.  Ordered by customer_id.
+    """
+    f = customer_features(ws, cutoff, config=config)
+    f = f[f["has_orders"].astype(bool)].reset_index(drop=True)
+    extras = ws.con.execute(_EXTRAS_SQL, {
+        "cutoff": _as_ts(cutoff), "h": float(horizon_days),
+        "max_rating": float(config["churn.complaint_max_rating"]),
+    }).df()
+    f = f.merge(extras, on="customer_id", how="left")
+    for c in f.columns:
+        if c not in NOT_FEATURES:
+            # rounded: DuckDB's parallel sums differ in the last bits from run to run, and a model must
+            # not (a value on a LightGBM bin edge would flip); 1e-6 keeps every cent and ratio
+            f[c] = pd.to_numeric(f[c], errors="coerce").astype(float).fillna(0.0).round(6)
+    multi = f["purchase_days"] >= 2
+    shop_gap = float(np.median(f.loc[multi, "mean_days_between_orders"])) if multi.any() else float(horizon_days)
+    f["usual_gap_days"] = np.maximum(np.where(multi, f["mean_days_between_orders"], shop_gap), 1.0)
+    f["recency_gap_ratio"] = (f["recency_days"] / f["usual_gap_days"]).round(6)
+    return f.sort_values("customer_id", kind="stable").reset_index(drop=True)
+
+
+def default_features(frame: pd.DataFrame) -> list[str]:
+    """All numeric columns but ids, flags and the category shares (their columns vary by cutoff)."""
+    return [c for c in frame.columns if c not in NOT_FEATURES and not c.startswith("cat_share_")]
+
+
+def churn_labels(ws, cutoff: datetime, horizon_days: int) -> pd.DataFrame:
+    """(customer_id, churned) for customers with a sale order before ``cutoff``.
+
+    ``churned`` = 1 when the customer has no sale order in [cutoff, cutoff + horizon_days).
+    """
+    start = _as_ts(cutoff)
+    end = start + timedelta(days=int(horizon_days))
+    return ws.con.execute(
+        """
+        SELECT customer_id,
+               CAST(NOT bool_or(ordered_at >= $start AND ordered_at < $end) AS INTEGER) AS churned
+        FROM orders WHERE kind = 'sale' AND customer_id IS NOT NULL AND ordered_at < $end
+        GROUP BY 1 HAVING bool_or(ordered_at < $start) ORDER BY 1
+        """,
+        {"start": start, "end": end},
+    ).df()
+
+
+def labelled_frame(ws, cutoff: datetime, horizon_days: int, config: Config) -> pd.DataFrame:
+    """:func:`cutoff_frame` plus the ``churned`` label and the ``cutoff`` itself."""
+    f = cutoff_frame(ws, cutoff, horizon_days, config)
+    lab = churn_labels(ws, cutoff, horizon_days)
+    f = f.merge(lab, on="customer_id", how="inner")
+    f["churned"] = f["churned"].astype(int)
+    f["cutoff"] = _as_ts(cutoff)
+    return f
+
+
+def churn_horizon(ws, as_of, config: Config) -> dict:
+    """The horizon H in days and where it came from.
+
+    ``churn.horizon_days`` when set (> 0); else the ``churn.horizon_quantile``
+    quantile (linear interpolation, rounded up) of all gaps in days between
+    consecutive purchase days of the same customer before ``as_of``, clipped
+    to [min_horizon_days, max_horizon_days]: a customer silent for longer than
+    most customers' gaps has probably left.  With fewer than ``churn.min_gaps``
+    gaps, ``fallback_horizon_days`` (with a :class:`ChurnWarning`).
+    """
+    c = config["churn"]
+    n_gaps, q = ws.con.execute(
+        """
+        WITH pdays AS (SELECT DISTINCT customer_id, CAST(ordered_at AS DATE) AS d FROM orders
+                       WHERE kind = 'sale' AND customer_id IS NOT NULL AND ordered_at < $as_of),
+        gaps AS (SELECT date_diff('day', lag(d) OVER (PARTITION BY customer_id ORDER BY d), d) AS gap FROM pdays)
+        SELECT count(gap), quantile_cont(gap, $q) FROM gaps WHERE gap IS NOT NULL
+        """,
+        {"as_of": _as_ts(as_of), "q": float(c["horizon_quantile"])},
+    ).fetchone()
+    out = {"n_gaps": int(n_gaps), "quantile": c["horizon_quantile"], "gap_quantile_days": q}
+    if c["horizon_days"]:
+        return {**out, "horizon_days": int(c["horizon_days"]), "source": "config"}
+    if n_gaps < c["min_gaps"]:
+        warnings.warn(
+            f"Churn: only {n_gaps} gap(s) between purchase days before as_of (churn.min_gaps = {c['min_gaps']}); "
+            f"using churn.fallback_horizon_days = {c['fallback_horizon_days']}.",
+            ChurnWarning, stacklevel=2,
+        )
+        return {**out, "horizon_days": int(c["fallback_horizon_days"]), "source": "fallback"}
+    h = int(min(max(math.ceil(q - 1e-9), c["min_horizon_days"]), c["max_horizon_days"]))
+    return {**out, "horizon_days": h, "source": "derived"}

@@ -1,0 +1,369 @@
+"""Churn prediction: who will place no order in the next H days, how sure we are, and why.
+
+Definition (docs/churn.md): a customer with at least one sale order before a
+cutoff *churned* when they place no sale order in the ``H`` days from the
+cutoff on.  ``H`` is ``churn.horizon_days``, or derived from the shop's own
+purchase rhythm (a high quantile of the gaps between purchase days).
+
+Time-based, never a random split: with ``as_of`` the run's date,
+
+* training: labelled customers at cutoff ``c1 = as_of - 2H`` (and, with
+  ``churn.train_windows`` > 1, at earlier cutoffs ``c1 - k * step``), their
+  labels read from ``[c, c + H)`` which ends on or before ``c2``;
+* validation and calibration: cutoff ``c2 = as_of - H``, labels from
+  ``[c2, as_of)``; every quality figure in ``model_reports`` comes from here;
+* scoring: every customer with a sale order before ``as_of``, features as of
+  ``as_of``, with the validated and calibrated model.
+
+Nothing on or after ``as_of`` is read.  :class:`ChurnModel` is the estimator
+(LightGBM by default; logistic regression, decision tree, random forest and
+linear SVM selectable), :func:`churn_stage` the pipeline stage writing
+``churn_scores`` and ``model_reports``, :func:`score_customers` re-scores a few
+customers with the stored model (the live service).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..config import Config, load_config
+from ..errors import ConfigError, ModelFitError, NotFittedError, ShopsegError
+from ..features import _as_ts
+from . import _churn_report as R
+from . import explain
+from ._churn_data import (EXTRA_FEATURE_DOCS, ChurnWarning, churn_horizon, churn_labels, cutoff_frame,
+                          default_features, labelled_frame)
+from ._churn_model import CALIBRATIONS, DEFAULT_PARAMS, MODELS, ChurnModel, fit_calibrator
+
+__all__ = [
+    "ChurnModel", "ChurnFit", "ChurnWarning", "churn_stage", "fit_churn", "score_customers", "load_churn_model",
+    "churn_horizon", "churn_labels", "cutoff_frame", "labelled_frame", "default_features", "churn_config_hash", "model_path",
+    "MODELS", "CALIBRATIONS", "DEFAULT_PARAMS", "EXTRA_FEATURE_DOCS", "CHURN_SCORES_COLUMNS", "MODEL_REPORTS_COLUMNS",
+]
+
+CHURN_SCORES_COLUMNS: dict[str, str] = {
+    "customer_id": "Customer with at least one sale order before as_of.",
+    "probability": "Calibrated probability of no sale order in the horizon_days after as_of.",
+    "tier": "Risk tier: high, mid or low (churn.tiers).",
+    "reason_1": "Strongest reason, in plain words (a feature pushing towards churn when there is one).",
+    "reason_2": "Second reason.",
+    "reason_3": "Third reason.",
+    "model": "Model family that scored the customer (churn.model).",
+}
+MODEL_REPORTS_COLUMNS: dict[str, str] = {
+    "model": "Model the figure is about (lightgbm, rfm_logit, bgnbd, ...).",
+    "metric": "roc_auc, pr_auc, brier, lift_top_decile, gains_top_20, base_rate, ...",
+    "value": "The figure.",
+    "details": "JSON: task, horizon, cutoffs, window sizes, the gains table...",
+}
+
+_MODEL_REPORTS_DDL = ('CREATE TABLE IF NOT EXISTS model_reports (run_id BIGINT, model VARCHAR, metric VARCHAR, '
+                      'value DOUBLE, details JSON)')
+
+
+def churn_settings(config: Config | None = None) -> dict:
+    """The [churn] section, with the checks that involve several settings."""
+    cfg = config if config is not None else load_config()
+    c = cfg["churn"]
+    R.validate_tiers(c["tiers"])
+    if c["min_horizon_days"] > c["max_horizon_days"]:
+        raise ConfigError("The 'churn.min_horizon_days' setting must be at most 'max_horizon_days' "
+                          f"({c['max_horizon_days']!r}). Got {c['min_horizon_days']!r} instead.")
+    return c
+
+
+def churn_config_hash(config: Config | None = None) -> str:
+    """SHA-256 of the [churn] section only: other stages' settings do not invalidate a churn model."""
+    c = (config if config is not None else load_config())["churn"]
+    return hashlib.sha256(json.dumps(c, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def model_path(ws, run_id: int) -> Path:
+    """The metadata file of run ``run_id``'s churn model in the workspace's models folder."""
+    return Path(ws.models_dir) / f"churn_run{int(run_id)}.json"
+
+
+def _features(frame: pd.DataFrame, c: dict) -> list[str]:
+    if not c["features"]:
+        return default_features(frame)
+    missing = [f for f in c["features"] if f not in frame.columns]
+    if missing:
+        raise ConfigError(f"The 'churn.features' setting names unknown feature(s) {', '.join(missing)}. "
+                          f"Known: {', '.join(default_features(frame))}.")
+    return list(c["features"])
+
+
+def rfm_baseline_matrix(frame: pd.DataFrame) -> np.ndarray:
+    """The baseline's inputs: log1p recency, frequency and monetary, tenure days and average order value."""
+    return np.column_stack([
+        np.log1p(frame["recency_days"].clip(lower=0)), np.log1p(frame["frequency"].clip(lower=0)),
+        np.log1p(frame["monetary_total"].clip(lower=0)), frame["tenure_days"], frame["avg_order_value"],
+    ]).astype(float)
+
+
+def _fit_baseline(train: pd.DataFrame):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000)).fit(
+        rfm_baseline_matrix(train), train["churned"].to_numpy())
+
+
+def _bgnbd_view(ws, c2: datetime, horizon: int, valid: pd.DataFrame) -> dict:
+    """The "buy till you die" view of the same validation window: 1 - P(alive) from a BG/NBD model.
+
+    Also P(no purchase in the horizon) = 1 - P(alive) + P(alive) * ((alpha + T) / (alpha + T + H))^(r + x),
+    since an alive customer's rate given the history is Gamma(r + x, alpha + T) (Fader, Hardie & Lee 2005).
+    Hook: needs ``shopseg.predict.clv`` (BGNBD, summary_from_orders); without it, a note says so.
+    """
+    try:
+        from .clv import BGNBD, summary_from_orders
+    except ImportError as e:  # the CLV capability is not installed: keep the hook visible
+        return {"status": f"skipped: shopseg.predict.clv unavailable ({e})"}
+    s = summary_from_orders(ws, _as_ts(c2) - timedelta(microseconds=1))
+    try:
+        m = BGNBD().fit(s["frequency"], s["recency"], s["T"])
+    except ShopsegError as e:
+        return {"status": f"skipped: BG/NBD fit failed ({e.message})"}
+    x, tx, T = (s[k].to_numpy(dtype=float) for k in ("frequency", "recency", "T"))
+    p_alive = np.asarray(m.conditional_probability_alive(x, tx, T), dtype=float)
+    r, alpha = m.params_["r"], m.params_["alpha"]
+    p_none = 1.0 - p_alive + p_alive * ((alpha + T) / (alpha + T + horizon)) ** (r + x)
+    v = valid[["customer_id", "churned"]].merge(
+        pd.DataFrame({"customer_id": s["customer_id"], "p_alive": p_alive, "p_none": p_none}), on="customer_id")
+    y = v["churned"].to_numpy()
+    return {"status": "done", "n": len(v), "params": m.params_,
+            "roc_auc": R.roc_auc(y, 1.0 - v["p_alive"].to_numpy()),
+            "pr_auc": R.pr_auc(y, 1.0 - v["p_alive"].to_numpy()),
+            "roc_auc_no_purchase_in_horizon": R.roc_auc(y, v["p_none"].to_numpy()),
+            "brier_no_purchase_in_horizon": R.brier(y, v["p_none"].to_numpy())}
+
+
+@dataclass
+class ChurnFit:
+    """What :func:`fit_churn` learned and measured (before anything is written)."""
+
+    model: ChurnModel
+    horizon: dict
+    cutoffs: dict
+    features: list[str]
+    train: pd.DataFrame
+    valid: pd.DataFrame
+    figures: dict
+    baseline_figures: dict
+    bgnbd: dict
+    importance: pd.Series
+    notes: dict = field(default_factory=dict)
+
+
+def fit_churn(ws, as_of, config: Config | None = None) -> ChurnFit:
+    """Label, train (cutoffs up to as_of - 2H), validate and calibrate (cutoff as_of - H). Writes nothing."""
+    cfg = config if config is not None else load_config()
+    c = churn_settings(cfg)
+    as_of = _as_ts(as_of)
+    hz = churn_horizon(ws, as_of, cfg)
+    H = hz["horizon_days"]
+    c2 = as_of - timedelta(days=H)
+    c1 = as_of - timedelta(days=2 * H)
+    step = c["window_step_days"] or max(1, math.ceil(H / 3))
+    first = ws.scalar("SELECT min(ordered_at) FROM orders WHERE kind = 'sale' AND customer_id IS NOT NULL")
+    train_cutoffs = [c1 - timedelta(days=k * step) for k in range(c["train_windows"])]
+    train_cutoffs = [t for t in train_cutoffs if first is not None and t > first]
+    hint = ("Churn needs history before as_of - 2 x horizon: lower churn.horizon_days (now "
+            f"{H}, {hz['source']}) or use a later as_of.")
+    if not train_cutoffs:
+        raise ModelFitError(f"Cannot fit a churn model: no sale order before the training cutoff {c1:%Y-%m-%d} "
+                            f"(as_of - 2 x {H} days).", hint=hint)
+    frames = [labelled_frame(ws, t, H, cfg) for t in train_cutoffs]
+    train = pd.concat([f for f in frames if len(f)], ignore_index=True) if any(len(f) for f in frames) else frames[0]
+    valid = labelled_frame(ws, c2, H, cfg)
+    for name, f in (("training", train), ("validation", valid)):
+        n1 = int(f["churned"].sum()) if len(f) else 0
+        if len(f) < c["min_labelled_customers"] or min(n1, len(f) - n1) < c["min_class_count"]:
+            raise ModelFitError(
+                f"Cannot fit a churn model: the {name} window has {len(f)} labelled customers "
+                f"({n1} churned, {len(f) - n1} retained); need at least {c['min_labelled_customers']} "
+                f"(churn.min_labelled_customers) with {c['min_class_count']} of each class (churn.min_class_count).",
+                hint=hint)
+    features = _features(valid, c)
+    model = ChurnModel(c["model"], calibration=c["calibration"], random_state=c["random_state"],
+                       params=c[c["model"]], min_class_count=c["min_class_count"])
+    model.fit(train[features], train["churned"])
+    model.horizon_days_ = H
+    y_val = valid["churned"].to_numpy()
+    raw = model.decision_function(valid[features])
+    prob_cv = R.crossfit_calibrated(fit_calibrator, c["calibration"], raw, y_val, model._uncalibrated,
+                                    c["random_state"])
+    figures = R.quality(y_val, raw, prob_cv)
+    figures["brier_uncalibrated"] = R.brier(y_val, model._uncalibrated(raw))
+    model.calibrate(valid[features], y_val)
+    base = _fit_baseline(train)
+    b_raw = base.decision_function(rfm_baseline_matrix(valid))
+    baseline_figures = R.quality(y_val, b_raw, base.predict_proba(rfm_baseline_matrix(valid))[:, 1])
+    bg = _bgnbd_view(ws, c2, H, valid) if c["compare_bgnbd"] else {"status": "skipped: churn.compare_bgnbd = false"}
+    importance = model.feature_importance(valid[features])
+    cutoffs = {"train": [f"{t:%Y-%m-%d %H:%M:%S}" for t in train_cutoffs], "valid": f"{c2:%Y-%m-%d %H:%M:%S}",
+               "as_of": f"{as_of:%Y-%m-%d %H:%M:%S}"}
+    return ChurnFit(model, hz, cutoffs, features, train, valid, figures, baseline_figures, bg, importance)
+
+
+def _score(model: ChurnModel, frame: pd.DataFrame, cuts_settings: dict | None, valid_prob=None, valid_y=None,
+           cuts: dict | None = None, horizon_days: int | None = None) -> tuple[pd.DataFrame, dict, pd.DataFrame]:
+    raw = model.decision_function(frame[model.feature_names_in_])
+    prob = model.predict_proba(frame[model.feature_names_in_])[:, 1]
+    if cuts is None:
+        cuts = R.tier_cuts(cuts_settings, valid_prob, valid_y)
+        tiers, cuts = R.assign_tiers(prob, raw, cuts_settings, cuts)
+    else:
+        tiers = R.tier_of(prob, cuts)
+    why = model.reasons(frame, 3, horizon_days)
+    out = pd.DataFrame({"customer_id": frame["customer_id"].to_numpy(), "probability": prob, "tier": tiers,
+                        "reason_1": why["reason_1"].to_numpy(), "reason_2": why["reason_2"].to_numpy(),
+                        "reason_3": why["reason_3"].to_numpy(), "model": model.model})
+    return out, cuts, why
+
+
+def _temp_table(ws, name: str, df: pd.DataFrame) -> None:
+    """Copy ``df`` into temp table ``name`` (register + copy + unregister at once, so no view outlives it)."""
+    ws.con.register("_churn_df_view", df)
+    try:
+        ws.con.execute(f'CREATE OR REPLACE TEMP TABLE "{name}" AS SELECT * FROM _churn_df_view')
+    finally:
+        ws.con.unregister("_churn_df_view")
+
+
+def _write_reports(ws, run_id: int, rows: pd.DataFrame) -> None:
+    ws.con.execute(_MODEL_REPORTS_DDL)
+    ws.con.execute("DELETE FROM model_reports WHERE run_id = ? AND json_extract_string(details, '$.task') = 'churn'",
+                   [run_id])
+    _temp_table(ws, "_churn_reports", rows)
+    try:
+        ws.con.execute("INSERT INTO model_reports SELECT CAST(? AS BIGINT), model, metric, value, "
+                       "CAST(details AS JSON) FROM _churn_reports", [run_id])
+    finally:
+        ws.con.execute("DROP TABLE IF EXISTS _churn_reports")
+
+
+def churn_stage(ws, run_id: int, as_of, config: Config | None = None) -> dict:
+    """The pipeline stage: fit and validate, score everyone as of ``as_of``, write and store.
+
+    Writes ``churn_scores`` (one row per customer with a sale order before
+    ``as_of``), the churn rows of ``model_reports`` and the model files
+    ``models/churn_run<run_id>.json`` (+ estimator).  Returns notes for ``runs``.
+    """
+    cfg = config if config is not None else load_config()
+    c = churn_settings(cfg)
+    fit = fit_churn(ws, as_of, cfg)
+    H = fit.horizon["horizon_days"]
+    model = fit.model
+    y_val = fit.valid["churned"].to_numpy()
+    valid_prob = model.predict_proba(fit.valid[fit.features])[:, 1]
+    frame = cutoff_frame(ws, _as_ts(as_of), H, cfg)
+    # "shop median" in the reasons means the shop as of as_of, not the (older) training cutoffs
+    model.reference_ = explain.reference_values(frame[fit.features])
+    scores, cuts, _ = _score(model, frame, c["tiers"], valid_prob, y_val, horizon_days=H)
+    _temp_table(ws, "_churn_scores_df", scores)
+    try:
+        n = ws.write_output("churn_scores", run_id, "SELECT customer_id, probability, tier, reason_1, reason_2, "
+                            "reason_3, model FROM _churn_scores_df")
+    finally:
+        ws.con.execute("DROP TABLE IF EXISTS _churn_scores_df")
+    # the validation window's labels and calibrated scores: ROC and calibration charts, the threshold slider
+    _temp_table(ws, "_churn_valid_df", pd.DataFrame({
+        "customer_id": fit.valid["customer_id"].astype(str).to_numpy(), "churned": y_val.astype(bool),
+        "probability": valid_prob.astype(float)}))
+    try:
+        ws.write_output("churn_validation", run_id, "SELECT customer_id, churned, probability FROM _churn_valid_df")
+    finally:
+        ws.con.execute("DROP TABLE IF EXISTS _churn_valid_df")
+    common = {"task": "churn", "horizon_days": H, "horizon_source": fit.horizon["source"], "cutoffs": fit.cutoffs,
+              "n_train": len(fit.train), "n_valid": len(fit.valid)}
+    rows = [R.report_rows(model.model, fit.figures, {**common, "calibration": c["calibration"]}),
+            R.report_rows("rfm_logit", fit.baseline_figures,
+                          {**common, "inputs": "log1p recency, frequency, monetary; tenure_days; avg_order_value"})]
+    extra = [{"model": model.model, "metric": "brier_uncalibrated", "value": fit.figures["brier_uncalibrated"],
+              "details": json.dumps(common, default=str)}]
+    imp = fit.importance
+    extra.append({"model": model.model, "metric": "global_importance_top", "value": float(imp.iloc[0]),
+                  "details": json.dumps({**common, "feature": imp.index[0],
+                                         "mean_abs_contribution": {k: float(v) for k, v in imp.items()}})})
+    bg = fit.bgnbd
+    if bg["status"] == "done":
+        for metric in ("roc_auc", "pr_auc", "roc_auc_no_purchase_in_horizon", "brier_no_purchase_in_horizon"):
+            if bg[metric] is not None:
+                extra.append({"model": "bgnbd", "metric": metric, "value": bg[metric], "details": json.dumps(
+                    {**common, "score": "1 - P(alive)" if metric in ("roc_auc", "pr_auc")
+                     else "P(no purchase in horizon)", "params": bg["params"],
+                     "supervised_roc_auc": fit.figures["roc_auc"]}, default=str)})
+    _write_reports(ws, run_id, pd.concat(rows + [pd.DataFrame(extra)], ignore_index=True))
+    notes = {"model": model.model, "horizon_days": H, "horizon_source": fit.horizon["source"],
+             "roc_auc": _r(fit.figures["roc_auc"]), "baseline_roc_auc": _r(fit.baseline_figures["roc_auc"]),
+             "bgnbd_roc_auc": _r(bg.get("roc_auc")), "pr_auc": _r(fit.figures["pr_auc"]),
+             "brier": _r(fit.figures["brier"]), "n_train": len(fit.train), "n_valid": len(fit.valid),
+             "n_scored": n, "tiers": scores["tier"].value_counts().to_dict()}
+    if c["save_model"]:
+        path = model.save(model_path(ws, run_id).with_suffix(""), {
+            "config_hash": churn_config_hash(cfg), "run_id": int(run_id), "as_of": fit.cutoffs["as_of"],
+            "horizon": fit.horizon, "cutoffs": fit.cutoffs, "tier_cuts": cuts,
+            "figures": {k: v for k, v in fit.figures.items() if k != "gains"}})
+        notes["model_path"] = str(path)
+    return notes
+
+
+def _r(v):
+    return None if v is None else round(float(v), 4)
+
+
+def _latest_model_run(ws) -> int:
+    runs = sorted((int(m.group(1)) for p in Path(ws.models_dir).glob("churn_run*.json")
+                   if (m := re.fullmatch(r"churn_run(\d+)\.json", p.name))), reverse=True)
+    if not runs:
+        raise NotFittedError(f"No stored churn model in {ws.models_dir}.",
+                             hint="Run the churn stage first (`shopseg run` or `shopseg predict churn`).")
+    return runs[0]
+
+
+def load_churn_model(ws, run_id: int | None = None, *, config: Config | None = None,
+                     features: list[str] | None = None) -> ChurnModel:
+    """The churn model stored by run ``run_id`` (default: the latest), checked against ``config``.
+
+    Fails loudly (ConfigError) when it was fitted under other [churn] settings, and
+    (DataContractError) when ``features`` is given and differs from its feature list.
+    """
+    rid = _latest_model_run(ws) if run_id is None else int(run_id)
+    return ChurnModel.load(model_path(ws, rid), expected_config_hash=churn_config_hash(config)
+                           if config is not None else None, expected_features=features)
+
+
+def score_customers(ws, as_of, customer_ids=None, *, run_id: int | None = None,
+                    config: Config | None = None) -> pd.DataFrame:
+    """Re-score customers with a stored model (what the live service calls after an event).
+
+    Features as of ``as_of`` (same definitions as the batch), the stored
+    calibration, the stored tier cut points and the reasons.  Columns as in
+    ``churn_scores`` plus ``reason_feature_1..3``.  A model fitted under other
+    settings or on other features is refused.
+    """
+    cfg = config if config is not None else load_config()
+    c = churn_settings(cfg)
+    probe = load_churn_model(ws, run_id, config=cfg)
+    H = int(probe.metadata_["horizon"]["horizon_days"])
+    frame = cutoff_frame(ws, _as_ts(as_of), H, cfg)
+    model = load_churn_model(ws, run_id, config=cfg, features=_features(frame, c))
+    if customer_ids is not None:
+        frame = frame[frame["customer_id"].isin([str(x) for x in customer_ids])].reset_index(drop=True)
+    out, _, why = _score(model, frame, None, cuts=model.metadata_["tier_cuts"], horizon_days=H)
+    for k in (1, 2, 3):
+        out[f"reason_feature_{k}"] = why[f"reason_feature_{k}"].to_numpy()
+    return out
+

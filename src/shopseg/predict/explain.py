@@ -1,0 +1,319 @@
+"""Why a customer is at risk: per-feature contributions and plain-word reasons.
+
+Contributions split one customer's raw model score into a part per feature
+(plus a bias that is the same for everyone), so the largest parts are the
+reasons.  Three exact, additive decompositions, chosen by model family:
+
+* gradient-boosted trees (LightGBM): TreeSHAP, exact Shapley values of the
+  tree ensemble in log-odds (Lundberg, Erion & Lee 2018, "Consistent
+  Individualized Feature Attribution for Tree Ensembles"), computed by
+  LightGBM itself with ``predict(X, pred_contrib=True)`` (no ``shap``
+  package);
+* linear models (logistic regression, linear SVM): ``coef * (z - mean(z))``
+  on the model's own transformed, standardised inputs ``z`` (the training mean
+  of ``z`` is 0 after standardising, so the bias is the intercept);
+* scikit-learn trees and forests: Saabas path attribution (the
+  "treeinterpreter" decomposition): each split on the path of a sample moves
+  the predicted churn probability from the parent's value to the child's, and
+  that move is credited to the split's feature; averaged over the trees of a
+  forest.  Additive and exact for the probability, but not Shapley values.
+
+Reasons are text from :data:`REASON_TEMPLATES`, a table (data, not code) of
+feature -> reference + two templates: ``up`` when the feature pushes the
+customer towards churn, ``down`` when it holds them back.  A template sees
+``{value}`` (the customer's value), ``{ref}`` (a reference: another column of
+the same customer such as their usual gap, or the shop median of the feature
+at training time), ``{ratio}`` (value / ref), ``{horizon}`` (the churn horizon
+in days) and any column of the customer's row by name.  Features without a
+template get a generic sentence naming the feature.
+"""
+
+from __future__ import annotations
+
+import string
+
+import numpy as np
+import pandas as pd
+
+# feature -> (reference, template when it raises churn risk, template when it lowers it).
+# reference: "median" (shop median at fit time) or the name of another column of the row.
+REASON_TEMPLATES: dict[str, tuple[str, str, str]] = {
+    "recency_days": (
+        "usual_gap_days",
+        "no order for {value:.0f} days, {ratio:.1f}x their usual gap of {ref:.0f} days",
+        "last order {value:.0f} days ago, {ratio:.1f}x their usual gap of {ref:.0f} days",
+    ),
+    "recency_gap_ratio": (
+        "median",
+        "silent for {value:.1f}x their usual gap between orders (shop median {ref:.1f}x)",
+        "silent for only {value:.1f}x their usual gap between orders (shop median {ref:.1f}x)",
+    ),
+    "usual_gap_days": (
+        "median",
+        "usually orders only every {value:.0f} days (shop median {ref:.0f})",
+        "usually orders every {value:.0f} days (shop median {ref:.0f})",
+    ),
+    "mean_days_between_orders": (
+        "median",
+        "long gaps between orders: {value:.0f} days on average (shop median {ref:.0f})",
+        "short gaps between orders: {value:.0f} days on average (shop median {ref:.0f})",
+    ),
+    "std_days_between_orders": (
+        "median",
+        "irregular ordering: gaps vary by {value:.0f} days (shop median {ref:.0f})",
+        "regular ordering: gaps vary by {value:.0f} days (shop median {ref:.0f})",
+    ),
+    "frequency": (
+        "median",
+        "{value:.0f} order(s) so far (shop median {ref:.0f})",
+        "{value:.0f} orders so far (shop median {ref:.0f})",
+    ),
+    "purchase_days": (
+        "median",
+        "bought on {value:.0f} day(s) so far (shop median {ref:.0f})",
+        "bought on {value:.0f} different days so far (shop median {ref:.0f})",
+    ),
+    "purchase_days_recent": (
+        "median",
+        "{value:.0f} purchase day(s) in the last {horizon} days (shop median {ref:.0f})",
+        "{value:.0f} purchase day(s) in the last {horizon} days (shop median {ref:.0f})",
+    ),
+    "purchase_days_prior": (
+        "median",
+        "{value:.0f} purchase day(s) in the {horizon} days before the latest {horizon} (shop median {ref:.0f})",
+        "{value:.0f} purchase day(s) in the {horizon} days before the latest {horizon} (shop median {ref:.0f})",
+    ),
+    "activity_decayed": (
+        "median",
+        "little recent activity: decayed purchase count {value:.2f} (shop median {ref:.2f})",
+        "steady recent activity: decayed purchase count {value:.2f} (shop median {ref:.2f})",
+    ),
+    "active_months_365d": (
+        "median",
+        "bought in {value:.0f} of the last 12 months (shop median {ref:.0f})",
+        "bought in {value:.0f} of the last 12 months (shop median {ref:.0f})",
+    ),
+    "spend_trend": (
+        "median",
+        "spend fell from {spend_prior:,.2f} to {spend_recent:,.2f} between the last two {horizon}-day "
+        "windows (trend {value:+.2f})",
+        "spend went from {spend_prior:,.2f} to {spend_recent:,.2f} between the last two {horizon}-day "
+        "windows (trend {value:+.2f})",
+    ),
+    "spend_recent": (
+        "median",
+        "spent {value:,.2f} in the last {horizon} days (shop median {ref:,.2f})",
+        "spent {value:,.2f} in the last {horizon} days (shop median {ref:,.2f})",
+    ),
+    "spend_prior": (
+        "median",
+        "spent {value:,.2f} in the {horizon} days before the latest {horizon} (shop median {ref:,.2f})",
+        "spent {value:,.2f} in the {horizon} days before the latest {horizon} (shop median {ref:,.2f})",
+    ),
+    "monetary_total": (
+        "median",
+        "has spent {value:,.2f} in all (shop median {ref:,.2f})",
+        "has spent {value:,.2f} in all (shop median {ref:,.2f})",
+    ),
+    "monetary_net": (
+        "median",
+        "net spend after returns {value:,.2f} (shop median {ref:,.2f})",
+        "net spend after returns {value:,.2f} (shop median {ref:,.2f})",
+    ),
+    "avg_order_value": (
+        "median",
+        "average order {value:,.2f} (shop median {ref:,.2f})",
+        "average order {value:,.2f} (shop median {ref:,.2f})",
+    ),
+    "n_units": (
+        "median",
+        "{value:,.0f} units bought in all (shop median {ref:,.0f})",
+        "{value:,.0f} units bought in all (shop median {ref:,.0f})",
+    ),
+    "tenure_days": (
+        "median",
+        "known for {value:.0f} days (shop median {ref:.0f})",
+        "a customer for {value:.0f} days (shop median {ref:.0f})",
+    ),
+    "n_complaints": (
+        "median",
+        "{value:.0f} complaint(s) in reviews",
+        "{value:.0f} complaints in reviews",
+    ),
+    "avg_rating": (
+        "median",
+        "average review rating {value:.1f} (shop median {ref:.1f}; 0 = no rated review)",
+        "average review rating {value:.1f} (shop median {ref:.1f}; 0 = no rated review)",
+    ),
+    "n_reviews": (
+        "median",
+        "{value:.0f} review(s) written (shop median {ref:.0f})",
+        "{value:.0f} review(s) written (shop median {ref:.0f})",
+    ),
+    "avg_review_sentiment": (
+        "median",
+        "negative tone in reviews: sentiment {value:+.2f} (shop median {ref:+.2f})",
+        "positive tone in reviews: sentiment {value:+.2f} (shop median {ref:+.2f})",
+    ),
+    "return_rate": (
+        "median",
+        "returned {value:.0%} of what they bought (shop median {ref:.0%})",
+        "returned {value:.0%} of what they bought (shop median {ref:.0%})",
+    ),
+    "discount_share": (
+        "median",
+        "{value:.0%} of their spend was discounted (shop median {ref:.0%})",
+        "{value:.0%} of their spend was discounted (shop median {ref:.0%})",
+    ),
+    "n_sessions": (
+        "median",
+        "{value:.0f} browsing session(s) (shop median {ref:.0f})",
+        "{value:.0f} browsing sessions (shop median {ref:.0f})",
+    ),
+    "browse_minutes": (
+        "median",
+        "{value:.0f} minutes of browsing (shop median {ref:.0f})",
+        "{value:.0f} minutes of browsing (shop median {ref:.0f})",
+    ),
+    "click_rate": (
+        "median",
+        "clicks on {value:.0%} of the pages viewed (shop median {ref:.0%})",
+        "clicks on {value:.0%} of the pages viewed (shop median {ref:.0%})",
+    ),
+    "cart_abandonment_rate": (
+        "median",
+        "abandoned {value:.0%} of carts (shop median {ref:.0%})",
+        "abandoned {value:.0%} of carts (shop median {ref:.0%})",
+    ),
+    "brand_diversity": (
+        "median",
+        "bought {value:.0f} brand(s) (shop median {ref:.0f})",
+        "bought {value:.0f} brands (shop median {ref:.0f})",
+    ),
+    "is_outlier": (
+        "median",
+        "wholesale-like buyer: {value:.0f} (1 = yes)",
+        "wholesale-like buyer: {value:.0f} (1 = yes)",
+    ),
+}
+
+GENERIC_TEMPLATE = ("median", "{label} is {value:.3g} (shop median {ref:.3g})", "{label} is {value:.3g} (shop median {ref:.3g})")
+
+
+def template_for(feature: str) -> tuple[str, str, str]:
+    """The (reference, up, down) templates of ``feature``; a generic sentence naming it when none is written."""
+    return REASON_TEMPLATES.get(feature, GENERIC_TEMPLATE)
+
+
+def _fields(template: str) -> set[str]:
+    return {f for _, f, _, _ in string.Formatter().parse(template) if f}
+
+
+# -- contributions -----------------------------------------------------------------
+
+def tree_shap_lightgbm(booster, X: np.ndarray) -> np.ndarray:
+    """Exact TreeSHAP of a binary LightGBM booster: (n, p + 1) log-odds, the last column the bias."""
+    out = booster.predict(X, pred_contrib=True)  # per-row, so any thread count gives the same numbers
+    return np.asarray(out, dtype=float)
+
+
+def linear_contributions(coef: np.ndarray, intercept: float, Z: np.ndarray, z_mean: np.ndarray) -> np.ndarray:
+    """``coef * (z - z_mean)`` per feature and ``intercept + coef . z_mean`` as bias: rows sum to the score."""
+    c = (Z - z_mean) * coef
+    bias = np.full((Z.shape[0], 1), float(intercept + coef @ z_mean))
+    return np.hstack([c, bias])
+
+
+def saabas_tree(tree, X: np.ndarray, n_features: int) -> np.ndarray:
+    """Saabas path attribution of one fitted scikit-learn classification tree, for class 1.
+
+    Node value = share of class 1 among the training samples of the node; the
+    move from a parent's value to its child's is credited to the parent's split
+    feature.  Vectorised: ``decision_path`` (samples x nodes, sparse) times a
+    (nodes x features) matrix of those moves.  Rows sum to the leaf value.
+    """
+    t = tree.tree_
+    v = t.value[:, 0, :]
+    p1 = v[:, 1] / v.sum(axis=1)  # value is class shares (sklearn >= 1.4) or counts: normalise both
+    parent = np.full(t.node_count, -1)
+    for side in (t.children_left, t.children_right):
+        inner = side >= 0
+        parent[side[inner]] = np.nonzero(inner)[0]
+    moves = np.zeros((t.node_count, n_features + 1))
+    child = np.nonzero(parent >= 0)[0]
+    moves[child, t.feature[parent[child]]] = p1[child] - p1[parent[child]]
+    moves[0, n_features] = p1[0]  # the bias: the root's value
+    path = tree.decision_path(X)
+    return np.asarray(path @ moves)
+
+
+def reference_values(X: pd.DataFrame) -> dict[str, float]:
+    """Shop medians of the features (the ``median`` reference of the templates)."""
+    return {c: float(np.median(X[c].to_numpy(dtype=float))) if len(X) else 0.0 for c in X.columns}
+
+
+def global_importance(contrib: np.ndarray, features: list[str]) -> pd.Series:
+    """Mean |contribution| per feature (the bias left out), largest first."""
+    imp = np.abs(contrib[:, : len(features)]).mean(axis=0) if len(contrib) else np.zeros(len(features))
+    return pd.Series(imp, index=features, name="mean_abs_contribution").sort_values(ascending=False, kind="stable")
+
+
+# -- reasons ---------------------------------------------------------------------
+
+def top_reasons(contrib: np.ndarray, features: list[str], n: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (rows x n) of the reason features and their contributions.
+
+    The reasons explain where the customer's score sits against the average
+    customer (the bias): for a customer scored above it, the features pushing
+    towards churn, the largest first; below it, the features holding them
+    back.  When fewer than ``n`` features point that way, the strongest of the
+    others fill the rest.  Ties keep the feature order (stable sort).
+    """
+    c = contrib[:, : len(features)]
+    n = min(n, len(features))
+    direction = np.where(c.sum(axis=1, keepdims=True) >= 0, 1.0, -1.0)
+    big = np.abs(c).max() + 1.0 if c.size else 1.0
+    key = np.where(c * direction > 0, np.abs(c) + big, np.abs(c))  # the score's own direction ranks first
+    idx = np.argsort(-key, axis=1, kind="stable")[:, :n]
+    return idx, np.take_along_axis(c, idx, axis=1)
+
+
+def reason_texts(rows: pd.DataFrame, features: list[str], idx: np.ndarray, contrib: np.ndarray,
+                 reference: dict[str, float], horizon_days: int) -> list[list[str]]:
+    """Plain-word reasons: one list per reason slot, one string per row of ``rows``.
+
+    Strings are built with the templates of :data:`REASON_TEMPLATES`, grouped
+    by (slot, feature, direction) so each group formats its rows in one pass.
+    """
+    n_rows, n_slots = idx.shape
+    out = [np.empty(n_rows, dtype=object) for _ in range(n_slots)]
+    for k in range(n_slots):
+        for j in np.unique(idx[:, k]):
+            feat = features[j]
+            ref_spec, up, down = template_for(feat)
+            for direction, tpl in ((True, up), (False, down)):
+                mask = (idx[:, k] == j) & ((contrib[:, k] > 0) == direction)
+                if not mask.any():
+                    continue
+                sub = rows.loc[mask]
+                value = sub[feat].to_numpy(dtype=float)
+                if ref_spec != "median" and ref_spec in sub.columns:
+                    ref = sub[ref_spec].to_numpy(dtype=float)
+                else:
+                    ref = np.full(len(sub), reference.get(feat, 0.0))
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    ratio = np.where(ref > 0, value / np.where(ref > 0, ref, 1.0), np.nan)
+                extra = {f: sub[f].to_numpy() for f in _fields(tpl) - {"value", "ref", "ratio", "horizon", "label"}
+                         if f in sub.columns}
+                missing = _fields(tpl) - {"value", "ref", "ratio", "horizon", "label"} - set(extra)
+                if missing:  # a template naming a column the frame lacks: fall back to the generic one
+                    tpl = GENERIC_TEMPLATE[1]
+                    extra = {}
+                label = feat.replace("_", " ")
+                texts = [
+                    tpl.format(value=v, ref=r, ratio=q, horizon=horizon_days, label=label,
+                               **{f: col[i] for f, col in extra.items()})
+                    for i, (v, r, q) in enumerate(zip(value, ref, ratio))
+                ]
+                out[k][mask] = texts
+    return [list(o) for o in out]

@@ -1,0 +1,349 @@
+"""Behavioural clusters: a scikit-learn style estimator over customer features.
+
+Preprocessing (learned in ``fit``, applied the same way by ``predict``):
+
+1. winsorise: every feature is capped at its ``winsorize_quantile`` (0.99)
+   so a few wholesale buyers cannot pull a centroid of their own;
+2. ``log1p`` of the skewed money, count and day features (:data:`LOG_FEATURES`,
+   negatives clipped to 0 first), rates and shares kept as they are;
+3. standard scaling (or robust: median / IQR) so every feature weighs alike.
+
+K-means (Lloyd; Arthur & Vassilvitskii's k-means++ seeding) runs for every K
+in ``[k_min, k_max]`` on a random sample of ``sample_size`` rows; the K with
+the best mean silhouette (Rousseeuw 1987) on that sample wins (or, with
+``k_selection="elbow"``, the knee of the inertia curve: the K farthest below
+the chord joining its ends), and both curves are kept in ``k_curve_``.  The final model is
+fitted on all rows (MiniBatchKMeans, Sculley 2010, above ``minibatch_above``).
+``method="hierarchical"`` builds a Ward (or average / complete linkage with
+euclidean, manhattan or cosine distance) tree on the sample, cuts it at K and
+assigns every row to the nearest cluster centroid (medoid-free: the mean of
+the sample members, the median for manhattan).
+
+Cluster ids run from 1 by decreasing size; :meth:`BehaviourClusters.align_to`
+renumbers them to match a previous run's centroids (Hungarian matching,
+Kuhn 1955, :func:`scipy.optimize.linear_sum_assignment`) so that "cluster 3"
+keeps its meaning from run to run.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from scipy.cluster.hierarchy import fcluster, linkage as scipy_linkage
+from scipy.optimize import linear_sum_assignment
+from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.cluster import KMeans, MiniBatchKMeans
+from sklearn.metrics import pairwise_distances, pairwise_distances_argmin, silhouette_score
+from threadpoolctl import threadpool_limits
+
+from ..errors import ConfigError, NotFittedError
+from ._common import SegmentWarning
+
+# Behavioural features clustered by default.  Chosen on the generated demo shop
+# (docs/segments.md): category shares, return rate and session counts made the
+# planted personas harder to recover, so they are opt-in ([segments.cluster] features).
+DEFAULT_FEATURES = (
+    "recency_days", "tenure_days", "frequency", "monetary_net", "avg_order_value",
+    "discount_share", "browse_minutes", "cart_abandonment_rate",
+)
+# Skewed non-negative features that are log1p-transformed before scaling.
+LOG_FEATURES = frozenset({
+    "recency_days", "tenure_days", "frequency", "monetary_total", "monetary_net", "avg_order_value",
+    "n_units", "mean_days_between_orders", "std_days_between_orders", "n_sessions", "browse_minutes",
+    "brand_diversity", "n_reviews",
+})
+_METRIC = {"euclidean": "euclidean", "manhattan": "cityblock", "cosine": "cosine"}
+
+
+def default_features(columns) -> list[str]:
+    cols = list(columns)
+    return [c for c in DEFAULT_FEATURES if c in cols]
+
+
+def elbow_k(ks, inertia) -> int:
+    """The knee of the inertia curve: the K farthest below the chord from first to last point."""
+    ks = np.asarray(ks, dtype=float)
+    y = np.asarray(inertia, dtype=float)
+    if len(ks) < 3 or y[0] == y[-1]:
+        return int(ks[0])
+    xn = (ks - ks[0]) / (ks[-1] - ks[0])
+    yn = (y - y[-1]) / (y[0] - y[-1])
+    return int(ks[int(np.argmax((1 - xn) - yn))])
+
+
+def silhouette_from_distances(D: np.ndarray, labels: np.ndarray) -> float:
+    """Mean silhouette (Rousseeuw 1987) from a square distance matrix, in one matrix product.
+
+    ``S = D @ onehot(labels)`` holds every point's summed distance to each
+    cluster; a(i) = S[i, own] / (n_own - 1), b(i) = min over other clusters of
+    S[i, c] / n_c; s(i) = (b - a) / max(a, b), and 0 for a point alone in its
+    cluster, as in :func:`sklearn.metrics.silhouette_score` (which the tests use as the oracle).
+    """
+    _, lab = np.unique(labels, return_inverse=True)
+    k = lab.max() + 1
+    onehot = np.zeros((len(lab), k))
+    onehot[np.arange(len(lab)), lab] = 1.0
+    S = D @ onehot
+    n_c = onehot.sum(axis=0)
+    own = S[np.arange(len(lab)), lab]
+    n_own = n_c[lab]
+    a = np.where(n_own > 1, own / np.maximum(n_own - 1, 1), 0.0)
+    other = S / n_c
+    other[np.arange(len(lab)), lab] = np.inf
+    b = other.min(axis=1)
+    denom = np.maximum(a, b)
+    s = np.where((n_own > 1) & (denom > 0), (b - a) / np.where(denom > 0, denom, 1.0), 0.0)
+    return float(s.mean())
+
+
+class BehaviourClusters(ClusterMixin, BaseEstimator):
+    """Cluster customers on behavioural features, choosing K automatically.
+
+    Parameters mirror ``[segments.cluster]`` in the config.  ``n_clusters=None``
+    (or 0) chooses K by silhouette.  Learned attributes: ``features_``,
+    ``caps_``, ``center_``, ``scale_``, ``n_clusters_``, ``k_curve_``
+    (DataFrame k, inertia, silhouette), ``elbow_k_``, ``cluster_centers_``
+    (scaled space), ``centroids_`` (DataFrame, log space, index = cluster id),
+    ``cluster_ids_``, ``labels_`` (cluster ids of the rows fitted).
+
+    >>> from sklearn.datasets import make_blobs
+    >>> X, y = make_blobs(600, n_features=3, centers=4, cluster_std=0.5, random_state=1)
+    >>> df = pd.DataFrame(X, columns=["click_rate", "discount_share", "return_rate"])
+    >>> BehaviourClusters(features=list(df.columns), random_state=0).fit(df).n_clusters_
+    4
+    """
+
+    def __init__(self, features=None, n_clusters=None, k_min=2, k_max=8, method="kmeans",
+                 scaler="standard", winsorize_quantile=0.99, sample_size=4000, minibatch_above=200000,
+                 linkage="ward", metric="euclidean", random_state=0, n_init=4, k_selection="silhouette"):
+        self.features = features
+        self.n_clusters = n_clusters
+        self.k_min = k_min
+        self.k_max = k_max
+        self.method = method
+        self.scaler = scaler
+        self.winsorize_quantile = winsorize_quantile
+        self.sample_size = sample_size
+        self.minibatch_above = minibatch_above
+        self.linkage = linkage
+        self.metric = metric
+        self.random_state = random_state
+        self.n_init = n_init
+        self.k_selection = k_selection
+
+    @classmethod
+    def from_config(cls, cfg) -> "BehaviourClusters":
+        c = cfg["segments.cluster"]
+        return cls(features=c["features"] or None, n_clusters=c["n_clusters"] or None, k_min=c["k_min"],
+                   k_max=c["k_max"], method=c["method"], scaler=c["scaler"],
+                   winsorize_quantile=c["winsorize_quantile"], sample_size=c["sample_size"],
+                   minibatch_above=c["minibatch_above"], linkage=c["linkage"], metric=c["metric"],
+                   random_state=c["random_state"], k_selection=c["k_selection"])
+
+    # -- preprocessing ---------------------------------------------------------
+    def _check_params(self) -> None:
+        if self.method not in ("kmeans", "hierarchical"):
+            raise ConfigError(f"The 'method' parameter must be 'kmeans' or 'hierarchical'. Got {self.method!r} instead.")
+        if self.k_selection not in ("silhouette", "elbow"):
+            raise ConfigError(f"The 'k_selection' parameter must be 'silhouette' or 'elbow'. "
+                              f"Got {self.k_selection!r} instead.")
+        if self.scaler not in ("standard", "robust"):
+            raise ConfigError(f"The 'scaler' parameter must be 'standard' or 'robust'. Got {self.scaler!r} instead.")
+        if self.metric not in _METRIC:
+            raise ConfigError(f"The 'metric' parameter must be one of {', '.join(_METRIC)}. Got {self.metric!r} instead.")
+        if self.linkage not in ("ward", "average", "complete"):
+            raise ConfigError(f"The 'linkage' parameter must be 'ward', 'average' or 'complete'. Got {self.linkage!r} instead.")
+        if self.method == "hierarchical" and self.linkage == "ward" and self.metric != "euclidean":
+            raise ConfigError(f"Ward linkage needs metric='euclidean'. Got {self.metric!r} instead.")
+        if not (2 <= self.k_min <= self.k_max):
+            raise ConfigError(f"The 'k_min' and 'k_max' parameters must satisfy 2 <= k_min <= k_max. "
+                              f"Got {self.k_min!r} and {self.k_max!r} instead.")
+
+    def _log_space(self, X: pd.DataFrame) -> np.ndarray:
+        missing = [c for c in self.features_ if c not in X.columns]
+        if missing:
+            raise ConfigError(f"Cluster features missing from the data: {', '.join(missing)}.",
+                              hint="Check [segments.cluster] features against the customer_features columns.")
+        A = X[self.features_].to_numpy(dtype=float, copy=True)
+        A = np.nan_to_num(A, nan=0.0)
+        if hasattr(self, "caps_"):
+            A = np.minimum(A, self.caps_)
+        A[:, self.log_mask_] = np.log1p(np.clip(A[:, self.log_mask_], 0, None))
+        return A
+
+    def _scale(self, L: np.ndarray) -> np.ndarray:
+        return (L - self.center_) / self.scale_
+
+    def transform(self, X: pd.DataFrame) -> np.ndarray:
+        """Winsorised, log1p-transformed and scaled features (the space clusters live in)."""
+        self._check_fitted()
+        return self._scale(self._log_space(X))
+
+    # -- fitting -----------------------------------------------------------------
+    def fit(self, X: pd.DataFrame, y=None) -> "BehaviourClusters":
+        self._check_params()
+        rng = np.random.default_rng(self.random_state)
+        self.features_ = list(self.features) if self.features else default_features(X.columns)
+        self.log_mask_ = np.array([c in LOG_FEATURES for c in self.features_], dtype=bool)
+        raw = np.nan_to_num(X[self.features_].to_numpy(dtype=float), nan=0.0)
+        n = len(raw)
+        if n == 0:
+            raise ConfigError("Cannot cluster zero customers.", hint="Load orders or events first.")
+        self.caps_ = np.quantile(raw, self.winsorize_quantile, axis=0) if self.winsorize_quantile < 1 else \
+            np.full(raw.shape[1], np.inf)
+        L = self._log_space(X)
+        if self.scaler == "standard":
+            self.center_, scale = L.mean(axis=0), L.std(axis=0)
+        else:
+            self.center_ = np.median(L, axis=0)
+            q75, q25 = np.percentile(L, [75, 25], axis=0)
+            scale = q75 - q25
+            scale = np.where(scale > 0, scale, L.std(axis=0))
+        self.scale_ = np.where(scale > 0, scale, 1.0)
+        Z = self._scale(L)
+        idx = np.sort(rng.choice(n, size=min(n, self.sample_size), replace=False))
+        Zs = Z[idx]
+        n_distinct = len(np.unique(np.round(Zs, 9), axis=0))
+        k_hi = min(self.k_max, n_distinct - 1 if n_distinct > 2 else 1, len(Zs) - 1)
+        seed = int(rng.integers(2**31 - 1))
+        if self.n_clusters:
+            k_choice = min(int(self.n_clusters), n_distinct)
+            if k_choice < int(self.n_clusters):
+                warnings.warn(f"Clusters: only {n_distinct} distinct customers in the sample; "
+                              f"using {k_choice} clusters instead of {self.n_clusters}.", SegmentWarning, stacklevel=2)
+            self.k_curve_ = pd.DataFrame({"k": [k_choice], "inertia": [np.nan], "silhouette": [np.nan]})
+            self.elbow_k_ = k_choice
+        elif k_hi < self.k_min:
+            warnings.warn(f"Clusters: {n} customer(s) ({n_distinct} distinct) cannot support "
+                          f"{self.k_min}..{self.k_max} clusters; everyone is put in one cluster.",
+                          SegmentWarning, stacklevel=2)
+            k_choice = 1
+            self.k_curve_ = pd.DataFrame({"k": [1], "inertia": [float(((Zs - Zs.mean(0)) ** 2).sum())],
+                                          "silhouette": [np.nan]})
+            self.elbow_k_ = 1
+        else:
+            k_choice = self._choose_k(Zs, range(self.k_min, k_hi + 1), seed)
+        self.n_clusters_ = int(k_choice)
+        if self.method == "kmeans":
+            centers = self._fit_kmeans(Z, self.n_clusters_, seed)
+        else:
+            centers = self._fit_hierarchical(Zs, self.n_clusters_)
+        self._set_centers(centers, Z)
+        return self
+
+    def _kmeans(self, k: int, seed: int, n: int):
+        if n > self.minibatch_above:
+            return MiniBatchKMeans(n_clusters=k, random_state=seed, n_init=3, batch_size=4096)
+        return KMeans(n_clusters=k, random_state=seed, n_init=self.n_init)
+
+    def _choose_k(self, Zs: np.ndarray, ks, seed: int) -> int:
+        rows = []
+        if self.method == "hierarchical":
+            tree = self._tree(Zs)
+        # one distance matrix for every K (<= 6000 rows: <= 288 MB); silhouette then only reduces it
+        D = pairwise_distances(Zs, metric=self.metric) if len(Zs) <= 6000 else None
+        for k in ks:
+            if self.method == "kmeans":
+                with threadpool_limits(1):  # threads cost more than they save on a few thousand rows
+                    km = KMeans(n_clusters=k, random_state=seed, n_init=self.n_init).fit(Zs)
+                lab, inertia = km.labels_, float(km.inertia_)
+            else:
+                lab = fcluster(tree, t=k, criterion="maxclust") - 1
+                inertia = float(sum(((Zs[lab == j] - Zs[lab == j].mean(0)) ** 2).sum() for j in np.unique(lab)))
+            n_lab = len(np.unique(lab))
+            if not 1 < n_lab < len(Zs):
+                sil = np.nan
+            elif D is not None:
+                sil = silhouette_from_distances(D, lab)
+            else:
+                sil = float(silhouette_score(Zs, lab, metric=self.metric))
+            rows.append((k, inertia, sil))
+        self.k_curve_ = pd.DataFrame(rows, columns=["k", "inertia", "silhouette"])
+        self.elbow_k_ = elbow_k(self.k_curve_["k"], self.k_curve_["inertia"])
+        sil = self.k_curve_["silhouette"].to_numpy()
+        if self.k_selection == "elbow":
+            return self.elbow_k_
+        if np.all(np.isnan(sil)):
+            return int(self.k_curve_["k"].iloc[0])
+        return int(self.k_curve_["k"].iloc[int(np.nanargmax(sil))])
+
+    def _fit_kmeans(self, Z: np.ndarray, k: int, seed: int) -> np.ndarray:
+        if k == 1:
+            return Z.mean(axis=0, keepdims=True)
+        return self._kmeans(k, seed, len(Z)).fit(Z).cluster_centers_
+
+    def _tree(self, Zs: np.ndarray):
+        return scipy_linkage(Zs, method=self.linkage, metric=_METRIC[self.metric])
+
+    def _fit_hierarchical(self, Zs: np.ndarray, k: int) -> np.ndarray:
+        if k == 1:
+            return Zs.mean(axis=0, keepdims=True)
+        lab = fcluster(self._tree(Zs), t=k, criterion="maxclust") - 1
+        agg = np.median if self.metric == "manhattan" else np.mean
+        return np.vstack([agg(Zs[lab == j], axis=0) for j in np.unique(lab)])
+
+    def _assign(self, Z: np.ndarray, centers: np.ndarray) -> np.ndarray:
+        if len(centers) == 1:
+            return np.zeros(len(Z), dtype=np.int64)
+        return pairwise_distances_argmin(Z, centers, metric=self.metric)
+
+    def _set_centers(self, centers: np.ndarray, Z: np.ndarray) -> None:
+        """Order clusters by decreasing size (ties: centroid coordinates), ids from 1."""
+        lab = self._assign(Z, centers)
+        sizes = np.bincount(lab, minlength=len(centers))
+        order = sorted(range(len(centers)), key=lambda j: (-sizes[j], tuple(np.round(centers[j], 9))))
+        self.cluster_centers_ = centers[order]
+        self.cluster_ids_ = np.arange(1, len(order) + 1)
+        remap = np.empty(len(order), dtype=np.int64)
+        remap[order] = np.arange(len(order))
+        self.labels_ = self.cluster_ids_[remap[lab]]
+
+    # -- using -----------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "cluster_centers_"):
+            raise NotFittedError("This BehaviourClusters instance is not fitted yet; call fit(features) first.")
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """Cluster id of each row of ``X``: its nearest centroid."""
+        self._check_fitted()
+        return self.cluster_ids_[self._assign(self.transform(X), self.cluster_centers_)]
+
+    @property
+    def centroids_(self) -> pd.DataFrame:
+        """Centroids in log space (before scaling), one row per cluster id: what runs store to match later."""
+        self._check_fitted()
+        return pd.DataFrame(self.cluster_centers_ * self.scale_ + self.center_, columns=self.features_,
+                            index=pd.Index(self.cluster_ids_, name="cluster"))
+
+    def align_to(self, previous: pd.DataFrame) -> dict[int, int]:
+        """Renumber clusters to match ``previous`` centroids (log space, index = cluster id).
+
+        Pairs are chosen to minimise the total distance in this model's scaled
+        space (Hungarian algorithm) over the features both share.  Unmatched new
+        clusters get fresh ids above the previous maximum.  Returns {id from fit: id now}.
+        """
+        self._check_fitted()
+        if previous is None or len(previous) == 0:
+            return {}
+        common = [c for c in self.features_ if c in previous.columns]
+        if not common:
+            return {}
+        pos = [self.features_.index(c) for c in common]
+        prev = (previous[common].to_numpy(dtype=float) - self.center_[pos]) / self.scale_[pos]
+        cost = pairwise_distances(self.cluster_centers_[:, pos], prev)
+        rows, cols = linear_sum_assignment(cost)
+        prev_ids = previous.index.to_numpy().astype(np.int64)
+        new_ids = np.zeros(len(self.cluster_ids_), dtype=np.int64)
+        new_ids[rows] = prev_ids[cols]
+        free = iter(range(int(prev_ids.max()) + 1, int(prev_ids.max()) + 1 + len(new_ids)))
+        for j in range(len(new_ids)):
+            if j not in set(rows):
+                new_ids[j] = next(free)
+        mapping = dict(zip(self.cluster_ids_.tolist(), new_ids.tolist()))
+        lut = np.zeros(int(self.cluster_ids_.max()) + 1, dtype=np.int64)
+        lut[self.cluster_ids_] = new_ids
+        self.labels_ = lut[self.labels_]
+        self.cluster_ids_ = new_ids
+        return mapping

@@ -1,0 +1,318 @@
+"""Churn prediction: labels, features, the estimator, reasons, tiers, storage and the stage."""
+
+import importlib
+import json
+import math
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from shopseg.config import load_config
+from shopseg.errors import ConfigError, DataContractError, ModelFitError, NotFittedError
+from shopseg.fixtures import FIXTURE_AS_OF, load_fixture_shop
+from shopseg.workspace import open_workspace
+
+churn = importlib.import_module("shopseg.predict.churn")
+explain = importlib.import_module("shopseg.predict.explain")
+R = importlib.import_module("shopseg.predict._churn_report")
+ChurnModel = churn.ChurnModel
+
+AS_OF = datetime(2024, 12, 31)
+# small and quick: a 90-day horizon, 120 boosting rounds
+FAST = {"churn": {"horizon_days": 90, "lightgbm": {"n_estimators": 120, "learning_rate": 0.05}}}
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory):
+    """A generated shop of 800 customers, scored once by the churn stage (run 1)."""
+    from shopseg.synth import synthesize
+
+    ws = open_workspace(tmp_path_factory.mktemp("churn") / "ws")
+    synthesize(ws, customers=800, seed=3, as_of=AS_OF.date().isoformat())
+    cfg = load_config(overrides=FAST)
+    notes = churn.churn_stage(ws, 1, AS_OF, cfg)
+    yield ws, cfg, notes
+    ws.close()
+
+
+@pytest.fixture
+def fixture_ws(ws):
+    load_fixture_shop(ws)
+    return ws
+
+
+def _scores(ws, run_id):
+    return ws.df("SELECT * EXCLUDE (run_id) FROM churn_scores WHERE run_id = ? ORDER BY customer_id", [run_id])
+
+
+# -- labels and features, by hand on the fixture shop -------------------------------------
+
+def test_labels_mark_customers_without_an_order_in_the_horizon_as_churned(fixture_ws):
+    # window [2024-04-02, 2024-07-01): c04 (last order 2023-09) and c05 (2023-04) do not come back;
+    # c03 (first order 2024-06-20) is not labelled: no order before the cutoff
+    lab = churn.churn_labels(fixture_ws, datetime(2024, 4, 2), 90)
+    assert dict(zip(lab.customer_id, lab.churned)) == {
+        "c01": 0, "c02": 0, "c04": 1, "c05": 1, "c06": 0, "c07": 0, "c08": 0, "c09": 0}
+
+
+def test_churn_features_of_ada_match_a_hand_computation(fixture_ws):
+    f = churn.cutoff_frame(fixture_ws, FIXTURE_AS_OF, 90, load_config()).set_index("customer_id")
+    ada = f.loc["c01"]
+    # purchase days aged 168, 122, 72, 30, 6 days at 2024-07-01; recent < 90, prior in [90, 180)
+    assert (ada.purchase_days, ada.purchase_days_recent, ada.purchase_days_prior) == (5, 3, 2)
+    assert (ada.spend_recent, ada.spend_prior) == (110.0, 180.0)
+    assert ada.spend_trend == pytest.approx((110 - 180) / 290, abs=1e-6)  # features are rounded to 1e-6
+    assert ada.activity_decayed == pytest.approx(sum(math.exp(-a / 90) for a in (168, 122, 72, 30, 6)), abs=1e-6)
+    assert ada.active_months_365d == 4  # Jan, Mar, Apr, Jun 2024
+    assert ada.usual_gap_days == 40.5 and ada.recency_gap_ratio == pytest.approx(6 / 40.5, abs=1e-6)
+    # the rating-1 review of 2024-07-05 is after as_of: no complaint yet; Gus's rating 2 is one
+    assert ada.n_complaints == 0 and f.loc["c07", "n_complaints"] == 1
+    assert "c10" not in f.index and "c12" not in f.index  # no order before as_of: not scored
+
+
+def test_derived_horizon_is_the_configured_quantile_of_purchase_gaps(fixture_ws):
+    cfg = load_config(overrides={"churn": {"horizon_quantile": 0.95, "min_gaps": 10}})
+    h = churn.churn_horizon(fixture_ws, FIXTURE_AS_OF, cfg)
+    assert (h["horizon_days"], h["n_gaps"], h["source"]) == (216, 15, "derived")  # as lifecycle's 95th pct
+
+
+def test_too_few_gaps_fall_back_to_the_fallback_horizon_with_a_warning(fixture_ws):
+    with pytest.warns(churn.ChurnWarning, match="only 15 gap"):
+        h = churn.churn_horizon(fixture_ws, FIXTURE_AS_OF, load_config())
+    assert (h["horizon_days"], h["source"]) == (90, "fallback")
+
+
+# -- the stage ------------------------------------------------------------------------
+
+def test_every_scored_customer_gets_exactly_one_tier(shop):
+    ws, cfg, notes = shop
+    s = _scores(ws, 1)
+    buyers = ws.scalar("SELECT count(DISTINCT customer_id) FROM orders WHERE kind = 'sale' "
+                       "AND customer_id IS NOT NULL AND ordered_at < ?", [AS_OF])
+    assert len(s) == s.customer_id.nunique() == buyers == notes["n_scored"]
+    assert set(s.tier) <= {"high", "mid", "low"}
+    counts = s.tier.value_counts()
+    assert counts["high"] == round(0.2 * len(s)) and counts["mid"] == round(0.3 * len(s))
+    # tiers follow the probabilities: nobody in a lower tier is more likely to churn than anybody above
+    assert s[s.tier == "high"].probability.min() >= s[s.tier == "mid"].probability.max()
+    assert s[s.tier == "mid"].probability.min() >= s[s.tier == "low"].probability.max()
+    assert s.probability.between(0, 1).all()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from([0.0, 0.1, 0.5, 0.5, 0.9, 1.0]), min_size=1, max_size=60),
+       st.floats(0, 1), st.floats(0, 1))
+def test_share_tiers_cover_every_customer_once_even_with_tied_probabilities(prob, high, mid):
+    mid = min(mid, 1 - high)
+    p = np.array(prob)
+    tiers, cuts = R.assign_tiers(p, p, {"high_share": high, "mid_share": mid}, {"method": "share"})
+    assert len(tiers) == len(p) and set(tiers) <= {"high", "mid", "low"}
+    assert (tiers == "high").sum() == round(high * len(p))
+    assert (tiers == "mid").sum() == min(len(p) - round(high * len(p)), round(mid * len(p)))
+
+
+def test_the_model_beats_chance_and_the_rfm_baseline_on_planted_churn(shop):
+    ws, _, notes = shop
+    assert notes["roc_auc"] > 0.85 and notes["roc_auc"] > notes["baseline_roc_auc"] - 0.02
+    s = _scores(ws, 1).merge(ws.df("SELECT customer_id, churned_in_horizon FROM ground_truth"), on="customer_id")
+    assert R.roc_auc(s.churned_in_horizon.astype(int).to_numpy(), s.probability.to_numpy()) > 0.8
+
+
+def test_quality_report_has_both_views_of_churn_on_the_validation_window(shop):
+    ws, _, notes = shop
+    rep = ws.df("SELECT model, metric, value, details FROM model_reports WHERE run_id = 1")
+    got = {(m, k) for m, k in zip(rep.model, rep.metric)}
+    for metric in ("roc_auc", "pr_auc", "brier", "lift_top_decile", "gains_top_20"):
+        assert ("lightgbm", metric) in got and ("rfm_logit", metric) in got
+    assert ("bgnbd", "roc_auc") in got and ("bgnbd", "roc_auc_no_purchase_in_horizon") in got
+    gains = json.loads(rep[(rep.model == "lightgbm") & (rep.metric == "gains_top_20")].details.iloc[0])
+    assert gains["text"].startswith("contacting the top 20% reaches ") and len(gains["gains"]) == 10
+    assert gains["cutoffs"]["valid"].startswith("2024-10-02")  # as_of - H
+
+
+def test_orders_on_or_after_as_of_change_nothing(shop, tmp_path):
+    """Leakage: the stage reads no label, feature or calibration row dated on or after as_of."""
+    ws, cfg, _ = shop
+    before = _scores(ws, 1)
+    reports = ws.df("SELECT model, metric, value FROM model_reports WHERE run_id = 1 ORDER BY 1, 2")
+    some = before.customer_id.head(50).tolist()
+    ws.con.execute("CREATE TEMP TABLE _saved AS SELECT * FROM orders")
+    try:
+        for k, cid in enumerate(some):  # the high-risk customers all come back: a leak would show
+            ws.con.execute("INSERT INTO orders (order_id, customer_id, ordered_at, kind) VALUES (?, ?, ?, 'sale')",
+                           [f"future{k}", cid, AS_OF + timedelta(hours=k)])
+        churn.churn_stage(ws, 2, AS_OF, cfg)
+        after = _scores(ws, 2)
+        pd.testing.assert_frame_equal(before, after)
+        again = ws.df("SELECT model, metric, value FROM model_reports WHERE run_id = 2 ORDER BY 1, 2")
+        pd.testing.assert_frame_equal(reports, again)
+    finally:
+        ws.con.execute("DELETE FROM orders WHERE order_id LIKE 'future%'")
+
+
+def test_same_seed_same_scores_and_another_seed_another_model(shop):
+    ws, cfg, _ = shop
+    churn.churn_stage(ws, 3, AS_OF, cfg)
+    pd.testing.assert_frame_equal(_scores(ws, 1), _scores(ws, 3))
+    frame = churn.labelled_frame(ws, AS_OF - timedelta(days=180), 90, cfg)
+    feats = churn.default_features(frame)
+
+    def raw(seed):
+        m = ChurnModel(random_state=seed, params={"n_estimators": 60}).fit(frame[feats], frame.churned)
+        return m.decision_function(frame[feats])
+
+    assert np.array_equal(raw(0), raw(0)) and not np.allclose(raw(0), raw(7))  # bagging follows the seed
+
+
+def test_reasons_name_real_features_and_the_customers_own_values(shop):
+    ws, cfg, _ = shop
+    model = churn.load_churn_model(ws, 1, config=cfg)
+    frame = churn.cutoff_frame(ws, AS_OF, 90, cfg)
+    why = model.reasons(frame, 3, 90)
+    for k in (1, 2, 3):
+        assert set(why[f"reason_feature_{k}"]) <= set(model.feature_names_in_)
+        assert why[f"reason_{k}"].str.len().gt(10).all() and not why[f"reason_{k}"].str.contains("nan").any()
+    # three different features per customer
+    assert (why.reason_feature_1 != why.reason_feature_2).all() and (why.reason_feature_2 != why.reason_feature_3).all()
+    rec = why.reason_feature_1 == "recency_days"
+    assert rec.any()
+    for text, days, gap in zip(why.reason_1[rec], frame.recency_days[rec], frame.usual_gap_days[rec]):
+        assert f"{days:.0f} days" in text and f"{gap:.0f} days" in text
+    freq = (why.reason_feature_1 == "frequency") | (why.reason_feature_2 == "frequency")
+    for r1, r2, n in zip(why.reason_1[freq], why.reason_2[freq], frame.frequency[freq]):
+        assert f"{n:.0f} order" in r1 + r2
+    # the stored table holds the same first reasons
+    s = _scores(ws, 1)
+    assert list(s.reason_1) == list(why.reason_1)
+
+
+def test_a_reason_reads_the_customers_gap_and_value_in_plain_words():
+    rows = pd.DataFrame({"recency_days": [140.0], "usual_gap_days": [46.0], "n_complaints": [2.0]})
+    idx, parts = explain.top_reasons(np.array([[1.2, 0.0, 0.4, -0.3]]), list(rows.columns), 2)
+    assert idx.tolist() == [[0, 2]]
+    texts = explain.reason_texts(rows, list(rows.columns), idx, parts, {"n_complaints": 0.0}, 90)
+    assert texts[0] == ["no order for 140 days, 3.0x their usual gap of 46 days"]
+    assert texts[1] == ["2 complaint(s) in reviews"]
+
+
+def test_reasons_of_a_low_risk_customer_say_what_holds_them_back():
+    idx, parts = explain.top_reasons(np.array([[0.1, -1.0, -0.5, 0.2]]), ["a", "b", "c"], 3)
+    assert idx.tolist() == [[1, 2, 0]]  # score -1.4 below the bias: the negative parts first
+
+
+@pytest.mark.parametrize("name", ["lightgbm", "logistic", "decision_tree", "random_forest", "linear_svm"])
+def test_contributions_add_up_to_the_score_for_every_model(name, shop):
+    ws, cfg, _ = shop
+    frame = churn.labelled_frame(ws, AS_OF - timedelta(days=180), 90, cfg)
+    feats = ["recency_days", "frequency", "monetary_total", "purchase_days_recent", "usual_gap_days"]
+    params = {"lightgbm": {"n_estimators": 40}, "random_forest": {"n_estimators": 20}}.get(name)
+    m = ChurnModel(name, params=params).fit(frame[feats], frame.churned)
+    c = m.contributions(frame[feats])
+    assert c.shape == (len(frame), len(feats) + 1)
+    assert np.allclose(c.sum(axis=1), m.decision_function(frame[feats]), atol=1e-6)
+    p = m.predict_proba(frame[feats])
+    assert p.shape == (len(frame), 2) and np.allclose(p.sum(axis=1), 1) and ((p >= 0) & (p <= 1)).all()
+    imp = m.feature_importance(frame[feats])
+    assert list(imp.index) != [] and set(imp.index) == set(feats) and imp.iloc[0] > 0
+
+
+def test_calibration_maps_scores_monotonically_to_probabilities(shop):
+    ws, cfg, _ = shop
+    frame = churn.labelled_frame(ws, AS_OF - timedelta(days=180), 90, cfg)
+    feats = ["recency_days", "frequency", "purchase_days_recent"]
+    for method in ("isotonic", "platt"):
+        m = ChurnModel("linear_svm", calibration=method).fit(frame[feats], frame.churned)
+        m.calibrate(frame[feats], frame.churned)
+        s, p = m.decision_function(frame[feats]), m.predict_proba(frame[feats])[:, 1]
+        order = np.argsort(s)
+        assert np.all(np.diff(p[order]) >= -1e-12)
+        # calibrated on these rows, the mean probability equals the churn rate (isotonic exactly)
+        assert p.mean() == pytest.approx(frame.churned.mean(), abs=1e-9 if method == "isotonic" else 0.02)
+
+
+def test_gains_and_lift_match_a_hand_count():
+    y = np.array([1, 0, 1, 0, 0, 1, 0, 0, 0, 0])
+    score = -np.arange(10.0)  # already ranked
+    g = R.gains_table(y, score)
+    assert g[0]["lift"] == pytest.approx((1 / 1) / 0.3) and g[1]["churners_reached_share"] == pytest.approx(1 / 3)
+    assert g[2]["churners_reached"] == 2 and g[-1]["churners_reached_share"] == 1.0
+    assert R.brier(np.array([1, 0]), np.array([0.8, 0.4])) == pytest.approx((0.04 + 0.16) / 2)
+
+
+# -- storage ----------------------------------------------------------------------------
+
+def test_saved_model_rescoring_one_customer_matches_the_batch(shop):
+    ws, cfg, _ = shop
+    s = _scores(ws, 1).set_index("customer_id")
+    ids = list(dict.fromkeys([s.index[0], s.probability.idxmax(), s.probability.idxmin(), s.index[-1]]))
+    live = churn.score_customers(ws, AS_OF, ids, run_id=1, config=cfg).set_index("customer_id")
+    assert sorted(live.index) == sorted(ids)
+    for cid in ids:
+        assert live.loc[cid, "probability"] == pytest.approx(s.loc[cid, "probability"], abs=1e-12)
+        assert live.loc[cid, "tier"] == s.loc[cid, "tier"]
+        assert live.loc[cid, "reason_1"] == s.loc[cid, "reason_1"]
+
+
+def test_loading_a_model_fitted_under_other_settings_or_features_fails_loudly(shop):
+    ws, cfg, _ = shop
+    other = load_config(overrides={"churn": {**FAST["churn"], "train_windows": 2}})
+    with pytest.raises(ConfigError, match="fitted with other churn settings"):
+        churn.load_churn_model(ws, 1, config=other)
+    m = churn.load_churn_model(ws, 1, config=cfg)
+    with pytest.raises(DataContractError, match="missing now \\['activity_decayed'\\]"):
+        churn.load_churn_model(ws, 1, config=cfg, features=[f for f in m.feature_names_in_ if f != "activity_decayed"])
+    with pytest.raises(DataContractError, match="missing recency_days"):
+        m.predict_proba(pd.DataFrame({"frequency": [1.0]}))
+    with pytest.raises(NotFittedError):
+        churn.load_churn_model(ws, 99)
+
+
+def test_a_tampered_estimator_file_is_refused(shop, tmp_path):
+    ws, cfg, _ = shop
+    m = churn.load_churn_model(ws, 1)
+    path = m.save(tmp_path / "copy", {"config_hash": "x"})
+    est = tmp_path / "copy.lgb.txt"
+    est.write_text(est.read_text() + "\n")
+    with pytest.raises(ConfigError, match="checksum"):
+        ChurnModel.load(path)
+
+
+# -- bad settings and too little data --------------------------------------------------
+
+@pytest.mark.parametrize("overrides, words", [
+    ({"model": "xgboost"}, "'churn.model' setting must be one of"),
+    ({"tiers": {"high_share": 0.8, "mid_share": 0.5}}, "'churn.tiers' setting must be"),
+    ({"tiers": {"method": "deciles"}}, "'churn.tiers.method'"),
+    ({"calibration": "beta"}, "'churn.calibration'"),
+    ({"horizon_quantile": 1.0}, "'churn.horizon_quantile'"),
+])
+def test_bad_churn_settings_are_rejected(overrides, words):
+    with pytest.raises(ConfigError, match=words):
+        load_config(overrides={"churn": overrides})
+
+
+def test_bad_estimator_arguments_are_rejected():
+    X, y = np.zeros((40, 1)), np.r_[np.zeros(20), np.ones(20)]
+    with pytest.raises(ConfigError, match="'model' parameter of ChurnModel must be one of"):
+        ChurnModel("xgboost").fit(X, y)
+    with pytest.raises(ConfigError, match="Unknown lightgbm hyperparameter"):
+        ChurnModel(params={"max_bins": 3}).fit(X, y)
+    with pytest.raises(NotFittedError):
+        ChurnModel().predict_proba(X)
+
+
+def test_a_tiny_shop_raises_a_clear_model_fit_error(fixture_ws):
+    cfg = load_config(overrides={"churn": {"horizon_days": 60}})
+    with pytest.raises(ModelFitError, match="labelled customers") as e:
+        churn.churn_stage(fixture_ws, 1, FIXTURE_AS_OF, cfg)
+    assert "churn.min_labelled_customers" in str(e.value) and e.value.hint
+
+
+def test_a_single_class_raises_model_fit_error_not_a_lightgbm_error():
+    X = pd.DataFrame({"recency_days": np.arange(50.0)})
+    with pytest.raises(ModelFitError, match="0 churned and 50 retained"):
+        ChurnModel().fit(X, np.zeros(50))

@@ -1,0 +1,206 @@
+"""Behavioural clusters: automatic K, determinism, label stability, tiny data, names."""
+
+import doctest
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import make_blobs
+from sklearn.metrics import adjusted_rand_score
+
+import shopseg.segment.cluster
+import shopseg.segment.profile
+import shopseg.segment.rfm
+import shopseg.segment.value
+from shopseg.config import load_config
+from shopseg.errors import ConfigError, NotFittedError
+from shopseg.segment import BehaviourClusters, SegmentWarning
+from shopseg.segment.cluster import elbow_k
+from shopseg.segment.stage import fit_clusters
+
+COLS = ["click_rate", "discount_share", "return_rate", "cart_abandonment_rate", "browse_minutes"]
+
+
+def blobs(k, n=900, seed=0, std=0.6):
+    X, y = make_blobs(n, n_features=len(COLS), centers=k, cluster_std=std, center_box=(-10, 10), random_state=seed)
+    return pd.DataFrame(X, columns=COLS), y
+
+
+@pytest.mark.parametrize("k", [4, 6])
+def test_auto_k_finds_the_planted_k_on_well_separated_blobs(k):
+    X, y = blobs(k, seed=k)
+    bc = BehaviourClusters(features=COLS, sample_size=600, random_state=0, winsorize_quantile=1.0).fit(X)
+    assert bc.n_clusters_ == k
+    assert adjusted_rand_score(y, bc.labels_) > 0.99
+    assert list(bc.k_curve_.columns) == ["k", "inertia", "silhouette"]
+    assert bc.k_curve_["k"].tolist() == list(range(2, 9))
+    assert bc.k_curve_["inertia"].is_monotonic_decreasing
+
+
+@pytest.mark.parametrize("linkage, metric", [("ward", "euclidean"), ("average", "manhattan"),
+                                             ("complete", "euclidean")])
+def test_hierarchical_clustering_on_a_sample_finds_the_planted_k(linkage, metric):
+    X, y = blobs(4, n=1200, seed=3)
+    bc = BehaviourClusters(features=COLS, method="hierarchical", linkage=linkage, metric=metric,
+                           sample_size=300, random_state=0, winsorize_quantile=1.0).fit(X)
+    assert bc.n_clusters_ == 4
+    # 900 of the 1200 rows were not in the tree: assigned to the nearest centroid
+    assert adjusted_rand_score(y, bc.labels_) > 0.99
+    assert adjusted_rand_score(y, bc.predict(X)) > 0.99
+
+
+def test_same_random_state_same_clusters():
+    X, _ = blobs(5, seed=1, std=2.5)
+    a = BehaviourClusters(features=COLS, random_state=7, sample_size=500).fit(X)
+    b = BehaviourClusters(features=COLS, random_state=7, sample_size=500).fit(X)
+    assert a.n_clusters_ == b.n_clusters_
+    assert np.array_equal(a.labels_, b.labels_)
+    assert a.k_curve_.equals(b.k_curve_)
+
+
+def test_cluster_ids_run_from_one_by_decreasing_size():
+    X, _ = blobs(3, seed=2)
+    X = pd.concat([X, X.iloc[:300]], ignore_index=True)  # one blob twice as big
+    bc = BehaviourClusters(features=COLS, n_clusters=3, random_state=0).fit(X)
+    sizes = np.bincount(bc.labels_)[1:]
+    assert sizes.tolist() == sorted(sizes.tolist(), reverse=True)
+
+
+def test_elbow_is_the_knee_of_the_inertia_curve():
+    # a sharp knee at K=4
+    assert elbow_k([2, 3, 4, 5, 6, 7], [100, 60, 20, 18, 16, 15]) == 4
+
+
+def test_elbow_selection_can_replace_silhouette():
+    X, _ = blobs(4, seed=4)
+    bc = BehaviourClusters(features=COLS, k_selection="elbow", sample_size=600).fit(X)
+    assert bc.n_clusters_ == bc.elbow_k_ == 4
+
+
+def test_a_wholesale_outlier_does_not_get_a_cluster_of_its_own():
+    X, y = blobs(3, n=600, seed=5)
+    X.loc[len(X)] = [1e6] * len(COLS)  # winsorised at the 99th percentile before scaling
+    bc = BehaviourClusters(features=COLS, sample_size=601, random_state=0).fit(X)
+    assert bc.n_clusters_ == 3
+    assert adjusted_rand_score(y, bc.labels_[:-1]) > 0.99
+
+
+def test_money_and_counts_are_log_scaled():
+    X = pd.DataFrame({"monetary_net": [0.0, 9.0, 99.0, 999.0], "click_rate": [0.1, 0.2, 0.3, 0.4]})
+    bc = BehaviourClusters(features=list(X.columns), n_clusters=2, winsorize_quantile=1.0).fit(X)
+    L = bc.transform(X) * bc.scale_ + bc.center_
+    assert np.allclose(L[:, 0], [0, np.log(10), np.log(100), np.log(1000)])
+    assert np.allclose(L[:, 1], X["click_rate"])
+
+
+def test_tiny_shop_gets_one_cluster_and_a_warning():
+    X = pd.DataFrame({c: [1.0, 2.0] for c in COLS})
+    with pytest.warns(SegmentWarning, match="cannot support"):
+        bc = BehaviourClusters(features=COLS).fit(X)
+    assert bc.n_clusters_ == 1 and bc.labels_.tolist() == [1, 1]
+
+
+def test_predict_before_fit_raises_not_fitted():
+    with pytest.raises(NotFittedError):
+        BehaviourClusters().predict(pd.DataFrame({"a": [1.0]}))
+
+
+@pytest.mark.parametrize("params, words", [
+    ({"method": "dbscan"}, "'kmeans' or 'hierarchical'"),
+    ({"method": "hierarchical", "linkage": "ward", "metric": "cosine"}, "Ward linkage needs"),
+    ({"k_min": 5, "k_max": 3}, "k_min <= k_max"),
+])
+def test_bad_parameters_are_rejected(params, words):
+    X, _ = blobs(3)
+    with pytest.raises(ConfigError, match=words):
+        BehaviourClusters(features=COLS, **params).fit(X)
+
+
+@pytest.mark.parametrize("override, words", [
+    ({"k_min": 1}, r"'segments.cluster.k_min' setting must be an int in \[2, 100\]"),
+    ({"scaler": "minmax"}, "one of 'standard', 'robust'"),
+    ({"winsorize_quantile": 0.3}, r"\(0.5, 1\]"),
+])
+def test_bad_cluster_settings_are_rejected(override, words):
+    with pytest.raises(ConfigError, match=words):
+        load_config(overrides={"segments": {"cluster": override}})
+
+
+def behaviour_frame(seed=0):
+    """Customers with three planted behaviours, in feature units."""
+    rng = np.random.default_rng(seed)
+    n = 300
+    kind = np.repeat([0, 1, 2], n)
+    df = pd.DataFrame({
+        "customer_id": [f"c{i:04d}" for i in range(3 * n)],
+        "has_orders": True,
+        "recency_days": np.choose(kind, [rng.integers(1, 20, 3 * n), rng.integers(300, 400, 3 * n),
+                                         rng.integers(30, 60, 3 * n)]),
+        "tenure_days": 500,
+        "frequency": np.choose(kind, [rng.integers(20, 30, 3 * n), rng.integers(1, 2, 3 * n),
+                                      rng.integers(4, 6, 3 * n)]),
+        "discount_share": np.choose(kind, [rng.uniform(0, 0.02, 3 * n), rng.uniform(0, 0.02, 3 * n),
+                                           rng.uniform(0.4, 0.5, 3 * n)]),
+    })
+    df["monetary_net"] = df["frequency"] * np.choose(kind, [200, 40, 50])
+    df["avg_order_value"] = df["monetary_net"] / df["frequency"]
+    return df, kind
+
+
+def test_second_run_on_permuted_data_keeps_ids_and_names_of_the_same_clusters():
+    cfg = load_config(overrides={"segments": {"cluster": {"sample_size": 400}}})
+    df, kind = behaviour_frame()
+    _, lab1, prof1 = fit_clusters(df, cfg)
+    perm = np.random.default_rng(1).permutation(len(df))
+    df2 = df.iloc[perm].reset_index(drop=True)
+    prev = prof1[["segment", "name", "profile"]]
+    cfg2 = load_config(overrides={"segments": {"cluster": {"sample_size": 400, "random_state": 5}}})
+    _, lab2, prof2 = fit_clusters(df2, cfg2, prev)
+    by_customer_1 = dict(zip(df["customer_id"], lab1))
+    assert all(by_customer_1[c] == s for c, s in zip(df2["customer_id"], lab2))
+    assert dict(zip(prof1["segment"], prof1["name"])) == dict(zip(prof2["segment"], prof2["name"]))
+    assert len(prof1) == 3
+
+
+def test_align_to_renumbers_clusters_like_the_previous_run():
+    df, kind = behaviour_frame()
+    feats = ["recency_days", "frequency", "discount_share"]
+    a = BehaviourClusters(features=feats, n_clusters=3).fit(df)
+    prev = a.centroids_.copy()
+    prev.index = [30, 10, 20]  # the previous run called them 30, 10, 20
+    b = BehaviourClusters(features=feats, n_clusters=3, random_state=9).fit(df.sample(frac=1, random_state=2))
+    b.align_to(prev)
+    assert sorted(b.cluster_ids_.tolist()) == [10, 20, 30]
+    assert np.array_equal(b.predict(df), np.array([30, 10, 20])[a.predict(df) - 1])
+
+
+def test_names_describe_the_planted_behaviours():
+    cfg = load_config(overrides={"segments": {"cluster": {"sample_size": 400}}})
+    df, kind = behaviour_frame()
+    _, lab, prof = fit_clusters(df, cfg)
+    names = dict(zip(prof["segment"], prof["name"]))
+    first = {k: names[lab[np.argmax(kind == k)]] for k in range(3)}
+    assert first[0].startswith("frequent recent high spenders")
+    assert first[1].startswith("one-time lapsed low spenders")
+    assert "discount-driven" in first[2]
+
+
+def test_doctests_of_the_segment_modules_pass():
+    for mod in (shopseg.segment.cluster, shopseg.segment.profile, shopseg.segment.rfm, shopseg.segment.value):
+        res = doctest.testmod(mod)
+        assert res.failed == 0 and res.attempted > 0, mod.__name__
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "manhattan", "cosine"])
+def test_fast_silhouette_equals_sklearns(metric):
+    from sklearn.metrics import pairwise_distances, silhouette_score
+
+    from shopseg.segment.cluster import silhouette_from_distances
+
+    X, _ = blobs(4, n=300, seed=8, std=3.0)
+    rng = np.random.default_rng(0)
+    for k in (2, 3, 5):
+        lab = rng.integers(0, k, len(X))
+        lab[:1] = k  # a singleton cluster scores 0
+        D = pairwise_distances(X, metric=metric)
+        assert silhouette_from_distances(D, lab) == pytest.approx(silhouette_score(X, lab, metric=metric), abs=1e-9)
