@@ -7,7 +7,7 @@ DEMO_WS ?= shopseg-workspace
 DEMO_CUSTOMERS ?= 20000
 DEMO_SEED ?= 42
 
-.PHONY: demo test bench venv clean
+.PHONY: demo test bench venv clean browser
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "make: $(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
@@ -22,10 +22,14 @@ venv: $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/shopseg --workspace $(DEMO_WS) synth --customers $(DEMO_CUSTOMERS) --seed $(DEMO_SEED) --replace
-	$(VENV)/bin/shopseg --workspace $(DEMO_WS) summary
+	$(VENV)/bin/shopseg --workspace $(DEMO_WS) run --seed $(DEMO_SEED)
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(PY) -m pytest -q
+
+# Debian's chromium for the end-to-end tests (report, dashboard); Playwright drives it
+browser:
+	@command -v chromium >/dev/null 2>&1 || bash scripts/install-browser.sh
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py

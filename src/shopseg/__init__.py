@@ -39,6 +39,7 @@ _LAZY = {
                      "customer_lifetime_value"], "shopseg.predict.clv"),
     **dict.fromkeys(["build_report"], "shopseg.report"),
     **dict.fromkeys(["synthesize"], "shopseg.synth"),
+    **dict.fromkeys(["create_app"], "shopseg.serve"),
     **dict.fromkeys(["customer_features"], "shopseg.features"),
     **dict.fromkeys(["FIXTURE_AS_OF", "load_fixture_shop"], "shopseg.fixtures"),
     **dict.fromkeys(["BehaviourClusters", "SegmentWarning", "lifecycle_stages", "migration", "rfm_segments",

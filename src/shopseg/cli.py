@@ -490,6 +490,23 @@ def customer(
                               f"  next order  {r[0][2] or 'not expected'}", highlight=False)
 
 
+@app.command()
+@handles_errors
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on (loopback by default)."),
+    port: int = typer.Option(8000, help="Port to listen on."),
+    read_key: Optional[str] = typer.Option(None, "--read-key", envvar="SHOPSEG_READ_KEY",
+                                           help="Key for GET requests and the dashboard."),
+    write_key: Optional[str] = typer.Option(None, "--write-key", envvar="SHOPSEG_WRITE_KEY",
+                                            help="Key for POST /events and PII in exports."),
+):
+    """Serve the REST API (docs at /docs) and the live dashboard over the workspace."""
+    from .serve import serve as run_server
+    from .workspace import default_path
+
+    run_server(state.workspace or default_path(), host=host, port=port, read_key=read_key, write_key=write_key)
+
+
 def main() -> None:  # console-script entry point
     app()
 

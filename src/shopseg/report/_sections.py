@@ -124,6 +124,209 @@ def _stage_note(ctx: ReportContext, stage: str, default: str) -> str:
     return default
 
 
+LIFECYCLE_ORDER = ["prospect", "new", "active", "reactivated", "silent", "churned"]
+
+
+def _profiles(ctx: ReportContext, scheme: str):
+    import json
+
+    df = _run_df(ctx, "segment_profiles", f"SELECT segment, name, n_customers, share, profile FROM {{t}} "
+                                          f"WHERE scheme = '{scheme}' ORDER BY n_customers DESC")
+    if df is not None:
+        df["profile"] = df.profile.map(json.loads)
+    return df
+
+
+@section
+def segment_sizes(ctx: ReportContext) -> Section:
+    df = _run_df(ctx, "segment_profiles", "SELECT scheme, segment, name, n_customers, share FROM {t} "
+                                          "ORDER BY scheme, n_customers DESC")
+    if df is None:
+        return Section("segments", "Segments", missing=_stage_note(ctx, "segments", "the segments stage did not run"))
+    schemes = list(dict.fromkeys(df.scheme))
+    fig = go.Figure()
+    for sch in schemes:
+        d = df[df.scheme == sch]
+        fig.add_bar(y=[sch] * len(d), x=d.share, name=sch, orientation="h", text=d.segment,
+                    customdata=d.n_customers, textposition="inside", insidetextanchor="middle",
+                    hovertemplate="%{text}: %{customdata:,} customers (%{x:.1%})<extra></extra>", showlegend=False)
+    fig.update_layout(barmode="stack", xaxis_tickformat=".0%", height=120 + 60 * len(schemes),
+                      xaxis_title="share of customers")
+    rfm = df[df.scheme == "rfm"]
+    take = ""
+    if not rfm.empty:
+        big = rfm.iloc[0]
+        take = f"The largest RFM segment is {big.segment} ({big.share:.0%} of customers)"
+        for name in ("Champions", "At Risk", "Can't Lose Them"):
+            row = rfm[rfm.segment == name]
+            if not row.empty:
+                take += f"; {name}: {int(row.n_customers.iloc[0]):,}"
+        take += "."
+    return Section("segments", "Segments: sizes per scheme", take,
+                   figure_html(fig) + table_html(df.rename(columns={"n_customers": "customers"})))
+
+
+@section
+def segment_profiles(ctx: ReportContext) -> Section:
+    import pandas as pd
+
+    prof = _profiles(ctx, "cluster")
+    if prof is None:
+        prof = _profiles(ctx, "rfm")
+    if prof is None:
+        return Section("profiles", "Segment profiles", missing=_stage_note(ctx, "segments", "no segment profiles"))
+    z = pd.DataFrame({r.segment: r.profile.get("z", {}) for r in prof.itertuples()}).T
+    z = z[[c for c in z.columns if not c.startswith("cat_share")]].astype(float)
+    labels = [f"{r.segment}: {r.name}" if r.name != r.segment else r.segment for r in prof.itertuples()]
+    fig = go.Figure(go.Heatmap(z=z.values, x=list(z.columns), y=labels, colorscale="RdBu_r", zmid=0,
+                               zmin=-2, zmax=2, hovertemplate="%{y}<br>%{x}: z = %{z:.2f}<extra></extra>"))
+    fig.update_layout(height=160 + 38 * len(labels), xaxis_tickangle=-40, margin=dict(l=260))
+    r = prof.iloc[0]
+    scheme = "clusters" if str(r["segment"]).startswith("cluster") else "RFM segments"
+    take = (f"Each row is a segment, each column a feature, colour the segment mean in standard deviations from the "
+            f"shop ({scheme}). Largest: {r['segment']} '{r['name']}', {int(r['n_customers']):,} customers.")
+    return Section("profiles", "Segment profiles (z-scores)", take, figure_html(fig))
+
+
+@section
+def cluster_map(ctx: ReportContext) -> Section:
+    import numpy as np
+
+    prof = _profiles(ctx, "cluster")
+    if prof is None:
+        return Section("clusters", "Behavioural clusters", missing=_stage_note(ctx, "segments", "no clusters in the run"))
+    model = prof.profile.iloc[0].get("model", {})
+    feats = [f for f in model.get("features", []) if f in ctx.ws.columns("customer_features")]
+    body, take = "", ""
+    if feats:
+        cols = ", ".join(f'f."{c}"' for c in feats)
+        df = ctx.df(f"SELECT s.segment, {cols} FROM customer_features f JOIN segments s USING (run_id, customer_id) "
+                    f"WHERE f.run_id = ? AND s.scheme = 'cluster' ORDER BY hash(f.customer_id) LIMIT 4000",
+                    [ctx.run_id])
+        X = np.log1p(np.clip(df[feats].to_numpy(dtype=float), 0, None))
+        X = (X - X.mean(0)) / np.where(X.std(0) > 0, X.std(0), 1)
+        u, sv, vt = np.linalg.svd(X - X.mean(0), full_matrices=False)
+        xy = u[:, :2] * sv[:2]
+        explained = (sv[:2] ** 2).sum() / max((sv ** 2).sum(), 1e-12)
+        fig = go.Figure()
+        names = dict(zip(prof["segment"], prof["name"]))
+        for seg in sorted(df.segment.unique()):
+            m = (df.segment == seg).to_numpy()
+            fig.add_scattergl(x=xy[m, 0], y=xy[m, 1], mode="markers", name=f"{seg}: {names.get(seg, '')}"[:60],
+                              marker=dict(size=4, opacity=0.6))
+        fig.update_layout(xaxis_title="component 1", yaxis_title="component 2", height=420)
+        body += figure_html(fig)
+        take = (f"A 2-D view (principal components of the {len(feats)} clustering features, log-scaled; "
+                f"{explained:.0%} of their variance) of {len(df):,} sampled customers.")
+    curve = model.get("k_curve") or []
+    if curve:
+        ks = [c["k"] for c in curve]
+        kf = go.Figure()
+        kf.add_scatter(x=ks, y=[c.get("silhouette") for c in curve], name="silhouette (higher is better)", yaxis="y")
+        kf.add_scatter(x=ks, y=[c.get("inertia") for c in curve], name="inertia (elbow)", yaxis="y2")
+        kf.update_layout(xaxis_title="K", yaxis=dict(title="silhouette"),
+                         yaxis2=dict(title="inertia", overlaying="y", side="right"), height=320)
+        body += "<h3>Choosing K</h3>" + figure_html(kf)
+        take += f" K = {model.get('k')} was chosen ({model.get('method', 'kmeans')}; elbow at {model.get('elbow_k')})."
+    return Section("clusters", "Behavioural clusters", take, body)
+
+
+@section
+def rfm_grid(ctx: ReportContext) -> Section:
+    df = _run_df(ctx, "rfm_scores", "SELECT r.r_score, r.fm_score, s.segment, count(*) AS n FROM {t} r "
+                                    "JOIN segments s ON s.run_id = r.run_id AND s.customer_id = r.customer_id "
+                                    "AND s.scheme = 'rfm' WHERE r.r_score > 0 GROUP BY ALL")
+    if df is None:
+        return Section("rfm", "RFM grid", missing=_stage_note(ctx, "segments", "no RFM scores in the run"))
+    cells = df.sort_values("n").groupby(["r_score", "fm_score"]).agg(n=("n", "sum"), segment=("segment", "last"))
+    cells = cells.reset_index()
+    grid = cells.pivot(index="fm_score", columns="r_score", values="n").reindex(index=range(1, 6), columns=range(1, 6))
+    text = cells.pivot(index="fm_score", columns="r_score", values="segment").reindex(index=range(1, 6), columns=range(1, 6))
+    fig = go.Figure(go.Heatmap(z=grid.values, x=[str(c) for c in grid.columns], y=[str(i) for i in grid.index],
+                               text=text.fillna("").values, texttemplate="%{text}<br>%{z:,}", colorscale="Blues",
+                               hovertemplate="R %{x}, FM %{y}: %{z:,} customers (%{text})<extra></extra>"))
+    fig.update_layout(xaxis_title="recency score (5 = most recent)", yaxis_title="frequency-monetary score",
+                      height=460)
+    best = cells.loc[cells.n.idxmax()]
+    return Section("rfm", "RFM grid", f"The most crowded cell is R {best.r_score} / FM {best.fm_score} "
+                                      f"({best.segment}, {int(best.n):,} customers).", figure_html(fig))
+
+
+@section
+def lifecycle_funnel(ctx: ReportContext) -> Section:
+    df = _run_df(ctx, "segments", "SELECT segment, count(*) AS n FROM {t} WHERE scheme = 'lifecycle' GROUP BY 1")
+    if df is None:
+        return Section("lifecycle", "Lifecycle", missing=_stage_note(ctx, "segments", "no lifecycle stages in the run"))
+    order = [s for s in LIFECYCLE_ORDER if s in set(df.segment)] + sorted(set(df.segment) - set(LIFECYCLE_ORDER))
+    d = df.set_index("segment").reindex(order)
+    fig = go.Figure(go.Funnel(y=list(d.index), x=d.n.tolist(), textinfo="value+percent total"))
+    fig.update_layout(height=360)
+    prof = _profiles(ctx, "lifecycle")
+    win = prof.profile.iloc[0].get("windows", {}) if prof is not None else {}
+    buyers = d.drop(index=[i for i in ("prospect",) if i in d.index]).n.sum()
+    lost = d.n.get("churned", 0) + d.n.get("silent", 0)
+    take = (f"{lost / max(buyers, 1):.0%} of buyers are silent or churned"
+            + (f" (silent after {win.get('silent_days')} days without an order, churned after "
+               f"{win.get('churned_days')}, from the shop's own gaps between orders)" if win else "") + ".")
+    return Section("lifecycle", "Lifecycle funnel", take, figure_html(fig))
+
+
+@section
+def scheme_overlap(ctx: ReportContext) -> Section:
+    df = _run_df(ctx, "segments", "SELECT a.segment AS rfm, b.segment AS lifecycle, count(*) AS n FROM {t} a "
+                                  "JOIN segments b ON b.run_id = a.run_id AND b.customer_id = a.customer_id "
+                                  "AND b.scheme = 'lifecycle' WHERE a.scheme = 'rfm' GROUP BY ALL")
+    if df is None:
+        return Section("overlap", "How the schemes overlap", missing=_stage_note(ctx, "segments", "no segments"))
+    m = df.pivot(index="rfm", columns="lifecycle", values="n").fillna(0)
+    m = m[[c for c in LIFECYCLE_ORDER if c in m.columns] + [c for c in m.columns if c not in LIFECYCLE_ORDER]]
+    share = m.div(m.sum(axis=1), axis=0)
+    fig = go.Figure(go.Heatmap(z=share.values, x=list(m.columns), y=list(m.index), colorscale="Purples",
+                               text=m.values.astype(int), texttemplate="%{text:,}",
+                               hovertemplate="%{y} / %{x}: %{text:,} (%{z:.0%} of the RFM segment)<extra></extra>"))
+    fig.update_layout(height=120 + 34 * len(m), xaxis_title="lifecycle stage", yaxis_title="RFM segment")
+    at_risk = share.loc["At Risk"] if "At Risk" in share.index else None
+    take = "Rows: RFM segments; columns: lifecycle stages; colour: share of the RFM segment."
+    if at_risk is not None:
+        take += f" {at_risk.get('active', 0):.0%} of 'At Risk' customers are still active by the lifecycle rule."
+    return Section("overlap", "How the schemes overlap (RFM against lifecycle)", take, figure_html(fig))
+
+
+@section
+def migration(ctx: ReportContext) -> Section:
+    if ctx.run_id is None or not ctx.has("segments"):
+        return Section("migration", "Who moved where", missing="no segments")
+    prev = ctx.ws.scalar("SELECT max(run_id) FROM segments WHERE run_id < ?", [ctx.run_id])
+    sizes = ctx.df("SELECT run_id, segment, count(*) AS n FROM segments WHERE scheme = 'lifecycle' GROUP BY ALL "
+                   "ORDER BY 1")
+    body = ""
+    take = ""
+    if prev is not None:
+        mv = ctx.df("SELECT a.segment AS before, b.segment AS after, count(*) AS n FROM segments a JOIN segments b "
+                    "ON a.customer_id = b.customer_id AND a.scheme = b.scheme WHERE a.scheme = 'lifecycle' "
+                    "AND a.run_id = ? AND b.run_id = ? GROUP BY ALL", [prev, ctx.run_id])
+        left = sorted(set(mv.before)); right = sorted(set(mv.after))
+        labels = [f"{s} (run {prev})" for s in left] + [f"{s} (run {ctx.run_id})" for s in right]
+        fig = go.Figure(go.Sankey(node=dict(label=labels, pad=12),
+                                  link=dict(source=[left.index(b) for b in mv.before],
+                                            target=[len(left) + right.index(a) for a in mv.after], value=mv.n)))
+        fig.update_layout(height=420)
+        moved = mv[mv.before != mv.after].n.sum()
+        take = f"{moved:,} customers changed lifecycle stage since run {prev}."
+        body += figure_html(fig)
+    if sizes.run_id.nunique() > 1:
+        lf = go.Figure()
+        for seg in sorted(sizes.segment.unique()):
+            d = sizes[sizes.segment == seg]
+            lf.add_scatter(x=d.run_id, y=d.n, name=seg, mode="lines+markers")
+        lf.update_layout(xaxis_title="run", yaxis_title="customers", height=320)
+        body += "<h3>Sizes over runs</h3>" + figure_html(lf)
+    if not body:
+        return Section("migration", "Who moved where", missing="this is the first run with segments; "
+                                                               "migration shows from the second run on")
+    return Section("migration", "Who moved where (lifecycle migration)", take, body)
+
+
 @section
 def churn_quality(ctx: ReportContext) -> Section:
     val = _run_df(ctx, "churn_validation", "SELECT churned, probability FROM {t}")
@@ -166,9 +369,12 @@ def churn_quality(ctx: ReportContext) -> Section:
         import pandas as pd
 
         g = pd.DataFrame(gains)
-        gf = go.Figure(go.Scatter(x=g.iloc[:, 0], y=g.iloc[:, 1], mode="lines+markers"))
+        gf = go.Figure(go.Scatter(x=[0, *g.contacted_share], y=[0, *g.churners_reached_share], mode="lines+markers",
+                                  name="model"))
+        gf.add_scatter(x=[0, 1], y=[0, 1], name="random", line=dict(dash="dot", color="#999"))
         gf.update_layout(xaxis_title="share of customers contacted (highest risk first)",
-                         yaxis_title="share of churners reached", height=340)
+                         yaxis_title="share of churners reached", height=340, xaxis_tickformat=".0%",
+                         yaxis_tickformat=".0%")
         body += "<div class='grid2'>" + figure_html(gf) + figure_html(imp) + "</div>"
     else:
         body += figure_html(imp)

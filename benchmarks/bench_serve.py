@@ -1,0 +1,331 @@
+"""Service latency: live POST /events + GET /customers round trips, and GET /customers under load.
+
+1. Round trip on a generated demo shop (synthesize + one run with segments, CLV
+   and churn): p50 / p95 of POST /events (one order of one line for a random
+   buyer, re-scored within the request) followed by GET /customers/{id}.
+   Target: p95 < 100 ms.
+2. GET /customers/{id} at increasing request rates from an open-loop loopback
+   load generator (threads; latency counted from each request's scheduled
+   send time, so a stalled server is not flattered), against a workspace of
+   100k (quick) or 1M customers whose output tables (customer_features,
+   segments, segment_profiles, churn_scores, clv) are generated in SQL: the
+   read path only looks rows up, so this measures exactly what it does
+   without spending an hour synthesising and fitting 1M customers.  Reports
+   the highest rate held (>= 95% of the target rate achieved, no errors) and
+   its p99.  Target: p99 < 20 ms.  Baseline in the same run: the same look-ups
+   as direct DuckDB queries in one process (no HTTP).
+
+The server is uvicorn in a subprocess on 127.0.0.1 only; every loop is bounded
+in count and time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(__file__))
+from _util import ROOT, WORK, machine  # noqa: E402
+
+READ, WRITE = "bench-read", "bench-write"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """uvicorn serving ``path`` in a subprocess on a free loopback port."""
+
+    def __init__(self, path: Path):
+        self.port = _free_port()
+        code = ("import uvicorn; from shopseg.serve import create_app; "
+                f"uvicorn.run(create_app({str(path)!r}, {READ!r}, {WRITE!r}), host='127.0.0.1', port={self.port}, "
+                "log_level='warning', access_log=False)")
+        self.proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE, text=True)
+        self.base = f"http://127.0.0.1:{self.port}"
+        import httpx
+
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.base + "/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server died: {self.proc.stderr.read()[-2000:]}")
+        raise RuntimeError("server did not start in 60 s")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+# -- 1. live round trip ----------------------------------------------------------------------------
+
+def demo_workspace(path: Path, customers: int) -> None:
+    from shopseg.config import load_config
+    from shopseg.pipeline import parse_as_of, start_run
+    from shopseg.predict.churn import churn_stage
+    from shopseg.predict.clv import clv_table
+    from shopseg.segment import segment_all
+    from shopseg.synth import synthesize
+    from shopseg.workspace import open_workspace
+
+    shutil.rmtree(path, ignore_errors=True)
+    ws = open_workspace(path)
+    synthesize(ws, customers=customers, seed=1)
+    cfg = load_config()
+    as_of = parse_as_of("2024-12-31")
+    rid = start_run(ws, as_of, cfg, 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        segment_all(ws, rid, as_of, cfg)
+        clv_table(ws, rid, as_of, **cfg["clv"])
+        churn_stage(ws, rid, as_of, cfg)
+    ws.con.execute("UPDATE runs SET status = 'done' WHERE run_id = ?", [rid])
+    ws.close()
+
+
+def round_trips(path: Path, n: int) -> dict:
+    import httpx
+
+    import duckdb
+
+    con = duckdb.connect(str(path / "shop.duckdb"), read_only=True)
+    buyers = [r[0] for r in con.execute("SELECT DISTINCT customer_id FROM orders WHERE customer_id IS NOT NULL "
+                                        "ORDER BY 1").fetchall()]
+    products = [r[0] for r in con.execute("SELECT product_id FROM products ORDER BY 1 LIMIT 50").fetchall()]
+    con.close()
+    srv = Server(path)
+    rng = random.Random(0)
+    post_ms, get_ms, total_ms, server_s = [], [], [], []
+    try:
+        with httpx.Client(base_url=srv.base, timeout=30) as c:
+            for i in range(n + 3):
+                cid = rng.choice(buyers)
+                oid = f"BENCH-{i}"
+                day = 2 + i // 20
+                body = {"orders": [{"order_id": oid, "customer_id": cid, "ordered_at": f"2025-01-{day:02d}T12:00:00"}],
+                        "order_lines": [{"order_id": oid, "product_id": rng.choice(products), "quantity": 1,
+                                         "unit_price": 25.0}]}
+                t0 = time.perf_counter()
+                r = c.post("/events", json=body, headers={"X-API-Key": WRITE})
+                t1 = time.perf_counter()
+                g = c.get(f"/customers/{cid}", headers={"X-API-Key": READ})
+                t2 = time.perf_counter()
+                assert r.status_code == 200 and g.status_code == 200, (r.text, g.text)
+                if i >= 3:  # the first requests load models and warm caches
+                    post_ms.append(1000 * (t1 - t0))
+                    get_ms.append(1000 * (t2 - t1))
+                    total_ms.append(1000 * (t2 - t0))
+                    server_s.append(r.json()["seconds"])
+    finally:
+        srv.stop()
+    q = lambda a, p: round(float(np.percentile(a, p)), 1)  # noqa: E731
+    return {"n": n, "post_p50": q(post_ms, 50), "post_p95": q(post_ms, 95), "get_p50": q(get_ms, 50),
+            "get_p95": q(get_ms, 95), "total_p50": q(total_ms, 50), "total_p95": q(total_ms, 95)}
+
+
+def live_breakdown(path: Path, n: int = 10) -> dict:
+    """Where a POST's time goes: the parts of LiveUpdater timed in-process (ms, median of n)."""
+    import datetime as dt
+
+    from shopseg.serve.live import LiveUpdater, end_of_day
+    from shopseg.workspace import open_workspace
+
+    ws = open_workspace(path)
+    live = LiveUpdater(ws.path, ws.con.cursor())
+    ref = live.reference()
+    cid = ws.scalar("SELECT min(customer_id) FROM churn_scores")
+    as_of = end_of_day(dt.datetime(2025, 2, 1))
+    parts: dict[str, list] = {"features": [], "segments": [], "churn": [], "clv": []}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _ in range(n):
+            t = time.perf_counter(); f = live.features(cid, as_of, ref.config); parts["features"].append(time.perf_counter() - t)
+            t = time.perf_counter(); live._segments(ref, cid, f, as_of); parts["segments"].append(time.perf_counter() - t)
+            t = time.perf_counter(); live._churn(ref, cid, as_of); parts["churn"].append(time.perf_counter() - t)
+            t = time.perf_counter(); live._clv(ref, cid, as_of); parts["clv"].append(time.perf_counter() - t)
+    ws.close()
+    return {k: round(1000 * float(np.median(v)), 1) for k, v in parts.items()}
+
+
+# -- 2. GET under load ---------------------------------------------------------------------------------
+
+def scale_workspace(path: Path, customers: int) -> None:
+    """A workspace whose run outputs for ``customers`` customers are generated in SQL (see the module doc)."""
+    from shopseg.workspace import open_workspace
+
+    shutil.rmtree(path, ignore_errors=True)
+    ws = open_workspace(path)
+    n = int(customers)
+    con = ws.con
+    con.execute("INSERT INTO customers (customer_id, email, name, country) SELECT printf('C%08d', i), "
+                "printf('c%d@example.com', i), printf('Customer %d', i), 'GB' FROM range(?) t(i)", [n])
+    con.execute("INSERT INTO runs VALUES (1, TIMESTAMP '2024-12-31 23:59:59', 0, 'bench', '{}', 'bench', '{}', "
+                "current_timestamp, 'done')")
+    feats = ", ".join(f"hash(i, {k}) % 1000 / 10.0 AS f{k}" for k in range(20))
+    con.execute(f"""CREATE TABLE customer_features AS SELECT CAST(1 AS BIGINT) AS run_id, printf('C%08d', i) AS customer_id,
+        true AS has_orders, CAST(hash(i) % 50 AS BIGINT) AS frequency, CAST(hash(i, 'r') % 700 AS BIGINT) AS recency_days,
+        CAST(hash(i, 'm') % 100000 AS DOUBLE) / 100 AS monetary_total, {feats}, false AS is_outlier FROM range(?) t(i)
+        ORDER BY customer_id""", [n])
+    con.execute("""CREATE TABLE segments AS SELECT CAST(1 AS BIGINT) AS run_id, printf('C%08d', i) AS customer_id, s.scheme,
+        s.scheme || '_' || CAST(hash(i, s.scheme) % 6 AS VARCHAR) AS segment
+        FROM (VALUES ('rfm'), ('lifecycle'), ('value_tier'), ('cluster')) s(scheme), range(?) t(i)
+        ORDER BY s.scheme, customer_id""", [n])
+    con.execute("""CREATE TABLE segment_profiles AS SELECT CAST(1 AS BIGINT) AS run_id, scheme, segment, segment AS name,
+        count(*) AS n_customers, count(*) / ? AS share, '{}' AS profile FROM segments GROUP BY ALL""", [n])
+    con.execute("""CREATE TABLE churn_scores AS SELECT CAST(1 AS BIGINT) AS run_id, printf('C%08d', i) AS customer_id,
+        (hash(i, 'p') % 1000) / 1000.0 AS probability, 'mid' AS tier, 'reason one' AS reason_1,
+        'reason two' AS reason_2, 'reason three' AS reason_3, 'lightgbm' AS model FROM range(?) t(i)
+        ORDER BY customer_id""", [n])
+    con.execute("""CREATE TABLE clv AS SELECT CAST(1 AS BIGINT) AS run_id, printf('C%08d', i) AS customer_id,
+        (hash(i, 'c') % 100000) / 100.0 AS clv, (hash(i, 'a') % 1000) / 1000.0 AS p_alive, 1.5 AS expected_purchases_90d,
+        40.0 AS expected_order_value, TIMESTAMP '2025-02-01' AS expected_next_order_at FROM range(?) t(i)
+        ORDER BY customer_id""", [n])
+    con.execute("CHECKPOINT")
+    ws.close()
+
+
+def direct_baseline(path: Path, n_customers: int, n: int = 300) -> dict:
+    """The same look-ups as GET /customers, as plain DuckDB queries in one process (ms per customer)."""
+    from shopseg.serve.app import _State, customer_view
+    from shopseg.workspace import open_workspace
+
+    ws = open_workspace(path)
+    state = _State(ws, "a", "b", 1, 1)
+    cur = state.cursor()
+    rng = random.Random(1)
+    lat = []
+    for _ in range(n):
+        cid = f"C{rng.randrange(n_customers):08d}"
+        t = time.perf_counter()
+        customer_view(state, cur, cid)
+        lat.append(1000 * (time.perf_counter() - t))
+    ws.close()
+    return {"p50": round(float(np.percentile(lat, 50)), 2), "p99": round(float(np.percentile(lat, 99)), 2)}
+
+
+def load_step(base: str, n_customers: int, rate: float, seconds: float, workers: int = 8) -> dict:
+    """Open-loop: request i is due at start + i / rate; latency counts from that due time."""
+    import httpx
+
+    total = int(rate * seconds)
+    lat = np.full(total, np.nan)
+    errors = [0]
+    nxt = [0]
+    lock = threading.Lock()
+    rng = np.random.default_rng(int(rate))
+    ids = [f"C{x:08d}" for x in rng.integers(0, n_customers, total)]
+    start = time.perf_counter() + 0.2
+    hard_stop = start + seconds * 3 + 10
+
+    def worker():
+        with httpx.Client(base_url=base, timeout=5, headers={"X-API-Key": READ}) as c:
+            while True:
+                with lock:
+                    i = nxt[0]
+                    nxt[0] += 1
+                if i >= total or time.perf_counter() > hard_stop:
+                    return
+                due = start + i / rate
+                wait = due - time.perf_counter()
+                if wait > 0:
+                    time.sleep(wait)
+                try:
+                    r = c.get(f"/customers/{ids[i]}")
+                    ok = r.status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                lat[i] = 1000 * (time.perf_counter() - due)
+                if not ok:
+                    with lock:
+                        errors[0] += 1
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=seconds * 3 + 15)
+    done = lat[~np.isnan(lat)]
+    elapsed = max(time.perf_counter() - start, 1e-9)
+    return {"rate": rate, "sent": int(len(done)), "achieved": round(len(done) / elapsed, 1), "errors": errors[0],
+            "p50": round(float(np.percentile(done, 50)), 2) if len(done) else None,
+            "p99": round(float(np.percentile(done, 99)), 2) if len(done) else None}
+
+
+def main(quick: bool = False) -> str:
+    os.makedirs(WORK, exist_ok=True)
+    demo_n = 300 if quick else 2000
+    scale_n = 100_000 if quick else 1_000_000
+    lines = ["## Service (`shopseg serve`)", "", f"Machine: {machine()}.", ""]
+
+    demo = Path(WORK) / "serve_demo"
+    t = time.perf_counter()
+    demo_workspace(demo, demo_n)
+    build_s = time.perf_counter() - t
+    rt = round_trips(demo, 30 if quick else 100)
+    parts = live_breakdown(demo)
+    lines += [f"### Live round trip (demo shop, {demo_n} customers; built and fitted in {build_s:.0f} s)", "",
+              f"{rt['n']} round trips over loopback HTTP: POST /events (one order, one line, re-scored within "
+              "the request) then GET /customers/{id}.", "",
+              "| | p50 ms | p95 ms |", "|---|---|---|",
+              f"| POST /events | {rt['post_p50']} | {rt['post_p95']} |",
+              f"| GET /customers/{{id}} | {rt['get_p50']} | {rt['get_p95']} |",
+              f"| round trip | {rt['total_p50']} | **{rt['total_p95']}** (target < 100) |", "",
+              "Where a POST's time goes (in-process, median ms): " +
+              ", ".join(f"{k} {v}" for k, v in parts.items()) + ".", ""]
+
+    big = Path(WORK) / "serve_scale"
+    t = time.perf_counter()
+    scale_workspace(big, scale_n)
+    gen_s = time.perf_counter() - t
+    base = direct_baseline(big, scale_n)
+    srv = Server(big)
+    steps = []
+    try:
+        load_step(srv.base, scale_n, 20, seconds=2)  # warm-up: cursors, caches, the OS page cache
+        for rate in (25, 50, 100, 200, 400, 800):
+            s = load_step(srv.base, scale_n, rate, seconds=4 if quick else 8)
+            steps.append(s)
+            if s["errors"] or s["achieved"] < 0.95 * rate or (s["p99"] or 0) > 1000:
+                break
+    finally:
+        srv.stop()
+    held = [s for s in steps if not s["errors"] and s["achieved"] >= 0.95 * s["rate"]]
+    lines += [f"### GET /customers/{{id}} under load ({scale_n:,} customers; outputs generated in {gen_s:.0f} s)", "",
+              f"Baseline, the same look-ups without HTTP (one thread): p50 {base['p50']} ms, p99 {base['p99']} ms.", "",
+              "| target req/s | achieved | errors | p50 ms | p99 ms |", "|---|---|---|---|---|"]
+    lines += [f"| {s['rate']} | {s['achieved']} | {s['errors']} | {s['p50']} | {s['p99']} |" for s in steps]
+    if held:
+        best = held[-1]
+        lines += ["", f"Highest rate held without errors: **{best['rate']} req/s, p99 {best['p99']} ms** "
+                      "(target p99 < 20 ms)."]
+    else:
+        lines += ["", "No rate was held without errors."]
+    lines += ["", f"Reproduce: `.venv/bin/python -c \"import sys; sys.path.insert(0, 'benchmarks'); "
+                  f"import bench_serve; print(bench_serve.main(quick={quick}))\"`", ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(main(quick="--quick" in sys.argv))

@@ -1,0 +1,627 @@
+"""The web service: customer look-ups, segment lists and exports, live events, and the dashboard.
+
+:func:`create_app` builds a FastAPI app over one workspace.  DuckDB allows one
+writing process, so the app holds the workspace's one connection: every read
+runs on a per-thread cursor of it (``con.cursor()``, a snapshot of committed
+data), every write on one writer cursor under a lock (:mod:`.live`).
+
+Thin surface: the handlers parse, call one library function, and format.
+Errors are translated once (:func:`_error`): ``{"error", "message", "hint",
+"details"}`` with 400 (malformed JSON), 401 (no key), 403 (wrong key or a read
+key where the write key is needed), 404, 409 (an id already stored), 413
+(body over ``max_body_bytes`` or more than ``max_rows`` rows), 422 (a field
+at fault, named), 500 (a bug: nothing stored, the transaction is rolled back).
+"""
+
+from __future__ import annotations
+
+import csv
+import hmac
+import io
+import json
+import math
+import threading
+import time
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .. import __version__
+from ..errors import ShopsegError, WorkspaceError
+from ..workspace import Workspace
+from . import models as M
+from .live import LiveUpdater, RowError, latest_run, table_run
+
+HERE = Path(__file__).parent
+PII_COLUMNS = ("email", "phone", "name")
+KEY_COOKIE = "shopseg_key"
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, error: str, message: str, hint: str | None = None,
+                 details: list | None = None):
+        super().__init__(message)
+        self.status, self.error, self.message, self.hint, self.details = status, error, message, hint, details
+
+
+def _error(status: int, error: str, message: str, hint: str | None = None, details: list | None = None) -> JSONResponse:
+    body = M.ErrorBody(error=error, message=message, hint=hint, details=details).model_dump(exclude_none=True)
+    return JSONResponse(body, status_code=status)
+
+
+class _State:
+    """What the app holds: the workspace, the per-thread read cursors, the writer, and small caches."""
+
+    def __init__(self, ws: Workspace, read_key: str, write_key: str, max_body_bytes: int, max_rows: int,
+                 index: bool = True):
+        self.ws = ws
+        self.index = index
+        self.read_key = read_key
+        self.write_key = write_key
+        self.max_body_bytes = max_body_bytes
+        self.max_rows = max_rows
+        self.local = threading.local()
+        self.live = LiveUpdater(ws.path, ws.con.cursor())
+        self._runs_cache: tuple | None = None
+        self._cache_lock = threading.Lock()
+        self._curve_cache: dict = {}
+
+    def cursor(self):
+        cur = getattr(self.local, "cur", None)
+        if cur is None:
+            cur = self.local.cur = self.ws.con.cursor()
+        return cur
+
+    def ensure_indexes(self, cur, tables) -> None:
+        """An ART index on customer_id of every table a customer look-up reads (skipped when it exists).
+
+        Point look-ups in 1M-row output tables go from scans of a row group to index probes;
+        the index lives in the workspace (``serve_<table>_customer_id``) and costs the batch
+        a little on writes.  Turned off with ``create_app(..., index=False)``.
+        """
+        if not self.index:
+            return
+        have = {r[0] for r in cur.execute("SELECT index_name FROM duckdb_indexes()").fetchall()}
+        for t in ("customers", "live_state", "live_segments", *tables):
+            name = f"serve_{t}_customer_id"
+            if name in have or t in ("segment_profiles", "model_reports"):
+                continue
+            with self.live.lock:
+                cur.execute(f'CREATE INDEX IF NOT EXISTS "{name}" ON "{t}" (customer_id)')
+
+    def runs(self, cur) -> dict:
+        """The latest done run and, per output table, the latest done run that wrote it (cached)."""
+        stamp = tuple(cur.execute("SELECT max(run_id), count(*) FROM runs WHERE status = 'done'").fetchall()[0])
+        cached = self._runs_cache
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        run = latest_run(cur)
+        out: dict[str, Any] = {"run_id": None, "as_of": None, "tables": {}}
+        if run is not None:
+            out["run_id"], out["as_of"] = run[0], run[1]
+            for t in ("customer_features", "segments", "segment_profiles", "churn_scores", "clv", "actions",
+                      "recommendations", "model_reports"):
+                out["tables"][t] = table_run(cur, t, run[0])
+            out["config"] = run[2]
+            prun = out["tables"]["segment_profiles"]
+            if prun is not None:
+                out["names"] = {(sc, sg): nm for sc, sg, nm in cur.execute(
+                    "SELECT scheme, segment, name FROM segment_profiles WHERE run_id = ?", [prun]).fetchall()}
+            if out["tables"]["recommendations"] is not None:
+                out["rec_columns"] = [c[0] for c in cur.execute("DESCRIBE recommendations").fetchall()]
+            out["view_sql"] = _view_sql(out)
+            self.ensure_indexes(cur, [t for t, r in out["tables"].items() if r is not None])
+        with self._cache_lock:
+            self._runs_cache = (stamp, out)
+        return out
+
+
+def _clean(v):
+    if isinstance(v, (np.bool_,)):
+        return bool(v)
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, (float, np.floating)):
+        return None if math.isnan(v) else float(v)
+    if isinstance(v, pd.Timestamp):
+        return None if pd.isna(v) else v.to_pydatetime()
+    return v
+
+
+def _rows(cur, sql: str, params: list) -> list[dict]:
+    res = cur.execute(sql, params)
+    cols = [d[0] for d in res.description]
+    return [{c: _clean(v) for c, v in zip(cols, r)} for r in res.fetchall()]
+
+
+# -- library functions the handlers call ----------------------------------------------------------
+
+# Per output table: the columns a customer view reads (None: every column but run_id), and whether many rows.
+_VIEW_PARTS = {
+    "customer_features": ("SELECT * EXCLUDE (run_id) FROM customer_features", False),
+    "segments": ("SELECT scheme, segment FROM segments", True),
+    "churn_scores": ("SELECT * EXCLUDE (run_id) FROM churn_scores", False),
+    "clv": ("SELECT * EXCLUDE (run_id) FROM clv", False),
+    "actions": ("SELECT * EXCLUDE (run_id) FROM actions", False),
+    "recommendations": ("SELECT * EXCLUDE (run_id) FROM recommendations", True),
+}
+
+
+def _view_sql(runs: dict) -> str:
+    """One query with one scalar sub-query per present table (each an index look-up): one round trip per GET."""
+    parts = ["(SELECT to_json(_shopseg_row) FROM (SELECT * FROM live_state WHERE customer_id = $c AND run_id = $run) _shopseg_row) AS live",
+             "(SELECT to_json(list(_shopseg_row)) FROM (SELECT scheme, segment FROM live_segments "
+             "WHERE customer_id = $c AND run_id = $run) _shopseg_row) AS live_segments",
+             "(SELECT count(*) FROM customers WHERE customer_id = $c) AS n_customer_rows"]
+    for table, (sel, many) in _VIEW_PARTS.items():
+        rid = runs["tables"].get(table)
+        if rid is None:
+            parts.append(f"NULL AS {table}")
+            continue
+        inner = f"{sel} WHERE run_id = {int(rid)} AND customer_id = $c"
+        if table == "recommendations" and "rank" in runs.get("rec_columns", ()):
+            inner += " ORDER BY rank"
+        inner += " LIMIT 20" if many else " LIMIT 1"
+        agg = "to_json(list(_shopseg_row))" if many else "to_json(_shopseg_row)"
+        parts.append(f"(SELECT {agg} FROM ({inner}) _shopseg_row) AS {table}")
+    return "SELECT " + ",\n       ".join(parts)
+
+
+def customer_view(state: _State, cur, customer_id: str) -> M.CustomerView | None:
+    """Everything known about one customer; each part None / empty when its table is absent."""
+    runs = state.runs(cur)
+    rid = runs["run_id"]
+    sql = runs.get("view_sql") or _view_sql(runs)
+    res = cur.execute(sql, {"c": customer_id, "run": rid if rid is not None else -1})
+    row = dict(zip([d[0] for d in res.description], res.fetchall()[0]))
+    got = {k: (json.loads(v) if isinstance(v, str) else v) for k, v in row.items()}
+    live = got["live"]
+    if live is not None:
+        feats = json.loads(live["features"])
+    else:
+        feats = got["customer_features"]
+    if feats is None and not got["n_customer_rows"]:
+        return None
+    names = runs.get("names", {})
+    segs: dict[str, M.SegmentInfo] = {}
+    for r in got["segments"] or []:
+        segs[r["scheme"]] = M.SegmentInfo(segment=r["segment"], name=names.get((r["scheme"], r["segment"])),
+                                          source="run")
+    for r in got["live_segments"] or []:
+        segs[r["scheme"]] = M.SegmentInfo(segment=r["segment"], name=names.get((r["scheme"], r["segment"])),
+                                          source="live")
+    churn = None
+    if live is not None and live["churn"]:
+        churn = M.ChurnInfo(**json.loads(live["churn"]), source="live")
+    elif got["churn_scores"] is not None:
+        g = got["churn_scores"]
+        churn = M.ChurnInfo(probability=g.get("probability"), tier=g.get("tier"), model=g.get("model"),
+                            reasons=[g[k] for k in ("reason_1", "reason_2", "reason_3") if g.get(k)], source="run")
+    clv = None
+    if live is not None and live["clv"]:
+        clv = M.CLVInfo(**json.loads(live["clv"]), source="live")
+    elif got["clv"] is not None:
+        clv = M.CLVInfo(**{k: got["clv"].get(k) for k in ("clv", "p_alive", "expected_purchases_90d",
+                                                          "expected_order_value", "expected_next_order_at")},
+                        source="run")
+    return M.CustomerView(
+        customer_id=customer_id, run_id=rid, as_of=live["as_of"] if live else runs["as_of"], live=live is not None,
+        features=feats, segments=segs, churn=churn, clv=clv, next_action=got["actions"],
+        recommendations=got["recommendations"] if runs["tables"].get("recommendations") is not None else None)
+
+
+def segments_view(state: _State, cur) -> M.SegmentsView:
+    runs = state.runs(cur)
+    tabs = runs["tables"]
+    schemes: dict[str, list[M.SegmentSize]] = {}
+    if tabs.get("segment_profiles") is not None:
+        for scheme, seg, name, n, share in cur.execute(
+                "SELECT scheme, segment, name, n_customers, share FROM segment_profiles WHERE run_id = ? "
+                "ORDER BY scheme, n_customers DESC, segment", [tabs["segment_profiles"]]).fetchall():
+            schemes.setdefault(scheme, []).append(M.SegmentSize(segment=seg, name=name, n_customers=int(n),
+                                                                share=_clean(share)))
+    elif tabs.get("segments") is not None:
+        for scheme, seg, n, share in cur.execute(
+                "SELECT scheme, segment, count(*), count(*) / sum(count(*)) OVER (PARTITION BY scheme) "
+                "FROM segments WHERE run_id = ? GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2", [tabs["segments"]]).fetchall():
+            schemes.setdefault(scheme, []).append(M.SegmentSize(segment=seg, n_customers=int(n), share=float(share)))
+    return M.SegmentsView(run_id=runs["run_id"], schemes=[M.SchemeSizes(scheme=s, segments=v)
+                                                          for s, v in schemes.items()])
+
+
+def _segment_run(state: _State, cur, scheme: str, segment: str) -> int:
+    srun = state.runs(cur)["tables"].get("segments")
+    if srun is None:
+        raise ApiError(404, "not_found", "No segments stored yet.", hint="Run the pipeline (`shopseg run`).")
+    if not cur.execute("SELECT count(*) FROM segments WHERE run_id = ? AND scheme = ? AND segment = ?",
+                       [srun, scheme, segment]).fetchall()[0][0]:
+        raise ApiError(404, "not_found", f"No segment {segment!r} in scheme {scheme!r} in run {srun}.",
+                       hint="GET /segments lists the schemes and their segments.")
+    return srun
+
+
+def churn_threshold_curve(state: _State, cur) -> dict:
+    """Campaign reach at every threshold 0.00..1.00: true churners and false alarms above it.
+
+    Source, first available: (1) ``validation``: the stored churn model's
+    predictions on its validation cutoff (``as_of - H``) against the observed
+    labels of ``[as_of - H, as_of)`` (the same customers and labels as the
+    model's quality figures); (2) ``observed``: the run's ``churn_scores``
+    against orders observed in the H days after the run's as_of, when the
+    workspace holds that much later data; else an empty curve with a note.
+    """
+    runs = state.runs(cur)
+    rid = runs["run_id"]
+    if rid in state._curve_cache:
+        return state._curve_cache[rid]
+    grid = np.round(np.arange(0, 101) / 100, 2)
+    out: dict[str, Any] = {"run_id": rid, "thresholds": grid.tolist(), "source": None, "note": None,
+                           "n": 0, "n_churners": 0, "true_churners": [], "false_alarms": []}
+    p = y = None
+    ws_path = state.ws.path
+    from .live import _ConWs
+
+    model_file = ws_path / "models" / f"churn_run{rid}.json" if rid is not None else None
+    if model_file is not None and model_file.exists():
+        from ..predict.churn import churn_labels, cutoff_frame, load_churn_model
+
+        own = state.ws.con.cursor()
+        try:
+            w = _ConWs(own, ws_path)
+            model = load_churn_model(w, rid)
+            meta = model.metadata_
+            H = int(meta["horizon"]["horizon_days"])
+            c2 = datetime.fromisoformat(meta["cutoffs"]["valid"])
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                frame = cutoff_frame(w, c2, H, runs["config"])
+                lab = churn_labels(w, c2, H)
+                frame = frame.merge(lab, on="customer_id", how="inner")
+                p = model.predict_proba(frame[model.feature_names_in_])[:, 1]
+            y = frame["churned"].to_numpy(dtype=int)
+            out.update(source="validation", horizon_days=H, cutoff=c2.isoformat())
+        except (ShopsegError, KeyError, ValueError) as e:
+            out["note"] = f"stored churn model unusable: {e}"
+        finally:
+            own.close()
+    if p is None and runs["tables"].get("churn_scores") is not None:
+        H = None
+        if runs["tables"].get("model_reports") is not None:
+            got = cur.execute("SELECT max(CAST(json_extract(details, '$.horizon_days') AS INTEGER)) FROM model_reports "
+                              "WHERE run_id = ?", [runs["tables"]["model_reports"]]).fetchall()
+            H = got[0][0]
+        H = int(H or runs["config"]["churn.fallback_horizon_days"])
+        as_of = runs["as_of"]
+        last = cur.execute("SELECT max(ordered_at) FROM orders").fetchall()[0][0]
+        if last is not None and (last - as_of).days >= H:
+            df = cur.execute(
+                """SELECT s.probability, CAST(NOT EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = s.customer_id
+                       AND o.kind = 'sale' AND o.ordered_at >= $as_of AND o.ordered_at < $as_of + to_days($h))
+                       AS INTEGER) AS churned
+                   FROM churn_scores s WHERE s.run_id = $run""",
+                {"as_of": as_of, "h": H, "run": runs["tables"]["churn_scores"]}).df()
+            p, y = df["probability"].to_numpy(float), df["churned"].to_numpy(int)
+            out.update(source="observed", horizon_days=H)
+        elif out["note"] is None:
+            out["note"] = (f"no churn model stored and fewer than {H} days of orders after the run's as_of: "
+                           "nothing to check the scores against yet")
+    if p is not None:
+        reach = p[None, :] >= grid[:, None]
+        out["true_churners"] = (reach & (y[None, :] == 1)).sum(axis=1).tolist()
+        out["false_alarms"] = (reach & (y[None, :] == 0)).sum(axis=1).tolist()
+        out["n"], out["n_churners"] = int(len(y)), int(y.sum())
+    elif out["note"] is None:
+        out["note"] = "no churn scores in the workspace"
+    state._curve_cache[rid] = out
+    return out
+
+
+def campaign_plan(state: _State, cur) -> dict:
+    """The actions table of the latest run, summarised by its first campaign-like column."""
+    arun = state.runs(cur)["tables"].get("actions")
+    if arun is None:
+        return {"run_id": None, "columns": [], "summary": [], "rows": [], "note": "no actions table yet"}
+    cols = [c[0] for c in cur.execute("DESCRIBE actions").fetchall() if c[0] != "run_id"]
+    key = next((c for c in ("campaign", "action", "campaign_id", "offer") if c in cols), None)
+    summary = []
+    if key:
+        summary = _rows(cur, f'SELECT "{key}" AS campaign, count(*) AS n_customers FROM actions WHERE run_id = ? '
+                             "GROUP BY 1 ORDER BY 2 DESC", [arun])
+    rows = _rows(cur, "SELECT * EXCLUDE (run_id) FROM actions WHERE run_id = ? LIMIT 50", [arun])
+    return {"run_id": arun, "columns": cols, "key": key, "summary": summary, "rows": rows, "note": None}
+
+
+# -- the app ------------------------------------------------------------------------------------------
+
+def create_app(workspace_path, read_key: str, write_key: str, *, max_body_bytes: int = 1_000_000,
+               max_rows: int = 10_000, index: bool = True) -> FastAPI:
+    """The FastAPI app over the workspace at ``workspace_path``.
+
+    ``read_key`` answers GET requests; ``write_key`` also POST /events and the
+    PII columns of exports.  Both are required and must differ.
+    """
+    if not read_key or not write_key:
+        raise ShopsegError("The service needs a read key and a write key.",
+                           hint="Pass --read-key/--write-key or set SHOPSEG_READ_KEY / SHOPSEG_WRITE_KEY.")
+    if read_key == write_key:
+        raise ShopsegError("The read key and the write key must differ.")
+    ws = Workspace.open(workspace_path, create=False)
+    state = _State(ws, read_key, write_key, max_body_bytes, max_rows, index)
+    state.runs(state.cursor())  # read the run, build the look-up SQL and indexes before the first request
+    @asynccontextmanager
+    async def lifespan(_app):
+        yield
+        ws.close()
+
+    app = FastAPI(title="shopseg", version=__version__, lifespan=lifespan,
+                  description="Customer segments, predictions and live events over a shopseg workspace. "
+                              "Send the key in the `X-API-Key` header.")
+    app.state.shopseg = state
+    templates = Jinja2Templates(directory=str(HERE / "templates"))
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+
+    # -- errors, translated once ----------------------------------------------------------------
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, e: ApiError):
+        return _error(e.status, e.error, e.message, e.hint, e.details)
+
+    @app.exception_handler(RowError)
+    async def _row_error(request: Request, e: RowError):
+        return _error(e.status, "conflict" if e.status == 409 else "validation", e.message, e.hint, e.details)
+
+    @app.exception_handler(ShopsegError)
+    async def _shopseg_error(request: Request, e: ShopsegError):
+        return _error(422 if isinstance(e, ValueError) else 500, type(e).__name__, e.message, e.hint)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, e: RequestValidationError):
+        return _error(422, "validation", _validation_message(e.errors()), details=_jsonable(e.errors()))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, e: StarletteHTTPException):
+        return _error(e.status_code, "http", str(e.detail))
+
+    # -- keys -----------------------------------------------------------------------------------------
+    def _key(request: Request, cookie_ok: bool) -> str | None:
+        k = request.headers.get("x-api-key")
+        if k is None and cookie_ok:
+            k = request.cookies.get(KEY_COOKIE)
+        return k
+
+    def _which(k: str | None) -> str:
+        if k is None:
+            raise ApiError(401, "unauthorized", "Missing API key.", hint="Send it in the X-API-Key header.")
+        if hmac.compare_digest(k.encode(), write_key.encode()):
+            return "write"
+        if hmac.compare_digest(k.encode(), read_key.encode()):
+            return "read"
+        raise ApiError(403, "forbidden", "Wrong API key.")
+
+    async def need_read(request: Request) -> str:  # async: no thread hop for a header check
+        return _which(_key(request, cookie_ok=True))
+
+    async def need_write(request: Request) -> str:
+        level = _which(_key(request, cookie_ok=False))
+        if level != "write":
+            raise ApiError(403, "forbidden", "This needs the write key; the read key was sent.")
+        return level
+
+    # -- API --------------------------------------------------------------------------------------------
+    @app.get("/health", tags=["service"])
+    def health() -> dict:
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/customers/{customer_id}", response_model=M.CustomerView, tags=["customers"],
+             responses={404: {"model": M.ErrorBody}, 401: {"model": M.ErrorBody}, 403: {"model": M.ErrorBody}})
+    def get_customer(customer_id: str, level: str = Depends(need_read)):
+        view = customer_view(state, state.cursor(), customer_id)
+        if view is None:
+            raise ApiError(404, "not_found", f"No customer {customer_id!r} in the workspace.",
+                           hint="Customer ids are text and case-sensitive.")
+        return view
+
+    @app.get("/segments", response_model=M.SegmentsView, tags=["segments"])
+    def get_segments(level: str = Depends(need_read)):
+        return segments_view(state, state.cursor())
+
+    @app.get("/segments/{scheme}/{segment}/members", response_model=M.MembersPage, tags=["segments"])
+    def get_members(scheme: str, segment: str, page: int = Query(1, ge=1), size: int = Query(50, ge=1, le=1000),
+                    level: str = Depends(need_read)):
+        cur = state.cursor()
+        srun = _segment_run(state, cur, scheme, segment)
+        total = cur.execute("SELECT count(*) FROM segments WHERE run_id = ? AND scheme = ? AND segment = ?",
+                            [srun, scheme, segment]).fetchall()[0][0]
+        ids = [r[0] for r in cur.execute(
+            "SELECT customer_id FROM segments WHERE run_id = ? AND scheme = ? AND segment = ? "
+            "ORDER BY customer_id LIMIT ? OFFSET ?", [srun, scheme, segment, size, (page - 1) * size]).fetchall()]
+        return M.MembersPage(run_id=srun, scheme=scheme, segment=segment, page=page, size=size, total=int(total),
+                             customer_ids=ids)
+
+    @app.get("/segments/{scheme}/{segment}/export", tags=["segments"], response_class=Response,
+             responses={200: {"content": {"text/csv": {}}}})
+    def export_segment(scheme: str, segment: str, level: str = Depends(need_read)):
+        """CSV of the segment's members: customer_id, country; email, phone and name only with the write key."""
+        cur = state.cursor()
+        srun = _segment_run(state, cur, scheme, segment)
+        cols = ["customer_id", "country"] + (list(PII_COLUMNS) if level == "write" else [])
+        sel = ", ".join(f'c."{c}"' for c in cols[1:])
+        res = cur.execute(
+            f"SELECT s.customer_id, {sel} FROM segments s LEFT JOIN (SELECT DISTINCT ON (customer_id) * FROM customers "
+            "ORDER BY customer_id) c USING (customer_id) WHERE s.run_id = ? AND s.scheme = ? AND s.segment = ? "
+            "ORDER BY s.customer_id", [srun, scheme, segment]).fetchall()
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(cols)
+        w.writerows(res)
+        fname = f"{scheme}-{segment}-run{srun}.csv".replace(" ", "_").replace('"', "")
+        return Response(buf.getvalue(), media_type="text/csv",
+                        headers={"Content-Disposition": f'attachment; filename="{fname}"'})
+
+    @app.post("/events", response_model=M.IngestResult, tags=["events"], openapi_extra={
+        "requestBody": {"required": True, "content": {"application/json": {"schema": M.EventBatch.model_json_schema(
+            ref_template="#/components/schemas/{model}")}}}},
+        responses={400: {"model": M.ErrorBody}, 409: {"model": M.ErrorBody}, 413: {"model": M.ErrorBody},
+                   422: {"model": M.ErrorBody}})
+    async def post_events(request: Request, level: str = Depends(need_write)):
+        """Append canonical rows (one transaction), then re-score the customers they touch."""
+        t0 = time.perf_counter()
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > state.max_body_bytes:
+            raise ApiError(413, "too_large", f"Body of {int(declared)} bytes; at most {state.max_body_bytes}.",
+                           hint="Split the batch.")
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > state.max_body_bytes:
+                raise ApiError(413, "too_large", f"Body over {state.max_body_bytes} bytes.", hint="Split the batch.")
+        try:
+            payload = json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise ApiError(400, "malformed_json", f"The body is not valid JSON: {e}.") from None
+        if isinstance(payload, dict):
+            n = sum(len(v) for v in payload.values() if isinstance(v, list))
+            if n > state.max_rows:
+                raise ApiError(413, "too_many_rows", f"{n} rows in one batch; at most {state.max_rows}.",
+                               hint="Split the batch.")
+        try:
+            batch = M.EventBatch.model_validate(payload)
+        except ValidationError as e:
+            errs = e.errors(include_url=False)
+            raise ApiError(422, "validation", _validation_message(errs), details=_jsonable(errs)) from None
+        rows = {t: M.row_dicts(batch, t) for t in M.POSTABLE}
+        if not any(rows.values()):
+            raise ApiError(422, "validation", "The batch holds no rows.",
+                           hint=f"Send lists under any of: {', '.join(M.POSTABLE)}.")
+        res = await run_in_threadpool(state.live.apply, rows)
+        return M.IngestResult(**res, seconds=round(time.perf_counter() - t0, 4))
+
+    @app.get("/changes", response_model=list[M.SegmentChange], tags=["events"])
+    def get_changes(since: datetime | None = None, limit: int = Query(100, ge=1, le=10_000),
+                    level: str = Depends(need_read)):
+        """Segment moves, newest first (changed_at is the event's own time), optionally since a time."""
+        cur = state.cursor()
+        q = 'SELECT customer_id, scheme, "old", "new", changed_at, source FROM segment_changes'
+        params: list = []
+        if since is not None:
+            q += " WHERE changed_at >= ?"
+            params.append(since)
+        q += " ORDER BY changed_at DESC, recorded_at DESC LIMIT ?"
+        params.append(limit)
+        return [M.SegmentChange(customer_id=c, scheme=s, old=o, new=n, changed_at=t, source=src)
+                for c, s, o, n, t, src in cur.execute(q, params).fetchall()]
+
+    @app.get("/churn/threshold-curve", tags=["churn"])
+    def get_curve(level: str = Depends(need_read)) -> dict:
+        """Reach of a churn campaign at thresholds 0.00..1.00 (see docs/service.md for the sources)."""
+        return churn_threshold_curve(state, state.cursor())
+
+    @app.get("/campaign", tags=["campaign"])
+    def get_campaign(level: str = Depends(need_read)) -> dict:
+        return campaign_plan(state, state.cursor())
+
+    # -- dashboard ---------------------------------------------------------------------------------------
+    def page(request: Request, name: str, **ctx):
+        return templates.TemplateResponse(request, name, {"version": __version__, **ctx})
+
+    def dash_level(request: Request) -> str | None:
+        try:
+            return _which(_key(request, cookie_ok=True))
+        except ApiError:
+            return None
+
+    @app.get("/dashboard/login", response_class=HTMLResponse, include_in_schema=False)
+    def login(request: Request, key: str | None = None):
+        if key is not None:
+            try:
+                _which(key)
+            except ApiError:
+                return page(request, "login.html", error="That key is not valid.")
+            r = RedirectResponse("/dashboard", status_code=303)
+            r.set_cookie(KEY_COOKIE, key, httponly=True, samesite="strict")
+            return r
+        return page(request, "login.html", error=None)
+
+    def guarded(request: Request):
+        if dash_level(request) is None:
+            return RedirectResponse("/dashboard/login", status_code=303)
+        return None
+
+    @app.get("/", include_in_schema=False)
+    def root():
+        return RedirectResponse("/dashboard", status_code=303)
+
+    @app.get("/dashboard", response_class=HTMLResponse, include_in_schema=False)
+    def dash_overview(request: Request):
+        if (r := guarded(request)) is not None:
+            return r
+        cur = state.cursor()
+        runs = state.runs(cur)
+        return page(request, "overview.html", active="overview", view=segments_view(state, cur), runs=runs)
+
+    @app.get("/dashboard/customer", response_class=HTMLResponse, include_in_schema=False)
+    def dash_customer(request: Request, id: str | None = None):
+        if (r := guarded(request)) is not None:
+            return r
+        view = customer_view(state, state.cursor(), id) if id else None
+        return page(request, "customer.html", active="customer", customer_id=id, view=view)
+
+    @app.get("/dashboard/campaign", response_class=HTMLResponse, include_in_schema=False)
+    def dash_campaign(request: Request):
+        if (r := guarded(request)) is not None:
+            return r
+        return page(request, "campaign.html", active="campaign", plan=campaign_plan(state, state.cursor()))
+
+    @app.get("/dashboard/churn", response_class=HTMLResponse, include_in_schema=False)
+    def dash_churn(request: Request):
+        if (r := guarded(request)) is not None:
+            return r
+        curve = churn_threshold_curve(state, state.cursor())
+        return page(request, "churn.html", active="churn", curve=curve, curve_json=json.dumps(curve, default=str))
+
+    return app
+
+
+def _jsonable(errs: list[dict]) -> list[dict]:
+    out = []
+    for e in errs:
+        out.append({"loc": [str(x) for x in e.get("loc", ())], "msg": e.get("msg"), "type": e.get("type"),
+                    "input": e.get("input") if isinstance(e.get("input"), (str, int, float, bool, type(None)))
+                    else str(e.get("input"))[:200]})
+    return out
+
+
+def _validation_message(errs) -> str:
+    if not errs:
+        return "Invalid request."
+    e = errs[0]
+    loc = ".".join(str(x) for x in e.get("loc", ()) if x != "body")
+    more = f" (and {len(errs) - 1} more)" if len(errs) > 1 else ""
+    return f"{loc}: {e.get('msg')}{more}"
+
+
+def serve(workspace_path, *, host: str = "127.0.0.1", port: int = 8000, read_key: str, write_key: str) -> None:
+    """Run the service with uvicorn (blocks)."""
+    import uvicorn
+
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        # not an error: a reverse proxy may need it; but say what it means
+        print(f"shopseg serve: listening on {host}: anyone who can reach it and has a key can use it.")
+    app = create_app(workspace_path, read_key, write_key)
+    uvicorn.run(app, host=host, port=port, log_level="info")
+
+
+__all__ = ["create_app", "serve", "customer_view", "segments_view", "churn_threshold_curve", "WorkspaceError"]

@@ -1,0 +1,524 @@
+"""The real-time path: append posted rows, then re-score the customers they touch.
+
+One write = one DuckDB transaction on the service's writer connection:
+
+1. check every row's references (``schema.Column.references``: a product,
+   order or customer must exist in the workspace or in the same batch) and
+   keys (an id already stored is refused), then append the rows;
+2. for every customer the rows touch, recompute the features with the batch
+   SQL (:func:`shopseg.features.features_sql`) over that customer's rows only
+   (temporary tables shadowing the canonical ones on the writer connection),
+   as of ``live_as_of = max(run as_of, end of the day of the customer's latest
+   posted row)``;
+3. re-score the segments with the stored run's rules and reference
+   population: RFM and value tiers by :func:`rfm_segments` /
+   :func:`value_tiers` over the run's stored features with this customer's
+   row replaced (so quantile cut points are the run's), lifecycle by
+   :func:`lifecycle_stages` with the run's stored windows; churn with the
+   run's stored model (:func:`shopseg.predict.churn.score_customers`), CLV
+   and P(alive) with the stored BG/NBD + Gamma-Gamma models
+   (:func:`shopseg.predict.clv.score_clv`);
+4. store the result in ``live_state`` / ``live_segments`` (one current row
+   per customer, tied to the run it is based on) and every move in
+   ``segment_changes`` (changed_at = the posted row's own timestamp).
+
+Anything that fails rolls the whole write back: nothing is stored.
+
+What the live path cannot do exactly (population-relative or model-less
+parts; see docs/service.md for the hooks asked of the batch modules):
+
+* ``is_outlier`` depends on the whole population's median and MAD: the run's
+  flag is kept (False for a customer the run did not know);
+* the behavioural cluster: segment code stores no fitted cluster model
+  (scaler, caps), only centroids in log space, so the run's cluster is kept;
+* the churn re-score reads every customer's features (score_customers has no
+  restricted path): exact, but O(customers) per write.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import pandas as pd
+
+from .. import schema
+from ..config import Config, load_config
+from ..errors import DataContractError, ShopsegError
+from ..features import features_sql, _ordered_columns
+from .models import EVENT_TIME, POSTABLE
+
+LIVE_DDL = (
+    """CREATE TABLE IF NOT EXISTS segment_changes (
+        customer_id VARCHAR, scheme VARCHAR, "old" VARCHAR, "new" VARCHAR, changed_at TIMESTAMP,
+        source VARCHAR, run_id BIGINT, recorded_at TIMESTAMP)""",
+    """CREATE TABLE IF NOT EXISTS live_state (
+        customer_id VARCHAR, run_id BIGINT, as_of TIMESTAMP, updated_at TIMESTAMP,
+        features VARCHAR, churn VARCHAR, clv VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS live_segments (
+        customer_id VARCHAR, run_id BIGINT, scheme VARCHAR, segment VARCHAR, as_of TIMESTAMP)""",
+)
+LIVE_TABLES_DOC = {
+    "segment_changes": "One row per segment move: customer_id, scheme, old, new, changed_at (the event's own "
+    "timestamp), source (`live`), run_id (the run whose rules scored it), recorded_at (wall clock, bookkeeping).",
+    "live_state": "Per customer re-scored live: the features, churn and CLV (JSON) as of as_of, based on run_id.",
+    "live_segments": "Per customer re-scored live and scheme: the segment as of as_of, based on run_id.",
+}
+SHADOWED = ("customers", "orders", "order_lines", "events", "reviews")
+
+
+class RowError(DataContractError):
+    """A posted row breaks a reference or key rule: ``details`` names the table, row and column."""
+
+    def __init__(self, message: str, details: list[dict], *, status: int = 422, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.details = details
+        self.status = status
+
+
+class _ConWs:
+    """The bits of :class:`~shopseg.workspace.Workspace` the batch functions use, over one connection.
+
+    Lets the batch code run on the writer connection (inside its transaction,
+    seeing the rows just appended, and the shadow tables when they exist).
+    """
+
+    def __init__(self, con, path: Path):
+        self.con = con
+        self.path = path
+
+    @property
+    def models_dir(self) -> Path:
+        return self.path / "models"
+
+    def sql(self, query, params=None):
+        return self.con.execute(query, params or []).fetchall()
+
+    def scalar(self, query, params=None):
+        rows = self.sql(query, params)
+        return rows[0][0] if rows else None
+
+    def df(self, query, params=None):
+        return self.con.execute(query, params or []).df()
+
+    def has_table(self, name: str) -> bool:
+        return bool(self.scalar("SELECT count(*) FROM information_schema.tables WHERE table_name = ? "
+                                "AND table_schema = 'main'", [name]))
+
+    def columns(self, table: str) -> list[str]:
+        return [r[0] for r in self.sql("SELECT column_name FROM information_schema.columns WHERE table_name = ? "
+                                       "AND table_schema = 'main' ORDER BY ordinal_position", [table])]
+
+    def count(self, table: str) -> int:
+        return int(self.scalar(f'SELECT count(*) FROM "{table}"')) if self.has_table(table) else 0
+
+
+def end_of_day(ts: datetime) -> datetime:
+    return datetime(ts.year, ts.month, ts.day, 23, 59, 59, 999999)
+
+
+def latest_run(con) -> tuple[int, datetime, Config] | None:
+    """(run_id, as_of, config) of the latest done run, or None."""
+    rows = con.execute("SELECT run_id, as_of, config FROM runs WHERE status = 'done' "
+                       "ORDER BY run_id DESC LIMIT 1").fetchall()
+    if not rows:
+        return None
+    rid, as_of, cfg = rows[0]
+    try:
+        config = load_config(overrides=json.loads(cfg)) if cfg else load_config()
+    except (ShopsegError, ValueError):  # a run made under settings this version no longer knows
+        config = load_config()
+    return int(rid), as_of, config
+
+
+def has_table(con, name: str) -> bool:
+    return bool(con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ? "
+                            "AND table_schema = 'main'", [name]).fetchall()[0][0])
+
+
+def table_run(con, table: str, at_most: int | None = None) -> int | None:
+    """The latest done run that wrote ``table`` (at most ``at_most``), or None when the table is absent."""
+    if not has_table(con, table):
+        return None
+    q = f'SELECT max(run_id) FROM "{table}" WHERE run_id IN (SELECT run_id FROM runs WHERE status = \'done\')'
+    params: list = []
+    if at_most is not None:
+        q += " AND run_id <= ?"
+        params.append(at_most)
+    v = con.execute(q, params).fetchall()[0][0]
+    return None if v is None else int(v)
+
+
+@dataclass
+class RunReference:
+    """What the live path needs from the stored run, read once per run and cached."""
+
+    run_id: int
+    as_of: datetime
+    config: Config
+    population: pd.DataFrame | None  # stored customer_features of the run (RFM / value reference)
+    windows: dict | None  # lifecycle windows of the run
+    clv_models: tuple | None  # (transaction model, value model, settings) or None
+    names: dict = field(default_factory=dict)  # (scheme, segment) -> name
+
+
+def load_reference(con, path: Path) -> RunReference | None:
+    run = latest_run(con)
+    if run is None:
+        return None
+    rid, as_of, cfg = run
+    pop = None
+    frun = table_run(con, "customer_features", rid)
+    if frun is not None:
+        pop = con.execute("SELECT * EXCLUDE (run_id) FROM customer_features WHERE run_id = ? ORDER BY customer_id",
+                          [frun]).df()
+    windows, names = None, {}
+    prun = table_run(con, "segment_profiles", rid)
+    if prun is not None:
+        for scheme, seg, name, prof in con.execute(
+                "SELECT scheme, segment, name, profile FROM segment_profiles WHERE run_id = ?", [prun]).fetchall():
+            names[(scheme, seg)] = name
+            if scheme == "lifecycle" and windows is None and prof:
+                windows = json.loads(prof).get("windows")
+    clv_models = None
+    crun = table_run(con, "clv", rid)
+    if crun is not None:
+        from ..predict.clv import CLVModel
+
+        c = cfg["clv"]
+        try:
+            tm = CLVModel.load(path / "models" / f"run-{crun}-clv-{c['model']}.json")
+            vm = CLVModel.load(path / "models" / f"run-{crun}-clv-gammagamma.json")
+            clv_models = (tm, vm, dict(c))
+        except ShopsegError:
+            clv_models = None
+    return RunReference(rid, as_of, cfg, pop, windows, clv_models, names)
+
+
+class LiveUpdater:
+    """Applies posted batches on one writer connection, serialised by a lock."""
+
+    def __init__(self, ws_path: Path, writer_con):
+        self.path = Path(ws_path)
+        self.con = writer_con
+        self.lock = threading.Lock()
+        self._ref: RunReference | None = None
+        self._db = writer_con.execute("SELECT current_database()").fetchall()[0][0]
+        for ddl in LIVE_DDL:
+            self.con.execute(ddl)
+
+    # -- the stored run ----------------------------------------------------------------
+    def reference(self) -> RunReference | None:
+        rid = self.con.execute("SELECT max(run_id) FROM runs WHERE status = 'done'").fetchall()[0][0]
+        if rid is None:
+            return None
+        if self._ref is None or self._ref.run_id != rid:
+            self._ref = load_reference(self.con, self.path)
+        return self._ref
+
+    # -- validation ----------------------------------------------------------------------
+    def _check(self, rows: dict[str, list[dict]]) -> None:
+        con = self.con
+        problems: list[dict] = []
+        for table in POSTABLE:
+            t = schema.get_table(table)
+            data = rows.get(table) or []
+            if not data:
+                continue
+            # keys: unique in the batch and not already stored
+            key = t.key
+            if all(k in data[0] for k in key) and not (table == "order_lines" and any(
+                    r.get("line_no") is None for r in data)):
+                seen: dict = {}
+                for i, r in enumerate(data):
+                    k = tuple(r[c] for c in key)
+                    if k in seen:
+                        problems.append({"table": table, "row": i, "column": key[-1], "status": 409,
+                                         "message": f"{table} {', '.join(map(str, k))} appears twice in the batch "
+                                                    f"(rows {seen[k]} and {i})."})
+                    seen[k] = i
+                if len(key) == 1:
+                    ids = [k[0] for k in seen]
+                    found = {x[0] for x in con.execute(
+                        f'SELECT "{key[0]}" FROM "{table}" WHERE "{key[0]}" IN (SELECT unnest(?))', [ids]).fetchall()}
+                    for i, r in enumerate(data):
+                        if r[key[0]] in found:
+                            problems.append({"table": table, "row": i, "column": key[0], "status": 409,
+                                             "message": f"{table}.{key[0]} {r[key[0]]!r} is already stored; "
+                                                        "rows are appended, never replaced."})
+            # references: in the workspace or earlier in this batch
+            for c in t.columns:
+                if not c.references:
+                    continue
+                rt, rc = c.references.split(".")
+                vals = sorted({r[c.name] for r in data if r.get(c.name) is not None})
+                if not vals:
+                    continue
+                known = {r.get(rc) for r in rows.get(rt) or []}
+                missing = [v for v in vals if v not in known]
+                if missing:
+                    known |= {x[0] for x in con.execute(
+                        f'SELECT "{rc}" FROM "{rt}" WHERE "{rc}" IN (SELECT unnest(?))', [missing]).fetchall()}
+                for i, r in enumerate(data):
+                    v = r.get(c.name)
+                    if v is not None and v not in known:
+                        problems.append({"table": table, "row": i, "column": c.name, "status": 422,
+                                         "message": f"{table}.{c.name} {v!r} is unknown: expected a value of "
+                                                    f"{c.references} already stored or posted in the same batch."})
+        if problems:
+            status = 409 if all(p["status"] == 409 for p in problems) else 422
+            first = problems[0]
+            raise RowError(f"{len(problems)} row problem(s); first: {first['table']}[{first['row']}]."
+                           f"{first['column']}: {first['message']}", problems, status=status,
+                           hint="Nothing was stored. Post the referenced rows first or in the same batch.")
+
+    # -- writing -------------------------------------------------------------------------
+    def _append(self, table: str, data: list[dict], ingest_id: int) -> int:
+        t = schema.get_table(table)
+        cols = [c.name for c in t.columns]
+        frame = pd.DataFrame({c: [r.get(c) for r in data] for c in cols})
+        frame["ingest_id"] = ingest_id
+        for c in t.columns:  # all-None columns come in as object: give DuckDB the schema type
+            if frame[c.name].isna().all():
+                frame[c.name] = pd.Series([None] * len(frame), dtype=object)
+        view = f"_shopseg_live_{table}"
+        self.con.register(view, frame)
+        try:
+            sel = ", ".join(f'CAST("{c.name}" AS {c.type}) AS "{c.name}"' for c in t.all_columns)
+            self.con.execute(f'INSERT INTO "{table}" BY NAME SELECT {sel} FROM "{view}"')
+        finally:
+            self.con.unregister(view)
+        return len(data)
+
+    def apply(self, rows: dict[str, list[dict]]) -> dict:
+        """Check, append and re-score in one transaction; returns what was done."""
+        with self.lock:
+            con = self.con
+            con.execute("BEGIN TRANSACTION")
+            try:
+                self._check(rows)
+                ingest_id = int(con.execute("SELECT coalesce(max(ingest_id), 0) + 1 FROM ingest_log").fetchall()[0][0])
+                added = {t: self._append(t, rows[t], ingest_id) for t in POSTABLE if rows.get(t)}
+                n = sum(added.values())
+                con.execute(
+                    "INSERT INTO ingest_log (ingest_id, source, target, n_input, n_accepted, n_quarantined, "
+                    "n_duplicate, rows_added, summary, loaded_at) VALUES (?, 'api:/events', ?, ?, ?, 0, 0, ?, '{}', "
+                    "current_timestamp)", [ingest_id, ",".join(added), n, n, json.dumps(added)])
+                touched = self._touched(rows)
+                changes = self._rescore(touched) if touched else []
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+        return {"ingest_id": ingest_id, "rows_added": added, "customers_rescored": sorted(touched),
+                "changes": changes}
+
+    def _touched(self, rows: dict[str, list[dict]]) -> dict[str, datetime | None]:
+        """customer_id -> latest own timestamp of the posted rows about them."""
+        out: dict[str, datetime | None] = {}
+
+        def put(cid, ts):
+            if cid is None:
+                return
+            prev = out.get(cid)
+            out[cid] = ts if prev is None else (prev if ts is None else max(prev, ts))
+
+        for table in ("customers", "orders", "events", "reviews"):
+            for r in rows.get(table) or []:
+                put(r.get("customer_id"), r.get(EVENT_TIME[table]))
+        order_owner = {r["order_id"]: (r.get("customer_id"), r.get("ordered_at")) for r in rows.get("orders") or []}
+        lines = rows.get("order_lines") or []
+        missing = sorted({r["order_id"] for r in lines if r["order_id"] not in order_owner})
+        if missing:
+            for oid, cid, ts in self.con.execute("SELECT order_id, customer_id, ordered_at FROM orders "
+                                                 "WHERE order_id IN (SELECT unnest(?))", [missing]).fetchall():
+                order_owner[oid] = (cid, ts)
+        for r in lines:
+            cid, ts = order_owner.get(r["order_id"], (None, None))
+            put(cid, ts)
+        return out
+
+    # -- re-scoring --------------------------------------------------------------------------
+    @contextmanager
+    def _shadow(self, customer_id: str) -> Iterator[None]:
+        """Temporary tables named like the canonical ones, holding only ``customer_id``'s rows."""
+        con, db = self.con, self._db
+        try:
+            for t in ("customers", "orders", "events", "reviews"):
+                con.execute(f'CREATE OR REPLACE TEMP TABLE "{t}" AS SELECT * FROM "{db}".main."{t}" '
+                            f"WHERE customer_id = ?", [customer_id])
+            con.execute(f'CREATE OR REPLACE TEMP TABLE order_lines AS SELECT l.* FROM "{db}".main.order_lines l '
+                        "SEMI JOIN temp.main.orders o USING (order_id)")
+            yield
+        finally:
+            for t in SHADOWED:
+                con.execute(f'DROP TABLE IF EXISTS temp.main."{t}"')
+
+    def features(self, customer_id: str, as_of: datetime, cfg: Config) -> pd.DataFrame:
+        """The batch features of one customer as of ``as_of`` (one row, or none for an unknown customer).
+
+        The SQL text is made on the full data (so the top categories are the shop's),
+        then run over the customer's rows only.
+        """
+        sql = features_sql(_ConWs(self.con, self.path), as_of, cfg)
+        with self._shadow(customer_id):
+            df = self.con.execute(sql, {"as_of": as_of}).df()
+        df = df[_ordered_columns(list(df.columns))]
+        return df[df["customer_id"] == customer_id].reset_index(drop=True)
+
+    def _rescore(self, touched: dict[str, datetime | None]) -> list[dict]:
+        ref = self.reference()
+        if ref is None:
+            return []  # no run yet: rows stored, nothing to re-score against
+        changes: list[dict] = []
+        for cid, ts in sorted(touched.items()):
+            as_of = max(ref.as_of, end_of_day(ts)) if ts is not None else ref.as_of
+            changed_at = ts if ts is not None else ref.as_of
+            changes += self._rescore_one(ref, cid, as_of, changed_at)
+        return changes
+
+    def _rescore_one(self, ref: RunReference, cid: str, as_of: datetime, changed_at: datetime) -> list[dict]:
+        con, cfg = self.con, ref.config
+        feats = self.features(cid, as_of, cfg)
+        if feats.empty:
+            return []
+        row = feats.iloc[0]
+        stored_flag = None
+        if ref.population is not None and "is_outlier" in ref.population:
+            hit = ref.population.loc[ref.population["customer_id"] == cid, "is_outlier"]
+            stored_flag = bool(hit.iloc[0]) if len(hit) else False
+        feats.loc[0, "is_outlier"] = bool(stored_flag) if stored_flag is not None else False
+
+        segs = self._segments(ref, cid, feats, as_of)
+        churn = self._churn(ref, cid, as_of)
+        clv = self._clv(ref, cid, as_of)
+        if clv is not None and "value_tier" in segs and cfg["segments.value.basis"] == "clv":
+            segs["value_tier"] = self._value_tier(ref, cid, feats, clv.get("clv"))
+
+        # previous segments: the live ones of this run, else the run's own
+        old = dict(con.execute("SELECT scheme, segment FROM live_segments WHERE customer_id = ? AND run_id = ?",
+                               [cid, ref.run_id]).fetchall())
+        srun = table_run(con, "segments", ref.run_id)
+        if srun is not None:
+            for scheme, seg in con.execute("SELECT scheme, segment FROM segments WHERE run_id = ? AND customer_id = ?",
+                                           [srun, cid]).fetchall():
+                old.setdefault(scheme, seg)
+        moves = [{"customer_id": cid, "scheme": s, "old": old.get(s), "new": new, "changed_at": changed_at,
+                  "source": "live"} for s, new in segs.items() if old.get(s) != new]
+        for m in moves:
+            con.execute('INSERT INTO segment_changes VALUES (?, ?, ?, ?, ?, ?, ?, current_timestamp)',
+                        [m["customer_id"], m["scheme"], m["old"], m["new"], m["changed_at"], m["source"], ref.run_id])
+        con.execute("DELETE FROM live_segments WHERE customer_id = ?", [cid])
+        for s, seg in segs.items():
+            con.execute("INSERT INTO live_segments VALUES (?, ?, ?, ?, ?)", [cid, ref.run_id, s, seg, as_of])
+        con.execute("DELETE FROM live_state WHERE customer_id = ?", [cid])
+        con.execute("INSERT INTO live_state VALUES (?, ?, ?, ?, ?, ?, ?)", [
+            cid, ref.run_id, as_of, changed_at, _json_row(feats.iloc[0]),
+            json.dumps(churn, default=str) if churn is not None else None,
+            json.dumps(clv, default=str) if clv is not None else None])
+        return moves
+
+    def _population_with(self, ref: RunReference, cid: str, feats: pd.DataFrame) -> pd.DataFrame:
+        pop = ref.population
+        keep = pop.loc[pop["customer_id"] != cid, [c for c in pop.columns if c in feats.columns]]
+        return pd.concat([keep, feats[keep.columns]], ignore_index=True)
+
+    def _segments(self, ref: RunReference, cid: str, feats: pd.DataFrame, as_of: datetime) -> dict[str, str]:
+        from ..segment import SCHEMES, lifecycle_stages, rfm_segments, value_tiers
+
+        cfg = ref.config
+        schemes = [s for s in SCHEMES if s in cfg["segments.schemes"]]
+        out: dict[str, str] = {}
+        with warnings.catch_warnings():
+            # the batch run already warned about thin data; the live path must not fail on it
+            warnings.simplefilter("ignore")
+            if ref.population is not None:
+                pop = self._population_with(ref, cid, feats)
+                if "rfm" in schemes:
+                    r = rfm_segments(pop, cfg)
+                    out["rfm"] = str(r.loc[r["customer_id"] == cid, "segment"].iloc[0])
+                if "value_tier" in schemes and cfg["segments.value.basis"] == "monetary_net":
+                    v = value_tiers(pop, cfg)
+                    out["value_tier"] = str(v.loc[v["customer_id"] == cid, "tier"].iloc[0])
+            if "lifecycle" in schemes and ref.windows is not None:
+                with self._shadow(cid):
+                    lc = lifecycle_stages(_ConWs(self.con, self.path), as_of, cfg, features=feats,
+                                          windows=ref.windows)
+                out["lifecycle"] = str(lc["stage"].iloc[0])
+        return out
+
+    def _value_tier(self, ref: RunReference, cid: str, feats: pd.DataFrame, clv_value) -> str:
+        from ..segment import value_tiers
+
+        crun = table_run(self.con, "clv", ref.run_id)
+        scores = self.con.execute(f'SELECT customer_id, "{ref.config["segments.value.clv_column"]}" AS v FROM clv '
+                                  "WHERE run_id = ?", [crun]).df().set_index("customer_id")["v"]
+        scores.loc[cid] = clv_value
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            v = value_tiers(self._population_with(ref, cid, feats), ref.config, scores=scores)
+        return str(v.loc[v["customer_id"] == cid, "tier"].iloc[0])
+
+    def _churn(self, ref: RunReference, cid: str, as_of: datetime) -> dict | None:
+        model_file = self.path / "models" / f"churn_run{ref.run_id}.json"
+        if not model_file.exists():
+            return None
+        from ..predict.churn import score_customers
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                s = score_customers(_ConWs(self.con, self.path), as_of, [cid], run_id=ref.run_id, config=ref.config)
+            except ShopsegError:
+                return None  # a model fitted under other settings: leave churn to the next run
+        if s.empty:
+            return None
+        r = s.iloc[0]
+        return {"probability": float(r["probability"]), "tier": str(r["tier"]),
+                "reasons": [str(r[f"reason_{k}"]) for k in (1, 2, 3) if pd.notna(r[f"reason_{k}"])],
+                "model": str(r["model"])}
+
+    def _clv(self, ref: RunReference, cid: str, as_of: datetime) -> dict | None:
+        if ref.clv_models is None:
+            return None
+        from ..predict.clv import score_clv, summary_from_orders
+
+        tm, vm, c = ref.clv_models
+        summ = summary_from_orders(self.con, as_of, time_unit=c.get("time_unit", "D"), customers=[cid])
+        if summ.empty:
+            return None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            s = score_clv(summ, tm, vm, as_of, horizon_days=c.get("horizon_days", 365),
+                          discount_rate_annual=c.get("discount_rate_annual", 0.1),
+                          min_p_alive=c.get("min_p_alive", 0.5))
+        r = s.iloc[0]
+        nxt = r["expected_next_order_at"]
+        return {"clv": float(r["clv"]), "p_alive": float(r["p_alive"]),
+                "expected_purchases_90d": float(r["expected_purchases_90d"]),
+                "expected_order_value": float(r["expected_order_value"]),
+                "expected_next_order_at": None if pd.isna(nxt) else pd.Timestamp(nxt).isoformat()}
+
+
+def _json_row(row: pd.Series) -> str:
+    out: dict[str, Any] = {}
+    for k, v in row.items():
+        if isinstance(v, (np.bool_, bool)):
+            out[k] = bool(v)
+        elif isinstance(v, (np.integer,)):
+            out[k] = int(v)
+        elif isinstance(v, (np.floating, float)):
+            out[k] = None if np.isnan(v) else float(v)
+        else:
+            out[k] = v
+    return json.dumps(out, default=str)
+
+
+__all__ = ["LiveUpdater", "RowError", "LIVE_DDL", "LIVE_TABLES_DOC", "end_of_day", "latest_run", "table_run"]

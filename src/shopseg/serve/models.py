@@ -1,0 +1,184 @@
+"""Request and response models of the service, generated from the column contracts.
+
+The row models of ``POST /events`` are built from :mod:`shopseg.schema`
+(one pydantic model per canonical input table, one field per
+:class:`~shopseg.schema.Column`), never copied by hand: a column added to the
+schema is accepted by the API at once.  Types map as DuckDB type -> Python
+type; ``required`` columns are required fields; ``choices``, ``min``,
+``max`` and ``positive`` become ``Literal`` / ``ge`` / ``le`` / ``gt``
+constraints, so a bad value is answered with a 422 that names the table,
+row and column.  Unknown fields are refused (``extra="forbid"``): a typo in
+a column name must not silently drop data.  Provenance columns that shopseg
+adds itself (``ingest_id``) are not accepted from clients.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from .. import schema
+
+PY_TYPES: dict[str, type] = {
+    "VARCHAR": str,
+    "TIMESTAMP": datetime,
+    "DOUBLE": float,
+    "BIGINT": int,
+    "BOOLEAN": bool,
+}
+
+# Tables a client may POST, in load order (referenced tables first).
+POSTABLE = ("customers", "orders", "order_lines", "events", "reviews")
+
+# The timestamp column of each postable table: segment_changes.changed_at comes from it.
+EVENT_TIME = {"orders": "ordered_at", "events": "occurred_at", "reviews": "reviewed_at",
+              "customers": "signed_up_at"}
+
+
+class _Row(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+def _field(col: schema.Column) -> tuple[Any, Any]:
+    py: Any = PY_TYPES[col.type]
+    if col.choices:
+        py = Literal[col.choices]  # type: ignore[valid-type]
+    constraints: dict[str, Any] = {"description": col.doc}
+    if col.min is not None:
+        constraints["ge"] = col.min
+    if col.max is not None:
+        constraints["le"] = col.max
+    if col.positive:
+        constraints["gt"] = 0
+    if col.type == "VARCHAR" and col.required:
+        constraints["min_length"] = 1  # required means non-empty, as in ingest
+    if col.required:
+        return py, Field(..., **constraints)
+    return Optional[py], Field(None, **constraints)
+
+
+def row_model(table: schema.Table) -> type[BaseModel]:
+    """A pydantic model of one row of ``table``, made from its :class:`~shopseg.schema.Column` list."""
+    fields = {c.name: _field(c) for c in table.columns}
+    name = "".join(p.capitalize() for p in table.name.split("_")) + "Row"
+    model = create_model(name, __base__=_Row, __doc__=table.doc, **fields)  # type: ignore[call-overload]
+    return model
+
+
+ROW_MODELS: dict[str, type[BaseModel]] = {t: row_model(schema.get_table(t)) for t in POSTABLE}
+
+EventBatch = create_model(  # type: ignore[call-overload]
+    "EventBatch",
+    __base__=_Row,
+    __doc__="A batch of canonical rows: any of the tables below, with the canonical column names.",
+    **{t: (list[ROW_MODELS[t]], Field(default_factory=list, description=schema.get_table(t).doc))  # type: ignore[valid-type]
+       for t in POSTABLE},
+)
+
+
+def row_dicts(batch: BaseModel, table: str) -> list[dict]:
+    """Rows of ``table`` in the batch as dicts with every schema column, defaults filled in."""
+    t = schema.get_table(table)
+    out = []
+    for row in getattr(batch, table):
+        d = row.model_dump()
+        for c in t.columns:
+            if d.get(c.name) is None and c.default is not None:
+                d[c.name] = c.default
+        out.append(d)
+    return out
+
+
+# -- responses ------------------------------------------------------------------------------
+
+class ErrorBody(BaseModel):
+    """Every error: what went wrong, where, and what to do."""
+
+    error: str = Field(description="Short machine-readable kind: not_found, validation, unauthorized, ...")
+    message: str
+    hint: Optional[str] = None
+    details: Optional[list[dict]] = None
+
+
+class SegmentInfo(BaseModel):
+    segment: Optional[str]
+    name: Optional[str] = None
+    source: Literal["run", "live"] = Field(description="`run`: from the stored batch run; `live`: re-scored "
+                                                      "after an event posted to this service")
+
+
+class ChurnInfo(BaseModel):
+    probability: Optional[float]
+    tier: Optional[str]
+    reasons: list[str] = []
+    model: Optional[str] = None
+    source: Literal["run", "live"]
+
+
+class CLVInfo(BaseModel):
+    clv: Optional[float]
+    p_alive: Optional[float]
+    expected_purchases_90d: Optional[float] = None
+    expected_order_value: Optional[float] = None
+    expected_next_order_at: Optional[datetime] = None
+    source: Literal["run", "live"]
+
+
+class CustomerView(BaseModel):
+    customer_id: str
+    run_id: Optional[int] = Field(description="The batch run the answer is based on (latest done run)")
+    as_of: Optional[datetime] = Field(description="Date the features describe (later than the run's when "
+                                                  "live events moved it on)")
+    live: bool = Field(description="True when events posted after the run changed this customer")
+    features: Optional[dict[str, Any]] = None
+    segments: dict[str, SegmentInfo] = {}
+    churn: Optional[ChurnInfo] = None
+    clv: Optional[CLVInfo] = None
+    next_action: Optional[dict[str, Any]] = None
+    recommendations: Optional[list[dict[str, Any]]] = None
+
+
+class SegmentSize(BaseModel):
+    segment: str
+    name: Optional[str] = None
+    n_customers: int
+    share: Optional[float] = None
+
+
+class SchemeSizes(BaseModel):
+    scheme: str
+    segments: list[SegmentSize]
+
+
+class SegmentsView(BaseModel):
+    run_id: Optional[int]
+    schemes: list[SchemeSizes]
+
+
+class MembersPage(BaseModel):
+    run_id: int
+    scheme: str
+    segment: str
+    page: int
+    size: int
+    total: int
+    customer_ids: list[str]
+
+
+class SegmentChange(BaseModel):
+    customer_id: str
+    scheme: str
+    old: Optional[str]
+    new: Optional[str]
+    changed_at: datetime
+    source: str
+
+
+class IngestResult(BaseModel):
+    ingest_id: int
+    rows_added: dict[str, int]
+    customers_rescored: list[str]
+    changes: list[SegmentChange]
+    seconds: float

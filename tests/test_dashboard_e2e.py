@@ -1,0 +1,124 @@
+"""The dashboard in headless Chromium: every page renders, the churn slider moves the numbers.
+
+Serves the demo shop with uvicorn on 127.0.0.1 (a free port, in a thread) and
+drives Debian's chromium through Playwright (no browser download).  Skipped,
+with the reason, when chromium or Playwright is absent.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+import time
+import warnings
+
+import pytest
+
+pytest.importorskip("fastapi")
+uvicorn = pytest.importorskip("uvicorn")
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+
+from tests.test_serve_synth import build_demo_workspace  # noqa: E402
+
+from shopseg.serve import create_app  # noqa: E402
+
+CHROMIUM = shutil.which("chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    if CHROMIUM is None:
+        pytest.skip("chromium not found on PATH (apt-get install -y chromium): dashboard test skipped")
+    path = tmp_path_factory.mktemp("e2e") / "ws"
+    build_demo_workspace(path)
+    port = free_port()
+    config = uvicorn.Config(create_app(path, "read-e2e", "write-e2e"), host="127.0.0.1", port=port,
+                            log_level="warning", lifespan="on")
+    srv = uvicorn.Server(config)
+    t = threading.Thread(target=srv.run, daemon=True)
+    t.start()
+    deadline = time.monotonic() + 20
+    while not srv.started:
+        if time.monotonic() > deadline or not t.is_alive():
+            pytest.fail("uvicorn did not start within 20 s")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", path
+    srv.should_exit = True
+    t.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    base, _ = server
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            pg = browser.new_page()
+            pg.set_default_timeout(15_000)
+            pg.goto(f"{base}/dashboard/login")
+            pg.fill("#key", "read-e2e")
+            pg.click("button[type=submit]")
+            pg.wait_for_url(f"{base}/dashboard")
+            yield pg, base
+            browser.close()
+
+
+def test_dashboard_requires_a_key_and_shows_the_segment_overview(page):
+    pg, base = page
+    assert pg.locator("section.scheme").count() == 4
+    rfm = pg.locator("section[data-scheme=rfm]")
+    assert "Champions" in rfm.inner_text()
+    total = sum(int(x.replace(",", "")) for x in rfm.locator("td.num").all_inner_texts())
+    assert total == 300
+
+
+def test_customer_lookup_page_shows_segments_churn_and_clv(page):
+    pg, base = page
+    pg.goto(f"{base}/dashboard/customer")
+    pg.fill("#customer-id", "C0000001")
+    pg.click("button[type=submit]")
+    pg.wait_for_selector("#customer")
+    assert "rfm" in pg.locator("#segments").inner_text()
+    assert "%" in pg.locator("#churn").inner_text()
+    assert "P(alive)" in pg.locator("#clv").inner_text()
+    assert pg.locator("#features tr").count() > 20
+
+
+def test_campaign_page_renders_with_or_without_actions(page):
+    pg, base = page
+    pg.goto(f"{base}/dashboard/campaign")
+    assert pg.locator("h1").inner_text() == "Campaign plan"
+    assert pg.locator("#no-actions").count() + pg.locator("#actions").count() == 1
+
+
+def test_moving_the_churn_slider_changes_reach_and_false_alarms(page):
+    pg, base = page
+    pg.goto(f"{base}/dashboard/churn")
+    low = (pg.locator("#true-churners").inner_text(), pg.locator("#false-alarms").inner_text())
+    pg.locator("#threshold").fill("0")
+    at_zero = (int(pg.locator("#true-churners").inner_text()), int(pg.locator("#false-alarms").inner_text()))
+    pg.locator("#threshold").fill("95")
+    at_high = (int(pg.locator("#true-churners").inner_text()), int(pg.locator("#false-alarms").inner_text()))
+    assert pg.locator("#threshold-value").inner_text() == "0.95"
+    assert at_zero[0] + at_zero[1] > at_high[0] + at_high[1]  # a higher bar reaches fewer customers
+    assert at_zero[1] > at_high[1]  # and raises fewer false alarms
+    assert low[0] != "–"  # the script filled the numbers in on load
+
+
+def test_the_page_loads_nothing_from_outside(page):
+    pg, base = page
+    seen = []
+    pg.on("request", lambda r: seen.append(r.url))
+    for path in ("/dashboard", "/dashboard/churn", "/dashboard/customer?id=C0000001", "/dashboard/campaign"):
+        pg.goto(base + path)
+    assert seen and all(u.startswith(base) for u in seen)

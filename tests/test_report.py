@@ -1,0 +1,72 @@
+"""The HTML report: one self-contained file, every section rendered offline in headless Chromium."""
+
+import os
+import shutil
+
+import pytest
+
+from shopseg.pipeline import run_pipeline
+from shopseg.report import build_report
+from shopseg.synth import synthesize
+from shopseg.workspace import open_workspace
+
+SECTIONS = ["kpis", "data-quality", "revenue", "cohorts", "segments", "profiles", "clusters", "rfm", "lifecycle",
+            "overlap", "migration", "churn", "clv", "rules", "reviews"]
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    d = tmp_path_factory.mktemp("report")
+    ws = open_workspace(d / "ws")
+    synthesize(ws, customers=1500, seed=3, as_of="2024-12-31")
+    run_pipeline(ws, "2024-09-30", seed=3)  # a first run, so the second has migration between runs
+    result = run_pipeline(ws, "2024-12-30", seed=3)
+    path = build_report(ws, result.run_id)
+    ws.close()
+    return path
+
+
+def test_report_is_one_self_contained_file(report):
+    html = report.read_text(encoding="utf-8")
+    assert html.count("<script") >= 2  # the inlined chart library and the charts
+    # nothing is loaded from elsewhere (the browser test below also blocks and counts every request)
+    assert "<script src=" not in html and "<link " not in html
+
+
+def test_every_section_has_data_on_the_demo_shop(report):
+    html = report.read_text(encoding="utf-8")
+    for sid in SECTIONS:
+        assert f'data-section="{sid}" data-available="yes"' in html, f"section {sid} has no data"
+    assert 'id="about"' in html and "as of 2024-12-30" in html
+
+
+def test_report_renders_offline_in_headless_chromium(report):
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        if os.environ.get("SHOPSEG_SKIP_BROWSER"):
+            pytest.skip("chromium absent and SHOPSEG_SKIP_BROWSER set")
+        pytest.fail("Debian chromium is missing: `make test` installs it with scripts/install-browser.sh")
+    from playwright.sync_api import sync_playwright
+
+    requests = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        page = browser.new_page()
+        page.route("**/*", lambda route: (requests.append(route.request.url), route.continue_()
+                                          if route.request.url.startswith("file:") else route.abort()))
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(report.as_uri())
+        page.wait_for_function("document.querySelectorAll('.plot-container').length > 10", timeout=30000)
+        for sid in SECTIONS:
+            sec = page.locator(f"section#{sid}")
+            assert sec.count() == 1, sid
+            assert sec.locator(".takeaway").inner_text().strip(), f"section {sid} has no takeaway"
+            assert sec.locator(".plot-container, table, .kpi").count() >= 1, f"section {sid} shows no chart or table"
+        charts = page.locator(".plot-container svg.main-svg").count()
+        browser.close()
+    assert not errors, errors
+    assert [u for u in requests if not u.startswith("file:")] == []
+    assert charts >= 15
