@@ -32,7 +32,7 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || bash scripts/install-browser.sh
 
 bench: $(STAMP)
-	$(PY) benchmarks/run.py
+	$(PY) benchmarks/run.py $(if $(QUICK),--quick,)
 
 clean:
 	rm -rf $(VENV) $(DEMO_WS) .pytest_cache

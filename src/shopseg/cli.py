@@ -490,6 +490,91 @@ def customer(
                               f"  next order  {r[0][2] or 'not expected'}", highlight=False)
 
 
+@app.command("plan")
+@handles_errors
+def plan_cmd(
+    run_id: Optional[int] = typer.Option(None, "--run", help="Run whose actions to summarise (default: the latest)."),
+):
+    """Audience size, control group, cost and expected return per campaign of a run's actions."""
+    from .act import plan_summary
+
+    with _open(create=False) as ws:
+        df = plan_summary(ws, run_id)
+    t = Table("campaign", "channel", "audience", "control", "cost", "expected revenue", "expected value", "ROI",
+              title=f"Plan of run {int(df['run_id'].iloc[0])}")
+    for r in df.itertuples(index=False):
+        t.add_row(r.campaign, r.channel, f"{r.audience:,}", f"{r.control:,}", f"{r.cost:,.2f}",
+                  f"{r.expected_revenue:,.2f}", f"{r.expected_value:,.2f}",
+                  "" if r.expected_roi != r.expected_roi else f"{r.expected_roi:,.2f}")
+    console.print(t)
+
+
+@app.command("measure")
+@handles_errors
+def measure_cmd(
+    run_id: Optional[int] = typer.Option(None, "--run", help="Run whose actions to measure (default: the latest)."),
+    responses: Optional[Path] = typer.Option(None, "--responses", help="CSV or Parquet with customer_id, responded[, revenue][, campaign]; default: orders after the run's as_of."),
+    window_days: Optional[int] = typer.Option(None, "--window-days", help="Days after as_of that count (default act.response_window_days)."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML file overriding default settings."),
+    by_segment: bool = typer.Option(False, "--by-segment", help="Also show each segment and offer variant."),
+):
+    """Measured uplift per campaign: response rates of treatment and control, interval, incremental revenue, ROI."""
+    from .act import measure
+    from .config import load_config
+
+    with _open(create=False) as ws:
+        df = measure(ws, run_id, responses=responses, window_days=window_days, config=load_config(config))
+    if not by_segment:
+        df = df[(df["segment"] == "all") & (df["variant"] == "all")]
+    t = Table("campaign", "segment", "variant", "treated", "control", "rate T", "rate C", "uplift", "interval",
+              "incremental revenue", "ROI", title=f"Uplift ({df['ci_method'].iloc[0]}, {df['confidence_level'].iloc[0]:.0%})")
+    for r in df.itertuples(index=False):
+        t.add_row(r.campaign, r.segment, r.variant, f"{r.n_treatment:,}", f"{r.n_control:,}",
+                  f"{r.rate_treatment:.1%}", "" if r.n_control == 0 else f"{r.rate_control:.1%}",
+                  "" if r.n_control == 0 else f"{r.uplift:+.1%}",
+                  "" if r.n_control == 0 else f"[{r.uplift_low:+.1%}, {r.uplift_high:+.1%}]",
+                  "" if r.n_control == 0 else f"{r.incremental_revenue:,.2f}",
+                  "" if r.roi != r.roi else f"{r.roi:.2f}")
+    console.print(t)
+
+
+@app.command("export")
+@handles_errors
+def export_cmd(
+    campaign: str = typer.Argument(..., help="Campaign name (see `shopseg plan`)."),
+    format: str = typer.Option("csv", "--format", help="csv or parquet."),
+    include_pii: bool = typer.Option(False, "--include-pii", help="Also write raw e-mail, phone (E.164) and name."),
+    run_id: Optional[int] = typer.Option(None, "--run", help="Run (default: the latest with actions)."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML file overriding default settings."),
+):
+    """Write a campaign's audience (treatment only, never the control group) with SHA-256 hashed e-mail and phone."""
+    from .act import export_audience
+    from .config import load_config
+
+    with _open(create=False) as ws:
+        path = export_audience(ws, campaign, format=format, run_id=run_id, include_pii=include_pii,
+                               config=load_config(config))
+        n = ws.scalar(f"SELECT count(*) FROM read_{'csv_auto' if format == 'csv' else 'parquet'}(?)", [str(path)])
+    console.print(f"{n:,} customers -> {path}", highlight=False, soft_wrap=True)
+
+
+@app.command("recommend")
+@handles_errors
+def recommend_cmd(
+    customer_id: str = typer.Argument(..., help="The customer."),
+    run_id: Optional[int] = typer.Option(None, "--run", help="Run (default: the latest with recommendations)."),
+):
+    """A customer's stored recommendations, best first, with the source of each."""
+    from .recommend import recommendations_for
+
+    with _open(create=False) as ws:
+        df = recommendations_for(ws, customer_id, run_id)
+    t = Table("rank", "product", "name", "category", "score", "source", title=f"Recommendations for {customer_id}")
+    for r in df.itertuples(index=False):
+        t.add_row(str(r.rank), str(r.product_id), str(r.name or ""), str(r.category or ""), f"{r.score:.4f}", r.source)
+    console.print(t)
+
+
 @app.command()
 @handles_errors
 def serve(

@@ -71,3 +71,29 @@ def _baskets(ctx: RunContext) -> dict:
 
 register(Stage("baskets", _baskets, needs=("orders", "order_lines"),
                doc="Frequent itemsets and association rules, overall and per segment."))
+
+
+def _recommend(ctx: RunContext) -> dict:
+    from .recommend import recommend_stage
+
+    return recommend_stage(ctx)
+
+
+def _measure(ctx: RunContext) -> dict:
+    from .act import measure_stage
+
+    return measure_stage(ctx)
+
+
+def _act(ctx: RunContext) -> dict:
+    from .act import act_stage
+
+    return act_stage(ctx)
+
+
+register(Stage("recommend", _recommend, needs=("orders", "order_lines"),
+               doc="ALS / item-item + content + cross-sell + segment popularity -> table recommendations"))
+register(Stage("measure", _measure, needs=("orders",),
+               doc="Uplift of earlier runs whose response window ended by as_of -> table uplift_reports"))
+register(Stage("act", _act, needs=("orders",),
+               doc="Campaign playbook: one action per customer, control groups, budget -> table actions"))

@@ -1,0 +1,139 @@
+"""Audiences: a campaign's treated customers as a file an ad platform or e-mail tool can load.
+
+Identifiers are hashed the way ad platforms match customers (Google Ads
+Customer Match, Meta custom audiences): the e-mail address trimmed and
+lower-cased, then SHA-256 in lower-case hex; the phone number normalised to
+E.164 (``+`` country code and number, digits only), then SHA-256.  Raw e-mail,
+phone and name are written only with ``include_pii=True``.  Control-group
+customers are never exported: they must not be contacted.
+
+Phone normalisation (:func:`normalize_phone`), in order:
+
+1. keep digits and a leading ``+``; ``00`` at the start means ``+`` (international prefix);
+2. with ``+``: the digits are the E.164 number;
+3. without: a leading trunk ``0`` is dropped and the calling code of the customer's
+   country (``act.phone_country_from_customer``; a small table of names and ISO codes
+   below) or ``act.default_country_code`` is put in front; a number that already starts
+   with that calling code and is long enough for it is taken as international;
+4. E.164 allows 8 to 15 digits in all: anything else is dropped (NULL), not guessed.
+
+It deliberately does not know every country's numbering plan (no new dependency): it is
+right for numbers written in the usual national or international ways.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from ..config import Config, load_config
+from ..errors import ConfigError, ShopsegError
+
+# country name or ISO 3166 alpha-2 code (lower case) -> calling code
+CALLING_CODES = {
+    "us": "1", "united states": "1", "usa": "1", "ca": "1", "canada": "1",
+    "gb": "44", "uk": "44", "united kingdom": "44", "ie": "353", "ireland": "353", "eire": "353",
+    "fr": "33", "france": "33", "de": "49", "germany": "49", "nl": "31", "netherlands": "31",
+    "be": "32", "belgium": "32", "es": "34", "spain": "34", "it": "39", "italy": "39",
+    "pt": "351", "portugal": "351", "ch": "41", "switzerland": "41", "at": "43", "austria": "43",
+    "se": "46", "sweden": "46", "no": "47", "norway": "47", "dk": "45", "denmark": "45",
+    "fi": "358", "finland": "358", "pl": "48", "poland": "48", "gr": "30", "greece": "30",
+    "au": "61", "australia": "61", "nz": "64", "new zealand": "64", "jp": "81", "japan": "81",
+    "cn": "86", "china": "86", "tw": "886", "taiwan": "886", "hk": "852", "hong kong": "852",
+    "sg": "65", "singapore": "65", "in": "91", "india": "91", "br": "55", "brazil": "55",
+    "mx": "52", "mexico": "52", "za": "27", "south africa": "27", "il": "972", "israel": "972",
+}
+
+
+def _codes_sql() -> str:
+    rows = ", ".join(f"('{k}', '{v}')" for k, v in CALLING_CODES.items())
+    return f"(VALUES {rows}) AS cc(country_key, calling_code)"
+
+
+def phone_e164_sql(phone: str, code: str) -> str:
+    """SQL giving the E.164 form of column ``phone`` with calling code expression ``code`` (or NULL)."""
+    d = f"regexp_replace(trim({phone}), '[^0-9+]', '', 'g')"
+    intl = f"CASE WHEN starts_with({d}, '00') THEN '+' || substr({d}, 3) ELSE {d} END"
+    digits = f"regexp_replace({intl}, '[^0-9]', '', 'g')"
+    national = f"regexp_replace({digits}, '^0+', '')"
+    body = (f"CASE WHEN starts_with({intl}, '+') THEN {digits} "
+            f"WHEN starts_with({digits}, {code}) AND length({digits}) >= length({code}) + 9 "
+            f"AND NOT starts_with({digits}, '0') THEN {digits} "
+            f"ELSE {code} || {national} END")
+    return (f"CASE WHEN {phone} IS NULL OR length({digits}) = 0 THEN NULL "
+            f"WHEN length({body}) BETWEEN 8 AND 15 AND NOT starts_with({body}, '0') THEN '+' || {body} END")
+
+
+def normalize_phone(phones, default_country_code: str = "1", countries=None) -> list:
+    """E.164 forms of ``phones`` (None where a number cannot be normalised), by the rules above.
+
+    >>> normalize_phone(["+1 415 555 0134", "(415) 555-0134", "0415 555 0134", "0044 20 7946 0958", "12"])
+    ['+14155550134', '+14155550134', '+14155550134', '+442079460958', None]
+    >>> normalize_phone(["020 7946 0958"], countries=["United Kingdom"])
+    ['+442079460958']
+    """
+    import duckdb
+
+    if not (isinstance(default_country_code, str) and default_country_code.isdigit() and len(default_country_code) <= 3):
+        raise ConfigError("The 'default_country_code' parameter must be 1 to 3 digits (a calling code without +). "
+                          f"Got {default_country_code!r} instead.")
+    df = pd.DataFrame({"i": range(len(phones)), "phone": pd.Series(list(phones), dtype=object),
+                       "country": pd.Series(list(countries) if countries is not None else [None] * len(phones),
+                                            dtype=object)})
+    con = duckdb.connect()
+    try:
+        con.register("p", df)
+        code = f"coalesce(cc.calling_code, '{default_country_code}')"
+        rows = con.execute(f"""SELECT {phone_e164_sql('CAST(p.phone AS VARCHAR)', code)} FROM p
+                               LEFT JOIN {_codes_sql()} ON cc.country_key = lower(trim(CAST(p.country AS VARCHAR)))
+                               ORDER BY p.i""").fetchall()
+    finally:
+        con.close()
+    return [r[0] for r in rows]
+
+
+def email_sha256_sql(email: str) -> str:
+    """SQL: SHA-256 (hex) of the trimmed, lower-cased e-mail; NULL when empty."""
+    return f"CASE WHEN nullif(trim({email}), '') IS NULL THEN NULL ELSE sha256(lower(trim({email}))) END"
+
+
+def export_audience(ws, campaign: str, format: str = "csv", run_id: int | None = None, include_pii: bool = False,
+                    *, config: Config | None = None, path: str | Path | None = None) -> Path:
+    """Write the treated customers of ``campaign`` in run ``run_id`` (latest with actions) to ``ws.exports_dir``.
+
+    Columns: customer_id, email_sha256, phone_sha256, campaign, offer, variant, channel (and with
+    ``include_pii``: email, phone_e164, name).  File ``run-<run_id>-<campaign>.<csv|parquet>``
+    unless ``path`` is given.  Returns the path written.
+    """
+    cfg = config if config is not None else load_config()
+    if format not in ("csv", "parquet"):
+        raise ConfigError(f"The 'format' parameter of export_audience must be one of 'csv', 'parquet'. "
+                          f"Got {format!r} instead.")
+    if not ws.has_table("actions"):
+        raise ShopsegError("No actions in the workspace yet.", hint="Run `shopseg run` (stage act) first.")
+    if run_id is None:
+        run_id = ws.scalar("SELECT max(run_id) FROM actions")
+    known = [r[0] for r in ws.sql("SELECT DISTINCT campaign FROM actions WHERE run_id = ? ORDER BY 1", [run_id])]
+    if campaign not in known:
+        raise ShopsegError(f"Campaign {campaign!r} has no actions in run {run_id}; campaigns there: "
+                           f"{', '.join(known) or '(none)'}.", hint="See `shopseg plan` for the run's campaigns.")
+    default_cc = cfg["act.default_country_code"]
+    code = (f"coalesce(cc.calling_code, '{default_cc}')" if cfg["act.phone_country_from_customer"]
+            else f"'{default_cc}'")
+    e164 = phone_e164_sql("c.phone", code)
+    pii = f", c.email AS email, {e164} AS phone_e164, c.name AS name" if include_pii else ""
+    out = Path(path) if path is not None else ws.exports_dir / f"run-{run_id}-{campaign}.{format}"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    query = f"""
+        SELECT a.customer_id, {email_sha256_sql('c.email')} AS email_sha256,
+               CASE WHEN {e164} IS NULL THEN NULL ELSE sha256({e164}) END AS phone_sha256,
+               a.campaign, a.offer, a.variant, a.channel {pii}
+        FROM actions a LEFT JOIN customers c ON c.customer_id = a.customer_id
+        LEFT JOIN {_codes_sql()} ON cc.country_key = lower(trim(c.country))
+        WHERE a.run_id = {int(run_id)} AND a.campaign = '{campaign.replace("'", "''")}' AND a."group" = 'treatment'
+        ORDER BY a.customer_id"""
+    fmt = "(FORMAT csv, HEADER true)" if format == "csv" else "(FORMAT parquet)"
+    target = str(out).replace("'", "''")
+    ws.con.execute(f"COPY ({query}) TO '{target}' {fmt}").fetchall()
+    return out

@@ -1,0 +1,552 @@
+"""The campaign playbook: campaigns as data, their eligibility rules, and the plan of one run.
+
+A campaign (``[act.campaigns.<name>]`` in the config) says who is eligible
+(``when``: conditions that must all hold), what they are offered (``offers``:
+one or more variants), on which channel, at what cost, and what a response is
+expected to be worth.  :func:`plan_actions` gives every customer at most one
+action per run:
+
+1. every (customer, campaign) pair whose conditions hold is a candidate, with
+   ``cost = cost_per_contact + response_rate x incentive`` and
+   ``expected_value = response_rate x value - cost``;
+2. pairs with ``expected_value <= act.min_expected_value`` are dropped, and so
+   are customers who had an action (treatment or control) fewer than the
+   candidate campaign's ``cooldown_days`` before this run's as_of;
+3. each customer keeps one campaign: the highest ``priority``, then the highest
+   expected value (then the campaign name, so ties are deterministic);
+4. the pairs are ranked by expected value per cost (greedy knapsack, Dantzig
+   1957); the longest prefix of that ranking whose *treatment* spend fits in
+   ``act.budget`` is planned, with each campaign's control group drawn inside
+   that prefix (:mod:`shopseg.act.holdout`), so control customers are the same
+   kind of customer as the treated ones and cost nothing;
+5. among a campaign's offer variants, Thompson sampling (:mod:`shopseg.act.bandit`)
+   picks one per treated customer.
+
+Every action carries a reason in plain words: the conditions it met with the
+customer's own values, the expected value arithmetic and, for several
+variants, why this offer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+
+from ..config import Config, load_config
+from ..errors import ConfigError, ShopsegError
+
+SCHEMES = ("rfm", "lifecycle", "value_tier", "cluster")
+# fields read from other capabilities' tables (besides the customer features)
+TEXT_FIELDS = (*SCHEMES, "churn_tier")
+SCORE_FIELDS = ("churn_probability", "clv", "clv_quantile", "p_alive", "expected_purchases_90d")
+BASES = ("fixed", "clv", "avg_order_value")
+OPS = ("not in", "in", "==", "!=", ">=", "<=", ">", "<")
+_COND = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?)\s+(not\s+in|in|==|!=|>=|<=|>|<)\s+(.+?)\s*$")
+CAMPAIGN_KEYS = ("enabled", "description", "when", "offers", "channel", "cost_per_contact", "incentive",
+                 "incentive_basis", "incentive_min", "incentive_max", "value", "value_basis", "response_rate",
+                 "priority", "cooldown_days", "control_share")
+ACTION_COLUMNS = {
+    "customer_id": "The customer.",
+    "campaign": "Campaign name (a key of [act.campaigns]).",
+    "offer": "The offer as sent ({incentive} filled in); for control customers the offer they would have got.",
+    "variant": "The offer variant (the template text); 'control' for the control group.",
+    "channel": "Channel of the campaign.",
+    "group": "'treatment' (contacted) or 'control' (held out to measure uplift). Quote it in SQL: \"group\".",
+    "stratum": "The customer's segment in the act.stratify_by scheme (control groups are stratified by it).",
+    "priority": "The campaign's priority.",
+    "response_rate": "Expected response rate used for planning.",
+    "incentive": "Incentive a responder gets, in currency.",
+    "contact_cost": "Cost of the contact (0 for control).",
+    "expected_value": "response_rate x value - cost (0 for control: not contacted).",
+    "cost": "contact_cost + response_rate x incentive: the expected spend (0 for control).",
+    "reason": "Why this customer got this action, in plain words.",
+}
+
+
+# -- campaigns as data -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One eligibility condition ``<field> <op> <value>``, e.g. ``lifecycle in new, active``."""
+
+    field: str
+    op: str
+    values: tuple[str, ...] = ()
+    number: float | None = None
+    text: str = ""
+
+    @property
+    def column(self) -> str:
+        return '"' + self.field.replace('"', '""') + '"'
+
+    @property
+    def is_text(self) -> bool:
+        return self.op in ("in", "not in") or (self.number is None)
+
+    def sql(self) -> str:
+        """A SQL predicate over the customer frame (values inlined after validation)."""
+        if self.number is None:
+            vals = ", ".join(_sql_str(v) for v in self.values)
+            neg = "NOT " if self.op in ("not in", "!=") else ""
+            return f"({self.column} IS NOT NULL AND {self.column} {neg}IN ({vals}))"
+        op = "=" if self.op == "==" else self.op
+        return f"({self.column} IS NOT NULL AND {self.column} {op} {self.number!r})"
+
+    def reason_sql(self) -> str:
+        """A SQL expression giving the condition in words with the customer's own value."""
+        if self.number is None:
+            return f"{_sql_str(self.field + ' is ')} || {self.column}"
+        if self.field == "clv_quantile":
+            return ("'CLV in the top ' || CAST(greatest(1, CAST(ceil(100 * (1 - clv_quantile)) AS INTEGER)) AS VARCHAR)"
+                    " || '% (' || printf('%.2f', clv) || ')'")
+        return (f"{_sql_str(self.field + ' ')} || printf('%.3g', {self.column}) || "
+                f"{_sql_str(f' ({self.op} {self.number:g})')}")
+
+
+@dataclass(frozen=True)
+class Campaign:
+    """A campaign of the playbook: who, what, how, at what cost and expected return."""
+
+    name: str
+    when: tuple[Condition, ...]
+    offers: tuple[str, ...]
+    description: str = ""
+    enabled: bool = True
+    channel: str = "email"
+    cost_per_contact: float = 0.05
+    incentive: float = 0.0
+    incentive_basis: str = "fixed"
+    incentive_min: float = 0.0
+    incentive_max: float = 0.0
+    value: float = 0.0
+    value_basis: str = "fixed"
+    response_rate: float = 0.05
+    priority: int = 0
+    cooldown_days: int = 30
+    control_share: float = 0.1
+
+    def value_sql(self) -> str:
+        return f"({self.value!r} * {_basis_sql(self.value_basis)})"
+
+    def incentive_sql(self) -> str:
+        e = f"({self.incentive!r} * {_basis_sql(self.incentive_basis)})"
+        if self.incentive_min > 0:
+            e = f"greatest({e}, {self.incentive_min!r})"
+        if self.incentive_max > 0:
+            e = f"least({e}, {self.incentive_max!r})"
+        return e
+
+
+def _basis_sql(basis: str) -> str:
+    return {"fixed": "1.0", "clv": "coalesce(clv, 0.0)", "avg_order_value": "coalesce(avg_order_value, 0.0)"}[basis]
+
+
+def _sql_str(s: str) -> str:
+    return "'" + str(s).replace("'", "''") + "'"
+
+
+def parse_condition(text: str, campaign: str = "?") -> Condition:
+    """``"lifecycle in new, active"`` -> :class:`Condition`; a ConfigError says what is wrong.
+
+    >>> parse_condition("clv_quantile >= 0.8").number
+    0.8
+    >>> parse_condition("lifecycle not in churned, prospect").values
+    ('churned', 'prospect')
+    """
+    where = f"The condition {text!r} of campaign {campaign!r}"
+    if not isinstance(text, str):
+        raise ConfigError(f"{where} must be a string like \"lifecycle in new\". Got {text!r} instead.")
+    m = _COND.match(text)
+    if not m:
+        raise ConfigError(
+            f"{where} must read \"<field> <op> <value>\" with op one of {', '.join(OPS)}.",
+            hint='Examples: "lifecycle in new, active", "churn_tier in high", "clv_quantile >= 0.8", '
+                 '"discount_share >= 0.2", "cluster_mean.discount_share >= 0.1".')
+    field, op, rest = m.group(1), re.sub(r"\s+", " ", m.group(2)), m.group(3)
+    if op in ("in", "not in"):
+        values = tuple(v.strip() for v in rest.split(",") if v.strip())
+        if not values:
+            raise ConfigError(f"{where} lists no value after {op!r}.")
+        if field in SCORE_FIELDS or field.startswith("cluster_mean."):
+            raise ConfigError(f"{where} compares the number {field!r} with {op!r}; use >=, <=, >, <, == or !=.")
+        return Condition(field, op, values, None, text)
+    try:
+        number = float(rest)
+    except ValueError:
+        if field in TEXT_FIELDS and op in ("==", "!="):
+            return Condition(field, op, (rest.strip(),), None, text)
+        raise ConfigError(f"{where} must compare {field!r} with a number. Got {rest!r} instead.") from None
+    if field in TEXT_FIELDS:
+        raise ConfigError(f"{where} compares the segment field {field!r} with a number; use 'in' or '=='.")
+    if not math.isfinite(number):
+        raise ConfigError(f"{where} must compare with a finite number. Got {rest!r} instead.")
+    return Condition(field, op, (), number, text)
+
+
+def _campaign(name: str, raw: dict, defaults: dict) -> Campaign:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"The 'act.campaigns.{name}' setting must be a table of campaign keys. Got {raw!r} instead.")
+    unknown = sorted(set(raw) - set(CAMPAIGN_KEYS))
+    if unknown:
+        raise ConfigError(f"Unknown setting 'act.campaigns.{name}.{unknown[0]}'. Known settings here: "
+                          f"{', '.join(CAMPAIGN_KEYS)}.")
+    d = {**defaults, **raw}
+
+    def bad(key, words):
+        raise ConfigError(f"The 'act.campaigns.{name}.{key}' setting must be {words}. Got {d[key]!r} instead.")
+
+    def num(key, lo=None, hi=None, integer=False):
+        v = d[key]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or (integer and not isinstance(v, int)):
+            bad(key, f"{'an int' if integer else 'a number'}" + (f" in [{lo}, {hi}]" if lo is not None and hi is not None
+                                                                 else f" of at least {lo}" if lo is not None else ""))
+        if (lo is not None and v < lo) or (hi is not None and v > hi) or not math.isfinite(v):
+            bad(key, f"{'an int' if integer else 'a number'}" + (f" in [{lo}, {hi}]" if hi is not None
+                                                                 else f" of at least {lo}"))
+        return v
+
+    if not re.fullmatch(r"[A-Za-z0-9_\-]+", name):
+        raise ConfigError(f"Campaign name {name!r} must use letters, digits, '_' or '-' only.")
+    if not isinstance(d["enabled"], bool):
+        bad("enabled", "true or false")
+    for key in ("description", "channel"):
+        if not isinstance(d[key], str):
+            bad(key, "a string")
+    if not isinstance(d["when"], list) or not d["when"]:
+        bad("when", 'a non-empty list of conditions like ["lifecycle in new"]')
+    offers = d["offers"]
+    if (not isinstance(offers, list) or not offers or not all(isinstance(o, str) and o.strip() for o in offers)
+            or len(set(offers)) != len(offers)):
+        bad("offers", "a non-empty list of distinct offer texts")
+    if any(o == "control" for o in offers):
+        bad("offers", "a list of offers none of which is called 'control'")
+    for key in ("incentive_basis", "value_basis"):
+        if d[key] not in BASES:
+            bad(key, "one of " + ", ".join(repr(b) for b in BASES))
+    for key in ("cost_per_contact", "incentive", "incentive_min", "incentive_max", "value"):
+        num(key, 0)
+    if d["incentive_max"] and d["incentive_max"] < d["incentive_min"]:
+        bad("incentive_max", f"0 (no cap) or at least incentive_min ({d['incentive_min']!r})")
+    num("response_rate", 0, 1)
+    num("control_share", 0, 0.5)
+    num("priority", -1000000, 1000000, integer=True)
+    num("cooldown_days", 0, 3650, integer=True)
+    when = tuple(parse_condition(c, name) for c in d["when"])
+    return Campaign(name=name, when=when, offers=tuple(offers), description=d["description"], enabled=d["enabled"],
+                    channel=d["channel"], cost_per_contact=float(d["cost_per_contact"]),
+                    incentive=float(d["incentive"]), incentive_basis=d["incentive_basis"],
+                    incentive_min=float(d["incentive_min"]), incentive_max=float(d["incentive_max"]),
+                    value=float(d["value"]), value_basis=d["value_basis"], response_rate=float(d["response_rate"]),
+                    priority=int(d["priority"]), cooldown_days=int(d["cooldown_days"]),
+                    control_share=float(d["control_share"]))
+
+
+def campaigns_from_act(act: dict) -> list[Campaign]:
+    """Every campaign of an ``[act]`` table (enabled or not), validated; sorted by name."""
+    defaults = act.get("campaign_defaults", {})
+    camps = act.get("campaigns", {})
+    if not isinstance(camps, dict):
+        raise ConfigError(f"The 'act.campaigns' setting must be a table of campaigns. Got {camps!r} instead.")
+    return [_campaign(name, raw, defaults) for name, raw in sorted(camps.items())]
+
+
+def campaigns_from_config(config: Config | None = None) -> list[Campaign]:
+    """The playbook of ``config`` (defaults when None)."""
+    cfg = config if config is not None else load_config()
+    return campaigns_from_act(cfg["act"])
+
+
+def check_act(act) -> bool:
+    """The config constraint on ``[act]``: raises a ConfigError naming the campaign and key at fault."""
+    if not isinstance(act, dict):
+        return False
+    campaigns_from_act(act)
+    return True
+
+
+# -- the customer frame ----------------------------------------------------------------
+
+
+def source_run(ws, table: str, run_id: int) -> int | None:
+    """``run_id`` when ``table`` holds rows of it, else the latest earlier run that does, else None."""
+    if not ws.has_table(table):
+        return None
+    return ws.scalar(f'SELECT max(run_id) FROM "{table}" WHERE run_id <= ?', [run_id])
+
+
+def build_frame(ws, run_id: int, fields: set[str], *, name: str = "_act_frame") -> dict:
+    """Create temp table ``name``: one row per customer of ``customer_features`` with segments,
+    churn and CLV columns and the ``cluster_mean.<feature>`` columns in ``fields``.
+
+    Returns the run each source was read from (None when absent).
+    """
+    runs = {t: source_run(ws, t, run_id) for t in ("customer_features", "segments", "churn_scores", "clv")}
+    if runs["customer_features"] is None:
+        raise ShopsegError(
+            f"No customer features for run {run_id} or before: actions need them.",
+            hint="Run the segments stage first (shopseg run), which writes customer_features and segments.")
+    feat_cols = [c for c in ws.columns("customer_features") if c not in ("run_id", "customer_id")]
+    num = []
+    for c in feat_cols:
+        q = '"' + c.replace('"', '""') + '"'
+        num.append(f"CAST({q} AS DOUBLE) AS {q}")
+    seg = ("SELECT customer_id, " + ", ".join(
+        f"max(segment) FILTER (WHERE scheme = '{s}') AS {s}" for s in SCHEMES)
+        + f" FROM segments WHERE run_id = {runs['segments']} GROUP BY customer_id") if runs["segments"] is not None \
+        else "SELECT NULL::VARCHAR AS customer_id, " + ", ".join(f"NULL::VARCHAR AS {s}" for s in SCHEMES) + " LIMIT 0"
+    ch = (f"SELECT customer_id, tier AS churn_tier, probability AS churn_probability FROM churn_scores "
+          f"WHERE run_id = {runs['churn_scores']}") if runs["churn_scores"] is not None else \
+        "SELECT NULL::VARCHAR AS customer_id, NULL::VARCHAR AS churn_tier, NULL::DOUBLE AS churn_probability LIMIT 0"
+    cl = (f"SELECT customer_id, clv, p_alive, expected_purchases_90d, percent_rank() OVER (ORDER BY clv) AS clv_quantile "
+          f"FROM clv WHERE run_id = {runs['clv']}") if runs["clv"] is not None else \
+        ("SELECT NULL::VARCHAR AS customer_id, NULL::DOUBLE AS clv, NULL::DOUBLE AS p_alive, "
+         "NULL::DOUBLE AS expected_purchases_90d, NULL::DOUBLE AS clv_quantile LIMIT 0")
+    means = []
+    for f in sorted(x for x in fields if x.startswith("cluster_mean.")):
+        feat = f.split(".", 1)[1]
+        if feat not in feat_cols:
+            raise ConfigError(f"Unknown feature {feat!r} in {f!r}: expected a column of customer_features "
+                              f"({', '.join(feat_cols[:12])}...).")
+        means.append(f'CASE WHEN cluster IS NULL THEN NULL ELSE avg(CAST("{feat}" AS DOUBLE)) '
+                     f'OVER (PARTITION BY cluster) END AS "{f}"')
+    sql = f"""
+        CREATE OR REPLACE TEMP TABLE {name} AS
+        WITH f AS (SELECT CAST(customer_id AS VARCHAR) AS customer_id, {', '.join(num)}
+                   FROM customer_features WHERE run_id = {runs['customer_features']}),
+             seg AS ({seg}), ch AS ({ch}), cl AS ({cl})
+        SELECT f.*, {', '.join(f'seg.{s}' for s in SCHEMES)}, ch.churn_tier, ch.churn_probability,
+               cl.clv, cl.p_alive, cl.expected_purchases_90d, cl.clv_quantile
+               {''.join(', ' + m for m in means)}
+        FROM f LEFT JOIN seg USING (customer_id) LEFT JOIN ch USING (customer_id) LEFT JOIN cl USING (customer_id)
+    """
+    ws.con.execute(sql).fetchall()
+    return runs
+
+
+# -- hashing: deterministic pseudo-random numbers ---------------------------------------
+
+
+def unit_hash_sql(*parts: str) -> str:
+    """SQL for a number in [0, 1) from the MD5 of the parts joined by ':' (60 bits)."""
+    joined = " || ':' || ".join(parts)
+    return f"(CAST(('0x' || substr(md5({joined}), 1, 15)) AS BIGINT) / 1152921504606846976.0)"
+
+
+def unit_hash(*parts) -> float:
+    """The same number as :func:`unit_hash_sql` in Python (for a few values, e.g. a stratum's key)."""
+    h = hashlib.md5(":".join(str(p) for p in parts).encode()).hexdigest()
+    return int(h[:15], 16) / float(16 ** 15)
+
+
+def stable_int(*parts) -> int:
+    """A 63-bit integer from the MD5 of the parts: seeds for numpy that do not change between runs."""
+    return int(hashlib.md5(":".join(str(p) for p in parts).encode()).hexdigest()[:15], 16)
+
+
+# -- the plan --------------------------------------------------------------------------
+
+
+@dataclass
+class ActionPlan:
+    """What :func:`plan_actions` decided (also written to ``actions`` when a run id is given)."""
+
+    run_id: int | None
+    actions: pd.DataFrame
+    notes: dict
+
+
+def _candidates_sql(camps: list[Campaign], stratify_by: str, frame: str) -> str:
+    parts = []
+    for i, c in enumerate(camps):
+        why = " || '; ' || ".join(f"({cond.reason_sql()})" for cond in c.when)
+        parts.append(f"""
+            SELECT customer_id, {i} AS campaign_idx, {_sql_str(c.name)} AS campaign, {c.priority} AS priority,
+                   {c.response_rate!r} AS response_rate, {c.value_sql()} AS value, {c.incentive_sql()} AS incentive,
+                   {c.cost_per_contact!r} AS contact_cost, coalesce({stratify_by}, '(none)') AS stratum,
+                   {_sql_str(c.name + ': ')} || {why} AS why
+            FROM {frame} WHERE {' AND '.join(cond.sql() for cond in c.when)}""")
+    return " UNION ALL ".join(parts)
+
+
+def _check_fields(ws, camps: list[Campaign], frame: str) -> None:
+    cols = set(ws.columns(frame)) if ws.has_table(frame) else {r[0] for r in ws.sql(f"DESCRIBE {frame}")}
+    for c in camps:
+        for cond in c.when:
+            if cond.field not in cols:
+                raise ConfigError(
+                    f"The condition {cond.text!r} of campaign {c.name!r} uses the unknown field {cond.field!r}.",
+                    hint="Fields: the segment schemes (rfm, lifecycle, value_tier, cluster), churn_tier, "
+                         "churn_probability, clv, clv_quantile, p_alive, expected_purchases_90d, "
+                         "cluster_mean.<feature> and the columns of customer_features.")
+            if cond.number is None and cond.field not in TEXT_FIELDS:
+                raise ConfigError(f"The condition {cond.text!r} of campaign {c.name!r} compares the number "
+                                  f"{cond.field!r} with names; use >=, <=, >, <, == or !=.")
+
+
+def plan_actions(ws, run_id: int | None, as_of, *, config: Config | None = None, seed: int = 0,
+                 write: bool = True) -> ActionPlan:
+    """Plan this run's actions (see the module docstring); write them as ``actions`` of ``run_id``.
+
+    Reads ``customer_features``, ``segments``, ``churn_scores`` and ``clv`` of ``run_id`` (or the
+    latest earlier run that has them), earlier runs' ``actions`` (cooldown) and ``uplift_reports``
+    (Thompson sampling).  The same inputs and seed give the same actions and control groups.
+    """
+    from .bandit import choose_variants
+    from .holdout import budget_prefix
+
+    cfg = config if config is not None else load_config()
+    act = cfg["act"]
+    camps = [c for c in campaigns_from_act(act) if c.enabled]
+    as_ts = pd.Timestamp(as_of).to_pydatetime() if not isinstance(as_of, datetime) else as_of
+    notes: dict = {"campaigns": len(camps)}
+    empty = pd.DataFrame({k: pd.Series(dtype="float64" if k in ("response_rate", "incentive", "contact_cost",
+                                                                   "expected_value", "cost") else
+                                      "int64" if k == "priority" else "object") for k in ACTION_COLUMNS})
+    if not camps:
+        return _finish(ws, run_id, empty, notes, write)
+    fields = {cond.field for c in camps for cond in c.when}
+    runs = build_frame(ws, run_id if run_id is not None else 10**12, fields)
+    notes["inputs"] = runs
+    missing = [t for t in ("segments", "churn_scores", "clv") if runs[t] is None]
+    if missing:
+        notes["missing_inputs"] = missing
+    _check_fields(ws, camps, "_act_frame")
+    stratify_by = act["stratify_by"]
+    ws.con.execute(f"CREATE OR REPLACE TEMP TABLE _act_candidates AS {_candidates_sql(camps, stratify_by, '_act_frame')}"
+                   ).fetchall()
+    notes["eligible_pairs"] = int(ws.scalar("SELECT count(*) FROM _act_candidates"))
+    cooldown = ""
+    if ws.has_table("actions") and run_id is not None:
+        cds = " ".join(f"WHEN {_sql_str(c.name)} THEN {c.cooldown_days}" for c in camps)
+        cooldown = f"""
+            AND NOT EXISTS (
+                SELECT 1 FROM actions a JOIN runs r ON r.run_id = a.run_id
+                WHERE a.customer_id = c.customer_id AND a.run_id <> {int(run_id)}
+                  AND r.as_of <= CAST(? AS TIMESTAMP)
+                  AND date_diff('day', CAST(r.as_of AS DATE), CAST(CAST(? AS TIMESTAMP) AS DATE))
+                      < (CASE c.campaign {cds} END))"""
+        notes["skipped_cooldown"] = int(ws.scalar(
+            f"SELECT count(DISTINCT customer_id) FROM _act_candidates c WHERE NOT (TRUE {cooldown})", [as_ts, as_ts]))
+    df = ws.df(f"""
+        WITH c AS (
+            SELECT *, contact_cost + response_rate * incentive AS cost,
+                   response_rate * value - (contact_cost + response_rate * incentive) AS expected_value
+            FROM _act_candidates c WHERE TRUE {cooldown}),
+        ok AS (SELECT * FROM c WHERE expected_value > ?),
+        best AS (SELECT *, row_number() OVER (PARTITION BY customer_id
+                                              ORDER BY priority DESC, expected_value DESC, campaign) AS k FROM ok)
+        SELECT customer_id, campaign_idx, campaign, priority, response_rate, value, incentive, contact_cost, cost,
+               expected_value, stratum, why, {unit_hash_sql("CAST(? AS VARCHAR)", "campaign", "customer_id")} AS u
+        FROM best WHERE k = 1 ORDER BY customer_id
+    """, ([as_ts, as_ts] if cooldown else []) + [float(act["min_expected_value"]), str(seed)])
+    ws.con.execute("DROP TABLE IF EXISTS _act_candidates").fetchall()
+    ws.con.execute("DROP TABLE IF EXISTS _act_frame").fetchall()
+    notes["chosen"] = len(df)
+    if not len(df):
+        return _finish(ws, run_id, empty, notes, write)
+
+    # greedy order: expected value per cost (free contacts first), then expected value, then the hash
+    cost = df["cost"].to_numpy(float)
+    ev = df["expected_value"].to_numpy(float)
+    ratio = np.where(cost > 0, ev / np.where(cost > 0, cost, 1.0), np.inf)
+    order = np.lexsort((df["u"].to_numpy(float), -ev, -ratio))
+    df = df.iloc[order].reset_index(drop=True)
+    shares = np.array([c.control_share for c in camps], float)
+    camp_idx = df["campaign_idx"].to_numpy(np.int64)
+    strata, strat_idx = np.unique(df["stratum"].to_numpy(str), return_inverse=True)
+    u = df["u"].to_numpy(float)
+    cost = df["cost"].to_numpy(float)
+    budget = float(act["budget"])
+    n_keep, control = budget_prefix(cost, camp_idx, strat_idx, u, shares, budget)
+    df = df.iloc[:n_keep].copy()
+    df["group"] = np.where(control[:n_keep], "control", "treatment")
+    notes["dropped_by_budget"] = int(len(order) - n_keep)
+    if not n_keep:
+        notes.update(treatment=0, control=0, spend=0.0, expected_value=0.0)
+        return _finish(ws, run_id, empty, notes, write)
+
+    # offers: Thompson sampling among variants for the treated customers
+    df["variant"] = ""
+    df["variant_why"] = ""
+    for i, c in enumerate(camps):
+        sel = (df["campaign_idx"].to_numpy() == i) & (df["group"].to_numpy() == "treatment")
+        if not sel.any():
+            continue
+        sub = df.loc[sel, ["customer_id", "stratum"]]
+        chosen, why = choose_variants(ws, c, sub, run_id=run_id, scheme=stratify_by, seed=seed,
+                                      thompson=bool(act["thompson_sampling"]))
+        df.loc[sel, "variant"] = chosen
+        df.loc[sel, "variant_why"] = why
+    is_ctrl = df["group"].to_numpy() == "control"
+    first_offer = np.array([camps[i].offers[0] for i in df["campaign_idx"]], dtype=object)
+    template = np.where(is_ctrl, first_offer, df["variant"].to_numpy(object))
+    amount = np.char.mod("%.2f", df["incentive"].to_numpy(float))
+    df["offer"] = [t.replace("{incentive}", a) for t, a in zip(template, amount)]
+    df["variant"] = np.where(is_ctrl, "control", df["variant"].to_numpy(object))
+    df["channel"] = [camps[i].channel for i in df["campaign_idx"]]
+    ev_txt = (df["expected_value"].map("{:.2f}".format) + " = " + (df["response_rate"] * 100).map("{:.1f}".format)
+              + "% x " + df["value"].map("{:.2f}".format) + " - " + df["cost"].map("{:.2f}".format))
+    share_txt = np.array([f"{camps[i].control_share:.0%}" for i in df["campaign_idx"]], dtype=object)
+    treat_reason = df["why"] + "; expected value " + ev_txt + df["variant_why"].map(lambda s: f"; {s}" if s else "")
+    ctrl_reason = (df["why"] + "; held out in the control group (" + share_txt + " of the audience, stratified by "
+                   + stratify_by + " '" + df["stratum"] + "') to measure the uplift: not contacted")
+    df["reason"] = np.where(is_ctrl, ctrl_reason, treat_reason)
+    df.loc[is_ctrl, ["contact_cost", "expected_value", "cost"]] = 0.0
+    df["priority"] = df["priority"].astype("int64")
+    out = df[list(ACTION_COLUMNS)].sort_values(["campaign", "customer_id"]).reset_index(drop=True)
+    notes["treatment"] = int((out["group"] == "treatment").sum())
+    notes["control"] = int((out["group"] == "control").sum())
+    notes["spend"] = round(float(out["cost"].sum()), 2)
+    notes["expected_value"] = round(float(out["expected_value"].sum()), 2)
+    notes["per_campaign"] = out.groupby("campaign")["group"].value_counts().unstack(fill_value=0).to_dict("index")
+    return _finish(ws, run_id, out, notes, write)
+
+
+def _finish(ws, run_id, out: pd.DataFrame, notes: dict, write: bool) -> ActionPlan:
+    if write and run_id is not None:
+        ws.con.execute("SELECT 1").fetchall()
+        ws.con.register("_act_out", out)
+        try:
+            cols = ", ".join(
+                f'CAST("{c}" AS {"DOUBLE" if c in ("response_rate", "incentive", "contact_cost", "expected_value", "cost") else "BIGINT" if c == "priority" else "VARCHAR"}) AS "{c}"'
+                for c in ACTION_COLUMNS)
+            notes["rows"] = ws.write_output("actions", run_id, f"SELECT {cols} FROM _act_out")
+        finally:
+            ws.con.unregister("_act_out")
+    return ActionPlan(run_id, out, notes)
+
+
+def plan_summary(ws, run_id: int | None = None) -> pd.DataFrame:
+    """Per campaign of a run's ``actions`` (the latest run by default): audience, control, spend, return.
+
+    Columns: campaign, channel, audience (treatment), control, control_share, cost, expected_revenue
+    (sum of response_rate x value over the treatment), expected_value (net of cost), expected_roi.
+    """
+    if not ws.has_table("actions"):
+        raise ShopsegError("No actions in the workspace yet.", hint="Run `shopseg run` (stage act) first.")
+    if run_id is None:
+        run_id = ws.scalar("SELECT max(run_id) FROM actions")
+    df = ws.df("""
+        SELECT campaign, any_value(channel) AS channel,
+               count(*) FILTER (WHERE "group" = 'treatment') AS audience,
+               count(*) FILTER (WHERE "group" = 'control') AS control,
+               sum(cost) AS cost, sum(expected_value + cost) AS expected_revenue,
+               sum(expected_value) AS expected_value
+        FROM actions WHERE run_id = ? GROUP BY campaign ORDER BY campaign""", [run_id])
+    if not len(df):
+        raise ShopsegError(f"Run {run_id} planned no actions.")
+    df["control_share"] = df["control"] / (df["audience"] + df["control"])
+    df["expected_roi"] = np.where(df["cost"] > 0, df["expected_value"] / df["cost"].where(df["cost"] > 0, 1.0), np.nan)
+    df.insert(0, "run_id", int(run_id))
+    total = {"run_id": int(run_id), "campaign": "(total)", "channel": "",
+             **{k: df[k].sum() for k in ("audience", "control", "cost", "expected_revenue", "expected_value")}}
+    total["control_share"] = total["control"] / max(1, total["audience"] + total["control"])
+    total["expected_roi"] = total["expected_value"] / total["cost"] if total["cost"] > 0 else np.nan
+    return pd.concat([df, pd.DataFrame([total])], ignore_index=True)

@@ -1,0 +1,538 @@
+"""Personalised product recommendations: four sources blended, evaluated on a time split.
+
+Sources (each scored for every (customer, product) pair, then blended):
+
+* ``als`` — collaborative filtering on implicit feedback: alternating least squares with
+  confidence weights (Hu, Koren & Volinsky 2008, "Collaborative Filtering for Implicit
+  Feedback Datasets"), from the ``implicit`` package; the feedback is
+  ``als_alpha x log1p(purchase days of the product)``.  Without ``implicit`` (or with
+  ``collaborative = "cooccurrence"``) the source is
+* ``item_item`` — item-item co-occurrence: cosine similarity of the products' buyer sets
+  (Sarwar et al. 2001; Linden, Smith & York 2003, "Amazon.com recommendations: item-to-item
+  collaborative filtering"), a customer's score for a product being the sum of its
+  similarities to the products they bought (top 200 neighbours kept per product);
+* ``content`` — TF-IDF of name, description, category and brand; the customer's profile is
+  the purchase-weighted mean of the bought products' vectors; score = cosine;
+* ``cross_sell`` — association rules (``shopseg.basket.cross_sell``: the best rule whose
+  antecedent is in the customer's history; score = its confidence);
+* ``popularity`` — buyers of each product in the last ``popularity_days``, within the
+  customer's segment (``popularity_scheme``), else in the whole shop: the only source for
+  customers without purchases (cold start).
+
+Blending: each source's scores are divided by the customer's largest score from that source
+(so every source is in [0, 1] for every customer), multiplied by its weight
+(``weight_collaborative``, ``weight_content``, ``weight_rules``, ``weight_popularity``) and
+summed.  A recommendation's ``source`` is the source that contributed most to its score.
+Never recommended: products the customer already bought, products with ``is_available``
+false and non-merchandise (``is_merchandise`` false).
+
+Offline evaluation (:func:`evaluate_time_split`): train on sale orders up to a date, test on
+the products each customer bought *for the first time* after it; precision@k, recall@k,
+NDCG@k (binary relevance, ideal DCG over min(|relevant|, k) items) and catalogue coverage
+(distinct products recommended / recommendable products), against a popularity baseline
+computed the same way.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from .config import Config, load_config
+from .errors import ConfigError, NotFittedError, ShopsegError
+
+SOURCES = ("collaborative", "content", "rules", "popularity")
+REC_COLUMNS = {
+    "customer_id": "The customer.",
+    "rank": "1 = best.",
+    "product_id": "Recommended product.",
+    "score": "Blended score (sum of weighted, per-customer scaled source scores).",
+    "source": "Source contributing most: als or item_item (collaborative), content, cross_sell, popularity.",
+}
+
+
+def has_implicit() -> bool:
+    try:
+        import implicit  # noqa: F401
+    except ImportError:  # pragma: no cover - depends on the environment
+        return False
+    return True
+
+
+def _row_normalize(m: sparse.csr_matrix) -> sparse.csr_matrix:
+    norms = np.sqrt(np.asarray(m.multiply(m).sum(axis=1)).ravel())
+    norms[norms == 0] = 1.0
+    return sparse.diags(1.0 / norms) @ m
+
+
+def _top_k_per_row(m: sparse.csr_matrix, k: int) -> sparse.csr_matrix:
+    """Keep the ``k`` largest entries of each row (vectorised)."""
+    m = m.tocsr()
+    counts = np.diff(m.indptr)
+    if counts.max(initial=0) <= k:
+        return m
+    rows = np.repeat(np.arange(m.shape[0]), counts)
+    order = np.lexsort((-m.data, rows))
+    start = np.repeat(m.indptr[:-1], counts)
+    rank = np.empty(len(order), np.int64)
+    rank[order] = np.arange(len(order)) - start
+    keep = rank < k
+    return sparse.csr_matrix((m.data[keep], (rows[keep], m.indices[keep])), shape=m.shape)
+
+
+class Recommender:
+    """Blended recommender (see the module docstring): a scikit-learn-style estimator.
+
+    ``fit(interactions, products, rules=None, segments=None, popularity=None)``:
+
+    * ``interactions``: customer_id, product_id, n_days (purchase days of the product);
+    * ``products``: product_id, name, category, brand, description, is_available, is_merchandise;
+    * ``rules``: association rules of one scope (antecedent, consequent, confidence, lift);
+    * ``segments``: customer_id, segment (for segment popularity);
+    * ``popularity``: customer_id, product_id pairs counted for popularity (default: interactions).
+
+    Learned attributes: ``items_``, ``users_``, ``user_items_``, ``collaborative_`` (``"als"`` or
+    ``"item_item"``), ``item_factors_``/``user_factors_`` or ``item_similarity_``, ``content_``,
+    ``popularity_``, ``segment_popularity_``.
+    """
+
+    def __init__(self, top_n: int = 10, collaborative: str = "auto", weight_collaborative: float = 1.0,
+                 weight_content: float = 0.2, weight_rules: float = 0.3, weight_popularity: float = 0.1,
+                 als_factors: int = 32, als_iterations: int = 15, als_regularization: float = 0.1,
+                 als_alpha: float = 5.0, content_max_features: int = 5000, neighbours: int = 200,
+                 random_state: int | None = 0):
+        self.top_n = top_n
+        self.collaborative = collaborative
+        self.weight_collaborative = weight_collaborative
+        self.weight_content = weight_content
+        self.weight_rules = weight_rules
+        self.weight_popularity = weight_popularity
+        self.als_factors = als_factors
+        self.als_iterations = als_iterations
+        self.als_regularization = als_regularization
+        self.als_alpha = als_alpha
+        self.content_max_features = content_max_features
+        self.neighbours = neighbours
+        self.random_state = random_state
+
+    @classmethod
+    def from_config(cls, config: Config | None = None, **overrides) -> "Recommender":
+        cfg = config if config is not None else load_config()
+        r = cfg["recommend"]
+        keys = ("top_n", "collaborative", "weight_collaborative", "weight_content", "weight_rules",
+                "weight_popularity", "als_factors", "als_iterations", "als_regularization", "als_alpha",
+                "content_max_features", "random_state")
+        return cls(**{**{k: r[k] for k in keys}, **overrides})
+
+    # -- fitting ---------------------------------------------------------------------------
+    def _check(self) -> None:
+        if self.collaborative not in ("auto", "als", "cooccurrence"):
+            raise ConfigError("The 'collaborative' parameter of Recommender must be one of 'auto', 'als', "
+                              f"'cooccurrence'. Got {self.collaborative!r} instead.")
+        if isinstance(self.top_n, bool) or not isinstance(self.top_n, int) or self.top_n < 1:
+            raise ConfigError(f"The 'top_n' parameter of Recommender must be an int in [1, inf). Got {self.top_n!r} instead.")
+        for k in SOURCES:
+            w = getattr(self, f"weight_{k}")
+            if isinstance(w, bool) or not isinstance(w, (int, float)) or w < 0:
+                raise ConfigError(f"The 'weight_{k}' parameter of Recommender must be a number in [0, inf). "
+                                  f"Got {w!r} instead.")
+
+    def fit(self, interactions: pd.DataFrame, products: pd.DataFrame, *, rules: pd.DataFrame | None = None,
+            segments: pd.DataFrame | None = None, popularity: pd.DataFrame | None = None) -> "Recommender":
+        self._check()
+        prods = products.copy()
+        prods["product_id"] = prods["product_id"].astype(str)
+        merch = prods["is_merchandise"].fillna(True).astype(bool) if "is_merchandise" in prods else True
+        prods = prods[merch].drop_duplicates("product_id").sort_values("product_id").reset_index(drop=True)
+        self.items_ = prods["product_id"].to_numpy(object)
+        avail = prods["is_available"].fillna(True).astype(bool).to_numpy() if "is_available" in prods \
+            else np.ones(len(prods), bool)
+        self.recommendable_ = avail
+        item_pos = pd.Series(np.arange(len(self.items_)), index=self.items_)
+        it = interactions[["customer_id", "product_id", "n_days"]].copy()
+        it["customer_id"] = it["customer_id"].astype(str)
+        it["product_id"] = it["product_id"].astype(str)
+        it = it[it["product_id"].isin(item_pos.index)]
+        self.users_ = np.unique(it["customer_id"].to_numpy(str)).astype(object)
+        user_pos = pd.Series(np.arange(len(self.users_)), index=self.users_)
+        ui = user_pos.reindex(it["customer_id"]).to_numpy()
+        ii = item_pos.reindex(it["product_id"]).to_numpy()
+        w = np.log1p(it["n_days"].to_numpy(float))
+        n_u, n_i = len(self.users_), len(self.items_)
+        self.user_items_ = sparse.csr_matrix((w, (ui, ii)), shape=(n_u, n_i))
+        self.user_items_.sum_duplicates()
+        self._user_pos = user_pos
+        self._item_pos = item_pos
+        # collaborative
+        self.item_similarity_ = self.user_factors_ = self.item_factors_ = None
+        use_als = self.collaborative == "als" or (self.collaborative == "auto" and has_implicit())
+        if self.collaborative == "als" and not has_implicit():
+            raise ConfigError("The 'collaborative' setting is 'als' but the `implicit` package is not installed.",
+                              hint="pip install implicit, or use collaborative = \"cooccurrence\" (or \"auto\").")
+        if self.weight_collaborative > 0 and n_u > 0:
+            if use_als:
+                self._fit_als()
+            else:
+                self._fit_item_item()
+        self.collaborative_ = "als" if use_als else "item_item"
+        # content
+        self.content_ = None
+        if self.weight_content > 0 and n_i > 0:
+            self._fit_content(prods)
+        # popularity: buyers per product, overall and per segment
+        pop = popularity if popularity is not None else it
+        pop = pop[["customer_id", "product_id"]].astype(str).drop_duplicates()
+        pop = pop[pop["product_id"].isin(item_pos.index)]
+        self.popularity_ = np.bincount(item_pos.reindex(pop["product_id"]).to_numpy(), minlength=n_i).astype(float)
+        self.segment_popularity_ = {}
+        self.segments_ = None
+        if segments is not None and len(segments):
+            seg = segments[["customer_id", "segment"]].astype(str)
+            self.segments_ = pd.Series(seg["segment"].to_numpy(), index=seg["customer_id"].to_numpy())
+            ps = pop.merge(seg, on="customer_id")
+            for s, g in ps.groupby("segment"):
+                self.segment_popularity_[s] = np.bincount(item_pos.reindex(g["product_id"]).to_numpy(),
+                                                          minlength=n_i).astype(float)
+        self.rules_ = rules if rules is not None and len(rules) and self.weight_rules > 0 else None
+        return self
+
+    def _fit_als(self) -> None:
+        from threadpoolctl import threadpool_limits
+
+        from implicit.cpu.als import AlternatingLeastSquares
+
+        # implicit checks the BLAS thread count when the model is built: limit it first (its advice)
+        with threadpool_limits(1, "blas"):
+            model = AlternatingLeastSquares(factors=self.als_factors, regularization=self.als_regularization,
+                                            alpha=self.als_alpha, iterations=self.als_iterations, num_threads=1,
+                                            random_state=self.random_state)
+            model.fit(self.user_items_.astype(np.float32).tocsr(), show_progress=False)
+        self.user_factors_ = np.asarray(model.user_factors)
+        self.item_factors_ = np.asarray(model.item_factors)
+
+    def _fit_item_item(self) -> None:
+        b = self.user_items_.copy()
+        b.data[:] = 1.0
+        c = (b.T @ b).tocsr().astype(np.float64)
+        d = np.sqrt(c.diagonal())
+        d[d == 0] = 1.0
+        s = sparse.diags(1.0 / d) @ c @ sparse.diags(1.0 / d)
+        s = s.tocsr()
+        s.setdiag(0.0)
+        s.eliminate_zeros()
+        self.item_similarity_ = _top_k_per_row(s, self.neighbours).T.tocsr()  # column j: j's neighbours
+
+    def _fit_content(self, prods: pd.DataFrame) -> None:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        def col(c):
+            return prods[c].fillna("").astype(str) if c in prods else pd.Series([""] * len(prods))
+
+        def tag(c):
+            v = col(c).str.lower().str.replace(r"[^0-9a-z]+", "_", regex=True)
+            return np.where(v.str.len() > 0, f"{c}_" + v, "")
+
+        text = (col("name") + " " + col("description") + " " + tag("category") + " " + tag("category") + " "
+                + tag("brand"))
+        if not text.str.strip().str.len().any():
+            return
+        vec = TfidfVectorizer(max_features=self.content_max_features, sublinear_tf=True, token_pattern=r"(?u)\b\w+\b")
+        self.content_ = _row_normalize(vec.fit_transform(text.to_numpy()).tocsr())
+
+    # -- scoring ---------------------------------------------------------------------------
+    def _sources(self, rows: np.ndarray, hist: sparse.csr_matrix, rule_scores: sparse.csr_matrix | None,
+                 seg_pop: np.ndarray):
+        """[(source name, weight, dense scores m x items)] for users at train rows ``rows`` (-1 = cold)."""
+        m, n_i = hist.shape
+        out = []
+        if self.weight_collaborative > 0:
+            if self.user_factors_ is not None:
+                s = np.zeros((m, n_i))
+                ok = rows >= 0
+                if ok.any():
+                    s[ok] = self.user_factors_[rows[ok]] @ self.item_factors_.T
+                out.append(("als", self.weight_collaborative, np.maximum(s, 0)))
+            elif self.item_similarity_ is not None:
+                out.append(("item_item", self.weight_collaborative, (hist @ self.item_similarity_).toarray()))
+        if self.weight_content > 0 and self.content_ is not None:
+            prof = _row_normalize((hist @ self.content_).tocsr())
+            out.append(("content", self.weight_content, np.maximum((prof @ self.content_.T).toarray(), 0)))
+        if rule_scores is not None:
+            out.append(("cross_sell", self.weight_rules, rule_scores.toarray()))
+        if self.weight_popularity > 0:
+            out.append(("popularity", self.weight_popularity, seg_pop))
+        return out
+
+    def recommend(self, customer_ids, *, top_n: int | None = None, histories: pd.DataFrame | None = None,
+                  chunk_size: int = 2000) -> pd.DataFrame:
+        """Top ``top_n`` products for each of ``customer_ids``: customer_id, rank, product_id, score, source.
+
+        ``histories`` (customer_id, product_id): what to exclude and to score from for customers
+        (default: the training interactions).  Customers without a history get segment popularity.
+        """
+        if not hasattr(self, "items_"):
+            raise NotFittedError("Recommender is not fitted yet: call fit(...) first.")
+        k = int(top_n or self.top_n)
+        cust = pd.Series(pd.unique(pd.Series(list(customer_ids), dtype=object).astype(str)))
+        n_i = len(self.items_)
+        if not len(cust) or n_i == 0:
+            return pd.DataFrame({c: pd.Series(dtype="int64" if c == "rank" else "float64" if c == "score"
+                                              else "object") for c in REC_COLUMNS})
+        rows_all = self._user_pos.reindex(cust).fillna(-1).astype(np.int64).to_numpy()
+        if histories is None:
+            idx = np.where(rows_all >= 0, rows_all, 0)
+            hist_all = self.user_items_[idx].tocsr()
+            hist_all = sparse.diags((rows_all >= 0).astype(float)) @ hist_all
+        else:
+            h = histories.iloc[:, :2].astype(str)
+            h.columns = ["customer_id", "product_id"]
+            h = h[h["product_id"].isin(self._item_pos.index) & h["customer_id"].isin(cust)]
+            cpos = pd.Series(np.arange(len(cust)), index=cust.to_numpy())
+            hist_all = sparse.csr_matrix((np.ones(len(h)), (cpos.reindex(h["customer_id"]).to_numpy(),
+                                                           self._item_pos.reindex(h["product_id"]).to_numpy())),
+                                         shape=(len(cust), n_i))
+            hist_all.sum_duplicates()
+        hist_all = hist_all.tocsr()
+        rule_all = self._rule_scores(cust, hist_all) if self.rules_ is not None else None
+        gpop = self.popularity_ / self.popularity_.max() if self.popularity_.max() > 0 else self.popularity_
+        seg_of = self.segments_.reindex(cust).to_numpy() if self.segments_ is not None else np.full(len(cust), None)
+        names = ["als", "item_item", "content", "cross_sell", "popularity"]
+        res_c, res_p, res_s, res_src = [], [], [], []
+        for lo in range(0, len(cust), chunk_size):
+            hi = min(lo + chunk_size, len(cust))
+            rows = rows_all[lo:hi]
+            hist = hist_all[lo:hi]
+            seg_pop = np.tile(self.popularity_, (hi - lo, 1))
+            for s, pop in self.segment_popularity_.items():
+                sel = seg_of[lo:hi] == s
+                if sel.any():
+                    seg_pop[sel] = pop
+            total = np.zeros((hi - lo, n_i))
+            best_val = np.zeros((hi - lo, n_i))
+            best_src = np.full((hi - lo, n_i), names.index("popularity"), np.int8)
+            for name, w, sc in self._sources(rows, hist, rule_all[lo:hi] if rule_all is not None else None, seg_pop):
+                mx = sc.max(axis=1, keepdims=True)
+                contrib = w * np.divide(sc, mx, out=np.zeros_like(sc, dtype=float), where=mx > 0)
+                total += contrib
+                better = contrib > best_val
+                best_val[better] = contrib[better]
+                best_src[better] = names.index(name)
+            total += 1e-9 * gpop  # ties and products with no signal: most popular first
+            total[:, ~self.recommendable_] = -np.inf
+            hh = hist.tocoo()
+            total[hh.row, hh.col] = -np.inf
+            kk = min(k, n_i)
+            top = np.argpartition(-total, kk - 1, axis=1)[:, :kk]
+            ts = np.take_along_axis(total, top, axis=1)
+            order = np.argsort(-ts, axis=1, kind="stable")
+            top = np.take_along_axis(top, order, axis=1)
+            ts = np.take_along_axis(ts, order, axis=1)
+            valid = np.isfinite(ts)
+            r_idx = np.repeat(np.arange(hi - lo), kk).reshape(-1, kk)
+            res_c.append(cust.to_numpy()[lo:hi][r_idx[valid]])
+            res_p.append(top[valid])
+            res_s.append(ts[valid])
+            res_src.append(np.take_along_axis(best_src, top, axis=1)[valid])
+        c = np.concatenate(res_c)
+        out = pd.DataFrame({"customer_id": c, "product_id": self.items_[np.concatenate(res_p)],
+                            "score": np.concatenate(res_s), "source": np.asarray(names, dtype=object)[np.concatenate(res_src)]})
+        out.insert(1, "rank", out.groupby("customer_id", sort=False).cumcount().astype("int64") + 1)
+        return out
+
+    def _rule_scores(self, cust: pd.Series, hist: sparse.csr_matrix) -> sparse.csr_matrix | None:
+        from .basket import cross_sell
+
+        h = hist.tocoo()
+        if not len(h.data):
+            return None
+        frame = pd.DataFrame({"customer_id": cust.to_numpy()[h.row], "item": self.items_[h.col]})
+        r = self.rules_
+        r = r[r["consequent"].astype(str).isin(self._item_pos.index)]
+        if not len(r):
+            return None
+        cs = cross_sell(r, frame, top_n=50)
+        if not len(cs):
+            return None
+        cpos = pd.Series(np.arange(len(cust)), index=cust.to_numpy())
+        return sparse.csr_matrix((cs["confidence"].to_numpy(float),
+                                  (cpos.reindex(cs["customer_id"].astype(str)).to_numpy(),
+                                   self._item_pos.reindex(cs["item"].astype(str)).to_numpy())),
+                                 shape=(len(cust), len(self.items_)))
+
+
+# -- workspace helpers -----------------------------------------------------------------------
+
+
+def interactions_from_workspace(ws, as_of, start=None) -> pd.DataFrame:
+    """(customer_id, product_id, n_days): merchandise bought in sale orders in (start, as_of]."""
+    extra = "AND o.ordered_at > CAST(? AS TIMESTAMP)" if start is not None else ""
+    params = [as_of] + ([start] if start is not None else [])
+    return ws.df(f"""
+        SELECT o.customer_id, ol.product_id, count(DISTINCT CAST(o.ordered_at AS DATE)) AS n_days
+        FROM orders o JOIN order_lines ol ON ol.order_id = o.order_id
+        LEFT JOIN products p ON p.product_id = ol.product_id
+        WHERE o.kind = 'sale' AND o.customer_id IS NOT NULL AND coalesce(p.is_merchandise, TRUE)
+          AND o.ordered_at <= CAST(? AS TIMESTAMP) {extra}
+        GROUP BY ALL ORDER BY 1, 2""", params)
+
+
+def products_frame(ws) -> pd.DataFrame:
+    return ws.df("SELECT product_id, name, category, brand, description, is_available, is_merchandise FROM products")
+
+
+def _popularity_pairs(ws, as_of, days: int) -> pd.DataFrame | None:
+    if not days:
+        return None
+    start = pd.Timestamp(as_of) - pd.Timedelta(days=days)
+    return interactions_from_workspace(ws, as_of, start)[["customer_id", "product_id"]]
+
+
+def recommend_stage(ctx) -> dict:
+    """Pipeline stage ``recommend``: table ``recommendations`` for every customer of the run."""
+    ws, cfg = ctx.ws, ctx.config
+    rc = cfg["recommend"]
+    t0 = time.perf_counter()
+    inter = interactions_from_workspace(ws, ctx.as_of)
+    rules = None
+    if ws.has_table("association_rules"):
+        rid = ws.scalar("SELECT max(run_id) FROM association_rules WHERE run_id <= ? AND scope = 'all'", [ctx.run_id])
+        if rid is not None:
+            rules = ws.df("SELECT antecedent, consequent, confidence, lift, support FROM association_rules "
+                          "WHERE run_id = ? AND scope = 'all'", [rid])
+    segs = None
+    if ws.has_table("segments"):
+        rid = ws.scalar("SELECT max(run_id) FROM segments WHERE run_id <= ?", [ctx.run_id])
+        if rid is not None:
+            segs = ws.df("SELECT customer_id, segment FROM segments WHERE run_id = ? AND scheme = ?",
+                         [rid, rc["popularity_scheme"]])
+    model = Recommender.from_config(cfg).fit(inter, products_frame(ws), rules=rules, segments=segs,
+                                             popularity=_popularity_pairs(ws, ctx.as_of, rc["popularity_days"]))
+    if ws.has_table("customer_features") and ws.scalar(
+            "SELECT count(*) FROM customer_features WHERE run_id = ?", [ctx.run_id]):
+        customers = [r[0] for r in ws.sql("SELECT customer_id FROM customer_features WHERE run_id = ? ORDER BY 1",
+                                          [ctx.run_id])]
+    else:
+        customers = sorted(set(inter["customer_id"].astype(str)))
+    recs = model.recommend(customers)
+    ws.con.execute("SELECT 1").fetchall()
+    ws.con.register("_recs_out", recs)
+    try:
+        n = ws.write_output("recommendations", ctx.run_id,
+                            "SELECT CAST(customer_id AS VARCHAR) AS customer_id, CAST(rank AS BIGINT) AS rank, "
+                            "CAST(product_id AS VARCHAR) AS product_id, CAST(score AS DOUBLE) AS score, "
+                            "CAST(source AS VARCHAR) AS source FROM _recs_out")
+    finally:
+        ws.con.unregister("_recs_out")
+    return {"rows": n, "customers": len(customers), "collaborative": model.collaborative_,
+            "rules": 0 if rules is None else len(rules), "sources": recs["source"].value_counts().to_dict(),
+            "fit_seconds": round(time.perf_counter() - t0, 2)}
+
+
+def recommendations_for(ws, customer_id: str, run_id: int | None = None) -> pd.DataFrame:
+    """The stored recommendations of one customer (latest run by default), with product names."""
+    if not ws.has_table("recommendations"):
+        raise ShopsegError("No recommendations in the workspace yet.", hint="Run `shopseg run` (stage recommend).")
+    if run_id is None:
+        run_id = ws.scalar("SELECT max(run_id) FROM recommendations")
+    df = ws.df("""SELECT r.rank, r.product_id, p.name, p.category, round(r.score, 4) AS score, r.source
+                  FROM recommendations r LEFT JOIN products p USING (product_id)
+                  WHERE r.run_id = ? AND r.customer_id = ? ORDER BY r.rank""", [run_id, str(customer_id)])
+    if not len(df):
+        raise ShopsegError(f"Customer {customer_id!r} has no recommendations in run {run_id}.",
+                           hint="Check the id; customers first seen after the run's as_of have none.")
+    return df
+
+
+# -- offline evaluation -----------------------------------------------------------------------
+
+
+def ranking_metrics(recs: pd.DataFrame, relevant: pd.DataFrame, k: int = 10, n_recommendable: int | None = None) -> dict:
+    """precision@k, recall@k, NDCG@k over the customers of ``relevant`` (customer_id, product_id),
+    and coverage = distinct recommended products / ``n_recommendable``.
+
+    >>> recs = pd.DataFrame({"customer_id": ["a"] * 3, "rank": [1, 2, 3], "product_id": ["x", "y", "z"]})
+    >>> rel = pd.DataFrame({"customer_id": ["a", "a"], "product_id": ["y", "q"]})
+    >>> m = ranking_metrics(recs, rel, k=3)
+    >>> round(m["precision"], 4), m["recall"], round(m["ndcg"], 4)   # 1/3; 1/2; (1/log2 3) / (1 + 1/log2 3)
+    (0.3333, 0.5, 0.3869)
+    """
+    rel = relevant[["customer_id", "product_id"]].astype(str).drop_duplicates()
+    users = rel["customer_id"].unique()
+    r = recs[recs["rank"] <= k][["customer_id", "rank", "product_id"]].copy()
+    r["customer_id"] = r["customer_id"].astype(str)
+    r["product_id"] = r["product_id"].astype(str)
+    r = r[r["customer_id"].isin(users)]
+    hits = r.merge(rel.assign(hit=1), on=["customer_id", "product_id"], how="left")
+    hits["hit"] = hits["hit"].fillna(0)
+    hits["gain"] = hits["hit"] / np.log2(hits["rank"] + 1)
+    per = pd.DataFrame(index=pd.Index(users, name="customer_id"))
+    per["hits"] = hits.groupby("customer_id")["hit"].sum()
+    per["dcg"] = hits.groupby("customer_id")["gain"].sum()
+    per = per.fillna(0.0)
+    n_rel = rel.groupby("customer_id").size().reindex(per.index)
+    disc = np.cumsum(1 / np.log2(np.arange(2, k + 2)))
+    idcg = disc[np.minimum(n_rel.to_numpy(), k) - 1]
+    out = {"users": int(len(per)), "precision": float((per["hits"] / k).mean()),
+           "recall": float((per["hits"] / n_rel).mean()), "ndcg": float((per["dcg"] / idcg).mean())}
+    if n_recommendable:
+        out["coverage"] = float(recs[recs["rank"] <= k]["product_id"].nunique() / n_recommendable)
+    return out
+
+
+def evaluate_time_split(ws, split_at, end=None, *, k: int = 10, config: Config | None = None,
+                        methods=("popularity", "collaborative", "content", "rules", "blend"),
+                        with_rules: bool = True, collaborative: str | None = None) -> pd.DataFrame:
+    """Offline evaluation on a time split (see the module docstring); one row per method.
+
+    ``popularity`` is the baseline (shop popularity over ``popularity_days``, bought products
+    excluded, like every method); ``collaborative``, ``content`` and ``rules`` are the sources
+    alone (the popularity weight kept tiny to break ties and fill); ``blend`` uses the configured weights.
+    """
+    cfg = config if config is not None else load_config()
+    rc = cfg["recommend"]
+    train = interactions_from_workspace(ws, split_at)
+    test = interactions_from_workspace(ws, end if end is not None else "9999-12-31", split_at)
+    bought = set(zip(train["customer_id"], train["product_id"]))
+    test = test[[(c, p) not in bought for c, p in zip(test["customer_id"], test["product_id"])]]
+    test = test[test["customer_id"].isin(set(train["customer_id"]))]
+    prods = products_frame(ws)
+    rules = None
+    if with_rules and ("rules" in methods or "blend" in methods):
+        from .basket import association_rules
+
+        try:
+            rules = association_rules(ws, as_of=split_at, min_support=cfg["baskets.min_support"],
+                                      min_confidence=cfg["baskets.min_confidence"], min_lift=cfg["baskets.min_lift"])
+        except ShopsegError:
+            rules = None
+    pop = _popularity_pairs(ws, split_at, rc["popularity_days"])
+    users = sorted(test["customer_id"].astype(str).unique())
+    tiny = 1e-6
+    presets = {
+        "popularity": dict(weight_collaborative=0, weight_content=0, weight_rules=0, weight_popularity=1.0),
+        "collaborative": dict(weight_collaborative=1.0, weight_content=0, weight_rules=0, weight_popularity=tiny),
+        "content": dict(weight_collaborative=0, weight_content=1.0, weight_rules=0, weight_popularity=tiny),
+        "rules": dict(weight_collaborative=0, weight_content=0, weight_rules=1.0, weight_popularity=tiny),
+        "blend": {},
+    }
+    rows = []
+    for m in methods:
+        if m not in presets:
+            raise ConfigError(f"Unknown evaluation method {m!r}; expected some of {', '.join(presets)}.")
+        over = dict(presets[m])
+        if collaborative:
+            over["collaborative"] = collaborative
+        t0 = time.perf_counter()
+        model = Recommender.from_config(cfg, **over).fit(train, prods, rules=rules if m in ("rules", "blend") else None,
+                                                         popularity=pop)
+        recs = model.recommend(users, top_n=k)
+        secs = time.perf_counter() - t0
+        met = ranking_metrics(recs, test, k=k, n_recommendable=int(model.recommendable_.sum()))
+        name = m if m != "collaborative" else f"collaborative ({model.collaborative_})"
+        rows.append({"method": name, **met, "seconds": round(secs, 2),
+                     "sources": recs["source"].value_counts(normalize=True).round(3).to_dict()})
+    return pd.DataFrame(rows)

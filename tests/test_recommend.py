@@ -1,0 +1,166 @@
+"""Recommendations: hand-checked item-item scores, exclusions, cold start, sources, the stage, offline metrics."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from shopseg.config import load_config
+from shopseg.errors import ConfigError, NotFittedError, ShopsegError
+from shopseg.recommend import Recommender, evaluate_time_split, has_implicit, ranking_metrics, recommendations_for
+
+# u1 bought a, b; u2 a, b, c; u3 a; u4 d.  Buyer sets: a {u1,u2,u3}, b {u1,u2}, c {u2}, d {u4}.
+# cosine(a, b) = 2 / sqrt(3 x 2) = 0.8165, cosine(a, c) = 1 / sqrt(3) = 0.5774, cosine(b, c) = 1 / sqrt(2)
+INTERACTIONS = pd.DataFrame({"customer_id": ["u1", "u1", "u2", "u2", "u2", "u3", "u4"],
+                             "product_id": ["a", "b", "a", "b", "c", "a", "d"], "n_days": 1})
+PRODUCTS = pd.DataFrame({
+    "product_id": ["a", "b", "c", "d", "e", "ship"],
+    "name": ["Trail Shoe", "Trail Sock", "Rain Jacket", "Water Bottle", "Trail Shoe Pro", "Postage"],
+    "category": ["shoes", "apparel", "apparel", "accessories", "shoes", None],
+    "brand": ["Apex", "Apex", "Nova", "Flow", "Apex", None],
+    "description": ["", "", "", "", "", ""],
+    "is_available": [True, True, True, True, False, True],
+    "is_merchandise": [True, True, True, True, True, False],
+})
+
+
+def item_item(**kw):
+    return Recommender(collaborative="cooccurrence", weight_content=0, weight_rules=0, weight_popularity=0, **kw)
+
+
+def test_item_item_scores_are_the_cosines_worked_out_by_hand():
+    m = item_item().fit(INTERACTIONS, PRODUCTS)
+    recs = m.recommend(["u3"], top_n=3)
+    # u3 bought a: b (0.8165) before c (0.5774); scores are scaled by the best: 1 and 0.7071
+    assert recs["product_id"].tolist()[:2] == ["b", "c"]
+    assert recs["score"].iloc[1] == pytest.approx(0.57735 / 0.81650, abs=1e-4)
+    assert (recs["source"].iloc[:2] == "item_item").all()
+    # u1 bought a and b: c scores cos(a,c) + cos(b,c) = 0.5774 + 0.7071
+    assert m.recommend(["u1"], top_n=1)["product_id"].tolist() == ["c"]
+
+
+def test_bought_unavailable_and_non_merchandise_products_are_never_recommended():
+    m = Recommender(collaborative="cooccurrence", weight_popularity=1.0).fit(INTERACTIONS, PRODUCTS)
+    recs = m.recommend(["u1", "u2", "u3", "u4", "stranger"], top_n=10)
+    assert "e" not in set(recs["product_id"])      # is_available false
+    assert "ship" not in set(recs["product_id"])   # not merchandise
+    bought = set(zip(INTERACTIONS["customer_id"], INTERACTIONS["product_id"]))
+    assert not bought & set(zip(recs["customer_id"], recs["product_id"]))
+    assert recs.groupby("customer_id")["rank"].apply(lambda r: r.tolist() == list(range(1, len(r) + 1))).all()
+
+
+def test_cold_start_customers_get_the_popularity_of_their_segment():
+    segs = pd.DataFrame({"customer_id": ["u1", "u2", "u4", "new1", "new2"],
+                         "segment": ["fans", "fans", "hikers", "fans", "hikers"]})
+    m = Recommender(collaborative="cooccurrence").fit(INTERACTIONS, PRODUCTS, segments=segs)
+    recs = m.recommend(["new1", "new2", "nobody"], top_n=2).groupby("customer_id")["product_id"].apply(list)
+    assert recs["new1"] == ["a", "b"]       # bought by both fans
+    assert recs["new2"][0] == "d"           # the hikers' product
+    assert recs["nobody"] == ["a", "b"]     # no segment: the whole shop (a 3 buyers, b 2)
+    src = m.recommend(["new1"], top_n=2)["source"]
+    assert (src == "popularity").all()
+
+
+def test_content_similarity_finds_the_same_brand_and_category():
+    m = Recommender(collaborative="cooccurrence", weight_collaborative=0, weight_rules=0,
+                    weight_popularity=0, weight_content=1.0).fit(INTERACTIONS, PRODUCTS)
+    # u4 bought the Flow bottle (accessories): nothing shares brand or category, so scores tie at 0;
+    # u3 bought the Apex Trail Shoe: the Apex Trail Sock shares brand and words
+    recs = m.recommend(["u3"], top_n=1)
+    assert recs["product_id"].tolist() == ["b"] and recs["source"].tolist() == ["content"]
+
+
+def test_rules_give_cross_sell_recommendations():
+    rules = pd.DataFrame({"antecedent": [["d"]], "consequent": ["c"], "confidence": [0.9], "lift": [3.0],
+                          "support": [0.1]})
+    m = Recommender(collaborative="cooccurrence", weight_collaborative=0, weight_content=0, weight_popularity=0.01,
+                    weight_rules=1.0).fit(INTERACTIONS, PRODUCTS, rules=rules)
+    recs = m.recommend(["u4"], top_n=1)
+    assert recs[["product_id", "source"]].values.tolist() == [["c", "cross_sell"]]
+
+
+@pytest.mark.skipif(not has_implicit(), reason="the optional `implicit` package is not installed")
+def test_als_path_runs_and_is_deterministic():
+    rng = np.random.default_rng(0)
+    inter = pd.DataFrame({"customer_id": [f"u{i}" for i in rng.integers(0, 200, 2000)],
+                          "product_id": [f"p{j}" for j in rng.integers(0, 50, 2000)], "n_days": 1}).drop_duplicates(
+        ["customer_id", "product_id"])
+    prods = pd.DataFrame({"product_id": [f"p{j}" for j in range(50)], "is_available": True, "is_merchandise": True})
+    a = Recommender(als_factors=8, als_iterations=5).fit(inter, prods)
+    assert a.collaborative_ == "als"
+    r1 = a.recommend(["u1", "u2"])
+    r2 = Recommender(als_factors=8, als_iterations=5).fit(inter, prods).recommend(["u1", "u2"])
+    pd.testing.assert_frame_equal(r1, r2)
+    assert set(r1["source"]) <= {"als", "popularity"}
+
+
+def test_without_implicit_auto_falls_back_to_item_item(monkeypatch):
+    import shopseg.recommend as R
+
+    monkeypatch.setattr(R, "has_implicit", lambda: False)
+    m = Recommender(collaborative="auto").fit(INTERACTIONS, PRODUCTS)
+    assert m.collaborative_ == "item_item"
+    with pytest.raises(ConfigError, match="not installed"):
+        Recommender(collaborative="als").fit(INTERACTIONS, PRODUCTS)
+
+
+def test_bad_parameters_and_unfitted_use_are_rejected():
+    with pytest.raises(ConfigError, match="'collaborative'"):
+        Recommender(collaborative="svd").fit(INTERACTIONS, PRODUCTS)
+    with pytest.raises(ConfigError, match="'weight_content'"):
+        Recommender(weight_content=-1).fit(INTERACTIONS, PRODUCTS)
+    with pytest.raises(NotFittedError):
+        Recommender().recommend(["u1"])
+    with pytest.raises(ConfigError, match="recommend.top_n"):
+        load_config(overrides={"recommend": {"top_n": 0}})
+
+
+def test_ranking_metrics_by_hand():
+    recs = pd.DataFrame({"customer_id": ["a", "a", "b", "b"], "rank": [1, 2, 1, 2], "product_id": ["x", "y", "x", "z"]})
+    rel = pd.DataFrame({"customer_id": ["a", "b", "b"], "product_id": ["x", "z", "w"]})
+    m = ranking_metrics(recs, rel, k=2, n_recommendable=6)
+    # a: hit at 1 -> P 1/2, R 1, NDCG 1.  b: hit at 2 -> P 1/2, R 1/2, DCG 1/log2(3), IDCG 1 + 1/log2(3)
+    assert m["precision"] == pytest.approx(0.5)
+    assert m["recall"] == pytest.approx(0.75)
+    assert m["ndcg"] == pytest.approx((1 + (1 / np.log2(3)) / (1 + 1 / np.log2(3))) / 2)
+    assert m["coverage"] == pytest.approx(3 / 6)
+
+
+def test_recommend_stage_writes_the_table_and_the_cli_helper_reads_it(ws):
+    from shopseg.fixtures import FIXTURE_AS_OF, load_fixture_shop
+    from shopseg.pipeline import RunContext
+    from shopseg.recommend import recommend_stage
+    from shopseg.segment import segment_all
+
+    load_fixture_shop(ws)
+    cfg = load_config(overrides={"segments": {"cluster": {"sample_size": 100}},
+                                 "recommend": {"collaborative": "cooccurrence"}})
+    ws.con.execute("INSERT INTO runs (run_id, as_of, seed, status) VALUES (1, ?, 0, 'done')", [FIXTURE_AS_OF])
+    segment_all(ws, 1, FIXTURE_AS_OF, cfg)
+    notes = recommend_stage(RunContext(ws, 1, FIXTURE_AS_OF, cfg, 0, None))
+    recs = ws.df("SELECT * FROM recommendations WHERE run_id = 1")
+    assert notes["customers"] == 11  # known at as_of (Lu signs up later)
+    assert set(recs.columns) == {"run_id", "customer_id", "rank", "product_id", "score", "source"}
+    assert "p06" not in set(recs["product_id"])  # postage
+    # Ada bought all five products: nothing is left to recommend her; Cai bought only the bottle
+    assert "c01" not in set(recs["customer_id"])
+    cai = recommendations_for(ws, "c03")
+    assert len(cai) == 4 and "p05" not in set(cai["product_id"])
+    assert cai["rank"].tolist() == [1, 2, 3, 4]
+    jo = recommendations_for(ws, "c10")  # never ordered: segment popularity
+    assert (jo["source"] == "popularity").all() and len(jo) == 5
+    with pytest.raises(ShopsegError, match="no recommendations"):
+        recommendations_for(ws, "zz")
+
+
+def test_on_the_demo_shop_item_item_beats_popularity_on_a_time_split(ws):
+    from shopseg.synth import synthesize
+
+    synthesize(ws, customers=1500, seed=3)
+    res = evaluate_time_split(ws, datetime(2024, 9, 30, 23, 59, 59), k=10, methods=("popularity", "collaborative"),
+                              collaborative="cooccurrence", with_rules=False).set_index("method")
+    assert res.loc["collaborative (item_item)", "ndcg"] > 1.2 * res.loc["popularity", "ndcg"]
+    assert res.loc["collaborative (item_item)", "coverage"] > res.loc["popularity", "coverage"]
