@@ -461,3 +461,33 @@ def reviews(ctx: ReportContext) -> Section:
         except ShopsegError as e:  # no such scheme in the run: the section stands without it
             body += f"<p class='missing'>Per-segment summary unavailable: {e}</p>"
     return Section("reviews", "What customers say (reviews)", take, body)
+
+
+@section
+def campaign_plan(ctx: ReportContext) -> Section:
+    if ctx.run_id is None or not ctx.has("actions"):
+        return Section("plan", "Campaign plan", missing=_stage_note(ctx, "act", "the act stage did not run"))
+    from ..act import plan_summary
+
+    df = plan_summary(ctx.ws, ctx.run_id)
+    if df.empty:
+        return Section("plan", "Campaign plan", missing="no customer qualified for any campaign")
+    cols = [c for c in ("campaign", "channel", "audience", "control", "cost", "expected_revenue", "expected_value",
+                        "expected_roi") if c in df.columns]
+    fig = go.Figure()
+    fig.add_bar(x=df.campaign, y=df.cost, name="cost")
+    fig.add_bar(x=df.campaign, y=df.expected_revenue, name="expected revenue")
+    fig.update_layout(barmode="group", yaxis_title="currency", height=340)
+    best = df.sort_values("expected_value", ascending=False).iloc[0]
+    take = (f"{int(df.audience.sum()):,} customers get one action each ({int(df.control.sum()):,} held out as "
+            f"control groups); total cost {df.cost.sum():,.0f} for an expected {df.expected_revenue.sum():,.0f} "
+            f"in revenue. Biggest expected value: {best.campaign}.")
+    uplift = ""
+    if ctx.has("uplift_reports", with_run=False):
+        # uplift_reports' run_id is the run whose actions were measured
+        u = ctx.df("SELECT run_id AS campaign_run, campaign, n_treatment, n_control, rate_treatment, rate_control, "
+                   "uplift, uplift_low, uplift_high, roi FROM uplift_reports WHERE segment = 'all' AND variant = 'all' "
+                   "AND run_id = (SELECT max(run_id) FROM uplift_reports WHERE run_id < ?)", [ctx.run_id])
+        if not u.empty:
+            uplift = "<h3>Measured uplift of the previous campaigns</h3>" + table_html(u, floatfmt="{:,.3f}")
+    return Section("plan", "Campaign plan", take, figure_html(fig) + table_html(df[cols]) + uplift)
