@@ -70,3 +70,17 @@ def test_report_renders_offline_in_headless_chromium(report):
     assert not errors, errors
     assert [u for u in requests if not u.startswith("file:")] == []
     assert charts >= 15
+
+
+def test_data_model_lists_every_output_table_a_run_writes(report):
+    from shopseg.schema import OUTPUT_TABLES
+
+    ws = open_workspace(report.parent.parent, read_only=True)
+    try:
+        with_run = {t for (t,) in ws.sql("SELECT DISTINCT table_name FROM information_schema.columns "
+                                         "WHERE column_name = 'run_id' AND table_name <> 'runs'")}
+    finally:
+        ws.close()
+    listed = {t for t, *_ in OUTPUT_TABLES}
+    assert with_run - listed == set(), "output tables missing from schema.OUTPUT_TABLES"
+    assert listed - with_run == set(), "schema.OUTPUT_TABLES lists tables a full run does not write"

@@ -276,6 +276,25 @@ RUNS = Table(
 
 SYSTEM_TABLES: dict[str, Table] = {t.name: t for t in (INGEST_LOG, QUARANTINE, RUNS)}
 
+# Output tables of runs: (table, grain, stage, doc page). Their columns are documented with their capability.
+OUTPUT_TABLES = (
+    ("review_insights", "review written on or before as_of", "reviews", "reviews.md"),
+    ("customer_review_features", "customer with a review", "reviews", "reviews.md"),
+    ("clv", "customer with a sale order", "clv", "clv.md"),
+    ("customer_features", "customer known at as_of", "segments", "features.md"),
+    ("segments", "customer and scheme (rfm, lifecycle, value_tier, cluster)", "segments", "segments.md"),
+    ("segment_profiles", "scheme and segment", "segments", "segments.md"),
+    ("rfm_scores", "customer", "segments", "segments.md"),
+    ("churn_scores", "customer with a sale order", "churn", "churn.md"),
+    ("churn_validation", "customer of the validation window", "churn", "churn.md"),
+    ("model_reports", "model and metric", "churn", "churn.md"),
+    ("frequent_itemsets", "scope and itemset", "baskets", "baskets.md"),
+    ("association_rules", "scope and rule", "baskets", "baskets.md"),
+    ("recommendations", "customer and rank", "recommend", "action.md"),
+    ("uplift_reports", "campaign, segment and variant of a measured run", "measure", "action.md"),
+    ("actions", "customer given an action (treatment or control)", "act", "action.md"),
+)
+
 
 def get_table(name: str) -> Table:
     """The canonical input table called ``name`` (a clear error otherwise)."""
@@ -318,6 +337,12 @@ def data_model_markdown() -> str:
         "optional ones may be absent (they take the default) or empty (NULL).",
         "",
     ]
+    out += ["## Output tables of runs", "",
+            "Each holds every run (`run_id` first, see `runs`); filter on the run you want, e.g. "
+            "`WHERE run_id = (SELECT max(run_id) FROM runs WHERE status = 'done')`.", "",
+            "| table | one row per | written by | columns documented in |", "|---|---|---|---|"]
+    out += [f"| `{t}` | {grain} | stage `{stage}` | `docs/{doc}` |" for t, grain, stage, doc in OUTPUT_TABLES]
+    out.append("")
     for group, tables in (("Input tables", INPUT_TABLES), ("System tables", SYSTEM_TABLES)):
         out += [f"## {group}", ""]
         for t in tables.values():
