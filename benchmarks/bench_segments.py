@@ -12,7 +12,8 @@ StandardScaler + scikit-learn KMeans for K = 2..8 with ``silhouette_score``
 on all rows, at the sizes it finishes within the time limit.
 
 Also measured: recovery of the planted personas of the generated demo shop
-(``shopseg.synth``, 20,000 customers) by the clusters, as adjusted Rand index.
+(``shopseg.synth``; 20,000, 5,000 and 3,000 customers, seeds 42, 7, 123) by
+the clusters, as adjusted Rand index.
 
 Usage: ``.venv/bin/python benchmarks/bench_segments.py [--quick]``
 """
@@ -147,43 +148,38 @@ def one_baseline(n: int) -> dict:
                 "k": max(sils, key=sils.get), "peak_mb": _peak_mb()}
 
 
-def persona_recovery(n: int = 20000) -> dict:
-    """ARI between clusters and the planted personas of the demo shop, for a few settings."""
-    import pandas as pd
+PERSONA_SHOPS = ((20000, 42), (20000, 7), (20000, 123), (5000, 42), (5000, 7), (5000, 123), (3000, 42))
+PERSONA_SETTINGS = (
+    ("auto K (silhouette, the default)", {}),
+    ("auto K (elbow)", {"k_selection": "elbow"}),
+    ("K = 8 (the planted number), k-means", {"n_clusters": 8}),
+    ("K = 8, hierarchical Ward", {"n_clusters": 8, "method": "hierarchical"}),
+)
+
+
+def persona_recovery(shops=PERSONA_SHOPS) -> dict:
+    """ARI between clusters (default features) and the planted personas of demo shops of several sizes and seeds."""
     from sklearn.metrics import adjusted_rand_score
 
     from shopseg.config import load_config
     from shopseg.features import customer_features
     from shopseg.segment import BehaviourClusters
-    from shopseg.segment.cluster import default_features
     from shopseg.synth import synthesize
     from shopseg.workspace import open_workspace
 
     warnings.simplefilter("ignore")
-    with tempfile.TemporaryDirectory() as d, open_workspace(Path(d) / "ws") as ws:
-        synthesize(ws, customers=n, seed=42)
-        f = customer_features(ws, "2024-12-31")
-        gt = ws.df("SELECT customer_id, persona FROM ground_truth")
-    f = f.merge(gt, on="customer_id")
     cfg = load_config()
-    out = {"n": len(f), "personas": int(f["persona"].nunique())}
-    rows = []
-    for label, params in [
-        ("default features, silhouette K", {}),
-        ("default features, elbow K", {"k_selection": "elbow"}),
-        ("default features, K = 8 (the planted number)", {"n_clusters": 8}),
-        ("default features, robust scaling, K = 8", {"n_clusters": 8, "scaler": "robust"}),
-        ("default + category shares, K = 8", {"n_clusters": 8, "features": "cats"}),
-        ("default features, hierarchical Ward, K = 8", {"n_clusters": 8, "method": "hierarchical"}),
-    ]:
-        base = BehaviourClusters.from_config(cfg)
-        if params.get("features") == "cats":
-            with_cats = default_features(f.columns) + [c for c in f.columns if c.startswith("cat_share_")]
-            params = {**params, "features": with_cats}
-        bc = base.set_params(**params).fit(f)
-        rows.append((label, bc.n_clusters_, adjusted_rand_score(f["persona"], bc.labels_)))
-    out["rows"] = rows
-    return out
+    rows = {}
+    for n, seed in shops:
+        with tempfile.TemporaryDirectory() as d, open_workspace(Path(d) / "ws") as ws:
+            synthesize(ws, customers=n, seed=seed)
+            f = customer_features(ws, "2024-12-31")
+            gt = ws.df("SELECT customer_id, persona FROM ground_truth")
+        f = f.merge(gt, on="customer_id")
+        for label, params in PERSONA_SETTINGS:
+            bc = BehaviourClusters.from_config(cfg).set_params(**params).fit(f)
+            rows.setdefault(label, []).append((bc.n_clusters_, adjusted_rand_score(f["persona"], bc.labels_)))
+    return {"shops": list(shops), "rows": rows}
 
 
 def _sub(kind: str, n: int, timeout: float) -> dict | None:
@@ -236,11 +232,12 @@ def main(quick: bool = False) -> str:
                   f"{b['total_s']:.1f} s | {b['peak_mb']:.0f} | {mine:.1f} s | {ratio} |" if mine else
                   f"| {n:,} | {b['load_s']:.1f} s | {b['features_rfm_s']:.1f} s | {b['kmeans_silhouette_s']:.1f} s | "
                   f"{b['total_s']:.1f} s | {b['peak_mb']:.0f} | n/a | n/a |")
-    pr = persona_recovery()
-    md += ["", f"Persona recovery on the demo shop ({pr['n']:,} customers, {pr['personas']} planted personas), "
-           "adjusted Rand index of clusters vs `ground_truth.persona`:", "",
-           "| setting | K | ARI |", "|---|---|---|"]
-    md += [f"| {label} | {k} | {ari:.3f} |" for label, k, ari in pr["rows"]]
+    pr = persona_recovery(PERSONA_SHOPS[:3] if quick else PERSONA_SHOPS)
+    md += ["", "Persona recovery on the demo shop (8 planted personas), adjusted Rand index of clusters vs "
+           "`ground_truth.persona` (K in brackets), per shop size / seed:", "",
+           "| setting | " + " | ".join(f"{n:,} / {s}" for n, s in pr["shops"]) + " |",
+           "|---|" + "---|" * len(pr["shops"])]
+    md += [f"| {label} | " + " | ".join(f"{a:.3f} ({k})" for k, a in res) + " |" for label, res in pr["rows"].items()]
     return "\n".join(md)
 
 

@@ -46,7 +46,8 @@ _LAZY = {
     **dict.fromkeys(["customer_features"], "shopseg.features"),
     **dict.fromkeys(["FIXTURE_AS_OF", "load_fixture_shop"], "shopseg.fixtures"),
     **dict.fromkeys(["BehaviourClusters", "SegmentWarning", "lifecycle_stages", "migration", "rfm_segments",
-                     "segment_all", "segment_history", "value_tiers"], "shopseg.segment"),
+                     "segment_all", "segment_history", "value_tiers", "GroupClassifier", "classify_groups"],
+                    "shopseg.segment"),
     **dict.fromkeys(["ChurnModel", "fit_churn", "load_churn_model", "score_customers"], "shopseg.predict.churn"),
 }
 

@@ -302,6 +302,38 @@ def segments(
 
 @app.command()
 @handles_errors
+def classify(
+    labels: Optional[Path] = typer.Option(None, "--labels", help="CSV of customer_id,label (else [segments.classify] labels or rules)."),
+    run_id: Optional[int] = typer.Option(None, "--run", help="Run whose features to use (default: the latest)."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML file overriding default settings."),
+):
+    """Learn predefined groups from labelled customers (or rules) and place the rest (scheme 'group')."""
+    from .config import load_config
+    from .segment.classify import classify_groups
+
+    with _open() as ws:
+        rid = run_id or ws.latest_run_id()
+        if rid is None:
+            raise ShopsegError("No run yet.", hint="Run `shopseg segment` (or `shopseg run`) first.")
+        as_of = ws.scalar("SELECT as_of FROM runs WHERE run_id = ?", [rid])
+        with ws.transaction():
+            out = classify_groups(ws, rid, as_of, load_config(config), labels=str(labels) if labels else None)
+    if "note" in out:
+        console.print(out["note"], highlight=False, soft_wrap=True)
+        return
+    t = Table("group", "customers", title=f"run {rid}: groups ({out['model']}, from {out['source']})")
+    for g, n in out["groups"].items():
+        t.add_row(g, f"{n:,}")
+    console.print(t)
+    acc = out["cv_accuracy"]
+    console.print(f"labelled {out['labelled']:,}, placed {out['placed']:,}; cross-validated accuracy "
+                  f"{'n/a' if acc is None else f'{acc:.3f}'} ({out['cv_folds']} folds)", highlight=False)
+    for rule in out["rules"] or []:
+        console.print(f"  {rule}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+@handles_errors
 def diff(
     run_a: int = typer.Argument(..., help="Earlier run."),
     run_b: int = typer.Argument(..., help="Later run."),

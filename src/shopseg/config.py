@@ -126,6 +126,18 @@ CONSTRAINTS: dict[str, Constraint] = {
     "segments.cluster.linkage": one_of("ward", "average", "complete"),
     "segments.cluster.metric": one_of("euclidean", "manhattan", "cosine"),
     "segments.cluster.random_state": interval(0, None, integer=True),
+    "segments.classify.model": one_of("tree", "logistic", "forest", "linear_svm"),
+    "segments.classify.max_depth": interval(0, 100, integer=True),
+    "segments.classify.min_samples_leaf": interval(1, None, integer=True),
+    "segments.classify.cv_folds": interval(2, 50, integer=True),
+    "segments.classify.self_training_threshold": Constraint(
+        "a number in (0, 1]", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 1),
+    "segments.classify.random_state": interval(0, None, integer=True),
+    "segments.classify.rules": Constraint(
+        "a list of tables with a 'label' and a 'when' SQL condition (no ';')",
+        lambda v: isinstance(v, list) and all(
+            isinstance(r, dict) and set(r) == {"label", "when"} and isinstance(r["when"], str)
+            and r["when"].strip() != "" and ";" not in r["when"] and str(r["label"]).strip() != "" for r in v)),
     # customer lifetime value (docs/clv.md)
     "clv.model": one_of("bgnbd", "paretonbd"),
     "clv.time_unit": one_of("D", "W"),

@@ -41,6 +41,12 @@ def _segments(ctx: RunContext) -> dict:
         out.update(k=int(run.model.n_clusters_), elbow_k=int(run.model.elbow_k_))
     if run.windows is not None:
         out.update(silent_days=run.windows["silent_days"], churned_days=run.windows["churned_days"])
+    from .segment.classify import classify_groups
+
+    groups = classify_groups(ctx.ws, ctx.run_id, ctx.as_of, cfg)  # scheme 'group', when labels or rules are set
+    if "note" not in groups:
+        out.update(groups_labelled=groups["labelled"], groups_placed=groups["placed"],
+                   groups_cv_accuracy=groups["cv_accuracy"])
     return out
 
 

@@ -72,6 +72,8 @@ class Workspace:
                 f"Cannot open {db}: {e}",
                 hint="Another shopseg process may hold the workspace; wait for it or stop it.",
             ) from e
+        # no progress bars on stderr from inside a library call; the CLI draws its own
+        con.execute("SET enable_progress_bar = false")
         ws = cls(p, con)
         if not read_only:
             for d in SUBDIRS:

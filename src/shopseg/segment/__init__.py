@@ -1,4 +1,4 @@
-"""Customer segments: RFM, lifecycle, value tiers and behavioural clusters (docs/segments.md).
+"""Customer segments: RFM, lifecycle, value tiers, behavioural clusters and predefined groups (docs/segments.md).
 
 >>> from shopseg.workspace import Workspace
 >>> from shopseg.fixtures import load_fixture_shop, FIXTURE_AS_OF
@@ -13,6 +13,7 @@
 """
 
 from ._common import SegmentWarning, validate_segments_config
+from .classify import GroupClassifier, classify_groups
 from .cluster import BehaviourClusters
 from .history import migration, migration_long, segment_history
 from .lifecycle import STAGES, lifecycle_stages, lifecycle_windows
@@ -22,7 +23,8 @@ from .stage import SCHEMES, SegmentRun, segment_all
 from .value import TIERS, value_tiers
 
 __all__ = [
-    "BehaviourClusters", "SCHEMES", "STAGES", "SegmentRun", "SegmentWarning", "TIERS", "cluster_name",
+    "BehaviourClusters", "GroupClassifier", "SCHEMES", "STAGES", "SegmentRun", "SegmentWarning", "TIERS",
+    "classify_groups", "cluster_name",
     "lifecycle_stages", "lifecycle_windows", "migration", "migration_long", "parse_names", "rfm_scores",
     "rfm_segments", "segment_all", "segment_history", "segment_profiles", "validate_segments_config",
     "value_tiers",

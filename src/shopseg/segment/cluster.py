@@ -2,11 +2,17 @@
 
 Preprocessing (learned in ``fit``, applied the same way by ``predict``):
 
-1. winsorise: every feature is capped at its ``winsorize_quantile`` (0.99)
-   so a few wholesale buyers cannot pull a centroid of their own;
-2. ``log1p`` of the skewed money, count and day features (:data:`LOG_FEATURES`,
-   negatives clipped to 0 first), rates and shares kept as they are;
-3. standard scaling (or robust: median / IQR) so every feature weighs alike.
+1. derived rates (:data:`DERIVED`): ``orders_per_year`` and ``units_per_order``;
+2. buyer-only features (:data:`BUYER_ONLY`: order value, units per order,
+   discount share, return rate...) of customers without orders are set to the
+   buyers' median: for them the value is undefined, not 0, and a 0 in every
+   such column would count "no orders" five times over;
+3. winsorise: every feature is capped at its ``winsorize_quantile`` (0.99)
+   so a few extreme buyers cannot pull a centroid of their own;
+4. ``log1p`` of the skewed money, count and rate features (:data:`LOG_FEATURES`,
+   negatives clipped to 0 first), square root of recency (:data:`SQRT_FEATURES`),
+   shares kept as they are;
+5. standard scaling (or robust: median / IQR) so every feature weighs alike.
 
 K-means (Lloyd; Arthur & Vassilvitskii's k-means++ seeding) runs for every K
 in ``[k_min, k_max]`` on a random sample of ``sample_size`` rows; the K with
@@ -41,25 +47,79 @@ from threadpoolctl import threadpool_limits
 from ..errors import ConfigError, NotFittedError
 from ._common import SegmentWarning
 
-# Behavioural features clustered by default.  Chosen on the generated demo shop
-# (docs/segments.md): category shares, return rate and session counts made the
-# planted personas harder to recover, so they are opt-in ([segments.cluster] features).
+# Behavioural features clustered by default (docs/segments.md): recency, tenure,
+# frequency and purchase rate, basket (order value, units per order), price and
+# return behaviour, and browsing.  monetary_net is left out: it is frequency
+# times order value, both already in, and counting it again doubles the weight
+# of "has bought much" against everything else.  Category shares and clicks
+# are opt-in ([segments.cluster] features).
 DEFAULT_FEATURES = (
-    "recency_days", "tenure_days", "frequency", "monetary_net", "avg_order_value",
-    "discount_share", "browse_minutes", "cart_abandonment_rate",
+    "recency_days", "tenure_days", "frequency", "orders_per_year", "avg_order_value", "units_per_order",
+    "discount_share", "return_rate", "browse_minutes", "cart_abandonment_rate",
 )
+# Features derived here from customer_features columns: name -> (numerator, denominator, scale, floor).
+# orders_per_year = 365.25 * frequency / max(tenure_days, 30): a rate, so a
+# two-month-old customer with 3 orders is not "infrequent" next to a two-year
+# one with 12; units_per_order = n_units / frequency: basket size, what sets a
+# wholesale buyer apart from a big retail spender.
+DERIVED = {
+    "orders_per_year": ("frequency", "tenure_days", 365.25, 30.0),
+    "units_per_order": ("n_units", "frequency", 1.0, 1.0),
+}
 # Skewed non-negative features that are log1p-transformed before scaling.
 LOG_FEATURES = frozenset({
-    "recency_days", "tenure_days", "frequency", "monetary_total", "monetary_net", "avg_order_value",
+    "tenure_days", "frequency", "monetary_total", "monetary_net", "avg_order_value",
     "n_units", "mean_days_between_orders", "std_days_between_orders", "n_sessions", "browse_minutes",
-    "brand_diversity", "n_reviews",
+    "brand_diversity", "n_reviews", "orders_per_year", "units_per_order",
+})
+# Bounded day counts that get a square root instead: recency cannot exceed the
+# shop's age, and log would crush the gap between 200 and 600 days without a
+# purchase (dormant versus long gone) while stretching 2 versus 20 days.
+SQRT_FEATURES = frozenset({"recency_days"})
+# Features that only mean something for buyers.  Customers without orders get
+# the buyers' median instead of the 0 customer_features stores for them:
+# "no orders" is already said by frequency, and a 0 order value would say it
+# again in every one of these columns, so that one fact outweighs all others.
+BUYER_ONLY = frozenset({
+    "avg_order_value", "units_per_order", "discount_share", "return_rate", "mean_days_between_orders",
+    "std_days_between_orders", "avg_rating",
 })
 _METRIC = {"euclidean": "euclidean", "manhattan": "cityblock", "cosine": "cosine"}
 
 
 def default_features(columns) -> list[str]:
-    cols = list(columns)
-    return [c for c in DEFAULT_FEATURES if c in cols]
+    cols = set(columns)
+    return [c for c in DEFAULT_FEATURES if c in cols or (c in DERIVED and set(DERIVED[c][:2]) <= cols)]
+
+
+def feature_frame(X: pd.DataFrame, features) -> np.ndarray:
+    """The raw values of ``features`` (derived ones computed, see :data:`DERIVED`), NaN as 0.
+
+    >>> X = pd.DataFrame({"frequency": [0, 4], "tenure_days": [10, 730], "n_units": [0, 8]})
+    >>> feature_frame(X, ["orders_per_year", "units_per_order"]).round(2).tolist()
+    [[0.0, 0.0], [2.0, 2.0]]
+    """
+    cols = []
+    for c in features:
+        if c in X.columns:
+            cols.append(X[c].to_numpy(dtype=float))
+        elif c in DERIVED and DERIVED[c][0] in X.columns and DERIVED[c][1] in X.columns:
+            num, den, mult, floor = DERIVED[c]
+            cols.append(mult * X[num].to_numpy(dtype=float) / np.maximum(X[den].to_numpy(dtype=float), floor))
+        else:
+            missing = ", ".join(c for c in features if c not in X.columns and c not in DERIVED)
+            raise ConfigError(f"Cluster features missing from the data: {missing or c}.",
+                              hint="Check [segments.cluster] features against the customer_features columns.")
+    A = np.column_stack(cols) if cols else np.empty((len(X), 0))
+    return np.nan_to_num(A, nan=0.0)
+
+
+def _buyers(X: pd.DataFrame) -> np.ndarray | None:
+    if "has_orders" in X.columns:
+        return X["has_orders"].to_numpy(dtype=bool)
+    if "frequency" in X.columns:
+        return X["frequency"].to_numpy(dtype=float) > 0
+    return None
 
 
 def elbow_k(ks, inertia) -> int:
@@ -105,7 +165,7 @@ class BehaviourClusters(ClusterMixin, BaseEstimator):
     (or 0) chooses K by silhouette.  Learned attributes: ``features_``,
     ``caps_``, ``center_``, ``scale_``, ``n_clusters_``, ``k_curve_``
     (DataFrame k, inertia, silhouette), ``elbow_k_``, ``cluster_centers_``
-    (scaled space), ``centroids_`` (DataFrame, log space, index = cluster id),
+    (scaled space), ``centroids_`` (DataFrame, transformed space, index = cluster id),
     ``cluster_ids_``, ``labels_`` (cluster ids of the rows fitted).
 
     >>> from sklearn.datasets import make_blobs
@@ -161,23 +221,28 @@ class BehaviourClusters(ClusterMixin, BaseEstimator):
             raise ConfigError(f"The 'k_min' and 'k_max' parameters must satisfy 2 <= k_min <= k_max. "
                               f"Got {self.k_min!r} and {self.k_max!r} instead.")
 
+    def _raw(self, X: pd.DataFrame) -> np.ndarray:
+        """Feature values with the buyers' median put in for non-buyers (BUYER_ONLY features)."""
+        A = feature_frame(X, self.features_)
+        buyers = _buyers(X)
+        if buyers is not None and self.impute_mask_.any() and not buyers.all():
+            cols = np.flatnonzero(self.impute_mask_)
+            A[np.ix_(~buyers, cols)] = self.impute_[cols]
+        return A
+
     def _log_space(self, X: pd.DataFrame) -> np.ndarray:
-        missing = [c for c in self.features_ if c not in X.columns]
-        if missing:
-            raise ConfigError(f"Cluster features missing from the data: {', '.join(missing)}.",
-                              hint="Check [segments.cluster] features against the customer_features columns.")
-        A = X[self.features_].to_numpy(dtype=float, copy=True)
-        A = np.nan_to_num(A, nan=0.0)
+        A = self._raw(X)
         if hasattr(self, "caps_"):
             A = np.minimum(A, self.caps_)
         A[:, self.log_mask_] = np.log1p(np.clip(A[:, self.log_mask_], 0, None))
+        A[:, self.sqrt_mask_] = np.sqrt(np.clip(A[:, self.sqrt_mask_], 0, None))
         return A
 
     def _scale(self, L: np.ndarray) -> np.ndarray:
         return (L - self.center_) / self.scale_
 
     def transform(self, X: pd.DataFrame) -> np.ndarray:
-        """Winsorised, log1p-transformed and scaled features (the space clusters live in)."""
+        """Imputed, winsorised, log1p / sqrt-transformed and scaled features (the space clusters live in)."""
         self._check_fitted()
         return self._scale(self._log_space(X))
 
@@ -187,10 +252,16 @@ class BehaviourClusters(ClusterMixin, BaseEstimator):
         rng = np.random.default_rng(self.random_state)
         self.features_ = list(self.features) if self.features else default_features(X.columns)
         self.log_mask_ = np.array([c in LOG_FEATURES for c in self.features_], dtype=bool)
-        raw = np.nan_to_num(X[self.features_].to_numpy(dtype=float), nan=0.0)
-        n = len(raw)
+        self.sqrt_mask_ = np.array([c in SQRT_FEATURES for c in self.features_], dtype=bool)
+        self.impute_mask_ = np.array([c in BUYER_ONLY for c in self.features_], dtype=bool)
+        n = len(X)
         if n == 0:
             raise ConfigError("Cannot cluster zero customers.", hint="Load orders or events first.")
+        self.impute_ = np.zeros(len(self.features_))
+        buyers = _buyers(X)
+        if buyers is not None and buyers.any() and self.impute_mask_.any():
+            self.impute_ = np.median(feature_frame(X[buyers], self.features_), axis=0)
+        raw = self._raw(X)
         self.caps_ = np.quantile(raw, self.winsorize_quantile, axis=0) if self.winsorize_quantile < 1 else \
             np.full(raw.shape[1], np.inf)
         L = self._log_space(X)
@@ -312,7 +383,7 @@ class BehaviourClusters(ClusterMixin, BaseEstimator):
 
     @property
     def centroids_(self) -> pd.DataFrame:
-        """Centroids in log space (before scaling), one row per cluster id: what runs store to match later."""
+        """Centroids in the transformed space (log1p / sqrt, before scaling), one row per cluster id: what runs store to match later."""
         self._check_fitted()
         return pd.DataFrame(self.cluster_centers_ * self.scale_ + self.center_, columns=self.features_,
                             index=pd.Index(self.cluster_ids_, name="cluster"))
