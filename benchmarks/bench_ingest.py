@@ -60,6 +60,7 @@ def main(quick: bool = False) -> str:
         "import duckdb, pandas as pd\n"
         f"df = pd.read_csv({path!r})\n"
         "con = duckdb.connect()\n"
+        "con.execute('SET enable_progress_bar = false')\n"
         "con.register('df', df)\n"
         "con.execute('CREATE TABLE order_lines AS SELECT * FROM df')\n"
         "result.update(rows=len(df))\n"
