@@ -62,6 +62,15 @@ def _open(create: bool = True, read_only: bool = False):
     return open_workspace(state.workspace, create=create, read_only=read_only)
 
 
+def _run_stage(ws, stage: str, as_of, cfg, seed: int = 0):
+    """Run one pipeline stage as a new run and print its line; the single-stage commands share this."""
+    from .pipeline import run_pipeline
+
+    result = run_pipeline(ws, as_of, config=cfg, seed=seed, stages=[stage])
+    console.print(result.describe(), highlight=False, soft_wrap=True)
+    return result
+
+
 def _version(value: bool):
     if value:
         console.print(f"shopseg {__version__}")
@@ -264,11 +273,9 @@ def segment(
 ):
     """Compute customer features and every segment scheme (rfm, lifecycle, value_tier, cluster) as a new run."""
     from .config import load_config
-    from .pipeline import run_pipeline
 
     with _open() as ws:
-        result = run_pipeline(ws, as_of, config=load_config(config), seed=seed, stages=["segments"])
-        console.print(result.describe(), highlight=False, soft_wrap=True)
+        result = _run_stage(ws, "segments", as_of, load_config(config), seed=seed)
 
 
 @app.command()
@@ -411,11 +418,9 @@ def reviews(
 ):
     """Analyse reviews (sentiment, aspects, topics, mentions) as a run of the reviews stage; print a summary."""
     from .config import load_config
-    from .pipeline import run_pipeline
 
     with _open() as ws:
-        result = run_pipeline(ws, as_of, config=load_config(config), seed=seed, stages=["reviews"])
-        console.print(result.describe(), highlight=False, soft_wrap=True)
+        result = _run_stage(ws, "reviews", as_of, load_config(config), seed=seed)
         df = ws.df("SELECT language, sentiment_mode, count(*) AS n, round(avg(sentiment), 3) AS avg_sentiment "
                    "FROM review_insights WHERE run_id = ? GROUP BY ALL ORDER BY n DESC", [result.run_id])
         t = Table(*df.columns, title="Reviews by language")
@@ -440,14 +445,12 @@ def predict_clv(
 ):
     """Fit BG/NBD (or Pareto/NBD) + Gamma-Gamma and write table clv for a new run."""
     from .config import load_config
-    from .pipeline import run_pipeline
 
     over = {k: v for k, v in {"model": model, "horizon_days": horizon_days,
                               "discount_rate_annual": discount_rate}.items() if v is not None}
     cfg = load_config(config, overrides={"clv": over} if over else None)
     with _open() as ws:
-        result = run_pipeline(ws, as_of, config=cfg, stages=["clv"])
-        console.print(result.describe(), highlight=False, soft_wrap=True)
+        result = _run_stage(ws, "clv", as_of, cfg)
         rows = ws.sql("SELECT customer_id, round(p_alive, 3), round(expected_purchases_horizon, 2), "
                       "round(clv, 2), expected_next_order_at FROM clv WHERE run_id = ? "
                       "ORDER BY clv DESC LIMIT ?", [result.run_id, top])
@@ -468,13 +471,11 @@ def predict_churn(
 ):
     """Fit, validate and calibrate the churn model; write churn_scores and model_reports for a new run."""
     from .config import load_config
-    from .pipeline import run_pipeline
 
     over = {k: v for k, v in {"model": model, "horizon_days": horizon_days}.items() if v is not None}
     cfg = load_config(config, overrides={"churn": over} if over else None)
     with _open() as ws:
-        result = run_pipeline(ws, as_of, config=cfg, stages=["churn"])
-        console.print(result.describe(), highlight=False, soft_wrap=True)
+        result = _run_stage(ws, "churn", as_of, cfg)
         t = Table("model", "metric", "value", title="validation window (as_of - horizon)")
         for r in ws.sql("SELECT model, metric, round(value, 3) FROM model_reports WHERE run_id = ? AND metric IN "
                         "('roc_auc','pr_auc','brier','lift_top_decile','gains_top_20') ORDER BY model, metric",

@@ -1,0 +1,57 @@
+"""The command line: thin commands over the library; errors are a message, a hint and exit code 2."""
+
+import os
+
+import pytest
+from typer.testing import CliRunner
+
+from shopseg.cli import app
+
+from .conftest import DATA
+
+runner = CliRunner()
+
+
+def shopseg(ws, *args):
+    return runner.invoke(app, ["--workspace", str(ws), *args])
+
+
+def test_ingest_prints_the_reconciliation(tmp_path):
+    r = shopseg(tmp_path / "ws", "ingest", os.path.join(DATA, "online_retail_tiny.csv"), "--preset", "online-retail")
+    assert r.exit_code == 0, r.output
+    assert "16 input rows = 11 accepted + 4 quarantined + 1 exact duplicates" in r.output
+    q = shopseg(tmp_path / "ws", "quarantine")
+    assert q.exit_code == 0 and "unit_price" in q.output and "ordered_at" in q.output
+
+
+def test_errors_exit_2_with_message_and_hint(tmp_path):
+    r = shopseg(tmp_path / "ws", "ingest", str(tmp_path / "nope.csv"))
+    assert r.exit_code == 2 and "Error:" in r.output and "no such file" in r.output
+    r = shopseg(tmp_path / "missing", "summary")
+    assert r.exit_code == 2 and "No workspace at" in r.output and "Hint:" in r.output
+    r = shopseg(tmp_path / "ws", "ingest", os.path.join(DATA, "online_retail_tiny.csv"), "--preset", "shopify")
+    assert r.exit_code == 2 and "Unknown preset 'shopify'" in r.output
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[churn]\nmodel = \"xgboost\"\n")
+    r = shopseg(tmp_path / "ws", "run", "--config", str(bad), "--as-of", "2024-01-01")
+    assert r.exit_code == 2 and "churn.model" in r.output
+
+
+@pytest.mark.slow
+def test_demo_flow_from_synth_to_plan(tmp_path):
+    ws = tmp_path / "ws"
+    assert shopseg(ws, "synth", "--customers", "400", "--seed", "5").exit_code == 0
+    r = shopseg(ws, "run", "--seed", "5", "--no-report")
+    assert r.exit_code == 0, r.output
+    assert "Run 1 as of 2024-12-30: done" in r.output
+    for stage in ("reviews", "clv", "segments", "churn", "baskets", "recommend", "measure", "act"):
+        assert f"  {stage}" in r.output
+    seg = shopseg(ws, "segments", "--scheme", "lifecycle")
+    assert seg.exit_code == 0 and "active" in seg.output
+    cust = shopseg(ws, "customer", "C0000001")
+    assert cust.exit_code == 0 and "rfm" in cust.output
+    plan = shopseg(ws, "plan")
+    assert plan.exit_code == 0 and "Plan of run 1" in plan.output
+    rep = shopseg(ws, "report")
+    assert rep.exit_code == 0 and "report-run1.html" in rep.output
+    assert shopseg(ws, "customer", "nobody").exit_code == 2
