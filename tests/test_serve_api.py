@@ -271,3 +271,33 @@ def test_row_models_follow_the_schema_contracts():
         t = schema.get_table(table)
         assert list(model.model_fields) == [c.name for c in t.columns]
         assert [n for n, f in model.model_fields.items() if f.is_required()] == t.required
+
+
+def _dump(view):
+    return None if view is None else view.model_dump(mode="json")
+
+
+def test_in_memory_answer_equals_the_sql_answer_for_every_customer_before_and_after_a_post(client):
+    from shopseg.serve.app import _MISS, customer_view, fast_customer_view
+
+    state = client.app.state.shopseg
+    cur = state.cursor()
+    ids = [r[0] for r in state.ws.sql("SELECT DISTINCT customer_id FROM customers ORDER BY 1")]
+    assert len(ids) == 12
+    for cid in ids:
+        assert _dump(customer_view(state, cur, cid)) == _dump(customer_view(state, cur, cid, use_snapshot=False))
+    assert client.post("/events", json=LIVE_ORDER, headers=W).status_code == 200
+    for cid in ids:
+        assert _dump(customer_view(state, cur, cid)) == _dump(customer_view(state, cur, cid, use_snapshot=False))
+    # c04's live answer is served from memory (no SQL) and is the posted order's: frequency 3 -> 4
+    state._runs_checked = __import__("time").monotonic()  # the run stamp was just read
+    fast = fast_customer_view(state, "c04")
+    assert fast is not _MISS and fast.live is True and fast.features["frequency"] == 4
+    assert fast_customer_view(state, "nobody") is _MISS  # unknown ids fall through to SQL (a 404)
+
+
+def test_a_rejected_post_leaves_the_in_memory_answer_unchanged(client):
+    before = client.get("/customers/c04", headers=R).json()
+    bad = {"orders": LIVE_ORDER["orders"], "order_lines": [{**LIVE_ORDER["order_lines"][0], "product_id": "nope"}]}
+    assert client.post("/events", json=bad, headers=W).status_code == 422
+    assert client.get("/customers/c04", headers=R).json() == before

@@ -102,3 +102,39 @@ def test_threshold_curve_counts_validation_customers_from_the_stored_model(clien
     ws = client.app.state.shopseg.ws
     n_valid = ws.scalar("SELECT max(CAST(json_extract(details, '$.n_valid') AS INTEGER)) FROM model_reports")
     assert n == n_valid
+
+
+def test_restricted_churn_rescore_matches_the_whole_shop_rescore(client):
+    """score_customers([ids]) computes only those customers (shop median gap stored with the model)."""
+    import json
+
+    import numpy as np
+
+    from shopseg.predict.churn import cutoff_frame, load_churn_model, score_customers
+    from shopseg.serve.live import _ConWs
+
+    state = client.app.state.shopseg
+    w = _ConWs(state.ws.con.cursor(), state.ws.path)
+    meta = json.loads((state.ws.models_dir / "churn_run1.json").read_text())
+    assert meta["shop_gap_days"] > 0
+    ids = [r[0] for r in w.sql("SELECT customer_id FROM churn_scores WHERE run_id = 1 ORDER BY customer_id LIMIT 5")]
+    cfg = state.runs(state.cursor())["config"]
+    from shopseg.pipeline import parse_as_of
+
+    as_of = parse_as_of(AS_OF)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        part = score_customers(w, as_of, ids, run_id=1, config=cfg)
+        model = load_churn_model(w, 1, config=cfg)
+        whole = cutoff_frame(w, as_of, int(meta["horizon"]["horizon_days"]), cfg)
+    # the stored gap is the whole-shop median at the run's as_of
+    multi = whole["purchase_days"] >= 2
+    assert meta["shop_gap_days"] == float(np.median(whole.loc[multi, "mean_days_between_orders"]))
+    whole = whole[whole["customer_id"].isin(ids)].reset_index(drop=True)
+    assert list(part["customer_id"]) == ids
+    np.testing.assert_allclose(part["probability"], model.predict_proba(whole[model.feature_names_in_])[:, 1],
+                               rtol=1e-9)
+    # and the batch's stored scores of the same run and as_of
+    stored = w.df("SELECT probability FROM churn_scores WHERE run_id = 1 AND customer_id IN (SELECT unnest(?)) "
+                  "ORDER BY customer_id", [ids])["probability"]
+    np.testing.assert_allclose(part["probability"], stored, rtol=1e-9)

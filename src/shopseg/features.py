@@ -133,10 +133,65 @@ def _sentiment_cte(ws) -> tuple[str, str, str]:
     return cte, "LEFT JOIN senti USING (customer_id)", ", coalesce(senti.avg_review_sentiment, 0.0) AS avg_review_sentiment"
 
 
-def features_sql(ws, as_of, config: Config | None = None) -> str:
-    """The SQL of :func:`customer_features` (parameter ``$as_of``), for inspection or reuse."""
+# The outlier reference: median and spread of log1p(monetary_total) and log1p(n_units) over buyers.
+# One definition, used by the whole-shop SQL (over ``base``) and by :func:`outlier_reference` (over a
+# stored run's customer_features), whose numbers a restricted computation then plugs in.
+_OUTLIER_STATS_SQL = """logs AS (
+        SELECT customer_id, ln(1 + greatest(monetary_total, 0)) AS lm, ln(1 + greatest(n_units, 0)) AS lu
+        FROM {source} WHERE has_orders
+    ),
+    med AS (SELECT median(lm) AS med_m, median(lu) AS med_u FROM logs),
+    spread AS (
+        SELECT median(abs(lm - med_m)) AS mad_m, avg(abs(lm - med_m)) AS meanad_m,
+               median(abs(lu - med_u)) AS mad_u, avg(abs(lu - med_u)) AS meanad_u
+        FROM logs, med
+    )"""
+OUTLIER_STATS = ("med_m", "med_u", "mad_m", "meanad_m", "mad_u", "meanad_u")
+
+
+def outlier_reference(ws, run_id: int) -> dict[str, float | None]:
+    """The outlier median / MAD of the population stored as run ``run_id`` of ``customer_features``.
+
+    What :func:`customer_features` needs (``reference_run_id=``) to flag a few
+    customers against the run's whole population, as the batch did.
+    """
+    stats = _OUTLIER_STATS_SQL.format(source="(SELECT * FROM customer_features WHERE run_id = $rid)")
+    row = ws.con.execute(f"WITH {stats} SELECT {', '.join(OUTLIER_STATS)} FROM med, spread",
+                         {"rid": int(run_id)}).fetchall()[0]
+    return {k: (None if v is None else float(v)) for k, v in zip(OUTLIER_STATS, row)}
+
+
+def reference_categories(ws, run_id: int, config: Config | None = None) -> list[tuple[str, str]]:
+    """The top categories of run ``run_id``: :func:`top_categories` at that run's ``as_of``."""
     cfg = config or load_config()
-    cats = top_categories(ws, as_of, cfg["features.top_categories"])
+    as_of = ws.scalar("SELECT as_of FROM runs WHERE run_id = ?", [int(run_id)])
+    if as_of is None:
+        from .errors import WorkspaceError
+
+        raise WorkspaceError(f"No run {run_id} in table runs: expected the id of a stored run.",
+                             hint="`shopseg runs` lists them.")
+    return top_categories(ws, as_of, cfg["features.top_categories"])
+
+
+def _num(v) -> str:
+    return "NULL" if v is None else f"CAST({float(v)!r} AS DOUBLE)"
+
+
+def features_sql(ws, as_of, config: Config | None = None, *, restricted: bool = False,
+                 categories: list[tuple[str, str]] | None = None,
+                 outlier_stats: dict[str, float | None] | None = None) -> str:
+    """The SQL of :func:`customer_features` (parameter ``$as_of``), for inspection or reuse.
+
+    ``restricted``: the SQL also takes ``$customers`` (a list of ids) and reads only
+    their rows (orders, events, reviews, customers; every per-customer expression is
+    unchanged).  ``categories`` ((category, slug) pairs) replaces the shop's top
+    categories at ``as_of``; ``outlier_stats`` (:func:`outlier_reference`) replaces
+    the median / MAD of the rows computed, so a restricted computation flags outliers
+    against a stored population.
+    """
+    cfg = config or load_config()
+    cats = categories if categories is not None else top_categories(ws, as_of, cfg["features.top_categories"])
+    only = " AND customer_id IN (SELECT unnest($customers))" if restricted else ""
     thr = float(cfg["features.outlier_z"])
     cat_sums = "".join(
         f",\n            sum(gross) FILTER (WHERE category = {_lit(c)}) AS g_{s}" for c, s in cats
@@ -146,11 +201,18 @@ def features_sql(ws, as_of, config: Config | None = None) -> str:
         f",\n        coalesce(cs.g_{s} / nullif(cs.g_total, 0), 0.0) AS cat_share_{s}" for _, s in cats
     )
     senti_cte, senti_join, senti_col = _sentiment_cte(ws)
+    outlier = _OUTLIER_STATS_SQL.format(source="base")
+    if outlier_stats is not None:  # the reference population's numbers instead of the rows computed
+        st = {k: _num(outlier_stats.get(k)) for k in OUTLIER_STATS}
+        outlier = outlier.split("med AS")[0] + (
+            f"med AS (SELECT {st['med_m']} AS med_m, {st['med_u']} AS med_u),\n    "
+            f"spread AS (SELECT {st['mad_m']} AS mad_m, {st['meanad_m']} AS meanad_m, "
+            f"{st['mad_u']} AS mad_u, {st['meanad_u']} AS meanad_u)")
     return f"""
     WITH
     o AS (  -- sale and return orders before as_of
         SELECT order_id, customer_id, ordered_at, kind, coalesce(discount_amount, 0.0) AS order_discount
-        FROM orders WHERE ordered_at < $as_of AND kind IN ('sale', 'return')
+        FROM orders WHERE ordered_at < $as_of AND kind IN ('sale', 'return'){only}
     ),
     li AS (  -- their lines, with category and brand
         SELECT o.order_id, o.customer_id, o.kind, l.quantity,
@@ -195,7 +257,7 @@ def features_sql(ws, as_of, config: Config | None = None) -> str:
                sum(gross) FILTER (WHERE category IS NULL OR category NOT IN ({cat_list})) AS g_other{cat_sums}
         FROM li WHERE kind = 'sale' AND customer_id IS NOT NULL GROUP BY 1
     ),
-    ev AS (SELECT * FROM events WHERE occurred_at < $as_of AND customer_id IS NOT NULL),
+    ev AS (SELECT * FROM events WHERE occurred_at < $as_of AND customer_id IS NOT NULL{only}),
     evs AS (
         SELECT customer_id, count(DISTINCT session_id) AS n_sessions,
                sum(coalesce(duration_seconds, 0.0)) / 60.0 AS browse_minutes,
@@ -213,11 +275,11 @@ def features_sql(ws, as_of, config: Config | None = None) -> str:
         FROM carts c LEFT JOIN pdays p ON p.customer_id = c.customer_id AND p.d = c.cart_day
         GROUP BY 1
     ),
-    rv_in AS (SELECT * FROM reviews WHERE reviewed_at < $as_of AND customer_id IS NOT NULL),
+    rv_in AS (SELECT * FROM reviews WHERE reviewed_at < $as_of AND customer_id IS NOT NULL{only}),
     rvs AS (SELECT customer_id, count(*) AS n_reviews, avg(rating) AS avg_rating FROM rv_in GROUP BY 1){senti_cte},
     signup AS (
         SELECT customer_id, min(signed_up_at) AS signed_up_at FROM customers
-        WHERE customer_id IS NOT NULL AND (signed_up_at IS NULL OR signed_up_at <= $as_of) GROUP BY 1
+        WHERE customer_id IS NOT NULL AND (signed_up_at IS NULL OR signed_up_at <= $as_of){only} GROUP BY 1
     ),
     ids AS (
         SELECT customer_id FROM signup UNION SELECT customer_id FROM ov UNION SELECT customer_id FROM evs
@@ -258,16 +320,7 @@ def features_sql(ws, as_of, config: Config | None = None) -> str:
         LEFT JOIN rvs USING (customer_id)
         {senti_join}
     ),
-    logs AS (
-        SELECT customer_id, ln(1 + greatest(monetary_total, 0)) AS lm, ln(1 + greatest(n_units, 0)) AS lu
-        FROM base WHERE has_orders
-    ),
-    med AS (SELECT median(lm) AS med_m, median(lu) AS med_u FROM logs),
-    spread AS (
-        SELECT median(abs(lm - med_m)) AS mad_m, avg(abs(lm - med_m)) AS meanad_m,
-               median(abs(lu - med_u)) AS mad_u, avg(abs(lu - med_u)) AS meanad_u
-        FROM logs, med
-    ),
+    {outlier},
     z AS (
         SELECT customer_id,
                (lm - med_m) / CASE WHEN mad_m > 0 THEN 1.4826 * mad_m WHEN meanad_m > 0 THEN 1.2533 * meanad_m END AS z_m,
@@ -303,17 +356,33 @@ def _ordered_columns(cols: list[str]) -> list[str]:
     return head + cats + tail + extra + ["is_outlier"]
 
 
-def customer_features(ws, as_of, run_id: int | None = None, *, config: Config | None = None) -> pd.DataFrame:
+def customer_features(ws, as_of, run_id: int | None = None, *, config: Config | None = None,
+                      customers=None, reference_run_id: int | None = None) -> pd.DataFrame:
     """One row per customer known at ``as_of`` with the features of :data:`FEATURE_DOCS`.
 
     Uses only rows dated strictly before ``as_of``.  When ``run_id`` is given
     the rows are also stored as that run of table ``customer_features``
     (``ws.write_output``).  Returns a pandas DataFrame ordered by customer_id.
+
+    ``customers`` (ids) restricts the computation to those customers (the same
+    SQL, reading only their rows: O(their rows), what the live service needs).
+    ``reference_run_id`` takes the top categories (at that run's as_of) and the
+    outlier median / MAD (of its stored ``customer_features``) from a stored run,
+    so a restricted row equals that customer's row of a whole-shop computation
+    against the run's population.  Without it a restricted computation uses the
+    shop's top categories at ``as_of`` and flags outliers among the customers asked.
     """
     as_ts = _as_ts(as_of)
-    sql = features_sql(ws, as_ts, config)
+    cats = stats = None
+    if reference_run_id is not None:
+        cats = reference_categories(ws, reference_run_id, config)
+        stats = outlier_reference(ws, reference_run_id)
+    sql = features_sql(ws, as_ts, config, restricted=customers is not None, categories=cats, outlier_stats=stats)
     con = ws.con
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _shopseg_features AS {sql}", {"as_of": as_ts})
+    params: dict = {"as_of": as_ts}
+    if customers is not None:
+        params["customers"] = [str(c) for c in customers]
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _shopseg_features AS {sql}", params)
     cols = [r[0] for r in con.execute("SELECT * FROM _shopseg_features LIMIT 0").description]
     select = "SELECT " + ", ".join(f'"{c}"' for c in _ordered_columns(cols)) + \
         " FROM _shopseg_features ORDER BY customer_id"

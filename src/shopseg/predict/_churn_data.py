@@ -51,7 +51,7 @@ WITH ov AS (  -- sale orders before the cutoff, valued as in features.py
            coalesce(sum(l.quantity * l.unit_price - coalesce(l.discount_amount, 0.0)), 0.0)
              - coalesce(any_value(o.discount_amount), 0.0) AS value
     FROM orders o LEFT JOIN order_lines l USING (order_id)
-    WHERE o.kind = 'sale' AND o.customer_id IS NOT NULL AND o.ordered_at < $cutoff
+    WHERE o.kind = 'sale' AND o.customer_id IS NOT NULL AND o.ordered_at < $cutoff/*only:o*/
     GROUP BY o.order_id, o.customer_id, o.ordered_at
 ),
 pd AS (
@@ -72,7 +72,7 @@ agg AS (
 ),
 rv AS (
     SELECT customer_id, count(*) FILTER (WHERE rating <= $max_rating) AS n_complaints
-    FROM reviews WHERE reviewed_at < $cutoff AND customer_id IS NOT NULL GROUP BY 1
+    FROM reviews WHERE reviewed_at < $cutoff AND customer_id IS NOT NULL/*only*/ GROUP BY 1
 )
 SELECT agg.customer_id,
        CAST(purchase_days AS DOUBLE) AS purchase_days,
@@ -87,29 +87,59 @@ FROM agg LEFT JOIN rv USING (customer_id)
 """
 
 
-def cutoff_frame(ws, cutoff: datetime, horizon_days: int, config: Config) -> pd.DataFrame:
+def cutoff_frame(ws, cutoff: datetime, horizon_days: int, config: Config, *, customers=None,
+                 shop_gap: float | None = None, reference_run_id: int | None = None,
+                 features: pd.DataFrame | None = None) -> pd.DataFrame:
     """Features as of ``cutoff`` for every customer with a sale order before it (one row each).
 
     customer_features (``shopseg.features``) joined with :data:`EXTRA_FEATURE_DOCS`;
     numeric columns as float, booleans as 0/1.  Ordered by customer_id.
+
+    The restricted path (what the live service needs: O(the customers' rows)):
+    ``customers`` (ids) computes only those customers, with the same SQL;
+    ``shop_gap`` is then the shop median gap behind ``usual_gap_days`` (stored with
+    the model by the churn stage: :func:`shop_gap_days`), required because it is a
+    whole-shop figure; ``reference_run_id`` is passed to
+    :func:`~shopseg.features.customer_features` (top categories and outlier
+    reference of that run); ``features`` is their ``customer_features`` as of
+    ``cutoff`` when the caller already has them.
     """
-    f = customer_features(ws, cutoff, config=config)
+    if customers is not None and shop_gap is None:
+        raise ValueError("cutoff_frame(customers=...) needs shop_gap: the shop median gap is a whole-shop figure "
+                         "(stored with the churn model as metadata 'shop_gap_days').")
+    ids = None if customers is None else [str(c) for c in customers]
+    if features is not None:
+        f = features if ids is None else features[features["customer_id"].isin(ids)]
+    else:
+        f = customer_features(ws, cutoff, config=config, customers=ids, reference_run_id=reference_run_id)
     f = f[f["has_orders"].astype(bool)].reset_index(drop=True)
-    extras = ws.con.execute(_EXTRAS_SQL, {
-        "cutoff": _as_ts(cutoff), "h": float(horizon_days),
-        "max_rating": float(config["churn.complaint_max_rating"]),
-    }).df()
+    params = {"cutoff": _as_ts(cutoff), "h": float(horizon_days),
+              "max_rating": float(config["churn.complaint_max_rating"])}
+    sql = _EXTRAS_SQL
+    if ids is not None:
+        sql = sql.replace("/*only:o*/", " AND o.customer_id IN (SELECT unnest($customers))").replace(
+            "/*only*/", " AND customer_id IN (SELECT unnest($customers))")
+        params["customers"] = ids
+    extras = ws.con.execute(sql, params).df()
     f = f.merge(extras, on="customer_id", how="left")
-    for c in f.columns:
-        if c not in NOT_FEATURES:
-            # rounded: DuckDB's parallel sums differ in the last bits from run to run, and a model must
-            # not (a value on a LightGBM bin edge would flip); 1e-6 keeps every cent and ratio
-            f[c] = pd.to_numeric(f[c], errors="coerce").astype(float).fillna(0.0).round(6)
+    # rounded: DuckDB's parallel sums differ in the last bits from run to run, and a model must
+    # not (a value on a LightGBM bin edge would flip); 1e-6 keeps every cent and ratio
+    num = {c: pd.to_numeric(f[c], errors="coerce").astype(float).fillna(0.0).round(6)
+           for c in f.columns if c not in NOT_FEATURES}
+    f = pd.concat([f[[c for c in f.columns if c in NOT_FEATURES]], pd.DataFrame(num, index=f.index)],
+                  axis=1)[list(f.columns)]
     multi = f["purchase_days"] >= 2
-    shop_gap = float(np.median(f.loc[multi, "mean_days_between_orders"])) if multi.any() else float(horizon_days)
+    if shop_gap is None:
+        shop_gap = shop_gap_days(f, horizon_days)
     f["usual_gap_days"] = np.maximum(np.where(multi, f["mean_days_between_orders"], shop_gap), 1.0)
     f["recency_gap_ratio"] = (f["recency_days"] / f["usual_gap_days"]).round(6)
     return f.sort_values("customer_id", kind="stable").reset_index(drop=True)
+
+
+def shop_gap_days(frame: pd.DataFrame, horizon_days: int) -> float:
+    """The shop median of mean_days_between_orders over customers with >= 2 purchase days (else H)."""
+    multi = frame["purchase_days"] >= 2
+    return float(np.median(frame.loc[multi, "mean_days_between_orders"])) if multi.any() else float(horizon_days)
 
 
 def default_features(frame: pd.DataFrame) -> list[str]:

@@ -36,12 +36,12 @@ import numpy as np
 import pandas as pd
 
 from ..config import Config, load_config
-from ..errors import ConfigError, ModelFitError, NotFittedError, ShopsegError
+from ..errors import ConfigError, DataContractError, ModelFitError, NotFittedError, ShopsegError
 from ..features import _as_ts
 from . import _churn_report as R
 from . import explain
 from ._churn_data import (EXTRA_FEATURE_DOCS, ChurnWarning, churn_horizon, churn_labels, cutoff_frame,
-                          default_features, labelled_frame)
+                          default_features, labelled_frame, shop_gap_days)
 from ._churn_model import CALIBRATIONS, DEFAULT_PARAMS, MODELS, ChurnModel, fit_calibrator
 
 __all__ = [
@@ -315,6 +315,9 @@ def churn_stage(ws, run_id: int, as_of, config: Config | None = None) -> dict:
         path = model.save(model_path(ws, run_id).with_suffix(""), {
             "config_hash": churn_config_hash(cfg), "run_id": int(run_id), "as_of": fit.cutoffs["as_of"],
             "horizon": fit.horizon, "cutoffs": fit.cutoffs, "tier_cuts": cuts,
+            # the whole-shop figure behind usual_gap_days at as_of: lets score_customers re-score a few
+            # customers without computing everyone's features
+            "shop_gap_days": shop_gap_days(frame, H),
             "figures": {k: v for k, v in fit.figures.items() if k != "gains"}})
         notes["model_path"] = str(path)
     return notes
@@ -346,24 +349,46 @@ def load_churn_model(ws, run_id: int | None = None, *, config: Config | None = N
 
 
 def score_customers(ws, as_of, customer_ids=None, *, run_id: int | None = None,
-                    config: Config | None = None) -> pd.DataFrame:
+                    config: Config | None = None, features: pd.DataFrame | None = None,
+                    model: ChurnModel | None = None) -> pd.DataFrame:
     """Re-score customers with a stored model (what the live service calls after an event).
 
     Features as of ``as_of`` (same definitions as the batch), the stored
     calibration, the stored tier cut points and the reasons.  Columns as in
     ``churn_scores`` plus ``reason_feature_1..3``.  A model fitted under other
     settings or on other features is refused.
+
+    With ``customer_ids`` and a model that stored its shop median gap
+    (``shop_gap_days``), only those customers' features are computed (the
+    restricted :func:`cutoff_frame`, with the model's run as the reference for
+    top categories and the outlier median / MAD): milliseconds per customer
+    instead of a whole-shop pass.  ``features``: their customer_features as of
+    ``as_of`` when the caller already has them.  Older models without it fall
+    back to the whole-shop computation, filtered.  ``model``: the stored model
+    already loaded by :func:`load_churn_model` (a service keeps it per run); its
+    feature list is still checked against the features computed.
     """
     cfg = config if config is not None else load_config()
     c = churn_settings(cfg)
-    probe = load_churn_model(ws, run_id, config=cfg)
+    probe = model if model is not None else load_churn_model(ws, run_id, config=cfg)
     H = int(probe.metadata_["horizon"]["horizon_days"])
-    frame = cutoff_frame(ws, _as_ts(as_of), H, cfg)
-    model = load_churn_model(ws, run_id, config=cfg, features=_features(frame, c))
+    gap = probe.metadata_.get("shop_gap_days")
+    if customer_ids is not None and gap is not None:
+        ref = probe.metadata_.get("run_id")
+        has_ref = ref is not None and ws.has_table("customer_features") and bool(ws.scalar(
+            "SELECT count(*) FROM (SELECT 1 FROM customer_features WHERE run_id = ? LIMIT 1)", [int(ref)]))
+        frame = cutoff_frame(ws, _as_ts(as_of), H, cfg, customers=[str(x) for x in customer_ids],
+                             shop_gap=float(gap), reference_run_id=int(ref) if has_ref else None, features=features)
+    else:
+        frame = cutoff_frame(ws, _as_ts(as_of), H, cfg)
+    if model is None:
+        model = load_churn_model(ws, run_id, config=cfg, features=_features(frame, c))
+    elif list(_features(frame, c)) != list(model.feature_names_in_):
+        raise DataContractError(f"The churn model given was fitted on other features than {_features(frame, c)}.",
+                                hint="Load the model of the run being scored (load_churn_model).")
     if customer_ids is not None:
         frame = frame[frame["customer_id"].isin([str(x) for x in customer_ids])].reset_index(drop=True)
     out, _, why = _score(model, frame, None, cuts=model.metadata_["tier_cuts"], horizon_days=H)
     for k in (1, 2, 3):
         out[f"reason_feature_{k}"] = why[f"reason_feature_{k}"].to_numpy()
     return out
-

@@ -6,33 +6,33 @@ One write = one DuckDB transaction on the service's writer connection:
    order or customer must exist in the workspace or in the same batch) and
    keys (an id already stored is refused), then append the rows;
 2. for every customer the rows touch, recompute the features with the batch
-   SQL (:func:`shopseg.features.features_sql`) over that customer's rows only
-   (temporary tables shadowing the canonical ones on the writer connection),
-   as of ``live_as_of = max(run as_of, end of the day of the customer's latest
-   posted row)``;
+   SQL restricted to that customer (:func:`shopseg.features.features_sql`
+   with ``restricted=True``), as of ``live_as_of = max(run as_of, end of the
+   day of the customer's latest posted row)``, with the stored run's top
+   categories and outlier median / MAD (the SQL text is made once per run);
 3. re-score the segments with the stored run's rules and reference
    population: RFM and value tiers by :func:`rfm_segments` /
    :func:`value_tiers` over the run's stored features with this customer's
    row replaced (so quantile cut points are the run's), lifecycle by
    :func:`lifecycle_stages` with the run's stored windows; churn with the
-   run's stored model (:func:`shopseg.predict.churn.score_customers`), CLV
-   and P(alive) with the stored BG/NBD + Gamma-Gamma models
+   run's stored model (loaded once per run) by the restricted
+   :func:`shopseg.predict.churn.score_customers` (O(the customer's rows)),
+   CLV and P(alive) with the stored BG/NBD + Gamma-Gamma models
    (:func:`shopseg.predict.clv.score_clv`);
 4. store the result in ``live_state`` / ``live_segments`` (one current row
    per customer, tied to the run it is based on) and every move in
-   ``segment_changes`` (changed_at = the posted row's own timestamp).
+   ``segment_changes`` (changed_at = the posted row's own timestamp);
+5. after COMMIT, put the same answer in the in-memory live cache that
+   ``GET /customers/{id}`` reads (:meth:`LiveUpdater.cached`).
 
-Anything that fails rolls the whole write back: nothing is stored.
+Anything that fails rolls the whole write back: nothing is stored or cached.
 
-What the live path cannot do exactly (population-relative or model-less
-parts; see docs/service.md for the hooks asked of the batch modules):
+What the live path cannot do exactly (see docs/service.md):
 
-* ``is_outlier`` depends on the whole population's median and MAD: the run's
-  flag is kept (False for a customer the run did not know);
+* the top categories, the outlier median / MAD and churn's shop median gap
+  are the stored run's, not the shop's at ``live_as_of``;
 * the behavioural cluster: segment code stores no fitted cluster model
-  (scaler, caps), only centroids in log space, so the run's cluster is kept;
-* the churn re-score reads every customer's features (score_customers has no
-  restricted path): exact, but O(customers) per write.
+  (scaler, caps), only centroids in log space, so the run's cluster is kept.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ import pandas as pd
 from .. import schema
 from ..config import Config, load_config
 from ..errors import DataContractError, ShopsegError
-from ..features import features_sql, _ordered_columns
+from ..features import _ordered_columns, features_sql, outlier_reference, top_categories
 from .models import EVENT_TIME, POSTABLE
 
 LIVE_DDL = (
@@ -167,6 +167,11 @@ class RunReference:
     windows: dict | None  # lifecycle windows of the run
     clv_models: tuple | None  # (transaction model, value model, settings) or None
     names: dict = field(default_factory=dict)  # (scheme, segment) -> name
+    categories: list | None = None  # the run's top categories (at its as_of): the stored feature columns
+    outlier_stats: dict | None = None  # the run's outlier median / MAD (features.outlier_reference)
+    features_sql: str | None = None  # the restricted features SQL with both, made once per run
+    churn_model: Any = None  # the run's stored churn model, loaded once (False: none usable)
+    segments_run: int | None = None  # the latest done run (<= run_id) that wrote segments
 
 
 def load_reference(con, path: Path) -> RunReference | None:
@@ -199,7 +204,14 @@ def load_reference(con, path: Path) -> RunReference | None:
             clv_models = (tm, vm, dict(c))
         except ShopsegError:
             clv_models = None
-    return RunReference(rid, as_of, cfg, pop, windows, clv_models, names)
+    ref = RunReference(rid, as_of, cfg, pop, windows, clv_models, names)
+    ref.segments_run = table_run(con, "segments", rid)
+    w = _ConWs(con, path)
+    ref.categories = top_categories(w, as_of, cfg["features.top_categories"])
+    ref.outlier_stats = outlier_reference(w, frun) if frun is not None else None
+    ref.features_sql = features_sql(w, as_of, cfg, restricted=True, categories=ref.categories,
+                                    outlier_stats=ref.outlier_stats)
+    return ref
 
 
 class LiveUpdater:
@@ -210,9 +222,36 @@ class LiveUpdater:
         self.con = writer_con
         self.lock = threading.Lock()
         self._ref: RunReference | None = None
+        # customer_id -> the committed live answer of the current run (what GET reads without SQL);
+        # filled from live_state / live_segments by load_cache, updated after each write commits
+        self._cache: dict[str, dict] = {}
+        self._cache_run: int | None = None
+        self._pending: dict[str, dict] = {}
         self._db = writer_con.execute("SELECT current_database()").fetchall()[0][0]
         for ddl in LIVE_DDL:
             self.con.execute(ddl)
+
+    # -- the live cache ---------------------------------------------------------------
+    def load_cache(self, cur, run_id: int) -> None:
+        """Read the run's live rows into the cache (call under ``self.lock``)."""
+        cache: dict[str, dict] = {}
+        for cid, as_of, feats, churn, clv in cur.execute(
+                "SELECT customer_id, as_of, features, churn, clv FROM live_state WHERE run_id = ?", [run_id]).fetchall():
+            cache[cid] = {"run_id": run_id, "as_of": as_of, "features": json.loads(feats) if feats else None,
+                          "churn": json.loads(churn) if churn else None, "clv": json.loads(clv) if clv else None,
+                          "segments": []}
+        for cid, scheme, seg in cur.execute("SELECT customer_id, scheme, segment FROM live_segments WHERE run_id = ? "
+                                            "ORDER BY customer_id, scheme", [run_id]).fetchall():
+            if cid in cache:
+                cache[cid]["segments"].append({"scheme": scheme, "segment": seg})
+        self._cache, self._cache_run = cache, run_id
+
+    def cached(self, run_id: int | None, customer_id: str) -> dict | None:
+        """The committed live answer for ``customer_id`` based on run ``run_id``, or None."""
+        if run_id is None or self._cache_run != run_id:
+            return None
+        hit = self._cache.get(customer_id)
+        return hit if hit is not None and hit["run_id"] == run_id else None
 
     # -- the stored run ----------------------------------------------------------------
     def reference(self) -> RunReference | None:
@@ -301,6 +340,7 @@ class LiveUpdater:
         """Check, append and re-score in one transaction; returns what was done."""
         with self.lock:
             con = self.con
+            self._pending = {}
             con.execute("BEGIN TRANSACTION")
             try:
                 self._check(rows)
@@ -315,8 +355,13 @@ class LiveUpdater:
                 changes = self._rescore(touched) if touched else []
             except BaseException:
                 con.execute("ROLLBACK")
+                self._pending = {}
                 raise
             con.execute("COMMIT")
+            for cid, entry in self._pending.items():  # visible to GET only once committed
+                if entry["run_id"] == self._cache_run:
+                    self._cache[cid] = entry
+            self._pending = {}
         return {"ingest_id": ingest_id, "rows_added": added, "customers_rescored": sorted(touched),
                 "changes": changes}
 
@@ -347,29 +392,38 @@ class LiveUpdater:
 
     # -- re-scoring --------------------------------------------------------------------------
     @contextmanager
-    def _shadow(self, customer_id: str) -> Iterator[None]:
-        """Temporary tables named like the canonical ones, holding only ``customer_id``'s rows."""
+    def _shadow(self, customer_id: str, tables: tuple[str, ...] = ("orders",)) -> Iterator[None]:
+        """Temporary tables named like the canonical ``tables``, holding only ``customer_id``'s rows.
+
+        For batch functions with no restricted path (lifecycle_stages reads ``orders`` only).
+        """
         con, db = self.con, self._db
         try:
-            for t in ("customers", "orders", "events", "reviews"):
-                con.execute(f'CREATE OR REPLACE TEMP TABLE "{t}" AS SELECT * FROM "{db}".main."{t}" '
-                            f"WHERE customer_id = ?", [customer_id])
-            con.execute(f'CREATE OR REPLACE TEMP TABLE order_lines AS SELECT l.* FROM "{db}".main.order_lines l '
-                        "SEMI JOIN temp.main.orders o USING (order_id)")
+            for t in tables:
+                if t == "order_lines":
+                    con.execute(f'CREATE OR REPLACE TEMP TABLE order_lines AS SELECT l.* FROM "{db}".main.order_lines l '
+                                f'SEMI JOIN (SELECT order_id FROM "{db}".main.orders WHERE customer_id = ?) o '
+                                "USING (order_id)", [customer_id])
+                else:
+                    con.execute(f'CREATE OR REPLACE TEMP TABLE "{t}" AS SELECT * FROM "{db}".main."{t}" '
+                                f"WHERE customer_id = ?", [customer_id])
             yield
         finally:
-            for t in SHADOWED:
+            for t in tables:
                 con.execute(f'DROP TABLE IF EXISTS temp.main."{t}"')
 
-    def features(self, customer_id: str, as_of: datetime, cfg: Config) -> pd.DataFrame:
+    def features(self, customer_id: str, as_of: datetime, cfg: Config, ref: RunReference | None = None) -> pd.DataFrame:
         """The batch features of one customer as of ``as_of`` (one row, or none for an unknown customer).
 
-        The SQL text is made on the full data (so the top categories are the shop's),
-        then run over the customer's rows only.
+        The batch SQL restricted to the customer's rows (``features_sql(restricted=True)``),
+        with the run's top categories and outlier median / MAD (so the columns are the
+        stored run's and ``is_outlier`` is flagged against the run's population); the
+        SQL text is made once per run.  Without a run: the shop's top categories at
+        ``as_of`` and no population (``is_outlier`` False).
         """
-        sql = features_sql(_ConWs(self.con, self.path), as_of, cfg)
-        with self._shadow(customer_id):
-            df = self.con.execute(sql, {"as_of": as_of}).df()
+        sql = ref.features_sql if ref is not None and ref.features_sql else features_sql(
+            _ConWs(self.con, self.path), as_of, cfg, restricted=True)
+        df = self.con.execute(sql, {"as_of": as_of, "customers": [customer_id]}).df()
         df = df[_ordered_columns(list(df.columns))]
         return df[df["customer_id"] == customer_id].reset_index(drop=True)
 
@@ -386,18 +440,14 @@ class LiveUpdater:
 
     def _rescore_one(self, ref: RunReference, cid: str, as_of: datetime, changed_at: datetime) -> list[dict]:
         con, cfg = self.con, ref.config
-        feats = self.features(cid, as_of, cfg)
+        feats = self.features(cid, as_of, cfg, ref)
         if feats.empty:
             return []
-        row = feats.iloc[0]
-        stored_flag = None
-        if ref.population is not None and "is_outlier" in ref.population:
-            hit = ref.population.loc[ref.population["customer_id"] == cid, "is_outlier"]
-            stored_flag = bool(hit.iloc[0]) if len(hit) else False
-        feats.loc[0, "is_outlier"] = bool(stored_flag) if stored_flag is not None else False
+        if ref.outlier_stats is None:
+            feats.loc[0, "is_outlier"] = False  # no stored population to be an outlier of
 
         segs = self._segments(ref, cid, feats, as_of)
-        churn = self._churn(ref, cid, as_of)
+        churn = self._churn(ref, cid, as_of, feats)
         clv = self._clv(ref, cid, as_of)
         if clv is not None and "value_tier" in segs and cfg["segments.value.basis"] == "clv":
             segs["value_tier"] = self._value_tier(ref, cid, feats, clv.get("clv"))
@@ -405,7 +455,7 @@ class LiveUpdater:
         # previous segments: the live ones of this run, else the run's own
         old = dict(con.execute("SELECT scheme, segment FROM live_segments WHERE customer_id = ? AND run_id = ?",
                                [cid, ref.run_id]).fetchall())
-        srun = table_run(con, "segments", ref.run_id)
+        srun = ref.segments_run
         if srun is not None:
             for scheme, seg in con.execute("SELECT scheme, segment FROM segments WHERE run_id = ? AND customer_id = ?",
                                            [srun, cid]).fetchall():
@@ -419,10 +469,15 @@ class LiveUpdater:
         for s, seg in segs.items():
             con.execute("INSERT INTO live_segments VALUES (?, ?, ?, ?, ?)", [cid, ref.run_id, s, seg, as_of])
         con.execute("DELETE FROM live_state WHERE customer_id = ?", [cid])
+        fjson = _json_row(feats.iloc[0])
+        cjson = json.dumps(churn, default=str) if churn is not None else None
+        vjson = json.dumps(clv, default=str) if clv is not None else None
         con.execute("INSERT INTO live_state VALUES (?, ?, ?, ?, ?, ?, ?)", [
-            cid, ref.run_id, as_of, changed_at, _json_row(feats.iloc[0]),
-            json.dumps(churn, default=str) if churn is not None else None,
-            json.dumps(clv, default=str) if clv is not None else None])
+            cid, ref.run_id, as_of, changed_at, fjson, cjson, vjson])
+        # what GET will read from the cache: the same values as from the table (JSON round trip)
+        self._pending[cid] = {"run_id": ref.run_id, "as_of": as_of, "features": json.loads(fjson),
+                              "churn": json.loads(cjson) if cjson else None, "clv": json.loads(vjson) if vjson else None,
+                              "segments": [{"scheme": sc, "segment": sg} for sc, sg in sorted(segs.items())]}
         return moves
 
     def _population_with(self, ref: RunReference, cid: str, feats: pd.DataFrame) -> pd.DataFrame:
@@ -466,18 +521,25 @@ class LiveUpdater:
             v = value_tiers(self._population_with(ref, cid, feats), ref.config, scores=scores)
         return str(v.loc[v["customer_id"] == cid, "tier"].iloc[0])
 
-    def _churn(self, ref: RunReference, cid: str, as_of: datetime) -> dict | None:
-        model_file = self.path / "models" / f"churn_run{ref.run_id}.json"
-        if not model_file.exists():
-            return None
-        from ..predict.churn import score_customers
+    def _churn(self, ref: RunReference, cid: str, as_of: datetime, feats: pd.DataFrame | None = None) -> dict | None:
+        from ..predict.churn import load_churn_model, score_customers
 
+        w = _ConWs(self.con, self.path)
+        if ref.churn_model is None:  # loaded once per run (checked against the run's settings)
+            model_file = self.path / "models" / f"churn_run{ref.run_id}.json"
+            try:
+                ref.churn_model = load_churn_model(w, ref.run_id, config=ref.config) if model_file.exists() else False
+            except ShopsegError:
+                ref.churn_model = False  # a model fitted under other settings: leave churn to the next run
+        if ref.churn_model is False:
+            return None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
-                s = score_customers(_ConWs(self.con, self.path), as_of, [cid], run_id=ref.run_id, config=ref.config)
+                s = score_customers(w, as_of, [cid], run_id=ref.run_id, config=ref.config, features=feats,
+                                    model=ref.churn_model)
             except ShopsegError:
-                return None  # a model fitted under other settings: leave churn to the next run
+                return None  # a model fitted on other features: leave churn to the next run
         if s.empty:
             return None
         r = s.iloc[0]
