@@ -74,6 +74,14 @@ class Workspace:
             ) from e
         # no progress bars on stderr from inside a library call; the CLI draws its own
         con.execute("SET enable_progress_bar = false")
+        limit = os.environ.get("SHOPSEG_MEMORY_LIMIT")
+        if limit:  # e.g. "2GB": DuckDB spills to disk past it (default: 80% of the machine's memory)
+            try:
+                con.execute("SET memory_limit = ?", [limit])
+            except duckdb.Error as e:
+                con.close()
+                raise WorkspaceError(f"SHOPSEG_MEMORY_LIMIT must be a size such as 2GB or 512MB. Got {limit!r} "
+                                     f"instead ({str(e).splitlines()[0]}).") from None
         ws = cls(p, con)
         if not read_only:
             for d in SUBDIRS:

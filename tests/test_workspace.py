@@ -1,0 +1,27 @@
+"""The workspace folder: created on demand, refused when missing for read commands, memory limit from the env."""
+
+import pytest
+
+from shopseg.errors import WorkspaceError
+from shopseg.workspace import open_workspace
+
+
+def test_workspace_has_its_folders_and_every_canonical_table(tmp_path):
+    with open_workspace(tmp_path / "ws") as ws:
+        assert {p.name for p in (tmp_path / "ws").iterdir()} >= {"shop.duckdb", "models", "reports", "exports"}
+        assert ws.summary() == {t: 0 for t in ("customers", "products", "orders", "order_lines", "events", "reviews")}
+
+
+def test_missing_workspace_is_not_created_for_reading(tmp_path):
+    with pytest.raises(WorkspaceError, match="No workspace at"):
+        open_workspace(tmp_path / "none", create=False)
+    assert not (tmp_path / "none").exists()
+
+
+def test_memory_limit_comes_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("SHOPSEG_MEMORY_LIMIT", "1GB")
+    with open_workspace(tmp_path / "ws") as ws:
+        assert ws.scalar("SELECT current_setting('memory_limit')") in ("953.6 MiB", "1.0 GiB", "1000.0 MB", "1.0 GB")
+    monkeypatch.setenv("SHOPSEG_MEMORY_LIMIT", "lots")
+    with pytest.raises(WorkspaceError, match="SHOPSEG_MEMORY_LIMIT must be a size such as 2GB"):
+        open_workspace(tmp_path / "ws")
