@@ -21,7 +21,6 @@ in count and time.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import shutil

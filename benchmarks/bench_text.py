@@ -63,7 +63,7 @@ def _sample(texts: list[str], n: int, seed: int, join: int = 1) -> list[str]:
 
 def pipeline(texts: list[str]) -> int:
     """Default-mode sentiment + aspects for a batch, as review_insights runs them."""
-    from shopseg.text.aspects import AspectMatcher, aspect_sentiments
+    from shopseg.text.aspects import aspect_sentiments
     from shopseg.text.language import clean_text, detect_language
     from shopseg.text.sentiment import default_sentiment
 

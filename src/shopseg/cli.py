@@ -275,7 +275,7 @@ def segment(
     from .config import load_config
 
     with _open() as ws:
-        result = _run_stage(ws, "segments", as_of, load_config(config), seed=seed)
+        _run_stage(ws, "segments", as_of, load_config(config), seed=seed)
 
 
 @app.command()

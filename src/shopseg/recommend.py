@@ -36,7 +36,6 @@ computed the same way.
 from __future__ import annotations
 
 import time
-import warnings
 
 import numpy as np
 import pandas as pd

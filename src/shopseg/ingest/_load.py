@@ -233,11 +233,11 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
             f"e.{ident(c)} IS NOT DISTINCT FROM c.{ident(plan.primary + '__' + c)}" for c in content_cols
         )
         con.execute(
-            f"CREATE TEMP TABLE _fated AS SELECT c.*, "
-            f"CASE WHEN c._dup_file THEN 'duplicate' WHEN c._reason IS NOT NULL THEN 'quarantined' "
+            "CREATE TEMP TABLE _fated AS SELECT c.*, "
+            "CASE WHEN c._dup_file THEN 'duplicate' WHEN c._reason IS NOT NULL THEN 'quarantined' "
             + (f"WHEN EXISTS (SELECT 1 FROM {ident(plan.primary)} e WHERE {same}) THEN 'duplicate' "
                if con.execute(f"SELECT count(*) FROM {ident(plan.primary)}").fetchone()[0] else "") +
-            f"ELSE 'accepted' END AS _fate, c._reason AS _reason2, c._column AS _column2 FROM _checked c"
+            "ELSE 'accepted' END AS _fate, c._reason AS _reason2, c._column AS _column2 FROM _checked c"
         )
 
 

@@ -181,7 +181,7 @@ def _olist_orders(info: SourceInfo, path: Path) -> Plan:
     items = _sibling(path, OLIST_ITEMS, ("order_id", "order_item_id", "freight_value"), "olist",
                      "to sum freight_value into orders.shipping_amount", required=False)
     enrich = (
-        f"SELECT s.*, k._unique_id, k._city, k._found"
+        "SELECT s.*, k._unique_id, k._city, k._found"
         + (", f._freight" if items else "") +
         f" FROM _src s LEFT JOIN (SELECT trim(customer_id) AS _cid, min(nullif(trim(customer_unique_id), '')) "
         f"AS _unique_id, min(nullif(trim(customer_city), '')) AS _city, TRUE AS _found FROM {_csv(cust)} "
@@ -248,7 +248,7 @@ def _olist_reviews(info: SourceInfo, path: Path) -> Plan:
     items = _sibling(path, OLIST_ITEMS, ("order_id", "product_id"), "olist",
                      "to name the product of single-product orders", required=False)
     enrich = (
-        f"SELECT s.*, o._unique_id" + (", p._product_id" if items else "") +
+        "SELECT s.*, o._unique_id" + (", p._product_id" if items else "") +
         f" FROM _src s LEFT JOIN (SELECT trim(o.order_id) AS _oid, min(nullif(trim(k.customer_unique_id), '')) "
         f"AS _unique_id FROM {_csv(orders)} o LEFT JOIN {_csv(cust)} k ON trim(k.customer_id) = trim(o.customer_id) "
         f"GROUP BY 1) o ON o._oid = trim(s.{c['order']})"

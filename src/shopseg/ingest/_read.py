@@ -135,7 +135,7 @@ def read_source(con: duckdb.DuckDBPyConnection, path: str | os.PathLike, opts: R
             enc = _normalise_encoding(opts.encoding, p) or sniff_encoding(p)
             info.encoding = enc
             info.header = True if opts.header is None else opts.header
-            args = [f"all_varchar = true", f"header = {literal(info.header)}",
+            args = ["all_varchar = true", f"header = {literal(info.header)}",
                     f"encoding = {literal(enc)}", f"sample_size = {int(opts.sample_size)}"]
             if opts.delimiter:
                 d = "\t" if opts.delimiter in ("\\t", "tab") else opts.delimiter
