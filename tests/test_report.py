@@ -11,7 +11,7 @@ from shopseg.synth import synthesize
 from shopseg.workspace import open_workspace
 
 SECTIONS = ["kpis", "data-quality", "revenue", "cohorts", "segments", "profiles", "clusters", "rfm", "lifecycle",
-            "overlap", "migration", "churn", "clv", "rules", "reviews", "plan"]
+            "overlap", "migration", "drift", "churn", "clv", "rules", "reviews", "plan"]
 
 
 @pytest.fixture(scope="module")

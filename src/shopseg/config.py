@@ -60,6 +60,8 @@ def one_of(*choices: str) -> Constraint:
 # capability adds its own settings here and in defaults.toml.
 CONSTRAINTS: dict[str, Constraint] = {
     "ingest.max_quarantine_share": interval(0, 1),
+    "drift.bins": interval(2, 100, integer=True),
+    "drift.psi_threshold": interval(0, None),
     "ingest.csv_sample_size": interval(1, None, integer=True),
     "synth.customers": interval(1, None, integer=True),
     "synth.seed": interval(0, None, integer=True),

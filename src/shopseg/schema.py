@@ -285,6 +285,7 @@ OUTPUT_TABLES = (
     ("segments", "customer and scheme (rfm, lifecycle, value_tier, cluster)", "segments", "segments.md"),
     ("segment_profiles", "scheme and segment", "segments", "segments.md"),
     ("rfm_scores", "customer", "segments", "segments.md"),
+    ("feature_drift", "feature, against the previous run", "drift", "drift.md"),
     ("churn_scores", "customer with a sale order", "churn", "churn.md"),
     ("churn_validation", "customer of the validation window", "churn", "churn.md"),
     ("model_reports", "model and metric", "churn", "churn.md"),

@@ -55,6 +55,17 @@ register(Stage("segments", _segments, needs=("customers",),
                doc="Customer features, RFM, lifecycle, value tiers and behavioural clusters."))
 
 
+def _drift(ctx: RunContext) -> dict:
+    from .drift import drift_stage
+
+    return drift_stage(ctx.ws, ctx.run_id, ctx.config)
+
+
+# right after segments wrote this run's customer_features
+register(Stage("drift", _drift, needs=("customers",),
+               doc="Population stability index of every customer feature against the previous run -> feature_drift"))
+
+
 def _churn(ctx: RunContext) -> dict:
     from .errors import ModelFitError
     from .predict.churn import churn_stage

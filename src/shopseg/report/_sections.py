@@ -328,6 +328,25 @@ def migration(ctx: ReportContext) -> Section:
 
 
 @section
+def feature_drift(ctx: ReportContext) -> Section:
+    df = _run_df(ctx, "feature_drift", "SELECT previous_run_id, feature, psi, level FROM {t} ORDER BY psi DESC")
+    if df is None:
+        return Section("drift", "Feature drift since the previous run",
+                       missing=_stage_note(ctx, "drift", "no earlier run to compare with"))
+    top = df.dropna(subset=["psi"]).head(20)
+    colours = {"major": "#c0392b", "moderate": "#e67e22", "stable": "#27ae60"}
+    fig = go.Figure(go.Bar(x=top.psi[::-1], y=top.feature[::-1], orientation="h",
+                           marker_color=[colours.get(v, "#999") for v in top.level[::-1]]))
+    fig.update_layout(xaxis_title="population stability index (0.1 moderate, 0.25 major)",
+                      height=120 + 22 * len(top))
+    major = df[df.level == "major"].feature.tolist()
+    take = (f"Against run {int(df.previous_run_id.iloc[0])}: "
+            + (f"{len(major)} feature(s) shifted markedly ({', '.join(major[:5])})" if major else
+               "no feature shifted markedly") + ". Every model in this run was refitted on the new data.")
+    return Section("drift", "Feature drift since the previous run", take, figure_html(fig))
+
+
+@section
 def churn_quality(ctx: ReportContext) -> Section:
     val = _run_df(ctx, "churn_validation", "SELECT churned, probability FROM {t}")
     rep = _run_df(ctx, "model_reports", "SELECT model, metric, value, details FROM {t} "
