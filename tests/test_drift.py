@@ -36,6 +36,7 @@ def test_drift_stage_compares_with_the_previous_run(ws):
     with pytest.warns(SegmentWarning, match="only 7 gap"):  # the fixture's March has few purchase gaps
         first = run_pipeline(ws, "2024-03-31", stages=["segments", "drift"])
     assert first.stages["drift"]["note"].startswith("skipped: no earlier run")
+    assert first.stages["drift"]["status"] == "skipped"
     second = run_pipeline(ws, FIXTURE_AS_OF, stages=["segments", "drift"])
     notes = second.stages["drift"]
     assert notes["previous_run"] == first.run_id

@@ -141,7 +141,9 @@ def run_pipeline(
                 t0 = time.perf_counter()
                 with ws.transaction():
                     notes = stage.fn(ctx) or {}
-                record[stage.name] = {"status": "done", "seconds": round(time.perf_counter() - t0, 3), **notes}
+                # a stage that decides itself there is nothing to do says so with a note starting "skipped"
+                done = "skipped" if str(notes.get("note", "")).startswith("skipped") else "done"
+                record[stage.name] = {"status": done, "seconds": round(time.perf_counter() - t0, 3), **notes}
                 ctx.notes[stage.name] = notes
             if progress:
                 progress(stage.name, record[stage.name]["status"])
