@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 
 from . import __version__
 from .config import Config, load_config
-from .errors import ConfigError, ShopsegError
+from .errors import ConfigError, ModelFitError, ShopsegError
 from .workspace import Workspace
 
 
@@ -139,8 +139,13 @@ def run_pipeline(
                                       "note": f"skipped: no rows in {', '.join(empty)}"}
             else:
                 t0 = time.perf_counter()
-                with ws.transaction():
-                    notes = stage.fn(ctx) or {}
+                try:
+                    with ws.transaction():
+                        notes = stage.fn(ctx) or {}
+                except ModelFitError as e:
+                    # data that cannot support a model (a tiny shop, one class) skips that stage, with the
+                    # reason and the hint; the stage's writes are rolled back and the run goes on
+                    notes = {"note": f"skipped: {e.message}", "hint": e.hint}
                 # a stage that decides itself there is nothing to do says so with a note starting "skipped"
                 done = "skipped" if str(notes.get("note", "")).startswith("skipped") else "done"
                 record[stage.name] = {"status": done, "seconds": round(time.perf_counter() - t0, 3), **notes}

@@ -1,0 +1,70 @@
+"""Runs: every stage for one as_of, recorded in `runs`; absent inputs skip a stage with a note, never a crash."""
+
+import json
+import warnings
+
+import pytest
+
+from shopseg.errors import ConfigError
+from shopseg.fixtures import FIXTURE_AS_OF, load_fixture_shop
+from shopseg.pipeline import STAGES, parse_as_of, run_pipeline
+
+
+@pytest.fixture
+def shop(ws):
+    load_fixture_shop(ws)
+    return ws
+
+
+def test_a_shop_without_reviews_or_events_runs_and_skips_with_notes(shop):
+    shop.con.execute("DELETE FROM reviews")
+    shop.con.execute("DELETE FROM events")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the tiny fixture shop warns about its few purchase gaps
+        result = run_pipeline(shop, FIXTURE_AS_OF, seed=1)
+    assert result.status == "done"
+    assert result.stages["reviews"] == {"status": "skipped", "seconds": 0.0, "note": "skipped: no rows in reviews"}
+    assert set(result.stages) == {s.name for s in STAGES}
+    row = shop.con.execute("SELECT status, as_of, seed, stages, version FROM runs WHERE run_id = ?",
+                           [result.run_id]).fetchall()[0]
+    assert row[0] == "done" and row[1] == parse_as_of(FIXTURE_AS_OF) and row[2] == 1
+    assert json.loads(row[3])["segments"]["status"] == "done"
+
+
+def test_default_as_of_is_the_last_order_day_not_the_clock(shop):
+    last = shop.scalar("SELECT max(ordered_at) FROM orders")
+    result = run_pipeline(shop, stages=["clv"])
+    assert result.as_of.date() == last.date() and result.as_of.hour == 23
+
+
+def test_bad_dates_and_unknown_stages_are_config_errors(shop):
+    with pytest.raises(ConfigError, match="as_of must be a date like 2024-12-31 or a timestamp. Got 'soon' instead."):
+        run_pipeline(shop, "soon")
+    with pytest.raises(ConfigError, match="Unknown stage\\(s\\) segmnets; expected some of reviews, clv, segments"):
+        run_pipeline(shop, FIXTURE_AS_OF, stages=["segmnets"])
+    assert shop.count("runs") == 0
+
+
+def test_a_failing_stage_marks_the_run_failed_and_keeps_earlier_stages(shop, monkeypatch):
+    from shopseg import pipeline
+
+    def boom(ctx):
+        raise RuntimeError("stage blew up")
+
+    monkeypatch.setattr(pipeline, "STAGES", [s for s in STAGES if s.name == "segments"] + [pipeline.Stage("boom", boom)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(RuntimeError, match="stage blew up"):
+            run_pipeline(shop, FIXTURE_AS_OF)
+    status, stages = shop.con.execute("SELECT status, stages FROM runs").fetchall()[0]
+    assert status == "failed" and json.loads(stages)["segments"]["status"] == "done"
+    assert shop.scalar("SELECT count(*) FROM segments") > 0
+
+
+def test_a_model_the_data_cannot_support_skips_its_stage_with_the_reason(shop):
+    # 12 customers: Gamma-Gamma cannot identify its parameters, so the clv stage is skipped, not the run
+    result = run_pipeline(shop, FIXTURE_AS_OF, stages=["clv"])
+    assert result.status == "done"
+    st = result.stages["clv"]
+    assert st["status"] == "skipped" and "ran to the edge of their range" in st["note"] and "penalizer" in st["hint"]
+    assert not shop.has_table("clv") or shop.scalar("SELECT count(*) FROM clv") == 0
