@@ -81,26 +81,16 @@ class Server:
 # -- 1. live round trip ----------------------------------------------------------------------------
 
 def demo_workspace(path: Path, customers: int) -> None:
-    from shopseg.config import load_config
-    from shopseg.pipeline import parse_as_of, start_run
-    from shopseg.predict.churn import churn_stage
-    from shopseg.predict.clv import clv_table
-    from shopseg.segment import segment_all
+    from shopseg.pipeline import run_pipeline
     from shopseg.synth import synthesize
     from shopseg.workspace import open_workspace
 
     shutil.rmtree(path, ignore_errors=True)
     ws = open_workspace(path)
     synthesize(ws, customers=customers, seed=1)
-    cfg = load_config()
-    as_of = parse_as_of("2024-12-31")
-    rid = start_run(ws, as_of, cfg, 0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        segment_all(ws, rid, as_of, cfg)
-        clv_table(ws, rid, as_of, **cfg["clv"])
-        churn_stage(ws, rid, as_of, cfg)
-    ws.con.execute("UPDATE runs SET status = 'done' WHERE run_id = ?", [rid])
+        run_pipeline(ws, "2024-12-31", stages=["clv", "segments", "churn"])
     ws.close()
 
 

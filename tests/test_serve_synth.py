@@ -6,8 +6,6 @@ import warnings
 
 import pytest
 
-from shopseg.config import load_config
-from shopseg.pipeline import start_run
 from shopseg.workspace import open_workspace
 
 pytest.importorskip("fastapi")
@@ -23,24 +21,16 @@ AS_OF = "2024-12-31"
 
 
 def build_demo_workspace(path, customers: int = 300, seed: int = 1):
-    """Demo shop + one run with segments, CLV and churn (the stages are called directly)."""
-    from shopseg.pipeline import parse_as_of
-    from shopseg.predict.churn import churn_stage
-    from shopseg.predict.clv import clv_table
-    from shopseg.segment import segment_all
+    """Demo shop + one run of the stages the service reads: CLV, segments and churn."""
+    from shopseg.pipeline import run_pipeline
     from shopseg.synth import synthesize
 
     ws = open_workspace(path)
     synthesize(ws, customers=customers, seed=seed)
-    cfg = load_config()
-    as_of = parse_as_of(AS_OF)
-    rid = start_run(ws, as_of, cfg, 0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        segment_all(ws, rid, as_of, cfg)
-        clv_table(ws, rid, as_of, **cfg["clv"])
-        churn_stage(ws, rid, as_of, cfg)
-    ws.con.execute("UPDATE runs SET status = 'done' WHERE run_id = ?", [rid])
+        result = run_pipeline(ws, AS_OF, stages=["clv", "segments", "churn"])
+    assert all(s["status"] == "done" for s in result.stages.values()), result.stages
     ws.close()
 
 
