@@ -116,13 +116,17 @@ _OLIST_IGNORED = {
 _OLIST_READS = ", ".join(OLIST_LOAD_ORDER) + f" (and {OLIST_TRANSLATION} as a lookup for the products)"
 
 
-def _olist_files(folder: Path) -> list[Path]:
-    """The Olist files present in ``folder``, in load order (referenced tables first)."""
-    found = [folder / n for n in OLIST_LOAD_ORDER if (folder / n).is_file()]
+def _files_in(folder: Path, load_order, dataset: str, kaggle_folder: str) -> list[Path]:
+    """The files of ``load_order`` present in ``folder``, in that order (referenced tables first)."""
+    found = [folder / n for n in load_order if (folder / n).is_file()]
     if not found:
-        raise IngestError(f"{folder}: holds none of the Olist files ({', '.join(OLIST_LOAD_ORDER)}).",
-                          hint="Point at the unzipped Kaggle folder `brazilian-ecommerce`.")
+        raise IngestError(f"{folder}: holds none of the {dataset} files ({', '.join(load_order)}).",
+                          hint=f"Point at the unzipped Kaggle folder `{kaggle_folder}`.")
     return found
+
+
+def _olist_files(folder: Path) -> list[Path]:
+    return _files_in(folder, OLIST_LOAD_ORDER, "Olist", "brazilian-ecommerce")
 
 
 def _olist(info: SourceInfo, path: Path) -> Plan:
@@ -336,12 +340,7 @@ _INSTACART_READS = ", ".join(INSTACART_LOAD_ORDER) + f" (and {INSTACART_DEPARTME
 
 
 def _instacart_files(folder: Path) -> list[Path]:
-    """The Instacart files present in ``folder``, in load order (products, orders, then the order lines)."""
-    found = [folder / n for n in INSTACART_LOAD_ORDER if (folder / n).is_file()]
-    if not found:
-        raise IngestError(f"{folder}: holds none of the Instacart files ({', '.join(INSTACART_LOAD_ORDER)}).",
-                          hint="Point at the unzipped Kaggle folder `instacart-market-basket-analysis`.")
-    return found
+    return _files_in(folder, INSTACART_LOAD_ORDER, "Instacart", "instacart-market-basket-analysis")
 
 
 def _instacart(info: SourceInfo, path: Path) -> Plan:
