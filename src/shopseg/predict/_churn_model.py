@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._store import read_model_json
 from ..errors import ConfigError, DataContractError, ModelFitError, NotFittedError
 from . import explain
 
@@ -309,12 +310,7 @@ class ChurnModel:
         score features it was not trained on.
         """
         p = Path(path)
-        try:
-            meta = json.loads(p.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise NotFittedError(f"No stored churn model at {p}.", hint="Run the churn stage first.") from None
-        except json.JSONDecodeError as e:
-            raise ConfigError(f"Stored churn model {p} is not valid JSON: {e}.") from None
+        meta = read_model_json(p, "churn", "churn")
         if meta.get("format") != FORMAT or meta.get("model") not in MODELS:
             raise ConfigError(f"{p} is not a stored shopseg churn model: expected format {FORMAT!r}; "
                               f"got {meta.get('format')!r}.")

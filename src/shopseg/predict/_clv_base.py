@@ -16,6 +16,7 @@ import pandas as pd
 from scipy.optimize import minimize
 from threadpoolctl import threadpool_limits
 
+from ._store import read_model_json
 from ..errors import ConfigError, DataContractError, ModelFitError, NotFittedError
 
 FORMAT = "shopseg.clv/1"
@@ -398,11 +399,4 @@ class CLVModel:
     @classmethod
     def load(cls, path: str | Path, *, expected_config_hash: str | None = None) -> "CLVModel":
         """Read a model written by :meth:`save`; ``CLVModel.load`` returns whichever model it holds."""
-        p = Path(path)
-        try:
-            d = json.loads(p.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise NotFittedError(f"No stored CLV model at {p}.", hint="Run the clv stage first.") from None
-        except json.JSONDecodeError as e:
-            raise ConfigError(f"Stored CLV model {p} is not valid JSON: {e}.") from None
-        return cls.from_dict(d, expected_config_hash=expected_config_hash)
+        return cls.from_dict(read_model_json(path, "CLV", "clv"), expected_config_hash=expected_config_hash)
