@@ -7,7 +7,7 @@ DEMO_WS ?= shopseg-workspace
 DEMO_CUSTOMERS ?= 20000
 DEMO_SEED ?= 42
 
-.PHONY: demo test bench venv clean browser
+.PHONY: demo test bench venv clean browser java
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "make: $(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
@@ -15,7 +15,7 @@ $(PY):
 	$(PY) -m pip install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet -e '.[test,bench]'
+	$(PY) -m pip install --quiet -e '.[test,bench,spark]'
 	@touch $(STAMP)
 
 venv: $(STAMP)
@@ -24,12 +24,16 @@ demo: $(STAMP)
 	$(VENV)/bin/shopseg --workspace $(DEMO_WS) synth --customers $(DEMO_CUSTOMERS) --seed $(DEMO_SEED) --replace
 	$(VENV)/bin/shopseg --workspace $(DEMO_WS) run --seed $(DEMO_SEED)
 
-test: $(STAMP) browser
+test: $(STAMP) browser java
 	$(PY) -m pytest -q
 
 # Debian's chromium for the end-to-end tests (report, dashboard); Playwright drives it
 browser:
 	@command -v chromium >/dev/null 2>&1 || bash scripts/install-browser.sh
+
+# Java 17 for the Spark parity tests (pyspark drives a local[2] JVM)
+java:
+	@command -v java >/dev/null 2>&1 || bash scripts/install-java.sh
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py $(if $(QUICK),--quick,)
