@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+import shopseg.synth as synth_module
 from shopseg.errors import ConfigError, WorkspaceError
 from shopseg.synth import PERSONAS, PLANTED_RULES, synthesize
 from shopseg.workspace import Workspace
@@ -302,3 +303,121 @@ FROM customers c JOIN ground_truth g USING (customer_id)
 LEFT JOIN o USING (customer_id) LEFT JOIN e USING (customer_id) LEFT JOIN ret r USING (customer_id)
 ORDER BY c.customer_id
 """
+
+
+# -- writing: Parquet staging, one transaction -------------------------------------------------------------
+
+def counts_of(ws) -> dict[str, int]:
+    return {t: ws.count(t) for t in KEYS}
+
+
+def staging_folders(ws) -> list[str]:
+    return sorted(p.name for p in ws.path.iterdir() if p.name.startswith(synth_module.STAGING_PREFIX))
+
+
+@pytest.mark.parametrize("where", ["writer", "simulation"])
+def test_a_failure_mid_way_leaves_the_workspace_as_it_was_and_no_staging_files(tmp_path, monkeypatch, where):
+    monkeypatch.setattr(synth_module, "CHUNK_SIZE", 100)  # 5 chunks of 100 customers
+    with Workspace.open(tmp_path / "ws") as ws:
+        synthesize(ws, customers=250, seed=1)
+        before, hashes = counts_of(ws), table_hashes(ws)
+        limit = ws.scalar("SELECT current_setting('memory_limit')")
+        calls = []
+        if where == "writer":  # the third chunk's orders insert fails, after two chunks went in
+            real = synth_module.W.insert_staged
+
+            def insert_staged(con, path, sql, params=None):
+                calls.append(path)
+                if len(calls) == 2 * 7 + 2:
+                    raise OSError("disk full (injected)")
+                real(con, path, sql, params)
+            monkeypatch.setattr(synth_module.W, "insert_staged", insert_staged)
+        else:  # the fourth chunk's simulation fails
+            real = synth_module._chunk
+
+            def chunk(*args):
+                calls.append(args[1])
+                if len(calls) == 4:
+                    raise MemoryError("injected")
+                return real(*args)
+            monkeypatch.setattr(synth_module, "_chunk", chunk)
+        with pytest.raises((OSError, MemoryError), match="injected"):
+            synthesize(ws, customers=500, seed=2, replace=True)
+        assert len(calls) == (16 if where == "writer" else 4)
+        assert counts_of(ws) == before and before["customers"] == 250
+        assert table_hashes(ws) == hashes
+        assert staging_folders(ws) == []
+        assert ws.scalar("SELECT current_setting('memory_limit')") == limit
+        assert ws.scalar("SELECT count(*) FROM ingest_log") == 1
+
+
+KILLED_CHILD = r"""
+import sys, time
+import shopseg.synth as S
+from shopseg.workspace import Workspace
+S.CHUNK_SIZE = 100
+real, n = S.W.insert_staged, [0]
+def insert_staged(con, path, sql, params=None):
+    n[0] += 1
+    if n[0] == 2 * 7 + 1:  # two chunks inserted, the third staged: stop here and wait to be killed
+        print("STAGED", flush=True)
+        time.sleep(600)
+    real(con, path, sql, params)
+S.W.insert_staged = insert_staged
+S.synthesize(Workspace.open(sys.argv[1]), customers=500, seed=2, replace=True)
+"""
+
+
+def test_a_killed_synth_leaves_the_workspace_unchanged_and_the_next_synth_removes_its_staging(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    path = tmp_path / "ws"
+    with Workspace.open(path) as ws:
+        synthesize(ws, customers=150, seed=1)
+        before, hashes = counts_of(ws), table_hashes(ws)
+    child = subprocess.Popen([sys.executable, "-c", KILLED_CHILD, str(path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "STAGED"
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(timeout=60)
+        child.stdout.close()
+    with Workspace.open(path) as ws:
+        left = staging_folders(ws)
+        assert len(left) == 1 and any((path / left[0]).iterdir())  # the kill left its staged chunk behind
+        assert counts_of(ws) == before and table_hashes(ws) == hashes
+        synthesize(ws, customers=120, seed=3, replace=True)
+        assert staging_folders(ws) == []
+        assert ws.count("customers") == 120
+
+
+def test_synth_keeps_a_lower_memory_limit_and_restores_the_setting(tmp_path, monkeypatch):
+    monkeypatch.setenv("SHOPSEG_MEMORY_LIMIT", "300MB")
+    with Workspace.open(tmp_path / "ws") as ws:
+        seen = []
+        real = synth_module._synthesize
+
+        def spy(ws_, *args):
+            seen.append(ws_.scalar("SELECT current_setting('memory_limit')"))
+            return real(ws_, *args)
+        monkeypatch.setattr(synth_module, "_synthesize", spy)
+        synthesize(ws, customers=100, seed=1)
+        assert seen == ["286.1 MiB"]  # 300 MB, not raised to the synth cap of 1 GB
+        assert ws.scalar("SELECT current_setting('memory_limit')") == "286.1 MiB"
+        monkeypatch.delenv("SHOPSEG_MEMORY_LIMIT")
+        ws.con.execute("RESET memory_limit")
+        default = ws.scalar("SELECT current_setting('memory_limit')")
+        for _ in range(2):  # restored exactly, not shrunk by DuckDB's rounded display on each synth
+            synthesize(ws, customers=100, seed=1, replace=True)
+            assert ws.scalar("SELECT current_setting('memory_limit')") == default
+        assert seen[1:] == ["953.6 MiB"] * 2  # lowered to the synth cap (1 GB) while synthesising
+
+
+def test_memory_sizes_parse_in_duckdb_and_si_units():
+    assert synth_module._bytes("18.8 GiB") == pytest.approx(18.8 * 2**30)
+    assert synth_module._bytes("1GB") == 10**9
+    assert synth_module._bytes("488.2 MiB") == pytest.approx(488.2 * 2**20)
+    assert synth_module._bytes("unlimited") == float("inf")

@@ -22,8 +22,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import queue
+import re
+import shutil
+import tempfile
 import threading
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -41,7 +46,8 @@ __all__ = ["synthesize", "PERSONAS", "PLANTED_RULES", "CHUNK_SIZE"]
 
 CHUNK_SIZE = 100_000  # customers per chunk; part of what a seed means (do not change lightly)
 GROUND_TRUTH_TABLES = W.GROUND_TRUTH_TABLES
-DUCKDB_MEMORY_LIMIT = "2GB"  # DuckDB's buffer pool while synthesising
+DUCKDB_MEMORY_LIMIT = "1GB"  # DuckDB's buffer pool while synthesising (a lower SHOPSEG_MEMORY_LIMIT wins)
+STAGING_PREFIX = ".synth-staging-"  # Parquet staging folders inside the workspace; removed when synth ends
 
 
 def _check(customers, seed, history_days, horizon_days) -> None:
@@ -80,7 +86,10 @@ def synthesize(ws, customers: int = 20000, seed: int = 42, as_of="2024-12-31", h
     the ``horizon_days`` after it are simulated only for ``ground_truth``.
     The same arguments give identical tables.  Refuses a workspace that
     already holds data unless ``replace``, which empties the canonical and
-    ground-truth tables first.  Runs in one transaction.
+    ground-truth tables first.  Runs in one transaction: each chunk is
+    staged as Parquet files in a temporary folder of the workspace and
+    inserted from there, so memory stays bounded whatever ``customers`` is;
+    the folder is removed at the end, whether synth succeeds or fails.
     """
     _check(customers, seed, history_days, horizon_days)
     as_of_d = _as_date(as_of)
@@ -97,17 +106,54 @@ def synthesize(ws, customers: int = 20000, seed: int = 42, as_of="2024-12-31", h
                  "or use another --workspace.",
         )
     con = ws.con
-    # DuckDB otherwise grows its buffer pool towards 80% of RAM during one big
-    # transaction; cap it while synthesising (uncommitted row groups spill to disk).
+    # DuckDB otherwise keeps the row groups it has written in its buffer pool,
+    # up to 80% of RAM; cap it while synthesising (they are on disk already, so
+    # evicting them costs nothing).  A lower limit set by the user is kept.
     old_limit = ws.scalar("SELECT current_setting('memory_limit')")
-    con.execute(f"SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'")
+    if _bytes(old_limit) > _bytes(DUCKDB_MEMORY_LIMIT):
+        con.execute(f"SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'")
+    # A synth killed outright (SIGKILL, power loss) cannot clean up: its
+    # transaction was never committed, so only its staging folder is left.
+    # DuckDB's file lock means no other synth is writing to this workspace.
+    for stale in ws.path.glob(STAGING_PREFIX + "*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=ws.path))
     try:
-        return _synthesize(ws, con, customers, seed, as_of_d, history_days, horizon_days, replace, start, H)
+        return _synthesize(ws, con, customers, seed, as_of_d, history_days, horizon_days, replace, start, H,
+                           staging)
     finally:
-        con.execute(f"SET memory_limit = '{old_limit}'")
+        shutil.rmtree(staging, ignore_errors=True)
+        _restore_memory_limit(ws, old_limit)
 
 
-def _synthesize(ws, con, customers, seed, as_of_d, history_days, horizon_days, replace, start, H) -> dict:
+def _restore_memory_limit(ws, old_limit: str) -> None:
+    """Put ``memory_limit`` back exactly: DuckDB shows it rounded down (``'18.7 GiB'``), so re-setting
+    that string would shrink it a little on every synth; the default and SHOPSEG_MEMORY_LIMIT are
+    restored from their source instead."""
+    ws.con.execute("RESET memory_limit")
+    if ws.scalar("SELECT current_setting('memory_limit')") == old_limit:
+        return
+    env = os.environ.get("SHOPSEG_MEMORY_LIMIT")
+    if env:
+        ws.con.execute("SET memory_limit = ?", [env])
+    if ws.scalar("SELECT current_setting('memory_limit')") != old_limit:
+        ws.con.execute("SET memory_limit = ?", [old_limit])
+
+
+_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def _bytes(size: str) -> float:
+    """Bytes in a DuckDB size string such as ``'18.8 GiB'`` or ``'1GB'`` (unknown forms: infinite)."""
+    m = re.fullmatch(r"\s*([0-9.]+)\s*([a-zA-Z]+)\s*", str(size))
+    if not m or m.group(2).lower() not in _UNITS:
+        return float("inf")
+    return float(m.group(1)) * _UNITS[m.group(2).lower()]
+
+
+def _synthesize(ws, con, customers, seed, as_of_d, history_days, horizon_days, replace, start, H,
+                staging: Path) -> dict:
     root = np.random.SeedSequence(seed)
     cat_seed, *chunk_seeds = root.spawn(1 + -(-customers // CHUNK_SIZE))
     cat = Catalogue.build(np.random.default_rng(cat_seed))
@@ -134,15 +180,16 @@ def _synthesize(ws, con, customers, seed, as_of_d, history_days, horizon_days, r
                  "INSERT INTO ground_truth_rules BY NAME SELECT * FROM _synth_rules")
 
         offs = dict(customer=0, order=0, event=0, session=0, review=0)
-        # Simulate chunk i+1 while a writer thread appends chunk i (DuckDB and
-        # most numpy kernels release the GIL); the queue holds one chunk, so
-        # at most two are in memory.
-        with _Writer(con) as writer:
+        # Simulate chunk i+1 while a writer thread stages and appends chunk i
+        # (DuckDB, Parquet and most numpy kernels release the GIL); the writer
+        # takes a chunk only when done with the last, so at most two are in memory.
+        with _Writer(con, staging) as writer:
             for ci, css in enumerate(chunk_seeds):
                 n = min(CHUNK_SIZE, customers - ci * CHUNK_SIZE)
-                inserts, got = _chunk(np.random.default_rng(css), n, offs, cat, S, start, H,
-                                      float(horizon_days), width, p)
-                writer.put(inserts)
+                tables, inserts, got = _chunk(np.random.default_rng(css), n, offs, cat, S, start, H,
+                                              float(horizon_days), width, p)
+                writer.put(ci, tables, inserts)
+                del tables  # the writer drops each table once staged
                 for key, v in got.items():
                     if key in counts:
                         counts[key] += v
@@ -167,10 +214,17 @@ def _json(obj) -> str:
 
 
 class _Writer:
-    """Appends chunks in a background thread, in order; re-raises its error in the caller."""
+    """Stages and appends chunks in a background thread, in order; re-raises its error in the caller.
 
-    def __init__(self, con):
+    For each chunk it writes every Arrow table to a Parquet file in
+    ``staging`` (dropping the table at once), runs the chunk's ``INSERT ...
+    FROM read_parquet`` statements in the caller's open transaction, and
+    deletes the files.
+    """
+
+    def __init__(self, con, staging: Path):
         self.con = con
+        self.staging = staging
         self.queue: queue.Queue = queue.Queue(maxsize=1)
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name="shopseg-synth-writer", daemon=True)
@@ -179,21 +233,36 @@ class _Writer:
         while (item := self.queue.get()) is not None:
             if self.error is None:
                 try:
-                    for args in item:
-                        W.insert(self.con, *args)
+                    self._write(*item)
                 except BaseException as e:  # handed to the caller thread
                     self.error = e
+            del item
+            self.queue.task_done()
+        self.queue.task_done()
 
-    def put(self, inserts) -> None:
+    def _write(self, ci: int, tables: dict, inserts: list) -> None:
+        files = {}
+        for name in list(tables):
+            files[name] = self.staging / f"{ci:05d}_{name}.parquet"
+            W.stage(tables.pop(name), files[name])
+        self.con.complete()  # DuckDB 2.0: an unfetched earlier result (ws.scalar) blocks the connection
+        for name, sql, params in inserts:
+            W.insert_staged(self.con, files[name], sql, params)
+        for f in files.values():
+            f.unlink()
+
+    def put(self, ci: int, tables: dict, inserts: list) -> None:
+        self.queue.join()  # wait until the writer is done with the previous chunk
         if self.error is not None:
             raise self.error
-        self.queue.put(inserts)
+        self.queue.put((ci, tables, inserts))
 
     def __enter__(self) -> "_Writer":
         self.thread.start()
         return self
 
     def __exit__(self, *exc) -> None:
+        self.queue.join()
         self.queue.put(None)
         self.thread.join()
         if self.error is not None and exc[0] is None:
@@ -201,8 +270,12 @@ class _Writer:
 
 
 def _chunk(rng, n, offs, cat: Catalogue, S: "W.Strings", start, H, horizon, width, p):
-    """Simulate ``n`` customers; return the inserts to run and the counts; advance ``offs``."""
-    inserts = []
+    """Simulate ``n`` customers; advance ``offs``.
+
+    Returns the chunk's Arrow tables by name, the inserts to run over them as
+    ``(table name, SQL, parameters)``, and the counts.
+    """
+    tables, inserts = {}, []
     cu = simulate_customers(rng, n, H)
     past_c, past_t, fut_c, fut_t, alive_end = simulate_order_times(rng, cu, H, horizon)
     all_c = np.concatenate([past_c, fut_c])
@@ -237,13 +310,14 @@ def _chunk(rng, n, offs, cat: Catalogue, S: "W.Strings", start, H, horizon, widt
 
     c0, o0 = offs["customer"] + 1, offs["order"] + 1
     cust_tab, place = W.customers_table(rng, cu, c0, S, start)
-    inserts.append(("_synth_customers", cust_tab, W.customers_sql(width), p))
+    tables["customers"] = cust_tab
+    inserts.append(("customers", W.customers_sql(width), p))
     countries = [pl[0] for pl in S.places]
 
     ret_idx = np.flatnonzero(returned)
     ret_sec = seconds_of(rng, ret_t[ret_idx])
     n_sale = len(sale_c)
-    inserts.append(("_synth_orders", pa.table({
+    tables["orders"] = pa.table({
         "o": np.r_[np.arange(n_sale), ret_idx] + o0,
         "suffix": W.dict_col(np.r_[np.zeros(n_sale, int), np.ones(len(ret_idx), int)], ["", "-R"]),
         "c": np.r_[sale_c, sale_c[ret_idx]] + c0,
@@ -252,8 +326,9 @@ def _chunk(rng, n, offs, cat: Catalogue, S: "W.Strings", start, H, horizon, widt
         "channel": W.dict_col(np.r_[channel, channel[ret_idx]], W.CHANNELS),
         "country": W.dict_col(place[np.r_[sale_c, sale_c[ret_idx]]], countries),
         "discount_amount": np.r_[orders["discount"][past_idx], np.zeros(len(ret_idx))],
-    }), W.orders_sql(width), p))
-    inserts.append(("_synth_lines", pa.table({
+    })
+    inserts.append(("orders", W.orders_sql(width), p))
+    tables["order_lines"] = pa.table({
         "o": np.r_[sl["order"], rl["order"]] + o0,
         "suffix": W.dict_col(np.r_[np.zeros(len(sl["order"]), int), np.ones(len(rl["order"]), int)], ["", "-R"]),
         "line_no": np.r_[sl["line_no"], rl["line_no"]],
@@ -261,10 +336,11 @@ def _chunk(rng, n, offs, cat: Catalogue, S: "W.Strings", start, H, horizon, widt
         "quantity": np.r_[sl["quantity"], rl["quantity"]],
         "unit_price": np.r_[sl["unit_price"], rl["unit_price"]],
         "discount_amount": np.r_[sl["discount"], rl["discount"]],
-    }), W.LINES_SQL, p))
+    })
+    inserts.append(("order_lines", W.LINES_SQL, p))
 
     m = len(ev["at"])
-    inserts.append(("_synth_events", pa.table({
+    tables["events"] = pa.table({
         "e": np.arange(offs["event"] + 1, offs["event"] + 1 + m, dtype=np.int64),
         "c": np.where(ev["cust"] >= 0, ev["cust"] + c0, -1),
         "s": ev["session"] + offs["session"] + 1,
@@ -273,12 +349,13 @@ def _chunk(rng, n, offs, cat: Catalogue, S: "W.Strings", start, H, horizon, widt
         "occurred_at": W.ts_col(start, ev["at"]),
         "duration_seconds": ev["duration"],
         "search_query": W.dict_col(ev["query"], S.queries),
-    }), W.events_sql(width), p))
+    })
+    inserts.append(("events", W.events_sql(width), p))
 
     r_n = len(rv["order_idx"])
     lang = rv["lang"]
     brand_of = np.array(S.brand_mentions, dtype=object)[rv["product"] * 4]
-    rv_tab = pa.table({
+    tables["reviews"] = pa.table({
         "r": np.arange(offs["review"] + 1, offs["review"] + 1 + r_n, dtype=np.int64),
         "c": sale_c[rv["order_idx"]] + c0,
         "o": rv["order_idx"] + o0,
@@ -302,12 +379,12 @@ def _chunk(rng, n, offs, cat: Catalogue, S: "W.Strings", start, H, horizon, widt
         "delivery_late": rv["late"],
         "order_returned": rv["returned"],
     })
-    inserts.append(("_synth_reviews", rv_tab, W.reviews_sql(width), p))
-    inserts.append(("_synth_reviews", rv_tab, W.ground_truth_reviews_sql()))
+    inserts.append(("reviews", W.reviews_sql(width), p))
+    inserts.append(("reviews", W.ground_truth_reviews_sql(), None))
 
     lam, pdrop, alive = cu["lam"], cu["p"], cu["alive"]
     expected = np.where(alive, (1 - np.exp(-lam * pdrop * horizon)) / pdrop, 0.0)
-    inserts.append(("_synth_gt", pa.table({
+    tables["ground_truth"] = pa.table({
         "i": np.arange(c0, c0 + n, dtype=np.int64),
         "persona": W.dict_col(cu["persona"], PERSONA_NAMES.tolist()),
         "lambda_per_day": np.round(lam, 6),
@@ -323,14 +400,15 @@ def _chunk(rng, n, offs, cat: Catalogue, S: "W.Strings", start, H, horizon, widt
         "price_sensitivity": np.round(cu["sens"], 4),
         "top_category": W.dict_col(np.argmax(cu["mix"], axis=1), CATEGORIES),
         "language": W.dict_col(cu["zh"].astype(int), ["en", "zh"]),
-    }), W.ground_truth_sql(width)))
+    })
+    inserts.append(("ground_truth", W.ground_truth_sql(width), None))
 
     offs["customer"] += n
     offs["order"] += n_sale
     offs["event"] += m
     offs["session"] += n_sessions
     offs["review"] += r_n
-    return inserts, {
+    return tables, inserts, {
         "customers": n, "orders": n_sale + len(ret_idx), "order_lines": len(sl["order"]) + len(rl["order"]),
         "events": m, "reviews": r_n,
         "personas": dict(zip(PERSONA_NAMES.tolist(), np.bincount(cu["persona"], minlength=len(PERSONAS)).tolist())),

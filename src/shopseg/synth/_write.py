@@ -1,9 +1,16 @@
-"""Turn a chunk's arrays into rows of the canonical tables, through Arrow, in DuckDB.
+"""Turn a chunk's arrays into rows of the canonical tables, through Arrow and Parquet, in DuckDB.
 
 Strings are never built row by row in Python: small dictionaries (names,
 product mentions, search texts, review sentences) are indexed with integer
 arrays and passed as Arrow dictionary columns, and identifiers, e-mail
 addresses, phone numbers and review texts are assembled by DuckDB SQL.
+
+A chunk's Arrow tables are staged as Parquet files (:func:`stage`) and read
+back by ``INSERT ... SELECT ... FROM read_parquet($file)`` (:func:`insert_staged`).
+Measured on DuckDB 2.0: inside one long transaction, inserting from
+registered Arrow tables grows memory outside DuckDB's buffer pool by about
+1 GB per 100,000 customers (it is not released until the transaction ends),
+while the same inserts from Parquet files stay within ``memory_limit``.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from . import _people as P
 from ._simulate import Catalogue
@@ -103,6 +111,23 @@ def insert(con, view: str, table: pa.Table, sql: str, params: list | None = None
     return table.num_rows
 
 
+def stage(table: pa.Table, path) -> None:
+    """Write ``table`` to the Parquet file ``path``, as cheaply as possible: it is read once.
+
+    LZ4; Parquet dictionaries only for the columns that are Arrow dictionaries
+    already (hashing millions of numeric ids buys nothing); no statistics.
+    This halves the CPU of the default settings (1.7 s instead of 3.7 s for a
+    100,000-customer chunk).
+    """
+    dict_cols = [f.name for f in table.schema if pa.types.is_dictionary(f.type)]
+    pq.write_table(table, str(path), compression="lz4", use_dictionary=dict_cols, write_statistics=False)
+
+
+def insert_staged(con, path, sql: str, params: dict | None = None) -> None:
+    """Run ``sql`` (an ``INSERT ... SELECT ... FROM read_parquet($file)``) over the staged file ``path``."""
+    con.execute(sql, {**(params or {}), "file": str(path)}).fetchall()
+
+
 def customers_sql(width: int) -> str:
     return f"""
     INSERT INTO customers (customer_id, email, phone, name, country, city, signed_up_at, ingest_id)
@@ -117,7 +142,7 @@ def customers_sql(width: int) -> str:
                 WHEN 3 THEN '+' || code || printf('%03d%03d%04d', pa, pb, pc)
                 ELSE NULL END,
            name, country, city, signed_up_at, $ingest_id
-    FROM _synth_customers"""
+    FROM read_parquet($file)"""
 
 
 def customers_table(rng, cu, first: int, S: Strings, start) -> pa.Table:
@@ -155,14 +180,14 @@ def orders_sql(width: int) -> str:
                         shipping_amount, ingest_id)
     SELECT 'O' || lpad(CAST(o AS VARCHAR), 9, '0') || suffix, 'C' || lpad(CAST(c AS VARCHAR), {width}, '0'),
            ordered_at, kind, channel, country, discount_amount, 0.0, $ingest_id
-    FROM _synth_orders"""
+    FROM read_parquet($file)"""
 
 
 LINES_SQL = """
     INSERT INTO order_lines (order_id, line_no, product_id, quantity, unit_price, discount_amount, ingest_id)
     SELECT 'O' || lpad(CAST(o AS VARCHAR), 9, '0') || suffix, line_no, product_id, quantity, unit_price,
            discount_amount, $ingest_id
-    FROM _synth_lines"""
+    FROM read_parquet($file)"""
 
 
 def events_sql(width: int) -> str:
@@ -173,7 +198,7 @@ def events_sql(width: int) -> str:
            CASE WHEN c >= 0 THEN 'C' || lpad(CAST(c AS VARCHAR), {width}, '0') END,
            'S' || lpad(CAST(s AS VARCHAR), 9, '0'), event_type, product_id, occurred_at,
            duration_seconds, search_query, $ingest_id
-    FROM _synth_events"""
+    FROM read_parquet($file)"""
 
 
 def reviews_sql(width: int) -> str:
@@ -186,7 +211,7 @@ def reviews_sql(width: int) -> str:
                                 ELSE concat_ws(' ', opener, s1, s2) END,
                            '{{product}}', product_mention), '{{brand}}', brand_mention),
            language, reviewed_at, $ingest_id
-    FROM _synth_reviews"""
+    FROM read_parquet($file)"""
 
 
 def ground_truth_reviews_sql() -> str:
@@ -195,7 +220,7 @@ def ground_truth_reviews_sql() -> str:
     SELECT 'RV' || lpad(CAST(r AS VARCHAR), 8, '0'), planted_sentiment, planted_label, mentioned_brand,
            product_id, brand_mention, brand_mention <> mentioned_brand, language, aspect_1, aspect_1_polarity,
            aspect_2, aspect_2_polarity, delivery_late, order_returned
-    FROM _synth_reviews"""
+    FROM read_parquet($file)"""
 
 
 def ground_truth_sql(width: int) -> str:
@@ -204,7 +229,7 @@ def ground_truth_sql(width: int) -> str:
     SELECT 'C' || lpad(CAST(i AS VARCHAR), {width}, '0'), persona, lambda_per_day, p_dropout, alive_at_as_of,
            n_orders_observed, future_orders, expected_future_orders, future_revenue, churned_in_horizon,
            alive_at_horizon_end, satisfaction, price_sensitivity, top_category, language
-    FROM _synth_gt"""
+    FROM read_parquet($file)"""
 
 
 GROUND_TRUTH_DDL = """
