@@ -14,6 +14,7 @@ import os
 import time
 import warnings
 from collections import Counter
+from unittest import mock
 
 import duckdb
 import numpy as np
@@ -23,9 +24,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import shopseg.basket as basket
-from shopseg.basket import (association_rules, baskets_from_transactions, count_itemsets, cross_sell,
-                            frequent_itemsets, mine_baskets, purchase_histories, segment_rules)
-from shopseg.basket._mine import build_rules, mine_itemsets
+import shopseg.basket._mine as basket_mine
+from shopseg.basket import (
+    association_rules,
+    baskets_from_transactions,
+    count_itemsets,
+    cross_sell,
+    frequent_itemsets,
+    mine_baskets,
+    purchase_histories,
+    segment_rules,
+)
+from shopseg.basket._baskets import min_count
+from shopseg.basket._mine import _level_bounds, build_rules, mine_itemsets
 from shopseg.config import load_config
 from shopseg.errors import ConfigError, DataContractError
 
@@ -71,10 +82,12 @@ def test_groceries_support_0001_confidence_08_gives_410_rules():
     assert (rules.confidence >= 0.8).all() and (rules["count"] >= 10).all()  # 0.001 * 9835 -> 10
 
 
-def test_apriori_finds_the_same_itemsets_as_fpgrowth_on_groceries():
+def test_apriori_eclat_and_fpgrowth_find_the_same_itemsets_on_groceries():
     a = frequent_itemsets(groceries(), min_support=0.005, algorithm="apriori", max_len=10)
+    e = frequent_itemsets(groceries(), min_support=0.005, algorithm="eclat", max_len=10)
     f = frequent_itemsets(groceries(), min_support=0.005, algorithm="fpgrowth", max_len=10)
     pd.testing.assert_frame_equal(a, f)
+    pd.testing.assert_frame_equal(e, f)
     assert len(f) == 1001  # pyfim and mlxtend agree on this count
 
 
@@ -304,6 +317,70 @@ def test_the_cap_names_the_least_support_that_could_fit():
     assert len(frequent_itemsets(groceries(), min_support=(count - 1) / 9835, max_len=z)) > 1000
 
 
+def test_the_level_bound_sets_the_largest_baskets_aside_as_computed_by_hand():
+    # Baskets with 10, 2, 2 and 2 frequent items, an itemset must be in 2 of them.
+    # Pairs: the plain bound is (C(10,2) + 3 C(2,2)) / 2 = 24; with the largest basket set
+    # aside a frequent pair is still in at least 1 of the other three, so at most 3.
+    b = _level_bounds(np.array([10, 2, 2, 2]), mc=2, f=10, max_len=3)
+    assert b.tolist() == [10, 3, 0]  # triples: only the big basket holds any, so none is frequent
+
+
+@settings(max_examples=40, deadline=None)
+@given(tx=baskets_st, min_support=st.sampled_from([0.1, 0.2, 0.3]),
+       algorithm=st.sampled_from(["eclat", "fpgrowth", "apriori"]), pairs_in_numpy=st.booleans())
+def test_the_cap_is_exact_and_the_level_bounds_are_upper_bounds(tx, min_support, algorithm, pairs_in_numpy):
+    with mock.patch.object(basket_mine, "_SUBSETS_PER_ITEM", 10**9 if pairs_in_numpy else -1):
+        _check_cap_and_bounds(tx, min_support, algorithm)
+
+
+def _check_cap_and_bounds(tx, min_support, algorithm):
+    counts = _brute(tx, min_support)
+    b = baskets_from_transactions(tx)
+    mc = min_count(min_support, b.n_baskets)
+    freq = b.item_counts() >= mc
+    k = np.add.reduceat(freq[b.codes].astype(np.int64), b.offsets[:-1])
+    per_size = Counter(len(s) for s in counts)
+    bounds = _level_bounds(k, mc, int(freq.sum()), 6)
+    assert all(per_size.get(z, 0) <= bounds[z - 1] + 1e-9 for z in range(1, 7))
+    # A cap of exactly the number of frequent itemsets mines them all (in several ranges
+    # over ever fewer transactions); one less is a ConfigError.
+    cap = max(1, len(counts))
+    its = mine_itemsets(b, min_support=min_support, max_len=6, algorithm=algorithm, max_itemsets=cap)
+    got = {frozenset(b.item_ids[r[r != its.pad]].tolist()): int(c) for r, c in zip(its.sets, its.counts)}
+    assert got == counts
+    if len(counts) > 1:
+        with pytest.raises(ConfigError, match="would find more than max_itemsets"):
+            mine_itemsets(b, min_support=min_support, max_len=6, algorithm=algorithm, max_itemsets=cap - 1)
+
+
+def test_levels_counted_in_numpy_equal_pyfim_on_groceries():
+    numpy_default = frequent_itemsets(groceries(), min_support=0.002, max_len=10)
+    with mock.patch.object(basket_mine, "_SUBSETS_PER_ITEM", -1):  # every level by pyfim
+        by_pyfim = frequent_itemsets(groceries(), min_support=0.002, max_len=10)
+    with mock.patch.object(basket_mine, "_SUBSETS_PER_ITEM", 10**9):  # as many in numpy as fit
+        by_numpy = frequent_itemsets(groceries(), min_support=0.002, max_len=10)
+    pd.testing.assert_frame_equal(numpy_default, by_pyfim)
+    pd.testing.assert_frame_equal(by_numpy, by_pyfim)
+
+
+def test_an_exploding_core_of_items_is_counted_not_built_and_named_in_the_error():
+    # 30 of 40 baskets hold the same 25 items: at min_support 0.75 every subset of them is
+    # frequent (2^25 - 1 of them), the 10 other baskets hold nothing frequent.
+    core = [f"c{k:02d}" for k in range(25)]
+    tx = [core + [f"x{i}"] for i in range(30)] + [[f"y{i}"] for i in range(10)]
+    t0 = time.perf_counter()
+    with pytest.raises(ConfigError) as e:
+        frequent_itemsets(tx, min_support=0.75, max_len=25, max_itemsets=100_000)
+    assert time.perf_counter() - t0 < 10
+    msg = str(e.value)
+    z = int(msg.split("of length <= ")[1].split(" ")[0])
+    counted = int(msg.split("frequent itemsets: ")[1].split(" of length")[0].replace(",", ""))
+    assert counted == sum(math.comb(25, j) for j in range(1, z + 1)) > 100_000
+    assert "at least 30 of 40 baskets" in msg and "Raise min_support" in msg
+    # Under the cap, the same core is mined exactly: C(25, 1) + C(25, 2) + C(25, 3) itemsets.
+    assert len(frequent_itemsets(tx, min_support=0.75, max_len=3)) == 25 + 300 + 2300
+
+
 @pytest.mark.parametrize("param, value, words", [
     ("min_support", 0, "a number in (0, 1]"),
     ("min_support", -0.1, "a number in (0, 1]"),
@@ -314,7 +391,7 @@ def test_the_cap_names_the_least_support_that_could_fit():
     ("min_lift", -1, "a number in [0, inf)"),
     ("max_len", 0, "an int in [1, inf)"),
     ("max_itemsets", 2.5, "an int in [1, inf)"),
-    ("algorithm", "eclat", "one of 'fpgrowth', 'apriori'"),
+    ("algorithm", "lcm", "one of 'fpgrowth', 'eclat', 'apriori'"),
 ])
 def test_bad_parameters_raise_config_error_naming_range_and_value(param, value, words):
     with pytest.raises(ConfigError) as e:

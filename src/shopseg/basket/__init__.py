@@ -16,8 +16,9 @@ Computed by rule over the workspace (one basket per sale order up to
        rank  item  confidence
     0     1  milk         1.0
 
-Itemsets are mined by FP-growth (Han, Pei & Yin 2000) or Apriori (Agrawal &
-Srikant 1994) in Borgelt's C implementation (pyfim); rules, measures and
+Itemsets are mined by Eclat (Zaki 2000; default), FP-growth (Han, Pei & Yin
+2000) or Apriori (Agrawal & Srikant 1994) in Borgelt's C implementation
+(pyfim), single items and short-basket pairs counted in numpy; rules, measures and
 redundancy pruning are vectorised numpy over the itemsets.  Rules follow
 arules' convention (Hahsler, Gruen & Hornik 2005).  See docs/baskets.md.
 """

@@ -16,7 +16,7 @@ from ..config import Config, load_config
 from ..errors import ConfigError, DataContractError
 
 UNITS = ("order", "customer")
-ALGORITHMS = ("fpgrowth", "apriori")
+ALGORITHMS = ("fpgrowth", "eclat", "apriori")
 
 
 # -- parameters ----------------------------------------------------------------
@@ -147,6 +147,22 @@ def _dense(col: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     return values[order], rank[enc.indices.to_numpy(zero_copy_only=False)]
 
 
+def _basket_codes(col: pa.ChunkedArray) -> tuple[np.ndarray, int]:
+    """A code per row for its basket, and the number of codes.
+
+    Baskets are not ranked (their order changes no itemset), so integer ids
+    over a compact range are used as they are, and any other id by its
+    dictionary index: no id is turned into text nor sorted.
+    """
+    if pa.types.is_integer(col.type) and col.null_count == 0 and len(col):
+        v = col.to_numpy().astype(np.int64, copy=False)
+        lo, hi = int(v.min()), int(v.max())
+        if hi - lo <= 4 * len(v) + 1024:
+            return v - lo, hi - lo + 1
+    enc = pc.dictionary_encode(col).combine_chunks()
+    return enc.indices.to_numpy(zero_copy_only=False).astype(np.int64), len(enc.dictionary)
+
+
 def _encode(pairs: pa.Table, what: str) -> Baskets:
     """Integer-code a table (grp, basket_id, item, name) of non-null basket/item pairs.
 
@@ -164,16 +180,20 @@ def _encode(pairs: pa.Table, what: str) -> Baskets:
     item_ids, item_rows = _dense(pairs["item"])
     item_ids = item_ids.astype(object)
     item = item_rows
-    _, bid = _dense(pairs["basket_id"])
+    bid, n_bid = _basket_codes(pairs["basket_id"])
     has_grp = pairs["grp"].null_count < pairs.num_rows
     gvals, gid = (_dense(pairs["grp"].cast(pa.string())) if has_grp
                   else (np.array([None], object), np.zeros(pairs.num_rows, np.int64)))
-    key_b = gid * (int(bid.max()) + 1) + bid
+    key_b = gid * n_bid + bid
     n_items = len(item_ids)
-    key = np.sort(key_b * n_items + item)  # by (group, basket, item)
-    key = key[np.r_[True, key[1:] != key[:-1]]]  # an item twice in a basket counts once
-    key_b, item = key // n_items, key % n_items
-    starts = np.flatnonzero(np.r_[True, key_b[1:] != key_b[:-1]])
+    key = key_b * n_items + item
+    if not (key[1:] >= key[:-1]).all():  # often already in order: then no sort
+        key.sort()  # by (group, basket, item)
+    new = key[1:] != key[:-1]
+    if not new.all():
+        key = key[np.r_[True, new]]  # an item twice in a basket counts once
+    key_b, item = np.divmod(key, n_items)
+    starts = np.r_[0, np.flatnonzero(key_b[1:] != key_b[:-1]) + 1]
     offsets = np.append(starts, len(item)).astype(np.int64)
     # catalogue names: the smallest non-null name given for an item, else its id
     names = item_ids.copy()
@@ -189,7 +209,7 @@ def _encode(pairs: pa.Table, what: str) -> Baskets:
     groups: tuple[str, ...] = ()
     gofs = None
     if has_grp:
-        g_of_basket = key_b[starts] // (int(bid.max()) + 1)
+        g_of_basket = key_b[starts] // n_bid
         gstart = np.flatnonzero(np.r_[True, g_of_basket[1:] != g_of_basket[:-1]])
         groups = tuple(str(gvals[g]) for g in g_of_basket[gstart])
         gofs = np.append(gstart, len(starts)).astype(np.int64)
@@ -255,8 +275,9 @@ def baskets_from_transactions(transactions, *, names: Mapping | None = None) -> 
     if names:
         labels = pa.array([str(v) for v in names.values()], pa.string())
         pairs = pairs.set_column(3, "name", pc.take(labels, pairs["name"]))
-    ok = pc.and_(pc.is_valid(pairs["basket_id"]), pc.is_valid(pairs["item"]))
-    return _encode(pairs.filter(ok), "the transactions given")
+    if pairs["basket_id"].null_count or pairs["item"].null_count:
+        pairs = pairs.filter(pc.and_(pc.is_valid(pairs["basket_id"]), pc.is_valid(pairs["item"])))
+    return _encode(pairs, "the transactions given")
 
 
 _WS_PAIRS = """

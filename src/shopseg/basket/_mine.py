@@ -11,10 +11,10 @@ falls back to a dictionary).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from functools import cached_property
 import gc
 import math
+from dataclasses import dataclass, field
+from functools import cached_property
 from itertools import chain, combinations
 
 import fim
@@ -97,46 +97,36 @@ class Itemsets:
         return pa.ListArray.from_arrays(pa.array(offsets), pa.array(labels.tolist(), pa.string()))
 
 
-# The pair-graph bound needs B'B over the frequent items: only when it is small.
-_PAIR_WORK = 30_000_000
+# How many of the largest baskets the truncated bound may set aside (any number is safe).
+_TRUNCATE_AT_MOST = 10_000
 
 
-def _level_bounds(baskets: Baskets, freq: np.ndarray, mc: int, max_len: int, cap: float) -> np.ndarray:
+def _level_bounds(k: np.ndarray, mc: int, f: int, max_len: int) -> np.ndarray:
     """Cheap upper bounds on the number of frequent itemsets of each size 1..max_len.
 
-    A frequent itemset of size z lies in at least ``mc`` baskets, so there are
-    at most sum_b C(k_b, z) / mc of them (k_b: frequent items in basket b), and
-    at most C(F, z) (F: frequent items).  Sharper, when affordable: its items
-    are pairwise frequent, so within a basket it is a z-clique of the
-    frequent-pair graph, and a basket holds at most (1/z) sum_i C(d_i, z-1)
-    of those (d_i: item i's frequent partners in the basket).  The number of
-    frequent pairs itself is then exact.  (That one costs about a pass over
-    the pairs, so it is only computed when the cheap bounds exceed ``cap``.)
+    ``k`` holds each basket's number of frequent items and ``f`` is their
+    number.  A frequent itemset of size z lies in at least ``mc`` baskets, so
+    in at least ``mc - t`` baskets outside the ``t`` largest ones: with
+    ``S_t(z)`` the sum of C(k_b, z) over the other baskets there are at most
+    ``min_t S_t(z) / (mc - t)`` of them (t = 0 is the plain per-basket bound;
+    setting the few huge baskets aside is what keeps it finite on real
+    shops), and at most C(f, z).  Size 1 is exact (``f``).  A numpy pass over
+    a histogram: no mining.
     """
-    k = np.add.reduceat(freq[baskets.codes].astype(np.int64), baskets.offsets[:-1])
-    f = int(freq.sum())
     z = np.arange(1, max_len + 1)
-    hist = np.bincount(k)  # baskets by number of frequent items
+    hist = np.bincount(k)
     sizes = np.flatnonzero(hist)
-    per_basket = np.array([float((hist[sizes] * comb(sizes, j)).sum()) for j in z]) / mc
+    total = (hist[sizes, None] * comb(sizes[:, None], z[None, :])).sum(axis=0)
+    t_max = min(mc - 1, _TRUNCATE_AT_MOST, int(hist.sum()))
+    if t_max > 0:  # the t_max largest baskets, from the histogram (no sort of all baskets)
+        desc = sizes[::-1]
+        top = np.repeat(desc, np.minimum(hist[desc], t_max))[:t_max]
+        aside = np.vstack([np.zeros((1, max_len)), np.cumsum(comb(top[:, None], z[None, :]), axis=0)])
+        per_basket = ((total[None, :] - aside) / (mc - np.arange(t_max + 1))[:, None]).min(axis=0)
+    else:
+        per_basket = total / mc
     bounds = np.minimum(comb(f, z), per_basket)
-    if (max_len >= 2 and bounds.sum() > cap
-            and float((k.astype(np.float64) ** 2).sum()) <= _PAIR_WORK):
-        from scipy import sparse
-
-        local = np.cumsum(freq) - 1
-        sel = freq[baskets.codes]
-        rows = np.repeat(np.arange(baskets.n_baskets), baskets.sizes())[sel]
-        b = sparse.csr_matrix((np.ones(len(rows), np.int64), (rows, local[baskets.codes[sel]])),
-                              shape=(baskets.n_baskets, f))
-        co = (b.T @ b).tocoo()
-        keep = (co.data >= mc) & (co.row != co.col)
-        pairs = sparse.csr_matrix((np.ones(int(keep.sum()), np.int64), (co.row[keep], co.col[keep])),
-                                  shape=(f, f))
-        degree = b.multiply(b @ pairs).tocsr().data  # frequent partners of each item in its basket
-        bounds[1] = min(bounds[1], keep.sum() // 2)
-        for j in range(3, max_len + 1):
-            bounds[j - 1] = min(bounds[j - 1], float(comb(degree, j - 1).sum()) / j / mc)
+    bounds[0] = f
     return bounds
 
 
@@ -156,72 +146,190 @@ def _kk_x(count: int, z: int) -> float:
 _COUNT_AT_ONCE = 50_000_000
 
 
-def _mine_bounded(tx, miner, static_bounds: np.ndarray, n_everywhere: int, mc: int, n: int,
-                  max_itemsets: int, min_support: float) -> list:
+class _Tracts:
+    """The transactions handed to pyfim: only items that can still be in a frequent
+    itemset of the sizes asked, only baskets holding at least ``min_items`` of them.
+
+    Counts of itemsets of ``min_items`` or more items are unchanged by both
+    cuts, so they stay exact.  pyfim leaves out the itemsets made only of
+    items found in every transaction it is given (perfect extensions of the
+    empty set): they are added back here, with that count.
+    """
+
+    def __init__(self, baskets: Baskets, keep: np.ndarray, min_items: int, mc: int, miner):
+        codes = baskets.codes
+        sel = keep[codes]
+        k = np.add.reduceat(sel.astype(np.int32), baskets.offsets[:-1])
+        sel &= np.repeat(k >= min_items, baskets.sizes())
+        flat = codes[sel]
+        lens = k[k >= min_items]
+        self.n = len(lens)
+        self.miner, self.mc = miner, mc
+        counts = np.bincount(flat, minlength=len(keep))
+        self.everywhere = (np.flatnonzero(counts == self.n).tolist()
+                           if self.n >= mc and self.n > 0 else [])
+        flat_l = flat.tolist()
+        ends = np.cumsum(lens).tolist()
+        self.tx = [flat_l[a:b] for a, b in zip([0, *ends[:-1]], ends)]
+
+    def _extra(self, zmin: int, zmax: int):
+        return [(c, self.n) for z in range(zmin, min(len(self.everywhere), zmax) + 1)
+                for c in combinations(self.everywhere, z)]
+
+    def mine(self, zmin: int, zmax: int) -> list:
+        """(itemset tuple, count) of every frequent itemset of zmin..zmax items."""
+        if self.n < self.mc:
+            return []
+        got = self.miner(self.tx, target="s", supp=-self.mc, zmin=zmin, zmax=zmax, report="a")
+        return got + self._extra(zmin, zmax)
+
+    def count(self, zmin: int, zmax: int) -> dict[int, int]:
+        """Number of frequent itemsets of zmin..zmax items by count (pattern spectrum: none built)."""
+        if self.n < self.mc:
+            return {}
+        spec = self.miner(self.tx, target="s", supp=-self.mc, zmin=zmin, zmax=zmax, report="#")
+        out: dict[int, int] = {}
+        for (_, supp), c in spec.items():
+            out[int(supp)] = out.get(int(supp), 0) + int(c)
+        extra = sum(math.comb(len(self.everywhere), j) for j in range(zmin, zmax + 1))
+        if extra:
+            out[self.n] = out.get(self.n, 0) + extra
+        return out
+
+
+# Itemsets of one size are counted in numpy, not by pyfim, while the baskets are
+# many and short: at most this many z-subsets per item occurrence, and at most
+# this many counters (one per possible z-itemset of the items still in play).
+_SUBSETS_PER_ITEM = 3
+_COUNTERS = 1 << 22
+
+
+def _numpy_level(baskets: Baskets, keep: np.ndarray, z: int, mc: int):
+    """(sets, counts) of every frequent itemset of ``z`` items, as an (N, z) array of item
+    codes (ascending) and counts, counted in numpy by enumerating each basket's
+    z-subsets of the kept items; None when that would cost more than pyfim.
+
+    Baskets of one size form a matrix; each z-combination of its columns gives
+    the codes ``sum_j a_j F^(z-1-j)`` (F kept items) of one subset per basket,
+    and one ``bincount`` counts them all.  Exact.
+    """
+    f = int(keep.sum())
+    if f == 0 or f ** z > _COUNTERS:
+        return None
+    sel = keep[baskets.codes]
+    k = np.add.reduceat(sel.astype(np.int64), baskets.offsets[:-1])
+    if float(comb(k, z).sum()) > _SUBSETS_PER_ITEM * float(k.sum()):
+        return None
+    local = np.cumsum(keep) - 1
+    flat = local[baskets.codes[sel]]  # ascending within each basket
+    starts = np.cumsum(k) - k
+    weights = f ** np.arange(z - 1, -1, -1)
+    keys = []
+    for size in np.unique(k[k >= z]).tolist():
+        m = flat[starts[k == size][:, None] + np.arange(size)]
+        keys += [m[:, list(cols)] @ weights for cols in combinations(range(size), z)]
+    counts = np.bincount(np.concatenate(keys) if keys else np.zeros(0, np.int64), minlength=f ** z)
+    hit = np.flatnonzero(counts >= mc)
+    digits = (hit[:, None] // weights[None, :]) % f
+    return np.flatnonzero(keep)[digits], counts[hit]
+
+
+def _mine_bounded(baskets: Baskets, miner, freq: np.ndarray, counts: np.ndarray, mc: int,
+                  max_len: int, max_itemsets: int, min_support: float) -> list:
     """Mine sizes 1..max_len in ranges, never building more than ``max_itemsets`` itemsets.
 
-    Frequent itemsets are closed under subsets, so once N(z) is known exactly
-    every larger size j has at most C(x, j) sets, where C(x, z) = N(z)
-    (Kruskal-Katona in Lovasz's form); before that, ``static_bounds`` hold.
-    A range of sizes whose bound fits under the cap is built directly;
-    otherwise the next sizes are first counted with pyfim's pattern spectrum
-    (counts only, no sets built) and :class:`ConfigError` is raised as soon
-    as the exact total passes the cap.  ``n_everywhere`` items are in every
-    basket: pyfim leaves out the C(n_everywhere, z) sets made only of them
-    (see :func:`mine_itemsets`), so they are added to the counts.
+    Size 1 is the frequent items themselves; the next sizes are counted in
+    numpy while that is cheap (:func:`_numpy_level`), the rest by pyfim.  Frequent itemsets are closed
+    under subsets, so once N(z) is known exactly every larger size j has at
+    most C(x, j) sets, where C(x, z) = N(z) (Kruskal-Katona in Lovasz's form);
+    before that, :func:`_level_bounds` hold.  A range of sizes whose bound
+    fits under the cap is built directly; otherwise the next sizes are first
+    counted with pyfim's pattern spectrum (counts only, no sets built) and
+    :class:`ConfigError` is raised as soon as the exact total passes the cap.
+    Each range after the first is mined over fewer transactions: only the
+    items of the frequent z-itemsets just found can be in a larger one (again
+    closure under subsets), and only baskets holding z + 1 of them.
     """
-    max_len = len(static_bounds)
-    found: list = []
-    total, z0, x = 0, 0, None
-    by_supp: dict[int, float] = {}
+    n = baskets.n_baskets
+    single = np.flatnonzero(freq)
+    found: list = list(zip(((int(c),) for c in single), counts[single].tolist()))
+    total = len(found)
+    by_supp: dict[int, int] = {}
+    for c in counts[single].tolist():
+        by_supp[c] = by_supp.get(c, 0) + 1
+    if total > max_itemsets:
+        _too_many(total, by_supp, 1, mc, n, max_len, max_itemsets, min_support)
+    k = np.add.reduceat(freq[baskets.codes].astype(np.int64), baskets.offsets[:-1])
+    static = _level_bounds(k, mc, len(single), max_len)
+    z0, x, top_items = 1, _kk_x(len(single), 1), freq
+    while z0 < max_len:  # sizes counted in numpy while that is cheaper than pyfim
+        level = _numpy_level(baskets, top_items, z0 + 1, mc)
+        if level is None:
+            break
+        sets, c = level
+        for v in c.tolist():
+            by_supp[v] = by_supp.get(v, 0) + 1
+        total += len(c)
+        if total > max_itemsets:  # at most _COUNTERS sets were built: bounded
+            _too_many(total, by_supp, z0 + 1, mc, n, max_len, max_itemsets, min_support)
+        found += list(zip(map(tuple, sets.tolist()), c.tolist()))
+        z0 += 1
+        if len(c) == 0:
+            return found
+        x = _kk_x(len(c), z0)
+        top_items = np.zeros(len(freq), bool)
+        top_items[sets.ravel()] = True
     while z0 < max_len:
+        tracts = _Tracts(baskets, top_items, z0 + 1, mc, miner)
         z = np.arange(z0 + 1, max_len + 1)
-        b = static_bounds[z0:].copy()
-        if x is not None:
-            b = np.minimum(b, np.floor(binom(x, z)) + 1)
-        k = int((total + np.cumsum(b) <= max_itemsets).sum())
-        if k == 0:  # the bound cannot rule it out: count exactly first
-            k = max(1, int((np.cumsum(b) <= _COUNT_AT_ONCE).sum()))
-            spec = miner(tx, target="s", supp=-mc, zmin=z0 + 1, zmax=z0 + k, report="#")
-            for (_, supp), c in spec.items():
+        b = np.minimum(static[z0:], np.floor(binom(x, z)) + 1)
+        k_fit = int((total + np.cumsum(b) <= max_itemsets).sum())
+        if k_fit == 0:  # the bound cannot rule it out: count exactly first
+            k_fit = max(1, int((np.cumsum(b) <= _COUNT_AT_ONCE).sum()))
+            for supp, c in tracts.count(z0 + 1, z0 + k_fit).items():
                 by_supp[supp] = by_supp.get(supp, 0) + c
-            extra = sum(math.comb(n_everywhere, j) for j in range(z0 + 1, z0 + k + 1))
-            by_supp[n] = by_supp.get(n, 0) + extra
-            counted = total + int(sum(spec.values())) + extra
+            counted = sum(by_supp.values())
             if counted > max_itemsets:
-                supps = sorted(by_supp, reverse=True)
-                cum = np.cumsum([by_supp[s] for s in supps])
-                fits = [s for s, c in zip(supps, cum) if c <= max_itemsets]
-                suggest = (f" Even counting only lengths <= {z0 + k}, min_support must be at least "
-                           f"{fits[-1] / n:.6g} to stay under the bound." if fits else "")
-                raise ConfigError(
-                    f"min_support={min_support:g} (at least {mc:,} of {n:,} baskets) would find more "
-                    f"than max_itemsets={max_itemsets:,} frequent itemsets: {counted:,} of length "
-                    f"<= {z0 + k} already (max_len={max_len}).{suggest}",
-                    hint="Raise min_support, lower max_len, or raise max_itemsets "
-                    "(baskets.max_itemsets) if the memory allows (about 250 bytes per itemset).",
-                )
-        got = miner(tx, target="s", supp=-mc, zmin=z0 + 1, zmax=z0 + k, report="a")
+                _too_many(counted, by_supp, z0 + k_fit, mc, n, max_len, max_itemsets, min_support)
+        got = tracts.mine(z0 + 1, z0 + k_fit)
         for _, c in got:
             by_supp[c] = by_supp.get(c, 0) + 1
         found += got
-        per_size = np.bincount([len(t) for t, _ in got], minlength=z0 + k + 1)
-        top = int(per_size[z0 + k]) + math.comb(n_everywhere, z0 + k)
-        total += len(got) + sum(math.comb(n_everywhere, j) for j in range(z0 + 1, z0 + k + 1))
-        z0 += k
-        if top == 0:
+        total += len(got)
+        z0 += k_fit
+        top = [t for t, _ in got if len(t) == z0]
+        if not top:
             break
-        x = _kk_x(top, z0)
+        x = _kk_x(len(top), z0)
+        top_items = np.zeros(len(freq), bool)
+        top_items[np.fromiter(chain.from_iterable(top), np.int64)] = True
     return found
+
+
+def _too_many(counted: int, by_supp: dict, upto: int, mc: int, n: int, max_len: int,
+              max_itemsets: int, min_support: float):
+    supps = sorted(by_supp, reverse=True)
+    cum = np.cumsum([by_supp[s] for s in supps])
+    fits = [s for s, c in zip(supps, cum) if c <= max_itemsets]
+    suggest = (f" Even counting only lengths <= {upto}, min_support must be at least "
+               f"{fits[-1] / n:.6g} to stay under the bound." if fits else "")
+    raise ConfigError(
+        f"min_support={min_support:g} (at least {mc:,} of {n:,} baskets) would find more "
+        f"than max_itemsets={max_itemsets:,} frequent itemsets: {counted:,} of length "
+        f"<= {upto} already (max_len={max_len}).{suggest}",
+        hint="Raise min_support, lower max_len, or raise max_itemsets "
+        "(baskets.max_itemsets) if the memory allows (about 250 bytes per itemset).",
+    )
 
 
 def mine_itemsets(baskets: Baskets, *, min_support: float, max_len: int, algorithm: str,
                   max_itemsets: int) -> Itemsets:
     """All itemsets of 1..max_len items in at least ``min_support`` of the baskets (exact).
 
-    FP-growth (Han, Pei & Yin 2000) or Apriori (Agrawal & Srikant 1994), both
-    Borgelt's C implementations in pyfim.  No more than ``max_itemsets`` are
-    ever built (see :func:`_mine_bounded`), so memory never runs away.
+    FP-growth (Han, Pei & Yin 2000), Eclat (Zaki 2000) or Apriori (Agrawal &
+    Srikant 1994), all Borgelt's C implementations in pyfim.  No more than
+    ``max_itemsets`` are ever built (see :func:`_mine_bounded`), so memory
+    never runs away.
     """
     check_param("min_support", min_support)
     check_param("max_len", max_len)
@@ -229,34 +337,26 @@ def mine_itemsets(baskets: Baskets, *, min_support: float, max_len: int, algorit
     check_param("max_itemsets", max_itemsets)
     n = baskets.n_baskets
     mc = min_count(min_support, n)
-    miner = fim.fpgrowth if algorithm == "fpgrowth" else fim.apriori
-    freq = baskets.item_counts() >= mc
+    miner = {"fpgrowth": fim.fpgrowth, "eclat": fim.eclat, "apriori": fim.apriori}[algorithm]
+    counts = baskets.item_counts()
+    freq = counts >= mc
     empty = Itemsets(np.zeros((0, 1), np.int32), np.zeros(0, np.int32), np.zeros(0, np.int64), n, mc, baskets)
     if not freq.any():
         return empty
     # Python's cyclic GC would walk the millions of lists and tuples built here
-    # (to_lists, pyfim's results) again and again: 3-4x slower.  None is cyclic.
+    # (transactions, pyfim's results) again and again: 3-4x slower.  None is cyclic.
     gc_was_on = gc.isenabled()
     gc.disable()
     try:
-        return _mine(baskets, miner, freq, mc, n, max_len, max_itemsets, min_support, empty)
+        found = _mine_bounded(baskets, miner, freq, counts, mc, max_len, max_itemsets, min_support)
+        return _to_itemsets(found, baskets, n, mc)
     finally:
         if gc_was_on:
             gc.enable()
 
 
-def _mine(baskets, miner, freq, mc, n, max_len, max_itemsets, min_support, empty) -> Itemsets:
+def _to_itemsets(found: list, baskets: Baskets, n: int, mc: int) -> Itemsets:
     pad = baskets.n_items
-    tx = baskets.to_lists()
-    # pyfim leaves out the itemsets made only of items found in every basket
-    # (perfect extensions of the empty set); they are added here, with count n.
-    everywhere = np.flatnonzero(baskets.item_counts() == n).tolist()
-    bounds = _level_bounds(baskets, freq, mc, max_len, max_itemsets)
-    found = _mine_bounded(tx, miner, bounds, len(everywhere), mc, n, max_itemsets, min_support)
-    found += [(c, n) for z in range(1, min(len(everywhere), max_len) + 1)
-              for c in combinations(everywhere, z)]
-    if not found:
-        return empty
     sets_t, counts_t = zip(*found)
     del found
     sizes = np.fromiter(map(len, sets_t), np.int32, len(sets_t))
