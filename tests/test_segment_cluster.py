@@ -149,7 +149,7 @@ def behaviour_frame(seed=0):
 
 def test_second_run_on_permuted_data_keeps_ids_and_names_of_the_same_clusters():
     cfg = load_config(overrides={"segments": {"cluster": {"sample_size": 400}}})
-    df, kind = behaviour_frame()
+    df, _ = behaviour_frame()
     _, lab1, prof1 = fit_clusters(df, cfg)
     perm = np.random.default_rng(1).permutation(len(df))
     df2 = df.iloc[perm].reset_index(drop=True)
@@ -163,7 +163,7 @@ def test_second_run_on_permuted_data_keeps_ids_and_names_of_the_same_clusters():
 
 
 def test_align_to_renumbers_clusters_like_the_previous_run():
-    df, kind = behaviour_frame()
+    df, _ = behaviour_frame()
     feats = ["recency_days", "frequency", "discount_share"]
     a = BehaviourClusters(features=feats, n_clusters=3).fit(df)
     prev = a.centroids_.copy()
@@ -225,20 +225,42 @@ def test_default_features_include_the_derived_rates_when_their_columns_exist():
     assert "units_per_order" not in default_features(["frequency", "tenure_days"])
 
 
-def test_demo_shop_clusters_recover_the_planted_personas_at_the_planted_k(tmp_path):
-    """3,000-customer demo shop, seed 42: Ward on the default features, K = 8, ARI 0.90 (docs/segments.md).
-
-    K is given: no automatic rule we tried picks 8 on this shop (they pick 5; docs/segments.md says why).
-    """
+@pytest.fixture(scope="module")
+def demo_features(tmp_path_factory):
+    """Customer features of a 3,000-customer demo shop (seed 42) with the planted persona of each customer."""
     from shopseg.features import customer_features
     from shopseg.synth import synthesize
     from shopseg.workspace import open_workspace
 
-    with open_workspace(tmp_path / "demo") as w:
+    with open_workspace(tmp_path_factory.mktemp("demo") / "ws") as w:
         synthesize(w, customers=3000, seed=42)
-        f = customer_features(w, "2024-12-31").merge(w.df("SELECT customer_id, persona FROM ground_truth"),
-                                                     on="customer_id")
+        return customer_features(w, "2024-12-31").merge(w.df("SELECT customer_id, persona FROM ground_truth"),
+                                                        on="customer_id")
+
+
+def test_demo_shop_clusters_recover_the_planted_personas_at_the_planted_k(demo_features):
+    """3,000-customer demo shop, seed 42: Ward on the default features, K = 8, ARI 0.90 (docs/segments.md).
+
+    K is given: no automatic rule we tried picks 8 on this shop (they pick 5; docs/segments.md says why).
+    """
+    f = demo_features
     bc = BehaviourClusters(n_clusters=8, method="hierarchical", random_state=0).fit(f)
     assert adjusted_rand_score(f["persona"], bc.labels_) >= 0.8
     km = BehaviourClusters(n_clusters=8, random_state=0).fit(f)
     assert adjusted_rand_score(f["persona"], km.labels_) >= 0.8
+
+
+def test_demo_shop_personas_are_separable_in_the_cluster_space(demo_features):
+    """The supervised ceiling: a linear classifier (LDA) that sees the personas, cross-validated on the
+    same scaled features the clusters use, places >= 95% of customers right (0.98 here; logistic
+    regression 0.99 at 20,000 customers, docs/segments.md), so the personas are recoverable from these features and the generator does
+    not plant indistinguishable ones; what automatic K misses is the level of detail, not the signal."""
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    f = demo_features
+    Z = BehaviourClusters(n_clusters=8, random_state=0).fit(f).transform(f)
+    y = f["persona"].to_numpy()
+    pred = cross_val_predict(LinearDiscriminantAnalysis(), Z, y, cv=StratifiedKFold(5, shuffle=True, random_state=0))
+    assert np.mean(pred == y) >= 0.95
+    assert adjusted_rand_score(y, pred) >= 0.9
