@@ -1,0 +1,202 @@
+"""The Spark engine gives the DuckDB engine's answers on the demo shop.
+
+One SparkSession (local[2], warehouse and temp dirs in a pytest temp folder) for
+the module; one demo shop of 1,500 customers from shopseg.synth.  Claims:
+identical customer_features (integers, booleans and ids exactly; money sums
+to 1e-9, as summation order differs), identical RFM scores and segments,
+lifecycle windows and stages, value tiers, clusters with adjusted Rand index
+>= 0.95, identical frequent itemsets.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from shopseg.errors import ShopsegError
+
+AS_OF = datetime(2024, 12, 31, 23, 59, 59, 999999)
+HAVE_SPARK = importlib.util.find_spec("pyspark") is not None and importlib.util.find_spec("sqlglot") is not None
+needs_spark = pytest.mark.skipif(not HAVE_SPARK, reason="pyspark / sqlglot not importable: pip install 'shopseg[spark]'")
+# pyspark 4.x on pandas 3: its conversions warn (pandas' deprecated copy keyword, version notice); not ours
+pytestmark = [pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas:FutureWarning"),
+              pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
+              pytest.mark.filterwarnings("ignore:toPandas attempted Arrow optimization")]
+
+
+# -- without a JVM ------------------------------------------------------------------------------------------
+
+def test_import_shopseg_does_not_load_pyspark_or_sqlglot():
+    code = "import sys, shopseg, shopseg.spark; print([m for m in ('pyspark', 'sqlglot') if m in sys.modules])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_missing_pyspark_raises_shopseg_error_naming_the_extra(monkeypatch):
+    import shopseg.spark as sp
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "pyspark" else real(name, *a))
+    with pytest.raises(ShopsegError) as e:
+        sp.spark_session  # noqa: B018  (the lazy attribute checks first)
+    assert "pyspark" in e.value.message and "shopseg[spark]" in e.value.hint
+
+
+@needs_spark
+def test_quantile_cont_becomes_spark_exact_percentile_and_params_become_literals():
+    from shopseg.spark._sql import to_spark_sql
+
+    out = to_spark_sql("SELECT quantile_cont(gap, 0.95), median(gap) FROM g WHERE d < $as_of", {"as_of": AS_OF})
+    assert out == ("SELECT PERCENTILE(gap, 0.95), MEDIAN(gap) FROM g "
+                   "WHERE d < CAST('2024-12-31 23:59:59.999999' AS TIMESTAMP)")
+    pos = to_spark_sql("SELECT * FROM t WHERE a = '?' AND b < ? LIMIT ?", ["x", 3])
+    assert pos == "SELECT * FROM t WHERE a = '?' AND b < 'x' LIMIT 3"
+
+
+# -- parity on the demo shop ----------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def spark(tmp_path_factory):
+    if not HAVE_SPARK:
+        pytest.skip("pyspark / sqlglot not importable: pip install 'shopseg[spark]'")
+    from shopseg.spark import spark_session
+
+    s = spark_session("local[2]", tmp_dir=tmp_path_factory.mktemp("spark"), shuffle_partitions=1)
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory):
+    from shopseg.synth import synthesize
+    from shopseg.workspace import Workspace
+
+    root = tmp_path_factory.mktemp("shop")
+    ws = Workspace.open(root / "ws")
+    synthesize(ws, customers=1500, seed=11)
+    yield ws, root
+    ws.close()
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    from shopseg.config import load_config
+
+    return load_config().with_overrides({"segments": {"cluster": {"random_state": 0}}})
+
+
+@pytest.fixture(scope="module")
+def duck(shop, cfg):
+    from shopseg.segment import segment_all
+    from shopseg.segment.lifecycle import lifecycle_windows
+
+    ws, _ = shop
+    run = segment_all(ws, None, AS_OF, cfg)
+    return run, lifecycle_windows(ws, AS_OF, cfg)
+
+
+@pytest.fixture(scope="module")
+def tables(spark, shop):
+    from shopseg.spark._io import export_parquet, read_inputs
+    from shopseg.spark._sql import SparkTables
+
+    ws, root = shop
+    export_parquet(ws, root / "parquet")
+    return SparkTables(spark, read_inputs(spark, root / "parquet"))
+
+
+@pytest.fixture(scope="module")
+def sparked(tables, cfg):
+    from shopseg.spark.engine import spark_segments
+
+    out = spark_segments(tables, AS_OF, cfg, seed=0)
+    fr = out["frames"]
+    feats = fr["customer_features"].toPandas().sort_values("customer_id").reset_index(drop=True)
+    wide = fr["segments"].toPandas().pivot(index="customer_id", columns="scheme", values="segment")
+    scores = fr["rfm_scores"].toPandas().sort_values("customer_id").reset_index(drop=True)
+    return feats, wide, scores, out
+
+
+@needs_spark
+def test_customer_features_are_identical_in_both_engines(duck, sparked):
+    d = duck[0].features.sort_values("customer_id").reset_index(drop=True)
+    s = sparked[0]
+    assert len(s) == len(d) >= 1500
+    assert list(s.columns) == list(d.columns)
+    assert (s["customer_id"].to_numpy() == d["customer_id"].to_numpy()).all()
+    for c in d.columns[1:]:
+        if d[c].dtype.kind in "biu":
+            assert (s[c].to_numpy() == d[c].to_numpy()).all(), c
+        else:
+            np.testing.assert_allclose(s[c].to_numpy(float), d[c].to_numpy(float), rtol=1e-12, atol=1e-9, err_msg=c)
+            print(f"features: {c} max abs diff {np.max(np.abs(s[c].to_numpy(float) - d[c].to_numpy(float))):.2e}")
+
+
+@needs_spark
+def test_rfm_scores_and_segments_are_identical(duck, sparked):
+    run = duck[0]
+    d = run.extras["rfm_scores"].sort_values("customer_id").reset_index(drop=True)
+    s = sparked[2]
+    pd.testing.assert_frame_equal(s, d[s.columns].astype({c: "int64" for c in s.columns[1:]}), check_dtype=False)
+    wide = run.segments.set_index("customer_id")
+    assert (sparked[1].loc[wide.index, "rfm"] == wide["rfm"]).all()
+    assert wide["rfm"].nunique() >= 5  # the shop exercises the scheme
+
+
+@needs_spark
+def test_lifecycle_windows_and_stages_are_identical(duck, sparked):
+    run, windows = duck
+    assert sparked[3]["windows"] == windows
+    wide = run.segments.set_index("customer_id")
+    assert (sparked[1].loc[wide.index, "lifecycle"] == wide["lifecycle"]).all()
+    assert wide["lifecycle"].nunique() >= 4
+
+
+@needs_spark
+def test_value_tiers_are_identical(duck, sparked):
+    wide = duck[0].segments.set_index("customer_id")
+    assert (sparked[1].loc[wide.index, "value_tier"] == wide["value_tier"]).all()
+
+
+@needs_spark
+def test_clusters_agree_with_adjusted_rand_index_at_least_095(duck, sparked):
+    from sklearn.metrics import adjusted_rand_score
+
+    run = duck[0]
+    wide = run.segments.set_index("customer_id")
+    assert sparked[3]["clusters"]["k"] == run.model.n_clusters_
+    ari = adjusted_rand_score(wide["cluster"], sparked[1].loc[wide.index, "cluster"])
+    print(f"clusters: k={run.model.n_clusters_} ARI={ari:.4f}")
+    assert ari >= 0.95
+
+
+@needs_spark
+def test_frequent_itemsets_are_identical(shop, tables, cfg):
+    from shopseg.basket import frequent_itemsets
+    from shopseg.spark.engine import spark_itemsets
+
+    ws, _ = shop
+    d = frequent_itemsets(ws, as_of=AS_OF, config=cfg)
+    its, rules, n, _ = spark_itemsets(tables, AS_OF, cfg)
+    s = its.toPandas()
+    print(f"itemsets: duckdb {len(d)} spark {len(s)} baskets {n} rules {rules.count()}")
+    assert len(d) > 20 and (d["length"] >= 2).any()
+    as_set = lambda df: {(frozenset(i), int(c)) for i, c in zip(df["items"], df["count"])}  # noqa: E731
+    assert as_set(s) == as_set(d)
+    np.testing.assert_allclose(np.sort(s["support"].to_numpy()), np.sort(d["support"].to_numpy()), rtol=1e-12)
+
+
+def test_cli_run_rejects_an_unknown_engine_naming_both_choices(tmp_path):
+    from typer.testing import CliRunner
+
+    from shopseg.cli import app
+
+    res = CliRunner().invoke(app, ["--workspace", str(tmp_path / "ws"), "run", "--engine", "flink"])
+    assert res.exit_code != 0
+    assert "duckdb or spark" in res.output and "flink" in res.output
