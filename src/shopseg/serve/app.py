@@ -44,6 +44,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
 from ..errors import ShopsegError, WorkspaceError
+from ..trust.pii import contacts_sql
 from ..workspace import Workspace
 from . import models as M
 from .live import LiveUpdater, RowError, latest_run, table_run
@@ -523,14 +524,18 @@ def campaign_plan(state: _State, cur) -> dict:
 # -- the app ------------------------------------------------------------------------------------------
 
 def create_app(workspace_path, read_key: str, write_key: str, *, max_body_bytes: int = 1_000_000,
-               max_rows: int = 10_000, index: bool = True, snapshot: bool = True) -> FastAPI:
+               max_rows: int = 10_000, index: bool = True, snapshot: bool = True,
+               threads: int | None = None) -> FastAPI:
     """The FastAPI app over the workspace at ``workspace_path``.
 
     ``read_key`` answers GET requests; ``write_key`` also POST /events and the
     PII columns of exports.  Both are required and must differ.  ``snapshot``:
     read the run's per-customer output rows into memory once per run, so
     GET /customers/{id} needs no SQL (docs/service.md); ``index``: ART indexes on
-    customer_id for the SQL path.
+    customer_id for the SQL path.  ``threads``: DuckDB worker threads of the service's
+    database (None: DuckDB's default, every core).  A live re-score is a handful of small
+    statements, so 1 might serve it better; on the shared 2-core machine the measurements
+    did not settle it either way (docs/service.md), so the default is left alone.
     """
     if not read_key or not write_key:
         raise ShopsegError("The service needs a read key and a write key.",
@@ -538,6 +543,8 @@ def create_app(workspace_path, read_key: str, write_key: str, *, max_body_bytes:
     if read_key == write_key:
         raise ShopsegError("The read key and the write key must differ.")
     ws = Workspace.open(workspace_path, create=False)
+    if threads is not None:
+        ws.con.execute(f"SET threads = {int(threads)}")
     state = _State(ws, read_key, write_key, max_body_bytes, max_rows, index, snapshot)
     state.runs(state.cursor())  # read the run, build the look-up SQL and indexes before the first request
     @asynccontextmanager
@@ -639,9 +646,10 @@ def create_app(workspace_path, read_key: str, write_key: str, *, max_body_bytes:
         srun = _segment_run(state, cur, scheme, segment)
         cols = ["customer_id", "country"] + (list(PII_COLUMNS) if level == "write" else [])
         sel = ", ".join(f'c."{c}"' for c in cols[1:])
+        # contacts_sql: raw details from customer_pii when the workspace keeps them apart (docs/security.md)
         res = cur.execute(
-            f"SELECT s.customer_id, {sel} FROM segments s LEFT JOIN (SELECT DISTINCT ON (customer_id) * FROM customers "
-            "ORDER BY customer_id) c USING (customer_id) WHERE s.run_id = ? AND s.scheme = ? AND s.segment = ? "
+            f"SELECT s.customer_id, {sel} FROM segments s LEFT JOIN {contacts_sql(cur, 'c')} USING (customer_id) "
+            "WHERE s.run_id = ? AND s.scheme = ? AND s.segment = ? "
             "ORDER BY s.customer_id", [srun, scheme, segment]).fetchall()
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")

@@ -11,14 +11,15 @@ One write = one DuckDB transaction on the service's writer connection:
    day of the customer's latest posted row)``, with the stored run's top
    categories and outlier median / MAD (the SQL text is made once per run);
 3. re-score the segments with the stored run's rules and reference
-   population: RFM and value tiers by :func:`rfm_segments` /
-   :func:`value_tiers` over the run's stored features with this customer's
-   row replaced (so quantile cut points are the run's), lifecycle by
-   :func:`lifecycle_stages` with the run's stored windows; churn with the
-   run's stored model (loaded once per run) by the restricted
-   :func:`shopseg.predict.churn.score_customers` (O(the customer's rows)),
-   CLV and P(alive) with the stored BG/NBD + Gamma-Gamma models
-   (:func:`shopseg.predict.clv.score_clv`);
+   population: RFM and value tiers against the run's sorted buyer values
+   (:class:`~shopseg.serve._ranks.RunRanks`, made once per run: the batch rank
+   rules with this customer's row replaced, by binary search), lifecycle by
+   :func:`~shopseg.segment.lifecycle.assign_stages` with the run's stored
+   windows, the behavioural cluster with the run's stored cluster model
+   (nearest centroid); churn with the run's stored model (loaded once per run)
+   by the restricted :func:`shopseg.predict.churn.score_customers`
+   (O(the customer's rows)), CLV and P(alive) with the stored BG/NBD +
+   Gamma-Gamma models (:func:`shopseg.predict.clv.score_clv`);
 4. store the result in ``live_state`` / ``live_segments`` (one current row
    per customer, tied to the run it is based on) and every move in
    ``segment_changes`` (changed_at = the posted row's own timestamp);
@@ -31,8 +32,7 @@ What the live path cannot do exactly (see docs/service.md):
 
 * the top categories, the outlier median / MAD and churn's shop median gap
   are the stored run's, not the shop's at ``live_as_of``;
-* the behavioural cluster: segment code stores no fitted cluster model
-  (scaler, caps), only centroids in log space, so the run's cluster is kept.
+* a run made before cluster models were stored keeps the run's cluster.
 """
 
 from __future__ import annotations
@@ -40,17 +40,17 @@ from __future__ import annotations
 import json
 import threading
 import warnings
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from .. import schema
 from ..config import Config, load_config
+from ..trust.pii import forgotten_among, pseudonymise_rows
 from ..errors import DataContractError, ShopsegError
 from ..features import _ordered_columns, features_sql, outlier_reference, top_categories
 from .models import EVENT_TIME, POSTABLE
@@ -172,6 +172,8 @@ class RunReference:
     features_sql: str | None = None  # the restricted features SQL with both, made once per run
     churn_model: Any = None  # the run's stored churn model, loaded once (False: none usable)
     segments_run: int | None = None  # the latest done run (<= run_id) that wrote segments
+    ranks: Any = None  # RunRanks: the population's sorted RFM / value inputs (cut points), made once per run
+    cluster_model: Any = None  # the segments run's stored cluster model (None: none stored)
 
 
 def load_reference(con, path: Path) -> RunReference | None:
@@ -206,6 +208,23 @@ def load_reference(con, path: Path) -> RunReference | None:
             clv_models = None
     ref = RunReference(rid, as_of, cfg, pop, windows, clv_models, names)
     ref.segments_run = table_run(con, "segments", rid)
+    if pop is not None:
+        from ._ranks import RunRanks
+
+        scores = None
+        if crun is not None and cfg["segments.value.basis"] in ("clv", "auto"):
+            col = cfg["segments.value.clv_column"]
+            scores = con.execute(f'SELECT customer_id, "{col}" AS v FROM clv WHERE run_id = ?',
+                                 [crun]).df().set_index("customer_id")["v"]
+        ref.ranks = RunRanks(pop, cfg, scores)
+    if ref.segments_run is not None:
+        from ..refit import cluster_model_path, load_cluster_model
+
+        p = cluster_model_path(_ConWs(con, path), ref.segments_run)
+        try:
+            ref.cluster_model = load_cluster_model(p) if p.exists() else None
+        except ShopsegError:
+            ref.cluster_model = None
     w = _ConWs(con, path)
     ref.categories = top_categories(w, as_of, cfg["features.top_categories"])
     ref.outlier_stats = outlier_reference(w, frun) if frun is not None else None
@@ -311,6 +330,14 @@ class LiveUpdater:
                         problems.append({"table": table, "row": i, "column": c.name, "status": 422,
                                          "message": f"{table}.{c.name} {v!r} is unknown: expected a value of "
                                                     f"{c.references} already stored or posted in the same batch."})
+        # customers removed by `shopseg forget` are not re-created by a post (docs/security.md)
+        posted = {r.get("customer_id") for t in POSTABLE for r in rows.get(t) or []}
+        gone = forgotten_among(con, self.path, posted)
+        for table in POSTABLE:
+            for i, r in enumerate(rows.get(table) or []):
+                if r.get("customer_id") in gone:
+                    problems.append({"table": table, "row": i, "column": "customer_id", "status": 422,
+                                     "message": f"{table}.customer_id is a forgotten customer."})
         if problems:
             status = 409 if all(p["status"] == 409 for p in problems) else 422
             first = problems[0]
@@ -321,6 +348,22 @@ class LiveUpdater:
     # -- writing -------------------------------------------------------------------------
     def _append(self, table: str, data: list[dict], ingest_id: int) -> int:
         t = schema.get_table(table)
+        if table == "customers":  # privacy.pii of the stored run: pseudonyms, raw values apart or dropped
+            ref = self.reference()
+            policy = (ref.config if ref is not None else load_config())["privacy.pii"]
+            data, raw = pseudonymise_rows(data, policy, self.path)
+            if raw:
+                self.con.execute(
+                    "INSERT INTO customer_pii BY NAME SELECT r.*, ? AS ingest_id FROM (SELECT unnest(?::STRUCT("
+                    "customer_id VARCHAR, email VARCHAR, phone VARCHAR, name VARCHAR, address VARCHAR)[], "
+                    "recursive := true)) r WHERE r.customer_id NOT IN (SELECT customer_id FROM customer_pii)",
+                    [ingest_id, raw])
+        if len(data) <= 32:  # a few rows (one event, one order): bound values, no DataFrame round trip
+            one = "(" + ", ".join(f"CAST(? AS {c.type})" for c in t.all_columns) + ")"
+            names = ", ".join(f'"{c.name}"' for c in t.all_columns)
+            params = [ingest_id if c.name == "ingest_id" else r.get(c.name) for r in data for c in t.all_columns]
+            self.con.execute(f'INSERT INTO "{table}" ({names}) VALUES {", ".join([one] * len(data))}', params)
+            return len(data)
         cols = [c.name for c in t.columns]
         frame = pd.DataFrame({c: [r.get(c) for r in data] for c in cols})
         frame["ingest_id"] = ingest_id
@@ -391,27 +434,6 @@ class LiveUpdater:
         return out
 
     # -- re-scoring --------------------------------------------------------------------------
-    @contextmanager
-    def _shadow(self, customer_id: str, tables: tuple[str, ...] = ("orders",)) -> Iterator[None]:
-        """Temporary tables named like the canonical ``tables``, holding only ``customer_id``'s rows.
-
-        For batch functions with no restricted path (lifecycle_stages reads ``orders`` only).
-        """
-        con, db = self.con, self._db
-        try:
-            for t in tables:
-                if t == "order_lines":
-                    con.execute(f'CREATE OR REPLACE TEMP TABLE order_lines AS SELECT l.* FROM "{db}".main.order_lines l '
-                                f'SEMI JOIN (SELECT order_id FROM "{db}".main.orders WHERE customer_id = ?) o '
-                                "USING (order_id)", [customer_id])
-                else:
-                    con.execute(f'CREATE OR REPLACE TEMP TABLE "{t}" AS SELECT * FROM "{db}".main."{t}" '
-                                f"WHERE customer_id = ?", [customer_id])
-            yield
-        finally:
-            for t in tables:
-                con.execute(f'DROP TABLE IF EXISTS temp.main."{t}"')
-
     def features(self, customer_id: str, as_of: datetime, cfg: Config, ref: RunReference | None = None) -> pd.DataFrame:
         """The batch features of one customer as of ``as_of`` (one row, or none for an unknown customer).
 
@@ -449,8 +471,9 @@ class LiveUpdater:
         segs = self._segments(ref, cid, feats, as_of)
         churn = self._churn(ref, cid, as_of, feats)
         clv = self._clv(ref, cid, as_of)
-        if clv is not None and "value_tier" in segs and cfg["segments.value.basis"] == "clv":
-            segs["value_tier"] = self._value_tier(ref, cid, feats, clv.get("clv"))
+        if clv is not None and ref.ranks is not None and "value_tier" in cfg["segments.schemes"] \
+                and self._value_basis(ref) == "clv" and ref.ranks.has_basis("clv"):
+            segs["value_tier"] = self._value_tier(ref, cid, feats, clv.get(cfg["segments.value.clv_column"]))
 
         # previous segments: the live ones of this run, else the run's own
         old = dict(con.execute("SELECT scheme, segment FROM live_segments WHERE customer_id = ? AND run_id = ?",
@@ -466,8 +489,9 @@ class LiveUpdater:
             con.execute('INSERT INTO segment_changes VALUES (?, ?, ?, ?, ?, ?, ?, current_timestamp)',
                         [m["customer_id"], m["scheme"], m["old"], m["new"], m["changed_at"], m["source"], ref.run_id])
         con.execute("DELETE FROM live_segments WHERE customer_id = ?", [cid])
-        for s, seg in segs.items():
-            con.execute("INSERT INTO live_segments VALUES (?, ?, ?, ?, ?)", [cid, ref.run_id, s, seg, as_of])
+        if segs:  # one statement for every scheme
+            con.execute("INSERT INTO live_segments VALUES " + ", ".join(["(?, ?, ?, ?, ?)"] * len(segs)),
+                        [v for s, seg in segs.items() for v in (cid, ref.run_id, s, seg, as_of)])
         con.execute("DELETE FROM live_state WHERE customer_id = ?", [cid])
         fjson = _json_row(feats.iloc[0])
         cjson = json.dumps(churn, default=str) if churn is not None else None
@@ -480,46 +504,52 @@ class LiveUpdater:
                               "segments": [{"scheme": sc, "segment": sg} for sc, sg in sorted(segs.items())]}
         return moves
 
-    def _population_with(self, ref: RunReference, cid: str, feats: pd.DataFrame) -> pd.DataFrame:
-        pop = ref.population
-        keep = pop.loc[pop["customer_id"] != cid, [c for c in pop.columns if c in feats.columns]]
-        return pd.concat([keep, feats[keep.columns]], ignore_index=True)
-
     def _segments(self, ref: RunReference, cid: str, feats: pd.DataFrame, as_of: datetime) -> dict[str, str]:
-        from ..segment import SCHEMES, lifecycle_stages, rfm_segments, value_tiers
+        """RFM, value tier (by money spent), lifecycle and cluster of one customer, by the run's rules.
+
+        RFM and value tiers against the run's population through :class:`RunRanks` (the
+        batch rank rules with this customer's row replaced, by binary search); lifecycle by
+        :func:`assign_stages` over the batch per-customer SQL filtered to this customer, with
+        the run's windows; the cluster by the run's stored cluster model (nearest centroid).
+        """
+        from ..segment import SCHEMES
+        from ..segment.lifecycle import PER_CUSTOMER_SQL, assign_stages
 
         cfg = ref.config
         schemes = [s for s in SCHEMES if s in cfg["segments.schemes"]]
         out: dict[str, str] = {}
-        with warnings.catch_warnings():
-            # the batch run already warned about thin data; the live path must not fail on it
-            warnings.simplefilter("ignore")
-            if ref.population is not None:
-                pop = self._population_with(ref, cid, feats)
-                if "rfm" in schemes:
-                    r = rfm_segments(pop, cfg)
-                    out["rfm"] = str(r.loc[r["customer_id"] == cid, "segment"].iloc[0])
-                if "value_tier" in schemes and cfg["segments.value.basis"] == "monetary_net":
-                    v = value_tiers(pop, cfg)
-                    out["value_tier"] = str(v.loc[v["customer_id"] == cid, "tier"].iloc[0])
-            if "lifecycle" in schemes and ref.windows is not None:
-                with self._shadow(cid):
-                    lc = lifecycle_stages(_ConWs(self.con, self.path), as_of, cfg, features=feats,
-                                          windows=ref.windows)
-                out["lifecycle"] = str(lc["stage"].iloc[0])
+        row = feats.iloc[0]
+        if ref.ranks is not None:
+            if "rfm" in schemes:
+                out["rfm"] = ref.ranks.rfm(cid, row)["segment"]
+            if "value_tier" in schemes and self._value_basis(ref) == "monetary_net":
+                out["value_tier"] = ref.ranks.value_tier(cid, bool(row["has_orders"]), float(row["monetary_net"]))
+        if "lifecycle" in schemes and ref.windows is not None:
+            per = self.con.execute(f"SELECT days_since_first_order, last_gap_days FROM ({PER_CUSTOMER_SQL}) "
+                                   "WHERE customer_id = $cid", {"as_of": as_of, "cid": cid}).fetchall()
+            first, gap = per[0] if per else (None, None)  # no sale before as_of: NULL, as the batch's left join
+            df = pd.DataFrame({"customer_id": [cid], "has_orders": [bool(row["has_orders"])],
+                               "recency_days": [float(row["recency_days"])],
+                               "days_since_first_order": [np.nan if first is None else float(first)],
+                               "last_gap_days": [np.nan if gap is None else float(gap)]})
+            out["lifecycle"] = str(assign_stages(df, ref.windows)["stage"].iloc[0])
+        if "cluster" in schemes and ref.cluster_model is not None:
+            try:
+                out["cluster"] = f"cluster_{int(ref.cluster_model.predict(feats)[0])}"
+            except (KeyError, ValueError):  # features the stored model needs are missing: keep the run's
+                pass
         return out
 
-    def _value_tier(self, ref: RunReference, cid: str, feats: pd.DataFrame, clv_value) -> str:
-        from ..segment import value_tiers
+    @staticmethod
+    def _value_basis(ref: RunReference) -> str:
+        basis = ref.config["segments.value.basis"]
+        if basis == "auto":  # as the batch: predicted value when the run has it
+            return "clv" if ref.ranks is not None and ref.ranks.has_basis("clv") else "monetary_net"
+        return basis
 
-        crun = table_run(self.con, "clv", ref.run_id)
-        scores = self.con.execute(f'SELECT customer_id, "{ref.config["segments.value.clv_column"]}" AS v FROM clv '
-                                  "WHERE run_id = ?", [crun]).df().set_index("customer_id")["v"]
-        scores.loc[cid] = clv_value
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            v = value_tiers(self._population_with(ref, cid, feats), ref.config, scores=scores)
-        return str(v.loc[v["customer_id"] == cid, "tier"].iloc[0])
+    def _value_tier(self, ref: RunReference, cid: str, feats: pd.DataFrame, clv_value) -> str:
+        return ref.ranks.value_tier(cid, bool(feats["has_orders"].iloc[0]),
+                                    None if clv_value is None else float(clv_value), basis="clv")
 
     def _churn(self, ref: RunReference, cid: str, as_of: datetime, feats: pd.DataFrame | None = None) -> dict | None:
         from ..predict.churn import load_churn_model, score_customers

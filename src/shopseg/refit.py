@@ -1,0 +1,339 @@
+"""Reuse or refit: whether a run fits its learned models anew or carries the stored ones over.
+
+Each run stores its fitted models in the workspace's ``models/`` folder (the
+cluster model: imputation, caps, scaler and centroids; the churn model; the
+CLV models).  Before fitting, a stage asks :func:`decide`:
+
+* refit when asked (``shopseg run --refit``, ``run_pipeline(refit=True)``) or
+  when ``drift.reuse_models`` is false;
+* refit when no earlier run stored a usable model (none yet, the file is gone,
+  or it was fitted under other settings);
+* otherwise compare this run's ``customer_features`` with those of the run
+  that *fitted* the stored model (not merely the previous run, so a slow drift
+  accumulates over reuses until it triggers a refit): the population stability
+  index (:func:`shopseg.drift.population_stability`) of each of the model's
+  input features, and refit when the largest exceeds ``drift.refit_psi``;
+  reuse the stored model otherwise.
+
+The CLV models (BG/NBD or Pareto/NBD + Gamma-Gamma) are refitted in every run:
+they are fitted to the run's own (frequency, recency, T) summary in well under
+a second for 20k customers, their stage runs before this run's features exist,
+and a refit costs nothing in stability (their parameters are the population's,
+not a partition of it).  The decision is still recorded, as ``refitted``.
+
+Every decision is a row of table ``model_decisions`` (run_id, model, action,
+reason, max_psi, feature, source_run_id: the run that fitted the model used)
+and a ``fit`` note of its stage in ``runs.stages``, shown by ``shopseg run`` and
+the report.
+
+>>> d = Decision("cluster", "reused", "max input PSI 0.0100 <= drift.refit_psi 0.2", 0.01, "recency_days", 3)
+>>> d.note()
+'reused the model of run 3 (max input PSI 0.0100 <= drift.refit_psi 0.2)'
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .drift import population_stability
+from .errors import ConfigError, ShopsegError
+
+MODELS = ("cluster", "churn", "clv")
+CLV_REASON = "BG/NBD + Gamma-Gamma are refitted in every run (cheap; fitted to the run's own summary)"
+ACTIONS = ("reused", "refitted")
+DECISIONS_DDL = """CREATE TABLE IF NOT EXISTS model_decisions (
+    run_id BIGINT, model VARCHAR, action VARCHAR, reason VARCHAR, max_psi DOUBLE, feature VARCHAR,
+    source_run_id BIGINT)"""
+DECISIONS_DOC = ("One row per run and learned model (cluster, churn, clv): action `reused` or `refitted`, the "
+                 "reason, the largest input PSI against the run that fitted the stored model and its feature, and "
+                 "source_run_id, the run that fitted the model this run used.")
+
+
+class ReuseError(ShopsegError):
+    """A stored model turned out not to fit this run's data (checked before anything is written)."""
+
+
+@dataclass
+class Decision:
+    """What a run did with one model, and why."""
+
+    model: str
+    action: str  # "reused" | "refitted"
+    reason: str
+    max_psi: float | None = None
+    feature: str | None = None  # the input feature with the largest PSI
+    source_run_id: int | None = None  # the run that fitted the model used
+
+    def note(self) -> str:
+        if self.action == "reused":
+            return f"reused the model of run {self.source_run_id} ({self.reason})"
+        return f"refitted ({self.reason})"
+
+
+# -- drift of a model's inputs -------------------------------------------------------------------
+
+def input_drift(ws, run_id: int, reference_run_id: int, features, *, bins: int = 10) -> tuple[float | None, str | None]:
+    """The largest PSI of ``features`` (columns of ``customer_features``) between two runs, and its feature.
+
+    (None, None) when neither run has any of them with values.
+    """
+    if not ws.has_table("customer_features"):
+        return None, None
+    have = set(ws.columns("customer_features"))
+    cols = [c for c in dict.fromkeys(features) if c in have]
+    if not cols:
+        return None, None
+    sel = ", ".join(f'CAST("{c}" AS DOUBLE) AS "{c}"' for c in cols)
+    before = ws.df(f"SELECT {sel} FROM customer_features WHERE run_id = ?", [int(reference_run_id)])
+    after = ws.df(f"SELECT {sel} FROM customer_features WHERE run_id = ?", [int(run_id)])
+    if before.empty or after.empty:
+        return None, None
+    best, which = None, None
+    for c in cols:
+        psi = population_stability(before[c].to_numpy(float), after[c].to_numpy(float), bins)
+        if np.isfinite(psi) and (best is None or psi > best):
+            best, which = float(psi), c
+    return best, which
+
+
+def decide(ws, run_id: int, model: str, config, *, features, source_run_id: int | None, refit: bool = False,
+           unusable: str | None = None) -> Decision:
+    """Reuse the model fitted by ``source_run_id`` or refit (see the module docstring).
+
+    ``features``: the model's input columns of ``customer_features``;
+    ``unusable``: why the stored model cannot be used (other settings...), or None.
+    """
+    d = config["drift"]
+    if refit:
+        return Decision(model, "refitted", "refit requested (--refit)")
+    if not d["reuse_models"]:
+        return Decision(model, "refitted", "drift.reuse_models = false")
+    if source_run_id is None:
+        return Decision(model, "refitted", "no stored model of an earlier run")
+    if unusable:
+        return Decision(model, "refitted", unusable)
+    psi, feat = input_drift(ws, run_id, source_run_id, features, bins=d["bins"])
+    thr = float(d["refit_psi"])
+    if psi is None:
+        return Decision(model, "refitted", f"no input feature of run {source_run_id} to compare with")
+    if psi > thr:
+        return Decision(model, "refitted", f"input drift: PSI {psi:.4f} of {feat} > drift.refit_psi {thr:g}",
+                        psi, feat)
+    return Decision(model, "reused", f"max input PSI {psi:.4f} of {feat} <= drift.refit_psi {thr:g}", psi, feat,
+                    int(source_run_id))
+
+
+def record(ws, run_id: int, decision: Decision) -> dict:
+    """Store ``decision`` as run ``run_id``'s row of ``model_decisions``; returns notes for ``runs.stages``."""
+    if decision.action not in ACTIONS or decision.model not in MODELS:
+        raise ConfigError(f"A model decision must be one of {ACTIONS} for one of {MODELS}. "
+                          f"Got {decision.action!r} for {decision.model!r} instead.")
+    ws.con.execute(DECISIONS_DDL)
+    ws.con.execute("DELETE FROM model_decisions WHERE run_id = ? AND model = ?", [int(run_id), decision.model])
+    psi = None if decision.max_psi is None or not math.isfinite(decision.max_psi) else float(decision.max_psi)
+    ws.con.execute("INSERT INTO model_decisions VALUES (?, ?, ?, ?, ?, ?, ?)", [
+        int(run_id), decision.model, decision.action, decision.reason, psi, decision.feature,
+        decision.source_run_id if decision.source_run_id is None else int(decision.source_run_id)])
+    return {"fit": decision.note()}
+
+
+def decisions(ws, run_id: int) -> pd.DataFrame:
+    """The ``model_decisions`` rows of ``run_id`` (empty when none)."""
+    cols = ["model", "action", "reason", "max_psi", "feature", "source_run_id"]
+    if not ws.has_table("model_decisions"):
+        return pd.DataFrame(columns=cols)
+    return ws.df(f"SELECT {', '.join(cols)} FROM model_decisions WHERE run_id = ? ORDER BY model", [int(run_id)])
+
+
+def _done_runs_before(ws, run_id: int) -> list[int]:
+    return [int(r[0]) for r in ws.sql("SELECT run_id FROM runs WHERE status = 'done' AND run_id < ? "
+                                      "ORDER BY run_id DESC", [int(run_id)])]
+
+
+# -- the cluster model -------------------------------------------------------------------------------
+
+CLUSTER_FORMAT = "shopseg-cluster-model/1"
+_CLUSTER_ARRAYS = ("log_mask_", "sqrt_mask_", "impute_mask_", "impute_", "caps_", "center_", "scale_",
+                   "cluster_centers_", "cluster_ids_")
+
+
+def cluster_model_path(ws, run_id: int) -> Path:
+    return Path(ws.models_dir) / f"run-{int(run_id)}-clusters.json"
+
+
+def save_cluster_model(model, path: str | Path, metadata: dict | None = None) -> Path:
+    """Write a fitted :class:`~shopseg.segment.BehaviourClusters` as JSON: hyperparameters and learned state.
+
+    Everything ``predict`` needs (imputation, caps, scaler, centroids, ids), the K curve, and ``metadata``.
+    """
+    model._check_fitted()
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    state = {a: np.asarray(getattr(model, a)).tolist() for a in _CLUSTER_ARRAYS}
+    state["caps_"] = [None if not np.isfinite(v) else v for v in np.asarray(model.caps_, float).tolist()]
+    doc = {"format": CLUSTER_FORMAT, "params": model.get_params(), "features_": list(model.features_),
+           "n_clusters_": int(model.n_clusters_), "elbow_k_": int(model.elbow_k_),
+           "k_curve_": model.k_curve_.replace({np.nan: None}).to_dict(orient="list"), "state": state,
+           **(metadata or {})}
+    p.write_text(json.dumps(doc, indent=1, default=float) + "\n", encoding="utf-8")
+    return p
+
+
+def load_cluster_model(path: str | Path):
+    """The :class:`~shopseg.segment.BehaviourClusters` written by :func:`save_cluster_model` (``metadata_`` holds the rest)."""
+    from .predict._store import read_model_json
+    from .segment.cluster import BehaviourClusters
+
+    p = Path(path)
+    doc = read_model_json(p, "cluster", "segments")
+    if doc.get("format") != CLUSTER_FORMAT:
+        raise ConfigError(f"{p} is not a stored shopseg cluster model: expected format {CLUSTER_FORMAT!r}; "
+                          f"got {doc.get('format')!r}.")
+    m = BehaviourClusters(**doc["params"])
+    st = doc["state"]
+    m.features_ = list(doc["features_"])
+    for a in ("log_mask_", "sqrt_mask_", "impute_mask_"):
+        m.__dict__[a] = np.asarray(st[a], dtype=bool)
+    for a in ("impute_", "center_", "scale_"):
+        m.__dict__[a] = np.asarray(st[a], dtype=float)
+    m.caps_ = np.array([np.inf if v is None else v for v in st["caps_"]], dtype=float)
+    m.cluster_centers_ = np.asarray(st["cluster_centers_"], dtype=float).reshape(len(st["cluster_ids_"]), -1)
+    m.cluster_ids_ = np.asarray(st["cluster_ids_"], dtype=np.int64)
+    m.n_clusters_ = int(doc["n_clusters_"])
+    m.elbow_k_ = int(doc["elbow_k_"])
+    m.k_curve_ = pd.DataFrame(doc["k_curve_"]).astype(float).astype({"k": int})
+    m.metadata_ = {k: v for k, v in doc.items() if k not in ("state", "params", "k_curve_")}
+    return m
+
+
+def cluster_inputs(model) -> list[str]:
+    """The ``customer_features`` columns the cluster model reads (derived rates map to their inputs)."""
+    from .segment.cluster import DERIVED
+
+    out: list[str] = []
+    for f in model.features_:
+        out += list(DERIVED[f][:2]) if f in DERIVED else [f]
+    return list(dict.fromkeys(out))
+
+
+def cluster_decision(ws, run_id: int, config, *, refit: bool = False):
+    """(Decision, stored model to reuse or None) for this run's behavioural clusters.
+
+    ``config`` is the run's (with ``segments.cluster.random_state`` = the seed):
+    a stored model fitted with other cluster settings is not reused.
+    """
+    from .segment.cluster import BehaviourClusters
+
+    src = model = None
+    unusable = None
+    for rid in _done_runs_before(ws, run_id):
+        p = cluster_model_path(ws, rid)
+        if not p.exists():
+            continue
+        try:
+            model = load_cluster_model(p)
+        except ShopsegError as e:
+            unusable = f"the stored model of run {rid} cannot be read: {e.message}"
+            break
+        want = BehaviourClusters.from_config(config).get_params()
+        if model.get_params() != want:
+            diff = sorted(k for k in want if want[k] != model.get_params().get(k))
+            unusable = f"[segments.cluster] settings changed since run {rid} ({', '.join(diff)})"
+        src = int(model.metadata_.get("fitted_run_id", rid))
+        break
+    if model is None or src is None:
+        return decide(ws, run_id, "cluster", config, features=[], source_run_id=None, refit=refit), None
+    d = decide(ws, run_id, "cluster", config, features=cluster_inputs(model), source_run_id=src, refit=refit,
+               unusable=unusable)
+    return d, (model if d.action == "reused" else None)
+
+
+# -- the churn model ---------------------------------------------------------------------------------
+
+def churn_decision(ws, run_id: int, config, *, refit: bool = False):
+    """(Decision, stored churn model to reuse or None) for this run."""
+    from .predict.churn import load_churn_model, model_path
+
+    src = model = None
+    unusable = None
+    for rid in _done_runs_before(ws, run_id):
+        if not model_path(ws, rid).exists():
+            continue
+        try:
+            model = load_churn_model(ws, rid, config=config)
+        except ShopsegError as e:
+            unusable = f"the stored model of run {rid} is not usable: {e.message}"
+            model = None
+        src = int((model.metadata_ if model is not None else {}).get("fitted_run_id", rid))
+        break
+    if src is None:
+        return decide(ws, run_id, "churn", config, features=[], source_run_id=None, refit=refit), None
+    feats = list(model.feature_names_in_) if model is not None else []
+    d = decide(ws, run_id, "churn", config, features=feats, source_run_id=src, refit=refit, unusable=unusable)
+    return d, (model if d.action == "reused" else None)
+
+
+def churn_reuse_stage(ws, run_id: int, as_of, config, model, decision: Decision) -> dict:
+    """Score everyone as of ``as_of`` with the stored churn ``model`` (no fit); write and store as this run.
+
+    Writes ``churn_scores`` like :func:`~shopseg.predict.churn.churn_stage`, with the model's stored
+    horizon, calibration and tier cut points and the shop medians (reasons) at ``as_of``; copies the
+    fitting run's ``churn_validation`` and churn ``model_reports`` rows (the quality figures are the
+    fitted model's) and saves the model as this run's, noting ``fitted_run_id``.
+    """
+    from .features import _as_ts
+    from .predict import explain
+    from .predict._churn_data import cutoff_frame, shop_gap_days
+    from .predict.churn import _features, _score, _temp_table, _write_reports, churn_settings, model_path
+
+    H = int(model.metadata_["horizon"]["horizon_days"])
+    frame = cutoff_frame(ws, _as_ts(as_of), H, config)
+    feats = list(model.feature_names_in_)
+    want = _features(frame, churn_settings(config))
+    if list(want) != feats:  # before any write: the caller refits instead
+        raise ReuseError(f"the churn features changed since run {decision.source_run_id} "
+                         f"(now {len(want)}, the model's {len(feats)})")
+    model.reference_ = explain.reference_values(frame[feats])
+    src = int(decision.source_run_id)
+    # the tiers by the batch rule over this run's population (shares), or cut points from the
+    # fitting run's validation window (precision), as a fresh fit would assign them
+    valid = ws.df("SELECT churned, probability FROM churn_validation WHERE run_id = ? ORDER BY customer_id", [src]) \
+        if ws.has_table("churn_validation") else pd.DataFrame({"churned": [], "probability": []})
+    settings = churn_settings(config)["tiers"]
+    if settings["method"] == "precision" and valid.empty:
+        raise ConfigError(f"Cannot reuse the churn model of run {src}: its validation scores are gone.")
+    scores, cuts, _ = _score(model, frame, settings, valid["probability"].to_numpy(float),
+                             valid["churned"].to_numpy(int), horizon_days=H)
+    _temp_table(ws, "_churn_scores_df", scores)
+    try:
+        n = ws.write_output("churn_scores", run_id, "SELECT customer_id, probability, tier, reason_1, reason_2, "
+                            "reason_3, model FROM _churn_scores_df")
+    finally:
+        ws.con.execute("DROP TABLE IF EXISTS _churn_scores_df")
+    if ws.has_table("churn_validation"):
+        ws.write_output("churn_validation", run_id, "SELECT customer_id, churned, probability FROM churn_validation "
+                        "WHERE run_id = ?", [src])
+    if ws.has_table("model_reports"):
+        rows = ws.df("SELECT model, metric, value, CAST(details AS VARCHAR) AS details FROM model_reports "
+                     "WHERE run_id = ? AND json_extract_string(details, '$.task') = 'churn'", [src])
+        if len(rows):
+            _write_reports(ws, run_id, rows)
+    meta = {k: v for k, v in model.metadata_.items() if k not in (
+        "format", "model", "settings", "params", "features", "reference", "calibrator", "svm_platt",
+        "estimator_file", "estimator_sha256", "horizon_days", "versions")}
+    meta.update(run_id=int(run_id), fitted_run_id=src, as_of=f"{_as_ts(as_of):%Y-%m-%d %H:%M:%S}",
+                shop_gap_days=shop_gap_days(frame, H), tier_cuts=cuts)
+    path = model.save(model_path(ws, run_id).with_suffix(""), meta)
+    return {"model": model.model, "horizon_days": H, "n_scored": n, "tiers": scores["tier"].value_counts().to_dict(),
+            "model_path": str(path)}
+
+
+__all__ = ["ACTIONS", "ReuseError", "DECISIONS_DOC", "Decision", "MODELS", "churn_decision", "churn_reuse_stage",
+           "cluster_decision", "cluster_inputs", "cluster_model_path", "decide", "decisions", "input_drift",
+           "load_cluster_model", "record", "save_cluster_model"]
