@@ -49,6 +49,9 @@ _LAZY = {
                      "segment_all", "segment_history", "value_tiers", "GroupClassifier", "classify_groups"],
                     "shopseg.segment"),
     **dict.fromkeys(["ChurnModel", "fit_churn", "load_churn_model", "score_customers"], "shopseg.predict.churn"),
+    **dict.fromkeys(["forget", "pseudonymise_workspace"], "shopseg.trust"),
+    **dict.fromkeys(["Coordinator", "Site", "Privacy"], "shopseg.federated"),
+    **dict.fromkeys(["dp_segment_stats", "build_shareable_report"], "shopseg.trust.dp"),
 }
 
 __all__ = [

@@ -103,14 +103,17 @@ def ingest(
     header: Optional[bool] = typer.Option(None, "--header/--no-header", help="Whether the CSV has a header row.",
                                           show_default=False),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c",
+        help="TOML file overriding default settings (e.g. [privacy] pii = \"hash\")."),
 ):
     """Load one file into the workspace: accepted, quarantined (with reasons) or duplicate, all counted."""
+    from .config import load_config
     from .ingest import ingest as do_ingest
 
     with _open() as ws:
         with console.status(f"Ingesting {path} ..."):
             result = do_ingest(ws, path, table=table, preset=preset, mapping=mapping,
-                               delimiter=delimiter, encoding=encoding, header=header)
+                               delimiter=delimiter, encoding=encoding, header=header, config=load_config(config))
     results = result if isinstance(result, list) else [result]
     if as_json:
         console.print_json(json.dumps([r.__dict__ for r in results], default=str))
@@ -219,17 +222,39 @@ def run(
     seed: int = typer.Option(0, help="Random seed for every stage."),
     stage: Optional[list[str]] = typer.Option(None, "--stage", help="Run only these stages (repeatable)."),
     report: bool = typer.Option(True, "--report/--no-report", help="Write the HTML report at the end."),
+    refit: bool = typer.Option(False, "--refit", help="Refit every model, even when its inputs have not drifted."),
+    engine: str = typer.Option("duckdb", "--engine", help="duckdb (this machine) or spark (features, segments "
+                               "and baskets on Apache Spark; needs shopseg[spark], see docs/scale.md)."),
+    master: Optional[str] = typer.Option(None, "--master", help="With --engine spark: the Spark master URL "
+                                         "(default local[2])."),
 ):
     """Run every stage for one as-of date (features, segments, predictions, baskets, reviews, actions)."""
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from .config import load_config
+    from .errors import ConfigError
     from .pipeline import STAGES, run_pipeline
 
+    if engine not in ("duckdb", "spark"):
+        raise ConfigError(f"--engine must be duckdb or spark. Got {engine!r} instead.")
     cfg = load_config(config)
     with _open() as ws:
         from . import stages as _stages  # noqa: F401
 
+        if engine == "spark":
+            from .spark import run_spark
+
+            if stage:
+                raise ConfigError("--stage does not apply to --engine spark, which runs its own stages.",
+                                  hint="See docs/scale.md for what the Spark engine runs.")
+            with console.status(f"Spark ({master or 'local[2]'}): features, segments, baskets ..."):
+                result = run_spark(ws, as_of, config=cfg, seed=seed, master=master)
+            console.print(result.describe(), highlight=False, soft_wrap=True)
+            if report:
+                from .report import build_report
+
+                console.print(f"Report: {build_report(ws, result.run_id)}", highlight=False, soft_wrap=True)
+            return
         names = list(stage) if stage else [s.name for s in STAGES]
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                       TimeElapsedColumn(), console=console, transient=False) as bar:
@@ -241,7 +266,7 @@ def run(
                 else:
                     bar.advance(task)
 
-            result = run_pipeline(ws, as_of, config=cfg, seed=seed, stages=stage, progress=progress)
+            result = run_pipeline(ws, as_of, config=cfg, seed=seed, stages=stage, progress=progress, refit=refit)
         console.print(result.describe(), highlight=False, soft_wrap=True)
         if report:
             from .report import build_report
@@ -255,13 +280,41 @@ def run(
 def report_cmd(
     run_id: Optional[int] = typer.Option(None, "--run", help="Run to report (default: the latest)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Where to write the HTML file."),
+    shareable: bool = typer.Option(False, "--shareable",
+        help="Only differentially private segment statistics, no id or exact figure (docs/security.md)."),
+    epsilon: Optional[float] = typer.Option(None, "--epsilon", help="With --shareable: privacy loss of the release "
+                                            "(default privacy.dp.epsilon); recorded in privacy_budget_log."),
+    k_min: Optional[int] = typer.Option(None, "--k-min", help="With --shareable: suppress segments under this many "
+                                        "customers (default privacy.dp.k_min)."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML file overriding default settings."),
 ):
     """Write the self-contained HTML report of a run (works offline) and print its path."""
+    from .config import load_config
     from .report import build_report
 
+    if not shareable and (epsilon is not None or k_min is not None):
+        raise ShopsegError("--epsilon and --k-min go with --shareable.", hint="Add --shareable.")
     with _open(create=False) as ws:
-        path = build_report(ws, run_id, output)
+        if shareable:
+            from .trust.dp import build_shareable_report
+
+            path = build_shareable_report(ws, run_id, output, epsilon=epsilon, k_min=k_min, config=load_config(config))
+        else:
+            path = build_report(ws, run_id, output)
     console.print(f"Report: {path}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+@handles_errors
+def forget(
+    customer_ids: list[str] = typer.Argument(..., help="Customer ids to forget."),
+):
+    """Remove customers from every table, export, report and model file; later ingests quarantine them."""
+    from .trust.forget import forget as do_forget
+
+    with _open(create=False) as ws:
+        result = do_forget(ws, customer_ids)
+    console.print(result.describe(), highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -385,7 +438,7 @@ def rules_cmd(
     unit: Optional[str] = typer.Option(None, "--unit", help="order or customer."),
     segments: Optional[str] = typer.Option(None, "--segments", help="Mine within each segment of this scheme."),
     keep_redundant: bool = typer.Option(False, "--keep-redundant", help="Keep rules a more general rule covers."),
-    algorithm: Optional[str] = typer.Option(None, "--algorithm", help="fpgrowth or apriori."),
+    algorithm: Optional[str] = typer.Option(None, "--algorithm", help="eclat, fpgrowth or apriori (same result)."),
     top: int = typer.Option(20, "--top", help="Rules to print."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write every rule to this CSV."),
 ):

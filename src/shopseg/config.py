@@ -62,13 +62,33 @@ CONSTRAINTS: dict[str, Constraint] = {
     "ingest.max_quarantine_share": interval(0, 1),
     "drift.bins": interval(2, 100, integer=True),
     "drift.psi_threshold": interval(0, None),
+    "drift.refit_psi": interval(0, None),
+    # privacy (docs/security.md)
+    "privacy.pii": one_of("keep", "hash", "separate"),
+    "privacy.max_epsilon_total": Constraint(
+        "a number in (0, inf)", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0),
+    "privacy.dp.epsilon": Constraint(
+        "a number in (0, inf)", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0),
+    "privacy.dp.k_min": interval(0, None, integer=True),
+    "privacy.dp.schemes": Constraint(
+        "a list of distinct names from 'rfm', 'lifecycle', 'value_tier', 'cluster'",
+        lambda v: isinstance(v, list) and len(set(v)) == len(v)
+        and all(x in ("rfm", "lifecycle", "value_tier", "cluster") for x in v)),
+    "privacy.dp.features": Constraint("a list of distinct feature names",
+                                      lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v)
+                                      and len(set(v)) == len(v)),
+    "privacy.dp.bounds": Constraint(
+        "a table of feature = [lo, hi] with lo < hi",
+        lambda t: isinstance(t, dict) and all(
+            isinstance(b, list) and len(b) == 2 and all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                                                        for x in b) and b[0] < b[1] for b in t.values())),
     "ingest.csv_sample_size": interval(1, None, integer=True),
     "synth.customers": interval(1, None, integer=True),
     "synth.seed": interval(0, None, integer=True),
     "synth.history_days": interval(365, 3650, integer=True),
     "synth.horizon_days": interval(1, 1095, integer=True),
     "baskets.unit": one_of("order", "customer"),
-    "baskets.algorithm": one_of("fpgrowth", "apriori"),
+    "baskets.algorithm": one_of("fpgrowth", "eclat", "apriori"),
     "baskets.min_support": Constraint(
         "a number in (0, 1]",
         lambda v: not isinstance(v, bool) and isinstance(v, (int, float)) and 0 < v <= 1,
@@ -247,7 +267,7 @@ CONSTRAINTS: dict[str, Constraint] = {
 }
 
 # Sections whose keys are free (user-defined names), checked only for type.
-OPEN_SECTIONS: set[str] = {"segments.rfm.names", "act.campaigns",
+OPEN_SECTIONS: set[str] = {"segments.rfm.names", "act.campaigns", "privacy.dp.bounds",
                            # a default campaign may take any campaign key (checked by shopseg.act.playbook)
                            *(f"act.campaigns.{c}" for c in ("win_back", "vip", "welcome", "coupon", "reactivation",
                                                             "last_chance", "cart_reminder"))}

@@ -201,6 +201,9 @@ def features_sql(ws, as_of, config: Config | None = None, *, restricted: bool = 
         f",\n        coalesce(cs.g_{s} / nullif(cs.g_total, 0), 0.0) AS cat_share_{s}" for _, s in cats
     )
     senti_cte, senti_join, senti_col = _sentiment_cte(ws)
+    # columns listed, not ``base.* EXCLUDE / REPLACE``: the same text then transpiles to Spark SQL (shopseg.spark)
+    share_cols = "".join(f", base.cat_share_{s}" for _, s in cats)
+    senti_out = ", base.avg_review_sentiment" if senti_col else ""
     outlier = _OUTLIER_STATS_SQL.format(source="base")
     if outlier_stats is not None:  # the reference population's numbers instead of the rows computed
         st = {k: _num(outlier_stats.get(k)) for k in OUTLIER_STATS}
@@ -327,10 +330,10 @@ def features_sql(ws, as_of, config: Config | None = None, *, restricted: bool = 
                (lu - med_u) / CASE WHEN mad_u > 0 THEN 1.4826 * mad_u WHEN meanad_u > 0 THEN 1.2533 * meanad_u END AS z_u
         FROM logs, med, spread
     )
-    SELECT base.* EXCLUDE (recency_raw, mean_gap, std_days_between_orders, tenure_days, frequency,
-                           monetary_total, monetary_net, avg_order_value, n_units, has_orders)
-        REPLACE (CAST(n_sessions AS BIGINT) AS n_sessions, CAST(brand_diversity AS BIGINT) AS brand_diversity,
-                 CAST(n_reviews AS BIGINT) AS n_reviews),
+    SELECT base.customer_id, CAST(base.n_sessions AS BIGINT) AS n_sessions, base.browse_minutes,
+        base.click_rate, base.cart_abandonment_rate{share_cols}, base.cat_share_other,
+        CAST(base.brand_diversity AS BIGINT) AS brand_diversity, base.discount_share, base.return_rate,
+        CAST(base.n_reviews AS BIGINT) AS n_reviews, base.avg_rating{senti_out},
         -- re-ordered: order and money columns first
         base.has_orders, CAST(base.frequency AS BIGINT) AS frequency,
         CAST(CASE WHEN base.has_orders THEN base.recency_raw ELSE base.tenure_days END AS BIGINT) AS recency_days,

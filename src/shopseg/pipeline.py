@@ -32,6 +32,7 @@ class RunContext:
     seed: int
     previous_run_id: int | None
     notes: dict[str, dict] = field(default_factory=dict)
+    refit: bool = False  # refit every learned model, whatever the drift (docs/drift.md)
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,9 @@ def default_as_of(ws: Workspace) -> datetime:
 
 
 def start_run(ws: Workspace, as_of: datetime, config: Config, seed: int) -> int:
+    # a run still 'running' here was killed (a run records its end even when it raises, and only one process
+    # writes a workspace): say so, rather than leave it looking like it may yet finish
+    ws.con.execute("UPDATE runs SET status = 'failed' WHERE status = 'running'")
     run_id = ws.next_id("runs", "run_id")
     ws.con.execute(
         "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, '{}', current_timestamp, 'running')",
@@ -112,8 +116,13 @@ def run_pipeline(
     seed: int = 0,
     stages: Sequence[str] | None = None,
     progress: Callable[[str, str], None] | None = None,
+    refit: bool = False,
 ) -> RunResult:
-    """Run the registered stages (or only ``stages``) as of ``as_of``; record the run in ``runs``."""
+    """Run the registered stages (or only ``stages``) as of ``as_of``; record the run in ``runs``.
+
+    ``refit``: fit every learned model anew instead of reusing a stored one whose inputs
+    have not drifted (:mod:`shopseg.refit`).
+    """
     from . import stages as _stages  # noqa: F401  (registers the capabilities' stages)
 
     cfg = config or load_config()
@@ -124,7 +133,8 @@ def run_pipeline(
         raise ConfigError(f"Unknown stage(s) {', '.join(unknown)}; expected some of {', '.join(s.name for s in STAGES)}.")
     previous = ws.latest_run_id()
     run_id = start_run(ws, when, cfg, seed)
-    ctx = RunContext(ws=ws, run_id=run_id, as_of=when, config=cfg, seed=seed, previous_run_id=previous)
+    ctx = RunContext(ws=ws, run_id=run_id, as_of=when, config=cfg, seed=seed, previous_run_id=previous,
+                     refit=refit)
     record: dict[str, dict] = {}
     status = "done"
     try:

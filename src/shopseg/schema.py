@@ -96,6 +96,7 @@ CUSTOMERS = Table(
         Column("email", "VARCHAR", "E-mail address (PII)."),
         Column("phone", "VARCHAR", "Phone number (PII)."),
         Column("name", "VARCHAR", "Full name (PII)."),
+        Column("address", "VARCHAR", "Postal address, street and number (PII)."),
         Column("country", "VARCHAR", "Country name or ISO code."),
         Column("city", "VARCHAR", "City."),
         Column("signed_up_at", "TIMESTAMP", "When the account was created; NULL if unknown."),
@@ -274,7 +275,65 @@ RUNS = Table(
     kind="system",
 )
 
-SYSTEM_TABLES: dict[str, Table] = {t.name: t for t in (INGEST_LOG, QUARANTINE, RUNS)}
+CUSTOMER_PII = Table(
+    "customer_pii",
+    "Raw contact details kept apart from `customers` when `privacy.pii = \"separate\"` (docs/security.md): "
+    "`customers` then holds keyed pseudonyms (`hmac:` + HMAC-SHA-256 hex) and only audience exports and "
+    "write-key API calls read this table.",
+    (
+        Column("customer_id", "VARCHAR", "The shop's customer identifier.", required=True),
+        Column("email", "VARCHAR", "E-mail address as ingested (trimmed)."),
+        Column("phone", "VARCHAR", "Phone number as ingested."),
+        Column("name", "VARCHAR", "Full name as ingested."),
+        Column("address", "VARCHAR", "Postal address as ingested."),
+        Column("ingest_id", "BIGINT", "The ingest that loaded the row."),
+    ),
+    key=("customer_id",),
+    kind="system",
+)
+
+FORGET_LOG = Table(
+    "forget_log",
+    "One row per customer forgotten by `shopseg forget`, without the id or any PII. Ingests quarantine rows "
+    "of these customers (reason `forgotten customer`), so a forgotten customer is not silently re-loaded.",
+    (
+        Column("forget_id", "BIGINT", "Sequence number of the `forget` request.", required=True),
+        Column("id_hmac", "VARCHAR", "Keyed pseudonym of the customer id (`hmac:` + HMAC-SHA-256 hex with the "
+               "workspace secret); the id itself is not kept.", required=True),
+        Column("rows_removed", "VARCHAR", "JSON object: rows deleted per table for this customer."),
+        Column("files_changed", "VARCHAR", "JSON list: workspace files rewritten or deleted by the request."),
+        Column("forgotten_at", "TIMESTAMP", "Wall-clock time of the request (bookkeeping only)."),
+    ),
+    key=("forget_id", "id_hmac"),
+    kind="system",
+)
+
+PRIVACY_BUDGET_LOG = Table(
+    "privacy_budget_log",
+    "One row per differentially private release (shareable report or segment statistics): the privacy "
+    "loss spent, for a ledger that sums over releases.",
+    (
+        Column("release_id", "BIGINT", "Sequence number of the release.", required=True),
+        Column("source_run_id", "BIGINT",
+               "Run whose outputs were released (not `run_id`: this table is no output of a run)."),
+        Column("kind", "VARCHAR", "What was released (`shareable_report`, `segment_stats`)."),
+        Column("mechanism", "VARCHAR", "Noise mechanism (`laplace`)."),
+        Column("epsilon", "DOUBLE", "Total epsilon of the release: the sum of `queries[*].epsilon` (basic "
+               "composition)."),
+        Column("queries", "VARCHAR", "JSON list: per query, scheme, statistic, L1 sensitivity, noise scale and the "
+               "epsilon OpenDP's privacy map gives."),
+        Column("k_min", "BIGINT", "Segments with a noisy size under this were suppressed."),
+        Column("n_released", "BIGINT", "Segments released."),
+        Column("n_suppressed", "BIGINT", "Segments suppressed."),
+        Column("path", "VARCHAR", "File written, if any."),
+        Column("released_at", "TIMESTAMP", "Wall-clock time of the release (bookkeeping only)."),
+    ),
+    key=("release_id",),
+    kind="system",
+)
+
+SYSTEM_TABLES: dict[str, Table] = {t.name: t for t in (INGEST_LOG, QUARANTINE, RUNS, CUSTOMER_PII, FORGET_LOG,
+                                                        PRIVACY_BUDGET_LOG)}
 
 # Output tables of runs: (table, grain, stage, doc page). Their columns are documented with their capability.
 OUTPUT_TABLES = (
@@ -286,6 +345,7 @@ OUTPUT_TABLES = (
     ("segment_profiles", "scheme and segment", "segments", "segments.md"),
     ("rfm_scores", "customer", "segments", "segments.md"),
     ("feature_drift", "feature, against the previous run", "drift", "drift.md"),
+    ("model_decisions", "learned model (cluster, churn, clv): reused or refitted", "segments, churn, clv", "drift.md"),
     ("churn_scores", "customer with a sale order", "churn", "churn.md"),
     ("churn_validation", "customer of the validation window", "churn", "churn.md"),
     ("model_reports", "model and metric", "churn", "churn.md"),

@@ -21,10 +21,12 @@ register(Stage("reviews", _reviews, needs=("reviews",), doc="Sentiment, aspects,
 
 def _clv(ctx: RunContext) -> dict:
     from .predict.clv import clv_table
+    from .refit import CLV_REASON, Decision, record
 
     res = clv_table(ctx.ws, ctx.run_id, ctx.as_of, **ctx.config["clv"])
+    fit = record(ctx.ws, ctx.run_id, Decision("clv", "refitted", CLV_REASON))
     return {"rows": res.n_customers, "model": ctx.config["clv.model"],
-            **{k: round(v, 4) for k, v in res.transaction_model.params_.items()}}
+            **{k: round(v, 4) for k, v in res.transaction_model.params_.items()}, **fit}
 
 
 register(Stage("clv", _clv, needs=("orders",),
@@ -32,13 +34,24 @@ register(Stage("clv", _clv, needs=("orders",),
 
 
 def _segments(ctx: RunContext) -> dict:
+    from .features import customer_features
+    from .refit import cluster_decision, cluster_model_path, record, save_cluster_model
     from .segment import segment_all
 
     cfg = ctx.config.with_overrides({"segments": {"cluster": {"random_state": ctx.seed}}})
-    run = segment_all(ctx.ws, ctx.run_id, ctx.as_of, cfg)
+    feats = customer_features(ctx.ws, ctx.as_of, ctx.run_id, config=cfg)
+    decision, stored = (None, None)
+    if "cluster" in cfg["segments.schemes"] and len(feats):  # reuse the stored model while inputs hold still
+        decision, stored = cluster_decision(ctx.ws, ctx.run_id, cfg, refit=ctx.refit)
+    run = segment_all(ctx.ws, ctx.run_id, ctx.as_of, cfg, features=feats, cluster_model=stored)
     out = {"customers": len(run.segments)}
     if run.model is not None:
         out.update(k=int(run.model.n_clusters_), elbow_k=int(run.model.elbow_k_))
+        fitted = decision.source_run_id if decision is not None and decision.action == "reused" else ctx.run_id
+        save_cluster_model(run.model, cluster_model_path(ctx.ws, ctx.run_id),
+                           {"run_id": ctx.run_id, "fitted_run_id": int(fitted), "as_of": f"{ctx.as_of:%Y-%m-%d %H:%M:%S}"})
+        if decision is not None:
+            out.update(record(ctx.ws, ctx.run_id, decision))
     if run.windows is not None:
         out.update(silent_days=run.windows["silent_days"], churned_days=run.windows["churned_days"])
     from .segment.classify import classify_groups
@@ -68,9 +81,18 @@ register(Stage("drift", _drift, needs=("customers",),
 
 def _churn(ctx: RunContext) -> dict:
     from .predict.churn import churn_stage
+    from .refit import Decision, ReuseError, churn_decision, churn_reuse_stage, record
 
-    # a tiny shop or a single class raises ModelFitError: the pipeline skips the stage with the reason
-    return churn_stage(ctx.ws, ctx.run_id, ctx.as_of, ctx.config)
+    decision, stored = churn_decision(ctx.ws, ctx.run_id, ctx.config, refit=ctx.refit)
+    if stored is not None:  # inputs held still: score with the stored model, no fit
+        try:
+            notes = churn_reuse_stage(ctx.ws, ctx.run_id, ctx.as_of, ctx.config, stored, decision)
+        except ReuseError as e:
+            decision, stored = Decision("churn", "refitted", e.message, decision.max_psi, decision.feature), None
+    if stored is None:
+        # a tiny shop or a single class raises ModelFitError: the pipeline skips the stage with the reason
+        notes = churn_stage(ctx.ws, ctx.run_id, ctx.as_of, ctx.config)
+    return {**notes, **record(ctx.ws, ctx.run_id, decision)}
 
 
 register(Stage("churn", _churn, needs=("orders",),

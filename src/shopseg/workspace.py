@@ -90,8 +90,16 @@ class Workspace:
         return ws
 
     def _create_schema(self) -> None:
-        for t in (*schema.INPUT_TABLES.values(), *schema.SYSTEM_TABLES.values()):
+        tables = (*schema.INPUT_TABLES.values(), *schema.SYSTEM_TABLES.values())
+        for t in tables:
             self.con.execute(t.ddl())
+        # a workspace made by an older version lacks columns added since (customers.address): add them, NULL
+        have = {(t, c) for t, c in self.sql("SELECT table_name, column_name FROM information_schema.columns "
+                                             "WHERE table_schema = 'main'")}
+        for t in tables:
+            for c in t.all_columns:
+                if (t.name, c.name) not in have:
+                    self.con.execute(f'ALTER TABLE "{t.name}" ADD COLUMN "{c.name}" {c.type}')
 
     def close(self) -> None:
         self.con.close()

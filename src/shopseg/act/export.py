@@ -4,7 +4,9 @@ Identifiers are hashed the way ad platforms match customers (Google Ads
 Customer Match, Meta custom audiences): the e-mail address trimmed and
 lower-cased, then SHA-256 in lower-case hex; the phone number normalised to
 E.164 (``+`` country code and number, digits only), then SHA-256.  Raw e-mail,
-phone and name are written only with ``include_pii=True``.  Control-group
+phone and name are written only with ``include_pii=True``.  Contact details come from
+:func:`shopseg.trust.pii.contacts_sql`: ``customer_pii`` when ``privacy.pii = "separate"``;
+under ``"hash"`` the workspace holds no raw contact details, so those columns are empty.  Control-group
 customers are never exported: they must not be contacted.
 
 Phone normalisation (:func:`normalize_phone`), in order:
@@ -29,6 +31,7 @@ import pandas as pd
 
 from ..config import Config, load_config
 from ..errors import ConfigError, ShopsegError
+from ..trust.pii import contacts_sql
 
 # country name or ISO 3166 alpha-2 code (lower case) -> calling code
 CALLING_CODES = {
@@ -129,7 +132,7 @@ def export_audience(ws, campaign: str, format: str = "csv", run_id: int | None =
         SELECT a.customer_id, {email_sha256_sql('c.email')} AS email_sha256,
                CASE WHEN {e164} IS NULL THEN NULL ELSE sha256({e164}) END AS phone_sha256,
                a.campaign, a.offer, a.variant, a.channel {pii}
-        FROM actions a LEFT JOIN customers c ON c.customer_id = a.customer_id
+        FROM actions a LEFT JOIN {contacts_sql(ws, "c")} ON c.customer_id = a.customer_id
         LEFT JOIN {_codes_sql()} ON cc.country_key = lower(trim(c.country))
         WHERE a.run_id = {int(run_id)} AND a.campaign = '{campaign.replace("'", "''")}' AND a."group" = 'treatment'
         ORDER BY a.customer_id"""

@@ -16,6 +16,7 @@ from ..workspace import Workspace
 from ._load import IngestResult, check_share, drop_temp, fate_counts, log_ingest, stage_and_check, top_reasons, write_rows
 from ._plan import Mapping, Plan, load_mapping, mapping_from_dict, plan_from_mapping
 from ._read import ReadOptions, read_source
+from ..trust.pii import IngestPrivacy
 from .presets import PRESETS, Preset, get_preset
 
 __all__ = ["ingest", "IngestResult", "Mapping", "load_mapping", "PRESETS", "Preset", "ReadOptions"]
@@ -82,6 +83,7 @@ def _ingest_one(ws, p: Path, table, pre: Preset | None, m: Mapping | None, delim
     opts.sample_size = cfg["ingest.csv_sample_size"]
 
     con = ws.con
+    privacy = IngestPrivacy(ws, cfg)
     info = read_source(con, p, opts)
     plan: Plan = pre.build(info, p) if pre else plan_from_mapping(m or Mapping(), info.columns, table, p)
     ingest_id = ws.next_id("ingest_log", "ingest_id")
@@ -94,12 +96,12 @@ def _ingest_one(ws, p: Path, table, pre: Preset | None, m: Mapping | None, delim
         reasons, added = [], {t: 0 for t in plan.tables}
         summary = {"already_ingested_as": f"ingest {earlier} (same SHA-256); nothing added"}
     else:
-        stage_and_check(con, plan, info)
+        stage_and_check(con, plan, info, privacy)
         counts = fate_counts(con)
         reasons = top_reasons(con)
         check_share(info, counts, cfg["ingest.max_quarantine_share"], reasons)
         summary = pre.summary(con, info) if pre and pre.summary else {}
-        added = write_rows(con, plan, info, ingest_id)
+        added = write_rows(con, plan, info, ingest_id, privacy)
     log_ingest(con, ingest_id, info, plan, counts, added, summary)
     drop_temp(con)  # on error the rollback drops them
     return IngestResult(

@@ -25,6 +25,7 @@ from ..errors import IngestError
 from ._plan import Plan
 from ._read import SourceInfo
 from ._sql import ident, literal
+from ..trust.pii import PII_COLUMNS
 
 FATES = ("accepted", "quarantined", "duplicate")
 
@@ -99,8 +100,16 @@ def _domain_violation(col: schema.Column, typed: str) -> str | None:
     return " OR ".join(conds) if conds else None
 
 
-def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo) -> None:
-    """Build ``_stage`` (typed canonical columns), then ``_fated`` (each row's fate and reason)."""
+FORGOTTEN = "forgotten customer"
+
+
+def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo, privacy=None) -> None:
+    """Build ``_stage`` (typed canonical columns), then ``_fated`` (each row's fate and reason).
+
+    ``privacy`` (:class:`shopseg.trust.pii.IngestPrivacy`) pseudonymises the PII columns of customers in
+    ``_stage`` itself, so raw values never reach a canonical table, and quarantines rows of forgotten
+    customers (reason ``forgotten customer``, checked before anything else).
+    """
     for tname, hint in plan.requires.items():
         if con.execute(f"SELECT count(*) FROM {ident(tname)}").fetchone()[0] == 0:
             raise IngestError(f"{info.path}: table {tname!r} is still empty, and this file's rows refer to it.",
@@ -138,8 +147,16 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
             typed = _typed_sql(col, raw, plan.formats.get(f"{tname}.{col.name}"))
             if col.default is not None:
                 typeds.append(f"coalesce({typed}, {literal(col.default)}) AS {ident(name)}")
+            elif privacy is not None:
+                typeds.append(f"{privacy.typed_pii(tname, col.name, typed)} AS {ident(name)}")
+                if privacy.policy == "separate" and tname == "customers" and col.name in PII_COLUMNS:
+                    typeds.append(f"{typed} AS {ident('_pii__' + col.name)}")  # for customer_pii
             else:
                 typeds.append(f"{typed} AS {ident(name)}")
+            if col.name == "customer_id" and privacy is not None:
+                forgotten = privacy.forgotten_check(ident(name))
+                if forgotten:  # first: the row is not loaded whatever else is wrong with it
+                    checks.insert(0, (forgotten, col.name, literal(FORGOTTEN)))
             exp = literal(col.expectation())
             if col.required and not (derived and col.name in tbl.key):
                 when = f"{raw} IS NULL" + (f" AND {key_raw} IS NOT NULL" if key_raw else "")
@@ -241,10 +258,22 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
         )
 
 
-def write_rows(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo, ingest_id: int) -> dict[str, int]:
-    """Insert quarantined rows, accepted primary rows and derived rows. Returns rows added per table."""
+def write_rows(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo, ingest_id: int,
+               privacy=None) -> dict[str, int]:
+    """Insert quarantined rows, accepted primary rows and derived rows. Returns rows added per table.
+
+    With ``privacy`` pseudonymising, ``quarantine.raw`` shows ``[redacted]`` for the source columns that
+    feed a PII column, and nothing at all (NULL) for a row of a forgotten customer; with ``separate``,
+    the raw PII of accepted rows goes to ``customer_pii``.
+    """
     added: dict[str, int] = {}
-    raw_json = "to_json({" + ", ".join(f"{literal(c)}: s.{ident(c)}" for c in info.columns) + "})"
+    hidden = set()
+    if privacy is not None and privacy.policy != "keep":
+        pii_exprs = [e for c, e in plan.exprs.get("customers", {}).items() if c in PII_COLUMNS]
+        hidden = {c for c in info.columns if any(ident(c) in e for e in pii_exprs)}
+    raw_json = "to_json({" + ", ".join(
+        f"{literal(c)}: " + ("'[redacted]'" if c in hidden else f"s.{ident(c)}") for c in info.columns) + "})"
+    raw_json = f"CASE WHEN f._reason2 = {literal(FORGOTTEN)} THEN NULL ELSE {raw_json} END"
     con.execute(
         f"INSERT INTO quarantine SELECT {ingest_id}, {literal(str(info.path))}, f._row, {literal(plan.primary)}, "
         f"f._column2, coalesce(f._column2 || ': ', '') || f._reason2, {raw_json} "
@@ -321,6 +350,15 @@ def write_rows(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo, ing
         )
     added = {plan.primary: con.execute(f"SELECT count(*) FROM {ident(plan.primary)}").fetchone()[0] - before,
              **added}
+    if privacy is not None and privacy.policy == "separate" and "customers" in plan.exprs:
+        given = [c for c in PII_COLUMNS if c in plan.exprs["customers"]]
+        if given:
+            sel = ", ".join(f"arg_min({ident('_pii__' + c)}, _row) FILTER (WHERE {ident('_pii__' + c)} IS NOT NULL) "
+                            f"AS {ident(c)}" for c in given)
+            con.execute(
+                f"INSERT INTO customer_pii BY NAME SELECT customers__customer_id AS customer_id, {sel}, "
+                f"{ingest_id} AS ingest_id FROM _fated WHERE _fate = 'accepted' AND customers__customer_id IS NOT NULL "
+                f"AND customers__customer_id NOT IN (SELECT customer_id FROM customer_pii) GROUP BY 1")
     return {t: added[t] for t in schema.LOAD_ORDER if t in added}
 
 

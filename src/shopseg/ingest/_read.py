@@ -135,7 +135,11 @@ def read_source(con: duckdb.DuckDBPyConnection, path: str | os.PathLike, opts: R
             enc = _normalise_encoding(opts.encoding, p) or sniff_encoding(p)
             info.encoding = enc
             info.header = True if opts.header is None else opts.header
-            args = ["all_varchar = true", f"header = {literal(info.header)}",
+            # RFC 4180 quoting and no comment lines, always: left to the sniffer, a value starting with ' can
+            # make ' the quote character (the lines up to the next ' merge into one row) and a row starting
+            # with # can make # a comment marker (the row is skipped): rows silently lost, both found by fuzzing
+            args = ["all_varchar = true", f"header = {literal(info.header)}", "quote = '\"'", "escape = '\"'",
+                    "comment = ''",
                     f"encoding = {literal(enc)}", f"sample_size = {int(opts.sample_size)}"]
             if opts.delimiter:
                 d = "\t" if opts.delimiter in ("\\t", "tab") else opts.delimiter
@@ -145,7 +149,7 @@ def read_source(con: duckdb.DuckDBPyConnection, path: str | os.PathLike, opts: R
                 f"FROM read_csv({path_lit}, {', '.join(args)})"
             )
             sniffed = con.execute(
-                f"SELECT Delimiter FROM sniff_csv({path_lit}, encoding = {literal(enc)}, "
+                f"SELECT Delimiter FROM sniff_csv({path_lit}, encoding = {literal(enc)}, quote = '\"', escape = '\"', comment = '', "
                 f"sample_size = {int(opts.sample_size)})"
             ).fetchone()
             info.delimiter = (opts.delimiter or (sniffed[0] if sniffed else None))

@@ -124,10 +124,14 @@ def cutoff_frame(ws, cutoff: datetime, horizon_days: int, config: Config, *, cus
     f = f.merge(extras, on="customer_id", how="left")
     # rounded: DuckDB's parallel sums differ in the last bits from run to run, and a model must
     # not (a value on a LightGBM bin edge would flip); 1e-6 keeps every cent and ratio
-    num = {c: pd.to_numeric(f[c], errors="coerce").astype(float).fillna(0.0).round(6)
-           for c in f.columns if c not in NOT_FEATURES}
-    f = pd.concat([f[[c for c in f.columns if c in NOT_FEATURES]], pd.DataFrame(num, index=f.index)],
-                  axis=1)[list(f.columns)]
+    cols = [c for c in f.columns if c not in NOT_FEATURES]
+    try:  # one block conversion (numbers and booleans): a live re-score of one row pays ~1 ms, not ~40
+        num = pd.DataFrame(f[cols].to_numpy(dtype=float, na_value=np.nan), columns=cols, index=f.index) \
+            .fillna(0.0).round(6)
+    except (TypeError, ValueError):  # a non-numeric value: coerce column by column
+        num = pd.DataFrame({c: pd.to_numeric(f[c], errors="coerce").astype(float).fillna(0.0).round(6)
+                            for c in cols}, index=f.index)
+    f = pd.concat([f[[c for c in f.columns if c in NOT_FEATURES]], num], axis=1)[list(f.columns)]
     multi = f["purchase_days"] >= 2
     if shop_gap is None:
         shop_gap = shop_gap_days(f, horizon_days)

@@ -202,7 +202,8 @@ class ChurnModel:
         A = X if isinstance(X, np.ndarray) and X.dtype == float and X.ndim == 2 \
             and X.shape[1] == self.n_features_in_ else self._matrix(X)
         if self.model == "lightgbm":
-            return np.asarray(self.estimator_.predict(A, raw_score=True), dtype=float)
+            return np.asarray(self.estimator_.predict(A, raw_score=True, **explain.lightgbm_threads(len(A))),
+                              dtype=float)
         Z = self._linear_in(A)
         if self.model in ("logistic", "linear_svm"):
             return np.asarray(self.estimator_.decision_function(Z), dtype=float)

@@ -330,7 +330,14 @@ def migration(ctx: ReportContext) -> Section:
 @section
 def feature_drift(ctx: ReportContext) -> Section:
     df = _run_df(ctx, "feature_drift", "SELECT previous_run_id, feature, psi, level FROM {t} ORDER BY psi DESC")
+    fits = _run_df(ctx, "model_decisions", "SELECT model, action, reason, source_run_id FROM {t} ORDER BY model")
+    said = "" if fits is None else " ".join(
+        f"{r.model.capitalize()} model: {r.action}" + (f" from run {int(r.source_run_id)}"
+                                                         if r.action == "reused" else "") + f" ({r.reason})."
+        for r in fits.itertuples())
     if df is None:
+        if fits is not None:
+            return Section("drift", "Feature drift since the previous run and model refits", said)
         return Section("drift", "Feature drift since the previous run",
                        missing=_stage_note(ctx, "drift", "no earlier run to compare with"))
     top = df.dropna(subset=["psi"]).head(20)
@@ -342,8 +349,9 @@ def feature_drift(ctx: ReportContext) -> Section:
     major = df[df.level == "major"].feature.tolist()
     take = (f"Against run {int(df.previous_run_id.iloc[0])}: "
             + (f"{len(major)} feature(s) shifted markedly ({', '.join(major[:5])})" if major else
-               "no feature shifted markedly") + ". Every model in this run was refitted on the new data.")
-    return Section("drift", "Feature drift since the previous run", take, figure_html(fig))
+               "no feature shifted markedly") + ". "
+            + (said or "Every model in this run was refitted on the new data."))
+    return Section("drift", "Feature drift since the previous run and model refits", take, figure_html(fig))
 
 
 @section

@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 from scipy.cluster.hierarchy import fcluster, linkage as scipy_linkage
 from scipy.optimize import linear_sum_assignment
+from scipy.spatial.distance import cdist
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.cluster import KMeans, MiniBatchKMeans
 from sklearn.metrics import pairwise_distances, pairwise_distances_argmin, silhouette_score
@@ -358,6 +359,8 @@ class BehaviourClusters(ClusterMixin, BaseEstimator):
     def _assign(self, Z: np.ndarray, centers: np.ndarray) -> np.ndarray:
         if len(centers) == 1:
             return np.zeros(len(Z), dtype=np.int64)
+        if len(Z) <= 64:  # a few rows (the live service's one customer): sklearn's chunked argmin costs ~20 ms
+            return cdist(Z, centers, metric=_METRIC[self.metric]).argmin(axis=1)  # of set-up, this 0.02 ms
         return pairwise_distances_argmin(Z, centers, metric=self.metric)
 
     def _set_centers(self, centers: np.ndarray, Z: np.ndarray) -> None:

@@ -42,6 +42,12 @@ SELECT customer_id, d,
 FROM pdays
 """
 
+# per buyer: days since the first purchase day, and the gap before the latest one (NULL after a single day)
+PER_CUSTOMER_SQL = f"""SELECT customer_id,
+       date_diff('day', min(d), CAST($as_of AS DATE)) AS days_since_first_order,
+       arg_max(gap, d) AS last_gap_days
+FROM ({_GAPS_SQL}) GROUP BY 1"""
+
 
 def lifecycle_windows(ws, as_of, config: Config | None = None) -> dict:
     """The silent / churned / new windows in days, and where they came from.
@@ -103,14 +109,17 @@ def lifecycle_stages(ws, as_of, config: Config | None = None, *, features: pd.Da
     if features is None:
         features = customer_features(ws, as_of, config=cfg)
     w = windows if windows is not None else lifecycle_windows(ws, as_of, cfg)
-    per = ws.con.execute(
-        f"""SELECT customer_id,
-                   date_diff('day', min(d), CAST($as_of AS DATE)) AS days_since_first_order,
-                   arg_max(gap, d) AS last_gap_days
-            FROM ({_GAPS_SQL}) GROUP BY 1""",
-        {"as_of": _as_ts(as_of)},
-    ).df()
+    per = ws.con.execute(PER_CUSTOMER_SQL, {"as_of": _as_ts(as_of)}).df()
     df = features[["customer_id", "has_orders", "recency_days"]].merge(per, on="customer_id", how="left")
+    return assign_stages(df, w)
+
+
+def assign_stages(df: pd.DataFrame, w: dict) -> pd.DataFrame:
+    """The stage rule of the module docstring, row by row (vectorised): what both engines apply.
+
+    ``df``: customer_id, has_orders, recency_days, and :data:`PER_CUSTOMER_SQL`'s
+    days_since_first_order and last_gap_days (NULL for non-buyers); ``w``: :func:`lifecycle_windows`.
+    """
     has = df["has_orders"].to_numpy(dtype=bool)
     rec = df["recency_days"].to_numpy(dtype=float)
     first = df["days_since_first_order"].fillna(-1).to_numpy(dtype=float)

@@ -68,12 +68,23 @@ def _centroids_from_profiles(prev: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
-def fit_clusters(features: pd.DataFrame, cfg: Config, previous: pd.DataFrame | None = None):
-    """Fit the cluster model, match it to ``previous`` profiles; returns (model, labels, profiles)."""
-    model = BehaviourClusters.from_config(cfg).fit(features)
+def fit_clusters(features: pd.DataFrame, cfg: Config, previous: pd.DataFrame | None = None,
+                 model: BehaviourClusters | None = None):
+    """Fit the cluster model, match it to ``previous`` profiles; returns (model, labels, profiles).
+
+    ``model``: a stored fitted model to reuse instead (shopseg.refit): customers are assigned to its
+    centroids, whose ids and (with ``keep_names``) names carry over from ``previous``.
+    """
     mapping = {}
     prev_names = {}
-    if previous is not None:
+    if model is not None:
+        model.labels_ = model.predict(features)
+        mapping = {int(i): int(i) for i in model.cluster_ids_}
+        if previous is not None:
+            prev_names = dict(zip(previous["segment"], previous["name"]))
+    else:
+        model = BehaviourClusters.from_config(cfg).fit(features)
+    if previous is not None and not mapping:
         cents = _centroids_from_profiles(previous)
         if len(cents):
             mapping = model.align_to(cents)
@@ -101,11 +112,12 @@ def fit_clusters(features: pd.DataFrame, cfg: Config, previous: pd.DataFrame | N
 
 
 def segment_all(ws, run_id: int | None, as_of, config: Config | None = None, *,
-                features: pd.DataFrame | None = None) -> SegmentRun:
+                features: pd.DataFrame | None = None, cluster_model: BehaviourClusters | None = None) -> SegmentRun:
     """Features and every configured scheme for ``as_of``; writes the tables when ``run_id`` is given.
 
     Pass ``features`` (the output of ``customer_features`` for the same ``as_of``) when an
     earlier stage already computed and stored them: they are then neither recomputed nor rewritten.
+    ``cluster_model``: a stored fitted cluster model to reuse instead of fitting one (shopseg.refit).
     """
     cfg = get_config(config)
     as_ts = _as_ts(as_of)
@@ -138,7 +150,7 @@ def segment_all(ws, run_id: int | None, as_of, config: Config | None = None, *,
             t: {"value_min": float(r["min"]), "value_max": float(r["max"]),
                 "basis": basis} for t, r in bounds.iterrows()}))
     if "cluster" in schemes:
-        model, labels, prof = fit_clusters(feats, cfg, previous_cluster_profiles(ws, run_id))
+        model, labels, prof = fit_clusters(feats, cfg, previous_cluster_profiles(ws, run_id), cluster_model)
         wide["cluster"] = labels
         profiles.append(prof)
     prof_df = pd.concat(profiles, ignore_index=True) if profiles else pd.DataFrame(
