@@ -45,20 +45,51 @@ def test_bad_dates_and_unknown_stages_are_config_errors(shop):
     assert shop.count("runs") == 0
 
 
-def test_a_failing_stage_marks_the_run_failed_and_keeps_earlier_stages(shop, monkeypatch):
+def test_a_failing_stage_marks_the_run_failed_and_discards_what_it_wrote(shop, monkeypatch):
     from shopseg import pipeline
+
+    segments_only = [s for s in STAGES if s.name == "segments"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        good = run_pipeline(shop, FIXTURE_AS_OF, stages=["segments"]).run_id
 
     def boom(ctx):
         raise RuntimeError("stage blew up")
 
-    monkeypatch.setattr(pipeline, "STAGES", [s for s in STAGES if s.name == "segments"] + [pipeline.Stage("boom", boom)])
+    monkeypatch.setattr(pipeline, "STAGES", segments_only + [pipeline.Stage("boom", boom)])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with pytest.raises(RuntimeError, match="stage blew up"):
             run_pipeline(shop, FIXTURE_AS_OF)
-    status, stages = shop.con.execute("SELECT status, stages FROM runs").fetchall()[0]
+    (bad, status, stages), = shop.con.execute("SELECT run_id, status, stages FROM runs WHERE run_id > ?",
+                                              [good]).fetchall()
+    # the record says how far it got; its outputs are gone, so "the newest segments" are the good run's
     assert status == "failed" and json.loads(stages)["segments"]["status"] == "done"
-    assert shop.scalar("SELECT count(*) FROM segments") > 0
+    assert shop.scalar("SELECT count(*) FROM segments WHERE run_id = ?", [bad]) == 0
+    assert shop.scalar("SELECT max(run_id) FROM segments") == good
+    assert shop.scalar("SELECT count(*) FROM segments WHERE run_id = ?", [good]) > 0
+
+
+def test_a_killed_run_is_marked_failed_and_its_outputs_and_models_dropped_by_the_next_run(shop):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        first = run_pipeline(shop, FIXTURE_AS_OF, stages=["segments"]).run_id
+        killed = run_pipeline(shop, FIXTURE_AS_OF, stages=["segments"]).run_id
+    # as a kill -9 mid-run leaves it: still 'running', outputs and a model file written
+    shop.con.execute("UPDATE runs SET status = 'running' WHERE run_id = ?", [killed])
+    model = shop.models_dir / f"run-{killed}-clusters.json"
+    model.write_text("{}")
+    assert shop.scalar("SELECT count(*) FROM segments WHERE run_id = ?", [killed]) > 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        last = run_pipeline(shop, FIXTURE_AS_OF, stages=["segments"]).run_id
+    statuses = dict(shop.sql("SELECT run_id, status FROM runs"))
+    assert statuses == {first: "done", killed: "failed", last: "done"}
+    assert shop.scalar("SELECT count(*) FROM segments WHERE run_id = ?", [killed]) == 0
+    assert shop.scalar("SELECT count(*) FROM customer_features WHERE run_id = ?", [killed]) == 0
+    assert not model.exists()
+    assert shop.scalar("SELECT count(*) FROM segments WHERE run_id = ?", [first]) == \
+        shop.scalar("SELECT count(*) FROM segments WHERE run_id = ?", [last])
 
 
 def test_a_model_the_data_cannot_support_skips_its_stage_with_the_reason(shop):

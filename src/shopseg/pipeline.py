@@ -13,6 +13,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from pathlib import Path
 from typing import Callable, Sequence
 
 from . import __version__
@@ -96,9 +97,37 @@ def default_as_of(ws: Workspace) -> datetime:
     return parse_as_of(last.date())
 
 
+def discard_outputs(ws: Workspace, run_ids: Sequence[int]) -> int:
+    """Delete what unfinished runs wrote: their rows in every output table and their model files.
+
+    A stage commits its own writes, so a run that raised or was killed half-way leaves some outputs
+    behind.  Readers take "the newest run of a table" (``shopseg export``, ``shopseg customer``, the
+    next run's stages), and must never get a half-run's rows: the run keeps only its ``runs`` row,
+    marked failed, with the stages it got through.  Returns the number of rows deleted.
+    """
+    from .schema import OUTPUT_TABLES
+
+    ids = [int(r) for r in run_ids]
+    if not ids:
+        return 0
+    marks = ", ".join("?" * len(ids))
+    deleted = 0
+    for table, *_ in OUTPUT_TABLES:
+        if ws.has_table(table):
+            deleted += ws.scalar(f'SELECT count(*) FROM "{table}" WHERE run_id IN ({marks})', ids) or 0
+            ws.con.execute(f'DELETE FROM "{table}" WHERE run_id IN ({marks})', ids)
+    for run_id in ids:
+        for path in Path(ws.models_dir).glob(f"run-{run_id}-*"):
+            path.unlink(missing_ok=True)
+    return deleted
+
+
 def start_run(ws: Workspace, as_of: datetime, config: Config, seed: int) -> int:
     # a run still 'running' here was killed (a run records its end even when it raises, and only one process
-    # writes a workspace): say so, rather than leave it looking like it may yet finish
+    # writes a workspace): say so, and drop what it wrote, rather than leave it looking like it may yet finish
+    # (failed runs too: their own clean-up may not have got through)
+    unfinished = [r for (r,) in ws.sql("SELECT run_id FROM runs WHERE status <> 'done'")]
+    discard_outputs(ws, unfinished)
     ws.con.execute("UPDATE runs SET status = 'failed' WHERE status = 'running'")
     run_id = ws.next_id("runs", "run_id")
     ws.con.execute(
@@ -164,6 +193,10 @@ def run_pipeline(
                 progress(stage.name, record[stage.name]["status"])
     except BaseException:
         status = "failed"
+        try:
+            discard_outputs(ws, [run_id])
+        except Exception:  # noqa: BLE001  (the original error matters; the next run's start discards again)
+            pass
         raise
     finally:
         ws.con.execute("UPDATE runs SET stages = ?, status = ? WHERE run_id = ?",
