@@ -36,7 +36,7 @@ from shopseg.basket import (
     segment_rules,
 )
 from shopseg.basket._baskets import min_count
-from shopseg.basket._mine import _level_bounds, build_rules, mine_itemsets
+from shopseg.basket._mine import _candidate_items, _level_bounds, build_rules, mine_itemsets
 from shopseg.config import load_config
 from shopseg.errors import ConfigError, DataContractError
 
@@ -325,11 +325,24 @@ def test_the_level_bound_sets_the_largest_baskets_aside_as_computed_by_hand():
     assert b.tolist() == [10, 3, 0]  # triples: only the big basket holds any, so none is frequent
 
 
+def test_only_the_items_of_apriori_candidates_go_on_to_the_larger_sizes():
+    # Frequent pairs 01 02 12 34 35: joining 01+02 gives 012 (its pair 12 is frequent: kept),
+    # 34+35 gives 345 (45 is not frequent: pruned); item 6 is in no pair.
+    pairs = np.array([[0, 1], [0, 2], [1, 2], [3, 4], [3, 5]])
+    assert np.flatnonzero(_candidate_items(pairs, 7)).tolist() == [0, 1, 2]
+    assert not _candidate_items(np.array([[0, 1], [2, 3]]), 4).any()  # no join at all: mining is over
+    with mock.patch.object(basket_mine, "_JOIN_AT_MOST", -1):  # join too big to list: every item kept
+        assert np.flatnonzero(_candidate_items(pairs, 7)).tolist() == [0, 1, 2, 3, 4, 5]
+
+
 @settings(max_examples=40, deadline=None)
 @given(tx=baskets_st, min_support=st.sampled_from([0.1, 0.2, 0.3]),
-       algorithm=st.sampled_from(["eclat", "fpgrowth", "apriori"]), pairs_in_numpy=st.booleans())
-def test_the_cap_is_exact_and_the_level_bounds_are_upper_bounds(tx, min_support, algorithm, pairs_in_numpy):
-    with mock.patch.object(basket_mine, "_SUBSETS_PER_ITEM", 10**9 if pairs_in_numpy else -1):
+       algorithm=st.sampled_from(["eclat", "fpgrowth", "apriori"]), pairs_in_numpy=st.booleans(),
+       join=st.booleans())
+def test_the_cap_is_exact_and_the_level_bounds_are_upper_bounds(tx, min_support, algorithm, pairs_in_numpy,
+                                                                 join):
+    with (mock.patch.object(basket_mine, "_SUBSETS_PER_ITEM", 10**9 if pairs_in_numpy else -1),
+          mock.patch.object(basket_mine, "_JOIN_AT_MOST", 2_000_000 if join else -1)):
         _check_cap_and_bounds(tx, min_support, algorithm)
 
 
@@ -338,7 +351,7 @@ def _check_cap_and_bounds(tx, min_support, algorithm):
     b = baskets_from_transactions(tx)
     mc = min_count(min_support, b.n_baskets)
     freq = b.item_counts() >= mc
-    k = np.add.reduceat(freq[b.codes].astype(np.int64), b.offsets[:-1])
+    k = np.add.reduceat(freq[b.codes].astype(np.int64), b.offsets[:-1])  # by hand, not _restrict
     per_size = Counter(len(s) for s in counts)
     bounds = _level_bounds(k, mc, int(freq.sum()), 6)
     assert all(per_size.get(z, 0) <= bounds[z - 1] + 1e-9 for z in range(1, 7))
@@ -564,3 +577,14 @@ def test_cross_sell_refuses_rules_of_several_scopes():
     two = pd.concat([rules.assign(scope="all"), rules.assign(scope="segment:a:b")])
     with pytest.raises(DataContractError, match="one scope"):
         cross_sell(two, ["bread"])
+
+
+def test_integer_items_from_a_relation_are_coded_in_text_order_like_text_items():
+    # Items 10, 2, 9 (and 2 twice in basket 5): as text "10" < "2" < "9", codes 0, 1, 2.
+    con = duckdb.connect()
+    rel = con.sql("SELECT * FROM (VALUES (5, 2), (5, 10), (5, 2), (7, 9), (7, -3)) t(basket_id, item)")
+    b = baskets_from_transactions(rel)
+    assert b.item_ids.tolist() == ["-3", "10", "2", "9"]
+    assert [b.codes[b.offsets[i]:b.offsets[i + 1]].tolist() for i in range(b.n_baskets)] == [[1, 2], [0, 3]]
+    as_text = baskets_from_transactions([["2", "10", "2"], ["9", "-3"]])
+    assert as_text.item_ids.tolist() == b.item_ids.tolist() and (as_text.codes == b.codes).all()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -139,6 +140,17 @@ def _dense(col: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     The column is dictionary-encoded in its own type; only the distinct values
     are turned into text (so integer items are not cast row by row).
     """
+    if pa.types.is_integer(col.type) and col.null_count == 0 and len(col):
+        # integer ids over a compact range: a bincount finds the distinct ones (no hashing)
+        v = col.to_numpy().astype(np.int64, copy=False)
+        lo, hi = int(v.min()), int(v.max())
+        if hi - lo <= 4 * len(v) + 1024:
+            present = np.flatnonzero(np.bincount(v - lo, minlength=hi - lo + 1))
+            values = np.array([str(x) for x in (present + lo).tolist()], dtype=object)
+            order = np.argsort(values, kind="stable")
+            lut = np.empty(hi - lo + 1, np.int64)
+            lut[present[order]] = np.arange(len(order))
+            return values[order], lut[v - lo]
     enc = pc.dictionary_encode(col).combine_chunks()
     values = enc.dictionary.cast(pa.string()).to_numpy(zero_copy_only=False)
     order = np.argsort(values, kind="stable")
@@ -184,15 +196,22 @@ def _encode(pairs: pa.Table, what: str) -> Baskets:
     has_grp = pairs["grp"].null_count < pairs.num_rows
     gvals, gid = (_dense(pairs["grp"].cast(pa.string())) if has_grp
                   else (np.array([None], object), np.zeros(pairs.num_rows, np.int64)))
-    key_b = gid * n_bid + bid
-    n_items = len(item_ids)
-    key = key_b * n_items + item
+    key_b = gid * n_bid + bid if has_grp else bid
+    # The item in the low bits of one int64 key: splitting it back needs no division, and
+    # with 32 bits each (little-endian) the two halves are int32 views, not new arrays.
+    halves = sys.byteorder == "little" and int(key_b.max()) < 2**31 and len(item_ids) < 2**31
+    shift = 32 if halves else max(1, (len(item_ids) - 1).bit_length())
+    key = (key_b << shift) | item
     if not (key[1:] >= key[:-1]).all():  # often already in order: then no sort
         key.sort()  # by (group, basket, item)
     new = key[1:] != key[:-1]
     if not new.all():
         key = key[np.r_[True, new]]  # an item twice in a basket counts once
-    key_b, item = np.divmod(key, n_items)
+    if halves:
+        words = key.view(np.int32)
+        item, key_b = words[0::2], words[1::2]
+    else:
+        key_b, item = key >> shift, key & ((1 << shift) - 1)
     starts = np.r_[0, np.flatnonzero(key_b[1:] != key_b[:-1]) + 1]
     offsets = np.append(starts, len(item)).astype(np.int64)
     # catalogue names: the smallest non-null name given for an item, else its id
@@ -213,7 +232,7 @@ def _encode(pairs: pa.Table, what: str) -> Baskets:
         gstart = np.flatnonzero(np.r_[True, g_of_basket[1:] != g_of_basket[:-1]])
         groups = tuple(str(gvals[g]) for g in g_of_basket[gstart])
         gofs = np.append(gstart, len(starts)).astype(np.int64)
-    return Baskets(item.astype(np.int32), offsets, item_ids, names, groups, gofs)
+    return Baskets(np.ascontiguousarray(item, np.int32), offsets, item_ids, names, groups, gofs)
 
 
 _PAIRS_SQL = """

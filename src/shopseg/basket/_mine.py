@@ -146,6 +146,27 @@ def _kk_x(count: int, z: int) -> float:
 _COUNT_AT_ONCE = 50_000_000
 
 
+def _restrict(codes: np.ndarray, offsets: np.ndarray, keep: np.ndarray,
+              min_items: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(codes, offsets) of only the ``keep`` items of only the baskets holding at least
+    ``min_items`` of them, and the number of kept items of every basket given.
+
+    One gather, one cumulative sum and one compaction over the item array: no
+    per-basket work (a ``reduceat`` per call was the slower part at 1M baskets).
+    """
+    sel = keep[codes]
+    cs = np.zeros(len(sel) + 1, np.int64)
+    np.cumsum(sel, dtype=np.int64, out=cs[1:])
+    k = cs[offsets[1:]] - cs[offsets[:-1]]
+    ok = k >= min_items
+    if not ok.all():
+        sel &= np.repeat(ok, np.diff(offsets))
+    kept = k[ok]
+    offs = np.zeros(len(kept) + 1, np.int64)
+    np.cumsum(kept, out=offs[1:])
+    return codes[sel], offs, k
+
+
 class _Tracts:
     """The transactions handed to pyfim: only items that can still be in a frequent
     itemset of the sizes asked, only baskets holding at least ``min_items`` of them.
@@ -156,21 +177,18 @@ class _Tracts:
     empty set): they are added back here, with that count.
     """
 
-    def __init__(self, baskets: Baskets, keep: np.ndarray, min_items: int, mc: int, miner):
-        codes = baskets.codes
-        sel = keep[codes]
-        k = np.add.reduceat(sel.astype(np.int32), baskets.offsets[:-1])
-        sel &= np.repeat(k >= min_items, baskets.sizes())
-        flat = codes[sel]
-        lens = k[k >= min_items]
-        self.n = len(lens)
+    def __init__(self, codes: np.ndarray, offsets: np.ndarray, keep: np.ndarray, min_items: int, mc: int,
+                 miner):
+        flat, self.offsets, _ = _restrict(codes, offsets, keep, min_items)
+        self.codes = flat
+        self.n = len(self.offsets) - 1
         self.miner, self.mc = miner, mc
         counts = np.bincount(flat, minlength=len(keep))
         self.everywhere = (np.flatnonzero(counts == self.n).tolist()
                            if self.n >= mc and self.n > 0 else [])
         flat_l = flat.tolist()
-        ends = np.cumsum(lens).tolist()
-        self.tx = [flat_l[a:b] for a, b in zip([0, *ends[:-1]], ends)]
+        off = self.offsets.tolist()
+        self.tx = [flat_l[a:b] for a, b in zip(off[:-1], off[1:])]
 
     def _extra(self, zmin: int, zmax: int):
         return [(c, self.n) for z in range(zmin, min(len(self.everywhere), zmax) + 1)
@@ -204,10 +222,14 @@ _SUBSETS_PER_ITEM = 3
 _COUNTERS = 1 << 22
 
 
-def _numpy_level(baskets: Baskets, keep: np.ndarray, z: int, mc: int):
-    """(sets, counts) of every frequent itemset of ``z`` items, as an (N, z) array of item
-    codes (ascending) and counts, counted in numpy by enumerating each basket's
-    z-subsets of the kept items; None when that would cost more than pyfim.
+def _numpy_level(codes: np.ndarray, offsets: np.ndarray, keep: np.ndarray, z: int, mc: int,
+                 n_kept: int | None = None):
+    """(sets, counts, codes, offsets) of every frequent itemset of ``z`` items, as an (N, z)
+    array of item codes (ascending) and counts, counted in numpy by enumerating each
+    basket's z-subsets of the kept items (and the baskets restricted to those items);
+    None when that would cost more than pyfim.  ``n_kept`` (the number of kept
+    item occurrences in all baskets) says that ``codes``/``offsets`` are already
+    cut to ``keep`` and to baskets of ``z`` or more items.
 
     Baskets of one size form a matrix; each z-combination of its columns gives
     the codes ``sum_j a_j F^(z-1-j)`` (F kept items) of one subset per basket,
@@ -216,22 +238,84 @@ def _numpy_level(baskets: Baskets, keep: np.ndarray, z: int, mc: int):
     f = int(keep.sum())
     if f == 0 or f ** z > _COUNTERS:
         return None
-    sel = keep[baskets.codes]
-    k = np.add.reduceat(sel.astype(np.int64), baskets.offsets[:-1])
-    if float(comb(k, z).sum()) > _SUBSETS_PER_ITEM * float(k.sum()):
+    if n_kept is None:
+        codes, offsets, k_all = _restrict(codes, offsets, keep, z)
+        n_kept = int(k_all.sum())
+    k = np.diff(offsets)
+    hist = np.bincount(k, minlength=z + 1)
+    if float(hist @ comb(np.arange(len(hist)), z)) > _SUBSETS_PER_ITEM * float(n_kept):
         return None
-    local = np.cumsum(keep) - 1
-    flat = local[baskets.codes[sel]]  # ascending within each basket
-    starts = np.cumsum(k) - k
-    weights = f ** np.arange(z - 1, -1, -1)
+    local = (np.cumsum(keep) - 1).astype(np.int32)  # f ** z <= _COUNTERS: int32 keys suffice
+    # the items of baskets of one size made contiguous: a stable (radix) sort by basket size
+    size_of = np.repeat(k.astype(np.int16 if len(hist) <= 2**15 else np.int64), k)
+    flat = local[codes][np.argsort(size_of, kind="stable")]  # still ascending within each basket
+    ends = np.cumsum(hist * np.arange(len(hist)))
+    weights = f ** np.arange(z - 1, -1, -1, dtype=np.int32)
     keys = []
-    for size in np.unique(k[k >= z]).tolist():
-        m = flat[starts[k == size][:, None] + np.arange(size)]
-        keys += [m[:, list(cols)] @ weights for cols in combinations(range(size), z)]
-    counts = np.bincount(np.concatenate(keys) if keys else np.zeros(0, np.int64), minlength=f ** z)
+    for size in np.flatnonzero(hist[z:]) + z:
+        m = flat[ends[size - 1]:ends[size]].reshape(-1, size)
+        cols = np.array(list(combinations(range(size), z)))
+        key = m[:, cols[:, 0]]
+        for j in range(1, z):  # Horner's rule, in place: key = key * f + next column
+            key *= f
+            key += m[:, cols[:, j]]
+        keys.append(key.ravel())
+    counts = np.bincount(np.concatenate(keys) if keys else np.zeros(0, np.int32), minlength=f ** z)
     hit = np.flatnonzero(counts >= mc)
     digits = (hit[:, None] // weights[None, :]) % f
-    return np.flatnonzero(keep)[digits], counts[hit]
+    return np.flatnonzero(keep)[digits], counts[hit], codes, offsets
+
+
+# Apriori's candidate join is skipped (all items of the sets kept) beyond this many pairs.
+_JOIN_AT_MOST = 2_000_000
+
+
+def _candidate_items(sets: np.ndarray, n_codes: int) -> np.ndarray:
+    """Mask of the items that can still be in a frequent itemset larger than the ``sets`` given.
+
+    ``sets`` are all the frequent z-itemsets (rows ascending).  Every frequent
+    (z+1)-itemset is one of Apriori's candidates (Agrawal & Srikant 1994): two
+    z-sets sharing their first z-1 items, joined, whose every z-subset is
+    frequent; and every larger frequent itemset holds a frequent (z+1)-subset
+    of its own items.  So only the items of the candidates are kept (none: the
+    mining is over); when the join would list too many, all the sets' items.
+    """
+    n, z = sets.shape
+    everything = np.zeros(n_codes, bool)
+    everything[sets.ravel()] = True
+    if n < 2:
+        return np.zeros(n_codes, bool)
+    s = sets[np.lexsort(sets.T[::-1])]
+    same = (s[1:, : z - 1] == s[:-1, : z - 1]).all(axis=1)
+    bounds = np.r_[0, np.flatnonzero(~same) + 1, n]
+    sizes = np.diff(bounds)
+    if float((sizes * (sizes - 1) // 2).sum()) > _JOIN_AT_MOST:
+        return everything
+    rem = np.repeat(bounds[1:], sizes) - np.arange(n) - 1  # later rows with the same prefix
+    left, right = [], []
+    cand = np.flatnonzero(rem >= 1)
+    d = 1
+    while len(cand):
+        left.append(cand)
+        right.append(cand + d)
+        d += 1
+        cand = cand[rem[cand] >= d]
+    if not left:
+        return np.zeros(n_codes, bool)
+    i, j = np.concatenate(left), np.concatenate(right)
+    joined = np.column_stack([s[i], s[j, z - 1]])  # ascending: the prefix, then two last items
+    if z >= 2 and float(n_codes) ** z < 2.0 ** 62:  # prune: every z-subset must be frequent
+        w = n_codes ** np.arange(z - 1, -1, -1, dtype=np.int64)
+        known = np.sort(s.astype(np.int64) @ w)
+        ok = np.ones(len(joined), bool)
+        for drop in range(z - 1):  # dropping either of the last two gives a joined set
+            sub = np.delete(joined, drop, axis=1).astype(np.int64) @ w
+            pos = np.minimum(np.searchsorted(known, sub), len(known) - 1)
+            ok &= known[pos] == sub
+        joined = joined[ok]
+    out = np.zeros(n_codes, bool)
+    out[joined.ravel()] = True
+    return out
 
 
 def _mine_bounded(baskets: Baskets, miner, freq: np.ndarray, counts: np.ndarray, mc: int,
@@ -259,14 +343,16 @@ def _mine_bounded(baskets: Baskets, miner, freq: np.ndarray, counts: np.ndarray,
         by_supp[c] = by_supp.get(c, 0) + 1
     if total > max_itemsets:
         _too_many(total, by_supp, 1, mc, n, max_len, max_itemsets, min_support)
-    k = np.add.reduceat(freq[baskets.codes].astype(np.int64), baskets.offsets[:-1])
+    codes, offsets, k = _restrict(baskets.codes, baskets.offsets, freq, 2)
     static = _level_bounds(k, mc, len(single), max_len)
     z0, x, top_items = 1, _kk_x(len(single), 1), freq
+    n_kept = int(k.sum())  # the first level's baskets are cut already
     while z0 < max_len:  # sizes counted in numpy while that is cheaper than pyfim
-        level = _numpy_level(baskets, top_items, z0 + 1, mc)
+        level = _numpy_level(codes, offsets, top_items, z0 + 1, mc, n_kept)
+        n_kept = None
         if level is None:
             break
-        sets, c = level
+        sets, c, codes, offsets = level
         for v in c.tolist():
             by_supp[v] = by_supp.get(v, 0) + 1
         total += len(c)
@@ -277,10 +363,12 @@ def _mine_bounded(baskets: Baskets, miner, freq: np.ndarray, counts: np.ndarray,
         if len(c) == 0:
             return found
         x = _kk_x(len(c), z0)
-        top_items = np.zeros(len(freq), bool)
-        top_items[sets.ravel()] = True
+        top_items = _candidate_items(sets, len(freq))
+        if not top_items.any():
+            return found
     while z0 < max_len:
-        tracts = _Tracts(baskets, top_items, z0 + 1, mc, miner)
+        tracts = _Tracts(codes, offsets, top_items, z0 + 1, mc, miner)
+        codes, offsets = tracts.codes, tracts.offsets
         z = np.arange(z0 + 1, max_len + 1)
         b = np.minimum(static[z0:], np.floor(binom(x, z)) + 1)
         k_fit = int((total + np.cumsum(b) <= max_itemsets).sum())
@@ -301,8 +389,9 @@ def _mine_bounded(baskets: Baskets, miner, freq: np.ndarray, counts: np.ndarray,
         if not top:
             break
         x = _kk_x(len(top), z0)
-        top_items = np.zeros(len(freq), bool)
-        top_items[np.fromiter(chain.from_iterable(top), np.int64)] = True
+        top_items = _candidate_items(np.sort(np.array(top, np.int64), axis=1), len(freq))
+        if not top_items.any():
+            break
     return found
 
 
