@@ -5,7 +5,10 @@ the module; one demo shop of 1,500 customers from shopseg.synth.  Claims:
 identical customer_features (integers, booleans and ids exactly; money sums
 to 1e-9, as summation order differs), identical RFM scores and segments,
 lifecycle windows and stages, value tiers, clusters with adjusted Rand index
->= 0.95, identical frequent itemsets.
+>= 0.95, identical frequent itemsets; the CLV summary identical and the clv table
+within 1e-9 relative; identical churn labels (training and validation windows)
+and a validation ROC-AUC of MLlib GBT within 0.05 of LightGBM's; and one
+``run_spark`` end to end filling every output table (run marked done).
 """
 
 from __future__ import annotations
@@ -190,6 +193,125 @@ def test_frequent_itemsets_are_identical(shop, tables, cfg):
     as_set = lambda df: {(frozenset(i), int(c)) for i, c in zip(df["items"], df["count"])}  # noqa: E731
     assert as_set(s) == as_set(d)
     np.testing.assert_allclose(np.sort(s["support"].to_numpy()), np.sort(d["support"].to_numpy()), rtol=1e-12)
+
+
+# -- CLV and churn, and the whole run -------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def ccfg(cfg):
+    """One training cutoff (as_of - 2H) instead of three: the same code paths at half the Spark work."""
+    return cfg.with_overrides({"churn": {"train_windows": 1}})
+
+
+@pytest.fixture(scope="module")
+def spark_run(shop, spark, ccfg):
+    import json
+
+    from shopseg.spark._run import run_spark
+
+    ws, root = shop
+    res = run_spark(ws, AS_OF, config=ccfg, spark=spark, work_dir=root / "e2e")
+    return res, json.loads(ws.scalar("SELECT stages FROM runs WHERE run_id = ?", [res.run_id]))
+
+
+@needs_spark
+def test_run_spark_end_to_end_fills_every_output_table_and_marks_the_run_done(shop, spark_run):
+    from shopseg.spark._run import OUTPUT_TABLES
+
+    ws, _ = shop
+    res, stages = spark_run
+    assert res.status == "done"
+    assert ws.scalar("SELECT status FROM runs WHERE run_id = ?", [res.run_id]) == "done"
+    assert {"clv", "churn"} <= set(stages) and all(v["status"] == "done" for v in stages.values())
+    for t in OUTPUT_TABLES:
+        assert ws.scalar(f'SELECT count(*) FROM "{t}" WHERE run_id = ?', [res.run_id]) > 0, t
+    n_buyers = ws.scalar("SELECT count(DISTINCT customer_id) FROM orders WHERE kind = 'sale' "
+                         "AND customer_id IS NOT NULL AND ordered_at < ?", [AS_OF])
+    assert ws.scalar("SELECT count(*) FROM clv WHERE run_id = ?", [res.run_id]) == n_buyers
+    assert ws.scalar("SELECT count(*) FROM churn_scores WHERE run_id = ?", [res.run_id]) == n_buyers
+    print("run_spark stages (s): " + ", ".join(f"{k} {v['seconds']}" for k, v in stages.items()))
+
+
+@needs_spark
+def test_clv_summary_is_identical_and_clv_table_equals_the_duckdb_engines(shop, tables, cfg, spark_run):
+    from shopseg.predict.clv import CLV_COLUMNS, fit_clv_models, score_clv, summary_from_orders
+    from shopseg.spark._predict import spark_clv_summary
+
+    ws, _ = shop
+    c = cfg["clv"]
+    d_sum = summary_from_orders(ws, AS_OF, time_unit=c["time_unit"])
+    s_sum = spark_clv_summary(tables, AS_OF, c["time_unit"]).toPandas().sort_values("customer_id") \
+        .reset_index(drop=True)
+    assert len(d_sum) == len(s_sum) > 1000
+    assert (s_sum["customer_id"].to_numpy() == d_sum["customer_id"].to_numpy()).all()
+    for col in ("frequency", "recency", "T"):
+        assert (s_sum[col].to_numpy() == d_sum[col].to_numpy()).all(), col
+    m_diff = np.max(np.abs(s_sum["monetary_value"].to_numpy() - d_sum["monetary_value"].to_numpy()))
+    np.testing.assert_allclose(s_sum["monetary_value"], d_sum["monetary_value"], rtol=1e-12, atol=1e-9)
+    tm, vm = fit_clv_models(d_sum, model=c["model"], penalizer_coef=c["penalizer_coef"],
+                            value_penalizer_coef=c["value_penalizer_coef"], time_unit=c["time_unit"])
+    d = score_clv(d_sum, tm, vm, AS_OF, horizon_days=c["horizon_days"], discount_rate_annual=c["discount_rate_annual"],
+                  min_p_alive=c["min_p_alive"], model_name=f"{c['model']}+gammagamma")
+    res, stages = spark_run
+    assert {k: stages["clv"][k] for k in tm.params_} == {k: round(v, 4) for k, v in tm.params_.items()}
+    s = ws.df("SELECT * EXCLUDE (run_id) FROM clv WHERE run_id = ? ORDER BY customer_id", [res.run_id])
+    assert list(s.columns) == list(CLV_COLUMNS) and len(s) == len(d)
+    assert (s["customer_id"].to_numpy() == d["customer_id"].to_numpy()).all()
+    assert (s["frequency"].to_numpy() == d["frequency"].to_numpy()).all()
+    worst = 0.0
+    for col in ("recency", "T", "monetary_value", "p_alive", "expected_purchases_90d", "expected_purchases_horizon",
+                "expected_order_value", "clv"):
+        a, b = s[col].to_numpy(float), d[col].to_numpy(float)
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12, err_msg=col)
+        worst = max(worst, float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-12))))
+    nxt_s, nxt_d = s["expected_next_order_at"], d["expected_next_order_at"]
+    assert (nxt_s.isna().to_numpy() == nxt_d.isna().to_numpy()).all() and nxt_d.notna().sum() > 100
+    gap_s = np.abs((nxt_s - nxt_d).dropna().dt.total_seconds().to_numpy())
+    assert gap_s.max() <= 1e-3  # microsecond timestamps
+    print(f"clv: {len(s)} customers, monetary max abs diff {m_diff:.2e}, scores max rel diff {worst:.2e}, "
+          f"next order max diff {gap_s.max():.1e} s")
+
+
+@pytest.fixture(scope="module")
+def churn_both(shop, tables, ccfg):
+    from shopseg.predict.churn import fit_churn
+    from shopseg.spark._predict import spark_churn_frames
+
+    ws, _ = shop
+    return fit_churn(ws, AS_OF, ccfg), spark_churn_frames(tables, AS_OF, ccfg)
+
+
+@needs_spark
+def test_churn_training_and_validation_labels_and_features_are_identical(churn_both):
+    fit, fr = churn_both
+    assert fr["horizon"] == fit.horizon and fr["features"] == fit.features
+    for name, d in (("train", fit.train), ("valid", fit.valid)):
+        s = fr[name].toPandas()
+        key = ["cutoff", "customer_id"]
+        s = s.assign(cutoff=pd.to_datetime(s["cutoff"])).sort_values(key).reset_index(drop=True)
+        d = d.assign(cutoff=pd.to_datetime(d["cutoff"])).sort_values(key).reset_index(drop=True)
+        assert len(s) == len(d) > 500, name
+        assert (s[key + ["churned"]].to_numpy() == d[key + ["churned"]].to_numpy()).all(), name
+        assert 0.1 < d["churned"].mean() < 0.9
+        diff = np.abs(s[fit.features].to_numpy(float) - d[fit.features].to_numpy(float))
+        # both rounded to 1e-6: a sum differing in its last bits may land on the other side of a rounding step
+        assert diff.max() <= 1.01e-6, (name, fit.features[int(np.argmax(diff.max(axis=0)))])
+        print(f"churn {name}: {len(s)} labelled rows identical ({int(d['churned'].sum())} churned), "
+              f"features max abs diff {diff.max():.1e} ({int((diff > 0).sum())} of {diff.size} values differ)")
+
+
+@needs_spark
+def test_spark_gbt_validation_auc_is_within_005_of_lightgbm(churn_both, spark_run, shop):
+    fit, _ = churn_both
+    res, stages = spark_run
+    ws, _ = shop
+    auc_s, auc_d = stages["churn"]["roc_auc"], fit.figures["roc_auc"]
+    print(f"churn validation ROC-AUC: spark GBT {auc_s:.4f}, duckdb {fit.model.model} {auc_d:.4f}")
+    assert stages["churn"]["n_valid"] == len(fit.valid) and stages["churn"]["n_train"] == len(fit.train)
+    assert abs(auc_s - auc_d) <= 0.05
+    tiers = dict(ws.sql("SELECT tier, count(*) FROM churn_scores WHERE run_id = ? GROUP BY 1", [res.run_id]))
+    n = sum(tiers.values())
+    assert tiers["high"] == round(0.2 * n) and tiers["mid"] == round(0.3 * n)  # churn.tiers: method share
 
 
 def test_cli_run_rejects_an_unknown_engine_naming_both_choices(tmp_path):

@@ -223,8 +223,8 @@ def run(
     stage: Optional[list[str]] = typer.Option(None, "--stage", help="Run only these stages (repeatable)."),
     report: bool = typer.Option(True, "--report/--no-report", help="Write the HTML report at the end."),
     refit: bool = typer.Option(False, "--refit", help="Refit every model, even when its inputs have not drifted."),
-    engine: str = typer.Option("duckdb", "--engine", help="duckdb (this machine) or spark (features, segments "
-                               "and baskets on Apache Spark; needs shopseg[spark], see docs/scale.md)."),
+    engine: str = typer.Option("duckdb", "--engine", help="duckdb (this machine) or spark (features, segments, "
+                               "CLV, churn and baskets on Apache Spark; needs shopseg[spark], see docs/scale.md)."),
     master: Optional[str] = typer.Option(None, "--master", help="With --engine spark: the Spark master URL "
                                          "(default local[2])."),
 ):

@@ -121,7 +121,16 @@ def cutoff_frame(ws, cutoff: datetime, horizon_days: int, config: Config, *, cus
             "/*only*/", " AND customer_id IN (SELECT unnest($customers))")
         params["customers"] = ids
     extras = ws.con.execute(sql, params).df()
-    f = f.merge(extras, on="customer_id", how="left")
+    f = numeric_features(f.merge(extras, on="customer_id", how="left"))
+    if shop_gap is None:
+        shop_gap = shop_gap_days(f, horizon_days)
+    f = add_gap_features(f, shop_gap)
+    return f.sort_values("customer_id", kind="stable").reset_index(drop=True)
+
+
+def numeric_features(f: pd.DataFrame) -> pd.DataFrame:
+    """Every column but :data:`NOT_FEATURES` as float, missing as 0, rounded to 1e-6 (row by row: the
+    Spark engine applies it per partition)."""
     # rounded: DuckDB's parallel sums differ in the last bits from run to run, and a model must
     # not (a value on a LightGBM bin edge would flip); 1e-6 keeps every cent and ratio
     cols = [c for c in f.columns if c not in NOT_FEATURES]
@@ -131,13 +140,15 @@ def cutoff_frame(ws, cutoff: datetime, horizon_days: int, config: Config, *, cus
     except (TypeError, ValueError):  # a non-numeric value: coerce column by column
         num = pd.DataFrame({c: pd.to_numeric(f[c], errors="coerce").astype(float).fillna(0.0).round(6)
                             for c in cols}, index=f.index)
-    f = pd.concat([f[[c for c in f.columns if c in NOT_FEATURES]], num], axis=1)[list(f.columns)]
+    return pd.concat([f[[c for c in f.columns if c in NOT_FEATURES]], num], axis=1)[list(f.columns)]
+
+
+def add_gap_features(f: pd.DataFrame, shop_gap: float) -> pd.DataFrame:
+    """usual_gap_days and recency_gap_ratio (row by row, given the whole-shop ``shop_gap``)."""
     multi = f["purchase_days"] >= 2
-    if shop_gap is None:
-        shop_gap = shop_gap_days(f, horizon_days)
     f["usual_gap_days"] = np.maximum(np.where(multi, f["mean_days_between_orders"], shop_gap), 1.0)
     f["recency_gap_ratio"] = (f["recency_days"] / f["usual_gap_days"]).round(6)
-    return f.sort_values("customer_id", kind="stable").reset_index(drop=True)
+    return f
 
 
 def shop_gap_days(frame: pd.DataFrame, horizon_days: int) -> float:
@@ -158,15 +169,15 @@ def churn_labels(ws, cutoff: datetime, horizon_days: int) -> pd.DataFrame:
     """
     start = _as_ts(cutoff)
     end = start + timedelta(days=int(horizon_days))
-    return ws.con.execute(
-        """
-        SELECT customer_id,
-               CAST(NOT bool_or(ordered_at >= $start AND ordered_at < $end) AS INTEGER) AS churned
-        FROM orders WHERE kind = 'sale' AND customer_id IS NOT NULL AND ordered_at < $end
-        GROUP BY 1 HAVING bool_or(ordered_at < $start) ORDER BY 1
-        """,
-        {"start": start, "end": end},
-    ).df()
+    return ws.con.execute(LABELS_SQL, {"start": start, "end": end}).df()
+
+
+LABELS_SQL = """
+SELECT customer_id,
+       CAST(NOT bool_or(ordered_at >= $start AND ordered_at < $end) AS INTEGER) AS churned
+FROM orders WHERE kind = 'sale' AND customer_id IS NOT NULL AND ordered_at < $end
+GROUP BY 1 HAVING bool_or(ordered_at < $start) ORDER BY 1
+"""
 
 
 def labelled_frame(ws, cutoff: datetime, horizon_days: int, config: Config) -> pd.DataFrame:

@@ -191,6 +191,20 @@ def score_clv(summary: pd.DataFrame, transaction_model, value_model: GammaGamma,
     return out
 
 
+def fit_clv_models(summary: pd.DataFrame, *, model: str = "bgnbd", penalizer_coef: float = 0.0,
+                   value_penalizer_coef: float = 0.0, time_unit: str = "D") -> tuple[CLVModel, GammaGamma]:
+    """(transaction model, Gamma-Gamma) fitted on a :func:`summary_from_orders` frame.
+
+    The transaction model on every customer; Gamma-Gamma on the repeat customers
+    with a positive mean spend.  (The Spark engine fits on the summary it computed.)
+    """
+    f, r, T, m = (summary[c].to_numpy(float) for c in ("frequency", "recency", "T", "monetary_value"))
+    tm = TRANSACTION_MODELS[model](penalizer_coef=penalizer_coef, time_unit=time_unit).fit(f, r, T)
+    rep = (f > 0) & (m > 0)
+    vm = GammaGamma(penalizer_coef=value_penalizer_coef, time_unit=time_unit).fit(f[rep], m[rep])
+    return tm, vm
+
+
 def clv_table(ws, run_id: int, as_of, *, horizon_days: float = 365, discount_rate_annual: float = 0.1,
               model: str = "bgnbd", penalizer_coef: float = 0.0, value_penalizer_coef: float = 0.0,
               time_unit: str = "D", min_p_alive: float = 0.5, save_models: bool = True) -> CLVResult:
@@ -207,10 +221,8 @@ def clv_table(ws, run_id: int, as_of, *, horizon_days: float = 365, discount_rat
         raise ConfigError(f"The 'clv.model' setting must be one of {', '.join(map(repr, TRANSACTION_MODELS))}. "
                           f"Got {model!r} instead.")
     summary = summary_from_orders(ws, as_of, time_unit=time_unit)
-    f, r, T, m = (summary[c].to_numpy(float) for c in ("frequency", "recency", "T", "monetary_value"))
-    tm = TRANSACTION_MODELS[model](penalizer_coef=penalizer_coef, time_unit=time_unit).fit(f, r, T)
-    rep = (f > 0) & (m > 0)
-    vm = GammaGamma(penalizer_coef=value_penalizer_coef, time_unit=time_unit).fit(f[rep], m[rep])
+    tm, vm = fit_clv_models(summary, model=model, penalizer_coef=penalizer_coef,
+                            value_penalizer_coef=value_penalizer_coef, time_unit=time_unit)
     name = f"{model}+gammagamma"
     scores = score_clv(summary, tm, vm, as_of, horizon_days=horizon_days,
                        discount_rate_annual=discount_rate_annual, min_p_alive=min_p_alive, model_name=name)
@@ -241,6 +253,7 @@ __all__ = [
     "ParetoNBD",
     "clv_table",
     "customer_lifetime_value",
+    "fit_clv_models",
     "score_clv",
     "summary_from_orders",
 ]

@@ -31,7 +31,7 @@ import importlib.util
 from ..errors import ShopsegError
 
 __all__ = ["require_pyspark", "spark_session", "SparkTables", "export_parquet", "run_spark",
-           "spark_customer_features"]
+           "spark_customer_features", "spark_clv", "spark_churn"]
 
 _LAZY = {
     "spark_session": "._session",
@@ -39,6 +39,8 @@ _LAZY = {
     "export_parquet": "._io",
     "run_spark": "._run",
     "spark_customer_features": ".engine",
+    "spark_clv": "._predict",
+    "spark_churn": "._predict",
 }
 
 

@@ -1,7 +1,8 @@
 """``shopseg run --engine spark``: one run of the Spark stages, stored in the workspace like any run.
 
 Steps, each timed in ``runs.stages``: export the canonical tables to Parquet,
-features and segments on Spark, frequent itemsets and rules on Spark, Parquet
+features and segments on Spark, CLV (BG/NBD + Gamma-Gamma) and churn (MLlib
+gradient-boosted trees) on Spark, frequent itemsets and rules on Spark, Parquet
 results loaded back as run ``run_id`` of the same output tables, and the
 segment profiles (means, z-scores, cluster names) computed from the stored
 rows by the DuckDB engine's own functions, so the report and the API read a
@@ -22,12 +23,15 @@ import pandas as pd
 from ..config import Config, load_config
 from ..pipeline import RunResult, default_as_of, parse_as_of, start_run
 
-SPARK_STAGES = ("export", "segments", "baskets", "import", "profiles")
+SPARK_STAGES = ("export", "segments", "clv", "churn", "baskets", "import", "profiles")
+# the output tables a Spark run fills (every one of them gets rows for the run)
+OUTPUT_TABLES = ("customer_features", "segments", "rfm_scores", "clv", "churn_scores", "churn_validation",
+                 "frequent_itemsets", "association_rules", "segment_profiles")
 
 
 def run_spark(ws, as_of=None, *, config: Config | None = None, seed: int = 0, master: str | None = None,
               work_dir=None, progress: Callable[[str, str], None] | None = None, spark=None) -> RunResult:
-    """Run features, RFM, lifecycle, value tiers, clusters and baskets on Spark; store them as a run.
+    """Run features, RFM, lifecycle, value tiers, clusters, CLV, churn and baskets on Spark; store them as a run.
 
     ``master``: Spark master URL (``local[2]`` by default).  ``work_dir`` holds the
     Parquet exchange (a temp folder, removed afterwards, by default).  ``spark``: an
@@ -39,6 +43,8 @@ def run_spark(ws, as_of=None, *, config: Config | None = None, seed: int = 0, ma
     from ._io import export_parquet, import_outputs, read_inputs, write_outputs
     from ._session import spark_session
     from ._sql import SparkTables
+    from ..errors import ModelFitError
+    from ._predict import spark_churn, spark_clv
     from .engine import spark_itemsets, spark_segments
 
     cfg = config or load_config()
@@ -73,6 +79,27 @@ def run_spark(ws, as_of=None, *, config: Config | None = None, seed: int = 0, ma
                     "silent_days": w["silent_days"], "churned_days": w["churned_days"]}
 
         step("segments", segments)
+
+        def clv():
+            sdf, out = spark_clv(tables, when, cfg, seed=seed)
+            facts["paths"].update(write_outputs({"clv": sdf}, root / "output"))
+            return {"rows": out["customers"], "fit_rows": out["fit_rows"], "model": cfg["clv.model"],
+                    **{k: round(v, 4) for k, v in out["transaction_model"].params_.items()}}
+
+        def churn():
+            try:  # a tiny shop or a single class: skipped with the reason, as the DuckDB pipeline does
+                scores, valid, out = spark_churn(tables, when, cfg,
+                                                 features=facts["frames"]["customer_features"])
+            except ModelFitError as e:
+                return {"status": "skipped", "reason": e.message}
+            facts["paths"].update(write_outputs({"churn_scores": scores, "churn_validation": valid},
+                                                root / "output"))
+            return {"model": "spark-gbt", "horizon_days": out["horizon"]["horizon_days"],
+                    "roc_auc": round(float(out["figures"]["roc_auc"]), 4), "n_train": out["n_train"],
+                    "n_valid": out["n_valid"], "n_scored": out["n_scored"]}
+
+        step("clv", clv)
+        step("churn", churn)
 
         def baskets():
             its, rules, n, _ = spark_itemsets(tables, when, cfg)

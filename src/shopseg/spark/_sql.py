@@ -28,8 +28,10 @@ def _literal(v) -> exp.Expression:
         return exp.cast(exp.Literal.string(v.isoformat(sep=" ")), "TIMESTAMP")
     if isinstance(v, date):
         return exp.cast(exp.Literal.string(v.isoformat()), "DATE")
-    if isinstance(v, (int, float)):
-        return exp.Literal.number(repr(v) if isinstance(v, float) else str(v))
+    if isinstance(v, float):  # a Python float is a DuckDB DOUBLE; a bare 60.0 would be a Spark DECIMAL
+        return exp.cast(exp.Literal.number(repr(v)), "DOUBLE")
+    if isinstance(v, int):
+        return exp.Literal.number(str(v))
     if isinstance(v, (list, tuple)):
         return exp.Array(expressions=[_literal(x) for x in v])
     return exp.Literal.string(str(v))
@@ -78,17 +80,21 @@ def to_spark_sql(sql: str, params: list | tuple | dict | None = None) -> str:
                 return _literal(next(pos))
             except StopIteration:
                 raise ShopsegError("SQL has more ? parameters than values given.") from None
-        if isinstance(node, exp.PercentileCont) and node.expression is not None \
-                and not isinstance(node.parent, exp.WithinGroup):
-            # DuckDB's quantile_cont(x, q) is the exact, linearly interpolated quantile: Spark's percentile(x, q)
-            return exp.Anonymous(this="PERCENTILE", expressions=[node.this, node.expression])
         if isinstance(node, exp.Parameter):  # DuckDB's $name in some positions
             key = node.name
             if key in named:
                 return _literal(named[key])
         return node
 
-    return tree.transform(put).sql(dialect="spark")
+    def percentile(node):
+        if isinstance(node, exp.PercentileCont) and node.expression is not None \
+                and not isinstance(node.parent, exp.WithinGroup):
+            # DuckDB's quantile_cont(x, q) is the exact, linearly interpolated quantile: Spark's percentile(x, q)
+            return exp.Anonymous(this="PERCENTILE", expressions=[node.this, node.expression])
+        return node
+
+    # parameters first: a $q inside quantile_cont(x, $q) becomes a literal before the rewrite
+    return tree.transform(put).transform(percentile).sql(dialect="spark")
 
 
 class _Result:
@@ -97,6 +103,10 @@ class _Result:
 
     def fetchall(self) -> list[tuple]:
         return [tuple(r) for r in self._sdf.collect()]
+
+    def fetchone(self) -> tuple | None:
+        rows = self._sdf.take(1)
+        return tuple(rows[0]) if rows else None
 
     def df(self):
         return self._sdf.toPandas()
