@@ -41,19 +41,26 @@ def level(psi: float, threshold: float) -> str:
     return "major" if psi > threshold else "moderate" if psi > 0.1 else "stable"
 
 
-def feature_drift(ws, run_id: int, previous_run_id: int, *, bins: int = 10, threshold: float = 0.25) -> pd.DataFrame:
-    """PSI of every numeric column of ``customer_features`` between two runs: feature, psi, level."""
-    cols = [c for c in ws.columns("customer_features") if c not in NOT_FEATURES]
-    before = ws.df("SELECT * FROM customer_features WHERE run_id = ?", [previous_run_id])
-    after = ws.df("SELECT * FROM customer_features WHERE run_id = ?", [run_id])
+def feature_drift(ws, run_id: int, previous_run_id: int, *, bins: int = 10, threshold: float = 0.25,
+                  features=None) -> pd.DataFrame:
+    """PSI of every numeric column of ``customer_features`` (or of ``features`` only) between two runs.
+
+    Columns: feature, psi, level; largest PSI first.
+    """
+    have = ws.columns("customer_features")
+    cols = [c for c in (dict.fromkeys(features) if features is not None else have)
+            if c in have and c not in NOT_FEATURES]
     rows = []
-    for c in cols:
-        if c in before and c in after and pd.api.types.is_numeric_dtype(after[c]) \
-                and pd.api.types.is_numeric_dtype(before[c]):
-            psi = population_stability(before[c].to_numpy(float), after[c].to_numpy(float), bins)
-            rows.append({"feature": c, "psi": psi, "level": level(psi, threshold)})
-    return pd.DataFrame(rows, columns=["feature", "psi", "level"]).sort_values("psi", ascending=False,
-                                                                              ignore_index=True)
+    if cols:
+        sel = ", ".join(f'"{c}"' for c in cols)
+        before = ws.df(f"SELECT {sel} FROM customer_features WHERE run_id = ?", [previous_run_id])
+        after = ws.df(f"SELECT {sel} FROM customer_features WHERE run_id = ?", [run_id])
+        for c in cols:
+            if pd.api.types.is_numeric_dtype(after[c]) and pd.api.types.is_numeric_dtype(before[c]):
+                psi = population_stability(before[c].to_numpy(float), after[c].to_numpy(float), bins)
+                rows.append({"feature": c, "psi": psi, "level": level(psi, threshold)})
+    return pd.DataFrame(rows, columns=["feature", "psi", "level"]).sort_values(
+        "psi", ascending=False, kind="stable", ignore_index=True)  # ties keep the columns' order
 
 
 def drift_stage(ws, run_id: int, config) -> dict:

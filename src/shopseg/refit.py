@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .drift import population_stability
+from .drift import feature_drift
 from .errors import ConfigError, ShopsegError
 
 MODELS = ("cluster", "churn", "clv")
@@ -85,21 +85,11 @@ def input_drift(ws, run_id: int, reference_run_id: int, features, *, bins: int =
     """
     if not ws.has_table("customer_features"):
         return None, None
-    have = set(ws.columns("customer_features"))
-    cols = [c for c in dict.fromkeys(features) if c in have]
-    if not cols:
+    df = feature_drift(ws, int(run_id), int(reference_run_id), bins=bins, features=features)
+    df = df[np.isfinite(df["psi"].to_numpy(float))]
+    if df.empty:
         return None, None
-    sel = ", ".join(f'CAST("{c}" AS DOUBLE) AS "{c}"' for c in cols)
-    before = ws.df(f"SELECT {sel} FROM customer_features WHERE run_id = ?", [int(reference_run_id)])
-    after = ws.df(f"SELECT {sel} FROM customer_features WHERE run_id = ?", [int(run_id)])
-    if before.empty or after.empty:
-        return None, None
-    best, which = None, None
-    for c in cols:
-        psi = population_stability(before[c].to_numpy(float), after[c].to_numpy(float), bins)
-        if np.isfinite(psi) and (best is None or psi > best):
-            best, which = float(psi), c
-    return best, which
+    return float(df["psi"].iloc[0]), str(df["feature"].iloc[0])
 
 
 def decide(ws, run_id: int, model: str, config, *, features, source_run_id: int | None, refit: bool = False,
