@@ -29,11 +29,11 @@ test: $(STAMP) browser java
 
 # Debian's chromium for the end-to-end tests (report, dashboard); Playwright drives it
 browser:
-	@command -v chromium >/dev/null 2>&1 || bash scripts/install-browser.sh
+	@command -v chromium >/dev/null 2>&1 || bash scripts/install-debian-package.sh chromium chromium
 
 # Java 17 for the Spark parity tests (pyspark drives a local[2] JVM)
 java:
-	@command -v java >/dev/null 2>&1 || bash scripts/install-java.sh
+	@command -v java >/dev/null 2>&1 || bash scripts/install-debian-package.sh java openjdk-17-jre-headless
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py $(if $(QUICK),--quick,)

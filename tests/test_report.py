@@ -45,7 +45,7 @@ def test_report_renders_offline_in_headless_chromium(report):
     if chromium is None:
         if os.environ.get("SHOPSEG_SKIP_BROWSER"):
             pytest.skip("chromium absent and SHOPSEG_SKIP_BROWSER set")
-        pytest.fail("Debian chromium is missing: `make test` installs it with scripts/install-browser.sh")
+        pytest.fail("Debian chromium is missing: `make test` installs it with scripts/install-debian-package.sh")
     from playwright.sync_api import sync_playwright
 
     requests = []
