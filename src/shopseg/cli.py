@@ -670,12 +670,17 @@ def serve(
                                            help="Key for GET requests and the dashboard."),
     write_key: Optional[str] = typer.Option(None, "--write-key", envvar="SHOPSEG_WRITE_KEY",
                                             help="Key for POST /events and PII in exports."),
+    online_rows: int = typer.Option(5_000_000, "--online-rows", min=0,
+                                    help="Copy the input tables into the in-memory online store at start when they "
+                                         "hold at most this many rows (POST /events then re-scores in milliseconds); "
+                                         "0: re-score in DuckDB."),
 ):
     """Serve the REST API (docs at /docs) and the live dashboard over the workspace."""
     from .serve import serve as run_server
     from .workspace import default_path
 
-    run_server(state.workspace or default_path(), host=host, port=port, read_key=read_key, write_key=write_key)
+    run_server(state.workspace or default_path(), host=host, port=port, read_key=read_key, write_key=write_key,
+               online_rows=online_rows)
 
 
 def main() -> None:  # console-script entry point

@@ -70,7 +70,7 @@ class _State:
     """What the app holds: the workspace, the per-thread read cursors, the writer, and small caches."""
 
     def __init__(self, ws: Workspace, read_key: str, write_key: str, max_body_bytes: int, max_rows: int,
-                 index: bool = True, snapshot: bool = True):
+                 index: bool = True, snapshot: bool = True, online_rows: int = 5_000_000):
         self.ws = ws
         self.index = index
         self.snapshot = snapshot
@@ -79,7 +79,7 @@ class _State:
         self.max_body_bytes = max_body_bytes
         self.max_rows = max_rows
         self.local = threading.local()
-        self.live = LiveUpdater(ws.path, ws.con.cursor())
+        self.live = LiveUpdater(ws.path, ws.con.cursor(), online_rows=online_rows)
         self._runs_cache: tuple | None = None
         self._runs_checked = 0.0  # monotonic time the run stamp was last read
         self.run_check_seconds = 1.0
@@ -525,7 +525,7 @@ def campaign_plan(state: _State, cur) -> dict:
 
 def create_app(workspace_path, read_key: str, write_key: str, *, max_body_bytes: int = 1_000_000,
                max_rows: int = 10_000, index: bool = True, snapshot: bool = True,
-               threads: int | None = None) -> FastAPI:
+               threads: int | None = None, online_rows: int = 5_000_000) -> FastAPI:
     """The FastAPI app over the workspace at ``workspace_path``.
 
     ``read_key`` answers GET requests; ``write_key`` also POST /events and the
@@ -536,6 +536,10 @@ def create_app(workspace_path, read_key: str, write_key: str, *, max_body_bytes:
     database (None: DuckDB's default, every core).  A live re-score is a handful of small
     statements, so 1 might serve it better; on the shared 2-core machine the measurements
     did not settle it either way (docs/service.md), so the default is left alone.
+    ``online_rows``: a shop with at most this many input rows (customers, products, orders,
+    lines, events, reviews) is copied into the in-memory online store at start, where
+    ``POST /events`` re-scores a customer in milliseconds (serve/online.py); bigger shops,
+    or 0, re-score in DuckDB.
     """
     if not read_key or not write_key:
         raise ShopsegError("The service needs a read key and a write key.",
@@ -545,7 +549,7 @@ def create_app(workspace_path, read_key: str, write_key: str, *, max_body_bytes:
     ws = Workspace.open(workspace_path, create=False)
     if threads is not None:
         ws.con.execute(f"SET threads = {int(threads)}")
-    state = _State(ws, read_key, write_key, max_body_bytes, max_rows, index, snapshot)
+    state = _State(ws, read_key, write_key, max_body_bytes, max_rows, index, snapshot, online_rows)
     state.runs(state.cursor())  # read the run, build the look-up SQL and indexes before the first request
     @asynccontextmanager
     async def lifespan(_app):
@@ -801,14 +805,15 @@ def _validation_message(errs) -> str:
     return f"{loc}: {e.get('msg')}{more}"
 
 
-def serve(workspace_path, *, host: str = "127.0.0.1", port: int = 8000, read_key: str, write_key: str) -> None:
+def serve(workspace_path, *, host: str = "127.0.0.1", port: int = 8000, read_key: str, write_key: str,
+          online_rows: int = 5_000_000) -> None:
     """Run the service with uvicorn (blocks)."""
     import uvicorn
 
     if host not in ("127.0.0.1", "localhost", "::1"):
         # not an error: a reverse proxy may need it; but say what it means
         print(f"shopseg serve: listening on {host}: anyone who can reach it and has a key can use it.")
-    app = create_app(workspace_path, read_key, write_key)
+    app = create_app(workspace_path, read_key, write_key, online_rows=online_rows)
     uvicorn.run(app, host=host, port=port, log_level="info")
 
 

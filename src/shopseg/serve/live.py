@@ -54,6 +54,7 @@ from ..trust.pii import forgotten_among, pseudonymise_rows
 from ..errors import DataContractError, ShopsegError
 from ..features import _ordered_columns, features_sql, outlier_reference, top_categories
 from .models import EVENT_TIME, POSTABLE
+from .online import OnlineStore, OnlineWs
 
 LIVE_DDL = (
     """CREATE TABLE IF NOT EXISTS segment_changes (
@@ -236,7 +237,7 @@ def load_reference(con, path: Path) -> RunReference | None:
 class LiveUpdater:
     """Applies posted batches on one writer connection, serialised by a lock."""
 
-    def __init__(self, ws_path: Path, writer_con):
+    def __init__(self, ws_path: Path, writer_con, *, online_rows: int = 5_000_000):
         self.path = Path(ws_path)
         self.con = writer_con
         self.lock = threading.Lock()
@@ -249,6 +250,15 @@ class LiveUpdater:
         self._db = writer_con.execute("SELECT current_database()").fetchall()[0][0]
         for ddl in LIVE_DDL:
             self.con.execute(ddl)
+        # the input tables as rows in SQLite, for re-scoring in milliseconds (serve/online.py);
+        # None: a shop over ``online_rows`` input rows is re-scored in DuckDB itself
+        self.store: OnlineStore | None = None
+        if online_rows and OnlineStore.count_rows(self.con) <= online_rows:
+            self.store = OnlineStore(self.con).load()
+
+    def _reader(self):
+        """Where the re-score reads the inputs: the online store, else the writer connection."""
+        return OnlineWs(self.store, self.path) if self.store is not None else _ConWs(self.con, self.path)
 
     # -- the live cache ---------------------------------------------------------------
     def load_cache(self, cur, run_id: int) -> None:
@@ -362,7 +372,8 @@ class LiveUpdater:
             one = "(" + ", ".join(f"CAST(? AS {c.type})" for c in t.all_columns) + ")"
             names = ", ".join(f'"{c.name}"' for c in t.all_columns)
             params = [ingest_id if c.name == "ingest_id" else r.get(c.name) for r in data for c in t.all_columns]
-            self.con.execute(f'INSERT INTO "{table}" ({names}) VALUES {", ".join([one] * len(data))}', params)
+            self._stored(table, self.con.execute(
+                f'INSERT INTO "{table}" ({names}) VALUES {", ".join([one] * len(data))} RETURNING *', params))
             return len(data)
         cols = [c.name for c in t.columns]
         frame = pd.DataFrame({c: [r.get(c) for r in data] for c in cols})
@@ -374,10 +385,16 @@ class LiveUpdater:
         self.con.register(view, frame)
         try:
             sel = ", ".join(f'CAST("{c.name}" AS {c.type}) AS "{c.name}"' for c in t.all_columns)
-            self.con.execute(f'INSERT INTO "{table}" BY NAME SELECT {sel} FROM "{view}"')
+            self._stored(table, self.con.execute(f'INSERT INTO "{table}" BY NAME SELECT {sel} FROM "{view}" RETURNING *'))
         finally:
             self.con.unregister(view)
         return len(data)
+
+    def _stored(self, table: str, res) -> None:
+        """The rows DuckDB just stored (``RETURNING *``) go to the online store too (fetched either way)."""
+        rows = res.fetchall()
+        if self.store is not None:
+            self.store.insert(table, [d[0] for d in res.description], rows)
 
     def apply(self, rows: dict[str, list[dict]]) -> dict:
         """Check, append and re-score in one transaction; returns what was done."""
@@ -385,6 +402,8 @@ class LiveUpdater:
             con = self.con
             self._pending = {}
             con.execute("BEGIN TRANSACTION")
+            if self.store is not None:
+                self.store.begin()
             try:
                 self._check(rows)
                 ingest_id = int(con.execute("SELECT coalesce(max(ingest_id), 0) + 1 FROM ingest_log").fetchall()[0][0])
@@ -398,9 +417,18 @@ class LiveUpdater:
                 changes = self._rescore(touched) if touched else []
             except BaseException:
                 con.execute("ROLLBACK")
+                if self.store is not None:
+                    self.store.rollback()
                 self._pending = {}
                 raise
-            con.execute("COMMIT")
+            try:
+                con.execute("COMMIT")
+            except BaseException:
+                if self.store is not None:
+                    self.store.rollback()
+                raise
+            if self.store is not None:
+                self.store.commit()
             for cid, entry in self._pending.items():  # visible to GET only once committed
                 if entry["run_id"] == self._cache_run:
                     self._cache[cid] = entry
@@ -445,7 +473,7 @@ class LiveUpdater:
         """
         sql = ref.features_sql if ref is not None and ref.features_sql else features_sql(
             _ConWs(self.con, self.path), as_of, cfg, restricted=True)
-        df = self.con.execute(sql, {"as_of": as_of, "customers": [customer_id]}).df()
+        df = self._reader().con.execute(sql, {"as_of": as_of, "customers": [customer_id]}).df()
         df = df[_ordered_columns(list(df.columns))]
         return df[df["customer_id"] == customer_id].reset_index(drop=True)
 
@@ -513,7 +541,7 @@ class LiveUpdater:
         the run's windows; the cluster by the run's stored cluster model (nearest centroid).
         """
         from ..segment import SCHEMES
-        from ..segment.lifecycle import PER_CUSTOMER_SQL, assign_stages
+        from ..segment.lifecycle import PER_CUSTOMER_SQL, assign_stages, only_customers
 
         cfg = ref.config
         schemes = [s for s in SCHEMES if s in cfg["segments.schemes"]]
@@ -525,8 +553,9 @@ class LiveUpdater:
             if "value_tier" in schemes and self._value_basis(ref) == "monetary_net":
                 out["value_tier"] = ref.ranks.value_tier(cid, bool(row["has_orders"]), float(row["monetary_net"]))
         if "lifecycle" in schemes and ref.windows is not None:
-            per = self.con.execute(f"SELECT days_since_first_order, last_gap_days FROM ({PER_CUSTOMER_SQL}) "
-                                   "WHERE customer_id = $cid", {"as_of": as_of, "cid": cid}).fetchall()
+            per = self._reader().con.execute(f"SELECT days_since_first_order, last_gap_days FROM "
+                                             f"({only_customers(PER_CUSTOMER_SQL)})",
+                                             {"as_of": as_of, "customers": [cid]}).fetchall()
             first, gap = per[0] if per else (None, None)  # no sale before as_of: NULL, as the batch's left join
             df = pd.DataFrame({"customer_id": [cid], "has_orders": [bool(row["has_orders"])],
                                "recency_days": [float(row["recency_days"])],
@@ -566,7 +595,7 @@ class LiveUpdater:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
-                s = score_customers(w, as_of, [cid], run_id=ref.run_id, config=ref.config, features=feats,
+                s = score_customers(self._reader(), as_of, [cid], run_id=ref.run_id, config=ref.config, features=feats,
                                     model=ref.churn_model)
             except ShopsegError:
                 return None  # a model fitted on other features: leave churn to the next run
@@ -583,7 +612,7 @@ class LiveUpdater:
         from ..predict.clv import score_clv, summary_from_orders
 
         tm, vm, c = ref.clv_models
-        summ = summary_from_orders(self.con, as_of, time_unit=c.get("time_unit", "D"), customers=[cid])
+        summ = summary_from_orders(self._reader(), as_of, time_unit=c.get("time_unit", "D"), customers=[cid])
         if summ.empty:
             return None
         with warnings.catch_warnings():
