@@ -219,8 +219,9 @@ def fit_churn(ws, as_of, config: Config | None = None) -> ChurnFit:
 
 def _score(model: ChurnModel, frame: pd.DataFrame, cuts_settings: dict | None, valid_prob=None, valid_y=None,
            cuts: dict | None = None, horizon_days: int | None = None) -> tuple[pd.DataFrame, dict, pd.DataFrame]:
-    raw = model.decision_function(frame[model.feature_names_in_])
-    prob = model.predict_proba(frame[model.feature_names_in_])[:, 1]
+    A = model._matrix(frame)  # the feature matrix once, for the score and the probability
+    raw = model.decision_function(A)
+    prob = model.predict_proba(A)[:, 1]
     if cuts is None:
         cuts = R.tier_cuts(cuts_settings, valid_prob, valid_y)
         tiers, cuts = R.assign_tiers(prob, raw, cuts_settings, cuts)
