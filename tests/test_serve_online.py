@@ -164,6 +164,10 @@ def test_the_store_moves_with_the_workspace_transaction(demo, tmp_path):
         after = counts()
         assert {t: after[t] - before[t] for t in TABLES} == {"customers": 0, "products": 0, "orders": 1,
                                                              "order_lines": 2, "events": 1, "reviews": 1}
+        # the same batch again: its keys are found in the store (a 409), and nothing moves
+        with pytest.raises(RowError) as again:
+            live.apply(batch)
+        assert again.value.status == 409 and counts() == after
         # what the store holds is what the workspace stored (timestamps as fixed-width text)
         assert live.store.db.execute("SELECT ordered_at FROM orders WHERE order_id = 'ON-1'").fetchall() == \
             [("2025-01-04 15:30:00.000000",)]

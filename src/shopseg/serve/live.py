@@ -54,7 +54,7 @@ from ..trust.pii import forgotten_among, pseudonymise_rows
 from ..errors import DataContractError, ShopsegError
 from ..features import _ordered_columns, features_sql, outlier_reference, top_categories
 from .models import EVENT_TIME, POSTABLE
-from .online import OnlineStore, OnlineWs
+from .online import TABLES as STORE_TABLES, OnlineStore
 
 LIVE_DDL = (
     """CREATE TABLE IF NOT EXISTS segment_changes (
@@ -119,6 +119,16 @@ class _ConWs:
 
     def count(self, table: str) -> int:
         return int(self.scalar(f'SELECT count(*) FROM "{table}"')) if self.has_table(table) else 0
+
+
+class _StoreWs(_ConWs):
+    """The same calls over the online store (serve/online.py): the input tables only, DuckDB SQL in."""
+
+    def has_table(self, name: str) -> bool:
+        return name in STORE_TABLES
+
+    def columns(self, table: str) -> list[str]:
+        return [c.name for c in schema.get_table(table).all_columns] if table in STORE_TABLES else []
 
 
 def end_of_day(ts: datetime) -> datetime:
@@ -258,7 +268,7 @@ class LiveUpdater:
 
     def _reader(self):
         """Where the re-score reads the inputs: the online store, else the writer connection."""
-        return OnlineWs(self.store, self.path) if self.store is not None else _ConWs(self.con, self.path)
+        return _StoreWs(self.store, self.path) if self.store is not None else _ConWs(self.con, self.path)
 
     # -- the live cache ---------------------------------------------------------------
     def load_cache(self, cur, run_id: int) -> None:
@@ -313,9 +323,7 @@ class LiveUpdater:
                                                     f"(rows {seen[k]} and {i})."})
                     seen[k] = i
                 if len(key) == 1:
-                    ids = [k[0] for k in seen]
-                    found = {x[0] for x in con.execute(
-                        f'SELECT "{key[0]}" FROM "{table}" WHERE "{key[0]}" IN (SELECT unnest(?))', [ids]).fetchall()}
+                    found = self._stored_among(table, key[0], [k[0] for k in seen])
                     for i, r in enumerate(data):
                         if r[key[0]] in found:
                             problems.append({"table": table, "row": i, "column": key[0], "status": 409,
@@ -332,8 +340,7 @@ class LiveUpdater:
                 known = {r.get(rc) for r in rows.get(rt) or []}
                 missing = [v for v in vals if v not in known]
                 if missing:
-                    known |= {x[0] for x in con.execute(
-                        f'SELECT "{rc}" FROM "{rt}" WHERE "{rc}" IN (SELECT unnest(?))', [missing]).fetchall()}
+                    known |= self._stored_among(rt, rc, missing)
                 for i, r in enumerate(data):
                     v = r.get(c.name)
                     if v is not None and v not in known:
@@ -354,6 +361,13 @@ class LiveUpdater:
             raise RowError(f"{len(problems)} row problem(s); first: {first['table']}[{first['row']}]."
                            f"{first['column']}: {first['message']}", problems, status=status,
                            hint="Nothing was stored. Post the referenced rows first or in the same batch.")
+
+    def _stored_among(self, table: str, column: str, values: list) -> set:
+        """The ``values`` already stored in ``table.column``: asked of the online store when there is one
+        (it holds exactly the workspace's rows, indexed on every key), else of the workspace."""
+        reader = self.store if self.store is not None else self.con
+        return {x[0] for x in reader.execute(
+            f'SELECT "{column}" FROM "{table}" WHERE "{column}" IN (SELECT unnest(?))', [values]).fetchall()}
 
     # -- writing -------------------------------------------------------------------------
     def _append(self, table: str, data: list[dict], ingest_id: int) -> int:

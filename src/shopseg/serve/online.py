@@ -9,7 +9,7 @@ query add their own scans.  See docs/serve.md, "Live re-scoring".
 
 The online store keeps the canonical input tables (customers, products, orders,
 order_lines, events, reviews) in an in-memory SQLite database indexed by
-customer (lines by order), loaded from the workspace when the service starts
+customer (lines by order) and by key, loaded from the workspace when the service starts
 and appended to by every ``POST /events`` inside the same request (committed or
 rolled back with the workspace).  The live re-score runs **the same SQL texts as
 the batch**, transpiled from DuckDB to SQLite by SQLGlot, as the Spark engine
@@ -127,41 +127,26 @@ class Result:
         return self.rows
 
     def df(self) -> pd.DataFrame:
-        if not self.rows or not self.types:
-            return pd.DataFrame({n: _column([], k) for n, k in zip(self.names, self.types or [None] * len(self.names))},
-                                columns=self.names)
-        frame = pd.DataFrame.from_records(self.rows, columns=self.names)  # one inference pass, then fix-ups
-        for name, kind in zip(self.names, self.types):
-            col = frame[name]
-            if kind == "BOOLEAN" and col.dtype != bool and col.notna().all():
-                frame[name] = col.astype(bool)
-            elif kind in _NUMERIC and col.dtype == object:  # NULLs among numbers, or all NULL
-                frame[name] = pd.to_numeric(col).astype(float)
-            elif kind in ("DOUBLE", "FLOAT") and col.dtype != float:
-                frame[name] = col.astype(float)
-            elif kind in ("TIMESTAMP", "DATE"):
-                frame[name] = pd.to_datetime(col)
-            elif kind == "VARCHAR" and col.dtype == object:  # all NULL
-                frame[name] = col.astype("str")
-        return frame
+        cols = list(zip(*self.rows)) if self.rows else [()] * len(self.names)
+        kinds = self.types or [None] * len(self.names)
+        return pd.DataFrame({n: _column(list(v), k) for n, v, k in zip(self.names, cols, kinds)}, columns=self.names)
 
 
-_NUMERIC = ("BIGINT", "INTEGER", "HUGEINT", "SMALLINT", "DOUBLE", "FLOAT")
-
-
-def _column(values: list, kind: str | None) -> pd.Series:
-    has_null = any(v is None for v in values)
+def _column(values: list, kind: str | None):
+    """One result column as the array DuckDB's ``df()`` gives for its type (built in numpy: one-row frames
+    are the common case, and pandas' per-column fix-ups cost more than the query)."""
+    has_null = None in values
     if kind == "BOOLEAN":
-        return pd.Series([None if v is None else bool(v) for v in values], dtype=object if has_null else bool)
+        return np.array(values, dtype=object if has_null else bool)
     if kind in ("BIGINT", "INTEGER", "HUGEINT", "SMALLINT"):
-        return pd.Series([np.nan if v is None else v for v in values], dtype=float if has_null else "int64")
+        return np.array(values, dtype=float if has_null else np.int64)
     if kind in ("DOUBLE", "FLOAT") or (kind or "").startswith("DECIMAL"):
-        return pd.Series([np.nan if v is None else float(v) for v in values], dtype=float)
+        return np.array(values, dtype=float)  # None -> NaN
     if kind in ("TIMESTAMP", "DATE"):
-        return pd.Series(pd.to_datetime(values))
+        return pd.to_datetime(values)
     if kind == "VARCHAR":
-        return pd.Series(values, dtype="str")  # as DuckDB hands strings to pandas 3
-    return pd.Series(values)
+        return pd.array(values, dtype="str")  # as DuckDB hands strings to pandas 3
+    return pd.array(values)
 
 
 class OnlineStore:
@@ -205,6 +190,9 @@ class OnlineStore:
                 self.db.executemany(insert, rows)
                 self.rows += len(rows)
             self.db.execute(f'CREATE INDEX "ix_{t}" ON "{t}" ({q(LOOKUP[t])})')
+            key = schema.get_table(t).key
+            if len(key) == 1 and key[0] != LOOKUP[t]:  # what a POST is checked against: "already stored?"
+                self.db.execute(f'CREATE INDEX "key_{t}" ON "{t}" ({q(key[0])})')
         return self
 
     def insert(self, table: str, names: list[str], rows: list[tuple]) -> None:
@@ -242,32 +230,4 @@ def q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-class OnlineWs:
-    """The workspace calls the batch functions make (``con.execute``, ``sql``, ``df``...) over the store."""
-
-    def __init__(self, store: OnlineStore, path):
-        self.con = store
-        self.path = path
-
-    @property
-    def models_dir(self):
-        return self.path / "models"
-
-    def sql(self, query, params=None):
-        return self.db.execute(query, params).fetchall()
-
-    def scalar(self, query, params=None):
-        rows = self.sql(query, params)
-        return rows[0][0] if rows else None
-
-    def df(self, query, params=None):
-        return self.db.execute(query, params).df()
-
-    def has_table(self, name: str) -> bool:
-        return name in TABLES
-
-    def columns(self, table: str) -> list[str]:
-        return [c.name for c in schema.get_table(table).all_columns] if table in TABLES else []
-
-
-__all__ = ["OnlineStore", "OnlineWs", "to_sqlite", "TABLES"]
+__all__ = ["OnlineStore", "to_sqlite", "TABLES"]
