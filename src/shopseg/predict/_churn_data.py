@@ -135,12 +135,14 @@ def numeric_features(f: pd.DataFrame) -> pd.DataFrame:
     # not (a value on a LightGBM bin edge would flip); 1e-6 keeps every cent and ratio
     cols = [c for c in f.columns if c not in NOT_FEATURES]
     try:  # one block conversion (numbers and booleans): a live re-score of one row pays ~1 ms, not ~40
-        num = pd.DataFrame(f[cols].to_numpy(dtype=float, na_value=np.nan), columns=cols, index=f.index) \
-            .fillna(0.0).round(6)
+        A = f[cols].to_numpy(dtype=float, na_value=np.nan)
     except (TypeError, ValueError):  # a non-numeric value: coerce column by column
-        num = pd.DataFrame({c: pd.to_numeric(f[c], errors="coerce").astype(float).fillna(0.0).round(6)
-                            for c in cols}, index=f.index)
-    return pd.concat([f[[c for c in f.columns if c in NOT_FEATURES]], num], axis=1)[list(f.columns)]
+        A = np.column_stack([pd.to_numeric(f[c], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+                             for c in cols]) if cols else np.empty((len(f), 0))
+    A = np.round(np.where(np.isnan(A), 0.0, A), 6)
+    pos = {c: j for j, c in enumerate(cols)}
+    # one frame built from arrays (no concat / re-order): the id columns keep their own arrays and dtypes
+    return pd.DataFrame({c: A[:, pos[c]] if c in pos else f[c].array for c in f.columns}, index=f.index)
 
 
 def add_gap_features(f: pd.DataFrame, shop_gap: float) -> pd.DataFrame:
