@@ -173,3 +173,13 @@ def test_the_store_moves_with_the_workspace_transaction(demo, tmp_path):
             [("2025-01-04 15:30:00.000000",)]
     finally:
         ws.close()
+
+
+def test_a_query_sqlite_cannot_run_is_answered_by_duckdb():
+    """median() has no SQLite counterpart (the features SQL holds it when no run gives the outlier reference)."""
+    duck = duckdb.connect()
+    duck.execute("CREATE TABLE x AS SELECT * FROM (VALUES (1.0), (2.0), (10.0)) t(v)")
+    store = OnlineStore(duck)
+    store.db.execute("CREATE TABLE x (v REAL)")  # empty here: the answer must come from DuckDB
+    assert store.execute("SELECT median(v) AS m FROM x").fetchall() == [(2.0,)]
+    assert store.execute("SELECT median(v) AS m FROM x").df()["m"].tolist() == [2.0]

@@ -23,7 +23,10 @@ unnest($list))`` as ``json_each``, ``any_value`` (of a value repeated within
 its group) as ``max``.  Timestamps are stored as fixed-width text
 (``YYYY-MM-DD HH:MM:SS.ffffff``), so comparing them as strings orders them as
 times.  Result columns get the types the DuckDB query gives (read once per SQL
-text from DuckDB), so callers see the frames they see in the batch.
+text from DuckDB), so callers see the frames they see in the batch.  A query
+SQLite cannot run goes to DuckDB instead: the median over the rows computed, which
+the features SQL holds only in a workspace without a stored run to take the
+outlier reference from.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from datetime import date, datetime
 import numpy as np
 import pandas as pd
 import sqlglot
+import sqlglot.errors
 from sqlglot import exp
 
 from .. import schema
@@ -165,6 +169,7 @@ class OnlineStore:
         self.db.create_function("ln", 1, lambda x: None if x is None or x <= 0 else math.log(x), deterministic=True)
         self.db.create_function("exp", 1, lambda x: None if x is None else math.exp(x), deterministic=True)
         self._types: dict[str, list[str]] = {}
+        self._duck_only: set[str] = set()
         self.rows = 0
 
     @staticmethod
@@ -215,7 +220,17 @@ class OnlineStore:
 
     def execute(self, sql: str, params=None) -> Result:
         """Run the DuckDB query ``sql`` here; columns typed as DuckDB types them."""
-        cur = self.db.execute(to_sqlite(sql), _params(params))
+        if sql in self._duck_only:
+            return self.duck.execute(sql, params or [])
+        try:
+            cur = self.db.execute(to_sqlite(sql), _params(params))
+        except (sqlite3.OperationalError, sqlglot.errors.SqlglotError):
+            if sql in self._types:  # it ran here before: a real error, not a missing function
+                raise
+            # SQL SQLite cannot run (e.g. the median over the rows computed, which the features SQL only
+            # holds when there is no stored run to take the outlier reference from): DuckDB answers it
+            self._duck_only.add(sql)
+            return self.duck.execute(sql, params or [])
         names = [d[0] for d in cur.description] if cur.description else []
         rows = cur.fetchall()
         types = self._types.get(sql)
