@@ -12,7 +12,9 @@ default config: automatic K).  It reports, per seed:
   say how far the personas are recoverable from these features at all; a low ceiling would mean
   the generator plants personas no method could separate;
 - the mean silhouette (on the clustering sample) of the planted partition and of the chosen one,
-  which is why the silhouette prefers the K it picks.
+  which is why the silhouette prefers the K it picks (since 2026-11-28 the default is
+  ``k_selection = "two_level"``: the chosen partition is then the two-level leaves; set
+  ``[segments.cluster] k_selection = "silhouette"`` for the one-level figures of docs/segments.md).
 
     python evals/synth_segments.py [CUSTOMERS] [SEED ...]   # default 20,000 customers, seeds 42 1 2
 """

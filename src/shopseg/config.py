@@ -140,7 +140,7 @@ CONSTRAINTS: dict[str, Constraint] = {
     "segments.cluster.k_min": interval(2, 100, integer=True),
     "segments.cluster.k_max": interval(2, 100, integer=True),
     "segments.cluster.scaler": one_of("standard", "robust"),
-    "segments.cluster.k_selection": one_of("silhouette", "elbow"),
+    "segments.cluster.k_selection": one_of("silhouette", "elbow", "two_level"),
     "segments.cluster.winsorize_quantile": Constraint(
         "a number in (0.5, 1]", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0.5 < v <= 1),
     "segments.cluster.sample_size": interval(100, None, integer=True),

@@ -20,6 +20,10 @@ the best mean silhouette (Rousseeuw 1987) on that sample wins (or, with
 ``k_selection="elbow"``, the knee of the inertia curve: the K farthest below
 the chord joining its ends), and both curves are kept in ``k_curve_``.  The final model is
 fitted on all rows (MiniBatchKMeans, Sculley 2010, above ``minibatch_above``).
+``k_selection="two_level"`` keeps the silhouette K as a first level and splits each of
+its clusters when its own silhouette curve beats null references of the same shape
+(:func:`_split_test`); the leaves' sample means are the centroids, every row goes to the
+nearest one (``split_table_`` says which cluster was split how).
 ``method="hierarchical"`` builds a Ward (or average / complete linkage with
 euclidean, manhattan or cosine distance) tree on the sample, cuts it at K and
 assigns every row to the nearest cluster centroid (medoid-free: the mean of
@@ -86,6 +90,20 @@ BUYER_ONLY = frozenset({
     "std_days_between_orders", "avg_rating",
 })
 _METRIC = {"euclidean": "euclidean", "manhattan": "cityblock", "cosine": "cosine"}
+# k_selection = "two_level" (docs/segments.md, "Persona recovery"): the first (macro) level is the best
+# silhouette over k_min..k_max with at least MACRO_N_INIT k-means restarts per K (with 4, k-means
+# stuck in a worse local optimum at one K turns the curve into a false tie; the second level can
+# split a macro cluster but never merge two, so the first level must not under-split).  Inside each
+# macro cluster, sub-K 2..SUB_K_MAX is tried on the cluster's own standardised rows (SUB_N_INIT
+# restarts) and kept only if its silhouette beats two null references of the same shape (NULL_DRAWS
+# draws each) by more than SPLIT_Z reference standard deviations; no part may hold fewer than
+# MIN_LEAF_SHARE of the sample (and never fewer than 10 rows).
+MACRO_N_INIT = 10
+SUB_K_MAX = 6
+SUB_N_INIT = 2
+NULL_DRAWS = 5
+SPLIT_Z = 6.0
+MIN_LEAF_SHARE = 0.02
 
 
 def default_features(columns) -> list[str]:
@@ -159,15 +177,87 @@ def silhouette_from_distances(D: np.ndarray, labels: np.ndarray) -> float:
     return float(s.mean())
 
 
+def _silhouette_curve(X: np.ndarray, ks, seed: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    D = pairwise_distances(X)
+    sil, labels = [], []
+    for k in ks:
+        lab = KMeans(n_clusters=k, random_state=seed, n_init=SUB_N_INIT).fit(X).labels_
+        sil.append(silhouette_from_distances(D, lab))
+        labels.append(lab)
+    return np.array(sil), labels
+
+
+def _split_test(X: np.ndarray, min_size: int, seed: int) -> tuple[int, np.ndarray | None, dict]:
+    """Should this cluster be split, and into how many parts?  (``k_selection="two_level"``)
+
+    The rows are standardised on their own (local mean and sd) and k-means with k = 2..SUB_K_MAX
+    gives the observed silhouette curve s(k).  Two null references of the same rows, NULL_DRAWS
+    draws each, give the silhouette one would see without structure: the principal-component scores
+    permuted independently per component (keeps every component's distribution, discrete piles
+    included, and destroys the joint structure) and a uniform draw in the box of the principal
+    components (Tibshirani, Walther & Hastie 2001, reference b; the permutation alone is beaten by
+    uniform noise in a convex cell).  The reference r(k) is the higher of the two means, its spread
+    sd(k) the larger standard deviation.  A partition counts if all its parts hold >= ``min_size`` rows
+    and its silhouette beats the reference by more than SPLIT_Z sd(k); if none does, the cluster stays
+    whole.  Otherwise sub-K is chosen as the first level chooses K, by the silhouette, with the
+    one-standard-error rule for parsimony: the smallest counting k whose s(k) is within
+    sd(k*) sqrt(1 + 1/NULL_DRAWS) of the best counting s(k*) (the standard error of Tibshirani et
+    al.'s gap statistic; choosing the largest gap s(k) - r(k) instead over-splits, because r(k) falls
+    with k while s(k) stays flat past the planted k).
+    Returns (k, labels or None, the figures for ``split_table_``).
+    """
+    n = len(X)
+    row = {"n": n, "k": 1, "sub_k": np.nan, "silhouette": np.nan, "null_silhouette": np.nan, "null_sd": np.nan,
+           "z": np.nan}
+    ks = list(range(2, min(SUB_K_MAX, n // min_size) + 1))
+    if not ks:
+        return 1, None, row
+    sd = X.std(axis=0)
+    Xl = (X - X.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+    rng = np.random.default_rng(seed)
+    with threadpool_limits(1):
+        obs, labels = _silhouette_curve(Xl, ks, seed)
+        _, _, Vt = np.linalg.svd(Xl, full_matrices=False)  # Xl is centred
+        P = Xl @ Vt.T
+        perm = [_silhouette_curve(np.column_stack([rng.permutation(c) for c in P.T]) @ Vt, ks, seed)[0]
+                for _ in range(NULL_DRAWS)]
+        box = [_silhouette_curve(rng.uniform(P.min(axis=0), P.max(axis=0), size=P.shape) @ Vt, ks, seed)[0]
+               for _ in range(NULL_DRAWS)]
+    ref = np.maximum(np.mean(perm, axis=0), np.mean(box, axis=0))
+    spread = np.maximum(np.maximum(np.std(perm, axis=0, ddof=1), np.std(box, axis=0, ddof=1)), 1e-3)
+    fits = np.array([np.bincount(lab, minlength=k).min() >= min_size for lab, k in zip(labels, ks)])
+    if not fits.any():
+        return 1, None, row
+    ok = fits & (obs - ref > SPLIT_Z * spread)
+    if ok.any():
+        top = int(np.argmax(np.where(ok, obs, -np.inf)))
+        j = int(np.flatnonzero(ok & (obs >= obs[top] - spread[top] * np.sqrt(1 + 1 / NULL_DRAWS)))[0])
+    else:  # report the best-looking candidate
+        j = int(np.argmax(np.where(fits, obs, -np.inf)))
+    z = float((obs[j] - ref[j]) / spread[j])
+    row.update(sub_k=ks[j], silhouette=float(obs[j]), null_silhouette=float(ref[j]), null_sd=float(spread[j]), z=z)
+    if not ok.any():
+        return 1, None, row
+    row["k"] = ks[j]
+    return ks[j], labels[j], row
+
+
 class BehaviourClusters(ClusterMixin, BaseEstimator):
     """Cluster customers on behavioural features, choosing K automatically.
 
     Parameters mirror ``[segments.cluster]`` in the config.  ``n_clusters=None``
-    (or 0) chooses K by silhouette.  Learned attributes: ``features_``,
+    (or 0) chooses K by silhouette (``k_selection="silhouette"``), by the knee of
+    the inertia curve (``"elbow"``) or in two levels (``"two_level"``: the silhouette
+    K, then each of those clusters split when a null reference says it holds
+    structure of its own; see :func:`_split_test`).  Learned attributes: ``features_``,
     ``caps_``, ``center_``, ``scale_``, ``n_clusters_``, ``k_curve_``
     (DataFrame k, inertia, silhouette), ``elbow_k_``, ``cluster_centers_``
     (scaled space), ``centroids_`` (DataFrame, transformed space, index = cluster id),
-    ``cluster_ids_``, ``labels_`` (cluster ids of the rows fitted).
+    ``cluster_ids_``, ``labels_`` (cluster ids of the rows fitted), ``split_table_``
+    (``"two_level"`` only, else None: one row per first-level cluster with its sample
+    rows ``n``, the number of parts ``k`` it was split into, the candidate ``sub_k``
+    with its silhouette, null silhouette, null sd and ``z``, and the final cluster ids
+    it became, ``clusters``).
 
     >>> from sklearn.datasets import make_blobs
     >>> X, y = make_blobs(600, n_features=3, centers=4, cluster_std=0.5, random_state=1)
@@ -207,8 +297,8 @@ class BehaviourClusters(ClusterMixin, BaseEstimator):
     def _check_params(self) -> None:
         if self.method not in ("kmeans", "hierarchical"):
             raise ConfigError(f"The 'method' parameter must be 'kmeans' or 'hierarchical'. Got {self.method!r} instead.")
-        if self.k_selection not in ("silhouette", "elbow"):
-            raise ConfigError(f"The 'k_selection' parameter must be 'silhouette' or 'elbow'. "
+        if self.k_selection not in ("silhouette", "elbow", "two_level"):
+            raise ConfigError(f"The 'k_selection' parameter must be 'silhouette', 'elbow' or 'two_level'. "
                               f"Got {self.k_selection!r} instead.")
         if self.scaler not in ("standard", "robust"):
             raise ConfigError(f"The 'scaler' parameter must be 'standard' or 'robust'. Got {self.scaler!r} instead.")
@@ -298,11 +388,25 @@ class BehaviourClusters(ClusterMixin, BaseEstimator):
         else:
             k_choice = self._choose_k(Zs, range(self.k_min, k_hi + 1), seed)
         self.n_clusters_ = int(k_choice)
-        if self.method == "kmeans":
+        self.split_table_ = None
+        if self.k_selection == "two_level" and not self.n_clusters and k_choice > 1:
+            leaves = self._two_level(Zs, self._sample_labels.pop(k_choice), seed)
+            self.n_clusters_ = len(leaves)
+            # every leaf becomes a centroid in the global scaled space (the mean of its sample rows) and
+            # every row goes to the nearest one, as predict does; no k-means refit on all rows: Lloyd
+            # iterations let the big leaves take over the tails of the small ones (demo shop, first
+            # version of the rule: ARI lower in 21 of 24 runs, by up to 0.14; docs/segments.md)
+            centers = np.vstack([Zs[p].mean(axis=0) for p in leaves])
+            remap = self._set_centers(centers, Z)
+            ids = self.cluster_ids_[remap]  # ids[j]: cluster id of leaf j
+            self.split_table_["clusters"] = [[int(ids[j]) for j in js] for js in self.split_table_.pop("leaf_index")]
+        elif self.method == "kmeans":
             centers = self._fit_kmeans(Z, self.n_clusters_, seed)
+            self._set_centers(centers, Z)
         else:
             centers = self._fit_hierarchical(Zs, self.n_clusters_)
-        self._set_centers(centers, Z)
+            self._set_centers(centers, Z)
+        self.__dict__.pop("_sample_labels", None)
         return self
 
     def _kmeans(self, k: int, seed: int, n: int):
@@ -312,6 +416,7 @@ class BehaviourClusters(ClusterMixin, BaseEstimator):
 
     def _choose_k(self, Zs: np.ndarray, ks, seed: int) -> int:
         rows = []
+        self._sample_labels = {}
         if self.method == "hierarchical":
             tree = self._tree(Zs)
         # one distance matrix for every K (<= 6000 rows: <= 288 MB); silhouette then only reduces it
@@ -319,11 +424,13 @@ class BehaviourClusters(ClusterMixin, BaseEstimator):
         for k in ks:
             if self.method == "kmeans":
                 with threadpool_limits(1):  # threads cost more than they save on a few thousand rows
-                    km = KMeans(n_clusters=k, random_state=seed, n_init=self.n_init).fit(Zs)
+                    n_init = max(self.n_init, MACRO_N_INIT) if self.k_selection == "two_level" else self.n_init
+                    km = KMeans(n_clusters=k, random_state=seed, n_init=n_init).fit(Zs)
                 lab, inertia = km.labels_, float(km.inertia_)
             else:
                 lab = fcluster(tree, t=k, criterion="maxclust") - 1
                 inertia = float(sum(((Zs[lab == j] - Zs[lab == j].mean(0)) ** 2).sum() for j in np.unique(lab)))
+            self._sample_labels[k] = np.asarray(lab)
             n_lab = len(np.unique(lab))
             if not 1 < n_lab < len(Zs):
                 sil = np.nan
@@ -336,10 +443,24 @@ class BehaviourClusters(ClusterMixin, BaseEstimator):
         self.elbow_k_ = elbow_k(self.k_curve_["k"], self.k_curve_["inertia"])
         sil = self.k_curve_["silhouette"].to_numpy()
         if self.k_selection == "elbow":
-            return self.elbow_k_
+            return self.elbow_k_  # "two_level" takes the silhouette K as its first level
         if np.all(np.isnan(sil)):
             return int(self.k_curve_["k"].iloc[0])
         return int(self.k_curve_["k"].iloc[int(np.nanargmax(sil))])
+
+    def _two_level(self, Zs: np.ndarray, macro: np.ndarray, seed: int) -> list[np.ndarray]:
+        """Leaves (sample row indices) of the two-level split; fills ``split_table_``."""
+        min_size = max(int(np.ceil(MIN_LEAF_SHARE * len(Zs))), 10)
+        leaves, rows = [], []
+        parts = [np.flatnonzero(macro == c) for c in np.unique(macro)]
+        parts.sort(key=lambda p: (-len(p), p[0]))
+        for c, idx in enumerate(parts, start=1):
+            k, lab, row = _split_test(Zs[idx], min_size, seed)
+            first = len(leaves)
+            leaves += [idx] if k == 1 else [idx[lab == j] for j in range(k)]
+            rows.append({"macro_cluster": c, **row, "leaf_index": list(range(first, len(leaves)))})
+        self.split_table_ = pd.DataFrame(rows)
+        return leaves
 
     def _fit_kmeans(self, Z: np.ndarray, k: int, seed: int) -> np.ndarray:
         if k == 1:
@@ -363,7 +484,7 @@ class BehaviourClusters(ClusterMixin, BaseEstimator):
             return cdist(Z, centers, metric=_METRIC[self.metric]).argmin(axis=1)  # of set-up, this 0.02 ms
         return pairwise_distances_argmin(Z, centers, metric=self.metric)
 
-    def _set_centers(self, centers: np.ndarray, Z: np.ndarray) -> None:
+    def _set_centers(self, centers: np.ndarray, Z: np.ndarray) -> np.ndarray:
         """Order clusters by decreasing size (ties: centroid coordinates), ids from 1."""
         lab = self._assign(Z, centers)
         sizes = np.bincount(lab, minlength=len(centers))
@@ -373,6 +494,7 @@ class BehaviourClusters(ClusterMixin, BaseEstimator):
         remap = np.empty(len(order), dtype=np.int64)
         remap[order] = np.arange(len(order))
         self.labels_ = self.cluster_ids_[remap[lab]]
+        return remap  # remap[j]: position of centre j after sorting
 
     # -- using -----------------------------------------------------------------------
     def _check_fitted(self) -> None:

@@ -121,7 +121,8 @@ def spark_clusters(features, config: Config | None = None, *, seed: int = 0, fit
     ``fit_rows`` (so its winsorising caps, scaling, K and centres equal the DuckDB engine's),
     else on a random sample of that many; its ``transform`` then runs per partition, MLlib
     KMeans (Lloyd's iterations over all customers) refines the centres starting from the
-    fitted ones, and each customer goes to the nearest centre (``BehaviourClusters._assign``).
+    fitted ones (not with ``k_selection = "two_level"``: its leaf centres are kept as fitted),
+    and each customer goes to the nearest centre (``BehaviourClusters._assign``).
     Ids run from 1 by decreasing cluster size, as in the DuckDB engine.
     Returns (Spark DataFrame customer_id, cluster; dict with the model, K and centroids).
     """
@@ -145,6 +146,10 @@ def spark_clusters(features, config: Config | None = None, *, seed: int = 0, fit
     scaled = features.select(*need).mapInPandas(transform, "customer_id string, z array<double>").cache()
     if k == 1:
         centers = np.asarray(model.cluster_centers_[:1])
+    elif getattr(model, "split_table_", None) is not None:
+        # k_selection = "two_level": the leaves' centres as fitted, every customer to the nearest one (as
+        # BehaviourClusters.predict); Lloyd iterations from them lower the ARI (docs/segments.md)
+        centers = np.asarray(model.cluster_centers_)
     else:
         from pyspark.mllib.clustering import KMeans, KMeansModel
 
