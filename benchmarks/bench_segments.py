@@ -150,7 +150,8 @@ def one_baseline(n: int) -> dict:
 
 PERSONA_SHOPS = ((20000, 42), (20000, 7), (20000, 123), (5000, 42), (5000, 7), (5000, 123), (3000, 42))
 PERSONA_SETTINGS = (
-    ("auto K (silhouette, the default)", {}),
+    ("auto K (two-level, the default)", {}),
+    ("auto K (silhouette, one level)", {"k_selection": "silhouette"}),
     ("auto K (elbow)", {"k_selection": "elbow"}),
     ("K = 8 (the planted number), k-means", {"n_clusters": 8}),
     ("K = 8, hierarchical Ward", {"n_clusters": 8, "method": "hierarchical"}),
