@@ -48,7 +48,6 @@ import pandas as pd
 from sklearn.cluster import KMeans
 from sklearn.metrics import (
     adjusted_rand_score,
-    pairwise_distances,
     pairwise_distances_argmin,
 )
 from threadpoolctl import threadpool_limits
@@ -56,7 +55,10 @@ from threadpoolctl import threadpool_limits
 from shopseg.config import load_config
 from shopseg.features import customer_features
 from shopseg.segment import BehaviourClusters
-from shopseg.segment.cluster import silhouette_from_distances
+from shopseg.segment import cluster as _cluster
+from shopseg.segment.cluster import (
+    _silhouette_curve as silhouette_curve,  # n_init: _cluster.SUB_N_INIT
+)
 from shopseg.synth import synthesize
 from shopseg.workspace import Workspace
 
@@ -67,17 +69,6 @@ MIN_LEAF_SHARE = 0.02
 BLOB_COLS = ["click_rate", "discount_share", "return_rate", "cart_abandonment_rate", "browse_minutes"]
 
 
-SUB_N_INIT = 2
-
-
-def silhouette_curve(X, ks, seed):
-    D = pairwise_distances(X)
-    sil, labels = [], []
-    for k in ks:
-        lab = KMeans(n_clusters=k, random_state=seed, n_init=SUB_N_INIT).fit(X).labels_
-        sil.append(silhouette_from_distances(D, lab))
-        labels.append(lab)
-    return np.array(sil), labels
 
 
 def split_test(X, min_size, seed, opt):
@@ -252,7 +243,7 @@ def main(opt) -> str:
     warnings.simplefilter("ignore")
     with threadpool_limits(1):
         md = [(f"Rule: macro K by silhouette, k-means n_init {opt.macro_n_init}; "
-               f"sub-K by {opt.choice} (k-means n_init {SUB_N_INIT}), nulls {opt.nulls}, z > {opt.z}, "
+               f"sub-K by {opt.choice} (k-means n_init {_cluster.SUB_N_INIT}), nulls {opt.nulls}, z > {opt.z}, "
                f"depth {opt.depth}, "
                f"{'k-means refit' if opt.refit else 'nearest leaf centroid'}."), ""]
         md += noise_rows(opt) + [""] + blob_rows(opt) + [""]
@@ -273,5 +264,5 @@ if __name__ == "__main__":
     p.add_argument("--z", type=float, default=6.0)
     p.add_argument("--refit", action="store_true")
     opt = p.parse_args()
-    SUB_N_INIT = opt.sub_n_init
+    _cluster.SUB_N_INIT = opt.sub_n_init
     print(main(opt))
