@@ -39,8 +39,11 @@ def report(path: Path, as_of: str, k: int) -> str:
         run = segment_all(ws, 1, as_of, cfg)
         secs = time.perf_counter() - t0
     m = run.model
+    split = getattr(m, "split_table_", None)
+    how = "given" if k else (f"two-level: best silhouette K = {len(split)} (the curve below), its clusters split into "
+                             + " + ".join(str(int(x)) for x in split["k"]) if split is not None else "best silhouette")
     md = [f"## Online Retail clusters (as of {as_of}, {len(run.segments):,} customers, segment_all {secs:.1f} s)", "",
-          f"K = {m.n_clusters_} ({'given' if k else 'best silhouette'}; elbow K = {m.elbow_k_}); features: "
+          f"K = {m.n_clusters_} ({how}; elbow K = {m.elbow_k_}); features: "
           + ", ".join(f"`{c}`" for c in m.features_) + ".", "",
           "| K | inertia | silhouette |", "|---|---|---|"]
     md += [f"| {int(r.k)} | {r.inertia:,.0f} | {r.silhouette:.3f} |" for r in m.k_curve_.itertuples()]
