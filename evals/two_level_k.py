@@ -56,9 +56,6 @@ from shopseg.config import load_config
 from shopseg.features import customer_features
 from shopseg.segment import BehaviourClusters
 from shopseg.segment import cluster as _cluster
-from shopseg.segment.cluster import (
-    _silhouette_curve as silhouette_curve,  # n_init: _cluster.SUB_N_INIT
-)
 from shopseg.synth import synthesize
 from shopseg.workspace import Workspace
 
@@ -78,16 +75,7 @@ def split_test(X, min_size, seed, opt):
     ks = list(range(2, min(SUB_K_MAX, n // min_size) + 1))
     if not ks:
         return 1, None, row
-    sd = X.std(axis=0)
-    Xl = (X - X.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
-    rng = np.random.default_rng(seed)
-    obs, labels = silhouette_curve(Xl, ks, seed)
-    _, _, Vt = np.linalg.svd(Xl, full_matrices=False)
-    P = Xl @ Vt.T
-    perm = [silhouette_curve(np.column_stack([rng.permutation(c) for c in P.T]) @ Vt, ks, seed)[0]
-            for _ in range(DRAWS)]
-    box = [silhouette_curve(rng.uniform(P.min(axis=0), P.max(axis=0), size=P.shape) @ Vt, ks, seed)[0]
-           for _ in range(DRAWS)]
+    obs, labels, perm, box = _cluster._observed_and_null_curves(X, ks, seed, DRAWS)  # the estimator's own
     refs = {"perm": [perm], "box": [box], "both": [perm, box]}[opt.nulls]
     ref = np.max([np.mean(r, axis=0) for r in refs], axis=0)
     spread = np.maximum(np.max([np.std(r, axis=0, ddof=1) for r in refs], axis=0), 1e-3)

@@ -187,6 +187,24 @@ def _silhouette_curve(X: np.ndarray, ks, seed: int) -> tuple[np.ndarray, list[np
     return np.array(sil), labels
 
 
+def _observed_and_null_curves(X: np.ndarray, ks, seed: int, draws: int | None = None):
+    """The rows standardised on their own; their silhouette curve over ``ks`` (and the k-means labels), and
+    the curves of the two null references, ``draws`` (NULL_DRAWS) each: (obs, labels, perm, box)."""
+    sd = X.std(axis=0)
+    Xl = (X - X.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+    rng = np.random.default_rng(seed)
+    draws = NULL_DRAWS if draws is None else draws
+    with threadpool_limits(1):
+        obs, labels = _silhouette_curve(Xl, ks, seed)
+        _, _, Vt = np.linalg.svd(Xl, full_matrices=False)  # Xl is centred
+        P = Xl @ Vt.T
+        perm = [_silhouette_curve(np.column_stack([rng.permutation(c) for c in P.T]) @ Vt, ks, seed)[0]
+                for _ in range(draws)]
+        box = [_silhouette_curve(rng.uniform(P.min(axis=0), P.max(axis=0), size=P.shape) @ Vt, ks, seed)[0]
+               for _ in range(draws)]
+    return obs, labels, perm, box
+
+
 def _split_test(X: np.ndarray, min_size: int, seed: int) -> tuple[int, np.ndarray | None, dict]:
     """Should this cluster be split, and into how many parts?  (``k_selection="two_level"``)
 
@@ -212,17 +230,7 @@ def _split_test(X: np.ndarray, min_size: int, seed: int) -> tuple[int, np.ndarra
     ks = list(range(2, min(SUB_K_MAX, n // min_size) + 1))
     if not ks:
         return 1, None, row
-    sd = X.std(axis=0)
-    Xl = (X - X.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
-    rng = np.random.default_rng(seed)
-    with threadpool_limits(1):
-        obs, labels = _silhouette_curve(Xl, ks, seed)
-        _, _, Vt = np.linalg.svd(Xl, full_matrices=False)  # Xl is centred
-        P = Xl @ Vt.T
-        perm = [_silhouette_curve(np.column_stack([rng.permutation(c) for c in P.T]) @ Vt, ks, seed)[0]
-                for _ in range(NULL_DRAWS)]
-        box = [_silhouette_curve(rng.uniform(P.min(axis=0), P.max(axis=0), size=P.shape) @ Vt, ks, seed)[0]
-               for _ in range(NULL_DRAWS)]
+    obs, labels, perm, box = _observed_and_null_curves(X, ks, seed)
     ref = np.maximum(np.mean(perm, axis=0), np.mean(box, axis=0))
     spread = np.maximum(np.maximum(np.std(perm, axis=0, ddof=1), np.std(box, axis=0, ddof=1)), 1e-3)
     fits = np.array([np.bincount(lab, minlength=k).min() >= min_size for lab, k in zip(labels, ks)])
