@@ -280,7 +280,7 @@ def churn_reuse_stage(ws, run_id: int, as_of, config, model, decision: Decision)
     from .features import _as_ts
     from .predict import explain
     from .predict._churn_data import cutoff_frame, shop_gap_days
-    from .predict.churn import _features, _score, _temp_table, _write_reports, churn_settings, model_path
+    from .predict.churn import _features, _score, _write_reports, churn_settings, model_path, write_scores
 
     H = int(model.metadata_["horizon"]["horizon_days"])
     frame = cutoff_frame(ws, _as_ts(as_of), H, config)
@@ -300,12 +300,7 @@ def churn_reuse_stage(ws, run_id: int, as_of, config, model, decision: Decision)
         raise ConfigError(f"Cannot reuse the churn model of run {src}: its validation scores are gone.")
     scores, cuts, _ = _score(model, frame, settings, valid["probability"].to_numpy(float),
                              valid["churned"].to_numpy(int), horizon_days=H)
-    _temp_table(ws, "_churn_scores_df", scores)
-    try:
-        n = ws.write_output("churn_scores", run_id, "SELECT customer_id, probability, tier, reason_1, reason_2, "
-                            "reason_3, model FROM _churn_scores_df")
-    finally:
-        ws.con.execute("DROP TABLE IF EXISTS _churn_scores_df")
+    n = write_scores(ws, run_id, scores)
     if ws.has_table("churn_validation"):
         ws.write_output("churn_validation", run_id, "SELECT customer_id, churned, probability FROM churn_validation "
                         "WHERE run_id = ?", [src])

@@ -234,6 +234,16 @@ def _score(model: ChurnModel, frame: pd.DataFrame, cuts_settings: dict | None, v
     return out, cuts, why
 
 
+def write_scores(ws, run_id: int, scores: pd.DataFrame) -> int:
+    """``scores`` (from :func:`_score`) as run ``run_id``'s ``churn_scores``; returns the rows written."""
+    _temp_table(ws, "_churn_scores_df", scores)
+    try:
+        return ws.write_output("churn_scores", run_id, "SELECT customer_id, probability, tier, reason_1, reason_2, "
+                               "reason_3, model FROM _churn_scores_df")
+    finally:
+        ws.con.execute("DROP TABLE IF EXISTS _churn_scores_df")
+
+
 def _temp_table(ws, name: str, df: pd.DataFrame) -> None:
     """Copy ``df`` into temp table ``name`` (register + copy + unregister at once, so no view outlives it)."""
     ws.con.register("_churn_df_view", df)
@@ -273,12 +283,7 @@ def churn_stage(ws, run_id: int, as_of, config: Config | None = None) -> dict:
     # "shop median" in the reasons means the shop as of as_of, not the (older) training cutoffs
     model.reference_ = explain.reference_values(frame[fit.features])
     scores, cuts, _ = _score(model, frame, c["tiers"], valid_prob, y_val, horizon_days=H)
-    _temp_table(ws, "_churn_scores_df", scores)
-    try:
-        n = ws.write_output("churn_scores", run_id, "SELECT customer_id, probability, tier, reason_1, reason_2, "
-                            "reason_3, model FROM _churn_scores_df")
-    finally:
-        ws.con.execute("DROP TABLE IF EXISTS _churn_scores_df")
+    n = write_scores(ws, run_id, scores)
     # the validation window's labels and calibrated scores: ROC and calibration charts, the threshold slider
     _temp_table(ws, "_churn_valid_df", pd.DataFrame({
         "customer_id": fit.valid["customer_id"].astype(str).to_numpy(), "churned": y_val.astype(bool),

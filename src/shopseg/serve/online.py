@@ -186,7 +186,7 @@ class OnlineStore:
             sel = ", ".join(f"strftime({q(c.name)}, '{TS_FORMAT}')" if c.type == "TIMESTAMP" else
                             f"CAST({q(c.name)} AS VARCHAR)" if c.type == "DATE" else q(c.name) for c in cols)
             insert = f'INSERT INTO "{t}" VALUES ({", ".join("?" * len(cols))})'
-            cur = self.duck.cursor() if hasattr(self.duck, "cursor") else self.duck
+            cur = self.duck.cursor()  # committed rows, on a connection of its own
             (top,) = cur.execute(f'SELECT max(rowid) FROM "{t}"').fetchall()[0]
             for lo in range(0, (top if top is not None else -1) + 1, chunk_rows):  # rowid ranges: bounded memory
                 arrays = cur.execute(f'SELECT {sel} FROM "{t}" WHERE rowid >= {lo} AND rowid < {lo + chunk_rows}'
