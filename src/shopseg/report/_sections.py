@@ -227,7 +227,10 @@ def cluster_map(ctx: ReportContext) -> Section:
         kf.update_layout(xaxis_title="K", yaxis=dict(title="silhouette"),
                          yaxis2=dict(title="inertia", overlaying="y", side="right"), height=320)
         body += "<h3>Choosing K</h3>" + figure_html(kf)
-        take += f" K = {model.get('k')} was chosen ({model.get('method', 'kmeans')}; elbow at {model.get('elbow_k')})."
+        first = model.get("first_level_k")
+        how = (f"two levels: the silhouette's K = {first}, then clusters split again where they beat a null "
+               "reference of their own shape" if first else model.get("method", "kmeans"))
+        take += f" K = {model.get('k')} was chosen ({how}; elbow at {model.get('elbow_k')})."
     return Section("clusters", "Behavioural clusters", take, body)
 
 

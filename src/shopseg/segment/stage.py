@@ -93,11 +93,13 @@ def fit_clusters(features: pd.DataFrame, cfg: Config, previous: pd.DataFrame | N
         if len(model.labels_) else np.array([], dtype=object)
     cents = model.centroids_
     curve = model.k_curve_.replace({np.nan: None}).to_dict(orient="records")
+    split = getattr(model, "split_table_", None)  # k_selection = "two_level": the curve is the first level's
     extra = {
         cluster_label(cid): {
             "centroid": {c: round(float(v), 6) for c, v in cents.loc[cid].items()},
             "model": {"method": model.method, "k": model.n_clusters_, "elbow_k": model.elbow_k_,
-                      "scaler": model.scaler, "features": model.features_, "k_curve": curve},
+                      "scaler": model.scaler, "features": model.features_, "k_curve": curve,
+                      "first_level_k": None if split is None else len(split)},
         }
         for cid in cents.index
     }

@@ -137,7 +137,9 @@ def _profiles(ws, run_id: int, facts: dict, cfg: Config) -> dict:
         "cluster": {f"cluster_{cid}": {
             "centroid": {c: round(float(v), 6) for c, v in cl["centroids"].loc[cid].items()},
             "model": {"method": "spark-kmeans", "k": cl["k"], "elbow_k": model.elbow_k_, "scaler": model.scaler,
-                      "features": model.features_, "k_curve": curve, "fit_rows": cl["fit_rows"]}}
+                      "features": model.features_, "k_curve": curve, "fit_rows": cl["fit_rows"],
+                      "first_level_k": None if getattr(model, "split_table_", None) is None
+                      else len(model.split_table_)}}
             for cid in cl["centroids"].index},
     }
     profiles = []
