@@ -7,6 +7,7 @@ The run is as of FIXTURE_AS_OF (2024-07-01 00:00) with the segments stage only
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 import shutil
 import warnings
 
@@ -294,6 +295,74 @@ def test_in_memory_answer_equals_the_sql_answer_for_every_customer_before_and_af
     fast = fast_customer_view(state, "c04")
     assert fast is not _MISS and fast.live is True and fast.features["frequency"] == 4
     assert fast_customer_view(state, "nobody") is _MISS  # unknown ids fall through to SQL (a 404)
+
+
+def test_the_fast_path_answers_the_same_bytes_as_the_route(client):
+    """GET /customers/{id} with the key header is answered before routing (serve.app._App); the cookie goes
+    through FastAPI's route.  Same status, content type and bytes, before and after a live write."""
+    app = client.app
+    state = app.state.shopseg
+    taken = []
+    fast = app._fast_body
+    app._fast_body = lambda scope: taken.append(fast(scope)) or taken[-1]
+    ids = [r[0] for r in state.ws.sql("SELECT DISTINCT customer_id FROM customers ORDER BY 1")]
+
+    def compare():
+        for cid in ids:
+            for key in (READ, WRITE):
+                a = client.get(f"/customers/{cid}", headers={"X-API-Key": key})
+                client.cookies.set("shopseg_key", key)
+                b = client.get(f"/customers/{cid}")
+                client.cookies.clear()
+                assert (a.status_code, a.headers["content-type"], a.content) == \
+                    (b.status_code, b.headers["content-type"], b.content), cid
+
+    compare()
+    assert client.post("/events", json=LIVE_ORDER, headers=W).status_code == 200
+    state._runs_checked = __import__("time").monotonic()
+    compare()
+    # every header request took the fast path but those of the customer the run has no rows for (SQL path)
+    unknown = [c for c in ids if c not in set(state.runs(state.cursor())["snapshot"].ids)]
+    assert len(unknown) == 1
+    assert sum(t is not None for t in taken) == 2 * 2 * (len(ids) - 1)
+    assert json.loads(client.get("/customers/c04", headers=R).content)["features"]["frequency"] == 4
+    # what the fast path leaves to the route: a wrong key, an unknown id, a nested path
+    n = len(taken)
+    assert client.get("/customers/c04", headers={"X-API-Key": "nope"}).status_code == 403
+    assert client.get("/customers/nobody", headers=R).status_code == 404
+    assert client.get("/customers/c04/x", headers=R).status_code == 404
+    assert taken[n:] == [None, None, None]
+
+
+def test_snapshot_rows_convert_every_column_kind_as_the_sql_path_does():
+    import numpy as np
+    import pandas as pd
+
+    from shopseg.serve.app import _SnapTable
+
+    df = pd.DataFrame({
+        "_shopseg_id": ["a", "a", "b"],
+        "customer_id": ["a", "a", "b"],
+        "n": np.array([3, 4, 5], dtype=np.int64),
+        "x": [1.5, float("nan"), 2.0],
+        "flag": [True, False, True],
+        "at": pd.to_datetime(["2024-01-02 03:04:05.123456", None, "2024-12-31 00:00:00.000000"]),
+        "label": ["hi", None, "hi"],
+        "maybe": pd.array([1, None, 2], dtype="Int64"),
+        "utc": pd.to_datetime(["2024-01-01", "2024-01-02", None], utc=True),
+    })
+    tab = _SnapTable(df, limit=20)
+    assert list(tab.ids) == ["a", "b"]
+    a = tab.rows(0, "a")
+    assert a == [
+        {"customer_id": "a", "n": 3, "x": 1.5, "flag": True, "at": datetime(2024, 1, 2, 3, 4, 5, 123456),
+         "label": "hi", "maybe": 1, "utc": datetime(2024, 1, 1, tzinfo=UTC)},
+        {"customer_id": "a", "n": 4, "x": None, "flag": False, "at": None, "label": None, "maybe": None,
+         "utc": datetime(2024, 1, 2, tzinfo=UTC)},
+    ]
+    assert [type(v) for v in a[0].values()] == [str, int, float, bool, datetime, str, int, datetime]
+    assert tab.rows(1, "b")[0]["utc"] is None and tab.rows(1, "b")[0]["at"] == datetime(2024, 12, 31)
+    assert _SnapTable(df, limit=1).rows(0, "a") == a[:1]
 
 
 def test_a_rejected_post_leaves_the_in_memory_answer_unchanged(client):

@@ -33,12 +33,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pydantic_core
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -239,8 +240,10 @@ def _cell(v):
 class _SnapTable:
     """One run's rows of an output table, in memory, ordered by customer_id: O(log n) look-ups.
 
-    Columns are numpy arrays; text columns dictionary-encoded (codes + values), so 1M
-    customers x a few schemes stay a few hundred MB; customer_id is not stored per row.
+    The rows are one numpy structured array, so a row becomes Python values in one C call
+    (``.item()``) rather than one conversion per cell; text columns are dictionary-encoded
+    (int32 codes + values), so 1M customers x a few schemes stay a few hundred MB;
+    customer_id is not stored per row.
     """
 
     def __init__(self, df: pd.DataFrame, limit: int):
@@ -251,38 +254,58 @@ class _SnapTable:
             self.ids = ids[self.starts[:-1]]
         else:
             self.starts, self.ids = np.array([0]), ids
-        self.cols: list[tuple[str, Any, Any]] = []
+        self.names: list[str] = []
+        self.id_pos: list[int] = []  # where customer_id goes
+        self.float_pos: list[int] = []  # NaN -> None
+        self.text: list[tuple[int, list]] = []  # (position, values by code); code -1 -> None
+        self.obj_pos: list[int] = []  # anything else: _cell per value
+        fields, arrays = [], []
         for c in df.columns:
             if c == "_shopseg_id":
                 continue
-            if c == "customer_id":
-                self.cols.append((c, None, None))
-                continue
+            pos = len(self.names)
+            self.names.append(c)
             col = df[c]
-            if pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col) \
-                    or pd.api.types.is_datetime64_any_dtype(col):
-                self.cols.append((c, col.to_numpy(), None))
+            if c == "customer_id":
+                self.id_pos.append(pos)
+                arr = np.zeros(len(df), dtype=np.int8)
+            elif isinstance(col.dtype, np.dtype) and col.dtype.kind in "biuf":
+                arr = col.to_numpy()
+                if arr.dtype.kind == "f":
+                    self.float_pos.append(pos)
+            elif isinstance(col.dtype, np.dtype) and col.dtype.kind == "M":  # tz-naive: .item() gives datetime
+                arr = col.to_numpy().astype("datetime64[us]")
+            elif pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col) \
+                    or pd.api.types.is_datetime64_any_dtype(col):  # nullable / tz-aware: object cells
+                arr = col.to_numpy(dtype=object)
+                self.obj_pos.append(pos)
             else:
                 codes, uniques = pd.factorize(col, use_na_sentinel=True)
-                self.cols.append((c, codes.astype(np.int32), np.asarray(uniques, dtype=object)))
+                arr = codes.astype(np.int32)
+                self.text.append((pos, [_cell(u) for u in uniques]))
+            fields.append((f"f{pos}", arr.dtype))
+            arrays.append(arr)
+        self.rec = np.empty(len(df), dtype=fields)
+        for (name, _), arr in zip(fields, arrays):
+            self.rec[name] = arr
 
-    def rows(self, customer_id: str) -> list[dict] | None:
-        i = int(np.searchsorted(self.ids, customer_id))
-        if i >= len(self.ids) or self.ids[i] != customer_id:
-            return None
-        lo, hi = int(self.starts[i]), int(self.starts[i + 1])
+    def rows(self, j: int, customer_id: str) -> list[dict]:
+        """The rows of the ``j``-th customer of :attr:`ids` (who is ``customer_id``), at most ``limit``."""
+        lo, hi = int(self.starts[j]), int(self.starts[j + 1])
         out = []
-        for r in range(lo, min(hi, lo + self.limit)):
-            row = {}
-            for c, arr, uniq in self.cols:
-                if arr is None:
-                    row[c] = customer_id
-                elif uniq is None:
-                    row[c] = _cell(arr[r])
-                else:
-                    k = arr[r]
-                    row[c] = None if k < 0 else _cell(uniq[k])
-            out.append(row)
+        for rec in self.rec[lo:min(hi, lo + self.limit)].tolist():
+            vals = list(rec)
+            for p in self.id_pos:
+                vals[p] = customer_id
+            for p in self.float_pos:
+                if math.isnan(vals[p]):
+                    vals[p] = None
+            for p, uniq in self.text:
+                k = vals[p]
+                vals[p] = None if k < 0 else uniq[k]
+            for p in self.obj_pos:
+                vals[p] = _cell(vals[p])
+            out.append(dict(zip(self.names, vals)))
         return out
 
 
@@ -306,14 +329,27 @@ class _Snapshot:
             df = cur.execute(f"{keyed} WHERE run_id = ? AND customer_id IS NOT NULL ORDER BY {order}",
                              [int(rid)]).df()
             self.tables[table] = _SnapTable(df, 20 if many else 1)
+        # one sorted index of every customer any table knows, and per table where each is in it (-1: absent):
+        # a look-up is one binary search, not one per table
+        ids = [t.ids for t in self.tables.values()]
+        self.ids = np.unique(np.concatenate(ids)) if ids else np.array([], dtype=str)
+        self.slots: list[tuple[str, bool, _SnapTable, np.ndarray]] = []
+        for t, tab in self.tables.items():
+            pos = tab.ids.searchsorted(self.ids)
+            found = pos < len(tab.ids)
+            found[found] = tab.ids[pos[found]] == self.ids[found]
+            self.slots.append((t, _VIEW_PARTS[t][1], tab, np.where(found, pos, -1).astype(np.int32)))
 
     def lookup(self, customer_id: str, live: dict | None) -> dict | None:
         """The parts of a customer's view, or None when the run does not know them (the SQL path decides)."""
         got: dict[str, Any] = {t: None for t in _VIEW_PARTS}
-        for t, tab in self.tables.items():
-            rows = tab.rows(customer_id)
-            many = _VIEW_PARTS[t][1]
-            got[t] = rows if many else (rows[0] if rows else None)
+        i = int(self.ids.searchsorted(customer_id))
+        if i < len(self.ids) and self.ids[i] == customer_id:
+            for t, many, tab, slot in self.slots:
+                j = int(slot[i])
+                if j >= 0:
+                    rows = tab.rows(j, customer_id)
+                    got[t] = rows if many else rows[0]
         if got["customer_features"] is None and live is None:
             return None
         got["live"] = live
@@ -330,11 +366,67 @@ def fast_customer_view(state: _State, customer_id: str):
 
     No SQL, no thread hop: what GET /customers/{id} answers on the event loop.
     """
+    got = _fast_parts(state, customer_id)
+    return _MISS if got is None else _assemble(got[0], customer_id, got[1])
+
+
+def _fast_parts(state: _State, customer_id: str) -> tuple[dict, dict] | None:
+    """(runs, parts of the view) from memory alone, or None when SQL is needed."""
     runs = state.fresh_runs()
     if runs is None or runs.get("snapshot") is None:
-        return _MISS
+        return None
     got = runs["snapshot"].lookup(customer_id, state.live.cached(runs["run_id"], customer_id))
-    return _MISS if got is None else _assemble(runs, customer_id, got)
+    return None if got is None else (runs, got)
+
+
+_VIEW_JSON = TypeAdapter(M.CustomerView)
+
+
+class _App(FastAPI):
+    """FastAPI, with a ``GET /customers/{id}`` the run snapshot can answer answered before the middleware stack.
+
+    The same answer as the route (the same :func:`fast_customer_view`, the same JSON:
+    ``tests/test_serve_api.py`` compares the bytes); what it skips is per request work
+    of the framework (middleware layers, dependency solving, response re-validation),
+    two thirds of a look-up's CPU in the ASGI app (docs/service.md).  Only the success
+    case is taken here: a valid ``X-API-Key`` header and an id the snapshot knows.
+    Everything else (no key, a wrong key, the cookie, an unknown id, a snapshot being
+    rebuilt, an exception) goes on to the route, so errors, 404s and the SQL path are
+    the route's.
+    """
+
+    shopseg_state: _State | None = None
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["method"] == "GET" and self.shopseg_state is not None:
+            body = self._fast_body(scope)
+            if body is not None:
+                await send({"type": "http.response.start", "status": 200, "headers": [
+                    (b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")]})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await super().__call__(scope, receive, send)
+
+    def _fast_body(self, scope) -> bytes | None:
+        path = scope["path"]
+        if not path.startswith("/customers/") or "/" in path[11:] or len(path) == 11 or scope.get("root_path"):
+            return None
+        state = self.shopseg_state
+        key = next((v for k, v in scope["headers"] if k == b"x-api-key"), None)
+        if key is None or not (hmac.compare_digest(key, state.write_key.encode())
+                               or hmac.compare_digest(key, state.read_key.encode())):
+            return None
+        cid = path[11:]
+        try:
+            got = _fast_parts(state, cid)
+            d = None if got is None else _view_dict(got[0], cid, got[1])
+            if d is None:
+                return None
+            if d["live"]:  # parts parsed from JSON: validated, as the route does
+                return _VIEW_JSON.dump_json(M.CustomerView.model_validate(d), by_alias=True)
+            return pydantic_core.to_json(d, inf_nan_mode="null")  # the snapshot's typed values as they are
+        except Exception:  # noqa: BLE001 - the route runs the same calls and reports what went wrong
+            return None
 
 
 def customer_view(state: _State, cur, customer_id: str, *, use_snapshot: bool = True) -> M.CustomerView | None:
@@ -362,6 +454,16 @@ def _parsed(v):
 
 
 def _assemble(runs: dict, customer_id: str, got: dict) -> M.CustomerView | None:
+    d = _view_dict(runs, customer_id, got)
+    return None if d is None else M.CustomerView.model_validate(d)
+
+
+def _view_dict(runs: dict, customer_id: str, got: dict) -> dict | None:
+    """The view as a plain dict, keys in :class:`M.CustomerView`'s field order (the one place that shapes it).
+
+    Validated into the model by :func:`_assemble`; when every part came from the run snapshot
+    (Python values of the declared types), :class:`_App` serialises it as it is.
+    """
     rid = runs["run_id"]
     live = got["live"]
     if live is not None:
@@ -371,31 +473,32 @@ def _assemble(runs: dict, customer_id: str, got: dict) -> M.CustomerView | None:
     if feats is None and not got["n_customer_rows"]:
         return None
     names = runs.get("names", {})
-    segs: dict[str, M.SegmentInfo] = {}
+    segs: dict[str, dict] = {}
     for r in got["segments"] or []:
-        segs[r["scheme"]] = M.SegmentInfo(segment=r["segment"], name=names.get((r["scheme"], r["segment"])),
-                                          source="run")
+        segs[r["scheme"]] = {"segment": r["segment"], "name": names.get((r["scheme"], r["segment"])), "source": "run"}
     for r in got["live_segments"] or []:
-        segs[r["scheme"]] = M.SegmentInfo(segment=r["segment"], name=names.get((r["scheme"], r["segment"])),
-                                          source="live")
+        segs[r["scheme"]] = {"segment": r["segment"], "name": names.get((r["scheme"], r["segment"])), "source": "live"}
     churn = None
     if live is not None and live["churn"]:
-        churn = M.ChurnInfo(**_parsed(live["churn"]), source="live")
+        churn = {**_parsed(live["churn"]), "source": "live"}
     elif got["churn_scores"] is not None:
         g = got["churn_scores"]
-        churn = M.ChurnInfo(probability=g.get("probability"), tier=g.get("tier"), model=g.get("model"),
-                            reasons=[g[k] for k in ("reason_1", "reason_2", "reason_3") if g.get(k)], source="run")
+        churn = {"probability": g.get("probability"), "tier": g.get("tier"),
+                 "reasons": [g[k] for k in ("reason_1", "reason_2", "reason_3") if g.get(k)],
+                 "model": g.get("model"), "source": "run"}
     clv = None
     if live is not None and live["clv"]:
-        clv = M.CLVInfo(**_parsed(live["clv"]), source="live")
+        clv = {**_parsed(live["clv"]), "source": "live"}
     elif got["clv"] is not None:
-        clv = M.CLVInfo(**{k: got["clv"].get(k) for k in ("clv", "p_alive", "expected_purchases_90d",
-                                                          "expected_order_value", "expected_next_order_at")},
-                        source="run")
-    return M.CustomerView(
-        customer_id=customer_id, run_id=rid, as_of=live["as_of"] if live else runs["as_of"], live=live is not None,
-        features=feats, segments=segs, churn=churn, clv=clv, next_action=got["actions"],
-        recommendations=got["recommendations"] if runs["tables"].get("recommendations") is not None else None)
+        clv = {k: got["clv"].get(k) for k in _CLV_FIELDS}
+        clv["source"] = "run"
+    return {"customer_id": customer_id, "run_id": rid, "as_of": live["as_of"] if live else runs["as_of"],
+            "live": live is not None, "features": feats, "segments": segs, "churn": churn, "clv": clv,
+            "next_action": got["actions"],
+            "recommendations": got["recommendations"] if runs["tables"].get("recommendations") is not None else None}
+
+
+_CLV_FIELDS = ("clv", "p_alive", "expected_purchases_90d", "expected_order_value", "expected_next_order_at")
 
 
 def segments_view(state: _State, cur) -> M.SegmentsView:
@@ -556,10 +659,11 @@ def create_app(workspace_path, read_key: str, write_key: str, *, max_body_bytes:
         yield
         ws.close()
 
-    app = FastAPI(title="shopseg", version=__version__, lifespan=lifespan,
+    app = _App(title="shopseg", version=__version__, lifespan=lifespan,
                   description="Customer segments, predictions and live events over a shopseg workspace. "
                               "Send the key in the `X-API-Key` header.")
     app.state.shopseg = state
+    app.shopseg_state = state
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
