@@ -7,7 +7,7 @@ DEMO_WS ?= shopseg-workspace
 DEMO_CUSTOMERS ?= 20000
 DEMO_SEED ?= 42
 
-.PHONY: demo test bench venv clean browser java
+.PHONY: demo test bench venv clean browser java wrk
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "make: $(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
@@ -35,7 +35,11 @@ browser:
 java:
 	@command -v java >/dev/null 2>&1 || bash scripts/install-debian-package.sh java openjdk-17-jre-headless
 
-bench: $(STAMP)
+# wrk, the closed-loop HTTP load generator of the service benchmark (benchmarks/bench_serve.py)
+wrk:
+	@command -v wrk >/dev/null 2>&1 || bash scripts/install-debian-package.sh wrk wrk
+
+bench: $(STAMP) wrk
 	$(PY) benchmarks/run.py $(if $(QUICK),--quick,)
 
 clean:
