@@ -14,7 +14,8 @@ import pytest
 
 from shopseg.predict._churn_data import _EXTRAS_SQL
 from shopseg.predict.clv import SUMMARY_SQL
-from shopseg.segment.lifecycle import PER_CUSTOMER_SQL, only_customers
+from shopseg.segment.lifecycle import PER_CUSTOMER_SQL
+from shopseg.workspace import only_customers
 from shopseg.serve.live import LiveUpdater, RowError, load_reference
 from shopseg.serve.online import TABLES, OnlineStore, to_sqlite
 from shopseg.workspace import open_workspace

@@ -29,6 +29,7 @@ from datetime import date, datetime
 import pandas as pd
 
 from .config import Config, load_config
+from .workspace import CUSTOMER_FILTER
 
 # name -> formula, in output order (category share columns are inserted
 # where ``cat_share_<slug>`` stands).  docs/features.md repeats these.
@@ -191,7 +192,7 @@ def features_sql(ws, as_of, config: Config | None = None, *, restricted: bool = 
     """
     cfg = config or load_config()
     cats = categories if categories is not None else top_categories(ws, as_of, cfg["features.top_categories"])
-    only = " AND customer_id IN (SELECT unnest($customers))" if restricted else ""
+    only = CUSTOMER_FILTER if restricted else ""
     thr = float(cfg["features.outlier_z"])
     cat_sums = "".join(
         f",\n            sum(gross) FILTER (WHERE category = {_lit(c)}) AS g_{s}" for c, s in cats

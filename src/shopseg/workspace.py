@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -25,6 +26,9 @@ from . import schema
 from .errors import WorkspaceError
 
 DEFAULT_PATH = "shopseg-workspace"
+# Queries that can run for a few customers (the live service) take the ids as a list parameter
+# ``$customers``; this one shape is what serve/online.py transpiles for SQLite.
+CUSTOMER_FILTER = " AND customer_id IN (SELECT unnest($customers))"
 DB_NAME = "shop.duckdb"
 SUBDIRS = ("models", "reports", "exports")
 
@@ -203,6 +207,14 @@ def open_workspace(path: str | os.PathLike | None = None, *, create: bool = True
                    read_only: bool = False) -> Workspace:
     """Open (by default create) the workspace at ``path``."""
     return Workspace.open(path, create=create, read_only=read_only)
+
+
+def only_customers(sql: str) -> str:
+    """``sql`` restricted to the ids of ``$customers`` at its markers: ``/*only*/`` for a ``customer_id``
+    column, ``/*only:o*/`` for ``o.customer_id``."""
+    return re.sub(r"/\*only(?::(\w+))?\*/",
+                  lambda m: CUSTOMER_FILTER.replace("customer_id", f"{m.group(1)}.customer_id") if m.group(1)
+                  else CUSTOMER_FILTER, sql)
 
 
 def to_json(obj) -> str:

@@ -16,6 +16,7 @@ import pandas as pd
 
 from ..config import Config
 from ..features import _as_ts, customer_features
+from ..workspace import only_customers
 
 # Columns of customer_features never used as churn features: ids, flags, and the
 # category shares, whose columns change with the top categories of each cutoff.
@@ -117,8 +118,7 @@ def cutoff_frame(ws, cutoff: datetime, horizon_days: int, config: Config, *, cus
               "max_rating": float(config["churn.complaint_max_rating"])}
     sql = _EXTRAS_SQL
     if ids is not None:
-        sql = sql.replace("/*only:o*/", " AND o.customer_id IN (SELECT unnest($customers))").replace(
-            "/*only*/", " AND customer_id IN (SELECT unnest($customers))")
+        sql = only_customers(sql)
         params["customers"] = ids
     extras = ws.con.execute(sql, params).df()
     f = numeric_features(f.merge(extras, on="customer_id", how="left"))

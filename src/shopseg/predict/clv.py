@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError, DataContractError
+from ..workspace import CUSTOMER_FILTER
 from ._clv_base import TIME_UNITS, CLVModel
 from ._clv_models import BGNBD, ParetoNBD
 from ._clv_value import MONTH_IN_UNITS, GammaGamma, customer_lifetime_value
@@ -123,7 +124,7 @@ def summary_from_orders(ws_or_con, as_of, *, time_unit: str = "D", customers=Non
     params: dict = {"as_of": ts, "unit": unit}
     customer_filter = ""
     if customers is not None:
-        customer_filter = "AND customer_id IN (SELECT unnest($customers))"
+        customer_filter = CUSTOMER_FILTER
         params["customers"] = [str(c) for c in customers]
     sql = SUMMARY_SQL.format(customer_filter=customer_filter)
     return _con(ws_or_con).execute(sql, params).df()

@@ -43,16 +43,13 @@ FROM pdays
 """
 
 # per buyer: days since the first purchase day, and the gap before the latest one (NULL after a single day);
-# the live service puts a customer filter in at /*only*/ (``only_customers``)
+# the live service puts a customer filter in at /*only*/ (``workspace.only_customers``)
 PER_CUSTOMER_SQL = f"""SELECT customer_id,
        date_diff('day', min(d), CAST($as_of AS DATE)) AS days_since_first_order,
        arg_max(gap, d) AS last_gap_days
 FROM ({_GAPS_SQL}) GROUP BY 1"""
 
 
-def only_customers(sql: str) -> str:
-    """``sql`` (with a ``/*only*/`` marker) restricted to the ids in ``$customers``."""
-    return sql.replace("/*only*/", " AND customer_id IN (SELECT unnest($customers))")
 
 
 def lifecycle_windows(ws, as_of, config: Config | None = None) -> dict:

@@ -555,7 +555,8 @@ class LiveUpdater:
         the run's windows; the cluster by the run's stored cluster model (nearest centroid).
         """
         from ..segment import SCHEMES
-        from ..segment.lifecycle import PER_CUSTOMER_SQL, assign_stages, only_customers
+        from ..segment.lifecycle import PER_CUSTOMER_SQL, assign_stages
+        from ..workspace import only_customers
 
         cfg = ref.config
         schemes = [s for s in SCHEMES if s in cfg["segments.schemes"]]
