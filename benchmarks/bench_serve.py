@@ -15,10 +15,11 @@
    segment_profiles, churn_scores, clv) are generated in SQL: the read path only
    looks rows up, so this measures exactly what it does without spending an
    hour synthesising and fitting 1M customers.  The rate doubles from 25 req/s
-   until a step is not held (>= 95% of the rate achieved, no errors); the
-   highest held step and its p99 are the result (target p99 < 20 ms).  Then a
-   sweep between the last held and the first failed doubling step shows where
-   the one server process saturates.  Baselines in the same run: the same
+   until a step is not held (>= 95% of the rate achieved, no errors, and the
+   server not saturated: see :func:`_saturated`); then a sweep between the last
+   held and the first failed doubling step shows where the one server process
+   saturates.  The highest held step and its p99 are the result (target p99 <
+   20 ms); wrk adds the closed-loop peak rate.  Baselines in the same run: the same
    look-ups as direct calls in one process (no HTTP), the previous generator
    (httpx, two processes of four threads) at 400 req/s, and, with
    ``SHOPSEG_BENCH_BEFORE_SRC``, the other checkout's server on the same ramp.
@@ -411,7 +412,7 @@ def _held(s: dict) -> bool:
 
 def get_ramp(path: Path, n_customers: int, seconds: float, src: str | None = None) -> tuple[list, list, float]:
     """The doubling ramp (stops at the first step not held) and the sweep between the last held step and
-    the failed one (eight steps, stops likewise); and the server's start-up seconds."""
+    the failed one (seven steps an eighth of the gap apart, stops likewise); and the server's start-up seconds."""
     t = time.perf_counter()
     srv = Server(path, src=src)
     start_s = time.perf_counter() - t  # includes reading the run snapshot into memory

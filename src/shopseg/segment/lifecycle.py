@@ -50,8 +50,6 @@ PER_CUSTOMER_SQL = f"""SELECT customer_id,
 FROM ({_GAPS_SQL}) GROUP BY 1"""
 
 
-
-
 def lifecycle_windows(ws, as_of, config: Config | None = None) -> dict:
     """The silent / churned / new windows in days, and where they came from.
 

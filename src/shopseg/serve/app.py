@@ -90,6 +90,14 @@ class _State:
         self._cache_lock = threading.Lock()
         self._curve_cache: dict = {}
 
+    def key_level(self, key: bytes) -> str | None:
+        """``"write"``, ``"read"`` or None (neither key), compared in constant time."""
+        if hmac.compare_digest(key, self.write_key.encode()):
+            return "write"
+        if hmac.compare_digest(key, self.read_key.encode()):
+            return "read"
+        return None
+
     def cursor(self):
         cur = getattr(self.local, "cur", None)
         if cur is None:
@@ -415,8 +423,7 @@ class _App(FastAPI):
             return None
         state = self.shopseg_state
         key = next((v for k, v in scope["headers"] if k == b"x-api-key"), None)
-        if key is None or not (hmac.compare_digest(key, state.write_key.encode())
-                               or hmac.compare_digest(key, state.read_key.encode())):
+        if key is None or state.key_level(key) is None:
             return None
         cid = path[11:]
         try:
@@ -700,11 +707,10 @@ def create_app(workspace_path, read_key: str, write_key: str, *, max_body_bytes:
     def _which(k: str | None) -> str:
         if k is None:
             raise ApiError(401, "unauthorized", "Missing API key.", hint="Send it in the X-API-Key header.")
-        if hmac.compare_digest(k.encode(), write_key.encode()):
-            return "write"
-        if hmac.compare_digest(k.encode(), read_key.encode()):
-            return "read"
-        raise ApiError(403, "forbidden", "Wrong API key.")
+        level = state.key_level(k.encode())
+        if level is None:
+            raise ApiError(403, "forbidden", "Wrong API key.")
+        return level
 
     async def need_read(request: Request) -> str:  # async: no thread hop for a header check
         return _which(_key(request, cookie_ok=True))
