@@ -98,7 +98,7 @@ def test_als_path_runs_and_is_deterministic():
 
 
 def test_without_implicit_auto_falls_back_to_item_item(monkeypatch):
-    import shopseg.recommend as R
+    import shopseg.recommend._blend as R
 
     monkeypatch.setattr(R, "has_implicit", lambda: False)
     m = Recommender(collaborative="auto").fit(INTERACTIONS, PRODUCTS)

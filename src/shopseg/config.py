@@ -261,6 +261,14 @@ CONSTRAINTS: dict[str, Constraint] = {
     "recommend.als_alpha": Constraint(
         "a number in (0, inf)", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0),
     "recommend.popularity_days": interval(0, None, integer=True),
+    "recommend.group_size": interval(1, 1000, integer=True),
+    **{f"recommend.{k}": Constraint("a number in (0, 1]", lambda v: isinstance(v, (int, float))
+                                    and not isinstance(v, bool) and 0 < v <= 1) for k in ("within_decay", "group_decay")},
+    "recommend.neighbours": interval(1, 100000, integer=True),
+    "recommend.horizon_days": interval(1, 3650, integer=True),
+    "recommend.mix_customers": interval(20, 10**7, integer=True),
+    "recommend.never_repeat": Constraint("a list of product ids", lambda v: isinstance(v, list)
+                                         and all(isinstance(x, (str, int)) for x in v)),
     "recommend.popularity_scheme": one_of("rfm", "lifecycle", "value_tier", "cluster"),
     "recommend.content_max_features": interval(1, None, integer=True),
     "recommend.random_state": interval(0, None, integer=True),

@@ -41,10 +41,11 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from .config import Config, load_config
-from .errors import ConfigError, NotFittedError, ShopsegError
+from ..config import Config, load_config
+from ..errors import ConfigError, NotFittedError, ShopsegError
 
 SOURCES = ("collaborative", "content", "rules", "popularity")
+SOURCE_NAMES = ["als", "item_item", "content", "cross_sell", "popularity"]
 REC_COLUMNS = {
     "customer_id": "The customer.",
     "rank": "1 = best.",
@@ -281,6 +282,31 @@ class Recommender:
         if not len(cust) or n_i == 0:
             return pd.DataFrame({c: pd.Series(dtype="int64" if c == "rank" else "float64" if c == "score"
                                               else "object") for c in REC_COLUMNS})
+        res_c, res_p, res_s, res_src = [], [], [], []
+        kk = min(k, n_i)
+        for lo, hi, total, best_src in self.iter_scores(cust, histories=histories, chunk_size=chunk_size):
+            top = np.argpartition(-total, kk - 1, axis=1)[:, :kk]
+            ts = np.take_along_axis(total, top, axis=1)
+            order = np.argsort(-ts, axis=1, kind="stable")
+            top = np.take_along_axis(top, order, axis=1)
+            ts = np.take_along_axis(ts, order, axis=1)
+            valid = np.isfinite(ts)
+            r_idx = np.repeat(np.arange(hi - lo), kk).reshape(-1, kk)
+            res_c.append(cust.to_numpy()[lo:hi][r_idx[valid]])
+            res_p.append(top[valid])
+            res_s.append(ts[valid])
+            res_src.append(np.take_along_axis(best_src, top, axis=1)[valid])
+        c = np.concatenate(res_c)
+        out = pd.DataFrame({"customer_id": c, "product_id": self.items_[np.concatenate(res_p)],
+                            "score": np.concatenate(res_s), "source": np.asarray(SOURCE_NAMES, dtype=object)[np.concatenate(res_src)]})
+        out.insert(1, "rank", out.groupby("customer_id", sort=False).cumcount().astype("int64") + 1)
+        return out
+
+    def iter_scores(self, cust: pd.Series, *, histories: pd.DataFrame | None = None, chunk_size: int = 2000):
+        """Blended scores in chunks of customers: (lo, hi, total, best_src) with ``total`` the dense
+        (hi - lo) x items score matrix (-inf: bought, unavailable) and ``best_src`` the index in
+        ``SOURCE_NAMES`` of the source contributing most to each score."""
+        n_i = len(self.items_)
         rows_all = self._user_pos.reindex(cust).fillna(-1).astype(np.int64).to_numpy()
         if histories is None:
             idx = np.where(rows_all >= 0, rows_all, 0)
@@ -299,8 +325,6 @@ class Recommender:
         rule_all = self._rule_scores(cust, hist_all) if self.rules_ is not None else None
         gpop = self.popularity_ / self.popularity_.max() if self.popularity_.max() > 0 else self.popularity_
         seg_of = self.segments_.reindex(cust).to_numpy() if self.segments_ is not None else np.full(len(cust), None)
-        names = ["als", "item_item", "content", "cross_sell", "popularity"]
-        res_c, res_p, res_s, res_src = [], [], [], []
         for lo in range(0, len(cust), chunk_size):
             hi = min(lo + chunk_size, len(cust))
             rows = rows_all[lo:hi]
@@ -312,38 +336,22 @@ class Recommender:
                     seg_pop[sel] = pop
             total = np.zeros((hi - lo, n_i))
             best_val = np.zeros((hi - lo, n_i))
-            best_src = np.full((hi - lo, n_i), names.index("popularity"), np.int8)
+            best_src = np.full((hi - lo, n_i), SOURCE_NAMES.index("popularity"), np.int8)
             for name, w, sc in self._sources(rows, hist, rule_all[lo:hi] if rule_all is not None else None, seg_pop):
                 mx = sc.max(axis=1, keepdims=True)
                 contrib = w * np.divide(sc, mx, out=np.zeros_like(sc, dtype=float), where=mx > 0)
                 total += contrib
                 better = contrib > best_val
                 best_val[better] = contrib[better]
-                best_src[better] = names.index(name)
+                best_src[better] = SOURCE_NAMES.index(name)
             total += 1e-9 * gpop  # ties and products with no signal: most popular first
             total[:, ~self.recommendable_] = -np.inf
             hh = hist.tocoo()
             total[hh.row, hh.col] = -np.inf
-            kk = min(k, n_i)
-            top = np.argpartition(-total, kk - 1, axis=1)[:, :kk]
-            ts = np.take_along_axis(total, top, axis=1)
-            order = np.argsort(-ts, axis=1, kind="stable")
-            top = np.take_along_axis(top, order, axis=1)
-            ts = np.take_along_axis(ts, order, axis=1)
-            valid = np.isfinite(ts)
-            r_idx = np.repeat(np.arange(hi - lo), kk).reshape(-1, kk)
-            res_c.append(cust.to_numpy()[lo:hi][r_idx[valid]])
-            res_p.append(top[valid])
-            res_s.append(ts[valid])
-            res_src.append(np.take_along_axis(best_src, top, axis=1)[valid])
-        c = np.concatenate(res_c)
-        out = pd.DataFrame({"customer_id": c, "product_id": self.items_[np.concatenate(res_p)],
-                            "score": np.concatenate(res_s), "source": np.asarray(names, dtype=object)[np.concatenate(res_src)]})
-        out.insert(1, "rank", out.groupby("customer_id", sort=False).cumcount().astype("int64") + 1)
-        return out
+            yield lo, hi, total, best_src
 
     def _rule_scores(self, cust: pd.Series, hist: sparse.csr_matrix) -> sparse.csr_matrix | None:
-        from .basket import cross_sell
+        from ..basket import cross_sell
 
         h = hist.tocoo()
         if not len(h.data):
@@ -361,177 +369,3 @@ class Recommender:
                                   (cpos.reindex(cs["customer_id"].astype(str)).to_numpy(),
                                    self._item_pos.reindex(cs["item"].astype(str)).to_numpy())),
                                  shape=(len(cust), len(self.items_)))
-
-
-# -- workspace helpers -----------------------------------------------------------------------
-
-
-def interactions_from_workspace(ws, as_of, start=None) -> pd.DataFrame:
-    """(customer_id, product_id, n_days): merchandise bought in sale orders in (start, as_of]."""
-    extra = "AND o.ordered_at > CAST(? AS TIMESTAMP)" if start is not None else ""
-    params = [as_of] + ([start] if start is not None else [])
-    return ws.df(f"""
-        SELECT o.customer_id, ol.product_id, count(DISTINCT CAST(o.ordered_at AS DATE)) AS n_days
-        FROM orders o JOIN order_lines ol ON ol.order_id = o.order_id
-        LEFT JOIN products p ON p.product_id = ol.product_id
-        WHERE o.kind = 'sale' AND o.customer_id IS NOT NULL AND coalesce(p.is_merchandise, TRUE)
-          AND o.ordered_at <= CAST(? AS TIMESTAMP) {extra}
-        GROUP BY ALL ORDER BY 1, 2""", params)
-
-
-def products_frame(ws) -> pd.DataFrame:
-    return ws.df("SELECT product_id, name, category, brand, description, is_available, is_merchandise FROM products")
-
-
-def _popularity_pairs(ws, as_of, days: int) -> pd.DataFrame | None:
-    if not days:
-        return None
-    start = pd.Timestamp(as_of) - pd.Timedelta(days=days)
-    return interactions_from_workspace(ws, as_of, start)[["customer_id", "product_id"]]
-
-
-def recommend_stage(ctx) -> dict:
-    """Pipeline stage ``recommend``: table ``recommendations`` for every customer of the run."""
-    ws, cfg = ctx.ws, ctx.config
-    rc = cfg["recommend"]
-    t0 = time.perf_counter()
-    inter = interactions_from_workspace(ws, ctx.as_of)
-    rules = None
-    if ws.has_table("association_rules"):
-        rid = ws.scalar("SELECT max(run_id) FROM association_rules WHERE run_id <= ? AND scope = 'all'", [ctx.run_id])
-        if rid is not None:
-            rules = ws.df("SELECT antecedent, consequent, confidence, lift, support FROM association_rules "
-                          "WHERE run_id = ? AND scope = 'all'", [rid])
-    segs = None
-    if ws.has_table("segments"):
-        rid = ws.scalar("SELECT max(run_id) FROM segments WHERE run_id <= ?", [ctx.run_id])
-        if rid is not None:
-            segs = ws.df("SELECT customer_id, segment FROM segments WHERE run_id = ? AND scheme = ?",
-                         [rid, rc["popularity_scheme"]])
-    model = Recommender.from_config(cfg).fit(inter, products_frame(ws), rules=rules, segments=segs,
-                                             popularity=_popularity_pairs(ws, ctx.as_of, rc["popularity_days"]))
-    if ws.has_table("customer_features") and ws.scalar(
-            "SELECT count(*) FROM customer_features WHERE run_id = ?", [ctx.run_id]):
-        customers = [r[0] for r in ws.sql("SELECT customer_id FROM customer_features WHERE run_id = ? ORDER BY 1",
-                                          [ctx.run_id])]
-    else:
-        customers = sorted(set(inter["customer_id"].astype(str)))
-    recs = model.recommend(customers)
-    ws.con.execute("SELECT 1").fetchall()
-    ws.con.register("_recs_out", recs)
-    try:
-        n = ws.write_output("recommendations", ctx.run_id,
-                            "SELECT CAST(customer_id AS VARCHAR) AS customer_id, CAST(rank AS BIGINT) AS rank, "
-                            "CAST(product_id AS VARCHAR) AS product_id, CAST(score AS DOUBLE) AS score, "
-                            "CAST(source AS VARCHAR) AS source FROM _recs_out")
-    finally:
-        ws.con.unregister("_recs_out")
-    return {"rows": n, "customers": len(customers), "collaborative": model.collaborative_,
-            "rules": 0 if rules is None else len(rules), "sources": recs["source"].value_counts().to_dict(),
-            "fit_seconds": round(time.perf_counter() - t0, 2)}
-
-
-def recommendations_for(ws, customer_id: str, run_id: int | None = None) -> pd.DataFrame:
-    """The stored recommendations of one customer (latest run by default), with product names."""
-    if not ws.has_table("recommendations"):
-        raise ShopsegError("No recommendations in the workspace yet.", hint="Run `shopseg run` (stage recommend).")
-    if run_id is None:
-        run_id = ws.scalar("SELECT max(run_id) FROM recommendations")
-    df = ws.df("""SELECT r.rank, r.product_id, p.name, p.category, round(r.score, 4) AS score, r.source
-                  FROM recommendations r LEFT JOIN products p USING (product_id)
-                  WHERE r.run_id = ? AND r.customer_id = ? ORDER BY r.rank""", [run_id, str(customer_id)])
-    if not len(df):
-        raise ShopsegError(f"Customer {customer_id!r} has no recommendations in run {run_id}.",
-                           hint="Check the id; customers first seen after the run's as_of have none.")
-    return df
-
-
-# -- offline evaluation -----------------------------------------------------------------------
-
-
-def ranking_metrics(recs: pd.DataFrame, relevant: pd.DataFrame, k: int = 10, n_recommendable: int | None = None) -> dict:
-    """precision@k, recall@k, NDCG@k over the customers of ``relevant`` (customer_id, product_id),
-    and coverage = distinct recommended products / ``n_recommendable``.
-
-    >>> recs = pd.DataFrame({"customer_id": ["a"] * 3, "rank": [1, 2, 3], "product_id": ["x", "y", "z"]})
-    >>> rel = pd.DataFrame({"customer_id": ["a", "a"], "product_id": ["y", "q"]})
-    >>> m = ranking_metrics(recs, rel, k=3)
-    >>> round(m["precision"], 4), m["recall"], round(m["ndcg"], 4)   # 1/3; 1/2; (1/log2 3) / (1 + 1/log2 3)
-    (0.3333, 0.5, 0.3869)
-    """
-    rel = relevant[["customer_id", "product_id"]].astype(str).drop_duplicates()
-    users = rel["customer_id"].unique()
-    r = recs[recs["rank"] <= k][["customer_id", "rank", "product_id"]].copy()
-    r["customer_id"] = r["customer_id"].astype(str)
-    r["product_id"] = r["product_id"].astype(str)
-    r = r[r["customer_id"].isin(users)]
-    hits = r.merge(rel.assign(hit=1), on=["customer_id", "product_id"], how="left")
-    hits["hit"] = hits["hit"].fillna(0)
-    hits["gain"] = hits["hit"] / np.log2(hits["rank"] + 1)
-    per = pd.DataFrame(index=pd.Index(users, name="customer_id"))
-    per["hits"] = hits.groupby("customer_id")["hit"].sum()
-    per["dcg"] = hits.groupby("customer_id")["gain"].sum()
-    per = per.fillna(0.0)
-    n_rel = rel.groupby("customer_id").size().reindex(per.index)
-    disc = np.cumsum(1 / np.log2(np.arange(2, k + 2)))
-    idcg = disc[np.minimum(n_rel.to_numpy(), k) - 1]
-    out = {"users": int(len(per)), "precision": float((per["hits"] / k).mean()),
-           "recall": float((per["hits"] / n_rel).mean()), "ndcg": float((per["dcg"] / idcg).mean())}
-    if n_recommendable:
-        out["coverage"] = float(recs[recs["rank"] <= k]["product_id"].nunique() / n_recommendable)
-    return out
-
-
-def evaluate_time_split(ws, split_at, end=None, *, k: int = 10, config: Config | None = None,
-                        methods=("popularity", "collaborative", "content", "rules", "blend"),
-                        with_rules: bool = True, collaborative: str | None = None) -> pd.DataFrame:
-    """Offline evaluation on a time split (see the module docstring); one row per method.
-
-    ``popularity`` is the baseline (shop popularity over ``popularity_days``, bought products
-    excluded, like every method); ``collaborative``, ``content`` and ``rules`` are the sources
-    alone (the popularity weight kept tiny to break ties and fill); ``blend`` uses the configured weights.
-    """
-    cfg = config if config is not None else load_config()
-    rc = cfg["recommend"]
-    train = interactions_from_workspace(ws, split_at)
-    test = interactions_from_workspace(ws, end if end is not None else "9999-12-31", split_at)
-    bought = set(zip(train["customer_id"], train["product_id"]))
-    test = test[[(c, p) not in bought for c, p in zip(test["customer_id"], test["product_id"])]]
-    test = test[test["customer_id"].isin(set(train["customer_id"]))]
-    prods = products_frame(ws)
-    rules = None
-    if with_rules and ("rules" in methods or "blend" in methods):
-        from .basket import association_rules
-
-        try:
-            rules = association_rules(ws, as_of=split_at, min_support=cfg["baskets.min_support"],
-                                      min_confidence=cfg["baskets.min_confidence"], min_lift=cfg["baskets.min_lift"])
-        except ShopsegError:
-            rules = None
-    pop = _popularity_pairs(ws, split_at, rc["popularity_days"])
-    users = sorted(test["customer_id"].astype(str).unique())
-    tiny = 1e-6
-    presets = {
-        "popularity": dict(weight_collaborative=0, weight_content=0, weight_rules=0, weight_popularity=1.0),
-        "collaborative": dict(weight_collaborative=1.0, weight_content=0, weight_rules=0, weight_popularity=tiny),
-        "content": dict(weight_collaborative=0, weight_content=1.0, weight_rules=0, weight_popularity=tiny),
-        "rules": dict(weight_collaborative=0, weight_content=0, weight_rules=1.0, weight_popularity=tiny),
-        "blend": {},
-    }
-    rows = []
-    for m in methods:
-        if m not in presets:
-            raise ConfigError(f"Unknown evaluation method {m!r}; expected some of {', '.join(presets)}.")
-        over = dict(presets[m])
-        if collaborative:
-            over["collaborative"] = collaborative
-        t0 = time.perf_counter()
-        model = Recommender.from_config(cfg, **over).fit(train, prods, rules=rules if m in ("rules", "blend") else None,
-                                                         popularity=pop)
-        recs = model.recommend(users, top_n=k)
-        secs = time.perf_counter() - t0
-        met = ranking_metrics(recs, test, k=k, n_recommendable=int(model.recommendable_.sum()))
-        name = m if m != "collaborative" else f"collaborative ({model.collaborative_})"
-        rows.append({"method": name, **met, "seconds": round(secs, 2),
-                     "sources": recs["source"].value_counts(normalize=True).round(3).to_dict()})
-    return pd.DataFrame(rows)

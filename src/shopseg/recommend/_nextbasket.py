@@ -1,0 +1,504 @@
+"""Next-basket recommendation: what each customer buys next, repeats included.
+
+Three kinds of evidence, scored for every (customer, product) pair on dense chunks of customers:
+
+* **personal repurchase** — the customer's time-decayed item frequency vector (the TIFU vector
+  below), times the product's *repurchase share* (share of its buyers who bought it on two or
+  more days, shrunk towards the shop's share with 5 pseudo-buyers: durable goods bought once by
+  almost everyone are not pushed again), times a *due* factor ``lam + (1 - lam) x min(t / c, 1)``
+  where ``t`` is the days since the customer last bought it and ``c`` the cycle: the customer's
+  own mean interval between purchase days of the product when they bought it twice or more,
+  else the product's median cycle over the shop's repeat buyers (the shop's median cycle when
+  fewer than 3 customers re-bought it);
+* **neighbours** — TIFU-KNN (Hu, He, Wang, Zhang, Liu & Lee, SIGIR 2020, "Modeling Personalized
+  Item Frequency Information for Next-basket Recommendation"): each customer's baskets (purchase
+  days) are split, from the most recent backwards, into groups of ``group_size`` baskets (the
+  oldest group may hold fewer); a group's vector is the mean of its basket vectors weighted by
+  ``within_decay ** (position from the group's end)``; the customer's vector is the mean of the
+  group vectors weighted by ``group_decay ** (groups from the last)``.  The neighbour vector is
+  the mean vector of the ``neighbours`` customers nearest in Euclidean distance (the customer
+  excluded); TIFU-KNN predicts ``alpha x own + (1 - alpha) x neighbours``;
+* **explore** — the blended explore recommender (:class:`Recommender`: ALS or item-item, content,
+  cross-sell rules, segment popularity) for products the customer never bought.
+
+Mix: ``score = (rho_u / mean rho) ** gamma x repeat + w_new x (nu x neighbours + (1 - nu) x explore)``
+(each term scaled to [0, 1] per customer), with ``rho_u`` the customer's repeat share (share of
+their purchases after their first basket that were products bought before, shrunk to the shop's
+share).  The mix is learned per shop on an inner time split (fit on purchases up to
+``as_of - horizon_days``, target = every product each returning customer bought in the
+``horizon_days`` up to ``as_of``): first ``nu``, the ranking of new products, on NDCG@10 of the new
+part of the target alone (``nu = 0`` is the explore blend, so new products are ranked no worse
+than by the blend on that split); then ``lam``, ``beta`` (exponent of the repurchase share),
+``gamma`` and ``w_new`` by coordinate ascent on NDCG@10 of the whole target.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from ..errors import ConfigError, NotFittedError
+
+REC_KINDS = ("repeat", "new")
+# the mix's parameters and the values coordinate ascent tries for each
+MIX_GRID = {
+    "lam": (0.0, 0.25, 0.5, 1.0),
+    "beta": (0.0, 0.5, 1.0),
+    "gamma": (0.0, 0.5, 1.0),
+    "w_new": (0.0, 0.02, 0.05, 0.1, 0.2, 0.4, 1.0),
+}
+# share of the neighbours in the ranking of new products (the rest: explore), learned first, on the new part
+NU_GRID = (0.0, 0.1, 0.25, 0.5, 0.75, 1.0)
+DEFAULT_MIX = {"lam": 0.5, "beta": 1.0, "gamma": 0.0, "w_new": 0.1, "nu": 0.25}
+TIFU_ALPHAS = (0.3, 0.5, 0.7, 0.9, 1.0)
+NEW_REASONS = {
+    "tifu_knn": "customers with baskets like yours buy this",
+    "als": "customers who buy what you buy also buy this",
+    "item_item": "customers who buy what you buy also buy this",
+    "content": "similar to products you bought",
+    "cross_sell": "often bought together with what you bought",
+    "popularity": "popular with customers like you",
+}
+
+
+def purchases_from_workspace(ws, as_of, start=None) -> pd.DataFrame:
+    """(customer_id, product_id, day): merchandise bought in sale orders in (start, as_of], one row
+    per customer, product and purchase day (a customer's orders of one day are one basket)."""
+    extra = "AND o.ordered_at > CAST(? AS TIMESTAMP)" if start is not None else ""
+    params = [as_of] + ([start] if start is not None else [])
+    return ws.df(f"""
+        SELECT CAST(o.customer_id AS VARCHAR) AS customer_id, CAST(ol.product_id AS VARCHAR) AS product_id,
+               CAST(o.ordered_at AS DATE) AS day
+        FROM orders o JOIN order_lines ol ON ol.order_id = o.order_id
+        LEFT JOIN products p ON p.product_id = ol.product_id
+        WHERE o.kind = 'sale' AND o.customer_id IS NOT NULL AND coalesce(p.is_merchandise, TRUE)
+          AND o.ordered_at <= CAST(? AS TIMESTAMP) {extra}
+        GROUP BY ALL ORDER BY 1, 3, 2""", params)
+
+
+def _day(as_of) -> np.datetime64:
+    return np.datetime64(pd.Timestamp(as_of).floor("D").date(), "D")
+
+
+@dataclass
+class History:
+    """Per-customer purchase history on the item axis ``items`` (see :func:`build_history`)."""
+
+    users: np.ndarray            # customer ids (object), sorted
+    user_pos: pd.Series          # customer id -> row
+    n_days: sparse.csr_matrix    # purchase days of the product
+    last_age: sparse.csr_matrix  # 1 + days from the last purchase to as_of
+    own_cycle: sparse.csr_matrix  # mean days between purchase days (bought on 2+ days), else absent
+    tifu: sparse.csr_matrix      # TIFU vectors
+    repeat_share: np.ndarray     # per customer, shrunk towards the shop's share
+    shop_repeat_share: float
+    n_buyers: np.ndarray         # per product
+    rebuy_share: np.ndarray      # per product, shrunk
+    cycle: np.ndarray            # per product, days
+
+    def rows(self, customer_ids) -> np.ndarray:
+        return self.user_pos.reindex(pd.Index(customer_ids, dtype=object)).fillna(-1).astype(np.int64).to_numpy()
+
+
+def _select(m: sparse.csr_matrix, rows: np.ndarray) -> np.ndarray:
+    """Dense rows of ``m`` (zeros where ``rows`` is -1)."""
+    out = m[np.where(rows >= 0, rows, 0)].toarray()
+    out[rows < 0] = 0
+    return out
+
+
+def build_history(purchases: pd.DataFrame, items: np.ndarray, as_of, *, group_size: int = 7,
+                  within_decay: float = 0.9, group_decay: float = 0.7, prior_weight: float = 5.0) -> History:
+    """Every per-customer and per-product statistic the next-basket model uses, vectorised.
+
+    ``purchases``: customer_id, product_id, day (one row per customer, product and day; rows after
+    ``as_of`` or of products outside ``items`` are ignored).
+
+    >>> p = pd.DataFrame({"customer_id": ["a", "a", "a", "b"], "product_id": ["x", "x", "y", "x"],
+    ...                   "day": pd.to_datetime(["2024-01-01", "2024-01-11", "2024-01-11", "2024-01-05"])})
+    >>> h = build_history(p, np.array(["x", "y"], dtype=object), "2024-01-21", group_size=1, group_decay=0.5)
+    >>> h.tifu.toarray().round(3).tolist()   # a: (0.5 x [1, 0] + 1 x [1, 1]) / 2 groups; b: one basket
+    [[0.75, 0.5], [1.0, 0.0]]
+    >>> h.own_cycle.toarray().tolist(), (h.last_age.toarray() - 1).tolist()   # a bought x every 10 days
+    ([[10.0, 0.0], [0.0, 0.0]], [[10.0, 10.0], [16.0, 0.0]])
+    """
+    day0 = _day(as_of)
+    p = purchases[["customer_id", "product_id", "day"]].copy()
+    p["customer_id"] = p["customer_id"].astype(str)
+    p["product_id"] = p["product_id"].astype(str)
+    item_pos = pd.Series(np.arange(len(items)), index=pd.Index(items, dtype=object))
+    age = (day0 - pd.to_datetime(p["day"]).to_numpy().astype("datetime64[D]")).astype(np.int64)
+    keep = (age >= 0) & p["product_id"].isin(item_pos.index).to_numpy()
+    p = p[keep]
+    age = age[keep]
+    users, u = np.unique(p["customer_id"].to_numpy(str), return_inverse=True)
+    users = users.astype(object)
+    i = item_pos.reindex(p["product_id"]).to_numpy()
+    df = pd.DataFrame({"u": u, "i": i, "age": age}).drop_duplicates()
+    n_u, n_i = len(users), len(items)
+    shape = (n_u, n_i)
+    # baskets = (customer, day); position 0 = the latest basket
+    bk = df[["u", "age"]].drop_duplicates().sort_values(["u", "age"])
+    bk["pos"] = bk.groupby("u").cumcount()
+    n_b = np.bincount(bk["u"].to_numpy(), minlength=n_u)
+    df = df.merge(bk, on=["u", "age"])
+    pos = df["pos"].to_numpy()
+    g, q = pos // group_size, pos % group_size
+    nb_u = n_b[df["u"].to_numpy()]
+    n_groups = -(-nb_u // group_size)
+    in_group = np.minimum(group_size, nb_u - g * group_size)
+    w = within_decay ** q * group_decay ** g / in_group / n_groups
+    tifu = sparse.csr_matrix((w, (df["u"].to_numpy(), df["i"].to_numpy())), shape=shape)
+    tifu.sum_duplicates()
+    # per (customer, product): purchase days, first and last age
+    pr = df.groupby(["u", "i"], sort=True).agg(n=("age", "size"), first=("age", "max"), last=("age", "min")).reset_index()
+    pu, pi = pr["u"].to_numpy(), pr["i"].to_numpy()
+    n = pr["n"].to_numpy()
+    interval = np.where(n >= 2, (pr["first"].to_numpy() - pr["last"].to_numpy()) / np.maximum(n - 1, 1), 0.0)
+
+    def mat(v):
+        m = sparse.csr_matrix((v.astype(float), (pu, pi)), shape=shape)
+        m.sort_indices()
+        return m
+
+    n_days = mat(n)
+    last_age = mat(pr["last"].to_numpy() + 1)
+    own_cycle = mat(interval)
+    own_cycle.eliminate_zeros()
+    # repeat share per customer: purchases after the first basket that were bought on an earlier day
+    first_of = df.merge(pr[["u", "i", "first"]], on=["u", "i"])
+    later = first_of["pos"].to_numpy() < n_b[first_of["u"].to_numpy()] - 1
+    rep = first_of["age"].to_numpy() < first_of["first"].to_numpy()
+    n_later = np.bincount(first_of["u"].to_numpy(), weights=later, minlength=n_u)
+    n_rep = np.bincount(first_of["u"].to_numpy(), weights=later & rep, minlength=n_u)
+    shop_share = float(n_rep.sum() / n_later.sum()) if n_later.sum() else 0.0
+    repeat_share = (n_rep + prior_weight * shop_share) / (n_later + prior_weight)
+    # per product: buyers, repeat buyers, cycle
+    n_buyers = np.bincount(pi, minlength=n_i).astype(float)
+    n_rebuy = np.bincount(pi, weights=n >= 2, minlength=n_i)
+    prior = float(n_rebuy.sum() / n_buyers.sum()) if n_buyers.sum() else 0.0
+    rebuy_share = (n_rebuy + prior_weight * prior) / (n_buyers + prior_weight)
+    rep_int = pd.Series(interval[n >= 2]).groupby(pi[n >= 2]).median()
+    shop_cycle = float(np.median(interval[n >= 2])) if (n >= 2).any() else 30.0
+    cycle = np.full(n_i, shop_cycle)
+    ok = rep_int.index[n_rebuy[rep_int.index] >= 3]
+    cycle[ok] = rep_int.loc[ok].to_numpy()
+    cycle = np.maximum(cycle, 1.0)
+    return History(users=users, user_pos=pd.Series(np.arange(n_u), index=pd.Index(users, dtype=object)),
+                   n_days=n_days, last_age=last_age, own_cycle=own_cycle, tifu=tifu, repeat_share=repeat_share,
+                   shop_repeat_share=shop_share, n_buyers=n_buyers, rebuy_share=rebuy_share, cycle=cycle)
+
+
+def neighbour_vectors(tifu: sparse.csr_matrix, rows: np.ndarray, k: int) -> np.ndarray:
+    """Mean TIFU vector of each row's ``k`` nearest customers (Euclidean, itself excluded); zeros for -1."""
+    n_u = tifu.shape[0]
+    out = np.zeros((len(rows), tifu.shape[1]))
+    ok = np.flatnonzero(rows >= 0)
+    kk = min(k, n_u - 1)
+    if kk < 1 or not len(ok):
+        return out
+    sq = np.asarray(tifu.multiply(tifu).sum(axis=1)).ravel()
+    r = rows[ok]
+    d2 = sq[r][:, None] + sq[None, :] - 2.0 * (tifu[r] @ tifu.T).toarray()
+    d2[np.arange(len(r)), r] = np.inf
+    nb = np.argpartition(d2, kk - 1, axis=1)[:, :kk]
+    w = sparse.csr_matrix((np.full(nb.size, 1.0 / kk), (np.repeat(np.arange(len(r)), kk), nb.ravel())),
+                          shape=(len(r), n_u))
+    out[ok] = (w @ tifu).toarray()
+    return out
+
+
+def _scale(m: np.ndarray) -> np.ndarray:
+    mx = m.max(axis=1, keepdims=True) if m.shape[1] else np.zeros((m.shape[0], 1))
+    return np.divide(m, mx, out=np.zeros_like(m), where=mx > 0)
+
+
+@dataclass
+class Components:
+    """Dense per-chunk evidence for customers x products (see the module docstring)."""
+
+    own: np.ndarray          # TIFU vector (raw)
+    neighbours: np.ndarray   # neighbours' mean TIFU vector (raw)
+    explore: np.ndarray      # explore blend, 0 on bought products
+    explore_src: np.ndarray  # index into SOURCE_NAMES
+    bought: np.ndarray       # bool
+    due: np.ndarray          # min(days since last / cycle, 1), 0 where not bought
+    since: np.ndarray        # days since the last purchase (0 where not bought)
+    own_cycle: np.ndarray    # the customer's own cycle (0: bought once or never)
+    weight: np.ndarray       # customer's repeat share / shop's
+
+    def __post_init__(self):
+        self.own_s, self.neighbours_s, self.explore_s = _scale(self.own), _scale(self.neighbours), _scale(self.explore)
+
+    def mix(self, rebuy_share: np.ndarray, p: dict, which: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+        """(score, which term is largest: 0 repeat, 1 neighbours, 2 explore; None unless ``which``)."""
+        rep = (self.weight[:, None] ** p["gamma"]) * self.own_s * (rebuy_share[None, :] ** p["beta"]) \
+            * (p["lam"] + (1 - p["lam"]) * self.due)
+        nb = p["w_new"] * p["nu"] * self.neighbours_s
+        ex = p["w_new"] * (1 - p["nu"]) * self.explore_s
+        total = rep + nb + ex
+        if not which:
+            return total, None
+        w = np.where(nb > ex, 1, 2).astype(np.int8)
+        w[rep >= np.maximum(nb, ex)] = 0
+        return total, w
+
+
+def components(hist: History, explore, customer_ids, rows: np.ndarray, *, neighbours: int,
+               explore_scores=None) -> Components:
+    """Components for ``customer_ids`` (history rows ``rows``, -1 = unknown)."""
+    own = _select(hist.tifu, rows)
+    nbv = neighbour_vectors(hist.tifu, rows, neighbours)
+    n_days = _select(hist.n_days, rows)
+    bought = n_days > 0
+    since = np.where(bought, _select(hist.last_age, rows) - 1, 0.0)
+    own_cycle = _select(hist.own_cycle, rows)
+    cyc = np.where(own_cycle > 0, own_cycle, hist.cycle[None, :])
+    due = np.where(bought, np.minimum(since / cyc, 1.0), 0.0)
+    share = np.where(rows >= 0, hist.repeat_share[np.maximum(rows, 0)], hist.shop_repeat_share)
+    weight = share / hist.shop_repeat_share if hist.shop_repeat_share > 0 else np.ones(len(rows))
+    if explore_scores is None:
+        if explore is not None:
+            (_, _, total, src), = list(explore.iter_scores(pd.Series(list(customer_ids), dtype=object),
+                                                          chunk_size=max(len(rows), 1)))
+        else:
+            total, src = np.zeros_like(own), np.zeros(own.shape, np.int8)
+    else:
+        total, src = explore_scores
+    ex = np.where(np.isfinite(total) & ~bought, total, 0.0)
+    return Components(own=own, neighbours=nbv, explore=np.maximum(ex, 0), explore_src=src, bought=bought,
+                      due=due, since=since, own_cycle=own_cycle, weight=weight)
+
+
+def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(column indices, values) of each row's ``k`` best scores, best first (ties: lower index)."""
+    kk = min(k, scores.shape[1])
+    top = np.argpartition(-scores, kk - 1, axis=1)[:, :kk]
+    vals = np.take_along_axis(scores, top, axis=1)
+    order = np.argsort(-vals, axis=1, kind="stable")
+    return np.take_along_axis(top, order, axis=1), np.take_along_axis(vals, order, axis=1)
+
+
+def ndcg_at_k(scores: np.ndarray, relevant: np.ndarray, k: int = 10) -> float:
+    """Mean NDCG@k (binary relevance) over the rows with a relevant product."""
+    has = relevant.any(axis=1)
+    if not has.any():
+        return 0.0
+    top, vals = top_k(scores[has], k)
+    rel = np.take_along_axis(relevant[has], top, axis=1) & np.isfinite(vals)
+    disc = 1 / np.log2(np.arange(2, top.shape[1] + 2))
+    idcg = np.cumsum(disc)[np.minimum(relevant[has].sum(axis=1), top.shape[1]) - 1]
+    return float(((rel * disc).sum(axis=1) / idcg).mean())
+
+
+def learn_mix(comp: Components, rebuy_share: np.ndarray, relevant: np.ndarray, mask: np.ndarray, k: int = 10,
+              sweeps: int = 2) -> tuple[dict, float]:
+    """The mix maximising NDCG@k: first ``nu`` on the new part alone (the ranking of products the
+    customer never bought, against the new part of the target), then coordinate ascent over
+    :data:`MIX_GRID` on the whole target; ``mask``: recommendable products."""
+    best = dict(DEFAULT_MIX)
+
+    def score(p, new_only=False):
+        s, _ = comp.mix(rebuy_share, p, which=False)
+        s[:, ~mask] = -np.inf
+        if new_only:
+            s[comp.bought] = -np.inf
+            return ndcg_at_k(s, relevant & ~comp.bought, k)
+        return ndcg_at_k(s, relevant, k)
+
+    best["nu"] = max(NU_GRID, key=lambda v: (score({**best, "w_new": 1.0, "nu": v}, new_only=True), -v))
+
+    best_v = score(best)
+    for _ in range(sweeps):
+        changed = False
+        for name, values in MIX_GRID.items():
+            for v in values:
+                if v == best[name]:
+                    continue
+                cand = {**best, name: v}
+                val = score(cand)
+                if val > best_v + 1e-9:
+                    best, best_v, changed = cand, val, True
+        if not changed:
+            break
+    return best, best_v
+
+
+def learn_tifu_alpha(comp: Components, relevant: np.ndarray, mask: np.ndarray, k: int = 10) -> tuple[float, float]:
+    """TIFU-KNN's alpha (``alpha x own + (1 - alpha) x neighbours``) maximising NDCG@k."""
+    best, best_v = 0.7, -1.0
+    for a in TIFU_ALPHAS:
+        s = a * comp.own + (1 - a) * comp.neighbours
+        s[:, ~mask] = -np.inf
+        v = ndcg_at_k(s, relevant, k)
+        if v > best_v + 1e-12:
+            best, best_v = a, v
+    return best, best_v
+
+
+def relevance_matrix(pairs: pd.DataFrame, customer_ids, items: np.ndarray) -> np.ndarray:
+    """Dense bool customers x items: (customer_id, product_id) pairs present."""
+    cpos = pd.Series(np.arange(len(customer_ids)), index=pd.Index(customer_ids, dtype=object))
+    ipos = pd.Series(np.arange(len(items)), index=pd.Index(items, dtype=object))
+    c = cpos.reindex(pairs["customer_id"].astype(str)).to_numpy()
+    i = ipos.reindex(pairs["product_id"].astype(str)).to_numpy()
+    ok = ~(np.isnan(c) | np.isnan(i))
+    out = np.zeros((len(customer_ids), len(items)), bool)
+    out[c[ok].astype(np.int64), i[ok].astype(np.int64)] = True
+    return out
+
+
+class NextBasketRecommender:
+    """Next-basket recommender (see the module docstring): a scikit-learn-style estimator.
+
+    ``fit(purchases, products, as_of, explore=..., explore_factory=...)``: ``purchases`` (customer_id,
+    product_id, day); ``explore`` a fitted :class:`Recommender` on the same history (or None); with
+    ``learn_mix`` the mix is learned on an inner split, for which ``explore_factory(inner_purchases)``
+    returns an explore recommender fitted on the inner history (or None).
+
+    Learned attributes: ``items_``, ``history_``, ``explore_``, ``mix_``, ``mix_ndcg_``, ``mix_source_``
+    ("inner split" or "defaults"), ``tifu_alpha_``.
+    """
+
+    def __init__(self, top_n: int = 10, group_size: int = 7, within_decay: float = 0.9, group_decay: float = 0.7,
+                 neighbours: int = 300, horizon_days: int = 90, learn_mix: bool = True, mix_customers: int = 2000,
+                 never_repeat=(), random_state: int | None = 0):
+        self.top_n = top_n
+        self.group_size = group_size
+        self.within_decay = within_decay
+        self.group_decay = group_decay
+        self.neighbours = neighbours
+        self.horizon_days = horizon_days
+        self.learn_mix = learn_mix
+        self.mix_customers = mix_customers
+        self.never_repeat = never_repeat
+        self.random_state = random_state
+
+    def _check(self) -> None:
+        for name, lo, hi in (("within_decay", 0, 1), ("group_decay", 0, 1)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo < v <= hi:
+                raise ConfigError(f"The '{name}' parameter of NextBasketRecommender must be a number in (0, 1]. "
+                                  f"Got {v!r} instead.")
+        for name in ("top_n", "group_size", "neighbours", "horizon_days", "mix_customers"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ConfigError(f"The '{name}' parameter of NextBasketRecommender must be an int in [1, inf). "
+                                  f"Got {v!r} instead.")
+
+    def _history(self, purchases, as_of) -> History:
+        return build_history(purchases, self.items_, as_of, group_size=self.group_size,
+                             within_decay=self.within_decay, group_decay=self.group_decay)
+
+    def fit(self, purchases: pd.DataFrame, products: pd.DataFrame, as_of, *, explore=None,
+            explore_factory=None) -> "NextBasketRecommender":
+        self._check()
+        prods = products.copy()
+        prods["product_id"] = prods["product_id"].astype(str)
+        merch = prods["is_merchandise"].fillna(True).astype(bool) if "is_merchandise" in prods else True
+        prods = prods[merch].drop_duplicates("product_id").sort_values("product_id").reset_index(drop=True)
+        self.items_ = prods["product_id"].to_numpy(object)
+        avail = prods["is_available"].fillna(True).astype(bool).to_numpy() if "is_available" in prods \
+            else np.ones(len(prods), bool)
+        self.recommendable_ = avail
+        self.no_repeat_ = np.isin(self.items_, np.asarray([str(x) for x in self.never_repeat], dtype=object))
+        if explore is not None and not np.array_equal(explore.items_, self.items_):
+            raise ConfigError("The explore recommender was fitted on other products than the next-basket model.")
+        self.as_of_ = pd.Timestamp(as_of)
+        self.history_ = self._history(purchases, as_of)
+        self.explore_ = explore
+        self.mix_, self.mix_ndcg_, self.mix_source_, self.tifu_alpha_ = dict(DEFAULT_MIX), None, "defaults", 0.7
+        if self.learn_mix:
+            self._learn(purchases, explore_factory)
+        return self
+
+    def _learn(self, purchases: pd.DataFrame, explore_factory) -> None:
+        inner_at = self.as_of_.floor("D") - pd.Timedelta(days=self.horizon_days)
+        day = pd.to_datetime(purchases["day"])
+        before = purchases[day <= inner_at]
+        after = purchases[(day > inner_at) & (day <= self.as_of_)]
+        inner = self._history(before, inner_at)
+        cust = np.intersect1d(inner.users.astype(str), after["customer_id"].astype(str).unique()).astype(object)
+        if len(cust) < 20:
+            return
+        if len(cust) > self.mix_customers:
+            rng = np.random.default_rng(self.random_state)
+            cust = np.sort(rng.choice(cust, self.mix_customers, replace=False))
+        ex = explore_factory(before, inner_at) if explore_factory is not None else None
+        comp = components(inner, ex, cust, inner.rows(cust), neighbours=self.neighbours)
+        rel = relevance_matrix(after, cust, self.items_)
+        mask = self.recommendable_
+        self.mix_, self.mix_ndcg_ = learn_mix(comp, self._rebuy(inner), rel, mask)
+        self.tifu_alpha_, _ = learn_tifu_alpha(comp, rel, mask)
+        self.mix_source_ = "inner split"
+        self.inner_split_ = {"as_of": inner_at, "customers": len(cust)}
+
+    def _rebuy(self, hist: History) -> np.ndarray:
+        return np.where(self.no_repeat_, 0.0, hist.rebuy_share)
+
+    # -- scoring ---------------------------------------------------------------------------------
+    def iter_components(self, customer_ids, chunk_size: int = 1000):
+        """(lo, hi, Components) over chunks of ``customer_ids``."""
+        if not hasattr(self, "items_"):
+            raise NotFittedError("NextBasketRecommender is not fitted yet: call fit(...) first.")
+        cust = pd.Series(pd.unique(pd.Series(list(customer_ids), dtype=object).astype(str)))
+        rows = self.history_.rows(cust)
+        ex_iter = self.explore_.iter_scores(cust, chunk_size=chunk_size) if self.explore_ is not None else None
+        for lo in range(0, len(cust), chunk_size):
+            hi = min(lo + chunk_size, len(cust))
+            ex = None
+            if ex_iter is not None:
+                _, _, total, src = next(ex_iter)
+                ex = (total, src)
+            yield lo, hi, components(self.history_, None, cust.iloc[lo:hi], rows[lo:hi],
+                                     neighbours=self.neighbours, explore_scores=ex)
+
+    def scores(self, comp: Components) -> tuple[np.ndarray, np.ndarray]:
+        s, which = comp.mix(self._rebuy(self.history_), self.mix_)
+        s = s + 1e-9 * (self.history_.n_buyers / max(self.history_.n_buyers.max(), 1))[None, :]
+        s[:, ~self.recommendable_] = -np.inf
+        return s, which
+
+    def recommend(self, customer_ids, *, top_n: int | None = None, chunk_size: int = 1000) -> pd.DataFrame:
+        """Top products per customer: customer_id, rank, product_id, score, source, kind, reason."""
+        from ._blend import SOURCE_NAMES
+
+        k = int(top_n or self.top_n)
+        cust = pd.Series(pd.unique(pd.Series(list(customer_ids), dtype=object).astype(str)))
+        parts = []
+        src_names = np.asarray(["repeat", "tifu_knn", *SOURCE_NAMES], dtype=object)
+        for lo, hi, comp in self.iter_components(cust, chunk_size):
+            s, which = self.scores(comp)
+            top, vals = top_k(s, k)
+            r = np.repeat(np.arange(hi - lo), top.shape[1]).reshape(top.shape)
+            valid = np.isfinite(vals)
+            rr, tt = r[valid], top[valid]
+            w = which[rr, tt]
+            src = np.where(w == 0, 0, np.where(w == 1, 1, 2 + comp.explore_src[rr, tt].astype(np.int64)))
+            bought = comp.bought[rr, tt]
+            parts.append(pd.DataFrame({
+                "customer_id": cust.to_numpy()[lo:hi][rr], "product_id": self.items_[tt], "score": vals[valid],
+                "source": src_names[src],
+                "kind": np.where(bought, "repeat", "new"), "_since": comp.since[rr, tt],
+                "_own": comp.own_cycle[rr, tt], "_cycle": self.history_.cycle[tt]}))
+        out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
+            columns=["customer_id", "product_id", "score", "source", "kind", "_since", "_own", "_cycle"])
+        out.insert(1, "rank", out.groupby("customer_id", sort=False).cumcount().astype("int64") + 1)
+        out["reason"] = reasons(out)
+        return out.drop(columns=["_since", "_own", "_cycle"])
+
+
+def reasons(out: pd.DataFrame) -> pd.Series:
+    """A sentence per recommendation (vectorised string building)."""
+    since = out["_since"].round().astype("int64").astype(str)
+    own = out["_own"].round().astype("int64").astype(str)
+    cyc = out["_cycle"].round().astype("int64").astype(str)
+    rep_own = "you buy this every ~" + own + " days; last " + since + " days ago"
+    rep_once = "you bought this " + since + " days ago; customers rebuy it every ~" + cyc + " days"
+    new = out["source"].map(NEW_REASONS).fillna("customers with baskets like yours buy this")
+    is_rep = out["kind"] == "repeat"
+    return pd.Series(np.where(is_rep & (out["_own"] > 0), rep_own, np.where(is_rep, rep_once, new)),
+                     index=out.index, dtype=object)
