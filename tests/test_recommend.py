@@ -143,24 +143,35 @@ def test_recommend_stage_writes_the_table_and_the_cli_helper_reads_it(ws):
     notes = recommend_stage(RunContext(ws, 1, FIXTURE_AS_OF, cfg, 0, None))
     recs = ws.df("SELECT * FROM recommendations WHERE run_id = 1")
     assert notes["customers"] == 11  # known at as_of (Lu signs up later)
-    assert set(recs.columns) == {"run_id", "customer_id", "rank", "product_id", "score", "source"}
+    assert set(recs.columns) == {"run_id", "customer_id", "rank", "product_id", "score", "source", "kind", "reason"}
     assert "p06" not in set(recs["product_id"])  # postage
-    # Ada bought all five products: nothing is left to recommend her; Cai bought only the bottle
-    assert "c01" not in set(recs["customer_id"])
+    assert notes["mix_from"] == "defaults"  # too few returning customers for the inner split
+    # Ada bought all five products: only repeats are left; Wool Socks twice, 66 days apart, last 2024-06-25 (as_of 2024-07-01)
+    ada = recommendations_for(ws, "c01")
+    assert len(ada) == 5 and set(ada["kind"]) == {"repeat"} and (ada["source"] == "repeat").all()
+    socks = ada.set_index("product_id").loc["p04"]
+    assert socks["name"] == "Wool Socks" and socks["reason"] == "you buy this every ~66 days; last 6 days ago"
+    # Cai bought only the bottle: it comes back as a repeat, the four others are new
     cai = recommendations_for(ws, "c03")
-    assert len(cai) == 4 and "p05" not in set(cai["product_id"])
-    assert cai["rank"].tolist() == [1, 2, 3, 4]
+    assert len(cai) == 5 and cai["rank"].tolist() == [1, 2, 3, 4, 5]
+    assert cai.set_index("product_id")["kind"].to_dict() == {"p05": "repeat", **dict.fromkeys(
+        ["p01", "p02", "p03", "p04"], "new")}
+    assert cai.set_index("product_id").loc["p05", "reason"].startswith("you bought this 11 days ago; customers rebuy")
     jo = recommendations_for(ws, "c10")  # never ordered: segment popularity
-    assert (jo["source"] == "popularity").all() and len(jo) == 5
+    assert (jo["source"] == "popularity").all() and len(jo) == 5 and (jo["kind"] == "new").all()
     with pytest.raises(ShopsegError, match="no recommendations"):
         recommendations_for(ws, "zz")
 
 
-def test_on_the_demo_shop_item_item_beats_popularity_on_a_time_split(ws):
+def test_on_the_demo_shop_item_item_beats_popularity_on_new_items_and_next_basket_beats_buy_again(ws):
     from shopseg.synth import synthesize
 
     synthesize(ws, customers=1500, seed=3)
-    res = evaluate_time_split(ws, datetime(2024, 9, 30, 23, 59, 59), k=10, methods=("popularity", "collaborative"),
+    res = evaluate_time_split(ws, datetime(2024, 9, 30, 23, 59, 59), k=10,
+                              methods=("popularity", "buy_again", "collaborative", "next_basket"),
                               collaborative="cooccurrence", with_rules=False).set_index("method")
-    assert res.loc["collaborative (item_item)", "ndcg"] > 1.2 * res.loc["popularity", "ndcg"]
-    assert res.loc["collaborative (item_item)", "coverage"] > res.loc["popularity", "coverage"]
+    assert res.loc["collaborative (item_item)", "new_ndcg"] > 1.2 * res.loc["popularity", "new_ndcg"]
+    assert res.loc["collaborative (item_item)", "new_coverage"] > res.loc["popularity", "new_coverage"]
+    assert res.loc["collaborative (item_item)", "repeat_share"] == 0  # the explore blend never repeats
+    assert res.loc["next_basket", "ndcg"] > res.loc["buy_again", "ndcg"]
+    assert res.loc["next_basket", "new_ndcg"] >= 0.95 * res.loc["collaborative (item_item)", "new_ndcg"]

@@ -460,6 +460,7 @@ class NextBasketRecommender:
         s, which = comp.mix(self._rebuy(self.history_), self.mix_)
         s = s + 1e-9 * (self.history_.n_buyers / max(self.history_.n_buyers.max(), 1))[None, :]
         s[:, ~self.recommendable_] = -np.inf
+        s[comp.bought & self.no_repeat_[None, :]] = -np.inf  # explicit exclusions: never again once bought
         return s, which
 
     def recommend(self, customer_ids, *, top_n: int | None = None, chunk_size: int = 1000) -> pd.DataFrame:

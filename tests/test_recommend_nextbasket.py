@@ -1,0 +1,137 @@
+"""Next basket: decay, repurchase cycles, due items, durable goods, exclusions, the repeat/new split of the evaluation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from shopseg.errors import ConfigError, NotFittedError
+from shopseg.recommend import NextBasketRecommender, build_history, neighbour_vectors
+from shopseg.recommend._workspace import _Acc
+
+AS_OF = "2024-03-01"
+
+
+def purchases(rows):
+    """rows: (customer, product, days before AS_OF)."""
+    c, p, age = zip(*rows)
+    return pd.DataFrame({"customer_id": c, "product_id": p,
+                         "day": pd.Timestamp(AS_OF) - pd.to_timedelta(np.asarray(age), unit="D")})
+
+
+def products(ids):
+    return pd.DataFrame({"product_id": ids, "name": [f"name {i}" for i in ids], "is_available": True,
+                         "is_merchandise": True})
+
+
+def test_tifu_vector_is_the_papers_within_and_across_group_decay_worked_by_hand():
+    # baskets oldest to newest: B1 {x} (30 days ago), B2 {x, y} (20), B3 {y} (10); groups of 2 from the latest:
+    # g0 = (B2, B3), g1 = (B1).  g0 = (1 x B3 + 0.5 x B2) / 2 = {x: 0.25, y: 0.75}; g1 = B1 = {x: 1}
+    # u = (1 x g0 + 0.25 x g1) / 2 groups = {x: (0.25 + 0.25) / 2, y: 0.75 / 2} = {x: 0.25, y: 0.375}
+    h = build_history(purchases([("a", "x", 30), ("a", "x", 20), ("a", "y", 20), ("a", "y", 10)]),
+                      np.array(["x", "y"], dtype=object), AS_OF, group_size=2, within_decay=0.5, group_decay=0.25)
+    assert h.tifu.toarray().tolist() == [[0.25, 0.375]]
+
+
+def test_cycles_and_rebuy_shares_are_learned_from_the_shop():
+    # x: a every 10 days, b 30 days apart, c 20 days apart -> median cycle 20; y: bought once by three customers
+    rows = [("a", "x", 40), ("a", "x", 30), ("a", "x", 20), ("b", "x", 50), ("b", "x", 20), ("c", "x", 25),
+            ("c", "x", 5), ("d", "y", 9), ("e", "y", 8), ("f", "y", 7)]
+    h = build_history(purchases(rows), np.array(["x", "y"], dtype=object), AS_OF)
+    assert h.cycle.tolist() == [20.0, 20.0]  # y: nobody re-bought it -> the shop's median interval (10, 30, 20)
+    # shop share of re-buyers: 3 of 6 buyer-product pairs; shrunk with 5 pseudo-buyers
+    assert h.rebuy_share == pytest.approx([(3 + 5 * 0.5) / (3 + 5), (0 + 5 * 0.5) / (3 + 5)])
+    assert h.own_cycle.toarray()[:3, 0].tolist() == [10.0, 30.0, 20.0]
+    assert (h.last_age.toarray()[:3, 0] - 1).tolist() == [20.0, 20.0, 5.0]
+    # repeat share of a: purchases after the first basket 2, both repeats; shop: 4 of 4 -> (2 + 5) / (2 + 5) = 1
+    assert h.shop_repeat_share == 1.0 and h.repeat_share[0] == 1.0
+
+
+def fit(rows, ids, **kw):
+    return NextBasketRecommender(learn_mix=False, within_decay=1.0, group_decay=1.0, **kw).fit(
+        purchases(rows), products(ids), AS_OF)
+
+
+def test_a_due_product_ranks_before_one_bought_just_now_and_the_reason_says_why():
+    # z: p every 10 days, last 12 days ago (due); q every 30 days, last 3 days ago (due 3/30 = 0.1)
+    # equal decayed frequency and re-buy share; default mix lam 0.5: p 0.5 + 0.5 x 1 = 1, q 0.5 + 0.5 x 0.1 = 0.55
+    m = fit([("z", "p", 22), ("z", "p", 12), ("z", "q", 33), ("z", "q", 3)], ["p", "q"])
+    recs = m.recommend(["z"])
+    assert recs["product_id"].tolist() == ["p", "q"]
+    assert recs["score"].tolist() == pytest.approx([1.0, 0.55], abs=1e-6)
+    assert recs["kind"].tolist() == ["repeat", "repeat"]
+    assert recs["reason"].tolist() == ["you buy this every ~10 days; last 12 days ago",
+                                       "you buy this every ~30 days; last 3 days ago"]
+
+
+def test_a_durable_good_bought_once_by_everyone_is_not_pushed_again():
+    # six customers bought the sofa once and the coffee twice; w bought both once, on the same day
+    rows = [(f"c{i}", "sofa", 60) for i in range(6)] + [(f"c{i}", "coffee", a) for i in range(6) for a in (60, 30)]
+    rows += [("w", "sofa", 40), ("w", "coffee", 40)]
+    m = fit(rows, ["sofa", "coffee"])
+    share = dict(zip(m.items_, m.history_.rebuy_share))
+    # 6 of 14 customer-product pairs re-bought; coffee 6 re-buyers of 7 buyers, sofa 0 of 7, 5 pseudo-buyers
+    assert share["coffee"] == pytest.approx((6 + 5 * 6 / 14) / 12) and share["sofa"] == pytest.approx(5 * 6 / 14 / 12)
+    recs = m.recommend(["w"])
+    assert recs["product_id"].tolist() == ["coffee", "sofa"]
+    assert recs.loc[0, "reason"] == "you bought this 40 days ago; customers rebuy it every ~30 days"
+
+
+def test_never_repeat_products_are_not_recommended_again_to_their_buyers():
+    rows = [("a", "x", 20), ("a", "x", 10), ("a", "y", 10), ("b", "x", 5)]
+    m = fit(rows, ["x", "y"], never_repeat=("x",))
+    recs = m.recommend(["a", "b"])
+    assert set(zip(recs["customer_id"], recs["product_id"])) == {("a", "y"), ("b", "y")}
+    assert recs.set_index("customer_id").loc["b", "kind"] == "new"
+
+
+def test_neighbours_are_the_nearest_other_customers_by_euclidean_distance():
+    from scipy import sparse
+
+    v = sparse.csr_matrix(np.array([[1.0, 0, 0], [0.9, 0.1, 0], [0, 0, 1.0]]))
+    # nearest to row 0 other than itself: row 1 (distance 0.14) not row 2 (1.41)
+    assert neighbour_vectors(v, np.array([0, -1]), 1).tolist() == [[0.9, 0.1, 0.0], [0.0, 0.0, 0.0]]
+    assert neighbour_vectors(v, np.array([2]), 2).tolist() == [[0.95, 0.05, 0.0]]
+
+
+def test_the_mix_is_learned_on_an_inner_split_when_there_are_enough_returning_customers():
+    # 30 customers buy x every 20 days and y once 100 days ago; the inner split (90 days) sees x come back
+    rows = [(f"c{i}", "x", a) for i in range(30) for a in (120, 100, 80, 60, 40, 20)]
+    rows += [(f"c{i}", "y", 100) for i in range(30)] + [(f"c{i}", f"n{i % 3}", 110) for i in range(30)]
+    m = NextBasketRecommender(horizon_days=90).fit(purchases(rows), products(["x", "y", "n0", "n1", "n2"]), AS_OF)
+    assert m.mix_source_ == "inner split" and m.inner_split_["customers"] == 30
+    assert m.mix_ndcg_ == pytest.approx(1.0)  # x, the only product bought after the inner split, ranks first
+    assert m.recommend(["c0"])["product_id"].iloc[0] == "x"
+
+
+def test_split_metrics_by_hand_for_the_whole_target_and_its_repeat_and_new_parts():
+    # two customers, items a b c d; customer 0 bought a, b before; customer 1 bought c before
+    scores = np.array([[0.9, 0.1, 0.8, 0.2], [0.3, 0.2, 0.9, 0.4]])
+    bought = np.array([[True, True, False, False], [False, False, True, False]])
+    rel = np.array([[True, False, False, True], [False, False, False, True]])
+    acc = {p: _Acc() for p in ("", "repeat_", "new_")}
+    acc[""].add(scores, rel, 2)
+    acc["repeat_"].add(np.where(bought, scores, -np.inf), rel & bought, 2)
+    acc["new_"].add(np.where(bought, -np.inf, scores), rel & ~bought, 2)
+    # whole target, top 2: c0 [a, c] -> hit a at 1: recall 1/2, NDCG 1 / (1 + 1/log2 3); c1 [c, d] -> d at 2
+    whole = acc[""].result("", 4)
+    idcg2 = 1 + 1 / np.log2(3)
+    assert whole["recall"] == pytest.approx((0.5 + 1.0) / 2)
+    assert whole["ndcg"] == pytest.approx((1 / idcg2 + 1 / np.log2(3)) / 2)
+    assert whole["hit"] == 1.0 and whole["coverage"] == pytest.approx(3 / 4)  # a, c, d
+    # repeat part: only c0 has one (a); its repeat ranking [a, b] hits at 1
+    rep = acc["repeat_"].result("repeat_", 4)
+    assert rep["repeat_users"] == 1 and rep["repeat_ndcg"] == 1.0
+    # new part: c0 ranks [c, d] (d at 2, NDCG 1/log2 3), c1 ranks [d, a] (d at 1)
+    new = acc["new_"].result("new_", 4)
+    assert new["new_users"] == 2 and new["new_ndcg"] == pytest.approx((1 / np.log2(3) + 1) / 2)
+
+
+def test_bad_parameters_and_unfitted_use_are_rejected():
+    with pytest.raises(ConfigError, match="'within_decay' parameter of NextBasketRecommender must be a number in"):
+        NextBasketRecommender(within_decay=0).fit(purchases([("a", "x", 1)]), products(["x"]), AS_OF)
+    with pytest.raises(ConfigError, match="'neighbours'"):
+        NextBasketRecommender(neighbours=0).fit(purchases([("a", "x", 1)]), products(["x"]), AS_OF)
+    with pytest.raises(NotFittedError):
+        NextBasketRecommender().recommend(["a"])
