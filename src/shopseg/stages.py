@@ -128,7 +128,8 @@ def _act(ctx: RunContext) -> dict:
 
 
 register(Stage("recommend", _recommend, needs=("orders", "order_lines"),
-               doc="ALS / item-item + content + cross-sell + segment popularity -> table recommendations"))
+               doc="next basket: repeats (decayed frequency, cycles) + TIFU-KNN + ALS / item-item, content, "
+                   "cross-sell, popularity -> table recommendations (kind, reason)"))
 register(Stage("measure", _measure, needs=("orders",),
                doc="Uplift of earlier runs whose response window ended by as_of -> table uplift_reports"))
 register(Stage("act", _act, needs=("orders",),

@@ -35,14 +35,13 @@ computed the same way.
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pandas as pd
 from scipy import sparse
 
 from ..config import Config, load_config
-from ..errors import ConfigError, NotFittedError, ShopsegError
+from ..errors import ConfigError, NotFittedError
 
 SOURCES = ("collaborative", "content", "rules", "popularity")
 SOURCE_NAMES = ["als", "item_item", "content", "cross_sell", "popularity"]

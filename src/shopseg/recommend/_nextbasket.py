@@ -122,8 +122,8 @@ def build_history(purchases: pd.DataFrame, items: np.ndarray, as_of, *, group_si
     >>> h = build_history(p, np.array(["x", "y"], dtype=object), "2024-01-21", group_size=1, group_decay=0.5)
     >>> h.tifu.toarray().round(3).tolist()   # a: (0.5 x [1, 0] + 1 x [1, 1]) / 2 groups; b: one basket
     [[0.75, 0.5], [1.0, 0.0]]
-    >>> h.own_cycle.toarray().tolist(), (h.last_age.toarray() - 1).tolist()   # a bought x every 10 days
-    ([[10.0, 0.0], [0.0, 0.0]], [[10.0, 10.0], [16.0, 0.0]])
+    >>> h.own_cycle.toarray().tolist(), h.last_age.toarray().tolist()   # a: x every 10 days; 1 + days since
+    ([[10.0, 0.0], [0.0, 0.0]], [[11.0, 11.0], [17.0, 0.0]])
     """
     day0 = _day(as_of)
     p = purchases[["customer_id", "product_id", "day"]].copy()
