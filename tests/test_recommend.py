@@ -143,7 +143,9 @@ def test_recommend_stage_writes_the_table_and_the_cli_helper_reads_it(ws):
     notes = recommend_stage(RunContext(ws, 1, FIXTURE_AS_OF, cfg, 0, None))
     recs = ws.df("SELECT * FROM recommendations WHERE run_id = 1")
     assert notes["customers"] == 11  # known at as_of (Lu signs up later)
-    assert set(recs.columns) == {"run_id", "customer_id", "rank", "product_id", "score", "source", "kind", "reason"}
+    assert set(recs.columns) == {"run_id", "customer_id", "rank", "product_id", "product_name", "score", "source",
+                                 "kind", "reason"}
+    assert recs.set_index(["customer_id", "product_id"]).loc[("c01", "p04"), "product_name"] == "Wool Socks"
     assert "p06" not in set(recs["product_id"])  # postage
     assert notes["mix_from"] == "defaults"  # too few returning customers for the inner split
     # Ada bought all five products: only repeats are left; Wool Socks twice, 66 days apart, last 2024-06-25 (as_of 2024-07-01)

@@ -650,14 +650,16 @@ def recommend_cmd(
     customer_id: str = typer.Argument(..., help="The customer."),
     run_id: Optional[int] = typer.Option(None, "--run", help="Run (default: the latest with recommendations)."),
 ):
-    """A customer's stored recommendations, best first, with the source of each."""
+    """A customer's stored recommendations, best first: product names, repeat or new, and why."""
     from .recommend import recommendations_for
 
     with _open(create=False) as ws:
         df = recommendations_for(ws, customer_id, run_id)
-    t = Table("rank", "product", "name", "category", "score", "source", title=f"Recommendations for {customer_id}")
+    why = ["kind", "reason"] if "reason" in df else []
+    t = Table("rank", "name", "product", "category", "score", "source", *why, title=f"Recommendations for {customer_id}")
     for r in df.itertuples(index=False):
-        t.add_row(str(r.rank), str(r.product_id), str(r.name or ""), str(r.category or ""), f"{r.score:.4f}", r.source)
+        t.add_row(str(r.rank), str(r.name or ""), str(r.product_id), str(r.category or ""), f"{r.score:.4f}", r.source,
+                  *([r.kind, r.reason] if why else []))
     console.print(t)
 
 

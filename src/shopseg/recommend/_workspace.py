@@ -16,6 +16,7 @@ REC_COLUMNS = {
     **REC_COLUMNS,
     "source": "Evidence contributing most: repeat (the customer's own repurchase), tifu_knn (customers with "
               "similar baskets), als or item_item (collaborative), content, cross_sell, popularity.",
+    "product_name": "The product's name (from products), so surfaces show names, not ids.",
     "kind": "repeat (bought before) or new.",
     "reason": "Why, in words (\"you buy this every ~30 days; last 34 days ago\").",
 }
@@ -94,10 +95,12 @@ def recommend_stage(ctx) -> dict:
     ws.con.register("_recs_out", recs)
     try:
         n = ws.write_output("recommendations", ctx.run_id,
-                            "SELECT CAST(customer_id AS VARCHAR) AS customer_id, CAST(rank AS BIGINT) AS rank, "
-                            "CAST(product_id AS VARCHAR) AS product_id, CAST(score AS DOUBLE) AS score, "
-                            "CAST(source AS VARCHAR) AS source, CAST(kind AS VARCHAR) AS kind, "
-                            "CAST(reason AS VARCHAR) AS reason FROM _recs_out")
+                            "SELECT CAST(r.customer_id AS VARCHAR) AS customer_id, CAST(r.rank AS BIGINT) AS rank, "
+                            "CAST(r.product_id AS VARCHAR) AS product_id, p.name AS product_name, "
+                            "CAST(r.score AS DOUBLE) AS score, CAST(r.source AS VARCHAR) AS source, "
+                            "CAST(r.kind AS VARCHAR) AS kind, CAST(r.reason AS VARCHAR) AS reason "
+                            "FROM _recs_out r LEFT JOIN products p ON p.product_id = CAST(r.product_id AS VARCHAR) "
+                            "ORDER BY 1, 2")
     finally:
         ws.con.unregister("_recs_out")
     return {"rows": n, "customers": len(customers), "collaborative": model.explore_.collaborative_,
