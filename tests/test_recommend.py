@@ -144,7 +144,7 @@ def test_recommend_stage_writes_the_table_and_the_cli_helper_reads_it(ws):
     recs = ws.df("SELECT * FROM recommendations WHERE run_id = 1")
     assert notes["customers"] == 11  # known at as_of (Lu signs up later)
     assert set(recs.columns) == {"run_id", "customer_id", "rank", "product_id", "product_name", "score", "source",
-                                 "kind", "reason"}
+                                 "kind", "is_due", "reason"}
     assert recs.set_index(["customer_id", "product_id"]).loc[("c01", "p04"), "product_name"] == "Wool Socks"
     assert "p06" not in set(recs["product_id"])  # postage
     assert notes["mix_from"] == "defaults"  # too few returning customers for the inner split
@@ -153,6 +153,7 @@ def test_recommend_stage_writes_the_table_and_the_cli_helper_reads_it(ws):
     assert len(ada) == 5 and set(ada["kind"]) == {"repeat"} and (ada["source"] == "repeat").all()
     socks = ada.set_index("product_id").loc["p04"]
     assert socks["name"] == "Wool Socks" and socks["reason"] == "you buy this every ~66 days; last 6 days ago"
+    assert not socks["is_due"]  # 6 of 66 days
     # Cai bought only the bottle: it comes back as a repeat, the four others are new
     cai = recommendations_for(ws, "c03")
     assert len(cai) == 5 and cai["rank"].tolist() == [1, 2, 3, 4, 5]

@@ -60,7 +60,7 @@ def test_a_due_product_ranks_before_one_bought_just_now_and_the_reason_says_why(
     recs = m.recommend(["z"])
     assert recs["product_id"].tolist() == ["p", "q"]
     assert recs["score"].tolist() == pytest.approx([1.0, 0.55], abs=1e-6)
-    assert recs["kind"].tolist() == ["repeat", "repeat"]
+    assert recs["kind"].tolist() == ["repeat", "repeat"] and recs["is_due"].tolist() == [True, False]
     assert recs["reason"].tolist() == ["you buy this every ~10 days; last 12 days ago",
                                        "you buy this every ~30 days; last 3 days ago"]
 

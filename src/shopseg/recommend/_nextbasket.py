@@ -201,13 +201,17 @@ def neighbour_vectors(tifu: sparse.csr_matrix, rows: np.ndarray, k: int) -> np.n
     if kk < 1 or not len(ok):
         return out
     sq = np.asarray(tifu.multiply(tifu).sum(axis=1)).ravel()
-    r = rows[ok]
-    d2 = sq[r][:, None] + sq[None, :] - 2.0 * (tifu[r] @ tifu.T).toarray()
-    d2[np.arange(len(r)), r] = np.inf
-    nb = np.argpartition(d2, kk - 1, axis=1)[:, :kk]
-    w = sparse.csr_matrix((np.full(nb.size, 1.0 / kk), (np.repeat(np.arange(len(r)), kk), nb.ravel())),
-                          shape=(len(r), n_u))
-    out[ok] = (w @ tifu).toarray()
+    tt = tifu.T.tocsc()
+    block = max(1, min(len(ok), 4_000_000 // max(n_u, 1)))  # bounds the dense distance block (~32 MB)
+    for lo in range(0, len(ok), block):
+        sel = ok[lo:lo + block]
+        r = rows[sel]
+        d2 = sq[r][:, None] + sq[None, :] - 2.0 * (tifu[r] @ tt).toarray()
+        d2[np.arange(len(r)), r] = np.inf
+        nb = np.argpartition(d2, kk - 1, axis=1)[:, :kk]
+        w = sparse.csr_matrix((np.full(nb.size, 1.0 / kk), (np.repeat(np.arange(len(r)), kk), nb.ravel())),
+                              shape=(len(r), n_u))
+        out[sel] = (w @ tifu).toarray()
     return out
 
 
@@ -464,7 +468,8 @@ class NextBasketRecommender:
         return s, which
 
     def recommend(self, customer_ids, *, top_n: int | None = None, chunk_size: int = 1000) -> pd.DataFrame:
-        """Top products per customer: customer_id, rank, product_id, score, source, kind, reason."""
+        """Top products per customer: customer_id, rank, product_id, score, source, kind, is_due (a repeat
+        whose days since the last purchase reached its cycle), reason."""
         from ._blend import SOURCE_NAMES
 
         k = int(top_n or self.top_n)
@@ -483,10 +488,11 @@ class NextBasketRecommender:
             parts.append(pd.DataFrame({
                 "customer_id": cust.to_numpy()[lo:hi][rr], "product_id": self.items_[tt], "score": vals[valid],
                 "source": src_names[src],
-                "kind": np.where(bought, "repeat", "new"), "_since": comp.since[rr, tt],
+                "kind": np.where(bought, "repeat", "new"), "is_due": bought & (comp.due[rr, tt] >= 1.0),
+                "_since": comp.since[rr, tt],
                 "_own": comp.own_cycle[rr, tt], "_cycle": self.history_.cycle[tt]}))
         out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
-            columns=["customer_id", "product_id", "score", "source", "kind", "_since", "_own", "_cycle"])
+            columns=["customer_id", "product_id", "score", "source", "kind", "is_due", "_since", "_own", "_cycle"])
         out.insert(1, "rank", out.groupby("customer_id", sort=False).cumcount().astype("int64") + 1)
         out["reason"] = reasons(out)
         return out.drop(columns=["_since", "_own", "_cycle"])

@@ -18,6 +18,7 @@ REC_COLUMNS = {
               "similar baskets), als or item_item (collaborative), content, cross_sell, popularity.",
     "product_name": "The product's name (from products), so surfaces show names, not ids.",
     "kind": "repeat (bought before) or new.",
+    "is_due": "A repeat whose days since the customer's last purchase reached its cycle (due for reorder).",
     "reason": "Why, in words (\"you buy this every ~30 days; last 34 days ago\").",
 }
 
@@ -98,14 +99,15 @@ def recommend_stage(ctx) -> dict:
                             "SELECT CAST(r.customer_id AS VARCHAR) AS customer_id, CAST(r.rank AS BIGINT) AS rank, "
                             "CAST(r.product_id AS VARCHAR) AS product_id, p.name AS product_name, "
                             "CAST(r.score AS DOUBLE) AS score, CAST(r.source AS VARCHAR) AS source, "
-                            "CAST(r.kind AS VARCHAR) AS kind, CAST(r.reason AS VARCHAR) AS reason "
+                            "CAST(r.kind AS VARCHAR) AS kind, CAST(r.is_due AS BOOLEAN) AS is_due, "
+                            "CAST(r.reason AS VARCHAR) AS reason "
                             "FROM _recs_out r LEFT JOIN products p ON p.product_id = CAST(r.product_id AS VARCHAR) "
                             "ORDER BY 1, 2")
     finally:
         ws.con.unregister("_recs_out")
     return {"rows": n, "customers": len(customers), "collaborative": model.explore_.collaborative_,
             "rules": 0 if rules is None else len(rules), "sources": recs["source"].value_counts().to_dict(),
-            "kinds": recs["kind"].value_counts().to_dict(), "mix": model.mix_, "mix_from": model.mix_source_,
+            "kinds": recs["kind"].value_counts().to_dict(), "due": int(recs["is_due"].sum()), "mix": model.mix_, "mix_from": model.mix_source_,
             "fit_seconds": round(time.perf_counter() - t0, 2)}
 
 
@@ -116,7 +118,7 @@ def recommendations_for(ws, customer_id: str, run_id: int | None = None) -> pd.D
     if run_id is None:
         run_id = ws.scalar("SELECT max(run_id) FROM recommendations")
     cols = {r[0] for r in ws.sql("DESCRIBE recommendations")}
-    extra = ", r.kind, r.reason" if {"kind", "reason"} <= cols else ""
+    extra = ", r.kind, r.is_due, r.reason" if {"kind", "is_due", "reason"} <= cols else ""
     df = ws.df(f"""SELECT r.rank, r.product_id, p.name, p.category, round(r.score, 4) AS score, r.source{extra}
                   FROM recommendations r LEFT JOIN products p USING (product_id)
                   WHERE r.run_id = ? AND r.customer_id = ? ORDER BY r.rank""", [run_id, str(customer_id)])
