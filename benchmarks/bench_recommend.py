@@ -69,10 +69,10 @@ def build(copies: int, data: Path) -> Path:
         con.execute("DELETE FROM order_lines")
         con.execute("DELETE FROM orders")
         con.execute("DELETE FROM customers")
-        con.execute("INSERT INTO customers SELECT * REPLACE (customer_id || '-' || k AS customer_id) FROM c0, k")
-        con.execute("INSERT INTO orders SELECT * REPLACE (order_id || '-' || k AS order_id, "
+        con.execute("INSERT INTO customers SELECT c0.* REPLACE (customer_id || '-' || k AS customer_id) FROM c0, k")
+        con.execute("INSERT INTO orders SELECT o0.* REPLACE (order_id || '-' || k AS order_id, "
                     "customer_id || '-' || k AS customer_id) FROM o0, k")
-        con.execute("INSERT INTO order_lines SELECT * REPLACE (order_id || '-' || k AS order_id) FROM l0, k")
+        con.execute("INSERT INTO order_lines SELECT l0.* REPLACE (order_id || '-' || k AS order_id) FROM l0, k")
     (path / ".built").write_text("ok")
     return path
 

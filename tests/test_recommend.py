@@ -178,3 +178,24 @@ def test_on_the_demo_shop_item_item_beats_popularity_on_new_items_and_next_baske
     assert res.loc["collaborative (item_item)", "repeat_share"] == 0  # the explore blend never repeats
     assert res.loc["next_basket", "ndcg"] > res.loc["buy_again", "ndcg"]
     assert res.loc["next_basket", "new_ndcg"] >= 0.95 * res.loc["collaborative (item_item)", "new_ndcg"]
+
+
+def test_the_replenishment_campaign_takes_customers_with_two_due_reorders(ws):
+    from shopseg.act import plan_actions
+
+    ws.con.execute("INSERT INTO runs (run_id, as_of, seed, status) VALUES (1, '2024-07-01', 0, 'done')")
+    feats = pd.DataFrame({"customer_id": ["a", "b", "c"], "has_orders": True, "avg_order_value": 50.0,
+                          "discount_share": 0.0, "run_id": 1})
+    ws.con.execute("CREATE TABLE customer_features AS SELECT * FROM feats")
+    segs = pd.DataFrame({"customer_id": ["a", "b", "c"], "scheme": "lifecycle", "segment": ["active", "active",
+                                                                                           "churned"], "run_id": 1})
+    ws.con.execute("CREATE TABLE segments AS SELECT * FROM segs")
+    # a: two due repeats; b: one; c: two, but churned
+    recs = pd.DataFrame({"customer_id": ["a", "a", "a", "b", "b", "c", "c"], "rank": [1, 2, 3, 1, 2, 1, 2],
+                         "kind": "repeat", "is_due": [True, True, False, True, False, True, True], "run_id": 1})
+    ws.con.execute("CREATE TABLE recommendations AS SELECT * FROM recs")
+    camps = {n: {"enabled": False} for n in ("win_back", "vip", "welcome", "coupon", "reactivation", "last_chance",
+                                              "cart_reminder")}
+    cfg = load_config(overrides={"act": {"budget": 0.0, "campaigns": {**camps, "replenishment": {"control_share": 0.0}}}})
+    plan = plan_actions(ws, 1, datetime(2024, 7, 1), config=cfg)
+    assert plan.actions.set_index("customer_id")["campaign"].to_dict() == {"a": "replenishment"}

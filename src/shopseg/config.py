@@ -278,7 +278,7 @@ CONSTRAINTS: dict[str, Constraint] = {
 OPEN_SECTIONS: set[str] = {"segments.rfm.names", "act.campaigns", "privacy.dp.bounds",
                            # a default campaign may take any campaign key (checked by shopseg.act.playbook)
                            *(f"act.campaigns.{c}" for c in ("win_back", "vip", "welcome", "coupon", "reactivation",
-                                                            "last_chance", "cart_reminder"))}
+                                                            "last_chance", "cart_reminder", "replenishment"))}
 
 
 def _defaults_text() -> str:

@@ -44,7 +44,7 @@ from ..errors import ConfigError, ShopsegError
 SCHEMES = ("rfm", "lifecycle", "value_tier", "cluster")
 # fields read from other capabilities' tables (besides the customer features)
 TEXT_FIELDS = (*SCHEMES, "churn_tier")
-SCORE_FIELDS = ("churn_probability", "clv", "clv_quantile", "p_alive", "expected_purchases_90d")
+SCORE_FIELDS = ("churn_probability", "clv", "clv_quantile", "p_alive", "expected_purchases_90d", "due_reorders")
 BASES = ("fixed", "clv", "avg_order_value")
 OPS = ("not in", "in", "==", "!=", ">=", "<=", ">", "<")
 _COND = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?)\s+(not\s+in|in|==|!=|>=|<=|>|<)\s+(.+?)\s*$")
@@ -308,6 +308,11 @@ def build_frame(ws, run_id: int, fields: set[str], *, name: str = "_act_frame") 
           f"FROM clv WHERE run_id = {runs['clv']}") if runs["clv"] is not None else \
         ("SELECT NULL::VARCHAR AS customer_id, NULL::DOUBLE AS clv, NULL::DOUBLE AS p_alive, "
          "NULL::DOUBLE AS expected_purchases_90d, NULL::DOUBLE AS clv_quantile LIMIT 0")
+    # due_reorders: the customer's recommended repeats whose cycle has elapsed (shopseg.recommend, is_due)
+    rrun = source_run(ws, "recommendations", run_id)
+    due = (f"SELECT customer_id, count(*) FILTER (WHERE is_due) AS due_reorders FROM recommendations "
+           f"WHERE run_id = {rrun} GROUP BY customer_id") if rrun is not None and "is_due" in ws.columns(
+        "recommendations") else "SELECT NULL::VARCHAR AS customer_id, 0 AS due_reorders LIMIT 0"
     means = []
     for f in sorted(x for x in fields if x.startswith("cluster_mean.")):
         feat = f.split(".", 1)[1]
@@ -320,11 +325,13 @@ def build_frame(ws, run_id: int, fields: set[str], *, name: str = "_act_frame") 
         CREATE OR REPLACE TEMP TABLE {name} AS
         WITH f AS (SELECT CAST(customer_id AS VARCHAR) AS customer_id, {', '.join(num)}
                    FROM customer_features WHERE run_id = {runs['customer_features']}),
-             seg AS ({seg}), ch AS ({ch}), cl AS ({cl})
+             seg AS ({seg}), ch AS ({ch}), cl AS ({cl}), due AS ({due})
         SELECT f.*, {', '.join(f'seg.{s}' for s in SCHEMES)}, ch.churn_tier, ch.churn_probability,
-               cl.clv, cl.p_alive, cl.expected_purchases_90d, cl.clv_quantile
+               cl.clv, cl.p_alive, cl.expected_purchases_90d, cl.clv_quantile,
+               CAST(coalesce(due.due_reorders, 0) AS DOUBLE) AS due_reorders
                {''.join(', ' + m for m in means)}
         FROM f LEFT JOIN seg USING (customer_id) LEFT JOIN ch USING (customer_id) LEFT JOIN cl USING (customer_id)
+               LEFT JOIN due USING (customer_id)
     """
     ws.con.execute(sql).fetchall()
     return runs
