@@ -186,14 +186,20 @@ def test_the_replenishment_campaign_takes_customers_with_two_due_reorders(ws):
     ws.con.execute("INSERT INTO runs (run_id, as_of, seed, status) VALUES (1, '2024-07-01', 0, 'done')")
     feats = pd.DataFrame({"customer_id": ["a", "b", "c"], "has_orders": True, "avg_order_value": 50.0,
                           "discount_share": 0.0, "run_id": 1})
-    ws.con.execute("CREATE TABLE customer_features AS SELECT * FROM feats")
+    ws.con.register("_t", feats)
+    ws.con.execute("CREATE TABLE customer_features AS SELECT * FROM _t")
+    ws.con.unregister("_t")
     segs = pd.DataFrame({"customer_id": ["a", "b", "c"], "scheme": "lifecycle", "segment": ["active", "active",
                                                                                            "churned"], "run_id": 1})
-    ws.con.execute("CREATE TABLE segments AS SELECT * FROM segs")
+    ws.con.register("_t", segs)
+    ws.con.execute("CREATE TABLE segments AS SELECT * FROM _t")
+    ws.con.unregister("_t")
     # a: two due repeats; b: one; c: two, but churned
     recs = pd.DataFrame({"customer_id": ["a", "a", "a", "b", "b", "c", "c"], "rank": [1, 2, 3, 1, 2, 1, 2],
                          "kind": "repeat", "is_due": [True, True, False, True, False, True, True], "run_id": 1})
-    ws.con.execute("CREATE TABLE recommendations AS SELECT * FROM recs")
+    ws.con.register("_t", recs)
+    ws.con.execute("CREATE TABLE recommendations AS SELECT * FROM _t")
+    ws.con.unregister("_t")
     camps = {n: {"enabled": False} for n in ("win_back", "vip", "welcome", "coupon", "reactivation", "last_chance",
                                               "cart_reminder")}
     cfg = load_config(overrides={"act": {"budget": 0.0, "campaigns": {**camps, "replenishment": {"control_share": 0.0}}}})
