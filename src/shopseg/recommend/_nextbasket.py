@@ -233,6 +233,7 @@ class Components:
     since: np.ndarray        # days since the last purchase (0 where not bought)
     own_cycle: np.ndarray    # the customer's own cycle (0: bought once or never)
     weight: np.ndarray       # customer's repeat share / shop's
+    ratio: np.ndarray        # days since the last purchase / cycle (0 where not bought)
 
     def __post_init__(self):
         self.own_s, self.neighbours_s, self.explore_s = _scale(self.own), _scale(self.neighbours), _scale(self.explore)
@@ -261,7 +262,8 @@ def components(hist: History, explore, customer_ids, rows: np.ndarray, *, neighb
     since = np.where(bought, _select(hist.last_age, rows) - 1, 0.0)
     own_cycle = _select(hist.own_cycle, rows)
     cyc = np.where(own_cycle > 0, own_cycle, hist.cycle[None, :])
-    due = np.where(bought, np.minimum(since / cyc, 1.0), 0.0)
+    ratio = np.where(bought, since / cyc, 0.0)
+    due = np.minimum(ratio, 1.0)
     share = np.where(rows >= 0, hist.repeat_share[np.maximum(rows, 0)], hist.shop_repeat_share)
     weight = share / hist.shop_repeat_share if hist.shop_repeat_share > 0 else np.ones(len(rows))
     if explore_scores is None:
@@ -274,7 +276,7 @@ def components(hist: History, explore, customer_ids, rows: np.ndarray, *, neighb
         total, src = explore_scores
     ex = np.where(np.isfinite(total) & ~bought, total, 0.0)
     return Components(own=own, neighbours=nbv, explore=np.maximum(ex, 0), explore_src=src, bought=bought,
-                      due=due, since=since, own_cycle=own_cycle, weight=weight)
+                      due=due, since=since, own_cycle=own_cycle, weight=weight, ratio=ratio)
 
 
 def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -467,6 +469,13 @@ class NextBasketRecommender:
         s[comp.bought & self.no_repeat_[None, :]] = -np.inf  # explicit exclusions: never again once bought
         return s, which
 
+    def _is_due(self, comp: Components, rr: np.ndarray, tt: np.ndarray) -> np.ndarray:
+        """Due for reorder: a repeat whose cycle has elapsed but not three times over (lapsed), bought
+        on two days or more by the customer, or a product most of whose buyers re-buy."""
+        ratio = comp.ratio[rr, tt]
+        habit = (comp.own_cycle[rr, tt] > 0) | (self._rebuy(self.history_)[tt] >= 0.5)
+        return comp.bought[rr, tt] & habit & (ratio >= 1.0) & (ratio <= 3.0)
+
     def recommend(self, customer_ids, *, top_n: int | None = None, chunk_size: int = 1000) -> pd.DataFrame:
         """Top products per customer: customer_id, rank, product_id, score, source, kind, is_due (a repeat
         whose days since the last purchase reached its cycle), reason."""
@@ -488,7 +497,7 @@ class NextBasketRecommender:
             parts.append(pd.DataFrame({
                 "customer_id": cust.to_numpy()[lo:hi][rr], "product_id": self.items_[tt], "score": vals[valid],
                 "source": src_names[src],
-                "kind": np.where(bought, "repeat", "new"), "is_due": bought & (comp.due[rr, tt] >= 1.0),
+                "kind": np.where(bought, "repeat", "new"), "is_due": self._is_due(comp, rr, tt),
                 "_since": comp.since[rr, tt],
                 "_own": comp.own_cycle[rr, tt], "_cycle": self.history_.cycle[tt]}))
         out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(

@@ -18,7 +18,8 @@ REC_COLUMNS = {
               "similar baskets), als or item_item (collaborative), content, cross_sell, popularity.",
     "product_name": "The product's name (from products), so surfaces show names, not ids.",
     "kind": "repeat (bought before) or new.",
-    "is_due": "A repeat whose days since the customer's last purchase reached its cycle (due for reorder).",
+    "is_due": "Due for reorder: a repeat whose cycle has elapsed, not three times over, that the customer "
+              "bought on two days or more (or most of whose buyers re-buy).",
     "reason": "Why, in words (\"you buy this every ~30 days; last 34 days ago\").",
 }
 

@@ -79,7 +79,7 @@ def _as_date(as_of) -> dt.date:
 
 
 def synthesize(ws, customers: int = 20000, seed: int = 42, as_of="2024-12-31", history_days: int = 730,
-               horizon_days: int = 180, *, replace: bool = False) -> dict:
+               horizon_days: int = 180, *, replace: bool = False, repurchase: bool = False) -> dict:
     """Generate the demo shop into ``ws`` and return counts of what was written.
 
     Every timestamp in the canonical tables is before ``as_of`` (midnight);
@@ -90,6 +90,11 @@ def synthesize(ws, customers: int = 20000, seed: int = 42, as_of="2024-12-31", h
     staged as Parquet files in a temporary folder of the workspace and
     inserted from there, so memory stays bounded whatever ``customers`` is;
     the folder is removed at the end, whether synth succeeds or fails.
+
+    With ``repurchase`` each customer gets a staple consumable (grocery or beauty, by
+    popularity) re-bought in the first order of every cycle (days per persona,
+    ``REPURCHASE_CYCLE_DAYS``), on its own random stream so the rest of the shop is the same;
+    the truth goes to ``ground_truth_repurchase``.
     """
     _check(customers, seed, history_days, horizon_days)
     as_of_d = _as_date(as_of)
@@ -120,7 +125,7 @@ def synthesize(ws, customers: int = 20000, seed: int = 42, as_of="2024-12-31", h
     staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=ws.path))
     try:
         return _synthesize(ws, con, customers, seed, as_of_d, history_days, horizon_days, replace, start, H,
-                           staging)
+                           staging, repurchase)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         _restore_memory_limit(ws, old_limit)
@@ -153,9 +158,10 @@ def _bytes(size: str) -> float:
 
 
 def _synthesize(ws, con, customers, seed, as_of_d, history_days, horizon_days, replace, start, H,
-                staging: Path) -> dict:
+                staging: Path, repurchase: bool = False) -> dict:
     root = np.random.SeedSequence(seed)
     cat_seed, *chunk_seeds = root.spawn(1 + -(-customers // CHUNK_SIZE))
+    plant_seeds = root.spawn(len(chunk_seeds)) if repurchase else [None] * len(chunk_seeds)
     cat = Catalogue.build(np.random.default_rng(cat_seed))
     S = W.Strings.build(cat)
     width = max(7, len(str(customers)))
@@ -168,6 +174,9 @@ def _synthesize(ws, con, customers, seed, as_of_d, history_days, horizon_days, r
         for t in GROUND_TRUTH_TABLES:
             con.execute(f'DROP TABLE IF EXISTS "{t}"')
         con.execute(W.GROUND_TRUTH_DDL)
+        con.execute('DROP TABLE IF EXISTS "ground_truth_repurchase"')
+        if repurchase:
+            con.execute(W.REPURCHASE_DDL)
         ingest_id = ws.next_id("ingest_log", "ingest_id")
         p = {"ingest_id": ingest_id}
         prod = cat.frame
@@ -187,7 +196,8 @@ def _synthesize(ws, con, customers, seed, as_of_d, history_days, horizon_days, r
             for ci, css in enumerate(chunk_seeds):
                 n = min(CHUNK_SIZE, customers - ci * CHUNK_SIZE)
                 tables, inserts, got = _chunk(np.random.default_rng(css), n, offs, cat, S, start, H,
-                                              float(horizon_days), width, p)
+                                              float(horizon_days), width, p,
+                                              np.random.default_rng(plant_seeds[ci]) if repurchase else None)
                 writer.put(ci, tables, inserts)
                 del tables  # the writer drops each table once staged
                 for key, v in got.items():
@@ -205,6 +215,8 @@ def _synthesize(ws, con, customers, seed, as_of_d, history_days, horizon_days, r
             "VALUES (?, 'synth', NULL, NULL, ?, ?, ?, 0, 0, ?, ?, current_timestamp)",
             [ingest_id, ",".join(schema.LOAD_ORDER), total, total, _json(counts), _json(summary)])
     gt = {t: ws.count(t) for t in GROUND_TRUTH_TABLES}
+    if repurchase:
+        gt["ground_truth_repurchase"] = ws.count("ground_truth_repurchase")
     return {"ingest_id": ingest_id, **counts, **gt, "personas": persona_counts, "seed": seed,
             "as_of": as_of_d.isoformat()}
 
@@ -269,7 +281,7 @@ class _Writer:
             raise self.error
 
 
-def _chunk(rng, n, offs, cat: Catalogue, S: "W.Strings", start, H, horizon, width, p):
+def _chunk(rng, n, offs, cat: Catalogue, S: "W.Strings", start, H, horizon, width, p, plant_rng=None):
     """Simulate ``n`` customers; advance ``offs``.
 
     Returns the chunk's Arrow tables by name, the inserts to run over them as
@@ -282,8 +294,22 @@ def _chunk(rng, n, offs, cat: Catalogue, S: "W.Strings", start, H, horizon, widt
     all_t = np.concatenate([past_t, fut_t])
     o = np.lexsort((all_t, all_c))
     all_c, all_t = all_c[o], all_t[o]
-    orders, lines = simulate_baskets(rng, cu, all_c, all_t, rank_in_group(all_c), cat)
+    orders, lines = simulate_baskets(rng, cu, all_c, all_t, rank_in_group(all_c), cat, plant_rng)
     future = all_t >= H
+    if orders["repurchase"] is not None:
+        rp = orders["repurchase"]
+        pl, past = rp["planted"], rp["planted"] & ~future
+        last_t = np.full(n, -np.inf)
+        np.maximum.at(last_t, all_c[past], all_t[past])
+        tables["ground_truth_repurchase"] = pa.table({
+            "i": np.arange(offs["customer"] + 1, offs["customer"] + 1 + n, dtype=np.int64),
+            "product_id": pa.array(np.asarray(S.product_ids, dtype=object)[rp["staple"]], type=pa.string()),
+            "cycle_days": rp["cycle"],
+            "n_planted_observed": np.bincount(all_c[past], minlength=n),
+            "days_since_last_planted": np.where(np.isfinite(last_t), np.round(H - last_t, 2), np.nan),
+            "bought_in_horizon": np.bincount(all_c[pl & future], minlength=n) > 0,
+        })
+        inserts.append(("ground_truth_repurchase", W.repurchase_sql(width), None))
     value = orders["subtotal"] - orders["discount"]
     fut_orders = np.bincount(all_c[future], minlength=n)
     fut_rev = np.round(np.bincount(all_c[future], weights=value[future], minlength=n), 2)

@@ -13,6 +13,11 @@ import numpy as np
 
 CATEGORIES = ("electronics", "fashion", "home", "beauty", "sports", "books", "grocery", "toys")
 EVENT_KINDS = ("view", "click", "add_to_cart", "search", "wishlist")  # == schema.EVENT_TYPES
+# Planted repurchase (synthesize(..., repurchase=True)): each customer's staple, a consumable of these
+# categories, is re-bought in the first order of every cycle (days, per persona; random phase).
+CONSUMABLE_CATEGORIES = ("grocery", "beauty")
+REPURCHASE_CYCLE_DAYS = {"vip": 30, "regular": 45, "bargain_hunter": 60, "new": 40, "window_shopper": 60,
+                         "dormant": 90, "churned": 60, "wholesale": 21}
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ import pandas as pd
 
 from . import _catalogue as C
 from ._personas import (
-    CATEGORIES, NEW_CUSTOMER_DAYS, PERSONAS, WINDOW_SHOPPER_BUYER_SHARE, persona_array, persona_matrix,
+    CATEGORIES, CONSUMABLE_CATEGORIES, NEW_CUSTOMER_DAYS, PERSONAS, REPURCHASE_CYCLE_DAYS,
+    WINDOW_SHOPPER_BUYER_SHARE, persona_array, persona_matrix,
 )
 from ._people import ZH_SHARE
 
@@ -183,8 +184,32 @@ def simulate_order_times(rng, cu, H: float, horizon: float):
     return past_c, past_t, fc[keep], ft[keep], alive_end
 
 
-def simulate_baskets(rng, cu, order_c, order_t, seq_in_customer, cat: Catalogue):
-    """Lines of every order: merchandise picks, planted add-ons, discounts, shipping."""
+def plant_repurchases(rng, cu, order_c, order_t, l_order, prod, cat: Catalogue):
+    """Each customer's staple consumable replaces the first line of the first order of every cycle.
+
+    Orders are sorted by customer then time.  Returns (products, staple per customer, cycle per
+    customer, per order: the staple was planted in it).  ``rng`` is its own stream, so the other
+    draws of the shop do not change.
+    """
+    n = len(cu["persona"])
+    cons = np.flatnonzero(np.isin(cat.cat_code, [CATEGORIES.index(c) for c in CONSUMABLE_CATEGORIES]))
+    w = cat.popularity[cons] / cat.popularity[cons].sum()
+    staple = cons[categorical(rng, np.tile(np.cumsum(w), (n, 1)))]
+    cycle = np.array([REPURCHASE_CYCLE_DAYS[p.name] for p in PERSONAS], float)[cu["persona"]]
+    phase = rng.random(n) * cycle
+    bucket = np.floor((order_t + phase[order_c]) / cycle[order_c])
+    first = np.r_[True, order_c[1:] != order_c[:-1]]
+    planted = first | np.r_[True, bucket[1:] != bucket[:-1]]
+    first_line = np.r_[True, l_order[1:] != l_order[:-1]] if len(l_order) else np.zeros(0, bool)
+    hit = first_line & planted[l_order]
+    prod = prod.copy()
+    prod[hit] = staple[order_c[l_order[hit]]]
+    return prod, staple, cycle, planted
+
+
+def simulate_baskets(rng, cu, order_c, order_t, seq_in_customer, cat: Catalogue, plant_rng=None):
+    """Lines of every order: merchandise picks, planted add-ons, discounts, shipping (and with
+    ``plant_rng`` planted repurchases, see :func:`plant_repurchases`, in ``orders["repurchase"]``)."""
     k = cu["persona"][order_c]
     n_orders = len(order_c)
     n_lines = 1 + rng.poisson(persona_array("lines_mean")[k])
@@ -193,6 +218,10 @@ def simulate_baskets(rng, cu, order_c, order_t, seq_in_customer, cat: Catalogue)
     prod = pick_products(rng, l_cust, cu["mix_cum"], cu["sens"], cat)
     anchor = rng.random(len(prod)) < C.ANCHOR_LINE_SHARE
     prod[anchor] = cat.anchors[rng.integers(0, len(cat.anchors), anchor.sum())]
+    repurchase = None
+    if plant_rng is not None:
+        prod, staple, cycle, planted = plant_repurchases(plant_rng, cu, order_c, order_t, l_order, prod, cat)
+        repurchase = dict(staple=staple, cycle=cycle, planted=planted)
     # planted rules: an anchor brings all its consequents with the rule's probability
     rule = cat.rule_of_product[prod]
     fire = (rule >= 0) & (rng.random(len(prod)) < cat.rule_prob[np.maximum(rule, 0)])
@@ -237,5 +266,5 @@ def simulate_baskets(rng, cu, order_c, order_t, seq_in_customer, cat: Catalogue)
     lines = dict(order=l_order[o], product=prod[o], quantity=qty[o].astype(float),
                  unit_price=unit[o], discount=l_disc[o])
     lines["line_no"] = rank_in_group(lines["order"]) + 1
-    orders = dict(subtotal=subtotal, discount=o_disc, channel=channel)
+    orders = dict(subtotal=subtotal, discount=o_disc, channel=channel, repurchase=repurchase)
     return orders, lines

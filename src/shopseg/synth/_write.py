@@ -251,6 +251,20 @@ CREATE TABLE ground_truth_rules (
 );
 """
 GROUND_TRUTH_TABLES = ("ground_truth", "ground_truth_reviews", "ground_truth_rules")
+# only with synthesize(..., repurchase=True)
+REPURCHASE_DDL = """
+CREATE TABLE ground_truth_repurchase (
+  customer_id VARCHAR, product_id VARCHAR, cycle_days DOUBLE, n_planted_observed BIGINT,
+  days_since_last_planted DOUBLE, bought_in_horizon BOOLEAN
+)"""
+
+
+def repurchase_sql(width: int) -> str:
+    return f"""
+    INSERT INTO ground_truth_repurchase
+    SELECT 'C' || lpad(CAST(i AS VARCHAR), {width}, '0'), product_id, cycle_days, n_planted_observed,
+           days_since_last_planted, bought_in_horizon
+    FROM read_parquet($file)"""
 
 # Realised support, confidence and lift of each planted rule, over sale orders'
 # merchandise baskets (the rule's whole consequent set on the right-hand side).
