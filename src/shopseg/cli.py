@@ -129,6 +129,9 @@ def synth(
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed; the same seed gives identical tables (default 42)."),
     as_of: str = typer.Option("2024-12-31", "--as-of", help="Date the history ends (exclusive), YYYY-MM-DD."),
     replace: bool = typer.Option(False, "--replace", help="Empty the canonical tables first."),
+    repurchase: bool = typer.Option(False, "--repurchase",
+                                    help="Plant a staple consumable per customer, re-bought every cycle "
+                                         "(table ground_truth_repurchase)."),
 ):
     """Generate a demo shop with planted ground truth (personas, future orders, planted rules) into the workspace."""
     from .config import load_config
@@ -140,7 +143,7 @@ def synth(
             s = synthesize(ws, customers=customers or cfg["synth.customers"],
                            seed=cfg["synth.seed"] if seed is None else seed, as_of=as_of,
                            history_days=cfg["synth.history_days"], horizon_days=cfg["synth.horizon_days"],
-                           replace=replace)
+                           replace=replace, repurchase=repurchase)
     t = Table("table", "rows", title=f"Demo shop in {ws.path}")
     for k in ("customers", "products", "orders", "order_lines", "events", "reviews", "ground_truth"):
         t.add_row(k, f"{s[k]:,}")
