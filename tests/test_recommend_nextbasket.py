@@ -135,3 +135,15 @@ def test_bad_parameters_and_unfitted_use_are_rejected():
         NextBasketRecommender(neighbours=0).fit(purchases([("a", "x", 1)]), products(["x"]), AS_OF)
     with pytest.raises(NotFittedError):
         NextBasketRecommender().recommend(["a"])
+
+
+def test_a_neighbour_pool_searches_only_its_customers_and_still_excludes_oneself():
+    from scipy import sparse
+
+    v = sparse.csr_matrix(np.array([[1.0, 0, 0], [0.9, 0.1, 0], [0, 0, 1.0], [0.8, 0.2, 0]]))
+    # pool rows 0 and 2: row 1's nearest is 0; row 0's nearest other than itself in the pool is 2
+    assert neighbour_vectors(v, np.array([1, 0]), 1, pool=np.array([0, 2])).tolist() == [[1.0, 0.0, 0.0],
+                                                                                       [0.0, 0.0, 1.0]]
+    m = NextBasketRecommender(learn_mix=False, neighbour_pool=2).fit(
+        purchases([("a", "x", 3), ("b", "x", 2), ("c", "y", 1)]), products(["x", "y"]), AS_OF)
+    assert len(m.pool_) == 2

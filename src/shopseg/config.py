@@ -265,6 +265,7 @@ CONSTRAINTS: dict[str, Constraint] = {
     **{f"recommend.{k}": Constraint("a number in (0, 1]", lambda v: isinstance(v, (int, float))
                                     and not isinstance(v, bool) and 0 < v <= 1) for k in ("within_decay", "group_decay")},
     "recommend.neighbours": interval(1, 100000, integer=True),
+    "recommend.neighbour_pool": interval(2, 10**8, integer=True),
     "recommend.horizon_days": interval(1, 3650, integer=True),
     "recommend.mix_customers": interval(20, 10**7, integer=True),
     "recommend.never_repeat": Constraint("a list of product ids", lambda v: isinstance(v, list)

@@ -17,7 +17,9 @@ Three kinds of evidence, scored for every (customer, product) pair on dense chun
   ``within_decay ** (position from the group's end)``; the customer's vector is the mean of the
   group vectors weighted by ``group_decay ** (groups from the last)``.  The neighbour vector is
   the mean vector of the ``neighbours`` customers nearest in Euclidean distance (the customer
-  excluded); TIFU-KNN predicts ``alpha x own + (1 - alpha) x neighbours``;
+  excluded), searched among all customers up to ``neighbour_pool`` of them, else among a seeded
+  sample of that many (the search is quadratic in the pool); TIFU-KNN predicts
+  ``alpha x own + (1 - alpha) x neighbours``;
 * **explore** — the blended explore recommender (:class:`Recommender`: ALS or item-item, content,
   cross-sell rules, segment popularity) for products the customer never bought.
 
@@ -192,26 +194,34 @@ def build_history(purchases: pd.DataFrame, items: np.ndarray, as_of, *, group_si
                    shop_repeat_share=shop_share, n_buyers=n_buyers, rebuy_share=rebuy_share, cycle=cycle)
 
 
-def neighbour_vectors(tifu: sparse.csr_matrix, rows: np.ndarray, k: int) -> np.ndarray:
-    """Mean TIFU vector of each row's ``k`` nearest customers (Euclidean, itself excluded); zeros for -1."""
-    n_u = tifu.shape[0]
+def neighbour_vectors(tifu: sparse.csr_matrix, rows: np.ndarray, k: int, pool: np.ndarray | None = None) -> np.ndarray:
+    """Mean TIFU vector of each row's ``k`` nearest customers (Euclidean, itself excluded) among the
+    rows ``pool`` (sorted; default all); zeros for -1."""
+    cand = tifu if pool is None else tifu[pool]
+    n_c = cand.shape[0]
     out = np.zeros((len(rows), tifu.shape[1]))
     ok = np.flatnonzero(rows >= 0)
-    kk = min(k, n_u - 1)
+    kk = min(k, n_c - 1)
     if kk < 1 or not len(ok):
         return out
-    sq = np.asarray(tifu.multiply(tifu).sum(axis=1)).ravel()
-    tt = tifu.T.tocsc()
-    block = max(1, min(len(ok), 4_000_000 // max(n_u, 1)))  # bounds the dense distance block (~32 MB)
+    sq_r = np.asarray(tifu.multiply(tifu).sum(axis=1)).ravel()
+    sq_c = sq_r if pool is None else sq_r[pool]
+    ct = cand.T.tocsr()  # csr @ csr: no conversion per block
+    block = max(1, min(len(ok), 4_000_000 // max(n_c, 1)))  # bounds the dense distance block (~32 MB)
     for lo in range(0, len(ok), block):
         sel = ok[lo:lo + block]
         r = rows[sel]
-        d2 = sq[r][:, None] + sq[None, :] - 2.0 * (tifu[r] @ tt).toarray()
-        d2[np.arange(len(r)), r] = np.inf
+        d2 = sq_r[r][:, None] + sq_c[None, :] - 2.0 * (tifu[r] @ ct).toarray()
+        if pool is None:
+            d2[np.arange(len(r)), r] = np.inf
+        else:
+            at = np.minimum(np.searchsorted(pool, r), n_c - 1)
+            own = pool[at] == r
+            d2[np.flatnonzero(own), at[own]] = np.inf
         nb = np.argpartition(d2, kk - 1, axis=1)[:, :kk]
         w = sparse.csr_matrix((np.full(nb.size, 1.0 / kk), (np.repeat(np.arange(len(r)), kk), nb.ravel())),
-                              shape=(len(r), n_u))
-        out[sel] = (w @ tifu).toarray()
+                              shape=(len(r), n_c))
+        out[sel] = (w @ cand).toarray()
     return out
 
 
@@ -253,10 +263,10 @@ class Components:
 
 
 def components(hist: History, explore, customer_ids, rows: np.ndarray, *, neighbours: int,
-               explore_scores=None) -> Components:
+               explore_scores=None, pool: np.ndarray | None = None) -> Components:
     """Components for ``customer_ids`` (history rows ``rows``, -1 = unknown)."""
     own = _select(hist.tifu, rows)
-    nbv = neighbour_vectors(hist.tifu, rows, neighbours)
+    nbv = neighbour_vectors(hist.tifu, rows, neighbours, pool)
     n_days = _select(hist.n_days, rows)
     bought = n_days > 0
     since = np.where(bought, _select(hist.last_age, rows) - 1, 0.0)
@@ -370,13 +380,14 @@ class NextBasketRecommender:
     """
 
     def __init__(self, top_n: int = 10, group_size: int = 7, within_decay: float = 0.9, group_decay: float = 0.7,
-                 neighbours: int = 300, horizon_days: int = 90, learn_mix: bool = True, mix_customers: int = 2000,
-                 never_repeat=(), random_state: int | None = 0):
+                 neighbours: int = 300, neighbour_pool: int = 10000, horizon_days: int = 90, learn_mix: bool = True,
+                 mix_customers: int = 2000, never_repeat=(), random_state: int | None = 0):
         self.top_n = top_n
         self.group_size = group_size
         self.within_decay = within_decay
         self.group_decay = group_decay
         self.neighbours = neighbours
+        self.neighbour_pool = neighbour_pool
         self.horizon_days = horizon_days
         self.learn_mix = learn_mix
         self.mix_customers = mix_customers
@@ -389,7 +400,7 @@ class NextBasketRecommender:
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo < v <= hi:
                 raise ConfigError(f"The '{name}' parameter of NextBasketRecommender must be a number in (0, 1]. "
                                   f"Got {v!r} instead.")
-        for name in ("top_n", "group_size", "neighbours", "horizon_days", "mix_customers"):
+        for name in ("top_n", "group_size", "neighbours", "neighbour_pool", "horizon_days", "mix_customers"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ConfigError(f"The '{name}' parameter of NextBasketRecommender must be an int in [1, inf). "
@@ -415,6 +426,9 @@ class NextBasketRecommender:
             raise ConfigError("The explore recommender was fitted on other products than the next-basket model.")
         self.as_of_ = pd.Timestamp(as_of)
         self.history_ = self._history(purchases, as_of)
+        n_u = len(self.history_.users)
+        self.pool_ = None if n_u <= self.neighbour_pool else np.sort(
+            np.random.default_rng(self.random_state).choice(n_u, self.neighbour_pool, replace=False))
         self.explore_ = explore
         self.mix_, self.mix_ndcg_, self.mix_source_, self.tifu_alpha_ = dict(DEFAULT_MIX), None, "defaults", 0.7
         if self.learn_mix:
@@ -426,13 +440,18 @@ class NextBasketRecommender:
         day = pd.to_datetime(purchases["day"])
         before = purchases[day <= inner_at]
         after = purchases[(day > inner_at) & (day <= self.as_of_)]
-        inner = self._history(before, inner_at)
-        cust = np.intersect1d(inner.users.astype(str), after["customer_id"].astype(str).unique()).astype(object)
+        known = np.unique(before["customer_id"].astype(str).to_numpy())
+        cust = np.intersect1d(known, after["customer_id"].astype(str).unique()).astype(object)
         if len(cust) < 20:
             return
+        rng = np.random.default_rng(self.random_state)
         if len(cust) > self.mix_customers:
-            rng = np.random.default_rng(self.random_state)
             cust = np.sort(rng.choice(cust, self.mix_customers, replace=False))
+        if len(known) > self.neighbour_pool:  # a big shop: the inner split on the sampled customers and others
+            others = np.setdiff1d(known, cust.astype(str))
+            keep = np.r_[cust.astype(str), rng.choice(others, max(self.neighbour_pool - len(cust), 0), replace=False)]
+            before = before[before["customer_id"].astype(str).isin(keep)]
+        inner = self._history(before, inner_at)
         ex = explore_factory(before, inner_at) if explore_factory is not None else None
         comp = components(inner, ex, cust, inner.rows(cust), neighbours=self.neighbours)
         rel = relevance_matrix(after, cust, self.items_)
@@ -460,7 +479,7 @@ class NextBasketRecommender:
                 _, _, total, src = next(ex_iter)
                 ex = (total, src)
             yield lo, hi, components(self.history_, None, cust.iloc[lo:hi], rows[lo:hi],
-                                     neighbours=self.neighbours, explore_scores=ex)
+                                     neighbours=self.neighbours, explore_scores=ex, pool=self.pool_)
 
     def scores(self, comp: Components) -> tuple[np.ndarray, np.ndarray]:
         s, which = comp.mix(self._rebuy(self.history_), self.mix_)

@@ -65,8 +65,8 @@ def next_basket_model(cfg: Config, purchases: pd.DataFrame, prods: pd.DataFrame,
             interactions_from_purchases(purch), prods, rules=rules, segments=segments,
             popularity=_popular_pairs(purch, at, rc["popularity_days"]))
 
-    keys = ("top_n", "group_size", "within_decay", "group_decay", "neighbours", "horizon_days", "learn_mix",
-            "mix_customers", "never_repeat", "random_state")
+    keys = ("top_n", "group_size", "within_decay", "group_decay", "neighbours", "neighbour_pool", "horizon_days",
+            "learn_mix", "mix_customers", "never_repeat", "random_state")
     nb = NextBasketRecommender(**{k: (tuple(rc[k]) if k == "never_repeat" else rc[k]) for k in keys})
     return nb.fit(purchases, prods, as_of, explore=explore(purchases, as_of, rules, segments),
                   explore_factory=explore)
