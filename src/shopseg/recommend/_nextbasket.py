@@ -246,14 +246,18 @@ class Components:
     ratio: np.ndarray        # days since the last purchase / cycle (0 where not bought)
 
     def __post_init__(self):
-        self.own_s, self.neighbours_s, self.explore_s = _scale(self.own), _scale(self.neighbours), _scale(self.explore)
+        # float32: the mix is searched over these arrays dozens of times
+        self.own_s, self.neighbours_s, self.explore_s = (_scale(m).astype(np.float32) for m in
+                                                         (self.own, self.neighbours, self.explore))
+        self.due = self.due.astype(np.float32)
 
     def mix(self, rebuy_share: np.ndarray, p: dict, which: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
         """(score, which term is largest: 0 repeat, 1 neighbours, 2 explore; None unless ``which``)."""
-        rep = (self.weight[:, None] ** p["gamma"]) * self.own_s * (rebuy_share[None, :] ** p["beta"]) \
-            * (p["lam"] + (1 - p["lam"]) * self.due)
-        nb = p["w_new"] * p["nu"] * self.neighbours_s
-        ex = p["w_new"] * (1 - p["nu"]) * self.explore_s
+        f32 = np.float32
+        rep = (self.weight[:, None] ** p["gamma"]).astype(f32) * self.own_s \
+            * (rebuy_share[None, :] ** p["beta"]).astype(f32) * (f32(p["lam"]) + f32(1 - p["lam"]) * self.due)
+        nb = f32(p["w_new"] * p["nu"]) * self.neighbours_s
+        ex = f32(p["w_new"] * (1 - p["nu"])) * self.explore_s
         total = rep + nb + ex
         if not which:
             return total, None
@@ -380,7 +384,7 @@ class NextBasketRecommender:
     """
 
     def __init__(self, top_n: int = 10, group_size: int = 7, within_decay: float = 0.9, group_decay: float = 0.7,
-                 neighbours: int = 300, neighbour_pool: int = 10000, horizon_days: int = 90, learn_mix: bool = True,
+                 neighbours: int = 300, neighbour_pool: int = 5000, horizon_days: int = 90, learn_mix: bool = True,
                  mix_customers: int = 2000, never_repeat=(), random_state: int | None = 0):
         self.top_n = top_n
         self.group_size = group_size
