@@ -128,17 +128,14 @@ def build_history(purchases: pd.DataFrame, items: np.ndarray, as_of, *, group_si
     ([[10.0, 0.0], [0.0, 0.0]], [[11.0, 11.0], [17.0, 0.0]])
     """
     day0 = _day(as_of)
-    p = purchases[["customer_id", "product_id", "day"]].copy()
-    p["customer_id"] = p["customer_id"].astype(str)
-    p["product_id"] = p["product_id"].astype(str)
-    item_pos = pd.Series(np.arange(len(items)), index=pd.Index(items, dtype=object))
+    p = purchases[["customer_id", "product_id", "day"]]
+    # hash-based look-ups (no Python iteration over the string columns)
+    i = pd.Index(items, dtype=object).get_indexer(p["product_id"].astype(str))
     age = (day0 - pd.to_datetime(p["day"]).to_numpy().astype("datetime64[D]")).astype(np.int64)
-    keep = (age >= 0) & p["product_id"].isin(item_pos.index).to_numpy()
-    p = p[keep]
-    age = age[keep]
-    users, u = np.unique(p["customer_id"].to_numpy(str), return_inverse=True)
-    users = users.astype(object)
-    i = item_pos.reindex(p["product_id"]).to_numpy()
+    keep = (age >= 0) & (i >= 0)
+    u, users = pd.factorize(p["customer_id"][keep].astype(str), sort=True)
+    users = np.asarray(users, dtype=object)
+    i, age = i[keep], age[keep]
     df = pd.DataFrame({"u": u, "i": i, "age": age}).drop_duplicates()
     n_u, n_i = len(users), len(items)
     shape = (n_u, n_i)
@@ -444,16 +441,16 @@ class NextBasketRecommender:
         day = pd.to_datetime(purchases["day"])
         before = purchases[day <= inner_at]
         after = purchases[(day > inner_at) & (day <= self.as_of_)]
-        known = np.unique(before["customer_id"].astype(str).to_numpy())
-        cust = np.intersect1d(known, after["customer_id"].astype(str).unique()).astype(object)
+        known = pd.Index(before["customer_id"].astype(str).unique())
+        cust = np.sort(np.asarray(known[known.isin(after["customer_id"].astype(str).unique())], dtype=object))
         if len(cust) < 20:
             return
         rng = np.random.default_rng(self.random_state)
         if len(cust) > self.mix_customers:
             cust = np.sort(rng.choice(cust, self.mix_customers, replace=False))
         if len(known) > self.neighbour_pool:  # a big shop: the inner split on the sampled customers and others
-            others = np.setdiff1d(known, cust.astype(str))
-            keep = np.r_[cust.astype(str), rng.choice(others, max(self.neighbour_pool - len(cust), 0), replace=False)]
+            others = np.asarray(known[~known.isin(cust)], dtype=object)
+            keep = np.r_[cust, rng.choice(np.sort(others), max(self.neighbour_pool - len(cust), 0), replace=False)]
             before = before[before["customer_id"].astype(str).isin(keep)]
         inner = self._history(before, inner_at)
         ex = explore_factory(before, inner_at) if explore_factory is not None else None
