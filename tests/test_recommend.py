@@ -159,7 +159,8 @@ def test_recommend_stage_writes_the_table_and_the_cli_helper_reads_it(ws):
     assert len(cai) == 5 and cai["rank"].tolist() == [1, 2, 3, 4, 5]
     assert cai.set_index("product_id")["kind"].to_dict() == {"p05": "repeat", **dict.fromkeys(
         ["p01", "p02", "p03", "p04"], "new")}
-    assert cai.set_index("product_id").loc["p05", "reason"].startswith("you bought this 11 days ago; customers rebuy")
+    # few of the bottle's buyers re-buy it (none of its 3; the shop's share, shrunk): no cycle is claimed
+    assert cai.set_index("product_id").loc["p05", "reason"] == "you bought this 11 days ago"
     jo = recommendations_for(ws, "c10")  # never ordered: segment popularity
     assert (jo["source"] == "popularity").all() and len(jo) == 5 and (jo["kind"] == "new").all()
     with pytest.raises(ShopsegError, match="no recommendations"):

@@ -519,12 +519,14 @@ class NextBasketRecommender:
                 "source": src_names[src],
                 "kind": np.where(bought, "repeat", "new"), "is_due": self._is_due(comp, rr, tt),
                 "_since": comp.since[rr, tt],
-                "_own": comp.own_cycle[rr, tt], "_cycle": self.history_.cycle[tt]}))
+                "_own": comp.own_cycle[rr, tt], "_cycle": self.history_.cycle[tt],
+                "_rebuy": self._rebuy(self.history_)[tt]}))
         out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
-            columns=["customer_id", "product_id", "score", "source", "kind", "is_due", "_since", "_own", "_cycle"])
+            columns=["customer_id", "product_id", "score", "source", "kind", "is_due", "_since", "_own", "_cycle",
+                     "_rebuy"])
         out.insert(1, "rank", out.groupby("customer_id", sort=False).cumcount().astype("int64") + 1)
         out["reason"] = reasons(out)
-        return out.drop(columns=["_since", "_own", "_cycle"])
+        return out.drop(columns=["_since", "_own", "_cycle", "_rebuy"])
 
 
 def reasons(out: pd.DataFrame) -> pd.Series:
@@ -534,7 +536,9 @@ def reasons(out: pd.DataFrame) -> pd.Series:
     cyc = out["_cycle"].round().astype("int64").astype(str)
     rep_own = "you buy this every ~" + own + " days; last " + since + " days ago"
     rep_once = "you bought this " + since + " days ago; customers rebuy it every ~" + cyc + " days"
+    rep_rare = "you bought this " + since + " days ago"  # few of its buyers re-buy it: no cycle to speak of
     new = out["source"].map(NEW_REASONS).fillna("customers with baskets like yours buy this")
     is_rep = out["kind"] == "repeat"
-    return pd.Series(np.where(is_rep & (out["_own"] > 0), rep_own, np.where(is_rep, rep_once, new)),
+    once = np.where(out["_rebuy"] >= 0.25, rep_once, rep_rare)
+    return pd.Series(np.where(is_rep & (out["_own"] > 0), rep_own, np.where(is_rep, once, new)),
                      index=out.index, dtype=object)
