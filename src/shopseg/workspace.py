@@ -33,6 +33,27 @@ DB_NAME = "shop.duckdb"
 SUBDIRS = ("models", "reports", "exports")
 
 
+# Test seam for crash tests (tests/test_hardening_crash.py): ``SHOPSEG_PAUSE_AT=before_commit:2`` makes the
+# process say ``paused before_commit:2`` on stdout at the second commit point and wait there to be killed, so a
+# test kills at a chosen moment instead of after a random delay that a loaded machine moves.
+PAUSE_ENV = "SHOPSEG_PAUSE_AT"
+_pause_counts: dict[str, int] = {}
+
+
+def pause_point(name: str) -> None:
+    """Stop here for good when ``$SHOPSEG_PAUSE_AT`` names this point (``name`` or ``name:N`` for the N-th pass)."""
+    want = os.environ.get(PAUSE_ENV)
+    if not want or not want.startswith(name):
+        return
+    _pause_counts[name] = n = _pause_counts.get(name, 0) + 1
+    if want in (name, f"{name}:{n}"):
+        import time
+
+        print(f"paused {want}", flush=True)
+        while True:  # the test's SIGKILL ends the process
+            time.sleep(60)
+
+
 def default_path() -> Path:
     """``$SHOPSEG_WORKSPACE`` if set, else ``./shopseg-workspace``."""
     return Path(os.environ.get("SHOPSEG_WORKSPACE") or DEFAULT_PATH)
@@ -174,7 +195,9 @@ class Workspace:
             self.con.execute("ROLLBACK")
             raise
         else:
+            pause_point("before_commit")
             self.con.execute("COMMIT")
+            pause_point("after_commit")
 
     def next_id(self, table: str, column: str) -> int:
         return int(self.scalar(f'SELECT coalesce(max("{column}"), 0) + 1 FROM "{table}"'))
