@@ -198,20 +198,77 @@ def quarantine(
 
 @app.command()
 @handles_errors
-def sql(query: str = typer.Argument(..., help="A SQL query over the workspace (read-only).")):
-    """Run a read-only SQL query over the workspace and print the result."""
+def sql(
+    query: str = typer.Argument(..., help="A SQL query over the workspace (read-only)."),
+    limit: int = typer.Option(1000, "--limit", min=0, help="Rows to print at most (0: all); a cut is said."),
+    fmt: str = typer.Option("auto", "--format", help="table, csv or json (auto: a table on a terminal, "
+                            "CSV into a pipe or a file)."),
+    allow_files: bool = typer.Option(False, "--allow-files", help="Let the query read files (read_csv, "
+                                     "read_parquet, glob, ATTACH ... READ_ONLY); still no writes."),
+):
+    """Run a read-only SQL query over the workspace and print the result.
+
+    Read-only in fact: the workspace is opened read-only, only queries run (SELECT, WITH, DESCRIBE, SHOW,
+    EXPLAIN, PRAGMA, CALL: no COPY, EXPORT, ATTACH, INSTALL, LOAD or SET), and unless --allow-files the query
+    reaches no file outside the workspace (DuckDB's enable_external_access = false, locked for the session).
+    """
+    import csv
+
     import duckdb
 
+    from .errors import ConfigError
+
+    if fmt not in ("auto", "table", "csv", "json"):
+        raise ConfigError(f"--format must be auto, table, csv or json. Got {fmt!r} instead.")
     with _open(create=False, read_only=True) as ws:
+        lock_down(ws.con, allow_files=allow_files)
         try:
+            kinds = [st.type.name for st in ws.con.extract_statements(query)]
+            refused = sorted(set(kinds) - QUERY_STATEMENTS)
+            if refused:
+                raise ConfigError(f"shopseg sql runs queries only (SELECT, WITH, DESCRIBE, SHOW, EXPLAIN, PRAGMA, "
+                                  f"CALL). Got {', '.join(refused)} instead.",
+                                  hint="Write to files or other databases with DuckDB itself, on a copy of "
+                                       "shop.duckdb.")
             cur = ws.con.execute(query)
+            cols = [d[0] for d in cur.description or []]
+            rows = cur.fetchall() if limit == 0 else cur.fetchmany(limit + 1)
         except duckdb.Error as e:
-            raise ShopsegError(f"SQL error: {e}") from None
-        cols = [d[0] for d in cur.description or []]
+            hint = None
+            if not allow_files and "disabled by configuration" in str(e):
+                hint = "shopseg sql reads the workspace only; add --allow-files to let the query read files."
+            raise ShopsegError(f"SQL error: {e}", hint=hint) from None
+    cut = limit and len(rows) > limit
+    rows = rows[:limit] if cut else rows
+    if fmt == "auto":
+        fmt = "table" if sys.stdout.isatty() else "csv"
+    if fmt == "csv":
+        w = csv.writer(sys.stdout, lineterminator="\n")
+        w.writerow(cols)
+        w.writerows(["" if v is None else v for v in r] for r in rows)
+        sys.stdout.flush()
+    elif fmt == "json":
+        print(json.dumps([dict(zip(cols, r)) for r in rows], default=str, ensure_ascii=False))
+    else:
         t = Table(*cols)
-        for r in cur.fetchmany(1000):
+        for r in rows:
             t.add_row(*("" if v is None else str(v) for v in r))
         console.print(t)
+    if cut:
+        err_console.print(f"(the first {limit:,} rows; the query has more: --limit 0 prints all)", highlight=False)
+
+
+QUERY_STATEMENTS = {"SELECT", "EXPLAIN", "PRAGMA", "CALL"}
+
+
+def lock_down(con, *, allow_files: bool = False) -> None:
+    """No file, extension or outside database for the rest of this connection's life (a read-only
+    connection still lets ``COPY ... TO``, ``read_csv('/etc/passwd')``, ``ATTACH`` and ``INSTALL`` through)."""
+    con.execute("SET autoinstall_known_extensions = false")
+    con.execute("SET autoload_known_extensions = false")
+    if not allow_files:
+        con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
 
 
 @app.command()
