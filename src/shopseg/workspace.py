@@ -90,6 +90,16 @@ class Workspace:
             if p.exists() and not p.is_dir():
                 raise WorkspaceError(f"Workspace path {p} exists and is not a folder.")
             p.mkdir(parents=True, exist_ok=True)
+        ws = cls(p, cls._connect(db, read_only))
+        if not read_only:
+            for d in SUBDIRS:
+                (p / d).mkdir(exist_ok=True)
+            ws._create_schema()
+        return ws
+
+    @staticmethod
+    def _connect(db: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+        """A connection to ``db`` with the workspace's settings (no progress bar, $SHOPSEG_MEMORY_LIMIT)."""
         try:
             con = duckdb.connect(str(db), read_only=read_only)
         except duckdb.IOException as e:
@@ -107,12 +117,29 @@ class Workspace:
                 con.close()
                 raise WorkspaceError(f"SHOPSEG_MEMORY_LIMIT must be a size such as 2GB or 512MB. Got {limit!r} "
                                      f"instead ({str(e).splitlines()[0]}).") from None
-        ws = cls(p, con)
-        if not read_only:
-            for d in SUBDIRS:
-                (p / d).mkdir(exist_ok=True)
-            ws._create_schema()
-        return ws
+        return con
+
+    def rewrite(self) -> None:
+        """Copy the database into a fresh file and put it in place of the old one.
+
+        A DELETE, even after CHECKPOINT and VACUUM, leaves the deleted values' bytes in free blocks of
+        ``shop.duckdb``; a fresh copy holds only live rows (``shopseg forget`` needs that). The copy is built
+        beside the file and swapped in by one rename, so a crash leaves the old file or the new one.
+        """
+        db, fresh = self.db_path, self.path / f".{DB_NAME}.rewrite"
+        for f in (fresh, fresh.with_name(fresh.name + ".wal")):
+            f.unlink(missing_ok=True)
+        name = self.scalar("SELECT current_database()")
+        self.con.execute("CHECKPOINT")
+        self.con.execute(f"ATTACH '{fresh}' AS _fresh")
+        try:
+            self.con.execute(f'COPY FROM DATABASE "{name}" TO _fresh')
+        finally:
+            self.con.execute("DETACH _fresh")
+        self.con.close()
+        os.replace(fresh, db)
+        db.with_name(db.name + ".wal").unlink(missing_ok=True)  # the old file's, checkpointed above
+        self.con = self._connect(db)
 
     def _create_schema(self) -> None:
         tables = (*schema.INPUT_TABLES.values(), *schema.SYSTEM_TABLES.values())
