@@ -54,6 +54,17 @@ def pause_point(name: str) -> None:
             time.sleep(60)
 
 
+# the run a file of models/ or reports/ belongs to: run-3-clusters.json, churn_run3.json,
+# review_sentiment_run3.pkl, report-run3.html, report-run3-shareable.html
+_RUN_IN_NAME = re.compile(r"(?:^|[^0-9a-z])run-?(\d+)(?![0-9])")
+
+
+def run_of_file(name: str) -> int | None:
+    """The run id in the name of a file that a run wrote (models, reports), or None."""
+    m = _RUN_IN_NAME.search(name)
+    return int(m.group(1)) if m else None
+
+
 def default_path() -> Path:
     """``$SHOPSEG_WORKSPACE`` if set, else ``./shopseg-workspace``."""
     return Path(os.environ.get("SHOPSEG_WORKSPACE") or DEFAULT_PATH)

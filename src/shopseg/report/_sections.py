@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import plotly.graph_objects as go
 
 from ..errors import ShopsegError
@@ -38,7 +40,8 @@ def kpis(ctx: ReportContext) -> Section:
              ("net revenue", f"{revenue:,.0f}"), ("average order value", f"{aov:,.2f}"),
              ("repeat customers", f"{repeat:.0%}"), ("bought in the last 90 days", f"{active:,}")]
     body = "<div class='kpis'>" + "".join(
-        f"<div class='kpi'><div class='v'>{v}</div><div class='l'>{label}</div></div>" for label, v in cards) + "</div>"
+        f"<div class='kpi'><div class='v'>{html.escape(str(v))}</div><div class='l'>{html.escape(str(label))}</div></div>"
+        for label, v in cards) + "</div>"
     return Section("kpis", "Headline figures",
                    f"{customers:,} customers bought {orders:,} times for {revenue:,.0f} net; "
                    f"{repeat:.0%} came back for a second order and {active:,} bought in the last 90 days.", body)
@@ -489,7 +492,7 @@ def reviews(ctx: ReportContext) -> Section:
             if keep:
                 body += "<h3>By RFM segment</h3>" + table_html(seg[keep])
         except ShopsegError as e:  # no such scheme in the run: the section stands without it
-            body += f"<p class='missing'>Per-segment summary unavailable: {e}</p>"
+            body += f"<p class='missing'>Per-segment summary unavailable: {html.escape(str(e))}</p>"
     return Section("reviews", "What customers say (reviews)", take, body)
 
 

@@ -42,6 +42,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import ShopsegError
+from ..workspace import run_of_file
 from .pii import pseudonym, workspace_secret
 
 
@@ -177,9 +178,6 @@ def forget(ws, customer_ids, *, config=None) -> ForgetResult:
                         files_deleted=deleted)
 
 
-_RUN_IN_NAME = re.compile(r"(?:^|[^0-9a-z])run-?(\d+)(?![0-9])")
-
-
 def _scrub_files(ws, ids: list[str], runs: list[int]) -> tuple[list[str], list[str]]:
     """Rewrite exports without the customers' rows (delete other exports that mention them); delete the report and
     model files of ``runs`` (built from data that held them: a stored model may be reused by the next run)."""
@@ -208,8 +206,7 @@ def _scrub_files(ws, ids: list[str], runs: list[int]) -> tuple[list[str], list[s
             deleted.append(str(p.relative_to(root)))
     for d in (ws.reports_dir, ws.models_dir):
         for p in sorted(d.rglob("*")) if d.exists() else []:
-            m = _RUN_IN_NAME.search(p.name)
-            if p.is_file() and m is not None and int(m.group(1)) in runs:
+            if p.is_file() and run_of_file(p.name) in runs:
                 p.unlink()
                 deleted.append(str(p.relative_to(root)))
     return rewritten, deleted
