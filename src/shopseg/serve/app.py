@@ -63,6 +63,26 @@ class ApiError(Exception):
         self.status, self.error, self.message, self.hint, self.details = status, error, message, hint, details
 
 
+MAX_PAGE = 1_000_000_000  # (page - 1) * size stays a 64-bit OFFSET
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number; expected a finite number")
+
+
+def _finite_float(text: str) -> float:
+    v = float(text)
+    if not math.isfinite(v):
+        raise ValueError(f"the number {text[:30]} is out of range; expected a finite number")
+    return v
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > 19:
+        raise ValueError(f"an integer of {len(text.lstrip('-')):,} digits is out of range; expected at most 19")
+    return int(text)
+
+
 def _error(status: int, error: str, message: str, hint: str | None = None, details: list | None = None) -> JSONResponse:
     body = M.ErrorBody(error=error, message=message, hint=hint, details=details).model_dump(exclude_none=True)
     return JSONResponse(body, status_code=status)
@@ -742,7 +762,8 @@ def create_app(workspace_path, read_key: str, write_key: str, *, max_body_bytes:
         return segments_view(state, state.cursor())
 
     @app.get("/segments/{scheme}/{segment}/members", response_model=M.MembersPage, tags=["segments"])
-    def get_members(scheme: str, segment: str, page: int = Query(1, ge=1), size: int = Query(50, ge=1, le=1000),
+    def get_members(scheme: str, segment: str, page: int = Query(1, ge=1, le=MAX_PAGE),
+                    size: int = Query(50, ge=1, le=1000),
                     level: str = Depends(need_read)):
         cur = state.cursor()
         srun = _segment_run(state, cur, scheme, segment)
@@ -793,9 +814,13 @@ def create_app(workspace_path, read_key: str, write_key: str, *, max_body_bytes:
             if len(body) > state.max_body_bytes:
                 raise ApiError(413, "too_large", f"Body over {state.max_body_bytes} bytes.", hint="Split the batch.")
         try:
-            payload = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            payload = json.loads(body, parse_constant=_refuse_constant, parse_float=_finite_float,
+                                 parse_int=_bounded_int)
+        except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError, NaN / inf, a 5,000-digit integer
             raise ApiError(400, "malformed_json", f"The body is not valid JSON: {e}.") from None
+        except RecursionError:
+            raise ApiError(400, "malformed_json", "The body is not valid JSON: nested too deep.",
+                           hint="A batch is an object of lists of flat rows.") from None
         if isinstance(payload, dict):
             n = sum(len(v) for v in payload.values() if isinstance(v, list))
             if n > state.max_rows:
