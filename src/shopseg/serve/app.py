@@ -31,13 +31,17 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
+import fastapi_offline
 import numpy as np
 import pandas as pd
 import pydantic_core
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.security import APIKeyHeader
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import TypeAdapter, ValidationError
@@ -410,6 +414,28 @@ def _fast_parts(state: _State, customer_id: str) -> tuple[dict, dict] | None:
 
 _VIEW_JSON = TypeAdapter(M.CustomerView)
 
+# Sent with every response (docs/security.md): no framing, no MIME sniffing, no referrer, and a content security
+# policy that lets pages run only this service's own scripts (the API docs page also runs Swagger UI's one
+# inline start-up script) and reach only this service.
+_BASE_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
+                 (b"referrer-policy", b"no-referrer")]
+_CSP = (b"default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+        b"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+_CSP_DOCS = _CSP.replace(b"script-src 'self'", b"script-src 'self' 'unsafe-inline'")
+SECURITY_HEADERS = [*_BASE_HEADERS, (b"content-security-policy", _CSP)]
+_DOCS_HEADERS = [*_BASE_HEADERS, (b"content-security-policy", _CSP_DOCS)]
+
+
+def _with_security_headers(send, path: str):
+    extra = _DOCS_HEADERS if path in ("/docs", "/redoc") else SECURITY_HEADERS
+
+    async def wrapped(message):
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), *extra]}
+        await send(message)
+
+    return wrapped
+
 
 class _App(FastAPI):
     """FastAPI, with a ``GET /customers/{id}`` the run snapshot can answer answered before the middleware stack.
@@ -432,9 +458,12 @@ class _App(FastAPI):
             body = self._fast_body(scope)
             if body is not None:
                 await send({"type": "http.response.start", "status": 200, "headers": [
-                    (b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")]})
+                    (b"content-length", str(len(body)).encode()), (b"content-type", b"application/json"),
+                    *SECURITY_HEADERS]})
                 await send({"type": "http.response.body", "body": body})
                 return
+        if scope["type"] == "http":
+            send = _with_security_headers(send, scope["path"])
         await super().__call__(scope, receive, send)
 
     def _fast_body(self, scope) -> bytes | None:
@@ -688,13 +717,30 @@ def create_app(workspace_path, read_key: str, write_key: str, *, max_body_bytes:
         yield
         ws.close()
 
-    app = _App(title="shopseg", version=__version__, lifespan=lifespan,
+    app = _App(title="shopseg", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                description="Customer segments, predictions and live events over a shopseg workspace. "
-                           "Send the key in the `X-API-Key` header.")
+                           "Send the key in the `X-API-Key` header (on /docs: Authorize, then Try it out).")
     app.state.shopseg = state
     app.shopseg_state = state
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    # the API docs' assets from an installed package (fastapi-offline ships Swagger UI and ReDoc): FastAPI's
+    # default pages load them from a CDN and stay blank on a machine without internet
+    app.mount("/docs-assets", StaticFiles(directory=str(Path(fastapi_offline.__file__).parent / "static")),
+              name="docs-static")
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger_ui():
+        return get_swagger_ui_html(openapi_url=app.openapi_url, title="shopseg API",
+                                   swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs-assets/swagger-ui.css",
+                                   swagger_favicon_url="/docs-assets/favicon.png")
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc():
+        return get_redoc_html(openapi_url=app.openapi_url, title="shopseg API",
+                              redoc_js_url="/docs-assets/redoc.standalone.js",
+                              redoc_favicon_url="/docs-assets/favicon.png", with_google_fonts=False)
 
     # -- errors, translated once ----------------------------------------------------------------
     @app.exception_handler(ApiError)
@@ -732,10 +778,14 @@ def create_app(workspace_path, read_key: str, write_key: str, *, max_body_bytes:
             raise ApiError(403, "forbidden", "Wrong API key.")
         return level
 
-    async def need_read(request: Request) -> str:  # async: no thread hop for a header check
-        return _which(_key(request, cookie_ok=True))
+    # declared for OpenAPI (the docs' Authorize button); the check itself is _which, with the cookie for GETs
+    api_key = APIKeyHeader(name="X-API-Key", auto_error=False,
+                           description="The read key, or the write key (needed for POST /events).")
 
-    async def need_write(request: Request) -> str:
+    async def need_read(request: Request, _declared: str | None = Security(api_key)) -> str:
+        return _which(_key(request, cookie_ok=True))  # async: no thread hop for a header check
+
+    async def need_write(request: Request, _declared: str | None = Security(api_key)) -> str:
         level = _which(_key(request, cookie_ok=False))
         if level != "write":
             raise ApiError(403, "forbidden", "This needs the write key; the read key was sent.")
@@ -796,9 +846,21 @@ def create_app(workspace_path, read_key: str, write_key: str, *, max_body_bytes:
         return Response(buf.getvalue(), media_type="text/csv",
                         headers={"Content-Disposition": f'attachment; filename="{fname}"'})
 
+    # the batch's row models go into the document's components, where its $refs point (they were left out:
+    # Swagger UI showed an error for POST /events and ReDoc would not render at all)
+    batch_schema = M.EventBatch.model_json_schema(ref_template="#/components/schemas/{model}")
+    row_schemas = batch_schema.pop("$defs", {})
+    plain_openapi = app.openapi
+
+    def openapi_with_rows() -> dict:
+        if app.openapi_schema is None:
+            plain_openapi()["components"]["schemas"].update(row_schemas)
+        return app.openapi_schema
+
+    app.openapi = openapi_with_rows
+
     @app.post("/events", response_model=M.IngestResult, tags=["events"], openapi_extra={
-        "requestBody": {"required": True, "content": {"application/json": {"schema": M.EventBatch.model_json_schema(
-            ref_template="#/components/schemas/{model}")}}}},
+        "requestBody": {"required": True, "content": {"application/json": {"schema": batch_schema}}}},
         responses={400: {"model": M.ErrorBody}, 409: {"model": M.ErrorBody}, 413: {"model": M.ErrorBody},
                    422: {"model": M.ErrorBody}})
     async def post_events(request: Request, level: str = Depends(need_write)):
@@ -873,16 +935,23 @@ def create_app(workspace_path, read_key: str, write_key: str, *, max_body_bytes:
             return None
 
     @app.get("/dashboard/login", response_class=HTMLResponse, include_in_schema=False)
-    def login(request: Request, key: str | None = None):
-        if key is not None:
-            try:
-                _which(key)
-            except ApiError:
-                return page(request, "login.html", error="That key is not valid.")
-            r = RedirectResponse("/dashboard", status_code=303)
-            r.set_cookie(KEY_COOKIE, key, httponly=True, samesite="strict")
-            return r
-        return page(request, "login.html", error=None)
+    def login_form(request: Request):
+        # a key in the URL would land in access logs and browser history: it is never read from there
+        error = ("Keys are not taken from the address; enter it below." if "key" in request.query_params
+                 else None)
+        return page(request, "login.html", error=error)
+
+    @app.post("/dashboard/login", response_class=HTMLResponse, include_in_schema=False)
+    async def login(request: Request):
+        form = parse_qs((await request.body())[:4096].decode("utf-8", "replace"))
+        key = (form.get("key") or [""])[0]
+        try:
+            _which(key or None)
+        except ApiError:
+            return page(request, "login.html", error="That key is not valid.")
+        r = RedirectResponse("/dashboard", status_code=303)
+        r.set_cookie(KEY_COOKIE, key, httponly=True, samesite="strict")
+        return r
 
     def guarded(request: Request):
         if dash_level(request) is None:
