@@ -39,8 +39,6 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pandas as pd
-
 from ..errors import ShopsegError
 from ..workspace import run_of_file
 from .pii import pseudonym, workspace_secret
@@ -189,6 +187,8 @@ def _scrub_files(ws, ids: list[str], runs: list[int]) -> tuple[list[str], list[s
                 p.unlink()
                 deleted.append(str(p.relative_to(root)))
             continue
+        import pandas as pd  # here, not at the top: `import shopseg` (ingest -> trust) stays light
+
         df = (pd.read_parquet(p) if p.suffix.lower() == ".parquet"
               else pd.read_csv(p, dtype=str, keep_default_na=False))
         if "customer_id" in df.columns:
