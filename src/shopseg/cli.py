@@ -581,18 +581,29 @@ def customer(
 def plan_cmd(
     run_id: Optional[int] = typer.Option(None, "--run", help="Run whose actions to summarise (default: the latest)."),
 ):
-    """Audience size, control group, cost and expected return per campaign of a run's actions."""
-    from .act import plan_summary
+    """Treatment and control counts, cost and expected incremental value per campaign of a run's actions."""
+    from .act import plan_summary, plan_totals, priors_note
 
     with _open(create=False) as ws:
         df = plan_summary(ws, run_id)
-    t = Table("campaign", "channel", "audience", "control", "cost", "expected revenue", "expected value", "ROI",
-              title=f"Plan of run {int(df['run_id'].iloc[0])}")
+    tot = plan_totals(df)
+    t = Table("campaign", "channel", "treatment", "control", "cost", "incremental value", "expected value", "ROI",
+              "uplift", title=f"Plan of run {int(df['run_id'].iloc[0])}")
+
+    def roi(x):
+        return "" if x != x else f"{x:,.2f}"
+
     for r in df.itertuples(index=False):
-        t.add_row(r.campaign, r.channel, f"{r.audience:,}", f"{r.control:,}", f"{r.cost:,.2f}",
-                  f"{r.expected_revenue:,.2f}", f"{r.expected_value:,.2f}",
-                  "" if r.expected_roi != r.expected_roi else f"{r.expected_roi:,.2f}")
+        t.add_row(r.campaign, r.channel, f"{r.treatment:,}", f"{r.control:,}", f"{r.cost:,.2f}",
+                  f"{r.incremental_value:,.2f}", f"{r.expected_value:,.2f}", roi(r.expected_roi),
+                  "" if r.uplift != r.uplift else f"{r.uplift:.2%}")
+    t.add_section()
+    t.add_row("total", "", f"{tot['treatment']:,}", f"{tot['control']:,}", f"{tot['cost']:,.2f}",
+              f"{tot['incremental_value']:,.2f}", f"{tot['expected_value']:,.2f}", roi(tot["expected_roi"]), "")
     console.print(t)
+    note = priors_note(df)
+    if note:
+        console.print(note, highlight=False, soft_wrap=True)
 
 
 @app.command("measure")
