@@ -129,3 +129,42 @@ def test_bad_responses_are_rejected(ws, tmp_path):
         measure(ws, 1, responses=pd.DataFrame({"customer_id": ["t00"]}), write=False)
     with pytest.raises(DataContractError, match="does not exist"):
         measure(ws, 1, responses=tmp_path / "nope.csv", write=False)
+
+
+def measured_campaign(ws, campaign, nt, xt, nc, xc, run_id=0):
+    write_table(ws, "uplift_reports", pd.DataFrame([{
+        "run_id": run_id, "campaign": campaign, "scheme": "rfm", "segment": "all", "variant": "all",
+        "n_treatment": nt, "n_control": nc, "responders_treatment": xt, "responders_control": xc}]))
+
+
+def test_a_measured_campaign_plans_with_its_measured_uplift_not_the_prior(ws):
+    fake_run(ws)
+    # hello's prior is 0.2; earlier, 10,000 treated answered at 10% and 1,000 controls at 5%: d = 0.05,
+    # se^2 = 0.1 x 0.9 / 10000 + 0.05 x 0.95 / 1000 = 5.65e-5; prior weight 1 / 0.2^2 = 25
+    measured_campaign(ws, "hello", 10_000, 1_000, 1_000, 50)
+    a = plan_actions(ws, 1, AS_OF, config=act_config(), write=False).actions.set_index("customer_id")
+    want = (25 * 0.2 + 0.05 / 5.65e-5) / (25 + 1 / 5.65e-5)
+    assert want == pytest.approx(0.0502, abs=1e-4)
+    assert a.loc["c2", "uplift"] == pytest.approx(want)
+    assert a.loc["c2", "uplift_source"].startswith("measured: run 0, 10,000 treated at 10.00% vs 1,000 controls at 5.00%")
+    # c2: 0.0502 x 50 - 1.1 instead of the prior's 0.2 x 50 - 1.1
+    assert a.loc["c2", "expected_value"] == pytest.approx(want * 50 - 1.1)
+    assert "(measured)" in a.loc["c2", "reason"]
+    # perks and rescue were never measured: still their priors
+    assert a.loc["c1", "uplift_source"].startswith("prior: ")
+
+
+def test_a_small_control_group_barely_moves_the_prior(ws):
+    fake_run(ws)
+    # 2 of 10 treated vs 1 of 10 controls: d = 0.1, se^2 = 0.016 + 0.009 = 0.025 (weight 40) against the
+    # prior's weight 25: (25 x 0.2 + 40 x 0.1) / 65
+    measured_campaign(ws, "hello", 10, 2, 10, 1)
+    a = plan_actions(ws, 1, AS_OF, config=act_config(), write=False).actions.set_index("customer_id")
+    assert a.loc["c2", "uplift"] == pytest.approx((25 * 0.2 + 40 * 0.1) / 65)
+
+
+def test_a_campaign_measured_to_do_harm_drops_out_of_the_plan(ws):
+    fake_run(ws)
+    measured_campaign(ws, "hello", 20_000, 1_000, 5_000, 500)  # 5% treated vs 10% controls
+    a = plan_actions(ws, 1, AS_OF, config=act_config(), write=False).actions
+    assert "hello" not in set(a["campaign"])
