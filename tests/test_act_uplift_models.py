@@ -40,7 +40,7 @@ def test_the_split_keeps_the_test_share_in_each_group():
     assert len(set(tr) | set(te)) == 40 and not set(tr) & set(te)
 
 
-def planted(n=6000, seed=0):
+def planted(n=3000, seed=0):
     """Customers whose response rises by 0.3 with a contact when x0 > 0, by nothing otherwise; base rate 0.2."""
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, 3))
@@ -53,10 +53,10 @@ def planted(n=6000, seed=0):
 def test_every_learner_finds_who_the_contact_moves(name):
     X, t, y = planted()
     Xt, tt, yt = planted(seed=1)
-    s = make_learner(name, n_estimators=60).fit(X, t, y).predict(Xt)
+    s = make_learner(name, n_estimators=40).fit(X, t, y).predict(Xt)
     # the planted uplift is 0.3 for x0 > 0 and 0 otherwise: the learner's mean must show it
     assert s[Xt[:, 0] > 0].mean() - s[Xt[:, 0] <= 0].mean() > 0.15
-    # ranking by the planted uplift itself scores 0.175 on this sample (random: about 0); the perfect ranking of
+    # ranking by the planted uplift itself scores about 0.17 (random: about 0); the perfect ranking of
     # the normalised Qini AUC knows each outcome, so no model gets near 1
     oracle = qini_auc(yt, 0.3 * (Xt[:, 0] > 0), tt)
     assert qini_auc(yt, s, tt) > 0.85 * oracle
@@ -64,7 +64,7 @@ def test_every_learner_finds_who_the_contact_moves(name):
 
 def test_auto_picks_a_learner_by_validation_and_refits():
     X, t, y = planted()
-    m = UpliftModel(n_estimators=60).fit(X, t, y)
+    m = UpliftModel(n_estimators=30).fit(X, t, y)
     assert m.learner_ in LEARNERS and set(m.validation_) == set(LEARNERS)
     assert m.validation_[m.learner_] == max(m.validation_.values())
     spend = y * 40.0  # a continuous outcome goes through the same learners

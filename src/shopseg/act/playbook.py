@@ -445,11 +445,14 @@ def _candidates_sql(camps: list[Campaign], stratify_by: str, frame: str,
         up, src = uplifts[c.name]
         parts.append(f"""
             SELECT customer_id, {i} AS campaign_idx, {_sql_str(c.name)} AS campaign, {c.priority} AS priority,
-                   {c.response_rate!r} AS response_rate, {float(up)!r} AS uplift, {_sql_str(src)} AS uplift_source,
+                   {c.response_rate!r} AS response_rate, coalesce(u.uplift, {float(up)!r}) AS uplift,
+                   coalesce(u.uplift_source, {_sql_str(src)}) AS uplift_source,
                    {c.value_sql()} AS response_value, {c.incentive_sql()} AS incentive,
                    {c.cost_per_contact!r} AS contact_cost, coalesce({stratify_by}, '(none)') AS stratum,
                    _net_spend AS net_spend, {_sql_str(c.name + ': ')} || {why} AS why
-            FROM {frame} WHERE {' AND '.join(cond.sql() for cond in c.when)}""")
+            FROM {frame} LEFT JOIN (SELECT customer_id, uplift, uplift_source FROM _act_uplift
+                                    WHERE campaign = {_sql_str(c.name)}) u USING (customer_id)
+            WHERE {' AND '.join(cond.sql() for cond in c.when)}""")
     return " UNION ALL ".join(parts)
 
 
@@ -498,6 +501,25 @@ def plan_actions(ws, run_id: int | None, as_of, *, config: Config | None = None,
     stratify_by = act["stratify_by"]
     uplifts = campaign_uplifts(ws, camps, run_id)
     notes["uplift_sources"] = {k: v[1] for k, v in uplifts.items()}
+    per_customer = None
+    if run_id is not None:
+        from .shop_uplift import customer_uplifts
+
+        per_customer, model_notes = customer_uplifts(
+            ws, [c.name for c in camps], run_id, as_ts, window_days=int(act["response_window_days"]),
+            min_group=int(act["uplift_model_min_group"]), seed=seed)
+        if model_notes:
+            notes["uplift_models"] = model_notes
+    ws.con.execute("SELECT 1").fetchall()
+    ws.con.register("_act_uplift_df", per_customer if per_customer is not None else pd.DataFrame(
+        {"customer_id": pd.Series(dtype=object), "campaign": pd.Series(dtype=object),
+         "uplift": pd.Series(dtype=float), "uplift_source": pd.Series(dtype=object)}))
+    try:
+        ws.con.execute("CREATE OR REPLACE TEMP TABLE _act_uplift AS SELECT CAST(customer_id AS VARCHAR) AS customer_id, "
+                       "CAST(campaign AS VARCHAR) AS campaign, CAST(uplift AS DOUBLE) AS uplift, "
+                       "CAST(uplift_source AS VARCHAR) AS uplift_source FROM _act_uplift_df").fetchall()
+    finally:
+        ws.con.unregister("_act_uplift_df")
     ws.con.execute(f"CREATE OR REPLACE TEMP TABLE _act_candidates AS "
                    f"{_candidates_sql(camps, stratify_by, '_act_frame', uplifts)}").fetchall()
     notes["eligible_pairs"] = int(ws.scalar("SELECT count(*) FROM _act_candidates"))
@@ -526,6 +548,7 @@ def plan_actions(ws, run_id: int | None, as_of, *, config: Config | None = None,
         FROM best WHERE k = 1 ORDER BY customer_id
     """, ([as_ts, as_ts] if cooldown else []) + [float(act["min_expected_value"]), str(seed)])
     ws.con.execute("DROP TABLE IF EXISTS _act_candidates").fetchall()
+    ws.con.execute("DROP TABLE IF EXISTS _act_uplift").fetchall()
     ws.con.execute("DROP TABLE IF EXISTS _act_frame").fetchall()
     notes["chosen"] = len(df)
     if not len(df):
