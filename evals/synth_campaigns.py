@@ -138,6 +138,24 @@ def main(customers: int = 20_000) -> str:
         out += [f"**Planted uplift** (treatment responds at {base:.0%} + {u:.0%}, control at {base:.0%}; Newcombe 95%):",
                 "", md_table(top_rep), ""]
 
+        # the next plan uses what was measured instead of the prior
+        measure(ws, run_id, responses=resp, config=cfg)
+        later = datetime(2025, 3, 31, 23, 59, 59)  # past every cooldown
+        nxt = plan_actions(ws, run_id + 1, later, config=cfg, seed=0, write=False).actions
+        before = a[a["group"] == "treatment"].groupby("campaign")["uplift"].mean()
+        after = nxt[nxt["group"] == "treatment"].groupby("campaign").agg(
+            uplift=("uplift", "mean"), source=("uplift_source", "first"),
+            treated=("customer_id", "size"), expected_value=("expected_value", "sum"))
+        ev_before = a[a["group"] == "treatment"].groupby("campaign")["expected_value"].sum()
+        moved = pd.DataFrame({"prior uplift": before, "measured uplift": top_rep.set_index("campaign")["uplift"],
+                              "next plan's uplift": after["uplift"], "treated before": a[a["group"] == "treatment"]
+                              .groupby("campaign").size(), "treated next": after["treated"],
+                              "expected value before": ev_before, "expected value next": after["expected_value"]})
+        out += [f"**The next plan** (a run as of {later:%Y-%m-%d}, same customers) plans with the measured uplift "
+                f"combined with the prior by precision, not the prior {before.mean():.3f}:", "",
+                md_table(moved.reset_index(names="campaign")), "",
+                "Source of the next plan's value, e.g.: `" + str(after["source"].iloc[0]) + "`", ""]
+
         # Thompson sampling: run 2 after run 1's responses favour one vip variant
         offers = cfg["act.campaigns.vip.offers"]
         good = offers[1]

@@ -168,3 +168,27 @@ def test_a_campaign_measured_to_do_harm_drops_out_of_the_plan(ws):
     measured_campaign(ws, "hello", 20_000, 1_000, 5_000, 500)  # 5% treated vs 10% controls
     a = plan_actions(ws, 1, AS_OF, config=act_config(), write=False).actions
     assert "hello" not in set(a["campaign"])
+
+
+def test_measure_recovers_a_planted_uplift_and_the_next_plan_moves_to_it(ws):
+    # 2,000 new customers, half held out; treated respond at 30%, controls at 10%: planted uplift 0.20
+    rng = np.random.default_rng(7)
+    n = 2000
+    ids = [f"n{i:04d}" for i in range(n)]
+    feats = pd.DataFrame({"customer_id": ids, "has_orders": True, "frequency": 1, "monetary_total": 50.0,
+                          "monetary_net": 50.0, "avg_order_value": 50.0, "discount_share": 0.0})
+    fake_run(ws, 1, AS_OF, feats, {c: ("New", "new", "mid", "cluster_1") for c in ids}, None, None)
+    hello = {"hello": {"when": ["lifecycle in new"], "offers": ["Welcome"], "value": 50.0, "uplift": 0.05,
+                       "response_rate": 0.2, "control_share": 0.5}}
+    cfg = act_config(hello)
+    a = plan_actions(ws, 1, AS_OF, config=cfg).actions
+    assert (a["uplift"] == 0.05).all() and a["uplift_source"].str.startswith("prior").all()
+    p = np.where(a["group"] == "treatment", 0.30, 0.10)
+    resp = pd.DataFrame({"customer_id": a["customer_id"], "responded": rng.random(len(a)) < p})
+    rep = measure(ws, 1, responses=resp, config=cfg).set_index(["segment", "variant"]).loc[("all", "all")]
+    assert rep["uplift_low"] <= 0.20 <= rep["uplift_high"]
+    nxt = plan_actions(ws, 2, datetime(2024, 8, 15), config=cfg, write=False).actions
+    u = nxt.loc[nxt["group"] == "treatment", "uplift"].iloc[0]
+    # precision-weighted: the measurement (se about 0.017 on 1,000 vs 1,000) outweighs the prior (spread 0.05)
+    assert abs(u - rep["uplift"]) < 0.02 and abs(u - 0.20) < abs(0.05 - 0.20)
+    assert nxt["uplift_source"].iloc[0].startswith("measured: run 1, 1,000 treated")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..errors import ShopsegError
 from .uplift_models import UpliftModel
 
 ID_COLUMNS = ("run_id", "customer_id")
@@ -54,9 +55,15 @@ def customer_uplifts(ws, campaigns: list[str], run_id: int, as_of, *, window_day
             continue
         parts = []
         for r in runs:
-            out, _, _ = customer_outcomes(ws, r, window_days=window_days)
+            try:
+                out, _, _ = customer_outcomes(ws, r, window_days=window_days)
+            except ShopsegError as e:  # e.g. no order after that run yet: nothing to learn from it
+                notes[camp] = f"run {r} has no responses to learn from: {e}"
+                continue
             out = out[out["campaign"] == camp][["customer_id", "group", "responded"]]
             parts.append(out.merge(_numeric_features(ws, r), on="customer_id", how="inner"))
+        if not parts:
+            continue
         data = pd.concat(parts, ignore_index=True)
         t = (data["group"] == "treatment").to_numpy(int)
         n_t, n_c = int(t.sum()), int(len(t) - t.sum())
