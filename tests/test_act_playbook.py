@@ -221,6 +221,17 @@ def test_the_plan_says_its_values_are_priors_and_where_they_come_from(ws):
     assert plan_totals(plan_summary(ws, 1))["priors"] == ["hello", "perks", "rescue"]
 
 
+def test_choosing_by_value_per_cost_gives_each_customer_the_campaign_that_adds_most_per_unit(ws):
+    fake_run(ws)
+    # c1 is eligible for perks (EV 9.50 / cost 0.50 = 19) and hello (8.90 / 1.10 = 8.09): perks either way;
+    # c3 for rescue (4.00 / 4.00 = 1) and perks (9.50 / 0.50 = 19): rescue by priority, perks by value per cost
+    a = by_customer(plan_actions(ws, 1, AS_OF, config=act_config(choose_by="value_per_cost"), write=False))
+    assert a["campaign"].to_dict() == {"c1": "perks", "c2": "hello", "c3": "perks", "c6": "hello"}
+    assert a.loc["c3", "expected_value"] == pytest.approx(9.5)
+    b = by_customer(plan_actions(ws, 1, AS_OF, config=act_config(), write=False))
+    assert b.loc["c3", "campaign"] == "rescue"
+
+
 def test_budget_keeps_the_best_expected_value_per_cost_first(ws):
     fake_run(ws)
     # EV/cost: perks 19, hello 8.09 (twice), rescue 1: 0.5 + 1.1 + 1.1 = 2.7 fits in 5, adding 4.0 would not

@@ -13,7 +13,9 @@ action per run:
    are customers who had an action (treatment or control) fewer than the
    candidate campaign's ``cooldown_days`` before this run's as_of;
 3. each customer keeps one campaign: the highest ``priority``, then the highest
-   expected value (then the campaign name, so ties are deterministic);
+   expected value (then the campaign name, so ties are deterministic); with
+   ``act.choose_by = "value_per_cost"`` the highest expected value per unit of cost instead
+   (priority only breaks ties), so the budget goes where a contact adds the most;
 4. the pairs are ranked by expected value per cost (greedy knapsack, Dantzig
    1957); the longest prefix of that ranking whose *treatment* spend fits in
    ``act.budget`` is planned, with each campaign's control group drawn inside
@@ -535,14 +537,19 @@ def plan_actions(ws, run_id: int | None, as_of, *, config: Config | None = None,
                       < (CASE c.campaign {cds} END))"""
         notes["skipped_cooldown"] = int(ws.scalar(
             f"SELECT count(DISTINCT customer_id) FROM _act_candidates c WHERE NOT (TRUE {cooldown})", [as_ts, as_ts]))
+    choose_order = {
+        "priority": "priority DESC, expected_value DESC, campaign",
+        # the campaign that adds the most per unit of cost (free contacts first), then the most in total
+        "value_per_cost": "CASE WHEN cost > 0 THEN expected_value / cost ELSE 'Infinity'::DOUBLE END DESC, "
+                          "expected_value DESC, priority DESC, campaign",
+    }[act["choose_by"]]
     df = ws.df(f"""
         WITH c AS (
             SELECT *, contact_cost + response_rate * incentive AS cost,
                    uplift * response_value - (contact_cost + response_rate * incentive) AS expected_value
             FROM _act_candidates c WHERE TRUE {cooldown}),
         ok AS (SELECT * FROM c WHERE expected_value > ?),
-        best AS (SELECT *, row_number() OVER (PARTITION BY customer_id
-                                              ORDER BY priority DESC, expected_value DESC, campaign) AS k FROM ok)
+        best AS (SELECT *, row_number() OVER (PARTITION BY customer_id ORDER BY {choose_order}) AS k FROM ok)
         SELECT customer_id, campaign_idx, campaign, priority, response_rate, uplift, uplift_source, response_value,
                incentive, contact_cost, cost, expected_value, stratum, net_spend, why, {unit_hash_sql("CAST(? AS VARCHAR)", "campaign", "customer_id")} AS u
         FROM best WHERE k = 1 ORDER BY customer_id
