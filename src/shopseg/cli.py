@@ -643,6 +643,8 @@ def export_cmd(
     include_pii: bool = typer.Option(False, "--include-pii", help="Also write raw e-mail, phone (E.164) and name."),
     run_id: Optional[int] = typer.Option(None, "--run", help="Run (default: the latest with actions)."),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML file overriding default settings."),
+    platform: Optional[str] = typer.Option(None, "--platform", help="Write the upload file of meta, google (hashed "
+                                           "identifiers), klaviyo or mailchimp (raw contacts: needs --include-pii)."),
 ):
     """Write a campaign's audience (treatment only, never the control group) with SHA-256 hashed e-mail and phone."""
     from .act import export_audience
@@ -650,7 +652,7 @@ def export_cmd(
 
     with _open(create=False) as ws:
         path = export_audience(ws, campaign, format=format, run_id=run_id, include_pii=include_pii,
-                               config=load_config(config))
+                               config=load_config(config), platform=platform)
         n = ws.scalar(f"SELECT count(*) FROM read_{'csv_auto' if format == 'csv' else 'parquet'}(?)", [str(path)])
     console.print(f"{n:,} customers -> {path}", highlight=False, soft_wrap=True)
 

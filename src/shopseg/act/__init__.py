@@ -15,7 +15,7 @@ See docs/action.md.  The pipeline stages (register them in ``shopseg.stages``):
 from __future__ import annotations
 
 from .bandit import ThompsonSampler, choose_variants, variant_history
-from .export import CALLING_CODES, email_sha256_sql, export_audience, normalize_phone, phone_e164_sql
+from .export import CALLING_CODES, PLATFORMS, email_sha256_sql, export_audience, normalize_phone, phone_e164_sql
 from .holdout import budget_prefix, control_share_by, stratified_control
 from .playbook import (ACTION_COLUMNS, PLAN_COLUMNS, ActionPlan, Campaign, Condition, campaign_uplifts,
                        campaigns_from_config, check_act, parse_condition, plan_actions, plan_summary, plan_totals,
@@ -55,7 +55,7 @@ def measure_stage(ctx) -> dict:
 
 
 __all__ = [
-    "ACTION_COLUMNS", "PLAN_COLUMNS", "ActionPlan", "CALLING_CODES", "Campaign", "Condition", "REPORT_COLUMNS", "ThompsonSampler",
+    "ACTION_COLUMNS", "PLAN_COLUMNS", "PLATFORMS", "ActionPlan", "CALLING_CODES", "Campaign", "Condition", "REPORT_COLUMNS", "ThompsonSampler",
     "act_stage", "budget_prefix", "campaign_uplifts", "campaigns_from_config", "check_act", "choose_variants", "control_share_by",
     "customer_outcomes", "email_sha256_sql", "export_audience", "measure", "measure_stage", "newcombe_interval",
     "normalize_phone", "parse_condition", "phone_e164_sql", "plan_actions", "plan_summary", "plan_totals", "priors_note",
