@@ -52,7 +52,8 @@ OPS = ("not in", "in", "==", "!=", ">=", "<=", ">", "<")
 _COND = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?)\s+(not\s+in|in|==|!=|>=|<=|>|<)\s+(.+?)\s*$")
 CAMPAIGN_KEYS = ("enabled", "description", "when", "offers", "channel", "cost_per_contact", "incentive",
                  "incentive_basis", "incentive_min", "incentive_max", "value", "value_basis", "response_rate",
-                 "priority", "cooldown_days", "control_share", "uplift", "uplift_source")
+                 "priority", "cooldown_days", "control_share", "uplift", "uplift_source",
+                 "uplift_prior_sd")
 ACTION_COLUMNS = {
     "customer_id": "The customer.",
     "campaign": "Campaign name (a key of [act.campaigns]).",
@@ -143,6 +144,7 @@ class Campaign:
     control_share: float = 0.1
     uplift: float = 0.005
     uplift_source: str = ""
+    uplift_prior_sd: float = 0.02
 
     def value_sql(self) -> str:
         """Net value of one response: nothing for a customer whose purchases net to <= 0."""
@@ -254,6 +256,9 @@ def _campaign(name: str, raw: dict, defaults: dict) -> Campaign:
     num("priority", -1000000, 1000000, integer=True)
     num("cooldown_days", 0, 3650, integer=True)
     num("uplift", 0, 1)
+    num("uplift_prior_sd", 0, 1)
+    if d["uplift_prior_sd"] <= 0:
+        bad("uplift_prior_sd", "a number in (0, 1]")
     if not isinstance(d["uplift_source"], str):
         bad("uplift_source", "a string")
     when = tuple(parse_condition(c, name) for c in d["when"])
@@ -264,7 +269,7 @@ def _campaign(name: str, raw: dict, defaults: dict) -> Campaign:
                     value=float(d["value"]), value_basis=d["value_basis"], response_rate=float(d["response_rate"]),
                     priority=int(d["priority"]), cooldown_days=int(d["cooldown_days"]),
                     control_share=float(d["control_share"]), uplift=float(d["uplift"]),
-                    uplift_source=d["uplift_source"])
+                    uplift_source=d["uplift_source"], uplift_prior_sd=float(d["uplift_prior_sd"]))
 
 
 def campaigns_from_act(act: dict) -> list[Campaign]:
@@ -405,11 +410,13 @@ def campaign_uplifts(ws, camps: list[Campaign], run_id: int | None) -> dict[str,
     ``uplift``, with ``uplift_source``).  Once earlier runs' actions of the campaign were measured
     (``uplift_reports``, all segments and variants), their treated and control counts are pooled
     and the measured difference ``d`` (standard error ``se``, Wald) is combined with the prior by
-    precision: ``(u0 / s0^2 + d / se^2) / (1 / s0^2 + 1 / se^2)`` with the prior's spread ``s0`` taken
-    equal to the prior itself (a coefficient of variation of 1: a prior, not a measurement).  A big
-    control group therefore moves the value to what was measured, a handful of customers barely.
+    precision: ``(u0 / s0^2 + d / se^2) / (1 / s0^2 + 1 / se^2)`` with ``s0`` the campaign's
+    ``uplift_prior_sd`` (default 2 points: a prior from another shop's test says little about this
+    one).  A big control group therefore moves the value to what was measured, a handful of
+    customers barely.
     """
     out = {c.name: (c.uplift, "prior: " + (c.uplift_source or "the playbook's uplift setting")) for c in camps}
+    sd = {c.name: c.uplift_prior_sd for c in camps}
     need = {"campaign", "segment", "variant", "n_treatment", "n_control", "responders_treatment",
             "responders_control"}
     if not ws.has_table("uplift_reports") or not need <= set(ws.columns("uplift_reports")):
@@ -428,11 +435,8 @@ def campaign_uplifts(ws, camps: list[Campaign], run_id: int | None) -> dict[str,
         pt, pc = r.xt / r.nt, r.xc / r.nc
         d = pt - pc
         se2 = max(pt * (1 - pt) / r.nt + pc * (1 - pc) / r.nc, 1e-12)
-        if u0 > 0:
-            w0, w1 = 1 / u0 ** 2, 1 / se2
-            u = (w0 * u0 + w1 * d) / (w0 + w1)
-        else:
-            u = d
+        w0, w1 = 1 / sd[r.campaign] ** 2, 1 / se2
+        u = (w0 * u0 + w1 * d) / (w0 + w1)
         out[r.campaign] = (float(u), (
             f"measured: run {r.runs}, {int(r.nt):,} treated at {pt:.2%} vs {int(r.nc):,} controls at {pc:.2%}: "
             f"{d:+.2%} +/- {1.96 * se2 ** 0.5:.2%}, combined with the prior {u0:.2%}"))
