@@ -121,3 +121,26 @@ def test_plan_report_dashboard_and_api_show_the_same_counts_and_totals(planned, 
     nums = re.findall(r'<th class="num">([^<]*)</th>', foot)
     assert nums[:3] == [str(t["treatment"]), str(t["control"]), want["cost"]]
     assert nums[4] == want["value"]
+
+
+def test_a_run_that_planned_nothing_says_so(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from shopseg.cli import app as cli_app
+
+    ws = open_workspace(tmp_path / "ws")
+    load_fixture_shop(ws)
+    # nobody is worth contacting at a minimum expected value of a million
+    cfg = load_config(overrides={"segments": {"cluster": {"sample_size": 100}}, "act": {"min_expected_value": 1e6}})
+    rid = start_run(ws, FIXTURE_AS_OF, cfg, 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        segment_all(ws, rid, FIXTURE_AS_OF, cfg)
+    assert plan_actions(ws, rid, FIXTURE_AS_OF, config=cfg).actions.empty
+    summary = plan_summary(ws, rid)  # the (empty) actions table of the run
+    ws.close()
+    assert summary.empty and summary.attrs["run_id"] == rid
+    assert (plan_totals(summary)["treatment"], plan_totals(summary)["cost"]) == (0, 0.0)
+    out = CliRunner().invoke(cli_app, ["--workspace", str(tmp_path / "ws"), "plan", "--run", str(rid)])
+    assert out.exit_code == 0, out.output
+    assert f"Run {rid} planned no actions" in out.output

@@ -586,9 +586,13 @@ def plan_cmd(
 
     with _open(create=False) as ws:
         df = plan_summary(ws, run_id)
+    if df.empty:
+        console.print(f"Run {df.attrs['run_id']} planned no actions: no customer's expected value was above "
+                      "act.min_expected_value.", highlight=False)
+        return
     tot = plan_totals(df)
     t = Table("campaign", "channel", "treatment", "control", "cost", "incremental value", "expected value", "ROI",
-              "uplift", title=f"Plan of run {int(df['run_id'].iloc[0])}")
+              "uplift", title=f"Plan of run {df.attrs['run_id']}")
 
     def roi(x):
         return "" if x != x else f"{x:,.2f}"

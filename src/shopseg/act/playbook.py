@@ -706,7 +706,9 @@ def plan_summary(source, run_id: int | None = None) -> pd.DataFrame:
     df["control_share"] = np.where(n > 0, df["control"] / n.where(n > 0, 1), 0.0)
     df["expected_roi"] = np.where(df["cost"] > 0, df["expected_value"] / df["cost"].where(df["cost"] > 0, 1.0), np.nan)
     df.insert(0, "run_id", int(run_id))
-    return df[["run_id", *PLAN_COLUMNS]]
+    df = df[["run_id", *PLAN_COLUMNS]]
+    df.attrs["run_id"] = int(run_id)  # also when the run planned nothing (no rows)
+    return df
 
 
 def plan_totals(summary: pd.DataFrame) -> dict:
