@@ -195,6 +195,8 @@ def test_a_customer_whose_purchases_net_to_zero_or_less_never_gets_a_positive_va
     assert everything.loc["c1", "response_value"] == 0.0
     assert everything.loc["c1", "expected_value"] == pytest.approx(-0.5)
     assert everything.loc["c6", "expected_value"] == pytest.approx(-1.1)
+    assert "net spend -5.00 <= 0" in everything.loc["c6", "reason"]
+    assert "net spend" not in everything.loc["c2", "reason"]
 
 
 def test_a_customer_without_orders_keeps_a_fixed_value(ws):

@@ -608,7 +608,10 @@ def plan_actions(ws, run_id: int | None, as_of, *, config: Config | None = None,
               + "% (" + df["uplift_source"].str.split(":").str[0] + ") x net value " + df["response_value"].map("{:.2f}".format)
               + " - cost " + df["cost"].map("{:.2f}".format))
     share_txt = np.array([f"{camps[i].control_share:.0%}" for i in df["campaign_idx"]], dtype=object)
-    treat_reason = df["why"] + "; expected value " + ev_txt + df["variant_why"].map(lambda s: f"; {s}" if s else "")
+    ns = df["net_spend"].to_numpy(float)
+    net_txt = np.where(ns <= 0, np.char.mod("; net spend %.2f <= 0 (returns and cancellations took back the "
+                                            "purchases): a response is worth nothing", np.nan_to_num(ns)), "")
+    treat_reason = df["why"] + net_txt + "; expected value " + ev_txt + df["variant_why"].map(lambda s: f"; {s}" if s else "")
     ctrl_reason = (df["why"] + "; held out in the control group (" + share_txt + " of the audience, stratified by "
                    + stratify_by + " '" + df["stratum"] + "') to measure the uplift: not contacted")
     df["reason"] = np.where(is_ctrl, ctrl_reason, treat_reason)
