@@ -638,18 +638,33 @@ def customer(
 def plan_cmd(
     run_id: Optional[int] = typer.Option(None, "--run", help="Run whose actions to summarise (default: the latest)."),
 ):
-    """Audience size, control group, cost and expected return per campaign of a run's actions."""
-    from .act import plan_summary
+    """Treatment and control counts, cost and expected incremental value per campaign of a run's actions."""
+    from .act import plan_summary, plan_totals, priors_note
 
     with _open(create=False) as ws:
         df = plan_summary(ws, run_id)
-    t = Table("campaign", "channel", "audience", "control", "cost", "expected revenue", "expected value", "ROI",
-              title=f"Plan of run {int(df['run_id'].iloc[0])}")
+    if df.empty:
+        console.print(f"Run {df.attrs['run_id']} planned no actions: no customer's expected value was above "
+                      "act.min_expected_value.", highlight=False)
+        return
+    tot = plan_totals(df)
+    t = Table("campaign", "channel", "treatment", "control", "cost", "incremental value", "expected value", "ROI",
+              "uplift", title=f"Plan of run {df.attrs['run_id']}")
+
+    def roi(x):
+        return "" if x != x else f"{x:,.2f}"
+
     for r in df.itertuples(index=False):
-        t.add_row(r.campaign, r.channel, f"{r.audience:,}", f"{r.control:,}", f"{r.cost:,.2f}",
-                  f"{r.expected_revenue:,.2f}", f"{r.expected_value:,.2f}",
-                  "" if r.expected_roi != r.expected_roi else f"{r.expected_roi:,.2f}")
+        t.add_row(r.campaign, r.channel, f"{r.treatment:,}", f"{r.control:,}", f"{r.cost:,.2f}",
+                  f"{r.incremental_value:,.2f}", f"{r.expected_value:,.2f}", roi(r.expected_roi),
+                  "" if r.uplift != r.uplift else f"{r.uplift:.2%}")
+    t.add_section()
+    t.add_row("total", "", f"{tot['treatment']:,}", f"{tot['control']:,}", f"{tot['cost']:,.2f}",
+              f"{tot['incremental_value']:,.2f}", f"{tot['expected_value']:,.2f}", roi(tot["expected_roi"]), "")
     console.print(t)
+    note = priors_note(df)
+    if note:
+        console.print(note, highlight=False, soft_wrap=True)
 
 
 @app.command("measure")
@@ -689,6 +704,8 @@ def export_cmd(
     include_pii: bool = typer.Option(False, "--include-pii", help="Also write raw e-mail, phone (E.164) and name."),
     run_id: Optional[int] = typer.Option(None, "--run", help="Run (default: the latest with actions)."),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML file overriding default settings."),
+    platform: Optional[str] = typer.Option(None, "--platform", help="Write the upload file of meta, google (hashed "
+                                           "identifiers), klaviyo or mailchimp (raw contacts: needs --include-pii)."),
 ):
     """Write a campaign's audience (treatment only, never the control group) with SHA-256 hashed e-mail and phone."""
     from .act import export_audience
@@ -696,7 +713,7 @@ def export_cmd(
 
     with _open(create=False) as ws:
         path = export_audience(ws, campaign, format=format, run_id=run_id, include_pii=include_pii,
-                               config=load_config(config))
+                               config=load_config(config), platform=platform)
         n = ws.scalar(f"SELECT count(*) FROM read_{'csv_auto' if format == 'csv' else 'parquet'}(?)", [str(path)])
     console.print(f"{n:,} customers -> {path}", highlight=False, soft_wrap=True)
 

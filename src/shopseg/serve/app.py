@@ -668,18 +668,21 @@ def churn_threshold_curve(state: _State, cur) -> dict:
 
 
 def campaign_plan(state: _State, cur) -> dict:
-    """The actions table of the latest run, summarised by its first campaign-like column."""
+    """The plan of the latest run with actions: per-campaign figures (shopseg.act.plan_summary, the ones
+    `shopseg plan` and the report show), their totals and the first actions."""
+    from ..act import plan_summary, plan_totals, priors_note
+
     arun = state.runs(cur)["tables"].get("actions")
     if arun is None:
-        return {"run_id": None, "columns": [], "summary": [], "rows": [], "note": "no actions table yet"}
+        return {"run_id": None, "columns": [], "summary": [], "totals": None, "rows": [], "note": "no actions table yet"}
     cols = [c[0] for c in cur.execute("DESCRIBE actions").fetchall() if c[0] != "run_id"]
-    key = next((c for c in ("campaign", "action", "campaign_id", "offer") if c in cols), None)
-    summary = []
-    if key:
-        summary = _rows(cur, f'SELECT "{key}" AS campaign, count(*) AS n_customers FROM actions WHERE run_id = ? '
-                             "GROUP BY 1 ORDER BY 2 DESC", [arun])
+    df = plan_summary(cur, arun)
+    tot = plan_totals(df)
+    summary = [{k: _clean(v) for k, v in r.items()} for r in df.drop(columns="run_id").to_dict("records")]
+    totals = {k: _clean(v) for k, v in tot.items()}
     rows = _rows(cur, "SELECT * EXCLUDE (run_id) FROM actions WHERE run_id = ? LIMIT 50", [arun])
-    return {"run_id": arun, "columns": cols, "key": key, "summary": summary, "rows": rows, "note": None}
+    return {"run_id": arun, "columns": cols, "summary": summary, "totals": totals, "priors": priors_note(df),
+            "rows": rows, "note": None}
 
 
 # -- the app ------------------------------------------------------------------------------------------
