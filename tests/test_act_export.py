@@ -170,3 +170,21 @@ def test_an_unknown_platform_is_a_config_error(ws):
     platform_audience(ws)
     with pytest.raises(ConfigError, match="'platform' parameter of export_audience must be one of"):
         export_audience(ws, "promo", platform="myspace", config=load_config())
+
+
+def test_no_exported_cell_runs_as_a_formula_in_a_spreadsheet(ws):
+    """OWASP CSV injection: names and offers starting with =, +, -, @ get a leading quote; phones stay E.164."""
+    audience(ws)
+    ws.con.execute("UPDATE customers SET name = '=HYPERLINK(\"http://x\",\"y\")' WHERE customer_id = 'a'")
+    ws.con.execute("UPDATE customers SET name = '@SUM(A1)' WHERE customer_id = 'b'")
+    ws.con.execute("UPDATE customers SET name = '-2+3' WHERE customer_id = 'c'")
+    ws.con.execute("UPDATE actions SET offer = '+cmd|calc' WHERE customer_id = 'a'")
+    df = pd.read_csv(export_audience(ws, "promo", include_pii=True, config=load_config()), dtype=str,
+                     keep_default_na=False).set_index("customer_id")
+    assert df.loc["a", "name"] == "'=HYPERLINK(\"http://x\",\"y\")" and df.loc["b", "name"] == "'@SUM(A1)"
+    assert df.loc["c", "name"] == "'-2+3" and df.loc["a", "offer"] == "'+cmd|calc"
+    assert df.loc["a", "phone_e164"] == "+14155550134"  # a plain number is no formula
+    k = pd.read_csv(export_audience(ws, "promo", platform="klaviyo", include_pii=True, config=load_config()),
+                    dtype=str, keep_default_na=False)
+    assert "'=HYPERLINK(\"http://x\"" in k["First Name"].tolist()[0] and k["Phone Number"][0] == "+14155550134"
+    assert k["shopseg_offer"][0] == "'+cmd|calc"

@@ -70,3 +70,14 @@ def test_a_page_past_any_offset_is_a_422_not_a_500(client):
     assert r.status_code == 422 and "less than or equal to 1000000000" in r.json()["message"]
     r = client.get("/segments/rfm/Champions/members?page=1000000000", headers=R)
     assert r.status_code == 200 and r.json()["customer_ids"] == [] and r.json()["total"] > 0
+
+
+def test_a_segment_export_never_holds_a_formula(client):
+    cur = client.app.state.shopseg.ws
+    scheme, segment, cid = cur.sql("SELECT scheme, segment, min(customer_id) FROM segments WHERE scheme = 'rfm' "
+                                   "GROUP BY ALL ORDER BY 2 LIMIT 1")[0]
+    cur.con.execute("UPDATE customers SET name = '=1+1' WHERE customer_id = ?", [cid])
+    r = client.get(f"/segments/{scheme}/{segment}/export", headers=W)
+    assert r.status_code == 200
+    row = next(line for line in r.text.splitlines() if line.startswith(cid + ","))
+    assert ",'=1+1," in row + "," and "=1+1" not in row.replace("'=1+1", "")

@@ -510,7 +510,9 @@ def rules_cmd(
                   unit=unit, algorithm=algorithm, prune_redundant=False if keep_redundant else None)
         df = segment_rules(ws, scheme=segments, **kw) if segments else association_rules(ws, **kw)
     if output:
-        df.to_csv(output, index=False)
+        from .act.export import csv_safe
+
+        df.map(csv_safe).to_csv(output, index=False)  # product names as text, never a formula
     cols = [c for c in ("scope", "antecedent_names", "consequent_name", "support", "confidence", "lift") if c in df.columns]
     t = Table(*cols, title=f"{len(df):,} rules" + (f" (top {top} by lift)" if len(df) > top else ""))
     for rec in df.head(top)[cols].itertuples(index=False):

@@ -44,6 +44,7 @@ e-mail and no usable phone; for Mailchimp, no e-mail) are left out.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -142,6 +143,32 @@ def _platform_select(platform: str, e164: str) -> tuple[str, str]:
             f'{e164} AS "Phone Number", a.campaign AS "Tags"', f"{email} IS NOT NULL")
 
 
+# CSV injection (OWASP): a cell that starts with =, @, a tab or a carriage return, or with + or - and is not a
+# plain number, is run as a formula by a spreadsheet that opens the file; such a cell gets a leading '.
+# A phone in E.164 (+16505551212) or a signed number stays as it is.
+_FORMULA = re.compile(r"^[=@\t\r]|^[+-](?![0-9.]+$)")
+_FORMULA_SQL = ("CASE WHEN regexp_matches({x}, '^[=@\\t\\r]') OR (regexp_matches({x}, '^[+-]') AND NOT "
+                "regexp_matches({x}, '^[+-][0-9.]+$')) THEN chr(39) || {x} ELSE {x} END")
+
+
+def csv_safe(value):
+    """``value`` as a spreadsheet-safe CSV cell: text a spreadsheet would run as a formula gets a leading '.
+
+    >>> [csv_safe(v) for v in ["=HYPERLINK(1)", "@SUM(A1)", "-2+3", "+16505551212", "-5", "Ann", None, 3]]
+    ["'=HYPERLINK(1)", "'@SUM(A1)", "'-2+3", '+16505551212', '-5', 'Ann', None, 3]
+    """
+    return "'" + value if isinstance(value, str) and _FORMULA.search(value) else value
+
+
+def csv_safe_query(con, query: str) -> str:
+    """``query`` with every text column passed through :func:`csv_safe`'s rule, in SQL."""
+    sel = []
+    for name, typ, *_ in con.execute(f"DESCRIBE {query}").fetchall():
+        q = '"' + name.replace('"', '""') + '"'
+        sel.append(f"{_FORMULA_SQL.format(x=q)} AS {q}" if typ == "VARCHAR" else q)
+    return f"SELECT {', '.join(sel)} FROM ({query})"
+
+
 def export_audience(ws, campaign: str, format: str = "csv", run_id: int | None = None, include_pii: bool = False,
                     *, config: Config | None = None, path: str | Path | None = None,
                     platform: str | None = None) -> Path:
@@ -198,6 +225,8 @@ def export_audience(ws, campaign: str, format: str = "csv", run_id: int | None =
         WHERE a.run_id = {int(run_id)} AND a.campaign = '{campaign.replace("'", "''")}' AND a."group" = 'treatment'
           AND {keep}
         ORDER BY a.customer_id"""
+    if format == "csv":
+        query = csv_safe_query(ws.con, query)
     fmt = "(FORMAT csv, HEADER true)" if format == "csv" else "(FORMAT parquet)"
     target = str(out).replace("'", "''")
     ws.con.execute(f"COPY ({query}) TO '{target}' {fmt}").fetchall()

@@ -49,6 +49,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
+from ..act.export import csv_safe
 from ..errors import ShopsegError, WorkspaceError
 from ..trust.pii import contacts_sql
 from ..workspace import Workspace
@@ -844,7 +845,7 @@ def create_app(workspace_path, read_key: str, write_key: str, *, max_body_bytes:
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(cols)
-        w.writerows(res)
+        w.writerows([csv_safe(v) for v in row] for row in res)  # no formula runs in a spreadsheet
         fname = f"{scheme}-{segment}-run{srun}.csv".replace(" ", "_").replace('"', "")
         return Response(buf.getvalue(), media_type="text/csv",
                         headers={"Content-Disposition": f'attachment; filename="{fname}"'})
