@@ -1,0 +1,343 @@
+"""Presets for shop-platform exports: Shopify (orders, customers) and WooCommerce (orders).
+
+A platform's order export has one row per line item; the order's own fields
+(status, totals, e-mail) sit on the order's first row, or on every row.  The
+presets read the order-level fields once per order (a window over the order
+number in the plan's ``enrich`` step), so rows of one order always agree.
+
+Conventions (``docs/presets.md`` documents them and cites the column lists):
+
+- **Who is the customer**: the normalised e-mail (trimmed, lower-case).  The
+  Shopify orders export has no customer id; WooCommerce's ``customer_id`` is 0
+  for guests, and a guest checkout and an account with the same e-mail are one
+  person.  An order without an e-mail is a guest order (NULL customer).
+- **Kinds**: voided, cancelled, failed and unpaid-and-abandoned orders never
+  became a sale: ``kind = 'adjustment'`` (as Olist's canceled orders).  Every
+  other order is a ``sale``, refunded ones included: the sale happened.
+- **Refunds** become a ``return`` order ``<order>/refund`` (on the cancellation
+  date when there is one, else the order date) with one line of the product
+  ``(refund)`` (``is_merchandise = false``) whose value is the goods' share of
+  the refunded amount: ``refunded x goods / total`` (tax and shipping refunded
+  in proportion are left out, as they are out of the sale's value).  A full
+  refund thus returns exactly the sale's value.
+- **Totals reconcile**: sale value (lines - discounts) + shipping + taxes =
+  the file's order total; the summary counts the orders that do.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from ._plan import Plan
+from ._read import SourceInfo
+from ._sql import ident, literal
+from .presets import Preset, _pick
+
+# The product of the one line of a refund's return order (not goods: out of baskets and recommendations).
+REFUND_PRODUCT = "(refund)"
+REFUND_SUFFIX = "/refund"
+# Timestamps are read as the shop's wall-clock time: a trailing UTC offset (" -0500", "+01:00", "Z") is dropped.
+PLATFORM_DATE_FORMATS = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d",
+                         "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M", "%m/%d/%Y"]
+SHOPIFY_NOT_SOLD = ("voided",)  # Financial Status of orders loaded as kind 'adjustment'
+WOOCOMMERCE_NOT_SOLD = ("cancelled", "failed", "pending", "checkout-draft", "trash")  # status -> 'adjustment'
+
+
+def _t(col: str) -> str:
+    """A column as trimmed text, NULL when empty."""
+    return f"nullif(trim(CAST({col} AS VARCHAR)), '')"
+
+
+def _num(col: str) -> str:
+    """A money column as a number (thousands separators and currency signs are not expected in exports)."""
+    return f"TRY_CAST({_t(col)} AS DOUBLE)"
+
+
+def email_key(col: str) -> str:
+    """The customer key of an e-mail: trimmed and lower-case, NULL when empty."""
+    return f"nullif(lower(trim(CAST({col} AS VARCHAR))), '')"
+
+
+def _wallclock(col: str) -> str:
+    return f"regexp_replace({_t(col)}, '\\s*(Z|UTC|[+-]\\d{{2}}:?\\d{{2}})$', '')"
+
+
+def _per_order(order: str, cols: dict[str, str]) -> str:
+    """``enrich``: each row plus the order's first non-empty value of each column (order-level fields)."""
+    win = f"OVER (PARTITION BY {_t('s.' + order)} ORDER BY s._row ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)"
+    extra = ", ".join(f"first_value({expr} IGNORE NULLS) {win} AS {name}" for name, expr in cols.items())
+    return f"SELECT s.*, {extra} FROM _src s"
+
+
+def _refunds_after(date_formats: list[str]):
+    """The ``after`` step of a platform plan: a return order per refunded order loaded or already present.
+
+    Reads ``_order``, ``_refund_value`` and ``_refund_at`` of the rows that were accepted or were duplicates
+    (so a later export of an order loaded earlier adds its refund once), and the order's loaded row.
+    """
+    fl = "[" + ", ".join(literal(f) for f in date_formats) + "]"
+
+    def after(con: duckdb.DuckDBPyConnection, ingest_id: int) -> dict[str, int]:
+        con.execute(
+            f"CREATE TEMP TABLE _refunds AS SELECT o.order_id || {literal(REFUND_SUFFIX)} AS order_id, "
+            f"o.customer_id, coalesce(try_strptime(r._refund_at, {fl}), o.ordered_at) AS ordered_at, "
+            f"o.channel, o.country, round(r._refund_value, 2) AS value FROM ("
+            f"  SELECT s._order, max(s._refund_value) AS _refund_value, max(s._refund_at) AS _refund_at "
+            f"  FROM _src s JOIN _fated f USING (_row) WHERE f._fate IN ('accepted', 'duplicate') GROUP BY 1) r "
+            f"JOIN orders o ON o.order_id = r._order "
+            f"WHERE o.kind = 'sale' AND round(r._refund_value, 2) > 0 "
+            f"AND o.order_id || {literal(REFUND_SUFFIX)} NOT IN (SELECT order_id FROM orders)")
+        n = con.execute("SELECT count(*) FROM _refunds").fetchone()[0]
+        if not n:
+            return {}
+        added = {}
+        if not con.execute("SELECT count(*) FROM products WHERE product_id = ?", [REFUND_PRODUCT]).fetchone()[0]:
+            con.execute(
+                "INSERT INTO products (product_id, name, is_merchandise, is_available, ingest_id) "
+                "VALUES (?, 'Refund (goods share of the refunded amount)', false, false, ?)",
+                [REFUND_PRODUCT, ingest_id])
+            added["products"] = 1
+        con.execute(
+            f"INSERT INTO orders BY NAME SELECT order_id, customer_id, ordered_at, 'return' AS kind, channel, country, "
+            f"0.0 AS discount_amount, 0.0 AS shipping_amount, {int(ingest_id)} AS ingest_id FROM _refunds")
+        con.execute(
+            f"INSERT INTO order_lines BY NAME SELECT order_id, 1 AS line_no, {literal(REFUND_PRODUCT)} AS product_id, "
+            f"1.0 AS quantity, value AS unit_price, 0.0 AS discount_amount, {int(ingest_id)} AS ingest_id "
+            f"FROM _refunds")
+        con.execute("DROP TABLE _refunds")
+        return {**added, "orders": n, "order_lines": n}
+
+    return after
+
+
+def _status_counts(con: duckdb.DuckDBPyConnection, expr: str) -> str:
+    rows = con.execute(f"SELECT coalesce({expr}, '(empty)') AS s, count(DISTINCT _order) FROM _src "
+                       f"GROUP BY 1 ORDER BY 2 DESC, 1").fetchall()
+    return ", ".join(f"{s} {n}" for s, n in rows)
+
+
+def _platform_summary(con: duckdb.DuckDBPyConnection, status: str, not_sold: tuple[str, ...]) -> dict:
+    """Orders, statuses, refunds and how many order totals reconcile (checked on the file's rows)."""
+    n_orders, n_refunded, refunded, n_total, n_ok = con.execute(
+        "WITH o AS (SELECT _order, max(_refunded) AS refunded, max(_total) AS total, "
+        "sum(_line_value) AS lines, max(_extras) AS extras FROM _src WHERE _order IS NOT NULL GROUP BY 1) "
+        "SELECT count(*), count(*) FILTER (WHERE refunded > 0), coalesce(sum(refunded), 0), "
+        "count(total), count(*) FILTER (WHERE abs(lines + extras - total) < 0.005) FROM o").fetchone()
+    return {
+        "orders_in_file": n_orders,
+        "financial_statuses_in_file": _status_counts(con, status),
+        "not_sold_loaded_as_adjustment": con.execute(
+            f"SELECT count(DISTINCT _order) FROM _src WHERE {status} IN ({', '.join(literal(s) for s in not_sold)})"
+        ).fetchone()[0],
+        "orders_with_refunds": n_refunded,
+        "refunded_amount_in_file": f"{refunded:,.2f} (loaded as return orders, goods share only)",
+        "order_totals_reconciled": f"{n_ok:,} of {n_total:,} orders: lines - discounts + shipping + taxes = total",
+    }
+
+
+# -- Shopify: orders export ------------------------------------------------------------------------------
+
+SHOPIFY_ORDERS_SIGNATURE = ("Name", "Financial Status", "Lineitem quantity", "Lineitem name", "Lineitem price")
+
+
+def _shopify_orders(info: SourceInfo, path: Path) -> Plan:
+    c = _pick(info, path, "order_lines", {
+        "name": ("Name",), "email": ("Email",), "status": ("Financial Status",), "created": ("Created at",),
+        "subtotal": ("Subtotal",), "shipping": ("Shipping",), "taxes": ("Taxes",), "total": ("Total",),
+        "discount": ("Discount Amount",), "refunded": ("Refunded Amount",),
+        "qty": ("Lineitem quantity",), "item": ("Lineitem name",), "price": ("Lineitem price",),
+        "sku": ("Lineitem sku",),
+    })
+    opt = {k: ident(v) for k, v in {c2.lower(): c2 for c2 in info.columns}.items()}
+    def col(name: str) -> str | None:
+        return opt.get(name.lower())
+    cancelled = col("Cancelled at")
+    per_order = {
+        "_order": _t(c["name"]),
+        "_email": email_key(c["email"]),
+        "_status": f"lower({_t(c['status'])})",
+        "_created": _wallclock(c["created"]),
+        "_subtotal": _num(c["subtotal"]), "_shipping": _num(c["shipping"]), "_taxes": _num(c["taxes"]),
+        "_total": _num(c["total"]), "_discount": _num(c["discount"]), "_refunded": _num(c["refunded"]),
+        "_refund_at": _wallclock(cancelled) if cancelled else "CAST(NULL AS VARCHAR)",
+    }
+    for key, name in (("_bill_name", "Billing Name"), ("_bill_city", "Billing City"),
+                      ("_bill_country", "Billing Country"), ("_ship_country", "Shipping Country"),
+                      ("_phone", "Phone")):
+        per_order[key] = _t(col(name)) if col(name) else "CAST(NULL AS VARCHAR)"
+    enrich = _per_order(c["name"], {k: v for k, v in per_order.items() if k != "_order"})
+    # the window partitions on the trimmed order name; _order repeats it as a plain column
+    enrich = enrich.replace("SELECT s.*, ", f"SELECT s.*, {_t('s.' + c['name'])} AS _order, ", 1)
+    # refund value: the goods' share of the refunded amount; reconciliation inputs per row
+    enrich = (f"SELECT *, CASE WHEN coalesce(_refunded, 0) > 0 AND _total > 0 THEN _refunded * "
+              f"least(greatest(coalesce(_subtotal, _total), 0) / _total, 1) END AS _refund_value, "
+              f"TRY_CAST({_t(c['qty'])} AS DOUBLE) * TRY_CAST({_t(c['price'])} AS DOUBLE) AS _line_value, "
+              f"coalesce(_shipping, 0) + coalesce(_taxes, 0) - coalesce(_discount, 0) AS _extras "
+              f"FROM ({enrich})")
+    sku = f"coalesce({_t(c['sku'])}, {_t(c['item'])})"
+    vendor = col("Vendor")
+    return Plan(
+        primary="order_lines", preset="shopify-orders", enrich=enrich,
+        exprs={
+            "customers": {"customer_id": "_email", "email": "_email", "name": "_bill_name",
+                          "phone": "_phone", "city": "_bill_city", "country": "_bill_country"},
+            "products": {"product_id": sku, "name": c["item"], "price": c["price"],
+                         **({"brand": vendor} if vendor else {})},
+            "orders": {"order_id": "_order", "customer_id": "_email", "ordered_at": "_created",
+                       "kind": f"CASE WHEN _status IN ({', '.join(literal(s) for s in SHOPIFY_NOT_SOLD)}) "
+                               f"THEN 'adjustment' ELSE 'sale' END",
+                       "channel": "'web'", "country": "coalesce(_ship_country, _bill_country)",
+                       "discount_amount": "coalesce(_discount, 0)", "shipping_amount": "coalesce(_shipping, 0)"},
+            "order_lines": {"order_id": "_order", "product_id": sku, "quantity": c["qty"],
+                            "unit_price": c["price"]},
+        },
+        formats={"orders.ordered_at": PLATFORM_DATE_FORMATS},
+        aggregates={"products": {"name": "mode(products__name)", "price": "median(products__price)"}},
+        after=_refunds_after(PLATFORM_DATE_FORMATS),
+    )
+
+
+def _shopify_orders_summary(con: duckdb.DuckDBPyConnection, info: SourceInfo) -> dict:
+    out = _platform_summary(con, "_status", SHOPIFY_NOT_SOLD)
+    out["customers_in_file"] = con.execute("SELECT count(DISTINCT _email) FROM _src").fetchone()[0]
+    out["guest_orders_in_file"] = con.execute(
+        "SELECT count(DISTINCT _order) FROM _src WHERE _email IS NULL").fetchone()[0]
+    return out
+
+
+# -- Shopify: customers export ------------------------------------------------------------------------------
+
+SHOPIFY_CUSTOMERS_SIGNATURE = ("First Name", "Last Name", "Email", "Total Spent", "Total Orders")
+
+
+def _shopify_customers(info: SourceInfo, path: Path) -> Plan:
+    c = _pick(info, path, "customers", {"first": ("First Name",), "last": ("Last Name",), "email": ("Email",)})
+    low = {x.lower(): ident(x) for x in info.columns}
+
+    def first(*names: str) -> str:
+        found = [_t(low[n.lower()]) for n in names if n.lower() in low]
+        return f"coalesce({', '.join(found)})" if found else "CAST(NULL AS VARCHAR)"
+
+    return Plan(
+        primary="customers", preset="shopify-customers",
+        exprs={"customers": {
+            "customer_id": email_key(c["email"]), "email": email_key(c["email"]),
+            "name": f"nullif(concat_ws(' ', {_t(c['first'])}, {_t(c['last'])}), '')",
+            "phone": first("Phone", "Default Address Phone"),
+            "address": first("Default Address Address1", "Address1"),
+            "city": first("Default Address City", "City"),
+            "country": first("Default Address Country Code", "Country Code", "Country"),
+        }},
+        checks=[("Email", f"CASE WHEN {email_key(c['email'])} IS NULL THEN 'missing value, expected the "
+                          f"customer''s e-mail (the customer key shared with the orders export)' END")],
+    )
+
+
+# -- WooCommerce: order export, one row per line item ---------------------------------------------------------
+
+WOOCOMMERCE_ORDERS_SIGNATURE = ("order_id", "order_date", "status", "order_total", "item_quantity")
+
+
+def _woocommerce_orders(info: SourceInfo, path: Path) -> Plan:
+    c = _pick(info, path, "order_lines", {
+        "order": ("order_id",), "number": ("order_number",), "date": ("order_date",), "status": ("status",),
+        "total": ("order_total",), "shipping": ("shipping_total",), "tax": ("tax_total",),
+        "email": ("billing_email", "customer_email"),
+        "item": ("item_name",), "qty": ("item_quantity",), "subtotal": ("item_subtotal",), "item_total": ("item_total",),
+    })
+    low = {x.lower(): ident(x) for x in info.columns}
+
+    def opt(name: str) -> str:
+        return _t(low[name]) if name in low else "CAST(NULL AS VARCHAR)"
+
+    def money(name: str) -> str:
+        return _num(low[name]) if name in low else "CAST(NULL AS DOUBLE)"
+
+    per_order = {
+        "_number": f"coalesce({_t(c['number'])}, {_t(c['order'])})",
+        "_email": email_key(c["email"]), "_status": f"lower({_t(c['status'])})",
+        "_created": _wallclock(c["date"]),
+        "_total": _num(c["total"]), "_shipping": _num(c["shipping"]), "_taxes": _num(c["tax"]),
+        "_shipping_tax": money("shipping_tax_total"), "_fees": money("fee_total"), "_fee_tax": money("fee_tax_total"),
+        "_refunded": money("refunded_total"),
+        "_bill_name": f"nullif(concat_ws(' ', {opt('billing_first_name')}, {opt('billing_last_name')}), '')",
+        "_phone": opt("billing_phone"), "_bill_city": opt("billing_city"),
+        "_bill_country": opt("billing_country"), "_ship_country": opt("shipping_country"),
+        "_refund_at": "CAST(NULL AS VARCHAR)",
+    }
+    enrich = _per_order(c["order"], per_order)
+    enrich = enrich.replace("SELECT s.*, ", f"SELECT s.*, {_t('s.' + c['order'])} AS _order_key, ", 1)
+    qty = f"TRY_CAST({_t(c['qty'])} AS DOUBLE)"
+    subtotal, item_total = _num(c["subtotal"]), _num(c["item_total"])
+    enrich = (
+        f"SELECT *, _number AS _order, "
+        f"CASE WHEN _status = 'refunded' THEN coalesce(_refunded, _total) ELSE _refunded END AS _refunded_all, "
+        f"{qty} AS _qty, coalesce({subtotal}, {item_total}) AS _gross, "
+        f"greatest(coalesce({subtotal}, {item_total}) - {item_total}, 0) AS _line_discount, "
+        f"{item_total} AS _line_value, "
+        f"coalesce(_shipping, 0) + coalesce(_taxes, 0) + coalesce(_shipping_tax, 0) + coalesce(_fees, 0) "
+        f"+ coalesce(_fee_tax, 0) AS _extras, "
+        f"sum({item_total}) OVER (PARTITION BY _order_key) AS _goods FROM ({enrich})")
+    enrich = (f"SELECT * EXCLUDE (_refunded, _refunded_all), _refunded_all AS _refunded, "
+              f"CASE WHEN _refunded_all > 0 AND _total > 0 THEN _refunded_all * least(greatest(_goods, 0) / _total, 1) "
+              f"END AS _refund_value FROM ({enrich})")
+    sku = f"coalesce({opt('item_sku')}, {_t(c['item'])})"
+    return Plan(
+        primary="order_lines", preset="woocommerce-orders", enrich=enrich,
+        exprs={
+            "customers": {"customer_id": "_email", "email": "_email", "name": "_bill_name", "phone": "_phone",
+                          "city": "_bill_city", "country": "_bill_country"},
+            "products": {"product_id": sku, "name": c["item"], "price": "_gross / nullif(_qty, 0)"},
+            "orders": {"order_id": "_order", "customer_id": "_email", "ordered_at": "_created",
+                       "kind": f"CASE WHEN _status IN ({', '.join(literal(s) for s in WOOCOMMERCE_NOT_SOLD)}) "
+                               f"THEN 'adjustment' ELSE 'sale' END",
+                       "channel": "'web'", "country": "coalesce(_ship_country, _bill_country)",
+                       "shipping_amount": "coalesce(_shipping, 0)"},
+            # unit price before the line's discount (item_subtotal / quantity); the discount is item_subtotal - item_total
+            "order_lines": {"order_id": "_order", "product_id": sku, "quantity": c["qty"],
+                            "unit_price": "_gross / nullif(_qty, 0)", "discount_amount": "_line_discount"},
+        },
+        formats={"orders.ordered_at": PLATFORM_DATE_FORMATS},
+        aggregates={"products": {"name": "mode(products__name)", "price": "median(products__price)"}},
+        after=_refunds_after(PLATFORM_DATE_FORMATS),
+    )
+
+
+def _woocommerce_orders_summary(con: duckdb.DuckDBPyConnection, info: SourceInfo) -> dict:
+    out = _platform_summary(con, "_status", WOOCOMMERCE_NOT_SOLD)
+    out["order_statuses_in_file"] = out.pop("financial_statuses_in_file")
+    out["customers_in_file"] = con.execute("SELECT count(DISTINCT _email) FROM _src").fetchone()[0]
+    return out
+
+
+def _has_all(wanted: tuple[str, ...]):
+    def recognise(columns: list[str]) -> bool:
+        have = {c.strip().lower() for c in columns}
+        return all(w.lower() in have for w in wanted)
+    return recognise
+
+
+PLATFORM_PRESETS = (
+    Preset(
+        "shopify-orders",
+        "Shopify orders export (Admin > Orders > Export, CSV): one row per line item, grouped into orders by "
+        "Name; customers by normalised e-mail; voided orders are kind 'adjustment'; refunds (Refunded Amount) "
+        "become return orders '<Name>/refund'; shipping and discounts on the order.",
+        _shopify_orders, None, _shopify_orders_summary, recognise=_has_all(SHOPIFY_ORDERS_SIGNATURE),
+    ),
+    Preset(
+        "shopify-customers",
+        "Shopify customers export (Admin > Customers > Export, CSV): customer_id is the normalised e-mail, the "
+        "key the shopify-orders preset uses; name, phone, default address.",
+        _shopify_customers, None, None, recognise=_has_all(SHOPIFY_CUSTOMERS_SIGNATURE),
+    ),
+    Preset(
+        "woocommerce-orders",
+        "WooCommerce order export, one row per line item (order_id, order_date, status, order_total, item_*): "
+        "customers by normalised billing e-mail; cancelled, failed and pending orders are kind 'adjustment'; "
+        "refunds (refunded_total, status refunded) become return orders '<order_number>/refund'.",
+        _woocommerce_orders, None, _woocommerce_orders_summary, recognise=_has_all(WOOCOMMERCE_ORDERS_SIGNATURE),
+    ),
+)
