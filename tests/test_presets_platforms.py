@@ -110,4 +110,102 @@ def test_shopify_orders_export_ingests_with_no_flag(ws, tmp_path):
     assert r.summary["preset_recognised_from"].startswith("the header (columns Name, Email, Financial Status")
     n_lines = sum(o["n_items"] for o in orders)
     assert (r.n_input, r.n_accepted, r.n_quarantined, r.n_duplicate) == (n_lines, n_lines, 0, 0)
-    print(r.describe())
+
+    # customers: one per distinct normalised e-mail (the file writes them with mixed case and spaces)
+    emails = {o["email"].strip().lower() for o in orders if o["email"]}
+    assert len(emails) < sum(1 for o in orders if o["email"])  # people order more than once
+    assert ws.scalar("SELECT count(*) FROM customers") == len(emails)
+    assert {x for (x,) in ws.sql("SELECT customer_id FROM customers")} == emails
+    guests = [o["name"] for o in orders if not o["email"]]
+    assert ws.scalar("SELECT count(*) FROM orders WHERE customer_id IS NULL AND kind = 'sale'") == sum(
+        1 for o in orders if not o["email"] and o["status"] != "voided")
+    assert guests  # the generator made some
+
+    # kinds: voided -> adjustment, every other order a sale; refunds -> one return order each
+    by_name = {o["name"]: o for o in orders}
+    kinds = dict(ws.sql("SELECT order_id, kind FROM orders"))
+    for o in orders:
+        assert kinds[o["name"]] == ("adjustment" if o["status"] == "voided" else "sale")
+    refunded = {o["name"]: o for o in orders if o["refunded"] > 0 and o["status"] != "voided"}
+    assert {o["status"] for o in refunded.values()} == {"refunded", "partially_refunded"}
+    returns = dict(ws.sql("SELECT o.order_id, sum(l.quantity * l.unit_price) FROM orders o JOIN order_lines l "
+                          "USING (order_id) WHERE o.kind = 'return' GROUP BY 1"))
+    assert set(returns) == {n + "/refund" for n in refunded}
+    for name, o in refunded.items():  # the goods' share of the refund, to the cent: refunded x subtotal / total
+        assert returns[name + "/refund"] == pytest.approx(o["refunded"] * o["subtotal"] / o["total"], abs=0.0051)
+        if o["status"] == "refunded":  # a full refund returns exactly the sale's value
+            assert returns[name + "/refund"] == pytest.approx(o["subtotal"], abs=0.006)
+    same_customer = ws.scalar("SELECT count(*) FROM orders r JOIN orders s ON r.order_id = s.order_id || '/refund' "
+                              "WHERE r.customer_id IS NOT DISTINCT FROM s.customer_id")
+    assert same_customer == len(refunded)
+
+    # order totals reconcile with the file's Total: lines - discount + shipping (+ the file's taxes)
+    loaded = ws.sql("SELECT o.order_id, sum(l.quantity * l.unit_price) - o.discount_amount + o.shipping_amount, "
+                    "count(*) FROM orders o JOIN order_lines l USING (order_id) WHERE o.kind <> 'return' "
+                    "GROUP BY o.order_id, o.discount_amount, o.shipping_amount")
+    assert len(loaded) == len(orders)
+    for name, value, n_items in loaded:
+        o = by_name[name]
+        assert n_items == o["n_items"]
+        assert value + o["taxes"] == pytest.approx(o["total"], abs=0.005)
+    assert r.summary["order_totals_reconciled"].startswith("1,000 of 1,000 orders")
+
+    # loading the same export again adds nothing (same bytes), refunds included
+    again = ingest(ws, path)
+    assert again.n_duplicate == n_lines and ws.scalar("SELECT count(*) FROM orders WHERE kind = 'return'") == len(refunded)
+
+
+TINY_SHOPIFY = """Name,Email,Financial Status,Subtotal,Shipping,Taxes,Total,Discount Amount,Created at,Lineitem quantity,Lineitem name,Lineitem price,Lineitem sku,Cancelled at,Refunded Amount,Vendor
+#1,  Ann@Shop.COM ,paid,18.00,5.00,3.60,26.60,2.00,2024-03-01 10:00:00 +0100,2,Mug,5.00,MUG,,0.00,Acme
+#1,ann@shop.com,,,,,,,2024-03-01 10:00:00 +0100,1,Tea,10.00,TEA,,,Acme
+#2,ann@shop.com ,partially_refunded,40.00,0.00,10.00,50.00,0.00,2024-03-05 09:30:00 +0100,4,Tea,10.00,TEA,,25.00,Acme
+#3,BOB@shop.com,refunded,10.00,0.00,0.00,10.00,0.00,2024-03-06 12:00:00 +0100,1,Tea,10.00,TEA,2024-03-08 08:00:00 +0100,10.00,Acme
+#4,bob@shop.com,voided,5.00,0.00,0.00,5.00,0.00,2024-03-07 12:00:00 +0100,1,Mug,5.00,MUG,2024-03-07 12:05:00 +0100,0.00,Acme
+"""
+
+
+def test_tiny_shopify_export_gives_the_orders_written_by_hand(ws, tmp_path):
+    path = tmp_path / "export.csv"
+    path.write_text(TINY_SHOPIFY, encoding="utf-8")
+    r = ingest(ws, path)
+    assert r.preset == "shopify-orders" and r.n_accepted == 5
+    assert ws.sql("SELECT customer_id FROM customers ORDER BY 1") == [("ann@shop.com",), ("bob@shop.com",)]
+    got = ws.sql("SELECT o.order_id, o.customer_id, strftime(o.ordered_at, '%Y-%m-%d %H:%M'), o.kind, "
+                 "o.discount_amount, o.shipping_amount, sum(l.quantity * l.unit_price) FROM orders o "
+                 "JOIN order_lines l USING (order_id) GROUP BY ALL ORDER BY 1")
+    assert got == [
+        # 2 x 5 + 1 x 10 = 20 of goods, 2 of discount: 18 = Subtotal; 18 + 5 + 3.60 = 26.60 = Total
+        ("#1", "ann@shop.com", "2024-03-01 10:00", "sale", 2.0, 5.0, 20.0),
+        ("#2", "ann@shop.com", "2024-03-05 09:30", "sale", 0.0, 0.0, 40.0),
+        # 25 refunded of a 50 total holding 40 of goods (10 of tax): 25 x 40 / 50 = 20 of goods returned
+        ("#2/refund", "ann@shop.com", "2024-03-05 09:30", "return", 0.0, 0.0, 20.0),
+        ("#3", "bob@shop.com", "2024-03-06 12:00", "sale", 0.0, 0.0, 10.0),
+        # a full refund returns the sale's value, on the cancellation date
+        ("#3/refund", "bob@shop.com", "2024-03-08 08:00", "return", 0.0, 0.0, 10.0),
+        ("#4", "bob@shop.com", "2024-03-07 12:00", "adjustment", 0.0, 0.0, 5.0),
+    ]
+    assert ws.sql("SELECT product_id, is_merchandise FROM products ORDER BY 1") == [
+        ("(refund)", False), ("MUG", True), ("TEA", True)]
+    assert r.summary["orders_with_refunds"] == 2
+    assert r.summary["order_totals_reconciled"].startswith("4 of 4 orders")
+
+
+SHOPIFY_CUSTOMERS = """First Name,Last Name,Email,Accepts Email Marketing,Default Address Company,Default Address Address1,Default Address Address2,Default Address City,Default Address Province Code,Default Address Country Code,Default Address Zip,Default Address Phone,Phone,Accepts SMS Marketing,Total Spent,Total Orders,Note,Tax Exempt,Tags
+Ann,Lee, Ann@Shop.COM ,yes,,1 High St,,Leeds,,GB,LS1,,+44 111,no,76.60,2,,no,
+Bob,Ray,bob@shop.com,no,,,,Paris,,FR,,,,no,15.00,2,,no,vip
+Cy,,,no,,,,,,,,,,no,0.00,0,,no,
+"""
+
+
+def test_shopify_customers_export_shares_the_orders_customer_key(ws, tmp_path):
+    (tmp_path / "customers_export.csv").write_text(SHOPIFY_CUSTOMERS, encoding="utf-8")
+    (tmp_path / "orders_export.csv").write_text(TINY_SHOPIFY, encoding="utf-8")
+    r = ingest(ws, tmp_path / "customers_export.csv")
+    assert r.preset == "shopify-customers"
+    assert (r.n_accepted, r.n_quarantined) == (2, 1)  # Cy has no e-mail: no key to join the orders on
+    assert "Email: missing value, expected the customer's e-mail" in r.top_reasons[0][0]
+    assert ws.sql("SELECT customer_id, name, city, country, phone FROM customers ORDER BY 1") == [
+        ("ann@shop.com", "Ann Lee", "Leeds", "GB", "+44 111"), ("bob@shop.com", "Bob Ray", "Paris", "FR", None)]
+    o = ingest(ws, tmp_path / "orders_export.csv")
+    assert o.rows_added.get("customers", 0) == 0  # the orders' customers are the ones already loaded
+    assert ws.scalar("SELECT count(*) FROM orders WHERE customer_id NOT IN (SELECT customer_id FROM customers)") == 0
