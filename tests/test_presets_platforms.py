@@ -209,3 +209,125 @@ def test_shopify_customers_export_shares_the_orders_customer_key(ws, tmp_path):
     o = ingest(ws, tmp_path / "orders_export.csv")
     assert o.rows_added.get("customers", 0) == 0  # the orders' customers are the ones already loaded
     assert ws.scalar("SELECT count(*) FROM orders WHERE customer_id NOT IN (SELECT customer_id FROM customers)") == 0
+
+
+# WooCommerce order export, "one row per line item" (order fields repeated on each item's row)
+WOO_COLUMNS = [
+    "order_id", "order_number", "order_date", "status", "shipping_total", "shipping_tax_total", "fee_total",
+    "fee_tax_total", "tax_total", "cart_discount", "order_discount", "discount_total", "order_total",
+    "refunded_total", "order_currency", "payment_method", "shipping_method", "customer_id", "billing_first_name",
+    "billing_last_name", "billing_company", "billing_email", "billing_phone", "billing_address_1",
+    "billing_address_2", "billing_postcode", "billing_city", "billing_state", "billing_country",
+    "shipping_first_name", "shipping_last_name", "shipping_address_1", "shipping_address_2", "shipping_postcode",
+    "shipping_city", "shipping_state", "shipping_country", "shipping_company", "customer_note", "item_id",
+    "item_product_id", "item_name", "item_sku", "item_quantity", "item_subtotal", "item_subtotal_tax",
+    "item_total", "item_total_tax", "item_refunded", "item_refunded_qty", "item_meta", "shipping_items",
+    "fee_items", "tax_items", "coupon_items", "order_notes", "download_permissions",
+]
+WOO_STATUSES = ["completed"] * 10 + ["processing"] * 3 + ["refunded", "cancelled", "failed", "on-hold"]
+
+
+def make_woocommerce_orders(path: Path, n_orders: int = 120, n_people: int = 50, seed: int = 11) -> list[dict]:
+    rng = random.Random(seed)
+    catalog = [(f"W{i:02d}", f"Woo product {i}", round(4 + 3.25 * i, 2)) for i in range(1, 16)]
+    people = [f"buyer{i}@shop.example" for i in range(n_people)]
+    orders, rows = [], []
+    for k in range(n_orders):
+        email, status = rng.choice(people), rng.choice(WOO_STATUSES)
+        items = rng.sample(catalog, rng.randint(1, 3))
+        qtys = [rng.randint(1, 2) for _ in items]
+        coupon = 0.15 if k % 4 == 0 else 0.0
+        subs = [round(q * p, 2) for q, (_, _, p) in zip(qtys, items)]
+        totals = [round(s * (1 - coupon), 2) for s in subs]
+        goods, shipping = round(sum(totals), 2), 5.0
+        tax = round(goods * 0.1, 2)
+        total = round(goods + shipping + tax, 2)
+        refunded = total if status == "refunded" else (round(totals[0] * 1.1, 2) if k % 9 == 0 and status == "completed" else 0.0)
+        orders.append({"number": str(9000 + k), "email": email, "status": status, "goods": goods, "tax": tax,
+                       "total": total, "refunded": refunded, "n_items": len(items)})
+        for (sku, name, _), q, sub, tot in zip(items, qtys, subs, totals):
+            row = dict.fromkeys(WOO_COLUMNS, "")
+            row.update({"order_id": str(300 + k), "order_number": str(9000 + k),
+                        "order_date": f"2024-05-{1 + k % 28:02d} 1{k % 10}:15:00", "status": status,
+                        "shipping_total": "5.00", "shipping_tax_total": "0.00", "fee_total": "0.00",
+                        "fee_tax_total": "0.00", "tax_total": f"{tax:.2f}", "discount_total": f"{sum(subs) - goods:.2f}",
+                        "order_total": f"{total:.2f}", "refunded_total": f"{refunded:.2f}", "order_currency": "EUR",
+                        "customer_id": "0" if k % 3 == 0 else str(1 + people.index(email)),
+                        "billing_first_name": "B", "billing_last_name": email[:7],
+                        "billing_email": _messy(email, rng), "billing_country": "DE", "shipping_country": "DE",
+                        "item_name": name, "item_sku": sku, "item_quantity": q, "item_subtotal": f"{sub:.2f}",
+                        "item_total": f"{tot:.2f}"})
+            rows.append(row)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, WOO_COLUMNS)
+        w.writeheader()
+        w.writerows(rows)
+    return orders
+
+
+def test_woocommerce_export_ingests_with_no_flag(ws, tmp_path):
+    path = tmp_path / "woo-orders-export.csv"
+    orders = make_woocommerce_orders(path)
+    r = ingest(ws, path)
+    assert r.preset == "woocommerce-orders" and r.n_quarantined == 0
+    assert r.n_accepted == sum(o["n_items"] for o in orders)
+    emails = {o["email"] for o in orders}
+    assert {x for (x,) in ws.sql("SELECT customer_id FROM customers")} == emails  # guests and accounts alike
+    kinds = dict(ws.sql("SELECT order_id, kind FROM orders"))
+    for o in orders:
+        assert kinds[o["number"]] == ("adjustment" if o["status"] in ("cancelled", "failed") else "sale")
+    refunded = {o["number"]: o for o in orders if o["refunded"] > 0}
+    assert {o["status"] for o in refunded.values()} == {"refunded", "completed"}  # full and partial refunds
+    returns = dict(ws.sql("SELECT o.order_id, sum(l.quantity * l.unit_price) FROM orders o JOIN order_lines l "
+                          "USING (order_id) WHERE o.kind = 'return' GROUP BY 1"))
+    assert set(returns) == {n + "/refund" for n in refunded}
+    for n, o in refunded.items():
+        assert returns[n + "/refund"] == pytest.approx(o["refunded"] * o["goods"] / o["total"], abs=0.0051)
+    # lines (before discount) - line discounts + shipping + tax = order_total
+    loaded = ws.sql("SELECT o.order_id, sum(l.quantity * l.unit_price - l.discount_amount) + o.shipping_amount "
+                    "FROM orders o JOIN order_lines l USING (order_id) WHERE o.kind <> 'return' "
+                    "GROUP BY o.order_id, o.shipping_amount")
+    by_number = {o["number"]: o for o in orders}
+    assert len(loaded) == len(orders)
+    for n, value in loaded:
+        assert value + by_number[n]["tax"] == pytest.approx(by_number[n]["total"], abs=0.005)
+    assert r.summary["order_totals_reconciled"].startswith(f"{len(orders)} of {len(orders)} orders")
+
+
+DATA = Path(__file__).parent / "data"
+
+
+def test_known_public_exports_are_recognised_by_their_header(ws, tmp_path):
+    r = ingest(ws, DATA / "online_retail_tiny.csv")
+    assert r.preset == "online-retail" and "preset_recognised_from" in r.summary
+    # a multi-file dataset's folder too
+    results = ingest(ws, DATA / "olist_tiny")
+    assert {x.preset for x in results} == {"olist"}
+
+
+def test_an_unknown_file_keeps_the_table_from_its_name_and_flags_still_win(ws, tmp_path):
+    (tmp_path / "orders.csv").write_text("order_id,customer_id,ordered_at\no1,c1,2024-01-02\n", encoding="utf-8")
+    r = ingest(ws, tmp_path / "orders.csv")
+    assert r.preset is None and r.tables == ["orders"] and "preset_recognised_from" not in r.summary
+    (tmp_path / "stuff.csv").write_text("a,b\n1,2\n", encoding="utf-8")
+    with pytest.raises(IngestError, match="which table does this file hold"):
+        ingest(ws, tmp_path / "stuff.csv")
+    # an explicit --table reads a Shopify export as a plain table: recognition only when nothing is said
+    path = tmp_path / "export.csv"
+    path.write_text(TINY_SHOPIFY, encoding="utf-8")
+    with pytest.raises(IngestError, match="table 'orders' needs column"):
+        ingest(ws, path, table="orders")
+
+
+def test_cli_ingest_names_the_recognised_preset(tmp_path):
+    from typer.testing import CliRunner
+
+    from shopseg.cli import app
+
+    path = tmp_path / "orders_export.csv"
+    path.write_text(TINY_SHOPIFY, encoding="utf-8")
+    out = CliRunner().invoke(app, ["--workspace", str(tmp_path / "ws"), "ingest", str(path)])
+    assert out.exit_code == 0, out.output
+    assert "(preset shopify-orders)" in out.output
+    assert "preset recognised from: the header (columns Name, Email, Financial Status, Subtotal, ...)" in out.output
+    assert "orders with refunds: 2" in out.output
