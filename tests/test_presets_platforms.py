@@ -77,7 +77,10 @@ def make_shopify_orders(path: Path, n_orders: int = 1000, n_people: int = 400, s
                        "refunded": refunded, "n_items": len(items)})
         for j, ((sku, item, price), q) in enumerate(zip(items, qtys)):
             row = dict.fromkeys(SHOPIFY_ORDER_COLUMNS, "")
-            row.update({"Name": name, "Email": _messy(email, rng) if email else "", "Created at": created,
+            # some exports repeat the e-mail and date on every row of an order, some on the first row only
+            repeat = j == 0 or k % 2 == 0
+            row.update({"Name": name, "Email": _messy(email, rng) if email and repeat else "",
+                        "Created at": created if repeat else "",
                         "Lineitem quantity": q, "Lineitem name": item, "Lineitem price": f"{price:.2f}",
                         "Lineitem sku": sku, "Lineitem requires shipping": "true", "Lineitem taxable": "true",
                         "Lineitem fulfillment status": "fulfilled", "Vendor": "Acme", "Lineitem discount": "0.00"})
