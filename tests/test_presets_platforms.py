@@ -334,3 +334,73 @@ def test_cli_ingest_names_the_recognised_preset(tmp_path):
     assert "(preset shopify-orders)" in out.output
     assert "preset recognised from: the header (columns Name, Email, Financial Status, Subtotal, ...)" in out.output
     assert "orders with refunds: 2" in out.output
+
+
+# Magento / Adobe Commerce: Sales > Orders grid exported as CSV, with the optional columns switched on
+MAGENTO_COLUMNS = [
+    "ID", "Purchase Point", "Purchase Date", "Bill-to Name", "Ship-to Name", "Grand Total (Base)",
+    "Grand Total (Purchased)", "Status", "Billing Address", "Shipping Address", "Shipping Information",
+    "Customer Email", "Customer Group", "Subtotal", "Shipping and Handling", "Customer Name", "Payment Method",
+    "Total Refunded", "Allocated sources", "Braintree Transaction Source",
+]
+MAGENTO_STATUSES = ["Complete"] * 8 + ["Processing", "Pending", "Closed", "Canceled"]
+
+
+def make_magento_orders(path: Path, n_orders: int = 80, n_people: int = 30, seed: int = 5) -> list[dict]:
+    rng = random.Random(seed)
+    people = [f"client{i}@mage.example" for i in range(n_people)]
+    orders, rows = [], []
+    for k in range(n_orders):
+        email, status = rng.choice(people), rng.choice(MAGENTO_STATUSES)
+        subtotal = round(rng.uniform(10, 900), 2)
+        shipping = 0.0 if subtotal > 100 else 7.5
+        total = round(subtotal + shipping + round(subtotal * 0.08, 2), 2)
+        refunded = total if status == "Closed" else (round(subtotal / 4, 2) if k % 10 == 0 and status == "Complete" else 0)
+        hour = 1 + k % 12
+        orders.append({"id": f"{100000001 + k:09d}", "email": email, "status": status, "subtotal": subtotal,
+                       "shipping": shipping, "total": total, "refunded": refunded})
+        rows.append({**dict.fromkeys(MAGENTO_COLUMNS, ""), "ID": f"{100000001 + k:09d}",
+                     "Purchase Point": "Main Website\nMain Website Store\nDefault Store View",
+                     "Purchase Date": f"Jun {1 + k % 28}, 2024 {hour}:05:00 {'AM' if k % 2 else 'PM'}",
+                     "Bill-to Name": "Client " + email[6:8], "Grand Total (Base)": f"${total:,.2f}",
+                     "Grand Total (Purchased)": f"${total:,.2f}", "Status": status,
+                     "Customer Email": _messy(email, rng), "Customer Group": "General",
+                     "Subtotal": f"${subtotal:,.2f}", "Shipping and Handling": f"${shipping:,.2f}",
+                     "Payment Method": "checkmo", "Total Refunded": f"${refunded:,.2f}" if refunded else ""})
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, MAGENTO_COLUMNS)
+        w.writeheader()
+        w.writerows(rows)
+    return orders
+
+
+def test_magento_orders_grid_ingests_with_no_flag(ws, tmp_path):
+    path = tmp_path / "export.csv"
+    orders = make_magento_orders(path)
+    r = ingest(ws, path)
+    assert r.preset == "magento-orders" and (r.n_accepted, r.n_quarantined) == (len(orders), 0)
+    assert {x for (x,) in ws.sql("SELECT customer_id FROM customers")} == {o["email"] for o in orders}
+    got = {oid: (kind, value, ship, when) for oid, kind, value, ship, when in ws.sql(
+        "SELECT o.order_id, o.kind, sum(l.quantity * l.unit_price), o.shipping_amount, "
+        "strftime(o.ordered_at, '%H:%M') FROM orders o JOIN order_lines l USING (order_id) GROUP BY ALL")}
+    for k, o in enumerate(orders):
+        kind, value, ship, when = got[o["id"]]
+        assert kind == ("adjustment" if o["status"] == "Canceled" else "sale")
+        assert (value, ship) == (pytest.approx(o["subtotal"]), o["shipping"])  # "$1,234.50" read as 1234.5
+        hour = 1 + k % 12
+        assert when == f"{hour % 12 + (0 if k % 2 else 12):02d}:05"  # 12-hour clock with AM/PM
+        if o["refunded"]:  # Closed = refunded in full: the return is the whole subtotal
+            assert got[o["id"] + "/refund"][:2] == ("return", pytest.approx(
+                o["refunded"] * o["subtotal"] / o["total"], abs=0.0051))
+    assert sum(1 for o in orders if o["refunded"]) == sum(1 for v in got.values() if v[0] == "return") > 0
+    assert ws.scalar("SELECT is_merchandise FROM products WHERE product_id = '(order subtotal)'") is False
+
+
+def test_magento_grid_without_customer_email_says_which_column_to_add(ws, tmp_path):
+    path = tmp_path / "export.csv"
+    path.write_text("ID,Purchase Point,Purchase Date,Bill-to Name,Ship-to Name,Grand Total (Base),"
+                    "Grand Total (Purchased),Status,Subtotal\n1,Main,\"Jun 1, 2024 1:05:00 PM\",A,A,$10.00,$10.00,"
+                    "Complete,$10.00\n", encoding="utf-8")
+    with pytest.raises(IngestError, match="needs the column Customer Email") as e:
+        ingest(ws, path)
+    assert "add Customer Email with the Columns control" in e.value.hint
