@@ -116,7 +116,7 @@ def _refunds_after(date_formats: list[str]):
 def _status_counts(con: duckdb.DuckDBPyConnection, expr: str) -> str:
     rows = con.execute(f"SELECT coalesce({expr}, '(empty)') AS s, count(DISTINCT _order) FROM _src "
                        f"GROUP BY 1 ORDER BY 2 DESC, 1").fetchall()
-    return ", ".join(f"{s} {n}" for s, n in rows)
+    return ", ".join(f"{s} {n:,}" for s, n in rows)
 
 
 def _platform_summary(con: duckdb.DuckDBPyConnection, status: str, not_sold: tuple[str, ...]) -> dict:
