@@ -17,7 +17,7 @@ from ._load import IngestResult, check_share, drop_temp, fate_counts, log_ingest
 from ._plan import Mapping, Plan, load_mapping, mapping_from_dict, plan_from_mapping
 from ._read import ReadOptions, read_source
 from ..trust.pii import IngestPrivacy
-from .presets import PRESETS, Preset, get_preset, recognise
+from .presets import PRESETS, Preset, get_preset, recognise, recognise_folder
 
 __all__ = ["ingest", "IngestResult", "Mapping", "load_mapping", "PRESETS", "Preset", "ReadOptions"]
 
@@ -49,7 +49,7 @@ def ingest(
     if pre is not None and table is not None:
         raise IngestError(f"--table and --preset go separately: preset {pre.name!r} decides the tables itself.")
     if p.is_dir():
-        pre = pre or _recognise_folder(p)
+        pre = pre or recognise_folder(p)
         if pre is None or pre.files is None:
             raise IngestError(
                 f"{p}: is a folder; give one file at a time.",
@@ -121,18 +121,3 @@ def _ingest_one(ws, p: Path, table, pre: Preset | None, m: Mapping | None, delim
         encoding=info.encoding, delimiter=info.delimiter,
     )
 
-
-def _recognise_folder(folder: Path) -> Preset | None:
-    """The multi-file preset whose files are in ``folder``, told by the header of the first of them."""
-    from ._public_formats import _header
-
-    for pre in PRESETS.values():
-        if pre.files is None or pre.recognise is None:
-            continue
-        try:
-            files = pre.files(folder)
-        except IngestError:
-            continue
-        if pre.recognise(_header(files[0])):
-            return pre
-    return None

@@ -200,6 +200,22 @@ def recognise(columns: list[str]) -> Preset | None:
     return None
 
 
+def recognise_folder(folder: Path) -> Preset | None:
+    """The multi-file preset whose files are in ``folder``, told by the header of the first of them."""
+    from ._public_formats import _header
+
+    for pre in PRESETS.values():
+        if pre.files is None or pre.recognise is None:
+            continue
+        try:
+            files = pre.files(folder)
+        except IngestError:
+            continue
+        if pre.recognise(_header(files[0])):
+            return pre
+    return None
+
+
 # multi-file public datasets (olist, instacart) and shop platforms (Shopify, WooCommerce) live in their own modules
 from ._public_formats import PUBLIC_PRESETS  # noqa: E402  (they import Preset and _pick from here)
 from ._platforms import PLATFORM_PRESETS  # noqa: E402
