@@ -404,3 +404,110 @@ def test_magento_grid_without_customer_email_says_which_column_to_add(ws, tmp_pa
     with pytest.raises(IngestError, match="needs the column Customer Email") as e:
         ingest(ws, path)
     assert "add Customer Email with the Columns control" in e.value.hint
+
+
+# BigCommerce: Orders > Export, default template (one row per order; products in "Product Details")
+BIGCOMMERCE_COLUMNS = [
+    "Order ID", "Customer ID", "Customer Name", "Customer Email", "Customer Phone", "Order Date", "Order Status",
+    "Subtotal (inc tax)", "Subtotal (ex tax)", "Tax Total", "Shipping Cost (inc tax)", "Shipping Cost (ex tax)",
+    "Ship Method", "Handling Cost (inc tax)", "Handling Cost (ex tax)", "Store Credit Redeemed",
+    "Gift Certificate Amount Redeemed", "Gift Certificate Code", "Gift Certificate Expiration Date",
+    "Coupon Details", "Order Total (inc tax)", "Order Total (ex tax)", "Payment Method", "Total Quantity",
+    "Total Shipped", "Date Shipped", "Order Currency Code", "Exchange Rate", "Order Notes", "Customer Message",
+    "Billing First Name", "Billing Last Name", "Billing Company", "Billing Street 1", "Billing Street 2",
+    "Billing Suburb", "Billing State", "Billing Zip", "Billing Country", "Billing Phone", "Billing Email",
+    "Shipping First Name", "Shipping Last Name", "Shipping Company", "Shipping Street 1", "Shipping Street 2",
+    "Shipping Suburb", "Shipping State", "Shipping Zip", "Shipping Country", "Shipping Phone", "Shipping Email",
+    "Product Details", "Refund Amount", "Channel ID", "Channel Name",
+]
+BIGCOMMERCE_STATUSES = ["Completed"] * 6 + ["Shipped"] * 3 + ["Awaiting Fulfillment", "Refunded",
+                                                               "Partially Refunded", "Cancelled", "Declined"]
+
+
+def make_bigcommerce_orders(path: Path, n_orders: int = 100, n_people: int = 40, seed: int = 3) -> list[dict]:
+    rng = random.Random(seed)
+    catalog = [(str(70 + i), f"BC-{i:02d}" if i % 5 else "", f"Item {i}, size {i % 3}", round(2 + 1.75 * i, 2))
+               for i in range(1, 21)]
+    people = [f"shopper{i}@bc.example" for i in range(n_people)]
+    orders, rows = [], []
+    for k in range(n_orders):
+        email, status = rng.choice(people), rng.choice(BIGCOMMERCE_STATUSES)
+        items = rng.sample(catalog, rng.randint(1, 4))
+        qtys = [rng.randint(1, 3) for _ in items]
+        lines = round(sum(q * p for q, (_, _, _, p) in zip(qtys, items)), 2)
+        discount = round(lines * 0.1, 2) if k % 5 == 0 else 0.0
+        tax = round((lines - discount) * 0.1, 2)
+        total = round(lines - discount + 6.0 + tax, 2)
+        refunded = total if status == "Refunded" else (round(total / 3, 2) if status == "Partially Refunded" else 0.0)
+        details = " | ".join(
+            f"Product ID: {pid}, Product Qty: {q}, Product SKU: {sku}, Product Name: {name}, Product Weight: 1.0000, "
+            f"Product Variation Details: , Product Unit Price: ${p:.2f}, Product Total Price: ${q * p:.2f}"
+            for q, (pid, sku, name, p) in zip(qtys, items))
+        orders.append({"id": str(100 + k), "email": email, "status": status, "lines": lines, "discount": discount,
+                       "tax": tax, "total": total, "refunded": refunded, "items": list(zip(qtys, items))})
+        rows.append({**dict.fromkeys(BIGCOMMERCE_COLUMNS, ""), "Order ID": str(100 + k), "Customer ID": "0",
+                     "Customer Name": "Shopper " + email[7:9], "Customer Email": _messy(email, rng),
+                     "Order Date": f"{1 + k % 12:02d}/{1 + k % 28:02d}/2024", "Order Status": status,
+                     "Subtotal (inc tax)": f"${lines * 1.1:.2f}", "Subtotal (ex tax)": f"${lines:.2f}",
+                     "Tax Total": f"${tax:.2f}", "Shipping Cost (inc tax)": "$6.00", "Shipping Cost (ex tax)": "$6.00",
+                     "Handling Cost (inc tax)": "$0.00", "Handling Cost (ex tax)": "$0.00",
+                     "Coupon Details": "Coupon Code: TEN" if discount else "",
+                     "Order Total (inc tax)": f"${total:,.2f}", "Order Total (ex tax)": f"${total - tax:,.2f}",
+                     "Billing Email": email, "Billing Country": "United States", "Shipping Country": "United States",
+                     "Product Details": details, "Refund Amount": f"${refunded:.2f}", "Channel ID": "1",
+                     "Channel Name": "Storefront"})
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, BIGCOMMERCE_COLUMNS)
+        w.writeheader()
+        w.writerows(rows)
+    return orders
+
+
+def test_bigcommerce_orders_export_ingests_with_no_flag(ws, tmp_path):
+    path = tmp_path / "orders-2024.csv"
+    orders = make_bigcommerce_orders(path)
+    r = ingest(ws, path)
+    assert r.preset == "bigcommerce-orders" and (r.n_accepted, r.n_quarantined) == (len(orders), 0)
+    assert {x for (x,) in ws.sql("SELECT customer_id FROM customers")} == {o["email"] for o in orders}
+    n_items = sum(len(o["items"]) for o in orders)
+    refunded = {o["id"]: o for o in orders if o["refunded"] > 0}
+    assert r.rows_added["order_lines"] == n_items + len(refunded)
+    kinds = dict(ws.sql("SELECT order_id, kind FROM orders"))
+    lines = {(oid, n): (p, q, u) for oid, n, p, q, u in ws.sql(
+        "SELECT order_id, line_no, product_id, quantity, unit_price FROM order_lines")}
+    for o in orders:
+        assert kinds[o["id"]] == ("adjustment" if o["status"] in ("Cancelled", "Declined") else "sale")
+        for n, (q, (pid, sku, _, price)) in enumerate(o["items"], start=1):  # "Product Details", entry by entry
+            assert lines[(o["id"], n)] == (sku or f"bigcommerce:{pid}", q, price)
+    assert ws.scalar("SELECT name FROM products WHERE product_id = 'BC-01'") == "Item 1, size 1"  # commas kept
+    value = dict(ws.sql("SELECT o.order_id, sum(l.quantity * l.unit_price) - o.discount_amount + o.shipping_amount "
+                        "FROM orders o JOIN order_lines l USING (order_id) GROUP BY o.order_id, o.discount_amount, "
+                        "o.shipping_amount"))
+    for o in orders:  # goods - coupon + shipping + tax = Order Total (inc tax)
+        assert value[o["id"]] + o["tax"] == pytest.approx(o["total"], abs=0.005)
+        if o["id"] in refunded:
+            share = o["refunded"] * (o["lines"] - o["discount"]) / o["total"]
+            assert kinds[o["id"] + "/refund"] == "return"
+            assert value[o["id"] + "/refund"] == pytest.approx(share, abs=0.0051)
+    assert r.summary["order_lines_reconciled"].startswith(f"{len(orders)} of {len(orders)} orders")
+
+
+def test_bigcommerce_unreadable_product_details_quarantine_the_order(ws, tmp_path):
+    path = tmp_path / "orders.csv"
+    header = ",".join(f'"{c}"' for c in BIGCOMMERCE_COLUMNS)
+    good = dict.fromkeys(BIGCOMMERCE_COLUMNS, "")
+    good.update({"Order ID": "1", "Customer Email": "a@b.c", "Order Date": "03/05/2024", "Order Status": "Completed",
+                 "Subtotal (ex tax)": "10.00", "Order Total (inc tax)": "10.00",
+                 "Product Details": "Product ID: 1, Product Qty: 2, Product SKU: X, Product Name: X, Product Unit Price: 5.00"})
+    bad = {**good, "Order ID": "2", "Product Details": "Product ID: 1, Product Qty: 0, Product SKU: X, Product Unit Price: 5"}
+    empty = {**good, "Order ID": "3", "Product Details": ""}
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        f.write(header + "\n")
+        csv.DictWriter(f, BIGCOMMERCE_COLUMNS).writerows([good, bad, empty])
+    r = ingest(ws, path)
+    assert (r.n_accepted, r.n_quarantined) == (1, 2)
+    reasons = dict(ws.sql("SELECT row_number, reason FROM quarantine"))
+    assert reasons[2].startswith("Product Details: expected entries \"Product Qty: n, Product SKU: ..., Product Unit "
+                                 "Price: p\" separated by |, with n > 0 and p >= 0, got 1 unreadable of 1")
+    assert reasons[3] == "Product Details: missing value, expected at least one product"
+    assert ws.sql("SELECT order_id, line_no, quantity, unit_price FROM order_lines") == [("1", 1, 2.0, 5.0)]
