@@ -1,9 +1,12 @@
-"""Presets for shop-platform exports: Shopify (orders, customers) and WooCommerce (orders).
+"""Presets for shop-platform exports: Shopify (orders, customers), WooCommerce, Magento and BigCommerce (orders).
 
-A platform's order export has one row per line item; the order's own fields
+Shopify and WooCommerce export one row per line item; the order's own fields
 (status, totals, e-mail) sit on the order's first row, or on every row.  The
 presets read the order-level fields once per order (a window over the order
 number in the plan's ``enrich`` step), so rows of one order always agree.
+Magento's orders grid and BigCommerce's export have one row per order: Magento
+gives no line items (one ``(order subtotal)`` line per order), BigCommerce packs
+them into ``Product Details``, unpacked into lines in the plan's ``after`` step.
 
 Conventions (``docs/presets.md`` documents them and cites the column lists):
 
