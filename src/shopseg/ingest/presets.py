@@ -6,6 +6,7 @@ Each preset turns the columns of one file into a :class:`~shopseg.ingest._plan.P
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -180,9 +181,12 @@ def get_preset(name: str) -> Preset:
     try:
         return PRESETS[name]
     except KeyError:
+        close = [p for p in sorted(PRESETS) if p.startswith(f"{name}-")] or difflib.get_close_matches(name, PRESETS, n=2)
         raise IngestError(
-            f"Unknown preset {name!r}; expected one of {', '.join(sorted(PRESETS))}.",
-            hint="`shopseg presets` lists them with what each reads.",
+            f"Unknown preset {name!r}; expected one of {', '.join(sorted(PRESETS))}."
+            + (f" Did you mean {' or '.join(close)}?" if close else ""),
+            hint="`shopseg presets` lists them with what each reads; without --preset a known export is "
+                 "recognised by its header.",
         ) from None
 
 
