@@ -511,3 +511,20 @@ def test_bigcommerce_unreadable_product_details_quarantine_the_order(ws, tmp_pat
                                  "Price: p\" separated by |, with n > 0 and p >= 0, got 1 unreadable of 1")
     assert reasons[3] == "Product Details: missing value, expected at least one product"
     assert ws.sql("SELECT order_id, line_no, quantity, unit_price FROM order_lines") == [("1", 1, 2.0, 5.0)]
+
+
+@pytest.mark.parametrize("pii", ["hash", "separate"])
+def test_the_email_key_is_pseudonymised_like_the_email(ws, tmp_path, pii):
+    from shopseg.config import load_config
+
+    path = tmp_path / "export.csv"
+    path.write_text(TINY_SHOPIFY, encoding="utf-8")
+    ingest(ws, path, config=load_config(overrides={"privacy": {"pii": pii}}))
+    ids = ws.sql("SELECT customer_id, email FROM customers ORDER BY 1")
+    assert len(ids) == 2 and all(i.startswith("hmac:") and i == e for i, e in ids)  # the id is the e-mail's pseudonym
+    for table in ("orders", "customers"):  # no raw address left in the canonical tables
+        assert ws.scalar(f"SELECT count(*) FROM {table} WHERE customer_id LIKE '%@%'") == 0
+    assert ws.scalar("SELECT count(*) FROM orders WHERE customer_id NOT IN (SELECT customer_id FROM customers)") == 0
+    assert ws.scalar("SELECT count(*) FROM orders WHERE kind = 'return' AND customer_id LIKE 'hmac:%'") == 2
+    raw = ws.sql("SELECT email FROM customer_pii ORDER BY 1")
+    assert raw == ([("ann@shop.com",), ("bob@shop.com",)] if pii == "separate" else [])

@@ -18,6 +18,7 @@ from ._plan import Mapping, Plan, load_mapping, mapping_from_dict, plan_from_map
 from ._read import ReadOptions, read_source
 from ..trust.pii import IngestPrivacy
 from .presets import PRESETS, Preset, get_preset, recognise, recognise_folder
+from ._platforms import apply_key_privacy  # after .presets, which it imports from
 
 __all__ = ["ingest", "IngestResult", "Mapping", "load_mapping", "PRESETS", "Preset", "ReadOptions"]
 
@@ -91,6 +92,7 @@ def _ingest_one(ws, p: Path, table, pre: Preset | None, m: Mapping | None, delim
         pre = recognise(info.columns)
         recognised = pre and f"the header (columns {', '.join(info.columns[:4])}{', ...' if len(info.columns) > 4 else ''})"
     plan: Plan = pre.build(info, p) if pre else plan_from_mapping(m or Mapping(), info.columns, table, p)
+    plan = apply_key_privacy(plan, privacy)  # an e-mail used as customer_id is pseudonymised like the e-mail
     ingest_id = ws.next_id("ingest_log", "ingest_id")
     earlier = ws.scalar(
         "SELECT min(ingest_id) FROM ingest_log WHERE source_sha256 = ? AND target = ? "

@@ -50,6 +50,9 @@ class Plan:
     # exist): ``after(con, ingest_id)`` adds rows that follow from the loaded ones (a platform's refunds as
     # return orders) and returns the rows it added per table.
     after: Callable[[duckdb.DuckDBPyConnection, int], dict[str, int]] | None = None
+    # key_is_pii: the plan's customer_id is personal data (a platform export's e-mail); under
+    # privacy.pii = hash or separate it is stored as the e-mail's pseudonym (see apply_key_privacy)
+    key_is_pii: bool = False
 
     @property
     def tables(self) -> list[str]:

@@ -116,6 +116,20 @@ def _refunds_after(date_formats: list[str]):
     return after
 
 
+def apply_key_privacy(plan: Plan, privacy) -> Plan:
+    """Under ``privacy.pii`` = hash or separate, a plan whose customer key is the e-mail stores the e-mail's
+    pseudonym as ``customer_id`` in every table (equal to ``customers.email``'s), so no raw address is left in
+    the canonical tables; ``separate`` keeps the raw e-mail in ``customer_pii`` under that id."""
+    if not plan.key_is_pii or privacy.policy == "keep":
+        return plan
+    from ..trust.pii import hmac_sql
+
+    for cols in plan.exprs.values():
+        if "customer_id" in cols:
+            cols["customer_id"] = hmac_sql(cols["customer_id"], privacy.key, column="email")
+    return plan
+
+
 def _status_counts(con: duckdb.DuckDBPyConnection, expr: str) -> str:
     rows = con.execute(f"SELECT coalesce({expr}, '(empty)') AS s, count(DISTINCT _order) FROM _src "
                        f"GROUP BY 1 ORDER BY 2 DESC, 1").fetchall()
@@ -183,7 +197,7 @@ def _shopify_orders(info: SourceInfo, path: Path) -> Plan:
     sku = f"coalesce({_t(c['sku'])}, {_t(c['item'])})"
     vendor = col("Vendor")
     return Plan(
-        primary="order_lines", preset="shopify-orders", enrich=enrich,
+        primary="order_lines", preset="shopify-orders", enrich=enrich, key_is_pii=True,
         exprs={
             "customers": {"customer_id": "_email", "email": "_email", "name": "_bill_name",
                           "phone": "_phone", "city": "_bill_city", "country": "_bill_country"},
@@ -225,7 +239,7 @@ def _shopify_customers(info: SourceInfo, path: Path) -> Plan:
         return f"coalesce({', '.join(found)})" if found else "CAST(NULL AS VARCHAR)"
 
     return Plan(
-        primary="customers", preset="shopify-customers",
+        primary="customers", preset="shopify-customers", key_is_pii=True,
         exprs={"customers": {
             "customer_id": email_key(c["email"]), "email": email_key(c["email"]),
             "name": f"nullif(concat_ws(' ', {_t(c['first'])}, {_t(c['last'])}), '')",
@@ -289,7 +303,7 @@ def _woocommerce_orders(info: SourceInfo, path: Path) -> Plan:
               f"END AS _refund_value FROM ({enrich})")
     sku = f"coalesce({opt('item_sku')}, {_t(c['item'])})"
     return Plan(
-        primary="order_lines", preset="woocommerce-orders", enrich=enrich,
+        primary="order_lines", preset="woocommerce-orders", enrich=enrich, key_is_pii=True,
         exprs={
             "customers": {"customer_id": "_email", "email": "_email", "name": "_bill_name", "phone": "_phone",
                           "city": "_bill_city", "country": "_bill_country"},
@@ -359,7 +373,7 @@ def _magento_orders(info: SourceInfo, path: Path) -> Plan:
         f"{_money('s.' + c['subtotal'])} AS _subtotal, {money('shipping and handling')} AS _shipping, "
         f"{refunded} AS _refunded, CAST(NULL AS VARCHAR) AS _refund_at FROM _src s)")
     return Plan(
-        primary="order_lines", preset="magento-orders", enrich=enrich,
+        primary="order_lines", preset="magento-orders", enrich=enrich, key_is_pii=True,
         exprs={
             "customers": {"customer_id": "_email", "email": "_email",
                           "name": f"coalesce({opt('customer name')}, {opt('bill-to name')})"},
@@ -488,7 +502,7 @@ def _bigcommerce_orders(info: SourceInfo, path: Path) -> Plan:
         return {t: n for t, n in added.items() if n}
 
     return Plan(
-        primary="orders", preset="bigcommerce-orders", enrich=enrich,
+        primary="orders", preset="bigcommerce-orders", enrich=enrich, key_is_pii=True,
         exprs={
             "customers": {"customer_id": "_email", "email": "_email", "name": name,
                           **({"phone": _t(low["customer phone"])} if "customer phone" in low else {}),
