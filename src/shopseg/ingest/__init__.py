@@ -90,7 +90,8 @@ def _ingest_one(ws, p: Path, table, pre: Preset | None, m: Mapping | None, delim
     recognised = None
     if pre is None and m is None and table is None:  # a known export is told by its header
         pre = recognise(info.columns)
-        recognised = pre and f"the header (columns {', '.join(info.columns[:4])}{', ...' if len(info.columns) > 4 else ''})"
+        more = ", ..." if len(info.columns) > 4 else ""
+        recognised = pre and f"the header (columns {', '.join(info.columns[:4])}{more})"
     plan: Plan = pre.build(info, p) if pre else plan_from_mapping(m or Mapping(), info.columns, table, p)
     plan = apply_key_privacy(plan, privacy)  # an e-mail used as customer_id is pseudonymised like the e-mail
     ingest_id = ws.next_id("ingest_log", "ingest_id")
@@ -122,4 +123,3 @@ def _ingest_one(ws, p: Path, table, pre: Preset | None, m: Mapping | None, delim
         rows_added=added, summary=summary, top_reasons=reasons, preset=plan.preset,
         encoding=info.encoding, delimiter=info.delimiter,
     )
-
