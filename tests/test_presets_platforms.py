@@ -306,6 +306,9 @@ def test_known_public_exports_are_recognised_by_their_header(ws, tmp_path):
     # a multi-file dataset's folder too
     results = ingest(ws, DATA / "olist_tiny")
     assert {x.preset for x in results} == {"olist"}
+    # a file of the set that holds no table is recognised, to say so
+    with pytest.raises(IngestError, match="the category translation is a lookup, not a table"):
+        ingest(ws, DATA / "olist_tiny" / "product_category_name_translation.csv")
 
 
 def test_an_unknown_file_keeps_the_table_from_its_name_and_flags_still_win(ws, tmp_path):

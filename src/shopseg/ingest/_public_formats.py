@@ -115,6 +115,10 @@ _OLIST_HEADERS = [
     ("order_id", "order_status", "order_purchase_timestamp"),
     ("order_id", "order_item_id", "shipping_limit_date"),
     ("review_id", "review_score", "review_answer_timestamp"),
+    # files the preset refuses by name (no canonical table, or a lookup): recognised to say so
+    ("product_category_name", "product_category_name_english"),
+    ("order_id", "payment_sequential", "payment_type"),
+    ("seller_id", "seller_zip_code_prefix"),
 ]
 _OLIST_IGNORED = {
     "payment_type": "the Olist payments file holds no canonical table (order values come from the items)",
