@@ -214,18 +214,19 @@ def test_shopify_customers_export_shares_the_orders_customer_key(ws, tmp_path):
     assert ws.scalar("SELECT count(*) FROM orders WHERE customer_id NOT IN (SELECT customer_id FROM customers)") == 0
 
 
-# WooCommerce order export, "one row per line item" (order fields repeated on each item's row)
-WOO_COLUMNS = [
-    "order_id", "order_number", "order_date", "status", "shipping_total", "shipping_tax_total", "fee_total",
-    "fee_tax_total", "tax_total", "cart_discount", "order_discount", "discount_total", "order_total",
+# WooCommerce Customer/Order/Coupon Export, "one row per item" (order fields repeated on each item's row)
+WOO_COLUMNS = [  # the extension's order data sources, in its order
+    "order_id", "order_number", "order_number_formatted", "order_date", "status", "shipping_total",
+    "shipping_tax_total", "fee_total", "fee_tax_total", "tax_total", "discount_total", "order_total",
     "refunded_total", "order_currency", "payment_method", "shipping_method", "customer_id", "billing_first_name",
-    "billing_last_name", "billing_company", "billing_email", "billing_phone", "billing_address_1",
-    "billing_address_2", "billing_postcode", "billing_city", "billing_state", "billing_country",
-    "shipping_first_name", "shipping_last_name", "shipping_address_1", "shipping_address_2", "shipping_postcode",
-    "shipping_city", "shipping_state", "shipping_country", "shipping_company", "customer_note", "item_id",
-    "item_product_id", "item_name", "item_sku", "item_quantity", "item_subtotal", "item_subtotal_tax",
-    "item_total", "item_total_tax", "item_refunded", "item_refunded_qty", "item_meta", "shipping_items",
-    "fee_items", "tax_items", "coupon_items", "order_notes", "download_permissions",
+    "billing_last_name", "billing_full_name", "billing_company", "vat_number", "billing_email", "billing_phone",
+    "billing_address_1", "billing_address_2", "billing_postcode", "billing_city", "billing_state",
+    "billing_state_code", "billing_country", "shipping_first_name", "shipping_last_name", "shipping_full_name",
+    "shipping_address_1", "shipping_address_2", "shipping_postcode", "shipping_city", "shipping_state",
+    "shipping_state_code", "shipping_country", "shipping_company", "customer_note", "item_id", "item_product_id",
+    "item_name", "item_sku", "item_quantity", "item_subtotal", "item_subtotal_tax", "item_total", "item_total_tax",
+    "item_refunded", "item_refunded_qty", "item_meta", "item_price", "line_items", "shipping_items", "fee_items",
+    "tax_items", "coupon_items", "refunds", "order_notes", "download_permissions",
 ]
 WOO_STATUSES = ["completed"] * 10 + ["processing"] * 3 + ["refunded", "cancelled", "failed", "on-hold"]
 
