@@ -68,11 +68,12 @@ def _wallclock(col: str) -> str:
     return f"regexp_replace({_t(col)}, '\\s*(Z|UTC|[+-]\\d{{2}}:?\\d{{2}})$', '')"
 
 
-def _per_order(order: str, cols: dict[str, str]) -> str:
-    """``enrich``: each row plus the order's first non-empty value of each column (order-level fields)."""
+def _per_order(order: str, key: str, cols: dict[str, str]) -> str:
+    """``enrich``: each row, its order number as ``key``, and the order's first non-empty value of each column
+    (order-level fields filled on the order's first row only, or on every row)."""
     win = f"OVER (PARTITION BY {_t('s.' + order)} ORDER BY s._row ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)"
     extra = ", ".join(f"first_value({expr} IGNORE NULLS) {win} AS {name}" for name, expr in cols.items())
-    return f"SELECT s.*, {extra} FROM _src s"
+    return f"SELECT s.*, {_t('s.' + order)} AS {key}, {extra} FROM _src s"
 
 
 def _refunds_after(date_formats: list[str]):
@@ -168,12 +169,13 @@ def _shopify_orders(info: SourceInfo, path: Path) -> Plan:
         "qty": ("Lineitem quantity",), "item": ("Lineitem name",), "price": ("Lineitem price",),
         "sku": ("Lineitem sku",),
     })
-    opt = {k: ident(v) for k, v in {c2.lower(): c2 for c2 in info.columns}.items()}
-    def col(name: str) -> str | None:
-        return opt.get(name.lower())
+    low = {x.lower(): ident(x) for x in info.columns}
+
+    def col(name: str) -> str | None:  # an optional column, None when the export lacks it
+        return low.get(name.lower())
+
     cancelled = col("Cancelled at")
     per_order = {
-        "_order": _t(c["name"]),
         "_email": email_key(c["email"]),
         "_status": f"lower({_t(c['status'])})",
         "_created": _wallclock(c["created"]),
@@ -185,9 +187,7 @@ def _shopify_orders(info: SourceInfo, path: Path) -> Plan:
                       ("_bill_country", "Billing Country"), ("_ship_country", "Shipping Country"),
                       ("_phone", "Phone")):
         per_order[key] = _t(col(name)) if col(name) else "CAST(NULL AS VARCHAR)"
-    enrich = _per_order(c["name"], {k: v for k, v in per_order.items() if k != "_order"})
-    # the window partitions on the trimmed order name; _order repeats it as a plain column
-    enrich = enrich.replace("SELECT s.*, ", f"SELECT s.*, {_t('s.' + c['name'])} AS _order, ", 1)
+    enrich = _per_order(c["name"], "_order", per_order)
     # refund value: the goods' share of the refunded amount; reconciliation inputs per row
     enrich = (f"SELECT *, CASE WHEN coalesce(_refunded, 0) > 0 AND _total > 0 THEN _refunded * "
               f"least(greatest(coalesce(_subtotal, _total), 0) / _total, 1) END AS _refund_value, "
@@ -285,8 +285,7 @@ def _woocommerce_orders(info: SourceInfo, path: Path) -> Plan:
         "_bill_country": opt("billing_country"), "_ship_country": opt("shipping_country"),
         "_refund_at": "CAST(NULL AS VARCHAR)",
     }
-    enrich = _per_order(c["order"], per_order)
-    enrich = enrich.replace("SELECT s.*, ", f"SELECT s.*, {_t('s.' + c['order'])} AS _order_key, ", 1)
+    enrich = _per_order(c["order"], "_order_key", per_order)
     qty = f"TRY_CAST({_t(c['qty'])} AS DOUBLE)"
     subtotal, item_total = _num(c["subtotal"]), _num(c["item_total"])
     enrich = (
