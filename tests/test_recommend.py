@@ -185,8 +185,8 @@ def test_the_replenishment_campaign_takes_customers_with_two_due_reorders(ws):
     from shopseg.act import plan_actions
 
     ws.con.execute("INSERT INTO runs (run_id, as_of, seed, status) VALUES (1, '2024-07-01', 0, 'done')")
-    feats = pd.DataFrame({"customer_id": ["a", "b", "c"], "has_orders": True, "avg_order_value": 50.0,
-                          "discount_share": 0.0, "run_id": 1})
+    feats = pd.DataFrame({"customer_id": ["a", "b", "c"], "has_orders": True, "frequency": 2, "monetary_total": 100.0,
+                          "monetary_net": 100.0, "avg_order_value": 50.0, "discount_share": 0.0, "run_id": 1})
     ws.con.register("_t", feats)
     ws.con.execute("CREATE TABLE customer_features AS SELECT * FROM _t")
     ws.con.unregister("_t")
