@@ -44,16 +44,41 @@ def _fail(e: ShopsegError) -> None:
 
 
 def handles_errors(fn):
-    """Translate shopseg's exception tree into a short message, a hint and exit code 2."""
+    """Translate shopseg's exception tree into a short message, a hint and exit code 2.
+
+    Anything else is a bug: one line naming it and exit code 1, not a traceback (``SHOPSEG_DEBUG=1``
+    shows the traceback).
+    """
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        import os
+
+        import click
+
         try:
             return fn(*args, **kwargs)
         except ShopsegError as e:
             _fail(e)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except Exception as e:
+            if os.environ.get("SHOPSEG_DEBUG"):
+                raise
+            err_console.print(f"[bold red]Error:[/] unexpected {type(e).__name__} in `shopseg {fn.__name__}`: {e}",
+                              highlight=False, soft_wrap=True)
+            err_console.print("[yellow]Hint:[/] This is a bug in shopseg, not in your data; run again with "
+                              "SHOPSEG_DEBUG=1 for the traceback and report it.", highlight=False, soft_wrap=True)
+            raise typer.Exit(code=1) from None
 
     return wrapper
+
+
+def _fmt(value, spec: str, missing: str = "n/a") -> str:
+    """``value`` formatted with ``spec``, or ``missing`` for a NULL / NaN (a model that gave no figure)."""
+    if value is None or (isinstance(value, float) and value != value):
+        return missing
+    return format(value, spec)
 
 
 def _open(create: bool = True, read_only: bool = False):
@@ -562,7 +587,7 @@ def customer(
                                [customer_id]).fetchall()
             if r:
                 p, tier, *reasons, model = r[0]
-                console.print(f"  churn risk  {p:.0%} ({tier}, {model})", highlight=False)
+                console.print(f"  churn risk  {_fmt(p, '.0%')} ({tier}, {model})", highlight=False)
                 for reason in reasons:
                     if reason:
                         console.print(f"    - {reason}", highlight=False)
@@ -572,7 +597,7 @@ def customer(
             r = ws.con.execute("SELECT p_alive, clv, expected_next_order_at FROM clv WHERE customer_id = ? AND "
                                "run_id = (SELECT max(run_id) FROM clv)", [customer_id]).fetchall()
             if r:
-                console.print(f"  P(alive)    {r[0][0]:.2f}\n  CLV         {r[0][1]:,.2f}\n"
+                console.print(f"  P(alive)    {_fmt(r[0][0], '.2f')}\n  CLV         {_fmt(r[0][1], ',.2f')}\n"
                               f"  next order  {r[0][2] or 'not expected'}", highlight=False)
 
 
@@ -586,12 +611,15 @@ def plan_cmd(
 
     with _open(create=False) as ws:
         df = plan_summary(ws, run_id)
+    if df.empty:
+        console.print("No campaign in the plan: no customer qualified for any campaign (or the act stage was "
+                      "skipped; `shopseg history` shows why).", highlight=False, soft_wrap=True)
+        return
     t = Table("campaign", "channel", "audience", "control", "cost", "expected revenue", "expected value", "ROI",
               title=f"Plan of run {int(df['run_id'].iloc[0])}")
     for r in df.itertuples(index=False):
-        t.add_row(r.campaign, r.channel, f"{r.audience:,}", f"{r.control:,}", f"{r.cost:,.2f}",
-                  f"{r.expected_revenue:,.2f}", f"{r.expected_value:,.2f}",
-                  "" if r.expected_roi != r.expected_roi else f"{r.expected_roi:,.2f}")
+        t.add_row(r.campaign, r.channel, f"{r.audience:,}", f"{r.control:,}", _fmt(r.cost, ",.2f"),
+                  _fmt(r.expected_revenue, ",.2f"), _fmt(r.expected_value, ",.2f"), _fmt(r.expected_roi, ",.2f", ""))
     console.print(t)
 
 

@@ -477,8 +477,11 @@ def reviews(ctx: ReportContext) -> Section:
                                marker_color=["#c0392b" if v < 0 else "#27ae60" for v in aspects.avg_sentiment],
                                hovertemplate="%{x}: sentiment %{y:.2f}, %{text} mentions<extra></extra>"))
         fig.update_layout(yaxis_title="average sentiment where mentioned", height=320)
-        worst = aspects.loc[aspects.avg_sentiment.idxmin()]
-        take += f" Least liked aspect: {worst.aspect} ({worst.avg_sentiment:+.2f} over {int(worst.mentions):,} mentions)."
+        scored = aspects.dropna(subset=["avg_sentiment"])
+        if not scored.empty:  # aspects of reviews no model scored have no sentiment
+            worst = scored.loc[scored.avg_sentiment.idxmin()]
+            take += (f" Least liked aspect: {worst.aspect} ({worst.avg_sentiment:+.2f} over "
+                     f"{int(worst.mentions):,} mentions).")
         body += figure_html(fig)
     if ctx.has("segments"):
         try:
