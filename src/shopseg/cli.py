@@ -5,6 +5,7 @@ No business logic here: every command is a thin wrapper over the Python API.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import sys
@@ -81,6 +82,40 @@ def _fmt(value, spec: str, missing: str = "n/a") -> str:
     return format(value, spec)
 
 
+@contextlib.contextmanager
+def _warnings_in_words():
+    """Collect the warnings of a command; print shopseg's own (which say what to change) once each, in words.
+
+    Numerical libraries' warnings (RuntimeWarning on an empty mean, scikit-learn's ConvergenceWarning on
+    duplicate points...) are not something a shop owner can act on: shopseg handles those cases itself (a
+    stage without signal is skipped with its reason), so they are not printed.
+    """
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        finally:
+            seen: set[str] = set()
+            for w in caught:
+                if not _is_ours(w):
+                    continue
+                msg = str(w.message).strip()
+                if msg not in seen:
+                    seen.add(msg)
+                    err_console.print(f"[yellow]Note:[/] {msg}", highlight=False, soft_wrap=True)
+
+
+def _is_ours(w) -> bool:
+    """A warning shopseg raised for the user (a UserWarning from shopseg's code), not a library's."""
+    if not issubclass(w.category, UserWarning):
+        return False
+    if w.category.__module__.split(".")[0] == "shopseg":
+        return True
+    return w.category is UserWarning and "shopseg" in Path(str(w.filename)).parts
+
+
 def _open(create: bool = True, read_only: bool = False):
     from .workspace import open_workspace
 
@@ -91,7 +126,8 @@ def _run_stage(ws, stage: str, as_of, cfg, seed: int = 0):
     """Run one pipeline stage as a new run and print its line; the single-stage commands share this."""
     from .pipeline import run_pipeline
 
-    result = run_pipeline(ws, as_of, config=cfg, seed=seed, stages=[stage])
+    with _warnings_in_words():
+        result = run_pipeline(ws, as_of, config=cfg, seed=seed, stages=[stage])
     console.print(result.describe(), highlight=False, soft_wrap=True)
     return result
 
@@ -291,12 +327,15 @@ def run(
                 else:
                     bar.advance(task)
 
-            result = run_pipeline(ws, as_of, config=cfg, seed=seed, stages=stage, progress=progress, refit=refit)
+            with _warnings_in_words():
+                result = run_pipeline(ws, as_of, config=cfg, seed=seed, stages=stage, progress=progress,
+                                      refit=refit)
         console.print(result.describe(), highlight=False, soft_wrap=True)
         if report:
             from .report import build_report
 
-            path = build_report(ws, result.run_id)
+            with _warnings_in_words():
+                path = build_report(ws, result.run_id)
             console.print(f"Report: {path}", highlight=False, soft_wrap=True)
 
 
@@ -325,7 +364,8 @@ def report_cmd(
 
             path = build_shareable_report(ws, run_id, output, epsilon=epsilon, k_min=k_min, config=load_config(config))
         else:
-            path = build_report(ws, run_id, output)
+            with _warnings_in_words():
+                path = build_report(ws, run_id, output)
     console.print(f"Report: {path}", highlight=False, soft_wrap=True)
 
 
