@@ -11,7 +11,8 @@ def _reviews(ctx: RunContext) -> dict:
     res = review_insights(ctx.ws, ctx.run_id, ctx.as_of, ctx.config, seed=ctx.seed)
     n_cust = customer_review_features(ctx.ws, ctx.run_id, ctx.config)
     return {"reviews": res.n_reviews, "customers": n_cust,
-            "shop_model": ",".join(res.shop_model_languages) or "none", "languages": res.languages}
+            "shop_model": ",".join(res.shop_model_languages) or "none", "languages": res.languages,
+            "sentiment": res.sentiment_summary(), "by_language": res.by_language}
 
 
 # reviews first: customer features take review sentiment when the run has it
