@@ -166,6 +166,9 @@ def ingest(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     config: Optional[Path] = typer.Option(None, "--config", "-c",
         help="TOML file overriding default settings (e.g. [privacy] pii = \"hash\")."),
+    date_format: Optional[str] = typer.Option(None, "--date-format",
+        help="strptime format of every date column, e.g. \"%d/%m/%Y %H:%M\" (default: ISO, or m/d/Y or d/m/Y "
+             "where the data decide)."),
 ):
     """Load one file into the workspace: accepted, quarantined (with reasons) or duplicate, all counted."""
     from .config import load_config
@@ -174,7 +177,8 @@ def ingest(
     with _open() as ws:
         with console.status(f"Ingesting {path} ..."):
             result = do_ingest(ws, path, table=table, preset=preset, mapping=mapping,
-                               delimiter=delimiter, encoding=encoding, header=header, config=load_config(config))
+                               delimiter=delimiter, encoding=encoding, header=header, config=load_config(config),
+                               date_format=date_format)
     results = result if isinstance(result, list) else [result]
     if as_json:
         console.print_json(json.dumps([r.__dict__ for r in results], default=str))
