@@ -36,6 +36,8 @@ def test_bare_texts_take_the_shops_language():
     texts = ["Satisfeita!", "Chegou antes do prazo", "Não gostei do produto", "Great"]
     assert detect_language(texts).tolist() == ["en", "pt", "pt", "en"]
     assert resolve_language([None] * 4, texts).tolist() == ["pt", "pt", "pt", "en"]  # "great" is English
+    # "de que" is as Spanish as Portuguese: in a Portuguese shop, Portuguese
+    assert resolve_language([None] * 3, ["de que", "Chegou antes do prazo", "Não gostei"]).tolist() == ["pt"] * 3
     # an English shop keeps its bare texts English
     assert resolve_language([None] * 3, ["Great", "This is good", "Satisfeita!"]).tolist() == ["en", "en", "en"]
 

@@ -61,7 +61,8 @@ FUNCTION_WORDS = {
            "com", "uma", "um", "do", "da", "dos", "das", "em", "na", "os", "é", "foi", "mais", "mas", "bem", "está",
            "ótimo", "otimo", "bom", "boa", "que", "de", "para", "por", "comprei", "recomendo", "loja", "ainda",
            "antes", "sem", "meu", "minha", "ótima", "gostei", "até", "já", "nem", "você", "eu", "tudo", "o", "e",
-           "ao", "à", "pelo", "pela", "ficou", "fiquei", "obrigado", "obrigada", "compra", "produtos"),
+           "ao", "à", "pelo", "pela", "ficou", "fiquei", "obrigado", "obrigada", "compra", "produtos",
+           "excelente", "qualidade"),
     "es": ("el", "los", "las", "muy", "para", "con", "por", "una", "pero", "del", "que", "de", "es", "y",
            "producto", "llegó", "llego", "bien", "está", "buen", "bueno", "excelente", "todo", "lo", "se", "al",
            "mi", "recomiendo", "yo", "no"),
@@ -123,8 +124,8 @@ def detect_language(texts: Iterable[str | None] | pd.Series) -> np.ndarray:
 
 
 def _detect(texts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Languages; whether each text held a function word of some language (the evidence for its language);
-    whether it is a Latin-script text with none (decided by its accents alone)."""
+    """Languages; whether each text's common words name one language (the evidence for its language);
+    whether it is a Latin-script text they leave undecided (none, or a tie)."""
     s = _as_series(texts)
     n_han = s.str.count(_HAN).to_numpy(dtype=float)
     n_ascii = s.str.count(_ASCII_LETTER).to_numpy(dtype=float)
@@ -151,15 +152,16 @@ def _detect(texts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     out[bare_en] = "en"
     out[is_zh] = "zh"
     out[no_letters] = "und"
-    return out, evidence, is_latin & (best == 0) & ~no_letters
+    # undecided Latin texts: no common word at all, or as many of two languages' words
+    return out, evidence & unique, is_latin & ((best == 0) | ~unique) & ~no_letters
 
 
 def resolve_language(given: Iterable[str | None] | pd.Series, texts: Iterable[str | None] | pd.Series) -> np.ndarray:
     """The ``reviews.language`` column where set (``zh-CN`` -> ``zh``, ``pt-BR`` -> ``pt``), detected otherwise.
 
-    A detected Latin-script text with no function word of any language (``Satisfeita!``) reads as English
-    (or ``other`` when accented) by default; in a shop whose other reviews are mostly in one other
-    language it takes that language.
+    A detected Latin-script text with no common word of any language (``Satisfeita!``) reads as English
+    (or ``other`` when accented), one with as many words of two languages as ``other``; in a shop whose
+    other reviews are mostly in one other language such undecided texts take that language.
     """
     g = _as_series(given).str.lower().str.strip()
     g = g.str.split(r"[-_]", n=1, regex=True).str[0].fillna("")
