@@ -7,6 +7,7 @@ Each shape is a hand-made shop of a few dozen rows, written below so a reader ca
 * ``zero_spend``  12 customers, every price 0 (a shop whose export has no money column)
 * ``single_day``  15 customers, every order on the same day
 * ``reviews_pt``  the tiny shop plus 12 reviews in Portuguese: too few to learn a model, so not analysed
+* ``cdnow``       17 lines of CDNOW's raw purchase log (8 customers): no products file, events or reviews
 
 For each: ``shopseg run`` exits 0 with every stage done or skipped with its reason, the report has no section
 that failed, and ``customer`` (every customer), ``segments``, ``plan``, ``export`` and the service's main
@@ -74,7 +75,35 @@ def _write(path, header, rows):
     return path
 
 
+# CDNOW's raw purchase log (Fader & Hardie's layout): customer, yyyymmdd, CDs, dollars; nothing else
+CDNOW = """\
+ 00001 19970101  1   11.77
+ 00002 19970112  1   12.00
+ 00002 19970112  5   77.00
+ 00003 19970102  2   20.76
+ 00003 19970330  2   20.76
+ 00003 19970402  2   19.54
+ 00003 19971115  5   57.45
+ 00004 19970101  2   29.33
+ 00004 19970118  2   29.73
+ 00004 19970802  1   14.96
+ 00005 19970101  2   29.33
+ 00005 19970114  1   13.97
+ 00005 19970204  3   38.90
+ 00006 19970101  1   20.99
+ 00007 19970101  2   28.74
+ 00008 19970101  1    9.77
+ 00008 19970213  1   13.97
+"""
+
+
 def _build(tmp_path, name):
+    if name == "cdnow":
+        ws_path = tmp_path / "ws"
+        (tmp_path / "CDNOW_tiny.txt").write_text(CDNOW, encoding="latin-1")
+        with open_workspace(ws_path) as ws:
+            ingest(ws, tmp_path / "CDNOW_tiny.txt", preset="cdnow")
+        return ws_path, [str(i) for i in range(1, 9)]
     customers, orders, reviews = _shape(name)
     price = {p: v for p, _, _, v in PRODUCTS}
     ws_path = tmp_path / "ws"
@@ -104,7 +133,7 @@ def _cli(ws_path, *args):
     return res
 
 
-SHAPES = ["tiny", "one_order", "zero_spend", "single_day", "reviews_pt"]
+SHAPES = ["tiny", "one_order", "zero_spend", "single_day", "reviews_pt", "cdnow"]
 
 
 @pytest.mark.parametrize("shape", SHAPES)
