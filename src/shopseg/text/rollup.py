@@ -106,7 +106,7 @@ def _topics(texts: pd.Series, lang: np.ndarray, r: dict, seed: int) -> tuple[np.
     topic = np.full(len(texts), None, dtype=object)
     labels: dict[str, list[str]] = {}
     nonempty = (texts.str.len() > 0).to_numpy(dtype=bool)
-    for lg in ("en", "zh"):
+    for lg in sorted({str(x) for x in lang} - {"other", "und"}):  # "other" lumps languages together
         idx = np.flatnonzero((lang == lg) & nonempty)
         if len(idx) < r["topics_min_reviews"]:
             continue
