@@ -175,3 +175,35 @@ def test_every_surface_completes_on_the_shape(tmp_path, shape):
         client = TestClient(create_app(ws_path, "r", "w"))
         for path in ("/health", "/segments", f"/customers/{customers[0]}", "/campaign", "/churn/threshold-curve"):
             assert client.get(path, headers={"X-API-Key": "r"}).status_code < 500, path
+        client.get("/dashboard/login?key=r")  # the dashboard's pages, logged in
+        for path in ("/dashboard", f"/dashboard/customer?id={customers[0]}", f"/dashboard/customer?id={customers[-1]}",
+                     "/dashboard/campaign", "/dashboard/churn"):
+            r = client.get(path)
+            assert r.status_code == 200 and "/dashboard/login" not in str(r.url), path
+
+
+def test_a_buyer_without_clv_or_churn_figures_is_shown_not_a_crash(tmp_path):
+    """A model that gave no figure (NULL CLV, P(alive), churn probability, as Olist's degenerate BG/NBD did)
+    is shown as n/a by `shopseg customer` and the dashboard."""
+    ws_path, customers = _build(tmp_path, "cdnow")
+    assert _cli(ws_path, "run", "--no-report").exit_code == 0
+    with open_workspace(ws_path) as ws:
+        rid = ws.latest_run_id()
+        # this shop is too small for BG/NBD: write the clv rows a degenerate fit left (every figure NULL)
+        ws.write_output("clv", rid, "SELECT '3' AS customer_id, CAST(NULL AS DOUBLE) AS p_alive, "
+                        "CAST(NULL AS DOUBLE) AS clv, CAST(NULL AS DOUBLE) AS expected_purchases_90d, "
+                        "CAST(NULL AS DOUBLE) AS expected_order_value, CAST(NULL AS TIMESTAMP) AS expected_next_order_at")
+    res = _cli(ws_path, "customer", "3")
+    assert res.exit_code == 0 and "CLV         n/a" in res.output and "P(alive)    n/a" in res.output
+    assert _cli(ws_path, "report").exit_code == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+
+        from shopseg.serve import create_app
+
+        client = TestClient(create_app(ws_path, "r", "w"))
+        client.get("/dashboard/login?key=r")
+        r = client.get("/dashboard/customer?id=3")
+        assert r.status_code == 200 and "CLV n/a, P(alive) n/a" in r.text
+        assert client.get("/customers/3", headers={"X-API-Key": "r"}).status_code == 200
