@@ -31,6 +31,13 @@ def test_latin_languages_go_to_the_one_whose_common_words_they_hold():
     assert detect_language(texts).tolist() == ["en", "pt", "pt", "es", "de", "it", "nl", "en", "other"]
 
 
+def test_english_reviews_stay_english():
+    # words shared with other languages ("product", "do", "is", "no") must not pull English away
+    texts = ["worthless product.", "Love this product.", "Voice recognition is tremendous!", "DO NOT BUY",
+             "No real improvement.", "Battery is holding up well."]
+    assert detect_language(texts).tolist() == ["en"] * 6
+
+
 def test_bare_texts_take_the_shops_language():
     # "Satisfeita!" holds no common word; the shop's other reviews are Portuguese, so it is too
     texts = ["Satisfeita!", "Chegou antes do prazo", "Não gostei do produto", "Great"]

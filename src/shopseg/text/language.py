@@ -56,7 +56,7 @@ _ENTITIES = {"&nbsp;": " ", "&amp;": "&", "&lt;": "<", "&gt;": ">", "&quot;": '"
 # language that has them.  English is the fallback for a Latin text with no such word and few accents.
 FUNCTION_WORDS = {
     "en": ("the", "and", "is", "it", "to", "for", "this", "was", "with", "my", "but", "very", "of", "not", "you",
-           "are", "have", "they", "that", "its", "it's", "i", "in", "on", "great", "good"),
+           "are", "have", "they", "that", "its", "it's", "i", "in", "on", "great", "good", "do", "product"),
     "pt": ("não", "nao", "muito", "muita", "produto", "recebi", "chegou", "entrega", "entregue", "prazo", "veio",
            "com", "uma", "um", "do", "da", "dos", "das", "em", "na", "os", "é", "foi", "mais", "mas", "bem", "está",
            "ótimo", "otimo", "bom", "boa", "que", "de", "para", "por", "comprei", "recomendo", "loja", "ainda",
@@ -65,15 +65,15 @@ FUNCTION_WORDS = {
            "excelente", "qualidade"),
     "es": ("el", "los", "las", "muy", "para", "con", "por", "una", "pero", "del", "que", "de", "es", "y",
            "producto", "llegó", "llego", "bien", "está", "buen", "bueno", "excelente", "todo", "lo", "se", "al",
-           "mi", "recomiendo", "yo", "no"),
+           "mi", "recomiendo", "yo"),
     "fr": ("le", "la", "les", "des", "est", "et", "pour", "que", "une", "un", "c'est", "pas", "très", "tres", "du",
            "de", "je", "il", "en", "au", "avec", "bien", "produit", "mais", "sur", "qui", "ne", "reçu", "été"),
     "de": ("der", "die", "und", "ist", "nicht", "sehr", "ein", "eine", "mit", "das", "ich", "zu", "es", "auf",
            "für", "gut", "aber", "den", "dem", "auch", "war", "wie", "produkt"),
     "it": ("il", "di", "che", "non", "per", "sono", "molto", "è", "lo", "gli", "della", "del", "un", "una", "con",
            "prodotto", "ma", "mi", "ho", "bene", "ottimo", "arrivato"),
-    "nl": ("een", "het", "niet", "zeer", "de", "en", "van", "ik", "is", "dat", "op", "met", "voor", "goed",
-           "maar", "zijn", "erg", "product"),
+    "nl": ("een", "het", "niet", "zeer", "de", "en", "van", "ik", "dat", "op", "met", "voor", "goed", "maar",
+           "zijn", "erg"),
 }
 LANGUAGES = ("en", "zh", *[lg for lg in FUNCTION_WORDS if lg != "en"], "other", "und")
 
