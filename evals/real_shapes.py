@@ -16,6 +16,12 @@ Shops (data from ../shared/data; missing ones are skipped with a message):
 * ``synth-50``, ``synth-200``  ``shopseg synth --customers N``
 
     python evals/real_shapes.py [DATA_DIR] [--only olist,cdnow]    # DATA_DIR defaults to ../shared/data
+
+Measured (2 shared cores): every shop's run exits 0 and every surface completes; the only note printed is
+Olist's RFM frequency ties (one of 55 RuntimeWarnings + 55 ConvergenceWarnings before); stages skipped: drift
+on a first run, reviews where there are none, churn on synth-50 (38 labelled customers, with the reason);
+Olist (and its Excel-dated copy, every order loaded): "pt: shop-trained model, 100% of 4,209 reviews scored,
+held-out accuracy 0.918 on 777 rated reviews".
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import json
 import random
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -130,7 +137,11 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("data", nargs="?", default="../shared/data")
     ap.add_argument("--only", default="", help="comma-separated shop names")
+    ap.add_argument("--surfaces", default="", help=argparse.SUPPRESS)  # one workspace's surfaces, as JSON
     args = ap.parse_args()
+    if args.surfaces:  # in a process of its own: the service keeps its connection to the workspace open
+        print(json.dumps(surfaces(Path(args.surfaces))))
+        return 0
     data = Path(args.data)
     tmp = Path(tempfile.mkdtemp(prefix="shopseg-real-shapes-"))
     todo = shops(data)
@@ -159,7 +170,9 @@ def main() -> int:
                     stages = json.loads(w.scalar("SELECT stages FROM runs ORDER BY run_id DESC LIMIT 1") or "{}")
                 skipped = [f"{k} ({v.get('note', '')[9:70]})" for k, v in stages.items() if v["status"] != "done"]
                 sentiment = (stages.get("reviews") or {}).get("sentiment", "")
-                fails = surfaces(ws) if not (res.exit_code or crashed) else ["run"]
+                fails = ["run"] if res.exit_code or crashed else json.loads(subprocess.run(
+                    [sys.executable, __file__, "--surfaces", str(ws)], capture_output=True, text=True,
+                    check=True).stdout.strip().splitlines()[-1])
                 bad += bool(fails)
                 print(f"{name} `shopseg {' '.join(cmd)}`: exit {res.exit_code}{' TRACEBACK' if crashed else ''}, "
                       f"{len(notes)} note(s) printed, surfaces failed: {fails or 'none'}"
