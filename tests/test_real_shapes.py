@@ -142,6 +142,10 @@ def test_every_surface_completes_on_the_shape(tmp_path, shape):
     res = _cli(ws_path, "run")
     assert res.exit_code == 0, res.output
     assert "Run 1 as of" in res.output and ": done" in res.output
+    # shopseg's own warnings once each, in words; none of the numerical libraries'
+    notes_printed = [ln for ln in res.output.splitlines() if ln.startswith("Note:")]
+    assert len(notes_printed) == len(set(notes_printed))
+    assert "RuntimeWarning" not in res.output and "ConvergenceWarning" not in res.output
     with open_workspace(ws_path, create=False, read_only=True) as ws:
         stages = ws.scalar("SELECT stages FROM runs WHERE run_id = 1")
         report = sorted(ws.reports_dir.glob("report-run1.html"))
@@ -210,3 +214,26 @@ def test_a_buyer_without_clv_or_churn_figures_is_shown_not_a_crash(tmp_path):
         r = client.get("/dashboard/customer?id=3")
         assert r.status_code == 200 and "CLV n/a, P(alive) n/a" in r.text
         assert client.get("/customers/3", headers={"X-API-Key": "r"}).status_code == 200
+
+
+def test_only_shopseg_warnings_are_printed_once_each_in_words():
+    import warnings as w
+
+    from click.testing import CliRunner as Runner
+
+    from shopseg.cli import _warnings_in_words, err_console
+    from shopseg.segment._common import SegmentWarning
+
+    def noisy():
+        with _warnings_in_words():
+            for _ in range(3):
+                w.warn("RFM: ties leave the frequency score with only 2 distinct value(s)", SegmentWarning)
+                w.warn("invalid value encountered in divide", RuntimeWarning)
+                w.warn("Number of distinct clusters (3) found smaller than n_clusters (6)", UserWarning)
+
+    with Runner().isolation() as (out, err, *_):
+        err_console.file = None  # rich resolves sys.stderr at print time
+        noisy()
+        text = err.getvalue().decode() if err is not None else out.getvalue().decode()
+    assert text.count("Note: RFM: ties leave the frequency score") == 1
+    assert "invalid value" not in text and "distinct clusters" not in text
