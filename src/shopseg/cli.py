@@ -654,10 +654,14 @@ def plan_cmd(
     from .act import plan_summary
 
     with _open(create=False) as ws:
+        if run_id is None and (not ws.has_table("actions") or ws.scalar("SELECT max(run_id) FROM actions") is None):
+            console.print("No campaign planned yet: no run's act stage chose a customer (the run's summary "
+                          "and `shopseg report` say why).", highlight=False, soft_wrap=True)
+            return
         df = plan_summary(ws, run_id)
     if df.empty:
         console.print("No campaign in the plan: no customer qualified for any campaign (or the act stage was "
-                      "skipped; `shopseg history` shows why).", highlight=False, soft_wrap=True)
+                      "skipped; the run's summary and `shopseg report` say why).", highlight=False, soft_wrap=True)
         return
     t = Table("campaign", "channel", "audience", "control", "cost", "expected revenue", "expected value", "ROI",
               title=f"Plan of run {int(df['run_id'].iloc[0])}")
