@@ -55,8 +55,9 @@ def test_mixed_reviews_go_to_the_language_that_dominates():
 
 
 def test_given_language_codes_win_over_detection():
-    got = resolve_language(["zh-CN", None, "fr", "EN", "", "pt-BR"], ["hello", "hello", "bonjour", "你好", "你好", "x"])
-    assert got.tolist() == ["zh", "en", "fr", "en", "zh", "pt"]
+    got = resolve_language(["zh-CN", None, "fr", "EN", "", "pt-BR", "Portuguese", "English"],
+                           ["hello", "hello", "bonjour", "你好", "你好", "x", "x", "x"])
+    assert got.tolist() == ["zh", "en", "fr", "en", "zh", "pt", "pt", "en"]
 
 
 def test_html_is_removed_and_whitespace_collapsed():

@@ -76,6 +76,11 @@ FUNCTION_WORDS = {
            "zijn", "erg"),
 }
 LANGUAGES = ("en", "zh", *[lg for lg in FUNCTION_WORDS if lg != "en"], "other", "und")
+# language names a shop's export may give instead of codes
+LANGUAGE_NAMES = {"english": "en", "chinese": "zh", "中文": "zh", "portuguese": "pt", "português": "pt",
+                  "portugues": "pt", "spanish": "es", "español": "es", "espanol": "es", "french": "fr",
+                  "français": "fr", "francais": "fr", "german": "de", "deutsch": "de", "italian": "it",
+                  "italiano": "it", "dutch": "nl", "nederlands": "nl"}
 
 
 def _fw_pattern(words) -> str:
@@ -157,7 +162,8 @@ def _detect(texts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def resolve_language(given: Iterable[str | None] | pd.Series, texts: Iterable[str | None] | pd.Series) -> np.ndarray:
-    """The ``reviews.language`` column where set (``zh-CN`` -> ``zh``, ``pt-BR`` -> ``pt``), detected otherwise.
+    """The ``reviews.language`` column where set (``zh-CN`` -> ``zh``, ``pt-BR`` or ``Portuguese`` -> ``pt``),
+    detected otherwise.
 
     A detected Latin-script text with no common word of any language (``Satisfeita!``) reads as English
     (or ``other`` when accented), one with as many words of two languages as ``other``; in a shop whose
@@ -165,6 +171,7 @@ def resolve_language(given: Iterable[str | None] | pd.Series, texts: Iterable[st
     """
     g = _as_series(given).str.lower().str.strip()
     g = g.str.split(r"[-_]", n=1, regex=True).str[0].fillna("")
+    g = g.replace(LANGUAGE_NAMES)
     g_np = g.to_numpy(dtype=object)
     detected, evidence, bare = _detect(texts)
     out = np.where(g_np == "", detected, g_np).astype(object)
