@@ -51,6 +51,12 @@ def cli(ws: Path, *args: str):
     return res, crashed
 
 
+def _login(client) -> None:
+    """Log the test client into the dashboard with the read key (the login form posts it)."""
+    r = client.post("/dashboard/login", content="key=r", headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status_code in (200, 303), r.status_code
+
+
 def surfaces(ws: Path) -> list[str]:
     """The surfaces that failed (non-zero exit other than a clean 'nothing planned', traceback, 5xx)."""
     failed = []
@@ -93,7 +99,7 @@ def surfaces(ws: Path) -> list[str]:
         for path in api:
             if client.get(path, headers={"X-API-Key": "r"}).status_code >= 500:
                 failed.append(path)
-        client.get("/dashboard/login?key=r")
+        _login(client)
         for path in ["/dashboard", "/dashboard/campaign", "/dashboard/churn"] + \
                 [f"/dashboard/customer?id={c}" for c in (ids[0], ids[-1])]:
             try:

@@ -17,7 +17,7 @@ from .test_act_playbook import act_config, write_table
 AS_OF = datetime(2024, 7, 1, 23, 59, 59)
 OFFERS = ["Early access", "Double points"]
 CAMPAIGN = {"perks": {"when": ["value_tier in high"], "offers": OFFERS, "value": 100.0, "response_rate": 0.1,
-                      "control_share": 0.1}}
+                      "uplift": 0.1, "control_share": 0.1}}
 
 
 def test_without_history_the_variants_are_split_evenly():

@@ -107,3 +107,84 @@ def test_default_country_code_is_used_when_the_country_is_unknown():
     assert normalize_phone(["020 7946 0958"], "44") == ["+442079460958"]
     with pytest.raises(ConfigError, match="1 to 3 digits"):
         normalize_phone(["1"], "+44")
+
+
+# Meta's published hashing examples (Conversions API, customer information parameters: em and ph)
+META_EMAIL = "62a14e44f765419d10fea99367361a727c12365e2520f32218d505ed9aa0f62f"  # john_smith@gmail.com
+META_PHONE = "e323ec626319ca94ee8bff2e4c87cf613be6ea19919ed1364124e16807ab3176"  # 16505551212
+GOOGLE_PHONE = "1e231c66011e7a2d867a9cfae267a6aff103cf4913640b6e71a99850fc0ffbc8"  # +16505551212
+
+
+def platform_audience(ws):
+    audience(ws)
+    ws.con.execute("""INSERT INTO customers (customer_id, email, phone, name, country) VALUES
+        ('e', ' John_Smith@Gmail.com ', '+1 (650) 555-1212', 'John Smith', 'US')""")
+    write_table(ws, "actions", pd.DataFrame({
+        "customer_id": ["e"], "campaign": "promo", "offer": "10% off", "variant": "10% off", "channel": "email",
+        "group": "treatment", "stratum": "x", "priority": 1, "response_rate": 0.1, "incentive": 0.0,
+        "contact_cost": 0.1, "expected_value": 1.0, "cost": 0.1, "reason": "", "run_id": 1}))
+
+
+def test_meta_file_matches_metas_published_hashes(ws):
+    platform_audience(ws)
+    path = export_audience(ws, "promo", platform="meta", config=load_config())
+    assert path.name == "run-1-promo-meta.csv"
+    out = pd.read_csv(path, dtype=str).set_index("extern_id")
+    assert list(out.columns) == ["email", "phone"]
+    assert out.loc["e", "email"] == META_EMAIL
+    assert out.loc["e", "phone"] == META_PHONE  # digits with the country code, no '+'
+    assert out.loc["a", "email"] == SHA_TEST_EMAIL
+    assert "d" not in out.index  # control
+    assert "c" not in out.index  # neither an e-mail nor a usable phone: nothing to match on
+
+
+def test_google_file_hashes_the_e164_phone_with_its_plus(ws):
+    platform_audience(ws)
+    out = pd.read_csv(export_audience(ws, "promo", platform="google", config=load_config()), dtype=str)
+    assert list(out.columns) == ["Email", "Phone"]
+    row = out[out["Email"] == META_EMAIL].iloc[0]
+    assert row["Phone"] == GOOGLE_PHONE == hashlib.sha256(b"+16505551212").hexdigest()
+    assert len(out) == 3  # a, b, e: c has nothing to match on, d is control
+
+
+def test_klaviyo_and_mailchimp_files_hold_contacts_only_on_request(ws):
+    platform_audience(ws)
+    for p in ("klaviyo", "mailchimp"):
+        with pytest.raises(ShopsegError, match="needs include_pii=True"):
+            export_audience(ws, "promo", platform=p, config=load_config())
+    k = pd.read_csv(export_audience(ws, "promo", platform="klaviyo", include_pii=True, config=load_config()),
+                    dtype=str).set_index("Email")
+    assert list(k.columns) == ["Phone Number", "First Name", "Last Name", "shopseg_campaign", "shopseg_offer"]
+    assert k.loc["john_smith@gmail.com", "Phone Number"] == "+16505551212"
+    assert (k.loc["john_smith@gmail.com", "First Name"], k.loc["john_smith@gmail.com", "Last Name"]) == \
+        ("John", "Smith")
+    assert "held@example.com" not in k.index  # control
+    m = pd.read_csv(export_audience(ws, "promo", platform="mailchimp", include_pii=True, config=load_config()),
+                    dtype=str)
+    assert list(m.columns) == ["Email Address", "First Name", "Last Name", "Phone Number", "Tags"]
+    assert sorted(m["Email Address"]) == ["ada@example.com", "john_smith@gmail.com", "test@example.com"]
+    assert set(m["Tags"]) == {"promo"}
+
+
+def test_an_unknown_platform_is_a_config_error(ws):
+    platform_audience(ws)
+    with pytest.raises(ConfigError, match="'platform' parameter of export_audience must be one of"):
+        export_audience(ws, "promo", platform="myspace", config=load_config())
+
+
+def test_no_exported_cell_runs_as_a_formula_in_a_spreadsheet(ws):
+    """OWASP CSV injection: names and offers starting with =, +, -, @ get a leading quote; phones stay E.164."""
+    audience(ws)
+    ws.con.execute("UPDATE customers SET name = '=HYPERLINK(\"http://x\",\"y\")' WHERE customer_id = 'a'")
+    ws.con.execute("UPDATE customers SET name = '@SUM(A1)' WHERE customer_id = 'b'")
+    ws.con.execute("UPDATE customers SET name = '-2+3' WHERE customer_id = 'c'")
+    ws.con.execute("UPDATE actions SET offer = '+cmd|calc' WHERE customer_id = 'a'")
+    df = pd.read_csv(export_audience(ws, "promo", include_pii=True, config=load_config()), dtype=str,
+                     keep_default_na=False).set_index("customer_id")
+    assert df.loc["a", "name"] == "'=HYPERLINK(\"http://x\",\"y\")" and df.loc["b", "name"] == "'@SUM(A1)"
+    assert df.loc["c", "name"] == "'-2+3" and df.loc["a", "offer"] == "'+cmd|calc"
+    assert df.loc["a", "phone_e164"] == "+14155550134"  # a plain number is no formula
+    k = pd.read_csv(export_audience(ws, "promo", platform="klaviyo", include_pii=True, config=load_config()),
+                    dtype=str, keep_default_na=False)
+    assert "'=HYPERLINK(\"http://x\"" in k["First Name"].tolist()[0] and k["Phone Number"][0] == "+14155550134"
+    assert k["shopseg_offer"][0] == "'+cmd|calc"

@@ -21,8 +21,9 @@ def synthetic_run(ws, n=10_000, seed=0):
     """n customers with random segments, churn tiers and CLV (a fake run 1)."""
     rng = np.random.default_rng(seed)
     ids = [f"k{i:05d}" for i in range(n)]
-    feats = pd.DataFrame({"customer_id": ids, "has_orders": True, "avg_order_value": rng.gamma(2, 30, n),
-                          "discount_share": rng.beta(1, 6, n)})
+    aov = rng.gamma(2, 30, n)
+    feats = pd.DataFrame({"customer_id": ids, "has_orders": True, "frequency": 1, "monetary_total": aov,
+                          "monetary_net": aov, "avg_order_value": aov, "discount_share": rng.beta(1, 6, n)})
     segs = {c: (RFM[r], lc, vt, f"cluster_{k}") for c, r, lc, vt, k in zip(
         ids, rng.integers(0, len(RFM), n), rng.choice(["new", "active", "silent", "churned"], n, p=[.2, .4, .2, .2]),
         rng.choice(["high", "mid", "low"], n), rng.integers(1, 4, n))}
@@ -33,11 +34,11 @@ def synthetic_run(ws, n=10_000, seed=0):
 
 CAMPAIGNS = {
     "rescue": {"when": ["churn_tier in high", "clv_quantile >= 0.5"], "offers": ["voucher"], "priority": 90,
-               "value": 1.0, "value_basis": "avg_order_value", "response_rate": 0.1, "control_share": 0.1},
+               "value": 1.0, "value_basis": "avg_order_value", "response_rate": 0.1, "uplift": 0.1, "control_share": 0.1},
     "hello": {"when": ["lifecycle in new"], "offers": ["welcome"], "priority": 60, "value": 50.0,
-              "response_rate": 0.2, "control_share": 0.2},
+              "response_rate": 0.2, "uplift": 0.2, "control_share": 0.2},
     "nudge": {"when": ["lifecycle in silent, churned"], "offers": ["nudge"], "priority": 50, "value": 30.0,
-              "response_rate": 0.05, "control_share": 0.05},
+              "response_rate": 0.05, "uplift": 0.05, "control_share": 0.05},
 }
 
 

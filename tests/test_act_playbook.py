@@ -5,10 +5,12 @@ c4 10 -> 0, c2 50 -> 0.2, c1 100 -> 0.4, c5 200 -> 0.6, c3 300 -> 0.8, c6 500 ->
 
 Campaigns (the defaults are switched off):
 
-* rescue  (priority 90): churn_tier in high, clv_quantile >= 0.5; response 10%, value = avg order value,
-  incentive = 10% of CLV within [5, 50], contact 1.00
-* perks   (priority 70): value_tier in high; response 10%, value 100, contact 0.50; two offer variants
-* hello   (priority 60): lifecycle in new; response 20%, value 50, incentive 5, contact 0.10
+* rescue  (priority 90): churn_tier in high, clv_quantile >= 0.5; response and uplift 10%, value = net
+  average order (one order each, no returns: the order), incentive = 10% of CLV within [5, 50], contact 1.00
+* perks   (priority 70): value_tier in high; response and uplift 10%, value 100, contact 0.50; two offer variants
+* hello   (priority 60): lifecycle in new; response and uplift 20%, value 50, incentive 5, contact 0.10
+
+Expected value = uplift x net value of a response - (contact + response rate x incentive).
 
 Expected, by hand:
 
@@ -30,7 +32,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shopseg.act import ACTION_COLUMNS, parse_condition, plan_actions, plan_summary
+from shopseg.act import ACTION_COLUMNS, parse_condition, plan_actions, plan_summary, plan_totals, priors_note
 from shopseg.config import load_config
 from shopseg.errors import ConfigError
 
@@ -40,6 +42,9 @@ DEFAULT_CAMPAIGNS = ("win_back", "vip", "welcome", "coupon", "reactivation", "la
 FEATURES = pd.DataFrame({
     "customer_id": ["c1", "c2", "c3", "c4", "c5", "c6"],
     "has_orders": [True] * 6,
+    "frequency": [1] * 6,
+    "monetary_total": [60.0, 30.0, 80.0, 40.0, 20.0, 90.0],
+    "monetary_net": [60.0, 30.0, 80.0, 40.0, 20.0, 90.0],  # no returns: the net average order is the order
     "avg_order_value": [60.0, 30.0, 80.0, 40.0, 20.0, 90.0],
     "discount_share": [0.0, 0.3, 0.0, 0.25, 0.0, 0.1],
 })
@@ -56,13 +61,14 @@ CLV = [("c1", 100.0), ("c2", 50.0), ("c3", 300.0), ("c4", 10.0), ("c5", 200.0), 
 
 TEST_CAMPAIGNS = {
     "rescue": {"when": ["churn_tier in high", "clv_quantile >= 0.5"], "offers": ["A {incentive} voucher"],
-               "priority": 90, "response_rate": 0.1, "value": 1.0, "value_basis": "avg_order_value",
+               "priority": 90, "response_rate": 0.1, "uplift": 0.1, "value": 1.0, "value_basis": "avg_order_value",
                "incentive": 0.1, "incentive_basis": "clv", "incentive_min": 5.0, "incentive_max": 50.0,
                "cost_per_contact": 1.0, "control_share": 0.0, "cooldown_days": 30},
     "perks": {"when": ["value_tier in high"], "offers": ["Early access", "Double points"], "priority": 70,
-              "response_rate": 0.1, "value": 100.0, "cost_per_contact": 0.5, "control_share": 0.0},
+              "response_rate": 0.1, "uplift": 0.1, "value": 100.0, "cost_per_contact": 0.5, "control_share": 0.0,
+              "uplift_source": "a test's guess"},
     "hello": {"when": ["lifecycle in new"], "offers": ["Welcome: 5 off"], "priority": 60, "response_rate": 0.2,
-              "value": 50.0, "incentive": 5.0, "cost_per_contact": 0.1, "control_share": 0.0, "cooldown_days": 30},
+              "uplift": 0.2, "value": 50.0, "incentive": 5.0, "cost_per_contact": 0.1, "control_share": 0.0, "cooldown_days": 30},
 }
 
 
@@ -125,7 +131,7 @@ def test_every_action_says_why_in_plain_words(ws):
     fake_run(ws)
     a = by_customer(plan_actions(ws, 1, AS_OF, config=act_config()))
     assert a.loc["c3", "reason"].startswith("rescue: churn_tier is high; CLV in the top 20% (300.00)")
-    assert "expected value 4.00 = 10.0% x 80.00 - 4.00" in a.loc["c3", "reason"]
+    assert "expected value 4.00 = uplift 10.00% (prior) x net value 80.00 - cost 4.00" in a.loc["c3", "reason"]
     assert a.loc["c2", "reason"].startswith("hello: lifecycle is new; expected value 8.90")
     assert "no measured responses yet" in a.loc["c1", "reason"]  # two variants, no history
 
@@ -141,12 +147,91 @@ def test_actions_are_stored_with_the_run_and_plan_summary_adds_them_up(ws):
     plan_actions(ws, 1, AS_OF, config=act_config())
     stored = ws.df('SELECT * FROM actions WHERE run_id = 1 ORDER BY customer_id')
     assert stored["customer_id"].tolist() == ["c1", "c2", "c3", "c6"]
+    summary = plan_summary(ws, 1)
+    s = summary.set_index("campaign")
+    assert list(s.index) == ["hello", "perks", "rescue"]  # no total row among the campaigns
+    assert s.loc["hello", "treatment"] == 2
+    t = plan_totals(summary)
+    assert (t["treatment"], t["control"], t["campaigns"]) == (4, 0, 3)
+    assert t["cost"] == pytest.approx(0.5 + 1.1 + 1.1 + 4.0)
+    assert t["expected_value"] == pytest.approx(9.5 + 8.9 + 8.9 + 4.0)
+    # incremental value = uplift x net value: 0.1 x 100 + 2 x 0.2 x 50 + 0.1 x 80
+    assert t["incremental_value"] == pytest.approx(38.0)
+
+
+def test_control_customers_are_counted_apart_and_cost_nothing(ws):
+    fake_run(ws)
+    cfg = act_config({"hello": {**TEST_CAMPAIGNS["hello"], "control_share": 0.5}})
+    plan_actions(ws, 1, AS_OF, config=cfg)
     s = plan_summary(ws, 1).set_index("campaign")
-    assert s.loc["hello", "audience"] == 2
-    assert s.loc["(total)", "cost"] == pytest.approx(0.5 + 1.1 + 1.1 + 4.0)
-    assert s.loc["(total)", "expected_value"] == pytest.approx(9.5 + 8.9 + 8.9 + 4.0)
-    # expected revenue = response rate x value: 0.1 x 100 + 2 x 0.2 x 50 + 0.1 x 80
-    assert s.loc["(total)", "expected_revenue"] == pytest.approx(38.0)
+    # hello's audience is c1, c2, c6: round(0.5 x 3) = 2 held out, 1 treated
+    assert (s.loc["hello", "treatment"], s.loc["hello", "control"]) == (1, 2)
+    assert s.loc["hello", "cost"] == pytest.approx(1.1)
+    assert s.loc["hello", "expected_value"] == pytest.approx(8.9)
+
+
+def test_a_response_is_worth_the_net_average_order_not_the_gross(ws):
+    # c3 bought 2 orders for 160 and returned 100 of it: a response is worth 60 / 2 = 30, not 80
+    feats = FEATURES.copy()
+    feats.loc[2, ["frequency", "monetary_total", "monetary_net"]] = [2, 160.0, 60.0]
+    fake_run(ws, features=feats)
+    a = by_customer(plan_actions(ws, 1, AS_OF, config=act_config(min_expected_value=-100.0)))
+    assert a.loc["c3", "response_value"] == pytest.approx(30.0)
+    # incentive 10% of CLV 300 = 30 x net share 60/160 -> clipped to [5, 50]: 11.25; cost 1 + 0.1 x 11.25
+    assert a.loc["c3", "incentive"] == pytest.approx(11.25)
+    assert a.loc["c3", "expected_value"] == pytest.approx(0.1 * 30.0 - (1.0 + 1.125))
+
+
+def test_a_customer_whose_purchases_net_to_zero_or_less_never_gets_a_positive_value(ws):
+    # c1 ordered and cancelled it all (net 0), c6 returned more than they kept (net -5): a fixed value of
+    # 100 per response (perks) or a value of the order (hello) must not make them worth contacting
+    feats = FEATURES.copy()
+    feats.loc[0, "monetary_net"] = 0.0
+    feats.loc[5, "monetary_net"] = -5.0
+    fake_run(ws, features=feats)
+    a = by_customer(plan_actions(ws, 1, AS_OF, config=act_config()))
+    assert "c1" not in a.index and "c6" not in a.index
+    everything = by_customer(plan_actions(ws, 1, AS_OF, config=act_config(min_expected_value=-100.0), write=False))
+    assert everything.loc["c1", "response_value"] == 0.0
+    assert everything.loc["c1", "expected_value"] == pytest.approx(-0.5)
+    assert everything.loc["c6", "expected_value"] == pytest.approx(-1.1)
+    assert "net spend -5.00 <= 0" in everything.loc["c6", "reason"]
+    assert "net spend" not in everything.loc["c2", "reason"]
+
+
+def test_a_customer_without_orders_keeps_a_fixed_value(ws):
+    # a browser with no order has net spend 0 but nothing was cancelled: a first order is worth the fixed value
+    feats = FEATURES.copy()
+    feats.loc[5, ["has_orders", "frequency", "monetary_total", "monetary_net", "avg_order_value"]] = [False, 0, 0.0,
+                                                                                                    0.0, 0.0]
+    fake_run(ws, features=feats)
+    a = by_customer(plan_actions(ws, 1, AS_OF, config=act_config()))
+    assert a.loc["c6", "response_value"] == pytest.approx(50.0)
+    assert a.loc["c6", "expected_value"] == pytest.approx(8.9)
+
+
+def test_the_plan_says_its_values_are_priors_and_where_they_come_from(ws):
+    fake_run(ws)
+    plan_actions(ws, 1, AS_OF, config=act_config())
+    s = plan_summary(ws, 1).set_index("campaign")
+    assert s.loc["perks", "uplift_source"] == "prior: a test's guess"
+    assert s.loc["hello", "uplift_source"].startswith("prior: Hillstrom 2008 e-mail test")  # the default
+    assert s.loc["hello", "uplift"] == pytest.approx(0.2)
+    note = priors_note(plan_summary(ws, 1))
+    assert note.startswith("Expected values are priors")
+    assert "perks: uplift 10.00% from a test's guess" in note
+    assert plan_totals(plan_summary(ws, 1))["priors"] == ["hello", "perks", "rescue"]
+
+
+def test_choosing_by_value_per_cost_gives_each_customer_the_campaign_that_adds_most_per_unit(ws):
+    fake_run(ws)
+    # c1 is eligible for perks (EV 9.50 / cost 0.50 = 19) and hello (8.90 / 1.10 = 8.09): perks either way;
+    # c3 for rescue (4.00 / 4.00 = 1) and perks (9.50 / 0.50 = 19): rescue by priority, perks by value per cost
+    a = by_customer(plan_actions(ws, 1, AS_OF, config=act_config(choose_by="value_per_cost"), write=False))
+    assert a["campaign"].to_dict() == {"c1": "perks", "c2": "hello", "c3": "perks", "c6": "hello"}
+    assert a.loc["c3", "expected_value"] == pytest.approx(9.5)
+    b = by_customer(plan_actions(ws, 1, AS_OF, config=act_config(), write=False))
+    assert b.loc["c3", "campaign"] == "rescue"
 
 
 def test_budget_keeps_the_best_expected_value_per_cost_first(ws):
@@ -201,7 +286,8 @@ def test_feature_thresholds_and_cluster_means_select_customers(ws):
     fake_run(ws)
     # cluster_2 holds c2 (0.3), c4 (0.25), c5 (0.0): mean 0.1833; cluster_1 mean (0 + 0 + 0.1) / 3
     camps = {"save": {"when": ["cluster_mean.discount_share >= 0.15", "discount_share >= 0.2"],
-                      "offers": ["15% off"], "value": 10.0, "response_rate": 0.5, "control_share": 0.0}}
+                      "offers": ["15% off"], "value": 10.0, "response_rate": 0.5, "uplift": 0.5,
+                      "control_share": 0.0}}
     a = plan_actions(ws, 1, AS_OF, config=act_config(camps)).actions
     assert sorted(a["customer_id"]) == ["c2", "c4"]
     assert "cluster_mean.discount_share 0.183 (>= 0.15)" in a["reason"].iloc[0]
@@ -223,12 +309,20 @@ def test_default_playbook_runs_on_the_fixture_shop(ws):
     ws.con.execute("INSERT INTO runs (run_id, as_of, seed, status) VALUES (1, ?, 0, 'done')", [FIXTURE_AS_OF])
     segment_all(ws, 1, FIXTURE_AS_OF, cfg)
     a = by_customer(plan_actions(ws, 1, FIXTURE_AS_OF, config=cfg))
-    # Cai is new, Ben silent, Dee and Eve churned, Kim browsed and abandoned a cart, Fox buys wholesale
-    assert a.loc["c03", "campaign"] == "welcome"
-    assert a.loc["c02", "campaign"] == "reactivation"
-    assert a.loc["c04", "campaign"] == a.loc["c05", "campaign"] == "last_chance"
-    assert a.loc["c11", "campaign"] == "cart_reminder"
-    assert a.loc["c06", "campaign"] == "vip"
+    # Kim browsed and abandoned a cart, Fox buys wholesale (net average order 3,600): with the default prior
+    # uplift of 0.5 points, cart_reminder is worth 0.005 x 40 - (0.05 + 0.03 x 4.95) = 0.0015 and vip
+    # 0.005 x 3600 - 0.05 = 17.95
+    assert a["campaign"].to_dict() == {"c06": "vip", "c11": "cart_reminder"}
+    assert a.loc["c06", "expected_value"] == pytest.approx(17.95)
+    assert a.loc["c11", "expected_value"] == pytest.approx(0.0015)
+    # the discounts lose money at that uplift: Cai (new, one order of 40) would cost 0.05 + 0.12 x 4.00 in
+    # contact and expected vouchers (redeemed by buyers who would have bought anyway too) for 0.005 x 40
+    every = by_customer(plan_actions(ws, 1, FIXTURE_AS_OF, write=False, config=load_config(
+        overrides={"segments": {"cluster": {"sample_size": 100}}, "act": {"min_expected_value": -100.0}})))
+    assert every.loc["c03", "campaign"] == "welcome"
+    assert every.loc["c03", "expected_value"] == pytest.approx(0.005 * 40 - (0.05 + 0.12 * 4.0))
+    assert every.loc["c02", "campaign"] == "reactivation"
+    assert every.loc["c04", "campaign"] == every.loc["c05", "campaign"] == "last_chance"
 
 
 # -- bad configuration -------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import pytest
 from shopseg.act import measure, newcombe_interval, plan_actions, wald_interval, wilson_interval
 from shopseg.config import load_config
 
-from .test_act_playbook import act_config, fake_run, write_table
+from .test_act_playbook import TEST_CAMPAIGNS, act_config, fake_run, write_table
 
 AS_OF = datetime(2024, 7, 1, 23, 59, 59)
 
@@ -129,3 +129,73 @@ def test_bad_responses_are_rejected(ws, tmp_path):
         measure(ws, 1, responses=pd.DataFrame({"customer_id": ["t00"]}), write=False)
     with pytest.raises(DataContractError, match="does not exist"):
         measure(ws, 1, responses=tmp_path / "nope.csv", write=False)
+
+
+def measured_campaign(ws, campaign, nt, xt, nc, xc, run_id=0):
+    write_table(ws, "uplift_reports", pd.DataFrame([{
+        "run_id": run_id, "campaign": campaign, "scheme": "rfm", "segment": "all", "variant": "all",
+        "n_treatment": nt, "n_control": nc, "responders_treatment": xt, "responders_control": xc}]))
+
+
+def test_a_measured_campaign_plans_with_its_measured_uplift_not_the_prior(ws):
+    fake_run(ws)
+    # hello's prior is 0.2 (spread 0.02 by default: weight 1 / 0.02^2 = 2500); earlier, 10,000 treated
+    # answered at 10% and 1,000 controls at 5%: d = 0.05, se^2 = 0.1 x 0.9 / 10000 + 0.05 x 0.95 / 1000 = 5.65e-5
+    measured_campaign(ws, "hello", 10_000, 1_000, 1_000, 50)
+    a = plan_actions(ws, 1, AS_OF, config=act_config(), write=False).actions.set_index("customer_id")
+    want = (2500 * 0.2 + 0.05 / 5.65e-5) / (2500 + 1 / 5.65e-5)
+    assert want == pytest.approx(0.0686, abs=1e-4)
+    assert a.loc["c2", "uplift"] == pytest.approx(want)
+    assert a.loc["c2", "uplift_source"].startswith("measured: run 0, 10,000 treated at 10.00% vs 1,000 controls at 5.00%")
+    # c2: 0.0502 x 50 - 1.1 instead of the prior's 0.2 x 50 - 1.1
+    assert a.loc["c2", "expected_value"] == pytest.approx(want * 50 - 1.1)
+    assert "(measured)" in a.loc["c2", "reason"]
+    # perks and rescue were never measured: still their priors
+    assert a.loc["c1", "uplift_source"].startswith("prior: ")
+
+
+def test_a_small_control_group_barely_moves_the_prior(ws):
+    fake_run(ws)
+    # 2 of 10 treated vs 1 of 10 controls: d = 0.1, se^2 = 0.016 + 0.009 = 0.025 (weight 40) against the
+    # prior's weight 2500: (2500 x 0.2 + 40 x 0.1) / 2540 = 0.198
+    measured_campaign(ws, "hello", 10, 2, 10, 1)
+    a = plan_actions(ws, 1, AS_OF, config=act_config(), write=False).actions.set_index("customer_id")
+    assert a.loc["c2", "uplift"] == pytest.approx((2500 * 0.2 + 40 * 0.1) / 2540)
+    # a surer prior (spread 0.2, weight 25) lets the same ten customers move it more: (25 x 0.2 + 40 x 0.1) / 65
+    camps = {k: {**v, "uplift_prior_sd": 0.2} for k, v in TEST_CAMPAIGNS.items()}
+    a = plan_actions(ws, 1, AS_OF, config=act_config(camps), write=False).actions.set_index("customer_id")
+    assert a.loc["c2", "uplift"] == pytest.approx((25 * 0.2 + 40 * 0.1) / 65)
+
+
+def test_a_campaign_measured_to_do_harm_drops_out_of_the_plan(ws):
+    fake_run(ws)
+    measured_campaign(ws, "hello", 20_000, 1_000, 5_000, 500)  # 5% treated vs 10% controls
+    a = plan_actions(ws, 1, AS_OF, config=act_config(), write=False).actions
+    assert "hello" not in set(a["campaign"])
+
+
+def test_measure_recovers_a_planted_uplift_and_the_next_plan_moves_to_it(ws):
+    # 2,000 new customers, half held out; treated respond at 30%, controls at 10%: planted uplift 0.20
+    rng = np.random.default_rng(7)
+    n = 2000
+    ids = [f"n{i:04d}" for i in range(n)]
+    feats = pd.DataFrame({"customer_id": ids, "has_orders": True, "frequency": 1, "monetary_total": 50.0,
+                          "monetary_net": 50.0, "avg_order_value": 50.0, "discount_share": 0.0})
+    fake_run(ws, 1, AS_OF, feats, {c: ("New", "new", "mid", "cluster_1") for c in ids}, None, None)
+    hello = {"hello": {"when": ["lifecycle in new"], "offers": ["Welcome"], "value": 50.0, "uplift": 0.05,
+                       "response_rate": 0.2, "control_share": 0.5}}
+    cfg = act_config(hello)
+    a = plan_actions(ws, 1, AS_OF, config=cfg).actions
+    assert (a["uplift"] == 0.05).all() and a["uplift_source"].str.startswith("prior").all()
+    p = np.where(a["group"] == "treatment", 0.30, 0.10)
+    resp = pd.DataFrame({"customer_id": a["customer_id"], "responded": rng.random(len(a)) < p})
+    rep = measure(ws, 1, responses=resp, config=cfg).set_index(["segment", "variant"]).loc[("all", "all")]
+    assert rep["uplift_low"] <= 0.20 <= rep["uplift_high"]
+    nxt = plan_actions(ws, 2, datetime(2024, 8, 15), config=cfg, write=False).actions
+    u = nxt.loc[nxt["group"] == "treatment", "uplift"].iloc[0]
+    # precision-weighted: the measurement (se about 0.017 on 1,000 vs 1,000) outweighs the prior (spread 0.02):
+    # more than half of the way from the prior 0.05 to what was measured
+    se2 = rep["rate_treatment"] * (1 - rep["rate_treatment"]) / 1000 + rep["rate_control"] * (1 - rep["rate_control"]) / 1000
+    assert u == pytest.approx((2500 * 0.05 + rep["uplift"] / se2) / (2500 + 1 / se2))
+    assert (u - 0.05) / (rep["uplift"] - 0.05) > 0.5
+    assert nxt["uplift_source"].iloc[0].startswith("measured: run 1, 1,000 treated")

@@ -122,3 +122,39 @@ def test_the_page_loads_nothing_from_outside(page):
     for path in ("/dashboard", "/dashboard/churn", "/dashboard/customer?id=C0000001", "/dashboard/campaign"):
         pg.goto(base + path)
     assert seen and all(u.startswith(base) for u in seen)
+
+
+def test_the_key_is_posted_never_put_in_a_url(page):
+    base = page[1]
+    ctx = page[0].context.browser.new_context()  # no cookie yet
+    pg = ctx.new_page()
+    urls, methods = [], []
+    pg.on("request", lambda r: (urls.append(r.url), methods.append((r.method, r.url))))
+    pg.goto(f"{base}/dashboard/login")
+    pg.fill("#key", "read-e2e")
+    pg.click("button[type=submit]")
+    pg.wait_for_url(f"{base}/dashboard")
+    headers = pg.request.get(f"{base}/dashboard").headers
+    ctx.close()
+    assert ("POST", f"{base}/dashboard/login") in methods
+    assert not [u for u in urls if "read-e2e" in u]
+    assert headers["x-frame-options"] == "DENY" and headers["x-content-type-options"] == "nosniff"
+    assert "script-src 'self';" in headers["content-security-policy"]
+
+
+@pytest.mark.parametrize("path, ready", [("/docs", ".opblock"), ("/redoc", "[data-section-id]")])
+def test_the_api_docs_render_with_the_network_off(page, path, ready):
+    base = page[1]
+    ctx = page[0].context.browser.new_context()
+    pg = ctx.new_page()
+    outside, errors = [], []
+    pg.route("**/*", lambda route: route.continue_() if route.request.url.startswith(base)
+             else (outside.append(route.request.url), route.abort()))
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.goto(base + path)
+    pg.wait_for_selector(ready, timeout=20_000)
+    n = pg.locator(ready).count()
+    text = pg.locator("body").inner_text()
+    ctx.close()
+    assert outside == [] and errors == []
+    assert n >= 5 and "/segments" in text

@@ -291,7 +291,9 @@ def test_missing_file_unknown_preset_unknown_table_and_unknown_format(ws, tmp_pa
     with pytest.raises(IngestError, match="no such file"):
         ingest(ws, tmp_path / "nope.csv")
     p = write(tmp_path, "x.csv", "a\n1\n")
-    with pytest.raises(IngestError, match="Unknown preset 'shopify'; expected one of cdnow, instacart, olist, online-retail"):
+    with pytest.raises(IngestError, match="Unknown preset 'shopify'; expected one of bigcommerce-orders, cdnow, instacart, "
+                       "magento-orders, olist, online-retail, shopify-customers, shopify-orders, woocommerce-orders. "
+                       "Did you mean shopify-customers or shopify-orders"):
         ingest(ws, p, preset="shopify")
     from shopseg.errors import DataContractError
     with pytest.raises(DataContractError, match="Unknown table 'invoices': expected one of customers, products"):

@@ -79,6 +79,13 @@ def test_a_killed_run_is_marked_failed_and_its_outputs_and_models_dropped_by_the
     shop.con.execute("UPDATE runs SET status = 'running' WHERE run_id = ?", [killed])
     model = shop.models_dir / f"run-{killed}-clusters.json"
     model.write_text("{}")
+    # every file convention a run names itself in (churn and review models, reports), and another run's file
+    debris = [shop.models_dir / f"churn_run{killed}.json", shop.models_dir / f"churn_run{killed}.lgb",
+              shop.models_dir / f"review_sentiment_run{killed}.pkl", shop.reports_dir / f"report-run{killed}.html"]
+    for p in debris:
+        p.write_text("{}")
+    other = shop.models_dir / f"churn_run{killed}0.json"  # run 10x, not this one
+    other.write_text("{}")
     assert shop.scalar("SELECT count(*) FROM segments WHERE run_id = ?", [killed]) > 0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -87,7 +94,9 @@ def test_a_killed_run_is_marked_failed_and_its_outputs_and_models_dropped_by_the
     assert statuses == {first: "done", killed: "failed", last: "done"}
     assert shop.scalar("SELECT count(*) FROM segments WHERE run_id = ?", [killed]) == 0
     assert shop.scalar("SELECT count(*) FROM customer_features WHERE run_id = ?", [killed]) == 0
-    assert not model.exists()
+    assert not model.exists() and [p.name for p in debris if p.exists()] == []
+    assert other.exists()
+    other.unlink()
     assert shop.scalar("SELECT count(*) FROM segments WHERE run_id = ?", [first]) == \
         shop.scalar("SELECT count(*) FROM segments WHERE run_id = ?", [last])
 
@@ -99,3 +108,21 @@ def test_a_model_the_data_cannot_support_skips_its_stage_with_the_reason(shop):
     st = result.stages["clv"]
     assert st["status"] == "skipped" and "ran to the edge of their range" in st["note"] and "penalizer" in st["hint"]
     assert not shop.has_table("clv") or shop.scalar("SELECT count(*) FROM clv") == 0
+
+
+def test_a_run_records_each_stage_as_it_finishes(shop, monkeypatch):
+    """A run killed part-way shows the stages it got through (runs.stages used to stay {} until the end)."""
+    from shopseg import pipeline
+
+    seen = []
+    real = pipeline.STAGES
+
+    def spy(ctx):
+        seen.append(json.loads(shop.scalar("SELECT stages FROM runs WHERE run_id = ?", [ctx.run_id])))
+        return {}
+
+    monkeypatch.setattr(pipeline, "STAGES", [s for s in real if s.name == "segments"] + [pipeline.Stage("spy", spy)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run_pipeline(shop, FIXTURE_AS_OF, stages=["segments", "spy"])
+    assert list(seen[0]) == ["segments"] and seen[0]["segments"]["status"] == "done"

@@ -126,6 +126,12 @@ def _build(tmp_path, name):
     return ws_path, customers
 
 
+def _login(client) -> None:
+    """Log the test client into the dashboard with the read key (the login form posts it)."""
+    r = client.post("/dashboard/login", content="key=r", headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status_code in (200, 303), r.status_code
+
+
 def _cli(ws_path, *args):
     res = CliRunner().invoke(app, ["-w", str(ws_path), *args])
     assert "Traceback" not in res.output, res.output
@@ -182,7 +188,7 @@ def test_every_surface_completes_on_the_shape(tmp_path, shape):
         client = TestClient(create_app(ws_path, "r", "w"))
         for path in ("/health", "/segments", f"/customers/{customers[0]}", "/campaign", "/churn/threshold-curve"):
             assert client.get(path, headers={"X-API-Key": "r"}).status_code < 500, path
-        client.get("/dashboard/login?key=r")  # the dashboard's pages, logged in
+        _login(client)  # the dashboard's pages, logged in
         for path in ("/dashboard", f"/dashboard/customer?id={customers[0]}", f"/dashboard/customer?id={customers[-1]}",
                      "/dashboard/campaign", "/dashboard/churn"):
             r = client.get(path)
@@ -210,7 +216,7 @@ def test_a_buyer_without_clv_or_churn_figures_is_shown_not_a_crash(tmp_path):
         from shopseg.serve import create_app
 
         client = TestClient(create_app(ws_path, "r", "w"))
-        client.get("/dashboard/login?key=r")
+        _login(client)
         r = client.get("/dashboard/customer?id=3")
         assert r.status_code == 200 and "CLV n/a, P(alive) n/a" in r.text
         assert client.get("/customers/3", headers={"X-API-Key": "r"}).status_code == 200

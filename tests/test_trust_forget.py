@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from shopseg import fixtures
 from shopseg.cli import app
+from shopseg.errors import ShopsegError
 from shopseg.fixtures import FIXTURE_AS_OF, load_fixture_shop
 from shopseg.ingest import ingest
 from shopseg.pipeline import run_pipeline
@@ -141,9 +142,10 @@ def test_forget_command_prints_counts_and_needs_an_id(tmp_path):
     res = runner.invoke(app, ["--workspace", str(tmp_path / "ws"), "forget", "c07", "nobody"])
     assert res.exit_code == 0, res.output
     assert "2 customer(s), 1 known" in res.output and "orders -3" in res.output  # Gus: 2 sales and a return
+    assert "no such customer (nothing removed): nobody" in res.output
     w = open_workspace(tmp_path / "ws")
     try:
-        assert w.scalar("SELECT count(*) FROM forget_log") == 2
+        assert w.scalar("SELECT count(*) FROM forget_log") == 1  # the unknown id is not logged
         assert w.scalar("SELECT count(*) FROM reviews WHERE customer_id = 'c07'") == 0
     finally:
         w.close()
@@ -173,3 +175,58 @@ def test_the_service_refuses_posts_about_a_forgotten_customer(tmp_path):
             assert "forgotten customer" in r.text
             ok = client.post("/events", headers=W, json={"customers": [{"customer_id": "c77"}]})
             assert ok.status_code == 200, ok.text
+
+
+def test_forget_of_an_id_nobody_has_says_so_and_changes_nothing(tmp_path):
+    """`forget 1` used to delete every quarantined row holding a 1 anywhere (a quantity), the report and every
+    model file; `forget run` deleted the report (the word 'run' in it)."""
+    w = open_workspace(tmp_path / "ws")
+    load_fixture_shop(w)
+    run_pipeline(w, FIXTURE_AS_OF, seed=7, stages=["segments"])
+    w.con.execute("INSERT INTO quarantine VALUES (1, 'lines.csv', 2, 'order_lines', 'unit_price', 'unit_price: ...', "
+                  "'{\"order\": \"o01\", \"qty\": \"1\", \"note\": \"run\"}')")
+    w.reports_dir.joinpath("report-run1.html").write_text("<p>run 1: 1 customer</p>")
+    files = sorted(str(p) for p in tmp_path.rglob("*") if p.is_file() and p.suffix != ".wal")
+    counts = {t: w.count(t) for t in ("customers", "orders", "quarantine", "segments", "forget_log")}
+    for ids in (["1"], ["run"], ["1", "run", "o01"]):
+        with pytest.raises(ShopsegError, match="No such customer: .*nothing was changed"):
+            forget(w, ids)
+        assert {t: w.count(t) for t in counts} == counts
+        assert sorted(str(p) for p in tmp_path.rglob("*") if p.is_file() and p.suffix != ".wal") == files
+    res = CliRunner().invoke(app, ["--workspace", str(tmp_path / "ws"), "forget", "1"]) if w.close() is None else None
+    assert res.exit_code == 2 and "No such customer: 1" in res.output
+
+
+def test_forget_removes_only_quarantined_rows_that_hold_the_id_as_a_customer_or_their_order(ws):
+    load_fixture_shop(ws)
+    rows = [  # (row_number, raw): c01's id under customer-like names, one of c01's orders, and look-alikes
+        (1, {"CustomerID": "c01", "qty": "x"}), (2, {"customer_unique_id": "c01"}), (3, {"Client ID": "c01"}),
+        (4, {"InvoiceNo": "o01", "qty": "-1"}), (5, {"note": "c01", "qty": "2"}), (6, {"CustomerID": "c02"}),
+        (7, {"StockCode": "o01"}),
+    ]
+    for n, raw in rows:
+        ws.con.execute("INSERT INTO quarantine VALUES (9, 'f.csv', ?, 'orders', 'x', 'x', ?)", [n, json.dumps(raw)])
+    res = forget(ws, ["c01"])
+    assert res.rows_removed["quarantine"] == 4
+    assert [r for (r,) in ws.sql("SELECT row_number FROM quarantine WHERE ingest_id = 9 ORDER BY 1")] == [5, 6, 7]
+
+
+def test_forget_leaves_no_byte_of_the_customer_in_the_database_file(tmp_path):
+    from shopseg.synth import synthesize
+
+    w = open_workspace(tmp_path / "ws")
+    synthesize(w, customers=200, seed=3, history_days=365)
+    run_pipeline(w, stages=["segments"], seed=1)
+    cid, email, phone, name = w.sql("SELECT customer_id, email, phone, name FROM customers "
+                                    "ORDER BY customer_id LIMIT 1")[0]
+    secrets = [v.encode() for v in (cid, email, phone, name)]
+    w.con.execute("CHECKPOINT")
+    data = w.db_path.read_bytes()
+    assert all(s in data for s in secrets)  # the check can see them: stored as plain bytes before
+    forget(w, [cid])
+    w.con.execute("CHECKPOINT")
+    data = w.db_path.read_bytes() + b"".join(p.read_bytes() for p in tmp_path.rglob("*.wal"))
+    assert [s for s in secrets if s in data] == []
+    assert w.count("customers") == 199 and w.scalar("SELECT count(*) FROM segments") > 0  # the rest is there
+    run_pipeline(w, stages=["segments"], seed=1)  # and the workspace works on
+    w.close()

@@ -263,20 +263,77 @@ def quarantine(
 
 @app.command()
 @handles_errors
-def sql(query: str = typer.Argument(..., help="A SQL query over the workspace (read-only).")):
-    """Run a read-only SQL query over the workspace and print the result."""
+def sql(
+    query: str = typer.Argument(..., help="A SQL query over the workspace (read-only)."),
+    limit: int = typer.Option(1000, "--limit", min=0, help="Rows to print at most (0: all); a cut is said."),
+    fmt: str = typer.Option("auto", "--format", help="table, csv or json (auto: a table on a terminal, "
+                            "CSV into a pipe or a file)."),
+    allow_files: bool = typer.Option(False, "--allow-files", help="Let the query read files (read_csv, "
+                                     "read_parquet, glob, ATTACH ... READ_ONLY); still no writes."),
+):
+    """Run a read-only SQL query over the workspace and print the result.
+
+    Read-only in fact: the workspace is opened read-only, only queries run (SELECT, WITH, DESCRIBE, SHOW,
+    EXPLAIN, PRAGMA, CALL: no COPY, EXPORT, ATTACH, INSTALL, LOAD or SET), and unless --allow-files the query
+    reaches no file outside the workspace (DuckDB's enable_external_access = false, locked for the session).
+    """
+    import csv
+
     import duckdb
 
+    from .errors import ConfigError
+
+    if fmt not in ("auto", "table", "csv", "json"):
+        raise ConfigError(f"--format must be auto, table, csv or json. Got {fmt!r} instead.")
     with _open(create=False, read_only=True) as ws:
+        lock_down(ws.con, allow_files=allow_files)
         try:
+            kinds = [st.type.name for st in ws.con.extract_statements(query)]
+            refused = sorted(set(kinds) - QUERY_STATEMENTS)
+            if refused:
+                raise ConfigError(f"shopseg sql runs queries only (SELECT, WITH, DESCRIBE, SHOW, EXPLAIN, PRAGMA, "
+                                  f"CALL). Got {', '.join(refused)} instead.",
+                                  hint="Write to files or other databases with DuckDB itself, on a copy of "
+                                       "shop.duckdb.")
             cur = ws.con.execute(query)
+            cols = [d[0] for d in cur.description or []]
+            rows = cur.fetchall() if limit == 0 else cur.fetchmany(limit + 1)
         except duckdb.Error as e:
-            raise ShopsegError(f"SQL error: {e}") from None
-        cols = [d[0] for d in cur.description or []]
+            hint = None
+            if not allow_files and "disabled by configuration" in str(e):
+                hint = "shopseg sql reads the workspace only; add --allow-files to let the query read files."
+            raise ShopsegError(f"SQL error: {e}", hint=hint) from None
+    cut = limit and len(rows) > limit
+    rows = rows[:limit] if cut else rows
+    if fmt == "auto":
+        fmt = "table" if sys.stdout.isatty() else "csv"
+    if fmt == "csv":
+        w = csv.writer(sys.stdout, lineterminator="\n")
+        w.writerow(cols)
+        w.writerows(["" if v is None else v for v in r] for r in rows)
+        sys.stdout.flush()
+    elif fmt == "json":
+        print(json.dumps([dict(zip(cols, r)) for r in rows], default=str, ensure_ascii=False))
+    else:
         t = Table(*cols)
-        for r in cur.fetchmany(1000):
+        for r in rows:
             t.add_row(*("" if v is None else str(v) for v in r))
         console.print(t)
+    if cut:
+        err_console.print(f"(the first {limit:,} rows; the query has more: --limit 0 prints all)", highlight=False)
+
+
+QUERY_STATEMENTS = {"SELECT", "EXPLAIN", "PRAGMA", "CALL"}
+
+
+def lock_down(con, *, allow_files: bool = False) -> None:
+    """No file, extension or outside database for the rest of this connection's life (a read-only
+    connection still lets ``COPY ... TO``, ``read_csv('/etc/passwd')``, ``ATTACH`` and ``INSTALL`` through)."""
+    con.execute("SET autoinstall_known_extensions = false")
+    con.execute("SET autoload_known_extensions = false")
+    if not allow_files:
+        con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
 
 
 @app.command()
@@ -522,7 +579,9 @@ def rules_cmd(
                   unit=unit, algorithm=algorithm, prune_redundant=False if keep_redundant else None)
         df = segment_rules(ws, scheme=segments, **kw) if segments else association_rules(ws, **kw)
     if output:
-        df.to_csv(output, index=False)
+        from .act.export import csv_safe
+
+        df.map(csv_safe).to_csv(output, index=False)  # product names as text, never a formula
     cols = [c for c in ("scope", "antecedent_names", "consequent_name", "support", "confidence", "lift") if c in df.columns]
     t = Table(*cols, title=f"{len(df):,} rules" + (f" (top {top} by lift)" if len(df) > top else ""))
     for rec in df.head(top)[cols].itertuples(index=False):
@@ -650,8 +709,8 @@ def customer(
 def plan_cmd(
     run_id: Optional[int] = typer.Option(None, "--run", help="Run whose actions to summarise (default: the latest)."),
 ):
-    """Audience size, control group, cost and expected return per campaign of a run's actions."""
-    from .act import plan_summary
+    """Treatment and control counts, cost and expected incremental value per campaign of a run's actions."""
+    from .act import plan_summary, plan_totals, priors_note
 
     with _open(create=False) as ws:
         if run_id is None and (not ws.has_table("actions") or ws.scalar("SELECT max(run_id) FROM actions") is None):
@@ -660,15 +719,27 @@ def plan_cmd(
             return
         df = plan_summary(ws, run_id)
     if df.empty:
-        console.print("No campaign in the plan: no customer qualified for any campaign (or the act stage was "
-                      "skipped; the run's summary and `shopseg report` say why).", highlight=False, soft_wrap=True)
+        console.print(f"Run {df.attrs['run_id']} planned no actions: no customer's expected value was above "
+                      "act.min_expected_value.", highlight=False)
         return
-    t = Table("campaign", "channel", "audience", "control", "cost", "expected revenue", "expected value", "ROI",
-              title=f"Plan of run {int(df['run_id'].iloc[0])}")
+    tot = plan_totals(df)
+    t = Table("campaign", "channel", "treatment", "control", "cost", "incremental value", "expected value", "ROI",
+              "uplift", title=f"Plan of run {df.attrs['run_id']}")
+
+    def roi(x):
+        return "" if x != x else f"{x:,.2f}"
+
     for r in df.itertuples(index=False):
-        t.add_row(r.campaign, r.channel, f"{r.audience:,}", f"{r.control:,}", _fmt(r.cost, ",.2f"),
-                  _fmt(r.expected_revenue, ",.2f"), _fmt(r.expected_value, ",.2f"), _fmt(r.expected_roi, ",.2f", ""))
+        t.add_row(r.campaign, r.channel, f"{r.treatment:,}", f"{r.control:,}", _fmt(r.cost, ",.2f"),
+                  _fmt(r.incremental_value, ",.2f"), _fmt(r.expected_value, ",.2f"), roi(r.expected_roi),
+                  "" if r.uplift != r.uplift else f"{r.uplift:.2%}")
+    t.add_section()
+    t.add_row("total", "", f"{tot['treatment']:,}", f"{tot['control']:,}", f"{tot['cost']:,.2f}",
+              f"{tot['incremental_value']:,.2f}", f"{tot['expected_value']:,.2f}", roi(tot["expected_roi"]), "")
     console.print(t)
+    note = priors_note(df)
+    if note:
+        console.print(note, highlight=False, soft_wrap=True)
 
 
 @app.command("measure")
@@ -708,6 +779,8 @@ def export_cmd(
     include_pii: bool = typer.Option(False, "--include-pii", help="Also write raw e-mail, phone (E.164) and name."),
     run_id: Optional[int] = typer.Option(None, "--run", help="Run (default: the latest with actions)."),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML file overriding default settings."),
+    platform: Optional[str] = typer.Option(None, "--platform", help="Write the upload file of meta, google (hashed "
+                                           "identifiers), klaviyo or mailchimp (raw contacts: needs --include-pii)."),
 ):
     """Write a campaign's audience (treatment only, never the control group) with SHA-256 hashed e-mail and phone."""
     from .act import export_audience
@@ -715,7 +788,7 @@ def export_cmd(
 
     with _open(create=False) as ws:
         path = export_audience(ws, campaign, format=format, run_id=run_id, include_pii=include_pii,
-                               config=load_config(config))
+                               config=load_config(config), platform=platform)
         n = ws.scalar(f"SELECT count(*) FROM read_{'csv_auto' if format == 'csv' else 'parquet'}(?)", [str(path)])
     console.print(f"{n:,} customers -> {path}", highlight=False, soft_wrap=True)
 

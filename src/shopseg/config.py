@@ -244,6 +244,8 @@ CONSTRAINTS: dict[str, Constraint] = {
     "act.budget": interval(0, None),
     "act.stratify_by": one_of("rfm", "lifecycle", "value_tier", "cluster"),
     "act.response_window_days": interval(1, 3650, integer=True),
+    "act.uplift_model_min_group": interval(1, None, integer=True),
+    "act.choose_by": one_of("priority", "value_per_cost"),
     "act.confidence_level": Constraint(
         "a number in (0, 1)", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < 1),
     "act.ci_method": one_of("newcombe", "wald"),

@@ -19,7 +19,7 @@ from typing import Callable, Sequence
 from . import __version__
 from .config import Config, load_config
 from .errors import ConfigError, ModelFitError, ShopsegError
-from .workspace import Workspace
+from .workspace import Workspace, run_of_file
 
 
 @dataclass
@@ -116,9 +116,10 @@ def discard_outputs(ws: Workspace, run_ids: Sequence[int]) -> int:
         if ws.has_table(table):
             deleted += ws.scalar(f'SELECT count(*) FROM "{table}" WHERE run_id IN ({marks})', ids) or 0
             ws.con.execute(f'DELETE FROM "{table}" WHERE run_id IN ({marks})', ids)
-    for run_id in ids:
-        for path in Path(ws.models_dir).glob(f"run-{run_id}-*"):
-            path.unlink(missing_ok=True)
+    for d in (ws.models_dir, ws.reports_dir):  # every file a run names itself in: run-3-*, churn_run3.*, ...
+        for path in Path(d).glob("*") if Path(d).exists() else []:
+            if run_of_file(path.name) in ids:
+                path.unlink(missing_ok=True)
     return deleted
 
 
@@ -189,6 +190,8 @@ def run_pipeline(
                 done = "skipped" if str(notes.get("note", "")).startswith("skipped") else "done"
                 record[stage.name] = {"status": done, "seconds": round(time.perf_counter() - t0, 3), **notes}
                 ctx.notes[stage.name] = notes
+            # recorded as it goes: a run killed later still shows the stages it got through
+            ws.con.execute("UPDATE runs SET stages = ? WHERE run_id = ?", [json.dumps(record, default=str), run_id])
             if progress:
                 progress(stage.name, record[stage.name]["status"])
     except BaseException:

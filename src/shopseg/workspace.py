@@ -33,6 +33,38 @@ DB_NAME = "shop.duckdb"
 SUBDIRS = ("models", "reports", "exports")
 
 
+# Test seam for crash tests (tests/test_hardening_crash.py): ``SHOPSEG_PAUSE_AT=before_commit:2`` makes the
+# process say ``paused before_commit:2`` on stdout at the second commit point and wait there to be killed, so a
+# test kills at a chosen moment instead of after a random delay that a loaded machine moves.
+PAUSE_ENV = "SHOPSEG_PAUSE_AT"
+_pause_counts: dict[str, int] = {}
+
+
+def pause_point(name: str) -> None:
+    """Stop here for good when ``$SHOPSEG_PAUSE_AT`` names this point (``name`` or ``name:N`` for the N-th pass)."""
+    want = os.environ.get(PAUSE_ENV)
+    if not want or not want.startswith(name):
+        return
+    _pause_counts[name] = n = _pause_counts.get(name, 0) + 1
+    if want in (name, f"{name}:{n}"):
+        import time
+
+        print(f"paused {want}", flush=True)
+        while True:  # the test's SIGKILL ends the process
+            time.sleep(60)
+
+
+# the run a file of models/ or reports/ belongs to: run-3-clusters.json, churn_run3.json,
+# review_sentiment_run3.pkl, report-run3.html, report-run3-shareable.html
+_RUN_IN_NAME = re.compile(r"(?:^|[^0-9a-z])run-?(\d+)(?![0-9])")
+
+
+def run_of_file(name: str) -> int | None:
+    """The run id in the name of a file that a run wrote (models, reports), or None."""
+    m = _RUN_IN_NAME.search(name)
+    return int(m.group(1)) if m else None
+
+
 def default_path() -> Path:
     """``$SHOPSEG_WORKSPACE`` if set, else ``./shopseg-workspace``."""
     return Path(os.environ.get("SHOPSEG_WORKSPACE") or DEFAULT_PATH)
@@ -69,6 +101,16 @@ class Workspace:
             if p.exists() and not p.is_dir():
                 raise WorkspaceError(f"Workspace path {p} exists and is not a folder.")
             p.mkdir(parents=True, exist_ok=True)
+        ws = cls(p, cls._connect(db, read_only))
+        if not read_only:
+            for d in SUBDIRS:
+                (p / d).mkdir(exist_ok=True)
+            ws._create_schema()
+        return ws
+
+    @staticmethod
+    def _connect(db: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+        """A connection to ``db`` with the workspace's settings (no progress bar, $SHOPSEG_MEMORY_LIMIT)."""
         try:
             con = duckdb.connect(str(db), read_only=read_only)
         except duckdb.IOException as e:
@@ -86,12 +128,29 @@ class Workspace:
                 con.close()
                 raise WorkspaceError(f"SHOPSEG_MEMORY_LIMIT must be a size such as 2GB or 512MB. Got {limit!r} "
                                      f"instead ({str(e).splitlines()[0]}).") from None
-        ws = cls(p, con)
-        if not read_only:
-            for d in SUBDIRS:
-                (p / d).mkdir(exist_ok=True)
-            ws._create_schema()
-        return ws
+        return con
+
+    def rewrite(self) -> None:
+        """Copy the database into a fresh file and put it in place of the old one.
+
+        A DELETE, even after CHECKPOINT and VACUUM, leaves the deleted values' bytes in free blocks of
+        ``shop.duckdb``; a fresh copy holds only live rows (``shopseg forget`` needs that). The copy is built
+        beside the file and swapped in by one rename, so a crash leaves the old file or the new one.
+        """
+        db, fresh = self.db_path, self.path / f".{DB_NAME}.rewrite"
+        for f in (fresh, fresh.with_name(fresh.name + ".wal")):
+            f.unlink(missing_ok=True)
+        name = self.scalar("SELECT current_database()")
+        self.con.execute("CHECKPOINT")
+        self.con.execute(f"ATTACH '{fresh}' AS _fresh")
+        try:
+            self.con.execute(f'COPY FROM DATABASE "{name}" TO _fresh')
+        finally:
+            self.con.execute("DETACH _fresh")
+        self.con.close()
+        os.replace(fresh, db)
+        db.with_name(db.name + ".wal").unlink(missing_ok=True)  # the old file's, checkpointed above
+        self.con = self._connect(db)
 
     def _create_schema(self) -> None:
         tables = (*schema.INPUT_TABLES.values(), *schema.SYSTEM_TABLES.values())
@@ -174,7 +233,9 @@ class Workspace:
             self.con.execute("ROLLBACK")
             raise
         else:
+            pause_point("before_commit")
             self.con.execute("COMMIT")
+            pause_point("after_commit")
 
     def next_id(self, table: str, column: str) -> int:
         return int(self.scalar(f'SELECT coalesce(max("{column}"), 0) + 1 FROM "{table}"'))

@@ -15,10 +15,11 @@ See docs/action.md.  The pipeline stages (register them in ``shopseg.stages``):
 from __future__ import annotations
 
 from .bandit import ThompsonSampler, choose_variants, variant_history
-from .export import CALLING_CODES, email_sha256_sql, export_audience, normalize_phone, phone_e164_sql
+from .export import CALLING_CODES, PLATFORMS, email_sha256_sql, export_audience, normalize_phone, phone_e164_sql
 from .holdout import budget_prefix, control_share_by, stratified_control
-from .playbook import (ACTION_COLUMNS, ActionPlan, Campaign, Condition, campaigns_from_config, check_act,
-                       parse_condition, plan_actions, plan_summary)
+from .playbook import (ACTION_COLUMNS, PLAN_COLUMNS, ActionPlan, Campaign, Condition, campaign_uplifts,
+                       campaigns_from_config, check_act, parse_condition, plan_actions, plan_summary, plan_totals,
+                       priors_note)
 from .uplift import (REPORT_COLUMNS, customer_outcomes, measure, newcombe_interval, uplift_table, wald_interval,
                      wilson_interval)
 
@@ -27,7 +28,7 @@ def act_stage(ctx) -> dict:
     """Pipeline stage ``act``: plan the run's actions (table ``actions``)."""
     plan = plan_actions(ctx.ws, ctx.run_id, ctx.as_of, config=ctx.config, seed=ctx.seed)
     n = plan.notes
-    return {k: n[k] for k in ("campaigns", "eligible_pairs", "chosen", "treatment", "control", "spend",
+    return {k: n[k] for k in ("campaigns", "campaigns_enabled", "eligible_pairs", "chosen", "treatment", "control", "spend",
                               "expected_value", "dropped_by_budget", "skipped_cooldown", "missing_inputs")
             if k in n}
 
@@ -54,9 +55,10 @@ def measure_stage(ctx) -> dict:
 
 
 __all__ = [
-    "ACTION_COLUMNS", "ActionPlan", "CALLING_CODES", "Campaign", "Condition", "REPORT_COLUMNS", "ThompsonSampler",
-    "act_stage", "budget_prefix", "campaigns_from_config", "check_act", "choose_variants", "control_share_by",
+    "ACTION_COLUMNS", "PLAN_COLUMNS", "PLATFORMS", "ActionPlan", "CALLING_CODES", "Campaign", "Condition", "REPORT_COLUMNS", "ThompsonSampler",
+    "act_stage", "budget_prefix", "campaign_uplifts", "campaigns_from_config", "check_act", "choose_variants", "control_share_by",
     "customer_outcomes", "email_sha256_sql", "export_audience", "measure", "measure_stage", "newcombe_interval",
-    "normalize_phone", "parse_condition", "phone_e164_sql", "plan_actions", "plan_summary", "stratified_control",
+    "normalize_phone", "parse_condition", "phone_e164_sql", "plan_actions", "plan_summary", "plan_totals", "priors_note",
+    "stratified_control",
     "uplift_table", "variant_history", "wald_interval", "wilson_interval",
 ]

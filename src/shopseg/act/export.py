@@ -21,10 +21,30 @@ Phone normalisation (:func:`normalize_phone`), in order:
 
 It deliberately does not know every country's numbering plan (no new dependency): it is
 right for numbers written in the usual national or international ways.
+
+Platform files (``platform=``), each with the columns and normalisation its platform publishes:
+
+* ``meta``: a Meta (Facebook) custom-audience customer list, columns ``email``, ``phone``,
+  ``extern_id``: e-mail trimmed and lower-cased, phone as digits with the country code and no
+  ``+`` (Meta's "customer information parameters": ``16505551212``), both SHA-256 hex; Meta's
+  published examples ``john_smith@gmail.com`` -> ``62a14e44...`` and ``16505551212`` ->
+  ``e323ec62...`` are reproduced in the tests.
+* ``google``: a Google Ads Customer Match file, columns ``Email``, ``Phone``: e-mail trimmed and
+  lower-cased, phone in E.164 *with* the ``+``, both SHA-256 hex (Google's "prepare user data":
+  remove whitespace, lower-case, E.164 with the country code, then SHA-256).
+* ``klaviyo``: a Klaviyo profile import, columns ``Email``, ``Phone Number`` (E.164), ``First Name``,
+  ``Last Name``, ``shopseg_campaign``, ``shopseg_offer`` (extra columns become custom properties).
+* ``mailchimp``: a Mailchimp audience import, columns ``Email Address``, ``First Name``, ``Last Name``,
+  ``Phone Number``, ``Tags`` (the campaign).
+
+Klaviyo and Mailchimp send the e-mails themselves, so their files hold raw contact details and need
+``include_pii=True``; the ad platforms' files hold hashes only.  Rows that could not be matched (no
+e-mail and no usable phone; for Mailchimp, no e-mail) are left out.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -101,18 +121,79 @@ def email_sha256_sql(email: str) -> str:
     return f"CASE WHEN nullif(trim({email}), '') IS NULL THEN NULL ELSE sha256(lower(trim({email}))) END"
 
 
+PLATFORMS = ("meta", "google", "klaviyo", "mailchimp")
+
+
+def _platform_select(platform: str, e164: str) -> tuple[str, str]:
+    """(SELECT list, WHERE condition) of a platform file over aliases a (actions) and c (contacts)."""
+    email = "nullif(lower(trim(c.email)), '')"
+    first = "nullif(split_part(trim(c.name), ' ', 1), '')"
+    last = "nullif(trim(substr(trim(c.name), length(split_part(trim(c.name), ' ', 1)) + 1)), '')"
+    if platform == "meta":
+        return (f"sha256({email}) AS email, sha256(substr({e164}, 2)) AS phone, a.customer_id AS extern_id",
+                f"({email} IS NOT NULL OR {e164} IS NOT NULL)")
+    if platform == "google":
+        return (f'sha256({email}) AS "Email", sha256({e164}) AS "Phone"',
+                f"({email} IS NOT NULL OR {e164} IS NOT NULL)")
+    if platform == "klaviyo":
+        return (f'{email} AS "Email", {e164} AS "Phone Number", {first} AS "First Name", {last} AS "Last Name", '
+                'a.campaign AS shopseg_campaign, a.offer AS shopseg_offer',
+                f"({email} IS NOT NULL OR {e164} IS NOT NULL)")
+    return (f'{email} AS "Email Address", {first} AS "First Name", {last} AS "Last Name", '
+            f'{e164} AS "Phone Number", a.campaign AS "Tags"', f"{email} IS NOT NULL")
+
+
+# CSV injection (OWASP): a cell that starts with =, @, a tab or a carriage return, or with + or - and is not a
+# plain number, is run as a formula by a spreadsheet that opens the file; such a cell gets a leading '.
+# A phone in E.164 (+16505551212) or a signed number stays as it is.
+_FORMULA = re.compile(r"^[=@\t\r]|^[+-](?![0-9.]+$)")
+_FORMULA_SQL = ("CASE WHEN regexp_matches({x}, '^[=@\\t\\r]') OR (regexp_matches({x}, '^[+-]') AND NOT "
+                "regexp_matches({x}, '^[+-][0-9.]+$')) THEN chr(39) || {x} ELSE {x} END")
+
+
+def csv_safe(value):
+    """``value`` as a spreadsheet-safe CSV cell: text a spreadsheet would run as a formula gets a leading '.
+
+    >>> [csv_safe(v) for v in ["=HYPERLINK(1)", "@SUM(A1)", "-2+3", "+16505551212", "-5", "Ann", None, 3]]
+    ["'=HYPERLINK(1)", "'@SUM(A1)", "'-2+3", '+16505551212', '-5', 'Ann', None, 3]
+    """
+    return "'" + value if isinstance(value, str) and _FORMULA.search(value) else value
+
+
+def csv_safe_query(con, query: str) -> str:
+    """``query`` with every text column passed through :func:`csv_safe`'s rule, in SQL."""
+    sel = []
+    for name, typ, *_ in con.execute(f"DESCRIBE {query}").fetchall():
+        q = '"' + name.replace('"', '""') + '"'
+        sel.append(f"{_FORMULA_SQL.format(x=q)} AS {q}" if typ == "VARCHAR" else q)
+    return f"SELECT {', '.join(sel)} FROM ({query})"
+
+
 def export_audience(ws, campaign: str, format: str = "csv", run_id: int | None = None, include_pii: bool = False,
-                    *, config: Config | None = None, path: str | Path | None = None) -> Path:
+                    *, config: Config | None = None, path: str | Path | None = None,
+                    platform: str | None = None) -> Path:
     """Write the treated customers of ``campaign`` in run ``run_id`` (latest with actions) to ``ws.exports_dir``.
 
     Columns: customer_id, email_sha256, phone_sha256, campaign, offer, variant, channel (and with
     ``include_pii``: email, phone_e164, name).  File ``run-<run_id>-<campaign>.<csv|parquet>``
-    unless ``path`` is given.  Returns the path written.
+    unless ``path`` is given.  With ``platform`` (one of :data:`PLATFORMS`) the file is that
+    platform's upload format instead (module docstring), ``run-<run_id>-<campaign>-<platform>.csv``.
+    Returns the path written.
     """
     cfg = config if config is not None else load_config()
     if format not in ("csv", "parquet"):
         raise ConfigError(f"The 'format' parameter of export_audience must be one of 'csv', 'parquet'. "
                           f"Got {format!r} instead.")
+    if platform is not None and platform not in PLATFORMS:
+        raise ConfigError(f"The 'platform' parameter of export_audience must be one of "
+                          f"{', '.join(map(repr, PLATFORMS))}. Got {platform!r} instead.")
+    if platform in ("klaviyo", "mailchimp") and not include_pii:
+        raise ShopsegError(f"A {platform} import holds raw e-mail addresses (the platform sends the e-mails), "
+                           "so it needs include_pii=True.",
+                           hint="Pass --include-pii (and keep the file safe), or use --platform meta / google, "
+                                "which hold SHA-256 hashes only.")
+    if platform is not None and format != "csv":
+        raise ConfigError(f"Platform files are CSV. Got format {format!r} with platform {platform!r}.")
     if not ws.has_table("actions"):
         raise ShopsegError("No actions in the workspace yet.", hint="Run `shopseg run` (stage act) first.")
     if run_id is None:
@@ -126,16 +207,26 @@ def export_audience(ws, campaign: str, format: str = "csv", run_id: int | None =
             else f"'{default_cc}'")
     e164 = phone_e164_sql("c.phone", code)
     pii = f", c.email AS email, {e164} AS phone_e164, c.name AS name" if include_pii else ""
-    out = Path(path) if path is not None else ws.exports_dir / f"run-{run_id}-{campaign}.{format}"
+    name = f"run-{run_id}-{campaign}" + (f"-{platform}" if platform else "") + f".{format}"
+    out = Path(path) if path is not None else ws.exports_dir / name
     out.parent.mkdir(parents=True, exist_ok=True)
-    query = f"""
-        SELECT a.customer_id, {email_sha256_sql('c.email')} AS email_sha256,
+    if platform is None:
+        select = f"""a.customer_id, {email_sha256_sql('c.email')} AS email_sha256,
                CASE WHEN {e164} IS NULL THEN NULL ELSE sha256({e164}) END AS phone_sha256,
-               a.campaign, a.offer, a.variant, a.channel {pii}
+               a.campaign, a.offer, a.variant, a.channel {pii}"""
+        keep = "TRUE"
+    else:
+        select, keep = _platform_select(platform, e164)
+    # the control group is never exported: it must not be contacted
+    query = f"""
+        SELECT {select}
         FROM actions a LEFT JOIN {contacts_sql(ws, "c")} ON c.customer_id = a.customer_id
         LEFT JOIN {_codes_sql()} ON cc.country_key = lower(trim(c.country))
         WHERE a.run_id = {int(run_id)} AND a.campaign = '{campaign.replace("'", "''")}' AND a."group" = 'treatment'
+          AND {keep}
         ORDER BY a.customer_id"""
+    if format == "csv":
+        query = csv_safe_query(ws.con, query)
     fmt = "(FORMAT csv, HEADER true)" if format == "csv" else "(FORMAT parquet)"
     target = str(out).replace("'", "''")
     ws.con.execute(f"COPY ({query}) TO '{target}' {fmt}").fetchall()

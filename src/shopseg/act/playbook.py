@@ -13,7 +13,9 @@ action per run:
    are customers who had an action (treatment or control) fewer than the
    candidate campaign's ``cooldown_days`` before this run's as_of;
 3. each customer keeps one campaign: the highest ``priority``, then the highest
-   expected value (then the campaign name, so ties are deterministic);
+   expected value (then the campaign name, so ties are deterministic); with
+   ``act.choose_by = "value_per_cost"`` the highest expected value per unit of cost instead
+   (priority only breaks ties), so the budget goes where a contact adds the most;
 4. the pairs are ranked by expected value per cost (greedy knapsack, Dantzig
    1957); the longest prefix of that ranking whose *treatment* spend fits in
    ``act.budget`` is planned, with each campaign's control group drawn inside
@@ -50,7 +52,8 @@ OPS = ("not in", "in", "==", "!=", ">=", "<=", ">", "<")
 _COND = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?)\s+(not\s+in|in|==|!=|>=|<=|>|<)\s+(.+?)\s*$")
 CAMPAIGN_KEYS = ("enabled", "description", "when", "offers", "channel", "cost_per_contact", "incentive",
                  "incentive_basis", "incentive_min", "incentive_max", "value", "value_basis", "response_rate",
-                 "priority", "cooldown_days", "control_share")
+                 "priority", "cooldown_days", "control_share", "uplift", "uplift_source",
+                 "uplift_prior_sd")
 ACTION_COLUMNS = {
     "customer_id": "The customer.",
     "campaign": "Campaign name (a key of [act.campaigns]).",
@@ -60,13 +63,21 @@ ACTION_COLUMNS = {
     "group": "'treatment' (contacted) or 'control' (held out to measure uplift). Quote it in SQL: \"group\".",
     "stratum": "The customer's segment in the act.stratify_by scheme (control groups are stratified by it).",
     "priority": "The campaign's priority.",
-    "response_rate": "Expected response rate used for planning.",
+    "response_rate": "Expected share of contacted customers who respond and redeem the incentive.",
+    "uplift": "Incremental response: the share of contacted customers who respond because of the contact "
+              "(the campaign's prior, or the measured uplift of its past control groups).",
+    "uplift_source": "Where the uplift comes from: 'prior: <source>' or 'measured: ...'.",
+    "response_value": "Net value of one response: the customer's net average order (net of returns, "
+                      "cancellations and discounts) or net-share of CLV, times the campaign's value; 0 when the "
+                      "customer's net spend is <= 0.",
     "incentive": "Incentive a responder gets, in currency.",
     "contact_cost": "Cost of the contact (0 for control).",
-    "expected_value": "response_rate x value - cost (0 for control: not contacted).",
+    "expected_value": "uplift x response_value - cost: the expected incremental net value of contacting the "
+                      "customer (0 for control: not contacted).",
     "cost": "contact_cost + response_rate x incentive: the expected spend (0 for control).",
     "reason": "Why this customer got this action, in plain words.",
 }
+FLOAT_COLUMNS = ("response_rate", "uplift", "response_value", "incentive", "contact_cost", "expected_value", "cost")
 
 
 # -- campaigns as data -----------------------------------------------------------------
@@ -131,9 +142,13 @@ class Campaign:
     priority: int = 0
     cooldown_days: int = 30
     control_share: float = 0.1
+    uplift: float = 0.005
+    uplift_source: str = ""
+    uplift_prior_sd: float = 0.02
 
     def value_sql(self) -> str:
-        return f"({self.value!r} * {_basis_sql(self.value_basis)})"
+        """Net value of one response: nothing for a customer whose purchases net to <= 0."""
+        return f"(CASE WHEN _net_spend <= 0 THEN 0.0 ELSE {self.value!r} * {_basis_sql(self.value_basis)} END)"
 
     def incentive_sql(self) -> str:
         e = f"({self.incentive!r} * {_basis_sql(self.incentive_basis)})"
@@ -145,7 +160,9 @@ class Campaign:
 
 
 def _basis_sql(basis: str) -> str:
-    return {"fixed": "1.0", "clv": "coalesce(clv, 0.0)", "avg_order_value": "coalesce(avg_order_value, 0.0)"}[basis]
+    # net bases (build_frame): the average order net of returns, cancellations and discounts, and the
+    # CLV scaled by the share of the customer's purchases they kept
+    return {"fixed": "1.0", "clv": "(coalesce(clv, 0.0) * _net_share)", "avg_order_value": "_net_aov"}[basis]
 
 
 def _sql_str(s: str) -> str:
@@ -238,6 +255,12 @@ def _campaign(name: str, raw: dict, defaults: dict) -> Campaign:
     num("control_share", 0, 0.5)
     num("priority", -1000000, 1000000, integer=True)
     num("cooldown_days", 0, 3650, integer=True)
+    num("uplift", 0, 1)
+    num("uplift_prior_sd", 0, 1)
+    if d["uplift_prior_sd"] <= 0:
+        bad("uplift_prior_sd", "a number in (0, 1]")
+    if not isinstance(d["uplift_source"], str):
+        bad("uplift_source", "a string")
     when = tuple(parse_condition(c, name) for c in d["when"])
     return Campaign(name=name, when=when, offers=tuple(offers), description=d["description"], enabled=d["enabled"],
                     channel=d["channel"], cost_per_contact=float(d["cost_per_contact"]),
@@ -245,7 +268,8 @@ def _campaign(name: str, raw: dict, defaults: dict) -> Campaign:
                     incentive_min=float(d["incentive_min"]), incentive_max=float(d["incentive_max"]),
                     value=float(d["value"]), value_basis=d["value_basis"], response_rate=float(d["response_rate"]),
                     priority=int(d["priority"]), cooldown_days=int(d["cooldown_days"]),
-                    control_share=float(d["control_share"]))
+                    control_share=float(d["control_share"]), uplift=float(d["uplift"]),
+                    uplift_source=d["uplift_source"], uplift_prior_sd=float(d["uplift_prior_sd"]))
 
 
 def campaigns_from_act(act: dict) -> list[Campaign]:
@@ -273,6 +297,18 @@ def check_act(act) -> bool:
 
 # -- the customer frame ----------------------------------------------------------------
 
+NET_COLUMNS = ("frequency", "monetary_total", "monetary_net")
+# What a response is worth is measured net: returns and cancellations (monetary_net) and discounts
+# (already out of monetary_total) come off.  A customer with no order has net spend 0 but is not a
+# customer whose purchases were cancelled: _net_spend is NULL for them, so a fixed value (a first
+# order, say) still applies; an ordering customer whose purchases net to <= 0 is worth nothing.
+NET_SQL = """CASE WHEN coalesce(f.frequency, 0) > 0 THEN greatest(coalesce(f.monetary_net, 0), 0) / f.frequency
+                  ELSE 0.0 END AS _net_aov,
+             CASE WHEN coalesce(f.monetary_total, 0) > 0
+                  THEN least(1.0, greatest(0.0, coalesce(f.monetary_net, 0) / f.monetary_total)) ELSE 1.0 END
+                  AS _net_share,
+             CASE WHEN coalesce(f.frequency, 0) > 0 THEN coalesce(f.monetary_net, 0) END AS _net_spend"""
+
 
 def source_run(ws, table: str, run_id: int) -> int | None:
     """``run_id`` when ``table`` holds rows of it, else the latest earlier run that does, else None."""
@@ -293,6 +329,11 @@ def build_frame(ws, run_id: int, fields: set[str], *, name: str = "_act_frame") 
             f"No customer features for run {run_id} or before: actions need them.",
             hint="Run the segments stage first (shopseg run), which writes customer_features and segments.")
     feat_cols = [c for c in ws.columns("customer_features") if c not in ("run_id", "customer_id")]
+    lacking = [c for c in NET_COLUMNS if c not in feat_cols]
+    if lacking:
+        raise ShopsegError(
+            f"customer_features of run {runs['customer_features']} lacks {', '.join(lacking)}: the net value of a "
+            f"response needs {', '.join(NET_COLUMNS)}.", hint="Re-run the segments stage with this version.")
     num = []
     for c in feat_cols:
         q = '"' + c.replace('"', '""') + '"'
@@ -321,7 +362,7 @@ def build_frame(ws, run_id: int, fields: set[str], *, name: str = "_act_frame") 
         WITH f AS (SELECT CAST(customer_id AS VARCHAR) AS customer_id, {', '.join(num)}
                    FROM customer_features WHERE run_id = {runs['customer_features']}),
              seg AS ({seg}), ch AS ({ch}), cl AS ({cl})
-        SELECT f.*, {', '.join(f'seg.{s}' for s in SCHEMES)}, ch.churn_tier, ch.churn_probability,
+        SELECT f.*, {NET_SQL}, {', '.join(f'seg.{s}' for s in SCHEMES)}, ch.churn_tier, ch.churn_probability,
                cl.clv, cl.p_alive, cl.expected_purchases_90d, cl.clv_quantile
                {''.join(', ' + m for m in means)}
         FROM f LEFT JOIN seg USING (customer_id) LEFT JOIN ch USING (customer_id) LEFT JOIN cl USING (customer_id)
@@ -362,16 +403,62 @@ class ActionPlan:
     notes: dict
 
 
-def _candidates_sql(camps: list[Campaign], stratify_by: str, frame: str) -> str:
+def campaign_uplifts(ws, camps: list[Campaign], run_id: int | None) -> dict[str, tuple[float, str]]:
+    """Campaign name -> (incremental response used for planning, its source).
+
+    Before a campaign has been measured against a control group this is its prior (the playbook's
+    ``uplift``, with ``uplift_source``).  Once earlier runs' actions of the campaign were measured
+    (``uplift_reports``, all segments and variants), their treated and control counts are pooled
+    and the measured difference ``d`` (standard error ``se``, Wald) is combined with the prior by
+    precision: ``(u0 / s0^2 + d / se^2) / (1 / s0^2 + 1 / se^2)`` with ``s0`` the campaign's
+    ``uplift_prior_sd`` (default 2 points: a prior from another shop's test says little about this
+    one).  A big control group therefore moves the value to what was measured, a handful of
+    customers barely.
+    """
+    out = {c.name: (c.uplift, "prior: " + (c.uplift_source or "the playbook's uplift setting")) for c in camps}
+    sd = {c.name: c.uplift_prior_sd for c in camps}
+    need = {"campaign", "segment", "variant", "n_treatment", "n_control", "responders_treatment",
+            "responders_control"}
+    if not ws.has_table("uplift_reports") or not need <= set(ws.columns("uplift_reports")):
+        return out
+    before = "" if run_id is None else f"AND run_id < {int(run_id)}"
+    m = ws.df(f"""
+        SELECT campaign, string_agg(DISTINCT CAST(run_id AS VARCHAR), ', ' ORDER BY CAST(run_id AS VARCHAR)) AS runs,
+               sum(n_treatment) AS nt, sum(n_control) AS nc,
+               sum(responders_treatment) AS xt, sum(responders_control) AS xc
+        FROM uplift_reports WHERE segment = 'all' AND variant = 'all' AND n_control > 0 {before}
+        GROUP BY campaign""")
+    for r in m.itertuples(index=False):
+        if r.campaign not in out or not r.nt:
+            continue
+        u0 = out[r.campaign][0]
+        pt, pc = r.xt / r.nt, r.xc / r.nc
+        d = pt - pc
+        se2 = max(pt * (1 - pt) / r.nt + pc * (1 - pc) / r.nc, 1e-12)
+        w0, w1 = 1 / sd[r.campaign] ** 2, 1 / se2
+        u = (w0 * u0 + w1 * d) / (w0 + w1)
+        out[r.campaign] = (float(u), (
+            f"measured: run {r.runs}, {int(r.nt):,} treated at {pt:.2%} vs {int(r.nc):,} controls at {pc:.2%}: "
+            f"{d:+.2%} +/- {1.96 * se2 ** 0.5:.2%}, combined with the prior {u0:.2%}"))
+    return out
+
+
+def _candidates_sql(camps: list[Campaign], stratify_by: str, frame: str,
+                    uplifts: dict[str, tuple[float, str]]) -> str:
     parts = []
     for i, c in enumerate(camps):
         why = " || '; ' || ".join(f"({cond.reason_sql()})" for cond in c.when)
+        up, src = uplifts[c.name]
         parts.append(f"""
             SELECT customer_id, {i} AS campaign_idx, {_sql_str(c.name)} AS campaign, {c.priority} AS priority,
-                   {c.response_rate!r} AS response_rate, {c.value_sql()} AS value, {c.incentive_sql()} AS incentive,
+                   {c.response_rate!r} AS response_rate, coalesce(u.uplift, {float(up)!r}) AS uplift,
+                   coalesce(u.uplift_source, {_sql_str(src)}) AS uplift_source,
+                   {c.value_sql()} AS response_value, {c.incentive_sql()} AS incentive,
                    {c.cost_per_contact!r} AS contact_cost, coalesce({stratify_by}, '(none)') AS stratum,
-                   {_sql_str(c.name + ': ')} || {why} AS why
-            FROM {frame} WHERE {' AND '.join(cond.sql() for cond in c.when)}""")
+                   _net_spend AS net_spend, {_sql_str(c.name + ': ')} || {why} AS why
+            FROM {frame} LEFT JOIN (SELECT customer_id, uplift, uplift_source FROM _act_uplift
+                                    WHERE campaign = {_sql_str(c.name)}) u USING (customer_id)
+            WHERE {' AND '.join(cond.sql() for cond in c.when)}""")
     return " UNION ALL ".join(parts)
 
 
@@ -405,9 +492,8 @@ def plan_actions(ws, run_id: int | None, as_of, *, config: Config | None = None,
     act = cfg["act"]
     camps = [c for c in campaigns_from_act(act) if c.enabled]
     as_ts = pd.Timestamp(as_of).to_pydatetime() if not isinstance(as_of, datetime) else as_of
-    notes: dict = {"campaigns": len(camps)}
-    empty = pd.DataFrame({k: pd.Series(dtype="float64" if k in ("response_rate", "incentive", "contact_cost",
-                                                                   "expected_value", "cost") else
+    notes: dict = {"campaigns_enabled": len(camps)}
+    empty = pd.DataFrame({k: pd.Series(dtype="float64" if k in FLOAT_COLUMNS else
                                       "int64" if k == "priority" else "object") for k in ACTION_COLUMNS})
     if not camps:
         return _finish(ws, run_id, empty, notes, write)
@@ -419,8 +505,29 @@ def plan_actions(ws, run_id: int | None, as_of, *, config: Config | None = None,
         notes["missing_inputs"] = missing
     _check_fields(ws, camps, "_act_frame")
     stratify_by = act["stratify_by"]
-    ws.con.execute(f"CREATE OR REPLACE TEMP TABLE _act_candidates AS {_candidates_sql(camps, stratify_by, '_act_frame')}"
-                   ).fetchall()
+    uplifts = campaign_uplifts(ws, camps, run_id)
+    notes["uplift_sources"] = {k: v[1] for k, v in uplifts.items()}
+    per_customer = None
+    if run_id is not None:
+        from .shop_uplift import customer_uplifts
+
+        per_customer, model_notes = customer_uplifts(
+            ws, [c.name for c in camps], run_id, as_ts, window_days=int(act["response_window_days"]),
+            min_group=int(act["uplift_model_min_group"]), seed=seed)
+        if model_notes:
+            notes["uplift_models"] = model_notes
+    ws.con.execute("SELECT 1").fetchall()
+    ws.con.register("_act_uplift_df", per_customer if per_customer is not None else pd.DataFrame(
+        {"customer_id": pd.Series(dtype=object), "campaign": pd.Series(dtype=object),
+         "uplift": pd.Series(dtype=float), "uplift_source": pd.Series(dtype=object)}))
+    try:
+        ws.con.execute("CREATE OR REPLACE TEMP TABLE _act_uplift AS SELECT CAST(customer_id AS VARCHAR) AS customer_id, "
+                       "CAST(campaign AS VARCHAR) AS campaign, CAST(uplift AS DOUBLE) AS uplift, "
+                       "CAST(uplift_source AS VARCHAR) AS uplift_source FROM _act_uplift_df").fetchall()
+    finally:
+        ws.con.unregister("_act_uplift_df")
+    ws.con.execute(f"CREATE OR REPLACE TEMP TABLE _act_candidates AS "
+                   f"{_candidates_sql(camps, stratify_by, '_act_frame', uplifts)}").fetchall()
     notes["eligible_pairs"] = int(ws.scalar("SELECT count(*) FROM _act_candidates"))
     cooldown = ""
     if ws.has_table("actions") and run_id is not None:
@@ -434,19 +541,25 @@ def plan_actions(ws, run_id: int | None, as_of, *, config: Config | None = None,
                       < (CASE c.campaign {cds} END))"""
         notes["skipped_cooldown"] = int(ws.scalar(
             f"SELECT count(DISTINCT customer_id) FROM _act_candidates c WHERE NOT (TRUE {cooldown})", [as_ts, as_ts]))
+    choose_order = {
+        "priority": "priority DESC, expected_value DESC, campaign",
+        # the campaign that adds the most per unit of cost (free contacts first), then the most in total
+        "value_per_cost": "CASE WHEN cost > 0 THEN expected_value / cost ELSE 'Infinity'::DOUBLE END DESC, "
+                          "expected_value DESC, priority DESC, campaign",
+    }[act["choose_by"]]
     df = ws.df(f"""
         WITH c AS (
             SELECT *, contact_cost + response_rate * incentive AS cost,
-                   response_rate * value - (contact_cost + response_rate * incentive) AS expected_value
+                   uplift * response_value - (contact_cost + response_rate * incentive) AS expected_value
             FROM _act_candidates c WHERE TRUE {cooldown}),
         ok AS (SELECT * FROM c WHERE expected_value > ?),
-        best AS (SELECT *, row_number() OVER (PARTITION BY customer_id
-                                              ORDER BY priority DESC, expected_value DESC, campaign) AS k FROM ok)
-        SELECT customer_id, campaign_idx, campaign, priority, response_rate, value, incentive, contact_cost, cost,
-               expected_value, stratum, why, {unit_hash_sql("CAST(? AS VARCHAR)", "campaign", "customer_id")} AS u
+        best AS (SELECT *, row_number() OVER (PARTITION BY customer_id ORDER BY {choose_order}) AS k FROM ok)
+        SELECT customer_id, campaign_idx, campaign, priority, response_rate, uplift, uplift_source, response_value,
+               incentive, contact_cost, cost, expected_value, stratum, net_spend, why, {unit_hash_sql("CAST(? AS VARCHAR)", "campaign", "customer_id")} AS u
         FROM best WHERE k = 1 ORDER BY customer_id
     """, ([as_ts, as_ts] if cooldown else []) + [float(act["min_expected_value"]), str(seed)])
     ws.con.execute("DROP TABLE IF EXISTS _act_candidates").fetchall()
+    ws.con.execute("DROP TABLE IF EXISTS _act_uplift").fetchall()
     ws.con.execute("DROP TABLE IF EXISTS _act_frame").fetchall()
     notes["chosen"] = len(df)
     if not len(df):
@@ -491,10 +604,14 @@ def plan_actions(ws, run_id: int | None, as_of, *, config: Config | None = None,
     df["offer"] = [t.replace("{incentive}", a) for t, a in zip(template, amount)]
     df["variant"] = np.where(is_ctrl, "control", df["variant"].to_numpy(object))
     df["channel"] = [camps[i].channel for i in df["campaign_idx"]]
-    ev_txt = (df["expected_value"].map("{:.2f}".format) + " = " + (df["response_rate"] * 100).map("{:.1f}".format)
-              + "% x " + df["value"].map("{:.2f}".format) + " - " + df["cost"].map("{:.2f}".format))
+    ev_txt = (df["expected_value"].map("{:.2f}".format) + " = uplift " + (df["uplift"] * 100).map("{:.2f}".format)
+              + "% (" + df["uplift_source"].str.split(":").str[0] + ") x net value " + df["response_value"].map("{:.2f}".format)
+              + " - cost " + df["cost"].map("{:.2f}".format))
     share_txt = np.array([f"{camps[i].control_share:.0%}" for i in df["campaign_idx"]], dtype=object)
-    treat_reason = df["why"] + "; expected value " + ev_txt + df["variant_why"].map(lambda s: f"; {s}" if s else "")
+    ns = df["net_spend"].to_numpy(float)
+    net_txt = np.where(ns <= 0, np.char.mod("; net spend %.2f <= 0 (returns and cancellations took back the "
+                                            "purchases): a response is worth nothing", np.nan_to_num(ns)), "")
+    treat_reason = df["why"] + net_txt + "; expected value " + ev_txt + df["variant_why"].map(lambda s: f"; {s}" if s else "")
     ctrl_reason = (df["why"] + "; held out in the control group (" + share_txt + " of the audience, stratified by "
                    + stratify_by + " '" + df["stratum"] + "') to measure the uplift: not contacted")
     df["reason"] = np.where(is_ctrl, ctrl_reason, treat_reason)
@@ -510,12 +627,19 @@ def plan_actions(ws, run_id: int | None, as_of, *, config: Config | None = None,
 
 
 def _finish(ws, run_id, out: pd.DataFrame, notes: dict, write: bool) -> ActionPlan:
+    notes["campaigns"] = int(out["campaign"].nunique()) if len(out) else 0
     if write and run_id is not None:
         ws.con.execute("SELECT 1").fetchall()
+        if ws.has_table("actions"):  # a table from an older version: add the columns it lacks
+            have = set(ws.columns("actions"))
+            for c in ACTION_COLUMNS:
+                if c not in have:
+                    typ = "DOUBLE" if c in FLOAT_COLUMNS else "BIGINT" if c == "priority" else "VARCHAR"
+                    ws.con.execute(f'ALTER TABLE actions ADD COLUMN "{c}" {typ}').fetchall()
         ws.con.register("_act_out", out)
         try:
             cols = ", ".join(
-                f'CAST("{c}" AS {"DOUBLE" if c in ("response_rate", "incentive", "contact_cost", "expected_value", "cost") else "BIGINT" if c == "priority" else "VARCHAR"}) AS "{c}"'
+                f'CAST("{c}" AS {"DOUBLE" if c in FLOAT_COLUMNS else "BIGINT" if c == "priority" else "VARCHAR"}) AS "{c}"'
                 for c in ACTION_COLUMNS)
             notes["rows"] = ws.write_output("actions", run_id, f"SELECT {cols} FROM _act_out")
         finally:
@@ -523,30 +647,93 @@ def _finish(ws, run_id, out: pd.DataFrame, notes: dict, write: bool) -> ActionPl
     return ActionPlan(run_id, out, notes)
 
 
-def plan_summary(ws, run_id: int | None = None) -> pd.DataFrame:
-    """Per campaign of a run's ``actions`` (the latest run by default): audience, control, spend, return.
+PLAN_COLUMNS = {
+    "campaign": "Campaign name.",
+    "channel": "Its channel.",
+    "treatment": "Customers contacted.",
+    "control": "Customers held out as the control group (not contacted, cost nothing).",
+    "control_share": "control / (treatment + control).",
+    "cost": "Expected spend: contact costs plus expected incentives of the treatment group.",
+    "incremental_value": "Expected incremental net value of the responses: sum of uplift x response_value "
+                         "over the treatment group.",
+    "expected_value": "incremental_value - cost.",
+    "expected_roi": "expected_value / cost (NaN when cost is 0).",
+    "uplift": "Mean incremental response used for the treatment group.",
+    "uplift_source": "Where the uplift comes from ('prior: ...' or 'measured: ...').",
+}
+_PLAN_SQL = """
+    SELECT campaign, any_value(channel) AS channel,
+           count(*) FILTER (WHERE "group" = 'treatment') AS treatment,
+           count(*) FILTER (WHERE "group" = 'control') AS control,
+           coalesce(sum(cost) FILTER (WHERE "group" = 'treatment'), 0) AS cost,
+           coalesce(sum(expected_value + cost) FILTER (WHERE "group" = 'treatment'), 0) AS incremental_value,
+           coalesce(sum(expected_value) FILTER (WHERE "group" = 'treatment'), 0) AS expected_value,
+           avg(uplift) FILTER (WHERE "group" = 'treatment') AS uplift,
+           coalesce(min(uplift_source) FILTER (WHERE "group" = 'treatment'), min(uplift_source)) AS uplift_source
+    FROM actions WHERE run_id = ? GROUP BY campaign ORDER BY campaign"""
 
-    Columns: campaign, channel, audience (treatment), control, control_share, cost, expected_revenue
-    (sum of response_rate x value over the treatment), expected_value (net of cost), expected_roi.
+
+def _query(source, sql: str, params: list) -> pd.DataFrame:
+    """Rows of ``sql`` from a Workspace or a DuckDB connection / cursor (the service's)."""
+    if hasattr(source, "con"):
+        return source.df(sql, params)
+    return source.execute(sql, params).df()
+
+
+def plan_summary(source, run_id: int | None = None) -> pd.DataFrame:
+    """The plan's figures per campaign of a run's ``actions`` (the latest run by default).
+
+    The one place the plan is added up: ``shopseg plan``, the report, the dashboard and the API
+    format these rows (and :func:`plan_totals` of them), so they agree on every count and sum.
+    ``source`` is a Workspace or a DuckDB connection.  Columns: ``run_id`` and :data:`PLAN_COLUMNS`;
+    one row per campaign, no total row.
     """
-    if not ws.has_table("actions"):
+    cols = {r[0] for r in _query(source, "SELECT table_name AS name FROM information_schema.tables "
+                                         "WHERE table_name = 'actions'", []).itertuples(index=False)}
+    if "actions" not in cols:
         raise ShopsegError("No actions in the workspace yet.", hint="Run `shopseg run` (stage act) first.")
     if run_id is None:
-        run_id = ws.scalar("SELECT max(run_id) FROM actions")
-    df = ws.df("""
-        SELECT campaign, any_value(channel) AS channel,
-               count(*) FILTER (WHERE "group" = 'treatment') AS audience,
-               count(*) FILTER (WHERE "group" = 'control') AS control,
-               sum(cost) AS cost, sum(expected_value + cost) AS expected_revenue,
-               sum(expected_value) AS expected_value
-        FROM actions WHERE run_id = ? GROUP BY campaign ORDER BY campaign""", [run_id])
-    if not len(df):
-        raise ShopsegError(f"Run {run_id} planned no actions.")
-    df["control_share"] = df["control"] / (df["audience"] + df["control"])
+        run_id = _query(source, "SELECT max(run_id) AS r FROM actions", [])["r"].iloc[0]
+        if run_id is None or run_id != run_id:
+            raise ShopsegError("No actions in the workspace yet.", hint="Run `shopseg run` (stage act) first.")
+    have = set(_query(source, "SELECT column_name AS c FROM information_schema.columns WHERE table_name = 'actions'",
+                      [])["c"])
+    sql = _PLAN_SQL if "uplift" in have else (  # actions written before uplift was planned with
+        _PLAN_SQL.replace("avg(uplift)", "avg(NULL::DOUBLE)").replace(
+            "coalesce(min(uplift_source) FILTER (WHERE \"group\" = 'treatment'), min(uplift_source))",
+            "'response rate x gross value (before uplift)'"))
+    df = _query(source, sql, [int(run_id)])
+    for c in ("treatment", "control"):
+        df[c] = df[c].astype("int64")
+    n = df["treatment"] + df["control"]
+    df["control_share"] = np.where(n > 0, df["control"] / n.where(n > 0, 1), 0.0)
     df["expected_roi"] = np.where(df["cost"] > 0, df["expected_value"] / df["cost"].where(df["cost"] > 0, 1.0), np.nan)
     df.insert(0, "run_id", int(run_id))
-    total = {"run_id": int(run_id), "campaign": "(total)", "channel": "",
-             **{k: df[k].sum() for k in ("audience", "control", "cost", "expected_revenue", "expected_value")}}
-    total["control_share"] = total["control"] / max(1, total["audience"] + total["control"])
-    total["expected_roi"] = total["expected_value"] / total["cost"] if total["cost"] > 0 else np.nan
-    return pd.concat([df, pd.DataFrame([total])], ignore_index=True)
+    df = df[["run_id", *PLAN_COLUMNS]]
+    df.attrs["run_id"] = int(run_id)  # also when the run planned nothing (no rows)
+    return df
+
+
+def plan_totals(summary: pd.DataFrame) -> dict:
+    """The plan's totals from :func:`plan_summary`'s rows: treatment, control, cost, incremental_value,
+    expected_value, expected_roi, campaigns and whether any uplift is a prior."""
+    t = {k: (int(summary[k].sum()) if k in ("treatment", "control") else float(summary[k].sum()))
+         for k in ("treatment", "control", "cost", "incremental_value", "expected_value")}
+    t["expected_roi"] = t["expected_value"] / t["cost"] if t["cost"] > 0 else float("nan")
+    t["campaigns"] = int(len(summary))
+    src = summary["uplift_source"].fillna("")
+    t["priors"] = sorted(set(summary.loc[src.str.startswith("prior"), "campaign"]))
+    return t
+
+
+def priors_note(summary: pd.DataFrame) -> str:
+    """A sentence saying which campaigns' values rest on priors and where those come from ('' when none)."""
+    src = summary["uplift_source"].fillna("")
+    pri = summary[src.str.startswith("prior")]
+    if pri.empty:
+        return ""
+    by = pri.groupby("uplift_source")["campaign"].apply(lambda s: ", ".join(s))
+    parts = [f"{camps}: uplift {summary.loc[summary.uplift_source == srcs, 'uplift'].mean():.2%} from "
+             f"{srcs.removeprefix('prior: ')}" for srcs, camps in by.items()]
+    return ("Expected values are priors (no campaign measured against its control group yet) - "
+            + "; ".join(parts) + ".")

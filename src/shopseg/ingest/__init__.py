@@ -17,7 +17,8 @@ from ._load import IngestResult, check_share, drop_temp, fate_counts, log_ingest
 from ._plan import Mapping, Plan, load_mapping, mapping_from_dict, plan_from_mapping
 from ._read import ReadOptions, read_source
 from ..trust.pii import IngestPrivacy
-from .presets import PRESETS, Preset, get_preset
+from .presets import PRESETS, Preset, get_preset, recognise, recognise_folder
+from ._platforms import apply_key_privacy  # after .presets, which it imports from
 
 __all__ = ["ingest", "IngestResult", "Mapping", "load_mapping", "PRESETS", "Preset", "ReadOptions"]
 
@@ -54,6 +55,7 @@ def ingest(
     if pre is not None and table is not None:
         raise IngestError(f"--table and --preset go separately: preset {pre.name!r} decides the tables itself.")
     if p.is_dir():
+        pre = pre or recognise_folder(p)
         if pre is None or pre.files is None:
             raise IngestError(
                 f"{p}: is a folder; give one file at a time.",
@@ -105,7 +107,13 @@ def _ingest_one(ws, p: Path, table, pre: Preset | None, m: Mapping | None, delim
     con = ws.con
     privacy = IngestPrivacy(ws, cfg)
     info = read_source(con, p, opts)
+    recognised = None
+    if pre is None and m is None and table is None:  # a known export is told by its header
+        pre = recognise(info.columns)
+        more = ", ..." if len(info.columns) > 4 else ""
+        recognised = pre and f"the header (columns {', '.join(info.columns[:4])}{more})"
     plan: Plan = pre.build(info, p) if pre else plan_from_mapping(m or Mapping(), info.columns, table, p)
+    plan = apply_key_privacy(plan, privacy)  # an e-mail used as customer_id is pseudonymised like the e-mail
     ingest_id = ws.next_id("ingest_log", "ingest_id")
     earlier = ws.scalar(
         "SELECT min(ingest_id) FROM ingest_log WHERE source_sha256 = ? AND target = ? "
@@ -122,6 +130,11 @@ def _ingest_one(ws, p: Path, table, pre: Preset | None, m: Mapping | None, delim
         check_share(info, counts, cfg["ingest.max_quarantine_share"], reasons)
         summary = pre.summary(con, info) if pre and pre.summary else {}
         added = write_rows(con, plan, info, ingest_id, privacy)
+        if plan.after is not None:  # rows that follow from the loaded ones (a platform's refunds as returns)
+            for t, n in plan.after(con, ingest_id).items():
+                added[t] = added.get(t, 0) + n
+    if recognised:
+        summary = {"preset_recognised_from": recognised, **summary}
     log_ingest(con, ingest_id, info, plan, counts, added, summary)
     drop_temp(con)  # on error the rollback drops them
     return IngestResult(

@@ -15,6 +15,10 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    import duckdb
 
 from .. import schema
 from ..errors import ConfigError, IngestError
@@ -42,6 +46,13 @@ class Plan:
     merge_primary: bool = False
     # requires: table -> hint; the ingest stops with an IngestError when that table is still empty.
     requires: dict[str, str] = field(default_factory=dict)
+    # after: a step run once the rows are written, in the same transaction (``_src`` and ``_fated`` still
+    # exist): ``after(con, ingest_id)`` adds rows that follow from the loaded ones (a platform's refunds as
+    # return orders) and returns the rows it added per table.
+    after: Callable[[duckdb.DuckDBPyConnection, int], dict[str, int]] | None = None
+    # key_is_pii: the plan's customer_id is personal data (a platform export's e-mail); under
+    # privacy.pii = hash or separate it is stored as the e-mail's pseudonym (see apply_key_privacy)
+    key_is_pii: bool = False
 
     @property
     def tables(self) -> list[str]:

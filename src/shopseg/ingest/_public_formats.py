@@ -23,7 +23,7 @@ from ..errors import IngestError
 from ._plan import Plan
 from ._read import SourceInfo
 from ._sql import ident, literal
-from .presets import Preset, _pick
+from .presets import Preset, _has_any, _pick
 
 # -- shared helpers ----------------------------------------------------------------------------------------
 
@@ -107,6 +107,18 @@ _OLIST_SIGNATURES = [
     ("orders", {"order_id", "order_status"}),
     ("customers", {"customer_unique_id"}),
     ("products", {"product_id", "product_category_name"}),
+]
+# headers told apart from other exports (recognition without --preset): stricter than the signatures above
+_OLIST_HEADERS = [
+    ("customer_id", "customer_unique_id"),
+    ("product_id", "product_category_name"),
+    ("order_id", "order_status", "order_purchase_timestamp"),
+    ("order_id", "order_item_id", "shipping_limit_date"),
+    ("review_id", "review_score", "review_answer_timestamp"),
+    # files the preset refuses by name (no canonical table, or a lookup): recognised to say so
+    ("product_category_name", "product_category_name_english"),
+    ("order_id", "payment_sequential", "payment_type"),
+    ("seller_id", "seller_zip_code_prefix"),
 ]
 _OLIST_IGNORED = {
     "payment_type": "the Olist payments file holds no canonical table (order values come from the items)",
@@ -332,6 +344,11 @@ _INSTACART_SIGNATURES = [
     ("orders", {"order_id", "eval_set"}),
     ("products", {"product_id", "product_name"}),
 ]
+_INSTACART_HEADERS = [
+    ("order_id", "add_to_cart_order", "reordered"),
+    ("order_id", "eval_set", "days_since_prior_order"),
+    ("product_id", "product_name", "aisle_id", "department_id"),
+]
 _INSTACART_IGNORED = {
     "aisle": "aisles.csv is a lookup with no canonical table (aisles are not mapped)",
     "department": f"{INSTACART_DEPARTMENTS} is a lookup, read with {INSTACART_PRODUCTS} to name the categories",
@@ -456,6 +473,7 @@ PUBLIC_PRESETS = (
         "file); canceled and unavailable orders are kind 'adjustment'; freight becomes shipping_amount; reviews in "
         "Portuguese; categories in English when the translation file is present.",
         _olist, None, _olist_summary, _olist_files,
+        recognise=lambda cols: any(_has_any(cols, *((n,) for n in sig)) for sig in _OLIST_HEADERS),
     ),
     Preset(
         "instacart",
@@ -463,5 +481,6 @@ PUBLIC_PRESETS = (
         f"from days_since_prior_order, latest order on {INSTACART_LAST_DAY}), order_products__prior/__train "
         "(one unit per line, unit_price 0: the data has no prices).",
         _instacart, None, _instacart_summary, _instacart_files,
+        recognise=lambda cols: any(_has_any(cols, *((n,) for n in sig)) for sig in _INSTACART_HEADERS),
     ),
 )

@@ -6,6 +6,7 @@ Each preset turns the columns of one file into a :class:`~shopseg.ingest._plan.P
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -27,6 +28,9 @@ class Preset:
     summary: Callable[[duckdb.DuckDBPyConnection, SourceInfo], dict] | None = None
     # presets for multi-file exports: the files of a folder to load, in load order
     files: Callable[[Path], list[Path]] | None = None
+    # recognise: True when a file's column names are this preset's export (``shopseg ingest FILE`` without
+    # --preset); None for presets whose files cannot be told by their header (CDNOW has none)
+    recognise: Callable[[list[str]], bool] | None = None
 
 
 def _pick(info: SourceInfo, path: Path, table: str, wanted: dict[str, tuple[str, ...]]) -> dict[str, str]:
@@ -161,6 +165,7 @@ PRESETS: dict[str, Preset] = {
             "products are derived; invoices starting with C are returns, with A adjustments; non-product codes "
             "(POST, DOT, M, BANK CHARGES...) are flagged is_merchandise = false; guest lines keep a NULL customer.",
             _online_retail, None, _online_retail_summary,
+            recognise=lambda cols: _has_any(cols, ("StockCode",), ("InvoiceDate",), ("InvoiceNo", "Invoice")),
         ),
         Preset(
             "cdnow",
@@ -176,13 +181,48 @@ def get_preset(name: str) -> Preset:
     try:
         return PRESETS[name]
     except KeyError:
+        close = [p for p in sorted(PRESETS) if p.startswith(f"{name}-")] or difflib.get_close_matches(name, PRESETS, n=2)
         raise IngestError(
-            f"Unknown preset {name!r}; expected one of {', '.join(sorted(PRESETS))}.",
-            hint="`shopseg presets` lists them with what each reads.",
+            f"Unknown preset {name!r}; expected one of {', '.join(sorted(PRESETS))}."
+            + (f" Did you mean {' or '.join(close)}?" if close else ""),
+            hint="`shopseg presets` lists them with what each reads; without --preset a known export is "
+                 "recognised by its header.",
         ) from None
 
 
-# multi-file public datasets (olist, instacart) live in their own module
-from ._public_formats import PUBLIC_PRESETS  # noqa: E402  (it imports Preset and _pick from here)
+def _has_any(columns: list[str], *groups: tuple[str, ...]) -> bool:
+    """True when the columns hold one name of each group (case-insensitive, spaces ignored)."""
+    have = {c.lower().lstrip("\ufeff").replace(" ", "") for c in columns}
+    return all(any(n.lower().replace(" ", "") in have for n in g) for g in groups)
+
+
+def recognise(columns: list[str]) -> Preset | None:
+    """The preset whose export has these column names, or None (the first that matches, in PRESETS order)."""
+    for p in PRESETS.values():
+        if p.recognise is not None and p.recognise(columns):
+            return p
+    return None
+
+
+def recognise_folder(folder: Path) -> Preset | None:
+    """The multi-file preset whose files are in ``folder``, told by the header of the first of them."""
+    from ._public_formats import _header
+
+    for pre in PRESETS.values():
+        if pre.files is None or pre.recognise is None:
+            continue
+        try:
+            files = pre.files(folder)
+        except IngestError:
+            continue
+        if pre.recognise(_header(files[0])):
+            return pre
+    return None
+
+
+# multi-file public datasets (olist, instacart) and shop platforms (Shopify, WooCommerce) live in their own modules
+from ._public_formats import PUBLIC_PRESETS  # noqa: E402  (they import Preset and _pick from here)
+from ._platforms import PLATFORM_PRESETS  # noqa: E402
 
 PRESETS.update({p.name: p for p in PUBLIC_PRESETS})
+PRESETS.update({p.name: p for p in PLATFORM_PRESETS})

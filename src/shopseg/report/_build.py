@@ -8,13 +8,14 @@ one-line takeaway written from the numbers, for a marketer to read.
 from __future__ import annotations
 
 import html
+import os
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment, PackageLoader
 
 from .. import __version__
 from ..errors import ShopsegError
@@ -130,14 +131,27 @@ def build_report(ws: Workspace, run_id: int | None = None, path: str | Path | No
         as_of = last
     ctx = ReportContext(ws=ws, run_id=run_id, as_of=as_of, run=run)
     sections = [_draw(fn, ctx) for fn in SECTIONS]
-    env = Environment(loader=PackageLoader("shopseg.report", "templates"), autoescape=select_autoescape(["html"]))
-    page = env.get_template("report.html.j2").render(
-        title=title or f"shopseg report, as of {as_of:%Y-%m-%d}",
-        sections=sections, run=run, as_of=as_of, version=__version__, plotly_js=_plotly_js(),
-        workspace=str(ws.path),
-    )
     out = Path(path) if path is not None else ws.reports_dir / (
         f"report-run{run_id}.html" if run_id is not None else "report.html")
+    return write_page(out, title=title or f"shopseg report, as of {as_of:%Y-%m-%d}", sections=sections, run=run,
+                      as_of=as_of, plotly_js=_plotly_js(), workspace=str(ws.path))
+
+
+def write_page(out: Path, **context) -> Path:
+    """Render the report template with ``context`` into ``out``, whole or not at all.
+
+    Autoescaped: every text the template prints (titles, takeaways, stage names, the config) is escaped, so a
+    product, customer or campaign named ``<script>...`` shows as text; only ``Section.html`` (tables and charts
+    built and escaped here) and the chart library go in as they are. Written to a temporary name beside ``out``
+    and renamed, so a full disk or a kill never leaves a truncated report under the real name.
+    """
+    env = Environment(loader=PackageLoader("shopseg.report", "templates"), autoescape=True)
+    page = env.get_template("report.html.j2").render(version=__version__, **context)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(page, encoding="utf-8")
+    tmp = out.with_name(f".{out.name}.tmp")
+    try:
+        tmp.write_text(page, encoding="utf-8")
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
     return out

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import plotly.graph_objects as go
 
 from ..errors import ShopsegError
@@ -38,7 +40,8 @@ def kpis(ctx: ReportContext) -> Section:
              ("net revenue", f"{revenue:,.0f}"), ("average order value", f"{aov:,.2f}"),
              ("repeat customers", f"{repeat:.0%}"), ("bought in the last 90 days", f"{active:,}")]
     body = "<div class='kpis'>" + "".join(
-        f"<div class='kpi'><div class='v'>{v}</div><div class='l'>{label}</div></div>" for label, v in cards) + "</div>"
+        f"<div class='kpi'><div class='v'>{html.escape(str(v))}</div><div class='l'>{html.escape(str(label))}</div></div>"
+        for label, v in cards) + "</div>"
     return Section("kpis", "Headline figures",
                    f"{customers:,} customers bought {orders:,} times for {revenue:,.0f} net; "
                    f"{repeat:.0%} came back for a second order and {active:,} bought in the last 90 days.", body)
@@ -512,7 +515,7 @@ def reviews(ctx: ReportContext) -> Section:
             if keep:
                 body += "<h3>By RFM segment</h3>" + table_html(seg[keep])
         except ShopsegError as e:  # no such scheme in the run: the section stands without it
-            body += f"<p class='missing'>Per-segment summary unavailable: {e}</p>"
+            body += f"<p class='missing'>Per-segment summary unavailable: {html.escape(str(e))}</p>"
     return Section("reviews", "What customers say (reviews)", take, body)
 
 
@@ -520,21 +523,28 @@ def reviews(ctx: ReportContext) -> Section:
 def campaign_plan(ctx: ReportContext) -> Section:
     if ctx.run_id is None or not ctx.has("actions"):
         return Section("plan", "Campaign plan", missing=_stage_note(ctx, "act", "the act stage did not run"))
-    from ..act import plan_summary
+    import pandas as pd
 
-    df = plan_summary(ctx.ws, ctx.run_id)
+    from ..act import plan_summary, plan_totals, priors_note
+
+    df = plan_summary(ctx.ws, ctx.run_id)  # one row per campaign: the figures `shopseg plan` shows
     if df.empty:
         return Section("plan", "Campaign plan", missing="no customer qualified for any campaign")
-    cols = [c for c in ("campaign", "channel", "audience", "control", "cost", "expected_revenue", "expected_value",
-                        "expected_roi") if c in df.columns]
+    cols = [c for c in ("campaign", "channel", "treatment", "control", "cost", "incremental_value", "expected_value",
+                        "expected_roi", "uplift", "uplift_source") if c in df.columns]
+    tot = plan_totals(df)
     fig = go.Figure()
     fig.add_bar(x=df.campaign, y=df.cost, name="cost")
-    fig.add_bar(x=df.campaign, y=df.expected_revenue, name="expected revenue")
+    fig.add_bar(x=df.campaign, y=df.incremental_value, name="expected incremental value")
     fig.update_layout(barmode="group", yaxis_title="currency", height=340)
     best = df.sort_values("expected_value", ascending=False).iloc[0]
-    take = (f"{int(df.audience.sum()):,} customers get one action each ({int(df.control.sum()):,} held out as "
-            f"control groups); total cost {df.cost.sum():,.0f} for an expected {df.expected_revenue.sum():,.0f} "
-            f"in revenue. Biggest expected value: {best.campaign}.")
+    take = (f"{tot['treatment']:,} customers are contacted in {tot['campaigns']} campaigns ({tot['control']:,} held "
+            f"out as control groups); total cost {tot['cost']:,.0f} for an expected {tot['incremental_value']:,.0f} "
+            f"of incremental net value ({tot['expected_value']:,.0f} after cost). Biggest expected value: "
+            f"{best.campaign}.")
+    note = priors_note(df)
+    if note:
+        take += " " + note
     uplift = ""
     if ctx.has("uplift_reports", with_run=False):
         # uplift_reports' run_id is the run whose actions were measured
@@ -543,4 +553,9 @@ def campaign_plan(ctx: ReportContext) -> Section:
                    "AND run_id = (SELECT max(run_id) FROM uplift_reports WHERE run_id < ?)", [ctx.run_id])
         if not u.empty:
             uplift = "<h3>Measured uplift of the previous campaigns</h3>" + table_html(u, floatfmt="{:,.3f}")
-    return Section("plan", "Campaign plan", take, figure_html(fig) + table_html(df[cols]) + uplift)
+    totals = pd.DataFrame([{"campaign": "total", "channel": "", "treatment": tot["treatment"], "control": tot["control"],
+                            "cost": tot["cost"], "incremental_value": tot["incremental_value"],
+                            "expected_value": tot["expected_value"], "expected_roi": tot["expected_roi"]}])
+    return Section("plan", "Campaign plan", take,
+                   figure_html(fig) + table_html(df[cols].assign(uplift=df.uplift.map("{:.2%}".format)))
+                   + "<h3>Total</h3>" + table_html(totals) + uplift)

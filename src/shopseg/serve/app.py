@@ -31,13 +31,17 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
+import fastapi_offline
 import numpy as np
 import pandas as pd
 import pydantic_core
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.security import APIKeyHeader
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import TypeAdapter, ValidationError
@@ -45,6 +49,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
+from ..act.export import csv_safe
 from ..errors import ShopsegError, WorkspaceError
 from ..trust.pii import contacts_sql
 from ..workspace import Workspace
@@ -61,6 +66,26 @@ class ApiError(Exception):
                  details: list | None = None):
         super().__init__(message)
         self.status, self.error, self.message, self.hint, self.details = status, error, message, hint, details
+
+
+MAX_PAGE = 1_000_000_000  # (page - 1) * size stays a 64-bit OFFSET
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number; expected a finite number")
+
+
+def _finite_float(text: str) -> float:
+    v = float(text)
+    if not math.isfinite(v):
+        raise ValueError(f"the number {text[:30]} is out of range; expected a finite number")
+    return v
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > 19:
+        raise ValueError(f"an integer of {len(text.lstrip('-')):,} digits is out of range; expected at most 19")
+    return int(text)
 
 
 def _error(status: int, error: str, message: str, hint: str | None = None, details: list | None = None) -> JSONResponse:
@@ -390,6 +415,28 @@ def _fast_parts(state: _State, customer_id: str) -> tuple[dict, dict] | None:
 
 _VIEW_JSON = TypeAdapter(M.CustomerView)
 
+# Sent with every response (docs/security.md): no framing, no MIME sniffing, no referrer, and a content security
+# policy that lets pages run only this service's own scripts (the API docs page also runs Swagger UI's one
+# inline start-up script) and reach only this service.
+_BASE_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
+                 (b"referrer-policy", b"no-referrer")]
+_CSP = (b"default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+        b"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+_CSP_DOCS = _CSP.replace(b"script-src 'self'", b"script-src 'self' 'unsafe-inline'")
+SECURITY_HEADERS = [*_BASE_HEADERS, (b"content-security-policy", _CSP)]
+_DOCS_HEADERS = [*_BASE_HEADERS, (b"content-security-policy", _CSP_DOCS)]
+
+
+def _with_security_headers(send, path: str):
+    extra = _DOCS_HEADERS if path in ("/docs", "/redoc") else SECURITY_HEADERS
+
+    async def wrapped(message):
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), *extra]}
+        await send(message)
+
+    return wrapped
+
 
 class _App(FastAPI):
     """FastAPI, with a ``GET /customers/{id}`` the run snapshot can answer answered before the middleware stack.
@@ -412,9 +459,12 @@ class _App(FastAPI):
             body = self._fast_body(scope)
             if body is not None:
                 await send({"type": "http.response.start", "status": 200, "headers": [
-                    (b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")]})
+                    (b"content-length", str(len(body)).encode()), (b"content-type", b"application/json"),
+                    *SECURITY_HEADERS]})
                 await send({"type": "http.response.body", "body": body})
                 return
+        if scope["type"] == "http":
+            send = _with_security_headers(send, scope["path"])
         await super().__call__(scope, receive, send)
 
     def _fast_body(self, scope) -> bytes | None:
@@ -619,18 +669,21 @@ def churn_threshold_curve(state: _State, cur) -> dict:
 
 
 def campaign_plan(state: _State, cur) -> dict:
-    """The actions table of the latest run, summarised by its first campaign-like column."""
+    """The plan of the latest run with actions: per-campaign figures (shopseg.act.plan_summary, the ones
+    `shopseg plan` and the report show), their totals and the first actions."""
+    from ..act import plan_summary, plan_totals, priors_note
+
     arun = state.runs(cur)["tables"].get("actions")
     if arun is None:
-        return {"run_id": None, "columns": [], "summary": [], "rows": [], "note": "no actions table yet"}
+        return {"run_id": None, "columns": [], "summary": [], "totals": None, "rows": [], "note": "no actions table yet"}
     cols = [c[0] for c in cur.execute("DESCRIBE actions").fetchall() if c[0] != "run_id"]
-    key = next((c for c in ("campaign", "action", "campaign_id", "offer") if c in cols), None)
-    summary = []
-    if key:
-        summary = _rows(cur, f'SELECT "{key}" AS campaign, count(*) AS n_customers FROM actions WHERE run_id = ? '
-                             "GROUP BY 1 ORDER BY 2 DESC", [arun])
+    df = plan_summary(cur, arun)
+    tot = plan_totals(df)
+    summary = [{k: _clean(v) for k, v in r.items()} for r in df.drop(columns="run_id").to_dict("records")]
+    totals = {k: _clean(v) for k, v in tot.items()}
     rows = _rows(cur, "SELECT * EXCLUDE (run_id) FROM actions WHERE run_id = ? LIMIT 50", [arun])
-    return {"run_id": arun, "columns": cols, "key": key, "summary": summary, "rows": rows, "note": None}
+    return {"run_id": arun, "columns": cols, "summary": summary, "totals": totals, "priors": priors_note(df),
+            "rows": rows, "note": None}
 
 
 # -- the app ------------------------------------------------------------------------------------------
@@ -668,13 +721,30 @@ def create_app(workspace_path, read_key: str, write_key: str, *, max_body_bytes:
         yield
         ws.close()
 
-    app = _App(title="shopseg", version=__version__, lifespan=lifespan,
+    app = _App(title="shopseg", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                description="Customer segments, predictions and live events over a shopseg workspace. "
-                           "Send the key in the `X-API-Key` header.")
+                           "Send the key in the `X-API-Key` header (on /docs: Authorize, then Try it out).")
     app.state.shopseg = state
     app.shopseg_state = state
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    # the API docs' assets from an installed package (fastapi-offline ships Swagger UI and ReDoc): FastAPI's
+    # default pages load them from a CDN and stay blank on a machine without internet
+    app.mount("/docs-assets", StaticFiles(directory=str(Path(fastapi_offline.__file__).parent / "static")),
+              name="docs-static")
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger_ui():
+        return get_swagger_ui_html(openapi_url=app.openapi_url, title="shopseg API",
+                                   swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs-assets/swagger-ui.css",
+                                   swagger_favicon_url="/docs-assets/favicon.png")
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc():
+        return get_redoc_html(openapi_url=app.openapi_url, title="shopseg API",
+                              redoc_js_url="/docs-assets/redoc.standalone.js",
+                              redoc_favicon_url="/docs-assets/favicon.png", with_google_fonts=False)
 
     # -- errors, translated once ----------------------------------------------------------------
     @app.exception_handler(ApiError)
@@ -712,10 +782,14 @@ def create_app(workspace_path, read_key: str, write_key: str, *, max_body_bytes:
             raise ApiError(403, "forbidden", "Wrong API key.")
         return level
 
-    async def need_read(request: Request) -> str:  # async: no thread hop for a header check
-        return _which(_key(request, cookie_ok=True))
+    # declared for OpenAPI (the docs' Authorize button); the check itself is _which, with the cookie for GETs
+    api_key = APIKeyHeader(name="X-API-Key", auto_error=False,
+                           description="The read key, or the write key (needed for POST /events).")
 
-    async def need_write(request: Request) -> str:
+    async def need_read(request: Request, _declared: str | None = Security(api_key)) -> str:
+        return _which(_key(request, cookie_ok=True))  # async: no thread hop for a header check
+
+    async def need_write(request: Request, _declared: str | None = Security(api_key)) -> str:
         level = _which(_key(request, cookie_ok=False))
         if level != "write":
             raise ApiError(403, "forbidden", "This needs the write key; the read key was sent.")
@@ -742,7 +816,8 @@ def create_app(workspace_path, read_key: str, write_key: str, *, max_body_bytes:
         return segments_view(state, state.cursor())
 
     @app.get("/segments/{scheme}/{segment}/members", response_model=M.MembersPage, tags=["segments"])
-    def get_members(scheme: str, segment: str, page: int = Query(1, ge=1), size: int = Query(50, ge=1, le=1000),
+    def get_members(scheme: str, segment: str, page: int = Query(1, ge=1, le=MAX_PAGE),
+                    size: int = Query(50, ge=1, le=1000),
                     level: str = Depends(need_read)):
         cur = state.cursor()
         srun = _segment_run(state, cur, scheme, segment)
@@ -770,14 +845,26 @@ def create_app(workspace_path, read_key: str, write_key: str, *, max_body_bytes:
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(cols)
-        w.writerows(res)
+        w.writerows([csv_safe(v) for v in row] for row in res)  # no formula runs in a spreadsheet
         fname = f"{scheme}-{segment}-run{srun}.csv".replace(" ", "_").replace('"', "")
         return Response(buf.getvalue(), media_type="text/csv",
                         headers={"Content-Disposition": f'attachment; filename="{fname}"'})
 
+    # the batch's row models go into the document's components, where its $refs point (they were left out:
+    # Swagger UI showed an error for POST /events and ReDoc would not render at all)
+    batch_schema = M.EventBatch.model_json_schema(ref_template="#/components/schemas/{model}")
+    row_schemas = batch_schema.pop("$defs", {})
+    plain_openapi = app.openapi
+
+    def openapi_with_rows() -> dict:
+        if app.openapi_schema is None:
+            plain_openapi()["components"]["schemas"].update(row_schemas)
+        return app.openapi_schema
+
+    app.openapi = openapi_with_rows
+
     @app.post("/events", response_model=M.IngestResult, tags=["events"], openapi_extra={
-        "requestBody": {"required": True, "content": {"application/json": {"schema": M.EventBatch.model_json_schema(
-            ref_template="#/components/schemas/{model}")}}}},
+        "requestBody": {"required": True, "content": {"application/json": {"schema": batch_schema}}}},
         responses={400: {"model": M.ErrorBody}, 409: {"model": M.ErrorBody}, 413: {"model": M.ErrorBody},
                    422: {"model": M.ErrorBody}})
     async def post_events(request: Request, level: str = Depends(need_write)):
@@ -793,9 +880,13 @@ def create_app(workspace_path, read_key: str, write_key: str, *, max_body_bytes:
             if len(body) > state.max_body_bytes:
                 raise ApiError(413, "too_large", f"Body over {state.max_body_bytes} bytes.", hint="Split the batch.")
         try:
-            payload = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            payload = json.loads(body, parse_constant=_refuse_constant, parse_float=_finite_float,
+                                 parse_int=_bounded_int)
+        except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError, NaN / inf, a 5,000-digit integer
             raise ApiError(400, "malformed_json", f"The body is not valid JSON: {e}.") from None
+        except RecursionError:
+            raise ApiError(400, "malformed_json", "The body is not valid JSON: nested too deep.",
+                           hint="A batch is an object of lists of flat rows.") from None
         if isinstance(payload, dict):
             n = sum(len(v) for v in payload.values() if isinstance(v, list))
             if n > state.max_rows:
@@ -848,16 +939,23 @@ def create_app(workspace_path, read_key: str, write_key: str, *, max_body_bytes:
             return None
 
     @app.get("/dashboard/login", response_class=HTMLResponse, include_in_schema=False)
-    def login(request: Request, key: str | None = None):
-        if key is not None:
-            try:
-                _which(key)
-            except ApiError:
-                return page(request, "login.html", error="That key is not valid.")
-            r = RedirectResponse("/dashboard", status_code=303)
-            r.set_cookie(KEY_COOKIE, key, httponly=True, samesite="strict")
-            return r
-        return page(request, "login.html", error=None)
+    def login_form(request: Request):
+        # a key in the URL would land in access logs and browser history: it is never read from there
+        error = ("Keys are not taken from the address; enter it below." if "key" in request.query_params
+                 else None)
+        return page(request, "login.html", error=error)
+
+    @app.post("/dashboard/login", response_class=HTMLResponse, include_in_schema=False)
+    async def login(request: Request):
+        form = parse_qs((await request.body())[:4096].decode("utf-8", "replace"))
+        key = (form.get("key") or [""])[0]
+        try:
+            _which(key or None)
+        except ApiError:
+            return page(request, "login.html", error="That key is not valid.")
+        r = RedirectResponse("/dashboard", status_code=303)
+        r.set_cookie(KEY_COOKIE, key, httponly=True, samesite="strict")
+        return r
 
     def guarded(request: Request):
         if dash_level(request) is None:

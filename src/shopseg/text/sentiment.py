@@ -113,7 +113,7 @@ class VaderScorer:
     description.
 
     >>> sc = VaderScorer(extra_lexicon=False)
-    >>> [round(x, 4) for x in sc.score(["The book was good.", "The book was not good.", ""])]
+    >>> [float(round(x, 4)) for x in sc.score(["The book was good.", "The book was not good.", ""])]
     [0.4404, -0.3412, 0.0]
     """
 

@@ -184,10 +184,7 @@ def build_shareable_report(ws, run_id: int | None = None, path: str | Path | Non
     No customer id, no PII and no exact figure appears in it; the release is recorded in
     ``privacy_budget_log`` (kind ``shareable_report``).  Returns the path written.
     """
-    from jinja2 import Environment, PackageLoader, select_autoescape
-
-    from .. import __version__
-    from ..report._build import Section, table_html
+    from ..report._build import Section, table_html, write_page
 
     if run_id is None:
         run_id = ws.scalar("SELECT max(run_id) FROM segments") if ws.has_table("segments") else None
@@ -217,12 +214,6 @@ def build_shareable_report(ws, run_id: int | None = None, path: str | Path | Non
             take += f" {n_sup} segment(s) under {rel.k_min} customers suppressed."
         sections.append(Section(id=f"dp-{scheme}", title=f"Segments: {scheme}", takeaway=take,
                                 html=table_html(part, max_rows=100, floatfmt="{:,.1f}")))
-    env = Environment(loader=PackageLoader("shopseg.report", "templates"), autoescape=select_autoescape(["html"]))
-    page = env.get_template("report.html.j2").render(
-        title=f"shopseg shareable report (differentially private, epsilon = {rel.epsilon:g}), "
-              f"as of {run['as_of']:%Y-%m-%d}",
-        sections=sections, run=run, as_of=run["as_of"], version=__version__, plotly_js="",
-        workspace="(not shown)")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(page, encoding="utf-8")
-    return out
+    return write_page(out, title=f"shopseg shareable report (differentially private, epsilon = {rel.epsilon:g}), "
+                      f"as of {run['as_of']:%Y-%m-%d}", sections=sections, run=run, as_of=run["as_of"],
+                      plotly_js="", workspace="(not shown)")
