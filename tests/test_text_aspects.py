@@ -61,3 +61,17 @@ def test_a_broken_word_list_is_a_config_error(tmp_path):
         load_aspect_lexicon(p)
     with pytest.raises(ConfigError, match="does not exist"):
         load_aspect_lexicon(tmp_path / "missing.toml")
+
+
+def test_word_lists_apply_only_to_their_own_language():
+    # "material" and "email" are English aspect words and Portuguese words too; a French clause has no list
+    f = _found(["Material muito bom", "Mandei email e ninguém respondeu", "Le material est bon"],
+               ["pt", "pt", "fr"])
+    assert (0, "quality") in f          # Portuguese list: "material"
+    assert (1, "service") in f          # Portuguese list: "respond*", not the English "email*"
+    assert not any(d == 2 for d, _ in f)  # French: no list, no aspects (not the English one)
+
+
+def test_portuguese_aspects_match_accented_words():
+    f = _found(["A entrega atrasou", "Preço justo", "Embalagem amassada", "Tamanho pequeno"], ["pt"] * 4)
+    assert set(f) == {(0, "delivery"), (1, "price"), (2, "packaging"), (3, "size")}

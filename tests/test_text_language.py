@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shopseg.text.language import (
+    LANGUAGES,
     clean_text,
     detect_language,
     resolve_language,
@@ -19,7 +20,33 @@ def test_each_script_gets_its_language():
     texts = ["Great phone, fast delivery", "物流很快，质量不错", "😀😀", "", None, "12345 !!",
              "Très bien reçu, été parfait", "Отличный товар", "とても良い", "아주 좋아요"]
     assert detect_language(texts).tolist() == [
-        "en", "zh", "und", "und", "und", "und", "other", "other", "other", "other"]
+        "en", "zh", "und", "und", "und", "und", "fr", "other", "other", "other"]
+
+
+def test_latin_languages_go_to_the_one_whose_common_words_they_hold():
+    texts = ["The book was not good.", "Recebi bem antes do prazo", "Não recebi o produto",
+             "Muy bueno el producto", "Das ist sehr gut", "Molto bene, arrivato presto", "Het is een goed product",
+             "Super", "de que"]
+    # "Super": no common word of any language, no accent -> English; "de que": as Portuguese as Spanish -> other
+    assert detect_language(texts).tolist() == ["en", "pt", "pt", "es", "de", "it", "nl", "en", "other"]
+
+
+def test_english_reviews_stay_english():
+    # words shared with other languages ("product", "do", "is", "no") must not pull English away
+    texts = ["worthless product.", "Love this product.", "Voice recognition is tremendous!", "DO NOT BUY",
+             "No real improvement.", "Battery is holding up well."]
+    assert detect_language(texts).tolist() == ["en"] * 6
+
+
+def test_bare_texts_take_the_shops_language():
+    # "Satisfeita!" holds no common word; the shop's other reviews are Portuguese, so it is too
+    texts = ["Satisfeita!", "Chegou antes do prazo", "Não gostei do produto", "Great"]
+    assert detect_language(texts).tolist() == ["en", "pt", "pt", "en"]
+    assert resolve_language([None] * 4, texts).tolist() == ["pt", "pt", "pt", "en"]  # "great" is English
+    # "de que" is as Spanish as Portuguese: in a Portuguese shop, Portuguese
+    assert resolve_language([None] * 3, ["de que", "Chegou antes do prazo", "Não gostei"]).tolist() == ["pt"] * 3
+    # an English shop keeps its bare texts English
+    assert resolve_language([None] * 3, ["Great", "This is good", "Satisfeita!"]).tolist() == ["en", "en", "en"]
 
 
 def test_mixed_reviews_go_to_the_language_that_dominates():
@@ -28,8 +55,9 @@ def test_mixed_reviews_go_to_the_language_that_dominates():
 
 
 def test_given_language_codes_win_over_detection():
-    got = resolve_language(["zh-CN", None, "fr", "EN", ""], ["hello", "hello", "bonjour", "你好", "你好"])
-    assert got.tolist() == ["zh", "en", "other", "en", "zh"]
+    got = resolve_language(["zh-CN", None, "fr", "EN", "", "pt-BR", "Portuguese", "English"],
+                           ["hello", "hello", "bonjour", "你好", "你好", "x", "x", "x"])
+    assert got.tolist() == ["zh", "en", "fr", "en", "zh", "pt", "pt", "en"]
 
 
 def test_html_is_removed_and_whitespace_collapsed():
@@ -58,7 +86,7 @@ def test_tokenizers():
 def test_every_text_gets_exactly_one_known_language(texts):
     got = detect_language(texts)
     assert len(got) == len(texts)
-    assert set(got) <= {"en", "zh", "other", "und"}
+    assert set(got) <= set(LANGUAGES)
     cleaned = clean_text(texts)
     assert isinstance(cleaned, pd.Series) and len(cleaned) == len(texts)
     assert not np.any(cleaned.str.contains("<b>", regex=False).to_numpy(dtype=bool))

@@ -47,7 +47,7 @@ def test_review_insights_end_to_end(tmp_path):
     assert res.n_reviews == 8  # r9 is after as_of
     ri = _insights(ws)
     assert list(ri.index) == ["r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8"]
-    assert ri["language"].tolist() == ["en", "en", "zh", "zh", "und", "und", "en", "other"]
+    assert ri["language"].tolist() == ["en", "en", "zh", "zh", "und", "und", "en", "fr"]
     assert ri["sentiment_mode"].tolist() == ["default"] * 5 + ["none", "default", "none"]
     assert ri.loc["r1", "sentiment_label"] == "positive" and ri.loc["r2", "sentiment_label"] == "negative"
     assert ri.loc["r3", "sentiment"] > 0.5 > -0.5 > ri.loc["r4", "sentiment"]
@@ -165,3 +165,24 @@ def test_bad_settings_are_config_errors():
     with pytest.raises(ConfigError, match="reviews.competitor_brands"):
         load_config(overrides={"reviews": {"competitor_brands": [""]}})
     json.dumps(load_config()["reviews"])  # plain data, stored with the run
+
+
+def test_each_language_is_reported_scored_with_its_accuracy_or_not_analysed(tmp_path):
+    good = ["ótimo produto", "adorei, perfeito", "recomendo, ótimo", "perfeito", "chegou rápido, adorei"]
+    bad = ["péssimo produto", "horrível, quebrado", "decepcionado", "não recebi, péssimo", "quebrado, horrível"]
+    pt = [(f"p{i}", "c1", "p1", 5 if i % 2 == 0 else 1, (good if i % 2 == 0 else bad)[i // 2 % 5],
+           "2024-02-01") for i in range(50)]
+    de = [(f"d{i}", "c2", "p1", 5, "Das ist sehr gut", "2024-02-02") for i in range(3)]
+    ws = _shop(tmp_path, REVIEWS + pt + de)
+    low = load_config(overrides={"reviews": {"shop_model_min_reviews": 40, "shop_model_min_per_class": 10}})
+    res = review_insights(ws, 1, "2024-12-31", low)
+    assert res.shop_model_languages == ["pt"]
+    bl = res.by_language
+    # 25 + 25 rated pt reviews: 5 + 5 held out, each word list separates the classes
+    assert bl["pt"] == {"reviews": 50, "with_text": 50, "rated": 50, "scored": 50, "coverage": 1.0,
+                        "mode": "shop", "holdout_accuracy": 1.0, "n_holdout": 10}
+    assert bl["de"] == {"reviews": 3, "with_text": 3, "rated": 3, "scored": 0, "coverage": 0.0, "mode": "none"}
+    assert bl["fr"]["mode"] == "none" and bl["en"]["mode"] == "default" and bl["zh"]["mode"] == "default"
+    line = res.sentiment_summary()
+    assert "pt: shop-trained model, 100% of 50 reviews scored, held-out accuracy 1.000 on 10 rated reviews" in line
+    assert "de: not analysed (3 reviews with text, 3 rated positive or negative;" in line

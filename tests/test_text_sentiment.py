@@ -247,3 +247,39 @@ def test_unfitted_shop_model_says_so():
 
     with pytest.raises(NotFittedError, match="not fitted"):
         ShopSentimentModel().score(["x"], ["en"])
+
+
+def _rated_pt(n_per_class):
+    rng = np.random.default_rng(3)
+    good, bad = ["ótimo", "adorei", "perfeito", "recomendo"], ["péssimo", "horrível", "quebrado", "decepcionado"]
+    things = ["produto", "relógio", "cadeira", "caneca"]
+    texts, ratings = [], []
+    for r, words in ((5, good), (1, bad)):
+        for _ in range(n_per_class):
+            a, b = rng.choice(words, 2)
+            texts.append(f"{rng.choice(things)} {a}, {b}")
+            ratings.append(r)
+    return texts, np.array(ratings)
+
+
+def test_a_language_without_a_default_model_gets_a_shop_model_with_held_out_accuracy():
+    texts, ratings = _rated_pt(60)  # 120 rated Portuguese reviews: no default model for pt
+    lang = np.full(len(texts), "pt", dtype=object)
+    m = ShopSentimentModel(min_reviews=100, min_per_class=20)
+    assert m.eligible(ratings, lang) == {"pt": (60, 60)}
+    # 20% of each class held out: 12 + 12 reviews; the words separate the classes perfectly
+    assert m.holdout_accuracy(texts, ratings, lang, random_state=0) == {"pt": {"n_test": 24, "accuracy": 1.0}}
+    shop = m.fit(texts, ratings, lang)
+    assert shop.languages_ == ["pt"]
+    s, mode = score_sentiment(texts, lang, shop)
+    assert set(mode) == {"shop"} and _accuracy(s, (ratings == 5).astype(int)) == 1.0
+    # without the shop model Portuguese is not scored at all (no default model), rather than scored by VADER
+    s0, mode0 = score_sentiment(texts, lang)
+    assert np.isnan(s0).all() and set(mode0) == {"none"}
+
+
+def test_lumped_and_undetermined_languages_never_get_a_shop_model():
+    texts, ratings = _rated_pt(60)
+    for code in ("other", "und"):
+        assert ShopSentimentModel(min_reviews=10, min_per_class=2).eligible(
+            ratings, np.full(len(texts), code, dtype=object)) == {}

@@ -5,6 +5,7 @@ No business logic here: every command is a thin wrapper over the Python API.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import sys
@@ -44,16 +45,75 @@ def _fail(e: ShopsegError) -> None:
 
 
 def handles_errors(fn):
-    """Translate shopseg's exception tree into a short message, a hint and exit code 2."""
+    """Translate shopseg's exception tree into a short message, a hint and exit code 2.
+
+    Anything else is a bug: one line naming it and exit code 1, not a traceback (``SHOPSEG_DEBUG=1``
+    shows the traceback).
+    """
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        import os
+
+        import click
+
         try:
             return fn(*args, **kwargs)
         except ShopsegError as e:
             _fail(e)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except Exception as e:
+            if os.environ.get("SHOPSEG_DEBUG"):
+                raise
+            err_console.print(f"[bold red]Error:[/] unexpected {type(e).__name__} in `shopseg {fn.__name__}`: {e}",
+                              highlight=False, soft_wrap=True)
+            err_console.print("[yellow]Hint:[/] This is a bug in shopseg, not in your data; run again with "
+                              "SHOPSEG_DEBUG=1 for the traceback and report it.", highlight=False, soft_wrap=True)
+            raise typer.Exit(code=1) from None
 
     return wrapper
+
+
+def _fmt(value, spec: str, missing: str = "n/a") -> str:
+    """``value`` formatted with ``spec``, or ``missing`` for a NULL / NaN (a model that gave no figure)."""
+    if value is None or (isinstance(value, float) and value != value):
+        return missing
+    return format(value, spec)
+
+
+@contextlib.contextmanager
+def _warnings_in_words():
+    """Collect the warnings of a command; print shopseg's own (which say what to change) once each, in words.
+
+    Numerical libraries' warnings (RuntimeWarning on an empty mean, scikit-learn's ConvergenceWarning on
+    duplicate points...) are not something a shop owner can act on: shopseg handles those cases itself (a
+    stage without signal is skipped with its reason), so they are not printed.
+    """
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        finally:
+            seen: set[str] = set()
+            for w in caught:
+                if not _is_ours(w):
+                    continue
+                msg = str(w.message).strip()
+                if msg not in seen:
+                    seen.add(msg)
+                    err_console.print(f"[yellow]Note:[/] {msg}", highlight=False, soft_wrap=True)
+
+
+def _is_ours(w) -> bool:
+    """A warning shopseg raised for the user (a UserWarning from shopseg's code), not a library's."""
+    if not issubclass(w.category, UserWarning):
+        return False
+    if w.category.__module__.split(".")[0] == "shopseg":
+        return True
+    return w.category is UserWarning and "shopseg" in Path(str(w.filename)).parts
 
 
 def _open(create: bool = True, read_only: bool = False):
@@ -66,7 +126,8 @@ def _run_stage(ws, stage: str, as_of, cfg, seed: int = 0):
     """Run one pipeline stage as a new run and print its line; the single-stage commands share this."""
     from .pipeline import run_pipeline
 
-    result = run_pipeline(ws, as_of, config=cfg, seed=seed, stages=[stage])
+    with _warnings_in_words():
+        result = run_pipeline(ws, as_of, config=cfg, seed=seed, stages=[stage])
     console.print(result.describe(), highlight=False, soft_wrap=True)
     return result
 
@@ -105,6 +166,9 @@ def ingest(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     config: Optional[Path] = typer.Option(None, "--config", "-c",
         help="TOML file overriding default settings (e.g. [privacy] pii = \"hash\")."),
+    date_format: Optional[str] = typer.Option(None, "--date-format",
+        help="strptime format of every date column, e.g. \"%d/%m/%Y %H:%M\" (default: ISO, or m/d/Y or d/m/Y "
+             "where the data decide)."),
 ):
     """Load one file into the workspace: accepted, quarantined (with reasons) or duplicate, all counted."""
     from .config import load_config
@@ -113,7 +177,8 @@ def ingest(
     with _open() as ws:
         with console.status(f"Ingesting {path} ..."):
             result = do_ingest(ws, path, table=table, preset=preset, mapping=mapping,
-                               delimiter=delimiter, encoding=encoding, header=header, config=load_config(config))
+                               delimiter=delimiter, encoding=encoding, header=header, config=load_config(config),
+                               date_format=date_format)
     results = result if isinstance(result, list) else [result]
     if as_json:
         console.print_json(json.dumps([r.__dict__ for r in results], default=str))
@@ -326,12 +391,15 @@ def run(
                 else:
                     bar.advance(task)
 
-            result = run_pipeline(ws, as_of, config=cfg, seed=seed, stages=stage, progress=progress, refit=refit)
+            with _warnings_in_words():
+                result = run_pipeline(ws, as_of, config=cfg, seed=seed, stages=stage, progress=progress,
+                                      refit=refit)
         console.print(result.describe(), highlight=False, soft_wrap=True)
         if report:
             from .report import build_report
 
-            path = build_report(ws, result.run_id)
+            with _warnings_in_words():
+                path = build_report(ws, result.run_id)
             console.print(f"Report: {path}", highlight=False, soft_wrap=True)
 
 
@@ -360,7 +428,8 @@ def report_cmd(
 
             path = build_shareable_report(ws, run_id, output, epsilon=epsilon, k_min=k_min, config=load_config(config))
         else:
-            path = build_report(ws, run_id, output)
+            with _warnings_in_words():
+                path = build_report(ws, run_id, output)
     console.print(f"Report: {path}", highlight=False, soft_wrap=True)
 
 
@@ -624,7 +693,7 @@ def customer(
                                [customer_id]).fetchall()
             if r:
                 p, tier, *reasons, model = r[0]
-                console.print(f"  churn risk  {p:.0%} ({tier}, {model})", highlight=False)
+                console.print(f"  churn risk  {_fmt(p, '.0%')} ({tier}, {model})", highlight=False)
                 for reason in reasons:
                     if reason:
                         console.print(f"    - {reason}", highlight=False)
@@ -634,7 +703,7 @@ def customer(
             r = ws.con.execute("SELECT p_alive, clv, expected_next_order_at FROM clv WHERE customer_id = ? AND "
                                "run_id = (SELECT max(run_id) FROM clv)", [customer_id]).fetchall()
             if r:
-                console.print(f"  P(alive)    {r[0][0]:.2f}\n  CLV         {r[0][1]:,.2f}\n"
+                console.print(f"  P(alive)    {_fmt(r[0][0], '.2f')}\n  CLV         {_fmt(r[0][1], ',.2f')}\n"
                               f"  next order  {r[0][2] or 'not expected'}", highlight=False)
 
 
@@ -647,6 +716,10 @@ def plan_cmd(
     from .act import plan_summary, plan_totals, priors_note
 
     with _open(create=False) as ws:
+        if run_id is None and (not ws.has_table("actions") or ws.scalar("SELECT max(run_id) FROM actions") is None):
+            console.print("No campaign planned yet: no run's act stage chose a customer (the run's summary "
+                          "and `shopseg report` say why).", highlight=False, soft_wrap=True)
+            return
         df = plan_summary(ws, run_id)
     if df.empty:
         console.print(f"Run {df.attrs['run_id']} planned no actions: no customer's expected value was above "
@@ -660,8 +733,8 @@ def plan_cmd(
         return "" if x != x else f"{x:,.2f}"
 
     for r in df.itertuples(index=False):
-        t.add_row(r.campaign, r.channel, f"{r.treatment:,}", f"{r.control:,}", f"{r.cost:,.2f}",
-                  f"{r.incremental_value:,.2f}", f"{r.expected_value:,.2f}", roi(r.expected_roi),
+        t.add_row(r.campaign, r.channel, f"{r.treatment:,}", f"{r.control:,}", _fmt(r.cost, ",.2f"),
+                  _fmt(r.incremental_value, ",.2f"), _fmt(r.expected_value, ",.2f"), roi(r.expected_roi),
                   "" if r.uplift != r.uplift else f"{r.uplift:.2%}")
     t.add_section()
     t.add_row("total", "", f"{tot['treatment']:,}", f"{tot['control']:,}", f"{tot['cost']:,.2f}",

@@ -11,7 +11,8 @@ def _reviews(ctx: RunContext) -> dict:
     res = review_insights(ctx.ws, ctx.run_id, ctx.as_of, ctx.config, seed=ctx.seed)
     n_cust = customer_review_features(ctx.ws, ctx.run_id, ctx.config)
     return {"reviews": res.n_reviews, "customers": n_cust,
-            "shop_model": ",".join(res.shop_model_languages) or "none", "languages": res.languages}
+            "shop_model": ",".join(res.shop_model_languages) or "none", "languages": res.languages,
+            "sentiment": res.sentiment_summary(), "by_language": res.by_language}
 
 
 # reviews first: customer features take review sentiment when the run has it
@@ -99,9 +100,19 @@ register(Stage("churn", _churn, needs=("orders",),
                doc="Churn probability, risk tier and three reasons -> churn_scores, model_reports"))
 
 
+def _products_sold(ctx: RunContext) -> int:
+    """Distinct products in sale orders up to as_of: baskets and recommendations need at least two."""
+    return int(ctx.ws.scalar(
+        "SELECT count(DISTINCT l.product_id) FROM order_lines l JOIN orders o USING (order_id) "
+        "WHERE o.kind = 'sale' AND o.ordered_at <= CAST(? AS TIMESTAMP)", [str(ctx.as_of)]) or 0)
+
+
 def _baskets(ctx: RunContext) -> dict:
     from .basket import mine_baskets
 
+    n = _products_sold(ctx)
+    if n < 2:  # one product (CDNOW's log): nothing can sell together
+        return {"note": f"skipped: {n} product(s) sold by as_of; baskets need at least two"}
     return mine_baskets(ctx.ws, ctx.run_id, as_of=ctx.as_of, config=ctx.config)
 
 
@@ -112,6 +123,9 @@ register(Stage("baskets", _baskets, needs=("orders", "order_lines"),
 def _recommend(ctx: RunContext) -> dict:
     from .recommend import recommend_stage
 
+    n = _products_sold(ctx)
+    if n < 2:
+        return {"note": f"skipped: {n} product(s) sold by as_of; nothing to recommend beside it"}
     return recommend_stage(ctx)
 
 

@@ -34,6 +34,7 @@ def ingest(
     encoding: str | None = None,
     header: bool | None = None,
     config: Config | None = None,
+    date_format: str | None = None,
 ) -> IngestResult | list[IngestResult]:
     """Load one file (or, with a preset that reads several files, a folder) into the workspace; all or nothing.
 
@@ -43,6 +44,10 @@ def ingest(
     splits a file into several tables.  Returns the counts, which always
     reconcile: ``n_input == n_accepted + n_quarantined + n_duplicate``.  For a
     folder, one result per file, in load order, all in one transaction.
+
+    Dates read as ISO, or as ``m/d/Y`` or ``d/m/Y`` where the data decide which (a day above 12);
+    ``date_format`` (a strptime format such as ``"%d/%m/%Y %H:%M"``) reads every date column of the
+    file(s) that way instead, for a column the data leave ambiguous.
     """
     cfg = config or load_config()
     p = Path(path)
@@ -59,7 +64,22 @@ def ingest(
             )
         files = pre.files(p)
         with ws.transaction():
-            return [_ingest_one(ws, f, None, pre, None, delimiter, encoding, header, cfg) for f in files]
+            results = []
+            for f in files:
+                try:
+                    results.append(_ingest_one(ws, f, None, pre, None, delimiter, encoding, header, cfg,
+                                               date_format))
+                except IngestError as e:
+                    # a file-by-file hint ("ingest the folder") is what was just done: say what to do instead
+                    if e.hint and e.hint.lower().startswith("ingest the folder"):
+                        done = ", ".join(f"{r.source.rsplit('/', 1)[-1]} ({r.n_accepted:,} rows accepted)"
+                                         for r in results)
+                        raise IngestError(
+                            e.message, hint=f"The folder's files load in order; before this one: {done or 'none'}. "
+                            "Check the file that should fill that table (run `shopseg ingest` on it alone to see "
+                            "its quarantine reasons), then ingest the folder again.") from None
+                    raise
+            return results
     m: Mapping | None
     if mapping is None or isinstance(mapping, Mapping):
         m = mapping
@@ -68,11 +88,11 @@ def ingest(
     else:
         m = load_mapping(mapping)
     with ws.transaction():
-        return _ingest_one(ws, p, table, pre, m, delimiter, encoding, header, cfg)
+        return _ingest_one(ws, p, table, pre, m, delimiter, encoding, header, cfg, date_format)
 
 
 def _ingest_one(ws, p: Path, table, pre: Preset | None, m: Mapping | None, delimiter, encoding, header,
-                cfg: Config) -> IngestResult:
+                cfg: Config, date_format: str | None = None) -> IngestResult:
     opts = pre.read(p) if pre and pre.read else ReadOptions()
     if m is not None:
         opts.format = m.format or opts.format
@@ -104,7 +124,7 @@ def _ingest_one(ws, p: Path, table, pre: Preset | None, m: Mapping | None, delim
         reasons, added = [], {t: 0 for t in plan.tables}
         summary = {"already_ingested_as": f"ingest {earlier} (same SHA-256); nothing added"}
     else:
-        stage_and_check(con, plan, info, privacy)
+        stage_and_check(con, plan, info, privacy, date_format)
         counts = fate_counts(con)
         reasons = top_reasons(con)
         check_share(info, counts, cfg["ingest.max_quarantine_share"], reasons)

@@ -67,6 +67,10 @@ class IngestResult:
         if self.top_reasons:
             lines.append("  quarantine reasons:")
             lines += [f"    {n:,} x {r}" for r, n in self.top_reasons]
+        if self.n_quarantined and not self.n_accepted:  # never a quiet 100% quarantine
+            lines.append("  Warning: every row was quarantined, nothing was loaded from this file. Check the "
+                         "mapping's column names, or give the dates' format with --date-format "
+                         "(e.g. \"%d/%m/%Y %H:%M\") when the reasons are dates.")
         return "\n".join(lines)
 
 
@@ -74,13 +78,80 @@ def _typed_sql(col: schema.Column, raw: str, formats: list[str] | None) -> str:
     if col.type == "VARCHAR":
         return f"lower({raw})" if col.choices else raw
     if col.type == "TIMESTAMP" and formats:
-        fl = "[" + ", ".join(literal(f) for f in formats) + "]"
-        return f"try_strptime({raw}, {fl})"
+        return f"try_strptime({raw}, {_fl(formats)})"
     if col.type == "BIGINT":
         # accept 5 and 5.0, not 5.5
         return (f"CASE WHEN TRY_CAST({raw} AS DOUBLE) = round(TRY_CAST({raw} AS DOUBLE)) "
                 f"THEN TRY_CAST(TRY_CAST({raw} AS DOUBLE) AS BIGINT) END")
     return f"TRY_CAST({raw} AS {col.type})"
+
+
+# Day-first and month-first spellings a shop's export may use (Excel, regional settings); ISO needs none.
+_TIMES = [" %H:%M:%S", " %H:%M", " %I:%M:%S %p", " %I:%M %p", ""]
+# two-digit years first: "%Y" would read "7/9/17" as the year 17
+MONTH_FIRST = [f"%m/%d/{y}{t}" for y in ("%y", "%Y") for t in _TIMES]
+DAY_FIRST = [f"%d{sep}%m{sep}{y}{t}" for sep in "/.-" for y in ("%y", "%Y") for t in _TIMES]
+ISO_FORMATS = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"]
+
+
+def _fl(formats: list[str]) -> str:
+    return "[" + ", ".join(literal(f) for f in formats) + "]"
+
+
+def settle_date_formats(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo,
+                        date_format: str | None = None) -> None:
+    """Decide how each date column of ``plan`` reads, from the data, and record it in ``plan.formats``.
+
+    An explicit format (``date_format``, or a mapping's ``[formats]``) is used as given.  Otherwise,
+    when some values do not read as ISO (or as the preset's formats) but read as ``m/d/Y`` or ``d/m/Y``:
+    a value with a first number above 12 (``13/02/2017``) can only be day-first, one with a second
+    number above 12 (``02/13/2017``) only month-first, and the column takes the reading its values
+    decide.  A column where every such value reads both ways (no day above 12) is ambiguous and stops
+    the ingest with an error naming the column and both readings; one whose values contradict each
+    other (some only day-first, some only month-first) too.
+    """
+    for tname, cols in plan.exprs.items():
+        tbl = schema.INPUT_TABLES[tname]
+        for col in tbl.columns:
+            expr = cols.get(col.name)
+            if col.type != "TIMESTAMP" or expr is None:
+                continue
+            key = f"{tname}.{col.name}"
+            if date_format:
+                plan.formats[key] = [date_format]
+                continue
+            if key in plan.formats and plan.preset is None:
+                continue  # a mapping's explicit format
+            given = plan.formats.get(key)
+            raw = f"nullif(trim(CAST({expr} AS VARCHAR)), '')"
+            base = f"try_strptime(v, {_fl(given)})" if given else "TRY_CAST(v AS TIMESTAMP)"
+            m, d = f"try_strptime(v, {_fl(MONTH_FIRST)})", f"try_strptime(v, {_fl(DAY_FIRST)})"
+            n_bad, only_m, only_d, both, ex_m, ex_d, ex_both = con.execute(f"""
+                WITH x AS (SELECT DISTINCT {raw} AS v FROM _src),
+                y AS (SELECT v, {m} AS m, {d} AS d FROM x WHERE v IS NOT NULL AND {base} IS NULL)
+                SELECT count(*), count(*) FILTER (WHERE m IS NOT NULL AND d IS NULL),
+                       count(*) FILTER (WHERE d IS NOT NULL AND m IS NULL),
+                       count(*) FILTER (WHERE m IS NOT NULL AND d IS NOT NULL AND m <> d),
+                       min(v) FILTER (WHERE m IS NOT NULL AND d IS NULL),
+                       min(v) FILTER (WHERE d IS NOT NULL AND m IS NULL),
+                       min(v) FILTER (WHERE m IS NOT NULL AND d IS NOT NULL AND m <> d)
+                FROM y""").fetchone()
+            if n_bad == 0 or (only_m + only_d + both) == 0:
+                continue  # every value reads already, or no value reads either way (quarantined with reasons)
+            label = f"{info.path}: column {col.name!r} of {tname}"
+            fix = (f"Give the format explicitly: `--date-format \"%d/%m/%Y %H:%M\"` (or \"%m/%d/%Y %H:%M\"), "
+                   f"or [formats] {col.name} = \"...\" in a mapping file.")
+            if only_m and only_d:
+                raise IngestError(f"{label} mixes month-first dates ({ex_m!r}: the second number is above 12) "
+                                  f"and day-first dates ({ex_d!r}: the first number is above 12); "
+                                  "no single reading fits; nothing was loaded.", hint=fix)
+            if not only_m and not only_d:
+                dm = con.execute(f"SELECT strftime(try_strptime($1, {_fl(MONTH_FIRST)}), '%Y-%m-%d'), "
+                                 f"strftime(try_strptime($1, {_fl(DAY_FIRST)}), '%Y-%m-%d')", [ex_both]).fetchone()
+                raise IngestError(f"{label} is ambiguous: no day is above 12, so {ex_both!r} reads as "
+                                  f"{dm[0]} (month first, m/d/Y) or as {dm[1]} (day first, d/m/Y); "
+                                  f"nothing was loaded.", hint=fix)
+            plan.formats[key] = (given or ISO_FORMATS) + (MONTH_FIRST if only_m else DAY_FIRST)
 
 
 def _quoted(raw: str) -> str:
@@ -103,9 +174,11 @@ def _domain_violation(col: schema.Column, typed: str) -> str | None:
 FORGOTTEN = "forgotten customer"
 
 
-def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo, privacy=None) -> None:
+def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo, privacy=None,
+                    date_format: str | None = None) -> None:
     """Build ``_stage`` (typed canonical columns), then ``_fated`` (each row's fate and reason).
 
+    Date columns read as :func:`settle_date_formats` decides (``date_format``: one explicit format).
     ``privacy`` (:class:`shopseg.trust.pii.IngestPrivacy`) pseudonymises the PII columns of customers in
     ``_stage`` itself, so raw values never reach a canonical table, and quarantines rows of forgotten
     customers (reason ``forgotten customer``, checked before anything else).
@@ -122,6 +195,7 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
                               f"into {n} while looking up sibling files; nothing was loaded.")
         con.execute("DROP TABLE _src")
         con.execute("ALTER TABLE _src_enriched RENAME TO _src")
+    settle_date_formats(con, plan, info, date_format)
     raws, typeds, checks = [], [], []  # checks: (condition, column label, message SQL)
     referenced: set[str] = set()  # tables whose keys rows must find already loaded
     if info.parse_error_column:

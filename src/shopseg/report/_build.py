@@ -58,6 +58,20 @@ def section(fn: Callable[[ReportContext], Section]) -> Callable[[ReportContext],
     return fn
 
 
+SECTION_FAILED = "This section could not be drawn for this run"
+
+
+def _draw(fn: Callable[[ReportContext], Section], ctx: ReportContext) -> Section:
+    """One section; a section that fails on a shape of data nobody foresaw says so in the report
+    (``SECTION_FAILED`` and the error) instead of taking the whole report down with it."""
+    try:
+        return fn(ctx)
+    except Exception as e:  # noqa: BLE001  (the other sections still stand; tests look for SECTION_FAILED)
+        name = fn.__name__.replace("_", " ")
+        return Section(fn.__name__, name[:1].upper() + name[1:],
+                       missing=f"{SECTION_FAILED} ({type(e).__name__}: {e}).")
+
+
 def figure_html(fig) -> str:
     fig.update_layout(margin=dict(l=40, r=20, t=30, b=40), height=380, template="plotly_white",
                       font=dict(family="system-ui, sans-serif", size=12))
@@ -116,7 +130,7 @@ def build_report(ws: Workspace, run_id: int | None = None, path: str | Path | No
                                hint="Ingest data (or `shopseg synth`), then `shopseg run`.")
         as_of = last
     ctx = ReportContext(ws=ws, run_id=run_id, as_of=as_of, run=run)
-    sections = [fn(ctx) for fn in SECTIONS]
+    sections = [_draw(fn, ctx) for fn in SECTIONS]
     out = Path(path) if path is not None else ws.reports_dir / (
         f"report-run{run_id}.html" if run_id is not None else "report.html")
     return write_page(out, title=title or f"shopseg report, as of {as_of:%Y-%m-%d}", sections=sections, run=run,

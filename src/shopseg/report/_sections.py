@@ -474,14 +474,37 @@ def reviews(ctx: ReportContext) -> Section:
         FROM (SELECT unnest(aspects) AS a FROM review_insights WHERE run_id = {int(ctx.run_id)}) GROUP BY 1
         ORDER BY 2 DESC""") if "aspects" in ctx.ws.columns("review_insights") else None
     body = table_html(df)
-    take = f"{int(df.reviews.sum()):,} reviews; average sentiment {(df.avg_sentiment * df.reviews).sum() / df.reviews.sum():+.2f}."
+    scored = df.dropna(subset=["avg_sentiment"])
+    take = f"{int(df.reviews.sum()):,} reviews"
+    if scored.empty:
+        take += "; none could be scored for sentiment."
+    else:
+        take += (f"; average sentiment {(scored.avg_sentiment * scored.reviews).sum() / scored.reviews.sum():+.2f} "
+                 f"over the {int(scored.reviews.sum()):,} scored.")
+    by_lang = ((ctx.run.get("stages") or {}).get("reviews") or {}).get("by_language") or {}
+    if by_lang:  # how each language was scored: model, coverage, held-out accuracy, or not analysed
+        import pandas as pd
+
+        langs = pd.DataFrame([{"language": lg, "model": d["mode"], "reviews with text": d["with_text"],
+                               "rated": d["rated"], "scored": d["scored"], "coverage": f"{d['coverage']:.0%}",
+                               "held-out accuracy": (f"{d['holdout_accuracy']:.3f} on {d['n_holdout']:,}"
+                                                     if d.get("holdout_accuracy") is not None else "")}
+                              for lg, d in by_lang.items() if d["with_text"]])
+        if not langs.empty:
+            body = "<h3>Sentiment by language</h3>" + table_html(langs) + body
+        summary = ((ctx.run.get("stages") or {}).get("reviews") or {}).get("sentiment")
+        if summary:
+            take += f" Sentiment by language: {summary}."
     if aspects is not None and not aspects.empty:
         fig = go.Figure(go.Bar(x=aspects.aspect, y=aspects.avg_sentiment, text=aspects.mentions,
                                marker_color=["#c0392b" if v < 0 else "#27ae60" for v in aspects.avg_sentiment],
                                hovertemplate="%{x}: sentiment %{y:.2f}, %{text} mentions<extra></extra>"))
         fig.update_layout(yaxis_title="average sentiment where mentioned", height=320)
-        worst = aspects.loc[aspects.avg_sentiment.idxmin()]
-        take += f" Least liked aspect: {worst.aspect} ({worst.avg_sentiment:+.2f} over {int(worst.mentions):,} mentions)."
+        scored = aspects.dropna(subset=["avg_sentiment"])
+        if not scored.empty:  # aspects of reviews no model scored have no sentiment
+            worst = scored.loc[scored.avg_sentiment.idxmin()]
+            take += (f" Least liked aspect: {worst.aspect} ({worst.avg_sentiment:+.2f} over "
+                     f"{int(worst.mentions):,} mentions).")
         body += figure_html(fig)
     if ctx.has("segments"):
         try:

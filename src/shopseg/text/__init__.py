@@ -1,4 +1,4 @@
-"""Review intelligence in English and Chinese: language, sentiment, aspects, topics, mentions.
+"""Review intelligence in English, Chinese and any rated language: language, sentiment, aspects, topics, mentions.
 
 Workspace functions (see ``docs/reviews.md``):
 

@@ -15,6 +15,8 @@ and language, executed by pyarrow (RE2) over the clause column.
 >>> lex = load_aspect_lexicon()
 >>> sorted(lex["en"])
 ['delivery', 'packaging', 'price', 'quality', 'service', 'size']
+>>> sorted(lex)
+['en', 'pt', 'zh']
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ ASPECT_TYPE = pa.list_(pa.struct([("aspect", pa.string()), ("sentiment", pa.floa
 def load_aspect_lexicon(path: str | Path | None = None) -> dict[str, dict[str, list[str]]]:
     """``language -> aspect -> terms``: the built-in lists, updated from the TOML file at ``path``.
 
-    The file has one table per language (``[en]``, ``[zh]``) and one list of
+    The file has one table per language (``[en]``, ``[zh]``, ``[pt]``) and one list of
     strings per aspect; the lists it gives replace the built-in lists of the
     same aspect, new aspect names are added.
     """
@@ -74,9 +76,10 @@ def _en_pattern(terms: Sequence[str]) -> str:
         prefix = t.endswith("*")
         words = t.rstrip("*").split()
         body = "[ -]+".join(re.escape(w) for w in words)
-        alts.append(body + ("[a-z]*" if prefix else "(?:s|es)?"))
-    # Whole words without lookaround (RE2 has none): a non-letter or an end on each side.
-    return "(?:^|[^a-z])(?:" + "|".join(alts) + ")(?:[^a-z]|$)"
+        alts.append(body + ("[a-z\u00e0-\u00ff]*" if prefix else "(?:s|es)?"))
+    # Whole words without lookaround (RE2 has none): a non-letter or an end on each side (accented
+    # letters are letters, for the Latin-script languages that share this matcher).
+    return "(?:^|[^a-z\u00e0-\u00ff])(?:" + "|".join(alts) + ")(?:[^a-z\u00e0-\u00ff]|$)"
 
 
 def _zh_pattern(terms: Sequence[str]) -> str:
@@ -101,13 +104,20 @@ class AspectMatcher:
         }
 
     def match(self, clauses: pd.Series, languages: np.ndarray) -> np.ndarray:
-        """Boolean matrix ``clauses x aspects_``.  Languages without a word list use the English one."""
+        """Boolean matrix ``clauses x aspects_``.
+
+        A clause is matched only against the word lists of its own language: English words say
+        nothing about a Portuguese clause ("material", "email" are words of both), so a language
+        without a word list has no aspects.
+        """
         c = _as_series(clauses)
         lang = np.asarray(languages, dtype=object)
         hits = np.zeros((len(c), len(self.aspects_)), dtype=bool)
         for lg in np.unique(lang):
             rows = np.flatnonzero(lang == lg)
-            pats = self.patterns_.get(lg) or self.patterns_.get("en", {})
+            pats = self.patterns_.get(lg)
+            if not pats:
+                continue
             sub = c.iloc[rows]
             if lg != "zh":
                 sub = sub.str.lower()

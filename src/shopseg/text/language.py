@@ -7,16 +7,17 @@ of reviews and a Python loop per review would dominate the run time.
 Language detection is a script heuristic, not a model: a review is ``zh``
 when its Han characters outweigh its Latin letters (one Han character counts
 as much as three Latin letters: a Chinese word is one or two characters, an
-English word about five letters), ``en`` when Latin letters dominate with
-few accents and no more common French / German / Spanish / Italian / Dutch
-function words ("le", "und", "para"...) than English ones, ``und``
+English word about five letters); a Latin-script review is ``en``, ``pt``,
+``es``, ``fr``, ``de``, ``it`` or ``nl`` by which language's common words
+(:data:`FUNCTION_WORDS`: "the", "não", "und", "para"...) it holds most of,
+``en`` when it holds none and has few accents, ``other`` on a tie; ``und``
 (undetermined) when it has no letters at all (empty, digits, emoji only) and
-``other`` for every other script (Cyrillic, Arabic, kana, Hangul...) and
-other Latin-script languages.  All patterns stay within RE2 so that pyarrow
+``other`` for every other script (Cyrillic, Arabic, kana, Hangul...).  All patterns stay within RE2 so that pyarrow
 runs them over the column, not Python's ``re`` row by row.
 
->>> detect_language(["Great phone, fast delivery", "物流很快，质量不错", "😀😀", "Très bien reçu"]).tolist()
-['en', 'zh', 'und', 'other']
+>>> detect_language(["Great phone, fast delivery", "物流很快，质量不错", "😀😀", "Très bien reçu",
+...                  "Recebi bem antes do prazo", "Отличный товар"]).tolist()
+['en', 'zh', 'und', 'fr', 'pt', 'other']
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-LANGUAGES = ("en", "zh", "other", "und")
 
 # Han ideographs (CJK Unified, Extension A, Compatibility).
 _HAN = "[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]"
@@ -51,20 +51,41 @@ _WS = "[ \t\n\r\f\v\u00a0\u3000]"
 _ENTITIES = {"&nbsp;": " ", "&amp;": "&", "&lt;": "<", "&gt;": ">", "&quot;": '"', "&#39;": "'", "&apos;": "'"}
 
 
-# Frequent function words that are not English words (and English ones), to tell
-# English from other Latin-script languages without a model.
-_EN_FUNCTION_WORDS = ("the", "and", "is", "it", "to", "for", "this", "was", "with", "my", "but", "very",
-                      "of", "not", "you", "are", "have", "they", "that", "its", "it's")
-_OTHER_FUNCTION_WORDS = ("le", "la", "les", "des", "est", "et", "pour", "que", "une", "c'est", "pas", "tres",
-                         "der", "und", "ist", "nicht", "sehr", "ein", "eine", "mit", "das",
-                         "el", "los", "las", "muy", "para", "con", "por", "una", "pero", "del",
-                         "il", "di", "che", "non", "per", "sono", "molto", "een", "het", "niet", "zeer")
+# Frequent function words (and a few review words) per Latin-script language, to tell the languages apart
+# without a model: a text goes to the language with the most of its words, shared words counting for each
+# language that has them.  English is the fallback for a Latin text with no such word and few accents.
+FUNCTION_WORDS = {
+    "en": ("the", "and", "is", "it", "to", "for", "this", "was", "with", "my", "but", "very", "of", "not", "you",
+           "are", "have", "they", "that", "its", "it's", "i", "in", "on", "great", "good", "do", "product"),
+    "pt": ("não", "nao", "muito", "muita", "produto", "recebi", "chegou", "entrega", "entregue", "prazo", "veio",
+           "com", "uma", "um", "do", "da", "dos", "das", "em", "na", "os", "é", "foi", "mais", "mas", "bem", "está",
+           "ótimo", "otimo", "bom", "boa", "que", "de", "para", "por", "comprei", "recomendo", "loja", "ainda",
+           "antes", "sem", "meu", "minha", "ótima", "gostei", "até", "já", "nem", "você", "eu", "tudo", "o", "e",
+           "ao", "à", "pelo", "pela", "ficou", "fiquei", "obrigado", "obrigada", "compra", "produtos",
+           "excelente", "qualidade"),
+    "es": ("el", "los", "las", "muy", "para", "con", "por", "una", "pero", "del", "que", "de", "es", "y",
+           "producto", "llegó", "llego", "bien", "está", "buen", "bueno", "excelente", "todo", "lo", "se", "al",
+           "mi", "recomiendo", "yo"),
+    "fr": ("le", "la", "les", "des", "est", "et", "pour", "que", "une", "un", "c'est", "pas", "très", "tres", "du",
+           "de", "je", "il", "en", "au", "avec", "bien", "produit", "mais", "sur", "qui", "ne", "reçu", "été"),
+    "de": ("der", "die", "und", "ist", "nicht", "sehr", "ein", "eine", "mit", "das", "ich", "zu", "es", "auf",
+           "für", "gut", "aber", "den", "dem", "auch", "war", "wie", "produkt"),
+    "it": ("il", "di", "che", "non", "per", "sono", "molto", "è", "lo", "gli", "della", "del", "un", "una", "con",
+           "prodotto", "ma", "mi", "ho", "bene", "ottimo", "arrivato"),
+    "nl": ("een", "het", "niet", "zeer", "de", "en", "van", "ik", "dat", "op", "met", "voor", "goed", "maar",
+           "zijn", "erg"),
+}
+LANGUAGES = ("en", "zh", *[lg for lg in FUNCTION_WORDS if lg != "en"], "other", "und")
+# language names a shop's export may give instead of codes
+LANGUAGE_NAMES = {"english": "en", "chinese": "zh", "中文": "zh", "portuguese": "pt", "português": "pt",
+                  "portugues": "pt", "spanish": "es", "español": "es", "espanol": "es", "french": "fr",
+                  "français": "fr", "francais": "fr", "german": "de", "deutsch": "de", "italian": "it",
+                  "italiano": "it", "dutch": "nl", "nederlands": "nl"}
 
 
 def _fw_pattern(words) -> str:
-    # Boundaries without lookaround (RE2): a non-letter or an end on each side; a word
-    # right after another shares the space between them, so adjacent ones count once.
-    return "(?:^|[^a-z'])(?:" + "|".join(w.replace("'", "'") for w in words) + ")(?:[^a-z']|$)"
+    # Boundaries without lookaround (RE2): a non-letter or an end on each side (accented letters are letters).
+    return "(?:^|[^a-z\u00e0-\u00ff'])(?:" + "|".join(words) + ")(?:[^a-z\u00e0-\u00ff']|$)"
 
 
 def _as_series(texts: Iterable[str | None] | pd.Series) -> pd.Series:
@@ -102,7 +123,14 @@ def clean_text(texts: Iterable[str | None] | pd.Series, *, max_chars: int = 2000
 
 
 def detect_language(texts: Iterable[str | None] | pd.Series) -> np.ndarray:
-    """ISO 639-1 code (``en``, ``zh``), ``other`` or ``und`` for each text (see the module doc)."""
+    """ISO 639-1 code (``en``, ``zh``, ``pt``, ``es``, ``fr``, ``de``, ``it``, ``nl``), ``other`` or ``und``
+    for each text (see the module doc)."""
+    return _detect(texts)[0]
+
+
+def _detect(texts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Languages; whether each text's common words name one language (the evidence for its language);
+    whether it is a Latin-script text they leave undecided (none, or a tie)."""
     s = _as_series(texts)
     n_han = s.str.count(_HAN).to_numpy(dtype=float)
     n_ascii = s.str.count(_ASCII_LETTER).to_numpy(dtype=float)
@@ -113,27 +141,47 @@ def detect_language(texts: Iterable[str | None] | pd.Series) -> np.ndarray:
     out = np.full(len(s), "other", dtype=object)
     no_letters = (n_han + latin + n_other) == 0
     is_zh = (han >= latin) & (han >= n_other * HAN_WEIGHT) & (n_han > 0)
-    # English: Latin script dominant, at most 1 accented letter in 20, and no more
-    # French/German/Spanish/Italian/Dutch function words than English ones.
-    lower = s.str.lower()
-    n_en_fw = lower.str.count(_fw_pattern(_EN_FUNCTION_WORDS)).to_numpy(dtype=float)
-    n_xx_fw = lower.str.count(_fw_pattern(_OTHER_FUNCTION_WORDS)).to_numpy(dtype=float)
-    is_en = ~is_zh & (latin > n_other * HAN_WEIGHT) & (n_accent * 20 <= latin) & (n_xx_fw <= n_en_fw)
-    out[is_en] = "en"
+    is_latin = ~is_zh & (latin > n_other * HAN_WEIGHT)
+    lower = s.str.lower().str.replace(" ", "  ", regex=False)  # each word its own boundary: adjacent ones count
+    codes = list(FUNCTION_WORDS)
+    counts = np.column_stack([lower.str.count(_fw_pattern(FUNCTION_WORDS[lg])).to_numpy(dtype=float)
+                              for lg in codes])
+    best = counts.max(axis=1)
+    winner = counts.argmax(axis=1)
+    unique = (counts == best[:, None]).sum(axis=1) == 1
+    evidence = is_latin & (best > 0)
+    named = np.asarray(codes, dtype=object)[winner]
+    # no function word at all: English when accents are rare (at most 1 letter in 20), undecided otherwise
+    bare_en = is_latin & (best == 0) & (n_accent * 20 <= latin)
+    out[evidence & unique] = named[evidence & unique]
+    out[bare_en] = "en"
     out[is_zh] = "zh"
     out[no_letters] = "und"
-    return out
+    # undecided Latin texts: no common word at all, or as many of two languages' words
+    return out, evidence & unique, is_latin & ((best == 0) | ~unique) & ~no_letters
 
 
 def resolve_language(given: Iterable[str | None] | pd.Series, texts: Iterable[str | None] | pd.Series) -> np.ndarray:
-    """The ``reviews.language`` column where set (``zh-CN`` -> ``zh``), detected otherwise."""
+    """The ``reviews.language`` column where set (``zh-CN`` -> ``zh``, ``pt-BR`` or ``Portuguese`` -> ``pt``),
+    detected otherwise.
+
+    A detected Latin-script text with no common word of any language (``Satisfeita!``) reads as English
+    (or ``other`` when accented), one with as many words of two languages as ``other``; in a shop whose
+    other reviews are mostly in one other language such undecided texts take that language.
+    """
     g = _as_series(given).str.lower().str.strip()
     g = g.str.split(r"[-_]", n=1, regex=True).str[0].fillna("")
-    detected = detect_language(texts)
+    g = g.replace(LANGUAGE_NAMES)
     g_np = g.to_numpy(dtype=object)
-    known = np.isin(g_np, ["en", "zh"])
-    out = np.where(g_np == "", detected, np.where(known, g_np, "other"))
-    return out.astype(object)
+    detected, evidence, bare = _detect(texts)
+    out = np.where(g_np == "", detected, g_np).astype(object)
+    known = (g_np != "") | evidence
+    if known.any():
+        langs, counts = np.unique(out[known].astype(str), return_counts=True)
+        major = langs[counts.argmax()]
+        if major not in ("en", "zh", "und", "other") and counts.max() * 2 > known.sum():
+            out[(g_np == "") & bare] = str(major)
+    return out
 
 
 _EN_TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")

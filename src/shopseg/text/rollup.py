@@ -46,6 +46,27 @@ class ReviewInsightsResult:
     shop_model_languages: list[str]
     topics: dict[str, list[str]] = field(default_factory=dict)
     shop_model_path: str | None = None
+    # per language: reviews, with_text, rated, scored, coverage (scored / with_text), mode
+    # (default / shop / none), and for a shop model its held-out accuracy and test size
+    by_language: dict[str, dict] = field(default_factory=dict)
+
+    def sentiment_summary(self) -> str:
+        """One line per language: how its sentiment was scored, or that it was not analysed and why."""
+        parts = []
+        for lg, d in self.by_language.items():
+            if d["with_text"] == 0:
+                continue
+            if d["mode"] == "none":
+                parts.append(f"{lg}: not analysed ({d['with_text']:,} reviews with text, {d['rated']:,} rated "
+                             "positive or negative; no default model and too few rated reviews to learn one)")
+            elif d["mode"] == "shop":
+                acc = d.get("holdout_accuracy")
+                parts.append(f"{lg}: shop-trained model, {d['coverage']:.0%} of {d['with_text']:,} reviews scored"
+                             + (f", held-out accuracy {acc:.3f} on {d['n_holdout']:,} rated reviews"
+                                if acc is not None else ""))
+            else:
+                parts.append(f"{lg}: default model, {d['coverage']:.0%} of {d['with_text']:,} reviews scored")
+        return "; ".join(parts)
 
 
 def _settle(con) -> None:
@@ -85,7 +106,7 @@ def _topics(texts: pd.Series, lang: np.ndarray, r: dict, seed: int) -> tuple[np.
     topic = np.full(len(texts), None, dtype=object)
     labels: dict[str, list[str]] = {}
     nonempty = (texts.str.len() > 0).to_numpy(dtype=bool)
-    for lg in ("en", "zh"):
+    for lg in sorted({str(x) for x in lang} - {"other", "und"}):  # "other" lumps languages together
         idx = np.flatnonzero((lang == lg) & nonempty)
         if len(idx) < r["topics_min_reviews"]:
             continue
@@ -116,6 +137,11 @@ def review_insights(ws, run_id: int, as_of, config: Config | dict | None = None,
     ``shop_model_min_per_class`` negative and positive ones) and
     ``[reviews].shop_model = "auto"``; the default models otherwise.  The
     fitted shop model is pickled to ``models/review_sentiment_run<run_id>.pkl``.
+    Before that fit, a model with the same settings is fitted on 80% of the
+    rated reviews and scored on the other 20% (seeded by ``seed``): its
+    accuracy per language is in the result's ``by_language``, with each
+    language's coverage; a language with neither a default model nor enough
+    rated reviews is left unscored (mode ``none``) and counted there.
     Only reviews on or before ``as_of`` are read, for training too.
     """
     r = _settings(config)
@@ -127,12 +153,14 @@ def review_insights(ws, run_id: int, as_of, config: Config | dict | None = None,
 
     shop = None
     shop_path = None
+    holdout: dict[str, dict] = {}
     if r["shop_model"] == "auto" and n:
         candidate = ShopSentimentModel(min_reviews=r["shop_model_min_reviews"],
                                        min_per_class=r["shop_model_min_per_class"],
                                        negative_max_rating=r["negative_max_rating"],
                                        positive_min_rating=r["positive_min_rating"])
         if candidate.eligible(rating, lang):
+            holdout = candidate.holdout_accuracy(text, rating, lang, random_state=seed)
             shop = candidate.fit(text, rating, lang)
             ws.models_dir.mkdir(parents=True, exist_ok=True)
             p = ws.models_dir / f"review_sentiment_run{int(run_id)}.pkl"
@@ -189,6 +217,19 @@ def review_insights(ws, run_id: int, as_of, config: Config | dict | None = None,
         ws.con.unregister(view)
     langs, lcounts = np.unique(lang.astype(str), return_counts=True)
     modes, mcounts = np.unique(mode.astype(str), return_counts=True)
+    has_text = (text.str.strip().str.len() > 0).to_numpy(dtype=bool)
+    labelled = (rating <= r["negative_max_rating"]) | (rating >= r["positive_min_rating"])
+    by_language = {}
+    for lg in langs.tolist():
+        m = lang.astype(str) == lg
+        with_text, scored = int((m & has_text).sum()), int((m & ~sent_mask).sum())
+        used = mode[m & ~sent_mask]
+        d = {"reviews": int(m.sum()), "with_text": with_text, "rated": int((m & has_text & labelled).sum()),
+             "scored": scored, "coverage": round(scored / with_text, 4) if with_text else 0.0,
+             "mode": "shop" if (used == "shop").any() else ("default" if len(used) else "none")}
+        if lg in holdout:
+            d.update(holdout_accuracy=round(holdout[lg]["accuracy"], 4), n_holdout=holdout[lg]["n_test"])
+        by_language[lg] = d
     return ReviewInsightsResult(
         n_reviews=n,
         languages=dict(zip(langs.tolist(), lcounts.tolist())),
@@ -196,6 +237,7 @@ def review_insights(ws, run_id: int, as_of, config: Config | dict | None = None,
         shop_model_languages=list(getattr(shop, "languages_", [])),
         topics=topic_labels,
         shop_model_path=shop_path,
+        by_language=by_language,
     )
 
 

@@ -21,7 +21,10 @@
 (:class:`ShopSentimentModel`: TF-IDF + logistic regression per language,
 ratings 1-2 negative, 4-5 positive) and used automatically for a language
 once it has enough rated reviews of both kinds (see ``[reviews]`` in
-``defaults.toml``).
+``defaults.toml``).  This is how a language with no default model
+(Portuguese, German...) gets sentiment: from the shop's own ratings, with
+its accuracy measured on held-out rated reviews in every run
+(:meth:`ShopSentimentModel.holdout_accuracy`).
 
 A score is mapped to a label with the VADER convention: positive when
 ``>= 0.05``, negative when ``<= -0.05``, neutral in between.
@@ -442,7 +445,7 @@ def default_en_scorer(extra_lexicon: bool = True) -> VaderScorer:
 def default_sentiment(texts: Sequence[str] | pd.Series, languages: Sequence[str]) -> np.ndarray:
     """Default-mode sentiment for each text: the Chinese model for ``zh``, VADER otherwise.
 
-    ``other`` languages get NaN (no model covers them); ``und`` (emoji,
+    Other languages get NaN (no default model covers them); ``und`` (emoji,
     emoticons, no letters) goes to VADER, whose lexicon covers emoji; empty
     texts get NaN.
     """
@@ -497,11 +500,15 @@ class ShopSentimentModel:
                                dtype=np.float64)
 
     def eligible(self, ratings: np.ndarray, languages: np.ndarray) -> dict[str, tuple[int, int]]:
-        """``language -> (n_negative, n_positive)`` for languages that pass the thresholds."""
+        """``language -> (n_negative, n_positive)`` for languages that pass the thresholds.
+
+        Any language code qualifies (``pt``, ``de``...) but ``other`` (several languages
+        lumped together) and ``und`` (no letters).
+        """
         r = np.asarray(ratings, dtype=float)
         lang = np.asarray(languages, dtype=object)
         out = {}
-        for lg in ("en", "zh"):
+        for lg in sorted({str(x) for x in lang} - {"other", "und", "None"}):
             m = lang == lg
             n_neg = int(np.sum(m & (r <= self.negative_max_rating)))
             n_pos = int(np.sum(m & (r >= self.positive_min_rating)))
@@ -529,6 +536,45 @@ class ShopSentimentModel:
             self.models_[lg] = (vec, clf)
         self.languages_ = sorted(self.models_)
         return self
+
+    def holdout_accuracy(self, texts, ratings, languages, *, test_share: float = 0.2,
+                         random_state: int = 0) -> dict[str, dict[str, float]]:
+        """Accuracy on held-out rated reviews, per eligible language: ``{lang: {n_test, accuracy}}``.
+
+        A seeded share ``test_share`` of each language's negative and of its positive reviews
+        (with text) is held out; a model with the same settings is fitted on the rest and a
+        held-out review counts as right when the sign of its score matches its rating.  The
+        thresholds shrink with the training part, so every eligible language is measured.
+        """
+        s = _as_series(texts)
+        r = np.asarray(ratings, dtype=float)
+        lang = np.asarray(languages, dtype=object)
+        labelled = ((r <= self.negative_max_rating) | (r >= self.positive_min_rating)) & \
+            (s.str.strip().str.len() > 0).to_numpy(dtype=bool)
+        pos = r >= self.positive_min_rating
+        rng = np.random.default_rng(random_state)
+        test = np.zeros(len(s), dtype=bool)
+        for lg in self.eligible(r, lang):
+            for cls in (pos, ~pos):  # stratified: the same share of each class
+                idx = np.flatnonzero(labelled & (lang == lg) & cls)
+                k = int(round(len(idx) * test_share))
+                test[rng.choice(idx, k, replace=False)] = True
+        train_r = np.where(test, np.nan, r)
+        keep = 1.0 - test_share
+        model = ShopSentimentModel(**{**self.get_params(), "min_reviews": int(self.min_reviews * keep),
+                                      "min_per_class": int(self.min_per_class * keep)}).fit(s, train_r, lang)
+        out = {}
+        for lg in model.languages_:
+            m = test & (lang == lg)
+            if not m.any():
+                continue
+            pred = model.score(s[m], lang[m]) >= 0
+            out[lg] = {"n_test": int(m.sum()), "accuracy": float(np.mean(pred == pos[m]))}
+        return out
+
+    def get_params(self) -> dict:
+        return {k: getattr(self, k) for k in ("min_reviews", "min_per_class", "negative_max_rating",
+                                              "positive_min_rating", "C", "max_features")}
 
     def score(self, texts, languages) -> np.ndarray:
         """``2 p - 1`` for texts in a language with a model, NaN for the rest."""

@@ -5,8 +5,9 @@ objects by non-negative matrix factorization", Nature) splits the TF-IDF
 matrix ``X ~ W H``; each row of ``H`` is a topic (its largest weights name
 it), each row of ``W`` how much of each topic a review holds.  A review's
 topic is its largest weight.  English is tokenised into words (scikit-learn's
-English stop words removed), Chinese with jieba (a short list of function
-words removed).
+English stop words removed), other Latin-script languages into words (their
+common words removed), Chinese with jieba (a short list of function words
+removed).
 
 The number of topics is ``n_topics`` or, when that is 0, the elbow ("knee")
 of the reconstruction error over ``min_topics..max_topics`` (the point
@@ -23,6 +24,7 @@ et al. 2011, "Finding a 'Kneedle' in a Haystack", ICDCS workshops).
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -40,6 +42,17 @@ ZH_STOP_WORDS = frozenset(
 
 def _zh_analyzer(text: str) -> list[str]:
     return [w for w in tokenize_zh(text) if w not in ZH_STOP_WORDS and not w.isdigit()]
+
+
+def _stop_words(language: str):
+    """scikit-learn's English list; for another Latin-script language its common words
+    (:data:`shopseg.text.language.FUNCTION_WORDS`, those the word pattern keeps whole); none otherwise."""
+    if language == "en":
+        return "english"
+    from .language import FUNCTION_WORDS
+
+    words = [w for w in FUNCTION_WORDS.get(language, ()) if re.fullmatch(r"[^\W\d_]{2,}", w)]
+    return words or None
 
 
 def knee(ks: list[int], errors: list[float]) -> int:
@@ -85,7 +98,8 @@ class TopicModel:
         if self.language == "zh":
             return TfidfVectorizer(analyzer=_zh_analyzer, max_features=self.max_features, min_df=self.min_df,
                                    max_df=self.max_df, sublinear_tf=True)
-        return TfidfVectorizer(stop_words="english", token_pattern=r"(?u)(?<!')\b[^\W\d_][^\W\d_]+\b",
+        return TfidfVectorizer(stop_words=_stop_words(self.language),
+                               token_pattern=r"(?u)(?<!')\b[^\W\d_][^\W\d_]+\b",
                                max_features=self.max_features, min_df=self.min_df, max_df=self.max_df,
                                sublinear_tf=True)
 
