@@ -588,3 +588,18 @@ def test_integer_items_from_a_relation_are_coded_in_text_order_like_text_items()
     assert [b.codes[b.offsets[i]:b.offsets[i + 1]].tolist() for i in range(b.n_baskets)] == [[1, 2], [0, 3]]
     as_text = baskets_from_transactions([["2", "10", "2"], ["9", "-3"]])
     assert as_text.item_ids.tolist() == b.item_ids.tolist() and (as_text.codes == b.codes).all()
+
+
+def test_counting_levels_where_nothing_is_frequent_is_an_empty_spectrum():
+    """pyfim answers [] (not {}) when no item is frequent at all; counting took it for a dict (found by the cap
+    property test above, intermittently)."""
+    import fim
+
+    keep = np.array([True, True, True])
+    for miner in (fim.eclat, fim.fpgrowth, fim.apriori):
+        # baskets {0}, {1}: two baskets, min count 2, no item in both
+        t = basket_mine._Tracts(np.array([0, 1]), np.array([0, 1, 2]), keep, 1, 2, miner)
+        assert t.count(1, 2) == {}
+        # baskets {0, 1}, {0, 1}, {0, 2}: {1} and {0, 1} twice, {0} (in every basket, added back) three times
+        t = basket_mine._Tracts(np.array([0, 1, 0, 1, 0, 2]), np.array([0, 2, 4, 6]), keep, 1, 2, miner)
+        assert t.count(1, 2) == {2: 2, 3: 1}

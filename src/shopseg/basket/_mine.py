@@ -207,7 +207,7 @@ class _Tracts:
             return {}
         spec = self.miner(self.tx, target="s", supp=-self.mc, zmin=zmin, zmax=zmax, report="#")
         out: dict[int, int] = {}
-        for (_, supp), c in spec.items():
+        for (_, supp), c in (spec or {}).items():  # pyfim answers [] rather than {} when nothing is frequent
             out[int(supp)] = out.get(int(supp), 0) + int(c)
         extra = sum(math.comb(len(self.everywhere), j) for j in range(zmin, zmax + 1))
         if extra:
