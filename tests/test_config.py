@@ -14,7 +14,7 @@ def test_unknown_setting_names_the_known_ones(tmp_path):
     p = tmp_path / "c.toml"
     p.write_text("[ingest]\nmax_quarantine_shar = 0.5\n")
     with pytest.raises(ConfigError, match=r"Unknown setting 'ingest.max_quarantine_shar' in .*c.toml\. Known settings here: "
-                                          r"csv_sample_size, max_quarantine_share"):
+                                          r"csv_sample_size, max_date, max_quarantine_share, min_date\."):
         config.load_config(p)
 
 

@@ -171,3 +171,49 @@ def test_every_odd_date_is_accepted_or_quarantined_never_fatal(tmp_path):
 def _lenient():
     from shopseg.config import load_config
     return load_config(overrides={"ingest": {"max_quarantine_share": 1.0}})
+
+
+def test_non_finite_numbers_are_quarantined_with_the_reason(tmp_path):
+    """'inf', 'nan', 1e999 parse as DOUBLE; every run after such a row failed with a traceback."""
+    with open_workspace(tmp_path / "ws") as ws:
+        ingest(ws, _write(tmp_path / "orders.csv", "order_id,customer_id,ordered_at\no1,c1,2024-01-05\n"))
+        ingest(ws, _write(tmp_path / "products.csv", "product_id,name\n" + "".join(f"p{i},x\n" for i in range(1, 6))))
+        p = _write(tmp_path / "order_lines.csv", "order_id,product_id,quantity,unit_price,discount_amount\n"
+                   "o1,p1,1,9.5,0\no1,p2,inf,9.5,0\no1,p3,1,nan,0\no1,p4,1,1e999,0\no1,p5,1,2,-Infinity\n")
+        r = ingest(ws, p)
+        assert (r.n_accepted, r.n_quarantined) == (1, 4)
+        got = ws.sql("SELECT row_number, reason FROM quarantine WHERE ingest_id = ? ORDER BY row_number",
+                     [r.ingest_id])
+        assert got == [(2, "quantity: expected a finite number, got 'inf'"),
+                       (3, "unit_price: expected a finite number, got 'nan'"),
+                       (4, "unit_price: expected a finite number, got '1e999'"),
+                       (5, "discount_amount: expected a finite number, got '-Infinity'")]
+
+
+def test_implausible_dates_are_quarantined_and_never_become_the_default_as_of(tmp_path):
+    """One 'infinity' order made a run 'as of 9999-12-31' that finished done with every buyer churned."""
+    from shopseg.pipeline import default_as_of
+
+    body = ("order_id,customer_id,ordered_at\no1,c1,2024-01-05\no2,c1,infinity\no3,c1,epoch\no4,c1,0001-01-01\n"
+            "o5,c1,1989-12-31 23:59:59\no6,c1,1990-01-01\no7,c1,2199-12-31 23:59:59\no8,c1,2200-01-01\n")
+    with open_workspace(tmp_path / "ws") as ws:
+        r = ingest(ws, _write(tmp_path / "orders.csv", body))
+        assert sorted(i for (i,) in ws.sql("SELECT order_id FROM orders")) == ["o1", "o6", "o7"]
+        assert r.n_quarantined == 5
+        reasons = dict(ws.sql("SELECT row_number, reason FROM quarantine"))
+        assert reasons[2] == ("ordered_at: expected a date from 1990-01-01 to 2199-12-31 (ingest.min_date, "
+                              "ingest.max_date), got 'infinity'")
+        assert {reasons[k].split(", got ")[1] for k in (3, 4, 5, 8)} == \
+            {"'epoch'", "'0001-01-01'", "'1989-12-31 23:59:59'", "'2200-01-01'"}
+        assert str(default_as_of(ws)) == "2199-12-31 23:59:59.999999"
+    with open_workspace(tmp_path / "ws2") as ws:  # the window is a setting
+        from shopseg.config import load_config
+
+        r = ingest(ws, _write(tmp_path / "orders.csv", body),
+                   config=load_config(overrides={"ingest": {"min_date": "2000-01-01", "max_date": "2030-12-31"}}))
+        assert sorted(i for (i,) in ws.sql("SELECT order_id FROM orders")) == ["o1"]
+
+
+def _write(path, text):
+    path.write_text(text, encoding="utf-8")
+    return path

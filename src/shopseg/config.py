@@ -21,6 +21,7 @@ import hashlib
 import json
 import tomllib
 from dataclasses import dataclass
+from datetime import date
 from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -52,6 +53,16 @@ def interval(lo: float | None, hi: float | None, *, integer: bool = False) -> Co
     return Constraint(f"{kind} in [{lo_s}, {hi_s}{br}", ok)
 
 
+def iso_date() -> Constraint:
+    def ok(v):
+        try:
+            return isinstance(v, str) and len(v) == 10 and date.fromisoformat(v) is not None
+        except ValueError:
+            return False
+
+    return Constraint("a date written YYYY-MM-DD, in quotes", ok)
+
+
 def one_of(*choices: str) -> Constraint:
     return Constraint("one of " + ", ".join(repr(c) for c in choices), lambda v: v in choices)
 
@@ -60,6 +71,8 @@ def one_of(*choices: str) -> Constraint:
 # capability adds its own settings here and in defaults.toml.
 CONSTRAINTS: dict[str, Constraint] = {
     "ingest.max_quarantine_share": interval(0, 1),
+    "ingest.min_date": iso_date(),
+    "ingest.max_date": iso_date(),
     "drift.bins": interval(2, 100, integer=True),
     "drift.psi_threshold": interval(0, None),
     "drift.refit_psi": interval(0, None),

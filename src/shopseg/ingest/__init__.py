@@ -124,7 +124,8 @@ def _ingest_one(ws, p: Path, table, pre: Preset | None, m: Mapping | None, delim
         reasons, added = [], {t: 0 for t in plan.tables}
         summary = {"already_ingested_as": f"ingest {earlier} (same SHA-256); nothing added"}
     else:
-        stage_and_check(con, plan, info, privacy, date_format)
+        stage_and_check(con, plan, info, privacy, date_format,
+                        dates=(str(cfg["ingest.min_date"]), str(cfg["ingest.max_date"])))
         counts = fate_counts(con)
         reasons = top_reasons(con)
         check_share(info, counts, cfg["ingest.max_quarantine_share"], reasons)

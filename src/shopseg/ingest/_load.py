@@ -175,7 +175,7 @@ FORGOTTEN = "forgotten customer"
 
 
 def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo, privacy=None,
-                    date_format: str | None = None) -> None:
+                    date_format: str | None = None, dates: tuple[str, str] = ("1900-01-01", "2199-12-31")) -> None:
     """Build ``_stage`` (typed canonical columns), then ``_fated`` (each row's fate and reason).
 
     Date columns read as :func:`settle_date_formats` decides (``date_format``: one explicit format).
@@ -237,6 +237,15 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
                 checks.append((when, col.name, f"'missing value, expected ' || {exp}"))
             checks.append((f"{raw} IS NOT NULL AND ({typed}) IS NULL", col.name,
                            f"'expected ' || {exp} || ', got ' || {_quoted(raw)}"))
+            if col.type == "DOUBLE":  # 'inf', 'nan', 1e999 parse as numbers; no figure can be made of them
+                checks.append((f"{raw} IS NOT NULL AND NOT isfinite({typed})", col.name,
+                               f"'expected a finite number, got ' || {_quoted(raw)}"))
+            if col.type == "TIMESTAMP":  # 'infinity', 'epoch', year 0 or 10000 parse; a run cannot stand on them
+                lo, hi = (literal(d) for d in dates)
+                checks.append((f"{raw} IS NOT NULL AND NOT (({typed}) BETWEEN CAST({lo} AS TIMESTAMP) AND "
+                               f"CAST({hi} AS TIMESTAMP) + INTERVAL 1 DAY - INTERVAL 1 MICROSECOND)", col.name,
+                               f"'expected a date from ' || {lo} || ' to ' || {hi} || ' (ingest.min_date, "
+                               f"ingest.max_date), got ' || {_quoted(raw)}"))
             bad = _domain_violation(col, f"({typed})")
             if bad:
                 checks.append((f"{raw} IS NOT NULL AND ({bad})", col.name,
