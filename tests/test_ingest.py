@@ -241,7 +241,36 @@ def test_jsonl_with_a_broken_line_quarantines_that_line(ws, tmp_path):
     """)
     r = ingest(ws, p)
     assert (r.n_input, r.n_accepted, r.n_quarantined) == (3, 2, 1)
-    assert ws.sql("SELECT row_number, reason FROM quarantine") == [(2, "(row): not valid JSON")]
+    assert ws.sql("SELECT row_number, reason FROM quarantine") == [
+        (2, "(row): not valid JSON: Expecting ',' delimiter: line 1 column 47 (char 46)")]
+
+
+def test_each_broken_json_line_is_quarantined_with_its_parser_message_never_as_a_duplicate(ws, tmp_path):
+    """Six different broken lines used to count as 1 quarantined + 5 exact duplicates (their columns all NULL)."""
+    broken = ['{"customer_id": "c2"', '{"customer_id": c3}', "not json", '{"customer_id": "c4"}}', "[1, 2",
+              '{"customer_id": "c5" "x": 1}']
+    p = write(tmp_path, "customers.jsonl", "\n".join(['{"customer_id": "c1"}', *broken, broken[0]]))
+    r = ingest(ws, p)
+    assert (r.n_input, r.n_accepted, r.n_quarantined, r.n_duplicate) == (8, 1, 6, 1)  # the last repeats line 2
+    got = ws.sql("SELECT row_number, reason FROM quarantine ORDER BY 1")
+    assert [n for n, _ in got] == [2, 3, 4, 5, 6, 7]
+    assert got[1] == (3, "(row): not valid JSON: Expecting value: line 1 column 17 (char 16)")
+    assert all(reason.startswith("(row): not valid JSON: ") for _, reason in got)
+
+
+@pytest.mark.parametrize("suffix", [".json", ".jsonl"])
+def test_a_nested_value_quarantines_its_row_only(ws, tmp_path, suffix):
+    """A JSON array with one nested value stored every customer_id with its quotes ("C0000001")."""
+    rows = [{"customer_id": f"C{i}", "country": "FR", "signed_up_at": "2024-01-0" + str(i)} for i in range(1, 6)]
+    rows[2]["country"] = {"code": "FR"}
+    rows[3]["signed_up_at"] = ["2024-01-04"]
+    text = json.dumps(rows) if suffix == ".json" else "\n".join(json.dumps(r) for r in rows)
+    r = ingest(ws, write(tmp_path, "customers" + suffix, text))
+    assert (r.n_accepted, r.n_quarantined) == (3, 2)
+    assert ws.sql("SELECT customer_id, country FROM customers ORDER BY 1") == [("C1", "FR"), ("C2", "FR"), ("C5", "FR")]
+    assert ws.sql("SELECT row_number, reason FROM quarantine ORDER BY 1") == [
+        (3, "(row): country: expected a plain value (text, number, true/false or null), got a nested object"),
+        (4, "(row): signed_up_at: expected a plain value (text, number, true/false or null), got a nested array")]
 
 
 def test_parquet_is_read_with_its_types(ws, tmp_path):

@@ -264,7 +264,8 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
                     f"', not in {rtable} nor in this file'",
                 ))
 
-    src_cols = ", ".join(ident(c) for c in info.columns)
+    # a broken JSON row's columns are all NULL: its text tells two broken rows apart (not exact duplicates)
+    src_cols = ", ".join([ident(c) for c in info.columns] + (["_line"] if info.parse_error_column else []))
     extra = ", _parse_error" if info.parse_error_column else ""
     # exact duplicates of an earlier row: when every row hashes differently there are none, and the exact
     # (costlier) comparison of all columns is needed only otherwise

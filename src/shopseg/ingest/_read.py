@@ -44,7 +44,7 @@ class SourceInfo:
     encoding: str | None = None
     delimiter: str | None = None
     header: bool | None = None
-    parse_error_column: bool = False  # jsonl: _src has a _parse_error column
+    parse_error_column: bool = False  # JSON: _src has _parse_error (why a row is unusable) and _line (its text)
 
 
 def guess_format(path: Path) -> str:
@@ -153,33 +153,41 @@ def read_source(con: duckdb.DuckDBPyConnection, path: str | os.PathLike, opts: R
                 f"sample_size = {int(opts.sample_size)})"
             ).fetchone()
             info.delimiter = (opts.delimiter or (sniffed[0] if sniffed else None))
-        elif fmt == "json":
-            con.execute(
-                f"CREATE TEMP TABLE _src AS SELECT row_number() OVER () AS _row, * "
-                f"FROM read_json({path_lit}, format = 'array')"
-            )
-        else:  # jsonl: one object a line; a malformed line is quarantined, not fatal
-            con.execute(
-                f"CREATE TEMP TABLE _lines AS SELECT row_number() OVER () AS _row, line FROM read_csv("
-                f"{path_lit}, columns = {{'line': 'VARCHAR'}}, header = false, delim = '\\x1f', quote = '', "
-                f"escape = '', auto_detect = false, encoding = 'utf-8')"
-            )
-            con.execute("DELETE FROM _lines WHERE line IS NULL OR trim(line) = ''")
+        else:  # JSON: one object an element (array) or a line (JSON lines), each checked on its own
+            if fmt == "json":
+                con.execute(f"CREATE TEMP TABLE _lines AS SELECT row_number() OVER () AS _row, json::VARCHAR AS line "
+                            f"FROM read_json_objects({path_lit}, format = 'array')")
+            else:  # a malformed line is quarantined with its parser message, not fatal
+                con.execute(
+                    f"CREATE TEMP TABLE _lines AS SELECT row_number() OVER () AS _row, line FROM read_csv("
+                    f"{path_lit}, columns = {{'line': 'VARCHAR'}}, header = false, delim = '\\x1f', quote = '', "
+                    f"escape = '', auto_detect = false, encoding = 'utf-8')"
+                )
+                con.execute("DELETE FROM _lines WHERE line IS NULL OR trim(line) = ''")
             keys = [r[0] for r in con.execute(
                 "SELECT k FROM (SELECT unnest(json_keys(line)) AS k, _row FROM _lines "
                 "WHERE json_valid(line) AND json_type(line) = 'OBJECT') GROUP BY k ORDER BY min(_row), k"
             ).fetchall()]
+            paths = {k: literal("$." + json_path_key(k)) for k in keys}
             cols = ", ".join(
-                f"CASE WHEN json_valid(line) THEN json_extract_string(line, {literal('$.' + json_path_key(k))}) END "
-                f"AS {ident(k)}" for k in keys
+                f"CASE WHEN json_valid(line) THEN json_extract_string(line, {paths[k]}) END AS {ident(k)}"
+                for k in keys
             )
+            # a nested value (object or array) where a plain one belongs: that row alone is quarantined (read as
+            # a table, one nested value turned the whole column into JSON text, quotes and all)
+            nested = " ".join(
+                f"WHEN json_type(line, {paths[k]}) IN ('OBJECT', 'ARRAY') THEN {literal(k + ': expected a plain value')}"
+                f" || ' (text, number, true/false or null), got a nested ' || lower(json_type(line, {paths[k]}))"
+                for k in keys)
             con.execute(
                 "CREATE TEMP TABLE _src AS SELECT _row, "
                 "CASE WHEN NOT json_valid(line) THEN 'not valid JSON' "
-                "WHEN json_type(line) <> 'OBJECT' THEN 'expected a JSON object' END AS _parse_error"
+                f"WHEN json_type(line) <> 'OBJECT' THEN 'expected a JSON object' {nested} END AS _parse_error, "
+                "CASE WHEN NOT json_valid(line) THEN line END AS _line"
                 + (", " + cols if cols else "") + " FROM _lines"
             )
             con.execute("DROP TABLE _lines")
+            _explain_invalid_json(con)
             info.parse_error_column = True
     except duckdb.Error as e:
         full = str(e)
@@ -197,12 +205,36 @@ def read_source(con: duckdb.DuckDBPyConnection, path: str | os.PathLike, opts: R
             "SELECT column_name FROM information_schema.columns WHERE table_name = '_src' "
             "ORDER BY ordinal_position"
         ).fetchall()
-        if r[0] not in ("_row", "_parse_error")
+        if r[0] not in ("_row", "_parse_error", "_line")
     ]
     info.n_rows = int(con.execute("SELECT count(*) FROM _src").fetchone()[0])
     if info.n_rows == 0:
         raise IngestError(f"{p}: the file has no data rows (columns found: {', '.join(info.columns) or 'none'}).")
     return info
+
+
+_EXPLAINED = 10_000  # broken JSON rows given the parser's own message; past that, "not valid JSON"
+
+
+def _explain_invalid_json(con) -> None:
+    """The parser's message for each unparseable row (DuckDB only says whether a text is valid JSON)."""
+    import json
+
+    bad = con.execute(f"SELECT _row, _line FROM _src WHERE _line IS NOT NULL ORDER BY _row LIMIT {_EXPLAINED}"
+                      ).fetchall()
+    if not bad:
+        return
+    why = []
+    for row, line in bad:  # the broken rows only, and at most _EXPLAINED of them
+        try:
+            json.loads(line)
+            why.append((row, "not valid JSON"))
+        except ValueError as e:
+            why.append((row, f"not valid JSON: {e}"))
+    con.execute("CREATE TEMP TABLE _why (_row BIGINT, why VARCHAR)")
+    con.executemany("INSERT INTO _why VALUES (?, ?)", why)
+    con.execute("UPDATE _src SET _parse_error = w.why FROM _why w WHERE _src._row = w._row")
+    con.execute("DROP TABLE _why")
 
 
 def json_path_key(key: str) -> str:
