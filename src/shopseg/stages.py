@@ -20,13 +20,24 @@ register(Stage("reviews", _reviews, needs=("reviews",), doc="Sentiment, aspects,
 
 
 def _clv(ctx: RunContext) -> dict:
+    from .predict._clv_select import one_sentence
     from .predict.clv import clv_table
     from .refit import CLV_REASON, Decision, record
 
-    res = clv_table(ctx.ws, ctx.run_id, ctx.as_of, **ctx.config["clv"])
-    fit = record(ctx.ws, ctx.run_id, Decision("clv", "refitted", CLV_REASON))
-    return {"rows": res.n_customers, "model": ctx.config["clv.model"],
-            **{k: round(v, 4) for k, v in res.transaction_model.params_.items()}, **fit}
+    res = clv_table(ctx.ws, ctx.run_id, ctx.as_of, **ctx.config["clv"], seed=ctx.seed)
+    out = {"rows": res.n_customers, "used": one_sentence(res.choices) if res.choices else "nothing to predict"}
+    if res.transaction_model is not None:
+        out.update(model=type(res.transaction_model).__name__.lower(),
+                   **{k: round(v, 4) for k, v in res.transaction_model.params_.items()})
+    for ch in res.choices:
+        note = record(ctx.ws, ctx.run_id, Decision(ch.prediction, "refitted", CLV_REASON, candidate=ch.candidate,
+                                                   metric=ch.metric, model_value=ch.model_value,
+                                                   baseline_value=ch.baseline_value, decision=ch.decision))
+        out[f"{ch.prediction}_decision"] = note.get("decision")
+        out["fit"] = note["fit"]
+    if res.notes:
+        out["notes"] = "; ".join(res.notes)
+    return out
 
 
 register(Stage("clv", _clv, needs=("orders",),
