@@ -76,7 +76,9 @@ def test_decisions_are_one_row_per_run_and_model(ws):
     record(ws, 5, Decision("churn", "reused", "second", 0.01, "frequency", 4))
     df = decisions(ws, 5)
     assert df.to_dict(orient="records") == [{"model": "churn", "action": "reused", "reason": "second",
-                                             "max_psi": 0.01, "feature": "frequency", "source_run_id": 4}]
+                                             "max_psi": 0.01, "feature": "frequency", "source_run_id": 4,
+                                             "candidate": None, "metric": None, "model_value": None,
+                                             "baseline_value": None, "decision": None}]
     with pytest.raises(ConfigError, match="reused"):
         record(ws, 5, Decision("churn", "kept", "?"))
 

@@ -50,7 +50,7 @@ def degenerate(model, *predictions) -> str | None:
 
     >>> from shopseg.predict.clv import BGNBD
     >>> degenerate(BGNBD.from_params(r=0.7, alpha=60.0, a=1e-5, b=15377.0))
-    'a=1e-05 at the edge of [0.001, 1e+05]'
+    'a=1e-05 at the edge of [0.001, 100000]'
     """
     lo, hi = SHAPE_RANGE
     off = [f"{k}={v:.3g}" for k, v in model.params_.items() if k in SHAPE_PARAMS and not lo <= v <= hi]
@@ -190,10 +190,14 @@ def window_outcomes(con, c, end) -> pd.DataFrame:
 
 
 def baseline_scores(summary: pd.DataFrame, spend_total: np.ndarray, window_days: float, unit_days: float) -> dict:
-    """The naive scores for a summary (times in model units): recency, purchase rate, spend rate x window."""
+    """The naive scores for a summary (times in model units): recency, purchase rate, spend rate x window.
+
+    Rates are per day of tenure plus one typical gap of the shop (its days per purchase day), so a
+    customer who bought for the first time yesterday is not predicted a purchase a day."""
     f, r, T = (summary[k].to_numpy(float) for k in ("frequency", "recency", "T"))
     silence = (T - r) * unit_days
-    tenure = T * unit_days + 1.0
+    gap = max(1.0, float(np.sum(T * unit_days) / max(np.sum(f + 1), 1.0))) if len(f) else 1.0
+    tenure = T * unit_days + gap
     return {"p_alive": -silence, "expected_purchases": (f + 1) / tenure * window_days,
             "clv": np.asarray(spend_total, float) / tenure * window_days}
 

@@ -179,7 +179,8 @@ def choose_and_score(ws, as_of, summary: pd.DataFrame, c: dict, *, seed: int = 0
                 chosen = Choice(pred, name, metric, cmp.model, cmp.baseline,
                                 f"{name} {metric} {cmp.model:.3f} beats the {B.BASELINE_NAMES[pred]} "
                                 f"{cmp.baseline:.3f} in {cmp.win_share:.0%} of {int(c['backtest_resamples'])} "
-                                f"resamples of the {window['W']:g}-day validation window", tried)
+                                f"resamples of the {window['W']:g}-day validation window"
+                                + (f" (before it: {'; '.join(tried)})" if tried else ""), tried)
                 break
             fig = "n/a" if cmp.model is None else f"{cmp.model:.3f}"
             bfig = "n/a" if cmp.baseline is None else f"{cmp.baseline:.3f}"
@@ -189,7 +190,8 @@ def choose_and_score(ws, as_of, summary: pd.DataFrame, c: dict, *, seed: int = 0
             bname = B.BASELINE_NAMES[pred]
             if window is None:
                 chosen = Choice(pred, "baseline", None, None, None,
-                                f"{bname}, uncalibrated: no candidate usable and {why_no_window}", tried)
+                                f"{bname}, uncalibrated: no candidate usable ({'; '.join(tried)}) and "
+                                f"{why_no_window}", tried)
             else:
                 bc = best[1].baseline if best else None
                 if bc is None:
