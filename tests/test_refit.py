@@ -75,10 +75,17 @@ def test_decisions_are_one_row_per_run_and_model(ws):
     record(ws, 5, Decision("churn", "refitted", "first"))
     record(ws, 5, Decision("churn", "reused", "second", 0.01, "frequency", 4))
     df = decisions(ws, 5)
-    assert df.to_dict(orient="records") == [{"model": "churn", "action": "reused", "reason": "second",
-                                             "max_psi": 0.01, "feature": "frequency", "source_run_id": 4,
-                                             "candidate": None, "metric": None, "model_value": None,
-                                             "baseline_value": None, "decision": None}]
+    row = df.to_dict(orient="records")
+    assert len(row) == 1 and {k: row[0][k] for k in list(row[0])[:6]} == {
+        "model": "churn", "action": "reused", "reason": "second", "max_psi": 0.01, "feature": "frequency",
+        "source_run_id": 4}
+    assert row[0]["candidate"] is None and np.isnan(row[0]["model_value"]) and row[0]["decision"] is None
+    # the backtest's columns: what was used, both figures and the sentence
+    record(ws, 5, Decision("p_alive", "refitted", "every run", candidate="baseline", metric="roc_auc",
+                           model_value=0.324, baseline_value=0.668, decision="recency baseline used"))
+    got = decisions(ws, 5).set_index("model").loc["p_alive"]
+    assert (got.candidate, got.metric, got.model_value, got.baseline_value, got.decision) == (
+        "baseline", "roc_auc", 0.324, 0.668, "recency baseline used")
     with pytest.raises(ConfigError, match="reused"):
         record(ws, 5, Decision("churn", "kept", "?"))
 

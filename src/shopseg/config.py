@@ -170,6 +170,8 @@ CONSTRAINTS: dict[str, Constraint] = {
     "clv.value_penalizer_coef": interval(0, None),
     "clv.min_p_alive": interval(0, 1),
     "clv.backtest_days": interval(7, 3650),
+    "churn.backtest_resamples": interval(10, 10000, integer=True),
+    "churn.backtest_confidence": interval(0.5, 1),
     "clv.backtest_resamples": interval(10, 10000, integer=True),
     "clv.backtest_confidence": interval(0.5, 1),
     # review intelligence (docs/reviews.md)

@@ -304,13 +304,14 @@ def churn_reuse_stage(ws, run_id: int, as_of, config, model, decision: Decision)
     from .features import _as_ts
     from .predict import explain
     from .predict._churn_data import cutoff_frame, shop_gap_days
-    from .predict.churn import _features, _score, _write_reports, churn_settings, model_path, write_scores
+    from .predict.churn import (BASELINE_FEATURES, _features, _score, _write_reports, churn_settings, model_path,
+                                write_scores)
 
     H = int(model.metadata_["horizon"]["horizon_days"])
     frame = cutoff_frame(ws, _as_ts(as_of), H, config)
     feats = list(model.feature_names_in_)
     want = _features(frame, churn_settings(config))
-    if list(want) != feats:  # before any write: the caller refits instead
+    if feats not in (list(want), list(BASELINE_FEATURES)):  # before any write: the caller refits instead
         raise ReuseError(f"the churn features changed since run {decision.source_run_id} "
                          f"(now {len(want)}, the model's {len(feats)})")
     model.reference_ = explain.reference_values(frame[feats])

@@ -103,6 +103,8 @@ def _churn(ctx: RunContext) -> dict:
     if stored is None:
         # a tiny shop or a single class raises ModelFitError: the pipeline skips the stage with the reason
         notes = churn_stage(ctx.ws, ctx.run_id, ctx.as_of, ctx.config)
+        for k in ("candidate", "metric", "model_value", "baseline_value", "decision"):
+            setattr(decision, k, notes.get(k))
     return {**notes, **record(ctx.ws, ctx.run_id, decision)}
 
 
