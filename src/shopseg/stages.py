@@ -33,7 +33,6 @@ def _clv(ctx: RunContext) -> dict:
         note = record(ctx.ws, ctx.run_id, Decision(ch.prediction, "refitted", CLV_REASON, candidate=ch.candidate,
                                                    metric=ch.metric, model_value=ch.model_value,
                                                    baseline_value=ch.baseline_value, decision=ch.decision))
-        out[f"{ch.prediction}_decision"] = note.get("decision")
         out["fit"] = note["fit"]
     if res.notes:
         out["notes"] = "; ".join(res.notes)
