@@ -21,7 +21,7 @@ from shopseg.config import load_config
 from shopseg.errors import ConfigError, DataContractError, ModelFitError, NotFittedError
 from shopseg.predict import BGNBD, CLVModel, GammaGamma, ParetoNBD, clv_table, customer_lifetime_value
 from shopseg.predict import summary_from_orders
-from shopseg.predict.clv import CLV_COLUMNS, score_clv
+from shopseg.predict.clv import CLV_COLUMNS, MBGNBD
 from shopseg.workspace import Workspace
 
 DATA = Path(__file__).parent / "data" / "cdnow_customers_summary_with_transactions.csv"
@@ -565,3 +565,56 @@ def test_docstring_examples_run():
         result = doctest.testmod(module)
         assert result.attempted >= 3 and result.failed == 0, module.__name__
 
+
+
+# -- MBG/NBD, degenerate fits, the backtest -------------------------------------------------
+
+
+def test_mbgnbd_matches_lifetimes_modified_beta_geo_on_cdnow(cdnow):
+    lt = _lifetimes()
+    m = MBGNBD(time_unit="W").fit(cdnow.x, cdnow.t_x, cdnow["T"])
+    ref = lt.ModifiedBetaGeoFitter().fit(cdnow.x, cdnow.t_x, cdnow["T"])
+    for k in ("r", "alpha", "a", "b"):
+        assert m.params_[k] == pytest.approx(ref.params_[k], rel=1e-4), k
+    x, tx, T = cdnow.x.to_numpy()[:50], cdnow.t_x.to_numpy()[:50], cdnow["T"].to_numpy()[:50]
+    np.testing.assert_allclose(m.conditional_probability_alive(x, tx, T),
+                               ref.conditional_probability_alive(x, tx, T), rtol=1e-5)
+    np.testing.assert_allclose(m.expected_purchases(10, x, tx, T),
+                               ref.conditional_expected_number_of_purchases_up_to_time(10, x, tx, T), rtol=1e-5)
+
+
+def test_mbgnbd_one_time_buyer_is_not_certainly_alive():
+    m = MBGNBD.from_params(r=0.5, alpha=10.0, a=0.5, b=2.0)
+    # 1 / (1 + a/b * ((alpha + T)/alpha)^r) = 1 / (1 + 0.25 * sqrt(2))
+    assert m.conditional_probability_alive(0, 0.0, 10.0) == pytest.approx(1 / (1 + 0.25 * 2**0.5), rel=1e-12)
+
+
+def test_parameters_at_their_bounds_or_nan_predictions_are_degenerate():
+    from shopseg.predict._clv_backtest import degenerate
+
+    assert degenerate(BGNBD.from_params(r=0.243, alpha=4.414, a=0.793, b=2.426)) is None
+    assert "a=3.3e+06, b=4.5e+06" in degenerate(BGNBD.from_params(r=0.01, alpha=100.0, a=3.3e6, b=4.5e6))
+    assert "r=0.0001" in degenerate(BGNBD.from_params(r=1e-4, alpha=100.0, a=1.0, b=1.0))
+    assert degenerate(BGNBD.from_params(r=1.0, alpha=1.0, a=1.0, b=1.0), [1.0, np.nan]) == "1 non-finite predictions"
+
+
+def test_bootstrap_figures_by_hand():
+    from shopseg.predict._clv_backtest import auc_resampled, compare, gini_resampled, resample_weights
+
+    y = np.array([0, 0, 1, 1])
+    # pairs (pos, neg): 0.35 > 0.1, 0.35 < 0.4, 0.8 > both: 3 of 4
+    assert auc_resampled(y, np.array([0.1, 0.4, 0.35, 0.8]), np.ones((1, 4)))[0] == 0.75
+    # a tie counts half: 0.5 vs 0.5 is a half, 0.5 > 0.1 and 0.8 > both: 3.5 / 4
+    assert auc_resampled(y, np.array([0.5, 0.1, 0.5, 0.8]), np.ones((1, 4)))[0] == 0.875
+    # resample counts are weights: the first negative twice
+    assert auc_resampled(y, np.array([0.1, 0.4, 0.35, 0.8]), np.array([[2.0, 1, 1, 1]]))[0] == pytest.approx(5 / 6)
+    # normalised Gini: 1 for the outcome's own order, -1 for the reverse
+    amounts = np.array([0.0, 0.0, 10.0, 30.0])
+    assert gini_resampled(amounts, amounts, np.ones((1, 4)))[0] == pytest.approx(1.0)
+    assert gini_resampled(amounts, -amounts, np.ones((1, 4)))[0] == pytest.approx(-1.0)
+    w = resample_weights(4, 50, seed=0)
+    assert w.shape == (51, 4) and (w[0] == 1).all() and (w.sum(axis=1) == 4).all()
+    cmp = compare("roc_auc", y, np.array([0.1, 0.2, 0.3, 0.4]), np.array([0.4, 0.3, 0.2, 0.1]), w)
+    assert (cmp.model, cmp.baseline) == (1.0, 0.0) and cmp.beats(0.95)
+    same = compare("roc_auc", y, np.array([0.1, 0.2, 0.3, 0.4]), np.array([0.1, 0.2, 0.3, 0.4]), w)
+    assert same.win_share == 0.0 and not same.beats(0.95)  # a tie never wins
