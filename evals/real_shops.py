@@ -31,7 +31,7 @@ def _ws(work: Path, name: str):
 
 
 def _cdnow(ws, path: Path) -> None:
-    d = pd.read_csv(path, sep=r"\s+", header=None, names=["customer_id", "day", "cds", "dollars"], dtype=str)
+    d = pd.read_csv(path, sep=r"\s+", header=0, names=["customer_id", "day", "cds", "dollars"], dtype=str)
     d["ordered_at"] = pd.to_datetime(d["day"], format="%Y%m%d")
     d["order_id"] = [f"o{i}" for i in range(len(d))]
     d["value"] = d["dollars"].astype(float)
@@ -120,8 +120,13 @@ def main(argv=None) -> int:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             load(ws)
-        out += evaluate(ws, name, as_of)
+        rows = evaluate(ws, name, as_of)
         ws.close()
+        for r in rows:
+            print(f"{name} / {r['prediction']}: used {r['used']}, {r.get('metric')} model {r.get('model')} "
+                  f"baseline {r.get('baseline')}; null buyers {r.get('null_buyers')}; buyers in Prospect "
+                  f"{r.get('buyers_in_prospect')}", file=sys.stderr, flush=True)
+        out += rows
     df = pd.DataFrame(out)
     with pd.option_context("display.max_colwidth", 400, "display.width", 250):
         print(df.drop(columns=["decision"]).to_string(index=False, float_format=lambda v: f"{v:.3f}"))

@@ -122,13 +122,50 @@ def choose_and_score(ws, as_of, summary: pd.DataFrame, c: dict, *, seed: int = 0
         why_no_window = f"the history ({span} days) is too short for a validation window"
 
     # -- candidates, fitted lazily ---------------------------------------------------------------------
-    chain = list(dict.fromkeys([c["model"], *CHAIN]))
+    chain = list(dict.fromkeys([c["model"], *CHAIN, "repeat"]))
     cands: dict[str, Candidate] = {}
+
+    def pairs(cut_from, cut_to):
+        """(summary at cut_from, features, outcomes in [cut_from, cut_to]) for the repeat model."""
+        sm = summary_from_orders(ws, cut_from - timedelta(microseconds=1), time_unit=unit)
+        o = B.window_outcomes(con, cut_from.to_pydatetime(), cut_to.to_pydatetime())
+        sm = sm.merge(o, on="customer_id", how="left").fillna({"days_after": 0.0, "spend_after": 0.0,
+                                                               "spend_before": 0.0})
+        X = B.repeat_features(sm, sm["spend_before"].to_numpy(float), days)
+        return sm, X
+
+    def fit_repeat(cd: Candidate) -> None:
+        if window is None:
+            raise B.CandidateError("repeat: needs a validation window")
+        if span < 2 * W + 7:
+            raise B.CandidateError(f"repeat: needs {2 * W + 7:g} days of history to learn from a window before "
+                                   f"the validation window; the shop has {span}")
+        W_ = window["W"]
+        cut = window["cut"]
+        before, Xb = pairs(cut - timedelta(days=W_), cut)
+        if len(before) < B.MIN_WINDOW_CUSTOMERS or (before["days_after"] > 0).sum() < B.MIN_CLASS:
+            raise B.CandidateError(f"repeat: too few buyers ({len(before)}) before the earlier window")
+
+        def fit_on(sm, X):
+            return B.RepeatModel(W_, random_state=seed).fit(X, (sm["days_after"] > 0).to_numpy(int),
+                                                           sm["days_after"].to_numpy(float),
+                                                           sm["spend_after"].to_numpy(float))
+
+        cd.tm_c = fit_on(before, Xb)  # learned on the window before, scored on the validation window
+        cal = window["cal"]
+        cd.tm = fit_on(cal, B.repeat_features(cal, cal["spend_before"].to_numpy(float), days))  # used at as_of
 
     def get(name: str) -> Candidate:
         if name in cands:
             return cands[name]
         cd = Candidate(name)
+        if name == "repeat":
+            try:
+                fit_repeat(cd)
+            except ShopsegError as e:
+                cd.problem = e.message
+            cands[name] = cd
+            return cd
         try:
             cd.tm = _fit(name, summary, c["penalizer_coef"], unit)
             if window is not None:
@@ -141,6 +178,9 @@ def choose_and_score(ws, as_of, summary: pd.DataFrame, c: dict, *, seed: int = 0
     # the candidates' window predictions (times in model units)
     def window_pred(cd: Candidate, pred: str) -> np.ndarray:
         cal = window["cal"]
+        if cd.name == "repeat":
+            X = B.repeat_features(cal, cal["spend_before"].to_numpy(float), days)
+            return cd.tm_c.predict(X, {"p_alive": "bought", "expected_purchases": "days", "clv": "spend"}[pred])
         f, r, T = (cal[k].to_numpy(float) for k in ("frequency", "recency", "T"))
         with np.errstate(all="ignore"):
             if pred == "p_alive":
@@ -215,7 +255,7 @@ def choose_and_score(ws, as_of, summary: pd.DataFrame, c: dict, *, seed: int = 0
     monthly_rate = (1 + c["discount_rate_annual"]) ** (month / 365.0) - 1
     base_now = B.baseline_scores(summary, spend_now, 1.0, days)  # per day of window
     ref_name = next((ch.candidate for ch in (by["expected_purchases"], by["clv"], by["p_alive"])
-                     if ch.candidate != "baseline"), None)
+                     if ch.candidate not in ("baseline", "repeat")), None)
     if ref_name is not None:
         rows = score_clv(summary, cands[ref_name].tm, vm_now or GammaGamma.from_params(p=1.0, q=2.0, v=1.0), ts,
                          horizon_days=H, discount_rate_annual=c["discount_rate_annual"],
@@ -246,6 +286,21 @@ def choose_and_score(ws, as_of, summary: pd.DataFrame, c: dict, *, seed: int = 0
 
     notes = []
     for pred, ch in by.items():
+        if ch.candidate == "repeat":
+            rm = cands["repeat"].tm
+            X = B.repeat_features(summary, spend_now, days)
+            scale = 1.0 / rm.window_days
+            if pred == "p_alive":
+                rows["p_alive"] = np.clip(rm.predict(X, "bought"), 0.0, 1.0)
+            elif pred == "expected_purchases":
+                per_day = np.maximum(rm.predict(X, "days"), 0.0) * scale
+                rows["expected_purchases_90d"] = per_day * 90.0
+                rows["expected_purchases_horizon"] = per_day * H
+                rows["expected_next_order_at"] = pd.Series(pd.NaT, index=rows.index, dtype="datetime64[us]")
+            else:
+                rows["clv"] = (np.maximum(rm.predict(X, "spend"), 0.0) * scale * H
+                               * (1 + c["discount_rate_annual"]) ** (-H / 2 / 365.0))
+            continue
         if ch.candidate != "baseline":
             tm = cands[ch.candidate].tm
             if pred == "p_alive":
@@ -270,12 +325,13 @@ def choose_and_score(ws, as_of, summary: pd.DataFrame, c: dict, *, seed: int = 0
             rows["clv"] = baseline_values(pred, H) * (1 + c["discount_rate_annual"]) ** (-H / 2 / 365.0)
     nxt = pd.Series(rows["expected_next_order_at"]).astype("datetime64[us]")
     rows["expected_next_order_at"] = nxt.where(rows["p_alive"].to_numpy() >= c["min_p_alive"])
-    clv_src = by["clv"].candidate if by["clv"].candidate == "baseline" else f"{by['clv'].candidate}+{value_name}"
+    clv_src = (by["clv"].candidate if by["clv"].candidate in ("baseline", "repeat")
+               else f"{by['clv'].candidate}+{value_name}")
     rows["model"] = (f"p_alive={by['p_alive'].candidate}; purchases={by['expected_purchases'].candidate}; "
                      f"clv={clv_src}")
-    if value_note and by["clv"].candidate != "baseline":
+    if value_note and by["clv"].candidate not in ("baseline", "repeat"):
         notes.append(value_note)
-    used = {ch.candidate: cands[ch.candidate].tm for ch in choices if ch.candidate != "baseline"}
+    used = {ch.candidate: cands[ch.candidate].tm for ch in choices if ch.candidate not in ("baseline", "repeat")}
     return rows, choices, used, (vm_now if value_name == "gammagamma" else None), notes
 
 
