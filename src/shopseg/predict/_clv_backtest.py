@@ -242,12 +242,19 @@ class RepeatModel:
         self.models_ = {}
         for name, obj, y in (("bought", "binary", bought), ("days", "poisson", days),
                              ("spend", "tweedie", np.maximum(spend, 0.0))):
-            data = lgb.Dataset(X, label=np.asarray(y, float), free_raw_data=True)
+            y = np.asarray(y, float)
+            if len(y) == 0 or np.all(y == y[0]):  # nothing to learn (all spend zero, nobody bought): a constant
+                self.models_[name] = float(y[0]) if len(y) else 0.0
+                continue
+            data = lgb.Dataset(X, label=y, free_raw_data=True)
             self.models_[name] = lgb.train({**base, "objective": obj}, data, num_boost_round=self.n_estimators)
         return self
 
     def predict(self, X: np.ndarray, what: str) -> np.ndarray:
-        return np.asarray(self.models_[what].predict(X, num_threads=1), float)
+        m = self.models_[what]
+        if isinstance(m, float):
+            return np.full(len(X), m)
+        return np.asarray(m.predict(X, num_threads=1), float)
 
 
 class CandidateError(ShopsegError):
