@@ -333,7 +333,7 @@ _GONE = ("silent", "churned")
 
 def status_line(lifecycle: str | None, *, churn_probability: float | None = None, churn_tier: str | None = None,
                 p_alive: float | None = None, p_alive_source: str | None = None, value_tier: str | None = None,
-                recency_days: float | None = None) -> str:
+                value_source: str | None = None, recency_days: float | None = None) -> str:
     """One sentence on where a customer stands, with its evidence, saying so when the signals disagree.
 
     The lifecycle stage (calendar rules, docs/segments.md) leads; churn risk (no order in the churn
@@ -345,6 +345,9 @@ def status_line(lifecycle: str | None, *, churn_probability: float | None = None
     'Churned: no order for 372 days; churn risk 96% (high); P(alive) 0.05; value tier low.'
     >>> status_line("churned", churn_probability=0.56, churn_tier="mid", p_alive=0.99, p_alive_source="bgnbd")
     'Churned: churn risk 56% (mid); P(alive) 0.99 (bgnbd). Signals disagree: the calendar says gone, P(alive) says active; trust the calendar and the churn risk, P(alive) is a model of the purchase rhythm.'
+    >>> status_line("churned", churn_probability=0.56, churn_tier="mid", p_alive=0.45, p_alive_source="repeat",
+    ...             value_tier="high", value_source="baseline")
+    'Churned: churn risk 56% (mid); P(alive) 0.45 (repeat); value tier high (CLV from baseline). A high-value customer who has gone quiet: a win-back candidate.'
     >>> status_line("prospect")
     'Prospect: no purchase yet.'
     """
@@ -359,7 +362,7 @@ def status_line(lifecycle: str | None, *, churn_probability: float | None = None
     if p_alive is not None and p_alive == p_alive:
         ev.append(f"P(alive) {p_alive:.2f}" + (f" ({p_alive_source})" if p_alive_source else ""))
     if value_tier:
-        ev.append(f"value tier {value_tier}")
+        ev.append(f"value tier {value_tier}" + (f" (CLV from {value_source})" if value_source else ""))
     out = f"{stage.capitalize()}: " + ("; ".join(ev) if ev else "no prediction for this customer") + "."
     alive_says = None if p_alive is None or p_alive != p_alive else p_alive >= 0.5
     risk_low = churn_tier == "low"
@@ -368,6 +371,8 @@ def status_line(lifecycle: str | None, *, churn_probability: float | None = None
         who = "P(alive)" if alive_says else "the churn risk"
         out += (f" Signals disagree: the calendar says gone, {who} says active; trust the calendar and the "
                 + ("churn risk" if not risk_low else "recent orders") + f", {who} is a model of the purchase rhythm.")
+    elif stage in _GONE and value_tier == "high":
+        out += " A high-value customer who has gone quiet: a win-back candidate."
     elif stage in ("active", "new", "reactivated") and (alive_says is False or risk_high):
         who = "P(alive)" if alive_says is False else "the churn risk"
         out += (f" Signals disagree: the calendar says {stage}, {who} says likely gone; "
@@ -390,11 +395,12 @@ def customer_status(ws, customer_id: str) -> str | None:
     cl = latest("clv", "SELECT p_alive, model, \"T\" - recency FROM {t} WHERE customer_id = ?")
     if lc is None and ch is None and cl is None:
         return None
-    src = None
+    src = vsrc = None
     if cl is not None and cl[1] and "p_alive=" in str(cl[1]):
-        src = str(cl[1]).split(";")[0].split("=", 1)[1]
+        parts = dict(p.strip().split("=", 1) for p in str(cl[1]).split(";") if "=" in p)
+        src, vsrc = parts.get("p_alive"), parts.get("clv")
     return status_line(lc[0] if lc else ("prospect" if cl is None and ch is None else None),
                        churn_probability=None if ch is None else ch[0], churn_tier=None if ch is None else ch[1],
                        p_alive=None if cl is None else cl[0], p_alive_source=src,
-                       value_tier=vt[0] if vt else None,
+                       value_tier=vt[0] if vt else None, value_source=vsrc,
                        recency_days=None if cl is None or cl[2] is None else float(cl[2]))
