@@ -138,3 +138,16 @@ def test_tiny_shop_of_50_completes_with_its_decisions(tmp_path_factory):
     assert res.stages["clv"]["used"].startswith("P(alive) from ")
     ws.close()
 
+
+
+def test_a_single_day_of_data_gets_the_uncalibrated_baseline(tmp_path_factory):
+    ws = _synth(tmp_path_factory, "oneday", 200, 6)
+    ws.con.execute("DELETE FROM orders WHERE CAST(ordered_at AS DATE) <> (SELECT max(CAST(ordered_at AS DATE)) "
+                   "FROM orders WHERE ordered_at <= ?)", [pd.Timestamp(AS_OF) + pd.Timedelta(days=1)])
+    ws.con.execute("DELETE FROM order_lines WHERE order_id NOT IN (SELECT order_id FROM orders)")
+    res = _run(ws)
+    _no_null_and_no_buyer_in_prospect(ws, res.run_id)
+    d = decisions(ws, res.run_id).set_index("model")
+    assert (d.loc[["clv", "p_alive", "expected_purchases"], "candidate"] == "baseline").all()
+    assert d.loc["p_alive", "decision"].endswith("is too short for a validation window")
+    ws.close()

@@ -97,7 +97,7 @@ def choose_and_score(ws, as_of, summary: pd.DataFrame, c: dict, *, seed: int = 0
 
     # -- the validation window ----------------------------------------------------------------------
     first = con.execute("SELECT min(ordered_at) FROM orders WHERE kind = 'sale' AND customer_id IS NOT NULL "
-                        "AND ordered_at <= ?", [ts.to_pydatetime()]).fetchone()[0]
+                        "AND ordered_at <= ?", [ts.to_pydatetime()]).fetchall()[0][0]
     span = (ts - pd.Timestamp(first)).days if first is not None else 0
     W = float(min(c["backtest_days"], span // 2))
     window = None
