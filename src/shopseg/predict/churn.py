@@ -139,10 +139,16 @@ def _bgnbd_view(ws, c2: datetime, horizon: int, valid: pd.DataFrame) -> dict:
         m = BGNBD().fit(s["frequency"], s["recency"], s["T"])
     except ShopsegError as e:
         return {"status": f"skipped: BG/NBD fit failed ({e.message})"}
+    from ._clv_backtest import degenerate
+
     x, tx, T = (s[k].to_numpy(dtype=float) for k in ("frequency", "recency", "T"))
-    p_alive = np.asarray(m.conditional_probability_alive(x, tx, T), dtype=float)
-    r, alpha = m.params_["r"], m.params_["alpha"]
-    p_none = 1.0 - p_alive + p_alive * ((alpha + T) / (alpha + T + horizon)) ** (r + x)
+    with np.errstate(all="ignore"):
+        p_alive = np.asarray(m.conditional_probability_alive(x, tx, T), dtype=float)
+        r, alpha = m.params_["r"], m.params_["alpha"]
+        p_none = 1.0 - p_alive + p_alive * ((alpha + T) / (alpha + T + horizon)) ** (r + x)
+    bad = degenerate(m, p_alive, p_none)
+    if bad:  # a fit at its bounds says nothing about the customers: not compared
+        return {"status": f"skipped: BG/NBD fit degenerate ({bad})"}
     v = valid[["customer_id", "churned"]].merge(
         pd.DataFrame({"customer_id": s["customer_id"], "p_alive": p_alive, "p_none": p_none}), on="customer_id")
     y = v["churned"].to_numpy()

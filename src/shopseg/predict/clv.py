@@ -42,8 +42,9 @@ CLV_COLUMNS: dict[str, str] = {
     "recency": "Time from the first to the last purchase day, in time_unit (days by default).",
     "T": "Time from the first purchase day to as_of, in time_unit.",
     "monetary_value": "Mean value of the repeat purchase days (first excluded); 0 when frequency is 0.",
-    "p_alive": "Probability the customer is still active at as_of (the candidate that won the backtest: a "
-    "transaction model, or the recency baseline calibrated on the validation window).",
+    "p_alive": "Probability the customer is still active at as_of, from the candidate that won the backtest: "
+    "a transaction model's P(alive), or (repeat model, recency baseline) the probability of a purchase in "
+    "the clv.backtest_days after as_of.",
     "expected_purchases_90d": "Expected purchase days in the 90 days after as_of.",
     "expected_purchases_horizon": "Expected purchase days in the horizon_days after as_of.",
     "expected_order_value": "Expected value per future purchase (Gamma-Gamma); population mean when "
@@ -51,7 +52,7 @@ CLV_COLUMNS: dict[str, str] = {
     "clv": "Discounted expected value of the purchases in the horizon: sum over months of "
     "expected_order_value x expected purchases in the month / (1 + monthly rate)^month.",
     "expected_next_order_at": "as_of plus the median wait to the next purchase of a customer still alive; "
-    "NULL when p_alive < min_p_alive or when expected purchases come from the baseline.",
+    "NULL when p_alive < min_p_alive or when expected purchases come from the repeat model or the baseline.",
     "horizon_days": "The horizon used for expected_purchases_horizon and clv.",
     "model": "Source of each prediction, e.g. 'p_alive=baseline; purchases=bgnbd; clv=bgnbd+gammagamma' "
     "(model_decisions says why).",
