@@ -15,14 +15,18 @@ CLV models).  Before fitting, a stage asks :func:`decide`:
   input features, and refit when the largest exceeds ``drift.refit_psi``;
   reuse the stored model otherwise.
 
-The CLV models (BG/NBD or Pareto/NBD + Gamma-Gamma) are refitted in every run:
-they are fitted to the run's own (frequency, recency, T) summary in well under
-a second for 20k customers, their stage runs before this run's features exist,
+The CLV candidates (BG/NBD, MBG/NBD, the repeat-purchase model, the baseline)
+are refitted in every run: they are fitted to the run's own summary in about a
+second for 20k customers, their stage runs before this run's features exist,
 and a refit costs nothing in stability (their parameters are the population's,
-not a partition of it).  The decision is still recorded, as ``refitted``.
+not a partition of it).  Each CLV prediction (``clv``, ``p_alive``,
+``expected_purchases``) records ``refitted`` with its backtest: the candidate
+used, the metric, the model's and the baseline's figures and the decision; so
+does ``churn`` (its model against the logistic RFM baseline).
 
 Every decision is a row of table ``model_decisions`` (run_id, model, action,
-reason, max_psi, feature, source_run_id: the run that fitted the model used)
+reason, max_psi, feature, source_run_id: the run that fitted the model used;
+candidate, metric, model_value, baseline_value, decision: the backtest)
 and a ``fit`` note of its stage in ``runs.stages``, shown by ``shopseg run`` and
 the report.
 
