@@ -157,6 +157,10 @@ def test_second_churn_run_on_unchanged_data_reuses_the_model_and_scores_alike(ws
     d = decisions(ws, second.run_id).set_index("model")
     assert (d.loc["churn", "action"], d.loc["churn", "source_run_id"]) == ("reused", first.run_id)
     assert d.loc["churn", "max_psi"] == pytest.approx(0.0, abs=1e-12)
+    # the reused model's backtest against the logistic RFM baseline is the fitting run's
+    d1 = decisions(ws, first.run_id).set_index("model")
+    for k in ("candidate", "metric", "model_value", "baseline_value", "decision"):
+        assert d.loc["churn", k] == d1.loc["churn", k] and d1.loc["churn", k] is not None, k
     s = ws.df("SELECT run_id, customer_id, probability, tier FROM churn_scores ORDER BY customer_id, run_id")
     a, b = s[s.run_id == first.run_id].reset_index(drop=True), s[s.run_id == second.run_id].reset_index(drop=True)
     assert a.customer_id.equals(b.customer_id) and a.tier.equals(b.tier)

@@ -97,6 +97,13 @@ def _churn(ctx: RunContext) -> dict:
     if stored is not None:  # inputs held still: score with the stored model, no fit
         try:
             notes = churn_reuse_stage(ctx.ws, ctx.run_id, ctx.as_of, ctx.config, stored, decision)
+            from .refit import decisions
+
+            src = decisions(ctx.ws, decision.source_run_id)  # the fitting run's backtest holds for its model
+            src = src[src["model"] == "churn"]
+            for k in ("candidate", "metric", "model_value", "baseline_value", "decision"):
+                if len(src) and src[k].iloc[0] is not None and src[k].iloc[0] == src[k].iloc[0]:
+                    setattr(decision, k, src[k].iloc[0])
         except ReuseError as e:
             decision, stored = Decision("churn", "refitted", e.message, decision.max_psi, decision.feature), None
     if stored is None:
