@@ -21,7 +21,7 @@ from shopseg.config import load_config
 from shopseg.errors import ConfigError, DataContractError, ModelFitError, NotFittedError
 from shopseg.predict import BGNBD, CLVModel, GammaGamma, ParetoNBD, clv_table, customer_lifetime_value
 from shopseg.predict import summary_from_orders
-from shopseg.predict.clv import CLV_COLUMNS, MBGNBD
+from shopseg.predict.clv import CLV_COLUMNS, MBGNBD, score_clv
 from shopseg.workspace import Workspace
 
 DATA = Path(__file__).parent / "data" / "cdnow_customers_summary_with_transactions.csv"
@@ -523,8 +523,12 @@ def test_clv_table_writes_every_customer_with_documented_columns(cdnow_ws):
     # no discount and 364 days = 52 weeks: CLV is order value x expected purchases in the horizon
     # (the months sum back to the whole horizon)
     np.testing.assert_allclose(t.clv, t.expected_order_value * t.expected_purchases_horizon, rtol=1e-9)
-    # P(alive) came from another model: nothing is stored for the live service (it shows the batch values)
-    assert res.model_paths == []
+    # the CLV came from the configured model: stored, and it scores the same customers' CLV identically
+    tm = CLVModel.load(res.model_paths[0], expected_config_hash=res.transaction_model.config_hash)
+    vm = GammaGamma.load(res.model_paths[1])
+    summary = summary_from_orders(cdnow_ws, "1997-09-30", time_unit="W", customers=["0000", "0001"])
+    again = score_clv(summary, tm, vm, "1997-09-30", horizon_days=364, discount_rate_annual=0.0)
+    np.testing.assert_allclose(again.clv.to_numpy(), t.clv.to_numpy()[:2], rtol=1e-12)
 
 
 def test_clv_table_replaces_its_own_run_and_keeps_others(cdnow_ws):

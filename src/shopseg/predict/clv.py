@@ -225,10 +225,11 @@ def clv_table(ws, run_id: int, as_of, *, horizon_days: float = 365, discount_rat
     Candidates: ``model`` ("bgnbd", "mbgnbd" or "paretonbd") first, then the rest of
     :data:`CHAIN`, finally the baseline itself (see :mod:`shopseg.predict._clv_backtest` and
     ``docs/clv.md``).  A degenerate fit is never used.  Every buyer gets a value: no NULL ``clv`` or
-    expected purchases.  Columns are documented in :data:`CLV_COLUMNS`.  When all three predictions
-    come from ``model`` its fitted models are saved as JSON in the workspace's ``models/`` folder
-    (``run-<run_id>-clv-<model>.json``) so the live service can re-score customers with
-    :func:`score_clv`; otherwise nothing is saved and the service shows the batch values.
+    expected purchases.  Columns are documented in :data:`CLV_COLUMNS`.  When the CLV comes from
+    ``model`` (with Gamma-Gamma) its fitted models are saved as JSON in the workspace's ``models/``
+    folder (``run-<run_id>-clv-<model>.json``) so the live service can re-score customers with
+    :func:`score_clv` (all three predictions from that model); otherwise nothing is saved and the
+    service shows the batch values.
     """
     from ._clv_select import choose_and_score
 
@@ -261,7 +262,8 @@ def clv_table(ws, run_id: int, as_of, *, horizon_days: float = 365, discount_rat
         con.unregister(view)
     paths: list[Path] = []
     tm = used.get(model)
-    if save_models and vm is not None and choices and all(ch.candidate == model for ch in choices):
+    clv_choice = next((ch for ch in choices if ch.prediction == "clv"), None)
+    if save_models and vm is not None and clv_choice is not None and clv_choice.candidate == model:
         paths.append(tm.save(ws.models_dir / f"run-{run_id}-clv-{model}.json"))
         paths.append(vm.save(ws.models_dir / f"run-{run_id}-clv-gammagamma.json"))
     main = next(iter(used.values()), None)
