@@ -6,6 +6,7 @@ See :mod:`shopseg.predict._clv_backtest` for the method.  Users call
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -50,9 +51,10 @@ def _value_model(summary: pd.DataFrame, spend: np.ndarray, penalizer: float, tim
     rep = (f > 0) & (m > 0)
     problem = None
     try:
-        vm = GammaGamma(penalizer_coef=penalizer, time_unit=time_unit).fit(f[rep], m[rep])
-        fv = np.where(m > 0, f, 0.0)
-        with np.errstate(all="ignore"):
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            vm = GammaGamma(penalizer_coef=penalizer, time_unit=time_unit).fit(f[rep], m[rep])
+            fv = np.where(m > 0, f, 0.0)
             value = np.atleast_1d(vm.conditional_expected_average_profit(fv, np.where(m > 0, m, 0.0)))
         problem = B.degenerate(vm, value)
         if problem is None:
@@ -69,8 +71,7 @@ def _fit(name: str, summary: pd.DataFrame, penalizer: float, time_unit: str):
     from .clv import TRANSACTION_MODELS
 
     f, r, T = (summary[c].to_numpy(float) for c in ("frequency", "recency", "T"))
-    import warnings
-
+    # a fit running off to its bounds warns from scipy on the way: what it means is said by degenerate()
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
         tm = TRANSACTION_MODELS[name](penalizer_coef=penalizer, time_unit=time_unit).fit(f, r, T)
@@ -83,7 +84,8 @@ def _fit(name: str, summary: pd.DataFrame, penalizer: float, time_unit: str):
 
 
 def choose_and_score(ws, as_of, summary: pd.DataFrame, c: dict, *, seed: int = 0):
-    """(the ``clv`` rows, [Choice per prediction], {candidate name: model used at as_of}, value model or None)."""
+    """(the ``clv`` rows, [Choice per prediction], {model name: transaction model used at as_of},
+    the Gamma-Gamma model used or None, notes)."""
     from .clv import CHAIN, _con, _month_days, _timestamp, score_clv, summary_from_orders
 
     con = _con(ws)
