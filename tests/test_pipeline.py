@@ -99,6 +99,7 @@ def test_models_the_data_cannot_support_fall_back_to_the_baseline_and_say_so(sho
     assert result.status == "done"
     st = result.stages["clv"]
     assert st["status"] == "done" and st["rows"] == 9 and st["used"].startswith("P(alive) from the baseline")
+    assert st["used"].endswith("(not backtested: no validation window; see model_decisions)")
     assert shop.scalar("SELECT count(*) FROM clv WHERE clv IS NULL OR expected_purchases_90d IS NULL "
                        "OR p_alive IS NULL") == 0
     rows = shop.df("SELECT model, candidate, decision FROM model_decisions WHERE run_id = ? ORDER BY model",

@@ -341,4 +341,6 @@ def one_sentence(choices: list[Choice]) -> str:
     """The run's one sentence on which CLV predictions came from where."""
     parts = [f"{PRED_WORDS[ch.prediction]} from {ch.candidate if ch.candidate != 'baseline' else 'the baseline'}"
              for ch in choices]
-    return "; ".join(parts) + " (backtested against the naive baseline; see model_decisions)"
+    tested = all(ch.metric is not None for ch in choices)
+    return "; ".join(parts) + (" (backtested against the naive baseline; see model_decisions)" if tested else
+                               " (not backtested: no validation window; see model_decisions)")
