@@ -95,8 +95,8 @@ def test_every_scored_customer_gets_exactly_one_tier(shop):
                        "AND customer_id IS NOT NULL AND ordered_at < ?", [AS_OF])
     assert len(s) == s.customer_id.nunique() == buyers == notes["n_scored"]
     assert set(s.tier) <= {"high", "mid", "low"}
-    counts = s.tier.value_counts()
-    assert counts["high"] == round(0.2 * len(s)) and counts["mid"] == round(0.3 * len(s))
+    # tiers by calibrated probability (the default): high from 0.7, mid from 0.4
+    assert (s.tier == np.where(s.probability >= 0.7, "high", np.where(s.probability >= 0.4, "mid", "low"))).all()
     # tiers follow the probabilities: nobody in a lower tier is more likely to churn than anybody above
     assert s[s.tier == "high"].probability.min() >= s[s.tier == "mid"].probability.max()
     assert s[s.tier == "mid"].probability.min() >= s[s.tier == "low"].probability.max()
@@ -316,3 +316,26 @@ def test_a_single_class_raises_model_fit_error_not_a_lightgbm_error():
     X = pd.DataFrame({"recency_days": np.arange(50.0)})
     with pytest.raises(ModelFitError, match="0 churned and 50 retained"):
         ChurnModel().fit(X, np.zeros(50))
+
+
+def test_the_model_is_used_only_when_the_paired_bootstrap_says_it_beats_its_baseline(shop):
+    ws, cfg, notes = shop
+    assert notes["metric"] == "roc_auc" and notes["baseline_value"] == pytest.approx(notes["baseline_roc_auc"], abs=1e-4)
+    if notes["candidate"] == "rfm_logit":
+        assert notes["decision"].startswith("logistic RFM baseline used") and notes["model"] == "logistic"
+        assert _scores(ws, 1).model.eq("logistic").all()
+    else:
+        assert notes["candidate"] == notes["model"] and "beats the logistic RFM baseline" in notes["decision"]
+        assert notes["model_value"] > notes["baseline_value"]
+
+
+def test_a_baseline_that_cannot_be_beaten_is_used_and_said(shop):
+    # confidence 1.0 with a model that equals its baseline on some resample: the baseline is used
+    ws, cfg, _ = shop
+    strict = cfg.with_overrides({"churn": {"backtest_confidence": 1.0, "backtest_resamples": 10,
+                                           "model": "logistic"}})
+    notes = churn.churn_stage(ws, 7, AS_OF, strict)
+    assert notes["candidate"] == "rfm_logit" and notes["model"] == "logistic"
+    assert "needs 100%" in notes["decision"]
+    again = churn.score_customers(ws, AS_OF, _scores(ws, 7).customer_id[:3].tolist(), run_id=7, config=strict)
+    np.testing.assert_allclose(again.probability, _scores(ws, 7).probability[:3], rtol=1e-9)

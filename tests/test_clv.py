@@ -21,7 +21,7 @@ from shopseg.config import load_config
 from shopseg.errors import ConfigError, DataContractError, ModelFitError, NotFittedError
 from shopseg.predict import BGNBD, CLVModel, GammaGamma, ParetoNBD, clv_table, customer_lifetime_value
 from shopseg.predict import summary_from_orders
-from shopseg.predict.clv import CLV_COLUMNS, score_clv
+from shopseg.predict.clv import CLV_COLUMNS, MBGNBD, score_clv
 from shopseg.workspace import Workspace
 
 DATA = Path(__file__).parent / "data" / "cdnow_customers_summary_with_transactions.csv"
@@ -510,15 +510,20 @@ def test_clv_table_writes_every_customer_with_documented_columns(cdnow_ws):
         assert res.value_model.params_[k] == pytest.approx(v, abs=0.02)
     t = cdnow_ws.df("SELECT * FROM clv WHERE run_id = 1")
     assert t.customer_id.is_unique and t.p_alive.between(0, 1).all()
-    assert (t.loc[t.frequency == 0, "p_alive"] == 1.0).all()
+    # the backtest on the 90 days before as_of: BG/NBD's P(alive) (1 for every one-time buyer) ranks
+    # next-window activity worse than recency, MBG/NBD's better; BG/NBD wins the other two
+    by = {ch.prediction: ch for ch in res.choices}
+    assert [by[p].candidate for p in ("p_alive", "expected_purchases", "clv")] == ["mbgnbd", "bgnbd", "bgnbd"]
+    assert by["p_alive"].model_value > by["p_alive"].baseline_value and "bgnbd roc_auc 0.3" in by["p_alive"].tried[0]
+    assert ((t.loc[t.frequency == 0, "p_alive"] > 0.3) & (t.loc[t.frequency == 0, "p_alive"] < 0.5)).all()
     assert (t.expected_next_order_at.isna() == (t.p_alive < 0.5)).all()
     assert (t.expected_next_order_at.dropna() > pd.Timestamp("1997-09-30")).all()
-    assert (t.model == "bgnbd+gammagamma").all() and (t.horizon_days == 364).all()
+    assert (t.model == "p_alive=mbgnbd; purchases=bgnbd; clv=bgnbd+gammagamma").all() and (t.horizon_days == 364).all()
     assert (t.expected_purchases_90d <= t.expected_purchases_horizon + 1e-12).all()
     # no discount and 364 days = 52 weeks: CLV is order value x expected purchases in the horizon
     # (the months sum back to the whole horizon)
     np.testing.assert_allclose(t.clv, t.expected_order_value * t.expected_purchases_horizon, rtol=1e-9)
-    # the models were stored and score the same customers identically
+    # the CLV came from the configured model: stored, and it scores the same customers' CLV identically
     tm = CLVModel.load(res.model_paths[0], expected_config_hash=res.transaction_model.config_hash)
     vm = GammaGamma.load(res.model_paths[1])
     summary = summary_from_orders(cdnow_ws, "1997-09-30", time_unit="W", customers=["0000", "0001"])
@@ -531,7 +536,8 @@ def test_clv_table_replaces_its_own_run_and_keeps_others(cdnow_ws):
     clv_table(cdnow_ws, 2, "1997-09-30", time_unit="W", model="paretonbd", save_models=False)
     counts = dict(cdnow_ws.sql("SELECT run_id, count(*) FROM clv GROUP BY run_id"))
     assert counts[2] == 2357
-    assert cdnow_ws.sql("SELECT DISTINCT model FROM clv WHERE run_id = 2") == [("paretonbd+gammagamma",)]
+    assert cdnow_ws.sql("SELECT DISTINCT model FROM clv WHERE run_id = 2") == [
+        ("p_alive=paretonbd; purchases=paretonbd; clv=paretonbd+gammagamma",)]
     # the [clv] settings are exactly clv_table's keyword arguments (what the pipeline stage passes);
     # days instead of weeks: the same customers, T in days
     before = dict(cdnow_ws.sql("SELECT run_id, count(*) FROM clv GROUP BY run_id"))
@@ -557,8 +563,62 @@ def test_clv_table_defaults_are_the_clv_settings():
 def test_docstring_examples_run():
     import doctest
 
-    from shopseg.predict import _clv_models, _clv_value
+    from shopseg.predict import _clv_backtest, _clv_models, _clv_value
 
-    for module in (_clv_models, _clv_value):
+    for module in (_clv_models, _clv_value, _clv_backtest):
         result = doctest.testmod(module)
         assert result.attempted >= 3 and result.failed == 0, module.__name__
+
+
+
+# -- MBG/NBD, degenerate fits, the backtest -------------------------------------------------
+
+
+def test_mbgnbd_matches_lifetimes_modified_beta_geo_on_cdnow(cdnow):
+    lt = _lifetimes()
+    m = MBGNBD(time_unit="W").fit(cdnow.x, cdnow.t_x, cdnow["T"])
+    ref = lt.ModifiedBetaGeoFitter().fit(cdnow.x, cdnow.t_x, cdnow["T"])
+    for k in ("r", "alpha", "a", "b"):
+        assert m.params_[k] == pytest.approx(ref.params_[k], rel=1e-4), k
+    x, tx, T = cdnow.x.to_numpy()[:50], cdnow.t_x.to_numpy()[:50], cdnow["T"].to_numpy()[:50]
+    np.testing.assert_allclose(m.conditional_probability_alive(x, tx, T),
+                               ref.conditional_probability_alive(x, tx, T), rtol=1e-5)
+    np.testing.assert_allclose(m.expected_purchases(10, x, tx, T),
+                               ref.conditional_expected_number_of_purchases_up_to_time(10, x, tx, T), rtol=1e-5)
+
+
+def test_mbgnbd_one_time_buyer_is_not_certainly_alive():
+    m = MBGNBD.from_params(r=0.5, alpha=10.0, a=0.5, b=2.0)
+    # 1 / (1 + a/b * ((alpha + T)/alpha)^r) = 1 / (1 + 0.25 * sqrt(2))
+    assert m.conditional_probability_alive(0, 0.0, 10.0) == pytest.approx(1 / (1 + 0.25 * 2**0.5), rel=1e-12)
+
+
+def test_parameters_at_their_bounds_or_nan_predictions_are_degenerate():
+    from shopseg.predict._clv_backtest import degenerate
+
+    assert degenerate(BGNBD.from_params(r=0.243, alpha=4.414, a=0.793, b=2.426)) is None
+    assert "a=3.3e+06, b=4.5e+06" in degenerate(BGNBD.from_params(r=0.01, alpha=100.0, a=3.3e6, b=4.5e6))
+    assert "r=0.0001" in degenerate(BGNBD.from_params(r=1e-4, alpha=100.0, a=1.0, b=1.0))
+    assert degenerate(BGNBD.from_params(r=1.0, alpha=1.0, a=1.0, b=1.0), [1.0, np.nan]) == "1 non-finite predictions"
+
+
+def test_bootstrap_figures_by_hand():
+    from shopseg.predict._clv_backtest import auc_resampled, compare, gini_resampled, resample_weights
+
+    y = np.array([0, 0, 1, 1])
+    # pairs (pos, neg): 0.35 > 0.1, 0.35 < 0.4, 0.8 > both: 3 of 4
+    assert auc_resampled(y, np.array([0.1, 0.4, 0.35, 0.8]), np.ones((1, 4)))[0] == 0.75
+    # a tie counts half: 0.5 vs 0.5 is a half, 0.5 > 0.1 and 0.8 > both: 3.5 / 4
+    assert auc_resampled(y, np.array([0.5, 0.1, 0.5, 0.8]), np.ones((1, 4)))[0] == 0.875
+    # resample counts are weights: the first negative twice
+    assert auc_resampled(y, np.array([0.1, 0.4, 0.35, 0.8]), np.array([[2.0, 1, 1, 1]]))[0] == pytest.approx(5 / 6)
+    # normalised Gini: 1 for the outcome's own order, -1 for the reverse
+    amounts = np.array([0.0, 0.0, 10.0, 30.0])
+    assert gini_resampled(amounts, amounts, np.ones((1, 4)))[0] == pytest.approx(1.0)
+    assert gini_resampled(amounts, -amounts, np.ones((1, 4)))[0] == pytest.approx(-1.0)
+    w = resample_weights(4, 50, seed=0)
+    assert w.shape == (51, 4) and (w[0] == 1).all() and (w.sum(axis=1) == 4).all()
+    cmp = compare("roc_auc", y, np.array([0.1, 0.2, 0.3, 0.4]), np.array([0.4, 0.3, 0.2, 0.1]), w)
+    assert (cmp.model, cmp.baseline) == (1.0, 0.0) and cmp.beats(0.95)
+    same = compare("roc_auc", y, np.array([0.1, 0.2, 0.3, 0.4]), np.array([0.1, 0.2, 0.3, 0.4]), w)
+    assert same.win_share == 0.0 and not same.beats(0.95)  # a tie never wins

@@ -101,13 +101,21 @@ def test_a_killed_run_is_marked_failed_and_its_outputs_and_models_dropped_by_the
         shop.scalar("SELECT count(*) FROM segments WHERE run_id = ?", [last])
 
 
-def test_a_model_the_data_cannot_support_skips_its_stage_with_the_reason(shop):
-    # 12 customers: Gamma-Gamma cannot identify its parameters, so the clv stage is skipped, not the run
+def test_models_the_data_cannot_support_fall_back_to_the_baseline_and_say_so(shop):
+    # 12 customers (9 buyers): the purchase models run to their bounds and there are too few buyers for a
+    # validation window, so every buyer gets the uncalibrated baseline, recorded with the reasons
     result = run_pipeline(shop, FIXTURE_AS_OF, stages=["clv"])
     assert result.status == "done"
     st = result.stages["clv"]
-    assert st["status"] == "skipped" and "ran to the edge of their range" in st["note"] and "penalizer" in st["hint"]
-    assert not shop.has_table("clv") or shop.scalar("SELECT count(*) FROM clv") == 0
+    assert st["status"] == "done" and st["rows"] == 9 and st["used"].startswith("P(alive) from the baseline")
+    assert st["used"].endswith("(not backtested: no validation window; see model_decisions)")
+    assert shop.scalar("SELECT count(*) FROM clv WHERE clv IS NULL OR expected_purchases_90d IS NULL "
+                       "OR p_alive IS NULL") == 0
+    rows = shop.df("SELECT model, candidate, decision FROM model_decisions WHERE run_id = ? ORDER BY model",
+                   [result.run_id])
+    assert rows.model.tolist() == ["clv", "expected_purchases", "p_alive"] and (rows.candidate == "baseline").all()
+    assert rows.decision.str.contains("uncalibrated: no candidate usable .*bgnbd").all()
+    assert rows.decision.str.contains("has 8 earlier buyers").all()
 
 
 def test_a_run_records_each_stage_as_it_finishes(shop, monkeypatch):

@@ -75,8 +75,17 @@ def test_decisions_are_one_row_per_run_and_model(ws):
     record(ws, 5, Decision("churn", "refitted", "first"))
     record(ws, 5, Decision("churn", "reused", "second", 0.01, "frequency", 4))
     df = decisions(ws, 5)
-    assert df.to_dict(orient="records") == [{"model": "churn", "action": "reused", "reason": "second",
-                                             "max_psi": 0.01, "feature": "frequency", "source_run_id": 4}]
+    row = df.to_dict(orient="records")
+    assert len(row) == 1 and {k: row[0][k] for k in list(row[0])[:6]} == {
+        "model": "churn", "action": "reused", "reason": "second", "max_psi": 0.01, "feature": "frequency",
+        "source_run_id": 4}
+    assert row[0]["candidate"] is None and np.isnan(row[0]["model_value"]) and row[0]["decision"] is None
+    # the backtest's columns: what was used, both figures and the sentence
+    record(ws, 5, Decision("p_alive", "refitted", "every run", candidate="baseline", metric="roc_auc",
+                           model_value=0.324, baseline_value=0.668, decision="recency baseline used"))
+    got = decisions(ws, 5).set_index("model").loc["p_alive"]
+    assert (got.candidate, got.metric, got.model_value, got.baseline_value, got.decision) == (
+        "baseline", "roc_auc", 0.324, 0.668, "recency baseline used")
     with pytest.raises(ConfigError, match="reused"):
         record(ws, 5, Decision("churn", "kept", "?"))
 
@@ -148,6 +157,10 @@ def test_second_churn_run_on_unchanged_data_reuses_the_model_and_scores_alike(ws
     d = decisions(ws, second.run_id).set_index("model")
     assert (d.loc["churn", "action"], d.loc["churn", "source_run_id"]) == ("reused", first.run_id)
     assert d.loc["churn", "max_psi"] == pytest.approx(0.0, abs=1e-12)
+    # the reused model's backtest against the logistic RFM baseline is the fitting run's
+    d1 = decisions(ws, first.run_id).set_index("model")
+    for k in ("candidate", "metric", "model_value", "baseline_value", "decision"):
+        assert d.loc["churn", k] == d1.loc["churn", k] and d1.loc["churn", k] is not None, k
     s = ws.df("SELECT run_id, customer_id, probability, tier FROM churn_scores ORDER BY customer_id, run_id")
     a, b = s[s.run_id == first.run_id].reset_index(drop=True), s[s.run_id == second.run_id].reset_index(drop=True)
     assert a.customer_id.equals(b.customer_id) and a.tier.equals(b.tier)

@@ -87,6 +87,8 @@ def test_customer_lookup_returns_features_and_segments_of_the_run(client):
     # no churn, CLV, actions or recommendations tables in this workspace: null, not an error
     assert body["churn"] is None and body["clv"] is None
     assert body["next_action"] is None and body["recommendations"] is None
+    # the one status line: the lifecycle with its evidence (value tier by monetary_net here)
+    assert body["status"] == "Active: no order for 6 days; value tier mid."
 
 
 def test_unknown_customer_is_a_404_json(client):

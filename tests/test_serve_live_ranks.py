@@ -60,7 +60,7 @@ def test_value_tiers_by_predicted_value_use_the_runs_scores_by_hand():
     # 80, 60, 40 above 35 -> 0.6 -> low
     assert ranks.value_tier("c000", True, 45.0, basis="clv") == "mid"
     assert ranks.value_tier("c000", True, 35.0, basis="clv") == "low"
-    assert ranks.value_tier("c000", True, float("nan"), basis="clv") == CFG["segments.no_orders_segment"]
+    assert ranks.value_tier("c000", True, float("nan"), basis="clv") == "low"  # a buyer without a score: last
     assert ranks.has_basis("clv") and not RunRanks(pop, CFG).has_basis("clv")
 
 

@@ -683,6 +683,11 @@ def customer(
         if not ws.scalar("SELECT count(*) FROM customers WHERE customer_id = ?", [customer_id]):
             raise ShopsegError(f"No customer {customer_id!r} in the workspace.")
         console.print(f"[bold]{customer_id}[/]", highlight=False)
+        from .predict.explain import customer_status
+
+        status = customer_status(ws, customer_id)
+        if status:
+            console.print(f"  {status}", highlight=False, markup=False)
         if ws.has_table("segments"):
             for scheme, seg in ws.sql("SELECT scheme, segment FROM segments WHERE customer_id = ? AND run_id = "
                                       "(SELECT max(run_id) FROM segments) ORDER BY scheme", [customer_id]):

@@ -174,7 +174,7 @@ CONSTRAINTS: dict[str, Constraint] = {
             isinstance(r, dict) and set(r) == {"label", "when"} and isinstance(r["when"], str)
             and r["when"].strip() != "" and ";" not in r["when"] and str(r["label"]).strip() != "" for r in v)),
     # customer lifetime value (docs/clv.md)
-    "clv.model": one_of("bgnbd", "paretonbd"),
+    "clv.model": one_of("bgnbd", "mbgnbd", "paretonbd"),
     "clv.time_unit": one_of("D", "W"),
     "clv.horizon_days": Constraint(
         "a number in (0, 3650]", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 3650),
@@ -182,6 +182,11 @@ CONSTRAINTS: dict[str, Constraint] = {
     "clv.penalizer_coef": interval(0, None),
     "clv.value_penalizer_coef": interval(0, None),
     "clv.min_p_alive": interval(0, 1),
+    "clv.backtest_days": interval(7, 3650),
+    "churn.backtest_resamples": interval(10, 10000, integer=True),
+    "churn.backtest_confidence": interval(0.5, 1),
+    "clv.backtest_resamples": interval(10, 10000, integer=True),
+    "clv.backtest_confidence": interval(0.5, 1),
     # review intelligence (docs/reviews.md)
     "reviews.shop_model": one_of("auto", "off"),
     "reviews.shop_model_min_reviews": interval(2, None, integer=True),

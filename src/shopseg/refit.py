@@ -15,14 +15,18 @@ CLV models).  Before fitting, a stage asks :func:`decide`:
   input features, and refit when the largest exceeds ``drift.refit_psi``;
   reuse the stored model otherwise.
 
-The CLV models (BG/NBD or Pareto/NBD + Gamma-Gamma) are refitted in every run:
-they are fitted to the run's own (frequency, recency, T) summary in well under
-a second for 20k customers, their stage runs before this run's features exist,
+The CLV candidates (BG/NBD, MBG/NBD, the repeat-purchase model, the baseline)
+are refitted in every run: they are fitted to the run's own summary in about a
+second for 20k customers, their stage runs before this run's features exist,
 and a refit costs nothing in stability (their parameters are the population's,
-not a partition of it).  The decision is still recorded, as ``refitted``.
+not a partition of it).  Each CLV prediction (``clv``, ``p_alive``,
+``expected_purchases``) records ``refitted`` with its backtest: the candidate
+used, the metric, the model's and the baseline's figures and the decision; so
+does ``churn`` (its model against the logistic RFM baseline).
 
 Every decision is a row of table ``model_decisions`` (run_id, model, action,
-reason, max_psi, feature, source_run_id: the run that fitted the model used)
+reason, max_psi, feature, source_run_id: the run that fitted the model used;
+candidate, metric, model_value, baseline_value, decision: the backtest)
 and a ``fit`` note of its stage in ``runs.stages``, shown by ``shopseg run`` and
 the report.
 
@@ -44,15 +48,21 @@ import pandas as pd
 from .drift import feature_drift
 from .errors import ConfigError, ShopsegError
 
-MODELS = ("cluster", "churn", "clv")
-CLV_REASON = "BG/NBD + Gamma-Gamma are refitted in every run (cheap; fitted to the run's own summary)"
+MODELS = ("cluster", "churn", "clv", "p_alive", "expected_purchases")
+CLV_REASON = "the CLV candidates are refitted in every run (cheap; fitted to the run's own summary)"
 ACTIONS = ("reused", "refitted")
-DECISIONS_DDL = """CREATE TABLE IF NOT EXISTS model_decisions (
-    run_id BIGINT, model VARCHAR, action VARCHAR, reason VARCHAR, max_psi DOUBLE, feature VARCHAR,
-    source_run_id BIGINT)"""
-DECISIONS_DOC = ("One row per run and learned model (cluster, churn, clv): action `reused` or `refitted`, the "
-                 "reason, the largest input PSI against the run that fitted the stored model and its feature, and "
-                 "source_run_id, the run that fitted the model this run used.")
+# name -> DuckDB type; the last five (the backtest) were added later: older workspaces get them by ALTER
+DECISIONS_COLUMNS = {"run_id": "BIGINT", "model": "VARCHAR", "action": "VARCHAR", "reason": "VARCHAR",
+                     "max_psi": "DOUBLE", "feature": "VARCHAR", "source_run_id": "BIGINT", "candidate": "VARCHAR",
+                     "metric": "VARCHAR", "model_value": "DOUBLE", "baseline_value": "DOUBLE", "decision": "VARCHAR"}
+DECISIONS_DDL = ("CREATE TABLE IF NOT EXISTS model_decisions ("
+                 + ", ".join(f"{k} {v}" for k, v in DECISIONS_COLUMNS.items()) + ")")
+DECISIONS_DOC = ("One row per run and learned model or prediction (cluster, churn, clv, p_alive, "
+                 "expected_purchases): action `reused` or `refitted`, the reason, the largest input PSI against "
+                 "the run that fitted the stored model and its feature, source_run_id (the run that fitted the "
+                 "model this run used), and the backtest: candidate used (a model or `baseline`), metric, "
+                 "model_value (the model's figure on the validation window), baseline_value (the naive baseline's "
+                 "on the same customers) and decision (one sentence).")
 
 
 class ReuseError(ShopsegError):
@@ -69,6 +79,11 @@ class Decision:
     max_psi: float | None = None
     feature: str | None = None  # the input feature with the largest PSI
     source_run_id: int | None = None  # the run that fitted the model used
+    candidate: str | None = None  # what was used: a model name or "baseline"
+    metric: str | None = None  # the backtest figure's name (roc_auc, gini_normalised)
+    model_value: float | None = None  # the model's figure on the validation window
+    baseline_value: float | None = None  # the naive baseline's, same customers
+    decision: str | None = None  # one sentence: which was used and why
 
     def note(self) -> str:
         if self.action == "reused":
@@ -125,20 +140,33 @@ def record(ws, run_id: int, decision: Decision) -> dict:
         raise ConfigError(f"A model decision must be one of {ACTIONS} for one of {MODELS}. "
                           f"Got {decision.action!r} for {decision.model!r} instead.")
     ws.con.execute(DECISIONS_DDL)
+    for name, typ in list(DECISIONS_COLUMNS.items())[7:]:  # a workspace made before the backtest columns
+        ws.con.execute(f"ALTER TABLE model_decisions ADD COLUMN IF NOT EXISTS {name} {typ}")
     ws.con.execute("DELETE FROM model_decisions WHERE run_id = ? AND model = ?", [int(run_id), decision.model])
-    psi = None if decision.max_psi is None or not math.isfinite(decision.max_psi) else float(decision.max_psi)
-    ws.con.execute("INSERT INTO model_decisions VALUES (?, ?, ?, ?, ?, ?, ?)", [
-        int(run_id), decision.model, decision.action, decision.reason, psi, decision.feature,
-        decision.source_run_id if decision.source_run_id is None else int(decision.source_run_id)])
-    return {"fit": decision.note()}
+
+    def num(v):
+        return None if v is None or not math.isfinite(v) else float(v)
+
+    ws.con.execute(f"INSERT INTO model_decisions ({', '.join(DECISIONS_COLUMNS)}) VALUES "
+                   f"({', '.join('?' * len(DECISIONS_COLUMNS))})", [
+        int(run_id), decision.model, decision.action, decision.reason, num(decision.max_psi), decision.feature,
+        decision.source_run_id if decision.source_run_id is None else int(decision.source_run_id),
+        decision.candidate, decision.metric, num(decision.model_value), num(decision.baseline_value),
+        decision.decision])
+    out = {"fit": decision.note()}
+    if decision.decision:
+        out["decision"] = decision.decision
+    return out
 
 
 def decisions(ws, run_id: int) -> pd.DataFrame:
     """The ``model_decisions`` rows of ``run_id`` (empty when none)."""
-    cols = ["model", "action", "reason", "max_psi", "feature", "source_run_id"]
+    cols = list(DECISIONS_COLUMNS)[1:]
     if not ws.has_table("model_decisions"):
         return pd.DataFrame(columns=cols)
-    return ws.df(f"SELECT {', '.join(cols)} FROM model_decisions WHERE run_id = ? ORDER BY model", [int(run_id)])
+    have = set(ws.columns("model_decisions"))
+    sel = ", ".join(c if c in have else f"NULL AS {c}" for c in cols)
+    return ws.df(f"SELECT {sel} FROM model_decisions WHERE run_id = ? ORDER BY model", [int(run_id)])
 
 
 def _done_runs_before(ws, run_id: int) -> list[int]:
@@ -280,13 +308,14 @@ def churn_reuse_stage(ws, run_id: int, as_of, config, model, decision: Decision)
     from .features import _as_ts
     from .predict import explain
     from .predict._churn_data import cutoff_frame, shop_gap_days
-    from .predict.churn import _features, _score, _write_reports, churn_settings, model_path, write_scores
+    from .predict.churn import (BASELINE_FEATURES, _features, _score, _write_reports, churn_settings, model_path,
+                                write_scores)
 
     H = int(model.metadata_["horizon"]["horizon_days"])
     frame = cutoff_frame(ws, _as_ts(as_of), H, config)
     feats = list(model.feature_names_in_)
     want = _features(frame, churn_settings(config))
-    if list(want) != feats:  # before any write: the caller refits instead
+    if feats not in (list(want), list(BASELINE_FEATURES)):  # before any write: the caller refits instead
         raise ReuseError(f"the churn features changed since run {decision.source_run_id} "
                          f"(now {len(want)}, the model's {len(feats)})")
     model.reference_ = explain.reference_values(frame[feats])

@@ -345,7 +345,8 @@ OUTPUT_TABLES = (
     ("segment_profiles", "scheme and segment", "segments", "segments.md"),
     ("rfm_scores", "customer", "segments", "segments.md"),
     ("feature_drift", "feature, against the previous run", "drift", "drift.md"),
-    ("model_decisions", "learned model (cluster, churn, clv): reused or refitted", "segments, churn, clv", "drift.md"),
+    ("model_decisions", "learned model or prediction (cluster, churn, clv, p_alive, expected_purchases): reused or "
+     "refitted, the backtest against its baseline and the decision", "segments, churn, clv", "drift.md"),
     ("churn_scores", "customer with a sale order", "churn", "churn.md"),
     ("churn_validation", "customer of the validation window", "churn", "churn.md"),
     ("model_reports", "model and metric", "churn", "churn.md"),

@@ -21,13 +21,23 @@ register(Stage("reviews", _reviews, needs=("reviews",), doc="Sentiment, aspects,
 
 
 def _clv(ctx: RunContext) -> dict:
+    from .predict._clv_select import one_sentence
     from .predict.clv import clv_table
     from .refit import CLV_REASON, Decision, record
 
-    res = clv_table(ctx.ws, ctx.run_id, ctx.as_of, **ctx.config["clv"])
-    fit = record(ctx.ws, ctx.run_id, Decision("clv", "refitted", CLV_REASON))
-    return {"rows": res.n_customers, "model": ctx.config["clv.model"],
-            **{k: round(v, 4) for k, v in res.transaction_model.params_.items()}, **fit}
+    res = clv_table(ctx.ws, ctx.run_id, ctx.as_of, **ctx.config["clv"], seed=ctx.seed)
+    out = {"rows": res.n_customers, "used": one_sentence(res.choices) if res.choices else "nothing to predict"}
+    if res.transaction_model is not None:
+        out.update(model=type(res.transaction_model).__name__.lower(),
+                   **{k: round(v, 4) for k, v in res.transaction_model.params_.items()})
+    for ch in res.choices:
+        note = record(ctx.ws, ctx.run_id, Decision(ch.prediction, "refitted", CLV_REASON, candidate=ch.candidate,
+                                                   metric=ch.metric, model_value=ch.model_value,
+                                                   baseline_value=ch.baseline_value, decision=ch.decision))
+        out["fit"] = note["fit"]
+    if res.notes:
+        out["notes"] = "; ".join(res.notes)
+    return out
 
 
 register(Stage("clv", _clv, needs=("orders",),
@@ -88,11 +98,20 @@ def _churn(ctx: RunContext) -> dict:
     if stored is not None:  # inputs held still: score with the stored model, no fit
         try:
             notes = churn_reuse_stage(ctx.ws, ctx.run_id, ctx.as_of, ctx.config, stored, decision)
+            from .refit import decisions
+
+            src = decisions(ctx.ws, decision.source_run_id)  # the fitting run's backtest holds for its model
+            src = src[src["model"] == "churn"]
+            for k in ("candidate", "metric", "model_value", "baseline_value", "decision"):
+                if len(src) and src[k].iloc[0] is not None and src[k].iloc[0] == src[k].iloc[0]:
+                    setattr(decision, k, src[k].iloc[0])
         except ReuseError as e:
             decision, stored = Decision("churn", "refitted", e.message, decision.max_psi, decision.feature), None
     if stored is None:
         # a tiny shop or a single class raises ModelFitError: the pipeline skips the stage with the reason
         notes = churn_stage(ctx.ws, ctx.run_id, ctx.as_of, ctx.config)
+        for k in ("candidate", "metric", "model_value", "baseline_value", "decision"):
+            setattr(decision, k, notes.get(k))
     return {**notes, **record(ctx.ws, ctx.run_id, decision)}
 
 

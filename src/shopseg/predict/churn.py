@@ -102,6 +102,10 @@ def _features(frame: pd.DataFrame, c: dict) -> list[str]:
     return list(c["features"])
 
 
+# the baseline's inputs, as churn features: what the run scores with when the model does not beat it
+BASELINE_FEATURES = ("recency_days", "frequency", "monetary_total", "tenure_days", "avg_order_value")
+
+
 def rfm_baseline_matrix(frame: pd.DataFrame) -> np.ndarray:
     """The baseline's inputs: log1p recency, frequency and monetary, tenure days and average order value."""
     return np.column_stack([
@@ -135,10 +139,16 @@ def _bgnbd_view(ws, c2: datetime, horizon: int, valid: pd.DataFrame) -> dict:
         m = BGNBD().fit(s["frequency"], s["recency"], s["T"])
     except ShopsegError as e:
         return {"status": f"skipped: BG/NBD fit failed ({e.message})"}
+    from ._clv_backtest import degenerate
+
     x, tx, T = (s[k].to_numpy(dtype=float) for k in ("frequency", "recency", "T"))
-    p_alive = np.asarray(m.conditional_probability_alive(x, tx, T), dtype=float)
-    r, alpha = m.params_["r"], m.params_["alpha"]
-    p_none = 1.0 - p_alive + p_alive * ((alpha + T) / (alpha + T + horizon)) ** (r + x)
+    with np.errstate(all="ignore"):
+        p_alive = np.asarray(m.conditional_probability_alive(x, tx, T), dtype=float)
+        r, alpha = m.params_["r"], m.params_["alpha"]
+        p_none = 1.0 - p_alive + p_alive * ((alpha + T) / (alpha + T + horizon)) ** (r + x)
+    bad = degenerate(m, p_alive, p_none)
+    if bad:  # a fit at its bounds says nothing about the customers: not compared
+        return {"status": f"skipped: BG/NBD fit degenerate ({bad})"}
     v = valid[["customer_id", "churned"]].merge(
         pd.DataFrame({"customer_id": s["customer_id"], "p_alive": p_alive, "p_none": p_none}), on="customer_id")
     y = v["churned"].to_numpy()
@@ -211,10 +221,39 @@ def fit_churn(ws, as_of, config: Config | None = None) -> ChurnFit:
     b_raw = base.decision_function(rfm_baseline_matrix(valid))
     baseline_figures = R.quality(y_val, b_raw, base.predict_proba(rfm_baseline_matrix(valid))[:, 1])
     bg = _bgnbd_view(ws, c2, H, valid) if c["compare_bgnbd"] else {"status": "skipped: churn.compare_bgnbd = false"}
+    # the paired bootstrap on the validation window: the model is used only when it beats its baseline
+    from ._clv_backtest import compare, resample_weights
+
+    cmp = compare("roc_auc", y_val, raw, b_raw, resample_weights(len(y_val), c["backtest_resamples"],
+                                                                c["random_state"]))
+    notes = {"candidate": model.model, "metric": "roc_auc", "model_value": cmp.model, "baseline_value": cmp.baseline}
+    if cmp.beats(c["backtest_confidence"]):
+        notes["decision"] = (f"{model.model} ROC-AUC {cmp.model:.3f} beats the logistic RFM baseline "
+                             f"{cmp.baseline:.3f} in {cmp.win_share:.0%} of {c['backtest_resamples']} resamples of "
+                             "the validation window")
+    else:
+        share = "n/a" if cmp.win_share is None else f"{cmp.win_share:.0%}"
+        mv = "n/a" if cmp.model is None else f"{cmp.model:.3f}"
+        bv = "n/a" if cmp.baseline is None else f"{cmp.baseline:.3f}"
+        notes["decision"] = (f"logistic RFM baseline used: {model.model} ROC-AUC {mv} vs baseline {bv} beats it in "
+                             f"only {share} of {c['backtest_resamples']} resamples of the validation window "
+                             f"(needs {c['backtest_confidence']:.0%})")
+        notes["candidate"] = "rfm_logit"
+        features = list(BASELINE_FEATURES)
+        model = ChurnModel("logistic", calibration=c["calibration"], random_state=c["random_state"],
+                           params=c["logistic"], min_class_count=c["min_class_count"])
+        model.fit(train[features], train["churned"])
+        model.horizon_days_ = H
+        raw = model.decision_function(valid[features])
+        prob_cv = R.crossfit_calibrated(fit_calibrator, c["calibration"], raw, y_val, model._uncalibrated,
+                                        c["random_state"])
+        figures = R.quality(y_val, raw, prob_cv)
+        figures["brier_uncalibrated"] = R.brier(y_val, model._uncalibrated(raw))
+        model.calibrate(valid[features], y_val)
     importance = model.feature_importance(valid[features])
     cutoffs = {"train": [f"{t:%Y-%m-%d %H:%M:%S}" for t in train_cutoffs], "valid": f"{c2:%Y-%m-%d %H:%M:%S}",
                "as_of": f"{as_of:%Y-%m-%d %H:%M:%S}"}
-    return ChurnFit(model, hz, cutoffs, features, train, valid, figures, baseline_figures, bg, importance)
+    return ChurnFit(model, hz, cutoffs, features, train, valid, figures, baseline_figures, bg, importance, notes)
 
 
 def _score(model: ChurnModel, frame: pd.DataFrame, cuts_settings: dict | None, valid_prob=None, valid_y=None,
@@ -316,7 +355,7 @@ def churn_stage(ws, run_id: int, as_of, config: Config | None = None) -> dict:
              "roc_auc": _r(fit.figures["roc_auc"]), "baseline_roc_auc": _r(fit.baseline_figures["roc_auc"]),
              "bgnbd_roc_auc": _r(bg.get("roc_auc")), "pr_auc": _r(fit.figures["pr_auc"]),
              "brier": _r(fit.figures["brier"]), "n_train": len(fit.train), "n_valid": len(fit.valid),
-             "n_scored": n, "tiers": scores["tier"].value_counts().to_dict()}
+             "n_scored": n, "tiers": scores["tier"].value_counts().to_dict(), **fit.notes}
     if c["save_model"]:
         path = model.save(model_path(ws, run_id).with_suffix(""), {
             "config_hash": churn_config_hash(cfg), "run_id": int(run_id), "as_of": fit.cutoffs["as_of"],
@@ -388,8 +427,8 @@ def score_customers(ws, as_of, customer_ids=None, *, run_id: int | None = None,
     else:
         frame = cutoff_frame(ws, _as_ts(as_of), H, cfg)
     if model is None:
-        model = load_churn_model(ws, run_id, config=cfg, features=_features(frame, c))
-    elif list(_features(frame, c)) != list(model.feature_names_in_):
+        model = load_churn_model(ws, run_id, config=cfg)
+    if list(model.feature_names_in_) not in (list(_features(frame, c)), list(BASELINE_FEATURES)):
         raise DataContractError(f"The churn model given was fitted on other features than {_features(frame, c)}.",
                                 hint="Load the model of the run being scored (load_churn_model).")
     if customer_ids is not None:

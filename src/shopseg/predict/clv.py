@@ -27,10 +27,13 @@ import pandas as pd
 from ..errors import ConfigError, DataContractError
 from ..workspace import CUSTOMER_FILTER
 from ._clv_base import TIME_UNITS, CLVModel
-from ._clv_models import BGNBD, ParetoNBD
+from ._clv_models import BGNBD, MBGNBD, ParetoNBD
 from ._clv_value import MONTH_IN_UNITS, GammaGamma, customer_lifetime_value
 
-TRANSACTION_MODELS: dict[str, type[CLVModel]] = {"bgnbd": BGNBD, "paretonbd": ParetoNBD}
+TRANSACTION_MODELS: dict[str, type[CLVModel]] = {"bgnbd": BGNBD, "mbgnbd": MBGNBD, "paretonbd": ParetoNBD}
+# the fallback chain after the configured model (docs/clv.md, "Which model a run uses"); Pareto/NBD is
+# tried only when configured: without an analytic gradient its fit takes about a minute on 4,000 buyers
+CHAIN = ("bgnbd", "mbgnbd")
 
 # The columns of the ``clv`` output table (after ``run_id``), with their meaning.
 CLV_COLUMNS: dict[str, str] = {
@@ -39,7 +42,9 @@ CLV_COLUMNS: dict[str, str] = {
     "recency": "Time from the first to the last purchase day, in time_unit (days by default).",
     "T": "Time from the first purchase day to as_of, in time_unit.",
     "monetary_value": "Mean value of the repeat purchase days (first excluded); 0 when frequency is 0.",
-    "p_alive": "Probability the customer is still active at as_of (transaction model).",
+    "p_alive": "Probability the customer is still active at as_of, from the candidate that won the backtest: "
+    "a transaction model's P(alive), or (repeat model, recency baseline) the probability of a purchase in "
+    "the clv.backtest_days after as_of.",
     "expected_purchases_90d": "Expected purchase days in the 90 days after as_of.",
     "expected_purchases_horizon": "Expected purchase days in the horizon_days after as_of.",
     "expected_order_value": "Expected value per future purchase (Gamma-Gamma); population mean when "
@@ -47,9 +52,10 @@ CLV_COLUMNS: dict[str, str] = {
     "clv": "Discounted expected value of the purchases in the horizon: sum over months of "
     "expected_order_value x expected purchases in the month / (1 + monthly rate)^month.",
     "expected_next_order_at": "as_of plus the median wait to the next purchase of a customer still alive; "
-    "NULL when p_alive < min_p_alive.",
+    "NULL when p_alive < min_p_alive or when expected purchases come from the repeat model or the baseline.",
     "horizon_days": "The horizon used for expected_purchases_horizon and clv.",
-    "model": "Models used, e.g. bgnbd+gammagamma.",
+    "model": "Source of each prediction, e.g. 'p_alive=baseline; purchases=bgnbd; clv=bgnbd+gammagamma' "
+    "(model_decisions says why).",
 }
 
 
@@ -132,12 +138,14 @@ def summary_from_orders(ws_or_con, as_of, *, time_unit: str = "D", customers=Non
 
 @dataclass
 class CLVResult:
-    """What :func:`clv_table` did: the fitted models, rows written and where the models went."""
+    """What :func:`clv_table` did: the models used, rows written, where the models went and the choices."""
 
-    transaction_model: CLVModel
-    value_model: GammaGamma
+    transaction_model: CLVModel | None
+    value_model: GammaGamma | None
     n_customers: int
     model_paths: list[Path] = field(default_factory=list)
+    choices: list = field(default_factory=list)  # one _clv_select.Choice per prediction
+    notes: list = field(default_factory=list)
 
 
 def _month_days(time_unit: str) -> float:
@@ -208,25 +216,39 @@ def fit_clv_models(summary: pd.DataFrame, *, model: str = "bgnbd", penalizer_coe
 
 def clv_table(ws, run_id: int, as_of, *, horizon_days: float = 365, discount_rate_annual: float = 0.1,
               model: str = "bgnbd", penalizer_coef: float = 0.0, value_penalizer_coef: float = 0.0,
-              time_unit: str = "D", min_p_alive: float = 0.5, save_models: bool = True) -> CLVResult:
-    """Fit the transaction model (``model``: "bgnbd" or "paretonbd") and Gamma-Gamma on
-    every customer's summary as of ``as_of``, score them and write output table ``clv``.
+              time_unit: str = "D", min_p_alive: float = 0.5, backtest_days: float = 90,
+              backtest_resamples: int = 200, backtest_confidence: float = 0.95, seed: int = 0,
+              save_models: bool = True) -> CLVResult:
+    """Choose, per prediction (P(alive), expected purchases, CLV), the candidate that beats its naive
+    baseline on a validation window before ``as_of``, score every buyer and write output table ``clv``.
 
-    Columns are documented in :data:`CLV_COLUMNS` and ``docs/clv.md``.  The
-    fitted models are saved as JSON in the workspace's ``models/`` folder
-    (``run-<run_id>-clv-<model>.json``) so the live service can re-score
-    customers with :func:`score_clv` without refitting.  A fit that cannot
-    work raises :class:`~shopseg.errors.ModelFitError` with a hint.
+    Candidates: ``model`` ("bgnbd", "mbgnbd" or "paretonbd") first, then the rest of
+    :data:`CHAIN`, finally the baseline itself (see :mod:`shopseg.predict._clv_backtest` and
+    ``docs/clv.md``).  A degenerate fit is never used.  Every buyer gets a value: no NULL ``clv`` or
+    expected purchases.  Columns are documented in :data:`CLV_COLUMNS`.  When the CLV comes from
+    ``model`` (with Gamma-Gamma) its fitted models are saved as JSON in the workspace's ``models/``
+    folder (``run-<run_id>-clv-<model>.json``) so the live service can re-score customers with
+    :func:`score_clv` (all three predictions from that model); otherwise nothing is saved and the
+    service shows the batch values.
     """
+    from ._clv_select import choose_and_score
+
     if model not in TRANSACTION_MODELS:
         raise ConfigError(f"The 'clv.model' setting must be one of {', '.join(map(repr, TRANSACTION_MODELS))}. "
                           f"Got {model!r} instead.")
+    _unit(time_unit)
     summary = summary_from_orders(ws, as_of, time_unit=time_unit)
-    tm, vm = fit_clv_models(summary, model=model, penalizer_coef=penalizer_coef,
-                            value_penalizer_coef=value_penalizer_coef, time_unit=time_unit)
-    name = f"{model}+gammagamma"
-    scores = score_clv(summary, tm, vm, as_of, horizon_days=horizon_days,
-                       discount_rate_annual=discount_rate_annual, min_p_alive=min_p_alive, model_name=name)
+    settings = {"model": model, "time_unit": time_unit, "horizon_days": horizon_days,
+                "discount_rate_annual": discount_rate_annual, "penalizer_coef": penalizer_coef,
+                "value_penalizer_coef": value_penalizer_coef, "min_p_alive": min_p_alive,
+                "backtest_days": backtest_days, "backtest_resamples": backtest_resamples,
+                "backtest_confidence": backtest_confidence}
+    if len(summary) == 0:
+        scores = score_clv(summary, BGNBD.from_params(r=1, alpha=1, a=1, b=1), GammaGamma.from_params(p=1, q=2, v=1),
+                           as_of, horizon_days=horizon_days)
+        choices, used, vm, notes = [], {}, None, ["no buyer on or before as_of"]
+    else:
+        scores, choices, used, vm, notes = choose_and_score(ws, as_of, summary, settings, seed=seed)
     view = f"_shopseg_clv_scores_{run_id}"
     con = _con(ws)
     con.register(view, scores)
@@ -239,10 +261,13 @@ def clv_table(ws, run_id: int, as_of, *, horizon_days: float = 365, discount_rat
         con.execute("SELECT 1").fetchall()
         con.unregister(view)
     paths: list[Path] = []
-    if save_models:
+    tm = used.get(model)
+    clv_choice = next((ch for ch in choices if ch.prediction == "clv"), None)
+    if save_models and vm is not None and clv_choice is not None and clv_choice.candidate == model:
         paths.append(tm.save(ws.models_dir / f"run-{run_id}-clv-{model}.json"))
         paths.append(vm.save(ws.models_dir / f"run-{run_id}-clv-gammagamma.json"))
-    return CLVResult(tm, vm, n, paths)
+    main = next(iter(used.values()), None)
+    return CLVResult(tm or main, vm, n, paths, choices, notes)
 
 
 __all__ = [
@@ -251,6 +276,7 @@ __all__ = [
     "CLVResult",
     "CLV_COLUMNS",
     "GammaGamma",
+    "MBGNBD",
     "ParetoNBD",
     "clv_table",
     "customer_lifetime_value",

@@ -326,3 +326,83 @@ def reason_texts(rows: pd.DataFrame, features: list[str], idx: np.ndarray, contr
                 ]
                 out[k][mask] = texts
     return [list(o) for o in out]
+
+
+# -- one status line per customer ------------------------------------------------------------------
+
+_GONE = ("silent", "churned")
+
+
+def status_line(lifecycle: str | None, *, churn_probability: float | None = None, churn_tier: str | None = None,
+                p_alive: float | None = None, p_alive_source: str | None = None, value_tier: str | None = None,
+                value_source: str | None = None, recency_days: float | None = None) -> str:
+    """One sentence on where a customer stands, with its evidence, saying so when the signals disagree.
+
+    The lifecycle stage (calendar rules, docs/segments.md) leads; churn risk (no order in the churn
+    horizon), P(alive) (the CLV stage's) and the value tier follow as evidence.  They disagree when the
+    calendar says silent or churned while P(alive) >= 0.5 or churn risk is low, or the other way round.
+
+    >>> status_line("churned", churn_probability=0.96, churn_tier="high", p_alive=0.05, value_tier="low",
+    ...             recency_days=372)
+    'Churned: no order for 372 days; churn risk 96% (high); P(alive) 0.05; value tier low.'
+    >>> status_line("churned", churn_probability=0.56, churn_tier="mid", p_alive=0.99, p_alive_source="bgnbd")
+    'Churned: churn risk 56% (mid); P(alive) 0.99 (bgnbd). Signals disagree: the calendar says gone, P(alive) says active; trust the calendar and the churn risk, P(alive) is a model of the purchase rhythm.'
+    >>> status_line("churned", churn_probability=0.56, churn_tier="mid", p_alive=0.45, p_alive_source="repeat",
+    ...             value_tier="high", value_source="baseline")
+    'Churned: churn risk 56% (mid); P(alive) 0.45 (repeat); value tier high (CLV from baseline). A high-value customer who has gone quiet: a win-back candidate.'
+    >>> status_line("prospect")
+    'Prospect: no purchase yet.'
+    """
+    stage = (lifecycle or "unknown").lower()
+    if stage == "prospect":
+        return "Prospect: no purchase yet."
+    ev = []
+    if recency_days is not None and recency_days == recency_days:
+        ev.append(f"no order for {recency_days:.0f} days")
+    if churn_probability is not None and churn_probability == churn_probability:
+        ev.append(f"churn risk {churn_probability:.0%}" + (f" ({churn_tier})" if churn_tier else ""))
+    if p_alive is not None and p_alive == p_alive:
+        ev.append(f"P(alive) {p_alive:.2f}" + (f" ({p_alive_source})" if p_alive_source else ""))
+    if value_tier:
+        ev.append(f"value tier {value_tier}" + (f" (CLV from {value_source})" if value_source else ""))
+    out = f"{stage.capitalize()}: " + ("; ".join(ev) if ev else "no prediction for this customer") + "."
+    alive_says = None if p_alive is None or p_alive != p_alive else p_alive >= 0.5
+    risk_low = churn_tier == "low"
+    risk_high = churn_tier == "high"
+    if stage in _GONE and (alive_says or risk_low):
+        who = "P(alive)" if alive_says else "the churn risk"
+        out += (f" Signals disagree: the calendar says gone, {who} says active; trust the calendar and the "
+                + ("churn risk" if not risk_low else "recent orders") + f", {who} is a model of the purchase rhythm.")
+    elif stage in _GONE and value_tier == "high":
+        out += " A high-value customer who has gone quiet: a win-back candidate."
+    elif stage in ("active", "new", "reactivated") and (alive_says is False or risk_high):
+        who = "P(alive)" if alive_says is False else "the churn risk"
+        out += (f" Signals disagree: the calendar says {stage}, {who} says likely gone; "
+                "watch this customer before the calendar catches up.")
+    return out
+
+
+def customer_status(ws, customer_id: str) -> str | None:
+    """:func:`status_line` for one customer from the latest run's tables (None when nothing was run)."""
+    def latest(table: str, sql: str):
+        if not ws.has_table(table):
+            return None
+        rows = ws.con.execute(sql.format(t=table) + f" AND run_id = (SELECT max(run_id) FROM {table})",
+                              [customer_id]).fetchall()
+        return rows[0] if rows else None
+
+    lc = latest("segments", "SELECT segment FROM {t} WHERE customer_id = ? AND scheme = 'lifecycle'")
+    vt = latest("segments", "SELECT segment FROM {t} WHERE customer_id = ? AND scheme = 'value_tier'")
+    ch = latest("churn_scores", "SELECT probability, tier FROM {t} WHERE customer_id = ?")
+    cl = latest("clv", "SELECT p_alive, model, \"T\" - recency FROM {t} WHERE customer_id = ?")
+    if lc is None and ch is None and cl is None:
+        return None
+    src = vsrc = None
+    if cl is not None and cl[1] and "p_alive=" in str(cl[1]):
+        parts = dict(p.strip().split("=", 1) for p in str(cl[1]).split(";") if "=" in p)
+        src, vsrc = parts.get("p_alive"), parts.get("clv")
+    return status_line(lc[0] if lc else ("prospect" if cl is None and ch is None else None),
+                       churn_probability=None if ch is None else ch[0], churn_tier=None if ch is None else ch[1],
+                       p_alive=None if cl is None else cl[0], p_alive_source=src,
+                       value_tier=vt[0] if vt else None, value_source=vsrc,
+                       recency_days=None if cl is None or cl[2] is None else float(cl[2]))

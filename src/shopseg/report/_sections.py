@@ -423,6 +423,24 @@ def churn_quality(ctx: ReportContext) -> Section:
     return Section("churn", "Churn risk: model quality and drivers", take, body)
 
 
+def _clv_sources_and_disagreement(ctx: ReportContext, gone_share: float) -> str:
+    """Which candidate each CLV prediction came from (model_decisions), and the lifecycle's view when the
+    two disagree by more than 15 points."""
+    out = ""
+    d = _run_df(ctx, "model_decisions", "SELECT * FROM {t} WHERE model IN ('p_alive', 'expected_purchases', 'clv') "
+                                        "ORDER BY model DESC")
+    if d is not None and "candidate" in d.columns:
+        words = {"p_alive": "P(alive)", "expected_purchases": "expected purchases", "clv": "CLV"}
+        out += " Used, after a backtest against the naive baseline: " + "; ".join(
+            f"{words[r.model]} from {r.candidate}" for r in d.itertuples()) + "."
+    lc = _run_df(ctx, "segments", "SELECT avg(CASE WHEN segment IN ('silent', 'churned') THEN 1.0 ELSE 0 END) AS g "
+                                  "FROM {t} WHERE scheme = 'lifecycle' AND segment <> 'prospect'")
+    if lc is not None and lc.g.notna().all() and abs(float(lc.g.iloc[0]) - gone_share) > 0.15:
+        out += (f" The lifecycle puts {float(lc.g.iloc[0]):.0%} of buyers silent or churned: it reads the calendar "
+                "(silence past the shop's usual gaps), P(alive) the chance of buying again, so the two disagree here.")
+    return out
+
+
 @section
 def lifetime_value(ctx: ReportContext) -> Section:
     df = _run_df(ctx, "clv", "SELECT clv, p_alive, frequency, recency, T FROM {t}")
@@ -444,6 +462,7 @@ def lifetime_value(ctx: ReportContext) -> Section:
     top_share = df.clv.nlargest(max(len(df) // 5, 1)).sum() / max(df.clv.sum(), 1e-9)
     take = (f"Expected value over the horizon: {df.clv.sum():,.0f} in total; the top 20% of customers hold "
             f"{top_share:.0%} of it. {(df.p_alive < 0.5).mean():.0%} of buyers are more likely gone than alive.")
+    take += _clv_sources_and_disagreement(ctx, float((df.p_alive < 0.5).mean()))
     return Section("clv", "Customer lifetime value and P(alive)", take,
                    "<div class='grid2'>" + figure_html(hist) + figure_html(heat) + "</div>")
 

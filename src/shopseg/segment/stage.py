@@ -149,8 +149,8 @@ def segment_all(ws, run_id: int | None, as_of, config: Config | None = None, *,
         wide["value_tier"] = vt["tier"].to_numpy()
         bounds = vt.groupby("tier")["value"].agg(["min", "max"])
         profiles.append(segment_profiles(feats, wide["value_tier"], "value_tier", {
-            t: {"value_min": float(r["min"]), "value_max": float(r["max"]),
-                "basis": basis} for t, r in bounds.iterrows()}))
+            t: {"value_min": float(r["min"]), "value_max": float(r["max"]), "basis": basis,
+                **({"note": vt.attrs["note"]} if "note" in vt.attrs else {})} for t, r in bounds.iterrows()}))
     if "cluster" in schemes:
         model, labels, prof = fit_clusters(feats, cfg, previous_cluster_profiles(ws, run_id), cluster_model)
         wide["cluster"] = labels

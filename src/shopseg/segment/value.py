@@ -4,7 +4,10 @@ Buyers are ranked from most to least valuable (minimum rank: ties share a
 rank).  With ``position = (rank - 1) / n``, a buyer is ``high`` when
 ``position < high_share``, ``mid`` when ``position < high_share + mid_share``
 and ``low`` otherwise: the top 20% / next 30% / rest by default, ties never
-split across tiers.  Customers without orders get ``segments.no_orders_segment``.
+split across tiers.  Customers without orders get ``segments.no_orders_segment``
+(and only they: a buyer without a score ranks last).  When every buyer has the
+same value (all spend zero, say) ranking says nothing: they all get ``mid``
+and the frame's ``attrs["note"]`` says why, instead of 100% ``high``.
 
 By predicted value: ``[segments.value] basis = "auto"`` (the default) ranks by
 the ``clv_column`` of table ``clv`` for the same run when the run has one
@@ -35,22 +38,32 @@ def value_tiers(features: pd.DataFrame, config: Config | None = None, *,
     ...                   "monetary_net": [500.0, 100, 100, 50, 10, 0]})
     >>> value_tiers(f)["tier"].tolist()
     ['high', 'mid', 'mid', 'low', 'low', 'Prospect']
+    >>> value_tiers(f.assign(monetary_net=0.0))["tier"].tolist()
+    ['mid', 'mid', 'mid', 'mid', 'mid', 'Prospect']
     """
     cfg = get_config(config)
     vc = cfg["segments.value"]
     value = (scores.reindex(features["customer_id"]).to_numpy(dtype=float) if scores is not None
              else features["monetary_net"].to_numpy(dtype=float))
     has = features["has_orders"].to_numpy(dtype=bool)
-    if scores is not None:
-        has = has & ~np.isnan(value)
     tier = np.full(len(features), cfg["segments.no_orders_segment"], dtype=object)
     n = int(has.sum())
+    note = None
     if n:
-        pos = (rankdata(-value[has], method="min") - 1) / n
-        tier[has] = np.where(pos < vc["high_share"], "high",
-                             np.where(pos < vc["high_share"] + vc["mid_share"], "mid", "low"))
-    return pd.DataFrame({"customer_id": features["customer_id"].to_numpy(), "value": np.nan_to_num(value),
-                         "tier": tier.astype(str)})
+        v = np.where(np.isnan(value[has]), -np.inf, value[has])  # a buyer without a score ranks last
+        if np.all(v == v[0]):
+            tier[has] = "mid"
+            note = (f"every buyer has the same value ({np.nan_to_num(v[0], neginf=0.0):g}): one tier, mid, "
+                    "for all of them")
+        else:
+            pos = (rankdata(-v, method="min") - 1) / n
+            tier[has] = np.where(pos < vc["high_share"], "high",
+                                 np.where(pos < vc["high_share"] + vc["mid_share"], "mid", "low"))
+    out = pd.DataFrame({"customer_id": features["customer_id"].to_numpy(), "value": np.nan_to_num(value),
+                        "tier": tier.astype(str)})
+    if note:
+        out.attrs["note"] = note
+    return out
 
 
 def clv_scores(ws, run_id: int, config: Config | None = None) -> pd.Series:

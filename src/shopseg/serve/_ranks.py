@@ -82,10 +82,16 @@ class RunRanks:
     # -- value tiers -----------------------------------------------------------------------------
     def value_tier(self, cid: str, has_orders: bool, value: float | None, basis: str = "monetary_net") -> str:
         """The tier of ``cid`` with ranking value ``value`` (``basis``: monetary_net or clv)."""
-        if not has_orders or value is None or (isinstance(value, float) and math.isnan(value)):
+        if not has_orders:
             return str(self.no_orders)
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            value = -math.inf  # a buyer without a score ranks last (segment.value_tiers)
         s, old_s = self._vsorted[basis]
         old = old_s.get(cid) if cid in old_s.index else None
+        own = 1 if old is not None else 0
+        same = int(np.searchsorted(s, value, side="right") - np.searchsorted(s, value, side="left"))
+        if same - (1 if old is not None and old == value else 0) == len(s) - own:
+            return "mid"  # every buyer has the same value: one tier (segment.value_tiers)
         above = len(s) - int(np.searchsorted(s, value, side="right")) - (1 if old is not None and old > value else 0)
         n = len(s) - (1 if old is not None else 0) + 1
         pos = above / n

@@ -551,10 +551,18 @@ def _view_dict(runs: dict, customer_id: str, got: dict) -> dict | None:
     elif got["clv"] is not None:
         clv = {k: got["clv"].get(k) for k in _CLV_FIELDS}
         clv["source"] = "run"
+    from ..predict.explain import status_line
+
+    lc, vt = segs.get("lifecycle"), segs.get("value_tier")
+    status = None if lc is None and churn is None and clv is None else status_line(
+        lc["segment"] if lc else None, churn_probability=(churn or {}).get("probability"),
+        churn_tier=(churn or {}).get("tier"), p_alive=(clv or {}).get("p_alive"),
+        value_tier=vt["segment"] if vt else None, recency_days=(feats or {}).get("recency_days"))
     return {"customer_id": customer_id, "run_id": rid, "as_of": live["as_of"] if live else runs["as_of"],
             "live": live is not None, "features": feats, "segments": segs, "churn": churn, "clv": clv,
             "next_action": got["actions"],
-            "recommendations": got["recommendations"] if runs["tables"].get("recommendations") is not None else None}
+            "recommendations": got["recommendations"] if runs["tables"].get("recommendations") is not None else None,
+            "status": status}
 
 
 _CLV_FIELDS = ("clv", "p_alive", "expected_purchases_90d", "expected_order_value", "expected_next_order_at")

@@ -138,6 +138,8 @@ class CustomerView(BaseModel):
     clv: Optional[CLVInfo] = None
     next_action: Optional[dict[str, Any]] = None
     recommendations: Optional[list[dict[str, Any]]] = None
+    status: Optional[str] = Field(None, description="One sentence: lifecycle stage with churn risk, P(alive) and "
+                                  "value tier as evidence, and whether they disagree")
 
 
 class SegmentSize(BaseModel):

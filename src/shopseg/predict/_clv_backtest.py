@@ -1,0 +1,261 @@
+"""Which CLV candidate a run uses: degenerate fits, the backtest on the shop's own history, the fallbacks.
+
+Every run scores the transaction models of the chain (``clv.model`` first,
+then BG/NBD, MBG/NBD, Pareto/NBD) and the naive baseline on the same
+customers of a validation window before ``as_of``:
+
+* calibration summary as of ``c = as_of - W`` (W = ``clv.backtest_days``, at
+  most half of the history), outcome = purchase days and spend in ``[c, as_of)``;
+* P(alive) and expected purchases: ROC-AUC of ranking "bought in the window";
+  baselines: days since the last purchase (recency) and the past purchase
+  rate (frequency + 1) / (T + 1);
+* CLV: normalised Gini of the window's spend (Wang, Liu & Miao 2019, "A Deep
+  Probabilistic Model for Customer Lifetime Value Prediction"), baseline:
+  past spend rate x window; decile calibration reported beside it.
+
+A paired bootstrap over customers (``clv.backtest_resamples``, seeded)
+decides: a candidate is used for a prediction only when its figure beats the
+baseline's in at least ``clv.backtest_confidence`` of the resamples;
+otherwise the next candidate is tried, and finally the baseline itself,
+calibrated to the window by isotonic regression (so it predicts numbers, not
+just a ranking).  A fit whose parameters ran to their bounds or whose
+predictions are not finite is *degenerate* and never used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ShopsegError
+
+# shape parameters (scale-free) outside this range: the data cannot identify the model
+SHAPE_RANGE = (1e-3, 1e5)
+SHAPE_PARAMS = ("r", "a", "b", "s", "p", "q")
+MIN_WINDOW_CUSTOMERS = 30
+MIN_CLASS = 5
+
+PREDICTIONS = ("p_alive", "expected_purchases", "clv")
+METRICS = {"p_alive": "roc_auc", "expected_purchases": "roc_auc", "clv": "gini_normalised"}
+BASELINE_NAMES = {"p_alive": "recency baseline (days since the last purchase)",
+                  "expected_purchases": "frequency baseline (past purchase rate)",
+                  "clv": "spend baseline (past spend rate x horizon)"}
+
+
+def degenerate(model, *predictions) -> str | None:
+    """Why a fitted CLV model is not usable (None when it is): shape parameters at their bounds or
+    non-finite predictions.
+
+    >>> from shopseg.predict.clv import BGNBD
+    >>> degenerate(BGNBD.from_params(r=0.7, alpha=60.0, a=1e-5, b=15377.0))
+    'a=1e-05 at the edge of [0.001, 100000]'
+    """
+    lo, hi = SHAPE_RANGE
+    off = [f"{k}={v:.3g}" for k, v in model.params_.items() if k in SHAPE_PARAMS and not lo <= v <= hi]
+    if off:
+        return f"{', '.join(off)} at the edge of [{lo:g}, {hi:g}]"
+    for p in predictions:
+        arr = np.asarray(p, dtype=float)
+        if arr.size and not np.all(np.isfinite(arr)):
+            return f"{int((~np.isfinite(arr)).sum())} non-finite predictions"
+    return None
+
+
+# -- paired bootstrap of ranking figures -----------------------------------------------------------
+
+def _groups(score: np.ndarray):
+    order = np.argsort(score, kind="mergesort")
+    s = score[order]
+    starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])
+    return order, starts
+
+
+def auc_resampled(y: np.ndarray, score: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """ROC-AUC of ``score`` for binary ``y`` under each row of ``weights`` (resample counts), ties half.
+
+    >>> float(auc_resampled(np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8]), np.ones((1, 4)))[0])
+    0.75
+    """
+    order, starts = _groups(np.asarray(score, float))
+    W = weights[:, order]
+    yy = np.asarray(y, float)[order]
+    P = np.add.reduceat(W * yy, starts, axis=1)
+    N = np.add.reduceat(W * (1 - yy), starts, axis=1)
+    below = np.cumsum(N, axis=1) - N
+    num = (P * (below + 0.5 * N)).sum(axis=1)
+    den = P.sum(axis=1) * N.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / den, np.nan)
+
+
+def _gini(y: np.ndarray, score: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    order, starts = _groups(np.asarray(score, float))
+    W = weights[:, order]
+    yy = np.asarray(y, float)[order]
+    cnt = np.add.reduceat(W, starts, axis=1)
+    val = np.add.reduceat(W * yy, starts, axis=1)
+    tot = cnt.sum(axis=1, keepdims=True)
+    mid = (np.cumsum(cnt, axis=1) - 0.5 * cnt) / tot  # weighted mid-rank in (0, 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return 2 * (val * mid).sum(axis=1) / val.sum(axis=1) - 1
+
+
+def gini_resampled(y: np.ndarray, score: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Normalised Gini of ``score`` for the amounts ``y``: Gini(y by score) / Gini(y by y), per resample.
+
+    1 ranks as well as the outcome itself, 0 like a coin.
+
+    >>> float(gini_resampled(np.array([0.0, 0, 10, 30]), np.array([1, 2, 3, 4]), np.ones((1, 4)))[0])
+    1.0
+    """
+    return _gini(y, score, weights) / _gini(y, y, weights)
+
+
+def decile_calibration(pred: np.ndarray, actual: np.ndarray) -> float | None:
+    """Mean absolute gap between predicted and actual totals per decile of prediction, as a share of the
+    actual total (0 = every decile right)."""
+    n = len(pred)
+    if n < 10 or not np.sum(actual) > 0:
+        return None
+    dec = np.minimum((np.argsort(np.argsort(-pred, kind="mergesort")) * 10) // n, 9)
+    gap = np.abs(np.bincount(dec, pred, 10) - np.bincount(dec, actual, 10)).sum()
+    return float(gap / np.sum(actual))
+
+
+def resample_weights(n: int, resamples: int, seed: int) -> np.ndarray:
+    """Row 0: the sample itself; rows 1..resamples: bootstrap counts (multinomial), seeded."""
+    rng = np.random.default_rng(seed)
+    w = rng.multinomial(n, np.full(n, 1.0 / n), size=resamples).astype(float)
+    return np.vstack([np.ones((1, n)), w])
+
+
+@dataclass
+class Comparison:
+    """One prediction's backtest: the candidate's and the baseline's figure and the share of resamples won."""
+
+    metric: str
+    model: float | None
+    baseline: float | None
+    win_share: float | None
+    extra: dict = field(default_factory=dict)
+
+    def beats(self, confidence: float) -> bool:
+        return self.win_share is not None and self.win_share >= confidence
+
+
+def compare(metric: str, y: np.ndarray, model_score: np.ndarray, base_score: np.ndarray,
+            weights: np.ndarray) -> Comparison:
+    """The paired bootstrap: both scores on the same resamples of the same customers."""
+    fn = auc_resampled if metric == "roc_auc" else gini_resampled
+    m, b = fn(y, model_score, weights), fn(y, base_score, weights)
+    if not (np.isfinite(m[0]) and np.isfinite(b[0])):
+        return Comparison(metric, None if not np.isfinite(m[0]) else float(m[0]),
+                          None if not np.isfinite(b[0]) else float(b[0]), None)
+    d = m[1:] - b[1:]
+    d = d[np.isfinite(d)]
+    return Comparison(metric, float(m[0]), float(b[0]), float(np.mean(d > 0)) if len(d) else None)
+
+
+# -- the window ------------------------------------------------------------------------------------
+
+WINDOW_SQL = """
+WITH ov AS (
+    SELECT o.customer_id, CAST(o.ordered_at AS DATE) AS d, o.ordered_at < $c AS before,
+           coalesce(sum(l.quantity * l.unit_price - coalesce(l.discount_amount, 0)), 0)
+             - coalesce(any_value(o.discount_amount), 0) AS value
+    FROM orders o LEFT JOIN order_lines l USING (order_id)
+    WHERE o.kind = 'sale' AND o.customer_id IS NOT NULL AND o.ordered_at <= $end
+    GROUP BY o.order_id, o.customer_id, o.ordered_at
+), dd AS (
+    SELECT customer_id, d, bool_and(before) AS before, sum(value) AS value FROM ov GROUP BY 1, 2
+)
+SELECT customer_id,
+       coalesce(sum(value) FILTER (WHERE before), 0.0) AS spend_before,
+       CAST(count(*) FILTER (WHERE NOT before) AS DOUBLE) AS days_after,
+       coalesce(sum(value) FILTER (WHERE NOT before), 0.0) AS spend_after
+FROM dd GROUP BY 1 ORDER BY 1
+"""
+
+
+def spend_totals(con, end) -> pd.DataFrame:
+    """customer_id, total spend on purchase days up to ``end`` (what the spend baseline reads)."""
+    return con.execute(WINDOW_SQL, {"c": end, "end": end}).df()[["customer_id", "spend_before"]]
+
+
+def window_outcomes(con, c, end) -> pd.DataFrame:
+    """Per customer: spend before ``c``, purchase days and spend in ``[c, end]``."""
+    return con.execute(WINDOW_SQL, {"c": c, "end": end}).df()
+
+
+def baseline_scores(summary: pd.DataFrame, spend_total: np.ndarray, window_days: float, unit_days: float) -> dict:
+    """The naive scores for a summary (times in model units): recency, purchase rate, spend rate x window.
+
+    Rates are per day of tenure plus one typical gap of the shop (its days per purchase day), so a
+    customer who bought for the first time yesterday is not predicted a purchase a day."""
+    f, r, T = (summary[k].to_numpy(float) for k in ("frequency", "recency", "T"))
+    silence = (T - r) * unit_days
+    gap = max(1.0, float(np.sum(T * unit_days) / max(np.sum(f + 1), 1.0))) if len(f) else 1.0
+    tenure = T * unit_days + gap
+    return {"p_alive": -silence, "expected_purchases": (f + 1) / tenure * window_days,
+            "clv": np.asarray(spend_total, float) / tenure * window_days}
+
+
+def isotonic(x: np.ndarray, y: np.ndarray):
+    """A monotone (increasing) map from score to outcome, learned on the window; clipped at the ends."""
+    from sklearn.isotonic import IsotonicRegression
+
+    return IsotonicRegression(increasing=True, out_of_bounds="clip").fit(x, y)
+
+
+# -- the repeat-purchase model: what the shop's own last window says buyers like these did next ----------
+
+def repeat_features(summary: pd.DataFrame, spend_total: np.ndarray, unit_days: float) -> np.ndarray:
+    """Per buyer: days since the last purchase, repeat purchase days, days since the first, total spend,
+    mean repeat spend (what :class:`RepeatModel` learns from)."""
+    f, r, T, m = (summary[k].to_numpy(float) for k in ("frequency", "recency", "T", "monetary_value"))
+    return np.column_stack([(T - r) * unit_days, f, T * unit_days, np.asarray(spend_total, float), m])
+
+
+class RepeatModel:
+    """Gradient-boosted trees (LightGBM, one thread, deterministic) from a buyer's recency, frequency,
+    tenure and spend at one cutoff to what they did in the ``window_days`` after it: whether they bought
+    (binary), how many purchase days (Poisson) and how much they spent (Tweedie).
+
+    The repeat-purchase candidate for shops the "buy till you die" models do not fit (few repeat buyers,
+    no dropout to identify): it assumes nothing about the purchase process, only that the next window looks
+    like the last one.  Fitted on the window before a cutoff and applied at the cutoff.
+    """
+
+    def __init__(self, window_days: float, random_state: int = 0, n_estimators: int = 150):
+        self.window_days = window_days
+        self.random_state = random_state
+        self.n_estimators = n_estimators
+
+    def fit(self, X: np.ndarray, bought: np.ndarray, days: np.ndarray, spend: np.ndarray) -> "RepeatModel":
+        import lightgbm as lgb
+
+        rs = int(self.random_state)
+        base = {"learning_rate": 0.05, "num_leaves": 7, "min_data_in_leaf": 20, "lambda_l2": 1.0, "seed": rs,
+                "deterministic": True, "num_threads": 1, "force_col_wise": True, "verbose": -1}
+        self.models_ = {}
+        for name, obj, y in (("bought", "binary", bought), ("days", "poisson", days),
+                             ("spend", "tweedie", np.maximum(spend, 0.0))):
+            y = np.asarray(y, float)
+            if len(y) == 0 or np.all(y == y[0]):  # nothing to learn (all spend zero, nobody bought): a constant
+                self.models_[name] = float(y[0]) if len(y) else 0.0
+                continue
+            data = lgb.Dataset(X, label=y, free_raw_data=True)
+            self.models_[name] = lgb.train({**base, "objective": obj}, data, num_boost_round=self.n_estimators)
+        return self
+
+    def predict(self, X: np.ndarray, what: str) -> np.ndarray:
+        m = self.models_[what]
+        if isinstance(m, float):
+            return np.full(len(X), m)
+        return np.asarray(m.predict(X, num_threads=1), float)
+
+
+class CandidateError(ShopsegError):
+    """A candidate could not be fitted or is degenerate (the message says why)."""

@@ -1,0 +1,346 @@
+"""The clv stage's choice: fit the candidates, backtest them against the baseline, compose the ``clv`` rows.
+
+See :mod:`shopseg.predict._clv_backtest` for the method.  Users call
+:func:`shopseg.predict.clv.clv_table`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ShopsegError
+from . import _clv_backtest as B
+from ._clv_base import TIME_UNITS
+from ._clv_value import GammaGamma
+
+PRED_WORDS = {"p_alive": "P(alive)", "expected_purchases": "expected purchases", "clv": "CLV"}
+
+
+@dataclass
+class Candidate:
+    """A transaction model fitted at as_of (``tm``) and on the window's calibration summary (``tm_c``)."""
+
+    name: str
+    tm: object | None = None
+    tm_c: object | None = None
+    problem: str | None = None  # why it is not usable
+
+
+@dataclass
+class Choice:
+    """What one prediction uses and why (one row of ``model_decisions``)."""
+
+    prediction: str
+    candidate: str  # a model name or "baseline"
+    metric: str | None
+    model_value: float | None
+    baseline_value: float | None
+    decision: str
+    tried: list = field(default_factory=list)
+
+
+def _value_model(summary: pd.DataFrame, spend: np.ndarray, penalizer: float, time_unit: str):
+    """(expected value per purchase per customer, name): Gamma-Gamma, or each customer's mean spend per
+    purchase day when Gamma-Gamma cannot be fitted or is degenerate."""
+    f, m = summary["frequency"].to_numpy(float), summary["monetary_value"].to_numpy(float)
+    rep = (f > 0) & (m > 0)
+    problem = None
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            vm = GammaGamma(penalizer_coef=penalizer, time_unit=time_unit).fit(f[rep], m[rep])
+            fv = np.where(m > 0, f, 0.0)
+            value = np.atleast_1d(vm.conditional_expected_average_profit(fv, np.where(m > 0, m, 0.0)))
+        problem = B.degenerate(vm, value)
+        if problem is None:
+            return value, "gammagamma", vm, None
+    except ShopsegError as e:
+        problem = e.message
+    mean = np.asarray(spend, float) / (f + 1)
+    pos = mean[mean > 0]
+    value = np.where(mean > 0, mean, pos.mean() if len(pos) else 0.0)
+    return value, "meanspend", None, f"Gamma-Gamma not used ({problem})"
+
+
+def _fit(name: str, summary: pd.DataFrame, penalizer: float, time_unit: str):
+    from .clv import TRANSACTION_MODELS
+
+    f, r, T = (summary[c].to_numpy(float) for c in ("frequency", "recency", "T"))
+    # a fit running off to its bounds warns from scipy on the way: what it means is said by degenerate()
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        tm = TRANSACTION_MODELS[name](penalizer_coef=penalizer, time_unit=time_unit).fit(f, r, T)
+        pa = tm.conditional_probability_alive(f, r, T)
+        ep = tm.expected_purchases(90.0 / TIME_UNITS[time_unit], f, r, T)
+    problem = B.degenerate(tm, pa, ep)
+    if problem:
+        raise B.CandidateError(f"{name}: {problem}")
+    return tm
+
+
+def choose_and_score(ws, as_of, summary: pd.DataFrame, c: dict, *, seed: int = 0):
+    """(the ``clv`` rows, [Choice per prediction], {model name: transaction model used at as_of},
+    the Gamma-Gamma model used or None, notes)."""
+    from .clv import CHAIN, _con, _month_days, _timestamp, score_clv, summary_from_orders
+
+    con = _con(ws)
+    unit = c["time_unit"]
+    days = TIME_UNITS[unit]
+    ts = _timestamp(as_of)
+    H = float(c["horizon_days"])
+    spend = B.spend_totals(con, ts.to_pydatetime()).set_index("customer_id")["spend_before"]
+    spend_now = spend.reindex(summary["customer_id"]).fillna(0.0).to_numpy(float)
+    value_now, value_name, vm_now, value_note = _value_model(summary, spend_now, c["value_penalizer_coef"], unit)
+
+    # -- the validation window ----------------------------------------------------------------------
+    first = con.execute("SELECT min(ordered_at) FROM orders WHERE kind = 'sale' AND customer_id IS NOT NULL "
+                        "AND ordered_at <= ?", [ts.to_pydatetime()]).fetchall()[0][0]
+    span = (ts - pd.Timestamp(first)).days if first is not None else 0
+    W = float(min(c["backtest_days"], span // 2))
+    window = None
+    why_no_window = None
+    if W >= 7:
+        cut = ts - timedelta(days=W)
+        cal = summary_from_orders(ws, cut - timedelta(microseconds=1), time_unit=unit)
+        out = B.window_outcomes(con, cut.to_pydatetime(), ts.to_pydatetime())
+        cal = cal.merge(out, on="customer_id", how="left").fillna({"days_after": 0.0, "spend_after": 0.0,
+                                                                   "spend_before": 0.0})
+        active = (cal["days_after"].to_numpy() > 0).astype(int)
+        n1 = int(active.sum())
+        if len(cal) >= B.MIN_WINDOW_CUSTOMERS and min(n1, len(cal) - n1) >= B.MIN_CLASS:
+            window = {"cut": cut, "cal": cal, "y": active, "W": W,
+                      "weights": B.resample_weights(len(cal), int(c["backtest_resamples"]), seed),
+                      "base": B.baseline_scores(cal, cal["spend_before"].to_numpy(float), W, days)}
+        else:
+            why_no_window = (f"the {W:g}-day validation window before as_of has {len(cal)} earlier buyers, "
+                             f"{n1} of whom bought in it (need {B.MIN_WINDOW_CUSTOMERS} buyers and "
+                             f"{B.MIN_CLASS} of each outcome)")
+    else:
+        why_no_window = f"the history ({span} days) is too short for a validation window"
+
+    # -- candidates, fitted lazily ---------------------------------------------------------------------
+    chain = list(dict.fromkeys([c["model"], *CHAIN, "repeat"]))
+    cands: dict[str, Candidate] = {}
+
+    def pairs(cut_from, cut_to):
+        """(summary at cut_from, features, outcomes in [cut_from, cut_to]) for the repeat model."""
+        sm = summary_from_orders(ws, cut_from - timedelta(microseconds=1), time_unit=unit)
+        o = B.window_outcomes(con, cut_from.to_pydatetime(), cut_to.to_pydatetime())
+        sm = sm.merge(o, on="customer_id", how="left").fillna({"days_after": 0.0, "spend_after": 0.0,
+                                                               "spend_before": 0.0})
+        X = B.repeat_features(sm, sm["spend_before"].to_numpy(float), days)
+        return sm, X
+
+    def fit_repeat(cd: Candidate) -> None:
+        if window is None:
+            raise B.CandidateError("repeat: needs a validation window")
+        if span < 2 * W + 7:
+            raise B.CandidateError(f"repeat: needs {2 * W + 7:g} days of history to learn from a window before "
+                                   f"the validation window; the shop has {span}")
+        W_ = window["W"]
+        cut = window["cut"]
+        before, Xb = pairs(cut - timedelta(days=W_), cut)
+        if len(before) < B.MIN_WINDOW_CUSTOMERS or (before["days_after"] > 0).sum() < B.MIN_CLASS:
+            raise B.CandidateError(f"repeat: too few buyers ({len(before)}) before the earlier window")
+
+        def fit_on(sm, X):
+            return B.RepeatModel(W_, random_state=seed).fit(X, (sm["days_after"] > 0).to_numpy(int),
+                                                           sm["days_after"].to_numpy(float),
+                                                           sm["spend_after"].to_numpy(float))
+
+        cd.tm_c = fit_on(before, Xb)  # learned on the window before, scored on the validation window
+        cal = window["cal"]
+        cd.tm = fit_on(cal, B.repeat_features(cal, cal["spend_before"].to_numpy(float), days))  # used at as_of
+
+    def get(name: str) -> Candidate:
+        if name in cands:
+            return cands[name]
+        cd = Candidate(name)
+        if name == "repeat":
+            try:
+                fit_repeat(cd)
+            except ShopsegError as e:
+                cd.problem = e.message
+            cands[name] = cd
+            return cd
+        try:
+            cd.tm = _fit(name, summary, c["penalizer_coef"], unit)
+            if window is not None:
+                cd.tm_c = _fit(name, window["cal"], c["penalizer_coef"], unit)
+        except ShopsegError as e:
+            cd.problem = e.message.split("\n")[0]
+        cands[name] = cd
+        return cd
+
+    # the candidates' window predictions (times in model units)
+    def window_pred(cd: Candidate, pred: str) -> np.ndarray:
+        cal = window["cal"]
+        if cd.name == "repeat":
+            X = B.repeat_features(cal, cal["spend_before"].to_numpy(float), days)
+            return cd.tm_c.predict(X, {"p_alive": "bought", "expected_purchases": "days", "clv": "spend"}[pred])
+        f, r, T = (cal[k].to_numpy(float) for k in ("frequency", "recency", "T"))
+        with np.errstate(all="ignore"):
+            if pred == "p_alive":
+                return np.asarray(cd.tm_c.conditional_probability_alive(f, r, T), float)
+            ep = np.asarray(cd.tm_c.expected_purchases(window["W"] / days, f, r, T), float)
+            if pred == "expected_purchases":
+                return ep
+            val, *_ = _value_model(cal, cal["spend_before"].to_numpy(float), c["value_penalizer_coef"], unit)
+            return ep * val
+
+    conf = float(c["backtest_confidence"])
+    choices: list[Choice] = []
+    for pred in B.PREDICTIONS:
+        metric = B.METRICS[pred]
+        tried = []
+        best = None
+        chosen = None
+        for name in chain:
+            cd = get(name)
+            if cd.problem:
+                tried.append(f"{name} degenerate or failed ({cd.problem})")
+                continue
+            if window is None:
+                chosen = Choice(pred, name, None, None, None,
+                                f"{name} used untested: {why_no_window}", tried)
+                break
+            y = window["y"] if metric == "roc_auc" else window["cal"]["spend_after"].to_numpy(float)
+            score = window_pred(cd, pred)
+            if not np.all(np.isfinite(score)):
+                tried.append(f"{name} gave non-finite predictions on the window")
+                continue
+            cmp = B.compare(metric, y, score, window["base"][pred], window["weights"])
+            if best is None or (cmp.model or -1) > (best[1].model or -1):
+                best = (name, cmp)
+            if cmp.beats(conf):
+                chosen = Choice(pred, name, metric, cmp.model, cmp.baseline,
+                                f"{name} {metric} {cmp.model:.3f} beats the {B.BASELINE_NAMES[pred]} "
+                                f"{cmp.baseline:.3f} in {cmp.win_share:.0%} of {int(c['backtest_resamples'])} "
+                                f"resamples of the {window['W']:g}-day validation window"
+                                + (f" (before it: {'; '.join(tried)})" if tried else ""), tried)
+                break
+            fig = "n/a" if cmp.model is None else f"{cmp.model:.3f}"
+            bfig = "n/a" if cmp.baseline is None else f"{cmp.baseline:.3f}"
+            share = "n/a" if cmp.win_share is None else f"{cmp.win_share:.0%}"
+            tried.append(f"{name} {metric} {fig} vs baseline {bfig} (wins {share} of resamples)")
+        if chosen is None:
+            bname = B.BASELINE_NAMES[pred]
+            if window is None:
+                chosen = Choice(pred, "baseline", None, None, None,
+                                f"{bname}, uncalibrated: no candidate usable ({'; '.join(tried)}) and "
+                                f"{why_no_window}", tried)
+            else:
+                bc = best[1].baseline if best else None
+                if bc is None:
+                    y = window["y"] if metric == "roc_auc" else window["cal"]["spend_after"].to_numpy(float)
+                    fn = B.auc_resampled if metric == "roc_auc" else B.gini_resampled
+                    v = fn(y, window["base"][pred], window["weights"][:1])[0]
+                    bc = float(v) if np.isfinite(v) else None
+                how = (f"no candidate beats it in {conf:.0%} of resamples (best: {best[0]} {best[1].model:.3f} "
+                       f"vs {bc:.3f})" if best and best[1].model is not None and bc is not None
+                       else "no candidate could be used")
+                how += "; " + "; ".join(tried) if tried else ""
+                chosen = Choice(pred, "baseline", metric, best[1].model if best else None, bc,
+                                f"{bname} used, calibrated on the {window['W']:g}-day validation window: {how}",
+                                tried)
+        choices.append(chosen)
+
+    # -- compose the rows ------------------------------------------------------------------------------
+    by = {ch.prediction: ch for ch in choices}
+    f, r, T = (summary[k].to_numpy(float) for k in ("frequency", "recency", "T"))
+    month = _month_days(unit)
+    monthly_rate = (1 + c["discount_rate_annual"]) ** (month / 365.0) - 1
+    base_now = B.baseline_scores(summary, spend_now, 1.0, days)  # per day of window
+    ref_name = next((ch.candidate for ch in (by["expected_purchases"], by["clv"], by["p_alive"])
+                     if ch.candidate not in ("baseline", "repeat")), None)
+    if ref_name is not None:
+        rows = score_clv(summary, cands[ref_name].tm, vm_now or GammaGamma.from_params(p=1.0, q=2.0, v=1.0), ts,
+                         horizon_days=H, discount_rate_annual=c["discount_rate_annual"],
+                         min_p_alive=c["min_p_alive"], model_name="")
+    else:
+        rows = summary[["customer_id", "frequency", "recency", "T", "monetary_value"]].copy()
+        rows["frequency"] = rows["frequency"].astype(np.int64)
+        rows["expected_next_order_at"] = pd.Series(pd.NaT, index=rows.index, dtype="datetime64[us]")
+        rows["horizon_days"] = H
+    rows["expected_order_value"] = value_now
+
+    def baseline_values(pred: str, horizon: float) -> np.ndarray:
+        score = base_now[pred] if pred != "p_alive" else base_now["p_alive"]
+        if window is None:  # uncalibrated: the heuristics themselves
+            rate = base_now["expected_purchases"]  # purchase days per day
+            if pred == "p_alive":
+                return np.exp(base_now["p_alive"] * rate)  # exp(-silence x rate)
+            if pred == "expected_purchases":
+                return rate * horizon
+            return base_now["clv"] * horizon
+        wb = window["base"]
+        y = {"p_alive": window["y"].astype(float), "expected_purchases": window["cal"]["days_after"].to_numpy(float),
+             "clv": window["cal"]["spend_after"].to_numpy(float)}[pred]
+        if pred == "p_alive":
+            return B.isotonic(wb[pred], y).predict(score)
+        # rates per day at as_of, mapped to the window's outcome, then scaled to the horizon
+        return B.isotonic(wb[pred], y).predict(score * window["W"]) * horizon / window["W"]
+
+    notes = []
+    for pred, ch in by.items():
+        if ch.candidate == "repeat":
+            rm = cands["repeat"].tm
+            X = B.repeat_features(summary, spend_now, days)
+            scale = 1.0 / rm.window_days
+            if pred == "p_alive":
+                rows["p_alive"] = np.clip(rm.predict(X, "bought"), 0.0, 1.0)
+            elif pred == "expected_purchases":
+                per_day = np.maximum(rm.predict(X, "days"), 0.0) * scale
+                rows["expected_purchases_90d"] = per_day * 90.0
+                rows["expected_purchases_horizon"] = per_day * H
+                rows["expected_next_order_at"] = pd.Series(pd.NaT, index=rows.index, dtype="datetime64[us]")
+            else:
+                rows["clv"] = (np.maximum(rm.predict(X, "spend"), 0.0) * scale * H
+                               * (1 + c["discount_rate_annual"]) ** (-H / 2 / 365.0))
+            continue
+        if ch.candidate != "baseline":
+            tm = cands[ch.candidate].tm
+            if pred == "p_alive":
+                rows["p_alive"] = np.atleast_1d(tm.conditional_probability_alive(f, r, T))
+            elif pred == "expected_purchases":
+                rows["expected_purchases_90d"] = tm.expected_purchases(90.0 / days, f, r, T)
+                rows["expected_purchases_horizon"] = tm.expected_purchases(H / days, f, r, T)
+            else:
+                from ._clv_value import customer_lifetime_value
+
+                rows["clv"] = customer_lifetime_value(tm, f, r, T, value_now, time=H / month,
+                                                      discount_rate=monthly_rate, freq=unit)
+            continue
+        if pred == "p_alive":
+            rows["p_alive"] = np.clip(baseline_values(pred, 1.0), 0.0, 1.0)
+        elif pred == "expected_purchases":
+            rows["expected_purchases_90d"] = baseline_values(pred, 90.0)
+            rows["expected_purchases_horizon"] = baseline_values(pred, H)
+            rows["expected_next_order_at"] = pd.Series(pd.NaT, index=rows.index, dtype="datetime64[us]")
+        else:
+            # spend over the horizon, discounted at its middle
+            rows["clv"] = baseline_values(pred, H) * (1 + c["discount_rate_annual"]) ** (-H / 2 / 365.0)
+    nxt = pd.Series(rows["expected_next_order_at"]).astype("datetime64[us]")
+    rows["expected_next_order_at"] = nxt.where(rows["p_alive"].to_numpy() >= c["min_p_alive"])
+    clv_src = (by["clv"].candidate if by["clv"].candidate in ("baseline", "repeat")
+               else f"{by['clv'].candidate}+{value_name}")
+    rows["model"] = (f"p_alive={by['p_alive'].candidate}; purchases={by['expected_purchases'].candidate}; "
+                     f"clv={clv_src}")
+    if value_note and by["clv"].candidate not in ("baseline", "repeat"):
+        notes.append(value_note)
+    used = {ch.candidate: cands[ch.candidate].tm for ch in choices if ch.candidate not in ("baseline", "repeat")}
+    return rows, choices, used, (vm_now if value_name == "gammagamma" else None), notes
+
+
+def one_sentence(choices: list[Choice]) -> str:
+    """The run's one sentence on which CLV predictions came from where."""
+    parts = [f"{PRED_WORDS[ch.prediction]} from {ch.candidate if ch.candidate != 'baseline' else 'the baseline'}"
+             for ch in choices]
+    tested = all(ch.metric is not None for ch in choices)
+    return "; ".join(parts) + (" (backtested against the naive baseline; see model_decisions)" if tested else
+                               " (not backtested: no validation window; see model_decisions)")

@@ -1,0 +1,35 @@
+"""One status line per customer: the lifecycle leads, the predictions are its evidence, disagreements are said."""
+
+from __future__ import annotations
+
+import doctest
+
+from shopseg.predict import explain
+from shopseg.predict.explain import status_line
+
+
+def test_docstring_examples_of_the_status_line_run():
+    result = doctest.testmod(explain, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted >= 3 and result.failed == 0
+
+
+def test_a_churned_customer_with_p_alive_099_is_called_a_disagreement_not_left_silent():
+    # Online Retail's customer 17850 before issue 16: churned, silent for 372 days, BG/NBD's P(alive) 0.99
+    line = status_line("churned", churn_probability=0.56, churn_tier="mid", p_alive=0.99, p_alive_source="bgnbd",
+                       recency_days=372)
+    assert line.startswith("Churned: no order for 372 days; churn risk 56% (mid); P(alive) 0.99 (bgnbd).")
+    assert "Signals disagree: the calendar says gone, P(alive) says active" in line
+
+
+def test_an_active_customer_the_models_call_gone_is_flagged_to_watch():
+    line = status_line("active", churn_probability=0.9, churn_tier="high", p_alive=0.8)
+    assert "the calendar says active, the churn risk says likely gone" in line
+
+
+def test_agreeing_signals_give_one_plain_sentence():
+    assert status_line("active", churn_probability=0.05, churn_tier="low", p_alive=0.93, value_tier="mid") == \
+        "Active: churn risk 5% (low); P(alive) 0.93; value tier mid."
+    assert status_line("new") == "New: no prediction for this customer."
+    # NaN evidence is left out, not printed as 'nan'
+    assert status_line("active", p_alive=float("nan"), recency_days=float("nan")) == \
+        "Active: no prediction for this customer."
