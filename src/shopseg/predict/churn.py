@@ -433,6 +433,9 @@ def score_customers(ws, as_of, customer_ids=None, *, run_id: int | None = None,
                                 hint="Load the model of the run being scored (load_churn_model).")
     if customer_ids is not None:
         frame = frame[frame["customer_id"].isin([str(x) for x in customer_ids])].reset_index(drop=True)
+    if frame.empty:  # nobody to score (a prospect's live event): estimators refuse zero rows
+        return pd.DataFrame(columns=["customer_id", "probability", "tier", "reason_1", "reason_2", "reason_3",
+                                     "model", "reason_feature_1", "reason_feature_2", "reason_feature_3"])
     out, _, why = _score(model, frame, None, cuts=model.metadata_["tier_cuts"], horizon_days=H)
     for k in (1, 2, 3):
         out[f"reason_feature_{k}"] = why[f"reason_feature_{k}"].to_numpy()

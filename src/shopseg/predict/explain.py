@@ -215,8 +215,6 @@ def tree_shap_lightgbm(booster, X: np.ndarray) -> np.ndarray:
     """Exact TreeSHAP of a binary LightGBM booster: (n, p + 1) log-odds, the last column the bias."""
     # per-row, so any thread count gives the same numbers; a few rows on one thread: starting the
     # OpenMP pool costs ~10 ms per call, 100x the prediction (what a live re-score pays)
-    if len(X) == 0:  # LightGBM divides by the row count (a prospect's live event scores nobody)
-        return np.zeros((0, booster.num_feature() + 1))
     out = booster.predict(X, pred_contrib=True, **lightgbm_threads(len(X)))
     return np.asarray(out, dtype=float)
 
