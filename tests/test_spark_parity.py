@@ -309,9 +309,10 @@ def test_spark_gbt_validation_auc_is_within_005_of_lightgbm(churn_both, spark_ru
     print(f"churn validation ROC-AUC: spark GBT {auc_s:.4f}, duckdb {fit.model.model} {auc_d:.4f}")
     assert stages["churn"]["n_valid"] == len(fit.valid) and stages["churn"]["n_train"] == len(fit.train)
     assert abs(auc_s - auc_d) <= 0.05
-    tiers = dict(ws.sql("SELECT tier, count(*) FROM churn_scores WHERE run_id = ? GROUP BY 1", [res.run_id]))
-    n = sum(tiers.values())
-    assert tiers["high"] == round(0.2 * n) and tiers["mid"] == round(0.3 * n)  # churn.tiers: method share
+    # churn.tiers, method "probability" (the default): high from 0.7, mid from 0.4, low below
+    wrong = ws.scalar("SELECT count(*) FROM churn_scores WHERE run_id = ? AND tier <> CASE WHEN probability >= 0.7 "
+                      "THEN 'high' WHEN probability >= 0.4 THEN 'mid' ELSE 'low' END", [res.run_id])
+    assert wrong == 0 and ws.scalar("SELECT count(*) FROM churn_scores WHERE run_id = ?", [res.run_id]) > 0
 
 
 def test_cli_run_rejects_an_unknown_engine_naming_both_choices(tmp_path):
