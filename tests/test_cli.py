@@ -55,3 +55,11 @@ def test_demo_flow_from_synth_to_plan(tmp_path):
     rep = shopseg(ws, "report")
     assert rep.exit_code == 0 and "report-run1.html" in rep.output
     assert shopseg(ws, "customer", "nobody").exit_code == 2
+
+
+def test_segments_before_any_run_is_a_clear_error_not_a_bug_report(tmp_path):
+    r = shopseg(tmp_path / "ws", "ingest", os.path.join(DATA, "online_retail_tiny.csv"), "--preset", "online-retail")
+    assert r.exit_code == 0
+    r = shopseg(tmp_path / "ws", "segments")
+    assert r.exit_code == 2 and "No segments of scheme 'rfm' yet" in r.output and "shopseg run" in r.output
+    assert "bug in shopseg" not in r.output

@@ -470,9 +470,11 @@ def segments(
 ):
     """Show the segments of a run (size, share, name), or export one segment's customers to CSV."""
     with _open(create=False, read_only=export is None) as ws:
-        rid = run_id or ws.scalar("SELECT max(run_id) FROM segment_profiles WHERE scheme = ?", [scheme])
+        rid = run_id or (ws.scalar("SELECT max(run_id) FROM segment_profiles WHERE scheme = ?", [scheme])
+                         if ws.has_table("segment_profiles") else None)
         if rid is None:
-            raise ShopsegError("No segments yet.", hint="Run `shopseg segment` first.")
+            raise ShopsegError(f"No segments of scheme {scheme!r} yet: no run has made them.",
+                               hint="Run `shopseg run` (or `shopseg segment`) first.")
         if segment is not None:
             out = export or (ws.exports_dir / f"run{rid}_{scheme}_{segment.replace(' ', '_')}.csv")
             ws.con.execute(
