@@ -63,3 +63,11 @@ def test_segments_before_any_run_is_a_clear_error_not_a_bug_report(tmp_path):
     r = shopseg(tmp_path / "ws", "segments")
     assert r.exit_code == 2 and "No segments of scheme 'rfm' yet" in r.output and "shopseg run" in r.output
     assert "bug in shopseg" not in r.output
+
+
+def test_rules_that_find_nothing_say_why(tmp_path):
+    r = shopseg(tmp_path / "ws", "ingest", os.path.join(DATA, "online_retail_tiny.csv"), "--preset", "online-retail")
+    assert r.exit_code == 0
+    r = shopseg(tmp_path / "ws", "rules", "--with", "85123A", "--min-confidence", "1", "--min-lift", "100")
+    assert r.exit_code == 0 and "0 rules" in r.output
+    assert "Hint: No rule passes the thresholds with these products: lower --min-confidence" in r.output

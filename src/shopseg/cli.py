@@ -583,6 +583,7 @@ def rules_cmd(
                   max_len=max_len, antecedent_items=with_items or None, consequent_items=to_items or None,
                   unit=unit, algorithm=algorithm, prune_redundant=False if keep_redundant else None)
         df = segment_rules(ws, scheme=segments, **kw) if segments else association_rules(ws, **kw)
+        hint = _no_rules_hint(ws, [*(with_items or []), *(to_items or [])]) if df.empty else None
     if output:
         from .act.export import csv_safe
 
@@ -593,6 +594,26 @@ def rules_cmd(
         t.add_row(*(f"{v:.4f}" if isinstance(v, float) else ", ".join(map(str, v)) if isinstance(v, (list, tuple))
                     else str(v) for v in rec))
     console.print(t)
+    if hint:
+        err_console.print(f"[yellow]Hint:[/] {hint}", highlight=False, soft_wrap=True)
+
+
+def _no_rules_hint(ws, ids: list[str]) -> str:
+    """Why a rules query about ``ids`` found nothing: an unknown id (with its near spellings) or the thresholds."""
+    if not ids:
+        return "No rule passes the thresholds: lower --min-support, --min-confidence or --min-lift."
+    parts = []
+    for pid in ids:
+        known = ws.scalar("SELECT count(*) FROM products WHERE product_id = ?", [pid])
+        near = [r[0] for r in ws.sql("SELECT product_id FROM products WHERE lower(product_id) = lower(?) "
+                                     "AND product_id <> ? ORDER BY 1 LIMIT 3", [pid, pid])]
+        if not known:
+            parts.append(f"no product {pid!r}" + (f" (did you mean {', '.join(map(repr, near))}?)" if near else ""))
+        elif near:
+            parts.append(f"{pid!r} and {', '.join(map(repr, near))} are different products in this shop")
+    return ("; ".join(parts) + ". " if parts else "") + (
+        "No rule passes the thresholds with these products: lower --min-confidence (a rule from a popular "
+        "product rarely reaches 0.25) or --min-support.")
 
 
 @app.command()
