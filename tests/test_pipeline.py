@@ -134,3 +134,22 @@ def test_a_run_records_each_stage_as_it_finishes(shop, monkeypatch):
         warnings.simplefilter("ignore")
         run_pipeline(shop, FIXTURE_AS_OF, stages=["segments", "spy"])
     assert list(seen[0]) == ["segments"] and seen[0]["segments"]["status"] == "done"
+
+
+def test_a_next_order_date_comes_with_baseline_expected_purchases(shop):
+    """Expected purchases from the baseline (the 12-customer fixture): a buyer still alive gets as_of plus the
+    median wait of a Poisson process at their rate while alive, ln 2 / (expected purchases / (p_alive x H))."""
+    import math
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run = run_pipeline(shop, FIXTURE_AS_OF, stages=["clv"])
+    rows = shop.df("SELECT p_alive, expected_purchases_horizon AS e, horizon_days AS h, expected_next_order_at AS nxt "
+                   "FROM clv WHERE run_id = ?", [run.run_id])
+    assert "purchases=baseline" in shop.scalar("SELECT any_value(model) FROM clv WHERE run_id = ?", [run.run_id])
+    alive = rows[(rows.p_alive >= 0.5) & (rows.e > 0)]
+    assert len(alive) >= 3 and alive.nxt.notna().all() and rows[rows.p_alive < 0.5].nxt.isna().all()
+    as_of = shop.scalar("SELECT as_of FROM runs WHERE run_id = ?", [run.run_id])
+    for r in alive.itertuples():
+        days = math.log(2) / (r.e / (r.p_alive * r.h))
+        assert abs((r.nxt - as_of).total_seconds() / 86400 - days) < 1e-3

@@ -325,6 +325,8 @@ def choose_and_score(ws, as_of, summary: pd.DataFrame, c: dict, *, seed: int = 0
         else:
             # spend over the horizon, discounted at its middle
             rows["clv"] = baseline_values(pred, H) * (1 + c["discount_rate_annual"]) ** (-H / 2 / 365.0)
+    if by["expected_purchases"].candidate in ("baseline", "repeat"):
+        rows["expected_next_order_at"] = _next_order_at(rows, ts, H)
     nxt = pd.Series(rows["expected_next_order_at"]).astype("datetime64[us]")
     rows["expected_next_order_at"] = nxt.where(rows["p_alive"].to_numpy() >= c["min_p_alive"])
     clv_src = (by["clv"].candidate if by["clv"].candidate in ("baseline", "repeat")
@@ -344,3 +346,16 @@ def one_sentence(choices: list[Choice]) -> str:
     tested = all(ch.metric is not None for ch in choices)
     return "; ".join(parts) + (" (backtested against the naive baseline; see model_decisions)" if tested else
                                " (not backtested: no validation window; see model_decisions)")
+
+
+def _next_order_at(rows: pd.DataFrame, ts: pd.Timestamp, horizon_days: float) -> pd.Series:
+    """as_of plus the median wait to the next purchase of a customer still alive, from expected purchases that
+    no transaction model gave (the repeat model or the baseline): alive, the customer buys at
+    ``expected purchases / (p_alive x horizon)`` a day, and a Poisson process at rate ``l`` waits ``ln 2 / l``
+    in the median. No date when the rate is 0 or the wait is past ten years."""
+    alive = np.clip(rows["p_alive"].to_numpy(float), 1e-9, 1.0)
+    rate = np.maximum(rows["expected_purchases_horizon"].to_numpy(float), 0.0) / (alive * float(horizon_days))
+    with np.errstate(divide="ignore"):
+        wait = np.where(rate > 0, np.log(2.0) / rate, np.inf)
+    wait = np.where(wait <= 3650.0, wait, np.nan)
+    return pd.Series(ts + pd.to_timedelta(wait, unit="D"), index=rows.index).astype("datetime64[us]")

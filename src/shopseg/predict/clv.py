@@ -51,8 +51,10 @@ CLV_COLUMNS: dict[str, str] = {
     "frequency is 0 or monetary_value <= 0.",
     "clv": "Discounted expected value of the purchases in the horizon: sum over months of "
     "expected_order_value x expected purchases in the month / (1 + monthly rate)^month.",
-    "expected_next_order_at": "as_of plus the median wait to the next purchase of a customer still alive; "
-    "NULL when p_alive < min_p_alive or when expected purchases come from the repeat model or the baseline.",
+    "expected_next_order_at": "as_of plus the median wait to the next purchase of a customer still alive (from "
+    "the transaction model, or, when expected purchases come from the repeat model or the baseline, ln 2 over "
+    "their rate while alive: expected purchases / (p_alive x horizon)); NULL when p_alive < min_p_alive or the "
+    "wait is over ten years.",
     "horizon_days": "The horizon used for expected_purchases_horizon and clv.",
     "model": "Source of each prediction, e.g. 'p_alive=baseline; purchases=bgnbd; clv=bgnbd+gammagamma' "
     "(model_decisions says why).",
