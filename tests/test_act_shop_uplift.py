@@ -30,6 +30,10 @@ def features(ids, share):
 
 @pytest.fixture
 def history(ws):
+    return _history(ws, heterogeneous=True)
+
+
+def _history(ws, heterogeneous: bool):
     rng = np.random.default_rng(0)
     n = 1200
     ids = [f"h{i:04d}" for i in range(n)]
@@ -39,7 +43,7 @@ def history(ws):
     plan_actions(ws, 1, T1, config=act_config(HELLO))
     a = ws.df('SELECT customer_id, "group" FROM actions WHERE run_id = 1').set_index("customer_id")
     treated = (a.loc[ids, "group"] == "treatment").to_numpy()
-    p = 0.10 + 0.40 * treated * (share > 0.5)
+    p = 0.10 + (0.40 * treated * (share > 0.5) if heterogeneous else 0.20 * treated)
     buy = rng.random(n) < p
     buyers = [c for c, b in zip(ids, buy) if b]
     write_table(ws, "orders", pd.DataFrame({"order_id": [f"o{c}" for c in buyers], "customer_id": buyers,
@@ -72,3 +76,14 @@ def test_too_small_a_control_group_keeps_the_campaign_value(ws, history):
                         write=False)
     assert not plan.actions["uplift_source"].str.startswith("model: ").any()
     assert "fewer than 5000 in a group" in plan.notes["uplift_models"]["hello"]
+
+
+def test_a_model_that_ranks_no_better_than_random_steps_aside(ws):
+    """The same uplift (+0.20) for everyone: nothing to rank, so the campaign-level value is used, and said."""
+    ids, _ = _history(ws, heterogeneous=False)
+    plan = plan_actions(ws, 2, T2, config=act_config(HELLO, uplift_model_min_group=200, min_expected_value=-100.0),
+                        write=False)
+    assert not plan.actions["uplift_source"].str.startswith("model: ").any()
+    note = plan.notes["uplift_models"]["hello"]
+    assert note.startswith("model steps aside: ") and "of resamples (needs 95%" in note
+    assert plan.actions["uplift_source"].str.startswith("prior: ").all()  # run 1 was never measured here

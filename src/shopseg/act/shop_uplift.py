@@ -6,7 +6,8 @@ of ``customer_features``), treated or not (``actions.group``), and whether the c
 (a sale order in the window, :func:`shopseg.act.uplift.customer_outcomes`).  With at least
 ``act.uplift_model_min_group`` customers in each group an :class:`~shopseg.act.uplift_models.UpliftModel`
 (learner chosen by validated Qini AUC) is fitted and predicts each current customer's incremental
-response for the campaign.  Campaigns without enough history keep the campaign-level value
+response for the campaign, if its hold-out Qini AUC beats random targeting in 95% of bootstrap resamples;
+otherwise it steps aside, with the reason in the notes.  Campaigns without enough history keep the campaign-level value
 (:func:`shopseg.act.playbook.campaign_uplifts`: the measured uplift, or the prior).
 """
 
@@ -19,6 +20,9 @@ from ..errors import ShopsegError
 from .uplift_models import UpliftModel
 
 ID_COLUMNS = ("run_id", "customer_id")
+# the model is used only when its hold-out Qini AUC beats random targeting (0) in this share of resamples,
+# the rule the CLV and churn stages apply against their baselines
+MIN_WINS = 0.95
 
 
 def _numeric_features(ws, run_id: int) -> pd.DataFrame:
@@ -75,8 +79,14 @@ def customer_uplifts(ws, campaigns: list[str], run_id: int, as_of, *, window_day
         feats = [c for c in data.columns if c not in ("customer_id", "group", "responded") and c in current.columns]
         X = data[feats].fillna(0.0).to_numpy(float)
         model = UpliftModel(random_state=seed).fit(X, t, data["responded"].to_numpy(float))
-        pred = np.clip(model.predict(current[feats].fillna(0.0).to_numpy(float)), -1.0, 1.0)
         val = model.validation_.get(model.learner_)
+        wins = model.beats_random(random_state=seed)
+        if wins < MIN_WINS:  # no better than one value for everyone: the campaign's measured uplift or prior
+            notes[camp] = (f"model steps aside: {model.learner_} on runs {', '.join(map(str, runs))} ranks the "
+                           f"hold-out above random targeting in only {wins:.0%} of resamples (needs "
+                           f"{MIN_WINS:.0%}; validation Qini AUC {val:.3f}); the campaign's uplift is used")
+            continue
+        pred = np.clip(model.predict(current[feats].fillna(0.0).to_numpy(float)), -1.0, 1.0)
         src = (f"model: {model.learner_} fitted on run {', '.join(map(str, runs))} ({n_t:,} treated, {n_c:,} "
                f"controls)" + (f", validation Qini AUC {val:.3f}" if val is not None else ""))
         notes[camp] = src

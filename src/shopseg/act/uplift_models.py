@@ -187,7 +187,9 @@ class UpliftModel:
     (``validation_size`` of the rows, stratified by treatment), then refitted on all rows.
 
     ``learner``: 'auto' (choose) or one of :data:`LEARNERS`.  After fit: ``learner_`` (the
-    chosen name), ``validation_`` (name -> Qini AUC on the hold-out), ``model_``.
+    chosen name), ``validation_`` (name -> Qini AUC on the half of the hold-out that chose), ``model_``,
+    and with 'auto' ``holdout_`` (the other half's outcomes, treatment and the chosen learner's
+    predictions), which :meth:`beats_random` resamples.
     """
 
     def __init__(self, learner: str = "auto", validation_size: float = 0.25, n_estimators: int = 200,
@@ -207,12 +209,32 @@ class UpliftModel:
         else:
             names = list(LEARNERS)
             tr, va = stratified_split(t, self.validation_size, self.random_state)
-            self.validation_ = {n: qini_auc(y[va], make_learner(n, **kw).fit(X[tr], t[tr], y[tr]).predict(X[va]),
-                                            t[va]) for n in names}
+            # half the hold-out chooses the learner, the other half judges the choice (a check on the rows that
+            # chose it would favour it: the best of four on the same rows)
+            sel, judge = (va[i] for i in stratified_split(t[va], 0.5, self.random_state + 1))
+            preds = {n: make_learner(n, **kw).fit(X[tr], t[tr], y[tr]).predict(X[va]) for n in names}
+            pos = {r: k for k, r in enumerate(va)}
+            si, ji = [pos[r] for r in sel], [pos[r] for r in judge]
+            self.validation_ = {n: qini_auc(y[sel], preds[n][si], t[sel]) for n in names}
             names = [max(names, key=lambda n: self.validation_[n])]  # ties: the first in LEARNERS order
+            self.holdout_ = (y[judge], t[judge], preds[names[0]][ji])
         self.learner_ = names[0]
         self.model_ = make_learner(self.learner_, **kw).fit(X, t, y)
         return self
+
+    def beats_random(self, n_resamples: int = 200, random_state: int = 0) -> float:
+        """Share of bootstrap resamples of the hold-out where the chosen learner's Qini AUC is above 0, the
+        Qini AUC of random targeting (what a campaign-level uplift amounts to: the same value for everyone).
+        A model that does not rank customers better than that in 95% of resamples should step aside."""
+        if not hasattr(self, "holdout_"):
+            raise NotFittedError("beats_random needs a model fitted with learner='auto' (it keeps a hold-out).")
+        y, t, pred = self.holdout_
+        rng = np.random.default_rng(random_state)
+        wins = 0
+        for _ in range(n_resamples):  # resamples, not rows: each qini_auc is vectorised
+            i = rng.integers(0, len(y), len(y))
+            wins += qini_auc(y[i], pred[i], t[i]) > 0
+        return wins / n_resamples
 
     def predict(self, X) -> np.ndarray:
         if not hasattr(self, "model_"):
