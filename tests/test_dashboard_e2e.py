@@ -158,3 +158,19 @@ def test_the_api_docs_render_with_the_network_off(page, path, ready):
     ctx.close()
     assert outside == [] and errors == []
     assert n >= 5 and "/segments" in text
+
+
+def test_segments_link_to_their_members_and_members_to_their_page(page):
+    pg, base = page
+    pg.goto(f"{base}/dashboard")
+    pg.locator("section[data-scheme=rfm] a.seg").first.click()
+    pg.wait_for_selector("#members")
+    assert "customers" in pg.locator("#members-count").inner_text()
+    first = pg.locator("#members a").first
+    cid = first.inner_text()
+    first.click()
+    pg.wait_for_selector("#customer")
+    assert cid in pg.locator("#customer h2").inner_text()
+    assert pg.locator("#status").inner_text().strip()  # the one-sentence status
+    pg.goto(f"{base}/dashboard/segment?scheme=rfm&segment=Nobody")
+    assert pg.locator("#no-segment").count() == 1

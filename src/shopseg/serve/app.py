@@ -488,6 +488,18 @@ class _App(FastAPI):
             return None
 
 
+def members_page(state: _State, cur, scheme: str, segment: str, page: int, size: int) -> M.MembersPage:
+    """One page of a segment's customer ids (ordered by id), for the API and the dashboard."""
+    srun = _segment_run(state, cur, scheme, segment)
+    total = cur.execute("SELECT count(*) FROM segments WHERE run_id = ? AND scheme = ? AND segment = ?",
+                        [srun, scheme, segment]).fetchall()[0][0]
+    ids = [r[0] for r in cur.execute(
+        "SELECT customer_id FROM segments WHERE run_id = ? AND scheme = ? AND segment = ? "
+        "ORDER BY customer_id LIMIT ? OFFSET ?", [srun, scheme, segment, size, (page - 1) * size]).fetchall()]
+    return M.MembersPage(run_id=srun, scheme=scheme, segment=segment, page=page, size=size, total=int(total),
+                         customer_ids=ids)
+
+
 def customer_view(state: _State, cur, customer_id: str, *, use_snapshot: bool = True) -> M.CustomerView | None:
     """Everything known about one customer; each part None / empty when its table is absent.
 
@@ -827,15 +839,7 @@ def create_app(workspace_path, read_key: str, write_key: str, *, max_body_bytes:
     def get_members(scheme: str, segment: str, page: int = Query(1, ge=1, le=MAX_PAGE),
                     size: int = Query(50, ge=1, le=1000),
                     level: str = Depends(need_read)):
-        cur = state.cursor()
-        srun = _segment_run(state, cur, scheme, segment)
-        total = cur.execute("SELECT count(*) FROM segments WHERE run_id = ? AND scheme = ? AND segment = ?",
-                            [srun, scheme, segment]).fetchall()[0][0]
-        ids = [r[0] for r in cur.execute(
-            "SELECT customer_id FROM segments WHERE run_id = ? AND scheme = ? AND segment = ? "
-            "ORDER BY customer_id LIMIT ? OFFSET ?", [srun, scheme, segment, size, (page - 1) * size]).fetchall()]
-        return M.MembersPage(run_id=srun, scheme=scheme, segment=segment, page=page, size=size, total=int(total),
-                             customer_ids=ids)
+        return members_page(state, state.cursor(), scheme, segment, page, size)
 
     @app.get("/segments/{scheme}/{segment}/export", tags=["segments"], response_class=Response,
              responses={200: {"content": {"text/csv": {}}}})
@@ -981,6 +985,17 @@ def create_app(workspace_path, read_key: str, write_key: str, *, max_body_bytes:
         cur = state.cursor()
         runs = state.runs(cur)
         return page(request, "overview.html", active="overview", view=segments_view(state, cur), runs=runs)
+
+    @app.get("/dashboard/segment", response_class=HTMLResponse, include_in_schema=False)
+    def dash_segment(request: Request, scheme: str, segment: str,
+                     number: int = Query(1, alias="page", ge=1, le=MAX_PAGE)):
+        if (r := guarded(request)) is not None:
+            return r
+        try:
+            members = members_page(state, state.cursor(), scheme, segment, number, 100)
+        except ApiError:  # no such scheme or segment in the run
+            members = None
+        return page(request, "segment.html", active="overview", scheme=scheme, segment=segment, page=members)
 
     @app.get("/dashboard/customer", response_class=HTMLResponse, include_in_schema=False)
     def dash_customer(request: Request, id: str | None = None):

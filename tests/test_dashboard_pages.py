@@ -1,0 +1,50 @@
+"""Dashboard pages rendered from a hand-made customer view: the next action reads as a sentence, not JSON."""
+
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader
+
+import shopseg.serve
+
+TEMPLATES = Path(shopseg.serve.__file__).parent / "templates"
+ACTION = {"customer_id": "c1", "campaign": "vip", "offer": "Double loyalty points this month", "channel": "direct_mail",
+          "group": "treatment", "incentive": 5.0, "expected_value": 2.7408599999999996, "cost": 0.05,
+          "reason": "vip: value_tier is high; lifecycle is active; it's the customer's first"}
+
+
+def render(view) -> str:
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True)
+    return env.get_template("customer.html").render(view=view, customer_id="c1", version="x", active="customer")
+
+
+def view(**kw):
+    return {"customer_id": "c1", "run_id": 1, "as_of": "2024-12-31", "live": False, "features": {},
+            "segments": {"rfm": {"segment": "Champions", "name": "Champions", "source": "run"}}, "churn": None,
+            "clv": None, "recommendations": None, "status": "Active: no order for 5 days.", **kw}
+
+
+def test_the_next_action_is_a_sentence_with_rounded_figures():
+    html = render(view(next_action=ACTION))
+    assert "<b>vip</b> by direct mail: &ldquo;Double loyalty points this month&rdquo; (incentive 5.00)." in html
+    assert "Expected value 2.74 at a cost of 0.05." in html and "2.7408599" not in html
+    assert "Why: vip: value_tier is high; lifecycle is active; it&#39;s the customer&#39;s first" in html
+    assert '"campaign":' not in html and "\\u0027" not in html
+    assert 'href="/dashboard/segment?scheme=rfm&amp;segment=Champions"' in html  # segments link to members
+    assert '<p id="status" class="status">Active: no order for 5 days.</p>' in html
+
+
+def test_a_control_customer_is_said_to_be_held_out():
+    html = render(view(next_action={**ACTION, "group": "control"}))
+    assert "Held out of <b>vip</b> as a control customer: not contacted" in html
+    assert "Expected value" not in html
+
+
+def test_campaign_rows_show_rounded_figures():
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True)
+    plan = {"run_id": 1, "note": None, "priors": None, "summary": [], "totals": {"treatment": 1, "control": 0,
+            "cost": 0.05, "incremental_value": 2.79, "expected_value": 2.7408599999999996},
+            "columns": ["customer_id", "campaign", "uplift", "expected_value", "reason"],
+            "rows": [{"customer_id": "c1", "campaign": "vip", "uplift": 0.005, "expected_value": 2.7408599999999996,
+                      "reason": None}]}
+    html = env.get_template("campaign.html").render(plan=plan, version="x", active="campaign")
+    assert '<td class="num">0.50%</td><td class="num">2.74</td><td></td>' in html and "2.74085" not in html
