@@ -71,3 +71,17 @@ def test_rules_that_find_nothing_say_why(tmp_path):
     r = shopseg(tmp_path / "ws", "rules", "--with", "85123A", "--min-confidence", "1", "--min-lift", "100")
     assert r.exit_code == 0 and "0 rules" in r.output
     assert "Hint: No rule passes the thresholds with these products: lower --min-confidence" in r.output
+
+
+def test_the_workspace_option_works_after_the_command_too(tmp_path):
+    import subprocess
+    import sys
+
+    r = shopseg(tmp_path / "ws", "ingest", os.path.join(DATA, "online_retail_tiny.csv"), "--preset", "online-retail")
+    assert r.exit_code == 0
+    exe = [sys.executable, "-c", "import sys; from shopseg.cli import main; sys.argv[0] = 'shopseg'; main()"]
+    for args in (["sql", "--workspace", str(tmp_path / "ws"), "SELECT count(*) AS n FROM orders"],
+                 ["sql", "-w", str(tmp_path / "ws"), "SELECT count(*) AS n FROM orders"],
+                 ["sql", f"--workspace={tmp_path / 'ws'}", "SELECT count(*) AS n FROM orders"]):
+        out = subprocess.run([*exe, *args], capture_output=True, text=True)
+        assert out.returncode == 0 and out.stdout.splitlines() == ["n", "8"], out.stderr

@@ -865,8 +865,31 @@ def serve(
                online_rows=online_rows)
 
 
+def hoist_workspace(args: list[str]) -> list[str]:
+    """``args`` with a ``--workspace``/``-w`` given after the command moved before it, where the option lives
+    (``shopseg summary --workspace X`` said "No such option").
+
+    >>> hoist_workspace(["summary", "--workspace", "ws"])
+    ['--workspace', 'ws', 'summary']
+    >>> hoist_workspace(["sql", "--workspace=ws", "SELECT 1"])
+    ['--workspace=ws', 'sql', 'SELECT 1']
+    >>> hoist_workspace(["-w", "ws", "summary"])
+    ['-w', 'ws', 'summary']
+    """
+    args = list(args)
+    command = next((i for i, a in enumerate(args) if not a.startswith("-")), None)  # (a value before it: none)
+    if command is None:
+        return args
+    for i in range(command + 1, len(args)):
+        if args[i] in ("--workspace", "-w") and i + 1 < len(args):
+            return [args[i], args[i + 1], *args[:i], *args[i + 2:]]
+        if args[i].startswith("--workspace="):
+            return [args[i], *args[:i], *args[i + 1:]]
+    return args
+
+
 def main() -> None:  # console-script entry point
-    app()
+    app(args=hoist_workspace(sys.argv[1:]), prog_name="shopseg")
 
 
 if __name__ == "__main__":  # pragma: no cover
