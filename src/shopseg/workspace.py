@@ -259,6 +259,21 @@ class Workspace:
     def latest_run_id(self) -> int | None:
         return self.scalar("SELECT max(run_id) FROM runs WHERE status = 'done'")
 
+    def source_run(self, table: str, run_id: int) -> int | None:
+        """``run_id`` when output ``table`` holds rows of it, else the latest earlier run that does, else None
+        (a run that refitted only CLV still answers with the segments of the run before)."""
+        if not self.has_table(table):
+            return None
+        return self.scalar(f'SELECT max(run_id) FROM "{table}" WHERE run_id <= ?', [int(run_id)])
+
+    def customers(self, run: int | None = None):
+        """One DataFrame, one row per customer: every scheme's segment, churn probability and tier, CLV,
+        P(alive), expected purchases, next-order date and the top recommendations of run ``run`` (default:
+        the latest done run); see :func:`shopseg.views.customers`."""
+        from .views import customers
+
+        return customers(self, run)
+
     def summary(self) -> dict[str, int]:
         """Row counts of the canonical tables."""
         return {t: self.count(t) for t in schema.LOAD_ORDER}

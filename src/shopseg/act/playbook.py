@@ -310,20 +310,13 @@ NET_SQL = """CASE WHEN coalesce(f.frequency, 0) > 0 THEN greatest(coalesce(f.mon
              CASE WHEN coalesce(f.frequency, 0) > 0 THEN coalesce(f.monetary_net, 0) END AS _net_spend"""
 
 
-def source_run(ws, table: str, run_id: int) -> int | None:
-    """``run_id`` when ``table`` holds rows of it, else the latest earlier run that does, else None."""
-    if not ws.has_table(table):
-        return None
-    return ws.scalar(f'SELECT max(run_id) FROM "{table}" WHERE run_id <= ?', [run_id])
-
-
 def build_frame(ws, run_id: int, fields: set[str], *, name: str = "_act_frame") -> dict:
     """Create temp table ``name``: one row per customer of ``customer_features`` with segments,
     churn and CLV columns and the ``cluster_mean.<feature>`` columns in ``fields``.
 
     Returns the run each source was read from (None when absent).
     """
-    runs = {t: source_run(ws, t, run_id) for t in ("customer_features", "segments", "churn_scores", "clv")}
+    runs = {t: ws.source_run(t, run_id) for t in ("customer_features", "segments", "churn_scores", "clv")}
     if runs["customer_features"] is None:
         raise ShopsegError(
             f"No customer features for run {run_id} or before: actions need them.",
@@ -350,7 +343,7 @@ def build_frame(ws, run_id: int, fields: set[str], *, name: str = "_act_frame") 
         ("SELECT NULL::VARCHAR AS customer_id, NULL::DOUBLE AS clv, NULL::DOUBLE AS p_alive, "
          "NULL::DOUBLE AS expected_purchases_90d, NULL::DOUBLE AS clv_quantile LIMIT 0")
     # due_reorders: the customer's recommended repeats whose cycle has elapsed (shopseg.recommend, is_due)
-    rrun = source_run(ws, "recommendations", run_id)
+    rrun = ws.source_run("recommendations", run_id)
     due = (f"SELECT customer_id, count(*) FILTER (WHERE is_due) AS due_reorders FROM recommendations "
            f"WHERE run_id = {rrun} GROUP BY customer_id") if rrun is not None and "is_due" in ws.columns(
         "recommendations") else "SELECT NULL::VARCHAR AS customer_id, 0 AS due_reorders LIMIT 0"
