@@ -217,3 +217,66 @@ def test_implausible_dates_are_quarantined_and_never_become_the_default_as_of(tm
 def _write(path, text):
     path.write_text(text, encoding="utf-8")
     return path
+
+
+# --- one time-zone rule for every route (issue 23, item 7) ---
+# 10:20 at UTC-8 is 18:20 UTC; 10:20 at UTC+05:30 is 04:50 UTC; "Z" is UTC; no offset: stored as written
+OFFSET_TIMES = ["2024-03-01 10:20-08:00", "2024-03-01T10:20:00+05:30", "2024-03-01T10:20:00Z", "2024-03-01 10:20:00"]
+UTC_TIMES = ["2024-03-01 18:20:00", "2024-03-01 04:50:00", "2024-03-01 10:20:00", "2024-03-01 10:20:00"]
+
+
+def _ordered_at(ws):
+    return [str(t) for (t,) in ws.sql("SELECT ordered_at FROM orders ORDER BY order_id")]
+
+
+def test_a_time_with_an_offset_is_stored_in_utc_from_csv(tmp_path):
+    """CSV dropped the offset ('10:20-08:00' stored as 10:20) while Parquet converted to UTC."""
+    body = "order_id,customer_id,ordered_at\n" + "".join(f"o{i},c1,{t}\n" for i, t in enumerate(OFFSET_TIMES))
+    with open_workspace(tmp_path / "ws") as ws:
+        ingest(ws, _write(tmp_path / "orders.csv", body))
+        assert _ordered_at(ws) == UTC_TIMES
+
+
+def test_a_time_with_an_offset_is_stored_in_utc_from_json_lines(tmp_path):
+    import json
+
+    body = "".join(json.dumps({"order_id": f"o{i}", "customer_id": "c1", "ordered_at": t}) + "\n"
+                   for i, t in enumerate(OFFSET_TIMES))
+    with open_workspace(tmp_path / "ws") as ws:
+        ingest(ws, _write(tmp_path / "orders.jsonl", body))
+        assert _ordered_at(ws) == UTC_TIMES
+
+
+def test_a_time_with_an_offset_is_stored_in_utc_from_parquet(tmp_path):
+    """Parquet: a zone-aware column and a text column with offsets read as UTC whatever the machine's zone."""
+    import datetime as dt
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    minus8 = dt.timezone(dt.timedelta(hours=-8))
+    aware = pa.array([dt.datetime(2024, 3, 1, 10, 20, tzinfo=minus8)] * 2, pa.timestamp("us", tz="America/Los_Angeles"))
+    pq.write_table(pa.table({"order_id": ["o0", "o1"], "customer_id": ["c1", "c1"], "ordered_at": aware}),
+                   tmp_path / "orders.parquet")
+    (tmp_path / "text").mkdir()
+    pq.write_table(pa.table({"order_id": [f"o{i}" for i in range(4)], "customer_id": ["c1"] * 4,
+                             "ordered_at": OFFSET_TIMES}), tmp_path / "text" / "orders.parquet")
+    with open_workspace(tmp_path / "ws") as ws:
+        ws.sql("SET TimeZone = 'Asia/Tokyo'")  # the session's zone must not matter
+        ingest(ws, tmp_path / "orders.parquet")
+        assert _ordered_at(ws) == ["2024-03-01 18:20:00"] * 2
+    with open_workspace(tmp_path / "ws2") as ws:
+        ingest(ws, tmp_path / "text" / "orders.parquet")
+        assert _ordered_at(ws) == UTC_TIMES
+
+
+def test_a_platform_export_time_with_an_offset_is_stored_in_utc(tmp_path):
+    """The same rule as every other route: a Shopify 'Created at' of 23:30 -0500 is 04:30 UTC the next day."""
+    from shopseg.ingest._load import timestamp_sql
+    from shopseg.ingest._platforms import PLATFORM_DATE_FORMATS
+
+    import duckdb
+
+    got = duckdb.connect().execute(f"SELECT {timestamp_sql('$1', PLATFORM_DATE_FORMATS)}",
+                                   ["2024-01-01 23:30:00 -0500"]).fetchone()[0]
+    assert str(got) == "2024-01-02 04:30:00"
