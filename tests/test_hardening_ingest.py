@@ -280,3 +280,114 @@ def test_a_platform_export_time_with_an_offset_is_stored_in_utc(tmp_path):
     got = duckdb.connect().execute(f"SELECT {timestamp_sql('$1', PLATFORM_DATE_FORMATS)}",
                                    ["2024-01-01 23:30:00 -0500"]).fetchone()[0]
     assert str(got) == "2024-01-02 04:30:00"
+
+
+# --- encodings sniffed on the text, ambiguity and safe refusals named (issue 23, items 12, 13, 17) ---
+
+def _refused(tmp_path, path, match, **kw):
+    """The ingest fails with an IngestError naming the file and matching ``match``; nothing is written."""
+    with open_workspace(tmp_path / "ws") as ws:
+        with pytest.raises(ShopsegError) as e:
+            ingest(ws, path, **kw)
+        assert str(path) in e.value.message
+        assert ws.count("ingest_log") == 0 and ws.count("quarantine") == 0
+    import re
+
+    assert re.search(match, e.value.message), e.value.message
+    return e.value
+
+
+def test_a_gzipped_utf8_csv_with_accents_and_chinese_loads(tmp_path):
+    """The encoding was guessed from the compressed bytes: 'File is not latin-1 encoded'."""
+    import gzip
+
+    p = tmp_path / "customers.csv.gz"
+    p.write_bytes(gzip.compress("customer_id,city\nc1,Besançon\nc2,北京\n".encode("utf-8")))
+    with open_workspace(tmp_path / "ws") as ws:
+        r = ingest(ws, p)
+        assert r.encoding == "utf-8" and r.n_accepted == 2
+        assert ws.sql("SELECT customer_id, city FROM customers ORDER BY 1") == [("c1", "Besançon"), ("c2", "北京")]
+
+
+def test_a_repeated_header_is_an_error_naming_the_column(tmp_path):
+    """Read as one column, the first 'city' won silently (and 'City' is the same name to the mapping)."""
+    p = _write(tmp_path / "customers.csv", "customer_id,city,City\nc1,Lyon,Paris\n")
+    _refused(tmp_path, p, r"each column name once in the header, got 'City' twice \(columns 2 and 3\)")
+
+
+def test_two_columns_mapped_onto_one_target_is_an_error_naming_both(tmp_path):
+    """The last mapped column won silently."""
+    p = _write(tmp_path / "orders.csv", "Invoice,Ref,customer_id,Date\no1,o9,c1,2024-01-01\n")
+    mapping = {"table": "orders", "columns": {"Invoice": "order_id", "Ref": "order_id", "Date": "ordered_at"}}
+    _refused(tmp_path, p, r"maps two columns onto 'order_id': 'Invoice' and 'Ref'", mapping=mapping)
+
+
+@pytest.mark.parametrize("body, expected", [
+    # a short row: the sniffer took the file for one column and the error said order_id was missing
+    ("order_id,customer_id,ordered_at\no1,c1,2024-01-01\no2,c2,2024-01-02\no3,c3\no4,c4,2024-01-04\n",
+     r"expected 3 fields separated by ',' on every row, as in the header \(order_id, customer_id, ordered_at\), "
+     r"got 2 on line 4 \(data row 3\): 'o3,c3'"),
+    # a short row then a long one: the long one was taken for the header ('no data rows')
+    ("order_id,customer_id,ordered_at\no1,c1,2024-01-01\no2,c2\no3,c3,2024-01-02,extra\n",
+     r"got 2 on line 3 \(data row 2\): 'o2,c2'"),
+    ("order_id;customer_id;ordered_at\no1;c1;2024-01-01\no2;c2;2024-01-01;x;y\n",
+     r"separated by ';' .* got 5 on line 3 \(data row 2\)"),
+    # cut off mid-row
+    ("order_id,customer_id,ordered_at\no1,c1,2024-01-01\no2,c",
+     r"got 2 on line 3 \(data row 2\) \(the last line, ending without a line break: the file looks truncated\)"),
+])
+def test_a_ragged_or_truncated_file_is_refused_naming_the_row(tmp_path, body, expected):
+    p = _write(tmp_path / "orders.csv", body)
+    _refused(tmp_path, p, expected)
+
+
+def test_utf16_big_endian_is_refused_as_such(tmp_path):
+    """It read as one garbled column: 'no data rows (columns found: ￾挀甀...)'."""
+    import codecs
+
+    p = tmp_path / "customers.csv"
+    p.write_bytes(codecs.BOM_UTF16_BE + "customer_id,city\nc1,Köln\n".encode("utf-16-be"))
+    e = _refused(tmp_path, p, r"got UTF-16 big-endian \(byte order mark FE FF\)")
+    assert "iconv" in e.hint
+
+
+def test_windows_1252_is_refused_naming_the_byte_and_the_encoding(tmp_path):
+    """It said 'File is not latin-1 encoded' (a guess the user never made), with no place in the file."""
+    p = tmp_path / "customers.csv"
+    p.write_bytes("customer_id,city\nc1,Köln\nc2,5€ “net”\n".encode("cp1252"))
+    e = _refused(tmp_path, p,
+                 r"expected UTF-8 or latin-1 text, got byte 0x80 \(line 3, byte 5 of the line\), .*Windows-1252")
+    assert "iconv -f cp1252 -t utf-8" in e.hint
+    # given as latin-1 (which DuckDB reads without the C1 controls): the same byte, and the encoding as given
+    _refused(tmp_path / "given", p, r"expected latin-1 text \(as given\), got byte 0x80 \(line 3, byte 5 of the line\)",
+             encoding="latin-1")
+
+
+@pytest.mark.parametrize("name", ["orders.csv", "orders.jsonl"])
+def test_an_excel_workbook_under_a_text_name_is_refused_as_excel(tmp_path, name):
+    import zipfile
+
+    p = tmp_path / name
+    with zipfile.ZipFile(p, "w") as z:  # the parts every .xlsx has
+        z.writestr("[Content_Types].xml", "<Types/>")
+        z.writestr("xl/workbook.xml", "<workbook/>")
+    e = _refused(tmp_path, p, r"got an Excel workbook \(\.xlsx\)")
+    assert "CSV" in e.hint
+
+
+@pytest.mark.parametrize("encoding", [None, "latin-1"])
+def test_a_latin1_json_lines_file_loads_sniffed_or_given(tmp_path, encoding):
+    """The suggested --encoding latin-1 was ignored: JSON lines were always read as UTF-8."""
+    p = tmp_path / "customers.jsonl"
+    p.write_bytes('{"customer_id": "c1", "city": "Köln"}\n{"customer_id": "c2", "city": "Besançon"}\n'
+                  .encode("latin-1"))
+    with open_workspace(tmp_path / "ws") as ws:
+        r = ingest(ws, p, encoding=encoding)
+        assert r.n_accepted == 2
+        assert ws.sql("SELECT city FROM customers ORDER BY customer_id") == [("Köln",), ("Besançon",)]
+
+
+def test_a_latin1_json_array_is_refused_naming_the_encoding(tmp_path):
+    p = tmp_path / "customers.json"
+    p.write_bytes('[{"customer_id": "c1", "city": "Köln"}]'.encode("latin-1"))
+    _refused(tmp_path, p, r"expected a JSON array in UTF-8 text, got latin-1 text")

@@ -97,10 +97,11 @@ def timestamp_sql(raw: str, formats: list[str] | None) -> str:
     """One rule for every route (CSV, JSON, Parquet, platform exports): a time with a UTC offset is stored in
     UTC (``10:20-08:00`` -> ``18:20``); a time without one is stored as written. Plain arithmetic on the
     offset, so the result does not depend on the session's or the machine's time zone."""
-    wall = without_offset(raw)
-    parsed = f"try_strptime({wall}, {_fl(formats)})" if formats else f"TRY_CAST({wall} AS TIMESTAMP)"
-    return (f"CASE WHEN regexp_matches({raw}, {literal(_OFFSET_RE)}) THEN {parsed} - to_minutes({offset_minutes(raw)}) "
-            f"ELSE {parsed} END")
+    def parse(v: str) -> str:
+        return f"try_strptime({v}, {_fl(formats)})" if formats else f"TRY_CAST({v} AS TIMESTAMP)"
+    # the offset path (two more regular expressions) only for values that have an offset
+    return (f"CASE WHEN regexp_matches({raw}, {literal(_OFFSET_RE)}) THEN "
+            f"{parse(without_offset(raw))} - to_minutes({offset_minutes(raw)}) ELSE {parse(raw)} END")
 
 
 def _typed_sql(col: schema.Column, raw: str, formats: list[str] | None) -> str:
