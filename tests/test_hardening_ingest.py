@@ -341,6 +341,12 @@ def test_a_ragged_or_truncated_file_is_refused_naming_the_row(tmp_path, body, ex
     _refused(tmp_path, p, expected)
 
 
+def test_a_ragged_row_past_the_sniffed_sample_is_refused_naming_the_row(tmp_path):
+    good = "".join(f"o{i},c1,2024-01-01\n" for i in range(25_000))  # past ingest.csv_sample_size (20,480)
+    p = _write(tmp_path / "orders.csv", "order_id,customer_id,ordered_at\n" + good + "oX,c1\n")
+    _refused(tmp_path, p, r"expected 3 fields on every row, as in the header, got 2 on line 25002 \(data row 25001\): 'oX,c1'")
+
+
 def test_utf16_big_endian_is_refused_as_such(tmp_path):
     """It read as one garbled column: 'no data rows (columns found: ￾挀甀...)'."""
     import codecs

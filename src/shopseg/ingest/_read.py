@@ -298,6 +298,13 @@ def read_source(con: duckdb.DuckDBPyConnection, path: str | os.PathLike, opts: R
                 f"{p}: not valid {info.encoding or 'utf-8'} text{_line_of(full)}.",
                 hint="Give the file's encoding, e.g. `--encoding latin-1`.",
             ) from None
+        m = re.search(r"Line: (\d+)\s+(?:Original Line: (.*)\n)?\s*Expected Number of Columns: (\d+)\s+Found: (\d+)",
+                      full)
+        if m:  # a ragged row past the rows the sniffer looked at (_check_header finds those within)
+            line, want, got = int(m.group(1)), int(m.group(3)), int(m.group(4))
+            shown = f": {m.group(2)[:80]!r}" if m.group(2) is not None else ""
+            raise IngestError(f"{p}: expected {want} fields on every row, as in the header, got {got} on line {line} "
+                              f"(data row {line - 1}){shown}; nothing was loaded.", hint=_RAGGED_HINT) from None
         raise IngestError(f"{p}: cannot be read as {fmt}{_line_of(full)}: {msg}") from None
     info.columns = [
         r[0] for r in con.execute(
@@ -358,7 +365,10 @@ def _check_header(con, p: Path, info: SourceInfo, head: bytes) -> None:
     raise IngestError(
         f"{p}: expected {len(cells)} fields separated by {d!r} on every row, as in the header "
         f"({', '.join(cells)}), got {k} on line {n} (data row {n - 1}){last}: {shown!r}; nothing was loaded.",
-        hint="Fix or remove that row (a value holding the separator must be quoted), or re-export the file.")
+        hint=_RAGGED_HINT)
+
+
+_RAGGED_HINT = "Fix or remove that row (a value holding the separator must be quoted), or re-export the file."
 
 
 _EXPLAINED = 10_000  # broken JSON rows given the parser's own message; past that, "not valid JSON"
