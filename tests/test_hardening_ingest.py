@@ -309,6 +309,18 @@ def test_a_gzipped_utf8_csv_with_accents_and_chinese_loads(tmp_path):
         assert ws.sql("SELECT customer_id, city FROM customers ORDER BY 1") == [("c1", "Besançon"), ("c2", "北京")]
 
 
+def test_a_zstd_compressed_utf8_csv_loads(tmp_path):
+    """Sniffed on the compressed bytes, it was taken for latin-1 (or now for Windows-1252) and refused."""
+    import duckdb
+
+    p = tmp_path / "customers.csv.zst"
+    duckdb.connect().execute(f"COPY (SELECT * FROM (VALUES ('c1', 'Besançon'), ('c2', '北京')) t(customer_id, city)) "
+                             f"TO '{p}' (FORMAT csv, HEADER, COMPRESSION zstd)")
+    with open_workspace(tmp_path / "ws") as ws:
+        assert ingest(ws, p).n_accepted == 2
+        assert ws.sql("SELECT city FROM customers ORDER BY customer_id") == [("Besançon",), ("北京",)]
+
+
 def test_a_repeated_header_is_an_error_naming_the_column(tmp_path):
     """Read as one column, the first 'city' won silently (and 'City' is the same name to the mapping)."""
     p = _write(tmp_path / "customers.csv", "customer_id,city,City\nc1,Lyon,Paris\n")

@@ -81,6 +81,8 @@ def peek(path: Path, n_bytes: int = 1 << 20) -> bytes:
     """The first ``n_bytes`` of the file's text: decompressed when the name ends in .gz or .bz2 (what DuckDB
     reads), so that the encoding is judged on the text, never on the compressed bytes."""
     name = path.name.lower()
+    if name.endswith(".zst"):  # (no zstd decoder in the standard library: nothing to judge)
+        return b""
     opener = gzip.open if name.endswith(".gz") else bz2.open if name.endswith(".bz2") else open
     with opener(path, "rb") as f:
         try:
@@ -130,6 +132,8 @@ def sniff_encoding(path: Path, n_bytes: int = 1 << 20) -> str:
     Refused with the reason: UTF-16 big-endian (DuckDB reads little-endian only), and text that is neither
     UTF-8 nor latin-1 as DuckDB reads it (bytes 0x80-0x9F: Windows-1252, GBK...).
     """
+    if path.name.lower().endswith(".zst"):  # no zstd decoder in the standard library: DuckDB reads it as UTF-8
+        return "utf-8"
     head = peek(path, n_bytes)
     if head.startswith(codecs.BOM_UTF16_BE):
         raise IngestError(f"{path}: expected UTF-8, latin-1 or UTF-16 little-endian text, got UTF-16 big-endian "
