@@ -99,8 +99,10 @@ def timestamp_sql(raw: str, formats: list[str] | None) -> str:
     offset, so the result does not depend on the session's or the machine's time zone."""
     def parse(v: str) -> str:
         return f"try_strptime({v}, {_fl(formats)})" if formats else f"TRY_CAST({v} AS TIMESTAMP)"
-    # the offset path (two more regular expressions) only for values that have an offset
-    return (f"CASE WHEN regexp_matches({raw}, {literal(_OFFSET_RE)}) THEN "
+    # the offset path (two more regular expressions) only for values that have an offset; LIKE first (a sign
+    # after a time, or a zone letter at the end) spares most values without one even the regular expression
+    maybe = " OR ".join(f"{raw} LIKE '{pat}'" for pat in ("%:%+%", "%:%-%", "%Z", "%z", "%UTC", "%GMT"))
+    return (f"CASE WHEN ({maybe}) AND regexp_matches({raw}, {literal(_OFFSET_RE)}) THEN "
             f"{parse(without_offset(raw))} - to_minutes({offset_minutes(raw)}) ELSE {parse(raw)} END")
 
 
