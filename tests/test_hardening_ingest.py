@@ -217,3 +217,195 @@ def test_implausible_dates_are_quarantined_and_never_become_the_default_as_of(tm
 def _write(path, text):
     path.write_text(text, encoding="utf-8")
     return path
+
+
+# --- one time-zone rule for every route (issue 23, item 7) ---
+# 10:20 at UTC-8 is 18:20 UTC; 10:20 at UTC+05:30 is 04:50 UTC; "Z" is UTC; no offset: stored as written
+OFFSET_TIMES = ["2024-03-01 10:20-08:00", "2024-03-01T10:20:00+05:30", "2024-03-01T10:20:00Z", "2024-03-01 10:20:00"]
+UTC_TIMES = ["2024-03-01 18:20:00", "2024-03-01 04:50:00", "2024-03-01 10:20:00", "2024-03-01 10:20:00"]
+
+
+def _ordered_at(ws):
+    return [str(t) for (t,) in ws.sql("SELECT ordered_at FROM orders ORDER BY order_id")]
+
+
+def test_a_time_with_an_offset_is_stored_in_utc_from_csv(tmp_path):
+    """CSV dropped the offset ('10:20-08:00' stored as 10:20) while Parquet converted to UTC."""
+    body = "order_id,customer_id,ordered_at\n" + "".join(f"o{i},c1,{t}\n" for i, t in enumerate(OFFSET_TIMES))
+    with open_workspace(tmp_path / "ws") as ws:
+        ingest(ws, _write(tmp_path / "orders.csv", body))
+        assert _ordered_at(ws) == UTC_TIMES
+
+
+def test_a_time_with_an_offset_is_stored_in_utc_from_json_lines(tmp_path):
+    import json
+
+    body = "".join(json.dumps({"order_id": f"o{i}", "customer_id": "c1", "ordered_at": t}) + "\n"
+                   for i, t in enumerate(OFFSET_TIMES))
+    with open_workspace(tmp_path / "ws") as ws:
+        ingest(ws, _write(tmp_path / "orders.jsonl", body))
+        assert _ordered_at(ws) == UTC_TIMES
+
+
+def test_a_time_with_an_offset_is_stored_in_utc_from_parquet(tmp_path):
+    """Parquet: a zone-aware column and a text column with offsets read as UTC whatever the machine's zone."""
+    import datetime as dt
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    minus8 = dt.timezone(dt.timedelta(hours=-8))
+    aware = pa.array([dt.datetime(2024, 3, 1, 10, 20, tzinfo=minus8)] * 2, pa.timestamp("us", tz="America/Los_Angeles"))
+    pq.write_table(pa.table({"order_id": ["o0", "o1"], "customer_id": ["c1", "c1"], "ordered_at": aware}),
+                   tmp_path / "orders.parquet")
+    (tmp_path / "text").mkdir()
+    pq.write_table(pa.table({"order_id": [f"o{i}" for i in range(4)], "customer_id": ["c1"] * 4,
+                             "ordered_at": OFFSET_TIMES}), tmp_path / "text" / "orders.parquet")
+    with open_workspace(tmp_path / "ws") as ws:
+        ws.sql("SET TimeZone = 'Asia/Tokyo'")  # the session's zone must not matter
+        ingest(ws, tmp_path / "orders.parquet")
+        assert _ordered_at(ws) == ["2024-03-01 18:20:00"] * 2
+    with open_workspace(tmp_path / "ws2") as ws:
+        ingest(ws, tmp_path / "text" / "orders.parquet")
+        assert _ordered_at(ws) == UTC_TIMES
+
+
+def test_a_platform_export_time_with_an_offset_is_stored_in_utc(tmp_path):
+    """The same rule as every other route: a Shopify 'Created at' of 23:30 -0500 is 04:30 UTC the next day."""
+    from shopseg.ingest._load import timestamp_sql
+    from shopseg.ingest._platforms import PLATFORM_DATE_FORMATS
+
+    import duckdb
+
+    got = duckdb.connect().execute(f"SELECT {timestamp_sql('$1', PLATFORM_DATE_FORMATS)}",
+                                   ["2024-01-01 23:30:00 -0500"]).fetchone()[0]
+    assert str(got) == "2024-01-02 04:30:00"
+
+
+# --- encodings sniffed on the text, ambiguity and safe refusals named (issue 23, items 12, 13, 17) ---
+
+def _refused(tmp_path, path, match, **kw):
+    """The ingest fails with an IngestError naming the file and matching ``match``; nothing is written."""
+    with open_workspace(tmp_path / "ws") as ws:
+        with pytest.raises(ShopsegError) as e:
+            ingest(ws, path, **kw)
+        assert str(path) in e.value.message
+        assert ws.count("ingest_log") == 0 and ws.count("quarantine") == 0
+    import re
+
+    assert re.search(match, e.value.message), e.value.message
+    return e.value
+
+
+def test_a_gzipped_utf8_csv_with_accents_and_chinese_loads(tmp_path):
+    """The encoding was guessed from the compressed bytes: 'File is not latin-1 encoded'."""
+    import gzip
+
+    p = tmp_path / "customers.csv.gz"
+    p.write_bytes(gzip.compress("customer_id,city\nc1,Besançon\nc2,北京\n".encode("utf-8")))
+    with open_workspace(tmp_path / "ws") as ws:
+        r = ingest(ws, p)
+        assert r.encoding == "utf-8" and r.n_accepted == 2
+        assert ws.sql("SELECT customer_id, city FROM customers ORDER BY 1") == [("c1", "Besançon"), ("c2", "北京")]
+
+
+def test_a_zstd_compressed_utf8_csv_loads(tmp_path):
+    """Sniffed on the compressed bytes, it was taken for latin-1 (or now for Windows-1252) and refused."""
+    import duckdb
+
+    p = tmp_path / "customers.csv.zst"
+    duckdb.connect().execute(f"COPY (SELECT * FROM (VALUES ('c1', 'Besançon'), ('c2', '北京')) t(customer_id, city)) "
+                             f"TO '{p}' (FORMAT csv, HEADER, COMPRESSION zstd)")
+    with open_workspace(tmp_path / "ws") as ws:
+        assert ingest(ws, p).n_accepted == 2
+        assert ws.sql("SELECT city FROM customers ORDER BY customer_id") == [("Besançon",), ("北京",)]
+
+
+def test_a_repeated_header_is_an_error_naming_the_column(tmp_path):
+    """Read as one column, the first 'city' won silently (and 'City' is the same name to the mapping)."""
+    p = _write(tmp_path / "customers.csv", "customer_id,city,City\nc1,Lyon,Paris\n")
+    _refused(tmp_path, p, r"each column name once in the header, got 'City' twice \(columns 2 and 3\)")
+
+
+def test_two_columns_mapped_onto_one_target_is_an_error_naming_both(tmp_path):
+    """The last mapped column won silently."""
+    p = _write(tmp_path / "orders.csv", "Invoice,Ref,customer_id,Date\no1,o9,c1,2024-01-01\n")
+    mapping = {"table": "orders", "columns": {"Invoice": "order_id", "Ref": "order_id", "Date": "ordered_at"}}
+    _refused(tmp_path, p, r"maps two columns onto 'order_id': 'Invoice' and 'Ref'", mapping=mapping)
+
+
+@pytest.mark.parametrize("body, expected", [
+    # a short row: the sniffer took the file for one column and the error said order_id was missing
+    ("order_id,customer_id,ordered_at\no1,c1,2024-01-01\no2,c2,2024-01-02\no3,c3\no4,c4,2024-01-04\n",
+     r"expected 3 fields separated by ',' on every row, as in the header \(order_id, customer_id, ordered_at\), "
+     r"got 2 on line 4 \(data row 3\): 'o3,c3'"),
+    # a short row then a long one: the long one was taken for the header ('no data rows')
+    ("order_id,customer_id,ordered_at\no1,c1,2024-01-01\no2,c2\no3,c3,2024-01-02,extra\n",
+     r"got 2 on line 3 \(data row 2\): 'o2,c2'"),
+    ("order_id;customer_id;ordered_at\no1;c1;2024-01-01\no2;c2;2024-01-01;x;y\n",
+     r"separated by ';' .* got 5 on line 3 \(data row 2\)"),
+    # cut off mid-row
+    ("order_id,customer_id,ordered_at\no1,c1,2024-01-01\no2,c",
+     r"got 2 on line 3 \(data row 2\) \(the last line, ending without a line break: the file looks truncated\)"),
+])
+def test_a_ragged_or_truncated_file_is_refused_naming_the_row(tmp_path, body, expected):
+    p = _write(tmp_path / "orders.csv", body)
+    _refused(tmp_path, p, expected)
+
+
+def test_a_ragged_row_past_the_sniffed_sample_is_refused_naming_the_row(tmp_path):
+    good = "".join(f"o{i},c1,2024-01-01\n" for i in range(25_000))  # past ingest.csv_sample_size (20,480)
+    p = _write(tmp_path / "orders.csv", "order_id,customer_id,ordered_at\n" + good + "oX,c1\n")
+    _refused(tmp_path, p, r"expected 3 fields on every row, as in the header, got 2 on line 25002 \(data row 25001\): 'oX,c1'")
+
+
+def test_utf16_big_endian_is_refused_as_such(tmp_path):
+    """It read as one garbled column: 'no data rows (columns found: ￾挀甀...)'."""
+    import codecs
+
+    p = tmp_path / "customers.csv"
+    p.write_bytes(codecs.BOM_UTF16_BE + "customer_id,city\nc1,Köln\n".encode("utf-16-be"))
+    e = _refused(tmp_path, p, r"got UTF-16 big-endian \(byte order mark FE FF\)")
+    assert "iconv" in e.hint
+
+
+def test_windows_1252_is_refused_naming_the_byte_and_the_encoding(tmp_path):
+    """It said 'File is not latin-1 encoded' (a guess the user never made), with no place in the file."""
+    p = tmp_path / "customers.csv"
+    p.write_bytes("customer_id,city\nc1,Köln\nc2,5€ “net”\n".encode("cp1252"))
+    e = _refused(tmp_path, p,
+                 r"expected UTF-8 or latin-1 text, got byte 0x80 \(line 3, byte 5 of the line\), .*Windows-1252")
+    assert "iconv -f cp1252 -t utf-8" in e.hint
+    # given as latin-1 (which DuckDB reads without the C1 controls): the same byte, and the encoding as given
+    _refused(tmp_path / "given", p, r"expected latin-1 text \(as given\), got byte 0x80 \(line 3, byte 5 of the line\)",
+             encoding="latin-1")
+
+
+@pytest.mark.parametrize("name", ["orders.csv", "orders.jsonl"])
+def test_an_excel_workbook_under_a_text_name_is_refused_as_excel(tmp_path, name):
+    import zipfile
+
+    p = tmp_path / name
+    with zipfile.ZipFile(p, "w") as z:  # the parts every .xlsx has
+        z.writestr("[Content_Types].xml", "<Types/>")
+        z.writestr("xl/workbook.xml", "<workbook/>")
+    e = _refused(tmp_path, p, r"got an Excel workbook \(\.xlsx\)")
+    assert "CSV" in e.hint
+
+
+@pytest.mark.parametrize("encoding", [None, "latin-1"])
+def test_a_latin1_json_lines_file_loads_sniffed_or_given(tmp_path, encoding):
+    """The suggested --encoding latin-1 was ignored: JSON lines were always read as UTF-8."""
+    p = tmp_path / "customers.jsonl"
+    p.write_bytes('{"customer_id": "c1", "city": "Köln"}\n{"customer_id": "c2", "city": "Besançon"}\n'
+                  .encode("latin-1"))
+    with open_workspace(tmp_path / "ws") as ws:
+        r = ingest(ws, p, encoding=encoding)
+        assert r.n_accepted == 2
+        assert ws.sql("SELECT city FROM customers ORDER BY customer_id") == [("Köln",), ("Besançon",)]
+
+
+def test_a_latin1_json_array_is_refused_naming_the_encoding(tmp_path):
+    p = tmp_path / "customers.json"
+    p.write_bytes('[{"customer_id": "c1", "city": "Köln"}]'.encode("latin-1"))
+    _refused(tmp_path, p, r"expected a JSON array in UTF-8 text, got latin-1 text")

@@ -178,14 +178,15 @@ def test_tiny_shopify_export_gives_the_orders_written_by_hand(ws, tmp_path):
                  "JOIN order_lines l USING (order_id) GROUP BY ALL ORDER BY 1")
     assert got == [
         # 2 x 5 + 1 x 10 = 20 of goods, 2 of discount: 18 = Subtotal; 18 + 5 + 3.60 = 26.60 = Total
-        ("#1", "ann@shop.com", "2024-03-01 10:00", "sale", 2.0, 5.0, 20.0),
-        ("#2", "ann@shop.com", "2024-03-05 09:30", "sale", 0.0, 0.0, 40.0),
+        # times are stored in UTC (docs/ingest.md, Time zones): 10:00 +0100 is 09:00
+        ("#1", "ann@shop.com", "2024-03-01 09:00", "sale", 2.0, 5.0, 20.0),
+        ("#2", "ann@shop.com", "2024-03-05 08:30", "sale", 0.0, 0.0, 40.0),
         # 25 refunded of a 50 total holding 40 of goods (10 of tax): 25 x 40 / 50 = 20 of goods returned
-        ("#2/refund", "ann@shop.com", "2024-03-05 09:30", "return", 0.0, 0.0, 20.0),
-        ("#3", "bob@shop.com", "2024-03-06 12:00", "sale", 0.0, 0.0, 10.0),
+        ("#2/refund", "ann@shop.com", "2024-03-05 08:30", "return", 0.0, 0.0, 20.0),
+        ("#3", "bob@shop.com", "2024-03-06 11:00", "sale", 0.0, 0.0, 10.0),
         # a full refund returns the sale's value, on the cancellation date
-        ("#3/refund", "bob@shop.com", "2024-03-08 08:00", "return", 0.0, 0.0, 10.0),
-        ("#4", "bob@shop.com", "2024-03-07 12:00", "adjustment", 0.0, 0.0, 5.0),
+        ("#3/refund", "bob@shop.com", "2024-03-08 07:00", "return", 0.0, 0.0, 10.0),
+        ("#4", "bob@shop.com", "2024-03-07 11:00", "adjustment", 0.0, 0.0, 5.0),
     ]
     assert ws.sql("SELECT product_id, is_merchandise FROM products ORDER BY 1") == [
         ("(refund)", False), ("MUG", True), ("TEA", True)]

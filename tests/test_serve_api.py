@@ -372,3 +372,14 @@ def test_a_rejected_post_leaves_the_in_memory_answer_unchanged(client):
     bad = {"orders": LIVE_ORDER["orders"], "order_lines": [{**LIVE_ORDER["order_lines"][0], "product_id": "nope"}]}
     assert client.post("/events", json=bad, headers=W).status_code == 422
     assert client.get("/customers/c04", headers=R).json() == before
+
+
+def test_a_posted_time_with_an_offset_is_stored_in_utc_whatever_the_session_zone(client):
+    """The one time-zone rule of every ingest route (docs/ingest.md): 10:00-08:00 is 18:00 UTC."""
+    ws = client.app.state.shopseg.ws
+    ws.con.execute("SET TimeZone = 'Asia/Tokyo'")  # DuckDB's session zone must not decide what is stored
+    body = {"orders": [{**LIVE_ORDER["orders"][0], "ordered_at": "2024-07-02T10:00:00-08:00"}],
+            "order_lines": LIVE_ORDER["order_lines"]}
+    assert client.post("/events", json=body, headers=W).status_code == 200
+    assert str(ws.con.execute("SELECT ordered_at FROM orders WHERE order_id = 'L1'").fetchone()[0]) == \
+        "2024-07-02 18:00:00"

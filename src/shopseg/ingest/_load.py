@@ -74,11 +74,43 @@ class IngestResult:
         return "\n".join(lines)
 
 
+# A time followed by a UTC offset ("10:20-08:00", "10:20:00+0530", "10:20Z", "18:20:00+00" as DuckDB writes
+# a Parquet TIMESTAMPTZ): group 1 the time, group 2 the offset.
+_OFFSET_RE = r"(\d:\d\d(?::\d\d(?:[.,]\d+)?)?(?:\s*[AaPp][Mm])?)\s*(Z|z|UTC|GMT|[+-]\d\d(?::?\d\d)?)$"
+
+
+def without_offset(raw: str) -> str:
+    """``raw`` (SQL text) with a trailing UTC offset removed: the wall-clock time as written."""
+    return f"regexp_replace({raw}, {literal(_OFFSET_RE)}, '\\1')"
+
+
+def offset_minutes(raw: str) -> str:
+    """Minutes east of UTC of a trailing offset in ``raw`` (SQL integer; 0 when there is none)."""
+    off = f"regexp_extract({raw}, {literal(_OFFSET_RE)}, 2)"
+    digits = f"replace(substr({off}, 2), ':', '')"
+    return (f"CASE WHEN left({off}, 1) IN ('+', '-') THEN (CASE WHEN left({off}, 1) = '-' THEN -1 ELSE 1 END) * "
+            f"(CAST(left({digits}, 2) AS INTEGER) * 60 + CASE WHEN length({digits}) = 4 "
+            f"THEN CAST(right({digits}, 2) AS INTEGER) ELSE 0 END) ELSE 0 END")
+
+
+def timestamp_sql(raw: str, formats: list[str] | None) -> str:
+    """One rule for every route (CSV, JSON, Parquet, platform exports): a time with a UTC offset is stored in
+    UTC (``10:20-08:00`` -> ``18:20``); a time without one is stored as written. Plain arithmetic on the
+    offset, so the result does not depend on the session's or the machine's time zone."""
+    def parse(v: str) -> str:
+        return f"try_strptime({v}, {_fl(formats)})" if formats else f"TRY_CAST({v} AS TIMESTAMP)"
+    # the offset path (two more regular expressions) only for values that have an offset; LIKE first (a sign
+    # after a time, or a zone letter at the end) spares most values without one even the regular expression
+    maybe = " OR ".join(f"{raw} LIKE '{pat}'" for pat in ("%:%+%", "%:%-%", "%Z", "%z", "%UTC", "%GMT"))
+    return (f"CASE WHEN ({maybe}) AND regexp_matches({raw}, {literal(_OFFSET_RE)}) THEN "
+            f"{parse(without_offset(raw))} - to_minutes({offset_minutes(raw)}) ELSE {parse(raw)} END")
+
+
 def _typed_sql(col: schema.Column, raw: str, formats: list[str] | None) -> str:
     if col.type == "VARCHAR":
         return f"lower({raw})" if col.choices else raw
-    if col.type == "TIMESTAMP" and formats:
-        return f"try_strptime({raw}, {_fl(formats)})"
+    if col.type == "TIMESTAMP":
+        return timestamp_sql(raw, formats)
     if col.type == "BIGINT":
         # accept 5 and 5.0, not 5.5
         return (f"CASE WHEN TRY_CAST({raw} AS DOUBLE) = round(TRY_CAST({raw} AS DOUBLE)) "
@@ -123,7 +155,7 @@ def settle_date_formats(con: duckdb.DuckDBPyConnection, plan: Plan, info: Source
             if key in plan.formats and plan.preset is None:
                 continue  # a mapping's explicit format
             given = plan.formats.get(key)
-            raw = f"nullif(trim(CAST({expr} AS VARCHAR)), '')"
+            raw = without_offset(f"nullif(trim(CAST({expr} AS VARCHAR)), '')")  # the offset reads either way
             base = f"try_strptime(v, {_fl(given)})" if given else "TRY_CAST(v AS TIMESTAMP)"
             m, d = f"try_strptime(v, {_fl(MONTH_FIRST)})", f"try_strptime(v, {_fl(DAY_FIRST)})"
             n_bad, only_m, only_d, both, ex_m, ex_d, ex_both = con.execute(f"""

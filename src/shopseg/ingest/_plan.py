@@ -218,6 +218,13 @@ def plan_from_mapping(mapping: Mapping, source_columns: list[str], table: str | 
                 f"{path}: the mapping ({mapping.source}) names column {src!r}, which the file does not have; "
                 f"found: {', '.join(source_columns)}."
             )
+        other = renamed.get(dst)  # (a qualified target, orders.order_id, takes precedence over order_id: no clash)
+        if other is not None:  # read as one, the last silently won
+            raise IngestError(
+                f"{path}: the mapping ({mapping.source}) maps two columns onto {dst!r}: {other!r} and {src!r}; "
+                f"expected one source column per canonical column; nothing was loaded.",
+                hint=f"Keep one of them in [columns], or map the other to a table-qualified column "
+                     f"(e.g. \"orders.{dst.split('.')[-1]}\") when they belong to different tables.")
         renamed[dst] = src
     exprs: dict[str, dict[str, str]] = {}
     formats: dict[str, list[str]] = {}

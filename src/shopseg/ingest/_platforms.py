@@ -42,7 +42,8 @@ from .presets import Preset, _pick
 # The product of the one line of a refund's return order (not goods: out of baskets and recommendations).
 REFUND_PRODUCT = "(refund)"
 REFUND_SUFFIX = "/refund"
-# Timestamps are read as the shop's wall-clock time: a trailing UTC offset (" -0500", "+01:00", "Z") is dropped.
+# A timestamp with a trailing UTC offset (" -0500", "+01:00", "Z") is stored in UTC, as on every route
+# (ingest/_load.py _timestamp_sql); one without is stored as written.
 PLATFORM_DATE_FORMATS = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d",
                          "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M", "%m/%d/%Y"]
 SHOPIFY_NOT_SOLD = ("voided",)  # Financial Status of orders loaded as kind 'adjustment'
@@ -64,10 +65,6 @@ def email_key(col: str) -> str:
     return f"nullif(lower(trim(CAST({col} AS VARCHAR))), '')"
 
 
-def _wallclock(col: str) -> str:
-    return f"regexp_replace({_t(col)}, '\\s*(Z|UTC|[+-]\\d{{2}}:?\\d{{2}})$', '')"
-
-
 def _per_order(order: str, key: str, cols: dict[str, str]) -> str:
     """``enrich``: each row, its order number as ``key``, and the order's first non-empty value of each column
     (order-level fields filled on the order's first row only, or on every row)."""
@@ -82,12 +79,12 @@ def _refunds_after(date_formats: list[str]):
     Reads ``_order``, ``_refund_value`` and ``_refund_at`` of the rows that were accepted or were duplicates
     (so a later export of an order loaded earlier adds its refund once), and the order's loaded row.
     """
-    fl = "[" + ", ".join(literal(f) for f in date_formats) + "]"
+    from ._load import timestamp_sql  # the one time-zone rule (docs/ingest.md, Time zones)
 
     def after(con: duckdb.DuckDBPyConnection, ingest_id: int) -> dict[str, int]:
         con.execute(
             f"CREATE TEMP TABLE _refunds AS SELECT o.order_id || {literal(REFUND_SUFFIX)} AS order_id, "
-            f"o.customer_id, coalesce(try_strptime(r._refund_at, {fl}), o.ordered_at) AS ordered_at, "
+            f"o.customer_id, coalesce({timestamp_sql('r._refund_at', date_formats)}, o.ordered_at) AS ordered_at, "
             f"o.channel, o.country, round(r._refund_value, 2) AS value FROM ("
             f"  SELECT s._order, max(s._refund_value) AS _refund_value, max(s._refund_at) AS _refund_at "
             f"  FROM _src s JOIN _fated f USING (_row) WHERE f._fate IN ('accepted', 'duplicate') GROUP BY 1) r "
@@ -178,10 +175,10 @@ def _shopify_orders(info: SourceInfo, path: Path) -> Plan:
     per_order = {
         "_email": email_key(c["email"]),
         "_status": f"lower({_t(c['status'])})",
-        "_created": _wallclock(c["created"]),
+        "_created": _t(c["created"]),
         "_subtotal": _num(c["subtotal"]), "_shipping": _num(c["shipping"]), "_taxes": _num(c["taxes"]),
         "_total": _num(c["total"]), "_discount": _num(c["discount"]), "_refunded": _num(c["refunded"]),
-        "_refund_at": _wallclock(cancelled) if cancelled else "CAST(NULL AS VARCHAR)",
+        "_refund_at": _t(cancelled) if cancelled else "CAST(NULL AS VARCHAR)",
     }
     for key, name in (("_bill_name", "Billing Name"), ("_bill_city", "Billing City"),
                       ("_bill_country", "Billing Country"), ("_ship_country", "Shipping Country"),
@@ -276,7 +273,7 @@ def _woocommerce_orders(info: SourceInfo, path: Path) -> Plan:
     per_order = {
         "_number": f"coalesce({_t(c['number'])}, {_t(c['order'])})",
         "_email": email_key(c["email"]), "_status": f"lower({_t(c['status'])})",
-        "_created": _wallclock(c["date"]),
+        "_created": _t(c["date"]),
         "_total": _num(c["total"]), "_shipping": _num(c["shipping"]), "_taxes": _num(c["tax"]),
         "_shipping_tax": money("shipping_tax_total"), "_fees": money("fee_total"), "_fee_tax": money("fee_tax_total"),
         "_refunded": money("refunded_total"),
@@ -368,7 +365,7 @@ def _magento_orders(info: SourceInfo, path: Path) -> Plan:
         f"SELECT *, CASE WHEN _refunded > 0 AND _total > 0 THEN _refunded * least(greatest(coalesce(_subtotal, "
         f"_total), 0) / _total, 1) END AS _refund_value FROM ("
         f"SELECT s.*, {_t('s.' + c['id'])} AS _order, {email_key('s.' + low['customer email'])} AS _email, "
-        f"{status} AS _status, {_wallclock('s.' + c['date'])} AS _created, {total} AS _total, "
+        f"{status} AS _status, {_t('s.' + c['date'])} AS _created, {total} AS _total, "
         f"{_money('s.' + c['subtotal'])} AS _subtotal, {money('shipping and handling')} AS _shipping, "
         f"{refunded} AS _refunded, CAST(NULL AS VARCHAR) AS _refund_at FROM _src s)")
     return Plan(
@@ -448,7 +445,7 @@ def _bigcommerce_orders(info: SourceInfo, path: Path) -> Plan:
     def money(name: str) -> str:
         return _money("s." + low[name]) if name in low else "CAST(NULL AS DOUBLE)"
 
-    date = f"regexp_replace({_wallclock('s.' + c['date'])}, '(\\d)(st|nd|rd|th)\\b', '\\1')"
+    date = f"regexp_replace({_t('s.' + c['date'])}, '(\\d)(st|nd|rd|th)\\b', '\\1')"
     if "order time" in low:
         date = f"concat_ws(' ', {date}, {opt('order time')})"
     status = f"lower({_t('s.' + c['status'])})"

@@ -7,7 +7,10 @@ value becomes a quarantine reason, not a failed load; Parquet keeps its types.
 
 from __future__ import annotations
 
+import bz2
 import codecs
+import csv
+import gzip
 import hashlib
 import os
 import re
@@ -74,17 +77,102 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def peek(path: Path, n_bytes: int = 1 << 20) -> bytes:
+    """The first ``n_bytes`` of the file's text: decompressed when the name ends in .gz or .bz2 (what DuckDB
+    reads), so that the encoding is judged on the text, never on the compressed bytes."""
+    name = path.name.lower()
+    if name.endswith(".zst"):  # (no zstd decoder in the standard library: nothing to judge)
+        return b""
+    opener = gzip.open if name.endswith(".gz") else bz2.open if name.endswith(".bz2") else open
+    with opener(path, "rb") as f:
+        try:
+            return f.read(n_bytes)
+        except (OSError, EOFError, ValueError):  # a damaged archive: DuckDB's read names the problem
+            return b""
+
+
+def refuse_binary(path: Path, head: bytes, fmt: str) -> None:
+    """A workbook, an archive or a Parquet file under a text name: refused as what it is."""
+    kind, fix = None, None
+    if head.startswith(b"PK\x03\x04"):
+        if b"xl/" in head or b"[Content_Types].xml" in head:
+            kind, fix = "an Excel workbook (.xlsx)", "Export the sheet as CSV (Excel: File > Save As > CSV UTF-8)."
+        else:
+            kind, fix = "a zip archive", "Unzip it and ingest the files inside."
+    elif head.startswith(b"\xd0\xcf\x11\xe0"):
+        kind, fix = "an Excel 97-2003 workbook (.xls)", "Export the sheet as CSV (Excel: File > Save As > CSV UTF-8)."
+    elif head.startswith(b"PAR1"):
+        kind, fix = "a Parquet file", "Name it .parquet (or give format = \"parquet\" in a mapping file)."
+    if kind:
+        raise IngestError(f"{path}: expected {fmt} text, got {kind} (first bytes {head[:4]!r}); nothing was loaded.",
+                          hint=fix)
+
+
+def _first_bad_byte(head: bytes, codec: str) -> tuple[int, int, int] | None:
+    """(line, column, byte) of the first byte that is not valid ``codec`` text; for latin-1, the first byte
+    0x80-0x9F (control characters there, which DuckDB refuses; Windows-1252's euro sign, curly quotes...)."""
+    if codec == "latin-1":
+        m = re.search(rb"[\x80-\x9f]", head)
+        pos = m.start() if m else None
+    else:
+        try:
+            codecs.getincrementaldecoder(codec)().decode(head, final=False)
+            pos = None
+        except UnicodeDecodeError as e:
+            pos = e.start
+    if pos is None:
+        return None
+    line_start = head.rfind(b"\n", 0, pos) + 1
+    return head.count(b"\n", 0, pos) + 1, pos - line_start + 1, head[pos]
+
+
 def sniff_encoding(path: Path, n_bytes: int = 1 << 20) -> str:
-    """utf-16 by BOM, utf-8 if the first megabyte decodes, else latin-1."""
-    with open(path, "rb") as f:
-        head = f.read(n_bytes)
-    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16"
-    try:
-        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    """utf-16 by BOM, utf-8 if the first megabyte (of the text, decompressed) decodes, else latin-1.
+
+    Refused with the reason: UTF-16 big-endian (DuckDB reads little-endian only), and text that is neither
+    UTF-8 nor latin-1 as DuckDB reads it (bytes 0x80-0x9F: Windows-1252, GBK...).
+    """
+    if path.name.lower().endswith(".zst"):  # no zstd decoder in the standard library: DuckDB reads it as UTF-8
         return "utf-8"
-    except UnicodeDecodeError:
-        return "latin-1"
+    head = peek(path, n_bytes)
+    if head.startswith(codecs.BOM_UTF16_BE):
+        raise IngestError(f"{path}: expected UTF-8, latin-1 or UTF-16 little-endian text, got UTF-16 big-endian "
+                          "(byte order mark FE FF), which cannot be read; nothing was loaded.",
+                          hint=f"Convert it first: iconv -f utf-16 -t utf-8 {path} > converted.csv")
+    if head.startswith(codecs.BOM_UTF16_LE):
+        return "utf-16"
+    if _first_bad_byte(head, "utf-8") is None:
+        return "utf-8"
+    bad = _first_bad_byte(head, "latin-1")
+    if bad is not None:
+        raise IngestError(not_encoded_message(path, head, "latin-1", sniffed=True), hint=_ICONV.format(path=path))
+    return "latin-1"
+
+
+_ICONV = ("Convert it to UTF-8 first, e.g. from Windows-1252: iconv -f cp1252 -t utf-8 {path} > converted.csv "
+          "(or -f gbk for Chinese GBK text).")
+
+
+def not_encoded_message(path: Path, head: bytes, encoding: str, sniffed: bool = False) -> str:
+    """Which byte, at which line and column, is not ``encoding`` text."""
+    bad = _first_bad_byte(head, encoding) or _first_bad_byte(head, "utf-8")
+    got = f"byte 0x{bad[2]:02X} (line {bad[0]}, byte {bad[1]} of the line)" if bad else "bytes"
+    if sniffed:
+        return (f"{path}: expected UTF-8 or latin-1 text, got {got}, which is neither (not valid UTF-8; bytes "
+                "0x80-0x9F are control characters in latin-1): it looks like Windows-1252 (cp1252) or another "
+                "encoding, which is not supported; nothing was loaded.")
+    return (f"{path}: expected {encoding} text (as given), got {got}, which is not valid {encoding} text; "
+            "nothing was loaded.")
+
+
+def _encoding_hint(path: Path, given: str) -> str:
+    try:
+        found = sniff_encoding(path)
+    except IngestError:
+        return _ICONV.format(path=path)
+    if found != given:
+        return f"The file reads as {found}: give `--encoding {found}` (or leave --encoding out to have it detected)."
+    return _ICONV.format(path=path)
 
 
 def _normalise_encoding(enc: str | None, path: Path) -> str | None:
@@ -124,6 +212,10 @@ def read_source(con: duckdb.DuckDBPyConnection, path: str | os.PathLike, opts: R
     sha = file_sha256(p)
     con.execute("DROP TABLE IF EXISTS _src")
     info = SourceInfo(path=p, format=fmt, sha256=sha, columns=[], n_rows=0)
+    head = b""
+    if fmt != "parquet":
+        head = peek(p)
+        refuse_binary(p, head, "CSV" if fmt == "csv" else "JSON")
     path_lit = literal(str(p))
     try:
         if fmt == "parquet":
@@ -153,15 +245,23 @@ def read_source(con: duckdb.DuckDBPyConnection, path: str | os.PathLike, opts: R
                 f"sample_size = {int(opts.sample_size)})"
             ).fetchone()
             info.delimiter = (opts.delimiter or (sniffed[0] if sniffed else None))
+            if info.header:
+                _check_header(con, p, info, head)
         else:  # JSON: one object an element (array) or a line (JSON lines), each checked on its own
             if fmt == "json":
+                enc = _normalise_encoding(opts.encoding, p) or sniff_encoding(p)
+                if enc != "utf-8":
+                    raise IngestError(f"{p}: expected a JSON array in UTF-8 text, got {enc} text; nothing was loaded.",
+                                      hint="Convert it to UTF-8 (iconv -t utf-8), or write it as JSON lines "
+                                           "(.jsonl), which may be latin-1 or UTF-16.")
                 con.execute(f"CREATE TEMP TABLE _lines AS SELECT row_number() OVER () AS _row, json::VARCHAR AS line "
                             f"FROM read_json_objects({path_lit}, format = 'array')")
             else:  # a malformed line is quarantined with its parser message, not fatal
+                info.encoding = _normalise_encoding(opts.encoding, p) or sniff_encoding(p)
                 con.execute(
                     f"CREATE TEMP TABLE _lines AS SELECT row_number() OVER () AS _row, line FROM read_csv("
                     f"{path_lit}, columns = {{'line': 'VARCHAR'}}, header = false, delim = '\\x1f', quote = '', "
-                    f"escape = '', auto_detect = false, encoding = 'utf-8')"
+                    f"escape = '', auto_detect = false, encoding = {literal(info.encoding)})"
                 )
                 con.execute("DELETE FROM _lines WHERE line IS NULL OR trim(line) = ''")
             keys = [r[0] for r in con.execute(
@@ -194,11 +294,21 @@ def read_source(con: duckdb.DuckDBPyConnection, path: str | os.PathLike, opts: R
         lines = [x.strip() for x in full.split("\n") if x.strip()]
         why = [x for x in lines[1:3] if not x.startswith(("Original Line", "Possible Solution", "LINE "))]
         msg = " ".join(lines[:1] + why[:1])
+        if opts.encoding and info.encoding and "encoded" in full.lower():
+            raise IngestError(not_encoded_message(p, head, info.encoding), hint=_encoding_hint(p, info.encoding)) \
+                from None
         if "unicode" in full.lower() or "not utf-8 encoded" in full.lower():
             raise IngestError(
                 f"{p}: not valid {info.encoding or 'utf-8'} text{_line_of(full)}.",
                 hint="Give the file's encoding, e.g. `--encoding latin-1`.",
             ) from None
+        m = re.search(r"Line: (\d+)\s+(?:Original Line: (.*)\n)?\s*Expected Number of Columns: (\d+)\s+Found: (\d+)",
+                      full)
+        if m:  # a ragged row past the rows the sniffer looked at (_check_header finds those within)
+            line, want, got = int(m.group(1)), int(m.group(3)), int(m.group(4))
+            shown = f": {m.group(2)[:80]!r}" if m.group(2) is not None else ""
+            raise IngestError(f"{p}: expected {want} fields on every row, as in the header, got {got} on line {line} "
+                              f"(data row {line - 1}){shown}; nothing was loaded.", hint=_RAGGED_HINT) from None
         raise IngestError(f"{p}: cannot be read as {fmt}{_line_of(full)}: {msg}") from None
     info.columns = [
         r[0] for r in con.execute(
@@ -211,6 +321,58 @@ def read_source(con: duckdb.DuckDBPyConnection, path: str | os.PathLike, opts: R
     if info.n_rows == 0:
         raise IngestError(f"{p}: the file has no data rows (columns found: {', '.join(info.columns) or 'none'}).")
     return info
+
+
+def _header_cells(head: bytes, encoding: str, delimiter: str) -> list[str]:
+    text = head.decode(encoding if encoding != "utf-16" else "utf-16", errors="replace").lstrip("\ufeff")
+    first = text.splitlines()[0] if text else ""
+    return next(csv.reader([first], delimiter=delimiter), [])
+
+
+def _check_header(con, p: Path, info: SourceInfo, head: bytes) -> None:
+    """The header line as written: a name given twice is an error (read as one, the first column won
+    silently), and a file whose rows do not have the header's number of fields (truncated, ragged) is refused
+    with the first such row, not with the columns a confused dialect sniffer made of it."""
+    enc = info.encoding or "utf-8"
+    d = info.delimiter if info.delimiter and len(info.delimiter) == 1 else ","
+    cells = _header_cells(head, enc, d)
+    if len(cells) < 2:  # the sniffer found no separator in a file whose header has one (a ragged file)
+        d, cells = max(((c, _header_cells(head, enc, c)) for c in (",", ";", "\t", "|")), key=lambda x: len(x[1]))
+    seen: dict[str, int] = {}
+    for i, c in enumerate(cells, 1):
+        key = c.strip().lower()
+        if key and key in seen:
+            raise IngestError(
+                f"{p}: expected each column name once in the header, got {c.strip()!r} twice (columns {seen[key]} "
+                f"and {i}); which one to read is ambiguous, so nothing was loaded.",
+                hint="Rename or remove one of them.")
+        seen.setdefault(key, i)
+    n_read = con.execute("SELECT count(*) - 1 FROM information_schema.columns WHERE table_name = '_src'").fetchone()[0]
+    if len(cells) < 2 or len(cells) == n_read:
+        return
+    # the sniffer settled on another shape than the header line: find the first row that differs
+    fields = f"length(regexp_replace(line, '\"[^\"]*\"', '', 'g')) - length(replace(regexp_replace(line, " \
+             f"'\"[^\"]*\"', '', 'g'), {literal(d)}, '')) + 1"
+    bad = con.execute(
+        f"SELECT n, k, line FROM (SELECT row_number() OVER () AS n, {fields} AS k, line FROM read_csv("
+        f"{literal(str(p))}, columns = {{'line': 'VARCHAR'}}, header = false, delim = '\\x1f', quote = '', "
+        f"escape = '', auto_detect = false, encoding = {literal(info.encoding or 'utf-8')})) "
+        f"WHERE line IS NOT NULL AND k <> {len(cells)} "  # a line with an odd number of quotes: a value spans lines
+        f"AND (length(line) - length(replace(line, '\"', ''))) % 2 = 0 ORDER BY n LIMIT 1").fetchone()
+    if bad is None:
+        return
+    n, k, line = bad
+    shown = line if len(line) <= 80 else line[:80] + "..."
+    whole = len(head) < (1 << 20)  # the head is the whole file: its last line is known
+    last = " (the last line, ending without a line break: the file looks truncated)" if whole and \
+        not head.endswith(b"\n") and n == head.count(b"\n") + 1 else ""
+    raise IngestError(
+        f"{p}: expected {len(cells)} fields separated by {d!r} on every row, as in the header "
+        f"({', '.join(cells)}), got {k} on line {n} (data row {n - 1}){last}: {shown!r}; nothing was loaded.",
+        hint=_RAGGED_HINT)
+
+
+_RAGGED_HINT = "Fix or remove that row (a value holding the separator must be quoted), or re-export the file."
 
 
 _EXPLAINED = 10_000  # broken JSON rows given the parser's own message; past that, "not valid JSON"
