@@ -205,18 +205,25 @@ def fit_churn(ws, as_of, config: Config | None = None) -> ChurnFit:
                 f"({n1} churned, {len(f) - n1} retained); need at least {c['min_labelled_customers']} "
                 f"(churn.min_labelled_customers) with {c['min_class_count']} of each class (churn.min_class_count).",
                 hint=hint)
-    features = _features(valid, c)
-    model = ChurnModel(c["model"], calibration=c["calibration"], random_state=c["random_state"],
-                       params=c[c["model"]], min_class_count=c["min_class_count"])
-    model.fit(train[features], train["churned"])
-    model.horizon_days_ = H
     y_val = valid["churned"].to_numpy()
-    raw = model.decision_function(valid[features])
-    prob_cv = R.crossfit_calibrated(fit_calibrator, c["calibration"], raw, y_val, model._uncalibrated,
-                                    c["random_state"])
-    figures = R.quality(y_val, raw, prob_cv)
-    figures["brier_uncalibrated"] = R.brier(y_val, model._uncalibrated(raw))
-    model.calibrate(valid[features], y_val)
+
+    def fit_on(kind: str, features: list[str]):
+        """(model fitted on the training window and calibrated on the validation one, its raw validation scores,
+        its figures there: the calibrated ones cross-fitted, so they are out of sample)."""
+        m = ChurnModel(kind, calibration=c["calibration"], random_state=c["random_state"], params=c[kind],
+                       min_class_count=c["min_class_count"])
+        m.fit(train[features], train["churned"])
+        m.horizon_days_ = H
+        r = m.decision_function(valid[features])
+        prob_cv = R.crossfit_calibrated(fit_calibrator, c["calibration"], r, y_val, m._uncalibrated,
+                                        c["random_state"])
+        fig = R.quality(y_val, r, prob_cv)
+        fig["brier_uncalibrated"] = R.brier(y_val, m._uncalibrated(r))
+        m.calibrate(valid[features], y_val)
+        return m, r, fig
+
+    features = _features(valid, c)
+    model, raw, figures = fit_on(c["model"], features)
     base = _fit_baseline(train)
     b_raw = base.decision_function(rfm_baseline_matrix(valid))
     baseline_figures = R.quality(y_val, b_raw, base.predict_proba(rfm_baseline_matrix(valid))[:, 1])
@@ -240,16 +247,7 @@ def fit_churn(ws, as_of, config: Config | None = None) -> ChurnFit:
                              f"(needs {c['backtest_confidence']:.0%})")
         notes["candidate"] = "rfm_logit"
         features = list(BASELINE_FEATURES)
-        model = ChurnModel("logistic", calibration=c["calibration"], random_state=c["random_state"],
-                           params=c["logistic"], min_class_count=c["min_class_count"])
-        model.fit(train[features], train["churned"])
-        model.horizon_days_ = H
-        raw = model.decision_function(valid[features])
-        prob_cv = R.crossfit_calibrated(fit_calibrator, c["calibration"], raw, y_val, model._uncalibrated,
-                                        c["random_state"])
-        figures = R.quality(y_val, raw, prob_cv)
-        figures["brier_uncalibrated"] = R.brier(y_val, model._uncalibrated(raw))
-        model.calibrate(valid[features], y_val)
+        model, raw, figures = fit_on("logistic", features)
     importance = model.feature_importance(valid[features])
     cutoffs = {"train": [f"{t:%Y-%m-%d %H:%M:%S}" for t in train_cutoffs], "valid": f"{c2:%Y-%m-%d %H:%M:%S}",
                "as_of": f"{as_of:%Y-%m-%d %H:%M:%S}"}
