@@ -27,3 +27,20 @@ def shared_file(*parts):
     if not os.path.exists(p):
         pytest.skip(f"shared dataset not present: {p}")
     return p
+
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+def chromium_path() -> str:
+    """Debian's chromium for the browser tests: skip when absent and SHOPSEG_SKIP_BROWSER is set, else fail
+    (``make test`` installs it)."""
+    import shutil
+
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        if os.environ.get("SHOPSEG_SKIP_BROWSER"):
+            pytest.skip("chromium absent and SHOPSEG_SKIP_BROWSER set")
+        pytest.fail("Debian chromium is missing: `make test` installs it with scripts/install-debian-package.sh")
+    return chromium

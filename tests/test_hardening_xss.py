@@ -4,8 +4,6 @@ sells together" takeaway ran in Chromium)."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import warnings
 
 import pytest
@@ -16,6 +14,8 @@ from shopseg.report import build_report
 from shopseg.synth import synthesize
 from shopseg.trust.dp import build_shareable_report
 from shopseg.workspace import open_workspace
+
+from .conftest import CHROMIUM_ARGS, chromium_path
 
 PAYLOADS = ["<script>alert('p')</script>", "<img src=x onerror=alert('i')>", "\"><svg onload=alert('s')>"]
 # campaign names must be letters, digits, '_' and '-' (the config refuses others); their texts are free
@@ -55,18 +55,12 @@ def test_no_payload_reaches_the_page_as_markup(reports):
 
 
 def test_no_dialog_fires_in_chromium(reports):
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        if os.environ.get("SHOPSEG_SKIP_BROWSER"):
-            pytest.skip("chromium absent and SHOPSEG_SKIP_BROWSER set")
-        pytest.fail("Debian chromium is missing: `make test` installs it with scripts/install-debian-package.sh")
+    chromium = chromium_path()
     from playwright.sync_api import sync_playwright
 
     dialogs = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         page = browser.new_page()
         page.on("dialog", lambda dlg: (dialogs.append(dlg.message), dlg.dismiss()))
         for path in reports:

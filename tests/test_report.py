@@ -1,7 +1,5 @@
 """The HTML report: one self-contained file, every section rendered offline in headless Chromium."""
 
-import os
-import shutil
 
 import pytest
 
@@ -9,6 +7,8 @@ from shopseg.pipeline import run_pipeline
 from shopseg.report import build_report
 from shopseg.synth import synthesize
 from shopseg.workspace import open_workspace
+
+from .conftest import CHROMIUM_ARGS, chromium_path
 
 SECTIONS = ["kpis", "data-quality", "revenue", "cohorts", "segments", "profiles", "clusters", "rfm", "lifecycle",
             "overlap", "migration", "drift", "churn", "clv", "rules", "reviews", "plan"]
@@ -41,18 +41,12 @@ def test_every_section_has_data_on_the_demo_shop(report):
 
 
 def test_report_renders_offline_in_headless_chromium(report):
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        if os.environ.get("SHOPSEG_SKIP_BROWSER"):
-            pytest.skip("chromium absent and SHOPSEG_SKIP_BROWSER set")
-        pytest.fail("Debian chromium is missing: `make test` installs it with scripts/install-debian-package.sh")
+    chromium = chromium_path()
     from playwright.sync_api import sync_playwright
 
     requests = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         page = browser.new_page()
         page.route("**/*", lambda route: (requests.append(route.request.url), route.continue_()
                                           if route.request.url.startswith("file:") else route.abort()))
