@@ -91,7 +91,8 @@ def recommend_stage(ctx) -> dict:
         customers = [r[0] for r in ws.sql("SELECT customer_id FROM customer_features WHERE run_id = ? ORDER BY 1",
                                           [ctx.run_id])]
     else:
-        customers = sorted(set(purchases["customer_id"].astype(str)))
+        # unique() on the column, not set() over it: iterating a 4M-row Arrow string column costs seconds
+        customers = sorted(pd.unique(purchases["customer_id"].astype(str).to_numpy(object)))
     recs = model.recommend(customers)
     ws.con.execute("SELECT 1").fetchall()
     ws.con.register("_recs_out", recs)
