@@ -141,7 +141,10 @@ class Recommender:
                                   f"Got {w!r} instead.")
 
     def fit(self, interactions: pd.DataFrame, products: pd.DataFrame, *, rules: pd.DataFrame | None = None,
-            segments: pd.DataFrame | None = None, popularity: pd.DataFrame | None = None) -> "Recommender":
+            segments: pd.DataFrame | None = None, popularity: pd.DataFrame | None = None,
+            content: sparse.csr_matrix | None = None) -> "Recommender":
+        """``content``: the ``content_`` of a Recommender fitted on the same products, reused (the TF-IDF
+        of the products does not depend on the purchases)."""
         self._check()
         prods = products.copy()
         prods["product_id"] = prods["product_id"].astype(str)
@@ -181,7 +184,10 @@ class Recommender:
         # content
         self.content_ = None
         if self.weight_content > 0 and n_i > 0:
-            self._fit_content(prods)
+            if content is not None and content.shape[0] == n_i:
+                self.content_ = content
+            else:
+                self._fit_content(prods)
         # popularity: buyers per product, overall and per segment
         pop = popularity if popularity is not None else it
         pop = pop[["customer_id", "product_id"]].astype(str).drop_duplicates()

@@ -138,27 +138,34 @@ def build_history(purchases: pd.DataFrame, items: np.ndarray, as_of, *, group_si
     u, users = pd.factorize(p["customer_id"][keep].astype(str), sort=True)
     users = np.asarray(users, dtype=object)
     i, age = i[keep], age[keep]
-    df = pd.DataFrame({"u": u, "i": i, "age": age}).drop_duplicates()
     n_u, n_i = len(users), len(items)
     shape = (n_u, n_i)
-    # baskets = (customer, day); position 0 = the latest basket
-    bk = df[["u", "age"]].drop_duplicates().sort_values(["u", "age"])
-    bk["pos"] = bk.groupby("u").cumcount()
-    n_b = np.bincount(bk["u"].to_numpy(), minlength=n_u)
-    df = df.merge(bk, on=["u", "age"])
-    pos = df["pos"].to_numpy()
+    # integer keys and sorts (no DataFrame merges: a big shop's history is millions of rows)
+    span = int(age.max()) + 1 if len(age) else 1
+    u = u.astype(np.int64)
+    # distinct (customer, product, day), first occurrences in the input's order
+    first_at = np.unique((u * span + age) * n_i + i, return_index=True)[1]
+    first_at.sort()
+    u, i, age = u[first_at], i[first_at], age[first_at]
+    # baskets = (customer, day), sorted by customer then age: position 0 = the latest basket
+    bkeys, b_of = np.unique(u * span + age, return_inverse=True)
+    n_b = np.bincount(bkeys // span, minlength=n_u)
+    pos = b_of - (np.cumsum(n_b) - n_b)[u]
     g, q = pos // group_size, pos % group_size
-    nb_u = n_b[df["u"].to_numpy()]
+    nb_u = n_b[u]
     n_groups = -(-nb_u // group_size)
     in_group = np.minimum(group_size, nb_u - g * group_size)
     w = within_decay ** q * group_decay ** g / in_group / n_groups
-    tifu = sparse.csr_matrix((w, (df["u"].to_numpy(), df["i"].to_numpy())), shape=shape)
+    tifu = sparse.csr_matrix((w, (u, i)), shape=shape)
     tifu.sum_duplicates()
-    # per (customer, product): purchase days, first and last age
-    pr = df.groupby(["u", "i"], sort=True).agg(n=("age", "size"), first=("age", "max"), last=("age", "min")).reset_index()
-    pu, pi = pr["u"].to_numpy(), pr["i"].to_numpy()
-    n = pr["n"].to_numpy()
-    interval = np.where(n >= 2, (pr["first"].to_numpy() - pr["last"].to_numpy()) / np.maximum(n - 1, 1), 0.0)
+    # per (customer, product), sorted: purchase days, first (largest) and last (smallest) age
+    ui = u * n_i + i
+    pkeys, p_of, n = np.unique(ui, return_inverse=True, return_counts=True)
+    ages = age[np.argsort(ui * span + age, kind="stable")]
+    lo = np.cumsum(n) - n
+    last, first = ages[lo], ages[lo + n - 1]
+    pu, pi = pkeys // n_i, pkeys % n_i
+    interval = np.where(n >= 2, (first - last) / np.maximum(n - 1, 1), 0.0)
 
     def mat(v):
         m = sparse.csr_matrix((v.astype(float), (pu, pi)), shape=shape)
@@ -166,15 +173,14 @@ def build_history(purchases: pd.DataFrame, items: np.ndarray, as_of, *, group_si
         return m
 
     n_days = mat(n)
-    last_age = mat(pr["last"].to_numpy() + 1)
+    last_age = mat(last + 1)
     own_cycle = mat(interval)
     own_cycle.eliminate_zeros()
     # repeat share per customer: purchases after the first basket that were bought on an earlier day
-    first_of = df.merge(pr[["u", "i", "first"]], on=["u", "i"])
-    later = first_of["pos"].to_numpy() < n_b[first_of["u"].to_numpy()] - 1
-    rep = first_of["age"].to_numpy() < first_of["first"].to_numpy()
-    n_later = np.bincount(first_of["u"].to_numpy(), weights=later, minlength=n_u)
-    n_rep = np.bincount(first_of["u"].to_numpy(), weights=later & rep, minlength=n_u)
+    later = pos < nb_u - 1
+    rep = age < first[p_of]
+    n_later = np.bincount(u, weights=later, minlength=n_u)
+    n_rep = np.bincount(u, weights=later & rep, minlength=n_u)
     shop_share = float(n_rep.sum() / n_later.sum()) if n_later.sum() else 0.0
     repeat_share = (n_rep + prior_weight * shop_share) / (n_later + prior_weight)
     # per product: buyers, repeat buyers, cycle
