@@ -87,7 +87,6 @@ def recommend_stage(ctx) -> dict:
         if rid is not None:
             segs = ws.df("SELECT customer_id, segment FROM segments WHERE run_id = ? AND scheme = ?",
                          [rid, rc["popularity_scheme"]])
-    model = next_basket_model(cfg, purchases, products_frame(ws), ctx.as_of, rules=rules, segments=segs)
     if ws.has_table("customer_features") and ws.scalar(
             "SELECT count(*) FROM customer_features WHERE run_id = ?", [ctx.run_id]):
         customers = [r[0] for r in ws.sql("SELECT customer_id FROM customer_features WHERE run_id = ? ORDER BY 1",
@@ -95,6 +94,8 @@ def recommend_stage(ctx) -> dict:
     else:
         # unique() on the column, not set() over it: iterating a 4M-row Arrow string column costs seconds
         customers = sorted(pd.unique(purchases["customer_id"].astype(str).to_numpy(object)))
+    model = next_basket_model(cfg, purchases, products_frame(ws), ctx.as_of, rules=rules, segments=segs)
+    del purchases  # the model keeps what it needs; scoring is the stage's peak
     recs = model.recommend(customers)
     ws.con.execute("SELECT 1").fetchall()
     ws.con.register("_recs_out", recs)
