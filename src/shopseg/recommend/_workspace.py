@@ -97,6 +97,8 @@ def recommend_stage(ctx) -> dict:
     model = next_basket_model(cfg, purchases, products_frame(ws), ctx.as_of, rules=rules, segments=segs)
     del purchases  # the model keeps what it needs; scoring is the stage's peak
     recs = model.recommend(customers)
+    learned = {"collaborative": model.explore_.collaborative_, "mix": model.mix_, "mix_from": model.mix_source_}
+    del model  # released before DuckDB sorts and writes the table
     ws.con.execute("SELECT 1").fetchall()
     ws.con.register("_recs_out", recs)
     try:
@@ -110,10 +112,10 @@ def recommend_stage(ctx) -> dict:
                             "ORDER BY 1, 2")
     finally:
         ws.con.unregister("_recs_out")
-    return {"rows": n, "customers": len(customers), "collaborative": model.explore_.collaborative_,
+    return {"rows": n, "customers": len(customers), "collaborative": learned["collaborative"],
             "rules": 0 if rules is None else len(rules), "sources": recs["source"].value_counts().to_dict(),
-            "kinds": recs["kind"].value_counts().to_dict(), "due": int(recs["is_due"].sum()), "mix": model.mix_, "mix_from": model.mix_source_,
-            "fit_seconds": round(time.perf_counter() - t0, 2)}
+            "kinds": recs["kind"].value_counts().to_dict(), "due": int(recs["is_due"].sum()), "mix": learned["mix"],
+            "mix_from": learned["mix_from"], "fit_seconds": round(time.perf_counter() - t0, 2)}
 
 
 def recommendations_for(ws, customer_id: str, run_id: int | None = None) -> pd.DataFrame:
