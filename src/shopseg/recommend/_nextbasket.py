@@ -299,14 +299,14 @@ class Components:
     def mix(self, rebuy_share: np.ndarray, p: dict, which: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
         """(score, which term is largest: 0 repeat, 1 neighbours, 2 explore; None unless ``which``)."""
         f32 = np.float32
-        key = (id(rebuy_share), p["gamma"], p["beta"], p["lam"])
+        key = (p["gamma"], p["beta"], p["lam"])
         cached = getattr(self, "_rep", None)
-        if cached is not None and cached[0] == key:  # the mix search varies one parameter at a time
-            rep = cached[1]
+        if cached is not None and cached[0] is rebuy_share and cached[1] == key:  # the search varies one at a time
+            rep = cached[2]
         else:
             rep = (self.weight[:, None] ** p["gamma"]).astype(f32) * self.own_s \
                 * (rebuy_share[None, :] ** p["beta"]).astype(f32) * (f32(p["lam"]) + f32(1 - p["lam"]) * self.due)
-            self._rep = (key, rep)
+            self._rep = (rebuy_share, key, rep)
         nb = f32(p["w_new"] * p["nu"]) * self.neighbours_s
         if not which:  # the same sums as below, with one buffer less
             total = rep + nb
