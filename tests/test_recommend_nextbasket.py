@@ -147,3 +147,33 @@ def test_a_neighbour_pool_searches_only_its_customers_and_still_excludes_oneself
     m = NextBasketRecommender(learn_mix=False, neighbour_pool=2).fit(
         purchases([("a", "x", 3), ("b", "x", 2), ("c", "y", 1)]), products(["x", "y"]), AS_OF)
     assert len(m.pool_) == 2
+
+
+def test_history_keeps_the_first_of_duplicate_rows_and_counts_purchase_days_not_rows():
+    # a buys x twice on day 10 (one basket, one purchase day) and once on day 30: 2 days, cycle 20, last 10 days ago
+    h = build_history(purchases([("a", "x", 10), ("a", "x", 30), ("a", "x", 10), ("b", "y", 5)]),
+                      np.array(["x", "y"], dtype=object), AS_OF)
+    assert h.n_days.toarray().tolist() == [[2.0, 0.0], [0.0, 1.0]]
+    assert h.own_cycle.toarray().tolist() == [[20.0, 0.0], [0.0, 0.0]]
+    assert h.last_age.toarray().tolist() == [[11.0, 0.0], [0.0, 6.0]]
+
+
+def test_chunked_learning_components_equal_one_block_and_the_cached_repeat_term_changes_nothing():
+    from shopseg.recommend._nextbasket import Components, components
+
+    h = build_history(purchases([("a", "x", 40), ("a", "x", 10), ("b", "x", 30), ("b", "y", 5), ("c", "y", 20),
+                                 ("c", "z", 20)]), np.array(["x", "y", "z"], dtype=object), AS_OF)
+    rows = np.arange(3)
+    whole = components(h, None, h.users, rows, neighbours=1)
+    parts = Components.stack([components(h, None, h.users[lo:lo + 2], rows[lo:lo + 2], neighbours=1).for_learning()
+                              for lo in (0, 2)])
+    for f in Components.LEARN_FIELDS:
+        assert np.array_equal(getattr(parts, f), getattr(whole, f)), f
+    rebuy = h.rebuy_share
+    p1 = {"lam": 0.5, "beta": 1.0, "gamma": 0.0, "w_new": 0.1, "nu": 0.25}
+    p2 = {**p1, "w_new": 0.4}  # same repeat term: served from the cache
+    first = parts.mix(rebuy, p1, which=False)[0]
+    cached = parts.mix(rebuy, p2, which=False)[0]
+    fresh = components(h, None, h.users, rows, neighbours=1).mix(rebuy, p2, which=False)[0]
+    assert np.array_equal(cached, fresh) and not np.array_equal(first, cached)
+    assert np.array_equal(whole.mix(rebuy, p2)[0], fresh)  # the scoring path sums the same terms

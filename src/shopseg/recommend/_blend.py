@@ -141,7 +141,10 @@ class Recommender:
                                   f"Got {w!r} instead.")
 
     def fit(self, interactions: pd.DataFrame, products: pd.DataFrame, *, rules: pd.DataFrame | None = None,
-            segments: pd.DataFrame | None = None, popularity: pd.DataFrame | None = None) -> "Recommender":
+            segments: pd.DataFrame | None = None, popularity: pd.DataFrame | None = None,
+            content: sparse.csr_matrix | None = None) -> "Recommender":
+        """``content``: the ``content_`` of a Recommender fitted on the same products, reused (the TF-IDF
+        of the products does not depend on the purchases)."""
         self._check()
         prods = products.copy()
         prods["product_id"] = prods["product_id"].astype(str)
@@ -181,7 +184,10 @@ class Recommender:
         # content
         self.content_ = None
         if self.weight_content > 0 and n_i > 0:
-            self._fit_content(prods)
+            if content is not None and content.shape[0] == n_i:
+                self.content_ = content
+            else:
+                self._fit_content(prods)
         # popularity: buyers per product, overall and per segment
         pop = popularity if popularity is not None else it
         pop = pop[["customer_id", "product_id"]].astype(str).drop_duplicates()
@@ -250,16 +256,20 @@ class Recommender:
         out = []
         if self.weight_collaborative > 0:
             if self.user_factors_ is not None:
-                s = np.zeros((m, n_i))
                 ok = rows >= 0
-                if ok.any():
-                    s[ok] = self.user_factors_[rows[ok]] @ self.item_factors_.T
-                out.append(("als", self.weight_collaborative, np.maximum(s, 0)))
+                if ok.all():
+                    s = self.user_factors_[rows] @ self.item_factors_.T
+                else:
+                    s = np.zeros((m, n_i), np.result_type(self.user_factors_, self.item_factors_))
+                    if ok.any():
+                        s[ok] = self.user_factors_[rows[ok]] @ self.item_factors_.T
+                out.append(("als", self.weight_collaborative, np.maximum(s, 0, out=s)))
             elif self.item_similarity_ is not None:
                 out.append(("item_item", self.weight_collaborative, (hist @ self.item_similarity_).toarray()))
         if self.weight_content > 0 and self.content_ is not None:
             prof = _row_normalize((hist @ self.content_).tocsr())
-            out.append(("content", self.weight_content, np.maximum((prof @ self.content_.T).toarray(), 0)))
+            c = (prof @ self.content_.T).toarray()
+            out.append(("content", self.weight_content, np.maximum(c, 0, out=c)))
         if rule_scores is not None:
             out.append(("cross_sell", self.weight_rules, rule_scores.toarray()))
         if self.weight_popularity > 0:
@@ -337,12 +347,16 @@ class Recommender:
             best_val = np.zeros((hi - lo, n_i))
             best_src = np.full((hi - lo, n_i), SOURCE_NAMES.index("popularity"), np.int8)
             for name, w, sc in self._sources(rows, hist, rule_all[lo:hi] if rule_all is not None else None, seg_pop):
+                # w x (sc / the row's max), 0 on rows whose max is not positive; few full-size passes
                 mx = sc.max(axis=1, keepdims=True)
-                contrib = w * np.divide(sc, mx, out=np.zeros_like(sc, dtype=float), where=mx > 0)
+                pos = mx > 0
+                contrib = np.divide(sc, np.where(pos, mx, 1.0), dtype=float)
+                if not pos.all():
+                    contrib[~pos[:, 0]] = 0.0
+                contrib *= w
                 total += contrib
-                better = contrib > best_val
-                best_val[better] = contrib[better]
-                best_src[better] = SOURCE_NAMES.index(name)
+                np.copyto(best_src, np.int8(SOURCE_NAMES.index(name)), where=contrib > best_val)
+                np.maximum(best_val, contrib, out=best_val)
             total += 1e-9 * gpop  # ties and products with no signal: most popular first
             total[:, ~self.recommendable_] = -np.inf
             hh = hist.tocoo()

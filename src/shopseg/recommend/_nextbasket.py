@@ -36,7 +36,7 @@ than by the blend on that split); then ``lam``, ``beta`` (exponent of the repurc
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -45,6 +45,7 @@ from scipy import sparse
 from ..errors import ConfigError, NotFittedError
 
 REC_KINDS = ("repeat", "new")
+LEARN_CHUNK = 500  # customers per chunk of the inner split's components
 # the mix's parameters and the values coordinate ascent tries for each
 MIX_GRID = {
     "lam": (0.0, 0.25, 0.5, 1.0),
@@ -100,6 +101,7 @@ class History:
     n_buyers: np.ndarray         # per product
     rebuy_share: np.ndarray      # per product, shrunk
     cycle: np.ndarray            # per product, days
+    nb_index: dict = field(default_factory=dict, repr=False)  # neighbour_index per pool, built on first use
 
     def rows(self, customer_ids) -> np.ndarray:
         return self.user_pos.reindex(pd.Index(customer_ids, dtype=object)).fillna(-1).astype(np.int64).to_numpy()
@@ -136,27 +138,34 @@ def build_history(purchases: pd.DataFrame, items: np.ndarray, as_of, *, group_si
     u, users = pd.factorize(p["customer_id"][keep].astype(str), sort=True)
     users = np.asarray(users, dtype=object)
     i, age = i[keep], age[keep]
-    df = pd.DataFrame({"u": u, "i": i, "age": age}).drop_duplicates()
     n_u, n_i = len(users), len(items)
     shape = (n_u, n_i)
-    # baskets = (customer, day); position 0 = the latest basket
-    bk = df[["u", "age"]].drop_duplicates().sort_values(["u", "age"])
-    bk["pos"] = bk.groupby("u").cumcount()
-    n_b = np.bincount(bk["u"].to_numpy(), minlength=n_u)
-    df = df.merge(bk, on=["u", "age"])
-    pos = df["pos"].to_numpy()
+    # integer keys and sorts (no DataFrame merges: a big shop's history is millions of rows)
+    span = int(age.max()) + 1 if len(age) else 1
+    u = u.astype(np.int64)
+    # distinct (customer, product, day), first occurrences in the input's order
+    first_at = np.unique((u * span + age) * n_i + i, return_index=True)[1]
+    first_at.sort()
+    u, i, age = u[first_at], i[first_at], age[first_at]
+    # baskets = (customer, day), sorted by customer then age: position 0 = the latest basket
+    bkeys, b_of = np.unique(u * span + age, return_inverse=True)
+    n_b = np.bincount(bkeys // span, minlength=n_u)
+    pos = b_of - (np.cumsum(n_b) - n_b)[u]
     g, q = pos // group_size, pos % group_size
-    nb_u = n_b[df["u"].to_numpy()]
+    nb_u = n_b[u]
     n_groups = -(-nb_u // group_size)
     in_group = np.minimum(group_size, nb_u - g * group_size)
     w = within_decay ** q * group_decay ** g / in_group / n_groups
-    tifu = sparse.csr_matrix((w, (df["u"].to_numpy(), df["i"].to_numpy())), shape=shape)
+    tifu = sparse.csr_matrix((w, (u, i)), shape=shape)
     tifu.sum_duplicates()
-    # per (customer, product): purchase days, first and last age
-    pr = df.groupby(["u", "i"], sort=True).agg(n=("age", "size"), first=("age", "max"), last=("age", "min")).reset_index()
-    pu, pi = pr["u"].to_numpy(), pr["i"].to_numpy()
-    n = pr["n"].to_numpy()
-    interval = np.where(n >= 2, (pr["first"].to_numpy() - pr["last"].to_numpy()) / np.maximum(n - 1, 1), 0.0)
+    # per (customer, product), sorted: purchase days, first (largest) and last (smallest) age
+    ui = u * n_i + i
+    pkeys, p_of, n = np.unique(ui, return_inverse=True, return_counts=True)
+    ages = age[np.argsort(ui * span + age, kind="stable")]
+    lo = np.cumsum(n) - n
+    last, first = ages[lo], ages[lo + n - 1]
+    pu, pi = pkeys // n_i, pkeys % n_i
+    interval = np.where(n >= 2, (first - last) / np.maximum(n - 1, 1), 0.0)
 
     def mat(v):
         m = sparse.csr_matrix((v.astype(float), (pu, pi)), shape=shape)
@@ -164,15 +173,14 @@ def build_history(purchases: pd.DataFrame, items: np.ndarray, as_of, *, group_si
         return m
 
     n_days = mat(n)
-    last_age = mat(pr["last"].to_numpy() + 1)
+    last_age = mat(last + 1)
     own_cycle = mat(interval)
     own_cycle.eliminate_zeros()
     # repeat share per customer: purchases after the first basket that were bought on an earlier day
-    first_of = df.merge(pr[["u", "i", "first"]], on=["u", "i"])
-    later = first_of["pos"].to_numpy() < n_b[first_of["u"].to_numpy()] - 1
-    rep = first_of["age"].to_numpy() < first_of["first"].to_numpy()
-    n_later = np.bincount(first_of["u"].to_numpy(), weights=later, minlength=n_u)
-    n_rep = np.bincount(first_of["u"].to_numpy(), weights=later & rep, minlength=n_u)
+    later = pos < nb_u - 1
+    rep = age < first[p_of]
+    n_later = np.bincount(u, weights=later, minlength=n_u)
+    n_rep = np.bincount(u, weights=later & rep, minlength=n_u)
     shop_share = float(n_rep.sum() / n_later.sum()) if n_later.sum() else 0.0
     repeat_share = (n_rep + prior_weight * shop_share) / (n_later + prior_weight)
     # per product: buyers, repeat buyers, cycle
@@ -191,24 +199,35 @@ def build_history(purchases: pd.DataFrame, items: np.ndarray, as_of, *, group_si
                    shop_repeat_share=shop_share, n_buyers=n_buyers, rebuy_share=rebuy_share, cycle=cycle)
 
 
-def neighbour_vectors(tifu: sparse.csr_matrix, rows: np.ndarray, k: int, pool: np.ndarray | None = None) -> np.ndarray:
-    """Mean TIFU vector of each row's ``k`` nearest customers (Euclidean, itself excluded) among the
-    rows ``pool`` (sorted; default all); zeros for -1."""
+def neighbour_index(tifu: sparse.csr_matrix, pool: np.ndarray | None = None) -> tuple:
+    """What :func:`neighbour_vectors` needs of the candidates, computed once per model rather than per
+    chunk: (candidate rows, their transpose as CSR, squared norms of all rows, of the candidates)."""
     cand = tifu if pool is None else tifu[pool]
-    n_c = cand.shape[0]
+    sq_r = np.asarray(tifu.multiply(tifu).sum(axis=1)).ravel()
+    return cand, cand.T.tocsr(), sq_r, (sq_r if pool is None else sq_r[pool])
+
+
+def neighbour_vectors(tifu: sparse.csr_matrix, rows: np.ndarray, k: int, pool: np.ndarray | None = None,
+                      index: tuple | None = None) -> np.ndarray:
+    """Mean TIFU vector of each row's ``k`` nearest customers (Euclidean, itself excluded) among the
+    rows ``pool`` (sorted; default all); zeros for -1.  ``index``: :func:`neighbour_index` of the
+    same ``tifu`` and ``pool`` (computed here when not given)."""
+    n_c = tifu.shape[0] if pool is None else len(pool)
     out = np.zeros((len(rows), tifu.shape[1]))
     ok = np.flatnonzero(rows >= 0)
     kk = min(k, n_c - 1)
     if kk < 1 or not len(ok):
         return out
-    sq_r = np.asarray(tifu.multiply(tifu).sum(axis=1)).ravel()
-    sq_c = sq_r if pool is None else sq_r[pool]
-    ct = cand.T.tocsr()  # csr @ csr: no conversion per block
+    cand, ct, sq_r, sq_c = index if index is not None else neighbour_index(tifu, pool)  # csr @ csr per block
     block = max(1, min(len(ok), 4_000_000 // max(n_c, 1)))  # bounds the dense distance block (~32 MB)
     for lo in range(0, len(ok), block):
         sel = ok[lo:lo + block]
         r = rows[sel]
-        d2 = sq_r[r][:, None] + sq_c[None, :] - 2.0 * (tifu[r] @ ct).toarray()
+        g = (tifu[r] @ ct).toarray()
+        g *= 2.0  # exact; the distance below has the same rounding as |r|^2 + |c|^2 - 2 r.c
+        d2 = np.add.outer(sq_r[r], sq_c)
+        d2 -= g
+        del g
         if pool is None:
             d2[np.arange(len(r)), r] = np.inf
         else:
@@ -222,9 +241,15 @@ def neighbour_vectors(tifu: sparse.csr_matrix, rows: np.ndarray, k: int, pool: n
     return out
 
 
-def _scale(m: np.ndarray) -> np.ndarray:
+def _scale(m: np.ndarray, dtype=None) -> np.ndarray:
+    """Each row divided by its max (0 on rows whose max is not positive), as ``dtype`` (default m's):
+    one pass, the division done in m's precision then cast."""
     mx = m.max(axis=1, keepdims=True) if m.shape[1] else np.zeros((m.shape[0], 1))
-    return np.divide(m, mx, out=np.zeros_like(m), where=mx > 0)
+    pos = mx > 0
+    out = np.divide(m, np.where(pos, mx, 1.0), out=np.empty(m.shape, dtype or m.dtype), casting="same_kind")
+    if not pos.all():
+        out[~pos[:, 0]] = 0
+    return out
 
 
 @dataclass
@@ -244,20 +269,52 @@ class Components:
 
     def __post_init__(self):
         # float32: the mix is searched over these arrays dozens of times
-        self.own_s, self.neighbours_s, self.explore_s = (_scale(m).astype(np.float32) for m in
+        self.own_s, self.neighbours_s, self.explore_s = (_scale(m, np.float32) for m in
                                                          (self.own, self.neighbours, self.explore))
-        self.due = self.due.astype(np.float32)
+        self.due = self.due.astype(np.float32, copy=False)
+
+    # the fields learn_mix and learn_tifu_alpha read
+    LEARN_FIELDS = ("own", "neighbours", "bought", "weight", "due", "own_s", "neighbours_s", "explore_s")
+
+    def for_learning(self) -> "Components":
+        """This chunk with only :attr:`LEARN_FIELDS` (the others set to None)."""
+        for f in ("explore", "explore_src", "since", "own_cycle", "ratio"):
+            setattr(self, f, None)
+        return self
+
+    @classmethod
+    def stack(cls, parts: list) -> "Components":
+        """The chunks ``parts`` (of :meth:`for_learning`) one above the other, fields of LEARN_FIELDS only."""
+        if len(parts) == 1:
+            return parts[0]
+        out = cls.__new__(cls)
+        for f in cls.__dataclass_fields__:
+            setattr(out, f, None)
+        for f in cls.LEARN_FIELDS:
+            setattr(out, f, np.concatenate([getattr(p, f) for p in parts]))
+            for p in parts:
+                setattr(p, f, None)  # frees each chunk's copy as soon as it is stacked
+        return out
 
     def mix(self, rebuy_share: np.ndarray, p: dict, which: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
         """(score, which term is largest: 0 repeat, 1 neighbours, 2 explore; None unless ``which``)."""
         f32 = np.float32
-        rep = (self.weight[:, None] ** p["gamma"]).astype(f32) * self.own_s \
-            * (rebuy_share[None, :] ** p["beta"]).astype(f32) * (f32(p["lam"]) + f32(1 - p["lam"]) * self.due)
+        key = (p["gamma"], p["beta"], p["lam"])
+        cached = getattr(self, "_rep", None)
+        if cached is not None and cached[0] is rebuy_share and cached[1] == key:  # the search varies one at a time
+            rep = cached[2]
+        else:
+            rep = (self.weight[:, None] ** p["gamma"]).astype(f32) * self.own_s \
+                * (rebuy_share[None, :] ** p["beta"]).astype(f32) * (f32(p["lam"]) + f32(1 - p["lam"]) * self.due)
+            self._rep = (rebuy_share, key, rep)
         nb = f32(p["w_new"] * p["nu"]) * self.neighbours_s
+        if not which:  # the same sums as below, with one buffer less
+            total = rep + nb
+            total += np.multiply(f32(p["w_new"] * (1 - p["nu"])), self.explore_s, out=nb)
+            return total, None
         ex = f32(p["w_new"] * (1 - p["nu"])) * self.explore_s
         total = rep + nb + ex
-        if not which:
-            return total, None
+        self._rep = None  # scoring: one mix per chunk, nothing to keep
         w = np.where(nb > ex, 1, 2).astype(np.int8)
         w[rep >= np.maximum(nb, ex)] = 0
         return total, w
@@ -267,14 +324,19 @@ def components(hist: History, explore, customer_ids, rows: np.ndarray, *, neighb
                explore_scores=None, pool: np.ndarray | None = None) -> Components:
     """Components for ``customer_ids`` (history rows ``rows``, -1 = unknown)."""
     own = _select(hist.tifu, rows)
-    nbv = neighbour_vectors(hist.tifu, rows, neighbours, pool)
-    n_days = _select(hist.n_days, rows)
-    bought = n_days > 0
-    since = np.where(bought, _select(hist.last_age, rows) - 1, 0.0)
+    key = None if pool is None else pool.tobytes()
+    if key not in hist.nb_index:
+        hist.nb_index.clear()
+        hist.nb_index[key] = neighbour_index(hist.tifu, pool)
+    nbv = neighbour_vectors(hist.tifu, rows, neighbours, pool, index=hist.nb_index[key])
+    # last_age is 1 + days since the last purchase where bought, absent elsewhere: bought and since from it
+    since = _select(hist.last_age, rows)
+    bought = since > 0
+    np.subtract(since, 1.0, out=since, where=bought)
     own_cycle = _select(hist.own_cycle, rows)
     cyc = np.where(own_cycle > 0, own_cycle, hist.cycle[None, :])
-    ratio = np.where(bought, since / cyc, 0.0)
-    due = np.minimum(ratio, 1.0)
+    ratio = np.divide(since, cyc, out=cyc)  # cycles are >= 1 day; 0 where not bought (since is 0 there)
+    due = np.minimum(ratio, 1.0, dtype=np.float32)
     share = np.where(rows >= 0, hist.repeat_share[np.maximum(rows, 0)], hist.shop_repeat_share)
     weight = share / hist.shop_repeat_share if hist.shop_repeat_share > 0 else np.ones(len(rows))
     if explore_scores is None:
@@ -285,8 +347,9 @@ def components(hist: History, explore, customer_ids, rows: np.ndarray, *, neighb
             total, src = np.zeros_like(own), np.zeros(own.shape, np.int8)
     else:
         total, src = explore_scores
-    ex = np.where(np.isfinite(total) & ~bought, total, 0.0)
-    return Components(own=own, neighbours=nbv, explore=np.maximum(ex, 0), explore_src=src, bought=bought,
+    ex = np.maximum(total, 0.0, out=total if total.dtype == np.float64 and total.flags.writeable else None)  # -inf -> 0
+    np.copyto(ex, 0.0, where=bought)
+    return Components(own=own, neighbours=nbv, explore=ex, explore_src=src, bought=bought,
                       due=due, since=since, own_cycle=own_cycle, weight=weight, ratio=ratio)
 
 
@@ -452,9 +515,15 @@ class NextBasketRecommender:
             others = np.asarray(known[~known.isin(cust)], dtype=object)
             keep = np.r_[cust, rng.choice(np.sort(others), max(self.neighbour_pool - len(cust), 0), replace=False)]
             before = before[before["customer_id"].astype(str).isin(keep)]
+        after = after[after["customer_id"].astype(str).isin(cust)]
         inner = self._history(before, inner_at)
         ex = explore_factory(before, inner_at) if explore_factory is not None else None
-        comp = components(inner, ex, cust, inner.rows(cust), neighbours=self.neighbours)
+        del before, day
+        rows = inner.rows(cust)
+        # in chunks, keeping only what the search needs: bounds the peak memory of a big shop
+        comp = Components.stack([components(inner, ex, cust[lo:lo + LEARN_CHUNK], rows[lo:lo + LEARN_CHUNK],
+                                            neighbours=self.neighbours).for_learning()
+                                 for lo in range(0, len(cust), LEARN_CHUNK)])
         rel = relevance_matrix(after, cust, self.items_)
         mask = self.recommendable_
         self.mix_, self.mix_ndcg_ = learn_mix(comp, self._rebuy(inner), rel, mask)
@@ -466,7 +535,7 @@ class NextBasketRecommender:
         return np.where(self.no_repeat_, 0.0, hist.rebuy_share)
 
     # -- scoring ---------------------------------------------------------------------------------
-    def iter_components(self, customer_ids, chunk_size: int = 1000):
+    def iter_components(self, customer_ids, chunk_size: int = 500):
         """(lo, hi, Components) over chunks of ``customer_ids``."""
         if not hasattr(self, "items_"):
             raise NotFittedError("NextBasketRecommender is not fitted yet: call fit(...) first.")
@@ -496,7 +565,7 @@ class NextBasketRecommender:
         habit = (comp.own_cycle[rr, tt] > 0) | (self._rebuy(self.history_)[tt] >= 0.5)
         return comp.bought[rr, tt] & habit & (ratio >= 1.0) & (ratio <= 3.0)
 
-    def recommend(self, customer_ids, *, top_n: int | None = None, chunk_size: int = 1000) -> pd.DataFrame:
+    def recommend(self, customer_ids, *, top_n: int | None = None, chunk_size: int = 500) -> pd.DataFrame:
         """Top products per customer: customer_id, rank, product_id, score, source, kind, is_due (a repeat
         whose days since the last purchase reached its cycle), reason."""
         from ._blend import SOURCE_NAMES

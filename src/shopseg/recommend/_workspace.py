@@ -60,16 +60,18 @@ def next_basket_model(cfg: Config, purchases: pd.DataFrame, prods: pd.DataFrame,
     (the mix learned on the inner split, whose explore recommender is fitted without rules)."""
     rc = cfg["recommend"]
 
-    def explore(purch, at, rules=None, segments=None):
+    def explore(purch, at, rules=None, segments=None, content=None):
         return Recommender.from_config(cfg, **explore_overrides).fit(
             interactions_from_purchases(purch), prods, rules=rules, segments=segments,
-            popularity=_popular_pairs(purch, at, rc["popularity_days"]))
+            popularity=_popular_pairs(purch, at, rc["popularity_days"]), content=content)
 
     keys = ("top_n", "group_size", "within_decay", "group_decay", "neighbours", "neighbour_pool", "horizon_days",
             "learn_mix", "mix_customers", "never_repeat", "random_state")
     nb = NextBasketRecommender(**{k: (tuple(rc[k]) if k == "never_repeat" else rc[k]) for k in keys})
-    return nb.fit(purchases, prods, as_of, explore=explore(purchases, as_of, rules, segments),
-                  explore_factory=explore)
+    full = explore(purchases, as_of, rules, segments)
+    # the inner split's explore recommender reuses the products' TF-IDF (same products, same text)
+    return nb.fit(purchases, prods, as_of, explore=full,
+                  explore_factory=lambda purch, at: explore(purch, at, content=full.content_))
 
 
 def recommend_stage(ctx) -> dict:
@@ -85,14 +87,18 @@ def recommend_stage(ctx) -> dict:
         if rid is not None:
             segs = ws.df("SELECT customer_id, segment FROM segments WHERE run_id = ? AND scheme = ?",
                          [rid, rc["popularity_scheme"]])
-    model = next_basket_model(cfg, purchases, products_frame(ws), ctx.as_of, rules=rules, segments=segs)
     if ws.has_table("customer_features") and ws.scalar(
             "SELECT count(*) FROM customer_features WHERE run_id = ?", [ctx.run_id]):
         customers = [r[0] for r in ws.sql("SELECT customer_id FROM customer_features WHERE run_id = ? ORDER BY 1",
                                           [ctx.run_id])]
     else:
-        customers = sorted(set(purchases["customer_id"].astype(str)))
+        # unique() on the column, not set() over it: iterating a 4M-row Arrow string column costs seconds
+        customers = sorted(pd.unique(purchases["customer_id"].astype(str).to_numpy(object)))
+    model = next_basket_model(cfg, purchases, products_frame(ws), ctx.as_of, rules=rules, segments=segs)
+    del purchases  # the model keeps what it needs; scoring is the stage's peak
     recs = model.recommend(customers)
+    learned = {"collaborative": model.explore_.collaborative_, "mix": model.mix_, "mix_from": model.mix_source_}
+    del model  # released before DuckDB sorts and writes the table
     ws.con.execute("SELECT 1").fetchall()
     ws.con.register("_recs_out", recs)
     try:
@@ -106,10 +112,10 @@ def recommend_stage(ctx) -> dict:
                             "ORDER BY 1, 2")
     finally:
         ws.con.unregister("_recs_out")
-    return {"rows": n, "customers": len(customers), "collaborative": model.explore_.collaborative_,
+    return {"rows": n, "customers": len(customers), "collaborative": learned["collaborative"],
             "rules": 0 if rules is None else len(rules), "sources": recs["source"].value_counts().to_dict(),
-            "kinds": recs["kind"].value_counts().to_dict(), "due": int(recs["is_due"].sum()), "mix": model.mix_, "mix_from": model.mix_source_,
-            "fit_seconds": round(time.perf_counter() - t0, 2)}
+            "kinds": recs["kind"].value_counts().to_dict(), "due": int(recs["is_due"].sum()), "mix": learned["mix"],
+            "mix_from": learned["mix_from"], "fit_seconds": round(time.perf_counter() - t0, 2)}
 
 
 def recommendations_for(ws, customer_id: str, run_id: int | None = None) -> pd.DataFrame:
