@@ -83,6 +83,17 @@ def _top_k_per_row(m: sparse.csr_matrix, k: int) -> sparse.csr_matrix:
     return sparse.csr_matrix((m.data[keep], (rows[keep], m.indices[keep])), shape=m.shape)
 
 
+def catalogue(products: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """(the merchandise, one row per product sorted by id, ids as text; which of them can be recommended now)."""
+    prods = products.copy()
+    prods["product_id"] = prods["product_id"].astype(str)
+    merch = prods["is_merchandise"].fillna(True).astype(bool) if "is_merchandise" in prods else True
+    prods = prods[merch].drop_duplicates("product_id").sort_values("product_id").reset_index(drop=True)
+    avail = prods["is_available"].fillna(True).astype(bool).to_numpy() if "is_available" in prods \
+        else np.ones(len(prods), bool)
+    return prods, avail
+
+
 class Recommender:
     """Blended recommender (see the module docstring): a scikit-learn-style estimator.
 
@@ -146,14 +157,8 @@ class Recommender:
         """``content``: the ``content_`` of a Recommender fitted on the same products, reused (the TF-IDF
         of the products does not depend on the purchases)."""
         self._check()
-        prods = products.copy()
-        prods["product_id"] = prods["product_id"].astype(str)
-        merch = prods["is_merchandise"].fillna(True).astype(bool) if "is_merchandise" in prods else True
-        prods = prods[merch].drop_duplicates("product_id").sort_values("product_id").reset_index(drop=True)
+        prods, self.recommendable_ = catalogue(products)
         self.items_ = prods["product_id"].to_numpy(object)
-        avail = prods["is_available"].fillna(True).astype(bool).to_numpy() if "is_available" in prods \
-            else np.ones(len(prods), bool)
-        self.recommendable_ = avail
         item_pos = pd.Series(np.arange(len(self.items_)), index=self.items_)
         it = interactions[["customer_id", "product_id", "n_days"]].copy()
         it["customer_id"] = it["customer_id"].astype(str)

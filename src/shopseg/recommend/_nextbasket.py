@@ -43,6 +43,7 @@ import pandas as pd
 from scipy import sparse
 
 from ..errors import ConfigError, NotFittedError
+from ._blend import catalogue
 
 REC_KINDS = ("repeat", "new")
 LEARN_CHUNK = 500  # customers per chunk of the inner split's components
@@ -477,14 +478,8 @@ class NextBasketRecommender:
     def fit(self, purchases: pd.DataFrame, products: pd.DataFrame, as_of, *, explore=None,
             explore_factory=None) -> "NextBasketRecommender":
         self._check()
-        prods = products.copy()
-        prods["product_id"] = prods["product_id"].astype(str)
-        merch = prods["is_merchandise"].fillna(True).astype(bool) if "is_merchandise" in prods else True
-        prods = prods[merch].drop_duplicates("product_id").sort_values("product_id").reset_index(drop=True)
+        prods, self.recommendable_ = catalogue(products)
         self.items_ = prods["product_id"].to_numpy(object)
-        avail = prods["is_available"].fillna(True).astype(bool).to_numpy() if "is_available" in prods \
-            else np.ones(len(prods), bool)
-        self.recommendable_ = avail
         self.no_repeat_ = np.isin(self.items_, np.asarray([str(x) for x in self.never_repeat], dtype=object))
         if explore is not None and not np.array_equal(explore.items_, self.items_):
             raise ConfigError("The explore recommender was fitted on other products than the next-basket model.")
