@@ -35,6 +35,9 @@ def test_report_is_one_self_contained_file(report):
 
 def test_every_section_has_data_on_the_demo_shop(report):
     html = report.read_text(encoding="utf-8")
+    churn = html[html.index('data-section="churn"'):]
+    takeaway = churn[churn.index('class="takeaway"'):churn.index("</p>", churn.index('class="takeaway"'))]
+    assert " Scores: " in takeaway and "resamples of the validation window" in takeaway  # which model, and why
     for sid in SECTIONS:
         assert f'data-section="{sid}" data-available="yes"' in html, f"section {sid} has no data"
     assert 'id="about"' in html and "as of 2024-12-30" in html

@@ -420,6 +420,9 @@ def churn_quality(ctx: ReportContext) -> Section:
             + (f" (baseline logistic on R, F, M: {base:.2f})" if base is not None else "")
             + (f"; contacting the riskiest 20% reaches {g20:.0%} of the churners" if g20 is not None else "")
             + (f". Strongest driver: {top[0][0]}." if top else "."))
+    dec = _run_df(ctx, "model_decisions", "SELECT decision FROM {t} WHERE model = 'churn' AND decision IS NOT NULL")
+    if dec is not None:  # which model scores the customers, and why (backtested against the baseline)
+        take += f" Scores: {dec.decision.iloc[0]}."
     return Section("churn", "Churn risk: model quality and drivers", take, body)
 
 
