@@ -397,3 +397,21 @@ def test_killed_ingest_leaves_the_workspace_unchanged(tmp_path):
     with open_workspace(ws_path) as w:
         assert counts(w) == before
         assert w.scalar("SELECT order_id FROM orders") == "keep"
+
+
+def test_a_dataframe_or_arrow_table_ingests_through_the_same_checks(ws):
+    import pandas as pd
+    import pyarrow as pa
+
+    df = pd.DataFrame({"order_id": ["o1", "o2", "o3"], "customer_id": ["c1", "c1", "c2"],
+                       "ordered_at": pd.to_datetime(["2024-01-01", "2024-02-01", None])})
+    r = ingest(ws, df, table="orders")
+    assert (r.n_input, r.n_accepted, r.n_quarantined) == (3, 2, 1)
+    assert ws.sql("SELECT reason FROM quarantine") == [("ordered_at: missing value, expected a date or timestamp",)]
+    assert ingest(ws, df, table="orders").n_duplicate == 3  # the same frame again adds nothing
+    r = ingest(ws, pa.table({"customer_id": ["c3"], "country": ["FR"]}), table="customers")
+    assert r.n_accepted == 1 and ws.scalar("SELECT country FROM customers WHERE customer_id = 'c3'") == "FR"
+    with pytest.raises(IngestError, match="give table="):
+        ingest(ws, df)
+    with pytest.raises(IngestError, match="a pandas DataFrame or an Arrow table. Got int instead"):
+        ingest(ws, 42)

@@ -25,7 +25,7 @@ __all__ = ["ingest", "IngestResult", "Mapping", "load_mapping", "PRESETS", "Pres
 
 def ingest(
     ws: Workspace,
-    path: str | os.PathLike,
+    path,
     *,
     table: str | None = None,
     preset: str | None = None,
@@ -48,7 +48,16 @@ def ingest(
     Dates read as ISO, or as ``m/d/Y`` or ``d/m/Y`` where the data decide which (a day above 12);
     ``date_format`` (a strptime format such as ``"%d/%m/%Y %H:%M"``) reads every date column of the
     file(s) that way instead, for a column the data leave ambiguous.
+
+    ``path`` may also be a pandas DataFrame or an Arrow table (with ``table``, ``preset`` or ``mapping``):
+    it is loaded as the Parquet file it would write, through the same checks.
     """
+    if _is_frame(path):
+        return _ingest_frame(ws, path, table=table, preset=preset, mapping=mapping, config=config,
+                             date_format=date_format)
+    if not isinstance(path, (str, os.PathLike)):
+        raise IngestError(f"ingest takes a file or folder path, a pandas DataFrame or an Arrow table. Got "
+                          f"{type(path).__name__} instead.")
     cfg = config or load_config()
     p = Path(path)
     pre = get_preset(preset) if preset else None
@@ -89,6 +98,29 @@ def ingest(
         m = load_mapping(mapping)
     with ws.transaction():
         return _ingest_one(ws, p, table, pre, m, delimiter, encoding, header, cfg, date_format)
+
+
+def _is_frame(obj) -> bool:
+    return type(obj).__module__.split(".")[0] in ("pandas", "pyarrow") and hasattr(obj, "columns")
+
+
+def _ingest_frame(ws, frame, *, table, preset, mapping, config, date_format):
+    """A DataFrame or Arrow table, written to a temporary Parquet file named after its table and ingested from
+    there: the same checks, quarantine and log as a file (which name that temporary file); the same frame again
+    is recognised by its SHA-256 and adds nothing."""
+    import tempfile
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if table is None and preset is None and mapping is None:
+        raise IngestError("A DataFrame has no file name to tell its table: give table= (e.g. table='orders'), "
+                          "preset= or mapping=.")
+    at = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
+    with tempfile.TemporaryDirectory() as d:
+        f = Path(d) / f"{table or 'dataframe'}.parquet"
+        pq.write_table(at, f)
+        return ingest(ws, f, table=table, preset=preset, mapping=mapping, config=config, date_format=date_format)
 
 
 def _ingest_one(ws, p: Path, table, pre: Preset | None, m: Mapping | None, delimiter, encoding, header,
