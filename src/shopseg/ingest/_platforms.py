@@ -134,6 +134,12 @@ def _status_counts(con: duckdb.DuckDBPyConnection, expr: str) -> str:
     return ", ".join(f"{s} {n:,}" for s, n in rows)
 
 
+def _orders_with_status(con: duckdb.DuckDBPyConnection, status: str, statuses: tuple[str, ...]) -> int:
+    """Orders of the file whose ``status`` expression is one of ``statuses`` (those loaded as adjustments)."""
+    return con.execute(f"SELECT count(DISTINCT _order) FROM _src WHERE {status} IN "
+                       f"({', '.join(literal(s) for s in statuses)})").fetchone()[0]
+
+
 def _platform_summary(con: duckdb.DuckDBPyConnection, status: str, not_sold: tuple[str, ...]) -> dict:
     """Orders, statuses, refunds and how many order totals reconcile (checked on the file's rows)."""
     n_orders, n_refunded, refunded, n_total, n_ok = con.execute(
@@ -144,9 +150,7 @@ def _platform_summary(con: duckdb.DuckDBPyConnection, status: str, not_sold: tup
     return {
         "orders_in_file": n_orders,
         "financial_statuses_in_file": _status_counts(con, status),
-        "not_sold_loaded_as_adjustment": con.execute(
-            f"SELECT count(DISTINCT _order) FROM _src WHERE {status} IN ({', '.join(literal(s) for s in not_sold)})"
-        ).fetchone()[0],
+        "not_sold_loaded_as_adjustment": _orders_with_status(con, status, not_sold),
         "orders_with_refunds": n_refunded,
         "refunded_amount_in_file": f"{refunded:,.2f} (loaded as return orders, goods share only)",
         "order_totals_reconciled": f"{n_ok:,} of {n_total:,} orders: lines - discounts + shipping + taxes = total",
@@ -396,9 +400,7 @@ def _magento_orders_summary(con: duckdb.DuckDBPyConnection, info: SourceInfo) ->
     return {
         "orders_in_file": n,
         "order_statuses_in_file": _status_counts(con, "_status"),
-        "not_sold_loaded_as_adjustment": con.execute(
-            f"SELECT count(DISTINCT _order) FROM _src WHERE _status IN "
-            f"({', '.join(literal(s) for s in MAGENTO_NOT_SOLD)})").fetchone()[0],
+        "not_sold_loaded_as_adjustment": _orders_with_status(con, "_status", MAGENTO_NOT_SOLD),
         "orders_with_refunds": n_ref,
         "refunded_amount_in_file": f"{refunded:,.2f} (loaded as return orders, goods share only)",
         "order_totals": f"Grand Total = Subtotal + Shipping and Handling + {rest:,.2f} of tax minus discounts "
@@ -527,9 +529,7 @@ def _bigcommerce_orders_summary(con: duckdb.DuckDBPyConnection, info: SourceInfo
     return {
         "orders_in_file": n,
         "order_statuses_in_file": _status_counts(con, "_status"),
-        "not_sold_loaded_as_adjustment": con.execute(
-            f"SELECT count(DISTINCT _order) FROM _src WHERE _status IN "
-            f"({', '.join(literal(s) for s in BIGCOMMERCE_NOT_SOLD)})").fetchone()[0],
+        "not_sold_loaded_as_adjustment": _orders_with_status(con, "_status", BIGCOMMERCE_NOT_SOLD),
         "orders_with_refunds": n_ref,
         "refunded_amount_in_file": f"{refunded:,.2f} (loaded as return orders, goods share only)",
         "order_lines_reconciled": f"{n_ok:,} of {n_total:,} orders: Product Details qty x unit price = Subtotal (ex tax)",
