@@ -204,7 +204,7 @@ def cluster_map(ctx: ReportContext) -> Section:
     if feats:
         cols = ", ".join(f'f."{c}"' for c in feats)
         df = ctx.df(f"SELECT s.segment, {cols} FROM customer_features f JOIN segments s USING (run_id, customer_id) "
-                    f"WHERE f.run_id = ? AND s.scheme = 'cluster' ORDER BY hash(f.customer_id) LIMIT 4000",
+                    f"WHERE f.run_id = ? AND s.scheme = 'cluster' ORDER BY hash(f.customer_id) LIMIT 2000",
                     [ctx.run_id])
         X = np.log1p(np.clip(df[feats].to_numpy(dtype=float), 0, None))
         X = (X - X.mean(0)) / np.where(X.std(0) > 0, X.std(0), 1)
@@ -215,8 +215,8 @@ def cluster_map(ctx: ReportContext) -> Section:
         names = dict(zip(prof["segment"], prof["name"]))
         for seg in sorted(df.segment.unique()):
             m = (df.segment == seg).to_numpy()
-            fig.add_scattergl(x=xy[m, 0], y=xy[m, 1], mode="markers", name=f"{seg}: {names.get(seg, '')}"[:60],
-                              marker=dict(size=4, opacity=0.6))
+            fig.add_scatter(x=xy[m, 0].round(3), y=xy[m, 1].round(3), mode="markers", hoverinfo="skip",
+                            name=f"{seg}: {names.get(seg, '')}"[:60], marker=dict(size=4, opacity=0.6))
         fig.update_layout(xaxis_title="component 1", yaxis_title="component 2", height=420)
         body += figure_html(fig)
         take = (f"A 2-D view (principal components of the {len(feats)} clustering features, log-scaled; "

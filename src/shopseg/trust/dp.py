@@ -216,4 +216,4 @@ def build_shareable_report(ws, run_id: int | None = None, path: str | Path | Non
                                 html=table_html(part, max_rows=100, floatfmt="{:,.1f}")))
     return write_page(out, title=f"shopseg shareable report (differentially private, epsilon = {rel.epsilon:g}), "
                       f"as of {run['as_of']:%Y-%m-%d}", sections=sections, run=run, as_of=run["as_of"],
-                      plotly_js="", workspace="(not shown)")
+                      workspace="(not shown)")
