@@ -414,7 +414,8 @@ def report_cmd(
                                             "(default privacy.dp.epsilon); recorded in privacy_budget_log."),
     k_min: Optional[int] = typer.Option(None, "--k-min", help="With --shareable: suppress segments under this many "
                                         "customers (default privacy.dp.k_min)."),
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML file overriding default settings."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML file overriding default settings "
+                                          "(default: the run's; [shop] currency, [privacy.dp] with --shareable)."),
 ):
     """Write the self-contained HTML report of a run (works offline) and print its path."""
     from .config import load_config
@@ -429,7 +430,7 @@ def report_cmd(
             path = build_shareable_report(ws, run_id, output, epsilon=epsilon, k_min=k_min, config=load_config(config))
         else:
             with _warnings_in_words():
-                path = build_report(ws, run_id, output)
+                path = build_report(ws, run_id, output, config=load_config(config) if config else None)
     console.print(f"Report: {path}", highlight=False, soft_wrap=True)
 
 

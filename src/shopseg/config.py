@@ -76,6 +76,9 @@ CONSTRAINTS: dict[str, Constraint] = {
     "drift.bins": interval(2, 100, integer=True),
     "drift.psi_threshold": interval(0, None),
     "drift.refit_psi": interval(0, None),
+    "shop.currency": Constraint('"auto" or a three-letter ISO 4217 code in capitals, such as "GBP"',
+                                lambda v: isinstance(v, str) and (v == "auto" or (len(v) == 3 and v.isascii()
+                                                                                  and v.isalpha() and v.isupper()))),
     # privacy (docs/security.md)
     "privacy.pii": one_of("keep", "hash", "separate"),
     "privacy.max_epsilon_total": Constraint(

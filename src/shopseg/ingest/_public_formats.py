@@ -474,6 +474,7 @@ PUBLIC_PRESETS = (
         "Portuguese; categories in English when the translation file is present.",
         _olist, None, _olist_summary, _olist_files,
         recognise=lambda cols: any(_has_any(cols, *((n,) for n in sig)) for sig in _OLIST_HEADERS),
+        currency="BRL",
     ),
     Preset(
         "instacart",

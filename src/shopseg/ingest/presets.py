@@ -31,6 +31,9 @@ class Preset:
     # recognise: True when a file's column names are this preset's export (``shopseg ingest FILE`` without
     # --preset); None for presets whose files cannot be told by their header (CDNOW has none)
     recognise: Callable[[list[str]], bool] | None = None
+    # ISO 4217 code of the money in this preset's files, when the format fixes it (the report's currency under
+    # shop.currency = "auto"; docs/presets.md "Currency and product codes")
+    currency: str | None = None
 
 
 def _pick(info: SourceInfo, path: Path, table: str, wanted: dict[str, tuple[str, ...]]) -> dict[str, str]:
@@ -77,7 +80,8 @@ def _online_retail(info: SourceInfo, path: Path) -> Plan:
     kind = (f"CASE WHEN starts_with(upper({inv}), 'C') THEN 'return' "
             f"WHEN starts_with(upper({inv}), 'A') OR TRY_CAST({qty} AS DOUBLE) < 0 THEN 'adjustment' "
             f"ELSE 'sale' END")
-    stock = f"trim(CAST({c['stock']} AS VARCHAR))"
+    # one product per code whatever its case: 85123a is 85123A sold on guest lines (docs/presets.md)
+    stock = f"upper(trim(CAST({c['stock']} AS VARCHAR)))"
     return Plan(
         primary="order_lines",
         preset="online-retail",
@@ -163,15 +167,17 @@ PRESETS: dict[str, Preset] = {
             "online-retail",
             "UCI Online Retail I and II (Chen, Sain & Guo 2012): invoices become orders and lines; customers and "
             "products are derived; invoices starting with C are returns, with A adjustments; non-product codes "
-            "(POST, DOT, M, BANK CHARGES...) are flagged is_merchandise = false; guest lines keep a NULL customer.",
+            "(POST, DOT, M, BANK CHARGES...) are flagged is_merchandise = false; guest lines keep a NULL customer; "
+            "product codes are upper-cased (85123a is 85123A).",
             _online_retail, None, _online_retail_summary,
             recognise=lambda cols: _has_any(cols, ("StockCode",), ("InvoiceDate",), ("InvoiceNo", "Invoice")),
+            currency="GBP",
         ),
         Preset(
             "cdnow",
             "CDNOW purchase logs (Fader & Hardie): `customer yyyymmdd cds dollars` (master) or with a sample id "
             "(sample), whitespace-separated; each line becomes an order of the product 'CD'.",
-            _cdnow, _cdnow_read,
+            _cdnow, _cdnow_read, currency="USD",
         ),
     )
 }

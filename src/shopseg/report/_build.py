@@ -24,6 +24,7 @@ from jinja2 import Environment, PackageLoader
 from .. import __version__
 from ..errors import ShopsegError
 from ..workspace import Workspace
+from ._units import money, run_currency_setting, shop_currency
 
 
 @dataclass
@@ -41,6 +42,11 @@ class ReportContext:
     run_id: int | None
     as_of: datetime
     run: dict = field(default_factory=dict)
+    currency: str = ""  # ISO 4217 code, "" for amounts without one (_units.shop_currency)
+
+    def money(self, value, decimals: int = 0) -> str:
+        """``value`` written with the shop's currency (``£1,235``, ``1,235 CHF``)."""
+        return money(value, self.currency, decimals)
 
     def df(self, sql: str, params: list | None = None):
         return self.ws.df(sql, params or [])
@@ -132,8 +138,12 @@ def plotly_gz_b64() -> str:
 
 
 def build_report(ws: Workspace, run_id: int | None = None, path: str | Path | None = None,
-                 *, title: str | None = None) -> Path:
-    """Write the report of run ``run_id`` (default: the latest run) and return its path."""
+                 *, title: str | None = None, config=None) -> Path:
+    """Write the report of run ``run_id`` (default: the latest run) and return its path.
+
+    Money is written in ``shop.currency`` of ``config`` when given, else of the run's config ("auto": the
+    ingest presets' currency, see ``_units.shop_currency``).
+    """
     from . import _sections  # noqa: F401  (registers the sections)
 
     if run_id is None:
@@ -153,12 +163,13 @@ def build_report(ws: Workspace, run_id: int | None = None, path: str | Path | No
             raise ShopsegError("Nothing to report: the workspace holds no orders and no runs.",
                                hint="Ingest data (or `shopseg synth`), then `shopseg run`.")
         as_of = last
-    ctx = ReportContext(ws=ws, run_id=run_id, as_of=as_of, run=run)
+    ctx = ReportContext(ws=ws, run_id=run_id, as_of=as_of, run=run,
+                        currency=shop_currency(ws, run_currency_setting(run, config)))
     sections = [_draw(fn, ctx) for fn in SECTIONS]
     out = Path(path) if path is not None else ws.reports_dir / (
         f"report-run{run_id}.html" if run_id is not None else "report.html")
     return write_page(out, title=title or f"shopseg report, as of {as_of:%Y-%m-%d}", sections=sections, run=run,
-                      as_of=as_of, plotly_gz=plotly_gz_b64(), workspace=str(ws.path))
+                      as_of=as_of, plotly_gz=plotly_gz_b64(), workspace=str(ws.path), currency=ctx.currency)
 
 
 def write_page(out: Path, **context) -> Path:

@@ -8,6 +8,7 @@ import plotly.graph_objects as go
 
 from ..errors import ShopsegError
 from ._build import ReportContext, Section, figure_html, section, table_html
+from ._units import in_money, partial_month, segment_units, units_table
 
 LINE_VALUE = "l.quantity * l.unit_price - coalesce(l.discount_amount, 0)"
 
@@ -37,13 +38,13 @@ def kpis(ctx: ReportContext) -> Section:
         return Section("kpis", "Headline figures", missing="no orders up to the as-of date")
     customers, orders, revenue, aov, repeat, active = row
     cards = [("customers who bought", f"{customers:,}"), ("orders", f"{orders:,}"),
-             ("net revenue", f"{revenue:,.0f}"), ("average order value", f"{aov:,.2f}"),
+             ("net revenue", ctx.money(revenue)), ("average order value", ctx.money(aov, 2)),
              ("repeat customers", f"{repeat:.0%}"), ("bought in the last 90 days", f"{active:,}")]
     body = "<div class='kpis'>" + "".join(
         f"<div class='kpi'><div class='v'>{html.escape(str(v))}</div><div class='l'>{html.escape(str(label))}</div></div>"
         for label, v in cards) + "</div>"
     return Section("kpis", "Headline figures",
-                   f"{customers:,} customers bought {orders:,} times for {revenue:,.0f} net; "
+                   f"{customers:,} customers bought {orders:,} times for {ctx.money(revenue)} net; "
                    f"{repeat:.0%} came back for a second order and {active:,} bought in the last 90 days.", body)
 
 
@@ -74,14 +75,27 @@ def revenue_over_time(ctx: ReportContext) -> Section:
                 "count(DISTINCT customer_id) FILTER (WHERE kind = 'sale') AS customers FROM s GROUP BY 1 ORDER BY 1")
     if df.empty:
         return Section("revenue", "Revenue over time", missing="no orders up to the as-of date")
+    # the as-of month is partial unless as_of is its last day: hatched, labelled and left out of "best month"
+    partial = partial_month(ctx.as_of) and df.month.iloc[-1].strftime("%Y-%m") == f"{ctx.as_of:%Y-%m}"
+    shape = [""] * (len(df) - 1) + ["/" if partial else ""]
     fig = go.Figure()
-    fig.add_bar(x=df.month, y=df.sales, name="sales")
-    fig.add_bar(x=df.month, y=-df.returns, name="returns")
-    fig.update_layout(barmode="relative", yaxis_title="value per month")
-    best = df.loc[df.sales.idxmax()]
-    return Section("revenue", "Revenue over time",
-                   f"The best month was {best.month:%B %Y} with {best.sales:,.0f} in sales; returns took "
-                   f"{df.returns.sum() / max(df.sales.sum(), 1):.1%} of sales overall.", figure_html(fig))
+    fig.add_bar(x=df.month, y=df.sales, name="sales", marker_pattern_shape=shape)
+    fig.add_bar(x=df.month, y=-df.returns, name="returns", marker_pattern_shape=shape)
+    fig.update_layout(barmode="relative", yaxis_title=f"value per month{f' ({ctx.currency})' if ctx.currency else ''}")
+    full = df.iloc[:-1] if partial and len(df) > 1 else df
+    best = full.loc[full.sales.idxmax()]
+    take = (f"The best {'complete ' if partial else ''}month was {best.month:%B %Y} with {ctx.money(best.sales)} in "
+            f"sales; returns took {df.returns.sum() / max(df.sales.sum(), 1):.1%} of sales overall.")
+    note = ""
+    if partial:
+        fig.add_annotation(x=df.month.iloc[-1], y=float(df.sales.iloc[-1]), showarrow=True, arrowhead=0, ay=-30,
+                           text=f"partial: 1-{ctx.as_of.day} {ctx.as_of:%b}")
+        note = (f"<p class='partial' data-partial-period='{ctx.as_of:%Y-%m}'>{ctx.as_of:%B %Y} is a partial month "
+                f"(orders up to {ctx.as_of.day} {ctx.as_of:%B %Y}): its bar is hatched and not comparable with full "
+                "months.</p>")
+        take += f" {ctx.as_of:%B %Y} is partial (up to {ctx.as_of.day} {ctx.as_of:%B}): not a drop in sales."
+    body = figure_html(fig) + note
+    return Section("revenue", "Revenue over time", take, body)
 
 
 @section
@@ -92,7 +106,7 @@ def cohort_retention(ctx: ReportContext) -> Section:
         f AS (SELECT customer_id, min(m) AS cohort FROM s GROUP BY 1),
         a AS (SELECT f.cohort, datediff('month', f.cohort, s.m) AS k, count(*) AS n
               FROM s JOIN f USING (customer_id) GROUP BY ALL)
-        SELECT a.cohort, a.k, a.n / b.n AS share, b.n AS size
+        SELECT a.cohort, a.k, a.n / b.n AS share, b.n AS size, a.cohort + to_months(CAST(a.k AS INTEGER)) AS month
         FROM a JOIN (SELECT cohort, n FROM a WHERE k = 0) b USING (cohort) ORDER BY 1, 2
     """)
     if df.empty:
@@ -105,7 +119,10 @@ def cohort_retention(ctx: ReportContext) -> Section:
     fig.update_layout(xaxis_title="months since first order", yaxis_title="first-order month",
                       height=max(320, 18 * len(labels) + 120))
     m1 = df[df.k == 1]
-    take = (f"On average {m1.share.mean():.0%} of a cohort buys again in its second month."
+    if partial_month(ctx.as_of):  # a second month that is the partial as-of month would read low
+        m1 = m1[m1.month.dt.strftime("%Y-%m") != f"{ctx.as_of:%Y-%m}"]
+    take = (f"On average {m1.share.mean():.0%} of a cohort buys again in its second month"
+            + (f" ({ctx.as_of:%B %Y}, a partial month, left out)." if partial_month(ctx.as_of) else ".")
             if not m1.empty else "No cohort has a second month yet.")
     return Section("cohorts", "Cohort retention by first-order month", take, figure_html(fig))
 
@@ -173,9 +190,9 @@ def segment_sizes(ctx: ReportContext) -> Section:
 def segment_profiles(ctx: ReportContext) -> Section:
     import pandas as pd
 
-    prof = _profiles(ctx, "cluster")
+    scheme, prof = "cluster", _profiles(ctx, "cluster")
     if prof is None:
-        prof = _profiles(ctx, "rfm")
+        scheme, prof = "rfm", _profiles(ctx, "rfm")
     if prof is None:
         return Section("profiles", "Segment profiles", missing=_stage_note(ctx, "segments", "no segment profiles"))
     z = pd.DataFrame({r.segment: r.profile.get("z", {}) for r in prof.itertuples()}).T
@@ -185,10 +202,19 @@ def segment_profiles(ctx: ReportContext) -> Section:
                                zmin=-2, zmax=2, hovertemplate="%{y}<br>%{x}: z = %{z:.2f}<extra></extra>"))
     fig.update_layout(height=160 + 38 * len(labels), xaxis_tickangle=-40, margin=dict(l=260))
     r = prof.iloc[0]
-    scheme = "clusters" if str(r["segment"]).startswith("cluster") else "RFM segments"
-    take = (f"Each row is a segment, each column a feature, colour the segment mean in standard deviations from the "
-            f"shop ({scheme}). Largest: {r['segment']} '{r['name']}', {int(r['n_customers']):,} customers.")
-    return Section("profiles", "Segment profiles (z-scores)", take, figure_html(fig))
+    units = segment_units(ctx, scheme, _sales(ctx))
+    names = dict(zip(prof["segment"], prof["name"]))
+    take = (f"Each segment in customers, orders and money up to the as-of date (net spend = sales minus returns), "
+            f"then its features in standard deviations from the shop (colour; "
+            f"{'clusters' if scheme == 'cluster' else 'RFM segments'}). Largest: {r['segment']} '{r['name']}', "
+            f"{int(r['n_customers']):,} customers")
+    if units.revenue_share.notna().any():
+        top = units.loc[units.revenue_share.idxmax()]
+        take += (f"; most revenue: {top.segment} ({top.revenue_share:.0%} of net spend, "
+                 f"{ctx.money(top.net_spend_per_customer)} per customer)")
+    take += "."
+    return Section("profiles", "Segment profiles (real units and z-scores)", take,
+                   units_table(ctx, units, names) + figure_html(fig))
 
 
 @section
@@ -452,7 +478,8 @@ def lifetime_value(ctx: ReportContext) -> Section:
     import numpy as np
 
     hist = go.Figure(go.Histogram(x=np.log10(df.clv.clip(lower=0) + 1), nbinsx=50))
-    hist.update_layout(xaxis_title="log10(CLV + 1)", yaxis_title="customers", height=340)
+    hist.update_layout(xaxis_title=f"log10(CLV{f' in {ctx.currency}' if ctx.currency else ''} + 1)",
+                       yaxis_title="customers", height=340)
     # the P(alive) matrix: frequency (rows) by recency (columns), as in Fader & Hardie's plots
     fb = np.minimum(df.frequency.to_numpy(), 20)
     rb = np.minimum((df.recency / df["T"].replace(0, np.nan)).fillna(0).to_numpy() * 10, 9.999).astype(int)
@@ -463,7 +490,7 @@ def lifetime_value(ctx: ReportContext) -> Section:
     heat.update_layout(xaxis_title="recency as a share of the customer's age (last purchase / T)",
                        yaxis_title="repeat purchases (20 = 20+)", height=340)
     top_share = df.clv.nlargest(max(len(df) // 5, 1)).sum() / max(df.clv.sum(), 1e-9)
-    take = (f"Expected value over the horizon: {df.clv.sum():,.0f} in total; the top 20% of customers hold "
+    take = (f"Expected value over the horizon: {ctx.money(df.clv.sum())} in total; the top 20% of customers hold "
             f"{top_share:.0%} of it. {(df.p_alive < 0.5).mean():.0%} of buyers are more likely gone than alive.")
     take += _clv_sources_and_disagreement(ctx, float((df.p_alive < 0.5).mean()))
     return Section("clv", "Customer lifetime value and P(alive)", take,
@@ -558,11 +585,12 @@ def campaign_plan(ctx: ReportContext) -> Section:
     fig = go.Figure()
     fig.add_bar(x=df.campaign, y=df.cost, name="cost")
     fig.add_bar(x=df.campaign, y=df.incremental_value, name="expected incremental value")
-    fig.update_layout(barmode="group", yaxis_title="currency", height=340)
+    fig.update_layout(barmode="group", yaxis_title=ctx.currency or "amount", height=340)
     best = df.sort_values("expected_value", ascending=False).iloc[0]
     take = (f"{tot['treatment']:,} customers are contacted in {tot['campaigns']} campaigns ({tot['control']:,} held "
-            f"out as control groups); total cost {tot['cost']:,.0f} for an expected {tot['incremental_value']:,.0f} "
-            f"of incremental net value ({tot['expected_value']:,.0f} after cost). Biggest expected value: "
+            f"out as control groups); total cost {ctx.money(tot['cost'])} for an expected "
+            f"{ctx.money(tot['incremental_value'])} of incremental net value ({ctx.money(tot['expected_value'])} after "
+            f"cost). Biggest expected value: "
             f"{best.campaign}.")
     note = priors_note(df)
     if note:
@@ -578,6 +606,8 @@ def campaign_plan(ctx: ReportContext) -> Section:
     totals = pd.DataFrame([{"campaign": "total", "channel": "", "treatment": tot["treatment"], "control": tot["control"],
                             "cost": tot["cost"], "incremental_value": tot["incremental_value"],
                             "expected_value": tot["expected_value"], "expected_roi": tot["expected_roi"]}])
+    money = ("cost", "incremental_value", "expected_value")
     return Section("plan", "Campaign plan", take,
-                   figure_html(fig) + table_html(df[cols].assign(uplift=df.uplift.map("{:.2%}".format)))
-                   + "<h3>Total</h3>" + table_html(totals) + uplift)
+                   figure_html(fig) + table_html(in_money(ctx, df[cols].assign(uplift=df.uplift.map("{:.2%}".format)),
+                                                           money))
+                   + "<h3>Total</h3>" + table_html(in_money(ctx, totals, money)) + uplift)

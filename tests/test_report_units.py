@@ -1,0 +1,128 @@
+"""The report in real units: segments in customers, orders and money (computed by hand below), the shop's
+currency, and the partial last month marked exactly when as_of falls before the month's end."""
+
+import json
+import re
+from datetime import datetime
+
+import pytest
+
+from shopseg.config import load_config
+from shopseg.report import build_report
+from shopseg.report._units import money, partial_month, shop_currency
+from shopseg.workspace import open_workspace
+
+# customer, order, day (2024), kind, lines (quantity, unit price, line discount)
+ORDERS = [
+    ("a", "o1", "05-03", "sale", [(2, 10.0, 0.0)]),      # a: sales 20 + 30, return 10 -> net 40, 2 orders
+    ("a", "o2", "06-02", "sale", [(1, 30.0, 0.0)]),
+    ("a", "r1", "06-05", "return", [(1, 10.0, 0.0)]),
+    ("b", "o3", "05-20", "sale", [(3, 20.0, 6.0)]),      # b: 60 - 6 = 54, 1 order
+    ("c", "o4", "06-10", "sale", [(1, 100.0, 0.0)]),     # c: 100, 1 order
+    ("c", "o5", "07-02", "sale", [(9, 100.0, 0.0)]),     # after every as_of below: never counted
+    (None, "g1", "06-01", "sale", [(1, 5.0, 0.0)]),      # a guest: in the shop's revenue, in no segment
+]
+SEGMENTS = {"a": "Loyal", "b": "Loyal", "c": "Big"}
+# by hand: Loyal = a + b: 2 customers, 3 orders, sales 20 + 30 + 54 = 104, returns 10, net 94, 47 per customer,
+# share 94 / 194 = 48.5%, returns / sales 10 / 104 = 9.6%; Big = c: 1, 1, 100, 100, 51.5%, 0.0%.
+# Shop net revenue (KPI): 20 + 30 + 54 + 100 + 5 - 10 = 199.
+EXPECTED_ROWS = [
+    ["Loyal", "2", "3", "1.5", "£94", "£47", "48.5%", "9.6%"],
+    ["Big", "1", "1", "1.0", "£100", "£100", "51.5%", "0.0%"],
+]
+
+
+def make_shop(path, as_of: str, *, preset: str | None = "online-retail", currency: str | None = None):
+    ws = open_workspace(path)
+    con = ws.con
+    for cust, oid, day, kind, lines in ORDERS:
+        con.execute("INSERT INTO orders (order_id, customer_id, ordered_at, kind) VALUES (?, ?, ?, ?)",
+                    [oid, cust, f"2024-{day} 12:00:00", kind])
+        for i, (q, p, d) in enumerate(lines, 1):
+            con.execute("INSERT INTO order_lines (order_id, line_no, product_id, quantity, unit_price, "
+                        "discount_amount) VALUES (?, ?, 'P1', ?, ?, ?)", [oid, i, q, p, d])
+    con.execute("INSERT INTO ingest_log (ingest_id, source, preset, target, n_input, n_accepted, n_quarantined, "
+                "n_duplicate) VALUES (1, 'shop.csv', ?, 'order_lines', 8, 8, 0, 0)", [preset])
+    cfg = load_config(overrides={"shop": {"currency": currency}} if currency else None)
+    when = datetime.fromisoformat(as_of).replace(hour=23, minute=59, second=59, microsecond=999999)
+    con.execute("INSERT INTO runs VALUES (1, ?, 0, ?, ?, 'test', '{}', current_timestamp, 'done')",
+                [when, cfg.hash, cfg.to_json()])
+    values = ", ".join(f"('{c}', 'rfm', '{s}')" for c, s in SEGMENTS.items())
+    ws.write_output("segments", 1, f"SELECT * FROM (VALUES {values}) t(customer_id, scheme, segment)")
+    profile = json.dumps({"z": {"frequency": 0.5, "monetary_net": -0.2}})
+    ws.write_output("segment_profiles", 1, "SELECT * FROM (VALUES ('rfm', 'Loyal', 'Loyal', 2, 0.667, ?), "
+                    "('rfm', 'Big', 'Big', 1, 0.333, ?)) t(scheme, segment, name, n_customers, share, profile)",
+                    [profile, profile])
+    return ws
+
+
+def section(html: str, sid: str) -> str:
+    start = html.index(f'data-section="{sid}"')
+    return html[start:html.index("</section>", start)]
+
+
+def table_rows(fragment: str) -> list[list[str]]:
+    body = fragment[fragment.index("<tbody>"):fragment.index("</tbody>")]
+    return [re.findall(r"<td>(.*?)</td>", tr) for tr in re.findall(r"<tr>(.*?)</tr>", body)]
+
+
+@pytest.fixture
+def report_html(tmp_path):
+    def build(as_of="2024-06-15", **kw):
+        ws = make_shop(tmp_path / f"ws-{as_of}-{kw.get('currency')}-{kw.get('preset', 'p')}", as_of, **kw)
+        try:
+            return build_report(ws, 1).read_text(encoding="utf-8")
+        finally:
+            ws.close()
+    return build
+
+
+def test_segment_profiles_show_customers_orders_spend_share_and_returns_computed_by_hand(report_html):
+    prof = section(report_html(), "profiles")
+    units = prof[prof.index("<div class='units'>"):]
+    head = re.findall(r"<th>(.*?)</th>", units[:units.index("</thead>")])
+    assert head == ["segment", "customers", "orders", "orders per customer", "net spend", "net spend per customer",
+                    "share of net spend", "returns / sales"]
+    assert table_rows(units) == EXPECTED_ROWS
+    assert "class='chart-spec'" in prof  # the z-score heatmap stays beside the real units
+    assert "most revenue: Big (52% of net spend, £100 per customer)" in prof
+
+
+def test_the_currency_comes_from_the_preset_or_the_setting_and_appears_in_the_report(report_html, tmp_path):
+    html = report_html()
+    assert 'data-currency="GBP"' in html
+    kpis = section(html, "kpis")
+    assert "£199" in kpis and "for £199 net" in kpis
+    eur = report_html(currency="EUR")  # the setting wins over the preset
+    assert 'data-currency="EUR"' in eur and "€199" in section(eur, "kpis")
+    plain = report_html(preset=None)  # no preset, setting "auto": amounts without a currency, and said so
+    assert 'data-currency=""' in plain and "for 199 net" in plain and "£" not in section(plain, "profiles")
+
+
+def test_shop_currency_auto_takes_the_presets_currency_only_when_they_agree(tmp_path):
+    ws = make_shop(tmp_path / "ws", "2024-06-30")
+    try:
+        assert shop_currency(ws, "auto") == "GBP" and shop_currency(ws, None) == "GBP"
+        assert shop_currency(ws, "JPY") == "JPY"
+        ws.con.execute("INSERT INTO ingest_log (ingest_id, source, preset, target, n_input, n_accepted, "
+                       "n_quarantined, n_duplicate) VALUES (2, 'x', 'olist', 'orders', 1, 1, 0, 0)")
+        assert shop_currency(ws, "auto") == ""  # GBP and BRL: no one currency
+    finally:
+        ws.close()
+
+
+def test_partial_month_is_marked_exactly_when_as_of_is_before_the_months_end(report_html):
+    mid = section(report_html("2024-06-15"), "revenue")
+    assert "data-partial-period='2024-06'" in mid and "June 2024 is partial (up to 15 June)" in mid
+    assert '"pattern":{"shape":["","\\u002f"]}' in mid  # the June bar is hatched (plotly writes / as \u002f)
+    # the partial June (100 + 30 + 5 before the 15th) is not compared as a month: the best complete month is May
+    assert "The best complete month was May 2024 with £74 in sales" in mid
+    end = section(report_html("2024-06-30"), "revenue")
+    assert "partial" not in end and "The best month was June 2024 with £135 in sales" in end
+
+
+def test_money_and_partial_month_helpers():
+    assert money(1234.6, "GBP") == "£1,235" and money(-0.4, "GBP") == "£0" and money(-80, "BRL") == "-R$80"
+    assert money(1234.5, "CHF", 2) == "1,234.50 CHF" and money(float("nan"), "GBP") == ""
+    assert partial_month(datetime(2024, 2, 28)) and not partial_month(datetime(2024, 2, 29))
+    assert not partial_month(datetime(2023, 12, 31, 23, 59, 59))
