@@ -59,6 +59,16 @@ class RunResult:
             lines.append(f"  {name:<12} {s['status']:<8} {s.get('seconds', 0):7.2f} s  {note}")
         return "\n".join(lines)
 
+    def _repr_html_(self) -> str:
+        """The run in a notebook: one row per stage (status, seconds, note)."""
+        from ._html import html_table
+
+        rows = [(name, s.get("status"), s.get("seconds"), s.get("note") or ", ".join(
+            f"{k}={v}" for k, v in s.items() if k not in ("seconds", "status", "note")
+            and not isinstance(v, (dict, list)))) for name, s in self.stages.items()]
+        return html_table(["stage", "status", "seconds", "note"], rows,
+                          caption=f"Run {self.run_id} as of {self.as_of:%Y-%m-%d}: {self.status}")
+
 
 STAGES: list[Stage] = []
 

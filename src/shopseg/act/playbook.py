@@ -402,6 +402,24 @@ class ActionPlan:
     actions: pd.DataFrame
     notes: dict
 
+    def _repr_html_(self) -> str:
+        """The plan in a notebook: one row per campaign (treated, control, cost, expected value after cost)."""
+        from .._html import html_table
+
+        a = self.actions
+        if a.empty:
+            return html_table(["campaign"], [], caption="No customer qualified for any campaign")
+        treated = a[a["group"] == "treatment"]
+        per = (a.groupby("campaign")["group"].value_counts().unstack(fill_value=0)
+               .reindex(columns=["treatment", "control"], fill_value=0)
+               .join(treated.groupby("campaign")[["cost", "expected_value"]].sum()).fillna(0.0))
+        rows = [(c, int(r.treatment), int(r.control), float(r.cost), float(r.expected_value))
+                for c, r in per.iterrows()]
+        return html_table(["campaign", "treatment", "control", "cost", "expected value"], rows,
+                          caption=f"Campaign plan{f' of run {self.run_id}' if self.run_id is not None else ''}: "
+                                  f"{int((a['group'] == 'treatment').sum()):,} treated, "
+                                  f"{int((a['group'] == 'control').sum()):,} in control groups")
+
 
 def campaign_uplifts(ws, camps: list[Campaign], run_id: int | None) -> dict[str, tuple[float, str]]:
     """Campaign name -> (incremental response used for planning, its source).

@@ -52,6 +52,19 @@ class IngestResult:
     def reconciled(self) -> bool:
         return self.n_input == self.n_accepted + self.n_quarantined + self.n_duplicate
 
+    def _repr_html_(self) -> str:
+        """The ingest in a notebook: the row counts, rows added per table, the preset's figures and the most
+        common quarantine reasons."""
+        from .._html import html_table
+
+        rows = [("input rows", self.n_input), ("accepted", self.n_accepted), ("quarantined", self.n_quarantined),
+                ("exact duplicates", self.n_duplicate),
+                *((f"{t} added", n) for t, n in self.rows_added.items()),
+                *((k.replace("_", " "), v) for k, v in self.summary.items()),
+                *((f"quarantined: {r}", n) for r, n in self.top_reasons)]
+        return html_table(["", "rows"], rows, caption=f"Ingest {self.ingest_id}: {self.source}"
+                          + (f" (preset {self.preset})" if self.preset else ""))
+
     def describe(self) -> str:
         """A plain-text summary, as the CLI prints it."""
         lines = [

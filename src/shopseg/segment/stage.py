@@ -44,6 +44,16 @@ class SegmentRun:
     model: BehaviourClusters | None = None
     extras: dict = field(default_factory=dict)
 
+    def _repr_html_(self) -> str:
+        """The segments in a notebook: one row per scheme and segment (name, customers, share)."""
+        from .._html import html_table
+
+        p = self.profiles
+        rows = zip(p["scheme"], p["segment"], p["name"], p["n_customers"], (f"{s:.1%}" for s in p["share"]))
+        return html_table(["scheme", "segment", "name", "customers", "share"], rows, max_rows=100,
+                          caption=f"Segments of {len(self.features):,} customers"
+                          + (f" (run {self.run_id})" if self.run_id is not None else ""))
+
 
 def cluster_label(cluster_id: int) -> str:
     return f"cluster_{int(cluster_id)}"

@@ -1,0 +1,23 @@
+"""Product codes as the shop means them: in UCI Online Retail a lower-case letter in a StockCode (85123a) marks
+the same product as its capital (85123A), sold on guest lines at another price (docs/presets.md), so the
+online-retail preset folds the case."""
+
+from shopseg import ingest
+
+HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+
+
+def test_online_retail_codes_differing_only_in_case_are_one_product(ws, tmp_path):
+    p = tmp_path / "or.csv"
+    p.write_text(HEADER
+                 + "536365,85123A,WHITE HANGING HEART T-LIGHT HOLDER,6,12/1/2010 8:26,2.55,17850,United Kingdom\n"
+                 + "536366,85123a,WHITE HANGING HEART T-LIGHT HOLDER,1,12/1/2010 9:00,5.79,,United Kingdom\n"
+                 + "536367,85123A,WHITE HANGING HEART T-LIGHT HOLDER,2,12/2/2010 9:00,2.95,13047,United Kingdom\n"
+                 + "536368,gift_0001_10,Dotcomgiftshop Gift Voucher £10.00,1,12/2/2010 9:30,8.51,,United Kingdom\n")
+    r = ingest(ws, p, preset="online-retail")
+    assert r.n_accepted == 4
+    assert ws.sql("SELECT product_id, is_merchandise FROM products ORDER BY 1") == [
+        ("85123A", True), ("GIFT_0001_10", False)]
+    assert ws.sql("SELECT order_id, product_id FROM order_lines ORDER BY 1") == [
+        ("536365", "85123A"), ("536366", "85123A"), ("536367", "85123A"), ("536368", "GIFT_0001_10")]
+    assert ws.scalar("SELECT price FROM products WHERE product_id = '85123A'") == 2.95  # median of 2.55, 5.79, 2.95
