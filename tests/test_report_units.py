@@ -126,3 +126,22 @@ def test_money_and_partial_month_helpers():
     assert money(1234.5, "CHF", 2) == "1,234.50 CHF" and money(float("nan"), "GBP") == ""
     assert partial_month(datetime(2024, 2, 28)) and not partial_month(datetime(2024, 2, 29))
     assert not partial_month(datetime(2023, 12, 31, 23, 59, 59))
+
+
+def test_shopseg_report_config_sets_the_currency_of_an_existing_run(tmp_path):
+    from typer.testing import CliRunner
+
+    from shopseg.cli import app
+
+    make_shop(tmp_path / "ws", "2024-06-15").close()  # its run says "auto": GBP from the preset
+    cfg = tmp_path / "shop.toml"
+    cfg.write_text('[shop]\ncurrency = "CHF"\n')
+    out = tmp_path / "r.html"
+    r = CliRunner().invoke(app, ["--workspace", str(tmp_path / "ws"), "report", "--config", str(cfg), "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    html = out.read_text(encoding="utf-8")
+    assert 'data-currency="CHF"' in html and "for 199 CHF net" in html
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[shop]\ncurrency = "pounds"\n')
+    r = CliRunner().invoke(app, ["--workspace", str(tmp_path / "ws"), "report", "--config", str(bad)])
+    assert r.exit_code == 2 and "three-letter ISO 4217 code" in r.output and "'pounds'" in r.output
