@@ -103,7 +103,7 @@ def units_table(ctx, units, names: dict | None = None) -> str:
         t.insert(1, "name", t.segment.map(lambda s: names.get(s, "")))
     cols = ["segment", *(["name"] if names else []), "customers", "orders", "orders_per_customer", "net_spend",
             "net_spend_per_customer", "revenue_share", "return_rate"]
-    return "<div class='units'>" + table_html(t[cols].rename(columns={
+    return f"<div class='units{' named' if names else ''}'>" + table_html(t[cols].rename(columns={
         "orders_per_customer": "orders per customer", "net_spend": "net spend",
         "net_spend_per_customer": "net spend per customer", "revenue_share": "share of net spend",
         "return_rate": "returns / sales"}), max_rows=60) + "</div>"
