@@ -23,6 +23,9 @@ ORDERS = [
     (None, "g1", "06-01", "sale", [(1, 5.0, 0.0)]),      # a guest: in the shop's revenue, in no segment
 ]
 SEGMENTS = {"a": "Loyal", "b": "Loyal", "c": "Big"}
+LIFECYCLE = {"a": "active", "b": "new", "c": "new"}  # active = a: 1, 2, 40, 40, 40 / 194, 10 / 50
+OTHER_ROWS = [["new", "2", "2", "1.0", "£154", "£77", "79.4%", "0.0%"],
+              ["active", "1", "2", "2.0", "£40", "£40", "20.6%", "20.0%"]]
 # by hand: Loyal = a + b: 2 customers, 3 orders, sales 20 + 30 + 54 = 104, returns 10, net 94, 47 per customer,
 # share 94 / 194 = 48.5%, returns / sales 10 / 104 = 9.6%; Big = c: 1, 1, 100, 100, 51.5%, 0.0%.
 # Shop net revenue (KPI): 20 + 30 + 54 + 100 + 5 - 10 = 199.
@@ -47,7 +50,8 @@ def make_shop(path, as_of: str, *, preset: str | None = "online-retail", currenc
     when = datetime.fromisoformat(as_of).replace(hour=23, minute=59, second=59, microsecond=999999)
     con.execute("INSERT INTO runs VALUES (1, ?, 0, ?, ?, 'test', '{}', current_timestamp, 'done')",
                 [when, cfg.hash, cfg.to_json()])
-    values = ", ".join(f"('{c}', 'rfm', '{s}')" for c, s in SEGMENTS.items())
+    values = ", ".join([*(f"('{c}', 'rfm', '{s}')" for c, s in SEGMENTS.items()),
+                        *(f"('{c}', 'lifecycle', '{s}')" for c, s in LIFECYCLE.items())])
     ws.write_output("segments", 1, f"SELECT * FROM (VALUES {values}) t(customer_id, scheme, segment)")
     profile = json.dumps({"z": {"frequency": 0.5, "monetary_net": -0.2}})
     ws.write_output("segment_profiles", 1, "SELECT * FROM (VALUES ('rfm', 'Loyal', 'Loyal', 2, 0.667, ?), "
@@ -84,6 +88,8 @@ def test_segment_profiles_show_customers_orders_spend_share_and_returns_computed
     assert head == ["segment", "customers", "orders", "orders per customer", "net spend", "net spend per customer",
                     "share of net spend", "returns / sales"]
     assert table_rows(units) == EXPECTED_ROWS
+    other = prof[prof.index("<summary>The other schemes in real units</summary>"):]
+    assert "<h3>lifecycle</h3>" in other and table_rows(other[other.index("<h3>lifecycle</h3>"):]) == OTHER_ROWS
     assert "class='chart-spec'" in prof  # the z-score heatmap stays beside the real units
     assert "most revenue: Big (52% of net spend, £100 per customer)" in prof
 

@@ -202,7 +202,8 @@ def segment_profiles(ctx: ReportContext) -> Section:
                                zmin=-2, zmax=2, hovertemplate="%{y}<br>%{x}: z = %{z:.2f}<extra></extra>"))
     fig.update_layout(height=160 + 38 * len(labels), xaxis_tickangle=-40, margin=dict(l=260))
     r = prof.iloc[0]
-    units = segment_units(ctx, scheme, _sales(ctx))
+    every = segment_units(ctx, _sales(ctx))
+    units = every[every.scheme == scheme].reset_index(drop=True)
     names = dict(zip(prof["segment"], prof["name"]))
     take = (f"Each segment in customers, orders and money up to the as-of date (net spend = sales minus returns), "
             f"then its features in standard deviations from the shop (colour; "
@@ -213,8 +214,12 @@ def segment_profiles(ctx: ReportContext) -> Section:
         take += (f"; most revenue: {top.segment} ({top.revenue_share:.0%} of net spend, "
                  f"{ctx.money(top.net_spend_per_customer)} per customer)")
     take += "."
+    others = "".join(f"<h3>{html.escape(str(s))}</h3>" + units_table(ctx, every[every.scheme == s])
+                     for s in dict.fromkeys(every.scheme) if s != scheme)
+    if others:
+        others = "<details><summary>The other schemes in real units</summary>" + others + "</details>"
     return Section("profiles", "Segment profiles (real units and z-scores)", take,
-                   units_table(ctx, units, names) + figure_html(fig))
+                   units_table(ctx, units, names) + figure_html(fig) + others)
 
 
 @section

@@ -63,25 +63,25 @@ def partial_month(as_of: datetime) -> bool:
     return as_of.day < calendar.monthrange(as_of.year, as_of.month)[1]
 
 
-def segment_units(ctx, scheme: str, sales_sql: str):
-    """One row per segment of ``scheme`` in the report's run, in real units, from the orders up to as_of (the
-    line value the rest of the report uses): customers, sale orders, net spend (sales minus returns), net spend
-    per customer, share of the segment members' net spend, and returns as a share of sales value."""
+def segment_units(ctx, sales_sql: str):
+    """One row per scheme and segment of the report's run, in real units, from the orders up to as_of (the line
+    value the rest of the report uses): customers, sale orders, net spend (sales minus returns), net spend per
+    customer, share of the scheme's members' net spend, and returns as a share of sales value."""
     return ctx.df(f"""
         WITH s AS ({sales_sql}),
         c AS (SELECT customer_id, count(*) FILTER (WHERE kind = 'sale') AS n_orders,
                      coalesce(sum(value) FILTER (WHERE kind = 'sale'), 0) AS sales,
                      coalesce(sum(value) FILTER (WHERE kind = 'return'), 0) AS returns
               FROM s WHERE customer_id IS NOT NULL GROUP BY 1),
-        m AS (SELECT seg.segment, count(*) AS customers, coalesce(sum(c.n_orders), 0)::BIGINT AS orders,
+        m AS (SELECT seg.scheme, seg.segment, count(*) AS customers, coalesce(sum(c.n_orders), 0)::BIGINT AS orders,
                      coalesce(sum(c.sales), 0) AS sales, coalesce(sum(c.returns), 0) AS returns
               FROM segments seg LEFT JOIN c USING (customer_id)
-              WHERE seg.run_id = ? AND seg.scheme = ? GROUP BY 1)
-        SELECT segment, customers, orders, sales - returns AS net_spend,
+              WHERE seg.run_id = ? GROUP BY 1, 2)
+        SELECT scheme, segment, customers, orders, sales - returns AS net_spend,
                (sales - returns) / customers AS net_spend_per_customer,
-               (sales - returns) / nullif(sum(sales - returns) OVER (), 0) AS revenue_share,
+               (sales - returns) / nullif(sum(sales - returns) OVER (PARTITION BY scheme), 0) AS revenue_share,
                returns / nullif(sales, 0) AS return_rate
-        FROM m ORDER BY customers DESC, segment""", [ctx.run_id, scheme])
+        FROM m ORDER BY scheme, customers DESC, segment""", [ctx.run_id])
 
 
 def in_money(ctx, df, cols, decimals: int = 2):
