@@ -151,3 +151,22 @@ def test_shopseg_report_config_sets_the_currency_of_an_existing_run(tmp_path):
     bad.write_text('[shop]\ncurrency = "pounds"\n')
     r = CliRunner().invoke(app, ["--workspace", str(tmp_path / "ws"), "report", "--config", str(bad)])
     assert r.exit_code == 2 and "three-letter ISO 4217 code" in r.output and "'pounds'" in r.output
+
+
+def test_the_chart_library_is_the_small_bundle_and_refuses_trace_types_it_lacks(report_html):
+    import plotly.graph_objects as go
+
+    from shopseg.errors import ShopsegError
+    from shopseg.report._build import BUNDLED_TRACES, PLOTLY_BUNDLE, figure_html, plotly_gz_b64
+
+    html = report_html()
+    assert len(html.encode()) < 1_000_000  # plotly.min.js inlined alone was 4.8 MB
+    assert plotly_gz_b64() in html and "DecompressionStream" in html
+    from importlib import resources
+
+    banner = resources.files("shopseg.report").joinpath("static", PLOTLY_BUNDLE).read_text()[:400]
+    assert set(re.search(r"trace types: ([a-z ]+) built by", banner).group(1).split()) == BUNDLED_TRACES
+    with pytest.raises(ShopsegError, match="cannot draw trace type\\(s\\) pie"):
+        figure_html(go.Figure(go.Pie(values=[1, 2])))
+    spec = figure_html(go.Figure(go.Bar(x=["</script><script>alert(1)</script>"], y=[1])))
+    assert "</script><script>" not in spec.split("class='chart-spec'>", 1)[1][:-len("</script>")]
