@@ -170,3 +170,17 @@ def test_the_chart_library_is_the_small_bundle_and_refuses_trace_types_it_lacks(
         figure_html(go.Figure(go.Pie(values=[1, 2])))
     spec = figure_html(go.Figure(go.Bar(x=["</script><script>alert(1)</script>"], y=[1])))
     assert "</script><script>" not in spec.split("class='chart-spec'>", 1)[1][:-len("</script>")]
+
+
+def test_the_shareable_report_names_the_currency_too(ws, tmp_path):
+    from shopseg.trust.dp import build_shareable_report
+
+    from .test_trust_dp import make_shop as dp_shop
+
+    dp_shop(ws)  # no ingest preset there: "auto" finds no currency, the setting gives one
+    cfg = load_config(overrides={"privacy": {"dp": {"schemes": ["rfm"]}}, "shop": {"currency": "EUR"}})
+    page = build_shareable_report(ws, 1, tmp_path / "s.html", epsilon=1.0, config=cfg).read_text(encoding="utf-8")
+    assert 'data-currency="EUR"' in page and "money in EUR" in page
+    auto = build_shareable_report(ws, 1, tmp_path / "a.html", epsilon=1.0,
+                                  config=load_config(overrides={"privacy": {"dp": {"schemes": ["rfm"]}}}))
+    assert 'data-currency=""' in auto.read_text(encoding="utf-8")

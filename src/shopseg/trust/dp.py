@@ -185,6 +185,7 @@ def build_shareable_report(ws, run_id: int | None = None, path: str | Path | Non
     ``privacy_budget_log`` (kind ``shareable_report``).  Returns the path written.
     """
     from ..report._build import Section, table_html, write_page
+    from ..report._units import shop_currency
 
     if run_id is None:
         run_id = ws.scalar("SELECT max(run_id) FROM segments") if ws.has_table("segments") else None
@@ -216,4 +217,4 @@ def build_shareable_report(ws, run_id: int | None = None, path: str | Path | Non
                                 html=table_html(part, max_rows=100, floatfmt="{:,.1f}")))
     return write_page(out, title=f"shopseg shareable report (differentially private, epsilon = {rel.epsilon:g}), "
                       f"as of {run['as_of']:%Y-%m-%d}", sections=sections, run=run, as_of=run["as_of"],
-                      workspace="(not shown)")
+                      workspace="(not shown)", currency=shop_currency(ws, (config or load_config())["shop.currency"]))
