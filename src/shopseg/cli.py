@@ -448,6 +448,34 @@ def forget(
 
 @app.command()
 @handles_errors
+def secret(
+    move_out: bool = typer.Option(False, "--move-out",
+                                  help="Move a workspace's own secret.key (older workspaces) out to the key folder."),
+):
+    """Say where the workspace's pseudonymisation key lives (never the key itself); move an old one out."""
+    import os
+    from pathlib import Path
+
+    from .errors import WorkspaceError
+    from .trust.pii import KEY_ENV, move_secret_out, secret_path
+
+    root = Path(state.workspace)
+    if not root.is_dir():
+        raise WorkspaceError(f"No workspace at {root}.", hint="Pass --workspace, or ingest a file first.")
+    if move_out:
+        console.print(f"Moved the key to {move_secret_out(root)}; back it up apart from the workspace.",
+                      highlight=False, soft_wrap=True, markup=False)
+        return
+    where = secret_path(root)
+    inside = where.parent.resolve() == root.resolve()
+    note = (" (inside the workspace: a copy of it can confirm a guessed e-mail; `shopseg secret --move-out`)"
+            if inside else " (outside the workspace; back it up apart from it)")
+    env = f"; {KEY_ENV} is set and takes precedence" if os.environ.get(KEY_ENV) else ""
+    console.print(f"Key: {where}{note}{env}.", highlight=False, soft_wrap=True, markup=False)
+
+
+@app.command()
+@handles_errors
 def segment(
     as_of: Optional[str] = typer.Option(None, "--as-of", help="Date the run describes (default: the last order's day)."),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML file overriding default settings."),
