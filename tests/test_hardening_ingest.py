@@ -409,3 +409,30 @@ def test_a_latin1_json_array_is_refused_naming_the_encoding(tmp_path):
     p = tmp_path / "customers.json"
     p.write_bytes('[{"customer_id": "c1", "city": "Köln"}]'.encode("latin-1"))
     _refused(tmp_path, p, r"expected a JSON array in UTF-8 text, got latin-1 text")
+
+
+def test_a_line_longer_than_a_row_may_be_is_named_with_its_number_and_size(tmp_path, monkeypatch):
+    from shopseg.ingest import _read
+
+    ok = '{"order_id": "o%d", "customer_id": "c1", "ordered_at": "2024-01-0%d"}\n'
+    path = tmp_path / "orders.jsonl"
+    path.write_text(ok % (1, 1) + '{"order_id": "o2", "note": "' + "x" * 3_000_000 + '"}\n' + ok % (3, 3))
+    with open_workspace(tmp_path / "ws") as ws:
+        r = ingest(ws, path, table="orders")  # 3 MB: past DuckDB's 2 MB default, inside ours
+        assert (r.n_input, r.n_accepted) == (3, 2)
+        monkeypatch.setattr(_read, "MAX_JSON_LINE", 2**20)
+        path2 = tmp_path / "orders2.jsonl"
+        path2.write_bytes(path.read_bytes())
+        before = counts(ws)
+        with pytest.raises(ShopsegError) as e:
+            ingest(ws, path2, table="orders")
+        assert e.value.message == (f"{path2}: line 2 is 2.9 MB long, more than the 1.0 MB one JSON line may hold; "
+                                   "nothing was loaded.")
+        assert "remove or trim it" in e.value.hint
+        assert counts(ws) == before
+    csv_path = tmp_path / "orders.csv"
+    write(csv_path, [["o1", "c1", "2024-01-01", "sale", "0", "web"], ["o2", "c1", "2024-01-02", "sale", "0",
+                                                                      "x" * 3_000_000]], ",", "utf-8")
+    with open_workspace(tmp_path / "ws2") as ws:
+        with pytest.raises(ShopsegError, match=r"line 3 is 2.9 MB long, more than the 1.9 MB one row may hold"):
+            ingest(ws, csv_path, table="orders")
