@@ -53,7 +53,7 @@ class ModelFitError(ShopsegError, RuntimeError):
     """A model fit did not converge or produced invalid parameters."""
 
 
-_DISK_FULL = ("No space left on device", "Disk quota exceeded", "disk is full", "Disk full")
+_DISK_FULL = ("No space left on device", "Disk quota exceeded", "disk is full", "Disk full")  # OS, DuckDB, SQLite
 
 
 def human_bytes(n: float) -> str:
