@@ -14,6 +14,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from . import __version__
@@ -38,9 +39,10 @@ state = _State()
 
 
 def _fail(e: ShopsegError) -> None:
-    err_console.print(f"[bold red]Error:[/] {e.message}", highlight=False, soft_wrap=True)
+    # messages quote data and TOML ("[columns]"): printed as text, not as rich markup
+    err_console.print(f"[bold red]Error:[/] {escape(e.message)}", highlight=False, soft_wrap=True)
     if e.hint:
-        err_console.print(f"[yellow]Hint:[/] {e.hint}", highlight=False, soft_wrap=True)
+        err_console.print(f"[yellow]Hint:[/] {escape(e.hint)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code=2)
 
 
@@ -595,7 +597,7 @@ def rules_cmd(
                     else str(v) for v in rec))
     console.print(t)
     if hint:
-        err_console.print(f"[yellow]Hint:[/] {hint}", highlight=False, soft_wrap=True)
+        err_console.print(f"[yellow]Hint:[/] {escape(hint)}", highlight=False, soft_wrap=True)
 
 
 def _no_rules_hint(ws, ids: list[str]) -> str:
