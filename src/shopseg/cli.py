@@ -214,12 +214,12 @@ def ingest(
                                    config=_load_config(config), date_format=date_format)
         except IngestError as e:
             if getattr(e, "proposal", None):
-                out = ws.path / "mappings" / f"{path.stem}.toml"
-                out.parent.mkdir(exist_ok=True)
-                out.write_text(e.proposal, encoding="utf-8")
+                dest = ws.path / "mappings" / f"{path.stem}.toml"
+                dest.parent.mkdir(exist_ok=True)
+                dest.write_text(e.proposal, encoding="utf-8")
                 e.hint = ((e.hint + "\n") if e.hint else "") + (
-                    f"A proposed mapping, each guess commented, is in {out}: check it, then "
-                    f"`shopseg ingest {path} --mapping {out}`.")
+                    f"A proposed mapping, each guess commented, is in {dest}: check it, then "
+                    f"`shopseg ingest {path} --mapping {dest}`.")
             raise
     results = result if isinstance(result, list) else [result]
     out.record("ingests", [r.__dict__ for r in results])
@@ -923,8 +923,22 @@ def cli_markdown() -> str:
     out = ["# Command line", "",
            "Generated from the commands' help (`python -c 'from shopseg.cli import cli_markdown as m; print(m(), end=\"\")'"
            " > docs/cli.md`); `tests/test_docs.py` fails when the two disagree. Every command takes the global",
-           "option `--workspace PATH` (or `SHOPSEG_WORKSPACE`; default `./shopseg-workspace`) before its name.",
-           "Errors print a message and a hint and exit with code 2.", ""]
+           "option `--workspace PATH` / `-w` (or `SHOPSEG_WORKSPACE`; default `./shopseg-workspace`), before or after "
+           "its name.",
+           "Errors print a message and a hint and exit with code 2.", "",
+           "Global flags, before or after the command's name:", "",
+           "- `--json`: the command's data as one JSON document on stdout (each table a list of objects with the "
+           "table's values, unformatted: a share printed `12.3%` is `0.123`); messages go to stderr. "
+           "`shopseg sql --json` is `--format json`.",
+           "- `-q` / `--quiet`: results and errors only (no notes, no progress bar; a run prints its first line).",
+           "- `-v` / `--verbose`: details on stderr: the config file used, each stage's time, how a file was read.",
+           "",
+           "Settings: `--config FILE` where a command takes it; without it, `shopseg.toml` in the workspace folder, "
+           "else `shopseg.toml` in the current folder, else the defaults (docs/config.md). The first found is used "
+           "whole (files are not merged); `-v` says which.",
+           "",
+           "Shell completion: `shopseg --install-completion` installs it for the current shell (bash, zsh, fish, "
+           "PowerShell); `shopseg --show-completion` prints the script to install by hand.", ""]
     ctx = click.Context(group)
     for name in group.list_commands(ctx):
         cmd = group.get_command(ctx, name)

@@ -289,10 +289,10 @@ def _get(d: dict, table: str, col: str):
 def _mapped(src_sql: str, steps: list[str] | None, values: dict[str, object] | None) -> str:
     """The SQL of a source column after its value map (matched trimmed, any case) and normalisation steps.
 
-    >>> _mapped('"Email"', ["trim", "lower"], None)
-    'lower(trim(CAST("Email" AS VARCHAR)))'
-    >>> _mapped('"Status"', None, {"refunded": "return", "*": "sale"})
-    "CASE lower(trim(CAST(\"Status\" AS VARCHAR))) WHEN 'refunded' THEN 'return' ELSE 'sale' END"
+    >>> print(_mapped('"Email"', ["trim", "lower"], None))
+    lower(trim(CAST("Email" AS VARCHAR)))
+    >>> print(_mapped('"Status"', None, {"refunded": "return", "*": "sale"}))
+    CASE lower(trim(CAST("Status" AS VARCHAR))) WHEN 'refunded' THEN 'return' ELSE 'sale' END
     """
     if not steps and not values:
         return src_sql
@@ -310,8 +310,8 @@ def _mapped(src_sql: str, steps: list[str] | None, values: dict[str, object] | N
 def toml_key(name: str) -> str:
     """``name`` as a TOML key: bare when it may be, else a quoted string (``Created at`` -> ``"Created at"``).
 
-    >>> toml_key("Email"), toml_key("Created at"), toml_key('a"b')
-    ('Email', '"Created at"', '"a\\"b"')
+    >>> print(toml_key("Email"), toml_key("Created at"), toml_key('a"b'))
+    Email "Created at" "a\\"b"
     """
     return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else toml_str(name)
 
