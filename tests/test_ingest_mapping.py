@@ -121,7 +121,7 @@ def test_missing_column_hint_reaches_the_terminal_with_its_brackets(tmp_path):
     res = CliRunner().invoke(app, ["--workspace", str(tmp_path / "ws"), "ingest", str(src), "--table", "orders"])
     assert res.exit_code == 2
     assert "Add to the [columns] section" in res.output
-    toml = res.output.split("(--mapping FILE):", 1)[1]
+    toml = res.output.split("(--mapping FILE):", 1)[1].split("A proposed mapping", 1)[0]  # (then the proposal)
     assert tomllib.loads(toml) == {"Order": "order_id", "Created at": "ordered_at"}
 
 
@@ -132,3 +132,12 @@ def test_a_file_mostly_quarantined_fails_and_leaves_the_workspace_as_it_was(ws, 
     with pytest.raises(IngestError, match=r"2 of 3 rows \(67%\).*Most common: 2 x ordered_at: expected a date"):
         ingest(ws, bad)
     assert (ws.sql("SELECT order_id FROM orders"), ws.count("ingest_log"), ws.count("quarantine")) == before
+
+
+def test_ambiguous_dates_hint_ends_with_a_formats_line_that_loads(ws, tmp_path):
+    src = write(tmp_path, "orders.csv", "order_id,ordered_at\no1,01/02/2024\no2,03/04/2024\n")
+    with pytest.raises(IngestError, match="is ambiguous") as e:
+        ingest(ws, src)
+    head, toml = e.value.hint.rsplit("\n", 1)
+    assert head.endswith("or add to the [formats] section of a mapping file:")
+    assert tomllib.loads(toml) == {"ordered_at": "%d/%m/%Y %H:%M"}
