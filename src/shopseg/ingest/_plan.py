@@ -256,10 +256,11 @@ def plan_from_mapping(mapping: Mapping, source_columns: list[str], table: str | 
                      f"(e.g. \"orders.{dst.split('.')[-1]}\") when they belong to different tables.")
         renamed[dst] = src
     exprs: dict[str, dict[str, str]] = {}
+    from_source: dict[str, set[str]] = {}  # table -> columns read from the file (not constants)
     formats: dict[str, list[str]] = {}
     for tname, cols in targets.items():
         tbl = schema.INPUT_TABLES[tname]
-        exprs[tname] = {}
+        exprs[tname], from_source[tname] = {}, set()
         for col in cols:
             qualified = f"{tname}.{col}"
             src = renamed.get(qualified) or renamed.get(col)
@@ -268,6 +269,7 @@ def plan_from_mapping(mapping: Mapping, source_columns: list[str], table: str | 
             if src is not None:
                 exprs[tname][col] = _mapped(ident(src), _get(mapping.normalise, tname, col),
                                             _get(mapping.values, tname, col))
+                from_source[tname].add(col)
             elif qualified in mapping.constants or col in mapping.constants:
                 exprs[tname][col] = literal(mapping.constants.get(qualified, mapping.constants.get(col)))
             fmts = mapping.formats.get(qualified) or mapping.formats.get(col)
@@ -278,7 +280,28 @@ def plan_from_mapping(mapping: Mapping, source_columns: list[str], table: str | 
             raise IngestError(missing_column_message(path, tname, missing, source_columns),
                               hint=missing_column_hint(missing, source_columns))
     primary = [t for t in schema.LOAD_ORDER if t in targets][-1]
+    for tname in exprs:
+        if tname != primary:
+            _fill_from_key(exprs[tname], schema.INPUT_TABLES[tname].key[0], from_source[tname])
     return Plan(primary=primary, exprs=exprs, formats=formats)
+
+
+def _fill_from_key(cols: dict[str, str], key: str, from_source: set[str]) -> None:
+    """A derived table's columns as the first non-empty value among the rows sharing its key, on every row.
+
+    Exports give an order's date, status or e-mail on its first line only: each line then carries them, so a
+    line is not quarantined for a value its order has (the derived row already took the first non-empty value).
+    """
+    if key not in cols:
+        return
+    win = (f"OVER (PARTITION BY {_text(cols[key])} ORDER BY _row "
+           "ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)")
+    for c in from_source - {key}:
+        cols[c] = f"first_value({_text(cols[c])} IGNORE NULLS) {win}"
+
+
+def _text(sql: str) -> str:
+    return f"nullif(trim(CAST({sql} AS VARCHAR)), '')"
 
 
 def _get(d: dict, table: str, col: str):
