@@ -203,3 +203,22 @@ def test_propose_mapping_prints_toml_that_loads_for_odd_headers(tmp_path, header
     from shopseg.ingest._plan import mapping_from_dict
 
     mapping_from_dict(m)  # every guessed target is a canonical column
+
+
+@pytest.mark.parametrize("name, fmt", [("o.csv", None), ("o.json", None), ("o.parquet", None), ("x.out", "json")])
+def test_sql_output_writes_the_rows_in_the_format_of_its_extension(shop, tmp_path, name, fmt):
+    dest = tmp_path / name
+    r = shopseg("-w", shop, "sql", "SELECT order_id, ordered_at FROM orders ORDER BY 1 LIMIT 3", "--output", dest,
+                *(["--format", fmt] if fmt else []))
+    assert r.exit_code == 0, r.output
+    assert f"3 rows -> {dest}" in " ".join(r.output.split())
+    import duckdb
+
+    reader = {".csv": "read_csv", ".json": "read_json", ".parquet": "read_parquet"}.get(dest.suffix, "read_json")
+    got = duckdb.sql(f"SELECT order_id FROM {reader}('{dest}')").fetchall()
+    assert [g[0] for g in got] == sorted(g[0] for g in got) and len(got) == 3
+
+
+def test_sql_parquet_needs_an_output_file(shop):
+    r = shopseg("-w", shop, "sql", "SELECT 1", "--format", "parquet")
+    assert r.exit_code == 2 and "give --output FILE.parquet" in r.output

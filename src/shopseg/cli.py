@@ -298,8 +298,10 @@ def quarantine(
 def sql(
     query: str = typer.Argument(..., help="A SQL query over the workspace (read-only)."),
     limit: int = typer.Option(1000, "--limit", min=0, help="Rows to print at most (0: all); a cut is said."),
-    fmt: str = typer.Option("auto", "--format", help="table, csv or json (auto: a table on a terminal, "
-                            "CSV into a pipe or a file)."),
+    fmt: str = typer.Option("auto", "--format", help="table, csv, json or parquet (auto: a table on a terminal, "
+                            "CSV into a pipe; with --output, from its extension)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the rows to this file (csv, json or "
+                                          "parquet) instead of printing them."),
     allow_files: bool = typer.Option(False, "--allow-files", help="Let the query read files (read_csv, "
                                      "read_parquet, glob, ATTACH ... READ_ONLY); still no writes."),
 ):
@@ -315,8 +317,14 @@ def sql(
 
     from .errors import ConfigError
 
-    if fmt not in ("auto", "table", "csv", "json"):
-        raise ConfigError(f"--format must be auto, table, csv or json. Got {fmt!r} instead.")
+    if fmt not in ("auto", "table", "csv", "json", "parquet"):
+        raise ConfigError(f"--format must be auto, table, csv, json or parquet. Got {fmt!r} instead.")
+    if fmt == "auto" and output is not None:
+        fmt = {".json": "json", ".parquet": "parquet"}.get(output.suffix.lower(), "csv")
+    if fmt == "parquet" and output is None:
+        raise ConfigError("--format parquet writes a binary file: give --output FILE.parquet.")
+    if fmt == "table" and output is not None:
+        raise ConfigError("--output writes csv, json or parquet. Got --format table instead.")
     with _open(create=False, read_only=True) as ws:
         lock_down(ws.con, allow_files=allow_files)
         try:
@@ -339,18 +347,31 @@ def sql(
     rows = rows[:limit] if cut else rows
     if fmt == "auto":
         fmt = "json" if out.out.json else "table" if sys.stdout.isatty() else "csv"
-    if fmt == "csv":
-        w = csv.writer(sys.stdout, lineterminator="\n")
-        w.writerow(cols)
-        w.writerows(["" if v is None else v for v in r] for r in rows)
-        sys.stdout.flush()
+    if fmt == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.Table.from_pylist([dict(zip(cols, r)) for r in rows]) if rows else
+                       pa.table({c: pa.array([], pa.string()) for c in cols}), output)
+    elif fmt == "csv":
+        with (open(output, "w", newline="", encoding="utf-8") if output else contextlib.nullcontext(sys.stdout)) as f:
+            w = csv.writer(f, lineterminator="\n")
+            w.writerow(cols)
+            w.writerows(["" if v is None else v for v in r] for r in rows)
+            f.flush()
     elif fmt == "json":
-        print(json.dumps([dict(zip(cols, r)) for r in rows], default=str, ensure_ascii=False))
+        text = json.dumps([dict(zip(cols, r)) for r in rows], default=str, ensure_ascii=False)
+        if output:
+            output.write_text(text + "\n", encoding="utf-8")
+        else:
+            print(text)
     else:
         t = Table(*cols)
         for r in rows:
             t.add_row(*("" if v is None else str(v) for v in r))
         console.print(t)
+    if output is not None:
+        err_console.print(f"{len(rows):,} rows -> {output}", highlight=False, soft_wrap=True, markup=False)
     if cut:
         err_console.print(f"(the first {limit:,} rows; the query has more: --limit 0 prints all)", highlight=False)
 
