@@ -61,6 +61,8 @@ def test_summary_json_counts_every_table(shop):
     (["quarantine"], "quarantine"),
     (["presets"], "presets"),
     (["customer", "c01"], "customer"),
+    (["rules", "--as-of", "2024-07-01", "--min-support", "0.05", "--min-confidence", "0.1"], "rules"),
+    (["plan"], "plan"),
 ])
 def test_every_data_command_prints_one_json_document(shop, args, key):
     r = shopseg("-w", shop, *args, "--json")
