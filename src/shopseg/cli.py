@@ -498,6 +498,7 @@ def forget(
     with _open(create=False) as ws:
         result = do_forget(ws, customer_ids)
     out.say(result.describe())
+    out.record("forget", result.__dict__)
 
 
 @app.command()
