@@ -141,3 +141,18 @@ def test_ambiguous_dates_hint_ends_with_a_formats_line_that_loads(ws, tmp_path):
     head, toml = e.value.hint.rsplit("\n", 1)
     assert head.endswith("or add to the [formats] section of a mapping file:")
     assert tomllib.loads(toml) == {"ordered_at": "%d/%m/%Y %H:%M"}
+
+
+def test_order_fields_given_on_the_first_line_only_reach_every_line(ws, tmp_path):
+    """Shopify-style exports leave an order's e-mail, status and date empty after its first line."""
+    src = write(tmp_path, "orders_export.csv", """\
+        Name,Email,Financial Status,Created at,Lineitem sku,Lineitem quantity,Lineitem price
+        #1001,Ann@Example.com,refunded,05/03/2024 10:00,SKU-A,2,5.00
+        #1001,,,,SKU-B,1,3.50
+        #1002,bob@example.com,paid,06/03/2024 11:30,SKU-A,1,5.00
+        """)
+    r = ingest(ws, src, mapping=write(tmp_path, "m.toml", MAPPING))
+    assert (r.n_accepted, r.n_quarantined) == (3, 0)
+    assert ws.sql("SELECT order_id, customer_id, kind FROM orders ORDER BY 1") == [
+        ("#1001", "ann@example.com", "return"), ("#1002", "bob@example.com", "sale")]
+    assert ws.sql("SELECT order_id, count(*) FROM order_lines GROUP BY 1 ORDER BY 1") == [("#1001", 2), ("#1002", 1)]
