@@ -41,6 +41,9 @@ KIND_WORDS = [(r"partial", "sale"), (r"refund|return|retour|chargeback", "return
               (r"void|cancel|storn|annul|fail|declin|abandon|expired", "adjustment")]
 
 
+LINE_KEYS = {"order_id", "product_id", "quantity", "unit_price"}  # needed on every row of a file of lines
+
+
 @dataclass
 class ColumnFacts:
     name: str
@@ -52,6 +55,7 @@ class ColumnFacts:
     order_number: float
     distinct: int
     examples: list[str] = field(default_factory=list)
+    rows: int = 0  # rows looked at (empty values included)
 
 
 def column_facts(con: duckdb.DuckDBPyConnection, columns: list[str]) -> list[ColumnFacts]:
@@ -68,9 +72,8 @@ def column_facts(con: duckdb.DuckDBPyConnection, columns: list[str]) -> list[Col
                    avg(CAST({date} IS NOT NULL AS INT)), avg(CAST(TRY_CAST(v AS DOUBLE) IS NOT NULL AS INT)),
                    avg(CAST(regexp_matches(v, '^-?\\d+$') AS INT)),
                    avg(CAST(regexp_matches(v, '{ORDER_NUMBER}') AS INT)), count(DISTINCT v),
-                   list(DISTINCT v ORDER BY v)[1:4] FROM x""").fetchone()
-        n = row[0]
-        out.append(ColumnFacts(c, n, *(x or 0.0 for x in row[1:6]), row[6], list(row[7] or [])))
+                   list(DISTINCT v ORDER BY v)[1:4], (SELECT count(*) FROM s) FROM x""").fetchone()
+        out.append(ColumnFacts(c, row[0], *(x or 0.0 for x in row[1:6]), row[6], list(row[7] or []), row[8]))
     return out
 
 
@@ -148,6 +151,9 @@ def propose_mapping(con: duckdb.DuckDBPyConnection, columns: list[str], source: 
         dst = toml_str(target)
         if target == "email" and email_is_id:
             dst, why = '["customer_id", "email"]', why + "; no customer id column, so the e-mail identifies the customer"
+        if target in LINE_KEYS and f.n < f.rows:  # a line without it is quarantined
+            why += (f"; empty on {1 - f.n / f.rows:.0%} of the rows looked at: those rows will be quarantined "
+                    "unless another column serves (a name as product id: [\"product_id\", \"products.name\"])")
         out.append(f"{toml_key(f.name)} = {dst}  # {why}")
     used = {f.name for f, _ in roles.values()}
     for f in facts:
