@@ -53,6 +53,8 @@ def test_summary_json_counts_every_table(shop):
     doc = json.loads(shopseg("-w", shop, "summary", "--json").stdout)
     assert {r["table"]: r["rows"] for r in doc["tables"]} == {
         "customers": 12, "products": 6, "orders": 27, "order_lines": 31, "events": 19, "reviews": 5, "quarantine": 0}
+    table = rows_of(shopseg("-w", shop, "summary").stdout)
+    assert table == [[r["table"], f"{r['rows']:,}"] for r in doc["tables"]]
 
 
 @pytest.mark.parametrize("args, key", [
