@@ -178,7 +178,8 @@ def test_reingesting_the_same_rows_under_hash_counts_duplicates_not_conflicts(ws
 def test_quarantined_rows_keep_no_raw_pii_under_hash(ws, tmp_path):
     p = tmp_path / "customers.csv"
     p.write_text("customer_id,email,name,signed_up_at\nq1,quinn@example.org,Quinn Ash,not-a-date\n", encoding="utf-8")
-    r = ingest(ws, p, table="customers", config=cfg("hash"))
+    r = ingest(ws, p, table="customers", config=load_config(overrides={"privacy": {"pii": "hash"},  # 1 row, bad
+                                                                   "ingest": {"max_quarantine_share": 1.0}}))
     assert r.n_quarantined == 1
     raw = ws.scalar("SELECT raw FROM quarantine")
     assert "quinn@example.org" not in raw and "Quinn Ash" not in raw
