@@ -44,3 +44,12 @@ def chromium_path() -> str:
             pytest.skip("chromium absent and SHOPSEG_SKIP_BROWSER set")
         pytest.fail("Debian chromium is missing: `make test` installs it with scripts/install-debian-package.sh")
     return chromium
+
+
+# Workspace keys live outside workspaces (shopseg.trust.pii.key_dir): the suite and the processes it starts keep
+# theirs in one temporary folder, never in the user's ~/.config.
+if "SHOPSEG_KEY_DIR" not in os.environ:
+    import tempfile
+
+    os.environ["SHOPSEG_KEY_DIR"] = tempfile.mkdtemp(prefix="shopseg-test-keys-")
+os.environ.pop("SHOPSEG_SECRET_KEY", None)

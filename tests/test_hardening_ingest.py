@@ -180,7 +180,7 @@ def test_non_finite_numbers_are_quarantined_with_the_reason(tmp_path):
         ingest(ws, _write(tmp_path / "products.csv", "product_id,name\n" + "".join(f"p{i},x\n" for i in range(1, 6))))
         p = _write(tmp_path / "order_lines.csv", "order_id,product_id,quantity,unit_price,discount_amount\n"
                    "o1,p1,1,9.5,0\no1,p2,inf,9.5,0\no1,p3,1,nan,0\no1,p4,1,1e999,0\no1,p5,1,2,-Infinity\n")
-        r = ingest(ws, p)
+        r = ingest(ws, p, config=_lenient())
         assert (r.n_accepted, r.n_quarantined) == (1, 4)
         got = ws.sql("SELECT row_number, reason FROM quarantine WHERE ingest_id = ? ORDER BY row_number",
                      [r.ingest_id])
@@ -197,7 +197,7 @@ def test_implausible_dates_are_quarantined_and_never_become_the_default_as_of(tm
     body = ("order_id,customer_id,ordered_at\no1,c1,2024-01-05\no2,c1,infinity\no3,c1,epoch\no4,c1,0001-01-01\n"
             "o5,c1,1989-12-31 23:59:59\no6,c1,1990-01-01\no7,c1,2199-12-31 23:59:59\no8,c1,2200-01-01\n")
     with open_workspace(tmp_path / "ws") as ws:
-        r = ingest(ws, _write(tmp_path / "orders.csv", body))
+        r = ingest(ws, _write(tmp_path / "orders.csv", body), config=_lenient())  # 5 of 8 bad
         assert sorted(i for (i,) in ws.sql("SELECT order_id FROM orders")) == ["o1", "o6", "o7"]
         assert r.n_quarantined == 5
         reasons = dict(ws.sql("SELECT row_number, reason FROM quarantine"))
@@ -210,7 +210,8 @@ def test_implausible_dates_are_quarantined_and_never_become_the_default_as_of(tm
         from shopseg.config import load_config
 
         r = ingest(ws, _write(tmp_path / "orders.csv", body),
-                   config=load_config(overrides={"ingest": {"min_date": "2000-01-01", "max_date": "2030-12-31"}}))
+                   config=load_config(overrides={"ingest": {"min_date": "2000-01-01", "max_date": "2030-12-31",
+                                                            "max_quarantine_share": 1.0}}))
         assert sorted(i for (i,) in ws.sql("SELECT order_id FROM orders")) == ["o1"]
 
 
@@ -409,3 +410,30 @@ def test_a_latin1_json_array_is_refused_naming_the_encoding(tmp_path):
     p = tmp_path / "customers.json"
     p.write_bytes('[{"customer_id": "c1", "city": "Köln"}]'.encode("latin-1"))
     _refused(tmp_path, p, r"expected a JSON array in UTF-8 text, got latin-1 text")
+
+
+def test_a_line_longer_than_a_row_may_be_is_named_with_its_number_and_size(tmp_path, monkeypatch):
+    from shopseg.ingest import _read
+
+    ok = '{"order_id": "o%d", "customer_id": "c1", "ordered_at": "2024-01-0%d"}\n'
+    path = tmp_path / "orders.jsonl"
+    path.write_text(ok % (1, 1) + '{"order_id": "o2", "note": "' + "x" * 3_000_000 + '"}\n' + ok % (3, 3))
+    with open_workspace(tmp_path / "ws") as ws:
+        r = ingest(ws, path, table="orders")  # 3 MB: past DuckDB's 2 MB default, inside ours
+        assert (r.n_input, r.n_accepted) == (3, 2)
+        monkeypatch.setattr(_read, "MAX_JSON_LINE", 2**20)
+        path2 = tmp_path / "orders2.jsonl"
+        path2.write_bytes(path.read_bytes())
+        before = counts(ws)
+        with pytest.raises(ShopsegError) as e:
+            ingest(ws, path2, table="orders")
+        assert e.value.message == (f"{path2}: line 2 is 2.9 MB long, more than the 1.0 MB one JSON line may hold; "
+                                   "nothing was loaded.")
+        assert "remove or trim it" in e.value.hint
+        assert counts(ws) == before
+    csv_path = tmp_path / "orders.csv"
+    write(csv_path, [["o1", "c1", "2024-01-01", "sale", "0", "web"], ["o2", "c1", "2024-01-02", "sale", "0",
+                                                                      "x" * 3_000_000]], ",", "utf-8")
+    with open_workspace(tmp_path / "ws2") as ws:
+        with pytest.raises(ShopsegError, match=r"line 3 is 2.9 MB long, more than the 1.9 MB one row may hold"):
+            ingest(ws, csv_path, table="orders")

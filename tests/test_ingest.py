@@ -10,6 +10,7 @@ import time
 import pytest
 
 from shopseg import IngestError, ingest
+from shopseg.config import load_config
 from shopseg.errors import ConfigError
 from shopseg.ingest import load_mapping
 from shopseg.workspace import open_workspace
@@ -250,7 +251,7 @@ def test_each_broken_json_line_is_quarantined_with_its_parser_message_never_as_a
     broken = ['{"customer_id": "c2"', '{"customer_id": c3}', "not json", '{"customer_id": "c4"}}', "[1, 2",
               '{"customer_id": "c5" "x": 1}']
     p = write(tmp_path, "customers.jsonl", "\n".join(['{"customer_id": "c1"}', *broken, broken[0]]))
-    r = ingest(ws, p)
+    r = ingest(ws, p, config=load_config(overrides={"ingest": {"max_quarantine_share": 1.0}}))  # 6 of 8 bad
     assert (r.n_input, r.n_accepted, r.n_quarantined, r.n_duplicate) == (8, 1, 6, 1)  # the last repeats line 2
     got = ws.sql("SELECT row_number, reason FROM quarantine ORDER BY 1")
     assert [n for n, _ in got] == [2, 3, 4, 5, 6, 7]
@@ -359,12 +360,12 @@ def test_mapping_naming_a_column_the_file_lacks(ws, tmp_path):
 
 
 def test_too_many_bad_rows_roll_back_everything(ws, tmp_path):
-    from shopseg.config import load_config
-
-    cfg = load_config(overrides={"ingest": {"max_quarantine_share": 0.5}})
+    """The default ingest.max_quarantine_share (0.5) stops a file with 2 bad rows of 3, naming the reasons."""
     p = write(tmp_path, "orders.csv", "order_id,ordered_at\no1,yesterday\no2,today\no3,2024-01-01\n")
-    with pytest.raises(IngestError, match=r"2 of 3 rows \(67%\) would be quarantined"):
-        ingest(ws, p, config=cfg)
+    with pytest.raises(IngestError, match=r"2 of 3 rows \(67%\) would be quarantined, more than "
+                       r"ingest.max_quarantine_share = 0.5; nothing was loaded. Most common: 2 x ordered_at: "
+                       r"expected a date"):
+        ingest(ws, p)
     assert counts(ws) == {"customers": 0, "products": 0, "orders": 0, "order_lines": 0, "quarantine": 0,
                           "ingest_log": 0}
     assert ws.sql("SELECT table_name FROM information_schema.tables WHERE table_type = 'LOCAL TEMPORARY'") == []

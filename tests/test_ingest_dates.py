@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from shopseg.cli import app
+from shopseg.config import load_config
 from shopseg.errors import IngestError
 from shopseg.ingest import ingest
 from shopseg.workspace import open_workspace
@@ -117,7 +118,10 @@ def test_a_folder_ingest_hint_says_what_to_do_next_not_ingest_the_folder(tmp_pat
     # every order's purchase date unreadable: the orders file loads nothing, so the items cannot load
     p.write_text(re.sub(r'"delivered","[^"]*"|"(canceled|shipped|unavailable)","[^"]*"', '"delivered","soon"',
                         p.read_text(encoding="utf-8")), encoding="utf-8")
-    res = CliRunner().invoke(app, ["-w", str(tmp_path / "ws"), "ingest", str(folder), "--preset", "olist"])
+    lenient = tmp_path / "lenient.toml"  # the orders file loads nothing instead of stopping the ingest
+    lenient.write_text("[ingest]\nmax_quarantine_share = 1.0\n")
+    res = CliRunner().invoke(app, ["-w", str(tmp_path / "ws"), "ingest", str(folder), "--preset", "olist",
+                                   "--config", str(lenient)])
     assert res.exit_code == 2, res.output
     out = " ".join(res.output.split())
     assert "table 'orders' is still empty" in out and "Ingest the folder" not in out
@@ -126,6 +130,7 @@ def test_a_folder_ingest_hint_says_what_to_do_next_not_ingest_the_folder(tmp_pat
 
 def test_a_file_that_loads_nothing_says_so(tmp_path):
     with open_workspace(tmp_path / "ws") as ws:
-        r = ingest(ws, _orders(tmp_path, ["not a date", "nor this"]), table="orders")
+        r = ingest(ws, _orders(tmp_path, ["not a date", "nor this"]), table="orders",
+                   config=load_config(overrides={"ingest": {"max_quarantine_share": 1.0}}))
         assert (r.n_accepted, r.n_quarantined) == (0, 2)
         assert "Warning: every row was quarantined, nothing was loaded from this file" in r.describe()

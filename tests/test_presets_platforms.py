@@ -509,7 +509,9 @@ def test_bigcommerce_unreadable_product_details_quarantine_the_order(ws, tmp_pat
     with open(path, "w", newline="", encoding="utf-8") as f:
         f.write(header + "\n")
         csv.DictWriter(f, BIGCOMMERCE_COLUMNS).writerows([good, bad, empty])
-    r = ingest(ws, path)
+    from shopseg.config import load_config
+
+    r = ingest(ws, path, config=load_config(overrides={"ingest": {"max_quarantine_share": 1.0}}))  # 2 of 3 bad
     assert (r.n_accepted, r.n_quarantined) == (1, 2)
     reasons = dict(ws.sql("SELECT row_number, reason FROM quarantine"))
     assert reasons[2].startswith("Product Details: expected entries \"Product Qty: n, Product SKU: ..., Product Unit "

@@ -147,6 +147,10 @@ def test_shopseg_report_config_sets_the_currency_of_an_existing_run(tmp_path):
     assert r.exit_code == 0, r.output
     html = out.read_text(encoding="utf-8")
     assert 'data-currency="CHF"' in html and "for 199 CHF net" in html
+    (tmp_path / "ws" / "shopseg.toml").write_text('[shop]\ncurrency = "USD"\n')  # found in the workspace folder
+    r = CliRunner().invoke(app, ["--workspace", str(tmp_path / "ws"), "report", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    assert 'data-currency="USD"' in out.read_text(encoding="utf-8")
     bad = tmp_path / "bad.toml"
     bad.write_text('[shop]\ncurrency = "pounds"\n')
     r = CliRunner().invoke(app, ["--workspace", str(tmp_path / "ws"), "report", "--config", str(bad)])

@@ -383,3 +383,21 @@ def test_a_posted_time_with_an_offset_is_stored_in_utc_whatever_the_session_zone
     assert client.post("/events", json=body, headers=W).status_code == 200
     assert str(ws.con.execute("SELECT ordered_at FROM orders WHERE order_id = 'L1'").fetchone()[0]) == \
         "2024-07-02 18:00:00"
+
+
+def test_a_full_disk_while_posting_events_is_a_507_with_the_reason_and_nothing_stored(client, monkeypatch):
+    import sqlite3
+
+    before = counts(client)
+    from shopseg.serve import live as live_mod
+
+    def full(self, rows):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(live_mod.LiveUpdater, "apply", full)
+    r = client.post("/events", json=LIVE_ORDER, headers=W)
+    assert r.status_code == 507, r.text
+    body = r.json()
+    assert body["error"] == "disk_full" and body["message"].startswith("The disk is full: writing ")
+    assert "free of" in body["message"] and "Free space on that disk" in body["hint"]
+    assert counts(client) == before

@@ -15,10 +15,11 @@ from hypothesis import strategies as st
 
 from shopseg.act import export_audience
 from shopseg.config import load_config
+from shopseg.errors import ConfigError, WorkspaceError
 from shopseg.fixtures import load_fixture_shop
 from shopseg.ingest import ingest
 from shopseg.trust.pii import (PII_COLUMNS, contacts_sql, hmac_sql, pseudonym, pseudonymise_workspace,
-                               secret_path, workspace_secret)
+                               move_secret_out, secret_path, workspace_secret)
 from shopseg.workspace import open_workspace
 
 from .test_act_playbook import write_table
@@ -92,6 +93,54 @@ def test_secret_is_32_random_bytes_mode_0600_created_once(tmp_path):
         b.close()
 
 
+def every_file_bytes(root) -> bytes:
+    return b"".join(f.read_bytes() for f in sorted(root.rglob("*")) if f.is_file())
+
+
+def test_the_key_lives_outside_the_workspace_and_a_copy_cannot_use_or_replace_it(tmp_path, monkeypatch,
+                                                                                 customers_csv):
+    import shutil
+
+    keys = tmp_path / "keys"
+    monkeypatch.setenv("SHOPSEG_KEY_DIR", str(keys))
+    w = open_workspace(tmp_path / "ws")
+    ingest(w, customers_csv, table="customers", config=cfg("hash"))
+    key = workspace_secret(w)
+    w.close()
+    assert secret_path(tmp_path / "ws").parent == keys  # outside the workspace
+    assert not (tmp_path / "ws" / "secret.key").exists()
+    assert key not in every_file_bytes(tmp_path / "ws")  # no byte of it in the workspace folder
+    shutil.copytree(tmp_path / "ws", tmp_path / "copy")
+    assert workspace_secret(tmp_path / "copy") == key  # the same machine: the same key, by the workspace id
+    monkeypatch.setenv("SHOPSEG_KEY_DIR", str(tmp_path / "elsewhere"))  # another machine: no key there
+    with pytest.raises(WorkspaceError, match=r"is not at .*elsewhere.*a new key would not match") as e:
+        workspace_secret(tmp_path / "copy")
+    assert "SHOPSEG_KEY_DIR" in e.value.hint and "SHOPSEG_SECRET_KEY" in e.value.hint
+    assert not (tmp_path / "elsewhere").exists()  # refused, and no new key was made
+    monkeypatch.setenv("SHOPSEG_SECRET_KEY", key.hex())  # the key given by the environment works
+    assert workspace_secret(tmp_path / "copy") == key
+    monkeypatch.setenv("SHOPSEG_SECRET_KEY", os.urandom(32).hex())  # another key is refused by the check value
+    with pytest.raises(WorkspaceError, match="does not belong to workspace"):
+        workspace_secret(tmp_path / "copy")
+    monkeypatch.setenv("SHOPSEG_SECRET_KEY", "abc")
+    with pytest.raises(ConfigError, match="64 hexadecimal digits"):
+        workspace_secret(tmp_path / "copy")
+
+
+def test_a_legacy_key_in_the_workspace_is_used_and_moved_out_unchanged(tmp_path, monkeypatch):
+    monkeypatch.setenv("SHOPSEG_KEY_DIR", str(tmp_path / "keys"))
+    root = tmp_path / "old"
+    root.mkdir()
+    legacy = os.urandom(32)
+    (root / "secret.key").write_bytes(legacy)
+    assert workspace_secret(root) == legacy
+    dest = move_secret_out(root)
+    assert dest.parent == tmp_path / "keys" and dest.read_bytes() == legacy
+    assert stat.S_IMODE(os.stat(dest).st_mode) == 0o600
+    assert not (root / "secret.key").exists() and workspace_secret(root) == legacy
+    assert move_secret_out(root) == dest  # again: nothing to move, says where it is
+
+
 def test_hash_policy_stores_only_keyed_pseudonyms_of_pii(ws, customers_csv):
     r = ingest(ws, customers_csv, table="customers", config=cfg("hash"))
     assert r.n_accepted == 3
@@ -129,7 +178,8 @@ def test_reingesting_the_same_rows_under_hash_counts_duplicates_not_conflicts(ws
 def test_quarantined_rows_keep_no_raw_pii_under_hash(ws, tmp_path):
     p = tmp_path / "customers.csv"
     p.write_text("customer_id,email,name,signed_up_at\nq1,quinn@example.org,Quinn Ash,not-a-date\n", encoding="utf-8")
-    r = ingest(ws, p, table="customers", config=cfg("hash"))
+    r = ingest(ws, p, table="customers", config=load_config(overrides={"privacy": {"pii": "hash"},  # 1 row, bad
+                                                                   "ingest": {"max_quarantine_share": 1.0}}))
     assert r.n_quarantined == 1
     raw = ws.scalar("SELECT raw FROM quarantine")
     assert "quinn@example.org" not in raw and "Quinn Ash" not in raw
@@ -219,3 +269,26 @@ def test_customers_posted_to_the_service_are_pseudonymised_by_the_run_policy(tmp
             ("New.Person@Example.com", "New Person")]
     finally:
         w.close()
+
+
+def test_cli_secret_says_where_the_key_is_and_moves_an_old_one_out(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from shopseg.cli import app
+
+    monkeypatch.setenv("SHOPSEG_KEY_DIR", str(tmp_path / "keys"))
+    root = tmp_path / "old"
+    root.mkdir()
+    (root / "secret.key").write_bytes(os.urandom(32))
+
+    def cli(*args):
+        return CliRunner().invoke(app, ["--workspace", str(root), "secret", *args])
+
+    r = cli()
+    assert r.exit_code == 0 and "inside the workspace" in r.output and "--move-out" in r.output
+    r = cli("--move-out")
+    assert r.exit_code == 0 and f"Moved the key to {tmp_path / 'keys'}" in r.output.replace("\n", "")
+    r = cli()
+    assert r.exit_code == 0 and "outside the workspace" in r.output
+    r = CliRunner().invoke(app, ["--workspace", str(tmp_path / "none"), "secret"])
+    assert r.exit_code == 2 and "No workspace at" in r.output

@@ -13,34 +13,36 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from . import __version__
-from .errors import ShopsegError
+from . import _cli_out as out
+from ._cli_out import console, err_console
+from .errors import ShopsegError, disk_full_error, human_bytes
 
 app = typer.Typer(
     name="shopseg",
     help="Turn a web shop's raw data into customer segments, predictions and targeted marketing.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
-console = Console()
-err_console = Console(stderr=True)
 
 
 class _State:
     workspace: Optional[Path] = None
+    disk_need: Optional[tuple[int, str]] = None  # (bytes, what) the command needs free, for a full disk's message
 
 
 state = _State()
 
 
 def _fail(e: ShopsegError) -> None:
-    err_console.print(f"[bold red]Error:[/] {e.message}", highlight=False, soft_wrap=True)
+    # messages quote data and TOML ("[columns]"): printed as text, not as rich markup
+    err_console.print(f"[bold red]Error:[/] {escape(e.message)}", highlight=False, soft_wrap=True)
     if e.hint:
-        err_console.print(f"[yellow]Hint:[/] {e.hint}", highlight=False, soft_wrap=True)
+        err_console.print(f"[yellow]Hint:[/] {escape(e.hint)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code=2)
 
 
@@ -58,7 +60,9 @@ def handles_errors(fn):
         import click
 
         try:
-            return fn(*args, **kwargs)
+            result = fn(*args, **kwargs)
+            out.flush()  # with --json: the one document the command built
+            return result
         except ShopsegError as e:
             _fail(e)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
@@ -66,6 +70,10 @@ def handles_errors(fn):
         except Exception as e:
             if os.environ.get("SHOPSEG_DEBUG"):
                 raise
+            need, why = state.disk_need or (None, "")
+            full = disk_full_error(e, state.workspace or ".", need=need, need_why=why)
+            if full is not None:
+                _fail(full)
             err_console.print(f"[bold red]Error:[/] unexpected {type(e).__name__} in `shopseg {fn.__name__}`: {e}",
                               highlight=False, soft_wrap=True)
             err_console.print("[yellow]Hint:[/] This is a bug in shopseg, not in your data; run again with "
@@ -104,7 +112,7 @@ def _warnings_in_words():
                 msg = str(w.message).strip()
                 if msg not in seen:
                     seen.add(msg)
-                    err_console.print(f"[yellow]Note:[/] {msg}", highlight=False, soft_wrap=True)
+                    out.note(msg)
 
 
 def _is_ours(w) -> bool:
@@ -128,8 +136,22 @@ def _run_stage(ws, stage: str, as_of, cfg, seed: int = 0):
 
     with _warnings_in_words():
         result = run_pipeline(ws, as_of, config=cfg, seed=seed, stages=[stage])
-    console.print(result.describe(), highlight=False, soft_wrap=True)
+    _said_run(result)
     return result
+
+
+def _said_run(result) -> None:
+    """A run's lines (-q: the first only; -v: and its timings), and the run in the JSON document."""
+    text = result.describe()
+    out.say(text.split("\n")[0] if out.out.verbosity < 0 else text)
+    out.detail(out.stage_timings(result.stages))
+    out.record("run", {"run_id": result.run_id, "as_of": result.as_of, "status": result.status,
+                       "stages": result.stages})
+
+
+def _load_config(path: Optional[Path] = None, overrides: Optional[dict] = None):
+    """The settings: --config, else shopseg.toml in the workspace folder, else in the current folder."""
+    return out.load(path, state.workspace, overrides)
 
 
 def _version(value: bool):
@@ -144,9 +166,15 @@ def main_options(
         None, "--workspace", "-w", envvar="SHOPSEG_WORKSPACE",
         help="Workspace folder (default ./shopseg-workspace).", show_default=False),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    as_json: bool = typer.Option(False, "--json", help="Print the command's data as one JSON document "
+                                 "(the table's values, unformatted); may also follow the command."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Add details: the config file used, stage "
+                                 "timings, how a file was read."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print results and errors only (no notes)."),
 ):
     """shopseg: customer segments and targeted marketing from a shop's exports."""
     state.workspace = workspace
+    out.reset(as_json=as_json, verbose=verbose, quiet=quiet)
 
 
 @app.command()
@@ -163,28 +191,53 @@ def ingest(
     encoding: Optional[str] = typer.Option(None, help="utf-8, utf-16 or latin-1 (default: sniffed)."),
     header: Optional[bool] = typer.Option(None, "--header/--no-header", help="Whether the CSV has a header row.",
                                           show_default=False),
-    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     config: Optional[Path] = typer.Option(None, "--config", "-c",
         help="TOML file overriding default settings (e.g. [privacy] pii = \"hash\")."),
     date_format: Optional[str] = typer.Option(None, "--date-format",
         help="strptime format of every date column, e.g. \"%d/%m/%Y %H:%M\" (default: ISO, or m/d/Y or d/m/Y "
              "where the data decide)."),
+    propose: bool = typer.Option(False, "--propose-mapping", help="Print a mapping file for PATH (each column's "
+                                 "role guessed from its name and values, with why) and load nothing."),
 ):
-    """Load one file into the workspace: accepted, quarantined (with reasons) or duplicate, all counted."""
-    from .config import load_config
-    from .ingest import ingest as do_ingest
+    """Load one file into the workspace: accepted, quarantined (with reasons) or duplicate, all counted.
 
+    A known export is recognised by its header; for a file nothing knows, the error writes a proposed mapping
+    (workspace folder, mappings/) to edit and pass back with --mapping.
+    """
+    from .errors import IngestError
+    from .ingest import ingest as do_ingest
+    from .ingest import propose_mapping
+
+    if propose:
+        print(propose_mapping(path, delimiter=delimiter, encoding=encoding, header=header), end="")
+        return
+    if path.is_file():  # peak growth of the workspace folder, measured on Online Retail: 3.6 MB Parquet ->
+        # 9.2 MB, the same rows as a 48 MB CSV -> 10 MB (DuckDB compresses columns; the write-ahead log comes first)
+        size = path.stat().st_size
+        factor = 3.0 if path.suffix == ".parquet" else 1.5 if path.suffix in (".gz", ".zst") else 0.5
+        state.disk_need = (int(factor * size), f"an ingest of this {human_bytes(size)} file (about {factor:g}x "
+                           "its size, an estimate from Online Retail)")
     with _open() as ws:
-        with console.status(f"Ingesting {path} ..."):
-            result = do_ingest(ws, path, table=table, preset=preset, mapping=mapping,
-                               delimiter=delimiter, encoding=encoding, header=header, config=load_config(config),
-                               date_format=date_format)
+        try:
+            with console.status(f"Ingesting {path} ..."):
+                result = do_ingest(ws, path, table=table, preset=preset, mapping=mapping,
+                                   delimiter=delimiter, encoding=encoding, header=header,
+                                   config=_load_config(config), date_format=date_format)
+        except IngestError as e:
+            if getattr(e, "proposal", None):
+                dest = ws.path / "mappings" / f"{path.stem}.toml"
+                dest.parent.mkdir(exist_ok=True)
+                dest.write_text(e.proposal, encoding="utf-8")
+                e.hint = ((e.hint + "\n") if e.hint else "") + (
+                    f"A proposed mapping, each guess commented, is in {dest}: check it, then "
+                    f"`shopseg ingest {path} --mapping {dest}`.")
+            raise
     results = result if isinstance(result, list) else [result]
-    if as_json:
-        console.print_json(json.dumps([r.__dict__ for r in results], default=str))
-    else:
-        for r in results:
-            console.print(r.describe(), highlight=False, soft_wrap=True)
+    out.record("ingests", [r.__dict__ for r in results])
+    for r in results:
+        out.say(r.describe())
+        out.detail(f"read {r.source} as {r.encoding or 'binary'}"
+                   + (f", delimiter {r.delimiter!r}" if r.delimiter else "") + f"; tables {', '.join(r.tables)}")
 
 
 @app.command()
@@ -199,31 +252,27 @@ def synth(
                                          "(table ground_truth_repurchase)."),
 ):
     """Generate a demo shop with planted ground truth (personas, future orders, planted rules) into the workspace."""
-    from .config import load_config
     from .synth import synthesize
 
-    cfg = load_config()
+    cfg = _load_config()
     with _open() as ws:
         with console.status(f"Generating {customers or cfg['synth.customers']:,} customers ..."):
             s = synthesize(ws, customers=customers or cfg["synth.customers"],
                            seed=cfg["synth.seed"] if seed is None else seed, as_of=as_of,
                            history_days=cfg["synth.history_days"], horizon_days=cfg["synth.horizon_days"],
                            replace=replace, repurchase=repurchase)
-    t = Table("table", "rows", title=f"Demo shop in {ws.path}")
-    for k in ("customers", "products", "orders", "order_lines", "events", "reviews", "ground_truth"):
-        t.add_row(k, f"{s[k]:,}")
-    console.print(t)
+    out.table("tables", ["table", "rows"], [(k, s[k]) for k in ("customers", "products", "orders", "order_lines",
+                                                                 "events", "reviews", "ground_truth")],
+              title=f"Demo shop in {ws.path}", formats={"rows": ","})
 
 
 @app.command()
+@handles_errors
 def presets():
     """List the presets for well-known public export formats."""
     from .ingest import PRESETS
 
-    t = Table("preset", "what it reads", show_lines=True)
-    for p in PRESETS.values():
-        t.add_row(p.name, p.doc)
-    console.print(t)
+    out.table("presets", ["preset", "what it reads"], [(p.name, p.doc) for p in PRESETS.values()])
 
 
 @app.command()
@@ -231,19 +280,13 @@ def presets():
 def summary():
     """Row counts of the workspace's tables and the latest ingests."""
     with _open(create=False, read_only=True) as ws:
-        t = Table("table", "rows", title=f"Workspace {ws.path}")
-        for name, n in ws.summary().items():
-            t.add_row(name, f"{n:,}")
-        t.add_row("quarantine", f"{ws.count('quarantine'):,}")
-        console.print(t)
+        out.table("tables", ["table", "rows"], [*ws.summary().items(), ("quarantine", ws.count("quarantine"))],
+                  title=f"Workspace {ws.path}", formats={"rows": ","})
         log = ws.sql("SELECT ingest_id, source, coalesce(preset, ''), n_input, n_accepted, n_quarantined, "
                      "n_duplicate FROM ingest_log ORDER BY ingest_id DESC LIMIT 10")
         if log:
-            lt = Table("ingest", "source", "preset", "input", "accepted", "quarantined", "duplicate",
-                       title="Latest ingests")
-            for r in log:
-                lt.add_row(str(r[0]), str(r[1]), r[2], *(f"{x:,}" for x in r[3:]))
-            console.print(lt)
+            cols = ["ingest", "source", "preset", "input", "accepted", "quarantined", "duplicate"]
+            out.table("ingests", cols, log, title="Latest ingests", formats=dict.fromkeys(cols[3:], ","))
 
 
 @app.command()
@@ -258,10 +301,7 @@ def quarantine(
         params = [ingest_id] if ingest_id is not None else []
         rows = ws.sql(f"SELECT ingest_id, source, row_number, reason FROM quarantine {where} "
                       f"ORDER BY ingest_id, row_number LIMIT {int(limit)}", params)
-        t = Table("ingest", "file", "row", "reason")
-        for r in rows:
-            t.add_row(str(r[0]), str(r[1]), str(r[2]), str(r[3]))
-        console.print(t)
+        out.table("quarantine", ["ingest", "file", "row", "reason"], rows)
 
 
 @app.command()
@@ -269,8 +309,10 @@ def quarantine(
 def sql(
     query: str = typer.Argument(..., help="A SQL query over the workspace (read-only)."),
     limit: int = typer.Option(1000, "--limit", min=0, help="Rows to print at most (0: all); a cut is said."),
-    fmt: str = typer.Option("auto", "--format", help="table, csv or json (auto: a table on a terminal, "
-                            "CSV into a pipe or a file)."),
+    fmt: str = typer.Option("auto", "--format", help="table, csv, json or parquet (auto: a table on a terminal, "
+                            "CSV into a pipe; with --output, from its extension)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the rows to this file (csv, json or "
+                                          "parquet) instead of printing them."),
     allow_files: bool = typer.Option(False, "--allow-files", help="Let the query read files (read_csv, "
                                      "read_parquet, glob, ATTACH ... READ_ONLY); still no writes."),
 ):
@@ -286,8 +328,14 @@ def sql(
 
     from .errors import ConfigError
 
-    if fmt not in ("auto", "table", "csv", "json"):
-        raise ConfigError(f"--format must be auto, table, csv or json. Got {fmt!r} instead.")
+    if fmt not in ("auto", "table", "csv", "json", "parquet"):
+        raise ConfigError(f"--format must be auto, table, csv, json or parquet. Got {fmt!r} instead.")
+    if fmt == "auto" and output is not None:
+        fmt = {".json": "json", ".parquet": "parquet"}.get(output.suffix.lower(), "csv")
+    if fmt == "parquet" and output is None:
+        raise ConfigError("--format parquet writes a binary file: give --output FILE.parquet.")
+    if fmt == "table" and output is not None:
+        raise ConfigError("--output writes csv, json or parquet. Got --format table instead.")
     with _open(create=False, read_only=True) as ws:
         lock_down(ws.con, allow_files=allow_files)
         try:
@@ -309,19 +357,32 @@ def sql(
     cut = limit and len(rows) > limit
     rows = rows[:limit] if cut else rows
     if fmt == "auto":
-        fmt = "table" if sys.stdout.isatty() else "csv"
-    if fmt == "csv":
-        w = csv.writer(sys.stdout, lineterminator="\n")
-        w.writerow(cols)
-        w.writerows(["" if v is None else v for v in r] for r in rows)
-        sys.stdout.flush()
+        fmt = "json" if out.out.json else "table" if sys.stdout.isatty() else "csv"
+    if fmt == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.Table.from_pylist([dict(zip(cols, r)) for r in rows]) if rows else
+                       pa.table({c: pa.array([], pa.string()) for c in cols}), output)
+    elif fmt == "csv":
+        with (open(output, "w", newline="", encoding="utf-8") if output else contextlib.nullcontext(sys.stdout)) as f:
+            w = csv.writer(f, lineterminator="\n")
+            w.writerow(cols)
+            w.writerows(["" if v is None else v for v in r] for r in rows)
+            f.flush()
     elif fmt == "json":
-        print(json.dumps([dict(zip(cols, r)) for r in rows], default=str, ensure_ascii=False))
+        text = json.dumps([dict(zip(cols, r)) for r in rows], default=str, ensure_ascii=False)
+        if output:
+            output.write_text(text + "\n", encoding="utf-8")
+        else:
+            print(text)
     else:
         t = Table(*cols)
         for r in rows:
             t.add_row(*("" if v is None else str(v) for v in r))
         console.print(t)
+    if output is not None:
+        err_console.print(f"{len(rows):,} rows -> {output}", highlight=False, soft_wrap=True, markup=False)
     if cut:
         err_console.print(f"(the first {limit:,} rows; the query has more: --limit 0 prints all)", highlight=False)
 
@@ -356,13 +417,17 @@ def run(
     """Run every stage for one as-of date (features, segments, predictions, baskets, reviews, actions)."""
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from .config import load_config
     from .errors import ConfigError
     from .pipeline import STAGES, run_pipeline
 
     if engine not in ("duckdb", "spark"):
         raise ConfigError(f"--engine must be duckdb or spark. Got {engine!r} instead.")
-    cfg = load_config(config)
+    cfg = _load_config(config)
+    db = Path(state.workspace or ".") / "shop.duckdb"
+    if db.is_file():
+        state.disk_need = (2 * db.stat().st_size, f"a run on this {human_bytes(db.stat().st_size)} database "
+                           "(about twice its size: outputs, write-ahead log, models and report; an estimate from "
+                           "the demo shop, 8.9 MB -> 27 MB at the peak)")
     with _open() as ws:
         from . import stages as _stages  # noqa: F401
 
@@ -374,15 +439,16 @@ def run(
                                   hint="See docs/scale.md for what the Spark engine runs.")
             with console.status(f"Spark ({master or 'local[2]'}): features, segments, baskets ..."):
                 result = run_spark(ws, as_of, config=cfg, seed=seed, master=master)
-            console.print(result.describe(), highlight=False, soft_wrap=True)
+            _said_run(result)
             if report:
                 from .report import build_report
 
-                console.print(f"Report: {build_report(ws, result.run_id)}", highlight=False, soft_wrap=True)
+                _said_report(build_report(ws, result.run_id))
             return
         names = list(stage) if stage else [s.name for s in STAGES]
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                      TimeElapsedColumn(), console=console, transient=False) as bar:
+                      TimeElapsedColumn(), console=console, transient=False,
+                      disable=out.out.json or out.out.verbosity < 0) as bar:
             task = bar.add_task("run", total=len(names))
 
             def progress(name: str, status: str) -> None:
@@ -394,13 +460,18 @@ def run(
             with _warnings_in_words():
                 result = run_pipeline(ws, as_of, config=cfg, seed=seed, stages=stage, progress=progress,
                                       refit=refit)
-        console.print(result.describe(), highlight=False, soft_wrap=True)
+        _said_run(result)
         if report:
             from .report import build_report
 
             with _warnings_in_words():
                 path = build_report(ws, result.run_id)
-            console.print(f"Report: {path}", highlight=False, soft_wrap=True)
+            _said_report(path)
+
+
+def _said_report(path) -> None:
+    out.say(f"Report: {path}")
+    out.record("report", path)
 
 
 @app.command("report")
@@ -415,10 +486,9 @@ def report_cmd(
     k_min: Optional[int] = typer.Option(None, "--k-min", help="With --shareable: suppress segments under this many "
                                         "customers (default privacy.dp.k_min)."),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML file overriding default settings "
-                                          "(default: the run's; [shop] currency, [privacy.dp] with --shareable)."),
+                                          "([shop] currency, else the run's; [privacy.dp] with --shareable)."),
 ):
     """Write the self-contained HTML report of a run (works offline) and print its path."""
-    from .config import load_config
     from .report import build_report
 
     if not shareable and (epsilon is not None or k_min is not None):
@@ -427,11 +497,13 @@ def report_cmd(
         if shareable:
             from .trust.dp import build_shareable_report
 
-            path = build_shareable_report(ws, run_id, output, epsilon=epsilon, k_min=k_min, config=load_config(config))
+            path = build_shareable_report(ws, run_id, output, epsilon=epsilon, k_min=k_min, config=_load_config(config))
         else:
             with _warnings_in_words():
-                path = build_report(ws, run_id, output, config=load_config(config) if config else None)
-    console.print(f"Report: {path}", highlight=False, soft_wrap=True)
+                # the currency of a config file given or found (shopseg.toml), else the run's own settings
+                found = out.find_config(config, state.workspace) is not None
+                path = build_report(ws, run_id, output, config=_load_config(config) if found else None)
+    _said_report(path)
 
 
 @app.command()
@@ -444,7 +516,36 @@ def forget(
 
     with _open(create=False) as ws:
         result = do_forget(ws, customer_ids)
-    console.print(result.describe(), highlight=False, soft_wrap=True)
+    out.say(result.describe())
+    out.record("forget", result.__dict__)
+
+
+@app.command()
+@handles_errors
+def secret(
+    move_out: bool = typer.Option(False, "--move-out",
+                                  help="Move a workspace's own secret.key (older workspaces) out to the key folder."),
+):
+    """Say where the workspace's pseudonymisation key lives (never the key itself); move an old one out."""
+    import os
+    from pathlib import Path
+
+    from .errors import WorkspaceError
+    from .trust.pii import KEY_ENV, move_secret_out, secret_path
+
+    root = Path(state.workspace)
+    if not root.is_dir():
+        raise WorkspaceError(f"No workspace at {root}.", hint="Pass --workspace, or ingest a file first.")
+    if move_out:
+        console.print(f"Moved the key to {move_secret_out(root)}; back it up apart from the workspace.",
+                      highlight=False, soft_wrap=True, markup=False)
+        return
+    where = secret_path(root)
+    inside = where.parent.resolve() == root.resolve()
+    note = (" (inside the workspace: a copy of it can confirm a guessed e-mail; `shopseg secret --move-out`)"
+            if inside else " (outside the workspace; back it up apart from it)")
+    env = f"; {KEY_ENV} is set and takes precedence" if os.environ.get(KEY_ENV) else ""
+    console.print(f"Key: {where}{note}{env}.", highlight=False, soft_wrap=True, markup=False)
 
 
 @app.command()
@@ -455,10 +556,8 @@ def segment(
     seed: int = typer.Option(0, help="Random seed (sampling and K-means)."),
 ):
     """Compute customer features and every segment scheme (rfm, lifecycle, value_tier, cluster) as a new run."""
-    from .config import load_config
-
     with _open() as ws:
-        _run_stage(ws, "segments", as_of, load_config(config), seed=seed)
+        _run_stage(ws, "segments", as_of, _load_config(config), seed=seed)
 
 
 @app.command()
@@ -477,19 +576,18 @@ def segments(
             raise ShopsegError(f"No segments of scheme {scheme!r} yet: no run has made them.",
                                hint="Run `shopseg run` (or `shopseg segment`) first.")
         if segment is not None:
-            out = export or (ws.exports_dir / f"run{rid}_{scheme}_{segment.replace(' ', '_')}.csv")
+            dest = export or (ws.exports_dir / f"run{rid}_{scheme}_{segment.replace(' ', '_')}.csv")
             ws.con.execute(
                 f"COPY (SELECT customer_id FROM segments WHERE run_id = ? AND scheme = ? AND segment = ? "
-                f"ORDER BY customer_id) TO '{str(out).replace(chr(39), chr(39) * 2)}' (HEADER)",
+                f"ORDER BY customer_id) TO '{str(dest).replace(chr(39), chr(39) * 2)}' (HEADER)",
                 [rid, scheme, segment])
-            console.print(f"Exported to {out}", highlight=False, soft_wrap=True)
+            out.say(f"Exported to {dest}")
+            out.record("exported", dest)
             return
-        rows = ws.sql("SELECT segment, name, n_customers, share FROM segment_profiles "
-                      "WHERE run_id = ? AND scheme = ? ORDER BY n_customers DESC", [rid, scheme])
-        t = Table("segment", "name", "customers", "share", title=f"run {rid}: {scheme}")
-        for seg, name, n, share in rows:
-            t.add_row(seg, name if name != seg else "", f"{n:,}", f"{share:.1%}")
-        console.print(t)
+        rows = ws.sql("SELECT segment, CASE WHEN name <> segment THEN name END, n_customers, share "
+                      "FROM segment_profiles WHERE run_id = ? AND scheme = ? ORDER BY n_customers DESC", [rid, scheme])
+        out.table("segments", ["segment", "name", "customers", "share"], rows, title=f"run {rid}: {scheme}",
+                  formats={"customers": ",", "share": ".1%"})
 
 
 @app.command()
@@ -500,7 +598,6 @@ def classify(
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML file overriding default settings."),
 ):
     """Learn predefined groups from labelled customers (or rules) and place the rest (scheme 'group')."""
-    from .config import load_config
     from .segment.classify import classify_groups
 
     with _open() as ws:
@@ -509,19 +606,18 @@ def classify(
             raise ShopsegError("No run yet.", hint="Run `shopseg segment` (or `shopseg run`) first.")
         as_of = ws.scalar("SELECT as_of FROM runs WHERE run_id = ?", [rid])
         with ws.transaction():
-            out = classify_groups(ws, rid, as_of, load_config(config), labels=str(labels) if labels else None)
-    if "note" in out:
-        console.print(out["note"], highlight=False, soft_wrap=True)
+            res = classify_groups(ws, rid, as_of, _load_config(config), labels=str(labels) if labels else None)
+    out.record("classify", {k: v for k, v in res.items() if k != "groups"})
+    if "note" in res:
+        out.say(res["note"])
         return
-    t = Table("group", "customers", title=f"run {rid}: groups ({out['model']}, from {out['source']})")
-    for g, n in out["groups"].items():
-        t.add_row(g, f"{n:,}")
-    console.print(t)
-    acc = out["cv_accuracy"]
-    console.print(f"labelled {out['labelled']:,}, placed {out['placed']:,}; cross-validated accuracy "
-                  f"{'n/a' if acc is None else f'{acc:.3f}'} ({out['cv_folds']} folds)", highlight=False)
-    for rule in out["rules"] or []:
-        console.print(f"  {rule}", highlight=False, soft_wrap=True)
+    out.table("groups", ["group", "customers"], res["groups"].items(),
+              title=f"run {rid}: groups ({res['model']}, from {res['source']})", formats={"customers": ","})
+    acc = res["cv_accuracy"]
+    out.say(f"labelled {res['labelled']:,}, placed {res['placed']:,}; cross-validated accuracy "
+            f"{'n/a' if acc is None else f'{acc:.3f}'} ({res['cv_folds']} folds)")
+    for rule in res["rules"] or []:
+        out.say(f"  {rule}")
 
 
 @app.command()
@@ -536,10 +632,9 @@ def diff(
 
     with _open(create=False, read_only=True) as ws:
         m = migration(ws, run_a, run_b, scheme)
-    t = Table(f"run {run_a} \\ run {run_b}", *map(str, m.columns), title=f"{scheme} migration")
-    for seg, row in m.iterrows():
-        t.add_row(str(seg), *(f"{v:,}" for v in row))
-    console.print(t)
+    cols = [f"run {run_a} \\ run {run_b}", *map(str, m.columns)]
+    out.table("migration", cols, [(str(seg), *row) for seg, row in m.iterrows()], title=f"{scheme} migration",
+              formats=dict.fromkeys(cols[1:], ","))
 
 
 @app.command()
@@ -551,10 +646,9 @@ def history(scheme: str = typer.Option("rfm", "--scheme", "-s", help="rfm, lifec
     with _open(create=False, read_only=True) as ws:
         h = segment_history(ws, scheme)
     p = h.pivot_table(index="segment", columns="run_id", values="n_customers", fill_value=0)
-    t = Table("segment", *(f"run {c}" for c in p.columns), title=f"{scheme} sizes")
-    for seg, row in p.iterrows():
-        t.add_row(str(seg), *(f"{int(v):,}" for v in row))
-    console.print(t)
+    cols = ["segment", *(f"run {c}" for c in p.columns)]
+    out.table("history", cols, [(str(seg), *(int(v) for v in row)) for seg, row in p.iterrows()],
+              title=f"{scheme} sizes", formats=dict.fromkeys(cols[1:], ","))
 
 
 @app.command("rules")
@@ -590,13 +684,12 @@ def rules_cmd(
 
         df.map(csv_safe).to_csv(output, index=False)  # product names as text, never a formula
     cols = [c for c in ("scope", "antecedent_names", "consequent_name", "support", "confidence", "lift") if c in df.columns]
-    t = Table(*cols, title=f"{len(df):,} rules" + (f" (top {top} by lift)" if len(df) > top else ""))
-    for rec in df.head(top)[cols].itertuples(index=False):
-        t.add_row(*(f"{v:.4f}" if isinstance(v, float) else ", ".join(map(str, v)) if isinstance(v, (list, tuple))
-                    else str(v) for v in rec))
-    console.print(t)
+    out.table("rules", cols, df.head(top)[cols].itertuples(index=False),
+              title=f"{len(df):,} rules" + (f" (top {top} by lift)" if len(df) > top else ""),
+              formats=dict.fromkeys(("support", "confidence", "lift"), ".4f"))
+    out.record("n_rules", len(df))
     if hint:
-        err_console.print(f"[yellow]Hint:[/] {hint}", highlight=False, soft_wrap=True)
+        err_console.print(f"[yellow]Hint:[/] {escape(hint)}", highlight=False, soft_wrap=True)
 
 
 def _no_rules_hint(ws, ids: list[str]) -> str:
@@ -625,16 +718,11 @@ def reviews(
     seed: int = typer.Option(0, help="Random seed (topics)."),
 ):
     """Analyse reviews (sentiment, aspects, topics, mentions) as a run of the reviews stage; print a summary."""
-    from .config import load_config
-
     with _open() as ws:
-        result = _run_stage(ws, "reviews", as_of, load_config(config), seed=seed)
+        result = _run_stage(ws, "reviews", as_of, _load_config(config), seed=seed)
         df = ws.df("SELECT language, sentiment_mode, count(*) AS n, round(avg(sentiment), 3) AS avg_sentiment "
                    "FROM review_insights WHERE run_id = ? GROUP BY ALL ORDER BY n DESC", [result.run_id])
-        t = Table(*df.columns, title="Reviews by language")
-        for rec in df.itertuples(index=False):
-            t.add_row(*(str(v) for v in rec))
-        console.print(t)
+        out.table("reviews", list(df.columns), df.itertuples(index=False), title="Reviews by language")
 
 
 predict_app = typer.Typer(help="Predictions: customer lifetime value and churn risk.", no_args_is_help=True)
@@ -652,20 +740,15 @@ def predict_clv(
     top: int = typer.Option(10, help="Show the customers with the highest CLV."),
 ):
     """Fit BG/NBD (or Pareto/NBD) + Gamma-Gamma and write table clv for a new run."""
-    from .config import load_config
-
     over = {k: v for k, v in {"model": model, "horizon_days": horizon_days,
                               "discount_rate_annual": discount_rate}.items() if v is not None}
-    cfg = load_config(config, overrides={"clv": over} if over else None)
+    cfg = _load_config(config, overrides={"clv": over} if over else None)
     with _open() as ws:
         result = _run_stage(ws, "clv", as_of, cfg)
         rows = ws.sql("SELECT customer_id, round(p_alive, 3), round(expected_purchases_horizon, 2), "
                       "round(clv, 2), expected_next_order_at FROM clv WHERE run_id = ? "
                       "ORDER BY clv DESC LIMIT ?", [result.run_id, top])
-        t = Table("customer_id", "p_alive", "purchases (horizon)", "clv", "next order")
-        for r in rows:
-            t.add_row(*("" if v is None else str(v) for v in r))
-        console.print(t)
+        out.table("clv", ["customer_id", "p_alive", "purchases (horizon)", "clv", "next order"], rows)
 
 
 @predict_app.command("churn")
@@ -678,23 +761,17 @@ def predict_churn(
     top: int = typer.Option(10, help="Show the customers most likely to churn."),
 ):
     """Fit, validate and calibrate the churn model; write churn_scores and model_reports for a new run."""
-    from .config import load_config
-
     over = {k: v for k, v in {"model": model, "horizon_days": horizon_days}.items() if v is not None}
-    cfg = load_config(config, overrides={"churn": over} if over else None)
+    cfg = _load_config(config, overrides={"churn": over} if over else None)
     with _open() as ws:
         result = _run_stage(ws, "churn", as_of, cfg)
-        t = Table("model", "metric", "value", title="validation window (as_of - horizon)")
-        for r in ws.sql("SELECT model, metric, round(value, 3) FROM model_reports WHERE run_id = ? AND metric IN "
-                        "('roc_auc','pr_auc','brier','lift_top_decile','gains_top_20') ORDER BY model, metric",
-                        [result.run_id]):
-            t.add_row(*map(str, r))
-        console.print(t)
-        t = Table("customer_id", "probability", "tier", "reason_1", "reason_2", "reason_3")
-        for r in ws.sql("SELECT customer_id, round(probability, 3), tier, reason_1, reason_2, reason_3 FROM churn_scores "
-                        "WHERE run_id = ? ORDER BY probability DESC, customer_id LIMIT ?", [result.run_id, top]):
-            t.add_row(*map(str, r))
-        console.print(t)
+        out.table("validation", ["model", "metric", "value"], ws.sql(
+            "SELECT model, metric, round(value, 3) FROM model_reports WHERE run_id = ? AND metric IN "
+            "('roc_auc','pr_auc','brier','lift_top_decile','gains_top_20') ORDER BY model, metric",
+            [result.run_id]), title="validation window (as_of - horizon)")
+        out.table("churn", ["customer_id", "probability", "tier", "reason_1", "reason_2", "reason_3"], ws.sql(
+            "SELECT customer_id, round(probability, 3), tier, reason_1, reason_2, reason_3 FROM churn_scores "
+            "WHERE run_id = ? ORDER BY probability DESC, customer_id LIMIT ?", [result.run_id, top]))
 
 
 @app.command("customer")
@@ -703,37 +780,47 @@ def customer(
     customer_id: str = typer.Argument(..., help="The customer's id."),
 ):
     """Show one customer as of the latest run: segments, churn risk and reasons, lifetime value."""
+    card: dict = {"customer_id": customer_id}
     with _open(create=False, read_only=True) as ws:
         if not ws.scalar("SELECT count(*) FROM customers WHERE customer_id = ?", [customer_id]):
             raise ShopsegError(f"No customer {customer_id!r} in the workspace.")
-        console.print(f"[bold]{customer_id}[/]", highlight=False)
         from .predict.explain import customer_status
 
-        status = customer_status(ws, customer_id)
-        if status:
-            console.print(f"  {status}", highlight=False, markup=False)
+        card["status"] = customer_status(ws, customer_id)
         if ws.has_table("segments"):
-            for scheme, seg in ws.sql("SELECT scheme, segment FROM segments WHERE customer_id = ? AND run_id = "
-                                      "(SELECT max(run_id) FROM segments) ORDER BY scheme", [customer_id]):
-                console.print(f"  {scheme:<11} {seg}", highlight=False)
+            card["segments"] = dict(ws.sql("SELECT scheme, segment FROM segments WHERE customer_id = ? AND run_id = "
+                                           "(SELECT max(run_id) FROM segments) ORDER BY scheme", [customer_id]))
         if ws.has_table("churn_scores"):
             r = ws.con.execute("SELECT probability, tier, reason_1, reason_2, reason_3, model FROM churn_scores "
                                "WHERE customer_id = ? AND run_id = (SELECT max(run_id) FROM churn_scores)",
                                [customer_id]).fetchall()
-            if r:
-                p, tier, *reasons, model = r[0]
-                console.print(f"  churn risk  {_fmt(p, '.0%')} ({tier}, {model})", highlight=False)
-                for reason in reasons:
-                    if reason:
-                        console.print(f"    - {reason}", highlight=False)
-            else:
-                console.print("  churn risk  not scored (no sale order before the run)", highlight=False)
+            card["churn"] = r and {"probability": r[0][0], "tier": r[0][1], "model": r[0][5],
+                                   "reasons": [x for x in r[0][2:5] if x]} or None
         if ws.has_table("clv"):
             r = ws.con.execute("SELECT p_alive, clv, expected_next_order_at FROM clv WHERE customer_id = ? AND "
                                "run_id = (SELECT max(run_id) FROM clv)", [customer_id]).fetchall()
-            if r:
-                console.print(f"  P(alive)    {_fmt(r[0][0], '.2f')}\n  CLV         {_fmt(r[0][1], ',.2f')}\n"
-                              f"  next order  {r[0][2] or 'not expected'}", highlight=False)
+            card["clv"] = r and {"p_alive": r[0][0], "clv": r[0][1], "expected_next_order_at": r[0][2]} or None
+    out.record("customer", card)
+    if out.out.json:
+        return
+    console.print(f"[bold]{escape(customer_id)}[/]", highlight=False)
+    if card["status"]:
+        console.print(f"  {card['status']}", highlight=False, markup=False)
+    for scheme, seg in card.get("segments", {}).items():
+        console.print(f"  {scheme:<11} {seg}", highlight=False, markup=False)
+    if "churn" in card:
+        c = card["churn"]
+        if c:
+            console.print(f"  churn risk  {_fmt(c['probability'], '.0%')} ({c['tier']}, {c['model']})",
+                          highlight=False, markup=False)
+            for reason in c["reasons"]:
+                console.print(f"    - {reason}", highlight=False, markup=False)
+        else:
+            console.print("  churn risk  not scored (no sale order before the run)", highlight=False)
+    if card.get("clv"):
+        c = card["clv"]
+        console.print(f"  P(alive)    {_fmt(c['p_alive'], '.2f')}\n  CLV         {_fmt(c['clv'], ',.2f')}\n"
+                      f"  next order  {c['expected_next_order_at'] or 'not expected'}", highlight=False)
 
 
 @app.command("plan")
@@ -746,32 +833,29 @@ def plan_cmd(
 
     with _open(create=False) as ws:
         if run_id is None and (not ws.has_table("actions") or ws.scalar("SELECT max(run_id) FROM actions") is None):
-            console.print("No campaign planned yet: no run's act stage chose a customer (the run's summary "
-                          "and `shopseg report` say why).", highlight=False, soft_wrap=True)
+            out.say("No campaign planned yet: no run's act stage chose a customer (the run's summary "
+                    "and `shopseg report` say why).")
+            out.record("plan", [])
             return
         df = plan_summary(ws, run_id)
     if df.empty:
-        console.print(f"Run {df.attrs['run_id']} planned no actions: no customer's expected value was above "
-                      "act.min_expected_value.", highlight=False)
+        out.say(f"Run {df.attrs['run_id']} planned no actions: no customer's expected value was above "
+                "act.min_expected_value.")
+        out.record("plan", [])
         return
     tot = plan_totals(df)
-    t = Table("campaign", "channel", "treatment", "control", "cost", "incremental value", "expected value", "ROI",
-              "uplift", title=f"Plan of run {df.attrs['run_id']}")
-
-    def roi(x):
-        return "" if x != x else f"{x:,.2f}"
-
-    for r in df.itertuples(index=False):
-        t.add_row(r.campaign, r.channel, f"{r.treatment:,}", f"{r.control:,}", _fmt(r.cost, ",.2f"),
-                  _fmt(r.incremental_value, ",.2f"), _fmt(r.expected_value, ",.2f"), roi(r.expected_roi),
-                  "" if r.uplift != r.uplift else f"{r.uplift:.2%}")
-    t.add_section()
-    t.add_row("total", "", f"{tot['treatment']:,}", f"{tot['control']:,}", f"{tot['cost']:,.2f}",
-              f"{tot['incremental_value']:,.2f}", f"{tot['expected_value']:,.2f}", roi(tot["expected_roi"]), "")
-    console.print(t)
+    cols = ["campaign", "channel", "treatment", "control", "cost", "incremental value", "expected value", "ROI",
+            "uplift"]
+    rows = [(r.campaign, r.channel, r.treatment, r.control, r.cost, r.incremental_value, r.expected_value,
+             r.expected_roi, r.uplift) for r in df.itertuples(index=False)]
+    rows.append(("total", None, tot["treatment"], tot["control"], tot["cost"], tot["incremental_value"],
+                 tot["expected_value"], tot["expected_roi"], None))
+    money = dict.fromkeys(["cost", "incremental value", "expected value", "ROI"], ",.2f")
+    out.table("plan", cols, rows, title=f"Plan of run {df.attrs['run_id']}", sections=[len(rows) - 1],
+              formats={"treatment": ",", "control": ",", **money, "uplift": ".2%"})
     note = priors_note(df)
     if note:
-        console.print(note, highlight=False, soft_wrap=True)
+        out.say(note)
 
 
 @app.command("measure")
@@ -785,22 +869,25 @@ def measure_cmd(
 ):
     """Measured uplift per campaign: response rates of treatment and control, interval, incremental revenue, ROI."""
     from .act import measure
-    from .config import load_config
 
     with _open(create=False) as ws:
-        df = measure(ws, run_id, responses=responses, window_days=window_days, config=load_config(config))
+        df = measure(ws, run_id, responses=responses, window_days=window_days, config=_load_config(config))
     if not by_segment:
         df = df[(df["segment"] == "all") & (df["variant"] == "all")]
-    t = Table("campaign", "segment", "variant", "treated", "control", "rate T", "rate C", "uplift", "interval",
-              "incremental revenue", "ROI", title=f"Uplift ({df['ci_method'].iloc[0]}, {df['confidence_level'].iloc[0]:.0%})")
-    for r in df.itertuples(index=False):
-        t.add_row(r.campaign, r.segment, r.variant, f"{r.n_treatment:,}", f"{r.n_control:,}",
-                  f"{r.rate_treatment:.1%}", "" if r.n_control == 0 else f"{r.rate_control:.1%}",
-                  "" if r.n_control == 0 else f"{r.uplift:+.1%}",
-                  "" if r.n_control == 0 else f"[{r.uplift_low:+.1%}, {r.uplift_high:+.1%}]",
-                  "" if r.n_control == 0 else f"{r.incremental_revenue:,.2f}",
-                  "" if r.roi != r.roi else f"{r.roi:.2f}")
-    console.print(t)
+    cols = ["campaign", "segment", "variant", "treated", "control", "rate T", "rate C", "uplift", "uplift low",
+            "uplift high", "incremental revenue", "ROI"]
+
+    def controlled(r, v):  # no control group: no rate, uplift or revenue to show
+        return None if r.n_control == 0 else v
+
+    rows = [(r.campaign, r.segment, r.variant, r.n_treatment, r.n_control, r.rate_treatment,
+             controlled(r, r.rate_control), controlled(r, r.uplift), controlled(r, r.uplift_low),
+             controlled(r, r.uplift_high), controlled(r, r.incremental_revenue), r.roi)
+            for r in df.itertuples(index=False)]
+    out.table("measure", cols, rows,
+              title=f"Uplift ({df['ci_method'].iloc[0]}, {df['confidence_level'].iloc[0]:.0%})",
+              formats={"treated": ",", "control": ",", "rate T": ".1%", "rate C": ".1%", "uplift": "+.1%",
+                       "uplift low": "+.1%", "uplift high": "+.1%", "incremental revenue": ",.2f", "ROI": ".2f"})
 
 
 @app.command("export")
@@ -816,13 +903,13 @@ def export_cmd(
 ):
     """Write a campaign's audience (treatment only, never the control group) with SHA-256 hashed e-mail and phone."""
     from .act import export_audience
-    from .config import load_config
 
     with _open(create=False) as ws:
         path = export_audience(ws, campaign, format=format, run_id=run_id, include_pii=include_pii,
-                               config=load_config(config), platform=platform)
+                               config=_load_config(config), platform=platform)
         n = ws.scalar(f"SELECT count(*) FROM read_{'csv_auto' if format == 'csv' else 'parquet'}(?)", [str(path)])
-    console.print(f"{n:,} customers -> {path}", highlight=False, soft_wrap=True)
+    out.say(f"{n:,} customers -> {path}")
+    out.record("export", {"customers": n, "path": path})
 
 
 @app.command("recommend")
@@ -837,11 +924,11 @@ def recommend_cmd(
     with _open(create=False) as ws:
         df = recommendations_for(ws, customer_id, run_id)
     why = ["kind", "reason"] if "reason" in df else []
-    t = Table("rank", "name", "product", "category", "score", "source", *why, title=f"Recommendations for {customer_id}")
-    for r in df.itertuples(index=False):
-        t.add_row(str(r.rank), str(r.name or ""), str(r.product_id), str(r.category or ""), f"{r.score:.4f}", r.source,
-                  *([r.kind, r.reason] if why else []))
-    console.print(t)
+    cols = ["rank", "name", "product", "category", "score", "source", *why]
+    out.table("recommendations", cols,
+              [(r.rank, r.name, r.product_id, r.category, r.score, r.source, *([r.kind, r.reason] if why else []))
+               for r in df.itertuples(index=False)],
+              title=f"Recommendations for {customer_id}", formats={"score": ".4f"})
 
 
 @app.command()
@@ -890,7 +977,7 @@ def hoist_workspace(args: list[str]) -> list[str]:
 
 
 def main() -> None:  # console-script entry point
-    app(args=hoist_workspace(sys.argv[1:]), prog_name="shopseg")
+    app(args=out.hoist_flags(hoist_workspace(sys.argv[1:])), prog_name="shopseg")
 
 
 if __name__ == "__main__":  # pragma: no cover
@@ -905,8 +992,22 @@ def cli_markdown() -> str:
     out = ["# Command line", "",
            "Generated from the commands' help (`python -c 'from shopseg.cli import cli_markdown as m; print(m(), end=\"\")'"
            " > docs/cli.md`); `tests/test_docs.py` fails when the two disagree. Every command takes the global",
-           "option `--workspace PATH` (or `SHOPSEG_WORKSPACE`; default `./shopseg-workspace`) before its name.",
-           "Errors print a message and a hint and exit with code 2.", ""]
+           "option `--workspace PATH` / `-w` (or `SHOPSEG_WORKSPACE`; default `./shopseg-workspace`), before or after "
+           "its name.",
+           "Errors print a message and a hint and exit with code 2.", "",
+           "Global flags, before or after the command's name:", "",
+           "- `--json`: the command's data as one JSON document on stdout (each table a list of objects with the "
+           "table's values, unformatted: a share printed `12.3%` is `0.123`); messages go to stderr. "
+           "`shopseg sql --json` is `--format json`.",
+           "- `-q` / `--quiet`: results and errors only (no notes, no progress bar; a run prints its first line).",
+           "- `-v` / `--verbose`: details on stderr: the config file used, each stage's time, how a file was read.",
+           "",
+           "Settings: `--config FILE` where a command takes it; without it, `shopseg.toml` in the workspace folder, "
+           "else `shopseg.toml` in the current folder, else the defaults (docs/config.md). The first found is used "
+           "whole (files are not merged); `-v` says which.",
+           "",
+           "Shell completion: `shopseg --install-completion` installs it for the current shell (bash, zsh, fish, "
+           "PowerShell); `shopseg --show-completion` prints the script to install by hand.", ""]
     ctx = click.Context(group)
     for name in group.list_commands(ctx):
         cmd = group.get_command(ctx, name)

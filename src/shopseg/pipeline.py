@@ -120,16 +120,17 @@ def discard_outputs(ws: Workspace, run_ids: Sequence[int]) -> int:
     ids = [int(r) for r in run_ids]
     if not ids:
         return 0
+    # files first: removing them needs no space, and on a full disk it is what frees some for the deletes below
+    for d in (ws.models_dir, ws.reports_dir):  # every file a run names itself in: run-3-*, churn_run3.*, ...
+        for path in Path(d).glob("*") if Path(d).exists() else []:
+            if run_of_file(path.name) in ids:
+                path.unlink(missing_ok=True)
     marks = ", ".join("?" * len(ids))
     deleted = 0
     for table, *_ in OUTPUT_TABLES:
         if ws.has_table(table):
             deleted += ws.scalar(f'SELECT count(*) FROM "{table}" WHERE run_id IN ({marks})', ids) or 0
             ws.con.execute(f'DELETE FROM "{table}" WHERE run_id IN ({marks})', ids)
-    for d in (ws.models_dir, ws.reports_dir):  # every file a run names itself in: run-3-*, churn_run3.*, ...
-        for path in Path(d).glob("*") if Path(d).exists() else []:
-            if run_of_file(path.name) in ids:
-                path.unlink(missing_ok=True)
     return deleted
 
 

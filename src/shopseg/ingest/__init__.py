@@ -15,12 +15,28 @@ from ..errors import IngestError
 from ..workspace import Workspace
 from ._load import IngestResult, check_share, drop_temp, fate_counts, log_ingest, stage_and_check, top_reasons, write_rows
 from ._plan import Mapping, Plan, load_mapping, mapping_from_dict, plan_from_mapping
+from ._propose import propose_mapping as _propose
 from ._read import ReadOptions, read_source
 from ..trust.pii import IngestPrivacy
 from .presets import PRESETS, Preset, get_preset, recognise, recognise_folder
 from ._platforms import apply_key_privacy  # after .presets, which it imports from
 
-__all__ = ["ingest", "IngestResult", "Mapping", "load_mapping", "PRESETS", "Preset", "ReadOptions"]
+__all__ = ["ingest", "IngestResult", "Mapping", "load_mapping", "propose_mapping", "PRESETS", "Preset",
+           "ReadOptions"]
+
+
+def propose_mapping(path: str | os.PathLike, *, delimiter: str | None = None, encoding: str | None = None,
+                    header: bool | None = None) -> str:
+    """A mapping file (TOML text) for ``path``, each column's role guessed from its name and first values and
+    commented with why; edit it and pass it back as ``ingest(..., mapping=FILE)``.  Reads the file only."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        info = read_source(con, Path(path), ReadOptions(delimiter=delimiter, encoding=encoding, header=header))
+        return _propose(con, info.columns, str(path))
+    finally:
+        con.close()
 
 
 def ingest(
@@ -144,7 +160,12 @@ def _ingest_one(ws, p: Path, table, pre: Preset | None, m: Mapping | None, delim
         pre = recognise(info.columns)
         more = ", ..." if len(info.columns) > 4 else ""
         recognised = pre and f"the header (columns {', '.join(info.columns[:4])}{more})"
-    plan: Plan = pre.build(info, p) if pre else plan_from_mapping(m or Mapping(), info.columns, table, p)
+    try:
+        plan: Plan = pre.build(info, p) if pre else plan_from_mapping(m or Mapping(), info.columns, table, p)
+    except IngestError as e:
+        if pre is None and m is None:  # a file nothing knows: the error carries a mapping to start from
+            e.proposal = _propose(con, info.columns, str(p))
+        raise
     plan = apply_key_privacy(plan, privacy)  # an e-mail used as customer_id is pseudonymised like the e-mail
     ingest_id = ws.next_id("ingest_log", "ingest_id")
     earlier = ws.scalar(

@@ -22,7 +22,7 @@ import duckdb
 
 from .. import schema
 from ..errors import IngestError
-from ._plan import Plan
+from ._plan import Plan, toml_key
 from ._read import SourceInfo
 from ._sql import ident, literal
 from ..trust.pii import PII_COLUMNS
@@ -184,8 +184,8 @@ def settle_date_formats(con: duckdb.DuckDBPyConnection, plan: Plan, info: Source
             if n_bad == 0 or (only_m + only_d + both) == 0:
                 continue  # every value reads already, or no value reads either way (quarantined with reasons)
             label = f"{info.path}: column {col.name!r} of {tname}"
-            fix = (f"Give the format explicitly: `--date-format \"%d/%m/%Y %H:%M\"` (or \"%m/%d/%Y %H:%M\"), "
-                   f"or [formats] {col.name} = \"...\" in a mapping file.")
+            fix = ("Give the format explicitly: `--date-format \"%d/%m/%Y %H:%M\"` (or \"%m/%d/%Y %H:%M\"), "
+                   f"or add to the [formats] section of a mapping file:\n{toml_key(col.name)} = \"%d/%m/%Y %H:%M\"")
             if only_m and only_d:
                 raise IngestError(f"{label} mixes month-first dates ({ex_m!r}: the second number is above 12) "
                                   f"and day-first dates ({ex_d!r}: the first number is above 12); "

@@ -59,7 +59,9 @@ class Plan:
         return [t for t in schema.LOAD_ORDER if t in self.exprs]
 
 
-MAPPING_KEYS = {"table", "format", "delimiter", "encoding", "header", "columns", "formats", "constants", "tables"}
+MAPPING_KEYS = {"table", "format", "delimiter", "encoding", "header", "columns", "formats", "constants", "tables",
+                "normalise", "values"}
+NORMALISE_STEPS = {"trim": "trim({})", "lower": "lower({})", "upper": "upper({})"}
 
 
 @dataclass
@@ -77,6 +79,15 @@ class Mapping:
         [columns]                     # source column = canonical column
         InvoiceNo = "order_id"        # or "orders.discount_amount" when ambiguous
         InvoiceDate = "ordered_at"
+        Email = ["customer_id", "email"]   # one source column, several targets
+        "Financial Status" = "kind"
+
+        [normalise]                   # canonical column = steps (trim, lower, upper), in order
+        customer_id = ["trim", "lower"]
+
+        [values.kind]                 # canonical column: source value (any case) = canonical value
+        refunded = "return"
+        "*" = "sale"                  # any other value ("*" absent: kept as given)
 
         [formats]                     # canonical column = strptime format(s)
         ordered_at = ["%d/%m/%Y %H:%M", "%Y-%m-%d"]
@@ -94,10 +105,12 @@ class Mapping:
     delimiter: str | None = None
     encoding: str | None = None
     header: bool | None = None
-    columns: dict[str, str] = field(default_factory=dict)
+    columns: dict[str, list[str]] = field(default_factory=dict)  # source column -> canonical column(s)
     formats: dict[str, list[str]] = field(default_factory=dict)
     constants: dict[str, object] = field(default_factory=dict)
     tables: dict[str, list[str]] = field(default_factory=dict)
+    normalise: dict[str, list[str]] = field(default_factory=dict)  # canonical column -> steps
+    values: dict[str, dict[str, object]] = field(default_factory=dict)  # canonical column -> source value -> value
     source: str = "mapping"
 
 
@@ -129,10 +142,26 @@ def mapping_from_dict(data: dict, source: str = "mapping") -> Mapping:
             raise ConfigError(f"{source}: 'header' must be true or false. Got {data['header']!r} instead.")
         m.header = data["header"]
     for src, dst in dict(data.get("columns", {})).items():
-        if not isinstance(dst, str):
-            raise ConfigError(f"{source}: [columns] {src} must name a canonical column. Got {dst!r} instead.")
-        _check_canonical(dst, source)
-        m.columns[str(src)] = dst
+        dsts = [dst] if isinstance(dst, str) else dst
+        if not isinstance(dsts, list) or not dsts or not all(isinstance(d, str) for d in dsts):
+            raise ConfigError(f"{source}: [columns] {toml_key(str(src))} must name a canonical column or a list of "
+                              f"them. Got {dst!r} instead.")
+        for d in dsts:
+            _check_canonical(d, source)
+        m.columns[str(src)] = list(dsts)
+    for col, steps in dict(data.get("normalise", {})).items():
+        steps = [steps] if isinstance(steps, str) else steps
+        if not isinstance(steps, list) or not all(s in NORMALISE_STEPS for s in steps):
+            raise ConfigError(f"{source}: [normalise] {col} must be a list of steps among "
+                              f"{', '.join(NORMALISE_STEPS)}. Got {steps!r} instead.")
+        _check_canonical(col, source)
+        m.normalise[col] = list(steps)
+    for col, table in dict(data.get("values", {})).items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"{source}: [values.{col}] must be a table of source value = canonical value. "
+                              f"Got {table!r} instead.")
+        _check_canonical(col, source)
+        m.values[col] = {str(k).strip().lower(): v for k, v in table.items()}
     for col, fmts in dict(data.get("formats", {})).items():
         fmts = [fmts] if isinstance(fmts, str) else fmts
         if not isinstance(fmts, list) or not all(isinstance(f, str) for f in fmts):
@@ -212,7 +241,7 @@ def plan_from_mapping(mapping: Mapping, source_columns: list[str], table: str | 
         by_lower.setdefault(c.lower(), c)
     # canonical (qualified or not) -> source column
     renamed: dict[str, str] = {}
-    for src, dst in mapping.columns.items():
+    for src, dst in ((s, d) for s, ds in mapping.columns.items() for d in ds):
         if src not in source_columns:
             raise IngestError(
                 f"{path}: the mapping ({mapping.source}) names column {src!r}, which the file does not have; "
@@ -227,17 +256,20 @@ def plan_from_mapping(mapping: Mapping, source_columns: list[str], table: str | 
                      f"(e.g. \"orders.{dst.split('.')[-1]}\") when they belong to different tables.")
         renamed[dst] = src
     exprs: dict[str, dict[str, str]] = {}
+    from_source: dict[str, set[str]] = {}  # table -> columns read from the file (not constants)
     formats: dict[str, list[str]] = {}
     for tname, cols in targets.items():
         tbl = schema.INPUT_TABLES[tname]
-        exprs[tname] = {}
+        exprs[tname], from_source[tname] = {}, set()
         for col in cols:
             qualified = f"{tname}.{col}"
             src = renamed.get(qualified) or renamed.get(col)
             if src is None and col not in renamed and qualified not in renamed:
                 src = by_lower.get(col.lower())
             if src is not None:
-                exprs[tname][col] = ident(src)
+                exprs[tname][col] = _mapped(ident(src), _get(mapping.normalise, tname, col),
+                                            _get(mapping.values, tname, col))
+                from_source[tname].add(col)
             elif qualified in mapping.constants or col in mapping.constants:
                 exprs[tname][col] = literal(mapping.constants.get(qualified, mapping.constants.get(col)))
             fmts = mapping.formats.get(qualified) or mapping.formats.get(col)
@@ -248,7 +280,70 @@ def plan_from_mapping(mapping: Mapping, source_columns: list[str], table: str | 
             raise IngestError(missing_column_message(path, tname, missing, source_columns),
                               hint=missing_column_hint(missing, source_columns))
     primary = [t for t in schema.LOAD_ORDER if t in targets][-1]
+    for tname in exprs:
+        if tname != primary:
+            _fill_from_key(exprs[tname], schema.INPUT_TABLES[tname].key[0], from_source[tname])
     return Plan(primary=primary, exprs=exprs, formats=formats)
+
+
+def _fill_from_key(cols: dict[str, str], key: str, from_source: set[str]) -> None:
+    """A derived table's columns as the first non-empty value among the rows sharing its key, on every row.
+
+    Exports give an order's date, status or e-mail on its first line only: each line then carries them, so a
+    line is not quarantined for a value its order has (the derived row already took the first non-empty value).
+    """
+    if key not in cols:
+        return
+    win = (f"OVER (PARTITION BY {_text(cols[key])} ORDER BY _row "
+           "ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)")
+    for c in from_source - {key}:
+        cols[c] = f"first_value({_text(cols[c])} IGNORE NULLS) {win}"
+
+
+def _text(sql: str) -> str:
+    return f"nullif(trim(CAST({sql} AS VARCHAR)), '')"
+
+
+def _get(d: dict, table: str, col: str):
+    """A mapping section's entry for a canonical column: table-qualified first."""
+    return d.get(f"{table}.{col}", d.get(col))
+
+
+def _mapped(src_sql: str, steps: list[str] | None, values: dict[str, object] | None) -> str:
+    """The SQL of a source column after its value map (matched trimmed, any case) and normalisation steps.
+
+    >>> print(_mapped('"Email"', ["trim", "lower"], None))
+    lower(trim(CAST("Email" AS VARCHAR)))
+    >>> print(_mapped('"Status"', None, {"refunded": "return", "*": "sale"}))
+    CASE lower(trim(CAST("Status" AS VARCHAR))) WHEN 'refunded' THEN 'return' ELSE 'sale' END
+    """
+    if not steps and not values:
+        return src_sql
+    sql = f"CAST({src_sql} AS VARCHAR)"
+    if values:
+        other = values.get("*")
+        whens = " ".join(f"WHEN {literal(k)} THEN {literal(v)}" for k, v in values.items() if k != "*")
+        sql = (f"CASE lower(trim({sql})) {whens} ELSE "
+               f"{sql if other is None else literal(other)} END")
+    for step in steps or []:
+        sql = NORMALISE_STEPS[step].format(sql)
+    return sql
+
+
+def toml_key(name: str) -> str:
+    """``name`` as a TOML key: bare when it may be, else a quoted string (``Created at`` -> ``"Created at"``).
+
+    >>> print(toml_key("Email"), toml_key("Created at"), toml_key('a"b'))
+    Email "Created at" "a\\"b"
+    """
+    return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else toml_str(name)
+
+
+def toml_str(value: str) -> str:
+    """``value`` as a TOML basic string (JSON's escapes are TOML's)."""
+    import json
+
+    return json.dumps(value, ensure_ascii=False)
 
 
 def missing_column_message(path: Path, table: str, missing: list[str], found: list[str]) -> str:
@@ -285,5 +380,7 @@ def missing_column_hint(missing: list[str], found: list[str]) -> str:
                 best = normfound[close[0]]
                 break
         src = best or "<your column>"
-        lines.append(f'{src} = "{col}"')
-    return "Add to the [columns] section of a mapping file (--mapping FILE): " + "; ".join(lines)
+        lines.append(f"{toml_key(src)} = {toml_str(col)}")
+    # one TOML line each, so the hint can be pasted into the file as it is
+    return "Add to the [columns] section of a mapping file (--mapping FILE):\n" + "\n".join(lines)
+

@@ -19,10 +19,11 @@ from pathlib import Path
 
 import duckdb
 
-from ..errors import IngestError
+from ..errors import IngestError, human_bytes
 from ._sql import ident, literal
 
 FORMATS = ("csv", "parquet", "jsonl", "json")
+MAX_JSON_LINE = 64 * 2**20  # bytes one JSON line may hold (DuckDB's reader stops at 2 MB by default)
 ENCODINGS = ("utf-8", "utf-16", "latin-1")
 _ENCODING_ALIASES = {"utf8": "utf-8", "utf-8-sig": "utf-8", "latin1": "latin-1", "iso-8859-1": "latin-1",
                      "utf16": "utf-16"}
@@ -261,7 +262,8 @@ def read_source(con: duckdb.DuckDBPyConnection, path: str | os.PathLike, opts: R
                 con.execute(
                     f"CREATE TEMP TABLE _lines AS SELECT row_number() OVER () AS _row, line FROM read_csv("
                     f"{path_lit}, columns = {{'line': 'VARCHAR'}}, header = false, delim = '\\x1f', quote = '', "
-                    f"escape = '', auto_detect = false, encoding = {literal(info.encoding)})"
+                    f"escape = '', auto_detect = false, encoding = {literal(info.encoding)}, "
+                    f"max_line_size = {MAX_JSON_LINE})"
                 )
                 con.execute("DELETE FROM _lines WHERE line IS NULL OR trim(line) = ''")
             keys = [r[0] for r in con.execute(
@@ -302,6 +304,15 @@ def read_source(con: duckdb.DuckDBPyConnection, path: str | os.PathLike, opts: R
                 f"{p}: not valid {info.encoding or 'utf-8'} text{_line_of(full)}.",
                 hint="Give the file's encoding, e.g. `--encoding latin-1`.",
             ) from None
+        m = re.search(r"Maximum line size of (\d+) bytes exceeded\. Actual Size:\s*(\d+)", full)
+        if m:  # a record far longer than rows are (a whole file pasted into a field?), not a reader fault
+            line = _first_line_longer_than(p, int(m.group(1)))  # DuckDB's own line number can be the sniffer's
+            where = f"line {line}" if line else "a line"
+            raise IngestError(f"{p}: {where} is {human_bytes(int(m.group(2)))} long, more than the "
+                              f"{human_bytes(int(m.group(1)))} one {'JSON line' if fmt == 'jsonl' else 'row'} may "
+                              "hold; nothing was loaded.",
+                              hint="That record is not a normal row: remove or trim it (a field holding a whole "
+                                   "file or a base64 image?) and ingest again.") from None
         m = re.search(r"Line: (\d+)\s+(?:Original Line: (.*)\n)?\s*Expected Number of Columns: (\d+)\s+Found: (\d+)",
                       full)
         if m:  # a ragged row past the rows the sniffer looked at (_check_header finds those within)
@@ -321,6 +332,27 @@ def read_source(con: duckdb.DuckDBPyConnection, path: str | os.PathLike, opts: R
     if info.n_rows == 0:
         raise IngestError(f"{p}: the file has no data rows (columns found: {', '.join(info.columns) or 'none'}).")
     return info
+
+
+def _first_line_longer_than(path: Path, limit: int) -> int | None:
+    """The 1-based number of the first physical line of ``path`` longer than ``limit`` bytes (None if none / packed).
+
+    Only on the error path: reads the file once in 8 MB blocks, never holding a whole line.
+    """
+    if path.suffix in (".gz", ".bz2", ".zst", ".xz"):
+        return None
+    line, length = 1, 0
+    with open(path, "rb") as fh:
+        while block := fh.read(8 * 2**20):
+            start = 0
+            while (nl := block.find(b"\n", start)) >= 0:
+                if length + nl - start > limit:
+                    return line
+                line, length, start = line + 1, 0, nl + 1
+            length += len(block) - start
+            if length > limit:
+                return line
+    return None
 
 
 def _header_cells(head: bytes, encoding: str, delimiter: str) -> list[str]:

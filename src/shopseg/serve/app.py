@@ -50,7 +50,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
 from ..act.export import csv_safe
-from ..errors import ShopsegError, WorkspaceError
+from ..errors import ShopsegError, WorkspaceError, disk_full_error
 from ..trust.pii import contacts_sql
 from ..workspace import Workspace
 from . import models as M
@@ -778,6 +778,19 @@ def create_app(workspace_path, read_key: str, write_key: str, *, max_body_bytes:
     @app.exception_handler(ShopsegError)
     async def _shopseg_error(request: Request, e: ShopsegError):
         return _error(422 if isinstance(e, ValueError) else 500, type(e).__name__, e.message, e.hint)
+
+    async def _disk_full(request: Request, e: Exception):
+        full = disk_full_error(e, state.ws.path)
+        if full is None:
+            raise e  # not ours to word: the server error middleware answers 500
+        return _error(507, "disk_full", full.message, full.hint)
+
+    import sqlite3
+
+    import duckdb
+
+    for kind in (OSError, sqlite3.Error, duckdb.Error):  # the online store is SQLite, the workspace DuckDB
+        app.add_exception_handler(kind, _disk_full)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, e: RequestValidationError):

@@ -21,9 +21,18 @@ The HMAC is computed in SQL (DuckDB's ``sha256`` over blobs), vectorised over th
 whole ingest; :func:`pseudonym` is the same function in Python, and a test checks
 they agree with :mod:`hmac`.
 
-The secret is 32 bytes from :func:`os.urandom` in ``<workspace>/secret.key``,
-created once with mode 0600 and never printed; losing it means new pseudonyms no
-longer match old ones (and forgotten customers are no longer recognised at ingest).
+The secret is 32 bytes from :func:`os.urandom`, created once with mode 0600 and
+never printed, and it lives **outside the workspace** so that a copy of the
+workspace cannot confirm a guessed e-mail: in ``$SHOPSEG_KEY_DIR`` (default
+``$XDG_CONFIG_HOME/shopseg/keys``, i.e. ``~/.config/shopseg/keys``) as
+``<workspace id>.key``, or given whole by ``$SHOPSEG_SECRET_KEY`` (64 hex digits,
+for servers and containers).  The workspace keeps only ``secret.id``: its random id
+and a check value (an HMAC of a constant, which confirms the right key is in use and
+reveals nothing about any e-mail).  A workspace whose key has gone missing refuses to
+make a new one: new pseudonyms would silently stop matching old ones (and forgotten
+customers would no longer be recognised at ingest).  Workspaces made before this
+kept ``<workspace>/secret.key``; it is still read, and ``shopseg secret --move-out``
+moves it out (:func:`move_secret_out`).
 """
 
 from __future__ import annotations
@@ -46,28 +55,176 @@ _ASCII_LOWER = str.maketrans(_UPPER, _UPPER.lower())
 _SPACES = " \xa0\u1680" + "".join(chr(c) for c in range(0x2000, 0x200B)) + "\u202f\u205f\u3000"
 
 
-def secret_path(ws_or_path) -> Path:
-    root = Path(getattr(ws_or_path, "path", ws_or_path))
-    return root / SECRET_FILE
+KEY_ENV = "SHOPSEG_SECRET_KEY"  # the key itself, 64 hex digits (servers, containers)
+KEY_DIR_ENV = "SHOPSEG_KEY_DIR"  # the folder of <workspace id>.key files
+ID_FILE = "secret.id"  # in the workspace: its id and the key's check value, never the key
+_CHECK = b"shopseg workspace key check v1"
 
 
-def workspace_secret(ws_or_path) -> bytes:
-    """The workspace's 32-byte secret, created on first use (mode 0600, ``os.urandom``)."""
-    p = secret_path(ws_or_path)
+def key_dir() -> Path:
+    """The folder holding workspace keys: ``$SHOPSEG_KEY_DIR``, else ``$XDG_CONFIG_HOME/shopseg/keys``."""
+    if os.environ.get(KEY_DIR_ENV):
+        return Path(os.environ[KEY_DIR_ENV]).expanduser()
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base).expanduser() / "shopseg" / "keys"
+
+
+def _root(ws_or_path) -> Path:
+    return Path(getattr(ws_or_path, "path", ws_or_path))
+
+
+def _read_id(root: Path) -> dict | None:
+    import json
+
+    p = root / ID_FILE
     if not p.exists():
-        p.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # created by a concurrent process in between: read theirs
-            pass
-        else:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(os.urandom(32))
+        return None
+    try:
+        info = json.loads(p.read_text(encoding="utf-8"))
+        if not (isinstance(info, dict) and isinstance(info.get("workspace_id"), str)):
+            raise ValueError("no workspace_id")
+    except ValueError as e:
+        raise WorkspaceError(f"The workspace key record {p} is damaged ({e}).",
+                             hint="Restore it from a backup of the workspace.") from None
+    return info
+
+
+def _check_value(key: bytes) -> str:
+    return hmac.new(key, _CHECK, hashlib.sha256).hexdigest()
+
+
+def secret_path(ws_or_path) -> Path:
+    """Where the workspace's key file is (or will be): outside the workspace, or a legacy ``secret.key`` in it."""
+    root = _root(ws_or_path)
+    if (root / SECRET_FILE).exists():
+        return root / SECRET_FILE
+    info = _read_id(root)
+    if info is None:
+        raise WorkspaceError(f"The workspace {root} has no key yet; it gets one on first use.")
+    return key_dir() / f"{info['workspace_id']}.key"
+
+
+def _env_key() -> bytes | None:
+    raw = os.environ.get(KEY_ENV)
+    if raw is None:
+        return None
+    try:
+        key = bytes.fromhex(raw.strip())
+    except ValueError:
+        key = b""
+    if len(key) != 32:
+        raise ConfigError(f"{KEY_ENV} must hold 64 hexadecimal digits (32 bytes). Got {len(raw.strip())} "
+                          "characters that do not make such a key instead.",
+                          hint="Make one with: python -c 'import os; print(os.urandom(32).hex())'")
+    return key
+
+
+def _create_exclusive(p: Path, data: bytes) -> bool:
+    """Write ``data`` to a new file (mode 0600); False when the file already exists."""
+    try:
+        fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    return True
+
+
+def _read_key(p: Path) -> bytes:
     key = p.read_bytes()
     if len(key) != 32:
         raise WorkspaceError(f"The workspace secret {p} must hold 32 bytes. Got {len(key)} instead.",
                              hint="Restore it from a backup; a new one makes new pseudonyms not match old ones.")
     return key
+
+
+def _new_workspace_key(root: Path, env_key: bytes | None) -> bytes:
+    """First use: an id record in the workspace and (unless the environment gives it) a key file outside."""
+    import json
+    import uuid
+
+    root.mkdir(parents=True, exist_ok=True)
+    wid = uuid.UUID(bytes=os.urandom(16)).hex
+    key, key_file = env_key, None
+    if key is None:
+        d = key_dir()
+        try:
+            d.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as e:
+            raise WorkspaceError(f"Cannot create the key folder {d}: {e.strerror}.",
+                                 hint=f"Set {KEY_DIR_ENV} to a writable private folder, or {KEY_ENV} to a key.") \
+                from None
+        key, key_file = os.urandom(32), d / f"{wid}.key"
+        _create_exclusive(key_file, key)
+    record = json.dumps({"workspace_id": wid, "key_check": _check_value(key)}).encode()
+    if _create_exclusive(root / ID_FILE, record):
+        return key
+    if key_file is not None:  # a concurrent process made the workspace's record first: use theirs
+        key_file.unlink(missing_ok=True)
+    return workspace_secret(root)
+
+
+def workspace_secret(ws_or_path) -> bytes:
+    """The workspace's 32-byte secret, created on first use (mode 0600, ``os.urandom``), kept outside it.
+
+    Order: ``$SHOPSEG_SECRET_KEY``; a legacy ``<workspace>/secret.key``; ``<key dir>/<workspace id>.key``.
+    A key that does not match the workspace's recorded check value, or a missing key for a workspace
+    that already had one, is an error: a new key would silently break every stored pseudonym.
+    """
+    root = _root(ws_or_path)
+    env_key = _env_key()
+    legacy = root / SECRET_FILE
+    info = _read_id(root)
+    if legacy.exists():  # a workspace made before keys moved out (or mid-move: then the check below applies)
+        key = env_key or _read_key(legacy)
+    elif info is None:
+        return _new_workspace_key(root, env_key)
+    elif env_key is not None:
+        key = env_key
+    else:
+        p = key_dir() / f"{info['workspace_id']}.key"
+        if not p.exists():
+            raise WorkspaceError(
+                f"The key of workspace {root} (id {info['workspace_id']}) is not at {p}; pseudonyms and the "
+                "forget log cannot be computed without it, and a new key would not match the stored ones.",
+                hint=f"Copy the key file from the machine that made the workspace into {key_dir()} (or set "
+                     f"{KEY_DIR_ENV} to its folder, or {KEY_ENV} to the key).")
+        key = _read_key(p)
+    if info is not None and info.get("key_check") != _check_value(key):
+        raise WorkspaceError(f"The key in use does not belong to workspace {root} (id {info['workspace_id']}): "
+                             "its check value differs.",
+                             hint=f"Unset {KEY_ENV} or point {KEY_DIR_ENV} at the workspace's own key.")
+    return key
+
+
+def move_secret_out(ws_or_path) -> Path:
+    """Move a legacy ``<workspace>/secret.key`` to the key folder; returns the key's new path.
+
+    The workspace keeps an id record with the key's check value, so the same key keeps being used and
+    a copy of the workspace no longer holds it.
+    """
+    import json
+    import uuid
+
+    root = _root(ws_or_path)
+    legacy = root / SECRET_FILE
+    if not legacy.exists():
+        if _read_id(root) is not None:
+            return secret_path(root)
+        raise WorkspaceError(f"The workspace {root} has no key to move (no {SECRET_FILE}).")
+    key = _read_key(legacy)
+    info = _read_id(root) or {"workspace_id": uuid.UUID(bytes=os.urandom(16)).hex}
+    d = key_dir()
+    d.mkdir(parents=True, exist_ok=True, mode=0o700)
+    dest = d / f"{info['workspace_id']}.key"
+    if dest.exists() and dest.read_bytes() != key:
+        raise WorkspaceError(f"{dest} already holds another key.", hint="Move it away first; keys are not merged.")
+    _create_exclusive(dest, key)
+    record = root / (ID_FILE + ".tmp")
+    record.write_bytes(json.dumps({"workspace_id": info["workspace_id"], "key_check": _check_value(key)}).encode())
+    os.replace(record, root / ID_FILE)
+    legacy.unlink()
+    return dest
 
 
 def pseudonym(value: str | None, key: bytes, *, column: str = "") -> str | None:
