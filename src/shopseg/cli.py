@@ -349,6 +349,12 @@ def sql(
             cur = ws.con.execute(query)
             cols = [d[0] for d in cur.description or []]
             rows = cur.fetchall() if limit == 0 else cur.fetchmany(limit + 1)
+            total = None
+            if limit and len(rows) > limit and kinds == ["SELECT"]:  # the cut says of how many: count once more
+                try:
+                    total = ws.con.execute(f"SELECT count(*) FROM ({query.strip().rstrip(';')})").fetchone()[0]
+                except duckdb.Error:
+                    total = None
         except duckdb.Error as e:
             hint = None
             if not allow_files and "disabled by configuration" in str(e):
@@ -384,7 +390,8 @@ def sql(
     if output is not None:
         err_console.print(f"{len(rows):,} rows -> {output}", highlight=False, soft_wrap=True, markup=False)
     if cut:
-        err_console.print(f"(the first {limit:,} rows; the query has more: --limit 0 prints all)", highlight=False)
+        of = f"{limit:,} of {total:,} rows" if total is not None else f"the first {limit:,} rows; the query has more"
+        err_console.print(f"({of}; --limit 0 prints all)", highlight=False)
 
 
 QUERY_STATEMENTS = {"SELECT", "EXPLAIN", "PRAGMA", "CALL"}
