@@ -562,7 +562,7 @@ def segment(
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML file overriding default settings."),
     seed: int = typer.Option(0, help="Random seed (sampling and K-means)."),
 ):
-    """Compute customer features and every segment scheme (rfm, lifecycle, value_tier, cluster) as a new run."""
+    """Compute customer features and every configured segment scheme (segments.schemes) as a new run."""
     with _open() as ws:
         _run_stage(ws, "segments", as_of, _load_config(config), seed=seed)
 
@@ -570,7 +570,7 @@ def segment(
 @app.command()
 @handles_errors
 def segments(
-    scheme: str = typer.Option("rfm", "--scheme", "-s", help="rfm, lifecycle, value_tier or cluster."),
+    scheme: str = typer.Option("rfm", "--scheme", "-s", help="Segment scheme (`shopseg schemes` lists them)."),
     run_id: Optional[int] = typer.Option(None, "--run", help="Run to show (default: the latest)."),
     segment: Optional[str] = typer.Option(None, "--segment", help="Export the customers of this segment."),
     export: Optional[Path] = typer.Option(None, "--export", help="CSV file for --segment's customer ids."),
@@ -580,8 +580,14 @@ def segments(
         rid = run_id or (ws.scalar("SELECT max(run_id) FROM segment_profiles WHERE scheme = ?", [scheme])
                          if ws.has_table("segment_profiles") else None)
         if rid is None:
+            from .segment._registry import names
+
+            if scheme not in names():
+                raise ShopsegError(f"No segment scheme {scheme!r}. Known schemes: {', '.join(names())}.",
+                                   hint="`shopseg schemes` lists them with what each one does.")
             raise ShopsegError(f"No segments of scheme {scheme!r} yet: no run has made them.",
-                               hint="Run `shopseg run` (or `shopseg segment`) first.")
+                               hint="Run `shopseg run` (or `shopseg segment`) first, with the scheme in "
+                                    "[segments] schemes.")
         if segment is not None:
             dest = export or (ws.exports_dir / f"run{rid}_{scheme}_{segment.replace(' ', '_')}.csv")
             ws.con.execute(
@@ -595,6 +601,18 @@ def segments(
                       "FROM segment_profiles WHERE run_id = ? AND scheme = ? ORDER BY n_customers DESC", [rid, scheme])
         out.table("segments", ["segment", "name", "customers", "share"], rows, title=f"run {rid}: {scheme}",
                   formats={"customers": ",", "share": ".1%"})
+
+
+@app.command()
+@handles_errors
+def schemes():
+    """List the segment schemes (the registry): name, whether the default config runs it, what it does."""
+    from .config import load_config
+    from .segment._registry import get, names
+
+    on = load_config()["segments.schemes"]
+    out.table("schemes", ["scheme", "default", "what it does"],
+              [(n, "yes" if n in on else "no", get(n).doc) for n in names()], title="segment schemes")
 
 
 @app.command()
@@ -632,7 +650,7 @@ def classify(
 def diff(
     run_a: int = typer.Argument(..., help="Earlier run."),
     run_b: int = typer.Argument(..., help="Later run."),
-    scheme: str = typer.Option("lifecycle", "--scheme", "-s", help="rfm, lifecycle, value_tier or cluster."),
+    scheme: str = typer.Option("lifecycle", "--scheme", "-s", help="Segment scheme (`shopseg schemes` lists them)."),
 ):
     """Migration matrix between two runs: customers per (segment in RUN_A, segment in RUN_B)."""
     from .segment import migration
@@ -646,7 +664,7 @@ def diff(
 
 @app.command()
 @handles_errors
-def history(scheme: str = typer.Option("rfm", "--scheme", "-s", help="rfm, lifecycle, value_tier or cluster.")):
+def history(scheme: str = typer.Option("rfm", "--scheme", "-s", help="Segment scheme (`shopseg schemes` lists them).")):
     """Segment sizes over runs."""
     from .segment import segment_history
 

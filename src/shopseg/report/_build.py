@@ -145,6 +145,7 @@ def build_report(ws: Workspace, run_id: int | None = None, path: str | Path | No
     ingest presets' currency, see ``_units.shop_currency``).
     """
     from . import _sections  # noqa: F401  (registers the sections)
+    from . import _geo  # noqa: F401  (the geography section, after them)
 
     if run_id is None:
         run_id = ws.latest_run_id()
