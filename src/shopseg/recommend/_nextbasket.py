@@ -96,6 +96,7 @@ class History:
     n_days: sparse.csr_matrix    # purchase days of the product
     last_age: sparse.csr_matrix  # 1 + days from the last purchase to as_of
     own_cycle: sparse.csr_matrix  # mean days between purchase days (bought on 2+ days), else absent
+    ratio: sparse.csr_matrix     # days since the last purchase / cycle (own, else the product's), where bought
     tifu: sparse.csr_matrix      # TIFU vectors
     repeat_share: np.ndarray     # per customer, shrunk towards the shop's share
     shop_repeat_share: float
@@ -195,50 +196,61 @@ def build_history(purchases: pd.DataFrame, items: np.ndarray, as_of, *, group_si
     ok = rep_int.index[n_rebuy[rep_int.index] >= 3]
     cycle[ok] = rep_int.loc[ok].to_numpy()
     cycle = np.maximum(cycle, 1.0)
+    ratio = mat(last / np.where(n >= 2, interval, cycle[pi]))  # own cycles are >= 1 day (distinct days)
     return History(users=users, user_pos=pd.Series(np.arange(n_u), index=pd.Index(users, dtype=object)),
-                   n_days=n_days, last_age=last_age, own_cycle=own_cycle, tifu=tifu, repeat_share=repeat_share,
+                   n_days=n_days, last_age=last_age, own_cycle=own_cycle, ratio=ratio, tifu=tifu,
+                   repeat_share=repeat_share,
                    shop_repeat_share=shop_share, n_buyers=n_buyers, rebuy_share=rebuy_share, cycle=cycle)
 
 
 def neighbour_index(tifu: sparse.csr_matrix, pool: np.ndarray | None = None) -> tuple:
     """What :func:`neighbour_vectors` needs of the candidates, computed once per model rather than per
-    chunk: (candidate rows, their transpose as CSR, squared norms of all rows, of the candidates)."""
-    cand = tifu if pool is None else tifu[pool]
-    sq_r = np.asarray(tifu.multiply(tifu).sum(axis=1)).ravel()
-    return cand, cand.T.tocsr(), sq_r, (sq_r if pool is None else sq_r[pool])
+    chunk, in float32: (the candidates' vectors transposed, dense items x candidates, for the dot
+    products; transposed as CSR, for the neighbours' mean; the candidates' squared norms; all rows as
+    float32 CSR)."""
+    t32 = tifu.astype(np.float32)
+    cand = t32 if pool is None else t32[pool]
+    ct = cand.T.tocsr()
+    sq_c = np.asarray(cand.multiply(cand).sum(axis=1), dtype=np.float32).ravel()
+    return np.ascontiguousarray(ct.toarray()), ct, sq_c, t32
 
 
 def neighbour_vectors(tifu: sparse.csr_matrix, rows: np.ndarray, k: int, pool: np.ndarray | None = None,
                       index: tuple | None = None) -> np.ndarray:
     """Mean TIFU vector of each row's ``k`` nearest customers (Euclidean, itself excluded) among the
     rows ``pool`` (sorted; default all); zeros for -1.  ``index``: :func:`neighbour_index` of the
-    same ``tifu`` and ``pool`` (computed here when not given)."""
+    same ``tifu`` and ``pool`` (computed here when not given).
+
+    In blocks of rows, float32: the dot products with every candidate (sparse rows x dense
+    candidates), ``|c|^2 - 2 r.c`` (the distance squared less ``|r|^2``, which does not change a
+    row's ranking), the ``k`` smallest by ``argpartition``, and their mean as one sparse product."""
     n_c = tifu.shape[0] if pool is None else len(pool)
-    out = np.zeros((len(rows), tifu.shape[1]))
+    out = np.zeros((len(rows), tifu.shape[1]), np.float32)
     ok = np.flatnonzero(rows >= 0)
     kk = min(k, n_c - 1)
     if kk < 1 or not len(ok):
         return out
-    cand, ct, sq_r, sq_c = index if index is not None else neighbour_index(tifu, pool)  # csr @ csr per block
-    block = max(1, min(len(ok), 4_000_000 // max(n_c, 1)))  # bounds the dense distance block (~32 MB)
+    dense_ct, ct, sq_c, t32 = index if index is not None else neighbour_index(tifu, pool)
+    block = max(1, min(len(ok), 4_000_000 // max(n_c, 1)))  # bounds the dense distance block (~16 MB)
     for lo in range(0, len(ok), block):
         sel = ok[lo:lo + block]
         r = rows[sel]
-        g = (tifu[r] @ ct).toarray()
-        g *= 2.0  # exact; the distance below has the same rounding as |r|^2 + |c|^2 - 2 r.c
-        d2 = np.add.outer(sq_r[r], sq_c)
-        d2 -= g
-        del g
+        d2 = t32[r] @ dense_ct
+        d2 *= np.float32(-2.0)
+        d2 += sq_c
         if pool is None:
             d2[np.arange(len(r)), r] = np.inf
         else:
             at = np.minimum(np.searchsorted(pool, r), n_c - 1)
             own = pool[at] == r
             d2[np.flatnonzero(own), at[own]] = np.inf
-        nb = np.argpartition(d2, kk - 1, axis=1)[:, :kk]
-        w = sparse.csr_matrix((np.full(nb.size, 1.0 / kk), (np.repeat(np.arange(len(r)), kk), nb.ravel())),
-                              shape=(len(r), n_c))
-        out[sel] = (w @ cand).toarray()
+        nb = np.sort(np.argpartition(d2, kk - 1, axis=1)[:, :kk], axis=1)
+        del d2
+        # candidates x rows, kk ones per column: ct @ w is the rows' neighbour sums (transposed)
+        w = sparse.csr_matrix((np.ones(nb.size, np.float32), nb.ravel(), np.arange(0, nb.size + 1, kk)),
+                              shape=(len(r), n_c)).T.tocsr()
+        out[sel] = (ct @ w).T.toarray()
+        out[sel] /= np.float32(kk)
     return out
 
 
@@ -263,10 +275,9 @@ class Components:
     explore_src: np.ndarray  # index into SOURCE_NAMES
     bought: np.ndarray       # bool
     due: np.ndarray          # min(days since last / cycle, 1), 0 where not bought
-    since: np.ndarray        # days since the last purchase (0 where not bought)
-    own_cycle: np.ndarray    # the customer's own cycle (0: bought once or never)
     weight: np.ndarray       # customer's repeat share / shop's
-    ratio: np.ndarray        # days since the last purchase / cycle (0 where not bought)
+    rows: np.ndarray = None  # the chunk's history rows (-1: unknown customer)
+    hist: History = None     # for :meth:`at`: what is read at the recommended entries only
 
     def __post_init__(self):
         # float32: the mix is searched over these arrays dozens of times
@@ -279,7 +290,7 @@ class Components:
 
     def for_learning(self) -> "Components":
         """This chunk with only :attr:`LEARN_FIELDS` (the others set to None)."""
-        for f in ("explore", "explore_src", "since", "own_cycle", "ratio"):
+        for f in ("explore", "explore_src", "hist"):
             setattr(self, f, None)
         return self
 
@@ -297,28 +308,48 @@ class Components:
                 setattr(p, f, None)  # frees each chunk's copy as soon as it is stacked
         return out
 
-    def mix(self, rebuy_share: np.ndarray, p: dict, which: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
-        """(score, which term is largest: 0 repeat, 1 neighbours, 2 explore; None unless ``which``)."""
+    def at(self, name: str, rr: np.ndarray, tt: np.ndarray) -> np.ndarray:
+        """The history's ``name`` (``last_age``, ``own_cycle``, ``ratio``) at entries (``rr``, ``tt``) of the
+        chunk, 0 where absent or the customer unknown: read from the sparse rows, never made dense."""
+        r = self.rows[rr]
+        v = np.asarray(getattr(self.hist, name)[np.maximum(r, 0), tt], dtype=float).ravel()
+        return np.where(r >= 0, v, 0.0)
+
+    def _repeat(self, rebuy_share: np.ndarray, p: dict, rr=None, tt=None) -> np.ndarray:
+        """The repeat term, float32, on every entry or at entries (``rr``, ``tt``) only."""
+        f32 = np.float32
+        if rr is None:
+            w, own, reb, due = self.weight[:, None], self.own_s, rebuy_share[None, :], self.due
+        else:
+            w, own, reb, due = self.weight[rr], self.own_s[rr, tt], rebuy_share[tt], self.due[rr, tt]
+        return (w ** p["gamma"]).astype(f32) * own * (reb ** p["beta"]).astype(f32) \
+            * (f32(p["lam"]) + f32(1 - p["lam"]) * due)
+
+    def mix(self, rebuy_share: np.ndarray, p: dict, cache: bool = False) -> np.ndarray:
+        """The score (float32).  ``cache``: keep the repeat term for the next call with the same
+        ``gamma``, ``beta`` and ``lam`` (the mix search varies one parameter at a time)."""
         f32 = np.float32
         key = (p["gamma"], p["beta"], p["lam"])
         cached = getattr(self, "_rep", None)
-        if cached is not None and cached[0] is rebuy_share and cached[1] == key:  # the search varies one at a time
+        if cache and cached is not None and cached[0] is rebuy_share and cached[1] == key:
             rep = cached[2]
         else:
-            rep = (self.weight[:, None] ** p["gamma"]).astype(f32) * self.own_s \
-                * (rebuy_share[None, :] ** p["beta"]).astype(f32) * (f32(p["lam"]) + f32(1 - p["lam"]) * self.due)
-            self._rep = (rebuy_share, key, rep)
-        nb = f32(p["w_new"] * p["nu"]) * self.neighbours_s
-        if not which:  # the same sums as below, with one buffer less
-            total = rep + nb
-            total += np.multiply(f32(p["w_new"] * (1 - p["nu"])), self.explore_s, out=nb)
-            return total, None
-        ex = f32(p["w_new"] * (1 - p["nu"])) * self.explore_s
-        total = rep + nb + ex
-        self._rep = None  # scoring: one mix per chunk, nothing to keep
+            rep = self._repeat(rebuy_share, p)
+            self._rep = (rebuy_share, key, rep) if cache else None
+        total = np.multiply(f32(p["w_new"] * p["nu"]), self.neighbours_s)
+        total += rep
+        total += np.multiply(f32(p["w_new"] * (1 - p["nu"])), self.explore_s, out=rep if not cache else None)
+        return total
+
+    def largest_term(self, rebuy_share: np.ndarray, p: dict, rr: np.ndarray, tt: np.ndarray) -> np.ndarray:
+        """Which term of the mix is largest at entries (``rr``, ``tt``): 0 repeat, 1 neighbours, 2 explore."""
+        f32 = np.float32
+        rep = self._repeat(rebuy_share, p, rr, tt)
+        nb = f32(p["w_new"] * p["nu"]) * self.neighbours_s[rr, tt]
+        ex = f32(p["w_new"] * (1 - p["nu"])) * self.explore_s[rr, tt]
         w = np.where(nb > ex, 1, 2).astype(np.int8)
         w[rep >= np.maximum(nb, ex)] = 0
-        return total, w
+        return w
 
 
 def components(hist: History, explore, customer_ids, rows: np.ndarray, *, neighbours: int,
@@ -330,14 +361,9 @@ def components(hist: History, explore, customer_ids, rows: np.ndarray, *, neighb
         hist.nb_index.clear()
         hist.nb_index[key] = neighbour_index(hist.tifu, pool)
     nbv = neighbour_vectors(hist.tifu, rows, neighbours, pool, index=hist.nb_index[key])
-    # last_age is 1 + days since the last purchase where bought, absent elsewhere: bought and since from it
-    since = _select(hist.last_age, rows)
-    bought = since > 0
-    np.subtract(since, 1.0, out=since, where=bought)
-    own_cycle = _select(hist.own_cycle, rows)
-    cyc = np.where(own_cycle > 0, own_cycle, hist.cycle[None, :])
-    ratio = np.divide(since, cyc, out=cyc)  # cycles are >= 1 day; 0 where not bought (since is 0 there)
-    due = np.minimum(ratio, 1.0, dtype=np.float32)
+    # last_age is 1 + days since the last purchase where bought, absent elsewhere
+    bought = _select(hist.last_age, rows) > 0
+    due = np.minimum(_select(hist.ratio, rows), 1.0, dtype=np.float32)
     share = np.where(rows >= 0, hist.repeat_share[np.maximum(rows, 0)], hist.shop_repeat_share)
     weight = share / hist.shop_repeat_share if hist.shop_repeat_share > 0 else np.ones(len(rows))
     if explore_scores is None:
@@ -350,8 +376,8 @@ def components(hist: History, explore, customer_ids, rows: np.ndarray, *, neighb
         total, src = explore_scores
     ex = np.maximum(total, 0.0, out=total if total.dtype == np.float64 and total.flags.writeable else None)  # -inf -> 0
     np.copyto(ex, 0.0, where=bought)
-    return Components(own=own, neighbours=nbv, explore=ex, explore_src=src, bought=bought,
-                      due=due, since=since, own_cycle=own_cycle, weight=weight, ratio=ratio)
+    return Components(own=own, neighbours=nbv, explore=ex, explore_src=src, bought=bought, due=due,
+                      weight=weight, rows=rows, hist=hist)
 
 
 def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -383,7 +409,7 @@ def learn_mix(comp: Components, rebuy_share: np.ndarray, relevant: np.ndarray, m
     best = dict(DEFAULT_MIX)
 
     def score(p, new_only=False):
-        s, _ = comp.mix(rebuy_share, p, which=False)
+        s = comp.mix(rebuy_share, p, cache=True)
         s[:, ~mask] = -np.inf
         if new_only:
             s[comp.bought] = -np.inf
@@ -546,18 +572,20 @@ class NextBasketRecommender:
             yield lo, hi, components(self.history_, None, cust.iloc[lo:hi], rows[lo:hi],
                                      neighbours=self.neighbours, explore_scores=ex, pool=self.pool_)
 
-    def scores(self, comp: Components) -> tuple[np.ndarray, np.ndarray]:
-        s, which = comp.mix(self._rebuy(self.history_), self.mix_)
-        s = s + 1e-9 * (self.history_.n_buyers / max(self.history_.n_buyers.max(), 1))[None, :]
+    def scores(self, comp: Components) -> np.ndarray:
+        """The mixed scores of a chunk (float64: the popularity tie-break is below float32's precision)."""
+        s = comp.mix(self._rebuy(self.history_), self.mix_).astype(np.float64)
+        s += 1e-9 * (self.history_.n_buyers / max(self.history_.n_buyers.max(), 1))
         s[:, ~self.recommendable_] = -np.inf
-        s[comp.bought & self.no_repeat_[None, :]] = -np.inf  # explicit exclusions: never again once bought
-        return s, which
+        if self.no_repeat_.any():
+            s[comp.bought & self.no_repeat_[None, :]] = -np.inf  # explicit exclusions: never again once bought
+        return s
 
     def _is_due(self, comp: Components, rr: np.ndarray, tt: np.ndarray) -> np.ndarray:
         """Due for reorder: a repeat whose cycle has elapsed but not three times over (lapsed), bought
         on two days or more by the customer, or a product most of whose buyers re-buy."""
-        ratio = comp.ratio[rr, tt]
-        habit = (comp.own_cycle[rr, tt] > 0) | (self._rebuy(self.history_)[tt] >= 0.5)
+        ratio = comp.at("ratio", rr, tt)
+        habit = (comp.at("own_cycle", rr, tt) > 0) | (self._rebuy(self.history_)[tt] >= 0.5)
         return comp.bought[rr, tt] & habit & (ratio >= 1.0) & (ratio <= 3.0)
 
     def recommend(self, customer_ids, *, top_n: int | None = None, chunk_size: int = 500) -> pd.DataFrame:
@@ -570,20 +598,19 @@ class NextBasketRecommender:
         parts = []
         src_names = np.asarray(["repeat", "tifu_knn", *SOURCE_NAMES], dtype=object)
         for lo, hi, comp in self.iter_components(cust, chunk_size):
-            s, which = self.scores(comp)
-            top, vals = top_k(s, k)
+            top, vals = top_k(self.scores(comp), k)
             r = np.repeat(np.arange(hi - lo), top.shape[1]).reshape(top.shape)
             valid = np.isfinite(vals)
             rr, tt = r[valid], top[valid]
-            w = which[rr, tt]
+            w = comp.largest_term(self._rebuy(self.history_), self.mix_, rr, tt)
             src = np.where(w == 0, 0, np.where(w == 1, 1, 2 + comp.explore_src[rr, tt].astype(np.int64)))
             bought = comp.bought[rr, tt]
             parts.append(pd.DataFrame({
                 "customer_id": cust.to_numpy()[lo:hi][rr], "product_id": self.items_[tt], "score": vals[valid],
                 "source": src_names[src],
                 "kind": np.where(bought, "repeat", "new"), "is_due": self._is_due(comp, rr, tt),
-                "_since": comp.since[rr, tt],
-                "_own": comp.own_cycle[rr, tt], "_cycle": self.history_.cycle[tt],
+                "_since": np.maximum(comp.at("last_age", rr, tt) - 1, 0),
+                "_own": comp.at("own_cycle", rr, tt), "_cycle": self.history_.cycle[tt],
                 "_rebuy": self._rebuy(self.history_)[tt]}))
         out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
             columns=["customer_id", "product_id", "score", "source", "kind", "is_due", "_since", "_own", "_cycle",

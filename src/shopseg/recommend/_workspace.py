@@ -300,7 +300,7 @@ def evaluate_time_split(ws, split_at, end=None, *, k: int = 10, config: Config |
                 s = a * comp.own + (1 - a) * comp.neighbours + 1e-9 * pop[None, :]
             elif m == "next_basket":
                 _, _, comp = next(chunks)
-                s, _ = nb.scores(comp)
+                s = nb.scores(comp)
             else:
                 _, _, s, _ = next(chunks)
             s = np.where(recommendable[None, :], s, -np.inf)
