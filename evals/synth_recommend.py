@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from shopseg.config import load_config
-from shopseg.recommend import build_history, next_basket_model, products_frame, purchases_from_workspace
+from shopseg.recommend import next_basket_model, products_frame, purchases_from_workspace
 from shopseg.recommend._nextbasket import top_k
 from shopseg.synth import synthesize
 from shopseg.workspace import Workspace
