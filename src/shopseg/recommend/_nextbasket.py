@@ -272,7 +272,7 @@ class Components:
     own: np.ndarray          # TIFU vector (raw)
     neighbours: np.ndarray   # neighbours' mean TIFU vector (raw)
     explore: np.ndarray      # explore blend, 0 on bought products
-    explore_src: np.ndarray  # index into SOURCE_NAMES
+    explore_src: object      # (rr, tt) -> index into SOURCE_NAMES at those entries (see Recommender.iter_scores)
     bought: np.ndarray       # bool
     due: np.ndarray          # min(days since last / cycle, 1), 0 where not bought
     weight: np.ndarray       # customer's repeat share / shop's
@@ -371,7 +371,7 @@ def components(hist: History, explore, customer_ids, rows: np.ndarray, *, neighb
             (_, _, total, src), = list(explore.iter_scores(pd.Series(list(customer_ids), dtype=object),
                                                           chunk_size=max(len(rows), 1)))
         else:
-            total, src = np.zeros_like(own), np.zeros(own.shape, np.int8)
+            total, src = np.zeros_like(own), (lambda rr, tt: np.zeros(len(rr), np.int8))
     else:
         total, src = explore_scores
     ex = np.maximum(total, 0.0, out=total if total.dtype == np.float64 and total.flags.writeable else None)  # -inf -> 0
@@ -603,7 +603,7 @@ class NextBasketRecommender:
             valid = np.isfinite(vals)
             rr, tt = r[valid], top[valid]
             w = comp.largest_term(self._rebuy(self.history_), self.mix_, rr, tt)
-            src = np.where(w == 0, 0, np.where(w == 1, 1, 2 + comp.explore_src[rr, tt].astype(np.int64)))
+            src = np.where(w == 0, 0, np.where(w == 1, 1, 2 + comp.explore_src(rr, tt).astype(np.int64)))
             bought = comp.bought[rr, tt]
             parts.append(pd.DataFrame({
                 "customer_id": cust.to_numpy()[lo:hi][rr], "product_id": self.items_[tt], "score": vals[valid],
