@@ -394,10 +394,20 @@ def ndcg_at_k(scores: np.ndarray, relevant: np.ndarray, k: int = 10) -> float:
     has = relevant.any(axis=1)
     if not has.any():
         return 0.0
-    top, vals = top_k(scores[has], k)
-    rel = np.take_along_axis(relevant[has], top, axis=1) & np.isfinite(vals)
-    disc = 1 / np.log2(np.arange(2, top.shape[1] + 2))
-    idcg = np.cumsum(disc)[np.minimum(relevant[has].sum(axis=1), top.shape[1]) - 1]
+    return _ndcg_negated(np.negative(scores[has]), relevant[has], k)
+
+
+def _ndcg_negated(neg: np.ndarray, relevant: np.ndarray, k: int) -> float:
+    """:func:`ndcg_at_k` of the scores ``-neg`` (``neg`` is overwritten) on rows that all have a relevant
+    product: the same top ``k`` as :func:`top_k` (lower index first on ties), no copy of the scores."""
+    kk = min(k, neg.shape[1])
+    top = np.argpartition(neg, kk - 1, axis=1)[:, :kk]
+    vals = np.take_along_axis(neg, top, axis=1)
+    order = np.argsort(vals, axis=1, kind="stable")
+    top, vals = np.take_along_axis(top, order, axis=1), np.take_along_axis(vals, order, axis=1)
+    rel = np.take_along_axis(relevant, top, axis=1) & np.isfinite(vals)
+    disc = 1 / np.log2(np.arange(2, kk + 2))
+    idcg = np.cumsum(disc)[np.minimum(relevant.sum(axis=1), kk) - 1]
     return float(((rel * disc).sum(axis=1) / idcg).mean())
 
 
@@ -407,14 +417,21 @@ def learn_mix(comp: Components, rebuy_share: np.ndarray, relevant: np.ndarray, m
     customer never bought, against the new part of the target), then coordinate ascent over
     :data:`MIX_GRID` on the whole target; ``mask``: recommendable products."""
     best = dict(DEFAULT_MIX)
+    # the rows with a target, and the target on them, computed once for the dozens of mixes scored
+    rel_new = relevant & ~comp.bought
+    rows_all, rows_new = relevant.any(axis=1), rel_new.any(axis=1)
+    rel_all, rel_new = relevant[rows_all], rel_new[rows_new]
 
     def score(p, new_only=False):
-        s = comp.mix(rebuy_share, p, cache=True)
+        s = comp.mix(rebuy_share, p, cache=True)  # a new array: negated in place below
         s[:, ~mask] = -np.inf
         if new_only:
             s[comp.bought] = -np.inf
-            return ndcg_at_k(s, relevant & ~comp.bought, k)
-        return ndcg_at_k(s, relevant, k)
+        rows, rel = (rows_new, rel_new) if new_only else (rows_all, rel_all)
+        if not rows.any():
+            return 0.0
+        s = s if rows.all() else s[rows]
+        return _ndcg_negated(np.negative(s, out=s), rel, k)
 
     best["nu"] = max(NU_GRID, key=lambda v: (score({**best, "w_new": 1.0, "nu": v}, new_only=True), -v))
 
