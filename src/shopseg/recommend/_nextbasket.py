@@ -133,12 +133,23 @@ def build_history(purchases: pd.DataFrame, items: np.ndarray, as_of, *, group_si
     """
     day0 = _day(as_of)
     p = purchases[["customer_id", "product_id", "day"]]
-    # hash-based look-ups (no Python iteration over the string columns)
-    i = pd.Index(items, dtype=object).get_indexer(p["product_id"].astype(str))
+    # hash-based look-ups (no Python iteration over the string columns): the product column is
+    # factorised (a dictionary encoding for Arrow strings), only its distinct values looked up
+    codes, uniq = pd.factorize(p["product_id"])
+    at = pd.Index(items, dtype=object).get_indexer(np.asarray(uniq, dtype=object).astype(str))
+    i = np.r_[at, -1][codes]  # code -1 (missing) takes the appended -1
     age = (day0 - pd.to_datetime(p["day"]).to_numpy().astype("datetime64[D]")).astype(np.int64)
-    keep = (age >= 0) & (i >= 0)
-    u, users = pd.factorize(p["customer_id"][keep].astype(str), sort=True)
-    users = np.asarray(users, dtype=object)
+    # customers: factorised whole, then the ones kept sorted by id (no copy of the string column)
+    cc, cuniq = pd.factorize(p["customer_id"])
+    keep = (age >= 0) & (i >= 0) & (cc >= 0)
+    cc = cc[keep]
+    used = np.unique(cc)
+    names = np.asarray(cuniq, dtype=object)[used].astype(str)
+    order = np.argsort(names, kind="stable")
+    users = names[order].astype(object)
+    remap = np.zeros(len(cuniq) + 1, np.int64)
+    remap[used[order]] = np.arange(len(used))
+    u = remap[cc]
     i, age = i[keep], age[keep]
     n_u, n_i = len(users), len(items)
     shape = (n_u, n_i)
