@@ -179,3 +179,19 @@ def test_chunked_learning_components_equal_one_block_and_the_cached_repeat_term_
     fresh = components(h, None, h.users, rows, neighbours=1).mix(rebuy, p2)
     assert np.array_equal(cached, fresh) and not np.array_equal(first, cached)
     assert np.array_equal(whole.mix(rebuy, p2), fresh)  # the scoring path sums the same terms
+
+
+def test_a_mix_without_weight_on_the_neighbours_skips_their_search_and_scores_the_same():
+    # c's nearest neighbour is b, who bought z; with nu = 0 the neighbour search is skipped
+    m = NextBasketRecommender(learn_mix=False, neighbours=1).fit(
+        purchases([("a", "x", 30), ("a", "y", 20), ("b", "x", 25), ("b", "x", 15), ("b", "z", 5), ("c", "x", 10)]),
+        products(["x", "y", "z"]), AS_OF)
+    m.mix_ = {"lam": 1.0, "beta": 0.0, "gamma": 0.0, "w_new": 1.0, "nu": 0.0}
+    (_, _, skipped), = m.iter_components(["c"])
+    (_, _, searched), = m.iter_components(["c"], neighbours=True)
+    assert not skipped.neighbours.any() and searched.neighbours.any()
+    assert np.array_equal(m.scores(skipped), m.scores(searched))
+    m.mix_ = {**m.mix_, "nu": 1.0}
+    (_, _, comp), = m.iter_components(["c"])
+    # b's TIFU vector (one group of 3 baskets: z latest, x 0.9 and 0.9^2 back), nearer c's [1, 0, 0] than a's
+    assert comp.neighbours[0].tolist() == pytest.approx([(0.9 + 0.81) / 3, 0.0, 1 / 3])

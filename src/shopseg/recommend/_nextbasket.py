@@ -365,13 +365,17 @@ class Components:
 
 def components(hist: History, explore, customer_ids, rows: np.ndarray, *, neighbours: int,
                explore_scores=None, pool: np.ndarray | None = None) -> Components:
-    """Components for ``customer_ids`` (history rows ``rows``, -1 = unknown)."""
+    """Components for ``customer_ids`` (history rows ``rows``, -1 = unknown); ``neighbours=0``: no
+    neighbour search (the neighbours' vectors are zeros: for a mix that gives them no weight)."""
     own = _select(hist.tifu, rows)
-    key = None if pool is None else pool.tobytes()
-    if key not in hist.nb_index:
-        hist.nb_index.clear()
-        hist.nb_index[key] = neighbour_index(hist.tifu, pool)
-    nbv = neighbour_vectors(hist.tifu, rows, neighbours, pool, index=hist.nb_index[key])
+    if neighbours:
+        key = None if pool is None else pool.tobytes()
+        if key not in hist.nb_index:
+            hist.nb_index.clear()
+            hist.nb_index[key] = neighbour_index(hist.tifu, pool)
+        nbv = neighbour_vectors(hist.tifu, rows, neighbours, pool, index=hist.nb_index[key])
+    else:
+        nbv = np.zeros(own.shape, np.float32)
     # last_age is 1 + days since the last purchase where bought, absent elsewhere
     bought = _select(hist.last_age, rows) > 0
     due = np.minimum(_select(hist.ratio, rows), 1.0, dtype=np.float32)
@@ -584,12 +588,16 @@ class NextBasketRecommender:
         return np.where(self.no_repeat_, 0.0, hist.rebuy_share)
 
     # -- scoring ---------------------------------------------------------------------------------
-    def iter_components(self, customer_ids, chunk_size: int = 500):
-        """(lo, hi, Components) over chunks of ``customer_ids``."""
+    def iter_components(self, customer_ids, chunk_size: int = 500, neighbours: bool | None = None):
+        """(lo, hi, Components) over chunks of ``customer_ids``.  ``neighbours``: search the neighbours
+        (default: when the learned mix gives them weight, ``w_new x nu > 0``; else they are zeros,
+        which leaves the scores as they are)."""
         if not hasattr(self, "items_"):
             raise NotFittedError("NextBasketRecommender is not fitted yet: call fit(...) first.")
         cust = pd.Series(pd.unique(pd.Series(list(customer_ids), dtype=object).astype(str)))
         rows = self.history_.rows(cust)
+        if neighbours is None:
+            neighbours = self.mix_["w_new"] * self.mix_["nu"] > 0
         ex_iter = self.explore_.iter_scores(cust, chunk_size=chunk_size) if self.explore_ is not None else None
         for lo in range(0, len(cust), chunk_size):
             hi = min(lo + chunk_size, len(cust))
@@ -598,7 +606,8 @@ class NextBasketRecommender:
                 _, _, total, src = next(ex_iter)
                 ex = (total, src)
             yield lo, hi, components(self.history_, None, cust.iloc[lo:hi], rows[lo:hi],
-                                     neighbours=self.neighbours, explore_scores=ex, pool=self.pool_)
+                                     neighbours=self.neighbours if neighbours else 0, explore_scores=ex,
+                                     pool=self.pool_)
 
     def scores(self, comp: Components) -> np.ndarray:
         """The mixed scores of a chunk (float64: the popularity tie-break is below float32's precision)."""

@@ -278,7 +278,7 @@ def evaluate_time_split(ws, split_at, end=None, *, k: int = 10, config: Config |
                 inter, prods, rules=rules if m in ("rules", "blend") else None, popularity=pop_pairs)
             chunks = model.iter_scores(pd.Series(users, dtype=object), chunk_size=chunk_size)
         elif m in ("next_basket", "tifu_knn"):
-            chunks = nb.iter_components(users, chunk_size)
+            chunks = nb.iter_components(users, chunk_size, neighbours=m == "tifu_knn" or None)
         accs = {"": _Acc(), "repeat_": _Acc(), "new_": _Acc()}
         n_top = n_rep = 0
         for lo in range(0, len(users), chunk_size):
