@@ -195,3 +195,18 @@ def test_a_mix_without_weight_on_the_neighbours_skips_their_search_and_scores_th
     (_, _, comp), = m.iter_components(["c"])
     # b's TIFU vector (one group of 3 baskets: z latest, x 0.9 and 0.9^2 back), nearer c's [1, 0, 0] than a's
     assert comp.neighbours[0].tolist() == pytest.approx([(0.9 + 0.81) / 3, 0.0, 1 / 3])
+
+
+def test_the_explore_blend_fitted_from_the_history_equals_the_one_fitted_from_interactions():
+    from shopseg.recommend import Recommender
+
+    p = purchases([("a", "x", 30), ("a", "x", 20), ("a", "y", 20), ("b", "y", 5), ("c", "z", 1)])
+    h = build_history(p, np.array(["x", "y", "z"], dtype=object), AS_OF)
+    inter = pd.DataFrame({"customer_id": ["a", "a", "b", "c"], "product_id": ["x", "y", "y", "z"],
+                          "n_days": [2, 1, 1, 1]})
+    kw = dict(collaborative="cooccurrence", weight_content=0)
+    a = Recommender(**kw).fit(inter, products(["x", "y", "z"]))
+    b = Recommender(**kw).fit(None, products(["x", "y", "z"]), n_days=(h.users, h.n_days))
+    assert b.users_.tolist() == ["a", "b", "c"] and b.user_items_.toarray()[0].tolist() == [np.log1p(2), np.log1p(1), 0]
+    assert (a.user_items_ != b.user_items_).nnz == 0 and a.popularity_.tolist() == b.popularity_.tolist() == [1, 2, 1]
+    assert a.recommend(["a", "b", "c"]).equals(b.recommend(["a", "b", "c"]))

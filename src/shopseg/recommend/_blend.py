@@ -153,25 +153,35 @@ class Recommender:
 
     def fit(self, interactions: pd.DataFrame, products: pd.DataFrame, *, rules: pd.DataFrame | None = None,
             segments: pd.DataFrame | None = None, popularity: pd.DataFrame | None = None,
-            content: sparse.csr_matrix | None = None) -> "Recommender":
+            content: sparse.csr_matrix | None = None, n_days=None) -> "Recommender":
         """``content``: the ``content_`` of a Recommender fitted on the same products, reused (the TF-IDF
-        of the products does not depend on the purchases)."""
+        of the products does not depend on the purchases).  ``n_days``: the interactions already as
+        (sorted customer ids, CSR customers x the catalogue's products of purchase days), e.g. a
+        next-basket history's ``(users, n_days)``; ``interactions`` is then not read (None)."""
         self._check()
         prods, self.recommendable_ = catalogue(products)
         self.items_ = prods["product_id"].to_numpy(object)
         item_pos = pd.Series(np.arange(len(self.items_)), index=self.items_)
-        it = interactions[["customer_id", "product_id", "n_days"]].copy()
-        it["customer_id"] = it["customer_id"].astype(str)
-        it["product_id"] = it["product_id"].astype(str)
-        it = it[it["product_id"].isin(item_pos.index)]
-        self.users_ = np.unique(it["customer_id"].to_numpy(str)).astype(object)
+        if n_days is not None:  # the same matrix as below, without the string work
+            users, m = n_days
+            if m.shape[1] != len(self.items_):
+                raise ConfigError(f"n_days has {m.shape[1]} product columns; the catalogue has {len(self.items_)}.")
+            self.users_ = np.asarray(users, dtype=object)
+            self.user_items_ = sparse.csr_matrix((np.log1p(m.data), m.indices, m.indptr), shape=m.shape)
+            it = None
+        else:
+            it = interactions[["customer_id", "product_id", "n_days"]].copy()
+            it["customer_id"] = it["customer_id"].astype(str)
+            it["product_id"] = it["product_id"].astype(str)
+            it = it[it["product_id"].isin(item_pos.index)]
+            self.users_ = np.unique(it["customer_id"].to_numpy(str)).astype(object)
+            ui = pd.Series(np.arange(len(self.users_)), index=self.users_).reindex(it["customer_id"]).to_numpy()
+            ii = item_pos.reindex(it["product_id"]).to_numpy()
+            w = np.log1p(it["n_days"].to_numpy(float))
+            self.user_items_ = sparse.csr_matrix((w, (ui, ii)), shape=(len(self.users_), len(self.items_)))
+            self.user_items_.sum_duplicates()
         user_pos = pd.Series(np.arange(len(self.users_)), index=self.users_)
-        ui = user_pos.reindex(it["customer_id"]).to_numpy()
-        ii = item_pos.reindex(it["product_id"]).to_numpy()
-        w = np.log1p(it["n_days"].to_numpy(float))
         n_u, n_i = len(self.users_), len(self.items_)
-        self.user_items_ = sparse.csr_matrix((w, (ui, ii)), shape=(n_u, n_i))
-        self.user_items_.sum_duplicates()
         self._user_pos = user_pos
         self._item_pos = item_pos
         # collaborative
@@ -194,6 +204,9 @@ class Recommender:
             else:
                 self._fit_content(prods)
         # popularity: buyers per product, overall and per segment
+        if popularity is None and it is None:  # every buyer of the history
+            c = self.user_items_.tocoo()
+            it = pd.DataFrame({"customer_id": self.users_[c.row], "product_id": self.items_[c.col]})
         pop = popularity if popularity is not None else it
         pop = pop[["customer_id", "product_id"]].astype(str).drop_duplicates()
         pop = pop[pop["product_id"].isin(item_pos.index)]

@@ -495,7 +495,8 @@ class NextBasketRecommender:
 
     ``fit(purchases, products, as_of, explore=..., explore_factory=...)``: ``purchases`` (customer_id,
     product_id, day); ``explore`` a fitted :class:`Recommender` on the same history (or None); with
-    ``learn_mix`` the mix is learned on an inner split, for which ``explore_factory(inner_purchases)``
+    ``learn_mix`` the mix is learned on an inner split, for which ``explore_factory(inner_purchases,
+    inner_as_of, inner_history)``
     returns an explore recommender fitted on the inner history (or None).
 
     Learned attributes: ``items_``, ``history_``, ``explore_``, ``mix_``, ``mix_ndcg_``, ``mix_source_``
@@ -533,8 +534,15 @@ class NextBasketRecommender:
         return build_history(purchases, self.items_, as_of, group_size=self.group_size,
                              within_decay=self.within_decay, group_decay=self.group_decay)
 
+    def history(self, purchases: pd.DataFrame, products: pd.DataFrame, as_of) -> History:
+        """The history :meth:`fit` builds, on the catalogue of ``products`` (to build it once and pass it
+        to both the explore recommender and :meth:`fit`)."""
+        self._check()
+        return build_history(purchases, catalogue(products)[0]["product_id"].to_numpy(object), as_of,
+                             group_size=self.group_size, within_decay=self.within_decay, group_decay=self.group_decay)
+
     def fit(self, purchases: pd.DataFrame, products: pd.DataFrame, as_of, *, explore=None,
-            explore_factory=None) -> "NextBasketRecommender":
+            explore_factory=None, history: History | None = None) -> "NextBasketRecommender":
         self._check()
         prods, self.recommendable_ = catalogue(products)
         self.items_ = prods["product_id"].to_numpy(object)
@@ -542,7 +550,7 @@ class NextBasketRecommender:
         if explore is not None and not np.array_equal(explore.items_, self.items_):
             raise ConfigError("The explore recommender was fitted on other products than the next-basket model.")
         self.as_of_ = pd.Timestamp(as_of)
-        self.history_ = self._history(purchases, as_of)
+        self.history_ = history if history is not None else self._history(purchases, as_of)
         n_u = len(self.history_.users)
         self.pool_ = None if n_u <= self.neighbour_pool else np.sort(
             np.random.default_rng(self.random_state).choice(n_u, self.neighbour_pool, replace=False))
@@ -570,7 +578,7 @@ class NextBasketRecommender:
             before = before[before["customer_id"].astype(str).isin(keep)]
         after = after[after["customer_id"].astype(str).isin(cust)]
         inner = self._history(before, inner_at)
-        ex = explore_factory(before, inner_at) if explore_factory is not None else None
+        ex = explore_factory(before, inner_at, inner) if explore_factory is not None else None
         del before, day
         rows = inner.rows(cust)
         # in chunks, keeping only what the search needs: bounds the peak memory of a big shop
