@@ -26,11 +26,9 @@ summed.  A recommendation's ``source`` is the source that contributed most to it
 Never recommended: products the customer already bought, products with ``is_available``
 false and non-merchandise (``is_merchandise`` false).
 
-Offline evaluation (:func:`evaluate_time_split`): train on sale orders up to a date, test on
-the products each customer bought *for the first time* after it; precision@k, recall@k,
-NDCG@k (binary relevance, ideal DCG over min(|relevant|, k) items) and catalogue coverage
-(distinct products recommended / recommendable products), against a popularity baseline
-computed the same way.
+Offline evaluation (:func:`shopseg.recommend.evaluate_time_split`): the blend is one of the
+methods judged against every product each returning customer bought after a split, and on the
+new part of that target (products they never bought), where it is meant to compete.
 """
 
 from __future__ import annotations
