@@ -4,11 +4,13 @@ Builds ``benchmarks/_work/recommend_x10`` once: UCI Online Retail ingested with 
 ``online-retail`` preset, then every customer and their orders copied ten times (ids suffixed
 ``-0`` .. ``-9``; products shared), about 43,000 customers.  Each build then runs the ``recommend``
 stage alone (as_of 2011-12-09, no segments or rules, so both builds do the same work besides
-the model) in a fresh Python process on its own copy of the workspace; wall time and peak RSS
-of the process are reported.  "before" imports shopseg from ``--before`` (default the main
+the model) in a fresh Python process on its own copy of the workspace; wall time, CPU time (all
+threads; steadier than wall time on a shared machine) and peak RSS of the process are reported.
+With ``--rounds N`` the two builds alternate N times (before, after, before, ...), so a change of
+load on the machine falls on both.  "before" imports shopseg from ``--before`` (default the main
 checkout, ``../main/src``), "after" from this tree's ``src``.
 
-    .venv/bin/python benchmarks/bench_recommend.py [--data DIR] [--before PATH_TO_SRC] [--copies 10] [--only after]
+    .venv/bin/python benchmarks/bench_recommend.py [--data DIR] [--before PATH_TO_SRC] [--copies 10] [--only after] [--rounds 1]
 """
 
 from __future__ import annotations
@@ -35,11 +37,11 @@ from shopseg.recommend import recommend_stage
 from shopseg.workspace import Workspace
 ws = Workspace.open(sys.argv[1])
 ws.con.execute("INSERT INTO runs (run_id, as_of, seed, status) VALUES (1, ?, 0, 'done')", [sys.argv[2]])
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 notes = recommend_stage(RunContext(ws, 1, sys.argv[2], load_config(), 0, None))
-secs = time.perf_counter() - t0
+secs, cpu = time.perf_counter() - t0, time.process_time() - c0
 n = ws.scalar("SELECT count(DISTINCT customer_id) FROM recommendations")
-print("@@" + json.dumps({"seconds": round(secs, 1), "customers_with_recs": n, "rows": notes["rows"],
+print("@@" + json.dumps({"seconds": round(secs, 1), "cpu_seconds": round(cpu, 1), "customers_with_recs": n, "rows": notes["rows"],
                           "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
                           "mix": notes.get("mix"), "kinds": notes.get("kinds")}, default=str))
 """
@@ -95,6 +97,7 @@ def main(argv: list[str]) -> str:
     before = argv[argv.index("--before") + 1] if "--before" in argv else str(Path(ROOT).parent / "main" / "src")
     copies = int(argv[argv.index("--copies") + 1]) if "--copies" in argv else 10
     only = argv[argv.index("--only") + 1] if "--only" in argv else None
+    rounds = int(argv[argv.index("--rounds") + 1]) if "--rounds" in argv else 1
     data = Path(argv[argv.index("--data") + 1]) if "--data" in argv else DATA
     t0 = time.perf_counter()
     ws = build(copies, data)
@@ -104,18 +107,20 @@ def main(argv: list[str]) -> str:
         n_c, n_l = con.execute("SELECT (SELECT count(*) FROM customers), (SELECT count(*) FROM order_lines)").fetchone()
     lines = [f"### Recommend stage, Online Retail x{copies} ({n_c:,} customers, {n_l:,} order lines)", "",
              f"Machine: {machine()}. Workspace built in {time.perf_counter() - t0:.0f} s (not timed below).", "",
-             "| build | seconds | peak RSS MB | customers with recommendations | rows |", "|---|---:|---:|---:|---:|"]
-    for name, src in (("before (" + before + ")", before), ("after (this tree)", os.path.join(ROOT, "src"))):
+             "| build | seconds | CPU seconds | peak RSS MB | customers with recommendations | rows |",
+             "|---|---:|---:|---:|---:|---:|"]
+    builds = (("before (" + before + ")", before), ("after (this tree)", os.path.join(ROOT, "src")))
+    for name, src in [b for _ in range(rounds) for b in builds]:
         if only and not name.startswith(only):
             continue
         r = run(src, ws)
         if "error" in r:
-            lines.append(f"| {name} | error: {r['error']} | | | |")
+            lines.append(f"| {name} | error: {r['error']} | | | | |")
             continue
-        lines.append(f"| {name} | {r['seconds']:.1f} | {r['peak_rss_mb']:,} | {r['customers_with_recs']:,} | "
-                     f"{r['rows']:,} |")
+        lines.append(f"| {name} | {r['seconds']:.1f} | {r['cpu_seconds']:.1f} | {r['peak_rss_mb']:,} | "
+                     f"{r['customers_with_recs']:,} | {r['rows']:,} |")
         if r.get("mix"):
-            lines.append(f"|  learned mix | {r['mix']} | | kinds | {r.get('kinds')} |")
+            lines.append(f"|  learned mix | {r['mix']} | | | kinds | {r.get('kinds')} |")
     return "\n".join(lines)
 
 

@@ -37,6 +37,18 @@ def test_errors_exit_2_with_message_and_hint(tmp_path):
     assert r.exit_code == 2 and "churn.model" in r.output
 
 
+def test_the_demo_shop_plants_repurchases_unless_told_not_to(tmp_path):
+    from shopseg.workspace import Workspace
+
+    ws = tmp_path / "ws"
+    assert shopseg(ws, "synth", "--customers", "60", "--seed", "5").exit_code == 0
+    with Workspace.open(ws) as w:  # one planted staple per customer
+        assert w.count("ground_truth_repurchase") == 60
+    assert shopseg(ws, "synth", "--customers", "60", "--seed", "5", "--replace", "--no-repurchase").exit_code == 0
+    with Workspace.open(ws) as w:
+        assert not w.has_table("ground_truth_repurchase")
+
+
 @pytest.mark.slow
 def test_demo_flow_from_synth_to_plan(tmp_path):
     ws = tmp_path / "ws"

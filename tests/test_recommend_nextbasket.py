@@ -91,8 +91,10 @@ def test_neighbours_are_the_nearest_other_customers_by_euclidean_distance():
 
     v = sparse.csr_matrix(np.array([[1.0, 0, 0], [0.9, 0.1, 0], [0, 0, 1.0]]))
     # nearest to row 0 other than itself: row 1 (distance 0.14) not row 2 (1.41)
-    assert neighbour_vectors(v, np.array([0, -1]), 1).tolist() == [[0.9, 0.1, 0.0], [0.0, 0.0, 0.0]]
-    assert neighbour_vectors(v, np.array([2]), 2).tolist() == [[0.95, 0.05, 0.0]]
+    # float32 (the search's precision)
+    np.testing.assert_allclose(neighbour_vectors(v, np.array([0, -1]), 1), [[0.9, 0.1, 0.0], [0.0, 0.0, 0.0]],
+                               rtol=1e-6)
+    np.testing.assert_allclose(neighbour_vectors(v, np.array([2]), 2), [[0.95, 0.05, 0.0]], rtol=1e-6)
 
 
 def test_the_mix_is_learned_on_an_inner_split_when_there_are_enough_returning_customers():
@@ -172,8 +174,39 @@ def test_chunked_learning_components_equal_one_block_and_the_cached_repeat_term_
     rebuy = h.rebuy_share
     p1 = {"lam": 0.5, "beta": 1.0, "gamma": 0.0, "w_new": 0.1, "nu": 0.25}
     p2 = {**p1, "w_new": 0.4}  # same repeat term: served from the cache
-    first = parts.mix(rebuy, p1, which=False)[0]
-    cached = parts.mix(rebuy, p2, which=False)[0]
-    fresh = components(h, None, h.users, rows, neighbours=1).mix(rebuy, p2, which=False)[0]
+    first = parts.mix(rebuy, p1, cache=True)
+    cached = parts.mix(rebuy, p2, cache=True)
+    fresh = components(h, None, h.users, rows, neighbours=1).mix(rebuy, p2)
     assert np.array_equal(cached, fresh) and not np.array_equal(first, cached)
-    assert np.array_equal(whole.mix(rebuy, p2)[0], fresh)  # the scoring path sums the same terms
+    assert np.array_equal(whole.mix(rebuy, p2), fresh)  # the scoring path sums the same terms
+
+
+def test_a_mix_without_weight_on_the_neighbours_skips_their_search_and_scores_the_same():
+    # c's nearest neighbour is b, who bought z; with nu = 0 the neighbour search is skipped
+    m = NextBasketRecommender(learn_mix=False, neighbours=1).fit(
+        purchases([("a", "x", 30), ("a", "y", 20), ("b", "x", 25), ("b", "x", 15), ("b", "z", 5), ("c", "x", 10)]),
+        products(["x", "y", "z"]), AS_OF)
+    m.mix_ = {"lam": 1.0, "beta": 0.0, "gamma": 0.0, "w_new": 1.0, "nu": 0.0}
+    (_, _, skipped), = m.iter_components(["c"])
+    (_, _, searched), = m.iter_components(["c"], neighbours=True)
+    assert not skipped.neighbours.any() and searched.neighbours.any()
+    assert np.array_equal(m.scores(skipped), m.scores(searched))
+    m.mix_ = {**m.mix_, "nu": 1.0}
+    (_, _, comp), = m.iter_components(["c"])
+    # b's TIFU vector (one group of 3 baskets: z latest, x 0.9 and 0.9^2 back), nearer c's [1, 0, 0] than a's
+    assert comp.neighbours[0].tolist() == pytest.approx([(0.9 + 0.81) / 3, 0.0, 1 / 3])
+
+
+def test_the_explore_blend_fitted_from_the_history_equals_the_one_fitted_from_interactions():
+    from shopseg.recommend import Recommender
+
+    p = purchases([("a", "x", 30), ("a", "x", 20), ("a", "y", 20), ("b", "y", 5), ("c", "z", 1)])
+    h = build_history(p, np.array(["x", "y", "z"], dtype=object), AS_OF)
+    inter = pd.DataFrame({"customer_id": ["a", "a", "b", "c"], "product_id": ["x", "y", "y", "z"],
+                          "n_days": [2, 1, 1, 1]})
+    kw = dict(collaborative="cooccurrence", weight_content=0)
+    a = Recommender(**kw).fit(inter, products(["x", "y", "z"]))
+    b = Recommender(**kw).fit(None, products(["x", "y", "z"]), n_days=(h.users, h.n_days))
+    assert b.users_.tolist() == ["a", "b", "c"] and b.user_items_.toarray()[0].tolist() == [np.log1p(2), np.log1p(1), 0]
+    assert (a.user_items_ != b.user_items_).nnz == 0 and a.popularity_.tolist() == b.popularity_.tolist() == [1, 2, 1]
+    assert a.recommend(["a", "b", "c"]).equals(b.recommend(["a", "b", "c"]))

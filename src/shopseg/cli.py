@@ -247,9 +247,10 @@ def synth(
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed; the same seed gives identical tables (default 42)."),
     as_of: str = typer.Option("2024-12-31", "--as-of", help="Date the history ends (exclusive), YYYY-MM-DD."),
     replace: bool = typer.Option(False, "--replace", help="Empty the canonical tables first."),
-    repurchase: bool = typer.Option(False, "--repurchase",
-                                    help="Plant a staple consumable per customer, re-bought every cycle "
-                                         "(table ground_truth_repurchase)."),
+    repurchase: bool = typer.Option(True, "--repurchase/--no-repurchase",
+                                    help="Plant a staple consumable per customer, re-bought every cycle by "
+                                         "persona (table ground_truth_repurchase; on by default, so the demo "
+                                         "shop's replenishment audience and next-basket recovery can be checked)."),
 ):
     """Generate a demo shop with planted ground truth (personas, future orders, planted rules) into the workspace."""
     from .synth import synthesize

@@ -4,6 +4,8 @@
   per-product repurchase share and cycle, "due" items first), TIFU-KNN neighbours (Hu et al.,
   SIGIR 2020) and the explore blend for new products, mixed with weights learned per shop on an
   inner time split;
+* :mod:`._history` — the purchase history it reads (purchase days, last purchase, cycles, TIFU
+  vectors) and the nearest-neighbour search over the TIFU vectors;
 * :mod:`._blend` — the explore recommender for products the customer never bought: ALS or
   item-item, content, association-rule cross-sell and segment popularity, blended;
 * :mod:`._workspace` — the pipeline stage (table ``recommendations``: kind repeat/new and a reason

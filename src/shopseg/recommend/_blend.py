@@ -26,11 +26,9 @@ summed.  A recommendation's ``source`` is the source that contributed most to it
 Never recommended: products the customer already bought, products with ``is_available``
 false and non-merchandise (``is_merchandise`` false).
 
-Offline evaluation (:func:`evaluate_time_split`): train on sale orders up to a date, test on
-the products each customer bought *for the first time* after it; precision@k, recall@k,
-NDCG@k (binary relevance, ideal DCG over min(|relevant|, k) items) and catalogue coverage
-(distinct products recommended / recommendable products), against a popularity baseline
-computed the same way.
+Offline evaluation (:func:`shopseg.recommend.evaluate_time_split`): the blend is one of the
+methods judged against every product each returning customer bought after a split, and on the
+new part of that target (products they never bought), where it is meant to compete.
 """
 
 from __future__ import annotations
@@ -153,25 +151,35 @@ class Recommender:
 
     def fit(self, interactions: pd.DataFrame, products: pd.DataFrame, *, rules: pd.DataFrame | None = None,
             segments: pd.DataFrame | None = None, popularity: pd.DataFrame | None = None,
-            content: sparse.csr_matrix | None = None) -> "Recommender":
+            content: sparse.csr_matrix | None = None, n_days=None) -> "Recommender":
         """``content``: the ``content_`` of a Recommender fitted on the same products, reused (the TF-IDF
-        of the products does not depend on the purchases)."""
+        of the products does not depend on the purchases).  ``n_days``: the interactions already as
+        (sorted customer ids, CSR customers x the catalogue's products of purchase days), e.g. a
+        next-basket history's ``(users, n_days)``; ``interactions`` is then not read (None)."""
         self._check()
         prods, self.recommendable_ = catalogue(products)
         self.items_ = prods["product_id"].to_numpy(object)
         item_pos = pd.Series(np.arange(len(self.items_)), index=self.items_)
-        it = interactions[["customer_id", "product_id", "n_days"]].copy()
-        it["customer_id"] = it["customer_id"].astype(str)
-        it["product_id"] = it["product_id"].astype(str)
-        it = it[it["product_id"].isin(item_pos.index)]
-        self.users_ = np.unique(it["customer_id"].to_numpy(str)).astype(object)
+        if n_days is not None:  # the same matrix as below, without the string work
+            users, m = n_days
+            if m.shape[1] != len(self.items_):
+                raise ConfigError(f"n_days has {m.shape[1]} product columns; the catalogue has {len(self.items_)}.")
+            self.users_ = np.asarray(users, dtype=object)
+            self.user_items_ = sparse.csr_matrix((np.log1p(m.data), m.indices, m.indptr), shape=m.shape)
+            it = None
+        else:
+            it = interactions[["customer_id", "product_id", "n_days"]].copy()
+            it["customer_id"] = it["customer_id"].astype(str)
+            it["product_id"] = it["product_id"].astype(str)
+            it = it[it["product_id"].isin(item_pos.index)]
+            self.users_ = np.unique(it["customer_id"].to_numpy(str)).astype(object)
+            ui = pd.Series(np.arange(len(self.users_)), index=self.users_).reindex(it["customer_id"]).to_numpy()
+            ii = item_pos.reindex(it["product_id"]).to_numpy()
+            w = np.log1p(it["n_days"].to_numpy(float))
+            self.user_items_ = sparse.csr_matrix((w, (ui, ii)), shape=(len(self.users_), len(self.items_)))
+            self.user_items_.sum_duplicates()
         user_pos = pd.Series(np.arange(len(self.users_)), index=self.users_)
-        ui = user_pos.reindex(it["customer_id"]).to_numpy()
-        ii = item_pos.reindex(it["product_id"]).to_numpy()
-        w = np.log1p(it["n_days"].to_numpy(float))
         n_u, n_i = len(self.users_), len(self.items_)
-        self.user_items_ = sparse.csr_matrix((w, (ui, ii)), shape=(n_u, n_i))
-        self.user_items_.sum_duplicates()
         self._user_pos = user_pos
         self._item_pos = item_pos
         # collaborative
@@ -194,6 +202,9 @@ class Recommender:
             else:
                 self._fit_content(prods)
         # popularity: buyers per product, overall and per segment
+        if popularity is None and it is None:  # every buyer of the history
+            c = self.user_items_.tocoo()
+            it = pd.DataFrame({"customer_id": self.users_[c.row], "product_id": self.items_[c.col]})
         pop = popularity if popularity is not None else it
         pop = pop[["customer_id", "product_id"]].astype(str).drop_duplicates()
         pop = pop[pop["product_id"].isin(item_pos.index)]
@@ -254,9 +265,9 @@ class Recommender:
         self.content_ = _row_normalize(vec.fit_transform(text.to_numpy()).tocsr())
 
     # -- scoring ---------------------------------------------------------------------------
-    def _sources(self, rows: np.ndarray, hist: sparse.csr_matrix, rule_scores: sparse.csr_matrix | None,
-                 seg_pop: np.ndarray):
-        """[(source name, weight, dense scores m x items)] for users at train rows ``rows`` (-1 = cold)."""
+    def _sources(self, rows: np.ndarray, hist: sparse.csr_matrix, rule_scores: sparse.csr_matrix | None):
+        """[(source name, weight, dense scores m x items)] for users at train rows ``rows`` (-1 = cold),
+        popularity aside (see :meth:`iter_scores`)."""
         m, n_i = hist.shape
         out = []
         if self.weight_collaborative > 0:
@@ -277,8 +288,6 @@ class Recommender:
             out.append(("content", self.weight_content, np.maximum(c, 0, out=c)))
         if rule_scores is not None:
             out.append(("cross_sell", self.weight_rules, rule_scores.toarray()))
-        if self.weight_popularity > 0:
-            out.append(("popularity", self.weight_popularity, seg_pop))
         return out
 
     def recommend(self, customer_ids, *, top_n: int | None = None, histories: pd.DataFrame | None = None,
@@ -298,7 +307,7 @@ class Recommender:
                                               else "object") for c in REC_COLUMNS})
         res_c, res_p, res_s, res_src = [], [], [], []
         kk = min(k, n_i)
-        for lo, hi, total, best_src in self.iter_scores(cust, histories=histories, chunk_size=chunk_size):
+        for lo, hi, total, source_at in self.iter_scores(cust, histories=histories, chunk_size=chunk_size):
             top = np.argpartition(-total, kk - 1, axis=1)[:, :kk]
             ts = np.take_along_axis(total, top, axis=1)
             order = np.argsort(-ts, axis=1, kind="stable")
@@ -309,7 +318,7 @@ class Recommender:
             res_c.append(cust.to_numpy()[lo:hi][r_idx[valid]])
             res_p.append(top[valid])
             res_s.append(ts[valid])
-            res_src.append(np.take_along_axis(best_src, top, axis=1)[valid])
+            res_src.append(source_at(r_idx[valid], top[valid]))
         c = np.concatenate(res_c)
         out = pd.DataFrame({"customer_id": c, "product_id": self.items_[np.concatenate(res_p)],
                             "score": np.concatenate(res_s), "source": np.asarray(SOURCE_NAMES, dtype=object)[np.concatenate(res_src)]})
@@ -317,9 +326,11 @@ class Recommender:
         return out
 
     def iter_scores(self, cust: pd.Series, *, histories: pd.DataFrame | None = None, chunk_size: int = 2000):
-        """Blended scores in chunks of customers: (lo, hi, total, best_src) with ``total`` the dense
-        (hi - lo) x items score matrix (-inf: bought, unavailable) and ``best_src`` the index in
-        ``SOURCE_NAMES`` of the source contributing most to each score."""
+        """Blended scores in chunks of customers: (lo, hi, total, source_at) with ``total`` the dense
+        (hi - lo) x items score matrix (-inf: bought, unavailable) and ``source_at(rr, tt)`` the index in
+        ``SOURCE_NAMES`` of the source contributing most at entries (``rr``, ``tt``) of the chunk (the
+        first of equal contributions in SOURCE_NAMES' order; popularity when none is positive), worked
+        out for the recommended entries only."""
         n_i = len(self.items_)
         rows_all = self._user_pos.reindex(cust).fillna(-1).astype(np.int64).to_numpy()
         if histories is None:
@@ -338,35 +349,62 @@ class Recommender:
         hist_all = hist_all.tocsr()
         rule_all = self._rule_scores(cust, hist_all) if self.rules_ is not None else None
         gpop = self.popularity_ / self.popularity_.max() if self.popularity_.max() > 0 else self.popularity_
+        # popularity: one scaled, weighted vector per segment (row 0: the shop's), each customer's by index
+        segs = list(self.segment_popularity_)
         seg_of = self.segments_.reindex(cust).to_numpy() if self.segments_ is not None else np.full(len(cust), None)
+        seg_idx = np.zeros(len(cust), np.int64)
+        for j, sname in enumerate(segs):
+            seg_idx[seg_of == sname] = j + 1
+        table = np.vstack([self.popularity_, *(self.segment_popularity_[sname] for sname in segs)]) \
+            if n_i else np.zeros((1 + len(segs), 0))
+        mx = table.max(axis=1, keepdims=True) if n_i else np.zeros((len(table), 1))
+        pop_contrib = np.divide(table, np.where(mx > 0, mx, 1.0), dtype=float)
+        pop_contrib[(mx <= 0)[:, 0]] = 0.0
+        pop_contrib *= self.weight_popularity
+        i_pop = np.int8(SOURCE_NAMES.index("popularity"))
         for lo in range(0, len(cust), chunk_size):
             hi = min(lo + chunk_size, len(cust))
             rows = rows_all[lo:hi]
             hist = hist_all[lo:hi]
-            seg_pop = np.tile(self.popularity_, (hi - lo, 1))
-            for s, pop in self.segment_popularity_.items():
-                sel = seg_of[lo:hi] == s
-                if sel.any():
-                    seg_pop[sel] = pop
             total = np.zeros((hi - lo, n_i))
-            best_val = np.zeros((hi - lo, n_i))
-            best_src = np.full((hi - lo, n_i), SOURCE_NAMES.index("popularity"), np.int8)
-            for name, w, sc in self._sources(rows, hist, rule_all[lo:hi] if rule_all is not None else None, seg_pop):
-                # w x (sc / the row's max), 0 on rows whose max is not positive; few full-size passes
+            parts = []
+            for name, w, sc in self._sources(rows, hist, rule_all[lo:hi] if rule_all is not None else None):
+                # w x (sc / the row's max), 0 on rows whose max is not positive (in sc's buffer when float64)
                 mx = sc.max(axis=1, keepdims=True)
                 pos = mx > 0
-                contrib = np.divide(sc, np.where(pos, mx, 1.0), dtype=float)
+                contrib = np.divide(sc, np.where(pos, mx, 1.0), dtype=float,
+                                    out=sc if sc.dtype == np.float64 else None)
                 if not pos.all():
                     contrib[~pos[:, 0]] = 0.0
                 contrib *= w
                 total += contrib
-                np.copyto(best_src, np.int8(SOURCE_NAMES.index(name)), where=contrib > best_val)
-                np.maximum(best_val, contrib, out=best_val)
+                parts.append((np.int8(SOURCE_NAMES.index(name)), contrib))
+            si = seg_idx[lo:hi]
+            if self.weight_popularity > 0:
+                if (si == si[0]).all() if len(si) else True:
+                    total += pop_contrib[si[0] if len(si) else 0]
+                else:
+                    total += pop_contrib[si]
             total += 1e-9 * gpop  # ties and products with no signal: most popular first
             total[:, ~self.recommendable_] = -np.inf
             hh = hist.tocoo()
             total[hh.row, hh.col] = -np.inf
-            yield lo, hi, total, best_src
+            yield lo, hi, total, self._source_at(parts, pop_contrib if self.weight_popularity > 0 else None, si,
+                                                 i_pop)
+
+    @staticmethod
+    def _source_at(parts: list, pop_contrib, seg_idx: np.ndarray, i_pop):
+        def source_at(rr: np.ndarray, tt: np.ndarray) -> np.ndarray:
+            best = np.full(len(rr), i_pop, np.int8)
+            best_val = np.zeros(len(rr))
+            terms = [(i, c[rr, tt]) for i, c in parts]
+            if pop_contrib is not None:
+                terms.append((i_pop, pop_contrib[seg_idx[rr], tt]))
+            for i, v in terms:  # in SOURCE_NAMES' order: a later source wins only when strictly larger
+                best[v > best_val] = i
+                np.maximum(best_val, v, out=best_val)
+            return best
+        return source_at
 
     def _rule_scores(self, cust: pd.Series, hist: sparse.csr_matrix) -> sparse.csr_matrix | None:
         from ..basket import cross_sell

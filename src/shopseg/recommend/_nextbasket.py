@@ -36,14 +36,15 @@ than by the blend on that split); then ``lam``, ``beta`` (exponent of the repurc
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
 
 from ..errors import ConfigError, NotFittedError
 from ._blend import catalogue
+from ._history import (History, _select, build_history, neighbour_index,  # noqa: F401 (re-exported)
+                       neighbour_vectors, purchases_from_workspace)
 
 REC_KINDS = ("repeat", "new")
 LEARN_CHUNK = 500  # customers per chunk of the inner split's components
@@ -68,180 +69,6 @@ NEW_REASONS = {
 }
 
 
-def purchases_from_workspace(ws, as_of, start=None) -> pd.DataFrame:
-    """(customer_id, product_id, day): merchandise bought in sale orders in (start, as_of], one row
-    per customer, product and purchase day (a customer's orders of one day are one basket)."""
-    extra = "AND o.ordered_at > CAST(? AS TIMESTAMP)" if start is not None else ""
-    params = [as_of] + ([start] if start is not None else [])
-    return ws.df(f"""
-        SELECT CAST(o.customer_id AS VARCHAR) AS customer_id, CAST(ol.product_id AS VARCHAR) AS product_id,
-               CAST(o.ordered_at AS DATE) AS day
-        FROM orders o JOIN order_lines ol ON ol.order_id = o.order_id
-        LEFT JOIN products p ON p.product_id = ol.product_id
-        WHERE o.kind = 'sale' AND o.customer_id IS NOT NULL AND coalesce(p.is_merchandise, TRUE)
-          AND o.ordered_at <= CAST(? AS TIMESTAMP) {extra}
-        GROUP BY ALL ORDER BY 1, 3, 2""", params)
-
-
-def _day(as_of) -> np.datetime64:
-    return np.datetime64(pd.Timestamp(as_of).floor("D").date(), "D")
-
-
-@dataclass
-class History:
-    """Per-customer purchase history on the item axis ``items`` (see :func:`build_history`)."""
-
-    users: np.ndarray            # customer ids (object), sorted
-    user_pos: pd.Series          # customer id -> row
-    n_days: sparse.csr_matrix    # purchase days of the product
-    last_age: sparse.csr_matrix  # 1 + days from the last purchase to as_of
-    own_cycle: sparse.csr_matrix  # mean days between purchase days (bought on 2+ days), else absent
-    tifu: sparse.csr_matrix      # TIFU vectors
-    repeat_share: np.ndarray     # per customer, shrunk towards the shop's share
-    shop_repeat_share: float
-    n_buyers: np.ndarray         # per product
-    rebuy_share: np.ndarray      # per product, shrunk
-    cycle: np.ndarray            # per product, days
-    nb_index: dict = field(default_factory=dict, repr=False)  # neighbour_index per pool, built on first use
-
-    def rows(self, customer_ids) -> np.ndarray:
-        return self.user_pos.reindex(pd.Index(customer_ids, dtype=object)).fillna(-1).astype(np.int64).to_numpy()
-
-
-def _select(m: sparse.csr_matrix, rows: np.ndarray) -> np.ndarray:
-    """Dense rows of ``m`` (zeros where ``rows`` is -1)."""
-    out = m[np.where(rows >= 0, rows, 0)].toarray()
-    out[rows < 0] = 0
-    return out
-
-
-def build_history(purchases: pd.DataFrame, items: np.ndarray, as_of, *, group_size: int = 7,
-                  within_decay: float = 0.9, group_decay: float = 0.7, prior_weight: float = 5.0) -> History:
-    """Every per-customer and per-product statistic the next-basket model uses, vectorised.
-
-    ``purchases``: customer_id, product_id, day (one row per customer, product and day; rows after
-    ``as_of`` or of products outside ``items`` are ignored).
-
-    >>> p = pd.DataFrame({"customer_id": ["a", "a", "a", "b"], "product_id": ["x", "x", "y", "x"],
-    ...                   "day": pd.to_datetime(["2024-01-01", "2024-01-11", "2024-01-11", "2024-01-05"])})
-    >>> h = build_history(p, np.array(["x", "y"], dtype=object), "2024-01-21", group_size=1, group_decay=0.5)
-    >>> h.tifu.toarray().round(3).tolist()   # a: (0.5 x [1, 0] + 1 x [1, 1]) / 2 groups; b: one basket
-    [[0.75, 0.5], [1.0, 0.0]]
-    >>> h.own_cycle.toarray().tolist(), h.last_age.toarray().tolist()   # a: x every 10 days; 1 + days since
-    ([[10.0, 0.0], [0.0, 0.0]], [[11.0, 11.0], [17.0, 0.0]])
-    """
-    day0 = _day(as_of)
-    p = purchases[["customer_id", "product_id", "day"]]
-    # hash-based look-ups (no Python iteration over the string columns)
-    i = pd.Index(items, dtype=object).get_indexer(p["product_id"].astype(str))
-    age = (day0 - pd.to_datetime(p["day"]).to_numpy().astype("datetime64[D]")).astype(np.int64)
-    keep = (age >= 0) & (i >= 0)
-    u, users = pd.factorize(p["customer_id"][keep].astype(str), sort=True)
-    users = np.asarray(users, dtype=object)
-    i, age = i[keep], age[keep]
-    n_u, n_i = len(users), len(items)
-    shape = (n_u, n_i)
-    # integer keys and sorts (no DataFrame merges: a big shop's history is millions of rows)
-    span = int(age.max()) + 1 if len(age) else 1
-    u = u.astype(np.int64)
-    # distinct (customer, product, day), first occurrences in the input's order
-    first_at = np.unique((u * span + age) * n_i + i, return_index=True)[1]
-    first_at.sort()
-    u, i, age = u[first_at], i[first_at], age[first_at]
-    # baskets = (customer, day), sorted by customer then age: position 0 = the latest basket
-    bkeys, b_of = np.unique(u * span + age, return_inverse=True)
-    n_b = np.bincount(bkeys // span, minlength=n_u)
-    pos = b_of - (np.cumsum(n_b) - n_b)[u]
-    g, q = pos // group_size, pos % group_size
-    nb_u = n_b[u]
-    n_groups = -(-nb_u // group_size)
-    in_group = np.minimum(group_size, nb_u - g * group_size)
-    w = within_decay ** q * group_decay ** g / in_group / n_groups
-    tifu = sparse.csr_matrix((w, (u, i)), shape=shape)
-    tifu.sum_duplicates()
-    # per (customer, product), sorted: purchase days, first (largest) and last (smallest) age
-    ui = u * n_i + i
-    pkeys, p_of, n = np.unique(ui, return_inverse=True, return_counts=True)
-    ages = age[np.argsort(ui * span + age, kind="stable")]
-    lo = np.cumsum(n) - n
-    last, first = ages[lo], ages[lo + n - 1]
-    pu, pi = pkeys // n_i, pkeys % n_i
-    interval = np.where(n >= 2, (first - last) / np.maximum(n - 1, 1), 0.0)
-
-    def mat(v):
-        m = sparse.csr_matrix((v.astype(float), (pu, pi)), shape=shape)
-        m.sort_indices()
-        return m
-
-    n_days = mat(n)
-    last_age = mat(last + 1)
-    own_cycle = mat(interval)
-    own_cycle.eliminate_zeros()
-    # repeat share per customer: purchases after the first basket that were bought on an earlier day
-    later = pos < nb_u - 1
-    rep = age < first[p_of]
-    n_later = np.bincount(u, weights=later, minlength=n_u)
-    n_rep = np.bincount(u, weights=later & rep, minlength=n_u)
-    shop_share = float(n_rep.sum() / n_later.sum()) if n_later.sum() else 0.0
-    repeat_share = (n_rep + prior_weight * shop_share) / (n_later + prior_weight)
-    # per product: buyers, repeat buyers, cycle
-    n_buyers = np.bincount(pi, minlength=n_i).astype(float)
-    n_rebuy = np.bincount(pi, weights=n >= 2, minlength=n_i)
-    prior = float(n_rebuy.sum() / n_buyers.sum()) if n_buyers.sum() else 0.0
-    rebuy_share = (n_rebuy + prior_weight * prior) / (n_buyers + prior_weight)
-    rep_int = pd.Series(interval[n >= 2]).groupby(pi[n >= 2]).median()
-    shop_cycle = float(np.median(interval[n >= 2])) if (n >= 2).any() else 30.0
-    cycle = np.full(n_i, shop_cycle)
-    ok = rep_int.index[n_rebuy[rep_int.index] >= 3]
-    cycle[ok] = rep_int.loc[ok].to_numpy()
-    cycle = np.maximum(cycle, 1.0)
-    return History(users=users, user_pos=pd.Series(np.arange(n_u), index=pd.Index(users, dtype=object)),
-                   n_days=n_days, last_age=last_age, own_cycle=own_cycle, tifu=tifu, repeat_share=repeat_share,
-                   shop_repeat_share=shop_share, n_buyers=n_buyers, rebuy_share=rebuy_share, cycle=cycle)
-
-
-def neighbour_index(tifu: sparse.csr_matrix, pool: np.ndarray | None = None) -> tuple:
-    """What :func:`neighbour_vectors` needs of the candidates, computed once per model rather than per
-    chunk: (candidate rows, their transpose as CSR, squared norms of all rows, of the candidates)."""
-    cand = tifu if pool is None else tifu[pool]
-    sq_r = np.asarray(tifu.multiply(tifu).sum(axis=1)).ravel()
-    return cand, cand.T.tocsr(), sq_r, (sq_r if pool is None else sq_r[pool])
-
-
-def neighbour_vectors(tifu: sparse.csr_matrix, rows: np.ndarray, k: int, pool: np.ndarray | None = None,
-                      index: tuple | None = None) -> np.ndarray:
-    """Mean TIFU vector of each row's ``k`` nearest customers (Euclidean, itself excluded) among the
-    rows ``pool`` (sorted; default all); zeros for -1.  ``index``: :func:`neighbour_index` of the
-    same ``tifu`` and ``pool`` (computed here when not given)."""
-    n_c = tifu.shape[0] if pool is None else len(pool)
-    out = np.zeros((len(rows), tifu.shape[1]))
-    ok = np.flatnonzero(rows >= 0)
-    kk = min(k, n_c - 1)
-    if kk < 1 or not len(ok):
-        return out
-    cand, ct, sq_r, sq_c = index if index is not None else neighbour_index(tifu, pool)  # csr @ csr per block
-    block = max(1, min(len(ok), 4_000_000 // max(n_c, 1)))  # bounds the dense distance block (~32 MB)
-    for lo in range(0, len(ok), block):
-        sel = ok[lo:lo + block]
-        r = rows[sel]
-        g = (tifu[r] @ ct).toarray()
-        g *= 2.0  # exact; the distance below has the same rounding as |r|^2 + |c|^2 - 2 r.c
-        d2 = np.add.outer(sq_r[r], sq_c)
-        d2 -= g
-        del g
-        if pool is None:
-            d2[np.arange(len(r)), r] = np.inf
-        else:
-            at = np.minimum(np.searchsorted(pool, r), n_c - 1)
-            own = pool[at] == r
-            d2[np.flatnonzero(own), at[own]] = np.inf
-        nb = np.argpartition(d2, kk - 1, axis=1)[:, :kk]
-        w = sparse.csr_matrix((np.full(nb.size, 1.0 / kk), (np.repeat(np.arange(len(r)), kk), nb.ravel())),
-                              shape=(len(r), n_c))
-        out[sel] = (w @ cand).toarray()
-    return out
-
-
 def _scale(m: np.ndarray, dtype=None) -> np.ndarray:
     """Each row divided by its max (0 on rows whose max is not positive), as ``dtype`` (default m's):
     one pass, the division done in m's precision then cast."""
@@ -260,13 +87,12 @@ class Components:
     own: np.ndarray          # TIFU vector (raw)
     neighbours: np.ndarray   # neighbours' mean TIFU vector (raw)
     explore: np.ndarray      # explore blend, 0 on bought products
-    explore_src: np.ndarray  # index into SOURCE_NAMES
+    explore_src: object      # (rr, tt) -> index into SOURCE_NAMES at those entries (see Recommender.iter_scores)
     bought: np.ndarray       # bool
     due: np.ndarray          # min(days since last / cycle, 1), 0 where not bought
-    since: np.ndarray        # days since the last purchase (0 where not bought)
-    own_cycle: np.ndarray    # the customer's own cycle (0: bought once or never)
     weight: np.ndarray       # customer's repeat share / shop's
-    ratio: np.ndarray        # days since the last purchase / cycle (0 where not bought)
+    rows: np.ndarray = None  # the chunk's history rows (-1: unknown customer)
+    hist: History = None     # for :meth:`at`: what is read at the recommended entries only
 
     def __post_init__(self):
         # float32: the mix is searched over these arrays dozens of times
@@ -279,7 +105,7 @@ class Components:
 
     def for_learning(self) -> "Components":
         """This chunk with only :attr:`LEARN_FIELDS` (the others set to None)."""
-        for f in ("explore", "explore_src", "since", "own_cycle", "ratio"):
+        for f in ("explore", "explore_src", "hist"):
             setattr(self, f, None)
         return self
 
@@ -297,47 +123,66 @@ class Components:
                 setattr(p, f, None)  # frees each chunk's copy as soon as it is stacked
         return out
 
-    def mix(self, rebuy_share: np.ndarray, p: dict, which: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
-        """(score, which term is largest: 0 repeat, 1 neighbours, 2 explore; None unless ``which``)."""
+    def at(self, name: str, rr: np.ndarray, tt: np.ndarray) -> np.ndarray:
+        """The history's ``name`` (``last_age``, ``own_cycle``, ``ratio``) at entries (``rr``, ``tt``) of the
+        chunk, 0 where absent or the customer unknown: read from the sparse rows, never made dense."""
+        r = self.rows[rr]
+        v = np.asarray(getattr(self.hist, name)[np.maximum(r, 0), tt], dtype=float).ravel()
+        return np.where(r >= 0, v, 0.0)
+
+    def _repeat(self, rebuy_share: np.ndarray, p: dict, rr=None, tt=None) -> np.ndarray:
+        """The repeat term, float32, on every entry or at entries (``rr``, ``tt``) only."""
+        f32 = np.float32
+        if rr is None:
+            w, own, reb, due = self.weight[:, None], self.own_s, rebuy_share[None, :], self.due
+        else:
+            w, own, reb, due = self.weight[rr], self.own_s[rr, tt], rebuy_share[tt], self.due[rr, tt]
+        return (w ** p["gamma"]).astype(f32) * own * (reb ** p["beta"]).astype(f32) \
+            * (f32(p["lam"]) + f32(1 - p["lam"]) * due)
+
+    def mix(self, rebuy_share: np.ndarray, p: dict, cache: bool = False) -> np.ndarray:
+        """The score (float32).  ``cache``: keep the repeat term for the next call with the same
+        ``gamma``, ``beta`` and ``lam`` (the mix search varies one parameter at a time)."""
         f32 = np.float32
         key = (p["gamma"], p["beta"], p["lam"])
         cached = getattr(self, "_rep", None)
-        if cached is not None and cached[0] is rebuy_share and cached[1] == key:  # the search varies one at a time
+        if cache and cached is not None and cached[0] is rebuy_share and cached[1] == key:
             rep = cached[2]
         else:
-            rep = (self.weight[:, None] ** p["gamma"]).astype(f32) * self.own_s \
-                * (rebuy_share[None, :] ** p["beta"]).astype(f32) * (f32(p["lam"]) + f32(1 - p["lam"]) * self.due)
-            self._rep = (rebuy_share, key, rep)
-        nb = f32(p["w_new"] * p["nu"]) * self.neighbours_s
-        if not which:  # the same sums as below, with one buffer less
-            total = rep + nb
-            total += np.multiply(f32(p["w_new"] * (1 - p["nu"])), self.explore_s, out=nb)
-            return total, None
-        ex = f32(p["w_new"] * (1 - p["nu"])) * self.explore_s
-        total = rep + nb + ex
-        self._rep = None  # scoring: one mix per chunk, nothing to keep
+            rep = self._repeat(rebuy_share, p)
+            self._rep = (rebuy_share, key, rep) if cache else None
+        total = np.multiply(f32(p["w_new"] * p["nu"]), self.neighbours_s)
+        total += rep
+        total += np.multiply(f32(p["w_new"] * (1 - p["nu"])), self.explore_s, out=rep if not cache else None)
+        return total
+
+    def largest_term(self, rebuy_share: np.ndarray, p: dict, rr: np.ndarray, tt: np.ndarray) -> np.ndarray:
+        """Which term of the mix is largest at entries (``rr``, ``tt``): 0 repeat, 1 neighbours, 2 explore."""
+        f32 = np.float32
+        rep = self._repeat(rebuy_share, p, rr, tt)
+        nb = f32(p["w_new"] * p["nu"]) * self.neighbours_s[rr, tt]
+        ex = f32(p["w_new"] * (1 - p["nu"])) * self.explore_s[rr, tt]
         w = np.where(nb > ex, 1, 2).astype(np.int8)
         w[rep >= np.maximum(nb, ex)] = 0
-        return total, w
+        return w
 
 
 def components(hist: History, explore, customer_ids, rows: np.ndarray, *, neighbours: int,
                explore_scores=None, pool: np.ndarray | None = None) -> Components:
-    """Components for ``customer_ids`` (history rows ``rows``, -1 = unknown)."""
+    """Components for ``customer_ids`` (history rows ``rows``, -1 = unknown); ``neighbours=0``: no
+    neighbour search (the neighbours' vectors are zeros: for a mix that gives them no weight)."""
     own = _select(hist.tifu, rows)
-    key = None if pool is None else pool.tobytes()
-    if key not in hist.nb_index:
-        hist.nb_index.clear()
-        hist.nb_index[key] = neighbour_index(hist.tifu, pool)
-    nbv = neighbour_vectors(hist.tifu, rows, neighbours, pool, index=hist.nb_index[key])
-    # last_age is 1 + days since the last purchase where bought, absent elsewhere: bought and since from it
-    since = _select(hist.last_age, rows)
-    bought = since > 0
-    np.subtract(since, 1.0, out=since, where=bought)
-    own_cycle = _select(hist.own_cycle, rows)
-    cyc = np.where(own_cycle > 0, own_cycle, hist.cycle[None, :])
-    ratio = np.divide(since, cyc, out=cyc)  # cycles are >= 1 day; 0 where not bought (since is 0 there)
-    due = np.minimum(ratio, 1.0, dtype=np.float32)
+    if neighbours:
+        key = None if pool is None else pool.tobytes()
+        if key not in hist.nb_index:
+            hist.nb_index.clear()
+            hist.nb_index[key] = neighbour_index(hist.tifu, pool)
+        nbv = neighbour_vectors(hist.tifu, rows, neighbours, pool, index=hist.nb_index[key])
+    else:
+        nbv = np.zeros(own.shape, np.float32)
+    # last_age is 1 + days since the last purchase where bought, absent elsewhere
+    bought = _select(hist.last_age, rows) > 0
+    due = np.minimum(_select(hist.ratio, rows), 1.0, dtype=np.float32)
     share = np.where(rows >= 0, hist.repeat_share[np.maximum(rows, 0)], hist.shop_repeat_share)
     weight = share / hist.shop_repeat_share if hist.shop_repeat_share > 0 else np.ones(len(rows))
     if explore_scores is None:
@@ -345,13 +190,13 @@ def components(hist: History, explore, customer_ids, rows: np.ndarray, *, neighb
             (_, _, total, src), = list(explore.iter_scores(pd.Series(list(customer_ids), dtype=object),
                                                           chunk_size=max(len(rows), 1)))
         else:
-            total, src = np.zeros_like(own), np.zeros(own.shape, np.int8)
+            total, src = np.zeros_like(own), (lambda rr, tt: np.zeros(len(rr), np.int8))
     else:
         total, src = explore_scores
     ex = np.maximum(total, 0.0, out=total if total.dtype == np.float64 and total.flags.writeable else None)  # -inf -> 0
     np.copyto(ex, 0.0, where=bought)
-    return Components(own=own, neighbours=nbv, explore=ex, explore_src=src, bought=bought,
-                      due=due, since=since, own_cycle=own_cycle, weight=weight, ratio=ratio)
+    return Components(own=own, neighbours=nbv, explore=ex, explore_src=src, bought=bought, due=due,
+                      weight=weight, rows=rows, hist=hist)
 
 
 def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -368,10 +213,20 @@ def ndcg_at_k(scores: np.ndarray, relevant: np.ndarray, k: int = 10) -> float:
     has = relevant.any(axis=1)
     if not has.any():
         return 0.0
-    top, vals = top_k(scores[has], k)
-    rel = np.take_along_axis(relevant[has], top, axis=1) & np.isfinite(vals)
-    disc = 1 / np.log2(np.arange(2, top.shape[1] + 2))
-    idcg = np.cumsum(disc)[np.minimum(relevant[has].sum(axis=1), top.shape[1]) - 1]
+    return _ndcg_negated(np.negative(scores[has]), relevant[has], k)
+
+
+def _ndcg_negated(neg: np.ndarray, relevant: np.ndarray, k: int) -> float:
+    """:func:`ndcg_at_k` of the scores ``-neg`` (``neg`` is overwritten) on rows that all have a relevant
+    product: the same top ``k`` as :func:`top_k` (lower index first on ties), no copy of the scores."""
+    kk = min(k, neg.shape[1])
+    top = np.argpartition(neg, kk - 1, axis=1)[:, :kk]
+    vals = np.take_along_axis(neg, top, axis=1)
+    order = np.argsort(vals, axis=1, kind="stable")
+    top, vals = np.take_along_axis(top, order, axis=1), np.take_along_axis(vals, order, axis=1)
+    rel = np.take_along_axis(relevant, top, axis=1) & np.isfinite(vals)
+    disc = 1 / np.log2(np.arange(2, kk + 2))
+    idcg = np.cumsum(disc)[np.minimum(relevant.sum(axis=1), kk) - 1]
     return float(((rel * disc).sum(axis=1) / idcg).mean())
 
 
@@ -381,14 +236,21 @@ def learn_mix(comp: Components, rebuy_share: np.ndarray, relevant: np.ndarray, m
     customer never bought, against the new part of the target), then coordinate ascent over
     :data:`MIX_GRID` on the whole target; ``mask``: recommendable products."""
     best = dict(DEFAULT_MIX)
+    # the rows with a target, and the target on them, computed once for the dozens of mixes scored
+    rel_new = relevant & ~comp.bought
+    rows_all, rows_new = relevant.any(axis=1), rel_new.any(axis=1)
+    rel_all, rel_new = relevant[rows_all], rel_new[rows_new]
 
     def score(p, new_only=False):
-        s, _ = comp.mix(rebuy_share, p, which=False)
+        s = comp.mix(rebuy_share, p, cache=True)  # a new array: negated in place below
         s[:, ~mask] = -np.inf
         if new_only:
             s[comp.bought] = -np.inf
-            return ndcg_at_k(s, relevant & ~comp.bought, k)
-        return ndcg_at_k(s, relevant, k)
+        rows, rel = (rows_new, rel_new) if new_only else (rows_all, rel_all)
+        if not rows.any():
+            return 0.0
+        s = s if rows.all() else s[rows]
+        return _ndcg_negated(np.negative(s, out=s), rel, k)
 
     best["nu"] = max(NU_GRID, key=lambda v: (score({**best, "w_new": 1.0, "nu": v}, new_only=True), -v))
 
@@ -437,7 +299,8 @@ class NextBasketRecommender:
 
     ``fit(purchases, products, as_of, explore=..., explore_factory=...)``: ``purchases`` (customer_id,
     product_id, day); ``explore`` a fitted :class:`Recommender` on the same history (or None); with
-    ``learn_mix`` the mix is learned on an inner split, for which ``explore_factory(inner_purchases)``
+    ``learn_mix`` the mix is learned on an inner split, for which ``explore_factory(inner_purchases,
+    inner_as_of, inner_history)``
     returns an explore recommender fitted on the inner history (or None).
 
     Learned attributes: ``items_``, ``history_``, ``explore_``, ``mix_``, ``mix_ndcg_``, ``mix_source_``
@@ -475,8 +338,15 @@ class NextBasketRecommender:
         return build_history(purchases, self.items_, as_of, group_size=self.group_size,
                              within_decay=self.within_decay, group_decay=self.group_decay)
 
+    def history(self, purchases: pd.DataFrame, products: pd.DataFrame, as_of) -> History:
+        """The history :meth:`fit` builds, on the catalogue of ``products`` (to build it once and pass it
+        to both the explore recommender and :meth:`fit`)."""
+        self._check()
+        return build_history(purchases, catalogue(products)[0]["product_id"].to_numpy(object), as_of,
+                             group_size=self.group_size, within_decay=self.within_decay, group_decay=self.group_decay)
+
     def fit(self, purchases: pd.DataFrame, products: pd.DataFrame, as_of, *, explore=None,
-            explore_factory=None) -> "NextBasketRecommender":
+            explore_factory=None, history: History | None = None) -> "NextBasketRecommender":
         self._check()
         prods, self.recommendable_ = catalogue(products)
         self.items_ = prods["product_id"].to_numpy(object)
@@ -484,7 +354,7 @@ class NextBasketRecommender:
         if explore is not None and not np.array_equal(explore.items_, self.items_):
             raise ConfigError("The explore recommender was fitted on other products than the next-basket model.")
         self.as_of_ = pd.Timestamp(as_of)
-        self.history_ = self._history(purchases, as_of)
+        self.history_ = history if history is not None else self._history(purchases, as_of)
         n_u = len(self.history_.users)
         self.pool_ = None if n_u <= self.neighbour_pool else np.sort(
             np.random.default_rng(self.random_state).choice(n_u, self.neighbour_pool, replace=False))
@@ -512,7 +382,7 @@ class NextBasketRecommender:
             before = before[before["customer_id"].astype(str).isin(keep)]
         after = after[after["customer_id"].astype(str).isin(cust)]
         inner = self._history(before, inner_at)
-        ex = explore_factory(before, inner_at) if explore_factory is not None else None
+        ex = explore_factory(before, inner_at, inner) if explore_factory is not None else None
         del before, day
         rows = inner.rows(cust)
         # in chunks, keeping only what the search needs: bounds the peak memory of a big shop
@@ -530,12 +400,16 @@ class NextBasketRecommender:
         return np.where(self.no_repeat_, 0.0, hist.rebuy_share)
 
     # -- scoring ---------------------------------------------------------------------------------
-    def iter_components(self, customer_ids, chunk_size: int = 500):
-        """(lo, hi, Components) over chunks of ``customer_ids``."""
+    def iter_components(self, customer_ids, chunk_size: int = 500, neighbours: bool | None = None):
+        """(lo, hi, Components) over chunks of ``customer_ids``.  ``neighbours``: search the neighbours
+        (default: when the learned mix gives them weight, ``w_new x nu > 0``; else they are zeros,
+        which leaves the scores as they are)."""
         if not hasattr(self, "items_"):
             raise NotFittedError("NextBasketRecommender is not fitted yet: call fit(...) first.")
         cust = pd.Series(pd.unique(pd.Series(list(customer_ids), dtype=object).astype(str)))
         rows = self.history_.rows(cust)
+        if neighbours is None:
+            neighbours = self.mix_["w_new"] * self.mix_["nu"] > 0
         ex_iter = self.explore_.iter_scores(cust, chunk_size=chunk_size) if self.explore_ is not None else None
         for lo in range(0, len(cust), chunk_size):
             hi = min(lo + chunk_size, len(cust))
@@ -544,20 +418,23 @@ class NextBasketRecommender:
                 _, _, total, src = next(ex_iter)
                 ex = (total, src)
             yield lo, hi, components(self.history_, None, cust.iloc[lo:hi], rows[lo:hi],
-                                     neighbours=self.neighbours, explore_scores=ex, pool=self.pool_)
+                                     neighbours=self.neighbours if neighbours else 0, explore_scores=ex,
+                                     pool=self.pool_)
 
-    def scores(self, comp: Components) -> tuple[np.ndarray, np.ndarray]:
-        s, which = comp.mix(self._rebuy(self.history_), self.mix_)
-        s = s + 1e-9 * (self.history_.n_buyers / max(self.history_.n_buyers.max(), 1))[None, :]
+    def scores(self, comp: Components) -> np.ndarray:
+        """The mixed scores of a chunk (float64: the popularity tie-break is below float32's precision)."""
+        s = comp.mix(self._rebuy(self.history_), self.mix_).astype(np.float64)
+        s += 1e-9 * (self.history_.n_buyers / max(self.history_.n_buyers.max(), 1))
         s[:, ~self.recommendable_] = -np.inf
-        s[comp.bought & self.no_repeat_[None, :]] = -np.inf  # explicit exclusions: never again once bought
-        return s, which
+        if self.no_repeat_.any():
+            s[comp.bought & self.no_repeat_[None, :]] = -np.inf  # explicit exclusions: never again once bought
+        return s
 
     def _is_due(self, comp: Components, rr: np.ndarray, tt: np.ndarray) -> np.ndarray:
         """Due for reorder: a repeat whose cycle has elapsed but not three times over (lapsed), bought
         on two days or more by the customer, or a product most of whose buyers re-buy."""
-        ratio = comp.ratio[rr, tt]
-        habit = (comp.own_cycle[rr, tt] > 0) | (self._rebuy(self.history_)[tt] >= 0.5)
+        ratio = comp.at("ratio", rr, tt)
+        habit = (comp.at("own_cycle", rr, tt) > 0) | (self._rebuy(self.history_)[tt] >= 0.5)
         return comp.bought[rr, tt] & habit & (ratio >= 1.0) & (ratio <= 3.0)
 
     def recommend(self, customer_ids, *, top_n: int | None = None, chunk_size: int = 500) -> pd.DataFrame:
@@ -570,20 +447,19 @@ class NextBasketRecommender:
         parts = []
         src_names = np.asarray(["repeat", "tifu_knn", *SOURCE_NAMES], dtype=object)
         for lo, hi, comp in self.iter_components(cust, chunk_size):
-            s, which = self.scores(comp)
-            top, vals = top_k(s, k)
+            top, vals = top_k(self.scores(comp), k)
             r = np.repeat(np.arange(hi - lo), top.shape[1]).reshape(top.shape)
             valid = np.isfinite(vals)
             rr, tt = r[valid], top[valid]
-            w = which[rr, tt]
-            src = np.where(w == 0, 0, np.where(w == 1, 1, 2 + comp.explore_src[rr, tt].astype(np.int64)))
+            w = comp.largest_term(self._rebuy(self.history_), self.mix_, rr, tt)
+            src = np.where(w == 0, 0, np.where(w == 1, 1, 2 + comp.explore_src(rr, tt).astype(np.int64)))
             bought = comp.bought[rr, tt]
             parts.append(pd.DataFrame({
                 "customer_id": cust.to_numpy()[lo:hi][rr], "product_id": self.items_[tt], "score": vals[valid],
                 "source": src_names[src],
                 "kind": np.where(bought, "repeat", "new"), "is_due": self._is_due(comp, rr, tt),
-                "_since": comp.since[rr, tt],
-                "_own": comp.own_cycle[rr, tt], "_cycle": self.history_.cycle[tt],
+                "_since": np.maximum(comp.at("last_age", rr, tt) - 1, 0),
+                "_own": comp.at("own_cycle", rr, tt), "_cycle": self.history_.cycle[tt],
                 "_rebuy": self._rebuy(self.history_)[tt]}))
         out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
             columns=["customer_id", "product_id", "score", "source", "kind", "is_due", "_since", "_own", "_cycle",

@@ -60,18 +60,20 @@ def next_basket_model(cfg: Config, purchases: pd.DataFrame, prods: pd.DataFrame,
     (the mix learned on the inner split, whose explore recommender is fitted without rules)."""
     rc = cfg["recommend"]
 
-    def explore(purch, at, rules=None, segments=None, content=None):
+    def explore(purch, at, hist, rules=None, segments=None, content=None):
+        # the interactions are the history's purchase days (no second pass over the purchases)
         return Recommender.from_config(cfg, **explore_overrides).fit(
-            interactions_from_purchases(purch), prods, rules=rules, segments=segments,
+            None, prods, rules=rules, segments=segments, n_days=(hist.users, hist.n_days),
             popularity=_popular_pairs(purch, at, rc["popularity_days"]), content=content)
 
     keys = ("top_n", "group_size", "within_decay", "group_decay", "neighbours", "neighbour_pool", "horizon_days",
             "learn_mix", "mix_customers", "never_repeat", "random_state")
     nb = NextBasketRecommender(**{k: (tuple(rc[k]) if k == "never_repeat" else rc[k]) for k in keys})
-    full = explore(purchases, as_of, rules, segments)
+    hist = nb.history(purchases, prods, as_of)
+    full = explore(purchases, as_of, hist, rules, segments)
     # the inner split's explore recommender reuses the products' TF-IDF (same products, same text)
-    return nb.fit(purchases, prods, as_of, explore=full,
-                  explore_factory=lambda purch, at: explore(purch, at, content=full.content_))
+    return nb.fit(purchases, prods, as_of, explore=full, history=hist,
+                  explore_factory=lambda purch, at, h: explore(purch, at, h, content=full.content_))
 
 
 def recommend_stage(ctx) -> dict:
@@ -278,7 +280,7 @@ def evaluate_time_split(ws, split_at, end=None, *, k: int = 10, config: Config |
                 inter, prods, rules=rules if m in ("rules", "blend") else None, popularity=pop_pairs)
             chunks = model.iter_scores(pd.Series(users, dtype=object), chunk_size=chunk_size)
         elif m in ("next_basket", "tifu_knn"):
-            chunks = nb.iter_components(users, chunk_size)
+            chunks = nb.iter_components(users, chunk_size, neighbours=m == "tifu_knn" or None)
         accs = {"": _Acc(), "repeat_": _Acc(), "new_": _Acc()}
         n_top = n_rep = 0
         for lo in range(0, len(users), chunk_size):
@@ -300,7 +302,7 @@ def evaluate_time_split(ws, split_at, end=None, *, k: int = 10, config: Config |
                 s = a * comp.own + (1 - a) * comp.neighbours + 1e-9 * pop[None, :]
             elif m == "next_basket":
                 _, _, comp = next(chunks)
-                s, _ = nb.scores(comp)
+                s = nb.scores(comp)
             else:
                 _, _, s, _ = next(chunks)
             s = np.where(recommendable[None, :], s, -np.inf)
