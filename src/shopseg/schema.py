@@ -100,6 +100,16 @@ CUSTOMERS = Table(
         Column("country", "VARCHAR", "Country name or ISO code."),
         Column("city", "VARCHAR", "City."),
         Column("signed_up_at", "TIMESTAMP", "When the account was created; NULL if unknown."),
+        Column("birth_date", "TIMESTAMP",
+               "Date of birth, when the shop asks for it (PII, optional). Age bands are computed from it as of "
+               "the run's `as_of`. With `privacy.pii` `hash` or `separate` only the birth year is stored "
+               "(1 January of it)."),
+        Column("age_band", "VARCHAR",
+               "Age band as the shop records it (e.g. `25-34`), for shops without a birth date (PII, optional)."),
+        Column("gender", "VARCHAR",
+               "Gender as the customer stated it (PII, optional; never inferred from names). Read as `female`, "
+               "`male` or `other` by its first letter (f/w, m; anything else: other); with `privacy.pii` "
+               "`hash` or `separate` only that normalised value is stored."),
     ),
     key=("customer_id",),
     extra=_PROVENANCE,

@@ -25,7 +25,7 @@ from ..errors import IngestError
 from ._plan import Plan
 from ._read import SourceInfo
 from ._sql import ident, literal
-from ..trust.pii import PII_COLUMNS
+from ..trust.pii import DEMOGRAPHIC_COLUMNS, PII_COLUMNS
 
 FATES = ("accepted", "quarantined", "duplicate")
 
@@ -385,7 +385,8 @@ def write_rows(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo, ing
     added: dict[str, int] = {}
     hidden = set()
     if privacy is not None and privacy.policy != "keep":
-        pii_exprs = [e for c, e in plan.exprs.get("customers", {}).items() if c in PII_COLUMNS]
+        pii_exprs = [e for c, e in plan.exprs.get("customers", {}).items()
+                     if c in PII_COLUMNS or c in DEMOGRAPHIC_COLUMNS]
         hidden = {c for c in info.columns if any(ident(c) in e for e in pii_exprs)}
     raw_json = "to_json({" + ", ".join(
         f"{literal(c)}: " + ("'[redacted]'" if c in hidden else f"s.{ident(c)}") for c in info.columns) + "})"
