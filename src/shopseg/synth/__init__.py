@@ -41,7 +41,7 @@ from ._catalogue import PLANTED_RULES
 from ._personas import CATEGORIES, EVENT_KINDS, PERSONAS
 from ._simulate import Catalogue, rank_in_group, simulate_baskets, simulate_customers, simulate_order_times
 from ._text import ASPECTS, LABELS
-from ._who import PEOPLE_DDL, people_sql, people_tables, who_seed
+from ._who import INTERESTS_SQL, PEOPLE_DDL, people_sql, people_tables, who_seed
 
 __all__ = ["synthesize", "PERSONAS", "PLANTED_RULES", "CHUNK_SIZE"]
 
@@ -210,6 +210,7 @@ def _synthesize(ws, con, customers, seed, as_of_d, history_days, horizon_days, r
                 for name, v in got["personas"].items():
                     persona_counts[name] += v
         con.execute(W.RULE_STATS_SQL, p)
+        con.execute(INTERESTS_SQL, p)
         summary = {"seed": seed, "customers": customers, "as_of": as_of_d.isoformat(),
                    "history_days": history_days, "horizon_days": horizon_days, "personas": persona_counts}
         total = sum(counts.values())

@@ -6,13 +6,14 @@ without them.  Country and city are the customers table's own draw
 (``_write.customers_table``); this module adds the region of the city.
 
 The planted interests are the categories the customer's latent category mix
-favours most over the shop's: ``lift = mix / SHOP_MIX`` (``SHOP_MIX``: the
-persona-share-weighted mean of the personas' normalised Dirichlet mixes, a
-fixed vector), the categories with ``lift >= INTEREST_MIN_LIFT`` by lift,
-at most ``MAX_INTERESTS``, at least the top one.  Since the mix drives every
-merchandise pick (and the browsing), that is what the purchases show;
-no product is changed.  Brands are not planted: a customer's picks within a
-category follow price and popularity, not a brand.
+(``category_mix``, stored in the table in :data:`CATEGORIES` order) favours most
+over what the shop sells: ``lift = mix / shop share`` (the shop share: the
+category's share of the synthesised merchandise sale lines, computed once every
+chunk is written, :data:`INTERESTS_SQL`), the categories with
+``lift >= INTEREST_MIN_LIFT`` by lift, at most ``MAX_INTERESTS``, at least the
+top one.  Since the mix drives every merchandise pick (and the browsing), that
+is what the purchases show; no product is changed.  Brands are not planted: a
+customer's picks within a category follow price and popularity, not a brand.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..segment.demographics import AGE_BANDS
-from ._personas import CATEGORIES, PERSONAS, persona_matrix
+from ._personas import CATEGORIES, PERSONAS
 from ._people import COUNTRIES_EN, COUNTRIES_ZH
 
 WHO_STREAM = 24  # entropy word of this module's random stream (issue #24)
@@ -52,33 +53,9 @@ REGIONS = {
 assert set(REGIONS) == {c for group in (COUNTRIES_EN, COUNTRIES_ZH) for _, _, cities in group for c in cities}
 
 
-def _shop_mix() -> np.ndarray:
-    conc = persona_matrix("category_mix")
-    share = np.array([p.share for p in PERSONAS])
-    return share @ (conc / conc.sum(axis=1, keepdims=True))
-
-
-SHOP_MIX = _shop_mix()
-
-
 def who_seed(seed: int, chunk: int) -> np.random.SeedSequence:
     """The seed of chunk ``chunk``'s people stream: apart from the shop's (``SeedSequence(seed)``'s children)."""
     return np.random.SeedSequence([seed, WHO_STREAM, chunk])
-
-
-def planted_interests(mix: np.ndarray) -> np.ndarray:
-    """(customers, MAX_INTERESTS) category codes of the planted interests, -1 padded (see the module doc).
-
-    >>> m = np.outer([1.0], SHOP_MIX); m[0, :2] = 0; m[0, 2] *= 3; m[0, 7] *= 2
-    >>> [CATEGORIES[c] for c in planted_interests(m / m.sum())[0] if c >= 0]
-    ['home', 'toys']
-    """
-    lift = mix / SHOP_MIX
-    order = np.argsort(-lift, axis=1, kind="stable")[:, :MAX_INTERESTS]
-    top = np.take_along_axis(lift, order, axis=1)
-    keep = top >= INTEREST_MIN_LIFT
-    keep[:, 0] = True
-    return np.where(keep, order, -1)
 
 
 def age_in_years(birth: np.ndarray, as_of: np.datetime64) -> np.ndarray:
@@ -114,12 +91,6 @@ def people_tables(rng, cu, place, S, first: int, start: np.datetime64, H: float)
     gender = np.where(rng.random(n) < OTHER_GENDER, 2, np.where(female, 0, 1))
     no_birth = rng.random(n) < BIRTH_DATE_MISSING
     no_gender = rng.random(n) < GENDER_MISSING
-    interests = planted_interests(cu["mix"])
-    cats = np.array([*CATEGORIES, ""], dtype=object)
-    labels = [cats[interests[:, j]] for j in range(MAX_INTERESTS)]
-    joined = np.char.add(np.char.add(labels[0].astype(str), np.where(labels[1] != "", ", ", "")),
-                         labels[1].astype(str))
-    joined = np.char.add(np.char.add(joined, np.where(labels[2] != "", ", ", "")), labels[2].astype(str))
     city = [p[1] for p in S.places]
     truth = pa.table({
         "i": np.arange(first, first + n, dtype=np.int64),
@@ -131,10 +102,7 @@ def people_tables(rng, cu, place, S, first: int, start: np.datetime64, H: float)
         "gender": pa.array(list(GENDERS), type=pa.string()).take(pa.array(gender)),
         "birth_date_given": ~no_birth,
         "gender_given": ~no_gender,
-        "interest_1": pa.array(labels[0], type=pa.string()),
-        "interest_2": pa.array(np.where(labels[1] == "", None, labels[1]), type=pa.string()),
-        "interest_3": pa.array(np.where(labels[2] == "", None, labels[2]), type=pa.string()),
-        "interests": pa.array(joined, type=pa.string()),
+        "category_mix": pa.FixedSizeListArray.from_arrays(np.round(cu["mix"], 6).ravel(), len(CATEGORIES)),
     })
     given = {"birth_date": pa.array(birth, mask=no_birth),
              "gender": pa.array(np.array(GENDERS, dtype=object)[gender], type=pa.string(), mask=no_gender)}
@@ -144,8 +112,8 @@ def people_tables(rng, cu, place, S, first: int, start: np.datetime64, H: float)
 PEOPLE_DDL = """
 CREATE TABLE ground_truth_people (
   customer_id VARCHAR, country VARCHAR, region VARCHAR, city VARCHAR, birth_date TIMESTAMP, age_band VARCHAR,
-  gender VARCHAR, birth_date_given BOOLEAN, gender_given BOOLEAN, interest_1 VARCHAR, interest_2 VARCHAR,
-  interest_3 VARCHAR, interests VARCHAR
+  gender VARCHAR, birth_date_given BOOLEAN, gender_given BOOLEAN, category_mix DOUBLE[], interest_1 VARCHAR,
+  interest_2 VARCHAR, interest_3 VARCHAR, interests VARCHAR
 )"""
 
 
@@ -153,5 +121,32 @@ def people_sql(width: int) -> str:
     return f"""
     INSERT INTO ground_truth_people
     SELECT 'C' || lpad(CAST(i AS VARCHAR), {width}, '0'), country, region, city, birth_date, age_band, gender,
-           birth_date_given, gender_given, interest_1, interest_2, interest_3, interests
+           birth_date_given, gender_given, CAST(category_mix AS DOUBLE[]), NULL, NULL, NULL, NULL
     FROM read_parquet($file)"""
+
+
+# The planted interests, once every chunk is in (see the module doc); parameter $ingest_id.
+INTERESTS_SQL = f"""
+UPDATE ground_truth_people g SET interest_1 = t.i[1], interest_2 = t.i[2], interest_3 = t.i[3],
+                                 interests = array_to_string(t.i, ', ')
+FROM (
+  WITH shop AS (
+    SELECT p.category, count(*) / sum(count(*)) OVER () AS share
+    FROM order_lines l JOIN orders o USING (order_id) JOIN products p USING (product_id)
+    WHERE o.kind = 'sale' AND p.is_merchandise AND p.category IS NOT NULL AND o.ingest_id = $ingest_id
+    GROUP BY 1
+  ),
+  cats AS (SELECT unnest({list(CATEGORIES)!r}) AS category, generate_subscripts({list(CATEGORIES)!r}, 1) AS k),
+  x AS (
+    SELECT customer_id, unnest(category_mix) AS m, generate_subscripts(category_mix, 1) AS k
+    FROM ground_truth_people
+  ),
+  r AS (
+    SELECT x.customer_id, cats.category, x.m / shop.share AS lift,
+           row_number() OVER (PARTITION BY x.customer_id ORDER BY x.m / shop.share DESC, cats.category) AS rank
+    FROM x JOIN cats USING (k) JOIN shop USING (category)
+  )
+  SELECT customer_id, list(category ORDER BY rank) AS i FROM r
+  WHERE rank = 1 OR (rank <= {MAX_INTERESTS} AND lift >= {INTEREST_MIN_LIFT}) GROUP BY 1
+) t
+WHERE g.customer_id = t.customer_id"""

@@ -1,0 +1,167 @@
+"""Interests: what each customer buys, browses and writes about, more than the shop's customers do.
+
+Evidence per customer and item (a product category or a brand), before ``as_of``:
+
+- every merchandise line of a sale order counts 1 for its product's category and brand (lines, not units
+  or money: a case of 24 mugs or one laptop is one purchase of the item);
+- every product event other than a search (view, click, add to cart, wishlist) counts ``browse_weight``;
+- every review brand mention (``review_insights.brand_mentions`` of the run, when the reviews stage ran)
+  counts ``review_weight`` for that brand.
+
+The **affinity** of customer *c* for item *i* of a kind (category or brand) is the lift of the customer's
+share over the shop's, shrunk towards 1 for customers with little evidence::
+
+    shop_share_i = W_i / W                      (all customers' weight on i over all weight of the kind)
+    share_ci     = (w_ci + m * shop_share_i) / (w_c + m)
+    lift_ci      = share_ci / shop_share_i
+
+i.e. the posterior mean share under a Dirichlet prior centred on the shop's mix with strength ``m``
+(``segments.interest.prior_weight``, in purchase lines): a customer with one purchase of a category holding
+25% of the shop's lines and m = 4 gets (1 + 1) / (1 + 4) = 40%, lift 1.6, not 4; with ten such purchases
+(10 + 1) / 14, lift 3.1.
+
+A customer's **interests** are the categories with lift >= ``min_lift``, by lift, at most ``max_interests``
+(3). Each is named from the category and the customer's most lifted brand in it when that brand also reaches
+``min_lift`` ("home, Hearthly"). Shops without categories use brands as the interests. The ``interest``
+scheme's segment is the primary (first) interest, ``no clear interest`` for customers with none.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+NO_INTEREST = "no clear interest"
+BROWSE_EVENTS = ("view", "click", "add_to_cart", "wishlist")
+KINDS = ("category", "brand")
+
+
+def _evidence_sql(has_events: bool, has_reviews: bool) -> str:
+    parts = ["""
+        SELECT o.customer_id, l.product_id, 1.0 AS w
+        FROM orders o JOIN order_lines l USING (order_id)
+        WHERE o.kind = 'sale' AND o.customer_id IS NOT NULL AND o.ordered_at < $as_of"""]
+    if has_events:
+        parts.append(f"""
+        SELECT customer_id, product_id, $browse_weight AS w FROM events
+        WHERE customer_id IS NOT NULL AND product_id IS NOT NULL AND occurred_at < $as_of
+          AND event_type IN ({", ".join(f"'{e}'" for e in BROWSE_EVENTS)})""")
+    ev = " UNION ALL ".join(parts)
+    brand_reviews = ""
+    if has_reviews:
+        brand_reviews = """
+        UNION ALL
+        SELECT customer_id, 'brand' AS kind, b AS item, $review_weight * count(*) AS weight
+        FROM (SELECT customer_id, unnest(brand_mentions) AS b FROM review_insights
+              WHERE run_id = $run_id AND customer_id IS NOT NULL AND reviewed_at < $as_of)
+        WHERE b IS NOT NULL AND b IN (SELECT brand FROM products)
+        GROUP BY ALL"""
+    return f"""
+    WITH ev AS ({ev}),
+    item AS (
+        SELECT ev.customer_id, p.category, p.brand, sum(ev.w) AS w
+        FROM ev JOIN products p USING (product_id)
+        WHERE coalesce(p.is_merchandise, TRUE)
+        GROUP BY ALL
+    )
+    SELECT customer_id, 'category' AS kind, category AS item, sum(w) AS weight
+    FROM item WHERE category IS NOT NULL GROUP BY ALL
+    UNION ALL
+    SELECT customer_id, 'brand' AS kind, brand AS item, sum(w) AS weight
+    FROM item WHERE brand IS NOT NULL GROUP BY ALL{brand_reviews}
+    """
+
+
+def interest_evidence(ws, as_of, *, browse_weight: float = 0.2, review_weight: float = 1.0,
+                      run_id: int | None = None) -> pd.DataFrame:
+    """Weighted evidence (customer_id, kind, item, weight) before ``as_of`` (see the module doc)."""
+    has_events = ws.has_table("events") and bool(ws.scalar("SELECT count(*) FROM events"))
+    has_reviews = run_id is not None and ws.has_table("review_insights") and bool(
+        ws.scalar("SELECT count(*) FROM review_insights WHERE run_id = ?", [int(run_id)]))
+    params = {"as_of": pd.Timestamp(as_of).to_pydatetime()}
+    if has_events:
+        params["browse_weight"] = float(browse_weight)
+    if has_reviews:
+        params |= {"review_weight": float(review_weight), "run_id": int(run_id)}
+    df = ws.df(_evidence_sql(has_events, has_reviews), params)
+    return df.groupby(["customer_id", "kind", "item"], as_index=False, sort=True)["weight"].sum()
+
+
+def affinities(evidence: pd.DataFrame, prior_weight: float = 4.0) -> pd.DataFrame:
+    """Shrunk shares and lifts per (customer, kind, item) from :func:`interest_evidence`'s frame.
+
+    >>> ev = pd.DataFrame({"customer_id": ["a", "b"], "kind": "category", "item": ["home", "toys"],
+    ...                    "weight": [2.0, 6.0]})
+    >>> affinities(ev, prior_weight=2.0)[["customer_id", "item", "share", "lift"]].round(4).to_string(index=False)
+    customer_id item  share  lift
+              a home 0.6250  2.50
+              b toys 0.9375  1.25
+    """
+    ev = evidence.loc[evidence["weight"] > 0] if (evidence["weight"] <= 0).any() else evidence
+    ev = ev.copy()
+    kind_total = ev.groupby("kind")["weight"].transform("sum")
+    ev["shop_share"] = ev.groupby(["kind", "item"])["weight"].transform("sum") / kind_total
+    ev["customer_weight"] = ev.groupby(["customer_id", "kind"])["weight"].transform("sum")
+    m = float(prior_weight)
+    ev["share"] = (ev["weight"] + m * ev["shop_share"]) / (ev["customer_weight"] + m)
+    ev["lift"] = ev["share"] / ev["shop_share"]
+    return ev.reset_index(drop=True)
+
+
+def customer_interests(aff: pd.DataFrame, *, min_lift: float = 1.5, max_interests: int = 3) -> pd.DataFrame:
+    """Up to ``max_interests`` interests per customer: customer_id, rank (1..), interest, name, lift, weight.
+
+    Interests are categories (brands when the evidence has no category); ``name`` adds the customer's most
+    lifted brand within the category when it reaches ``min_lift`` too.
+    """
+    base = "category" if (aff["kind"] == "category").any() else "brand"
+    top = aff.loc[(aff["kind"] == base) & (aff["lift"] >= min_lift)]
+    top = top.sort_values(["customer_id", "lift", "weight", "item"], ascending=[True, False, False, True])
+    top = top.assign(rank=top.groupby("customer_id").cumcount() + 1)
+    top = top.loc[top["rank"] <= max_interests]
+    out = top[["customer_id", "rank", "item", "lift", "weight"]].rename(columns={"item": "interest"})
+    out["name"] = out["interest"]
+    if base == "category":
+        out["name"] = _with_brand(out, aff, min_lift)
+    return out.reset_index(drop=True)[["customer_id", "rank", "interest", "name", "lift", "weight"]]
+
+
+def _with_brand(out: pd.DataFrame, aff: pd.DataFrame, min_lift: float) -> pd.Series:
+    """``category, Brand`` where the customer's most lifted brand of that category reaches ``min_lift``."""
+    brands = aff.loc[(aff["kind"] == "brand") & (aff["lift"] >= min_lift), ["customer_id", "item", "lift"]]
+    if not len(brands) or "brand_category" not in aff.attrs:
+        return out["interest"]
+    bc = aff.attrs["brand_category"]  # brand -> its main category
+    brands = brands.assign(category=brands["item"].map(bc)).dropna(subset=["category"])
+    best = brands.sort_values(["customer_id", "category", "lift", "item"], ascending=[True, True, False, True])
+    best = best.drop_duplicates(["customer_id", "category"])
+    named = out.merge(best.rename(columns={"category": "interest", "item": "brand"})[
+        ["customer_id", "interest", "brand"]], on=["customer_id", "interest"], how="left")
+    return pd.Series(np.where(named["brand"].notna(), named["interest"] + ", " + named["brand"].fillna(""),
+                              named["interest"]), index=out.index)
+
+
+def brand_categories(ws) -> dict:
+    """Each brand's main category (most products; ties by name)."""
+    df = ws.df("SELECT brand, category, count(*) AS n FROM products WHERE brand IS NOT NULL AND category IS NOT "
+               "NULL GROUP BY ALL ORDER BY brand, n DESC, category")
+    return dict(zip(*df.drop_duplicates("brand")[["brand", "category"]].T.to_numpy()))
+
+
+def interests(ws, as_of, customer_ids, cfg, run_id: int | None = None) -> tuple[pd.DataFrame, pd.Series, str | None]:
+    """The ``customer_interests`` rows, the ``interest`` segment of every customer in ``customer_ids`` (in
+    order) and a note (None, or why the scheme has nothing to say: no categories nor brands)."""
+    ev = interest_evidence(ws, as_of, browse_weight=cfg["segments.interest.browse_weight"],
+                           review_weight=cfg["segments.interest.review_weight"], run_id=run_id)
+    ids = pd.Series(customer_ids, dtype=object).astype(str)
+    if not len(ev):
+        note = "no product of the shop has a category or a brand: every customer is in 'no clear interest'"
+        return (pd.DataFrame(columns=["customer_id", "rank", "interest", "name", "lift", "weight"]),
+                pd.Series(NO_INTEREST, index=ids.index), note)
+    aff = affinities(ev, cfg["segments.interest.prior_weight"])
+    aff.attrs["brand_category"] = brand_categories(ws)
+    ci = customer_interests(aff, min_lift=cfg["segments.interest.min_lift"],
+                            max_interests=cfg["segments.interest.max_interests"])
+    primary = ci.loc[ci["rank"] == 1].set_index("customer_id")["interest"]
+    seg = ids.map(primary).fillna(NO_INTEREST)
+    return ci.loc[ci["customer_id"].isin(set(ids))].reset_index(drop=True), seg, None
