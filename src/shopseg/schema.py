@@ -37,6 +37,7 @@ class Column:
     positive: bool = False  # strictly greater than zero
     choices: tuple[str, ...] | None = None
     references: str | None = None  # "table.column" that must hold the value
+    min_date: str | None = None  # TIMESTAMP: earliest date accepted, instead of ingest.min_date
 
     def expectation(self) -> str:
         """Plain words for what a value of this column must be."""
@@ -103,7 +104,7 @@ CUSTOMERS = Table(
         Column("birth_date", "TIMESTAMP",
                "Date of birth, when the shop asks for it (PII, optional). Age bands are computed from it as of "
                "the run's `as_of`. With `privacy.pii` `hash` or `separate` only the birth year is stored "
-               "(1 January of it)."),
+               "(1 January of it). Accepted from 1900-01-01 (not `ingest.min_date`).", min_date="1900-01-01"),
         Column("age_band", "VARCHAR",
                "Age band as the shop records it (e.g. `25-34`), for shops without a birth date (PII, optional)."),
         Column("gender", "VARCHAR",

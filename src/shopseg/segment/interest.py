@@ -163,5 +163,6 @@ def interests(ws, as_of, customer_ids, cfg, run_id: int | None = None) -> tuple[
     ci = customer_interests(aff, min_lift=cfg["segments.interest.min_lift"],
                             max_interests=cfg["segments.interest.max_interests"])
     primary = ci.loc[ci["rank"] == 1].set_index("customer_id")["interest"]
-    seg = ids.map(primary).fillna(NO_INTEREST)
+    seg = ids.map(primary).astype(object)
+    seg = seg.where(seg.notna(), NO_INTEREST)
     return ci.loc[ci["customer_id"].isin(set(ids))].reset_index(drop=True), seg, None
