@@ -87,21 +87,27 @@ def test_a_customer_holds_at_most_three_interests_by_lift(ws):
 
 def test_interests_are_named_with_the_customers_lifted_brand_and_browsing_counts(ws):
     shop(ws, {"a": ["p1"] * 4, "b": ["p1"] + ["p2"] * 4, "c": ["p2"] * 4}, events=[("a", "p3")] * 15)
-    ci, seg, note = interests(ws, AS_OF, ["a", "b", "c", "z"], load_config())  # prior 4, browse 0.2, min 1.5
-    assert note is None
+    got = interests(ws, AS_OF, ["a", "b", "c", "z"], load_config())  # prior 4, browse 0.2, min 1.5
+    ci, seg = got.rows, got.segment
+    assert got.note is None
     # shop: home 5, books 15 * 0.2 = 3, toys 8 (of 16). a (7): books (3 + 4 * 3/16) / 11 / (3/16) = 1.82,
     # home (4 + 4 * 5/16) / 11 / (5/16) = 1.53; each category's one brand is as lifted, so it names it
     assert ci.loc[ci["customer_id"] == "a", "name"].tolist() == ["books, Ink", "home, Hearth"]
     assert ci.loc[ci["customer_id"] == "a", "lift"].round(3).tolist() == [1.818, 1.527]
     # b: toys (4 + 2) / 9 / 0.5 = 1.33 < 1.5: none; c: toys (4 + 2) / 8 / 0.5 = 1.5; z: no evidence
     assert seg.tolist() == ["books", NO_INTEREST, "toys", NO_INTEREST]
+    # segment names: the interest and its members' most lifted brands of that category (books: only a; Ink's
+    # share of a's brand evidence 3/7 over the shop's 3/16: lift 2.3; Hearth is lifted too but a home brand)
+    assert got.names["books"] == "books: Ink" and got.names[NO_INTEREST] == NO_INTEREST
+    assert got.extras["books"]["top_brands"] == [{"brand": "Ink", "share": 0.4286, "lift": 2.286}]
+    assert got.extras["books"]["also_interested_in"] == [{"interest": "home", "share": 1.0}]
 
 
 def test_a_shop_without_categories_or_brands_has_no_interests_and_says_why(ws):
     shop(ws, {"a": ["p9"]})
-    ci, seg, note = interests(ws, AS_OF, ["a"], load_config())
-    assert len(ci) == 0 and seg.tolist() == [NO_INTEREST]
-    assert "no product of the shop has a category or a brand" in note
+    got = interests(ws, AS_OF, ["a"], load_config())
+    assert len(got.rows) == 0 and got.segment.tolist() == [NO_INTEREST]
+    assert "no product of the shop has a category or a brand" in got.note
 
 
 def test_nothing_on_or_after_as_of_counts(ws):

@@ -355,6 +355,9 @@ OUTPUT_TABLES = (
     ("segments", "customer and scheme (rfm, lifecycle, value_tier, cluster)", "segments", "segments.md"),
     ("segment_profiles", "scheme and segment", "segments", "segments.md"),
     ("rfm_scores", "customer", "segments", "segments.md"),
+    ("customer_interests", "customer and interest, at most `segments.interest.max_interests` per customer "
+     "(`rank` 1 is the customer's `interest` segment; customers without a clear interest have no row)",
+     "segments", "segments.md"),
     ("feature_drift", "feature, against the previous run", "drift", "drift.md"),
     ("model_decisions", "learned model or prediction (cluster, churn, clv, p_alive, expected_purchases): reused or "
      "refitted, the backtest against its baseline and the decision", "segments, churn, clv", "drift.md"),

@@ -28,6 +28,8 @@ scheme's segment is the primary (first) interest, ``no clear interest`` for cust
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -148,21 +150,80 @@ def brand_categories(ws) -> dict:
     return dict(zip(*df.drop_duplicates("brand")[["brand", "category"]].T.to_numpy()))
 
 
-def interests(ws, as_of, customer_ids, cfg, run_id: int | None = None) -> tuple[pd.DataFrame, pd.Series, str | None]:
-    """The ``customer_interests`` rows, the ``interest`` segment of every customer in ``customer_ids`` (in
-    order) and a note (None, or why the scheme has nothing to say: no categories nor brands)."""
+@dataclass
+class InterestResult:
+    """What :func:`interests` found for a run's customers.
+
+    ``rows``: the ``customer_interests`` rows (customer_id, rank, interest, name, lift, weight);
+    ``segment``: the primary interest of each customer asked for, in order (``no clear interest``);
+    ``names``: segment -> display name; ``extras``: segment -> profile extras; ``note``: None, or why every
+    customer is in ``no clear interest``.
+    """
+
+    rows: pd.DataFrame
+    segment: pd.Series
+    names: dict
+    extras: dict
+    note: str | None = None
+
+
+def interests(ws, as_of, customer_ids, cfg, run_id: int | None = None) -> InterestResult:
+    """Affinities, interests and the ``interest`` segment of ``customer_ids`` (see the module doc)."""
     ev = interest_evidence(ws, as_of, browse_weight=cfg["segments.interest.browse_weight"],
                            review_weight=cfg["segments.interest.review_weight"], run_id=run_id)
-    ids = pd.Series(customer_ids, dtype=object).astype(str)
+    ids = pd.Series(customer_ids, dtype=object).astype(str).reset_index(drop=True)
     if not len(ev):
         note = "no product of the shop has a category or a brand: every customer is in 'no clear interest'"
-        return (pd.DataFrame(columns=["customer_id", "rank", "interest", "name", "lift", "weight"]),
-                pd.Series(NO_INTEREST, index=ids.index), note)
+        return InterestResult(pd.DataFrame(columns=["customer_id", "rank", "interest", "name", "lift", "weight"]),
+                              pd.Series(NO_INTEREST, index=ids.index, dtype=object), {}, {}, note)
+    min_lift = cfg["segments.interest.min_lift"]
     aff = affinities(ev, cfg["segments.interest.prior_weight"])
     aff.attrs["brand_category"] = brand_categories(ws)
-    ci = customer_interests(aff, min_lift=cfg["segments.interest.min_lift"],
-                            max_interests=cfg["segments.interest.max_interests"])
-    primary = ci.loc[ci["rank"] == 1].set_index("customer_id")["interest"]
-    seg = ids.map(primary).astype(object)
+    ci = customer_interests(aff, min_lift=min_lift, max_interests=cfg["segments.interest.max_interests"])
+    ci = ci.loc[ci["customer_id"].isin(set(ids))].reset_index(drop=True)
+    seg = ids.map(ci.loc[ci["rank"] == 1].set_index("customer_id")["interest"]).astype(object)
     seg = seg.where(seg.notna(), NO_INTEREST)
-    return ci.loc[ci["customer_id"].isin(set(ids))].reset_index(drop=True), seg, None
+    names, extras = segment_descriptions(aff, ci, seg, ids, min_lift)
+    return InterestResult(ci, seg, names, extras)
+
+
+def segment_descriptions(aff: pd.DataFrame, ci: pd.DataFrame, seg: pd.Series, ids: pd.Series,
+                         min_lift: float, top: int = 2) -> tuple[dict, dict]:
+    """Each interest segment's name and profile extras.
+
+    The name is the interest followed by the (at most ``top``) brands of the interest's category (when brands
+    have one) most lifted in its members' evidence over the shop's (lift >= ``min_lift``): "home: Hearthly,
+    Casamora". Extras: ``top_brands`` ({brand, share, lift}),
+    ``also_interested_in`` (share of the segment holding each other interest, top 3).
+    """
+    names, extras = {}, {}
+    members = pd.DataFrame({"customer_id": ids, "segment": seg})
+    br = aff.loc[aff["kind"] == "brand", ["customer_id", "item", "weight", "shop_share"]].merge(
+        members, on="customer_id")
+    if len(br):
+        g = br.groupby(["segment", "item"], as_index=False).agg(weight=("weight", "sum"),
+                                                                shop_share=("shop_share", "first"))
+        g["share"] = g["weight"] / g.groupby("segment")["weight"].transform("sum")
+        g["lift"] = g["share"] / g["shop_share"]
+        bc = aff.attrs.get("brand_category", {})
+        own = g["item"].map(bc).fillna(g["segment"]) == g["segment"]  # a brand of the interest's own category
+        g = g.loc[own & (g["lift"] >= min_lift)].sort_values(["segment", "lift", "item"],
+                                                             ascending=[True, False, True])
+        g = g.groupby("segment").head(top)
+        for s, part in g.groupby("segment", sort=False):
+            extras.setdefault(s, {})["top_brands"] = [
+                {"brand": b, "share": round(float(sh), 4), "lift": round(float(lf), 3)}
+                for b, sh, lf in zip(part["item"], part["share"], part["lift"])]
+    other = ci.loc[ci["rank"] > 1, ["customer_id", "interest"]].merge(members, on="customer_id")
+    if len(other):
+        size = members["segment"].value_counts()
+        also = other.groupby(["segment", "interest"]).size().reset_index(name="n")
+        also["share"] = also["n"] / also["segment"].map(size)
+        also = also.sort_values(["segment", "share", "interest"], ascending=[True, False, True])
+        for s, part in also.groupby("segment", sort=False):
+            extras.setdefault(s, {})["also_interested_in"] = [
+                {"interest": i, "share": round(float(v), 4)} for i, v in zip(part["interest"][:3], part["share"][:3])]
+    for s in seg.unique():
+        brands = [b["brand"] for b in extras.get(s, {}).get("top_brands", [])]
+        names[s] = f"{s}: {', '.join(brands)}" if brands and s != NO_INTEREST else s
+    return names, extras
