@@ -453,7 +453,7 @@ def segment(
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML file overriding default settings."),
     seed: int = typer.Option(0, help="Random seed (sampling and K-means)."),
 ):
-    """Compute customer features and every segment scheme (rfm, lifecycle, value_tier, cluster) as a new run."""
+    """Compute customer features and every configured segment scheme (segments.schemes) as a new run."""
     from .config import load_config
 
     with _open() as ws:
@@ -463,7 +463,7 @@ def segment(
 @app.command()
 @handles_errors
 def segments(
-    scheme: str = typer.Option("rfm", "--scheme", "-s", help="rfm, lifecycle, value_tier or cluster."),
+    scheme: str = typer.Option("rfm", "--scheme", "-s", help="Segment scheme (`shopseg schemes` lists them)."),
     run_id: Optional[int] = typer.Option(None, "--run", help="Run to show (default: the latest)."),
     segment: Optional[str] = typer.Option(None, "--segment", help="Export the customers of this segment."),
     export: Optional[Path] = typer.Option(None, "--export", help="CSV file for --segment's customer ids."),
@@ -473,8 +473,14 @@ def segments(
         rid = run_id or (ws.scalar("SELECT max(run_id) FROM segment_profiles WHERE scheme = ?", [scheme])
                          if ws.has_table("segment_profiles") else None)
         if rid is None:
+            from .segment._registry import names
+
+            if scheme not in names():
+                raise ShopsegError(f"No segment scheme {scheme!r}. Known schemes: {', '.join(names())}.",
+                                   hint="`shopseg schemes` lists them with what each one does.")
             raise ShopsegError(f"No segments of scheme {scheme!r} yet: no run has made them.",
-                               hint="Run `shopseg run` (or `shopseg segment`) first.")
+                               hint="Run `shopseg run` (or `shopseg segment`) first, with the scheme in "
+                                    "[segments] schemes.")
         if segment is not None:
             out = export or (ws.exports_dir / f"run{rid}_{scheme}_{segment.replace(' ', '_')}.csv")
             ws.con.execute(
@@ -489,6 +495,20 @@ def segments(
         for seg, name, n, share in rows:
             t.add_row(seg, name if name != seg else "", f"{n:,}", f"{share:.1%}")
         console.print(t)
+
+
+@app.command()
+@handles_errors
+def schemes():
+    """List the segment schemes (the registry): name, whether the default config runs it, what it does."""
+    from .config import load_config
+    from .segment._registry import get, names
+
+    on = load_config()["segments.schemes"]
+    t = Table("scheme", "default", "what it does", title="segment schemes")
+    for n in names():
+        t.add_row(n, "yes" if n in on else "no", get(n).doc)
+    console.print(t)
 
 
 @app.command()
@@ -528,7 +548,7 @@ def classify(
 def diff(
     run_a: int = typer.Argument(..., help="Earlier run."),
     run_b: int = typer.Argument(..., help="Later run."),
-    scheme: str = typer.Option("lifecycle", "--scheme", "-s", help="rfm, lifecycle, value_tier or cluster."),
+    scheme: str = typer.Option("lifecycle", "--scheme", "-s", help="Segment scheme (`shopseg schemes` lists them)."),
 ):
     """Migration matrix between two runs: customers per (segment in RUN_A, segment in RUN_B)."""
     from .segment import migration
@@ -543,7 +563,7 @@ def diff(
 
 @app.command()
 @handles_errors
-def history(scheme: str = typer.Option("rfm", "--scheme", "-s", help="rfm, lifecycle, value_tier or cluster.")):
+def history(scheme: str = typer.Option("rfm", "--scheme", "-s", help="Segment scheme (`shopseg schemes` lists them).")):
     """Segment sizes over runs."""
     from .segment import segment_history
 

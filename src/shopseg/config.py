@@ -31,10 +31,13 @@ from .errors import ConfigError
 
 @dataclass(frozen=True)
 class Constraint:
-    """A check on one setting's value, with the words used in the error."""
+    """A check on one setting's value, with the words used in the error (or a function writing them)."""
 
-    words: str
+    words: str | Callable[[], str]
     check: Callable[[Any], bool]
+
+    def describe(self) -> str:
+        return self.words() if callable(self.words) else self.words
 
 
 def interval(lo: float | None, hi: float | None, *, integer: bool = False) -> Constraint:
@@ -67,6 +70,23 @@ def one_of(*choices: str) -> Constraint:
     return Constraint("one of " + ", ".join(repr(c) for c in choices), lambda v: v in choices)
 
 
+def scheme_names(*, many: bool) -> Constraint:
+    """A setting naming segment schemes, checked against the registry (shopseg.segment._registry) only when
+    the value differs from its default, so loading the config imports no segment module."""
+    def ok(v):
+        from .segment._registry import check_names
+
+        return check_names(v, many=many)
+
+    def words() -> str:
+        from .segment._registry import names
+
+        known = ", ".join(repr(n) for n in names())
+        return f"a list of distinct names from {known}" if many else f"one of {known}"
+
+    return Constraint(words, ok)
+
+
 # Range and choice constraints beyond "same type as the default".  Each
 # capability adds its own settings here and in defaults.toml.
 CONSTRAINTS: dict[str, Constraint] = {
@@ -83,10 +103,7 @@ CONSTRAINTS: dict[str, Constraint] = {
     "privacy.dp.epsilon": Constraint(
         "a number in (0, inf)", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0),
     "privacy.dp.k_min": interval(0, None, integer=True),
-    "privacy.dp.schemes": Constraint(
-        "a list of distinct names from 'rfm', 'lifecycle', 'value_tier', 'cluster'",
-        lambda v: isinstance(v, list) and len(set(v)) == len(v)
-        and all(x in ("rfm", "lifecycle", "value_tier", "cluster") for x in v)),
+    "privacy.dp.schemes": scheme_names(many=True),
     "privacy.dp.features": Constraint("a list of distinct feature names",
                                       lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v)
                                       and len(set(v)) == len(v)),
@@ -113,11 +130,7 @@ CONSTRAINTS: dict[str, Constraint] = {
     # features and segments (docs/features.md, docs/segments.md)
     "features.top_categories": interval(0, 50, integer=True),
     "features.outlier_z": interval(0, None),
-    "segments.schemes": Constraint(
-        "a list of distinct names from 'rfm', 'lifecycle', 'value_tier', 'cluster'",
-        lambda v: isinstance(v, list) and len(set(v)) == len(v)
-        and all(x in ("rfm", "lifecycle", "value_tier", "cluster") for x in v),
-    ),
+    "segments.schemes": scheme_names(many=True),
     "segments.rfm.method": one_of("quantile", "cuts"),
     **{
         f"segments.rfm.{k}_cuts": Constraint(
@@ -265,7 +278,7 @@ CONSTRAINTS: dict[str, Constraint] = {
         "a number in (0, inf)", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0),
     # actions and recommendations (docs/action.md)
     "act.budget": interval(0, None),
-    "act.stratify_by": one_of("rfm", "lifecycle", "value_tier", "cluster"),
+    "act.stratify_by": scheme_names(many=False),
     "act.response_window_days": interval(1, 3650, integer=True),
     "act.uplift_model_min_group": interval(1, None, integer=True),
     "act.choose_by": one_of("priority", "value_per_cost"),
@@ -295,7 +308,7 @@ CONSTRAINTS: dict[str, Constraint] = {
     "recommend.mix_customers": interval(20, 10**7, integer=True),
     "recommend.never_repeat": Constraint("a list of product ids", lambda v: isinstance(v, list)
                                          and all(isinstance(x, (str, int)) for x in v)),
-    "recommend.popularity_scheme": one_of("rfm", "lifecycle", "value_tier", "cluster"),
+    "recommend.popularity_scheme": scheme_names(many=False),
     "recommend.content_max_features": interval(1, None, integer=True),
     "recommend.random_state": interval(0, None, integer=True),
 }
@@ -369,7 +382,7 @@ def _check_constraints(cfg: dict, *, all_values: bool = False) -> None:
         if node is _MISSING or (base is not None and _lookup(base, dotted) == node):
             continue
         if not c.check(node):
-            raise ConfigError(f"The {dotted!r} setting must be {c.words}. Got {node!r} instead.")
+            raise ConfigError(f"The {dotted!r} setting must be {c.describe()}. Got {node!r} instead.")
 
 
 class Config(Mapping):

@@ -352,7 +352,7 @@ OUTPUT_TABLES = (
     ("customer_review_features", "customer with a review", "reviews", "reviews.md"),
     ("clv", "customer with a sale order", "clv", "clv.md"),
     ("customer_features", "customer known at as_of", "segments", "features.md"),
-    ("segments", "customer and scheme (rfm, lifecycle, value_tier, cluster)", "segments", "segments.md"),
+    ("segments", "customer and scheme (each of `segments.schemes`: the scheme registry)", "segments", "segments.md"),
     ("segment_profiles", "scheme and segment", "segments", "segments.md"),
     ("rfm_scores", "customer", "segments", "segments.md"),
     ("customer_interests", "customer and interest, at most `segments.interest.max_interests` per customer "

@@ -43,9 +43,20 @@ import pandas as pd
 from ..config import Config, load_config
 from ..errors import ConfigError, ShopsegError
 
-SCHEMES = ("rfm", "lifecycle", "value_tier", "cluster")
-# fields read from other capabilities' tables (besides the customer features)
-TEXT_FIELDS = (*SCHEMES, "churn_tier")
+
+
+def _schemes() -> list[str]:
+    """The segment schemes of the registry: each is a text field of campaign conditions."""
+    from ..segment._registry import names
+
+    return names()
+
+
+def _text_fields() -> tuple[str, ...]:
+    """Text fields read from other capabilities' tables (besides the customer features)."""
+    return (*_schemes(), "churn_tier")
+
+
 SCORE_FIELDS = ("churn_probability", "clv", "clv_quantile", "p_alive", "expected_purchases_90d", "due_reorders")
 BASES = ("fixed", "clv", "avg_order_value")
 OPS = ("not in", "in", "==", "!=", ">=", "<=", ">", "<")
@@ -197,10 +208,10 @@ def parse_condition(text: str, campaign: str = "?") -> Condition:
     try:
         number = float(rest)
     except ValueError:
-        if field in TEXT_FIELDS and op in ("==", "!="):
+        if field in _text_fields() and op in ("==", "!="):
             return Condition(field, op, (rest.strip(),), None, text)
         raise ConfigError(f"{where} must compare {field!r} with a number. Got {rest!r} instead.") from None
-    if field in TEXT_FIELDS:
+    if field in _text_fields():
         raise ConfigError(f"{where} compares the segment field {field!r} with a number; use 'in' or '=='.")
     if not math.isfinite(number):
         raise ConfigError(f"{where} must compare with a finite number. Got {rest!r} instead.")
@@ -331,10 +342,11 @@ def build_frame(ws, run_id: int, fields: set[str], *, name: str = "_act_frame") 
     for c in feat_cols:
         q = '"' + c.replace('"', '""') + '"'
         num.append(f"CAST({q} AS DOUBLE) AS {q}")
+    schemes = _schemes()
     seg = ("SELECT customer_id, " + ", ".join(
-        f"max(segment) FILTER (WHERE scheme = '{s}') AS {s}" for s in SCHEMES)
+        f"max(segment) FILTER (WHERE scheme = '{s}') AS {s}" for s in schemes)
         + f" FROM segments WHERE run_id = {runs['segments']} GROUP BY customer_id") if runs["segments"] is not None \
-        else "SELECT NULL::VARCHAR AS customer_id, " + ", ".join(f"NULL::VARCHAR AS {s}" for s in SCHEMES) + " LIMIT 0"
+        else "SELECT NULL::VARCHAR AS customer_id, " + ", ".join(f"NULL::VARCHAR AS {s}" for s in schemes) + " LIMIT 0"
     ch = (f"SELECT customer_id, tier AS churn_tier, probability AS churn_probability FROM churn_scores "
           f"WHERE run_id = {runs['churn_scores']}") if runs["churn_scores"] is not None else \
         "SELECT NULL::VARCHAR AS customer_id, NULL::VARCHAR AS churn_tier, NULL::DOUBLE AS churn_probability LIMIT 0"
@@ -360,7 +372,7 @@ def build_frame(ws, run_id: int, fields: set[str], *, name: str = "_act_frame") 
         WITH f AS (SELECT CAST(customer_id AS VARCHAR) AS customer_id, {', '.join(num)}
                    FROM customer_features WHERE run_id = {runs['customer_features']}),
              seg AS ({seg}), ch AS ({ch}), cl AS ({cl}), due AS ({due})
-        SELECT f.*, {NET_SQL}, {', '.join(f'seg.{s}' for s in SCHEMES)}, ch.churn_tier, ch.churn_probability,
+        SELECT f.*, {NET_SQL}, {', '.join(f'seg.{s}' for s in schemes)}, ch.churn_tier, ch.churn_probability,
                cl.clv, cl.p_alive, cl.expected_purchases_90d, cl.clv_quantile,
                CAST(coalesce(due.due_reorders, 0) AS DOUBLE) AS due_reorders
                {''.join(', ' + m for m in means)}
@@ -469,10 +481,10 @@ def _check_fields(ws, camps: list[Campaign], frame: str) -> None:
             if cond.field not in cols:
                 raise ConfigError(
                     f"The condition {cond.text!r} of campaign {c.name!r} uses the unknown field {cond.field!r}.",
-                    hint="Fields: the segment schemes (rfm, lifecycle, value_tier, cluster), churn_tier, "
+                    hint=f"Fields: the segment schemes ({', '.join(_schemes())}), churn_tier, "
                          "churn_probability, clv, clv_quantile, p_alive, expected_purchases_90d, "
                          "cluster_mean.<feature> and the columns of customer_features.")
-            if cond.number is None and cond.field not in TEXT_FIELDS:
+            if cond.number is None and cond.field not in _text_fields():
                 raise ConfigError(f"The condition {cond.text!r} of campaign {c.name!r} compares the number "
                                   f"{cond.field!r} with names; use >=, <=, >, <, == or !=.")
 

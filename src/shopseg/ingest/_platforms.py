@@ -37,7 +37,7 @@ from ..errors import IngestError
 from ._plan import Plan
 from ._read import SourceInfo
 from ._sql import ident, literal
-from .presets import Preset, _pick
+from ._preset_base import Preset, _pick
 
 # The product of the one line of a refund's return order (not goods: out of baskets and recommendations).
 REFUND_PRODUCT = "(refund)"

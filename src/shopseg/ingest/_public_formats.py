@@ -23,7 +23,7 @@ from ..errors import IngestError
 from ._plan import Plan
 from ._read import SourceInfo
 from ._sql import ident, literal
-from .presets import Preset, _has_any, _pick
+from ._preset_base import Preset, _has_any, _pick
 
 # -- shared helpers ----------------------------------------------------------------------------------------
 

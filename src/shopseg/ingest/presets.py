@@ -7,48 +7,15 @@ Each preset turns the columns of one file into a :class:`~shopseg.ingest._plan.P
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import duckdb
 
 from ..errors import IngestError
-from ._plan import Plan, missing_column_hint, missing_column_message
+from ._plan import Plan
+from ._preset_base import Preset, _has_any, _pick  # noqa: F401  (re-exported)
 from ._read import ReadOptions, SourceInfo
 from ._sql import ident, literal
-
-
-@dataclass(frozen=True)
-class Preset:
-    name: str
-    doc: str
-    build: Callable[[SourceInfo, Path], Plan]
-    read: Callable[[Path], ReadOptions] | None = None
-    summary: Callable[[duckdb.DuckDBPyConnection, SourceInfo], dict] | None = None
-    # presets for multi-file exports: the files of a folder to load, in load order
-    files: Callable[[Path], list[Path]] | None = None
-    # recognise: True when a file's column names are this preset's export (``shopseg ingest FILE`` without
-    # --preset); None for presets whose files cannot be told by their header (CDNOW has none)
-    recognise: Callable[[list[str]], bool] | None = None
-
-
-def _pick(info: SourceInfo, path: Path, table: str, wanted: dict[str, tuple[str, ...]]) -> dict[str, str]:
-    """Find each wanted column under any of its known spellings (case-insensitive)."""
-    lower = {c.lower().replace(" ", ""): c for c in info.columns}
-    found, missing = {}, []
-    for key, names in wanted.items():
-        for n in names:
-            if n.lower().replace(" ", "") in lower:
-                found[key] = ident(lower[n.lower().replace(" ", "")])
-                break
-        else:
-            missing.append(f"{key} (as {' or '.join(names)})")
-    if missing:
-        raise IngestError(missing_column_message(path, table, missing, info.columns),
-                          hint="Is this the right preset? " + missing_column_hint([], info.columns)
-                          if False else "Is this the right preset for the file? See `shopseg presets`.")
-    return found
 
 
 # -- UCI Online Retail I and II -------------------------------------------------
@@ -190,12 +157,6 @@ def get_preset(name: str) -> Preset:
         ) from None
 
 
-def _has_any(columns: list[str], *groups: tuple[str, ...]) -> bool:
-    """True when the columns hold one name of each group (case-insensitive, spaces ignored)."""
-    have = {c.lower().lstrip("\ufeff").replace(" ", "") for c in columns}
-    return all(any(n.lower().replace(" ", "") in have for n in g) for g in groups)
-
-
 def recognise(columns: list[str]) -> Preset | None:
     """The preset whose export has these column names, or None (the first that matches, in PRESETS order)."""
     for p in PRESETS.values():
@@ -221,7 +182,7 @@ def recognise_folder(folder: Path) -> Preset | None:
 
 
 # multi-file public datasets (olist, instacart) and shop platforms (Shopify, WooCommerce) live in their own modules
-from ._public_formats import PUBLIC_PRESETS  # noqa: E402  (they import Preset and _pick from here)
+from ._public_formats import PUBLIC_PRESETS  # noqa: E402
 from ._platforms import PLATFORM_PRESETS  # noqa: E402
 
 PRESETS.update({p.name: p for p in PUBLIC_PRESETS})

@@ -1,4 +1,5 @@
-"""Customer segments: RFM, lifecycle, value tiers, behavioural clusters and predefined groups (docs/segments.md).
+"""Customer segments: a registry of schemes (RFM, lifecycle, value tiers, behavioural clusters...) and predefined
+groups (docs/segments.md).
 
 >>> from shopseg.workspace import Workspace
 >>> from shopseg.fixtures import load_fixture_shop, FIXTURE_AS_OF
@@ -19,12 +20,16 @@ from .history import migration, migration_long, segment_history
 from .lifecycle import STAGES, lifecycle_stages, lifecycle_windows
 from .profile import cluster_name, segment_profiles
 from .rfm import parse_names, rfm_scores, rfm_segments
-from .stage import SCHEMES, SegmentRun, segment_all
+from ._registry import Scheme, SchemeContext, SchemeResult, register, unregister
+from ._registry import get as get_scheme
+from ._registry import names as scheme_names
+from .stage import SegmentRun, segment_all
 from .value import TIERS, value_tiers
 
 __all__ = [
-    "BehaviourClusters", "GroupClassifier", "SCHEMES", "STAGES", "SegmentRun", "SegmentWarning", "TIERS",
-    "classify_groups", "cluster_name",
+    "BehaviourClusters", "GroupClassifier", "STAGES", "Scheme", "SchemeContext", "SchemeResult", "SegmentRun",
+    "SegmentWarning", "TIERS",
+    "classify_groups", "cluster_name", "get_scheme", "register", "scheme_names", "unregister",
     "lifecycle_stages", "lifecycle_windows", "migration", "migration_long", "parse_names", "rfm_scores",
     "rfm_segments", "segment_all", "segment_history", "segment_profiles", "validate_segments_config",
     "value_tiers",

@@ -580,21 +580,32 @@ def _view_dict(runs: dict, customer_id: str, got: dict) -> dict | None:
 _CLV_FIELDS = ("clv", "p_alive", "expected_purchases_90d", "expected_order_value", "expected_next_order_at")
 
 
-def segments_view(state: _State, cur) -> M.SegmentsView:
+def segments_view(state: _State, cur, scheme: str | None = None) -> M.SegmentsView:
+    """Sizes and names of every scheme's segments; with ``scheme``, that scheme's only, each with its profile
+    (feature means, bounds, per-place figures...), or a 404 naming the schemes there are."""
     runs = state.runs(cur)
     tabs = runs["tables"]
     schemes: dict[str, list[M.SegmentSize]] = {}
+    only, args = ("", []) if scheme is None else (" AND scheme = ?", [scheme])
     if tabs.get("segment_profiles") is not None:
-        for scheme, seg, name, n, share in cur.execute(
-                "SELECT scheme, segment, name, n_customers, share FROM segment_profiles WHERE run_id = ? "
-                "ORDER BY scheme, n_customers DESC, segment", [tabs["segment_profiles"]]).fetchall():
-            schemes.setdefault(scheme, []).append(M.SegmentSize(segment=seg, name=name, n_customers=int(n),
-                                                                share=_clean(share)))
+        for sch, seg, name, n, share, prof in cur.execute(
+                "SELECT scheme, segment, name, n_customers, share, profile FROM segment_profiles WHERE run_id = ?"
+                + only + " ORDER BY scheme, n_customers DESC, segment", [tabs["segment_profiles"], *args]).fetchall():
+            schemes.setdefault(sch, []).append(M.SegmentSize(
+                segment=seg, name=name, n_customers=int(n), share=_clean(share),
+                profile=json.loads(prof) if scheme is not None and prof else None))
     elif tabs.get("segments") is not None:
-        for scheme, seg, n, share in cur.execute(
+        for sch, seg, n, share in cur.execute(
                 "SELECT scheme, segment, count(*), count(*) / sum(count(*)) OVER (PARTITION BY scheme) "
-                "FROM segments WHERE run_id = ? GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2", [tabs["segments"]]).fetchall():
-            schemes.setdefault(scheme, []).append(M.SegmentSize(segment=seg, n_customers=int(n), share=float(share)))
+                "FROM segments WHERE run_id = ?" + only + " GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2",
+                [tabs["segments"], *args]).fetchall():
+            schemes.setdefault(sch, []).append(M.SegmentSize(segment=seg, n_customers=int(n), share=float(share)))
+    if scheme is not None and not schemes:
+        stored = [r[0] for r in cur.execute("SELECT DISTINCT scheme FROM segments WHERE run_id = ? ORDER BY 1",
+                                            [tabs["segments"]]).fetchall()] if tabs.get("segments") is not None else []
+        raise ApiError(404, "not_found", f"No scheme {scheme!r} in the latest run. Schemes there: "
+                       f"{', '.join(stored) or '(none)'}.",
+                       hint="Add the scheme to [segments] schemes and run the pipeline.")
     return M.SegmentsView(run_id=runs["run_id"], schemes=[M.SchemeSizes(scheme=s, segments=v)
                                                           for s, v in schemes.items()])
 
@@ -832,8 +843,9 @@ def create_app(workspace_path, read_key: str, write_key: str, *, max_body_bytes:
         return view
 
     @app.get("/segments", response_model=M.SegmentsView, tags=["segments"])
-    def get_segments(level: str = Depends(need_read)):
-        return segments_view(state, state.cursor())
+    def get_segments(scheme: str | None = Query(None, max_length=40, description=(
+            "One scheme only (e.g. geo), each segment with its profile.")), level: str = Depends(need_read)):
+        return segments_view(state, state.cursor(), scheme)
 
     @app.get("/segments/{scheme}/{segment}/members", response_model=M.MembersPage, tags=["segments"])
     def get_members(scheme: str, segment: str, page: int = Query(1, ge=1, le=MAX_PAGE),

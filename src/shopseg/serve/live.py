@@ -554,12 +554,11 @@ class LiveUpdater:
         :func:`assign_stages` over the batch per-customer SQL filtered to this customer, with
         the run's windows; the cluster by the run's stored cluster model (nearest centroid).
         """
-        from ..segment import SCHEMES
         from ..segment.lifecycle import PER_CUSTOMER_SQL, assign_stages
         from ..workspace import only_customers
 
         cfg = ref.config
-        schemes = [s for s in SCHEMES if s in cfg["segments.schemes"]]
+        schemes = cfg["segments.schemes"]
         out: dict[str, str] = {}
         row = feats.iloc[0]
         if ref.ranks is not None:

@@ -147,6 +147,7 @@ class SegmentSize(BaseModel):
     name: Optional[str] = None
     n_customers: int
     share: Optional[float] = None
+    profile: Optional[dict[str, Any]] = None  # with ?scheme=: means, bounds, per-place figures
 
 
 class SchemeSizes(BaseModel):

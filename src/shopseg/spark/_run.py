@@ -123,7 +123,6 @@ def run_spark(ws, as_of=None, *, config: Config | None = None, seed: int = 0, ma
 def _profiles(ws, run_id: int, facts: dict, cfg: Config) -> dict:
     """segment_profiles of the stored Spark run, by the DuckDB engine's functions."""
     from ..segment.profile import name_clusters, segment_profiles
-    from ..segment.stage import SCHEMES
 
     feats = ws.df("SELECT * EXCLUDE (run_id) FROM customer_features WHERE run_id = ? ORDER BY customer_id", [run_id])
     wide = ws.df("SELECT customer_id, scheme, segment FROM segments WHERE run_id = ?", [run_id]) \
@@ -143,7 +142,7 @@ def _profiles(ws, run_id: int, facts: dict, cfg: Config) -> dict:
             for cid in cl["centroids"].index},
     }
     profiles = []
-    for scheme in SCHEMES:
+    for scheme in cfg["segments.schemes"]:
         if scheme not in wide.columns:
             continue
         prof = segment_profiles(feats, pd.Series(wide[scheme].to_numpy()), scheme, extra.get(scheme))

@@ -1,0 +1,92 @@
+"""Behavioural clusters: K-means (or hierarchical) on scaled features, K chosen by the data, ids and names
+kept across runs by matching centroids; a stored model is reused while its inputs hold still (shopseg.refit)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from ...config import Config
+from .._registry import Scheme, SchemeContext, SchemeResult
+from ..cluster import BehaviourClusters
+from ..profile import name_clusters, segment_profiles
+
+
+def cluster_label(cluster_id: int) -> str:
+    return f"cluster_{int(cluster_id)}"
+
+
+def previous_cluster_profiles(ws, run_id: int | None) -> pd.DataFrame | None:
+    """Cluster profiles of the latest run before ``run_id`` (for label matching), or None."""
+    if run_id is None or not ws.has_table("segment_profiles"):
+        return None
+    df = ws.df(
+        "SELECT segment, name, profile FROM segment_profiles WHERE scheme = 'cluster' AND run_id = "
+        "(SELECT max(run_id) FROM segment_profiles WHERE scheme = 'cluster' AND run_id < ?)", [run_id])
+    return df if len(df) else None
+
+
+def _centroids_from_profiles(prev: pd.DataFrame) -> pd.DataFrame:
+    rows = {}
+    for seg, prof in zip(prev["segment"], prev["profile"]):
+        c = json.loads(prof).get("centroid")
+        if c:
+            rows[int(seg.removeprefix("cluster_"))] = c
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def fit_clusters(features: pd.DataFrame, cfg: Config, previous: pd.DataFrame | None = None,
+                 model: BehaviourClusters | None = None):
+    """Fit the cluster model, match it to ``previous`` profiles; returns (model, labels, profiles).
+
+    ``model``: a stored fitted model to reuse instead (shopseg.refit): customers are assigned to its
+    centroids, whose ids and (with ``keep_names``) names carry over from ``previous``.
+    """
+    mapping = {}
+    prev_names = {}
+    if model is not None:
+        model.labels_ = model.predict(features)
+        mapping = {int(i): int(i) for i in model.cluster_ids_}
+        if previous is not None:
+            prev_names = dict(zip(previous["segment"], previous["name"]))
+    else:
+        model = BehaviourClusters.from_config(cfg).fit(features)
+    if previous is not None and not mapping:
+        cents = _centroids_from_profiles(previous)
+        if len(cents):
+            mapping = model.align_to(cents)
+            prev_names = dict(zip(previous["segment"], previous["name"]))
+    labels = pd.Series([cluster_label(i) for i in range(int(model.labels_.max()) + 1)]).to_numpy()[model.labels_] \
+        if len(model.labels_) else np.array([], dtype=object)
+    cents = model.centroids_
+    curve = model.k_curve_.replace({np.nan: None}).to_dict(orient="records")
+    split = getattr(model, "split_table_", None)  # k_selection = "two_level": the curve is the first level's
+    extra = {
+        cluster_label(cid): {
+            "centroid": {c: round(float(v), 6) for c, v in cents.loc[cid].items()},
+            "model": {"method": model.method, "k": model.n_clusters_, "elbow_k": model.elbow_k_,
+                      "scaler": model.scaler, "features": model.features_, "k_curve": curve,
+                      "first_level_k": None if split is None else len(split)},
+        }
+        for cid in cents.index
+    }
+    prof = segment_profiles(features, labels, "cluster", extra)
+    names = name_clusters(prof)
+    if cfg["segments.cluster.keep_names"] and prev_names:
+        matched = {cluster_label(v) for v in mapping.values()}
+        names = [prev_names.get(s, n) if s in matched and s in prev_names else n
+                 for s, n in zip(prof["segment"], names)]
+    prof["name"] = names
+    return model, labels, prof
+
+
+def compute(ctx: SchemeContext) -> SchemeResult:
+    model, labels, prof = fit_clusters(ctx.features, ctx.config, previous_cluster_profiles(ctx.ws, ctx.run_id),
+                                       ctx.inputs.get("cluster_model"))
+    return SchemeResult(labels, profiles=prof, state={"model": model})
+
+
+SCHEME = Scheme("cluster", "Behavioural clusters learned from the features, named from what sets them apart.",
+                compute, spark=True)
