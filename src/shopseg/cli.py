@@ -735,6 +735,12 @@ def customer(
             for scheme, seg in ws.sql("SELECT scheme, segment FROM segments WHERE customer_id = ? AND run_id = "
                                       "(SELECT max(run_id) FROM segments) ORDER BY scheme", [customer_id]):
                 console.print(f"  {scheme:<11} {seg}", highlight=False)
+            from .views import customer_interests
+
+            ints = customer_interests(ws, customer_id, ws.scalar("SELECT max(run_id) FROM segments"))
+            if ints:
+                console.print("  interests   " + "; ".join(f"{i['name']} ({i['lift']:.1f}x the shop)" for i in ints),
+                              highlight=False, markup=False)
         if ws.has_table("churn_scores"):
             r = ws.con.execute("SELECT probability, tier, reason_1, reason_2, reason_3, model FROM churn_scores "
                                "WHERE customer_id = ? AND run_id = (SELECT max(run_id) FROM churn_scores)",

@@ -71,3 +71,13 @@ def demographics(ws, as_of, customer_ids=None) -> tuple[pd.DataFrame, dict[str, 
         ids = pd.DataFrame({"customer_id": pd.Series(customer_ids, dtype=object).astype(str)})
         df = ids.merge(df, on="customer_id", how="left").fillna({c: UNKNOWN for c in cols})
     return df, notes
+
+
+def demographic_scheme(ctx, column: str):
+    """The ``age_band`` or ``gender`` scheme's result for a run (labels None: skipped, with the reason)."""
+    from ._registry import SchemeResult
+
+    df, notes = demographics(ctx.ws, ctx.as_of, ctx.features["customer_id"])
+    if column not in df:
+        return SchemeResult(None, state={"skipped": {column: notes[column]}})
+    return SchemeResult(df[column].to_numpy(dtype=object))
