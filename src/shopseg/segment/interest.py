@@ -94,7 +94,7 @@ def affinities(evidence: pd.DataFrame, prior_weight: float = 4.0) -> pd.DataFram
 
     >>> ev = pd.DataFrame({"customer_id": ["a", "b"], "kind": "category", "item": ["home", "toys"],
     ...                    "weight": [2.0, 6.0]})
-    >>> affinities(ev, prior_weight=2.0)[["customer_id", "item", "share", "lift"]].round(4).to_string(index=False)
+    >>> print(affinities(ev, prior_weight=2.0)[["customer_id", "item", "share", "lift"]].round(4).to_string(index=False))
     customer_id item  share  lift
               a home 0.6250  2.50
               b toys 0.9375  1.25
