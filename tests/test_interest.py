@@ -114,3 +114,17 @@ def test_nothing_on_or_after_as_of_counts(ws):
     shop(ws, {"a": ["p1"]})
     assert len(interest_evidence(ws, "2024-03-01")) == 0  # the order is at 2024-03-01 00:00: not before
     assert len(interest_evidence(ws, "2024-03-01 00:00:01")) == 2  # its category and its brand
+
+
+def test_brands_mentioned_in_the_runs_reviews_count_as_evidence(ws):
+    shop(ws, {"a": ["p1"], "b": ["p2"]})
+    write_table(ws, "review_insights", pd.DataFrame({
+        "run_id": [1, 1, 1, 2], "customer_id": ["a", "a", "b", "a"],
+        "reviewed_at": pd.to_datetime(["2024-03-05", "2024-03-06", "2024-08-01", "2024-03-05"]),
+        "brand_mentions": [["Ink", "Nobody"], ["Ink"], ["Tinker"], ["Paws"]]}))
+    ev = interest_evidence(ws, AS_OF, review_weight=0.5, run_id=1)
+    brands = ev.loc[ev["kind"] == "brand"].set_index(["customer_id", "item"])["weight"].to_dict()
+    # a: Hearth bought; Ink mentioned twice (0.5 each); "Nobody" is no catalogue brand; b's review is after as_of;
+    # run 2's review is another run's
+    assert brands == {("a", "Hearth"): 1.0, ("a", "Ink"): 1.0, ("b", "Tinker"): 1.0}
+    assert interest_evidence(ws, AS_OF).query("kind == 'brand'")["weight"].sum() == 2.0  # no run: no reviews

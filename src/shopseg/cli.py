@@ -721,7 +721,7 @@ def predict_churn(
 def customer(
     customer_id: str = typer.Argument(..., help="The customer's id."),
 ):
-    """Show one customer as of the latest run: segments, churn risk and reasons, lifetime value."""
+    """Show one customer as of the latest run: segments, interests, churn risk and reasons, lifetime value."""
     with _open(create=False, read_only=True) as ws:
         if not ws.scalar("SELECT count(*) FROM customers WHERE customer_id = ?", [customer_id]):
             raise ShopsegError(f"No customer {customer_id!r} in the workspace.")
@@ -740,7 +740,7 @@ def customer(
             ints = customer_interests(ws, customer_id, ws.scalar("SELECT max(run_id) FROM segments"))
             if ints:
                 console.print("  interests   " + "; ".join(f"{i['name']} ({i['lift']:.1f}x the shop)" for i in ints),
-                              highlight=False, markup=False)
+                              highlight=False, markup=False, soft_wrap=True)
         if ws.has_table("churn_scores"):
             r = ws.con.execute("SELECT probability, tier, reason_1, reason_2, reason_3, model FROM churn_scores "
                                "WHERE customer_id = ? AND run_id = (SELECT max(run_id) FROM churn_scores)",

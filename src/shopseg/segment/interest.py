@@ -53,11 +53,10 @@ def _evidence_sql(has_events: bool, has_reviews: bool) -> str:
     if has_reviews:
         brand_reviews = """
         UNION ALL
-        SELECT customer_id, 'brand' AS kind, b AS item, $review_weight * count(*) AS weight
+        SELECT customer_id, 'brand' AS kind, b AS item, $review_weight AS weight
         FROM (SELECT customer_id, unnest(brand_mentions) AS b FROM review_insights
               WHERE run_id = $run_id AND customer_id IS NOT NULL AND reviewed_at < $as_of)
-        WHERE b IS NOT NULL AND b IN (SELECT brand FROM products)
-        GROUP BY ALL"""
+        WHERE b IS NOT NULL AND b IN (SELECT brand FROM products)"""
     return f"""
     WITH ev AS ({ev}),
     item AS (
@@ -66,11 +65,11 @@ def _evidence_sql(has_events: bool, has_reviews: bool) -> str:
         WHERE coalesce(p.is_merchandise, TRUE)
         GROUP BY ALL
     )
-    SELECT customer_id, 'category' AS kind, category AS item, sum(w) AS weight
-    FROM item WHERE category IS NOT NULL GROUP BY ALL
-    UNION ALL
-    SELECT customer_id, 'brand' AS kind, brand AS item, sum(w) AS weight
-    FROM item WHERE brand IS NOT NULL GROUP BY ALL{brand_reviews}
+    SELECT customer_id, kind, item, sum(weight) AS weight FROM (
+        SELECT customer_id, 'category' AS kind, category AS item, w AS weight FROM item WHERE category IS NOT NULL
+        UNION ALL
+        SELECT customer_id, 'brand' AS kind, brand AS item, w AS weight FROM item WHERE brand IS NOT NULL{brand_reviews}
+    ) GROUP BY ALL ORDER BY customer_id, kind, item
     """
 
 
@@ -85,8 +84,7 @@ def interest_evidence(ws, as_of, *, browse_weight: float = 0.2, review_weight: f
         params["browse_weight"] = float(browse_weight)
     if has_reviews:
         params |= {"review_weight": float(review_weight), "run_id": int(run_id)}
-    df = ws.df(_evidence_sql(has_events, has_reviews), params)
-    return df.groupby(["customer_id", "kind", "item"], as_index=False, sort=True)["weight"].sum()
+    return ws.df(_evidence_sql(has_events, has_reviews), params)
 
 
 def affinities(evidence: pd.DataFrame, prior_weight: float = 4.0) -> pd.DataFrame:
