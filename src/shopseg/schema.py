@@ -99,6 +99,7 @@ CUSTOMERS = Table(
         Column("name", "VARCHAR", "Full name (PII)."),
         Column("address", "VARCHAR", "Postal address, street and number (PII)."),
         Column("country", "VARCHAR", "Country name or ISO code."),
+        Column("region", "VARCHAR", "State, province or region within the country (Olist: the Brazilian state)."),
         Column("city", "VARCHAR", "City."),
         Column("signed_up_at", "TIMESTAMP", "When the account was created; NULL if unknown."),
         Column("birth_date", "TIMESTAMP",

@@ -154,10 +154,13 @@ def _olist(info: SourceInfo, path: Path) -> Plan:
 def _olist_customers(info: SourceInfo, path: Path) -> Plan:
     c = _pick(info, path, "customers", {"per_order": ("customer_id",), "unique": ("customer_unique_id",),
                                          "city": ("customer_city",)})
-    # one row per (order, person): the rows of one person merge into one customer, first city kept
+    region = "NULL"
+    if _has_any(info.columns, ("customer_state",)):
+        region = f"nullif(upper(trim({_pick(info, path, 'customers', {'state': ('customer_state',)})['state']})), '')"
+    # one row per (order, person): the rows of one person merge into one customer, first city and state kept
     return Plan(
         primary="customers", preset="olist", merge_primary=True,
-        exprs={"customers": {"customer_id": c["unique"], "city": c["city"], "country": "'BR'"}},
+        exprs={"customers": {"customer_id": c["unique"], "city": c["city"], "region": region, "country": "'BR'"}},
         checks=[("customer_unique_id",
                  f"CASE WHEN {_t(c['unique'])} IS NULL THEN 'missing value, expected the person behind the "
                  f"per-order customer_id, got only customer_id ' || coalesce('''' || trim({c['per_order']}) || '''', "
@@ -196,11 +199,13 @@ def _olist_orders(info: SourceInfo, path: Path) -> Plan:
                     "to map the per-order customer_id to the person, customer_unique_id", required=True)
     items = _sibling(path, OLIST_ITEMS, ("order_id", "order_item_id", "freight_value"), "olist",
                      "to sum freight_value into orders.shipping_amount", required=False)
+    state = "min(nullif(upper(trim(customer_state)), ''))" if "customer_state" in _header(cust) else "NULL"
     enrich = (
-        "SELECT s.*, k._unique_id, k._city, k._found"
+        "SELECT s.*, k._unique_id, k._city, k._state, k._found"
         + (", f._freight" if items else "") +
         f" FROM _src s LEFT JOIN (SELECT trim(customer_id) AS _cid, min(nullif(trim(customer_unique_id), '')) "
-        f"AS _unique_id, min(nullif(trim(customer_city), '')) AS _city, TRUE AS _found FROM {_csv(cust)} "
+        f"AS _unique_id, min(nullif(trim(customer_city), '')) AS _city, {state} AS _state, TRUE AS _found "
+        f"FROM {_csv(cust)} "
         f"GROUP BY 1) k ON k._cid = trim(s.{c['customer']})"
     )
     if items:
@@ -223,7 +228,8 @@ def _olist_orders(info: SourceInfo, path: Path) -> Plan:
     per_order = c["customer"]
     return Plan(
         primary="orders", preset="olist", enrich=enrich,
-        exprs={"orders": order, "customers": {"customer_id": "_unique_id", "city": "_city", "country": "'BR'"}},
+        exprs={"orders": order, "customers": {"customer_id": "_unique_id", "city": "_city", "region": "_state",
+                                               "country": "'BR'"}},
         formats={"orders.ordered_at": OLIST_DATE_FORMATS},
         checks=[("customer_id",
                  f"CASE WHEN {_t(per_order)} IS NOT NULL AND _found IS NULL THEN "

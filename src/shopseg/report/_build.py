@@ -111,6 +111,7 @@ def build_report(ws: Workspace, run_id: int | None = None, path: str | Path | No
                  *, title: str | None = None) -> Path:
     """Write the report of run ``run_id`` (default: the latest run) and return its path."""
     from . import _sections  # noqa: F401  (registers the sections)
+    from . import _geo  # noqa: F401  (the geography section, after them)
 
     if run_id is None:
         run_id = ws.latest_run_id()

@@ -52,6 +52,7 @@ from .. import __version__
 from ..act.export import csv_safe
 from ..errors import ShopsegError, WorkspaceError
 from ..trust.pii import contacts_sql
+from ..views import FIGURES, segment_figures_sql, suppress_small
 from ..workspace import Workspace
 from . import models as M
 from .live import LiveUpdater, RowError, latest_run, table_run
@@ -587,24 +588,33 @@ _CLV_FIELDS = ("clv", "p_alive", "expected_purchases_90d", "expected_order_value
 
 def segments_view(state: _State, cur, scheme: str | None = None) -> M.SegmentsView:
     """Sizes and names of every scheme's segments; with ``scheme``, that scheme's only, each with its profile
-    (feature means, bounds, per-place figures...), or a 404 naming the schemes there are."""
+    (feature means, bounds, places...) and figures (:func:`shopseg.views.segment_figures`), or a 404 naming the
+    schemes there are."""
     runs = state.runs(cur)
     tabs = runs["tables"]
     schemes: dict[str, list[M.SegmentSize]] = {}
     only, args = ("", []) if scheme is None else (" AND scheme = ?", [scheme])
+    figures = {}
+    if scheme is not None:  # per segment: revenue, AOV, repeat rate, churn risk, CLV (withheld under k_min)
+        sql, params = segment_figures_sql(tabs, scheme)
+        cols = ["segment", *FIGURES]
+        rows = [dict(zip(cols, r)) for r in cur.execute(sql, params).fetchall()]
+        figures = {r.pop("segment"): {k: _clean(v) for k, v in r.items()}
+                   for r in suppress_small(rows, int(runs["config"]["privacy.dp.k_min"]))}
     if tabs.get("segment_profiles") is not None:
         for sch, seg, name, n, share, prof in cur.execute(
                 "SELECT scheme, segment, name, n_customers, share, profile FROM segment_profiles WHERE run_id = ?"
                 + only + " ORDER BY scheme, n_customers DESC, segment", [tabs["segment_profiles"], *args]).fetchall():
             schemes.setdefault(sch, []).append(M.SegmentSize(
                 segment=seg, name=name, n_customers=int(n), share=_clean(share),
-                profile=json.loads(prof) if scheme is not None and prof else None))
+                profile=json.loads(prof) if scheme is not None and prof else None, figures=figures.get(seg)))
     elif tabs.get("segments") is not None:
         for sch, seg, n, share in cur.execute(
                 "SELECT scheme, segment, count(*), count(*) / sum(count(*)) OVER (PARTITION BY scheme) "
                 "FROM segments WHERE run_id = ?" + only + " GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2",
                 [tabs["segments"], *args]).fetchall():
-            schemes.setdefault(sch, []).append(M.SegmentSize(segment=seg, n_customers=int(n), share=float(share)))
+            schemes.setdefault(sch, []).append(M.SegmentSize(segment=seg, n_customers=int(n), share=float(share),
+                                                             figures=figures.get(seg)))
     if scheme is not None and not schemes:
         stored = [r[0] for r in cur.execute("SELECT DISTINCT scheme FROM segments WHERE run_id = ? ORDER BY 1",
                                             [tabs["segments"]]).fetchall()] if tabs.get("segments") is not None else []

@@ -150,7 +150,8 @@ class SegmentSize(BaseModel):
     name: Optional[str] = None
     n_customers: int
     share: Optional[float] = None
-    profile: Optional[dict[str, Any]] = None  # with ?scheme=: means, bounds, per-place figures
+    profile: Optional[dict[str, Any]] = None  # with ?scheme=: means, bounds, places
+    figures: Optional[dict[str, Any]] = None  # with ?scheme=: revenue, AOV, repeat rate, churn risk, CLV
 
 
 class SchemeSizes(BaseModel):
