@@ -343,8 +343,9 @@ def _chunk(rng, n, offs, cat: Catalogue, S: "W.Strings", start, H, horizon, widt
     c0, o0 = offs["customer"] + 1, offs["order"] + 1
     cust_tab, place = W.customers_table(rng, cu, c0, S, start)
     people, given = people_tables(who_rng, cu, place, S, c0, start, H)
-    tables["customers"] = cust_tab.append_column("birth_date", given["birth_date"]).append_column(
-        "gender", given["gender"])
+    for col in ("region", "birth_date", "gender"):
+        cust_tab = cust_tab.append_column(col, given[col])
+    tables["customers"] = cust_tab
     tables["ground_truth_people"] = people
     inserts.append(("ground_truth_people", people_sql(width), None))
     inserts.append(("customers", W.customers_sql(width), p))

@@ -76,7 +76,8 @@ def band_of_age(age: np.ndarray) -> np.ndarray:
 
 
 def people_tables(rng, cu, place, S, first: int, start: np.datetime64, H: float) -> tuple[pa.Table, dict]:
-    """The ground_truth_people rows of one chunk, and the customers' demographic columns (NULL where not given).
+    """The ground_truth_people rows of one chunk, and the customers' region and demographic columns (NULL where
+    not given).
 
     ``place``: each customer's index into ``S.places`` (the customers table's draw).
     """
@@ -104,7 +105,7 @@ def people_tables(rng, cu, place, S, first: int, start: np.datetime64, H: float)
         "gender_given": ~no_gender,
         "category_mix": pa.FixedSizeListArray.from_arrays(np.round(cu["mix"], 6).ravel(), len(CATEGORIES)),
     })
-    given = {"birth_date": pa.array(birth, mask=no_birth),
+    given = {"region": truth["region"], "birth_date": pa.array(birth, mask=no_birth),
              "gender": pa.array(np.array(GENDERS, dtype=object)[gender], type=pa.string(), mask=no_gender)}
     return truth, given
 
