@@ -49,24 +49,25 @@ def test_affinity_is_the_shrunk_lift_of_the_customers_share_over_the_shops(ws):
     aff = affinities(ev, prior_weight=2.0).query("kind == 'category'").set_index(["customer_id", "item"])
     # shop: 10 lines; home 3/10, toys 5/10, books 2/10
     assert aff.loc[("a", "home"), "shop_share"] == pytest.approx(0.3)
-    # a, home: (3 + 2 * 0.3) / (4 + 2) = 0.6 -> lift 2; unshrunk it would be 0.75 / 0.3 = 2.5
-    assert aff.loc[("a", "home"), "share"] == pytest.approx(0.6)
-    assert aff.loc[("a", "home"), "lift"] == pytest.approx(2.0)
-    # a, toys: (1 + 1) / 6 = 1/3 -> lift 2/3;  b, toys: (4 + 1) / 6 -> lift 5/3
-    assert aff.loc[("a", "toys"), "lift"] == pytest.approx(2 / 3)
-    assert aff.loc[("b", "toys"), "lift"] == pytest.approx(5 / 3)
-    # c, books: (2 + 0.4) / 4 = 0.6 -> lift 3 (2 lines of a rare category)
-    assert aff.loc[("c", "books"), "lift"] == pytest.approx(3.0)
+    assert aff.loc[("a", "home"), "share"] == pytest.approx(0.75)
+    # a, home: observed 3 against expected 4 x 0.3 = 1.2: (3 + 2) / (1.2 + 2) = 1.5625; unshrunk 3 / 1.2 = 2.5
+    assert aff.loc[("a", "home"), "lift"] == pytest.approx(5 / 3.2)
+    assert affinities(ev, prior_weight=0.0).set_index(["customer_id", "item"]).loc[("a", "home"), "lift"] == \
+        pytest.approx(2.5)
+    # a, toys: (1 + 2) / (2 + 2) = 0.75;  b, toys: (4 + 2) / (2 + 2) = 1.5;  c, books: (2 + 2) / (0.4 + 2) = 1.67
+    assert aff.loc[("a", "toys"), "lift"] == pytest.approx(0.75)
+    assert aff.loc[("b", "toys"), "lift"] == pytest.approx(1.5)
+    assert aff.loc[("c", "books"), "lift"] == pytest.approx(4 / 2.4)
 
 
 def test_shrinkage_keeps_a_single_purchase_from_making_an_interest(ws):
     shop(ws, {"one": ["p3"], "many": ["p3"] * 6, **{f"x{i}": ["p1", "p2"] for i in range(7)}})
-    aff = affinities(interest_evidence(ws, AS_OF), prior_weight=4.0)
+    aff = affinities(interest_evidence(ws, AS_OF), prior_weight=2.0)
     ci = customer_interests(aff, min_lift=1.5)
-    # books: 7 of 21 lines, shop share 1/3. one: (1 + 4/3) / 5 = 0.467 -> lift 1.4 (unshrunk 3): no interest
-    # many: (6 + 4/3) / 10 -> lift 2.2: books
+    # books: 7 of 21 lines, shop share 1/3. one: (1 + 2) / (1/3 + 2) = 1.29 (unshrunk 3): no interest;
+    # many: (6 + 2) / (2 + 2) = 2: books; x: (1 + 2) / (2/3 + 2) = 1.125 for home and for toys: none
     assert set(ci["customer_id"]) == {"many"}
-    assert ci.loc[0, "interest"] == "books" and ci.loc[0, "lift"] == pytest.approx(2.2)
+    assert ci.loc[0, "interest"] == "books" and ci.loc[0, "lift"] == pytest.approx(2.0)
 
 
 def test_a_customer_holds_at_most_three_interests_by_lift(ws):
@@ -86,21 +87,21 @@ def test_a_customer_holds_at_most_three_interests_by_lift(ws):
 
 
 def test_interests_are_named_with_the_customers_lifted_brand_and_browsing_counts(ws):
-    shop(ws, {"a": ["p1"] * 4, "b": ["p1"] + ["p2"] * 4, "c": ["p2"] * 4}, events=[("a", "p3")] * 15)
-    got = interests(ws, AS_OF, ["a", "b", "c", "z"], load_config())  # prior 4, browse 0.2, min 1.5
+    shop(ws, {"a": ["p1"] * 5, "b": ["p1"] + ["p2"] * 4, "c": ["p2"] * 12}, events=[("a", "p3")] * 15)
+    got = interests(ws, AS_OF, ["a", "b", "c", "z"], load_config())  # prior 2, browse 0.2, min 1.5
     ci, seg = got.rows, got.segment
     assert got.note is None
-    # shop: home 5, books 15 * 0.2 = 3, toys 8 (of 16). a (7): books (3 + 4 * 3/16) / 11 / (3/16) = 1.82,
-    # home (4 + 4 * 5/16) / 11 / (5/16) = 1.53; each category's one brand is as lifted, so it names it
-    assert ci.loc[ci["customer_id"] == "a", "name"].tolist() == ["books, Ink", "home, Hearth"]
-    assert ci.loc[ci["customer_id"] == "a", "lift"].round(3).tolist() == [1.818, 1.527]
-    # b: toys (4 + 2) / 9 / 0.5 = 1.33 < 1.5: none; c: toys (4 + 2) / 8 / 0.5 = 1.5; z: no evidence
-    assert seg.tolist() == ["books", NO_INTEREST, "toys", NO_INTEREST]
-    # segment names: the interest and its members' most lifted brands of that category (books: only a; Ink's
-    # share of a's brand evidence 3/7 over the shop's 3/16: lift 2.3; Hearth is lifted too but a home brand)
-    assert got.names["books"] == "books: Ink" and got.names[NO_INTEREST] == NO_INTEREST
-    assert got.extras["books"]["top_brands"] == [{"brand": "Ink", "share": 0.4286, "lift": 2.286}]
-    assert got.extras["books"]["also_interested_in"] == [{"interest": "home", "share": 1.0}]
+    # shop: home 6, books 15 views x 0.2 = 3, toys 16 (of 25). a (8): home (5 + 2) / (8 x 6/25 + 2) = 1.79,
+    # books (3 + 2) / (8 x 3/25 + 2) = 1.69; each category's one brand is as lifted, so it names it
+    assert ci.loc[ci["customer_id"] == "a", "name"].tolist() == ["home, Hearth", "books, Ink"]
+    assert ci.loc[ci["customer_id"] == "a", "lift"].round(4).tolist() == [round(7 / 3.92, 4), round(5 / 2.96, 4)]
+    # b: toys (4 + 2) / (5 x 16/25 + 2) = 1.15; c: toys (12 + 2) / (12 x 16/25 + 2) = 1.45; z: no evidence
+    assert seg.tolist() == ["home", NO_INTEREST, NO_INTEREST, NO_INTEREST]
+    # segment names: the interest and its members' most lifted brands of that category (home: only a; Hearth's
+    # share of a's brand evidence 5/8 over the shop's 6/25: lift 2.6; Ink is lifted too but a books brand)
+    assert got.names["home"] == "home: Hearth" and got.names[NO_INTEREST] == NO_INTEREST
+    assert got.extras["home"]["top_brands"] == [{"brand": "Hearth", "share": 0.625, "lift": 2.604}]
+    assert got.extras["home"]["also_interested_in"] == [{"interest": "books", "share": 1.0}]
 
 
 def test_a_shop_without_categories_or_brands_has_no_interests_and_says_why(ws):

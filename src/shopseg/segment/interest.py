@@ -9,16 +9,19 @@ Evidence per customer and item (a product category or a brand), before ``as_of``
   counts ``review_weight`` for that brand.
 
 The **affinity** of customer *c* for item *i* of a kind (category or brand) is the lift of the customer's
-share over the shop's, shrunk towards 1 for customers with little evidence::
+share over the shop's, shrunk towards 1 for customers with little evidence. The lift is an observed over
+expected ratio: ``O = w_ci`` against ``E = w_c * shop_share_i`` (what the customer would show on *i* if they
+followed the shop's mix), and the ratio is shrunk as relative risks are in disease mapping (Clayton & Kaldor
+1987): with a Gamma(k, k) prior on it (mean 1), its posterior mean is ::
 
-    shop_share_i = W_i / W                      (all customers' weight on i over all weight of the kind)
-    share_ci     = (w_ci + m * shop_share_i) / (w_c + m)
-    lift_ci      = share_ci / shop_share_i
+    shop_share_i = W_i / W            (all customers' weight on i over all weight of its kind)
+    lift_ci      = (w_ci + k) / (w_c * shop_share_i + k)
 
-i.e. the posterior mean share under a Dirichlet prior centred on the shop's mix with strength ``m``
-(``segments.interest.prior_weight``, in purchase lines): a customer with one purchase of a category holding
-25% of the shop's lines and m = 4 gets (1 + 1) / (1 + 4) = 40%, lift 1.6, not 4; with ten such purchases
-(10 + 1) / 14, lift 3.1.
+``k = segments.interest.prior_weight`` (2, in purchase lines). One purchase of even the rarest category gives
+(1 + 2) / (0 + 2) = 1.5 at most, so a single purchase alone never makes an interest at ``min_lift`` 1.5 (with
+a few views it can); two purchases of a category holding 10% of the shop's lines, out of two, give
+(2 + 2) / (0.2 + 2) = 1.8. Unshrunk (``k = 0``) that is the raw share over the shop's (10). ``k`` matters
+for the customers with little evidence and fades as it grows.
 
 A customer's **interests** are the categories with lift >= ``min_lift``, by lift, at most ``max_interests``
 (3). Each is named from the category and the customer's most lifted brand in it when that brand also reaches
@@ -87,24 +90,27 @@ def interest_evidence(ws, as_of, *, browse_weight: float = 0.2, review_weight: f
     return ws.df(_evidence_sql(has_events, has_reviews), params)
 
 
-def affinities(evidence: pd.DataFrame, prior_weight: float = 4.0) -> pd.DataFrame:
-    """Shrunk shares and lifts per (customer, kind, item) from :func:`interest_evidence`'s frame.
+def affinities(evidence: pd.DataFrame, prior_weight: float = 2.0) -> pd.DataFrame:
+    """Shares and shrunk lifts per (customer, kind, item) from :func:`interest_evidence`'s frame.
 
-    >>> ev = pd.DataFrame({"customer_id": ["a", "b"], "kind": "category", "item": ["home", "toys"],
-    ...                    "weight": [2.0, 6.0]})
-    >>> print(affinities(ev, prior_weight=2.0)[["customer_id", "item", "share", "lift"]].round(4).to_string(index=False))
-    customer_id item  share  lift
-              a home 0.6250  2.50
-              b toys 0.9375  1.25
+    >>> ev = pd.DataFrame({"customer_id": ["a", "a", "b"], "kind": "category", "item": ["home", "toys", "toys"],
+    ...                    "weight": [2.0, 2.0, 6.0]})
+    >>> print(affinities(ev)[["customer_id", "item", "share", "shop_share", "lift"]].round(4).to_string(index=False))
+    customer_id item  share  shop_share   lift
+              a home    0.5         0.2 1.4286
+              a toys    0.5         0.8 0.7692
+              b toys    1.0         0.8 1.1765
+
+    a, home: (2 + 2) / (4 x 0.2 + 2) = 4 / 2.8; unshrunk 0.5 / 0.2 = 2.5.
     """
     ev = evidence.loc[evidence["weight"] > 0] if (evidence["weight"] <= 0).any() else evidence
     ev = ev.copy()
     kind_total = ev.groupby("kind")["weight"].transform("sum")
     ev["shop_share"] = ev.groupby(["kind", "item"])["weight"].transform("sum") / kind_total
     ev["customer_weight"] = ev.groupby(["customer_id", "kind"])["weight"].transform("sum")
-    m = float(prior_weight)
-    ev["share"] = (ev["weight"] + m * ev["shop_share"]) / (ev["customer_weight"] + m)
-    ev["lift"] = ev["share"] / ev["shop_share"]
+    k = float(prior_weight)
+    ev["share"] = ev["weight"] / ev["customer_weight"]
+    ev["lift"] = (ev["weight"] + k) / (ev["customer_weight"] * ev["shop_share"] + k)
     return ev.reset_index(drop=True)
 
 
