@@ -129,3 +129,16 @@ def test_brands_mentioned_in_the_runs_reviews_count_as_evidence(ws):
     # run 2's review is another run's
     assert brands == {("a", "Hearth"): 1.0, ("a", "Ink"): 1.0, ("b", "Tinker"): 1.0}
     assert interest_evidence(ws, AS_OF).query("kind == 'brand'")["weight"].sum() == 2.0  # no run: no reviews
+
+
+def test_a_product_counts_once_per_order_however_many_lines_or_units(ws):
+    write_table(ws, "customers", pd.DataFrame({"customer_id": ["a"]}))
+    write_table(ws, "products", PRODUCTS)
+    write_table(ws, "orders", pd.DataFrame({"order_id": ["o1", "o2"], "customer_id": "a", "kind": "sale",
+                                            "ordered_at": pd.Timestamp("2024-03-01")}))
+    # o1: two lines of p1 (as Olist writes two units) and 24 units of p2; o2: p1 again
+    write_table(ws, "order_lines", pd.DataFrame({"order_id": ["o1", "o1", "o1", "o2"], "line_no": [1, 2, 3, 1],
+                                                 "product_id": ["p1", "p1", "p2", "p1"],
+                                                 "quantity": [1.0, 1.0, 24.0, 1.0], "unit_price": 10.0}))
+    ev = interest_evidence(ws, AS_OF).query("kind == 'category'").set_index("item")["weight"].to_dict()
+    assert ev == {"home": 2.0, "toys": 1.0}

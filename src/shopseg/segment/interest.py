@@ -2,8 +2,9 @@
 
 Evidence per customer and item (a product category or a brand), before ``as_of``:
 
-- every merchandise line of a sale order counts 1 for its product's category and brand (lines, not units
-  or money: a case of 24 mugs or one laptop is one purchase of the item);
+- every merchandise product of a sale order counts 1 for its category and brand (products bought, not units,
+  lines or money: a case of 24 mugs or one laptop is one purchase of the item, and so are two lines of the same
+  product in one order, as Olist writes two units);
 - every product event other than a search (view, click, add to cart, wishlist) counts ``browse_weight``;
 - every review brand mention (``review_insights.brand_mentions`` of the run, when the reviews stage ran)
   counts ``review_weight`` for that brand.
@@ -43,9 +44,10 @@ KINDS = ("category", "brand")
 
 def _evidence_sql(has_events: bool, has_reviews: bool) -> str:
     parts = ["""
-        SELECT o.customer_id, l.product_id, 1.0 AS w
-        FROM orders o JOIN order_lines l USING (order_id)
-        WHERE o.kind = 'sale' AND o.customer_id IS NOT NULL AND o.ordered_at < $as_of"""]
+        SELECT customer_id, product_id, 1.0 AS w FROM (
+            SELECT DISTINCT o.customer_id, o.order_id, l.product_id
+            FROM orders o JOIN order_lines l USING (order_id)
+            WHERE o.kind = 'sale' AND o.customer_id IS NOT NULL AND o.ordered_at < $as_of)"""]
     if has_events:
         parts.append(f"""
         SELECT customer_id, product_id, $browse_weight AS w FROM events
