@@ -77,6 +77,18 @@ def test_demographic_schemes_are_skipped_with_a_note_when_the_shop_has_no_such_c
         assert {r[0] for r in ws.sql("SELECT DISTINCT scheme FROM segments")} == {"rfm", "interest"}
 
 
+def test_the_interest_scheme_is_skipped_when_no_product_has_a_category_or_brand(tmp_path):
+    ws = open_workspace(tmp_path / "ws")
+    load_fixture_shop(ws)
+    ws.con.execute("UPDATE products SET category = NULL, brand = NULL")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run = segment_all(ws, None, FIXTURE_AS_OF, load_config(overrides={"segments": {"schemes": SCHEMES}}))
+    ws.close()
+    assert list(run.segments.columns) == ["customer_id", "rfm"]
+    assert run.state["skipped"]["interest"] == "skipped: no product of the shop has a category or a brand"
+
+
 def test_demographics_are_schemes_and_a_profile_dimension_when_the_shop_has_them(tmp_path):
     rid, run = _run(tmp_path / "ws", demographics=True)
     ages = dict(zip(run.segments["customer_id"], run.segments["age_band"]))

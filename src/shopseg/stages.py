@@ -66,8 +66,6 @@ def _segments(ctx: RunContext) -> dict:
     if run.windows is not None:
         out.update(silent_days=run.windows["silent_days"], churned_days=run.windows["churned_days"])
     notes = [f"{k} {v}" for k, v in run.state.get("skipped", {}).items()]
-    if run.state.get("interest_note"):
-        notes.append("interest: " + run.state["interest_note"])
     if notes:
         out["notes"] = "; ".join(notes)
     from .segment.classify import classify_groups

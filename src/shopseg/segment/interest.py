@@ -27,7 +27,8 @@ for the customers with little evidence and fades as it grows.
 A customer's **interests** are the categories with lift >= ``min_lift``, by lift, at most ``max_interests``
 (3). Each is named from the category and the customer's most lifted brand in it when that brand also reaches
 ``min_lift`` ("home, Hearthly"). Shops without categories use brands as the interests. The ``interest``
-scheme's segment is the primary (first) interest, ``no clear interest`` for customers with none.
+scheme's segment is the primary (first) interest, ``no clear interest`` for customers with none; a shop whose products have neither category nor brand has no
+``interest`` segments (the run's summary says so).
 """
 
 from __future__ import annotations
@@ -162,8 +163,8 @@ class InterestResult:
 
     ``rows``: the ``customer_interests`` rows (customer_id, rank, interest, name, lift, weight);
     ``segment``: the primary interest of each customer asked for, in order (``no clear interest``);
-    ``names``: segment -> display name; ``extras``: segment -> profile extras; ``note``: None, or why every
-    customer is in ``no clear interest``.
+    ``names``: segment -> display name; ``extras``: segment -> profile extras; ``note``: None, or why there is
+    nothing to go on (every customer is then in ``no clear interest``; the scheme is skipped).
     """
 
     rows: pd.DataFrame
@@ -179,7 +180,7 @@ def interests(ws, as_of, customer_ids, cfg, run_id: int | None = None) -> Intere
                            review_weight=cfg["segments.interest.review_weight"], run_id=run_id)
     ids = pd.Series(customer_ids, dtype=object).astype(str).reset_index(drop=True)
     if not len(ev):
-        note = "no product of the shop has a category or a brand: every customer is in 'no clear interest'"
+        note = "no product of the shop has a category or a brand"
         return InterestResult(pd.DataFrame(columns=["customer_id", "rank", "interest", "name", "lift", "weight"]),
                               pd.Series(NO_INTEREST, index=ids.index, dtype=object), {}, {}, note)
     min_lift = cfg["segments.interest.min_lift"]

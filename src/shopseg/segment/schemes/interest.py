@@ -10,9 +10,10 @@ def compute(ctx: SchemeContext) -> SchemeResult:
     from ..interest import interests
 
     got = interests(ctx.ws, ctx.as_of, ctx.features["customer_id"], ctx.config, run_id=ctx.run_id)
-    state = {"interest_note": got.note} if got.note else {}
+    if got.note:  # nothing to go on (no category nor brand): no segments, the run's summary says why
+        return SchemeResult(None, state={"skipped": {"interest": "skipped: " + got.note}})
     return SchemeResult(got.segment.to_numpy(), extras=got.extras, names=got.names,
-                        tables={"customer_interests": got.rows}, state=state)
+                        tables={"customer_interests": got.rows})
 
 
 SCHEME = Scheme("interest", "The category a customer buys, browses and mentions most over the shop's mix "
