@@ -134,7 +134,8 @@ def test_an_empty_shop_does_not_crash(ws):
     ws.con.execute("INSERT INTO customers (customer_id, signed_up_at) VALUES ('a', '2024-01-01')")
     with pytest.warns(SegmentWarning):
         run = segment_all(ws, 1, "2024-04-01", CFG)
-    assert run.segments.iloc[0].tolist() == ["a", "Prospect", "prospect", "Prospect", "cluster_1", "no clear interest"]
+    # interest, age_band, gender: skipped (no product, no birth date, no gender)
+    assert run.segments.iloc[0].tolist() == ["a", "Prospect", "prospect", "Prospect", "cluster_1"]
 
 
 def test_only_the_configured_schemes_are_computed(shop):
