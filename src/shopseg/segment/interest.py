@@ -27,8 +27,8 @@ for the customers with little evidence and fades as it grows.
 A customer's **interests** are the categories with lift >= ``min_lift``, by lift, at most ``max_interests``
 (3). Each is named from the category and the customer's most lifted brand in it when that brand also reaches
 ``min_lift`` ("home, Hearthly"). Shops without categories use brands as the interests. The ``interest``
-scheme's segment is the primary (first) interest, ``no clear interest`` for customers with none; a shop whose products have neither category nor brand has no
-``interest`` segments (the run's summary says so).
+scheme's segment is the primary (first) interest, ``no clear interest`` for customers with none; a shop whose
+products have neither category nor brand has no ``interest`` segments (the run's summary says so).
 """
 
 from __future__ import annotations
@@ -40,7 +40,6 @@ import pandas as pd
 
 NO_INTEREST = "no clear interest"
 BROWSE_EVENTS = ("view", "click", "add_to_cart", "wishlist")
-KINDS = ("category", "brand")
 
 
 def _evidence_sql(has_events: bool, has_reviews: bool) -> str:
