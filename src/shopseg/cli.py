@@ -805,7 +805,7 @@ def predict_churn(
 def customer(
     customer_id: str = typer.Argument(..., help="The customer's id."),
 ):
-    """Show one customer as of the latest run: segments, churn risk and reasons, lifetime value."""
+    """Show one customer as of the latest run: segments, interests, churn risk and reasons, lifetime value."""
     card: dict = {"customer_id": customer_id}
     with _open(create=False, read_only=True) as ws:
         if not ws.scalar("SELECT count(*) FROM customers WHERE customer_id = ?", [customer_id]):
@@ -816,6 +816,9 @@ def customer(
         if ws.has_table("segments"):
             card["segments"] = dict(ws.sql("SELECT scheme, segment FROM segments WHERE customer_id = ? AND run_id = "
                                            "(SELECT max(run_id) FROM segments) ORDER BY scheme", [customer_id]))
+            from .views import customer_interests
+
+            card["interests"] = customer_interests(ws, customer_id, ws.scalar("SELECT max(run_id) FROM segments"))
         if ws.has_table("churn_scores"):
             r = ws.con.execute("SELECT probability, tier, reason_1, reason_2, reason_3, model FROM churn_scores "
                                "WHERE customer_id = ? AND run_id = (SELECT max(run_id) FROM churn_scores)",
@@ -834,6 +837,10 @@ def customer(
         console.print(f"  {card['status']}", highlight=False, markup=False)
     for scheme, seg in card.get("segments", {}).items():
         console.print(f"  {scheme:<11} {seg}", highlight=False, markup=False)
+    if card.get("interests"):
+        console.print("  interests   " + "; ".join(f"{i['name']} ({i['lift']:.1f}x the shop)"
+                                                   for i in card["interests"]),
+                      highlight=False, markup=False, soft_wrap=True)
     if "churn" in card:
         c = card["churn"]
         if c:

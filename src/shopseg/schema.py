@@ -37,6 +37,7 @@ class Column:
     positive: bool = False  # strictly greater than zero
     choices: tuple[str, ...] | None = None
     references: str | None = None  # "table.column" that must hold the value
+    min_date: str | None = None  # TIMESTAMP: earliest date accepted, instead of ingest.min_date
 
     def expectation(self) -> str:
         """Plain words for what a value of this column must be."""
@@ -101,6 +102,16 @@ CUSTOMERS = Table(
         Column("region", "VARCHAR", "State, province or region within the country (Olist: the Brazilian state)."),
         Column("city", "VARCHAR", "City."),
         Column("signed_up_at", "TIMESTAMP", "When the account was created; NULL if unknown."),
+        Column("birth_date", "TIMESTAMP",
+               "Date of birth, when the shop asks for it (PII, optional). Age bands are computed from it as of "
+               "the run's `as_of`. With `privacy.pii` `hash` or `separate` only the birth year is stored "
+               "(1 January of it). Accepted from 1900-01-01 (not `ingest.min_date`).", min_date="1900-01-01"),
+        Column("age_band", "VARCHAR",
+               "Age band as the shop records it (e.g. `25-34`), for shops without a birth date (PII, optional)."),
+        Column("gender", "VARCHAR",
+               "Gender as the customer stated it (PII, optional; never inferred from names). Read as `female`, "
+               "`male` or `other` by its first letter (f/w, m; anything else: other); with `privacy.pii` "
+               "`hash` or `separate` only that normalised value is stored."),
     ),
     key=("customer_id",),
     extra=_PROVENANCE,
@@ -345,6 +356,9 @@ OUTPUT_TABLES = (
     ("segments", "customer and scheme (each of `segments.schemes`: the scheme registry)", "segments", "segments.md"),
     ("segment_profiles", "scheme and segment", "segments", "segments.md"),
     ("rfm_scores", "customer", "segments", "segments.md"),
+    ("customer_interests", "customer and interest, at most `segments.interest.max_interests` per customer "
+     "(`rank` 1 is the customer's `interest` segment; customers without a clear interest have no row)",
+     "segments", "segments.md"),
     ("feature_drift", "feature, against the previous run", "drift", "drift.md"),
     ("model_decisions", "learned model or prediction (cluster, churn, clv, p_alive, expected_purchases): reused or "
      "refitted, the backtest against its baseline and the decision", "segments, churn, clv", "drift.md"),

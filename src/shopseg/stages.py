@@ -65,6 +65,9 @@ def _segments(ctx: RunContext) -> dict:
             out.update(record(ctx.ws, ctx.run_id, decision))
     if run.windows is not None:
         out.update(silent_days=run.windows["silent_days"], churned_days=run.windows["churned_days"])
+    notes = [f"{k} {v}" for k, v in run.state.get("skipped", {}).items()]
+    if notes:
+        out["notes"] = "; ".join(notes)
     from .segment.classify import classify_groups
 
     groups = classify_groups(ctx.ws, ctx.run_id, ctx.as_of, cfg)  # scheme 'group', when labels or rules are set

@@ -12,7 +12,7 @@ same tables).
 ...     _ = run_pipeline(ws, FIXTURE_AS_OF, stages=["segments"])
 >>> df = ws.customers()
 >>> len(df) == ws.count("customers"), list(df.columns[:5])
-(True, ['customer_id', 'segment_cluster', 'segment_lifecycle', 'segment_rfm', 'segment_value_tier'])
+(True, ['customer_id', 'segment_cluster', 'segment_interest', 'segment_lifecycle', 'segment_rfm'])
 >>> ws.close()
 """
 
@@ -28,7 +28,8 @@ CLV_COLUMNS = ("clv", "p_alive", "expected_purchases_90d", "expected_next_order_
 
 
 def customers(ws, run: int | None = None, *, top_recommendations: int = 3) -> pd.DataFrame:
-    """One row per customer of the workspace: ``segment_<scheme>`` for every scheme of the run,
+    """One row per customer of the workspace: ``segment_<scheme>`` for every scheme of the run, ``interests``
+    (the names of the customer's interests, best first; NULL without one),
     ``churn_probability``, ``churn_tier``, the CLV columns (``clv``, ``p_alive``, ``expected_purchases_90d``,
     ``expected_next_order_at``) and ``recommendations`` (a list of the top product names).
 
@@ -44,6 +45,10 @@ def customers(ws, run: int | None = None, *, top_recommendations: int = 3) -> pd
         seg = ws.df("SELECT customer_id, 'segment_' || scheme AS scheme, segment FROM segments WHERE run_id = ?", [r])
         wide = seg.pivot(index="customer_id", columns="scheme", values="segment")
         out = out.merge(wide[sorted(wide.columns)], left_on="customer_id", right_index=True, how="left")
+    if (r := _interests_run(ws, run)) is not None:
+        ints = ws.df("SELECT customer_id, list(name ORDER BY rank) AS interests FROM customer_interests "
+                     "WHERE run_id = ? GROUP BY 1", [r])
+        out = out.merge(ints, on="customer_id", how="left")
     if (r := ws.source_run("churn_scores", run)) is not None:
         out = out.merge(ws.df("SELECT customer_id, probability AS churn_probability, tier AS churn_tier "
                               "FROM churn_scores WHERE run_id = ?", [r]), on="customer_id", how="left")
@@ -57,6 +62,27 @@ def customers(ws, run: int | None = None, *, top_recommendations: int = 3) -> pd
                      f"WHERE run_id = ? AND rank <= ? GROUP BY 1", [r, int(top_recommendations)])
         out = out.merge(recs, on="customer_id", how="left")
     return out.reset_index(drop=True)
+
+
+def _interests_run(ws, run: int) -> int | None:
+    """The run whose ``customer_interests`` go with the segments read at ``run`` (the same run, or None)."""
+    r = ws.source_run("segments", run)
+    if r is None or not ws.has_table("customer_interests"):
+        return None
+    has = ws.scalar("SELECT count(*) FROM segments WHERE run_id = ? AND scheme = 'interest'", [r])
+    return r if has else None
+
+
+def customer_interests(ws, customer_id: str, run: int | None = None) -> list[dict]:
+    """One customer's interests at ``run`` (default: the latest), best first: ``rank``, ``interest``, ``name``
+    and ``lift`` (how many times the shop's share of their evidence is in it; see docs/segments.md)."""
+    run = run if run is not None else ws.latest_run_id()
+    r = _interests_run(ws, run) if run is not None else None
+    if r is None:
+        return []
+    rows = ws.sql("SELECT rank, interest, name, lift FROM customer_interests WHERE run_id = ? AND customer_id = ? "
+                  "ORDER BY rank", [r, str(customer_id)])
+    return [{"rank": int(k), "interest": i, "name": n, "lift": round(float(lf), 3)} for k, i, n, lf in rows]
 
 
 FIGURES = ("customers", "buyers", "revenue", "avg_order_value", "repeat_rate", "churn_risk", "clv")

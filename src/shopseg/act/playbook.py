@@ -54,7 +54,12 @@ def _schemes() -> list[str]:
 
 def _text_fields() -> tuple[str, ...]:
     """Text fields read from other capabilities' tables (besides the customer features)."""
-    return (*_schemes(), "churn_tier")
+    return (*_schemes(), "churn_tier", *LIST_FIELDS)
+
+
+# fields holding a list: "interests in home, toys" holds when ANY of the customer's interests is listed
+# (customer_interests of the segments run; the `interest` scheme is the first of them)
+LIST_FIELDS = ("interests",)
 
 
 SCORE_FIELDS = ("churn_probability", "clv", "clv_quantile", "p_alive", "expected_purchases_90d", "due_reorders")
@@ -114,6 +119,10 @@ class Condition:
 
     def sql(self) -> str:
         """A SQL predicate over the customer frame (values inlined after validation)."""
+        if self.number is None and self.field in LIST_FIELDS:
+            vals = ", ".join(_sql_str(v) for v in self.values)
+            neg = "NOT " if self.op in ("not in", "!=") else ""
+            return f"({neg}list_has_any(coalesce({self.column}, []::VARCHAR[]), [{vals}]::VARCHAR[]))"
         if self.number is None:
             vals = ", ".join(_sql_str(v) for v in self.values)
             neg = "NOT " if self.op in ("not in", "!=") else ""
@@ -123,6 +132,8 @@ class Condition:
 
     def reason_sql(self) -> str:
         """A SQL expression giving the condition in words with the customer's own value."""
+        if self.number is None and self.field in LIST_FIELDS:
+            return f"{_sql_str(self.field + ': ')} || coalesce(array_to_string({self.column}, ', '), 'none')"
         if self.number is None:
             return f"{_sql_str(self.field + ' is ')} || {self.column}"
         if self.field == "clv_quantile":
@@ -359,6 +370,10 @@ def build_frame(ws, run_id: int, fields: set[str], *, name: str = "_act_frame") 
     due = (f"SELECT customer_id, count(*) FILTER (WHERE is_due) AS due_reorders FROM recommendations "
            f"WHERE run_id = {rrun} GROUP BY customer_id") if rrun is not None and "is_due" in ws.columns(
         "recommendations") else "SELECT NULL::VARCHAR AS customer_id, 0 AS due_reorders LIMIT 0"
+    ints = (f"SELECT customer_id, list(interest ORDER BY rank) AS interests FROM customer_interests "
+            f"WHERE run_id = {runs['segments']} GROUP BY customer_id") \
+        if runs["segments"] is not None and ws.has_table("customer_interests") else \
+        "SELECT NULL::VARCHAR AS customer_id, NULL::VARCHAR[] AS interests LIMIT 0"
     means = []
     for f in sorted(x for x in fields if x.startswith("cluster_mean.")):
         feat = f.split(".", 1)[1]
@@ -371,13 +386,13 @@ def build_frame(ws, run_id: int, fields: set[str], *, name: str = "_act_frame") 
         CREATE OR REPLACE TEMP TABLE {name} AS
         WITH f AS (SELECT CAST(customer_id AS VARCHAR) AS customer_id, {', '.join(num)}
                    FROM customer_features WHERE run_id = {runs['customer_features']}),
-             seg AS ({seg}), ch AS ({ch}), cl AS ({cl}), due AS ({due})
+             seg AS ({seg}), ch AS ({ch}), cl AS ({cl}), due AS ({due}), ints AS ({ints})
         SELECT f.*, {NET_SQL}, {', '.join(f'seg.{s}' for s in schemes)}, ch.churn_tier, ch.churn_probability,
                cl.clv, cl.p_alive, cl.expected_purchases_90d, cl.clv_quantile,
-               CAST(coalesce(due.due_reorders, 0) AS DOUBLE) AS due_reorders
+               CAST(coalesce(due.due_reorders, 0) AS DOUBLE) AS due_reorders, ints.interests
                {''.join(', ' + m for m in means)}
         FROM f LEFT JOIN seg USING (customer_id) LEFT JOIN ch USING (customer_id) LEFT JOIN cl USING (customer_id)
-               LEFT JOIN due USING (customer_id)
+               LEFT JOIN due USING (customer_id) LEFT JOIN ints USING (customer_id)
     """
     ws.con.execute(sql).fetchall()
     return runs
@@ -499,7 +514,8 @@ def _check_fields(ws, camps: list[Campaign], frame: str) -> None:
             if cond.field not in cols:
                 raise ConfigError(
                     f"The condition {cond.text!r} of campaign {c.name!r} uses the unknown field {cond.field!r}.",
-                    hint=f"Fields: the segment schemes ({', '.join(_schemes())}), churn_tier, "
+                    hint=f"Fields: the segment schemes ({', '.join(_schemes())}), interests (any of the "
+                         "customer's interests), churn_tier, "
                          "churn_probability, clv, clv_quantile, p_alive, expected_purchases_90d, "
                          "cluster_mean.<feature> and the columns of customer_features.")
             if cond.number is None and cond.field not in _text_fields():

@@ -25,7 +25,7 @@ from ..errors import IngestError
 from ._plan import Plan, toml_key
 from ._read import SourceInfo
 from ._sql import ident, literal
-from ..trust.pii import PII_COLUMNS
+from ..trust.pii import DEMOGRAPHIC_COLUMNS, PII_COLUMNS
 
 FATES = ("accepted", "quarantined", "duplicate")
 
@@ -286,11 +286,12 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
                 checks.append((f"{raw} IS NOT NULL AND NOT isfinite({typed})", col.name,
                                f"'expected a finite number, got ' || {_quoted(raw)}"))
             if col.type == "TIMESTAMP":  # 'infinity', 'epoch', year 0 or 10000 parse; a run cannot stand on them
-                lo, hi = (literal(d) for d in dates)
+                lo, hi = (literal(d) for d in (col.min_date or dates[0], dates[1]))
+                which = "ingest.max_date" if col.min_date else "ingest.min_date, ingest.max_date"
                 checks.append((f"{raw} IS NOT NULL AND NOT (({typed}) BETWEEN CAST({lo} AS TIMESTAMP) AND "
                                f"CAST({hi} AS TIMESTAMP) + INTERVAL 1 DAY - INTERVAL 1 MICROSECOND)", col.name,
-                               f"'expected a date from ' || {lo} || ' to ' || {hi} || ' (ingest.min_date, "
-                               f"ingest.max_date), got ' || {_quoted(raw)}"))
+                               f"'expected a date from ' || {lo} || ' to ' || {hi} || ' ({which}), got ' || "
+                               f"{_quoted(raw)}"))
             bad = _domain_violation(col, f"({typed})")
             if bad:
                 checks.append((f"{raw} IS NOT NULL AND ({bad})", col.name,
@@ -398,7 +399,8 @@ def write_rows(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo, ing
     added: dict[str, int] = {}
     hidden = set()
     if privacy is not None and privacy.policy != "keep":
-        pii_exprs = [e for c, e in plan.exprs.get("customers", {}).items() if c in PII_COLUMNS]
+        pii_exprs = [e for c, e in plan.exprs.get("customers", {}).items()
+                     if c in PII_COLUMNS or c in DEMOGRAPHIC_COLUMNS]
         hidden = {c for c in info.columns if any(ident(c) in e for e in pii_exprs)}
     raw_json = "to_json({" + ", ".join(
         f"{literal(c)}: " + ("'[redacted]'" if c in hidden else f"s.{ident(c)}") for c in info.columns) + "})"

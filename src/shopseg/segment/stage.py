@@ -42,6 +42,7 @@ class SegmentRun:
     windows: dict | None = None
     model: BehaviourClusters | None = None
     extras: dict = field(default_factory=dict)
+    state: dict = field(default_factory=dict)  # the schemes' states; "skipped": scheme -> why it has no segments
 
     def _repr_html_(self) -> str:
         """The segments in a notebook: one row per scheme and segment (name, customers, share)."""
@@ -72,6 +73,8 @@ def segment_all(ws, run_id: int | None, as_of, config: Config | None = None, *,
     for name in cfg["segments.schemes"]:
         res = get_scheme(name).compute(ctx)
         ctx.done[name] = res
+        if res.labels is None:  # the shop lacks what the scheme needs (state["skipped"] says what)
+            continue
         wide[name] = np.asarray(res.labels, dtype=object)
         prof = res.profiles if res.profiles is not None else segment_profiles(feats, wide[name], name, res.extras)
         if res.names:
@@ -83,8 +86,10 @@ def segment_all(ws, run_id: int | None, as_of, config: Config | None = None, *,
     extras = {k: v for res in ctx.done.values() for k, v in res.tables.items()}
     if run_id is not None:
         _write(ws, run_id, wide, prof_df, extras.get("rfm_scores"))
-    state = {k: v for res in ctx.done.values() for k, v in res.state.items()}
-    return SegmentRun(run_id, feats, wide, prof_df, state.get("windows"), state.get("model"), extras)
+        _write_tables(ws, run_id, extras)
+    state = {k: v for res in ctx.done.values() for k, v in res.state.items() if k != "skipped"}
+    state["skipped"] = {k: v for res in ctx.done.values() for k, v in res.state.get("skipped", {}).items()}
+    return SegmentRun(run_id, feats, wide, prof_df, state.get("windows"), state.get("model"), extras, state)
 
 
 def add_dimensions(profiles: dict[str, pd.DataFrame], wide: pd.DataFrame, dimensions: list[str],
@@ -105,6 +110,27 @@ def add_dimensions(profiles: dict[str, pd.DataFrame], wide: pd.DataFrame, dimens
                     p[f"by_{dim}"] = [{"segment": str(k), "share": round(float(v), 4)} for k, v in row.items()]
                 out.append(json.dumps(p, sort_keys=True))
             prof["profile"] = out
+
+
+# Extra output tables a scheme may hand back (SchemeResult.tables) besides rfm_scores, and their typed columns.
+EXTRA_TABLES = {
+    "customer_interests": "CAST(customer_id AS VARCHAR) AS customer_id, CAST(rank AS BIGINT) AS rank, "
+                          "CAST(interest AS VARCHAR) AS interest, CAST(name AS VARCHAR) AS name, "
+                          "CAST(lift AS DOUBLE) AS lift, CAST(weight AS DOUBLE) AS weight",
+}
+
+
+def _write_tables(ws, run_id: int, tables: dict) -> None:
+    for name, cols in EXTRA_TABLES.items():
+        if name not in tables:
+            continue
+        ws.con.execute("SELECT 1").fetchall()
+        ws.con.register("_shopseg_extra", tables[name])
+        try:
+            ws.write_output(name, run_id, f"SELECT {cols} FROM _shopseg_extra")
+        finally:
+            ws.con.execute("SELECT 1").fetchall()
+            ws.con.unregister("_shopseg_extra")
 
 
 def _write(ws, run_id: int, wide: pd.DataFrame, prof: pd.DataFrame, rfm: pd.DataFrame | None) -> None:

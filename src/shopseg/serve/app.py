@@ -179,8 +179,10 @@ class _State:
         if run is not None:
             out["run_id"], out["as_of"] = run[0], run[1]
             for t in ("customer_features", "segments", "segment_profiles", "churn_scores", "clv", "actions",
-                      "recommendations", "model_reports"):
+                      "recommendations", "model_reports", "customer_interests"):
                 out["tables"][t] = table_run(cur, t, run[0])
+            if out["tables"]["customer_interests"] != out["tables"]["segments"]:  # interests go with their segments
+                out["tables"]["customer_interests"] = None
             out["config"] = run[2]
             prun = out["tables"]["segment_profiles"]
             if prun is not None:
@@ -232,6 +234,7 @@ _VIEW_PARTS = {
     "clv": ("SELECT * EXCLUDE (run_id) FROM clv", False),
     "actions": ("SELECT * EXCLUDE (run_id) FROM actions", False),
     "recommendations": ("SELECT * EXCLUDE (run_id) FROM recommendations", True),
+    "customer_interests": ("SELECT rank, interest, name, lift FROM customer_interests", True),
 }
 
 
@@ -247,7 +250,7 @@ def _view_sql(runs: dict) -> str:
             parts.append(f"NULL AS {table}")
             continue
         inner = f"{sel} WHERE run_id = {int(rid)} AND customer_id = $c"
-        if table == "recommendations" and "rank" in runs.get("rec_columns", ()):
+        if table == "customer_interests" or (table == "recommendations" and "rank" in runs.get("rec_columns", ())):
             inner += " ORDER BY rank"
         inner += " LIMIT 20" if many else " LIMIT 1"
         agg = "to_json(list(_shopseg_row))" if many else "to_json(_shopseg_row)"
@@ -358,7 +361,7 @@ class _Snapshot:
             if rid is None:
                 continue
             order = "customer_id"
-            if table == "recommendations" and "rank" in runs.get("rec_columns", ()):
+            if table == "customer_interests" or (table == "recommendations" and "rank" in runs.get("rec_columns", ())):
                 order += ", rank"
             keyed = sel.replace("SELECT ", "SELECT customer_id AS _shopseg_id, ", 1)
             df = cur.execute(f"{keyed} WHERE run_id = ? AND customer_id IS NOT NULL ORDER BY {order}",
@@ -575,6 +578,8 @@ def _view_dict(runs: dict, customer_id: str, got: dict) -> dict | None:
             "live": live is not None, "features": feats, "segments": segs, "churn": churn, "clv": clv,
             "next_action": got["actions"],
             "recommendations": got["recommendations"] if runs["tables"].get("recommendations") is not None else None,
+            "interests": got["customer_interests"] or [] if runs["tables"].get("customer_interests") is not None
+            else None,
             "status": status}
 
 

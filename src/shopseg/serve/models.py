@@ -138,6 +138,9 @@ class CustomerView(BaseModel):
     clv: Optional[CLVInfo] = None
     next_action: Optional[dict[str, Any]] = None
     recommendations: Optional[list[dict[str, Any]]] = None
+    interests: Optional[list[dict[str, Any]]] = Field(
+        None, description="The customer's interests, best first (rank, interest, name, lift over the shop's mix; "
+                          "table customer_interests); null when the run has no interest scheme")
     status: Optional[str] = Field(None, description="One sentence: lifecycle stage with churn risk, P(alive) and "
                                   "value tier as evidence, and whether they disagree")
 

@@ -41,6 +41,7 @@ from ._catalogue import PLANTED_RULES
 from ._personas import CATEGORIES, EVENT_KINDS, PERSONAS
 from ._simulate import Catalogue, rank_in_group, simulate_baskets, simulate_customers, simulate_order_times
 from ._text import ASPECTS, LABELS
+from ._who import INTERESTS_SQL, PEOPLE_DDL, people_sql, people_tables, who_seed
 
 __all__ = ["synthesize", "PERSONAS", "PLANTED_RULES", "CHUNK_SIZE"]
 
@@ -174,6 +175,8 @@ def _synthesize(ws, con, customers, seed, as_of_d, history_days, horizon_days, r
         for t in GROUND_TRUTH_TABLES:
             con.execute(f'DROP TABLE IF EXISTS "{t}"')
         con.execute(W.GROUND_TRUTH_DDL)
+        con.execute('DROP TABLE IF EXISTS "ground_truth_people"')
+        con.execute(PEOPLE_DDL)
         con.execute('DROP TABLE IF EXISTS "ground_truth_repurchase"')
         if repurchase:
             con.execute(W.REPURCHASE_DDL)
@@ -197,7 +200,8 @@ def _synthesize(ws, con, customers, seed, as_of_d, history_days, horizon_days, r
                 n = min(CHUNK_SIZE, customers - ci * CHUNK_SIZE)
                 tables, inserts, got = _chunk(np.random.default_rng(css), n, offs, cat, S, start, H,
                                               float(horizon_days), width, p,
-                                              np.random.default_rng(plant_seeds[ci]) if repurchase else None)
+                                              np.random.default_rng(plant_seeds[ci]) if repurchase else None,
+                                              np.random.default_rng(who_seed(seed, ci)))
                 writer.put(ci, tables, inserts)
                 del tables  # the writer drops each table once staged
                 for key, v in got.items():
@@ -206,6 +210,7 @@ def _synthesize(ws, con, customers, seed, as_of_d, history_days, horizon_days, r
                 for name, v in got["personas"].items():
                     persona_counts[name] += v
         con.execute(W.RULE_STATS_SQL, p)
+        con.execute(INTERESTS_SQL, p)
         summary = {"seed": seed, "customers": customers, "as_of": as_of_d.isoformat(),
                    "history_days": history_days, "horizon_days": horizon_days, "personas": persona_counts}
         total = sum(counts.values())
@@ -214,7 +219,7 @@ def _synthesize(ws, con, customers, seed, as_of_d, history_days, horizon_days, r
             "n_quarantined, n_duplicate, rows_added, summary, loaded_at) "
             "VALUES (?, 'synth', NULL, NULL, ?, ?, ?, 0, 0, ?, ?, current_timestamp)",
             [ingest_id, ",".join(schema.LOAD_ORDER), total, total, _json(counts), _json(summary)])
-    gt = {t: ws.count(t) for t in GROUND_TRUTH_TABLES}
+    gt = {t: ws.count(t) for t in (*GROUND_TRUTH_TABLES, "ground_truth_people")}
     if repurchase:
         gt["ground_truth_repurchase"] = ws.count("ground_truth_repurchase")
     return {"ingest_id": ingest_id, **counts, **gt, "personas": persona_counts, "seed": seed,
@@ -281,8 +286,9 @@ class _Writer:
             raise self.error
 
 
-def _chunk(rng, n, offs, cat: Catalogue, S: "W.Strings", start, H, horizon, width, p, plant_rng=None):
-    """Simulate ``n`` customers; advance ``offs``.
+def _chunk(rng, n, offs, cat: Catalogue, S: "W.Strings", start, H, horizon, width, p, plant_rng=None,
+           who_rng=None):
+    """Simulate ``n`` customers; advance ``offs``.  ``who_rng``: the people stream (``_who``).
 
     Returns the chunk's Arrow tables by name, the inserts to run over them as
     ``(table name, SQL, parameters)``, and the counts.
@@ -336,7 +342,12 @@ def _chunk(rng, n, offs, cat: Catalogue, S: "W.Strings", start, H, horizon, widt
 
     c0, o0 = offs["customer"] + 1, offs["order"] + 1
     cust_tab, place = W.customers_table(rng, cu, c0, S, start)
+    people, given = people_tables(who_rng, cu, place, S, c0, start, H)
+    for col in ("region", "birth_date", "gender"):
+        cust_tab = cust_tab.append_column(col, given[col])
     tables["customers"] = cust_tab
+    tables["ground_truth_people"] = people
+    inserts.append(("ground_truth_people", people_sql(width), None))
     inserts.append(("customers", W.customers_sql(width), p))
     countries = [pl[0] for pl in S.places]
 

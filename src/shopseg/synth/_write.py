@@ -130,7 +130,8 @@ def insert_staged(con, path, sql: str, params: dict | None = None) -> None:
 
 def customers_sql(width: int) -> str:
     return f"""
-    INSERT INTO customers (customer_id, email, phone, name, country, city, signed_up_at, ingest_id)
+    INSERT INTO customers (customer_id, email, phone, name, country, region, city, signed_up_at, birth_date,
+                           gender, ingest_id)
     SELECT 'C' || lpad(CAST(i AS VARCHAR), {width}, '0'),
            CASE WHEN no_email THEN NULL
                 WHEN upper_email THEN upper(email_base || CAST(i AS VARCHAR) || '@' || domain)
@@ -141,7 +142,7 @@ def customers_sql(width: int) -> str:
                 WHEN 2 THEN '0' || printf('%03d %03d %04d', pa, pb, pc)
                 WHEN 3 THEN '+' || code || printf('%03d%03d%04d', pa, pb, pc)
                 ELSE NULL END,
-           name, country, city, signed_up_at, $ingest_id
+           name, country, region, city, signed_up_at, birth_date, gender, $ingest_id
     FROM read_parquet($file)"""
 
 

@@ -45,6 +45,12 @@ from pathlib import Path
 from ..errors import ConfigError, WorkspaceError
 
 PII_COLUMNS = ("email", "phone", "name", "address")
+# Demographic PII (optional customer columns): generalised, not hashed, when the policy is not `keep`.
+# A keyed hash of a two- or three-valued attribute hides nothing (the most frequent pseudonym is the most
+# frequent gender) and a hashed birth date can no longer give an age band; so only the birth year
+# (1 January) and the normalised gender (female / male / other) are stored, and the exact birth date
+# is never written (nor kept in customer_pii).  The shop's own age band is coarse already: kept.
+DEMOGRAPHIC_COLUMNS = ("birth_date", "gender")
 POLICIES = ("keep", "hash", "separate")
 PREFIX = "hmac:"
 SECRET_FILE = "secret.key"
@@ -262,6 +268,24 @@ def hmac_sql(expr: str, key: bytes, *, column: str = "") -> str:
             f"ELSE '{PREFIX}' || sha256(unhex('{opad}') || {inner}) END")
 
 
+def gender_sql(expr: str) -> str:
+    """SQL reading a stated gender as ``female``, ``male`` or ``other`` by its first letter (NULL: unknown).
+
+    f (female, F, Frau) and w (woman, weiblich) are female; m (male, M, man, maennlich) is male; any other
+    non-blank value is other.  Never applied to names.
+    """
+    v = f"lower(left(trim(CAST({expr} AS VARCHAR)), 1))"
+    return (f"CASE WHEN nullif(trim(CAST({expr} AS VARCHAR)), '') IS NULL THEN NULL "
+            f"WHEN {v} IN ('f', 'w') THEN 'female' WHEN {v} = 'm' THEN 'male' ELSE 'other' END")
+
+
+def generalise_sql(column: str, expr: str) -> str:
+    """SQL storing demographic column ``column`` generalised (see :data:`DEMOGRAPHIC_COLUMNS`)."""
+    if column == "birth_date":
+        return f"CAST(date_trunc('year', {expr}) AS TIMESTAMP)"
+    return gender_sql(expr)
+
+
 def policy(config) -> str:
     p = config["privacy.pii"]
     if p not in POLICIES:  # config checks it too; this guards hand-made Config objects
@@ -316,7 +340,19 @@ def pseudonymise_workspace(ws, config) -> dict[str, int]:
         sets = ", ".join(f"{c} = CASE WHEN starts_with({c}, '{PREFIX}') THEN {c} "
                          f"ELSE {hmac_sql(c, key, column=c)} END" for c in PII_COLUMNS)
         con.execute(f"UPDATE customers SET {sets} WHERE {raw}")
+        _generalise_demographics(con)
     return {c: int(n) for c, n in counts.items()}
+
+
+def _generalise_demographics(con) -> None:
+    """Generalise the demographic columns in place (idempotent: a generalised value maps to itself)."""
+    have = {r[0] for r in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'main' "
+        "AND table_name = 'customers'").fetchall()}
+    sets = [f"{c} = {generalise_sql(c, c)}" for c in DEMOGRAPHIC_COLUMNS if c in have]
+    if sets:
+        con.execute(f"UPDATE customers SET {', '.join(sets)} "
+                    "WHERE birth_date IS NOT NULL OR gender IS NOT NULL")
 
 
 class IngestPrivacy:
@@ -334,6 +370,8 @@ class IngestPrivacy:
         """The SQL stored for canonical column ``table.column`` given its typed SQL ``typed``."""
         if table == "customers" and column in PII_COLUMNS and self.policy != "keep":
             return hmac_sql(typed, self.key, column=column)
+        if table == "customers" and column in DEMOGRAPHIC_COLUMNS and self.policy != "keep":
+            return generalise_sql(column, typed)
         return typed
 
     def forgotten_check(self, typed_customer_id: str) -> str | None:
@@ -367,7 +405,24 @@ def pseudonymise_rows(rows: list[dict], pii_policy: str, ws_path) -> tuple[list[
     key = workspace_secret(ws_path)
     out, raw = [], []
     for r in rows:  # a posted batch is small (the service caps its rows): a loop is fine here
-        out.append({k: (pseudonym(v, key, column=k) if k in PII_COLUMNS else v) for k, v in r.items()})
+        out.append({k: (pseudonym(v, key, column=k) if k in PII_COLUMNS else generalised(k, v))
+                    for k, v in r.items()})
         if pii_policy == "separate" and any(r.get(c) is not None for c in PII_COLUMNS):
             raw.append({"customer_id": r.get("customer_id"), **{c: r.get(c) for c in PII_COLUMNS}})
     return out, raw
+
+
+def generalised(column: str, value):
+    """Python twin of :func:`generalise_sql` for one posted value (other columns pass unchanged).
+
+    >>> generalised("gender", " Frau "), generalised("gender", "M"), generalised("birth_date", "1984-07-02")
+    ('female', 'male', '1984-01-01')
+    """
+    if value is None or column not in DEMOGRAPHIC_COLUMNS:
+        return value
+    v = str(value).strip(_SPACES)
+    if not v:
+        return None
+    if column == "birth_date":
+        return v[:4] + "-01-01"
+    return {"f": "female", "w": "female", "m": "male"}.get(v[0].lower(), "other")

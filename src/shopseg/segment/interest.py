@@ -1,0 +1,235 @@
+"""Interests: what each customer buys, browses and writes about, more than the shop's customers do.
+
+Evidence per customer and item (a product category or a brand), before ``as_of``:
+
+- every merchandise product of a sale order counts 1 for its category and brand (products bought, not units,
+  lines or money: a case of 24 mugs or one laptop is one purchase of the item, and so are two lines of the same
+  product in one order, as Olist writes two units);
+- every product event other than a search (view, click, add to cart, wishlist) counts ``browse_weight``;
+- every review brand mention (``review_insights.brand_mentions`` of the run, when the reviews stage ran)
+  counts ``review_weight`` for that brand.
+
+The **affinity** of customer *c* for item *i* of a kind (category or brand) is the lift of the customer's
+share over the shop's, shrunk towards 1 for customers with little evidence. The lift is an observed over
+expected ratio: ``O = w_ci`` against ``E = w_c * shop_share_i`` (what the customer would show on *i* if they
+followed the shop's mix), and the ratio is shrunk as relative risks are in disease mapping (Clayton & Kaldor
+1987): with a Gamma(k, k) prior on it (mean 1), its posterior mean is ::
+
+    shop_share_i = W_i / W            (all customers' weight on i over all weight of its kind)
+    lift_ci      = (w_ci + k) / (w_c * shop_share_i + k)
+
+``k = segments.interest.prior_weight`` (2, in purchase lines). One purchase of even the rarest category gives
+(1 + 2) / (0 + 2) = 1.5 at most, so a single purchase alone never makes an interest at ``min_lift`` 1.5 (with
+a few views it can); two purchases of a category holding 10% of the shop's lines, out of two, give
+(2 + 2) / (0.2 + 2) = 1.8. Unshrunk (``k = 0``) that is the raw share over the shop's (10). ``k`` matters
+for the customers with little evidence and fades as it grows.
+
+A customer's **interests** are the categories with lift >= ``min_lift``, by lift, at most ``max_interests``
+(3). Each is named from the category and the customer's most lifted brand in it when that brand also reaches
+``min_lift`` ("home, Hearthly"). Shops without categories use brands as the interests. The ``interest``
+scheme's segment is the primary (first) interest, ``no clear interest`` for customers with none; a shop whose
+products have neither category nor brand has no ``interest`` segments (the run's summary says so).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+NO_INTEREST = "no clear interest"
+BROWSE_EVENTS = ("view", "click", "add_to_cart", "wishlist")
+
+
+def _evidence_sql(has_events: bool, has_reviews: bool) -> str:
+    parts = ["""
+        SELECT customer_id, product_id, 1.0 AS w FROM (
+            SELECT DISTINCT o.customer_id, o.order_id, l.product_id
+            FROM orders o JOIN order_lines l USING (order_id)
+            WHERE o.kind = 'sale' AND o.customer_id IS NOT NULL AND o.ordered_at < $as_of)"""]
+    if has_events:
+        parts.append(f"""
+        SELECT customer_id, product_id, $browse_weight AS w FROM events
+        WHERE customer_id IS NOT NULL AND product_id IS NOT NULL AND occurred_at < $as_of
+          AND event_type IN ({", ".join(f"'{e}'" for e in BROWSE_EVENTS)})""")
+    ev = " UNION ALL ".join(parts)
+    brand_reviews = ""
+    if has_reviews:
+        brand_reviews = """
+        UNION ALL
+        SELECT customer_id, 'brand' AS kind, b AS item, $review_weight AS weight
+        FROM (SELECT customer_id, unnest(brand_mentions) AS b FROM review_insights
+              WHERE run_id = $run_id AND customer_id IS NOT NULL AND reviewed_at < $as_of)
+        WHERE b IS NOT NULL AND b IN (SELECT brand FROM products)"""
+    return f"""
+    WITH ev AS ({ev}),
+    item AS (
+        SELECT ev.customer_id, p.category, p.brand, sum(ev.w) AS w
+        FROM ev JOIN products p USING (product_id)
+        WHERE coalesce(p.is_merchandise, TRUE)
+        GROUP BY ALL
+    )
+    SELECT customer_id, kind, item, sum(weight) AS weight FROM (
+        SELECT customer_id, 'category' AS kind, category AS item, w AS weight FROM item WHERE category IS NOT NULL
+        UNION ALL
+        SELECT customer_id, 'brand' AS kind, brand AS item, w AS weight FROM item WHERE brand IS NOT NULL{brand_reviews}
+    ) GROUP BY ALL ORDER BY customer_id, kind, item
+    """
+
+
+def interest_evidence(ws, as_of, *, browse_weight: float = 0.2, review_weight: float = 1.0,
+                      run_id: int | None = None) -> pd.DataFrame:
+    """Weighted evidence (customer_id, kind, item, weight) before ``as_of`` (see the module doc)."""
+    has_events = ws.has_table("events") and bool(ws.scalar("SELECT count(*) FROM events"))
+    has_reviews = run_id is not None and ws.has_table("review_insights") and bool(
+        ws.scalar("SELECT count(*) FROM review_insights WHERE run_id = ?", [int(run_id)]))
+    params = {"as_of": pd.Timestamp(as_of).to_pydatetime()}
+    if has_events:
+        params["browse_weight"] = float(browse_weight)
+    if has_reviews:
+        params |= {"review_weight": float(review_weight), "run_id": int(run_id)}
+    return ws.df(_evidence_sql(has_events, has_reviews), params)
+
+
+def affinities(evidence: pd.DataFrame, prior_weight: float = 2.0) -> pd.DataFrame:
+    """Shares and shrunk lifts per (customer, kind, item) from :func:`interest_evidence`'s frame.
+
+    >>> ev = pd.DataFrame({"customer_id": ["a", "a", "b"], "kind": "category", "item": ["home", "toys", "toys"],
+    ...                    "weight": [2.0, 2.0, 6.0]})
+    >>> print(affinities(ev)[["customer_id", "item", "share", "shop_share", "lift"]].round(4).to_string(index=False))
+    customer_id item  share  shop_share   lift
+              a home    0.5         0.2 1.4286
+              a toys    0.5         0.8 0.7692
+              b toys    1.0         0.8 1.1765
+
+    a, home: (2 + 2) / (4 x 0.2 + 2) = 4 / 2.8; unshrunk 0.5 / 0.2 = 2.5.
+    """
+    ev = evidence.loc[evidence["weight"] > 0] if (evidence["weight"] <= 0).any() else evidence
+    ev = ev.copy()
+    kind_total = ev.groupby("kind")["weight"].transform("sum")
+    ev["shop_share"] = ev.groupby(["kind", "item"])["weight"].transform("sum") / kind_total
+    ev["customer_weight"] = ev.groupby(["customer_id", "kind"])["weight"].transform("sum")
+    k = float(prior_weight)
+    ev["share"] = ev["weight"] / ev["customer_weight"]
+    ev["lift"] = (ev["weight"] + k) / (ev["customer_weight"] * ev["shop_share"] + k)
+    return ev.reset_index(drop=True)
+
+
+def customer_interests(aff: pd.DataFrame, *, min_lift: float = 1.5, max_interests: int = 3) -> pd.DataFrame:
+    """Up to ``max_interests`` interests per customer: customer_id, rank (1..), interest, name, lift, weight.
+
+    Interests are categories (brands when the evidence has no category); ``name`` adds the customer's most
+    lifted brand within the category when it reaches ``min_lift`` too.
+    """
+    base = "category" if (aff["kind"] == "category").any() else "brand"
+    top = aff.loc[(aff["kind"] == base) & (aff["lift"] >= min_lift)]
+    top = top.sort_values(["customer_id", "lift", "weight", "item"], ascending=[True, False, False, True])
+    top = top.assign(rank=top.groupby("customer_id").cumcount() + 1)
+    top = top.loc[top["rank"] <= max_interests]
+    out = top[["customer_id", "rank", "item", "lift", "weight"]].rename(columns={"item": "interest"})
+    out["name"] = out["interest"]
+    if base == "category":
+        out["name"] = _with_brand(out, aff, min_lift)
+    return out.reset_index(drop=True)[["customer_id", "rank", "interest", "name", "lift", "weight"]]
+
+
+def _with_brand(out: pd.DataFrame, aff: pd.DataFrame, min_lift: float) -> pd.Series:
+    """``category, Brand`` where the customer's most lifted brand of that category reaches ``min_lift``."""
+    brands = aff.loc[(aff["kind"] == "brand") & (aff["lift"] >= min_lift), ["customer_id", "item", "lift"]]
+    if not len(brands) or "brand_category" not in aff.attrs:
+        return out["interest"]
+    bc = aff.attrs["brand_category"]  # brand -> its main category
+    brands = brands.assign(category=brands["item"].map(bc)).dropna(subset=["category"])
+    best = brands.sort_values(["customer_id", "category", "lift", "item"], ascending=[True, True, False, True])
+    best = best.drop_duplicates(["customer_id", "category"])
+    named = out.merge(best.rename(columns={"category": "interest", "item": "brand"})[
+        ["customer_id", "interest", "brand"]], on=["customer_id", "interest"], how="left")
+    return pd.Series(np.where(named["brand"].notna(), named["interest"] + ", " + named["brand"].fillna(""),
+                              named["interest"]), index=out.index)
+
+
+def brand_categories(ws) -> dict:
+    """Each brand's main category (most products; ties by name)."""
+    df = ws.df("SELECT brand, category, count(*) AS n FROM products WHERE brand IS NOT NULL AND category IS NOT "
+               "NULL GROUP BY ALL ORDER BY brand, n DESC, category")
+    return dict(zip(*df.drop_duplicates("brand")[["brand", "category"]].T.to_numpy()))
+
+
+@dataclass
+class InterestResult:
+    """What :func:`interests` found for a run's customers.
+
+    ``rows``: the ``customer_interests`` rows (customer_id, rank, interest, name, lift, weight);
+    ``segment``: the primary interest of each customer asked for, in order (``no clear interest``);
+    ``names``: segment -> display name; ``extras``: segment -> profile extras; ``note``: None, or why there is
+    nothing to go on (every customer is then in ``no clear interest``; the scheme is skipped).
+    """
+
+    rows: pd.DataFrame
+    segment: pd.Series
+    names: dict
+    extras: dict
+    note: str | None = None
+
+
+def interests(ws, as_of, customer_ids, cfg, run_id: int | None = None) -> InterestResult:
+    """Affinities, interests and the ``interest`` segment of ``customer_ids`` (see the module doc)."""
+    ev = interest_evidence(ws, as_of, browse_weight=cfg["segments.interest.browse_weight"],
+                           review_weight=cfg["segments.interest.review_weight"], run_id=run_id)
+    ids = pd.Series(customer_ids, dtype=object).astype(str).reset_index(drop=True)
+    if not len(ev):
+        note = "no product of the shop has a category or a brand"
+        return InterestResult(pd.DataFrame(columns=["customer_id", "rank", "interest", "name", "lift", "weight"]),
+                              pd.Series(NO_INTEREST, index=ids.index, dtype=object), {}, {}, note)
+    min_lift = cfg["segments.interest.min_lift"]
+    aff = affinities(ev, cfg["segments.interest.prior_weight"])
+    aff.attrs["brand_category"] = brand_categories(ws)
+    ci = customer_interests(aff, min_lift=min_lift, max_interests=cfg["segments.interest.max_interests"])
+    ci = ci.loc[ci["customer_id"].isin(set(ids))].reset_index(drop=True)
+    seg = ids.map(ci.loc[ci["rank"] == 1].set_index("customer_id")["interest"]).astype(object)
+    seg = seg.where(seg.notna(), NO_INTEREST)
+    names, extras = segment_descriptions(aff, ci, seg, ids, min_lift)
+    return InterestResult(ci, seg, names, extras)
+
+
+def segment_descriptions(aff: pd.DataFrame, ci: pd.DataFrame, seg: pd.Series, ids: pd.Series,
+                         min_lift: float, top: int = 2) -> tuple[dict, dict]:
+    """Each interest segment's name and profile extras.
+
+    The name is the interest followed by the (at most ``top``) brands of the interest's category (when brands
+    have one) most lifted in its members' evidence over the shop's (lift >= ``min_lift``): "home: Hearthly,
+    Casamora". Extras: ``top_brands`` ({brand, share, lift}),
+    ``also_interested_in`` (share of the segment holding each other interest, top 3).
+    """
+    names, extras = {}, {}
+    members = pd.DataFrame({"customer_id": ids, "segment": seg})
+    br = aff.loc[aff["kind"] == "brand", ["customer_id", "item", "weight", "shop_share"]].merge(
+        members, on="customer_id")
+    if len(br):
+        g = br.groupby(["segment", "item"], as_index=False).agg(weight=("weight", "sum"),
+                                                                shop_share=("shop_share", "first"))
+        g["share"] = g["weight"] / g.groupby("segment")["weight"].transform("sum")
+        g["lift"] = g["share"] / g["shop_share"]
+        bc = aff.attrs.get("brand_category", {})
+        own = g["item"].map(bc).fillna(g["segment"]) == g["segment"]  # a brand of the interest's own category
+        g = g.loc[own & (g["lift"] >= min_lift)].sort_values(["segment", "lift", "item"],
+                                                             ascending=[True, False, True])
+        g = g.groupby("segment").head(top)
+        for s, part in g.groupby("segment", sort=False):
+            extras.setdefault(s, {})["top_brands"] = [
+                {"brand": b, "share": round(float(sh), 4), "lift": round(float(lf), 3)}
+                for b, sh, lf in zip(part["item"], part["share"], part["lift"])]
+    other = ci.loc[ci["rank"] > 1, ["customer_id", "interest"]].merge(members, on="customer_id")
+    if len(other):
+        size = members["segment"].value_counts()
+        also = other.groupby(["segment", "interest"]).size().reset_index(name="n")
+        also["share"] = also["n"] / also["segment"].map(size)
+        also = also.sort_values(["segment", "share", "interest"], ascending=[True, False, True])
+        for s, part in also.groupby("segment", sort=False):
+            extras.setdefault(s, {})["also_interested_in"] = [
+                {"interest": i, "share": round(float(v), 4)} for i, v in zip(part["interest"][:3], part["share"][:3])]
+    for s in seg.unique():
+        brands = [b["brand"] for b in extras.get(s, {}).get("top_brands", [])]
+        names[s] = f"{s}: {', '.join(brands)}" if brands and s != NO_INTEREST else s
+    return names, extras
