@@ -197,7 +197,7 @@ def test_stage_hook_writes_group_rows_beside_the_other_schemes(ws, tmp_path):
     assert out["labelled"] == 4 and out["source"] == "labels" and out["cv_folds"] == 2
     n_customers = ws.scalar("SELECT count(DISTINCT customer_id) FROM segments WHERE run_id = 1")
     got = dict(ws.sql("SELECT scheme, count(*) FROM segments WHERE run_id = 1 GROUP BY 1"))
-    assert got == {s: n_customers for s in ("rfm", "lifecycle", "value_tier", "cluster", "interest", "group")}
+    assert got == {s: n_customers for s in ("rfm", "lifecycle", "value_tier", "cluster", "geo", "interest", "group")}
     grp = dict(ws.sql("SELECT customer_id, segment FROM segments WHERE run_id = 1 AND scheme = 'group'"))
     assert [grp[c] for c in ("c01", "c04", "c05", "c02")] == ["loyal", "loyal", "lapsed", "lapsed"]
     assert sum(out["groups"].values()) == n_customers

@@ -43,7 +43,7 @@ def test_every_customer_gets_exactly_one_segment_per_scheme(done):
     shop = done
     counts = shop.sql("SELECT scheme, count(*), count(DISTINCT customer_id) FROM segments WHERE run_id = 2 "
                       "GROUP BY 1 ORDER BY 1")
-    assert counts == [("cluster", 11, 11), ("interest", 11, 11), ("lifecycle", 11, 11), ("rfm", 11, 11),
+    assert counts == [("cluster", 11, 11), ("geo", 11, 11), ("interest", 11, 11), ("lifecycle", 11, 11), ("rfm", 11, 11),
                       ("value_tier", 11, 11)]  # age_band and gender: skipped (no such customer columns)
     assert shop.scalar("SELECT count(*) FROM segments WHERE segment IS NULL") == 0
 
@@ -82,7 +82,7 @@ def test_two_runs_on_the_same_data_give_identical_labels(shop):
 def test_rerunning_a_run_replaces_its_rows(shop):
     segment_all(shop, 2, FIXTURE_AS_OF, CFG)
     segment_all(shop, 2, FIXTURE_AS_OF, CFG)
-    assert shop.scalar("SELECT count(*) FROM segments WHERE run_id = 2") == 55
+    assert shop.scalar("SELECT count(*) FROM segments WHERE run_id = 2") == 66
 
 
 def test_migration_between_two_runs_by_hand(done):
@@ -110,7 +110,7 @@ def test_segment_history_gives_sizes_per_run_with_as_of(done):
 
 def test_history_of_an_unknown_scheme_says_what_exists(done):
     shop = done
-    with pytest.raises(WorkspaceError, match="has: cluster, interest, lifecycle, rfm, value_tier"):
+    with pytest.raises(WorkspaceError, match="has: cluster, geo, interest, lifecycle, rfm, value_tier"):
         segment_history(shop, "zodiac")
     with pytest.raises(WorkspaceError, match="Run 9 has no 'rfm' segments"):
         migration(shop, 2, 9, "rfm")
@@ -134,8 +134,9 @@ def test_an_empty_shop_does_not_crash(ws):
     ws.con.execute("INSERT INTO customers (customer_id, signed_up_at) VALUES ('a', '2024-01-01')")
     with pytest.warns(SegmentWarning):
         run = segment_all(ws, 1, "2024-04-01", CFG)
-    # interest, age_band, gender: skipped (no product, no birth date, no gender)
-    assert run.segments.iloc[0].tolist() == ["a", "Prospect", "prospect", "Prospect", "cluster_1"]
+    # interest, age_band, gender: skipped (no product, no birth date, no gender); geo: one customer is under
+    # privacy.dp.k_min, so their place is grouped into "Other"
+    assert run.segments.iloc[0].tolist() == ["a", "Prospect", "prospect", "Prospect", "cluster_1", "Other"]
 
 
 def test_only_the_configured_schemes_are_computed(shop):

@@ -114,7 +114,7 @@ def test_read_key_cannot_post_events_and_nothing_is_stored(client):
 def test_segments_list_sizes_add_up_to_every_customer_per_scheme(client):
     body = client.get("/segments", headers=R).json()
     schemes = {s["scheme"]: s["segments"] for s in body["schemes"]}
-    assert set(schemes) == {"rfm", "lifecycle", "value_tier", "cluster", "interest"}
+    assert set(schemes) == {"rfm", "lifecycle", "value_tier", "cluster", "geo", "interest"}
     for segs in schemes.values():
         assert sum(s["n_customers"] for s in segs) == 11  # c12 signs up after as_of
     lc = {s["segment"]: s["n_customers"] for s in schemes["lifecycle"]}

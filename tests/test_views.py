@@ -19,7 +19,7 @@ def test_one_row_per_customer_with_every_scheme_and_score(ws):
     df = ws.customers()
     assert len(df) == ws.count("customers") and df["customer_id"].is_unique
     assert [c for c in df.columns if c.startswith("segment_")] == \
-        ["segment_cluster", "segment_interest", "segment_lifecycle", "segment_rfm", "segment_value_tier"]
+        ["segment_cluster", "segment_geo", "segment_interest", "segment_lifecycle", "segment_rfm", "segment_value_tier"]
     # (age_band and gender are default schemes too, skipped: the fixture shop has no birth dates nor genders)
     buyers = {r[0] for r in ws.sql("SELECT DISTINCT customer_id FROM orders WHERE kind = 'sale' AND ordered_at <= ? "
                                    "AND customer_id IS NOT NULL",

@@ -12,7 +12,7 @@ same tables).
 ...     _ = run_pipeline(ws, FIXTURE_AS_OF, stages=["segments"])
 >>> df = ws.customers()
 >>> len(df) == ws.count("customers"), list(df.columns[:5])
-(True, ['customer_id', 'segment_cluster', 'segment_interest', 'segment_lifecycle', 'segment_rfm'])
+(True, ['customer_id', 'segment_cluster', 'segment_geo', 'segment_interest', 'segment_lifecycle'])
 >>> ws.close()
 """
 
