@@ -1,0 +1,226 @@
+"""Scale benchmark (issue #22): UCI Online Retail cloned x10 / x100, ingested and run end to end.
+
+    python benchmarks/bench_scale.py --data /work/shared/data --scale 10 [--scale 100] [--json out.json]
+
+For each scale it builds ``<tmp>/shopseg-scale-xN.parquet`` from the Online Retail file (copy ``k`` of
+``N``: customer ids ``CustomerID + k * 1,000,000``, invoices ``InvoiceNo || '-' || k`` so cancellations
+keep their ``C``, dates shifted ``k`` minutes earlier; guests stay guests), then runs, each as its own
+process, ``shopseg ingest FILE --preset online-retail`` and ``shopseg run --as-of <last day>`` into a
+fresh workspace, and records wall time, peak RSS of each command (``os.wait4``) and the per-stage
+seconds of the run (the ``runs`` table's ``stages``).  In the same benchmark run and on the same
+file, the textbook pipeline (pandas features, scikit-learn ``KMeans(5)``, mlxtend ``fpgrowth`` at 1%
+support on the invoice x product matrix) runs in its own process for the ratio; without mlxtend
+(``pip install 'shopseg[bench]'``) it is skipped with a message.
+
+Scale x1 is the original file through the same code.  The built files and workspaces are deleted at
+the end unless ``--keep`` is given (an x100 file is ~1 GB, its workspace ~5 GB).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+COPY_ID_STRIDE = 1_000_000  # > the largest CustomerID in the file (18,287)
+
+
+def find_source(data: str) -> Path:
+    p = Path(data)
+    if p.is_dir():
+        for cand in (p / "online_retail" / "online_retail.parquet", p / "online_retail.parquet"):
+            if cand.exists():
+                return cand
+        raise SystemExit(f"No online_retail.parquet under {p} (expected {p}/online_retail/online_retail.parquet).")
+    if not p.exists():
+        raise SystemExit(f"No file {p}: give the Online Retail Parquet file or the folder holding it.")
+    return p
+
+
+def build_scaled(src: Path, scale: int, out: Path) -> dict:
+    """Write ``scale`` copies of the Online Retail lines to ``out`` (Parquet); returns rows and last day."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
+    con.execute(f"""
+        COPY (
+          SELECT CASE WHEN k = 0 THEN InvoiceNo ELSE InvoiceNo || '-' || k END AS InvoiceNo,
+                 StockCode, Description, Quantity,
+                 InvoiceDate - to_minutes(k) AS InvoiceDate, UnitPrice,
+                 CustomerID + k * {COPY_ID_STRIDE} AS CustomerID, Country
+          FROM read_parquet('{src}'), range({scale}) AS r(k)
+        ) TO '{out}' (FORMAT parquet, ROW_GROUP_SIZE 1000000)""")
+    rows, last, customers = con.execute(
+        f"SELECT count(*), CAST(max(InvoiceDate) AS DATE), count(DISTINCT CustomerID) FROM read_parquet('{out}')"
+    ).fetchone()
+    con.close()
+    return {"rows": rows, "last_day": str(last), "customers": customers}
+
+
+def run_measured(cmd: list[str], env: dict | None = None, timeout: float = 7200) -> dict:
+    """Run ``cmd``; wall seconds and the peak RSS (MB) of that one process (its own rusage)."""
+    t0 = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        p = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, cwd=ROOT)
+        deadline = t0 + timeout
+        while True:
+            pid, status, ru = os.wait4(p.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() > deadline:
+                p.kill()
+                pid, status, ru = os.wait4(p.pid, 0)
+                break
+            time.sleep(0.2)
+        p.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        res = {"seconds": round(time.perf_counter() - t0, 1), "peak_rss_mb": round(ru.ru_maxrss / 1024),
+               "exit": p.returncode}
+        if p.returncode != 0:
+            res["error"] = (err.read().strip().splitlines() or out.read().strip().splitlines() or ["no output"])[-1]
+    return res
+
+
+def stage_seconds(ws: Path) -> dict:
+    """Seconds per stage of the workspace's latest run (from ``runs.stages``)."""
+    import duckdb
+
+    con = duckdb.connect(str(ws / "shop.duckdb"), read_only=True)
+    try:
+        row = con.execute("SELECT stages FROM runs ORDER BY started_at DESC LIMIT 1").fetchone()
+    finally:
+        con.close()
+    stages = json.loads(row[0]) if row and row[0] else {}
+    out = {}
+    for name, info in (stages.items() if isinstance(stages, dict) else ()):
+        sec = info.get("seconds") if isinstance(info, dict) else info
+        if isinstance(sec, (int, float)):
+            out[name] = round(float(sec), 1)
+    return out
+
+
+TEXTBOOK = r"""
+import resource, sys, time, json
+import pandas as pd
+from sklearn.cluster import KMeans
+from sklearn.preprocessing import StandardScaler
+t0 = time.perf_counter()
+path = sys.argv[1]
+df = pd.read_parquet(path)
+df = df.dropna(subset=["CustomerID"])
+df = df[~df["InvoiceNo"].astype(str).str.startswith("C") & (df["Quantity"] > 0)]
+df["amount"] = df["Quantity"] * df["UnitPrice"]
+as_of = df["InvoiceDate"].max() + pd.Timedelta(days=1)
+rfm = df.groupby("CustomerID").agg(recency=("InvoiceDate", lambda s: (as_of - s.max()).days),
+                                   frequency=("InvoiceNo", "nunique"), monetary=("amount", "sum"))
+t_feat = time.perf_counter()
+X = StandardScaler().fit_transform(rfm[["recency", "frequency", "monetary"]])
+labels = KMeans(n_clusters=5, n_init=10, random_state=0).fit_predict(X)
+t_km = time.perf_counter()
+basket = (df.groupby(["InvoiceNo", "StockCode"])["Quantity"].sum().unstack(fill_value=0) > 0)
+from mlxtend.frequent_patterns import fpgrowth
+itemsets = fpgrowth(basket, min_support=0.01, use_colnames=True)
+t_fp = time.perf_counter()
+print("@@RESULT@@" + json.dumps({
+    "customers": int(len(rfm)), "baskets": int(basket.shape[0]), "products": int(basket.shape[1]),
+    "itemsets": int(len(itemsets)), "features_s": round(t_feat - t0, 1), "kmeans_s": round(t_km - t_feat, 1),
+    "fpgrowth_s": round(t_fp - t_km, 1)}))
+"""
+
+
+def textbook(path: Path) -> dict:
+    try:
+        import mlxtend  # noqa: F401
+    except ImportError:
+        return {"skipped": "mlxtend is not installed (pip install 'shopseg[bench]'); textbook pipeline skipped"}
+    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
+        f.write(TEXTBOOK)
+    try:
+        cmd = [sys.executable, f.name, str(path)]
+        t0 = time.perf_counter()
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        _, status, ru = os.wait4(p.pid, 0)
+        stdout, stderr = p.stdout.read(), p.stderr.read()
+        res = {"seconds": round(time.perf_counter() - t0, 1), "peak_rss_mb": round(ru.ru_maxrss / 1024),
+               "exit": os.waitstatus_to_exitcode(status)}
+    finally:
+        os.unlink(f.name)
+    for line in stdout.splitlines():
+        if line.startswith("@@RESULT@@"):
+            res.update(json.loads(line[len("@@RESULT@@"):]))
+    if res["exit"] != 0:
+        res["error"] = (stderr.strip().splitlines() or ["no output"])[-1]
+    return res
+
+
+def shopseg_cmd() -> list[str]:
+    exe = Path(sys.executable).with_name("shopseg")
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "shopseg.cli"]
+
+
+def bench_one(src: Path, scale: int, tmp: Path, *, with_textbook: bool, keep: bool, env: dict) -> dict:
+    f = tmp / f"shopseg-scale-x{scale}.parquet"
+    ws = tmp / f"shopseg-scale-x{scale}-ws"
+    shutil.rmtree(ws, ignore_errors=True)
+    t0 = time.perf_counter()
+    info = build_scaled(src, scale, f)
+    info["build_s"] = round(time.perf_counter() - t0, 1)
+    print(f"x{scale}: {info['rows']:,} lines, {info['customers']:,} customers, last day {info['last_day']} "
+          f"(built in {info['build_s']} s)", flush=True)
+    cli = shopseg_cmd() + ["--workspace", str(ws)]
+    res = {"scale": scale, **info}
+    try:
+        res["ingest"] = run_measured(cli + ["ingest", str(f), "--preset", "online-retail"], env=env)
+        print(f"  ingest {res['ingest']}", flush=True)
+        if res["ingest"]["exit"] == 0:
+            res["run"] = run_measured(cli + ["run", "--as-of", info["last_day"]], env=env)
+            print(f"  run {res['run']}", flush=True)
+            if res["run"]["exit"] == 0:
+                res["stages"] = stage_seconds(ws)
+                print(f"  stages {res['stages']}", flush=True)
+        if with_textbook:
+            res["textbook"] = textbook(f)
+            print(f"  textbook {res['textbook']}", flush=True)
+            if "seconds" in res["textbook"] and "run" in res:
+                res["ratio_run_to_textbook"] = round(res["run"]["seconds"] / res["textbook"]["seconds"], 2)
+    finally:
+        if not keep:
+            f.unlink(missing_ok=True)
+            shutil.rmtree(ws, ignore_errors=True)
+    return res
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", required=True, help="Online Retail Parquet file, or the folder holding it")
+    ap.add_argument("--scale", type=int, action="append", help="copies of the file (repeatable; default 10)")
+    ap.add_argument("--tmp", default=tempfile.gettempdir(), help="where the scaled files and workspaces go")
+    ap.add_argument("--no-textbook", action="store_true", help="skip the pandas + scikit-learn + mlxtend pipeline")
+    ap.add_argument("--keep", action="store_true", help="keep the scaled files and workspaces")
+    ap.add_argument("--json", help="write the results to this file")
+    args = ap.parse_args(argv)
+    src = find_source(args.data)
+    env = dict(os.environ)
+    results = []
+    for scale in args.scale or [10]:
+        if scale < 1:
+            raise SystemExit(f"--scale must be a positive number of copies; got {scale}.")
+        results.append(bench_one(src, scale, Path(args.tmp), with_textbook=not args.no_textbook,
+                                 keep=args.keep, env=env))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
