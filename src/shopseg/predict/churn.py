@@ -38,6 +38,7 @@ import pandas as pd
 from ..config import Config, load_config
 from ..errors import ConfigError, DataContractError, ModelFitError, NotFittedError, ShopsegError
 from ..features import _as_ts
+from ..progress import track
 from . import _churn_report as R
 from . import explain
 from ._churn_data import (EXTRA_FEATURE_DOCS, ChurnWarning, churn_horizon, churn_labels, cutoff_frame,
@@ -202,7 +203,11 @@ def fit_churn(ws, as_of, config: Config | None = None) -> ChurnFit:
     if not train_cutoffs:
         raise ModelFitError(f"Cannot fit a churn model: no sale order before the training cutoff {c1:%Y-%m-%d} "
                             f"(as_of - 2 x {H} days).", hint=hint)
-    frames = [labelled_frame(ws, t, H, cfg) for t in train_cutoffs]
+    done = track("churn training windows", len(train_cutoffs), "cutoffs")
+    frames = []
+    for t in train_cutoffs:
+        frames.append(labelled_frame(ws, t, H, cfg))
+        done.advance(1)
     train = pd.concat([f for f in frames if len(f)], ignore_index=True) if any(len(f) for f in frames) else frames[0]
     n_train_rows = len(train)
     if c["max_train_rows"] and n_train_rows > c["max_train_rows"]:  # a large shop: a seeded sample (docs/scale.md)
@@ -284,11 +289,13 @@ def _score(model: ChurnModel, frame: pd.DataFrame, cuts_settings: dict | None, v
     # contributions (TreeSHAP) once per customer, in batches: the reasons and the global importance
     # (``why.attrs["importance"]``) both come from them
     parts, abs_sum = [], np.zeros(len(model.feature_names_in_))
+    done = track("churn reasons", len(frame), "customers")
     for lo in range(0, max(len(frame), 1), SCORE_BATCH_ROWS):
         part = frame.iloc[lo:lo + SCORE_BATCH_ROWS]
         contrib = model.contributions(part)
         abs_sum += np.abs(contrib[:, :len(abs_sum)]).sum(axis=0)
         parts.append(model.reasons(part, 3, horizon_days, contrib=contrib))
+        done.advance(len(part))
     why = parts[0] if len(parts) == 1 else pd.concat(parts)
     why.attrs["importance"] = explain.importance_series(abs_sum / max(len(frame), 1), model.feature_names_in_)
     out = pd.DataFrame({"customer_id": frame["customer_id"].to_numpy(), "probability": prob, "tier": tiers,
