@@ -65,6 +65,19 @@ def build_scaled(src: Path, scale: int, out: Path) -> dict:
     return {"rows": rows, "last_day": str(last), "customers": customers}
 
 
+def raw_read(path: Path, tmp: Path) -> dict:
+    """DuckDB reading the same file into a table of a fresh database file, no checks: ingest's floor."""
+    db = tmp / f"{path.stem}-raw.duckdb"
+    db.unlink(missing_ok=True)
+    code = ("import duckdb, sys; c = duckdb.connect(sys.argv[1]); "
+            "c.execute(\"CREATE TABLE t AS SELECT * FROM read_parquet('\" + sys.argv[2] + \"')\"); c.close()")
+    try:
+        return run_measured([sys.executable, "-c", code, str(db), str(path)])
+    finally:
+        db.unlink(missing_ok=True)
+        Path(str(db) + ".wal").unlink(missing_ok=True)
+
+
 def run_measured(cmd: list[str], env: dict | None = None, timeout: float = 7200) -> dict:
     """Run ``cmd``; wall seconds and the peak RSS (MB) of that one process (its own rusage)."""
     t0 = time.perf_counter()
@@ -106,6 +119,34 @@ def stage_seconds(ws: Path) -> dict:
         if isinstance(sec, (int, float)):
             out[name] = round(float(sec), 1)
     return out
+
+
+BASKET_SPLIT = r"""
+import json, sys, time
+from shopseg.basket._baskets import baskets_from_workspace
+from shopseg.basket._tables import _Params
+from shopseg.config import load_config
+from shopseg.workspace import open_workspace
+ws = open_workspace(sys.argv[1], create=False)
+p = _Params(load_config())
+t0 = time.perf_counter()
+b = baskets_from_workspace(ws, as_of=sys.argv[2] + " 23:59:59", unit=p.unit)
+t1 = time.perf_counter()
+its = p.itemsets(b)
+t2 = time.perf_counter()
+print("@@RESULT@@" + json.dumps({"baskets": b.n_baskets, "items": b.n_items, "itemsets": len(its),
+                                 "build_s": round(t1 - t0, 2), "mine_s": round(t2 - t1, 2)}))
+"""
+
+
+def basket_split(ws: Path, last_day: str) -> dict:
+    """The baskets stage's two parts apart: building the baskets from DuckDB, and the miner alone on them."""
+    out = subprocess.run([sys.executable, "-c", BASKET_SPLIT, str(ws), last_day], capture_output=True, text=True,
+                         cwd=ROOT)
+    for line in out.stdout.splitlines():
+        if line.startswith("@@RESULT@@"):
+            return json.loads(line[len("@@RESULT@@"):])
+    return {"error": (out.stderr.strip().splitlines() or ["no output"])[-1]}
 
 
 TEXTBOOK = r"""
@@ -179,6 +220,8 @@ def bench_one(src: Path, scale: int, tmp: Path, *, with_textbook: bool, keep: bo
     cli = shopseg_cmd() + ["--workspace", str(ws)]
     res = {"scale": scale, **info}
     try:
+        res["raw_read"] = raw_read(f, tmp)
+        print(f"  DuckDB read into a table, no checks {res['raw_read']}", flush=True)
         res["ingest"] = run_measured(cli + ["ingest", str(f), "--preset", "online-retail"], env=env)
         print(f"  ingest {res['ingest']}", flush=True)
         if res["ingest"]["exit"] == 0:
@@ -187,6 +230,8 @@ def bench_one(src: Path, scale: int, tmp: Path, *, with_textbook: bool, keep: bo
             if res["run"]["exit"] == 0:
                 res["stages"] = stage_seconds(ws)
                 print(f"  stages {res['stages']}", flush=True)
+                res["basket_split"] = basket_split(ws, info["last_day"])
+                print(f"  baskets apart {res['basket_split']}", flush=True)
         if with_textbook:
             res["textbook"] = textbook(f)
             print(f"  textbook {res['textbook']}", flush=True)
