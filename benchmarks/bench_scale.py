@@ -96,8 +96,9 @@ def run_measured(cmd: list[str], env: dict | None = None, timeout: float = 7200)
         p.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
-        res = {"seconds": round(time.perf_counter() - t0, 1), "peak_rss_mb": round(ru.ru_maxrss / 1024),
-               "exit": p.returncode}
+        res = {"seconds": round(time.perf_counter() - t0, 1), "cpu_s": round(ru.ru_utime + ru.ru_stime, 1),
+               "peak_rss_mb": round(ru.ru_maxrss / 1024), "exit": p.returncode,
+               "load_avg_after": round(os.getloadavg()[0], 1)}
         if p.returncode != 0:
             res["error"] = (err.read().strip().splitlines() or out.read().strip().splitlines() or ["no output"])[-1]
     return res
@@ -191,8 +192,8 @@ def textbook(path: Path) -> dict:
         p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         _, status, ru = os.wait4(p.pid, 0)
         stdout, stderr = p.stdout.read(), p.stderr.read()
-        res = {"seconds": round(time.perf_counter() - t0, 1), "peak_rss_mb": round(ru.ru_maxrss / 1024),
-               "exit": os.waitstatus_to_exitcode(status)}
+        res = {"seconds": round(time.perf_counter() - t0, 1), "cpu_s": round(ru.ru_utime + ru.ru_stime, 1),
+               "peak_rss_mb": round(ru.ru_maxrss / 1024), "exit": os.waitstatus_to_exitcode(status)}
     finally:
         os.unlink(f.name)
     for line in stdout.splitlines():
@@ -208,7 +209,8 @@ def shopseg_cmd() -> list[str]:
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "shopseg.cli"]
 
 
-def bench_one(src: Path, scale: int, tmp: Path, *, with_textbook: bool, keep: bool, env: dict) -> dict:
+def bench_one(src: Path, scale: int, tmp: Path, *, with_textbook: bool, keep: bool, env: dict,
+              stages: list[str] | None = None) -> dict:
     f = tmp / f"shopseg-scale-x{scale}.parquet"
     ws = tmp / f"shopseg-scale-x{scale}-ws"
     shutil.rmtree(ws, ignore_errors=True)
@@ -225,7 +227,8 @@ def bench_one(src: Path, scale: int, tmp: Path, *, with_textbook: bool, keep: bo
         res["ingest"] = run_measured(cli + ["ingest", str(f), "--preset", "online-retail"], env=env)
         print(f"  ingest {res['ingest']}", flush=True)
         if res["ingest"]["exit"] == 0:
-            res["run"] = run_measured(cli + ["run", "--as-of", info["last_day"]], env=env)
+            only = [a for s in stages or [] for a in ("--stage", s)]
+            res["run"] = run_measured(cli + ["run", "--as-of", info["last_day"], *only], env=env)
             print(f"  run {res['run']}", flush=True)
             if res["run"]["exit"] == 0:
                 res["stages"] = stage_seconds(ws)
@@ -252,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-textbook", action="store_true", help="skip the pandas + scikit-learn + mlxtend pipeline")
     ap.add_argument("--keep", action="store_true", help="keep the scaled files and workspaces")
     ap.add_argument("--json", help="write the results to this file")
+    ap.add_argument("--stage", action="append", help="run only these stages (repeatable; default all)")
     args = ap.parse_args(argv)
     src = find_source(args.data)
     env = dict(os.environ)
@@ -260,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         if scale < 1:
             raise SystemExit(f"--scale must be a positive number of copies; got {scale}.")
         results.append(bench_one(src, scale, Path(args.tmp), with_textbook=not args.no_textbook,
-                                 keep=args.keep, env=env))
+                                 keep=args.keep, env=env, stages=args.stage))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))
