@@ -247,9 +247,53 @@ def bench_one(src: Path, scale: int, tmp: Path, *, with_textbook: bool, keep: bo
     return res
 
 
+def run_outputs(ws: str) -> dict:
+    """What must not move when only speed changes: segment sizes, itemsets, rules, churn scores and AUC."""
+    import duckdb
+
+    c = duckdb.connect(str(Path(ws) / "shop.duckdb"), read_only=True)
+    try:
+        rid = c.execute("SELECT max(run_id) FROM runs").fetchone()[0]
+        stages = json.loads(c.execute("SELECT stages FROM runs WHERE run_id = ?", [rid]).fetchone()[0])
+
+        def q(sql):
+            return c.execute(sql, [rid]).fetchall()
+        return {
+            "segment sizes": q("SELECT scheme, segment, count(*) FROM segments WHERE run_id = ? GROUP BY ALL "
+                               "ORDER BY ALL"),
+            "itemsets": q("SELECT count(*), sum(hash(scope, items, item_names, round(support, 9))) "
+                          "FROM frequent_itemsets WHERE run_id = ?"),
+            "rules": q("SELECT count(*), sum(hash(scope, antecedent, consequent, antecedent_names, consequent_name, "
+                       "round(support, 9), round(confidence, 9), round(lift, 6))) FROM association_rules "
+                       "WHERE run_id = ?"),
+            "churn scores": q("SELECT count(*), round(sum(probability), 9), sum(hash(customer_id, tier, reason_1, "
+                              "reason_2, reason_3)) FROM churn_scores WHERE run_id = ?"),
+            "churn": {k: stages.get("churn", {}).get(k) for k in ("roc_auc", "baseline_roc_auc", "model", "tiers")},
+            "importance top": q("SELECT details->>'$.feature', round(value, 4) FROM model_reports "
+                                "WHERE run_id = ? AND metric = 'global_importance_top'"),
+            "seconds": {k: v.get("seconds") for k, v in stages.items()},
+        }
+    finally:
+        c.close()
+
+
+def compare(ws_a: str, ws_b: str) -> int:
+    """Print, per output, SAME or the two values; exit 1 when anything but the seconds differs."""
+    a, b = run_outputs(ws_a), run_outputs(ws_b)
+    moved = False
+    for k in a:
+        same = a[k] == b[k]
+        print(f"{k}: {'SAME' if same else 'DIFF'}")
+        if not same:
+            print(f"  {ws_a}: {a[k]}\n  {ws_b}: {b[k]}")
+            moved = moved or k != "seconds"
+    return 1 if moved else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", required=True, help="Online Retail Parquet file, or the folder holding it")
+    ap.add_argument("--data", help="Online Retail Parquet file, or the folder holding it")
+    ap.add_argument("--compare", nargs=2, metavar="WS", help="compare the latest runs of two workspaces instead")
     ap.add_argument("--scale", type=int, action="append", help="copies of the file (repeatable; default 10)")
     ap.add_argument("--tmp", default=tempfile.gettempdir(), help="where the scaled files and workspaces go")
     ap.add_argument("--no-textbook", action="store_true", help="skip the pandas + scikit-learn + mlxtend pipeline")
@@ -257,6 +301,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", help="write the results to this file")
     ap.add_argument("--stage", action="append", help="run only these stages (repeatable; default all)")
     args = ap.parse_args(argv)
+    if args.compare:
+        return compare(*args.compare)
+    if not args.data:
+        ap.error("--data is required (the Online Retail Parquet file, or the folder holding it)")
     src = find_source(args.data)
     env = dict(os.environ)
     results = []
