@@ -253,9 +253,11 @@ FROM {src} WHERE item IS NOT NULL AND basket_id IS NOT NULL AND name IS NOT NULL
 
 
 def _build(con: duckdb.DuckDBPyConnection, src: str, *, has_name: bool, what: str,
-           has_grp: bool = True) -> Baskets:
+           has_grp: bool = True, names_sql: str | None = None) -> Baskets:
+    """Baskets from ``src`` (grp, basket_id, item[, name]); names from ``src`` or from ``names_sql``."""
     sql = _PAIRS_SQL.format(src=src, grp="grp" if has_grp else "CAST(NULL AS VARCHAR)")
-    names = con.sql(_NAMES_SQL.format(src=src)).to_arrow_table() if has_name else None
+    names_sql = names_sql or (_NAMES_SQL.format(src=src) if has_name else None)
+    names = con.sql(names_sql).to_arrow_table() if names_sql else None
     return _encode(con.sql(sql).to_arrow_table(), what, names)
 
 
@@ -336,13 +338,21 @@ def baskets_from_workspace(ws, *, as_of, unit: str | None = None, config=None) -
     return _ws_build(ws, sql, [as_of], f"the workspace up to as_of={as_of}")
 
 
+# the smallest name of each product (products holds one row per product; the rule is _NAMES_SQL's)
+_PRODUCT_NAMES_SQL = """
+SELECT CAST(product_id AS VARCHAR) AS item, min(CAST(name AS VARCHAR)) AS name
+FROM products WHERE product_id IS NOT NULL AND name IS NOT NULL GROUP BY ALL
+"""
+
+
 def _ws_build(ws, sql: str, params: list, what: str) -> Baskets:
     # A temp table (not con.sql with params): the connection may hold an
     # unfinished execute() result, which DuckDB 2.0 relations refuse to run beside.
     tmp = "_shopseg_basket_pairs"
-    ws.con.execute(f"CREATE OR REPLACE TEMP TABLE {tmp} AS {sql}", params)
+    # the lines without their product's name (DuckDB drops the unused column): names come per product
+    ws.con.execute(f"CREATE OR REPLACE TEMP TABLE {tmp} AS SELECT grp, basket_id, item FROM ({sql})", params)
     try:
-        return _build(ws.con, tmp, has_name=True, what=what)
+        return _build(ws.con, tmp, has_name=False, what=what, names_sql=_PRODUCT_NAMES_SQL)
     finally:
         ws.con.execute(f"DROP TABLE IF EXISTS {tmp}")
 
