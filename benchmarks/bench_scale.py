@@ -210,7 +210,7 @@ def shopseg_cmd() -> list[str]:
 
 
 def bench_one(src: Path, scale: int, tmp: Path, *, with_textbook: bool, keep: bool, env: dict,
-              stages: list[str] | None = None) -> dict:
+              stages: list[str] | None = None, ingest_only: bool = False) -> dict:
     f = tmp / f"shopseg-scale-x{scale}.parquet"
     ws = tmp / f"shopseg-scale-x{scale}-ws"
     shutil.rmtree(ws, ignore_errors=True)
@@ -226,7 +226,7 @@ def bench_one(src: Path, scale: int, tmp: Path, *, with_textbook: bool, keep: bo
         print(f"  DuckDB read into a table, no checks {res['raw_read']}", flush=True)
         res["ingest"] = run_measured(cli + ["ingest", str(f), "--preset", "online-retail"], env=env)
         print(f"  ingest {res['ingest']}", flush=True)
-        if res["ingest"]["exit"] == 0:
+        if res["ingest"]["exit"] == 0 and not ingest_only:
             only = [a for s in stages or [] for a in ("--stage", s)]
             res["run"] = run_measured(cli + ["run", "--as-of", info["last_day"], *only], env=env)
             print(f"  run {res['run']}", flush=True)
@@ -300,6 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", action="store_true", help="keep the scaled files and workspaces")
     ap.add_argument("--json", help="write the results to this file")
     ap.add_argument("--stage", action="append", help="run only these stages (repeatable; default all)")
+    ap.add_argument("--ingest-only", action="store_true", help="ingest, no run")
     args = ap.parse_args(argv)
     if args.compare:
         return compare(*args.compare)
@@ -312,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
         if scale < 1:
             raise SystemExit(f"--scale must be a positive number of copies; got {scale}.")
         results.append(bench_one(src, scale, Path(args.tmp), with_textbook=not args.no_textbook,
-                                 keep=args.keep, env=env, stages=args.stage))
+                                 keep=args.keep, env=env, stages=args.stage, ingest_only=args.ingest_only))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))
