@@ -215,7 +215,14 @@ def bench_one(src: Path, scale: int, tmp: Path, *, with_textbook: bool, keep: bo
     ws = tmp / f"shopseg-scale-x{scale}-ws"
     shutil.rmtree(ws, ignore_errors=True)
     t0 = time.perf_counter()
-    info = build_scaled(src, scale, f)
+    # in a child process: a command started later inherits this process's peak RSS through fork and
+    # exec (Linux keeps the old memory's high-water mark in ru_maxrss), so this process must stay small
+    out = subprocess.run([sys.executable, "-c", "import json, sys; sys.path.insert(0, sys.argv[1]); "
+                          "import bench_scale as b; from pathlib import Path; "
+                          "print(json.dumps(b.build_scaled(Path(sys.argv[2]), int(sys.argv[3]), Path(sys.argv[4]))))",
+                          str(Path(__file__).parent), str(src), str(scale), str(f)],
+                         capture_output=True, text=True, check=True)
+    info = json.loads(out.stdout.strip().splitlines()[-1])
     info["build_s"] = round(time.perf_counter() - t0, 1)
     print(f"x{scale}: {info['rows']:,} lines, {info['customers']:,} customers, last day {info['last_day']} "
           f"(built in {info['build_s']} s)", flush=True)
