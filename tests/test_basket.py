@@ -603,3 +603,19 @@ def test_counting_levels_where_nothing_is_frequent_is_an_empty_spectrum():
         # baskets {0, 1}, {0, 1}, {0, 2}: {1} and {0, 1} twice, {0} (in every basket, added back) three times
         t = basket_mine._Tracts(np.array([0, 1, 0, 1, 0, 2]), np.array([0, 2, 4, 6]), keep, 1, 2, miner)
         assert t.count(1, 2) == {2: 2, 3: 1}
+
+
+def test_item_names_one_per_item_smallest_given_picked_in_duckdb_not_per_line():
+    from shopseg.basket._baskets import _build
+
+    con = duckdb.connect()
+    # item A is named twice ('Zed' and 'Apple'): the smallest wins; B has only NULL names: its id;
+    # C is named only on a line with no basket (ignored), so its id too
+    con.execute("CREATE TABLE t AS SELECT * FROM (VALUES (NULL, 1, 'A', 'Zed'), (NULL, 2, 'A', 'Apple'), "
+                "(NULL, 2, 'B', NULL), (NULL, 3, 'C', NULL), (NULL, NULL, 'C', 'Cherry')) "
+                "v(grp, basket_id, item, name)")
+    b = _build(con, "t", has_name=True, what="t")
+    assert b.item_ids.tolist() == ["A", "B", "C"] and b.item_names.tolist() == ["Apple", "B", "C"]
+    assert b.offsets.tolist() == [0, 1, 3, 4] and b.codes.tolist() == [0, 0, 1, 2]
+    mapped = baskets_from_transactions([["x", "y"], ["y"]], names={"y": "Yoghurt", 7: "unused"})
+    assert mapped.item_names.tolist() == ["x", "Yoghurt"]

@@ -339,3 +339,44 @@ def test_a_baseline_that_cannot_be_beaten_is_used_and_said(shop):
     assert "needs 100%" in notes["decision"]
     again = churn.score_customers(ws, AS_OF, _scores(ws, 7).customer_id[:3].tolist(), run_id=7, config=strict)
     np.testing.assert_allclose(again.probability, _scores(ws, 7).probability[:3], rtol=1e-9)
+
+
+def test_large_shop_trains_on_a_seeded_sample_and_scores_in_batches_with_treeshap_once(shop, monkeypatch):
+    ws, cfg, _ = shop
+    full = churn.fit_churn(ws, AS_OF, cfg)
+    cap = len(full.train) // 2
+    small = load_config(overrides={**FAST, "churn": {**FAST["churn"], "max_train_rows": cap}})
+    fit = churn.fit_churn(ws, AS_OF, small)
+    assert len(fit.train) == cap and fit.notes["train_sample"] == f"{cap:,} of {len(full.train):,} training rows " \
+                                                                  "(churn.max_train_rows)"
+    assert fit.train["customer_id"].isin(full.train["customer_id"]).all() and "train_sample" not in full.notes
+    again = churn.fit_churn(ws, AS_OF, small)  # seeded: the same sample
+    pd.testing.assert_frame_equal(fit.train, again.train)
+    # scoring in batches of 7 rows gives what one batch gives; contributions computed once per row
+    calls = []
+    real = ChurnModel.contributions
+
+    def counting(self, X):
+        calls.append(len(X))
+        return real(self, X)
+    monkeypatch.setattr(ChurnModel, "contributions", counting)
+    frame = churn.cutoff_frame(ws, AS_OF, 90, cfg)
+    model = full.model
+    model.reference_ = explain.reference_values(frame[full.features])
+    one, _, why1 = churn._score(model, frame, cfg["churn.tiers"], horizon_days=90,
+                                valid_prob=model.predict_proba(full.valid[full.features])[:, 1],
+                                valid_y=full.valid["churned"].to_numpy())
+    assert calls == [len(frame)]
+    monkeypatch.setattr(churn, "SCORE_BATCH_ROWS", 7)
+    calls.clear()
+    batched, _, why7 = churn._score(model, frame, cfg["churn.tiers"], horizon_days=90,
+                                    valid_prob=model.predict_proba(full.valid[full.features])[:, 1],
+                                    valid_y=full.valid["churned"].to_numpy())
+    assert sum(calls) == len(frame) and max(calls) == 7
+    pd.testing.assert_frame_equal(one, batched)
+    # the global importance is the mean |contribution| over the scored customers, from the same pass
+    contrib = real(model, frame)
+    expected = np.abs(contrib[:, :len(full.features)]).mean(axis=0)
+    imp = why7.attrs["importance"]
+    assert np.allclose(imp.loc[full.features].to_numpy(), expected)
+    assert np.allclose(why1.attrs["importance"].to_numpy(), imp.to_numpy()) and imp.is_monotonic_decreasing

@@ -10,7 +10,7 @@ import pytest
 import shopseg.synth as synth_module
 from shopseg.errors import ConfigError, WorkspaceError
 from shopseg.synth import PERSONAS, PLANTED_RULES, synthesize
-from shopseg.workspace import Workspace
+from shopseg.workspace import Workspace, default_memory_limit
 
 N = 1500
 SEED = 3
@@ -408,11 +408,11 @@ def test_synth_keeps_a_lower_memory_limit_and_restores_the_setting(tmp_path, mon
         assert seen == ["286.1 MiB"]  # 300 MB, not raised to the synth cap of 1 GB
         assert ws.scalar("SELECT current_setting('memory_limit')") == "286.1 MiB"
         monkeypatch.delenv("SHOPSEG_MEMORY_LIMIT")
-        ws.con.execute("RESET memory_limit")
-        default = ws.scalar("SELECT current_setting('memory_limit')")
+        ws.con.execute("SET memory_limit = ?", [default_memory_limit()])  # the budget without the variable
+        budget = ws.scalar("SELECT current_setting('memory_limit')")
         for _ in range(2):  # restored exactly, not shrunk by DuckDB's rounded display on each synth
             synthesize(ws, customers=100, seed=1, replace=True)
-            assert ws.scalar("SELECT current_setting('memory_limit')") == default
+            assert ws.scalar("SELECT current_setting('memory_limit')") == budget
         assert seen[1:] == ["953.6 MiB"] * 2  # lowered to the synth cap (1 GB) while synthesising
 
 

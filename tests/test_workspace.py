@@ -25,3 +25,21 @@ def test_memory_limit_comes_from_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("SHOPSEG_MEMORY_LIMIT", "lots")
     with pytest.raises(WorkspaceError, match="SHOPSEG_MEMORY_LIMIT must be a size such as 2GB"):
         open_workspace(tmp_path / "ws")
+
+
+def test_memory_budget_by_default_a_share_of_the_machine_capped_and_settable(tmp_path, monkeypatch):
+    from shopseg.workspace import MEMORY_ENV, Workspace, default_memory_limit, machine_memory
+
+    # a quarter of the memory, capped at 3 GiB, at least 256 MiB
+    assert default_memory_limit(16 * 2**30) == "3072MiB" and default_memory_limit(4 * 2**30) == "1024MiB"
+    assert default_memory_limit(2**28) == "256MiB" and machine_memory() > 0
+    monkeypatch.delenv(MEMORY_ENV, raising=False)
+    with Workspace.open(tmp_path / "ws") as ws:
+        got = ws.scalar("SELECT current_setting('memory_limit')")
+        ws.con.execute("SET memory_limit = ?", [default_memory_limit()])
+        assert got == ws.scalar("SELECT current_setting('memory_limit')")  # not DuckDB's 80% of the machine
+        # spills go to the workspace's folder
+        assert ws.scalar("SELECT current_setting('temp_directory')").startswith(str(tmp_path / "ws"))
+    monkeypatch.setenv(MEMORY_ENV, "300MB")
+    with Workspace.open(tmp_path / "ws") as ws:
+        assert ws.scalar("SELECT current_setting('memory_limit')") == "286.1 MiB"

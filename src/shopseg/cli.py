@@ -427,6 +427,7 @@ def run(
 
     from .errors import ConfigError
     from .pipeline import STAGES, run_pipeline
+    from .progress import listening
 
     if engine not in ("duckdb", "spark"):
         raise ConfigError(f"--engine must be duckdb or spark. Got {engine!r} instead.")
@@ -459,13 +460,19 @@ def run(
                       disable=out.out.json or out.out.verbosity < 0) as bar:
             task = bar.add_task("run", total=len(names))
 
+            current = [""]
+
             def progress(name: str, status: str) -> None:
                 if status == "start":
+                    current[0] = name
                     bar.update(task, description=f"stage {name}")
                 else:
                     bar.advance(task)
 
-            with _warnings_in_words():
+            def inside(text: str) -> None:  # a long stage's own progress: done, rate, time left
+                bar.update(task, description=f"stage {current[0]}: {text}")
+
+            with _warnings_in_words(), listening(inside):
                 result = run_pipeline(ws, as_of, config=cfg, seed=seed, stages=stage, progress=progress,
                                       refit=refit)
         _said_run(result)

@@ -32,6 +32,48 @@ CUSTOMER_FILTER = " AND customer_id IN (SELECT unnest($customers))"
 DB_NAME = "shop.duckdb"
 SUBDIRS = ("models", "reports", "exports")
 
+# DuckDB's memory budget (its buffer pool; past it, it spills to ``shop.duckdb.tmp/`` in the workspace):
+# $SHOPSEG_MEMORY_LIMIT when set (e.g. ``2GB``), else a quarter of the machine's memory (or of the
+# container's limit), capped at 3 GiB and at least 256 MiB, instead of DuckDB's own 80% of the machine.
+MEMORY_ENV = "SHOPSEG_MEMORY_LIMIT"
+MEMORY_SHARE = 0.25
+MEMORY_CAP = 3 * 2**30
+MEMORY_FLOOR = 256 * 2**20
+
+
+def machine_memory() -> int | None:
+    """Bytes of memory this process may use: physical memory, or the cgroup's limit when lower."""
+    total = None
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        pass
+    for f in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            v = Path(f).read_text().strip()
+        except OSError:
+            continue
+        if v.isdigit() and (total is None or int(v) < total):
+            total = int(v)
+    return total
+
+
+def default_memory_limit(total: int | None = None) -> str:
+    """The default budget for ``total`` bytes of memory (this machine's when None), as DuckDB reads it.
+
+    >>> default_memory_limit(8 * 2**30), default_memory_limit(64 * 2**30), default_memory_limit(2**29)
+    ('2048MiB', '3072MiB', '256MiB')
+    """
+    total = machine_memory() if total is None else total
+    if not total:
+        return f"{MEMORY_CAP // 2**20}MiB"
+    return f"{int(min(MEMORY_CAP, max(MEMORY_FLOOR, total * MEMORY_SHARE))) // 2**20}MiB"
+
+
+def memory_limit_setting() -> str:
+    """The ``memory_limit`` every workspace connection gets: $SHOPSEG_MEMORY_LIMIT, else the default."""
+    return os.environ.get(MEMORY_ENV) or default_memory_limit()
+
 
 # Test seam for crash tests (tests/test_hardening_crash.py): ``SHOPSEG_PAUSE_AT=before_commit:2`` makes the
 # process say ``paused before_commit:2`` on stdout at the second commit point and wait there to be killed, so a
@@ -110,7 +152,7 @@ class Workspace:
 
     @staticmethod
     def _connect(db: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-        """A connection to ``db`` with the workspace's settings (no progress bar, $SHOPSEG_MEMORY_LIMIT)."""
+        """A connection to ``db`` with the workspace's settings (no progress bar, the memory budget)."""
         try:
             con = duckdb.connect(str(db), read_only=read_only)
         except duckdb.IOException as e:
@@ -120,14 +162,13 @@ class Workspace:
             ) from e
         # no progress bars on stderr from inside a library call; the CLI draws its own
         con.execute("SET enable_progress_bar = false")
-        limit = os.environ.get("SHOPSEG_MEMORY_LIMIT")
-        if limit:  # e.g. "2GB": DuckDB spills to disk past it (default: 80% of the machine's memory)
-            try:
-                con.execute("SET memory_limit = ?", [limit])
-            except duckdb.Error as e:
-                con.close()
-                raise WorkspaceError(f"SHOPSEG_MEMORY_LIMIT must be a size such as 2GB or 512MB. Got {limit!r} "
-                                     f"instead ({str(e).splitlines()[0]}).") from None
+        limit = memory_limit_setting()  # DuckDB spills to disk past it (see MEMORY_ENV)
+        try:
+            con.execute("SET memory_limit = ?", [limit])
+        except duckdb.Error as e:
+            con.close()
+            raise WorkspaceError(f"{MEMORY_ENV} must be a size such as 2GB or 512MB. Got {limit!r} "
+                                 f"instead ({str(e).splitlines()[0]}).") from None
         return con
 
     def rewrite(self) -> None:

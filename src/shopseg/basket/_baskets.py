@@ -175,13 +175,16 @@ def _basket_codes(col: pa.ChunkedArray) -> tuple[np.ndarray, int]:
     return enc.indices.to_numpy(zero_copy_only=False).astype(np.int64), len(enc.dictionary)
 
 
-def _encode(pairs: pa.Table, what: str) -> Baskets:
-    """Integer-code a table (grp, basket_id, item, name) of non-null basket/item pairs.
+def _encode(pairs: pa.Table, what: str, names: pa.Table | None = None) -> Baskets:
+    """Integer-code a table (grp, basket_id, item) of non-null basket/item pairs.
 
     Items get codes in item-id order; a basket is a distinct (grp, basket_id);
     repeated items in a basket count once; baskets are ordered by group.  All
     in Arrow and numpy (measured ~8x faster here than a DuckDB GROUP BY with
-    list aggregation, which the workspace query still feeds).
+    list aggregation, which the workspace query still feeds).  ``names`` is a
+    table (item, name) with one catalogue name per item (items it does not
+    name, or names NULL, are named by their id): names are looked up per
+    item, never carried per line.
     """
     if pairs.num_rows == 0:
         raise DataContractError(
@@ -214,17 +217,7 @@ def _encode(pairs: pa.Table, what: str) -> Baskets:
         key_b, item = key >> shift, key & ((1 << shift) - 1)
     starts = np.r_[0, np.flatnonzero(key_b[1:] != key_b[:-1]) + 1]
     offsets = np.append(starts, len(item)).astype(np.int64)
-    # catalogue names: the smallest non-null name given for an item, else its id
-    names = item_ids.copy()
-    nm = pairs["name"]
-    if nm.null_count < pairs.num_rows:
-        nm_codes = item_rows
-        valid = ~pc.is_null(nm).to_numpy(zero_copy_only=False)
-        nv = nm.cast(pa.string()).to_numpy(zero_copy_only=False)[valid].astype(object)
-        ic = nm_codes[valid]
-        o = np.lexsort((nv, ic))
-        first = np.r_[True, ic[o][1:] != ic[o][:-1]]
-        names[ic[o][first]] = nv[o][first]
+    item_names = _item_names(item_ids, names)
     groups: tuple[str, ...] = ()
     gofs = None
     if has_grp:
@@ -232,20 +225,40 @@ def _encode(pairs: pa.Table, what: str) -> Baskets:
         gstart = np.flatnonzero(np.r_[True, g_of_basket[1:] != g_of_basket[:-1]])
         groups = tuple(str(gvals[g]) for g in g_of_basket[gstart])
         gofs = np.append(gstart, len(starts)).astype(np.int64)
-    return Baskets(np.ascontiguousarray(item, np.int32), offsets, item_ids, names, groups, gofs)
+    return Baskets(np.ascontiguousarray(item, np.int32), offsets, item_ids, item_names, groups, gofs)
+
+
+def _item_names(item_ids: np.ndarray, names: pa.Table | None) -> np.ndarray:
+    """The catalogue name of each item id (the id itself when ``names`` has none for it)."""
+    out = item_ids.copy()
+    if names is None or names.num_rows == 0:
+        return out
+    names = names.filter(pc.is_valid(names["name"]))
+    pos = pc.index_in(names["item"].cast(pa.string()), value_set=pa.array(item_ids, pa.string()))
+    found = pc.is_valid(pos).to_numpy(zero_copy_only=False)
+    out[pos.to_numpy(zero_copy_only=False)[found].astype(np.int64)] = (
+        names["name"].cast(pa.string()).to_numpy(zero_copy_only=False)[found])
+    return out
 
 
 _PAIRS_SQL = """
-SELECT {grp} AS grp, basket_id, CAST(item AS VARCHAR) AS item, {name} AS name
+SELECT {grp} AS grp, basket_id, CAST(item AS VARCHAR) AS item
 FROM {src} WHERE item IS NOT NULL AND basket_id IS NOT NULL
+"""
+# one name per item, picked in DuckDB: the smallest non-null name given for it (byte order, as Python's)
+_NAMES_SQL = """
+SELECT CAST(item AS VARCHAR) AS item, min(CAST(name AS VARCHAR)) AS name
+FROM {src} WHERE item IS NOT NULL AND basket_id IS NOT NULL AND name IS NOT NULL GROUP BY ALL
 """
 
 
 def _build(con: duckdb.DuckDBPyConnection, src: str, *, has_name: bool, what: str,
-           has_grp: bool = True) -> Baskets:
-    sql = _PAIRS_SQL.format(src=src, grp="grp" if has_grp else "CAST(NULL AS VARCHAR)",
-                            name="CAST(name AS VARCHAR)" if has_name else "CAST(NULL AS VARCHAR)")
-    return _encode(con.sql(sql).to_arrow_table(), what)
+           has_grp: bool = True, names_sql: str | None = None) -> Baskets:
+    """Baskets from ``src`` (grp, basket_id, item[, name]); names from ``src`` or from ``names_sql``."""
+    sql = _PAIRS_SQL.format(src=src, grp="grp" if has_grp else "CAST(NULL AS VARCHAR)")
+    names_sql = names_sql or (_NAMES_SQL.format(src=src) if has_name else None)
+    names = con.sql(names_sql).to_arrow_table() if names_sql else None
+    return _encode(con.sql(sql).to_arrow_table(), what, names)
 
 
 def baskets_from_transactions(transactions, *, names: Mapping | None = None) -> Baskets:
@@ -287,16 +300,17 @@ def baskets_from_transactions(transactions, *, names: Mapping | None = None) -> 
         "grp": pa.nulls(pairs.num_rows, pa.string()),
         "basket_id": pairs["basket_id"],
         "item": pairs["item"],
-        "name": (pc.index_in(pairs["item"].cast(pa.string()),
-                             pa.array([str(k) for k in names], pa.string()))
-                 if names else pa.nulls(pairs.num_rows, pa.int32())),
     })
-    if names:
-        labels = pa.array([str(v) for v in names.values()], pa.string())
-        pairs = pairs.set_column(3, "name", pc.take(labels, pairs["name"]))
     if pairs["basket_id"].null_count or pairs["item"].null_count:
         pairs = pairs.filter(pc.and_(pc.is_valid(pairs["basket_id"]), pc.is_valid(pairs["item"])))
-    return _encode(pairs, "the transactions given")
+    catalogue = None
+    if names:
+        by_text: dict[str, str] = {}
+        for k, v in names.items():  # the catalogue, not the lines; the first key of a given text wins
+            by_text.setdefault(str(k), str(v))
+        catalogue = pa.table({"item": pa.array(list(by_text), pa.string()),
+                              "name": pa.array(list(by_text.values()), pa.string())})
+    return _encode(pairs, "the transactions given", catalogue)
 
 
 _WS_PAIRS = """
@@ -324,13 +338,21 @@ def baskets_from_workspace(ws, *, as_of, unit: str | None = None, config=None) -
     return _ws_build(ws, sql, [as_of], f"the workspace up to as_of={as_of}")
 
 
+# the smallest name of each product (products holds one row per product; the rule is _NAMES_SQL's)
+_PRODUCT_NAMES_SQL = """
+SELECT CAST(product_id AS VARCHAR) AS item, min(CAST(name AS VARCHAR)) AS name
+FROM products WHERE product_id IS NOT NULL AND name IS NOT NULL GROUP BY ALL
+"""
+
+
 def _ws_build(ws, sql: str, params: list, what: str) -> Baskets:
     # A temp table (not con.sql with params): the connection may hold an
     # unfinished execute() result, which DuckDB 2.0 relations refuse to run beside.
     tmp = "_shopseg_basket_pairs"
-    ws.con.execute(f"CREATE OR REPLACE TEMP TABLE {tmp} AS {sql}", params)
+    # the lines without their product's name (DuckDB drops the unused column): names come per product
+    ws.con.execute(f"CREATE OR REPLACE TEMP TABLE {tmp} AS SELECT grp, basket_id, item FROM ({sql})", params)
     try:
-        return _build(ws.con, tmp, has_name=True, what=what)
+        return _build(ws.con, tmp, has_name=False, what=what, names_sql=_PRODUCT_NAMES_SQL)
     finally:
         ws.con.execute(f"DROP TABLE IF EXISTS {tmp}")
 

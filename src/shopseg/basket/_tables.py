@@ -10,6 +10,7 @@ import pyarrow as pa
 
 from ..config import load_config
 from ..errors import ConfigError
+from ..progress import track
 from ._baskets import (Baskets, baskets_from_transactions, baskets_from_workspace, check_param,
                        segment_baskets, setting)
 from ._mine import Itemsets, Rules, build_rules, mine_itemsets, select_rules
@@ -205,6 +206,7 @@ def _segment_tables(ws, scheme, as_of, p: _Params, *, segment_run_id=None, min_l
     a = None if a is None else np.searchsorted(segs.item_ids, shop.item_ids[a])
     c = None if c is None else np.searchsorted(segs.item_ids, shop.item_ids[c])
     out_its, out_rules = [], []
+    done = track(f"rules per {scheme} segment", len(segs.groups), "segments")
     for name in segs.groups:
         scope = f"segment:{scheme}:{name}"
         its = p.itemsets(segs.group(name))
@@ -213,6 +215,7 @@ def _segment_tables(ws, scheme, as_of, p: _Params, *, segment_run_id=None, min_l
                            antecedent_codes=a, consequent_codes=c, prune_redundant=p.prune_redundant)
         out_its.append(itemsets_table(its, scope))
         out_rules.append(rules_table(rules, idx, scope, _shop_comparison(rules, idx, shop)))
+        done.advance(1)
     return out_its, out_rules
 
 

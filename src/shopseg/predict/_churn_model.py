@@ -252,13 +252,15 @@ class ChurnModel:
         """Global importance: mean |contribution| of each feature over ``X`` (mean |SHAP| for lightgbm)."""
         return explain.global_importance(self.contributions(X), self.feature_names_in_)
 
-    def reasons(self, X: pd.DataFrame, n: int = 3, horizon_days: int | None = None) -> pd.DataFrame:
+    def reasons(self, X: pd.DataFrame, n: int = 3, horizon_days: int | None = None,
+                contrib: np.ndarray | None = None) -> pd.DataFrame:
         """Top ``n`` reasons per row: ``reason_k`` (text), ``reason_feature_k``, ``contribution_k``.
 
         Reasons pushing towards churn come first; see :mod:`shopseg.predict.explain`.
         ``X`` may hold more columns than the features (templates can use them).
+        ``contrib``: :meth:`contributions` of ``X`` when the caller has them already.
         """
-        contrib = self.contributions(X)
+        contrib = self.contributions(X) if contrib is None else contrib
         idx, parts = explain.top_reasons(contrib, self.feature_names_in_, n)
         h = int(horizon_days if horizon_days is not None else getattr(self, "horizon_days_", 0) or 0)
         texts = explain.reason_texts(X.reset_index(drop=True), self.feature_names_in_, idx, parts,

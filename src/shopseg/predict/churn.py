@@ -38,6 +38,7 @@ import pandas as pd
 from ..config import Config, load_config
 from ..errors import ConfigError, DataContractError, ModelFitError, NotFittedError, ShopsegError
 from ..features import _as_ts
+from ..progress import track
 from . import _churn_report as R
 from . import explain
 from ._churn_data import (EXTRA_FEATURE_DOCS, ChurnWarning, churn_horizon, churn_labels, cutoff_frame,
@@ -172,8 +173,16 @@ class ChurnFit:
     figures: dict
     baseline_figures: dict
     bgnbd: dict
-    importance: pd.Series
     notes: dict = field(default_factory=dict)
+    importance_: pd.Series | None = None
+
+    @property
+    def importance(self) -> pd.Series:
+        """Mean |contribution| per feature, largest first: over the customers scored when :func:`churn_stage`
+        set it from their per-customer contributions (TreeSHAP once), else over the validation window."""
+        if self.importance_ is None:
+            self.importance_ = self.model.feature_importance(self.valid[self.features])
+        return self.importance_
 
 
 def fit_churn(ws, as_of, config: Config | None = None) -> ChurnFit:
@@ -194,8 +203,16 @@ def fit_churn(ws, as_of, config: Config | None = None) -> ChurnFit:
     if not train_cutoffs:
         raise ModelFitError(f"Cannot fit a churn model: no sale order before the training cutoff {c1:%Y-%m-%d} "
                             f"(as_of - 2 x {H} days).", hint=hint)
-    frames = [labelled_frame(ws, t, H, cfg) for t in train_cutoffs]
+    done = track("churn training windows", len(train_cutoffs), "cutoffs")
+    frames = []
+    for t in train_cutoffs:
+        frames.append(labelled_frame(ws, t, H, cfg))
+        done.advance(1)
     train = pd.concat([f for f in frames if len(f)], ignore_index=True) if any(len(f) for f in frames) else frames[0]
+    n_train_rows = len(train)
+    if c["max_train_rows"] and n_train_rows > c["max_train_rows"]:  # a large shop: a seeded sample (docs/scale.md)
+        keep = np.random.default_rng(c["random_state"]).choice(n_train_rows, c["max_train_rows"], replace=False)
+        train = train.iloc[np.sort(keep)].reset_index(drop=True)
     valid = labelled_frame(ws, c2, H, cfg)
     for name, f in (("training", train), ("validation", valid)):
         n1 = int(f["churned"].sum()) if len(f) else 0
@@ -248,10 +265,15 @@ def fit_churn(ws, as_of, config: Config | None = None) -> ChurnFit:
         notes["candidate"] = "rfm_logit"
         features = list(BASELINE_FEATURES)
         model, raw, figures = fit_on("logistic", features)
-    importance = model.feature_importance(valid[features])
+    if len(train) < n_train_rows:
+        notes["train_sample"] = f"{len(train):,} of {n_train_rows:,} training rows (churn.max_train_rows)"
     cutoffs = {"train": [f"{t:%Y-%m-%d %H:%M:%S}" for t in train_cutoffs], "valid": f"{c2:%Y-%m-%d %H:%M:%S}",
                "as_of": f"{as_of:%Y-%m-%d %H:%M:%S}"}
-    return ChurnFit(model, hz, cutoffs, features, train, valid, figures, baseline_figures, bg, importance, notes)
+    return ChurnFit(model, hz, cutoffs, features, train, valid, figures, baseline_figures, bg, notes)
+
+
+# customers scored (contributions, reasons) per batch: memory bounded by the batch, not the shop
+SCORE_BATCH_ROWS = 100_000
 
 
 def _score(model: ChurnModel, frame: pd.DataFrame, cuts_settings: dict | None, valid_prob=None, valid_y=None,
@@ -264,7 +286,18 @@ def _score(model: ChurnModel, frame: pd.DataFrame, cuts_settings: dict | None, v
         tiers, cuts = R.assign_tiers(prob, raw, cuts_settings, cuts)
     else:
         tiers = R.tier_of(prob, cuts)
-    why = model.reasons(frame, 3, horizon_days)
+    # contributions (TreeSHAP) once per customer, in batches: the reasons and the global importance
+    # (``why.attrs["importance"]``) both come from them
+    parts, abs_sum = [], np.zeros(len(model.feature_names_in_))
+    done = track("churn reasons", len(frame), "customers")
+    for lo in range(0, max(len(frame), 1), SCORE_BATCH_ROWS):
+        part = frame.iloc[lo:lo + SCORE_BATCH_ROWS]
+        contrib = model.contributions(part)
+        abs_sum += np.abs(contrib[:, :len(abs_sum)]).sum(axis=0)
+        parts.append(model.reasons(part, 3, horizon_days, contrib=contrib))
+        done.advance(len(part))
+    why = parts[0] if len(parts) == 1 else pd.concat(parts)
+    why.attrs["importance"] = explain.importance_series(abs_sum / max(len(frame), 1), model.feature_names_in_)
     out = pd.DataFrame({"customer_id": frame["customer_id"].to_numpy(), "probability": prob, "tier": tiers,
                         "reason_1": why["reason_1"].to_numpy(), "reason_2": why["reason_2"].to_numpy(),
                         "reason_3": why["reason_3"].to_numpy(), "model": model.model})
@@ -319,7 +352,8 @@ def churn_stage(ws, run_id: int, as_of, config: Config | None = None) -> dict:
     frame = cutoff_frame(ws, _as_ts(as_of), H, cfg)
     # "shop median" in the reasons means the shop as of as_of, not the (older) training cutoffs
     model.reference_ = explain.reference_values(frame[fit.features])
-    scores, cuts, _ = _score(model, frame, c["tiers"], valid_prob, y_val, horizon_days=H)
+    scores, cuts, why = _score(model, frame, c["tiers"], valid_prob, y_val, horizon_days=H)
+    fit.importance_ = why.attrs["importance"]
     n = write_scores(ws, run_id, scores)
     # the validation window's labels and calibrated scores: ROC and calibration charts, the threshold slider
     _temp_table(ws, "_churn_valid_df", pd.DataFrame({

@@ -262,7 +262,13 @@ def reference_values(X: pd.DataFrame) -> dict[str, float]:
 def global_importance(contrib: np.ndarray, features: list[str]) -> pd.Series:
     """Mean |contribution| per feature (the bias left out), largest first."""
     imp = np.abs(contrib[:, : len(features)]).mean(axis=0) if len(contrib) else np.zeros(len(features))
-    return pd.Series(imp, index=features, name="mean_abs_contribution").sort_values(ascending=False, kind="stable")
+    return importance_series(imp, features)
+
+
+def importance_series(mean_abs: np.ndarray, features: list[str]) -> pd.Series:
+    """Mean |contribution| per feature as a Series named ``mean_abs_contribution``, largest first."""
+    return pd.Series(mean_abs, index=features, name="mean_abs_contribution").sort_values(ascending=False,
+                                                                                       kind="stable")
 
 
 # -- reasons ---------------------------------------------------------------------

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import queue
 import re
 import shutil
@@ -134,14 +133,11 @@ def synthesize(ws, customers: int = 20000, seed: int = 42, as_of="2024-12-31", h
 
 def _restore_memory_limit(ws, old_limit: str) -> None:
     """Put ``memory_limit`` back exactly: DuckDB shows it rounded down (``'18.7 GiB'``), so re-setting
-    that string would shrink it a little on every synth; the default and SHOPSEG_MEMORY_LIMIT are
-    restored from their source instead."""
-    ws.con.execute("RESET memory_limit")
-    if ws.scalar("SELECT current_setting('memory_limit')") == old_limit:
-        return
-    env = os.environ.get("SHOPSEG_MEMORY_LIMIT")
-    if env:
-        ws.con.execute("SET memory_limit = ?", [env])
+    that string would shrink it a little on every synth; the workspace's budget (default or
+    SHOPSEG_MEMORY_LIMIT) is restored from its source instead."""
+    from ..workspace import memory_limit_setting
+
+    ws.con.execute("SET memory_limit = ?", [memory_limit_setting()])
     if ws.scalar("SELECT current_setting('memory_limit')") != old_limit:
         ws.con.execute("SET memory_limit = ?", [old_limit])
 

@@ -1,0 +1,331 @@
+"""Scale benchmark (issue #22): UCI Online Retail cloned x10 / x100, ingested and run end to end.
+
+    python benchmarks/bench_scale.py --data /work/shared/data --scale 10 [--scale 100] [--json out.json]
+
+For each scale it builds ``<tmp>/shopseg-scale-xN.parquet`` from the Online Retail file (copy ``k`` of
+``N``: customer ids ``CustomerID + k * 1,000,000``, invoices ``InvoiceNo || '-' || k`` so cancellations
+keep their ``C``, dates shifted ``k`` minutes earlier; guests stay guests), then runs, each as its own
+process, ``shopseg ingest FILE --preset online-retail`` and ``shopseg run --as-of <last day>`` into a
+fresh workspace, and records wall time, peak RSS of each command (``os.wait4``) and the per-stage
+seconds of the run (the ``runs`` table's ``stages``).  In the same benchmark run and on the same
+file, the textbook pipeline (pandas features, scikit-learn ``KMeans(5)``, mlxtend ``fpgrowth`` at 1%
+support on the invoice x product matrix) runs in its own process for the ratio; without mlxtend
+(``pip install 'shopseg[bench]'``) it is skipped with a message.
+
+Scale x1 is the original file through the same code.  The built files and workspaces are deleted at
+the end unless ``--keep`` is given (an x100 file is ~1 GB, its workspace ~5 GB).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+COPY_ID_STRIDE = 1_000_000  # > the largest CustomerID in the file (18,287)
+
+
+def find_source(data: str) -> Path:
+    p = Path(data)
+    if p.is_dir():
+        for cand in (p / "online_retail" / "online_retail.parquet", p / "online_retail.parquet"):
+            if cand.exists():
+                return cand
+        raise SystemExit(f"No online_retail.parquet under {p} (expected {p}/online_retail/online_retail.parquet).")
+    if not p.exists():
+        raise SystemExit(f"No file {p}: give the Online Retail Parquet file or the folder holding it.")
+    return p
+
+
+def build_scaled(src: Path, scale: int, out: Path) -> dict:
+    """Write ``scale`` copies of the Online Retail lines to ``out`` (Parquet); returns rows and last day."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
+    con.execute(f"""
+        COPY (
+          SELECT CASE WHEN k = 0 THEN InvoiceNo ELSE InvoiceNo || '-' || k END AS InvoiceNo,
+                 StockCode, Description, Quantity,
+                 InvoiceDate - to_minutes(k) AS InvoiceDate, UnitPrice,
+                 CustomerID + k * {COPY_ID_STRIDE} AS CustomerID, Country
+          FROM read_parquet('{src}'), range({scale}) AS r(k)
+        ) TO '{out}' (FORMAT parquet, ROW_GROUP_SIZE 1000000)""")
+    rows, last, customers = con.execute(
+        f"SELECT count(*), CAST(max(InvoiceDate) AS DATE), count(DISTINCT CustomerID) FROM read_parquet('{out}')"
+    ).fetchone()
+    con.close()
+    return {"rows": rows, "last_day": str(last), "customers": customers}
+
+
+def raw_read(path: Path, tmp: Path) -> dict:
+    """DuckDB reading the same file into a table of a fresh database file, no checks: ingest's floor."""
+    db = tmp / f"{path.stem}-raw.duckdb"
+    db.unlink(missing_ok=True)
+    code = ("import duckdb, sys; c = duckdb.connect(sys.argv[1]); "
+            "c.execute(\"CREATE TABLE t AS SELECT * FROM read_parquet('\" + sys.argv[2] + \"')\"); c.close()")
+    try:
+        return run_measured([sys.executable, "-c", code, str(db), str(path)])
+    finally:
+        db.unlink(missing_ok=True)
+        Path(str(db) + ".wal").unlink(missing_ok=True)
+
+
+def run_measured(cmd: list[str], env: dict | None = None, timeout: float = 7200) -> dict:
+    """Run ``cmd``; wall seconds and the peak RSS (MB) of that one process (its own rusage)."""
+    t0 = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        p = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, cwd=ROOT)
+        deadline = t0 + timeout
+        while True:
+            pid, status, ru = os.wait4(p.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() > deadline:
+                p.kill()
+                pid, status, ru = os.wait4(p.pid, 0)
+                break
+            time.sleep(0.2)
+        p.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        res = {"seconds": round(time.perf_counter() - t0, 1), "cpu_s": round(ru.ru_utime + ru.ru_stime, 1),
+               "peak_rss_mb": round(ru.ru_maxrss / 1024), "exit": p.returncode,
+               "load_avg_after": round(os.getloadavg()[0], 1)}
+        if p.returncode != 0:
+            res["error"] = (err.read().strip().splitlines() or out.read().strip().splitlines() or ["no output"])[-1]
+    return res
+
+
+def stage_seconds(ws: Path) -> dict:
+    """Seconds per stage of the workspace's latest run (from ``runs.stages``)."""
+    import duckdb
+
+    con = duckdb.connect(str(ws / "shop.duckdb"), read_only=True)
+    try:
+        row = con.execute("SELECT stages FROM runs ORDER BY started_at DESC LIMIT 1").fetchone()
+    finally:
+        con.close()
+    stages = json.loads(row[0]) if row and row[0] else {}
+    out = {}
+    for name, info in (stages.items() if isinstance(stages, dict) else ()):
+        sec = info.get("seconds") if isinstance(info, dict) else info
+        if isinstance(sec, (int, float)):
+            out[name] = round(float(sec), 1)
+    return out
+
+
+BASKET_SPLIT = r"""
+import json, sys, time
+from shopseg.basket._baskets import baskets_from_workspace
+from shopseg.basket._tables import _Params
+from shopseg.config import load_config
+from shopseg.workspace import open_workspace
+ws = open_workspace(sys.argv[1], create=False)
+p = _Params(load_config())
+t0 = time.perf_counter()
+b = baskets_from_workspace(ws, as_of=sys.argv[2] + " 23:59:59", unit=p.unit)
+t1 = time.perf_counter()
+its = p.itemsets(b)
+t2 = time.perf_counter()
+print("@@RESULT@@" + json.dumps({"baskets": b.n_baskets, "items": b.n_items, "itemsets": len(its),
+                                 "build_s": round(t1 - t0, 2), "mine_s": round(t2 - t1, 2)}))
+"""
+
+
+def basket_split(ws: Path, last_day: str) -> dict:
+    """The baskets stage's two parts apart: building the baskets from DuckDB, and the miner alone on them."""
+    out = subprocess.run([sys.executable, "-c", BASKET_SPLIT, str(ws), last_day], capture_output=True, text=True,
+                         cwd=ROOT)
+    for line in out.stdout.splitlines():
+        if line.startswith("@@RESULT@@"):
+            return json.loads(line[len("@@RESULT@@"):])
+    return {"error": (out.stderr.strip().splitlines() or ["no output"])[-1]}
+
+
+TEXTBOOK = r"""
+import resource, sys, time, json
+import pandas as pd
+from sklearn.cluster import KMeans
+from sklearn.preprocessing import StandardScaler
+t0 = time.perf_counter()
+path = sys.argv[1]
+df = pd.read_parquet(path)
+df = df.dropna(subset=["CustomerID"])
+df = df[~df["InvoiceNo"].astype(str).str.startswith("C") & (df["Quantity"] > 0)]
+df["amount"] = df["Quantity"] * df["UnitPrice"]
+as_of = df["InvoiceDate"].max() + pd.Timedelta(days=1)
+rfm = df.groupby("CustomerID").agg(recency=("InvoiceDate", lambda s: (as_of - s.max()).days),
+                                   frequency=("InvoiceNo", "nunique"), monetary=("amount", "sum"))
+t_feat = time.perf_counter()
+X = StandardScaler().fit_transform(rfm[["recency", "frequency", "monetary"]])
+labels = KMeans(n_clusters=5, n_init=10, random_state=0).fit_predict(X)
+t_km = time.perf_counter()
+basket = (df.groupby(["InvoiceNo", "StockCode"])["Quantity"].sum().unstack(fill_value=0) > 0)
+from mlxtend.frequent_patterns import fpgrowth
+itemsets = fpgrowth(basket, min_support=0.01, use_colnames=True)
+t_fp = time.perf_counter()
+print("@@RESULT@@" + json.dumps({
+    "customers": int(len(rfm)), "baskets": int(basket.shape[0]), "products": int(basket.shape[1]),
+    "itemsets": int(len(itemsets)), "features_s": round(t_feat - t0, 1), "kmeans_s": round(t_km - t_feat, 1),
+    "fpgrowth_s": round(t_fp - t_km, 1)}))
+"""
+
+
+def textbook(path: Path) -> dict:
+    try:
+        import mlxtend  # noqa: F401
+    except ImportError:
+        return {"skipped": "mlxtend is not installed (pip install 'shopseg[bench]'); textbook pipeline skipped"}
+    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
+        f.write(TEXTBOOK)
+    try:
+        cmd = [sys.executable, f.name, str(path)]
+        t0 = time.perf_counter()
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        _, status, ru = os.wait4(p.pid, 0)
+        stdout, stderr = p.stdout.read(), p.stderr.read()
+        res = {"seconds": round(time.perf_counter() - t0, 1), "cpu_s": round(ru.ru_utime + ru.ru_stime, 1),
+               "peak_rss_mb": round(ru.ru_maxrss / 1024), "exit": os.waitstatus_to_exitcode(status)}
+    finally:
+        os.unlink(f.name)
+    for line in stdout.splitlines():
+        if line.startswith("@@RESULT@@"):
+            res.update(json.loads(line[len("@@RESULT@@"):]))
+    if res["exit"] != 0:
+        res["error"] = (stderr.strip().splitlines() or ["no output"])[-1]
+    return res
+
+
+def shopseg_cmd() -> list[str]:
+    exe = Path(sys.executable).with_name("shopseg")
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "shopseg.cli"]
+
+
+def bench_one(src: Path, scale: int, tmp: Path, *, with_textbook: bool, keep: bool, env: dict,
+              stages: list[str] | None = None, ingest_only: bool = False) -> dict:
+    f = tmp / f"shopseg-scale-x{scale}.parquet"
+    ws = tmp / f"shopseg-scale-x{scale}-ws"
+    shutil.rmtree(ws, ignore_errors=True)
+    t0 = time.perf_counter()
+    # in a child process: a command started later inherits this process's peak RSS through fork and
+    # exec (Linux keeps the old memory's high-water mark in ru_maxrss), so this process must stay small
+    out = subprocess.run([sys.executable, "-c", "import json, sys; sys.path.insert(0, sys.argv[1]); "
+                          "import bench_scale as b; from pathlib import Path; "
+                          "print(json.dumps(b.build_scaled(Path(sys.argv[2]), int(sys.argv[3]), Path(sys.argv[4]))))",
+                          str(Path(__file__).parent), str(src), str(scale), str(f)],
+                         capture_output=True, text=True, check=True)
+    info = json.loads(out.stdout.strip().splitlines()[-1])
+    info["build_s"] = round(time.perf_counter() - t0, 1)
+    print(f"x{scale}: {info['rows']:,} lines, {info['customers']:,} customers, last day {info['last_day']} "
+          f"(built in {info['build_s']} s)", flush=True)
+    cli = shopseg_cmd() + ["--workspace", str(ws)]
+    res = {"scale": scale, **info}
+    try:
+        res["raw_read"] = raw_read(f, tmp)
+        print(f"  DuckDB read into a table, no checks {res['raw_read']}", flush=True)
+        res["ingest"] = run_measured(cli + ["ingest", str(f), "--preset", "online-retail"], env=env)
+        print(f"  ingest {res['ingest']}", flush=True)
+        if res["ingest"]["exit"] == 0 and not ingest_only:
+            only = [a for s in stages or [] for a in ("--stage", s)]
+            res["run"] = run_measured(cli + ["run", "--as-of", info["last_day"], *only], env=env)
+            print(f"  run {res['run']}", flush=True)
+            if res["run"]["exit"] == 0:
+                res["stages"] = stage_seconds(ws)
+                print(f"  stages {res['stages']}", flush=True)
+                res["basket_split"] = basket_split(ws, info["last_day"])
+                print(f"  baskets apart {res['basket_split']}", flush=True)
+        if with_textbook:
+            res["textbook"] = textbook(f)
+            print(f"  textbook {res['textbook']}", flush=True)
+            if "seconds" in res["textbook"] and "run" in res:
+                res["ratio_run_to_textbook"] = round(res["run"]["seconds"] / res["textbook"]["seconds"], 2)
+    finally:
+        if not keep:
+            f.unlink(missing_ok=True)
+            shutil.rmtree(ws, ignore_errors=True)
+    return res
+
+
+def run_outputs(ws: str) -> dict:
+    """What must not move when only speed changes: segment sizes, itemsets, rules, churn scores and AUC."""
+    import duckdb
+
+    c = duckdb.connect(str(Path(ws) / "shop.duckdb"), read_only=True)
+    try:
+        rid = c.execute("SELECT max(run_id) FROM runs").fetchone()[0]
+        stages = json.loads(c.execute("SELECT stages FROM runs WHERE run_id = ?", [rid]).fetchone()[0])
+
+        def q(sql):
+            return c.execute(sql, [rid]).fetchall()
+        return {
+            "segment sizes": q("SELECT scheme, segment, count(*) FROM segments WHERE run_id = ? GROUP BY ALL "
+                               "ORDER BY ALL"),
+            "itemsets": q("SELECT count(*), sum(hash(scope, items, item_names, round(support, 9))) "
+                          "FROM frequent_itemsets WHERE run_id = ?"),
+            "rules": q("SELECT count(*), sum(hash(scope, antecedent, consequent, antecedent_names, consequent_name, "
+                       "round(support, 9), round(confidence, 9), round(lift, 6))) FROM association_rules "
+                       "WHERE run_id = ?"),
+            "churn scores": q("SELECT count(*), round(sum(probability), 9), sum(hash(customer_id, tier, reason_1, "
+                              "reason_2, reason_3)) FROM churn_scores WHERE run_id = ?"),
+            "churn": {k: stages.get("churn", {}).get(k) for k in ("roc_auc", "baseline_roc_auc", "model", "tiers")},
+            "importance top": q("SELECT details->>'$.feature', round(value, 4) FROM model_reports "
+                                "WHERE run_id = ? AND metric = 'global_importance_top'"),
+            "seconds": {k: v.get("seconds") for k, v in stages.items()},
+        }
+    finally:
+        c.close()
+
+
+def compare(ws_a: str, ws_b: str) -> int:
+    """Print, per output, SAME or the two values; exit 1 when anything but the seconds differs."""
+    a, b = run_outputs(ws_a), run_outputs(ws_b)
+    moved = False
+    for k in a:
+        same = a[k] == b[k]
+        print(f"{k}: {'SAME' if same else 'DIFF'}")
+        if not same:
+            print(f"  {ws_a}: {a[k]}\n  {ws_b}: {b[k]}")
+            moved = moved or k != "seconds"
+    return 1 if moved else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", help="Online Retail Parquet file, or the folder holding it")
+    ap.add_argument("--compare", nargs=2, metavar="WS", help="compare the latest runs of two workspaces instead")
+    ap.add_argument("--scale", type=int, action="append", help="copies of the file (repeatable; default 10)")
+    ap.add_argument("--tmp", default=tempfile.gettempdir(), help="where the scaled files and workspaces go")
+    ap.add_argument("--no-textbook", action="store_true", help="skip the pandas + scikit-learn + mlxtend pipeline")
+    ap.add_argument("--keep", action="store_true", help="keep the scaled files and workspaces")
+    ap.add_argument("--json", help="write the results to this file")
+    ap.add_argument("--stage", action="append", help="run only these stages (repeatable; default all)")
+    ap.add_argument("--ingest-only", action="store_true", help="ingest, no run")
+    args = ap.parse_args(argv)
+    if args.compare:
+        return compare(*args.compare)
+    if not args.data:
+        ap.error("--data is required (the Online Retail Parquet file, or the folder holding it)")
+    src = find_source(args.data)
+    env = dict(os.environ)
+    results = []
+    for scale in args.scale or [10]:
+        if scale < 1:
+            raise SystemExit(f"--scale must be a positive number of copies; got {scale}.")
+        results.append(bench_one(src, scale, Path(args.tmp), with_textbook=not args.no_textbook,
+                                 keep=args.keep, env=env, stages=args.stage, ingest_only=args.ingest_only))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
