@@ -226,3 +226,23 @@ def test_sql_output_writes_the_rows_in_the_format_of_its_extension(shop, tmp_pat
 def test_sql_parquet_needs_an_output_file(shop):
     r = shopseg("-w", shop, "sql", "SELECT 1", "--format", "parquet")
     assert r.exit_code == 2 and "give --output FILE.parquet" in r.output
+
+
+@pytest.mark.parametrize("args, key", [
+    (["reviews", "--as-of", "2024-07-01"], "reviews"),
+    (["predict", "clv", "--as-of", "2024-07-01"], "clv"),
+    (["predict", "churn", "--as-of", "2024-07-01"], "run"),  # 14 labelled customers: skipped, said in the run
+])
+def test_stage_commands_print_one_json_document_too(shop, tmp_path, args, key):
+    import shutil
+
+    ws = tmp_path / "ws"
+    shutil.copytree(shop, ws)  # these commands add runs: keep the module's shop as it was
+    r = shopseg("-w", ws, *args, "--json")
+    assert r.exit_code == 0, r.output
+    assert key in json.loads(r.stdout)
+
+
+def test_measure_without_actions_is_an_error_not_a_document(shop):
+    r = shopseg("-w", shop, "measure", "--json")
+    assert r.exit_code == 2 and "No actions in the workspace yet" in r.output

@@ -798,6 +798,8 @@ def predict_churn(
     cfg = _load_config(config, overrides={"churn": over} if over else None)
     with _open() as ws:
         result = _run_stage(ws, "churn", as_of, cfg)
+        if result.stages.get("churn", {}).get("status") != "done" or not ws.has_table("model_reports"):
+            return  # skipped: the run's line above says why (too few customers, one class ...)
         out.table("validation", ["model", "metric", "value"], ws.sql(
             "SELECT model, metric, round(value, 3) FROM model_reports WHERE run_id = ? AND metric IN "
             "('roc_auc','pr_auc','brier','lift_top_decile','gains_top_20') ORDER BY model, metric",
