@@ -94,7 +94,8 @@ def test_a_birth_date_before_ingest_min_date_is_accepted_but_not_one_before_1900
 def test_quarantined_rows_hide_the_birth_date_under_hash(ws, tmp_path):
     p = tmp_path / "customers.csv"
     p.write_text("customer_id,birth_date,gender,signed_up_at\nq1,1984-03-09,female,not-a-date\n", encoding="utf-8")
-    r = ingest(ws, p, table="customers", config=load_config(overrides={"privacy": {"pii": "hash"}}))
+    r = ingest(ws, p, table="customers", config=load_config(overrides={"privacy": {"pii": "hash"},
+                                                                              "ingest": {"max_quarantine_share": 1.0}}))
     assert r.n_quarantined == 1
     raw = ws.scalar("SELECT raw FROM quarantine")
     assert "1984-03-09" not in raw and '"birth_date":"[redacted]"' in raw and '"gender":"[redacted]"' in raw

@@ -7,7 +7,7 @@ setting is documented in ``defaults.toml`` itself and in ``docs/config.md``
 
 >>> cfg = load_config()
 >>> cfg["ingest.max_quarantine_share"]
-1.0
+0.5
 >>> load_config(overrides={"ingest": {"max_quarantine_share": 2}})
 Traceback (most recent call last):
 ...
