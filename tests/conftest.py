@@ -53,3 +53,21 @@ if "SHOPSEG_KEY_DIR" not in os.environ:
 
     os.environ["SHOPSEG_KEY_DIR"] = tempfile.mkdtemp(prefix="shopseg-test-keys-")
 os.environ.pop("SHOPSEG_SECRET_KEY", None)
+
+
+def stored_segments_run(ws, config, as_of=None):
+    """One segments-stage run of ``ws`` (default as of FIXTURE_AS_OF), stored and marked done, as a finished
+    ``shopseg run`` leaves it; returns (run_id, SegmentRun)."""
+    import warnings
+
+    from shopseg.fixtures import FIXTURE_AS_OF
+    from shopseg.pipeline import start_run
+    from shopseg.segment import segment_all
+
+    as_of = FIXTURE_AS_OF if as_of is None else as_of
+    rid = start_run(ws, as_of, config, 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # SegmentWarning: a dozen customers are few for quantiles
+        run = segment_all(ws, rid, as_of, config)
+    ws.con.execute("UPDATE runs SET status = 'done' WHERE run_id = ?", [rid])
+    return rid, run

@@ -13,12 +13,12 @@ from shopseg.act import plan_actions
 from shopseg.cli import app
 from shopseg.config import load_config
 from shopseg.fixtures import FIXTURE_AS_OF, load_fixture_shop
-from shopseg.pipeline import start_run
 from shopseg.segment import segment_all
 from shopseg.trust import forget
 from shopseg.views import customer_interests, customers
 from shopseg.workspace import open_workspace
 
+from .conftest import stored_segments_run
 from .test_act_playbook import DEFAULT_CAMPAIGNS
 
 SCHEMES = ["rfm", "interest", "age_band", "gender"]
@@ -37,11 +37,7 @@ def _run(path, demographics: bool = False):
         ws.con.execute("UPDATE customers SET gender = CASE customer_id WHEN 'c01' THEN 'F' ELSE 'm' END "
                        "WHERE customer_id IN ('c01', 'c02')")
     cfg = load_config(overrides={"segments": {"schemes": SCHEMES, "interest": {"prior_weight": 1.0}}})
-    rid = start_run(ws, FIXTURE_AS_OF, cfg, 0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # SegmentWarning: 11 customers are few for quantiles
-        run = segment_all(ws, rid, FIXTURE_AS_OF, cfg)
-    ws.con.execute("UPDATE runs SET status = 'done' WHERE run_id = ?", [rid])
+    rid, run = stored_segments_run(ws, cfg)
     ws.close()
     return rid, run
 

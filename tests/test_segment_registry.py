@@ -11,12 +11,12 @@ from typer.testing import CliRunner
 from shopseg.cli import app
 from shopseg.config import load_config
 from shopseg.errors import ConfigError
-from shopseg.fixtures import FIXTURE_AS_OF, load_fixture_shop
-from shopseg.pipeline import start_run
-from shopseg.segment import Scheme, get_scheme, register, scheme_names, segment_all, unregister
+from shopseg.fixtures import load_fixture_shop
+from shopseg.segment import Scheme, get_scheme, register, scheme_names, unregister
 from shopseg.workspace import open_workspace
 
 from . import toy_scheme
+from .conftest import stored_segments_run
 
 # the fixture shop's 11 customers known at FIXTURE_AS_OF, by number of orders (tests/data, shopseg.fixtures)
 TOY_SIZES = {"repeat": 7, "single": 2, "none": 2}  # c01 c02 c04 c06 c07 c08 c09 / c03 c05 / c10 c11
@@ -35,11 +35,7 @@ def toy_ws(toy, tmp_path):
     ws = open_workspace(path)
     load_fixture_shop(ws)
     cfg = load_config(overrides={"segments": {"schemes": ["rfm", "toy"], "cluster": {"sample_size": 100}}})
-    rid = start_run(ws, FIXTURE_AS_OF, cfg, 0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # SegmentWarning: 11 customers are few for quantiles
-        run = segment_all(ws, rid, FIXTURE_AS_OF, cfg)
-    ws.con.execute("UPDATE runs SET status = 'done' WHERE run_id = ?", [rid])
+    rid, run = stored_segments_run(ws, cfg)
     ws.close()
     return path, rid, run
 

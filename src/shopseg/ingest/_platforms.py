@@ -37,6 +37,7 @@ from ..errors import IngestError
 from ._plan import Plan
 from ._read import SourceInfo
 from ._sql import ident, literal
+from ._sql import text_or_null as _t
 from ._preset_base import Preset, _pick
 
 # The product of the one line of a refund's return order (not goods: out of baskets and recommendations).
@@ -48,11 +49,6 @@ PLATFORM_DATE_FORMATS = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:
                          "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M", "%m/%d/%Y"]
 SHOPIFY_NOT_SOLD = ("voided",)  # Financial Status of orders loaded as kind 'adjustment'
 WOOCOMMERCE_NOT_SOLD = ("cancelled", "failed", "pending", "checkout-draft", "trash")  # status -> 'adjustment'
-
-
-def _t(col: str) -> str:
-    """A column as trimmed text, NULL when empty."""
-    return f"nullif(trim(CAST({col} AS VARCHAR)), '')"
 
 
 def _num(col: str) -> str:

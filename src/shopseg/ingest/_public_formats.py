@@ -23,6 +23,7 @@ from ..errors import IngestError
 from ._plan import Plan
 from ._read import SourceInfo
 from ._sql import ident, literal
+from ._sql import text_or_null as _t
 from ._preset_base import Preset, _has_any, _pick
 
 # -- shared helpers ----------------------------------------------------------------------------------------
@@ -59,11 +60,6 @@ def _sibling(path: Path, name: str, needed: tuple[str, ...], preset: str, why: s
 
 def _csv(path: Path) -> str:
     return f"read_csv({literal(str(path))}, header = true, all_varchar = true, encoding = 'utf-8')"
-
-
-def _t(col: str) -> str:
-    """A source column as trimmed text, NULL when empty."""
-    return f"nullif(trim(CAST({col} AS VARCHAR)), '')"
 
 
 def _got(col: str) -> str:

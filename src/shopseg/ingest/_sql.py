@@ -17,3 +17,8 @@ def literal(value) -> str:
     if isinstance(value, (int, float)):
         return repr(value)
     return "'" + str(value).replace("'", "''") + "'"
+
+
+def text_or_null(col: str) -> str:
+    """A source column as trimmed text, NULL when empty (the presets' reading of an export's cell)."""
+    return f"nullif(trim(CAST({col} AS VARCHAR)), '')"

@@ -99,6 +99,13 @@ def _check_value(key: bytes) -> str:
     return hmac.new(key, _CHECK, hashlib.sha256).hexdigest()
 
 
+def _id_record(workspace_id: str, key: bytes) -> bytes:
+    """The bytes of ``secret.id``: the workspace's id and the key's check value, never the key."""
+    import json
+
+    return json.dumps({"workspace_id": workspace_id, "key_check": _check_value(key)}).encode()
+
+
 def secret_path(ws_or_path) -> Path:
     """Where the workspace's key file is (or will be): outside the workspace, or a legacy ``secret.key`` in it."""
     root = _root(ws_or_path)
@@ -146,11 +153,8 @@ def _read_key(p: Path) -> bytes:
 
 def _new_workspace_key(root: Path, env_key: bytes | None) -> bytes:
     """First use: an id record in the workspace and (unless the environment gives it) a key file outside."""
-    import json
-    import uuid
-
     root.mkdir(parents=True, exist_ok=True)
-    wid = uuid.UUID(bytes=os.urandom(16)).hex
+    wid = os.urandom(16).hex()
     key, key_file = env_key, None
     if key is None:
         d = key_dir()
@@ -162,8 +166,7 @@ def _new_workspace_key(root: Path, env_key: bytes | None) -> bytes:
                 from None
         key, key_file = os.urandom(32), d / f"{wid}.key"
         _create_exclusive(key_file, key)
-    record = json.dumps({"workspace_id": wid, "key_check": _check_value(key)}).encode()
-    if _create_exclusive(root / ID_FILE, record):
+    if _create_exclusive(root / ID_FILE, _id_record(wid, key)):
         return key
     if key_file is not None:  # a concurrent process made the workspace's record first: use theirs
         key_file.unlink(missing_ok=True)
@@ -209,9 +212,6 @@ def move_secret_out(ws_or_path) -> Path:
     The workspace keeps an id record with the key's check value, so the same key keeps being used and
     a copy of the workspace no longer holds it.
     """
-    import json
-    import uuid
-
     root = _root(ws_or_path)
     legacy = root / SECRET_FILE
     if not legacy.exists():
@@ -219,7 +219,7 @@ def move_secret_out(ws_or_path) -> Path:
             return secret_path(root)
         raise WorkspaceError(f"The workspace {root} has no key to move (no {SECRET_FILE}).")
     key = _read_key(legacy)
-    info = _read_id(root) or {"workspace_id": uuid.UUID(bytes=os.urandom(16)).hex}
+    info = _read_id(root) or {"workspace_id": os.urandom(16).hex()}
     d = key_dir()
     d.mkdir(parents=True, exist_ok=True, mode=0o700)
     dest = d / f"{info['workspace_id']}.key"
@@ -227,7 +227,7 @@ def move_secret_out(ws_or_path) -> Path:
         raise WorkspaceError(f"{dest} already holds another key.", hint="Move it away first; keys are not merged.")
     _create_exclusive(dest, key)
     record = root / (ID_FILE + ".tmp")
-    record.write_bytes(json.dumps({"workspace_id": info["workspace_id"], "key_check": _check_value(key)}).encode())
+    record.write_bytes(_id_record(info["workspace_id"], key))
     os.replace(record, root / ID_FILE)
     legacy.unlink()
     return dest
