@@ -535,3 +535,30 @@ def test_the_email_key_is_pseudonymised_like_the_email(ws, tmp_path, pii):
     assert ws.scalar("SELECT count(*) FROM orders WHERE kind = 'return' AND customer_id LIKE 'hmac:%'") == 2
     raw = ws.sql("SELECT email FROM customer_pii ORDER BY 1")
     assert raw == ([("ann@shop.com",), ("bob@shop.com",)] if pii == "separate" else [])
+
+
+def test_the_shopify_currency_column_names_the_shops_currency(ws, tmp_path):
+    from shopseg.report._units import shop_currency
+
+    path = tmp_path / "orders_export.csv"
+    make_shopify_orders(path, n_orders=20, n_people=10)
+    r = ingest(ws, path)
+    assert r.summary["currency"] == "USD"  # every order row of the export says USD
+    assert shop_currency(ws, "auto") == "USD" and shop_currency(ws, "EUR") == "EUR"
+
+
+def test_an_export_in_two_currencies_names_none(ws, tmp_path):
+    from shopseg.report._units import shop_currency
+
+    path = tmp_path / "orders_export.csv"
+    make_shopify_orders(path, n_orders=20, n_people=10)
+    text = path.read_text(encoding="utf-8").splitlines()
+    header = text[0].split(",").index("Currency")
+    rows = [line.split(",") for line in text[1:]]
+    for row in rows[len(rows) // 2:]:
+        if row[header] == "USD":
+            row[header] = "EUR"
+    path.write_text("\n".join([text[0], *(",".join(r) for r in rows)]) + "\n", encoding="utf-8")
+    r = ingest(ws, path)
+    assert r.summary["currency"] == "EUR, USD"
+    assert shop_currency(ws, "auto") == ""  # amounts without a currency rather than the wrong one

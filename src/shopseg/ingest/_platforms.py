@@ -219,6 +219,13 @@ def _shopify_orders_summary(con: duckdb.DuckDBPyConnection, info: SourceInfo) ->
     out["customers_in_file"] = con.execute("SELECT count(DISTINCT _email) FROM _src").fetchone()[0]
     out["guest_orders_in_file"] = con.execute(
         "SELECT count(DISTINCT _order) FROM _src WHERE _email IS NULL").fetchone()[0]
+    currency = next((ident(c) for c in info.columns if c.lower() == "currency"), None)
+    if currency:  # the shop's currency as the export states it (the report writes money with it, docs/presets.md)
+        codes = [c for (c,) in con.execute(
+            f"SELECT DISTINCT upper(trim({currency})) AS c FROM _src WHERE nullif(trim({currency}), '') IS NOT NULL "
+            "ORDER BY c").fetchall()]
+        if codes:
+            out["currency"] = ", ".join(codes)
     return out
 
 

@@ -13,7 +13,7 @@ from typing import Callable
 import duckdb
 
 from ..errors import IngestError
-from ._plan import Plan, missing_column_hint, missing_column_message
+from ._plan import Plan, missing_column_message
 from ._read import ReadOptions, SourceInfo
 from ._sql import ident
 
@@ -48,8 +48,7 @@ def _pick(info: SourceInfo, path: Path, table: str, wanted: dict[str, tuple[str,
             missing.append(f"{key} (as {' or '.join(names)})")
     if missing:
         raise IngestError(missing_column_message(path, table, missing, info.columns),
-                          hint="Is this the right preset? " + missing_column_hint([], info.columns)
-                          if False else "Is this the right preset for the file? See `shopseg presets`.")
+                          hint="Is this the right preset for the file? See `shopseg presets`.")
     return found
 
 

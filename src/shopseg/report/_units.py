@@ -42,9 +42,12 @@ def shop_currency(ws, setting: str | None) -> str:
         return ""
     from ..ingest.presets import PRESETS
 
-    used = {p for (p,) in ws.sql("SELECT DISTINCT preset FROM ingest_log WHERE preset IS NOT NULL")}
-    found = {PRESETS[p].currency for p in used if p in PRESETS and PRESETS[p].currency}
-    return found.pop() if len(found) == 1 else ""
+    used = ws.sql("SELECT DISTINCT preset, json_extract_string(summary, '$.currency') FROM ingest_log "
+                  "WHERE preset IS NOT NULL")
+    # the export's own Currency column (Shopify) first, else the preset's fixed one; a file holding two
+    # currencies ("EUR, USD") names none: amounts are then written without one
+    found = {stated or PRESETS[p].currency for p, stated in used if stated or (p in PRESETS and PRESETS[p].currency)}
+    return found.pop() if len(found) == 1 and "," not in next(iter(found)) else ""
 
 
 def run_currency_setting(run: dict, config=None) -> str | None:
