@@ -166,6 +166,7 @@ CONSTRAINTS: dict[str, Constraint] = {
     "segments.interest.max_interests": interval(1, 10, integer=True),
     "segments.interest.browse_weight": interval(0, None),
     "segments.interest.review_weight": interval(0, None),
+    "segments.interest.topic_weight": interval(0, None),
     "segments.value.high_share": interval(0, 1),
     "segments.value.mid_share": interval(0, 1),
     "segments.value.basis": one_of("auto", "monetary_net", "clv"),
