@@ -167,6 +167,8 @@ CONSTRAINTS: dict[str, Constraint] = {
     "segments.interest.browse_weight": interval(0, None),
     "segments.interest.review_weight": interval(0, None),
     "segments.interest.topic_weight": interval(0, None),
+    "segments.interest.derived_groups": interval(0, 500, integer=True),
+    "segments.interest.derived_min_products": interval(1, None, integer=True),
     "segments.value.high_share": interval(0, 1),
     "segments.value.mid_share": interval(0, 1),
     "segments.value.basis": one_of("auto", "monetary_net", "clv"),

@@ -42,6 +42,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .product_groups import derived_categories
+
 NO_INTEREST = "no clear interest"
 BROWSE_EVENTS = ("view", "click", "add_to_cart", "wishlist")
 
@@ -49,7 +51,7 @@ BROWSE_EVENTS = ("view", "click", "add_to_cart", "wishlist")
 TOPIC_WORDS = 2  # a topic interest is named from this many of its top words
 
 
-def _evidence_sql(has_events: bool, has_reviews: bool, has_topics: bool = False) -> str:
+def _evidence_sql(has_events: bool, has_reviews: bool, has_topics: bool = False, derived: bool = False) -> str:
     parts = ["""
         SELECT customer_id, product_id, 1.0 AS w FROM (
             SELECT DISTINCT o.customer_id, o.order_id, l.product_id
@@ -80,8 +82,10 @@ def _evidence_sql(has_events: bool, has_reviews: bool, has_topics: bool = False)
     return f"""
     WITH ev AS ({ev}),
     item AS (
-        SELECT ev.customer_id, p.category, p.brand, sum(ev.w) AS w
+        SELECT ev.customer_id, {"coalesce(p.category, d.category)" if derived else "p.category"} AS category,
+               p.brand, sum(ev.w) AS w
         FROM ev JOIN products p USING (product_id)
+        {"LEFT JOIN _interest_groups d USING (product_id)" if derived else ""}
         WHERE coalesce(p.is_merchandise, TRUE)
         GROUP BY ALL
     )
@@ -94,8 +98,13 @@ def _evidence_sql(has_events: bool, has_reviews: bool, has_topics: bool = False)
 
 
 def interest_evidence(ws, as_of, *, browse_weight: float = 0.2, review_weight: float = 1.0,
-                      topic_weight: float = 1.0, run_id: int | None = None) -> pd.DataFrame:
-    """Weighted evidence (customer_id, kind, item, weight) before ``as_of`` (see the module doc)."""
+                      topic_weight: float = 1.0, run_id: int | None = None, derived_groups: int = 0,
+                      derived_min_products: int = 5) -> pd.DataFrame:
+    """Weighted evidence (customer_id, kind, item, weight) before ``as_of`` (see the module doc).
+
+    ``derived_groups`` > 0: when no product has a category, products are grouped from their names
+    (:func:`shopseg.segment.product_groups.derived_categories`) and the groups count as categories.
+    """
     has_events = ws.has_table("events") and bool(ws.scalar("SELECT count(*) FROM events"))
     has_reviews = run_id is not None and ws.has_table("review_insights") and bool(
         ws.scalar("SELECT count(*) FROM review_insights WHERE run_id = ?", [int(run_id)]))
@@ -107,7 +116,14 @@ def interest_evidence(ws, as_of, *, browse_weight: float = 0.2, review_weight: f
         params |= {"review_weight": float(review_weight), "run_id": int(run_id)}
     if has_topics:
         params["topic_weight"] = float(topic_weight)
-    return ws.df(_evidence_sql(has_events, has_reviews, has_topics), params)
+    groups = derived_categories(ws, n_groups=derived_groups, min_products=derived_min_products)
+    if not len(groups):
+        return ws.df(_evidence_sql(has_events, has_reviews, has_topics), params)
+    ws.con.register("_interest_groups", groups)
+    try:
+        return ws.df(_evidence_sql(has_events, has_reviews, has_topics, derived=True), params)
+    finally:
+        ws.con.unregister("_interest_groups")
 
 
 def affinities(evidence: pd.DataFrame, prior_weight: float = 2.0) -> pd.DataFrame:
@@ -195,7 +211,9 @@ def interests(ws, as_of, customer_ids, cfg, run_id: int | None = None) -> Intere
     """Affinities, interests and the ``interest`` segment of ``customer_ids`` (see the module doc)."""
     ev = interest_evidence(ws, as_of, browse_weight=cfg["segments.interest.browse_weight"],
                            review_weight=cfg["segments.interest.review_weight"],
-                           topic_weight=cfg["segments.interest.topic_weight"], run_id=run_id)
+                           topic_weight=cfg["segments.interest.topic_weight"], run_id=run_id,
+                           derived_groups=cfg["segments.interest.derived_groups"],
+                           derived_min_products=cfg["segments.interest.derived_min_products"])
     ids = pd.Series(customer_ids, dtype=object).astype(str).reset_index(drop=True)
     if not len(ev):
         note = "no product of the shop has a category or a brand"
