@@ -52,6 +52,7 @@ def test_a_shop_without_categories_gets_interests_from_its_product_names(ws):
     assert got.note is None
     assert got.segment.str.split(" / ").str[0].tolist() == ["candle", "bag", NO_INTEREST]
     assert got.rows["lift"].tolist() == [pytest.approx(1.6)] * 2
+    assert got.extras[NO_INTEREST]["categories"] == "derived from product names: 2 groups (docs/segments.md)"
     # 0 groups: nothing to go on, as before
     assert interests(ws, AS_OF, ["a"], cfg(derived_groups=0)).note == \
         "no product of the shop has a category or a brand"

@@ -121,9 +121,11 @@ def interest_evidence(ws, as_of, *, browse_weight: float = 0.2, review_weight: f
         return ws.df(_evidence_sql(has_events, has_reviews, has_topics), params)
     ws.con.register("_interest_groups", groups)
     try:
-        return ws.df(_evidence_sql(has_events, has_reviews, has_topics, derived=True), params)
+        ev = ws.df(_evidence_sql(has_events, has_reviews, has_topics, derived=True), params)
     finally:
         ws.con.unregister("_interest_groups")
+    ev.attrs["derived_groups"] = int(groups["category"].nunique())  # the profiles say where categories came from
+    return ev
 
 
 def affinities(evidence: pd.DataFrame, prior_weight: float = 2.0) -> pd.DataFrame:
@@ -227,6 +229,10 @@ def interests(ws, as_of, customer_ids, cfg, run_id: int | None = None) -> Intere
     seg = ids.map(ci.loc[ci["rank"] == 1].set_index("customer_id")["interest"]).astype(object)
     seg = seg.where(seg.notna(), NO_INTEREST)
     names, extras = segment_descriptions(aff, ci, seg, ids, min_lift)
+    if ev.attrs.get("derived_groups"):
+        for s in seg.unique():
+            extras.setdefault(s, {})["categories"] = (f"derived from product names: {ev.attrs['derived_groups']} "
+                                                     "groups (docs/segments.md)")
     return InterestResult(ci, seg, names, extras)
 
 
