@@ -58,7 +58,10 @@ def test_a_shop_without_categories_gets_interests_from_its_product_names(ws):
         "no product of the shop has a category or a brand"
 
 
-def test_the_shops_own_categories_win(ws):
+def test_the_shops_own_categories_or_brands_win(ws):
     shop(ws, {"a": ["c1"]}, category="home")
     assert len(derived_categories(ws, n_groups=2, min_products=1)) == 0
     assert interests(ws, AS_OF, ["a"], cfg()).rows.empty  # one purchase of home: lift 1
+    write_table(ws, "products", pd.DataFrame({"product_id": list(NAMES), "name": list(NAMES.values()),
+                                              "brand": "Wickley"}))
+    assert len(derived_categories(ws, n_groups=2, min_products=1)) == 0  # a brand-only shop keeps its brands

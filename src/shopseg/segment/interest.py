@@ -29,8 +29,9 @@ for the customers with little evidence and fades as it grows.
 
 A customer's **interests** are the categories (and review topics) with lift >= ``min_lift``, by lift, at most
 ``max_interests`` (3); a topic's lift is over the shop's mix of topics, so a topic most reviewers write about
-(delivery) lifts little. Each is named from the category and the customer's most lifted brand in it when that brand also reaches
-``min_lift`` ("home, Hearthly"). Shops without categories use brands as the interests. The ``interest``
+(delivery) lifts little. Each is named from the category and the customer's most lifted brand in it when that
+brand also reaches ``min_lift`` ("home, Hearthly"). Shops without categories use brands as the interests; shops
+with neither, groups derived from the product names (:mod:`shopseg.segment.product_groups`). The ``interest``
 scheme's segment is the primary (first) interest, ``no clear interest`` for customers with none; a shop whose
 products have neither category nor brand has no ``interest`` segments (the run's summary says so).
 """

@@ -1,4 +1,4 @@
-"""Product groups derived from product names, for shops whose products have no category (Online Retail).
+"""Product groups derived from product names, for shops whose products have no category nor brand (Online Retail).
 
 The names of merchandise products are turned into TF-IDF vectors of their words (lower-cased, three letters
 or more, no digits; scikit-learn's English stop words and :data:`MODIFIERS`, the colours, sizes and pack words
@@ -71,13 +71,14 @@ def derive_groups(names: pd.Series, *, n_groups: int = 30, min_products: int = 5
 
 
 def derived_categories(ws, *, n_groups: int, min_products: int) -> pd.DataFrame:
-    """(product_id, category) of the shop's merchandise from their names, when no product has a category.
+    """(product_id, category) of the shop's merchandise from their names, when no product has a category or a
+    brand (the interests had nothing to go on).
 
-    Empty when some product has a category (the shop's own wins), when no product has a name, or when
-    ``n_groups`` is 0.
+    Empty when some product has a category or a brand (the shop's own wins: interests are then its categories,
+    or its brands), when no product has a name, or when ``n_groups`` is 0.
     """
     empty = pd.DataFrame({"product_id": pd.Series(dtype=object), "category": pd.Series(dtype=object)})
-    if n_groups < 1 or ws.scalar("SELECT count(category) FROM products"):
+    if n_groups < 1 or ws.scalar("SELECT count(category) + count(brand) FROM products"):
         return empty
     p = ws.df("SELECT CAST(product_id AS VARCHAR) AS product_id, name FROM products "
               "WHERE coalesce(is_merchandise, TRUE) AND name IS NOT NULL ORDER BY product_id")
