@@ -142,3 +142,27 @@ def test_a_product_counts_once_per_order_however_many_lines_or_units(ws):
                                                  "quantity": [1.0, 1.0, 24.0, 1.0], "unit_price": 10.0}))
     ev = interest_evidence(ws, AS_OF).query("kind == 'category'").set_index("item")["weight"].to_dict()
     assert ev == {"home": 2.0, "toys": 1.0}
+
+
+def test_review_topics_are_interests_named_from_their_words(ws):
+    # a buys home 4 times, writes two reviews on battery life; b..f buy toys once each and write about delivery
+    # (f twice); g's review is after as_of, and run 2 is another run's
+    shop(ws, {"a": ["p1"] * 4, **{c: ["p2"] for c in "bcdefg"}})
+    who = ["a", "a", "b", "c", "d", "e", "f", "f", "g", "a"]
+    write_table(ws, "review_insights", pd.DataFrame({
+        "run_id": [1] * 9 + [2], "customer_id": who,
+        "reviewed_at": pd.to_datetime(["2024-03-05"] * 8 + ["2024-08-01", "2024-03-05"]),
+        "brand_mentions": [["Nobody"]] * 10,
+        "topic": ["battery / life / short"] * 2 + ["delivery / fast / arrived"] * 7 + ["battery / life / short"]}))
+    got = interests(ws, AS_OF, list("abcdefg"), load_config(), run_id=1)  # prior 2, topic weight 1, min 1.5
+    ev = interest_evidence(ws, AS_OF, run_id=1).query("kind == 'topic'")
+    assert ev.groupby("item")["weight"].sum().to_dict() == {"battery / life": 2.0, "delivery / fast": 6.0}
+    # topics: battery 2, delivery 6 (of 8). a, battery: (2 + 2) / (2 x 2/8 + 2) = 1.6;
+    # f, delivery: (2 + 2) / (2 x 6/8 + 2) = 1.14 (what most reviewers write about lifts little); b: 1.09
+    # categories: home 4, toys 6 (of 10 lines). a, home: (4 + 2) / (4 x 4/10 + 2) = 1.667, named with Hearth
+    a = got.rows.loc[got.rows["customer_id"] == "a"]
+    assert a["name"].tolist() == ["home, Hearth", "battery / life"]
+    assert a["lift"].round(4).tolist() == [round(6 / 3.6, 4), 1.6]
+    assert got.segment.tolist() == ["home"] + [NO_INTEREST] * 6
+    cfg = load_config(overrides={"segments": {"interest": {"topic_weight": 0.0}}})
+    assert interests(ws, AS_OF, ["a"], cfg, run_id=1).rows["interest"].tolist() == ["home"]

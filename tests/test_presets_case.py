@@ -21,3 +21,21 @@ def test_online_retail_codes_differing_only_in_case_are_one_product(ws, tmp_path
     assert ws.sql("SELECT order_id, product_id FROM order_lines ORDER BY 1") == [
         ("536365", "85123A"), ("536366", "85123A"), ("536367", "85123A"), ("536368", "GIFT_0001_10")]
     assert ws.scalar("SELECT price FROM products WHERE product_id = '85123A'") == 2.95  # median of 2.55, 5.79, 2.95
+
+
+def test_online_retail_country_is_that_of_most_invoices_not_lines(ws, tmp_path):
+    # 17850: one French invoice of three lines, two British invoices of one line each -> United Kingdom
+    # (counting lines would say France); 13047: one invoice each in Spain and Belgium -> Belgium (tie: by name)
+    p = tmp_path / "or.csv"
+    p.write_text(HEADER
+                 + "536365,22752,SET 7 BABUSHKA NESTING BOXES,2,12/1/2010 8:26,7.65,17850,France\n"
+                 + "536365,21730,GLASS STAR FROSTED T-LIGHT HOLDER,6,12/1/2010 8:26,4.25,17850,France\n"
+                 + "536365,22633,HAND WARMER UNION JACK,6,12/1/2010 8:26,1.85,17850,France\n"
+                 + "536366,22632,HAND WARMER RED POLKA DOT,6,12/2/2010 9:00,1.85,17850,United Kingdom\n"
+                 + "536367,84879,ASSORTED COLOUR BIRD ORNAMENT,32,12/3/2010 9:00,1.69,17850,United Kingdom\n"
+                 + "536368,22960,JAM MAKING SET WITH JARS,6,12/3/2010 9:30,4.25,13047,Spain\n"
+                 + "536368,22913,RED COAT RACK PARIS FASHION,3,12/3/2010 9:30,4.95,13047,Spain\n"
+                 + "536369,22912,YELLOW COAT RACK PARIS FASHION,3,12/4/2010 9:30,4.95,13047,Belgium\n")
+    ingest(ws, p, preset="online-retail")
+    assert ws.sql("SELECT customer_id, country FROM customers ORDER BY 1") == [
+        ("13047", "Belgium"), ("17850", "United Kingdom")]

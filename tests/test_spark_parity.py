@@ -7,8 +7,10 @@ to 1e-9, as summation order differs), identical RFM scores and segments,
 lifecycle windows and stages, value tiers, clusters with adjusted Rand index
 >= 0.95, identical frequent itemsets; the CLV summary identical and the clv table
 within 1e-9 relative; identical churn labels (training and validation windows)
-and a validation ROC-AUC of MLlib GBT within 0.05 of LightGBM's; and one
-``run_spark`` end to end filling every output table (run marked done).
+and a validation ROC-AUC of MLlib GBT within 0.05 of LightGBM's; one
+``run_spark`` end to end filling every output table (run marked done), whose geo,
+interest, age band and gender segments and profiles (computed after import by
+their DuckDB code, shopseg.spark._schemes) equal the DuckDB engine's.
 """
 
 from __future__ import annotations
@@ -230,6 +232,47 @@ def test_run_spark_end_to_end_fills_every_output_table_and_marks_the_run_done(sh
     assert ws.scalar("SELECT count(*) FROM clv WHERE run_id = ?", [res.run_id]) == n_buyers
     assert ws.scalar("SELECT count(*) FROM churn_scores WHERE run_id = ?", [res.run_id]) == n_buyers
     print("run_spark stages (s): " + ", ".join(f"{k} {v['seconds']}" for k, v in stages.items()))
+
+
+WHO = ["geo", "interest", "age_band", "gender"]  # schemes of the default config that run after import
+
+
+@needs_spark
+def test_geo_interest_age_band_and_gender_segments_equal_the_duckdb_engines(shop, duck, spark_run):
+    ws, _ = shop
+    res, stages = spark_run
+    assert stages["schemes"]["schemes"] == WHO  # computed on the stored run by their DuckDB code (spark/_schemes)
+    got = ws.df("SELECT customer_id, scheme, segment FROM segments WHERE run_id = ?", [res.run_id]).pivot(
+        index="customer_id", columns="scheme", values="segment")
+    want = duck[0].segments.set_index("customer_id")
+    assert set(WHO) <= set(got.columns)
+    for scheme in WHO:
+        assert got[scheme].reindex(want.index).tolist() == want[scheme].tolist(), scheme
+    # the demo shop plants places, birth dates, genders and interests: no scheme is one segment
+    assert all(want[s].nunique() >= 3 for s in WHO), {s: want[s].nunique() for s in WHO}
+    n = ws.scalar("SELECT count(*) FROM customer_interests WHERE run_id = ?", [res.run_id])
+    assert n == len(duck[0].extras["customer_interests"]) > 0
+
+
+@needs_spark
+def test_spark_runs_profiles_carry_the_geo_dimension_and_match_the_duckdb_engines(shop, duck, spark_run):
+    import json
+
+    ws, _ = shop
+    res, _ = spark_run
+    prof = ws.df("SELECT scheme, segment, name, n_customers, profile FROM segment_profiles WHERE run_id = ?",
+                 [res.run_id])
+    want = duck[0].profiles.set_index(["scheme", "segment"])
+    assert set(WHO) <= set(prof["scheme"])
+    for row in prof.itertuples():
+        p = json.loads(row.profile)
+        if row.scheme != "geo":
+            assert "by_geo" in p, (row.scheme, row.segment)  # Spark's own schemes get the dimension too
+        if row.scheme in WHO:
+            w = want.loc[(row.scheme, row.segment)]
+            assert (row.name, row.n_customers) == (w["name"], w["n_customers"])
+            key = "level" if row.scheme == "geo" else "by_geo"
+            assert p[key] == json.loads(w["profile"])[key]
 
 
 @needs_spark

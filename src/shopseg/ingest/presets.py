@@ -70,7 +70,11 @@ def _online_retail(info: SourceInfo, path: Path) -> Plan:
                 "price": "median(products__price) FILTER (WHERE orders__kind = 'sale')",
             },
             "orders": {"ordered_at": "min(orders__ordered_at)"},
-            "customers": {"country": "mode(customers__country)"},
+            # the country of most of the customer's invoices (not lines: one big order abroad is one order);
+            # ties go to the first country by name
+            "customers": {"country": "list_mode(list_sort(list_transform(list(DISTINCT {'i': orders__order_id, "
+                                     "'c': customers__country}) FILTER (WHERE customers__country IS NOT NULL), "
+                                     "lambda x: x.c)))"},
         },
     )
 

@@ -7,7 +7,10 @@ Evidence per customer and item (a product category or a brand), before ``as_of``
   product in one order, as Olist writes two units);
 - every product event other than a search (view, click, add to cart, wishlist) counts ``browse_weight``;
 - every review brand mention (``review_insights.brand_mentions`` of the run, when the reviews stage ran)
-  counts ``review_weight`` for that brand.
+  counts ``review_weight`` for that brand;
+- every review of the run with a topic (``review_insights.topic``, NMF topics of the reviews stage) counts
+  ``topic_weight`` for that topic, an item of its own kind ``topic`` named from the topic's first two words
+  ("battery / life").
 
 The **affinity** of customer *c* for item *i* of a kind (category or brand) is the lift of the customer's
 share over the shop's, shrunk towards 1 for customers with little evidence. The lift is an observed over
@@ -24,9 +27,11 @@ a few views it can); two purchases of a category holding 10% of the shop's lines
 (2 + 2) / (0.2 + 2) = 1.8. Unshrunk (``k = 0``) that is the raw share over the shop's (10). ``k`` matters
 for the customers with little evidence and fades as it grows.
 
-A customer's **interests** are the categories with lift >= ``min_lift``, by lift, at most ``max_interests``
-(3). Each is named from the category and the customer's most lifted brand in it when that brand also reaches
-``min_lift`` ("home, Hearthly"). Shops without categories use brands as the interests. The ``interest``
+A customer's **interests** are the categories (and review topics) with lift >= ``min_lift``, by lift, at most
+``max_interests`` (3); a topic's lift is over the shop's mix of topics, so a topic most reviewers write about
+(delivery) lifts little. Each is named from the category and the customer's most lifted brand in it when that
+brand also reaches ``min_lift`` ("home, Hearthly"). Shops without categories use brands as the interests; shops
+with neither, groups derived from the product names (:mod:`shopseg.segment.product_groups`). The ``interest``
 scheme's segment is the primary (first) interest, ``no clear interest`` for customers with none; a shop whose
 products have neither category nor brand has no ``interest`` segments (the run's summary says so).
 """
@@ -38,11 +43,16 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .product_groups import derived_categories
+
 NO_INTEREST = "no clear interest"
 BROWSE_EVENTS = ("view", "click", "add_to_cart", "wishlist")
 
 
-def _evidence_sql(has_events: bool, has_reviews: bool) -> str:
+TOPIC_WORDS = 2  # a topic interest is named from this many of its top words
+
+
+def _evidence_sql(has_events: bool, has_reviews: bool, has_topics: bool = False, derived: bool = False) -> str:
     parts = ["""
         SELECT customer_id, product_id, 1.0 AS w FROM (
             SELECT DISTINCT o.customer_id, o.order_id, l.product_id
@@ -62,11 +72,21 @@ def _evidence_sql(has_events: bool, has_reviews: bool) -> str:
         FROM (SELECT customer_id, unnest(brand_mentions) AS b FROM review_insights
               WHERE run_id = $run_id AND customer_id IS NOT NULL AND reviewed_at < $as_of)
         WHERE b IS NOT NULL AND b IN (SELECT brand FROM products)"""
+    if has_topics:
+        brand_reviews += f"""
+        UNION ALL
+        SELECT customer_id, 'topic' AS kind,
+               array_to_string(string_split(topic, ' / ')[1:{TOPIC_WORDS}], ' / ') AS item,
+               $topic_weight AS weight
+        FROM review_insights
+        WHERE run_id = $run_id AND customer_id IS NOT NULL AND reviewed_at < $as_of AND topic IS NOT NULL"""
     return f"""
     WITH ev AS ({ev}),
     item AS (
-        SELECT ev.customer_id, p.category, p.brand, sum(ev.w) AS w
+        SELECT ev.customer_id, {"coalesce(p.category, d.category)" if derived else "p.category"} AS category,
+               p.brand, sum(ev.w) AS w
         FROM ev JOIN products p USING (product_id)
+        {"LEFT JOIN _interest_groups d USING (product_id)" if derived else ""}
         WHERE coalesce(p.is_merchandise, TRUE)
         GROUP BY ALL
     )
@@ -79,17 +99,34 @@ def _evidence_sql(has_events: bool, has_reviews: bool) -> str:
 
 
 def interest_evidence(ws, as_of, *, browse_weight: float = 0.2, review_weight: float = 1.0,
-                      run_id: int | None = None) -> pd.DataFrame:
-    """Weighted evidence (customer_id, kind, item, weight) before ``as_of`` (see the module doc)."""
+                      topic_weight: float = 1.0, run_id: int | None = None, derived_groups: int = 0,
+                      derived_min_products: int = 5) -> pd.DataFrame:
+    """Weighted evidence (customer_id, kind, item, weight) before ``as_of`` (see the module doc).
+
+    ``derived_groups`` > 0: when no product has a category, products are grouped from their names
+    (:func:`shopseg.segment.product_groups.derived_categories`) and the groups count as categories.
+    """
     has_events = ws.has_table("events") and bool(ws.scalar("SELECT count(*) FROM events"))
     has_reviews = run_id is not None and ws.has_table("review_insights") and bool(
         ws.scalar("SELECT count(*) FROM review_insights WHERE run_id = ?", [int(run_id)]))
+    has_topics = has_reviews and topic_weight > 0 and "topic" in ws.columns("review_insights")
     params = {"as_of": pd.Timestamp(as_of).to_pydatetime()}
     if has_events:
         params["browse_weight"] = float(browse_weight)
     if has_reviews:
         params |= {"review_weight": float(review_weight), "run_id": int(run_id)}
-    return ws.df(_evidence_sql(has_events, has_reviews), params)
+    if has_topics:
+        params["topic_weight"] = float(topic_weight)
+    groups = derived_categories(ws, n_groups=derived_groups, min_products=derived_min_products)
+    if not len(groups):
+        return ws.df(_evidence_sql(has_events, has_reviews, has_topics), params)
+    ws.con.register("_interest_groups", groups)
+    try:
+        ev = ws.df(_evidence_sql(has_events, has_reviews, has_topics, derived=True), params)
+    finally:
+        ws.con.unregister("_interest_groups")
+    ev.attrs["derived_groups"] = int(groups["category"].nunique())  # the profiles say where categories came from
+    return ev
 
 
 def affinities(evidence: pd.DataFrame, prior_weight: float = 2.0) -> pd.DataFrame:
@@ -119,11 +156,11 @@ def affinities(evidence: pd.DataFrame, prior_weight: float = 2.0) -> pd.DataFram
 def customer_interests(aff: pd.DataFrame, *, min_lift: float = 1.5, max_interests: int = 3) -> pd.DataFrame:
     """Up to ``max_interests`` interests per customer: customer_id, rank (1..), interest, name, lift, weight.
 
-    Interests are categories (brands when the evidence has no category); ``name`` adds the customer's most
-    lifted brand within the category when it reaches ``min_lift`` too.
+    Interests are categories (brands when the evidence has no category) and review topics; ``name`` adds the
+    customer's most lifted brand within the category when it reaches ``min_lift`` too.
     """
     base = "category" if (aff["kind"] == "category").any() else "brand"
-    top = aff.loc[(aff["kind"] == base) & (aff["lift"] >= min_lift)]
+    top = aff.loc[aff["kind"].isin([base, "topic"]) & (aff["lift"] >= min_lift)]
     top = top.sort_values(["customer_id", "lift", "weight", "item"], ascending=[True, False, False, True])
     top = top.assign(rank=top.groupby("customer_id").cumcount() + 1)
     top = top.loc[top["rank"] <= max_interests]
@@ -176,7 +213,10 @@ class InterestResult:
 def interests(ws, as_of, customer_ids, cfg, run_id: int | None = None) -> InterestResult:
     """Affinities, interests and the ``interest`` segment of ``customer_ids`` (see the module doc)."""
     ev = interest_evidence(ws, as_of, browse_weight=cfg["segments.interest.browse_weight"],
-                           review_weight=cfg["segments.interest.review_weight"], run_id=run_id)
+                           review_weight=cfg["segments.interest.review_weight"],
+                           topic_weight=cfg["segments.interest.topic_weight"], run_id=run_id,
+                           derived_groups=cfg["segments.interest.derived_groups"],
+                           derived_min_products=cfg["segments.interest.derived_min_products"])
     ids = pd.Series(customer_ids, dtype=object).astype(str).reset_index(drop=True)
     if not len(ev):
         note = "no product of the shop has a category or a brand"
@@ -190,6 +230,10 @@ def interests(ws, as_of, customer_ids, cfg, run_id: int | None = None) -> Intere
     seg = ids.map(ci.loc[ci["rank"] == 1].set_index("customer_id")["interest"]).astype(object)
     seg = seg.where(seg.notna(), NO_INTEREST)
     names, extras = segment_descriptions(aff, ci, seg, ids, min_lift)
+    if ev.attrs.get("derived_groups"):
+        for s in seg.unique():
+            extras.setdefault(s, {})["categories"] = (f"derived from product names: {ev.attrs['derived_groups']} "
+                                                     "groups (docs/segments.md)")
     return InterestResult(ci, seg, names, extras)
 
 

@@ -70,7 +70,24 @@ def segment_all(ws, run_id: int | None, as_of, config: Config | None = None, *,
     ctx = SchemeContext(ws, run_id, as_ts, cfg, feats, inputs={"cluster_model": cluster_model})
     wide = feats[["customer_id"]].copy()
     profiles: dict[str, pd.DataFrame] = {}
-    for name in cfg["segments.schemes"]:
+    compute_schemes(ctx, cfg["segments.schemes"], wide, profiles)
+    prof_df = pd.concat(list(profiles.values()), ignore_index=True) if profiles else pd.DataFrame(
+        columns=["scheme", "segment", "n_customers", "share", "profile", "name"])
+    extras = {k: v for res in ctx.done.values() for k, v in res.tables.items()}
+    if run_id is not None:
+        _write(ws, run_id, wide, prof_df, extras.get("rfm_scores"))
+        _write_tables(ws, run_id, extras)
+    state = {k: v for res in ctx.done.values() for k, v in res.state.items() if k != "skipped"}
+    state["skipped"] = {k: v for res in ctx.done.values() for k, v in res.state.get("skipped", {}).items()}
+    return SegmentRun(run_id, feats, wide, prof_df, state.get("windows"), state.get("model"), extras, state)
+
+
+def compute_schemes(ctx: SchemeContext, names, wide: pd.DataFrame, profiles: dict[str, pd.DataFrame]) -> None:
+    """Compute the schemes ``names`` in order: their labels become columns of ``wide`` (one row per row of
+    ``ctx.features``) and their profiles entries of ``profiles``; then every profile gets the dimension schemes'
+    shares (:func:`add_dimensions`). In place; ``ctx.done`` holds each scheme's result (also a skipped one's)."""
+    feats = ctx.features
+    for name in names:
         res = get_scheme(name).compute(ctx)
         ctx.done[name] = res
         if res.labels is None:  # the shop lacks what the scheme needs (state["skipped"] says what)
@@ -81,15 +98,6 @@ def segment_all(ws, run_id: int | None, as_of, config: Config | None = None, *,
             prof["name"] = [res.names.get(s, s) for s in prof["segment"]]
         profiles[name] = prof
     add_dimensions(profiles, wide, [n for n in profiles if get_scheme(n).dimension])
-    prof_df = pd.concat(list(profiles.values()), ignore_index=True) if profiles else pd.DataFrame(
-        columns=["scheme", "segment", "n_customers", "share", "profile", "name"])
-    extras = {k: v for res in ctx.done.values() for k, v in res.tables.items()}
-    if run_id is not None:
-        _write(ws, run_id, wide, prof_df, extras.get("rfm_scores"))
-        _write_tables(ws, run_id, extras)
-    state = {k: v for res in ctx.done.values() for k, v in res.state.items() if k != "skipped"}
-    state["skipped"] = {k: v for res in ctx.done.values() for k, v in res.state.get("skipped", {}).items()}
-    return SegmentRun(run_id, feats, wide, prof_df, state.get("windows"), state.get("model"), extras, state)
 
 
 def add_dimensions(profiles: dict[str, pd.DataFrame], wide: pd.DataFrame, dimensions: list[str],

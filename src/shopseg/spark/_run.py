@@ -45,6 +45,7 @@ def run_spark(ws, as_of=None, *, config: Config | None = None, seed: int = 0, ma
     from ._sql import SparkTables
     from ..errors import ModelFitError
     from ._predict import spark_churn, spark_clv
+    from ._schemes import duckdb_schemes
     from .engine import spark_itemsets, spark_segments
 
     cfg = config or load_config()
@@ -111,6 +112,7 @@ def run_spark(ws, as_of=None, *, config: Config | None = None, seed: int = 0, ma
         with ws.transaction():
             step("import", lambda: import_outputs(ws, run_id, facts["paths"]))
             step("profiles", lambda: _profiles(ws, run_id, facts, cfg))
+            step("schemes", lambda: duckdb_schemes(ws, run_id, when, cfg))
         status = "done"
     finally:
         ws.con.execute("UPDATE runs SET stages = ?, status = ? WHERE run_id = ?",
