@@ -1,8 +1,23 @@
-"""The pipeline's stages, in order: each adapts one capability to :class:`shopseg.pipeline.RunContext`."""
+"""The pipeline's stages: each adapts one capability to the stage contract (:mod:`shopseg.runner`).
+
+``after`` orders them (the runner sorts topologically, keeping this file's order among free stages); the
+stages the live service re-scores (clv, segments, churn) also give ``state`` and ``score``.
+"""
 
 from __future__ import annotations
 
 from .pipeline import RunContext, Stage, register
+
+
+def _lazy(module: str, name: str):
+    """``module.name``, imported on first call (registering a stage imports nothing heavy)."""
+    def call(*args, **kwargs):
+        import importlib
+
+        return getattr(importlib.import_module(module, __package__), name)(*args, **kwargs)
+
+    call.__name__ = call.__qualname__ = name
+    return call
 
 
 def _reviews(ctx: RunContext) -> dict:
@@ -40,8 +55,9 @@ def _clv(ctx: RunContext) -> dict:
     return out
 
 
-register(Stage("clv", _clv, needs=("orders",),
-               doc="BG/NBD (or Pareto/NBD) + Gamma-Gamma lifetime value -> table clv"))
+register(Stage("clv", _clv, needs=("orders",), after=(),
+               doc="BG/NBD (or Pareto/NBD) + Gamma-Gamma lifetime value -> table clv",
+               state=_lazy(".predict._score", "clv_state"), score=_lazy(".predict._score", "clv_score")))
 
 
 def _segments(ctx: RunContext) -> dict:
@@ -78,8 +94,9 @@ def _segments(ctx: RunContext) -> dict:
 
 
 # after clv (value tiers rank by predicted value) and before baskets (rules per segment)
-register(Stage("segments", _segments, needs=("customers",),
-               doc="Customer features, RFM, lifecycle, value tiers and behavioural clusters."))
+register(Stage("segments", _segments, needs=("customers",), after=("reviews", "clv"),
+               doc="Customer features, RFM, lifecycle, value tiers and behavioural clusters.",
+               state=_lazy(".segment._score", "segments_state"), score=_lazy(".segment._score", "segments_score")))
 
 
 def _drift(ctx: RunContext) -> dict:
@@ -89,7 +106,7 @@ def _drift(ctx: RunContext) -> dict:
 
 
 # right after segments wrote this run's customer_features
-register(Stage("drift", _drift, needs=("customers",),
+register(Stage("drift", _drift, needs=("customers",), after=("segments",),
                doc="Population stability index of every customer feature against the previous run -> feature_drift"))
 
 
@@ -118,8 +135,9 @@ def _churn(ctx: RunContext) -> dict:
     return {**notes, **record(ctx.ws, ctx.run_id, decision)}
 
 
-register(Stage("churn", _churn, needs=("orders",),
-               doc="Churn probability, risk tier and three reasons -> churn_scores, model_reports"))
+register(Stage("churn", _churn, needs=("orders",), after=("segments",),
+               doc="Churn probability, risk tier and three reasons -> churn_scores, model_reports",
+               state=_lazy(".predict._score", "churn_state"), score=_lazy(".predict._score", "churn_score")))
 
 
 def _products_sold(ctx: RunContext) -> int:
@@ -138,7 +156,7 @@ def _baskets(ctx: RunContext) -> dict:
     return mine_baskets(ctx.ws, ctx.run_id, as_of=ctx.as_of, config=ctx.config)
 
 
-register(Stage("baskets", _baskets, needs=("orders", "order_lines"),
+register(Stage("baskets", _baskets, needs=("orders", "order_lines"), after=("segments",),
                doc="Frequent itemsets and association rules, overall and per segment."))
 
 
@@ -163,10 +181,10 @@ def _act(ctx: RunContext) -> dict:
     return act_stage(ctx)
 
 
-register(Stage("recommend", _recommend, needs=("orders", "order_lines"),
+register(Stage("recommend", _recommend, needs=("orders", "order_lines"), after=("segments", "baskets"),
                doc="next basket: repeats (decayed frequency, cycles) + TIFU-KNN + ALS / item-item, content, "
                    "cross-sell, popularity -> table recommendations (kind, reason)"))
-register(Stage("measure", _measure, needs=("orders",),
+register(Stage("measure", _measure, needs=("orders",), after=(),
                doc="Uplift of earlier runs whose response window ended by as_of -> table uplift_reports"))
-register(Stage("act", _act, needs=("orders",),
+register(Stage("act", _act, needs=("orders",), after=("segments", "churn", "clv", "recommend", "measure"),
                doc="Campaign playbook: one action per customer, control groups, budget -> table actions"))
