@@ -77,6 +77,13 @@ def register(stage: Stage) -> Stage:
     return stage
 
 
+def registered_stages() -> list[Stage]:
+    """Every registered stage (the capabilities' own, from :mod:`shopseg.stages`, plus any added since)."""
+    from . import stages as _stages  # noqa: F401  (registers the capabilities' stages)
+
+    return STAGES
+
+
 def parse_as_of(value: str | date | datetime) -> datetime:
     """``2024-12-31`` (the whole day: up to 23:59:59.999999) or a full timestamp."""
     if isinstance(value, datetime):

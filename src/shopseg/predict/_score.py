@@ -10,12 +10,14 @@ Gamma-Gamma models of the run that holds ``clv``; ``clv_score`` scores the custo
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 
 import pandas as pd
 
 from ..errors import ShopsegError
+from ._clv_backtest import PREDICTIONS
 
 
 def churn_state(ws, runs):
@@ -56,7 +58,11 @@ def churn_score(state, reader, customers: list[str], as_of, earlier: dict) -> di
 
 
 def clv_state(ws, runs):
-    """(transaction model, value model, [clv] settings) of the run holding ``clv``, or None."""
+    """The models the run holding ``clv`` used, per prediction, or None when one came from no stored model.
+
+    (prediction -> transaction model, Gamma-Gamma, [clv] settings).  ``run-<id>-clv-choices.json`` names the
+    model of each prediction; a run stored before it used ``clv.model`` for all three.
+    """
     from .clv import CLVModel
 
     crun = runs.of("clv")
@@ -65,26 +71,40 @@ def clv_state(ws, runs):
     c = runs.config["clv"]
     models = Path(ws.models_dir)
     try:
-        return (CLVModel.load(models / f"run-{crun}-clv-{c['model']}.json"),
-                CLVModel.load(models / f"run-{crun}-clv-gammagamma.json"), dict(c))
+        choices = json.loads((models / f"run-{crun}-clv-choices.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        choices = {p: c["model"] for p in PREDICTIONS}
+    try:
+        loaded = {name: CLVModel.load(models / f"run-{crun}-clv-{name}.json") for name in set(choices.values())}
+        vm = CLVModel.load(models / f"run-{crun}-clv-gammagamma.json")
     except ShopsegError:
         return None
+    return {p: loaded[choices[p]] for p in PREDICTIONS}, vm, dict(c)
 
 
 def clv_score(state, reader, customers: list[str], as_of, earlier: dict) -> dict[str, dict]:
-    """customer_id -> {clv, p_alive, expected_purchases_90d, expected_order_value, expected_next_order_at}."""
+    """customer_id -> {clv, p_alive, expected_purchases_90d, expected_order_value, expected_next_order_at}.
+
+    Composed as the batch composes its rows: the expected-purchases model's rows (:func:`score_clv`), then each
+    prediction from its own model (:func:`~shopseg.predict._clv_select.tm_prediction`).
+    """
+    from ._clv_select import tm_prediction
     from .clv import score_clv, summary_from_orders
 
     if state is None:
         return {}
-    tm, vm, c = state
+    by, vm, c = state
     summ = summary_from_orders(reader, as_of, time_unit=c.get("time_unit", "D"), customers=list(customers))
     if summ.empty:
         return {}
+    H, rate, unit = c.get("horizon_days", 365), c.get("discount_rate_annual", 0.1), c.get("time_unit", "D")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        s = score_clv(summ, tm, vm, as_of, horizon_days=c.get("horizon_days", 365),
-                      discount_rate_annual=c.get("discount_rate_annual", 0.1), min_p_alive=c.get("min_p_alive", 0.5))
+        s = score_clv(summ, by["expected_purchases"], vm, as_of, horizon_days=H, discount_rate_annual=rate,
+                      min_p_alive=c.get("min_p_alive", 0.5))
+        for pred in PREDICTIONS:
+            tm_prediction(s, pred, by[pred], s["expected_order_value"].to_numpy(float), H, rate, unit)
+    s["expected_next_order_at"] = s["expected_next_order_at"].where(s["p_alive"].to_numpy() >= c.get("min_p_alive", 0.5))
     out = {}
     for r in s.itertuples(index=False):
         nxt = r.expected_next_order_at

@@ -139,9 +139,11 @@ def segments_score(state: SegmentsState, reader, customers: list[str], as_of, ea
         if clusters is not None:
             segs["cluster"] = f"cluster_{int(clusters[i])}"
         clv = (earlier.get("clv") or {}).get(cid)
-        if clv is not None and ranks is not None and "value_tier" in schemes and basis == "clv" \
-                and ranks.has_basis("clv"):
-            v = clv.get(cfg["segments.value.clv_column"])
+        # by predicted value: a customer without orders is the no-orders segment (the batch rule) whatever CLV
+        # says; a buyer needs the CLV stage's score (none: the run's tier stands)
+        if (clv is not None or not bool(row["has_orders"])) and ranks is not None and "value_tier" in schemes \
+                and basis == "clv" and ranks.has_basis("clv"):
+            v = None if clv is None else clv.get(cfg["segments.value.clv_column"])
             segs["value_tier"] = ranks.value_tier(cid, bool(row["has_orders"]), None if v is None else float(v),
                                                   basis="clv")
         out[cid] = {"features": feats.iloc[[i]].reset_index(drop=True), "segments": segs}

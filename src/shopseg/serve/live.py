@@ -149,15 +149,14 @@ def table_run(con, table: str, at_most: int | None = None) -> int | None:
 
 def load_reference(con, path: Path):
     """The latest done run as the live path scores against it (:class:`shopseg.runner.ServedRun`), or None."""
-    from .. import stages as _stages  # noqa: F401  (registers the stages)
-    from ..pipeline import STAGES
+    from ..pipeline import registered_stages
     from ..runner import load_states
 
     run = latest_run(con)
     if run is None:
         return None
     rid, as_of, cfg = run
-    return load_states(STAGES, _ConWs(con, path), rid, as_of, cfg)
+    return load_states(registered_stages(), _ConWs(con, path), rid, as_of, cfg)
 
 
 class LiveUpdater:
