@@ -36,6 +36,7 @@ class RunContext:
     notes: dict[str, dict] = field(default_factory=dict)
     refit: bool = False  # refit every learned model, whatever the drift (docs/drift.md)
     runs: Runs | None = None  # the run of each input table (``ctx.runs.of("clv")``), set by run_pipeline
+    frames: dict = field(default_factory=dict)  # what a stage hands the later ones in memory (the run's features)
 
 
 @dataclass

@@ -95,6 +95,10 @@ class Runs:
             self._seen[table] = table_run(self.ws, table, self.run_id)
         return self._seen[table]
 
+    def before(self, table: str) -> int | None:
+        """The newest done run before this one with rows in ``table`` (what a comparison with the past needs)."""
+        return table_run(self.ws, table, self.run_id - 1)
+
 
 def table_run(ws, table: str, at_most: int | None = None) -> int | None:
     """The newest done run (at most ``at_most``) with rows in ``table``, or None (also when the table is absent)."""

@@ -66,10 +66,11 @@ def _segments(ctx: RunContext) -> dict:
     from .segment import segment_all
 
     cfg = ctx.config.with_overrides({"segments": {"cluster": {"random_state": ctx.seed}}})
-    feats = customer_features(ctx.ws, ctx.as_of, ctx.run_id, config=cfg)
+    feats = customer_features(ctx.ws, ctx.as_of, ctx.run_id, config=cfg, review_run=ctx.runs.of("review_insights"))
     decision, stored = (None, None)
     if "cluster" in cfg["segments.schemes"] and len(feats):  # reuse the stored model while inputs hold still
         decision, stored = cluster_decision(ctx.ws, ctx.run_id, cfg, refit=ctx.refit)
+    ctx.frames["customer_features"] = feats  # the run's features, for the stages after (churn)
     run = segment_all(ctx.ws, ctx.run_id, ctx.as_of, cfg, features=feats, cluster_model=stored)
     out = {"customers": len(run.segments)}
     if run.model is not None:
@@ -102,7 +103,7 @@ register(Stage("segments", _segments, needs=("customers",), after=("reviews", "c
 def _drift(ctx: RunContext) -> dict:
     from .drift import drift_stage
 
-    return drift_stage(ctx.ws, ctx.run_id, ctx.config)
+    return drift_stage(ctx.ws, ctx.run_id, ctx.config, previous=ctx.runs.before("customer_features"))
 
 
 # right after segments wrote this run's customer_features
@@ -111,28 +112,9 @@ register(Stage("drift", _drift, needs=("customers",), after=("segments",),
 
 
 def _churn(ctx: RunContext) -> dict:
-    from .predict.churn import churn_stage
-    from .refit import Decision, ReuseError, churn_decision, churn_reuse_stage, record
+    from .predict._churn_stage import churn_run
 
-    decision, stored = churn_decision(ctx.ws, ctx.run_id, ctx.config, refit=ctx.refit)
-    if stored is not None:  # inputs held still: score with the stored model, no fit
-        try:
-            notes = churn_reuse_stage(ctx.ws, ctx.run_id, ctx.as_of, ctx.config, stored, decision)
-            from .refit import decisions
-
-            src = decisions(ctx.ws, decision.source_run_id)  # the fitting run's backtest holds for its model
-            src = src[src["model"] == "churn"]
-            for k in ("candidate", "metric", "model_value", "baseline_value", "decision"):
-                if len(src) and src[k].iloc[0] is not None and src[k].iloc[0] == src[k].iloc[0]:
-                    setattr(decision, k, src[k].iloc[0])
-        except ReuseError as e:
-            decision, stored = Decision("churn", "refitted", e.message, decision.max_psi, decision.feature), None
-    if stored is None:
-        # a tiny shop or a single class raises ModelFitError: the pipeline skips the stage with the reason
-        notes = churn_stage(ctx.ws, ctx.run_id, ctx.as_of, ctx.config)
-        for k in ("candidate", "metric", "model_value", "baseline_value", "decision"):
-            setattr(decision, k, notes.get(k))
-    return {**notes, **record(ctx.ws, ctx.run_id, decision)}
+    return churn_run(ctx)
 
 
 register(Stage("churn", _churn, needs=("orders",), after=("segments",),

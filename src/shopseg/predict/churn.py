@@ -335,12 +335,14 @@ def _write_reports(ws, run_id: int, rows: pd.DataFrame) -> None:
         ws.con.execute("DROP TABLE IF EXISTS _churn_reports")
 
 
-def churn_stage(ws, run_id: int, as_of, config: Config | None = None) -> dict:
+def churn_stage(ws, run_id: int, as_of, config: Config | None = None, *,
+                features: pd.DataFrame | None = None) -> dict:
     """The pipeline stage: fit and validate, score everyone as of ``as_of``, write and store.
 
     Writes ``churn_scores`` (one row per customer with a sale order before
     ``as_of``), the churn rows of ``model_reports`` and the model files
-    ``models/churn_run<run_id>.json`` (+ estimator).  Returns notes for ``runs``.
+    ``models/churn_run<run_id>.json`` (+ estimator).  Returns notes for ``runs``.  ``features``: the
+    run's customer features as of ``as_of`` when the caller has them (the segments stage's), else computed.
     """
     cfg = config if config is not None else load_config()
     c = churn_settings(cfg)
@@ -349,7 +351,7 @@ def churn_stage(ws, run_id: int, as_of, config: Config | None = None) -> dict:
     model = fit.model
     y_val = fit.valid["churned"].to_numpy()
     valid_prob = model.predict_proba(fit.valid[fit.features])[:, 1]
-    frame = cutoff_frame(ws, _as_ts(as_of), H, cfg)
+    frame = cutoff_frame(ws, _as_ts(as_of), H, cfg, features=features)
     # "shop median" in the reasons means the shop as of as_of, not the (older) training cutoffs
     model.reference_ = explain.reference_values(frame[fit.features])
     scores, cuts, why = _score(model, frame, c["tiers"], valid_prob, y_val, horizon_days=H)

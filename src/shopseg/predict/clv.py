@@ -268,9 +268,11 @@ def clv_table(ws, run_id: int, as_of, *, horizon_days: float = 365, discount_rat
     by = {ch.prediction: ch.candidate for ch in choices}
     if save_models and vm is not None and by and all(v in used for v in by.values()):
         # every prediction from a transaction model: the live service re-scores with the same ones
-        for name in sorted(set(by.values())):
-            paths.append(used[name].save(ws.models_dir / f"run-{run_id}-clv-{name}.json"))
+        names = sorted(set(by.values()), key=lambda x: (x != model, x))  # clv.model's first, then Gamma-Gamma
+        paths.append(used[names[0]].save(ws.models_dir / f"run-{run_id}-clv-{names[0]}.json"))
         paths.append(vm.save(ws.models_dir / f"run-{run_id}-clv-gammagamma.json"))
+        for name in names[1:]:
+            paths.append(used[name].save(ws.models_dir / f"run-{run_id}-clv-{name}.json"))
         choice_file = ws.models_dir / f"run-{run_id}-clv-choices.json"
         choice_file.write_text(json.dumps(by, sort_keys=True), encoding="utf-8")
         paths.append(choice_file)

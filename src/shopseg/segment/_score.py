@@ -74,7 +74,7 @@ def segments_state(ws, runs) -> SegmentsState:
     st.categories = top_categories(ws, runs.as_of, cfg["features.top_categories"])
     st.outlier_stats = outlier_reference(ws, frun) if frun is not None else None
     st.features_sql = features_sql(ws, runs.as_of, cfg, restricted=True, categories=st.categories,
-                                   outlier_stats=st.outlier_stats)
+                                   outlier_stats=st.outlier_stats, review_run=runs.of("review_insights"))
     return st
 
 
