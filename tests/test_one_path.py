@@ -197,3 +197,30 @@ def test_stages_run_in_one_place():
             callers.append(str(p.relative_to(SRC)))
     assert callers == []
     assert "stage.run(ctx)" in (SRC / "runner.py").read_text(encoding="utf-8")
+
+
+def test_a_failed_runs_model_files_go_with_it_and_are_never_loaded(demo, tmp_path):
+    """Every model file convention of a run is discarded with it; the churn loader without a run id takes the
+    newest finished run's model, not a failed run's file left behind."""
+    from shopseg.pipeline import discard_outputs
+    from shopseg.predict.churn import load_churn_model
+
+    path = tmp_path / "ws"
+    shutil.copytree(demo, path)
+    ws = open_workspace(path)
+    try:
+        models = Path(ws.models_dir)
+        ws.con.execute("INSERT INTO runs (run_id, as_of, seed, status) VALUES (2, TIMESTAMP '2025-01-31', 0, 'failed')")
+        for src, dst in (("churn_run1.json", "churn_run2.json"), ("churn_run1.pkl", "churn_run2.pkl"),
+                         ("run-1-clusters.json", "run-2-clusters.json"),
+                         ("run-1-clv-gammagamma.json", "run-2-clv-gammagamma.json")):
+            shutil.copy(models / src, models / dst)
+        (models / "review_sentiment_run2.pkl").write_bytes(b"x")
+        meta = json.loads((models / "churn_run2.json").read_text(encoding="utf-8"))
+        (models / "churn_run2.json").write_text(json.dumps({**meta, "run_id": 2}), encoding="utf-8")
+        assert load_churn_model(ws).metadata_["run_id"] == 1  # run 2's file is there, but run 2 failed
+        discard_outputs(ws, [2])
+        assert sorted(p.name for p in models.iterdir() if "2" in p.name.replace("run-1", "")) == []
+        assert (models / "churn_run1.json").exists() and (models / "run-1-clusters.json").exists()
+    finally:
+        ws.close()

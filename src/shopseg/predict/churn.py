@@ -407,8 +407,13 @@ def _r(v):
 
 
 def _latest_model_run(ws) -> int:
+    """The newest *finished* run with a stored churn model: a failed or unfinished run's file is never loaded
+    (its files are discarded with it, and one left behind by a discard that did not get through is skipped)."""
+    done = {int(r[0]) for r in ws.sql("SELECT run_id FROM runs WHERE status = 'done'")} if ws.has_table("runs") \
+        else set()
     runs = sorted((int(m.group(1)) for p in Path(ws.models_dir).glob("churn_run*.json")
-                   if (m := re.fullmatch(r"churn_run(\d+)\.json", p.name))), reverse=True)
+                   if (m := re.fullmatch(r"churn_run(\d+)\.json", p.name)) and int(m.group(1)) in done),
+                  reverse=True)
     if not runs:
         raise NotFittedError(f"No stored churn model in {ws.models_dir}.",
                              hint="Run the churn stage first (`shopseg run` or `shopseg predict churn`).")
@@ -417,7 +422,7 @@ def _latest_model_run(ws) -> int:
 
 def load_churn_model(ws, run_id: int | None = None, *, config: Config | None = None,
                      features: list[str] | None = None) -> ChurnModel:
-    """The churn model stored by run ``run_id`` (default: the latest), checked against ``config``.
+    """The churn model stored by run ``run_id`` (default: the newest finished run's), checked against ``config``.
 
     Fails loudly (ConfigError) when it was fitted under other [churn] settings, and
     (DataContractError) when ``features`` is given and differs from its feature list.
