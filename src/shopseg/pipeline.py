@@ -35,8 +35,12 @@ class RunContext:
     previous_run_id: int | None
     notes: dict[str, dict] = field(default_factory=dict)
     refit: bool = False  # refit every learned model, whatever the drift (docs/drift.md)
-    runs: Runs | None = None  # the run of each input table (``ctx.runs.of("clv")``), set by run_pipeline
+    runs: Runs | None = None  # the run of each input table (``ctx.runs.of("clv")``); made from the rest when None
     frames: dict = field(default_factory=dict)  # what a stage hands the later ones in memory (the run's features)
+
+    def __post_init__(self):
+        if self.runs is None:
+            self.runs = Runs(self.ws, self.run_id, self.as_of, self.config)
 
 
 @dataclass
@@ -178,7 +182,6 @@ def run_pipeline(
     run_id = start_run(ws, when, cfg, seed)
     ctx = RunContext(ws=ws, run_id=run_id, as_of=when, config=cfg, seed=seed, previous_run_id=previous,
                      refit=refit)
-    ctx.runs = Runs(ws, run_id, when, cfg)
     record: dict[str, dict] = {}
     status = "done"
     try:
