@@ -10,7 +10,9 @@ batch rank rules with the customer's row replaced), lifecycle by :func:`assign_s
 the cluster by the stored model (nearest centroid).  Value tiers by predicted value take the CLV stage's
 score (``earlier["clv"]``), which the runner computes first.
 
-Schemes scored here: rfm, value_tier, lifecycle, cluster.  The others keep the run's label until the next run.
+Schemes scored here: rfm, value_tier, lifecycle, cluster; and every other registered scheme that gives a
+``score`` (age_band, gender: :class:`~shopseg.segment.Scheme`).  The others (geo, interest, buyer_type, a plug-in
+without one) keep the run's label until the next run.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ShopsegError
+
+BUILT_IN = ("rfm", "value_tier", "lifecycle", "cluster")  # scored here from the run's population and models
 
 
 @dataclass
@@ -39,6 +43,7 @@ class SegmentsState:
     categories: list | None = None
     outlier_stats: dict | None = None
     features_sql: str | None = None
+    schemes: dict = field(default_factory=dict)  # other registered schemes with a live score: name -> (scheme, state)
 
 
 def segments_state(ws, runs) -> SegmentsState:
@@ -71,6 +76,13 @@ def segments_state(ws, runs) -> SegmentsState:
             st.cluster_model = load_cluster_model(p) if p.exists() else None
         except ShopsegError:
             st.cluster_model = None
+    from ._registry import get
+
+    run_schemes = {sc for sc, _ in st.names}
+    for name in cfg["segments.schemes"]:  # the registered schemes that score one customer (age_band, gender...)
+        scheme = get(name)
+        if name not in BUILT_IN and name in run_schemes and scheme.score is not None:
+            st.schemes[name] = (scheme, scheme.state(ws, runs) if scheme.state is not None else None)
     st.categories = top_categories(ws, runs.as_of, cfg["features.top_categories"])
     st.outlier_stats = outlier_reference(ws, frun) if frun is not None else None
     st.features_sql = features_sql(ws, runs.as_of, cfg, restricted=True, categories=st.categories,
@@ -120,6 +132,12 @@ def segments_score(state: SegmentsState, reader, customers: list[str], as_of, ea
             clusters = state.cluster_model.predict(feats)
         except (KeyError, ValueError):  # features the stored model needs are missing: keep the run's
             clusters = None
+    ids = [str(c) for c in feats["customer_id"]]
+    others = {}
+    for name, (scheme, st) in state.schemes.items():
+        labels = scheme.score(st, reader, ids, as_of)
+        if labels is not None:
+            others[name] = labels
     out: dict[str, dict] = {}
     for i, row in feats.iterrows():  # a few customers: the ones a posted batch touched
         cid = str(row["customer_id"])
@@ -146,6 +164,8 @@ def segments_score(state: SegmentsState, reader, customers: list[str], as_of, ea
             v = None if clv is None else clv.get(cfg["segments.value.clv_column"])
             segs["value_tier"] = ranks.value_tier(cid, bool(row["has_orders"]), None if v is None else float(v),
                                                   basis="clv")
+        for name, labels in others.items():
+            segs[name] = str(labels[i])
         out[cid] = {"features": feats.iloc[[i]].reset_index(drop=True), "segments": segs}
     return out
 
