@@ -101,7 +101,7 @@ def test_the_live_path_gives_the_batch_runs_outputs_for_every_stage_that_scores(
         served = live.reference()
         assert [s.name for s in served.stages] == ["clv", "segments", "churn"]
         feats, segs, churn, clv = _batch(ws, served.run_id)
-        scored = {"rfm", "value_tier", "lifecycle", "cluster", "age_band", "gender"}
+        scored = {"rfm", "value_tier", "lifecycle", "cluster", "age_band", "gender", "geo"}
         assert scored <= set(segs["scheme"])  # the demo shop has every one of them
         want_segs = {(r.customer_id, r.scheme): r.segment for r in segs.itertuples() if r.scheme in scored}
         got_segs = {}
