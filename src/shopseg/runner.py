@@ -14,8 +14,10 @@ A stage (:class:`Stage`) declares
 
 The runner is the only place stages run: :func:`run_stages` for a batch run
 (:func:`shopseg.pipeline.run_pipeline`) and :func:`load_states` + :func:`score` for the live path
-(:mod:`shopseg.serve.live`).  Stages never look up "the newest run of table X" themselves: the runner
-hands them the run of each input table (:meth:`Runs.of`).
+(:mod:`shopseg.serve.live`).  The runner hands a stage the run of each input table (:meth:`Runs.of`,
+:meth:`Runs.before`) so it need not look up "the newest run of table X" itself (the features, segments,
+drift, churn and the live states take it from there; baskets, recommend and act still look up a previous
+run's rows themselves).
 
 >>> a = Stage("a", lambda ctx: None)
 >>> b = Stage("b", lambda ctx: None, after=("c",))
