@@ -229,3 +229,36 @@ def test_a_failed_runs_model_files_go_with_it_and_are_never_loaded(demo, tmp_pat
         assert (models / "churn_run1.json").exists() and (models / "run-1-clusters.json").exists()
     finally:
         ws.close()
+
+
+def test_the_live_scheme_scores_run_in_the_online_store_and_agree_with_duckdb(demo, tmp_path):
+    """age_band, gender and geo of every customer, at dates around birthdays (Feb 1, mid-July, a leap day):
+    the online store's SQLite answers (no DuckDB fallback) and equal DuckDB's."""
+    import datetime as dt
+
+    from shopseg.pipeline import registered_stages
+    from shopseg.runner import load_states
+    from shopseg.serve.online import OnlineStore
+
+    path = tmp_path / "ws"
+    shutil.copytree(demo, path)
+    ws = open_workspace(path)
+    try:
+        store = OnlineStore(ws.con).load()
+        run = ws.sql("SELECT run_id, as_of, config FROM runs")[0]
+        from shopseg.config import load_config
+
+        served = load_states(registered_stages(), ws, run[0], run[1], load_config(overrides=json.loads(run[2])))
+        schemes = served.states["segments"].schemes
+        assert set(schemes) == {"age_band", "gender", "geo"}
+
+        from shopseg.serve.live import _StoreWs
+
+        reader = _StoreWs(store, path)  # what the service reads through
+        ids = [r[0] for r in ws.sql("SELECT customer_id FROM customers ORDER BY 1")]
+        for when in (dt.datetime(2025, 2, 1, 12), dt.datetime(2025, 7, 15, 12), dt.datetime(2024, 2, 29, 12)):
+            for name, (scheme, st) in schemes.items():
+                assert scheme.score(st, reader, ids, when) == scheme.score(st, ws, ids, when), (name, when)
+        assert store._duck_only == set()
+    finally:
+        ws.close()

@@ -103,7 +103,8 @@ def clv_score(state, reader, customers: list[str], as_of, earlier: dict) -> dict
         s = score_clv(summ, by["expected_purchases"], vm, as_of, horizon_days=H, discount_rate_annual=rate,
                       min_p_alive=c.get("min_p_alive", 0.5))
         for pred in PREDICTIONS:
-            tm_prediction(s, pred, by[pred], s["expected_order_value"].to_numpy(float), H, rate, unit)
+            if by[pred] is not by["expected_purchases"]:  # score_clv gave the rest from that very model
+                tm_prediction(s, pred, by[pred], s["expected_order_value"].to_numpy(float), H, rate, unit)
     s["expected_next_order_at"] = s["expected_next_order_at"].where(s["p_alive"].to_numpy() >= c.get("min_p_alive", 0.5))
     out = {}
     for r in s.itertuples(index=False):

@@ -25,8 +25,16 @@ UNKNOWN = "unknown"
 
 
 def age_sql(birth: str, as_of: str) -> str:
-    """SQL: whole years from timestamp ``birth`` to ``as_of`` (both SQL expressions)."""
-    return (f"(date_diff('year', CAST({birth} AS DATE), CAST({as_of} AS DATE)) - CASE WHEN "
+    """SQL: whole years from timestamp ``birth`` to ``as_of`` (both SQL expressions).
+
+    The difference of the calendar years, less one before the birthday; written with ``strftime`` only (not
+    ``date_diff('year', ...)``, which the online store's SQLite translation turns into days / 365, nor
+    ``year()``, which SQLite lacks), so the live path computes it in the store exactly as the batch does.
+    """
+    def yr(x: str) -> str:
+        return f"CAST(strftime(CAST({x} AS DATE), '%Y') AS INTEGER)"
+
+    return (f"({yr(as_of)} - {yr(birth)} - CASE WHEN "
             f"strftime(CAST({as_of} AS DATE), '%m%d') < strftime(CAST({birth} AS DATE), '%m%d') THEN 1 ELSE 0 END)")
 
 
@@ -46,9 +54,9 @@ def given_columns(ws) -> dict[str, bool]:
             for c in ("birth_date", "age_band", "gender")}
 
 
-def _columns(given: dict[str, bool], as_of) -> tuple[dict[str, str], dict[str, str]]:
-    """(scheme -> SQL expression over customers, scheme left out -> why) for the columns ``given``."""
-    as_lit = f"TIMESTAMP '{pd.Timestamp(as_of).isoformat(sep=' ')}'"
+def _columns(given: dict[str, bool], as_lit: str) -> tuple[dict[str, str], dict[str, str]]:
+    """(scheme -> SQL expression over customers, scheme left out -> why) for the columns ``given``, ages as of
+    the SQL expression ``as_lit``."""
     cols, notes = {}, {}
     if given["birth_date"] or given["age_band"]:
         parts = []
@@ -74,12 +82,13 @@ def demographic_state(ws, runs) -> dict[str, bool]:
 def demographic_score(given: dict[str, bool], reader, customer_ids, as_of, column: str):
     """``column`` (age_band or gender) of ``customer_ids`` as of ``as_of`` by the batch's SQL, reading only their
     rows (the live path: the segments stage's score); None when the shop lacks the column."""
-    cols, _ = _columns(given, as_of)
+    cols, _ = _columns(given, "CAST($as_of AS TIMESTAMP)")  # one SQL text for every as_of
     if column not in cols:
         return None
     ids = [str(c) for c in customer_ids]
+    params = {"customers": ids} if column == "gender" else {"customers": ids, "as_of": pd.Timestamp(as_of)}
     got = dict(reader.con.execute(f"SELECT customer_id, {cols[column]} AS v FROM customers WHERE true"
-                                  f"{CUSTOMER_FILTER}", {"customers": ids}).fetchall())
+                                  f"{CUSTOMER_FILTER}", params).fetchall())
     return [got.get(c, UNKNOWN) for c in ids]
 
 
@@ -91,7 +100,7 @@ def demographics(ws, as_of, customer_ids=None) -> tuple[pd.DataFrame, dict[str, 
     ``customers.gender`` with a value); ``notes`` maps a left-out scheme to the reason.  ``customer_ids``:
     the customers to return (in that order; default every customer).
     """
-    cols, notes = _columns(given_columns(ws), as_of)
+    cols, notes = _columns(given_columns(ws), f"TIMESTAMP '{pd.Timestamp(as_of).isoformat(sep=' ')}'")
     sel = ", ".join(f"{e} AS {c}" for c, e in cols.items())
     df = ws.df(f"SELECT DISTINCT ON (customer_id) customer_id{', ' + sel if sel else ''} FROM customers "
                "ORDER BY customer_id")
