@@ -29,8 +29,8 @@ def test_a_live_order_moves_the_cluster_as_the_stored_model_assigns_it(demo):
     ws = open_workspace(demo)
     try:
         live = LiveUpdater(ws.path, ws.con.cursor())
-        ref = live.reference()
-        assert ref.cluster_model is not None and cluster_model_path(ws, ref.segments_run).exists()
+        seg = live.reference().states["segments"]  # the segments stage's state of the served run
+        assert seg.cluster_model is not None and cluster_model_path(ws, seg.segments_run).exists()
         # a quiet one-order customer places a big order: their basket and rate change
         cid, pid = ws.sql("SELECT f.customer_id, (SELECT min(product_id) FROM products) FROM customer_features f "
                           "WHERE f.frequency = 1 ORDER BY f.recency_days DESC, f.customer_id LIMIT 1")[0]
@@ -42,7 +42,7 @@ def test_a_live_order_moves_the_cluster_as_the_stored_model_assigns_it(demo):
                                                "quantity": 40, "unit_price": 90.0}]})
         assert res["customers_rescored"] == [cid]
         feats = pd.DataFrame([json.loads(ws.scalar("SELECT features FROM live_state WHERE customer_id = ?", [cid]))])
-        model = load_cluster_model(cluster_model_path(ws, ref.segments_run))
+        model = load_cluster_model(cluster_model_path(ws, seg.segments_run))
         want = f"cluster_{int(model.predict(feats)[0])}"
         got = ws.scalar("SELECT segment FROM live_segments WHERE customer_id = ? AND scheme = 'cluster'", [cid])
         assert got == want

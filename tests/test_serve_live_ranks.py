@@ -8,7 +8,7 @@ from hypothesis import given, settings, strategies as st
 
 from shopseg.config import load_config
 from shopseg.segment import SegmentWarning, rfm_segments, value_tiers
-from shopseg.serve._ranks import RunRanks
+from shopseg.segment._ranks import RunRanks
 
 CFG = load_config()
 

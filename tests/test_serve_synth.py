@@ -68,14 +68,19 @@ def test_a_live_order_rescores_churn_and_clv_with_the_stored_models(client):
     assert after["churn"]["source"] == "live" and after["clv"]["source"] == "live"
     # a purchase today makes the riskiest customer less likely to be gone
     assert after["churn"]["probability"] <= before["churn"]["probability"]
-    # BG/NBD (Fader, Hardie & Lee 2005): with the last purchase on the as_of day (recency = T) the
-    # likelihood ratio term is 1, so P(alive) = 1 / (1 + a / (b + x - 1)), x = repeat purchase days
+    # P(alive) comes from the model the batch used for it (run-1-clv-choices.json).  With the last purchase on
+    # the as_of day (recency = T) the likelihood ratio term is 1, so P(alive) = 1 / (1 + a / (b + x - 1)) for
+    # BG/NBD (Fader, Hardie & Lee 2005) and 1 / (1 + a / (b + x)) for MBG/NBD (Batislam et al. 2007),
+    # x = repeat purchase days
     import json
 
-    params = json.loads((ws.models_dir / "run-1-clv-bgnbd.json").read_text())["params"]
+    used = json.loads((ws.models_dir / "run-1-clv-choices.json").read_text())["p_alive"]
+    params = json.loads((ws.models_dir / f"run-1-clv-{used}.json").read_text())["params"]
     x = ws.scalar("SELECT count(DISTINCT CAST(ordered_at AS DATE)) - 1 FROM orders WHERE customer_id = ? "
                   "AND kind = 'sale'", [cid])
-    assert after["clv"]["p_alive"] == pytest.approx(1 / (1 + params["a"] / (params["b"] + x - 1)))
+    assert used in ("bgnbd", "mbgnbd")
+    want = 1 / (1 + params["a"] / (params["b"] + x - (1 if used == "bgnbd" else 0)))
+    assert after["clv"]["p_alive"] == pytest.approx(want)
     assert after["clv"]["expected_next_order_at"] is not None
 
 

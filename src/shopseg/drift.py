@@ -63,10 +63,13 @@ def feature_drift(ws, run_id: int, previous_run_id: int, *, bins: int = 10, thre
         "psi", ascending=False, kind="stable", ignore_index=True)  # ties keep the columns' order
 
 
-def drift_stage(ws, run_id: int, config) -> dict:
-    """Write ``feature_drift`` for ``run_id`` against the latest earlier run with features."""
-    prev = ws.scalar("SELECT max(run_id) FROM customer_features WHERE run_id < ?", [run_id]) \
-        if ws.has_table("customer_features") else None
+def drift_stage(ws, run_id: int, config, *, previous: int | None | str = "latest") -> dict:
+    """Write ``feature_drift`` for ``run_id`` against ``previous`` (the runner hands the stage the newest earlier
+    done run with features: ``ctx.runs.before``; ``"latest"``: the newest earlier run with features)."""
+    if previous == "latest":
+        previous = ws.scalar("SELECT max(run_id) FROM customer_features WHERE run_id < ?", [run_id]) \
+            if ws.has_table("customer_features") else None
+    prev = previous
     if prev is None or not ws.scalar("SELECT count(*) FROM customer_features WHERE run_id = ?", [run_id]):
         return {"note": "skipped: no earlier run with customer features to compare with"}
     d = config["drift"]

@@ -115,16 +115,26 @@ def _as_ts(as_of) -> datetime:
     return pd.Timestamp(as_of).to_pydatetime()
 
 
-def _sentiment_cte(ws) -> tuple[str, str, str]:
-    """(cte, join, column) for the review-sentiment hook, or empty strings."""
+LATEST = "latest"  # review_run default: the newest run of review_insights (callers outside a run)
+
+
+def _sentiment_cte(ws, review_run: int | None | str = LATEST) -> tuple[str, str, str]:
+    """(cte, join, column) for the review-sentiment hook, or empty strings.
+
+    ``review_run``: the run of ``review_insights`` to read (the runner hands a stage its run: ``ctx.runs.of``),
+    None for no run (sentiment 0), or ``"latest"``: the newest run's.
+    """
     if not ws.has_table("review_insights"):
         return "", "", ""
     cols = set(ws.columns("review_insights"))
     if not {"review_id", "sentiment"} <= cols:
         return "", "", ""
-    latest = (
-        "WHERE ri.run_id = (SELECT max(run_id) FROM review_insights)" if "run_id" in cols else ""
-    )
+    if "run_id" not in cols:
+        latest = ""
+    elif review_run == LATEST:
+        latest = "WHERE ri.run_id = (SELECT max(run_id) FROM review_insights)"
+    else:
+        latest = f"WHERE ri.run_id = {int(review_run)}" if review_run is not None else "WHERE false"
     cte = f""",
     senti AS (
         SELECT r.customer_id, avg(ri.sentiment) AS avg_review_sentiment
@@ -180,7 +190,7 @@ def _num(v) -> str:
 
 def features_sql(ws, as_of, config: Config | None = None, *, restricted: bool = False,
                  categories: list[tuple[str, str]] | None = None,
-                 outlier_stats: dict[str, float | None] | None = None) -> str:
+                 outlier_stats: dict[str, float | None] | None = None, review_run: int | None | str = LATEST) -> str:
     """The SQL of :func:`customer_features` (parameter ``$as_of``), for inspection or reuse.
 
     ``restricted``: the SQL also takes ``$customers`` (a list of ids) and reads only
@@ -188,7 +198,8 @@ def features_sql(ws, as_of, config: Config | None = None, *, restricted: bool = 
     unchanged).  ``categories`` ((category, slug) pairs) replaces the shop's top
     categories at ``as_of``; ``outlier_stats`` (:func:`outlier_reference`) replaces
     the median / MAD of the rows computed, so a restricted computation flags outliers
-    against a stored population.
+    against a stored population.  ``review_run``: the run of ``review_insights`` whose
+    sentiment the features take (see :func:`_sentiment_cte`).
     """
     cfg = config or load_config()
     cats = categories if categories is not None else top_categories(ws, as_of, cfg["features.top_categories"])
@@ -201,7 +212,7 @@ def features_sql(ws, as_of, config: Config | None = None, *, restricted: bool = 
     cat_cols = "".join(
         f",\n        coalesce(cs.g_{s} / nullif(cs.g_total, 0), 0.0) AS cat_share_{s}" for _, s in cats
     )
-    senti_cte, senti_join, senti_col = _sentiment_cte(ws)
+    senti_cte, senti_join, senti_col = _sentiment_cte(ws, review_run)
     # columns listed, not ``base.* EXCLUDE / REPLACE``: the same text then transpiles to Spark SQL (shopseg.spark)
     share_cols = "".join(f", base.cat_share_{s}" for _, s in cats)
     senti_out = ", base.avg_review_sentiment" if senti_col else ""
@@ -361,7 +372,8 @@ def _ordered_columns(cols: list[str]) -> list[str]:
 
 
 def customer_features(ws, as_of, run_id: int | None = None, *, config: Config | None = None,
-                      customers=None, reference_run_id: int | None = None) -> pd.DataFrame:
+                      customers=None, reference_run_id: int | None = None,
+                      review_run: int | None | str = LATEST) -> pd.DataFrame:
     """One row per customer known at ``as_of`` with the features of :data:`FEATURE_DOCS`.
 
     Uses only rows dated strictly before ``as_of``.  When ``run_id`` is given
@@ -375,13 +387,15 @@ def customer_features(ws, as_of, run_id: int | None = None, *, config: Config | 
     so a restricted row equals that customer's row of a whole-shop computation
     against the run's population.  Without it a restricted computation uses the
     shop's top categories at ``as_of`` and flags outliers among the customers asked.
+    ``review_run``: the run of ``review_insights`` to take sentiment from (a stage passes ``ctx.runs.of``).
     """
     as_ts = _as_ts(as_of)
     cats = stats = None
     if reference_run_id is not None:
         cats = reference_categories(ws, reference_run_id, config)
         stats = outlier_reference(ws, reference_run_id)
-    sql = features_sql(ws, as_ts, config, restricted=customers is not None, categories=cats, outlier_stats=stats)
+    sql = features_sql(ws, as_ts, config, restricted=customers is not None, categories=cats, outlier_stats=stats,
+                       review_run=review_run)
     con = ws.con
     params: dict = {"as_of": as_ts}
     if customers is not None:

@@ -1,16 +1,16 @@
 """One run: every stage for one ``as_of`` date and one config, with progress and timings.
 
 A run is recorded in ``runs`` (as_of, seed, config and its hash, version, per-stage
-timings and notes, status).  Each stage is a function ``stage(ctx) -> dict`` of
-notes; a stage whose input tables are empty is skipped with a note, not a
-crash.  Stages are registered in :data:`STAGES` in order; capabilities add
-theirs by appending a :class:`Stage`.
+timings and notes, status).  Each stage is a :class:`shopseg.runner.Stage` (the
+contract: ``name``, ``after``, ``run(ctx) -> dict`` of notes, optionally ``state``
+and ``score``); a stage whose input tables are empty is skipped with a note, not a
+crash.  Stages are registered in :data:`STAGES`; capabilities add theirs by
+:func:`register`, and :func:`shopseg.runner.run_stages` orders them from ``after``.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -18,7 +18,8 @@ from typing import Callable, Sequence
 
 from . import __version__
 from .config import Config, load_config
-from .errors import ConfigError, ModelFitError, ShopsegError
+from .errors import ConfigError, ShopsegError
+from .runner import Runs, Stage, run_stages
 from .workspace import Workspace, run_of_file
 
 
@@ -34,14 +35,12 @@ class RunContext:
     previous_run_id: int | None
     notes: dict[str, dict] = field(default_factory=dict)
     refit: bool = False  # refit every learned model, whatever the drift (docs/drift.md)
+    runs: Runs | None = None  # the run of each input table (``ctx.runs.of("clv")``); made from the rest when None
+    frames: dict = field(default_factory=dict)  # what a stage hands the later ones in memory (the run's features)
 
-
-@dataclass(frozen=True)
-class Stage:
-    name: str
-    fn: Callable[[RunContext], dict | None]
-    needs: tuple[str, ...] = ()  # input tables that must hold rows
-    doc: str = ""
+    def __post_init__(self):
+        if self.runs is None:
+            self.runs = Runs(self.ws, self.run_id, self.as_of, self.config)
 
 
 @dataclass
@@ -81,6 +80,13 @@ def register(stage: Stage) -> Stage:
             return stage
     STAGES.append(stage)
     return stage
+
+
+def registered_stages() -> list[Stage]:
+    """Every registered stage (the capabilities' own, from :mod:`shopseg.stages`, plus any added since)."""
+    from . import stages as _stages  # noqa: F401  (registers the capabilities' stages)
+
+    return STAGES
 
 
 def parse_as_of(value: str | date | datetime) -> datetime:
@@ -179,32 +185,7 @@ def run_pipeline(
     record: dict[str, dict] = {}
     status = "done"
     try:
-        for stage in STAGES:
-            if stage.name not in wanted:
-                continue
-            if progress:
-                progress(stage.name, "start")
-            empty = [t for t in stage.needs if ws.count(t) == 0]
-            if empty:
-                record[stage.name] = {"status": "skipped", "seconds": 0.0,
-                                      "note": f"skipped: no rows in {', '.join(empty)}"}
-            else:
-                t0 = time.perf_counter()
-                try:
-                    with ws.transaction():
-                        notes = stage.fn(ctx) or {}
-                except ModelFitError as e:
-                    # data that cannot support a model (a tiny shop, one class) skips that stage, with the
-                    # reason and the hint; the stage's writes are rolled back and the run goes on
-                    notes = {"note": f"skipped: {e.message}", "hint": e.hint}
-                # a stage that decides itself there is nothing to do says so with a note starting "skipped"
-                done = "skipped" if str(notes.get("note", "")).startswith("skipped") else "done"
-                record[stage.name] = {"status": done, "seconds": round(time.perf_counter() - t0, 3), **notes}
-                ctx.notes[stage.name] = notes
-            # recorded as it goes: a run killed later still shows the stages it got through
-            ws.con.execute("UPDATE runs SET stages = ? WHERE run_id = ?", [json.dumps(record, default=str), run_id])
-            if progress:
-                progress(stage.name, record[stage.name]["status"])
+        run_stages(ctx, STAGES, wanted, progress, record)
     except BaseException:
         status = "failed"
         try:

@@ -297,57 +297,6 @@ def churn_decision(ws, run_id: int, config, *, refit: bool = False):
     return d, (model if d.action == "reused" else None)
 
 
-def churn_reuse_stage(ws, run_id: int, as_of, config, model, decision: Decision) -> dict:
-    """Score everyone as of ``as_of`` with the stored churn ``model`` (no fit); write and store as this run.
-
-    Writes ``churn_scores`` like :func:`~shopseg.predict.churn.churn_stage`, with the model's stored
-    horizon, calibration and tier cut points and the shop medians (reasons) at ``as_of``; copies the
-    fitting run's ``churn_validation`` and churn ``model_reports`` rows (the quality figures are the
-    fitted model's) and saves the model as this run's, noting ``fitted_run_id``.
-    """
-    from .features import _as_ts
-    from .predict import explain
-    from .predict._churn_data import cutoff_frame, shop_gap_days
-    from .predict.churn import (BASELINE_FEATURES, _features, _score, _write_reports, churn_settings, model_path,
-                                write_scores)
-
-    H = int(model.metadata_["horizon"]["horizon_days"])
-    frame = cutoff_frame(ws, _as_ts(as_of), H, config)
-    feats = list(model.feature_names_in_)
-    want = _features(frame, churn_settings(config))
-    if feats not in (list(want), list(BASELINE_FEATURES)):  # before any write: the caller refits instead
-        raise ReuseError(f"the churn features changed since run {decision.source_run_id} "
-                         f"(now {len(want)}, the model's {len(feats)})")
-    model.reference_ = explain.reference_values(frame[feats])
-    src = int(decision.source_run_id)
-    # the tiers by the batch rule over this run's population (shares), or cut points from the
-    # fitting run's validation window (precision), as a fresh fit would assign them
-    valid = ws.df("SELECT churned, probability FROM churn_validation WHERE run_id = ? ORDER BY customer_id", [src]) \
-        if ws.has_table("churn_validation") else pd.DataFrame({"churned": [], "probability": []})
-    settings = churn_settings(config)["tiers"]
-    if settings["method"] == "precision" and valid.empty:
-        raise ConfigError(f"Cannot reuse the churn model of run {src}: its validation scores are gone.")
-    scores, cuts, _ = _score(model, frame, settings, valid["probability"].to_numpy(float),
-                             valid["churned"].to_numpy(int), horizon_days=H)
-    n = write_scores(ws, run_id, scores)
-    if ws.has_table("churn_validation"):
-        ws.write_output("churn_validation", run_id, "SELECT customer_id, churned, probability FROM churn_validation "
-                        "WHERE run_id = ?", [src])
-    if ws.has_table("model_reports"):
-        rows = ws.df("SELECT model, metric, value, CAST(details AS VARCHAR) AS details FROM model_reports "
-                     "WHERE run_id = ? AND json_extract_string(details, '$.task') = 'churn'", [src])
-        if len(rows):
-            _write_reports(ws, run_id, rows)
-    meta = {k: v for k, v in model.metadata_.items() if k not in (
-        "format", "model", "settings", "params", "features", "reference", "calibrator", "svm_platt",
-        "estimator_file", "estimator_sha256", "horizon_days", "versions")}
-    meta.update(run_id=int(run_id), fitted_run_id=src, as_of=f"{_as_ts(as_of):%Y-%m-%d %H:%M:%S}",
-                shop_gap_days=shop_gap_days(frame, H), tier_cuts=cuts)
-    path = model.save(model_path(ws, run_id).with_suffix(""), meta)
-    return {"model": model.model, "horizon_days": H, "n_scored": n, "tiers": scores["tier"].value_counts().to_dict(),
-            "model_path": str(path)}
-
-
-__all__ = ["ACTIONS", "ReuseError", "DECISIONS_DOC", "Decision", "MODELS", "churn_decision", "churn_reuse_stage",
+__all__ = ["ACTIONS", "ReuseError", "DECISIONS_DOC", "Decision", "MODELS", "churn_decision",
            "cluster_decision", "cluster_inputs", "cluster_model_path", "decide", "decisions", "input_drift",
            "load_cluster_model", "record", "save_cluster_model"]

@@ -373,6 +373,24 @@ OUTPUT_TABLES = (
 )
 
 
+_INPUTS = ("customers", "orders", "order_lines", "products", "events", "reviews")
+# stage -> (tables it reads, tables it writes): the runner marks a stage's writes as this run's, and hands the
+# other stages the run of each table they read (shopseg.runner.Runs); OUTPUT_TABLES' stage column agrees
+STAGE_TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "reviews": (("reviews", "orders", "products"), ("review_insights", "customer_review_features")),
+    "clv": (("orders", "order_lines"), ("clv", "model_decisions")),
+    "segments": (_INPUTS + ("customer_review_features", "clv"),
+                 ("customer_features", "segments", "segment_profiles", "rfm_scores", "customer_interests",
+                  "model_decisions")),
+    "drift": (("customer_features",), ("feature_drift",)),
+    "churn": (_INPUTS + ("customer_features",), ("churn_scores", "churn_validation", "model_reports",
+                                                 "model_decisions")),
+    "baskets": (("orders", "order_lines", "products", "segments"), ("frequent_itemsets", "association_rules")),
+    "recommend": (_INPUTS + ("segments", "association_rules"), ("recommendations",)),
+    "measure": (("actions", "orders", "order_lines"), ("uplift_reports",)),
+    "act": (("customers", "segments", "churn_scores", "clv", "recommendations", "uplift_reports"), ("actions",)),
+}
+
 def get_table(name: str) -> Table:
     """The canonical input table called ``name`` (a clear error otherwise)."""
     try:

@@ -1,8 +1,23 @@
-"""The pipeline's stages, in order: each adapts one capability to :class:`shopseg.pipeline.RunContext`."""
+"""The pipeline's stages: each adapts one capability to the stage contract (:mod:`shopseg.runner`).
+
+``after`` orders them (the runner sorts topologically, keeping this file's order among free stages); the
+stages the live service re-scores (clv, segments, churn) also give ``state`` and ``score``.
+"""
 
 from __future__ import annotations
 
 from .pipeline import RunContext, Stage, register
+
+
+def _lazy(module: str, name: str):
+    """``module.name``, imported on first call (registering a stage imports nothing heavy)."""
+    def call(*args, **kwargs):
+        import importlib
+
+        return getattr(importlib.import_module(module, __package__), name)(*args, **kwargs)
+
+    call.__name__ = call.__qualname__ = name
+    return call
 
 
 def _reviews(ctx: RunContext) -> dict:
@@ -40,8 +55,9 @@ def _clv(ctx: RunContext) -> dict:
     return out
 
 
-register(Stage("clv", _clv, needs=("orders",),
-               doc="BG/NBD (or Pareto/NBD) + Gamma-Gamma lifetime value -> table clv"))
+register(Stage("clv", _clv, needs=("orders",), after=(),
+               doc="BG/NBD (or Pareto/NBD) + Gamma-Gamma lifetime value -> table clv",
+               state=_lazy(".predict._score", "clv_state"), score=_lazy(".predict._score", "clv_score")))
 
 
 def _segments(ctx: RunContext) -> dict:
@@ -50,10 +66,11 @@ def _segments(ctx: RunContext) -> dict:
     from .segment import segment_all
 
     cfg = ctx.config.with_overrides({"segments": {"cluster": {"random_state": ctx.seed}}})
-    feats = customer_features(ctx.ws, ctx.as_of, ctx.run_id, config=cfg)
+    feats = customer_features(ctx.ws, ctx.as_of, ctx.run_id, config=cfg, review_run=ctx.runs.of("review_insights"))
     decision, stored = (None, None)
     if "cluster" in cfg["segments.schemes"] and len(feats):  # reuse the stored model while inputs hold still
         decision, stored = cluster_decision(ctx.ws, ctx.run_id, cfg, refit=ctx.refit)
+    ctx.frames["customer_features"] = feats  # the run's features, for the stages after (churn)
     run = segment_all(ctx.ws, ctx.run_id, ctx.as_of, cfg, features=feats, cluster_model=stored)
     out = {"customers": len(run.segments)}
     if run.model is not None:
@@ -78,48 +95,31 @@ def _segments(ctx: RunContext) -> dict:
 
 
 # after clv (value tiers rank by predicted value) and before baskets (rules per segment)
-register(Stage("segments", _segments, needs=("customers",),
-               doc="Customer features, RFM, lifecycle, value tiers and behavioural clusters."))
+register(Stage("segments", _segments, needs=("customers",), after=("reviews", "clv"),
+               doc="Customer features, RFM, lifecycle, value tiers and behavioural clusters.",
+               state=_lazy(".segment._score", "segments_state"), score=_lazy(".segment._score", "segments_score")))
 
 
 def _drift(ctx: RunContext) -> dict:
     from .drift import drift_stage
 
-    return drift_stage(ctx.ws, ctx.run_id, ctx.config)
+    return drift_stage(ctx.ws, ctx.run_id, ctx.config, previous=ctx.runs.before("customer_features"))
 
 
 # right after segments wrote this run's customer_features
-register(Stage("drift", _drift, needs=("customers",),
+register(Stage("drift", _drift, needs=("customers",), after=("segments",),
                doc="Population stability index of every customer feature against the previous run -> feature_drift"))
 
 
 def _churn(ctx: RunContext) -> dict:
-    from .predict.churn import churn_stage
-    from .refit import Decision, ReuseError, churn_decision, churn_reuse_stage, record
+    from .predict._churn_stage import churn_run
 
-    decision, stored = churn_decision(ctx.ws, ctx.run_id, ctx.config, refit=ctx.refit)
-    if stored is not None:  # inputs held still: score with the stored model, no fit
-        try:
-            notes = churn_reuse_stage(ctx.ws, ctx.run_id, ctx.as_of, ctx.config, stored, decision)
-            from .refit import decisions
-
-            src = decisions(ctx.ws, decision.source_run_id)  # the fitting run's backtest holds for its model
-            src = src[src["model"] == "churn"]
-            for k in ("candidate", "metric", "model_value", "baseline_value", "decision"):
-                if len(src) and src[k].iloc[0] is not None and src[k].iloc[0] == src[k].iloc[0]:
-                    setattr(decision, k, src[k].iloc[0])
-        except ReuseError as e:
-            decision, stored = Decision("churn", "refitted", e.message, decision.max_psi, decision.feature), None
-    if stored is None:
-        # a tiny shop or a single class raises ModelFitError: the pipeline skips the stage with the reason
-        notes = churn_stage(ctx.ws, ctx.run_id, ctx.as_of, ctx.config)
-        for k in ("candidate", "metric", "model_value", "baseline_value", "decision"):
-            setattr(decision, k, notes.get(k))
-    return {**notes, **record(ctx.ws, ctx.run_id, decision)}
+    return churn_run(ctx)
 
 
-register(Stage("churn", _churn, needs=("orders",),
-               doc="Churn probability, risk tier and three reasons -> churn_scores, model_reports"))
+register(Stage("churn", _churn, needs=("orders",), after=("segments",),
+               doc="Churn probability, risk tier and three reasons -> churn_scores, model_reports",
+               state=_lazy(".predict._score", "churn_state"), score=_lazy(".predict._score", "churn_score")))
 
 
 def _products_sold(ctx: RunContext) -> int:
@@ -138,7 +138,7 @@ def _baskets(ctx: RunContext) -> dict:
     return mine_baskets(ctx.ws, ctx.run_id, as_of=ctx.as_of, config=ctx.config)
 
 
-register(Stage("baskets", _baskets, needs=("orders", "order_lines"),
+register(Stage("baskets", _baskets, needs=("orders", "order_lines"), after=("segments",),
                doc="Frequent itemsets and association rules, overall and per segment."))
 
 
@@ -163,10 +163,10 @@ def _act(ctx: RunContext) -> dict:
     return act_stage(ctx)
 
 
-register(Stage("recommend", _recommend, needs=("orders", "order_lines"),
+register(Stage("recommend", _recommend, needs=("orders", "order_lines"), after=("segments", "baskets"),
                doc="next basket: repeats (decayed frequency, cycles) + TIFU-KNN + ALS / item-item, content, "
                    "cross-sell, popularity -> table recommendations (kind, reason)"))
-register(Stage("measure", _measure, needs=("orders",),
+register(Stage("measure", _measure, needs=("orders",), after=(),
                doc="Uplift of earlier runs whose response window ended by as_of -> table uplift_reports"))
-register(Stage("act", _act, needs=("orders",),
+register(Stage("act", _act, needs=("orders",), after=("segments", "churn", "clv", "recommend", "measure"),
                doc="Campaign playbook: one action per customer, control groups, budget -> table actions"))

@@ -86,7 +86,7 @@ def _fit(name: str, summary: pd.DataFrame, penalizer: float, time_unit: str):
 def choose_and_score(ws, as_of, summary: pd.DataFrame, c: dict, *, seed: int = 0):
     """(the ``clv`` rows, [Choice per prediction], {model name: transaction model used at as_of},
     the Gamma-Gamma model used or None, notes)."""
-    from .clv import CHAIN, _con, _month_days, _timestamp, score_clv, summary_from_orders
+    from .clv import CHAIN, _con, _timestamp, score_clv, summary_from_orders
 
     con = _con(ws)
     unit = c["time_unit"]
@@ -252,9 +252,6 @@ def choose_and_score(ws, as_of, summary: pd.DataFrame, c: dict, *, seed: int = 0
 
     # -- compose the rows ------------------------------------------------------------------------------
     by = {ch.prediction: ch for ch in choices}
-    f, r, T = (summary[k].to_numpy(float) for k in ("frequency", "recency", "T"))
-    month = _month_days(unit)
-    monthly_rate = (1 + c["discount_rate_annual"]) ** (month / 365.0) - 1
     base_now = B.baseline_scores(summary, spend_now, 1.0, days)  # per day of window
     ref_name = next((ch.candidate for ch in (by["expected_purchases"], by["clv"], by["p_alive"])
                      if ch.candidate not in ("baseline", "repeat")), None)
@@ -304,17 +301,7 @@ def choose_and_score(ws, as_of, summary: pd.DataFrame, c: dict, *, seed: int = 0
                                * (1 + c["discount_rate_annual"]) ** (-H / 2 / 365.0))
             continue
         if ch.candidate != "baseline":
-            tm = cands[ch.candidate].tm
-            if pred == "p_alive":
-                rows["p_alive"] = np.atleast_1d(tm.conditional_probability_alive(f, r, T))
-            elif pred == "expected_purchases":
-                rows["expected_purchases_90d"] = tm.expected_purchases(90.0 / days, f, r, T)
-                rows["expected_purchases_horizon"] = tm.expected_purchases(H / days, f, r, T)
-            else:
-                from ._clv_value import customer_lifetime_value
-
-                rows["clv"] = customer_lifetime_value(tm, f, r, T, value_now, time=H / month,
-                                                      discount_rate=monthly_rate, freq=unit)
+            tm_prediction(rows, pred, cands[ch.candidate].tm, value_now, H, c["discount_rate_annual"], unit)
             continue
         if pred == "p_alive":
             rows["p_alive"] = np.clip(baseline_values(pred, 1.0), 0.0, 1.0)
@@ -337,6 +324,27 @@ def choose_and_score(ws, as_of, summary: pd.DataFrame, c: dict, *, seed: int = 0
         notes.append(value_note)
     used = {ch.candidate: cands[ch.candidate].tm for ch in choices if ch.candidate not in ("baseline", "repeat")}
     return rows, choices, used, (vm_now if value_name == "gammagamma" else None), notes
+
+
+def tm_prediction(rows: pd.DataFrame, pred: str, tm, value: np.ndarray, horizon_days: float,
+                  discount_rate_annual: float, unit: str) -> None:
+    """Set prediction ``pred``'s columns of ``rows`` (frequency, recency, T per customer) from transaction model
+    ``tm``: the batch's composition, and the live score's (:func:`shopseg.predict._score.clv_score`)."""
+    from .clv import _month_days
+
+    days, month = TIME_UNITS[unit], _month_days(unit)
+    f, r, T = (rows[k].to_numpy(float) for k in ("frequency", "recency", "T"))
+    if pred == "p_alive":
+        rows["p_alive"] = np.atleast_1d(tm.conditional_probability_alive(f, r, T))
+    elif pred == "expected_purchases":
+        rows["expected_purchases_90d"] = tm.expected_purchases(90.0 / days, f, r, T)
+        rows["expected_purchases_horizon"] = tm.expected_purchases(horizon_days / days, f, r, T)
+    else:
+        from ._clv_value import customer_lifetime_value
+
+        monthly_rate = (1 + discount_rate_annual) ** (month / 365.0) - 1
+        rows["clv"] = customer_lifetime_value(tm, f, r, T, value, time=horizon_days / month,
+                                              discount_rate=monthly_rate, freq=unit)
 
 
 def one_sentence(choices: list[Choice]) -> str:

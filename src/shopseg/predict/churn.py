@@ -335,12 +335,14 @@ def _write_reports(ws, run_id: int, rows: pd.DataFrame) -> None:
         ws.con.execute("DROP TABLE IF EXISTS _churn_reports")
 
 
-def churn_stage(ws, run_id: int, as_of, config: Config | None = None) -> dict:
+def churn_stage(ws, run_id: int, as_of, config: Config | None = None, *,
+                features: pd.DataFrame | None = None) -> dict:
     """The pipeline stage: fit and validate, score everyone as of ``as_of``, write and store.
 
     Writes ``churn_scores`` (one row per customer with a sale order before
     ``as_of``), the churn rows of ``model_reports`` and the model files
-    ``models/churn_run<run_id>.json`` (+ estimator).  Returns notes for ``runs``.
+    ``models/churn_run<run_id>.json`` (+ estimator).  Returns notes for ``runs``.  ``features``: the
+    run's customer features as of ``as_of`` when the caller has them (the segments stage's), else computed.
     """
     cfg = config if config is not None else load_config()
     c = churn_settings(cfg)
@@ -349,7 +351,7 @@ def churn_stage(ws, run_id: int, as_of, config: Config | None = None) -> dict:
     model = fit.model
     y_val = fit.valid["churned"].to_numpy()
     valid_prob = model.predict_proba(fit.valid[fit.features])[:, 1]
-    frame = cutoff_frame(ws, _as_ts(as_of), H, cfg)
+    frame = cutoff_frame(ws, _as_ts(as_of), H, cfg, features=features)
     # "shop median" in the reasons means the shop as of as_of, not the (older) training cutoffs
     model.reference_ = explain.reference_values(frame[fit.features])
     scores, cuts, why = _score(model, frame, c["tiers"], valid_prob, y_val, horizon_days=H)
@@ -405,8 +407,13 @@ def _r(v):
 
 
 def _latest_model_run(ws) -> int:
+    """The newest *finished* run with a stored churn model: a failed or unfinished run's file is never loaded
+    (its files are discarded with it, and one left behind by a discard that did not get through is skipped)."""
+    done = {int(r[0]) for r in ws.sql("SELECT run_id FROM runs WHERE status = 'done'")} if ws.has_table("runs") \
+        else set()
     runs = sorted((int(m.group(1)) for p in Path(ws.models_dir).glob("churn_run*.json")
-                   if (m := re.fullmatch(r"churn_run(\d+)\.json", p.name))), reverse=True)
+                   if (m := re.fullmatch(r"churn_run(\d+)\.json", p.name)) and int(m.group(1)) in done),
+                  reverse=True)
     if not runs:
         raise NotFittedError(f"No stored churn model in {ws.models_dir}.",
                              hint="Run the churn stage first (`shopseg run` or `shopseg predict churn`).")
@@ -415,7 +422,7 @@ def _latest_model_run(ws) -> int:
 
 def load_churn_model(ws, run_id: int | None = None, *, config: Config | None = None,
                      features: list[str] | None = None) -> ChurnModel:
-    """The churn model stored by run ``run_id`` (default: the latest), checked against ``config``.
+    """The churn model stored by run ``run_id`` (default: the newest finished run's), checked against ``config``.
 
     Fails loudly (ConfigError) when it was fitted under other [churn] settings, and
     (DataContractError) when ``features`` is given and differs from its feature list.

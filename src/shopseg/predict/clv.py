@@ -18,6 +18,7 @@ See ``docs/clv.md``.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -228,10 +229,10 @@ def clv_table(ws, run_id: int, as_of, *, horizon_days: float = 365, discount_rat
     :data:`CHAIN`, finally the baseline itself (see :mod:`shopseg.predict._clv_backtest` and
     ``docs/clv.md``).  A degenerate fit is never used.  Every buyer gets a value: no NULL ``clv`` or
     expected purchases.  Columns are documented in :data:`CLV_COLUMNS`.  When the CLV comes from
-    ``model`` (with Gamma-Gamma) its fitted models are saved as JSON in the workspace's ``models/``
-    folder (``run-<run_id>-clv-<model>.json``) so the live service can re-score customers with
-    :func:`score_clv` (all three predictions from that model); otherwise nothing is saved and the
-    service shows the batch values.
+    transaction models (with Gamma-Gamma), the models used are saved as JSON in the workspace's
+    ``models/`` folder (``run-<run_id>-clv-<name>.json``, and ``run-<run_id>-clv-choices.json``: prediction
+    -> model) so the live service re-scores customers with the same model per prediction; otherwise
+    (a baseline or the repeat model won) nothing is saved and the service shows the batch values.
     """
     from ._clv_select import choose_and_score
 
@@ -264,10 +265,17 @@ def clv_table(ws, run_id: int, as_of, *, horizon_days: float = 365, discount_rat
         con.unregister(view)
     paths: list[Path] = []
     tm = used.get(model)
-    clv_choice = next((ch for ch in choices if ch.prediction == "clv"), None)
-    if save_models and vm is not None and clv_choice is not None and clv_choice.candidate == model:
-        paths.append(tm.save(ws.models_dir / f"run-{run_id}-clv-{model}.json"))
+    by = {ch.prediction: ch.candidate for ch in choices}
+    if save_models and vm is not None and by and all(v in used for v in by.values()):
+        # every prediction from a transaction model: the live service re-scores with the same ones
+        names = sorted(set(by.values()), key=lambda x: (x != model, x))  # clv.model's first, then Gamma-Gamma
+        paths.append(used[names[0]].save(ws.models_dir / f"run-{run_id}-clv-{names[0]}.json"))
         paths.append(vm.save(ws.models_dir / f"run-{run_id}-clv-gammagamma.json"))
+        for name in names[1:]:
+            paths.append(used[name].save(ws.models_dir / f"run-{run_id}-clv-{name}.json"))
+        choice_file = ws.models_dir / f"run-{run_id}-clv-choices.json"
+        choice_file.write_text(json.dumps(by, sort_keys=True), encoding="utf-8")
+        paths.append(choice_file)
     main = next(iter(used.values()), None)
     return CLVResult(tm or main, vm, n, paths, choices, notes)
 

@@ -82,6 +82,9 @@ class Scheme:
     ``shopseg schemes`` and the docs. ``compute(ctx) -> SchemeResult``. ``dimension``: when true, every other
     scheme's profiles also carry this scheme's shares (``profile["by_<name>"]``, top places: "Champions are 71%
     UK"). ``spark``: the Spark engine computes it itself (the others are computed on the imported run).
+    ``state(ws, runs)`` and ``score(state, reader, customer_ids, as_of) -> labels`` (optional): what a stored run
+    left for the scheme, and a few customers' labels by it without a fit (the live path: the segments stage's
+    score, :mod:`shopseg.segment._score`); a scheme without them keeps the run's label live.
     """
 
     name: str
@@ -89,6 +92,8 @@ class Scheme:
     compute: Callable[[SchemeContext], SchemeResult]
     dimension: bool = False
     spark: bool = False
+    state: Callable[..., Any] | None = None
+    score: Callable[..., Any] | None = None
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not _NAME.fullmatch(self.name):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ..trust.pii import gender_sql
+from ..workspace import CUSTOMER_FILTER
 
 # (label, lowest age, first age of the next band); the bands of most survey and ad platforms
 AGE_BANDS = (("under 18", 0, 18), ("18-24", 18, 25), ("25-34", 25, 35), ("35-44", 35, 45), ("45-54", 45, 55),
@@ -24,8 +25,16 @@ UNKNOWN = "unknown"
 
 
 def age_sql(birth: str, as_of: str) -> str:
-    """SQL: whole years from timestamp ``birth`` to ``as_of`` (both SQL expressions)."""
-    return (f"(date_diff('year', CAST({birth} AS DATE), CAST({as_of} AS DATE)) - CASE WHEN "
+    """SQL: whole years from timestamp ``birth`` to ``as_of`` (both SQL expressions).
+
+    The difference of the calendar years, less one before the birthday; written with ``strftime`` only (not
+    ``date_diff('year', ...)``, which the online store's SQLite translation turns into days / 365, nor
+    ``year()``, which SQLite lacks), so the live path computes it in the store exactly as the batch does.
+    """
+    def yr(x: str) -> str:
+        return f"CAST(strftime(CAST({x} AS DATE), '%Y') AS INTEGER)"
+
+    return (f"({yr(as_of)} - {yr(birth)} - CASE WHEN "
             f"strftime(CAST({as_of} AS DATE), '%m%d') < strftime(CAST({birth} AS DATE), '%m%d') THEN 1 ELSE 0 END)")
 
 
@@ -36,21 +45,19 @@ def age_band_sql(birth: str, as_of: str) -> str:
     return f"CASE WHEN {birth} IS NULL THEN NULL {whens} END"
 
 
-def demographics(ws, as_of, customer_ids=None) -> tuple[pd.DataFrame, dict[str, str]]:
-    """Per customer ``age_band`` and ``gender`` (``unknown`` where not given), and notes on schemes left out.
-
-    Returns ``(frame, notes)``: ``frame`` has customer_id and one column per scheme the shop supports
-    (``age_band`` needs ``customers.birth_date`` or ``customers.age_band`` with a value, ``gender`` needs
-    ``customers.gender`` with a value); ``notes`` maps a left-out scheme to the reason.  ``customer_ids``:
-    the customers to return (in that order; default every customer).
-    """
+def given_columns(ws) -> dict[str, bool]:
+    """Whether any customer has a ``birth_date``, an ``age_band``, a ``gender`` (a whole-table look, once)."""
     have = {r[0] for r in ws.sql(
         "SELECT column_name FROM information_schema.columns WHERE table_schema = 'main' "
         "AND table_name = 'customers'")}
-    as_lit = f"TIMESTAMP '{pd.Timestamp(as_of).isoformat(sep=' ')}'"
+    return {c: (c in have and bool(ws.scalar(f"SELECT count({c}) FROM customers")))
+            for c in ("birth_date", "age_band", "gender")}
+
+
+def _columns(given: dict[str, bool], as_lit: str) -> tuple[dict[str, str], dict[str, str]]:
+    """(scheme -> SQL expression over customers, scheme left out -> why) for the columns ``given``, ages as of
+    the SQL expression ``as_lit``."""
     cols, notes = {}, {}
-    given = {c: (c in have and bool(ws.scalar(f"SELECT count({c}) FROM customers")))
-             for c in ("birth_date", "age_band", "gender")}
     if given["birth_date"] or given["age_band"]:
         parts = []
         if given["birth_date"]:
@@ -64,6 +71,36 @@ def demographics(ws, as_of, customer_ids=None) -> tuple[pd.DataFrame, dict[str, 
         cols["gender"] = f"coalesce({gender_sql('gender')}, '{UNKNOWN}')"
     else:
         notes["gender"] = "skipped: no customer has a gender (optional customers column)"
+    return cols, notes
+
+
+def demographic_state(ws, runs) -> dict[str, bool]:
+    """The live state of the age_band and gender schemes: which customer columns the shop has."""
+    return given_columns(ws)
+
+
+def demographic_score(given: dict[str, bool], reader, customer_ids, as_of, column: str):
+    """``column`` (age_band or gender) of ``customer_ids`` as of ``as_of`` by the batch's SQL, reading only their
+    rows (the live path: the segments stage's score); None when the shop lacks the column."""
+    cols, _ = _columns(given, "CAST($as_of AS TIMESTAMP)")  # one SQL text for every as_of
+    if column not in cols:
+        return None
+    ids = [str(c) for c in customer_ids]
+    params = {"customers": ids} if column == "gender" else {"customers": ids, "as_of": pd.Timestamp(as_of)}
+    got = dict(reader.con.execute(f"SELECT customer_id, {cols[column]} AS v FROM customers WHERE true"
+                                  f"{CUSTOMER_FILTER}", params).fetchall())
+    return [got.get(c, UNKNOWN) for c in ids]
+
+
+def demographics(ws, as_of, customer_ids=None) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Per customer ``age_band`` and ``gender`` (``unknown`` where not given), and notes on schemes left out.
+
+    Returns ``(frame, notes)``: ``frame`` has customer_id and one column per scheme the shop supports
+    (``age_band`` needs ``customers.birth_date`` or ``customers.age_band`` with a value, ``gender`` needs
+    ``customers.gender`` with a value); ``notes`` maps a left-out scheme to the reason.  ``customer_ids``:
+    the customers to return (in that order; default every customer).
+    """
+    cols, notes = _columns(given_columns(ws), f"TIMESTAMP '{pd.Timestamp(as_of).isoformat(sep=' ')}'")
     sel = ", ".join(f"{e} AS {c}" for c, e in cols.items())
     df = ws.df(f"SELECT DISTINCT ON (customer_id) customer_id{', ' + sel if sel else ''} FROM customers "
                "ORDER BY customer_id")

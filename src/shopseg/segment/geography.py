@@ -23,6 +23,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..workspace import CUSTOMER_FILTER
+
 OTHER = "Other"
 NO_LOCATION = "No location"
 MISSING_WORDS = ("", "unspecified", "unknown", "n/a", "na", "-", "none", "null")
@@ -48,8 +50,10 @@ def _clean(col: str) -> str:
     return f"CASE WHEN lower(trim(CAST({col} AS VARCHAR))) IN ({words}) THEN NULL ELSE trim(CAST({col} AS VARCHAR)) END"
 
 
-def customer_locations(ws, as_of) -> pd.DataFrame:
-    """customer_id, country, region, city, source ('customer', 'orders' or None) for every customer."""
+def customer_locations(ws, as_of, customers=None) -> pd.DataFrame:
+    """customer_id, country, region, city, source ('customer', 'orders' or None) for every customer
+    (``customers``: only those ids, reading only their rows: the live path)."""
+    only = "" if customers is None else CUSTOMER_FILTER
     cols = set(ws.columns("customers"))
     pick = {c: _clean(c) if c in cols else "NULL" for c in ("country", "region", "city")}
     has_orders = ws.has_table("orders") and "country" in ws.columns("orders")
@@ -57,17 +61,18 @@ def customer_locations(ws, as_of) -> pd.DataFrame:
         o AS (SELECT customer_id, country, row_number() OVER (PARTITION BY customer_id
                      ORDER BY count(*) DESC, max(ordered_at) DESC, country) AS k
               FROM (SELECT CAST(customer_id AS VARCHAR) AS customer_id, {_clean('country')} AS country, ordered_at
-                    FROM orders WHERE customer_id IS NOT NULL AND ordered_at <= $as_of)
+                    FROM orders WHERE customer_id IS NOT NULL AND ordered_at <= $as_of{only})
               WHERE country IS NOT NULL GROUP BY customer_id, country)""" if has_orders else \
         "o AS (SELECT NULL::VARCHAR AS customer_id, NULL::VARCHAR AS country, 1 AS k LIMIT 0)"
     return ws.con.execute(f"""
         WITH c AS (SELECT CAST(customer_id AS VARCHAR) AS customer_id, {pick['country']} AS country,
-                          {pick['region']} AS region, {pick['city']} AS city FROM customers),
+                          {pick['region']} AS region, {pick['city']} AS city FROM customers WHERE true{only}),
         {orders_cte}
         SELECT c.customer_id, coalesce(c.country, o.country) AS country, c.region, c.city,
                CASE WHEN c.country IS NOT NULL THEN 'customer' WHEN o.country IS NOT NULL THEN 'orders' END AS source
         FROM c LEFT JOIN o ON o.customer_id = c.customer_id AND o.k = 1
-        ORDER BY c.customer_id""", {"as_of": as_of} if has_orders else {}).df()
+        ORDER BY c.customer_id""", {**({"as_of": as_of} if has_orders else {}),
+                                     **({} if customers is None else {"customers": [str(c) for c in customers]})}).df()
 
 
 def choose_level(loc: pd.DataFrame, domestic_share: float, region_coverage: float) -> tuple[str, str | None]:

@@ -5,25 +5,18 @@ One write = one DuckDB transaction on the service's writer connection:
 1. check every row's references (``schema.Column.references``: a product,
    order or customer must exist in the workspace or in the same batch) and
    keys (an id already stored is refused), then append the rows;
-2. for every customer the rows touch, recompute the features with the batch
-   SQL restricted to that customer (:func:`shopseg.features.features_sql`
-   with ``restricted=True``), as of ``live_as_of = max(run as_of, end of the
-   day of the customer's latest posted row)``, with the stored run's top
-   categories and outlier median / MAD (the SQL text is made once per run);
-3. re-score the segments with the stored run's rules and reference
-   population: RFM and value tiers against the run's sorted buyer values
-   (:class:`~shopseg.serve._ranks.RunRanks`, made once per run: the batch rank
-   rules with this customer's row replaced, by binary search), lifecycle by
-   :func:`~shopseg.segment.lifecycle.assign_stages` with the run's stored
-   windows, the behavioural cluster with the run's stored cluster model
-   (nearest centroid); churn with the run's stored model (loaded once per run)
-   by the restricted :func:`shopseg.predict.churn.score_customers`
-   (O(the customer's rows)), CLV and P(alive) with the stored BG/NBD +
-   Gamma-Gamma models (:func:`shopseg.predict.clv.score_clv`);
-4. store the result in ``live_state`` / ``live_segments`` (one current row
+2. for every customer the rows touch, ask the runner (:func:`shopseg.runner.score`) for the
+   answers of every stage that has a ``score`` (clv, segments, churn), in runner order, as of
+   ``live_as_of = max(run as_of, end of the day of the customer's latest posted row)``, with the
+   stored run's state of each stage (:func:`shopseg.runner.load_states`, loaded once per run):
+   the features and segments by the run's rules and reference population
+   (:mod:`shopseg.segment._score`), churn and CLV by the run's stored models
+   (:mod:`shopseg.predict._score`).  This module holds no stage logic of its own: it ingests,
+   hands the runner a reader (the online store or the writer connection) and stores the answers;
+3. store the result in ``live_state`` / ``live_segments`` (one current row
    per customer, tied to the run it is based on) and every move in
    ``segment_changes`` (changed_at = the posted row's own timestamp);
-5. after COMMIT, put the same answer in the in-memory live cache that
+4. after COMMIT, put the same answer in the in-memory live cache that
    ``GET /customers/{id}`` reads (:meth:`LiveUpdater.cached`).
 
 Anything that fails rolls the whole write back: nothing is stored or cached.
@@ -39,8 +32,6 @@ from __future__ import annotations
 
 import json
 import threading
-import warnings
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -52,9 +43,9 @@ from .. import schema
 from ..config import Config, load_config
 from ..trust.pii import forgotten_among, pseudonymise_rows
 from ..errors import DataContractError, ShopsegError
-from ..features import _ordered_columns, features_sql, outlier_reference, top_categories
 from .models import EVENT_TIME, POSTABLE
 from .online import TABLES as STORE_TABLES, OnlineStore
+from ..runner import score
 
 LIVE_DDL = (
     """CREATE TABLE IF NOT EXISTS segment_changes (
@@ -149,99 +140,23 @@ def latest_run(con) -> tuple[int, datetime, Config] | None:
     return int(rid), as_of, config
 
 
-def has_table(con, name: str) -> bool:
-    return bool(con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ? "
-                            "AND table_schema = 'main'", [name]).fetchall()[0][0])
-
-
 def table_run(con, table: str, at_most: int | None = None) -> int | None:
     """The latest done run that wrote ``table`` (at most ``at_most``), or None when the table is absent."""
-    if not has_table(con, table):
-        return None
-    q = f'SELECT max(run_id) FROM "{table}" WHERE run_id IN (SELECT run_id FROM runs WHERE status = \'done\')'
-    params: list = []
-    if at_most is not None:
-        q += " AND run_id <= ?"
-        params.append(at_most)
-    v = con.execute(q, params).fetchall()[0][0]
-    return None if v is None else int(v)
+    from ..runner import table_run as _table_run
+
+    return _table_run(_ConWs(con, Path(".")), table, at_most)
 
 
-@dataclass
-class RunReference:
-    """What the live path needs from the stored run, read once per run and cached."""
+def load_reference(con, path: Path):
+    """The latest done run as the live path scores against it (:class:`shopseg.runner.ServedRun`), or None."""
+    from ..pipeline import registered_stages
+    from ..runner import load_states
 
-    run_id: int
-    as_of: datetime
-    config: Config
-    population: pd.DataFrame | None  # stored customer_features of the run (RFM / value reference)
-    windows: dict | None  # lifecycle windows of the run
-    clv_models: tuple | None  # (transaction model, value model, settings) or None
-    names: dict = field(default_factory=dict)  # (scheme, segment) -> name
-    categories: list | None = None  # the run's top categories (at its as_of): the stored feature columns
-    outlier_stats: dict | None = None  # the run's outlier median / MAD (features.outlier_reference)
-    features_sql: str | None = None  # the restricted features SQL with both, made once per run
-    churn_model: Any = None  # the run's stored churn model, loaded once (False: none usable)
-    segments_run: int | None = None  # the latest done run (<= run_id) that wrote segments
-    ranks: Any = None  # RunRanks: the population's sorted RFM / value inputs (cut points), made once per run
-    cluster_model: Any = None  # the segments run's stored cluster model (None: none stored)
-
-
-def load_reference(con, path: Path) -> RunReference | None:
     run = latest_run(con)
     if run is None:
         return None
     rid, as_of, cfg = run
-    pop = None
-    frun = table_run(con, "customer_features", rid)
-    if frun is not None:
-        pop = con.execute("SELECT * EXCLUDE (run_id) FROM customer_features WHERE run_id = ? ORDER BY customer_id",
-                          [frun]).df()
-    windows, names = None, {}
-    prun = table_run(con, "segment_profiles", rid)
-    if prun is not None:
-        for scheme, seg, name, prof in con.execute(
-                "SELECT scheme, segment, name, profile FROM segment_profiles WHERE run_id = ?", [prun]).fetchall():
-            names[(scheme, seg)] = name
-            if scheme == "lifecycle" and windows is None and prof:
-                windows = json.loads(prof).get("windows")
-    clv_models = None
-    crun = table_run(con, "clv", rid)
-    if crun is not None:
-        from ..predict.clv import CLVModel
-
-        c = cfg["clv"]
-        try:
-            tm = CLVModel.load(path / "models" / f"run-{crun}-clv-{c['model']}.json")
-            vm = CLVModel.load(path / "models" / f"run-{crun}-clv-gammagamma.json")
-            clv_models = (tm, vm, dict(c))
-        except ShopsegError:
-            clv_models = None
-    ref = RunReference(rid, as_of, cfg, pop, windows, clv_models, names)
-    ref.segments_run = table_run(con, "segments", rid)
-    if pop is not None:
-        from ._ranks import RunRanks
-
-        scores = None
-        if crun is not None and cfg["segments.value.basis"] in ("clv", "auto"):
-            col = cfg["segments.value.clv_column"]
-            scores = con.execute(f'SELECT customer_id, "{col}" AS v FROM clv WHERE run_id = ?',
-                                 [crun]).df().set_index("customer_id")["v"]
-        ref.ranks = RunRanks(pop, cfg, scores)
-    if ref.segments_run is not None:
-        from ..refit import cluster_model_path, load_cluster_model
-
-        p = cluster_model_path(_ConWs(con, path), ref.segments_run)
-        try:
-            ref.cluster_model = load_cluster_model(p) if p.exists() else None
-        except ShopsegError:
-            ref.cluster_model = None
-    w = _ConWs(con, path)
-    ref.categories = top_categories(w, as_of, cfg["features.top_categories"])
-    ref.outlier_stats = outlier_reference(w, frun) if frun is not None else None
-    ref.features_sql = features_sql(w, as_of, cfg, restricted=True, categories=ref.categories,
-                                    outlier_stats=ref.outlier_stats)
-    return ref
+    return load_states(registered_stages(), _ConWs(con, path), rid, as_of, cfg)
 
 
 class LiveUpdater:
@@ -251,7 +166,7 @@ class LiveUpdater:
         self.path = Path(ws_path)
         self.con = writer_con
         self.lock = threading.Lock()
-        self._ref: RunReference | None = None
+        self._ref = None  # the served run (shopseg.runner.ServedRun), loaded once per run
         # customer_id -> the committed live answer of the current run (what GET reads without SQL);
         # filled from live_state / live_segments by load_cache, updated after each write commits
         self._cache: dict[str, dict] = {}
@@ -293,7 +208,7 @@ class LiveUpdater:
         return hit if hit is not None and hit["run_id"] == run_id else None
 
     # -- the stored run ----------------------------------------------------------------
-    def reference(self) -> RunReference | None:
+    def reference(self):
         rid = self.con.execute("SELECT max(run_id) FROM runs WHERE status = 'done'").fetchall()[0][0]
         if rid is None:
             return None
@@ -476,21 +391,6 @@ class LiveUpdater:
         return out
 
     # -- re-scoring --------------------------------------------------------------------------
-    def features(self, customer_id: str, as_of: datetime, cfg: Config, ref: RunReference | None = None) -> pd.DataFrame:
-        """The batch features of one customer as of ``as_of`` (one row, or none for an unknown customer).
-
-        The batch SQL restricted to the customer's rows (``features_sql(restricted=True)``),
-        with the run's top categories and outlier median / MAD (so the columns are the
-        stored run's and ``is_outlier`` is flagged against the run's population); the
-        SQL text is made once per run.  Without a run: the shop's top categories at
-        ``as_of`` and no population (``is_outlier`` False).
-        """
-        sql = ref.features_sql if ref is not None and ref.features_sql else features_sql(
-            _ConWs(self.con, self.path), as_of, cfg, restricted=True)
-        df = self._reader().con.execute(sql, {"as_of": as_of, "customers": [customer_id]}).df()
-        df = df[_ordered_columns(list(df.columns))]
-        return df[df["customer_id"] == customer_id].reset_index(drop=True)
-
     def _rescore(self, touched: dict[str, datetime | None]) -> list[dict]:
         ref = self.reference()
         if ref is None:
@@ -502,29 +402,27 @@ class LiveUpdater:
             changes += self._rescore_one(ref, cid, as_of, changed_at)
         return changes
 
-    def _rescore_one(self, ref: RunReference, cid: str, as_of: datetime, changed_at: datetime) -> list[dict]:
-        con, cfg = self.con, ref.config
-        feats = self.features(cid, as_of, cfg, ref)
-        if feats.empty:
-            return []
-        if ref.outlier_stats is None:
-            feats.loc[0, "is_outlier"] = False  # no stored population to be an outlier of
+    def score(self, ref, customer_id: str, as_of: datetime, timings: dict | None = None) -> dict[str, dict]:
+        """Every scoring stage's answer for ``customer_id`` as of ``as_of`` (the runner, on the live reader)."""
+        return score(ref, self._reader(), [customer_id], as_of, timings)
 
-        segs = self._segments(ref, cid, feats, as_of)
-        churn = self._churn(ref, cid, as_of, feats)
-        clv = self._clv(ref, cid, as_of)
-        if clv is not None and ref.ranks is not None and "value_tier" in cfg["segments.schemes"] \
-                and self._value_basis(ref) == "clv" and ref.ranks.has_basis("clv"):
-            segs["value_tier"] = self._value_tier(ref, cid, feats, clv.get(cfg["segments.value.clv_column"]))
+    def _rescore_one(self, ref, cid: str, as_of: datetime, changed_at: datetime) -> list[dict]:
+        con = self.con
+        got = self.score(ref, cid, as_of)
+        seg = got.get("segments", {}).get(cid)
+        if seg is None:
+            return []  # not a customer of the workspace's features (nothing to store)
+        segs, feats = seg["segments"], seg["features"]
+        churn, clv = got.get("churn", {}).get(cid), got.get("clv", {}).get(cid)
 
         # previous segments: the live ones of this run, else the run's own
         old = dict(con.execute("SELECT scheme, segment FROM live_segments WHERE customer_id = ? AND run_id = ?",
                                [cid, ref.run_id]).fetchall())
-        srun = ref.segments_run
+        srun = ref.states["segments"].segments_run if "segments" in ref.states else None
         if srun is not None:
-            for scheme, seg in con.execute("SELECT scheme, segment FROM segments WHERE run_id = ? AND customer_id = ?",
-                                           [srun, cid]).fetchall():
-                old.setdefault(scheme, seg)
+            for scheme, seg_ in con.execute("SELECT scheme, segment FROM segments WHERE run_id = ? AND customer_id = ?",
+                                            [srun, cid]).fetchall():
+                old.setdefault(scheme, seg_)
         moves = [{"customer_id": cid, "scheme": s, "old": old.get(s), "new": new, "changed_at": changed_at,
                   "source": "live"} for s, new in segs.items() if old.get(s) != new]
         for m in moves:
@@ -533,7 +431,7 @@ class LiveUpdater:
         con.execute("DELETE FROM live_segments WHERE customer_id = ?", [cid])
         if segs:  # one statement for every scheme
             con.execute("INSERT INTO live_segments VALUES " + ", ".join(["(?, ?, ?, ?, ?)"] * len(segs)),
-                        [v for s, seg in segs.items() for v in (cid, ref.run_id, s, seg, as_of)])
+                        [v for s, seg_ in segs.items() for v in (cid, ref.run_id, s, seg_, as_of)])
         con.execute("DELETE FROM live_state WHERE customer_id = ?", [cid])
         fjson = _json_row(feats.iloc[0])
         cjson = json.dumps(churn, default=str) if churn is not None else None
@@ -545,101 +443,6 @@ class LiveUpdater:
                               "churn": json.loads(cjson) if cjson else None, "clv": json.loads(vjson) if vjson else None,
                               "segments": [{"scheme": sc, "segment": sg} for sc, sg in sorted(segs.items())]}
         return moves
-
-    def _segments(self, ref: RunReference, cid: str, feats: pd.DataFrame, as_of: datetime) -> dict[str, str]:
-        """RFM, value tier (by money spent), lifecycle and cluster of one customer, by the run's rules.
-
-        RFM and value tiers against the run's population through :class:`RunRanks` (the
-        batch rank rules with this customer's row replaced, by binary search); lifecycle by
-        :func:`assign_stages` over the batch per-customer SQL filtered to this customer, with
-        the run's windows; the cluster by the run's stored cluster model (nearest centroid).
-        """
-        from ..segment.lifecycle import PER_CUSTOMER_SQL, assign_stages
-        from ..workspace import only_customers
-
-        cfg = ref.config
-        schemes = cfg["segments.schemes"]
-        out: dict[str, str] = {}
-        row = feats.iloc[0]
-        if ref.ranks is not None:
-            if "rfm" in schemes:
-                out["rfm"] = ref.ranks.rfm(cid, row)["segment"]
-            if "value_tier" in schemes and self._value_basis(ref) == "monetary_net":
-                out["value_tier"] = ref.ranks.value_tier(cid, bool(row["has_orders"]), float(row["monetary_net"]))
-        if "lifecycle" in schemes and ref.windows is not None:
-            per = self._reader().con.execute(f"SELECT days_since_first_order, last_gap_days FROM "
-                                             f"({only_customers(PER_CUSTOMER_SQL)})",
-                                             {"as_of": as_of, "customers": [cid]}).fetchall()
-            first, gap = per[0] if per else (None, None)  # no sale before as_of: NULL, as the batch's left join
-            df = pd.DataFrame({"customer_id": [cid], "has_orders": [bool(row["has_orders"])],
-                               "recency_days": [float(row["recency_days"])],
-                               "days_since_first_order": [np.nan if first is None else float(first)],
-                               "last_gap_days": [np.nan if gap is None else float(gap)]})
-            out["lifecycle"] = str(assign_stages(df, ref.windows)["stage"].iloc[0])
-        if "cluster" in schemes and ref.cluster_model is not None:
-            try:
-                out["cluster"] = f"cluster_{int(ref.cluster_model.predict(feats)[0])}"
-            except (KeyError, ValueError):  # features the stored model needs are missing: keep the run's
-                pass
-        return out
-
-    @staticmethod
-    def _value_basis(ref: RunReference) -> str:
-        basis = ref.config["segments.value.basis"]
-        if basis == "auto":  # as the batch: predicted value when the run has it
-            return "clv" if ref.ranks is not None and ref.ranks.has_basis("clv") else "monetary_net"
-        return basis
-
-    def _value_tier(self, ref: RunReference, cid: str, feats: pd.DataFrame, clv_value) -> str:
-        return ref.ranks.value_tier(cid, bool(feats["has_orders"].iloc[0]),
-                                    None if clv_value is None else float(clv_value), basis="clv")
-
-    def _churn(self, ref: RunReference, cid: str, as_of: datetime, feats: pd.DataFrame | None = None) -> dict | None:
-        from ..predict.churn import load_churn_model, score_customers
-
-        w = _ConWs(self.con, self.path)
-        if ref.churn_model is None:  # loaded once per run (checked against the run's settings)
-            model_file = self.path / "models" / f"churn_run{ref.run_id}.json"
-            try:
-                ref.churn_model = load_churn_model(w, ref.run_id, config=ref.config) if model_file.exists() else False
-            except ShopsegError:
-                ref.churn_model = False  # a model fitted under other settings: leave churn to the next run
-        if ref.churn_model is False:
-            return None
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                s = score_customers(self._reader(), as_of, [cid], run_id=ref.run_id, config=ref.config, features=feats,
-                                    model=ref.churn_model)
-            except ShopsegError:
-                return None  # a model fitted on other features: leave churn to the next run
-        if s.empty:
-            return None
-        r = s.iloc[0]
-        return {"probability": float(r["probability"]), "tier": str(r["tier"]),
-                "reasons": [str(r[f"reason_{k}"]) for k in (1, 2, 3) if pd.notna(r[f"reason_{k}"])],
-                "model": str(r["model"])}
-
-    def _clv(self, ref: RunReference, cid: str, as_of: datetime) -> dict | None:
-        if ref.clv_models is None:
-            return None
-        from ..predict.clv import score_clv, summary_from_orders
-
-        tm, vm, c = ref.clv_models
-        summ = summary_from_orders(self._reader(), as_of, time_unit=c.get("time_unit", "D"), customers=[cid])
-        if summ.empty:
-            return None
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            s = score_clv(summ, tm, vm, as_of, horizon_days=c.get("horizon_days", 365),
-                          discount_rate_annual=c.get("discount_rate_annual", 0.1),
-                          min_p_alive=c.get("min_p_alive", 0.5))
-        r = s.iloc[0]
-        nxt = r["expected_next_order_at"]
-        return {"clv": float(r["clv"]), "p_alive": float(r["p_alive"]),
-                "expected_purchases_90d": float(r["expected_purchases_90d"]),
-                "expected_order_value": float(r["expected_order_value"]),
-                "expected_next_order_at": None if pd.isna(nxt) else pd.Timestamp(nxt).isoformat()}
 
 
 def _json_row(row: pd.Series) -> str:

@@ -1,8 +1,9 @@
 """``shopseg run --engine spark``: one run of the Spark stages, stored in the workspace like any run.
 
-Steps, each timed in ``runs.stages``: export the canonical tables to Parquet,
-features and segments on Spark, CLV (BG/NBD + Gamma-Gamma) and churn (MLlib
-gradient-boosted trees) on Spark, frequent itemsets and rules on Spark, Parquet
+Steps, each timed in ``runs.stages``: export the canonical tables to Parquet; then
+the registered stages (:mod:`shopseg.stages`) that Spark has an executor for, in the
+runner's order (:func:`shopseg.runner.ordered`): CLV (BG/NBD + Gamma-Gamma), features
+and segments, churn (MLlib gradient-boosted trees), frequent itemsets and rules; Parquet
 results loaded back as run ``run_id`` of the same output tables, and the
 segment profiles (means, z-scores, cluster names) computed from the stored
 rows by the DuckDB engine's own functions, so the report and the API read a
@@ -21,9 +22,11 @@ from typing import Callable
 import pandas as pd
 
 from ..config import Config, load_config
-from ..pipeline import RunResult, default_as_of, parse_as_of, start_run
+from ..pipeline import RunResult, default_as_of, parse_as_of, registered_stages, start_run
+from ..runner import ordered
 
-SPARK_STAGES = ("export", "segments", "clv", "churn", "baskets", "import", "profiles")
+# export, the registered stages Spark executes (in the runner's order), import, profiles
+SPARK_STAGES = ("export", "clv", "segments", "churn", "baskets", "import", "profiles")
 # the output tables a Spark run fills (every one of them gets rows for the run)
 OUTPUT_TABLES = ("customer_features", "segments", "rfm_scores", "clv", "churn_scores", "churn_validation",
                  "frequent_itemsets", "association_rules", "segment_profiles")
@@ -66,6 +69,7 @@ def run_spark(ws, as_of=None, *, config: Config | None = None, seed: int = 0, ma
         if progress:
             progress(name, "done")
 
+    facts["paths"] = {}
     try:
         step("export", lambda: {"rows": sum(export_parquet(ws, root / "input").values())})
         session = spark or spark_session(master, tmp_dir=root / "spark")
@@ -74,12 +78,11 @@ def run_spark(ws, as_of=None, *, config: Config | None = None, seed: int = 0, ma
         def segments():
             out = spark_segments(tables, when, cfg, seed=seed)
             facts.update(out)
-            facts["paths"] = write_outputs(out["frames"], root / "output")
+            facts["paths"].update(write_outputs(out["frames"], root / "output"))
             w, cl = out["windows"], out["clusters"]
             return {"customers": out["frames"]["customer_features"].count(), "k": cl["k"],
                     "silent_days": w["silent_days"], "churned_days": w["churned_days"]}
 
-        step("segments", segments)
 
         def clv():
             sdf, out = spark_clv(tables, when, cfg, seed=seed)
@@ -99,8 +102,6 @@ def run_spark(ws, as_of=None, *, config: Config | None = None, seed: int = 0, ma
                     "roc_auc": round(float(out["figures"]["roc_auc"]), 4), "n_train": out["n_train"],
                     "n_valid": out["n_valid"], "n_scored": out["n_scored"]}
 
-        step("clv", clv)
-        step("churn", churn)
 
         def baskets():
             its, rules, n, _ = spark_itemsets(tables, when, cfg)
@@ -108,7 +109,11 @@ def run_spark(ws, as_of=None, *, config: Config | None = None, seed: int = 0, ma
                                                 root / "output"))
             return {"baskets": n}
 
-        step("baskets", baskets)
+        # the registered stages Spark has an executor for, in the runner's order (clv, segments, churn, baskets)
+        executors = {"segments": segments, "clv": clv, "churn": churn, "baskets": baskets}
+        for stage in ordered(registered_stages()):
+            if stage.name in executors:
+                step(stage.name, executors[stage.name])
         with ws.transaction():
             step("import", lambda: import_outputs(ws, run_id, facts["paths"]))
             step("profiles", lambda: _profiles(ws, run_id, facts, cfg))

@@ -274,7 +274,7 @@ def gender_sql(expr: str) -> str:
     f (female, F, Frau) and w (woman, weiblich) are female; m (male, M, man, maennlich) is male; any other
     non-blank value is other.  Never applied to names.
     """
-    v = f"lower(left(trim(CAST({expr} AS VARCHAR)), 1))"
+    v = f"lower(substr(trim(CAST({expr} AS VARCHAR)), 1, 1))"  # substr, not left: SQLite (the online store) too
     return (f"CASE WHEN nullif(trim(CAST({expr} AS VARCHAR)), '') IS NULL THEN NULL "
             f"WHEN {v} IN ('f', 'w') THEN 'female' WHEN {v} = 'm' THEN 'male' ELSE 'other' END")
 

@@ -12,5 +12,18 @@ def compute(ctx: SchemeContext) -> SchemeResult:
     return demographic_scheme(ctx, "age_band")
 
 
+def state(ws, runs):
+    from ..demographics import demographic_state
+
+    return demographic_state(ws, runs)
+
+
+def score(st, reader, customers, as_of):
+    from ..demographics import demographic_score
+
+    return demographic_score(st, reader, customers, as_of, "age_band")
+
+
 SCHEME = Scheme("age_band", "Age band as of the run from customers.birth_date or age_band (PII; only when the "
-                "shop has them).", compute, dimension=True)
+                "shop has them).", compute, dimension=True,
+                state=state, score=score)

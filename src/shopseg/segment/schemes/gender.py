@@ -12,5 +12,18 @@ def compute(ctx: SchemeContext) -> SchemeResult:
     return demographic_scheme(ctx, "gender")
 
 
+def state(ws, runs):
+    from ..demographics import demographic_state
+
+    return demographic_state(ws, runs)
+
+
+def score(st, reader, customers, as_of):
+    from ..demographics import demographic_score
+
+    return demographic_score(st, reader, customers, as_of, "gender")
+
+
 SCHEME = Scheme("gender", "Gender as stated in customers.gender (PII; never inferred from names; only when the "
-                "shop has it).", compute, dimension=True)
+                "shop has it).", compute, dimension=True,
+                state=state, score=score)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .._registry import Scheme, SchemeContext, SchemeResult
-from ..geography import OTHER, choose_level, customer_locations, group_places, place_name, place_of
+from ..geography import NO_LOCATION, OTHER, choose_level, customer_locations, group_places, place_name, place_of
 
 
 def compute(ctx: SchemeContext) -> SchemeResult:
@@ -37,5 +37,31 @@ def compute(ctx: SchemeContext) -> SchemeResult:
                         state={"geo": {"level": level, "home_country": home, "note": note}})
 
 
+def state(ws, runs) -> dict | None:
+    """The run's geo segments, level and home country (from its segment_profiles), or None without them."""
+    import json
+
+    rid = runs.of("segment_profiles")
+    rows = ws.sql("SELECT segment, profile FROM segment_profiles WHERE run_id = ? AND scheme = 'geo'", [rid]) \
+        if rid is not None else []
+    if not rows:
+        return None
+    prof = json.loads(rows[0][1] or "{}")
+    return {"segments": {str(seg) for seg, _ in rows}, "level": prof.get("level", "country"),
+            "home": prof.get("home_country")}
+
+
+def score(st, reader, customers, as_of):
+    """Each customer's place at the run's level; a place the run grouped (or never saw) is Other, as the run's
+    grouping would have it; no location is "No location" unless the run folded it into Other."""
+    if st is None:
+        return None
+    ids = [str(c) for c in customers]
+    loc = customer_locations(reader, as_of, ids).set_index("customer_id").reindex(ids).reset_index(drop=True)
+    seg = place_of(loc, st["level"], st["home"]).astype(object)
+    seg = seg.where(seg.notna(), NO_LOCATION)
+    return [s if s in st["segments"] and s != OTHER else OTHER for s in seg]
+
+
 SCHEME = Scheme("geo", "Where customers are: country, or state/region for a mostly domestic shop; small places "
-                "grouped (privacy k_min).", compute, dimension=True)
+                "grouped (privacy k_min).", compute, dimension=True, state=state, score=score)

@@ -20,7 +20,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from ..segment.rfm import N_SCORES, cut_scores, parse_names
+from .rfm import N_SCORES, cut_scores, parse_names
 
 
 class RunRanks:

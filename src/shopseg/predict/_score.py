@@ -1,0 +1,119 @@
+"""The churn and CLV stages' ``state`` and ``score``: a few customers scored with a stored run's models, no fit.
+
+``churn_state`` loads the churn model of the run that holds ``churn_scores`` (checked against the run's
+settings; ``None`` when there is none usable); ``churn_score`` scores customers with it through the restricted
+:func:`shopseg.predict.churn.score_customers` (O(the customers' rows)), taking their features from the
+segments stage's score (``earlier["segments"]``).  ``clv_state`` loads the BG/NBD (or Pareto/NBD) and
+Gamma-Gamma models of the run that holds ``clv``; ``clv_score`` scores the customers' order summaries with them
+(:func:`shopseg.predict.clv.score_clv`).
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import ShopsegError
+from ._clv_backtest import PREDICTIONS
+
+
+def churn_state(ws, runs):
+    """(run id, stored churn model) of the run holding ``churn_scores``, or None when none is usable."""
+    from .churn import load_churn_model, model_path
+
+    rid = runs.of("churn_scores")
+    if rid is None or not model_path(ws, rid).exists():
+        return None
+    try:
+        return rid, load_churn_model(ws, rid, config=runs.config), runs.config
+    except ShopsegError:  # a model fitted under other settings: leave churn to the next run
+        return None
+
+
+def churn_score(state, reader, customers: list[str], as_of, earlier: dict) -> dict[str, dict]:
+    """customer_id -> {probability, tier, reasons, model} for the scored customers with a sale order."""
+    from .churn import score_customers
+
+    if state is None:
+        return {}
+    rid, model, cfg = state
+    seg = earlier.get("segments") or {}
+    frames = [seg[c]["features"] for c in customers if c in seg]
+    feats = pd.concat(frames, ignore_index=True) if frames else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            s = score_customers(reader, as_of, list(customers), run_id=rid, config=cfg, features=feats, model=model)
+        except ShopsegError:
+            return {}  # a model fitted on other features: leave churn to the next run
+    out = {}
+    for r in s.itertuples(index=False):
+        out[str(r.customer_id)] = {
+            "probability": float(r.probability), "tier": str(r.tier),
+            "reasons": [str(x) for x in (r.reason_1, r.reason_2, r.reason_3) if pd.notna(x)], "model": str(r.model)}
+    return out
+
+
+def clv_state(ws, runs):
+    """The models the run holding ``clv`` used, per prediction, or None when one came from no stored model.
+
+    (prediction -> transaction model, Gamma-Gamma, [clv] settings).  ``run-<id>-clv-choices.json`` names the
+    model of each prediction; a run stored before it used ``clv.model`` for all three.
+    """
+    from .clv import CLVModel
+
+    crun = runs.of("clv")
+    if crun is None:
+        return None
+    c = runs.config["clv"]
+    models = Path(ws.models_dir)
+    try:
+        choices = json.loads((models / f"run-{crun}-clv-choices.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        choices = {p: c["model"] for p in PREDICTIONS}
+    try:
+        loaded = {name: CLVModel.load(models / f"run-{crun}-clv-{name}.json") for name in set(choices.values())}
+        vm = CLVModel.load(models / f"run-{crun}-clv-gammagamma.json")
+    except ShopsegError:
+        return None
+    return {p: loaded[choices[p]] for p in PREDICTIONS}, vm, dict(c)
+
+
+def clv_score(state, reader, customers: list[str], as_of, earlier: dict) -> dict[str, dict]:
+    """customer_id -> {clv, p_alive, expected_purchases_90d, expected_order_value, expected_next_order_at}.
+
+    Composed as the batch composes its rows: the expected-purchases model's rows (:func:`score_clv`), then each
+    prediction from its own model (:func:`~shopseg.predict._clv_select.tm_prediction`).
+    """
+    from ._clv_select import tm_prediction
+    from .clv import score_clv, summary_from_orders
+
+    if state is None:
+        return {}
+    by, vm, c = state
+    summ = summary_from_orders(reader, as_of, time_unit=c.get("time_unit", "D"), customers=list(customers))
+    if summ.empty:
+        return {}
+    H, rate, unit = c.get("horizon_days", 365), c.get("discount_rate_annual", 0.1), c.get("time_unit", "D")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        s = score_clv(summ, by["expected_purchases"], vm, as_of, horizon_days=H, discount_rate_annual=rate,
+                      min_p_alive=c.get("min_p_alive", 0.5))
+        for pred in PREDICTIONS:
+            if by[pred] is not by["expected_purchases"]:  # score_clv gave the rest from that very model
+                tm_prediction(s, pred, by[pred], s["expected_order_value"].to_numpy(float), H, rate, unit)
+    s["expected_next_order_at"] = s["expected_next_order_at"].where(s["p_alive"].to_numpy() >= c.get("min_p_alive", 0.5))
+    out = {}
+    for r in s.itertuples(index=False):
+        nxt = r.expected_next_order_at
+        out[str(r.customer_id)] = {
+            "clv": float(r.clv), "p_alive": float(r.p_alive), "expected_purchases_90d": float(r.expected_purchases_90d),
+            "expected_order_value": float(r.expected_order_value),
+            "expected_next_order_at": None if pd.isna(nxt) else pd.Timestamp(nxt).isoformat()}
+    return out
+
+
+__all__ = ["churn_score", "churn_state", "clv_score", "clv_state"]

@@ -1,0 +1,173 @@
+"""The segments stage's ``state`` and ``score``: a few customers' features and segments by a stored run's rules.
+
+``segments_state(ws, runs)`` reads, once per served run, what the run stored: its ``customer_features``
+(the RFM / value-tier reference population: :class:`~shopseg.segment._ranks.RunRanks`, the sorted buyer
+values), the lifecycle windows in ``segment_profiles``, the cluster model, the top categories and the outlier
+median / MAD, and from them the restricted features SQL (made once).  ``segments_score`` then gives, for each
+customer, the batch features restricted to that customer (:func:`shopseg.features.features_sql` with
+``restricted=True``) and the segments by the run's rules: RFM and value tiers against the run's population (the
+batch rank rules with the customer's row replaced), lifecycle by :func:`assign_stages` with the run's windows,
+the cluster by the stored model (nearest centroid).  Value tiers by predicted value take the CLV stage's
+score (``earlier["clv"]``), which the runner computes first.
+
+Schemes scored here: rfm, value_tier, lifecycle, cluster; and every other registered scheme that gives a
+``score`` (age_band, gender, geo: :class:`~shopseg.segment.Scheme`).  The others (interest, buyer_type, a plug-in
+without one) keep the run's label until the next run.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ShopsegError
+
+BUILT_IN = ("rfm", "value_tier", "lifecycle", "cluster")  # scored here from the run's population and models
+
+
+@dataclass
+class SegmentsState:
+    """What a stored run left for scoring its segments (see the module docstring)."""
+
+    run_id: int | None  # the run whose customer_features are the reference population
+    config: Any
+    segments_run: int | None = None  # the run whose segments are the "old" labels
+    windows: dict | None = None  # lifecycle windows
+    names: dict = field(default_factory=dict)  # (scheme, segment) -> display name
+    ranks: Any = None  # RunRanks, or None without a population
+    cluster_model: Any = None
+    categories: list | None = None
+    outlier_stats: dict | None = None
+    features_sql: str | None = None
+    schemes: dict = field(default_factory=dict)  # other registered schemes with a live score: name -> (scheme, state)
+
+
+def segments_state(ws, runs) -> SegmentsState:
+    """The state of run ``runs.run_id``: each input from the run :meth:`~shopseg.runner.Runs.of` names."""
+    from ..features import features_sql, outlier_reference, top_categories
+    from ._ranks import RunRanks
+
+    cfg = runs.config
+    frun, prun, crun = runs.of("customer_features"), runs.of("segment_profiles"), runs.of("clv")
+    st = SegmentsState(frun, cfg, segments_run=runs.of("segments"))
+    if prun is not None:
+        for scheme, seg, name, prof in ws.sql("SELECT scheme, segment, name, profile FROM segment_profiles "
+                                              "WHERE run_id = ?", [prun]):
+            st.names[(scheme, seg)] = name
+            if scheme == "lifecycle" and st.windows is None and prof:
+                st.windows = json.loads(prof).get("windows")
+    if frun is not None:
+        pop = ws.df("SELECT * EXCLUDE (run_id) FROM customer_features WHERE run_id = ? ORDER BY customer_id", [frun])
+        scores = None
+        if crun is not None and cfg["segments.value.basis"] in ("clv", "auto"):
+            col = cfg["segments.value.clv_column"]
+            scores = ws.df(f'SELECT customer_id, "{col}" AS v FROM clv WHERE run_id = ?',
+                           [crun]).set_index("customer_id")["v"]
+        st.ranks = RunRanks(pop, cfg, scores)
+    if st.segments_run is not None:
+        from ..refit import cluster_model_path, load_cluster_model
+
+        p = cluster_model_path(ws, st.segments_run)
+        try:
+            st.cluster_model = load_cluster_model(p) if p.exists() else None
+        except ShopsegError:
+            st.cluster_model = None
+    from ._registry import get
+
+    run_schemes = {sc for sc, _ in st.names}
+    for name in cfg["segments.schemes"]:  # the registered schemes that score one customer (age_band, gender...)
+        scheme = get(name)
+        if name not in BUILT_IN and name in run_schemes and scheme.score is not None:
+            st.schemes[name] = (scheme, scheme.state(ws, runs) if scheme.state is not None else None)
+    st.categories = top_categories(ws, runs.as_of, cfg["features.top_categories"])
+    st.outlier_stats = outlier_reference(ws, frun) if frun is not None else None
+    st.features_sql = features_sql(ws, runs.as_of, cfg, restricted=True, categories=st.categories,
+                                   outlier_stats=st.outlier_stats, review_run=runs.of("review_insights"))
+    return st
+
+
+def customer_features(state: SegmentsState, reader, customers: list[str], as_of) -> pd.DataFrame:
+    """The batch features of ``customers`` as of ``as_of`` (a row each that is known, in their order)."""
+    from ..features import _ordered_columns
+
+    df = reader.con.execute(state.features_sql, {"as_of": as_of, "customers": list(customers)}).df()
+    df = df[_ordered_columns(list(df.columns))]
+    df = df[df["customer_id"].isin(customers)]
+    if state.outlier_stats is None:
+        df["is_outlier"] = False  # no stored population to be an outlier of
+    order = {c: i for i, c in enumerate(customers)}
+    return df.sort_values("customer_id", key=lambda s: s.map(order)).reset_index(drop=True)
+
+
+def value_basis(state: SegmentsState) -> str:
+    basis = state.config["segments.value.basis"]
+    if basis == "auto":  # as the batch: predicted value when the run has it
+        return "clv" if state.ranks is not None and state.ranks.has_basis("clv") else "monetary_net"
+    return basis
+
+
+def segments_score(state: SegmentsState, reader, customers: list[str], as_of, earlier: dict) -> dict[str, dict]:
+    """customer_id -> {"features": one-row frame, "segments": {scheme: segment}} (unknown customers left out)."""
+    from ..workspace import only_customers
+    from .lifecycle import PER_CUSTOMER_SQL, assign_stages
+
+    feats = customer_features(state, reader, customers, as_of)
+    if feats.empty:
+        return {}
+    cfg = state.config
+    schemes = cfg["segments.schemes"]
+    ranks, basis = state.ranks, value_basis(state)
+    gaps = {}
+    if "lifecycle" in schemes and state.windows is not None:
+        gaps = {r[0]: r[1:] for r in reader.con.execute(
+            f"SELECT customer_id, days_since_first_order, last_gap_days FROM ({only_customers(PER_CUSTOMER_SQL)})",
+            {"as_of": as_of, "customers": list(feats["customer_id"])}).fetchall()}
+    clusters = None
+    if "cluster" in schemes and state.cluster_model is not None:
+        try:
+            clusters = state.cluster_model.predict(feats)
+        except (KeyError, ValueError):  # features the stored model needs are missing: keep the run's
+            clusters = None
+    ids = [str(c) for c in feats["customer_id"]]
+    others = {}
+    for name, (scheme, st) in state.schemes.items():
+        labels = scheme.score(st, reader, ids, as_of)
+        if labels is not None:
+            others[name] = labels
+    out: dict[str, dict] = {}
+    for i, row in feats.iterrows():  # a few customers: the ones a posted batch touched
+        cid = str(row["customer_id"])
+        segs: dict[str, str] = {}
+        if ranks is not None:
+            if "rfm" in schemes:
+                segs["rfm"] = ranks.rfm(cid, row)["segment"]
+            if "value_tier" in schemes and basis == "monetary_net":
+                segs["value_tier"] = ranks.value_tier(cid, bool(row["has_orders"]), float(row["monetary_net"]))
+        if "lifecycle" in schemes and state.windows is not None:
+            first, gap = gaps.get(cid, (None, None))  # no sale before as_of: NULL, as the batch's left join
+            df = pd.DataFrame({"customer_id": [cid], "has_orders": [bool(row["has_orders"])],
+                               "recency_days": [float(row["recency_days"])],
+                               "days_since_first_order": [np.nan if first is None else float(first)],
+                               "last_gap_days": [np.nan if gap is None else float(gap)]})
+            segs["lifecycle"] = str(assign_stages(df, state.windows)["stage"].iloc[0])
+        if clusters is not None:
+            segs["cluster"] = f"cluster_{int(clusters[i])}"
+        clv = (earlier.get("clv") or {}).get(cid)
+        # by predicted value: a customer without orders is the no-orders segment (the batch rule) whatever CLV
+        # says; a buyer needs the CLV stage's score (none: the run's tier stands)
+        if (clv is not None or not bool(row["has_orders"])) and ranks is not None and "value_tier" in schemes \
+                and basis == "clv" and ranks.has_basis("clv"):
+            v = None if clv is None else clv.get(cfg["segments.value.clv_column"])
+            segs["value_tier"] = ranks.value_tier(cid, bool(row["has_orders"]), None if v is None else float(v),
+                                                  basis="clv")
+        for name, labels in others.items():
+            segs[name] = str(labels[i])
+        out[cid] = {"features": feats.iloc[[i]].reset_index(drop=True), "segments": segs}
+    return out
+
+
+__all__ = ["SegmentsState", "customer_features", "segments_score", "segments_state", "value_basis"]

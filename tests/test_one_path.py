@@ -1,0 +1,264 @@
+"""One path (#19): the stage contract, the one runner, and the live path = the batch for every stage that scores."""
+
+from __future__ import annotations
+
+import ast
+import json
+import shutil
+import warnings
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from shopseg import runner, schema
+from shopseg.errors import ConfigError
+from shopseg.pipeline import STAGES, RunContext, run_pipeline
+from shopseg.runner import Stage, ordered
+from shopseg.workspace import open_workspace
+
+from .test_serve_synth import build_demo_workspace
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "shopseg"
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    path = tmp_path_factory.mktemp("onepath") / "ws"
+    build_demo_workspace(path, customers=300, seed=5)
+    return path
+
+
+def _noop(ctx):
+    return None
+
+
+def test_the_runner_orders_stages_from_after_keeping_registration_order_among_free_ones():
+    s = [Stage("e", _noop, after=("d",)), Stage("a", _noop), Stage("d", _noop, after=("a", "x")), Stage("b", _noop)]
+    # 'x' is not present: no constraint; 'e' waits for 'd', which waits for 'a'
+    assert [x.name for x in ordered(s)] == ["a", "d", "e", "b"]
+    with pytest.raises(ConfigError, match="cycle"):
+        ordered([Stage("p", _noop, after=("q",)), Stage("q", _noop, after=("p",))])
+
+
+def test_registered_stages_come_in_an_order_their_after_allows_and_declare_their_tables():
+    from shopseg import stages as _  # noqa: F401
+
+    names = [s.name for s in ordered(STAGES)]
+    for s in STAGES:
+        assert all(names.index(a) < names.index(s.name) for a in s.after if a in names), s.name
+    # every output table is written by the stage(s) OUTPUT_TABLES names, per the declared STAGE_TABLES
+    for table, _grain, stage, _doc in schema.OUTPUT_TABLES:
+        for name in (x.strip() for x in stage.split(",")):
+            assert table in schema.STAGE_TABLES[name][1], (table, name)
+    assert {s.name for s in STAGES} == set(schema.STAGE_TABLES)
+    assert {s.name for s in STAGES if s.score is not None} == {"clv", "segments", "churn"}
+
+
+def test_a_stage_reads_its_inputs_from_the_run_the_runner_hands_it(demo, tmp_path):
+    """Runs.of: this run's table once a stage of it wrote the table, else the newest done run's."""
+    path = tmp_path / "ws"
+    shutil.copytree(demo, path)
+    ws = open_workspace(path)
+    seen = {}
+
+    def spy(ctx: RunContext):
+        seen.update(clv=ctx.runs.of("clv"), features=ctx.runs.of("customer_features"),
+                    churn=ctx.runs.of("churn_scores"), none=ctx.runs.of("actions"))
+
+    try:
+        STAGES.append(Stage("spy", spy, after=("segments",)))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = run_pipeline(ws, "2024-12-31", stages=["segments", "spy"])
+    finally:
+        STAGES.pop()
+        ws.close()
+    # run 2 wrote customer_features (segments ran); clv and churn_scores are run 1's; nobody wrote actions
+    assert res.run_id == 2 and seen == {"clv": 1, "features": 2, "churn": 1, "none": None}
+
+
+def _batch(ws, run_id):
+    feats = ws.df("SELECT * EXCLUDE (run_id) FROM customer_features WHERE run_id = ? ORDER BY customer_id", [run_id])
+    segs = ws.df("SELECT customer_id, scheme, segment FROM segments WHERE run_id = ?", [run_id])
+    churn = ws.df("SELECT * EXCLUDE (run_id) FROM churn_scores WHERE run_id = ?", [run_id]).set_index("customer_id")
+    clv = ws.df("SELECT * EXCLUDE (run_id) FROM clv WHERE run_id = ?", [run_id]).set_index("customer_id")
+    return feats.set_index("customer_id"), segs, churn, clv
+
+
+def test_the_live_path_gives_the_batch_runs_outputs_for_every_stage_that_scores(demo, tmp_path):
+    """Every customer of the demo, scored by the live path (online store, the runner, the run's states) as of
+    the run's as_of, equals what the batch run stored: features, rfm / value_tier / lifecycle / cluster, churn
+    probability, tier and reasons, CLV and P(alive)."""
+    from shopseg.serve.live import LiveUpdater
+
+    path = tmp_path / "ws"
+    shutil.copytree(demo, path)
+    ws = open_workspace(path)
+    try:
+        live = LiveUpdater(ws.path, ws.con.cursor())
+        assert live.store is not None  # the service's own reader, not the workspace
+        served = live.reference()
+        assert [s.name for s in served.stages] == ["clv", "segments", "churn"]
+        feats, segs, churn, clv = _batch(ws, served.run_id)
+        scored = {"rfm", "value_tier", "lifecycle", "cluster", "age_band", "gender", "geo"}
+        assert scored <= set(segs["scheme"])  # the demo shop has every one of them
+        want_segs = {(r.customer_id, r.scheme): r.segment for r in segs.itertuples() if r.scheme in scored}
+        got_segs = {}
+        n_churn = n_clv = 0
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            # every customer at once through the runner on the live reader, and one at a time (what a POST does)
+            # for every seventh
+            together = runner.score(served, live._reader(), list(feats.index), served.as_of)
+            for i, cid in enumerate(feats.index):
+                got = live.score(served, cid, served.as_of) if i % 7 == 0 else \
+                    {k: {cid: v[cid]} if cid in v else {} for k, v in together.items()}
+                f = got["segments"][cid]["features"].iloc[0]
+                for col in feats.columns:
+                    w, g = feats.at[cid, col], f[col]
+                    assert (pd.isna(w) and pd.isna(g)) or g == pytest.approx(w, rel=1e-9, abs=1e-12), (cid, col)
+                got_segs.update({(cid, k): v for k, v in got["segments"][cid]["segments"].items()})
+                c = got["churn"].get(cid)
+                assert (c is None) == (cid not in churn.index), cid
+                if c is not None:
+                    n_churn += 1
+                    b = churn.loc[cid]
+                    assert c["probability"] == pytest.approx(b["probability"], rel=1e-9) and c["tier"] == b["tier"]
+                    assert c["reasons"] == [x for x in (b["reason_1"], b["reason_2"], b["reason_3"]) if pd.notna(x)]
+                v = got["clv"].get(cid)
+                assert (v is None) == (cid not in clv.index), cid
+                if v is not None:
+                    n_clv += 1
+                    for k in ("clv", "p_alive", "expected_purchases_90d", "expected_order_value"):
+                        assert v[k] == pytest.approx(float(clv.at[cid, k]), rel=1e-9, abs=1e-12), (cid, k)
+        assert got_segs == want_segs
+        assert n_churn == len(churn) > 100 and n_clv == len(clv) > 100
+    finally:
+        ws.close()
+
+
+def test_a_posted_order_is_scored_by_the_runner_and_stored_live(demo, tmp_path):
+    """The same posted rows: what LiveUpdater stores equals the runner's score over the workspace's own tables."""
+    from shopseg.serve.live import LiveUpdater, end_of_day
+
+    path = tmp_path / "ws"
+    shutil.copytree(demo, path)
+    ws = open_workspace(path)
+    try:
+        live = LiveUpdater(ws.path, ws.con.cursor())
+        cid, pid = ws.sql("SELECT customer_id, (SELECT min(product_id) FROM products) FROM churn_scores "
+                          "ORDER BY probability DESC, customer_id LIMIT 1")[0]
+        when = pd.Timestamp("2025-01-03 09:00").to_pydatetime()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            live.apply({"orders": [{"order_id": "OP-1", "customer_id": cid, "ordered_at": when}],
+                        "order_lines": [{"order_id": "OP-1", "product_id": pid, "quantity": 2, "unit_price": 30.0}]})
+            served = live.reference()
+            # the batch reader: the workspace connection itself (DuckDB), not the service's online store
+            want = runner.score(served, ws, [cid], end_of_day(when))
+        feats, churn_j, clv_j = ws.sql("SELECT features, churn, clv FROM live_state WHERE customer_id = ?", [cid])[0]
+        segs = dict(ws.sql("SELECT scheme, segment FROM live_segments WHERE customer_id = ?", [cid]))
+        assert segs == want["segments"][cid]["segments"] and {"rfm", "lifecycle", "cluster"} <= set(segs)
+        f = json.loads(feats)
+        assert f["frequency"] == want["segments"][cid]["features"]["frequency"].iloc[0]
+        assert json.loads(churn_j)["probability"] == pytest.approx(want["churn"][cid]["probability"], rel=1e-9)
+        assert json.loads(clv_j)["p_alive"] == pytest.approx(want["clv"][cid]["p_alive"], rel=1e-9)
+    finally:
+        ws.close()
+
+
+def _imports(path: Path) -> set[str]:
+    """The shopseg modules a file imports (absolute names), at any depth."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    pkg = "shopseg." + ".".join(path.relative_to(SRC).with_suffix("").parts[:-1])
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            base = pkg.rsplit(".", node.level - 1)[0] if node.level else ""
+            mod = f"{base}.{node.module}" if node.level and node.module else (node.module or base)
+            out |= {mod} | {f"{mod}.{a.name}" for a in node.names}
+        elif isinstance(node, ast.Import):
+            out |= {a.name for a in node.names}
+    return {m for m in out if m.startswith("shopseg")}
+
+
+def test_the_live_service_runs_no_stage_logic_of_its_own():
+    """serve/live.py reaches the stages only through the runner: it imports no stage module (features,
+    segment, predict, refit, drift, basket, recommend, act, text)."""
+    stage_modules = ("shopseg.features", "shopseg.segment", "shopseg.predict", "shopseg.refit", "shopseg.drift",
+                     "shopseg.basket", "shopseg.recommend", "shopseg.act", "shopseg.text", "shopseg.stages")
+    got = _imports(SRC / "serve" / "live.py")
+    assert "shopseg.runner" in got or "shopseg.runner.score" in got
+    assert sorted(m for m in got if m.startswith(stage_modules)) == []
+
+
+def test_stages_run_in_one_place():
+    """Only the runner calls a stage's run (``.fn(ctx)`` / ``.run(ctx)``); nothing else loops over STAGES."""
+    callers = []
+    for p in SRC.rglob("*.py"):
+        text = p.read_text(encoding="utf-8")
+        if p.name != "runner.py" and (".fn(ctx)" in text or "stage.run(ctx)" in text):
+            callers.append(str(p.relative_to(SRC)))
+    assert callers == []
+    assert "stage.run(ctx)" in (SRC / "runner.py").read_text(encoding="utf-8")
+
+
+def test_a_failed_runs_model_files_go_with_it_and_are_never_loaded(demo, tmp_path):
+    """Every model file convention of a run is discarded with it; the churn loader without a run id takes the
+    newest finished run's model, not a failed run's file left behind."""
+    from shopseg.pipeline import discard_outputs
+    from shopseg.predict.churn import load_churn_model
+
+    path = tmp_path / "ws"
+    shutil.copytree(demo, path)
+    ws = open_workspace(path)
+    try:
+        models = Path(ws.models_dir)
+        ws.con.execute("INSERT INTO runs (run_id, as_of, seed, status) VALUES (2, TIMESTAMP '2025-01-31', 0, 'failed')")
+        for src, dst in (("churn_run1.json", "churn_run2.json"), ("churn_run1.pkl", "churn_run2.pkl"),
+                         ("run-1-clusters.json", "run-2-clusters.json"),
+                         ("run-1-clv-gammagamma.json", "run-2-clv-gammagamma.json")):
+            shutil.copy(models / src, models / dst)
+        (models / "review_sentiment_run2.pkl").write_bytes(b"x")
+        meta = json.loads((models / "churn_run2.json").read_text(encoding="utf-8"))
+        (models / "churn_run2.json").write_text(json.dumps({**meta, "run_id": 2}), encoding="utf-8")
+        assert load_churn_model(ws).metadata_["run_id"] == 1  # run 2's file is there, but run 2 failed
+        discard_outputs(ws, [2])
+        assert sorted(p.name for p in models.iterdir() if "2" in p.name.replace("run-1", "")) == []
+        assert (models / "churn_run1.json").exists() and (models / "run-1-clusters.json").exists()
+    finally:
+        ws.close()
+
+
+def test_the_live_scheme_scores_run_in_the_online_store_and_agree_with_duckdb(demo, tmp_path):
+    """age_band, gender and geo of every customer, at dates around birthdays (Feb 1, mid-July, a leap day):
+    the online store's SQLite answers (no DuckDB fallback) and equal DuckDB's."""
+    import datetime as dt
+
+    from shopseg.pipeline import registered_stages
+    from shopseg.runner import load_states
+    from shopseg.serve.online import OnlineStore
+
+    path = tmp_path / "ws"
+    shutil.copytree(demo, path)
+    ws = open_workspace(path)
+    try:
+        store = OnlineStore(ws.con).load()
+        run = ws.sql("SELECT run_id, as_of, config FROM runs")[0]
+        from shopseg.config import load_config
+
+        served = load_states(registered_stages(), ws, run[0], run[1], load_config(overrides=json.loads(run[2])))
+        schemes = served.states["segments"].schemes
+        assert set(schemes) == {"age_band", "gender", "geo"}
+
+        from shopseg.serve.live import _StoreWs
+
+        reader = _StoreWs(store, path)  # what the service reads through
+        ids = [r[0] for r in ws.sql("SELECT customer_id FROM customers ORDER BY 1")]
+        for when in (dt.datetime(2025, 2, 1, 12), dt.datetime(2025, 7, 15, 12), dt.datetime(2024, 2, 29, 12)):
+            for name, (scheme, st) in schemes.items():
+                assert scheme.score(st, reader, ids, when) == scheme.score(st, ws, ids, when), (name, when)
+        assert store._duck_only == set()
+    finally:
+        ws.close()
