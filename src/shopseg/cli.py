@@ -584,19 +584,17 @@ def segments(
     export: Optional[Path] = typer.Option(None, "--export", help="CSV file for --segment's customer ids."),
 ):
     """Show the segments of a run (size, share, name), or export one segment's customers to CSV."""
-    with _open(create=False, read_only=export is None) as ws:
-        rid = run_id or (ws.scalar("SELECT max(run_id) FROM segment_profiles WHERE scheme = ?", [scheme])
-                         if ws.has_table("segment_profiles") else None)
-        if rid is None:
-            from .segment._registry import names
+    from .views import read_runs, segment_listing, segment_run
 
-            if scheme not in names():
-                raise ShopsegError(f"No segment scheme {scheme!r}. Known schemes: {', '.join(names())}.",
-                                   hint="`shopseg schemes` lists them with what each one does.")
-            raise ShopsegError(f"No segments of scheme {scheme!r} yet: no run has made them.",
+    with _open(create=False, read_only=export is None) as ws:
+        runs = read_runs(ws.con, run_id)
+        if runs["run_id"] is None:
+            raise ShopsegError(f"No segments of scheme {scheme!r} yet: no run has made them." if run_id is None
+                               else f"No finished run {run_id}.",
                                hint="Run `shopseg run` (or `shopseg segment`) first, with the scheme in "
                                     "[segments] schemes.")
         if segment is not None:
+            rid = segment_run(ws.con, runs, scheme, segment)
             dest = export or (ws.exports_dir / f"run{rid}_{scheme}_{segment.replace(' ', '_')}.csv")
             ws.con.execute(
                 f"COPY (SELECT customer_id FROM segments WHERE run_id = ? AND scheme = ? AND segment = ? "
@@ -605,10 +603,11 @@ def segments(
             out.say(f"Exported to {dest}")
             out.record("exported", dest)
             return
-        rows = ws.sql("SELECT segment, CASE WHEN name <> segment THEN name END, n_customers, share "
-                      "FROM segment_profiles WHERE run_id = ? AND scheme = ? ORDER BY n_customers DESC", [rid, scheme])
-        out.table("segments", ["segment", "name", "customers", "share"], rows, title=f"run {rid}: {scheme}",
-                  formats={"customers": ",", "share": ".1%"})
+        (listing,) = segment_listing(ws.con, runs, scheme)
+    rows = [(s["segment"], s["name"] if s["name"] != s["segment"] else None, s["n_customers"], s["share"])
+            for s in listing["segments"]]
+    out.table("segments", ["segment", "name", "customers", "share"], rows,
+              title=f"run {runs['tables']['segments']}: {scheme}", formats={"customers": ",", "share": ".1%"})
 
 
 @app.command()
@@ -814,55 +813,47 @@ def predict_churn(
 def customer(
     customer_id: str = typer.Argument(..., help="The customer's id."),
 ):
-    """Show one customer as of the latest run: segments, interests, churn risk and reasons, lifetime value."""
-    card: dict = {"customer_id": customer_id}
+    """Show one customer as of the latest run: segments, interests, churn risk and reasons, lifetime value,
+    recommendations and the next action (the API's customer view, in words)."""
+    from .views import customer_view, next_action_words, recommendation_words
+
     with _open(create=False, read_only=True) as ws:
-        if not ws.scalar("SELECT count(*) FROM customers WHERE customer_id = ?", [customer_id]):
-            raise ShopsegError(f"No customer {customer_id!r} in the workspace.")
-        from .predict.explain import customer_status
-
-        card["status"] = customer_status(ws, customer_id)
-        if ws.has_table("segments"):
-            card["segments"] = dict(ws.sql("SELECT scheme, segment FROM segments WHERE customer_id = ? AND run_id = "
-                                           "(SELECT max(run_id) FROM segments) ORDER BY scheme", [customer_id]))
-            from .views import customer_interests
-
-            card["interests"] = customer_interests(ws, customer_id, ws.scalar("SELECT max(run_id) FROM segments"))
-        if ws.has_table("churn_scores"):
-            r = ws.con.execute("SELECT probability, tier, reason_1, reason_2, reason_3, model FROM churn_scores "
-                               "WHERE customer_id = ? AND run_id = (SELECT max(run_id) FROM churn_scores)",
-                               [customer_id]).fetchall()
-            card["churn"] = r and {"probability": r[0][0], "tier": r[0][1], "model": r[0][5],
-                                   "reasons": [x for x in r[0][2:5] if x]} or None
-        if ws.has_table("clv"):
-            r = ws.con.execute("SELECT p_alive, clv, expected_next_order_at FROM clv WHERE customer_id = ? AND "
-                               "run_id = (SELECT max(run_id) FROM clv)", [customer_id]).fetchall()
-            card["clv"] = r and {"p_alive": r[0][0], "clv": r[0][1], "expected_next_order_at": r[0][2]} or None
-    out.record("customer", card)
+        view = customer_view(ws.con, customer_id)
+    if view is None:
+        raise ShopsegError(f"No customer {customer_id!r} in the workspace.",
+                           hint="Customer ids are text and case-sensitive.")
+    out.record("customer", view)
     if out.out.json:
         return
+
+    def say(text: str) -> None:
+        console.print(text, highlight=False, markup=False, soft_wrap=True)
+
     console.print(f"[bold]{escape(customer_id)}[/]", highlight=False)
-    if card["status"]:
-        console.print(f"  {card['status']}", highlight=False, markup=False)
-    for scheme, seg in card.get("segments", {}).items():
-        console.print(f"  {scheme:<11} {seg}", highlight=False, markup=False)
-    if card.get("interests"):
-        console.print("  interests   " + "; ".join(f"{i['name']} ({i['lift']:.1f}x the shop)"
-                                                   for i in card["interests"]),
-                      highlight=False, markup=False, soft_wrap=True)
-    if "churn" in card:
-        c = card["churn"]
-        if c:
-            console.print(f"  churn risk  {_fmt(c['probability'], '.0%')} ({c['tier']}, {c['model']})",
-                          highlight=False, markup=False)
-            for reason in c["reasons"]:
-                console.print(f"    - {reason}", highlight=False, markup=False)
-        else:
-            console.print("  churn risk  not scored (no sale order before the run)", highlight=False)
-    if card.get("clv"):
-        c = card["clv"]
-        console.print(f"  P(alive)    {_fmt(c['p_alive'], '.2f')}\n  CLV         {_fmt(c['clv'], ',.2f')}\n"
-                      f"  next order  {c['expected_next_order_at'] or 'not expected'}", highlight=False)
+    if view["status"]:
+        say(f"  {view['status']}")
+    for scheme, seg in view["segments"].items():
+        name = f" ({seg['name']})" if seg["name"] and seg["name"] != seg["segment"] else ""
+        say(f"  {scheme:<11} {seg['segment']}{name}")
+    if view["interests"]:
+        say("  interests   " + "; ".join(f"{i['name']} ({i['lift']:.1f}x the shop)" for i in view["interests"]))
+    c = view["churn"]
+    if c:
+        say(f"  churn risk  {_fmt(c['probability'], '.0%')} ({c['tier']}, {c['model']})")
+        for reason in c["reasons"]:
+            say(f"    - {reason}")
+    elif view["run_id"] is not None:
+        say("  churn risk  not scored (no churn stage in the run, or no sale order before it)")
+    if view["clv"]:
+        c = view["clv"]
+        say(f"  P(alive)    {_fmt(c['p_alive'], '.2f')}\n  CLV         {_fmt(c['clv'], ',.2f')}\n"
+            f"  next order  {c['expected_next_order_at'] or 'not expected'}")
+    if view["recommendations"]:
+        say("  recommended")
+        for k, r in enumerate(view["recommendations"][:5], 1):
+            say(f"    {k}. {recommendation_words(r)}")
+    if view["next_action"] is not None or view["run_id"] is not None:
+        say(f"  next action {next_action_words(view['next_action'])}")
 
 
 @app.command("plan")
@@ -871,33 +862,26 @@ def plan_cmd(
     run_id: Optional[int] = typer.Option(None, "--run", help="Run whose actions to summarise (default: the latest)."),
 ):
     """Treatment and control counts, cost and expected incremental value per campaign of a run's actions."""
-    from .act import plan_summary, plan_totals, priors_note
+    from .views import plan_view
 
     with _open(create=False) as ws:
-        if run_id is None and (not ws.has_table("actions") or ws.scalar("SELECT max(run_id) FROM actions") is None):
-            out.say("No campaign planned yet: no run's act stage chose a customer (the run's summary "
-                    "and `shopseg report` say why).")
-            out.record("plan", [])
-            return
-        df = plan_summary(ws, run_id)
-    if df.empty:
-        out.say(f"Run {df.attrs['run_id']} planned no actions: no customer's expected value was above "
-                "act.min_expected_value.")
+        plan = plan_view(ws.con, run_id)
+    if not plan["summary"]:
+        out.say(plan["note"][0].upper() + plan["note"][1:] + " (the run's summary and `shopseg report` say why).")
         out.record("plan", [])
         return
-    tot = plan_totals(df)
+    tot = plan["totals"]
     cols = ["campaign", "channel", "treatment", "control", "cost", "incremental value", "expected value", "ROI",
             "uplift"]
-    rows = [(r.campaign, r.channel, r.treatment, r.control, r.cost, r.incremental_value, r.expected_value,
-             r.expected_roi, r.uplift) for r in df.itertuples(index=False)]
+    rows = [(r["campaign"], r["channel"], r["treatment"], r["control"], r["cost"], r["incremental_value"],
+             r["expected_value"], r["expected_roi"], r["uplift"]) for r in plan["summary"]]
     rows.append(("total", None, tot["treatment"], tot["control"], tot["cost"], tot["incremental_value"],
                  tot["expected_value"], tot["expected_roi"], None))
     money = dict.fromkeys(["cost", "incremental value", "expected value", "ROI"], ",.2f")
-    out.table("plan", cols, rows, title=f"Plan of run {df.attrs['run_id']}", sections=[len(rows) - 1],
+    out.table("plan", cols, rows, title=f"Plan of run {plan['run_id']}", sections=[len(rows) - 1],
               formats={"treatment": ",", "control": ",", **money, "uplift": ".2%"})
-    note = priors_note(df)
-    if note:
-        out.say(note)
+    if plan["priors"]:
+        out.say(plan["priors"])
 
 
 @app.command("measure")

@@ -50,12 +50,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
 from ..act.export import csv_safe
-from ..errors import ShopsegError, WorkspaceError, disk_full_error
+from ..errors import NotFoundError, ShopsegError, WorkspaceError, disk_full_error
 from ..trust.pii import contacts_sql
-from ..views import FIGURES, segment_figures_sql, suppress_small
+from ..views import (VIEW_PARTS, members, next_action_words, plan_view, read_parts, read_runs, recommendation_words,
+                     segment_listing, segment_run, shape)
+from ..views.customer import MANY_ROWS, ordered_by_rank
 from ..workspace import Workspace
 from . import models as M
-from .live import LiveUpdater, RowError, latest_run, table_run
+from .live import LiveUpdater, RowError, latest_run
 
 HERE = Path(__file__).parent
 PII_COLUMNS = ("email", "phone", "name")
@@ -175,22 +177,9 @@ class _State:
         if cached is not None and cached[0] == stamp:
             return cached[1]
         run = latest_run(cur)
-        out: dict[str, Any] = {"run_id": None, "as_of": None, "tables": {}}
+        out = read_runs(cur, None if run is None else run[0])  # the read layer: which run each table is read at
         if run is not None:
-            out["run_id"], out["as_of"] = run[0], run[1]
-            for t in ("customer_features", "segments", "segment_profiles", "churn_scores", "clv", "actions",
-                      "recommendations", "model_reports", "customer_interests"):
-                out["tables"][t] = table_run(cur, t, run[0])
-            if out["tables"]["customer_interests"] != out["tables"]["segments"]:  # interests go with their segments
-                out["tables"]["customer_interests"] = None
-            out["config"] = run[2]
-            prun = out["tables"]["segment_profiles"]
-            if prun is not None:
-                out["names"] = {(sc, sg): nm for sc, sg, nm in cur.execute(
-                    "SELECT scheme, segment, name FROM segment_profiles WHERE run_id = ?", [prun]).fetchall()}
-            if out["tables"]["recommendations"] is not None:
-                out["rec_columns"] = [c[0] for c in cur.execute("DESCRIBE recommendations").fetchall()]
-            out["view_sql"] = _view_sql(out)
+            out["config"] = run[2]  # the run's settings as a Config
             self.ensure_indexes(cur, [t for t, r in out["tables"].items() if r is not None])
             if self.snapshot:
                 with self.live.lock:  # no write between reading the run's live rows and caching them
@@ -206,56 +195,7 @@ class _State:
         return out
 
 
-def _clean(v):
-    if isinstance(v, (np.bool_,)):
-        return bool(v)
-    if isinstance(v, np.integer):
-        return int(v)
-    if isinstance(v, (float, np.floating)):
-        return None if math.isnan(v) else float(v)
-    if isinstance(v, pd.Timestamp):
-        return None if pd.isna(v) else v.to_pydatetime()
-    return v
-
-
-def _rows(cur, sql: str, params: list) -> list[dict]:
-    res = cur.execute(sql, params)
-    cols = [d[0] for d in res.description]
-    return [{c: _clean(v) for c, v in zip(cols, r)} for r in res.fetchall()]
-
-
 # -- library functions the handlers call ----------------------------------------------------------
-
-# Per output table: the columns a customer view reads (None: every column but run_id), and whether many rows.
-_VIEW_PARTS = {
-    "customer_features": ("SELECT * EXCLUDE (run_id) FROM customer_features", False),
-    "segments": ("SELECT scheme, segment FROM segments", True),
-    "churn_scores": ("SELECT * EXCLUDE (run_id) FROM churn_scores", False),
-    "clv": ("SELECT * EXCLUDE (run_id) FROM clv", False),
-    "actions": ("SELECT * EXCLUDE (run_id) FROM actions", False),
-    "recommendations": ("SELECT * EXCLUDE (run_id) FROM recommendations", True),
-    "customer_interests": ("SELECT rank, interest, name, lift FROM customer_interests", True),
-}
-
-
-def _view_sql(runs: dict) -> str:
-    """One query with one scalar sub-query per present table (each an index look-up): one round trip per GET."""
-    parts = ["(SELECT to_json(_shopseg_row) FROM (SELECT * FROM live_state WHERE customer_id = $c AND run_id = $run) _shopseg_row) AS live",
-             "(SELECT to_json(list(_shopseg_row)) FROM (SELECT scheme, segment FROM live_segments "
-             "WHERE customer_id = $c AND run_id = $run) _shopseg_row) AS live_segments",
-             "(SELECT count(*) FROM customers WHERE customer_id = $c) AS n_customer_rows"]
-    for table, (sel, many) in _VIEW_PARTS.items():
-        rid = runs["tables"].get(table)
-        if rid is None:
-            parts.append(f"NULL AS {table}")
-            continue
-        inner = f"{sel} WHERE run_id = {int(rid)} AND customer_id = $c"
-        if table == "customer_interests" or (table == "recommendations" and "rank" in runs.get("rec_columns", ())):
-            inner += " ORDER BY rank"
-        inner += " LIMIT 20" if many else " LIMIT 1"
-        agg = "to_json(list(_shopseg_row))" if many else "to_json(_shopseg_row)"
-        parts.append(f"(SELECT {agg} FROM ({inner}) _shopseg_row) AS {table}")
-    return "SELECT " + ",\n       ".join(parts)
 
 
 def _cell(v):
@@ -356,17 +296,15 @@ class _Snapshot:
 
     def __init__(self, cur, runs: dict):
         self.tables: dict[str, _SnapTable] = {}
-        for table, (sel, many) in _VIEW_PARTS.items():
+        for table, (sel, many) in VIEW_PARTS.items():
             rid = runs["tables"].get(table)
             if rid is None:
                 continue
-            order = "customer_id"
-            if table == "customer_interests" or (table == "recommendations" and "rank" in runs.get("rec_columns", ())):
-                order += ", rank"
+            order = "customer_id, rank" if ordered_by_rank(runs, table) else "customer_id"
             keyed = sel.replace("SELECT ", "SELECT customer_id AS _shopseg_id, ", 1)
             df = cur.execute(f"{keyed} WHERE run_id = ? AND customer_id IS NOT NULL ORDER BY {order}",
                              [int(rid)]).df()
-            self.tables[table] = _SnapTable(df, 20 if many else 1)
+            self.tables[table] = _SnapTable(df, MANY_ROWS if many else 1)
         # one sorted index of every customer any table knows, and per table where each is in it (-1: absent):
         # a look-up is one binary search, not one per table
         ids = [t.ids for t in self.tables.values()]
@@ -376,11 +314,11 @@ class _Snapshot:
             pos = tab.ids.searchsorted(self.ids)
             found = pos < len(tab.ids)
             found[found] = tab.ids[pos[found]] == self.ids[found]
-            self.slots.append((t, _VIEW_PARTS[t][1], tab, np.where(found, pos, -1).astype(np.int32)))
+            self.slots.append((t, VIEW_PARTS[t][1], tab, np.where(found, pos, -1).astype(np.int32)))
 
     def lookup(self, customer_id: str, live: dict | None) -> dict | None:
         """The parts of a customer's view, or None when the run does not know them (the SQL path decides)."""
-        got: dict[str, Any] = {t: None for t in _VIEW_PARTS}
+        got: dict[str, Any] = {t: None for t in VIEW_PARTS}
         i = int(self.ids.searchsorted(customer_id))
         if i < len(self.ids) and self.ids[i] == customer_id:
             for t, many, tab, slot in self.slots:
@@ -445,7 +383,7 @@ def _with_security_headers(send, path: str):
 class _App(FastAPI):
     """FastAPI, with a ``GET /customers/{id}`` the run snapshot can answer answered before the middleware stack.
 
-    The same answer as the route (the same parts and :func:`_view_dict`, the same JSON:
+    The same answer as the route (the same parts and :func:`shopseg.views.shape`, the same JSON:
     ``tests/test_serve_api.py`` compares the bytes); what it skips is per request work
     of the framework (middleware layers, dependency solving, model validation of values
     the snapshot already typed): with the snapshot's row conversion in one C call, a
@@ -482,7 +420,7 @@ class _App(FastAPI):
         cid = path[11:]
         try:
             got = _fast_parts(state, cid)
-            d = None if got is None else _view_dict(got[0], cid, got[1])
+            d = None if got is None else shape(got[0], cid, got[1])
             if d is None:
                 return None
             if d["live"]:  # parts parsed from JSON: validated, as the route does
@@ -494,146 +432,40 @@ class _App(FastAPI):
 
 def members_page(state: _State, cur, scheme: str, segment: str, page: int, size: int) -> M.MembersPage:
     """One page of a segment's customer ids (ordered by id), for the API and the dashboard."""
-    srun = _segment_run(state, cur, scheme, segment)
-    total = cur.execute("SELECT count(*) FROM segments WHERE run_id = ? AND scheme = ? AND segment = ?",
-                        [srun, scheme, segment]).fetchall()[0][0]
-    ids = [r[0] for r in cur.execute(
-        "SELECT customer_id FROM segments WHERE run_id = ? AND scheme = ? AND segment = ? "
-        "ORDER BY customer_id LIMIT ? OFFSET ?", [srun, scheme, segment, size, (page - 1) * size]).fetchall()]
-    return M.MembersPage(run_id=srun, scheme=scheme, segment=segment, page=page, size=size, total=int(total),
-                         customer_ids=ids)
+    return M.MembersPage(**members(cur, state.runs(cur), scheme, segment, page, size))
 
 
 def customer_view(state: _State, cur, customer_id: str, *, use_snapshot: bool = True) -> M.CustomerView | None:
-    """Everything known about one customer; each part None / empty when its table is absent.
+    """Everything known about one customer (:func:`shopseg.views.customer_view`); each part None / empty when its
+    table is absent.
 
     From the run's in-memory snapshot plus the live cache when the run knows the
-    customer (no SQL); else one SQL statement (:func:`_view_sql`).
+    customer (no SQL); else the read layer's one SQL statement (:func:`shopseg.views.read_parts`).
     """
     runs = state.runs(cur)
-    rid = runs["run_id"]
     snap = runs.get("snapshot")
     got = None
     if snap is not None and use_snapshot:
-        got = snap.lookup(customer_id, state.live.cached(rid, customer_id))
+        got = snap.lookup(customer_id, state.live.cached(runs["run_id"], customer_id))
     if got is None:
-        sql = runs.get("view_sql") or _view_sql(runs)
-        res = cur.execute(sql, {"c": customer_id, "run": rid if rid is not None else -1})
-        row = dict(zip([d[0] for d in res.description], res.fetchall()[0]))
-        got = {k: (json.loads(v) if isinstance(v, str) else v) for k, v in row.items()}
+        got = read_parts(cur, runs, customer_id)
     return _assemble(runs, customer_id, got)
 
 
-def _parsed(v):
-    return json.loads(v) if isinstance(v, str) else v
-
-
 def _assemble(runs: dict, customer_id: str, got: dict) -> M.CustomerView | None:
-    d = _view_dict(runs, customer_id, got)
+    d = shape(runs, customer_id, got)
     return None if d is None else M.CustomerView.model_validate(d)
 
 
-def _view_dict(runs: dict, customer_id: str, got: dict) -> dict | None:
-    """The view as a plain dict, keys in :class:`M.CustomerView`'s field order (the one place that shapes it).
-
-    Validated into the model by :func:`_assemble`; when every part came from the run snapshot
-    (Python values of the declared types), :class:`_App` serialises it as it is.
-    """
-    rid = runs["run_id"]
-    live = got["live"]
-    if live is not None:
-        feats = _parsed(live["features"])
-    else:
-        feats = got["customer_features"]
-    if feats is None and not got["n_customer_rows"]:
-        return None
-    names = runs.get("names", {})
-    segs: dict[str, dict] = {}
-    for r in got["segments"] or []:
-        segs[r["scheme"]] = {"segment": r["segment"], "name": names.get((r["scheme"], r["segment"])), "source": "run"}
-    for r in got["live_segments"] or []:
-        segs[r["scheme"]] = {"segment": r["segment"], "name": names.get((r["scheme"], r["segment"])), "source": "live"}
-    churn = None
-    if live is not None and live["churn"]:
-        churn = {**_parsed(live["churn"]), "source": "live"}
-    elif got["churn_scores"] is not None:
-        g = got["churn_scores"]
-        churn = {"probability": g.get("probability"), "tier": g.get("tier"),
-                 "reasons": [g[k] for k in ("reason_1", "reason_2", "reason_3") if g.get(k)],
-                 "model": g.get("model"), "source": "run"}
-    clv = None
-    if live is not None and live["clv"]:
-        clv = {**_parsed(live["clv"]), "source": "live"}
-    elif got["clv"] is not None:
-        clv = {k: got["clv"].get(k) for k in _CLV_FIELDS}
-        clv["source"] = "run"
-    from ..predict.explain import status_line
-
-    lc, vt = segs.get("lifecycle"), segs.get("value_tier")
-    status = None if lc is None and churn is None and clv is None else status_line(
-        lc["segment"] if lc else None, churn_probability=(churn or {}).get("probability"),
-        churn_tier=(churn or {}).get("tier"), p_alive=(clv or {}).get("p_alive"),
-        value_tier=vt["segment"] if vt else None, recency_days=(feats or {}).get("recency_days"))
-    return {"customer_id": customer_id, "run_id": rid, "as_of": live["as_of"] if live else runs["as_of"],
-            "live": live is not None, "features": feats, "segments": segs, "churn": churn, "clv": clv,
-            "next_action": got["actions"],
-            "recommendations": got["recommendations"] if runs["tables"].get("recommendations") is not None else None,
-            "interests": got["customer_interests"] or [] if runs["tables"].get("customer_interests") is not None
-            else None,
-            "status": status}
-
-
-_CLV_FIELDS = ("clv", "p_alive", "expected_purchases_90d", "expected_order_value", "expected_next_order_at")
-
-
 def segments_view(state: _State, cur, scheme: str | None = None) -> M.SegmentsView:
-    """Sizes and names of every scheme's segments; with ``scheme``, that scheme's only, each with its profile
-    (feature means, bounds, places...) and figures (:func:`shopseg.views.segment_figures`), or a 404 naming the
-    schemes there are."""
+    """Sizes and names of every scheme's segments; with ``scheme``, that scheme's only, each with its profile and
+    figures (:func:`shopseg.views.segment_listing`), or a 404 naming the schemes there are."""
     runs = state.runs(cur)
-    tabs = runs["tables"]
-    schemes: dict[str, list[M.SegmentSize]] = {}
-    only, args = ("", []) if scheme is None else (" AND scheme = ?", [scheme])
-    figures = {}
-    if scheme is not None:  # per segment: revenue, AOV, repeat rate, churn risk, CLV (withheld under k_min)
-        sql, params = segment_figures_sql(tabs, scheme)
-        cols = ["segment", *FIGURES]
-        rows = [dict(zip(cols, r)) for r in cur.execute(sql, params).fetchall()]
-        figures = {r.pop("segment"): {k: _clean(v) for k, v in r.items()}
-                   for r in suppress_small(rows, int(runs["config"]["privacy.dp.k_min"]))}
-    if tabs.get("segment_profiles") is not None:
-        for sch, seg, name, n, share, prof in cur.execute(
-                "SELECT scheme, segment, name, n_customers, share, profile FROM segment_profiles WHERE run_id = ?"
-                + only + " ORDER BY scheme, n_customers DESC, segment", [tabs["segment_profiles"], *args]).fetchall():
-            schemes.setdefault(sch, []).append(M.SegmentSize(
-                segment=seg, name=name, n_customers=int(n), share=_clean(share),
-                profile=json.loads(prof) if scheme is not None and prof else None, figures=figures.get(seg)))
-    elif tabs.get("segments") is not None:
-        for sch, seg, n, share in cur.execute(
-                "SELECT scheme, segment, count(*), count(*) / sum(count(*)) OVER (PARTITION BY scheme) "
-                "FROM segments WHERE run_id = ?" + only + " GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2",
-                [tabs["segments"], *args]).fetchall():
-            schemes.setdefault(sch, []).append(M.SegmentSize(segment=seg, n_customers=int(n), share=float(share),
-                                                             figures=figures.get(seg)))
-    if scheme is not None and not schemes:
-        stored = [r[0] for r in cur.execute("SELECT DISTINCT scheme FROM segments WHERE run_id = ? ORDER BY 1",
-                                            [tabs["segments"]]).fetchall()] if tabs.get("segments") is not None else []
-        raise ApiError(404, "not_found", f"No scheme {scheme!r} in the latest run. Schemes there: "
-                       f"{', '.join(stored) or '(none)'}.",
-                       hint="Add the scheme to [segments] schemes and run the pipeline.")
-    return M.SegmentsView(run_id=runs["run_id"], schemes=[M.SchemeSizes(scheme=s, segments=v)
-                                                          for s, v in schemes.items()])
+    return M.SegmentsView(run_id=runs["run_id"], schemes=segment_listing(cur, runs, scheme))
 
 
 def _segment_run(state: _State, cur, scheme: str, segment: str) -> int:
-    srun = state.runs(cur)["tables"].get("segments")
-    if srun is None:
-        raise ApiError(404, "not_found", "No segments stored yet.", hint="Run the pipeline (`shopseg run`).")
-    if not cur.execute("SELECT count(*) FROM segments WHERE run_id = ? AND scheme = ? AND segment = ?",
-                       [srun, scheme, segment]).fetchall()[0][0]:
-        raise ApiError(404, "not_found", f"No segment {segment!r} in scheme {scheme!r} in run {srun}.",
-                       hint="GET /segments lists the schemes and their segments.")
-    return srun
+    return segment_run(cur, state.runs(cur), scheme, segment)
 
 
 def churn_threshold_curve(state: _State, cur) -> dict:
@@ -714,22 +546,18 @@ def churn_threshold_curve(state: _State, cur) -> dict:
     return out
 
 
-def campaign_plan(state: _State, cur) -> dict:
-    """The plan of the latest run with actions: per-campaign figures (shopseg.act.plan_summary, the ones
-    `shopseg plan` and the report show), their totals and the first actions."""
-    from ..act import plan_summary, plan_totals, priors_note
+def add_filters(env) -> None:
+    """The read layer's sentences as Jinja filters: the dashboard says what the CLI says."""
+    env.filters["action_words"] = next_action_words
+    env.filters["recommendation_words"] = recommendation_words
 
-    arun = state.runs(cur)["tables"].get("actions")
-    if arun is None:
-        return {"run_id": None, "columns": [], "summary": [], "totals": None, "rows": [], "note": "no actions table yet"}
-    cols = [c[0] for c in cur.execute("DESCRIBE actions").fetchall() if c[0] != "run_id"]
-    df = plan_summary(cur, arun)
-    tot = plan_totals(df)
-    summary = [{k: _clean(v) for k, v in r.items()} for r in df.drop(columns="run_id").to_dict("records")]
-    totals = {k: _clean(v) for k, v in tot.items()}
-    rows = _rows(cur, "SELECT * EXCLUDE (run_id) FROM actions WHERE run_id = ? LIMIT 50", [arun])
-    return {"run_id": arun, "columns": cols, "summary": summary, "totals": totals, "priors": priors_note(df),
-            "rows": rows, "note": None}
+
+def campaign_plan(state: _State, cur) -> dict:
+    """The plan of the latest run with actions (:func:`shopseg.views.plan_view`: the figures `shopseg plan` and
+    the report show), with its first actions."""
+    plan = plan_view(cur, first_actions=50)
+    plan.pop("frame")
+    return plan
 
 
 # -- the app ------------------------------------------------------------------------------------------
@@ -773,6 +601,7 @@ def create_app(workspace_path, read_key: str, write_key: str, *, max_body_bytes:
     app.state.shopseg = state
     app.shopseg_state = state
     templates = Jinja2Templates(directory=str(HERE / "templates"))
+    add_filters(templates.env)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     # the API docs' assets from an installed package (fastapi-offline ships Swagger UI and ReDoc): FastAPI's
     # default pages load them from a CDN and stay blank on a machine without internet
@@ -800,6 +629,10 @@ def create_app(workspace_path, read_key: str, write_key: str, *, max_body_bytes:
     @app.exception_handler(RowError)
     async def _row_error(request: Request, e: RowError):
         return _error(e.status, "conflict" if e.status == 409 else "validation", e.message, e.hint, e.details)
+
+    @app.exception_handler(NotFoundError)
+    async def _not_found(request: Request, e: NotFoundError):
+        return _error(404, "not_found", e.message, e.hint)
 
     @app.exception_handler(ShopsegError)
     async def _shopseg_error(request: Request, e: ShopsegError):
@@ -1033,7 +866,7 @@ def create_app(workspace_path, read_key: str, write_key: str, *, max_body_bytes:
             return r
         try:
             members = members_page(state, state.cursor(), scheme, segment, number, 100)
-        except ApiError:  # no such scheme or segment in the run
+        except NotFoundError:  # no such scheme or segment in the run
             members = None
         return page(request, "segment.html", active="overview", scheme=scheme, segment=segment, page=members)
 
