@@ -183,7 +183,7 @@ def test_the_page_loads_nothing_from_outside(page):
     assert seen and all(u.startswith(base) for u in seen)
 
 
-def test_the_key_is_posted_never_put_in_a_url(page):
+def test_the_key_is_posted_never_put_in_a_url_and_the_cookie_is_a_session(page):
     base = page[1]
     ctx = page[0].context.browser.new_context()  # no cookie yet
     pg = ctx.new_page()
@@ -194,7 +194,15 @@ def test_the_key_is_posted_never_put_in_a_url(page):
     pg.click("button[type=submit]")
     pg.wait_for_url(f"{base}/dashboard")
     headers = pg.request.get(f"{base}/dashboard").headers
+    (cookie,) = ctx.cookies()
+    pg.click("form.logout button")  # logging out ends the session: the dashboard asks for the key again
+    pg.wait_for_url(f"{base}/dashboard/login")
+    pg.goto(f"{base}/dashboard")
+    after = pg.url
     ctx.close()
+    assert cookie["name"] == "shopseg_session" and cookie["value"] != "read-e2e"  # a session token, not the key
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    assert after == f"{base}/dashboard/login"
     assert ("POST", f"{base}/dashboard/login") in methods
     assert not [u for u in urls if "read-e2e" in u]
     assert headers["x-frame-options"] == "DENY" and headers["x-content-type-options"] == "nosniff"

@@ -25,6 +25,7 @@ import hmac
 import io
 import json
 import math
+import secrets
 import threading
 import time
 from contextlib import asynccontextmanager
@@ -61,7 +62,8 @@ from .live import LiveUpdater, RowError, latest_run
 
 HERE = Path(__file__).parent
 PII_COLUMNS = ("email", "phone", "name")
-KEY_COOKIE = "shopseg_key"
+SESSION_COOKIE = "shopseg_session"
+SESSION_SECONDS = 8 * 3600  # a dashboard session lasts a working day, then the key is asked for again
 
 
 class ApiError(Exception):
@@ -117,6 +119,7 @@ class _State:
         self._refresh_cur = ws.con.cursor()
         self._cache_lock = threading.Lock()
         self._curve_cache: dict = {}
+        self._sessions: dict[str, tuple[str, float]] = {}  # dashboard session token -> (key level, expiry)
 
     def key_level(self, key: bytes) -> str | None:
         """``"write"``, ``"read"`` or None (neither key), compared in constant time."""
@@ -125,6 +128,24 @@ class _State:
         if hmac.compare_digest(key, self.read_key.encode()):
             return "read"
         return None
+
+    def open_session(self, level: str) -> str:
+        """A new dashboard session of ``level``: a random token for the cookie (the key itself never is)."""
+        now = time.monotonic()
+        with self._cache_lock:
+            self._sessions = {t: v for t, v in self._sessions.items() if v[1] > now}  # forget expired ones
+            token = secrets.token_urlsafe(32)
+            self._sessions[token] = (level, now + SESSION_SECONDS)
+        return token
+
+    def session_level(self, token: str) -> str | None:
+        """The key level of a live session token, or None (unknown, ended or expired)."""
+        got = self._sessions.get(token)
+        return got[0] if got is not None and got[1] > time.monotonic() else None
+
+    def close_session(self, token: str) -> None:
+        with self._cache_lock:
+            self._sessions.pop(token, None)
 
     def cursor(self):
         cur = getattr(self.local, "cur", None)
@@ -660,11 +681,16 @@ def create_app(workspace_path, read_key: str, write_key: str, *, max_body_bytes:
         return _error(e.status_code, "http", str(e.detail))
 
     # -- keys -----------------------------------------------------------------------------------------
-    def _key(request: Request, cookie_ok: bool) -> str | None:
+    def _level(request: Request, cookie_ok: bool) -> str:
+        """The key level of a request: its X-API-Key header, else (GETs only) its dashboard session cookie."""
         k = request.headers.get("x-api-key")
-        if k is None and cookie_ok:
-            k = request.cookies.get(KEY_COOKIE)
-        return k
+        if k is None and cookie_ok and (token := request.cookies.get(SESSION_COOKIE)) is not None:
+            level = state.session_level(token)
+            if level is None:
+                raise ApiError(401, "unauthorized", "The dashboard session has ended or expired.",
+                               hint="Log in again at /dashboard/login, or send the X-API-Key header.")
+            return level
+        return _which(k)
 
     def _which(k: str | None) -> str:
         if k is None:
@@ -679,10 +705,10 @@ def create_app(workspace_path, read_key: str, write_key: str, *, max_body_bytes:
                            description="The read key, or the write key (needed for POST /events).")
 
     async def need_read(request: Request, _declared: str | None = Security(api_key)) -> str:
-        return _which(_key(request, cookie_ok=True))  # async: no thread hop for a header check
+        return _level(request, cookie_ok=True)  # async: no thread hop for a header check
 
     async def need_write(request: Request, _declared: str | None = Security(api_key)) -> str:
-        level = _which(_key(request, cookie_ok=False))
+        level = _level(request, cookie_ok=False)
         if level != "write":
             raise ApiError(403, "forbidden", "This needs the write key; the read key was sent.")
         return level
@@ -819,7 +845,7 @@ def create_app(workspace_path, read_key: str, write_key: str, *, max_body_bytes:
 
     def dash_level(request: Request) -> str | None:
         try:
-            return _which(_key(request, cookie_ok=True))
+            return _level(request, cookie_ok=True)
         except ApiError:
             return None
 
@@ -835,11 +861,22 @@ def create_app(workspace_path, read_key: str, write_key: str, *, max_body_bytes:
         form = parse_qs((await request.body())[:4096].decode("utf-8", "replace"))
         key = (form.get("key") or [""])[0]
         try:
-            _which(key or None)
+            level = _which(key or None)
         except ApiError:
             return page(request, "login.html", error="That key is not valid.")
         r = RedirectResponse("/dashboard", status_code=303)
-        r.set_cookie(KEY_COOKIE, key, httponly=True, samesite="strict")
+        # a session token, not the key: HttpOnly (no script reads it), SameSite=Strict (no other site sends it),
+        # Secure behind HTTPS; it ends at logout, after SESSION_SECONDS, or when the service restarts
+        r.set_cookie(SESSION_COOKIE, state.open_session(level), max_age=SESSION_SECONDS, path="/", httponly=True,
+                     samesite="strict", secure=request.url.scheme == "https")
+        return r
+
+    @app.post("/dashboard/logout", include_in_schema=False)
+    def logout(request: Request):
+        if (token := request.cookies.get(SESSION_COOKIE)) is not None:
+            state.close_session(token)
+        r = RedirectResponse("/dashboard/login", status_code=303)
+        r.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
         return r
 
     def guarded(request: Request):
