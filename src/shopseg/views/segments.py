@@ -61,7 +61,7 @@ def segment_figures(ws, run: int | None, scheme: str, *, k_min: int | None = Non
 
     Churn and CLV run after segments, so they are joined here (the read layer), not stored with the profiles.
     """
-    from .config import load_config
+    from ..config import load_config
 
     run = run if run is not None else ws.latest_run_id()
     if run is None:
@@ -127,11 +127,12 @@ def segment_listing(con, runs: dict, scheme: str | None = None) -> list[dict]:
                                      "[segments] schemes.")
         stored = [r[0] for r in con.execute("SELECT DISTINCT scheme FROM segments WHERE run_id = ? ORDER BY 1",
                                             [tabs["segments"]]).fetchall()]
-        known = "" if scheme in names() else f" Known schemes: {', '.join(names())}."
-        raise NotFoundError(f"No scheme {scheme!r} in run {tabs['segments']}. Schemes there: "
-                            f"{', '.join(stored) or '(none)'}.{known}",
-                            hint="Add the scheme to [segments] schemes and run the pipeline "
-                                 "(`shopseg schemes` lists them).")
+        there = f"Schemes there: {', '.join(stored) or '(none)'} (run {tabs['segments']})"
+        if scheme not in names():
+            raise NotFoundError(f"No segment scheme {scheme!r}. {there}; known schemes: {', '.join(names())}.",
+                                hint="`shopseg schemes` lists them with what each one does.")
+        raise NotFoundError(f"No scheme {scheme!r} in run {tabs['segments']}. {there}.",
+                            hint="Add the scheme to [segments] schemes and run the pipeline.")
     return [{"scheme": s, "segments": v} for s, v in schemes.items()]
 
 
