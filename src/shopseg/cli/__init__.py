@@ -13,8 +13,11 @@ import typer
 
 from .. import _cli_out as out
 from .._cli_out import console, err_console
+
 # importing the command modules registers their commands on app, in this order (`shopseg --help`, docs/cli.md)
+# isort: off
 from . import data, runs, segments, predictions, campaigns  # noqa: F401
+# isort: on
 from ._common import _warnings_in_words, app, handles_errors, predict_app, state
 from .data import QUERY_STATEMENTS, lock_down
 

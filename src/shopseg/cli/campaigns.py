@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from .. import _cli_out as out
-from ._common import (_load_config, _open, app, handles_errors)
+from ._common import _load_config, _open, app, handles_errors
 
 
 @app.command("plan")

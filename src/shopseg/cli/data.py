@@ -14,8 +14,7 @@ from rich.table import Table
 from .. import _cli_out as out
 from .._cli_out import console, err_console
 from ..errors import ShopsegError, human_bytes
-from ._common import (_load_config, _open, app, handles_errors,
-                      state)
+from ._common import _load_config, _open, app, handles_errors, state
 
 
 @app.command()

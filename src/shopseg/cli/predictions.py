@@ -10,8 +10,7 @@ from rich.markup import escape
 
 from .. import _cli_out as out
 from .._cli_out import err_console
-from ._common import (_load_config, _open, _run_stage, app, handles_errors,
-                      predict_app)
+from ._common import _load_config, _open, _run_stage, app, handles_errors, predict_app
 
 
 @app.command("rules")

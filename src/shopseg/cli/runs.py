@@ -10,8 +10,15 @@ import typer
 from .. import _cli_out as out
 from .._cli_out import console
 from ..errors import ShopsegError, human_bytes
-from ._common import (_load_config, _open, _said_run, _warnings_in_words, app, handles_errors,
-                      state)
+from ._common import (
+    _load_config,
+    _open,
+    _said_run,
+    _warnings_in_words,
+    app,
+    handles_errors,
+    state,
+)
 
 
 @app.command()
@@ -29,7 +36,13 @@ def run(
                                          "(default local[2])."),
 ):
     """Run every stage for one as-of date (features, segments, predictions, baskets, reviews, actions)."""
-    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
     from ..errors import ConfigError
     from ..pipeline import STAGES, run_pipeline

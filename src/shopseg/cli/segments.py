@@ -11,7 +11,7 @@ from rich.markup import escape
 from .. import _cli_out as out
 from .._cli_out import console
 from ..errors import ShopsegError
-from ._common import (_fmt, _load_config, _open, _run_stage, app, handles_errors)
+from ._common import _fmt, _load_config, _open, _run_stage, app, handles_errors
 
 
 @app.command()
