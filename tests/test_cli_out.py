@@ -76,9 +76,10 @@ def test_every_data_command_prints_one_json_document(shop, args, key):
 def test_customer_json_is_the_card(shop):
     card = json.loads(shopseg("-w", shop, "customer", "c01", "--json").stdout)["customer"]
     text = shopseg("-w", shop, "customer", "c01").stdout
-    assert card["customer_id"] == "c01" and card["segments"]["lifecycle"] == "active"
+    assert card["customer_id"] == "c01" and card["segments"]["lifecycle"]["segment"] == "active"
     for scheme, seg in card["segments"].items():
-        assert re.search(rf"^  {scheme}\s+{re.escape(seg)}$", text, re.M)
+        name = f" ({seg['name']})" if seg["name"] and seg["name"] != seg["segment"] else ""
+        assert re.search(rf"^  {scheme}\s+{re.escape(seg['segment'] + name)}$", text, re.M)
 
 
 def test_sql_json_flag_is_its_json_format(shop):

@@ -39,7 +39,16 @@ def server(tmp_path_factory):
     if CHROMIUM is None:
         pytest.skip("chromium not found on PATH (apt-get install -y chromium): dashboard test skipped")
     path = tmp_path_factory.mktemp("e2e") / "ws"
-    build_demo_workspace(path)
+    # with recommendations and a campaign plan, so every page has its widest content
+    build_demo_workspace(path, stages=("clv", "segments", "churn", "baskets", "recommend", "act"))
+    import json
+
+    from typer.testing import CliRunner
+
+    from shopseg.cli import app as cli_app
+
+    got = CliRunner().invoke(cli_app, ["--workspace", str(path), "--json", "plan"])
+    PLAN[str(path)] = json.loads(got.stdout)["plan"]
     port = free_port()
     config = uvicorn.Config(create_app(path, "read-e2e", "write-e2e"), host="127.0.0.1", port=port,
                             log_level="warning", lifespan="on")
@@ -54,6 +63,15 @@ def server(tmp_path_factory):
     yield f"http://127.0.0.1:{port}", path
     srv.should_exit = True
     t.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def plan_json(server):
+    """`shopseg plan --json` of the demo run, read before the service took the workspace."""
+    return PLAN[str(server[1])]
+
+
+PLAN: dict = {}
 
 
 @pytest.fixture(scope="module")
@@ -96,11 +114,50 @@ def test_customer_lookup_page_shows_segments_churn_and_clv(page):
     assert pg.locator("#features tr").count() > 20
 
 
-def test_campaign_page_renders_with_or_without_actions(page):
+def test_campaign_page_shows_the_counts_and_totals_of_shopseg_plan(page, plan_json):
     pg, base = page
     pg.goto(f"{base}/dashboard/campaign")
     assert pg.locator("h1").inner_text() == "Campaign plan"
-    assert pg.locator("#no-actions").count() + pg.locator("#actions").count() == 1
+    rows = pg.locator("#campaign-summary tbody tr").evaluate_all(
+        "trs => trs.map(tr => [...tr.cells].map(td => td.innerText.trim()))")
+    want = [r for r in plan_json if r["campaign"] != "total"]
+    assert len(rows) == len(want) >= 1
+    for got, w in zip(rows, want):  # campaign, channel, treatment, control, cost, incremental, expected value
+        assert got[:7] == [w["campaign"], w["channel"], f"{w['treatment']:,}", f"{w['control']:,}",
+                           f"{w['cost']:,.2f}", f"{w['incremental value']:,.2f}", f"{w['expected value']:,.2f}"]
+    total = next(r for r in plan_json if r["campaign"] == "total")
+    foot = pg.locator("#campaign-total th").all_inner_texts()
+    assert foot[2:4] == [f"{total['treatment']:,}", f"{total['control']:,}"]
+
+
+def test_no_page_is_wider_than_the_window(page):
+    pg, base = page
+    pg.set_viewport_size({"width": 1024, "height": 768})
+    cid = pg.request.get(f"{base}/segments/rfm/Champions/members", headers={"X-API-Key": "read-e2e"}).json()
+    wide = {}
+    for path in ("/dashboard", "/dashboard/campaign", "/dashboard/churn", "/dashboard/segment?scheme=rfm&segment=Champions",
+                 f"/dashboard/customer?id={cid['customer_ids'][0]}"):
+        pg.goto(base + path)
+        w = pg.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        if w[0] > w[1]:
+            wide[path] = w
+    assert wide == {}
+
+
+def test_customer_page_names_the_products_and_says_the_next_action(page):
+    pg, base = page
+    pg.goto(f"{base}/dashboard/campaign")
+    cid = pg.locator("#actions tbody tr td a").first.inner_text()
+    pg.goto(f"{base}/dashboard/customer?id={cid}")
+    action = pg.locator("#next-action").inner_text()
+    assert " by " in action or action.startswith("Held out of ")
+    assert "{" not in action and "\\u0027" not in action
+    recs = pg.locator("#recommendations li").all_inner_texts()
+    assert recs, "the demo run recommends to every customer"
+    view = pg.request.get(f"{base}/customers/{cid}", headers={"X-API-Key": "read-e2e"}).json()
+    names = [r["product_name"] for r in view["recommendations"]]
+    assert [r.split(" (")[0] for r in recs] == names and all(names)  # names, not ids
+    assert not set(names) & {r["product_id"] for r in view["recommendations"]}
 
 
 def test_moving_the_churn_slider_changes_reach_and_false_alarms(page):
@@ -126,7 +183,7 @@ def test_the_page_loads_nothing_from_outside(page):
     assert seen and all(u.startswith(base) for u in seen)
 
 
-def test_the_key_is_posted_never_put_in_a_url(page):
+def test_the_key_is_posted_never_put_in_a_url_and_the_cookie_is_a_session(page):
     base = page[1]
     ctx = page[0].context.browser.new_context()  # no cookie yet
     pg = ctx.new_page()
@@ -137,7 +194,15 @@ def test_the_key_is_posted_never_put_in_a_url(page):
     pg.click("button[type=submit]")
     pg.wait_for_url(f"{base}/dashboard")
     headers = pg.request.get(f"{base}/dashboard").headers
+    (cookie,) = ctx.cookies()
+    pg.click("form.logout button")  # logging out ends the session: the dashboard asks for the key again
+    pg.wait_for_url(f"{base}/dashboard/login")
+    pg.goto(f"{base}/dashboard")
+    after = pg.url
     ctx.close()
+    assert cookie["name"] == "shopseg_session" and cookie["value"] != "read-e2e"  # a session token, not the key
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    assert after == f"{base}/dashboard/login"
     assert ("POST", f"{base}/dashboard/login") in methods
     assert not [u for u in urls if "read-e2e" in u]
     assert headers["x-frame-options"] == "DENY" and headers["x-content-type-options"] == "nosniff"

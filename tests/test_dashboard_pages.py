@@ -5,6 +5,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader
 
 import shopseg.serve
+from shopseg.serve.app import add_filters
 
 TEMPLATES = Path(shopseg.serve.__file__).parent / "templates"
 ACTION = {"customer_id": "c1", "campaign": "vip", "offer": "Double loyalty points this month", "channel": "direct_mail",
@@ -12,9 +13,14 @@ ACTION = {"customer_id": "c1", "campaign": "vip", "offer": "Double loyalty point
           "reason": "vip: value_tier is high; lifecycle is active; it's the customer's first"}
 
 
+def env() -> Environment:
+    e = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True)
+    add_filters(e)
+    return e
+
+
 def render(view) -> str:
-    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True)
-    return env.get_template("customer.html").render(view=view, customer_id="c1", version="x", active="customer")
+    return env().get_template("customer.html").render(view=view, customer_id="c1", version="x", active="customer")
 
 
 def view(**kw):
@@ -25,8 +31,8 @@ def view(**kw):
 
 def test_the_next_action_is_a_sentence_with_rounded_figures():
     html = render(view(next_action=ACTION))
-    assert "<b>vip</b> by direct mail: &ldquo;Double loyalty points this month&rdquo; (incentive 5.00)." in html
-    assert "Expected value 2.74 at a cost of 0.05." in html and "2.7408599" not in html
+    assert "vip by direct mail: &#34;Double loyalty points this month&#34; (incentive 5.00). " \
+        "Expected value 2.74 at a cost of 0.05." in html and "2.7408599" not in html
     assert "Why: vip: value_tier is high; lifecycle is active; it&#39;s the customer&#39;s first" in html
     assert '"campaign":' not in html and "\\u0027" not in html
     assert 'href="/dashboard/segment?scheme=rfm&amp;segment=Champions"' in html  # segments link to members
@@ -35,16 +41,27 @@ def test_the_next_action_is_a_sentence_with_rounded_figures():
 
 def test_a_control_customer_is_said_to_be_held_out():
     html = render(view(next_action={**ACTION, "group": "control"}))
-    assert "Held out of <b>vip</b> as a control customer: not contacted" in html
+    assert "Held out of vip as a control customer: not contacted" in html
     assert "Expected value" not in html
 
 
+def test_recommendations_show_product_names_and_why():
+    recs = [{"product_id": "P1", "product_name": "Blue mug", "kind": "repeat", "reason": "you buy this every ~46 days"},
+            {"product_id": "P2", "product_name": None, "kind": None, "reason": None}]
+    html = render(view(next_action=None, recommendations=recs))
+    assert "<li>Blue mug (repeat: you buy this every ~46 days)</li><li>P2</li>" in html
+    assert '<p id="next-action" class="muted">None planned.</p>' in html
+
+
 def test_campaign_rows_show_rounded_figures():
-    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True)
-    plan = {"run_id": 1, "note": None, "priors": None, "summary": [], "totals": {"treatment": 1, "control": 0,
+    plan = {"run_id": 1, "note": None, "priors": None, "summary": [{"campaign": "vip", "channel": "email", "treatment": 1234,
+            "control": 56, "cost": 0.05, "incremental_value": 2.79, "expected_value": 2.74086, "uplift": 0.005}],
+            "totals": {"treatment": 1234, "control": 56,
             "cost": 0.05, "incremental_value": 2.79, "expected_value": 2.7408599999999996},
             "columns": ["customer_id", "campaign", "uplift", "expected_value", "reason"],
             "rows": [{"customer_id": "c1", "campaign": "vip", "uplift": 0.005, "expected_value": 2.7408599999999996,
                       "reason": None}]}
-    html = env.get_template("campaign.html").render(plan=plan, version="x", active="campaign")
-    assert '<td class="num">0.50%</td><td class="num">2.74</td><td></td>' in html and "2.74085" not in html
+    html = env().get_template("campaign.html").render(plan=plan, version="x", active="campaign")
+    assert '<td class="num">2.74</td><td class="long"></td>' in html and "2.74085" not in html
+    assert '<td class="num">1,234</td>\n<td class="num">56</td>' in html  # counts with thousands separators
+    assert '<th class="num">1,234</th>' in html and '<th class="num">0.50%</th>' not in html

@@ -313,7 +313,7 @@ def test_the_fast_path_answers_the_same_bytes_as_the_route(client):
         for cid in ids:
             for key in (READ, WRITE):
                 a = client.get(f"/customers/{cid}", headers={"X-API-Key": key})
-                client.cookies.set("shopseg_key", key)
+                assert client.post("/dashboard/login", data={"key": key}, follow_redirects=False).status_code == 303
                 b = client.get(f"/customers/{cid}")
                 client.cookies.clear()
                 assert (a.status_code, a.headers["content-type"], a.content) == \
@@ -401,3 +401,24 @@ def test_a_full_disk_while_posting_events_is_a_507_with_the_reason_and_nothing_s
     assert body["error"] == "disk_full" and body["message"].startswith("The disk is full: writing ")
     assert "free of" in body["message"] and "Free space on that disk" in body["hint"]
     assert counts(client) == before
+
+
+def test_the_dashboard_session_cookie_holds_a_token_not_the_key_and_ends_at_logout(client):
+    r = client.post("/dashboard/login", data={"key": READ}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/dashboard"
+    cookie = r.headers["set-cookie"]
+    assert cookie.startswith("shopseg_session=") and READ not in cookie
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Max-Age=28800" in cookie
+    token = client.cookies.get("shopseg_session")
+    assert len(token) >= 40  # 32 random bytes, URL-safe
+    assert client.get("/customers/c01").status_code == 200  # the session reads
+    assert client.post("/events", json={"events": []}).status_code == 401  # and never writes
+    assert client.post("/dashboard/logout", follow_redirects=False).status_code == 303
+    client.cookies.clear()
+    client.cookies.set("shopseg_session", token)  # the ended session's token, replayed
+    r = client.get("/customers/c01")
+    assert r.status_code == 401 and "ended or expired" in r.json()["message"]
+    client.cookies.set("shopseg_session", READ)  # the key itself is no session
+    assert client.get("/customers/c01").status_code == 401
+    assert client.get("/dashboard", follow_redirects=False).headers["location"] == "/dashboard/login"
+    client.cookies.clear()

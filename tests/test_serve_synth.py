@@ -20,8 +20,9 @@ R, W = {"X-API-Key": "r"}, {"X-API-Key": "w"}
 AS_OF = "2024-12-31"
 
 
-def build_demo_workspace(path, customers: int = 300, seed: int = 1):
-    """Demo shop + one run of the stages the service reads: CLV, segments and churn."""
+def build_demo_workspace(path, customers: int = 300, seed: int = 1,
+                         stages: tuple = ("clv", "segments", "churn")):
+    """Demo shop + one run of the stages the service reads (by default CLV, segments and churn)."""
     from shopseg.pipeline import run_pipeline
     from shopseg.synth import synthesize
 
@@ -29,7 +30,7 @@ def build_demo_workspace(path, customers: int = 300, seed: int = 1):
     synthesize(ws, customers=customers, seed=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = run_pipeline(ws, AS_OF, stages=["clv", "segments", "churn"])
+        result = run_pipeline(ws, AS_OF, stages=list(stages))
     assert all(s["status"] == "done" for s in result.stages.values()), result.stages
     ws.close()
 

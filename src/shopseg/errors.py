@@ -9,6 +9,7 @@
      +-- WorkspaceError          the workspace is missing, locked or inconsistent
      +-- NotFittedError          a model was used before it was fitted or stored
      +-- ModelFitError           a model fit failed (with a hint to fix it)
+     +-- NotFoundError           a customer, scheme, segment or run output asked for is not there
 
 Every surface translates these once: the CLI prints the message and the hint
 and exits non-zero; the API answers with a JSON error body.
@@ -51,6 +52,10 @@ class NotFittedError(ShopsegError, AttributeError):
 
 class ModelFitError(ShopsegError, RuntimeError):
     """A model fit did not converge or produced invalid parameters."""
+
+
+class NotFoundError(ShopsegError, LookupError):
+    """What was asked for (a customer, a scheme, a segment, a run's outputs) is not in the workspace."""
 
 
 _DISK_FULL = ("No space left on device", "Disk quota exceeded", "disk is full", "Disk full")  # OS, DuckDB, SQLite

@@ -15,13 +15,39 @@ See docs/action.md.  The pipeline stages (register them in ``shopseg.stages``):
 from __future__ import annotations
 
 from .bandit import ThompsonSampler, choose_variants, variant_history
-from .export import CALLING_CODES, PLATFORMS, email_sha256_sql, export_audience, normalize_phone, phone_e164_sql
+from .export import (
+    CALLING_CODES,
+    PLATFORMS,
+    email_sha256_sql,
+    export_audience,
+    normalize_phone,
+    phone_e164_sql,
+)
 from .holdout import budget_prefix, control_share_by, stratified_control
-from .playbook import (ACTION_COLUMNS, PLAN_COLUMNS, ActionPlan, Campaign, Condition, campaign_uplifts,
-                       campaigns_from_config, check_act, parse_condition, plan_actions, plan_summary, plan_totals,
-                       priors_note)
-from .uplift import (REPORT_COLUMNS, customer_outcomes, measure, newcombe_interval, uplift_table, wald_interval,
-                     wilson_interval)
+from .playbook import (
+    ACTION_COLUMNS,
+    PLAN_COLUMNS,
+    ActionPlan,
+    Campaign,
+    Condition,
+    campaign_uplifts,
+    campaigns_from_config,
+    check_act,
+    parse_condition,
+    plan_actions,
+    plan_summary,
+    plan_totals,
+    priors_note,
+)
+from .uplift import (
+    REPORT_COLUMNS,
+    customer_outcomes,
+    measure,
+    newcombe_interval,
+    uplift_table,
+    wald_interval,
+    wilson_interval,
+)
 
 
 def act_stage(ctx) -> dict:

@@ -384,29 +384,3 @@ def status_line(lifecycle: str | None, *, churn_probability: float | None = None
         out += (f" Signals disagree: the calendar says {stage}, {who} says likely gone; "
                 "watch this customer before the calendar catches up.")
     return out
-
-
-def customer_status(ws, customer_id: str) -> str | None:
-    """:func:`status_line` for one customer from the latest run's tables (None when nothing was run)."""
-    def latest(table: str, sql: str):
-        if not ws.has_table(table):
-            return None
-        rows = ws.con.execute(sql.format(t=table) + f" AND run_id = (SELECT max(run_id) FROM {table})",
-                              [customer_id]).fetchall()
-        return rows[0] if rows else None
-
-    lc = latest("segments", "SELECT segment FROM {t} WHERE customer_id = ? AND scheme = 'lifecycle'")
-    vt = latest("segments", "SELECT segment FROM {t} WHERE customer_id = ? AND scheme = 'value_tier'")
-    ch = latest("churn_scores", "SELECT probability, tier FROM {t} WHERE customer_id = ?")
-    cl = latest("clv", "SELECT p_alive, model, \"T\" - recency FROM {t} WHERE customer_id = ?")
-    if lc is None and ch is None and cl is None:
-        return None
-    src = vsrc = None
-    if cl is not None and cl[1] and "p_alive=" in str(cl[1]):
-        parts = dict(p.strip().split("=", 1) for p in str(cl[1]).split(";") if "=" in p)
-        src, vsrc = parts.get("p_alive"), parts.get("clv")
-    return status_line(lc[0] if lc else ("prospect" if cl is None and ch is None else None),
-                       churn_probability=None if ch is None else ch[0], churn_tier=None if ch is None else ch[1],
-                       p_alive=None if cl is None else cl[0], p_alive_source=src,
-                       value_tier=vt[0] if vt else None, value_source=vsrc,
-                       recency_days=None if cl is None or cl[2] is None else float(cl[2]))

@@ -147,20 +147,35 @@ def _stage_note(ctx: ReportContext, stage: str, default: str) -> str:
 LIFECYCLE_ORDER = ["prospect", "new", "active", "reactivated", "silent", "churned"]
 
 
-def _profiles(ctx: ReportContext, scheme: str):
-    import json
+def _listing(ctx: ReportContext, scheme: str | None = None):
+    """The run's segments (:func:`shopseg.views.segment_listing`) as one frame: scheme, segment, name,
+    n_customers, share (and profile with ``scheme``); None when the run has none (of that scheme)."""
+    import pandas as pd
 
-    df = _run_df(ctx, "segment_profiles", f"SELECT segment, name, n_customers, share, profile FROM {{t}} "
-                                          f"WHERE scheme = '{scheme}' ORDER BY n_customers DESC")
-    if df is not None:
-        df["profile"] = df.profile.map(json.loads)
-    return df
+    from ..errors import NotFoundError
+    from ..views import read_runs, segment_listing
+
+    if ctx.run_id is None or not ctx.has("segment_profiles"):
+        return None
+    try:
+        listing = segment_listing(ctx.ws.con, read_runs(ctx.ws.con, ctx.run_id), scheme)
+    except NotFoundError:
+        return None
+    rows = [{"scheme": sch["scheme"], **{k: v for k, v in seg.items() if k != "figures"}}
+            for sch in listing for seg in sch["segments"]]
+    return pd.DataFrame(rows) if rows else None
+
+
+def _profiles(ctx: ReportContext, scheme: str):
+    df = _listing(ctx, scheme)
+    return None if df is None else df[["segment", "name", "n_customers", "share", "profile"]]
 
 
 @section
 def segment_sizes(ctx: ReportContext) -> Section:
-    df = _run_df(ctx, "segment_profiles", "SELECT scheme, segment, name, n_customers, share FROM {t} "
-                                          "ORDER BY scheme, n_customers DESC")
+    df = _listing(ctx)
+    if df is not None:
+        df = df[["scheme", "segment", "name", "n_customers", "share"]]
     if df is None:
         return Section("segments", "Segments", missing=_stage_note(ctx, "segments", "the segments stage did not run"))
     schemes = list(dict.fromkeys(df.scheme))
@@ -579,14 +594,14 @@ def campaign_plan(ctx: ReportContext) -> Section:
         return Section("plan", "Campaign plan", missing=_stage_note(ctx, "act", "the act stage did not run"))
     import pandas as pd
 
-    from ..act import plan_summary, plan_totals, priors_note
+    from ..views import plan_view
 
-    df = plan_summary(ctx.ws, ctx.run_id)  # one row per campaign: the figures `shopseg plan` shows
-    if df.empty:
+    plan = plan_view(ctx.ws.con, ctx.run_id)  # one row per campaign: the figures `shopseg plan` shows
+    df, tot = plan["frame"], plan["totals"]
+    if df is None or df.empty:
         return Section("plan", "Campaign plan", missing="no customer qualified for any campaign")
     cols = [c for c in ("campaign", "channel", "treatment", "control", "cost", "incremental_value", "expected_value",
                         "expected_roi", "uplift", "uplift_source") if c in df.columns]
-    tot = plan_totals(df)
     fig = go.Figure()
     fig.add_bar(x=df.campaign, y=df.cost, name="cost")
     fig.add_bar(x=df.campaign, y=df.incremental_value, name="expected incremental value")
@@ -597,9 +612,8 @@ def campaign_plan(ctx: ReportContext) -> Section:
             f"{ctx.money(tot['incremental_value'])} of incremental net value ({ctx.money(tot['expected_value'])} after "
             f"cost). Biggest expected value: "
             f"{best.campaign}.")
-    note = priors_note(df)
-    if note:
-        take += " " + note
+    if plan["priors"]:
+        take += " " + plan["priors"]
     uplift = ""
     if ctx.has("uplift_reports", with_run=False):
         # uplift_reports' run_id is the run whose actions were measured

@@ -1,0 +1,162 @@
+"""Commands that run the pipeline and serve it: run, report, serve."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .. import _cli_out as out
+from .._cli_out import console
+from ..errors import ShopsegError, human_bytes
+from ._common import (
+    _load_config,
+    _open,
+    _said_run,
+    _warnings_in_words,
+    app,
+    handles_errors,
+    state,
+)
+
+
+@app.command()
+@handles_errors
+def run(
+    as_of: Optional[str] = typer.Option(None, "--as-of", help="Date the run describes (default: the last order's day)."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML file overriding default settings."),
+    seed: int = typer.Option(0, help="Random seed for every stage."),
+    stage: Optional[list[str]] = typer.Option(None, "--stage", help="Run only these stages (repeatable)."),
+    report: bool = typer.Option(True, "--report/--no-report", help="Write the HTML report at the end."),
+    refit: bool = typer.Option(False, "--refit", help="Refit every model, even when its inputs have not drifted."),
+    engine: str = typer.Option("duckdb", "--engine", help="duckdb (this machine) or spark (features, segments, "
+                               "CLV, churn and baskets on Apache Spark; needs shopseg[spark], see docs/scale.md)."),
+    master: Optional[str] = typer.Option(None, "--master", help="With --engine spark: the Spark master URL "
+                                         "(default local[2])."),
+):
+    """Run every stage for one as-of date (features, segments, predictions, baskets, reviews, actions)."""
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from ..errors import ConfigError
+    from ..pipeline import STAGES, run_pipeline
+    from ..progress import listening
+
+    if engine not in ("duckdb", "spark"):
+        raise ConfigError(f"--engine must be duckdb or spark. Got {engine!r} instead.")
+    cfg = _load_config(config)
+    db = Path(state.workspace or ".") / "shop.duckdb"
+    if db.is_file():
+        state.disk_need = (2 * db.stat().st_size, f"a run on this {human_bytes(db.stat().st_size)} database "
+                           "(about twice its size: outputs, write-ahead log, models and report; an estimate from "
+                           "the demo shop, 8.9 MB -> 27 MB at the peak)")
+    with _open() as ws:
+        from .. import stages as _stages  # noqa: F401
+
+        if engine == "spark":
+            from ..spark import run_spark
+
+            if stage:
+                raise ConfigError("--stage does not apply to --engine spark, which runs its own stages.",
+                                  hint="See docs/scale.md for what the Spark engine runs.")
+            with console.status(f"Spark ({master or 'local[2]'}): features, segments, baskets ..."):
+                result = run_spark(ws, as_of, config=cfg, seed=seed, master=master)
+            _said_run(result)
+            if report:
+                from ..report import build_report
+
+                _said_report(build_report(ws, result.run_id))
+            return
+        names = list(stage) if stage else [s.name for s in STAGES]
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                      TimeElapsedColumn(), console=console, transient=False,
+                      disable=out.out.json or out.out.verbosity < 0) as bar:
+            task = bar.add_task("run", total=len(names))
+
+            current = [""]
+
+            def progress(name: str, status: str) -> None:
+                if status == "start":
+                    current[0] = name
+                    bar.update(task, description=f"stage {name}")
+                else:
+                    bar.advance(task)
+
+            def inside(text: str) -> None:  # a long stage's own progress: done, rate, time left
+                bar.update(task, description=f"stage {current[0]}: {text}")
+
+            with _warnings_in_words(), listening(inside):
+                result = run_pipeline(ws, as_of, config=cfg, seed=seed, stages=stage, progress=progress,
+                                      refit=refit)
+        _said_run(result)
+        if report:
+            from ..report import build_report
+
+            with _warnings_in_words():
+                path = build_report(ws, result.run_id)
+            _said_report(path)
+
+
+def _said_report(path) -> None:
+    out.say(f"Report: {path}")
+    out.record("report", path)
+
+
+@app.command("report")
+@handles_errors
+def report_cmd(
+    run_id: Optional[int] = typer.Option(None, "--run", help="Run to report (default: the latest)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Where to write the HTML file."),
+    shareable: bool = typer.Option(False, "--shareable",
+        help="Only differentially private segment statistics, no id or exact figure (docs/security.md)."),
+    epsilon: Optional[float] = typer.Option(None, "--epsilon", help="With --shareable: privacy loss of the release "
+                                            "(default privacy.dp.epsilon); recorded in privacy_budget_log."),
+    k_min: Optional[int] = typer.Option(None, "--k-min", help="With --shareable: suppress segments under this many "
+                                        "customers (default privacy.dp.k_min)."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML file overriding default settings "
+                                          "([shop] currency, else the run's; [privacy.dp] with --shareable)."),
+):
+    """Write the self-contained HTML report of a run (works offline) and print its path."""
+    from ..report import build_report
+
+    if not shareable and (epsilon is not None or k_min is not None):
+        raise ShopsegError("--epsilon and --k-min go with --shareable.", hint="Add --shareable.")
+    with _open(create=False) as ws:
+        if shareable:
+            from ..trust.dp import build_shareable_report
+
+            path = build_shareable_report(ws, run_id, output, epsilon=epsilon, k_min=k_min, config=_load_config(config))
+        else:
+            with _warnings_in_words():
+                # the currency of a config file given or found (shopseg.toml), else the run's own settings
+                found = out.find_config(config, state.workspace) is not None
+                path = build_report(ws, run_id, output, config=_load_config(config) if found else None)
+    _said_report(path)
+
+
+@app.command()
+@handles_errors
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on (loopback by default)."),
+    port: int = typer.Option(8000, help="Port to listen on."),
+    read_key: Optional[str] = typer.Option(None, "--read-key", envvar="SHOPSEG_READ_KEY",
+                                           help="Key for GET requests and the dashboard."),
+    write_key: Optional[str] = typer.Option(None, "--write-key", envvar="SHOPSEG_WRITE_KEY",
+                                            help="Key for POST /events and PII in exports."),
+    online_rows: int = typer.Option(5_000_000, "--online-rows", min=0,
+                                    help="Copy the input tables into the in-memory online store at start when they "
+                                         "hold at most this many rows (POST /events then re-scores in milliseconds); "
+                                         "0: re-score in DuckDB."),
+):
+    """Serve the REST API (docs at /docs) and the live dashboard over the workspace."""
+    from ..serve import serve as run_server
+    from ..workspace import default_path
+
+    run_server(state.workspace or default_path(), host=host, port=port, read_key=read_key, write_key=write_key,
+               online_rows=online_rows)

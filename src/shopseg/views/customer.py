@@ -1,0 +1,261 @@
+"""One customer's view: what ``shopseg customer``, ``GET /customers/{id}`` and the dashboard's customer page show.
+
+Three steps, each in one place:
+
+1. :func:`read_runs`: the run to show (the latest done run by default) and, per output table, the run whose rows
+   to read (that run, or the latest earlier done run that wrote the table: a run that refitted only CLV still
+   answers with the segments of the run before); plus the segment names of the run's profiles.
+2. :func:`read_parts`: the customer's rows of those tables in one SQL statement (:func:`view_sql`, one scalar
+   sub-query per table, each an index probe), with the live service's re-scored rows when the workspace has them.
+   The service answers most look-ups from an in-memory copy of the same parts (``serve/app.py``'s snapshot).
+3. :func:`shape`: the parts as the view (a dict in the order of the API's ``CustomerView``): segments of every
+   scheme with their names, churn with reasons, CLV and P(alive), interests, recommendations (product name,
+   kind, reason), the planned next action and one status sentence.
+
+:func:`customer_view` runs the three; :func:`next_action_words` and :func:`recommendation_words` say the action and
+a recommendation in a sentence for people (the CLI and the dashboard).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from typing import Any
+
+# Per output table: the columns a customer view reads, and whether the customer has many rows in it.
+VIEW_PARTS = {
+    "customer_features": ("SELECT * EXCLUDE (run_id) FROM customer_features", False),
+    "segments": ("SELECT scheme, segment FROM segments", True),
+    "churn_scores": ("SELECT * EXCLUDE (run_id) FROM churn_scores", False),
+    "clv": ("SELECT * EXCLUDE (run_id) FROM clv", False),
+    "actions": ("SELECT * EXCLUDE (run_id) FROM actions", False),
+    "recommendations": ("SELECT * EXCLUDE (run_id) FROM recommendations", True),
+    "customer_interests": ("SELECT rank, interest, name, lift FROM customer_interests", True),
+}
+MANY_ROWS = 20  # at most this many rows of a many-rows table per customer (recommendations, interests)
+OUTPUT_TABLES = ("customer_features", "segments", "segment_profiles", "churn_scores", "clv", "actions",
+                 "recommendations", "model_reports", "customer_interests")
+CLV_FIELDS = ("clv", "p_alive", "expected_purchases_90d", "expected_order_value", "expected_next_order_at")
+LIVE_TABLES = ("live_state", "live_segments")
+
+
+def _present(con) -> set[str]:
+    return {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables "
+                                      "WHERE table_schema = 'main'").fetchall()}
+
+
+def read_runs(con, run_id: int | None = None) -> dict:
+    """The run to show and where each output table is read: ``run_id``, ``as_of``, ``config`` (the run's stored
+    settings, a nested dict), ``tables`` (output table -> run, None when absent), ``names`` ((scheme, segment) ->
+    name), ``rec_columns``, ``live`` (whether the live service's tables exist) and ``view_sql``.
+
+    ``run_id`` None: the latest done run. ``con``: a DuckDB connection or cursor of the workspace.
+    """
+    q = "SELECT run_id, as_of, config FROM runs WHERE status = 'done'"
+    rows = con.execute(q + (" AND run_id = ?" if run_id is not None else "") + " ORDER BY run_id DESC LIMIT 1",
+                       [int(run_id)] if run_id is not None else []).fetchall()
+    present = _present(con)
+    out: dict[str, Any] = {"run_id": None, "as_of": None, "config": {}, "tables": {}, "names": {},
+                           "live": all(t in present for t in LIVE_TABLES)}
+    if rows:
+        rid, out["as_of"], cfg = rows[0]
+        out["run_id"], out["config"] = int(rid), (json.loads(cfg) if cfg else {})
+        have = [t for t in OUTPUT_TABLES if t in present]
+        if have:  # per table: the latest done run up to this one that wrote it, all in one statement
+            sql = " UNION ALL ".join(
+                f"SELECT '{t}', (SELECT max(run_id) FROM \"{t}\" WHERE run_id <= $r AND run_id IN "
+                f"(SELECT run_id FROM runs WHERE status = 'done'))" for t in have)
+            found = dict(con.execute(sql, {"r": out["run_id"]}).fetchall())
+        else:
+            found = {}
+        out["tables"] = {t: (None if found.get(t) is None else int(found[t])) for t in OUTPUT_TABLES}
+        if out["tables"]["customer_interests"] != out["tables"]["segments"]:  # interests go with their segments
+            out["tables"]["customer_interests"] = None
+        if (prun := out["tables"]["segment_profiles"]) is not None:
+            out["names"] = {(sc, sg): nm for sc, sg, nm in con.execute(
+                "SELECT scheme, segment, name FROM segment_profiles WHERE run_id = ?", [prun]).fetchall()}
+        if out["tables"]["recommendations"] is not None:
+            out["rec_columns"] = [c[0] for c in con.execute("DESCRIBE recommendations").fetchall()]
+    out["view_sql"] = view_sql(out)
+    return out
+
+
+def ordered_by_rank(runs: dict, table: str) -> bool:
+    """Whether a customer's rows of ``table`` come in rank order (interests; recommendations that have a rank)."""
+    return table == "customer_interests" or (table == "recommendations" and "rank" in runs.get("rec_columns", ()))
+
+
+def view_sql(runs: dict) -> str:
+    """One query with one scalar sub-query per present table (each an index look-up): one round trip per view.
+
+    Parameters ``$c`` (the customer id) and ``$run`` (the run the live rows must be based on).
+    """
+    parts = ["(SELECT count(*) FROM customers WHERE customer_id = $c) AS n_customer_rows"]
+    if runs.get("live"):
+        parts += ["(SELECT to_json(_shopseg_row) FROM (SELECT * FROM live_state WHERE customer_id = $c "
+                  "AND run_id = $run) _shopseg_row) AS live",
+                  "(SELECT to_json(list(_shopseg_row)) FROM (SELECT scheme, segment FROM live_segments "
+                  "WHERE customer_id = $c AND run_id = $run) _shopseg_row) AS live_segments"]
+    else:
+        parts += ["NULL AS live", "NULL AS live_segments"]
+    for table, (sel, many) in VIEW_PARTS.items():
+        rid = runs["tables"].get(table)
+        if rid is None:
+            parts.append(f"NULL AS {table}")
+            continue
+        inner = f"{sel} WHERE run_id = {int(rid)} AND customer_id = $c"
+        if ordered_by_rank(runs, table):
+            inner += " ORDER BY rank"
+        inner += f" LIMIT {MANY_ROWS}" if many else " LIMIT 1"
+        agg = "to_json(list(_shopseg_row))" if many else "to_json(_shopseg_row)"
+        parts.append(f"(SELECT {agg} FROM ({inner}) _shopseg_row) AS {table}")
+    return "SELECT " + ",\n       ".join(parts)
+
+
+def read_parts(con, runs: dict, customer_id: str) -> dict:
+    """The customer's rows of every output table (JSON parsed; None where absent) as :func:`shape` takes them."""
+    sql = runs.get("view_sql") or view_sql(runs)
+    rid = runs["run_id"]
+    params = {"c": customer_id}
+    if runs.get("live"):
+        params["run"] = rid if rid is not None else -1
+    res = con.execute(sql, params)
+    row = dict(zip([d[0] for d in res.description], res.fetchall()[0]))
+    return {k: (json.loads(v, object_hook=_timestamps) if isinstance(v, str) else v) for k, v in row.items()}
+
+
+_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?")
+
+
+def _timestamps(row: dict) -> dict:
+    """A row's TIMESTAMP values back as datetimes (DuckDB's ``to_json`` writes them as text): the same values
+    the service's in-memory copy holds."""
+    for k, v in row.items():
+        if isinstance(v, str) and len(v) <= 26 and _TIMESTAMP.fullmatch(v):
+            row[k] = datetime.fromisoformat(v)
+    return row
+
+
+def _parsed(v):
+    return json.loads(v) if isinstance(v, str) else v
+
+
+def _model_sources(model) -> tuple[str | None, str | None]:
+    """(P(alive)'s model, CLV's model) from the clv table's ``model`` text ("p_alive=mbgnbd; clv=bgnbd; ...")."""
+    if not model or "p_alive=" not in str(model):
+        return None, None
+    parts = dict(p.strip().split("=", 1) for p in str(model).split(";") if "=" in p)
+    return parts.get("p_alive"), parts.get("clv")
+
+
+def shape(runs: dict, customer_id: str, got: dict) -> dict | None:
+    """The view as a plain dict, keys in the API's ``CustomerView`` field order (the one place that shapes it);
+    None when the workspace does not know the customer."""
+    from ..predict.explain import status_line
+
+    rid = runs["run_id"]
+    live = got["live"]
+    feats = _parsed(live["features"]) if live is not None else got["customer_features"]
+    if feats is None and not got["n_customer_rows"]:
+        return None
+    names = runs.get("names", {})
+    segs: dict[str, dict] = {}
+    for source, rows in (("run", got["segments"]), ("live", got["live_segments"])):
+        for r in rows or []:
+            segs[r["scheme"]] = {"segment": r["segment"], "name": names.get((r["scheme"], r["segment"])),
+                                 "source": source}
+    churn = None
+    if live is not None and live["churn"]:
+        churn = {**_parsed(live["churn"]), "source": "live"}
+    elif got["churn_scores"] is not None:
+        g = got["churn_scores"]
+        churn = {"probability": g.get("probability"), "tier": g.get("tier"),
+                 "reasons": [g[k] for k in ("reason_1", "reason_2", "reason_3") if g.get(k)],
+                 "model": g.get("model"), "source": "run"}
+    clv = None
+    p_alive_source = value_source = None
+    if live is not None and live["clv"]:
+        clv = {**_parsed(live["clv"]), "source": "live"}
+    elif got["clv"] is not None:
+        clv = {k: got["clv"].get(k) for k in CLV_FIELDS}
+        clv["source"] = "run"
+        p_alive_source, value_source = _model_sources(got["clv"].get("model"))
+    lc, vt = segs.get("lifecycle"), segs.get("value_tier")
+    status = None if lc is None and churn is None and clv is None else status_line(
+        lc["segment"] if lc else None, churn_probability=(churn or {}).get("probability"),
+        churn_tier=(churn or {}).get("tier"), p_alive=(clv or {}).get("p_alive"), p_alive_source=p_alive_source,
+        value_tier=vt["segment"] if vt else None, value_source=value_source,
+        recency_days=(feats or {}).get("recency_days"))
+    tables = runs["tables"]
+    return {"customer_id": customer_id, "run_id": rid, "as_of": live["as_of"] if live else runs["as_of"],
+            "live": live is not None, "features": feats, "segments": segs, "churn": churn, "clv": clv,
+            "next_action": got["actions"],
+            "recommendations": got["recommendations"] if tables.get("recommendations") is not None else None,
+            "interests": got["customer_interests"] or [] if tables.get("customer_interests") is not None else None,
+            "status": status}
+
+
+def customer_view(con, customer_id: str, run_id: int | None = None) -> dict | None:
+    """Everything known about one customer at ``run_id`` (default: the latest done run), or None when the
+    workspace has no such customer. ``con``: the workspace's DuckDB connection (``ws.con``) or a cursor of it.
+
+    >>> import tempfile, warnings
+    >>> import shopseg
+    >>> from shopseg.fixtures import FIXTURE_AS_OF, load_fixture_shop
+    >>> from shopseg.pipeline import run_pipeline
+    >>> ws = shopseg.open_workspace(tempfile.mkdtemp() + "/ws")
+    >>> load_fixture_shop(ws)
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     _ = run_pipeline(ws, FIXTURE_AS_OF, stages=["segments"])
+    >>> v = customer_view(ws.con, "c01")
+    >>> v["segments"]["rfm"]["segment"], v["features"]["frequency"], v["status"]
+    ('Champions', 5, 'Active: no order for 6 days; value tier mid.')
+    >>> customer_view(ws.con, "nobody") is None
+    True
+    >>> ws.close()
+    """
+    runs = read_runs(con, run_id)
+    return shape(runs, customer_id, read_parts(con, runs, customer_id))
+
+
+def _money(v) -> str:
+    return f"{v:,.2f}" if v is not None else "n/a"
+
+
+def next_action_words(action: dict | None) -> str:
+    """The planned next action in a sentence (no JSON): campaign, channel, offer, incentive, expected value and
+    cost; a control customer is said to be held out.
+
+    >>> next_action_words({"campaign": "vip", "channel": "direct_mail", "group": "treatment",
+    ...                    "offer": "Double points", "incentive": 5.0, "expected_value": 2.74086, "cost": 0.05})
+    'vip by direct mail: "Double points" (incentive 5.00). Expected value 2.74 at a cost of 0.05.'
+    >>> next_action_words({"campaign": "vip", "group": "control"})
+    "Held out of vip as a control customer: not contacted, so the campaign's effect can be measured."
+    >>> next_action_words(None)
+    'None planned.'
+    """
+    if not action:
+        return "None planned."
+    if action.get("group") == "control":
+        return (f"Held out of {action.get('campaign')} as a control customer: not contacted, so the campaign's "
+                "effect can be measured.")
+    channel = str(action.get("channel") or "any channel").replace("_", " ")
+    incentive = f" (incentive {action['incentive']:,.2f})" if action.get("incentive") else ""
+    return (f"{action.get('campaign')} by {channel}: \"{action.get('offer')}\"{incentive}. Expected value "
+            f"{_money(action.get('expected_value') or 0)} at a cost of {_money(action.get('cost') or 0)}.")
+
+
+def recommendation_words(rec: dict) -> str:
+    """A recommendation as people read it: the product's name (its id when it has none) and why.
+
+    >>> recommendation_words({"product_id": "P1", "product_name": "Blue mug", "kind": "repeat",
+    ...                       "reason": "you buy this every ~46 days"})
+    'Blue mug (repeat: you buy this every ~46 days)'
+    >>> recommendation_words({"product_id": "P2"})
+    'P2'
+    """
+    name = rec.get("product_name") or rec.get("product_id") or "?"
+    why = ": ".join(str(x) for x in (rec.get("kind"), rec.get("reason")) if x)
+    return f"{name} ({why})" if why else str(name)
