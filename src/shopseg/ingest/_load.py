@@ -25,6 +25,7 @@ from ..errors import IngestError
 from ._plan import Plan, toml_key
 from ._read import SourceInfo
 from ._sql import ident, literal
+from ..progress import sql_progress
 from ..trust.pii import DEMOGRAPHIC_COLUMNS, PII_COLUMNS
 
 FATES = ("accepted", "quarantined", "duplicate")
@@ -168,11 +169,12 @@ def settle_date_formats(con: duckdb.DuckDBPyConnection, plan: Plan, info: Source
             if key in plan.formats and plan.preset is None:
                 continue  # a mapping's explicit format
             given = plan.formats.get(key)
-            raw = without_offset(f"nullif(trim(CAST({expr} AS VARCHAR)), '')")  # the offset reads either way
+            raw = without_offset("nullif(trim(v0), '')")  # the offset reads either way
             base = f"try_strptime(v, {_fl(given)})" if given else "TRY_CAST(v AS TIMESTAMP)"
             m, d = f"try_strptime(v, {_fl(MONTH_FIRST)})", f"try_strptime(v, {_fl(DAY_FIRST)})"
             n_bad, only_m, only_d, both, ex_m, ex_d, ex_both = con.execute(f"""
-                WITH x AS (SELECT DISTINCT {raw} AS v FROM _src),
+                WITH x0 AS (SELECT DISTINCT CAST({expr} AS VARCHAR) AS v0 FROM _src),
+                x AS (SELECT DISTINCT {raw} AS v FROM x0),
                 y AS (SELECT v, {m} AS m, {d} AS d FROM x WHERE v IS NOT NULL AND {base} IS NULL)
                 SELECT count(*), count(*) FILTER (WHERE m IS NOT NULL AND d IS NULL),
                        count(*) FILTER (WHERE d IS NOT NULL AND m IS NULL),
@@ -242,6 +244,16 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
         con.execute("ALTER TABLE _src_enriched RENAME TO _src")
     settle_date_formats(con, plan, info, date_format)
     raws, typeds, checks = [], [], []  # checks: (condition, column label, message SQL)
+    raw_of: dict[str, str] = {}  # source text expression -> its raw column
+    helpers: list[str] = []  # typed values before defaults / pseudonyms, for the checks only
+
+    def raw_column(expr: str, name: str) -> str:
+        """The trimmed text of ``expr``: one column per distinct source expression (a key feeds several tables)."""
+        text = f"nullif(trim(CAST({expr} AS VARCHAR)), '')"
+        if text not in raw_of:
+            raw_of[text] = ident("r__" + name)
+            raws.append(f"{text} AS {raw_of[text]}")
+        return raw_of[text]
     referenced: set[str] = set()  # tables whose keys rows must find already loaded
     if info.parse_error_column:
         checks.append(("_parse_error IS NOT NULL", "(row)", "_parse_error"))
@@ -253,7 +265,8 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
         tbl = schema.INPUT_TABLES[tname]
         derived = tname != plan.primary
         # a derived table's row exists only where its key is given (a guest line has no customer)
-        key_raw = ident("r__" + f"{tname}__{tbl.key[0]}") if derived and tbl.key[0] in plan.exprs[tname] else None
+        key_raw = raw_column(plan.exprs[tname][tbl.key[0]], f"{tname}__{tbl.key[0]}") \
+            if derived and tbl.key[0] in plan.exprs[tname] else None
         for col in tbl.columns:
             name = f"{tname}__{col.name}"
             expr = plan.exprs[tname].get(col.name)
@@ -261,17 +274,23 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
                 default = literal(col.default)
                 typeds.append(f"CAST({default} AS {col.type}) AS {ident(name)}")
                 continue
-            raw = ident("r__" + name)
-            raws.append(f"nullif(trim(CAST({expr} AS VARCHAR)), '') AS {raw}")
-            typed = _typed_sql(col, raw, plan.formats.get(f"{tname}.{col.name}"))
+            raw = raw_column(expr, name)
+            typed_expr = _typed_sql(col, raw, plan.formats.get(f"{tname}.{col.name}"))
             if col.default is not None:
-                typeds.append(f"coalesce({typed}, {literal(col.default)}) AS {ident(name)}")
+                final = f"coalesce({typed_expr}, {literal(col.default)})"
             elif privacy is not None:
-                typeds.append(f"{privacy.typed_pii(tname, col.name, typed)} AS {ident(name)}")
+                final = privacy.typed_pii(tname, col.name, typed_expr)
                 if privacy.policy == "separate" and tname == "customers" and col.name in PII_COLUMNS:
-                    typeds.append(f"{typed} AS {ident('_pii__' + col.name)}")  # for customer_pii
+                    typeds.append(f"{typed_expr} AS {ident('_pii__' + col.name)}")  # for customer_pii
             else:
-                typeds.append(f"{typed} AS {ident(name)}")
+                final = typed_expr
+            typeds.append(f"{final} AS {ident(name)}")
+            # the checks read the typed value as a column, computed once (not the expression again per check)
+            typed = ident(name)
+            if final != typed_expr:
+                typed = ident("_t__" + name)
+                typeds.append(f"{typed_expr} AS {typed}")
+                helpers.append(typed)
             if col.name == "customer_id" and privacy is not None:
                 forgotten = privacy.forgotten_check(ident(name))
                 if forgotten:  # first: the row is not loaded whatever else is wrong with it
@@ -333,12 +352,15 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
         con.execute(f"CREATE TEMP TABLE {ident('_ref_' + tname)} AS SELECT DISTINCT {ident(key)} AS k "
                     f"FROM {ident(tname)} WHERE {ident(key)} IS NOT NULL")
 
-    reason = "CASE " + " ".join(f"WHEN {c} THEN {m}" for c, _, m in checks) + " END" if checks else "NULL"
-    column = "CASE " + " ".join(f"WHEN {c} THEN {literal(l)}" for c, l, _ in checks) + " END" if checks else "NULL"
+    # each row's first failing check, evaluated once (one CASE), then its reason and column from that number
+    first = "CASE " + " ".join(f"WHEN {c} THEN {i}" for i, (c, _, _) in enumerate(checks)) + " END" if checks else "NULL"
+    reason = "CASE _check " + " ".join(f"WHEN {i} THEN {m}" for i, (_, _, m) in enumerate(checks)) + " END" if checks else "NULL"
+    column = "CASE _check " + " ".join(f"WHEN {i} THEN {literal(l)}" for i, (_, l, _) in enumerate(checks)) + " END" if checks else "NULL"
+    con.execute(f"CREATE TEMP VIEW _checks AS SELECT *, {first} AS _check FROM _stage")
     # the raw text columns are needed only for the reasons: leave them behind before anything is materialised
-    raw_names = [r.rsplit(" AS ", 1)[1] for r in raws]
-    keep = f"* EXCLUDE ({', '.join(raw_names)})" if raw_names else "*"
-    con.execute(f"CREATE TEMP VIEW _checked AS SELECT {keep}, {reason} AS _reason, {column} AS _column FROM _stage")
+    drop = [r.rsplit(" AS ", 1)[1] for r in raws] + helpers + ["_check"]
+    con.execute(f"CREATE TEMP VIEW _checked AS SELECT * EXCLUDE ({', '.join(drop)}), {reason} AS _reason, "
+                f"{column} AS _column FROM _checks")
 
     # key conflicts inside the file, then against what is already loaded
     ptable = schema.INPUT_TABLES[plan.primary]
@@ -360,7 +382,7 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
         same = " AND ".join(
             f"e.{ident(c)} IS NOT DISTINCT FROM c.{ident(plan.primary + '__' + c)}" for c in content_cols
         )
-        con.execute(
+        fated = (
             f"CREATE TEMP TABLE _fated AS SELECT c.*, "
             f"CASE WHEN c._dup_file THEN 'duplicate' WHEN c._reason IS NOT NULL THEN 'quarantined' "
             f"WHEN e.ingest_id IS NOT NULL AND ({same}) THEN 'duplicate' WHEN {key_clash} THEN 'quarantined' "
@@ -379,13 +401,15 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
         same = " AND ".join(
             f"e.{ident(c)} IS NOT DISTINCT FROM c.{ident(plan.primary + '__' + c)}" for c in content_cols
         )
-        con.execute(
+        fated = (
             "CREATE TEMP TABLE _fated AS SELECT c.*, "
             "CASE WHEN c._dup_file THEN 'duplicate' WHEN c._reason IS NOT NULL THEN 'quarantined' "
             + (f"WHEN EXISTS (SELECT 1 FROM {ident(plan.primary)} e WHERE {same}) THEN 'duplicate' "
                if con.execute(f"SELECT count(*) FROM {ident(plan.primary)}").fetchone()[0] else "") +
             "ELSE 'accepted' END AS _fate, c._reason AS _reason2, c._column AS _column2 FROM _checked c"
         )
+    with sql_progress(con, "checking", info.n_rows, "rows"):  # the one pass over every row
+        con.execute(fated)
 
 
 def write_rows(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo, ingest_id: int,
@@ -475,10 +499,11 @@ def write_rows(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo, ing
             f"GROUP BY {', '.join(ident(plan.primary + '__' + k) for k in ptable.key)} ORDER BY min(_row)"
         )
     else:
-        con.execute(
-            f"INSERT INTO {ident(plan.primary)} BY NAME SELECT {', '.join(cols)}, {ingest_id} AS ingest_id "
-            f"FROM _fated f WHERE _fate = 'accepted' ORDER BY _row"
-        )
+        with sql_progress(con, "loading", info.n_rows, "rows"):
+            con.execute(
+                f"INSERT INTO {ident(plan.primary)} BY NAME SELECT {', '.join(cols)}, {ingest_id} AS ingest_id "
+                f"FROM _fated f WHERE _fate = 'accepted' ORDER BY _row"
+            )
     added = {plan.primary: con.execute(f"SELECT count(*) FROM {ident(plan.primary)}").fetchone()[0] - before,
              **added}
     if privacy is not None and privacy.policy == "separate" and "customers" in plan.exprs:
