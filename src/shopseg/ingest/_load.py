@@ -332,14 +332,16 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
     # a broken JSON row's columns are all NULL: its text tells two broken rows apart (not exact duplicates)
     src_cols = ", ".join([ident(c) for c in info.columns] + (["_line"] if info.parse_error_column else []))
     extra = ", _parse_error" if info.parse_error_column else ""
-    # exact duplicates of an earlier row: when every row hashes differently there are none, and the exact
-    # (costlier) comparison of all columns is needed only otherwise
-    n_hashes = con.execute(f"SELECT count(DISTINCT hash({src_cols})) FROM _src").fetchone()[0]
-    if n_hashes == info.n_rows:
+    # exact duplicates of an earlier row: only rows whose hash is shared can be one, and the exact (costlier)
+    # comparison of all columns is made on those rows alone
+    con.execute(f"CREATE TEMP TABLE _shared AS SELECT hash({src_cols}) AS h FROM _src GROUP BY 1 HAVING count(*) > 1")
+    if con.execute("SELECT count(*) FROM _shared").fetchone()[0] == 0:
         dup = "FALSE"
     else:
-        con.execute(f"CREATE TEMP TABLE _first AS SELECT min(_row) AS _row FROM _src GROUP BY {src_cols}")
-        dup = "_row NOT IN (SELECT _row FROM _first)"
+        con.execute(f"CREATE TEMP TABLE _later AS SELECT _row FROM (SELECT _row, row_number() OVER "
+                    f"(PARTITION BY {src_cols} ORDER BY _row) AS k FROM _src "
+                    f"WHERE hash({src_cols}) IN (SELECT h FROM _shared)) WHERE k > 1")
+        dup = "_row IN (SELECT _row FROM _later)"
     con.execute(
         f"CREATE TEMP VIEW _raw AS SELECT _row{extra}, {dup} AS _dup_file"
         + (", " + ", ".join(raws) if raws else "") + " FROM _src"
