@@ -414,8 +414,10 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
         same = " AND ".join(
             f"e.{ident(c)} IS NOT DISTINCT FROM c.{ident(plan.primary + '__' + c)}" for c in content_cols
         )
+        # the reason and column are the checks' own here: stored once (as _reason2, _column2), not twice
+        virtual.update({"_reason": "_reason2", "_column": "_column2"})
         fated = (
-            f"CREATE TEMP TABLE _fated_t AS SELECT c.*{stored}, "
+            f"CREATE TEMP TABLE _fated_t AS SELECT c.* EXCLUDE ({', '.join(virtual)}), "
             "CASE WHEN c._dup_file THEN 'duplicate' WHEN c._reason IS NOT NULL THEN 'quarantined' "
             + (f"WHEN EXISTS (SELECT 1 FROM {ident(plan.primary)} e WHERE {same}) THEN 'duplicate' "
                if con.execute(f"SELECT count(*) FROM {ident(plan.primary)}").fetchone()[0] else "") +
