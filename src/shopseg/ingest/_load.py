@@ -23,7 +23,7 @@ import duckdb
 from .. import schema
 from ..errors import IngestError
 from ._plan import Plan, toml_key
-from ._read import SourceInfo
+from ._read import SourceInfo, drop_src
 from ._sql import ident, literal
 from ..progress import sql_progress
 from ..trust.pii import DEMOGRAPHIC_COLUMNS, PII_COLUMNS
@@ -240,7 +240,7 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
         if n != info.n_rows:  # a lookup that is not one row per key would multiply rows
             raise IngestError(f"{info.path}: internal error: preset {plan.preset!r} turned {info.n_rows} rows "
                               f"into {n} while looking up sibling files; nothing was loaded.")
-        con.execute("DROP TABLE _src")
+        drop_src(con)
         con.execute("ALTER TABLE _src_enriched RENAME TO _src")
     settle_date_formats(con, plan, info, date_format)
     raws, typeds, checks = [], [], []  # checks: (condition, column label, message SQL)
