@@ -25,3 +25,25 @@ def test_nested_listeners_restore_the_outer_one():
             t.advance(1)
         t.advance(1)
     assert inner == ["rules 1/4 segments, 1/s, about 3 s left"] and outer == ["rules 2/4 segments, 1/s, about 2 s left"]
+
+
+def test_sql_progress_reports_duckdb_share_of_rows_read_and_ends_at_the_total():
+    import duckdb
+
+    from shopseg.progress import sql_progress
+
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
+    seen = []
+    # nobody listens: the statement runs, nothing is polled and the setting is left alone
+    with sql_progress(con, "checking", 100, "rows", every=0.01):
+        con.execute("SELECT 1").fetchall()
+    assert con.execute("SELECT current_setting('enable_progress_bar')").fetchone()[0] is False
+    with listening(seen.append):
+        with sql_progress(con, "checking", 2_000_000, "rows", every=0.005):
+            con.execute("CREATE TABLE t AS SELECT range % 7 AS a, md5(CAST(range AS VARCHAR)) AS b "
+                        "FROM range(2000000)")
+    assert seen[-1].startswith("checking 2,000,000/2,000,000 rows")
+    done = [int(s.split(" ")[1].split("/")[0].replace(",", "")) for s in seen]
+    assert done == sorted(done)  # never backwards within one statement
+    assert con.execute("SELECT current_setting('enable_progress_bar')").fetchone()[0] is False

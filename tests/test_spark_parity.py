@@ -358,6 +358,37 @@ def test_spark_gbt_validation_auc_is_within_005_of_lightgbm(churn_both, spark_ru
     assert wrong == 0 and ws.scalar("SELECT count(*) FROM churn_scores WHERE run_id = ?", [res.run_id]) > 0
 
 
+@needs_spark
+def test_churn_training_sample_is_exact_seeded_and_a_subset(spark):
+    from shopseg.spark._predict import sample_rows
+
+    frame = spark.createDataFrame(pd.DataFrame({"customer_id": [f"C{i:04d}" for i in range(1000)],
+                                                "cutoff": pd.Timestamp("2024-01-01"), "churned": 0}))
+    a = sample_rows(frame, 300, seed=7).toPandas()
+    b = sample_rows(frame.repartition(5), 300, seed=7).toPandas()
+    c = sample_rows(frame, 300, seed=8).toPandas()
+    assert len(a) == 300 and a["customer_id"].is_unique and set(a["customer_id"]) <= {f"C{i:04d}" for i in range(1000)}
+    assert sorted(a["customer_id"]) == sorted(b["customer_id"])  # the same rows however the frame is split
+    assert sorted(a["customer_id"]) != sorted(c["customer_id"])  # another seed, another sample
+    assert len(sample_rows(frame, 5000, seed=7).toPandas()) == 1000  # fewer rows than asked: all of them
+
+
+def test_spark_resource_failures_become_errors_naming_the_setting(monkeypatch):
+    from shopseg.spark._session import broadcast_threshold, driver_memory, resource_error
+
+    monkeypatch.setenv("SHOPSEG_SPARK_MEMORY", "3g")
+    assert driver_memory() == "3g" and broadcast_threshold("1g") == 2**30 // 200 and broadcast_threshold("3g") == 10 * 2**20
+    java = ("An error occurred while calling o123.count.\n: org.apache.spark.SparkException: Not enough memory to "
+            "build and broadcast the table to all worker nodes. As a workaround, ...\n\tat org.apache.spark...")
+    e = resource_error(RuntimeError(java))
+    assert "spark.driver.memory = 3g" in e.message and "Not enough memory to build and broadcast" in e.message
+    assert "SHOPSEG_SPARK_MEMORY=16g" in e.hint and "autoBroadcastJoinThreshold" in e.hint
+    e = resource_error(RuntimeError("Py4JJavaError: ...\njava.lang.StackOverflowError\n\tat scala.collection..."))
+    assert e.message == ("Spark ran out of thread stack (-Xss64m in spark.driver.extraJavaOptions): "
+                         "java.lang.StackOverflowError") and "SHOPSEG_SPARK_STACK" in e.hint
+    assert resource_error(ValueError("column not found")) is None  # any other failure stays as it was
+
+
 def test_cli_run_rejects_an_unknown_engine_naming_both_choices(tmp_path):
     from typer.testing import CliRunner
 

@@ -44,7 +44,11 @@ class Tracker:
         self._t0 = clock()
 
     def advance(self, n: int) -> None:
-        self.done += int(n)
+        self.reach(self.done + int(n))
+
+    def reach(self, done: int) -> None:
+        """``done`` units finished so far (for work that reports how far it is rather than each batch)."""
+        self.done = int(done)
         fn = _listener.get()
         if fn is not None:
             fn(self.describe(self._clock()))
@@ -61,3 +65,56 @@ class Tracker:
 def track(what: str, total: int, unit: str, clock: Callable[[], float] = time.monotonic) -> Tracker:
     """A :class:`Tracker` for ``total`` ``unit`` of ``what``."""
     return Tracker(what, total, unit, clock)
+
+
+@contextmanager
+def sql_progress(con, what: str, total: int, unit: str, every: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic) -> Iterator[None]:
+    """Progress of the DuckDB statements run on ``con`` inside the block, as ``total`` ``unit`` of ``what``.
+
+    A thread asks DuckDB how far its running statement is (``query_progress``, the share of the input its
+    scans have read) every ``every`` seconds and reports that share of ``total``; nothing runs when nobody
+    listens.  The share is DuckDB's own count of rows read, so the rate and time left follow the work.
+    """
+    import threading
+
+    fn = _listener.get()
+    if fn is None or total <= 0:
+        yield
+        return
+    tracker = Tracker(what, total, unit, clock)
+    stop = threading.Event()
+
+    def poll() -> None:
+        last = -1.0
+        while not stop.wait(every):
+            try:
+                share = con.query_progress()
+            except Exception:  # noqa: BLE001 - the connection between statements; progress is for people only
+                continue
+            if share > last and share >= 0:  # -1 between statements; a new statement starts again from 0
+                last = share
+                with_listener(fn, tracker.reach, int(total * min(share, 100.0) / 100))
+            elif share < last and share >= 0:
+                last = share
+
+    con.execute("SET enable_progress_bar = true")
+    con.execute("SET enable_progress_bar_print = false")
+    thread = threading.Thread(target=poll, name="shopseg-progress", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        con.execute("SET enable_progress_bar = false")
+    tracker.reach(total)
+
+
+def with_listener(fn: Callable[[str], None], call: Callable, *args) -> None:
+    """``call(*args)`` with ``fn`` listening (a thread does not inherit the caller's context)."""
+    token = _listener.set(fn)
+    try:
+        call(*args)
+    finally:
+        _listener.reset(token)

@@ -59,7 +59,10 @@ def ingest(
                            "its size, an estimate from Online Retail)")
     with _open() as ws:
         try:
-            with console.status(f"Ingesting {path} ..."):
+            from ..progress import listening
+
+            with console.status(f"Ingesting {path} ...") as status, \
+                    listening(lambda text: status.update(f"Ingesting {path}: {text}")):
                 result = do_ingest(ws, path, table=table, preset=preset, mapping=mapping,
                                    delimiter=delimiter, encoding=encoding, header=header,
                                    config=_load_config(config), date_format=date_format)

@@ -65,8 +65,15 @@ def run(
             if stage:
                 raise ConfigError("--stage does not apply to --engine spark, which runs its own stages.",
                                   hint="See docs/scale.md for what the Spark engine runs.")
+            from ..spark._session import resource_error
+
             with console.status(f"Spark ({master or 'local[2]'}): features, segments, baskets ..."):
-                result = run_spark(ws, as_of, config=cfg, seed=seed, master=master)
+                try:
+                    result = run_spark(ws, as_of, config=cfg, seed=seed, master=master)
+                except Exception as e:  # noqa: BLE001 - a Java failure that says which resource ran out
+                    if resource_error(e) is None:
+                        raise
+                    raise resource_error(e) from e
             _said_run(result)
             if report:
                 from ..report import build_report

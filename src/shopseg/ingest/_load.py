@@ -22,9 +22,11 @@ import duckdb
 
 from .. import schema
 from ..errors import IngestError
-from ._plan import Plan, toml_key
-from ._read import SourceInfo
+from ._plan import Plan
+from ._read import SourceInfo, drop_src
 from ._sql import ident, literal
+from ._dates import settle_date_formats, timestamp_sql
+from ..progress import sql_progress
 from ..trust.pii import DEMOGRAPHIC_COLUMNS, PII_COLUMNS
 
 FATES = ("accepted", "quarantined", "duplicate")
@@ -87,38 +89,6 @@ class IngestResult:
         return "\n".join(lines)
 
 
-# A time followed by a UTC offset ("10:20-08:00", "10:20:00+0530", "10:20Z", "18:20:00+00" as DuckDB writes
-# a Parquet TIMESTAMPTZ): group 1 the time, group 2 the offset.
-_OFFSET_RE = r"(\d:\d\d(?::\d\d(?:[.,]\d+)?)?(?:\s*[AaPp][Mm])?)\s*(Z|z|UTC|GMT|[+-]\d\d(?::?\d\d)?)$"
-
-
-def without_offset(raw: str) -> str:
-    """``raw`` (SQL text) with a trailing UTC offset removed: the wall-clock time as written."""
-    return f"regexp_replace({raw}, {literal(_OFFSET_RE)}, '\\1')"
-
-
-def offset_minutes(raw: str) -> str:
-    """Minutes east of UTC of a trailing offset in ``raw`` (SQL integer; 0 when there is none)."""
-    off = f"regexp_extract({raw}, {literal(_OFFSET_RE)}, 2)"
-    digits = f"replace(substr({off}, 2), ':', '')"
-    return (f"CASE WHEN left({off}, 1) IN ('+', '-') THEN (CASE WHEN left({off}, 1) = '-' THEN -1 ELSE 1 END) * "
-            f"(CAST(left({digits}, 2) AS INTEGER) * 60 + CASE WHEN length({digits}) = 4 "
-            f"THEN CAST(right({digits}, 2) AS INTEGER) ELSE 0 END) ELSE 0 END")
-
-
-def timestamp_sql(raw: str, formats: list[str] | None) -> str:
-    """One rule for every route (CSV, JSON, Parquet, platform exports): a time with a UTC offset is stored in
-    UTC (``10:20-08:00`` -> ``18:20``); a time without one is stored as written. Plain arithmetic on the
-    offset, so the result does not depend on the session's or the machine's time zone."""
-    def parse(v: str) -> str:
-        return f"try_strptime({v}, {_fl(formats)})" if formats else f"TRY_CAST({v} AS TIMESTAMP)"
-    # the offset path (two more regular expressions) only for values that have an offset; LIKE first (a sign
-    # after a time, or a zone letter at the end) spares most values without one even the regular expression
-    maybe = " OR ".join(f"{raw} LIKE '{pat}'" for pat in ("%:%+%", "%:%-%", "%Z", "%z", "%UTC", "%GMT"))
-    return (f"CASE WHEN ({maybe}) AND regexp_matches({raw}, {literal(_OFFSET_RE)}) THEN "
-            f"{parse(without_offset(raw))} - to_minutes({offset_minutes(raw)}) ELSE {parse(raw)} END")
-
-
 def _typed_sql(col: schema.Column, raw: str, formats: list[str] | None) -> str:
     if col.type == "VARCHAR":
         return f"lower({raw})" if col.choices else raw
@@ -129,74 +99,6 @@ def _typed_sql(col: schema.Column, raw: str, formats: list[str] | None) -> str:
         return (f"CASE WHEN TRY_CAST({raw} AS DOUBLE) = round(TRY_CAST({raw} AS DOUBLE)) "
                 f"THEN TRY_CAST(TRY_CAST({raw} AS DOUBLE) AS BIGINT) END")
     return f"TRY_CAST({raw} AS {col.type})"
-
-
-# Day-first and month-first spellings a shop's export may use (Excel, regional settings); ISO needs none.
-_TIMES = [" %H:%M:%S", " %H:%M", " %I:%M:%S %p", " %I:%M %p", ""]
-# two-digit years first: "%Y" would read "7/9/17" as the year 17
-MONTH_FIRST = [f"%m/%d/{y}{t}" for y in ("%y", "%Y") for t in _TIMES]
-DAY_FIRST = [f"%d{sep}%m{sep}{y}{t}" for sep in "/.-" for y in ("%y", "%Y") for t in _TIMES]
-ISO_FORMATS = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"]
-
-
-def _fl(formats: list[str]) -> str:
-    return "[" + ", ".join(literal(f) for f in formats) + "]"
-
-
-def settle_date_formats(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo,
-                        date_format: str | None = None) -> None:
-    """Decide how each date column of ``plan`` reads, from the data, and record it in ``plan.formats``.
-
-    An explicit format (``date_format``, or a mapping's ``[formats]``) is used as given.  Otherwise,
-    when some values do not read as ISO (or as the preset's formats) but read as ``m/d/Y`` or ``d/m/Y``:
-    a value with a first number above 12 (``13/02/2017``) can only be day-first, one with a second
-    number above 12 (``02/13/2017``) only month-first, and the column takes the reading its values
-    decide.  A column where every such value reads both ways (no day above 12) is ambiguous and stops
-    the ingest with an error naming the column and both readings; one whose values contradict each
-    other (some only day-first, some only month-first) too.
-    """
-    for tname, cols in plan.exprs.items():
-        tbl = schema.INPUT_TABLES[tname]
-        for col in tbl.columns:
-            expr = cols.get(col.name)
-            if col.type != "TIMESTAMP" or expr is None:
-                continue
-            key = f"{tname}.{col.name}"
-            if date_format:
-                plan.formats[key] = [date_format]
-                continue
-            if key in plan.formats and plan.preset is None:
-                continue  # a mapping's explicit format
-            given = plan.formats.get(key)
-            raw = without_offset(f"nullif(trim(CAST({expr} AS VARCHAR)), '')")  # the offset reads either way
-            base = f"try_strptime(v, {_fl(given)})" if given else "TRY_CAST(v AS TIMESTAMP)"
-            m, d = f"try_strptime(v, {_fl(MONTH_FIRST)})", f"try_strptime(v, {_fl(DAY_FIRST)})"
-            n_bad, only_m, only_d, both, ex_m, ex_d, ex_both = con.execute(f"""
-                WITH x AS (SELECT DISTINCT {raw} AS v FROM _src),
-                y AS (SELECT v, {m} AS m, {d} AS d FROM x WHERE v IS NOT NULL AND {base} IS NULL)
-                SELECT count(*), count(*) FILTER (WHERE m IS NOT NULL AND d IS NULL),
-                       count(*) FILTER (WHERE d IS NOT NULL AND m IS NULL),
-                       count(*) FILTER (WHERE m IS NOT NULL AND d IS NOT NULL AND m <> d),
-                       min(v) FILTER (WHERE m IS NOT NULL AND d IS NULL),
-                       min(v) FILTER (WHERE d IS NOT NULL AND m IS NULL),
-                       min(v) FILTER (WHERE m IS NOT NULL AND d IS NOT NULL AND m <> d)
-                FROM y""").fetchone()
-            if n_bad == 0 or (only_m + only_d + both) == 0:
-                continue  # every value reads already, or no value reads either way (quarantined with reasons)
-            label = f"{info.path}: column {col.name!r} of {tname}"
-            fix = ("Give the format explicitly: `--date-format \"%d/%m/%Y %H:%M\"` (or \"%m/%d/%Y %H:%M\"), "
-                   f"or add to the [formats] section of a mapping file:\n{toml_key(col.name)} = \"%d/%m/%Y %H:%M\"")
-            if only_m and only_d:
-                raise IngestError(f"{label} mixes month-first dates ({ex_m!r}: the second number is above 12) "
-                                  f"and day-first dates ({ex_d!r}: the first number is above 12); "
-                                  "no single reading fits; nothing was loaded.", hint=fix)
-            if not only_m and not only_d:
-                dm = con.execute(f"SELECT strftime(try_strptime($1, {_fl(MONTH_FIRST)}), '%Y-%m-%d'), "
-                                 f"strftime(try_strptime($1, {_fl(DAY_FIRST)}), '%Y-%m-%d')", [ex_both]).fetchone()
-                raise IngestError(f"{label} is ambiguous: no day is above 12, so {ex_both!r} reads as "
-                                  f"{dm[0]} (month first, m/d/Y) or as {dm[1]} (day first, d/m/Y); "
-                                  f"nothing was loaded.", hint=fix)
-            plan.formats[key] = (given or ISO_FORMATS) + (MONTH_FIRST if only_m else DAY_FIRST)
 
 
 def _quoted(raw: str) -> str:
@@ -238,10 +140,25 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
         if n != info.n_rows:  # a lookup that is not one row per key would multiply rows
             raise IngestError(f"{info.path}: internal error: preset {plan.preset!r} turned {info.n_rows} rows "
                               f"into {n} while looking up sibling files; nothing was loaded.")
-        con.execute("DROP TABLE _src")
+        drop_src(con)
         con.execute("ALTER TABLE _src_enriched RENAME TO _src")
     settle_date_formats(con, plan, info, date_format)
     raws, typeds, checks = [], [], []  # checks: (condition, column label, message SQL)
+    raw_of: dict[str, str] = {}  # source text expression -> its raw column
+    helpers: list[str] = []  # typed values before defaults / pseudonyms, for the checks only
+    # columns _fated need not store: constants (a column the file does not give) and copies of an earlier
+    # column; the view _fated adds them back over the stored table _fated_t (a third of the columns at
+    # Online Retail's shape, so a third of the memory and spill)
+    virtual: dict[str, str] = {}
+    first_of: dict[str, str] = {}
+
+    def raw_column(expr: str, name: str) -> str:
+        """The trimmed text of ``expr``: one column per distinct source expression (a key feeds several tables)."""
+        text = f"nullif(trim(CAST({expr} AS VARCHAR)), '')"
+        if text not in raw_of:
+            raw_of[text] = ident("r__" + name)
+            raws.append(f"{text} AS {raw_of[text]}")
+        return raw_of[text]
     referenced: set[str] = set()  # tables whose keys rows must find already loaded
     if info.parse_error_column:
         checks.append(("_parse_error IS NOT NULL", "(row)", "_parse_error"))
@@ -253,25 +170,37 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
         tbl = schema.INPUT_TABLES[tname]
         derived = tname != plan.primary
         # a derived table's row exists only where its key is given (a guest line has no customer)
-        key_raw = ident("r__" + f"{tname}__{tbl.key[0]}") if derived and tbl.key[0] in plan.exprs[tname] else None
+        key_raw = raw_column(plan.exprs[tname][tbl.key[0]], f"{tname}__{tbl.key[0]}") \
+            if derived and tbl.key[0] in plan.exprs[tname] else None
         for col in tbl.columns:
             name = f"{tname}__{col.name}"
             expr = plan.exprs[tname].get(col.name)
             if expr is None:
                 default = literal(col.default)
                 typeds.append(f"CAST({default} AS {col.type}) AS {ident(name)}")
+                virtual[ident(name)] = f"CAST({default} AS {col.type})"
                 continue
-            raw = ident("r__" + name)
-            raws.append(f"nullif(trim(CAST({expr} AS VARCHAR)), '') AS {raw}")
-            typed = _typed_sql(col, raw, plan.formats.get(f"{tname}.{col.name}"))
+            raw = raw_column(expr, name)
+            typed_expr = _typed_sql(col, raw, plan.formats.get(f"{tname}.{col.name}"))
             if col.default is not None:
-                typeds.append(f"coalesce({typed}, {literal(col.default)}) AS {ident(name)}")
+                final = f"coalesce({typed_expr}, {literal(col.default)})"
             elif privacy is not None:
-                typeds.append(f"{privacy.typed_pii(tname, col.name, typed)} AS {ident(name)}")
+                final = privacy.typed_pii(tname, col.name, typed_expr)
                 if privacy.policy == "separate" and tname == "customers" and col.name in PII_COLUMNS:
-                    typeds.append(f"{typed} AS {ident('_pii__' + col.name)}")  # for customer_pii
+                    typeds.append(f"{typed_expr} AS {ident('_pii__' + col.name)}")  # for customer_pii
             else:
-                typeds.append(f"{typed} AS {ident(name)}")
+                final = typed_expr
+            typeds.append(f"{final} AS {ident(name)}")
+            if final in first_of:  # the same value as an earlier column (a key or a price that feeds two tables)
+                virtual[ident(name)] = first_of[final]
+            else:
+                first_of[final] = ident(name)
+            # the checks read the typed value as a column, computed once (not the expression again per check)
+            typed = ident(name)
+            if final != typed_expr:
+                typed = ident("_t__" + name)
+                typeds.append(f"{typed_expr} AS {typed}")
+                helpers.append(typed)
             if col.name == "customer_id" and privacy is not None:
                 forgotten = privacy.forgotten_check(ident(name))
                 if forgotten:  # first: the row is not loaded whatever else is wrong with it
@@ -313,14 +242,16 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
     # a broken JSON row's columns are all NULL: its text tells two broken rows apart (not exact duplicates)
     src_cols = ", ".join([ident(c) for c in info.columns] + (["_line"] if info.parse_error_column else []))
     extra = ", _parse_error" if info.parse_error_column else ""
-    # exact duplicates of an earlier row: when every row hashes differently there are none, and the exact
-    # (costlier) comparison of all columns is needed only otherwise
-    n_hashes = con.execute(f"SELECT count(DISTINCT hash({src_cols})) FROM _src").fetchone()[0]
-    if n_hashes == info.n_rows:
+    # exact duplicates of an earlier row: only rows whose hash is shared can be one, and the exact (costlier)
+    # comparison of all columns is made on those rows alone
+    con.execute(f"CREATE TEMP TABLE _shared AS SELECT hash({src_cols}) AS h FROM _src GROUP BY 1 HAVING count(*) > 1")
+    if con.execute("SELECT count(*) FROM _shared").fetchone()[0] == 0:
         dup = "FALSE"
     else:
-        con.execute(f"CREATE TEMP TABLE _first AS SELECT min(_row) AS _row FROM _src GROUP BY {src_cols}")
-        dup = "_row NOT IN (SELECT _row FROM _first)"
+        con.execute(f"CREATE TEMP TABLE _later AS SELECT _row FROM (SELECT _row, row_number() OVER "
+                    f"(PARTITION BY {src_cols} ORDER BY _row) AS k FROM _src "
+                    f"WHERE hash({src_cols}) IN (SELECT h FROM _shared)) WHERE k > 1")
+        dup = "_row IN (SELECT _row FROM _later)"
     con.execute(
         f"CREATE TEMP VIEW _raw AS SELECT _row{extra}, {dup} AS _dup_file"
         + (", " + ", ".join(raws) if raws else "") + " FROM _src"
@@ -333,13 +264,17 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
         con.execute(f"CREATE TEMP TABLE {ident('_ref_' + tname)} AS SELECT DISTINCT {ident(key)} AS k "
                     f"FROM {ident(tname)} WHERE {ident(key)} IS NOT NULL")
 
-    reason = "CASE " + " ".join(f"WHEN {c} THEN {m}" for c, _, m in checks) + " END" if checks else "NULL"
-    column = "CASE " + " ".join(f"WHEN {c} THEN {literal(l)}" for c, l, _ in checks) + " END" if checks else "NULL"
+    # each row's first failing check, evaluated once (one CASE), then its reason and column from that number
+    first = "CASE " + " ".join(f"WHEN {c} THEN {i}" for i, (c, _, _) in enumerate(checks)) + " END" if checks else "NULL"
+    reason = "CASE _check " + " ".join(f"WHEN {i} THEN {m}" for i, (_, _, m) in enumerate(checks)) + " END" if checks else "NULL"
+    column = "CASE _check " + " ".join(f"WHEN {i} THEN {literal(l)}" for i, (_, l, _) in enumerate(checks)) + " END" if checks else "NULL"
+    con.execute(f"CREATE TEMP VIEW _checks AS SELECT *, {first} AS _check FROM _stage")
     # the raw text columns are needed only for the reasons: leave them behind before anything is materialised
-    raw_names = [r.rsplit(" AS ", 1)[1] for r in raws]
-    keep = f"* EXCLUDE ({', '.join(raw_names)})" if raw_names else "*"
-    con.execute(f"CREATE TEMP VIEW _checked AS SELECT {keep}, {reason} AS _reason, {column} AS _column FROM _stage")
+    drop = [r.rsplit(" AS ", 1)[1] for r in raws] + helpers + ["_check"]
+    con.execute(f"CREATE TEMP VIEW _checked AS SELECT * EXCLUDE ({', '.join(drop)}), {reason} AS _reason, "
+                f"{column} AS _column FROM _checks")
 
+    stored = f" EXCLUDE ({', '.join(virtual)})" if virtual else ""
     # key conflicts inside the file, then against what is already loaded
     ptable = schema.INPUT_TABLES[plan.primary]
     key_cols = [k for k in ptable.key if k in plan.exprs[plan.primary]]
@@ -360,8 +295,8 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
         same = " AND ".join(
             f"e.{ident(c)} IS NOT DISTINCT FROM c.{ident(plan.primary + '__' + c)}" for c in content_cols
         )
-        con.execute(
-            f"CREATE TEMP TABLE _fated AS SELECT c.*, "
+        fated = (
+            f"CREATE TEMP TABLE _fated_t AS SELECT c.*{stored}, "
             f"CASE WHEN c._dup_file THEN 'duplicate' WHEN c._reason IS NOT NULL THEN 'quarantined' "
             f"WHEN e.ingest_id IS NOT NULL AND ({same}) THEN 'duplicate' WHEN {key_clash} THEN 'quarantined' "
             f"WHEN e.ingest_id IS NOT NULL OR e.{ident(key_cols[0])} IS NOT NULL THEN 'quarantined' ELSE 'accepted' END AS _fate, "
@@ -379,13 +314,19 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
         same = " AND ".join(
             f"e.{ident(c)} IS NOT DISTINCT FROM c.{ident(plan.primary + '__' + c)}" for c in content_cols
         )
-        con.execute(
-            "CREATE TEMP TABLE _fated AS SELECT c.*, "
+        # the reason and column are the checks' own here: stored once (as _reason2, _column2), not twice
+        virtual.update({"_reason": "_reason2", "_column": "_column2"})
+        fated = (
+            f"CREATE TEMP TABLE _fated_t AS SELECT c.* EXCLUDE ({', '.join(virtual)}), "
             "CASE WHEN c._dup_file THEN 'duplicate' WHEN c._reason IS NOT NULL THEN 'quarantined' "
             + (f"WHEN EXISTS (SELECT 1 FROM {ident(plan.primary)} e WHERE {same}) THEN 'duplicate' "
                if con.execute(f"SELECT count(*) FROM {ident(plan.primary)}").fetchone()[0] else "") +
             "ELSE 'accepted' END AS _fate, c._reason AS _reason2, c._column AS _column2 FROM _checked c"
         )
+    with sql_progress(con, "checking", info.n_rows, "rows"):  # the one pass over every row
+        con.execute(fated)
+    con.execute("CREATE TEMP VIEW _fated AS SELECT *" + "".join(f", {v} AS {k}" for k, v in virtual.items())
+                + " FROM _fated_t")
 
 
 def write_rows(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo, ingest_id: int,
@@ -475,10 +416,11 @@ def write_rows(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo, ing
             f"GROUP BY {', '.join(ident(plan.primary + '__' + k) for k in ptable.key)} ORDER BY min(_row)"
         )
     else:
-        con.execute(
-            f"INSERT INTO {ident(plan.primary)} BY NAME SELECT {', '.join(cols)}, {ingest_id} AS ingest_id "
-            f"FROM _fated f WHERE _fate = 'accepted' ORDER BY _row"
-        )
+        with sql_progress(con, "loading", info.n_rows, "rows"):
+            con.execute(
+                f"INSERT INTO {ident(plan.primary)} BY NAME SELECT {', '.join(cols)}, {ingest_id} AS ingest_id "
+                f"FROM _fated f WHERE _fate = 'accepted' ORDER BY _row"
+            )
     added = {plan.primary: con.execute(f"SELECT count(*) FROM {ident(plan.primary)}").fetchone()[0] - before,
              **added}
     if privacy is not None and privacy.policy == "separate" and "customers" in plan.exprs:

@@ -75,7 +75,7 @@ def _refunds_after(date_formats: list[str]):
     Reads ``_order``, ``_refund_value`` and ``_refund_at`` of the rows that were accepted or were duplicates
     (so a later export of an order loaded earlier adds its refund once), and the order's loaded row.
     """
-    from ._load import timestamp_sql  # the one time-zone rule (docs/ingest.md, Time zones)
+    from ._dates import timestamp_sql  # the one time-zone rule (docs/ingest.md, Time zones)
 
     def after(con: duckdb.DuckDBPyConnection, ingest_id: int) -> dict[str, int]:
         con.execute(

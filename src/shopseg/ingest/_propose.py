@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from ._load import DAY_FIRST, MONTH_FIRST, _fl
+from ._dates import DAY_FIRST, MONTH_FIRST, _fl
 from ._plan import _norm, toml_key, toml_str
 from ._sql import ident
 

@@ -159,6 +159,16 @@ def _margin(model, frame, features):
         .drop("features", "rawPrediction", "probability", "prediction").withColumn("raw", F.col("raw").cast("double"))
 
 
+def sample_rows(frame, n: int, seed: int):
+    """``n`` rows of ``frame`` (exactly, when it has more), the same ones on every run and every partitioning:
+    the first ``n`` by a seeded hash of (customer_id, cutoff), ties by those columns."""
+    from pyspark.sql import functions as F
+
+    keys = [k for k in ("customer_id", "cutoff") if k in frame.columns]
+    h = F.xxhash64(*[F.col(k).cast("string") for k in keys], F.lit(int(seed)))
+    return frame.withColumn("_k", h).orderBy("_k", *keys).limit(int(n)).drop("_k")
+
+
 def spark_churn(tables, as_of, config: Config | None = None, *, features=None, frames: dict | None = None):
     """(churn_scores, churn_validation, facts) on Spark: MLlib gradient-boosted trees.
 
@@ -191,6 +201,10 @@ def spark_churn(tables, as_of, config: Config | None = None, *, features=None, f
         if n < c["min_labelled_customers"] or min(k, n - k) < c["min_class_count"]:
             raise ModelFitError(f"Cannot fit a churn model: the {name} window has {n} labelled customers ({k} churned).",
                                 hint="Lower churn.horizon_days or use a later as_of.")
+    n_fit = n_train
+    if c["max_train_rows"] and n_train > c["max_train_rows"]:  # a large shop: a seeded sample (docs/scale.md)
+        n_fit = int(c["max_train_rows"])
+        train = sample_rows(train, n_fit, int(c["random_state"]))
     gbt = GBTClassifier(featuresCol="features", labelCol="churned", maxIter=20, maxDepth=3, stepSize=0.1,
                         subsamplingRate=1.0, seed=int(c["random_state"]))
     model = gbt.fit(VectorAssembler(inputCols=list(feats), outputCol="features").transform(train))
@@ -233,6 +247,7 @@ def spark_churn(tables, as_of, config: Config | None = None, *, features=None, f
     validation = spark.createDataFrame(pd.DataFrame({
         "customer_id": vs["customer_id"].astype(str), "churned": y.astype(bool), "probability": vprob.astype(float)}))
     imp = pd.Series(model.featureImportances.toArray(), index=feats).sort_values(ascending=False)
-    return scores, validation, {"horizon": fr["horizon"], "figures": figures, "n_train": n_train, "n_valid": nv,
+    return scores, validation, {"horizon": fr["horizon"], "figures": figures, "n_train": n_train, "n_fit": n_fit,
+                                "n_valid": nv,
                                 "n_scored": n, "shop_gap_days": shop_gap, "importance": imp,
                                 "validation_frame": vs.assign(probability=vprob)}

@@ -72,7 +72,7 @@ def run_spark(ws, as_of=None, *, config: Config | None = None, seed: int = 0, ma
     facts["paths"] = {}
     try:
         step("export", lambda: {"rows": sum(export_parquet(ws, root / "input").values())})
-        session = spark or spark_session(master, tmp_dir=root / "spark")
+        session = spark or spark_session(master, tmp_dir=root / "spark", rows=ws.scalar("SELECT count(*) FROM order_lines"))
         tables = SparkTables(session, read_inputs(session, root / "input"))
 
         def segments():

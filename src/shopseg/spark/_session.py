@@ -10,10 +10,89 @@ from pathlib import Path
 from . import require_pyspark
 
 DEFAULT_MASTER = "local[2]"
+MEMORY_ENV = "SHOPSEG_SPARK_MEMORY"  # the driver's heap (local mode: the executors run inside it), e.g. 8g
+STACK = "64m"  # thread stack (-Xss): MLlib FP-growth recurses once per item of a long conditional pattern
+ROWS_PER_PARTITION = 1_000_000  # shuffle partitions sized by the order lines (local mode at least 2 per core)
+
+
+def driver_memory(total: int | None = None) -> str:
+    """Heap for the Spark driver from this machine's memory (``total`` bytes): a third of it, from 1 GiB up
+    to 16 GiB; ``$SHOPSEG_SPARK_MEMORY`` overrides.  Spark's own default (1 GiB) fails at 5M order lines
+    while broadcasting a join table (issue #22).
+
+    >>> driver_memory(24 * 2**30), driver_memory(2 * 2**30), driver_memory(256 * 2**30)
+    ('8192m', '1024m', '16384m')
+    """
+    if os.environ.get(MEMORY_ENV):
+        return os.environ[MEMORY_ENV]
+    from ..workspace import machine_memory
+
+    total = machine_memory() if total is None else total
+    if not total:
+        return "4096m"
+    return f"{int(min(16 * 2**30, max(2**30, total / 3))) // 2**20}m"
+
+
+def shuffle_partitions_for(rows: int | None, local: bool, cores: int) -> int:
+    """Shuffle partitions: one per ``ROWS_PER_PARTITION`` order lines, at least 2 per core on one machine
+    (8 when the size is unknown) and 200 (Spark's default) on a cluster that does not say.
+
+    >>> shuffle_partitions_for(None, True, 2), shuffle_partitions_for(5_400_000, True, 2)
+    (8, 6)
+    >>> shuffle_partitions_for(54_000_000, True, 2), shuffle_partitions_for(1_000, True, 4)
+    (54, 8)
+    """
+    if rows is None:
+        return 8 if local else 200
+    return max(2 * cores, -(-int(rows) // ROWS_PER_PARTITION))
+
+
+def broadcast_threshold(memory: str) -> int:
+    """Largest table Spark broadcasts in a join, in bytes: 1/200 of the driver heap, at most 10 MiB
+    (Spark's default), so a broadcast never needs more than the heap has room for.
+
+    >>> broadcast_threshold("8192m"), broadcast_threshold("1g"), broadcast_threshold("512m")
+    (10485760, 5368709, 2684354)
+    """
+    units = {"k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+    m = memory.strip().lower().rstrip("b")
+    heap = int(float(m[:-1]) * units[m[-1]]) if m[-1:] in units else int(m)
+    return min(10 * 2**20, heap // 200)
+
+
+def resource_error(exc: BaseException):
+    """A :class:`shopseg.errors.ShopsegError` naming the setting to raise when ``exc`` (from Spark) says a
+    resource ran out; None for any other failure."""
+    from ..errors import ShopsegError
+
+    text = str(exc)
+    if "Not enough memory to build and broadcast" in text or "OutOfMemoryError" in text \
+            or "Java heap space" in text:
+        return ShopsegError(
+            f"Spark ran out of memory (driver heap spark.driver.memory = {driver_memory()}): "
+            + _first_java_line(text, ("OutOfMemoryError", "Not enough memory", "Java heap space")),
+            hint=f"Give the driver more memory: {MEMORY_ENV}=16g (local mode: the executors share it), or run on a "
+                 "cluster with --master; a broadcast failure also goes away with "
+                 "spark.sql.autoBroadcastJoinThreshold=-1.")
+    if "StackOverflowError" in text:
+        return ShopsegError(
+            f"Spark ran out of thread stack (-Xss{STACK} in spark.driver.extraJavaOptions): "
+            + _first_java_line(text, ("StackOverflowError",)),
+            hint="Raise the stack with SHOPSEG_SPARK_STACK=256m, or lower the number of items mined "
+                 "(baskets.min_support higher).")
+    return None
+
+
+def _first_java_line(text: str, needles: tuple[str, ...]) -> str:
+    for line in text.splitlines():
+        if any(n in line for n in needles):
+            return line.strip()[:300]
+    return text.strip().splitlines()[0][:300] if text.strip() else "no message"
 
 
 def spark_session(master: str | None = None, *, tmp_dir: str | os.PathLike | None = None,
-                  app_name: str = "shopseg", shuffle_partitions: int | None = None, extra: dict | None = None):
+                  app_name: str = "shopseg", shuffle_partitions: int | None = None, extra: dict | None = None,
+                  rows: int | None = None):
     """Get (or create) a SparkSession configured for shopseg.
 
     ``master``: ``local[2]`` by default (``spark://host:7077``, ``yarn``, ``k8s://...`` on a cluster;
@@ -21,6 +100,10 @@ def spark_session(master: str | None = None, *, tmp_dir: str | os.PathLike | Non
     go under ``tmp_dir`` (a fresh temp folder by default), so nothing lands in the working directory.
     Timestamps are read and written as naive (``TIMESTAMP_NTZ``) in UTC, as DuckDB stores them, so
     casting to a date gives the same calendar day in both engines.
+
+    Resources come from the machine and the data: the driver heap from this machine's memory
+    (:func:`driver_memory`), the broadcast threshold from the heap, a 64 MB thread stack for FP-growth's
+    recursion, and the shuffle partitions from ``rows`` (the order lines; :func:`shuffle_partitions_for`).
     """
     require_pyspark()
     import warnings
@@ -36,8 +119,10 @@ def spark_session(master: str | None = None, *, tmp_dir: str | os.PathLike | Non
     tmp.mkdir(parents=True, exist_ok=True)
     local = master or os.environ.get("SHOPSEG_SPARK_MASTER") or DEFAULT_MASTER
     if shuffle_partitions is None:  # Spark's 200 default makes tiny local jobs slow
-        shuffle_partitions = 8 if local.startswith("local") else 200
-    java_opts = f"-Djava.io.tmpdir={tmp / 'java'} -Dderby.system.home={tmp / 'derby'}"
+        shuffle_partitions = shuffle_partitions_for(rows, local.startswith("local"), os.cpu_count() or 2)
+    memory = driver_memory()
+    stack = os.environ.get("SHOPSEG_SPARK_STACK") or STACK
+    java_opts = f"-Djava.io.tmpdir={tmp / 'java'} -Dderby.system.home={tmp / 'derby'} -Xss{stack}"
     (tmp / "java").mkdir(exist_ok=True)
     conf = {
         "spark.driver.host": "127.0.0.1",
@@ -49,6 +134,9 @@ def spark_session(master: str | None = None, *, tmp_dir: str | os.PathLike | Non
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.timestampType": "TIMESTAMP_NTZ",
         "spark.sql.shuffle.partitions": str(shuffle_partitions),
+        "spark.driver.memory": memory,  # read when the JVM starts (the first session of the process)
+        "spark.sql.autoBroadcastJoinThreshold": str(broadcast_threshold(memory)),
+        "spark.sql.adaptive.autoBroadcastJoinThreshold": str(broadcast_threshold(memory)),
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
