@@ -56,10 +56,16 @@ class Components:
 
     def __post_init__(self):
         # float32: the mix is searched over these arrays dozens of times
-        self.own_s, self.neighbours_s, self.explore_s = (_scale(m, np.float32) for m in
-                                                         (self.own, self.neighbours, self.explore))
+        self.own_s, self.explore_s = _scale(self.own, np.float32), _scale(self.explore, np.float32)
+        self.set_neighbours(self.neighbours)
         self.due = self.due.astype(np.float32, copy=False)
         self.freq_s, self.freq = _scale(self.freq, np.float32), None
+
+    def set_neighbours(self, nbv: np.ndarray) -> None:
+        """The neighbours' mean vectors (raw, TIFU-KNN's) and their term of the mix: on the products the
+        customer never bought only (as the explore term; bought ones are ranked by the repeat term)."""
+        self.neighbours = nbv
+        self.neighbours_s = _scale(np.where(self.bought, np.float32(0), nbv), np.float32)
 
     # the fields learn_mix and learn_tifu_alpha read
     LEARN_FIELDS = ("own", "neighbours", "bought", "weight", "due", "own_s", "neighbours_s", "explore_s", "freq_s")
@@ -137,14 +143,7 @@ def components(hist: History, explore, customer_ids, rows: np.ndarray, *, neighb
     """Components for ``customer_ids`` (history rows ``rows``, -1 = unknown); ``neighbours=0``: no
     neighbour search (the neighbours' vectors are zeros: for a mix that gives them no weight)."""
     own = _select(hist.tifu, rows)
-    if neighbours:
-        key = None if pool is None else pool.tobytes()
-        if key not in hist.nb_index:
-            hist.nb_index.clear()
-            hist.nb_index[key] = neighbour_index(hist.tifu, pool)
-        nbv = neighbour_vectors(hist.tifu, rows, neighbours, pool, index=hist.nb_index[key])
-    else:
-        nbv = np.zeros(own.shape, np.float32)
+    nbv = components_neighbours(hist, rows, neighbours, pool) if neighbours else np.zeros(own.shape, np.float32)
     # last_age is 1 + days since the last purchase where bought, absent elsewhere
     last_age = _select(hist.last_age, rows)
     bought = last_age > 0
@@ -167,6 +166,15 @@ def components(hist: History, explore, customer_ids, rows: np.ndarray, *, neighb
     np.copyto(ex, 0.0, where=bought)
     return Components(own=own, neighbours=nbv, explore=ex, explore_src=src, bought=bought, due=due,
                       weight=weight, freq=freq, rows=rows, hist=hist)
+
+
+def components_neighbours(hist: History, rows: np.ndarray, neighbours: int, pool: np.ndarray | None) -> np.ndarray:
+    """:func:`neighbour_vectors` of history rows ``rows`` (-1: zeros), the candidates' index built once per pool."""
+    key = None if pool is None else pool.tobytes()
+    if key not in hist.nb_index:
+        hist.nb_index.clear()
+        hist.nb_index[key] = neighbour_index(hist.tifu, pool)
+    return neighbour_vectors(hist.tifu, rows, neighbours, pool, index=hist.nb_index[key])
 
 
 def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -48,8 +48,8 @@ from ..errors import ConfigError, NotFittedError
 from ._blend import catalogue
 from ._history import (History, build_history, neighbour_vectors,  # noqa: F401 (re-exported)
                        purchases_from_workspace)
-from ._mix import (BUY_AGAIN_MIX, DEFAULT_MIX, LEARN_CHUNK, MIX_GRID, Components, components,  # noqa: F401 (re-exported)
-                   learn_mix, learn_tifu_alpha, ndcg_at_k, top_k)
+from ._mix import (BUY_AGAIN_MIX, DEFAULT_MIX, LEARN_CHUNK, MIX_GRID, Components,  # noqa: F401 (re-exported)
+                   components, components_neighbours, learn_mix, learn_tifu_alpha, ndcg_at_k, top_k)
 
 REC_KINDS = ("repeat", "new")
 
@@ -184,10 +184,14 @@ class NextBasketRecommender:
         return np.where(self.no_repeat_, 0.0, hist.rebuy_share)
 
     # -- scoring ---------------------------------------------------------------------------------
-    def iter_components(self, customer_ids, chunk_size: int = 500, neighbours: bool | None = None):
+    def iter_components(self, customer_ids, chunk_size: int = 500, neighbours: bool | None = None,
+                        settled_at: int | None = None):
         """(lo, hi, Components) over chunks of ``customer_ids``.  ``neighbours``: search the neighbours
         (default: when the learned mix gives them weight, ``w_new x nu > 0``; else they are zeros,
-        which leaves the scores as they are)."""
+        which leaves the scores as they are).  ``settled_at=k``: search them only for the customers
+        whose top ``k`` they can change (the others' neighbour vectors stay zeros): the neighbours and
+        explore terms are 0 on bought products and at most ``w_new`` on the others, so a customer whose
+        ``k``-th best repeat term is above ``w_new`` has a top ``k`` of repeats whatever the neighbours."""
         if not hasattr(self, "items_"):
             raise NotFittedError("NextBasketRecommender is not fitted yet: call fit(...) first.")
         cust = pd.Series(pd.unique(pd.Series(list(customer_ids), dtype=object).astype(str)))
@@ -201,9 +205,26 @@ class NextBasketRecommender:
             if ex_iter is not None:
                 _, _, total, src = next(ex_iter)
                 ex = (total, src)
-            yield lo, hi, components(self.history_, None, cust.iloc[lo:hi], rows[lo:hi],
-                                     neighbours=self.neighbours if neighbours else 0, explore_scores=ex,
-                                     pool=self.pool_)
+            r = rows[lo:hi]
+            settle = neighbours and settled_at is not None
+            comp = components(self.history_, None, cust.iloc[lo:hi], r,
+                              neighbours=self.neighbours if neighbours and not settle else 0, explore_scores=ex,
+                              pool=self.pool_)
+            if settle:
+                need = self._unsettled(comp, settled_at) & (r >= 0)
+                if need.any():
+                    comp.set_neighbours(components_neighbours(self.history_, np.where(need, r, -1), self.neighbours,
+                                                              self.pool_))
+            yield lo, hi, comp
+
+    def _unsettled(self, comp: Components, k: int) -> np.ndarray:
+        """Customers of the chunk whose top ``k`` the neighbours can change (see :meth:`iter_components`)."""
+        rep = comp._repeat(self._rebuy(self.history_), self.mix_)
+        rep[~(comp.bought & self.recommendable_[None, :] & ~self.no_repeat_[None, :])] = -np.inf
+        if rep.shape[1] < k:
+            return np.ones(len(rep), bool)
+        kth = np.partition(rep, rep.shape[1] - k, axis=1)[:, rep.shape[1] - k]
+        return ~(kth > self.mix_["w_new"] + 1e-6)  # float32 rounding and the 1e-9 popularity tie-break
 
     def scores(self, comp: Components) -> np.ndarray:
         """The mixed scores of a chunk (float64: the popularity tie-break is below float32's precision)."""
@@ -230,7 +251,7 @@ class NextBasketRecommender:
         cust = pd.Series(pd.unique(pd.Series(list(customer_ids), dtype=object).astype(str)))
         parts = []
         src_names = np.asarray(["repeat", "tifu_knn", *SOURCE_NAMES], dtype=object)
-        for lo, hi, comp in self.iter_components(cust, chunk_size):
+        for lo, hi, comp in self.iter_components(cust, chunk_size, settled_at=k):
             top, vals = top_k(self.scores(comp), k)
             r = np.repeat(np.arange(hi - lo), top.shape[1]).reshape(top.shape)
             valid = np.isfinite(vals)
