@@ -21,6 +21,7 @@ MIX_GRID = {
 }
 # share of the neighbours in the ranking of new products (the rest: explore), learned first, on the new part
 NU_GRID = (0.0, 0.1, 0.25, 0.5, 0.75, 1.0)
+NU_MARGIN = 0.01  # relative gain on the new part below which nu stays 0 (the explore blend's ranking)
 DEFAULT_MIX = {"lam": 0.5, "beta": 1.0, "gamma": 0.0, "w_new": 0.1, "nu": 0.25, "phi": 0.0}
 # "buy it again" as a mix: the personal top-frequency ranking alone (phi 1: purchase days, the latest first on
 # ties; no due factor, re-buy share or repeat-share weight; new products only after every bought one)
@@ -232,7 +233,10 @@ def learn_mix(comp: Components, rebuy_share: np.ndarray, relevant: np.ndarray, m
         s = s if rows.all() else s[rows]
         return _ndcg_negated(np.negative(s, out=s), rel, k)
 
-    best["nu"] = max(NU_GRID, key=lambda v: (score({**best, "w_new": 1.0, "nu": v}, new_only=True), -v))
+    new_part = {v: score({**best, "w_new": 1.0, "nu": v}, new_only=True) for v in NU_GRID}
+    nu = max(NU_GRID, key=lambda v: (new_part[v], -v))
+    # the neighbours must earn their search (a pass over the pool per customer): 1% over the explore blend alone
+    best["nu"] = nu if new_part[nu] > new_part[0.0] * (1 + NU_MARGIN) else 0.0
 
     best_v = score(best)
     buy_again = {**best, **BUY_AGAIN_MIX}
