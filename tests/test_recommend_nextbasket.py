@@ -238,3 +238,13 @@ def test_neighbours_are_searched_only_for_customers_whose_top_k_they_can_change(
     assert full.neighbours[0].tolist() == [1, 0, 0] and full.neighbours_s[0].tolist() == [0, 0, 0]
     rec = m.recommend(["a", "c"], top_n=2)
     assert rec["product_id"].tolist() == ["x", "y", "x", "z"] and rec["kind"].tolist()[-1] == "new"
+
+
+def test_nu_needs_a_gain_above_twice_its_paired_standard_error():
+    from shopseg.recommend._mix import _clearly_better
+
+    b = np.array([0.5, 0.5, 0.5, 0.5])
+    assert _clearly_better(b + 0.1, b)  # the same gain for everyone: no noise
+    # gains 0.3, -0.1, 0.3, -0.1: mean 0.1, sd 0.231, se 0.115 -> 0.1 < 2 x 0.115
+    assert not _clearly_better(b + np.array([0.3, -0.1, 0.3, -0.1]), b)
+    assert not _clearly_better(b[:1] + 1, b[:1])  # one customer says nothing

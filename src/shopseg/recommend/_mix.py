@@ -21,7 +21,7 @@ MIX_GRID = {
 }
 # share of the neighbours in the ranking of new products (the rest: explore), learned first, on the new part
 NU_GRID = (0.0, 0.1, 0.25, 0.5, 0.75, 1.0)
-NU_MARGIN = 0.01  # relative gain on the new part below which nu stays 0 (the explore blend's ranking)
+NU_Z = 2.0  # nu > 0 only when its gain on the new part is this many standard errors above 0 (paired)
 DEFAULT_MIX = {"lam": 0.5, "beta": 1.0, "gamma": 0.0, "w_new": 0.1, "nu": 0.25, "phi": 0.0}
 # "buy it again" as a mix: the personal top-frequency ranking alone (phi 1: purchase days, the latest first on
 # ties; no due factor, re-buy share or repeat-share weight; new products only after every bought one)
@@ -195,9 +195,10 @@ def ndcg_at_k(scores: np.ndarray, relevant: np.ndarray, k: int = 10) -> float:
     return _ndcg_negated(np.negative(scores[has]), relevant[has], k)
 
 
-def _ndcg_negated(neg: np.ndarray, relevant: np.ndarray, k: int) -> float:
+def _ndcg_negated(neg: np.ndarray, relevant: np.ndarray, k: int, per_row: bool = False):
     """:func:`ndcg_at_k` of the scores ``-neg`` (``neg`` is overwritten) on rows that all have a relevant
-    product: the same top ``k`` as :func:`top_k` (lower index first on ties), no copy of the scores."""
+    product: the same top ``k`` as :func:`top_k` (lower index first on ties), no copy of the scores;
+    ``per_row``: each row's NDCG@k instead of their mean."""
     kk = min(k, neg.shape[1])
     top = np.argpartition(neg, kk - 1, axis=1)[:, :kk]
     vals = np.take_along_axis(neg, top, axis=1)
@@ -206,7 +207,18 @@ def _ndcg_negated(neg: np.ndarray, relevant: np.ndarray, k: int) -> float:
     rel = np.take_along_axis(relevant, top, axis=1) & np.isfinite(vals)
     disc = 1 / np.log2(np.arange(2, kk + 2))
     idcg = np.cumsum(disc)[np.minimum(relevant.sum(axis=1), kk) - 1]
-    return float(((rel * disc).sum(axis=1) / idcg).mean())
+    rows = (rel * disc).sum(axis=1) / idcg
+    return rows if per_row else float(rows.mean())
+
+
+def _clearly_better(a: np.ndarray, b: np.ndarray) -> bool:
+    """Per-customer NDCG ``a`` beats ``b`` on the same customers by more than :data:`NU_Z` standard errors
+    of the mean paired difference: the neighbours must earn their search (a pass over the pool per
+    customer) by a gain that is not noise of the inner split's sample."""
+    d = a - b
+    if len(d) < 2:
+        return False
+    return bool(d.mean() > NU_Z * d.std(ddof=1) / np.sqrt(len(d)))
 
 
 def learn_mix(comp: Components, rebuy_share: np.ndarray, relevant: np.ndarray, mask: np.ndarray, k: int = 10,
@@ -222,21 +234,20 @@ def learn_mix(comp: Components, rebuy_share: np.ndarray, relevant: np.ndarray, m
     rows_all, rows_new = relevant.any(axis=1), rel_new.any(axis=1)
     rel_all, rel_new = relevant[rows_all], rel_new[rows_new]
 
-    def score(p, new_only=False):
+    def score(p, new_only=False, per_row=False):
         s = comp.mix(rebuy_share, p, cache=True)  # a new array: negated in place below
         s[:, ~mask] = -np.inf
         if new_only:
             s[comp.bought] = -np.inf
         rows, rel = (rows_new, rel_new) if new_only else (rows_all, rel_all)
         if not rows.any():
-            return 0.0
+            return np.zeros(0) if per_row else 0.0
         s = s if rows.all() else s[rows]
-        return _ndcg_negated(np.negative(s, out=s), rel, k)
+        return _ndcg_negated(np.negative(s, out=s), rel, k, per_row)
 
-    new_part = {v: score({**best, "w_new": 1.0, "nu": v}, new_only=True) for v in NU_GRID}
-    nu = max(NU_GRID, key=lambda v: (new_part[v], -v))
-    # the neighbours must earn their search (a pass over the pool per customer): 1% over the explore blend alone
-    best["nu"] = nu if new_part[nu] > new_part[0.0] * (1 + NU_MARGIN) else 0.0
+    new_part = {v: score({**best, "w_new": 1.0, "nu": v}, new_only=True, per_row=True) for v in NU_GRID}
+    nu = max(NU_GRID, key=lambda v: (new_part[v].mean() if len(new_part[v]) else 0.0, -v))
+    best["nu"] = nu if _clearly_better(new_part[nu], new_part[0.0]) else 0.0
 
     best_v = score(best)
     buy_again = {**best, **BUY_AGAIN_MIX}

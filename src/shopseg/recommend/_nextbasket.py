@@ -31,8 +31,8 @@ personal top-frequency score: purchase days + 1 / (1 + days since the last), sca
 ``as_of - horizon_days``, target = every product each returning customer bought in the
 ``horizon_days`` up to ``as_of``): first ``nu``, the ranking of new products, on NDCG@10 of the new
 part of the target alone (``nu = 0`` is the explore blend, so new products are ranked no worse
-than by the blend on that split; ``nu > 0`` only when it beats ``nu = 0`` there by 1 %, as the
-neighbour search is the model's costliest part); then ``lam``, ``beta`` (exponent of the repurchase share),
+than by the blend on that split; ``nu > 0`` only when its gain over ``nu = 0`` there is above twice
+its standard error, paired by customer: the neighbour search is the model's costliest part); then ``lam``, ``beta`` (exponent of the repurchase share),
 ``gamma``, ``w_new`` and ``phi`` by coordinate ascent on NDCG@10 of the whole target, started from
 the default mix or from "buy it again" as a mix (``phi = 1``, ``lam = 1``, ``beta = gamma = w_new =
 0``), whichever the split scores higher: where the shop's own backtest says buy-again wins (a shop
