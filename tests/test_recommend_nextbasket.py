@@ -248,3 +248,23 @@ def test_nu_needs_a_gain_above_twice_its_paired_standard_error():
     # gains 0.3, -0.1, 0.3, -0.1: mean 0.1, sd 0.231, se 0.115 -> 0.1 < 2 x 0.115
     assert not _clearly_better(b + np.array([0.3, -0.1, 0.3, -0.1]), b)
     assert not _clearly_better(b[:1] + 1, b[:1])  # one customer says nothing
+
+
+def test_skipping_the_settled_customers_changes_no_recommendation_source_or_score():
+    from shopseg.recommend import Recommender
+
+    rng = np.random.default_rng(7)
+    n = 900  # 60 customers, 15 products, 1-60 days before AS_OF; some buy a few products, some many
+    rows = [(f"c{c}", f"p{p}", int(a)) for c, p, a in zip(rng.integers(0, 60, n), rng.zipf(1.6, n) % 15,
+                                                           rng.integers(1, 60, n))]
+    p, prods = purchases(rows), products([f"p{i}" for i in range(15)])
+    h = build_history(p, prods["product_id"].to_numpy(object), AS_OF)
+    ex = Recommender(collaborative="cooccurrence", weight_content=0).fit(None, prods, n_days=(h.users, h.n_days))
+    m = NextBasketRecommender(learn_mix=False, neighbours=5).fit(p, prods, AS_OF, explore=ex, history=h)
+    m.mix_ = {"lam": 0.5, "beta": 0.5, "gamma": 0.5, "w_new": 0.2, "nu": 0.5, "phi": 0.5}
+    users = [*h.users, "unknown"]
+    fast, full = m.recommend(users, top_n=3, chunk_size=7), m.recommend(users, top_n=3, chunk_size=7, settle=False)
+    (_, _, comp), = m.iter_components(h.users, chunk_size=60, settled_at=3)
+    skipped = ~comp.explore_s.any(axis=1) & ~comp.neighbours.any(axis=1)
+    assert 0 < skipped.sum() < len(h.users), skipped.sum()  # some customers settled, some not
+    assert fast.equals(full) and set(full["kind"]) == {"repeat", "new"}

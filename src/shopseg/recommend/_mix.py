@@ -68,6 +68,24 @@ class Components:
         self.neighbours = nbv
         self.neighbours_s = _scale(np.where(self.bought, np.float32(0), nbv), np.float32)
 
+    def set_explore(self, rows: np.ndarray, total: np.ndarray, src) -> None:
+        """The explore blend's scores ``total`` and source function ``src`` (of :meth:`Recommender.iter_scores`)
+        for the chunk's ``rows`` (bool) only; the other rows keep theirs (zeros)."""
+        ex = np.maximum(total, 0.0)
+        ex[self.bought[rows]] = 0.0
+        self.explore[rows] = ex
+        self.explore_s[rows] = _scale(ex, np.float32)
+        pos, others = np.cumsum(rows) - 1, self.explore_src
+
+        def source_at(rr: np.ndarray, tt: np.ndarray) -> np.ndarray:
+            out = np.asarray(others(rr, tt), np.int8).copy()
+            m = rows[rr]
+            if m.any():
+                out[m] = src(pos[rr[m]], tt[m])
+            return out
+
+        self.explore_src = source_at
+
     # the fields learn_mix and learn_tifu_alpha read
     LEARN_FIELDS = ("own", "neighbours", "bought", "weight", "due", "own_s", "neighbours_s", "explore_s", "freq_s")
 

@@ -189,37 +189,43 @@ class NextBasketRecommender:
                         settled_at: int | None = None):
         """(lo, hi, Components) over chunks of ``customer_ids``.  ``neighbours``: search the neighbours
         (default: when the learned mix gives them weight, ``w_new x nu > 0``; else they are zeros,
-        which leaves the scores as they are).  ``settled_at=k``: search them only for the customers
-        whose top ``k`` they can change (the others' neighbour vectors stay zeros): the neighbours and
-        explore terms are 0 on bought products and at most ``w_new`` on the others, so a customer whose
-        ``k``-th best repeat term is above ``w_new`` has a top ``k`` of repeats whatever the neighbours."""
+        which leaves the scores as they are).  ``settled_at=k``: search the neighbours and score the
+        explore blend only for the customers whose top ``k`` they can change (the others' stay zeros):
+        both terms are 0 on bought products and at most ``w_new`` together on the others, so a customer
+        whose ``k``-th best repeat term is above ``w_new`` has a top ``k`` of repeats whatever they are."""
         if not hasattr(self, "items_"):
             raise NotFittedError("NextBasketRecommender is not fitted yet: call fit(...) first.")
         cust = pd.Series(pd.unique(pd.Series(list(customer_ids), dtype=object).astype(str)))
         rows = self.history_.rows(cust)
         if neighbours is None:
             neighbours = self.mix_["w_new"] * self.mix_["nu"] > 0
-        ex_iter = self.explore_.iter_scores(cust, chunk_size=chunk_size) if self.explore_ is not None else None
+        settle = settled_at is not None
+        ex_iter = self.explore_.iter_scores(cust, chunk_size=chunk_size) \
+            if self.explore_ is not None and not settle else None
         for lo in range(0, len(cust), chunk_size):
             hi = min(lo + chunk_size, len(cust))
             ex = None
             if ex_iter is not None:
                 _, _, total, src = next(ex_iter)
                 ex = (total, src)
+            elif settle:  # filled below for the unsettled customers only
+                ex = (np.zeros((hi - lo, len(self.items_))), _no_source)
             r = rows[lo:hi]
-            settle = neighbours and settled_at is not None
             comp = components(self.history_, None, cust.iloc[lo:hi], r,
                               neighbours=self.neighbours if neighbours and not settle else 0, explore_scores=ex,
                               pool=self.pool_)
             if settle:
-                need = self._unsettled(comp, settled_at) & (r >= 0)
-                if need.any():
+                need = self._unsettled(comp, settled_at) | (r < 0)
+                if need.any() and self.explore_ is not None:
+                    (_, _, total, src), = self.explore_.iter_scores(cust.iloc[lo:hi][need], chunk_size=int(need.sum()))
+                    comp.set_explore(need, total, src)
+                if neighbours and (need & (r >= 0)).any():
                     comp.set_neighbours(components_neighbours(self.history_, np.where(need, r, -1), self.neighbours,
                                                               self.pool_))
             yield lo, hi, comp
 
     def _unsettled(self, comp: Components, k: int) -> np.ndarray:
-        """Customers of the chunk whose top ``k`` the neighbours can change (see :meth:`iter_components`)."""
+        """Customers of the chunk whose top ``k`` new products can enter (see :meth:`iter_components`)."""
         rep = comp._repeat(self._rebuy(self.history_), self.mix_)
         rep[~(comp.bought & self.recommendable_[None, :] & ~self.no_repeat_[None, :])] = -np.inf
         if rep.shape[1] < k:
@@ -243,16 +249,19 @@ class NextBasketRecommender:
         habit = (comp.at("own_cycle", rr, tt) > 0) | (self._rebuy(self.history_)[tt] >= 0.5)
         return comp.bought[rr, tt] & habit & (ratio >= 1.0) & (ratio <= 3.0)
 
-    def recommend(self, customer_ids, *, top_n: int | None = None, chunk_size: int = 500) -> pd.DataFrame:
+    def recommend(self, customer_ids, *, top_n: int | None = None, chunk_size: int = 500,
+                  settle: bool = True) -> pd.DataFrame:
         """Top products per customer: customer_id, rank, product_id, score, source, kind, is_due (a repeat
-        whose days since the last purchase reached its cycle), reason."""
+        whose days since the last purchase reached its cycle), reason.  ``settle``: skip the neighbour
+        search and the explore blend for customers whose top ``top_n`` they cannot change (see
+        :meth:`iter_components`; the same result as ``settle=False``, which computes every term)."""
         from ._blend import SOURCE_NAMES
 
         k = int(top_n or self.top_n)
         cust = pd.Series(pd.unique(pd.Series(list(customer_ids), dtype=object).astype(str)))
         parts = []
         src_names = np.asarray(["repeat", "tifu_knn", *SOURCE_NAMES], dtype=object)
-        for lo, hi, comp in self.iter_components(cust, chunk_size, settled_at=k):
+        for lo, hi, comp in self.iter_components(cust, chunk_size, settled_at=k if settle else None):
             top, vals = top_k(self.scores(comp), k)
             r = np.repeat(np.arange(hi - lo), top.shape[1]).reshape(top.shape)
             valid = np.isfinite(vals)
@@ -273,6 +282,10 @@ class NextBasketRecommender:
         out.insert(1, "rank", out.groupby("customer_id", sort=False).cumcount().astype("int64") + 1)
         out["reason"] = reasons(out)
         return out.drop(columns=["_since", "_own", "_cycle", "_rebuy"])
+
+
+def _no_source(rr: np.ndarray, tt: np.ndarray) -> np.ndarray:
+    return np.zeros(len(rr), np.int8)
 
 
 def reasons(out: pd.DataFrame) -> pd.Series:
