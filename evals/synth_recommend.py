@@ -7,7 +7,8 @@ recommender is fitted at as_of on the observed history only.  A planted item is 
 window* when the customer bought their staple before as_of and buys it again in the horizon; over
 the customers with one (one planted item each), against that ground truth, for the next-basket
 model and, in the same run, "buy it again" (own most-bought products) and popularity (the shop's
-most bought of the last ``recommend.popularity_days``):
+most bought of the last ``recommend.popularity_days``), all three over the recommendable products
+only (as in ``evaluate_time_split``: a staple discontinued by as_of is offered by none):
 
 * precision@10 — planted due items in the top 10 / 10 (at most 0.1 here: one planted item each);
 * R-precision — precision@k with k = the customer's number of planted due items (1): the top
@@ -82,7 +83,9 @@ def evaluate(ws, k: int = 10) -> dict:
     pop = np.bincount(col.reindex(recent["product_id"].astype(str)).dropna().astype(np.int64),
                       minlength=len(nb.items_)).astype(float)
     pop = np.where(nb.recommendable_, pop / max(pop.max(), 1), -np.inf)
-    again = np.where(n_days > 0, n_days + 1 / (1 + since), 1e-3 * pop[None, :])
+    # recommendable products only, as every method of evaluate_time_split (a discontinued staple is not offered)
+    again = np.where(nb.recommendable_[None, :], np.where(n_days > 0, n_days + 1 / (1 + since), 1e-3 * pop[None, :]),
+                     -np.inf)
     # popularity: the shop's most bought products of the last popularity_days, the same for everyone
     out = {"next_basket": _judge(top_nb, staple), "buy_again": _judge(_top(again, k), staple),
            "popularity": _judge(_top(np.tile(pop, (len(due), 1)), k), staple)}
@@ -90,7 +93,8 @@ def evaluate(ws, k: int = 10) -> dict:
     is_staple = key.isin(set(due["customer_id"].astype(str) + "\x1f" + due["product_id"].astype(str)))
     rep = recs["kind"] == "repeat"
     flagged = rep & recs["is_due"]
-    return {"customers": len(users), "due_customers": len(due), "seconds": round(secs, 1), "methods": out,
+    return {"customers": len(users), "due_customers": len(due),
+            "unavailable_staples": int((~nb.recommendable_[staple[staple >= 0]]).sum()), "seconds": round(secs, 1), "methods": out,
             "precision_due_flag": float(is_staple[flagged].mean()) if flagged.any() else float("nan"),
             "n_due_flag": int(flagged.sum()),
             "precision_all_repeats": float(is_staple[rep].mean()) if rep.any() else float("nan"),
@@ -110,7 +114,8 @@ def main(customers: int = 5000) -> str:
         f"### Demo shop with planted repurchases ({customers:,} customers, seed 3, as_of {AS_OF})", "",
         f"Customers with a planted staple bought before and again in the 180 days after as_of (its planted "
         f"item due in the test window): {m['due_customers']:,} of {m['customers']:,} with purchases. "
-        f"Fit + recommend: {m['seconds']} s.", "",
+        f"Fit + recommend: {m['seconds']} s. Of their staples, {m['unavailable_staples']:,} are not "
+        f"recommendable (unavailable or not merchandise in the catalogue at as_of): no method may offer them.", "",
         "| against the planted due staple | next basket | buy it again | popularity, last 90 days |",
         "|---|---:|---:|---:|", *rows, "",
         "The explore blend never recommends a bought product: 0 on every row.", "",

@@ -210,3 +210,61 @@ def test_the_explore_blend_fitted_from_the_history_equals_the_one_fitted_from_in
     assert b.users_.tolist() == ["a", "b", "c"] and b.user_items_.toarray()[0].tolist() == [np.log1p(2), np.log1p(1), 0]
     assert (a.user_items_ != b.user_items_).nnz == 0 and a.popularity_.tolist() == b.popularity_.tolist() == [1, 2, 1]
     assert a.recommend(["a", "b", "c"]).equals(b.recommend(["a", "b", "c"]))
+
+
+def test_buy_again_wins_the_inner_split_so_the_mix_falls_back_to_it():
+    # 30 customers buy s on 8 days (inner-split ages 7..14) and r on the 7 latest (ages 1..7, one basket with s),
+    # then s after the split. TIFU by hand: r (1 + .9 + ... + .9^6) / 7 = 0.746 in the latest group of 7 baskets;
+    # s .9^6 / 7 = 0.076 there plus 0.7 x 0.746 in the older group = 0.598 < r: the default mix ranks r first
+    # (both due, both re-bought by all), NDCG 1 / log2(3) = 0.63. Buy it again: s 8 days > r 7 days, NDCG 1.
+    rows = [(f"c{i}", "r", 90 + a) for i in range(30) for a in range(1, 8)]
+    rows += [(f"c{i}", "s", 90 + a) for i in range(30) for a in range(7, 15)] + [(f"c{i}", "s", 50) for i in range(30)]
+    m = NextBasketRecommender(horizon_days=90).fit(purchases(rows), products(["r", "s"]), AS_OF)
+    assert m.buy_again_ndcg_ == pytest.approx(1.0) and m.mix_ndcg_ == pytest.approx(1.0)
+    assert m.mix_source_ == "inner split: buy it again" and m.mix_["phi"] == 1.0 and m.mix_["w_new"] == 0.0
+
+
+def test_neighbours_are_searched_only_for_customers_whose_top_k_they_can_change():
+    # top 2, new products at most w_new = 0.5: a's two bought products score 1 each (settled: no search);
+    # c bought one product, so a new one enters c's top 2 (searched: b, who bought z, is c's nearest)
+    m = NextBasketRecommender(learn_mix=False, neighbours=1).fit(
+        purchases([("a", "x", 30), ("a", "y", 30), ("b", "x", 25), ("b", "z", 5), ("c", "x", 10)]),
+        products(["x", "y", "z"]), AS_OF)
+    m.mix_ = {"lam": 1.0, "beta": 0.0, "gamma": 0.0, "w_new": 0.5, "nu": 1.0, "phi": 0.0}
+    (_, _, settled), = m.iter_components(["a", "c"], settled_at=2)
+    (_, _, full), = m.iter_components(["a", "c"])
+    assert not settled.neighbours[0].any() and settled.neighbours[1].tolist() == full.neighbours[1].tolist()
+    # a's nearest is c, who bought only x, which a bought too: the mix's neighbour term is on new products only
+    assert full.neighbours[0].tolist() == [1, 0, 0] and full.neighbours_s[0].tolist() == [0, 0, 0]
+    rec = m.recommend(["a", "c"], top_n=2)
+    assert rec["product_id"].tolist() == ["x", "y", "x", "z"] and rec["kind"].tolist()[-1] == "new"
+
+
+def test_nu_needs_a_gain_above_twice_its_paired_standard_error():
+    from shopseg.recommend._mix import _clearly_better
+
+    b = np.array([0.5, 0.5, 0.5, 0.5])
+    assert _clearly_better(b + 0.1, b)  # the same gain for everyone: no noise
+    # gains 0.3, -0.1, 0.3, -0.1: mean 0.1, sd 0.231, se 0.115 -> 0.1 < 2 x 0.115
+    assert not _clearly_better(b + np.array([0.3, -0.1, 0.3, -0.1]), b)
+    assert not _clearly_better(b[:1] + 1, b[:1])  # one customer says nothing
+
+
+def test_skipping_the_settled_customers_changes_no_recommendation_source_or_score():
+    from shopseg.recommend import Recommender
+
+    rng = np.random.default_rng(7)
+    n = 900  # 60 customers, 15 products, 1-60 days before AS_OF; some buy a few products, some many
+    rows = [(f"c{c}", f"p{p}", int(a)) for c, p, a in zip(rng.integers(0, 60, n), rng.zipf(1.6, n) % 15,
+                                                           rng.integers(1, 60, n))]
+    p, prods = purchases(rows), products([f"p{i}" for i in range(15)])
+    h = build_history(p, prods["product_id"].to_numpy(object), AS_OF)
+    ex = Recommender(collaborative="cooccurrence", weight_content=0).fit(None, prods, n_days=(h.users, h.n_days))
+    m = NextBasketRecommender(learn_mix=False, neighbours=5).fit(p, prods, AS_OF, explore=ex, history=h)
+    m.mix_ = {"lam": 0.5, "beta": 0.5, "gamma": 0.5, "w_new": 0.2, "nu": 0.5, "phi": 0.5}
+    users = [*h.users, "unknown"]
+    fast, full = m.recommend(users, top_n=3, chunk_size=7), m.recommend(users, top_n=3, chunk_size=7, settle=False)
+    (_, _, comp), = m.iter_components(h.users, chunk_size=60, settled_at=3)
+    skipped = ~comp.explore_s.any(axis=1) & ~comp.neighbours.any(axis=1)
+    assert 0 < skipped.sum() < len(h.users), skipped.sum()  # some customers settled, some not
+    assert fast.equals(full) and set(full["kind"]) == {"repeat", "new"}

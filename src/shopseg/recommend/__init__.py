@@ -4,6 +4,8 @@
   per-product repurchase share and cycle, "due" items first), TIFU-KNN neighbours (Hu et al.,
   SIGIR 2020) and the explore blend for new products, mixed with weights learned per shop on an
   inner time split;
+* :mod:`._mix` — the per-chunk evidence (:class:`~._mix.Components`), the mix's scoring and its
+  search on the inner split ("buy it again" as a candidate it can fall back to);
 * :mod:`._history` — the purchase history it reads (purchase days, last purchase, cycles, TIFU
   vectors) and the nearest-neighbour search over the TIFU vectors;
 * :mod:`._blend` — the explore recommender for products the customer never bought: ALS or

@@ -99,7 +99,8 @@ def recommend_stage(ctx) -> dict:
     model = next_basket_model(cfg, purchases, products_frame(ws), ctx.as_of, rules=rules, segments=segs)
     del purchases  # the model keeps what it needs; scoring is the stage's peak
     recs = model.recommend(customers)
-    learned = {"collaborative": model.explore_.collaborative_, "mix": model.mix_, "mix_from": model.mix_source_}
+    learned = {"collaborative": model.explore_.collaborative_, "mix": model.mix_, "mix_from": model.mix_source_,
+               "mix_ndcg": model.mix_ndcg_, "buy_again_ndcg": model.buy_again_ndcg_}
     del model  # released before DuckDB sorts and writes the table
     ws.con.execute("SELECT 1").fetchall()
     ws.con.register("_recs_out", recs)
@@ -117,7 +118,14 @@ def recommend_stage(ctx) -> dict:
     return {"rows": n, "customers": len(customers), "collaborative": learned["collaborative"],
             "rules": 0 if rules is None else len(rules), "sources": recs["source"].value_counts().to_dict(),
             "kinds": recs["kind"].value_counts().to_dict(), "due": int(recs["is_due"].sum()), "mix": learned["mix"],
-            "mix_from": learned["mix_from"], "fit_seconds": round(time.perf_counter() - t0, 2)}
+            "mix_from": learned["mix_from"],
+            # NDCG@10 of the learned mix and of "buy it again" on the inner split (the mix falls back to buy-again)
+            "mix_ndcg": _round(learned["mix_ndcg"]), "buy_again_ndcg": _round(learned["buy_again_ndcg"]),
+            "fit_seconds": round(time.perf_counter() - t0, 2)}
+
+
+def _round(v):
+    return None if v is None else round(float(v), 4)
 
 
 def recommendations_for(ws, customer_id: str, run_id: int | None = None) -> pd.DataFrame:
