@@ -152,7 +152,7 @@ def test_recommend_stage_writes_the_table_and_the_cli_helper_reads_it(ws):
     ada = recommendations_for(ws, "c01")
     assert len(ada) == 5 and set(ada["kind"]) == {"repeat"} and (ada["source"] == "repeat").all()
     socks = ada.set_index("product_id").loc["p04"]
-    assert socks["name"] == "Wool Socks" and socks["reason"] == "you buy this every ~66 days; last 6 days ago"
+    assert socks["name"] == "Wool Socks" and socks["reason"] == "you bought this twice, 66 days apart; last 6 days ago"
     assert not socks["is_due"]  # 6 of 66 days
     # Cai bought only the bottle: it comes back as a repeat, the four others are new
     cai = recommendations_for(ws, "c03")

@@ -61,8 +61,11 @@ def test_a_due_product_ranks_before_one_bought_just_now_and_the_reason_says_why(
     assert recs["product_id"].tolist() == ["p", "q"]
     assert recs["score"].tolist() == pytest.approx([1.0, 0.55], abs=1e-6)
     assert recs["kind"].tolist() == ["repeat", "repeat"] and recs["is_due"].tolist() == [True, False]
-    assert recs["reason"].tolist() == ["you buy this every ~10 days; last 12 days ago",
-                                       "you buy this every ~30 days; last 3 days ago"]
+    # two purchase days are a gap, not a habit; a third day makes the cycle
+    assert recs["reason"].tolist() == ["you bought this twice, 10 days apart; last 12 days ago",
+                                       "you bought this twice, 30 days apart; last 3 days ago"]
+    m3 = fit([("z", "p", 32), ("z", "p", 22), ("z", "p", 12), ("z", "q", 3)], ["p", "q"])
+    assert m3.recommend(["z"]).set_index("product_id").loc["p", "reason"] == "you buy this every ~10 days; last 12 days ago"
 
 
 def test_a_durable_good_bought_once_by_everyone_is_not_pushed_again():
