@@ -291,15 +291,17 @@ def _no_source(rr: np.ndarray, tt: np.ndarray) -> np.ndarray:
 
 def reasons(out: pd.DataFrame) -> pd.Series:
     """A sentence per recommendation (vectorised string building)."""
-    since = out["_since"].round().astype("int64").astype(str)
-    own = out["_own"].round().astype("int64").astype(str)
-    cyc = out["_cycle"].round().astype("int64").astype(str)
-    rep_own = "you buy this every ~" + own + " days; last " + since + " days ago"
+    def days(col: str) -> pd.Series:  # "1 day", "12 days"
+        n = out[col].round().astype("int64").astype(str)
+        return n + np.where(n == "1", " day", " days")
+
+    since, own, cyc = days("_since"), days("_own"), days("_cycle")
+    rep_own = "you buy this every ~" + own + "; last " + since + " ago"
     # two purchase days make a gap, not a habit (Online Retail's 17850 bought on 1 and 2 Dec 2010: "every ~1 days;
     # last 372 days ago" told the reader nothing true): said as what happened
-    rep_two = "you bought this twice, " + own + " days apart; last " + since + " days ago"
-    rep_once = "you bought this " + since + " days ago; customers rebuy it every ~" + cyc + " days"
-    rep_rare = "you bought this " + since + " days ago"  # few of its buyers re-buy it: no cycle to speak of
+    rep_two = "you bought this twice, " + own + " apart; last " + since + " ago"
+    rep_once = "you bought this " + since + " ago; customers rebuy it every ~" + cyc
+    rep_rare = "you bought this " + since + " ago"  # few of its buyers re-buy it: no cycle to speak of
     new = out["source"].map(NEW_REASONS).fillna("customers with baskets like yours buy this")
     is_rep = out["kind"] == "repeat"
     once = np.where(out["_rebuy"] >= 0.25, rep_once, rep_rare)
