@@ -50,7 +50,7 @@ def test_recommendations_show_product_names_and_why():
             {"product_id": "P2", "product_name": None, "kind": None, "reason": None}]
     html = render(view(next_action=None, recommendations=recs))
     assert "<li>Blue mug (repeat: you buy this every ~46 days)</li><li>P2</li>" in html
-    assert '<p id="next-action" class="muted">None planned.</p>' in html
+    assert '<p id="next-action" class="muted">Nothing planned.</p>' in html
 
 
 def test_campaign_rows_show_rounded_figures():

@@ -234,10 +234,10 @@ def next_action_words(action: dict | None) -> str:
     >>> next_action_words({"campaign": "vip", "group": "control"})
     "Held out of vip as a control customer: not contacted, so the campaign's effect can be measured."
     >>> next_action_words(None)
-    'None planned.'
+    'Nothing planned.'
     """
     if not action:
-        return "None planned."
+        return "Nothing planned."
     if action.get("group") == "control":
         return (f"Held out of {action.get('campaign')} as a control customer: not contacted, so the campaign's "
                 "effect can be measured.")
