@@ -144,7 +144,7 @@ def build_report(ws: Workspace, run_id: int | None = None, path: str | Path | No
     Money is written in ``shop.currency`` of ``config`` when given, else of the run's config ("auto": the
     ingest presets' currency, see ``_units.shop_currency``).
     """
-    from . import _sections  # noqa: F401  (registers the sections)
+    from . import _sections, _sections_outcomes  # noqa: F401  (register the sections, in this order)
     from . import _geo  # noqa: F401  (the geography section, after them)
 
     if run_id is None:

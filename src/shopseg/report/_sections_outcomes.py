@@ -1,0 +1,239 @@
+"""The report's sections on predictions and actions, in order after :mod:`._sections` (shop, segments):
+churn model quality, lifetime value, association rules, reviews and the campaign plan."""
+
+from __future__ import annotations
+
+import html
+
+import plotly.graph_objects as go
+
+from ..errors import ShopsegError
+from ._build import ReportContext, Section, figure_html, section, table_html
+from ._sections import _run_df, _stage_note
+from ._units import in_money
+
+
+@section
+def churn_quality(ctx: ReportContext) -> Section:
+    val = _run_df(ctx, "churn_validation", "SELECT churned, probability FROM {t}")
+    rep = _run_df(ctx, "model_reports", "SELECT model, metric, value, details FROM {t} "
+                                        "WHERE json_extract_string(details, '$.task') = 'churn'")
+    if val is None or rep is None:
+        return Section("churn", "Churn risk: model quality and drivers",
+                       missing=_stage_note(ctx, "churn", "the churn stage did not run"))
+    import json
+
+    import numpy as np
+    from sklearn.metrics import roc_curve
+
+    y, p = val.churned.to_numpy().astype(int), val.probability.to_numpy()
+    fpr, tpr, _ = roc_curve(y, p)
+    metrics = {(r.model, r.metric): r.value for r in rep.itertuples()}
+    main = next(m for (m, k) in metrics if k == "roc_auc" and m not in ("rfm_logit", "bgnbd"))
+    auc, base = metrics.get((main, "roc_auc")), metrics.get(("rfm_logit", "roc_auc"))
+    roc = go.Figure()
+    roc.add_scatter(x=fpr, y=tpr, name=f"{main} (AUC {auc:.3f})")
+    roc.add_scatter(x=[0, 1], y=[0, 1], name="chance", line=dict(dash="dot", color="#999"))
+    roc.update_layout(xaxis_title="false alarms (share of non-churners)", yaxis_title="churners caught", height=340)
+    bins = np.clip((p * 10).astype(int), 0, 9)
+    cal = val.assign(bin=bins).groupby("bin").agg(predicted=("probability", "mean"), observed=("churned", "mean"),
+                                                  n=("churned", "size")).reset_index()
+    calf = go.Figure()
+    calf.add_scatter(x=cal.predicted, y=cal.observed, mode="lines+markers", name="observed",
+                     text=cal.n, hovertemplate="predicted %{x:.2f}, observed %{y:.2f} (%{text} customers)")
+    calf.add_scatter(x=[0, 1], y=[0, 1], name="perfect", line=dict(dash="dot", color="#999"))
+    calf.update_layout(xaxis_title="predicted churn probability", yaxis_title="observed churn rate", height=340)
+    gains_row = rep[(rep.metric == "gains_top_20") & (rep.model == main)]
+    gains = json.loads(gains_row.details.iloc[0]).get("gains", []) if not gains_row.empty else []
+    imp_row = rep[(rep.metric == "global_importance_top") & (rep.model == main)]
+    drivers = json.loads(imp_row.details.iloc[0]).get("mean_abs_contribution", {}) if not imp_row.empty else {}
+    top = sorted(drivers.items(), key=lambda kv: -kv[1])[:12]
+    imp = go.Figure(go.Bar(x=[v for _, v in top][::-1], y=[k for k, _ in top][::-1], orientation="h"))
+    imp.update_layout(xaxis_title="mean |contribution| to the churn score", height=360)
+    body = "<div class='grid2'>" + figure_html(roc) + figure_html(calf) + "</div>"
+    if gains:
+        import pandas as pd
+
+        g = pd.DataFrame(gains)
+        gf = go.Figure(go.Scatter(x=[0, *g.contacted_share], y=[0, *g.churners_reached_share], mode="lines+markers",
+                                  name="model"))
+        gf.add_scatter(x=[0, 1], y=[0, 1], name="random", line=dict(dash="dot", color="#999"))
+        gf.update_layout(xaxis_title="share of customers contacted (highest risk first)",
+                         yaxis_title="share of churners reached", height=340, xaxis_tickformat=".0%",
+                         yaxis_tickformat=".0%")
+        body += "<div class='grid2'>" + figure_html(gf) + figure_html(imp) + "</div>"
+    else:
+        body += figure_html(imp)
+    tiers = _run_df(ctx, "churn_scores", "SELECT tier, count(*) AS customers, avg(probability) AS mean_probability "
+                                         "FROM {t} GROUP BY 1 ORDER BY 3 DESC")
+    if tiers is not None:
+        body += table_html(tiers)
+    g20 = metrics.get((main, "gains_top_20"))
+    take = (f"The {main} model separates churners with ROC-AUC {auc:.2f}"
+            + (f" (baseline logistic on R, F, M: {base:.2f})" if base is not None else "")
+            + (f"; contacting the riskiest 20% reaches {g20:.0%} of the churners" if g20 is not None else "")
+            + (f". Strongest driver: {top[0][0]}." if top else "."))
+    dec = _run_df(ctx, "model_decisions", "SELECT decision FROM {t} WHERE model = 'churn' AND decision IS NOT NULL")
+    if dec is not None:  # which model scores the customers, and why (backtested against the baseline)
+        take += f" Scores: {dec.decision.iloc[0]}."
+    return Section("churn", "Churn risk: model quality and drivers", take, body)
+
+
+def _clv_sources_and_disagreement(ctx: ReportContext, gone_share: float) -> str:
+    """Which candidate each CLV prediction came from (model_decisions), and the lifecycle's view when the
+    two disagree by more than 15 points."""
+    out = ""
+    d = _run_df(ctx, "model_decisions", "SELECT * FROM {t} WHERE model IN ('p_alive', 'expected_purchases', 'clv') "
+                                        "ORDER BY model DESC")
+    if d is not None and "candidate" in d.columns:
+        words = {"p_alive": "P(alive)", "expected_purchases": "expected purchases", "clv": "CLV"}
+        out += " Used, after a backtest against the naive baseline: " + "; ".join(
+            f"{words[r.model]} from {r.candidate}" for r in d.itertuples()) + "."
+    lc = _run_df(ctx, "segments", "SELECT avg(CASE WHEN segment IN ('silent', 'churned') THEN 1.0 ELSE 0 END) AS g "
+                                  "FROM {t} WHERE scheme = 'lifecycle' AND segment <> 'prospect'")
+    if lc is not None and lc.g.notna().all() and abs(float(lc.g.iloc[0]) - gone_share) > 0.15:
+        out += (f" The lifecycle puts {float(lc.g.iloc[0]):.0%} of buyers silent or churned: it reads the calendar "
+                "(silence past the shop's usual gaps), P(alive) the chance of buying again, so the two disagree here.")
+    return out
+
+
+@section
+def lifetime_value(ctx: ReportContext) -> Section:
+    df = _run_df(ctx, "clv", "SELECT clv, p_alive, frequency, recency, T FROM {t}")
+    if df is None:
+        return Section("clv", "Customer lifetime value", missing=_stage_note(ctx, "clv", "the clv stage did not run"))
+    import numpy as np
+
+    hist = go.Figure(go.Histogram(x=np.log10(df.clv.clip(lower=0) + 1), nbinsx=50))
+    hist.update_layout(xaxis_title=f"log10(CLV{f' in {ctx.currency}' if ctx.currency else ''} + 1)",
+                       yaxis_title="customers", height=340)
+    # the P(alive) matrix: frequency (rows) by recency (columns), as in Fader & Hardie's plots
+    fb = np.minimum(df.frequency.to_numpy(), 20)
+    rb = np.minimum((df.recency / df["T"].replace(0, np.nan)).fillna(0).to_numpy() * 10, 9.999).astype(int)
+    mat = df.assign(f=fb, r=rb).groupby(["f", "r"]).p_alive.mean().unstack()
+    heat = go.Figure(go.Heatmap(z=mat.values, x=[f"{c / 10:.1f}" for c in mat.columns], y=[str(i) for i in mat.index],
+                                colorscale="RdYlGn", zmin=0, zmax=1,
+                                hovertemplate="repeat purchases %{y}, recency/T %{x}: P(alive) %{z:.2f}<extra></extra>"))
+    heat.update_layout(xaxis_title="recency as a share of the customer's age (last purchase / T)",
+                       yaxis_title="repeat purchases (20 = 20+)", height=340)
+    top_share = df.clv.nlargest(max(len(df) // 5, 1)).sum() / max(df.clv.sum(), 1e-9)
+    take = (f"Expected value over the horizon: {ctx.money(df.clv.sum())} in total; the top 20% of customers hold "
+            f"{top_share:.0%} of it. {(df.p_alive < 0.5).mean():.0%} of buyers are more likely gone than alive.")
+    take += _clv_sources_and_disagreement(ctx, float((df.p_alive < 0.5).mean()))
+    return Section("clv", "Customer lifetime value and P(alive)", take,
+                   "<div class='grid2'>" + figure_html(hist) + figure_html(heat) + "</div>")
+
+
+@section
+def association_rules(ctx: ReportContext) -> Section:
+    df = _run_df(ctx, "association_rules",
+                 "SELECT scope, array_to_string(antecedent_names, ' + ') AS if_bought, consequent_name AS then_buys, "
+                 "support, confidence, lift FROM {t} WHERE scope = 'all' ORDER BY lift DESC, confidence DESC LIMIT 25")
+    if df is None:
+        return Section("rules", "What sells together",
+                       missing=_stage_note(ctx, "baskets", "no association rule at the configured thresholds"))
+    r = df.iloc[0]
+    take = (f"Customers who buy {r.if_bought} are {r.lift:.1f} times as likely as others to also buy {r.then_buys} "
+            f"({r.confidence:.0%} of them do): a ready cross-sell.")
+    return Section("rules", "What sells together (association rules)", take,
+                   table_html(df.drop(columns=["scope"]), floatfmt="{:,.4f}"))
+
+
+@section
+def reviews(ctx: ReportContext) -> Section:
+    df = _run_df(ctx, "review_insights", "SELECT language, sentiment_mode, count(*) AS reviews, "
+                                         "avg(sentiment) AS avg_sentiment, avg((sentiment < -0.05)::INT) AS negative_share "
+                                         "FROM {t} GROUP BY ALL ORDER BY reviews DESC")
+    if df is None:
+        return Section("reviews", "What customers say", missing=_stage_note(ctx, "reviews", "no reviews in the run"))
+    aspects = ctx.df(f"""SELECT a.aspect, count(*) AS mentions, avg(a.sentiment) AS avg_sentiment
+        FROM (SELECT unnest(aspects) AS a FROM review_insights WHERE run_id = {int(ctx.run_id)}) GROUP BY 1
+        ORDER BY 2 DESC""") if "aspects" in ctx.ws.columns("review_insights") else None
+    body = table_html(df)
+    scored = df.dropna(subset=["avg_sentiment"])
+    take = f"{int(df.reviews.sum()):,} reviews"
+    if scored.empty:
+        take += "; none could be scored for sentiment."
+    else:
+        take += (f"; average sentiment {(scored.avg_sentiment * scored.reviews).sum() / scored.reviews.sum():+.2f} "
+                 f"over the {int(scored.reviews.sum()):,} scored.")
+    by_lang = ((ctx.run.get("stages") or {}).get("reviews") or {}).get("by_language") or {}
+    if by_lang:  # how each language was scored: model, coverage, held-out accuracy, or not analysed
+        import pandas as pd
+
+        langs = pd.DataFrame([{"language": lg, "model": d["mode"], "reviews with text": d["with_text"],
+                               "rated": d["rated"], "scored": d["scored"], "coverage": f"{d['coverage']:.0%}",
+                               "held-out accuracy": (f"{d['holdout_accuracy']:.3f} on {d['n_holdout']:,}"
+                                                     if d.get("holdout_accuracy") is not None else "")}
+                              for lg, d in by_lang.items() if d["with_text"]])
+        if not langs.empty:
+            body = "<h3>Sentiment by language</h3>" + table_html(langs) + body
+        summary = ((ctx.run.get("stages") or {}).get("reviews") or {}).get("sentiment")
+        if summary:
+            take += f" Sentiment by language: {summary}."
+    if aspects is not None and not aspects.empty:
+        fig = go.Figure(go.Bar(x=aspects.aspect, y=aspects.avg_sentiment, text=aspects.mentions,
+                               marker_color=["#c0392b" if v < 0 else "#27ae60" for v in aspects.avg_sentiment],
+                               hovertemplate="%{x}: sentiment %{y:.2f}, %{text} mentions<extra></extra>"))
+        fig.update_layout(yaxis_title="average sentiment where mentioned", height=320)
+        scored = aspects.dropna(subset=["avg_sentiment"])
+        if not scored.empty:  # aspects of reviews no model scored have no sentiment
+            worst = scored.loc[scored.avg_sentiment.idxmin()]
+            take += (f" Least liked aspect: {worst.aspect} ({worst.avg_sentiment:+.2f} over "
+                     f"{int(worst.mentions):,} mentions).")
+        body += figure_html(fig)
+    if ctx.has("segments"):
+        try:
+            from ..text import segment_review_summary
+
+            seg = segment_review_summary(ctx.ws, ctx.run_id, scheme="rfm")
+            keep = [c for c in seg.columns if not isinstance(seg[c].iloc[0], (list, dict))] if not seg.empty else []
+            if keep:
+                body += "<h3>By RFM segment</h3>" + table_html(seg[keep])
+        except ShopsegError as e:  # no such scheme in the run: the section stands without it
+            body += f"<p class='missing'>Per-segment summary unavailable: {html.escape(str(e))}</p>"
+    return Section("reviews", "What customers say (reviews)", take, body)
+
+
+@section
+def campaign_plan(ctx: ReportContext) -> Section:
+    if ctx.run_id is None or not ctx.has("actions"):
+        return Section("plan", "Campaign plan", missing=_stage_note(ctx, "act", "the act stage did not run"))
+    import pandas as pd
+
+    from ..views import plan_view
+
+    plan = plan_view(ctx.ws.con, ctx.run_id)  # one row per campaign: the figures `shopseg plan` shows
+    df, tot = plan["frame"], plan["totals"]
+    if df is None or df.empty:
+        return Section("plan", "Campaign plan", missing="no customer qualified for any campaign")
+    cols = [c for c in ("campaign", "channel", "treatment", "control", "cost", "incremental_value", "expected_value",
+                        "expected_roi", "uplift", "uplift_source") if c in df.columns]
+    fig = go.Figure()
+    fig.add_bar(x=df.campaign, y=df.cost, name="cost")
+    fig.add_bar(x=df.campaign, y=df.incremental_value, name="expected incremental value")
+    fig.update_layout(barmode="group", yaxis_title=ctx.currency or "amount", height=340)
+    best = df.sort_values("expected_value", ascending=False).iloc[0]
+    take = (f"{tot['treatment']:,} customers are contacted in {tot['campaigns']} campaigns ({tot['control']:,} held "
+            f"out as control groups); total cost {ctx.money(tot['cost'])} for an expected "
+            f"{ctx.money(tot['incremental_value'])} of incremental net value ({ctx.money(tot['expected_value'])} after "
+            f"cost). Biggest expected value: "
+            f"{best.campaign}.")
+    if plan["priors"]:
+        take += " " + plan["priors"]
+    uplift = ""
+    if ctx.has("uplift_reports", with_run=False):
+        # uplift_reports' run_id is the run whose actions were measured
+        u = ctx.df("SELECT run_id AS campaign_run, campaign, n_treatment, n_control, rate_treatment, rate_control, "
+                   "uplift, uplift_low, uplift_high, roi FROM uplift_reports WHERE segment = 'all' AND variant = 'all' "
+                   "AND run_id = (SELECT max(run_id) FROM uplift_reports WHERE run_id < ?)", [ctx.run_id])
+        if not u.empty:
+            uplift = "<h3>Measured uplift of the previous campaigns</h3>" + table_html(u, floatfmt="{:,.3f}")
+    totals = pd.DataFrame([{"campaign": "total", "channel": "", "treatment": tot["treatment"], "control": tot["control"],
+                            "cost": tot["cost"], "incremental_value": tot["incremental_value"],
+                            "expected_value": tot["expected_value"], "expected_roi": tot["expected_roi"]}])
+    money = ("cost", "incremental_value", "expected_value")
+    return Section("plan", "Campaign plan", take,
+                   figure_html(fig) + table_html(in_money(ctx, df[cols].assign(uplift=df.uplift.map("{:.2%}".format)),
+                                                           money))
+                   + "<h3>Total</h3>" + table_html(in_money(ctx, totals, money)) + uplift)
