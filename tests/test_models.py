@@ -8,7 +8,7 @@ import pytest
 
 from shopseg import models
 from shopseg.errors import ConfigError, NotFittedError
-from shopseg.pipeline import discard_outputs
+from shopseg.pipeline import discard_outputs, run_pipeline
 
 
 def _runs(ws, **status):
@@ -90,3 +90,33 @@ def test_a_churn_model_under_an_older_shopsegs_name_says_to_run_again(ws):
         assert "run-1-churn.json" in e.value.message and "`shopseg run`" in e.value.hint
     discard_outputs(ws, [1])  # an older shopseg's names go with their run too
     assert not (ws.models_dir / "churn_run1.json").exists()
+
+
+def test_a_workspace_from_an_older_shopseg_is_read_or_refitted_by_the_next_run(ws):
+    """Cluster files kept their names (read without metadata, reused); a churn model under its old name is
+    refused with what to do, and the next run refits it under the store's names."""
+    import warnings
+
+    from shopseg.predict.churn import load_churn_model
+    from shopseg.refit import decisions
+    from shopseg.synth import synthesize
+
+    synthesize(ws, customers=500, seed=3, as_of="2024-12-31")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # thin-data warnings of a small shop
+        first = run_pipeline(ws, "2024-12-31", stages=["segments", "churn"]).run_id
+    assert {e["name"] for e in models.entries(ws)} == {"clusters", "churn"}
+    for p in ws.models_dir.glob("*.meta.json"):  # as an older shopseg left the folder
+        p.unlink()
+    for p in ws.models_dir.glob(f"run-{first}-churn.*"):
+        p.rename(p.with_name(p.name.replace(f"run-{first}-churn", f"churn_run{first}")))
+    with pytest.raises(ConfigError, match="stored by an older shopseg"):
+        load_churn_model(ws)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        second = run_pipeline(ws, "2024-12-31", stages=["segments", "churn"]).run_id
+    d = decisions(ws, second).set_index("model")
+    assert (d.loc["cluster", "action"], d.loc["cluster", "source_run_id"]) == ("reused", first)
+    assert d.loc["churn", "action"] == "refitted"
+    assert load_churn_model(ws).metadata_["run_id"] == second
+    assert models.require(ws, "clusters", second)["fitted_run_id"] == first

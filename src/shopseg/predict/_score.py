@@ -21,10 +21,11 @@ from ._clv_backtest import PREDICTIONS
 
 def churn_state(ws, runs):
     """(run id, stored churn model) of the run holding ``churn_scores``, or None when none is usable."""
-    from .churn import load_churn_model, model_path
+    from .. import models
+    from .churn import load_churn_model
 
     rid = runs.of("churn_scores")
-    if rid is None or not model_path(ws, rid).exists():
+    if rid is None or not models.exists(ws, "churn", rid):
         return None
     try:
         return rid, load_churn_model(ws, rid, config=runs.config), runs.config
