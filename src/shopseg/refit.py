@@ -248,6 +248,14 @@ def load_cluster_model(path: str | Path):
     return m
 
 
+def stored_cluster_model(ws, run_id: int):
+    """Run ``run_id``'s cluster model from the model store (NotFittedError when the run stored none)."""
+    from . import models
+
+    models.require(ws, "clusters", run_id)
+    return load_cluster_model(cluster_model_path(ws, run_id))
+
+
 def cluster_inputs(model) -> list[str]:
     """The ``customer_features`` columns the cluster model reads (derived rates map to their inputs)."""
     from .segment.cluster import DERIVED
@@ -273,8 +281,7 @@ def cluster_decision(ws, run_id: int, config, *, refit: bool = False):
         if not models.exists(ws, "clusters", rid):
             continue
         try:
-            models.require(ws, "clusters", rid)
-            model = load_cluster_model(cluster_model_path(ws, rid))
+            model = stored_cluster_model(ws, rid)
         except ShopsegError as e:
             unusable = f"the stored model of run {rid} cannot be read: {e.message}"
             break
@@ -319,4 +326,5 @@ def churn_decision(ws, run_id: int, config, *, refit: bool = False):
 
 __all__ = ["ACTIONS", "ReuseError", "DECISIONS_DOC", "Decision", "MODELS", "churn_decision",
            "cluster_decision", "cluster_inputs", "cluster_model_path", "decide", "decisions", "input_drift",
-           "load_cluster_model", "record", "save_cluster_model", "store_cluster_model"]
+           "load_cluster_model", "record", "save_cluster_model", "store_cluster_model",
+           "stored_cluster_model"]

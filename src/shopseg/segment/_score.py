@@ -70,10 +70,10 @@ def segments_state(ws, runs) -> SegmentsState:
         st.ranks = RunRanks(pop, cfg, scores)
     if st.segments_run is not None:
         from .. import models
-        from ..refit import cluster_model_path, load_cluster_model
+        from ..refit import stored_cluster_model
 
         try:
-            st.cluster_model = load_cluster_model(cluster_model_path(ws, st.segments_run)) \
+            st.cluster_model = stored_cluster_model(ws, st.segments_run) \
                 if models.exists(ws, "clusters", st.segments_run) else None
         except ShopsegError:
             st.cluster_model = None
