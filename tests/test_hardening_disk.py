@@ -30,7 +30,7 @@ def cli(path, *args):
 
 
 @pytest.mark.parametrize("exc", [
-    OSError(errno.ENOSPC, "No space left on device", "MODELS/churn_run9.lgb.txt"),
+    OSError(errno.ENOSPC, "No space left on device", "MODELS/run-9-churn.lgb.txt"),
     RuntimeError('TransactionContext Error: Failed to commit: Could not write file "WS/shop.duckdb.wal": '
                  'No space left on device'),  # DuckDB's words for it
 ])
@@ -40,11 +40,11 @@ def test_a_run_on_a_full_disk_names_the_file_the_space_and_the_need_and_keeps_th
     assert good.exit_code == 0, good.output
     exc.args = tuple(a.replace("WS", str(shop_path)) if isinstance(a, str) else a for a in exc.args)
     if isinstance(exc, OSError):
-        exc.filename = str(shop_path / "models" / "churn_run9.lgb.txt")
+        exc.filename = str(shop_path / "models" / "run-9-churn.lgb.txt")
     target = exc.filename if isinstance(exc, OSError) else str(shop_path / "shop.duckdb.wal")
 
     def full(ctx):
-        (ctx.ws.models_dir / f"churn_run{ctx.run_id}.lgb.txt").write_text("half a model")
+        (ctx.ws.models_dir / f"run-{ctx.run_id}-churn.lgb.txt").write_text("half a model")
         raise exc
 
     segments = [s for s in pipeline.STAGES if s.name == "segments"]
@@ -62,7 +62,7 @@ def test_a_run_on_a_full_disk_names_the_file_the_space_and_the_need_and_keeps_th
         assert [s for _, s in runs] == ["done", "failed"]
         assert ws.scalar("SELECT count(*) FROM segments WHERE run_id = ?", [runs[1][0]]) == 0
         assert ws.scalar("SELECT count(*) FROM segments WHERE run_id = ?", [runs[0][0]]) > 0
-        assert not (ws.models_dir / f"churn_run{runs[1][0]}.lgb.txt").exists()  # the half-written model is gone
+        assert not (ws.models_dir / f"run-{runs[1][0]}-churn.lgb.txt").exists()  # the half-written model is gone
         assert json.loads(ws.scalar("SELECT stages FROM runs WHERE run_id = ?", [runs[1][0]]))["segments"]
     finally:
         ws.close()

@@ -216,17 +216,17 @@ def test_a_failed_runs_model_files_go_with_it_and_are_never_loaded(demo, tmp_pat
     try:
         models = Path(ws.models_dir)
         ws.con.execute("INSERT INTO runs (run_id, as_of, seed, status) VALUES (2, TIMESTAMP '2025-01-31', 0, 'failed')")
-        for src, dst in (("churn_run1.json", "churn_run2.json"), ("churn_run1.pkl", "churn_run2.pkl"),
-                         ("run-1-clusters.json", "run-2-clusters.json"),
-                         ("run-1-clv-gammagamma.json", "run-2-clv-gammagamma.json")):
-            shutil.copy(models / src, models / dst)
-        (models / "review_sentiment_run2.pkl").write_bytes(b"x")
-        meta = json.loads((models / "churn_run2.json").read_text(encoding="utf-8"))
-        (models / "churn_run2.json").write_text(json.dumps({**meta, "run_id": 2}), encoding="utf-8")
+        for p in sorted(models.glob("run-1-*")):  # every model of run 1, as if the failed run 2 stored it
+            shutil.copy(p, models / p.name.replace("run-1-", "run-2-"))
+        (models / "run-2-review-sentiment.pkl").write_bytes(b"x")
+        meta = json.loads((models / "run-2-churn.json").read_text(encoding="utf-8"))
+        (models / "run-2-churn.json").write_text(json.dumps({**meta, "run_id": 2}), encoding="utf-8")
+        assert {"run-2-churn.meta.json", "run-2-clusters.meta.json"} <= {p.name for p in models.iterdir()}
         assert load_churn_model(ws).metadata_["run_id"] == 1  # run 2's file is there, but run 2 failed
+        assert load_churn_model(ws, 2).metadata_["run_id"] == 2  # (asked for by id, it is read)
         discard_outputs(ws, [2])
         assert sorted(p.name for p in models.iterdir() if "2" in p.name.replace("run-1", "")) == []
-        assert (models / "churn_run1.json").exists() and (models / "run-1-clusters.json").exists()
+        assert (models / "run-1-churn.json").exists() and (models / "run-1-clusters.json").exists()
     finally:
         ws.close()
 

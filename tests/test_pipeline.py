@@ -79,12 +79,15 @@ def test_a_killed_run_is_marked_failed_and_its_outputs_and_models_dropped_by_the
     shop.con.execute("UPDATE runs SET status = 'running' WHERE run_id = ?", [killed])
     model = shop.models_dir / f"run-{killed}-clusters.json"
     model.write_text("{}")
-    # every file convention a run names itself in (churn and review models, reports), and another run's file
-    debris = [shop.models_dir / f"churn_run{killed}.json", shop.models_dir / f"churn_run{killed}.lgb",
-              shop.models_dir / f"review_sentiment_run{killed}.pkl", shop.reports_dir / f"report-run{killed}.html"]
+    # every file a run names itself in (the model store's files, its metadata, a temporary file a kill left,
+    # an older shopseg's churn and review model names, reports), and another run's file
+    debris = [shop.models_dir / f"run-{killed}-churn.json", shop.models_dir / f"run-{killed}-churn.lgb.txt",
+              shop.models_dir / f"run-{killed}-churn.meta.json", shop.models_dir / f".run-{killed}-churn.json.tmp7",
+              shop.models_dir / f"churn_run{killed}.json", shop.models_dir / f"review_sentiment_run{killed}.pkl",
+              shop.reports_dir / f"report-run{killed}.html"]
     for p in debris:
         p.write_text("{}")
-    other = shop.models_dir / f"churn_run{killed}0.json"  # run 10x, not this one
+    other = shop.models_dir / f"run-{killed}0-churn.json"  # run 10x, not this one
     other.write_text("{}")
     assert shop.scalar("SELECT count(*) FROM segments WHERE run_id = ?", [killed]) > 0
     with warnings.catch_warnings():

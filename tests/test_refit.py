@@ -168,6 +168,10 @@ def test_second_churn_run_on_unchanged_data_reuses_the_model_and_scores_alike(ws
     # stored as the second run's model (the live service loads it), remembering who fitted it
     m = load_churn_model(ws, second.run_id)
     assert m.metadata_["fitted_run_id"] == first.run_id and m.metadata_["run_id"] == second.run_id
+    from shopseg import models
+
+    assert models.require(ws, "churn", second.run_id)["fitted_run_id"] == first.run_id  # the store's metadata too
+    assert models.require(ws, "churn", first.run_id)["fitted_run_id"] == first.run_id
     # the quality figures shown for the second run are the fitted model's
     q = ws.df("SELECT run_id, count(*) AS n FROM model_reports GROUP BY 1 ORDER BY 1")
     assert q.n.tolist()[0] == q.n.tolist()[1] > 0

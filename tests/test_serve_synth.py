@@ -111,7 +111,7 @@ def test_restricted_churn_rescore_matches_the_whole_shop_rescore(client):
 
     state = client.app.state.shopseg
     w = _ConWs(state.ws.con.cursor(), state.ws.path)
-    meta = json.loads((state.ws.models_dir / "churn_run1.json").read_text())
+    meta = json.loads((state.ws.models_dir / "run-1-churn.json").read_text())
     assert meta["shop_gap_days"] > 0
     ids = [r[0] for r in w.sql("SELECT customer_id FROM churn_scores WHERE run_id = 1 ORDER BY customer_id LIMIT 5")]
     cfg = state.runs(state.cursor())["config"]

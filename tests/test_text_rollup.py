@@ -118,7 +118,7 @@ def test_shop_trained_mode_switches_on_in_the_workspace_past_the_threshold(tmp_p
     low = load_config(overrides={"reviews": {"shop_model_min_reviews": 40, "shop_model_min_per_class": 10}})
     res = review_insights(ws, 1, "2024-12-31", low)
     assert res.shop_model_languages == ["en"]  # 2 rated Chinese reviews stay on the default model
-    assert (tmp_path / "ws" / "models" / "review_sentiment_run1.pkl").exists()
+    assert (tmp_path / "ws" / "models" / "run-1-review-sentiment.pkl").exists()
     ri = _insights(ws)
     assert set(ri.loc[ri["language"] == "en", "sentiment_mode"]) == {"shop"}
     assert set(ri.loc[ri["language"] == "zh", "sentiment_mode"]) == {"default"}

@@ -121,16 +121,17 @@ def discard_outputs(ws: Workspace, run_ids: Sequence[int]) -> int:
     next run's stages), and must never get a half-run's rows: the run keeps only its ``runs`` row,
     marked failed, with the stages it got through.  Returns the number of rows deleted.
     """
+    from . import models
     from .schema import OUTPUT_TABLES
 
     ids = [int(r) for r in run_ids]
     if not ids:
         return 0
     # files first: removing them needs no space, and on a full disk it is what frees some for the deletes below
-    for d in (ws.models_dir, ws.reports_dir):  # every file a run names itself in: run-3-*, churn_run3.*, ...
-        for path in Path(d).glob("*") if Path(d).exists() else []:
-            if run_of_file(path.name) in ids:
-                path.unlink(missing_ok=True)
+    models.discard(ws, ids)  # run-3-* (and an older shopseg's churn_run3.*, review_sentiment_run3.pkl)
+    for path in Path(ws.reports_dir).glob("*") if Path(ws.reports_dir).exists() else []:
+        if run_of_file(path.name) in ids:  # report-run3.html, ...
+            path.unlink(missing_ok=True)
     marks = ", ".join("?" * len(ids))
     deleted = 0
     for table, *_ in OUTPUT_TABLES:

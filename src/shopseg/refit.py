@@ -37,6 +37,7 @@ the report.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from dataclasses import dataclass
@@ -182,25 +183,42 @@ _CLUSTER_ARRAYS = ("log_mask_", "sqrt_mask_", "impute_mask_", "impute_", "caps_"
 
 
 def cluster_model_path(ws, run_id: int) -> Path:
-    return Path(ws.models_dir) / f"run-{int(run_id)}-clusters.json"
+    """The JSON of run ``run_id``'s cluster model in the workspace's model store (``models/run-<id>-clusters.json``)."""
+    from . import models
+
+    return models.path(ws, "clusters", run_id)
 
 
-def save_cluster_model(model, path: str | Path, metadata: dict | None = None) -> Path:
-    """Write a fitted :class:`~shopseg.segment.BehaviourClusters` as JSON: hyperparameters and learned state.
-
-    Everything ``predict`` needs (imputation, caps, scaler, centroids, ids), the K curve, and ``metadata``.
-    """
+def _cluster_doc(model, metadata: dict | None = None) -> str:
     model._check_fitted()
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
     state = {a: np.asarray(getattr(model, a)).tolist() for a in _CLUSTER_ARRAYS}
     state["caps_"] = [None if not np.isfinite(v) else v for v in np.asarray(model.caps_, float).tolist()]
     doc = {"format": CLUSTER_FORMAT, "params": model.get_params(), "features_": list(model.features_),
            "n_clusters_": int(model.n_clusters_), "elbow_k_": int(model.elbow_k_),
            "k_curve_": model.k_curve_.replace({np.nan: None}).to_dict(orient="list"), "state": state,
            **(metadata or {})}
-    p.write_text(json.dumps(doc, indent=1, default=float) + "\n", encoding="utf-8")
+    return json.dumps(doc, indent=1, default=float) + "\n"
+
+
+def save_cluster_model(model, path: str | Path, metadata: dict | None = None) -> Path:
+    """Write a fitted :class:`~shopseg.segment.BehaviourClusters` as JSON: hyperparameters and learned state.
+
+    Everything ``predict`` needs (imputation, caps, scaler, centroids, ids), the K curve, and ``metadata``.
+    (A run stores its model in the workspace's model store instead: :func:`store_cluster_model`.)
+    """
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(_cluster_doc(model, metadata), encoding="utf-8")
     return p
+
+
+def store_cluster_model(ws, run_id: int, model, metadata: dict) -> Path:
+    """Store ``model`` as run ``run_id``'s cluster model (:mod:`shopseg.models`); config hash of its hyperparameters."""
+    from . import models
+
+    digest = hashlib.sha256(json.dumps(model.get_params(), sort_keys=True, default=str).encode()).hexdigest()
+    return models.save(ws, "clusters", run_id, {".json": _cluster_doc(model, metadata)}, config_hash=digest,
+                       fitted_run_id=metadata.get("fitted_run_id"))
 
 
 def load_cluster_model(path: str | Path):
@@ -230,6 +248,14 @@ def load_cluster_model(path: str | Path):
     return m
 
 
+def stored_cluster_model(ws, run_id: int):
+    """Run ``run_id``'s cluster model from the model store (NotFittedError when the run stored none)."""
+    from . import models
+
+    models.require(ws, "clusters", run_id)
+    return load_cluster_model(cluster_model_path(ws, run_id))
+
+
 def cluster_inputs(model) -> list[str]:
     """The ``customer_features`` columns the cluster model reads (derived rates map to their inputs)."""
     from .segment.cluster import DERIVED
@@ -246,16 +272,16 @@ def cluster_decision(ws, run_id: int, config, *, refit: bool = False):
     ``config`` is the run's (with ``segments.cluster.random_state`` = the seed):
     a stored model fitted with other cluster settings is not reused.
     """
+    from . import models
     from .segment.cluster import BehaviourClusters
 
     src = model = None
     unusable = None
     for rid in _done_runs_before(ws, run_id):
-        p = cluster_model_path(ws, rid)
-        if not p.exists():
+        if not models.exists(ws, "clusters", rid):
             continue
         try:
-            model = load_cluster_model(p)
+            model = stored_cluster_model(ws, rid)
         except ShopsegError as e:
             unusable = f"the stored model of run {rid} cannot be read: {e.message}"
             break
@@ -276,12 +302,13 @@ def cluster_decision(ws, run_id: int, config, *, refit: bool = False):
 
 def churn_decision(ws, run_id: int, config, *, refit: bool = False):
     """(Decision, stored churn model to reuse or None) for this run."""
-    from .predict.churn import load_churn_model, model_path
+    from . import models
+    from .predict.churn import load_churn_model
 
     src = model = None
     unusable = None
     for rid in _done_runs_before(ws, run_id):
-        if not model_path(ws, rid).exists():
+        if not models.exists(ws, "churn", rid):
             continue
         try:
             model = load_churn_model(ws, rid, config=config)
@@ -299,4 +326,5 @@ def churn_decision(ws, run_id: int, config, *, refit: bool = False):
 
 __all__ = ["ACTIONS", "ReuseError", "DECISIONS_DOC", "Decision", "MODELS", "churn_decision",
            "cluster_decision", "cluster_inputs", "cluster_model_path", "decide", "decisions", "input_drift",
-           "load_cluster_model", "record", "save_cluster_model"]
+           "load_cluster_model", "record", "save_cluster_model", "store_cluster_model",
+           "stored_cluster_model"]

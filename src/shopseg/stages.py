@@ -62,7 +62,7 @@ register(Stage("clv", _clv, needs=("orders",), after=(),
 
 def _segments(ctx: RunContext) -> dict:
     from .features import customer_features
-    from .refit import cluster_decision, cluster_model_path, record, save_cluster_model
+    from .refit import cluster_decision, record, store_cluster_model
     from .segment import segment_all
 
     cfg = ctx.config.with_overrides({"segments": {"cluster": {"random_state": ctx.seed}}})
@@ -76,8 +76,8 @@ def _segments(ctx: RunContext) -> dict:
     if run.model is not None:
         out.update(k=int(run.model.n_clusters_), elbow_k=int(run.model.elbow_k_))
         fitted = decision.source_run_id if decision is not None and decision.action == "reused" else ctx.run_id
-        save_cluster_model(run.model, cluster_model_path(ctx.ws, ctx.run_id),
-                           {"run_id": ctx.run_id, "fitted_run_id": int(fitted), "as_of": f"{ctx.as_of:%Y-%m-%d %H:%M:%S}"})
+        store_cluster_model(ctx.ws, ctx.run_id, run.model, {"run_id": ctx.run_id, "fitted_run_id": int(fitted),
+                                                            "as_of": f"{ctx.as_of:%Y-%m-%d %H:%M:%S}"})
         if decision is not None:
             out.update(record(ctx.ws, ctx.run_id, decision))
     if run.windows is not None:

@@ -96,8 +96,8 @@ def pause_point(name: str) -> None:
             time.sleep(60)
 
 
-# the run a file of models/ or reports/ belongs to: run-3-clusters.json, churn_run3.json,
-# review_sentiment_run3.pkl, report-run3.html, report-run3-shareable.html
+# the run a file of models/ or reports/ belongs to: run-3-clusters.json, run-3-churn.meta.json (shopseg.models),
+# report-run3.html, report-run3-shareable.html; and an older shopseg's churn_run3.json, review_sentiment_run3.pkl
 _RUN_IN_NAME = re.compile(r"(?:^|[^0-9a-z])run-?(\d+)(?![0-9])")
 
 

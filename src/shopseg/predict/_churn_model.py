@@ -273,34 +273,38 @@ class ChurnModel:
         return pd.DataFrame(out, index=X.index)
 
     # -- storage ------------------------------------------------------------------
-    def save(self, stem: str | Path, metadata: dict | None = None) -> Path:
-        """Write ``<stem>.json`` (metadata, calibration, features) and the estimator beside it.
-
-        LightGBM: ``<stem>.lgb.txt`` (``model_to_string``); scikit-learn models:
-        ``<stem>.pkl`` (pickle: load only files you wrote).  Returns the JSON path.
-        """
+    def files(self, stem_name: str, metadata: dict | None = None) -> dict[str, bytes]:
+        """The stored form, suffix -> content: ``.lgb.txt`` (LightGBM ``model_to_string``) or ``.pkl``
+        (scikit-learn pickle: load only files you wrote), then ``.json`` (metadata, calibration, features)
+        naming the estimator file ``<stem_name><suffix>``."""
         self._check_fitted()
-        stem = Path(stem)
-        stem.parent.mkdir(parents=True, exist_ok=True)
         if self.model == "lightgbm":
-            est = stem.with_name(stem.name + ".lgb.txt")
-            est.write_text(self.estimator_.model_to_string(), encoding="utf-8")
+            suffix, blob = ".lgb.txt", self.estimator_.model_to_string().encode("utf-8")
         else:
-            est = stem.with_name(stem.name + ".pkl")
-            est.write_bytes(pickle.dumps(self.estimator_))
+            suffix, blob = ".pkl", pickle.dumps(self.estimator_)
         meta = {
             "format": FORMAT, "model": self.model, "settings": self.get_params(), "params": self.params_,
             "features": list(self.feature_names_in_), "reference": self.reference_,
-            "calibrator": self.calibrator_, "svm_platt": self.svm_platt_, "estimator_file": est.name,
-            "estimator_sha256": hashlib.sha256(est.read_bytes()).hexdigest(),
+            "calibrator": self.calibrator_, "svm_platt": self.svm_platt_, "estimator_file": stem_name + suffix,
+            "estimator_sha256": hashlib.sha256(blob).hexdigest(),
             "horizon_days": getattr(self, "horizon_days_", None),
             "versions": {"shopseg": _version("shopseg"), "lightgbm": _version("lightgbm"),
                          "scikit-learn": _version("scikit-learn")},
             **(metadata or {}),
         }
-        path = stem.with_name(stem.name + ".json")
-        path.write_text(json.dumps(meta, indent=2, sort_keys=True, default=_json_default) + "\n", encoding="utf-8")
-        return path
+        text = json.dumps(meta, indent=2, sort_keys=True, default=_json_default) + "\n"
+        return {suffix: blob, ".json": text.encode("utf-8")}
+
+    def save(self, stem: str | Path, metadata: dict | None = None) -> Path:
+        """Write :meth:`files` as ``<stem>.json`` and the estimator beside it; returns the JSON path.
+
+        (A run stores its model in the workspace's model store, :mod:`shopseg.models`, instead.)
+        """
+        stem = Path(stem)
+        stem.parent.mkdir(parents=True, exist_ok=True)
+        for suffix, data in self.files(stem.name, metadata).items():
+            stem.with_name(stem.name + suffix).write_bytes(data)
+        return stem.with_name(stem.name + ".json")
 
     @classmethod
     def load(cls, path: str | Path, *, expected_config_hash: str | None = None,

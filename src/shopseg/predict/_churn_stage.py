@@ -15,7 +15,7 @@ from ..features import _as_ts
 from ..refit import Decision, ReuseError, churn_decision, decisions, record
 from . import explain
 from ._churn_data import cutoff_frame, shop_gap_days
-from .churn import BASELINE_FEATURES, _features, _score, _write_reports, churn_settings, churn_stage, model_path, \
+from .churn import BASELINE_FEATURES, _features, _score, _write_reports, churn_settings, churn_stage, store_model, \
     write_scores
 
 
@@ -82,7 +82,7 @@ def _reuse(ws, run_id: int, as_of, config, model, decision, features=None) -> di
         "estimator_file", "estimator_sha256", "horizon_days", "versions")}
     meta.update(run_id=int(run_id), fitted_run_id=src, as_of=f"{_as_ts(as_of):%Y-%m-%d %H:%M:%S}",
                 shop_gap_days=shop_gap_days(frame, H), tier_cuts=cuts)
-    path = model.save(model_path(ws, run_id).with_suffix(""), meta)
+    path = store_model(ws, run_id, model, meta, meta.get("config_hash"))
     return {"model": model.model, "horizon_days": H, "n_scored": n, "tiers": scores["tier"].value_counts().to_dict(),
             "model_path": str(path)}
 

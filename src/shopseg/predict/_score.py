@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import warnings
-from pathlib import Path
 
 import pandas as pd
 
@@ -22,10 +21,11 @@ from ._clv_backtest import PREDICTIONS
 
 def churn_state(ws, runs):
     """(run id, stored churn model) of the run holding ``churn_scores``, or None when none is usable."""
-    from .churn import load_churn_model, model_path
+    from .. import models
+    from .churn import load_churn_model
 
     rid = runs.of("churn_scores")
-    if rid is None or not model_path(ws, rid).exists():
+    if rid is None or not models.exists(ws, "churn", rid):
         return None
     try:
         return rid, load_churn_model(ws, rid, config=runs.config), runs.config
@@ -63,20 +63,18 @@ def clv_state(ws, runs):
     (prediction -> transaction model, Gamma-Gamma, [clv] settings).  ``run-<id>-clv-choices.json`` names the
     model of each prediction; a run stored before it used ``clv.model`` for all three.
     """
+    from .. import models
     from .clv import CLVModel
 
     crun = runs.of("clv")
     if crun is None:
         return None
     c = runs.config["clv"]
-    models = Path(ws.models_dir)
     try:
-        choices = json.loads((models / f"run-{crun}-clv-choices.json").read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        choices = {p: c["model"] for p in PREDICTIONS}
-    try:
-        loaded = {name: CLVModel.load(models / f"run-{crun}-clv-{name}.json") for name in set(choices.values())}
-        vm = CLVModel.load(models / f"run-{crun}-clv-gammagamma.json")
+        choices = json.loads(models.read_text(ws, "clv-choices", crun)) if models.exists(ws, "clv-choices", crun) \
+            else {p: c["model"] for p in PREDICTIONS}
+        loaded = {name: CLVModel.load(models.path(ws, f"clv-{name}", crun)) for name in set(choices.values())}
+        vm = CLVModel.load(models.path(ws, "clv-gammagamma", crun))
     except ShopsegError:
         return None
     return {p: loaded[choices[p]] for p in PREDICTIONS}, vm, dict(c)

@@ -27,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -89,8 +88,18 @@ def churn_config_hash(config: Config | None = None) -> str:
 
 
 def model_path(ws, run_id: int) -> Path:
-    """The metadata file of run ``run_id``'s churn model in the workspace's models folder."""
-    return Path(ws.models_dir) / f"churn_run{int(run_id)}.json"
+    """The JSON file of run ``run_id``'s churn model in the workspace's model store (``models/run-<id>-churn.json``)."""
+    from .. import models
+
+    return models.path(ws, "churn", run_id)
+
+
+def store_model(ws, run_id: int, model: ChurnModel, metadata: dict, config_hash: str | None) -> Path:
+    """Store ``model`` as run ``run_id``'s churn model (:mod:`shopseg.models`); returns its JSON path."""
+    from .. import models
+
+    return models.save(ws, "churn", run_id, model.files(f"run-{int(run_id)}-churn", metadata), config_hash=config_hash,
+                       fitted_run_id=metadata.get("fitted_run_id"))
 
 
 def _features(frame: pd.DataFrame, c: dict) -> list[str]:
@@ -341,7 +350,7 @@ def churn_stage(ws, run_id: int, as_of, config: Config | None = None, *,
 
     Writes ``churn_scores`` (one row per customer with a sale order before
     ``as_of``), the churn rows of ``model_reports`` and the model files
-    ``models/churn_run<run_id>.json`` (+ estimator).  Returns notes for ``runs``.  ``features``: the
+    ``models/run-<run_id>-churn.json`` (+ estimator, :mod:`shopseg.models`).  Returns notes for ``runs``.  ``features``: the
     run's customer features as of ``as_of`` when the caller has them (the segments stage's), else computed.
     """
     cfg = config if config is not None else load_config()
@@ -391,13 +400,13 @@ def churn_stage(ws, run_id: int, as_of, config: Config | None = None, *,
              "brier": _r(fit.figures["brier"]), "n_train": len(fit.train), "n_valid": len(fit.valid),
              "n_scored": n, "tiers": scores["tier"].value_counts().to_dict(), **fit.notes}
     if c["save_model"]:
-        path = model.save(model_path(ws, run_id).with_suffix(""), {
+        path = store_model(ws, run_id, model, {
             "config_hash": churn_config_hash(cfg), "run_id": int(run_id), "as_of": fit.cutoffs["as_of"],
             "horizon": fit.horizon, "cutoffs": fit.cutoffs, "tier_cuts": cuts,
             # the whole-shop figure behind usual_gap_days at as_of: lets score_customers re-score a few
             # customers without computing everyone's features
             "shop_gap_days": shop_gap_days(frame, H),
-            "figures": {k: v for k, v in fit.figures.items() if k != "gains"}})
+            "figures": {k: v for k, v in fit.figures.items() if k != "gains"}}, churn_config_hash(cfg))
         notes["model_path"] = str(path)
     return notes
 
@@ -407,17 +416,19 @@ def _r(v):
 
 
 def _latest_model_run(ws) -> int:
-    """The newest *finished* run with a stored churn model: a failed or unfinished run's file is never loaded
+    """The newest *finished* run with a stored churn model: a failed or unfinished run's model is never loaded
     (its files are discarded with it, and one left behind by a discard that did not get through is skipped)."""
-    done = {int(r[0]) for r in ws.sql("SELECT run_id FROM runs WHERE status = 'done'")} if ws.has_table("runs") \
-        else set()
-    runs = sorted((int(m.group(1)) for p in Path(ws.models_dir).glob("churn_run*.json")
-                   if (m := re.fullmatch(r"churn_run(\d+)\.json", p.name)) and int(m.group(1)) in done),
-                  reverse=True)
-    if not runs:
+    from .. import models
+
+    rid = models.latest_run(ws, "churn")
+    if rid is None:
+        from ..workspace import run_of_file
+
+        for old in sorted(Path(ws.models_dir).glob("churn_run*.json")):  # stored by an older shopseg: say so
+            models.require(ws, "churn", run_of_file(old.name))
         raise NotFittedError(f"No stored churn model in {ws.models_dir}.",
                              hint="Run the churn stage first (`shopseg run` or `shopseg predict churn`).")
-    return runs[0]
+    return rid
 
 
 def load_churn_model(ws, run_id: int | None = None, *, config: Config | None = None,
@@ -427,7 +438,10 @@ def load_churn_model(ws, run_id: int | None = None, *, config: Config | None = N
     Fails loudly (ConfigError) when it was fitted under other [churn] settings, and
     (DataContractError) when ``features`` is given and differs from its feature list.
     """
+    from .. import models
+
     rid = _latest_model_run(ws) if run_id is None else int(run_id)
+    models.require(ws, "churn", rid)
     return ChurnModel.load(model_path(ws, rid), expected_config_hash=churn_config_hash(config)
                            if config is not None else None, expected_features=features)
 

@@ -230,8 +230,8 @@ def clv_table(ws, run_id: int, as_of, *, horizon_days: float = 365, discount_rat
     ``docs/clv.md``).  A degenerate fit is never used.  Every buyer gets a value: no NULL ``clv`` or
     expected purchases.  Columns are documented in :data:`CLV_COLUMNS`.  When the CLV comes from
     transaction models (with Gamma-Gamma), the models used are saved as JSON in the workspace's
-    ``models/`` folder (``run-<run_id>-clv-<name>.json``, and ``run-<run_id>-clv-choices.json``: prediction
-    -> model) so the live service re-scores customers with the same model per prediction; otherwise
+    model store (:mod:`shopseg.models`: ``run-<run_id>-clv-<name>.json``, and ``run-<run_id>-clv-choices.json``:
+    prediction -> model) so the live service re-scores customers with the same model per prediction; otherwise
     (a baseline or the repeat model won) nothing is saved and the service shows the batch values.
     """
     from ._clv_select import choose_and_score
@@ -268,14 +268,18 @@ def clv_table(ws, run_id: int, as_of, *, horizon_days: float = 365, discount_rat
     by = {ch.prediction: ch.candidate for ch in choices}
     if save_models and vm is not None and by and all(v in used for v in by.values()):
         # every prediction from a transaction model: the live service re-scores with the same ones
+        from .. import models
+
+        def keep(name: str, doc: dict, config_hash: str | None = None) -> Path:
+            return models.save(ws, f"clv-{name}", run_id, {".json": json.dumps(doc, indent=2, sort_keys=True) + "\n"},
+                               config_hash=config_hash)
+
         names = sorted(set(by.values()), key=lambda x: (x != model, x))  # clv.model's first, then Gamma-Gamma
-        paths.append(used[names[0]].save(ws.models_dir / f"run-{run_id}-clv-{names[0]}.json"))
-        paths.append(vm.save(ws.models_dir / f"run-{run_id}-clv-gammagamma.json"))
+        paths.append(keep(names[0], used[names[0]].to_dict(), used[names[0]].config_hash))
+        paths.append(keep("gammagamma", vm.to_dict(), vm.config_hash))
         for name in names[1:]:
-            paths.append(used[name].save(ws.models_dir / f"run-{run_id}-clv-{name}.json"))
-        choice_file = ws.models_dir / f"run-{run_id}-clv-choices.json"
-        choice_file.write_text(json.dumps(by, sort_keys=True), encoding="utf-8")
-        paths.append(choice_file)
+            paths.append(keep(name, used[name].to_dict(), used[name].config_hash))
+        paths.append(keep("choices", by))
     main = next(iter(used.values()), None)
     return CLVResult(tm or main, vm, n, paths, choices, notes)
 

@@ -69,11 +69,12 @@ def segments_state(ws, runs) -> SegmentsState:
                            [crun]).set_index("customer_id")["v"]
         st.ranks = RunRanks(pop, cfg, scores)
     if st.segments_run is not None:
-        from ..refit import cluster_model_path, load_cluster_model
+        from .. import models
+        from ..refit import stored_cluster_model
 
-        p = cluster_model_path(ws, st.segments_run)
         try:
-            st.cluster_model = load_cluster_model(p) if p.exists() else None
+            st.cluster_model = stored_cluster_model(ws, st.segments_run) \
+                if models.exists(ws, "clusters", st.segments_run) else None
         except ShopsegError:
             st.cluster_model = None
     from ._registry import get

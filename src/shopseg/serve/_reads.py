@@ -102,8 +102,9 @@ def churn_threshold_curve(state: _State, cur) -> dict:
     ws_path = state.ws.path
     from .live import _ConWs
 
-    model_file = ws_path / "models" / f"churn_run{rid}.json" if rid is not None else None
-    if model_file is not None and model_file.exists():
+    from .. import models
+
+    if rid is not None and models.exists(state.ws, "churn", rid):
         from ..predict.churn import churn_labels, cutoff_frame, load_churn_model
 
         own = state.ws.con.cursor()

@@ -16,6 +16,8 @@ Columns are documented in ``docs/reviews.md``; settings live in
 
 from __future__ import annotations
 
+import hashlib
+import json
 import pickle
 from dataclasses import dataclass, field
 from typing import Any
@@ -136,7 +138,7 @@ def review_insights(ws, run_id: int, as_of, config: Config | dict | None = None,
     ``[reviews].shop_model_min_reviews`` rated reviews in it (with at least
     ``shop_model_min_per_class`` negative and positive ones) and
     ``[reviews].shop_model = "auto"``; the default models otherwise.  The
-    fitted shop model is pickled to ``models/review_sentiment_run<run_id>.pkl``.
+    fitted shop model is pickled to the model store (``models/run-<run_id>-review-sentiment.pkl``).
     Before that fit, a model with the same settings is fitted on 80% of the
     rated reviews and scored on the other 20% (seeded by ``seed``): its
     accuracy per language is in the result's ``by_language``, with each
@@ -162,11 +164,11 @@ def review_insights(ws, run_id: int, as_of, config: Config | dict | None = None,
         if candidate.eligible(rating, lang):
             holdout = candidate.holdout_accuracy(text, rating, lang, random_state=seed)
             shop = candidate.fit(text, rating, lang)
-            ws.models_dir.mkdir(parents=True, exist_ok=True)
-            p = ws.models_dir / f"review_sentiment_run{int(run_id)}.pkl"
-            with open(p, "wb") as fh:
-                pickle.dump(shop, fh)
-            shop_path = str(p)
+            from .. import models
+
+            digest = hashlib.sha256(json.dumps(r, sort_keys=True, default=str).encode()).hexdigest()
+            shop_path = str(models.save(ws, "review-sentiment", run_id, {".pkl": pickle.dumps(shop)},
+                                        config_hash=digest))
     sentiment, mode = score_sentiment(text, lang, shop)
 
     def clause_score(clauses, clause_lang, docs):

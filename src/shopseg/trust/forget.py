@@ -19,7 +19,7 @@ and changes nothing (with several ids, the unknown ones are named and the known 
 
 Then, outside the database: audience exports (CSV, Parquet) with a ``customer_id`` column are
 rewritten without the customer's rows, and other exports that mention the id as a word are deleted. The
-reports and model files (``models/run-<n>-...``, ``churn_run<n>...``, ``reports/report-run<n>...``) of every run
+reports and model files (``models/run-<n>-...``, :mod:`shopseg.models`; ``reports/report-run<n>...``) of every run
 whose outputs held the customer are deleted: a report lists them, and a learned model cannot unlearn them
 while the next run would otherwise reuse it (``shopseg.refit``) instead of refitting without them. Files of
 other runs are kept. Finally the database is rewritten into a fresh file (:meth:`Workspace.rewrite`): a DELETE
@@ -204,9 +204,11 @@ def _scrub_files(ws, ids: list[str], runs: list[int]) -> tuple[list[str], list[s
         elif _mentions(df.to_csv(index=False), ids):
             p.unlink()
             deleted.append(str(p.relative_to(root)))
-    for d in (ws.reports_dir, ws.models_dir):
-        for p in sorted(d.rglob("*")) if d.exists() else []:
-            if p.is_file() and run_of_file(p.name) in runs:
-                p.unlink()
-                deleted.append(str(p.relative_to(root)))
+    from .. import models
+
+    for p in sorted(ws.reports_dir.rglob("*")) if ws.reports_dir.exists() else []:
+        if p.is_file() and run_of_file(p.name) in runs:
+            p.unlink()
+            deleted.append(str(p.relative_to(root)))
+    deleted += [str(p.relative_to(root)) for p in models.discard(ws, runs)]
     return rewritten, deleted
