@@ -17,14 +17,16 @@ def purchases_from_workspace(ws, as_of, start=None) -> pd.DataFrame:
     per customer, product and purchase day (a customer's orders of one day are one basket)."""
     extra = "AND o.ordered_at > CAST(? AS TIMESTAMP)" if start is not None else ""
     params = [as_of] + ([start] if start is not None else [])
-    return ws.df(f"""
+    # fetched through Arrow: the string columns stay Arrow buffers (DuckDB's pandas conversion makes
+    # a Python str per row and cell first: at 40M rows, 6 GB more at the peak, and twice the time)
+    return ws.con.sql(f"""
         SELECT CAST(o.customer_id AS VARCHAR) AS customer_id, CAST(ol.product_id AS VARCHAR) AS product_id,
-               CAST(o.ordered_at AS DATE) AS day
+               CAST(CAST(o.ordered_at AS DATE) AS TIMESTAMP) AS day
         FROM orders o JOIN order_lines ol ON ol.order_id = o.order_id
         LEFT JOIN products p ON p.product_id = ol.product_id
         WHERE o.kind = 'sale' AND o.customer_id IS NOT NULL AND coalesce(p.is_merchandise, TRUE)
           AND o.ordered_at <= CAST(? AS TIMESTAMP) {extra}
-        GROUP BY ALL ORDER BY 1, 3, 2""", params)
+        GROUP BY ALL ORDER BY 1, 3, 2""", params=params).to_arrow_table().to_pandas()
 
 
 def _day(as_of) -> np.datetime64:

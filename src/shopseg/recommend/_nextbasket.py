@@ -167,10 +167,10 @@ class NextBasketRecommender:
         if len(cust) > self.mix_customers:
             cust = np.sort(rng.choice(cust, self.mix_customers, replace=False))
         def of(ids, codes=codes):  # customer code -1 (missing) takes the appended False
-            return np.r_[np.isin(names, ids), False][codes]
+            return np.r_[pd.Index(names).isin(ids), False][codes]  # hashed: np.isin sorts objects
 
         if len(known) > self.neighbour_pool:  # a big shop: the inner split on the sampled customers and others
-            others = known[~np.isin(known, cust)]
+            others = known[~pd.Index(known).isin(cust)]
             keep = np.r_[cust, rng.choice(np.sort(others), max(self.neighbour_pool - len(cust), 0), replace=False)]
             before = purchases[pre & of(keep)]
         else:
