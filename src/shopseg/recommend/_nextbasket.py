@@ -48,7 +48,7 @@ import pandas as pd
 from ..errors import ConfigError, NotFittedError
 from ._blend import catalogue
 from ._history import (History, build_history, neighbour_vectors,  # noqa: F401 (re-exported)
-                       purchases_from_workspace)
+                       purchases_from_workspace, release_arrow_memory)
 from ._mix import (BUY_AGAIN_MIX, DEFAULT_MIX, LEARN_CHUNK, MIX_GRID, Components,  # noqa: F401 (re-exported)
                    components, components_neighbours, learn_mix, learn_tifu_alpha, ndcg_at_k, top_k)
 
@@ -180,6 +180,7 @@ class NextBasketRecommender:
         inner = self._history(before, inner_at)
         ex = explore_factory(before, inner_at, inner) if explore_factory is not None else None
         del before
+        release_arrow_memory()
         rows = inner.rows(cust)
         # in chunks, keeping only what the search needs: bounds the peak memory of a big shop
         comp = Components.stack([components(inner, ex, cust[lo:lo + LEARN_CHUNK], rows[lo:lo + LEARN_CHUNK],

@@ -10,7 +10,8 @@ import pandas as pd
 from ..config import Config, load_config
 from ..errors import ConfigError, ShopsegError
 from ._blend import REC_COLUMNS, Recommender
-from ._nextbasket import NextBasketRecommender, build_history, purchases_from_workspace, relevance_matrix, top_k
+from ._nextbasket import (NextBasketRecommender, build_history, purchases_from_workspace, relevance_matrix,
+                          release_arrow_memory, top_k)
 
 REC_COLUMNS = {
     **REC_COLUMNS,
@@ -98,6 +99,7 @@ def recommend_stage(ctx) -> dict:
         customers = sorted(pd.unique(purchases["customer_id"].astype(str).to_numpy(object)))
     model = next_basket_model(cfg, purchases, products_frame(ws), ctx.as_of, rules=rules, segments=segs)
     del purchases  # the model keeps what it needs; scoring is the stage's peak
+    release_arrow_memory()
     recs = model.recommend(customers)
     learned = {"collaborative": model.explore_.collaborative_, "mix": model.mix_, "mix_from": model.mix_source_,
                "mix_ndcg": model.mix_ndcg_, "buy_again_ndcg": model.buy_again_ndcg_}
