@@ -163,6 +163,22 @@ def test_history_keeps_the_first_of_duplicate_rows_and_counts_purchase_days_not_
     assert h.last_age.toarray().tolist() == [[11.0, 0.0], [0.0, 6.0]]
 
 
+def test_repeat_shares_by_hand_whatever_the_row_order_with_unknown_products_and_later_days_ignored():
+    # a: day 30 {x}, day 20 {x, y}, day 10 {y, z}: after the first basket 4 purchases, 2 repeats (x@20, y@10);
+    # b: one basket, nothing after it; c: day 15 {x}, day 5 {x, q}: q is not in the catalogue and the
+    # purchase 3 days after as_of is ignored -> 1 purchase after the first basket, a repeat.
+    # shop: 3 of 5 -> 0.6; each customer shrunk towards it with 5 pseudo-purchases
+    rows = [("c", "x", 5), ("a", "y", 10), ("b", "x", 8), ("a", "x", 30), ("c", "q", 5), ("a", "z", 10),
+            ("c", "y", -3), ("a", "x", 20), ("c", "x", 15), ("a", "y", 20)]
+    items = np.array(["x", "y", "z"], dtype=object)
+    for order in (rows, rows[::-1], sorted(rows)):
+        h = build_history(purchases(order), items, AS_OF)
+        assert h.users.tolist() == ["a", "b", "c"]
+        assert h.shop_repeat_share == pytest.approx(0.6)
+        assert h.repeat_share == pytest.approx([(2 + 3) / (4 + 5), (0 + 3) / (0 + 5), (1 + 3) / (1 + 5)])
+        assert h.n_days.toarray().tolist() == [[2.0, 2.0, 1.0], [1.0, 0.0, 0.0], [2.0, 0.0, 0.0]]
+
+
 def test_chunked_learning_components_equal_one_block_and_the_cached_repeat_term_changes_nothing():
     from shopseg.recommend._nextbasket import Components, components
 

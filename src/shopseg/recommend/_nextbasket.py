@@ -48,7 +48,7 @@ import pandas as pd
 from ..errors import ConfigError, NotFittedError
 from ._blend import catalogue
 from ._history import (History, build_history, neighbour_vectors,  # noqa: F401 (re-exported)
-                       purchases_from_workspace)
+                       purchases_from_workspace, release_arrow_memory)
 from ._mix import (BUY_AGAIN_MIX, DEFAULT_MIX, LEARN_CHUNK, MIX_GRID, Components,  # noqa: F401 (re-exported)
                    components, components_neighbours, learn_mix, learn_tifu_alpha, ndcg_at_k, top_k)
 
@@ -150,24 +150,37 @@ class NextBasketRecommender:
 
     def _learn(self, purchases: pd.DataFrame, explore_factory) -> None:
         inner_at = self.as_of_.floor("D") - pd.Timedelta(days=self.horizon_days)
-        day = pd.to_datetime(purchases["day"])
-        before = purchases[day <= inner_at]
-        after = purchases[(day > inner_at) & (day <= self.as_of_)]
-        known = pd.Index(before["customer_id"].astype(str).unique())
-        cust = np.sort(np.asarray(known[known.isin(after["customer_id"].astype(str).unique())], dtype=object))
+        # masks and customer codes over the purchases, no copy of them: only the sampled customers'
+        # rows are taken (a big shop's purchases are tens of millions of rows)
+        day = pd.to_datetime(purchases["day"]).to_numpy()
+        pre = day <= inner_at.to_datetime64()
+        post = (day > inner_at.to_datetime64()) & (day <= self.as_of_.to_datetime64())
+        del day
+        codes, names = pd.factorize(purchases["customer_id"])
+        names = np.asarray(names, dtype=object).astype(str).astype(object)
+        known_codes = np.unique(codes[pre & (codes >= 0)])
+        known = names[known_codes]
+        cust = np.sort(known[np.isin(known_codes, codes[post & (codes >= 0)])])
         if len(cust) < 20:
             return
         rng = np.random.default_rng(self.random_state)
         if len(cust) > self.mix_customers:
             cust = np.sort(rng.choice(cust, self.mix_customers, replace=False))
+        def of(ids, codes=codes):  # customer code -1 (missing) takes the appended False
+            return np.r_[pd.Index(names).isin(ids), False][codes]  # hashed: np.isin sorts objects
+
         if len(known) > self.neighbour_pool:  # a big shop: the inner split on the sampled customers and others
-            others = np.asarray(known[~known.isin(cust)], dtype=object)
+            others = known[~pd.Index(known).isin(cust)]
             keep = np.r_[cust, rng.choice(np.sort(others), max(self.neighbour_pool - len(cust), 0), replace=False)]
-            before = before[before["customer_id"].astype(str).isin(keep)]
-        after = after[after["customer_id"].astype(str).isin(cust)]
+            before = purchases[pre & of(keep)]
+        else:
+            before = purchases[pre]
+        after = purchases[post & of(cust)]
+        del pre, post, codes, of
         inner = self._history(before, inner_at)
         ex = explore_factory(before, inner_at, inner) if explore_factory is not None else None
-        del before, day
+        del before
+        release_arrow_memory()
         rows = inner.rows(cust)
         # in chunks, keeping only what the search needs: bounds the peak memory of a big shop
         comp = Components.stack([components(inner, ex, cust[lo:lo + LEARN_CHUNK], rows[lo:lo + LEARN_CHUNK],
