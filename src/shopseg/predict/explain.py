@@ -353,7 +353,7 @@ def status_line(lifecycle: str | None, *, churn_probability: float | None = None
     'Churned: churn risk 56% (mid); P(alive) 0.99 (bgnbd). Signals disagree: the calendar says gone, P(alive) says active; trust the calendar and the churn risk, P(alive) is a model of the purchase rhythm.'
     >>> status_line("churned", churn_probability=0.56, churn_tier="mid", p_alive=0.45, p_alive_source="repeat",
     ...             value_tier="high", value_source="baseline")
-    'Churned: churn risk 56% (mid); P(alive) 0.45 (repeat); value tier high (CLV from baseline). A high-value customer who has gone quiet: a win-back candidate.'
+    'Churned: churn risk 56% (mid); P(alive) 0.45 (repeat); value tier high (CLV from baseline). A high-value customer who has gone quiet (the plan says whether a campaign reaches them).'
     >>> status_line("prospect")
     'Prospect: no purchase yet.'
     """
@@ -378,7 +378,7 @@ def status_line(lifecycle: str | None, *, churn_probability: float | None = None
         out += (f" Signals disagree: the calendar says gone, {who} says active; trust the calendar and the "
                 + ("churn risk" if not risk_low else "recent orders") + f", {who} is a model of the purchase rhythm.")
     elif stage in _GONE and value_tier == "high":
-        out += " A high-value customer who has gone quiet: a win-back candidate."
+        out += " A high-value customer who has gone quiet (the plan says whether a campaign reaches them)."
     elif stage in ("active", "new", "reactivated") and (alive_says is False or risk_high):
         who = "P(alive)" if alive_says is False else "the churn risk"
         out += (f" Signals disagree: the calendar says {stage}, {who} says likely gone; "
