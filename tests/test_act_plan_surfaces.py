@@ -69,7 +69,7 @@ def test_plan_report_dashboard_and_api_show_the_same_counts_and_totals(planned, 
 
     from shopseg.cli import app as cli_app
     from shopseg.report._build import ReportContext
-    from shopseg.report._sections import campaign_plan
+    from shopseg.report._sections_outcomes import campaign_plan
 
     path, rid, truth, summary = planned
     shutil.copytree(path, tmp_path / "ws")
