@@ -181,7 +181,7 @@ def test_reasons_name_real_features_and_the_customers_own_values(shop):
     rec = why.reason_feature_1 == "recency_days"
     assert rec.any()
     for text, days, gap in zip(why.reason_1[rec], frame.recency_days[rec], frame.usual_gap_days[rec]):
-        assert f"{days:.0f} days" in text and f"{gap:.0f} days" in text
+        assert f"{days:.0f} days" in text and (f"{gap:.0f} days" in text or f"{gap:.0f} day " in text)
     freq = (why.reason_feature_1 == "frequency") | (why.reason_feature_2 == "frequency")
     for r1, r2, n in zip(why.reason_1[freq], why.reason_2[freq], frame.frequency[freq]):
         assert f"{n:.0f} order" in r1 + r2
@@ -197,6 +197,27 @@ def test_a_reason_reads_the_customers_gap_and_value_in_plain_words():
     texts = explain.reason_texts(rows, list(rows.columns), idx, parts, {"n_complaints": 0.0}, 90)
     assert texts[0] == ["no order for 140 days, 3.0x their usual gap of 46 days"]
     assert texts[1] == ["2 complaint(s) in reviews"]
+
+
+def test_a_gap_reason_on_one_or_two_purchase_days_says_how_thin_the_evidence_is():
+    # 17850 on Online Retail: two purchase days a day apart read "silent for 372.0x their usual gap"
+    rows = pd.DataFrame({"recency_gap_ratio": [372.0, 4.0, 3.0], "recency_days": [372.0, 120.0, 90.0],
+                         "usual_gap_days": [1.0, 30.0, 30.0], "purchase_days": [2.0, 1.0, 5.0]})
+    feats = ["recency_gap_ratio"]
+    idx, parts = explain.top_reasons(np.array([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0]]), feats, 1)
+    texts = explain.reason_texts(rows, feats, idx, parts, {"recency_gap_ratio": 2.0}, 90)
+    assert texts[0] == [
+        "silent for 372 days; their two purchase days were 1 day apart",
+        "silent for 120 days after a single purchase day, 4.0x the shop's usual gap",
+        "silent for 3.0x their usual gap between orders (shop median 2.0x)",
+    ]
+    idx, parts = explain.top_reasons(np.array([[1.0, 0.0], [1.0, 0.0], [-1.0, 0.0]]), ["recency_days"], 1)
+    texts = explain.reason_texts(rows, ["recency_days"], idx, parts, {}, 90)
+    assert texts[0] == [
+        "no order for 372 days; their two purchase days were 1 day apart",
+        "no order for 120 days after a single purchase day (4.0x the shop's usual gap of 30 days)",
+        "last order 90 days ago, 3.0x their usual gap of 30 days",
+    ]
 
 
 def test_reasons_of_a_low_risk_customer_say_what_holds_them_back():

@@ -39,3 +39,20 @@ def test_online_retail_country_is_that_of_most_invoices_not_lines(ws, tmp_path):
     ingest(ws, p, preset="online-retail")
     assert ws.sql("SELECT customer_id, country FROM customers ORDER BY 1") == [
         ("13047", "Belgium"), ("17850", "United Kingdom")]
+
+
+def test_online_retail_product_name_tie_goes_to_the_first_name(ws, tmp_path):
+    # 35817P carries two descriptions as often as each other in the real file; DuckDB's mode() alone returns
+    # either from one run to the next.  Most frequent name wins; a tie goes to the first by sort order.
+    p = tmp_path / "or.csv"
+    p.write_text(HEADER
+                 + "536365,35817P,ACRYLIC JEWEL ANGEL PINK,1,12/1/2010 8:26,1.25,17850,United Kingdom\n"
+                 + "536366,35817P,ACRYLIC JEWEL ANGEL,2,12/2/2010 9:00,1.25,17850,United Kingdom\n"
+                 + "536367,35817P,ACRYLIC JEWEL ANGEL PINK,1,12/3/2010 9:00,1.25,13047,United Kingdom\n"
+                 + "536368,35817P,ACRYLIC JEWEL ANGEL,2,12/4/2010 9:00,1.25,13047,United Kingdom\n"
+                 + "536369,22752,SET 7 BABUSHKA NESTING BOXES,2,12/5/2010 8:26,7.65,17850,United Kingdom\n"
+                 + "536370,22752,SET/7 BABUSHKA NESTING BOXES,2,12/5/2010 9:26,7.65,17850,United Kingdom\n"
+                 + "536371,22752,SET/7 BABUSHKA NESTING BOXES,2,12/5/2010 9:46,7.65,17850,United Kingdom\n")
+    ingest(ws, p, preset="online-retail")
+    assert ws.sql("SELECT product_id, name FROM products ORDER BY 1") == [
+        ("22752", "SET/7 BABUSHKA NESTING BOXES"), ("35817P", "ACRYLIC JEWEL ANGEL")]

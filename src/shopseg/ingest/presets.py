@@ -66,7 +66,7 @@ def _online_retail(info: SourceInfo, path: Path) -> Plan:
         formats={"orders.ordered_at": ONLINE_RETAIL_DATE_FORMATS},
         aggregates={
             "products": {
-                "name": "mode(products__name)",
+                "name": "mode(products__name ORDER BY products__name)",  # ties: the first name (mode alone: any)
                 "price": "median(products__price) FILTER (WHERE orders__kind = 'sale')",
             },
             "orders": {"ordered_at": "min(orders__ordered_at)"},

@@ -197,6 +197,32 @@ REASON_TEMPLATES: dict[str, tuple[str, str, str]] = {
     ),
 }
 
+# The gap features on thin evidence: with one purchase day the "usual gap" is the shop's (no gap of
+# their own), with two it is the one gap between them (a 1-day gap made "silent for 372x their usual
+# gap" out of two orders on consecutive days).  Keyed by (feature, purchase days: 1 or 2); the row's
+# ``purchase_days`` column chooses, rows with three or more keep REASON_TEMPLATES.  ``{gap_days}`` is
+# the row's ``usual_gap_days`` in words ("1 day", "9 days").
+THIN_GAP_TEMPLATES: dict[tuple[str, int], tuple[str, str]] = {
+    ("recency_days", 1): (
+        "no order for {value:.0f} days after a single purchase day "
+        "({ratio:.1f}x the shop's usual gap of {ref:.0f} days)",
+        "last order {value:.0f} days ago, their only purchase day so far "
+        "({ratio:.1f}x the shop's usual gap of {ref:.0f} days)",
+    ),
+    ("recency_days", 2): (
+        "no order for {value:.0f} days; their two purchase days were {gap_days} apart",
+        "last order {value:.0f} days ago; their two purchase days were {gap_days} apart",
+    ),
+    ("recency_gap_ratio", 1): (
+        "silent for {recency_days:.0f} days after a single purchase day, {value:.1f}x the shop's usual gap",
+        "silent for only {recency_days:.0f} days after a single purchase day",
+    ),
+    ("recency_gap_ratio", 2): (
+        "silent for {recency_days:.0f} days; their two purchase days were {gap_days} apart",
+        "silent for only {recency_days:.0f} days; their two purchase days were {gap_days} apart",
+    ),
+}
+
 GENERIC_TEMPLATE = ("median", "{label} is {value:.3g} (shop median {ref:.3g})", "{label} is {value:.3g} (shop median {ref:.3g})")
 
 
@@ -300,36 +326,43 @@ def reason_texts(rows: pd.DataFrame, features: list[str], idx: np.ndarray, contr
     """
     n_rows, n_slots = idx.shape
     out = [np.empty(n_rows, dtype=object) for _ in range(n_slots)]
+    days_of = rows["purchase_days"].to_numpy(dtype=float) if "purchase_days" in rows.columns else np.full(n_rows, 3.0)
+    thin = np.clip(np.nan_to_num(days_of, nan=3.0), 1, 3).astype(int)
     for k in range(n_slots):
         for j in np.unique(idx[:, k]):
             feat = features[j]
             ref_spec, up, down = template_for(feat)
             for direction, tpl in ((True, up), (False, down)):
-                mask = (idx[:, k] == j) & ((contrib[:, k] > 0) == direction)
-                if not mask.any():
-                    continue
-                sub = rows.loc[mask]
-                value = sub[feat].to_numpy(dtype=float)
-                if ref_spec != "median" and ref_spec in sub.columns:
-                    ref = sub[ref_spec].to_numpy(dtype=float)
-                else:
-                    ref = np.full(len(sub), reference.get(feat, 0.0))
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    ratio = np.where(ref > 0, value / np.where(ref > 0, ref, 1.0), np.nan)
-                extra = {f: sub[f].to_numpy() for f in _fields(tpl) - {"value", "ref", "ratio", "horizon", "label"}
-                         if f in sub.columns}
-                missing = _fields(tpl) - {"value", "ref", "ratio", "horizon", "label"} - set(extra)
-                if missing:  # a template naming a column the frame lacks: fall back to the generic one
-                    tpl = GENERIC_TEMPLATE[1]
-                    extra = {}
-                label = feat.replace("_", " ")
-                texts = [
-                    tpl.format(value=v, ref=r, ratio=q, horizon=horizon_days, label=label,
-                               **{f: col[i] for f, col in extra.items()})
-                    for i, (v, r, q) in enumerate(zip(value, ref, ratio))
-                ]
-                out[k][mask] = texts
+                for days in (1, 2, 3):
+                    t = THIN_GAP_TEMPLATES.get((feat, days), (up, down))[0 if direction else 1] if days < 3 else tpl
+                    mask = (idx[:, k] == j) & ((contrib[:, k] > 0) == direction) & (thin == days)
+                    if mask.any():
+                        out[k][mask] = _format(rows.loc[mask], feat, t, ref_spec, reference, horizon_days)
     return [list(o) for o in out]
+
+
+def _format(sub: pd.DataFrame, feat: str, tpl: str, ref_spec: str, reference: dict[str, float],
+            horizon_days: int) -> list[str]:
+    """``tpl`` filled for every row of ``sub`` (value, ref, ratio, horizon, label and the row's own columns)."""
+    value = sub[feat].to_numpy(dtype=float)
+    if ref_spec != "median" and ref_spec in sub.columns:
+        ref = sub[ref_spec].to_numpy(dtype=float)
+    else:
+        ref = np.full(len(sub), reference.get(feat, 0.0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(ref > 0, value / np.where(ref > 0, ref, 1.0), np.nan)
+    own = _fields(tpl) - {"value", "ref", "ratio", "horizon", "label"}
+    cols = set(sub.columns) | ({"gap_days"} if "usual_gap_days" in sub.columns else set())
+    if own - cols:  # a template naming a column the frame lacks: fall back to the generic one
+        tpl, own = GENERIC_TEMPLATE[1], set()
+    extra = {f: sub[f].to_numpy() for f in own - {"gap_days"}}
+    if "gap_days" in own:
+        gap = np.round(sub["usual_gap_days"].to_numpy(dtype=float))
+        extra["gap_days"] = np.where(gap == 1, "1 day", np.char.add(gap.astype(int).astype(str), " days"))
+    label = feat.replace("_", " ")
+    return [tpl.format(value=v, ref=r, ratio=q, horizon=horizon_days, label=label,
+                       **{f: col[i] for f, col in extra.items()})
+            for i, (v, r, q) in enumerate(zip(value, ref, ratio))]
 
 
 # -- one status line per customer ------------------------------------------------------------------
