@@ -58,3 +58,5 @@ def test_cli_doc_is_generated_from_the_commands():
 
     assert read("docs", "cli.md") == cli_markdown(), \
         "regenerate with: .venv/bin/python -c 'from shopseg.cli import cli_markdown as m; print(m(), end=\"\")' > docs/cli.md"
+    doc = cli_markdown()
+    assert "| `PATH` | argument |" in doc and "| `CUSTOMER_ID` | argument |" in doc  # positionals are not options

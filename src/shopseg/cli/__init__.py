@@ -82,7 +82,7 @@ def cli_markdown() -> str:
         out += [f"## `shopseg {name}`", "", (cmd.help or "").strip().split("\n")[0], ""]
         rows = []
         for p in cmd.params:
-            if isinstance(p, click.Argument):
+            if p.param_type_name == "argument":  # not isinstance: typer vendors its own click
                 rows.append(f"| `{p.name.upper()}` | argument | {getattr(p, 'help', '') or ''} |")
             elif p.name != "help":
                 opts = " / ".join(f"`{o}`" for o in p.opts + p.secondary_opts)
