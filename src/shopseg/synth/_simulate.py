@@ -192,7 +192,9 @@ def plant_repurchases(rng, cu, order_c, order_t, l_order, prod, cat: Catalogue):
     draws of the shop do not change.
     """
     n = len(cu["persona"])
-    cons = np.flatnonzero(np.isin(cat.cat_code, [CATEGORIES.index(c) for c in CONSUMABLE_CATEGORIES]))
+    # a staple is on sale: a discontinued one could never be recommended again (the demo planted 103 of 3,004)
+    cons = np.flatnonzero(np.isin(cat.cat_code, [CATEGORIES.index(c) for c in CONSUMABLE_CATEGORIES])
+                          & cat.frame["is_available"].to_numpy(bool))
     w = cat.popularity[cons] / cat.popularity[cons].sum()
     staple = cons[categorical(rng, np.tile(np.cumsum(w), (n, 1)))]
     cycle = np.array([REPURCHASE_CYCLE_DAYS[p.name] for p in PERSONAS], float)[cu["persona"]]
