@@ -33,3 +33,18 @@ def test_agreeing_signals_give_one_plain_sentence():
     # NaN evidence is left out, not printed as 'nan'
     assert status_line("active", p_alive=float("nan"), recency_days=float("nan")) == \
         "Active: no prediction for this customer."
+
+
+def test_a_cluster_name_that_contradicts_the_calendar_is_said_to_describe_the_centre():
+    # Online Retail's 17850: churned 372 days, in the cluster named "frequent recent high spenders"
+    line = status_line("churned", churn_probability=0.56, churn_tier="mid", value_tier="high",
+                       cluster_name="frequent recent high spenders")
+    assert line.endswith("The cluster's name, 'frequent recent high spenders', describes its centre: "
+                         "this customer is not recent.")
+    assert status_line("active", cluster_name="one-time lapsed low spenders (2)") == (
+        "Active: no prediction for this customer. The cluster's name, 'one-time lapsed low spenders', describes "
+        "its centre: this customer is active, not lapsed.")
+    # no contradiction, nothing said; a clause after the comma is not the recency word
+    assert status_line("churned", cluster_name="lapsed low spenders") == "Churned: no prediction for this customer."
+    assert status_line("active", cluster_name="mid spenders, recent lapsed-cart rescue") == \
+        "Active: no prediction for this customer."

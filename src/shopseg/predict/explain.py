@@ -30,6 +30,7 @@ template get a generic sentence naming the feature.
 
 from __future__ import annotations
 
+import re
 import string
 
 import numpy as np
@@ -372,7 +373,8 @@ _GONE = ("silent", "churned")
 
 def status_line(lifecycle: str | None, *, churn_probability: float | None = None, churn_tier: str | None = None,
                 p_alive: float | None = None, p_alive_source: str | None = None, value_tier: str | None = None,
-                value_source: str | None = None, recency_days: float | None = None) -> str:
+                value_source: str | None = None, recency_days: float | None = None,
+                cluster_name: str | None = None) -> str:
     """One sentence on where a customer stands, with its evidence, saying so when the signals disagree.
 
     The lifecycle stage (calendar rules, docs/segments.md) leads; churn risk (no order in the churn
@@ -387,6 +389,8 @@ def status_line(lifecycle: str | None, *, churn_probability: float | None = None
     >>> status_line("churned", churn_probability=0.56, churn_tier="mid", p_alive=0.45, p_alive_source="repeat",
     ...             value_tier="high", value_source="baseline")
     'Churned: churn risk 56% (mid); P(alive) 0.45 (repeat); value tier high (CLV from baseline). A high-value customer who has gone quiet (the plan says whether a campaign reaches them).'
+    >>> status_line("churned", churn_probability=0.56, churn_tier="mid", cluster_name="frequent recent high spenders (2)")
+    "Churned: churn risk 56% (mid). The cluster's name, 'frequent recent high spenders', describes its centre: this customer is not recent."
     >>> status_line("prospect")
     'Prospect: no purchase yet.'
     """
@@ -416,4 +420,10 @@ def status_line(lifecycle: str | None, *, churn_probability: float | None = None
         who = "P(alive)" if alive_says is False else "the churn risk"
         out += (f" Signals disagree: the calendar says {stage}, {who} says likely gone; "
                 "watch this customer before the calendar catches up.")
+    # a cluster is named after its centre: say so when its recency word contradicts this customer's calendar
+    words = re.sub(r"\s*\(\d+\)$", "", cluster_name or "")  # "... (2)": a second cluster of that name
+    said = set(words.split(",")[0].split())
+    if (stage in _GONE and "recent" in said) or (stage in ("active", "new") and "lapsed" in said):
+        out += (f" The cluster's name, '{words}', describes its centre: this customer is "
+                + ("not recent." if stage in _GONE else f"{stage}, not lapsed."))
     return out

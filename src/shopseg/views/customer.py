@@ -186,7 +186,8 @@ def shape(runs: dict, customer_id: str, got: dict) -> dict | None:
         lc["segment"] if lc else None, churn_probability=(churn or {}).get("probability"),
         churn_tier=(churn or {}).get("tier"), p_alive=(clv or {}).get("p_alive"), p_alive_source=p_alive_source,
         value_tier=vt["segment"] if vt else None, value_source=value_source,
-        recency_days=(feats or {}).get("recency_days"))
+        recency_days=(feats or {}).get("recency_days"),
+        cluster_name=(segs.get("cluster") or {}).get("name"))
     tables = runs["tables"]
     return {"customer_id": customer_id, "run_id": rid, "as_of": live["as_of"] if live else runs["as_of"],
             "live": live is not None, "features": feats, "segments": segs, "churn": churn, "clv": clv,
