@@ -58,11 +58,12 @@ def path(ws, name: str, run_id: int, suffix: str = ".json") -> Path:
     return _dir(ws) / f"run-{_check(name, run_id)}-{name}{suffix}"
 
 
-def _version() -> str:
+def package_version(pkg: str = "shopseg") -> str:
+    """The installed version of ``pkg`` (stored beside a model), "unknown" when it is not installed."""
     from importlib import metadata
 
     try:
-        return metadata.version("shopseg")
+        return metadata.version(pkg)
     except metadata.PackageNotFoundError:  # pragma: no cover - source tree without install
         return "unknown"
 
@@ -106,7 +107,7 @@ def save(ws, name: str, run_id: int, files: Mapping[str, bytes | str], metadata:
         first = first or p
     meta = {**(metadata or {}), "name": name, "run_id": rid, "config_hash": config_hash,
             "fitted_run_id": rid if fitted_run_id is None else int(fitted_run_id),
-            "shopseg_version": _version(), "files": sums}
+            "shopseg_version": package_version(), "files": sums}
     _write(path(ws, name, rid, META), (json.dumps(meta, indent=1, sort_keys=True, default=str) + "\n").encode())
     return first
 

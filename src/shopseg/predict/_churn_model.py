@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ._store import read_model_json
+from ..models import package_version
 from ..errors import ConfigError, DataContractError, ModelFitError, NotFittedError
 from . import explain
 
@@ -28,15 +29,6 @@ DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
     "random_forest": {"n_estimators": 300, "max_depth": 8, "min_samples_leaf": 20},
     "linear_svm": {"C": 0.1},
 }
-
-
-def _version(pkg: str) -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(pkg)
-    except PackageNotFoundError:
-        return "unknown"
 
 
 def _log_transform(X: np.ndarray) -> np.ndarray:
@@ -288,8 +280,8 @@ class ChurnModel:
             "calibrator": self.calibrator_, "svm_platt": self.svm_platt_, "estimator_file": stem_name + suffix,
             "estimator_sha256": hashlib.sha256(blob).hexdigest(),
             "horizon_days": getattr(self, "horizon_days_", None),
-            "versions": {"shopseg": _version("shopseg"), "lightgbm": _version("lightgbm"),
-                         "scikit-learn": _version("scikit-learn")},
+            "versions": {"shopseg": package_version("shopseg"), "lightgbm": package_version("lightgbm"),
+                         "scikit-learn": package_version("scikit-learn")},
             **(metadata or {}),
         }
         text = json.dumps(meta, indent=2, sort_keys=True, default=_json_default) + "\n"

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable, ClassVar
 
@@ -17,6 +16,7 @@ from scipy.optimize import minimize
 from threadpoolctl import threadpool_limits
 
 from ._store import read_model_json
+from ..models import package_version
 from ..errors import ConfigError, DataContractError, ModelFitError, NotFittedError
 
 FORMAT = "shopseg.clv/1"
@@ -24,13 +24,6 @@ TIME_UNITS = {"D": 1.0, "W": 7.0}  # days per model time unit
 # Fitted parameters (in the time-scaled space the optimiser works in) outside
 # this range mean the likelihood ran off to a boundary: not a usable fit.
 _PARAM_RANGE = (1e-7, 1e7)
-
-
-def _version() -> str:
-    try:
-        return metadata.version("shopseg")
-    except metadata.PackageNotFoundError:  # pragma: no cover - source tree without install
-        return "unknown"
 
 
 def as_column(name: str, values, n: int | None = None) -> np.ndarray:
@@ -360,7 +353,7 @@ class CLVModel:
             "config_hash": self.config_hash,
             "log_likelihood": getattr(self, "log_likelihood_", None),
             "n_customers": getattr(self, "n_customers_", None),
-            "shopseg_version": _version(),
+            "shopseg_version": package_version(),
         }
 
     def save(self, path: str | Path) -> Path:
