@@ -78,6 +78,41 @@ def test_a_stage_reads_its_inputs_from_the_run_the_runner_hands_it(demo, tmp_pat
     assert res.run_id == 2 and seen == {"clv": 1, "features": 2, "churn": 1, "none": None}
 
 
+
+def test_baskets_recommend_act_and_cluster_matching_read_the_runs_the_runner_names(demo, tmp_path, monkeypatch):
+    """No "newest run" look-up inside these stages: their inputs come from ``ctx.runs`` (asked of it, and the
+    workspace's own newest-run helper is never called during the run)."""
+    from shopseg.config import load_config
+    from shopseg.workspace import Workspace
+
+    path = tmp_path / "ws"
+    shutil.copytree(demo, path)
+    asked: list[tuple[str, str]] = []
+    of, before = runner.Runs.of, runner.Runs.before
+    monkeypatch.setattr(runner.Runs, "of", lambda self, t: asked.append(("of", t)) or of(self, t))
+    monkeypatch.setattr(runner.Runs, "before", lambda self, t, where="": asked.append(("before", t)) or
+                        before(self, t, where))
+
+    def refuse(self, table, run_id):
+        raise AssertionError(f"a stage looked up the newest run of {table} itself")
+
+    monkeypatch.setattr(Workspace, "source_run", refuse)
+    ws = open_workspace(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = run_pipeline(ws, "2024-12-31", stages=["segments", "baskets", "recommend", "act"],
+                               config=load_config(overrides={"baskets": {"segment_schemes": ["lifecycle"]}}))
+        assert all(s["status"] == "done" for s in res.stages.values()), res.stages
+        segs = ws.scalar("SELECT count(*) FROM frequent_itemsets WHERE run_id = ? AND scope LIKE 'segment:lifecycle:%'",
+                         [res.run_id])
+    finally:
+        ws.close()
+    for q in [("before", "segment_profiles"), ("of", "segments"), ("of", "association_rules"),
+              ("of", "customer_features"), ("of", "churn_scores"), ("of", "clv"), ("of", "recommendations")]:
+        assert q in asked, q
+    assert segs > 0  # the per-segment itemsets came from the segments the runner named (this run's)
+
 def _batch(ws, run_id):
     feats = ws.df("SELECT * EXCLUDE (run_id) FROM customer_features WHERE run_id = ? ORDER BY customer_id", [run_id])
     segs = ws.df("SELECT customer_id, scheme, segment FROM segments WHERE run_id = ?", [run_id])
