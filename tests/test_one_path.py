@@ -8,6 +8,7 @@ import shutil
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -297,3 +298,40 @@ def test_the_live_scheme_scores_run_in_the_online_store_and_agree_with_duckdb(de
         assert store._duck_only == set()
     finally:
         ws.close()
+
+
+def test_buyer_type_is_scored_live_as_the_batch_labels_it(demo, tmp_path):
+    """A run with buyer_type: every customer's live label (online store and DuckDB readers, the run's learned split)
+    equals the batch's; the rule applied to hand-made statistics gives the documented labels."""
+    from shopseg.config import load_config
+    from shopseg.pipeline import registered_stages
+    from shopseg.runner import load_states
+    from shopseg.segment.schemes.buyer_type import _label
+    from shopseg.serve.live import LiveUpdater, _ConWs
+
+    path = tmp_path / "ws"
+    shutil.copytree(demo, path)
+    ws = open_workspace(path)
+    try:
+        cfg = load_config(overrides={"segments": {"schemes": ["rfm", "lifecycle", "buyer_type"]}})
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = run_pipeline(ws, "2024-12-31", stages=["segments"], config=cfg)
+        want = dict(ws.sql("SELECT customer_id, segment FROM segments WHERE run_id = ? AND scheme = 'buyer_type'",
+                           [res.run_id]))
+        live = LiveUpdater(ws.path, ws.con.cursor())
+        served = load_states(registered_stages(), _ConWs(ws.con, ws.path), res.run_id, res.as_of, cfg)
+        assert served.states["segments"].schemes["buyer_type"][1]["split"]["n_buyers"] > 100
+        ids = sorted(want)
+        for reader in (live._reader(), _ConWs(ws.con, ws.path)):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                got = runner.score(served, reader, ids, res.as_of)["segments"]
+            assert {c: got[c]["segments"]["buyer_type"] for c in ids} == want
+        assert len(set(want.values())) >= 2  # buyers and customers without a sale at least
+    finally:
+        ws.close()
+    split = {"split": True, "threshold": 6.0}
+    v, buyer = np.array([1.0, 6.0, np.nan, 2.0]), np.array([True, True, True, False])
+    assert list(_label(v, buyer, split, "no orders")) == ["consumer", "business", "unknown", "no orders"]
+    assert list(_label(v, buyer, {"split": False}, "no orders")) == ["all", "all", "all", "no orders"]

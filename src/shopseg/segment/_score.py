@@ -11,7 +11,7 @@ the cluster by the stored model (nearest centroid).  Value tiers by predicted va
 score (``earlier["clv"]``), which the runner computes first.
 
 Schemes scored here: rfm, value_tier, lifecycle, cluster; and every other registered scheme that gives a
-``score`` (age_band, gender, geo: :class:`~shopseg.segment.Scheme`).  The others (interest, buyer_type, a plug-in
+``score`` (age_band, gender, geo, buyer_type: :class:`~shopseg.segment.Scheme`).  The others (interest, a plug-in
 without one) keep the run's label until the next run.
 """
 
