@@ -55,7 +55,7 @@ from threadpoolctl import threadpool_limits
 from shopseg.config import load_config
 from shopseg.features import customer_features
 from shopseg.segment import BehaviourClusters
-from shopseg.segment import cluster as _cluster
+from shopseg.segment import _cluster_k as _cluster  # the two-level split test and its settings
 from shopseg.synth import synthesize
 from shopseg.workspace import Workspace
 

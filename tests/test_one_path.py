@@ -8,6 +8,7 @@ import shutil
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -77,6 +78,41 @@ def test_a_stage_reads_its_inputs_from_the_run_the_runner_hands_it(demo, tmp_pat
     # run 2 wrote customer_features (segments ran); clv and churn_scores are run 1's; nobody wrote actions
     assert res.run_id == 2 and seen == {"clv": 1, "features": 2, "churn": 1, "none": None}
 
+
+
+def test_baskets_recommend_act_and_cluster_matching_read_the_runs_the_runner_names(demo, tmp_path, monkeypatch):
+    """No "newest run" look-up inside these stages: their inputs come from ``ctx.runs`` (asked of it, and the
+    workspace's own newest-run helper is never called during the run)."""
+    from shopseg.config import load_config
+    from shopseg.workspace import Workspace
+
+    path = tmp_path / "ws"
+    shutil.copytree(demo, path)
+    asked: list[tuple[str, str]] = []
+    of, before = runner.Runs.of, runner.Runs.before
+    monkeypatch.setattr(runner.Runs, "of", lambda self, t: asked.append(("of", t)) or of(self, t))
+    monkeypatch.setattr(runner.Runs, "before", lambda self, t, where="": asked.append(("before", t)) or
+                        before(self, t, where))
+
+    def refuse(self, table, run_id):
+        raise AssertionError(f"a stage looked up the newest run of {table} itself")
+
+    monkeypatch.setattr(Workspace, "source_run", refuse)
+    ws = open_workspace(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = run_pipeline(ws, "2024-12-31", stages=["segments", "baskets", "recommend", "act"],
+                               config=load_config(overrides={"baskets": {"segment_schemes": ["lifecycle"]}}))
+        assert all(s["status"] == "done" for s in res.stages.values()), res.stages
+        segs = ws.scalar("SELECT count(*) FROM frequent_itemsets WHERE run_id = ? AND scope LIKE 'segment:lifecycle:%'",
+                         [res.run_id])
+    finally:
+        ws.close()
+    for q in [("before", "segment_profiles"), ("of", "segments"), ("of", "association_rules"),
+              ("of", "customer_features"), ("of", "churn_scores"), ("of", "clv"), ("of", "recommendations")]:
+        assert q in asked, q
+    assert segs > 0  # the per-segment itemsets came from the segments the runner named (this run's)
 
 def _batch(ws, run_id):
     feats = ws.df("SELECT * EXCLUDE (run_id) FROM customer_features WHERE run_id = ? ORDER BY customer_id", [run_id])
@@ -262,3 +298,40 @@ def test_the_live_scheme_scores_run_in_the_online_store_and_agree_with_duckdb(de
         assert store._duck_only == set()
     finally:
         ws.close()
+
+
+def test_buyer_type_is_scored_live_as_the_batch_labels_it(demo, tmp_path):
+    """A run with buyer_type: every customer's live label (online store and DuckDB readers, the run's learned split)
+    equals the batch's; the rule applied to hand-made statistics gives the documented labels."""
+    from shopseg.config import load_config
+    from shopseg.pipeline import registered_stages
+    from shopseg.runner import load_states
+    from shopseg.segment.schemes.buyer_type import _label
+    from shopseg.serve.live import LiveUpdater, _ConWs
+
+    path = tmp_path / "ws"
+    shutil.copytree(demo, path)
+    ws = open_workspace(path)
+    try:
+        cfg = load_config(overrides={"segments": {"schemes": ["rfm", "lifecycle", "buyer_type"]}})
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = run_pipeline(ws, "2024-12-31", stages=["segments"], config=cfg)
+        want = dict(ws.sql("SELECT customer_id, segment FROM segments WHERE run_id = ? AND scheme = 'buyer_type'",
+                           [res.run_id]))
+        live = LiveUpdater(ws.path, ws.con.cursor())
+        served = load_states(registered_stages(), _ConWs(ws.con, ws.path), res.run_id, res.as_of, cfg)
+        assert served.states["segments"].schemes["buyer_type"][1]["split"]["n_buyers"] > 100
+        ids = sorted(want)
+        for reader in (live._reader(), _ConWs(ws.con, ws.path)):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                got = runner.score(served, reader, ids, res.as_of)["segments"]
+            assert {c: got[c]["segments"]["buyer_type"] for c in ids} == want
+        assert len(set(want.values())) >= 2  # buyers and customers without a sale at least
+    finally:
+        ws.close()
+    split = {"split": True, "threshold": 6.0}
+    v, buyer = np.array([1.0, 6.0, np.nan, 2.0]), np.array([True, True, True, False])
+    assert list(_label(v, buyer, split, "no orders")) == ["consumer", "business", "unknown", "no orders"]
+    assert list(_label(v, buyer, {"split": False}, "no orders")) == ["all", "all", "all", "no orders"]

@@ -81,3 +81,23 @@ def test_the_cli_and_the_api_show_the_same_customer_view_field_by_field(tmp_path
         assert list(cli[c]) == list(api[c])
         for field in api[c]:
             assert cli[c][field] == api[c][field], (c, field)
+
+
+def test_the_outputs_views_read_a_runs_top_customers_and_segments_over_runs(ws):
+    """views.outputs: what `shopseg predict clv`, `history` and `diff` print, read in one place."""
+    from shopseg.views.outputs import migration_matrix, segment_sizes, top_clv
+
+    load_fixture_shop(ws)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        r1 = run_pipeline(ws, FIXTURE_AS_OF, stages=["clv", "segments"]).run_id
+        r2 = run_pipeline(ws, FIXTURE_AS_OF, stages=["segments"]).run_id
+    rows = top_clv(ws, r1, 3)
+    want = ws.sql("SELECT customer_id FROM clv WHERE run_id = ? ORDER BY clv DESC LIMIT 3", [r1])
+    assert [r[0] for r in rows] == [w[0] for w in want] and len(rows[0]) == 5
+    sizes = segment_sizes(ws, "rfm")
+    assert list(sizes.columns) == [r1, r2]
+    n = ws.scalar("SELECT count(*) FROM segments WHERE run_id = ? AND scheme = 'rfm'", [r1])
+    assert int(sizes[r1].sum()) == int(sizes[r2].sum()) == n
+    m = migration_matrix(ws, r1, r2, "rfm")  # the same data twice: everyone stays
+    assert int(m.to_numpy().trace()) == n

@@ -97,16 +97,20 @@ class Runs:
             self._seen[table] = table_run(self.ws, table, self.run_id)
         return self._seen[table]
 
-    def before(self, table: str) -> int | None:
-        """The newest done run before this one with rows in ``table`` (what a comparison with the past needs)."""
-        return table_run(self.ws, table, self.run_id - 1)
+    def before(self, table: str, where: str = "") -> int | None:
+        """The newest done run before this one with rows in ``table`` (what a comparison with the past needs);
+        ``where``: only rows matching this SQL condition count (e.g. ``scheme = 'cluster'``)."""
+        return table_run(self.ws, table, self.run_id - 1, where)
 
 
-def table_run(ws, table: str, at_most: int | None = None) -> int | None:
-    """The newest done run (at most ``at_most``) with rows in ``table``, or None (also when the table is absent)."""
+def table_run(ws, table: str, at_most: int | None = None, where: str = "") -> int | None:
+    """The newest done run (at most ``at_most``) with rows in ``table`` (matching ``where``, an SQL condition,
+    when given), or None (also when the table is absent)."""
     if not ws.has_table(table):
         return None
     q = f'SELECT max(run_id) FROM "{table}" WHERE run_id IN (SELECT run_id FROM runs WHERE status = \'done\')'
+    if where:
+        q += f" AND ({where})"
     params: list = []
     if at_most is not None:
         q += " AND run_id <= ?"

@@ -71,7 +71,10 @@ def _segments(ctx: RunContext) -> dict:
     if "cluster" in cfg["segments.schemes"] and len(feats):  # reuse the stored model while inputs hold still
         decision, stored = cluster_decision(ctx.ws, ctx.run_id, cfg, refit=ctx.refit)
     ctx.frames["customer_features"] = feats  # the run's features, for the stages after (churn)
-    run = segment_all(ctx.ws, ctx.run_id, ctx.as_of, cfg, features=feats, cluster_model=stored)
+    from .segment.schemes.cluster import PREVIOUS
+
+    run = segment_all(ctx.ws, ctx.run_id, ctx.as_of, cfg, features=feats, cluster_model=stored,
+                      previous_cluster_run=ctx.runs.before("segment_profiles", PREVIOUS))
     out = {"customers": len(run.segments)}
     if run.model is not None:
         out.update(k=int(run.model.n_clusters_), elbow_k=int(run.model.elbow_k_))
@@ -135,7 +138,8 @@ def _baskets(ctx: RunContext) -> dict:
     n = _products_sold(ctx)
     if n < 2:  # one product (CDNOW's log): nothing can sell together
         return {"note": f"skipped: {n} product(s) sold by as_of; baskets need at least two"}
-    return mine_baskets(ctx.ws, ctx.run_id, as_of=ctx.as_of, config=ctx.config)
+    return mine_baskets(ctx.ws, ctx.run_id, as_of=ctx.as_of, config=ctx.config,
+                        segment_run_id=ctx.runs.of("segments"))
 
 
 register(Stage("baskets", _baskets, needs=("orders", "order_lines"), after=("segments",),

@@ -52,7 +52,7 @@ from .uplift import (
 
 def act_stage(ctx) -> dict:
     """Pipeline stage ``act``: plan the run's actions (table ``actions``)."""
-    plan = plan_actions(ctx.ws, ctx.run_id, ctx.as_of, config=ctx.config, seed=ctx.seed)
+    plan = plan_actions(ctx.ws, ctx.run_id, ctx.as_of, config=ctx.config, seed=ctx.seed, source_run=ctx.runs.of)
     n = plan.notes
     return {k: n[k] for k in ("campaigns", "campaigns_enabled", "eligible_pairs", "chosen", "treatment", "control", "spend",
                               "expected_value", "dropped_by_budget", "skipped_cooldown", "missing_inputs")

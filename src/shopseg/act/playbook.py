@@ -104,13 +104,18 @@ NET_SQL = """CASE WHEN coalesce(f.frequency, 0) > 0 THEN greatest(coalesce(f.mon
              CASE WHEN coalesce(f.frequency, 0) > 0 THEN coalesce(f.monetary_net, 0) END AS _net_spend"""
 
 
-def build_frame(ws, run_id: int, fields: set[str], *, name: str = "_act_frame") -> dict:
+def build_frame(ws, run_id: int, fields: set[str], *, name: str = "_act_frame", source_run=None) -> dict:
     """Create temp table ``name``: one row per customer of ``customer_features`` with segments,
     churn and CLV columns and the ``cluster_mean.<feature>`` columns in ``fields``.
 
+    ``source_run(table)``: the run to read each input from (the act stage passes ``ctx.runs.of``, the runs the
+    runner names); without it, the newest run up to ``run_id`` with rows (``ws.source_run``).
     Returns the run each source was read from (None when absent).
     """
-    runs = {t: ws.source_run(t, run_id) for t in ("customer_features", "segments", "churn_scores", "clv")}
+    if source_run is None:
+        def source_run(table):
+            return ws.source_run(table, run_id)
+    runs = {t: source_run(t) for t in ("customer_features", "segments", "churn_scores", "clv")}
     if runs["customer_features"] is None:
         raise ShopsegError(
             f"No customer features for run {run_id} or before: actions need them.",
@@ -138,7 +143,7 @@ def build_frame(ws, run_id: int, fields: set[str], *, name: str = "_act_frame") 
         ("SELECT NULL::VARCHAR AS customer_id, NULL::DOUBLE AS clv, NULL::DOUBLE AS p_alive, "
          "NULL::DOUBLE AS expected_purchases_90d, NULL::DOUBLE AS clv_quantile LIMIT 0")
     # due_reorders: the customer's recommended repeats whose cycle has elapsed (shopseg.recommend, is_due)
-    rrun = ws.source_run("recommendations", run_id)
+    rrun = source_run("recommendations")
     due = (f"SELECT customer_id, count(*) FILTER (WHERE is_due) AS due_reorders FROM recommendations "
            f"WHERE run_id = {rrun} GROUP BY customer_id") if rrun is not None and "is_due" in ws.columns(
         "recommendations") else "SELECT NULL::VARCHAR AS customer_id, 0 AS due_reorders LIMIT 0"
@@ -290,12 +295,13 @@ def _check_fields(ws, camps: list[Campaign], frame: str) -> None:
 
 
 def plan_actions(ws, run_id: int | None, as_of, *, config: Config | None = None, seed: int = 0,
-                 write: bool = True) -> ActionPlan:
+                 write: bool = True, source_run=None) -> ActionPlan:
     """Plan this run's actions (see the module docstring); write them as ``actions`` of ``run_id``.
 
     Reads ``customer_features``, ``segments``, ``churn_scores`` and ``clv`` of ``run_id`` (or the
-    latest earlier run that has them), earlier runs' ``actions`` (cooldown) and ``uplift_reports``
-    (Thompson sampling).  The same inputs and seed give the same actions and control groups.
+    latest earlier run that has them; ``source_run(table)`` names the run instead: the act stage passes
+    ``ctx.runs.of``), earlier runs' ``actions`` (cooldown) and ``uplift_reports`` (Thompson sampling).
+    The same inputs and seed give the same actions and control groups.
     """
     from .bandit import choose_variants
     from .holdout import budget_prefix
@@ -310,7 +316,7 @@ def plan_actions(ws, run_id: int | None, as_of, *, config: Config | None = None,
     if not camps:
         return _finish(ws, run_id, empty, notes, write)
     fields = {cond.field for c in camps for cond in c.when}
-    runs = build_frame(ws, run_id if run_id is not None else 10**12, fields)
+    runs = build_frame(ws, run_id if run_id is not None else 10**12, fields, source_run=source_run)
     notes["inputs"] = runs
     missing = [t for t in ("segments", "churn_scores", "clv") if runs[t] is None]
     if missing:

@@ -260,12 +260,14 @@ def _write(ws, name: str, run_id: int, tbl: pa.Table) -> int:
         ws.con.unregister(view)
 
 
-def mine_baskets(ws, run_id: int, *, as_of, config=None, schemes=None) -> dict[str, int]:
+def mine_baskets(ws, run_id: int, *, as_of, config=None, schemes=None,
+                 segment_run_id: int | None = None) -> dict[str, int]:
     """The pipeline stage: write ``frequent_itemsets`` and ``association_rules`` for run ``run_id``.
 
     Scope ``all`` covers every basket up to ``as_of``; each segment of the
     schemes in ``baskets.segment_schemes`` (or ``schemes``) gets scope
-    ``segment:<scheme>:<segment>``.  Returns the rows written per table.
+    ``segment:<scheme>:<segment>``, from the segments of run ``segment_run_id`` (the runner names it:
+    ``ctx.runs.of("segments")``; None: the newest run with that scheme).  Returns the rows written per table.
     """
     if as_of is None:
         raise ConfigError("mine_baskets needs an explicit as_of. Got None.")
@@ -278,7 +280,7 @@ def mine_baskets(ws, run_id: int, *, as_of, config=None, schemes=None) -> dict[s
                        prune_redundant=p.prune_redundant)
     its_t, rule_t = [itemsets_table(its, "all")], [rules_table(rules, idx, "all")]
     for scheme in schemes:
-        i2, r2 = _segment_tables(ws, scheme, as_of, p, shop=shop)
+        i2, r2 = _segment_tables(ws, scheme, as_of, p, shop=shop, segment_run_id=segment_run_id)
         its_t += i2
         rule_t += r2
     return {

@@ -80,10 +80,11 @@ def reviews(
     seed: int = typer.Option(0, help="Random seed (topics)."),
 ):
     """Analyse reviews (sentiment, aspects, topics, mentions) as a run of the reviews stage; print a summary."""
+    from ..views.outputs import reviews_by_language
+
     with _open() as ws:
         result = _run_stage(ws, "reviews", as_of, _load_config(config), seed=seed)
-        df = ws.df("SELECT language, sentiment_mode, count(*) AS n, round(avg(sentiment), 3) AS avg_sentiment "
-                   "FROM review_insights WHERE run_id = ? GROUP BY ALL ORDER BY n DESC", [result.run_id])
+        df = reviews_by_language(ws, result.run_id)
         out.table("reviews", list(df.columns), df.itertuples(index=False), title="Reviews by language")
 
 
@@ -101,11 +102,11 @@ def predict_clv(
     over = {k: v for k, v in {"model": model, "horizon_days": horizon_days,
                               "discount_rate_annual": discount_rate}.items() if v is not None}
     cfg = _load_config(config, overrides={"clv": over} if over else None)
+    from ..views.outputs import top_clv
+
     with _open() as ws:
         result = _run_stage(ws, "clv", as_of, cfg)
-        rows = ws.sql("SELECT customer_id, round(p_alive, 3), round(expected_purchases_horizon, 2), "
-                      "round(clv, 2), expected_next_order_at FROM clv WHERE run_id = ? "
-                      "ORDER BY clv DESC LIMIT ?", [result.run_id, top])
+        rows = top_clv(ws, result.run_id, top)
         out.table("clv", ["customer_id", "p_alive", "purchases (horizon)", "clv", "next order"], rows)
 
 
@@ -121,17 +122,16 @@ def predict_churn(
     """Fit, validate and calibrate the churn model; write churn_scores and model_reports for a new run."""
     over = {k: v for k, v in {"model": model, "horizon_days": horizon_days}.items() if v is not None}
     cfg = _load_config(config, overrides={"churn": over} if over else None)
+    from ..views.outputs import churn_validation, top_churn
+
     with _open() as ws:
         result = _run_stage(ws, "churn", as_of, cfg)
         if result.stages.get("churn", {}).get("status") != "done" or not ws.has_table("model_reports"):
             return  # skipped: the run's line above says why (too few customers, one class ...)
-        out.table("validation", ["model", "metric", "value"], ws.sql(
-            "SELECT model, metric, round(value, 3) FROM model_reports WHERE run_id = ? AND metric IN "
-            "('roc_auc','pr_auc','brier','lift_top_decile','gains_top_20') ORDER BY model, metric",
-            [result.run_id]), title="validation window (as_of - horizon)")
-        out.table("churn", ["customer_id", "probability", "tier", "reason_1", "reason_2", "reason_3"], ws.sql(
-            "SELECT customer_id, round(probability, 3), tier, reason_1, reason_2, reason_3 FROM churn_scores "
-            "WHERE run_id = ? ORDER BY probability DESC, customer_id LIMIT ?", [result.run_id, top]))
+        out.table("validation", ["model", "metric", "value"], churn_validation(ws, result.run_id),
+                  title="validation window (as_of - horizon)")
+        out.table("churn", ["customer_id", "probability", "tier", "reason_1", "reason_2", "reason_3"],
+                  top_churn(ws, result.run_id, top))
 
 
 @app.command("recommend")

@@ -111,10 +111,10 @@ def diff(
     scheme: str = typer.Option("lifecycle", "--scheme", "-s", help="Segment scheme (`shopseg schemes` lists them)."),
 ):
     """Migration matrix between two runs: customers per (segment in RUN_A, segment in RUN_B)."""
-    from ..segment import migration
+    from ..views.outputs import migration_matrix
 
     with _open(create=False, read_only=True) as ws:
-        m = migration(ws, run_a, run_b, scheme)
+        m = migration_matrix(ws, run_a, run_b, scheme)
     cols = [f"run {run_a} \\ run {run_b}", *map(str, m.columns)]
     out.table("migration", cols, [(str(seg), *row) for seg, row in m.iterrows()], title=f"{scheme} migration",
               formats=dict.fromkeys(cols[1:], ","))
@@ -124,11 +124,10 @@ def diff(
 @handles_errors
 def history(scheme: str = typer.Option("rfm", "--scheme", "-s", help="Segment scheme (`shopseg schemes` lists them).")):
     """Segment sizes over runs."""
-    from ..segment import segment_history
+    from ..views.outputs import segment_sizes
 
     with _open(create=False, read_only=True) as ws:
-        h = segment_history(ws, scheme)
-    p = h.pivot_table(index="segment", columns="run_id", values="n_customers", fill_value=0)
+        p = segment_sizes(ws, scheme)
     cols = ["segment", *(f"run {c}" for c in p.columns)]
     out.table("history", cols, [(str(seg), *(int(v) for v in row)) for seg, row in p.iterrows()],
               title=f"{scheme} sizes", formats=dict.fromkeys(cols[1:], ","))

@@ -110,10 +110,12 @@ def cutoff_frame(ws, cutoff: datetime, horizon_days: int, config: Config, *, cus
                          "(stored with the churn model as metadata 'shop_gap_days').")
     ids = None if customers is None else [str(c) for c in customers]
     if features is not None:
-        f = features if ids is None else features[features["customer_id"].isin(ids)]
+        f = features if ids is None or set(features["customer_id"].tolist()) <= set(ids) else \
+            features[features["customer_id"].isin(ids)]
     else:
         f = customer_features(ws, cutoff, config=config, customers=ids, reference_run_id=reference_run_id)
-    f = f[f["has_orders"].astype(bool)].reset_index(drop=True)
+    buyers = f["has_orders"].to_numpy(dtype=bool)
+    f = f.reset_index(drop=True) if buyers.all() else f[buyers].reset_index(drop=True)
     params = {"cutoff": _as_ts(cutoff), "h": float(horizon_days),
               "max_rating": float(config["churn.complaint_max_rating"])}
     sql = _EXTRAS_SQL
@@ -121,11 +123,33 @@ def cutoff_frame(ws, cutoff: datetime, horizon_days: int, config: Config, *, cus
         sql = only_customers(sql)
         params["customers"] = ids
     extras = ws.con.execute(sql, params).df()
-    f = numeric_features(f.merge(extras, on="customer_id", how="left"))
+    f = numeric_features(_left_join(f, extras, "customer_id"))
     if shop_gap is None:
         shop_gap = shop_gap_days(f, horizon_days)
     f = add_gap_features(f, shop_gap)
-    return f.sort_values("customer_id", kind="stable").reset_index(drop=True)
+    ids_now = f["customer_id"].to_numpy()
+    if len(ids_now) > 1 and not (ids_now[:-1] <= ids_now[1:]).all():
+        f = f.sort_values("customer_id", kind="stable").reset_index(drop=True)
+    return f
+
+
+def _left_join(f: pd.DataFrame, extras: pd.DataFrame, key: str) -> pd.DataFrame:
+    """``f.merge(extras, on=key, how="left")`` for a key unique in ``extras``, as one frame built from arrays
+    (a live re-score joins one row, where merge's machinery costs more than the query)."""
+    at = pd.Index(extras[key]).get_indexer(f[key])
+    cols = {c: f[c].array for c in f.columns}
+    missing = at < 0
+    for c in extras.columns:
+        if c == key:
+            continue
+        v = extras[c].to_numpy()
+        if missing.any():
+            v = np.where(missing, np.nan, v[np.where(missing, 0, at)].astype(float)) if len(v) else \
+                np.full(len(at), np.nan)
+        else:
+            v = v[at]
+        cols[c] = v
+    return pd.DataFrame(cols, index=f.index)
 
 
 def numeric_features(f: pd.DataFrame) -> pd.DataFrame:

@@ -326,14 +326,15 @@ def choose_and_score(ws, as_of, summary: pd.DataFrame, c: dict, *, seed: int = 0
     return rows, choices, used, (vm_now if value_name == "gammagamma" else None), notes
 
 
-def tm_prediction(rows: pd.DataFrame, pred: str, tm, value: np.ndarray, horizon_days: float,
+def tm_prediction(rows, pred: str, tm, value: np.ndarray, horizon_days: float,
                   discount_rate_annual: float, unit: str) -> None:
     """Set prediction ``pred``'s columns of ``rows`` (frequency, recency, T per customer) from transaction model
-    ``tm``: the batch's composition, and the live score's (:func:`shopseg.predict._score.clv_score`)."""
+    ``tm``: the batch's composition, and the live score's (:func:`shopseg.predict._score.clv_score`, whose
+    ``rows`` is a dict of arrays)."""
     from .clv import _month_days
 
     days, month = TIME_UNITS[unit], _month_days(unit)
-    f, r, T = (rows[k].to_numpy(float) for k in ("frequency", "recency", "T"))
+    f, r, T = (np.asarray(rows[k], dtype=float) for k in ("frequency", "recency", "T"))
     if pred == "p_alive":
         rows["p_alive"] = np.atleast_1d(tm.conditional_probability_alive(f, r, T))
     elif pred == "expected_purchases":

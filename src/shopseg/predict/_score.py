@@ -87,7 +87,7 @@ def clv_score(state, reader, customers: list[str], as_of, earlier: dict) -> dict
     prediction from its own model (:func:`~shopseg.predict._clv_select.tm_prediction`).
     """
     from ._clv_select import tm_prediction
-    from .clv import score_clv, summary_from_orders
+    from .clv import clv_columns, summary_from_orders
 
     if state is None:
         return {}
@@ -96,21 +96,25 @@ def clv_score(state, reader, customers: list[str], as_of, earlier: dict) -> dict
     if summ.empty:
         return {}
     H, rate, unit = c.get("horizon_days", 365), c.get("discount_rate_annual", 0.1), c.get("time_unit", "D")
+    min_alive = c.get("min_p_alive", 0.5)
+    # arrays, not a frame: a handful of customers, where pandas' per-column cost is most of the work
+    s = {k: summ[k].to_numpy(float) for k in ("frequency", "recency", "T", "monetary_value")}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        s = score_clv(summ, by["expected_purchases"], vm, as_of, horizon_days=H, discount_rate_annual=rate,
-                      min_p_alive=c.get("min_p_alive", 0.5))
+        s.update(clv_columns(s["frequency"], s["recency"], s["T"], s["monetary_value"], by["expected_purchases"], vm,
+                             as_of, horizon_days=H, discount_rate_annual=rate, min_p_alive=min_alive))
         for pred in PREDICTIONS:
-            if by[pred] is not by["expected_purchases"]:  # score_clv gave the rest from that very model
-                tm_prediction(s, pred, by[pred], s["expected_order_value"].to_numpy(float), H, rate, unit)
-    s["expected_next_order_at"] = s["expected_next_order_at"].where(s["p_alive"].to_numpy() >= c.get("min_p_alive", 0.5))
+            if by[pred] is not by["expected_purchases"]:  # clv_columns gave the rest from that very model
+                tm_prediction(s, pred, by[pred], s["expected_order_value"], H, rate, unit)
+    alive = s["p_alive"] >= min_alive
     out = {}
-    for r in s.itertuples(index=False):
-        nxt = r.expected_next_order_at
-        out[str(r.customer_id)] = {
-            "clv": float(r.clv), "p_alive": float(r.p_alive), "expected_purchases_90d": float(r.expected_purchases_90d),
-            "expected_order_value": float(r.expected_order_value),
-            "expected_next_order_at": None if pd.isna(nxt) else pd.Timestamp(nxt).isoformat()}
+    for i, cid in enumerate(summ["customer_id"].tolist()):
+        nxt = s["expected_next_order_at"][i]
+        out[str(cid)] = {
+            "clv": float(s["clv"][i]), "p_alive": float(s["p_alive"][i]),
+            "expected_purchases_90d": float(s["expected_purchases_90d"][i]),
+            "expected_order_value": float(s["expected_order_value"][i]),
+            "expected_next_order_at": None if not alive[i] or pd.isna(nxt) else pd.Timestamp(nxt).isoformat()}
     return out
 
 

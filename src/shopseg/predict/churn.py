@@ -301,7 +301,7 @@ def _score(model: ChurnModel, frame: pd.DataFrame, cuts_settings: dict | None, v
     done = track("churn reasons", len(frame), "customers")
     for lo in range(0, max(len(frame), 1), SCORE_BATCH_ROWS):
         part = frame.iloc[lo:lo + SCORE_BATCH_ROWS]
-        contrib = model.contributions(part)
+        contrib = model.contributions(A[lo:lo + SCORE_BATCH_ROWS])  # the matrix built above, not again
         abs_sum += np.abs(contrib[:, :len(abs_sum)]).sum(axis=0)
         parts.append(model.reasons(part, 3, horizon_days, contrib=contrib))
         done.advance(len(part))

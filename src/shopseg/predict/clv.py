@@ -155,6 +155,31 @@ def _month_days(time_unit: str) -> float:
     return MONTH_IN_UNITS[time_unit] * TIME_UNITS[time_unit]
 
 
+def clv_columns(f: np.ndarray, r: np.ndarray, T: np.ndarray, m: np.ndarray, transaction_model,
+                value_model: GammaGamma, as_of, *, horizon_days: float, discount_rate_annual: float,
+                min_p_alive: float) -> dict[str, np.ndarray]:
+    """The predicted ``clv`` columns as arrays, from the summary's frequency, recency, T and mean spend (at
+    least one customer): what :func:`score_clv` puts in its frame, and the live score reads without one."""
+    unit = transaction_model.time_unit
+    days = TIME_UNITS[unit]
+    out: dict[str, np.ndarray] = {}
+    p_alive = np.atleast_1d(transaction_model.conditional_probability_alive(f, r, T))
+    out["p_alive"] = p_alive
+    out["expected_purchases_90d"] = transaction_model.expected_purchases(90.0 / days, f, r, T)
+    out["expected_purchases_horizon"] = transaction_model.expected_purchases(horizon_days / days, f, r, T)
+    # a non-positive mean spend carries no information about spend: use the population mean
+    fv = np.where(m > 0, f, 0.0)
+    value = np.atleast_1d(value_model.conditional_expected_average_profit(fv, np.where(m > 0, m, 0.0)))
+    out["expected_order_value"] = value
+    month = _month_days(unit)
+    monthly_rate = (1 + discount_rate_annual) ** (month / 365.0) - 1
+    out["clv"] = customer_lifetime_value(transaction_model, f, r, T, value, time=horizon_days / month,
+                                         discount_rate=monthly_rate, freq=unit)
+    nxt = pd.DatetimeIndex(transaction_model.expected_next_purchase_at(f, r, T, _timestamp(as_of))).as_unit("us")
+    out["expected_next_order_at"] = np.where(p_alive >= min_p_alive, nxt.to_numpy(), np.datetime64("NaT", "us"))
+    return out
+
+
 def score_clv(summary: pd.DataFrame, transaction_model, value_model: GammaGamma, as_of, *,
               horizon_days: float = 365, discount_rate_annual: float = 0.1,
               min_p_alive: float = 0.5, model_name: str | None = None) -> pd.DataFrame:
@@ -170,13 +195,10 @@ def score_clv(summary: pd.DataFrame, transaction_model, value_model: GammaGamma,
         raise ConfigError(f"horizon_days must be > 0. Got {horizon_days!r} instead.")
     if not discount_rate_annual > -1:
         raise ConfigError(f"discount_rate_annual must be > -1. Got {discount_rate_annual!r} instead.")
-    unit = transaction_model.time_unit
-    days = TIME_UNITS[unit]
     f = summary["frequency"].to_numpy(float)
     r = summary["recency"].to_numpy(float)
     T = summary["T"].to_numpy(float)
     m = summary["monetary_value"].to_numpy(float)
-    ts = _timestamp(as_of)
     out = pd.DataFrame({"customer_id": summary["customer_id"].to_numpy(), "frequency": f.astype(np.int64),
                         "recency": r, "T": T, "monetary_value": m})
     if len(f) == 0:
@@ -184,20 +206,9 @@ def score_clv(summary: pd.DataFrame, transaction_model, value_model: GammaGamma,
             out[c] = np.zeros(0)
         out["expected_next_order_at"] = pd.Series([], dtype="datetime64[us]")
     else:
-        p_alive = np.atleast_1d(transaction_model.conditional_probability_alive(f, r, T))
-        out["p_alive"] = p_alive
-        out["expected_purchases_90d"] = transaction_model.expected_purchases(90.0 / days, f, r, T)
-        out["expected_purchases_horizon"] = transaction_model.expected_purchases(horizon_days / days, f, r, T)
-        # a non-positive mean spend carries no information about spend: use the population mean
-        fv = np.where(m > 0, f, 0.0)
-        value = np.atleast_1d(value_model.conditional_expected_average_profit(fv, np.where(m > 0, m, 0.0)))
-        out["expected_order_value"] = value
-        month = _month_days(unit)
-        monthly_rate = (1 + discount_rate_annual) ** (month / 365.0) - 1
-        out["clv"] = customer_lifetime_value(transaction_model, f, r, T, value, time=horizon_days / month,
-                                             discount_rate=monthly_rate, freq=unit)
-        nxt = pd.Series(transaction_model.expected_next_purchase_at(f, r, T, ts)).astype("datetime64[us]")
-        out["expected_next_order_at"] = nxt.where(p_alive >= min_p_alive)
+        for c, v in clv_columns(f, r, T, m, transaction_model, value_model, as_of, horizon_days=horizon_days,
+                                discount_rate_annual=discount_rate_annual, min_p_alive=min_p_alive).items():
+            out[c] = v
     out["horizon_days"] = float(horizon_days)
     out["model"] = model_name or f"{type(transaction_model).__name__.lower()}+gammagamma"
     return out
@@ -295,6 +306,7 @@ __all__ = [
     "clv_table",
     "customer_lifetime_value",
     "fit_clv_models",
+    "clv_columns",
     "score_clv",
     "summary_from_orders",
 ]

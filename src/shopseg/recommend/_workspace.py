@@ -45,11 +45,9 @@ def _popular_pairs(purchases: pd.DataFrame, as_of, days: int) -> pd.DataFrame | 
     return purchases[pd.to_datetime(purchases["day"]) > start][["customer_id", "product_id"]]
 
 
-def _rules(ws, run_id):
-    if not ws.has_table("association_rules"):
-        return None
-    rid = ws.scalar("SELECT max(run_id) FROM association_rules WHERE run_id <= ? AND scope = 'all'", [run_id])
-    if rid is None:
+def _rules(ws, rid):
+    """The shop-wide rules of run ``rid`` (the runner names it), or None."""
+    if rid is None or not ws.has_table("association_rules"):
         return None
     return ws.df("SELECT antecedent, consequent, confidence, lift, support FROM association_rules "
                  "WHERE run_id = ? AND scope = 'all'", [rid])
@@ -83,10 +81,10 @@ def recommend_stage(ctx) -> dict:
     rc = cfg["recommend"]
     t0 = time.perf_counter()
     purchases = purchases_from_workspace(ws, ctx.as_of)
-    rules = _rules(ws, ctx.run_id)
+    rules = _rules(ws, ctx.runs.of("association_rules"))  # the input runs the runner names: no look-up here
     segs = None
     if ws.has_table("segments"):
-        rid = ws.scalar("SELECT max(run_id) FROM segments WHERE run_id <= ?", [ctx.run_id])
+        rid = ctx.runs.of("segments")
         if rid is not None:
             segs = ws.df("SELECT customer_id, segment FROM segments WHERE run_id = ? AND scheme = ?",
                          [rid, rc["popularity_scheme"]])

@@ -6,12 +6,12 @@ values), the lifecycle windows in ``segment_profiles``, the cluster model, the t
 median / MAD, and from them the restricted features SQL (made once).  ``segments_score`` then gives, for each
 customer, the batch features restricted to that customer (:func:`shopseg.features.features_sql` with
 ``restricted=True``) and the segments by the run's rules: RFM and value tiers against the run's population (the
-batch rank rules with the customer's row replaced), lifecycle by :func:`assign_stages` with the run's windows,
+batch rank rules with the customer's row replaced), lifecycle by :func:`~shopseg.segment.lifecycle.stage_rule` with the run's windows,
 the cluster by the stored model (nearest centroid).  Value tiers by predicted value take the CLV stage's
 score (``earlier["clv"]``), which the runner computes first.
 
 Schemes scored here: rfm, value_tier, lifecycle, cluster; and every other registered scheme that gives a
-``score`` (age_band, gender, geo: :class:`~shopseg.segment.Scheme`).  The others (interest, buyer_type, a plug-in
+``score`` (age_band, gender, geo, buyer_type: :class:`~shopseg.segment.Scheme`).  The others (interest, a plug-in
 without one) keep the run's label until the next run.
 """
 
@@ -86,22 +86,37 @@ def segments_state(ws, runs) -> SegmentsState:
             st.schemes[name] = (scheme, scheme.state(ws, runs) if scheme.state is not None else None)
     st.categories = top_categories(ws, runs.as_of, cfg["features.top_categories"])
     st.outlier_stats = outlier_reference(ws, frun) if frun is not None else None
-    st.features_sql = features_sql(ws, runs.as_of, cfg, restricted=True, categories=st.categories,
-                                   outlier_stats=st.outlier_stats, review_run=runs.of("review_insights"))
+    st.features_sql = _in_column_order(ws, features_sql(
+        ws, runs.as_of, cfg, restricted=True, categories=st.categories, outlier_stats=st.outlier_stats,
+        review_run=runs.of("review_insights")), runs.as_of)
     return st
+
+
+def _in_column_order(ws, sql: str, as_of) -> str:
+    """``sql`` selecting its columns in the batch's order (:func:`shopseg.features._ordered_columns`), so that each
+    score takes the frame as it comes (reordering a one-row frame costs as much as the query)."""
+    from ..features import _ordered_columns
+
+    res = ws.con.execute(f"SELECT * FROM ({sql}) AS f LIMIT 0", {"as_of": as_of, "customers": [""]})
+    names = [d[0] for d in res.description]
+    res.fetchall()
+    cols = ", ".join('"' + c.replace('"', '""') + '"' for c in _ordered_columns(names) if c in names)
+    return f"SELECT {cols} FROM ({sql}) AS f"
 
 
 def customer_features(state: SegmentsState, reader, customers: list[str], as_of) -> pd.DataFrame:
     """The batch features of ``customers`` as of ``as_of`` (a row each that is known, in their order)."""
-    from ..features import _ordered_columns
-
     df = reader.con.execute(state.features_sql, {"as_of": as_of, "customers": list(customers)}).df()
-    df = df[_ordered_columns(list(df.columns))]
-    df = df[df["customer_id"].isin(customers)]
+    order = {c: i for i, c in enumerate(customers)}
+    ids = df["customer_id"].tolist()
+    if any(c not in order for c in ids):
+        df = df[df["customer_id"].isin(customers)].reset_index(drop=True)
+        ids = df["customer_id"].tolist()
     if state.outlier_stats is None:
         df["is_outlier"] = False  # no stored population to be an outlier of
-    order = {c: i for i, c in enumerate(customers)}
-    return df.sort_values("customer_id", key=lambda s: s.map(order)).reset_index(drop=True)
+    if len(ids) > 1 and ids != sorted(ids, key=order.__getitem__):
+        df = df.sort_values("customer_id", key=lambda s: s.map(order)).reset_index(drop=True)
+    return df
 
 
 def value_basis(state: SegmentsState) -> str:
@@ -114,7 +129,7 @@ def value_basis(state: SegmentsState) -> str:
 def segments_score(state: SegmentsState, reader, customers: list[str], as_of, earlier: dict) -> dict[str, dict]:
     """customer_id -> {"features": one-row frame, "segments": {scheme: segment}} (unknown customers left out)."""
     from ..workspace import only_customers
-    from .lifecycle import PER_CUSTOMER_SQL, assign_stages
+    from .lifecycle import PER_CUSTOMER_SQL, stage_rule
 
     feats = customer_features(state, reader, customers, as_of)
     if feats.empty:
@@ -122,52 +137,53 @@ def segments_score(state: SegmentsState, reader, customers: list[str], as_of, ea
     cfg = state.config
     schemes = cfg["segments.schemes"]
     ranks, basis = state.ranks, value_basis(state)
-    gaps = {}
+    ids = [str(c) for c in feats["customer_id"]]
+    # the columns the rules read, as arrays: a handful of customers, where a pandas row costs more than the rule
+    cols = {c: feats[c].to_numpy() for c in {"recency_days", "frequency", "monetary_net",
+                                             ranks.mcol if ranks is not None else "monetary_net"}}
+    has = feats["has_orders"].to_numpy(dtype=bool)
+    stages = None
     if "lifecycle" in schemes and state.windows is not None:
         gaps = {r[0]: r[1:] for r in reader.con.execute(
             f"SELECT customer_id, days_since_first_order, last_gap_days FROM ({only_customers(PER_CUSTOMER_SQL)})",
-            {"as_of": as_of, "customers": list(feats["customer_id"])}).fetchall()}
+            {"as_of": as_of, "customers": ids}).fetchall()}
+        # no sale before as_of: NULL (NaN), as the batch's left join
+        first, gap = (np.array([gaps.get(c, (None, None))[k] for c in ids], dtype=float) for k in (0, 1))
+        stages = stage_rule(has, cols["recency_days"].astype(float), first, gap, state.windows)
     clusters = None
     if "cluster" in schemes and state.cluster_model is not None:
         try:
             clusters = state.cluster_model.predict(feats)
         except (KeyError, ValueError):  # features the stored model needs are missing: keep the run's
             clusters = None
-    ids = [str(c) for c in feats["customer_id"]]
     others = {}
     for name, (scheme, st) in state.schemes.items():
         labels = scheme.score(st, reader, ids, as_of)
         if labels is not None:
             others[name] = labels
     out: dict[str, dict] = {}
-    for i, row in feats.iterrows():  # a few customers: the ones a posted batch touched
-        cid = str(row["customer_id"])
+    for i, cid in enumerate(ids):  # a few customers: the ones a posted batch touched
+        row = {c: v[i] for c, v in cols.items()} | {"has_orders": bool(has[i])}
         segs: dict[str, str] = {}
         if ranks is not None:
             if "rfm" in schemes:
                 segs["rfm"] = ranks.rfm(cid, row)["segment"]
             if "value_tier" in schemes and basis == "monetary_net":
-                segs["value_tier"] = ranks.value_tier(cid, bool(row["has_orders"]), float(row["monetary_net"]))
-        if "lifecycle" in schemes and state.windows is not None:
-            first, gap = gaps.get(cid, (None, None))  # no sale before as_of: NULL, as the batch's left join
-            df = pd.DataFrame({"customer_id": [cid], "has_orders": [bool(row["has_orders"])],
-                               "recency_days": [float(row["recency_days"])],
-                               "days_since_first_order": [np.nan if first is None else float(first)],
-                               "last_gap_days": [np.nan if gap is None else float(gap)]})
-            segs["lifecycle"] = str(assign_stages(df, state.windows)["stage"].iloc[0])
+                segs["value_tier"] = ranks.value_tier(cid, bool(has[i]), float(row["monetary_net"]))
+        if stages is not None:
+            segs["lifecycle"] = str(stages[i])
         if clusters is not None:
             segs["cluster"] = f"cluster_{int(clusters[i])}"
         clv = (earlier.get("clv") or {}).get(cid)
         # by predicted value: a customer without orders is the no-orders segment (the batch rule) whatever CLV
         # says; a buyer needs the CLV stage's score (none: the run's tier stands)
-        if (clv is not None or not bool(row["has_orders"])) and ranks is not None and "value_tier" in schemes \
+        if (clv is not None or not has[i]) and ranks is not None and "value_tier" in schemes \
                 and basis == "clv" and ranks.has_basis("clv"):
             v = None if clv is None else clv.get(cfg["segments.value.clv_column"])
-            segs["value_tier"] = ranks.value_tier(cid, bool(row["has_orders"]), None if v is None else float(v),
-                                                  basis="clv")
+            segs["value_tier"] = ranks.value_tier(cid, bool(has[i]), None if v is None else float(v), basis="clv")
         for name, labels in others.items():
             segs[name] = str(labels[i])
-        out[cid] = {"features": feats.iloc[[i]].reset_index(drop=True), "segments": segs}
+        out[cid] = {"features": feats if len(ids) == 1 else feats.iloc[[i]].reset_index(drop=True), "segments": segs}
     return out
 
 

@@ -53,6 +53,18 @@ def _clean(col: str) -> str:
 def customer_locations(ws, as_of, customers=None) -> pd.DataFrame:
     """customer_id, country, region, city, source ('customer', 'orders' or None) for every customer
     (``customers``: only those ids, reading only their rows: the live path)."""
+    return ws.con.execute(*_locations_query(ws, as_of, customers)).df()
+
+
+def customer_places(ws, as_of, customers, level: str, home: str | None) -> dict[str, str | None]:
+    """customer_id -> place at ``level`` (:func:`place_of`'s rule) for a few ``customers``, as plain values: the
+    live score's path, where a frame per customer costs more than the query."""
+    rows = ws.con.execute(*_locations_query(ws, as_of, customers)).fetchall()
+    return {str(cid): (region if level == "region" and country is not None and country == home else country)
+            for cid, country, region, _city, _source in rows}
+
+
+def _locations_query(ws, as_of, customers) -> tuple[str, dict]:
     only = "" if customers is None else CUSTOMER_FILTER
     cols = set(ws.columns("customers"))
     pick = {c: _clean(c) if c in cols else "NULL" for c in ("country", "region", "city")}
@@ -64,7 +76,7 @@ def customer_locations(ws, as_of, customers=None) -> pd.DataFrame:
                     FROM orders WHERE customer_id IS NOT NULL AND ordered_at <= $as_of{only})
               WHERE country IS NOT NULL GROUP BY customer_id, country)""" if has_orders else \
         "o AS (SELECT NULL::VARCHAR AS customer_id, NULL::VARCHAR AS country, 1 AS k LIMIT 0)"
-    return ws.con.execute(f"""
+    return f"""
         WITH c AS (SELECT CAST(customer_id AS VARCHAR) AS customer_id, {pick['country']} AS country,
                           {pick['region']} AS region, {pick['city']} AS city FROM customers WHERE true{only}),
         {orders_cte}
@@ -72,7 +84,7 @@ def customer_locations(ws, as_of, customers=None) -> pd.DataFrame:
                CASE WHEN c.country IS NOT NULL THEN 'customer' WHEN o.country IS NOT NULL THEN 'orders' END AS source
         FROM c LEFT JOIN o ON o.customer_id = c.customer_id AND o.k = 1
         ORDER BY c.customer_id""", {**({"as_of": as_of} if has_orders else {}),
-                                     **({} if customers is None else {"customers": [str(c) for c in customers]})}).df()
+                                     **({} if customers is None else {"customers": [str(c) for c in customers]})}
 
 
 def choose_level(loc: pd.DataFrame, domestic_share: float, region_coverage: float) -> tuple[str, str | None]:

@@ -115,24 +115,31 @@ def lifecycle_stages(ws, as_of, config: Config | None = None, *, features: pd.Da
     return assign_stages(df, w)
 
 
+def stage_rule(has: np.ndarray, rec: np.ndarray, first: np.ndarray, gap: np.ndarray, w: dict) -> np.ndarray:
+    """The stage of each customer (str array) from has_orders, recency_days, days_since_first_order and
+    last_gap_days (NaN: NULL, no sale before as_of) under windows ``w``: the rule itself, on arrays (the
+    live score calls it for a few customers without building a frame)."""
+    first = np.where(np.isnan(first), -1.0, first)
+    gap = np.where(np.isnan(gap), 0.0, gap)
+    return np.select(
+        [~has, rec > w["churned_days"], rec > w["silent_days"], first <= w["new_days"], gap > w["churned_days"]],
+        ["prospect", "churned", "silent", "new", "reactivated"],
+        default="active",
+    ).astype(str)
+
+
 def assign_stages(df: pd.DataFrame, w: dict) -> pd.DataFrame:
     """The stage rule of the module docstring, row by row (vectorised): what both engines apply.
 
     ``df``: customer_id, has_orders, recency_days, and :data:`PER_CUSTOMER_SQL`'s
     days_since_first_order and last_gap_days (NULL for non-buyers); ``w``: :func:`lifecycle_windows`.
     """
-    has = df["has_orders"].to_numpy(dtype=bool)
-    rec = df["recency_days"].to_numpy(dtype=float)
-    first = df["days_since_first_order"].fillna(-1).to_numpy(dtype=float)
     gap = df["last_gap_days"].fillna(0).to_numpy(dtype=float)
-    stage = np.select(
-        [~has, rec > w["churned_days"], rec > w["silent_days"], first <= w["new_days"], gap > w["churned_days"]],
-        ["prospect", "churned", "silent", "new", "reactivated"],
-        default="active",
-    )
+    stage = stage_rule(df["has_orders"].to_numpy(dtype=bool), df["recency_days"].to_numpy(dtype=float),
+                       df["days_since_first_order"].to_numpy(dtype=float, na_value=np.nan), gap, w)
     return pd.DataFrame({
         "customer_id": df["customer_id"].to_numpy(),
-        "stage": stage.astype(str),
+        "stage": stage,
         "recency_days": df["recency_days"].to_numpy(),
         "days_since_first_order": df["days_since_first_order"].fillna(0).astype(np.int64).to_numpy(),
         "last_gap_days": gap.astype(np.int64),

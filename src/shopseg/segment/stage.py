@@ -56,18 +56,27 @@ class SegmentRun:
 
 
 def segment_all(ws, run_id: int | None, as_of, config: Config | None = None, *,
-                features: pd.DataFrame | None = None, cluster_model: BehaviourClusters | None = None) -> SegmentRun:
+                features: pd.DataFrame | None = None, cluster_model: BehaviourClusters | None = None,
+                previous_cluster_run: int | None | str = "latest") -> SegmentRun:
     """Features and every configured scheme for ``as_of``; writes the tables when ``run_id`` is given.
 
     The schemes are those of ``segments.schemes``, in that order, each computed by its registry entry
     (:mod:`shopseg.segment._registry`). Pass ``features`` (the output of ``customer_features`` for the same
     ``as_of``) when an earlier stage already computed and stored them: they are then neither recomputed nor
     rewritten. ``cluster_model``: a stored fitted cluster model to reuse instead of fitting one (shopseg.refit).
+    ``previous_cluster_run``: the run whose cluster names the new clusters are matched to (the segments stage
+    hands it in from the runner); ``"latest"``: the newest done run before ``run_id`` with cluster profiles.
     """
+    if previous_cluster_run == "latest":
+        from ..runner import table_run
+        from .schemes.cluster import PREVIOUS
+
+        previous_cluster_run = table_run(ws, "segment_profiles", run_id - 1, PREVIOUS) if run_id is not None else None
     cfg = get_config(config)
     as_ts = _as_ts(as_of)
     feats = features if features is not None else customer_features(ws, as_ts, run_id, config=cfg)
-    ctx = SchemeContext(ws, run_id, as_ts, cfg, feats, inputs={"cluster_model": cluster_model})
+    ctx = SchemeContext(ws, run_id, as_ts, cfg, feats, inputs={"cluster_model": cluster_model,
+                                                              "previous_cluster_run": previous_cluster_run})
     wide = feats[["customer_id"]].copy()
     profiles: dict[str, pd.DataFrame] = {}
     compute_schemes(ctx, cfg["segments.schemes"], wide, profiles)

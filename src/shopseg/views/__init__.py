@@ -11,6 +11,9 @@ the same :data:`VIEW_PARTS` and shaped by the same :func:`shape`.)
 - :func:`segment_listing` (sizes, names, profiles and figures of a scheme's segments), :func:`members` (a page of
   a segment's customers), :func:`segment_figures` (revenue, AOV, repeat rate, churn risk, CLV per segment).
 - :func:`customers`: one row per customer with every segment and score (also ``ws.customers()``).
+- :mod:`shopseg.views.outputs`: a run's top CLV and churn customers, churn validation, reviews per language,
+  segment sizes over runs and the migration between two runs (what ``shopseg predict``, ``reviews``,
+  ``history`` and ``diff`` print).
 
 Every function reads the run of :func:`read_runs` (the latest done run by default; each output table at that
 run or the latest earlier one that wrote it).

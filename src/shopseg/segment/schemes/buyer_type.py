@@ -9,6 +9,9 @@ usual bar for two distinct populations; Ashman, Bird & Zepf 1994) and the smalle
 two components' posteriors cross; it is shown in every segment's profile (a buyer of non-merchandise only is
 ``unknown``). Otherwise every buyer is in one segment, ``all``, whose profile says why (the statistic's D and
 weights), and no type is claimed. Customers without a sale get ``segments.no_orders_segment``.
+
+Live (:func:`score`): a customer's statistic is recomputed from their own lines and labelled by the run's
+learned split (threshold or none); the split itself is relearned by the next run.
 """
 
 from __future__ import annotations
@@ -21,16 +24,31 @@ STATISTIC = "median units per order line"
 BUSINESS, CONSUMER, ALL, UNKNOWN = "business", "consumer", "all", "unknown"
 
 
-def units_per_line(ws, as_of, customer_ids) -> np.ndarray:
-    """Median units per order line of each customer (NaN without a sale line), aligned with ``customer_ids``."""
+def _lines_sql(ws, select: str, only: str = "") -> str:
     merch = "AND coalesce(p.is_merchandise, TRUE)" if ws.has_table("products") else ""
     join = "LEFT JOIN products p USING (product_id)" if merch else ""
-    df = ws.con.execute(f"""
-        SELECT CAST(o.customer_id AS VARCHAR) AS customer_id, median(l.quantity) AS upl
+    return f"""
+        SELECT CAST(o.customer_id AS VARCHAR) AS customer_id, {select}
         FROM orders o JOIN order_lines l USING (order_id) {join}
-        WHERE o.kind = 'sale' AND o.customer_id IS NOT NULL AND o.ordered_at <= $as_of AND l.quantity > 0 {merch}
-        GROUP BY 1""", {"as_of": as_of}).df()
+        WHERE o.kind = 'sale' AND o.customer_id IS NOT NULL AND o.ordered_at <= $as_of AND l.quantity > 0 {merch}{only}"""
+
+
+def units_per_line(ws, as_of, customer_ids) -> np.ndarray:
+    """Median units per order line of each customer (NaN without a sale line), aligned with ``customer_ids``."""
+    df = ws.con.execute(_lines_sql(ws, "median(l.quantity) AS upl") + " GROUP BY 1", {"as_of": as_of}).df()
     return df.set_index("customer_id")["upl"].reindex(customer_ids).to_numpy(dtype=float)
+
+
+def _label(v: np.ndarray, buyer: np.ndarray, split: dict, no_orders: str) -> np.ndarray:
+    """The segment of each customer from the statistic ``v``, whether they bought and the learned ``split``."""
+    has = buyer & np.isfinite(v)
+    labels = np.full(len(v), no_orders, dtype=object)
+    if split["split"]:
+        labels[has] = np.where(v[has] >= split["threshold"], BUSINESS, CONSUMER)
+        labels[buyer & ~has] = UNKNOWN  # sales of non-merchandise only (postage, fees): no order size to read
+    else:
+        labels[buyer] = ALL
+    return labels
 
 
 def learn_split(values: np.ndarray, *, min_bic_gain: float, min_separation: float, min_share: float,
@@ -84,16 +102,44 @@ def compute(ctx: SchemeContext) -> SchemeResult:
     has = buyer & np.isfinite(v)
     split = learn_split(v[has], min_bic_gain=bt["min_bic_gain"], min_separation=bt["min_separation"],
                         min_share=bt["min_share"], random_state=cfg["segments.cluster.random_state"])
-    labels = np.full(len(v), cfg["segments.no_orders_segment"], dtype=object)
-    if split["split"]:
-        labels[has] = np.where(v[has] >= split["threshold"], BUSINESS, CONSUMER)
-        labels[buyer & ~has] = UNKNOWN  # sales of non-merchandise only (postage, fees): no order size to read
-    else:
-        labels[buyer] = ALL
+    labels = _label(v, buyer, split, cfg["segments.no_orders_segment"])
     extras = {s: {"rule": split} for s in set(labels)}
     names = {ALL: "all buyers (no business/consumer split in the data)"} if not split["split"] else None
     return SchemeResult(labels, extras=extras, names=names, state={"buyer_type": split})
 
 
+def state(ws, runs) -> dict | None:
+    """The run's learned split (from its segment_profiles) and no-orders segment, or None without them."""
+    import json
+
+    rid = runs.of("segment_profiles")
+    rows = ws.sql("SELECT profile FROM segment_profiles WHERE run_id = ? AND scheme = 'buyer_type' LIMIT 1",
+                  [rid]) if rid is not None else []
+    split = json.loads(rows[0][0] or "{}").get("rule") if rows else None
+    if not isinstance(split, dict) or "split" not in split:
+        return None
+    return {"split": split, "no_orders": runs.config["segments.no_orders_segment"]}
+
+
+def score(st, reader, customers, as_of):
+    """The run's rule on each customer's own lines: their median units per line (numpy's median, DuckDB's
+    interpolated one) and whether they have a sale order before ``as_of`` (the features' ``has_orders``)."""
+    if st is None:
+        return None
+    from ...workspace import CUSTOMER_FILTER
+
+    ids = [str(c) for c in customers]
+    params = {"as_of": as_of, "customers": ids}
+    qty: dict[str, list] = {}
+    for cid, q in reader.con.execute(_lines_sql(reader, "l.quantity", CUSTOMER_FILTER.replace(
+            "customer_id", "o.customer_id")), params).fetchall():
+        qty.setdefault(cid, []).append(float(q))
+    buyers = {r[0] for r in reader.con.execute(
+        "SELECT DISTINCT CAST(customer_id AS VARCHAR) FROM orders WHERE kind = 'sale' AND customer_id IS NOT NULL "
+        "AND ordered_at < $as_of" + CUSTOMER_FILTER, params).fetchall()}
+    v = np.array([np.median(qty[c]) if c in qty else np.nan for c in ids], dtype=float)
+    return list(_label(v, np.array([c in buyers for c in ids], dtype=bool), st["split"], st["no_orders"]))
+
+
 SCHEME = Scheme("buyer_type", "Business or consumer buyers, by a threshold on units per order line learned where "
-                "the data are bimodal (else one segment).", compute)
+                "the data are bimodal (else one segment).", compute, state=state, score=score)

@@ -18,13 +18,16 @@ def cluster_label(cluster_id: int) -> str:
     return f"cluster_{int(cluster_id)}"
 
 
-def previous_cluster_profiles(ws, run_id: int | None) -> pd.DataFrame | None:
-    """Cluster profiles of the latest run before ``run_id`` (for label matching), or None."""
-    if run_id is None or not ws.has_table("segment_profiles"):
+PREVIOUS = "scheme = 'cluster'"  # the rows of segment_profiles whose run the label matching reads
+
+
+def previous_cluster_profiles(ws, previous_run: int | None) -> pd.DataFrame | None:
+    """Cluster profiles of run ``previous_run`` (for label matching: the segments stage hands in the newest
+    done run before it with cluster profiles, ``ctx.runs.before("segment_profiles", PREVIOUS)``), or None."""
+    if previous_run is None or not ws.has_table("segment_profiles"):
         return None
-    df = ws.df(
-        "SELECT segment, name, profile FROM segment_profiles WHERE scheme = 'cluster' AND run_id = "
-        "(SELECT max(run_id) FROM segment_profiles WHERE scheme = 'cluster' AND run_id < ?)", [run_id])
+    df = ws.df("SELECT segment, name, profile FROM segment_profiles WHERE scheme = 'cluster' AND run_id = ?",
+               [int(previous_run)])
     return df if len(df) else None
 
 
@@ -83,7 +86,8 @@ def fit_clusters(features: pd.DataFrame, cfg: Config, previous: pd.DataFrame | N
 
 
 def compute(ctx: SchemeContext) -> SchemeResult:
-    model, labels, prof = fit_clusters(ctx.features, ctx.config, previous_cluster_profiles(ctx.ws, ctx.run_id),
+    model, labels, prof = fit_clusters(ctx.features, ctx.config,
+                                       previous_cluster_profiles(ctx.ws, ctx.inputs.get("previous_cluster_run")),
                                        ctx.inputs.get("cluster_model"))
     return SchemeResult(labels, profiles=prof, state={"model": model})
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 import pandas as pd
 
 from .._registry import Scheme, SchemeContext, SchemeResult
-from ..geography import NO_LOCATION, OTHER, choose_level, customer_locations, group_places, place_name, place_of
+from ..geography import (NO_LOCATION, OTHER, choose_level, customer_locations, customer_places, group_places,
+                         place_name, place_of)
 
 
 def compute(ctx: SchemeContext) -> SchemeResult:
@@ -57,9 +58,8 @@ def score(st, reader, customers, as_of):
     if st is None:
         return None
     ids = [str(c) for c in customers]
-    loc = customer_locations(reader, as_of, ids).set_index("customer_id").reindex(ids).reset_index(drop=True)
-    seg = place_of(loc, st["level"], st["home"]).astype(object)
-    seg = seg.where(seg.notna(), NO_LOCATION)
+    places = customer_places(reader, as_of, ids, st["level"], st["home"])
+    seg = [NO_LOCATION if places.get(c) is None else places[c] for c in ids]
     return [s if s in st["segments"] and s != OTHER else OTHER for s in seg]
 
 
