@@ -98,7 +98,10 @@ class RunJobs:
             cmd.append("--no-report")
         for name in job.stages or ():
             cmd += ["--stage", name]
-        env = {**os.environ, PROGRESS_ENV: job.progress_file}
+        # the child imports the same shopseg as this service (a source checkout on PYTHONPATH included)
+        here = str(Path(__file__).resolve().parents[2])
+        env = {**os.environ, PROGRESS_ENV: job.progress_file,
+               "PYTHONPATH": os.pathsep.join([here, *filter(None, [os.environ.get("PYTHONPATH")])])}
         try:
             job.status = "running"
             proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
