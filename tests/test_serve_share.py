@@ -206,3 +206,50 @@ def test_the_scheduler_starts_the_due_run_as_of_the_day_before():
     assert s.tick() is None and s.due == datetime(2026, 12, 8, 2, 0)
     now[0] = datetime(2026, 12, 9, 7, 0)  # the service was down at 02:00 on the 8th and 9th: one run, not two
     assert str(s.tick()) == "2026-12-07" and s.due == datetime(2026, 12, 10, 2, 0) and len(started) == 2
+
+
+def _cli(path, *args, env=None, timeout=600):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "shopseg", "-w", str(path), *args], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def test_summary_sql_run_and_forget_work_while_the_service_is_up(served):
+    """Each command borrows the workspace from the running service, says so, and gives it back."""
+    path, base, app, ids = served
+    state = app.state.shopseg
+    said = "holds the workspace; it lends it to `shopseg"
+    s = _cli(path, "summary")
+    assert s.returncode == 0 and said + " summary`" in s.stderr and "customers" in s.stdout, s.stderr
+    q = _cli(path, "--json", "sql", "SELECT count(*) AS n FROM customers")
+    assert q.returncode == 0 and '"n": 300' in q.stdout, q.stdout + q.stderr
+    with httpx.Client(base_url=base, timeout=60) as c:
+        before = c.get(f"/customers/{ids[2]}", headers=KEYS["r"]).json()["run_id"]
+        r = _cli(path, "--json", "run", "--as-of", AS_OF, "--stage", "segments", "--no-report")
+        assert r.returncode == 0 and said + " run`" in r.stderr, r.stderr
+        poll(lambda: state.gate.lease is None, timeout=120)
+        assert c.get(f"/customers/{ids[2]}", headers=KEYS["r"]).json()["run_id"] == before + 1
+        gone = ids[-1]
+        f = _cli(path, "forget", gone)
+        assert f.returncode == 0 and said + " forget`" in f.stderr, f.stderr
+        poll(lambda: state.gate.lease is None, timeout=120)
+        assert c.get(f"/customers/{gone}", headers=KEYS["r"]).status_code == 404
+        assert c.get(f"/customers/{ids[2]}", headers=KEYS["r"]).status_code == 200
+
+
+def test_a_command_waits_for_another_borrower_saying_so_then_gives_up_in_words(served):
+    path, base, app, ids = served
+    state = app.state.shopseg
+    state.lend(Lease(os.getpid(), "pytest"))
+    ws = open_workspace(path, create=False)  # this process borrowed the file and holds it
+    try:
+        q = _cli(path, "sql", "SELECT 1", env={"SHOPSEG_LEND_TIMEOUT": "1"})
+    finally:
+        ws.close()
+        assert state.give_back(os.getpid())
+    poll(lambda: state.gate.lease is None, timeout=120)
+    assert q.returncode == 2 and "Traceback" not in q.stderr, q.stderr
+    assert f"Waiting: The workspace is lent to `shopseg pytest` (pid {os.getpid()})" in q.stderr
+    assert "did not lend the workspace" in q.stderr
