@@ -99,6 +99,7 @@ def test_a_run_200_posts_and_get_load_at_once(served):
             with httpx.Client(base_url=base, timeout=120) as g:
                 while not stop.is_set():
                     gets.append(g.get(f"/customers/{rnd.choice(ids)}", headers=KEYS["r"]).status_code)
+                    stop.wait(0.005)  # steady load, not a flood that starves the server of the GIL it shares
 
         loaders = [threading.Thread(target=get_load) for _ in range(2)]
         for t in loaders:

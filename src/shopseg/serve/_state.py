@@ -42,6 +42,7 @@ class _State:
         self._gen = 0  # bumped at every (re)open: a thread's cursor of an older connection is replaced
         self._reopening = threading.Lock()
         self.clock = time.time  # wall clock for bookkeeping only (journal times, leases)
+        self.threads: int | None = None  # DuckDB threads set again when the workspace is opened again
         self.live = LiveUpdater(ws.path, ws.con.cursor(), online_rows=online_rows)
         self._runs_cache: tuple | None = None
         self._runs_checked = 0.0  # monotonic time the run stamp was last read
@@ -118,15 +119,19 @@ class _State:
             if self.gate.lease is not lease:
                 return
             lease.returning = True
-            deadline = time.monotonic() + retry_seconds
-            while True:  # the borrower may still be closing its connection
+            said = time.monotonic() + retry_seconds
+            while True:  # the borrower may still be closing its connection; another process may hold the file
                 try:
                     ws = Workspace.open(self.ws.path, create=False)
                     break
-                except Exception:
-                    if time.monotonic() > deadline:
-                        raise
+                except Exception as e:  # noqa: BLE001 - said once a minute, tried again until it opens
+                    if time.monotonic() > said:
+                        print(f"shopseg serve: cannot open the workspace again after {lease.words()}: {e}; "
+                              "trying again.", flush=True)
+                        said = time.monotonic() + 60
                     time.sleep(0.1)
+            if self.threads is not None:
+                ws.con.execute(f"SET threads = {int(self.threads)}")
             self.ws = ws
             self._gen += 1
             self.live.reopen(ws.con.cursor())

@@ -93,6 +93,7 @@ def create_app(workspace_path, read_key: str, write_key: str, *, max_body_bytes:
     if threads is not None:
         ws.con.execute(f"SET threads = {int(threads)}")
     state = _State(ws, read_key, write_key, max_body_bytes, max_rows, index, snapshot, online_rows)
+    state.threads = threads
     state.runs(state.cursor())  # read the run, build the look-up SQL and indexes before the first request
     state.replay()  # batches journaled while a command had the file, when the service stopped before applying them
     jobs = RunJobs(state)
