@@ -254,3 +254,19 @@ def test_a_command_waits_for_another_borrower_saying_so_then_gives_up_in_words(s
     assert q.returncode == 2 and "Traceback" not in q.stderr, q.stderr
     assert f"Waiting: The workspace is lent to `shopseg pytest` (pid {os.getpid()})" in q.stderr
     assert "did not lend the workspace" in q.stderr
+
+
+def test_the_service_takes_the_file_back_when_the_borrower_dies(served):
+    import subprocess
+    import sys
+
+    path, base, app, ids = served
+    state = app.state.shopseg
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    state.lend(Lease(child.pid, "doomed"))
+    assert state.gate.lease is not None
+    child.kill()  # never gives the file back
+    child.wait()
+    poll(lambda: state.gate.lease is None, timeout=120)
+    with httpx.Client(base_url=base, timeout=60) as c:
+        assert c.get("/segments", headers=KEYS["r"]).status_code == 200
