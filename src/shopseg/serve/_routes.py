@@ -144,13 +144,9 @@ def api_routes(app: FastAPI, state: _State, need_read, need_write) -> None:
         if not any(rows.values()):
             raise ApiError(422, "validation", "The batch holds no rows.",
                            hint=f"Send lists under any of: {', '.join(M.POSTABLE)}.")
-        queued = state.admit(payload)  # the file lent to a command: journaled, applied when it is back
-        if queued is not None:
+        res, queued = await run_in_threadpool(state.post, rows, payload)
+        if queued is not None:  # the workspace is lent to a command: journaled, applied when it is back
             return JSONResponse(state.journal.status(queued), status_code=202)
-        try:
-            res = await run_in_threadpool(state.live.apply, rows)
-        finally:
-            state.done_writing()
         return M.IngestResult(**res, seconds=round(time.perf_counter() - t0, 4))
 
     @app.get("/events/queued/{batch}", response_model=M.QueuedBatch, tags=["events"],

@@ -39,6 +39,7 @@ class _State:
         self.gate = Gate()  # the service's SQL work vs. lending the file to a command (_gate.py)
         self.local_token = new_token()  # what a local command shows to borrow the file (the discovery file's)
         self.journal = Journal(ws.path)  # batches posted while the file is lent (_journal.py)
+        self._journaling = 0  # POSTs writing their batch to the journal right now
         self._gen = 0  # bumped at every (re)open: a thread's cursor of an older connection is replaced
         self._reopening = threading.Lock()
         self.clock = time.time  # wall clock for bookkeeping only (journal times, leases)
@@ -166,19 +167,37 @@ class _State:
             if not until_empty_then_open:
                 return n
             with self.gate.cond:
+                self.gate.cond.wait_for(lambda: self._journaling == 0)  # a POST writing its batch: read it too
                 if not self.journal.has_queued():
                     self.gate.lease = None
                     self.gate.cond.notify_all()
                     return n
 
+    def post(self, rows: dict, payload: dict) -> tuple[dict | None, int | None]:
+        """POST /events: (what :meth:`LiveUpdater.apply` did, None), or (None, the journal entry holding the
+        batch until the file is back) while it is lent."""
+        queued = self.admit(payload)
+        if queued is not None:
+            return None, queued
+        try:
+            return self.live.apply(rows), None
+        finally:
+            self.done_writing()
+
     def admit(self, payload: dict) -> int | None:
-        """For POST /events: None when the batch may be applied now (the caller then calls :meth:`done_writing`),
-        else the id of the journal entry that holds it until the file is back."""
+        """None when the batch may be applied now (then call :meth:`done_writing` after), else the id of the
+        journal entry that holds it until the file is back."""
         with self.gate.cond:
             if self.gate.lease is None:
                 self.gate.users += 1
                 return None
+            self._journaling += 1  # the lease cannot end before this batch is on disk (see :meth:`replay`)
+        try:
             return self.journal.add(payload, self.clock())[0]
+        finally:
+            with self.gate.cond:
+                self._journaling -= 1
+                self.gate.cond.notify_all()
 
     def done_writing(self) -> None:
         with self.gate.cond:
