@@ -47,14 +47,16 @@ class _Job:
     started_at: str = field(default_factory=lambda: datetime.now().isoformat(timespec="seconds"))
     finished_at: str | None = None
     progress_file: str = ""
+    last: dict = field(default_factory=dict)  # the progress read when the child ended (its file removed)
+
+    def progress(self) -> dict:
+        try:
+            return json.loads(Path(self.progress_file).read_text())
+        except (OSError, ValueError):
+            return self.last
 
     def view(self) -> dict:
-        got = {}
-        if self.progress_file:
-            try:
-                got = json.loads(Path(self.progress_file).read_text())
-            except (OSError, ValueError):
-                got = {}
+        got = self.progress()
         return {"id": self.id, "trigger": self.trigger, "as_of": self.as_of, "status": self.status,
                 "stage": got.get("stage"), "done": got.get("done", 0), "total": got.get("total", 0),
                 "run_id": self.run_id, "served": self.served, "started_at": self.started_at,
@@ -104,6 +106,8 @@ class RunJobs:
         try:
             job.status = "running"
             proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+            job.last = job.progress()
+            Path(job.progress_file).unlink(missing_ok=True)
             doc = _last_json(proc.stdout)
             run = doc.get("run") or {}
             job.run_id = run.get("run_id")
