@@ -20,6 +20,15 @@ from .models import batch_rows
 SESSION_COOKIE = "shopseg_session"
 
 
+def input_stamp(con) -> tuple:
+    """The latest ingest and the rows of every input table and of the forget log: equal before and after a
+    borrower that changed no input (summary, sql, run), different after ingest or forget."""
+    from ..schema import INPUT_TABLES
+
+    parts = [f'(SELECT count(*) FROM "{t}")' for t in (*INPUT_TABLES, "forget_log")]
+    return tuple(con.execute(f"SELECT (SELECT max(ingest_id) FROM ingest_log), {', '.join(parts)}").fetchall()[0])
+
+
 SESSION_SECONDS = 8 * 3600  # a dashboard session lasts a working day, then the key is asked for again
 
 
@@ -45,6 +54,7 @@ class _State:
         self.clock = time.time  # wall clock for bookkeeping only (journal times, leases)
         self.threads: int | None = None  # DuckDB threads set again when the workspace is opened again
         self.live = LiveUpdater(ws.path, ws.con.cursor(), online_rows=online_rows)
+        self._inputs = input_stamp(ws.con)  # what a borrower may change (read again when it differs)
         self._runs_cache: tuple | None = None
         self._runs_checked = 0.0  # monotonic time the run stamp was last read
         self.run_check_seconds = 1.0
@@ -135,11 +145,15 @@ class _State:
                 ws.con.execute(f"SET threads = {int(self.threads)}")
             self.ws = ws
             self._gen += 1
-            self.live.reopen(ws.con.cursor())
-            self._refresh_cur = ws.con.cursor()
-            # a borrower may have run, ingested or forgotten: read everything again; the old snapshot answers
+            # a borrower that ingested or forgot changed the input rows: copy the online store and read the run
+            # again (forget also removes output rows); a new run is seen by its stamp. The old snapshot answers
             # until the new one replaces it in one assignment
-            self.runs(self._refresh_cur, force=True)
+            inputs = input_stamp(ws.con)
+            same = inputs == self._inputs
+            self.live.reopen(ws.con.cursor(), keep_store=same)
+            self._refresh_cur = ws.con.cursor()
+            self.runs(self._refresh_cur, force=not same)
+            self._inputs = inputs
             self.replay(until_empty_then_open=True)
 
     def replay(self, until_empty_then_open: bool = False) -> int:

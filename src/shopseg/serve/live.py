@@ -175,10 +175,14 @@ class LiveUpdater:
         self.online_rows = online_rows
         self.reopen(writer_con)
 
-    def reopen(self, writer_con) -> None:
+    def reopen(self, writer_con, keep_store: bool = False) -> None:
         """Work on ``writer_con`` (the service opened the workspace again after lending it): the online store
-        is copied afresh (the borrower may have ingested or forgotten rows); the live cache stays until
+        is copied afresh unless ``keep_store`` (the borrower changed no input row); the live cache stays until
         :meth:`load_cache` reads the run again."""
+        if keep_store and getattr(self, "store", None) is not None:
+            self.con, self._ref = writer_con, None
+            self.store.duck = writer_con  # what SQLite cannot run goes to DuckDB: the open connection
+            return
         self.con = writer_con
         self._ref = None
         self._db = writer_con.execute("SELECT current_database()").fetchall()[0][0]
