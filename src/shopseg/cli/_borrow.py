@@ -85,7 +85,7 @@ def give_back(svc: dict) -> None:
 
 def open_borrowing(open_fn, path, command: str, *, retry_seconds: float = 30.0):
     """``open_fn()``; when a running service holds the file, borrow it from the service first."""
-    from ..serve._gate import read_discovery
+    from .._discovery import read_discovery
     from ..workspace import default_path
 
     try:
