@@ -56,7 +56,7 @@ def borrow(svc: dict, command: str, *, wait: float | None = None, poll: float = 
          f"it lends it to `{command}` while the command runs (its API keeps answering, POST /events are queued).")
     while True:
         try:
-            status, body = _post(svc, "/_local/lend", {"pid": os.getpid(), "command": command}, timeout=60)
+            status, body = _post(svc, "/_local/lend", {"pid": os.getpid(), "command": command}, timeout=90)
         except (OSError, ValueError) as e:
             raise WorkspaceError(f"The shopseg service (pid {svc['pid']}) holds the workspace and did not answer "
                                  f"on port {svc['port']}: {e}.",
