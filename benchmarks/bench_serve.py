@@ -24,6 +24,10 @@
    (httpx, two processes of four threads) at 400 req/s, and, with
    ``SHOPSEG_BENCH_BEFORE_SRC``, the other checkout's server on the same ramp.
 
+3. ``--during-run``: GET p50 / p99 and the POST + GET round trip while a run started by ``POST /runs`` is
+   in progress (the service has lent the workspace to its ``shopseg run`` child: POSTs are journaled),
+   beside the same measure idle just before (docs/service.md, "Sharing the workspace").
+
 The server is uvicorn in a subprocess on 127.0.0.1 only; every loop is bounded
 in count and time.
 """
