@@ -107,6 +107,20 @@ class _State:
             self._gen += 1
         threading.Thread(target=self._watch, args=(lease,), daemon=True, name="shopseg-lease").start()
 
+    def shut(self, timeout: float = 30.0) -> None:
+        """At shutdown: refuse new SQL work, let the work in flight (requests, a run stamp re-read) finish, close."""
+        import os
+
+        with self._reopening:
+            if self.gate.lease is not None:
+                return  # lent to a command: the service's connection is already closed
+            try:
+                self.gate.lend(Lease(os.getpid(), "serve (stopping)"), timeout)
+            except TimeoutError:
+                pass  # closed all the same: the service is stopping
+            with self.live.lock:
+                self.ws.close()
+
     def give_back(self, pid: int) -> bool:
         """The borrower ``pid`` is done: open the workspace again (in the background).  False: not lent to it."""
         lease = self.gate.lease

@@ -112,9 +112,7 @@ def create_app(workspace_path, read_key: str, write_key: str, *, max_body_bytes:
                 scheduler.stop.set()
             if announce is not None:
                 remove_discovery(state.ws.path, state.local_token)
-            with state._reopening:
-                if state.gate.lease is None:
-                    state.ws.close()
+            state.shut()
             state.journal.close()
 
     app = _App(title="shopseg", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
