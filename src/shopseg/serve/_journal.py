@@ -6,7 +6,8 @@ posted twice while the file is lent is journaled once. When the service holds th
 the queued batches in order through the live path, each in its own DuckDB transaction that also writes
 ``ingest_log.source = 'api:/events journal <id>'``; a batch whose id is already in ``ingest_log`` (the
 service died between that commit and marking the batch) is marked applied without applying it twice.
-Applied and refused batches keep their id, status and message; their rows are dropped.
+Applied and refused batches keep their id, status and message; their rows are dropped (overwritten:
+``secure_delete``; the write-ahead log truncated after each replay).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class Journal:
         self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self.db.execute("PRAGMA journal_mode = WAL")
         self.db.execute("PRAGMA synchronous = FULL")
+        self.db.execute("PRAGMA secure_delete = ON")  # a dropped batch's bytes are overwritten (shopseg forget)
         self.db.execute(_DDL)
         self.lock = threading.Lock()
 
@@ -68,6 +70,11 @@ class Journal:
         with self.lock:
             self.db.execute("UPDATE batches SET status = ?, message = ?, ingest_id = ?, rows = NULL, done_at = ? "
                             "WHERE id = ?", [status, message, ingest_id, now, batch_id])
+
+    def settle(self) -> None:
+        """After a replay: fold the write-ahead log into the file and truncate it (no dropped rows left there)."""
+        with self.lock:
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def status(self, batch_id: int) -> dict | None:
         with self.lock:

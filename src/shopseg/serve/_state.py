@@ -176,7 +176,8 @@ class _State:
         many batches were applied."""
         n = 0
         while True:
-            for bid, payload in self.journal.queued():
+            batches = self.journal.queued()
+            for bid, payload in batches:
                 src = source_of(bid)
                 got = self.live.con.execute("SELECT max(ingest_id) FROM ingest_log WHERE source = ?", [src]).fetchall()
                 if got[0][0] is not None:  # applied before the service stopped, not yet marked
@@ -192,6 +193,8 @@ class _State:
                     continue
                 self.journal.done(bid, "applied", None, res["ingest_id"], self.clock())
                 n += 1
+            if batches:
+                self.journal.settle()
             if not until_empty_then_open:
                 return n
             with self.gate.cond:
