@@ -24,6 +24,10 @@
    (httpx, two processes of four threads) at 400 req/s, and, with
    ``SHOPSEG_BENCH_BEFORE_SRC``, the other checkout's server on the same ramp.
 
+3. ``--during-run``: GET p50 / p99 and the POST + GET round trip while a run started by ``POST /runs`` is
+   in progress (the service has lent the workspace to its ``shopseg run`` child: POSTs are journaled),
+   beside the same measure idle just before (docs/service.md, "Sharing the workspace").
+
 The server is uvicorn in a subprocess on 127.0.0.1 only; every loop is bounded
 in count and time.
 """
@@ -58,8 +62,10 @@ def _free_port() -> int:
 class Server:
     """uvicorn serving ``path`` in a subprocess on a free loopback port."""
 
-    def __init__(self, path: Path, src: str | None = None, app_kwargs: str = ""):
+    def __init__(self, path: Path, src: str | None = None, app_kwargs: str = "", announce: bool = False):
         self.port = _free_port()
+        if announce:  # the discovery file: a `shopseg run` the service starts borrows the workspace through it
+            app_kwargs += f", announce=('127.0.0.1', {self.port})"
         code = ("import uvicorn; from shopseg.serve import create_app; "
                 f"uvicorn.run(create_app({str(path)!r}, {READ!r}, {WRITE!r}{app_kwargs}), host='127.0.0.1', "
                 f"port={self.port}, log_level='warning', access_log=False)")
@@ -605,5 +611,120 @@ def main(quick: bool = False) -> str:
     return "\n".join(lines)
 
 
+# -- 3. while a run is in progress ---------------------------------------------------------------------
+
+def _trip(c, buyers: list, products: list, rng: random.Random, i: int) -> tuple[float, float, int]:
+    """One GET-only look-up and one POST /events + GET round trip: (GET ms, round trip ms, POST status)."""
+    cid = rng.choice(buyers)
+    t0 = time.perf_counter()
+    g = c.get(f"/customers/{cid}", headers={"X-API-Key": READ})
+    t1 = time.perf_counter()
+    oid = f"RUNBENCH-{i}"
+    body = {"orders": [{"order_id": oid, "customer_id": cid, "ordered_at": "2025-01-02T12:00:00"}],
+            "order_lines": [{"order_id": oid, "product_id": rng.choice(products), "quantity": 1, "unit_price": 25.0}]}
+    r = c.post("/events", json=body, headers={"X-API-Key": WRITE})
+    g2 = c.get(f"/customers/{cid}", headers={"X-API-Key": READ})
+    t2 = time.perf_counter()
+    assert g.status_code == 200 and g2.status_code == 200 and r.status_code in (200, 202), (g.text, r.text)
+    return 1000 * (t1 - t0), 1000 * (t2 - t1), r.status_code
+
+
+def during_run(path: Path, n: int) -> dict:
+    """GET p50/p99 and POST + GET round trip p50/p95/p99: n of each idle, then up to n while a run started by
+    POST /runs is in progress (the service lends the workspace to the `shopseg run` child; POSTs are journaled,
+    202); the run's wall time, and the time from its end to the service serving it (journal replayed)."""
+    import httpx
+
+    import duckdb
+
+    con = duckdb.connect(str(path / "shop.duckdb"), read_only=True)
+    buyers = [r[0] for r in con.execute("SELECT DISTINCT customer_id FROM orders WHERE customer_id IS NOT NULL "
+                                        "ORDER BY 1").fetchall()]
+    products = [r[0] for r in con.execute("SELECT product_id FROM products ORDER BY 1 LIMIT 50").fetchall()]
+    con.close()
+    srv = Server(path, announce=True)
+    rng = random.Random(0)
+    idle, busy, statuses = [], [], []
+    try:
+        with httpx.Client(base_url=srv.base, timeout=120) as c:
+            for i in range(n + 3):
+                got = _trip(c, buyers, products, rng, i)
+                if i >= 3:
+                    idle.append(got)
+            t0 = time.perf_counter()
+            job = c.post("/runs", json={"as_of": "2024-12-31", "report": False},
+                         headers={"X-API-Key": WRITE}).json()["id"]
+            deadline = time.monotonic() + 1800
+            while c.get(f"/runs/{job}", headers={"X-API-Key": READ}).json()["stage"] is None:
+                assert time.monotonic() < deadline, "the run did not start"
+                time.sleep(0.1)
+            i = n + 3
+            while len(busy) < n:
+                st = c.get(f"/runs/{job}", headers={"X-API-Key": READ}).json()
+                if st["status"] != "running" or not srv_lent(c):
+                    break
+                got = _trip(c, buyers, products, rng, i)
+                busy.append(got)
+                statuses.append(got[2])
+                i += 1
+            while (st := c.get(f"/runs/{job}", headers={"X-API-Key": READ}).json())["status"] == "running":
+                assert time.monotonic() < deadline, "the run did not end"
+                time.sleep(0.2)
+            run_s = time.perf_counter() - t0
+    finally:
+        srv.stop()
+    q = lambda a, p: round(float(np.percentile(a, p)), 1)  # noqa: E731
+    out = {"n_idle": len(idle), "n_busy": len(busy), "journaled": statuses.count(202), "run_status": st["status"],
+           "served": st["served"], "run_s": round(run_s, 1)}
+    for name, rows in (("idle", idle), ("busy", busy)):
+        if rows:
+            g, t = [r[0] for r in rows], [r[1] for r in rows]
+            out.update({f"{name}_get_p50": q(g, 50), f"{name}_get_p99": q(g, 99),
+                        **{f"{name}_trip_p{p}": q(t, p) for p in (50, 95, 99)}})
+    return out
+
+
+def srv_lent(c) -> bool:
+    """True while the service has lent the workspace (GET /segments then answers 503)."""
+    return c.get("/segments", headers={"X-API-Key": READ}).status_code == 503
+
+
+def during_run_section(quick: bool) -> str:
+    os.makedirs(WORK, exist_ok=True)
+    demo_n = 2000 if quick else 20000
+    n = 100 if quick else 300
+    base = Path(WORK) / f"serve_demo_{demo_n}"
+    if not (base / "shop.duckdb").exists():
+        demo_workspace(base, demo_n)
+    demo = Path(WORK) / "serve_demo_run"
+    shutil.rmtree(demo, ignore_errors=True)
+    shutil.copytree(base, demo)
+    d = during_run(demo, n)
+    lines = [f"### While a run is in progress (demo shop, {demo_n:,} customers)", "",
+             f"Machine: {machine()}. The service started a full run (`POST /runs`, every stage, no report) and "
+             "lent the workspace to its `shopseg run` child; each sample is one GET /customers/{id} and one "
+             "POST /events (one order) + GET round trip, over loopback HTTP, one client. Idle: the same before "
+             f"the run. During the run a POST is journaled (202) and applied when the run ends; the GET "
+             "answers from the in-memory snapshot.", "",
+             "| | samples | GET p50 ms | GET p99 ms | round trip p50 ms | p95 ms | p99 ms |",
+             "|---|---|---|---|---|---|---|"]
+    for name, label in (("idle", "idle"), ("busy", "during the run")):
+        if f"{name}_get_p50" in d:
+            lines.append(f"| {label} | {d['n_' + name]} | {d[name + '_get_p50']} | {d[name + '_get_p99']} | "
+                         f"{d[name + '_trip_p50']} | {d[name + '_trip_p95']} | {d[name + '_trip_p99']} |")
+    lines += ["", f"Run: {d['run_status']} in {d['run_s']} s from POST /runs to served ({d['served']}: the service "
+                  f"answers from the new run), {d['journaled']} POSTs journaled during it and replayed after.", "",
+              f"Reproduce: `.venv/bin/python benchmarks/bench_serve.py --during-run{' --quick' if quick else ''}`", ""]
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
-    print(main(quick="--quick" in sys.argv))
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] + " Prints a Markdown section.")
+    ap.add_argument("--quick", action="store_true", help="2,000 demo customers and 100k for the load test "
+                    "(default 20,000 and 1M: about 12 minutes).")
+    ap.add_argument("--during-run", action="store_true", help="Only GET p99 and the round trip while a run "
+                    "started by POST /runs is in progress, beside idle (docs/service.md).")
+    args = ap.parse_args()
+    print(during_run_section(args.quick) if args.during_run else main(quick=args.quick))

@@ -125,6 +125,7 @@ class Workspace:
     def __init__(self, path: Path, con: duckdb.DuckDBPyConnection):
         self.path = path
         self.con = con
+        self.on_close: list = []  # called after the connection closes (a borrowed workspace is given back)
 
     # -- opening -----------------------------------------------------------
     @classmethod
@@ -207,6 +208,9 @@ class Workspace:
 
     def close(self) -> None:
         self.con.close()
+        hooks, self.on_close = self.on_close, []
+        for hook in hooks:
+            hook()
 
     def __enter__(self) -> "Workspace":
         return self

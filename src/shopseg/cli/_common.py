@@ -28,6 +28,7 @@ app = typer.Typer(
 class _State:
     workspace: Optional[Path] = None
     disk_need: Optional[tuple[int, str]] = None  # (bytes, what) the command needs free, for a full disk's message
+    command: str = ""  # the command running (for a service that lends it the workspace)
 
 
 state = _State()
@@ -54,6 +55,7 @@ def handles_errors(fn):
 
         import click
 
+        state.command = fn.__name__.removesuffix("_cmd").replace("_", "-")
         try:
             result = fn(*args, **kwargs)
             out.flush()  # with --json: the one document the command built
@@ -120,9 +122,12 @@ def _is_ours(w) -> bool:
 
 
 def _open(create: bool = True, read_only: bool = False):
+    """The workspace; borrowed from a running `shopseg serve` that holds it (cli/_borrow.py, saying so)."""
     from ..workspace import open_workspace
+    from ._borrow import open_borrowing
 
-    return open_workspace(state.workspace, create=create, read_only=read_only)
+    return open_borrowing(lambda: open_workspace(state.workspace, create=create, read_only=read_only),
+                          state.workspace, f"shopseg {state.command}")
 
 
 def _run_stage(ws, stage: str, as_of, cfg, seed: int = 0):

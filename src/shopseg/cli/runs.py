@@ -88,12 +88,16 @@ def run(
 
             current = [""]
 
+            done = [0]
+
             def progress(name: str, status: str) -> None:
                 if status == "start":
                     current[0] = name
                     bar.update(task, description=f"stage {name}")
                 else:
                     bar.advance(task)
+                    done[0] += 1
+                _progress_file(name, done[0], len(names))
 
             def inside(text: str) -> None:  # a long stage's own progress: done, rate, time left
                 bar.update(task, description=f"stage {current[0]}: {text}")
@@ -108,6 +112,21 @@ def run(
             with _warnings_in_words():
                 path = build_report(ws, result.run_id)
             _said_report(path)
+
+
+def _progress_file(stage: str, done: int, total: int) -> None:
+    """With $SHOPSEG_PROGRESS_FILE (set by the service for the runs it starts): {stage, done, total} there,
+    replaced atomically, for GET /runs/{id}."""
+    import json
+    import os
+
+    path = os.environ.get("SHOPSEG_PROGRESS_FILE")
+    if not path:
+        return
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump({"stage": stage, "done": done, "total": total}, f)
+    os.replace(tmp, path)
 
 
 def _said_report(path) -> None:
@@ -160,10 +179,13 @@ def serve(
                                     help="Copy the input tables into the in-memory online store at start when they "
                                          "hold at most this many rows (POST /events then re-scores in milliseconds); "
                                          "0: re-score in DuckDB."),
+    schedule: Optional[str] = typer.Option(None, "--schedule", help="Start a run at a daily time \"HH:MM\" or at "
+                                           "a cron expression's moments (\"0 2 * * *\"; local time), as of the day "
+                                           "before; see docs/service.md."),
 ):
     """Serve the REST API (docs at /docs) and the live dashboard over the workspace."""
     from ..serve import serve as run_server
     from ..workspace import default_path
 
     run_server(state.workspace or default_path(), host=host, port=port, read_key=read_key, write_key=write_key,
-               online_rows=online_rows)
+               online_rows=online_rows, schedule=schedule)

@@ -9,10 +9,27 @@ from pydantic import TypeAdapter
 
 from ..views import shape
 from . import models as M
+from ._errors import _error
+from ._gate import Lent
 from ._reads import _fast_parts
 from ._state import _State
 
 _VIEW_JSON = TypeAdapter(M.CustomerView)
+
+# what answers without the workspace's connection: the docs, static files, the lending itself, runs, and
+# POST /events (journaled while the file is lent); everything else waits for no one: 503 while lent
+_FREE_PREFIXES = ("/health", "/docs", "/redoc", "/openapi.json", "/static/", "/_local/", "/runs", "/events",
+                  "/dashboard/login", "/dashboard/logout")
+
+
+def _needs_workspace(scope) -> bool:
+    return not scope["path"].startswith(_FREE_PREFIXES)
+
+
+def _lent_response(e: Lent):
+    return _error(503, "workspace_lent", f"{e} This answer needs the workspace's database.",
+                  hint="Retry in a moment (Retry-After). GET /customers/{id} for a customer of the run and "
+                       "POST /events keep working meanwhile.", headers={"Retry-After": "5"})
 
 
 # Sent with every response (docs/security.md): no framing, no MIME sniffing, no referrer, and a content security
@@ -73,6 +90,13 @@ class _App(FastAPI):
                 return
         if scope["type"] == "http":
             send = _with_security_headers(send, scope["path"])
+            if self.shopseg_state is not None and _needs_workspace(scope):
+                try:
+                    with self.shopseg_state.gate.use():  # the file is not lent away while this runs
+                        await super().__call__(scope, receive, send)
+                except Lent as e:
+                    await _lent_response(e)(scope, receive, send)
+                return
         await super().__call__(scope, receive, send)
 
     def _fast_body(self, scope) -> bytes | None:

@@ -37,9 +37,10 @@ def _bounded_int(text: str) -> int:
     return int(text)
 
 
-def _error(status: int, error: str, message: str, hint: str | None = None, details: list | None = None) -> JSONResponse:
+def _error(status: int, error: str, message: str, hint: str | None = None, details: list | None = None,
+           headers: dict | None = None) -> JSONResponse:
     body = M.ErrorBody(error=error, message=message, hint=hint, details=details).model_dump(exclude_none=True)
-    return JSONResponse(body, status_code=status)
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def _jsonable(errs: list[dict]) -> list[dict]:

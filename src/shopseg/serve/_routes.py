@@ -10,7 +10,7 @@ import time
 from datetime import datetime
 
 from fastapi import Depends, FastAPI, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
@@ -106,7 +106,9 @@ def api_routes(app: FastAPI, state: _State, need_read, need_write) -> None:
 
     @app.post("/events", response_model=M.IngestResult, tags=["events"], openapi_extra={
         "requestBody": {"required": True, "content": {"application/json": {"schema": batch_schema}}}},
-        responses={400: {"model": M.ErrorBody}, 409: {"model": M.ErrorBody}, 413: {"model": M.ErrorBody},
+        responses={202: {"model": M.QueuedBatch, "description": "The workspace is lent to a command (e.g. a run): "
+                         "the batch is journaled and applied when the service holds it again."},
+                   400: {"model": M.ErrorBody}, 409: {"model": M.ErrorBody}, 413: {"model": M.ErrorBody},
                    422: {"model": M.ErrorBody}})
     async def post_events(request: Request, level: str = Depends(need_write)):
         """Append canonical rows (one transaction), then re-score the customers they touch."""
@@ -142,8 +144,19 @@ def api_routes(app: FastAPI, state: _State, need_read, need_write) -> None:
         if not any(rows.values()):
             raise ApiError(422, "validation", "The batch holds no rows.",
                            hint=f"Send lists under any of: {', '.join(M.POSTABLE)}.")
-        res = await run_in_threadpool(state.live.apply, rows)
+        res, queued = await run_in_threadpool(state.post, rows, payload)
+        if queued is not None:  # the workspace is lent to a command: journaled, applied when it is back
+            return JSONResponse(state.journal.status(queued), status_code=202)
         return M.IngestResult(**res, seconds=round(time.perf_counter() - t0, 4))
+
+    @app.get("/events/queued/{batch}", response_model=M.QueuedBatch, tags=["events"],
+             responses={404: {"model": M.ErrorBody}})
+    def get_queued(batch: int, level: str = Depends(need_write)):
+        """A batch posted while the workspace was lent (answered 202): queued, applied, refused or failed."""
+        got = state.journal.status(batch)
+        if got is None:
+            raise ApiError(404, "not_found", f"No queued batch {batch}.")
+        return got
 
     @app.get("/changes", response_model=list[M.SegmentChange], tags=["events"])
     def get_changes(since: datetime | None = None, limit: int = Query(100, ge=1, le=10_000),

@@ -24,6 +24,7 @@ at fault, named), 500 (a bug: nothing stored, the transaction is rolled back).
 
 from __future__ import annotations
 
+import threading
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -50,7 +51,9 @@ from ._reads import (
     fast_customer_view,
     segments_view,
 )
+from ._gate import remove_discovery, write_discovery
 from ._routes import api_routes
+from ._runs import RunJobs, Schedule, Scheduler, run_routes
 from ._snapshot import _SnapTable
 from ._state import _State
 from .live import RowError
@@ -60,7 +63,8 @@ HERE = Path(__file__).parent
 
 def create_app(workspace_path, read_key: str, write_key: str, *, max_body_bytes: int = 1_000_000,
                max_rows: int = 10_000, index: bool = True, snapshot: bool = True,
-               threads: int | None = None, online_rows: int = 5_000_000) -> FastAPI:
+               threads: int | None = None, online_rows: int = 5_000_000, schedule: str | None = None,
+               announce: tuple[str, int] | None = None, clock=None) -> FastAPI:
     """The FastAPI app over the workspace at ``workspace_path``.
 
     ``read_key`` answers GET requests; ``write_key`` also POST /events and the
@@ -74,27 +78,49 @@ def create_app(workspace_path, read_key: str, write_key: str, *, max_body_bytes:
     ``online_rows``: a shop with at most this many input rows (customers, products, orders,
     lines, events, reviews) is copied into the in-memory online store at start, where
     ``POST /events`` re-scores a customer in milliseconds (serve/online.py); bigger shops,
-    or 0, re-score in DuckDB.
+    or 0, re-score in DuckDB.  ``schedule``: start a run at every due moment of a daily ``HH:MM`` or
+    a cron expression (:class:`._runs.Schedule`; ``clock`` the scheduler's now, ``datetime.now`` by
+    default).  ``announce``: (host, port) written to the workspace's discovery file while the app runs, so
+    commands find the service and borrow the workspace (docs/service.md, "Sharing the workspace").
     """
     if not read_key or not write_key:
         raise ShopsegError("The service needs a read key and a write key.",
                            hint="Pass --read-key/--write-key or set SHOPSEG_READ_KEY / SHOPSEG_WRITE_KEY.")
     if read_key == write_key:
         raise ShopsegError("The read key and the write key must differ.")
+    sched = None if schedule is None else Schedule(schedule)  # a wrong expression fails before the file is opened
     ws = Workspace.open(workspace_path, create=False)
     if threads is not None:
         ws.con.execute(f"SET threads = {int(threads)}")
     state = _State(ws, read_key, write_key, max_body_bytes, max_rows, index, snapshot, online_rows)
+    state.threads = threads
     state.runs(state.cursor())  # read the run, build the look-up SQL and indexes before the first request
+    state.replay()  # batches journaled while a command had the file, when the service stopped before applying them
+    jobs = RunJobs(state)
+    scheduler = None if sched is None else Scheduler(sched, jobs.start, **({"clock": clock} if clock else {}))
+
     @asynccontextmanager
     async def lifespan(_app):
-        yield
-        ws.close()
+        if announce is not None:
+            write_discovery(state.ws.path, announce[0], announce[1], state.local_token)
+        if scheduler is not None:
+            threading.Thread(target=scheduler.loop, daemon=True, name="shopseg-schedule").start()
+        try:
+            yield
+        finally:
+            if scheduler is not None:
+                scheduler.stop.set()
+            if announce is not None:
+                remove_discovery(state.ws.path, state.local_token)
+            state.shut()
+            state.journal.close()
 
     app = _App(title="shopseg", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                description="Customer segments, predictions and live events over a shopseg workspace. "
                            "Send the key in the `X-API-Key` header (on /docs: Authorize, then Try it out).")
     app.state.shopseg = state
+    app.state.runs = jobs
+    app.state.scheduler = scheduler
     app.shopseg_state = state
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     add_filters(templates.env)
@@ -108,6 +134,7 @@ def create_app(workspace_path, read_key: str, write_key: str, *, max_body_bytes:
     level, which, need_read, need_write = key_checks(state)
     api_routes(app, state, need_read, need_write)
     dashboard_routes(app, state, templates, level, which)
+    run_routes(app, state, jobs, need_read, need_write)
     return app
 
 
@@ -168,14 +195,18 @@ def _error_handlers(app: FastAPI, state: _State) -> None:
 
 
 def serve(workspace_path, *, host: str = "127.0.0.1", port: int = 8000, read_key: str, write_key: str,
-          online_rows: int = 5_000_000) -> None:
+          online_rows: int = 5_000_000, schedule: str | None = None) -> None:
     """Run the service with uvicorn (blocks)."""
     import uvicorn
 
     if host not in ("127.0.0.1", "localhost", "::1"):
         # not an error: a reverse proxy may need it; but say what it means
         print(f"shopseg serve: listening on {host}: anyone who can reach it and has a key can use it.")
-    app = create_app(workspace_path, read_key, write_key, online_rows=online_rows)
+    app = create_app(workspace_path, read_key, write_key, online_rows=online_rows, schedule=schedule,
+                     announce=(host, port))
+    if schedule is not None:
+        print(f"shopseg serve: scheduled runs at {schedule!r}, the next at {app.state.scheduler.due:%Y-%m-%d %H:%M} "
+              "(as of the day before).")
     uvicorn.run(app, host=host, port=port, log_level="info")
 
 

@@ -172,13 +172,26 @@ class LiveUpdater:
         self._cache: dict[str, dict] = {}
         self._cache_run: int | None = None
         self._pending: dict[str, dict] = {}
+        self.online_rows = online_rows
+        self.reopen(writer_con)
+
+    def reopen(self, writer_con, keep_store: bool = False) -> None:
+        """Work on ``writer_con`` (the service opened the workspace again after lending it): the online store
+        is copied afresh unless ``keep_store`` (the borrower changed no input row); the live cache stays until
+        :meth:`load_cache` reads the run again."""
+        if keep_store and getattr(self, "store", None) is not None:
+            self.con, self._ref = writer_con, None
+            self.store.duck = writer_con  # what SQLite cannot run goes to DuckDB: the open connection
+            return
+        self.con = writer_con
+        self._ref = None
         self._db = writer_con.execute("SELECT current_database()").fetchall()[0][0]
         for ddl in LIVE_DDL:
             self.con.execute(ddl)
         # the input tables as rows in SQLite, for re-scoring in milliseconds (serve/online.py);
         # None: a shop over ``online_rows`` input rows is re-scored in DuckDB itself
         self.store: OnlineStore | None = None
-        if online_rows and OnlineStore.count_rows(self.con) <= online_rows:
+        if self.online_rows and OnlineStore.count_rows(self.con) <= self.online_rows:
             self.store = OnlineStore(self.con).load()
 
     def _reader(self):
@@ -325,8 +338,8 @@ class LiveUpdater:
         if self.store is not None:
             self.store.insert(table, [d[0] for d in res.description], rows)
 
-    def apply(self, rows: dict[str, list[dict]]) -> dict:
-        """Check, append and re-score in one transaction; returns what was done."""
+    def apply(self, rows: dict[str, list[dict]], source: str = "api:/events") -> dict:
+        """Check, append and re-score in one transaction; returns what was done (``source``: ingest_log's)."""
         with self.lock:
             con = self.con
             self._pending = {}
@@ -340,8 +353,8 @@ class LiveUpdater:
                 n = sum(added.values())
                 con.execute(
                     "INSERT INTO ingest_log (ingest_id, source, target, n_input, n_accepted, n_quarantined, "
-                    "n_duplicate, rows_added, summary, loaded_at) VALUES (?, 'api:/events', ?, ?, ?, 0, 0, ?, '{}', "
-                    "current_timestamp)", [ingest_id, ",".join(added), n, n, json.dumps(added)])
+                    "n_duplicate, rows_added, summary, loaded_at) VALUES (?, ?, ?, ?, ?, 0, 0, ?, '{}', "
+                    "current_timestamp)", [ingest_id, source, ",".join(added), n, n, json.dumps(added)])
                 touched = self._touched(rows)
                 changes = self._rescore(touched) if touched else []
             except BaseException:

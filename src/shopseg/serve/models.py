@@ -91,6 +91,12 @@ def row_dicts(batch: BaseModel, table: str) -> list[dict]:
     return out
 
 
+def batch_rows(payload: dict) -> dict[str, list[dict]]:
+    """The rows of a posted body (raises pydantic's ValidationError), as :meth:`LiveUpdater.apply` takes them."""
+    batch = EventBatch.model_validate(payload)
+    return {t: row_dicts(batch, t) for t in POSTABLE}
+
+
 # -- responses ------------------------------------------------------------------------------
 
 class ErrorBody(BaseModel):
@@ -189,3 +195,29 @@ class IngestResult(BaseModel):
     customers_rescored: list[str]
     changes: list[SegmentChange]
     seconds: float
+
+
+class QueuedBatch(BaseModel):
+    """POST /events while the workspace is lent to a command: the batch is journaled (202) and applied when the
+    service holds the file again; GET /events/queued/{batch} follows it."""
+    batch: int
+    status: str
+    message: Optional[str] = None
+    ingest_id: Optional[int] = None
+
+
+class RunJob(BaseModel):
+    """A run started by the service (POST /runs or the schedule): a `shopseg run` process."""
+    id: int
+    trigger: str
+    as_of: Optional[str]
+    status: str
+    stage: Optional[str] = None
+    done: int = 0
+    total: int = 0
+    run_id: Optional[int] = None
+    served: bool = False
+    started_at: str
+    finished_at: Optional[str] = None
+    message: Optional[str] = None
+
