@@ -175,41 +175,33 @@ def _basket_codes(col: pa.ChunkedArray) -> tuple[np.ndarray, int]:
     return enc.indices.to_numpy(zero_copy_only=False).astype(np.int64), len(enc.dictionary)
 
 
-def _encode(pairs: pa.Table, what: str, names: pa.Table | None = None) -> Baskets:
-    """Integer-code a table (grp, basket_id, item) of non-null basket/item pairs.
+def _no_baskets(what: str) -> DataContractError:
+    return DataContractError(
+        f"No basket to mine in {what}: every basket is empty (or there are none).",
+        hint="Check the data: baskets need at least one item (and, from a workspace, "
+        "sale orders with merchandise lines up to as_of).",
+    )
 
-    Items get codes in item-id order; a basket is a distinct (grp, basket_id);
-    repeated items in a basket count once; baskets are ordered by group.  All
-    in Arrow and numpy (measured ~8x faster here than a DuckDB GROUP BY with
-    list aggregation, which the workspace query still feeds).  ``names`` is a
+
+def _encode(pairs: pa.Table, what: str, names: pa.Table | None = None) -> Baskets:
+    """Integer-code a table (basket_id, item) of non-null basket/item pairs (plain transactions).
+
+    Items get codes in item-id order; repeated items in a basket count once.
+    All in Arrow and numpy (measured ~8x faster here than a DuckDB GROUP BY
+    with list aggregation).  A workspace's baskets are coded in DuckDB
+    instead (:func:`_ws_build`).  ``names`` is a
     table (item, name) with one catalogue name per item (items it does not
     name, or names NULL, are named by their id): names are looked up per
     item, never carried per line.
     """
     if pairs.num_rows == 0:
-        raise DataContractError(
-            f"No basket to mine in {what}: every basket is empty (or there are none).",
-            hint="Check the data: baskets need at least one item (and, from a workspace, "
-            "sale orders with merchandise lines up to as_of).",
-        )
+        raise _no_baskets(what)
     item_ids, item_rows = _dense(pairs["item"])
     item_ids = item_ids.astype(object)
     item = item_rows
-    bid, n_bid = _basket_codes(pairs["basket_id"])
-    has_grp = pairs["grp"].null_count < pairs.num_rows
-    gvals, gid = (_dense(pairs["grp"].cast(pa.string())) if has_grp
-                  else (np.array([None], object), np.zeros(pairs.num_rows, np.int64)))
-    key_b = gid * n_bid + bid if has_grp else bid
-    item, offsets, key_b = _pack(key_b, item, len(item_ids))
-    item_names = _item_names(item_ids, names)
-    groups: tuple[str, ...] = ()
-    gofs = None
-    if has_grp:
-        g_of_basket = key_b // n_bid
-        gstart = np.flatnonzero(np.r_[True, g_of_basket[1:] != g_of_basket[:-1]])
-        groups = tuple(str(gvals[g]) for g in g_of_basket[gstart])
-        gofs = np.append(gstart, len(starts)).astype(np.int64)
-    return Baskets(item, offsets, item_ids, item_names, groups, gofs)
+    bid, _ = _basket_codes(pairs["basket_id"])
+    item, offsets, _ = _pack(bid, item, len(item_ids))
+    return Baskets(item, offsets, item_ids, _item_names(item_ids, names))
 
 
 def _pack(key_b: np.ndarray, item: np.ndarray, n_items: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -287,11 +279,6 @@ def baskets_from_transactions(transactions, *, names: Mapping | None = None) -> 
             "basket_id": np.repeat(np.arange(len(lists), dtype=np.int64), lengths),
             "item": arr.flatten(),
         })
-    pairs = pa.table({
-        "grp": pa.nulls(pairs.num_rows, pa.string()),
-        "basket_id": pairs["basket_id"],
-        "item": pairs["item"],
-    })
     if pairs["basket_id"].null_count or pairs["item"].null_count:
         pairs = pairs.filter(pc.and_(pc.is_valid(pairs["basket_id"]), pc.is_valid(pairs["item"])))
     catalogue = None
@@ -363,11 +350,7 @@ def _ws_build(ws, sql: str, params: list, what: str) -> Baskets:
             con.execute(q.format(t=t))
         codes = con.sql(_CODES.format(t=t)).to_arrow_table()
         if codes.num_rows == 0:
-            raise DataContractError(
-                f"No basket to mine in {what}: every basket is empty (or there are none).",
-                hint="Check the data: baskets need at least one item (and, from a workspace, "
-                "sale orders with merchandise lines up to as_of).",
-            )
+            raise _no_baskets(what)
         bid = codes["b"].to_numpy()
         item = codes["i"].to_numpy()
         del codes
