@@ -1,6 +1,7 @@
 """Scale benchmark (issue #22): UCI Online Retail cloned x10 / x100, ingested and run end to end.
 
     python benchmarks/bench_scale.py --data /work/shared/data --scale 10 [--scale 100] [--json out.json]
+    python benchmarks/bench_scale.py --ingested WS [--stage churn ...]   # re-run stages on a copy of WS
 
 For each scale it builds ``<tmp>/shopseg-scale-xN.parquet`` from the Online Retail file (copy ``k`` of
 ``N``: customer ids ``CustomerID + k * 1,000,000``, invoices ``InvoiceNo || '-' || k`` so cancellations
@@ -209,6 +210,45 @@ def shopseg_cmd() -> list[str]:
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "shopseg.cli"]
 
 
+def last_order_day(ws: Path) -> str:
+    """The day of the workspace's last order (the run's as_of)."""
+    import duckdb
+
+    con = duckdb.connect(str(ws / "shop.duckdb"), read_only=True)
+    try:
+        return str(con.execute("SELECT CAST(max(ordered_at) AS DATE) FROM orders").fetchone()[0])
+    finally:
+        con.close()
+
+
+def bench_ingested(ingested: Path, tmp: Path, *, keep: bool, env: dict, stages: list[str] | None) -> dict:
+    """``run`` (and the baskets split) on a copy of an already ingested workspace: stages re-run alone."""
+    if not (ingested / "shop.duckdb").exists():
+        raise SystemExit(f"--ingested expects a workspace folder holding shop.duckdb; got {ingested}.")
+    ws = tmp / f"{ingested.name}-run"
+    shutil.rmtree(ws, ignore_errors=True)
+    shutil.copytree(ingested, ws, ignore=shutil.ignore_patterns("shop.duckdb.tmp"))
+    res: dict = {"workspace": str(ingested), "last_day": last_order_day(ws)}
+    try:
+        _run_and_split(res, ws, env, stages)
+    finally:
+        if not keep:
+            shutil.rmtree(ws, ignore_errors=True)
+    return res
+
+
+def _run_and_split(res: dict, ws: Path, env: dict, stages: list[str] | None) -> None:
+    only = [a for s in stages or [] for a in ("--stage", s)]
+    res["run"] = run_measured(shopseg_cmd() + ["--workspace", str(ws), "run", "--as-of", res["last_day"], *only],
+                              env=env)
+    print(f"  run {res['run']}", flush=True)
+    if res["run"]["exit"] == 0:
+        res["stages"] = stage_seconds(ws)
+        print(f"  stages {res['stages']}", flush=True)
+        res["basket_split"] = basket_split(ws, res["last_day"])
+        print(f"  baskets apart {res['basket_split']}", flush=True)
+
+
 def bench_one(src: Path, scale: int, tmp: Path, *, with_textbook: bool, keep: bool, env: dict,
               stages: list[str] | None = None, ingest_only: bool = False) -> dict:
     f = tmp / f"shopseg-scale-x{scale}.parquet"
@@ -234,14 +274,7 @@ def bench_one(src: Path, scale: int, tmp: Path, *, with_textbook: bool, keep: bo
         res["ingest"] = run_measured(cli + ["ingest", str(f), "--preset", "online-retail"], env=env)
         print(f"  ingest {res['ingest']}", flush=True)
         if res["ingest"]["exit"] == 0 and not ingest_only:
-            only = [a for s in stages or [] for a in ("--stage", s)]
-            res["run"] = run_measured(cli + ["run", "--as-of", info["last_day"], *only], env=env)
-            print(f"  run {res['run']}", flush=True)
-            if res["run"]["exit"] == 0:
-                res["stages"] = stage_seconds(ws)
-                print(f"  stages {res['stages']}", flush=True)
-                res["basket_split"] = basket_split(ws, info["last_day"])
-                print(f"  baskets apart {res['basket_split']}", flush=True)
+            _run_and_split(res, ws, env, stages)
         if with_textbook:
             res["textbook"] = textbook(f)
             print(f"  textbook {res['textbook']}", flush=True)
@@ -308,9 +341,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", help="write the results to this file")
     ap.add_argument("--stage", action="append", help="run only these stages (repeatable; default all)")
     ap.add_argument("--ingest-only", action="store_true", help="ingest, no run")
+    ap.add_argument("--ingested", metavar="WS", help="run on a copy of this ingested workspace (no build, no ingest)")
     args = ap.parse_args(argv)
     if args.compare:
         return compare(*args.compare)
+    if args.ingested:
+        res = bench_ingested(Path(args.ingested), Path(args.tmp), keep=args.keep, env=dict(os.environ),
+                             stages=args.stage)
+        if args.json:
+            Path(args.json).write_text(json.dumps([res], indent=2))
+        print(json.dumps(res, indent=2))
+        return 0 if res["run"]["exit"] == 0 else 1
     if not args.data:
         ap.error("--data is required (the Online Retail Parquet file, or the folder holding it)")
     src = find_source(args.data)

@@ -606,16 +606,28 @@ def test_counting_levels_where_nothing_is_frequent_is_an_empty_spectrum():
 
 
 def test_item_names_one_per_item_smallest_given_picked_in_duckdb_not_per_line():
-    from shopseg.basket._baskets import _build
+    from types import SimpleNamespace
+
+    from shopseg.basket._baskets import _ws_build
 
     con = duckdb.connect()
-    # item A is named twice ('Zed' and 'Apple'): the smallest wins; B has only NULL names: its id;
-    # C is named only on a line with no basket (ignored), so its id too
-    con.execute("CREATE TABLE t AS SELECT * FROM (VALUES (NULL, 1, 'A', 'Zed'), (NULL, 2, 'A', 'Apple'), "
-                "(NULL, 2, 'B', NULL), (NULL, 3, 'C', NULL), (NULL, NULL, 'C', 'Cherry')) "
-                "v(grp, basket_id, item, name)")
-    b = _build(con, "t", has_name=True, what="t")
-    assert b.item_ids.tolist() == ["A", "B", "C"] and b.item_names.tolist() == ["Apple", "B", "C"]
-    assert b.offsets.tolist() == [0, 1, 3, 4] and b.codes.tolist() == [0, 0, 1, 2]
+    # product A is named twice ('Zed' and 'Apple'): the smallest wins; B has only a NULL name: its id;
+    # C is in no basket (its only line has none): not an item
+    con.execute("CREATE TABLE products AS SELECT * FROM (VALUES ('A', 'Zed'), ('A', 'Apple'), ('B', NULL), "
+                "('C', 'Cherry')) v(product_id, name)")
+    lines = ("SELECT * FROM (VALUES ('s2', 'o1', 'B', NULL), ('s1', 'o2', 'A', NULL), ('s1', 'o2', 'B', NULL), "
+             "('s1', 'o2', 'A', NULL), ('s2', 'o0', 'A', NULL), ('s1', NULL, 'C', NULL)) v(grp, basket_id, item, name)")
+    b = _ws_build(SimpleNamespace(con=con), lines, [], "t")
+    assert b.item_ids.tolist() == ["A", "B"] and b.item_names.tolist() == ["Apple", "B"]
+    # baskets in (group, basket id) order: s1/o2 {A, B} (A twice counts once), s2/o0 {A}, s2/o1 {B}
+    assert b.codes.tolist() == [0, 1, 0, 1] and b.offsets.tolist() == [0, 2, 3, 4]
+    assert b.groups == ("s1", "s2") and b.group_offsets.tolist() == [0, 1, 3]
+    assert b.group("s2").offsets.tolist() == [0, 1, 2] and b.group("s2").codes.tolist() == [0, 1]
+    # no group: the whole shop, one basket per basket id
+    no_grp = lines.replace("v(grp,", "v(g,").replace("SELECT *", "SELECT NULL AS grp, *")
+    shop = _ws_build(SimpleNamespace(con=con), no_grp, [], "t")
+    assert shop.groups == () and shop.group_offsets is None
+    assert shop.codes.tolist() == [0, 1, 0, 1] and shop.offsets.tolist() == [0, 1, 2, 4]  # o0 {A}, o1 {B}, o2 {A, B}
+    assert [t for t in con.sql("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()] == []
     mapped = baskets_from_transactions([["x", "y"], ["y"]], names={"y": "Yoghurt", 7: "unused"})
     assert mapped.item_names.tolist() == ["x", "Yoghurt"]

@@ -175,38 +175,49 @@ def _basket_codes(col: pa.ChunkedArray) -> tuple[np.ndarray, int]:
     return enc.indices.to_numpy(zero_copy_only=False).astype(np.int64), len(enc.dictionary)
 
 
-def _encode(pairs: pa.Table, what: str, names: pa.Table | None = None) -> Baskets:
-    """Integer-code a table (grp, basket_id, item) of non-null basket/item pairs.
+def _no_baskets(what: str) -> DataContractError:
+    return DataContractError(
+        f"No basket to mine in {what}: every basket is empty (or there are none).",
+        hint="Check the data: baskets need at least one item (and, from a workspace, "
+        "sale orders with merchandise lines up to as_of).",
+    )
 
-    Items get codes in item-id order; a basket is a distinct (grp, basket_id);
-    repeated items in a basket count once; baskets are ordered by group.  All
-    in Arrow and numpy (measured ~8x faster here than a DuckDB GROUP BY with
-    list aggregation, which the workspace query still feeds).  ``names`` is a
+
+def _encode(pairs: pa.Table, what: str, names: pa.Table | None = None) -> Baskets:
+    """Integer-code a table (basket_id, item) of non-null basket/item pairs (plain transactions).
+
+    Items get codes in item-id order; repeated items in a basket count once.
+    All in Arrow and numpy (measured ~8x faster here than a DuckDB GROUP BY
+    with list aggregation).  A workspace's baskets are coded in DuckDB
+    instead (:func:`_ws_build`).  ``names`` is a
     table (item, name) with one catalogue name per item (items it does not
     name, or names NULL, are named by their id): names are looked up per
     item, never carried per line.
     """
     if pairs.num_rows == 0:
-        raise DataContractError(
-            f"No basket to mine in {what}: every basket is empty (or there are none).",
-            hint="Check the data: baskets need at least one item (and, from a workspace, "
-            "sale orders with merchandise lines up to as_of).",
-        )
+        raise _no_baskets(what)
     item_ids, item_rows = _dense(pairs["item"])
     item_ids = item_ids.astype(object)
     item = item_rows
-    bid, n_bid = _basket_codes(pairs["basket_id"])
-    has_grp = pairs["grp"].null_count < pairs.num_rows
-    gvals, gid = (_dense(pairs["grp"].cast(pa.string())) if has_grp
-                  else (np.array([None], object), np.zeros(pairs.num_rows, np.int64)))
-    key_b = gid * n_bid + bid if has_grp else bid
+    bid, _ = _basket_codes(pairs["basket_id"])
+    item, offsets, _ = _pack(bid, item, len(item_ids))
+    return Baskets(item, offsets, item_ids, _item_names(item_ids, names))
+
+
+def _pack(key_b: np.ndarray, item: np.ndarray, n_items: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(item codes, offsets, key of each basket) from a basket key and an item code per line.
+
+    Baskets come out in key order, items sorted within a basket, an item twice in a basket once.
+    """
+    key_b = key_b.astype(np.int64, copy=False)
     # The item in the low bits of one int64 key: splitting it back needs no division, and
     # with 32 bits each (little-endian) the two halves are int32 views, not new arrays.
-    halves = sys.byteorder == "little" and int(key_b.max()) < 2**31 and len(item_ids) < 2**31
-    shift = 32 if halves else max(1, (len(item_ids) - 1).bit_length())
-    key = (key_b << shift) | item
+    halves = sys.byteorder == "little" and int(key_b.max()) < 2**31 and n_items < 2**31
+    shift = 32 if halves else max(1, (n_items - 1).bit_length())
+    key = key_b << shift
+    key |= item
     if not (key[1:] >= key[:-1]).all():  # often already in order: then no sort
-        key.sort()  # by (group, basket, item)
+        key.sort()  # by (basket key, item)
     new = key[1:] != key[:-1]
     if not new.all():
         key = key[np.r_[True, new]]  # an item twice in a basket counts once
@@ -217,15 +228,7 @@ def _encode(pairs: pa.Table, what: str, names: pa.Table | None = None) -> Basket
         key_b, item = key >> shift, key & ((1 << shift) - 1)
     starts = np.r_[0, np.flatnonzero(key_b[1:] != key_b[:-1]) + 1]
     offsets = np.append(starts, len(item)).astype(np.int64)
-    item_names = _item_names(item_ids, names)
-    groups: tuple[str, ...] = ()
-    gofs = None
-    if has_grp:
-        g_of_basket = key_b[starts] // n_bid
-        gstart = np.flatnonzero(np.r_[True, g_of_basket[1:] != g_of_basket[:-1]])
-        groups = tuple(str(gvals[g]) for g in g_of_basket[gstart])
-        gofs = np.append(gstart, len(starts)).astype(np.int64)
-    return Baskets(np.ascontiguousarray(item, np.int32), offsets, item_ids, item_names, groups, gofs)
+    return np.ascontiguousarray(item, np.int32), offsets, key_b[starts].astype(np.int64)
 
 
 def _item_names(item_ids: np.ndarray, names: pa.Table | None) -> np.ndarray:
@@ -239,26 +242,6 @@ def _item_names(item_ids: np.ndarray, names: pa.Table | None) -> np.ndarray:
     out[pos.to_numpy(zero_copy_only=False)[found].astype(np.int64)] = (
         names["name"].cast(pa.string()).to_numpy(zero_copy_only=False)[found])
     return out
-
-
-_PAIRS_SQL = """
-SELECT {grp} AS grp, basket_id, CAST(item AS VARCHAR) AS item
-FROM {src} WHERE item IS NOT NULL AND basket_id IS NOT NULL
-"""
-# one name per item, picked in DuckDB: the smallest non-null name given for it (byte order, as Python's)
-_NAMES_SQL = """
-SELECT CAST(item AS VARCHAR) AS item, min(CAST(name AS VARCHAR)) AS name
-FROM {src} WHERE item IS NOT NULL AND basket_id IS NOT NULL AND name IS NOT NULL GROUP BY ALL
-"""
-
-
-def _build(con: duckdb.DuckDBPyConnection, src: str, *, has_name: bool, what: str,
-           has_grp: bool = True, names_sql: str | None = None) -> Baskets:
-    """Baskets from ``src`` (grp, basket_id, item[, name]); names from ``src`` or from ``names_sql``."""
-    sql = _PAIRS_SQL.format(src=src, grp="grp" if has_grp else "CAST(NULL AS VARCHAR)")
-    names_sql = names_sql or (_NAMES_SQL.format(src=src) if has_name else None)
-    names = con.sql(names_sql).to_arrow_table() if names_sql else None
-    return _encode(con.sql(sql).to_arrow_table(), what, names)
 
 
 def baskets_from_transactions(transactions, *, names: Mapping | None = None) -> Baskets:
@@ -296,11 +279,6 @@ def baskets_from_transactions(transactions, *, names: Mapping | None = None) -> 
             "basket_id": np.repeat(np.arange(len(lists), dtype=np.int64), lengths),
             "item": arr.flatten(),
         })
-    pairs = pa.table({
-        "grp": pa.nulls(pairs.num_rows, pa.string()),
-        "basket_id": pairs["basket_id"],
-        "item": pairs["item"],
-    })
     if pairs["basket_id"].null_count or pairs["item"].null_count:
         pairs = pairs.filter(pc.and_(pc.is_valid(pairs["basket_id"]), pc.is_valid(pairs["item"])))
     catalogue = None
@@ -338,23 +316,56 @@ def baskets_from_workspace(ws, *, as_of, unit: str | None = None, config=None) -
     return _ws_build(ws, sql, [as_of], f"the workspace up to as_of={as_of}")
 
 
-# the smallest name of each product (products holds one row per product; the rule is _NAMES_SQL's)
+# the smallest name of each product (products holds one row per product; byte order, as Python's)
 _PRODUCT_NAMES_SQL = """
 SELECT CAST(product_id AS VARCHAR) AS item, min(CAST(name AS VARCHAR)) AS name
 FROM products WHERE product_id IS NOT NULL AND name IS NOT NULL GROUP BY ALL
 """
 
 
+# Codes made in DuckDB, so only two int32 columns a line come to Python (no string per line): items
+# ranked by id (byte order, as Python sorts str), baskets numbered in (group, basket id) order.
+_CODE_SQL = (
+    "CREATE OR REPLACE TEMP TABLE {t}_items AS SELECT item, "
+    "CAST(row_number() OVER (ORDER BY item) - 1 AS INTEGER) AS code FROM (SELECT DISTINCT item FROM {t})",
+    "CREATE OR REPLACE TEMP TABLE {t}_baskets AS SELECT grp, basket_id, "
+    "CAST(row_number() OVER (ORDER BY grp, basket_id) - 1 AS INTEGER) AS code "
+    "FROM (SELECT DISTINCT grp, basket_id FROM {t})",
+)
+_CODES = ("SELECT b.code AS b, i.code AS i FROM {t} p JOIN {t}_baskets b ON b.basket_id = p.basket_id "
+          "AND b.grp IS NOT DISTINCT FROM p.grp JOIN {t}_items i ON i.item = p.item")
+
+
 def _ws_build(ws, sql: str, params: list, what: str) -> Baskets:
-    # A temp table (not con.sql with params): the connection may hold an
-    # unfinished execute() result, which DuckDB 2.0 relations refuse to run beside.
-    tmp = "_shopseg_basket_pairs"
+    """Baskets of the workspace query ``sql`` (grp, basket_id, item, name): coded in DuckDB, packed in numpy."""
+    # Temp tables (not con.sql with params): the connection may hold an unfinished
+    # execute() result, which DuckDB 2.0 relations refuse to run beside.
+    t = "_shopseg_basket_pairs"
+    con = ws.con
     # the lines without their product's name (DuckDB drops the unused column): names come per product
-    ws.con.execute(f"CREATE OR REPLACE TEMP TABLE {tmp} AS SELECT grp, basket_id, item FROM ({sql})", params)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {t} AS SELECT grp, basket_id, CAST(item AS VARCHAR) AS item "
+                f"FROM ({sql}) WHERE item IS NOT NULL AND basket_id IS NOT NULL", params)
     try:
-        return _build(ws.con, tmp, has_name=False, what=what, names_sql=_PRODUCT_NAMES_SQL)
+        for q in _CODE_SQL:
+            con.execute(q.format(t=t))
+        codes = con.sql(_CODES.format(t=t)).to_arrow_table()
+        if codes.num_rows == 0:
+            raise _no_baskets(what)
+        bid = codes["b"].to_numpy()
+        item = codes["i"].to_numpy()
+        del codes
+        item_ids = con.sql(f"SELECT item FROM {t}_items ORDER BY code").to_arrow_table()["item"]
+        item_ids = item_ids.to_numpy(zero_copy_only=False).astype(object)
+        groups = con.sql(f"SELECT grp, count(*) AS n FROM {t}_baskets WHERE grp IS NOT NULL "
+                         "GROUP BY grp ORDER BY grp").fetchall()
+        names = con.sql(_PRODUCT_NAMES_SQL).to_arrow_table()
     finally:
-        ws.con.execute(f"DROP TABLE IF EXISTS {tmp}")
+        for suffix in ("", "_items", "_baskets"):
+            con.execute(f"DROP TABLE IF EXISTS {t}{suffix}")
+    codes, offsets, _ = _pack(bid, item, len(item_ids))
+    gofs = np.r_[0, np.cumsum([n for _, n in groups])].astype(np.int64) if groups else None
+    return Baskets(codes, offsets, item_ids, _item_names(item_ids, names),
+                   tuple(str(g) for g, _ in groups), gofs)
 
 
 def segment_baskets(ws, *, scheme: str, as_of, unit: str, segment_run_id: int | None) -> tuple[Baskets, int]:
