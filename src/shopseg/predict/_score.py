@@ -80,8 +80,8 @@ def clv_state(ws, runs):
     return {p: loaded[choices[p]] for p in PREDICTIONS}, vm, dict(c)
 
 
-def clv_score(state, reader, customers: list[str], as_of, earlier: dict) -> dict[str, dict]:
-    """customer_id -> {clv, p_alive, expected_purchases_90d, expected_order_value, expected_next_order_at}.
+def clv_frame(state, reader, customers: list[str], as_of) -> pd.DataFrame | None:
+    """The ``clv`` table's columns for ``customers`` (buyers) scored with the state's models; None without a state.
 
     Composed as the batch composes its rows: the expected-purchases model's rows (:func:`score_clv`), then each
     prediction from its own model (:func:`~shopseg.predict._clv_select.tm_prediction`).
@@ -90,11 +90,11 @@ def clv_score(state, reader, customers: list[str], as_of, earlier: dict) -> dict
     from .clv import score_clv, summary_from_orders
 
     if state is None:
-        return {}
+        return None
     by, vm, c = state
     summ = summary_from_orders(reader, as_of, time_unit=c.get("time_unit", "D"), customers=list(customers))
     if summ.empty:
-        return {}
+        return summ
     H, rate, unit = c.get("horizon_days", 365), c.get("discount_rate_annual", 0.1), c.get("time_unit", "D")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -104,6 +104,15 @@ def clv_score(state, reader, customers: list[str], as_of, earlier: dict) -> dict
             if by[pred] is not by["expected_purchases"]:  # score_clv gave the rest from that very model
                 tm_prediction(s, pred, by[pred], s["expected_order_value"].to_numpy(float), H, rate, unit)
     s["expected_next_order_at"] = s["expected_next_order_at"].where(s["p_alive"].to_numpy() >= c.get("min_p_alive", 0.5))
+    return s
+
+
+def clv_score(state, reader, customers: list[str], as_of, earlier: dict) -> dict[str, dict]:
+    """customer_id -> {clv, p_alive, expected_purchases_90d, expected_order_value, expected_next_order_at}
+    (:func:`clv_frame`'s rows)."""
+    s = clv_frame(state, reader, customers, as_of)
+    if s is None or s.empty:
+        return {}
     out = {}
     for r in s.itertuples(index=False):
         nxt = r.expected_next_order_at
@@ -114,4 +123,4 @@ def clv_score(state, reader, customers: list[str], as_of, earlier: dict) -> dict
     return out
 
 
-__all__ = ["churn_score", "churn_state", "clv_score", "clv_state"]
+__all__ = ["churn_score", "churn_state", "clv_frame", "clv_score", "clv_state"]

@@ -112,7 +112,8 @@ def value_basis(state: SegmentsState) -> str:
 
 
 def segments_score(state: SegmentsState, reader, customers: list[str], as_of, earlier: dict) -> dict[str, dict]:
-    """customer_id -> {"features": one-row frame, "segments": {scheme: segment}} (unknown customers left out)."""
+    """customer_id -> {"features": one-row frame, "segments": {scheme: segment}, "rfm_scores": {r_score, f_score,
+    m_score, fm_score} (with the rfm scheme)} (unknown customers left out)."""
     from ..workspace import only_customers
     from .lifecycle import PER_CUSTOMER_SQL, assign_stages
 
@@ -143,9 +144,11 @@ def segments_score(state: SegmentsState, reader, customers: list[str], as_of, ea
     for i, row in feats.iterrows():  # a few customers: the ones a posted batch touched
         cid = str(row["customer_id"])
         segs: dict[str, str] = {}
+        rfm = None
         if ranks is not None:
             if "rfm" in schemes:
-                segs["rfm"] = ranks.rfm(cid, row)["segment"]
+                rfm = ranks.rfm(cid, row)
+                segs["rfm"] = rfm["segment"]
             if "value_tier" in schemes and basis == "monetary_net":
                 segs["value_tier"] = ranks.value_tier(cid, bool(row["has_orders"]), float(row["monetary_net"]))
         if "lifecycle" in schemes and state.windows is not None:
@@ -168,6 +171,8 @@ def segments_score(state: SegmentsState, reader, customers: list[str], as_of, ea
         for name, labels in others.items():
             segs[name] = str(labels[i])
         out[cid] = {"features": feats.iloc[[i]].reset_index(drop=True), "segments": segs}
+        if rfm is not None:  # the rfm_scores row (an incremental run writes it)
+            out[cid]["rfm_scores"] = {k: rfm[k] for k in ("r_score", "f_score", "m_score", "fm_score")}
     return out
 
 

@@ -1,0 +1,187 @@
+"""Incremental refresh (#20 item 3): ``run_incremental`` against a full run that reuses the same models.
+
+One demo shop (300 customers) run as of a week before its last day (run 1, the base); then, on two copies,
+an incremental run and a full run as of the last day.  The full run reuses run 1's cluster and churn models
+(their inputs barely drift in a week: checked), and the shop's rules do not depend on the population (RFM by
+fixed cuts, fixed lifecycle windows: with the defaults a full run re-derives them from its own population,
+docs/incremental.md), so for the customers the incremental run re-scores, both must agree; for the others
+the incremental run keeps run 1's scores (docs/incremental.md says what a full run would move).
+"""
+
+from __future__ import annotations
+
+import shutil
+import warnings
+from datetime import datetime
+
+import pandas as pd
+import pytest
+
+from shopseg.errors import ConfigError, ShopsegError
+from shopseg.incremental import base_run, run_incremental, touched_customers
+from shopseg.pipeline import parse_as_of, run_pipeline
+from shopseg.workspace import open_workspace
+
+BASE_AS_OF, AS_OF = "2024-12-24", "2024-12-31"
+STAGES = ["clv", "segments", "drift", "churn", "baskets"]
+RULES = {"segments": {"rfm": {"method": "cuts"}, "lifecycle": {"silent_days": 60, "churned_days": 180, "new_days": 30}}}
+
+
+def _run(path, fn):
+    ws = open_workspace(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return fn(ws)
+    finally:
+        ws.close()
+
+
+@pytest.fixture(scope="module")
+def shops(tmp_path_factory):
+    from shopseg.config import load_config
+    from shopseg.synth import synthesize
+
+    cfg = load_config(overrides=RULES)
+    root = tmp_path_factory.mktemp("incr")
+    base = root / "base"
+    _run(base, lambda ws: (synthesize(ws, customers=300, seed=5), run_pipeline(ws, BASE_AS_OF, stages=STAGES,
+                                                                                  config=cfg)))
+    shutil.copytree(base, root / "incr")
+    shutil.copytree(base, root / "full")
+    incr = _run(root / "incr", lambda ws: run_incremental(ws, AS_OF))
+    full = _run(root / "full", lambda ws: run_pipeline(ws, AS_OF, stages=STAGES, config=cfg))
+    return {"incr": root / "incr", "full": root / "full", "base": base, "incr_result": incr, "full_result": full}
+
+
+def _table(path, table, run_id):
+    return _run(path, lambda ws: ws.df(f'SELECT * EXCLUDE (run_id) FROM "{table}" WHERE run_id = ? ORDER BY ALL',
+                                       [run_id]))
+
+
+def _rescored(shops) -> list[str]:
+    note = shops["incr_result"].stages["incremental"]
+    assert note["status"] == "done" and note["base_run"] == 1
+    ids = _run(shops["incr"], lambda ws: touched_customers(ws, parse_as_of(BASE_AS_OF), parse_as_of(AS_OF)))
+    assert len(ids) == note["touched"]
+    return ids
+
+
+def test_the_full_run_beside_it_reuses_the_base_runs_models(shops):
+    dec = _run(shops["full"], lambda ws: ws.df("SELECT model, action, source_run_id FROM model_decisions "
+                                              "WHERE run_id = 2 AND model IN ('cluster', 'churn') ORDER BY model"))
+    assert dec.to_dict("records") == [{"model": "churn", "action": "reused", "source_run_id": 1},
+                                      {"model": "cluster", "action": "reused", "source_run_id": 1}]
+
+
+def test_touched_customers_are_those_with_a_row_dated_after_the_base_run(shops):
+    """Counted by hand in pandas: orders, events, reviews and sign-ups dated in (base as_of, as_of]."""
+    lo, hi = parse_as_of(BASE_AS_OF), parse_as_of(AS_OF)
+
+    def by_hand(ws):
+        ids = set()
+        for table, col in (("orders", "ordered_at"), ("events", "occurred_at"), ("reviews", "reviewed_at"),
+                           ("customers", "signed_up_at")):
+            df = ws.df(f'SELECT customer_id, "{col}" AS t FROM "{table}"')
+            ids |= set(df.loc[(df["t"] > lo) & (df["t"] <= hi), "customer_id"].dropna().astype(str))
+        return ids
+
+    want = _run(shops["incr"], by_hand)
+    assert 10 < len(want) < 300  # a week of a 300-customer shop: some, not all
+    assert set(_rescored(shops)) == want
+
+
+def test_customer_features_equal_the_full_runs_row_for_row(shops):
+    a, b = _table(shops["incr"], "customer_features", 2), _table(shops["full"], "customer_features", 2)
+    assert len(a) == 300
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_itemsets_and_rules_equal_the_full_runs(shops):
+    for table in ("frequent_itemsets", "association_rules"):
+        a, b = _table(shops["incr"], table, 2), _table(shops["full"], table, 2)
+        assert len(a) > 0, table
+        pd.testing.assert_frame_equal(a, b)
+
+
+def test_rescored_customers_score_as_in_the_full_run_that_reuses_the_same_models(shops):
+    """Churn probability and tier, RFM scores, RFM segment, lifecycle stage and cluster of every re-scored
+    customer.  (Value tiers rank a customer against a population: run 1's here, as the live service does, the
+    full run's own there.)"""
+    ids = set(_rescored(shops))
+    moved = shops["incr_result"].stages["incremental"]["moved_by_date"]
+    assert moved >= 0
+    for table, cols in (("churn_scores", ["probability", "tier"]), ("rfm_scores", ["r_score", "f_score", "m_score"])):
+        a = _table(shops["incr"], table, 2).set_index("customer_id")
+        b = _table(shops["full"], table, 2).set_index("customer_id")
+        common = sorted(ids & set(a.index))
+        assert len(common) > 10, table
+        pd.testing.assert_frame_equal(a.loc[common, cols], b.loc[common, cols], check_exact=False, rtol=1e-9)
+    a, b = _table(shops["incr"], "segments", 2), _table(shops["full"], "segments", 2)
+    for scheme in ("rfm", "lifecycle", "cluster"):
+        x = a[(a["scheme"] == scheme) & a["customer_id"].isin(ids)].reset_index(drop=True)
+        y = b[(b["scheme"] == scheme) & b["customer_id"].isin(ids)].reset_index(drop=True)
+        pd.testing.assert_frame_equal(x, y)
+
+
+def test_the_weeks_last_buyers_read_their_recency_by_hand_and_score_r5(shops):
+    """Hand-checkable: recency counts calendar days from the last sale day to as_of; by the fixed cuts
+    (30, 90, 180, 365 days) a recency of at most 30 days scores r = 5."""
+    def check(ws):
+        day = ws.scalar("SELECT max(CAST(ordered_at AS DATE)) FROM orders WHERE kind = 'sale' AND ordered_at <= ?",
+                        [parse_as_of(AS_OF)])
+        buyers = [r[0] for r in ws.sql("SELECT DISTINCT customer_id FROM orders WHERE kind = 'sale' "
+                                       "AND CAST(ordered_at AS DATE) = ?", [day])]
+        got = ws.df("SELECT f.customer_id, recency_days, r_score FROM customer_features f JOIN rfm_scores r "
+                    "USING (run_id, customer_id) WHERE run_id = 2").set_index("customer_id")
+        return day, buyers, got
+
+    day, buyers, got = _run(shops["incr"], check)
+    assert day > parse_as_of(BASE_AS_OF).date() and buyers
+    days = (parse_as_of(AS_OF).date() - day).days
+    assert [int(got.at[b, "recency_days"]) for b in buyers] == [days] * len(buyers)
+    assert [int(got.at[b, "r_score"]) for b in buyers] == [5] * len(buyers)
+
+
+def test_the_others_keep_the_base_runs_scores_and_none_crossed_a_lifecycle_window(shops):
+    """Every customer not re-scored: run 1's rows in run 2; and scoring all of them anew as of the last day
+    with run 1's state (the live path, customer by customer) moves no one's lifecycle stage (the gold check of
+    the date-moved set)."""
+    from shopseg.pipeline import registered_stages
+    from shopseg.runner import load_states, score
+
+    stages = shops["incr_result"].stages["incremental"]
+    ids = set(_rescored(shops))
+
+    def check(ws):
+        moved = {str(c) for (c,) in ws.sql(
+            "SELECT a.customer_id FROM segments a JOIN segments b USING (customer_id, scheme) "
+            "WHERE a.run_id = 2 AND b.run_id = 1 AND a.scheme = 'lifecycle' AND a.segment <> b.segment")}
+        rest = [str(c) for (c,) in ws.sql("SELECT customer_id FROM customer_features WHERE run_id = 1")
+                if str(c) not in ids | moved]
+        for table in ("segments", "rfm_scores", "clv", "churn_scores"):
+            old = ws.df(f"SELECT * EXCLUDE (run_id) FROM {table} WHERE run_id = 1 ORDER BY ALL")
+            new = ws.df(f"SELECT * EXCLUDE (run_id) FROM {table} WHERE run_id = 2 ORDER BY ALL")
+            pd.testing.assert_frame_equal(old[old["customer_id"].isin(rest)].reset_index(drop=True),
+                                          new[new["customer_id"].isin(rest)].reset_index(drop=True))
+        as_of = ws.scalar("SELECT as_of FROM runs WHERE run_id = 1")
+        served = load_states(registered_stages(), ws, 1, as_of, base_run(ws)[2])
+        got = score(served, ws, rest, parse_as_of(AS_OF))["segments"]
+        old = dict(ws.sql("SELECT customer_id, segment FROM segments WHERE run_id = 1 AND scheme = 'lifecycle'"))
+        return moved, {c for c in rest if got[c]["segments"].get("lifecycle") != old[c]}
+
+    moved, crossed = _run(shops["incr"], check)
+    assert crossed == set()
+    assert len(moved - ids) == stages["moved_by_date"]
+
+
+def test_other_settings_are_refused_and_a_workspace_without_a_run_says_what_to_do(shops, tmp_path):
+    from shopseg.config import load_config
+
+    cfg = load_config(overrides={**RULES, "drift": {"refit_psi": 0.5}})
+    with pytest.raises(ConfigError, match="reuses run 2's settings"):
+        _run(shops["incr"], lambda ws: run_incremental(ws, AS_OF, config=cfg))
+    with pytest.raises(ConfigError, match="expected an as_of on or after it"):
+        _run(shops["incr"], lambda ws: run_incremental(ws, "2024-12-01"))
+    with pytest.raises(ShopsegError, match="needs a finished run"):
+        _run(tmp_path / "empty", lambda ws: run_incremental(ws, datetime(2024, 1, 1)))
