@@ -10,6 +10,7 @@ the incremental run keeps run 1's scores (docs/incremental.md says what a full r
 
 from __future__ import annotations
 
+import json
 import shutil
 import warnings
 from datetime import datetime
@@ -185,3 +186,26 @@ def test_other_settings_are_refused_and_a_workspace_without_a_run_says_what_to_d
         _run(shops["incr"], lambda ws: run_incremental(ws, "2024-12-01"))
     with pytest.raises(ShopsegError, match="needs a finished run"):
         _run(tmp_path / "empty", lambda ws: run_incremental(ws, datetime(2024, 1, 1)))
+
+
+def test_a_reused_model_whose_inputs_drifted_gives_way_to_a_full_run_that_says_so(shops, tmp_path):
+    """Run 1's settings with drift.refit_psi at 1e-9: a week's drift is above it, so the incremental run is
+    discarded and a full run refits."""
+    path = tmp_path / "ws"
+    shutil.copytree(shops["base"], path)
+
+    def go(ws):
+        cfg = json.loads(ws.scalar("SELECT config FROM runs WHERE run_id = 1"))
+        cfg.setdefault("drift", {})["refit_psi"] = 1e-9
+        ws.con.execute("UPDATE runs SET config = ? WHERE run_id = 1", [json.dumps(cfg)])
+        res = run_incremental(ws, AS_OF)
+        runs = ws.sql("SELECT run_id, status FROM runs ORDER BY run_id")
+        dec = ws.sql("SELECT model, action FROM model_decisions WHERE run_id = ? AND model IN ('cluster', 'churn') "
+                     "ORDER BY model", [res.run_id])
+        left = ws.scalar("SELECT count(*) FROM customer_features WHERE run_id = 2")
+        return res, runs, dec, left
+
+    res, runs, dec, left = _run(path, go)
+    assert "a full run instead" in res.stages["incremental"]["note"] and "drifted" in res.stages["incremental"]["note"]
+    assert runs == [(1, "done"), (2, "failed"), (3, "done")] and res.run_id == 3 and left == 0
+    assert dec == [("churn", "refitted"), ("cluster", "refitted")]

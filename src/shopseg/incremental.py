@@ -174,18 +174,24 @@ def write_scored(ws, run_id: int, served, customers: list[str], as_of: datetime,
     return n
 
 
-def _refit_needed(ws, run_id: int, config) -> list[str]:
-    """The reused models whose inputs drifted above ``drift.refit_psi`` since they were fitted (their notes)."""
-    from .refit import churn_decision, cluster_decision
+def _reuse_or_refit(ws, run_id: int, config, seed: int) -> tuple[list[str], dict[str, str]]:
+    """The reused models' decisions against the runs that fitted them (:mod:`shopseg.refit`): the ones whose
+    inputs drifted above ``drift.refit_psi`` (their notes), and each model's note; a reuse is recorded in
+    ``model_decisions`` as the full run records it."""
+    from .refit import churn_decision, cluster_decision, record
 
-    out = []
+    drifted, notes = [], {}
+    cfg = config.with_overrides({"segments": {"cluster": {"random_state": seed}}})  # as the segments stage
     for name, decide in (("cluster", cluster_decision), ("churn", churn_decision)):
         if name == "cluster" and "cluster" not in config["segments.schemes"]:
             continue
-        d, _ = decide(ws, run_id, config)
-        if d.action == "refitted" and d.max_psi is not None:
-            out.append(f"{name}: {d.note()}")
-    return out
+        d, _ = decide(ws, run_id, cfg if name == "cluster" else config)
+        notes[name] = d.note()
+        if d.action == "reused":
+            record(ws, run_id, d)
+        elif d.max_psi is not None:  # drifted (not merely absent or unusable: then the base's state stands)
+            drifted.append(f"{name}: {d.note()}")
+    return drifted, notes
 
 
 def run_incremental(ws, as_of=None, *, config=None, seed: int | None = None,
@@ -236,7 +242,7 @@ def run_incremental(ws, as_of=None, *, config=None, seed: int | None = None,
             "seconds_by_part": {k: round(v, 3) for k, v in timings.items()}, "rows": n,
             "note": f"features of all {len(feats)} customers; {len(touched)} touched and {len(moved)} moved by the date "
                     f"re-scored with run {base_id}'s models and rules, run {base_id}'s scores for the rest"}
-        drifted = _refit_needed(ws, run_id, cfg)
+        drifted, record["incremental"]["models"] = _reuse_or_refit(ws, run_id, cfg, run_seed)
         if drifted:
             raise _Refit("; ".join(drifted))
         new_sales = int(ws.scalar("SELECT count(*) FROM orders WHERE kind = 'sale' AND ordered_at > ? "
