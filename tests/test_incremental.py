@@ -209,3 +209,28 @@ def test_a_reused_model_whose_inputs_drifted_gives_way_to_a_full_run_that_says_s
     assert "a full run instead" in res.stages["incremental"]["note"] and "drifted" in res.stages["incremental"]["note"]
     assert runs == [(1, "done"), (2, "failed"), (3, "done")] and res.run_id == 3 and left == 0
     assert dec == [("churn", "refitted"), ("cluster", "refitted")]
+
+
+def test_the_service_scores_against_the_incremental_run_with_the_models_it_reused(shops):
+    """The incremental run stores the base's models as its own (fitted_run_id 1): the live path loads run 2
+    and scores its re-scored customers' churn as run 2 stored it."""
+    from shopseg import models
+    from shopseg.pipeline import registered_stages
+    from shopseg.runner import load_states, score
+
+    ids = _rescored(shops)
+
+    def go(ws):
+        metas = {m["name"]: m["fitted_run_id"] for m in models.entries(ws) if m["run_id"] == 2}
+        served = load_states(registered_stages(), ws, 2, parse_as_of(AS_OF), base_run(ws)[2])
+        got = score(served, ws, ids, parse_as_of(AS_OF))["churn"]
+        want = ws.df("SELECT customer_id, probability, tier FROM churn_scores WHERE run_id = 2").set_index("customer_id")
+        return metas, served, got, want
+
+    metas, served, got, want = _run(shops["incr"], go)
+    assert metas.get("churn") == 1 and metas.get("clusters") == 1
+    assert served.states["churn"] is not None and served.states["segments"].cluster_model is not None
+    scored = [c for c in ids if c in want.index]
+    assert len(scored) > 10
+    assert [round(got[c]["probability"], 12) for c in scored] == [round(float(want.at[c, "probability"]), 12)
+                                                                  for c in scored]

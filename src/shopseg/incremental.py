@@ -174,6 +174,26 @@ def write_scored(ws, run_id: int, served, customers: list[str], as_of: datetime,
     return n
 
 
+def carry_models(ws, base: int, run_id: int) -> list[str]:
+    """Store every model of run ``base`` as run ``run_id``'s too (same files, the fitting run kept), as a full
+    run that reuses a model stores it: the service and the next run find the models of the run they read."""
+    from . import models
+
+    names = []
+    for meta in models.entries(ws):
+        if int(meta["run_id"]) != int(base):
+            continue
+        name, prefix = meta["name"], f"run-{int(base)}-{meta['name']}"
+        files = {f[len(prefix):]: models.read_bytes(ws, name, base, f[len(prefix):]) for f in meta.get("files", {})}
+        if files:
+            extra = {k: v for k, v in meta.items() if k not in ("name", "run_id", "config_hash", "fitted_run_id",
+                                                                  "shopseg_version", "files")}
+            models.save(ws, name, run_id, files, extra, config_hash=meta.get("config_hash"),
+                        fitted_run_id=meta.get("fitted_run_id", base))
+            names.append(name)
+    return names
+
+
 def _reuse_or_refit(ws, run_id: int, config, seed: int) -> tuple[list[str], dict[str, str]]:
     """The reused models' decisions against the runs that fitted them (:mod:`shopseg.refit`): the ones whose
     inputs drifted above ``drift.refit_psi`` (their notes), and each model's note; a reuse is recorded in
@@ -245,6 +265,7 @@ def run_incremental(ws, as_of=None, *, config=None, seed: int | None = None,
         drifted, record["incremental"]["models"] = _reuse_or_refit(ws, run_id, cfg, run_seed)
         if drifted:
             raise _Refit("; ".join(drifted))
+        record["incremental"]["models_stored"] = carry_models(ws, base_id, run_id)
         new_sales = int(ws.scalar("SELECT count(*) FROM orders WHERE kind = 'sale' AND ordered_at > ? "
                                   "AND ordered_at <= ?", [base_as_of, when]) or 0)
         ctx = pipeline.RunContext(ws=ws, run_id=run_id, as_of=when, config=cfg, seed=run_seed,
@@ -287,5 +308,5 @@ class _Refit(Exception):
     """A reused model's inputs drifted: the incremental run gives way to a full run."""
 
 
-__all__ = ["PER_CUSTOMER", "base_run", "date_moved_customers", "run_incremental",
+__all__ = ["PER_CUSTOMER", "base_run", "carry_models", "date_moved_customers", "run_incremental",
            "touched_customers", "write_scored"]
