@@ -6,22 +6,22 @@ finished run P (the *base*) and, instead of every stage's ``run``:
 1. finds the **touched** customers: a row of theirs in ``orders`` (sales and returns), ``events`` or ``reviews``
    dated after P's as_of and on or before R's, or a ``customers`` row signed up in that span
    (:func:`touched_customers`);
-2. finds the customers **moved by the date** alone (:func:`date_moved_customers`): the others' features are P's
-   as of P's date; the date moving by d days adds d to their ``recency_days`` and ``days_since_first_order``
-   and nothing else changes their rows.  The lifecycle stage is a threshold rule on those two numbers
-   (silent / churned / new windows): the untouched buyers whose stage as of R's date differs from P's
-   (``assign_stages`` with P's windows over every buyer, vectorised) are re-scored with the touched;
+2. computes every customer's features as of R's date in SQL (the batch ``customer_features``, as a full run)
+   and finds the customers **moved by the date** alone (:func:`date_moved_customers`): the lifecycle stage is
+   a threshold rule on recency and the first order's age (silent / churned / new windows), so the untouched
+   customers whose stage by P's windows and the new features differs from P's are re-scored with the touched;
 3. scores touched and moved customers as of R's date through the stage contract's ``score``
    (:func:`shopseg.runner.score`, the live service's path) with P's state: P's models (clusters, churn, CLV),
    its RFM / value-tier reference population, lifecycle windows, top categories and outlier median / MAD;
-4. writes R's per-customer tables (``customer_features``, ``segments``, ``rfm_scores``, ``clv``,
-   ``churn_scores``): the re-scored customers' rows, and P's rows for everyone else (a scheme without a
+4. writes R's scored tables (``segments``, ``rfm_scores``, ``clv``, ``churn_scores``): the re-scored
+   customers' rows, and P's rows for everyone else (a scheme without a
    ``score`` -- interest, buyer_type, group -- keeps P's label for everyone);
 5. re-mines the itemsets and rules (the ``baskets`` stage's ``run``) when new sale orders came, since per-segment
    rules follow the segments; otherwise P's stand;
 6. checks the drift of the reused models' inputs (R's ``customer_features`` against the run that fitted each
    model, :mod:`shopseg.refit`): above ``drift.refit_psi`` the incremental run is discarded and a full run
-   (which refits) runs instead, and says so.
+   (which refits) runs instead, and says so; below it the reuse is recorded in ``model_decisions`` and P's
+   stored models are stored as R's (:func:`carry_models`), as a full run that reuses them does.
 
 What R does not recompute, and so reads from P (:meth:`shopseg.runner.Runs.of` falls back to the newest run with
 rows of a table): ``segment_profiles``, ``customer_interests``, ``feature_drift``, ``churn_validation``,
@@ -29,11 +29,13 @@ rows of a table): ``segment_profiles``, ``customer_interests``, ``feature_drift`
 recommendations (ALS / TIFU-KNN over every purchase) and the plan (budgets over the whole population) have no
 cheap incremental form; the next full run refreshes them.
 
-Exactly equal, table by table, to scoring **every** customer with P's state as of their own date (R's for the
-re-scored, P's for the rest: ``tests/test_incremental.py``).  What a full run as of R's date would do
-differently (docs/incremental.md): the untouched customers' ``recency_days`` / tenure and what moves with them
-(RFM recency scores, churn probability, P(alive)) stay P's until the next full run; the reference population,
-windows and top categories are P's; the CLV candidates are not refitted (a full run refits them every run).
+Against a full run as of R's date that reuses the same models (``tests/test_incremental.py``, docs/incremental.md):
+``customer_features``, ``frequent_itemsets`` and ``association_rules`` are equal row for row; the re-scored
+customers' churn probability and tier, RFM scores, lifecycle stage and cluster are equal when the shop's rules do
+not depend on its population (RFM by cuts, fixed lifecycle windows; by default P's quintiles and windows are
+used, a full run re-derives its own).  Different by design: what moves with an untouched customer's recency (RFM
+recency score, churn probability, P(alive)) stays P's until the next full run, and the CLV candidates are not
+refitted (a full run refits them every run).
 """
 
 from __future__ import annotations
