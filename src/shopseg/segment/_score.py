@@ -128,6 +128,17 @@ def segments_score(state: SegmentsState, reader, customers: list[str], as_of, ea
         gaps = {r[0]: r[1:] for r in reader.con.execute(
             f"SELECT customer_id, days_since_first_order, last_gap_days FROM ({only_customers(PER_CUSTOMER_SQL)})",
             {"as_of": as_of, "customers": list(feats["customer_id"])}).fetchall()}
+    stages = None  # every customer's lifecycle stage at once (one vectorised rule, not a frame per customer)
+    if "lifecycle" in schemes and state.windows is not None:
+        # no sale before as_of: NULL, as the batch's left join
+        first = [gaps.get(c, (None, None))[0] for c in feats["customer_id"]]
+        gap = [gaps.get(c, (None, None))[1] for c in feats["customer_id"]]
+        stages = assign_stages(pd.DataFrame({
+            "customer_id": feats["customer_id"].to_numpy(), "has_orders": feats["has_orders"].astype(bool).to_numpy(),
+            "recency_days": feats["recency_days"].astype(float).to_numpy(),
+            "days_since_first_order": np.array([np.nan if v is None else float(v) for v in first], dtype=float),
+            "last_gap_days": np.array([np.nan if v is None else float(v) for v in gap], dtype=float)}),
+            state.windows)["stage"].to_numpy()
     clusters = None
     if "cluster" in schemes and state.cluster_model is not None:
         try:
@@ -151,13 +162,8 @@ def segments_score(state: SegmentsState, reader, customers: list[str], as_of, ea
                 segs["rfm"] = rfm["segment"]
             if "value_tier" in schemes and basis == "monetary_net":
                 segs["value_tier"] = ranks.value_tier(cid, bool(row["has_orders"]), float(row["monetary_net"]))
-        if "lifecycle" in schemes and state.windows is not None:
-            first, gap = gaps.get(cid, (None, None))  # no sale before as_of: NULL, as the batch's left join
-            df = pd.DataFrame({"customer_id": [cid], "has_orders": [bool(row["has_orders"])],
-                               "recency_days": [float(row["recency_days"])],
-                               "days_since_first_order": [np.nan if first is None else float(first)],
-                               "last_gap_days": [np.nan if gap is None else float(gap)]})
-            segs["lifecycle"] = str(assign_stages(df, state.windows)["stage"].iloc[0])
+        if stages is not None:
+            segs["lifecycle"] = str(stages[i])
         if clusters is not None:
             segs["cluster"] = f"cluster_{int(clusters[i])}"
         clv = (earlier.get("clv") or {}).get(cid)
