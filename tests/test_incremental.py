@@ -1,6 +1,6 @@
 """Incremental refresh (#20 item 3): ``run_incremental`` against a full run that reuses the same models.
 
-One demo shop (300 customers) run as of a week before its last day (run 1, the base); then, on two copies,
+One demo shop (200 customers) run as of a week before its last day (run 1, the base); then, on two copies,
 an incremental run and a full run as of the last day.  The full run reuses run 1's cluster and churn models
 (their inputs barely drift in a week: checked), and the shop's rules do not depend on the population (RFM by
 fixed cuts, fixed lifecycle windows: with the defaults a full run re-derives them from its own population,
@@ -46,7 +46,7 @@ def shops(tmp_path_factory):
     cfg = load_config(overrides=RULES)
     root = tmp_path_factory.mktemp("incr")
     base = root / "base"
-    _run(base, lambda ws: (synthesize(ws, customers=300, seed=5), run_pipeline(ws, BASE_AS_OF, stages=STAGES,
+    _run(base, lambda ws: (synthesize(ws, customers=200, seed=5), run_pipeline(ws, BASE_AS_OF, stages=STAGES,
                                                                                   config=cfg)))
     shutil.copytree(base, root / "incr")
     shutil.copytree(base, root / "full")
@@ -88,13 +88,13 @@ def test_touched_customers_are_those_with_a_row_dated_after_the_base_run(shops):
         return ids
 
     want = _run(shops["incr"], by_hand)
-    assert 10 < len(want) < 300  # a week of a 300-customer shop: some, not all
+    assert 10 < len(want) < 200  # a week of a 200-customer shop: some, not all
     assert set(_rescored(shops)) == want
 
 
 def test_customer_features_equal_the_full_runs_row_for_row(shops):
     a, b = _table(shops["incr"], "customer_features", 2), _table(shops["full"], "customer_features", 2)
-    assert len(a) == 300
+    assert len(a) == 200
     pd.testing.assert_frame_equal(a, b)
 
 
