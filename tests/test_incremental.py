@@ -234,3 +234,20 @@ def test_the_service_scores_against_the_incremental_run_with_the_models_it_reuse
     assert len(scored) > 10
     assert [round(got[c]["probability"], 12) for c in scored] == [round(float(want.at[c, "probability"]), 12)
                                                                   for c in scored]
+
+
+def test_the_command_line_runs_an_incremental_refresh_and_refuses_what_it_cannot_do(shops, tmp_path):
+    from typer.testing import CliRunner
+
+    from shopseg.cli import app
+
+    path = tmp_path / "ws"
+    shutil.copytree(shops["base"], path)
+    cli = CliRunner()
+    bad = cli.invoke(app, ["--workspace", str(path), "run", "--incremental", "--refit", "--no-report"])
+    assert bad.exit_code == 2 and "--incremental takes no --stage, --refit" in bad.output
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        r = cli.invoke(app, ["--workspace", str(path), "run", "--incremental", "--as-of", AS_OF, "--no-report"])
+    assert r.exit_code == 0, r.output
+    assert "Run 2 as of 2024-12-31: done" in r.output and "re-scored with run 1's models" in r.output
