@@ -161,6 +161,7 @@ def write_scored(ws, run_id: int, served, customers: list[str], as_of: datetime,
     from .runner import Runs, score
 
     answers = score(served, ws, customers, as_of, timings)
+    t0 = time.perf_counter()
     fresh = _answers_frames(answers, customers)
     runs = Runs(ws, served.run_id, served.as_of, served.config)
     base = {t: runs.of(t) for t in SCORED}
@@ -173,6 +174,8 @@ def write_scored(ws, run_id: int, served, customers: list[str], as_of: datetime,
     for t in SCORED:
         n[t] = _write(ws, t, run_id, base[t], fresh.get(t), customers, keep_base=keep_seg if t == "segments" else "")
     ws.con.execute("DROP TABLE IF EXISTS _incr_scored")
+    if timings is not None:
+        timings["write"] = time.perf_counter() - t0
     return n
 
 
@@ -254,8 +257,10 @@ def run_incremental(ws, as_of=None, *, config=None, seed: int | None = None,
             review_run = Runs(ws, base_id, base_as_of, cfg).of("review_insights")
             feats = customer_features(ws, when, run_id, config=cfg, review_run=review_run)
             timings["features"] = time.perf_counter() - t0
+            t1 = time.perf_counter()
             moved = date_moved_customers(ws, base_id, getattr(served.states.get("segments"), "windows", None),
                                          feats, when, touched)
+            timings["moved"] = time.perf_counter() - t1
             n = write_scored(ws, run_id, served, touched + moved, when, timings)
             n["customer_features"] = len(feats)
         record["incremental"] = {
@@ -264,10 +269,13 @@ def run_incremental(ws, as_of=None, *, config=None, seed: int | None = None,
             "seconds_by_part": {k: round(v, 3) for k, v in timings.items()}, "rows": n,
             "note": f"features of all {len(feats)} customers; {len(touched)} touched and {len(moved)} moved by the date "
                     f"re-scored with run {base_id}'s models and rules, run {base_id}'s scores for the rest"}
+        t1 = time.perf_counter()
         drifted, record["incremental"]["models"] = _reuse_or_refit(ws, run_id, cfg, run_seed)
         if drifted:
             raise _Refit("; ".join(drifted))
         record["incremental"]["models_stored"] = carry_models(ws, base_id, run_id)
+        record["incremental"]["seconds_by_part"]["models"] = round(time.perf_counter() - t1, 3)
+        record["incremental"]["seconds"] = round(record["incremental"]["seconds"] + time.perf_counter() - t1, 3)
         new_sales = int(ws.scalar("SELECT count(*) FROM orders WHERE kind = 'sale' AND ordered_at > ? "
                                   "AND ordered_at <= ?", [base_as_of, when]) or 0)
         ctx = pipeline.RunContext(ws=ws, run_id=run_id, as_of=when, config=cfg, seed=run_seed,
