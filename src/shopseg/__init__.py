@@ -33,6 +33,7 @@ _LAZY = {
         ["frequent_itemsets", "association_rules", "segment_rules", "mine_baskets", "cross_sell",
          "purchase_histories", "baskets_from_transactions", "baskets_from_workspace"], "shopseg.basket"),
     **dict.fromkeys(["run_pipeline", "RunResult"], "shopseg.pipeline"),
+    **dict.fromkeys(["run_incremental"], "shopseg.incremental"),
     **dict.fromkeys(["review_insights", "customer_review_features", "segment_review_summary", "score_sentiment",
                      "detect_language"], "shopseg.text"),
     **dict.fromkeys(["BGNBD", "ParetoNBD", "GammaGamma", "summary_from_orders", "clv_table",

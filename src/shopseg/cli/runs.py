@@ -34,6 +34,9 @@ def run(
                                "CLV, churn and baskets on Apache Spark; needs shopseg[spark], see docs/scale.md)."),
     master: Optional[str] = typer.Option(None, "--master", help="With --engine spark: the Spark master URL "
                                          "(default local[2])."),
+    incremental: bool = typer.Option(False, "--incremental", help="Refresh the latest run for the rows added "
+                                     "since: re-score only the customers they touch, with its models "
+                                     "(docs/incremental.md)."),
 ):
     """Run every stage for one as-of date (features, segments, predictions, baskets, reviews, actions)."""
     from rich.progress import (
@@ -58,6 +61,10 @@ def run(
                            "the demo shop, 8.9 MB -> 27 MB at the peak)")
     with _open() as ws:
         from .. import stages as _stages  # noqa: F401
+
+        if incremental:
+            _incremental(ws, as_of, cfg if config is not None else None, stage, refit, engine, report)
+            return
 
         if engine == "spark":
             from ..spark import run_spark
@@ -127,6 +134,24 @@ def _progress_file(stage: str, done: int, total: int) -> None:
     with open(tmp, "w") as f:
         json.dump({"stage": stage, "done": done, "total": total}, f)
     os.replace(tmp, path)
+
+
+def _incremental(ws, as_of, cfg, stage, refit, engine, report) -> None:
+    """``run --incremental``: :func:`shopseg.incremental.run_incremental` (the base run's settings unless -c)."""
+    from ..errors import ConfigError
+    from ..incremental import run_incremental
+
+    if stage or refit or engine != "duckdb":
+        raise ConfigError("--incremental takes no --stage, --refit or --engine spark: it reuses the latest run's "
+                          "models and re-scores only what changed.", hint="Run a full `shopseg run` for those.")
+    with console.status("incremental refresh ..."), _warnings_in_words():
+        result = run_incremental(ws, as_of, config=cfg)
+    _said_run(result)
+    if report:
+        from ..report import build_report
+
+        with _warnings_in_words():
+            _said_report(build_report(ws, result.run_id))
 
 
 def _said_report(path) -> None:

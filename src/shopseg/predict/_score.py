@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import warnings
 
+import numpy as np
 import pandas as pd
 
 from ..errors import ShopsegError
@@ -80,25 +81,26 @@ def clv_state(ws, runs):
     return {p: loaded[choices[p]] for p in PREDICTIONS}, vm, dict(c)
 
 
-def clv_score(state, reader, customers: list[str], as_of, earlier: dict) -> dict[str, dict]:
-    """customer_id -> {clv, p_alive, expected_purchases_90d, expected_order_value, expected_next_order_at}.
+def _clv_arrays(state, reader, customers: list[str], as_of):
+    """(order summary, columns, alive) of ``customers`` (buyers) scored with the state's models; None without a
+    state.  ``columns``: the summary's arrays and :func:`~shopseg.predict.clv.clv_columns`' (arrays, not a frame: a
+    live score has a handful of customers, where pandas' per-column cost is most of the work).
 
-    Composed as the batch composes its rows: the expected-purchases model's rows (:func:`score_clv`), then each
-    prediction from its own model (:func:`~shopseg.predict._clv_select.tm_prediction`).
+    Composed as the batch composes its rows: the expected-purchases model's columns, then each prediction from its
+    own model (:func:`~shopseg.predict._clv_select.tm_prediction`); ``alive``: P(alive) >= the run's minimum.
     """
     from ._clv_select import tm_prediction
     from .clv import clv_columns, summary_from_orders
 
     if state is None:
-        return {}
+        return None
     by, vm, c = state
     summ = summary_from_orders(reader, as_of, time_unit=c.get("time_unit", "D"), customers=list(customers))
-    if summ.empty:
-        return {}
     H, rate, unit = c.get("horizon_days", 365), c.get("discount_rate_annual", 0.1), c.get("time_unit", "D")
     min_alive = c.get("min_p_alive", 0.5)
-    # arrays, not a frame: a handful of customers, where pandas' per-column cost is most of the work
     s = {k: summ[k].to_numpy(float) for k in ("frequency", "recency", "T", "monetary_value")}
+    if summ.empty:
+        return summ, None, np.zeros(0, bool)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         s.update(clv_columns(s["frequency"], s["recency"], s["T"], s["monetary_value"], by["expected_purchases"], vm,
@@ -106,7 +108,34 @@ def clv_score(state, reader, customers: list[str], as_of, earlier: dict) -> dict
         for pred in PREDICTIONS:
             if by[pred] is not by["expected_purchases"]:  # clv_columns gave the rest from that very model
                 tm_prediction(s, pred, by[pred], s["expected_order_value"], H, rate, unit)
-    alive = s["p_alive"] >= min_alive
+    return summ, s, s["p_alive"] >= min_alive
+
+
+def clv_frame(state, reader, customers: list[str], as_of) -> pd.DataFrame | None:
+    """The ``clv`` table's rows for ``customers`` (buyers) scored with the state's models; None without a state."""
+    from .clv import clv_rows
+
+    got = _clv_arrays(state, reader, customers, as_of)
+    if got is None:
+        return None
+    summ, s, alive = got
+    by, _, c = state
+    cols = None
+    if s is not None:
+        cols = {k: v for k, v in s.items() if k not in ("frequency", "recency", "T", "monetary_value")}
+        nxt = np.asarray(cols["expected_next_order_at"], dtype="datetime64[us]")
+        cols["expected_next_order_at"] = np.where(alive, nxt, np.datetime64("NaT"))
+    return clv_rows(summ, cols, c.get("horizon_days", 365),
+                    f"{type(by['expected_purchases']).__name__.lower()}+gammagamma")
+
+
+def clv_score(state, reader, customers: list[str], as_of, earlier: dict) -> dict[str, dict]:
+    """customer_id -> {clv, p_alive, expected_purchases_90d, expected_order_value, expected_next_order_at}
+    (:func:`_clv_arrays`' values, as plain numbers)."""
+    got = _clv_arrays(state, reader, customers, as_of)
+    if got is None or got[1] is None:
+        return {}
+    summ, s, alive = got
     out = {}
     for i, cid in enumerate(summ["customer_id"].tolist()):
         nxt = s["expected_next_order_at"][i]
@@ -118,4 +147,4 @@ def clv_score(state, reader, customers: list[str], as_of, earlier: dict) -> dict
     return out
 
 
-__all__ = ["churn_score", "churn_state", "clv_score", "clv_state"]
+__all__ = ["churn_score", "churn_state", "clv_frame", "clv_score", "clv_state"]

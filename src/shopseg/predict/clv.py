@@ -199,18 +199,27 @@ def score_clv(summary: pd.DataFrame, transaction_model, value_model: GammaGamma,
     r = summary["recency"].to_numpy(float)
     T = summary["T"].to_numpy(float)
     m = summary["monetary_value"].to_numpy(float)
-    out = pd.DataFrame({"customer_id": summary["customer_id"].to_numpy(), "frequency": f.astype(np.int64),
-                        "recency": r, "T": T, "monetary_value": m})
-    if len(f) == 0:
+    cols = None if len(f) == 0 else clv_columns(f, r, T, m, transaction_model, value_model, as_of,
+                                                horizon_days=horizon_days, discount_rate_annual=discount_rate_annual,
+                                                min_p_alive=min_p_alive)
+    return clv_rows(summary, cols, horizon_days, model_name or f"{type(transaction_model).__name__.lower()}+gammagamma")
+
+
+def clv_rows(summary: pd.DataFrame, columns: dict | None, horizon_days: float, model_name: str) -> pd.DataFrame:
+    """The ``clv`` table's frame: the summary's columns, then ``columns`` (:func:`clv_columns`' arrays; None: no
+    customer), the horizon and the model's name."""
+    out = pd.DataFrame({"customer_id": summary["customer_id"].to_numpy(),
+                        "frequency": summary["frequency"].to_numpy(float).astype(np.int64),
+                        **{k: summary[k].to_numpy(float) for k in ("recency", "T", "monetary_value")}})
+    if columns is None:
         for c in ("p_alive", "expected_purchases_90d", "expected_purchases_horizon", "expected_order_value", "clv"):
             out[c] = np.zeros(0)
         out["expected_next_order_at"] = pd.Series([], dtype="datetime64[us]")
     else:
-        for c, v in clv_columns(f, r, T, m, transaction_model, value_model, as_of, horizon_days=horizon_days,
-                                discount_rate_annual=discount_rate_annual, min_p_alive=min_p_alive).items():
+        for c, v in columns.items():
             out[c] = v
     out["horizon_days"] = float(horizon_days)
-    out["model"] = model_name or f"{type(transaction_model).__name__.lower()}+gammagamma"
+    out["model"] = model_name
     return out
 
 

@@ -127,7 +127,8 @@ def value_basis(state: SegmentsState) -> str:
 
 
 def segments_score(state: SegmentsState, reader, customers: list[str], as_of, earlier: dict) -> dict[str, dict]:
-    """customer_id -> {"features": one-row frame, "segments": {scheme: segment}} (unknown customers left out)."""
+    """customer_id -> {"features": one-row frame, "segments": {scheme: segment}, "rfm_scores": {r_score, f_score,
+    m_score, fm_score} (with the rfm scheme)} (unknown customers left out)."""
     from ..workspace import only_customers
     from .lifecycle import PER_CUSTOMER_SQL, stage_rule
 
@@ -165,9 +166,11 @@ def segments_score(state: SegmentsState, reader, customers: list[str], as_of, ea
     for i, cid in enumerate(ids):  # a few customers: the ones a posted batch touched
         row = {c: v[i] for c, v in cols.items()} | {"has_orders": bool(has[i])}
         segs: dict[str, str] = {}
+        rfm = None
         if ranks is not None:
             if "rfm" in schemes:
-                segs["rfm"] = ranks.rfm(cid, row)["segment"]
+                rfm = ranks.rfm(cid, row)
+                segs["rfm"] = rfm["segment"]
             if "value_tier" in schemes and basis == "monetary_net":
                 segs["value_tier"] = ranks.value_tier(cid, bool(has[i]), float(row["monetary_net"]))
         if stages is not None:
@@ -184,6 +187,8 @@ def segments_score(state: SegmentsState, reader, customers: list[str], as_of, ea
         for name, labels in others.items():
             segs[name] = str(labels[i])
         out[cid] = {"features": feats if len(ids) == 1 else feats.iloc[[i]].reset_index(drop=True), "segments": segs}
+        if rfm is not None:  # the rfm_scores row (an incremental run writes it)
+            out[cid]["rfm_scores"] = {k: rfm[k] for k in ("r_score", "f_score", "m_score", "fm_score")}
     return out
 
 

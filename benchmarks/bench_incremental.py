@@ -1,0 +1,189 @@
+"""Incremental refresh against a full run (issue #20 item 3): one held-out day of Online Retail xN.
+
+    python benchmarks/bench_incremental.py --data /work/shared/data --scale 10 [--lock /tmp/shopseg-heavy.lock]
+        [--base DIR] [--work DIR] [--keep] [--json out.json]
+
+1. ``build_scaled`` (benchmarks/bench_scale.py) writes N copies of the Online Retail lines; the last day is
+   held out: ``before.parquet`` (every earlier day) and ``lastday.parquet``;
+2. ``shopseg ingest before.parquet --preset online-retail`` and ``shopseg run --as-of <the day before>
+   --no-report`` into a fresh workspace: the base (or ``--base DIR``, such a workspace already made);
+3. two copies of the base, each ``shopseg ingest lastday.parquet`` (not timed);
+4. back to back, each its own process: ``shopseg run --incremental --no-report`` on one copy, and
+   ``shopseg run --no-report`` (a full run: it reuses the base's cluster and churn models while their inputs'
+   PSI stays under ``drift.refit_psi``; the CLV candidates are refitted, as in every full run) on the other.
+   With ``--lock`` the pair runs under that lock file (``flock``), taken once for the pair, and the base's
+   ingest and run under it too, one at a time (the last day's small ingests are not).
+
+Prints and records wall and CPU seconds and peak RSS of both runs, their ratio, the incremental run's parts
+(``runs.stages``: touched and date-moved customers, seconds per part), the full run's stages and model
+decisions, and checks the two runs agree where they must (``customer_features`` row for row, the itemsets and
+rules, the touched customers' churn probabilities: docs/incremental.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_scale import build_scaled, find_source, run_measured, shopseg_cmd, stage_seconds  # noqa: E402
+
+
+@contextlib.contextmanager
+def locked(path: str | None):
+    """Hold ``path`` with flock(2) (what flock(1) takes): one heavy job on the machine at a time."""
+    if not path:
+        yield
+        return
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def split_last_day(src: Path, out: Path) -> dict:
+    """``before.parquet`` (all days but the last) and ``lastday.parquet`` beside ``src``; the two days."""
+    import duckdb
+
+    con = duckdb.connect()
+    last = con.execute(f"SELECT CAST(max(InvoiceDate) AS DATE) FROM read_parquet('{src}')").fetchone()[0]
+    prev = con.execute(f"SELECT CAST(max(InvoiceDate) AS DATE) FROM read_parquet('{src}') "
+                       f"WHERE CAST(InvoiceDate AS DATE) < DATE '{last}'").fetchone()[0]
+    for name, cond in (("before", "<"), ("lastday", "=")):
+        con.execute(f"COPY (SELECT * FROM read_parquet('{src}') WHERE CAST(InvoiceDate AS DATE) {cond} "
+                    f"DATE '{last}') TO '{out / (name + '.parquet')}' (FORMAT parquet)")
+    rows, customers = con.execute(f"SELECT count(*), count(DISTINCT CustomerID) FROM read_parquet("
+                                  f"'{out / 'lastday.parquet'}')").fetchone()
+    con.close()
+    return {"last_day": str(last), "base_day": str(prev), "last_day_lines": rows, "last_day_customers": customers}
+
+
+def shopseg(ws: Path, *args: str) -> list[str]:
+    return [*shopseg_cmd(), "-q", "-w", str(ws), *args]
+
+
+def checked(res: dict, what: str) -> dict:
+    if res.get("exit") != 0:
+        raise SystemExit(f"{what} failed: {res.get('error')}")
+    return res
+
+
+def latest_run(ws: Path) -> dict:
+    """The latest run's id, stages and model decisions."""
+    import duckdb
+
+    con = duckdb.connect(str(ws / "shop.duckdb"), read_only=True)
+    try:
+        rid, stages = con.execute("SELECT run_id, stages FROM runs ORDER BY run_id DESC LIMIT 1").fetchone()
+        dec = con.execute("SELECT model, action, max_psi FROM model_decisions WHERE run_id = ? ORDER BY model",
+                          [rid]).fetchall()
+    finally:
+        con.close()
+    return {"run_id": rid, "stages": json.loads(stages), "decisions": [list(d) for d in dec]}
+
+
+def agree(incr: Path, full: Path, run_id: int) -> dict:
+    """Where the incremental run must equal the full run (docs/incremental.md), and by how much it does:
+    ``customer_features`` to 1e-9 relative (DuckDB's parallel sums differ in the last bits from run to run),
+    the itemsets and rules exactly, the touched customers' churn probability (1e-9) and tier."""
+    import duckdb
+    import numpy as np
+
+    con = duckdb.connect()
+    con.execute(f"ATTACH '{incr / 'shop.duckdb'}' AS a (READ_ONLY)")
+    con.execute(f"ATTACH '{full / 'shop.duckdb'}' AS b (READ_ONLY)")
+    out = {}
+    q = "SELECT * EXCLUDE (run_id) FROM {}.customer_features WHERE run_id = %d ORDER BY customer_id" % run_id
+    x, y = con.execute(q.format("a")).df(), con.execute(q.format("b")).df()
+    differ = np.zeros(len(x), dtype=bool) if x["customer_id"].equals(y["customer_id"]) else np.ones(len(x), bool)
+    for c in x.columns:
+        if x[c].dtype.kind in "fiub" and y[c].dtype.kind in "fiub":
+            differ |= ~np.isclose(x[c].astype(float), y[c].astype(float), rtol=1e-9, atol=0, equal_nan=True)
+        else:
+            differ |= ~((x[c] == y[c]) | (x[c].isna() & y[c].isna())).to_numpy()
+    out["customer_features"] = {"rows": len(x), "rows_differing": int(differ.sum())}
+    for table in ("frequent_itemsets", "association_rules"):
+        q = f"SELECT * EXCLUDE (run_id) FROM {{}}.{table} WHERE run_id = {run_id}"
+        n = con.execute(f"SELECT count(*) FROM ({q.format('a')})").fetchone()[0]
+        diff = con.execute(f"SELECT count(*) FROM (({q.format('a')} EXCEPT ALL {q.format('b')}) UNION ALL "
+                           f"({q.format('b')} EXCEPT ALL {q.format('a')}))").fetchone()[0]
+        out[table] = {"rows": n, "rows_differing": diff}
+    base = con.execute("SELECT as_of FROM a.runs WHERE run_id = ?", [run_id - 1]).fetchone()[0]
+    touched = f"(SELECT DISTINCT customer_id FROM a.orders WHERE ordered_at > TIMESTAMP '{base}')"
+    n, same = con.execute(
+        f"SELECT count(*), count(*) FILTER (WHERE abs(x.probability - y.probability) <= 1e-9 AND x.tier = y.tier) "
+        f"FROM a.churn_scores x JOIN b.churn_scores y USING (customer_id) WHERE x.run_id = {run_id} "
+        f"AND y.run_id = {run_id} AND customer_id IN {touched}").fetchone()
+    out["churn_scores_touched"] = {"customers": n, "same_probability_and_tier": same}
+    con.close()
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default="/work/shared/data", help="the Online Retail Parquet file or its folder")
+    ap.add_argument("--scale", type=int, default=10, help="copies of the shop (default 10)")
+    ap.add_argument("--work", help="folder for the files and workspaces (default: a temporary one)")
+    ap.add_argument("--base", help="a workspace already ingested with all but the last day and run (skips step 2)")
+    ap.add_argument("--lock", help="a lock file (flock) held for each heavy command and for the measured pair")
+    ap.add_argument("--keep", action="store_true", help="keep the files and workspaces")
+    ap.add_argument("--json", help="write the figures to this file")
+    args = ap.parse_args(argv)
+
+    work = Path(args.work or tempfile.mkdtemp(prefix="shopseg-incr-"))
+    work.mkdir(parents=True, exist_ok=True)
+    out: dict = {"scale": args.scale}
+    try:
+        scaled = work / f"x{args.scale}.parquet"
+        out["file"] = build_scaled(find_source(args.data), args.scale, scaled)
+        out.update(split_last_day(scaled, work))
+        if args.base:
+            base = Path(args.base)
+        else:
+            base = work / "base"
+            shutil.rmtree(base, ignore_errors=True)
+            with locked(args.lock):
+                out["ingest_base"] = checked(run_measured(shopseg(base, "ingest", str(work / "before.parquet"),
+                                                                  "--preset", "online-retail")), "ingest")
+            with locked(args.lock):
+                out["base_run"] = checked(run_measured(shopseg(base, "run", "--as-of", out["base_day"],
+                                                               "--no-report")), "base run")
+        copies = {}
+        for name in ("incremental", "full"):
+            ws = copies[name] = work / f"ws-{name}"
+            shutil.rmtree(ws, ignore_errors=True)
+            shutil.copytree(base, ws)
+            # one day of lines (16k at x10): small, so not under the lock
+            out[f"ingest_last_day_{name}"] = checked(run_measured(shopseg(
+                ws, "ingest", str(work / "lastday.parquet"), "--preset", "online-retail")),
+                f"ingest of the last day ({name})")
+        with locked(args.lock):  # the pair, back to back
+            out["incremental"] = checked(run_measured(shopseg(copies["incremental"], "run", "--incremental",
+                                                              "--no-report")), "incremental run")
+            out["full"] = checked(run_measured(shopseg(copies["full"], "run", "--no-report")), "full run")
+        out["incremental_run"] = latest_run(copies["incremental"])
+        out["full_run"] = latest_run(copies["full"])
+        out["full"]["stages"] = stage_seconds(copies["full"])
+        out["ratio"] = round(out["incremental"]["seconds"] / out["full"]["seconds"], 4)
+        out["agree"] = agree(copies["incremental"], copies["full"], out["incremental_run"]["run_id"])
+    finally:
+        if not args.keep and not args.work:
+            shutil.rmtree(work, ignore_errors=True)
+    text = json.dumps(out, indent=2, default=str)
+    print(text)
+    if args.json:
+        Path(args.json).write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,322 @@
+"""Incremental refresh: a run that re-scores only the customers whose inputs changed since the last finished run.
+
+``shopseg run --incremental`` (:func:`run_incremental`) starts a run R as of ``as_of`` on top of the latest
+finished run P (the *base*) and, instead of every stage's ``run``:
+
+1. finds the **touched** customers: a row of theirs in ``orders`` (sales and returns), ``events`` or ``reviews``
+   dated after P's as_of and on or before R's, or a ``customers`` row signed up in that span
+   (:func:`touched_customers`);
+2. computes every customer's features as of R's date in SQL (the batch ``customer_features``, as a full run)
+   and finds the customers **moved by the date** alone (:func:`date_moved_customers`): the lifecycle stage is
+   a threshold rule on recency and the first order's age (silent / churned / new windows), so the untouched
+   customers whose stage by P's windows and the new features differs from P's are re-scored with the touched;
+3. scores touched and moved customers as of R's date through the stage contract's ``score``
+   (:func:`shopseg.runner.score`, the live service's path) with P's state: P's models (clusters, churn, CLV),
+   its RFM / value-tier reference population, lifecycle windows, top categories and outlier median / MAD;
+4. writes R's scored tables (``segments``, ``rfm_scores``, ``clv``, ``churn_scores``): the re-scored
+   customers' rows, and P's rows for everyone else (a scheme without a
+   ``score`` -- interest, buyer_type, group -- keeps P's label for everyone);
+5. re-mines the itemsets and rules (the ``baskets`` stage's ``run``) when new sale orders came, since per-segment
+   rules follow the segments; otherwise P's stand;
+6. checks the drift of the reused models' inputs (R's ``customer_features`` against the run that fitted each
+   model, :mod:`shopseg.refit`): above ``drift.refit_psi`` the incremental run is discarded and a full run
+   (which refits) runs instead, and says so; below it the reuse is recorded in ``model_decisions`` and P's
+   stored models are stored as R's (:func:`carry_models`), as a full run that reuses them does.
+
+What R does not recompute, and so reads from P (:meth:`shopseg.runner.Runs.of` falls back to the newest run with
+rows of a table): ``segment_profiles``, ``customer_interests``, ``feature_drift``, ``churn_validation``,
+``model_reports``, ``recommendations``, ``uplift_reports``, ``actions`` and the review tables.  The
+recommendations (ALS / TIFU-KNN over every purchase) and the plan (budgets over the whole population) have no
+cheap incremental form; the next full run refreshes them.
+
+Against a full run as of R's date that reuses the same models (``tests/test_incremental.py``, docs/incremental.md):
+``customer_features``, ``frequent_itemsets`` and ``association_rules`` are equal row for row; the re-scored
+customers' churn probability and tier, RFM scores, lifecycle stage and cluster are equal when the shop's rules do
+not depend on its population (RFM by cuts, fixed lifecycle windows; by default P's quintiles and windows are
+used, a full run re-derives its own).  Different by design: what moves with an untouched customer's recency (RFM
+recency score, churn probability, P(alive)) stays P's until the next full run, and the CLV candidates are not
+refitted (a full run refits them every run).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime
+from typing import Callable, Sequence
+
+import pandas as pd
+
+from .errors import ConfigError, ShopsegError
+
+PER_CUSTOMER = ("customer_features", "segments", "rfm_scores", "clv", "churn_scores")
+SCORED = PER_CUSTOMER[1:]  # customer_features: every customer's, recomputed in SQL
+# the input tables whose new rows touch a customer, and their time column
+TOUCHING = {"orders": "ordered_at", "events": "occurred_at", "reviews": "reviewed_at", "customers": "signed_up_at"}
+
+
+def base_run(ws) -> tuple[int, datetime, object]:
+    """(run_id, as_of, config) of the latest finished run: what an incremental run builds on."""
+    from .config import load_config
+
+    rows = ws.sql("SELECT run_id, as_of, config FROM runs WHERE status = 'done' ORDER BY run_id DESC LIMIT 1")
+    if not rows:
+        raise ShopsegError("An incremental run needs a finished run to build on; the workspace has none.",
+                           hint="Run `shopseg run` once first.")
+    rid, as_of, cfg = rows[0]
+    return int(rid), as_of, load_config(overrides=json.loads(cfg)) if cfg else load_config()
+
+
+def touched_customers(ws, since: datetime, until: datetime) -> list[str]:
+    """Customers with a row in orders / events / reviews, or signed up, after ``since`` and up to ``until``."""
+    parts = []
+    for table, col in TOUCHING.items():
+        if ws.has_table(table) and col in ws.columns(table):
+            parts.append(f'SELECT customer_id FROM "{table}" WHERE "{col}" > $since AND "{col}" <= $until '
+                         "AND customer_id IS NOT NULL")
+    if not parts:
+        return []
+    q = f"SELECT DISTINCT customer_id FROM ({' UNION ALL '.join(parts)}) ORDER BY 1"
+    return [str(r[0]) for r in ws.con.execute(q, {"since": since, "until": until}).fetchall()]
+
+
+def date_moved_customers(ws, run_id: int, windows: dict | None, features: pd.DataFrame, as_of: datetime,
+                         exclude: Sequence[str]) -> list[str]:
+    """Customers not in ``exclude`` whose lifecycle stage by ``features`` (as of ``as_of``) and run ``run_id``'s
+    windows differs from their stage in run ``run_id``: the date alone moved them over a window."""
+    from .segment.lifecycle import PER_CUSTOMER_SQL, assign_stages
+
+    if not windows or features.empty:
+        return []
+    old = ws.df("SELECT customer_id, segment AS old FROM segments WHERE run_id = ? AND scheme = 'lifecycle'", [run_id])
+    per = ws.con.execute(PER_CUSTOMER_SQL, {"as_of": as_of}).df()
+    df = features[["customer_id", "has_orders", "recency_days"]].merge(per, on="customer_id", how="left")
+    now = assign_stages(df, windows)[["customer_id", "stage"]].merge(old, on="customer_id", how="left")
+    moved = now.loc[now["stage"].to_numpy() != now["old"].to_numpy(), "customer_id"].astype(str)
+    return sorted(set(moved) - set(exclude))
+
+
+def _answers_frames(answers: dict[str, dict], ids: list[str]) -> dict[str, pd.DataFrame]:
+    """The scored customers' rows of each per-customer table (without run_id), from :func:`runner.score`."""
+    seg = answers.get("segments") or {}
+    out: dict[str, pd.DataFrame] = {}
+    out["segments"] = pd.DataFrame([(c, k, v) for c in ids if c in seg for k, v in seg[c]["segments"].items()],
+                                   columns=["customer_id", "scheme", "segment"])
+    out["rfm_scores"] = pd.DataFrame([{"customer_id": c, **seg[c]["rfm_scores"]} for c in ids
+                                      if c in seg and "rfm_scores" in seg[c]],
+                                     columns=["customer_id", "r_score", "f_score", "m_score", "fm_score"])
+    churn = answers.get("churn") or {}
+    out["churn_scores"] = pd.DataFrame(
+        [(c, a["probability"], a["tier"], *(a["reasons"] + [None] * 3)[:3], a["model"]) for c, a in churn.items()],
+        columns=["customer_id", "probability", "tier", "reason_1", "reason_2", "reason_3", "model"])
+    return out
+
+
+def _write(ws, table: str, run_id: int, base: int | None, fresh: pd.DataFrame | None, scored: list[str],
+           keep_base: str = "") -> int:
+    """Run ``run_id``'s rows of ``table``: ``fresh`` for the scored customers, ``base``'s rows for the others.
+
+    ``fresh`` None: the table is not re-scored (base's rows for everyone).  ``keep_base``: an extra condition
+    under which base's rows of a scored customer stay too (a scheme the scoring does not cover).
+    """
+    if base is None and fresh is None:
+        return 0
+    cols = [c for c in ws.columns(table) if c != "run_id"]
+    sel = ", ".join(f'"{c}"' for c in cols)
+    ws.con.execute("CREATE OR REPLACE TEMP TABLE _incr_scored AS SELECT unnest($ids) AS customer_id", {"ids": scored})
+    if base is not None:
+        keep = "customer_id NOT IN (SELECT customer_id FROM _incr_scored)" if fresh is not None else "TRUE"
+        if keep_base and fresh is not None:
+            keep = f"({keep} OR {keep_base})"
+        ws.con.execute(f'INSERT INTO "{table}" (run_id, {sel}) SELECT ?, {sel} FROM "{table}" '
+                       f"WHERE run_id = ? AND {keep}", [run_id, base])
+    if fresh is not None and len(fresh):
+        ws.con.register("_incr_fresh", fresh)
+        try:
+            have = ", ".join(f'"{c}"' for c in cols if c in fresh.columns)
+            ws.con.execute(f'INSERT INTO "{table}" (run_id, {have}) SELECT ?, {have} FROM _incr_fresh', [run_id])
+        finally:
+            ws.con.unregister("_incr_fresh")
+    return int(ws.scalar(f'SELECT count(*) FROM "{table}" WHERE run_id = ?', [run_id]))
+
+
+def _clv_rows(served, ws, customers: list[str], as_of, base: int | None) -> pd.DataFrame | None:
+    """The ``clv`` rows of ``customers`` from P's stored CLV models (None: P's CLV came from no stored model)."""
+    from .predict._score import clv_frame
+
+    s = clv_frame(served.states.get("clv"), ws, customers, as_of)
+    if s is None:
+        return None
+    if base is not None and len(s):  # the batch's label of the models used (one per run)
+        labels = [r[0] for r in ws.sql("SELECT DISTINCT model FROM clv WHERE run_id = ?", [base])]
+        if len(labels) == 1:
+            s["model"] = labels[0]
+    return s
+
+
+def write_scored(ws, run_id: int, served, customers: list[str], as_of: datetime,
+                 timings: dict | None = None) -> dict[str, int]:
+    """Score ``customers`` with ``served`` (P's states) as of ``as_of`` and write run ``run_id``'s scored
+    tables (:data:`SCORED`): their fresh rows, P's rows for every other customer.  Returns rows per table."""
+    from .runner import Runs, score
+
+    answers = score(served, ws, customers, as_of, timings)
+    t0 = time.perf_counter()
+    fresh = _answers_frames(answers, customers)
+    runs = Runs(ws, served.run_id, served.as_of, served.config)
+    base = {t: runs.of(t) for t in SCORED}
+    fresh["clv"] = _clv_rows(served, ws, customers, as_of, base["clv"])
+    if not answers.get("churn") and (served.states.get("churn") is None):
+        fresh["churn_scores"] = None  # no stored churn model: P's scores stand
+    scored_schemes = sorted({k for a in (answers.get("segments") or {}).values() for k in a["segments"]})
+    keep_seg = ("scheme NOT IN (" + ", ".join(f"'{s}'" for s in scored_schemes) + ")") if scored_schemes else "TRUE"
+    n = {}
+    for t in SCORED:
+        n[t] = _write(ws, t, run_id, base[t], fresh.get(t), customers, keep_base=keep_seg if t == "segments" else "")
+    ws.con.execute("DROP TABLE IF EXISTS _incr_scored")
+    if timings is not None:
+        timings["write"] = time.perf_counter() - t0
+    return n
+
+
+def carry_models(ws, base: int, run_id: int) -> list[str]:
+    """Store every model of run ``base`` as run ``run_id``'s too (same files, the fitting run kept), as a full
+    run that reuses a model stores it: the service and the next run find the models of the run they read."""
+    from . import models
+
+    names = []
+    for meta in models.entries(ws):
+        if int(meta["run_id"]) != int(base):
+            continue
+        name, prefix = meta["name"], f"run-{int(base)}-{meta['name']}"
+        files = {f[len(prefix):]: models.read_bytes(ws, name, base, f[len(prefix):]) for f in meta.get("files", {})}
+        if files:
+            extra = {k: v for k, v in meta.items() if k not in ("name", "run_id", "config_hash", "fitted_run_id",
+                                                                  "shopseg_version", "files")}
+            models.save(ws, name, run_id, files, extra, config_hash=meta.get("config_hash"),
+                        fitted_run_id=meta.get("fitted_run_id", base))
+            names.append(name)
+    return names
+
+
+def _reuse_or_refit(ws, run_id: int, config, seed: int) -> tuple[list[str], dict[str, str]]:
+    """The reused models' decisions against the runs that fitted them (:mod:`shopseg.refit`): the ones whose
+    inputs drifted above ``drift.refit_psi`` (their notes), and each model's note; a reuse is recorded in
+    ``model_decisions`` as the full run records it."""
+    from .refit import churn_decision, cluster_decision, record
+
+    drifted, notes = [], {}
+    cfg = config.with_overrides({"segments": {"cluster": {"random_state": seed}}})  # as the segments stage
+    for name, decide in (("cluster", cluster_decision), ("churn", churn_decision)):
+        if name == "cluster" and "cluster" not in config["segments.schemes"]:
+            continue
+        d, _ = decide(ws, run_id, cfg if name == "cluster" else config)
+        notes[name] = d.note()
+        if d.action == "reused":
+            record(ws, run_id, d)
+        elif d.max_psi is not None:  # drifted (not merely absent or unusable: then the base's state stands)
+            drifted.append(f"{name}: {d.note()}")
+    return drifted, notes
+
+
+def run_incremental(ws, as_of=None, *, config=None, seed: int | None = None,
+                    progress: Callable[[str, str], None] | None = None):
+    """Refresh the latest finished run for the rows that came since (module docstring); returns a RunResult.
+
+    ``config``: must have the base run's settings (an incremental run reuses its state); None takes them.
+    When a reused model's inputs drifted past ``drift.refit_psi``, a full run replaces it (noted as ``incremental``).
+    """
+    from . import pipeline
+    from .runner import Runs, load_states
+
+    t_all = time.perf_counter()
+    base_id, base_as_of, base_cfg = base_run(ws)
+    if config is not None and config.hash != base_cfg.hash:
+        raise ConfigError(f"An incremental run reuses run {base_id}'s settings (config hash {base_cfg.hash[:12]}); "
+                          f"expected the same settings. Got config hash {config.hash[:12]} instead.",
+                          hint="Run a full `shopseg run` with the new settings.")
+    cfg = base_cfg
+    when = pipeline.parse_as_of(as_of) if as_of is not None else pipeline.default_as_of(ws)
+    if when < base_as_of:
+        raise ConfigError(f"An incremental run goes forward from run {base_id} (as of {base_as_of:%Y-%m-%d}); "
+                          f"expected an as_of on or after it. Got {when:%Y-%m-%d} instead.")
+    run_seed = int(ws.scalar("SELECT seed FROM runs WHERE run_id = ?", [base_id])) if seed is None else int(seed)
+    t0 = time.perf_counter()
+    served = load_states(pipeline.registered_stages(), ws, base_id, base_as_of, cfg)
+    t_state = time.perf_counter() - t0
+    touched = touched_customers(ws, base_as_of, when)
+    run_id = pipeline.start_run(ws, when, cfg, run_seed)
+    record: dict[str, dict] = {}
+    status = "done"
+    try:
+        t0 = time.perf_counter()
+        timings: dict[str, float] = {}
+        with ws.transaction():
+            from .features import customer_features
+
+            review_run = Runs(ws, base_id, base_as_of, cfg).of("review_insights")
+            feats = customer_features(ws, when, run_id, config=cfg, review_run=review_run)
+            timings["features"] = time.perf_counter() - t0
+            t1 = time.perf_counter()
+            moved = date_moved_customers(ws, base_id, getattr(served.states.get("segments"), "windows", None),
+                                         feats, when, touched)
+            timings["moved"] = time.perf_counter() - t1
+            n = write_scored(ws, run_id, served, touched + moved, when, timings)
+            n["customer_features"] = len(feats)
+        record["incremental"] = {
+            "status": "done", "seconds": round(time.perf_counter() - t0 + t_state, 3), "base_run": base_id,
+            "touched": len(touched), "moved_by_date": len(moved), "state_seconds": round(t_state, 3),
+            "seconds_by_part": {k: round(v, 3) for k, v in timings.items()}, "rows": n,
+            "note": f"features of all {len(feats)} customers; {len(touched)} touched and {len(moved)} moved by the date "
+                    f"re-scored with run {base_id}'s models and rules, run {base_id}'s scores for the rest"}
+        t1 = time.perf_counter()
+        drifted, record["incremental"]["models"] = _reuse_or_refit(ws, run_id, cfg, run_seed)
+        if drifted:
+            raise _Refit("; ".join(drifted))
+        record["incremental"]["models_stored"] = carry_models(ws, base_id, run_id)
+        record["incremental"]["seconds_by_part"]["models"] = round(time.perf_counter() - t1, 3)
+        record["incremental"]["seconds"] = round(record["incremental"]["seconds"] + time.perf_counter() - t1, 3)
+        new_sales = int(ws.scalar("SELECT count(*) FROM orders WHERE kind = 'sale' AND ordered_at > ? "
+                                  "AND ordered_at <= ?", [base_as_of, when]) or 0)
+        ctx = pipeline.RunContext(ws=ws, run_id=run_id, as_of=when, config=cfg, seed=run_seed,
+                                  previous_run_id=base_id)
+        ctx.runs.written.update(PER_CUSTOMER)  # baskets' per-segment rules read this run's segments
+        if new_sales:
+            pipeline.run_stages(ctx, pipeline.STAGES, ["baskets"], progress, record)
+        else:
+            record["baskets"] = {"status": "skipped", "seconds": 0.0,
+                                 "note": f"skipped: no new sale orders; run {base_id}'s itemsets and rules stand"}
+        for name in ("recommend", "act"):
+            record[name] = {"status": "skipped", "seconds": 0.0,
+                            "note": f"skipped: incremental run; run {base_id}'s {name} rows stand until a full run"}
+    except _Refit as e:
+        ws.con.execute("UPDATE runs SET status = 'failed', stages = ? WHERE run_id = ?",
+                       [json.dumps({**record, "incremental": {**record.get("incremental", {}), "status": "failed",
+                                                              "note": f"discarded: {e}"}}, default=str), run_id])
+        pipeline.discard_outputs(ws, [run_id])
+        res = pipeline.run_pipeline(ws, when, config=cfg, seed=run_seed, progress=progress)
+        res.stages = {"incremental": {"status": "skipped", "seconds": 0.0,
+                                      "note": f"skipped: a full run instead, the reused models drifted ({e})"},
+                      **res.stages}
+        return res
+    except BaseException:
+        status = "failed"
+        try:
+            pipeline.discard_outputs(ws, [run_id])
+        except Exception:  # noqa: BLE001  (the original error matters)
+            pass
+        raise
+    finally:
+        if status == "failed" or "incremental" in record and record["incremental"].get("status") == "done":
+            record.setdefault("incremental", {})["total_seconds"] = round(time.perf_counter() - t_all, 3)
+            ws.con.execute("UPDATE runs SET stages = ?, status = CASE WHEN status = 'running' THEN ? ELSE status END "
+                           "WHERE run_id = ?", [json.dumps(record, default=str), status, run_id])
+    return pipeline.RunResult(run_id=run_id, as_of=when, stages=record, status=status)
+
+
+class _Refit(Exception):
+    """A reused model's inputs drifted: the incremental run gives way to a full run."""
+
+
+__all__ = ["PER_CUSTOMER", "base_run", "carry_models", "date_moved_customers", "run_incremental",
+           "touched_customers", "write_scored"]

@@ -1,0 +1,253 @@
+"""Incremental refresh (#20 item 3): ``run_incremental`` against a full run that reuses the same models.
+
+One demo shop (200 customers) run as of a week before its last day (run 1, the base); then, on two copies,
+an incremental run and a full run as of the last day.  The full run reuses run 1's cluster and churn models
+(their inputs barely drift in a week: checked), and the shop's rules do not depend on the population (RFM by
+fixed cuts, fixed lifecycle windows: with the defaults a full run re-derives them from its own population,
+docs/incremental.md), so for the customers the incremental run re-scores, both must agree; for the others
+the incremental run keeps run 1's scores (docs/incremental.md says what a full run would move).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import warnings
+from datetime import datetime
+
+import pandas as pd
+import pytest
+
+from shopseg.errors import ConfigError, ShopsegError
+from shopseg.incremental import base_run, run_incremental, touched_customers
+from shopseg.pipeline import parse_as_of, run_pipeline
+from shopseg.workspace import open_workspace
+
+BASE_AS_OF, AS_OF = "2024-12-24", "2024-12-31"
+STAGES = ["clv", "segments", "drift", "churn", "baskets"]
+RULES = {"segments": {"rfm": {"method": "cuts"}, "lifecycle": {"silent_days": 60, "churned_days": 180, "new_days": 30}}}
+
+
+def _run(path, fn):
+    ws = open_workspace(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return fn(ws)
+    finally:
+        ws.close()
+
+
+@pytest.fixture(scope="module")
+def shops(tmp_path_factory):
+    from shopseg.config import load_config
+    from shopseg.synth import synthesize
+
+    cfg = load_config(overrides=RULES)
+    root = tmp_path_factory.mktemp("incr")
+    base = root / "base"
+    _run(base, lambda ws: (synthesize(ws, customers=200, seed=5), run_pipeline(ws, BASE_AS_OF, stages=STAGES,
+                                                                                  config=cfg)))
+    shutil.copytree(base, root / "incr")
+    shutil.copytree(base, root / "full")
+    incr = _run(root / "incr", lambda ws: run_incremental(ws, AS_OF))
+    full = _run(root / "full", lambda ws: run_pipeline(ws, AS_OF, stages=STAGES, config=cfg))
+    return {"incr": root / "incr", "full": root / "full", "base": base, "incr_result": incr, "full_result": full}
+
+
+def _table(path, table, run_id):
+    return _run(path, lambda ws: ws.df(f'SELECT * EXCLUDE (run_id) FROM "{table}" WHERE run_id = ? ORDER BY ALL',
+                                       [run_id]))
+
+
+def _rescored(shops) -> list[str]:
+    note = shops["incr_result"].stages["incremental"]
+    assert note["status"] == "done" and note["base_run"] == 1
+    ids = _run(shops["incr"], lambda ws: touched_customers(ws, parse_as_of(BASE_AS_OF), parse_as_of(AS_OF)))
+    assert len(ids) == note["touched"]
+    return ids
+
+
+def test_the_full_run_beside_it_reuses_the_base_runs_models(shops):
+    dec = _run(shops["full"], lambda ws: ws.df("SELECT model, action, source_run_id FROM model_decisions "
+                                              "WHERE run_id = 2 AND model IN ('cluster', 'churn') ORDER BY model"))
+    assert dec.to_dict("records") == [{"model": "churn", "action": "reused", "source_run_id": 1},
+                                      {"model": "cluster", "action": "reused", "source_run_id": 1}]
+
+
+def test_touched_customers_are_those_with_a_row_dated_after_the_base_run(shops):
+    """Counted by hand in pandas: orders, events, reviews and sign-ups dated in (base as_of, as_of]."""
+    lo, hi = parse_as_of(BASE_AS_OF), parse_as_of(AS_OF)
+
+    def by_hand(ws):
+        ids = set()
+        for table, col in (("orders", "ordered_at"), ("events", "occurred_at"), ("reviews", "reviewed_at"),
+                           ("customers", "signed_up_at")):
+            df = ws.df(f'SELECT customer_id, "{col}" AS t FROM "{table}"')
+            ids |= set(df.loc[(df["t"] > lo) & (df["t"] <= hi), "customer_id"].dropna().astype(str))
+        return ids
+
+    want = _run(shops["incr"], by_hand)
+    assert 10 < len(want) < 200  # a week of a 200-customer shop: some, not all
+    assert set(_rescored(shops)) == want
+
+
+def test_customer_features_equal_the_full_runs_row_for_row(shops):
+    a, b = _table(shops["incr"], "customer_features", 2), _table(shops["full"], "customer_features", 2)
+    assert len(a) == 200
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_itemsets_and_rules_equal_the_full_runs(shops):
+    for table in ("frequent_itemsets", "association_rules"):
+        a, b = _table(shops["incr"], table, 2), _table(shops["full"], table, 2)
+        assert len(a) > 0, table
+        pd.testing.assert_frame_equal(a, b)
+
+
+def test_rescored_customers_score_as_in_the_full_run_that_reuses_the_same_models(shops):
+    """Churn probability and tier, RFM scores, RFM segment, lifecycle stage and cluster of every re-scored
+    customer.  (Value tiers rank a customer against a population: run 1's here, as the live service does, the
+    full run's own there.)"""
+    ids = set(_rescored(shops))
+    moved = shops["incr_result"].stages["incremental"]["moved_by_date"]
+    assert moved >= 0
+    for table, cols in (("churn_scores", ["probability", "tier"]), ("rfm_scores", ["r_score", "f_score", "m_score"])):
+        a = _table(shops["incr"], table, 2).set_index("customer_id")
+        b = _table(shops["full"], table, 2).set_index("customer_id")
+        common = sorted(ids & set(a.index))
+        assert len(common) > 10, table
+        pd.testing.assert_frame_equal(a.loc[common, cols], b.loc[common, cols], check_exact=False, rtol=1e-9)
+    a, b = _table(shops["incr"], "segments", 2), _table(shops["full"], "segments", 2)
+    for scheme in ("rfm", "lifecycle", "cluster"):
+        x = a[(a["scheme"] == scheme) & a["customer_id"].isin(ids)].reset_index(drop=True)
+        y = b[(b["scheme"] == scheme) & b["customer_id"].isin(ids)].reset_index(drop=True)
+        pd.testing.assert_frame_equal(x, y)
+
+
+def test_the_weeks_last_buyers_read_their_recency_by_hand_and_score_r5(shops):
+    """Hand-checkable: recency counts calendar days from the last sale day to as_of; by the fixed cuts
+    (30, 90, 180, 365 days) a recency of at most 30 days scores r = 5."""
+    def check(ws):
+        day = ws.scalar("SELECT max(CAST(ordered_at AS DATE)) FROM orders WHERE kind = 'sale' AND ordered_at <= ?",
+                        [parse_as_of(AS_OF)])
+        buyers = [r[0] for r in ws.sql("SELECT DISTINCT customer_id FROM orders WHERE kind = 'sale' "
+                                       "AND CAST(ordered_at AS DATE) = ?", [day])]
+        got = ws.df("SELECT f.customer_id, recency_days, r_score FROM customer_features f JOIN rfm_scores r "
+                    "USING (run_id, customer_id) WHERE run_id = 2").set_index("customer_id")
+        return day, buyers, got
+
+    day, buyers, got = _run(shops["incr"], check)
+    assert day > parse_as_of(BASE_AS_OF).date() and buyers
+    days = (parse_as_of(AS_OF).date() - day).days
+    assert [int(got.at[b, "recency_days"]) for b in buyers] == [days] * len(buyers)
+    assert [int(got.at[b, "r_score"]) for b in buyers] == [5] * len(buyers)
+
+
+def test_the_others_keep_the_base_runs_scores_and_none_crossed_a_lifecycle_window(shops):
+    """Every customer not re-scored: run 1's rows in run 2; and scoring all of them anew as of the last day
+    with run 1's state (the live path, customer by customer) moves no one's lifecycle stage (the gold check of
+    the date-moved set)."""
+    from shopseg.pipeline import registered_stages
+    from shopseg.runner import load_states, score
+
+    stages = shops["incr_result"].stages["incremental"]
+    ids = set(_rescored(shops))
+
+    def check(ws):
+        moved = {str(c) for (c,) in ws.sql(
+            "SELECT a.customer_id FROM segments a JOIN segments b USING (customer_id, scheme) "
+            "WHERE a.run_id = 2 AND b.run_id = 1 AND a.scheme = 'lifecycle' AND a.segment <> b.segment")}
+        rest = [str(c) for (c,) in ws.sql("SELECT customer_id FROM customer_features WHERE run_id = 1")
+                if str(c) not in ids | moved]
+        for table in ("segments", "rfm_scores", "clv", "churn_scores"):
+            old = ws.df(f"SELECT * EXCLUDE (run_id) FROM {table} WHERE run_id = 1 ORDER BY ALL")
+            new = ws.df(f"SELECT * EXCLUDE (run_id) FROM {table} WHERE run_id = 2 ORDER BY ALL")
+            pd.testing.assert_frame_equal(old[old["customer_id"].isin(rest)].reset_index(drop=True),
+                                          new[new["customer_id"].isin(rest)].reset_index(drop=True))
+        as_of = ws.scalar("SELECT as_of FROM runs WHERE run_id = 1")
+        served = load_states(registered_stages(), ws, 1, as_of, base_run(ws)[2])
+        got = score(served, ws, rest, parse_as_of(AS_OF))["segments"]
+        old = dict(ws.sql("SELECT customer_id, segment FROM segments WHERE run_id = 1 AND scheme = 'lifecycle'"))
+        return moved, {c for c in rest if got[c]["segments"].get("lifecycle") != old[c]}
+
+    moved, crossed = _run(shops["incr"], check)
+    assert crossed == set()
+    assert len(moved - ids) == stages["moved_by_date"]
+
+
+def test_other_settings_are_refused_and_a_workspace_without_a_run_says_what_to_do(shops, tmp_path):
+    from shopseg.config import load_config
+
+    cfg = load_config(overrides={**RULES, "drift": {"refit_psi": 0.5}})
+    with pytest.raises(ConfigError, match="reuses run 2's settings"):
+        _run(shops["incr"], lambda ws: run_incremental(ws, AS_OF, config=cfg))
+    with pytest.raises(ConfigError, match="expected an as_of on or after it"):
+        _run(shops["incr"], lambda ws: run_incremental(ws, "2024-12-01"))
+    with pytest.raises(ShopsegError, match="needs a finished run"):
+        _run(tmp_path / "empty", lambda ws: run_incremental(ws, datetime(2024, 1, 1)))
+
+
+def test_a_reused_model_whose_inputs_drifted_gives_way_to_a_full_run_that_says_so(shops, tmp_path):
+    """Run 1's settings with drift.refit_psi at 1e-9: a week's drift is above it, so the incremental run is
+    discarded and a full run refits."""
+    path = tmp_path / "ws"
+    shutil.copytree(shops["base"], path)
+
+    def go(ws):
+        cfg = json.loads(ws.scalar("SELECT config FROM runs WHERE run_id = 1"))
+        cfg.setdefault("drift", {})["refit_psi"] = 1e-9
+        ws.con.execute("UPDATE runs SET config = ? WHERE run_id = 1", [json.dumps(cfg)])
+        res = run_incremental(ws, AS_OF)
+        runs = ws.sql("SELECT run_id, status FROM runs ORDER BY run_id")
+        dec = ws.sql("SELECT model, action FROM model_decisions WHERE run_id = ? AND model IN ('cluster', 'churn') "
+                     "ORDER BY model", [res.run_id])
+        left = ws.scalar("SELECT count(*) FROM customer_features WHERE run_id = 2")
+        return res, runs, dec, left
+
+    res, runs, dec, left = _run(path, go)
+    assert "a full run instead" in res.stages["incremental"]["note"] and "drifted" in res.stages["incremental"]["note"]
+    assert runs == [(1, "done"), (2, "failed"), (3, "done")] and res.run_id == 3 and left == 0
+    assert dec == [("churn", "refitted"), ("cluster", "refitted")]
+
+
+def test_the_service_scores_against_the_incremental_run_with_the_models_it_reused(shops):
+    """The incremental run stores the base's models as its own (fitted_run_id 1): the live path loads run 2
+    and scores its re-scored customers' churn as run 2 stored it."""
+    from shopseg import models
+    from shopseg.pipeline import registered_stages
+    from shopseg.runner import load_states, score
+
+    ids = _rescored(shops)
+
+    def go(ws):
+        metas = {m["name"]: m["fitted_run_id"] for m in models.entries(ws) if m["run_id"] == 2}
+        served = load_states(registered_stages(), ws, 2, parse_as_of(AS_OF), base_run(ws)[2])
+        got = score(served, ws, ids, parse_as_of(AS_OF))["churn"]
+        want = ws.df("SELECT customer_id, probability, tier FROM churn_scores WHERE run_id = 2").set_index("customer_id")
+        return metas, served, got, want
+
+    metas, served, got, want = _run(shops["incr"], go)
+    assert metas.get("churn") == 1 and metas.get("clusters") == 1
+    assert served.states["churn"] is not None and served.states["segments"].cluster_model is not None
+    scored = [c for c in ids if c in want.index]
+    assert len(scored) > 10
+    assert [round(got[c]["probability"], 12) for c in scored] == [round(float(want.at[c, "probability"]), 12)
+                                                                  for c in scored]
+
+
+def test_the_command_line_runs_an_incremental_refresh_and_refuses_what_it_cannot_do(shops, tmp_path):
+    from typer.testing import CliRunner
+
+    from shopseg.cli import app
+
+    path = tmp_path / "ws"
+    shutil.copytree(shops["base"], path)
+    cli = CliRunner()
+    bad = cli.invoke(app, ["--workspace", str(path), "run", "--incremental", "--refit", "--no-report"])
+    assert bad.exit_code == 2 and "--incremental takes no --stage, --refit" in bad.output
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        r = cli.invoke(app, ["--workspace", str(path), "run", "--incremental", "--as-of", AS_OF, "--no-report"])
+    assert r.exit_code == 0, r.output
+    assert "Run 2 as of 2024-12-31: done" in r.output and "re-scored with run 1's models" in r.output
