@@ -46,13 +46,16 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError, NotFittedError
-from ._blend import catalogue
+from ._blend import SOURCE_NAMES, catalogue
 from ._history import (History, build_history, neighbour_vectors,  # noqa: F401 (re-exported)
                        purchases_from_workspace, release_arrow_memory)
 from ._mix import (BUY_AGAIN_MIX, DEFAULT_MIX, LEARN_CHUNK, MIX_GRID, Components,  # noqa: F401 (re-exported)
                    components, components_neighbours, learn_mix, learn_tifu_alpha, ndcg_at_k, top_k)
 
+from ._settled import settled_top
+
 REC_KINDS = ("repeat", "new")
+_SOURCES = np.asarray(["repeat", "tifu_knn", *SOURCE_NAMES], dtype=object)  # a recommendation's source, by index
 
 NEW_REASONS = {
     "tifu_knn": "customers with baskets like yours buy this",
@@ -255,44 +258,66 @@ class NextBasketRecommender:
             s[comp.bought & self.no_repeat_[None, :]] = -np.inf  # explicit exclusions: never again once bought
         return s
 
-    def _is_due(self, comp: Components, rr: np.ndarray, tt: np.ndarray) -> np.ndarray:
-        """Due for reorder: a repeat whose cycle has elapsed but not three times over (lapsed), bought
-        on two days or more by the customer, or a product most of whose buyers re-buy."""
-        ratio = comp.at("ratio", rr, tt)
-        habit = (comp.at("own_cycle", rr, tt) > 0) | (self._rebuy(self.history_)[tt] >= 0.5)
-        return comp.bought[rr, tt] & habit & (ratio >= 1.0) & (ratio <= 3.0)
+    def _at(self, name: str, r: np.ndarray, tt: np.ndarray) -> np.ndarray:
+        """The history's ``name`` at (history row ``r``, product ``tt``), 0 where absent or ``r`` is -1."""
+        if not len(r):
+            return np.zeros(0)
+        v = np.asarray(getattr(self.history_, name)[np.maximum(r, 0), tt], dtype=float).ravel()
+        return np.where(r >= 0, v, 0.0)
+
+    def _frame(self, cust: np.ndarray, r: np.ndarray, tt: np.ndarray, vals: np.ndarray, src: np.ndarray,
+               bought: np.ndarray) -> pd.DataFrame:
+        """The recommendations at customers ``cust`` (history rows ``r``), products ``tt``: the columns
+        :func:`reasons` reads besides the table's.  Due for reorder: a repeat whose cycle has elapsed
+        but not three times over (lapsed), bought on two days or more by the customer, or a product
+        most of whose buyers re-buy."""
+        ratio, own = self._at("ratio", r, tt), self._at("own_cycle", r, tt)
+        rebuy = self._rebuy(self.history_)[tt]
+        due = bought & ((own > 0) | (rebuy >= 0.5)) & (ratio >= 1.0) & (ratio <= 3.0)
+        return pd.DataFrame({
+            "customer_id": cust, "product_id": self.items_[tt], "score": vals, "source": _SOURCES[src],
+            "kind": np.where(bought, "repeat", "new"), "is_due": due,
+            "_since": np.maximum(self._at("last_age", r, tt) - 1, 0), "_own": own,
+            "_days": self._at("n_days", r, tt), "_cycle": self.history_.cycle[tt], "_rebuy": rebuy})
 
     def recommend(self, customer_ids, *, top_n: int | None = None, chunk_size: int = 500,
                   settle: bool = True) -> pd.DataFrame:
         """Top products per customer: customer_id, rank, product_id, score, source, kind, is_due (a repeat
-        whose days since the last purchase reached its cycle), reason.  ``settle``: skip the neighbour
-        search and the explore blend for customers whose top ``top_n`` they cannot change (see
-        :meth:`iter_components`; the same result as ``settle=False``, which computes every term)."""
-        from ._blend import SOURCE_NAMES
-
+        whose days since the last purchase reached its cycle), reason.  ``settle``: the customers whose
+        top ``top_n`` are repeats whatever the neighbour and explore terms (see :meth:`iter_components`)
+        are ranked on the history's sparse entries (:func:`._settled.settled_top`), the others on dense
+        chunks with those terms computed; the same result as ``settle=False``, which computes every term
+        for everyone."""
+        if not hasattr(self, "items_"):
+            raise NotFittedError("NextBasketRecommender is not fitted yet: call fit(...) first.")
         k = int(top_n or self.top_n)
         cust = pd.Series(pd.unique(pd.Series(list(customer_ids), dtype=object).astype(str)))
-        parts = []
-        src_names = np.asarray(["repeat", "tifu_knn", *SOURCE_NAMES], dtype=object)
-        for lo, hi, comp in self.iter_components(cust, chunk_size, settled_at=k if settle else None):
+        ids = cust.to_numpy()
+        rows = self.history_.rows(cust)
+        parts, at = [], []
+        todo = np.arange(len(cust))
+        if settle:
+            done, pos, tt, vals = settled_top(self, rows, k)
+            parts.append(self._frame(ids[pos], rows[pos], tt, vals, np.zeros(len(tt), np.int64),
+                                     np.ones(len(tt), bool)))
+            at.append(pos)
+            todo = np.flatnonzero(~done)
+        for lo, hi, comp in self.iter_components(cust.iloc[todo], chunk_size, settled_at=k if settle else None):
             top, vals = top_k(self.scores(comp), k)
             r = np.repeat(np.arange(hi - lo), top.shape[1]).reshape(top.shape)
             valid = np.isfinite(vals)
             rr, tt = r[valid], top[valid]
             w = comp.largest_term(self._rebuy(self.history_), self.mix_, rr, tt)
             src = np.where(w == 0, 0, np.where(w == 1, 1, 2 + comp.explore_src(rr, tt).astype(np.int64)))
-            bought = comp.bought[rr, tt]
-            parts.append(pd.DataFrame({
-                "customer_id": cust.to_numpy()[lo:hi][rr], "product_id": self.items_[tt], "score": vals[valid],
-                "source": src_names[src],
-                "kind": np.where(bought, "repeat", "new"), "is_due": self._is_due(comp, rr, tt),
-                "_since": np.maximum(comp.at("last_age", rr, tt) - 1, 0),
-                "_own": comp.at("own_cycle", rr, tt), "_days": comp.at("n_days", rr, tt),
-                "_cycle": self.history_.cycle[tt],
-                "_rebuy": self._rebuy(self.history_)[tt]}))
-        out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
-            columns=["customer_id", "product_id", "score", "source", "kind", "is_due", "_since", "_own", "_days",
-                     "_cycle", "_rebuy"])
+            pos = todo[lo:hi][rr]
+            parts.append(self._frame(ids[pos], rows[pos], tt, vals[valid], src, comp.bought[rr, tt]))
+            at.append(pos)
+        if not parts:
+            parts, at = [self._frame(ids[:0], rows[:0], np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64),
+                                     np.zeros(0, bool))], [np.zeros(0, np.int64)]
+        out = pd.concat(parts, ignore_index=True)
+        # by customer in the order asked, then rank (each part is by customer then rank)
+        out = out.take(np.argsort(np.concatenate(at), kind="stable")).reset_index(drop=True)
         out.insert(1, "rank", out.groupby("customer_id", sort=False).cumcount().astype("int64") + 1)
         out["reason"] = reasons(out)
         return out.drop(columns=["_since", "_own", "_days", "_cycle", "_rebuy"])
