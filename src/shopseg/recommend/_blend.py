@@ -226,10 +226,12 @@ class Recommender:
 
         from implicit.cpu.als import AlternatingLeastSquares
 
-        # implicit checks the BLAS thread count when the model is built: limit it first (its advice)
+        # implicit checks the BLAS thread count when the model is built: limit it first (its advice); its own
+        # threads on every core (num_threads 0): each customer's and product's solve is independent, so the
+        # factors are the same bit for bit whatever the number of threads
         with threadpool_limits(1, "blas"):
             model = AlternatingLeastSquares(factors=self.als_factors, regularization=self.als_regularization,
-                                            alpha=self.als_alpha, iterations=self.als_iterations, num_threads=1,
+                                            alpha=self.als_alpha, iterations=self.als_iterations, num_threads=0,
                                             random_state=self.random_state)
             model.fit(self.user_items_.astype(np.float32).tocsr(), show_progress=False)
         self.user_factors_ = np.asarray(model.user_factors)
