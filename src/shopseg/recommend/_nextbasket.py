@@ -281,13 +281,14 @@ class NextBasketRecommender:
             "_days": self._at("n_days", r, tt), "_cycle": self.history_.cycle[tt], "_rebuy": rebuy})
 
     def recommend(self, customer_ids, *, top_n: int | None = None, chunk_size: int = 500,
-                  settle: bool = True) -> pd.DataFrame:
+                  settle: bool = True, with_reasons: bool = True) -> pd.DataFrame:
         """Top products per customer: customer_id, rank, product_id, score, source, kind, is_due (a repeat
         whose days since the last purchase reached its cycle), reason.  ``settle``: the customers whose
         top ``top_n`` are repeats whatever the neighbour and explore terms (see :meth:`iter_components`)
         are ranked on the history's sparse entries (:func:`._settled.settled_top`), the others on dense
         chunks with those terms computed; the same result as ``settle=False``, which computes every term
-        for everyone."""
+        for everyone.  ``with_reasons=False``: no reason column but the numbers it is made of
+        (:data:`REASON_COLUMNS`, for :data:`REASON_SQL`)."""
         if not hasattr(self, "items_"):
             raise NotFittedError("NextBasketRecommender is not fitted yet: call fit(...) first.")
         k = int(top_n or self.top_n)
@@ -319,30 +320,44 @@ class NextBasketRecommender:
         # by customer in the order asked, then rank (each part is by customer then rank)
         out = out.take(np.argsort(np.concatenate(at), kind="stable")).reset_index(drop=True)
         out.insert(1, "rank", out.groupby("customer_id", sort=False).cumcount().astype("int64") + 1)
+        if not with_reasons:
+            return out
         out["reason"] = reasons(out)
-        return out.drop(columns=["_since", "_own", "_days", "_cycle", "_rebuy"])
+        return out.drop(columns=REASON_COLUMNS)
 
 
 def _no_source(rr: np.ndarray, tt: np.ndarray) -> np.ndarray:
     return np.zeros(len(rr), np.int8)
 
 
-def reasons(out: pd.DataFrame) -> pd.Series:
-    """A sentence per recommendation (vectorised string building)."""
-    def days(col: str) -> pd.Series:  # "1 day", "12 days"
-        n = out[col].round().astype("int64").astype(str)
-        return n + np.where(n == "1", " day", " days")
+def _days_sql(col: str) -> str:
+    """SQL: "1 day", "12 days" (rounded half to even, as pandas)."""
+    n = f"CAST(round_even({col}, 0) AS BIGINT)"
+    return f"CAST({n} AS VARCHAR) || CASE WHEN {n} = 1 THEN ' day' ELSE ' days' END"
 
-    since, own, cyc = days("_since"), days("_own"), days("_cycle")
-    rep_own = "you buy this every ~" + own + "; last " + since + " ago"
-    # two purchase days make a gap, not a habit (Online Retail's 17850 bought on 1 and 2 Dec 2010: "every ~1 days;
-    # last 372 days ago" told the reader nothing true): said as what happened
-    rep_two = "you bought this twice, " + own + " apart; last " + since + " ago"
-    rep_once = "you bought this " + since + " ago; customers rebuy it every ~" + cyc
-    rep_rare = "you bought this " + since + " ago"  # few of its buyers re-buy it: no cycle to speak of
-    new = out["source"].map(NEW_REASONS).fillna("customers with baskets like yours buy this")
-    is_rep = out["kind"] == "repeat"
-    once = np.where(out["_rebuy"] >= 0.25, rep_once, rep_rare)
-    own_cycle = np.where(out["_days"] >= 3, rep_own, rep_two)
-    return pd.Series(np.where(is_rep & (out["_own"] > 0), own_cycle, np.where(is_rep, once, new)),
-                     index=out.index, dtype=object)
+
+_NEW_SQL = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in NEW_REASONS.items())
+# a sentence per recommendation, in SQL over the columns of NextBasketRecommender.recommend(reasons=False): the
+# stage builds the table's strings in DuckDB (a Python str per row is gigabytes at 4 million rows).  Two purchase
+# days make a gap, not a habit (Online Retail's 17850 bought on 1 and 2 Dec 2010: "every ~1 days; last 372 days
+# ago" told the reader nothing true): said as what happened; few of a product's buyers re-buy it: no cycle
+REASON_SQL = f"""CASE
+    WHEN kind = 'repeat' AND _own > 0 AND _days >= 3
+        THEN 'you buy this every ~' || {_days_sql('_own')} || '; last ' || {_days_sql('_since')} || ' ago'
+    WHEN kind = 'repeat' AND _own > 0
+        THEN 'you bought this twice, ' || {_days_sql('_own')} || ' apart; last ' || {_days_sql('_since')} || ' ago'
+    WHEN kind = 'repeat' AND _rebuy >= 0.25
+        THEN 'you bought this ' || {_days_sql('_since')} || ' ago; customers rebuy it every ~' || {_days_sql('_cycle')}
+    WHEN kind = 'repeat' THEN 'you bought this ' || {_days_sql('_since')} || ' ago'
+    ELSE CASE source {_NEW_SQL} ELSE 'customers with baskets like yours buy this' END END"""
+REASON_COLUMNS = ["_since", "_own", "_days", "_cycle", "_rebuy"]
+
+
+def reasons(out: pd.DataFrame) -> pd.Series:
+    """A sentence per recommendation: :data:`REASON_SQL` on ``out`` (in an in-memory DuckDB)."""
+    import duckdb
+
+    with duckdb.connect() as con:
+        con.register("o", out[["kind", "source", *REASON_COLUMNS]].assign(_row=np.arange(len(out))))
+        r = con.sql(f"SELECT {REASON_SQL} AS reason FROM o ORDER BY _row").fetchnumpy()["reason"]
+    return pd.Series(np.asarray(r, dtype=object), index=out.index, dtype=object)

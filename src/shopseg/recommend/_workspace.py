@@ -10,8 +10,8 @@ import pandas as pd
 from ..config import Config, load_config
 from ..errors import ConfigError, ShopsegError
 from ._blend import REC_COLUMNS, Recommender
-from ._nextbasket import (NextBasketRecommender, build_history, purchases_from_workspace, relevance_matrix,
-                          release_arrow_memory, top_k)
+from ._nextbasket import (REASON_SQL, NextBasketRecommender, build_history, purchases_from_workspace,
+                          relevance_matrix, release_arrow_memory, top_k)
 
 REC_COLUMNS = {
     **REC_COLUMNS,
@@ -100,7 +100,7 @@ def recommend_stage(ctx) -> dict:
     model = next_basket_model(cfg, purchases, products_frame(ws), ctx.as_of, rules=rules, segments=segs)
     del purchases  # the model keeps what it needs; scoring is the stage's peak
     release_arrow_memory()
-    recs = model.recommend(customers)
+    recs = model.recommend(customers, with_reasons=False)  # the reasons are written by DuckDB (below)
     learned = {"collaborative": model.explore_.collaborative_, "mix": model.mix_, "mix_from": model.mix_source_,
                "mix_ndcg": model.mix_ndcg_, "buy_again_ndcg": model.buy_again_ndcg_}
     del model  # released before DuckDB sorts and writes the table
@@ -113,7 +113,8 @@ def recommend_stage(ctx) -> dict:
                             "CAST(r.score AS DOUBLE) AS score, CAST(r.source AS VARCHAR) AS source, "
                             "CAST(r.kind AS VARCHAR) AS kind, CAST(r.is_due AS BOOLEAN) AS is_due, "
                             "CAST(r.reason AS VARCHAR) AS reason "
-                            "FROM _recs_out r LEFT JOIN products p ON p.product_id = CAST(r.product_id AS VARCHAR) "
+                            f"FROM (SELECT *, {REASON_SQL} AS reason FROM _recs_out) r "
+                            "LEFT JOIN products p ON p.product_id = CAST(r.product_id AS VARCHAR) "
                             "ORDER BY 1, 2")
     finally:
         ws.con.unregister("_recs_out")
