@@ -45,6 +45,17 @@ def _popular_pairs(purchases: pd.DataFrame, as_of, days: int) -> pd.DataFrame | 
     return purchases[pd.to_datetime(purchases["day"]) > start][["customer_id", "product_id"]]
 
 
+def _popular_matrix(hist, days: int):
+    """:func:`_popular_pairs` from a history: the (customer, product) entries whose last purchase is in the
+    last ``days`` days (``last_age``, 1 + days since, at most ``days``), as a customers x products matrix."""
+    if not days:
+        return None
+    m = hist.last_age.copy()
+    m.data = (m.data <= days).astype(np.float64)
+    m.eliminate_zeros()
+    return m
+
+
 def _rules(ws, run_id):
     if not ws.has_table("association_rules"):
         return None
@@ -65,7 +76,7 @@ def next_basket_model(cfg: Config, purchases: pd.DataFrame, prods: pd.DataFrame,
         # the interactions are the history's purchase days (no second pass over the purchases)
         return Recommender.from_config(cfg, **explore_overrides).fit(
             None, prods, rules=rules, segments=segments, n_days=(hist.users, hist.n_days),
-            popularity=_popular_pairs(purch, at, rc["popularity_days"]), content=content)
+            popularity=_popular_matrix(hist, rc["popularity_days"]), content=content)
 
     keys = ("top_n", "group_size", "within_decay", "group_decay", "neighbours", "neighbour_pool", "horizon_days",
             "learn_mix", "mix_customers", "never_repeat", "random_state")
