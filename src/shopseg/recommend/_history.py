@@ -12,21 +12,28 @@ import pandas as pd
 from scipy import sparse
 
 
-def purchases_from_workspace(ws, as_of, start=None) -> pd.DataFrame:
+def purchases_from_workspace(ws, as_of, start=None, *, categorical: bool = False) -> pd.DataFrame:
     """(customer_id, product_id, day): merchandise bought in sale orders in (start, as_of], one row
-    per customer, product and purchase day (a customer's orders of one day are one basket)."""
+    per customer, product and purchase day (a customer's orders of one day are one basket), sorted.
+    ``categorical``: the ids as pandas categoricals (int32 codes and one string per distinct id, encoded
+    by Arrow) in no particular order: a fraction of the memory and time at tens of millions of rows."""
     extra = "AND o.ordered_at > CAST(? AS TIMESTAMP)" if start is not None else ""
     params = [as_of] + ([start] if start is not None else [])
     # fetched through Arrow: the string columns stay Arrow buffers (DuckDB's pandas conversion makes
     # a Python str per row and cell first: at 40M rows, 6 GB more at the peak, and twice the time)
-    return ws.con.sql(f"""
+    table = ws.con.sql(f"""
         SELECT CAST(o.customer_id AS VARCHAR) AS customer_id, CAST(ol.product_id AS VARCHAR) AS product_id,
                CAST(CAST(o.ordered_at AS DATE) AS TIMESTAMP) AS day
         FROM orders o JOIN order_lines ol ON ol.order_id = o.order_id
         LEFT JOIN products p ON p.product_id = ol.product_id
         WHERE o.kind = 'sale' AND o.customer_id IS NOT NULL AND coalesce(p.is_merchandise, TRUE)
           AND o.ordered_at <= CAST(? AS TIMESTAMP) {extra}
-        GROUP BY ALL ORDER BY 1, 3, 2""", params=params).to_arrow_table().to_pandas()
+        GROUP BY ALL {"" if categorical else "ORDER BY 1, 3, 2"}""", params=params).to_arrow_table()
+    if categorical:
+        import pyarrow as pa
+
+        table = pa.table({c: table[c].dictionary_encode() if c != "day" else table[c] for c in table.column_names})
+    return table.to_pandas()
 
 
 def release_arrow_memory() -> None:

@@ -93,7 +93,7 @@ def recommend_stage(ctx) -> dict:
     ws, cfg = ctx.ws, ctx.config
     rc = cfg["recommend"]
     t0 = time.perf_counter()
-    purchases = purchases_from_workspace(ws, ctx.as_of)
+    purchases = purchases_from_workspace(ws, ctx.as_of, categorical=True)
     rules = _rules(ws, ctx.run_id)
     segs = None
     if ws.has_table("segments"):
