@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-BLOCK = 20_000  # customers per block: bounds the work arrays (a block's stored entries, ~50 bytes each)
+BLOCK = 20_000  # customers per block (< 2**16): bounds the work arrays (a block's stored entries, ~50 bytes each)
 
 
 def _scale_entries(data: np.ndarray, indptr: np.ndarray, dtype) -> np.ndarray:
@@ -73,7 +73,10 @@ def settled_top(model, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray
         keep = ok & done[row]
         row, col = row[keep], col[keep]
         score = rep[keep].astype(np.float64) + pop[col]
-        order = np.lexsort((col, -score, row))
+        # by customer, the best first, the lower index first on ties: entries are by (customer, product), so
+        # a stable sort by score then a stable (radix, 16-bit) sort by customer; np.lexsort is 3x slower
+        order = np.argsort(-score, kind="stable")
+        order = order[np.argsort(row[order].astype(np.uint16), kind="stable")]
         row, col, score = row[order], col[order], score[order]
         starts = np.r_[0, np.cumsum(np.bincount(row, minlength=len(r)))[:-1]]
         top = np.arange(len(row)) - starts[row] < k
