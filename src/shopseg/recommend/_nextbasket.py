@@ -318,8 +318,12 @@ class NextBasketRecommender:
                                      np.zeros(0, bool))], [np.zeros(0, np.int64)]
         out = pd.concat(parts, ignore_index=True)
         # by customer in the order asked, then rank (each part is by customer then rank)
-        out = out.take(np.argsort(np.concatenate(at), kind="stable")).reset_index(drop=True)
-        out.insert(1, "rank", out.groupby("customer_id", sort=False).cumcount().astype("int64") + 1)
+        at = np.concatenate(at)
+        order = np.argsort(at, kind="stable")
+        out, at = out.take(order).reset_index(drop=True), at[order]
+        i = np.arange(len(at))
+        first = np.maximum.accumulate(np.where(np.r_[True, at[1:] != at[:-1]] if len(at) else [], i, 0))
+        out.insert(1, "rank", (i - first + 1).astype("int64"))
         if not with_reasons:
             return out
         out["reason"] = reasons(out)
