@@ -248,12 +248,13 @@ class Recommender:
 
         from implicit.cpu.als import AlternatingLeastSquares
 
-        # implicit checks the BLAS thread count when the model is built: limit it first (its advice); its own
-        # threads on every core (num_threads 0): each customer's and product's solve is independent, so the
-        # factors are the same bit for bit whatever the number of threads
+        # implicit checks the BLAS thread count when the model is built: limit it first (its advice).  One thread:
+        # the factors are the same bit for bit with two (each solve is independent), but on a 2-core machine
+        # shared with other work two OpenMP threads were slower (Online Retail x10: 12.2 s with one, 15.5-17.9 s
+        # with two, load average ~4; docs/benchmarks.md, recommend section)
         with threadpool_limits(1, "blas"):
             model = AlternatingLeastSquares(factors=self.als_factors, regularization=self.als_regularization,
-                                            alpha=self.als_alpha, iterations=self.als_iterations, num_threads=0,
+                                            alpha=self.als_alpha, iterations=self.als_iterations, num_threads=1,
                                             random_state=self.random_state)
             model.fit(self.user_items_.astype(np.float32).tocsr(), show_progress=False)
         self.user_factors_ = np.asarray(model.user_factors)
