@@ -166,10 +166,15 @@ def build_history(purchases: pd.DataFrame, items: np.ndarray, as_of, *, group_si
     del ages, starts
     pu, pi = pkeys // n_i, pkeys % n_i
     interval = np.where(n >= 2, (first - last) / np.maximum(n - 1, 1), 0.0)
+    # the (customer, product) pairs are sorted and distinct: the CSR arrays directly, shared by the matrices'
+    # structure (no COO copies and conversion; the same matrices: sorted indices, no duplicates)
+    idx_type = np.int32 if len(pkeys) < 2**31 and max(shape) < 2**31 else np.int64
+    indptr = np.r_[0, np.cumsum(np.bincount(pu, minlength=n_u))].astype(idx_type)
+    indices = pi.astype(idx_type)
 
     def mat(v):
-        m = sparse.csr_matrix((v.astype(float), (pu, pi)), shape=shape)
-        m.sort_indices()
+        m = sparse.csr_matrix((v.astype(float), indices.copy(), indptr.copy()), shape=shape)
+        m.has_sorted_indices = True
         return m
 
     n_days = mat(n)
