@@ -206,3 +206,44 @@ def test_the_replenishment_campaign_takes_customers_with_two_due_reorders(ws):
     cfg = load_config(overrides={"act": {"budget": 0.0, "campaigns": {**camps, "replenishment": {"control_share": 0.0}}}})
     plan = plan_actions(ws, 1, datetime(2024, 7, 1), config=cfg)
     assert plan.actions.set_index("customer_id")["campaign"].to_dict() == {"a": "replenishment"}
+
+
+def test_popularity_from_a_matrix_of_pairs_counts_as_from_the_pairs_themselves():
+    # pairs: u1 a (twice), u1 b, u2 a, u3 d; segments: u1, u2 in s1, u3 in s2, u4 (no pair) in s3
+    users = np.array(["u1", "u2", "u3", "u4"], dtype=object)
+    pairs = pd.DataFrame({"customer_id": ["u1", "u1", "u1", "u2", "u3"], "product_id": ["a", "a", "b", "a", "d"]})
+    seg = pd.DataFrame({"customer_id": ["u1", "u2", "u3", "u4"], "segment": ["s1", "s1", "s2", "s3"]})
+    from scipy import sparse
+
+    m = np.zeros((4, 5))  # the catalogue's merchandise: a, b, c, d, e
+    m[[0, 0, 1, 2], [0, 1, 0, 3]] = 1.0
+    nd = sparse.csr_matrix(np.ones((4, 5)))
+    kw = dict(collaborative="cooccurrence", weight_collaborative=0, weight_content=0)
+    a = Recommender(**kw).fit(None, PRODUCTS, n_days=(users, nd), popularity=pairs, segments=seg)
+    b = Recommender(**kw).fit(None, PRODUCTS, n_days=(users, nd), popularity=sparse.csr_matrix(m),
+                              segments=seg)
+    assert b.popularity_.tolist() == a.popularity_.tolist() == [2, 1, 0, 1, 0]
+    assert {k: v.tolist() for k, v in b.segment_popularity_.items()} == {"s1": [2, 1, 0, 0, 0],
+                                                                          "s2": [0, 0, 0, 1, 0]}
+    assert list(a.segment_popularity_) == list(b.segment_popularity_)
+    with pytest.raises(ConfigError, match="3 x 5; expected customers x products 4 x 5"):
+        Recommender(**kw).fit(None, PRODUCTS, n_days=(users, nd), popularity=sparse.csr_matrix((3, 5)))
+
+
+def test_purchases_as_categoricals_are_the_same_rows_and_make_the_same_history(ws):
+    from shopseg.fixtures import FIXTURE_AS_OF, load_fixture_shop
+    from shopseg.recommend import build_history, products_frame, purchases_from_workspace
+    from shopseg.recommend._blend import catalogue
+
+    load_fixture_shop(ws)
+    plain = purchases_from_workspace(ws, FIXTURE_AS_OF)
+    coded = purchases_from_workspace(ws, FIXTURE_AS_OF, categorical=True)
+    assert isinstance(coded["customer_id"].dtype, pd.CategoricalDtype) and len(plain) > 20
+    key = ["customer_id", "day", "product_id"]
+    same = coded.astype({"customer_id": str, "product_id": str}).sort_values(key).reset_index(drop=True)
+    pd.testing.assert_frame_equal(same, plain.astype({"customer_id": str, "product_id": str})[same.columns])
+    items = catalogue(products_frame(ws))[0]["product_id"].to_numpy(object)
+    a, b = build_history(plain, items, FIXTURE_AS_OF), build_history(coded, items, FIXTURE_AS_OF)
+    assert a.users.tolist() == b.users.tolist()
+    for name in ("n_days", "last_age", "own_cycle", "ratio", "tifu"):
+        assert (getattr(a, name) != getattr(b, name)).nnz == 0, name

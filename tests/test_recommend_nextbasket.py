@@ -287,3 +287,45 @@ def test_skipping_the_settled_customers_changes_no_recommendation_source_or_scor
     skipped = ~comp.explore_s.any(axis=1) & ~comp.neighbours.any(axis=1)
     assert 0 < skipped.sum() < len(h.users), skipped.sum()  # some customers settled, some not
     assert fast.equals(full) and set(full["kind"]) == {"repeat", "new"}
+
+
+def test_top_k_puts_the_lower_index_first_among_equal_scores_also_at_the_kth_place():
+    from shopseg.recommend._mix import top_k
+
+    s = np.array([[1.0, 2.0, 2.0, 2.0, 3.0], [5.0, 4.0, 3.0, 2.0, 1.0], [0.0, -np.inf, 0.0, 0.0, -np.inf]])
+    top, vals = top_k(s, 3)
+    # row 0: 3 then the first two of the three 2s; row 1: no tie; row 2: the three zeros by index
+    assert top.tolist() == [[4, 1, 2], [0, 1, 2], [0, 2, 3]] and vals[0].tolist() == [3.0, 2.0, 2.0]
+
+
+def test_settled_customers_are_ranked_on_the_sparse_history_with_the_dense_scores():
+    from shopseg.recommend._settled import settled_top
+
+    # w_new 0.1, lam 1, beta 0, gamma 0, phi 0: a customer's repeat term is their TIFU vector over its max (own_s)
+    # a: x 2 days, y 1 day -> own (2, 1) / 2 = (1, 0.5): both above 0.1, settled for k = 2: x then y
+    # b: one product -> a new one enters b's top 2: not settled; "unknown": no history, never settled
+    m = NextBasketRecommender(learn_mix=False, within_decay=1.0, group_decay=1.0).fit(
+        purchases([("a", "x", 30), ("a", "x", 20), ("a", "y", 20), ("b", "x", 5)]), products(["x", "y", "z"]), AS_OF)
+    m.mix_ = {"lam": 1.0, "beta": 0.0, "gamma": 0.0, "w_new": 0.1, "nu": 0.0, "phi": 0.0}
+    rows = m.history_.rows(["a", "b", "unknown"])
+    settled, pos, items, scores = settled_top(m, rows, 2)
+    assert settled.tolist() == [True, False, False] and pos.tolist() == [0, 0]
+    assert m.items_[items].tolist() == ["x", "y"]
+    n_b = m.history_.n_buyers  # x 2 buyers, y 1: the popularity tie-break, 1e-9 x buyers / the most
+    assert scores.tolist() == [1.0 + 1e-9, np.float32(0.5) + 1e-9 * n_b[1] / n_b.max()]
+    fast, full = m.recommend(["a", "b", "unknown"], top_n=2), m.recommend(["a", "b", "unknown"], top_n=2, settle=False)
+    assert fast.equals(full) and fast["customer_id"].tolist() == ["a", "a", "b", "b", "unknown", "unknown"]
+
+
+def test_reasons_round_days_half_to_even_as_pandas_and_name_the_new_products_source():
+    from shopseg.recommend._nextbasket import reasons
+
+    out = pd.DataFrame({"kind": ["repeat", "repeat", "repeat", "repeat", "new", "new"],
+                        "source": ["repeat"] * 4 + ["cross_sell", "tifu_knn"],
+                        "_since": [1.0, 12.0, 3.0, 0.0, 0, 0], "_own": [2.5, 3.5, 0.0, 0.0, 0, 0],
+                        "_days": [3.0, 2.0, 1.0, 1.0, 0, 0], "_cycle": [30.0, 30.0, 0.5, 14.0, 0, 0],
+                        "_rebuy": [0.5, 0.5, 0.5, 0.1, 0, 0]}, index=[5, 6, 7, 8, 9, 10])
+    assert reasons(out).to_dict() == {
+        5: "you buy this every ~2 days; last 1 day ago", 6: "you bought this twice, 4 days apart; last 12 days ago",
+        7: "you bought this 3 days ago; customers rebuy it every ~0 days", 8: "you bought this 0 days ago",
+        9: "often bought together with what you bought", 10: "customers with baskets like yours buy this"}

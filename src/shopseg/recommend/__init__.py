@@ -6,6 +6,8 @@
   inner time split;
 * :mod:`._mix` — the per-chunk evidence (:class:`~._mix.Components`), the mix's scoring and its
   search on the inner split ("buy it again" as a candidate it can fall back to);
+* :mod:`._settled` — the customers whose top products are repeats whatever the other terms, ranked on
+  the history's sparse entries (no dense customers x products chunk);
 * :mod:`._history` — the purchase history it reads (purchase days, last purchase, cycles, TIFU
   vectors) and the nearest-neighbour search over the TIFU vectors;
 * :mod:`._blend` — the explore recommender for products the customer never bought: ALS or

@@ -101,7 +101,8 @@ class Recommender:
     * ``products``: product_id, name, category, brand, description, is_available, is_merchandise;
     * ``rules``: association rules of one scope (antecedent, consequent, confidence, lift);
     * ``segments``: customer_id, segment (for segment popularity);
-    * ``popularity``: customer_id, product_id pairs counted for popularity (default: interactions).
+    * ``popularity``: customer_id, product_id pairs counted for popularity (default: interactions), or (with
+      ``n_days``) a sparse matrix customers x products whose stored non-zero entries are the pairs.
 
     Learned attributes: ``items_``, ``users_``, ``user_items_``, ``collaborative_`` (``"als"`` or
     ``"item_item"``), ``item_factors_``/``user_factors_`` or ``item_similarity_``, ``content_``,
@@ -203,30 +204,54 @@ class Recommender:
                 self._fit_content(prods)
         # popularity: buyers per product, overall and per segment
         if popularity is None and it is None:  # every buyer of the history
-            c = self.user_items_.tocoo()
-            it = pd.DataFrame({"customer_id": self.users_[c.row], "product_id": self.items_[c.col]})
-        pop = popularity if popularity is not None else it
-        pop = pop[["customer_id", "product_id"]].astype(str).drop_duplicates()
-        pop = pop[pop["product_id"].isin(item_pos.index)]
-        self.popularity_ = np.bincount(item_pos.reindex(pop["product_id"]).to_numpy(), minlength=n_i).astype(float)
+            popularity = self.user_items_
         self.segment_popularity_ = {}
         self.segments_ = None
+        seg = None
         if segments is not None and len(segments):
             seg = segments[["customer_id", "segment"]].astype(str)
             self.segments_ = pd.Series(seg["segment"].to_numpy(), index=seg["customer_id"].to_numpy())
-            ps = pop.merge(seg, on="customer_id")
-            for s, g in ps.groupby("segment"):
-                self.segment_popularity_[s] = np.bincount(item_pos.reindex(g["product_id"]).to_numpy(),
-                                                          minlength=n_i).astype(float)
+        if sparse.issparse(popularity):
+            self._popularity_from_matrix(popularity, seg)
+        else:
+            pop = popularity if popularity is not None else it
+            pop = pop[["customer_id", "product_id"]].astype(str).drop_duplicates()
+            pop = pop[pop["product_id"].isin(item_pos.index)]
+            self.popularity_ = np.bincount(item_pos.reindex(pop["product_id"]).to_numpy(), minlength=n_i).astype(float)
+            if seg is not None:
+                for s, g in pop.merge(seg, on="customer_id").groupby("segment"):
+                    self.segment_popularity_[s] = np.bincount(item_pos.reindex(g["product_id"]).to_numpy(),
+                                                              minlength=n_i).astype(float)
         self.rules_ = rules if rules is not None and len(rules) and self.weight_rules > 0 else None
         return self
+
+    def _popularity_from_matrix(self, m: sparse.spmatrix, seg: pd.DataFrame | None) -> None:
+        """Buyers per product (and per segment of ``seg``) from ``m``, customers ``users_`` x products: a stored
+        non-zero entry is a counted (customer, product) pair; the same counts as from the pairs as a frame."""
+        if m.shape != (len(self.users_), len(self.items_)):
+            raise ConfigError(f"The popularity matrix is {m.shape[0]} x {m.shape[1]}; expected customers x products "
+                              f"{len(self.users_)} x {len(self.items_)}.")
+        m = m.tocsr(copy=True)
+        m.eliminate_zeros()
+        n_i = len(self.items_)
+        self.popularity_ = np.bincount(m.indices, minlength=n_i).astype(float)
+        if seg is None:
+            return
+        rows = self._user_pos.reindex(seg["customer_id"]).to_numpy()
+        ok = ~np.isnan(rows)
+        for s, r in pd.Series(rows[ok].astype(np.int64)).groupby(seg["segment"].to_numpy()[ok]):
+            if m[r.to_numpy()].nnz:  # as a merge of the pairs with the segments: segments with a pair only
+                self.segment_popularity_[s] = np.bincount(m[r.to_numpy()].indices, minlength=n_i).astype(float)
 
     def _fit_als(self) -> None:
         from threadpoolctl import threadpool_limits
 
         from implicit.cpu.als import AlternatingLeastSquares
 
-        # implicit checks the BLAS thread count when the model is built: limit it first (its advice)
+        # implicit checks the BLAS thread count when the model is built: limit it first (its advice).  One thread:
+        # the factors are the same bit for bit with two (each solve is independent), but on a 2-core machine
+        # shared with other work two OpenMP threads were slower (Online Retail x10: 12.2 s with one, 15.5-17.9 s
+        # with two, load average ~4; docs/benchmarks.md, recommend section)
         with threadpool_limits(1, "blas"):
             model = AlternatingLeastSquares(factors=self.als_factors, regularization=self.als_regularization,
                                             alpha=self.als_alpha, iterations=self.als_iterations, num_threads=1,

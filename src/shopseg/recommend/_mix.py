@@ -53,7 +53,7 @@ class Components:
     weight: np.ndarray       # customer's repeat share / shop's
     freq: np.ndarray         # "buy it again": purchase days + 1 / (1 + days since the last), 0 where not bought
     rows: np.ndarray = None  # the chunk's history rows (-1: unknown customer)
-    hist: History = None     # for :meth:`at`: what is read at the recommended entries only
+    hist: History = None     # the history the chunk was read from
 
     def __post_init__(self):
         # float32: the mix is searched over these arrays dozens of times
@@ -108,13 +108,6 @@ class Components:
             for p in parts:
                 setattr(p, f, None)  # frees each chunk's copy as soon as it is stacked
         return out
-
-    def at(self, name: str, rr: np.ndarray, tt: np.ndarray) -> np.ndarray:
-        """The history's ``name`` (``last_age``, ``own_cycle``, ``ratio``) at entries (``rr``, ``tt``) of the
-        chunk, 0 where absent or the customer unknown: read from the sparse rows, never made dense."""
-        r = self.rows[rr]
-        v = np.asarray(getattr(self.hist, name)[np.maximum(r, 0), tt], dtype=float).ravel()
-        return np.where(r >= 0, v, 0.0)
 
     def _repeat(self, rebuy_share: np.ndarray, p: dict, rr=None, tt=None) -> np.ndarray:
         """The repeat term, float32, on every entry or at entries (``rr``, ``tt``) only."""
@@ -197,10 +190,21 @@ def components_neighbours(hist: History, rows: np.ndarray, neighbours: int, pool
 
 
 def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(column indices, values) of each row's ``k`` best scores, best first (ties: lower index)."""
+    """(column indices, values) of each row's ``k`` best scores, best first (ties: lower index, also at
+    the ``k``-th place: ``argpartition`` alone picks among equal scores in no stated order)."""
     kk = min(k, scores.shape[1])
+    if kk < 1:
+        return np.zeros((len(scores), 0), np.int64), np.zeros((len(scores), 0), scores.dtype)
     top = np.argpartition(-scores, kk - 1, axis=1)[:, :kk]
     vals = np.take_along_axis(scores, top, axis=1)
+    kth = vals.min(axis=1)
+    # rows with another score equal to the k-th outside the partition: ranked whole (rare, stable)
+    tied = np.flatnonzero((scores >= kth[:, None]).sum(axis=1) > kk)
+    if len(tied):
+        top[tied] = np.argsort(-scores[tied], axis=1, kind="stable")[:, :kk]
+        vals[tied] = np.take_along_axis(scores[tied], top[tied], axis=1)
+    by_index = np.argsort(top, axis=1)  # lower index first among equal scores, then best first
+    top, vals = np.take_along_axis(top, by_index, axis=1), np.take_along_axis(vals, by_index, axis=1)
     order = np.argsort(-vals, axis=1, kind="stable")
     return np.take_along_axis(top, order, axis=1), np.take_along_axis(vals, order, axis=1)
 

@@ -46,13 +46,16 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError, NotFittedError
-from ._blend import catalogue
+from ._blend import SOURCE_NAMES, catalogue
 from ._history import (History, build_history, neighbour_vectors,  # noqa: F401 (re-exported)
                        purchases_from_workspace, release_arrow_memory)
 from ._mix import (BUY_AGAIN_MIX, DEFAULT_MIX, LEARN_CHUNK, MIX_GRID, Components,  # noqa: F401 (re-exported)
                    components, components_neighbours, learn_mix, learn_tifu_alpha, ndcg_at_k, top_k)
 
+from ._settled import settled_top
+
 REC_KINDS = ("repeat", "new")
+_SOURCES = np.asarray(["repeat", "tifu_knn", *SOURCE_NAMES], dtype=object)  # a recommendation's source, by index
 
 NEW_REASONS = {
     "tifu_knn": "customers with baskets like yours buy this",
@@ -255,69 +258,110 @@ class NextBasketRecommender:
             s[comp.bought & self.no_repeat_[None, :]] = -np.inf  # explicit exclusions: never again once bought
         return s
 
-    def _is_due(self, comp: Components, rr: np.ndarray, tt: np.ndarray) -> np.ndarray:
-        """Due for reorder: a repeat whose cycle has elapsed but not three times over (lapsed), bought
-        on two days or more by the customer, or a product most of whose buyers re-buy."""
-        ratio = comp.at("ratio", rr, tt)
-        habit = (comp.at("own_cycle", rr, tt) > 0) | (self._rebuy(self.history_)[tt] >= 0.5)
-        return comp.bought[rr, tt] & habit & (ratio >= 1.0) & (ratio <= 3.0)
+    def _at(self, name: str, r: np.ndarray, tt: np.ndarray) -> np.ndarray:
+        """The history's ``name`` at (history row ``r``, product ``tt``), 0 where absent or ``r`` is -1."""
+        if not len(r):
+            return np.zeros(0)
+        v = np.asarray(getattr(self.history_, name)[np.maximum(r, 0), tt], dtype=float).ravel()
+        return np.where(r >= 0, v, 0.0)
+
+    def _frame(self, cust: np.ndarray, r: np.ndarray, tt: np.ndarray, vals: np.ndarray, src: np.ndarray,
+               bought: np.ndarray) -> pd.DataFrame:
+        """The recommendations at customers ``cust`` (history rows ``r``), products ``tt``: the columns
+        :func:`reasons` reads besides the table's.  Due for reorder: a repeat whose cycle has elapsed
+        but not three times over (lapsed), bought on two days or more by the customer, or a product
+        most of whose buyers re-buy."""
+        ratio, own = self._at("ratio", r, tt), self._at("own_cycle", r, tt)
+        rebuy = self._rebuy(self.history_)[tt]
+        due = bought & ((own > 0) | (rebuy >= 0.5)) & (ratio >= 1.0) & (ratio <= 3.0)
+        return pd.DataFrame({
+            "customer_id": cust, "product_id": self.items_[tt], "score": vals, "source": _SOURCES[src],
+            "kind": np.where(bought, "repeat", "new"), "is_due": due,
+            "_since": np.maximum(self._at("last_age", r, tt) - 1, 0), "_own": own,
+            "_days": self._at("n_days", r, tt), "_cycle": self.history_.cycle[tt], "_rebuy": rebuy})
 
     def recommend(self, customer_ids, *, top_n: int | None = None, chunk_size: int = 500,
-                  settle: bool = True) -> pd.DataFrame:
+                  settle: bool = True, with_reasons: bool = True) -> pd.DataFrame:
         """Top products per customer: customer_id, rank, product_id, score, source, kind, is_due (a repeat
-        whose days since the last purchase reached its cycle), reason.  ``settle``: skip the neighbour
-        search and the explore blend for customers whose top ``top_n`` they cannot change (see
-        :meth:`iter_components`; the same result as ``settle=False``, which computes every term)."""
-        from ._blend import SOURCE_NAMES
-
+        whose days since the last purchase reached its cycle), reason.  ``settle``: the customers whose
+        top ``top_n`` are repeats whatever the neighbour and explore terms (see :meth:`iter_components`)
+        are ranked on the history's sparse entries (:func:`._settled.settled_top`), the others on dense
+        chunks with those terms computed; the same result as ``settle=False``, which computes every term
+        for everyone.  ``with_reasons=False``: no reason column but the numbers it is made of
+        (:data:`REASON_COLUMNS`, for :data:`REASON_SQL`)."""
+        if not hasattr(self, "items_"):
+            raise NotFittedError("NextBasketRecommender is not fitted yet: call fit(...) first.")
         k = int(top_n or self.top_n)
         cust = pd.Series(pd.unique(pd.Series(list(customer_ids), dtype=object).astype(str)))
-        parts = []
-        src_names = np.asarray(["repeat", "tifu_knn", *SOURCE_NAMES], dtype=object)
-        for lo, hi, comp in self.iter_components(cust, chunk_size, settled_at=k if settle else None):
+        ids = cust.to_numpy()
+        rows = self.history_.rows(cust)
+        parts, at = [], []
+        todo = np.arange(len(cust))
+        if settle:
+            done, pos, tt, vals = settled_top(self, rows, k)
+            parts.append(self._frame(ids[pos], rows[pos], tt, vals, np.zeros(len(tt), np.int64),
+                                     np.ones(len(tt), bool)))
+            at.append(pos)
+            todo = np.flatnonzero(~done)
+        for lo, hi, comp in self.iter_components(cust.iloc[todo], chunk_size, settled_at=k if settle else None):
             top, vals = top_k(self.scores(comp), k)
             r = np.repeat(np.arange(hi - lo), top.shape[1]).reshape(top.shape)
             valid = np.isfinite(vals)
             rr, tt = r[valid], top[valid]
             w = comp.largest_term(self._rebuy(self.history_), self.mix_, rr, tt)
             src = np.where(w == 0, 0, np.where(w == 1, 1, 2 + comp.explore_src(rr, tt).astype(np.int64)))
-            bought = comp.bought[rr, tt]
-            parts.append(pd.DataFrame({
-                "customer_id": cust.to_numpy()[lo:hi][rr], "product_id": self.items_[tt], "score": vals[valid],
-                "source": src_names[src],
-                "kind": np.where(bought, "repeat", "new"), "is_due": self._is_due(comp, rr, tt),
-                "_since": np.maximum(comp.at("last_age", rr, tt) - 1, 0),
-                "_own": comp.at("own_cycle", rr, tt), "_days": comp.at("n_days", rr, tt),
-                "_cycle": self.history_.cycle[tt],
-                "_rebuy": self._rebuy(self.history_)[tt]}))
-        out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
-            columns=["customer_id", "product_id", "score", "source", "kind", "is_due", "_since", "_own", "_days",
-                     "_cycle", "_rebuy"])
-        out.insert(1, "rank", out.groupby("customer_id", sort=False).cumcount().astype("int64") + 1)
+            pos = todo[lo:hi][rr]
+            parts.append(self._frame(ids[pos], rows[pos], tt, vals[valid], src, comp.bought[rr, tt]))
+            at.append(pos)
+        if not parts:
+            parts, at = [self._frame(ids[:0], rows[:0], np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64),
+                                     np.zeros(0, bool))], [np.zeros(0, np.int64)]
+        out = pd.concat(parts, ignore_index=True)
+        # by customer in the order asked, then rank (each part is by customer then rank)
+        at = np.concatenate(at)
+        order = np.argsort(at, kind="stable")
+        out, at = out.take(order).reset_index(drop=True), at[order]
+        i = np.arange(len(at))
+        first = np.maximum.accumulate(np.where(np.r_[True, at[1:] != at[:-1]] if len(at) else [], i, 0))
+        out.insert(1, "rank", (i - first + 1).astype("int64"))
+        if not with_reasons:
+            return out
         out["reason"] = reasons(out)
-        return out.drop(columns=["_since", "_own", "_days", "_cycle", "_rebuy"])
+        return out.drop(columns=REASON_COLUMNS)
 
 
 def _no_source(rr: np.ndarray, tt: np.ndarray) -> np.ndarray:
     return np.zeros(len(rr), np.int8)
 
 
-def reasons(out: pd.DataFrame) -> pd.Series:
-    """A sentence per recommendation (vectorised string building)."""
-    def days(col: str) -> pd.Series:  # "1 day", "12 days"
-        n = out[col].round().astype("int64").astype(str)
-        return n + np.where(n == "1", " day", " days")
+def _days_sql(col: str) -> str:
+    """SQL: "1 day", "12 days" (rounded half to even, as pandas)."""
+    n = f"CAST(round_even({col}, 0) AS BIGINT)"
+    return f"CAST({n} AS VARCHAR) || CASE WHEN {n} = 1 THEN ' day' ELSE ' days' END"
 
-    since, own, cyc = days("_since"), days("_own"), days("_cycle")
-    rep_own = "you buy this every ~" + own + "; last " + since + " ago"
-    # two purchase days make a gap, not a habit (Online Retail's 17850 bought on 1 and 2 Dec 2010: "every ~1 days;
-    # last 372 days ago" told the reader nothing true): said as what happened
-    rep_two = "you bought this twice, " + own + " apart; last " + since + " ago"
-    rep_once = "you bought this " + since + " ago; customers rebuy it every ~" + cyc
-    rep_rare = "you bought this " + since + " ago"  # few of its buyers re-buy it: no cycle to speak of
-    new = out["source"].map(NEW_REASONS).fillna("customers with baskets like yours buy this")
-    is_rep = out["kind"] == "repeat"
-    once = np.where(out["_rebuy"] >= 0.25, rep_once, rep_rare)
-    own_cycle = np.where(out["_days"] >= 3, rep_own, rep_two)
-    return pd.Series(np.where(is_rep & (out["_own"] > 0), own_cycle, np.where(is_rep, once, new)),
-                     index=out.index, dtype=object)
+
+_NEW_SQL = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in NEW_REASONS.items())
+# a sentence per recommendation, in SQL over the columns of NextBasketRecommender.recommend(reasons=False): the
+# stage builds the table's strings in DuckDB (a Python str per row is gigabytes at 4 million rows).  Two purchase
+# days make a gap, not a habit (Online Retail's 17850 bought on 1 and 2 Dec 2010: "every ~1 days; last 372 days
+# ago" told the reader nothing true): said as what happened; few of a product's buyers re-buy it: no cycle
+REASON_SQL = f"""CASE
+    WHEN kind = 'repeat' AND _own > 0 AND _days >= 3
+        THEN 'you buy this every ~' || {_days_sql('_own')} || '; last ' || {_days_sql('_since')} || ' ago'
+    WHEN kind = 'repeat' AND _own > 0
+        THEN 'you bought this twice, ' || {_days_sql('_own')} || ' apart; last ' || {_days_sql('_since')} || ' ago'
+    WHEN kind = 'repeat' AND _rebuy >= 0.25
+        THEN 'you bought this ' || {_days_sql('_since')} || ' ago; customers rebuy it every ~' || {_days_sql('_cycle')}
+    WHEN kind = 'repeat' THEN 'you bought this ' || {_days_sql('_since')} || ' ago'
+    ELSE CASE source {_NEW_SQL} ELSE 'customers with baskets like yours buy this' END END"""
+REASON_COLUMNS = ["_since", "_own", "_days", "_cycle", "_rebuy"]
+
+
+def reasons(out: pd.DataFrame) -> pd.Series:
+    """A sentence per recommendation: :data:`REASON_SQL` on ``out`` (in an in-memory DuckDB)."""
+    import duckdb
+
+    with duckdb.connect() as con:
+        con.register("o", out[["kind", "source", *REASON_COLUMNS]].assign(_row=np.arange(len(out))))
+        r = con.sql(f"SELECT {REASON_SQL} AS reason FROM o ORDER BY _row").fetchnumpy()["reason"]
+    return pd.Series(np.asarray(r, dtype=object), index=out.index, dtype=object)

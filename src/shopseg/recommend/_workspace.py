@@ -10,8 +10,8 @@ import pandas as pd
 from ..config import Config, load_config
 from ..errors import ConfigError, ShopsegError
 from ._blend import REC_COLUMNS, Recommender
-from ._nextbasket import (NextBasketRecommender, build_history, purchases_from_workspace, relevance_matrix,
-                          release_arrow_memory, top_k)
+from ._nextbasket import (REASON_SQL, NextBasketRecommender, build_history, purchases_from_workspace,
+                          relevance_matrix, release_arrow_memory, top_k)
 
 REC_COLUMNS = {
     **REC_COLUMNS,
@@ -45,6 +45,17 @@ def _popular_pairs(purchases: pd.DataFrame, as_of, days: int) -> pd.DataFrame | 
     return purchases[pd.to_datetime(purchases["day"]) > start][["customer_id", "product_id"]]
 
 
+def _popular_matrix(hist, days: int):
+    """:func:`_popular_pairs` from a history: the (customer, product) entries whose last purchase is in the
+    last ``days`` days (``last_age``, 1 + days since, at most ``days``), as a customers x products matrix."""
+    if not days:
+        return None
+    m = hist.last_age.copy()
+    m.data = (m.data <= days).astype(np.float64)
+    m.eliminate_zeros()
+    return m
+
+
 def _rules(ws, rid):
     """The shop-wide rules of run ``rid`` (the runner names it), or None."""
     if rid is None or not ws.has_table("association_rules"):
@@ -63,7 +74,7 @@ def next_basket_model(cfg: Config, purchases: pd.DataFrame, prods: pd.DataFrame,
         # the interactions are the history's purchase days (no second pass over the purchases)
         return Recommender.from_config(cfg, **explore_overrides).fit(
             None, prods, rules=rules, segments=segments, n_days=(hist.users, hist.n_days),
-            popularity=_popular_pairs(purch, at, rc["popularity_days"]), content=content)
+            popularity=_popular_matrix(hist, rc["popularity_days"]), content=content)
 
     keys = ("top_n", "group_size", "within_decay", "group_decay", "neighbours", "neighbour_pool", "horizon_days",
             "learn_mix", "mix_customers", "never_repeat", "random_state")
@@ -80,7 +91,7 @@ def recommend_stage(ctx) -> dict:
     ws, cfg = ctx.ws, ctx.config
     rc = cfg["recommend"]
     t0 = time.perf_counter()
-    purchases = purchases_from_workspace(ws, ctx.as_of)
+    purchases = purchases_from_workspace(ws, ctx.as_of, categorical=True)
     rules = _rules(ws, ctx.runs.of("association_rules"))  # the input runs the runner names: no look-up here
     segs = None
     if ws.has_table("segments"):
@@ -98,7 +109,7 @@ def recommend_stage(ctx) -> dict:
     model = next_basket_model(cfg, purchases, products_frame(ws), ctx.as_of, rules=rules, segments=segs)
     del purchases  # the model keeps what it needs; scoring is the stage's peak
     release_arrow_memory()
-    recs = model.recommend(customers)
+    recs = model.recommend(customers, with_reasons=False)  # the reasons are written by DuckDB (below)
     learned = {"collaborative": model.explore_.collaborative_, "mix": model.mix_, "mix_from": model.mix_source_,
                "mix_ndcg": model.mix_ndcg_, "buy_again_ndcg": model.buy_again_ndcg_}
     del model  # released before DuckDB sorts and writes the table
@@ -111,7 +122,8 @@ def recommend_stage(ctx) -> dict:
                             "CAST(r.score AS DOUBLE) AS score, CAST(r.source AS VARCHAR) AS source, "
                             "CAST(r.kind AS VARCHAR) AS kind, CAST(r.is_due AS BOOLEAN) AS is_due, "
                             "CAST(r.reason AS VARCHAR) AS reason "
-                            "FROM _recs_out r LEFT JOIN products p ON p.product_id = CAST(r.product_id AS VARCHAR) "
+                            f"FROM (SELECT *, {REASON_SQL} AS reason FROM _recs_out) r "
+                            "LEFT JOIN products p ON p.product_id = CAST(r.product_id AS VARCHAR) "
                             "ORDER BY 1, 2")
     finally:
         ws.con.unregister("_recs_out")
