@@ -163,9 +163,17 @@ def test_lifecycle_windows_and_stages_are_identical(duck, sparked):
 
 
 @needs_spark
-def test_value_tiers_are_identical(duck, sparked):
-    wide = duck[0].segments.set_index("customer_id")
-    assert (sparked[1].loc[wide.index, "value_tier"] == wide["value_tier"]).all()
+def test_value_tiers_rank_by_the_runs_clv_as_the_duckdb_scheme_does(shop, duck, sparked, spark_run, cfg):
+    from shopseg.segment.value import clv_scores, value_tiers
+
+    ws, _ = shop
+    run_id = spark_run[0].run_id
+    # the DuckDB value_tier scheme of a run with CLV (segments.value.basis = "auto"): rank buyers by its clv
+    want = value_tiers(duck[0].features, cfg, scores=clv_scores(ws, run_id, cfg)).set_index("customer_id")["tier"]
+    got = sparked[1]["value_tier"].reindex(want.index)
+    assert (got == want).all(), int((got != want).sum())
+    by_money = duck[0].segments.set_index("customer_id")["value_tier"]  # a run without CLV: money spent so far
+    assert (want != by_money).sum() > 50 and set(want) == {"high", "mid", "low", "Prospect"}
 
 
 @needs_spark
