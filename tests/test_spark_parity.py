@@ -72,7 +72,8 @@ def spark(tmp_path_factory):
         pytest.skip("pyspark / sqlglot not importable: pip install 'shopseg[spark]'")
     from shopseg.spark import spark_session
 
-    s = spark_session("local[2]", tmp_dir=tmp_path_factory.mktemp("spark"), shuffle_partitions=1)
+    # the heap from the shop's ~60k order lines (1 GiB and a bit), not a third of the machine
+    s = spark_session("local[2]", tmp_dir=tmp_path_factory.mktemp("spark"), shuffle_partitions=1, rows=60_000)
     yield s
     s.stop()
 
@@ -107,20 +108,18 @@ def duck(shop, cfg):
 
 
 @pytest.fixture(scope="module")
-def tables(spark, shop):
-    from shopseg.spark._io import export_parquet, read_inputs
+def tables(spark, shop, spark_run):
+    """Spark views of the Parquet export ``run_spark`` read (lazy: nothing runs until a test asks)."""
+    from shopseg.spark._io import read_inputs
     from shopseg.spark._sql import SparkTables
 
-    ws, root = shop
-    export_parquet(ws, root / "parquet")
-    return SparkTables(spark, read_inputs(spark, root / "parquet"))
+    return SparkTables(spark, read_inputs(spark, shop[1] / "e2e" / "input"))
 
 
 @pytest.fixture(scope="module")
-def sparked(tables, cfg):
-    from shopseg.spark.engine import spark_segments
-
-    out = spark_segments(tables, AS_OF, cfg, seed=0)
+def sparked(spark_run):
+    """The Spark engine's features, segments (wide) and RFM scores, as ``run_spark`` computed them."""
+    out = spark_run[2]["segments"]
     fr = out["frames"]
     feats = fr["customer_features"].toPandas().sort_values("customer_id").reset_index(drop=True)
     wide = fr["segments"].toPandas().pivot(index="customer_id", columns="scheme", values="segment")
@@ -164,9 +163,17 @@ def test_lifecycle_windows_and_stages_are_identical(duck, sparked):
 
 
 @needs_spark
-def test_value_tiers_are_identical(duck, sparked):
-    wide = duck[0].segments.set_index("customer_id")
-    assert (sparked[1].loc[wide.index, "value_tier"] == wide["value_tier"]).all()
+def test_value_tiers_rank_by_the_runs_clv_as_the_duckdb_scheme_does(shop, duck, sparked, spark_run, cfg):
+    from shopseg.segment.value import clv_scores, value_tiers
+
+    ws, _ = shop
+    run_id = spark_run[0].run_id
+    # the DuckDB value_tier scheme of a run with CLV (segments.value.basis = "auto"): rank buyers by its clv
+    want = value_tiers(duck[0].features, cfg, scores=clv_scores(ws, run_id, cfg)).set_index("customer_id")["tier"]
+    got = sparked[1]["value_tier"].reindex(want.index)
+    assert (got == want).all(), int((got != want).sum())
+    by_money = duck[0].segments.set_index("customer_id")["value_tier"]  # a run without CLV: money spent so far
+    assert (want != by_money).sum() > 50 and set(want) == {"high", "mid", "low", "Prospect"}
 
 
 @needs_spark
@@ -182,13 +189,12 @@ def test_clusters_agree_with_adjusted_rand_index_at_least_095(duck, sparked):
 
 
 @needs_spark
-def test_frequent_itemsets_are_identical(shop, tables, cfg):
+def test_frequent_itemsets_are_identical(shop, spark_run, cfg):
     from shopseg.basket import frequent_itemsets
-    from shopseg.spark.engine import spark_itemsets
 
     ws, _ = shop
     d = frequent_itemsets(ws, as_of=AS_OF, config=cfg)
-    its, rules, n, _ = spark_itemsets(tables, AS_OF, cfg)
+    its, rules, n, _ = spark_run[2]["itemsets"]
     s = its.toPandas()
     print(f"itemsets: duckdb {len(d)} spark {len(s)} baskets {n} rules {rules.count()}")
     assert len(d) > 20 and (d["length"] >= 2).any()
@@ -206,14 +212,27 @@ def ccfg(cfg):
 
 
 @pytest.fixture(scope="module")
-def spark_run(shop, spark, ccfg):
+def spark_run(shop, spark, ccfg, duck):
+    """One ``run_spark`` of the demo shop (after the DuckDB engine's reference, ``duck``), shared by every parity
+    test: besides (result, runs.stages), what its steps computed, caught on the way (Spark's features and
+    segments, itemsets and rules, churn frames), so that no Spark pipeline runs twice in the module."""
     import json
 
+    from shopseg.spark import _predict as predict, engine
     from shopseg.spark._run import run_spark
 
     ws, root = shop
-    res = run_spark(ws, AS_OF, config=ccfg, spark=spark, work_dir=root / "e2e")
-    return res, json.loads(ws.scalar("SELECT stages FROM runs WHERE run_id = ?", [res.run_id]))
+    seen: dict = {}
+    with pytest.MonkeyPatch.context() as mp:
+        for module, name, key in ((engine, "spark_segments", "segments"), (engine, "spark_itemsets", "itemsets"),
+                                  (predict, "spark_churn_frames", "churn_frames")):
+            def caught(*args, _real=getattr(module, name), _key=key, **kw):
+                seen[_key] = out = _real(*args, **kw)
+                return out
+            mp.setattr(module, name, caught)
+        res = run_spark(ws, AS_OF, config=ccfg, spark=spark, work_dir=root / "e2e")
+    assert set(seen) == {"segments", "itemsets", "churn_frames"}, set(seen)
+    return res, json.loads(ws.scalar("SELECT stages FROM runs WHERE run_id = ?", [res.run_id])), seen
 
 
 @needs_spark
@@ -221,7 +240,7 @@ def test_run_spark_end_to_end_fills_every_output_table_and_marks_the_run_done(sh
     from shopseg.spark._run import OUTPUT_TABLES
 
     ws, _ = shop
-    res, stages = spark_run
+    res, stages, _ = spark_run
     assert res.status == "done"
     assert ws.scalar("SELECT status FROM runs WHERE run_id = ?", [res.run_id]) == "done"
     assert {"clv", "churn"} <= set(stages) and all(v["status"] == "done" for v in stages.values())
@@ -240,7 +259,7 @@ WHO = ["geo", "interest", "age_band", "gender"]  # schemes of the default config
 @needs_spark
 def test_geo_interest_age_band_and_gender_segments_equal_the_duckdb_engines(shop, duck, spark_run):
     ws, _ = shop
-    res, stages = spark_run
+    res, stages, _ = spark_run
     assert stages["schemes"]["schemes"] == WHO  # computed on the stored run by their DuckDB code (spark/_schemes)
     got = ws.df("SELECT customer_id, scheme, segment FROM segments WHERE run_id = ?", [res.run_id]).pivot(
         index="customer_id", columns="scheme", values="segment")
@@ -259,7 +278,7 @@ def test_spark_runs_profiles_carry_the_geo_dimension_and_match_the_duckdb_engine
     import json
 
     ws, _ = shop
-    res, _ = spark_run
+    res, _, _ = spark_run
     prof = ws.df("SELECT scheme, segment, name, n_customers, profile FROM segment_profiles WHERE run_id = ?",
                  [res.run_id])
     want = duck[0].profiles.set_index(["scheme", "segment"])
@@ -295,7 +314,7 @@ def test_clv_summary_is_identical_and_clv_table_equals_the_duckdb_engines(shop, 
                             value_penalizer_coef=c["value_penalizer_coef"], time_unit=c["time_unit"])
     d = score_clv(d_sum, tm, vm, AS_OF, horizon_days=c["horizon_days"], discount_rate_annual=c["discount_rate_annual"],
                   min_p_alive=c["min_p_alive"], model_name=f"{c['model']}+gammagamma")
-    res, stages = spark_run
+    res, stages, _ = spark_run
     assert {k: stages["clv"][k] for k in tm.params_} == {k: round(v, 4) for k, v in tm.params_.items()}
     s = ws.df("SELECT * EXCLUDE (run_id) FROM clv WHERE run_id = ? ORDER BY customer_id", [res.run_id])
     assert list(s.columns) == list(CLV_COLUMNS) and len(s) == len(d)
@@ -316,12 +335,12 @@ def test_clv_summary_is_identical_and_clv_table_equals_the_duckdb_engines(shop, 
 
 
 @pytest.fixture(scope="module")
-def churn_both(shop, tables, ccfg):
+def churn_both(shop, spark_run, ccfg):
+    """The DuckDB engine's churn fit and the churn frames ``run_spark`` trained and validated on."""
     from shopseg.predict.churn import fit_churn
-    from shopseg.spark._predict import spark_churn_frames
 
     ws, _ = shop
-    return fit_churn(ws, AS_OF, ccfg), spark_churn_frames(tables, AS_OF, ccfg)
+    return fit_churn(ws, AS_OF, ccfg), spark_run[2]["churn_frames"]
 
 
 @needs_spark
@@ -346,7 +365,7 @@ def test_churn_training_and_validation_labels_and_features_are_identical(churn_b
 @needs_spark
 def test_spark_gbt_validation_auc_is_within_005_of_lightgbm(churn_both, spark_run, shop):
     fit, _ = churn_both
-    res, stages = spark_run
+    res, stages, _ = spark_run
     ws, _ = shop
     auc_s, auc_d = stages["churn"]["roc_auc"], fit.figures["roc_auc"]
     print(f"churn validation ROC-AUC: spark GBT {auc_s:.4f}, duckdb {fit.model.model} {auc_d:.4f}")
@@ -374,15 +393,22 @@ def test_churn_training_sample_is_exact_seeded_and_a_subset(spark):
 
 
 def test_spark_resource_failures_become_errors_naming_the_setting(monkeypatch):
+    from shopseg.spark import _session
     from shopseg.spark._session import broadcast_threshold, driver_memory, resource_error
 
     monkeypatch.setenv("SHOPSEG_SPARK_MEMORY", "3g")
-    assert driver_memory() == "3g" and broadcast_threshold("1g") == 2**30 // 200 and broadcast_threshold("3g") == 10 * 2**20
+    monkeypatch.setattr(_session, "_session_memory", lambda: None)  # no JVM yet: the setting a run would use
+    assert driver_memory() == "3g" == driver_memory(10**9)
+    assert broadcast_threshold("1g") == 2**30 // 200 and broadcast_threshold("3g") == 10 * 2**20
     java = ("An error occurred while calling o123.count.\n: org.apache.spark.SparkException: Not enough memory to "
             "build and broadcast the table to all worker nodes. As a workaround, ...\n\tat org.apache.spark...")
     e = resource_error(RuntimeError(java))
     assert "spark.driver.memory = 3g" in e.message and "Not enough memory to build and broadcast" in e.message
-    assert "SHOPSEG_SPARK_MEMORY=16g" in e.hint and "autoBroadcastJoinThreshold" in e.hint
+    assert "SHOPSEG_SPARK_MEMORY=6144m" in e.hint and "autoBroadcastJoinThreshold" in e.hint
+    monkeypatch.setattr(_session, "_session_memory", lambda: "1551m")  # a JVM runs: its heap is the one named
+    e = resource_error(RuntimeError("java.lang.OutOfMemoryError: Java heap space\n\tat ..."))
+    assert e.message == ("Spark ran out of memory (driver heap spark.driver.memory = 1551m): "
+                         "java.lang.OutOfMemoryError: Java heap space") and "SHOPSEG_SPARK_MEMORY=3102m" in e.hint
     e = resource_error(RuntimeError("Py4JJavaError: ...\njava.lang.StackOverflowError\n\tat scala.collection..."))
     assert e.message == ("Spark ran out of thread stack (-Xss64m in spark.driver.extraJavaOptions): "
                          "java.lang.StackOverflowError") and "SHOPSEG_SPARK_STACK" in e.hint

@@ -76,7 +76,9 @@ def run_spark(ws, as_of=None, *, config: Config | None = None, seed: int = 0, ma
         tables = SparkTables(session, read_inputs(session, root / "input"))
 
         def segments():
-            out = spark_segments(tables, when, cfg, seed=seed)
+            clv_path = facts["paths"].get("clv")  # the CLV step ran first: value tiers rank by it
+            out = spark_segments(tables, when, cfg, seed=seed,
+                                 clv=session.read.parquet(clv_path) if clv_path else None)
             facts.update(out)
             facts["paths"].update(write_outputs(out["frames"], root / "output"))
             w, cl = out["windows"], out["clusters"]

@@ -15,12 +15,24 @@ STACK = "64m"  # thread stack (-Xss): MLlib FP-growth recurses once per item of 
 ROWS_PER_PARTITION = 1_000_000  # shuffle partitions sized by the order lines (local mode at least 2 per core)
 
 
-def driver_memory(total: int | None = None) -> str:
-    """Heap for the Spark driver from this machine's memory (``total`` bytes): a third of it, from 1 GiB up
-    to 16 GiB; ``$SHOPSEG_SPARK_MEMORY`` overrides.  Spark's own default (1 GiB) fails at 5M order lines
-    while broadcasting a join table (issue #22).
+HEAP_BASE = 2**30  # the driver's heap before any data: Spark's own default, enough for a demo shop
+HEAP_PER_ROW = 1024  # and this much per order line of the workspace (x10 Online Retail, 5.4M lines: 6.2 GiB)
 
-    >>> driver_memory(24 * 2**30), driver_memory(2 * 2**30), driver_memory(256 * 2**30)
+
+def driver_memory(rows: int | None = None, total: int | None = None) -> str:
+    """Heap for the Spark driver (``spark.driver.memory``; in local mode the executors run inside it).
+
+    From the data when ``rows`` (order lines) is known: ``HEAP_BASE`` + ``HEAP_PER_ROW`` per line, at most
+    half of this machine's memory (``total`` bytes) and 16 GiB; without ``rows`` (a cluster driver script),
+    a third of the machine's memory, from 1 GiB up to 16 GiB.  ``$SHOPSEG_SPARK_MEMORY`` overrides both.
+    Spark's own default (1 GiB) failed at 5M order lines while broadcasting a join table (issue #22);
+    a third of the machine (8 GiB here) let the JVM grow to 8.85 GB on a 540k-line shop.
+
+    >>> driver_memory(540_000, 24 * 2**30), driver_memory(5_400_000, 24 * 2**30), driver_memory(60_000, 24 * 2**30)
+    ('1551m', '6297m', '1082m')
+    >>> driver_memory(54_000_000, 24 * 2**30), driver_memory(54_000_000, 2 * 2**30)
+    ('12288m', '1024m')
+    >>> driver_memory(None, 24 * 2**30), driver_memory(None, 2 * 2**30), driver_memory(None, 256 * 2**30)
     ('8192m', '1024m', '16384m')
     """
     if os.environ.get(MEMORY_ENV):
@@ -28,9 +40,10 @@ def driver_memory(total: int | None = None) -> str:
     from ..workspace import machine_memory
 
     total = machine_memory() if total is None else total
-    if not total:
-        return "4096m"
-    return f"{int(min(16 * 2**30, max(2**30, total / 3))) // 2**20}m"
+    if rows is None:
+        return f"{int(min(16 * 2**30, max(2**30, total / 3))) // 2**20}m" if total else "4096m"
+    cap = min(16 * 2**30, total / 2) if total else 16 * 2**30
+    return f"{int(max(2**30, min(cap, HEAP_BASE + HEAP_PER_ROW * int(rows)))) // 2**20}m"
 
 
 def shuffle_partitions_for(rows: int | None, local: bool, cores: int) -> int:
@@ -47,6 +60,13 @@ def shuffle_partitions_for(rows: int | None, local: bool, cores: int) -> int:
     return max(2 * cores, -(-int(rows) // ROWS_PER_PARTITION))
 
 
+def _bytes(memory: str) -> int:
+    """Bytes of a JVM memory setting ("8192m", "1g", "512k", or bytes)."""
+    units = {"k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+    m = memory.strip().lower().rstrip("b")
+    return int(float(m[:-1]) * units[m[-1]]) if m[-1:] in units else int(m)
+
+
 def broadcast_threshold(memory: str) -> int:
     """Largest table Spark broadcasts in a join, in bytes: 1/200 of the driver heap, at most 10 MiB
     (Spark's default), so a broadcast never needs more than the heap has room for.
@@ -54,10 +74,7 @@ def broadcast_threshold(memory: str) -> int:
     >>> broadcast_threshold("8192m"), broadcast_threshold("1g"), broadcast_threshold("512m")
     (10485760, 5368709, 2684354)
     """
-    units = {"k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
-    m = memory.strip().lower().rstrip("b")
-    heap = int(float(m[:-1]) * units[m[-1]]) if m[-1:] in units else int(m)
-    return min(10 * 2**20, heap // 200)
+    return min(10 * 2**20, _bytes(memory) // 200)
 
 
 def resource_error(exc: BaseException):
@@ -68,12 +85,13 @@ def resource_error(exc: BaseException):
     text = str(exc)
     if "Not enough memory to build and broadcast" in text or "OutOfMemoryError" in text \
             or "Java heap space" in text:
+        heap = _session_memory() or driver_memory()
         return ShopsegError(
-            f"Spark ran out of memory (driver heap spark.driver.memory = {driver_memory()}): "
+            f"Spark ran out of memory (driver heap spark.driver.memory = {heap}): "
             + _first_java_line(text, ("OutOfMemoryError", "Not enough memory", "Java heap space")),
-            hint=f"Give the driver more memory: {MEMORY_ENV}=16g (local mode: the executors share it), or run on a "
-                 "cluster with --master; a broadcast failure also goes away with "
-                 "spark.sql.autoBroadcastJoinThreshold=-1.")
+            hint=f"Give the driver more memory: {MEMORY_ENV}={2 * _bytes(heap) // 2**20}m (local mode: the "
+                 "executors share it), or run on a cluster with --master; a broadcast failure also goes away "
+                 "with spark.sql.autoBroadcastJoinThreshold=-1.")
     if "StackOverflowError" in text:
         return ShopsegError(
             f"Spark ran out of thread stack (-Xss{STACK} in spark.driver.extraJavaOptions): "
@@ -81,6 +99,16 @@ def resource_error(exc: BaseException):
             hint="Raise the stack with SHOPSEG_SPARK_STACK=256m, or lower the number of items mined "
                  "(baskets.min_support higher).")
     return None
+
+
+def _session_memory() -> str | None:
+    """spark.driver.memory of the JVM this process runs (None when there is none)."""
+    if "pyspark" not in sys.modules:
+        return None
+    from pyspark import SparkContext
+
+    sc = SparkContext._active_spark_context
+    return sc.getConf().get("spark.driver.memory") if sc is not None else None
 
 
 def _first_java_line(text: str, needles: tuple[str, ...]) -> str:
@@ -101,8 +129,8 @@ def spark_session(master: str | None = None, *, tmp_dir: str | os.PathLike | Non
     Timestamps are read and written as naive (``TIMESTAMP_NTZ``) in UTC, as DuckDB stores them, so
     casting to a date gives the same calendar day in both engines.
 
-    Resources come from the machine and the data: the driver heap from this machine's memory
-    (:func:`driver_memory`), the broadcast threshold from the heap, a 64 MB thread stack for FP-growth's
+    Resources come from the machine and the data: the driver heap from the order lines (``rows``) and this
+    machine's memory (:func:`driver_memory`), the broadcast threshold from the heap, a 64 MB thread stack for FP-growth's
     recursion, and the shuffle partitions from ``rows`` (the order lines; :func:`shuffle_partitions_for`).
     """
     require_pyspark()
@@ -120,7 +148,7 @@ def spark_session(master: str | None = None, *, tmp_dir: str | os.PathLike | Non
     local = master or os.environ.get("SHOPSEG_SPARK_MASTER") or DEFAULT_MASTER
     if shuffle_partitions is None:  # Spark's 200 default makes tiny local jobs slow
         shuffle_partitions = shuffle_partitions_for(rows, local.startswith("local"), os.cpu_count() or 2)
-    memory = driver_memory()
+    memory = driver_memory(rows)
     stack = os.environ.get("SHOPSEG_SPARK_STACK") or STACK
     java_opts = f"-Djava.io.tmpdir={tmp / 'java'} -Dderby.system.home={tmp / 'derby'} -Xss{stack}"
     (tmp / "java").mkdir(exist_ok=True)

@@ -52,12 +52,15 @@ RFM_SCHEMA = ("customer_id string, r_score long, f_score long, m_score long, fm_
               "rfm string, value_tier string")
 
 
-def spark_rfm_value(features, config: Config | None = None):
+def spark_rfm_value(features, config: Config | None = None, *, clv=None):
     """RFM scores and segment, and value tier, per customer (columns of :data:`RFM_SCHEMA`).
 
     Runs :func:`rfm_segments` and :func:`value_tiers` unchanged on all customers at
     once (one group): their quantile ranks are over the whole population, so
     they need it in one place; only these six columns per customer travel there.
+    ``clv``: the run's clv frame (Spark); with ``segments.value.basis`` auto or clv, buyers are ranked by
+    its ``segments.value.clv_column``, as the DuckDB engine's value_tier scheme does when its run has CLV
+    (a buyer without a CLV ranks last), else by money spent.
     """
     from ..segment.rfm import rfm_segments
     from ..segment.value import value_tiers
@@ -67,15 +70,17 @@ def spark_rfm_value(features, config: Config | None = None):
     money = cfg["segments.rfm.monetary_column"]
     if money not in cols:
         cols.append(money)
+    by_clv = clv is not None and cfg["segments.value.basis"] in ("auto", "clv")
 
     def score(pdf: pd.DataFrame) -> pd.DataFrame:
         import warnings
 
         pdf = pdf.sort_values("customer_id").reset_index(drop=True)
+        scores = pdf.set_index("customer_id")["_clv"].astype(float) if by_clv else None
         with warnings.catch_warnings():  # the driver's own checks warn; workers stay quiet
             warnings.simplefilter("ignore")
             rfm = rfm_segments(pdf, cfg)
-            vt = value_tiers(pdf, cfg)
+            vt = value_tiers(pdf, cfg, scores=scores)
         return pd.DataFrame({
             "customer_id": rfm["customer_id"].astype(str),
             **{c: rfm[c].astype(np.int64) for c in ("r_score", "f_score", "m_score", "fm_score")},
@@ -84,8 +89,11 @@ def spark_rfm_value(features, config: Config | None = None):
 
     from pyspark.sql import functions as F
 
-    return features.select(*cols).groupBy(F.lit(0).alias("_all")).applyInPandas(
-        lambda key, pdf: score(pdf), RFM_SCHEMA)
+    narrow = features.select(*cols)
+    if by_clv:
+        value = clv.select("customer_id", F.col(f"`{cfg['segments.value.clv_column']}`").cast("double").alias("_clv"))
+        narrow = narrow.join(value, "customer_id", "left")
+    return narrow.groupBy(F.lit(0).alias("_all")).applyInPandas(lambda key, pdf: score(pdf), RFM_SCHEMA)
 
 
 # -- lifecycle: transpiled SQL for windows and gaps, the numpy rule per partition --------------------------
@@ -209,6 +217,9 @@ def spark_itemsets(tables: SparkTables, as_of, config: Config | None = None):
     # MLlib keeps count >= ceil(minSupport * n): put the exact least count in the middle of its step
     fp = FPGrowth(itemsCol="items", minSupport=(mc - 0.5) / n if n else ms,
                   minConfidence=float(cfg["baskets.min_confidence"])).fit(baskets)
+    # MLlib mines lazily, on every action over freqItemsets (the itemsets written, then the rules derived
+    # from them): cached, FP-growth runs once (at x10 Online Retail the mining is minutes)
+    fp.freqItemsets.cache()
     max_len = int(cfg["baskets.max_len"])
     its = fp.freqItemsets.where(F.size("items") <= max_len).where(F.col("freq") >= mc)
     its = its.select(F.array_sort("items").alias("items"), F.col("freq").alias("count"))
@@ -251,13 +262,15 @@ def _rules(fp, names, n: int, cfg: Config, mc: int, max_len: int):
 # -- the whole run ----------------------------------------------------------------------------------------
 
 def spark_segments(tables: SparkTables, as_of, config: Config | None = None, *, seed: int = 0,
-                   features=None) -> dict:
-    """Features and every segment scheme on Spark: a dict of output name -> Spark DataFrame, plus facts."""
+                   features=None, clv=None) -> dict:
+    """Features and every segment scheme on Spark: a dict of output name -> Spark DataFrame, plus facts.
+
+    ``clv``: the run's clv frame, when it has one (value tiers then rank by predicted CLV)."""
     from pyspark.sql import functions as F
 
     cfg = config or load_config()
     feats = features if features is not None else spark_customer_features(tables, as_of, cfg).cache()
-    rv = spark_rfm_value(feats, cfg).cache()
+    rv = spark_rfm_value(feats, cfg, clv=clv).cache()
     lc, windows = spark_lifecycle(tables, feats, as_of, cfg)
     labels, cl = spark_clusters(feats, cfg, seed=seed)
     long = (rv.select("customer_id", F.lit("rfm").alias("scheme"), F.col("rfm").alias("segment"))
