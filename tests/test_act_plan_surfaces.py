@@ -79,7 +79,12 @@ def test_plan_report_dashboard_and_api_show_the_same_counts_and_totals(planned, 
             "value": f"{t['expected_value']:,.2f}"}
 
     # shopseg plan: the total row
+    from shopseg import _cli_out
+
     monkeypatch.setenv("COLUMNS", "200")
+    # rich reads COLUMNS when its console is made, at import: a console imported earlier in this process
+    # (another test module first, as under pytest-xdist) keeps 80 columns and shortens the campaign names
+    monkeypatch.setattr(_cli_out.console, "_width", 200)
     out = CliRunner().invoke(cli_app, ["--workspace", str(ws_path), "plan"])
     assert out.exit_code == 0, out.output
     total_line = next(line for line in out.output.splitlines() if re.search(r"\btotal\b", line))
@@ -87,7 +92,9 @@ def test_plan_report_dashboard_and_api_show_the_same_counts_and_totals(planned, 
     assert cells[:3] == ["total", want["treatment"], want["control"]]
     assert cells[3] == want["cost"] and cells[5] == want["value"]
     for r in summary.itertuples():
-        line = next(x for x in out.output.splitlines() if f" {r.campaign} " in x)
+        found = [x for x in out.output.splitlines() if f" {r.campaign} " in x]
+        assert found, (r.campaign, out.output)
+        line = found[0]
         assert f" {r.treatment:,} " in line and f" {r.control:,} " in line
 
     # the report's campaign section: its sentence and no "(total)" among the campaigns
