@@ -142,13 +142,15 @@ def test_a_run_200_posts_and_get_load_at_once(served):
 
 
 def test_while_lent_sql_answers_wait_and_known_customers_answer(served):
-    """A lent file: GET /segments is a 503 with Retry-After naming the borrower; a customer of the run answers."""
+    """A lent file: GET /segments is a 503 with Retry-After naming the borrower (a dashboard page: the same in
+    HTML); a customer of the run answers."""
     path, base, app, ids = served
     state = app.state.shopseg
     state.lend(Lease(os.getpid(), "pytest"))
     try:
         with httpx.Client(base_url=base, timeout=60) as c:
             seg = c.get("/segments", headers=KEYS["r"])
+            page = c.get("/dashboard/campaign")
             one = c.get(f"/customers/{ids[1]}", headers=KEYS["r"])
             dup = c.post("/events", json=_event(10_000, ids[1]), headers=KEYS["w"])
             again = c.post("/events", json=_event(10_000, ids[1]), headers=KEYS["w"])
@@ -157,6 +159,10 @@ def test_while_lent_sql_answers_wait_and_known_customers_answer(served):
     poll(lambda: state.gate.lease is None, timeout=120)
     assert seg.status_code == 503 and seg.headers["retry-after"] == "5"
     assert f"pid {os.getpid()}" in seg.json()["message"] and "`shopseg pytest`" in seg.json()["message"]
+    # a dashboard page says the same in HTML (not a JSON body in the browser) and reloads itself
+    assert page.status_code == 503 and page.headers["content-type"].startswith("text/html")
+    assert page.headers["retry-after"] == "5" and '<meta http-equiv="refresh" content="5">' in page.text
+    assert "`shopseg pytest`" in page.text and f"pid {os.getpid()}" in page.text
     assert one.status_code == 200 and one.json()["customer_id"] == ids[1]
     # the same body twice while lent: journaled once (one batch id), applied once
     assert dup.status_code == again.status_code == 202 and dup.json()["batch"] == again.json()["batch"]

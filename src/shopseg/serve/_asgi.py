@@ -3,8 +3,11 @@ FastAPI's routing when the snapshot knows the customer."""
 
 from __future__ import annotations
 
+import html
+
 import pydantic_core
 from fastapi import FastAPI
+from fastapi.responses import HTMLResponse
 from pydantic import TypeAdapter
 
 from ..views import shape
@@ -30,6 +33,20 @@ def _lent_response(e: Lent):
     return _error(503, "workspace_lent", f"{e} This answer needs the workspace's database.",
                   hint="Retry in a moment (Retry-After). GET /customers/{id} for a customer of the run and "
                        "POST /events keep working meanwhile.", headers={"Retry-After": "5"})
+
+
+def _lent_page(e: Lent, path: str):
+    """A dashboard page while the file is lent: the same words in HTML, reloading itself every 5 s (a browser
+    shows a JSON error body as raw text; the customer lookup by id keeps working from memory)."""
+    words = html.escape(str(e))
+    body = ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+            "<meta http-equiv=\"refresh\" content=\"5\"><title>Busy · shopseg</title>"
+            "<link rel=\"stylesheet\" href=\"/static/app.css\"></head><body><main><h1>One moment</h1>"
+            f"<p id=\"busy\">{words}</p><p>This page needs the workspace's database and reloads itself every "
+            "5 seconds until the command gives it back. Customers of the current run answer meanwhile at "
+            "<code>GET /customers/{id}</code>.</p>"
+            f"<p><a href=\"{html.escape(path, quote=True)}\">Try again now</a></p></main></body></html>")
+    return HTMLResponse(body, status_code=503, headers={"Retry-After": "5"})
 
 
 # Sent with every response (docs/security.md): no framing, no MIME sniffing, no referrer, and a content security
@@ -95,7 +112,9 @@ class _App(FastAPI):
                     with self.shopseg_state.gate.use():  # the file is not lent away while this runs
                         await super().__call__(scope, receive, send)
                 except Lent as e:
-                    await _lent_response(e)(scope, receive, send)
+                    answer = _lent_page(e, scope["path"]) if scope["path"].startswith("/dashboard") else \
+                        _lent_response(e)
+                    await answer(scope, receive, send)
                 return
         await super().__call__(scope, receive, send)
 
