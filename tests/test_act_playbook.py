@@ -37,7 +37,8 @@ from shopseg.config import load_config
 from shopseg.errors import ConfigError
 
 AS_OF = datetime(2024, 7, 1, 23, 59, 59)
-DEFAULT_CAMPAIGNS = ("win_back", "vip", "welcome", "coupon", "reactivation", "last_chance", "cart_reminder")
+DEFAULT_CAMPAIGNS = ("win_back", "vip", "welcome", "coupon", "reactivation", "last_chance", "cart_reminder",
+                     "replenishment")
 
 FEATURES = pd.DataFrame({
     "customer_id": ["c1", "c2", "c3", "c4", "c5", "c6"],
@@ -374,3 +375,61 @@ def test_conditions_compile_to_sql_with_values_quoted():
     assert c.values == ("Can't Lose Them", "At Risk")
     assert c.sql() == """("rfm" IS NOT NULL AND "rfm" IN ('Can''t Lose Them', 'At Risk'))"""
     assert parse_condition("churn_probability > 0.7").sql() == '("churn_probability" IS NOT NULL AND "churn_probability" > 0.7)'
+
+
+def test_why_a_customer_was_left_out_names_the_condition_and_their_value(ws):
+    """c4 fails every campaign (its clv quantile is 0); c5 is eligible for rescue but its expected value is -1;
+    c1 has an action, so the view has nothing to explain; the campaigns are the run's stored config's."""
+    from shopseg.act.why_not import why_not_planned
+    from shopseg.views import not_planned
+
+    fake_run(ws)
+    cfg = act_config()
+    ws.con.execute("UPDATE runs SET config = ? WHERE run_id = 1", [cfg.to_json()])
+    plan_actions(ws, 1, AS_OF, config=cfg)
+    assert not_planned(ws.con, "c4") == [
+        "hello: needs lifecycle in new; theirs is active.",
+        "perks: needs value_tier in high; theirs is mid.",
+        "rescue: needs clv_quantile >= 0.5; theirs is 0.",
+    ]
+    assert why_not_planned(ws, 1, "c5") == [
+        "rescue: eligible, but not planned: its expected value for this customer (uplift x net value of a response "
+        "- cost) was at most act.min_expected_value (0).",
+        "hello: needs lifecycle in new; theirs is silent.",
+        "perks: needs value_tier in high; theirs is low.",
+    ]
+    assert not_planned(ws.con, "c1") is None
+    assert why_not_planned(ws, 1, "nobody") == [
+        "No features for this customer in the plan's run, so no campaign could consider them."]
+
+
+def test_why_left_out_says_the_cooldown_and_the_budget(ws):
+    fake_run(ws, 1, datetime(2024, 6, 20, 23, 59, 59))
+    plan_actions(ws, 1, datetime(2024, 6, 20, 23, 59, 59), config=act_config())
+    fake_run(ws, 2, AS_OF)
+    cfg = act_config(budget=1.0)
+    plan_actions(ws, 2, AS_OF, config=cfg)
+    from shopseg.act.why_not import why_not_planned
+
+    got = why_not_planned(ws, 2, "c2", config=cfg)
+    assert got[0] == "hello: eligible, but contacted on 2024-06-20, inside its 30-day cooldown."
+    got = why_not_planned(ws, 2, "c5", config=cfg)
+    assert got[0].endswith("or the budget (act.budget 1.00) went to customers worth more per unit of cost.")
+
+
+def test_the_cli_customer_card_lists_why_nothing_was_planned(ws):
+    from typer.testing import CliRunner
+
+    from shopseg.cli import app
+
+    fake_run(ws)
+    cfg = act_config()
+    ws.con.execute("UPDATE runs SET config = ? WHERE run_id = 1", [cfg.to_json()])
+    plan_actions(ws, 1, AS_OF, config=cfg)
+    path = ws.path
+    ws.close()
+    text = CliRunner().invoke(app, ["--workspace", str(path), "customer", "c4"]).stdout
+    assert ("  next action Nothing planned.\n    - hello: needs lifecycle in new; theirs is active.\n"
+            "    - perks: needs value_tier in high; theirs is mid.\n") in text
+    text = CliRunner().invoke(app, ["--workspace", str(path), "customer", "c1"]).stdout
+    assert "  next action perks by email" in text and "    - " not in text.split("next action")[1]

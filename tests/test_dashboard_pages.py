@@ -53,6 +53,15 @@ def test_recommendations_show_product_names_and_why():
     assert '<p id="next-action" class="muted">Nothing planned.</p>' in html
 
 
+def test_a_customer_without_an_action_is_told_why_each_campaign_left_them_out():
+    why = ["win_back: needs churn_probability >= 0.8; theirs is 0.557.", "vip: needs value_tier in high; theirs is low."]
+    html = env().get_template("customer.html").render(view=view(next_action=None), why_not=why, customer_id="c1",
+                                                     version="x", active="customer")
+    assert ('<ul id="why-not" class="muted"><li>win_back: needs churn_probability &gt;= 0.8; theirs is 0.557.</li>'
+            "<li>vip: needs value_tier in high; theirs is low.</li></ul>") in html
+    assert 'id="why-not"' not in render(view(next_action=ACTION))
+
+
 def test_campaign_rows_show_rounded_figures():
     plan = {"run_id": 1, "note": None, "priors": None, "summary": [{"campaign": "vip", "channel": "email", "treatment": 1234,
             "control": 56, "cost": 0.05, "incremental_value": 2.79, "expected_value": 2.74086, "uplift": 0.005}],

@@ -112,6 +112,16 @@ def build_frame(ws, run_id: int, fields: set[str], *, name: str = "_act_frame", 
     runner names); without it, the newest run up to ``run_id`` with rows (``ws.source_run``).
     Returns the run each source was read from (None when absent).
     """
+    sql, runs = frame_sql(ws, run_id, fields, source_run=source_run)
+    ws.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}").fetchall()
+    return runs
+
+
+def frame_sql(ws, run_id: int, fields: set[str], *, source_run=None, customer_id: str | None = None
+              ) -> tuple[str, dict]:
+    """The SELECT behind :func:`build_frame` (one row per customer; no table made: a read-only connection can
+    run it) and the run each source is read from.  ``customer_id``: that customer's row only (the shop-wide
+    columns, CLV quantile and cluster means, are still computed over every customer)."""
     if source_run is None:
         def source_run(table):
             return ws.source_run(table, run_id)
@@ -159,10 +169,12 @@ def build_frame(ws, run_id: int, fields: set[str], *, name: str = "_act_frame", 
                               f"({', '.join(feat_cols[:12])}...).")
         means.append(f'CASE WHEN cluster IS NULL THEN NULL ELSE avg(CAST("{feat}" AS DOUBLE)) '
                      f'OVER (PARTITION BY cluster) END AS "{f}"')
+    # one customer: filter the features at the source unless a cluster mean needs every customer's row
+    one = f" AND CAST(customer_id AS VARCHAR) = {_sql_str(str(customer_id))}" \
+        if customer_id is not None and not means else ""
     sql = f"""
-        CREATE OR REPLACE TEMP TABLE {name} AS
         WITH f AS (SELECT CAST(customer_id AS VARCHAR) AS customer_id, {', '.join(num)}
-                   FROM customer_features WHERE run_id = {runs['customer_features']}),
+                   FROM customer_features WHERE run_id = {runs['customer_features']}{one}),
              seg AS ({seg}), ch AS ({ch}), cl AS ({cl}), due AS ({due}), ints AS ({ints})
         SELECT f.*, {NET_SQL}, {', '.join(f'seg.{s}' for s in schemes)}, ch.churn_tier, ch.churn_probability,
                cl.clv, cl.p_alive, cl.expected_purchases_90d, cl.clv_quantile,
@@ -171,8 +183,7 @@ def build_frame(ws, run_id: int, fields: set[str], *, name: str = "_act_frame", 
         FROM f LEFT JOIN seg USING (customer_id) LEFT JOIN ch USING (customer_id) LEFT JOIN cl USING (customer_id)
                LEFT JOIN due USING (customer_id) LEFT JOIN ints USING (customer_id)
     """
-    ws.con.execute(sql).fetchall()
-    return runs
+    return sql, runs
 
 
 def unit_hash_sql(*parts: str) -> str:

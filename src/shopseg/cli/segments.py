@@ -140,10 +140,11 @@ def customer(
 ):
     """Show one customer as of the latest run: segments, interests, churn risk and reasons, lifetime value,
     recommendations and the next action (the API's customer view, in words)."""
-    from ..views import customer_view, next_action_words, recommendation_words
+    from ..views import customer_view, next_action_words, not_planned, recommendation_words
 
     with _open(create=False, read_only=True) as ws:
         view = customer_view(ws.con, customer_id)
+        why_not = not_planned(ws.con, customer_id) if view is not None and view["next_action"] is None else None
     if view is None:
         raise ShopsegError(f"No customer {customer_id!r} in the workspace.",
                            hint="Customer ids are text and case-sensitive.")
@@ -179,3 +180,5 @@ def customer(
             say(f"    {k}. {recommendation_words(r)}")
     if view["next_action"] is not None or view["run_id"] is not None:
         say(f"  next action {next_action_words(view['next_action'])}")
+        for sentence in why_not or ():
+            say(f"    - {sentence}")

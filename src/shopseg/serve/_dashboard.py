@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from .. import __version__
 from ..errors import NotFoundError
+from ..views import not_planned
 from ._errors import MAX_PAGE, ApiError
 from ._reads import (
     campaign_plan,
@@ -95,8 +96,12 @@ def dashboard_routes(app: FastAPI, state: _State, templates, _level, _which) -> 
     def dash_customer(request: Request, id: str | None = None):
         if (r := guarded(request)) is not None:
             return r
-        view = customer_view(state, state.cursor(), id) if id else None
-        return page(request, "customer.html", active="customer", customer_id=id, view=view)
+        cur = state.cursor()
+        view = customer_view(state, cur, id) if id else None
+        # why no campaign chose them: read on demand for this page (the API's hot path does not pay for it)
+        why_not = not_planned(cur, id, state.runs(cur)["run_id"]) if view is not None and not view.next_action \
+            else None
+        return page(request, "customer.html", active="customer", customer_id=id, view=view, why_not=why_not)
 
     @app.get("/dashboard/campaign", response_class=HTMLResponse, include_in_schema=False)
     def dash_campaign(request: Request):

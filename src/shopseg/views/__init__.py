@@ -20,13 +20,13 @@ run or the latest earlier one that wrote it).
 """
 
 from ._frames import CLV_COLUMNS, customer_interests, customers
-from .customer import (VIEW_PARTS, customer_view, next_action_words, read_parts, read_runs, recommendation_words,
-                       shape, view_sql)
+from .customer import (VIEW_PARTS, customer_view, next_action_words, not_planned, read_parts, read_runs,
+                       recommendation_words, shape, view_sql)
 from .plan import plan_view
 from .segments import (FIGURES, k_min_of, members, segment_figures, segment_figures_sql, segment_listing,
                        segment_run, suppress_small)
 
 __all__ = ["CLV_COLUMNS", "FIGURES", "VIEW_PARTS", "customer_interests", "customer_view", "customers", "k_min_of",
-           "members", "next_action_words", "plan_view", "read_parts", "read_runs", "recommendation_words",
+           "members", "next_action_words", "not_planned", "plan_view", "read_parts", "read_runs", "recommendation_words",
            "segment_figures", "segment_figures_sql", "segment_listing", "segment_run", "shape", "suppress_small",
            "view_sql"]

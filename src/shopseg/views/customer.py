@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 # Per output table: the columns a customer view reads, and whether the customer has many rows in it.
@@ -219,6 +220,22 @@ def customer_view(con, customer_id: str, run_id: int | None = None) -> dict | No
     """
     runs = read_runs(con, run_id)
     return shape(runs, customer_id, read_parts(con, runs, customer_id))
+
+
+def not_planned(con, customer_id: str, run_id: int | None = None) -> list[str] | None:
+    """Why the plan of ``run_id`` (default: the latest done run) has no action for ``customer_id``: one sentence
+    per enabled campaign (:func:`shopseg.act.why_not.why_not_planned`); None when the customer has an action or
+    no run planned actions.  Read on demand (the CLI's ``customer``, the dashboard's customer page), not part of
+    :func:`customer_view`: it evaluates every campaign's conditions, which the API's hot path does not pay for."""
+    from ..act.why_not import why_not_planned
+    from ..workspace import Workspace
+
+    runs = read_runs(con, run_id)
+    plan = runs["tables"].get("actions")
+    if plan is None or con.execute("SELECT 1 FROM actions WHERE run_id = ? AND customer_id = ? LIMIT 1",
+                                   [plan, str(customer_id)]).fetchone():
+        return None
+    return why_not_planned(Workspace(Path("."), con), plan, str(customer_id))
 
 
 def _money(v) -> str:
