@@ -3,6 +3,7 @@ browse and mention in reviews (:mod:`shopseg.segment.interest`)."""
 
 from __future__ import annotations
 
+from ...params import Interval
 from .._registry import Scheme, SchemeContext, SchemeResult
 
 
@@ -17,4 +18,8 @@ def compute(ctx: SchemeContext) -> SchemeResult:
 
 
 SCHEME = Scheme("interest", "The category a customer buys, browses and mentions most over the shop's mix "
-                "(shrunk lift; up to three per customer in customer_interests).", compute)
+                "(shrunk lift; up to three per customer in customer_interests).", compute,
+                parameters={"prior_weight": Interval(float, 0, None), "min_lift": Interval(float, 1, None),
+                            "max_interests": Interval(int, 1, 10), "browse_weight": Interval(float, 0, None),
+                            "review_weight": Interval(float, 0, None), "topic_weight": Interval(float, 0, None),
+                            "derived_groups": Interval(int, 0, 500), "derived_min_products": Interval(int, 1, None)})
