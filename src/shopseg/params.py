@@ -132,22 +132,6 @@ def _iso(v: str) -> bool:
         return False
 
 
-def scheme_names(*, many: bool) -> Check:
-    """A setting naming segment schemes, checked against the scheme registry (imported when checked)."""
-    def ok(v):
-        from .segment._registry import check_names
-
-        return check_names(v, many=many)
-
-    def words() -> str:
-        from .segment._registry import names
-
-        known = ", ".join(repr(n) for n in names())
-        return f"a list of distinct names from {known}" if many else f"one of {known}"
-
-    return Check(words, ok)
-
-
 def validate_setting(dotted: str, value, c: Constraint, source: str = "") -> None:
     """The config's one message: the setting, where it came from, what it must be, what came."""
     if not c.is_satisfied_by(value):

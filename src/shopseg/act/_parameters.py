@@ -4,7 +4,8 @@
 the playbook's own reader (:func:`shopseg.act._campaigns.check_act`), which names the campaign and key at fault.
 """
 
-from ..params import Check, Interval, Options, scheme_names
+from ..params import Check, Interval, Options
+from ..segment._registry import scheme_names_constraint as scheme_names
 
 
 def _check_act(act) -> bool:

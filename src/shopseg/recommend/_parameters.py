@@ -1,6 +1,7 @@
 """Constraints of the ``[recommend]`` settings (docs/action.md), checked by :mod:`shopseg.params`."""
 
-from ..params import Check, Interval, Options, scheme_names
+from ..params import Check, Interval, Options
+from ..segment._registry import scheme_names_constraint as scheme_names
 
 PARAMETER_CONSTRAINTS = {
     "recommend.top_n": Interval(int, 1, 1000),

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import importlib
 
-from ..params import scheme_names
 from . import _registry
 
-_OWN = {"segments.schemes": scheme_names(many=True)}
+_OWN = {"segments.schemes": _registry.scheme_names_constraint(many=True)}
 
 
 def _scheme_for(section: str):

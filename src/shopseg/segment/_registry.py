@@ -177,3 +177,13 @@ def check_names(value, *, many: bool) -> bool:
     if many:
         return isinstance(value, list) and len(set(value)) == len(value) and all(x in known for x in value)
     return value in known
+
+
+def scheme_names_constraint(*, many: bool) -> params.Check:
+    """The constraint of a setting naming schemes (``segments.schemes``, ``act.stratify_by``,
+    ``recommend.popularity_scheme``, ``privacy.dp.schemes``): a list of distinct known names, or one."""
+    def words() -> str:
+        known = ", ".join(repr(n) for n in names())
+        return f"a list of distinct names from {known}" if many else f"one of {known}"
+
+    return params.Check(words, lambda v: check_names(v, many=many))

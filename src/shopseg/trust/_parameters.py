@@ -1,6 +1,7 @@
 """Constraints of the ``[privacy]`` settings (pseudonyms, differentially private releases: docs/security.md)."""
 
-from ..params import DISTINCT_NAMES, Check, Interval, Options, scheme_names
+from ..params import DISTINCT_NAMES, Check, Interval, Options
+from ..segment._registry import scheme_names_constraint as scheme_names
 
 PARAMETER_CONSTRAINTS = {
     "privacy.pii": Options("keep", "hash", "separate"),
