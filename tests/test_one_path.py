@@ -137,7 +137,7 @@ def test_the_live_path_gives_the_batch_runs_outputs_for_every_stage_that_scores(
         served = live.reference()
         assert [s.name for s in served.stages] == ["clv", "segments", "churn"]
         feats, segs, churn, clv = _batch(ws, served.run_id)
-        scored = {"rfm", "value_tier", "lifecycle", "cluster", "age_band", "gender", "geo"}
+        scored = {"rfm", "value_tier", "lifecycle", "cluster", "age_band", "gender", "geo", "interest"}
         assert scored <= set(segs["scheme"])  # the demo shop has every one of them
         want_segs = {(r.customer_id, r.scheme): r.segment for r in segs.itertuples() if r.scheme in scored}
         got_segs = {}
@@ -200,6 +200,43 @@ def test_a_posted_order_is_scored_by_the_runner_and_stored_live(demo, tmp_path):
         assert f["frequency"] == want["segments"][cid]["features"]["frequency"].iloc[0]
         assert json.loads(churn_j)["probability"] == pytest.approx(want["churn"][cid]["probability"], rel=1e-9)
         assert json.loads(clv_j)["p_alive"] == pytest.approx(want["clv"][cid]["p_alive"], rel=1e-9)
+    finally:
+        ws.close()
+
+
+def test_posted_orders_move_a_customers_interest_live(demo, tmp_path):
+    """Orders of one category posted for a customer make it their interest in live_segments, with the run's
+    shop mix: the same label the runner gives over the workspace's own tables."""
+    from shopseg.serve.live import LiveUpdater, end_of_day
+
+    path = tmp_path / "ws"
+    shutil.copytree(demo, path)
+    ws = open_workspace(path)
+    try:
+        live = LiveUpdater(ws.path, ws.con.cursor())
+        run = live.reference().run_id
+        # the category fewest customers hold as their interest, and a customer whose interest is another one
+        cat = ws.sql("SELECT p.category FROM products p WHERE p.category IS NOT NULL GROUP BY 1 "
+                     "ORDER BY (SELECT count(*) FROM segments s WHERE s.run_id = ? AND s.scheme = 'interest' "
+                     "AND s.segment = p.category), 1 LIMIT 1", [run])[0][0]
+        # the customer with the least evidence (orders and events) among those whose interest is another one
+        cid, before = ws.sql("SELECT s.customer_id, s.segment FROM segments s WHERE s.run_id = ? AND s.scheme = "
+                             "'interest' AND s.segment <> ? ORDER BY (SELECT count(*) FROM orders o WHERE "
+                             "o.customer_id = s.customer_id) + (SELECT count(*) FROM events e WHERE e.customer_id = "
+                             "s.customer_id), 1 LIMIT 1", [run, cat])[0]
+        pids = [r[0] for r in ws.sql("SELECT product_id FROM products WHERE category = ? ORDER BY 1 LIMIT 4", [cat])]
+        when = pd.Timestamp("2025-01-03 09:00")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for k in range(6):  # six orders of the category, a day apart
+                at = (when + pd.Timedelta(days=k)).to_pydatetime()
+                live.apply({"orders": [{"order_id": f"OI-{k}", "customer_id": cid, "ordered_at": at,
+                                        "kind": "sale"}],
+                            "order_lines": [{"order_id": f"OI-{k}", "product_id": pids[k % len(pids)],
+                                             "quantity": 1, "unit_price": 10.0}]})
+            want = runner.score(live.reference(), ws, [cid], end_of_day(at))
+        got = dict(ws.sql("SELECT scheme, segment FROM live_segments WHERE customer_id = ?", [cid]))
+        assert before != cat and got["interest"] == cat == want["segments"][cid]["segments"]["interest"]
     finally:
         ws.close()
 

@@ -52,36 +52,46 @@ BROWSE_EVENTS = ("view", "click", "add_to_cart", "wishlist")
 TOPIC_WORDS = 2  # a topic interest is named from this many of its top words
 
 
-def _evidence_sql(has_events: bool, has_reviews: bool, has_topics: bool = False, derived: bool = False) -> str:
+def _lines_sql(has_events: bool) -> str:
+    """(customer_id, product_id, w): a product of a sale order counts 1, a browse event ``$browse_weight``; the
+    ``/*only*/`` markers restrict it to ``$customers`` on the live path (:func:`shopseg.workspace.only_customers`)."""
     parts = ["""
         SELECT customer_id, product_id, 1.0 AS w FROM (
             SELECT DISTINCT o.customer_id, o.order_id, l.product_id
-            FROM orders o JOIN order_lines l USING (order_id)
-            WHERE o.kind = 'sale' AND o.customer_id IS NOT NULL AND o.ordered_at < $as_of)"""]
+            FROM orders o JOIN order_lines l ON l.order_id = o.order_id
+            WHERE o.kind = 'sale' AND o.customer_id IS NOT NULL AND o.ordered_at < $as_of/*only:o*/)"""]
     if has_events:
         parts.append(f"""
         SELECT customer_id, product_id, $browse_weight AS w FROM events
-        WHERE customer_id IS NOT NULL AND product_id IS NOT NULL AND occurred_at < $as_of
+        WHERE customer_id IS NOT NULL AND product_id IS NOT NULL AND occurred_at < $as_of/*only*/
           AND event_type IN ({", ".join(f"'{e}'" for e in BROWSE_EVENTS)})""")
-    ev = " UNION ALL ".join(parts)
-    brand_reviews = ""
-    if has_reviews:
-        brand_reviews = """
-        UNION ALL
-        SELECT customer_id, 'brand' AS kind, b AS item, $review_weight AS weight
-        FROM (SELECT customer_id, unnest(brand_mentions) AS b FROM review_insights
+    return " UNION ALL ".join(parts)
+
+
+def _review_sql(has_topics: bool) -> str:
+    """(customer_id, kind, item, weight, reviewed_at): the review evidence of run ``$run_id`` before ``$as_of``."""
+    sql = """
+        SELECT customer_id, 'brand' AS kind, b AS item, $review_weight AS weight, reviewed_at
+        FROM (SELECT customer_id, unnest(brand_mentions) AS b, reviewed_at FROM review_insights
               WHERE run_id = $run_id AND customer_id IS NOT NULL AND reviewed_at < $as_of)
         WHERE b IS NOT NULL AND b IN (SELECT brand FROM products)"""
     if has_topics:
-        brand_reviews += f"""
+        sql += f"""
         UNION ALL
         SELECT customer_id, 'topic' AS kind,
                array_to_string(string_split(topic, ' / ')[1:{TOPIC_WORDS}], ' / ') AS item,
-               $topic_weight AS weight
+               $topic_weight AS weight, reviewed_at
         FROM review_insights
         WHERE run_id = $run_id AND customer_id IS NOT NULL AND reviewed_at < $as_of AND topic IS NOT NULL"""
+    return sql
+
+
+def _evidence_sql(has_events: bool, has_reviews: bool, has_topics: bool = False, derived: bool = False) -> str:
+    reviews = f"""
+        UNION ALL
+        SELECT customer_id, kind, item, weight FROM ({_review_sql(has_topics)})""" if has_reviews else ""
     return f"""
-    WITH ev AS ({ev}),
+    WITH ev AS ({_lines_sql(has_events)}),
     item AS (
         SELECT ev.customer_id, {"coalesce(p.category, d.category)" if derived else "p.category"} AS category,
                p.brand, sum(ev.w) AS w
@@ -93,9 +103,18 @@ def _evidence_sql(has_events: bool, has_reviews: bool, has_topics: bool = False,
     SELECT customer_id, kind, item, sum(weight) AS weight FROM (
         SELECT customer_id, 'category' AS kind, category AS item, w AS weight FROM item WHERE category IS NOT NULL
         UNION ALL
-        SELECT customer_id, 'brand' AS kind, brand AS item, w AS weight FROM item WHERE brand IS NOT NULL{brand_reviews}
+        SELECT customer_id, 'brand' AS kind, brand AS item, w AS weight FROM item WHERE brand IS NOT NULL{reviews}
     ) GROUP BY ALL ORDER BY customer_id, kind, item
     """
+
+
+def _sources(ws, run_id, topic_weight) -> tuple[bool, bool, bool]:
+    """Whether the shop has browse events, run ``run_id`` review evidence, and review topics."""
+    has_events = ws.has_table("events") and bool(ws.scalar("SELECT count(*) FROM events"))
+    has_reviews = run_id is not None and ws.has_table("review_insights") and bool(
+        ws.scalar("SELECT count(*) FROM review_insights WHERE run_id = ?", [int(run_id)]))
+    has_topics = has_reviews and topic_weight > 0 and "topic" in ws.columns("review_insights")
+    return has_events, has_reviews, has_topics
 
 
 def interest_evidence(ws, as_of, *, browse_weight: float = 0.2, review_weight: float = 1.0,
@@ -106,10 +125,7 @@ def interest_evidence(ws, as_of, *, browse_weight: float = 0.2, review_weight: f
     ``derived_groups`` > 0: when no product has a category, products are grouped from their names
     (:func:`shopseg.segment.product_groups.derived_categories`) and the groups count as categories.
     """
-    has_events = ws.has_table("events") and bool(ws.scalar("SELECT count(*) FROM events"))
-    has_reviews = run_id is not None and ws.has_table("review_insights") and bool(
-        ws.scalar("SELECT count(*) FROM review_insights WHERE run_id = ?", [int(run_id)]))
-    has_topics = has_reviews and topic_weight > 0 and "topic" in ws.columns("review_insights")
+    has_events, has_reviews, has_topics = _sources(ws, run_id, topic_weight)
     params = {"as_of": pd.Timestamp(as_of).to_pydatetime()}
     if has_events:
         params["browse_weight"] = float(browse_weight)
@@ -129,7 +145,7 @@ def interest_evidence(ws, as_of, *, browse_weight: float = 0.2, review_weight: f
     return ev
 
 
-def affinities(evidence: pd.DataFrame, prior_weight: float = 2.0) -> pd.DataFrame:
+def affinities(evidence: pd.DataFrame, prior_weight: float = 2.0, shop_share=None) -> pd.DataFrame:
     """Shares and shrunk lifts per (customer, kind, item) from :func:`interest_evidence`'s frame.
 
     >>> ev = pd.DataFrame({"customer_id": ["a", "a", "b"], "kind": "category", "item": ["home", "toys", "toys"],
@@ -141,11 +157,17 @@ def affinities(evidence: pd.DataFrame, prior_weight: float = 2.0) -> pd.DataFram
               b toys    1.0         0.8 1.1765
 
     a, home: (2 + 2) / (4 x 0.2 + 2) = 4 / 2.8; unshrunk 0.5 / 0.2 = 2.5.
+
+    ``shop_share``: the shop's mix taken as given (a stored run's, :class:`InterestState`), not from ``evidence``
+    (a few customers' on the live path).
     """
     ev = evidence.loc[evidence["weight"] > 0] if (evidence["weight"] <= 0).any() else evidence
     ev = ev.copy()
-    kind_total = ev.groupby("kind")["weight"].transform("sum")
-    ev["shop_share"] = ev.groupby(["kind", "item"])["weight"].transform("sum") / kind_total
+    if shop_share is None:
+        kind_total = ev.groupby("kind")["weight"].transform("sum")
+        ev["shop_share"] = ev.groupby(["kind", "item"])["weight"].transform("sum") / kind_total
+    else:
+        ev["shop_share"] = shop_share(ev)
     ev["customer_weight"] = ev.groupby(["customer_id", "kind"])["weight"].transform("sum")
     k = float(prior_weight)
     ev["share"] = ev["weight"] / ev["customer_weight"]
@@ -153,13 +175,15 @@ def affinities(evidence: pd.DataFrame, prior_weight: float = 2.0) -> pd.DataFram
     return ev.reset_index(drop=True)
 
 
-def customer_interests(aff: pd.DataFrame, *, min_lift: float = 1.5, max_interests: int = 3) -> pd.DataFrame:
+def customer_interests(aff: pd.DataFrame, *, min_lift: float = 1.5, max_interests: int = 3,
+                       base: str | None = None) -> pd.DataFrame:
     """Up to ``max_interests`` interests per customer: customer_id, rank (1..), interest, name, lift, weight.
 
-    Interests are categories (brands when the evidence has no category) and review topics; ``name`` adds the
-    customer's most lifted brand within the category when it reaches ``min_lift`` too.
+    Interests are categories (brands when the evidence has no category; ``base`` says which when the evidence
+    is a few customers') and review topics; ``name`` adds the customer's most lifted brand within the category
+    when it reaches ``min_lift`` too.
     """
-    base = "category" if (aff["kind"] == "category").any() else "brand"
+    base = base or ("category" if (aff["kind"] == "category").any() else "brand")
     top = aff.loc[aff["kind"].isin([base, "topic"]) & (aff["lift"] >= min_lift)]
     top = top.sort_values(["customer_id", "lift", "weight", "item"], ascending=[True, False, False, True])
     top = top.assign(rank=top.groupby("customer_id").cumcount() + 1)
@@ -277,3 +301,84 @@ def segment_descriptions(aff: pd.DataFrame, ci: pd.DataFrame, seg: pd.Series, id
         brands = [b["brand"] for b in extras.get(s, {}).get("top_brands", [])]
         names[s] = f"{s}: {', '.join(brands)}" if brands and s != NO_INTEREST else s
     return names, extras
+
+
+# -- the live score ---------------------------------------------------------------------------------------------
+
+@dataclass
+class InterestState:
+    """What a stored run left for scoring a few customers' interest (the scheme's ``state``): the run's shop mix
+    (each item's share of its kind, and each kind's total weight), its base kind, the run's review evidence per
+    customer (reviews are mined by the run, not live), the derived product groups and the settings."""
+
+    config: object
+    as_of: object
+    shop: dict  # (kind, item) -> shop share
+    totals: dict  # kind -> total weight
+    base: str
+    reviews: pd.DataFrame  # customer_id, kind, item, weight, reviewed_at
+    groups: dict  # product_id -> derived category (a shop without categories or brands)
+    has_events: bool
+
+
+def interest_state(ws, as_of, cfg, review_run: int | None) -> InterestState | None:
+    """The shop mix of the run as of ``as_of`` (the batch's evidence over every customer), or None without one."""
+    g = cfg["segments.interest"]
+    ev = interest_evidence(ws, as_of, browse_weight=g["browse_weight"], review_weight=g["review_weight"],
+                           topic_weight=g["topic_weight"], run_id=review_run, derived_groups=g["derived_groups"],
+                           derived_min_products=g["derived_min_products"])
+    if not len(ev):
+        return None
+    aff = affinities(ev, g["prior_weight"]).drop_duplicates(["kind", "item"])
+    has_events, has_reviews, has_topics = _sources(ws, review_run, g["topic_weight"])
+    reviews = ws.df(_review_sql(has_topics), {"as_of": pd.Timestamp(as_of).to_pydatetime(), "run_id": int(review_run),
+                                              "review_weight": float(g["review_weight"]),
+                                              **({"topic_weight": float(g["topic_weight"])} if has_topics else {})}) \
+        if has_reviews else pd.DataFrame(columns=["customer_id", "kind", "item", "weight", "reviewed_at"])
+    groups = derived_categories(ws, n_groups=g["derived_groups"], min_products=g["derived_min_products"])
+    return InterestState(cfg, as_of, dict(zip(zip(aff["kind"], aff["item"]), aff["shop_share"])),
+                         ev.groupby("kind")["weight"].sum().to_dict(),
+                         "category" if (ev["kind"] == "category").any() else "brand", reviews,
+                         dict(zip(groups["product_id"], groups["category"])), has_events)
+
+
+def interest_score(st: InterestState, reader, customers: list[str], as_of) -> list[str]:
+    """Each customer's primary interest as of ``as_of``: their purchases and browsing read now (``reader``: the
+    live service's store or the workspace), their reviews' evidence as the run mined it, lifted over the run's
+    shop mix. An item the run never saw counts as the customer's own weight over the run's total of its kind."""
+    from ..workspace import only_customers
+
+    g = st.config["segments.interest"]
+    ids = [str(c) for c in customers]
+    lines = only_customers(_lines_sql(st.has_events))
+    params = {"as_of": as_of, "customers": ids, **({"browse_weight": float(g["browse_weight"])} if st.has_events
+                                                   else {})}
+    rows = reader.con.execute(
+        f"SELECT ev.customer_id, ev.product_id, ev.w, p.category, p.brand FROM ({lines}) ev "
+        f"JOIN products p ON p.product_id = ev.product_id WHERE coalesce(p.is_merchandise, TRUE)", params).fetchall()
+    lines_df = pd.DataFrame(rows, columns=["customer_id", "product_id", "w", "category", "brand"])
+    if st.groups:
+        lines_df["category"] = lines_df["category"].where(lines_df["category"].notna(),
+                                                          lines_df["product_id"].astype(str).map(st.groups))
+    lines_df["customer_id"] = lines_df["customer_id"].astype(str)
+    parts = [lines_df.dropna(subset=[col]).groupby(["customer_id", col], as_index=False)["w"].sum()
+             .rename(columns={col: "item", "w": "weight"}).assign(kind=col) for col in ("category", "brand")]
+    rv = st.reviews
+    if len(rv):
+        rv = rv.loc[rv["customer_id"].astype(str).isin(set(ids)) & (rv["reviewed_at"] < pd.Timestamp(as_of))]
+        parts.append(rv[["customer_id", "kind", "item", "weight"]].astype({"customer_id": str}))
+    ev = pd.concat(parts, ignore_index=True)
+    if not len(ev):
+        return [NO_INTEREST] * len(ids)
+    ev = ev.groupby(["customer_id", "kind", "item"], as_index=False)["weight"].sum()
+
+    def shop_share(frame: pd.DataFrame) -> np.ndarray:
+        own = frame["weight"].to_numpy(float)
+        known = [st.shop.get(k) for k in zip(frame["kind"], frame["item"])]
+        total = np.array([st.totals.get(k, 0.0) for k in frame["kind"]], dtype=float)
+        return np.array([s if s is not None else w / (t + w) for s, w, t in zip(known, own, total)], dtype=float)
+
+    aff = affinities(ev, g["prior_weight"], shop_share=shop_share)
+    ci = customer_interests(aff, min_lift=g["min_lift"], max_interests=1, base=st.base)
+    primary = dict(zip(ci["customer_id"], ci["interest"]))
+    return [primary.get(c, NO_INTEREST) for c in ids]

@@ -17,8 +17,29 @@ def compute(ctx: SchemeContext) -> SchemeResult:
                         tables={"customer_interests": got.rows})
 
 
+def state(ws, runs):
+    """The run's shop mix and review evidence (:class:`~shopseg.segment.interest.InterestState`), or None when the
+    run has no interest segments."""
+    from ..interest import interest_state
+
+    prof, seg = runs.of("segment_profiles"), runs.of("segments")
+    if prof is None or seg is None or not ws.sql(
+            "SELECT 1 FROM segment_profiles WHERE run_id = ? AND scheme = 'interest' LIMIT 1", [prof]):
+        return None
+    return interest_state(ws, runs.as_of, runs.config, seg)  # the batch reads the reviews of the segments run
+
+
+def score(st, reader, customers, as_of):
+    """Each customer's primary interest by the run's shop mix (:func:`~shopseg.segment.interest.interest_score`)."""
+    if st is None:
+        return None
+    from ..interest import interest_score
+
+    return interest_score(st, reader, customers, as_of)
+
+
 SCHEME = Scheme("interest", "The category a customer buys, browses and mentions most over the shop's mix "
-                "(shrunk lift; up to three per customer in customer_interests).", compute,
+                "(shrunk lift; up to three per customer in customer_interests).", compute, state=state, score=score,
                 parameters={"prior_weight": Interval(float, 0, None), "min_lift": Interval(float, 1, None),
                             "max_interests": Interval(int, 1, 10), "browse_weight": Interval(float, 0, None),
                             "review_weight": Interval(float, 0, None), "topic_weight": Interval(float, 0, None),
