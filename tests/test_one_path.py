@@ -305,8 +305,8 @@ def test_a_failed_runs_model_files_go_with_it_and_are_never_loaded(demo, tmp_pat
 
 
 def test_the_live_scheme_scores_run_in_the_online_store_and_agree_with_duckdb(demo, tmp_path):
-    """age_band, gender and geo of every customer, at dates around birthdays (Feb 1, mid-July, a leap day):
-    the online store's SQLite answers (no DuckDB fallback) and equal DuckDB's."""
+    """age_band, gender, geo and interest of every customer, at dates around birthdays (Feb 1, mid-July, a leap
+    day): the online store's SQLite answers (no DuckDB fallback) and equal DuckDB's."""
     import datetime as dt
 
     from shopseg.pipeline import registered_stages
@@ -323,7 +323,7 @@ def test_the_live_scheme_scores_run_in_the_online_store_and_agree_with_duckdb(de
 
         served = load_states(registered_stages(), ws, run[0], run[1], load_config(overrides=json.loads(run[2])))
         schemes = served.states["segments"].schemes
-        assert set(schemes) == {"age_band", "gender", "geo"}
+        assert set(schemes) == {"age_band", "gender", "geo", "interest"}
 
         from shopseg.serve.live import _StoreWs
 

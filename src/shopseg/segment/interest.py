@@ -119,11 +119,12 @@ def _sources(ws, run_id, topic_weight) -> tuple[bool, bool, bool]:
 
 def interest_evidence(ws, as_of, *, browse_weight: float = 0.2, review_weight: float = 1.0,
                       topic_weight: float = 1.0, run_id: int | None = None, derived_groups: int = 0,
-                      derived_min_products: int = 5) -> pd.DataFrame:
+                      derived_min_products: int = 5, groups: pd.DataFrame | None = None) -> pd.DataFrame:
     """Weighted evidence (customer_id, kind, item, weight) before ``as_of`` (see the module doc).
 
     ``derived_groups`` > 0: when no product has a category, products are grouped from their names
-    (:func:`shopseg.segment.product_groups.derived_categories`) and the groups count as categories.
+    (:func:`shopseg.segment.product_groups.derived_categories`, or ``groups`` when given) and the groups count as
+    categories.
     """
     has_events, has_reviews, has_topics = _sources(ws, run_id, topic_weight)
     params = {"as_of": pd.Timestamp(as_of).to_pydatetime()}
@@ -133,7 +134,8 @@ def interest_evidence(ws, as_of, *, browse_weight: float = 0.2, review_weight: f
         params |= {"review_weight": float(review_weight), "run_id": int(run_id)}
     if has_topics:
         params["topic_weight"] = float(topic_weight)
-    groups = derived_categories(ws, n_groups=derived_groups, min_products=derived_min_products)
+    if groups is None:
+        groups = derived_categories(ws, n_groups=derived_groups, min_products=derived_min_products)
     if not len(groups):
         return ws.df(_evidence_sql(has_events, has_reviews, has_topics), params)
     ws.con.register("_interest_groups", groups)
@@ -145,7 +147,7 @@ def interest_evidence(ws, as_of, *, browse_weight: float = 0.2, review_weight: f
     return ev
 
 
-def affinities(evidence: pd.DataFrame, prior_weight: float = 2.0, shop_share=None) -> pd.DataFrame:
+def affinities(evidence: pd.DataFrame, prior_weight: float = 2.0) -> pd.DataFrame:
     """Shares and shrunk lifts per (customer, kind, item) from :func:`interest_evidence`'s frame.
 
     >>> ev = pd.DataFrame({"customer_id": ["a", "a", "b"], "kind": "category", "item": ["home", "toys", "toys"],
@@ -156,18 +158,13 @@ def affinities(evidence: pd.DataFrame, prior_weight: float = 2.0, shop_share=Non
               a toys    0.5         0.8 0.7692
               b toys    1.0         0.8 1.1765
 
-    a, home: (2 + 2) / (4 x 0.2 + 2) = 4 / 2.8; unshrunk 0.5 / 0.2 = 2.5.
-
-    ``shop_share``: the shop's mix taken as given (a stored run's, :class:`InterestState`), not from ``evidence``
-    (a few customers' on the live path).
+    a, home: (2 + 2) / (4 x 0.2 + 2) = 4 / 2.8; unshrunk 0.5 / 0.2 = 2.5 (:func:`interest_score` applies the
+    same formula to a few customers with a stored run's shop mix).
     """
     ev = evidence.loc[evidence["weight"] > 0] if (evidence["weight"] <= 0).any() else evidence
     ev = ev.copy()
-    if shop_share is None:
-        kind_total = ev.groupby("kind")["weight"].transform("sum")
-        ev["shop_share"] = ev.groupby(["kind", "item"])["weight"].transform("sum") / kind_total
-    else:
-        ev["shop_share"] = shop_share(ev)
+    kind_total = ev.groupby("kind")["weight"].transform("sum")
+    ev["shop_share"] = ev.groupby(["kind", "item"])["weight"].transform("sum") / kind_total
     ev["customer_weight"] = ev.groupby(["customer_id", "kind"])["weight"].transform("sum")
     k = float(prior_weight)
     ev["share"] = ev["weight"] / ev["customer_weight"]
@@ -175,15 +172,13 @@ def affinities(evidence: pd.DataFrame, prior_weight: float = 2.0, shop_share=Non
     return ev.reset_index(drop=True)
 
 
-def customer_interests(aff: pd.DataFrame, *, min_lift: float = 1.5, max_interests: int = 3,
-                       base: str | None = None) -> pd.DataFrame:
+def customer_interests(aff: pd.DataFrame, *, min_lift: float = 1.5, max_interests: int = 3) -> pd.DataFrame:
     """Up to ``max_interests`` interests per customer: customer_id, rank (1..), interest, name, lift, weight.
 
-    Interests are categories (brands when the evidence has no category; ``base`` says which when the evidence
-    is a few customers') and review topics; ``name`` adds the customer's most lifted brand within the category
-    when it reaches ``min_lift`` too.
+    Interests are categories (brands when the evidence has no category) and review topics; ``name`` adds the
+    customer's most lifted brand within the category when it reaches ``min_lift`` too.
     """
-    base = base or ("category" if (aff["kind"] == "category").any() else "brand")
+    base = "category" if (aff["kind"] == "category").any() else "brand"
     top = aff.loc[aff["kind"].isin([base, "topic"]) & (aff["lift"] >= min_lift)]
     top = top.sort_values(["customer_id", "lift", "weight", "item"], ascending=[True, False, False, True])
     top = top.assign(rank=top.groupby("customer_id").cumcount() + 1)
@@ -324,9 +319,9 @@ class InterestState:
 def interest_state(ws, as_of, cfg, review_run: int | None) -> InterestState | None:
     """The shop mix of the run as of ``as_of`` (the batch's evidence over every customer), or None without one."""
     g = cfg["segments.interest"]
+    groups = derived_categories(ws, n_groups=g["derived_groups"], min_products=g["derived_min_products"])
     ev = interest_evidence(ws, as_of, browse_weight=g["browse_weight"], review_weight=g["review_weight"],
-                           topic_weight=g["topic_weight"], run_id=review_run, derived_groups=g["derived_groups"],
-                           derived_min_products=g["derived_min_products"])
+                           topic_weight=g["topic_weight"], run_id=review_run, groups=groups)
     if not len(ev):
         return None
     aff = affinities(ev, g["prior_weight"]).drop_duplicates(["kind", "item"])
@@ -335,50 +330,67 @@ def interest_state(ws, as_of, cfg, review_run: int | None) -> InterestState | No
                                               "review_weight": float(g["review_weight"]),
                                               **({"topic_weight": float(g["topic_weight"])} if has_topics else {})}) \
         if has_reviews else pd.DataFrame(columns=["customer_id", "kind", "item", "weight", "reviewed_at"])
-    groups = derived_categories(ws, n_groups=g["derived_groups"], min_products=g["derived_min_products"])
+    reviews["customer_id"] = reviews["customer_id"].astype(str)
     return InterestState(cfg, as_of, dict(zip(zip(aff["kind"], aff["item"]), aff["shop_share"])),
                          ev.groupby("kind")["weight"].sum().to_dict(),
                          "category" if (ev["kind"] == "category").any() else "brand", reviews,
-                         dict(zip(groups["product_id"], groups["category"])), has_events)
+                         dict(zip(groups["product_id"].astype(str), groups["category"])), has_events)
 
 
 def interest_score(st: InterestState, reader, customers: list[str], as_of) -> list[str]:
     """Each customer's primary interest as of ``as_of``: their purchases and browsing read now (``reader``: the
-    live service's store or the workspace), their reviews' evidence as the run mined it, lifted over the run's
-    shop mix. An item the run never saw counts as the customer's own weight over the run's total of its kind."""
+    live service's store or the workspace; the batch's SQL text), their reviews' evidence as the run mined it,
+    lifted over the run's shop mix with the batch's formula (:func:`affinities`) and ranked by its rule (lift,
+    then weight, then name). An item the run never saw counts as the customer's own weight over the run's total
+    of its kind. Arrays, not frames: a POST scores one customer, an incremental run a few thousand."""
     from ..workspace import only_customers
 
     g = st.config["segments.interest"]
     ids = [str(c) for c in customers]
-    lines = only_customers(_lines_sql(st.has_events))
     params = {"as_of": as_of, "customers": ids, **({"browse_weight": float(g["browse_weight"])} if st.has_events
                                                    else {})}
     rows = reader.con.execute(
-        f"SELECT ev.customer_id, ev.product_id, ev.w, p.category, p.brand FROM ({lines}) ev "
-        f"JOIN products p ON p.product_id = ev.product_id WHERE coalesce(p.is_merchandise, TRUE)", params).fetchall()
-    lines_df = pd.DataFrame(rows, columns=["customer_id", "product_id", "w", "category", "brand"])
-    if st.groups:
-        lines_df["category"] = lines_df["category"].where(lines_df["category"].notna(),
-                                                          lines_df["product_id"].astype(str).map(st.groups))
-    lines_df["customer_id"] = lines_df["customer_id"].astype(str)
-    parts = [lines_df.dropna(subset=[col]).groupby(["customer_id", col], as_index=False)["w"].sum()
-             .rename(columns={col: "item", "w": "weight"}).assign(kind=col) for col in ("category", "brand")]
+        f"SELECT CAST(ev.customer_id AS VARCHAR), CAST(ev.product_id AS VARCHAR), ev.w, p.category, p.brand "
+        f"FROM ({only_customers(_lines_sql(st.has_events))}) ev JOIN products p ON p.product_id = ev.product_id "
+        f"WHERE coalesce(p.is_merchandise, TRUE)", params).fetchall()
+    cid, pid, w, cat, brand = (np.array(c, dtype=object) for c in zip(*rows)) if rows else [np.array([], object)] * 5
+    w = w.astype(float)
+    if st.groups and len(cat):
+        none = np.array([c is None for c in cat], dtype=bool)
+        cat[none] = [st.groups.get(p) for p in pid[none]]
+    keys, kinds, items, weights = [], [], [], []
+    for kind, col in (("category", cat), ("brand", brand)):
+        has = np.array([v is not None for v in col], dtype=bool)
+        keys.append(cid[has]), kinds.append(np.full(int(has.sum()), kind, dtype=object))
+        items.append(col[has]), weights.append(w[has])
     rv = st.reviews
     if len(rv):
-        rv = rv.loc[rv["customer_id"].astype(str).isin(set(ids)) & (rv["reviewed_at"] < pd.Timestamp(as_of))]
-        parts.append(rv[["customer_id", "kind", "item", "weight"]].astype({"customer_id": str}))
-    ev = pd.concat(parts, ignore_index=True)
-    if not len(ev):
+        rv = rv.loc[rv["customer_id"].isin(set(ids)) & (rv["reviewed_at"] < pd.Timestamp(as_of))]
+        keys.append(rv["customer_id"].to_numpy(object)), kinds.append(rv["kind"].to_numpy(object))
+        items.append(rv["item"].to_numpy(object)), weights.append(rv["weight"].to_numpy(float))
+    c, k, i, wt = (np.concatenate(a) for a in (keys, kinds, items, weights))
+    if not len(c):
         return [NO_INTEREST] * len(ids)
-    ev = ev.groupby(["customer_id", "kind", "item"], as_index=False)["weight"].sum()
-
-    def shop_share(frame: pd.DataFrame) -> np.ndarray:
-        own = frame["weight"].to_numpy(float)
-        known = [st.shop.get(k) for k in zip(frame["kind"], frame["item"])]
-        total = np.array([st.totals.get(k, 0.0) for k in frame["kind"]], dtype=float)
-        return np.array([s if s is not None else w / (t + w) for s, w, t in zip(known, own, total)], dtype=float)
-
-    aff = affinities(ev, g["prior_weight"], shop_share=shop_share)
-    ci = customer_interests(aff, min_lift=g["min_lift"], max_interests=1, base=st.base)
-    primary = dict(zip(ci["customer_id"], ci["interest"]))
-    return [primary.get(c, NO_INTEREST) for c in ids]
+    # the evidence per (customer, kind, item), in the batch's order, and each customer's total per kind
+    order = np.lexsort((i.astype(str), k.astype(str), c.astype(str)))
+    c, k, i, wt = c[order], k[order], i[order], wt[order]
+    triple = np.array([f"{a}\x1f{b}\x1f{x}" for a, b, x in zip(c, k, i)], dtype=object)
+    first = np.r_[True, triple[1:] != triple[:-1]]
+    grp = np.cumsum(first) - 1
+    weight = np.bincount(grp, weights=wt)
+    c, k, i = c[first], k[first], i[first]
+    pair = np.array([f"{a}\x1f{b}" for a, b in zip(c, k)], dtype=object)
+    pstart = np.r_[True, pair[1:] != pair[:-1]]
+    customer_weight = np.bincount(np.cumsum(pstart) - 1, weights=weight)[np.cumsum(pstart) - 1]
+    total = np.array([st.totals.get(x, 0.0) for x in k], dtype=float)
+    share = np.array([st.shop.get((x, y), np.nan) for x, y in zip(k, i)], dtype=float)
+    share = np.where(np.isnan(share), weight / (total + weight), share)
+    prior = float(g["prior_weight"])
+    lift = (weight + prior) / (customer_weight * share + prior)
+    ok = np.isin(k, [st.base, "topic"]) & (lift >= g["min_lift"])
+    c, i, lift, weight = c[ok], i[ok], lift[ok], weight[ok]
+    best = np.lexsort((i.astype(str), -weight, -lift, c.astype(str)))
+    c, i = c[best], i[best]
+    top = np.r_[True, c[1:] != c[:-1]] if len(c) else np.zeros(0, dtype=bool)
+    primary = dict(zip(c[top], i[top]))
+    return [primary.get(x, NO_INTEREST) for x in ids]
