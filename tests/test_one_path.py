@@ -241,6 +241,27 @@ def test_posted_orders_move_a_customers_interest_live(demo, tmp_path):
         ws.close()
 
 
+def test_the_interest_state_is_the_run_s_stored_shop_mix(demo):
+    """The run stores its shop mix (model interest-mix); the live state read from it equals the one read again
+    from the workspace's evidence, float for float."""
+    import copy
+
+    from shopseg import models
+    from shopseg.config import load_config
+    from shopseg.segment.interest import interest_state
+
+    ws = open_workspace(demo, read_only=True)
+    try:
+        run, as_of, cfg = ws.sql("SELECT run_id, as_of, config FROM runs ORDER BY run_id DESC LIMIT 1")[0]
+        cfg = load_config(overrides=json.loads(cfg))
+        mix = json.loads(models.read_text(ws, "interest-mix", run))
+        stored, again = interest_state(ws, as_of, cfg, run, copy.deepcopy(mix)), interest_state(ws, as_of, cfg, run)
+    finally:
+        ws.close()
+    assert stored.shop == again.shop and stored.totals == again.totals and len(stored.shop) > 10
+    assert (stored.base, stored.groups, stored.has_events) == (again.base, again.groups, again.has_events)
+
+
 def _imports(path: Path) -> set[str]:
     """The shopseg modules a file imports (absolute names), at any depth."""
     tree = ast.parse(path.read_text(encoding="utf-8"))

@@ -227,15 +227,16 @@ class InterestResult:
     names: dict
     extras: dict
     note: str | None = None
+    mix: dict | None = None  # the shop mix the live score needs (:func:`shop_mix`), stored with the run
 
 
 def interests(ws, as_of, customer_ids, cfg, run_id: int | None = None) -> InterestResult:
     """Affinities, interests and the ``interest`` segment of ``customer_ids`` (see the module doc)."""
+    groups = derived_categories(ws, n_groups=cfg["segments.interest.derived_groups"],
+                                min_products=cfg["segments.interest.derived_min_products"])
     ev = interest_evidence(ws, as_of, browse_weight=cfg["segments.interest.browse_weight"],
                            review_weight=cfg["segments.interest.review_weight"],
-                           topic_weight=cfg["segments.interest.topic_weight"], run_id=run_id,
-                           derived_groups=cfg["segments.interest.derived_groups"],
-                           derived_min_products=cfg["segments.interest.derived_min_products"])
+                           topic_weight=cfg["segments.interest.topic_weight"], run_id=run_id, groups=groups)
     ids = pd.Series(customer_ids, dtype=object).astype(str).reset_index(drop=True)
     if not len(ev):
         note = "no product of the shop has a category or a brand"
@@ -243,6 +244,7 @@ def interests(ws, as_of, customer_ids, cfg, run_id: int | None = None) -> Intere
                               pd.Series(NO_INTEREST, index=ids.index, dtype=object), {}, {}, note)
     min_lift = cfg["segments.interest.min_lift"]
     aff = affinities(ev, cfg["segments.interest.prior_weight"])
+    mix = shop_mix(ev, aff, groups, _sources(ws, run_id, cfg["segments.interest.topic_weight"])[0])
     aff.attrs["brand_category"] = brand_categories(ws)
     ci = customer_interests(aff, min_lift=min_lift, max_interests=cfg["segments.interest.max_interests"])
     ci = ci.loc[ci["customer_id"].isin(set(ids))].reset_index(drop=True)
@@ -253,7 +255,17 @@ def interests(ws, as_of, customer_ids, cfg, run_id: int | None = None) -> Intere
         for s in seg.unique():
             extras.setdefault(s, {})["categories"] = (f"derived from product names: {ev.attrs['derived_groups']} "
                                                      "groups (docs/segments.md)")
-    return InterestResult(ci, seg, names, extras)
+    return InterestResult(ci, seg, names, extras, mix=mix)
+
+
+def shop_mix(ev: pd.DataFrame, aff: pd.DataFrame, groups: pd.DataFrame, has_events: bool) -> dict:
+    """What the live score needs of a run's evidence, as plain JSON values: each item's shop share (the batch's
+    floats), each kind's total weight, the base kind, the derived product groups, whether browsing counts."""
+    one = aff.drop_duplicates(["kind", "item"])
+    return {"shop": [[k, i, float(s)] for k, i, s in zip(one["kind"], one["item"], one["shop_share"])],
+            "totals": {k: float(v) for k, v in ev.groupby("kind")["weight"].sum().items()},
+            "base": "category" if (ev["kind"] == "category").any() else "brand",
+            "groups": dict(zip(groups["product_id"].astype(str), groups["category"])), "has_events": bool(has_events)}
 
 
 def segment_descriptions(aff: pd.DataFrame, ci: pd.DataFrame, seg: pd.Series, ids: pd.Series,
@@ -316,25 +328,26 @@ class InterestState:
     has_events: bool
 
 
-def interest_state(ws, as_of, cfg, review_run: int | None) -> InterestState | None:
-    """The shop mix of the run as of ``as_of`` (the batch's evidence over every customer), or None without one."""
+def interest_state(ws, as_of, cfg, review_run: int | None, mix: dict | None = None) -> InterestState | None:
+    """The live score's state for a run as of ``as_of``: its shop mix ``mix`` as the run stored it
+    (:func:`shop_mix`; without it, the batch's evidence is read again over every customer) and its review
+    evidence; None when the run had nothing to go on."""
     g = cfg["segments.interest"]
-    groups = derived_categories(ws, n_groups=g["derived_groups"], min_products=g["derived_min_products"])
-    ev = interest_evidence(ws, as_of, browse_weight=g["browse_weight"], review_weight=g["review_weight"],
-                           topic_weight=g["topic_weight"], run_id=review_run, groups=groups)
-    if not len(ev):
-        return None
-    aff = affinities(ev, g["prior_weight"]).drop_duplicates(["kind", "item"])
-    has_events, has_reviews, has_topics = _sources(ws, review_run, g["topic_weight"])
+    if mix is None:
+        groups = derived_categories(ws, n_groups=g["derived_groups"], min_products=g["derived_min_products"])
+        ev = interest_evidence(ws, as_of, browse_weight=g["browse_weight"], review_weight=g["review_weight"],
+                               topic_weight=g["topic_weight"], run_id=review_run, groups=groups)
+        if not len(ev):
+            return None
+        mix = shop_mix(ev, affinities(ev, g["prior_weight"]), groups, _sources(ws, review_run, g["topic_weight"])[0])
+    _, has_reviews, has_topics = _sources(ws, review_run, g["topic_weight"])
     reviews = ws.df(_review_sql(has_topics), {"as_of": pd.Timestamp(as_of).to_pydatetime(), "run_id": int(review_run),
                                               "review_weight": float(g["review_weight"]),
                                               **({"topic_weight": float(g["topic_weight"])} if has_topics else {})}) \
         if has_reviews else pd.DataFrame(columns=["customer_id", "kind", "item", "weight", "reviewed_at"])
     reviews["customer_id"] = reviews["customer_id"].astype(str)
-    return InterestState(cfg, as_of, dict(zip(zip(aff["kind"], aff["item"]), aff["shop_share"])),
-                         ev.groupby("kind")["weight"].sum().to_dict(),
-                         "category" if (ev["kind"] == "category").any() else "brand", reviews,
-                         dict(zip(groups["product_id"].astype(str), groups["category"])), has_events)
+    return InterestState(cfg, as_of, {(k, i): s for k, i, s in mix["shop"]}, mix["totals"], mix["base"], reviews,
+                         mix["groups"], mix["has_events"])
 
 
 def interest_score(st: InterestState, reader, customers: list[str], as_of) -> list[str]:
