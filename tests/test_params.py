@@ -69,6 +69,16 @@ def test_each_constraint_is_declared_once_where_its_parameter_is_used():
     X = pd.DataFrame({"frequency": np.arange(6.0), "recency_days": np.arange(6.0)})
     with pytest.raises(ConfigError, match=r"The 'k_max' parameter must be an int in \[2, 100\]\. Got 101 instead\."):
         BehaviourClusters(features=["frequency", "recency_days"], k_max=101).fit(X)
+    # the churn model's list of models is the config's, and so are the recommenders' weights and decays
+    from shopseg.predict import _parameters as predict_params
+    from shopseg.predict._churn_model import MODELS
+    from shopseg.recommend import NextBasketRecommender, Recommender
+
+    assert MODELS is predict_params.PARAMETER_CONSTRAINTS["churn.model"].choices
+    with pytest.raises(ConfigError, match=r"The 'weight_rules' parameter of Recommender must be a number in \[0, inf\)"):
+        Recommender(weight_rules=-1)._check()
+    with pytest.raises(ConfigError, match=r"'group_decay' parameter of NextBasketRecommender must be a number in \(0, 1\]"):
+        NextBasketRecommender(group_decay=0)._check()
 
 
 @pytest.fixture
