@@ -149,16 +149,8 @@ def validate_params(params: Mapping[str, Any], table: Mapping[str, Constraint], 
             raise ConfigError(f"The {name!r} parameter{of} must be {c.describe()}. Got {value!r} instead.")
 
 
-_TABLES: dict[str, Any] = {}
-
-
 def _owner(section: str):
-    if section not in OWNERS:
-        return None
-    mod = _TABLES.get(section)
-    if mod is None:
-        mod = _TABLES[section] = importlib.import_module(OWNERS[section])
-    return mod
+    return importlib.import_module(OWNERS[section]) if section in OWNERS else None
 
 
 def constraint(dotted: str) -> Constraint | None:
