@@ -105,7 +105,7 @@ def test_a_workspace_from_an_older_shopseg_is_read_or_refitted_by_the_next_run(w
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # thin-data warnings of a small shop
         first = run_pipeline(ws, "2024-12-31", stages=["segments", "churn"]).run_id
-    assert {e["name"] for e in models.entries(ws)} == {"clusters", "churn"}
+    assert {e["name"] for e in models.entries(ws)} == {"clusters", "churn", "interest-mix"}
     for p in ws.models_dir.glob("*.meta.json"):  # as an older shopseg left the folder
         p.unlink()
     for p in ws.models_dir.glob(f"run-{first}-churn.*"):

@@ -137,7 +137,7 @@ def test_the_live_path_gives_the_batch_runs_outputs_for_every_stage_that_scores(
         served = live.reference()
         assert [s.name for s in served.stages] == ["clv", "segments", "churn"]
         feats, segs, churn, clv = _batch(ws, served.run_id)
-        scored = {"rfm", "value_tier", "lifecycle", "cluster", "age_band", "gender", "geo"}
+        scored = {"rfm", "value_tier", "lifecycle", "cluster", "age_band", "gender", "geo", "interest"}
         assert scored <= set(segs["scheme"])  # the demo shop has every one of them
         want_segs = {(r.customer_id, r.scheme): r.segment for r in segs.itertuples() if r.scheme in scored}
         got_segs = {}
@@ -204,6 +204,64 @@ def test_a_posted_order_is_scored_by_the_runner_and_stored_live(demo, tmp_path):
         ws.close()
 
 
+def test_posted_orders_move_a_customers_interest_live(demo, tmp_path):
+    """Orders of one category posted for a customer make it their interest in live_segments, with the run's
+    shop mix: the same label the runner gives over the workspace's own tables."""
+    from shopseg.serve.live import LiveUpdater, end_of_day
+
+    path = tmp_path / "ws"
+    shutil.copytree(demo, path)
+    ws = open_workspace(path)
+    try:
+        live = LiveUpdater(ws.path, ws.con.cursor())
+        run = live.reference().run_id
+        # the category fewest customers hold as their interest, and a customer whose interest is another one
+        cat = ws.sql("SELECT p.category FROM products p WHERE p.category IS NOT NULL GROUP BY 1 "
+                     "ORDER BY (SELECT count(*) FROM segments s WHERE s.run_id = ? AND s.scheme = 'interest' "
+                     "AND s.segment = p.category), 1 LIMIT 1", [run])[0][0]
+        # the customer with the least evidence (orders and events) among those whose interest is another one
+        cid, before = ws.sql("SELECT s.customer_id, s.segment FROM segments s WHERE s.run_id = ? AND s.scheme = "
+                             "'interest' AND s.segment <> ? ORDER BY (SELECT count(*) FROM orders o WHERE "
+                             "o.customer_id = s.customer_id) + (SELECT count(*) FROM events e WHERE e.customer_id = "
+                             "s.customer_id), 1 LIMIT 1", [run, cat])[0]
+        pids = [r[0] for r in ws.sql("SELECT product_id FROM products WHERE category = ? ORDER BY 1 LIMIT 4", [cat])]
+        when = pd.Timestamp("2025-01-03 09:00")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for k in range(6):  # six orders of the category, a day apart
+                at = (when + pd.Timedelta(days=k)).to_pydatetime()
+                live.apply({"orders": [{"order_id": f"OI-{k}", "customer_id": cid, "ordered_at": at,
+                                        "kind": "sale"}],
+                            "order_lines": [{"order_id": f"OI-{k}", "product_id": pids[k % len(pids)],
+                                             "quantity": 1, "unit_price": 10.0}]})
+            want = runner.score(live.reference(), ws, [cid], end_of_day(at))
+        got = dict(ws.sql("SELECT scheme, segment FROM live_segments WHERE customer_id = ?", [cid]))
+        assert before != cat and got["interest"] == cat == want["segments"][cid]["segments"]["interest"]
+    finally:
+        ws.close()
+
+
+def test_the_interest_state_is_the_run_s_stored_shop_mix(demo):
+    """The run stores its shop mix (model interest-mix); the live state read from it equals the one read again
+    from the workspace's evidence, float for float."""
+    import copy
+
+    from shopseg import models
+    from shopseg.config import load_config
+    from shopseg.segment.interest import interest_state
+
+    ws = open_workspace(demo, read_only=True)
+    try:
+        run, as_of, cfg = ws.sql("SELECT run_id, as_of, config FROM runs ORDER BY run_id DESC LIMIT 1")[0]
+        cfg = load_config(overrides=json.loads(cfg))
+        mix = json.loads(models.read_text(ws, "interest-mix", run))
+        stored, again = interest_state(ws, as_of, cfg, run, copy.deepcopy(mix)), interest_state(ws, as_of, cfg, run)
+    finally:
+        ws.close()
+    assert stored.shop == again.shop and stored.totals == again.totals and len(stored.shop) > 10
+    assert (stored.base, stored.groups, stored.has_events) == (again.base, again.groups, again.has_events)
+
+
 def _imports(path: Path) -> set[str]:
     """The shopseg modules a file imports (absolute names), at any depth."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
@@ -268,8 +326,8 @@ def test_a_failed_runs_model_files_go_with_it_and_are_never_loaded(demo, tmp_pat
 
 
 def test_the_live_scheme_scores_run_in_the_online_store_and_agree_with_duckdb(demo, tmp_path):
-    """age_band, gender and geo of every customer, at dates around birthdays (Feb 1, mid-July, a leap day):
-    the online store's SQLite answers (no DuckDB fallback) and equal DuckDB's."""
+    """age_band, gender, geo and interest of every customer, at dates around birthdays (Feb 1, mid-July, a leap
+    day): the online store's SQLite answers (no DuckDB fallback) and equal DuckDB's."""
     import datetime as dt
 
     from shopseg.pipeline import registered_stages
@@ -286,7 +344,7 @@ def test_the_live_scheme_scores_run_in_the_online_store_and_agree_with_duckdb(de
 
         served = load_states(registered_stages(), ws, run[0], run[1], load_config(overrides=json.loads(run[2])))
         schemes = served.states["segments"].schemes
-        assert set(schemes) == {"age_band", "gender", "geo"}
+        assert set(schemes) == {"age_band", "gender", "geo", "interest"}
 
         from shopseg.serve.live import _StoreWs
 

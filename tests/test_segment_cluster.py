@@ -106,7 +106,7 @@ def test_predict_before_fit_raises_not_fitted():
 
 
 @pytest.mark.parametrize("params, words", [
-    ({"method": "dbscan"}, "'kmeans' or 'hierarchical'"),
+    ({"method": "dbscan"}, "'method' parameter must be one of 'kmeans', 'hierarchical'"),
     ({"method": "hierarchical", "linkage": "ward", "metric": "cosine"}, "Ward linkage needs"),
     ({"k_min": 5, "k_max": 3}, "k_min <= k_max"),
 ])

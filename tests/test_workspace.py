@@ -43,3 +43,30 @@ def test_memory_budget_by_default_a_share_of_the_machine_capped_and_settable(tmp
     monkeypatch.setenv(MEMORY_ENV, "300MB")
     with Workspace.open(tmp_path / "ws") as ws:
         assert ws.scalar("SELECT current_setting('memory_limit')") == "286.1 MiB"
+
+
+def test_the_source_of_a_table_is_never_a_failed_or_unfinished_run(tmp_path):
+    with open_workspace(tmp_path / "ws") as ws:
+        for run, status in ((1, "done"), (2, "failed"), (3, "running")):
+            ws.con.execute("INSERT INTO runs (run_id, status) VALUES (?, ?)", [run, status])
+        for run in (1, 2, 3):
+            ws.write_output("segments", run, "SELECT 'c1' AS customer_id, 'rfm' AS scheme, 'x' AS segment")
+        assert ws.source_run("segments", None) == 1  # act outside runs: the newest finished run
+        assert ws.source_run("segments", 10**12) == 1
+        assert ws.source_run("segments", 3) == 3  # the run asking for its own rows gets them
+        assert ws.source_run("segments", None, "scheme = ?", ["geo"]) is None
+        ws.write_output("segments", 4, "SELECT 'c1' AS customer_id, 'geo' AS scheme, 'x' AS segment")
+        assert ws.source_run("segments", None, "scheme = ?", ["geo"]) == 4  # written outside any run: counts
+
+
+def test_segment_baskets_outside_a_run_read_the_newest_finished_run(tmp_path):
+    from shopseg.basket._baskets import segment_baskets
+    from shopseg.fixtures import FIXTURE_AS_OF, load_fixture_shop
+
+    with open_workspace(tmp_path / "ws") as ws:
+        load_fixture_shop(ws)
+        ws.con.execute("INSERT INTO runs (run_id, status) VALUES (1, 'done'), (2, 'failed')")
+        ws.write_output("segments", 1, "SELECT customer_id, 'rfm' AS scheme, 'all' AS segment FROM customers")
+        ws.write_output("segments", 2, "SELECT customer_id, 'rfm' AS scheme, 'none' AS segment FROM customers")
+        _, used = segment_baskets(ws, scheme="rfm", as_of=FIXTURE_AS_OF, unit="order", segment_run_id=None)
+        assert used == 1

@@ -12,7 +12,9 @@ def config_markdown(defaults_text: str) -> str:
            "Every setting, its default and what it does. Generated from `src/shopseg/defaults.toml`",
            "(`python -m shopseg.config > docs/config.md`); `tests/test_docs.py` fails when the two disagree.",
            "Put any of them in your own TOML file and pass it with `--config`; unknown keys and values of the",
-           "wrong type or range are rejected with a message naming the setting, what it must be and what came.", ""]
+           "wrong type or range are rejected with a message naming the setting, the file, what it must be and what",
+           "came. Each range is declared where the setting is used (docs/architecture.md, \"Parameter",
+           "constraints\").", ""]
     section, comment, rows = "", [], []
 
     def flush():

@@ -304,12 +304,20 @@ class Workspace:
     def latest_run_id(self) -> int | None:
         return self.scalar("SELECT max(run_id) FROM runs WHERE status = 'done'")
 
-    def source_run(self, table: str, run_id: int) -> int | None:
-        """``run_id`` when output ``table`` holds rows of it, else the latest earlier run that does, else None
-        (a run that refitted only CLV still answers with the segments of the run before)."""
+    def source_run(self, table: str, run_id: int | None = None, where: str = "", params: list | None = None
+                   ) -> int | None:
+        """``run_id`` when output ``table`` holds rows of it, else the latest earlier **finished** run that does
+        (a run that refitted only CLV still answers with the segments of the run before; a failed or unfinished
+        run's rows never count), else None. ``run_id`` None: the newest finished run with rows. ``where``: a
+        condition the rows must meet (``"scheme = ?"`` with ``params``). Rows written outside any run (a
+        notebook's ``segment_all(ws, 1, ...)``) count as finished."""
         if not self.has_table(table):
             return None
-        return self.scalar(f'SELECT max(run_id) FROM "{table}" WHERE run_id <= ?', [int(run_id)])
+        run = 2**62 if run_id is None else int(run_id)
+        unfinished = ("run_id = ? OR run_id NOT IN (SELECT run_id FROM runs WHERE status <> 'done')"
+                      if self.has_table("runs") else "? IS NOT NULL")
+        cond = f"run_id <= ? AND ({unfinished})" + (f" AND ({where})" if where else "")
+        return self.scalar(f'SELECT max(run_id) FROM "{table}" WHERE {cond}', [run, run, *(params or [])])
 
     def customers(self, run: int | None = None):
         """One DataFrame, one row per customer: every scheme's segment, churn probability and tier, CLV,

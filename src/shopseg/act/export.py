@@ -98,9 +98,10 @@ def normalize_phone(phones, default_country_code: str = "1", countries=None) -> 
     """
     import duckdb
 
-    if not (isinstance(default_country_code, str) and default_country_code.isdigit() and len(default_country_code) <= 3):
-        raise ConfigError("The 'default_country_code' parameter must be 1 to 3 digits (a calling code without +). "
-                          f"Got {default_country_code!r} instead.")
+    from ..params import validate_params
+    from ._parameters import PARAMETER_CONSTRAINTS
+
+    validate_params({"default_country_code": default_country_code}, PARAMETER_CONSTRAINTS, "act.")
     df = pd.DataFrame({"i": range(len(phones)), "phone": pd.Series(list(phones), dtype=object),
                        "country": pd.Series(list(countries) if countries is not None else [None] * len(phones),
                                             dtype=object)})

@@ -378,8 +378,8 @@ def segment_baskets(ws, *, scheme: str, as_of, unit: str, segment_run_id: int | 
     from ..schema import check_columns
 
     check_columns("segments", ws.columns("segments"), ["run_id", "customer_id", "scheme", "segment"])
-    if segment_run_id is None:
-        segment_run_id = ws.scalar("SELECT max(run_id) FROM segments WHERE scheme = ?", [scheme])
+    if segment_run_id is None:  # called outside a run: the newest finished run with this scheme
+        segment_run_id = ws.source_run("segments", None, "scheme = ?", [scheme])
         if segment_run_id is None:
             known = [r[0] for r in ws.sql("SELECT DISTINCT scheme FROM segments ORDER BY 1")]
             raise DataContractError(

@@ -11,13 +11,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..params import validate_params
+from ._parameters import PARAMETER_CONSTRAINTS
 from ._store import read_model_json
 from ..models import package_version
 from ..errors import ConfigError, DataContractError, ModelFitError, NotFittedError
 from . import explain
 
-MODELS = ("lightgbm", "logistic", "decision_tree", "random_forest", "linear_svm")
-CALIBRATIONS = ("isotonic", "platt", "none")
+# the [churn] settings' table: the config and this model check their values against the same constraints
+MODELS = PARAMETER_CONSTRAINTS["churn.model"].choices
+CALIBRATIONS = PARAMETER_CONSTRAINTS["churn.calibration"].choices
 FORMAT = "shopseg-churn-model/1"
 
 # Hyperparameters per model family; ChurnModel(params=...) and the [churn.<model>] config sections override.
@@ -77,15 +80,8 @@ class ChurnModel:
                 "params": self.params, "min_class_count": self.min_class_count}
 
     def _check_settings(self) -> dict[str, Any]:
-        if self.model not in MODELS:
-            raise ConfigError(f"The 'model' parameter of ChurnModel must be one of {', '.join(map(repr, MODELS))}. "
-                              f"Got {self.model!r} instead.")
-        if self.calibration not in CALIBRATIONS:
-            raise ConfigError(f"The 'calibration' parameter of ChurnModel must be one of "
-                              f"{', '.join(map(repr, CALIBRATIONS))}. Got {self.calibration!r} instead.")
-        rs = self.random_state
-        if isinstance(rs, bool) or not isinstance(rs, int) or rs < 0:
-            raise ConfigError(f"The 'random_state' parameter of ChurnModel must be an int in [0, inf). Got {rs!r} instead.")
+        validate_params({"model": self.model, "calibration": self.calibration, "random_state": self.random_state},
+                        PARAMETER_CONSTRAINTS, "churn.", owner="ChurnModel")
         p = dict(DEFAULT_PARAMS[self.model])
         unknown = set(self.params or {}) - set(p)
         if unknown:

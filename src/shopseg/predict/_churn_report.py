@@ -143,7 +143,7 @@ def tier_of(prob: np.ndarray, cuts: dict) -> np.ndarray:
 
 
 def validate_tiers(t: dict) -> None:
-    """Checks across the tier settings (single ranges live in config.CONSTRAINTS)."""
+    """Checks across the tier settings (single ranges: predict/_parameters.py, checked by the config)."""
     if t["high_share"] + t["mid_share"] > 1 + 1e-12:
         raise ConfigError("The 'churn.tiers.high_share' and 'mid_share' settings must add up to at most 1. "
                           f"Got {t['high_share']!r} + {t['mid_share']!r} instead.")

@@ -113,7 +113,7 @@ def _clv_arrays(state, reader, customers: list[str], as_of):
 
 def clv_frame(state, reader, customers: list[str], as_of) -> pd.DataFrame | None:
     """The ``clv`` table's rows for ``customers`` (buyers) scored with the state's models; None without a state."""
-    from .clv import clv_rows
+    from .clv import clv_model_name, clv_rows
 
     got = _clv_arrays(state, reader, customers, as_of)
     if got is None:
@@ -125,8 +125,7 @@ def clv_frame(state, reader, customers: list[str], as_of) -> pd.DataFrame | None
         cols = {k: v for k, v in s.items() if k not in ("frequency", "recency", "T", "monetary_value")}
         nxt = np.asarray(cols["expected_next_order_at"], dtype="datetime64[us]")
         cols["expected_next_order_at"] = np.where(alive, nxt, np.datetime64("NaT"))
-    return clv_rows(summ, cols, c.get("horizon_days", 365),
-                    f"{type(by['expected_purchases']).__name__.lower()}+gammagamma")
+    return clv_rows(summ, cols, c.get("horizon_days", 365), clv_model_name(by["expected_purchases"]))
 
 
 def clv_score(state, reader, customers: list[str], as_of, earlier: dict) -> dict[str, dict]:

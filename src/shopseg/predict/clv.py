@@ -202,7 +202,12 @@ def score_clv(summary: pd.DataFrame, transaction_model, value_model: GammaGamma,
     cols = None if len(f) == 0 else clv_columns(f, r, T, m, transaction_model, value_model, as_of,
                                                 horizon_days=horizon_days, discount_rate_annual=discount_rate_annual,
                                                 min_p_alive=min_p_alive)
-    return clv_rows(summary, cols, horizon_days, model_name or f"{type(transaction_model).__name__.lower()}+gammagamma")
+    return clv_rows(summary, cols, horizon_days, model_name or clv_model_name(transaction_model))
+
+
+def clv_model_name(transaction_model) -> str:
+    """The ``clv`` table's ``model`` label of a transaction model with Gamma-Gamma values: ``"bgnbd+gammagamma"``."""
+    return f"{type(transaction_model).__name__.lower()}+gammagamma"
 
 
 def clv_rows(summary: pd.DataFrame, columns: dict | None, horizon_days: float, model_name: str) -> pd.DataFrame:

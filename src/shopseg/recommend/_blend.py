@@ -40,6 +40,8 @@ from scipy import sparse
 
 from ..config import Config, load_config
 from ..errors import ConfigError, NotFittedError
+from ..params import validate_params
+from ._parameters import PARAMETER_CONSTRAINTS
 
 SOURCES = ("collaborative", "content", "rules", "popularity")
 SOURCE_NAMES = ["als", "item_item", "content", "cross_sell", "popularity"]
@@ -139,16 +141,11 @@ class Recommender:
 
     # -- fitting ---------------------------------------------------------------------------
     def _check(self) -> None:
-        if self.collaborative not in ("auto", "als", "cooccurrence"):
-            raise ConfigError("The 'collaborative' parameter of Recommender must be one of 'auto', 'als', "
-                              f"'cooccurrence'. Got {self.collaborative!r} instead.")
+        validate_params({"collaborative": self.collaborative, **{f"weight_{k}": getattr(self, f"weight_{k}")
+                                                                 for k in SOURCES}},
+                        PARAMETER_CONSTRAINTS, "recommend.", owner="Recommender")
         if isinstance(self.top_n, bool) or not isinstance(self.top_n, int) or self.top_n < 1:
             raise ConfigError(f"The 'top_n' parameter of Recommender must be an int in [1, inf). Got {self.top_n!r} instead.")
-        for k in SOURCES:
-            w = getattr(self, f"weight_{k}")
-            if isinstance(w, bool) or not isinstance(w, (int, float)) or w < 0:
-                raise ConfigError(f"The 'weight_{k}' parameter of Recommender must be a number in [0, inf). "
-                                  f"Got {w!r} instead.")
 
     def fit(self, interactions: pd.DataFrame, products: pd.DataFrame, *, rules: pd.DataFrame | None = None,
             segments: pd.DataFrame | None = None, popularity: pd.DataFrame | None = None,

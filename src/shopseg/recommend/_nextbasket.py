@@ -46,6 +46,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError, NotFittedError
+from ..params import validate_params
+from ._parameters import PARAMETER_CONSTRAINTS
 from ._blend import SOURCE_NAMES, catalogue
 from ._history import (History, build_history, neighbour_vectors,  # noqa: F401 (re-exported)
                        purchases_from_workspace, release_arrow_memory)
@@ -109,11 +111,8 @@ class NextBasketRecommender:
         self.random_state = random_state
 
     def _check(self) -> None:
-        for name, lo, hi in (("within_decay", 0, 1), ("group_decay", 0, 1)):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo < v <= hi:
-                raise ConfigError(f"The '{name}' parameter of NextBasketRecommender must be a number in (0, 1]. "
-                                  f"Got {v!r} instead.")
+        validate_params({"within_decay": self.within_decay, "group_decay": self.group_decay},
+                        PARAMETER_CONSTRAINTS, "recommend.", owner="NextBasketRecommender")
         for name in ("top_n", "group_size", "neighbours", "neighbour_pool", "horizon_days", "mix_customers"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:

@@ -17,7 +17,7 @@ def get_config(config: Config | None) -> Config:
 
 
 def validate_segments_config(cfg: Config) -> None:
-    """Checks that involve two settings at once (single-setting ranges live in config.CONSTRAINTS)."""
+    """Checks that involve two settings at once (single-setting ranges: each scheme's parameters, checked by the config)."""
     lc = cfg["segments.lifecycle"]
     if lc["silent_days"] and lc["churned_days"] and lc["churned_days"] <= lc["silent_days"]:
         raise ConfigError(

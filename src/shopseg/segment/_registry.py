@@ -30,8 +30,9 @@ import importlib.util
 import pkgutil
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
+from .. import params
 from ..errors import ConfigError
 
 _PACKAGE = "shopseg.segment.schemes"
@@ -85,6 +86,10 @@ class Scheme:
     ``state(ws, runs)`` and ``score(state, reader, customer_ids, as_of) -> labels`` (optional): what a stored run
     left for the scheme, and a few customers' labels by it without a fit (the live path: the segments stage's
     score, :mod:`shopseg.segment._score`); a scheme without them keeps the run's label live.
+    ``parameters``: the constraints of the scheme's settings, ``[segments.<section>]`` (``section`` defaults to
+    the name), keyed by setting name (``{"min_size": Interval(int, 1, None)}``, :mod:`shopseg.params`); the config
+    checks them through the registry. ``defaults``: that section's default values, for a scheme whose settings
+    are not in ``defaults.toml`` (a plug-in's): the config adds them under ``[segments.<section>]``.
     """
 
     name: str
@@ -94,6 +99,14 @@ class Scheme:
     spark: bool = False
     state: Callable[..., Any] | None = None
     score: Callable[..., Any] | None = None
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    section: str | None = None
+
+    @property
+    def settings(self) -> str:
+        """The settings section the scheme reads: ``segments.<section or name>``."""
+        return f"segments.{self.section or self.name}"
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not _NAME.fullmatch(self.name):
@@ -128,12 +141,16 @@ def register(scheme: Scheme, *, replace: bool = False) -> Scheme:
         raise ConfigError(f"A segment scheme named {scheme.name!r} is already registered.",
                           hint="Choose another name, or pass replace=True to replace a registered one.")
     _REGISTERED[scheme.name] = scheme
+    if scheme.parameters or scheme.defaults:  # the config checks (and defaults) the plug-in's settings from now on
+        params.plug(scheme.settings, scheme.defaults, scheme.parameters)
     return scheme
 
 
 def unregister(name: str) -> None:
     """Remove a registered (not built-in) scheme; a no-op when it is not registered."""
-    _REGISTERED.pop(name, None)
+    scheme = _REGISTERED.pop(name, None)
+    if scheme is not None:
+        params.unplug(scheme.settings)
 
 
 def get(name: str) -> Scheme:
@@ -149,9 +166,24 @@ def get(name: str) -> Scheme:
     raise ConfigError(f"No segment scheme {name!r}. Known schemes: {', '.join(names())}.")
 
 
+def registered() -> list[Scheme]:
+    """The schemes added by :func:`register` (in memory: listing them imports nothing)."""
+    return list(_REGISTERED.values())
+
+
 def check_names(value, *, many: bool) -> bool:
     """The config's check of a setting naming schemes (a list of distinct names, or one name)."""
     known = set(names())
     if many:
         return isinstance(value, list) and len(set(value)) == len(value) and all(x in known for x in value)
     return value in known
+
+
+def scheme_names_constraint(*, many: bool) -> params.Check:
+    """The constraint of a setting naming schemes (``segments.schemes``, ``act.stratify_by``,
+    ``recommend.popularity_scheme``, ``privacy.dp.schemes``): a list of distinct known names, or one."""
+    def words() -> str:
+        known = ", ".join(repr(n) for n in names())
+        return f"a list of distinct names from {known}" if many else f"one of {known}"
+
+    return params.Check(words, lambda v: check_names(v, many=many))

@@ -11,8 +11,8 @@ the cluster by the stored model (nearest centroid).  Value tiers by predicted va
 score (``earlier["clv"]``), which the runner computes first.
 
 Schemes scored here: rfm, value_tier, lifecycle, cluster; and every other registered scheme that gives a
-``score`` (age_band, gender, geo, buyer_type: :class:`~shopseg.segment.Scheme`).  The others (interest, a plug-in
-without one) keep the run's label until the next run.
+``score`` (age_band, gender, geo, buyer_type, interest: :class:`~shopseg.segment.Scheme`).  The others (group, a
+plug-in without one) keep the run's label until the next run.
 """
 
 from __future__ import annotations

@@ -52,10 +52,24 @@ from sklearn.tree import DecisionTreeClassifier, export_text
 
 from ..config import Config, load_config
 from ..errors import ConfigError, DataContractError, ModelFitError, NotFittedError
+from ..params import Check, Interval, Options, validate_params
 from ._common import SegmentWarning
 from .profile import segment_profiles
 
 MODELS = ("tree", "logistic", "forest", "linear_svm")
+# The [segments.classify] settings (the config checks them through shopseg.segment._parameters) and this
+# classifier's parameters of the same names: one table.
+PARAMETER_CONSTRAINTS = {
+    "segments.classify.model": Options(*MODELS),
+    "segments.classify.max_depth": Interval(int, 0, 100),
+    "segments.classify.min_samples_leaf": Interval(int, 1, None),
+    "segments.classify.cv_folds": Interval(int, 2, 50),
+    "segments.classify.self_training_threshold": Interval(float, 0, 1, closed="right"),
+    "segments.classify.random_state": Interval(int, 0, None),
+    # raises its own ConfigError naming the rule at fault
+    "segments.classify.rules": Check("a list of tables with a 'label' and a 'when' SQL condition (no ';')",
+                                     lambda v: isinstance(v, list) and check_rules(v) is not None),
+}
 SCHEME = "group"
 # Not features: identifiers and the flag that repeats frequency > 0.
 _NOT_FEATURES = {"customer_id", "run_id", "as_of"}
@@ -142,6 +156,7 @@ class GroupClassifier(ClassifierMixin, BaseEstimator):
                    random_state=c["random_state"])
 
     def _base(self):
+        validate_params({"model": self.model}, PARAMETER_CONSTRAINTS, "segments.classify.")
         rs = self.random_state
         if self.model == "tree":
             return DecisionTreeClassifier(max_depth=self.max_depth or None, min_samples_leaf=self.min_samples_leaf,
@@ -151,11 +166,8 @@ class GroupClassifier(ClassifierMixin, BaseEstimator):
                                           min_samples_leaf=self.min_samples_leaf, random_state=rs, n_jobs=1)
         if self.model == "logistic":
             return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=rs))
-        if self.model == "linear_svm":
-            # calibrated so that self-training (and predict_proba) has probabilities to threshold
-            return make_pipeline(StandardScaler(), CalibratedClassifierCV(LinearSVC(random_state=rs), cv=3))
-        raise ConfigError(f"The 'model' parameter must be one of {', '.join(map(repr, MODELS))}. "
-                          f"Got {self.model!r} instead.")
+        # linear_svm, calibrated so that self-training (and predict_proba) has probabilities to threshold
+        return make_pipeline(StandardScaler(), CalibratedClassifierCV(LinearSVC(random_state=rs), cv=3))
 
     def _make(self):
         base = self._base()
@@ -172,9 +184,8 @@ class GroupClassifier(ClassifierMixin, BaseEstimator):
 
     def fit(self, X: pd.DataFrame, y) -> "GroupClassifier":
         self._base()  # validates model
-        if not 0 < self.self_training_threshold <= 1:
-            raise ConfigError("The 'self_training_threshold' parameter must be a number in (0, 1]. "
-                              f"Got {self.self_training_threshold!r} instead.")
+        validate_params({"self_training_threshold": self.self_training_threshold}, PARAMETER_CONSTRAINTS,
+                        "segments.classify.")
         y = pd.Series(np.asarray(y, dtype=object), index=X.index)
         known = y.notna().to_numpy()
         self.features_ = list(self.features) if self.features else default_features(X)
@@ -322,7 +333,7 @@ def check_rules(rules) -> list[dict]:
         ok = isinstance(r, dict) and set(r) == {"label", "when"} and isinstance(r["when"], str) \
             and r["when"].strip() and ";" not in r["when"] and str(r["label"]).strip()
         if not ok:
-            raise ConfigError(f"The 'segments.classify.rules' setting must be a list of tables with a label and a "
+            raise ConfigError(f"The 'segments.classify.rules' setting must be a list of tables with a 'label' and a "
                               f"'when' SQL condition over customer_features (no ';'). Got {r!r} at position {i}.",
                               hint='rules = [{ label = "vip", when = "monetary_net > 1000 AND frequency >= 5" }]')
         out.append(r)

@@ -50,6 +50,7 @@ from sklearn.metrics import pairwise_distances, pairwise_distances_argmin, silho
 from threadpoolctl import threadpool_limits
 
 from ..errors import ConfigError, NotFittedError
+from ..params import Interval, Options, validate_params
 from ._common import SegmentWarning
 from ._cluster_k import MACRO_N_INIT, MIN_LEAF_SHARE, _split_test, elbow_k, silhouette_from_distances
 
@@ -91,6 +92,23 @@ BUYER_ONLY = frozenset({
     "std_days_between_orders", "avg_rating",
 })
 _METRIC = {"euclidean": "euclidean", "manhattan": "cityblock", "cosine": "cosine"}
+
+# The settings of [segments.cluster] (the config checks them through the cluster scheme) and this estimator's
+# parameters of the same names: one table.
+PARAMETER_CONSTRAINTS = {
+    "method": Options("kmeans", "hierarchical"),
+    "n_clusters": Interval(int, 0, 100),
+    "k_min": Interval(int, 2, 100),
+    "k_max": Interval(int, 2, 100),
+    "scaler": Options("standard", "robust"),
+    "k_selection": Options("silhouette", "elbow", "two_level"),
+    "winsorize_quantile": Interval(float, 0.5, 1, closed="right"),
+    "sample_size": Interval(int, 100, None),
+    "minibatch_above": Interval(int, 1, None),
+    "linkage": Options("ward", "average", "complete"),
+    "metric": Options(*_METRIC),
+    "random_state": Interval(int, 0, None),
+}
 def default_features(columns) -> list[str]:
     cols = set(columns)
     return [c for c in DEFAULT_FEATURES if c in cols or (c in DERIVED and set(DERIVED[c][:2]) <= cols)]
@@ -179,17 +197,8 @@ class BehaviourClusters(ClusterMixin, BaseEstimator):
 
     # -- preprocessing ---------------------------------------------------------
     def _check_params(self) -> None:
-        if self.method not in ("kmeans", "hierarchical"):
-            raise ConfigError(f"The 'method' parameter must be 'kmeans' or 'hierarchical'. Got {self.method!r} instead.")
-        if self.k_selection not in ("silhouette", "elbow", "two_level"):
-            raise ConfigError(f"The 'k_selection' parameter must be 'silhouette', 'elbow' or 'two_level'. "
-                              f"Got {self.k_selection!r} instead.")
-        if self.scaler not in ("standard", "robust"):
-            raise ConfigError(f"The 'scaler' parameter must be 'standard' or 'robust'. Got {self.scaler!r} instead.")
-        if self.metric not in _METRIC:
-            raise ConfigError(f"The 'metric' parameter must be one of {', '.join(_METRIC)}. Got {self.metric!r} instead.")
-        if self.linkage not in ("ward", "average", "complete"):
-            raise ConfigError(f"The 'linkage' parameter must be 'ward', 'average' or 'complete'. Got {self.linkage!r} instead.")
+        validate_params({k: getattr(self, k) for k in ("method", "k_selection", "scaler", "metric", "linkage",
+                                                       "k_min", "k_max")}, PARAMETER_CONSTRAINTS)
         if self.method == "hierarchical" and self.linkage == "ward" and self.metric != "euclidean":
             raise ConfigError(f"Ward linkage needs metric='euclidean'. Got {self.metric!r} instead.")
         if not (2 <= self.k_min <= self.k_max):

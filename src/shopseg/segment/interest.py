@@ -52,36 +52,46 @@ BROWSE_EVENTS = ("view", "click", "add_to_cart", "wishlist")
 TOPIC_WORDS = 2  # a topic interest is named from this many of its top words
 
 
-def _evidence_sql(has_events: bool, has_reviews: bool, has_topics: bool = False, derived: bool = False) -> str:
+def _lines_sql(has_events: bool) -> str:
+    """(customer_id, product_id, w): a product of a sale order counts 1, a browse event ``$browse_weight``; the
+    ``/*only*/`` markers restrict it to ``$customers`` on the live path (:func:`shopseg.workspace.only_customers`)."""
     parts = ["""
         SELECT customer_id, product_id, 1.0 AS w FROM (
             SELECT DISTINCT o.customer_id, o.order_id, l.product_id
-            FROM orders o JOIN order_lines l USING (order_id)
-            WHERE o.kind = 'sale' AND o.customer_id IS NOT NULL AND o.ordered_at < $as_of)"""]
+            FROM orders o JOIN order_lines l ON l.order_id = o.order_id
+            WHERE o.kind = 'sale' AND o.customer_id IS NOT NULL AND o.ordered_at < $as_of/*only:o*/)"""]
     if has_events:
         parts.append(f"""
         SELECT customer_id, product_id, $browse_weight AS w FROM events
-        WHERE customer_id IS NOT NULL AND product_id IS NOT NULL AND occurred_at < $as_of
+        WHERE customer_id IS NOT NULL AND product_id IS NOT NULL AND occurred_at < $as_of/*only*/
           AND event_type IN ({", ".join(f"'{e}'" for e in BROWSE_EVENTS)})""")
-    ev = " UNION ALL ".join(parts)
-    brand_reviews = ""
-    if has_reviews:
-        brand_reviews = """
-        UNION ALL
-        SELECT customer_id, 'brand' AS kind, b AS item, $review_weight AS weight
-        FROM (SELECT customer_id, unnest(brand_mentions) AS b FROM review_insights
+    return " UNION ALL ".join(parts)
+
+
+def _review_sql(has_topics: bool) -> str:
+    """(customer_id, kind, item, weight, reviewed_at): the review evidence of run ``$run_id`` before ``$as_of``."""
+    sql = """
+        SELECT customer_id, 'brand' AS kind, b AS item, $review_weight AS weight, reviewed_at
+        FROM (SELECT customer_id, unnest(brand_mentions) AS b, reviewed_at FROM review_insights
               WHERE run_id = $run_id AND customer_id IS NOT NULL AND reviewed_at < $as_of)
         WHERE b IS NOT NULL AND b IN (SELECT brand FROM products)"""
     if has_topics:
-        brand_reviews += f"""
+        sql += f"""
         UNION ALL
         SELECT customer_id, 'topic' AS kind,
                array_to_string(string_split(topic, ' / ')[1:{TOPIC_WORDS}], ' / ') AS item,
-               $topic_weight AS weight
+               $topic_weight AS weight, reviewed_at
         FROM review_insights
         WHERE run_id = $run_id AND customer_id IS NOT NULL AND reviewed_at < $as_of AND topic IS NOT NULL"""
+    return sql
+
+
+def _evidence_sql(has_events: bool, has_reviews: bool, has_topics: bool = False, derived: bool = False) -> str:
+    reviews = f"""
+        UNION ALL
+        SELECT customer_id, kind, item, weight FROM ({_review_sql(has_topics)})""" if has_reviews else ""
     return f"""
-    WITH ev AS ({ev}),
+    WITH ev AS ({_lines_sql(has_events)}),
     item AS (
         SELECT ev.customer_id, {"coalesce(p.category, d.category)" if derived else "p.category"} AS category,
                p.brand, sum(ev.w) AS w
@@ -93,23 +103,30 @@ def _evidence_sql(has_events: bool, has_reviews: bool, has_topics: bool = False,
     SELECT customer_id, kind, item, sum(weight) AS weight FROM (
         SELECT customer_id, 'category' AS kind, category AS item, w AS weight FROM item WHERE category IS NOT NULL
         UNION ALL
-        SELECT customer_id, 'brand' AS kind, brand AS item, w AS weight FROM item WHERE brand IS NOT NULL{brand_reviews}
+        SELECT customer_id, 'brand' AS kind, brand AS item, w AS weight FROM item WHERE brand IS NOT NULL{reviews}
     ) GROUP BY ALL ORDER BY customer_id, kind, item
     """
 
 
-def interest_evidence(ws, as_of, *, browse_weight: float = 0.2, review_weight: float = 1.0,
-                      topic_weight: float = 1.0, run_id: int | None = None, derived_groups: int = 0,
-                      derived_min_products: int = 5) -> pd.DataFrame:
-    """Weighted evidence (customer_id, kind, item, weight) before ``as_of`` (see the module doc).
-
-    ``derived_groups`` > 0: when no product has a category, products are grouped from their names
-    (:func:`shopseg.segment.product_groups.derived_categories`) and the groups count as categories.
-    """
+def _sources(ws, run_id, topic_weight) -> tuple[bool, bool, bool]:
+    """Whether the shop has browse events, run ``run_id`` review evidence, and review topics."""
     has_events = ws.has_table("events") and bool(ws.scalar("SELECT count(*) FROM events"))
     has_reviews = run_id is not None and ws.has_table("review_insights") and bool(
         ws.scalar("SELECT count(*) FROM review_insights WHERE run_id = ?", [int(run_id)]))
     has_topics = has_reviews and topic_weight > 0 and "topic" in ws.columns("review_insights")
+    return has_events, has_reviews, has_topics
+
+
+def interest_evidence(ws, as_of, *, browse_weight: float = 0.2, review_weight: float = 1.0,
+                      topic_weight: float = 1.0, run_id: int | None = None, derived_groups: int = 0,
+                      derived_min_products: int = 5, groups: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Weighted evidence (customer_id, kind, item, weight) before ``as_of`` (see the module doc).
+
+    ``derived_groups`` > 0: when no product has a category, products are grouped from their names
+    (:func:`shopseg.segment.product_groups.derived_categories`, or ``groups`` when given) and the groups count as
+    categories.
+    """
+    has_events, has_reviews, has_topics = _sources(ws, run_id, topic_weight)
     params = {"as_of": pd.Timestamp(as_of).to_pydatetime()}
     if has_events:
         params["browse_weight"] = float(browse_weight)
@@ -117,7 +134,8 @@ def interest_evidence(ws, as_of, *, browse_weight: float = 0.2, review_weight: f
         params |= {"review_weight": float(review_weight), "run_id": int(run_id)}
     if has_topics:
         params["topic_weight"] = float(topic_weight)
-    groups = derived_categories(ws, n_groups=derived_groups, min_products=derived_min_products)
+    if groups is None:
+        groups = derived_categories(ws, n_groups=derived_groups, min_products=derived_min_products)
     if not len(groups):
         return ws.df(_evidence_sql(has_events, has_reviews, has_topics), params)
     ws.con.register("_interest_groups", groups)
@@ -140,7 +158,8 @@ def affinities(evidence: pd.DataFrame, prior_weight: float = 2.0) -> pd.DataFram
               a toys    0.5         0.8 0.7692
               b toys    1.0         0.8 1.1765
 
-    a, home: (2 + 2) / (4 x 0.2 + 2) = 4 / 2.8; unshrunk 0.5 / 0.2 = 2.5.
+    a, home: (2 + 2) / (4 x 0.2 + 2) = 4 / 2.8; unshrunk 0.5 / 0.2 = 2.5 (:func:`interest_score` applies the
+    same formula to a few customers with a stored run's shop mix).
     """
     ev = evidence.loc[evidence["weight"] > 0] if (evidence["weight"] <= 0).any() else evidence
     ev = ev.copy()
@@ -208,15 +227,16 @@ class InterestResult:
     names: dict
     extras: dict
     note: str | None = None
+    mix: dict | None = None  # the shop mix the live score needs (:func:`shop_mix`), stored with the run
 
 
 def interests(ws, as_of, customer_ids, cfg, run_id: int | None = None) -> InterestResult:
     """Affinities, interests and the ``interest`` segment of ``customer_ids`` (see the module doc)."""
+    groups = derived_categories(ws, n_groups=cfg["segments.interest.derived_groups"],
+                                min_products=cfg["segments.interest.derived_min_products"])
     ev = interest_evidence(ws, as_of, browse_weight=cfg["segments.interest.browse_weight"],
                            review_weight=cfg["segments.interest.review_weight"],
-                           topic_weight=cfg["segments.interest.topic_weight"], run_id=run_id,
-                           derived_groups=cfg["segments.interest.derived_groups"],
-                           derived_min_products=cfg["segments.interest.derived_min_products"])
+                           topic_weight=cfg["segments.interest.topic_weight"], run_id=run_id, groups=groups)
     ids = pd.Series(customer_ids, dtype=object).astype(str).reset_index(drop=True)
     if not len(ev):
         note = "no product of the shop has a category or a brand"
@@ -224,6 +244,7 @@ def interests(ws, as_of, customer_ids, cfg, run_id: int | None = None) -> Intere
                               pd.Series(NO_INTEREST, index=ids.index, dtype=object), {}, {}, note)
     min_lift = cfg["segments.interest.min_lift"]
     aff = affinities(ev, cfg["segments.interest.prior_weight"])
+    mix = shop_mix(ev, aff, groups, _sources(ws, run_id, cfg["segments.interest.topic_weight"])[0])
     aff.attrs["brand_category"] = brand_categories(ws)
     ci = customer_interests(aff, min_lift=min_lift, max_interests=cfg["segments.interest.max_interests"])
     ci = ci.loc[ci["customer_id"].isin(set(ids))].reset_index(drop=True)
@@ -234,7 +255,17 @@ def interests(ws, as_of, customer_ids, cfg, run_id: int | None = None) -> Intere
         for s in seg.unique():
             extras.setdefault(s, {})["categories"] = (f"derived from product names: {ev.attrs['derived_groups']} "
                                                      "groups (docs/segments.md)")
-    return InterestResult(ci, seg, names, extras)
+    return InterestResult(ci, seg, names, extras, mix=mix)
+
+
+def shop_mix(ev: pd.DataFrame, aff: pd.DataFrame, groups: pd.DataFrame, has_events: bool) -> dict:
+    """What the live score needs of a run's evidence, as plain JSON values: each item's shop share (the batch's
+    floats), each kind's total weight, the base kind, the derived product groups, whether browsing counts."""
+    one = aff.drop_duplicates(["kind", "item"])
+    return {"shop": [[k, i, float(s)] for k, i, s in zip(one["kind"], one["item"], one["shop_share"])],
+            "totals": {k: float(v) for k, v in ev.groupby("kind")["weight"].sum().items()},
+            "base": "category" if (ev["kind"] == "category").any() else "brand",
+            "groups": dict(zip(groups["product_id"].astype(str), groups["category"])), "has_events": bool(has_events)}
 
 
 def segment_descriptions(aff: pd.DataFrame, ci: pd.DataFrame, seg: pd.Series, ids: pd.Series,
@@ -277,3 +308,102 @@ def segment_descriptions(aff: pd.DataFrame, ci: pd.DataFrame, seg: pd.Series, id
         brands = [b["brand"] for b in extras.get(s, {}).get("top_brands", [])]
         names[s] = f"{s}: {', '.join(brands)}" if brands and s != NO_INTEREST else s
     return names, extras
+
+
+# -- the live score ---------------------------------------------------------------------------------------------
+
+@dataclass
+class InterestState:
+    """What a stored run left for scoring a few customers' interest (the scheme's ``state``): the run's shop mix
+    (each item's share of its kind, and each kind's total weight), its base kind, the run's review evidence per
+    customer (reviews are mined by the run, not live), the derived product groups and the settings."""
+
+    config: object
+    as_of: object
+    shop: dict  # (kind, item) -> shop share
+    totals: dict  # kind -> total weight
+    base: str
+    reviews: pd.DataFrame  # customer_id, kind, item, weight, reviewed_at
+    groups: dict  # product_id -> derived category (a shop without categories or brands)
+    has_events: bool
+
+
+def interest_state(ws, as_of, cfg, review_run: int | None, mix: dict | None = None) -> InterestState | None:
+    """The live score's state for a run as of ``as_of``: its shop mix ``mix`` as the run stored it
+    (:func:`shop_mix`; without it, the batch's evidence is read again over every customer) and its review
+    evidence; None when the run had nothing to go on."""
+    g = cfg["segments.interest"]
+    if mix is None:
+        groups = derived_categories(ws, n_groups=g["derived_groups"], min_products=g["derived_min_products"])
+        ev = interest_evidence(ws, as_of, browse_weight=g["browse_weight"], review_weight=g["review_weight"],
+                               topic_weight=g["topic_weight"], run_id=review_run, groups=groups)
+        if not len(ev):
+            return None
+        mix = shop_mix(ev, affinities(ev, g["prior_weight"]), groups, _sources(ws, review_run, g["topic_weight"])[0])
+    _, has_reviews, has_topics = _sources(ws, review_run, g["topic_weight"])
+    reviews = ws.df(_review_sql(has_topics), {"as_of": pd.Timestamp(as_of).to_pydatetime(), "run_id": int(review_run),
+                                              "review_weight": float(g["review_weight"]),
+                                              **({"topic_weight": float(g["topic_weight"])} if has_topics else {})}) \
+        if has_reviews else pd.DataFrame(columns=["customer_id", "kind", "item", "weight", "reviewed_at"])
+    reviews["customer_id"] = reviews["customer_id"].astype(str)
+    return InterestState(cfg, as_of, {(k, i): s for k, i, s in mix["shop"]}, mix["totals"], mix["base"], reviews,
+                         mix["groups"], mix["has_events"])
+
+
+def interest_score(st: InterestState, reader, customers: list[str], as_of) -> list[str]:
+    """Each customer's primary interest as of ``as_of``: their purchases and browsing read now (``reader``: the
+    live service's store or the workspace; the batch's SQL text), their reviews' evidence as the run mined it,
+    lifted over the run's shop mix with the batch's formula (:func:`affinities`) and ranked by its rule (lift,
+    then weight, then name). An item the run never saw counts as the customer's own weight over the run's total
+    of its kind. Arrays, not frames: a POST scores one customer, an incremental run a few thousand."""
+    from ..workspace import only_customers
+
+    g = st.config["segments.interest"]
+    ids = [str(c) for c in customers]
+    params = {"as_of": as_of, "customers": ids, **({"browse_weight": float(g["browse_weight"])} if st.has_events
+                                                   else {})}
+    rows = reader.con.execute(
+        f"SELECT CAST(ev.customer_id AS VARCHAR), CAST(ev.product_id AS VARCHAR), ev.w, p.category, p.brand "
+        f"FROM ({only_customers(_lines_sql(st.has_events))}) ev JOIN products p ON p.product_id = ev.product_id "
+        f"WHERE coalesce(p.is_merchandise, TRUE)", params).fetchall()
+    cid, pid, w, cat, brand = (np.array(c, dtype=object) for c in zip(*rows)) if rows else [np.array([], object)] * 5
+    w = w.astype(float)
+    if st.groups and len(cat):
+        none = np.array([c is None for c in cat], dtype=bool)
+        cat[none] = [st.groups.get(p) for p in pid[none]]
+    keys, kinds, items, weights = [], [], [], []
+    for kind, col in (("category", cat), ("brand", brand)):
+        has = np.array([v is not None for v in col], dtype=bool)
+        keys.append(cid[has]), kinds.append(np.full(int(has.sum()), kind, dtype=object))
+        items.append(col[has]), weights.append(w[has])
+    rv = st.reviews
+    if len(rv):
+        rv = rv.loc[rv["customer_id"].isin(set(ids)) & (rv["reviewed_at"] < pd.Timestamp(as_of))]
+        keys.append(rv["customer_id"].to_numpy(object)), kinds.append(rv["kind"].to_numpy(object))
+        items.append(rv["item"].to_numpy(object)), weights.append(rv["weight"].to_numpy(float))
+    c, k, i, wt = (np.concatenate(a) for a in (keys, kinds, items, weights))
+    if not len(c):
+        return [NO_INTEREST] * len(ids)
+    # the evidence per (customer, kind, item), in the batch's order, and each customer's total per kind
+    order = np.lexsort((i.astype(str), k.astype(str), c.astype(str)))
+    c, k, i, wt = c[order], k[order], i[order], wt[order]
+    triple = np.array([f"{a}\x1f{b}\x1f{x}" for a, b, x in zip(c, k, i)], dtype=object)
+    first = np.r_[True, triple[1:] != triple[:-1]]
+    grp = np.cumsum(first) - 1
+    weight = np.bincount(grp, weights=wt)
+    c, k, i = c[first], k[first], i[first]
+    pair = np.array([f"{a}\x1f{b}" for a, b in zip(c, k)], dtype=object)
+    pstart = np.r_[True, pair[1:] != pair[:-1]]
+    customer_weight = np.bincount(np.cumsum(pstart) - 1, weights=weight)[np.cumsum(pstart) - 1]
+    total = np.array([st.totals.get(x, 0.0) for x in k], dtype=float)
+    share = np.array([st.shop.get((x, y), np.nan) for x, y in zip(k, i)], dtype=float)
+    share = np.where(np.isnan(share), weight / (total + weight), share)
+    prior = float(g["prior_weight"])
+    lift = (weight + prior) / (customer_weight * share + prior)
+    ok = np.isin(k, [st.base, "topic"]) & (lift >= g["min_lift"])
+    c, i, lift, weight = c[ok], i[ok], lift[ok], weight[ok]
+    best = np.lexsort((i.astype(str), -weight, -lift, c.astype(str)))
+    c, i = c[best], i[best]
+    top = np.r_[True, c[1:] != c[:-1]] if len(c) else np.zeros(0, dtype=bool)
+    primary = dict(zip(c[top], i[top]))
+    return [primary.get(x, NO_INTEREST) for x in ids]

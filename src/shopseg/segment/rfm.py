@@ -24,6 +24,7 @@ from scipy.stats import rankdata
 
 from ..config import Config
 from ..errors import ConfigError
+from ..params import Check, Interval, Options
 from ._common import SegmentWarning, get_config
 
 N_SCORES = 5
@@ -83,6 +84,23 @@ def parse_names(names) -> dict[tuple[int, int], str]:
                         )
                     cells[(r, fm)] = name
     return cells
+
+
+_CUTS = Check("a list of 4 increasing numbers",
+              lambda v: isinstance(v, list) and len(v) == 4
+              and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
+              and all(a < b for a, b in zip(v, v[1:])))
+
+# The [segments.rfm] settings (the config checks them through the rfm scheme).
+PARAMETER_CONSTRAINTS = {
+    "method": Options("quantile", "cuts"),
+    **{f"{k}_cuts": _CUTS for k in ("recency", "frequency", "monetary")},
+    "monetary_column": Options("monetary_net", "monetary_total"),
+    "min_customers": Interval(int, 1, None),
+    # a table of the user's own segment names; parse_names raises its own ConfigError naming the bad pattern
+    "names": Check('a table of segment name = list of "R:FM" patterns', lambda v: parse_names(v) is not None,
+                   open=True),
+}
 
 
 def quantile_scores(values: np.ndarray, higher_is_better: bool = True) -> np.ndarray:

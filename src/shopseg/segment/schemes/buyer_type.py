@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...params import Interval
 from .._registry import Scheme, SchemeContext, SchemeResult
 
 STATISTIC = "median units per order line"
@@ -142,4 +143,6 @@ def score(st, reader, customers, as_of):
 
 
 SCHEME = Scheme("buyer_type", "Business or consumer buyers, by a threshold on units per order line learned where "
-                "the data are bimodal (else one segment).", compute, state=state, score=score)
+                "the data are bimodal (else one segment).", compute, state=state, score=score,
+                parameters={"min_bic_gain": Interval(float, 0, None), "min_separation": Interval(float, 0, None),
+                            "min_share": Interval(float, 0, 0.5)})

@@ -10,7 +10,7 @@ import pandas as pd
 
 from ...config import Config
 from .._registry import Scheme, SchemeContext, SchemeResult
-from ..cluster import BehaviourClusters
+from ..cluster import PARAMETER_CONSTRAINTS, BehaviourClusters
 from ..profile import name_clusters, segment_profiles
 
 
@@ -93,4 +93,4 @@ def compute(ctx: SchemeContext) -> SchemeResult:
 
 
 SCHEME = Scheme("cluster", "Behavioural clusters learned from the features, named from what sets them apart.",
-                compute, spark=True)
+                compute, spark=True, parameters=PARAMETER_CONSTRAINTS)

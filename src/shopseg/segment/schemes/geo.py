@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ...params import Interval, Options
 from .._registry import Scheme, SchemeContext, SchemeResult
 from ..geography import (NO_LOCATION, OTHER, choose_level, customer_locations, customer_places, group_places,
                          place_name, place_of)
@@ -64,4 +65,6 @@ def score(st, reader, customers, as_of):
 
 
 SCHEME = Scheme("geo", "Where customers are: country, or state/region for a mostly domestic shop; small places "
-                "grouped (privacy k_min).", compute, dimension=True, state=state, score=score)
+                "grouped (privacy k_min).", compute, dimension=True, state=state, score=score,
+                parameters={"level": Options("auto", "country"), "domestic_share": Interval(float, 0, 1),
+                            "region_coverage": Interval(float, 0, 1), "min_customers": Interval(int, 0, None)})

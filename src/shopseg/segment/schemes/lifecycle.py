@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ...params import Interval
 from .._registry import Scheme, SchemeContext, SchemeResult
 from ..lifecycle import lifecycle_stages, lifecycle_windows
 
@@ -14,4 +15,10 @@ def compute(ctx: SchemeContext) -> SchemeResult:
 
 
 SCHEME = Scheme("lifecycle", "Prospect, new, active, silent or churned, by windows learned from the order gaps.",
-                compute, spark=True)
+                compute, spark=True,
+                parameters={"silent_days": Interval(float, 0, None), "churned_days": Interval(float, 0, None),
+                            "new_days": Interval(float, 0, None),
+                            "silent_quantile": Interval(float, 0, 1, closed="neither"),
+                            "churned_quantile": Interval(float, 0, 1, closed="neither"),
+                            "min_gaps": Interval(int, 1, None), "fallback_silent_days": Interval(float, 1, None),
+                            "fallback_churned_days": Interval(float, 1, None)})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .._registry import Scheme, SchemeContext, SchemeResult
-from ..rfm import rfm_segments
+from ..rfm import PARAMETER_CONSTRAINTS, rfm_segments
 
 
 def compute(ctx: SchemeContext) -> SchemeResult:
@@ -12,4 +12,4 @@ def compute(ctx: SchemeContext) -> SchemeResult:
 
 
 SCHEME = Scheme("rfm", "Recency, frequency and monetary scores named by the RFM grid (Champions, At Risk...).",
-                compute, spark=True)
+                compute, spark=True, parameters=PARAMETER_CONSTRAINTS)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ...params import Interval, Options
 from .._registry import Scheme, SchemeContext, SchemeResult
 from ..value import clv_scores, value_tiers
 
@@ -21,4 +22,6 @@ def compute(ctx: SchemeContext) -> SchemeResult:
 
 
 SCHEME = Scheme("value_tier", "High, mid or low value among buyers: predicted CLV of the run, else money spent.",
-                compute, spark=True)
+                compute, spark=True, section="value",
+                parameters={"high_share": Interval(float, 0, 1), "mid_share": Interval(float, 0, 1),
+                            "basis": Options("auto", "monetary_net", "clv")})
