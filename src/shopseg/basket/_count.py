@@ -198,8 +198,8 @@ def _candidate_items(sets: np.ndarray, n_codes: int) -> np.ndarray:
 def count_itemsets(baskets: Baskets, rows: np.ndarray, pad: int, *, chunk_bytes: int = 1 << 26) -> np.ndarray:
     """Baskets holding every item of each padded code row, by ANDing per-item bitmaps (exact)."""
     n = baskets.n_baskets
-    if len(rows) == 0:
-        return np.zeros(0, np.int64)
+    if len(rows) == 0 or n == 0:
+        return np.zeros(len(rows), np.int64)
     need = np.unique(rows[rows != pad])
     local = np.full(pad + 1, -1, np.int64)
     local[need] = np.arange(len(need))

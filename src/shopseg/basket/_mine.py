@@ -287,7 +287,13 @@ def _to_itemsets(found: list, baskets: Baskets, n: int, mc: int) -> Itemsets:
     cols = np.arange(len(flat)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
     sets = np.full((len(sizes), width), pad, np.int32)
     sets[rows, cols] = flat
-    sets.sort(axis=1)
+    return sorted_itemsets(sets, sizes, counts, baskets, n, mc)
+
+
+def sorted_itemsets(sets: np.ndarray, sizes: np.ndarray, counts: np.ndarray, baskets: Baskets, n: int,
+                    mc: int) -> Itemsets:
+    """Itemsets from padded code rows (any order): each row ascending, rows by size, count (descending), codes."""
+    sets = np.sort(sets, axis=1)
     order = np.lexsort((*sets.T[::-1], -counts, sizes))
     return Itemsets(sets[order], sizes[order], counts[order], n, mc, baskets)
 
