@@ -195,11 +195,38 @@ def _candidate_items(sets: np.ndarray, n_codes: int) -> np.ndarray:
     return out
 
 
+# Many pairs are counted at once by one sparse product (baskets x items), not by bitmaps.
+_PAIRS_BY_PRODUCT = 256
+
+
+def count_pairs(baskets: Baskets, pairs: np.ndarray) -> np.ndarray:
+    """Baskets holding both items of each row of ``pairs`` (codes): the items' co-occurrence matrix X'X of
+    the baskets x items incidence matrix X, restricted to the items asked (exact, integer)."""
+    from scipy import sparse
+
+    need, inv = np.unique(pairs, return_inverse=True)
+    inv = inv.reshape(pairs.shape)
+    local = np.full(baskets.n_items + 1, -1, np.int64)
+    local[need] = np.arange(len(need))
+    loc = local[baskets.codes]
+    sel = loc >= 0
+    cs = np.zeros(len(sel) + 1, np.int64)
+    np.cumsum(sel, out=cs[1:])
+    x = sparse.csr_matrix((np.ones(int(cs[-1]), np.int32), loc[sel], cs[baskets.offsets]),
+                          shape=(baskets.n_baskets, len(need)))  # baskets in order: no sort
+    co = x.T.tocsr() @ x
+    co = co.toarray() if len(need) <= 8192 else co
+    return np.asarray(co[inv[:, 0], inv[:, 1]], dtype=np.int64).ravel()
+
+
 def count_itemsets(baskets: Baskets, rows: np.ndarray, pad: int, *, chunk_bytes: int = 1 << 26) -> np.ndarray:
-    """Baskets holding every item of each padded code row, by ANDing per-item bitmaps (exact)."""
+    """Baskets holding every item of each padded code row, by ANDing per-item bitmaps (exact); many pairs
+    at once by :func:`count_pairs`."""
     n = baskets.n_baskets
     if len(rows) == 0 or n == 0:
         return np.zeros(len(rows), np.int64)
+    if rows.shape[1] == 2 and len(rows) >= _PAIRS_BY_PRODUCT and not (rows == pad).any():
+        return count_pairs(baskets, rows)
     need = np.unique(rows[rows != pad])
     local = np.full(pad + 1, -1, np.int64)
     local[need] = np.arange(len(need))

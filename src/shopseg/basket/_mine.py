@@ -79,10 +79,12 @@ class Itemsets:
         order, sh = self._sorted
         pos = np.minimum(np.searchsorted(sh, hashes), len(sh) - 1)
         idx = order[pos]
-        ok = (sh[pos] == hashes) & (self.sets[idx] == rows).all(axis=1)
-        if not ok.all():  # hash collision (or absent): exact dictionary lookup
+        same_hash = sh[pos] == hashes
+        ok = same_hash & (self.sets[idx] == rows).all(axis=1)
+        idx[~same_hash] = -1  # absent
+        bad = np.flatnonzero(same_hash & ~ok)
+        if len(bad):  # hash collision: exact dictionary lookup
             table = {tuple(r): i for i, r in enumerate(self.sets.tolist())}
-            bad = np.flatnonzero(~ok)
             idx[bad] = [table.get(tuple(r), -1) for r in rows[bad].tolist()]
         return idx
 

@@ -82,6 +82,7 @@ def update_itemsets(old_sets: np.ndarray, old_counts: np.ndarray, old: Baskets, 
     mc_old, mc = min_count(min_support, n_old), min_count(min_support, n)
     at_least_new = max(1, mc - mc_old + 1)  # new baskets an itemset infrequent before needs
     width = old_sets.shape[1] if len(old_sets) else 1
+    old_sets = np.sort(old_sets, axis=1)  # ascending rows, pad last (as the join writes them)
     known = Itemsets(old_sets.astype(np.int32), (old_sets != pad).sum(axis=1).astype(np.int32),
                      np.asarray(old_counts, np.int64), n_old, mc_old, old)
     counted_old = 0
@@ -95,30 +96,33 @@ def update_itemsets(old_sets: np.ndarray, old_counts: np.ndarray, old: Baskets, 
         total[need] = old.item_counts()[need] + new_items[need]
         counted_old += int(need.sum())
     level = np.flatnonzero(total >= mc).astype(np.int32)[:, None]
+    level_new = new_items[level[:, 0]]
     sets, counts = ([level], [total[level[:, 0]]]) if len(level) else ([], [])
     found = len(level)
     for z in range(2, max_len + 1):
-        if len(level) < 2:
-            break
-        cand = apriori_gen(level, pad, at_most=MAX_CANDIDATES)
+        # the stored sets of this size: their count plus the new baskets'
+        of_z = known.sizes == z
+        stored = known.sets[of_z][:, :z] if z <= width else np.zeros((0, z), np.int32)
+        stored_counts = known.counts[of_z]
+        # any other set needs >= at_least_new new baskets, and so does each of its subsets: join only those
+        cand = apriori_gen(level[level_new >= at_least_new], pad, at_most=MAX_CANDIDATES)
         if cand is None or len(cand) > MAX_CANDIDATES:
             raise CannotUpdate(FALLBACK[4])
-        if not len(cand):
-            break
-        in_new = count_itemsets(new, cand, pad)
-        tot = np.full(len(cand), -1, np.int64)
-        if z <= width:
+        if len(cand) and len(stored):
             rows = np.full((len(cand), width), pad, np.int32)
             rows[:, :z] = cand
-            idx = known.lookup(rows)
-            hit = idx >= 0
-            tot[hit] = known.counts[idx[hit]] + in_new[hit]
-        need = (tot < 0) & (in_new >= at_least_new)
-        if need.any():
-            tot[need] = count_itemsets(old, cand[need], pad) + in_new[need]
-            counted_old += int(need.sum())
+            cand = cand[known.lookup(rows) < 0]
+        if not len(cand) and not len(stored):
+            break
+        in_new = count_itemsets(new, np.concatenate([stored, cand]), pad)
+        tot = np.concatenate([stored_counts + in_new[:len(stored)], np.full(len(cand), -1, np.int64)])
+        need = np.flatnonzero(in_new[len(stored):] >= at_least_new)
+        if len(need):
+            tot[len(stored) + need] = count_itemsets(old, cand[need], pad) + in_new[len(stored) + need]
+            counted_old += len(need)
         keep = tot >= mc
-        level = cand[keep]
+        level = np.concatenate([stored, cand])[keep]
+        level_new = in_new[keep]
         if not len(level):
             break
         sets.append(level)
