@@ -16,8 +16,10 @@ finished run P (the *base*) and, instead of every stage's ``run``:
 4. writes R's scored tables (``segments``, ``rfm_scores``, ``clv``, ``churn_scores``): the re-scored
    customers' rows, and P's rows for everyone else (a scheme without a
    ``score`` -- interest, buyer_type, group -- keeps P's label for everyone);
-5. re-mines the itemsets and rules (the ``baskets`` stage's ``run``) when new sale orders came, since per-segment
-   rules follow the segments; otherwise P's stand;
+5. when new sale orders came, updates the itemset counts of the run that holds them with the new baskets
+   (:func:`shopseg.basket.update_baskets`: FUP over the baskets that run stored; rules from the counts) or,
+   where they cannot be updated (per-segment rules, a changed old basket, a large increment: docs/baskets.md),
+   mines them in full (the ``baskets`` stage's ``run``); otherwise P's stand;
 6. checks the drift of the reused models' inputs (R's ``customer_features`` against the run that fitted each
    model, :mod:`shopseg.refit`): above ``drift.refit_psi`` the incremental run is discarded and a full run
    (which refits) runs instead, and says so; below it the reuse is recorded in ``model_decisions`` and P's
