@@ -12,7 +12,12 @@
    ``shopseg run --no-report`` (a full run: it reuses the base's cluster and churn models while their inputs'
    PSI stays under ``drift.refit_psi``; the CLV candidates are refitted, as in every full run) on the other.
    With ``--lock`` the pair runs under that lock file (``flock``), taken once for the pair, and the base's
-   ingest and run under it too, one at a time (the last day's small ingests are not).
+   ingest and run under it too, one at a time (the last day's small ingests are not).  ``--rounds N``: steps
+   3-4 N times on fresh copies (the median ratio is reported).
+
+Before the first round the shopseg package is compiled to bytecode (``compileall``), as an installed package is:
+with ``PYTHONDONTWRITEBYTECODE`` set (as on the project's machine) every process would otherwise compile
+shopseg's modules from source, a fixed cost that weighs on the shorter run (``--no-bytecode`` keeps that).
 
 Prints and records wall and CPU seconds and peak RSS of both runs, their ratio, the incremental run's parts
 (``runs.stages``: touched and date-moved customers, seconds per part), the full run's stages and model
@@ -127,6 +132,30 @@ def agree(incr: Path, full: Path, run_id: int) -> dict:
     return out
 
 
+def one_round(base: Path, work: Path, lock: str | None) -> dict:
+    """Two fresh copies of ``base``, the last day ingested into each (not timed), then the pair back to back."""
+    out: dict = {}
+    copies = {}
+    for name in ("incremental", "full"):
+        ws = copies[name] = work / f"ws-{name}"
+        shutil.rmtree(ws, ignore_errors=True)
+        shutil.copytree(base, ws)
+        # one day of lines (16k at x10): small, so not under the lock
+        out[f"ingest_last_day_{name}"] = checked(run_measured(shopseg(
+            ws, "ingest", str(work / "lastday.parquet"), "--preset", "online-retail")),
+            f"ingest of the last day ({name})")
+    with locked(lock):  # the pair, back to back
+        out["incremental"] = checked(run_measured(shopseg(copies["incremental"], "run", "--incremental",
+                                                          "--no-report")), "incremental run")
+        out["full"] = checked(run_measured(shopseg(copies["full"], "run", "--no-report")), "full run")
+    out["incremental_run"] = latest_run(copies["incremental"])
+    out["full_run"] = latest_run(copies["full"])
+    out["full"]["stages"] = stage_seconds(copies["full"])
+    out["ratio"] = round(out["incremental"]["seconds"] / out["full"]["seconds"], 4)
+    out["agree"] = agree(copies["incremental"], copies["full"], out["incremental_run"]["run_id"])
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -137,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lock", help="a lock file (flock) held for each heavy command and for the measured pair")
     ap.add_argument("--keep", action="store_true", help="keep the files and workspaces")
     ap.add_argument("--json", help="write the figures to this file")
+    ap.add_argument("--rounds", type=int, default=1, help="pairs measured, each on fresh copies (default 1)")
+    ap.add_argument("--no-bytecode", action="store_true", help="do not compile the package to bytecode first")
     args = ap.parse_args(argv)
 
     work = Path(args.work or tempfile.mkdtemp(prefix="shopseg-incr-"))
@@ -157,24 +188,19 @@ def main(argv: list[str] | None = None) -> int:
             with locked(args.lock):
                 out["base_run"] = checked(run_measured(shopseg(base, "run", "--as-of", out["base_day"],
                                                                "--no-report")), "base run")
-        copies = {}
-        for name in ("incremental", "full"):
-            ws = copies[name] = work / f"ws-{name}"
-            shutil.rmtree(ws, ignore_errors=True)
-            shutil.copytree(base, ws)
-            # one day of lines (16k at x10): small, so not under the lock
-            out[f"ingest_last_day_{name}"] = checked(run_measured(shopseg(
-                ws, "ingest", str(work / "lastday.parquet"), "--preset", "online-retail")),
-                f"ingest of the last day ({name})")
-        with locked(args.lock):  # the pair, back to back
-            out["incremental"] = checked(run_measured(shopseg(copies["incremental"], "run", "--incremental",
-                                                              "--no-report")), "incremental run")
-            out["full"] = checked(run_measured(shopseg(copies["full"], "run", "--no-report")), "full run")
-        out["incremental_run"] = latest_run(copies["incremental"])
-        out["full_run"] = latest_run(copies["full"])
-        out["full"]["stages"] = stage_seconds(copies["full"])
-        out["ratio"] = round(out["incremental"]["seconds"] / out["full"]["seconds"], 4)
-        out["agree"] = agree(copies["incremental"], copies["full"], out["incremental_run"]["run_id"])
+        if not args.no_bytecode:
+            import compileall
+
+            from importlib.util import find_spec
+
+            package = Path(find_spec("shopseg").origin).parent  # the tree the runs import (PYTHONPATH)
+            out["bytecode"] = bool(compileall.compile_dir(str(package), quiet=1))
+        out["rounds"] = [one_round(base, work, args.lock) for _ in range(args.rounds)]
+        last = out["rounds"][-1]
+        out.update({k: last[k] for k in ("incremental", "full", "incremental_run", "full_run", "agree")})
+        ratios = sorted(r["ratio"] for r in out["rounds"])
+        out["ratio"] = ratios[len(ratios) // 2]
+        out["ratios"] = ratios
     finally:
         if not args.keep and not args.work:
             shutil.rmtree(work, ignore_errors=True)
