@@ -7,6 +7,7 @@ import pytest
 
 from shopseg.basket import Baskets, CannotUpdate, baskets_from_transactions, update_itemsets
 from shopseg.basket._mine import mine_itemsets
+from shopseg.basket._count import cooccurrence
 from shopseg.basket._update import align
 
 MINE = dict(max_len=10, algorithm="eclat", max_itemsets=2_000_000)
@@ -19,7 +20,8 @@ def _update(old_tx, new_tx, min_support, **kw):
     old_b, new_b = align(baskets_from_transactions(old_tx), new_b)
     old_its = mine_itemsets(old_b, min_support=min_support, **MINE)
     return update_itemsets(old_its.sets, old_its.counts, old_b, new_b, min_support=min_support,
-                           max_len=kw.get("max_len", 10), max_itemsets=kw.get("max_itemsets", 2_000_000))
+                           max_len=kw.get("max_len", 10), max_itemsets=kw.get("max_itemsets", 2_000_000),
+                           old_pairs=old_its.pair_counts if kw.get("pairs", True) else None)
 
 
 def _as_dict(its) -> dict[tuple, int]:
@@ -33,14 +35,23 @@ OLD = [["a", "b"]] * 3 + [["a", "c"]] * 2 + [["b", "c"]] * 2 + [["a"], ["c", "d"
 NEW = [["a", "c"]] * 3 + [["b"]]
 
 
+def test_the_mining_keeps_every_pair_count_of_its_frequent_items():
+    """By hand: a 6, b 5, c 5 are frequent (min 3 of 10); {a,b} 3, {a,c} 2, {b,c} 2, frequent or not."""
+    its = mine_itemsets(baskets_from_transactions(OLD), min_support=0.3, **MINE)
+    ids = its.baskets.item_ids[its.pair_counts["items"]].tolist()
+    assert ids == ["a", "b", "c"]
+    assert np.triu(its.pair_counts["counts"], 1).tolist() == [[0, 3, 2], [0, 0, 2], [0, 0, 0]]
+
+
 def test_a_set_crosses_the_threshold_only_with_the_new_baskets_and_another_falls_below():
     """By hand: {a,c} had 2 of 10 (under 3) and gets 3 new: 5 of 14, frequent; {a,b} had 3 of 10 (frequent)
     and gets none: 3 of 14, under 5, gone; d (2 + 0) and {b,c} (2 + 0) stay out."""
     its, counted_old = _update(OLD, NEW, 0.3)
     assert its.n_baskets == 14 and its.min_count == 5
     assert _as_dict(its) == {("a",): 9, ("c",): 8, ("b",): 6, ("a", "c"): 5}
-    # {a,c} was not stored: counted over the old baskets (it is in 3 new baskets, the least it needs: 5 - 3 + 1)
-    assert counted_old == 1
+    # {a,c} was not stored: its old count is the mining's pair count (it is in 3 new baskets, the least it
+    # needs: 5 - 3 + 1); without those, counted over the old baskets
+    assert counted_old == 0 and _update(OLD, NEW, 0.3, pairs=False)[1] == 1
     # and the rows are in the order a full mining writes them (size, count descending, codes)
     full = mine_itemsets(baskets_from_transactions(OLD + NEW), min_support=0.3, **MINE)
     assert _as_dict(its) == _as_dict(full)
@@ -78,10 +89,14 @@ def test_updated_counts_equal_a_full_mining_on_random_shops(seed):
           for _ in range(int(rng.integers(60, 200)))]
     cut = int(len(tx) * rng.uniform(0.6, 0.95))
     for s in (0.02, 0.05, 0.12):
-        its, _ = _update(tx[:cut], tx[cut:], s)
         full = mine_itemsets(baskets_from_transactions(tx), min_support=s, **MINE)
-        assert _as_dict(its) == _as_dict(full), (seed, s)
-        assert its.n_baskets == full.n_baskets and its.min_count == full.min_count
+        for pairs in (True, False):  # old pairs looked up in the mining's pair counts, or counted
+            its, _ = _update(tx[:cut], tx[cut:], s, pairs=pairs)
+            assert _as_dict(its) == _as_dict(full), (seed, s, pairs)
+            assert its.n_baskets == full.n_baskets and its.min_count == full.min_count
+            if pairs and its.pair_counts is not None:  # kept up to date for the next update: over all baskets
+                items = its.pair_counts["items"]
+                assert (np.triu(its.pair_counts["counts"], 1) == np.triu(cooccurrence(its.baskets, items), 1)).all()
 
 
 def test_max_len_is_kept_and_too_many_itemsets_give_way_to_a_full_mining():

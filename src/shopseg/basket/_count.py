@@ -91,13 +91,14 @@ _COUNTERS = 1 << 22
 
 
 def _numpy_level(codes: np.ndarray, offsets: np.ndarray, keep: np.ndarray, z: int, mc: int,
-                 n_kept: int | None = None):
+                 n_kept: int | None = None, every: dict | None = None):
     """(sets, counts, codes, offsets) of every frequent itemset of ``z`` items, as an (N, z)
     array of item codes (ascending) and counts, counted in numpy by enumerating each
     basket's z-subsets of the kept items (and the baskets restricted to those items);
     None when that would cost more than pyfim.  ``n_kept`` (the number of kept
     item occurrences in all baskets) says that ``codes``/``offsets`` are already
-    cut to ``keep`` and to baskets of ``z`` or more items.
+    cut to ``keep`` and to baskets of ``z`` or more items.  ``every`` (pairs only) receives every pair's count:
+    ``items`` (the kept codes) and ``counts`` (an f x f matrix, upper triangle).
 
     Baskets of one size form a matrix; each z-combination of its columns gives
     the codes ``sum_j a_j F^(z-1-j)`` (F kept items) of one subset per basket,
@@ -129,6 +130,8 @@ def _numpy_level(codes: np.ndarray, offsets: np.ndarray, keep: np.ndarray, z: in
             key += m[:, cols[:, j]]
         keys.append(key.ravel())
     counts = np.bincount(np.concatenate(keys) if keys else np.zeros(0, np.int32), minlength=f ** z)
+    if every is not None and z == 2:  # every pair's count, frequent or not (kept for an update: _update.py)
+        every["items"], every["counts"] = np.flatnonzero(keep).astype(np.int32), counts.reshape(f, f)
     hit = np.flatnonzero(counts >= mc)
     digits = (hit[:, None] // weights[None, :]) % f
     return np.flatnonzero(keep)[digits], counts[hit], codes, offsets
@@ -195,28 +198,33 @@ def _candidate_items(sets: np.ndarray, n_codes: int) -> np.ndarray:
     return out
 
 
+# Bitmaps of items x baskets are built from a boolean matrix of at most this many cells (bytes).
+_DENSE_BITS = 1 << 28
 # Many pairs are counted at once by one sparse product (baskets x items), not by bitmaps.
 _PAIRS_BY_PRODUCT = 256
 
 
-def count_pairs(baskets: Baskets, pairs: np.ndarray) -> np.ndarray:
-    """Baskets holding both items of each row of ``pairs`` (codes): the items' co-occurrence matrix X'X of
-    the baskets x items incidence matrix X, restricted to the items asked (exact, integer)."""
+def cooccurrence(baskets: Baskets, items: np.ndarray) -> np.ndarray:
+    """Baskets holding both items, for every pair of ``items`` (codes, ascending): X'X of the baskets x items
+    incidence matrix X restricted to them (exact; a dense matrix, so a few thousand items at most)."""
     from scipy import sparse
 
-    need, inv = np.unique(pairs, return_inverse=True)
-    inv = inv.reshape(pairs.shape)
     local = np.full(baskets.n_items + 1, -1, np.int64)
-    local[need] = np.arange(len(need))
+    local[items] = np.arange(len(items))
     loc = local[baskets.codes]
     sel = loc >= 0
     cs = np.zeros(len(sel) + 1, np.int64)
     np.cumsum(sel, out=cs[1:])
     x = sparse.csr_matrix((np.ones(int(cs[-1]), np.int32), loc[sel], cs[baskets.offsets]),
-                          shape=(baskets.n_baskets, len(need)))  # baskets in order: no sort
-    co = x.T.tocsr() @ x
-    co = co.toarray() if len(need) <= 8192 else co
-    return np.asarray(co[inv[:, 0], inv[:, 1]], dtype=np.int64).ravel()
+                          shape=(baskets.n_baskets, len(items)))  # baskets in order: no sort
+    return (x.T.tocsr() @ x).toarray().astype(np.int64)
+
+
+def count_pairs(baskets: Baskets, pairs: np.ndarray) -> np.ndarray:
+    """Baskets holding both items of each row of ``pairs`` (codes), from :func:`cooccurrence`."""
+    need, inv = np.unique(pairs, return_inverse=True)
+    inv = inv.reshape(pairs.shape)
+    return cooccurrence(baskets, need)[inv[:, 0], inv[:, 1]]
 
 
 def count_itemsets(baskets: Baskets, rows: np.ndarray, pad: int, *, chunk_bytes: int = 1 << 26) -> np.ndarray:
@@ -225,24 +233,34 @@ def count_itemsets(baskets: Baskets, rows: np.ndarray, pad: int, *, chunk_bytes:
     n = baskets.n_baskets
     if len(rows) == 0 or n == 0:
         return np.zeros(len(rows), np.int64)
-    if rows.shape[1] == 2 and len(rows) >= _PAIRS_BY_PRODUCT and not (rows == pad).any():
+    if rows.shape[1] == 2 and _PAIRS_BY_PRODUCT <= len(rows) and len(np.unique(rows)) <= 8192 \
+            and not (rows == pad).any():
         return count_pairs(baskets, rows)
     need = np.unique(rows[rows != pad])
     local = np.full(pad + 1, -1, np.int64)
     local[need] = np.arange(len(need))
     words = (n + 63) // 64
-    bits = np.zeros((len(need), words), np.uint64)
     basket_of = np.repeat(np.arange(n, dtype=np.int64), baskets.sizes())
     sel = local[baskets.codes] >= 0
     b, item = basket_of[sel], local[baskets.codes[sel]]
-    np.bitwise_or.at(bits, (item, b >> 6), np.left_shift(np.uint64(1), (b & 63).astype(np.uint64)))
+    if len(need) * words * 64 <= _DENSE_BITS:  # a boolean matrix packed: faster than bitwise_or.at
+        dense = np.zeros((len(need), words * 64), bool)
+        dense[item, b] = True
+        bits = np.packbits(dense, axis=1).view(np.uint64)  # any bit order will do: the same for every item
+        del dense
+    else:
+        bits = np.zeros((len(need), words), np.uint64)
+        np.bitwise_or.at(bits, (item, b >> 6), np.left_shift(np.uint64(1), (b & 63).astype(np.uint64)))
     out = np.empty(len(rows), np.int64)
     step = max(1, chunk_bytes // (8 * words))
     for lo in range(0, len(rows), step):
         r = rows[lo:lo + step]
-        acc = bits[local[r[:, 0]]].copy()
+        acc = bits[local[r[:, 0]]]  # a gather: a new array
         for j in range(1, r.shape[1]):
             has = r[:, j] != pad
-            acc[has] &= bits[local[r[has, j]]]
+            if has.all():
+                acc &= bits[local[r[:, j]]]
+            else:
+                acc[has] &= bits[local[r[has, j]]]
         out[lo:lo + step] = np.bitwise_count(acc).sum(axis=1, dtype=np.int64)
     return out

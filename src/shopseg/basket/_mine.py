@@ -43,6 +43,9 @@ class Itemsets:
     n_baskets: int
     min_count: int
     baskets: Baskets = field(repr=False)
+    # every pair of frequent items' count (frequent or not) when the pairs were counted in numpy:
+    # {"items": codes, "counts": f x f, upper triangle}; what an update needs (_update.py)
+    pair_counts: dict | None = field(default=None, repr=False)
 
     @property
     def pad(self) -> int:
@@ -151,7 +154,7 @@ _COUNT_AT_ONCE = 50_000_000
 
 
 def _mine_bounded(baskets: Baskets, miner, freq: np.ndarray, counts: np.ndarray, mc: int,
-                  max_len: int, max_itemsets: int, min_support: float) -> list:
+                  max_len: int, max_itemsets: int, min_support: float, pairs: dict | None = None) -> list:
     """Mine sizes 1..max_len in ranges, never building more than ``max_itemsets`` itemsets.
 
     Size 1 is the frequent items themselves; the next sizes are counted in
@@ -180,7 +183,7 @@ def _mine_bounded(baskets: Baskets, miner, freq: np.ndarray, counts: np.ndarray,
     z0, x, top_items = 1, _kk_x(len(single), 1), freq
     n_kept = int(k.sum())  # the first level's baskets are cut already
     while z0 < max_len:  # sizes counted in numpy while that is cheaper than pyfim
-        level = _numpy_level(codes, offsets, top_items, z0 + 1, mc, n_kept)
+        level = _numpy_level(codes, offsets, top_items, z0 + 1, mc, n_kept, every=pairs if z0 == 1 else None)
         n_kept = None
         if level is None:
             break
@@ -269,8 +272,11 @@ def mine_itemsets(baskets: Baskets, *, min_support: float, max_len: int, algorit
     gc_was_on = gc.isenabled()
     gc.disable()
     try:
-        found = _mine_bounded(baskets, miner, freq, counts, mc, max_len, max_itemsets, min_support)
-        return _to_itemsets(found, baskets, n, mc)
+        pairs: dict = {}
+        found = _mine_bounded(baskets, miner, freq, counts, mc, max_len, max_itemsets, min_support, pairs)
+        its = _to_itemsets(found, baskets, n, mc)
+        its.pair_counts = pairs or None
+        return its
     finally:
         if gc_was_on:
             gc.enable()

@@ -24,7 +24,7 @@ import io
 import numpy as np
 
 from ._baskets import _PRODUCT_NAMES_SQL, _WS_PAIRS, Baskets, _item_names, _ws_build, min_count
-from ._count import apriori_gen, count_itemsets
+from ._count import apriori_gen, cooccurrence, count_itemsets
 from ._mine import Itemsets, sorted_itemsets
 
 STORE_NAME = "baskets"
@@ -69,13 +69,16 @@ def concat(old: Baskets, new: Baskets) -> Baskets:
 
 
 def update_itemsets(old_sets: np.ndarray, old_counts: np.ndarray, old: Baskets, new: Baskets, *,
-                    min_support: float, max_len: int, max_itemsets: int) -> tuple[Itemsets, int]:
+                    min_support: float, max_len: int, max_itemsets: int,
+                    old_pairs: dict | None = None) -> tuple[Itemsets, int]:
     """Every itemset of 1..max_len items in at least ``min_support`` of old + new baskets, with its count.
 
     ``old_sets`` / ``old_counts``: all the frequent itemsets of ``old`` at ``min_support`` (padded code rows,
     pad = ``old.n_items``, as :class:`Itemsets` holds them), ``old`` and ``new`` coded alike (:func:`align`).
-    Also returns how many candidates were counted over the old baskets.  Raises :class:`CannotUpdate` where
-    a full mining is the better way (:data:`FALLBACK`).
+    ``old_pairs``: every pair's count over ``old`` among some items (``{"items": codes, "counts": f x f}``, as
+    a mining keeps them in :attr:`Itemsets.pair_counts`): a pair of them is looked up, not counted; the result
+    keeps them, plus the new baskets' pairs.  Also returns how many candidates were counted over the old
+    baskets.  Raises :class:`CannotUpdate` where a full mining is the better way (:data:`FALLBACK`).
     """
     pad, n_old = old.n_items, old.n_baskets
     n = n_old + new.n_baskets
@@ -118,8 +121,13 @@ def update_itemsets(old_sets: np.ndarray, old_counts: np.ndarray, old: Baskets, 
         tot = np.concatenate([stored_counts + in_new[:len(stored)], np.full(len(cand), -1, np.int64)])
         need = np.flatnonzero(in_new[len(stored):] >= at_least_new)
         if len(need):
-            tot[len(stored) + need] = count_itemsets(old, cand[need], pad) + in_new[len(stored) + need]
-            counted_old += len(need)
+            in_old, looked_up = _pairs_known(cand[need], old_pairs, pad) if z == 2 else (None, None)
+            if in_old is None:
+                in_old, looked_up = count_itemsets(old, cand[need], pad), np.zeros(len(need), bool)
+            elif not looked_up.all():
+                in_old[~looked_up] = count_itemsets(old, cand[need][~looked_up], pad)
+            tot[len(stored) + need] = in_old + in_new[len(stored) + need]
+            counted_old += int((~looked_up).sum())
         keep = tot >= mc
         level = np.concatenate([stored, cand])[keep]
         level_new = in_new[keep]
@@ -139,7 +147,23 @@ def update_itemsets(old_sets: np.ndarray, old_counts: np.ndarray, old: Baskets, 
     sizes = np.concatenate([np.full(len(s), s.shape[1], np.int32) for s in sets] or [np.zeros(0, np.int32)])
     counts = np.concatenate(counts).astype(np.int64) if counts else np.zeros(0, np.int64)
     its = sorted_itemsets(rows, sizes, counts, concat(old, new), n, mc)
+    if old_pairs is not None:  # the same pairs, with the new baskets
+        its.pair_counts = {"items": old_pairs["items"],
+                           "counts": old_pairs["counts"] + cooccurrence(new, old_pairs["items"])}
     return its, counted_old
+
+
+def _pairs_known(pairs: np.ndarray, known: dict | None, pad: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The stored count of each pair (rows ascending) whose two items ``known`` covers, and which were."""
+    if known is None:
+        return None, None
+    local = np.full(pad + 1, -1, np.int64)
+    local[known["items"]] = np.arange(len(known["items"]))
+    a, b = local[pairs[:, 0]], local[pairs[:, 1]]
+    have = (a >= 0) & (b >= 0)
+    out = np.zeros(len(pairs), np.int64)
+    out[have] = known["counts"][a[have], b[have]]  # items ascending: the upper triangle
+    return out, have
 
 
 def code_rows(item_lists: list[list[str]], item_ids: np.ndarray) -> np.ndarray:
@@ -157,6 +181,22 @@ def code_rows(item_lists: list[list[str]], item_ids: np.ndarray) -> np.ndarray:
 
 # -- the stored baskets -------------------------------------------------------------------
 
+# The pairs of at most this many frequent items are counted for the store when the mining did not (dense f x f).
+MAX_PAIR_ITEMS = 2048
+
+
+def pair_counts(its: Itemsets) -> dict | None:
+    """Every pair's count among the frequent items of a mining, frequent or not (what an update looks its
+    pair candidates up in): the mining's own when it counted the pairs in numpy, else X'X over its baskets
+    (about a second at Online Retail x10: the full run pays it once, each incremental run saves it)."""
+    if its.pair_counts is not None:
+        return its.pair_counts
+    items = np.sort(its.sets[its.sizes == 1, 0]).astype(np.int32)
+    if not 2 <= len(items) <= MAX_PAIR_ITEMS:
+        return None
+    return {"items": items, "counts": cooccurrence(its.baskets, items)}
+
+
 def _marks(ws) -> dict:
     """What later runs compare to see whether old baskets changed: the last ingest and the forgotten count."""
     last = ws.scalar("SELECT max(ingest_id) FROM ingest_log") if ws.has_table("ingest_log") else None
@@ -164,24 +204,29 @@ def _marks(ws) -> dict:
     return {"last_ingest_id": -1 if last is None else int(last), "forgotten": int(forgotten or 0)}
 
 
-def store_baskets(ws, run_id: int, baskets: Baskets, *, as_of, config_hash: str | None) -> None:
-    """Keep run ``run_id``'s baskets (the whole shop's, one per sale order up to ``as_of``) for a later update."""
+def store_baskets(ws, run_id: int, baskets: Baskets, *, as_of, config_hash: str | None,
+                  pairs: dict | None = None) -> None:
+    """Keep run ``run_id``'s baskets (the whole shop's, one per sale order up to ``as_of``) for a later update,
+    with the counts of every pair of some items when the mining had them (:attr:`Itemsets.pair_counts`)."""
     from .. import models
 
     buf = io.BytesIO()
-    np.savez(buf, codes=baskets.codes, offsets=baskets.offsets, item_ids=baskets.item_ids.astype(str))
+    extra = {} if pairs is None else {"pair_items": pairs["items"].astype(np.int32),
+                                      "pair_counts": pairs["counts"].astype(np.int32)}
+    np.savez(buf, codes=baskets.codes, offsets=baskets.offsets, item_ids=baskets.item_ids.astype(str), **extra)
     models.save(ws, STORE_NAME, run_id, {".npz": buf.getvalue()},
                 {"as_of": str(as_of), "n_baskets": baskets.n_baskets, **_marks(ws)}, config_hash=config_hash)
 
 
-def stored_baskets(ws, run_id: int) -> tuple[Baskets, dict]:
-    """The baskets run ``run_id`` stored, and their metadata (:func:`store_baskets`)."""
+def stored_baskets(ws, run_id: int) -> tuple[Baskets, dict, dict | None]:
+    """The baskets run ``run_id`` stored, their metadata and the pair counts (:func:`store_baskets`)."""
     from .. import models
 
     meta = models.require(ws, STORE_NAME, run_id)
     with np.load(io.BytesIO(models.read_bytes(ws, STORE_NAME, run_id, ".npz"))) as f:
         ids = f["item_ids"].astype(object)
-        return Baskets(f["codes"], f["offsets"], ids, ids), meta
+        pairs = {"items": f["pair_items"], "counts": f["pair_counts"]} if "pair_items" in f.files else None
+        return Baskets(f["codes"], f["offsets"], ids, ids), meta, pairs
 
 
 def _old_baskets_changed(ws, meta: dict, item_ids: np.ndarray) -> bool:
@@ -212,7 +257,7 @@ def update_baskets(ws, run_id: int, *, as_of, config, base: int) -> dict:
         raise CannotUpdate(FALLBACK[0])
     if config["baskets.segment_schemes"]:
         raise CannotUpdate(FALLBACK[1])
-    old, meta = stored_baskets(ws, base)
+    old, meta, pairs = stored_baskets(ws, base)
     if meta.get("config_hash") != config.hash or meta.get("n_baskets") != old.n_baskets:
         raise CannotUpdate(FALLBACK[0])
     if _old_baskets_changed(ws, meta, old.item_ids):
@@ -224,18 +269,20 @@ def update_baskets(ws, run_id: int, *, as_of, config, base: int) -> dict:
         raise CannotUpdate(FALLBACK[3])
     names_tbl = ws.con.sql(_PRODUCT_NAMES_SQL).to_arrow_table()
     ids = np.union1d(old.item_ids, new.item_ids).astype(object)
+    if pairs is not None:  # their codes in the union's coding
+        pairs["items"] = np.searchsorted(ids, old.item_ids[pairs["items"]]).astype(np.int32)
     old, new = align(old, new, _item_names(ids, names_tbl))
     stored = ws.con.execute("SELECT items, count FROM frequent_itemsets WHERE run_id = ? AND scope = 'all'",
                             [base]).fetchall()
     its, counted = update_itemsets(code_rows([r[0] for r in stored], old.item_ids),
                           np.array([r[1] for r in stored], np.int64), old, new, min_support=p.min_support,
-                          max_len=p.max_len, max_itemsets=p.max_itemsets)
+                          max_len=p.max_len, max_itemsets=p.max_itemsets, old_pairs=pairs)
     rules = build_rules(its)
     idx = select_rules(rules, min_confidence=p.min_confidence, min_lift=p.min_lift,
                        prune_redundant=p.prune_redundant)
     out = {"frequent_itemsets": _write(ws, "frequent_itemsets", run_id, itemsets_table(its, "all")),
            "association_rules": _write(ws, "association_rules", run_id, rules_table(rules, idx, "all"))}
-    store_baskets(ws, run_id, its.baskets, as_of=as_of, config_hash=config.hash)
+    store_baskets(ws, run_id, its.baskets, as_of=as_of, config_hash=config.hash, pairs=its.pair_counts)
     out["note"] = (f"counts of run {base}'s {len(stored)} itemsets updated with {new.n_baskets} new baskets "
                    f"({its.n_baskets} in all); {counted} new candidates counted over the old baskets")
     return out
