@@ -185,7 +185,6 @@ def carry_models(ws, base: int, run_id: int) -> list[str]:
     """Store every model of run ``base`` as run ``run_id``'s too (same files, the fitting run kept), as a full
     run that reuses a model stores it: the service and the next run find the models of the run they read."""
     from . import models
-
     from .basket import STORE_NAME
 
     names = []
