@@ -216,6 +216,10 @@ def store_baskets(ws, run_id: int, baskets: Baskets, *, as_of, config_hash: str 
     np.savez(buf, codes=baskets.codes, offsets=baskets.offsets, item_ids=baskets.item_ids.astype(str), **extra)
     models.save(ws, STORE_NAME, run_id, {".npz": buf.getvalue()},
                 {"as_of": str(as_of), "n_baskets": baskets.n_baskets, **_marks(ws)}, config_hash=config_hash)
+    for meta in models.entries(ws, STORE_NAME):  # one store is enough: earlier runs' go (25 MB each at x10)
+        if int(meta["run_id"]) < int(run_id):
+            for suffix in (".npz", models.META):
+                models.path(ws, STORE_NAME, int(meta["run_id"]), suffix).unlink(missing_ok=True)
 
 
 def stored_baskets(ws, run_id: int) -> tuple[Baskets, dict, dict | None]:
