@@ -12,7 +12,14 @@
    ``shopseg run --no-report`` (a full run: it reuses the base's cluster and churn models while their inputs'
    PSI stays under ``drift.refit_psi``; the CLV candidates are refitted, as in every full run) on the other.
    With ``--lock`` the pair runs under that lock file (``flock``), taken once for the pair, and the base's
-   ingest and run under it too, one at a time (the last day's small ingests are not).
+   ingest and run under it too, one at a time (the last day's small ingests are not).  ``--rounds N``: steps
+   3-4 N times on fresh copies (the median ratio is reported).  ``--in-process N``: then N times, on fresh
+   copies too, ``run_incremental`` timed inside one Python process with its libraries imported first (warm, as
+   a long-running service) and without (cold); not under the lock.
+
+Before the first round the shopseg package is compiled to bytecode (``compileall``), as an installed package is:
+with ``PYTHONDONTWRITEBYTECODE`` set (as on the project's machine) every process would otherwise compile
+shopseg's modules from source, a fixed cost that weighs on the shorter run (``--no-bytecode`` keeps that).
 
 Prints and records wall and CPU seconds and peak RSS of both runs, their ratio, the incremental run's parts
 (``runs.stages``: touched and date-moved customers, seconds per part), the full run's stages and model
@@ -127,6 +134,68 @@ def agree(incr: Path, full: Path, run_id: int) -> dict:
     return out
 
 
+# run_incremental timed inside a process whose libraries are loaded already (warm: what a long-running service
+# pays) or not (cold); prints one JSON line
+IN_PROCESS = """
+import importlib, json, sys, time, warnings
+warnings.simplefilter("ignore")
+import shopseg
+from shopseg.incremental import run_incremental
+if sys.argv[2] == "warm":
+    for m in ("lightgbm", "shopseg.predict._score", "shopseg.segment._score", "shopseg.basket", "shopseg.refit",
+              "shopseg.predict.churn", "shopseg.predict.clv", "shopseg.segment", "shopseg.segment.cluster",
+              "shopseg.features", "shopseg.drift"):
+        importlib.import_module(m)
+t, c = time.perf_counter(), time.process_time()
+ws = shopseg.open_workspace(sys.argv[1])
+res = run_incremental(ws)
+ws.close()
+print(json.dumps({"mode": sys.argv[2], "seconds": round(time.perf_counter() - t, 2),
+                  "cpu_s": round(time.process_time() - c, 2), "parts": res.stages["incremental"]["seconds_by_part"],
+                  "state_seconds": res.stages["incremental"]["state_seconds"],
+                  "baskets_seconds": res.stages["baskets"]["seconds"]}))
+"""
+
+
+def in_process(base: Path, work: Path, mode: str) -> dict:
+    """A fresh copy of ``base`` with the last day ingested, then ``run_incremental`` timed in one process (not
+    under the lock: a supplement to the pair, said so where it is quoted)."""
+    import subprocess
+
+    ws = work / f"ws-{mode}"
+    shutil.rmtree(ws, ignore_errors=True)
+    shutil.copytree(base, ws)
+    checked(run_measured(shopseg(ws, "ingest", str(work / "lastday.parquet"), "--preset", "online-retail")),
+            f"ingest of the last day ({mode})")
+    got = subprocess.run([sys.executable, "-c", IN_PROCESS, str(ws), mode], capture_output=True, text=True,
+                         check=True)
+    return json.loads(got.stdout.strip().splitlines()[-1])
+
+
+def one_round(base: Path, work: Path, lock: str | None) -> dict:
+    """Two fresh copies of ``base``, the last day ingested into each (not timed), then the pair back to back."""
+    out: dict = {}
+    copies = {}
+    for name in ("incremental", "full"):
+        ws = copies[name] = work / f"ws-{name}"
+        shutil.rmtree(ws, ignore_errors=True)
+        shutil.copytree(base, ws)
+        # one day of lines (16k at x10): small, so not under the lock
+        out[f"ingest_last_day_{name}"] = checked(run_measured(shopseg(
+            ws, "ingest", str(work / "lastday.parquet"), "--preset", "online-retail")),
+            f"ingest of the last day ({name})")
+    with locked(lock):  # the pair, back to back
+        out["incremental"] = checked(run_measured(shopseg(copies["incremental"], "run", "--incremental",
+                                                          "--no-report")), "incremental run")
+        out["full"] = checked(run_measured(shopseg(copies["full"], "run", "--no-report")), "full run")
+    out["incremental_run"] = latest_run(copies["incremental"])
+    out["full_run"] = latest_run(copies["full"])
+    out["full"]["stages"] = stage_seconds(copies["full"])
+    out["ratio"] = round(out["incremental"]["seconds"] / out["full"]["seconds"], 4)
+    out["agree"] = agree(copies["incremental"], copies["full"], out["incremental_run"]["run_id"])
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -137,6 +206,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lock", help="a lock file (flock) held for each heavy command and for the measured pair")
     ap.add_argument("--keep", action="store_true", help="keep the files and workspaces")
     ap.add_argument("--json", help="write the figures to this file")
+    ap.add_argument("--rounds", type=int, default=1, help="pairs measured, each on fresh copies (default 1)")
+    ap.add_argument("--no-bytecode", action="store_true", help="do not compile the package to bytecode first")
+    ap.add_argument("--in-process", type=int, default=0, metavar="N",
+                    help="also time run_incremental N times in a warm and a cold Python process (not locked)")
     args = ap.parse_args(argv)
 
     work = Path(args.work or tempfile.mkdtemp(prefix="shopseg-incr-"))
@@ -157,24 +230,20 @@ def main(argv: list[str] | None = None) -> int:
             with locked(args.lock):
                 out["base_run"] = checked(run_measured(shopseg(base, "run", "--as-of", out["base_day"],
                                                                "--no-report")), "base run")
-        copies = {}
-        for name in ("incremental", "full"):
-            ws = copies[name] = work / f"ws-{name}"
-            shutil.rmtree(ws, ignore_errors=True)
-            shutil.copytree(base, ws)
-            # one day of lines (16k at x10): small, so not under the lock
-            out[f"ingest_last_day_{name}"] = checked(run_measured(shopseg(
-                ws, "ingest", str(work / "lastday.parquet"), "--preset", "online-retail")),
-                f"ingest of the last day ({name})")
-        with locked(args.lock):  # the pair, back to back
-            out["incremental"] = checked(run_measured(shopseg(copies["incremental"], "run", "--incremental",
-                                                              "--no-report")), "incremental run")
-            out["full"] = checked(run_measured(shopseg(copies["full"], "run", "--no-report")), "full run")
-        out["incremental_run"] = latest_run(copies["incremental"])
-        out["full_run"] = latest_run(copies["full"])
-        out["full"]["stages"] = stage_seconds(copies["full"])
-        out["ratio"] = round(out["incremental"]["seconds"] / out["full"]["seconds"], 4)
-        out["agree"] = agree(copies["incremental"], copies["full"], out["incremental_run"]["run_id"])
+        if not args.no_bytecode:
+            import compileall
+
+            from importlib.util import find_spec
+
+            package = Path(find_spec("shopseg").origin).parent  # the tree the runs import (PYTHONPATH)
+            out["bytecode"] = bool(compileall.compile_dir(str(package), quiet=1))
+        out["rounds"] = [one_round(base, work, args.lock) for _ in range(args.rounds)]
+        last = out["rounds"][-1]
+        out.update({k: last[k] for k in ("incremental", "full", "incremental_run", "full_run", "agree")})
+        ratios = sorted(r["ratio"] for r in out["rounds"])
+        out["ratio"] = ratios[len(ratios) // 2]
+        out["ratios"] = ratios
+        out["in_process"] = [in_process(base, work, mode) for _ in range(args.in_process) for mode in ("warm", "cold")]
     finally:
         if not args.keep and not args.work:
             shutil.rmtree(work, ignore_errors=True)

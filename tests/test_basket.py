@@ -24,7 +24,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import shopseg.basket as basket
-import shopseg.basket._mine as basket_mine
+import shopseg.basket._count as basket_count
 from shopseg.basket import (
     association_rules,
     baskets_from_transactions,
@@ -36,7 +36,8 @@ from shopseg.basket import (
     segment_rules,
 )
 from shopseg.basket._baskets import min_count
-from shopseg.basket._mine import _candidate_items, _level_bounds, build_rules, mine_itemsets
+from shopseg.basket._count import _candidate_items
+from shopseg.basket._mine import _level_bounds, build_rules, mine_itemsets
 from shopseg.config import load_config
 from shopseg.errors import ConfigError, DataContractError
 
@@ -331,7 +332,7 @@ def test_only_the_items_of_apriori_candidates_go_on_to_the_larger_sizes():
     pairs = np.array([[0, 1], [0, 2], [1, 2], [3, 4], [3, 5]])
     assert np.flatnonzero(_candidate_items(pairs, 7)).tolist() == [0, 1, 2]
     assert not _candidate_items(np.array([[0, 1], [2, 3]]), 4).any()  # no join at all: mining is over
-    with mock.patch.object(basket_mine, "_JOIN_AT_MOST", -1):  # join too big to list: every item kept
+    with mock.patch.object(basket_count, "_JOIN_AT_MOST", -1):  # join too big to list: every item kept
         assert np.flatnonzero(_candidate_items(pairs, 7)).tolist() == [0, 1, 2, 3, 4, 5]
 
 
@@ -341,8 +342,8 @@ def test_only_the_items_of_apriori_candidates_go_on_to_the_larger_sizes():
        join=st.booleans())
 def test_the_cap_is_exact_and_the_level_bounds_are_upper_bounds(tx, min_support, algorithm, pairs_in_numpy,
                                                                  join):
-    with (mock.patch.object(basket_mine, "_SUBSETS_PER_ITEM", 10**9 if pairs_in_numpy else -1),
-          mock.patch.object(basket_mine, "_JOIN_AT_MOST", 2_000_000 if join else -1)):
+    with (mock.patch.object(basket_count, "_SUBSETS_PER_ITEM", 10**9 if pairs_in_numpy else -1),
+          mock.patch.object(basket_count, "_JOIN_AT_MOST", 2_000_000 if join else -1)):
         _check_cap_and_bounds(tx, min_support, algorithm)
 
 
@@ -368,9 +369,9 @@ def _check_cap_and_bounds(tx, min_support, algorithm):
 
 def test_levels_counted_in_numpy_equal_pyfim_on_groceries():
     numpy_default = frequent_itemsets(groceries(), min_support=0.002, max_len=10)
-    with mock.patch.object(basket_mine, "_SUBSETS_PER_ITEM", -1):  # every level by pyfim
+    with mock.patch.object(basket_count, "_SUBSETS_PER_ITEM", -1):  # every level by pyfim
         by_pyfim = frequent_itemsets(groceries(), min_support=0.002, max_len=10)
-    with mock.patch.object(basket_mine, "_SUBSETS_PER_ITEM", 10**9):  # as many in numpy as fit
+    with mock.patch.object(basket_count, "_SUBSETS_PER_ITEM", 10**9):  # as many in numpy as fit
         by_numpy = frequent_itemsets(groceries(), min_support=0.002, max_len=10)
     pd.testing.assert_frame_equal(numpy_default, by_pyfim)
     pd.testing.assert_frame_equal(by_numpy, by_pyfim)
@@ -598,10 +599,10 @@ def test_counting_levels_where_nothing_is_frequent_is_an_empty_spectrum():
     keep = np.array([True, True, True])
     for miner in (fim.eclat, fim.fpgrowth, fim.apriori):
         # baskets {0}, {1}: two baskets, min count 2, no item in both
-        t = basket_mine._Tracts(np.array([0, 1]), np.array([0, 1, 2]), keep, 1, 2, miner)
+        t = basket_count._Tracts(np.array([0, 1]), np.array([0, 1, 2]), keep, 1, 2, miner)
         assert t.count(1, 2) == {}
         # baskets {0, 1}, {0, 1}, {0, 2}: {1} and {0, 1} twice, {0} (in every basket, added back) three times
-        t = basket_mine._Tracts(np.array([0, 1, 0, 1, 0, 2]), np.array([0, 2, 4, 6]), keep, 1, 2, miner)
+        t = basket_count._Tracts(np.array([0, 1, 0, 1, 0, 2]), np.array([0, 2, 4, 6]), keep, 1, 2, miner)
         assert t.count(1, 2) == {2: 2, 3: 1}
 
 

@@ -99,10 +99,45 @@ def test_customer_features_equal_the_full_runs_row_for_row(shops):
 
 
 def test_itemsets_and_rules_equal_the_full_runs(shops):
+    """The incremental run updated run 1's counts with the week's baskets (FUP), the full run mined again."""
+    note = shops["incr_result"].stages["baskets"]["note"]
+    assert note.startswith("counts of run 1's ") and "new baskets" in note, note
+    assert shops["full_result"].stages["baskets"]["status"] == "done"
     for table in ("frequent_itemsets", "association_rules"):
         a, b = _table(shops["incr"], table, 2), _table(shops["full"], table, 2)
         assert len(a) > 0, table
         pd.testing.assert_frame_equal(a, b)
+    # the baskets are kept once: run 2's store replaced run 1's
+    assert sorted(p.name for p in (shops["incr"] / "models").glob("*baskets*")) == [
+        "run-2-baskets.meta.json", "run-2-baskets.npz"]
+
+
+def test_a_late_order_dated_before_the_base_run_makes_the_itemsets_mined_in_full(shops, tmp_path):
+    """An order dated inside the base run's span, ingested after it, changes the old baskets: the stored
+    counts cannot be updated, so the baskets stage mines them in full (said in the run's record)."""
+    from shopseg.basket import frequent_itemsets
+    from shopseg.config import load_config
+
+    shutil.copytree(shops["base"], tmp_path / "late")
+
+    def late(ws):
+        k = ws.scalar("SELECT max(ingest_id) FROM ingest_log") + 1
+        oid = ws.scalar("SELECT min(o.order_id) FROM orders o JOIN order_lines l USING (order_id) "
+                        "WHERE o.kind = 'sale' AND o.ordered_at <= ?", [parse_as_of(BASE_AS_OF)])
+        for t in ("orders", "order_lines"):
+            ws.con.execute(f"INSERT INTO {t} SELECT * REPLACE (order_id || '-late' AS order_id, ? AS ingest_id) "
+                           f"FROM {t} WHERE order_id = ?", [k, oid])
+        res = run_incremental(ws, AS_OF)
+        got = ws.df("SELECT array_to_string(items, ',') AS items, support, count FROM frequent_itemsets "
+                    "WHERE run_id = ? ORDER BY ALL", [res.run_id])
+        want = frequent_itemsets(ws, as_of=parse_as_of(AS_OF), config=load_config(overrides=RULES))
+        want["items"] = want["items"].map(",".join)
+        return res, got, want[["items", "support", "count"]].sort_values(["items", "support", "count"])
+
+    res, got, want = _run(tmp_path / "late", late)
+    assert res.stages["baskets"]["note"].startswith("mined in full: old baskets changed"), res.stages["baskets"]
+    assert got["count"].sum() == want["count"].sum() and len(got) == len(want)
+    pd.testing.assert_frame_equal(got.reset_index(drop=True), want.reset_index(drop=True), check_dtype=False)
 
 
 def test_rescored_customers_score_as_in_the_full_run_that_reuses_the_same_models(shops):

@@ -16,8 +16,10 @@ finished run P (the *base*) and, instead of every stage's ``run``:
 4. writes R's scored tables (``segments``, ``rfm_scores``, ``clv``, ``churn_scores``): the re-scored
    customers' rows, and P's rows for everyone else (a scheme without a
    ``score`` -- interest, buyer_type, group -- keeps P's label for everyone);
-5. re-mines the itemsets and rules (the ``baskets`` stage's ``run``) when new sale orders came, since per-segment
-   rules follow the segments; otherwise P's stand;
+5. when new sale orders came, updates the itemset counts of the run that holds them with the new baskets
+   (:func:`shopseg.basket.update_baskets`: FUP over the baskets that run stored; rules from the counts) or,
+   where they cannot be updated (per-segment rules, a changed old basket, a large increment: docs/baskets.md),
+   mines them in full (the ``baskets`` stage's ``run``); otherwise P's stand;
 6. checks the drift of the reused models' inputs (R's ``customer_features`` against the run that fitted each
    model, :mod:`shopseg.refit`): above ``drift.refit_psi`` the incremental run is discarded and a full run
    (which refits) runs instead, and says so; below it the reuse is recorded in ``model_decisions`` and P's
@@ -183,10 +185,11 @@ def carry_models(ws, base: int, run_id: int) -> list[str]:
     """Store every model of run ``base`` as run ``run_id``'s too (same files, the fitting run kept), as a full
     run that reuses a model stores it: the service and the next run find the models of the run they read."""
     from . import models
+    from .basket import STORE_NAME
 
     names = []
     for meta in models.entries(ws):
-        if int(meta["run_id"]) != int(base):
+        if int(meta["run_id"]) != int(base) or meta["name"] == STORE_NAME:  # baskets: read at the itemsets' run
             continue
         name, prefix = meta["name"], f"run-{int(base)}-{meta['name']}"
         files = {f[len(prefix):]: models.read_bytes(ws, name, base, f[len(prefix):]) for f in meta.get("files", {})}
@@ -282,7 +285,7 @@ def run_incremental(ws, as_of=None, *, config=None, seed: int | None = None,
                                   previous_run_id=base_id)
         ctx.runs.written.update(PER_CUSTOMER)  # baskets' per-segment rules read this run's segments
         if new_sales:
-            pipeline.run_stages(ctx, pipeline.STAGES, ["baskets"], progress, record)
+            _baskets(ctx, progress, record)
         else:
             record["baskets"] = {"status": "skipped", "seconds": 0.0,
                                  "note": f"skipped: no new sale orders; run {base_id}'s itemsets and rules stand"}
@@ -312,6 +315,29 @@ def run_incremental(ws, as_of=None, *, config=None, seed: int | None = None,
             ws.con.execute("UPDATE runs SET stages = ?, status = CASE WHEN status = 'running' THEN ? ELSE status END "
                            "WHERE run_id = ?", [json.dumps(record, default=str), status, run_id])
     return pipeline.RunResult(run_id=run_id, as_of=when, stages=record, status=status)
+
+
+def _baskets(ctx, progress, record: dict) -> None:
+    """The run's itemsets and rules: the itemsets' run's counts updated with the new baskets
+    (:func:`shopseg.basket.update_baskets`), or the ``baskets`` stage's full mining when they cannot be
+    (the reason in the record)."""
+    from .basket import CannotUpdate, update_baskets
+    from .pipeline import STAGES, run_stages
+
+    t0 = time.perf_counter()
+    try:
+        base = ctx.runs.of("frequent_itemsets")
+        if base is None:
+            raise CannotUpdate("no earlier run holds itemsets")
+        with ctx.ws.transaction():
+            notes = update_baskets(ctx.ws, ctx.run_id, as_of=ctx.as_of, config=ctx.config, base=base)
+        record["baskets"] = {"status": "done", "seconds": round(time.perf_counter() - t0, 3), **notes}
+        if progress:
+            progress("baskets", "done")
+    except CannotUpdate as e:
+        run_stages(ctx, STAGES, ["baskets"], progress, record)
+        why = f"mined in full: {e}"
+        record["baskets"]["note"] = f"{why}; {record['baskets']['note']}" if record["baskets"].get("note") else why
 
 
 class _Refit(Exception):

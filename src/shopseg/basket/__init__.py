@@ -25,6 +25,7 @@ arules' convention (Hahsler, Gruen & Hornik 2005).  See docs/baskets.md.
 
 from ._baskets import Baskets, baskets_from_transactions, baskets_from_workspace
 from ._cross_sell import cross_sell, purchase_histories
+from ._update import STORE_NAME, CannotUpdate, update_baskets, update_itemsets
 from ._tables import (ITEMSET_COLUMNS, RULE_COLUMNS, association_rules, count_itemsets,
                       frequent_itemsets, mine_baskets, segment_rules)
 
@@ -39,6 +40,10 @@ __all__ = [
     "cross_sell",
     "purchase_histories",
     "count_itemsets",
+    "update_baskets",
+    "update_itemsets",
+    "CannotUpdate",
+    "STORE_NAME",
     "ITEMSET_COLUMNS",
     "RULE_COLUMNS",
 ]

@@ -336,8 +336,10 @@ _CODES = ("SELECT b.code AS b, i.code AS i FROM {t} p JOIN {t}_baskets b ON b.ba
           "AND b.grp IS NOT DISTINCT FROM p.grp JOIN {t}_items i ON i.item = p.item")
 
 
-def _ws_build(ws, sql: str, params: list, what: str) -> Baskets:
-    """Baskets of the workspace query ``sql`` (grp, basket_id, item, name): coded in DuckDB, packed in numpy."""
+def _ws_build(ws, sql: str, params: list, what: str, *, allow_empty: bool = False) -> Baskets:
+    """Baskets of the workspace query ``sql`` (grp, basket_id, item, name): coded in DuckDB, packed in numpy.
+
+    No basket is an error unless ``allow_empty`` (then no basket, no item)."""
     # Temp tables (not con.sql with params): the connection may hold an unfinished
     # execute() result, which DuckDB 2.0 relations refuse to run beside.
     t = "_shopseg_basket_pairs"
@@ -350,6 +352,9 @@ def _ws_build(ws, sql: str, params: list, what: str) -> Baskets:
             con.execute(q.format(t=t))
         codes = con.sql(_CODES.format(t=t)).to_arrow_table()
         if codes.num_rows == 0:
+            if allow_empty:
+                empty = np.zeros(0, object)
+                return Baskets(np.zeros(0, np.int32), np.zeros(1, np.int64), empty, empty)
             raise _no_baskets(what)
         bid = codes["b"].to_numpy()
         item = codes["i"].to_numpy()

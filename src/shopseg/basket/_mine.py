@@ -12,10 +12,9 @@ falls back to a dictionary).
 from __future__ import annotations
 
 import gc
-import math
 from dataclasses import dataclass, field
 from functools import cached_property
-from itertools import chain, combinations
+from itertools import chain
 
 import fim
 import numpy as np
@@ -23,6 +22,7 @@ from scipy.special import binom, comb
 
 from ..errors import ConfigError
 from ._baskets import Baskets, check_param, min_count
+from ._count import _candidate_items, _numpy_level, _restrict, _Tracts
 
 _SEED = 20240613  # fixed: the hash only has to be the same within one call
 
@@ -43,6 +43,9 @@ class Itemsets:
     n_baskets: int
     min_count: int
     baskets: Baskets = field(repr=False)
+    # every pair of frequent items' count (frequent or not) when the pairs were counted in numpy:
+    # {"items": codes, "counts": f x f, upper triangle}; what an update needs (_update.py)
+    pair_counts: dict | None = field(default=None, repr=False)
 
     @property
     def pad(self) -> int:
@@ -79,10 +82,12 @@ class Itemsets:
         order, sh = self._sorted
         pos = np.minimum(np.searchsorted(sh, hashes), len(sh) - 1)
         idx = order[pos]
-        ok = (sh[pos] == hashes) & (self.sets[idx] == rows).all(axis=1)
-        if not ok.all():  # hash collision (or absent): exact dictionary lookup
+        same_hash = sh[pos] == hashes
+        ok = same_hash & (self.sets[idx] == rows).all(axis=1)
+        idx[~same_hash] = -1  # absent
+        bad = np.flatnonzero(same_hash & ~ok)
+        if len(bad):  # hash collision: exact dictionary lookup
             table = {tuple(r): i for i, r in enumerate(self.sets.tolist())}
-            bad = np.flatnonzero(~ok)
             idx[bad] = [table.get(tuple(r), -1) for r in rows[bad].tolist()]
         return idx
 
@@ -146,180 +151,10 @@ def _kk_x(count: int, z: int) -> float:
 _COUNT_AT_ONCE = 50_000_000
 
 
-def _restrict(codes: np.ndarray, offsets: np.ndarray, keep: np.ndarray,
-              min_items: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(codes, offsets) of only the ``keep`` items of only the baskets holding at least
-    ``min_items`` of them, and the number of kept items of every basket given.
-
-    One gather, one cumulative sum and one compaction over the item array: no
-    per-basket work (a ``reduceat`` per call was the slower part at 1M baskets).
-    """
-    sel = keep[codes]
-    cs = np.zeros(len(sel) + 1, np.int64)
-    np.cumsum(sel, dtype=np.int64, out=cs[1:])
-    k = cs[offsets[1:]] - cs[offsets[:-1]]
-    ok = k >= min_items
-    if not ok.all():
-        sel &= np.repeat(ok, np.diff(offsets))
-    kept = k[ok]
-    offs = np.zeros(len(kept) + 1, np.int64)
-    np.cumsum(kept, out=offs[1:])
-    return codes[sel], offs, k
-
-
-class _Tracts:
-    """The transactions handed to pyfim: only items that can still be in a frequent
-    itemset of the sizes asked, only baskets holding at least ``min_items`` of them.
-
-    Counts of itemsets of ``min_items`` or more items are unchanged by both
-    cuts, so they stay exact.  pyfim leaves out the itemsets made only of
-    items found in every transaction it is given (perfect extensions of the
-    empty set): they are added back here, with that count.
-    """
-
-    def __init__(self, codes: np.ndarray, offsets: np.ndarray, keep: np.ndarray, min_items: int, mc: int,
-                 miner):
-        flat, self.offsets, _ = _restrict(codes, offsets, keep, min_items)
-        self.codes = flat
-        self.n = len(self.offsets) - 1
-        self.miner, self.mc = miner, mc
-        counts = np.bincount(flat, minlength=len(keep))
-        self.everywhere = (np.flatnonzero(counts == self.n).tolist()
-                           if self.n >= mc and self.n > 0 else [])
-        flat_l = flat.tolist()
-        off = self.offsets.tolist()
-        self.tx = [flat_l[a:b] for a, b in zip(off[:-1], off[1:])]
-
-    def _extra(self, zmin: int, zmax: int):
-        return [(c, self.n) for z in range(zmin, min(len(self.everywhere), zmax) + 1)
-                for c in combinations(self.everywhere, z)]
-
-    def mine(self, zmin: int, zmax: int) -> list:
-        """(itemset tuple, count) of every frequent itemset of zmin..zmax items."""
-        if self.n < self.mc:
-            return []
-        got = self.miner(self.tx, target="s", supp=-self.mc, zmin=zmin, zmax=zmax, report="a")
-        return got + self._extra(zmin, zmax)
-
-    def count(self, zmin: int, zmax: int) -> dict[int, int]:
-        """Number of frequent itemsets of zmin..zmax items by count (pattern spectrum: none built)."""
-        if self.n < self.mc:
-            return {}
-        spec = self.miner(self.tx, target="s", supp=-self.mc, zmin=zmin, zmax=zmax, report="#")
-        out: dict[int, int] = {}
-        for (_, supp), c in (spec or {}).items():  # pyfim answers [] rather than {} when nothing is frequent
-            out[int(supp)] = out.get(int(supp), 0) + int(c)
-        extra = sum(math.comb(len(self.everywhere), j) for j in range(zmin, zmax + 1))
-        if extra:
-            out[self.n] = out.get(self.n, 0) + extra
-        return out
-
-
-# Itemsets of one size are counted in numpy, not by pyfim, while the baskets are
-# many and short: at most this many z-subsets per item occurrence, and at most
-# this many counters (one per possible z-itemset of the items still in play).
-_SUBSETS_PER_ITEM = 3
-_COUNTERS = 1 << 22
-
-
-def _numpy_level(codes: np.ndarray, offsets: np.ndarray, keep: np.ndarray, z: int, mc: int,
-                 n_kept: int | None = None):
-    """(sets, counts, codes, offsets) of every frequent itemset of ``z`` items, as an (N, z)
-    array of item codes (ascending) and counts, counted in numpy by enumerating each
-    basket's z-subsets of the kept items (and the baskets restricted to those items);
-    None when that would cost more than pyfim.  ``n_kept`` (the number of kept
-    item occurrences in all baskets) says that ``codes``/``offsets`` are already
-    cut to ``keep`` and to baskets of ``z`` or more items.
-
-    Baskets of one size form a matrix; each z-combination of its columns gives
-    the codes ``sum_j a_j F^(z-1-j)`` (F kept items) of one subset per basket,
-    and one ``bincount`` counts them all.  Exact.
-    """
-    f = int(keep.sum())
-    if f == 0 or f ** z > _COUNTERS:
-        return None
-    if n_kept is None:
-        codes, offsets, k_all = _restrict(codes, offsets, keep, z)
-        n_kept = int(k_all.sum())
-    k = np.diff(offsets)
-    hist = np.bincount(k, minlength=z + 1)
-    if float(hist @ comb(np.arange(len(hist)), z)) > _SUBSETS_PER_ITEM * float(n_kept):
-        return None
-    local = (np.cumsum(keep) - 1).astype(np.int32)  # f ** z <= _COUNTERS: int32 keys suffice
-    # the items of baskets of one size made contiguous: a stable (radix) sort by basket size
-    size_of = np.repeat(k.astype(np.int16 if len(hist) <= 2**15 else np.int64), k)
-    flat = local[codes][np.argsort(size_of, kind="stable")]  # still ascending within each basket
-    ends = np.cumsum(hist * np.arange(len(hist)))
-    weights = f ** np.arange(z - 1, -1, -1, dtype=np.int32)
-    keys = []
-    for size in np.flatnonzero(hist[z:]) + z:
-        m = flat[ends[size - 1]:ends[size]].reshape(-1, size)
-        cols = np.array(list(combinations(range(size), z)))
-        key = m[:, cols[:, 0]]
-        for j in range(1, z):  # Horner's rule, in place: key = key * f + next column
-            key *= f
-            key += m[:, cols[:, j]]
-        keys.append(key.ravel())
-    counts = np.bincount(np.concatenate(keys) if keys else np.zeros(0, np.int32), minlength=f ** z)
-    hit = np.flatnonzero(counts >= mc)
-    digits = (hit[:, None] // weights[None, :]) % f
-    return np.flatnonzero(keep)[digits], counts[hit], codes, offsets
-
-
-# Apriori's candidate join is skipped (all items of the sets kept) beyond this many pairs.
-_JOIN_AT_MOST = 2_000_000
-
-
-def _candidate_items(sets: np.ndarray, n_codes: int) -> np.ndarray:
-    """Mask of the items that can still be in a frequent itemset larger than the ``sets`` given.
-
-    ``sets`` are all the frequent z-itemsets (rows ascending).  Every frequent
-    (z+1)-itemset is one of Apriori's candidates (Agrawal & Srikant 1994): two
-    z-sets sharing their first z-1 items, joined, whose every z-subset is
-    frequent; and every larger frequent itemset holds a frequent (z+1)-subset
-    of its own items.  So only the items of the candidates are kept (none: the
-    mining is over); when the join would list too many, all the sets' items.
-    """
-    n, z = sets.shape
-    everything = np.zeros(n_codes, bool)
-    everything[sets.ravel()] = True
-    if n < 2:
-        return np.zeros(n_codes, bool)
-    s = sets[np.lexsort(sets.T[::-1])]
-    same = (s[1:, : z - 1] == s[:-1, : z - 1]).all(axis=1)
-    bounds = np.r_[0, np.flatnonzero(~same) + 1, n]
-    sizes = np.diff(bounds)
-    if float((sizes * (sizes - 1) // 2).sum()) > _JOIN_AT_MOST:
-        return everything
-    rem = np.repeat(bounds[1:], sizes) - np.arange(n) - 1  # later rows with the same prefix
-    left, right = [], []
-    cand = np.flatnonzero(rem >= 1)
-    d = 1
-    while len(cand):
-        left.append(cand)
-        right.append(cand + d)
-        d += 1
-        cand = cand[rem[cand] >= d]
-    if not left:
-        return np.zeros(n_codes, bool)
-    i, j = np.concatenate(left), np.concatenate(right)
-    joined = np.column_stack([s[i], s[j, z - 1]])  # ascending: the prefix, then two last items
-    if z >= 2 and float(n_codes) ** z < 2.0 ** 62:  # prune: every z-subset must be frequent
-        w = n_codes ** np.arange(z - 1, -1, -1, dtype=np.int64)
-        known = np.sort(s.astype(np.int64) @ w)
-        ok = np.ones(len(joined), bool)
-        for drop in range(z - 1):  # dropping either of the last two gives a joined set
-            sub = np.delete(joined, drop, axis=1).astype(np.int64) @ w
-            pos = np.minimum(np.searchsorted(known, sub), len(known) - 1)
-            ok &= known[pos] == sub
-        joined = joined[ok]
-    out = np.zeros(n_codes, bool)
-    out[joined.ravel()] = True
-    return out
 
 
 def _mine_bounded(baskets: Baskets, miner, freq: np.ndarray, counts: np.ndarray, mc: int,
-                  max_len: int, max_itemsets: int, min_support: float) -> list:
+                  max_len: int, max_itemsets: int, min_support: float, pairs: dict | None = None) -> list:
     """Mine sizes 1..max_len in ranges, never building more than ``max_itemsets`` itemsets.
 
     Size 1 is the frequent items themselves; the next sizes are counted in
@@ -348,7 +183,7 @@ def _mine_bounded(baskets: Baskets, miner, freq: np.ndarray, counts: np.ndarray,
     z0, x, top_items = 1, _kk_x(len(single), 1), freq
     n_kept = int(k.sum())  # the first level's baskets are cut already
     while z0 < max_len:  # sizes counted in numpy while that is cheaper than pyfim
-        level = _numpy_level(codes, offsets, top_items, z0 + 1, mc, n_kept)
+        level = _numpy_level(codes, offsets, top_items, z0 + 1, mc, n_kept, every=pairs if z0 == 1 else None)
         n_kept = None
         if level is None:
             break
@@ -437,8 +272,11 @@ def mine_itemsets(baskets: Baskets, *, min_support: float, max_len: int, algorit
     gc_was_on = gc.isenabled()
     gc.disable()
     try:
-        found = _mine_bounded(baskets, miner, freq, counts, mc, max_len, max_itemsets, min_support)
-        return _to_itemsets(found, baskets, n, mc)
+        pairs: dict = {}
+        found = _mine_bounded(baskets, miner, freq, counts, mc, max_len, max_itemsets, min_support, pairs)
+        its = _to_itemsets(found, baskets, n, mc)
+        its.pair_counts = pairs or None
+        return its
     finally:
         if gc_was_on:
             gc.enable()
@@ -457,7 +295,13 @@ def _to_itemsets(found: list, baskets: Baskets, n: int, mc: int) -> Itemsets:
     cols = np.arange(len(flat)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
     sets = np.full((len(sizes), width), pad, np.int32)
     sets[rows, cols] = flat
-    sets.sort(axis=1)
+    return sorted_itemsets(sets, sizes, counts, baskets, n, mc)
+
+
+def sorted_itemsets(sets: np.ndarray, sizes: np.ndarray, counts: np.ndarray, baskets: Baskets, n: int,
+                    mc: int) -> Itemsets:
+    """Itemsets from padded code rows (any order): each row ascending, rows by size, count (descending), codes."""
+    sets = np.sort(sets, axis=1)
     order = np.lexsort((*sets.T[::-1], -counts, sizes))
     return Itemsets(sets[order], sizes[order], counts[order], n, mc, baskets)
 

@@ -13,6 +13,8 @@ from ..errors import ConfigError
 from ..progress import track
 from ._baskets import (Baskets, baskets_from_transactions, baskets_from_workspace, check_param,
                        segment_baskets, setting)
+from ._count import count_itemsets
+from ._update import pair_counts, store_baskets
 from ._mine import Itemsets, Rules, build_rules, mine_itemsets, select_rules
 
 ITEMSET_COLUMNS = ("scope", "items", "item_names", "length", "support", "count")
@@ -153,32 +155,6 @@ def association_rules(source, *, as_of=None, unit=None, min_support=None, min_co
 
 # -- per segment -------------------------------------------------------------------
 
-def count_itemsets(baskets: Baskets, rows: np.ndarray, pad: int, *, chunk_bytes: int = 1 << 26) -> np.ndarray:
-    """Baskets holding every item of each padded code row, by ANDing per-item bitmaps (exact)."""
-    n = baskets.n_baskets
-    if len(rows) == 0:
-        return np.zeros(0, np.int64)
-    need = np.unique(rows[rows != pad])
-    local = np.full(pad + 1, -1, np.int64)
-    local[need] = np.arange(len(need))
-    words = (n + 63) // 64
-    bits = np.zeros((len(need), words), np.uint64)
-    basket_of = np.repeat(np.arange(n, dtype=np.int64), baskets.sizes())
-    sel = local[baskets.codes] >= 0
-    b, item = basket_of[sel], local[baskets.codes[sel]]
-    np.bitwise_or.at(bits, (item, b >> 6), np.left_shift(np.uint64(1), (b & 63).astype(np.uint64)))
-    out = np.empty(len(rows), np.int64)
-    step = max(1, chunk_bytes // (8 * words))
-    for lo in range(0, len(rows), step):
-        r = rows[lo:lo + step]
-        acc = bits[local[r[:, 0]]].copy()
-        for j in range(1, r.shape[1]):
-            has = r[:, j] != pad
-            acc[has] &= bits[local[r[has, j]]]
-        out[lo:lo + step] = np.bitwise_count(acc).sum(axis=1, dtype=np.int64)
-    return out
-
-
 def _shop_comparison(rules: Rules, idx: np.ndarray, shop: Baskets) -> dict[str, np.ndarray]:
     """The whole shop's support and confidence for the same rules, and lift_vs_shop."""
     its = rules.itemsets
@@ -275,6 +251,8 @@ def mine_baskets(ws, run_id: int, *, as_of, config=None, schemes=None,
     schemes = setting("segment_schemes", schemes, config)
     shop = baskets_from_workspace(ws, as_of=as_of, unit=p.unit)
     its = p.itemsets(shop)
+    if p.unit == "order" and hasattr(config, "hash"):  # kept for an incremental run's update (_update.py)
+        store_baskets(ws, run_id, shop, as_of=as_of, config_hash=config.hash, pairs=pair_counts(its))
     rules = build_rules(its)
     idx = select_rules(rules, min_confidence=p.min_confidence, min_lift=p.min_lift,
                        prune_redundant=p.prune_redundant)

@@ -1,0 +1,292 @@
+"""Frequent itemsets updated with new baskets instead of mined again: FUP (Cheung, Han, Ng & Wong 1996).
+
+A run that mines the whole shop (unit ``order``) stores its baskets (:func:`store_baskets`: item codes,
+offsets and item ids, in the model store as ``baskets``, with the as_of and the last ingest they saw).  A later
+run that only adds baskets (``shopseg run --incremental``) then updates the stored counts:
+
+- an itemset frequent in the old baskets keeps its count, plus its count in the new baskets;
+- an itemset not frequent in the old baskets (count <= ``mc_old - 1``) can only reach the new threshold
+  ``mc`` (min_support of all baskets, arules' rounding) with at least ``mc - mc_old + 1`` new baskets: it is
+  frequent in the increment at (about) the same relative threshold, so only such candidates are counted over
+  the old baskets;
+- candidates are generated level by level from the new frequent sets (Apriori's join, every subset
+  frequent), so a set whose subsets are not all frequent is never counted.
+
+Exactly the itemsets and counts a full mining of old + new baskets gives (``tests/test_basket_update.py``
+checks it against :func:`mine_itemsets`, with sets crossing the threshold both ways).  What makes a full
+mining run instead is decided by :func:`update_baskets` (:data:`FALLBACK`).
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+
+from ._baskets import _PRODUCT_NAMES_SQL, _WS_PAIRS, Baskets, _item_names, _ws_build, min_count
+from ._count import apriori_gen, cooccurrence, count_itemsets
+from ._mine import Itemsets, sorted_itemsets
+
+STORE_NAME = "baskets"
+# An increment of more than this share of the stored baskets is mined in full (the update's work grows with
+# the increment while a full mining's does not).
+MAX_NEW_SHARE = 0.25
+# At most this many candidates of one size (Apriori's join of the frequent sets) are counted.
+MAX_CANDIDATES = 5_000_000
+FALLBACK = ("the base run stored no baskets (mined per customer, by an older shopseg, or forgotten since)",
+            "itemsets per segment (baskets.segment_schemes): a re-scored customer moves baskets between segments",
+            "old baskets changed: lines, orders or products dated up to the stored as_of ingested since, "
+            "or customers forgotten",
+            f"more new baskets than {MAX_NEW_SHARE:.0%} of the stored ones",
+            f"more than {MAX_CANDIDATES:,} candidates of one size, or more than max_itemsets itemsets")
+
+
+class CannotUpdate(Exception):
+    """The stored counts cannot be updated (the reason, one of :data:`FALLBACK`): mine in full."""
+
+
+# -- counts ------------------------------------------------------------------------------
+
+def align(old: Baskets, new: Baskets, names: np.ndarray | None = None) -> tuple[Baskets, Baskets]:
+    """``old`` and ``new`` coded over the union of their items (ids sorted, as a full mining codes them)."""
+    ids = np.union1d(old.item_ids.astype(object), new.item_ids.astype(object)).astype(object)
+    if names is None:
+        names = ids
+
+    def recode(b: Baskets) -> Baskets:
+        if len(b.item_ids) == len(ids) and (b.item_ids == ids).all():
+            return Baskets(b.codes, b.offsets, ids, names)
+        to = np.searchsorted(ids, b.item_ids).astype(np.int32)
+        return Baskets(to[b.codes] if len(b.codes) else b.codes, b.offsets, ids, names)
+
+    return recode(old), recode(new)
+
+
+def concat(old: Baskets, new: Baskets) -> Baskets:
+    """The baskets of ``old`` then ``new`` (same item coding)."""
+    offsets = np.concatenate([old.offsets, new.offsets[1:] + old.offsets[-1]])
+    return Baskets(np.concatenate([old.codes, new.codes]), offsets, old.item_ids, old.item_names)
+
+
+def update_itemsets(old_sets: np.ndarray, old_counts: np.ndarray, old: Baskets, new: Baskets, *,
+                    min_support: float, max_len: int, max_itemsets: int,
+                    old_pairs: dict | None = None) -> tuple[Itemsets, int]:
+    """Every itemset of 1..max_len items in at least ``min_support`` of old + new baskets, with its count.
+
+    ``old_sets`` / ``old_counts``: all the frequent itemsets of ``old`` at ``min_support`` (padded code rows,
+    pad = ``old.n_items``, as :class:`Itemsets` holds them), ``old`` and ``new`` coded alike (:func:`align`).
+    ``old_pairs``: every pair's count over ``old`` among some items (``{"items": codes, "counts": f x f}``, as
+    a mining keeps them in :attr:`Itemsets.pair_counts`): a pair of them is looked up, not counted; the result
+    keeps them, plus the new baskets' pairs.  Also returns how many candidates were counted over the old
+    baskets.  Raises :class:`CannotUpdate` where a full mining is the better way (:data:`FALLBACK`).
+    """
+    pad, n_old = old.n_items, old.n_baskets
+    n = n_old + new.n_baskets
+    mc_old, mc = min_count(min_support, n_old), min_count(min_support, n)
+    at_least_new = max(1, mc - mc_old + 1)  # new baskets an itemset infrequent before needs
+    width = old_sets.shape[1] if len(old_sets) else 1
+    old_sets = np.sort(old_sets, axis=1)  # ascending rows, pad last (as the join writes them)
+    known = Itemsets(old_sets.astype(np.int32), (old_sets != pad).sum(axis=1).astype(np.int32),
+                     np.asarray(old_counts, np.int64), n_old, mc_old, old)
+    counted_old = 0
+    # size 1: a stored item's count plus its new baskets; any other item counted over the old baskets
+    new_items = new.item_counts()
+    total = np.full(pad, -1, np.int64)
+    ones = np.flatnonzero(known.sizes == 1)
+    total[known.sets[ones, 0]] = known.counts[ones] + new_items[known.sets[ones, 0]]
+    need = (total < 0) & (new_items >= at_least_new)
+    if need.any():
+        total[need] = old.item_counts()[need] + new_items[need]
+        counted_old += int(need.sum())
+    level = np.flatnonzero(total >= mc).astype(np.int32)[:, None]
+    level_new = new_items[level[:, 0]]
+    sets, counts = ([level], [total[level[:, 0]]]) if len(level) else ([], [])
+    found = len(level)
+    for z in range(2, max_len + 1):
+        # the stored sets of this size: their count plus the new baskets'
+        of_z = known.sizes == z
+        stored = known.sets[of_z][:, :z] if z <= width else np.zeros((0, z), np.int32)
+        stored_counts = known.counts[of_z]
+        # any other set needs >= at_least_new new baskets, and so does each of its subsets: join only those
+        cand = apriori_gen(level[level_new >= at_least_new], pad, at_most=MAX_CANDIDATES)
+        if cand is None or len(cand) > MAX_CANDIDATES:
+            raise CannotUpdate(FALLBACK[4])
+        if len(cand) and len(stored):
+            rows = np.full((len(cand), width), pad, np.int32)
+            rows[:, :z] = cand
+            cand = cand[known.lookup(rows) < 0]
+        if not len(cand) and not len(stored):
+            break
+        in_new = count_itemsets(new, np.concatenate([stored, cand]), pad)
+        tot = np.concatenate([stored_counts + in_new[:len(stored)], np.full(len(cand), -1, np.int64)])
+        need = np.flatnonzero(in_new[len(stored):] >= at_least_new)
+        if len(need):
+            in_old, looked_up = _pairs_known(cand[need], old_pairs, pad) if z == 2 else (None, None)
+            if in_old is None:
+                in_old, looked_up = count_itemsets(old, cand[need], pad), np.zeros(len(need), bool)
+            elif not looked_up.all():
+                in_old[~looked_up] = count_itemsets(old, cand[need][~looked_up], pad)
+            tot[len(stored) + need] = in_old + in_new[len(stored) + need]
+            counted_old += int((~looked_up).sum())
+        keep = tot >= mc
+        level = np.concatenate([stored, cand])[keep]
+        level_new = in_new[keep]
+        if not len(level):
+            break
+        sets.append(level)
+        counts.append(tot[keep])
+        found += len(level)
+        if found > max_itemsets:
+            raise CannotUpdate(FALLBACK[4])
+    w = sets[-1].shape[1] if sets else 1
+    rows = np.full((found, w), pad, np.int32)
+    at = 0
+    for s in sets:
+        rows[at:at + len(s), :s.shape[1]] = s
+        at += len(s)
+    sizes = np.concatenate([np.full(len(s), s.shape[1], np.int32) for s in sets] or [np.zeros(0, np.int32)])
+    counts = np.concatenate(counts).astype(np.int64) if counts else np.zeros(0, np.int64)
+    its = sorted_itemsets(rows, sizes, counts, concat(old, new), n, mc)
+    if old_pairs is not None:  # the same pairs, with the new baskets
+        its.pair_counts = {"items": old_pairs["items"],
+                           "counts": old_pairs["counts"] + cooccurrence(new, old_pairs["items"])}
+    return its, counted_old
+
+
+def _pairs_known(pairs: np.ndarray, known: dict | None, pad: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The stored count of each pair (rows ascending) whose two items ``known`` covers, and which were."""
+    if known is None:
+        return None, None
+    local = np.full(pad + 1, -1, np.int64)
+    local[known["items"]] = np.arange(len(known["items"]))
+    a, b = local[pairs[:, 0]], local[pairs[:, 1]]
+    have = (a >= 0) & (b >= 0)
+    out = np.zeros(len(pairs), np.int64)
+    out[have] = known["counts"][a[have], b[have]]  # items ascending: the upper triangle
+    return out, have
+
+
+def code_rows(item_lists: list[list[str]], item_ids: np.ndarray) -> np.ndarray:
+    """Padded code rows (pad = len(item_ids)) of lists of item ids, every id among ``item_ids`` (sorted)."""
+    sizes = np.fromiter(map(len, item_lists), np.int64, len(item_lists))
+    flat = np.array([x for lst in item_lists for x in lst], dtype=object)
+    rows = np.full((len(item_lists), int(sizes.max(initial=1))), len(item_ids), np.int32)
+    if len(flat):
+        codes = np.searchsorted(item_ids, flat)
+        r = np.repeat(np.arange(len(item_lists)), sizes)
+        c = np.arange(len(flat)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+        rows[r, c] = codes
+    return rows
+
+
+# -- the stored baskets -------------------------------------------------------------------
+
+# The pairs of at most this many frequent items are counted for the store when the mining did not (dense f x f).
+MAX_PAIR_ITEMS = 2048
+
+
+def pair_counts(its: Itemsets) -> dict | None:
+    """Every pair's count among the frequent items of a mining, frequent or not (what an update looks its
+    pair candidates up in): the mining's own when it counted the pairs in numpy, else X'X over its baskets
+    (about a second at Online Retail x10: the full run pays it once, each incremental run saves it)."""
+    if its.pair_counts is not None:
+        return its.pair_counts
+    items = np.sort(its.sets[its.sizes == 1, 0]).astype(np.int32)
+    if not 2 <= len(items) <= MAX_PAIR_ITEMS:
+        return None
+    return {"items": items, "counts": cooccurrence(its.baskets, items)}
+
+
+def _marks(ws) -> dict:
+    """What later runs compare to see whether old baskets changed: the last ingest and the forgotten count."""
+    last = ws.scalar("SELECT max(ingest_id) FROM ingest_log") if ws.has_table("ingest_log") else None
+    forgotten = ws.scalar("SELECT count(*) FROM forget_log") if ws.has_table("forget_log") else 0
+    return {"last_ingest_id": -1 if last is None else int(last), "forgotten": int(forgotten or 0)}
+
+
+def store_baskets(ws, run_id: int, baskets: Baskets, *, as_of, config_hash: str | None,
+                  pairs: dict | None = None) -> None:
+    """Keep run ``run_id``'s baskets (the whole shop's, one per sale order up to ``as_of``) for a later update,
+    with the counts of every pair of some items when the mining had them (:attr:`Itemsets.pair_counts`)."""
+    from .. import models
+
+    buf = io.BytesIO()
+    extra = {} if pairs is None else {"pair_items": pairs["items"].astype(np.int32),
+                                      "pair_counts": pairs["counts"].astype(np.int32)}
+    np.savez(buf, codes=baskets.codes, offsets=baskets.offsets, item_ids=baskets.item_ids.astype(str), **extra)
+    models.save(ws, STORE_NAME, run_id, {".npz": buf.getvalue()},
+                {"as_of": str(as_of), "n_baskets": baskets.n_baskets, **_marks(ws)}, config_hash=config_hash)
+    for meta in models.entries(ws, STORE_NAME):  # one store is enough: earlier runs' go (25 MB each at x10)
+        if int(meta["run_id"]) < int(run_id):
+            for suffix in (".npz", models.META):
+                models.path(ws, STORE_NAME, int(meta["run_id"]), suffix).unlink(missing_ok=True)
+
+
+def stored_baskets(ws, run_id: int) -> tuple[Baskets, dict, dict | None]:
+    """The baskets run ``run_id`` stored, their metadata and the pair counts (:func:`store_baskets`)."""
+    from .. import models
+
+    meta = models.require(ws, STORE_NAME, run_id)
+    with np.load(io.BytesIO(models.read_bytes(ws, STORE_NAME, run_id, ".npz"))) as f:
+        ids = f["item_ids"].astype(object)
+        pairs = {"items": f["pair_items"], "counts": f["pair_counts"]} if "pair_items" in f.files else None
+        return Baskets(f["codes"], f["offsets"], ids, ids), meta, pairs
+
+
+def _old_baskets_changed(ws, meta: dict, item_ids: np.ndarray) -> bool:
+    now = _marks(ws)
+    if now["forgotten"] != meta.get("forgotten"):
+        return True
+    k = int(meta.get("last_ingest_id", -1))
+    dated = "o.kind = 'sale' AND o.ordered_at <= CAST(? AS TIMESTAMP)"
+    late = ws.scalar(f"SELECT count(*) FROM order_lines ol JOIN orders o ON o.order_id = ol.order_id "
+                     f"WHERE ol.ingest_id > ? AND {dated}", [k, meta["as_of"]])
+    late = late or ws.scalar(f"SELECT count(*) FROM orders o WHERE o.ingest_id > ? AND {dated}", [k, meta["as_of"]])
+    if late:
+        return True
+    prods = [r[0] for r in ws.sql("SELECT CAST(product_id AS VARCHAR) FROM products WHERE ingest_id > ?", [k])]
+    return bool(prods) and bool(np.isin(np.array(prods, dtype=object), item_ids).any())
+
+
+def update_baskets(ws, run_id: int, *, as_of, config, base: int) -> dict:
+    """Run ``run_id``'s ``frequent_itemsets`` and ``association_rules`` (scope ``all``) from run ``base``'s
+    itemsets and stored baskets plus the baskets of the sale orders dated after them, as the baskets stage
+    (:func:`mine_baskets`) would write them; stores the run's baskets.  Raises :class:`CannotUpdate`."""
+    from ..models import exists
+    from ._tables import _Params, _write, itemsets_table, rules_table
+    from ._mine import build_rules, select_rules
+
+    p = _Params(config)
+    if p.unit != "order" or not exists(ws, STORE_NAME, base):
+        raise CannotUpdate(FALLBACK[0])
+    if config["baskets.segment_schemes"]:
+        raise CannotUpdate(FALLBACK[1])
+    old, meta, pairs = stored_baskets(ws, base)
+    if meta.get("config_hash") != config.hash or meta.get("n_baskets") != old.n_baskets:
+        raise CannotUpdate(FALLBACK[0])
+    if _old_baskets_changed(ws, meta, old.item_ids):
+        raise CannotUpdate(FALLBACK[2])
+    sql = _WS_PAIRS.format(grp="NULL", basket="o.order_id", seg_join="",
+                           extra="AND o.ordered_at > CAST(? AS TIMESTAMP)")
+    new = _ws_build(ws, sql, [as_of, meta["as_of"]], "new baskets", allow_empty=True)
+    if new.n_baskets > MAX_NEW_SHARE * old.n_baskets:
+        raise CannotUpdate(FALLBACK[3])
+    names_tbl = ws.con.sql(_PRODUCT_NAMES_SQL).to_arrow_table()
+    ids = np.union1d(old.item_ids, new.item_ids).astype(object)
+    if pairs is not None:  # their codes in the union's coding
+        pairs["items"] = np.searchsorted(ids, old.item_ids[pairs["items"]]).astype(np.int32)
+    old, new = align(old, new, _item_names(ids, names_tbl))
+    stored = ws.con.execute("SELECT items, count FROM frequent_itemsets WHERE run_id = ? AND scope = 'all'",
+                            [base]).fetchall()
+    its, counted = update_itemsets(code_rows([r[0] for r in stored], old.item_ids),
+                          np.array([r[1] for r in stored], np.int64), old, new, min_support=p.min_support,
+                          max_len=p.max_len, max_itemsets=p.max_itemsets, old_pairs=pairs)
+    rules = build_rules(its)
+    idx = select_rules(rules, min_confidence=p.min_confidence, min_lift=p.min_lift,
+                       prune_redundant=p.prune_redundant)
+    out = {"frequent_itemsets": _write(ws, "frequent_itemsets", run_id, itemsets_table(its, "all")),
+           "association_rules": _write(ws, "association_rules", run_id, rules_table(rules, idx, "all"))}
+    store_baskets(ws, run_id, its.baskets, as_of=as_of, config_hash=config.hash, pairs=its.pair_counts)
+    out["note"] = (f"counts of run {base}'s {len(stored)} itemsets updated with {new.n_baskets} new baskets "
+                   f"({its.n_baskets} in all); {counted} new candidates counted over the old baskets")
+    return out

@@ -1,0 +1,106 @@
+"""Itemset counts updated with new baskets (FUP) equal a full mining of old + new baskets (basket/_update.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from shopseg.basket import Baskets, CannotUpdate, baskets_from_transactions, update_itemsets
+from shopseg.basket._mine import mine_itemsets
+from shopseg.basket._count import cooccurrence
+from shopseg.basket._update import align
+
+MINE = dict(max_len=10, algorithm="eclat", max_itemsets=2_000_000)
+
+
+def _update(old_tx, new_tx, min_support, **kw):
+    none = np.zeros(0, object)
+    new_b = baskets_from_transactions(new_tx) if new_tx else Baskets(np.zeros(0, np.int32), np.zeros(1, np.int64),
+                                                                     none, none)
+    old_b, new_b = align(baskets_from_transactions(old_tx), new_b)
+    old_its = mine_itemsets(old_b, min_support=min_support, **MINE)
+    return update_itemsets(old_its.sets, old_its.counts, old_b, new_b, min_support=min_support,
+                           max_len=kw.get("max_len", 10), max_itemsets=kw.get("max_itemsets", 2_000_000),
+                           old_pairs=old_its.pair_counts if kw.get("pairs", True) else None)
+
+
+def _as_dict(its) -> dict[tuple, int]:
+    ids = its.baskets.item_ids
+    return {tuple(ids[r[r != its.pad]].tolist()): int(c) for r, c in zip(its.sets, its.counts)}
+
+
+# 10 old baskets: a 6, b 5, c 5, d 2; {a,b} 3, {a,c} 2, {b,c} 2.  min_support 0.3: 3 of 10 baskets.
+OLD = [["a", "b"]] * 3 + [["a", "c"]] * 2 + [["b", "c"]] * 2 + [["a"], ["c", "d"], ["d"]]
+# 4 new ones: 14 baskets, so 5 are needed (0.3 * 14 = 4.2, rounded up).
+NEW = [["a", "c"]] * 3 + [["b"]]
+
+
+def test_the_mining_keeps_every_pair_count_of_its_frequent_items():
+    """By hand: a 6, b 5, c 5 are frequent (min 3 of 10); {a,b} 3, {a,c} 2, {b,c} 2, frequent or not."""
+    its = mine_itemsets(baskets_from_transactions(OLD), min_support=0.3, **MINE)
+    ids = its.baskets.item_ids[its.pair_counts["items"]].tolist()
+    assert ids == ["a", "b", "c"]
+    assert np.triu(its.pair_counts["counts"], 1).tolist() == [[0, 3, 2], [0, 0, 2], [0, 0, 0]]
+
+
+def test_a_set_crosses_the_threshold_only_with_the_new_baskets_and_another_falls_below():
+    """By hand: {a,c} had 2 of 10 (under 3) and gets 3 new: 5 of 14, frequent; {a,b} had 3 of 10 (frequent)
+    and gets none: 3 of 14, under 5, gone; d (2 + 0) and {b,c} (2 + 0) stay out."""
+    its, counted_old = _update(OLD, NEW, 0.3)
+    assert its.n_baskets == 14 and its.min_count == 5
+    assert _as_dict(its) == {("a",): 9, ("c",): 8, ("b",): 6, ("a", "c"): 5}
+    # {a,c} was not stored: its old count is the mining's pair count (it is in 3 new baskets, the least it
+    # needs: 5 - 3 + 1); without those, counted over the old baskets
+    assert counted_old == 0 and _update(OLD, NEW, 0.3, pairs=False)[1] == 1
+    # and the rows are in the order a full mining writes them (size, count descending, codes)
+    full = mine_itemsets(baskets_from_transactions(OLD + NEW), min_support=0.3, **MINE)
+    assert _as_dict(its) == _as_dict(full)
+    assert [tuple(r) for r in its.baskets.item_ids[np.minimum(its.sets, its.pad - 1)].tolist()] == \
+        [tuple(r) for r in full.baskets.item_ids[np.minimum(full.sets, full.pad - 1)].tolist()]
+
+
+def test_a_candidate_in_too_few_new_baskets_is_never_counted_over_the_old_ones():
+    """{b,c}: 2 old + 2 new = 4 < 5; with only 2 new baskets it cannot reach 5 from at most 2 old (under 3)."""
+    its, counted_old = _update(OLD, [["b", "c"]] * 2 + [["a"]] * 2, 0.3)
+    assert ("b", "c") not in _as_dict(its) and counted_old == 0
+    assert _as_dict(its) == _as_dict(mine_itemsets(baskets_from_transactions(OLD + [["b", "c"]] * 2 + [["a"]] * 2),
+                                                    min_support=0.3, **MINE))
+
+
+def test_an_item_only_in_the_new_baskets_and_no_new_basket_at_all():
+    its, _ = _update(OLD, [["e", "a"]] * 5, 0.3)  # e: 5 of 15 = 1/3 >= 0.3 -> frequent, with {a,e}
+    assert _as_dict(its)[("e",)] == 5 and _as_dict(its)[("a", "e")] == 5
+    assert _as_dict(its) == _as_dict(mine_itemsets(baskets_from_transactions(OLD + [["e", "a"]] * 5),
+                                                    min_support=0.3, **MINE))
+    same, counted_old = _update(OLD, [], 0.3)
+    assert _as_dict(same) == _as_dict(mine_itemsets(baskets_from_transactions(OLD), min_support=0.3, **MINE))
+    assert counted_old == 0
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_updated_counts_equal_a_full_mining_on_random_shops(seed):
+    """Random shops (skewed item popularity, baskets of 1-8 items), a random share new: every itemset and
+    count equal to mining all baskets again, for several thresholds."""
+    rng = np.random.default_rng(seed)
+    items = [f"p{i:02d}" for i in range(int(rng.integers(8, 30)))]
+    weights = rng.pareto(1.2, len(items)) + 0.05
+    weights /= weights.sum()
+    tx = [sorted(set(rng.choice(items, size=int(rng.integers(1, 9)), p=weights).tolist()))
+          for _ in range(int(rng.integers(60, 200)))]
+    cut = int(len(tx) * rng.uniform(0.6, 0.95))
+    for s in (0.02, 0.05, 0.12):
+        full = mine_itemsets(baskets_from_transactions(tx), min_support=s, **MINE)
+        for pairs in (True, False):  # old pairs looked up in the mining's pair counts, or counted
+            its, _ = _update(tx[:cut], tx[cut:], s, pairs=pairs)
+            assert _as_dict(its) == _as_dict(full), (seed, s, pairs)
+            assert its.n_baskets == full.n_baskets and its.min_count == full.min_count
+            if pairs and its.pair_counts is not None:  # kept up to date for the next update: over all baskets
+                items = its.pair_counts["items"]
+                assert (np.triu(its.pair_counts["counts"], 1) == np.triu(cooccurrence(its.baskets, items), 1)).all()
+
+
+def test_max_len_is_kept_and_too_many_itemsets_give_way_to_a_full_mining():
+    its, _ = _update(OLD, NEW, 0.3, max_len=1)
+    assert set(_as_dict(its)) == {("a",), ("b",), ("c",)}
+    with pytest.raises(CannotUpdate, match="max_itemsets"):
+        _update(OLD, NEW, 0.3, max_itemsets=2)
