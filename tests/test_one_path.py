@@ -258,7 +258,9 @@ def test_the_interest_state_is_the_run_s_stored_shop_mix(demo):
         stored, again = interest_state(ws, as_of, cfg, run, copy.deepcopy(mix)), interest_state(ws, as_of, cfg, run)
     finally:
         ws.close()
-    assert stored.shop == again.shop and stored.totals == again.totals and len(stored.shop) > 10
+    # equal to the last bits DuckDB's parallel sums allow (two reads of the same rows may add in another order)
+    assert stored.shop == pytest.approx(again.shop, rel=1e-12) and len(stored.shop) > 10
+    assert stored.totals == pytest.approx(again.totals, rel=1e-12)
     assert (stored.base, stored.groups, stored.has_events) == (again.base, again.groups, again.has_events)
 
 
