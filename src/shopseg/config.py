@@ -309,6 +309,7 @@ CONSTRAINTS: dict[str, Constraint] = {
     **{f"recommend.weight_{k}": interval(0, None) for k in ("collaborative", "content", "rules", "popularity")},
     "recommend.als_factors": interval(1, 1024, integer=True),
     "recommend.als_iterations": interval(1, 1000, integer=True),
+    "recommend.als_customers": interval(0, None, integer=True),
     "recommend.als_regularization": interval(0, None),
     "recommend.als_alpha": Constraint(
         "a number in (0, inf)", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0),
