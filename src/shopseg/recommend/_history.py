@@ -149,28 +149,46 @@ def build_history(purchases: pd.DataFrame, items: np.ndarray, as_of, *, group_si
     span = int(age.max()) + 1 if len(age) else 1
     # distinct (customer, day, product) as one sorted int64 key: baskets (customer, day) are runs,
     # sorted by customer then age (position 0 = the latest basket); u, age, i read back from it
-    key = (remap[cc] * span + age) * n_i + i
-    del cc, remap, i, age
+    # integer arithmetic in place and int32 wherever the values fit (a few arrays of tens of millions
+    # of rows are the stage's peak at x100): the same values as the plain expressions
+    key = remap[cc]
+    del cc, remap
+    key *= span
+    key += age
+    key *= n_i
+    key += i
+    del i, age
     key.sort()
     key = key[np.r_[True, key[1:] != key[:-1]]] if len(key) else key
     ua = key // n_i
-    i = (key - ua * n_i).astype(np.int32)
+    i = (key % n_i).astype(np.int32)
     del key
     u = (ua // span).astype(np.int32)
-    age = (ua - u.astype(np.int64) * span).astype(np.int32)
+    age = (ua % span).astype(np.int32)
     new_b = np.r_[True, ua[1:] != ua[:-1]] if len(ua) else np.zeros(0, bool)
     del ua
-    b_of = np.cumsum(new_b, dtype=np.int64) - 1
+    b_of = np.cumsum(new_b, dtype=np.int64)
     n_b = np.bincount(u[new_b], minlength=n_u)
     del new_b
-    pos = b_of - (np.cumsum(n_b) - n_b)[u]
+    # position of each purchase's basket among its customer's, 0 = the latest (fits int32: baskets per customer)
+    b_of -= 1
+    b_of -= (np.cumsum(n_b) - n_b)[u]
+    pos = b_of.astype(np.int32)
     del b_of
-    g, q = pos // group_size, pos % group_size
-    nb_u = n_b[u]
-    n_groups = -(-nb_u // group_size)
-    in_group = np.minimum(group_size, nb_u - g * group_size)
-    w = within_decay ** q * group_decay ** g / in_group / n_groups
-    del g, q, n_groups, in_group
+    g = pos // np.int32(group_size)
+    q = pos - g * np.int32(group_size)
+    nb_u = n_b.astype(np.int32)[u]
+    n_groups = -(-nb_u // np.int32(group_size))
+    in_group = np.minimum(np.int32(group_size), nb_u - g * np.int32(group_size))
+    # within_decay ** q x group_decay ** g / in_group / n_groups, in that order, in one float64 buffer
+    w = np.power(within_decay, q, dtype=np.float64)
+    del q
+    w *= np.power(group_decay, g, dtype=np.float64)
+    del g
+    w /= in_group
+    del in_group
+    w /= n_groups
+    del n_groups
     tifu = sparse.csr_matrix((w, (u, i)), shape=shape)
     del w
     tifu.sum_duplicates()
@@ -180,11 +198,15 @@ def build_history(purchases: pd.DataFrame, items: np.ndarray, as_of, *, group_si
     n_later = np.bincount(u, weights=pos < nb_u - 1, minlength=n_u)
     del pos, nb_u
     # per (customer, product), sorted: purchase days, first (largest) and last (smallest) age
-    key = (u.astype(np.int64) * n_i + i) * span + age
+    key = u.astype(np.int64)
+    key *= n_i
+    key += i
+    key *= span
+    key += age
     del u, i, age
     key.sort()
     ui = key // span
-    ages = key - ui * span
+    ages = (key % span).astype(np.int32)
     del key
     starts = np.flatnonzero(np.r_[True, ui[1:] != ui[:-1]]) if len(ui) else np.zeros(0, np.int64)
     pkeys = ui[starts]
@@ -192,11 +214,12 @@ def build_history(purchases: pd.DataFrame, items: np.ndarray, as_of, *, group_si
     n = np.diff(np.r_[starts, len(ages)])
     last, first = ages[starts], ages[starts + n - 1]
     del ages, starts
-    pu, pi = pkeys // n_i, pkeys % n_i
+    pu, pi = (pkeys // n_i).astype(np.int32), (pkeys % n_i).astype(np.int32)
+    del pkeys
     interval = np.where(n >= 2, (first - last) / np.maximum(n - 1, 1), 0.0)
     # the (customer, product) pairs are sorted and distinct: the CSR arrays directly, shared by the matrices'
     # structure (no COO copies and conversion; the same matrices: sorted indices, no duplicates)
-    idx_type = np.int32 if len(pkeys) < 2**31 and max(shape) < 2**31 else np.int64
+    idx_type = np.int32 if len(pu) < 2**31 and max(shape) < 2**31 else np.int64
     indptr = np.r_[0, np.cumsum(np.bincount(pu, minlength=n_u))].astype(idx_type)
     indices = pi.astype(idx_type)
 
