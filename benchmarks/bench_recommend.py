@@ -8,9 +8,12 @@ the model) in a fresh Python process on its own copy of the workspace; wall time
 threads; steadier than wall time on a shared machine) and peak RSS of the process are reported.
 With ``--rounds N`` the two builds alternate N times (before, after, before, ...), so a change of
 load on the machine falls on both.  "before" imports shopseg from ``--before`` (default the main
-checkout, ``../main/src``), "after" from this tree's ``src``.
+checkout, ``../main/src``), "after" from this tree's ``src``.  ``--workspace WS`` runs on a copy of an
+already ingested workspace instead (e.g. ``benchmarks/bench_scale.py``'s x10 or x100 clone of Online Retail).
+When both builds ran, their recommendations tables are compared row by row (by customer and rank): the
+rows whose product differs, split by kind (repeat / new), and the largest score difference elsewhere.
 
-    .venv/bin/python benchmarks/bench_recommend.py [--data DIR] [--before PATH_TO_SRC] [--copies 10] [--only after] [--rounds 1]
+    .venv/bin/python benchmarks/bench_recommend.py [--data DIR] [--before PATH_TO_SRC] [--copies 10] [--only after] [--rounds 1] [--workspace WS]
 """
 
 from __future__ import annotations
@@ -44,6 +47,8 @@ n = ws.scalar("SELECT count(DISTINCT customer_id) FROM recommendations")
 print("@@" + json.dumps({"seconds": round(secs, 1), "cpu_seconds": round(cpu, 1), "customers_with_recs": n, "rows": notes["rows"],
                           "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
                           "mix": notes.get("mix"), "kinds": notes.get("kinds")}, default=str))
+ws.con.execute("COPY (SELECT customer_id, rank, product_id, score, kind FROM recommendations) TO '" + sys.argv[3]
+               + "' (FORMAT parquet)")
 """
 
 
@@ -79,18 +84,37 @@ def build(copies: int, data: Path) -> Path:
     return path
 
 
-def run(src: str, ws: Path) -> dict:
-    copy = Path(str(ws) + "-run")
+def run(src: str, ws: Path, table: Path) -> dict:
+    copy = Path(WORK) / (ws.name + "-run")
     shutil.rmtree(copy, ignore_errors=True)
     shutil.copytree(ws, copy)
     env = {**os.environ, "PYTHONPATH": src, "OPENBLAS_NUM_THREADS": "1"}
-    out = subprocess.run([sys.executable, "-c", STAGE, str(copy), AS_OF], capture_output=True, text=True, env=env,
-                         cwd=ROOT, timeout=3600)
+    out = subprocess.run([sys.executable, "-c", STAGE, str(copy), AS_OF, str(table)], capture_output=True, text=True,
+                         env=env, cwd=ROOT, timeout=7200)
     shutil.rmtree(copy, ignore_errors=True)
     for line in out.stdout.splitlines():
         if line.startswith("@@"):
             return json.loads(line[2:])
     return {"error": (out.stderr.strip().splitlines() or ["no output"])[-1]}
+
+
+def compare(before: Path, after: Path) -> str:
+    """The two builds' recommendations row by row (customer, rank): products that differ, by kind."""
+    import duckdb
+
+    with duckdb.connect() as con:
+        (n_a, n_b, both, diff, diff_rep, diff_new, cust, score), = con.execute(f"""
+            WITH a AS (SELECT * FROM read_parquet('{before}')), b AS (SELECT * FROM read_parquet('{after}'))
+            SELECT (SELECT count(*) FROM a), (SELECT count(*) FROM b), count(*),
+                   count(*) FILTER (a.product_id <> b.product_id),
+                   count(*) FILTER (a.product_id <> b.product_id AND a.kind = 'repeat'),
+                   count(*) FILTER (a.product_id <> b.product_id AND a.kind = 'new'),
+                   count(DISTINCT a.customer_id) FILTER (a.product_id <> b.product_id),
+                   max(abs(a.score - b.score)) FILTER (a.product_id = b.product_id)
+            FROM a JOIN b USING (customer_id, rank)""").fetchall()
+    return (f"Row by row (customer, rank), before {n_a:,} rows, after {n_b:,}, {both:,} in both: the product differs "
+            f"in {diff:,} ({diff_rep:,} where before recommended a repeat, {diff_new:,} a new product; {cust:,} "
+            f"customers); largest score difference on the other rows {score:.2g}.")
 
 
 def main(argv: list[str]) -> str:
@@ -100,20 +124,25 @@ def main(argv: list[str]) -> str:
     rounds = int(argv[argv.index("--rounds") + 1]) if "--rounds" in argv else 1
     data = Path(argv[argv.index("--data") + 1]) if "--data" in argv else DATA
     t0 = time.perf_counter()
-    ws = build(copies, data)
+    ws = Path(argv[argv.index("--workspace") + 1]) if "--workspace" in argv else build(copies, data)
+    Path(WORK).mkdir(parents=True, exist_ok=True)
     import duckdb
 
     with duckdb.connect(str(ws / "shop.duckdb"), read_only=True) as con:
         n_c, n_l = con.execute("SELECT (SELECT count(*) FROM customers), (SELECT count(*) FROM order_lines)").fetchone()
-    lines = [f"### Recommend stage, Online Retail x{copies} ({n_c:,} customers, {n_l:,} order lines)", "",
+    size = f"`{ws}`" if "--workspace" in argv else f"Online Retail x{copies}"
+    lines = [f"### Recommend stage, {size} ({n_c:,} customers, {n_l:,} order lines)", "",
              f"Machine: {machine()}. Workspace built in {time.perf_counter() - t0:.0f} s (not timed below).", "",
              "| build | seconds | CPU seconds | peak RSS MB | customers with recommendations | rows |",
              "|---|---:|---:|---:|---:|---:|"]
     builds = (("before (" + before + ")", before), ("after (this tree)", os.path.join(ROOT, "src")))
+    tables = {}
     for name, src in [b for _ in range(rounds) for b in builds]:
         if only and not name.startswith(only):
             continue
-        r = run(src, ws)
+        tables[name.split()[0]] = table = Path(WORK) / f"recommend-{name.split()[0]}.parquet"
+        table.unlink(missing_ok=True)
+        r = run(src, ws, table)
         if "error" in r:
             lines.append(f"| {name} | error: {r['error']} | | | | |")
             continue
@@ -121,6 +150,8 @@ def main(argv: list[str]) -> str:
                      f"{r['customers_with_recs']:,} | {r['rows']:,} |")
         if r.get("mix"):
             lines.append(f"|  learned mix | {r['mix']} | | | kinds | {r.get('kinds')} |")
+    if {"before", "after"} <= tables.keys() and all(t.exists() for t in tables.values()):
+        lines += ["", compare(tables["before"], tables["after"])]
     return "\n".join(lines)
 
 

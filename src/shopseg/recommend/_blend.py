@@ -114,8 +114,8 @@ class Recommender:
     def __init__(self, top_n: int = 10, collaborative: str = "auto", weight_collaborative: float = 1.0,
                  weight_content: float = 0.2, weight_rules: float = 0.3, weight_popularity: float = 0.1,
                  als_factors: int = 32, als_iterations: int = 15, als_regularization: float = 0.1,
-                 als_alpha: float = 5.0, content_max_features: int = 5000, neighbours: int = 200,
-                 random_state: int | None = 0):
+                 als_alpha: float = 5.0, als_customers: int = 0, content_max_features: int = 5000,
+                 neighbours: int = 200, random_state: int | None = 0):
         self.top_n = top_n
         self.collaborative = collaborative
         self.weight_collaborative = weight_collaborative
@@ -126,6 +126,7 @@ class Recommender:
         self.als_iterations = als_iterations
         self.als_regularization = als_regularization
         self.als_alpha = als_alpha
+        self.als_customers = als_customers
         self.content_max_features = content_max_features
         self.neighbours = neighbours
         self.random_state = random_state
@@ -136,7 +137,7 @@ class Recommender:
         r = cfg["recommend"]
         keys = ("top_n", "collaborative", "weight_collaborative", "weight_content", "weight_rules",
                 "weight_popularity", "als_factors", "als_iterations", "als_regularization", "als_alpha",
-                "content_max_features", "random_state")
+                "als_customers", "content_max_features", "random_state")
         return cls(**{**{k: r[k] for k in keys}, **overrides})
 
     # -- fitting ---------------------------------------------------------------------------
@@ -241,10 +242,17 @@ class Recommender:
                 self.segment_popularity_[s] = np.bincount(m[r.to_numpy()].indices, minlength=n_i).astype(float)
 
     def _fit_als(self) -> None:
+        """ALS on every customer, or, with more customers than ``als_customers`` (> 0), on a seeded sample of
+        that many: the product factors are learned from the sample, and a customer's factors are then the
+        exact least-squares solve against them (:meth:`user_factors`), for the customers scored only."""
         from threadpoolctl import threadpool_limits
 
         from implicit.cpu.als import AlternatingLeastSquares
 
+        n_u = self.user_items_.shape[0]
+        sample = None
+        if self.als_customers and n_u > self.als_customers:
+            sample = np.sort(np.random.default_rng(self.random_state).choice(n_u, self.als_customers, replace=False))
         # implicit checks the BLAS thread count when the model is built: limit it first (its advice).  One thread:
         # the factors are the same bit for bit with two (each solve is independent), but on a 2-core machine
         # shared with other work two OpenMP threads were slower (Online Retail x10: 12.2 s with one, 15.5-17.9 s
@@ -253,9 +261,29 @@ class Recommender:
             model = AlternatingLeastSquares(factors=self.als_factors, regularization=self.als_regularization,
                                             alpha=self.als_alpha, iterations=self.als_iterations, num_threads=1,
                                             random_state=self.random_state)
-            model.fit(self.user_items_.astype(np.float32).tocsr(), show_progress=False)
-        self.user_factors_ = np.asarray(model.user_factors)
+            train = self.user_items_ if sample is None else self.user_items_[sample]
+            model.fit(train.astype(np.float32).tocsr(), show_progress=False)
         self.item_factors_ = np.asarray(model.item_factors)
+        self.als_sample_ = sample
+        self._als = None if sample is None else model
+        self.user_factors_ = np.asarray(model.user_factors) if sample is None else None
+
+    def user_factors(self, rows: np.ndarray) -> np.ndarray:
+        """The ALS factors of the customers at train rows ``rows`` (-1: zeros): the fit's own, or (ALS fitted on
+        a sample) each customer's least-squares solve against the product factors (implicit's Cholesky solve,
+        ``recalculate_user``: the user half of one more ALS sweep), computed here for these rows only."""
+        out = np.zeros((len(rows), self.item_factors_.shape[1]), self.item_factors_.dtype)
+        ok = rows >= 0
+        if not ok.any():
+            return out
+        if self.user_factors_ is not None:
+            out[ok] = self.user_factors_[rows[ok]]
+            return out
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(1, "blas"):
+            out[ok] = self._als.recalculate_user(np.flatnonzero(ok), self.user_items_[rows[ok]].astype(np.float32))
+        return out
 
     def _fit_item_item(self) -> None:
         b = self.user_items_.copy()
@@ -293,14 +321,14 @@ class Recommender:
         m, n_i = hist.shape
         out = []
         if self.weight_collaborative > 0:
-            if self.user_factors_ is not None:
+            if self.item_factors_ is not None:
                 ok = rows >= 0
-                if ok.all():
+                if ok.all() and self.user_factors_ is not None:
                     s = self.user_factors_[rows] @ self.item_factors_.T
                 else:
-                    s = np.zeros((m, n_i), np.result_type(self.user_factors_, self.item_factors_))
+                    s = np.zeros((m, n_i), self.item_factors_.dtype)
                     if ok.any():
-                        s[ok] = self.user_factors_[rows[ok]] @ self.item_factors_.T
+                        s[ok] = self.user_factors(rows[ok]) @ self.item_factors_.T
                 out.append(("als", self.weight_collaborative, np.maximum(s, 0, out=s)))
             elif self.item_similarity_ is not None:
                 out.append(("item_item", self.weight_collaborative, (hist @ self.item_similarity_).toarray()))

@@ -201,13 +201,16 @@ class NextBasketRecommender:
 
     # -- scoring ---------------------------------------------------------------------------------
     def iter_components(self, customer_ids, chunk_size: int = 500, neighbours: bool | None = None,
-                        settled_at: int | None = None):
+                        settled_at: int | None = None, unsettled: bool = False):
         """(lo, hi, Components) over chunks of ``customer_ids``.  ``neighbours``: search the neighbours
         (default: when the learned mix gives them weight, ``w_new x nu > 0``; else they are zeros,
         which leaves the scores as they are).  ``settled_at=k``: search the neighbours and score the
         explore blend only for the customers whose top ``k`` they can change (the others' stay zeros):
         both terms are 0 on bought products and at most ``w_new`` together on the others, so a customer
-        whose ``k``-th best repeat term is above ``w_new`` has a top ``k`` of repeats whatever they are."""
+        whose ``k``-th best repeat term is above ``w_new`` has a top ``k`` of repeats whatever they are.
+        ``unsettled``: the caller found none of ``customer_ids`` settled (:func:`._settled.settled_top`), so
+        every term is computed for all of them without that test (for a settled customer it would change
+        nothing anyway: the other terms cannot enter their top ``k``)."""
         if not hasattr(self, "items_"):
             raise NotFittedError("NextBasketRecommender is not fitted yet: call fit(...) first.")
         cust = pd.Series(pd.unique(pd.Series(list(customer_ids), dtype=object).astype(str)))
@@ -230,7 +233,7 @@ class NextBasketRecommender:
                               neighbours=self.neighbours if neighbours and not settle else 0, explore_scores=ex,
                               pool=self.pool_)
             if settle:
-                need = self._unsettled(comp, settled_at) | (r < 0)
+                need = np.ones(hi - lo, bool) if unsettled else self._unsettled(comp, settled_at) | (r < 0)
                 if need.any() and self.explore_ is not None:
                     (_, _, total, src), = self.explore_.iter_scores(cust.iloc[lo:hi][need], chunk_size=int(need.sum()))
                     comp.set_explore(need, total, src)
@@ -302,7 +305,8 @@ class NextBasketRecommender:
                                      np.ones(len(tt), bool)))
             at.append(pos)
             todo = np.flatnonzero(~done)
-        for lo, hi, comp in self.iter_components(cust.iloc[todo], chunk_size, settled_at=k if settle else None):
+        for lo, hi, comp in self.iter_components(cust.iloc[todo], chunk_size, settled_at=k if settle else None,
+                                                 unsettled=settle):
             top, vals = top_k(self.scores(comp), k)
             r = np.repeat(np.arange(hi - lo), top.shape[1]).reshape(top.shape)
             valid = np.isfinite(vals)

@@ -1,0 +1,61 @@
+"""Recommendations at scale: ALS on a customer sample, every customer solved against its product factors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from shopseg.recommend import Recommender, has_implicit
+
+needs_implicit = pytest.mark.skipif(not has_implicit(), reason="the optional `implicit` package is not installed")
+
+
+def _shop(n_customers=200, n_products=40, n=1500, seed=0):
+    rng = np.random.default_rng(seed)
+    inter = pd.DataFrame({"customer_id": [f"u{i:03d}" for i in rng.integers(0, n_customers, n)],
+                          "product_id": [f"p{j:02d}" for j in rng.integers(0, n_products, n)]})
+    inter = inter.groupby(["customer_id", "product_id"]).size().rename("n_days").reset_index()
+    prods = pd.DataFrame({"product_id": [f"p{j:02d}" for j in range(n_products)], "is_available": True,
+                          "is_merchandise": True})
+    return inter, prods
+
+
+def _als(**kw):
+    return Recommender(als_factors=4, als_iterations=5, weight_content=0, weight_rules=0, weight_popularity=0, **kw)
+
+
+@needs_implicit
+def test_a_sample_at_least_the_shop_changes_nothing():
+    inter, prods = _shop()
+    a = _als(als_customers=0).fit(inter, prods)
+    b = _als(als_customers=500).fit(inter, prods)
+    assert a.als_sample_ is None and b.als_sample_ is None
+    pd.testing.assert_frame_equal(a.recommend(a.users_), b.recommend(b.users_))
+
+
+@needs_implicit
+def test_als_on_a_seeded_sample_then_each_customer_is_the_least_squares_solve():
+    inter, prods = _shop()
+    m = _als(als_customers=60).fit(inter, prods)
+    assert len(m.als_sample_) == 60 and len(m.users_) == 200 and m.user_factors_ is None
+    again = _als(als_customers=60).fit(inter, prods)
+    np.testing.assert_array_equal(m.als_sample_, again.als_sample_)
+    np.testing.assert_array_equal(m.item_factors_, again.item_factors_)
+    assert not np.array_equal(m.als_sample_, _als(als_customers=60, random_state=1).fit(inter, prods).als_sample_)
+    # the gold: Hu, Koren & Volinsky's closed form, x_u = (Y'Y + reg I + Y'(C_u - I)Y)^-1 Y'C_u p_u with
+    # confidence c_ui = alpha x log1p(purchase days) where bought (implicit's: the matrix times alpha), 1 elsewhere
+    # (p_ui = 1 where bought)
+    y = m.item_factors_.astype(np.float64)
+    rows = np.array([0, 7, 59, 123, 199, -1])
+    got = m.user_factors(rows)
+    for k, u in enumerate(rows[:-1]):
+        row = m.user_items_[u]
+        c = m.als_alpha * row.data
+        yi = y[row.indices]
+        a = y.T @ y + m.als_regularization * np.eye(y.shape[1]) + yi.T @ ((c - 1.0)[:, None] * yi)
+        np.testing.assert_allclose(got[k], np.linalg.solve(a, yi.T @ c), rtol=1e-3, atol=1e-5)
+    assert not got[-1].any()  # an unknown customer: zeros
+    recs = m.recommend(["u000", "u007", "nobody"])
+    assert set(recs["customer_id"]) == {"u000", "u007", "nobody"}
+    assert set(recs.loc[recs["customer_id"] != "nobody", "source"]) == {"als"}
