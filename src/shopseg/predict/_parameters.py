@@ -30,7 +30,7 @@ PARAMETER_CONSTRAINTS = {
     "churn.train_windows": Interval(int, 1, 24),
     "churn.window_step_days": Interval(int, 0, 3650),
     "churn.max_train_rows": Interval(int, 0, 10**9),
-    "churn.max_customers": Interval(int, 0, 10**9),  # helper churn100's new setting (session 9), declared here
+    "churn.max_customers": Interval(int, 0, 10**9),
     "churn.min_labelled_customers": Interval(int, 2, None),
     "churn.min_class_count": Interval(int, 1, None),
     "churn.complaint_max_rating": Interval(float, 0, 5),

@@ -9,7 +9,7 @@ PARAMETER_CONSTRAINTS = {
     **{f"recommend.weight_{k}": Interval(float, 0, None) for k in ("collaborative", "content", "rules", "popularity")},
     "recommend.als_factors": Interval(int, 1, 1024),
     "recommend.als_iterations": Interval(int, 1, 1000),
-    "recommend.als_customers": Interval(int, 0, None),  # helper rec100's new setting (session 9), declared here
+    "recommend.als_customers": Interval(int, 0, None),
     "recommend.als_regularization": Interval(float, 0, None),
     "recommend.als_alpha": Interval(float, 0, None, closed="neither"),
     "recommend.popularity_days": Interval(int, 0, None),
