@@ -184,6 +184,7 @@ class ChurnFit:
     bgnbd: dict
     notes: dict = field(default_factory=dict)
     importance_: pd.Series | None = None
+    valid_raw: np.ndarray | None = None  # the model's raw scores on ``valid`` (one pass of the model)
 
     @property
     def importance(self) -> pd.Series:
@@ -245,7 +246,7 @@ def fit_churn(ws, as_of, config: Config | None = None) -> ChurnFit:
                                         c["random_state"])
         fig = R.quality(y_val, r, prob_cv)
         fig["brier_uncalibrated"] = R.brier(y_val, m._uncalibrated(r))
-        m.calibrate(valid[features], y_val)
+        m.calibrate(valid[features], y_val, raw=r)
         return m, r, fig
 
     features = _features(valid, c)
@@ -278,7 +279,7 @@ def fit_churn(ws, as_of, config: Config | None = None) -> ChurnFit:
         notes["train_sample"] = f"{len(train):,} of {n_train_rows:,} training rows (churn.max_train_rows)"
     cutoffs = {"train": [f"{t:%Y-%m-%d %H:%M:%S}" for t in train_cutoffs], "valid": f"{c2:%Y-%m-%d %H:%M:%S}",
                "as_of": f"{as_of:%Y-%m-%d %H:%M:%S}"}
-    return ChurnFit(model, hz, cutoffs, features, train, valid, figures, baseline_figures, bg, notes)
+    return ChurnFit(model, hz, cutoffs, features, train, valid, figures, baseline_figures, bg, notes, valid_raw=raw)
 
 
 # customers scored (contributions, reasons) per batch: memory bounded by the batch, not the shop
@@ -289,7 +290,7 @@ def _score(model: ChurnModel, frame: pd.DataFrame, cuts_settings: dict | None, v
            cuts: dict | None = None, horizon_days: int | None = None) -> tuple[pd.DataFrame, dict, pd.DataFrame]:
     A = model._matrix(frame)  # the feature matrix once, for the score and the probability
     raw = model.decision_function(A)
-    prob = model.predict_proba(A)[:, 1]
+    prob = model.probability_of(raw)
     if cuts is None:
         cuts = R.tier_cuts(cuts_settings, valid_prob, valid_y)
         tiers, cuts = R.assign_tiers(prob, raw, cuts_settings, cuts)
@@ -359,7 +360,7 @@ def churn_stage(ws, run_id: int, as_of, config: Config | None = None, *,
     H = fit.horizon["horizon_days"]
     model = fit.model
     y_val = fit.valid["churned"].to_numpy()
-    valid_prob = model.predict_proba(fit.valid[fit.features])[:, 1]
+    valid_prob = model.probability_of(fit.valid_raw)
     frame = cutoff_frame(ws, _as_ts(as_of), H, cfg, features=features)
     # "shop median" in the reasons means the shop as of as_of, not the (older) training cutoffs
     model.reference_ = explain.reference_values(frame[fit.features])
