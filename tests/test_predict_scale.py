@@ -1,0 +1,72 @@
+"""The churn and CLV stages' work at scale gives the same figures as the plain computation (#22)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from shopseg.config import load_config
+from shopseg.predict import _clv_backtest as B
+from shopseg.predict import churn
+from shopseg.workspace import open_workspace
+
+
+def test_resample_counts_are_the_generators_draws_in_one_byte_each():
+    w = B.resample_weights(50, 40, seed=3)
+    want = np.random.default_rng(3).multinomial(50, np.full(50, 1 / 50), size=40)
+    assert w.dtype == np.uint8 and w.shape == (41, 50)
+    assert (w[0] == 1).all() and np.array_equal(w[1:], want)  # blocks of 16 draw what one call draws
+    assert (w[1:].sum(axis=1) == 50).all()
+
+
+def test_bootstrap_figures_do_not_depend_on_the_block_of_resamples(monkeypatch):
+    rng = np.random.default_rng(0)
+    y = (rng.random(300) < 0.4).astype(int)
+    score = np.round(rng.random(300) + 0.3 * y, 1)  # ties, which count half
+    amount = rng.exponential(5.0, 300) * y
+    w = B.resample_weights(300, 50, seed=1)
+    blocked = B.auc_resampled(y, score, w), B.gini_resampled(amount, score, w)
+    monkeypatch.setattr(B, "RESAMPLE_BLOCK", 1000)
+    whole = B.auc_resampled(y, score, w.astype(float)), B.gini_resampled(amount, score, w.astype(float))
+    for a, b in zip(blocked, whole):
+        assert a.shape == (51,) and np.array_equal(a, b)
+    # row 0 is the sample itself: the plain ROC-AUC (hand formula: pairs ranked right, ties half)
+    pos, neg = score[y == 1], score[y == 0]
+    plain = ((pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()) / (len(pos) * len(neg))
+    assert blocked[0][0] == pytest.approx(plain, abs=1e-12)
+
+
+AS_OF = "2024-12-31"
+FAST = {"churn": {"horizon_days": 90, "lightgbm": {"n_estimators": 60, "learning_rate": 0.05}}}
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory):
+    from shopseg.synth import synthesize
+
+    ws = open_workspace(tmp_path_factory.mktemp("scale") / "ws")
+    synthesize(ws, customers=600, seed=4, as_of=AS_OF)
+    yield ws
+    ws.close()
+
+
+def _scores(ws, run_id):
+    return ws.df("SELECT * EXCLUDE (run_id) FROM churn_scores WHERE run_id = ? ORDER BY customer_id", [run_id])
+
+
+def test_a_shop_below_the_training_cap_gets_the_same_scores_as_without_a_cap(shop):
+    uncapped = load_config(overrides={"churn": {**FAST["churn"], "max_train_rows": 0}})
+    n1 = churn.churn_stage(shop, 1, AS_OF, uncapped)
+    capped = load_config(overrides={"churn": {**FAST["churn"], "max_train_rows": n1["n_train"]}})
+    n2 = churn.churn_stage(shop, 2, AS_OF, capped)
+    assert "train_sample" not in n2 and n1["roc_auc"] == n2["roc_auc"]
+    pd.testing.assert_frame_equal(_scores(shop, 1), _scores(shop, 2))
+    below = load_config(overrides={"churn": {**FAST["churn"], "max_train_rows": n1["n_train"] - 1}})
+    n3 = churn.churn_stage(shop, 3, AS_OF, below)  # one row over the cap: sampled, and said
+    assert n3["train_sample"] == f"{n1['n_train'] - 1:,} of {n1['n_train']:,} training rows (churn.max_train_rows)"
+
+
+def test_probability_of_the_raw_scores_is_predict_proba(shop):
+    fit = churn.fit_churn(shop, AS_OF, load_config(overrides=FAST))
+    X = fit.valid[fit.features]
+    assert np.array_equal(fit.model.probability_of(fit.valid_raw), fit.model.predict_proba(X)[:, 1])
+    assert np.array_equal(fit.valid_raw, fit.model.decision_function(X))
