@@ -70,3 +70,28 @@ def test_probability_of_the_raw_scores_is_predict_proba(shop):
     X = fit.valid[fit.features]
     assert np.array_equal(fit.model.probability_of(fit.valid_raw), fit.model.predict_proba(X)[:, 1])
     assert np.array_equal(fit.valid_raw, fit.model.decision_function(X))
+
+
+def test_a_large_shop_fits_and_backtests_on_a_seeded_sample_of_customers(shop):
+    cfg = load_config(overrides=FAST)
+    full = churn.fit_churn(shop, AS_OF, cfg)
+    n = full.valid["customer_id"].nunique()  # everyone with a sale order before the validation cutoff
+    small = load_config(overrides={"churn": {**FAST["churn"], "max_customers": 300}})
+    fit = churn.fit_churn(shop, AS_OF, small)
+    ids = set(fit.valid["customer_id"])
+    assert len(ids) == 300 and ids <= set(full.valid["customer_id"])
+    assert set(fit.train["customer_id"]) <= ids  # every training cutoff reads the same customers
+    assert fit.notes["customer_sample"] == (f"training and validation windows of 300 of {n:,} customers "
+                                            "(churn.max_customers)")
+    again = churn.fit_churn(shop, AS_OF, small)  # seeded: the same customers, the same model
+    pd.testing.assert_frame_equal(fit.valid, again.valid)
+    # (to 1e-6: DuckDB's parallel sums may move a feature by its last rounded digit from run to run)
+    assert np.allclose(fit.valid_raw, again.valid_raw, rtol=0, atol=1e-6)
+    # a sampled customer's own figures are their whole-shop row's
+    own = ["recency_days", "frequency", "monetary_total", "purchase_days", "spend_recent", "activity_decayed"]
+    a = fit.valid.set_index("customer_id")[own + ["churned"]]
+    b = full.valid.set_index("customer_id").loc[a.index, own + ["churned"]]
+    pd.testing.assert_frame_equal(a, b)
+    # at the cap or above it nothing changes
+    at = churn.fit_churn(shop, AS_OF, load_config(overrides={"churn": {**FAST["churn"], "max_customers": n}}))
+    assert "customer_sample" not in at.notes and np.allclose(at.valid_raw, full.valid_raw, rtol=0, atol=1e-6)

@@ -251,6 +251,7 @@ CONSTRAINTS: dict[str, Constraint] = {
     "churn.train_windows": interval(1, 24, integer=True),
     "churn.window_step_days": interval(0, 3650, integer=True),
     "churn.max_train_rows": interval(0, 10**9, integer=True),
+    "churn.max_customers": interval(0, 10**9, integer=True),
     "churn.min_labelled_customers": interval(2, None, integer=True),
     "churn.min_class_count": interval(1, None, integer=True),
     "churn.complaint_max_rating": interval(0, 5),

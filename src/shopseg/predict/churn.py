@@ -40,8 +40,8 @@ from ..features import _as_ts
 from ..progress import track
 from . import _churn_report as R
 from . import explain
-from ._churn_data import (EXTRA_FEATURE_DOCS, ChurnWarning, churn_horizon, churn_labels, cutoff_frame,
-                          default_features, labelled_frame, shop_gap_days)
+from ._churn_data import (EXTRA_FEATURE_DOCS, ChurnWarning, churn_horizon, churn_labels, customer_sample,
+                          cutoff_frame, default_features, labelled_frame, shop_gap_days)
 from ._churn_model import CALIBRATIONS, DEFAULT_PARAMS, MODELS, ChurnModel, fit_calibrator
 
 __all__ = [
@@ -213,17 +213,19 @@ def fit_churn(ws, as_of, config: Config | None = None) -> ChurnFit:
     if not train_cutoffs:
         raise ModelFitError(f"Cannot fit a churn model: no sale order before the training cutoff {c1:%Y-%m-%d} "
                             f"(as_of - 2 x {H} days).", hint=hint)
+    # a large shop: the training and validation windows of a seeded sample of customers (docs/scale.md)
+    sample, n_customers = customer_sample(ws, c2, c["max_customers"], c["random_state"])
     done = track("churn training windows", len(train_cutoffs), "cutoffs")
     frames = []
     for t in train_cutoffs:
-        frames.append(labelled_frame(ws, t, H, cfg))
+        frames.append(labelled_frame(ws, t, H, cfg, customers=sample))
         done.advance(1)
     train = pd.concat([f for f in frames if len(f)], ignore_index=True) if any(len(f) for f in frames) else frames[0]
     n_train_rows = len(train)
     if c["max_train_rows"] and n_train_rows > c["max_train_rows"]:  # a large shop: a seeded sample (docs/scale.md)
         keep = np.random.default_rng(c["random_state"]).choice(n_train_rows, c["max_train_rows"], replace=False)
         train = train.iloc[np.sort(keep)].reset_index(drop=True)
-    valid = labelled_frame(ws, c2, H, cfg)
+    valid = labelled_frame(ws, c2, H, cfg, customers=sample)
     for name, f in (("training", train), ("validation", valid)):
         n1 = int(f["churned"].sum()) if len(f) else 0
         if len(f) < c["min_labelled_customers"] or min(n1, len(f) - n1) < c["min_class_count"]:
@@ -275,6 +277,9 @@ def fit_churn(ws, as_of, config: Config | None = None) -> ChurnFit:
         notes["candidate"] = "rfm_logit"
         features = list(BASELINE_FEATURES)
         model, raw, figures = fit_on("logistic", features)
+    if sample is not None:
+        notes["customer_sample"] = (f"training and validation windows of {len(sample):,} of {n_customers:,} "
+                                    "customers (churn.max_customers)")
     if len(train) < n_train_rows:
         notes["train_sample"] = f"{len(train):,} of {n_train_rows:,} training rows (churn.max_train_rows)"
     cutoffs = {"train": [f"{t:%Y-%m-%d %H:%M:%S}" for t in train_cutoffs], "valid": f"{c2:%Y-%m-%d %H:%M:%S}",
