@@ -206,14 +206,24 @@ FROM dd GROUP BY 1 ORDER BY 1
 """
 
 
-def spend_totals(con, end) -> pd.DataFrame:
-    """customer_id, total spend on purchase days up to ``end`` (what the spend baseline reads)."""
-    return con.execute(WINDOW_SQL, {"c": end, "end": end}).df()[["customer_id", "spend_before"]]
+# WINDOW_SQL over a table of order values (:func:`shopseg.predict.clv.order_values`): the same rows
+_WINDOW_FROM_VALUES = ("WITH ov AS (\n    SELECT customer_id, CAST(ordered_at AS DATE) AS d, ordered_at < $c AS before, value "
+                       "FROM {table} WHERE ordered_at <= $end\n" + WINDOW_SQL[WINDOW_SQL.index("), dd AS"):])
 
 
-def window_outcomes(con, c, end) -> pd.DataFrame:
-    """Per customer: spend before ``c``, purchase days and spend in ``[c, end]``."""
-    return con.execute(WINDOW_SQL, {"c": c, "end": end}).df()
+def _window_sql(values: str | None) -> str:
+    return WINDOW_SQL if values is None else _WINDOW_FROM_VALUES.format(table=values)
+
+
+def spend_totals(con, end, values: str | None = None) -> pd.DataFrame:
+    """customer_id, total spend on purchase days up to ``end`` (what the spend baseline reads).
+    ``values``: an order-values table up to ``end`` or later, read instead of the order lines."""
+    return con.execute(_window_sql(values), {"c": end, "end": end}).df()[["customer_id", "spend_before"]]
+
+
+def window_outcomes(con, c, end, values: str | None = None) -> pd.DataFrame:
+    """Per customer: spend before ``c``, purchase days and spend in ``[c, end]`` (``values`` as above)."""
+    return con.execute(_window_sql(values), {"c": c, "end": end}).df()
 
 
 def baseline_scores(summary: pd.DataFrame, spend_total: np.ndarray, window_days: float, unit_days: float) -> dict:
