@@ -95,3 +95,28 @@ def test_a_large_shop_fits_and_backtests_on_a_seeded_sample_of_customers(shop):
     # at the cap or above it nothing changes
     at = churn.fit_churn(shop, AS_OF, load_config(overrides={"churn": {**FAST["churn"], "max_customers": n}}))
     assert "customer_sample" not in at.notes and np.allclose(at.valid_raw, full.valid_raw, rtol=0, atol=1e-6)
+
+
+def test_summaries_and_windows_from_the_order_values_table_equal_the_ones_from_the_lines(shop):
+    from datetime import datetime, timedelta
+
+    from shopseg.predict.clv import order_values, summary_from_orders
+
+    cut = datetime(2024, 10, 2)
+    with order_values(shop, AS_OF) as values:
+        assert shop.scalar(f"SELECT count(*) FROM {values}") == shop.scalar(
+            "SELECT count(*) FROM orders WHERE kind = 'sale' AND customer_id IS NOT NULL AND ordered_at <= ?",
+            [datetime(2024, 12, 31)])
+        for at in (AS_OF, cut - timedelta(microseconds=1)):
+            for unit in ("D", "W"):
+                pd.testing.assert_frame_equal(summary_from_orders(shop, at, time_unit=unit, values=values),
+                                              summary_from_orders(shop, at, time_unit=unit))
+        some = ["C0000007", "C0000123"]
+        assert len(summary_from_orders(shop, AS_OF, customers=some)) == 2
+        pd.testing.assert_frame_equal(summary_from_orders(shop, AS_OF, customers=some, values=values),
+                                      summary_from_orders(shop, AS_OF, customers=some))
+        pd.testing.assert_frame_equal(B.window_outcomes(shop.con, cut, datetime(2024, 12, 31), values),
+                                      B.window_outcomes(shop.con, cut, datetime(2024, 12, 31)))
+        pd.testing.assert_frame_equal(B.spend_totals(shop.con, datetime(2024, 12, 31), values),
+                                      B.spend_totals(shop.con, datetime(2024, 12, 31)))
+    assert not shop.has_table(values)  # dropped at the end of the block
