@@ -83,6 +83,7 @@ def test_a_large_shop_fits_and_backtests_on_a_seeded_sample_of_customers(shop):
     assert set(fit.train["customer_id"]) <= ids  # every training cutoff reads the same customers
     assert fit.notes["customer_sample"] == (f"training and validation windows of 300 of {n:,} customers "
                                             "(churn.max_customers)")
+    assert fit.bgnbd["status"] == "done" and fit.bgnbd["n"] == 300  # the BG/NBD view on the same customers
     again = churn.fit_churn(shop, AS_OF, small)  # seeded: the same customers, the same model
     pd.testing.assert_frame_equal(fit.valid, again.valid)
     # (to 1e-6: DuckDB's parallel sums may move a feature by its last rounded digit from run to run)

@@ -133,18 +133,19 @@ def _fit_baseline(train: pd.DataFrame):
         rfm_baseline_matrix(train), train["churned"].to_numpy())
 
 
-def _bgnbd_view(ws, c2: datetime, horizon: int, valid: pd.DataFrame) -> dict:
+def _bgnbd_view(ws, c2: datetime, horizon: int, valid: pd.DataFrame, customers=None) -> dict:
     """The "buy till you die" view of the same validation window: 1 - P(alive) from a BG/NBD model.
 
     Also P(no purchase in the horizon) = 1 - P(alive) + P(alive) * ((alpha + T) / (alpha + T + H))^(r + x),
     since an alive customer's rate given the history is Gamma(r + x, alpha + T) (Fader, Hardie & Lee 2005).
     Hook: needs ``shopseg.predict.clv`` (BGNBD, summary_from_orders); without it, a note says so.
+    ``customers``: the customer sample of a large shop's windows (fitted on them, like the model).
     """
     try:
         from .clv import BGNBD, summary_from_orders
     except ImportError as e:  # the CLV capability is not installed: keep the hook visible
         return {"status": f"skipped: shopseg.predict.clv unavailable ({e})"}
-    s = summary_from_orders(ws, _as_ts(c2) - timedelta(microseconds=1))
+    s = summary_from_orders(ws, _as_ts(c2) - timedelta(microseconds=1), customers=customers)
     try:
         m = BGNBD().fit(s["frequency"], s["recency"], s["T"])
     except ShopsegError as e:
@@ -256,7 +257,7 @@ def fit_churn(ws, as_of, config: Config | None = None) -> ChurnFit:
     base = _fit_baseline(train)
     b_raw = base.decision_function(rfm_baseline_matrix(valid))
     baseline_figures = R.quality(y_val, b_raw, base.predict_proba(rfm_baseline_matrix(valid))[:, 1])
-    bg = _bgnbd_view(ws, c2, H, valid) if c["compare_bgnbd"] else {"status": "skipped: churn.compare_bgnbd = false"}
+    bg = _bgnbd_view(ws, c2, H, valid, sample) if c["compare_bgnbd"] else {"status": "skipped: churn.compare_bgnbd = false"}
     # the paired bootstrap on the validation window: the model is used only when it beats its baseline
     from ._clv_backtest import compare, resample_weights
 
