@@ -296,8 +296,11 @@ def run_outputs(ws: str) -> dict:
         rid = c.execute("SELECT max(run_id) FROM runs").fetchone()[0]
         stages = json.loads(c.execute("SELECT stages FROM runs WHERE run_id = ?", [rid]).fetchone()[0])
 
-        def q(sql):
-            return c.execute(sql, [rid]).fetchall()
+        def q(sql):  # None when the run has no such table (a run of some stages only)
+            try:
+                return c.execute(sql, [rid]).fetchall()
+            except duckdb.CatalogException:
+                return None
         return {
             "segment sizes": q("SELECT scheme, segment, count(*) FROM segments WHERE run_id = ? GROUP BY ALL "
                                "ORDER BY ALL"),
@@ -308,6 +311,14 @@ def run_outputs(ws: str) -> dict:
                        "WHERE run_id = ?"),
             "churn scores": q("SELECT count(*), round(sum(probability), 9), sum(hash(customer_id, tier, reason_1, "
                               "reason_2, reason_3)) FROM churn_scores WHERE run_id = ?"),
+            "churn rows (probability to 1e-9, tier, reasons)": q(
+                "SELECT count(*), sum(hash(customer_id, round(probability, 9), tier, reason_1, reason_2, reason_3)) "
+                "FROM churn_scores WHERE run_id = ?"),
+            "clv rows (to 1e-6)": q("SELECT count(*), sum(hash(customer_id, frequency, round(recency, 6), round(T, 6), "
+                                    "round(p_alive, 6), round(expected_purchases_horizon, 6), round(clv, 6), model)) "
+                                    "FROM clv WHERE run_id = ?"),
+            "features (to 1e-6)": q("SELECT count(*), sum(hash(customer_id, round(recency_days, 6), "
+                                    "round(monetary_total, 6), frequency)) FROM customer_features WHERE run_id = ?"),
             "churn": {k: stages.get("churn", {}).get(k) for k in ("roc_auc", "baseline_roc_auc", "model", "tiers")},
             "importance top": q("SELECT details->>'$.feature', round(value, 4) FROM model_reports "
                                 "WHERE run_id = ? AND metric = 'global_importance_top'"),

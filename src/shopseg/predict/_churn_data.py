@@ -90,7 +90,7 @@ FROM agg LEFT JOIN rv USING (customer_id)
 
 def cutoff_frame(ws, cutoff: datetime, horizon_days: int, config: Config, *, customers=None,
                  shop_gap: float | None = None, reference_run_id: int | None = None,
-                 features: pd.DataFrame | None = None) -> pd.DataFrame:
+                 features: pd.DataFrame | None = None, sample: bool = False) -> pd.DataFrame:
     """Features as of ``cutoff`` for every customer with a sale order before it (one row each).
 
     customer_features (``shopseg.features``) joined with :data:`EXTRA_FEATURE_DOCS`;
@@ -104,8 +104,12 @@ def cutoff_frame(ws, cutoff: datetime, horizon_days: int, config: Config, *, cus
     :func:`~shopseg.features.customer_features` (top categories and outlier
     reference of that run); ``features`` is their ``customer_features`` as of
     ``cutoff`` when the caller already has them.
+
+    ``sample``: ``customers`` is a random sample of the shop (the training and
+    validation windows of a large shop, :func:`customer_sample`): the whole-shop
+    figures (the median gap, the outlier cut) are then the sample's own.
     """
-    if customers is not None and shop_gap is None:
+    if customers is not None and shop_gap is None and not sample:
         raise ValueError("cutoff_frame(customers=...) needs shop_gap: the shop median gap is a whole-shop figure "
                          "(stored with the churn model as metadata 'shop_gap_days').")
     ids = None if customers is None else [str(c) for c in customers]
@@ -206,14 +210,33 @@ GROUP BY 1 HAVING bool_or(ordered_at < $start) ORDER BY 1
 """
 
 
-def labelled_frame(ws, cutoff: datetime, horizon_days: int, config: Config) -> pd.DataFrame:
-    """:func:`cutoff_frame` plus the ``churned`` label and the ``cutoff`` itself."""
-    f = cutoff_frame(ws, cutoff, horizon_days, config)
+def labelled_frame(ws, cutoff: datetime, horizon_days: int, config: Config, customers=None) -> pd.DataFrame:
+    """:func:`cutoff_frame` plus the ``churned`` label and the ``cutoff`` itself.
+
+    ``customers``: a random sample of the shop's customers (:func:`customer_sample`) to compute, else all.
+    """
+    f = cutoff_frame(ws, cutoff, horizon_days, config, customers=customers, sample=customers is not None)
     lab = churn_labels(ws, cutoff, horizon_days)
     f = f.merge(lab, on="customer_id", how="inner")
     f["churned"] = f["churned"].astype(int)
     f["cutoff"] = _as_ts(cutoff)
     return f
+
+
+def customer_sample(ws, cutoff: datetime, max_customers: int, seed: int) -> tuple[list[str] | None, int]:
+    """(a seeded random sample of ``max_customers`` of the customers with a sale order before ``cutoff``,
+    sorted, or ``None`` when they are not more than that or ``max_customers`` is 0; how many there are).
+
+    The training and validation windows of a large shop are computed for these customers only: every
+    training cutoff is before ``cutoff`` (the validation one), so their populations are inside it.
+    """
+    ids = ws.con.execute("SELECT DISTINCT customer_id FROM orders WHERE kind = 'sale' AND customer_id IS NOT NULL "
+                         "AND ordered_at < ? ORDER BY 1", [_as_ts(cutoff)]).fetchnumpy()["customer_id"]
+    n = len(ids)
+    if not max_customers or n <= max_customers:
+        return None, n
+    keep = np.sort(np.random.default_rng(seed).choice(n, int(max_customers), replace=False))
+    return [str(x) for x in np.asarray(ids, dtype=object)[keep]], n
 
 
 def churn_horizon(ws, as_of, config: Config) -> dict:

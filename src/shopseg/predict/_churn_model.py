@@ -206,19 +206,25 @@ class ChurnModel:
 
     def predict_proba(self, X) -> np.ndarray:
         """(n, 2) probabilities of [stay, churn]; calibrated once :meth:`calibrate` has run."""
-        s = self.decision_function(X)
-        p = _calibrate_apply(self.calibrator_, s) if self.calibrator_ else self._uncalibrated(s)
-        p = np.clip(p, 0.0, 1.0)
+        p = self.probability_of(self.decision_function(X))
         return np.column_stack([1.0 - p, p])
+
+    def probability_of(self, s: np.ndarray) -> np.ndarray:
+        """The churn probability of raw scores ``s`` (:meth:`decision_function`'s): calibrated once
+        :meth:`calibrate` has run.  Lets a caller holding the raw scores skip a second pass of the model."""
+        p = _calibrate_apply(self.calibrator_, s) if self.calibrator_ else self._uncalibrated(s)
+        return np.clip(p, 0.0, 1.0)
 
     def predict(self, X) -> np.ndarray:
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
 
-    def calibrate(self, X, y) -> "ChurnModel":
-        """Fit the probability calibration (``self.calibration``) on a later labelled window."""
+    def calibrate(self, X, y, *, raw: np.ndarray | None = None) -> "ChurnModel":
+        """Fit the probability calibration (``self.calibration``) on a later labelled window.
+
+        ``raw``: :meth:`decision_function` of ``X`` when the caller has it already."""
         self._check_fitted()
-        self.calibrator_ = fit_calibrator(self.calibration, self.decision_function(X), np.asarray(y).astype(int),
-                                          self._uncalibrated)
+        s = self.decision_function(X) if raw is None else np.asarray(raw, dtype=float)
+        self.calibrator_ = fit_calibrator(self.calibration, s, np.asarray(y).astype(int), self._uncalibrated)
         return self
 
     # -- explanations -----------------------------------------------------------

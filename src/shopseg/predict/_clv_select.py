@@ -83,9 +83,10 @@ def _fit(name: str, summary: pd.DataFrame, penalizer: float, time_unit: str):
     return tm
 
 
-def choose_and_score(ws, as_of, summary: pd.DataFrame, c: dict, *, seed: int = 0):
+def choose_and_score(ws, as_of, summary: pd.DataFrame, c: dict, *, seed: int = 0, values: str | None = None):
     """(the ``clv`` rows, [Choice per prediction], {model name: transaction model used at as_of},
-    the Gamma-Gamma model used or None, notes)."""
+    the Gamma-Gamma model used or None, notes).  ``values``: a :func:`~shopseg.predict.clv.order_values`
+    table up to ``as_of``, which every summary and window here reads instead of the order lines."""
     from .clv import CHAIN, _con, _timestamp, score_clv, summary_from_orders
 
     con = _con(ws)
@@ -93,7 +94,7 @@ def choose_and_score(ws, as_of, summary: pd.DataFrame, c: dict, *, seed: int = 0
     days = TIME_UNITS[unit]
     ts = _timestamp(as_of)
     H = float(c["horizon_days"])
-    spend = B.spend_totals(con, ts.to_pydatetime()).set_index("customer_id")["spend_before"]
+    spend = B.spend_totals(con, ts.to_pydatetime(), values).set_index("customer_id")["spend_before"]
     spend_now = spend.reindex(summary["customer_id"]).fillna(0.0).to_numpy(float)
     value_now, value_name, vm_now, value_note = _value_model(summary, spend_now, c["value_penalizer_coef"], unit)
 
@@ -106,8 +107,8 @@ def choose_and_score(ws, as_of, summary: pd.DataFrame, c: dict, *, seed: int = 0
     why_no_window = None
     if W >= 7:
         cut = ts - timedelta(days=W)
-        cal = summary_from_orders(ws, cut - timedelta(microseconds=1), time_unit=unit)
-        out = B.window_outcomes(con, cut.to_pydatetime(), ts.to_pydatetime())
+        cal = summary_from_orders(ws, cut - timedelta(microseconds=1), time_unit=unit, values=values)
+        out = B.window_outcomes(con, cut.to_pydatetime(), ts.to_pydatetime(), values)
         cal = cal.merge(out, on="customer_id", how="left").fillna({"days_after": 0.0, "spend_after": 0.0,
                                                                    "spend_before": 0.0})
         active = (cal["days_after"].to_numpy() > 0).astype(int)
@@ -129,8 +130,8 @@ def choose_and_score(ws, as_of, summary: pd.DataFrame, c: dict, *, seed: int = 0
 
     def pairs(cut_from, cut_to):
         """(summary at cut_from, features, outcomes in [cut_from, cut_to]) for the repeat model."""
-        sm = summary_from_orders(ws, cut_from - timedelta(microseconds=1), time_unit=unit)
-        o = B.window_outcomes(con, cut_from.to_pydatetime(), cut_to.to_pydatetime())
+        sm = summary_from_orders(ws, cut_from - timedelta(microseconds=1), time_unit=unit, values=values)
+        o = B.window_outcomes(con, cut_from.to_pydatetime(), cut_to.to_pydatetime(), values)
         sm = sm.merge(o, on="customer_id", how="left").fillna({"days_after": 0.0, "spend_after": 0.0,
                                                                "spend_before": 0.0})
         X = B.repeat_features(sm, sm["spend_before"].to_numpy(float), days)

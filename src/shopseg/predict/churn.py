@@ -40,8 +40,8 @@ from ..features import _as_ts
 from ..progress import track
 from . import _churn_report as R
 from . import explain
-from ._churn_data import (EXTRA_FEATURE_DOCS, ChurnWarning, churn_horizon, churn_labels, cutoff_frame,
-                          default_features, labelled_frame, shop_gap_days)
+from ._churn_data import (EXTRA_FEATURE_DOCS, ChurnWarning, churn_horizon, churn_labels, customer_sample,
+                          cutoff_frame, default_features, labelled_frame, shop_gap_days)
 from ._churn_model import CALIBRATIONS, DEFAULT_PARAMS, MODELS, ChurnModel, fit_calibrator
 
 __all__ = [
@@ -133,18 +133,19 @@ def _fit_baseline(train: pd.DataFrame):
         rfm_baseline_matrix(train), train["churned"].to_numpy())
 
 
-def _bgnbd_view(ws, c2: datetime, horizon: int, valid: pd.DataFrame) -> dict:
+def _bgnbd_view(ws, c2: datetime, horizon: int, valid: pd.DataFrame, customers=None) -> dict:
     """The "buy till you die" view of the same validation window: 1 - P(alive) from a BG/NBD model.
 
     Also P(no purchase in the horizon) = 1 - P(alive) + P(alive) * ((alpha + T) / (alpha + T + H))^(r + x),
     since an alive customer's rate given the history is Gamma(r + x, alpha + T) (Fader, Hardie & Lee 2005).
     Hook: needs ``shopseg.predict.clv`` (BGNBD, summary_from_orders); without it, a note says so.
+    ``customers``: the customer sample of a large shop's windows (fitted on them, like the model).
     """
     try:
         from .clv import BGNBD, summary_from_orders
     except ImportError as e:  # the CLV capability is not installed: keep the hook visible
         return {"status": f"skipped: shopseg.predict.clv unavailable ({e})"}
-    s = summary_from_orders(ws, _as_ts(c2) - timedelta(microseconds=1))
+    s = summary_from_orders(ws, _as_ts(c2) - timedelta(microseconds=1), customers=customers)
     try:
         m = BGNBD().fit(s["frequency"], s["recency"], s["T"])
     except ShopsegError as e:
@@ -184,6 +185,7 @@ class ChurnFit:
     bgnbd: dict
     notes: dict = field(default_factory=dict)
     importance_: pd.Series | None = None
+    valid_raw: np.ndarray | None = None  # the model's raw scores on ``valid`` (one pass of the model)
 
     @property
     def importance(self) -> pd.Series:
@@ -212,17 +214,19 @@ def fit_churn(ws, as_of, config: Config | None = None) -> ChurnFit:
     if not train_cutoffs:
         raise ModelFitError(f"Cannot fit a churn model: no sale order before the training cutoff {c1:%Y-%m-%d} "
                             f"(as_of - 2 x {H} days).", hint=hint)
+    # a large shop: the training and validation windows of a seeded sample of customers (docs/scale.md)
+    sample, n_customers = customer_sample(ws, c2, c["max_customers"], c["random_state"])
     done = track("churn training windows", len(train_cutoffs), "cutoffs")
     frames = []
     for t in train_cutoffs:
-        frames.append(labelled_frame(ws, t, H, cfg))
+        frames.append(labelled_frame(ws, t, H, cfg, customers=sample))
         done.advance(1)
     train = pd.concat([f for f in frames if len(f)], ignore_index=True) if any(len(f) for f in frames) else frames[0]
     n_train_rows = len(train)
     if c["max_train_rows"] and n_train_rows > c["max_train_rows"]:  # a large shop: a seeded sample (docs/scale.md)
         keep = np.random.default_rng(c["random_state"]).choice(n_train_rows, c["max_train_rows"], replace=False)
         train = train.iloc[np.sort(keep)].reset_index(drop=True)
-    valid = labelled_frame(ws, c2, H, cfg)
+    valid = labelled_frame(ws, c2, H, cfg, customers=sample)
     for name, f in (("training", train), ("validation", valid)):
         n1 = int(f["churned"].sum()) if len(f) else 0
         if len(f) < c["min_labelled_customers"] or min(n1, len(f) - n1) < c["min_class_count"]:
@@ -245,7 +249,7 @@ def fit_churn(ws, as_of, config: Config | None = None) -> ChurnFit:
                                         c["random_state"])
         fig = R.quality(y_val, r, prob_cv)
         fig["brier_uncalibrated"] = R.brier(y_val, m._uncalibrated(r))
-        m.calibrate(valid[features], y_val)
+        m.calibrate(valid[features], y_val, raw=r)
         return m, r, fig
 
     features = _features(valid, c)
@@ -253,7 +257,7 @@ def fit_churn(ws, as_of, config: Config | None = None) -> ChurnFit:
     base = _fit_baseline(train)
     b_raw = base.decision_function(rfm_baseline_matrix(valid))
     baseline_figures = R.quality(y_val, b_raw, base.predict_proba(rfm_baseline_matrix(valid))[:, 1])
-    bg = _bgnbd_view(ws, c2, H, valid) if c["compare_bgnbd"] else {"status": "skipped: churn.compare_bgnbd = false"}
+    bg = _bgnbd_view(ws, c2, H, valid, sample) if c["compare_bgnbd"] else {"status": "skipped: churn.compare_bgnbd = false"}
     # the paired bootstrap on the validation window: the model is used only when it beats its baseline
     from ._clv_backtest import compare, resample_weights
 
@@ -274,11 +278,14 @@ def fit_churn(ws, as_of, config: Config | None = None) -> ChurnFit:
         notes["candidate"] = "rfm_logit"
         features = list(BASELINE_FEATURES)
         model, raw, figures = fit_on("logistic", features)
+    if sample is not None:
+        notes["customer_sample"] = (f"training and validation windows of {len(sample):,} of {n_customers:,} "
+                                    "customers (churn.max_customers)")
     if len(train) < n_train_rows:
         notes["train_sample"] = f"{len(train):,} of {n_train_rows:,} training rows (churn.max_train_rows)"
     cutoffs = {"train": [f"{t:%Y-%m-%d %H:%M:%S}" for t in train_cutoffs], "valid": f"{c2:%Y-%m-%d %H:%M:%S}",
                "as_of": f"{as_of:%Y-%m-%d %H:%M:%S}"}
-    return ChurnFit(model, hz, cutoffs, features, train, valid, figures, baseline_figures, bg, notes)
+    return ChurnFit(model, hz, cutoffs, features, train, valid, figures, baseline_figures, bg, notes, valid_raw=raw)
 
 
 # customers scored (contributions, reasons) per batch: memory bounded by the batch, not the shop
@@ -289,7 +296,7 @@ def _score(model: ChurnModel, frame: pd.DataFrame, cuts_settings: dict | None, v
            cuts: dict | None = None, horizon_days: int | None = None) -> tuple[pd.DataFrame, dict, pd.DataFrame]:
     A = model._matrix(frame)  # the feature matrix once, for the score and the probability
     raw = model.decision_function(A)
-    prob = model.predict_proba(A)[:, 1]
+    prob = model.probability_of(raw)
     if cuts is None:
         cuts = R.tier_cuts(cuts_settings, valid_prob, valid_y)
         tiers, cuts = R.assign_tiers(prob, raw, cuts_settings, cuts)
@@ -359,7 +366,7 @@ def churn_stage(ws, run_id: int, as_of, config: Config | None = None, *,
     H = fit.horizon["horizon_days"]
     model = fit.model
     y_val = fit.valid["churned"].to_numpy()
-    valid_prob = model.predict_proba(fit.valid[fit.features])[:, 1]
+    valid_prob = model.probability_of(fit.valid_raw)
     frame = cutoff_frame(ws, _as_ts(as_of), H, cfg, features=features)
     # "shop median" in the reasons means the shop as of as_of, not the (older) training cutoffs
     model.reference_ = explain.reference_values(frame[fit.features])

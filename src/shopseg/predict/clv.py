@@ -19,6 +19,7 @@ See ``docs/clv.md``.
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -111,7 +112,37 @@ ORDER BY customer_id
 """
 
 
-def summary_from_orders(ws_or_con, as_of, *, time_unit: str = "D", customers=None) -> pd.DataFrame:
+# the order values of SUMMARY_SQL, made once for a stage that reads several summaries and windows
+ORDER_VALUES_SQL = """
+CREATE OR REPLACE TEMP TABLE {table} AS
+SELECT s.customer_id, s.ordered_at,
+       coalesce(sum(l.quantity * l.unit_price - coalesce(l.discount_amount, 0)), 0)
+         - any_value(coalesce(s.discount_amount, 0)) AS value
+FROM orders s LEFT JOIN order_lines l ON l.order_id = s.order_id
+WHERE s.kind = 'sale' AND s.customer_id IS NOT NULL AND s.ordered_at <= $as_of
+GROUP BY s.order_id, s.customer_id, s.ordered_at
+"""
+# SUMMARY_SQL over such a table: its purchase days and summary, unchanged
+_SUMMARY_FROM_VALUES = ("WITH order_value AS (\n    SELECT customer_id, CAST(ordered_at AS DATE) AS day, value AS revenue "
+                        "FROM {table} WHERE ordered_at <= $as_of {customer_filter}\n"
+                        + SUMMARY_SQL[SUMMARY_SQL.index("), purchase_days AS"):])
+
+
+@contextmanager
+def order_values(ws_or_con, as_of, table: str = "_clv_order_values"):
+    """A temporary table of every sale order's value up to ``as_of`` (customer_id, ordered_at, value), for
+    the duration of the block: the summaries and windows of a CLV run read it instead of joining the
+    order lines again for each cutoff (the join is the cost; one row per order is small)."""
+    con = _con(ws_or_con)
+    con.execute(ORDER_VALUES_SQL.format(table=table), {"as_of": _timestamp(as_of).to_pydatetime()})
+    try:
+        yield table
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def summary_from_orders(ws_or_con, as_of, *, time_unit: str = "D", customers=None,
+                        values: str | None = None) -> pd.DataFrame:
     """Per customer (frequency, recency, T, monetary_value) as of ``as_of``, in SQL.
 
     Uses ``orders`` of kind 'sale' with a customer_id and ``ordered_at <= as_of``
@@ -126,7 +157,9 @@ def summary_from_orders(ws_or_con, as_of, *, time_unit: str = "D", customers=Non
     ``lifetimes.utils.summary_data_from_transaction_data`` with
     ``freq="D"`` (and ``freq_multiplier=7`` for weeks).  ``customers``
     restricts the result to those ids (for re-scoring a few customers).
-    Customers without a sale on or before as_of are absent.
+    Customers without a sale on or before as_of are absent.  ``values``: a table
+    made by :func:`order_values` up to a date on or after ``as_of`` (the same
+    summary without joining the order lines again).
     """
     unit = _unit(time_unit)
     ts = _timestamp(as_of).to_pydatetime()
@@ -135,7 +168,8 @@ def summary_from_orders(ws_or_con, as_of, *, time_unit: str = "D", customers=Non
     if customers is not None:
         customer_filter = CUSTOMER_FILTER
         params["customers"] = [str(c) for c in customers]
-    sql = SUMMARY_SQL.format(customer_filter=customer_filter)
+    sql = SUMMARY_SQL.format(customer_filter=customer_filter) if values is None else \
+        _SUMMARY_FROM_VALUES.format(table=values, customer_filter=customer_filter)
     return _con(ws_or_con).execute(sql, params).df()
 
 
@@ -259,13 +293,24 @@ def clv_table(ws, run_id: int, as_of, *, horizon_days: float = 365, discount_rat
     prediction -> model) so the live service re-scores customers with the same model per prediction; otherwise
     (a baseline or the repeat model won) nothing is saved and the service shows the batch values.
     """
-    from ._clv_select import choose_and_score
-
     if model not in TRANSACTION_MODELS:
         raise ConfigError(f"The 'clv.model' setting must be one of {', '.join(map(repr, TRANSACTION_MODELS))}. "
                           f"Got {model!r} instead.")
     _unit(time_unit)
-    summary = summary_from_orders(ws, as_of, time_unit=time_unit)
+    with order_values(ws, as_of) as values:
+        return _clv_table(ws, run_id, as_of, values, horizon_days=horizon_days,
+                          discount_rate_annual=discount_rate_annual, model=model, penalizer_coef=penalizer_coef,
+                          value_penalizer_coef=value_penalizer_coef, time_unit=time_unit, min_p_alive=min_p_alive,
+                          backtest_days=backtest_days, backtest_resamples=backtest_resamples,
+                          backtest_confidence=backtest_confidence, seed=seed, save_models=save_models)
+
+
+def _clv_table(ws, run_id: int, as_of, values: str, *, horizon_days, discount_rate_annual, model, penalizer_coef,
+               value_penalizer_coef, time_unit, min_p_alive, backtest_days, backtest_resamples, backtest_confidence,
+               seed, save_models) -> CLVResult:
+    from ._clv_select import choose_and_score
+
+    summary = summary_from_orders(ws, as_of, time_unit=time_unit, values=values)
     settings = {"model": model, "time_unit": time_unit, "horizon_days": horizon_days,
                 "discount_rate_annual": discount_rate_annual, "penalizer_coef": penalizer_coef,
                 "value_penalizer_coef": value_penalizer_coef, "min_p_alive": min_p_alive,
@@ -276,7 +321,7 @@ def clv_table(ws, run_id: int, as_of, *, horizon_days: float = 365, discount_rat
                            as_of, horizon_days=horizon_days)
         choices, used, vm, notes = [], {}, None, ["no buyer on or before as_of"]
     else:
-        scores, choices, used, vm, notes = choose_and_score(ws, as_of, summary, settings, seed=seed)
+        scores, choices, used, vm, notes = choose_and_score(ws, as_of, summary, settings, seed=seed, values=values)
     view = f"_shopseg_clv_scores_{run_id}"
     con = _con(ws)
     con.register(view, scores)

@@ -239,11 +239,15 @@ def _fields(template: str) -> set[str]:
 # -- contributions -----------------------------------------------------------------
 
 def tree_shap_lightgbm(booster, X: np.ndarray) -> np.ndarray:
-    """Exact TreeSHAP of a binary LightGBM booster: (n, p + 1) log-odds, the last column the bias."""
-    # per-row, so any thread count gives the same numbers; a few rows on one thread: starting the
-    # OpenMP pool costs ~10 ms per call, 100x the prediction (what a live re-score pays)
-    out = booster.predict(X, pred_contrib=True, **lightgbm_threads(len(X)))
-    return np.asarray(out, dtype=float)
+    """Exact TreeSHAP of a binary LightGBM booster: (n, p + 1) log-odds, the last column the bias.
+
+    Many rows: computed once per tree and split pattern (:mod:`shopseg.predict._treeshap`); a few rows
+    (a live re-score): LightGBM's ``pred_contrib`` on one thread (starting the OpenMP pool costs ~10 ms
+    per call, 100x the prediction).
+    """
+    from ._treeshap import tree_shap_by_pattern
+
+    return tree_shap_by_pattern(booster, np.asarray(X, dtype=float))
 
 
 def lightgbm_threads(n_rows: int) -> dict:
