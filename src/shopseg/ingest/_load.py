@@ -26,7 +26,7 @@ from ._plan import Plan
 from ._read import SourceInfo, drop_src
 from ._sql import ident, literal
 from ._dates import settle_date_formats, timestamp_sql  # noqa: F401  (timestamp_sql: re-exported for tests)
-from ._typed import _domain_violation, _quoted, _typed_sql
+from ._typed import _domain_violation, _quoted, _typed_sql, constant, expression_types, text_of, typed_direct
 from ..progress import sql_progress
 from ..trust.pii import PII_COLUMNS
 
@@ -114,7 +114,8 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
                               f"into {n} while looking up sibling files; nothing was loaded.")
         drop_src(con)
         con.execute("ALTER TABLE _src_enriched RENAME TO _src")
-    settle_date_formats(con, plan, info, date_format)
+    types = expression_types(con, [e for cols in plan.exprs.values() for e in cols.values()])
+    settle_date_formats(con, plan, info, date_format, types)
     raws, typeds, checks = [], [], []  # checks: (condition, column label, message SQL)
     raw_of: dict[str, str] = {}  # source text expression -> its raw column
     helpers: list[str] = []  # typed values before defaults / pseudonyms, for the checks only
@@ -124,13 +125,14 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
     virtual: dict[str, str] = {}
     first_of: dict[str, str] = {}
 
-    def raw_column(expr: str, name: str) -> str:
-        """The trimmed text of ``expr``: one column per distinct source expression (a key feeds several tables)."""
-        text = f"nullif(trim(CAST({expr} AS VARCHAR)), '')"
-        if text not in raw_of:
-            raw_of[text] = ident("r__" + name)
-            raws.append(f"{text} AS {raw_of[text]}")
-        return raw_of[text]
+    def raw_column(expr: str, name: str, typed: bool = False) -> str:
+        """The trimmed text of ``expr`` (``typed``: its value as DuckDB holds it): one column per distinct source
+        expression (a key feeds several tables)."""
+        value = expr if typed else text_of(expr)
+        if value not in raw_of:
+            raw_of[value] = ident(("s__" if typed else "r__") + name)
+            raws.append(f"{value} AS {raw_of[value]}")
+        return raw_of[value]
     referenced: set[str] = set()  # tables whose keys rows must find already loaded
     if info.parse_error_column:
         checks.append(("_parse_error IS NOT NULL", "(row)", "_parse_error"))
@@ -148,12 +150,18 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
             name = f"{tname}__{col.name}"
             expr = plan.exprs[tname].get(col.name)
             if expr is None:
-                default = literal(col.default)
-                typeds.append(f"CAST({default} AS {col.type}) AS {ident(name)}")
-                virtual[ident(name)] = f"CAST({default} AS {col.type})"
+                typeds.append(f"{constant(col)} AS {ident(name)}")
+                virtual[ident(name)] = constant(col)
                 continue
-            raw = raw_column(expr, name)
-            typed_expr = _typed_sql(col, raw, plan.formats.get(f"{tname}.{col.name}"))
+            formats = plan.formats.get(f"{tname}.{col.name}")
+            src_type = types.get(expr, "VARCHAR")
+            if typed_direct(col, expr, src_type, formats) is not None:  # a typed value: no text printed, parsed back
+                raw = raw_column(expr, name, typed=True)
+                shown = text_of(raw)  # NULL exactly when the value is: the same checks read either
+                typed_expr = typed_direct(col, raw, src_type, formats)
+            else:
+                raw = shown = raw_column(expr, name)
+                typed_expr = _typed_sql(col, raw, formats)
             if col.default is not None:
                 final = f"coalesce({typed_expr}, {literal(col.default)})"
             elif privacy is not None:
@@ -182,21 +190,21 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
                 when = f"{raw} IS NULL" + (f" AND {key_raw} IS NOT NULL" if key_raw else "")
                 checks.append((when, col.name, f"'missing value, expected ' || {exp}"))
             checks.append((f"{raw} IS NOT NULL AND ({typed}) IS NULL", col.name,
-                           f"'expected ' || {exp} || ', got ' || {_quoted(raw)}"))
+                           f"'expected ' || {exp} || ', got ' || {_quoted(shown)}"))
             if col.type == "DOUBLE":  # 'inf', 'nan', 1e999 parse as numbers; no figure can be made of them
                 checks.append((f"{raw} IS NOT NULL AND NOT isfinite({typed})", col.name,
-                               f"'expected a finite number, got ' || {_quoted(raw)}"))
+                               f"'expected a finite number, got ' || {_quoted(shown)}"))
             if col.type == "TIMESTAMP":  # 'infinity', 'epoch', year 0 or 10000 parse; a run cannot stand on them
                 lo, hi = (literal(d) for d in (col.min_date or dates[0], dates[1]))
                 which = "ingest.max_date" if col.min_date else "ingest.min_date, ingest.max_date"
                 checks.append((f"{raw} IS NOT NULL AND NOT (({typed}) BETWEEN CAST({lo} AS TIMESTAMP) AND "
                                f"CAST({hi} AS TIMESTAMP) + INTERVAL 1 DAY - INTERVAL 1 MICROSECOND)", col.name,
                                f"'expected a date from ' || {lo} || ' to ' || {hi} || ' ({which}), got ' || "
-                               f"{_quoted(raw)}"))
+                               f"{_quoted(shown)}"))
             bad = _domain_violation(col, f"({typed})")
             if bad:
                 checks.append((f"{raw} IS NOT NULL AND ({bad})", col.name,
-                               f"'expected ' || {exp} || ', got ' || {_quoted(raw)}"))
+                               f"'expected ' || {exp} || ', got ' || {_quoted(shown)}"))
             if col.references:
                 rtable, rcol = col.references.split(".")
                 if rtable == "customers" and plan.derive_customers:
@@ -207,7 +215,7 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
                 checks.append((
                     f"{ident(name)} IS NOT NULL AND {ident(name)} NOT IN (SELECT k FROM {ident('_ref_' + rtable)})",
                     col.name,
-                    f"'unknown ' || {literal(rtable.rstrip('s'))} || ' ' || {_quoted(raw)} || "
+                    f"'unknown ' || {literal(rtable.rstrip('s'))} || ' ' || {_quoted(shown)} || "
                     f"', not in {rtable} nor in this file'",
                 ))
 

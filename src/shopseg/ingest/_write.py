@@ -11,6 +11,30 @@ from ._load import FORGOTTEN
 from ._plan import Plan
 from ._read import SourceInfo
 from ._sql import ident, literal
+from ._typed import constant
+
+
+# each accepted line's number within its order, in file order (the joins number_lines' expression reads)
+LINE_JOINS = ("JOIN _order_span s ON s.order_id = f.order_lines__order_id "
+              "LEFT JOIN _line_nos n ON n._row = f._row")
+
+
+def number_lines(con: duckdb.DuckDBPyConnection) -> str:
+    """SQL for each accepted line's number within its order (1, 2, ... in file order), over ``LINE_JOINS``.
+
+    An order whose accepted lines are consecutive rows of the file (most: an export lists an order's lines
+    together) numbers them by their distance from its first row; only the other orders' lines (a duplicate
+    or a quarantined row between them, lines spread over the file) are numbered by a window.  The same
+    numbers as ``row_number() OVER (PARTITION BY order ORDER BY row)`` over every line, which sorted every
+    line with all its columns.
+    """
+    con.execute("CREATE TEMP TABLE _order_span AS SELECT order_lines__order_id AS order_id, min(_row) AS first_row, "
+                "max(_row) - min(_row) + 1 = count(*) AS consecutive FROM _fated "
+                "WHERE _fate = 'accepted' GROUP BY 1")
+    con.execute("CREATE TEMP TABLE _line_nos AS SELECT _row, row_number() OVER (PARTITION BY order_lines__order_id "
+                "ORDER BY _row) AS line_no FROM _fated WHERE _fate = 'accepted' AND order_lines__order_id IN "
+                "(SELECT order_id FROM _order_span WHERE NOT consecutive)")
+    return "CASE WHEN s.consecutive THEN f._row - s.first_row + 1 ELSE n.line_no END"
 
 
 def write_rows(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo, ingest_id: int,
@@ -50,6 +74,8 @@ def write_rows(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo, ing
                 cols.append(f"{src} AS {ident(c.name)}")
             elif c.name in aggs:
                 cols.append(f"{aggs[c.name]} AS {ident(c.name)}")
+            elif c.name not in plan.exprs[tname]:  # a column the file does not give: its default on every row,
+                cols.append(f"{constant(c)} AS {ident(c.name)}")  # so no aggregate over the rows
             else:
                 cols.append(f"arg_min({src}, _row) FILTER (WHERE {src} IS NOT NULL) AS {ident(c.name)}")
         anti = " AND ".join(f"e.{ident(k)} = d.{ident(k)}" for k in key)
@@ -76,14 +102,15 @@ def write_rows(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo, ing
                 added["customers"] = added.get("customers", 0) + n
     # the primary table
     ptable = schema.INPUT_TABLES[plan.primary]
-    cols = []
+    cols, numbered = [], False
     for c in ptable.columns:
         src = ident(f"{plan.primary}__{c.name}")
         if c.name == "line_no" and "line_no" not in plan.exprs[plan.primary]:
             # numbered after the lines the order already has (none, when the table is empty)
             base = ("coalesce((SELECT max(line_no) FROM order_lines e WHERE e.order_id = f.order_lines__order_id), 0) + "
                     if con.execute("SELECT count(*) FROM order_lines").fetchone()[0] else "")
-            cols.append(f"{base}row_number() OVER (PARTITION BY f.order_lines__order_id ORDER BY f._row) AS line_no")
+            cols.append(f"{base}{number_lines(con)} AS line_no")
+            numbered = True
         else:
             cols.append(f"{src} AS {ident(c.name)}")
     before = con.execute(f"SELECT count(*) FROM {ident(plan.primary)}").fetchone()[0]
@@ -91,6 +118,7 @@ def write_rows(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo, ing
         aggs = plan.aggregates.get(plan.primary, {})
         cols = [f"{ident(plan.primary + '__' + c.name)} AS {ident(c.name)}" if c.name in ptable.key else
                 f"{aggs[c.name]} AS {ident(c.name)}" if c.name in aggs else
+                f"{constant(c)} AS {ident(c.name)}" if c.name not in plan.exprs[plan.primary] else
                 f"arg_min({ident(plan.primary + '__' + c.name)}, _row) FILTER "
                 f"(WHERE {ident(plan.primary + '__' + c.name)} IS NOT NULL) AS {ident(c.name)}"
                 for c in ptable.columns]
@@ -103,7 +131,7 @@ def write_rows(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo, ing
         with sql_progress(con, "loading", info.n_rows, "rows"):
             con.execute(
                 f"INSERT INTO {ident(plan.primary)} BY NAME SELECT {', '.join(cols)}, {ingest_id} AS ingest_id "
-                f"FROM _fated f WHERE _fate = 'accepted' ORDER BY _row"
+                f"FROM _fated f {LINE_JOINS if numbered else ''} WHERE f._fate = 'accepted' ORDER BY f._row"
             )
     added = {plan.primary: con.execute(f"SELECT count(*) FROM {ident(plan.primary)}").fetchone()[0] - before,
              **added}
