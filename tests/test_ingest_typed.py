@@ -107,3 +107,30 @@ def test_line_numbers_follow_the_file_whatever_lies_between_an_orders_lines(ws, 
     ingest(ws, more, mapping=mapping)  # lines of a loaded order are numbered after the ones it has
     assert ws.sql("SELECT order_id, line_no, product_id FROM order_lines WHERE order_id IN ('O5', 'O6') "
                   "ORDER BY 1, 2") == [("O5", 1, "P1"), ("O5", 2, "P2"), ("O5", 3, "P3"), ("O6", 1, "P1")]
+
+
+def test_online_retail_parquet_reads_like_its_csv_text(tmp_path):
+    """The preset on typed columns (a DOUBLE customer id, a timestamp, an integer quantity): the same rows as
+    on the text of the same values."""
+    con = duckdb.connect()
+    con.execute("""CREATE TABLE t AS SELECT * FROM (VALUES
+        ('536365', '85123A', 'HEART', 6, TIMESTAMP '2010-12-01 08:26:00', 2.55, 17850.0, 'United Kingdom'),
+        ('536366', '22633', 'HAND WARMER', 6, TIMESTAMP '2010-12-01 08:28:00', 1.85, 12346.0, 'France'),
+        ('536367', '22633', 'HAND WARMER', 3, TIMESTAMP '2010-12-01 08:34:00', 1.85, 1e16, 'France'),
+        ('536368', 'POST', 'POSTAGE', 1, TIMESTAMP '2010-12-01 08:35:00', 18.0, 2.5, 'Norway'),
+        ('C536369', '22633', 'HAND WARMER', -1, TIMESTAMP '2010-12-01 09:00:00', 1.85, NULL, 'France'),
+        ('536370', '22633', 'HAND WARMER', 1, TIMESTAMP '2010-12-01 09:01:00.5', 1.85, 17850.0, 'France')
+        ) v(InvoiceNo, StockCode, Description, Quantity, InvoiceDate, UnitPrice, CustomerID, Country)""")
+    got = {}
+    for fmt in ("parquet", "csv"):
+        path = tmp_path / f"retail.{fmt}"
+        con.execute(f"COPY t TO '{path}' (FORMAT {fmt})")
+        ws = open_workspace(tmp_path / f"ws-{fmt}")
+        ingest(ws, path, preset="online-retail", config=ALL_RECORDED)
+        got[fmt] = contents(ws)
+        ws.close()
+    assert got["parquet"] == got["csv"]
+    assert [c[0] for c in got["parquet"]["customers"]] == ["12346", "17850", "1e+16", "2.5"]
+    # the preset reads dates to the second: a fraction is quarantined, shown as written
+    assert got["parquet"]["quarantine"] == [
+        (6, "ordered_at", "ordered_at: expected a date or timestamp, got '2010-12-01 09:01:00.5'")]

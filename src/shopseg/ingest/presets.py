@@ -40,6 +40,12 @@ def _online_retail(info: SourceInfo, path: Path) -> Plan:
     inv = f"trim(CAST({c['invoice']} AS VARCHAR))"
     qty = f"CAST({c['quantity']} AS VARCHAR)"
     customer = f"regexp_replace(trim(CAST({c['customer']} AS VARCHAR)), '\\.0+$', '')"
+    if next((info.types.get(n) for n in info.columns if ident(n) == c["customer"]), None) == "DOUBLE":  # 17850.0
+        # the same text without printing every id and matching it (an integral id from 1 to 1e15 prints as
+        # digits and ".0"; anything else takes the text path)
+        x = c["customer"]
+        customer = (f"CASE WHEN {x} >= 1 AND {x} < 1e15 AND {x} = trunc({x}) THEN CAST(CAST({x} AS BIGINT) AS VARCHAR) "
+                    f"ELSE {customer} END")
     date = c["date"]  # as the file types it: a Parquet timestamp is read as one, CSV text as text
     kind = (f"CASE WHEN starts_with(upper({inv}), 'C') THEN 'return' "
             f"WHEN starts_with(upper({inv}), 'A') OR TRY_CAST({qty} AS DOUBLE) < 0 THEN 'adjustment' "
