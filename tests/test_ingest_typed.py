@@ -134,3 +134,31 @@ def test_online_retail_parquet_reads_like_its_csv_text(tmp_path):
     # the preset reads dates to the second: a fraction is quarantined, shown as written
     assert got["parquet"]["quarantine"] == [
         (6, "ordered_at", "ordered_at: expected a date or timestamp, got '2010-12-01 09:01:00.5'")]
+
+
+def test_typed_extremes_read_like_their_text(tmp_path):
+    """Values at the edges of the shortcut (infinite and far timestamps, int64's ends, NaN, -0.0) take the text
+    path inside the same expression: the same rows and reasons as the CSV text of the same values."""
+    good = "TIMESTAMP '2024-01-05 10:00:00'"
+    edges = [("'infinity'::TIMESTAMP", "1", "2.0"), ("TIMESTAMP '0001-01-01 00:00:00'", "1", "2.0"),
+             ("TIMESTAMP '9999-12-31 23:59:59.999999'", "1", "2.0"), (good, "-9223372036854775808", "2.0"),
+             (good, "9223372036854775807", "2.0"), (good, "1", "'nan'::DOUBLE"), (good, "1", "-0.0"),
+             (good, "9007199254740993", "1e300")]
+    rows = ", ".join(f"('O{i}', 'C1', {t}, 'P1', true, CAST({q} AS BIGINT), CAST({p} AS DOUBLE), 0)"
+                     for i, (t, q, p) in enumerate(edges))
+    con = duckdb.connect()
+    con.execute(f"CREATE TABLE t AS SELECT * FROM (VALUES {rows}) v({COLUMNS})")
+    got = {}
+    for fmt in ("parquet", "csv"):
+        path = tmp_path / f"edges.{fmt}"
+        con.execute(f"COPY t TO '{path}' (FORMAT {fmt})")
+        ws = open_workspace(tmp_path / f"ws-{fmt}")
+        ingest(ws, path, mapping={"tables": TABLES}, config=ALL_RECORDED)
+        got[fmt] = contents(ws)
+        ws.close()
+    assert got["parquet"] == got["csv"]
+    reasons = {row: reason for row, _, reason in got["parquet"]["quarantine"]}
+    assert reasons[1].endswith("got 'infinity'") and reasons[2].endswith("got '0001-01-01 00:00:00'")
+    assert reasons[4] == "quantity: expected a number greater than 0, got '-9223372036854775808'"
+    assert reasons[6] == "unit_price: expected a finite number, got 'nan'"
+    assert [r[:2] for r in got["parquet"]["order_lines"]] == [("O4", 1), ("O6", 1), ("O7", 1)]
