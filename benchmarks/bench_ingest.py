@@ -5,6 +5,11 @@ Contenders, each in a fresh process on the same CSV file:
   lines, with every row validated, de-duplicated and reconciled, in one transaction;
 - pandas baseline: `pandas.read_csv` then the DataFrame copied into a DuckDB table (`CREATE TABLE AS SELECT * FROM
   df`, the fastest way from pandas into DuckDB; `to_sql` through SQLAlchemy would be slower). No validation at all.
+
+Then, when UCI Online Retail is at hand (``$SHOPSEG_DATA`` or ``../shared/data`` beside the repository), the
+issue #22 comparison: Online Retail cloned x10 (x1 with ``--quick``; ``benchmarks/bench_scale.py`` builds the
+copies), ``shopseg ingest FILE --preset online-retail`` against DuckDB reading the same Parquet file into a table
+with no checks, same memory budget and threads, each in its own process, twice each, alternating.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import shutil
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _util import WORK, measure  # noqa: E402
+from _util import ROOT, WORK, measure  # noqa: E402
 
 MAPPING = """
 [tables]
@@ -93,6 +98,42 @@ def main(quick: bool = False) -> str:
     if "error" not in ours and "error" not in base:
         lines += ["", f"Time ratio shopseg / pandas: {ours['seconds'] / base['seconds']:.2f}; "
                       f"memory ratio: {ours['peak_rss_mb'] / base['peak_rss_mb']:.2f}."]
+    return "\n".join(lines) + "\n\n" + online_retail_section(quick)
+
+
+def online_retail_section(quick: bool) -> str:
+    """Ingest against DuckDB's plain read of the same Online Retail copy (issue #22: within 3x)."""
+    import tempfile
+    from pathlib import Path
+
+    import bench_scale as bs
+
+    data = os.environ.get("SHOPSEG_DATA") or os.path.join(ROOT, "..", "shared", "data")
+    src = Path(data) / "online_retail" / "online_retail.parquet"
+    scale = 1 if quick else 10
+    head = f"### Ingest against DuckDB's plain read: Online Retail x{scale} (issue #22)"
+    if not src.exists():
+        return f"{head}\n\nSkipped: no {src} (set SHOPSEG_DATA to the folder holding online_retail/).\n"
+    with tempfile.TemporaryDirectory(prefix="shopseg-bench-ingest-") as d:
+        tmp = Path(d)
+        f = tmp / f"online-retail-x{scale}.parquet"
+        info = bs.build_in_child(src, scale, f)
+        rows = []
+        for attempt in (1, 2):  # alternating, so that a busy minute hits both
+            raw = bs.raw_read(f, tmp)
+            ws = tmp / f"ws{attempt}"
+            ing = bs.run_measured(bs.shopseg_cmd() + ["--workspace", str(ws), "ingest", str(f), "--preset",
+                                                      "online-retail"])
+            shutil.rmtree(ws, ignore_errors=True)
+            rows.append((raw, ing, bs.ingest_ratio(ing, raw)))
+    lines = [head, "", f"{info['rows']:,} lines, {info['customers']:,} customers; memory budget "
+             f"{rows[0][0].get('memory_limit')}, DuckDB's default threads, each command in its own process.", "",
+             "| attempt | DuckDB plain read: wall s / CPU s / peak MB | shopseg ingest: wall s / CPU s / peak MB "
+             "| ratio wall / CPU |", "|---|---|---|---|"]
+    for i, (raw, ing, ratio) in enumerate(rows, 1):
+        def cell(r):
+            return r["error"] if "error" in r else f"{r['seconds']} / {r['cpu_s']} / {r['peak_rss_mb']:,}"
+        lines.append(f"| {i} | {cell(raw)} | {cell(ing)} | {ratio.get('wall', '-')} / {ratio.get('cpu', '-')} |")
     return "\n".join(lines) + "\n"
 
 

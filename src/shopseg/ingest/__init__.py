@@ -13,7 +13,8 @@ from pathlib import Path
 from ..config import Config, load_config
 from ..errors import IngestError
 from ..workspace import Workspace
-from ._load import IngestResult, check_share, drop_temp, fate_counts, log_ingest, stage_and_check, top_reasons, write_rows
+from ._load import IngestResult, check_share, drop_temp, fate_counts, log_ingest, stage_and_check, top_reasons
+from ._write import write_rows
 from ._plan import Mapping, Plan, load_mapping, mapping_from_dict, plan_from_mapping
 from ._propose import propose_mapping as _propose
 from ._read import ReadOptions, read_source

@@ -55,7 +55,7 @@ def _fl(formats: list[str]) -> str:
 
 
 def settle_date_formats(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo,
-                        date_format: str | None = None) -> None:
+                        date_format: str | None = None, types: dict[str, str] | None = None) -> None:
     """Decide how each date column of ``plan`` reads, from the data, and record it in ``plan.formats``.
 
     An explicit format (``date_format``, or a mapping's ``[formats]``) is used as given.  Otherwise,
@@ -64,7 +64,9 @@ def settle_date_formats(con: duckdb.DuckDBPyConnection, plan: Plan, info: Source
     number above 12 (``02/13/2017``) only month-first, and the column takes the reading its values
     decide.  A column where every such value reads both ways (no day above 12) is ambiguous and stops
     the ingest with an error naming the column and both readings; one whose values contradict each
-    other (some only day-first, some only month-first) too.
+    other (some only day-first, some only month-first) too.  A column DuckDB already holds as a date or
+    timestamp (``types``: each expression's type; a typed Parquet column) prints as ISO text, which never
+    reads as m/d/Y or d/m/Y: nothing to decide, and no pass over the file.
     """
     for tname, cols in plan.exprs.items():
         tbl = schema.INPUT_TABLES[tname]
@@ -73,6 +75,8 @@ def settle_date_formats(con: duckdb.DuckDBPyConnection, plan: Plan, info: Source
             if col.type != "TIMESTAMP" or expr is None:
                 continue
             key = f"{tname}.{col.name}"
+            if (types or {}).get(expr, "VARCHAR").upper().startswith(("DATE", "TIMESTAMP")) and not date_format:
+                continue
             if date_format:
                 plan.formats[key] = [date_format]
                 continue

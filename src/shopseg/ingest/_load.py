@@ -25,9 +25,10 @@ from ..errors import IngestError
 from ._plan import Plan
 from ._read import SourceInfo, drop_src
 from ._sql import ident, literal
-from ._dates import settle_date_formats, timestamp_sql
+from ._dates import settle_date_formats, timestamp_sql  # noqa: F401  (timestamp_sql: re-exported for tests)
+from ._typed import _domain_violation, _quoted, _typed_sql, constant, expression_types, text_of, typed_direct
 from ..progress import sql_progress
-from ..trust.pii import DEMOGRAPHIC_COLUMNS, PII_COLUMNS
+from ..trust.pii import PII_COLUMNS
 
 FATES = ("accepted", "quarantined", "duplicate")
 
@@ -89,35 +90,6 @@ class IngestResult:
         return "\n".join(lines)
 
 
-def _typed_sql(col: schema.Column, raw: str, formats: list[str] | None) -> str:
-    if col.type == "VARCHAR":
-        return f"lower({raw})" if col.choices else raw
-    if col.type == "TIMESTAMP":
-        return timestamp_sql(raw, formats)
-    if col.type == "BIGINT":
-        # accept 5 and 5.0, not 5.5
-        return (f"CASE WHEN TRY_CAST({raw} AS DOUBLE) = round(TRY_CAST({raw} AS DOUBLE)) "
-                f"THEN TRY_CAST(TRY_CAST({raw} AS DOUBLE) AS BIGINT) END")
-    return f"TRY_CAST({raw} AS {col.type})"
-
-
-def _quoted(raw: str) -> str:
-    return f"'''' || left({raw}, 60) || CASE WHEN length({raw}) > 60 THEN '...' ELSE '' END || ''''"
-
-
-def _domain_violation(col: schema.Column, typed: str) -> str | None:
-    conds = []
-    if col.choices:
-        conds.append(f"{typed} NOT IN ({', '.join(literal(c) for c in col.choices)})")
-    if col.positive:
-        conds.append(f"{typed} <= 0")
-    if col.min is not None:
-        conds.append(f"{typed} < {col.min!r}")
-    if col.max is not None:
-        conds.append(f"{typed} > {col.max!r}")
-    return " OR ".join(conds) if conds else None
-
-
 FORGOTTEN = "forgotten customer"
 
 
@@ -142,7 +114,8 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
                               f"into {n} while looking up sibling files; nothing was loaded.")
         drop_src(con)
         con.execute("ALTER TABLE _src_enriched RENAME TO _src")
-    settle_date_formats(con, plan, info, date_format)
+    types = expression_types(con, [e for cols in plan.exprs.values() for e in cols.values()])
+    settle_date_formats(con, plan, info, date_format, types)
     raws, typeds, checks = [], [], []  # checks: (condition, column label, message SQL)
     raw_of: dict[str, str] = {}  # source text expression -> its raw column
     helpers: list[str] = []  # typed values before defaults / pseudonyms, for the checks only
@@ -152,13 +125,14 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
     virtual: dict[str, str] = {}
     first_of: dict[str, str] = {}
 
-    def raw_column(expr: str, name: str) -> str:
-        """The trimmed text of ``expr``: one column per distinct source expression (a key feeds several tables)."""
-        text = f"nullif(trim(CAST({expr} AS VARCHAR)), '')"
-        if text not in raw_of:
-            raw_of[text] = ident("r__" + name)
-            raws.append(f"{text} AS {raw_of[text]}")
-        return raw_of[text]
+    def raw_column(expr: str, name: str, typed: bool = False) -> str:
+        """The trimmed text of ``expr`` (``typed``: its value as DuckDB holds it): one column per distinct source
+        expression (a key feeds several tables)."""
+        value = expr if typed else text_of(expr)
+        if value not in raw_of:
+            raw_of[value] = ident(("s__" if typed else "r__") + name)
+            raws.append(f"{value} AS {raw_of[value]}")
+        return raw_of[value]
     referenced: set[str] = set()  # tables whose keys rows must find already loaded
     if info.parse_error_column:
         checks.append(("_parse_error IS NOT NULL", "(row)", "_parse_error"))
@@ -176,12 +150,18 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
             name = f"{tname}__{col.name}"
             expr = plan.exprs[tname].get(col.name)
             if expr is None:
-                default = literal(col.default)
-                typeds.append(f"CAST({default} AS {col.type}) AS {ident(name)}")
-                virtual[ident(name)] = f"CAST({default} AS {col.type})"
+                typeds.append(f"{constant(col)} AS {ident(name)}")
+                virtual[ident(name)] = constant(col)
                 continue
-            raw = raw_column(expr, name)
-            typed_expr = _typed_sql(col, raw, plan.formats.get(f"{tname}.{col.name}"))
+            formats = plan.formats.get(f"{tname}.{col.name}")
+            src_type = types.get(expr, "VARCHAR")
+            if typed_direct(col, expr, src_type, formats) is not None:  # a typed value: no text printed, parsed back
+                raw = raw_column(expr, name, typed=True)
+                shown = text_of(raw)  # NULL exactly when the value is: the same checks read either
+                typed_expr = typed_direct(col, raw, src_type, formats)
+            else:
+                raw = shown = raw_column(expr, name)
+                typed_expr = _typed_sql(col, raw, formats)
             if col.default is not None:
                 final = f"coalesce({typed_expr}, {literal(col.default)})"
             elif privacy is not None:
@@ -210,21 +190,21 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
                 when = f"{raw} IS NULL" + (f" AND {key_raw} IS NOT NULL" if key_raw else "")
                 checks.append((when, col.name, f"'missing value, expected ' || {exp}"))
             checks.append((f"{raw} IS NOT NULL AND ({typed}) IS NULL", col.name,
-                           f"'expected ' || {exp} || ', got ' || {_quoted(raw)}"))
+                           f"'expected ' || {exp} || ', got ' || {_quoted(shown)}"))
             if col.type == "DOUBLE":  # 'inf', 'nan', 1e999 parse as numbers; no figure can be made of them
                 checks.append((f"{raw} IS NOT NULL AND NOT isfinite({typed})", col.name,
-                               f"'expected a finite number, got ' || {_quoted(raw)}"))
+                               f"'expected a finite number, got ' || {_quoted(shown)}"))
             if col.type == "TIMESTAMP":  # 'infinity', 'epoch', year 0 or 10000 parse; a run cannot stand on them
                 lo, hi = (literal(d) for d in (col.min_date or dates[0], dates[1]))
                 which = "ingest.max_date" if col.min_date else "ingest.min_date, ingest.max_date"
                 checks.append((f"{raw} IS NOT NULL AND NOT (({typed}) BETWEEN CAST({lo} AS TIMESTAMP) AND "
                                f"CAST({hi} AS TIMESTAMP) + INTERVAL 1 DAY - INTERVAL 1 MICROSECOND)", col.name,
                                f"'expected a date from ' || {lo} || ' to ' || {hi} || ' ({which}), got ' || "
-                               f"{_quoted(raw)}"))
+                               f"{_quoted(shown)}"))
             bad = _domain_violation(col, f"({typed})")
             if bad:
                 checks.append((f"{raw} IS NOT NULL AND ({bad})", col.name,
-                               f"'expected ' || {exp} || ', got ' || {_quoted(raw)}"))
+                               f"'expected ' || {exp} || ', got ' || {_quoted(shown)}"))
             if col.references:
                 rtable, rcol = col.references.split(".")
                 if rtable == "customers" and plan.derive_customers:
@@ -235,7 +215,7 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
                 checks.append((
                     f"{ident(name)} IS NOT NULL AND {ident(name)} NOT IN (SELECT k FROM {ident('_ref_' + rtable)})",
                     col.name,
-                    f"'unknown ' || {literal(rtable.rstrip('s'))} || ' ' || {_quoted(raw)} || "
+                    f"'unknown ' || {literal(rtable.rstrip('s'))} || ' ' || {_quoted(shown)} || "
                     f"', not in {rtable} nor in this file'",
                 ))
 
@@ -327,112 +307,6 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
         con.execute(fated)
     con.execute("CREATE TEMP VIEW _fated AS SELECT *" + "".join(f", {v} AS {k}" for k, v in virtual.items())
                 + " FROM _fated_t")
-
-
-def write_rows(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo, ingest_id: int,
-               privacy=None) -> dict[str, int]:
-    """Insert quarantined rows, accepted primary rows and derived rows. Returns rows added per table.
-
-    With ``privacy`` pseudonymising, ``quarantine.raw`` shows ``[redacted]`` for the source columns that
-    feed a PII column, and nothing at all (NULL) for a row of a forgotten customer; with ``separate``,
-    the raw PII of accepted rows goes to ``customer_pii``.
-    """
-    added: dict[str, int] = {}
-    hidden = set()
-    if privacy is not None and privacy.policy != "keep":
-        pii_exprs = [e for c, e in plan.exprs.get("customers", {}).items()
-                     if c in PII_COLUMNS or c in DEMOGRAPHIC_COLUMNS]
-        hidden = {c for c in info.columns if any(ident(c) in e for e in pii_exprs)}
-    raw_json = "to_json({" + ", ".join(
-        f"{literal(c)}: " + ("'[redacted]'" if c in hidden else f"s.{ident(c)}") for c in info.columns) + "})"
-    raw_json = f"CASE WHEN f._reason2 = {literal(FORGOTTEN)} THEN NULL ELSE {raw_json} END"
-    con.execute(
-        f"INSERT INTO quarantine SELECT {ingest_id}, {literal(str(info.path))}, f._row, {literal(plan.primary)}, "
-        f"f._column2, coalesce(f._column2 || ': ', '') || f._reason2, {raw_json} "
-        f"FROM _fated f JOIN _src s USING (_row) WHERE f._fate = 'quarantined'"
-    )
-    # derived tables first (referenced tables before referencing ones)
-    for tname in plan.tables:
-        if tname == plan.primary:
-            continue
-        tbl = schema.INPUT_TABLES[tname]
-        key = tbl.key
-        keyexpr = [ident(f"{tname}__{k}") for k in key]
-        aggs = plan.aggregates.get(tname, {})
-        cols = []
-        for c in tbl.columns:
-            src = ident(f"{tname}__{c.name}")
-            if c.name in key:
-                cols.append(f"{src} AS {ident(c.name)}")
-            elif c.name in aggs:
-                cols.append(f"{aggs[c.name]} AS {ident(c.name)}")
-            else:
-                cols.append(f"arg_min({src}, _row) FILTER (WHERE {src} IS NOT NULL) AS {ident(c.name)}")
-        anti = " AND ".join(f"e.{ident(k)} = d.{ident(k)}" for k in key)
-        before = con.execute(f"SELECT count(*) FROM {ident(tname)}").fetchone()[0]
-        con.execute(
-            f"INSERT INTO {ident(tname)} BY NAME SELECT d.*, {ingest_id} AS ingest_id FROM ("
-            f"SELECT {', '.join(cols)} FROM _fated WHERE _fate = 'accepted' AND {' AND '.join(k + ' IS NOT NULL' for k in keyexpr)} "
-            f"GROUP BY {', '.join(keyexpr)}) d WHERE NOT EXISTS (SELECT 1 FROM {ident(tname)} e WHERE {anti})"
-        )
-        added[tname] = con.execute(f"SELECT count(*) FROM {ident(tname)}").fetchone()[0] - before
-    # customers referenced for the first time get a minimal row
-    if plan.derive_customers and "customers" not in plan.exprs:
-        refs = [f"SELECT {ident(t + '__customer_id')} AS customer_id FROM _fated WHERE _fate = 'accepted'"
-                for t in plan.tables if "customer_id" in {c.name for c in schema.INPUT_TABLES[t].columns}]
-        if refs:
-            before = con.execute("SELECT count(*) FROM customers").fetchone()[0]
-            con.execute(
-                f"INSERT INTO customers (customer_id, ingest_id) SELECT DISTINCT customer_id, {ingest_id} "
-                f"FROM ({' UNION ALL '.join(refs)}) r WHERE customer_id IS NOT NULL "
-                f"AND customer_id NOT IN (SELECT customer_id FROM customers)"
-            )
-            n = con.execute("SELECT count(*) FROM customers").fetchone()[0] - before
-            if n:
-                added["customers"] = added.get("customers", 0) + n
-    # the primary table
-    ptable = schema.INPUT_TABLES[plan.primary]
-    cols = []
-    for c in ptable.columns:
-        src = ident(f"{plan.primary}__{c.name}")
-        if c.name == "line_no" and "line_no" not in plan.exprs[plan.primary]:
-            # numbered after the lines the order already has (none, when the table is empty)
-            base = ("coalesce((SELECT max(line_no) FROM order_lines e WHERE e.order_id = f.order_lines__order_id), 0) + "
-                    if con.execute("SELECT count(*) FROM order_lines").fetchone()[0] else "")
-            cols.append(f"{base}row_number() OVER (PARTITION BY f.order_lines__order_id ORDER BY f._row) AS line_no")
-        else:
-            cols.append(f"{src} AS {ident(c.name)}")
-    before = con.execute(f"SELECT count(*) FROM {ident(plan.primary)}").fetchone()[0]
-    if plan.merge_primary:  # one row per key: the key's first non-empty values (or the plan's aggregates)
-        aggs = plan.aggregates.get(plan.primary, {})
-        cols = [f"{ident(plan.primary + '__' + c.name)} AS {ident(c.name)}" if c.name in ptable.key else
-                f"{aggs[c.name]} AS {ident(c.name)}" if c.name in aggs else
-                f"arg_min({ident(plan.primary + '__' + c.name)}, _row) FILTER "
-                f"(WHERE {ident(plan.primary + '__' + c.name)} IS NOT NULL) AS {ident(c.name)}"
-                for c in ptable.columns]
-        con.execute(
-            f"INSERT INTO {ident(plan.primary)} BY NAME SELECT {', '.join(cols)}, {ingest_id} AS ingest_id "
-            f"FROM _fated WHERE _fate = 'accepted' "
-            f"GROUP BY {', '.join(ident(plan.primary + '__' + k) for k in ptable.key)} ORDER BY min(_row)"
-        )
-    else:
-        with sql_progress(con, "loading", info.n_rows, "rows"):
-            con.execute(
-                f"INSERT INTO {ident(plan.primary)} BY NAME SELECT {', '.join(cols)}, {ingest_id} AS ingest_id "
-                f"FROM _fated f WHERE _fate = 'accepted' ORDER BY _row"
-            )
-    added = {plan.primary: con.execute(f"SELECT count(*) FROM {ident(plan.primary)}").fetchone()[0] - before,
-             **added}
-    if privacy is not None and privacy.policy == "separate" and "customers" in plan.exprs:
-        given = [c for c in PII_COLUMNS if c in plan.exprs["customers"]]
-        if given:
-            sel = ", ".join(f"arg_min({ident('_pii__' + c)}, _row) FILTER (WHERE {ident('_pii__' + c)} IS NOT NULL) "
-                            f"AS {ident(c)}" for c in given)
-            con.execute(
-                f"INSERT INTO customer_pii BY NAME SELECT customers__customer_id AS customer_id, {sel}, "
-                f"{ingest_id} AS ingest_id FROM _fated WHERE _fate = 'accepted' AND customers__customer_id IS NOT NULL "
-                f"AND customers__customer_id NOT IN (SELECT customer_id FROM customer_pii) GROUP BY 1")
-    return {t: added[t] for t in schema.LOAD_ORDER if t in added}
 
 
 def fate_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:

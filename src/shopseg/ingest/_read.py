@@ -14,7 +14,7 @@ import gzip
 import hashlib
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -49,6 +49,7 @@ class SourceInfo:
     delimiter: str | None = None
     header: bool | None = None
     parse_error_column: bool = False  # JSON: _src has _parse_error (why a row is unusable) and _line (its text)
+    types: dict[str, str] = field(default_factory=dict)  # column -> DuckDB type (VARCHAR for CSV, Parquet's own)
 
 
 def guess_format(path: Path) -> str:
@@ -332,13 +333,11 @@ def read_source(con: duckdb.DuckDBPyConnection, path: str | os.PathLike, opts: R
             raise IngestError(f"{p}: expected {want} fields on every row, as in the header, got {got} on line {line} "
                               f"(data row {line - 1}){shown}; nothing was loaded.", hint=_RAGGED_HINT) from None
         raise IngestError(f"{p}: cannot be read as {fmt}{_line_of(full)}: {msg}") from None
-    info.columns = [
-        r[0] for r in con.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = '_src' "
-            "ORDER BY ordinal_position"
-        ).fetchall()
-        if r[0] not in ("_row", "_parse_error", "_line")
-    ]
+    described = [r for r in con.execute(
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = '_src' "
+        "ORDER BY ordinal_position").fetchall() if r[0] not in ("_row", "_parse_error", "_line")]
+    info.columns = [name for name, _ in described]
+    info.types = dict(described)
     info.n_rows = int(con.execute("SELECT count(*) FROM _src").fetchone()[0])
     if info.n_rows == 0:
         raise IngestError(f"{p}: the file has no data rows (columns found: {', '.join(info.columns) or 'none'}).")

@@ -40,7 +40,13 @@ def _online_retail(info: SourceInfo, path: Path) -> Plan:
     inv = f"trim(CAST({c['invoice']} AS VARCHAR))"
     qty = f"CAST({c['quantity']} AS VARCHAR)"
     customer = f"regexp_replace(trim(CAST({c['customer']} AS VARCHAR)), '\\.0+$', '')"
-    date = f"CAST({c['date']} AS VARCHAR)"
+    if next((info.types.get(n) for n in info.columns if ident(n) == c["customer"]), None) == "DOUBLE":  # 17850.0
+        # the same text without printing every id and matching it (an integral id from 1 to 1e15 prints as
+        # digits and ".0"; anything else takes the text path)
+        x = c["customer"]
+        customer = (f"CASE WHEN {x} >= 1 AND {x} < 1e15 AND {x} = trunc({x}) THEN CAST(CAST({x} AS BIGINT) AS VARCHAR) "
+                    f"ELSE {customer} END")
+    date = c["date"]  # as the file types it: a Parquet timestamp is read as one, CSV text as text
     kind = (f"CASE WHEN starts_with(upper({inv}), 'C') THEN 'return' "
             f"WHEN starts_with(upper({inv}), 'A') OR TRY_CAST({qty} AS DOUBLE) < 0 THEN 'adjustment' "
             f"ELSE 'sale' END")
@@ -57,10 +63,10 @@ def _online_retail(info: SourceInfo, path: Path) -> Plan:
                 "price": c["price"],
                 "is_merchandise": f"NOT regexp_matches(upper({stock}), {literal(ONLINE_RETAIL_NON_PRODUCT)})",
             },
-            "orders": {"order_id": inv, "customer_id": customer, "ordered_at": date, "kind": kind,
-                       "country": c["country"]},
+            "orders": {"order_id": c["invoice"], "customer_id": customer, "ordered_at": date, "kind": kind,
+                       "country": c["country"]},  # (ids are read trimmed: the invoice needs no trim of its own)
             # returns and adjustments carry negative quantities in the file; canonical quantities are positive
-            "order_lines": {"order_id": inv, "product_id": stock,
+            "order_lines": {"order_id": c["invoice"], "product_id": stock,
                             "quantity": f"regexp_replace({qty}, '^\\s*-', '')", "unit_price": c["price"]},
         },
         formats={"orders.ordered_at": ONLINE_RETAIL_DATE_FORMATS},

@@ -1,0 +1,147 @@
+"""Write the checked rows (``_fated``) to the canonical tables: quarantine, derived tables, the primary table."""
+
+from __future__ import annotations
+
+import duckdb
+
+from .. import schema
+from ..progress import sql_progress
+from ..trust.pii import DEMOGRAPHIC_COLUMNS, PII_COLUMNS
+from ._load import FORGOTTEN
+from ._plan import Plan
+from ._read import SourceInfo
+from ._sql import ident, literal
+from ._typed import constant
+
+
+# each accepted line's number within its order, in file order (the joins number_lines' expression reads)
+LINE_JOINS = ("JOIN _order_span s ON s.order_id = f.order_lines__order_id "
+              "LEFT JOIN _line_nos n ON n._row = f._row")
+
+
+def number_lines(con: duckdb.DuckDBPyConnection) -> str:
+    """SQL for each accepted line's number within its order (1, 2, ... in file order), over ``LINE_JOINS``.
+
+    An order whose accepted lines are consecutive rows of the file (most: an export lists an order's lines
+    together) numbers them by their distance from its first row; only the other orders' lines (a duplicate
+    or a quarantined row between them, lines spread over the file) are numbered by a window.  The same
+    numbers as ``row_number() OVER (PARTITION BY order ORDER BY row)`` over every line, which sorted every
+    line with all its columns.
+    """
+    con.execute("CREATE TEMP TABLE _order_span AS SELECT order_lines__order_id AS order_id, min(_row) AS first_row, "
+                "max(_row) - min(_row) + 1 = count(*) AS consecutive FROM _fated "
+                "WHERE _fate = 'accepted' GROUP BY 1")
+    con.execute("CREATE TEMP TABLE _line_nos AS SELECT _row, row_number() OVER (PARTITION BY order_lines__order_id "
+                "ORDER BY _row) AS line_no FROM _fated WHERE _fate = 'accepted' AND order_lines__order_id IN "
+                "(SELECT order_id FROM _order_span WHERE NOT consecutive)")
+    return "CASE WHEN s.consecutive THEN f._row - s.first_row + 1 ELSE n.line_no END"
+
+
+def write_rows(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo, ingest_id: int,
+               privacy=None) -> dict[str, int]:
+    """Insert quarantined rows, accepted primary rows and derived rows. Returns rows added per table.
+
+    With ``privacy`` pseudonymising, ``quarantine.raw`` shows ``[redacted]`` for the source columns that
+    feed a PII column, and nothing at all (NULL) for a row of a forgotten customer; with ``separate``,
+    the raw PII of accepted rows goes to ``customer_pii``.
+    """
+    added: dict[str, int] = {}
+    hidden = set()
+    if privacy is not None and privacy.policy != "keep":
+        pii_exprs = [e for c, e in plan.exprs.get("customers", {}).items()
+                     if c in PII_COLUMNS or c in DEMOGRAPHIC_COLUMNS]
+        hidden = {c for c in info.columns if any(ident(c) in e for e in pii_exprs)}
+    raw_json = "to_json({" + ", ".join(
+        f"{literal(c)}: " + ("'[redacted]'" if c in hidden else f"s.{ident(c)}") for c in info.columns) + "})"
+    raw_json = f"CASE WHEN f._reason2 = {literal(FORGOTTEN)} THEN NULL ELSE {raw_json} END"
+    con.execute(
+        f"INSERT INTO quarantine SELECT {ingest_id}, {literal(str(info.path))}, f._row, {literal(plan.primary)}, "
+        f"f._column2, coalesce(f._column2 || ': ', '') || f._reason2, {raw_json} "
+        f"FROM _fated f JOIN _src s USING (_row) WHERE f._fate = 'quarantined'"
+    )
+    # derived tables first (referenced tables before referencing ones)
+    for tname in plan.tables:
+        if tname == plan.primary:
+            continue
+        tbl = schema.INPUT_TABLES[tname]
+        key = tbl.key
+        keyexpr = [ident(f"{tname}__{k}") for k in key]
+        aggs = plan.aggregates.get(tname, {})
+        cols = []
+        for c in tbl.columns:
+            src = ident(f"{tname}__{c.name}")
+            if c.name in key:
+                cols.append(f"{src} AS {ident(c.name)}")
+            elif c.name in aggs:
+                cols.append(f"{aggs[c.name]} AS {ident(c.name)}")
+            elif c.name not in plan.exprs[tname]:  # a column the file does not give: its default on every row,
+                cols.append(f"{constant(c)} AS {ident(c.name)}")  # so no aggregate over the rows
+            else:
+                cols.append(f"arg_min({src}, _row) FILTER (WHERE {src} IS NOT NULL) AS {ident(c.name)}")
+        anti = " AND ".join(f"e.{ident(k)} = d.{ident(k)}" for k in key)
+        before = con.execute(f"SELECT count(*) FROM {ident(tname)}").fetchone()[0]
+        con.execute(
+            f"INSERT INTO {ident(tname)} BY NAME SELECT d.*, {ingest_id} AS ingest_id FROM ("
+            f"SELECT {', '.join(cols)} FROM _fated WHERE _fate = 'accepted' AND {' AND '.join(k + ' IS NOT NULL' for k in keyexpr)} "
+            f"GROUP BY {', '.join(keyexpr)}) d WHERE NOT EXISTS (SELECT 1 FROM {ident(tname)} e WHERE {anti})"
+        )
+        added[tname] = con.execute(f"SELECT count(*) FROM {ident(tname)}").fetchone()[0] - before
+    # customers referenced for the first time get a minimal row
+    if plan.derive_customers and "customers" not in plan.exprs:
+        refs = [f"SELECT {ident(t + '__customer_id')} AS customer_id FROM _fated WHERE _fate = 'accepted'"
+                for t in plan.tables if "customer_id" in {c.name for c in schema.INPUT_TABLES[t].columns}]
+        if refs:
+            before = con.execute("SELECT count(*) FROM customers").fetchone()[0]
+            con.execute(
+                f"INSERT INTO customers (customer_id, ingest_id) SELECT DISTINCT customer_id, {ingest_id} "
+                f"FROM ({' UNION ALL '.join(refs)}) r WHERE customer_id IS NOT NULL "
+                f"AND customer_id NOT IN (SELECT customer_id FROM customers)"
+            )
+            n = con.execute("SELECT count(*) FROM customers").fetchone()[0] - before
+            if n:
+                added["customers"] = added.get("customers", 0) + n
+    # the primary table
+    ptable = schema.INPUT_TABLES[plan.primary]
+    cols, numbered = [], False
+    for c in ptable.columns:
+        src = ident(f"{plan.primary}__{c.name}")
+        if c.name == "line_no" and "line_no" not in plan.exprs[plan.primary]:
+            # numbered after the lines the order already has (none, when the table is empty)
+            base = ("coalesce((SELECT max(line_no) FROM order_lines e WHERE e.order_id = f.order_lines__order_id), 0) + "
+                    if con.execute("SELECT count(*) FROM order_lines").fetchone()[0] else "")
+            cols.append(f"{base}{number_lines(con)} AS line_no")
+            numbered = True
+        else:
+            cols.append(f"{src} AS {ident(c.name)}")
+    before = con.execute(f"SELECT count(*) FROM {ident(plan.primary)}").fetchone()[0]
+    if plan.merge_primary:  # one row per key: the key's first non-empty values (or the plan's aggregates)
+        aggs = plan.aggregates.get(plan.primary, {})
+        cols = [f"{ident(plan.primary + '__' + c.name)} AS {ident(c.name)}" if c.name in ptable.key else
+                f"{aggs[c.name]} AS {ident(c.name)}" if c.name in aggs else
+                f"{constant(c)} AS {ident(c.name)}" if c.name not in plan.exprs[plan.primary] else
+                f"arg_min({ident(plan.primary + '__' + c.name)}, _row) FILTER "
+                f"(WHERE {ident(plan.primary + '__' + c.name)} IS NOT NULL) AS {ident(c.name)}"
+                for c in ptable.columns]
+        con.execute(
+            f"INSERT INTO {ident(plan.primary)} BY NAME SELECT {', '.join(cols)}, {ingest_id} AS ingest_id "
+            f"FROM _fated WHERE _fate = 'accepted' "
+            f"GROUP BY {', '.join(ident(plan.primary + '__' + k) for k in ptable.key)} ORDER BY min(_row)"
+        )
+    else:
+        with sql_progress(con, "loading", info.n_rows, "rows"):
+            con.execute(
+                f"INSERT INTO {ident(plan.primary)} BY NAME SELECT {', '.join(cols)}, {ingest_id} AS ingest_id "
+                f"FROM _fated f {LINE_JOINS if numbered else ''} WHERE f._fate = 'accepted' ORDER BY f._row"
+            )
+    added = {plan.primary: con.execute(f"SELECT count(*) FROM {ident(plan.primary)}").fetchone()[0] - before,
+             **added}
+    if privacy is not None and privacy.policy == "separate" and "customers" in plan.exprs:
+        given = [c for c in PII_COLUMNS if c in plan.exprs["customers"]]
+        if given:
+            sel = ", ".join(f"arg_min({ident('_pii__' + c)}, _row) FILTER (WHERE {ident('_pii__' + c)} IS NOT NULL) "
+                            f"AS {ident(c)}" for c in given)
+            con.execute(
+                f"INSERT INTO customer_pii BY NAME SELECT customers__customer_id AS customer_id, {sel}, "
+                f"{ingest_id} AS ingest_id FROM _fated WHERE _fate = 'accepted' AND customers__customer_id IS NOT NULL "
+                f"AND customers__customer_id NOT IN (SELECT customer_id FROM customer_pii) GROUP BY 1")
+    return {t: added[t] for t in schema.LOAD_ORDER if t in added}

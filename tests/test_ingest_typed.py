@@ -1,0 +1,164 @@
+"""Typed source values (a Parquet file's timestamps, numbers and flags) are read as they are, and give exactly
+what reading their text gives; line numbers in file order, however an order's lines lie in the file."""
+
+import duckdb
+import pytest
+
+from shopseg import ingest
+from shopseg.config import load_config
+from shopseg.workspace import open_workspace
+
+# order_id, customer_id, ordered_at, product_id, is_merchandise, quantity, unit_price, discount_amount
+ROWS = """
+    ('O1', 'C1', TIMESTAMP '2024-01-05 10:00:00', 'P1', true, 2, 9.5, 0),
+    ('O1', 'C1', TIMESTAMP '2024-01-05 10:00:00', 'P2', false, 1, 3.0, 1),
+    ('O2', 'C2', TIMESTAMP '2024-01-07 11:30:00.25', 'P1', true, 1, 9.5, 0),
+    ('O3', 'C2', TIMESTAMP '1899-12-31 00:00:00', 'P1', true, 1, 9.5, 0),
+    ('O4', 'C3', NULL, 'P1', true, 1, 9.5, 0),
+    ('O5', 'C3', TIMESTAMP '2024-02-01 00:00:00', 'P3', NULL, 0, 2.0, 0),
+    ('O6', 'C3', TIMESTAMP '2024-02-02 00:00:00', 'P3', true, 3, 'inf'::DOUBLE, 0),
+    ('O7', 'C4', TIMESTAMP '2024-02-03 00:00:00', 'P4', true, 9007199254740993, -1.5, 0),
+    ('O1', 'C1', TIMESTAMP '2024-01-05 10:00:00', 'P1', true, 2, 9.5, 0)
+"""
+ALL_RECORDED = load_config(overrides={"ingest": {"max_quarantine_share": 1.0}})  # most rows fail on purpose
+COLUMNS = "order_id, customer_id, ordered_at, product_id, is_merchandise, quantity, unit_price, discount_amount"
+TABLES = {"orders": ["order_id", "customer_id", "ordered_at"], "products": ["product_id", "is_merchandise"],
+          "order_lines": ["order_id", "product_id", "quantity", "unit_price", "discount_amount"]}
+
+
+def write_both(tmp_path):
+    """The same rows as a typed Parquet file and as the CSV text DuckDB writes for them."""
+    con = duckdb.connect()
+    con.execute(f"CREATE TABLE t AS SELECT * FROM (VALUES {ROWS}) v({COLUMNS})")
+    assert con.execute("SELECT typeof(ordered_at), typeof(quantity), typeof(is_merchandise) FROM t LIMIT 1"
+                       ).fetchone() == ("TIMESTAMP", "BIGINT", "BOOLEAN")
+    paths = {}
+    for fmt in ("parquet", "csv"):
+        paths[fmt] = tmp_path / f"lines.{fmt}"
+        con.execute(f"COPY t TO '{paths[fmt]}' (FORMAT {fmt})")
+    con.close()
+    return paths
+
+
+def contents(ws):
+    """Every canonical table and the quarantine, row by row, without the ingest id and the file's name."""
+    out = {t: ws.sql(f"SELECT * EXCLUDE (ingest_id) FROM {t} ORDER BY ALL")
+           for t in ("customers", "products", "orders", "order_lines")}
+    out["quarantine"] = ws.sql("SELECT row_number, column_name, reason FROM quarantine ORDER BY row_number")
+    return out
+
+
+@pytest.mark.parametrize("formats", [None, {"ordered_at": "%Y-%m-%d %H:%M:%S"}])
+def test_typed_parquet_gives_the_tables_and_reasons_its_text_gives(tmp_path, formats):
+    paths = write_both(tmp_path)
+    got = {}
+    for fmt, path in paths.items():
+        ws = open_workspace(tmp_path / f"ws-{fmt}")
+        mapping = {"tables": TABLES, **({"formats": formats} if formats else {})}
+        r = ingest(ws, path, mapping=mapping, config=ALL_RECORDED)
+        got[fmt] = (r.n_accepted, r.n_quarantined, r.n_duplicate), contents(ws)
+        ws.close()
+    assert got["parquet"] == got["csv"]
+    (counts, tables) = got["parquet"]
+    reasons = dict((row, reason) for row, _, reason in tables["quarantine"])
+    # rows 4-8 fail one check each; row 9 repeats row 1; row 3's fraction of a second reads without a format,
+    # and under a seconds-only format is quarantined, shown as written
+    assert reasons[4] == "ordered_at: expected a date from 1990-01-01 to 2199-12-31 (ingest.min_date, " \
+                         "ingest.max_date), got '1899-12-31 00:00:00'"
+    assert reasons[5] == "ordered_at: missing value, expected a date or timestamp"
+    assert reasons[6] == "quantity: expected a number greater than 0, got '0'"
+    assert reasons[7] == "unit_price: expected a finite number, got 'inf'"
+    assert reasons[8] == "unit_price: expected a number of at least 0, got '-1.5'"
+    if formats is None:
+        assert counts == (3, 5, 1) and 3 not in reasons
+        assert ("O2", "C2", __import__("datetime").datetime(2024, 1, 7, 11, 30, 0, 250000), "sale", None, None,
+                0.0, 0.0) == tuple(tables["orders"][1])
+    else:
+        assert counts == (2, 6, 1)
+        assert reasons[3] == "ordered_at: expected a date or timestamp, got '2024-01-07 11:30:00.25'"
+    assert tables["products"][:2] == [("P1", None, None, None, None, None, True, True),
+                                      ("P2", None, None, None, None, None, False, True)]
+
+
+def test_line_numbers_follow_the_file_whatever_lies_between_an_orders_lines(ws, tmp_path):
+    lines = tmp_path / "lines.csv"
+    lines.write_text("order_id,customer_id,ordered_at,product_id,quantity,unit_price\n"
+                     "O1,C1,2024-01-01,P1,1,2\n"   # row 1
+                     "O2,C1,2024-01-01,P1,1,2\n"   # row 2
+                     "O1,C1,2024-01-01,P2,1,2\n"   # row 3: O1's lines are rows 1 and 3
+                     "O3,C2,2024-01-02,P1,1,2\n"   # row 4
+                     "O3,C2,2024-01-02,P1,1,2\n"   # row 5: a duplicate of row 4
+                     "O3,C2,2024-01-02,P2,1,2\n"   # row 6
+                     "O4,C2,2024-01-03,P1,0,2\n"   # row 7: quarantined (quantity 0)
+                     "O4,C2,2024-01-03,P2,1,2\n"   # row 8
+                     "O4,C2,2024-01-03,P3,1,2\n"   # row 9
+                     "O5,C3,2024-01-04,P1,1,2\n")  # row 10
+    mapping = {"tables": {"orders": ["order_id", "customer_id", "ordered_at"], "products": ["product_id"],
+                          "order_lines": ["order_id", "product_id", "quantity", "unit_price"]}}
+    r = ingest(ws, lines, mapping=mapping)
+    assert (r.n_accepted, r.n_quarantined, r.n_duplicate) == (8, 1, 1)
+    # stored in file order, numbered within each order in file order
+    assert ws.sql("SELECT order_id, line_no, product_id FROM order_lines") == [
+        ("O1", 1, "P1"), ("O2", 1, "P1"), ("O1", 2, "P2"), ("O3", 1, "P1"), ("O3", 2, "P2"), ("O4", 1, "P2"),
+        ("O4", 2, "P3"), ("O5", 1, "P1")]
+    more = tmp_path / "more.csv"
+    more.write_text("order_id,customer_id,ordered_at,product_id,quantity,unit_price\n"
+                    "O5,C3,2024-01-04,P2,1,2\nO6,C3,2024-01-05,P1,1,2\nO5,C3,2024-01-04,P3,1,2\n")
+    ingest(ws, more, mapping=mapping)  # lines of a loaded order are numbered after the ones it has
+    assert ws.sql("SELECT order_id, line_no, product_id FROM order_lines WHERE order_id IN ('O5', 'O6') "
+                  "ORDER BY 1, 2") == [("O5", 1, "P1"), ("O5", 2, "P2"), ("O5", 3, "P3"), ("O6", 1, "P1")]
+
+
+def test_online_retail_parquet_reads_like_its_csv_text(tmp_path):
+    """The preset on typed columns (a DOUBLE customer id, a timestamp, an integer quantity): the same rows as
+    on the text of the same values."""
+    con = duckdb.connect()
+    con.execute("""CREATE TABLE t AS SELECT * FROM (VALUES
+        ('536365', '85123A', 'HEART', 6, TIMESTAMP '2010-12-01 08:26:00', 2.55, 17850.0, 'United Kingdom'),
+        ('536366', '22633', 'HAND WARMER', 6, TIMESTAMP '2010-12-01 08:28:00', 1.85, 12346.0, 'France'),
+        ('536367', '22633', 'HAND WARMER', 3, TIMESTAMP '2010-12-01 08:34:00', 1.85, 1e16, 'France'),
+        ('536368', 'POST', 'POSTAGE', 1, TIMESTAMP '2010-12-01 08:35:00', 18.0, 2.5, 'Norway'),
+        ('C536369', '22633', 'HAND WARMER', -1, TIMESTAMP '2010-12-01 09:00:00', 1.85, NULL, 'France'),
+        ('536370', '22633', 'HAND WARMER', 1, TIMESTAMP '2010-12-01 09:01:00.5', 1.85, 17850.0, 'France')
+        ) v(InvoiceNo, StockCode, Description, Quantity, InvoiceDate, UnitPrice, CustomerID, Country)""")
+    got = {}
+    for fmt in ("parquet", "csv"):
+        path = tmp_path / f"retail.{fmt}"
+        con.execute(f"COPY t TO '{path}' (FORMAT {fmt})")
+        ws = open_workspace(tmp_path / f"ws-{fmt}")
+        ingest(ws, path, preset="online-retail", config=ALL_RECORDED)
+        got[fmt] = contents(ws)
+        ws.close()
+    assert got["parquet"] == got["csv"]
+    assert [c[0] for c in got["parquet"]["customers"]] == ["12346", "17850", "1e+16", "2.5"]
+    # the preset reads dates to the second: a fraction is quarantined, shown as written
+    assert got["parquet"]["quarantine"] == [
+        (6, "ordered_at", "ordered_at: expected a date or timestamp, got '2010-12-01 09:01:00.5'")]
+
+
+def test_typed_extremes_read_like_their_text(tmp_path):
+    """Values at the edges of the shortcut (infinite and far timestamps, int64's ends, NaN, -0.0) take the text
+    path inside the same expression: the same rows and reasons as the CSV text of the same values."""
+    good = "TIMESTAMP '2024-01-05 10:00:00'"
+    edges = [("'infinity'::TIMESTAMP", "1", "2.0"), ("TIMESTAMP '0001-01-01 00:00:00'", "1", "2.0"),
+             ("TIMESTAMP '9999-12-31 23:59:59.999999'", "1", "2.0"), (good, "-9223372036854775808", "2.0"),
+             (good, "9223372036854775807", "2.0"), (good, "1", "'nan'::DOUBLE"), (good, "1", "-0.0"),
+             (good, "9007199254740993", "1e300")]
+    rows = ", ".join(f"('O{i}', 'C1', {t}, 'P1', true, CAST({q} AS BIGINT), CAST({p} AS DOUBLE), 0)"
+                     for i, (t, q, p) in enumerate(edges))
+    con = duckdb.connect()
+    con.execute(f"CREATE TABLE t AS SELECT * FROM (VALUES {rows}) v({COLUMNS})")
+    got = {}
+    for fmt in ("parquet", "csv"):
+        path = tmp_path / f"edges.{fmt}"
+        con.execute(f"COPY t TO '{path}' (FORMAT {fmt})")
+        ws = open_workspace(tmp_path / f"ws-{fmt}")
+        ingest(ws, path, mapping={"tables": TABLES}, config=ALL_RECORDED)
+        got[fmt] = contents(ws)
+        ws.close()
+    assert got["parquet"] == got["csv"]
+    reasons = {row: reason for row, _, reason in got["parquet"]["quarantine"]}
+    assert reasons[1].endswith("got 'infinity'") and reasons[2].endswith("got '0001-01-01 00:00:00'")
+    assert reasons[4] == "quantity: expected a number greater than 0, got '-9223372036854775808'"
+    assert reasons[6] == "unit_price: expected a finite number, got 'nan'"
+    assert [r[:2] for r in got["parquet"]["order_lines"]] == [("O4", 1), ("O6", 1), ("O7", 1)]
