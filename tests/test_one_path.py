@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import importlib.util
 import json
 import shutil
 import warnings
@@ -289,15 +290,63 @@ def test_the_live_service_runs_no_stage_logic_of_its_own():
     assert sorted(m for m in got if m.startswith(stage_modules)) == []
 
 
+def _calls(path: Path, name: str) -> list[int]:
+    """Lines of ``path`` that call a function called ``name`` (``name(...)`` or ``x.name(...)``)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return [n.lineno for n in ast.walk(tree) if isinstance(n, ast.Call) and (
+        (isinstance(n.func, ast.Name) and n.func.id == name) or (isinstance(n.func, ast.Attribute)
+                                                                 and n.func.attr == name))]
+
+
 def test_stages_run_in_one_place():
-    """Only the runner calls a stage's run (``.fn(ctx)`` / ``.run(ctx)``); nothing else loops over STAGES."""
-    callers = []
+    """Only the runner calls a stage's run (``.fn(ctx)`` / ``.run(ctx)``) or orders the stages (``ordered``): no
+    engine (Spark included) keeps a step list of its own; batch runs go through ``run_stages``."""
+    callers, orderers = [], []
     for p in SRC.rglob("*.py"):
         text = p.read_text(encoding="utf-8")
         if p.name != "runner.py" and (".fn(ctx)" in text or "stage.run(ctx)" in text):
             callers.append(str(p.relative_to(SRC)))
-    assert callers == []
+        if p.name != "runner.py" and _calls(p, "ordered"):
+            orderers.append(f"{p.relative_to(SRC)}:{_calls(p, 'ordered')}")
+    assert callers == [] and orderers == []
     assert "stage.run(ctx)" in (SRC / "runner.py").read_text(encoding="utf-8")
+    # the Spark engine's run is the pipeline's run: it calls run_pipeline and supplies executors
+    assert _calls(SRC / "spark" / "_run.py", "run_pipeline") and not _calls(SRC / "spark" / "_run.py", "start_run")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("pyspark") is None, reason="pyspark not importable")
+def test_the_spark_engine_is_driven_by_the_runner_with_the_registered_stages(tmp_path, monkeypatch):
+    """``run_spark`` hands ``runner.run_stages`` the registered stages, in their order, with Spark's executors
+    bound as the ``run`` of clv, segments, churn and baskets and every other stage as registered; the stages
+    Spark has no executor for are not wanted, and the run's record names them. No JVM: the runner is a spy."""
+    from shopseg import pipeline
+    from shopseg.spark import _io, run_spark
+
+    seen = {}
+
+    def spy(ctx, stages, wanted, progress=None, record=None):
+        seen.update(stages=list(stages), wanted=list(wanted), run_id=ctx.run_id)
+        return record
+
+    monkeypatch.setattr(pipeline, "run_stages", spy)
+    monkeypatch.setattr(_io, "read_inputs", lambda spark, folder, tables=None: {})  # no Spark views to make
+    ws = open_workspace(tmp_path / "ws")
+    try:
+        res = run_spark(ws, "2024-12-31", spark=object(), work_dir=tmp_path / "exchange")
+        assert [s.name for s in seen["stages"]] == [s.name for s in STAGES]
+        assert seen["wanted"] == ["clv", "segments", "churn", "baskets"] and seen["run_id"] == res.run_id
+        for stage, registered in zip(seen["stages"], STAGES):
+            owner = type(getattr(stage.run, "__self__", None)).__name__
+            if stage.name in seen["wanted"]:
+                assert owner == "SparkEngine" and stage.run.__name__ == stage.name
+                assert (stage.after, stage.needs) == (registered.after, registered.needs)
+            else:
+                assert stage.run is registered.run
+        assert res.status == "done" and list(res.stages) == ["spark"]
+        assert res.stages["spark"]["not_run"] == ["reviews", "drift", "recommend", "measure", "act"]
+        assert (tmp_path / "exchange" / "input" / "orders.parquet").is_file()  # the reader exported the tables
+    finally:
+        ws.close()
 
 
 def test_a_failed_runs_model_files_go_with_it_and_are_never_loaded(demo, tmp_path):

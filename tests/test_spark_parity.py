@@ -260,7 +260,8 @@ WHO = ["geo", "interest", "age_band", "gender"]  # schemes of the default config
 def test_geo_interest_age_band_and_gender_segments_equal_the_duckdb_engines(shop, duck, spark_run):
     ws, _ = shop
     res, stages, _ = spark_run
-    assert stages["schemes"]["schemes"] == WHO  # computed on the stored run by their DuckDB code (spark/_schemes)
+    # computed on the stored run by their DuckDB code (spark/_schemes), inside the segments stage
+    assert stages["segments"]["schemes"] == WHO
     got = ws.df("SELECT customer_id, scheme, segment FROM segments WHERE run_id = ?", [res.run_id]).pivot(
         index="customer_id", columns="scheme", values="segment")
     want = duck[0].segments.set_index("customer_id")

@@ -6,11 +6,14 @@ contract: ``name``, ``after``, ``run(ctx) -> dict`` of notes, optionally ``state
 and ``score``); a stage whose input tables are empty is skipped with a note, not a
 crash.  Stages are registered in :data:`STAGES`; capabilities add theirs by
 :func:`register`, and :func:`shopseg.runner.run_stages` orders them from ``after``.
+Another engine (Spark) runs through the same function: it supplies executors for some
+stages (:class:`shopseg.runner.Engine`), not a stage list of its own.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -19,7 +22,7 @@ from typing import Callable, Sequence
 from . import __version__
 from .config import Config, load_config
 from .errors import ConfigError, ShopsegError
-from .runner import Runs, Stage, run_stages
+from .runner import Engine, Runs, Stage, bind, run_stages
 from .workspace import Workspace, run_of_file
 
 
@@ -165,11 +168,15 @@ def run_pipeline(
     stages: Sequence[str] | None = None,
     progress: Callable[[str, str], None] | None = None,
     refit: bool = False,
+    engine: Engine | None = None,
 ) -> RunResult:
     """Run the registered stages (or only ``stages``) as of ``as_of``; record the run in ``runs``.
 
     ``refit``: fit every learned model anew instead of reusing a stored one whose inputs
-    have not drifted (:mod:`shopseg.refit`).
+    have not drifted (:mod:`shopseg.refit`).  ``engine``: do the stages' work on another engine
+    (:class:`shopseg.runner.Engine`; :func:`shopseg.spark.run_spark` passes Spark's): the registered
+    stages it has an executor for run, in the same order and the same transactions; the record's first
+    entry (named after the engine) holds its reader's time and the stages it does not run.
     """
     from . import stages as _stages  # noqa: F401  (registers the capabilities' stages)
 
@@ -179,6 +186,13 @@ def run_pipeline(
     unknown = [s for s in wanted if s not in {x.name for x in STAGES}]
     if unknown:
         raise ConfigError(f"Unknown stage(s) {', '.join(unknown)}; expected some of {', '.join(s.name for s in STAGES)}.")
+    not_run: list[str] = []
+    if engine is not None:
+        not_run = [s for s in wanted if s not in engine.executors]
+        if stages and not_run:
+            raise ConfigError(f"The {engine.name} engine runs the stages {', '.join(engine.executors)}. "
+                              f"Got {', '.join(not_run)} instead.", hint="Run those with the DuckDB engine.")
+        wanted = [s for s in wanted if s in engine.executors]
     previous = ws.latest_run_id()
     run_id = start_run(ws, when, cfg, seed)
     ctx = RunContext(ws=ws, run_id=run_id, as_of=when, config=cfg, seed=seed, previous_run_id=previous,
@@ -186,7 +200,9 @@ def run_pipeline(
     record: dict[str, dict] = {}
     status = "done"
     try:
-        run_stages(ctx, STAGES, wanted, progress, record)
+        if engine is not None:
+            _open_engine(engine, ctx, record, not_run, progress)
+        run_stages(ctx, bind(STAGES, engine), wanted, progress, record)
     except BaseException:
         status = "failed"
         try:
@@ -195,6 +211,26 @@ def run_pipeline(
             pass
         raise
     finally:
-        ws.con.execute("UPDATE runs SET stages = ?, status = ? WHERE run_id = ?",
-                       [json.dumps(record, default=str), status, run_id])
+        try:
+            if engine is not None:
+                engine.close()
+        finally:
+            ws.con.execute("UPDATE runs SET stages = ?, status = ? WHERE run_id = ?",
+                           [json.dumps(record, default=str), status, run_id])
     return RunResult(run_id=run_id, as_of=when, stages=record, status=status)
+
+
+def _open_engine(engine: Engine, ctx: RunContext, record: dict, not_run: list[str],
+                 progress: Callable[[str, str], None] | None) -> None:
+    """The engine's reader, timed as the record's first entry, which also names the stages it does not run."""
+    if progress:
+        progress(engine.name, "start")
+    t0 = time.perf_counter()
+    notes = engine.open(ctx) or {}
+    entry = {"status": "done", "seconds": round(time.perf_counter() - t0, 3), "engine": engine.name, **notes}
+    if not_run:
+        entry.update(not_run=not_run, note=f"not run on {engine.name} (no executor there; the DuckDB engine "
+                                           f"runs them): {', '.join(not_run)}")
+    record[engine.name] = entry
+    if progress:
+        progress(engine.name, "done")

@@ -13,8 +13,8 @@ A stage (:class:`Stage`) declares
   the scores of the stages before it (the segments' value tiers rank by the CLV stage's value).
 
 The runner is the only place stages run: :func:`run_stages` for a batch run
-(:func:`shopseg.pipeline.run_pipeline`) and :func:`load_states` + :func:`score` for the live path
-(:mod:`shopseg.serve.live`).  The runner hands a stage the run of each input table (:meth:`Runs.of`,
+(:func:`shopseg.pipeline.run_pipeline`, on DuckDB or on another :class:`Engine`: Spark) and
+:func:`load_states` + :func:`score` for the live path (:mod:`shopseg.serve.live`).  The runner hands a stage the run of each input table (:meth:`Runs.of`,
 :meth:`Runs.before`) so it need not look up "the newest run of table X" itself (the features, segments,
 drift, churn and the live states take it from there; baskets, recommend and act still look up a previous
 run's rows themselves).
@@ -30,9 +30,9 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
 from .errors import ConfigError, ModelFitError
 
@@ -119,6 +119,40 @@ def table_run(ws, table: str, at_most: int | None = None, where: str = "") -> in
     return None if v is None else int(v)
 
 
+class Engine(Protocol):
+    """Where a batch run's stage work runs when it is not this process's DuckDB (Spark: :mod:`shopseg.spark`).
+
+    An engine supplies executors, not a stage list: ``executors`` maps a registered stage's name to a
+    ``run(ctx)`` doing that stage's work on the engine and writing the run's outputs to the workspace (inside
+    the runner's per-stage transaction); :func:`bind` puts them in the registered stages' place, so the order,
+    ``needs``, tables, transactions, timing and failure handling are the runner's. A registered stage without
+    an executor does not run on the engine (the run's record says which). ``open(ctx)`` is the engine's
+    reader (make the workspace's inputs readable to it; returns notes for the run's record), ``close()``
+    releases what ``open`` took, whatever happened.
+    """
+
+    name: str
+    executors: Mapping[str, Callable[..., dict | None]]
+
+    def open(self, ctx) -> dict: ...
+
+    def close(self) -> None: ...
+
+
+def bind(stages: Sequence[Stage], engine: Engine | None) -> list[Stage]:
+    """The stages with ``run`` replaced by ``engine``'s executor where it has one (all of them as they are
+    without an engine); name, ``after``, ``needs``, tables, ``state`` and ``score`` stay the registered ones.
+
+    >>> class Toy:
+    ...     name, executors = "toy", {"b": lambda ctx: {"on": "toy"}}
+    >>> [s.run(None) for s in bind([Stage("a", lambda ctx: {"on": "duckdb"}), Stage("b", lambda ctx: {})], Toy())]
+    [{'on': 'duckdb'}, {'on': 'toy'}]
+    """
+    if engine is None:
+        return list(stages)
+    return [replace(s, fn=engine.executors[s.name]) if s.name in engine.executors else s for s in stages]
+
+
 # -- a batch run ------------------------------------------------------------------------------------------------
 
 def run_stages(ctx, stages: Sequence[Stage], wanted: Sequence[str],
@@ -199,4 +233,4 @@ def score(served: ServedRun, reader, customers: Sequence[str], as_of: datetime,
     return earlier
 
 
-__all__ = ["Runs", "ServedRun", "Stage", "load_states", "ordered", "run_stages", "score", "table_run"]
+__all__ = ["Engine", "Runs", "ServedRun", "Stage", "bind", "load_states", "ordered", "run_stages", "score", "table_run"]

@@ -66,28 +66,16 @@ def run(
             _incremental(ws, as_of, cfg if config is not None else None, stage, refit, engine, report)
             return
 
-        if engine == "spark":
-            from ..spark import run_spark
-
-            if stage:
-                raise ConfigError("--stage does not apply to --engine spark, which runs its own stages.",
-                                  hint="See docs/scale.md for what the Spark engine runs.")
-            from ..spark._session import resource_error
-
-            with console.status(f"Spark ({master or 'local[2]'}): features, segments, baskets ..."):
-                try:
-                    result = run_spark(ws, as_of, config=cfg, seed=seed, master=master)
-                except Exception as e:  # noqa: BLE001 - a Java failure that says which resource ran out
-                    if resource_error(e) is None:
-                        raise
-                    raise resource_error(e) from e
-            _said_run(result)
-            if report:
-                from ..report import build_report
-
-                _said_report(build_report(ws, result.run_id))
-            return
         names = list(stage) if stage else [s.name for s in STAGES]
+        on = None  # the DuckDB engine: each stage's own run; Spark: its executors, through the same runner
+        if engine == "spark":
+            from ..spark import require_pyspark
+
+            require_pyspark()
+            from ..spark._run import SparkEngine
+
+            on = SparkEngine(master=master)
+            names = [on.name] + [n for n in names if n in on.executors or stage]
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                       TimeElapsedColumn(), console=console, transient=False,
                       disable=out.out.json or out.out.verbosity < 0) as bar:
@@ -110,8 +98,17 @@ def run(
                 bar.update(task, description=f"stage {current[0]}: {text}")
 
             with _warnings_in_words(), listening(inside):
-                result = run_pipeline(ws, as_of, config=cfg, seed=seed, stages=stage, progress=progress,
-                                      refit=refit)
+                try:
+                    result = run_pipeline(ws, as_of, config=cfg, seed=seed, stages=stage, progress=progress,
+                                          refit=refit, engine=on)
+                except Exception as e:  # noqa: BLE001 - a Java failure that says which resource ran out
+                    if on is None:
+                        raise
+                    from ..spark._session import resource_error
+
+                    if resource_error(e) is None:
+                        raise
+                    raise resource_error(e) from e
         _said_run(result)
         if report:
             from ..report import build_report

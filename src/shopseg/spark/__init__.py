@@ -1,9 +1,11 @@
 """The same pipeline on Apache Spark, for shops that outgrow one machine.
 
-``shopseg run --engine spark`` exports the workspace's canonical tables to
-Parquet, runs the stages on Spark (:mod:`shopseg.spark.engine`) and loads the
-Parquet results back into the workspace as a run, so the report and the API
-read them like any other run.  On a cluster the same functions read and write
+``shopseg run --engine spark`` is the ordinary run (:func:`shopseg.pipeline.run_pipeline`,
+the one runner) with the Spark engine (:class:`shopseg.spark._run.SparkEngine`): it exports the
+workspace's canonical tables to Parquet, runs the registered stages it has an executor for on
+Spark (:mod:`shopseg.spark.engine`, :mod:`shopseg.spark._predict`) and loads each stage's
+Parquet results back into the workspace as the run's rows, so the report and the API read
+them like any other run.  On a cluster the same functions read and write
 object-storage paths (``docs/scale.md``).
 
 One definition per rule, two engines:
@@ -30,7 +32,7 @@ import importlib.util
 
 from ..errors import ShopsegError
 
-__all__ = ["require_pyspark", "spark_session", "SparkTables", "export_parquet", "run_spark",
+__all__ = ["require_pyspark", "spark_session", "SparkTables", "export_parquet", "run_spark", "SparkEngine",
            "spark_customer_features", "spark_clv", "spark_churn"]
 
 _LAZY = {
@@ -38,6 +40,7 @@ _LAZY = {
     "SparkTables": "._sql",
     "export_parquet": "._io",
     "run_spark": "._run",
+    "SparkEngine": "._run",
     "spark_customer_features": ".engine",
     "spark_clv": "._predict",
     "spark_churn": "._predict",

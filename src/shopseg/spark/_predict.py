@@ -99,7 +99,9 @@ def spark_cutoff_frame(tables, cutoff, horizon_days: int, config: Config | None 
     kinds = {"customer_id": StringType(), "has_orders": BooleanType()}
     fields = [StructField(c, kinds.get(c, DoubleType())) for c in f.columns if c not in NOT_FEATURES or c in kinds]
     f = f.select(*[F.col(f"`{x.name}`") for x in fields])
-    num = f.mapInPandas(lambda it: (numeric_features(p) for p in it), StructType(fields)).cache()
+    from ._session import materialize
+
+    num = materialize(f.mapInPandas(lambda it: (numeric_features(p) for p in it), StructType(fields)))
     gap = num.where("purchase_days >= 2").agg(F.percentile("mean_days_between_orders", 0.5)).first()[0]
     shop_gap = float(gap) if gap is not None else float(horizon_days)
     out = StructType(fields + [StructField("usual_gap_days", DoubleType()),

@@ -1,142 +1,156 @@
-"""``shopseg run --engine spark``: one run of the Spark stages, stored in the workspace like any run.
+"""``shopseg run --engine spark``: a run of the registered stages with Spark executors, through the one runner.
 
-Steps, each timed in ``runs.stages``: export the canonical tables to Parquet; then
-the registered stages (:mod:`shopseg.stages`) that Spark has an executor for, in the
-runner's order (:func:`shopseg.runner.ordered`): CLV (BG/NBD + Gamma-Gamma), features
-and segments, churn (MLlib gradient-boosted trees), frequent itemsets and rules; Parquet
-results loaded back as run ``run_id`` of the same output tables, and the
-segment profiles (means, z-scores, cluster names) computed from the stored
-rows by the DuckDB engine's own functions, so the report and the API read a
-Spark run exactly as they read a DuckDB one.
+:func:`run_spark` is :func:`shopseg.pipeline.run_pipeline` with :class:`SparkEngine`: the same run record,
+stage order (``after``), per-stage transaction and timing, progress, and on failure the same discarding of the
+run's outputs and models. The engine supplies, for the stages it has an executor for, their work on Spark
+(:meth:`SparkEngine.clv`: BG/NBD + Gamma-Gamma; :meth:`~SparkEngine.segments`: features, RFM, lifecycle,
+value tiers, clusters; :meth:`~SparkEngine.churn`: MLlib gradient-boosted trees; :meth:`~SparkEngine.baskets`:
+FP-growth itemsets and rules), and its reader and writer:
+
+- reader (:meth:`SparkEngine.open`, before the first stage): the workspace's canonical tables exported to
+  Parquet and read as Spark views; its time and the stages Spark does not run (reviews, drift, recommend,
+  measure, act: no executor) are the record's first entry, ``spark``;
+- writer (each executor, inside its stage's transaction): the stage's Spark frames written to Parquet and
+  loaded back as this run's rows of the same output tables, so the report and the API read a Spark run as
+  they read a DuckDB one. The segments stage then computes, on its stored rows and by the DuckDB engine's own
+  functions, the segment profiles (means, z-scores, cluster names) and the schemes Spark does not compute
+  (geo, interest, demographics: :mod:`shopseg.spark._schemes`), as its DuckDB counterpart writes them.
 """
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
-import time
 from pathlib import Path
 from typing import Callable
 
 import pandas as pd
 
-from ..config import Config, load_config
-from ..pipeline import RunResult, default_as_of, parse_as_of, registered_stages, start_run
-from ..runner import ordered
+from ..config import Config
+from ..pipeline import RunResult, run_pipeline
 
-# export, the registered stages Spark executes (in the runner's order), import, profiles
-SPARK_STAGES = ("export", "clv", "segments", "churn", "baskets", "import", "profiles")
 # the output tables a Spark run fills (every one of them gets rows for the run)
 OUTPUT_TABLES = ("customer_features", "segments", "rfm_scores", "clv", "churn_scores", "churn_validation",
                  "frequent_itemsets", "association_rules", "segment_profiles")
 
 
-def run_spark(ws, as_of=None, *, config: Config | None = None, seed: int = 0, master: str | None = None,
-              work_dir=None, progress: Callable[[str, str], None] | None = None, spark=None) -> RunResult:
-    """Run features, RFM, lifecycle, value tiers, clusters, CLV, churn and baskets on Spark; store them as a run.
+class SparkEngine:
+    """The Spark engine of a batch run (:class:`shopseg.runner.Engine`): executors for clv, segments, churn
+    and baskets, the Parquet export as reader and the Parquet import as writer.
 
-    ``master``: Spark master URL (``local[2]`` by default).  ``work_dir`` holds the
-    Parquet exchange (a temp folder, removed afterwards, by default).  ``spark``: an
-    existing session to use (tests share one).
+    ``master``: Spark master URL (``local[2]`` by default); ``work_dir``: the Parquet exchange (``input/``,
+    ``output/``; a temp folder, removed by :meth:`close`, by default); ``spark``: a session to use (tests
+    share one; otherwise one is started for the run's size and left to the process).
+    """
+
+    name = "spark"
+
+    def __init__(self, *, master: str | None = None, work_dir=None, spark=None):
+        self.master, self.session = master, spark
+        self._own_dir = work_dir is None
+        self.root = Path(work_dir) if work_dir is not None else None  # made by open() when not given
+        self.executors = {"clv": self.clv, "segments": self.segments, "churn": self.churn, "baskets": self.baskets}
+        self.tables = None
+        self.clv_path: str | None = None  # this run's clv Parquet: value tiers rank by it
+        self.features = None  # this run's Spark customer features: churn scores them
+
+    # -- reader and writer --------------------------------------------------------------------------------
+
+    def open(self, ctx) -> dict:
+        """The reader: the canonical tables to Parquet, read back as Spark views (a session started if none)."""
+        from ._io import export_parquet, read_inputs
+        from ._session import spark_session
+        from ._sql import SparkTables
+
+        if self.root is None:
+            self.root = Path(tempfile.mkdtemp(prefix="shopseg-spark-run-"))
+        rows = sum(export_parquet(ctx.ws, self.root / "input").values())
+        if self.session is None:
+            self.session = spark_session(self.master, tmp_dir=self.root / "spark",
+                                         rows=ctx.ws.scalar("SELECT count(*) FROM order_lines"))
+        self.tables = SparkTables(self.session, read_inputs(self.session, self.root / "input"))
+        return {"exported_rows": rows}
+
+    def close(self) -> None:
+        if self._own_dir and self.root is not None:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def _store(self, ctx, frames: dict) -> dict[str, str]:
+        """The writer: Spark frames to Parquet, then stored as this run's rows of the tables of their names."""
+        from ._io import import_outputs, write_outputs
+
+        paths = write_outputs(frames, self.root / "output")
+        import_outputs(ctx.ws, ctx.run_id, paths)
+        return paths
+
+    # -- executors: each a registered stage's run(ctx) on Spark -------------------------------------------
+
+    def clv(self, ctx) -> dict:
+        from ._predict import spark_clv
+
+        sdf, out = spark_clv(self.tables, ctx.as_of, ctx.config, seed=ctx.seed)
+        self.clv_path = self._store(ctx, {"clv": sdf})["clv"]
+        return {"engine": "spark", "rows": out["customers"], "fit_rows": out["fit_rows"],
+                "model": ctx.config["clv.model"],
+                **{k: round(v, 4) for k, v in out["transaction_model"].params_.items()}}
+
+    def segments(self, ctx) -> dict:
+        from ._schemes import duckdb_schemes
+        from .engine import spark_segments
+
+        clv = self.session.read.parquet(self.clv_path) if self.clv_path else None
+        out = spark_segments(self.tables, ctx.as_of, ctx.config, seed=ctx.seed, clv=clv)
+        self.features = out["frames"]["customer_features"]
+        self._store(ctx, out["frames"])
+        w, cl = out["windows"], out["clusters"]
+        notes = {"engine": "spark", "customers": ctx.ws.scalar(
+                     "SELECT count(*) FROM customer_features WHERE run_id = ?", [ctx.run_id]),
+                 "k": cl["k"], "silent_days": w["silent_days"], "churned_days": w["churned_days"]}
+        notes.update(_profiles(ctx.ws, ctx.run_id, w, cl, ctx.config))
+        notes.update(duckdb_schemes(ctx.ws, ctx.run_id, ctx.as_of, ctx.config))
+        return notes
+
+    def churn(self, ctx) -> dict:
+        from ._predict import spark_churn
+
+        # a tiny shop or a single class raises ModelFitError: the runner skips the stage with the reason
+        scores, valid, out = spark_churn(self.tables, ctx.as_of, ctx.config, features=self.features)
+        self._store(ctx, {"churn_scores": scores, "churn_validation": valid})
+        return {"engine": "spark", "model": "spark-gbt", "horizon_days": out["horizon"]["horizon_days"],
+                "roc_auc": round(float(out["figures"]["roc_auc"]), 4), "n_train": out["n_train"],
+                "n_valid": out["n_valid"], "n_scored": out["n_scored"]}
+
+    def baskets(self, ctx) -> dict:
+        from .engine import spark_itemsets
+
+        its, rules, n, _ = spark_itemsets(self.tables, ctx.as_of, ctx.config)
+        self._store(ctx, {"frequent_itemsets": its, "association_rules": rules})
+        return {"engine": "spark", "baskets": n}
+
+
+def run_spark(ws, as_of=None, *, config: Config | None = None, seed: int = 0, master: str | None = None,
+              work_dir=None, progress: Callable[[str, str], None] | None = None, spark=None,
+              stages=None) -> RunResult:
+    """Run the registered stages Spark has an executor for (clv, segments, churn, baskets) on Spark, through
+    :func:`shopseg.pipeline.run_pipeline`; stored as a run of the workspace like any other.
+
+    ``master``, ``work_dir``, ``spark``: see :class:`SparkEngine`; ``stages``: only these (each must have a
+    Spark executor).
     """
     from . import require_pyspark
 
     require_pyspark()
-    from ._io import export_parquet, import_outputs, read_inputs, write_outputs
-    from ._session import spark_session
-    from ._sql import SparkTables
-    from ..errors import ModelFitError
-    from ._predict import spark_churn, spark_clv
-    from ._schemes import duckdb_schemes
-    from .engine import spark_itemsets, spark_segments
-
-    cfg = config or load_config()
-    when = parse_as_of(as_of) if as_of is not None else default_as_of(ws)
-    run_id = start_run(ws, when, cfg, seed)
-    own_dir = work_dir is None
-    root = Path(work_dir) if work_dir is not None else Path(tempfile.mkdtemp(prefix="shopseg-spark-run-"))
-    record: dict[str, dict] = {}
-    status = "failed"
-    facts: dict = {}
-
-    def step(name: str, fn):
-        if progress:
-            progress(name, "start")
-        t0 = time.perf_counter()
-        notes = fn() or {}
-        record[name] = {"status": "done", "seconds": round(time.perf_counter() - t0, 3), "engine": "spark", **notes}
-        if progress:
-            progress(name, "done")
-
-    facts["paths"] = {}
-    try:
-        step("export", lambda: {"rows": sum(export_parquet(ws, root / "input").values())})
-        session = spark or spark_session(master, tmp_dir=root / "spark", rows=ws.scalar("SELECT count(*) FROM order_lines"))
-        tables = SparkTables(session, read_inputs(session, root / "input"))
-
-        def segments():
-            clv_path = facts["paths"].get("clv")  # the CLV step ran first: value tiers rank by it
-            out = spark_segments(tables, when, cfg, seed=seed,
-                                 clv=session.read.parquet(clv_path) if clv_path else None)
-            facts.update(out)
-            facts["paths"].update(write_outputs(out["frames"], root / "output"))
-            w, cl = out["windows"], out["clusters"]
-            return {"customers": out["frames"]["customer_features"].count(), "k": cl["k"],
-                    "silent_days": w["silent_days"], "churned_days": w["churned_days"]}
+    return run_pipeline(ws, as_of, config=config, seed=seed, stages=stages, progress=progress,
+                        engine=SparkEngine(master=master, work_dir=work_dir, spark=spark))
 
 
-        def clv():
-            sdf, out = spark_clv(tables, when, cfg, seed=seed)
-            facts["paths"].update(write_outputs({"clv": sdf}, root / "output"))
-            return {"rows": out["customers"], "fit_rows": out["fit_rows"], "model": cfg["clv.model"],
-                    **{k: round(v, 4) for k, v in out["transaction_model"].params_.items()}}
-
-        def churn():
-            try:  # a tiny shop or a single class: skipped with the reason, as the DuckDB pipeline does
-                scores, valid, out = spark_churn(tables, when, cfg,
-                                                 features=facts["frames"]["customer_features"])
-            except ModelFitError as e:
-                return {"status": "skipped", "reason": e.message}
-            facts["paths"].update(write_outputs({"churn_scores": scores, "churn_validation": valid},
-                                                root / "output"))
-            return {"model": "spark-gbt", "horizon_days": out["horizon"]["horizon_days"],
-                    "roc_auc": round(float(out["figures"]["roc_auc"]), 4), "n_train": out["n_train"],
-                    "n_valid": out["n_valid"], "n_scored": out["n_scored"]}
-
-
-        def baskets():
-            its, rules, n, _ = spark_itemsets(tables, when, cfg)
-            facts["paths"].update(write_outputs({"frequent_itemsets": its, "association_rules": rules},
-                                                root / "output"))
-            return {"baskets": n}
-
-        # the registered stages Spark has an executor for, in the runner's order (clv, segments, churn, baskets)
-        executors = {"segments": segments, "clv": clv, "churn": churn, "baskets": baskets}
-        for stage in ordered(registered_stages()):
-            if stage.name in executors:
-                step(stage.name, executors[stage.name])
-        with ws.transaction():
-            step("import", lambda: import_outputs(ws, run_id, facts["paths"]))
-            step("profiles", lambda: _profiles(ws, run_id, facts, cfg))
-            step("schemes", lambda: duckdb_schemes(ws, run_id, when, cfg))
-        status = "done"
-    finally:
-        ws.con.execute("UPDATE runs SET stages = ?, status = ? WHERE run_id = ?",
-                       [json.dumps(record, default=str), status, run_id])
-        if own_dir:
-            shutil.rmtree(root, ignore_errors=True)
-    return RunResult(run_id=run_id, as_of=when, stages=record, status=status)
-
-
-def _profiles(ws, run_id: int, facts: dict, cfg: Config) -> dict:
+def _profiles(ws, run_id: int, windows: dict, cl: dict, cfg: Config) -> dict:
     """segment_profiles of the stored Spark run, by the DuckDB engine's functions."""
     from ..segment.profile import name_clusters, segment_profiles
 
     feats = ws.df("SELECT * EXCLUDE (run_id) FROM customer_features WHERE run_id = ? ORDER BY customer_id", [run_id])
     wide = ws.df("SELECT customer_id, scheme, segment FROM segments WHERE run_id = ?", [run_id]) \
         .pivot(index="customer_id", columns="scheme", values="segment").reindex(feats["customer_id"])
-    windows, cl = facts["windows"], facts["clusters"]
     model = cl["model"]
     curve = model.k_curve_.replace({float("nan"): None}).to_dict(orient="records")
     extra = {

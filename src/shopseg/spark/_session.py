@@ -60,6 +60,18 @@ def shuffle_partitions_for(rows: int | None, local: bool, cores: int) -> int:
     return max(2 * cores, -(-int(rows) // ROWS_PER_PARTITION))
 
 
+def materialize(sdf):
+    """``sdf`` computed once and kept on the executors with its lineage cut (``localCheckpoint``).
+
+    The customer features are one transpiled SQL query whose CTEs Spark inlines: a plan of some 2,000 lines
+    that every later query over the frame (segments, churn frames) planned again, and matched against the
+    cached frames, before running: most of the parity shop's Spark time was that planning (docs/scale.md,
+    "Test time"). Over a materialized frame a later query plans a scan. The rows are the same; as for a
+    cached frame, a lost executor loses them (local mode has one).
+    """
+    return sdf.localCheckpoint(eager=True)
+
+
 def _bytes(memory: str) -> int:
     """Bytes of a JVM memory setting ("8192m", "1g", "512k", or bytes)."""
     units = {"k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}

@@ -269,7 +269,9 @@ def spark_segments(tables: SparkTables, as_of, config: Config | None = None, *, 
     from pyspark.sql import functions as F
 
     cfg = config or load_config()
-    feats = features if features is not None else spark_customer_features(tables, as_of, cfg).cache()
+    from ._session import materialize
+
+    feats = features if features is not None else materialize(spark_customer_features(tables, as_of, cfg))
     rv = spark_rfm_value(feats, cfg, clv=clv).cache()
     lc, windows = spark_lifecycle(tables, feats, as_of, cfg)
     labels, cl = spark_clusters(feats, cfg, seed=seed)
