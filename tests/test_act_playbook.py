@@ -412,7 +412,7 @@ def test_why_left_out_says_the_cooldown_and_the_budget(ws):
     from shopseg.act.why_not import why_not_planned
 
     got = why_not_planned(ws, 2, "c2", config=cfg)
-    assert got[0] == "hello: eligible, but contacted on 2024-06-20, inside its 30-day cooldown."
+    assert got[0] == "hello: eligible, but had an action (treatment or control) on 2024-06-20, inside its 30-day cooldown."
     got = why_not_planned(ws, 2, "c5", config=cfg)
     assert got[0].endswith("or the budget (act.budget 1.00) went to customers worth more per unit of cost.")
 

@@ -66,16 +66,16 @@ def why_not_planned(ws, run_id: int, customer_id: str, config: Config | None = N
             [str(customer_id), int(run_id), as_of, as_of, int(c.cooldown_days)]).fetchone()[0] \
             if ws.has_table("actions") else None
         if last is not None:
-            eligible.append(f"{c.name}: eligible, but contacted on {last:%Y-%m-%d}, inside its {c.cooldown_days}-day "
-                       "cooldown.")
+            eligible.append(f"{c.name}: eligible, but had an action (treatment or control) on {last:%Y-%m-%d}, "
+                            f"inside its {c.cooldown_days}-day cooldown.")
         elif net_spend is not None and net_spend <= 0:
-            eligible.append(f"{c.name}: eligible, but their net spend is {net_spend:,.2f} (returns and cancellations "
-                       "took back the purchases): a response is worth nothing.")
+            eligible.append(f"{c.name}: eligible, but their net spend is {net_spend:,.2f} (returns and "
+                            "cancellations took back the purchases): a response is worth nothing.")
         else:
             budget = float(config["act.budget"])
             spent = "" if budget <= 0 else (f", or the budget (act.budget {budget:,.2f}) went to customers worth "
                                             "more per unit of cost")
-            eligible.append(f"{c.name}: eligible, but not planned: its expected value for this customer (uplift x net "
-                       f"value of a response - cost) was at most act.min_expected_value "
-                       f"({float(config['act.min_expected_value']):g}){spent}.")
+            eligible.append(f"{c.name}: eligible, but not planned: its expected value for this customer (uplift x "
+                            f"net value of a response - cost) was at most act.min_expected_value "
+                            f"({float(config['act.min_expected_value']):g}){spent}.")
     return eligible + out  # the campaigns they were eligible for first
