@@ -186,6 +186,16 @@ def frame_sql(ws, run_id: int, fields: set[str], *, source_run=None, customer_id
     return sql, runs
 
 
+def cooldown_sql(customer: str, run_id: int, days: str) -> str:
+    """``FROM ... WHERE`` of the earlier actions (treatment or control, in runs other than ``run_id``) of
+    ``customer`` (a SQL expression) fewer than ``days`` (a SQL expression) days before the as_of given twice as
+    the query's next two parameters: what keeps a candidate out of a plan (the cooldown), one definition for the
+    plan and for :func:`shopseg.act.why_not.why_not_planned`."""
+    return (f"FROM actions a JOIN runs r ON r.run_id = a.run_id WHERE a.customer_id = {customer} "
+            f"AND a.run_id <> {int(run_id)} AND r.as_of <= CAST(? AS TIMESTAMP) "
+            f"AND date_diff('day', CAST(r.as_of AS DATE), CAST(CAST(? AS TIMESTAMP) AS DATE)) < ({days})")
+
+
 def unit_hash_sql(*parts: str) -> str:
     """SQL for a number in [0, 1) from the MD5 of the parts joined by ':' (60 bits)."""
     joined = " || ':' || ".join(parts)
@@ -361,13 +371,7 @@ def plan_actions(ws, run_id: int | None, as_of, *, config: Config | None = None,
     cooldown = ""
     if ws.has_table("actions") and run_id is not None:
         cds = " ".join(f"WHEN {_sql_str(c.name)} THEN {c.cooldown_days}" for c in camps)
-        cooldown = f"""
-            AND NOT EXISTS (
-                SELECT 1 FROM actions a JOIN runs r ON r.run_id = a.run_id
-                WHERE a.customer_id = c.customer_id AND a.run_id <> {int(run_id)}
-                  AND r.as_of <= CAST(? AS TIMESTAMP)
-                  AND date_diff('day', CAST(r.as_of AS DATE), CAST(CAST(? AS TIMESTAMP) AS DATE))
-                      < (CASE c.campaign {cds} END))"""
+        cooldown = f"AND NOT EXISTS (SELECT 1 {cooldown_sql('c.customer_id', run_id, f'CASE c.campaign {cds} END')})"
         notes["skipped_cooldown"] = int(ws.scalar(
             f"SELECT count(DISTINCT customer_id) FROM _act_candidates c WHERE NOT (TRUE {cooldown})", [as_ts, as_ts]))
     choose_order = {

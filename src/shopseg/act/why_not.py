@@ -13,7 +13,7 @@ import json
 
 from ..config import Config, load_config
 from ._campaigns import LIST_FIELDS, campaigns_from_act
-from .playbook import frame_sql
+from .playbook import cooldown_sql, frame_sql
 
 
 def _value_words(field: str, value) -> str:
@@ -33,7 +33,7 @@ def why_not_planned(ws, run_id: int, customer_id: str, config: Config | None = N
     ``config``: the campaigns to explain (default: the config stored with the run, else the defaults).
     An empty list when the run's config enables no campaign.
     """
-    raw = ws.scalar("SELECT config FROM runs WHERE run_id = ?", [int(run_id)])
+    as_of, raw = ws.con.execute("SELECT as_of, config FROM runs WHERE run_id = ?", [int(run_id)]).fetchone()
     if config is None:
         config = Config(json.loads(raw)) if raw else load_config()
     camps = [c for c in campaigns_from_act(config["act"]) if c.enabled]
@@ -48,7 +48,6 @@ def why_not_planned(ws, run_id: int, customer_id: str, config: Config | None = N
     if row is None:
         return ["No features for this customer in the plan's run, so no campaign could consider them."]
     net_spend, rest = row[0], row[1:]
-    as_of = ws.scalar("SELECT as_of FROM runs WHERE run_id = ?", [int(run_id)])
     out, eligible, k = [], [], 0
     for c in camps:
         failed = None
@@ -60,11 +59,8 @@ def why_not_planned(ws, run_id: int, customer_id: str, config: Config | None = N
         if failed is not None:
             out.append(failed)
             continue
-        last = ws.con.execute(
-            "SELECT max(r.as_of) FROM actions a JOIN runs r USING (run_id) WHERE a.customer_id = ? "
-            "AND a.run_id <> ? AND r.as_of <= ? AND date_diff('day', CAST(r.as_of AS DATE), CAST(? AS DATE)) < ?",
-            [str(customer_id), int(run_id), as_of, as_of, int(c.cooldown_days)]).fetchone()[0] \
-            if ws.has_table("actions") else None
+        last = ws.con.execute(f"SELECT max(r.as_of) {cooldown_sql('?', run_id, str(int(c.cooldown_days)))}",
+                              [str(customer_id), as_of, as_of]).fetchone()[0] if ws.has_table("actions") else None
         if last is not None:
             eligible.append(f"{c.name}: eligible, but had an action (treatment or control) on {last:%Y-%m-%d}, "
                             f"inside its {c.cooldown_days}-day cooldown.")
