@@ -11,7 +11,9 @@ settings.register_profile("shopseg", derandomize=True, database=None)
 settings.load_profile("shopseg")
 
 DATA = os.path.join(os.path.dirname(__file__), "data")
-SHARED = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data"))
+# The public datasets: $SHOPSEG_DATA (the benchmarks' variable), else ../shared/data beside the checkout.
+SHARED = os.path.abspath(os.environ.get("SHOPSEG_DATA")
+                         or os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data"))
 
 
 @pytest.fixture
@@ -22,7 +24,7 @@ def ws(tmp_path):
 
 
 def shared_file(*parts):
-    """A file of ../shared/data, or skip the test with a clear message when it is absent."""
+    """A file of the public datasets ($SHOPSEG_DATA or ../shared/data), or skip the test with a clear message when it is absent."""
     p = os.path.join(SHARED, *parts)
     if not os.path.exists(p):
         pytest.skip(f"shared dataset not present: {p}")
