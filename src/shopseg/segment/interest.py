@@ -270,6 +270,16 @@ def interest_evidence(ws, as_of, *, browse_weight: float = 0.2, review_weight: f
     return bought
 
 
+def _encode(col: pd.Series) -> tuple[np.ndarray | None, int]:
+    """(each value's code, number of distinct values) by Arrow's dictionary encoding; (None, 0) with a missing value."""
+    import pyarrow as pa
+
+    enc = pa.array(col.astype(str) if col.dtype == object else col, from_pandas=True).dictionary_encode()
+    if enc.null_count:
+        return None, 0
+    return np.asarray(enc.indices, dtype=np.int64), len(enc.dictionary)
+
+
 def affinities(evidence: pd.DataFrame, prior_weight: float = 2.0) -> pd.DataFrame:
     """Shares and shrunk lifts per (customer, kind, item) from :func:`interest_evidence`'s frame.
 
@@ -286,9 +296,18 @@ def affinities(evidence: pd.DataFrame, prior_weight: float = 2.0) -> pd.DataFram
     """
     ev = evidence.loc[evidence["weight"] > 0] if (evidence["weight"] <= 0).any() else evidence
     ev = ev.copy()
-    kind_total = ev.groupby("kind")["weight"].transform("sum")
-    ev["shop_share"] = ev.groupby(["kind", "item"])["weight"].transform("sum") / kind_total
-    ev["customer_weight"] = ev.groupby(["customer_id", "kind"])["weight"].transform("sum")
+    keys = [_encode(ev[c]) for c in ("customer_id", "kind", "item")]
+    if any(codes is None for codes, _ in keys):  # a missing key: pandas' groupby, which leaves such rows out
+        kind_total = ev.groupby("kind")["weight"].transform("sum")
+        ev["shop_share"] = ev.groupby(["kind", "item"])["weight"].transform("sum") / kind_total
+        ev["customer_weight"] = ev.groupby(["customer_id", "kind"])["weight"].transform("sum")
+    else:  # the same sums over integer codes (Arrow's dictionary encoding): no string hashing per group-by
+        (cc, nc), (kc, nk), (ic, ni) = keys
+        w = ev["weight"].to_numpy(dtype=float)
+        pair = kc * ni + ic
+        ev["shop_share"] = np.bincount(pair, w, minlength=nk * ni)[pair] / np.bincount(kc, w, minlength=nk)[kc]
+        per = cc * nk + kc
+        ev["customer_weight"] = np.bincount(per, w, minlength=nc * nk)[per]
     k = float(prior_weight)
     ev["share"] = ev["weight"] / ev["customer_weight"]
     ev["lift"] = (ev["weight"] + k) / (ev["customer_weight"] * ev["shop_share"] + k)
@@ -384,7 +403,12 @@ def interests(ws, as_of, customer_ids, cfg, run_id: int | None = None) -> Intere
 def shop_mix(ev: pd.DataFrame, aff: pd.DataFrame, groups: pd.DataFrame, has_events: bool) -> dict:
     """What the live score needs of a run's evidence, as plain JSON values: each item's shop share (the batch's
     floats), each kind's total weight, the base kind, the derived product groups, whether browsing counts."""
-    one = aff.drop_duplicates(["kind", "item"])
+    (kc, _), (ic, ni) = _encode(aff["kind"]), _encode(aff["item"])
+    if kc is None or ic is None:
+        one = aff.drop_duplicates(["kind", "item"])
+    else:  # drop_duplicates by codes: each (kind, item)'s first row, in row order
+        _, first = np.unique(kc * ni + ic, return_index=True)
+        one = aff.iloc[np.sort(first)]
     return {"shop": [[k, i, float(s)] for k, i, s in zip(one["kind"], one["item"], one["shop_share"])],
             "totals": {k: float(v) for k, v in ev.groupby("kind")["weight"].sum().items()},
             "base": "category" if (ev["kind"] == "category").any() else "brand",
