@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from shopseg.config import load_config
+from shopseg.segment import interest as interest_module
 from shopseg.segment.interest import (
     NO_INTEREST,
     _evidence_sql,
@@ -175,7 +176,7 @@ def test_review_topics_are_interests_named_from_their_words(ws):
     assert interests(ws, AS_OF, ["a"], cfg, run_id=1).rows["interest"].tolist() == ["home"]
 
 
-def test_purchases_count_a_product_once_per_order_as_the_live_sql_does(ws):
+def test_purchases_count_a_product_once_per_order_as_the_live_sql_does(ws, monkeypatch):
     # order o1 holds p1 on two lines (and p2); o2 p1 again; o3 a postage line only; c's return is not a purchase
     write_table(ws, "customers", pd.DataFrame({"customer_id": ["a", "b", "c"]}))
     write_table(ws, "products", PRODUCTS)
@@ -198,3 +199,6 @@ def test_purchases_count_a_product_once_per_order_as_the_live_sql_does(ws):
     # the one SQL text the live path runs (DISTINCT over the lines) gives the same rows in the same order
     sql = ws.df(_evidence_sql(True, False), {"as_of": pd.Timestamp(AS_OF).to_pydatetime(), "browse_weight": 0.5})
     pd.testing.assert_frame_equal(ev, sql, check_dtype=False)
+    # fetched by ranges of orders (two lines a range here: o1's lines split across no range, counts added up)
+    monkeypatch.setattr(interest_module, "CHUNK_LINES", 2)
+    pd.testing.assert_frame_equal(interest_evidence(ws, AS_OF, browse_weight=0.5), ev)

@@ -139,21 +139,31 @@ def _codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return names.astype(object), codes
 
 
-def _count_pairs(cust: np.ndarray, item: np.ndarray, n_items: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(customer code, item code, count) of each distinct pair, in (customer, item) order."""
-    key = cust.astype(np.int64) * n_items + item
+CHUNK_LINES = 1 << 25  # order lines per fetch of purchase_evidence (an int64 each: 256 MB)
+
+
+def _count_pairs(key: np.ndarray, n_cells: int) -> tuple[np.ndarray, np.ndarray]:
+    """(each distinct key, its count), keys ascending; ``n_cells``: the number of possible keys."""
     if not len(key):
-        return key, key, key
-    if (int(cust.max()) + 1) * n_items <= 1 << 26:  # a dense count (<= 512 MB) costs less than a sort
+        return key, key
+    if n_cells <= 1 << 26:  # a dense count (<= 512 MB) costs less than a sort
         counts = np.bincount(key, minlength=0)
         key = np.flatnonzero(counts)
-        counts = counts[key]
-    else:
-        key.sort()
-        first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-        counts = np.diff(np.r_[first, len(key)])
-        key = key[first]
-    return key // n_items, key % n_items, counts
+        return key, counts[key]
+    key = np.sort(key)
+    first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    return key[first], np.diff(np.r_[first, len(key)])
+
+
+def _add_counts(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """The counts of several :func:`_count_pairs` results added per key, keys ascending."""
+    if len(parts) == 1:
+        return parts[0]
+    key, n = np.concatenate([k for k, _ in parts]), np.concatenate([c for _, c in parts])
+    order = np.argsort(key, kind="stable")
+    key, n = key[order], n[order]
+    first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.zeros(0, dtype=np.int64)
+    return key[first], np.add.reduceat(n, first) if len(first) else n
 
 
 def purchase_evidence(ws, as_of, groups: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -163,9 +173,10 @@ def purchase_evidence(ws, as_of, groups: pd.DataFrame | None = None) -> pd.DataF
 
     The same counts as :func:`_lines_sql`'s ``DISTINCT`` over every line (which the live path runs for a few
     customers), without a hash table of every (customer, order, product): DuckDB hands over each line's order and
-    product as two integers (their row numbers in ``orders`` and ``products``, one to one with the keys), numpy
-    sorts one int64 key a line to drop the repeats of a product within an order and counts the rest per customer
-    and item. At Online Retail x100 (39M lines) that is a sort of 312 MB instead of a 39M-group aggregate.
+    product as one integer (from their row numbers in ``orders`` and ``products``, one to one with the keys), numpy
+    sorts it to drop the repeats of a product within an order and counts the rest per customer and item. At Online
+    Retail x100 (39M lines) that is a sort of 312 MB instead of a 39M-group aggregate; past :data:`CHUNK_LINES`
+    lines it goes by ranges of orders, so its memory does not grow with the shop.
     """
     params = {"as_of": pd.Timestamp(as_of).to_pydatetime()}
     prod = ws.con.execute("SELECT rowid AS pi, CAST(product_id AS VARCHAR) AS product_id, category, brand "
@@ -200,21 +211,33 @@ def purchase_evidence(ws, as_of, groups: pd.DataFrame | None = None) -> pd.DataF
     cust_of = np.full(int(orders["oi"].max()) + 1, -1, dtype=np.int32)
     cust_of[orders["oi"].astype(np.int64)] = orders["c"]
     del orders
-    # one int64 a line, made by DuckDB: order row x products + product row (8 bytes a line in Python, no temporaries)
-    key = ws.con.execute(f"SELECT o.rowid * {n_prod} + p.rowid AS k FROM orders o JOIN order_lines l ON l.order_id = "
-                         f"o.order_id JOIN products p ON p.product_id = l.product_id WHERE {_SALE_ORDERS} "
-                         "AND coalesce(p.is_merchandise, TRUE)", params).fetchnumpy()["k"]
-    key = np.asarray(key, dtype=np.int64)
-    key.sort()  # the distinct (order, product) pairs: a sort (np.unique hashes, several times slower here)
-    key = key[np.r_[True, key[1:] != key[:-1]]] if len(key) else key
-    cust, pi = cust_of[key // n_prod], key % n_prod
-    del key
+    # one int64 a line, made by DuckDB: order row x products + product row (8 bytes a line in Python), fetched in
+    # ranges of order rows of at most ~CHUNK_LINES lines (a product repeats only within an order, so each range's
+    # distinct pairs are final): the memory stays ~CHUNK_LINES x 8 bytes however large the shop
+    n_lines = int(ws.scalar("SELECT count(*) FROM order_lines"))
+    bounds = np.linspace(0, len(cust_of), max(1, -(-n_lines // CHUNK_LINES)) + 1).astype(np.int64)
+    counted: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in kinds]
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        key = ws.con.execute(
+            f"SELECT o.rowid * {n_prod} + p.rowid AS k FROM orders o JOIN order_lines l ON l.order_id = o.order_id "
+            f"JOIN products p ON p.product_id = l.product_id WHERE {_SALE_ORDERS} "
+            f"AND coalesce(p.is_merchandise, TRUE) AND o.rowid >= {int(lo)} AND o.rowid < {int(hi)}",
+            params).fetchnumpy()["k"]
+        key = np.asarray(key, dtype=np.int64)
+        key.sort()  # the distinct (order, product) pairs: a sort (np.unique hashes, several times slower here)
+        key = key[np.r_[True, key[1:] != key[:-1]]] if len(key) else key
+        cust, pi = cust_of[key // n_prod], key % n_prod
+        del key
+        for j, (_, names, lut) in enumerate(kinds):
+            item = lut[pi]
+            has = item >= 0
+            counted[j].append(_count_pairs(cust[has].astype(np.int64) * len(names) + item[has],
+                                           len(customers) * len(names)))
     # items of both kinds numbered together (brand names first), kinds as 0 = brand, 1 = category: name order
     parts, kind_names, item_names = [], np.array([k for k, _, _ in kinds], dtype=object), []
     for j, (kind, names, lut) in enumerate(kinds):
-        item = lut[pi]
-        has = item >= 0
-        c, i, n = _count_pairs(cust[has], item[has], len(names))
+        pair, n = _add_counts(counted[j])
+        c, i = pair // len(names), pair % len(names)
         parts.append((c, np.full(len(c), j, dtype=np.int64), i + sum(len(x) for x in item_names), n))
         item_names.append(names)
     item_names = np.concatenate(item_names)
