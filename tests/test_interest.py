@@ -199,6 +199,6 @@ def test_purchases_count_a_product_once_per_order_as_the_live_sql_does(ws, monke
     # the one SQL text the live path runs (DISTINCT over the lines) gives the same rows in the same order
     sql = ws.df(_evidence_sql(True, False), {"as_of": pd.Timestamp(AS_OF).to_pydatetime(), "browse_weight": 0.5})
     pd.testing.assert_frame_equal(ev, sql, check_dtype=False)
-    # fetched by ranges of orders (two lines a range here: o1's lines split across no range, counts added up)
+    # fetched by ranges of order rows (4 here; an order is never split, so o1's repeated p1 still counts once)
     monkeypatch.setattr(interest_module, "CHUNK_LINES", 2)
     pd.testing.assert_frame_equal(interest_evidence(ws, AS_OF, browse_weight=0.5), ev)
