@@ -6,7 +6,15 @@ import pandas as pd
 import pytest
 
 from shopseg.config import load_config
-from shopseg.segment.interest import NO_INTEREST, affinities, customer_interests, interest_evidence, interests
+from shopseg.segment import interest as interest_module
+from shopseg.segment.interest import (
+    NO_INTEREST,
+    _evidence_sql,
+    affinities,
+    customer_interests,
+    interest_evidence,
+    interests,
+)
 
 from .test_act_playbook import write_table
 
@@ -166,3 +174,31 @@ def test_review_topics_are_interests_named_from_their_words(ws):
     assert got.segment.tolist() == ["home"] + [NO_INTEREST] * 6
     cfg = load_config(overrides={"segments": {"interest": {"topic_weight": 0.0}}})
     assert interests(ws, AS_OF, ["a"], cfg, run_id=1).rows["interest"].tolist() == ["home"]
+
+
+def test_purchases_count_a_product_once_per_order_as_the_live_sql_does(ws, monkeypatch):
+    # order o1 holds p1 on two lines (and p2); o2 p1 again; o3 a postage line only; c's return is not a purchase
+    write_table(ws, "customers", pd.DataFrame({"customer_id": ["a", "b", "c"]}))
+    write_table(ws, "products", PRODUCTS)
+    write_table(ws, "orders", pd.DataFrame({
+        "order_id": ["o1", "o2", "o3", "o4", "o5"], "customer_id": ["a", "a", "b", "c", "b"],
+        "kind": ["sale", "sale", "sale", "return", "sale"],
+        "ordered_at": pd.to_datetime(["2024-03-01", "2024-03-02", "2024-03-03", "2024-03-04", "2024-08-01"])}))
+    write_table(ws, "order_lines", pd.DataFrame({
+        "order_id": ["o1", "o1", "o1", "o2", "o3", "o4", "o5"], "line_no": [1, 2, 3, 1, 1, 1, 1],
+        "product_id": ["p1", "p2", "p1", "p1", "p9", "p3", "p4"], "quantity": 1.0, "unit_price": 10.0}))
+    write_table(ws, "events", pd.DataFrame({"event_id": ["e1", "e2"], "customer_id": ["a", "b"],
+                                            "event_type": "view", "product_id": ["p2", "p5"],
+                                            "occurred_at": pd.Timestamp("2024-03-02")}))
+    ev = interest_evidence(ws, AS_OF, browse_weight=0.5)
+    got = {(c, k, i): w for c, k, i, w in ev.itertuples(index=False)}
+    # a: p1 in two orders (2), p2 once bought + once viewed (1.5); b: p5 viewed; o5 is after as_of
+    assert got == {("a", "brand", "Hearth"): 2.0, ("a", "brand", "Tinker"): 1.5, ("a", "category", "home"): 2.0,
+                   ("a", "category", "toys"): 1.5, ("b", "brand", "Paws"): 0.5, ("b", "category", "pets"): 0.5}
+    assert list(ev.columns) == ["customer_id", "kind", "item", "weight"]
+    # the one SQL text the live path runs (DISTINCT over the lines) gives the same rows in the same order
+    sql = ws.df(_evidence_sql(True, False), {"as_of": pd.Timestamp(AS_OF).to_pydatetime(), "browse_weight": 0.5})
+    pd.testing.assert_frame_equal(ev, sql, check_dtype=False)
+    # fetched by ranges of order rows (4 here; an order is never split, so o1's repeated p1 still counts once)
+    monkeypatch.setattr(interest_module, "CHUNK_LINES", 2)
+    pd.testing.assert_frame_equal(interest_evidence(ws, AS_OF, browse_weight=0.5), ev)

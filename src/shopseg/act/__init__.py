@@ -52,6 +52,9 @@ from .uplift import (
 
 def act_stage(ctx) -> dict:
     """Pipeline stage ``act``: plan the run's actions (table ``actions``)."""
+    from .._memory import release_memory
+
+    release_memory()  # what the stages before freed (recommend's frames) goes back to the OS first
     plan = plan_actions(ctx.ws, ctx.run_id, ctx.as_of, config=ctx.config, seed=ctx.seed, source_run=ctx.runs.of)
     n = plan.notes
     return {k: n[k] for k in ("campaigns", "campaigns_enabled", "eligible_pairs", "chosen", "treatment", "control", "spend",

@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..config import Config, load_config
 from ..errors import ConfigError
 
 
 class SegmentWarning(UserWarning):
     """The data cannot fully support a scheme (tiny shop, ties); a fallback was used."""
+
+
+def index_in(values, among) -> np.ndarray:
+    """The position of each of ``values`` (customer ids: a pandas column or array of str) in ``among``, -1 where
+    absent: a left join's row lookup by Arrow's hash table (a pandas merge or ``isin`` on string columns hashes in
+    Python-sized steps: seconds at 437,000 customers).
+
+    >>> index_in(["b", "x", "a"], ["a", "b"]).tolist()
+    [1, -1, 0]
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    def arr(x):
+        return pa.array(np.asarray(x, dtype=object), type=pa.string(), from_pandas=True) \
+            if not hasattr(x, "array") else pa.array(x.astype(str), from_pandas=True)
+
+    return pc.index_in(arr(values), value_set=arr(among)).fill_null(-1).to_numpy(zero_copy_only=False)
 
 
 def get_config(config: Config | None) -> Config:

@@ -114,7 +114,8 @@ def demographic_scheme(ctx, column: str):
     """The ``age_band`` or ``gender`` scheme's result for a run (labels None: skipped, with the reason)."""
     from ._registry import SchemeResult
 
-    df, notes = demographics(ctx.ws, ctx.as_of, ctx.features["customer_id"])
-    if column not in df:
+    _, notes = _columns(given_columns(ctx.ws), "NULL")
+    if column in notes:  # the shop lacks the column: say so without reading every customer
         return SchemeResult(None, state={"skipped": {column: notes[column]}})
+    df, notes = demographics(ctx.ws, ctx.as_of, ctx.features["customer_id"])
     return SchemeResult(df[column].to_numpy(dtype=object))

@@ -43,6 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ._common import index_in
 from .product_groups import derived_categories
 
 NO_INTEREST = "no clear interest"
@@ -52,14 +53,21 @@ BROWSE_EVENTS = ("view", "click", "add_to_cart", "wishlist")
 TOPIC_WORDS = 2  # a topic interest is named from this many of its top words
 
 
-def _lines_sql(has_events: bool) -> str:
+# The sale lines that count as purchases: one definition for the live SQL below and the batch's counts in numpy
+# (:func:`purchase_evidence`), which take their (order, product) pairs from it.
+_SALE_ORDERS = "o.kind = 'sale' AND o.customer_id IS NOT NULL AND o.ordered_at < $as_of"
+_SALES_FROM = f"""FROM orders o JOIN order_lines l ON l.order_id = o.order_id
+            WHERE {_SALE_ORDERS}"""
+
+
+def _lines_sql(has_events: bool, sales: bool = True) -> str:
     """(customer_id, product_id, w): a product of a sale order counts 1, a browse event ``$browse_weight``; the
-    ``/*only*/`` markers restrict it to ``$customers`` on the live path (:func:`shopseg.workspace.only_customers`)."""
-    parts = ["""
+    ``/*only*/`` markers restrict it to ``$customers`` on the live path (:func:`shopseg.workspace.only_customers`).
+    ``sales=False``: the browse events only (the batch counts the purchases in numpy: :func:`purchase_evidence`)."""
+    parts = [f"""
         SELECT customer_id, product_id, 1.0 AS w FROM (
             SELECT DISTINCT o.customer_id, o.order_id, l.product_id
-            FROM orders o JOIN order_lines l ON l.order_id = o.order_id
-            WHERE o.kind = 'sale' AND o.customer_id IS NOT NULL AND o.ordered_at < $as_of/*only:o*/)"""]
+            {_SALES_FROM}/*only:o*/)"""] if sales else []
     if has_events:
         parts.append(f"""
         SELECT customer_id, product_id, $browse_weight AS w FROM events
@@ -86,12 +94,17 @@ def _review_sql(has_topics: bool) -> str:
     return sql
 
 
-def _evidence_sql(has_events: bool, has_reviews: bool, has_topics: bool = False, derived: bool = False) -> str:
+def _evidence_sql(has_events: bool, has_reviews: bool, has_topics: bool = False, derived: bool = False,
+                  sales: bool = True) -> str:
     reviews = f"""
         UNION ALL
         SELECT customer_id, kind, item, weight FROM ({_review_sql(has_topics)})""" if has_reviews else ""
+    if not sales and not has_events:  # the reviews alone (or nothing): no line evidence to join with products
+        return f"""SELECT customer_id, kind, item, sum(weight) AS weight FROM (
+            SELECT NULL::VARCHAR AS customer_id, NULL::VARCHAR AS kind, NULL::VARCHAR AS item, 0.0 AS weight
+            WHERE false{reviews}) GROUP BY ALL ORDER BY customer_id, kind, item"""
     return f"""
-    WITH ev AS ({_lines_sql(has_events)}),
+    WITH ev AS ({_lines_sql(has_events, sales)}),
     item AS (
         SELECT ev.customer_id, {"coalesce(p.category, d.category)" if derived else "p.category"} AS category,
                p.brand, sum(ev.w) AS w
@@ -117,6 +130,132 @@ def _sources(ws, run_id, topic_weight) -> tuple[bool, bool, bool]:
     return has_events, has_reviews, has_topics
 
 
+def _codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted distinct non-None values, each value's position in them, -1 for None): codes in name order."""
+    has = np.array([v is not None for v in values], dtype=bool)
+    names, pos = np.unique(values[has].astype(str), return_inverse=True)
+    codes = np.full(len(values), -1, dtype=np.int64)
+    codes[has] = pos
+    return names.astype(object), codes
+
+
+CHUNK_LINES = 1 << 25  # order lines per fetch of purchase_evidence (an int64 each: 256 MB)
+
+
+def _count_pairs(key: np.ndarray, n_cells: int) -> tuple[np.ndarray, np.ndarray]:
+    """(each distinct key, its count), keys ascending; ``n_cells``: the number of possible keys."""
+    if not len(key):
+        return key, key
+    if n_cells <= 1 << 26:  # a dense count (<= 512 MB) costs less than a sort
+        counts = np.bincount(key, minlength=0)
+        key = np.flatnonzero(counts)
+        return key, counts[key]
+    key = np.sort(key)
+    first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    return key[first], np.diff(np.r_[first, len(key)])
+
+
+def _add_counts(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """The counts of several :func:`_count_pairs` results added per key, keys ascending."""
+    if len(parts) == 1:
+        return parts[0]
+    key, n = np.concatenate([k for k, _ in parts]), np.concatenate([c for _, c in parts])
+    order = np.argsort(key, kind="stable")
+    key, n = key[order], n[order]
+    first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.zeros(0, dtype=np.int64)
+    return key[first], np.add.reduceat(n, first) if len(first) else n
+
+
+def purchase_evidence(ws, as_of, groups: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The purchase part of :func:`interest_evidence` (customer_id, kind, item, weight), in that order: per
+    customer, the distinct (sale order, merchandise product) pairs of each category (``groups``' derived one where
+    a product has none) and of each brand.
+
+    The same counts as :func:`_lines_sql`'s ``DISTINCT`` over every line (which the live path runs for a few
+    customers), without a hash table of every (customer, order, product): DuckDB hands over each line's order and
+    product as one integer (from their row numbers in ``orders`` and ``products``, one to one with the keys), numpy
+    sorts it to drop the repeats of a product within an order and counts the rest per customer and item. At Online
+    Retail x100 (39M lines) that is a sort of 312 MB instead of a 39M-group aggregate; past :data:`CHUNK_LINES`
+    lines it goes by ranges of orders, so its memory does not grow with the shop.
+    """
+    params = {"as_of": pd.Timestamp(as_of).to_pydatetime()}
+    prod = ws.con.execute("SELECT rowid AS pi, CAST(product_id AS VARCHAR) AS product_id, category, brand "
+                          "FROM products WHERE coalesce(is_merchandise, TRUE) ORDER BY pi").df()
+    empty = pd.DataFrame({"customer_id": pd.Series(dtype=object), "kind": pd.Series(dtype=object),
+                          "item": pd.Series(dtype=object), "weight": pd.Series(dtype=float)})
+    if not len(prod):
+        return empty
+    category = prod["category"].to_numpy(dtype=object)
+    if groups is not None and len(groups):
+        derived = prod["product_id"].map(dict(zip(groups["product_id"].astype(str), groups["category"])))
+        category = np.where(pd.isna(category), derived.to_numpy(dtype=object), category)
+        category = np.where(pd.isna(category), None, category)
+    n_prod = int(prod["pi"].max()) + 1
+    kinds = []
+    for kind, values in (("brand", prod["brand"].to_numpy(dtype=object)), ("category", category)):
+        names, codes = _codes(np.where(pd.isna(values), None, values))
+        if len(names):
+            lut = np.full(n_prod, -1, dtype=np.int64)
+            lut[prod["pi"].to_numpy(np.int64)] = codes
+            kinds.append((kind, names, lut))
+    if not kinds:
+        return empty
+    # each sale order's customer as a code in customer_id order (the rows _SALES_FROM joins its lines to)
+    orders = ws.con.execute(f"SELECT o.rowid AS oi, dense_rank() OVER (ORDER BY o.customer_id) - 1 AS c "
+                            f"FROM orders o WHERE {_SALE_ORDERS}", params).fetchnumpy()
+    if not len(orders["oi"]):
+        return empty
+    customers = np.array([r[0] for r in ws.con.execute(
+        f"SELECT DISTINCT o.customer_id FROM orders o WHERE {_SALE_ORDERS} ORDER BY 1", params).fetchall()],
+        dtype=object)
+    cust_of = np.full(int(orders["oi"].max()) + 1, -1, dtype=np.int32)
+    cust_of[orders["oi"].astype(np.int64)] = orders["c"]
+    del orders
+    # one int64 a line, made by DuckDB: order row x products + product row (8 bytes a line in Python), fetched in
+    # ranges of order rows of at most ~CHUNK_LINES lines (a product repeats only within an order, so each range's
+    # distinct pairs are final): the memory stays ~CHUNK_LINES x 8 bytes however large the shop
+    n_lines = int(ws.scalar("SELECT count(*) FROM order_lines"))
+    bounds = np.linspace(0, len(cust_of), max(1, -(-n_lines // CHUNK_LINES)) + 1).astype(np.int64)
+    counted: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in kinds]
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        key = ws.con.execute(
+            f"SELECT o.rowid * {n_prod} + p.rowid AS k FROM orders o JOIN order_lines l ON l.order_id = o.order_id "
+            f"JOIN products p ON p.product_id = l.product_id WHERE {_SALE_ORDERS} "
+            f"AND coalesce(p.is_merchandise, TRUE) AND o.rowid >= {int(lo)} AND o.rowid < {int(hi)}",
+            params).fetchnumpy()["k"]
+        key = np.asarray(key, dtype=np.int64)
+        key.sort()  # the distinct (order, product) pairs: a sort (np.unique hashes, several times slower here)
+        key = key[np.r_[True, key[1:] != key[:-1]]] if len(key) else key
+        cust, pi = cust_of[key // n_prod], key % n_prod
+        del key
+        for j, (_, names, lut) in enumerate(kinds):
+            item = lut[pi]
+            has = item >= 0
+            counted[j].append(_count_pairs(cust[has].astype(np.int64) * len(names) + item[has],
+                                           len(customers) * len(names)))
+    # items of both kinds numbered together (brand names first), kinds as 0 = brand, 1 = category: name order
+    parts, kind_names, item_names = [], np.array([k for k, _, _ in kinds], dtype=object), []
+    for j, (kind, names, lut) in enumerate(kinds):
+        pair, n = _add_counts(counted[j])
+        c, i = pair // len(names), pair % len(names)
+        parts.append((c, np.full(len(c), j, dtype=np.int64), i + sum(len(x) for x in item_names), n))
+        item_names.append(names)
+    item_names = np.concatenate(item_names)
+    c, k, i, n = (np.concatenate(a) for a in zip(*parts))
+    order = np.argsort(c, kind="stable")  # customer, then kind (brand < category), then item
+    return pd.DataFrame({"customer_id": _strings(customers, c[order]), "kind": _strings(kind_names, k[order]),
+                         "item": _strings(item_names, i[order]), "weight": n[order].astype(float)})
+
+
+def _strings(names: np.ndarray, codes: np.ndarray) -> pd.Series:
+    """``names[codes]`` as a pandas string column (what DuckDB's ``.df()`` gives), decoded by Arrow: building it
+    from Python strings costs ~5x more at millions of rows."""
+    import pyarrow as pa
+
+    arr = pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)), pa.array(names, type=pa.string()))
+    return pd.Series(arr.dictionary_decode(), dtype="str")
+
+
 def interest_evidence(ws, as_of, *, browse_weight: float = 0.2, review_weight: float = 1.0,
                       topic_weight: float = 1.0, run_id: int | None = None, derived_groups: int = 0,
                       derived_min_products: int = 5, groups: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -136,15 +275,32 @@ def interest_evidence(ws, as_of, *, browse_weight: float = 0.2, review_weight: f
         params["topic_weight"] = float(topic_weight)
     if groups is None:
         groups = derived_categories(ws, n_groups=derived_groups, min_products=derived_min_products)
-    if not len(groups):
-        return ws.df(_evidence_sql(has_events, has_reviews, has_topics), params)
-    ws.con.register("_interest_groups", groups)
-    try:
-        ev = ws.df(_evidence_sql(has_events, has_reviews, has_topics, derived=True), params)
-    finally:
-        ws.con.unregister("_interest_groups")
-    ev.attrs["derived_groups"] = int(groups["category"].nunique())  # the profiles say where categories came from
-    return ev
+    bought = purchase_evidence(ws, as_of, groups)
+    if has_events or has_reviews:  # browsing and reviews by SQL, added to the purchases' counts
+        if not len(groups):
+            other = ws.df(_evidence_sql(has_events, has_reviews, has_topics, sales=False), params)
+        else:
+            ws.con.register("_interest_groups", groups)
+            try:
+                other = ws.df(_evidence_sql(has_events, has_reviews, has_topics, derived=True, sales=False), params)
+            finally:
+                ws.con.unregister("_interest_groups")
+        if len(other):
+            bought = pd.concat([bought, other], ignore_index=True).groupby(
+                ["customer_id", "kind", "item"], as_index=False, sort=True)["weight"].sum()
+    if len(groups):
+        bought.attrs["derived_groups"] = int(groups["category"].nunique())  # the profiles say where categories came from
+    return bought
+
+
+def _encode(col: pd.Series) -> tuple[np.ndarray | None, int]:
+    """(each value's code, number of distinct values) by Arrow's dictionary encoding; (None, 0) with a missing value."""
+    import pyarrow as pa
+
+    enc = pa.array(col.astype(str) if col.dtype == object else col, from_pandas=True).dictionary_encode()
+    if enc.null_count:
+        return None, 0
+    return np.asarray(enc.indices, dtype=np.int64), len(enc.dictionary)
 
 
 def affinities(evidence: pd.DataFrame, prior_weight: float = 2.0) -> pd.DataFrame:
@@ -163,9 +319,18 @@ def affinities(evidence: pd.DataFrame, prior_weight: float = 2.0) -> pd.DataFram
     """
     ev = evidence.loc[evidence["weight"] > 0] if (evidence["weight"] <= 0).any() else evidence
     ev = ev.copy()
-    kind_total = ev.groupby("kind")["weight"].transform("sum")
-    ev["shop_share"] = ev.groupby(["kind", "item"])["weight"].transform("sum") / kind_total
-    ev["customer_weight"] = ev.groupby(["customer_id", "kind"])["weight"].transform("sum")
+    keys = [_encode(ev[c]) for c in ("customer_id", "kind", "item")]
+    if any(codes is None for codes, _ in keys):  # a missing key: pandas' groupby, which leaves such rows out
+        kind_total = ev.groupby("kind")["weight"].transform("sum")
+        ev["shop_share"] = ev.groupby(["kind", "item"])["weight"].transform("sum") / kind_total
+        ev["customer_weight"] = ev.groupby(["customer_id", "kind"])["weight"].transform("sum")
+    else:  # the same sums over integer codes (Arrow's dictionary encoding): no string hashing per group-by
+        (cc, nc), (kc, nk), (ic, ni) = keys
+        w = ev["weight"].to_numpy(dtype=float)
+        pair = kc * ni + ic
+        ev["shop_share"] = np.bincount(pair, w, minlength=nk * ni)[pair] / np.bincount(kc, w, minlength=nk)[kc]
+        per = cc * nk + kc
+        ev["customer_weight"] = np.bincount(per, w, minlength=nc * nk)[per]
     k = float(prior_weight)
     ev["share"] = ev["weight"] / ev["customer_weight"]
     ev["lift"] = (ev["weight"] + k) / (ev["customer_weight"] * ev["shop_share"] + k)
@@ -247,7 +412,7 @@ def interests(ws, as_of, customer_ids, cfg, run_id: int | None = None) -> Intere
     mix = shop_mix(ev, aff, groups, _sources(ws, run_id, cfg["segments.interest.topic_weight"])[0])
     aff.attrs["brand_category"] = brand_categories(ws)
     ci = customer_interests(aff, min_lift=min_lift, max_interests=cfg["segments.interest.max_interests"])
-    ci = ci.loc[ci["customer_id"].isin(set(ids))].reset_index(drop=True)
+    ci = ci.loc[index_in(ci["customer_id"], ids) >= 0].reset_index(drop=True)
     seg = ids.map(ci.loc[ci["rank"] == 1].set_index("customer_id")["interest"]).astype(object)
     seg = seg.where(seg.notna(), NO_INTEREST)
     names, extras = segment_descriptions(aff, ci, seg, ids, min_lift)
@@ -261,7 +426,12 @@ def interests(ws, as_of, customer_ids, cfg, run_id: int | None = None) -> Intere
 def shop_mix(ev: pd.DataFrame, aff: pd.DataFrame, groups: pd.DataFrame, has_events: bool) -> dict:
     """What the live score needs of a run's evidence, as plain JSON values: each item's shop share (the batch's
     floats), each kind's total weight, the base kind, the derived product groups, whether browsing counts."""
-    one = aff.drop_duplicates(["kind", "item"])
+    (kc, _), (ic, ni) = _encode(aff["kind"]), _encode(aff["item"])
+    if kc is None or ic is None:
+        one = aff.drop_duplicates(["kind", "item"])
+    else:  # drop_duplicates by codes: each (kind, item)'s first row, in row order
+        _, first = np.unique(kc * ni + ic, return_index=True)
+        one = aff.iloc[np.sort(first)]
     return {"shop": [[k, i, float(s)] for k, i, s in zip(one["kind"], one["item"], one["shop_share"])],
             "totals": {k: float(v) for k, v in ev.groupby("kind")["weight"].sum().items()},
             "base": "category" if (ev["kind"] == "category").any() else "brand",

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import Config
-from ._common import SegmentWarning, get_config
+from ._common import SegmentWarning, get_config, index_in
 
 STAGES = ("prospect", "new", "active", "silent", "churned", "reactivated")
 
@@ -111,7 +111,14 @@ def lifecycle_stages(ws, as_of, config: Config | None = None, *, features: pd.Da
         features = customer_features(ws, as_of, config=cfg)
     w = windows if windows is not None else lifecycle_windows(ws, as_of, cfg)
     per = ws.con.execute(PER_CUSTOMER_SQL, {"as_of": _as_ts(as_of)}).df()
-    df = features[["customer_id", "has_orders", "recency_days"]].merge(per, on="customer_id", how="left")
+    pos = index_in(features["customer_id"], per["customer_id"])  # a left join on customer_id, in features' order
+    found = pos >= 0
+    cols = {}
+    for c in ("days_since_first_order", "last_gap_days"):
+        cols[c] = np.full(len(pos), np.nan)
+        cols[c][found] = per[c].to_numpy(dtype=float, na_value=np.nan)[pos[found]]
+    df = pd.DataFrame({"customer_id": features["customer_id"].to_numpy(), "has_orders": features["has_orders"].to_numpy(),
+                       "recency_days": features["recency_days"].to_numpy(), **cols})
     return assign_stages(df, w)
 
 

@@ -62,18 +62,30 @@ def segment_profiles(features: pd.DataFrame, segment: pd.Series, scheme: str,
     """
     seg = pd.Series(np.asarray(segment), index=features.index, name="segment").astype(str)
     n = len(features)
+    # the segments as integer codes, factorised once: every group-by below is then over ints, not strings
+    # (the same rows in each group in the same order, so the same means); indexed back by segment name
+    codes, names = pd.factorize(seg, sort=True)
+    by = pd.Series(codes, index=features.index)
+    named = pd.Index(np.asarray(names, dtype=object), name="segment")
+
+    def mean_by(frame: pd.DataFrame | pd.Series):
+        out = frame.groupby(by).mean()
+        out.index = named[out.index.to_numpy()]
+        return out
+
     zcols = [c for c in Z_FEATURES if c in features.columns] + \
         [c for c in features.columns if c.startswith("cat_share_")]
     T = _transformed(features, zcols)
     mu, sd = T.mean(axis=0), T.std(axis=0)
     sd = np.where(sd > 0, sd, 1.0)
-    Tz = pd.DataFrame((T - mu) / sd, columns=zcols, index=features.index).groupby(seg).mean()
+    Tz = mean_by(pd.DataFrame((T - mu) / sd, columns=zcols, index=features.index))
     mcols = [c for c in PROFILE_MEANS if c in features.columns]
-    means = features[mcols].astype(float).groupby(seg).mean()
+    means = mean_by(features[mcols].astype(float))
     cat_cols = [c for c in features.columns if c.startswith("cat_share_")]
-    cats = features[cat_cols].astype(float).groupby(seg).mean() if cat_cols else None
-    has = features["has_orders"].astype(float).groupby(seg).mean() if "has_orders" in features else None
-    sizes = seg.value_counts()
+    cats = mean_by(features[cat_cols].astype(float)) if cat_cols else None
+    has = mean_by(features["has_orders"].astype(float)) if "has_orders" in features else None
+    counts = np.bincount(codes, minlength=len(names))
+    sizes = pd.Series(counts[counts > 0], index=named[np.flatnonzero(counts > 0)])
     rows = []
     for s in sorted(sizes.index):
         prof = {

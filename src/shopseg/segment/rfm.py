@@ -185,9 +185,14 @@ def rfm_segments(features: pd.DataFrame, config: Config | None = None) -> pd.Dat
     for (r, fm), name in cells.items():
         grid[r, fm] = name
     sc = rfm_scores(features, cfg)
-    sc["segment"] = grid[sc["r_score"].to_numpy(), sc["fm_score"].to_numpy()]
-    out = features[["customer_id"]].merge(sc.drop(columns="rfm_code"), on="customer_id", how="left")
+    # rfm_scores' rows are the buyers in features' order: put them back by position (no merge on customer_id)
+    buyers = features["has_orders"].to_numpy(dtype=bool)
+    out = pd.DataFrame({"customer_id": features["customer_id"].to_numpy()})
     for c in ("r_score", "f_score", "m_score", "fm_score"):
-        out[c] = out[c].fillna(0).astype(np.int64)
-    out["segment"] = out["segment"].fillna(cfg["segments.no_orders_segment"]).astype(str)
+        col = np.zeros(len(features), dtype=np.int64)
+        col[buyers] = sc[c].to_numpy()
+        out[c] = col
+    segment = np.full(len(features), cfg["segments.no_orders_segment"], dtype=object)
+    segment[buyers] = grid[sc["r_score"].to_numpy(), sc["fm_score"].to_numpy()]
+    out["segment"] = pd.Series(segment, dtype=object).astype(str)
     return out

@@ -72,6 +72,9 @@ def segment_all(ws, run_id: int | None, as_of, config: Config | None = None, *,
         from .schemes.cluster import PREVIOUS
 
         previous_cluster_run = table_run(ws, "segment_profiles", run_id - 1, PREVIOUS) if run_id is not None else None
+    from .._memory import release_memory
+
+    release_memory()  # what the stages before freed (CLV's frames) goes back to the OS first
     cfg = get_config(config)
     as_ts = _as_ts(as_of)
     feats = features if features is not None else customer_features(ws, as_ts, run_id, config=cfg)
