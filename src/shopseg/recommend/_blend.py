@@ -164,7 +164,7 @@ class Recommender:
             if m.shape[1] != len(self.items_):
                 raise ConfigError(f"n_days has {m.shape[1]} product columns; the catalogue has {len(self.items_)}.")
             self.users_ = np.asarray(users, dtype=object)
-            self.user_items_ = sparse.csr_matrix((np.log1p(m.data), m.indices, m.indptr), shape=m.shape)
+            self.user_items_ = sparse.csr_matrix((np.log1p(m.data, dtype=np.float64), m.indices, m.indptr), shape=m.shape)
             it = None
         else:
             it = interactions[["customer_id", "product_id", "n_days"]].copy()
