@@ -49,7 +49,7 @@ from ..errors import ConfigError, NotFittedError
 from ..params import validate_params
 from ._parameters import PARAMETER_CONSTRAINTS
 from ._blend import SOURCE_NAMES, catalogue
-from ._history import (History, build_history, neighbour_vectors,  # noqa: F401 (re-exported)
+from ._history import (History, _codes, build_history, neighbour_vectors,  # noqa: F401 (re-exported)
                        purchases_from_workspace, release_arrow_memory)
 from ._mix import (BUY_AGAIN_MIX, DEFAULT_MIX, LEARN_CHUNK, MIX_GRID, Components,  # noqa: F401 (re-exported)
                    components, components_neighbours, learn_mix, learn_tifu_alpha, ndcg_at_k, top_k)
@@ -158,11 +158,13 @@ class NextBasketRecommender:
         pre = day <= inner_at.to_datetime64()
         post = (day > inner_at.to_datetime64()) & (day <= self.as_of_.to_datetime64())
         del day
-        codes, names = pd.factorize(purchases["customer_id"])
-        names = np.asarray(names, dtype=object).astype(str).astype(object)
-        known_codes = np.unique(codes[pre & (codes >= 0)])
-        known = names[known_codes]
-        cust = np.sort(known[np.isin(known_codes, codes[post & (codes >= 0)])])
+        codes, names = _codes(purchases["customer_id"])
+        names = names.astype(object)
+        # customers with purchases before / after the split: counts per code, no sort of the rows' codes
+        seen = [np.bincount(codes[m & (codes >= 0)], minlength=len(names)) > 0 for m in (pre, post)]
+        known = names[seen[0]]
+        cust = np.sort(names[seen[0] & seen[1]])
+        del seen
         if len(cust) < 20:
             return
         rng = np.random.default_rng(self.random_state)
