@@ -269,18 +269,27 @@ class NextBasketRecommender:
         v = np.asarray(getattr(self.history_, name)[np.maximum(r, 0), tt], dtype=float).ravel()
         return np.where(r >= 0, v, 0.0)
 
-    def _frame(self, cust: np.ndarray, r: np.ndarray, tt: np.ndarray, vals: np.ndarray, src: np.ndarray,
-               bought: np.ndarray) -> pd.DataFrame:
-        """The recommendations at customers ``cust`` (history rows ``r``), products ``tt``: the columns
+    def _frame(self, ids: np.ndarray, pos: np.ndarray, r: np.ndarray, tt: np.ndarray, vals: np.ndarray,
+               src: np.ndarray, bought: np.ndarray, compact: bool = False) -> pd.DataFrame:
+        """The recommendations at customers ``ids[pos]`` (history rows ``r``), products ``tt``: the columns
         :func:`reasons` reads besides the table's.  Due for reorder: a repeat whose cycle has elapsed
         but not three times over (lapsed), bought on two days or more by the customer, or a product
-        most of whose buyers re-buy."""
+        most of whose buyers re-buy.  ``compact``: the ids, source and kind as categoricals (codes over
+        ``ids``, the products, the sources and the two kinds): no string per row at millions of rows."""
         ratio, own = self._at("ratio", r, tt), self._at("own_cycle", r, tt)
         rebuy = self._rebuy(self.history_)[tt]
         due = bought & ((own > 0) | (rebuy >= 0.5)) & (ratio >= 1.0) & (ratio <= 3.0)
+        if compact:
+            def cat(codes, values):
+                return pd.Categorical.from_codes(codes, pd.Index(values, dtype=object), validate=False)
+
+            cols = {"customer_id": cat(pos, ids), "product_id": cat(tt, self.items_), "score": vals,
+                    "source": cat(src, _SOURCES), "kind": cat(np.where(bought, 0, 1).astype(np.int8), REC_KINDS)}
+        else:
+            cols = {"customer_id": ids[pos], "product_id": self.items_[tt], "score": vals, "source": _SOURCES[src],
+                    "kind": np.where(bought, "repeat", "new")}
         return pd.DataFrame({
-            "customer_id": cust, "product_id": self.items_[tt], "score": vals, "source": _SOURCES[src],
-            "kind": np.where(bought, "repeat", "new"), "is_due": due,
+            **cols, "is_due": due,
             "_since": np.maximum(self._at("last_age", r, tt) - 1, 0), "_own": own,
             "_days": self._at("n_days", r, tt), "_cycle": self.history_.cycle[tt], "_rebuy": rebuy})
 
@@ -292,20 +301,20 @@ class NextBasketRecommender:
         are ranked on the history's sparse entries (:func:`._settled.settled_top`), the others on dense
         chunks with those terms computed; the same result as ``settle=False``, which computes every term
         for everyone.  ``with_reasons=False``: no reason column but the numbers it is made of
-        (:data:`REASON_COLUMNS`, for :data:`REASON_SQL`)."""
+        (:data:`REASON_COLUMNS`, for :data:`REASON_SQL`), and the ids, source and kind as categoricals
+        (the stage's path: millions of rows without a Python string each)."""
         if not hasattr(self, "items_"):
             raise NotFittedError("NextBasketRecommender is not fitted yet: call fit(...) first.")
         k = int(top_n or self.top_n)
         cust = pd.Series(pd.unique(pd.Series(list(customer_ids), dtype=object).astype(str)))
         ids = cust.to_numpy()
         rows = self.history_.rows(cust)
-        parts, at = [], []
+        # each part's (customer position, product, score, source, bought), by customer then rank
+        parts = [(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64), np.zeros(0, bool))]
         todo = np.arange(len(cust))
         if settle:
             done, pos, tt, vals = settled_top(self, rows, k)
-            parts.append(self._frame(ids[pos], rows[pos], tt, vals, np.zeros(len(tt), np.int64),
-                                     np.ones(len(tt), bool)))
-            at.append(pos)
+            parts.append((pos, tt, vals, np.zeros(len(tt), np.int64), np.ones(len(tt), bool)))
             todo = np.flatnonzero(~done)
         for lo, hi, comp in self.iter_components(cust.iloc[todo], chunk_size, settled_at=k if settle else None,
                                                  unsettled=settle):
@@ -315,17 +324,14 @@ class NextBasketRecommender:
             rr, tt = r[valid], top[valid]
             w = comp.largest_term(self._rebuy(self.history_), self.mix_, rr, tt)
             src = np.where(w == 0, 0, np.where(w == 1, 1, 2 + comp.explore_src(rr, tt).astype(np.int64)))
-            pos = todo[lo:hi][rr]
-            parts.append(self._frame(ids[pos], rows[pos], tt, vals[valid], src, comp.bought[rr, tt]))
-            at.append(pos)
-        if not parts:
-            parts, at = [self._frame(ids[:0], rows[:0], np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64),
-                                     np.zeros(0, bool))], [np.zeros(0, np.int64)]
-        out = pd.concat(parts, ignore_index=True)
+            parts.append((todo[lo:hi][rr], tt, vals[valid], src, comp.bought[rr, tt]))
+        at, tt, vals, src, bought = (np.concatenate(a) for a in zip(*parts))
+        del parts
         # by customer in the order asked, then rank (each part is by customer then rank)
-        at = np.concatenate(at)
         order = np.argsort(at, kind="stable")
-        out, at = out.take(order).reset_index(drop=True), at[order]
+        at, tt, vals, src, bought = at[order], tt[order], vals[order], src[order], bought[order]
+        del order
+        out = self._frame(ids, at, rows[at], tt, vals, src, bought, compact=not with_reasons)
         i = np.arange(len(at))
         first = np.maximum.accumulate(np.where(np.r_[True, at[1:] != at[:-1]] if len(at) else [], i, 0))
         out.insert(1, "rank", (i - first + 1).astype("int64"))
@@ -360,6 +366,9 @@ REASON_SQL = f"""CASE
     WHEN kind = 'repeat' THEN 'you bought this ' || {_days_sql('_since')} || ' ago'
     ELSE CASE source {_NEW_SQL} ELSE 'customers with baskets like yours buy this' END END"""
 REASON_COLUMNS = ["_since", "_own", "_days", "_cycle", "_rebuy"]
+# REASON_SQL's input with kind and source as text (a categorical is an ENUM in DuckDB, which compares only
+# with its own values)
+AS_TEXT = "SELECT * REPLACE (CAST(kind AS VARCHAR) AS kind, CAST(source AS VARCHAR) AS source)"
 
 
 def reasons(out: pd.DataFrame) -> pd.Series:
@@ -368,5 +377,5 @@ def reasons(out: pd.DataFrame) -> pd.Series:
 
     with duckdb.connect() as con:
         con.register("o", out[["kind", "source", *REASON_COLUMNS]].assign(_row=np.arange(len(out))))
-        r = con.sql(f"SELECT {REASON_SQL} AS reason FROM o ORDER BY _row").fetchnumpy()["reason"]
+        r = con.sql(f"SELECT {REASON_SQL} AS reason FROM ({AS_TEXT} FROM o) ORDER BY _row").fetchnumpy()["reason"]
     return pd.Series(np.asarray(r, dtype=object), index=out.index, dtype=object)

@@ -10,7 +10,7 @@ import pandas as pd
 from ..config import Config, load_config
 from ..errors import ConfigError, ShopsegError
 from ._blend import REC_COLUMNS, Recommender
-from ._nextbasket import (REASON_SQL, NextBasketRecommender, build_history, purchases_from_workspace,
+from ._nextbasket import (AS_TEXT, REASON_SQL, NextBasketRecommender, build_history, purchases_from_workspace,
                           relevance_matrix, release_arrow_memory, top_k)
 
 REC_COLUMNS = {
@@ -122,18 +122,23 @@ def recommend_stage(ctx) -> dict:
                             "CAST(r.score AS DOUBLE) AS score, CAST(r.source AS VARCHAR) AS source, "
                             "CAST(r.kind AS VARCHAR) AS kind, CAST(r.is_due AS BOOLEAN) AS is_due, "
                             "CAST(r.reason AS VARCHAR) AS reason "
-                            f"FROM (SELECT *, {REASON_SQL} AS reason FROM _recs_out) r "
+                            f"FROM (SELECT *, {REASON_SQL} AS reason FROM ({AS_TEXT} FROM _recs_out)) r "
                             "LEFT JOIN products p ON p.product_id = CAST(r.product_id AS VARCHAR) "
                             "ORDER BY 1, 2")
     finally:
         ws.con.unregister("_recs_out")
     return {"rows": n, "customers": len(customers), "collaborative": learned["collaborative"],
-            "rules": 0 if rules is None else len(rules), "sources": recs["source"].value_counts().to_dict(),
-            "kinds": recs["kind"].value_counts().to_dict(), "due": int(recs["is_due"].sum()), "mix": learned["mix"],
+            "rules": 0 if rules is None else len(rules), "sources": _counts(recs["source"]),
+            "kinds": _counts(recs["kind"]), "due": int(recs["is_due"].sum()), "mix": learned["mix"],
             "mix_from": learned["mix_from"],
             # NDCG@10 of the learned mix and of "buy it again" on the inner split (the mix falls back to buy-again)
             "mix_ndcg": _round(learned["mix_ndcg"]), "buy_again_ndcg": _round(learned["buy_again_ndcg"]),
             "fit_seconds": round(time.perf_counter() - t0, 2)}
+
+
+def _counts(col: pd.Series) -> dict:
+    """Rows per value, most first (a categorical's absent values left out)."""
+    return {k: int(v) for k, v in col.value_counts().items() if v}
 
 
 def _round(v):
