@@ -463,8 +463,11 @@ class Recommender:
         if not len(h.data):
             return None
         frame = pd.DataFrame({"customer_id": cust.to_numpy()[h.row], "item": self.items_[h.col]})
-        r = self.rules_
-        r = r[r["consequent"].astype(str).isin(self._item_pos.index)]
+        r = getattr(self, "_catalogue_rules", None)
+        if r is None or r[0] is not self.rules_:  # the rules suggesting a product of the catalogue, once per fit
+            r = (self.rules_, self.rules_[self.rules_["consequent"].astype(str).isin(self._item_pos.index)])
+            self._catalogue_rules = r
+        r = r[1]
         if not len(r):
             return None
         cs = cross_sell(r, frame, top_n=50)
