@@ -219,14 +219,20 @@ class NextBasketRecommender:
         rows = self.history_.rows(cust)
         if neighbours is None:
             neighbours = self.mix_["w_new"] * self.mix_["nu"] > 0
-        settle = settled_at is not None
+        # unsettled: every term for every customer, as without settling, but the explore blend scored chunk by
+        # chunk (its cross-sell rules for all the customers at once would be one big frame)
+        per_chunk = unsettled and settled_at is not None
+        settle = settled_at is not None and not unsettled
         ex_iter = self.explore_.iter_scores(cust, chunk_size=chunk_size) \
-            if self.explore_ is not None and not settle else None
+            if self.explore_ is not None and settled_at is None else None
         for lo in range(0, len(cust), chunk_size):
             hi = min(lo + chunk_size, len(cust))
             ex = None
             if ex_iter is not None:
                 _, _, total, src = next(ex_iter)
+                ex = (total, src)
+            elif per_chunk and self.explore_ is not None:
+                (_, _, total, src), = self.explore_.iter_scores(cust.iloc[lo:hi], chunk_size=hi - lo)
                 ex = (total, src)
             elif settle:  # filled below for the unsettled customers only
                 ex = (np.zeros((hi - lo, len(self.items_))), _no_source)
@@ -235,7 +241,7 @@ class NextBasketRecommender:
                               neighbours=self.neighbours if neighbours and not settle else 0, explore_scores=ex,
                               pool=self.pool_)
             if settle:
-                need = np.ones(hi - lo, bool) if unsettled else self._unsettled(comp, settled_at) | (r < 0)
+                need = self._unsettled(comp, settled_at) | (r < 0)
                 if need.any() and self.explore_ is not None:
                     (_, _, total, src), = self.explore_.iter_scores(cust.iloc[lo:hi][need], chunk_size=int(need.sum()))
                     comp.set_explore(need, total, src)
