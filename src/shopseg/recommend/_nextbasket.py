@@ -49,7 +49,7 @@ from ..errors import ConfigError, NotFittedError
 from ..params import validate_params
 from ._parameters import PARAMETER_CONSTRAINTS
 from ._blend import SOURCE_NAMES, catalogue
-from ._history import (History, _codes, build_history, neighbour_vectors,  # noqa: F401 (re-exported)
+from ._history import (History, _codes, _days, build_history, neighbour_vectors,  # noqa: F401 (re-exported)
                        purchases_from_workspace, release_arrow_memory)
 from ._mix import (BUY_AGAIN_MIX, DEFAULT_MIX, LEARN_CHUNK, MIX_GRID, Components,  # noqa: F401 (re-exported)
                    components, components_neighbours, learn_mix, learn_tifu_alpha, ndcg_at_k, top_k)
@@ -154,10 +154,12 @@ class NextBasketRecommender:
         inner_at = self.as_of_.floor("D") - pd.Timedelta(days=self.horizon_days)
         # masks and customer codes over the purchases, no copy of them: only the sampled customers'
         # rows are taken (a big shop's purchases are tens of millions of rows)
-        day = pd.to_datetime(purchases["day"]).to_numpy()
+        dc, day = _days(purchases["day"])  # a categorical day: the masks per distinct day, then per row by code
         pre = day <= inner_at.to_datetime64()
         post = (day > inner_at.to_datetime64()) & (day <= self.as_of_.to_datetime64())
-        del day
+        if dc is not None:
+            pre, post = np.r_[pre, False][dc], np.r_[post, False][dc]
+        del day, dc
         codes, names = _codes(purchases["customer_id"])
         names = names.astype(object)
         # customers with purchases before / after the split: counts per code, no sort of the rows' codes
