@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from ..config import Config, load_config
 from ..errors import ConfigError, ShopsegError
@@ -50,9 +51,11 @@ def _popular_matrix(hist, days: int):
     last ``days`` days (``last_age``, 1 + days since, at most ``days``), as a customers x products matrix."""
     if not days:
         return None
-    m = hist.last_age.copy()
-    m.data = (m.data <= days).astype(np.float64)
-    m.eliminate_zeros()
+    la = hist.last_age
+    keep = la.data <= days  # the kept entries only (no copy of the whole matrix, then its zeros dropped)
+    indptr = np.r_[0, np.cumsum(keep, dtype=la.indptr.dtype)][la.indptr]
+    m = sparse.csr_matrix((np.ones(int(keep.sum())), la.indices[keep], indptr), shape=la.shape)
+    m.has_sorted_indices = True
     return m
 
 
