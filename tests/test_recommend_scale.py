@@ -115,3 +115,23 @@ def test_the_stages_compact_frame_holds_the_same_recommendations_as_text():
     for c in ("customer_id", "product_id", "source", "kind"):
         assert compact[c].astype(str).tolist() == full[c].astype(str).tolist(), c
     assert compact["rank"].tolist() == full["rank"].tolist() and compact["score"].tolist() == full["score"].tolist()
+
+
+def test_duckdb_hands_memory_back_inside_the_stage_and_its_settings_are_restored_after():
+    import duckdb
+
+    from shopseg.recommend._workspace import RETURN_MEMORY, memory_returned
+
+    con = duckdb.connect()
+
+    def settings():
+        return dict(con.execute("SELECT name, value FROM duckdb_settings() WHERE name IN (?, ?)",
+                                list(RETURN_MEMORY)).fetchall())
+
+    before = settings()
+    with memory_returned(con):
+        assert settings() == {"allocator_flush_threshold": "0MB", "allocator_background_threads": "true"}
+    assert settings() == before
+    with pytest.raises(RuntimeError), memory_returned(con):  # restored on an error too
+        raise RuntimeError("stage failed")
+    assert settings() == before

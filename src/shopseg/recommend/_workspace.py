@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
@@ -89,8 +90,33 @@ def next_basket_model(cfg: Config, purchases: pd.DataFrame, prods: pd.DataFrame,
                   explore_factory=lambda purch, at, h: explore(purch, at, h, content=full.content_))
 
 
+# DuckDB's allocator keeps freed memory for reuse unless told to hand it back: at x100 Online Retail the purchases'
+# aggregation (54M lines into 38M rows) left ~1 GB of the process's RSS idle for the rest of the stage
+RETURN_MEMORY = {"allocator_flush_threshold": "0MB", "allocator_background_threads": "true"}
+
+
+@contextmanager
+def memory_returned(con):
+    """DuckDB hands freed memory back to the system as it goes (:data:`RETURN_MEMORY`) inside the block; the
+    connection's settings as they were after it."""
+    old = dict(con.execute("SELECT name, value FROM duckdb_settings() WHERE name IN (?, ?)",
+                           list(RETURN_MEMORY)).fetchall())
+    for name, value in RETURN_MEMORY.items():
+        con.execute(f"SET {name} = '{value}'")
+    try:
+        yield
+    finally:
+        for name, value in old.items():
+            con.execute(f"SET {name} = '{value}'")
+
+
 def recommend_stage(ctx) -> dict:
     """Pipeline stage ``recommend``: table ``recommendations`` for every customer of the run."""
+    with memory_returned(ctx.ws.con):
+        return _recommend(ctx)
+
+
+def _recommend(ctx) -> dict:
     ws, cfg = ctx.ws, ctx.config
     rc = cfg["recommend"]
     t0 = time.perf_counter()
