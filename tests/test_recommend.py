@@ -240,7 +240,9 @@ def test_purchases_as_categoricals_are_the_same_rows_and_make_the_same_history(w
     coded = purchases_from_workspace(ws, FIXTURE_AS_OF, categorical=True)
     assert isinstance(coded["customer_id"].dtype, pd.CategoricalDtype) and len(plain) > 20
     key = ["customer_id", "day", "product_id"]
-    same = coded.astype({"customer_id": str, "product_id": str}).sort_values(key).reset_index(drop=True)
+    assert isinstance(coded["day"].dtype, pd.CategoricalDtype) and coded["day"].cat.codes.dtype.itemsize <= 2
+    same = coded.astype({"customer_id": str, "product_id": str, "day": plain["day"].dtype})
+    same = same.sort_values(key).reset_index(drop=True)
     pd.testing.assert_frame_equal(same, plain.astype({"customer_id": str, "product_id": str})[same.columns])
     items = catalogue(products_frame(ws))[0]["product_id"].to_numpy(object)
     a, b = build_history(plain, items, FIXTURE_AS_OF), build_history(coded, items, FIXTURE_AS_OF)

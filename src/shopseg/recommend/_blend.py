@@ -164,7 +164,7 @@ class Recommender:
             if m.shape[1] != len(self.items_):
                 raise ConfigError(f"n_days has {m.shape[1]} product columns; the catalogue has {len(self.items_)}.")
             self.users_ = np.asarray(users, dtype=object)
-            self.user_items_ = sparse.csr_matrix((np.log1p(m.data), m.indices, m.indptr), shape=m.shape)
+            self.user_items_ = sparse.csr_matrix((np.log1p(m.data, dtype=np.float64), m.indices, m.indptr), shape=m.shape)
             it = None
         else:
             it = interactions[["customer_id", "product_id", "n_days"]].copy()
@@ -463,8 +463,11 @@ class Recommender:
         if not len(h.data):
             return None
         frame = pd.DataFrame({"customer_id": cust.to_numpy()[h.row], "item": self.items_[h.col]})
-        r = self.rules_
-        r = r[r["consequent"].astype(str).isin(self._item_pos.index)]
+        r = getattr(self, "_catalogue_rules", None)
+        if r is None or r[0] is not self.rules_:  # the rules suggesting a product of the catalogue, once per fit
+            r = (self.rules_, self.rules_[self.rules_["consequent"].astype(str).isin(self._item_pos.index)])
+            self._catalogue_rules = r
+        r = r[1]
         if not len(r):
             return None
         cs = cross_sell(r, frame, top_n=50)

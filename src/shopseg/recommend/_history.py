@@ -15,8 +15,9 @@ from scipy import sparse
 def purchases_from_workspace(ws, as_of, start=None, *, categorical: bool = False) -> pd.DataFrame:
     """(customer_id, product_id, day): merchandise bought in sale orders in (start, as_of], one row
     per customer, product and purchase day (a customer's orders of one day are one basket), sorted.
-    ``categorical``: the ids as pandas categoricals (int32 codes and one string per distinct id) in no
-    particular order: a fraction of the memory and time at tens of millions of rows."""
+    ``categorical``: the ids and the day as pandas categoricals (int32 codes and one string per distinct id;
+    int16 codes over the days) in no particular order: a fraction of the memory and time at tens of millions
+    of rows."""
     extra = "AND o.ordered_at > CAST(? AS TIMESTAMP)" if start is not None else ""
     params = [as_of] + ([start] if start is not None else [])
     if categorical:
@@ -49,7 +50,8 @@ def _coded_purchases(con, extra: str, params: list) -> pd.DataFrame:
             SELECT product_id, CAST(row_number() OVER () - 1 AS INTEGER) AS code
             FROM (SELECT DISTINCT CAST(product_id AS VARCHAR) AS product_id FROM order_lines)""")
         t = con.execute(f"""
-            SELECT c.code AS customer_id, pc.code AS product_id, CAST(CAST(o.ordered_at AS DATE) AS TIMESTAMP) AS day
+            SELECT c.code AS customer_id, pc.code AS product_id,
+                   CAST(CAST(o.ordered_at AS DATE) - DATE '1970-01-01' AS INTEGER) AS day
             FROM orders o JOIN order_lines ol ON ol.order_id = o.order_id
             JOIN _rec_customers c ON c.customer_id = CAST(o.customer_id AS VARCHAR)
             JOIN _rec_products pc ON pc.product_id = CAST(ol.product_id AS VARCHAR)
@@ -60,8 +62,13 @@ def _coded_purchases(con, extra: str, params: list) -> pd.DataFrame:
                                dtype=object) for k in ("customer", "product")}
     finally:
         con.execute("DROP TABLE IF EXISTS _rec_customers; DROP TABLE IF EXISTS _rec_products")
+    # the day too: a categorical over the days from the first to the last (int16 codes: 2 bytes a row, not 8)
+    d = np.asarray(t.pop("day"), np.int32)
+    first = int(d.min()) if len(d) else 0
+    days = pd.DatetimeIndex(np.datetime64("1970-01-01", "D") + first + np.arange(int(d.max()) - first + 1 if len(d) else 0))
+    d -= first
     return pd.DataFrame({k: pd.Categorical.from_codes(np.asarray(t[k], np.int32), pd.Index(names[k[:-3]]))
-                         for k in ("customer_id", "product_id")} | {"day": np.asarray(t["day"])})
+                         for k in ("customer_id", "product_id")} | {"day": pd.Categorical.from_codes(d, days)})
 
 
 def release_arrow_memory() -> None:
@@ -99,18 +106,44 @@ class History:
 
 
 def _select(m: sparse.csr_matrix, rows: np.ndarray) -> np.ndarray:
-    """Dense rows of ``m`` (zeros where ``rows`` is -1)."""
-    out = m[np.where(rows >= 0, rows, 0)].toarray()
+    """Dense rows of ``m`` (zeros where ``rows`` is -1), float64 whatever ``m`` stores (the history keeps its
+    whole-number matrices as float32: the same values, the same arithmetic downstream)."""
+    out = m[np.where(rows >= 0, rows, 0)].toarray().astype(np.float64, copy=False)
     out[rows < 0] = 0
     return out
 
 
+BLOCK_ROWS = 4_000_000  # purchase rows per block of customers: bounds build_history's work arrays (~60 bytes a row)
+
+
+def _codes(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(a code per row, -1 where missing; the distinct values as text): a categorical's own codes (no hash
+    pass over the rows, no int64 copy), else the column factorised; either way the same history."""
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        return np.asarray(col.cat.codes), np.asarray(col.cat.categories, dtype=object).astype(str)
+    codes, uniq = pd.factorize(col)
+    return codes, np.asarray(uniq, dtype=object).astype(str)
+
+
+def _days(col: pd.Series) -> tuple[np.ndarray | None, np.ndarray]:
+    """(a categorical's codes, its categories as datetime64), or (None, the column as datetime64)."""
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        return np.asarray(col.cat.codes), pd.to_datetime(col.cat.categories).to_numpy()
+    return None, pd.to_datetime(col).to_numpy()
+
+
 def build_history(purchases: pd.DataFrame, items: np.ndarray, as_of, *, group_size: int = 7,
-                  within_decay: float = 0.9, group_decay: float = 0.7, prior_weight: float = 5.0) -> History:
+                  within_decay: float = 0.9, group_decay: float = 0.7, prior_weight: float = 5.0,
+                  block_rows: int = BLOCK_ROWS) -> History:
     """Every per-customer and per-product statistic the next-basket model uses, vectorised.
 
     ``purchases``: customer_id, product_id, day (one row per customer, product and day; rows after
-    ``as_of`` or of products outside ``items`` are ignored).
+    ``as_of`` or of products outside ``items`` are ignored).  Built per block of customers (customers in
+    id order, about ``block_rows`` purchases a block): every per-customer value is its block's, the
+    per-product ones (buyers, re-buyers, cycles) are sums and medians over the blocks, so the result does
+    not depend on the blocks and the work arrays are a block's.  Whole-number matrices (``n_days``,
+    ``last_age``) and ``ratio`` (compared with 1 and 3, and used in float32) are stored as float32 with one
+    shared index array: a big shop's history is tens of millions of stored entries.
 
     >>> p = pd.DataFrame({"customer_id": ["a", "a", "a", "b"], "product_id": ["x", "x", "y", "x"],
     ...                   "day": pd.to_datetime(["2024-01-01", "2024-01-11", "2024-01-11", "2024-01-05"])})
@@ -121,43 +154,120 @@ def build_history(purchases: pd.DataFrame, items: np.ndarray, as_of, *, group_si
     ([[10.0, 0.0], [0.0, 0.0]], [[11.0, 11.0], [17.0, 0.0]])
     """
     day0 = _day(as_of)
-    p = purchases[["customer_id", "product_id", "day"]]
-    # hash-based look-ups (no Python iteration over the string columns): the product column is
-    # factorised (a dictionary encoding for Arrow strings), only its distinct values looked up.
-    # Per-row work arrays are int32 and freed as soon as they are folded into one int64 sort key
-    # (a big shop's history is tens of millions of rows: the stage's memory is these arrays)
-    codes, uniq = pd.factorize(p["product_id"])
-    at = pd.Index(items, dtype=object).get_indexer(np.asarray(uniq, dtype=object).astype(str))
-    i = np.r_[at, -1].astype(np.int32)[codes]  # code -1 (missing) takes the appended -1
-    del codes, uniq, at
-    age = (day0 - pd.to_datetime(p["day"]).to_numpy().astype("datetime64[D]")).astype(np.int32)
-    # customers: factorised whole, then the ones kept sorted by id (no copy of the string column)
-    cc, cuniq = pd.factorize(p["customer_id"])
-    keep = (age >= 0) & (i >= 0) & (cc >= 0)
-    cc = cc[keep]
-    used = np.flatnonzero(np.bincount(cc, minlength=len(cuniq)))  # np.unique's sorted answer, without its sort
-    names = np.asarray(cuniq, dtype=object)[used].astype(str)
-    del cuniq
+    # hash-based look-ups on the distinct ids only (no Python iteration over the rows)
+    pc, puniq = _codes(purchases["product_id"])
+    item_of = np.r_[pd.Index(items, dtype=object).get_indexer(puniq), -1].astype(np.int32)  # code -1 takes the -1
+    cc, cuniq = _codes(purchases["customer_id"])
+    dc, day = _days(purchases["day"])
+    if dc is not None:  # the age of each distinct day, then per row by its code (-1: missing, dropped)
+        day_age = np.r_[(day0 - day.astype("datetime64[D]")).astype(np.int32), -1]
+    n_i, n_rows = len(items), len(purchases)
+
+    def rows_of(sel):  # (customer code, item, age) of the rows ``sel``, the kept ones only (a bought item, age >= 0)
+        age = day_age[dc[sel]] if dc is not None else (day0 - day[sel].astype("datetime64[D]")).astype(np.int32)
+        i, c = item_of[pc[sel]], cc[sel]
+        keep = (age >= 0) & (i >= 0) & (c >= 0)
+        return c[keep], i[keep], age[keep]
+
+    # the customers with a kept purchase, and the oldest age, in slices of rows
+    n_rows_of = np.zeros(len(cuniq), np.int64)
+    span = 1
+    for lo in range(0, n_rows, block_rows):
+        c, _, age = rows_of(slice(lo, lo + block_rows))
+        n_rows_of += np.bincount(c, minlength=len(cuniq))
+        if len(age):
+            span = max(span, int(age.max()) + 1)
+    used = np.flatnonzero(n_rows_of)
+    names = cuniq[used]
     order = np.argsort(names, kind="stable")
     users = names[order].astype(object)
-    remap = np.zeros(len(used) and int(used[-1]) + 1, np.int64)
-    remap[used[order]] = np.arange(len(used))
-    n_u, n_i = len(users), len(items)
+    del names, cuniq
+    n_u = len(users)
+    rank = np.full(len(n_rows_of) + 1, -1, np.int64)  # customer code -> row of the history (-1: none; code -1 too)
+    rank[used[order]] = np.arange(n_u)
+    # blocks: consecutive history rows, about block_rows purchases each
+    per_row = n_rows_of[used[order]]
+    blk = (np.cumsum(per_row) - per_row) // max(block_rows, 1)
+    starts = np.flatnonzero(np.r_[True, blk[1:] != blk[:-1]]) if n_u else np.zeros(1, np.int64)
+    bounds = np.r_[starts, n_u]
+    del per_row, blk, n_rows_of, used, order
+    if len(starts) > 1:  # a block number per row (int16/int32), each block's rows found by one comparison
+        b_of_rank = np.repeat(np.arange(len(starts)), np.diff(bounds))
+        code_block = np.full(len(rank), -1, np.int16 if len(starts) < 2**15 else np.int32)
+        code_block[rank >= 0] = b_of_rank[rank[rank >= 0]]
+        row_block = code_block[cc]
+        del b_of_rank, code_block
+    parts = []
+    for b in range(len(starts)):
+        sel = np.flatnonzero(row_block == b) if len(starts) > 1 else slice(None)
+        c, i, age = rows_of(sel)
+        u = rank[c] - bounds[b]
+        del c
+        parts.append(_block(u, i, age, int(bounds[b + 1] - bounds[b]), n_i, span, group_size, within_decay,
+                            group_decay))
+        del u, i, age
+    if len(starts) > 1:
+        del row_block
+    del rank
+    cat = {k: np.concatenate([p.pop(k) if k != "rep_interval" else p[k] for p in parts])
+           for k in ("n_later", "n_rep", "rep_pi", "rep_interval")}
+    n_later, n_rep = cat["n_later"], cat["n_rep"]
+    shop_share = float(n_rep.sum() / n_later.sum()) if n_later.sum() else 0.0
+    repeat_share = (n_rep + prior_weight * shop_share) / (n_later + prior_weight)
+    # per product: buyers, repeat buyers (sums over the blocks), cycle (the median over every repeat pair)
+    n_buyers = np.sum([p["n_buyers"] for p in parts], axis=0)
+    n_rebuy = np.sum([p["n_rebuy"] for p in parts], axis=0)
+    prior = float(n_rebuy.sum() / n_buyers.sum()) if n_buyers.sum() else 0.0
+    rebuy_share = (n_rebuy + prior_weight * prior) / (n_buyers + prior_weight)
+    rep_pi, rep_interval = cat["rep_pi"], cat["rep_interval"]
+    rep_int = pd.Series(rep_interval).groupby(rep_pi).median()
+    shop_cycle = float(np.median(rep_interval)) if len(rep_interval) else 30.0
+    del cat, rep_pi, rep_interval
+    cycle = np.full(n_i, shop_cycle)
+    ok = rep_int.index[n_rebuy[rep_int.index] >= 3]
+    cycle[ok] = rep_int.loc[ok].to_numpy()
+    cycle = np.maximum(cycle, 1.0)
+    for p in parts:  # days since the last purchase / the cycle (own where bought on 2+ days, else the product's)
+        denom = cycle[p["pi"]]
+        denom[p.pop("repeat")] = p.pop("rep_interval")
+        p["ratio"] = ((p["last_age"].astype(np.float64) - 1.0) / denom).astype(np.float32)
     shape = (n_u, n_i)
-    i, age = i[keep], age[keep]
-    del keep, names, order, used
-    span = int(age.max()) + 1 if len(age) else 1
+
+    def joined(key, idx=None):
+        out = np.concatenate([p.pop(key) for p in parts])
+        return out if idx is None else out.astype(idx, copy=False)
+
+    def csr(data, indices, counts):
+        m = sparse.csr_matrix((data, indices, np.r_[0, np.cumsum(counts)].astype(indices.dtype)), shape=shape)
+        m.has_sorted_indices = True
+        return m
+
+    idx = np.int32 if max(sum(len(p["pi"]) for p in parts), *shape) < 2**31 else np.int64
+    counts = joined("counts")
+    indices = joined("pi", idx)
+    # one index array for the four matrices with the pairs' pattern (none of them is changed in place)
+    n_days, last_age, ratio, tifu = (csr(joined(k), indices, counts) for k in ("n_days", "last_age", "ratio", "tifu"))
+    own_cycle = csr(joined("oc_data"), joined("oc_pi", idx), joined("oc_counts"))
+    return History(users=users, user_pos=pd.Series(np.arange(n_u), index=pd.Index(users, dtype=object)),
+                   n_days=n_days, last_age=last_age, own_cycle=own_cycle, ratio=ratio, tifu=tifu,
+                   repeat_share=repeat_share,
+                   shop_repeat_share=shop_share, n_buyers=n_buyers, rebuy_share=rebuy_share, cycle=cycle)
+
+
+def _block(u: np.ndarray, i: np.ndarray, age: np.ndarray, n_u: int, n_i: int, span: int, group_size: int,
+           within_decay: float, group_decay: float) -> dict:
+    """One block of customers of :func:`build_history`: purchases (customer row within the block, item, age in
+    days), one per distinct (customer, day, item) or repeated; returns the block's per-customer arrays, its
+    (customer, item) pairs in CSR order with their values, and its per-product sums."""
+    shape = (n_u, n_i)
     # distinct (customer, day, product) as one sorted int64 key: baskets (customer, day) are runs,
     # sorted by customer then age (position 0 = the latest basket); u, age, i read back from it
-    # integer arithmetic in place and int32 wherever the values fit (a few arrays of tens of millions
-    # of rows are the stage's peak at x100): the same values as the plain expressions
-    key = remap[cc]
-    del cc, remap
+    # integer arithmetic in place and int32 wherever the values fit: the same values as the plain expressions
+    key = u.astype(np.int64)
     key *= span
     key += age
     key *= n_i
     key += i
-    del i, age
     key.sort()
     key = key[np.r_[True, key[1:] != key[:-1]]] if len(key) else key
     ua = key // n_i
@@ -217,40 +327,18 @@ def build_history(purchases: pd.DataFrame, items: np.ndarray, as_of, *, group_si
     pu, pi = (pkeys // n_i).astype(np.int32), (pkeys % n_i).astype(np.int32)
     del pkeys
     interval = np.where(n >= 2, (first - last) / np.maximum(n - 1, 1), 0.0)
-    # the (customer, product) pairs are sorted and distinct: the CSR arrays directly, shared by the matrices'
-    # structure (no COO copies and conversion; the same matrices: sorted indices, no duplicates)
-    idx_type = np.int32 if len(pu) < 2**31 and max(shape) < 2**31 else np.int64
-    indptr = np.r_[0, np.cumsum(np.bincount(pu, minlength=n_u))].astype(idx_type)
-    indices = pi.astype(idx_type)
-
-    def mat(v):
-        m = sparse.csr_matrix((v.astype(float), indices.copy(), indptr.copy()), shape=shape)
-        m.has_sorted_indices = True
-        return m
-
-    n_days = mat(n)
-    last_age = mat(last + 1)
-    own_cycle = mat(interval)
-    own_cycle.eliminate_zeros()
-    n_rep = np.bincount(pu, weights=n - 1, minlength=n_u)
-    shop_share = float(n_rep.sum() / n_later.sum()) if n_later.sum() else 0.0
-    repeat_share = (n_rep + prior_weight * shop_share) / (n_later + prior_weight)
-    # per product: buyers, repeat buyers, cycle
-    n_buyers = np.bincount(pi, minlength=n_i).astype(float)
-    n_rebuy = np.bincount(pi, weights=n >= 2, minlength=n_i)
-    prior = float(n_rebuy.sum() / n_buyers.sum()) if n_buyers.sum() else 0.0
-    rebuy_share = (n_rebuy + prior_weight * prior) / (n_buyers + prior_weight)
-    rep_int = pd.Series(interval[n >= 2]).groupby(pi[n >= 2]).median()
-    shop_cycle = float(np.median(interval[n >= 2])) if (n >= 2).any() else 30.0
-    cycle = np.full(n_i, shop_cycle)
-    ok = rep_int.index[n_rebuy[rep_int.index] >= 3]
-    cycle[ok] = rep_int.loc[ok].to_numpy()
-    cycle = np.maximum(cycle, 1.0)
-    ratio = mat(last / np.where(n >= 2, interval, cycle[pi]))  # own cycles are >= 1 day (distinct days)
-    return History(users=users, user_pos=pd.Series(np.arange(n_u), index=pd.Index(users, dtype=object)),
-                   n_days=n_days, last_age=last_age, own_cycle=own_cycle, ratio=ratio, tifu=tifu,
-                   repeat_share=repeat_share,
-                   shop_repeat_share=shop_share, n_buyers=n_buyers, rebuy_share=rebuy_share, cycle=cycle)
+    # the TIFU matrix's entries are the pairs (sorted, distinct): its values share the pairs' index array
+    if not (np.array_equal(tifu.indices, pi) and np.array_equal(np.diff(tifu.indptr), np.bincount(pu, minlength=n_u))):
+        raise AssertionError("build_history: the TIFU entries are not the (customer, product) pairs")
+    repeat = n >= 2
+    own = interval != 0  # own_cycle's stored entries (bought on two days or more)
+    return {"counts": np.bincount(pu, minlength=n_u), "pi": pi, "n_days": n.astype(np.float32),
+            "last_age": (last + 1).astype(np.float32), "tifu": tifu.data, "repeat": repeat,
+            "oc_data": interval[own], "oc_pi": pi[own], "oc_counts": np.bincount(pu[own], minlength=n_u),
+            "n_later": n_later, "n_rep": np.bincount(pu, weights=n - 1, minlength=n_u),
+            "n_buyers": np.bincount(pi, minlength=n_i).astype(float),
+            "n_rebuy": np.bincount(pi, weights=repeat, minlength=n_i),
+            "rep_pi": pi[repeat], "rep_interval": interval[repeat]}
 
 
 def neighbour_index(tifu: sparse.csr_matrix, pool: np.ndarray | None = None) -> tuple:

@@ -66,7 +66,10 @@ class Components:
         """The neighbours' mean vectors (raw, TIFU-KNN's) and their term of the mix: on the products the
         customer never bought only (as the explore term; bought ones are ranked by the repeat term)."""
         self.neighbours = nbv
-        self.neighbours_s = _scale(np.where(self.bought, np.float32(0), nbv), np.float32)
+        if nbv.any():
+            self.neighbours_s = _scale(np.where(self.bought, np.float32(0), nbv), np.float32)
+        else:  # not searched (zeros): what _scale gives, without its passes
+            self.neighbours_s = np.zeros(nbv.shape, np.float32)
 
     def set_explore(self, rows: np.ndarray, total: np.ndarray, src) -> None:
         """The explore blend's scores ``total`` and source function ``src`` (of :meth:`Recommender.iter_scores`)

@@ -49,7 +49,7 @@ from ..errors import ConfigError, NotFittedError
 from ..params import validate_params
 from ._parameters import PARAMETER_CONSTRAINTS
 from ._blend import SOURCE_NAMES, catalogue
-from ._history import (History, build_history, neighbour_vectors,  # noqa: F401 (re-exported)
+from ._history import (History, _codes, _days, build_history, neighbour_vectors,  # noqa: F401 (re-exported)
                        purchases_from_workspace, release_arrow_memory)
 from ._mix import (BUY_AGAIN_MIX, DEFAULT_MIX, LEARN_CHUNK, MIX_GRID, Components,  # noqa: F401 (re-exported)
                    components, components_neighbours, learn_mix, learn_tifu_alpha, ndcg_at_k, top_k)
@@ -154,15 +154,19 @@ class NextBasketRecommender:
         inner_at = self.as_of_.floor("D") - pd.Timedelta(days=self.horizon_days)
         # masks and customer codes over the purchases, no copy of them: only the sampled customers'
         # rows are taken (a big shop's purchases are tens of millions of rows)
-        day = pd.to_datetime(purchases["day"]).to_numpy()
+        dc, day = _days(purchases["day"])  # a categorical day: the masks per distinct day, then per row by code
         pre = day <= inner_at.to_datetime64()
         post = (day > inner_at.to_datetime64()) & (day <= self.as_of_.to_datetime64())
-        del day
-        codes, names = pd.factorize(purchases["customer_id"])
-        names = np.asarray(names, dtype=object).astype(str).astype(object)
-        known_codes = np.unique(codes[pre & (codes >= 0)])
-        known = names[known_codes]
-        cust = np.sort(known[np.isin(known_codes, codes[post & (codes >= 0)])])
+        if dc is not None:
+            pre, post = np.r_[pre, False][dc], np.r_[post, False][dc]
+        del day, dc
+        codes, names = _codes(purchases["customer_id"])
+        names = names.astype(object)
+        # customers with purchases before / after the split: counts per code, no sort of the rows' codes
+        seen = [np.bincount(codes[m & (codes >= 0)], minlength=len(names)) > 0 for m in (pre, post)]
+        known = names[seen[0]]
+        cust = np.sort(names[seen[0] & seen[1]])
+        del seen
         if len(cust) < 20:
             return
         rng = np.random.default_rng(self.random_state)
@@ -217,14 +221,20 @@ class NextBasketRecommender:
         rows = self.history_.rows(cust)
         if neighbours is None:
             neighbours = self.mix_["w_new"] * self.mix_["nu"] > 0
-        settle = settled_at is not None
+        # unsettled: every term for every customer, as without settling, but the explore blend scored chunk by
+        # chunk (its cross-sell rules for all the customers at once would be one big frame)
+        per_chunk = unsettled and settled_at is not None
+        settle = settled_at is not None and not unsettled
         ex_iter = self.explore_.iter_scores(cust, chunk_size=chunk_size) \
-            if self.explore_ is not None and not settle else None
+            if self.explore_ is not None and settled_at is None else None
         for lo in range(0, len(cust), chunk_size):
             hi = min(lo + chunk_size, len(cust))
             ex = None
             if ex_iter is not None:
                 _, _, total, src = next(ex_iter)
+                ex = (total, src)
+            elif per_chunk and self.explore_ is not None:
+                (_, _, total, src), = self.explore_.iter_scores(cust.iloc[lo:hi], chunk_size=hi - lo)
                 ex = (total, src)
             elif settle:  # filled below for the unsettled customers only
                 ex = (np.zeros((hi - lo, len(self.items_))), _no_source)
@@ -233,7 +243,7 @@ class NextBasketRecommender:
                               neighbours=self.neighbours if neighbours and not settle else 0, explore_scores=ex,
                               pool=self.pool_)
             if settle:
-                need = np.ones(hi - lo, bool) if unsettled else self._unsettled(comp, settled_at) | (r < 0)
+                need = self._unsettled(comp, settled_at) | (r < 0)
                 if need.any() and self.explore_ is not None:
                     (_, _, total, src), = self.explore_.iter_scores(cust.iloc[lo:hi][need], chunk_size=int(need.sum()))
                     comp.set_explore(need, total, src)
@@ -267,18 +277,27 @@ class NextBasketRecommender:
         v = np.asarray(getattr(self.history_, name)[np.maximum(r, 0), tt], dtype=float).ravel()
         return np.where(r >= 0, v, 0.0)
 
-    def _frame(self, cust: np.ndarray, r: np.ndarray, tt: np.ndarray, vals: np.ndarray, src: np.ndarray,
-               bought: np.ndarray) -> pd.DataFrame:
-        """The recommendations at customers ``cust`` (history rows ``r``), products ``tt``: the columns
+    def _frame(self, ids: np.ndarray, pos: np.ndarray, r: np.ndarray, tt: np.ndarray, vals: np.ndarray,
+               src: np.ndarray, bought: np.ndarray, compact: bool = False) -> pd.DataFrame:
+        """The recommendations at customers ``ids[pos]`` (history rows ``r``), products ``tt``: the columns
         :func:`reasons` reads besides the table's.  Due for reorder: a repeat whose cycle has elapsed
         but not three times over (lapsed), bought on two days or more by the customer, or a product
-        most of whose buyers re-buy."""
+        most of whose buyers re-buy.  ``compact``: the ids, source and kind as categoricals (codes over
+        ``ids``, the products, the sources and the two kinds): no string per row at millions of rows."""
         ratio, own = self._at("ratio", r, tt), self._at("own_cycle", r, tt)
         rebuy = self._rebuy(self.history_)[tt]
         due = bought & ((own > 0) | (rebuy >= 0.5)) & (ratio >= 1.0) & (ratio <= 3.0)
+        if compact:
+            def cat(codes, values):
+                return pd.Categorical.from_codes(codes, pd.Index(values, dtype=object), validate=False)
+
+            cols = {"customer_id": cat(pos, ids), "product_id": cat(tt, self.items_), "score": vals,
+                    "source": cat(src, _SOURCES), "kind": cat(np.where(bought, 0, 1).astype(np.int8), REC_KINDS)}
+        else:
+            cols = {"customer_id": ids[pos], "product_id": self.items_[tt], "score": vals, "source": _SOURCES[src],
+                    "kind": np.where(bought, "repeat", "new")}
         return pd.DataFrame({
-            "customer_id": cust, "product_id": self.items_[tt], "score": vals, "source": _SOURCES[src],
-            "kind": np.where(bought, "repeat", "new"), "is_due": due,
+            **cols, "is_due": due,
             "_since": np.maximum(self._at("last_age", r, tt) - 1, 0), "_own": own,
             "_days": self._at("n_days", r, tt), "_cycle": self.history_.cycle[tt], "_rebuy": rebuy})
 
@@ -290,20 +309,20 @@ class NextBasketRecommender:
         are ranked on the history's sparse entries (:func:`._settled.settled_top`), the others on dense
         chunks with those terms computed; the same result as ``settle=False``, which computes every term
         for everyone.  ``with_reasons=False``: no reason column but the numbers it is made of
-        (:data:`REASON_COLUMNS`, for :data:`REASON_SQL`)."""
+        (:data:`REASON_COLUMNS`, for :data:`REASON_SQL`), and the ids, source and kind as categoricals
+        (the stage's path: millions of rows without a Python string each)."""
         if not hasattr(self, "items_"):
             raise NotFittedError("NextBasketRecommender is not fitted yet: call fit(...) first.")
         k = int(top_n or self.top_n)
         cust = pd.Series(pd.unique(pd.Series(list(customer_ids), dtype=object).astype(str)))
         ids = cust.to_numpy()
         rows = self.history_.rows(cust)
-        parts, at = [], []
+        # each part's (customer position, product, score, source, bought), by customer then rank
+        parts = [(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64), np.zeros(0, bool))]
         todo = np.arange(len(cust))
         if settle:
             done, pos, tt, vals = settled_top(self, rows, k)
-            parts.append(self._frame(ids[pos], rows[pos], tt, vals, np.zeros(len(tt), np.int64),
-                                     np.ones(len(tt), bool)))
-            at.append(pos)
+            parts.append((pos, tt, vals, np.zeros(len(tt), np.int64), np.ones(len(tt), bool)))
             todo = np.flatnonzero(~done)
         for lo, hi, comp in self.iter_components(cust.iloc[todo], chunk_size, settled_at=k if settle else None,
                                                  unsettled=settle):
@@ -313,17 +332,14 @@ class NextBasketRecommender:
             rr, tt = r[valid], top[valid]
             w = comp.largest_term(self._rebuy(self.history_), self.mix_, rr, tt)
             src = np.where(w == 0, 0, np.where(w == 1, 1, 2 + comp.explore_src(rr, tt).astype(np.int64)))
-            pos = todo[lo:hi][rr]
-            parts.append(self._frame(ids[pos], rows[pos], tt, vals[valid], src, comp.bought[rr, tt]))
-            at.append(pos)
-        if not parts:
-            parts, at = [self._frame(ids[:0], rows[:0], np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64),
-                                     np.zeros(0, bool))], [np.zeros(0, np.int64)]
-        out = pd.concat(parts, ignore_index=True)
+            parts.append((todo[lo:hi][rr], tt, vals[valid], src, comp.bought[rr, tt]))
+        at, tt, vals, src, bought = (np.concatenate(a) for a in zip(*parts))
+        del parts
         # by customer in the order asked, then rank (each part is by customer then rank)
-        at = np.concatenate(at)
         order = np.argsort(at, kind="stable")
-        out, at = out.take(order).reset_index(drop=True), at[order]
+        at, tt, vals, src, bought = at[order], tt[order], vals[order], src[order], bought[order]
+        del order
+        out = self._frame(ids, at, rows[at], tt, vals, src, bought, compact=not with_reasons)
         i = np.arange(len(at))
         first = np.maximum.accumulate(np.where(np.r_[True, at[1:] != at[:-1]] if len(at) else [], i, 0))
         out.insert(1, "rank", (i - first + 1).astype("int64"))
@@ -358,6 +374,9 @@ REASON_SQL = f"""CASE
     WHEN kind = 'repeat' THEN 'you bought this ' || {_days_sql('_since')} || ' ago'
     ELSE CASE source {_NEW_SQL} ELSE 'customers with baskets like yours buy this' END END"""
 REASON_COLUMNS = ["_since", "_own", "_days", "_cycle", "_rebuy"]
+# REASON_SQL's input with kind and source as text (a categorical is an ENUM in DuckDB, which compares only
+# with its own values)
+AS_TEXT = "SELECT * REPLACE (CAST(kind AS VARCHAR) AS kind, CAST(source AS VARCHAR) AS source)"
 
 
 def reasons(out: pd.DataFrame) -> pd.Series:
@@ -366,5 +385,5 @@ def reasons(out: pd.DataFrame) -> pd.Series:
 
     with duckdb.connect() as con:
         con.register("o", out[["kind", "source", *REASON_COLUMNS]].assign(_row=np.arange(len(out))))
-        r = con.sql(f"SELECT {REASON_SQL} AS reason FROM o ORDER BY _row").fetchnumpy()["reason"]
+        r = con.sql(f"SELECT {REASON_SQL} AS reason FROM ({AS_TEXT} FROM o) ORDER BY _row").fetchnumpy()["reason"]
     return pd.Series(np.asarray(r, dtype=object), index=out.index, dtype=object)

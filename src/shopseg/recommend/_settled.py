@@ -60,7 +60,9 @@ def settled_top(model, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray
         row = np.repeat(np.arange(len(r)), counts)
         col = tifu.indices.astype(np.int64)
         own = _scale_entries(tifu.data, tifu.indptr, f32)
-        freq = _scale_entries(n_days.data + np.reciprocal(last_age.data + 1.0), tifu.indptr, f32)
+        # the history stores whole days as float32: the same values, summed in float64 as the dense path does
+        freq = _scale_entries(n_days.data.astype(np.float64) + np.reciprocal(last_age.data.astype(np.float64) + 1.0),
+                              tifu.indptr, f32)
         due = np.minimum(ratio.data, 1.0, dtype=f32)
         share = hist.repeat_share[r]
         weight = share / hist.shop_repeat_share if hist.shop_repeat_share > 0 else np.ones(len(r))
