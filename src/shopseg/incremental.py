@@ -59,14 +59,38 @@ TOUCHING = {"orders": "ordered_at", "events": "occurred_at", "reviews": "reviewe
 
 def base_run(ws) -> tuple[int, datetime, object]:
     """(run_id, as_of, config) of the latest finished run: what an incremental run builds on."""
-    from .config import load_config
+    from .config import defaults, load_config
 
     rows = ws.sql("SELECT run_id, as_of, config FROM runs WHERE status = 'done' ORDER BY run_id DESC LIMIT 1")
     if not rows:
         raise ShopsegError("An incremental run needs a finished run to build on; the workspace has none.",
                            hint="Run `shopseg run` once first.")
     rid, as_of, cfg = rows[0]
-    return int(rid), as_of, load_config(overrides=json.loads(cfg)) if cfg else load_config()
+    # only the settings that differ from the defaults are given (and checked, importing their sections' owners:
+    # the act section's would load SciPy, the segments' scikit-learn); the merged config is the stored one
+    return int(rid), as_of, load_config(overrides=changed(json.loads(cfg), defaults())) if cfg else load_config()
+
+
+def changed(stored: dict, default: dict) -> dict:
+    """The entries of ``stored`` that differ from ``default`` (nested tables compared key by key; a value equal
+    but of another type, 1 against 1.0, differs): merged over ``default`` they give ``stored`` back.
+
+    >>> changed({"a": {"x": 1, "y": 2.0}, "b": [1], "c": 1}, {"a": {"x": 1, "y": 2}, "b": [1], "c": 1.0})
+    {'a': {'y': 2.0}, 'c': 1}
+    """
+    out = {}
+    for key, value in stored.items():
+        d = default.get(key, _ABSENT)
+        if isinstance(value, dict) and isinstance(d, dict):
+            sub = changed(value, d)
+            if sub:
+                out[key] = sub
+        elif d is _ABSENT or json.dumps(value, sort_keys=True) != json.dumps(d, sort_keys=True):
+            out[key] = value
+    return out
+
+
+_ABSENT = object()
 
 
 def touched_customers(ws, since: datetime, until: datetime) -> list[str]:
@@ -157,12 +181,16 @@ def _clv_rows(served, ws, customers: list[str], as_of, base: int | None) -> pd.D
 
 
 def write_scored(ws, run_id: int, served, customers: list[str], as_of: datetime,
-                 timings: dict | None = None) -> dict[str, int]:
+                 timings: dict | None = None, features: pd.DataFrame | None = None) -> dict[str, int]:
     """Score ``customers`` with ``served`` (P's states) as of ``as_of`` and write run ``run_id``'s scored
-    tables (:data:`SCORED`): their fresh rows, P's rows for every other customer.  Returns rows per table."""
+    tables (:data:`SCORED`): their fresh rows, P's rows for every other customer.  Returns rows per table.
+
+    ``features``: a frame holding the customers' features as of ``as_of`` (the run's, computed already): the
+    scoring takes their rows instead of computing them again; all of them scored in one batch per stage."""
     from .runner import Runs, score
 
-    answers = score(served, ws, customers, as_of, timings)
+    answers = score(served, ws, customers, as_of, timings,
+                    given={"customer_features": features} if features is not None else None)
     t0 = time.perf_counter()
     fresh = _answers_frames(answers, customers)
     runs = Runs(ws, served.run_id, served.as_of, served.config)
@@ -264,7 +292,7 @@ def run_incremental(ws, as_of=None, *, config=None, seed: int | None = None,
             moved = date_moved_customers(ws, base_id, getattr(served.states.get("segments"), "windows", None),
                                          feats, when, touched)
             timings["moved"] = time.perf_counter() - t1
-            n = write_scored(ws, run_id, served, touched + moved, when, timings)
+            n = write_scored(ws, run_id, served, touched + moved, when, timings, features=feats)
             n["customer_features"] = len(feats)
         record["incremental"] = {
             "status": "done", "seconds": round(time.perf_counter() - t0 + t_state, 3), "base_run": base_id,
