@@ -241,7 +241,7 @@ def _reuse_or_refit(ws, run_id: int, config, seed: int) -> tuple[list[str], dict
     for name, decide in (("cluster", cluster_decision), ("churn", churn_decision)):
         if name == "cluster" and "cluster" not in config["segments.schemes"]:
             continue
-        d, _ = decide(ws, run_id, cfg if name == "cluster" else config)
+        d, _ = decide(ws, run_id, cfg, light=True) if name == "cluster" else decide(ws, run_id, config)
         notes[name] = d.note()
         if d.action == "reused":
             record(ws, run_id, d)

@@ -118,7 +118,7 @@ class ChurnModel:
         return A
 
     def _check_fitted(self) -> None:
-        if not hasattr(self, "estimator_"):
+        if "_estimator" not in self.__dict__ and "model_string_" not in self.__dict__:
             raise NotFittedError("This ChurnModel is not fitted yet.", hint="Call fit(X, y) first.")
 
     # A loaded LightGBM model keeps its model string: up to NUMPY_ROWS rows are scored by its trees in numpy

@@ -73,7 +73,7 @@ def segments_state(ws, runs) -> SegmentsState:
         from ..refit import stored_cluster_model
 
         try:
-            st.cluster_model = stored_cluster_model(ws, st.segments_run) \
+            st.cluster_model = stored_cluster_model(ws, st.segments_run, light=True) \
                 if models.exists(ws, "clusters", st.segments_run) else None
         except ShopsegError:
             st.cluster_model = None
