@@ -286,3 +286,17 @@ def test_the_command_line_runs_an_incremental_refresh_and_refuses_what_it_cannot
         r = cli.invoke(app, ["--workspace", str(path), "run", "--incremental", "--as-of", AS_OF, "--no-report"])
     assert r.exit_code == 0, r.output
     assert "Run 2 as of 2024-12-31: done" in r.output and "re-scored with run 1's models" in r.output
+
+
+def test_the_base_runs_settings_come_back_whole_from_their_differences_to_the_defaults(shops):
+    """base_run gives the config only the settings that differ from the defaults (so loading it imports only
+    their sections' owners); merged over the defaults they are the stored settings, hash included."""
+    from shopseg.config import defaults
+    from shopseg.incremental import changed
+
+    stored = _run(shops["base"], lambda ws: json.loads(ws.scalar("SELECT config FROM runs WHERE run_id = 1")))
+    diff = changed(stored, defaults())
+    assert diff == {"segments": {"rfm": {"method": "cuts"}, "lifecycle": {"silent_days": 60, "churned_days": 180,
+                                                                          "new_days": 30}}}
+    _, _, cfg = _run(shops["base"], base_run)
+    assert cfg.as_dict() == stored and cfg.to_json() == json.dumps(stored, sort_keys=True, separators=(",", ":"))
