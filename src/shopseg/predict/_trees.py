@@ -48,7 +48,6 @@ class _Tree:
     leaf_of_code: np.ndarray | None = None  # (2**k,) the leaf each split pattern reaches
     bias: float = 0.0  # LightGBM's ExpectedValue of the tree
     features: np.ndarray | None = None  # the tree's distinct split features
-    table: np.ndarray | None = None  # (2**k, len(features)) TreeSHAP values per split pattern
 
 
 def _values(fields: dict, key: str, kind=float) -> np.ndarray:
@@ -72,6 +71,7 @@ class TreeEnsemble:
             self._feature[i, :n], self._threshold[i, :n] = t.feature, t.threshold
             self._default_left[i, :n], self._missing[i, :n], self._real[i, :n] = t.default_left, t.missing, True
         self._bit = (1 << np.arange(k)).astype(np.int64)
+        self._tables: tuple[np.ndarray, np.ndarray] | None = None  # (trees, 2**k, d) values, (trees, d) features
 
     @classmethod
     def from_model_string(cls, text: str) -> "TreeEnsemble | None":
@@ -132,14 +132,16 @@ class TreeEnsemble:
     def contributions(self, X: np.ndarray, codes: np.ndarray | None = None) -> np.ndarray:
         """(n, p + 1) TreeSHAP values (``pred_contrib``), the last column the bias."""
         codes = self.codes(X) if codes is None else codes
-        out = np.zeros((len(codes), self.n_features + 1))
+        if self._tables is None:
+            self._tables = _shap_tables(self.trees, self.n_features)
+        tables, features = self._tables
+        p = self.n_features
+        out = np.zeros((len(codes), p + 2))  # the last column: where a tree's padded feature slots add their 0s
         for i, t in enumerate(self.trees):
-            out[:, -1] += t.bias
+            out[:, p] += t.bias
             if len(t.feature):
-                if t.table is None:
-                    t.table = _shap_table(t)
-                out[:, t.features] += t.table[codes[:, i]]
-        return out
+                out[:, features[i]] += tables[i][codes[:, i]]
+        return out[:, :p + 1]
 
 
 def _prepare(t: _Tree) -> None:
@@ -205,25 +207,41 @@ def _shapley_weights(d: int) -> np.ndarray:
     return _WEIGHTS[d]
 
 
-def _shap_table(t: _Tree) -> np.ndarray:
-    """(2**k, d) TreeSHAP values of every split pattern: Shapley values of the path-dependent value function.
+def _shap_tables(trees: list[_Tree], trees_n_features: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every tree's TreeSHAP values of every split pattern, (trees, 2**k, d), and the feature of each of the d
+    columns, (trees, d): Shapley values of the path-dependent value function, all trees at once.
 
     The value of coalition S for pattern P: the sum over leaves of the leaf value times, along its path, 1 or 0
     at a split on a feature in S (P goes that way or not) and the child's data share at any other split; so a
     leaf counts when S holds none of the features whose splits P leaves the path at (``off``), weighted by the
-    shares of the path's splits outside S."""
-    node, left, share, real = _leaf_paths(t)
-    k, d = len(t.feature), len(t.features)
-    P = np.arange(1 << k)
-    S = np.arange(1 << d)
-    fbit = (1 << np.searchsorted(t.features, t.feature))[node]  # (leaves, depth): each step's feature as a bit
-    leaves_p = (((P[None, None, :] >> node[:, :, None]) & 1) != left[:, :, None]) & real[:, :, None]
-    off = np.bitwise_or.reduce(np.where(leaves_p, fbit[:, :, None], 0), axis=1)  # (leaves, patterns)
-    outside = ((S[None, None, :] & fbit[:, :, None]) == 0) & real[:, :, None]
-    weight = np.where(outside, share[:, :, None], 1.0).prod(axis=1) * t.leaf_value[:, None]  # (leaves, coalitions)
-    counts = (off[:, :, None] & S[None, None, :]) == 0  # (leaves, patterns, coalitions)
-    V = np.einsum("lps,ls->ps", counts, weight)
-    return V @ _shapley_weights(d)
+    shares of the path's splits outside S.  Trees are padded to the largest (more leaves of value 0, more
+    features in no split: null players, whose presence changes no other player's Shapley value)."""
+    paths = [_leaf_paths(t) for t in trees]
+    T = len(trees)
+    k = max(len(t.feature) for t in trees)
+    d = max(1, max(len(t.features) for t in trees))
+    L = max(p[0].shape[0] for p in paths)
+    D = max(p[0].shape[1] for p in paths)
+    node, left, fbit = (np.zeros((T, L, D), dtype=np.int64) for _ in range(3))
+    share, real = np.ones((T, L, D)), np.zeros((T, L, D), dtype=bool)
+    value = np.zeros((T, L))
+    features = np.full((T, d), trees_n_features + 1, dtype=np.intp)  # padding: a scratch column (distinct)
+    for i, (t, (n_, l_, s_, r_)) in enumerate(zip(trees, paths)):
+        a, b = n_.shape
+        node[i, :a, :b], left[i, :a, :b], share[i, :a, :b], real[i, :a, :b] = n_, l_, s_, r_
+        if len(t.feature):
+            fbit[i, :a, :b] = 1 << np.searchsorted(t.features, t.feature)[n_]
+            value[i, :a] = t.leaf_value
+            features[i, :len(t.features)] = t.features
+    P, S = np.arange(1 << k), np.arange(1 << d)
+    leaves_p = (((P >> node[..., None]) & 1) != left[..., None]) & real[..., None]  # (T, L, D, P)
+    off = np.bitwise_or.reduce(np.where(leaves_p, fbit[..., None], 0), axis=2)  # (T, L, P)
+    outside = ((S & fbit[..., None]) == 0) & real[..., None]  # (T, L, D, S)
+    weight = np.where(outside, share[..., None], 1.0).prod(axis=2) * value[..., None]  # (T, L, S)
+    V = np.zeros((T, len(P), len(S)))
+    for leaf in range(L):
+        V += ((off[:, leaf, :, None] & S) == 0) * weight[:, leaf, None, :]
+    return V @ _shapley_weights(d), features
 
 
 __all__ = ["MAX_SPLITS", "TreeEnsemble"]
