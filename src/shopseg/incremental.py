@@ -12,7 +12,8 @@ finished run P (the *base*) and, instead of every stage's ``run``:
    customers whose stage by P's windows and the new features differs from P's are re-scored with the touched;
 3. scores touched and moved customers as of R's date through the stage contract's ``score``
    (:func:`shopseg.runner.score`, the live service's path) with P's state: P's models (clusters, churn, CLV),
-   its RFM / value-tier reference population, lifecycle windows, top categories and outlier median / MAD;
+   its RFM / value-tier reference population and lifecycle windows; all of them in one batch per stage, on
+   their rows of the features just computed (``given``), not computed again;
 4. writes R's scored tables (``segments``, ``rfm_scores``, ``clv``, ``churn_scores``): the re-scored
    customers' rows, and P's rows for everyone else (a scheme without a
    ``score`` -- interest, buyer_type, group -- keeps P's label for everyone);
