@@ -300,3 +300,28 @@ def test_the_base_runs_settings_come_back_whole_from_their_differences_to_the_de
                                                                           "new_days": 30}}}
     _, _, cfg = _run(shops["base"], base_run)
     assert cfg.as_dict() == stored and cfg.to_json() == json.dumps(stored, sort_keys=True, separators=(",", ":"))
+
+
+def test_the_baskets_executor_says_why_it_mined_in_full_also_when_the_mining_skips_or_fails():
+    """The executor bound into the baskets stage (incremental._update_or_mine): no earlier run holds itemsets, so
+    the registered mining runs; its own note comes after the reason, a skip's before it (the status stays
+    'skipped'), a ModelFitError carries the reason in its message."""
+    from types import SimpleNamespace
+
+    from shopseg.errors import ModelFitError
+    from shopseg.incremental import _update_or_mine
+
+    ctx = SimpleNamespace(runs=SimpleNamespace(of=lambda table: None))
+    why = "mined in full: no earlier run holds itemsets"
+    assert _update_or_mine(lambda c: {"frequent_itemsets": 3, "note": "min support 0.01"})(ctx) == {
+        "frequent_itemsets": 3, "note": f"{why}; min support 0.01"}
+    assert _update_or_mine(lambda c: None)(ctx) == {"note": why}
+    assert _update_or_mine(lambda c: {"note": "skipped: no sale baskets"})(ctx)["note"] == \
+        f"skipped: no sale baskets; {why}"
+
+    def fails(c):
+        raise ModelFitError("too few baskets", hint="lower baskets.min_support")
+
+    with pytest.raises(ModelFitError, match=f"too few baskets \\({why}\\)") as err:
+        _update_or_mine(fails)(ctx)
+    assert err.value.hint == "lower baskets.min_support"

@@ -347,26 +347,43 @@ def run_incremental(ws, as_of=None, *, config=None, seed: int | None = None,
 
 
 def _baskets(ctx, progress, record: dict) -> None:
-    """The run's itemsets and rules: the itemsets' run's counts updated with the new baskets
-    (:func:`shopseg.basket.update_baskets`), or the ``baskets`` stage's full mining when they cannot be
-    (the reason in the record)."""
-    from .basket import CannotUpdate, update_baskets
-    from .pipeline import STAGES, run_stages
+    """The run's itemsets and rules: the ``baskets`` stage run by the runner (its transaction, timing, record)
+    with :func:`_update_or_mine` bound in as its executor (:func:`shopseg.runner.bind`)."""
+    from types import SimpleNamespace
 
-    t0 = time.perf_counter()
-    try:
-        base = ctx.runs.of("frequent_itemsets")
-        if base is None:
-            raise CannotUpdate("no earlier run holds itemsets")
-        with ctx.ws.transaction():
-            notes = update_baskets(ctx.ws, ctx.run_id, as_of=ctx.as_of, config=ctx.config, base=base)
-        record["baskets"] = {"status": "done", "seconds": round(time.perf_counter() - t0, 3), **notes}
-        if progress:
-            progress("baskets", "done")
-    except CannotUpdate as e:
-        run_stages(ctx, STAGES, ["baskets"], progress, record)
-        why = f"mined in full: {e}"
-        record["baskets"]["note"] = f"{why}; {record['baskets']['note']}" if record["baskets"].get("note") else why
+    from .pipeline import STAGES
+    from .runner import bind, run_stages
+
+    registered = next(s for s in STAGES if s.name == "baskets")
+    executor = SimpleNamespace(name="incremental", executors={"baskets": _update_or_mine(registered.run)})
+    run_stages(ctx, bind(STAGES, executor), ["baskets"], progress, record)
+
+
+def _update_or_mine(mine: Callable) -> Callable:
+    """The baskets executor of an incremental run: the itemsets' run's counts updated with the new baskets
+    (:func:`shopseg.basket.update_baskets`), or, where they cannot be, the registered stage's full mining
+    (``mine``) with the reason in the note: "mined in full: <why>" first, after the stage's own "skipped: ..."
+    when it skipped (a ModelFitError's message carries it too)."""
+    from .basket import CannotUpdate, update_baskets
+    from .errors import ModelFitError
+
+    def run(ctx) -> dict:
+        try:
+            base = ctx.runs.of("frequent_itemsets")
+            if base is None:
+                raise CannotUpdate("no earlier run holds itemsets")
+            return update_baskets(ctx.ws, ctx.run_id, as_of=ctx.as_of, config=ctx.config, base=base)
+        except CannotUpdate as e:  # raised before the update writes anything: the mining starts clean
+            why = f"mined in full: {e}"
+        try:
+            notes = dict(mine(ctx) or {})
+        except ModelFitError as err:
+            raise ModelFitError(f"{err.message} ({why})", hint=err.hint) from err
+        note = str(notes.get("note", ""))
+        notes["note"] = f"{note}; {why}" if note.startswith("skipped") else f"{why}; {note}" if note else why
+        return notes
+
+    return run
 
 
 class _Refit(Exception):
