@@ -1,7 +1,7 @@
 """Incremental refresh against a full run (issue #20 item 3): one held-out day of Online Retail xN.
 
     python benchmarks/bench_incremental.py --data /work/shared/data --scale 10 [--lock /tmp/shopseg-heavy.lock]
-        [--base DIR] [--work DIR] [--keep] [--json out.json]
+        [--base DIR] [--work DIR] [--keep] [--json out.json] [--rounds N] [--before OTHER/src]
 
 1. ``build_scaled`` (benchmarks/bench_scale.py) writes N copies of the Online Retail lines; the last day is
    held out: ``before.parquet`` (every earlier day) and ``lastday.parquet``;
@@ -13,7 +13,9 @@
    PSI stays under ``drift.refit_psi``; the CLV candidates are refitted, as in every full run) on the other.
    With ``--lock`` the pair runs under that lock file (``flock``), taken once for the pair, and the base's
    ingest and run under it too, one at a time (the last day's small ingests are not).  ``--rounds N``: steps
-   3-4 N times on fresh copies (the median ratio is reported).  ``--in-process N``: then N times, on fresh
+   3-4 N times on fresh copies (the median ratio is reported).  ``--before SRC`` (another tree's ``src``, e.g.
+   main's): each round also runs that tree's incremental refresh on a third copy, first under the same lock
+   hold, so before and after are measured against the same full run.  ``--in-process N``: then N times, on fresh
    copies too, ``run_incremental`` timed inside one Python process with its libraries imported first (warm, as
    a long-running service) and without (cold); not under the lock.
 
@@ -33,6 +35,7 @@ import argparse
 import contextlib
 import fcntl
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -172,11 +175,12 @@ def in_process(base: Path, work: Path, mode: str) -> dict:
     return json.loads(got.stdout.strip().splitlines()[-1])
 
 
-def one_round(base: Path, work: Path, lock: str | None) -> dict:
-    """Two fresh copies of ``base``, the last day ingested into each (not timed), then the pair back to back."""
+def one_round(base: Path, work: Path, lock: str | None, before: str | None = None) -> dict:
+    """Two fresh copies of ``base``, the last day ingested into each (not timed), then the pair back to back;
+    with ``before`` (another tree's ``src``) a third copy, whose incremental run by that tree goes first."""
     out: dict = {}
     copies = {}
-    for name in ("incremental", "full"):
+    for name in ("incremental", "full") + (("incremental_before",) if before else ()):
         ws = copies[name] = work / f"ws-{name}"
         shutil.rmtree(ws, ignore_errors=True)
         shutil.copytree(base, ws)
@@ -184,10 +188,18 @@ def one_round(base: Path, work: Path, lock: str | None) -> dict:
         out[f"ingest_last_day_{name}"] = checked(run_measured(shopseg(
             ws, "ingest", str(work / "lastday.parquet"), "--preset", "online-retail")),
             f"ingest of the last day ({name})")
-    with locked(lock):  # the pair, back to back
+    with locked(lock):  # the pair (and the before tree's incremental run), back to back
+        if before:
+            env = {**os.environ, "PYTHONPATH": before}
+            out["incremental_before"] = checked(run_measured(shopseg(copies["incremental_before"], "run",
+                                                                     "--incremental", "--no-report"), env=env),
+                                                "incremental run (before)")
         out["incremental"] = checked(run_measured(shopseg(copies["incremental"], "run", "--incremental",
                                                           "--no-report")), "incremental run")
         out["full"] = checked(run_measured(shopseg(copies["full"], "run", "--no-report")), "full run")
+    if before:
+        out["incremental_before_run"] = latest_run(copies["incremental_before"])
+        out["ratio_before"] = round(out["incremental_before"]["seconds"] / out["full"]["seconds"], 4)
     out["incremental_run"] = latest_run(copies["incremental"])
     out["full_run"] = latest_run(copies["full"])
     out["full"]["stages"] = stage_seconds(copies["full"])
@@ -208,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", help="write the figures to this file")
     ap.add_argument("--rounds", type=int, default=1, help="pairs measured, each on fresh copies (default 1)")
     ap.add_argument("--no-bytecode", action="store_true", help="do not compile the package to bytecode first")
+    ap.add_argument("--before", metavar="SRC",
+                    help="another tree's src folder: each round also times its incremental run (first, same lock)")
     ap.add_argument("--in-process", type=int, default=0, metavar="N",
                     help="also time run_incremental N times in a warm and a cold Python process (not locked)")
     args = ap.parse_args(argv)
@@ -230,19 +244,23 @@ def main(argv: list[str] | None = None) -> int:
             with locked(args.lock):
                 out["base_run"] = checked(run_measured(shopseg(base, "run", "--as-of", out["base_day"],
                                                                "--no-report")), "base run")
-        if not args.no_bytecode:
-            import compileall
+        import compileall
 
+        if not args.no_bytecode:
             from importlib.util import find_spec
 
             package = Path(find_spec("shopseg").origin).parent  # the tree the runs import (PYTHONPATH)
             out["bytecode"] = bool(compileall.compile_dir(str(package), quiet=1))
-        out["rounds"] = [one_round(base, work, args.lock) for _ in range(args.rounds)]
+        if args.before and not args.no_bytecode:
+            out["bytecode_before"] = bool(compileall.compile_dir(args.before, quiet=1))
+        out["rounds"] = [one_round(base, work, args.lock, args.before) for _ in range(args.rounds)]
         last = out["rounds"][-1]
         out.update({k: last[k] for k in ("incremental", "full", "incremental_run", "full_run", "agree")})
         ratios = sorted(r["ratio"] for r in out["rounds"])
         out["ratio"] = ratios[len(ratios) // 2]
         out["ratios"] = ratios
+        if args.before:
+            out["ratios_before"] = sorted(r["ratio_before"] for r in out["rounds"])
         out["in_process"] = [in_process(base, work, mode) for _ in range(args.in_process) for mode in ("warm", "cold")]
     finally:
         if not args.keep and not args.work:

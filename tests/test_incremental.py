@@ -286,3 +286,42 @@ def test_the_command_line_runs_an_incremental_refresh_and_refuses_what_it_cannot
         r = cli.invoke(app, ["--workspace", str(path), "run", "--incremental", "--as-of", AS_OF, "--no-report"])
     assert r.exit_code == 0, r.output
     assert "Run 2 as of 2024-12-31: done" in r.output and "re-scored with run 1's models" in r.output
+
+
+def test_the_base_runs_settings_come_back_whole_from_their_differences_to_the_defaults(shops):
+    """base_run gives the config only the settings that differ from the defaults (so loading it imports only
+    their sections' owners); merged over the defaults they are the stored settings, hash included."""
+    from shopseg.config import defaults
+    from shopseg.incremental import changed
+
+    stored = _run(shops["base"], lambda ws: json.loads(ws.scalar("SELECT config FROM runs WHERE run_id = 1")))
+    diff = changed(stored, defaults())
+    assert diff == {"segments": {"rfm": {"method": "cuts"}, "lifecycle": {"silent_days": 60, "churned_days": 180,
+                                                                          "new_days": 30}}}
+    _, _, cfg = _run(shops["base"], base_run)
+    assert cfg.as_dict() == stored and cfg.to_json() == json.dumps(stored, sort_keys=True, separators=(",", ":"))
+
+
+def test_the_baskets_executor_says_why_it_mined_in_full_also_when_the_mining_skips_or_fails():
+    """The executor bound into the baskets stage (incremental._update_or_mine): no earlier run holds itemsets, so
+    the registered mining runs; its own note comes after the reason, a skip's before it (the status stays
+    'skipped'), a ModelFitError carries the reason in its message."""
+    from types import SimpleNamespace
+
+    from shopseg.errors import ModelFitError
+    from shopseg.incremental import _update_or_mine
+
+    ctx = SimpleNamespace(runs=SimpleNamespace(of=lambda table: None))
+    why = "mined in full: no earlier run holds itemsets"
+    assert _update_or_mine(lambda c: {"frequent_itemsets": 3, "note": "min support 0.01"})(ctx) == {
+        "frequent_itemsets": 3, "note": f"{why}; min support 0.01"}
+    assert _update_or_mine(lambda c: None)(ctx) == {"note": why}
+    assert _update_or_mine(lambda c: {"note": "skipped: no sale baskets"})(ctx)["note"] == \
+        f"skipped: no sale baskets; {why}"
+
+    def fails(c):
+        raise ModelFitError("too few baskets", hint="lower baskets.min_support")
+
+    with pytest.raises(ModelFitError, match=f"too few baskets \\({why}\\)") as err:
+        _update_or_mine(fails)(ctx)
+    assert err.value.hint == "lower baskets.min_support"

@@ -151,7 +151,7 @@ def test_the_live_path_gives_the_batch_runs_outputs_for_every_stage_that_scores(
             for i, cid in enumerate(feats.index):
                 got = live.score(served, cid, served.as_of) if i % 7 == 0 else \
                     {k: {cid: v[cid]} if cid in v else {} for k, v in together.items()}
-                f = got["segments"][cid]["features"].iloc[0]
+                f = got["segments"][cid]["features"].iloc[got["segments"][cid]["row"]]
                 for col in feats.columns:
                     w, g = feats.at[cid, col], f[col]
                     assert (pd.isna(w) and pd.isna(g)) or g == pytest.approx(w, rel=1e-9, abs=1e-12), (cid, col)

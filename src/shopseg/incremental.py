@@ -12,7 +12,8 @@ finished run P (the *base*) and, instead of every stage's ``run``:
    customers whose stage by P's windows and the new features differs from P's are re-scored with the touched;
 3. scores touched and moved customers as of R's date through the stage contract's ``score``
    (:func:`shopseg.runner.score`, the live service's path) with P's state: P's models (clusters, churn, CLV),
-   its RFM / value-tier reference population, lifecycle windows, top categories and outlier median / MAD;
+   its RFM / value-tier reference population and lifecycle windows; all of them in one batch per stage, on
+   their rows of the features just computed (``given``), not computed again;
 4. writes R's scored tables (``segments``, ``rfm_scores``, ``clv``, ``churn_scores``): the re-scored
    customers' rows, and P's rows for everyone else (a scheme without a
    ``score`` -- interest, buyer_type, group -- keeps P's label for everyone);
@@ -59,14 +60,38 @@ TOUCHING = {"orders": "ordered_at", "events": "occurred_at", "reviews": "reviewe
 
 def base_run(ws) -> tuple[int, datetime, object]:
     """(run_id, as_of, config) of the latest finished run: what an incremental run builds on."""
-    from .config import load_config
+    from .config import defaults, load_config
 
     rows = ws.sql("SELECT run_id, as_of, config FROM runs WHERE status = 'done' ORDER BY run_id DESC LIMIT 1")
     if not rows:
         raise ShopsegError("An incremental run needs a finished run to build on; the workspace has none.",
                            hint="Run `shopseg run` once first.")
     rid, as_of, cfg = rows[0]
-    return int(rid), as_of, load_config(overrides=json.loads(cfg)) if cfg else load_config()
+    # only the settings that differ from the defaults are given (and checked, importing their sections' owners:
+    # the act section's would load SciPy, the segments' scikit-learn); the merged config is the stored one
+    return int(rid), as_of, load_config(overrides=changed(json.loads(cfg), defaults())) if cfg else load_config()
+
+
+def changed(stored: dict, default: dict) -> dict:
+    """The entries of ``stored`` that differ from ``default`` (nested tables compared key by key; a value equal
+    but of another type, 1 against 1.0, differs): merged over ``default`` they give ``stored`` back.
+
+    >>> changed({"a": {"x": 1, "y": 2.0}, "b": [1], "c": 1}, {"a": {"x": 1, "y": 2}, "b": [1], "c": 1.0})
+    {'a': {'y': 2.0}, 'c': 1}
+    """
+    out = {}
+    for key, value in stored.items():
+        d = default.get(key, _ABSENT)
+        if isinstance(value, dict) and isinstance(d, dict):
+            sub = changed(value, d)
+            if sub:
+                out[key] = sub
+        elif d is _ABSENT or json.dumps(value, sort_keys=True) != json.dumps(d, sort_keys=True):
+            out[key] = value
+    return out
+
+
+_ABSENT = object()
 
 
 def touched_customers(ws, since: datetime, until: datetime) -> list[str]:
@@ -157,12 +182,16 @@ def _clv_rows(served, ws, customers: list[str], as_of, base: int | None) -> pd.D
 
 
 def write_scored(ws, run_id: int, served, customers: list[str], as_of: datetime,
-                 timings: dict | None = None) -> dict[str, int]:
+                 timings: dict | None = None, features: pd.DataFrame | None = None) -> dict[str, int]:
     """Score ``customers`` with ``served`` (P's states) as of ``as_of`` and write run ``run_id``'s scored
-    tables (:data:`SCORED`): their fresh rows, P's rows for every other customer.  Returns rows per table."""
+    tables (:data:`SCORED`): their fresh rows, P's rows for every other customer.  Returns rows per table.
+
+    ``features``: a frame holding the customers' features as of ``as_of`` (the run's, computed already): the
+    scoring takes their rows instead of computing them again; all of them scored in one batch per stage."""
     from .runner import Runs, score
 
-    answers = score(served, ws, customers, as_of, timings)
+    answers = score(served, ws, customers, as_of, timings,
+                    given={"customer_features": features} if features is not None else None)
     t0 = time.perf_counter()
     fresh = _answers_frames(answers, customers)
     runs = Runs(ws, served.run_id, served.as_of, served.config)
@@ -213,7 +242,7 @@ def _reuse_or_refit(ws, run_id: int, config, seed: int) -> tuple[list[str], dict
     for name, decide in (("cluster", cluster_decision), ("churn", churn_decision)):
         if name == "cluster" and "cluster" not in config["segments.schemes"]:
             continue
-        d, _ = decide(ws, run_id, cfg if name == "cluster" else config)
+        d, _ = decide(ws, run_id, cfg, light=True) if name == "cluster" else decide(ws, run_id, config)
         notes[name] = d.note()
         if d.action == "reused":
             record(ws, run_id, d)
@@ -264,7 +293,7 @@ def run_incremental(ws, as_of=None, *, config=None, seed: int | None = None,
             moved = date_moved_customers(ws, base_id, getattr(served.states.get("segments"), "windows", None),
                                          feats, when, touched)
             timings["moved"] = time.perf_counter() - t1
-            n = write_scored(ws, run_id, served, touched + moved, when, timings)
+            n = write_scored(ws, run_id, served, touched + moved, when, timings, features=feats)
             n["customer_features"] = len(feats)
         record["incremental"] = {
             "status": "done", "seconds": round(time.perf_counter() - t0 + t_state, 3), "base_run": base_id,
@@ -318,26 +347,43 @@ def run_incremental(ws, as_of=None, *, config=None, seed: int | None = None,
 
 
 def _baskets(ctx, progress, record: dict) -> None:
-    """The run's itemsets and rules: the itemsets' run's counts updated with the new baskets
-    (:func:`shopseg.basket.update_baskets`), or the ``baskets`` stage's full mining when they cannot be
-    (the reason in the record)."""
-    from .basket import CannotUpdate, update_baskets
-    from .pipeline import STAGES, run_stages
+    """The run's itemsets and rules: the ``baskets`` stage run by the runner (its transaction, timing, record)
+    with :func:`_update_or_mine` bound in as its executor (:func:`shopseg.runner.bind`)."""
+    from types import SimpleNamespace
 
-    t0 = time.perf_counter()
-    try:
-        base = ctx.runs.of("frequent_itemsets")
-        if base is None:
-            raise CannotUpdate("no earlier run holds itemsets")
-        with ctx.ws.transaction():
-            notes = update_baskets(ctx.ws, ctx.run_id, as_of=ctx.as_of, config=ctx.config, base=base)
-        record["baskets"] = {"status": "done", "seconds": round(time.perf_counter() - t0, 3), **notes}
-        if progress:
-            progress("baskets", "done")
-    except CannotUpdate as e:
-        run_stages(ctx, STAGES, ["baskets"], progress, record)
-        why = f"mined in full: {e}"
-        record["baskets"]["note"] = f"{why}; {record['baskets']['note']}" if record["baskets"].get("note") else why
+    from .pipeline import STAGES
+    from .runner import bind, run_stages
+
+    registered = next(s for s in STAGES if s.name == "baskets")
+    executor = SimpleNamespace(name="incremental", executors={"baskets": _update_or_mine(registered.run)})
+    run_stages(ctx, bind(STAGES, executor), ["baskets"], progress, record)
+
+
+def _update_or_mine(mine: Callable) -> Callable:
+    """The baskets executor of an incremental run: the itemsets' run's counts updated with the new baskets
+    (:func:`shopseg.basket.update_baskets`), or, where they cannot be, the registered stage's full mining
+    (``mine``) with the reason in the note: "mined in full: <why>" first, after the stage's own "skipped: ..."
+    when it skipped (a ModelFitError's message carries it too)."""
+    from .basket import CannotUpdate, update_baskets
+    from .errors import ModelFitError
+
+    def run(ctx) -> dict:
+        try:
+            base = ctx.runs.of("frequent_itemsets")
+            if base is None:
+                raise CannotUpdate("no earlier run holds itemsets")
+            return update_baskets(ctx.ws, ctx.run_id, as_of=ctx.as_of, config=ctx.config, base=base)
+        except CannotUpdate as e:  # raised before the update writes anything: the mining starts clean
+            why = f"mined in full: {e}"
+        try:
+            notes = dict(mine(ctx) or {})
+        except ModelFitError as err:
+            raise ModelFitError(f"{err.message} ({why})", hint=err.hint) from err
+        note = str(notes.get("note", ""))
+        notes["note"] = f"{note}; {why}" if note.startswith("skipped") else f"{why}; {note}" if note else why
+        return notes
+
+    return run
 
 
 class _Refit(Exception):

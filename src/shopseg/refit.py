@@ -221,17 +221,26 @@ def store_cluster_model(ws, run_id: int, model, metadata: dict) -> Path:
                        fitted_run_id=metadata.get("fitted_run_id"))
 
 
-def load_cluster_model(path: str | Path):
-    """The :class:`~shopseg.segment.BehaviourClusters` written by :func:`save_cluster_model` (``metadata_`` holds the rest)."""
+def load_cluster_model(path: str | Path, *, light: bool = False):
+    """The :class:`~shopseg.segment.BehaviourClusters` written by :func:`save_cluster_model` (``metadata_`` holds the rest).
+
+    ``light``: a :class:`~shopseg.segment._cluster_space.ClusterSpace` instead, which applies the model (``predict``)
+    but neither fits nor aligns: what scoring needs, without importing scikit-learn."""
     from .predict._store import read_model_json
-    from .segment.cluster import BehaviourClusters
 
     p = Path(path)
     doc = read_model_json(p, "cluster", "segments")
     if doc.get("format") != CLUSTER_FORMAT:
         raise ConfigError(f"{p} is not a stored shopseg cluster model: expected format {CLUSTER_FORMAT!r}; "
                           f"got {doc.get('format')!r}.")
-    m = BehaviourClusters(**doc["params"])
+    if light:
+        from .segment._cluster_space import ClusterSpace
+
+        m = ClusterSpace(metric=doc["params"].get("metric", "euclidean"))
+    else:
+        from .segment.cluster import BehaviourClusters
+
+        m = BehaviourClusters(**doc["params"])
     st = doc["state"]
     m.features_ = list(doc["features_"])
     for a in ("log_mask_", "sqrt_mask_", "impute_mask_"):
@@ -244,21 +253,22 @@ def load_cluster_model(path: str | Path):
     m.n_clusters_ = int(doc["n_clusters_"])
     m.elbow_k_ = int(doc["elbow_k_"])
     m.k_curve_ = pd.DataFrame(doc["k_curve_"]).astype(float).astype({"k": int})
-    m.metadata_ = {k: v for k, v in doc.items() if k not in ("state", "params", "k_curve_")}
+    m.metadata_ = {k: v for k, v in doc.items() if k not in ("state", "k_curve_")}
     return m
 
 
-def stored_cluster_model(ws, run_id: int):
-    """Run ``run_id``'s cluster model from the model store (NotFittedError when the run stored none)."""
+def stored_cluster_model(ws, run_id: int, *, light: bool = False):
+    """Run ``run_id``'s cluster model from the model store (NotFittedError when the run stored none);
+    ``light``: applied only (:func:`load_cluster_model`)."""
     from . import models
 
     models.require(ws, "clusters", run_id)
-    return load_cluster_model(cluster_model_path(ws, run_id))
+    return load_cluster_model(cluster_model_path(ws, run_id), light=light)
 
 
 def cluster_inputs(model) -> list[str]:
     """The ``customer_features`` columns the cluster model reads (derived rates map to their inputs)."""
-    from .segment.cluster import DERIVED
+    from .segment._cluster_space import DERIVED
 
     out: list[str] = []
     for f in model.features_:
@@ -266,14 +276,15 @@ def cluster_inputs(model) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def cluster_decision(ws, run_id: int, config, *, refit: bool = False):
+def cluster_decision(ws, run_id: int, config, *, refit: bool = False, light: bool = False):
     """(Decision, stored model to reuse or None) for this run's behavioural clusters.
 
     ``config`` is the run's (with ``segments.cluster.random_state`` = the seed):
-    a stored model fitted with other cluster settings is not reused.
+    a stored model fitted with other cluster settings is not reused.  ``light``: the model loaded to be
+    applied only (:func:`load_cluster_model`; an incremental run, which needs the decision, not a fit).
     """
     from . import models
-    from .segment.cluster import BehaviourClusters
+    from .segment._cluster_space import cluster_params
 
     src = model = None
     unusable = None
@@ -281,13 +292,13 @@ def cluster_decision(ws, run_id: int, config, *, refit: bool = False):
         if not models.exists(ws, "clusters", rid):
             continue
         try:
-            model = stored_cluster_model(ws, rid)
+            model = stored_cluster_model(ws, rid, light=light)
         except ShopsegError as e:
             unusable = f"the stored model of run {rid} cannot be read: {e.message}"
             break
-        want = BehaviourClusters.from_config(config).get_params()
-        if model.get_params() != want:
-            diff = sorted(k for k in want if want[k] != model.get_params().get(k))
+        want, have = cluster_params(config), model.metadata_["params"]
+        if any(have.get(k) != v for k, v in want.items()):
+            diff = sorted(k for k in want if want[k] != have.get(k))
             unusable = f"[segments.cluster] settings changed since run {rid} ({', '.join(diff)})"
         src = int(model.metadata_.get("fitted_run_id", rid))
         break

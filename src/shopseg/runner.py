@@ -218,19 +218,23 @@ def load_states(stages: Sequence[Stage], ws, run_id: int, as_of: datetime, confi
 
 
 def score(served: ServedRun, reader, customers: Sequence[str], as_of: datetime,
-          timings: dict[str, float] | None = None) -> dict[str, dict]:
+          timings: dict[str, float] | None = None, given: Mapping[str, Any] | None = None) -> dict[str, dict]:
     """stage name -> {customer_id: answer} for ``customers`` as of ``as_of``, every scoring stage in runner order.
 
     ``reader``: where the stages read the input tables (the online store or a DuckDB connection).
-    ``timings``: filled with each stage's seconds when given.
+    ``timings``: filled with each stage's seconds when given.  ``given``: inputs the caller computed already,
+    handed to every stage with the earlier stages' answers (``customer_features``: a frame holding the
+    customers' features as of ``as_of``, which the segments' score then takes instead of computing them).
     """
-    earlier: dict[str, dict] = {}
+    earlier: dict[str, Any] = dict(given or {})
+    answers: dict[str, dict] = {}
     for s in served.stages:
         t0 = time.perf_counter()
-        earlier[s.name] = s.score(served.states.get(s.name), reader, list(customers), as_of, earlier) or {}
+        answers[s.name] = earlier[s.name] = s.score(served.states.get(s.name), reader, list(customers), as_of,
+                                                    earlier) or {}
         if timings is not None:
             timings[s.name] = timings.get(s.name, 0.0) + time.perf_counter() - t0
-    return earlier
+    return answers
 
 
 __all__ = ["Engine", "Runs", "ServedRun", "Stage", "bind", "load_states", "ordered", "run_stages", "score", "table_run"]

@@ -118,8 +118,38 @@ class ChurnModel:
         return A
 
     def _check_fitted(self) -> None:
-        if not hasattr(self, "estimator_"):
+        if "_estimator" not in self.__dict__ and "model_string_" not in self.__dict__:
             raise NotFittedError("This ChurnModel is not fitted yet.", hint="Call fit(X, y) first.")
+
+    # A loaded LightGBM model keeps its model string: up to NUMPY_ROWS rows are scored by its trees in numpy
+    # (:mod:`shopseg.predict._trees`: the same raw scores, TreeSHAP to ~1e-14) and LightGBM is imported only for
+    # more rows (its threads win there) or for what else needs the Booster.
+    NUMPY_ROWS = 20_000
+
+    @property
+    def estimator_(self):
+        est = self.__dict__.get("_estimator")
+        if est is None and "model_string_" in self.__dict__:
+            import lightgbm as lgb
+
+            est = self.__dict__["_estimator"] = lgb.Booster(model_str=self.model_string_)
+        if est is None:
+            raise AttributeError("estimator_")
+        return est
+
+    @estimator_.setter
+    def estimator_(self, value) -> None:
+        self.__dict__["_estimator"] = value
+
+    def _trees(self, n_rows: int):
+        """The numpy trees of a loaded LightGBM model for ``n_rows`` rows, or None (LightGBM scores them)."""
+        if n_rows > self.NUMPY_ROWS or "model_string_" not in self.__dict__:
+            return None
+        if "trees_" not in self.__dict__:
+            from ._trees import TreeEnsemble
+
+            self.__dict__["trees_"] = TreeEnsemble.from_model_string(self.model_string_)
+        return self.__dict__["trees_"]
 
     # -- fitting ---------------------------------------------------------------
     def fit(self, X, y) -> "ChurnModel":
@@ -190,6 +220,9 @@ class ChurnModel:
         A = X if isinstance(X, np.ndarray) and X.dtype == float and X.ndim == 2 \
             and X.shape[1] == self.n_features_in_ else self._matrix(X)
         if self.model == "lightgbm":
+            trees = self._trees(len(A))
+            if trees is not None:
+                return trees.raw_score(A)
             return np.asarray(self.estimator_.predict(A, raw_score=True, **explain.lightgbm_threads(len(A))),
                               dtype=float)
         Z = self._linear_in(A)
@@ -233,7 +266,8 @@ class ChurnModel:
         self._check_fitted()
         A = self._matrix(X)
         if self.model == "lightgbm":
-            return explain.tree_shap_lightgbm(self.estimator_, A)
+            trees = self._trees(len(A))
+            return explain.tree_shap_lightgbm(self.estimator_, A) if trees is None else trees.contributions(A)
         Z = self._linear_in(A)
         if self.model in ("logistic", "linear_svm"):
             scaler, lin = self.estimator_[0], self.estimator_[-1]
@@ -339,9 +373,7 @@ class ChurnModel:
         m = cls(s["model"], calibration=s["calibration"], random_state=s["random_state"], params=s["params"],
                 min_class_count=s["min_class_count"])
         if m.model == "lightgbm":
-            import lightgbm as lgb
-
-            m.estimator_ = lgb.Booster(model_str=blob.decode("utf-8"))
+            m.model_string_ = blob.decode("utf-8")  # the Booster made when first needed (estimator_)
         else:
             m.estimator_ = pickle.loads(blob)
         m.feature_names_in_ = list(meta["features"])

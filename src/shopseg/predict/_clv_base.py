@@ -12,7 +12,6 @@ from typing import Any, Callable, ClassVar
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import minimize
 from threadpoolctl import threadpool_limits
 
 from ._store import read_model_json
@@ -312,6 +311,8 @@ class CLVModel:
 
     def _lbfgs(self, nll, x0, jac):
         # scipy's L-BFGS-B calls BLAS on tiny vectors; its threads only add overhead here
+        from scipy.optimize import minimize  # here: fitting only (scoring a stored model needs no optimiser)
+
         with threadpool_limits(limits=1, user_api="blas"):
             return minimize(nll, x0, jac=jac, method="L-BFGS-B",
                             options={"maxiter": self.max_iter, "ftol": 1e-15, "gtol": 1e-9})
@@ -324,6 +325,8 @@ class CLVModel:
         """
         big = n_rows > 1.5 * WARM_START_ROWS
         first = make_nll(np.linspace(0, n_rows - 1, WARM_START_ROWS).astype(np.int64)) if big else nll
+        from scipy.optimize import minimize
+
         with np.errstate(all="ignore"):
             res = minimize(first, x0, jac=True, method="BFGS", options={"maxiter": self.max_iter, "gtol": 1e-8})
         self.n_iter_ = int(res.nit)

@@ -42,8 +42,11 @@ def churn_score(state, reader, customers: list[str], as_of, earlier: dict) -> di
         return {}
     rid, model, cfg = state
     seg = earlier.get("segments") or {}
-    frames = [seg[c]["features"] for c in customers if c in seg]
-    feats = pd.concat(frames, ignore_index=True) if frames else None
+    known = [c for c in customers if c in seg]
+    feats = seg[known[0]]["features"] if known else None  # one frame for the customers scored together
+    rows = [seg[c]["row"] for c in known]
+    if feats is not None and rows != list(range(len(feats))):
+        feats = feats.iloc[rows].reset_index(drop=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:

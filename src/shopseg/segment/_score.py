@@ -73,7 +73,7 @@ def segments_state(ws, runs) -> SegmentsState:
         from ..refit import stored_cluster_model
 
         try:
-            st.cluster_model = stored_cluster_model(ws, st.segments_run) \
+            st.cluster_model = stored_cluster_model(ws, st.segments_run, light=True) \
                 if models.exists(ws, "clusters", st.segments_run) else None
         except ShopsegError:
             st.cluster_model = None
@@ -126,13 +126,24 @@ def value_basis(state: SegmentsState) -> str:
     return basis
 
 
+def given_features(frame: pd.DataFrame, customers: list[str]) -> pd.DataFrame:
+    """The rows of ``customers`` (those it has) of a features frame computed already, in their order."""
+    at = pd.Index(frame["customer_id"].astype(str)).get_indexer([str(c) for c in customers])
+    return frame.iloc[at[at >= 0]].reset_index(drop=True)
+
+
 def segments_score(state: SegmentsState, reader, customers: list[str], as_of, earlier: dict) -> dict[str, dict]:
-    """customer_id -> {"features": one-row frame, "segments": {scheme: segment}, "rfm_scores": {r_score, f_score,
-    m_score, fm_score} (with the rfm scheme)} (unknown customers left out)."""
+    """customer_id -> {"features": the scored customers' features frame, "row": this customer's row in it,
+    "segments": {scheme: segment}, "rfm_scores": {r_score, f_score, m_score, fm_score} (with the rfm scheme)}
+    (unknown customers left out).  The frame is one for all the customers scored together (no one-row frames).
+
+    ``earlier["customer_features"]``: the customers' features as of ``as_of`` when the caller computed them
+    already (an incremental run has everyone's); else they are computed here (the restricted SQL)."""
     from ..workspace import only_customers
     from .lifecycle import PER_CUSTOMER_SQL, stage_rule
 
-    feats = customer_features(state, reader, customers, as_of)
+    given = earlier.get("customer_features")
+    feats = customer_features(state, reader, customers, as_of) if given is None else given_features(given, customers)
     if feats.empty:
         return {}
     cfg = state.config
@@ -186,10 +197,10 @@ def segments_score(state: SegmentsState, reader, customers: list[str], as_of, ea
             segs["value_tier"] = ranks.value_tier(cid, bool(has[i]), None if v is None else float(v), basis="clv")
         for name, labels in others.items():
             segs[name] = str(labels[i])
-        out[cid] = {"features": feats if len(ids) == 1 else feats.iloc[[i]].reset_index(drop=True), "segments": segs}
+        out[cid] = {"features": feats, "row": i, "segments": segs}
         if rfm is not None:  # the rfm_scores row (an incremental run writes it)
             out[cid]["rfm_scores"] = {k: rfm[k] for k in ("r_score", "f_score", "m_score", "fm_score")}
     return out
 
 
-__all__ = ["SegmentsState", "customer_features", "segments_score", "segments_state", "value_basis"]
+__all__ = ["SegmentsState", "customer_features", "given_features", "segments_score", "segments_state", "value_basis"]

@@ -49,10 +49,12 @@ from sklearn.cluster import KMeans, MiniBatchKMeans
 from sklearn.metrics import pairwise_distances, pairwise_distances_argmin, silhouette_score
 from threadpoolctl import threadpool_limits
 
-from ..errors import ConfigError, NotFittedError
-from ..params import Interval, Options, validate_params
+from ..errors import ConfigError
+from ..params import validate_params
 from ._common import SegmentWarning
 from ._cluster_k import MACRO_N_INIT, MIN_LEAF_SHARE, _split_test, elbow_k, silhouette_from_distances
+from ._cluster_space import (_METRIC, BUYER_ONLY, DERIVED, LOG_FEATURES, PARAMETER_CONSTRAINTS, SQRT_FEATURES,
+                             ClusterSpace, _buyers, cluster_params, feature_frame)
 
 # Behavioural features clustered by default (docs/segments.md): recency, tenure,
 # frequency and purchase rate, basket (order value, units per order), price and
@@ -64,87 +66,13 @@ DEFAULT_FEATURES = (
     "recency_days", "tenure_days", "frequency", "orders_per_year", "avg_order_value", "units_per_order",
     "discount_share", "return_rate", "browse_minutes", "cart_abandonment_rate",
 )
-# Features derived here from customer_features columns: name -> (numerator, denominator, scale, floor).
-# orders_per_year = 365.25 * frequency / max(tenure_days, 30): a rate, so a
-# two-month-old customer with 3 orders is not "infrequent" next to a two-year
-# one with 12; units_per_order = n_units / frequency: basket size, what sets a
-# wholesale buyer apart from a big retail spender.
-DERIVED = {
-    "orders_per_year": ("frequency", "tenure_days", 365.25, 30.0),
-    "units_per_order": ("n_units", "frequency", 1.0, 1.0),
-}
-# Skewed non-negative features that are log1p-transformed before scaling.
-LOG_FEATURES = frozenset({
-    "tenure_days", "frequency", "monetary_total", "monetary_net", "avg_order_value",
-    "n_units", "mean_days_between_orders", "std_days_between_orders", "n_sessions", "browse_minutes",
-    "brand_diversity", "n_reviews", "orders_per_year", "units_per_order",
-})
-# Bounded day counts that get a square root instead: recency cannot exceed the
-# shop's age, and log would crush the gap between 200 and 600 days without a
-# purchase (dormant versus long gone) while stretching 2 versus 20 days.
-SQRT_FEATURES = frozenset({"recency_days"})
-# Features that only mean something for buyers.  Customers without orders get
-# the buyers' median instead of the 0 customer_features stores for them:
-# "no orders" is already said by frequency, and a 0 order value would say it
-# again in every one of these columns, so that one fact outweighs all others.
-BUYER_ONLY = frozenset({
-    "avg_order_value", "units_per_order", "discount_share", "return_rate", "mean_days_between_orders",
-    "std_days_between_orders", "avg_rating",
-})
-_METRIC = {"euclidean": "euclidean", "manhattan": "cityblock", "cosine": "cosine"}
 
-# The settings of [segments.cluster] (the config checks them through the cluster scheme) and this estimator's
-# parameters of the same names: one table.
-PARAMETER_CONSTRAINTS = {
-    "method": Options("kmeans", "hierarchical"),
-    "n_clusters": Interval(int, 0, 100),
-    "k_min": Interval(int, 2, 100),
-    "k_max": Interval(int, 2, 100),
-    "scaler": Options("standard", "robust"),
-    "k_selection": Options("silhouette", "elbow", "two_level"),
-    "winsorize_quantile": Interval(float, 0.5, 1, closed="right"),
-    "sample_size": Interval(int, 100, None),
-    "minibatch_above": Interval(int, 1, None),
-    "linkage": Options("ward", "average", "complete"),
-    "metric": Options(*_METRIC),
-    "random_state": Interval(int, 0, None),
-}
 def default_features(columns) -> list[str]:
     cols = set(columns)
     return [c for c in DEFAULT_FEATURES if c in cols or (c in DERIVED and set(DERIVED[c][:2]) <= cols)]
 
 
-def feature_frame(X: pd.DataFrame, features) -> np.ndarray:
-    """The raw values of ``features`` (derived ones computed, see :data:`DERIVED`), NaN as 0.
-
-    >>> X = pd.DataFrame({"frequency": [0, 4], "tenure_days": [10, 730], "n_units": [0, 8]})
-    >>> feature_frame(X, ["orders_per_year", "units_per_order"]).round(2).tolist()
-    [[0.0, 0.0], [2.0, 2.0]]
-    """
-    cols = []
-    for c in features:
-        if c in X.columns:
-            cols.append(X[c].to_numpy(dtype=float))
-        elif c in DERIVED and DERIVED[c][0] in X.columns and DERIVED[c][1] in X.columns:
-            num, den, mult, floor = DERIVED[c]
-            cols.append(mult * X[num].to_numpy(dtype=float) / np.maximum(X[den].to_numpy(dtype=float), floor))
-        else:
-            missing = ", ".join(c for c in features if c not in X.columns and c not in DERIVED)
-            raise ConfigError(f"Cluster features missing from the data: {missing or c}.",
-                              hint="Check [segments.cluster] features against the customer_features columns.")
-    A = np.column_stack(cols) if cols else np.empty((len(X), 0))
-    return np.nan_to_num(A, nan=0.0)
-
-
-def _buyers(X: pd.DataFrame) -> np.ndarray | None:
-    if "has_orders" in X.columns:
-        return X["has_orders"].to_numpy(dtype=bool)
-    if "frequency" in X.columns:
-        return X["frequency"].to_numpy(dtype=float) > 0
-    return None
-
-
-class BehaviourClusters(ClusterMixin, BaseEstimator):
+class BehaviourClusters(ClusterSpace, ClusterMixin, BaseEstimator):
     """Cluster customers on behavioural features, choosing K automatically.
 
     Parameters mirror ``[segments.cluster]`` in the config.  ``n_clusters=None``
@@ -188,12 +116,7 @@ class BehaviourClusters(ClusterMixin, BaseEstimator):
 
     @classmethod
     def from_config(cls, cfg) -> "BehaviourClusters":
-        c = cfg["segments.cluster"]
-        return cls(features=c["features"] or None, n_clusters=c["n_clusters"] or None, k_min=c["k_min"],
-                   k_max=c["k_max"], method=c["method"], scaler=c["scaler"],
-                   winsorize_quantile=c["winsorize_quantile"], sample_size=c["sample_size"],
-                   minibatch_above=c["minibatch_above"], linkage=c["linkage"], metric=c["metric"],
-                   random_state=c["random_state"], k_selection=c["k_selection"])
+        return cls(**cluster_params(cfg))
 
     # -- preprocessing ---------------------------------------------------------
     def _check_params(self) -> None:
@@ -204,31 +127,6 @@ class BehaviourClusters(ClusterMixin, BaseEstimator):
         if not (2 <= self.k_min <= self.k_max):
             raise ConfigError(f"The 'k_min' and 'k_max' parameters must satisfy 2 <= k_min <= k_max. "
                               f"Got {self.k_min!r} and {self.k_max!r} instead.")
-
-    def _raw(self, X: pd.DataFrame) -> np.ndarray:
-        """Feature values with the buyers' median put in for non-buyers (BUYER_ONLY features)."""
-        A = feature_frame(X, self.features_)
-        buyers = _buyers(X)
-        if buyers is not None and self.impute_mask_.any() and not buyers.all():
-            cols = np.flatnonzero(self.impute_mask_)
-            A[np.ix_(~buyers, cols)] = self.impute_[cols]
-        return A
-
-    def _log_space(self, X: pd.DataFrame) -> np.ndarray:
-        A = self._raw(X)
-        if hasattr(self, "caps_"):
-            A = np.minimum(A, self.caps_)
-        A[:, self.log_mask_] = np.log1p(np.clip(A[:, self.log_mask_], 0, None))
-        A[:, self.sqrt_mask_] = np.sqrt(np.clip(A[:, self.sqrt_mask_], 0, None))
-        return A
-
-    def _scale(self, L: np.ndarray) -> np.ndarray:
-        return (L - self.center_) / self.scale_
-
-    def transform(self, X: pd.DataFrame) -> np.ndarray:
-        """Imputed, winsorised, log1p / sqrt-transformed and scaled features (the space clusters live in)."""
-        self._check_fitted()
-        return self._scale(self._log_space(X))
 
     # -- fitting -----------------------------------------------------------------
     def fit(self, X: pd.DataFrame, y=None) -> "BehaviourClusters":
@@ -390,15 +288,6 @@ class BehaviourClusters(ClusterMixin, BaseEstimator):
         return remap  # remap[j]: position of centre j after sorting
 
     # -- using -----------------------------------------------------------------------
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "cluster_centers_"):
-            raise NotFittedError("This BehaviourClusters instance is not fitted yet; call fit(features) first.")
-
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
-        """Cluster id of each row of ``X``: its nearest centroid."""
-        self._check_fitted()
-        return self.cluster_ids_[self._assign(self.transform(X), self.cluster_centers_)]
-
     @property
     def centroids_(self) -> pd.DataFrame:
         """Centroids in the transformed space (log1p / sqrt, before scaling), one row per cluster id: what runs store to match later."""

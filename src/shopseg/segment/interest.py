@@ -520,6 +520,15 @@ def interest_state(ws, as_of, cfg, review_run: int | None, mix: dict | None = No
                          mix["groups"], mix["has_events"])
 
 
+def _objects(a) -> np.ndarray:
+    """A fetched column as an object array with None for NULL (what the row tuples held)."""
+    if isinstance(a, np.ma.MaskedArray):
+        out = a.data.astype(object)
+        out[np.ma.getmaskarray(a)] = None
+        return out
+    return np.asarray(a, dtype=object)
+
+
 def interest_score(st: InterestState, reader, customers: list[str], as_of) -> list[str]:
     """Each customer's primary interest as of ``as_of``: their purchases and browsing read now (``reader``: the
     live service's store or the workspace; the batch's SQL text), their reviews' evidence as the run mined it,
@@ -532,11 +541,16 @@ def interest_score(st: InterestState, reader, customers: list[str], as_of) -> li
     ids = [str(c) for c in customers]
     params = {"as_of": as_of, "customers": ids, **({"browse_weight": float(g["browse_weight"])} if st.has_events
                                                    else {})}
-    rows = reader.con.execute(
-        f"SELECT CAST(ev.customer_id AS VARCHAR), CAST(ev.product_id AS VARCHAR), ev.w, p.category, p.brand "
-        f"FROM ({only_customers(_lines_sql(st.has_events))}) ev JOIN products p ON p.product_id = ev.product_id "
-        f"WHERE coalesce(p.is_merchandise, TRUE)", params).fetchall()
-    cid, pid, w, cat, brand = (np.array(c, dtype=object) for c in zip(*rows)) if rows else [np.array([], object)] * 5
+    res = reader.con.execute(
+        f"SELECT CAST(ev.customer_id AS VARCHAR) AS c, CAST(ev.product_id AS VARCHAR) AS p, ev.w, p.category, "
+        f"p.brand FROM ({only_customers(_lines_sql(st.has_events))}) ev JOIN products p ON p.product_id = ev.product_id "
+        f"WHERE coalesce(p.is_merchandise, TRUE)", params)
+    if hasattr(res, "fetchnumpy"):  # DuckDB: columns as arrays, no row tuples (an incremental run's many lines)
+        got = res.fetchnumpy()
+        cid, pid, w, cat, brand = (_objects(got[k]) for k in ("c", "p", "w", "category", "brand"))
+    else:  # the live service's store: a few rows
+        rows = res.fetchall()
+        cid, pid, w, cat, brand = (np.array(c, dtype=object) for c in zip(*rows)) if rows else [np.array([], object)] * 5
     w = w.astype(float)
     if st.groups and len(cat):
         none = np.array([c is None for c in cat], dtype=bool)
@@ -557,13 +571,12 @@ def interest_score(st: InterestState, reader, customers: list[str], as_of) -> li
     # the evidence per (customer, kind, item), in the batch's order, and each customer's total per kind
     order = np.lexsort((i.astype(str), k.astype(str), c.astype(str)))
     c, k, i, wt = c[order], k[order], i[order], wt[order]
-    triple = np.array([f"{a}\x1f{b}\x1f{x}" for a, b, x in zip(c, k, i)], dtype=object)
-    first = np.r_[True, triple[1:] != triple[:-1]]
+    same_ck = (c[1:] == c[:-1]) & (k[1:] == k[:-1])
+    first = np.r_[True, ~(same_ck & (i[1:] == i[:-1]))]
     grp = np.cumsum(first) - 1
     weight = np.bincount(grp, weights=wt)
     c, k, i = c[first], k[first], i[first]
-    pair = np.array([f"{a}\x1f{b}" for a, b in zip(c, k)], dtype=object)
-    pstart = np.r_[True, pair[1:] != pair[:-1]]
+    pstart = np.r_[True, (c[1:] != c[:-1]) | (k[1:] != k[:-1])]
     customer_weight = np.bincount(np.cumsum(pstart) - 1, weights=weight)[np.cumsum(pstart) - 1]
     total = np.array([st.totals.get(x, 0.0) for x in k], dtype=float)
     share = np.array([st.shop.get((x, y), np.nan) for x, y in zip(k, i)], dtype=float)

@@ -15,7 +15,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from .cluster import LOG_FEATURES
+from ._cluster_space import LOG_FEATURES
 
 # Features whose z-scores profiles keep (and names are made from), plus every cat_share_* column.
 Z_FEATURES = (

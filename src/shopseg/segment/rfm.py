@@ -20,7 +20,6 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata
 
 from ..config import Config
 from ..errors import ConfigError
@@ -112,6 +111,8 @@ def quantile_scores(values: np.ndarray, higher_is_better: bool = True) -> np.nda
     x = np.asarray(values, dtype=float)
     if x.size == 0:
         return np.zeros(0, dtype=np.int64)
+    from scipy.stats import rankdata  # here: scipy.stats costs ~0.5 s to import, and scoring does not rank
+
     ranks = rankdata(x if higher_is_better else -x, method="min")
     return (1 + np.floor(N_SCORES * (ranks - 1) / x.size)).astype(np.int64)
 

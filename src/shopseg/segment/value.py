@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata
 
 from ..config import Config
 from ..errors import WorkspaceError
@@ -56,6 +55,8 @@ def value_tiers(features: pd.DataFrame, config: Config | None = None, *,
             note = (f"every buyer has the same value ({np.nan_to_num(v[0], neginf=0.0):g}): one tier, mid, "
                     "for all of them")
         else:
+            from scipy.stats import rankdata  # here: scipy.stats costs ~0.5 s to import; scoring does not rank
+
             pos = (rankdata(-v, method="min") - 1) / n
             tier[has] = np.where(pos < vc["high_share"], "high",
                                  np.where(pos < vc["high_share"] + vc["mid_share"], "mid", "low"))

@@ -446,7 +446,7 @@ class LiveUpdater:
             con.execute("INSERT INTO live_segments VALUES " + ", ".join(["(?, ?, ?, ?, ?)"] * len(segs)),
                         [v for s, seg_ in segs.items() for v in (cid, ref.run_id, s, seg_, as_of)])
         con.execute("DELETE FROM live_state WHERE customer_id = ?", [cid])
-        fjson = _json_row(feats.iloc[0])
+        fjson = _json_row(feats.iloc[seg["row"]])
         cjson = json.dumps(churn, default=str) if churn is not None else None
         vjson = json.dumps(clv, default=str) if clv is not None else None
         con.execute("INSERT INTO live_state VALUES (?, ?, ?, ?, ?, ?, ?)", [

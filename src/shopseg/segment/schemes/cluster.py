@@ -4,14 +4,18 @@ kept across runs by matching centroids; a stored model is reused while its input
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from ...config import Config
+from .._cluster_space import PARAMETER_CONSTRAINTS
 from .._registry import Scheme, SchemeContext, SchemeResult
-from ..cluster import PARAMETER_CONSTRAINTS, BehaviourClusters
 from ..profile import name_clusters, segment_profiles
+
+if TYPE_CHECKING:  # the estimator (scikit-learn) is imported when a run fits: scoring needs only the scheme
+    from ..cluster import BehaviourClusters
 
 
 def cluster_label(cluster_id: int) -> str:
@@ -55,6 +59,8 @@ def fit_clusters(features: pd.DataFrame, cfg: Config, previous: pd.DataFrame | N
         if previous is not None:
             prev_names = dict(zip(previous["segment"], previous["name"]))
     else:
+        from ..cluster import BehaviourClusters
+
         model = BehaviourClusters.from_config(cfg).fit(features)
     if previous is not None and not mapping:
         cents = _centroids_from_profiles(previous)
