@@ -365,9 +365,21 @@ def _format(sub: pd.DataFrame, feat: str, tpl: str, ref_spec: str, reference: di
         gap = np.round(sub["usual_gap_days"].to_numpy(dtype=float))
         extra["gap_days"] = np.where(gap == 1, "1 day", np.char.add(gap.astype(int).astype(str), " days"))
     label = feat.replace("_", " ")
-    return [tpl.format(value=v, ref=r, ratio=q, horizon=horizon_days, label=label,
-                       **{f: col[i] for f, col in extra.items()})
-            for i, (v, r, q) in enumerate(zip(value, ref, ratio))]
+    rows = np.arange(len(value))
+    codes = None
+    if len(value) > DEDUPE_ROWS:  # many rows: each distinct (value, ref, own columns) formatted once
+        keys = {"value": value.view(np.int64), "ref": ref.view(np.int64),  # bits: -0.0 is not 0.0 in a text
+                **{f"own_{f}": np.asarray(col) for f, col in extra.items()}}
+        codes = pd.DataFrame(keys).groupby(list(keys), sort=False, dropna=False).ngroup().to_numpy()
+        rows = np.unique(codes, return_index=True)[1]  # the first row of each group, in group order
+    texts = [tpl.format(value=value[i], ref=ref[i], ratio=ratio[i], horizon=horizon_days, label=label,
+                        **{f: col[i] for f, col in extra.items()}) for i in rows]
+    return texts if codes is None else np.asarray(texts, dtype=object)[codes].tolist()
+
+
+# more rows than this in one template's group: the texts are formatted once per distinct input (a batch of a
+# large shop repeats the same few thousand), not per row (a live re-score formats a row or two)
+DEDUPE_ROWS = 64
 
 
 # -- one status line per customer ------------------------------------------------------------------
