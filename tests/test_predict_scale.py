@@ -6,7 +6,7 @@ import pytest
 
 from shopseg.config import load_config
 from shopseg.predict import _clv_backtest as B
-from shopseg.predict import churn
+from shopseg.predict import churn, explain
 from shopseg.workspace import open_workspace
 
 
@@ -167,3 +167,21 @@ def test_the_clv_sample_keeps_the_windows_order_and_is_seeded():
     want = np.sort(np.random.default_rng(7).choice(20, 5, replace=False))
     assert a["x"].tolist() == want.tolist() and note.endswith("sample of 5 of its 20 buyers (clv.max_customers)")
     assert customer_sample(cal, 20, 7) == (cal, None) and customer_sample(cal, 0, 7) == (cal, None)
+
+
+def test_the_scored_probability_from_the_contributions_is_the_models_own(shop):
+    # LightGBM's TreeSHAP parts and bias add up to its raw score: the scoring reads the score from them
+    cfg = load_config(overrides=FAST)
+    fit = churn.fit_churn(shop, AS_OF, cfg)
+    frame, feats = fit.valid, fit.features
+    c = churn.churn_settings(cfg)
+    model = churn.ChurnModel("lightgbm", calibration=c["calibration"], random_state=0, params=c["lightgbm"])
+    model.fit(fit.train[feats], fit.train["churned"]).calibrate(frame[feats], frame["churned"])
+    model.reference_ = explain.reference_values(frame[feats])
+    raw = model.decision_function(frame[feats])
+    out, cuts, why = churn._score(model, frame, c["tiers"], model.probability_of(raw), frame["churned"].to_numpy(),
+                                  horizon_days=90)
+    assert len(out) == len(frame) > 100
+    assert np.allclose(out["probability"].to_numpy(), model.predict_proba(frame[feats])[:, 1], rtol=0, atol=1e-12)
+    assert np.allclose(model.contributions(frame[feats]).sum(axis=1), raw, rtol=0, atol=1e-12)
+    assert list(why.index) == list(frame.index) and out["reason_1"].notna().all()

@@ -279,7 +279,7 @@ def fit_clv_models(summary: pd.DataFrame, *, model: str = "bgnbd", penalizer_coe
 def clv_table(ws, run_id: int, as_of, *, horizon_days: float = 365, discount_rate_annual: float = 0.1,
               model: str = "bgnbd", penalizer_coef: float = 0.0, value_penalizer_coef: float = 0.0,
               time_unit: str = "D", min_p_alive: float = 0.5, backtest_days: float = 90,
-              backtest_resamples: int = 200, backtest_confidence: float = 0.95, max_customers: int = 0,
+              backtest_resamples: int = 200, backtest_confidence: float = 0.95, max_customers: int = 50_000,
               seed: int = 0, save_models: bool = True) -> CLVResult:
     """Choose, per prediction (P(alive), expected purchases, CLV), the candidate that beats its naive
     baseline on a validation window before ``as_of``, score every buyer and write output table ``clv``.
