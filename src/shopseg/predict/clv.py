@@ -113,14 +113,17 @@ ORDER BY customer_id
 
 
 # the order values of SUMMARY_SQL, made once for a stage that reads several summaries and windows
+# (the lines summed per order first, then joined to the orders: one row per order meets one per line, not a
+# join of every line grouped again; 2-3x faster on Online Retail x10, the same values up to the order of the sum)
 ORDER_VALUES_SQL = """
 CREATE OR REPLACE TEMP TABLE {table} AS
-SELECT s.customer_id, s.ordered_at,
-       coalesce(sum(l.quantity * l.unit_price - coalesce(l.discount_amount, 0)), 0)
-         - any_value(coalesce(s.discount_amount, 0)) AS value
-FROM orders s LEFT JOIN order_lines l ON l.order_id = s.order_id
+WITH line_value AS (
+    SELECT order_id, sum(quantity * unit_price - coalesce(discount_amount, 0)) AS value
+    FROM order_lines GROUP BY order_id
+)
+SELECT s.customer_id, s.ordered_at, coalesce(lv.value, 0) - coalesce(s.discount_amount, 0) AS value
+FROM orders s LEFT JOIN line_value lv ON lv.order_id = s.order_id
 WHERE s.kind = 'sale' AND s.customer_id IS NOT NULL AND s.ordered_at <= $as_of
-GROUP BY s.order_id, s.customer_id, s.ordered_at
 """
 # SUMMARY_SQL over such a table: its purchase days and summary, unchanged
 _SUMMARY_FROM_VALUES = ("WITH order_value AS (\n    SELECT customer_id, CAST(ordered_at AS DATE) AS day, value AS revenue "
