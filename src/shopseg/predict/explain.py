@@ -397,10 +397,14 @@ def _format(sub: "_Columns", feat: str, tpl: str, ref_spec: str, reference: dict
     rows = np.arange(len(value))
     codes = None
     if len(value) > DEDUPE_ROWS:  # many rows: each distinct (value, ref, own columns) formatted once
-        keys = {"value": value.view(np.int64), "ref": ref.view(np.int64),  # bits: -0.0 is not 0.0 in a text
-                **{f"own_{f}": np.asarray(col) for f, col in extra.items()}}
-        codes = pd.DataFrame(keys).groupby(list(keys), sort=False, dropna=False).ngroup().to_numpy()
-        rows = np.unique(codes, return_index=True)[1]  # the first row of each group, in group order
+        bits = np.empty(len(value), dtype=[("value", "<i8"), ("ref", "<i8")])  # bits: -0.0 is not 0.0 in a text
+        bits["value"], bits["ref"] = value.view(np.int64), ref.view(np.int64)
+        if extra:  # own columns (text among them): pandas groups them
+            keys = {"value": bits["value"], "ref": bits["ref"], **{f"own_{f}": np.asarray(c) for f, c in extra.items()}}
+            codes = pd.DataFrame(keys).groupby(list(keys), sort=False, dropna=False).ngroup().to_numpy()
+            rows = np.unique(codes, return_index=True)[1]  # the first row of each group, in group order
+        else:
+            _, rows, codes = np.unique(bits, return_index=True, return_inverse=True)
     texts = [tpl.format(value=value[i], ref=ref[i], ratio=ratio[i], horizon=horizon_days, label=label,
                         **{f: col[i] for f, col in extra.items()}) for i in rows]
     return texts if codes is None else np.asarray(texts, dtype=object)[codes].tolist()
