@@ -220,6 +220,24 @@ def test_a_gap_reason_on_one_or_two_purchase_days_says_how_thin_the_evidence_is(
     ]
 
 
+def test_many_rows_are_formatted_once_per_distinct_input_with_the_same_texts(monkeypatch):
+    # 300 rows repeating a few inputs, with -0.0 beside 0.0 (a different text) and a per-row column (gap)
+    rng = np.random.default_rng(0)
+    rows = pd.DataFrame({"recency_days": rng.choice([0.0, -0.0, 12.0, 140.0], 300),
+                         "usual_gap_days": rng.choice([1.0, 30.0, 46.0], 300),
+                         "purchase_days": rng.choice([1.0, 2.0, 5.0], 300),
+                         "monetary_total": rng.choice([0.0, 19.5, np.nan], 300)})
+    feats = ["recency_days", "monetary_total"]
+    idx, parts = explain.top_reasons(rng.normal(size=(300, 3)), feats, 2)
+    monkeypatch.setattr(explain, "DEDUPE_ROWS", 64)
+    batched = explain.reason_texts(rows, feats, idx, parts, {"monetary_total": 19.5}, 90)
+    monkeypatch.setattr(explain, "DEDUPE_ROWS", 10**9)
+    plain = explain.reason_texts(rows, feats, idx, parts, {"monetary_total": 19.5}, 90)
+    assert batched == plain
+    texts = set(plain[0] + plain[1])
+    assert any(" -0 days" in t for t in texts) and any(" 0 days" in t for t in texts)  # -0.0 kept apart
+
+
 def test_reasons_of_a_low_risk_customer_say_what_holds_them_back():
     idx, parts = explain.top_reasons(np.array([[0.1, -1.0, -0.5, 0.2]]), ["a", "b", "c"], 3)
     assert idx.tolist() == [[1, 2, 0]]  # score -1.4 below the bias: the negative parts first

@@ -6,7 +6,7 @@ import pytest
 
 from shopseg.config import load_config
 from shopseg.predict import _clv_backtest as B
-from shopseg.predict import churn
+from shopseg.predict import churn, explain
 from shopseg.workspace import open_workspace
 
 
@@ -121,3 +121,67 @@ def test_summaries_and_windows_from_the_order_values_table_equal_the_ones_from_t
         pd.testing.assert_frame_equal(B.spend_totals(shop.con, datetime(2024, 12, 31), values),
                                       B.spend_totals(shop.con, datetime(2024, 12, 31)))
     assert not shop.has_table(values)  # dropped at the end of the block
+
+
+def _clv_rows(ws, run_id):
+    return ws.df("SELECT * EXCLUDE (run_id) FROM clv WHERE run_id = ? ORDER BY customer_id", [run_id])
+
+
+def test_a_large_shops_clv_candidates_are_fitted_and_backtested_on_a_seeded_sample_of_the_window(shop, monkeypatch):
+    from shopseg.predict import _clv_select as S
+    from shopseg.predict.clv import clv_table
+
+    def no_transaction_model(name, *a):  # so the repeat model (fitted on the window) is tried too
+        raise S.B.CandidateError(f"{name}: not in this test")
+
+    monkeypatch.setattr(S, "_fit", no_transaction_model)
+    full = clv_table(shop, 11, AS_OF, backtest_resamples=20, max_customers=0, save_models=False)
+    n = shop.scalar("SELECT count(DISTINCT customer_id) FROM orders WHERE kind = 'sale' AND ordered_at < ?",
+                    [pd.Timestamp(AS_OF) - pd.Timedelta(days=90)])  # buyers before the 90-day window
+    at = clv_table(shop, 12, AS_OF, backtest_resamples=20, max_customers=n, save_models=False)
+    assert not any("clv.max_customers" in x for x in at.notes)  # at the cap: nothing changes
+    pd.testing.assert_frame_equal(_clv_rows(shop, 11), _clv_rows(shop, 12))
+    assert [c.decision for c in at.choices] == [c.decision for c in full.choices]
+
+    seen = {"compare": set(), "repeat": []}
+    compare, fit = S.B.compare, S.B.RepeatModel.fit
+    monkeypatch.setattr(S.B, "compare", lambda m, y, *a: seen["compare"].add(len(y)) or compare(m, y, *a))
+    monkeypatch.setattr(S.B.RepeatModel, "fit", lambda self, X, *a: seen["repeat"].append(len(X)) or fit(self, X, *a))
+    cut = clv_table(shop, 13, AS_OF, backtest_resamples=20, max_customers=n - 100, save_models=False)
+    assert (f"the validation window's candidates fitted and backtested on a seeded sample of {n - 100:,} of its "
+            f"{n:,} buyers (clv.max_customers)") in cut.notes
+    assert seen["compare"] == {n - 100}  # every backtest on the sample
+    # the repeat model learns from the sample a window earlier (those who had bought by then), then on the window
+    assert seen["repeat"][1] == n - 100 and seen["repeat"][0] < n - 100
+    assert cut.n_customers == full.n_customers  # every buyer is still scored
+    again = clv_table(shop, 14, AS_OF, backtest_resamples=20, max_customers=n - 100, save_models=False)
+    pd.testing.assert_frame_equal(_clv_rows(shop, 13), _clv_rows(shop, 14))  # seeded
+    assert [c.decision for c in again.choices] == [c.decision for c in cut.choices]
+
+
+def test_the_clv_sample_keeps_the_windows_order_and_is_seeded():
+    from shopseg.predict._clv_select import customer_sample
+
+    cal = pd.DataFrame({"customer_id": [f"c{i:02d}" for i in range(20)], "x": range(20)})
+    a, note = customer_sample(cal, 5, seed=7)
+    want = np.sort(np.random.default_rng(7).choice(20, 5, replace=False))
+    assert a["x"].tolist() == want.tolist() and note.endswith("sample of 5 of its 20 buyers (clv.max_customers)")
+    assert customer_sample(cal, 20, 7) == (cal, None) and customer_sample(cal, 0, 7) == (cal, None)
+
+
+def test_the_scored_probability_from_the_contributions_is_the_models_own(shop):
+    # LightGBM's TreeSHAP parts and bias add up to its raw score: the scoring reads the score from them
+    cfg = load_config(overrides=FAST)
+    fit = churn.fit_churn(shop, AS_OF, cfg)
+    frame, feats = fit.valid, fit.features
+    c = churn.churn_settings(cfg)
+    model = churn.ChurnModel("lightgbm", calibration=c["calibration"], random_state=0, params=c["lightgbm"])
+    model.fit(fit.train[feats], fit.train["churned"]).calibrate(frame[feats], frame["churned"])
+    model.reference_ = explain.reference_values(frame[feats])
+    raw = model.decision_function(frame[feats])
+    out, cuts, why = churn._score(model, frame, c["tiers"], model.probability_of(raw), frame["churned"].to_numpy(),
+                                  horizon_days=90)
+    assert len(out) == len(frame) > 100
+    assert np.allclose(out["probability"].to_numpy(), model.predict_proba(frame[feats])[:, 1], rtol=0, atol=1e-12)
+    assert np.allclose(model.contributions(frame[feats]).sum(axis=1), raw, rtol=0, atol=1e-12)
+    assert list(why.index) == list(frame.index) and out["reason_1"].notna().all()

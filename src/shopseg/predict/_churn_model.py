@@ -294,9 +294,10 @@ class ChurnModel:
         texts = explain.reason_texts(X.reset_index(drop=True), self.feature_names_in_, idx, parts,
                                      self.reference_, h)
         out = {}
+        names = np.asarray(self.feature_names_in_, dtype=object)
         for k in range(idx.shape[1]):
             out[f"reason_{k + 1}"] = texts[k]
-            out[f"reason_feature_{k + 1}"] = [self.feature_names_in_[j] for j in idx[:, k]]
+            out[f"reason_feature_{k + 1}"] = names[idx[:, k]]
             out[f"contribution_{k + 1}"] = parts[:, k]
         return pd.DataFrame(out, index=X.index)
 

@@ -67,6 +67,24 @@ def _value_model(summary: pd.DataFrame, spend: np.ndarray, penalizer: float, tim
     return value, "meanspend", None, f"Gamma-Gamma not used ({problem})"
 
 
+def customer_sample(cal: pd.DataFrame, max_customers: int, seed: int) -> tuple[pd.DataFrame, str | None]:
+    """(the validation window's rows, or a seeded random sample of ``max_customers`` of them kept in their
+    order when there are more; a note saying so, else None): a large shop's candidates are fitted and
+    backtested on the sample (``clv.max_customers``, docs/scale.md); every customer is still scored.
+
+    >>> cal = pd.DataFrame({"customer_id": list("abcde")})
+    >>> customer_sample(cal, 3, 0)[0]["customer_id"].tolist(), customer_sample(cal, 0, 0)[1]
+    (['c', 'd', 'e'], None)
+    """
+    n = len(cal)
+    if not max_customers or n <= max_customers:
+        return cal, None
+    keep = np.sort(np.random.default_rng(seed).choice(n, int(max_customers), replace=False))
+    return (cal.iloc[keep].reset_index(drop=True),
+            f"the validation window's candidates fitted and backtested on a seeded sample of {int(max_customers):,} "
+            f"of its {n:,} buyers (clv.max_customers)")
+
+
 def _fit(name: str, summary: pd.DataFrame, penalizer: float, time_unit: str):
     from .clv import TRANSACTION_MODELS
 
@@ -105,12 +123,14 @@ def choose_and_score(ws, as_of, summary: pd.DataFrame, c: dict, *, seed: int = 0
     W = float(min(c["backtest_days"], span // 2))
     window = None
     why_no_window = None
+    sample_note = None
     if W >= 7:
         cut = ts - timedelta(days=W)
         cal = summary_from_orders(ws, cut - timedelta(microseconds=1), time_unit=unit, values=values)
         out = B.window_outcomes(con, cut.to_pydatetime(), ts.to_pydatetime(), values)
         cal = cal.merge(out, on="customer_id", how="left").fillna({"days_after": 0.0, "spend_after": 0.0,
                                                                    "spend_before": 0.0})
+        cal, sample_note = customer_sample(cal, int(c.get("max_customers") or 0), seed)
         active = (cal["days_after"].to_numpy() > 0).astype(int)
         n1 = int(active.sum())
         if len(cal) >= B.MIN_WINDOW_CUSTOMERS and min(n1, len(cal) - n1) >= B.MIN_CLASS:
@@ -134,6 +154,8 @@ def choose_and_score(ws, as_of, summary: pd.DataFrame, c: dict, *, seed: int = 0
         o = B.window_outcomes(con, cut_from.to_pydatetime(), cut_to.to_pydatetime(), values)
         sm = sm.merge(o, on="customer_id", how="left").fillna({"days_after": 0.0, "spend_after": 0.0,
                                                                "spend_before": 0.0})
+        if sample_note:  # the window's customer sample, as they were a window earlier
+            sm = sm[sm["customer_id"].isin(window["cal"]["customer_id"])].reset_index(drop=True)
         X = B.repeat_features(sm, sm["spend_before"].to_numpy(float), days)
         return sm, X
 
@@ -323,6 +345,8 @@ def choose_and_score(ws, as_of, summary: pd.DataFrame, c: dict, *, seed: int = 0
                      f"clv={clv_src}")
     if value_note and by["clv"].candidate not in ("baseline", "repeat"):
         notes.append(value_note)
+    if sample_note:
+        notes.append(sample_note)
     used = {ch.candidate: cands[ch.candidate].tm for ch in choices if ch.candidate not in ("baseline", "repeat")}
     return rows, choices, used, (vm_now if value_name == "gammagamma" else None), notes
 

@@ -16,6 +16,7 @@ PARAMETER_CONSTRAINTS = {
     "clv.backtest_days": Interval(float, 7, 3650),
     "clv.backtest_resamples": Interval(int, 10, 10000),
     "clv.backtest_confidence": Interval(float, 0.5, 1),
+    "clv.max_customers": Interval(int, 0, 10**9),
     "churn.backtest_resamples": Interval(int, 10, 10000),
     "churn.backtest_confidence": Interval(float, 0.5, 1),
     "churn.horizon_days": Interval(int, 0, 3650),

@@ -294,25 +294,29 @@ SCORE_BATCH_ROWS = 100_000
 
 def _score(model: ChurnModel, frame: pd.DataFrame, cuts_settings: dict | None, valid_prob=None, valid_y=None,
            cuts: dict | None = None, horizon_days: int | None = None) -> tuple[pd.DataFrame, dict, pd.DataFrame]:
-    A = model._matrix(frame)  # the feature matrix once, for the score and the probability
-    raw = model.decision_function(A)
+    A = model._matrix(frame)  # the feature matrix once, for the contributions and the score
+    # contributions (TreeSHAP) once per customer, in batches: the reasons, the global importance
+    # (``why.attrs["importance"]``) and, for LightGBM, the raw score (TreeSHAP's parts and bias add up to it:
+    # a second pass of the 500 trees over everyone cost as much as the contributions) all come from them
+    additive = model.model == "lightgbm"
+    parts, raws, abs_sum = [], [], np.zeros(len(model.feature_names_in_))
+    done = track("churn reasons", len(frame), "customers")
+    for lo in range(0, max(len(frame), 1), SCORE_BATCH_ROWS):
+        part = frame.iloc[lo:lo + SCORE_BATCH_ROWS]
+        contrib = model.contributions(A[lo:lo + SCORE_BATCH_ROWS])  # the matrix built above, not again
+        abs_sum += np.abs(contrib[:, :len(abs_sum)]).sum(axis=0)
+        if additive:
+            raws.append(contrib.sum(axis=1))
+        parts.append(model.reasons(part, 3, horizon_days, contrib=contrib))
+        done.advance(len(part))
+    why = parts[0] if len(parts) == 1 else pd.concat(parts)
+    raw = np.concatenate(raws) if additive else model.decision_function(A)
     prob = model.probability_of(raw)
     if cuts is None:
         cuts = R.tier_cuts(cuts_settings, valid_prob, valid_y)
         tiers, cuts = R.assign_tiers(prob, raw, cuts_settings, cuts)
     else:
         tiers = R.tier_of(prob, cuts)
-    # contributions (TreeSHAP) once per customer, in batches: the reasons and the global importance
-    # (``why.attrs["importance"]``) both come from them
-    parts, abs_sum = [], np.zeros(len(model.feature_names_in_))
-    done = track("churn reasons", len(frame), "customers")
-    for lo in range(0, max(len(frame), 1), SCORE_BATCH_ROWS):
-        part = frame.iloc[lo:lo + SCORE_BATCH_ROWS]
-        contrib = model.contributions(A[lo:lo + SCORE_BATCH_ROWS])  # the matrix built above, not again
-        abs_sum += np.abs(contrib[:, :len(abs_sum)]).sum(axis=0)
-        parts.append(model.reasons(part, 3, horizon_days, contrib=contrib))
-        done.advance(len(part))
-    why = parts[0] if len(parts) == 1 else pd.concat(parts)
     why.attrs["importance"] = explain.importance_series(abs_sum / max(len(frame), 1), model.feature_names_in_)
     out = pd.DataFrame({"customer_id": frame["customer_id"].to_numpy(), "probability": prob, "tier": tiers,
                         "reason_1": why["reason_1"].to_numpy(), "reason_2": why["reason_2"].to_numpy(),

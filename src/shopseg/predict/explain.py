@@ -333,41 +333,86 @@ def reason_texts(rows: pd.DataFrame, features: list[str], idx: np.ndarray, contr
     out = [np.empty(n_rows, dtype=object) for _ in range(n_slots)]
     days_of = rows["purchase_days"].to_numpy(dtype=float) if "purchase_days" in rows.columns else np.full(n_rows, 3.0)
     thin = np.clip(np.nan_to_num(days_of, nan=3.0), 1, 3).astype(int)
+    cols = _Columns(rows)
     for k in range(n_slots):
-        for j in np.unique(idx[:, k]):
+        # one group per (feature, direction, thin evidence) present, from one stable sort of their codes
+        code = (idx[:, k].astype(np.int64) * 2 + (contrib[:, k] > 0)) * 3 + (thin - 1)
+        order = np.argsort(code, kind="stable")  # each group's rows stay in row order
+        cs = code[order]
+        starts = np.flatnonzero(np.r_[True, cs[1:] != cs[:-1]]) if n_rows else np.zeros(0, dtype=int)
+        for lo, hi in zip(starts, np.r_[starts[1:], n_rows].astype(int)):
+            j, rest = divmod(int(cs[lo]), 6)
+            direction, days = rest >= 3, rest % 3 + 1
             feat = features[j]
             ref_spec, up, down = template_for(feat)
-            for direction, tpl in ((True, up), (False, down)):
-                for days in (1, 2, 3):
-                    t = THIN_GAP_TEMPLATES.get((feat, days), (up, down))[0 if direction else 1] if days < 3 else tpl
-                    mask = (idx[:, k] == j) & ((contrib[:, k] > 0) == direction) & (thin == days)
-                    if mask.any():
-                        out[k][mask] = _format(rows.loc[mask], feat, t, ref_spec, reference, horizon_days)
+            tpl = up if direction else down
+            t = THIN_GAP_TEMPLATES.get((feat, days), (up, down))[0 if direction else 1] if days < 3 else tpl
+            pos = order[lo:hi]
+            out[k][pos] = _format(cols.at(pos), feat, t, ref_spec, reference, horizon_days)
     return [list(o) for o in out]
 
 
-def _format(sub: pd.DataFrame, feat: str, tpl: str, ref_spec: str, reference: dict[str, float],
+class _Columns:
+    """A frame's columns as arrays, read once; :meth:`at` gives some rows of them (no copy of the whole frame
+    per group of reasons)."""
+
+    def __init__(self, frame: pd.DataFrame):
+        self.frame, self.arrays, self.pos = frame, {}, None
+        self.columns = set(frame.columns)
+
+    def at(self, pos: np.ndarray) -> "_Columns":
+        view = _Columns.__new__(_Columns)
+        view.frame, view.arrays, view.columns, view.pos = self.frame, self.arrays, self.columns, pos
+        return view
+
+    def __len__(self) -> int:
+        return len(self.pos)
+
+    def get(self, column: str, dtype=None) -> np.ndarray:
+        if column not in self.arrays:
+            self.arrays[column] = self.frame[column].to_numpy()
+        a = self.arrays[column][self.pos]
+        return a if dtype is None else a.astype(dtype)
+
+
+def _format(sub: "_Columns", feat: str, tpl: str, ref_spec: str, reference: dict[str, float],
             horizon_days: int) -> list[str]:
     """``tpl`` filled for every row of ``sub`` (value, ref, ratio, horizon, label and the row's own columns)."""
-    value = sub[feat].to_numpy(dtype=float)
+    value = sub.get(feat, float)
     if ref_spec != "median" and ref_spec in sub.columns:
-        ref = sub[ref_spec].to_numpy(dtype=float)
+        ref = sub.get(ref_spec, float)
     else:
         ref = np.full(len(sub), reference.get(feat, 0.0))
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(ref > 0, value / np.where(ref > 0, ref, 1.0), np.nan)
     own = _fields(tpl) - {"value", "ref", "ratio", "horizon", "label"}
-    cols = set(sub.columns) | ({"gap_days"} if "usual_gap_days" in sub.columns else set())
+    cols = sub.columns | ({"gap_days"} if "usual_gap_days" in sub.columns else set())
     if own - cols:  # a template naming a column the frame lacks: fall back to the generic one
         tpl, own = GENERIC_TEMPLATE[1], set()
-    extra = {f: sub[f].to_numpy() for f in own - {"gap_days"}}
+    extra = {f: sub.get(f) for f in own - {"gap_days"}}
     if "gap_days" in own:
-        gap = np.round(sub["usual_gap_days"].to_numpy(dtype=float))
+        gap = np.round(sub.get("usual_gap_days", float))
         extra["gap_days"] = np.where(gap == 1, "1 day", np.char.add(gap.astype(int).astype(str), " days"))
     label = feat.replace("_", " ")
-    return [tpl.format(value=v, ref=r, ratio=q, horizon=horizon_days, label=label,
-                       **{f: col[i] for f, col in extra.items()})
-            for i, (v, r, q) in enumerate(zip(value, ref, ratio))]
+    rows = np.arange(len(value))
+    codes = None
+    if len(value) > DEDUPE_ROWS:  # many rows: each distinct (value, ref, own columns) formatted once
+        bits = np.empty(len(value), dtype=[("value", "<i8"), ("ref", "<i8")])  # bits: -0.0 is not 0.0 in a text
+        bits["value"], bits["ref"] = value.view(np.int64), ref.view(np.int64)
+        if extra:  # own columns (text among them): pandas groups them
+            keys = {"value": bits["value"], "ref": bits["ref"], **{f"own_{f}": np.asarray(c) for f, c in extra.items()}}
+            codes = pd.DataFrame(keys).groupby(list(keys), sort=False, dropna=False).ngroup().to_numpy()
+            rows = np.unique(codes, return_index=True)[1]  # the first row of each group, in group order
+        else:
+            _, rows, codes = np.unique(bits, return_index=True, return_inverse=True)
+    texts = [tpl.format(value=value[i], ref=ref[i], ratio=ratio[i], horizon=horizon_days, label=label,
+                        **{f: col[i] for f, col in extra.items()}) for i in rows]
+    return texts if codes is None else np.asarray(texts, dtype=object)[codes].tolist()
+
+
+# more rows than this in one template's group: the texts are formatted once per distinct input (a batch of a
+# large shop repeats the same few thousand), not per row (a live re-score formats a row or two)
+DEDUPE_ROWS = 64
 
 
 # -- one status line per customer ------------------------------------------------------------------
