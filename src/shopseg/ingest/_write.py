@@ -94,7 +94,7 @@ def write_rows(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo, ing
     con.execute(
         f"INSERT INTO quarantine SELECT {ingest_id}, {literal(str(info.path))}, f._row, {literal(plan.primary)}, "
         f"f._column2, coalesce(f._column2 || ': ', '') || f._reason2, {raw_json} "
-        f"FROM _fated f JOIN _src s USING (_row) WHERE f._fate = 'quarantined'"
+        f"FROM _fated f JOIN _src s USING (_row) WHERE f._fate = 'quarantined' ORDER BY f._row"
     )
     # derived tables first (referenced tables before referencing ones)
     for tname in plan.tables:
