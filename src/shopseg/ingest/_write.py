@@ -31,7 +31,8 @@ MIN_CHUNK_ROWS = 100_000
 
 
 def budget_bytes(con: duckdb.DuckDBPyConnection) -> int:
-    """DuckDB's ``memory_limit`` on ``con`` in bytes (it shows it as text such as ``'2.9 GiB'``).
+    """DuckDB's ``memory_limit`` on ``con`` in bytes (it shows it as text such as ``'2.9 GiB'``, one decimal:
+    close enough to size chunks by).
 
     >>> import duckdb; c = duckdb.connect(); _ = c.execute("SET memory_limit = '512MiB'"); budget_bytes(c)
     536870912
@@ -48,9 +49,9 @@ def row_chunks(con: duckdb.DuckDBPyConnection, lo: int, hi: int) -> list[tuple[i
     """File rows ``lo`` to ``hi`` in consecutive ranges whose sort fits half the memory budget (one range when
     all fit).
 
-    >>> import duckdb; c = duckdb.connect(); _ = c.execute("SET memory_limit = '600MB'")
-    >>> row_chunks(c, 1, 1_000_000)
-    [(1, 500000), (500001, 1000000)]
+    >>> import duckdb; c = duckdb.connect(); _ = c.execute("SET memory_limit = '1GiB'")
+    >>> row_chunks(c, 1, 2_000_000)  # 2**30 / 2 / 600 rows a chunk
+    [(1, 894784), (894785, 1789568), (1789569, 2000000)]
     """
     size = max(MIN_CHUNK_ROWS, budget_bytes(con) // 2 // SORT_BYTES_PER_ROW)
     return [(a, min(a + size - 1, hi)) for a in range(lo, hi + 1, size)] or [(lo, hi)]
