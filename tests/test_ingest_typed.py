@@ -80,7 +80,14 @@ def test_typed_parquet_gives_the_tables_and_reasons_its_text_gives(tmp_path, for
                                       ("P2", None, None, None, None, None, False, True)]
 
 
-def test_line_numbers_follow_the_file_whatever_lies_between_an_orders_lines(ws, tmp_path):
+@pytest.mark.parametrize("chunk_rows", [None, 2, 1])
+def test_line_numbers_follow_the_file_whatever_lies_between_an_orders_lines(ws, tmp_path, monkeypatch, chunk_rows):
+    """Also when the lines are written in chunks of file rows (as a file past the memory budget is): with 2 rows a
+    chunk, O1 (rows 1 and 3), O3 (4 and 6) and O4 (8 and 9) each cross a chunk's end."""
+    if chunk_rows:
+        from shopseg.ingest import _write
+        monkeypatch.setattr(_write, "MIN_CHUNK_ROWS", chunk_rows)
+        monkeypatch.setattr(_write, "SORT_BYTES_PER_ROW", 2**62)
     lines = tmp_path / "lines.csv"
     lines.write_text("order_id,customer_id,ordered_at,product_id,quantity,unit_price\n"
                      "O1,C1,2024-01-01,P1,1,2\n"   # row 1

@@ -69,18 +69,25 @@ def track(what: str, total: int, unit: str, clock: Callable[[], float] = time.mo
 
 @contextmanager
 def sql_progress(con, what: str, total: int, unit: str, every: float = 1.0,
-                 clock: Callable[[], float] = time.monotonic) -> Iterator[None]:
+                 clock: Callable[[], float] = time.monotonic) -> Iterator[Callable[[int, int], None]]:
     """Progress of the DuckDB statements run on ``con`` inside the block, as ``total`` ``unit`` of ``what``.
 
     A thread asks DuckDB how far its running statement is (``query_progress``, the share of the input its
     scans have read) every ``every`` seconds and reports that share of ``total``; nothing runs when nobody
     listens.  The share is DuckDB's own count of rows read, so the rate and time left follow the work.
+    The block gets a function ``cover(lo, hi)``: a block that runs its work as several statements (rows
+    in chunks) says which units the next statement covers, so its share counts from ``lo`` to ``hi``.
     """
     import threading
 
+    part = [0, total]  # the units the running statement covers: all of them, unless the block says otherwise
+
+    def cover(lo: int, hi: int) -> None:
+        part[:] = [lo, hi]
+
     fn = _listener.get()
     if fn is None or total <= 0:
-        yield
+        yield cover
         return
     tracker = Tracker(what, total, unit, clock)
     stop = threading.Event()
@@ -94,7 +101,8 @@ def sql_progress(con, what: str, total: int, unit: str, every: float = 1.0,
                 continue
             if share > last and share >= 0:  # -1 between statements; a new statement starts again from 0
                 last = share
-                with_listener(fn, tracker.reach, int(total * min(share, 100.0) / 100))
+                lo, hi = part
+                with_listener(fn, tracker.reach, lo + int((hi - lo) * min(share, 100.0) / 100))
             elif share < last and share >= 0:
                 last = share
 
@@ -103,7 +111,7 @@ def sql_progress(con, what: str, total: int, unit: str, every: float = 1.0,
     thread = threading.Thread(target=poll, name="shopseg-progress", daemon=True)
     thread.start()
     try:
-        yield
+        yield cover
     finally:
         stop.set()
         thread.join()

@@ -9,7 +9,7 @@ import duckdb
 
 from ._plan import Plan
 from ._read import SourceInfo
-from ._sql import ident, literal
+from ._sql import first_mode, ident, literal
 from ._sql import text_or_null as _t
 from ._preset_base import _pick
 from ._platform_common import (PLATFORM_DATE_FORMATS, _money, _orders_with_status, _refunds_after,
@@ -89,7 +89,7 @@ def _bigcommerce_orders(info: SourceInfo, path: Path) -> Plan:
                     "coalesce(i.sku, 'bigcommerce:' || i.id, i.name) AS product_id, i.name, i.qty, i.unit FROM _bc_lines")
         before = con.execute("SELECT count(*) FROM products").fetchone()[0]
         con.execute(
-            f"INSERT INTO products BY NAME SELECT product_id, mode(name ORDER BY name) AS name, median(unit) AS price, "
+            f"INSERT INTO products BY NAME SELECT product_id, {first_mode('name')} AS name, median(unit) AS price, "
             f"true AS is_merchandise, true AS is_available, {int(ingest_id)} AS ingest_id FROM _bc_items "
             f"WHERE product_id NOT IN (SELECT product_id FROM products) GROUP BY product_id")
         n_products = con.execute("SELECT count(*) FROM products").fetchone()[0] - before

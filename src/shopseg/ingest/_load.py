@@ -31,6 +31,10 @@ from ..progress import sql_progress
 from ..trust.pii import PII_COLUMNS
 
 FATES = ("accepted", "quarantined", "duplicate")
+# each row's fate as stored in the checked rows: one byte a row, compared with the fates' names as text
+FATE_TYPE = "ENUM(" + ", ".join(f"'{f}'" for f in FATES) + ")"
+# columns the fate is decided from that no later statement reads: not stored with the checked rows
+SCRATCH = ("_dup_file",)
 
 
 @dataclass
@@ -254,7 +258,6 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
     con.execute(f"CREATE TEMP VIEW _checked AS SELECT * EXCLUDE ({', '.join(drop)}), {reason} AS _reason, "
                 f"{column} AS _column FROM _checks")
 
-    stored = f" EXCLUDE ({', '.join(virtual)})" if virtual else ""
     # key conflicts inside the file, then against what is already loaded
     ptable = schema.INPUT_TABLES[plan.primary]
     key_cols = [k for k in ptable.key if k in plan.exprs[plan.primary]]
@@ -276,10 +279,11 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
             f"e.{ident(c)} IS NOT DISTINCT FROM c.{ident(plan.primary + '__' + c)}" for c in content_cols
         )
         fated = (
-            f"CREATE TEMP TABLE _fated_t AS SELECT c.*{stored}, "
-            f"CASE WHEN c._dup_file THEN 'duplicate' WHEN c._reason IS NOT NULL THEN 'quarantined' "
+            f"CREATE TEMP TABLE _fated_t AS SELECT c.* EXCLUDE ({', '.join([*virtual, *SCRATCH, '_key_rank', '_key_first'])}), "
+            f"CAST(CASE WHEN c._dup_file THEN 'duplicate' WHEN c._reason IS NOT NULL THEN 'quarantined' "
             f"WHEN e.ingest_id IS NOT NULL AND ({same}) THEN 'duplicate' WHEN {key_clash} THEN 'quarantined' "
-            f"WHEN e.ingest_id IS NOT NULL OR e.{ident(key_cols[0])} IS NOT NULL THEN 'quarantined' ELSE 'accepted' END AS _fate, "
+            f"WHEN e.ingest_id IS NOT NULL OR e.{ident(key_cols[0])} IS NOT NULL THEN 'quarantined' ELSE 'accepted' "
+            f"END AS {FATE_TYPE}) AS _fate, "
             f"CASE WHEN c._dup_file OR c._reason IS NOT NULL THEN c._reason "
             f"WHEN e.ingest_id IS NOT NULL AND ({same}) THEN NULL "
             f"WHEN {key_clash} THEN 'duplicate key ' || {literal(', '.join(key_cols))} || ', first at row ' || c._key_first || ' with other values' "
@@ -297,11 +301,11 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
         # the reason and column are the checks' own here: stored once (as _reason2, _column2), not twice
         virtual.update({"_reason": "_reason2", "_column": "_column2"})
         fated = (
-            f"CREATE TEMP TABLE _fated_t AS SELECT c.* EXCLUDE ({', '.join(virtual)}), "
-            "CASE WHEN c._dup_file THEN 'duplicate' WHEN c._reason IS NOT NULL THEN 'quarantined' "
+            f"CREATE TEMP TABLE _fated_t AS SELECT c.* EXCLUDE ({', '.join([*virtual, *SCRATCH])}), "
+            "CAST(CASE WHEN c._dup_file THEN 'duplicate' WHEN c._reason IS NOT NULL THEN 'quarantined' "
             + (f"WHEN EXISTS (SELECT 1 FROM {ident(plan.primary)} e WHERE {same}) THEN 'duplicate' "
                if con.execute(f"SELECT count(*) FROM {ident(plan.primary)}").fetchone()[0] else "") +
-            "ELSE 'accepted' END AS _fate, c._reason AS _reason2, c._column AS _column2 FROM _checked c"
+            f"ELSE 'accepted' END AS {FATE_TYPE}) AS _fate, c._reason AS _reason2, c._column AS _column2 FROM _checked c"
         )
     with sql_progress(con, "checking", info.n_rows, "rows"):  # the one pass over every row
         con.execute(fated)

@@ -9,7 +9,7 @@ import duckdb
 
 from ._plan import Plan
 from ._read import SourceInfo
-from ._sql import ident, literal
+from ._sql import first_mode, ident, literal
 from ._sql import text_or_null as _t
 from ._preset_base import _pick
 from ._platform_common import (PLATFORM_DATE_FORMATS, _num, _per_order,
@@ -74,7 +74,7 @@ def _shopify_orders(info: SourceInfo, path: Path) -> Plan:
         },
         formats={"orders.ordered_at": PLATFORM_DATE_FORMATS},
         # a tie between two names goes to the first by sort order (mode alone: either, from run to run)
-        aggregates={"products": {"name": "mode(products__name ORDER BY products__name)",
+        aggregates={"products": {"name": first_mode("products__name"),
                                  "price": "median(products__price)"}},
         after=_refunds_after(PLATFORM_DATE_FORMATS),
     )

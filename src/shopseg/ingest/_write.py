@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import duckdb
 
 from .. import schema
@@ -14,9 +16,45 @@ from ._sql import ident, literal
 from ._typed import constant
 
 
-# each accepted line's number within its order, in file order (the joins number_lines' expression reads)
-LINE_JOINS = ("JOIN _order_span s ON s.order_id = f.order_lines__order_id "
-              "LEFT JOIN _line_nos n ON n._row = f._row")
+# each accepted line's number within its order, in file order (the joins number_lines' expression reads), for
+# the lines of file rows {lo} to {hi}: only the orders and the window's lines that reach into those rows are joined
+LINE_JOINS = ("JOIN (SELECT * FROM _order_span WHERE first_row <= {hi} AND last_row >= {lo}) s "
+              "ON s.order_id = f.order_lines__order_id "
+              "LEFT JOIN (SELECT * FROM _line_nos WHERE _row BETWEEN {lo} AND {hi}) n ON n._row = f._row")
+
+# Bytes of the memory budget one row of the primary table's insert takes: the insert sorts its rows by file row
+# (with the joins' build sides and the rows themselves beside it).  The insert runs in chunks of file rows that fit
+# the budget, so the sort never spills (x100 Online Retail: 54M lines past a 3 GiB budget); measured at x10 under
+# a 300 MB budget, docs/scale.md "Session 10: ingest".
+SORT_BYTES_PER_ROW = 600
+MIN_CHUNK_ROWS = 100_000
+
+
+def budget_bytes(con: duckdb.DuckDBPyConnection) -> int:
+    """DuckDB's ``memory_limit`` on ``con`` in bytes (it shows it as text such as ``'2.9 GiB'``, one decimal:
+    close enough to size chunks by).
+
+    >>> import duckdb; c = duckdb.connect(); _ = c.execute("SET memory_limit = '512MiB'"); budget_bytes(c)
+    536870912
+    """
+    text = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    m = re.fullmatch(r"\s*([0-9.]+)\s*([KMGTP]?)(i?)B\s*", str(text))
+    if m is None:  # no limit, or a form this does not know: the budget does not bound the chunks
+        return 2**62
+    base = 1024 if m.group(3) else 1000
+    return int(float(m.group(1)) * base ** " KMGTP".index(m.group(2) or " "))
+
+
+def row_chunks(con: duckdb.DuckDBPyConnection, lo: int, hi: int) -> list[tuple[int, int]]:
+    """File rows ``lo`` to ``hi`` in consecutive ranges whose sort fits half the memory budget (one range when
+    all fit).
+
+    >>> import duckdb; c = duckdb.connect(); _ = c.execute("SET memory_limit = '1GiB'")
+    >>> row_chunks(c, 1, 2_000_000)  # 2**30 / 2 / 600 rows a chunk
+    [(1, 894784), (894785, 1789568), (1789569, 2000000)]
+    """
+    size = max(MIN_CHUNK_ROWS, budget_bytes(con) // 2 // SORT_BYTES_PER_ROW)
+    return [(a, min(a + size - 1, hi)) for a in range(lo, hi + 1, size)] or [(lo, hi)]
 
 
 def number_lines(con: duckdb.DuckDBPyConnection) -> str:
@@ -29,7 +67,7 @@ def number_lines(con: duckdb.DuckDBPyConnection) -> str:
     line with all its columns.
     """
     con.execute("CREATE TEMP TABLE _order_span AS SELECT order_lines__order_id AS order_id, min(_row) AS first_row, "
-                "max(_row) - min(_row) + 1 = count(*) AS consecutive FROM _fated "
+                "max(_row) AS last_row, max(_row) - min(_row) + 1 = count(*) AS consecutive FROM _fated "
                 "WHERE _fate = 'accepted' GROUP BY 1")
     con.execute("CREATE TEMP TABLE _line_nos AS SELECT _row, row_number() OVER (PARTITION BY order_lines__order_id "
                 "ORDER BY _row) AS line_no FROM _fated WHERE _fate = 'accepted' AND order_lines__order_id IN "
@@ -57,7 +95,7 @@ def write_rows(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo, ing
     con.execute(
         f"INSERT INTO quarantine SELECT {ingest_id}, {literal(str(info.path))}, f._row, {literal(plan.primary)}, "
         f"f._column2, coalesce(f._column2 || ': ', '') || f._reason2, {raw_json} "
-        f"FROM _fated f JOIN _src s USING (_row) WHERE f._fate = 'quarantined'"
+        f"FROM _fated f JOIN _src s USING (_row) WHERE f._fate = 'quarantined' ORDER BY f._row"
     )
     # derived tables first (referenced tables before referencing ones)
     for tname in plan.tables:
@@ -107,7 +145,9 @@ def write_rows(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo, ing
         src = ident(f"{plan.primary}__{c.name}")
         if c.name == "line_no" and "line_no" not in plan.exprs[plan.primary]:
             # numbered after the lines the order already has (none, when the table is empty)
-            base = ("coalesce((SELECT max(line_no) FROM order_lines e WHERE e.order_id = f.order_lines__order_id), 0) + "
+            # (not this ingest's own lines, which the chunks before have written)
+            base = ("coalesce((SELECT max(line_no) FROM order_lines e WHERE e.order_id = f.order_lines__order_id "
+                    f"AND e.ingest_id <> {ingest_id}), 0) + "
                     if con.execute("SELECT count(*) FROM order_lines").fetchone()[0] else "")
             cols.append(f"{base}{number_lines(con)} AS line_no")
             numbered = True
@@ -128,11 +168,16 @@ def write_rows(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo, ing
             f"GROUP BY {', '.join(ident(plan.primary + '__' + k) for k in ptable.key)} ORDER BY min(_row)"
         )
     else:
-        with sql_progress(con, "loading", info.n_rows, "rows"):
-            con.execute(
-                f"INSERT INTO {ident(plan.primary)} BY NAME SELECT {', '.join(cols)}, {ingest_id} AS ingest_id "
-                f"FROM _fated f {LINE_JOINS if numbered else ''} WHERE f._fate = 'accepted' ORDER BY f._row"
-            )
+        lo, hi = con.execute("SELECT min(_row), max(_row) FROM _fated_t").fetchone()
+        chunks = row_chunks(con, lo, hi) if lo is not None else []
+        with sql_progress(con, "loading", info.n_rows, "rows") as cover:
+            for a, b in chunks:  # in file order: each chunk's rows follow the last chunk's, as one sort would put them
+                cover(a - lo, b - lo + 1)
+                con.execute(
+                    f"INSERT INTO {ident(plan.primary)} BY NAME SELECT {', '.join(cols)}, {ingest_id} AS ingest_id "
+                    f"FROM _fated f {LINE_JOINS.format(lo=a, hi=b) if numbered else ''} "
+                    f"WHERE f._fate = 'accepted' AND f._row BETWEEN {a} AND {b} ORDER BY f._row"
+                )
     added = {plan.primary: con.execute(f"SELECT count(*) FROM {ident(plan.primary)}").fetchone()[0] - before,
              **added}
     if privacy is not None and privacy.policy == "separate" and "customers" in plan.exprs:

@@ -15,7 +15,7 @@ from ..errors import IngestError
 from ._plan import Plan
 from ._preset_base import Preset, _has_any, _pick  # noqa: F401  (re-exported)
 from ._read import ReadOptions, SourceInfo
-from ._sql import ident, literal
+from ._sql import first_mode, ident, literal
 
 
 # -- UCI Online Retail I and II -------------------------------------------------
@@ -72,7 +72,7 @@ def _online_retail(info: SourceInfo, path: Path) -> Plan:
         formats={"orders.ordered_at": ONLINE_RETAIL_DATE_FORMATS},
         aggregates={
             "products": {
-                "name": "mode(products__name ORDER BY products__name)",  # ties: the first name (mode alone: any)
+                "name": first_mode("products__name"),  # ties: the first name (mode alone: any)
                 "price": "median(products__price) FILTER (WHERE orders__kind = 'sale')",
             },
             "orders": {"ordered_at": "min(orders__ordered_at)"},
