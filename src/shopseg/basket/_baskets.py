@@ -388,8 +388,8 @@ def _ws_build(ws, sql: str, params: list, what: str, *, allow_empty: bool = Fals
     """Baskets of the workspace query ``sql`` (grp, basket_id, item, name): coded in DuckDB, packed in numpy.
 
     No basket is an error unless ``allow_empty`` (then no basket, no item)."""
-    # Temp tables (not con.sql with params): the connection may hold an unfinished
-    # execute() result, which DuckDB 2.0 relations refuse to run beside.
+    # Items and baskets go to temp tables by execute(); the codes are read by a relation's Arrow reader (it
+    # streams, where an execute() result's reader copies every row first), after the finished results above.
     t = "_shopseg_basket_pairs"
     con = ws.con
     lines = _LINES.format(sql=sql)
