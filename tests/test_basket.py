@@ -630,5 +630,18 @@ def test_item_names_one_per_item_smallest_given_picked_in_duckdb_not_per_line():
     assert shop.groups == () and shop.group_offsets is None
     assert shop.codes.tolist() == [0, 1, 0, 1] and shop.offsets.tolist() == [0, 1, 2, 4]  # o0 {A}, o1 {B}, o2 {A, B}
     assert [t for t in con.sql("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()] == []
+    # the codes' join runs as written, and the connection gets its optimizers back
+    assert con.execute("SELECT current_setting('disabled_optimizers')").fetchall() == [("",)]
     mapped = baskets_from_transactions([["x", "y"], ["y"]], names={"y": "Yoghurt", 7: "unused"})
     assert mapped.item_names.tolist() == ["x", "Yoghurt"]
+
+
+def test_keys_packed_chunk_by_chunk_drop_repeats_across_chunk_bounds():
+    from shopseg.basket._baskets import _pack_keys
+
+    # (basket, item) keys, unsorted: basket 0 {1, 3}, basket 1 {2} (three times), basket 2 {0, 2}
+    pairs = [(1, 2), (0, 3), (2, 2), (1, 2), (0, 1), (2, 0), (1, 2)]
+    key = np.array([(b << 32) | i for b, i in pairs], np.int64)
+    for chunk in (1, 2, 3, 100):  # sorted: 0/1 0/3 | 1/2 1/2 | 1/2 2/0 | 2/2 with chunk 2: repeats cross a bound
+        codes, offsets = _pack_keys(key.copy(), 3, chunk=chunk)
+        assert codes.tolist() == [1, 3, 2, 0, 2] and offsets.tolist() == [0, 2, 3, 5], chunk

@@ -81,3 +81,39 @@ def test_data_model_lists_every_output_table_a_run_writes(report):
     listed = {t for t, *_ in OUTPUT_TABLES}
     assert with_run - listed == set(), "output tables missing from schema.OUTPUT_TABLES"
     assert listed - with_run == set(), "schema.OUTPUT_TABLES lists tables a full run does not write"
+
+
+def test_an_aggregate_read_by_several_sections_is_computed_once_and_dropped_after():
+    from datetime import datetime
+    from types import SimpleNamespace
+
+    import duckdb
+
+    from shopseg.report._build import ReportContext
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t AS SELECT * FROM range(3) r(x)")
+    ctx = ReportContext(ws=SimpleNamespace(con=con), run_id=None, as_of=datetime(2020, 1, 1))
+    first = ctx.once("total", "SELECT sum(x) AS s FROM t")
+    con.execute("INSERT INTO t VALUES (10)")
+    # the second section reads the rows of the first call (0 + 1 + 2), not a new sum
+    assert ctx.once("total", "SELECT sum(x) AS s FROM t") == first and con.sql(first).fetchall() == [(3,)]
+    ctx.drop_temporary()
+    assert con.sql("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall() == []
+
+
+def test_a_chart_spec_is_the_figure_plotly_would_write_with_the_white_template():
+    import json
+    import re
+
+    import plotly.graph_objects as go
+
+    from shopseg.report._build import figure_html
+
+    def fig():
+        return go.Figure(go.Bar(x=["a<b", "c"], y=[3.5, 4]), layout=dict(height=340))
+
+    spec = re.search(r"class='chart-spec'>(.*)</script>", figure_html(fig())).group(1)
+    ref = fig().update_layout(margin=dict(l=40, r=20, t=30, b=40), height=380, template="plotly_white",
+                              font=dict(family="system-ui, sans-serif", size=12))
+    assert "<" not in spec and json.loads(spec) == json.loads(ref.to_json(validate=False))

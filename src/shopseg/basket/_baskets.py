@@ -293,8 +293,8 @@ def baskets_from_transactions(transactions, *, names: Mapping | None = None) -> 
 
 _WS_PAIRS = """
 SELECT {grp} AS grp, {basket} AS basket_id, ol.product_id AS item, p.name AS name
-FROM orders o
-JOIN order_lines ol ON ol.order_id = o.order_id
+FROM order_lines ol
+JOIN orders o ON o.order_id = ol.order_id
 LEFT JOIN products p ON p.product_id = ol.product_id
 {seg_join}
 WHERE o.kind = 'sale' AND coalesce(p.is_merchandise, TRUE) AND o.ordered_at <= CAST(? AS TIMESTAMP)
@@ -323,51 +323,105 @@ FROM products WHERE product_id IS NOT NULL AND name IS NOT NULL GROUP BY ALL
 """
 
 
-# Codes made in DuckDB, so only two int32 columns a line come to Python (no string per line): items
-# ranked by id (byte order, as Python sorts str), baskets numbered in (group, basket id) order.
+# Codes made in DuckDB, so one int64 a line comes to Python (no string per line): items ranked by id (byte
+# order, as Python sorts str), baskets numbered in (group, basket id) order, the two in one key (basket code
+# in the high 32 bits).  One pass over the lines finds items and baskets (grouping sets; with each basket's
+# line count, so Python sizes its buffer once), a second streams the keys in chunks into that buffer.
+_LINES = ("SELECT grp, basket_id, CAST(item AS VARCHAR) AS item FROM ({sql}) "
+          "WHERE item IS NOT NULL AND basket_id IS NOT NULL")
 _CODE_SQL = (
+    "CREATE OR REPLACE TEMP TABLE {t} AS SELECT grp, basket_id, item, grouping(grp, basket_id) AS level, "
+    "count(*) AS n FROM ({lines}) GROUP BY GROUPING SETS ((grp, basket_id), (item))",
     "CREATE OR REPLACE TEMP TABLE {t}_items AS SELECT item, "
-    "CAST(row_number() OVER (ORDER BY item) - 1 AS INTEGER) AS code FROM (SELECT DISTINCT item FROM {t})",
-    "CREATE OR REPLACE TEMP TABLE {t}_baskets AS SELECT grp, basket_id, "
-    "CAST(row_number() OVER (ORDER BY grp, basket_id) - 1 AS INTEGER) AS code "
-    "FROM (SELECT DISTINCT grp, basket_id FROM {t})",
+    "CAST(row_number() OVER (ORDER BY item) - 1 AS INTEGER) AS code FROM {t} WHERE level = 3",
+    "CREATE OR REPLACE TEMP TABLE {t}_baskets AS SELECT grp, basket_id, n, "
+    "CAST(row_number() OVER (ORDER BY grp, basket_id) - 1 AS INTEGER) AS code FROM {t} WHERE level = 0",
 )
-_CODES = ("SELECT b.code AS b, i.code AS i FROM {t} p JOIN {t}_baskets b ON b.basket_id = p.basket_id "
-          "AND b.grp IS NOT DISTINCT FROM p.grp JOIN {t}_items i ON i.item = p.item")
+_CODES = ("SELECT (CAST(b.code AS BIGINT) << 32) | i.code AS k FROM ({lines}) p "
+          "JOIN {t}_baskets b ON b.basket_id = p.basket_id AND b.grp IS NOT DISTINCT FROM p.grp "
+          "JOIN {t}_items i ON i.item = p.item")
+# the optimizers that would reorder the codes' joins (see _ws_build); the lines query lists the big table first
+_AS_WRITTEN = "join_order,build_side_probe_side"
+# rows of one chunk: the keys are streamed from DuckDB and packed this many at a time
+CHUNK_ROWS = 1 << 22
+
+
+def _fill(batches, n: int) -> np.ndarray:
+    """The ``n`` int64 keys of a stream of one-column Arrow batches, in one buffer (no list of chunks)."""
+    key = np.empty(n, np.int64)
+    at = 0
+    for batch in batches:
+        a = batch.column(0).to_numpy()
+        key[at:at + len(a)] = a
+        at += len(a)
+    if at != n:  # pragma: no cover - the count and the stream come from the same tables
+        raise RuntimeError(f"expected {n} basket lines from DuckDB, got {at}")
+    return key
+
+
+def _pack_keys(key: np.ndarray, n_baskets: int, chunk: int = CHUNK_ROWS) -> tuple[np.ndarray, np.ndarray]:
+    """(item codes, offsets) from keys ``basket << 32 | item`` (sorted here, in place), every basket code
+    0..n_baskets-1 present: an item twice in a basket once.  Packed ``chunk`` keys at a time, so memory is the
+    keys, the codes and one chunk's masks."""
+    key.sort()
+    codes = np.empty(len(key), np.int32)
+    sizes = np.zeros(n_baskets, np.int64)
+    at, prev = 0, -1
+    for lo in range(0, len(key), chunk):
+        k = key[lo:lo + chunk]
+        keep = np.empty(len(k), bool)
+        keep[0] = k[0] != prev
+        np.not_equal(k[1:], k[:-1], out=keep[1:])
+        kept = k[keep]
+        codes[at:at + len(kept)] = kept & 0xFFFFFFFF
+        sizes += np.bincount(kept >> 32, minlength=n_baskets)
+        at += len(kept)
+        prev = k[-1]
+    if at < len(codes):
+        codes = codes[:at].copy()
+    offsets = np.zeros(n_baskets + 1, np.int64)
+    np.cumsum(sizes, out=offsets[1:])
+    return codes, offsets
 
 
 def _ws_build(ws, sql: str, params: list, what: str, *, allow_empty: bool = False) -> Baskets:
     """Baskets of the workspace query ``sql`` (grp, basket_id, item, name): coded in DuckDB, packed in numpy.
 
     No basket is an error unless ``allow_empty`` (then no basket, no item)."""
-    # Temp tables (not con.sql with params): the connection may hold an unfinished
-    # execute() result, which DuckDB 2.0 relations refuse to run beside.
+    # Items and baskets go to temp tables by execute(); the codes are read by a relation's Arrow reader (it
+    # streams, where an execute() result's reader copies every row first), after the finished results above.
     t = "_shopseg_basket_pairs"
     con = ws.con
-    # the lines without their product's name (DuckDB drops the unused column): names come per product
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {t} AS SELECT grp, basket_id, CAST(item AS VARCHAR) AS item "
-                f"FROM ({sql}) WHERE item IS NOT NULL AND basket_id IS NOT NULL", params)
+    lines = _LINES.format(sql=sql)
+    disabled = con.execute("SELECT current_setting('disabled_optimizers')").fetchall()[0][0]
     try:
         for q in _CODE_SQL:
-            con.execute(q.format(t=t))
-        codes = con.sql(_CODES.format(t=t)).to_arrow_table()
-        if codes.num_rows == 0:
+            con.execute(q.format(t=t, lines=lines), params if "{lines}" in q else [])
+        n_baskets, n_lines = con.execute(f"SELECT count(*), coalesce(sum(n), 0) FROM {t}_baskets").fetchall()[0]
+        if n_baskets == 0:
             if allow_empty:
                 empty = np.zeros(0, object)
                 return Baskets(np.zeros(0, np.int32), np.zeros(1, np.int64), empty, empty)
             raise _no_baskets(what)
-        bid = codes["b"].to_numpy()
-        item = codes["i"].to_numpy()
-        del codes
         item_ids = con.sql(f"SELECT item FROM {t}_items ORDER BY code").to_arrow_table()["item"]
         item_ids = item_ids.to_numpy(zero_copy_only=False).astype(object)
         groups = con.sql(f"SELECT grp, count(*) AS n FROM {t}_baskets WHERE grp IS NOT NULL "
                          "GROUP BY grp ORDER BY grp").fetchall()
         names = con.sql(_PRODUCT_NAMES_SQL).to_arrow_table()
+        # The joins as written: the lines probe, the small tables are built.  DuckDB underestimates the
+        # lines (a join of joins) and would otherwise build its hash table on them: ~65 bytes a line
+        # (350 MB at x10) where the stream needs a chunk.
+        con.execute(f"SET disabled_optimizers = '{_AS_WRITTEN}'")
+        reader = con.sql(_CODES.format(t=t, lines=lines), params=params).to_arrow_reader(CHUNK_ROWS)
+        key = _fill(reader, int(n_lines))
+        del reader
     finally:
+        con.execute("SELECT 1").fetchall()  # the reader's result, if an error left it open
+        con.execute("SET disabled_optimizers = ?", [disabled])
         for suffix in ("", "_items", "_baskets"):
             con.execute(f"DROP TABLE IF EXISTS {t}{suffix}")
-    codes, offsets, _ = _pack(bid, item, len(item_ids))
+    codes, offsets = _pack_keys(key, int(n_baskets))
+    del key
     gofs = np.r_[0, np.cumsum([n for _, n in groups])].astype(np.int64) if groups else None
     return Baskets(codes, offsets, item_ids, _item_names(item_ids, names),
                    tuple(str(g) for g, _ in groups), gofs)

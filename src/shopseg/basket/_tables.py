@@ -14,7 +14,7 @@ from ..progress import track
 from ._baskets import (Baskets, baskets_from_transactions, baskets_from_workspace, check_param,
                        segment_baskets, setting)
 from ._count import count_itemsets
-from ._update import pair_counts, store_baskets
+from ._update import store_baskets
 from ._mine import Itemsets, Rules, build_rules, mine_itemsets, select_rules
 
 ITEMSET_COLUMNS = ("scope", "items", "item_names", "length", "support", "count")
@@ -252,7 +252,7 @@ def mine_baskets(ws, run_id: int, *, as_of, config=None, schemes=None,
     shop = baskets_from_workspace(ws, as_of=as_of, unit=p.unit)
     its = p.itemsets(shop)
     if p.unit == "order" and hasattr(config, "hash"):  # kept for an incremental run's update (_update.py)
-        store_baskets(ws, run_id, shop, as_of=as_of, config_hash=config.hash, pairs=pair_counts(its))
+        store_baskets(ws, run_id, shop, as_of=as_of, config_hash=config.hash, pairs=its.pair_counts)
     rules = build_rules(its)
     idx = select_rules(rules, min_confidence=p.min_confidence, min_lift=p.min_lift,
                        prune_redundant=p.prune_redundant)

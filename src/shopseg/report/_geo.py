@@ -19,6 +19,7 @@ import plotly.graph_objects as go
 
 from ..segment.geography import BRAZIL, BRAZIL_STATES, NO_LOCATION, OTHER
 from ._build import ReportContext, Section, figure_html, section, table_html
+from ._sections import _sales
 
 TOPOJSON = "world_110m"
 
@@ -73,13 +74,13 @@ def revenue_by_country(ctx: ReportContext):
     """Every order up to as_of (guests included) by its delivery country: orders, sales minus returns."""
     if not ctx.ws.has_table("orders") or "country" not in ctx.ws.columns("orders"):
         return None
+    # the orders' values the other sections read (summed over the lines once per report), with their country
     return ctx.df(f"""
-        SELECT coalesce(o.country, '(none)') AS country, count(DISTINCT o.order_id) FILTER (WHERE o.kind = 'sale')
+        SELECT coalesce(o.country, '(none)') AS country, count(DISTINCT s.order_id) FILTER (WHERE s.kind = 'sale')
                AS orders,
-               sum(CASE o.kind WHEN 'sale' THEN 1 WHEN 'return' THEN -1 ELSE 0 END
-                   * (l.quantity * l.unit_price - coalesce(l.discount_amount, 0))) AS revenue
-        FROM orders o JOIN order_lines l USING (order_id)
-        WHERE o.ordered_at <= TIMESTAMP '{ctx.as_of:%Y-%m-%d %H:%M:%S.%f}' AND o.kind IN ('sale', 'return')
+               sum(CASE s.kind WHEN 'sale' THEN 1 WHEN 'return' THEN -1 ELSE 0 END * s.value) AS revenue
+        FROM ({_sales(ctx)}) s JOIN orders o USING (order_id)
+        WHERE s.kind IN ('sale', 'return')
         GROUP BY 1 ORDER BY revenue DESC, 1""")
 
 
