@@ -86,17 +86,33 @@ def _lit(v: str) -> str:
 
 def top_categories(ws, as_of, n: int) -> list[tuple[str, str]]:
     """The ``n`` categories with most gross sale revenue before ``as_of``, as (category, column slug)."""
+    return top_categories_at(ws, [as_of], n)[0]
+
+
+def top_categories_at(ws, dates: list, n: int) -> list[list[tuple[str, str]]]:
+    """:func:`top_categories` before each of ``dates``, from one scan of the order lines."""
+    ts = [_as_ts(d) for d in dates]
+    sums = ", ".join("sum(l.quantity * l.unit_price) FILTER (WHERE o.ordered_at < CAST(? AS TIMESTAMP))"
+                     for _ in ts)
     rows = ws.sql(
-        """
-        SELECT p.category, sum(l.quantity * l.unit_price) AS revenue
+        f"""
+        SELECT p.category, {sums}
         FROM orders o JOIN order_lines l USING (order_id) JOIN products p USING (product_id)
         WHERE o.kind = 'sale' AND o.ordered_at < CAST(? AS TIMESTAMP) AND p.category IS NOT NULL
-        GROUP BY 1 ORDER BY revenue DESC, p.category LIMIT ?
+        GROUP BY 1
         """,
-        [_as_ts(as_of), int(n)],
+        [*ts, max(ts)],
     )
+    out = []
+    for i in range(len(ts)):  # by revenue, ties by name (as ORDER BY revenue DESC, category)
+        ranked = sorted(((r[1 + i], r[0]) for r in rows if r[1 + i] is not None), key=lambda x: (-x[0], x[1]))
+        out.append(_slugged([cat for _, cat in ranked[: int(n)]]))
+    return out
+
+
+def _slugged(categories: list[str]) -> list[tuple[str, str]]:
     out, seen = [], {"other"}
-    for (cat, _rev) in rows:
+    for cat in categories:
         s = slug(cat)
         base, i = s, 2
         while s in seen:

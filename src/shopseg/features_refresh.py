@@ -30,7 +30,7 @@ from datetime import datetime
 import pandas as pd
 
 from .features import (AMBIGUOUS_SHIFT, _as_ts, features_sql, outlier_flags_sql, shifted_sql, stored_features,
-                       top_categories)
+                       top_categories_at)
 
 # the input tables whose rows dated exactly at P's as_of P did not read (strictly before), beside the touched
 _BOUNDARY = {"orders": "ordered_at", "events": "occurred_at", "reviews": "reviewed_at"}
@@ -54,8 +54,8 @@ def refresh_features(ws, as_of: datetime, run_id: int, base: int, base_as_of: da
     if not n_base:
         return _full(ws, as_of, run_id, config, review_run, f"run {base} has no customer_features rows")
     n = config["features.top_categories"]
-    cats = top_categories(ws, as_ts, n)
-    if cats != top_categories(ws, base_ts, n):
+    cats, base_cats = top_categories_at(ws, [as_ts, base_ts], n)
+    if cats != base_cats:
         return _full(ws, as_of, run_id, config, review_run,
                      f"the top categories as of {as_ts:%Y-%m-%d} differ from run {base}'s")
     sql = features_sql(ws, as_ts, config, restricted=True, categories=cats, review_run=review_run)
