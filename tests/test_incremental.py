@@ -402,3 +402,12 @@ def test_the_incremental_run_records_how_it_made_the_features(shops):
     feat = shops["incr_result"].stages["incremental"]["features"]
     assert feat["mode"] == "incremental" and feat["carried"] > 0
     assert feat["computed"] + feat["carried"] == 200 and 0 < feat["computed"] < 200
+
+
+def test_the_run_records_note_says_how_many_features_were_computed_or_why_all_were():
+    from shopseg.incremental import _features_note
+
+    assert _features_note({"mode": "incremental", "computed": 990, "carried": 42730}, 3) == \
+        "features of 990 customers computed, 42730 carried from run 3 moved by the date"
+    assert _features_note({"mode": "full", "computed": 200, "carried": 0, "why": "run 9 has no customer_features rows"},
+                          9) == "features of all 200 customers computed (run 9 has no customer_features rows)"
