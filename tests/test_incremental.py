@@ -325,3 +325,89 @@ def test_the_baskets_executor_says_why_it_mined_in_full_also_when_the_mining_ski
     with pytest.raises(ModelFitError, match=f"too few baskets \\({why}\\)") as err:
         _update_or_mine(fails)(ctx)
     assert err.value.hint == "lower baskets.min_support"
+
+
+# --- the features of an incremental run: the touched computed, the rest moved by the date -------------------
+
+def _fixture_with_edge_cases(tmp_path):
+    """The fixture shop plus customers whose base row cannot simply be moved by the date: x1 (two orders on one
+    day: no closed gap, mean = recency), x2 (a sign-up without a date and nothing else: tenure 0), x3 (its only
+    order at exactly the base as_of, which the base did not read)."""
+    from shopseg.fixtures import load_fixture_shop
+    from shopseg.workspace import Workspace
+
+    ws = Workspace.open(tmp_path / "ws")
+    load_fixture_shop(ws)
+    ws.con.execute("INSERT INTO customers (customer_id, signed_up_at) VALUES ('x1', NULL), ('x2', NULL), ('x3', NULL)")
+    for oid, cust, at in (("o-x1a", "x1", "2024-03-01 09:00"), ("o-x1b", "x1", "2024-03-01 17:00"),
+                          ("o-x3", "x3", "2024-06-11 00:00")):
+        ws.con.execute("INSERT INTO orders (order_id, customer_id, ordered_at, kind, discount_amount, shipping_amount) "
+                       "VALUES (?, ?, CAST(? AS TIMESTAMP), 'sale', 0.0, 0.0)", [oid, cust, at])
+        ws.con.execute("INSERT INTO order_lines (order_id, line_no, product_id, quantity, unit_price, discount_amount) "
+                       "VALUES (?, 1, 'p04', 2, 10.0, 0.0)", [oid])
+    return ws
+
+
+def test_features_carry_the_untouched_base_rows_moved_by_the_date_and_equal_the_batch(tmp_path):
+    from shopseg.config import load_config
+    from shopseg.features import customer_features
+    from shopseg.features_refresh import refresh_features
+
+    ws = _fixture_with_edge_cases(tmp_path)
+    try:
+        cfg, base_at, at = load_config(), datetime(2024, 6, 11), datetime(2024, 7, 1)
+        customer_features(ws, base_at, 1, config=cfg)
+        ws.con.execute("INSERT INTO customers (customer_id, signed_up_at) VALUES ('x4', NULL)")  # came after run 1
+        touched = touched_customers(ws, base_at, at)
+        got, how = refresh_features(ws, at, 2, 1, base_at, cfg, None, touched)
+        full = customer_features(ws, at, 3, config=cfg)
+        pd.testing.assert_frame_equal(got, full)
+        stored = ws.df("SELECT * EXCLUDE (run_id) FROM customer_features WHERE run_id = 2 ORDER BY customer_id")
+        pd.testing.assert_frame_equal(stored, full.reset_index(drop=True), check_dtype=False)
+        assert "x3" not in touched and "x1" not in touched
+        # computed: the touched, x1 (mean = recency), x2 (tenure 0), x3 (order at the base as_of), x4 (new)
+        assert how == {"mode": "incremental", "computed": len(set(touched) | {"x1", "x2", "x3", "x4"}),
+                       "carried": len(full) - len(set(touched) | {"x1", "x2", "x3", "x4"})}
+        assert how["carried"] > 0
+        # by hand, an untouched buyer: 20 days later, recency and tenure 20 days more, the rest as stored
+        before = ws.df("SELECT * FROM customer_features WHERE run_id = 1 AND customer_id = 'c02'").iloc[0]
+        after = got.set_index("customer_id").loc["c02"]
+        assert "c02" not in touched
+        assert (after["recency_days"], after["tenure_days"]) == (before["recency_days"] + 20, before["tenure_days"] + 20)
+        assert after["monetary_total"] == before["monetary_total"]
+    finally:
+        ws.close()
+
+
+def test_features_fall_back_to_the_batch_sql_when_the_base_rows_cannot_be_carried(tmp_path):
+    """Top categories that changed between the dates, or a base run without features: all computed, and why."""
+    from shopseg.config import load_config
+    from shopseg.features import customer_features
+    from shopseg.features_refresh import refresh_features
+
+    ws = _fixture_with_edge_cases(tmp_path)
+    try:
+        cfg, at = load_config(), datetime(2024, 7, 1)
+        customer_features(ws, datetime(2024, 5, 2), 1, config=cfg)  # top categories then: not those of July
+        got, how = refresh_features(ws, at, 2, 1, datetime(2024, 5, 2), cfg, None, [])
+        assert how["mode"] == "full" and "top categories" in how["why"] and how["carried"] == 0
+        pd.testing.assert_frame_equal(got, customer_features(ws, at, config=cfg))
+        _, how = refresh_features(ws, at, 4, 9, datetime(2024, 6, 11), cfg, None, [])
+        assert how["mode"] == "full" and how["why"] == "run 9 has no customer_features rows"
+    finally:
+        ws.close()
+
+
+def test_the_incremental_run_records_how_it_made_the_features(shops):
+    feat = shops["incr_result"].stages["incremental"]["features"]
+    assert feat["mode"] == "incremental" and feat["carried"] > 0
+    assert feat["computed"] + feat["carried"] == 200 and 0 < feat["computed"] < 200
+
+
+def test_the_run_records_note_says_how_many_features_were_computed_or_why_all_were():
+    from shopseg.incremental import _features_note
+
+    assert _features_note({"mode": "incremental", "computed": 990, "carried": 42730}, 3) == \
+        "features of 990 customers computed, 42730 carried from run 3 moved by the date"
+    assert _features_note({"mode": "full", "computed": 200, "carried": 0, "why": "run 9 has no customer_features rows"},
+                          9) == "features of all 200 customers computed (run 9 has no customer_features rows)"

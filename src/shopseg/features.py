@@ -86,17 +86,33 @@ def _lit(v: str) -> str:
 
 def top_categories(ws, as_of, n: int) -> list[tuple[str, str]]:
     """The ``n`` categories with most gross sale revenue before ``as_of``, as (category, column slug)."""
+    return top_categories_at(ws, [as_of], n)[0]
+
+
+def top_categories_at(ws, dates: list, n: int) -> list[list[tuple[str, str]]]:
+    """:func:`top_categories` before each of ``dates``, from one scan of the order lines."""
+    ts = [_as_ts(d) for d in dates]
+    sums = ", ".join("sum(l.quantity * l.unit_price) FILTER (WHERE o.ordered_at < CAST(? AS TIMESTAMP))"
+                     for _ in ts)
     rows = ws.sql(
-        """
-        SELECT p.category, sum(l.quantity * l.unit_price) AS revenue
+        f"""
+        SELECT p.category, {sums}
         FROM orders o JOIN order_lines l USING (order_id) JOIN products p USING (product_id)
         WHERE o.kind = 'sale' AND o.ordered_at < CAST(? AS TIMESTAMP) AND p.category IS NOT NULL
-        GROUP BY 1 ORDER BY revenue DESC, p.category LIMIT ?
+        GROUP BY 1
         """,
-        [_as_ts(as_of), int(n)],
+        [*ts, max(ts)],
     )
+    out = []
+    for i in range(len(ts)):  # by revenue, ties by name (as ORDER BY revenue DESC, category)
+        ranked = sorted(((r[1 + i], r[0]) for r in rows if r[1 + i] is not None), key=lambda x: (-x[0], x[1]))
+        out.append(_slugged([cat for _, cat in ranked[: int(n)]]))
+    return out
+
+
+def _slugged(categories: list[str]) -> list[tuple[str, str]]:
     out, seen = [], {"other"}
-    for (cat, _rev) in rows:
+    for cat in categories:
         s = slug(cat)
         base, i = s, 2
         while s in seen:
@@ -158,6 +174,23 @@ _OUTLIER_STATS_SQL = """logs AS (
         FROM logs, med
     )"""
 OUTLIER_STATS = ("med_m", "med_u", "mad_m", "meanad_m", "mad_u", "meanad_u")
+_OUTLIER_Z_SQL = """z AS (
+        SELECT customer_id,
+               (lm - med_m) / CASE WHEN mad_m > 0 THEN 1.4826 * mad_m WHEN meanad_m > 0 THEN 1.2533 * meanad_m END AS z_m,
+               (lu - med_u) / CASE WHEN mad_u > 0 THEN 1.4826 * mad_u WHEN meanad_u > 0 THEN 1.2533 * meanad_u END AS z_u
+        FROM logs, med, spread
+    )"""
+
+
+def _outlier_flag(thr: float) -> str:
+    return f"coalesce(greatest(z.z_m, z.z_u) > {float(thr)!r}, false)"
+
+
+def outlier_flags_sql(source: str, thr: float) -> str:
+    """The rows of ``source`` (a table holding feature columns but ``is_outlier``) with ``is_outlier`` flagged
+    over them all by the batch's rule (:data:`FEATURE_DOCS`): what a union of recomputed and carried rows needs."""
+    return (f"WITH {_OUTLIER_STATS_SQL.format(source=source)},\n    {_OUTLIER_Z_SQL}\n"
+            f"    SELECT s.*, {_outlier_flag(thr)} AS is_outlier FROM {source} s LEFT JOIN z USING (customer_id)")
 
 
 def outlier_reference(ws, run_id: int) -> dict[str, float | None]:
@@ -182,6 +215,39 @@ def reference_categories(ws, run_id: int, config: Config | None = None) -> list[
         raise WorkspaceError(f"No run {run_id} in table runs: expected the id of a stored run.",
                              hint="`shopseg runs` lists them.")
     return top_categories(ws, as_of, cfg["features.top_categories"])
+
+
+# The columns that move with as_of alone, for a customer without a new row: their value ``days`` later.
+# recency_days: the last order's (or, without orders, the first known date's) distance, so + days;
+# tenure_days: + days (callers recompute tenure 0: "no date known" and "first date on as_of" look alike);
+# mean_days_between_orders: the open gap (recency / tenure) when there is no closed gap: certain without
+# orders or with one sale order; with more orders, a row whose mean equals its recency is ambiguous
+# (:data:`AMBIGUOUS_SHIFT` says which rows to recompute instead).
+_SHIFTED = {
+    "recency_days": "recency_days + $days",
+    "tenure_days": "tenure_days + $days",
+    "mean_days_between_orders": "CASE WHEN NOT has_orders OR frequency < 2 THEN mean_days_between_orders + $days "
+                                "ELSE mean_days_between_orders END",
+}
+AMBIGUOUS_SHIFT = ("tenure_days = 0 OR (has_orders AND frequency >= 2 "
+                   "AND mean_days_between_orders = CAST(recency_days AS DOUBLE))")
+
+
+def shifted_sql(columns: list[str], source: str) -> str:
+    """A SELECT of ``columns`` from ``source`` (stored feature rows) as of ``$days`` days later, for customers
+    without a new row since (and none of :data:`AMBIGUOUS_SHIFT`): the date-relative columns moved, the rest
+    as stored.
+
+    >>> print(shifted_sql(["customer_id", "tenure_days"], "p"))
+    SELECT "customer_id", CAST(tenure_days + $days AS BIGINT) AS "tenure_days" FROM p
+    """
+    def col(c: str) -> str:
+        if c not in _SHIFTED:
+            return f'"{c}"'
+        typ = "DOUBLE" if c == "mean_days_between_orders" else "BIGINT"
+        return f'CAST({_SHIFTED[c]} AS {typ}) AS "{c}"'
+
+    return f"SELECT {', '.join(col(c) for c in columns)} FROM {source}"
 
 
 def _num(v) -> str:
@@ -336,12 +402,7 @@ def features_sql(ws, as_of, config: Config | None = None, *, restricted: bool = 
         {senti_join}
     ),
     {outlier},
-    z AS (
-        SELECT customer_id,
-               (lm - med_m) / CASE WHEN mad_m > 0 THEN 1.4826 * mad_m WHEN meanad_m > 0 THEN 1.2533 * meanad_m END AS z_m,
-               (lu - med_u) / CASE WHEN mad_u > 0 THEN 1.4826 * mad_u WHEN meanad_u > 0 THEN 1.2533 * meanad_u END AS z_u
-        FROM logs, med, spread
-    )
+    {_OUTLIER_Z_SQL}
     SELECT base.customer_id, CAST(base.n_sessions AS BIGINT) AS n_sessions, base.browse_minutes,
         base.click_rate, base.cart_abandonment_rate{share_cols}, base.cat_share_other,
         CAST(base.brand_diversity AS BIGINT) AS brand_diversity, base.discount_share, base.return_rate,
@@ -354,7 +415,7 @@ def features_sql(ws, as_of, config: Config | None = None, *, restricted: bool = 
         CAST(CASE WHEN base.mean_gap IS NOT NULL THEN base.mean_gap
              WHEN base.has_orders THEN base.recency_raw ELSE base.tenure_days END AS DOUBLE) AS mean_days_between_orders,
         base.std_days_between_orders,
-        coalesce(greatest(z.z_m, z.z_u) > {thr!r}, false) AS is_outlier
+        {_outlier_flag(thr)} AS is_outlier
     FROM base LEFT JOIN z USING (customer_id)
     """
 
@@ -401,6 +462,13 @@ def customer_features(ws, as_of, run_id: int | None = None, *, config: Config | 
     if customers is not None:
         params["customers"] = [str(c) for c in customers]
     con.execute(f"CREATE OR REPLACE TEMP TABLE _shopseg_features AS {sql}", params)
+    return stored_features(ws, run_id)
+
+
+def stored_features(ws, run_id: int | None) -> pd.DataFrame:
+    """The rows of temp table ``_shopseg_features`` in the output's column order (dropped after): stored as run
+    ``run_id`` of ``customer_features`` when given, and returned ordered by customer_id."""
+    con = ws.con
     cols = [r[0] for r in con.execute("SELECT * FROM _shopseg_features LIMIT 0").description]
     select = "SELECT " + ", ".join(f'"{c}"' for c in _ordered_columns(cols)) + \
         " FROM _shopseg_features ORDER BY customer_id"

@@ -6,8 +6,9 @@ finished run P (the *base*) and, instead of every stage's ``run``:
 1. finds the **touched** customers: a row of theirs in ``orders`` (sales and returns), ``events`` or ``reviews``
    dated after P's as_of and on or before R's, or a ``customers`` row signed up in that span
    (:func:`touched_customers`);
-2. computes every customer's features as of R's date in SQL (the batch ``customer_features``, as a full run)
-   and finds the customers **moved by the date** alone (:func:`date_moved_customers`): the lifecycle stage is
+2. computes the features as of R's date of the touched customers (and of a few others whose row cannot be moved
+   by the date alone) and moves the rest of P's rows by the date (:mod:`shopseg.features_refresh`; equal to the
+   batch ``customer_features`` of a full run, which it falls back to when it cannot be, saying why), and finds the customers **moved by the date** alone (:func:`date_moved_customers`): the lifecycle stage is
    a threshold rule on recency and the first order's age (silent / churned / new windows), so the untouched
    customers whose stage by P's windows and the new features differs from P's are re-scored with the touched;
 3. scores touched and moved customers as of R's date through the stage contract's ``score``
@@ -53,7 +54,7 @@ import pandas as pd
 from .errors import ConfigError, ShopsegError
 
 PER_CUSTOMER = ("customer_features", "segments", "rfm_scores", "clv", "churn_scores")
-SCORED = PER_CUSTOMER[1:]  # customer_features: every customer's, recomputed in SQL
+SCORED = PER_CUSTOMER[1:]  # customer_features: written by shopseg.features_refresh
 # the input tables whose new rows touch a customer, and their time column
 TOUCHING = {"orders": "ordered_at", "events": "occurred_at", "reviews": "reviewed_at", "customers": "signed_up_at"}
 
@@ -284,10 +285,10 @@ def run_incremental(ws, as_of=None, *, config=None, seed: int | None = None,
         t0 = time.perf_counter()
         timings: dict[str, float] = {}
         with ws.transaction():
-            from .features import customer_features
+            from .features_refresh import refresh_features
 
             review_run = Runs(ws, base_id, base_as_of, cfg).of("review_insights")
-            feats = customer_features(ws, when, run_id, config=cfg, review_run=review_run)
+            feats, how = refresh_features(ws, when, run_id, base_id, base_as_of, cfg, review_run, touched)
             timings["features"] = time.perf_counter() - t0
             t1 = time.perf_counter()
             moved = date_moved_customers(ws, base_id, getattr(served.states.get("segments"), "windows", None),
@@ -299,7 +300,8 @@ def run_incremental(ws, as_of=None, *, config=None, seed: int | None = None,
             "status": "done", "seconds": round(time.perf_counter() - t0 + t_state, 3), "base_run": base_id,
             "touched": len(touched), "moved_by_date": len(moved), "state_seconds": round(t_state, 3),
             "seconds_by_part": {k: round(v, 3) for k, v in timings.items()}, "rows": n,
-            "note": f"features of all {len(feats)} customers; {len(touched)} touched and {len(moved)} moved by the date "
+            "features": how,
+            "note": f"{_features_note(how, base_id)}; {len(touched)} touched and {len(moved)} moved by the date "
                     f"re-scored with run {base_id}'s models and rules, run {base_id}'s scores for the rest"}
         t1 = time.perf_counter()
         drifted, record["incremental"]["models"] = _reuse_or_refit(ws, run_id, cfg, run_seed)
@@ -384,6 +386,13 @@ def _update_or_mine(mine: Callable) -> Callable:
         return notes
 
     return run
+
+
+def _features_note(how: dict, base: int) -> str:
+    if how["mode"] == "full":
+        return f"features of all {how['computed']} customers computed ({how['why']})"
+    return (f"features of {how['computed']} customers computed, {how['carried']} carried from run {base} "
+            "moved by the date")
 
 
 class _Refit(Exception):

@@ -1,0 +1,106 @@
+"""Customer features of an incremental run: only the changed customers' computed, the rest moved by the date.
+
+A run R as of a later date than the base run P (``shopseg run --incremental``, :mod:`shopseg.incremental`)
+needs every customer's features as of R's date, equal row for row to what the batch SQL
+(:func:`shopseg.features.customer_features`) computes.  A customer with no new row since P (no order,
+return, event or review dated on or after P's as_of, no sign-up after it) has P's aggregates; only the
+date-relative columns move, by the days between the two dates (:func:`shopseg.features.shifted_sql`).  So:
+
+1. the **recomputed** customers: the touched ones (``touched``, the incremental run's set), those with an
+   order, event or review dated exactly at P's as_of (P read rows strictly before it), customers known at R
+   but absent from P's rows (a sign-up row without a date added since), and P's rows whose shift is
+   ambiguous (:data:`shopseg.features.AMBIGUOUS_SHIFT`): the batch SQL restricted to their rows
+   (``restricted=True``, the live service's path);
+2. everyone else: P's stored rows, shifted in SQL;
+3. ``is_outlier`` over the union by the batch's rule (median / MAD of the whole population:
+   :func:`shopseg.features.outlier_flags_sql`).
+
+It computes all of them with the batch SQL instead (and says why) when the carried rows cannot be exact:
+P has no ``customer_features`` rows, the shop's top categories as of R differ from P's (every category
+share moves), or a column R computes is missing or NULL in P's rows (P computed with other categories or
+without the review-sentiment hook).  The settings are P's (an incremental run refuses others).  What it
+assumes, as the incremental scoring does: the input tables grow by rows dated after P's as_of; a row
+back-dated before it, or a product whose category or brand changed, is not seen (a full run sees it).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pandas as pd
+
+from .features import (AMBIGUOUS_SHIFT, _as_ts, features_sql, outlier_flags_sql, shifted_sql, stored_features,
+                       top_categories_at)
+
+# the input tables whose rows dated exactly at P's as_of P did not read (strictly before), beside the touched
+_BOUNDARY = {"orders": "ordered_at", "events": "occurred_at", "reviews": "reviewed_at"}
+
+
+def _full(ws, as_of, run_id, config, review_run, why: str) -> tuple[pd.DataFrame, dict]:
+    from .features import customer_features
+
+    feats = customer_features(ws, as_of, run_id, config=config, review_run=review_run)
+    return feats, {"mode": "full", "computed": len(feats), "carried": 0, "why": why}
+
+
+def refresh_features(ws, as_of: datetime, run_id: int, base: int, base_as_of: datetime, config, review_run,
+                     touched: list[str]) -> tuple[pd.DataFrame, dict]:
+    """Run ``run_id``'s ``customer_features`` as of ``as_of`` from run ``base``'s (module docstring): stored,
+    and returned as :func:`shopseg.features.customer_features` returns them; with a note of how (``mode``
+    "incremental" or "full" with ``why``, customers ``computed`` and ``carried``)."""
+    as_ts, base_ts = _as_ts(as_of), _as_ts(base_as_of)
+    n_base = int(ws.scalar("SELECT count(*) FROM customer_features WHERE run_id = ?", [base])
+                 if ws.has_table("customer_features") else 0)
+    if not n_base:
+        return _full(ws, as_of, run_id, config, review_run, f"run {base} has no customer_features rows")
+    n = config["features.top_categories"]
+    cats, base_cats = top_categories_at(ws, [as_ts, base_ts], n)
+    if cats != base_cats:
+        return _full(ws, as_of, run_id, config, review_run,
+                     f"the top categories as of {as_ts:%Y-%m-%d} differ from run {base}'s")
+    sql = features_sql(ws, as_ts, config, restricted=True, categories=cats, review_run=review_run)
+    cols = [r[0] for r in ws.con.execute(f"DESCRIBE ({sql})", {"as_of": as_ts, "customers": []}).fetchall()
+            if r[0] != "is_outlier"]
+    have = set(ws.columns("customer_features"))
+    missing = [c for c in cols if c not in have]
+    if missing:
+        return _full(ws, as_of, run_id, config, review_run, f"run {base}'s rows lack {', '.join(missing)}")
+    nullable = [c for c in cols if c.startswith("cat_share_") or c == "avg_review_sentiment"]
+    if nullable and ws.scalar("SELECT count(*) FROM customer_features WHERE run_id = ? AND ("
+                              + " OR ".join(f'"{c}" IS NULL' for c in nullable) + ")", [base]):
+        return _full(ws, as_of, run_id, config, review_run,
+                     f"run {base}'s rows have no value in some of {', '.join(nullable)} (other settings or sources)")
+    boundary = [f'SELECT customer_id FROM "{t}" WHERE "{c}" = $since AND customer_id IS NOT NULL'
+                for t, c in _BOUNDARY.items() if ws.has_table(t) and c in ws.columns(t)]
+    new_ids = ("UNION (SELECT customer_id FROM customers WHERE customer_id IS NOT NULL AND "
+               "(signed_up_at IS NULL OR signed_up_at <= $as_of) EXCEPT SELECT customer_id FROM customer_features "
+               "WHERE run_id = $base)") if ws.has_table("customers") else ""
+    con = ws.con
+    q = f"""CREATE OR REPLACE TEMP TABLE _feat_ids AS
+        SELECT unnest($touched) AS customer_id
+        UNION SELECT customer_id FROM customer_features WHERE run_id = $base AND ({AMBIGUOUS_SHIFT})
+        {new_ids} {''.join(' UNION ' + b for b in boundary)}"""
+    params = {"touched": [str(c) for c in touched], "base": base, "as_of": as_ts, "since": base_ts}
+    con.execute(q, {k: v for k, v in params.items() if f"${k}" in q})
+    ids = [str(r[0]) for r in con.execute("SELECT customer_id FROM _feat_ids").fetchall()]
+    carried = ("(SELECT * FROM customer_features WHERE run_id = $base "
+               "AND customer_id NOT IN (SELECT customer_id FROM _feat_ids))")
+    sel = ", ".join(f'"{c}"' for c in cols)
+    days = (as_ts.date() - base_ts.date()).days
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _feat_union AS SELECT {sel} FROM ({sql}) "
+                    f"UNION ALL {shifted_sql(cols, carried)}",
+                    {"as_of": as_ts, "customers": ids, "base": base, "days": days})
+        con.execute("CREATE OR REPLACE TEMP TABLE _shopseg_features AS "
+                    + outlier_flags_sql("_feat_union", config["features.outlier_z"]))
+    finally:
+        con.execute("DROP TABLE IF EXISTS _feat_union")
+        con.execute("DROP TABLE IF EXISTS _feat_ids")
+    feats = stored_features(ws, run_id)
+    computed = _known(feats, ids)
+    return feats, {"mode": "incremental", "computed": computed, "carried": len(feats) - computed}
+
+
+def _known(feats: pd.DataFrame, ids: list[str]) -> int:
+    """How many of ``ids`` have a row in ``feats`` (a recomputed id may be unknown as of the date)."""
+    return int(feats["customer_id"].astype(str).isin(set(ids)).sum())
