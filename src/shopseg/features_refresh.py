@@ -6,11 +6,11 @@ needs every customer's features as of R's date, equal row for row to what the ba
 return, event or review dated on or after P's as_of, no sign-up after it) has P's aggregates; only the
 date-relative columns move, by the days between the two dates (:func:`shopseg.features.shifted_sql`).  So:
 
-1. the **recomputed** customers: the touched ones (``touched``, the incremental run's set), those with an
-   order, event or review dated exactly at P's as_of (P read rows strictly before it), customers known at R
-   but absent from P's rows (a sign-up row without a date added since), and P's rows whose shift is
-   ambiguous (:data:`shopseg.features.AMBIGUOUS_SHIFT`): the batch SQL restricted to their rows
-   (``restricted=True``, the live service's path);
+1. the **recomputed** customers: the touched ones (``touched``, the incremental run's set: a row dated on or
+   after P's as_of, which P did not read, or a sign-up after it), customers known at R but absent from P's
+   rows (a sign-up row without a date added since), and P's rows whose shift is ambiguous
+   (:data:`shopseg.features.AMBIGUOUS_SHIFT`): the batch SQL restricted to their rows (``restricted=True``, the
+   live service's path);
 2. everyone else: P's stored rows, shifted in SQL;
 3. ``is_outlier`` over the union by the batch's rule (median / MAD of the whole population:
    :func:`shopseg.features.outlier_flags_sql`).
@@ -31,10 +31,6 @@ import pandas as pd
 
 from .features import (AMBIGUOUS_SHIFT, _as_ts, features_sql, outlier_flags_sql, shifted_sql, stored_features,
                        top_categories_at)
-
-# the input tables whose rows dated exactly at P's as_of P did not read (strictly before), beside the touched
-_BOUNDARY = {"orders": "ordered_at", "events": "occurred_at", "reviews": "reviewed_at"}
-
 
 def _full(ws, as_of, run_id, config, review_run, why: str) -> tuple[pd.DataFrame, dict]:
     from .features import customer_features
@@ -70,8 +66,6 @@ def refresh_features(ws, as_of: datetime, run_id: int, base: int, base_as_of: da
                               + " OR ".join(f'"{c}" IS NULL' for c in nullable) + ")", [base]):
         return _full(ws, as_of, run_id, config, review_run,
                      f"run {base}'s rows have no value in some of {', '.join(nullable)} (other settings or sources)")
-    boundary = [f'SELECT customer_id FROM "{t}" WHERE "{c}" = $since AND customer_id IS NOT NULL'
-                for t, c in _BOUNDARY.items() if ws.has_table(t) and c in ws.columns(t)]
     new_ids = ("UNION (SELECT customer_id FROM customers WHERE customer_id IS NOT NULL AND "
                "(signed_up_at IS NULL OR signed_up_at <= $as_of) EXCEPT SELECT customer_id FROM customer_features "
                "WHERE run_id = $base)") if ws.has_table("customers") else ""
@@ -79,8 +73,8 @@ def refresh_features(ws, as_of: datetime, run_id: int, base: int, base_as_of: da
     q = f"""CREATE OR REPLACE TEMP TABLE _feat_ids AS
         SELECT unnest($touched) AS customer_id
         UNION SELECT customer_id FROM customer_features WHERE run_id = $base AND ({AMBIGUOUS_SHIFT})
-        {new_ids} {''.join(' UNION ' + b for b in boundary)}"""
-    params = {"touched": [str(c) for c in touched], "base": base, "as_of": as_ts, "since": base_ts}
+        {new_ids}"""
+    params = {"touched": [str(c) for c in touched], "base": base, "as_of": as_ts}
     con.execute(q, {k: v for k, v in params.items() if f"${k}" in q})
     ids = [str(r[0]) for r in con.execute("SELECT customer_id FROM _feat_ids").fetchall()]
     carried = ("(SELECT * FROM customer_features WHERE run_id = $base "

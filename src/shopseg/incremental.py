@@ -96,11 +96,17 @@ _ABSENT = object()
 
 
 def touched_customers(ws, since: datetime, until: datetime) -> list[str]:
-    """Customers with a row in orders / events / reviews, or signed up, after ``since`` and up to ``until``."""
+    """Customers with a row in orders / events / reviews dated from ``since`` on, or signed up after it; up to
+    ``until``.
+
+    The boundary follows what a run as of ``since`` read (features.py): orders, events and reviews strictly
+    before its as_of, so a row dated exactly at it is new to the refresh; sign-ups up to it inclusive.
+    """
     parts = []
     for table, col in TOUCHING.items():
         if ws.has_table(table) and col in ws.columns(table):
-            parts.append(f'SELECT customer_id FROM "{table}" WHERE "{col}" > $since AND "{col}" <= $until '
+            after = ">" if table == "customers" else ">="
+            parts.append(f'SELECT customer_id FROM "{table}" WHERE "{col}" {after} $since AND "{col}" <= $until '
                          "AND customer_id IS NOT NULL")
     if not parts:
         return []
