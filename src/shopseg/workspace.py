@@ -70,6 +70,23 @@ def default_memory_limit(total: int | None = None) -> str:
     return f"{int(min(MEMORY_CAP, max(MEMORY_FLOOR, total * MEMORY_SHARE))) // 2**20}MiB"
 
 
+_SIZE_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12, "pb": 10**15,
+               "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40, "pib": 2**50}
+
+
+def size_bytes(size: str) -> float:
+    """Bytes in a DuckDB size string such as ``'18.8 GiB'`` or ``'1GB'`` (how DuckDB shows ``memory_limit``, one
+    decimal); unknown forms (no limit): infinite.
+
+    >>> size_bytes("512MiB"), size_bytes("1GB"), size_bytes("unlimited")
+    (536870912.0, 1000000000.0, inf)
+    """
+    m = re.fullmatch(r"\s*([0-9.]+)\s*([a-zA-Z]+)\s*", str(size))
+    if not m or m.group(2).lower() not in _SIZE_UNITS:
+        return float("inf")
+    return float(m.group(1)) * _SIZE_UNITS[m.group(2).lower()]
+
+
 def memory_limit_setting() -> str:
     """The ``memory_limit`` every workspace connection gets: $SHOPSEG_MEMORY_LIMIT, else the default."""
     return os.environ.get(MEMORY_ENV) or default_memory_limit()

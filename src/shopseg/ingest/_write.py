@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
 
 import duckdb
 
 from .. import schema
 from ..progress import sql_progress
 from ..trust.pii import DEMOGRAPHIC_COLUMNS, PII_COLUMNS
+from ..workspace import size_bytes
 from ._load import FORGOTTEN
 from ._plan import Plan
 from ._read import SourceInfo
@@ -37,12 +37,8 @@ def budget_bytes(con: duckdb.DuckDBPyConnection) -> int:
     >>> import duckdb; c = duckdb.connect(); _ = c.execute("SET memory_limit = '512MiB'"); budget_bytes(c)
     536870912
     """
-    text = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
-    m = re.fullmatch(r"\s*([0-9.]+)\s*([KMGTP]?)(i?)B\s*", str(text))
-    if m is None:  # no limit, or a form this does not know: the budget does not bound the chunks
-        return 2**62
-    base = 1024 if m.group(3) else 1000
-    return int(float(m.group(1)) * base ** " KMGTP".index(m.group(2) or " "))
+    size = size_bytes(con.execute("SELECT current_setting('memory_limit')").fetchone()[0])
+    return 2**62 if size == float("inf") else int(size)  # no limit, or an unknown form: chunks not bounded
 
 
 def row_chunks(con: duckdb.DuckDBPyConnection, lo: int, hi: int) -> list[tuple[int, int]]:

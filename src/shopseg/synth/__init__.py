@@ -23,7 +23,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import queue
-import re
 import shutil
 import tempfile
 import threading
@@ -34,6 +33,7 @@ import pyarrow as pa
 
 from .. import schema
 from ..errors import ConfigError, WorkspaceError
+from ..workspace import size_bytes as _bytes  # DuckDB size strings (memory_limit)
 from . import _write as W
 from ._activity import PERSONA_NAMES, SENTENCES, seconds_of, simulate_events, simulate_returns, simulate_reviews
 from ._catalogue import PLANTED_RULES
@@ -140,18 +140,6 @@ def _restore_memory_limit(ws, old_limit: str) -> None:
     ws.con.execute("SET memory_limit = ?", [memory_limit_setting()])
     if ws.scalar("SELECT current_setting('memory_limit')") != old_limit:
         ws.con.execute("SET memory_limit = ?", [old_limit])
-
-
-_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
-          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
-
-
-def _bytes(size: str) -> float:
-    """Bytes in a DuckDB size string such as ``'18.8 GiB'`` or ``'1GB'`` (unknown forms: infinite)."""
-    m = re.fullmatch(r"\s*([0-9.]+)\s*([a-zA-Z]+)\s*", str(size))
-    if not m or m.group(2).lower() not in _UNITS:
-        return float("inf")
-    return float(m.group(1)) * _UNITS[m.group(2).lower()]
 
 
 def _synthesize(ws, con, customers, seed, as_of_d, history_days, horizon_days, replace, start, H,
