@@ -87,6 +87,21 @@ def size_bytes(size: str) -> float:
     return float(m.group(1)) * _SIZE_UNITS[m.group(2).lower()]
 
 
+@contextmanager
+def duckdb_settings(con: duckdb.DuckDBPyConnection, values: dict) -> Iterator[None]:
+    """DuckDB settings ``values`` (name -> value) on ``con`` inside the block; each as it was after it, on an
+    error too."""
+    old = dict(con.execute("SELECT name, value FROM duckdb_settings() WHERE name IN (SELECT unnest(?))",
+                           [list(values)]).fetchall())
+    for name, value in values.items():
+        con.execute(f"SET {name} = ?", [value])
+    try:
+        yield
+    finally:
+        for name, value in old.items():
+            con.execute(f"SET {name} = ?", [value])
+
+
 def memory_limit_setting() -> str:
     """The ``memory_limit`` every workspace connection gets: $SHOPSEG_MEMORY_LIMIT, else the default."""
     return os.environ.get(MEMORY_ENV) or default_memory_limit()

@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 
 from ..config import Config, load_config
 from ..errors import ConfigError, DataContractError
+from ..workspace import duckdb_settings
 
 UNITS = ("order", "customer")
 ALGORITHMS = ("fpgrowth", "eclat", "apriori")
@@ -393,7 +394,6 @@ def _ws_build(ws, sql: str, params: list, what: str, *, allow_empty: bool = Fals
     t = "_shopseg_basket_pairs"
     con = ws.con
     lines = _LINES.format(sql=sql)
-    disabled = con.execute("SELECT current_setting('disabled_optimizers')").fetchall()[0][0]
     try:
         for q in _CODE_SQL:
             con.execute(q.format(t=t, lines=lines), params if "{lines}" in q else [])
@@ -411,13 +411,12 @@ def _ws_build(ws, sql: str, params: list, what: str, *, allow_empty: bool = Fals
         # The joins as written: the lines probe, the small tables are built.  DuckDB underestimates the
         # lines (a join of joins) and would otherwise build its hash table on them: ~65 bytes a line
         # (350 MB at x10) where the stream needs a chunk.
-        con.execute(f"SET disabled_optimizers = '{_AS_WRITTEN}'")
-        reader = con.sql(_CODES.format(t=t, lines=lines), params=params).to_arrow_reader(CHUNK_ROWS)
-        key = _fill(reader, int(n_lines))
-        del reader
+        with duckdb_settings(con, {"disabled_optimizers": _AS_WRITTEN}):
+            reader = con.sql(_CODES.format(t=t, lines=lines), params=params).to_arrow_reader(CHUNK_ROWS)
+            key = _fill(reader, int(n_lines))
+            del reader
     finally:
         con.execute("SELECT 1").fetchall()  # the reader's result, if an error left it open
-        con.execute("SET disabled_optimizers = ?", [disabled])
         for suffix in ("", "_items", "_baskets"):
             con.execute(f"DROP TABLE IF EXISTS {t}{suffix}")
     codes, offsets = _pack_keys(key, int(n_baskets))

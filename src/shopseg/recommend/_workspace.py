@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
@@ -11,6 +10,7 @@ from scipy import sparse
 
 from ..config import Config, load_config
 from ..errors import ConfigError, ShopsegError
+from ..workspace import duckdb_settings
 from ._blend import REC_COLUMNS, Recommender
 from ._nextbasket import (AS_TEXT, REASON_SQL, NextBasketRecommender, build_history, purchases_from_workspace,
                           relevance_matrix, release_arrow_memory, top_k)
@@ -95,19 +95,10 @@ def next_basket_model(cfg: Config, purchases: pd.DataFrame, prods: pd.DataFrame,
 RETURN_MEMORY = {"allocator_flush_threshold": "0MB", "allocator_background_threads": "true"}
 
 
-@contextmanager
 def memory_returned(con):
     """DuckDB hands freed memory back to the system as it goes (:data:`RETURN_MEMORY`) inside the block; the
     connection's settings as they were after it."""
-    old = dict(con.execute("SELECT name, value FROM duckdb_settings() WHERE name IN (?, ?)",
-                           list(RETURN_MEMORY)).fetchall())
-    for name, value in RETURN_MEMORY.items():
-        con.execute(f"SET {name} = '{value}'")
-    try:
-        yield
-    finally:
-        for name, value in old.items():
-            con.execute(f"SET {name} = '{value}'")
+    return duckdb_settings(con, RETURN_MEMORY)
 
 
 def recommend_stage(ctx) -> dict:
