@@ -23,7 +23,7 @@ import io
 
 import numpy as np
 
-from ._baskets import _PRODUCT_NAMES_SQL, _WS_PAIRS, Baskets, _item_names, _ws_build, min_count
+from ._baskets import _PRODUCT_NAMES_SQL, _WS_ORDERS, Baskets, _item_names, _ws_build, min_count
 from ._count import apriori_gen, cooccurrence, count_itemsets
 from ._mine import Itemsets, sorted_itemsets
 
@@ -256,7 +256,7 @@ def update_baskets(ws, run_id: int, *, as_of, config, base: int) -> dict:
         raise CannotUpdate(FALLBACK[0])
     if _old_baskets_changed(ws, meta, old.item_ids):
         raise CannotUpdate(FALLBACK[2])
-    sql = _WS_PAIRS.format(grp="NULL", basket="o.order_id", seg_join="",
+    sql = _WS_ORDERS.format(grp="NULL", basket="o.order_id", seg_join="",
                            extra="AND o.ordered_at > CAST(? AS TIMESTAMP)")
     new = _ws_build(ws, sql, [as_of, meta["as_of"]], "new baskets", allow_empty=True)
     if new.n_baskets > MAX_NEW_SHARE * old.n_baskets:
