@@ -104,3 +104,55 @@ def test_max_len_is_kept_and_too_many_itemsets_give_way_to_a_full_mining():
     assert set(_as_dict(its)) == {("a",), ("b",), ("c",)}
     with pytest.raises(CannotUpdate, match="max_itemsets"):
         _update(OLD, NEW, 0.3, max_itemsets=2)
+
+
+def _known_update(old_tx, new_tx, min_support, stored_support, **kw):
+    """The update from the sets of ``old_tx`` mined at ``stored_support`` (<= min_support), as a full run stores
+    them (pre-large itemsets)."""
+    old_b, new_b = align(baskets_from_transactions(old_tx), baskets_from_transactions(new_tx))
+    low = mine_itemsets(old_b, min_support=stored_support, **MINE)
+    return update_itemsets(low.sets, low.counts, old_b, new_b, min_support=min_support, max_len=10,
+                           max_itemsets=2_000_000, complete_from=low.min_count)
+
+
+def test_sets_stored_under_min_support_spare_the_old_baskets_and_the_next_update_gets_what_is_complete():
+    """By hand: stored down to 2 of 10 baskets (a 6, b 5, c 5, d 2, {a,b} 3, {a,c} 2, {b,c} 2), so {a,c}'s old
+    count is read, not counted, even without the pair counts.  The next update may start from 5: a set not
+    stored had at most 1 old basket and gets at most 3 new ones (a's 3, the most of any item), and 5 is the
+    least count now; the sets of at least 5 of the 14 baskets are a 9, c 8, b 6, {a,c} 5."""
+    its, counted_old = _known_update(OLD, NEW, 0.3, 0.2)
+    assert counted_old == 0 and _as_dict(its) == {("a",): 9, ("c",): 8, ("b",): 6, ("a", "c"): 5}
+    ids = its.baskets.item_ids
+    known = {tuple(ids[r[r != its.pad]].tolist()): int(c) for r, c in zip(its.known.sets, its.known.counts)}
+    assert its.known.min_count == 5 and known == {("a",): 9, ("c",): 8, ("b",): 6, ("a", "c"): 5}
+    # from the frequent sets only (stored at min_support), {a,c} is counted over the old baskets
+    assert _known_update(OLD, NEW, 0.3, 0.3)[1] == 1
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_updates_from_sets_stored_under_min_support_equal_a_full_mining_twice_in_a_row(seed):
+    """Random shops, the sets stored 5-40% under min_support, two updates in a row (the second from what the
+    first carried): each equal to mining all baskets again, and what each carries holds every set of at least
+    its least count, with that count."""
+    rng = np.random.default_rng(100 + seed)
+    items = [f"p{i:02d}" for i in range(int(rng.integers(8, 25)))]
+    weights = rng.pareto(1.2, len(items)) + 0.05
+    weights /= weights.sum()
+    tx = [sorted(set(rng.choice(items, size=int(rng.integers(1, 8)), p=weights).tolist()))
+          for _ in range(int(rng.integers(80, 200)))]
+    a, b = int(len(tx) * 0.8), int(len(tx) * 0.9)
+    for s in (0.03, 0.08):
+        its, _ = _known_update(tx[:a], tx[a:b], s, s * rng.uniform(0.6, 0.95))
+        full = mine_itemsets(baskets_from_transactions(tx[:b]), min_support=s, **MINE)
+        assert _as_dict(its) == _as_dict(full), (seed, s)
+        n = its.n_baskets
+        carried = Baskets(its.baskets.codes, its.baskets.offsets, its.baskets.item_ids, its.baskets.item_ids)
+        every = mine_itemsets(carried, min_support=its.known.min_count / n, **MINE)
+        ids = its.baskets.item_ids
+        known = {tuple(ids[r[r != its.pad]].tolist()): int(c) for r, c in zip(its.known.sets, its.known.counts)}
+        assert every.min_count == its.known.min_count and known == _as_dict(every), (seed, s)
+        old, new = align(carried, baskets_from_transactions(tx[b:]))
+        to = np.append(np.searchsorted(old.item_ids, carried.item_ids), old.n_items)  # the union's codes
+        again, _ = update_itemsets(to[its.known.sets], its.known.counts, old, new, min_support=s, max_len=10,
+                                   max_itemsets=2_000_000, complete_from=its.known.min_count)
+        assert _as_dict(again) == _as_dict(mine_itemsets(baskets_from_transactions(tx), min_support=s, **MINE))

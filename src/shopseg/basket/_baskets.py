@@ -314,7 +314,7 @@ def baskets_from_workspace(ws, *, as_of, unit: str | None = None, config=None) -
     basket = "o.order_id" if unit == "order" else "o.customer_id"
     extra = "" if unit == "order" else "AND o.customer_id IS NOT NULL"
     sql = _WS_ORDERS.format(grp="NULL", basket=basket, seg_join="", extra=extra)
-    return _ws_build(ws, sql, [as_of], f"the workspace up to as_of={as_of}")
+    return _ws_build(ws, sql, [as_of], f"the workspace up to as_of={as_of}", by_row=unit == "order")
 
 
 # the smallest name of each product (products holds one row per product; byte order, as Python's)
@@ -326,7 +326,7 @@ FROM products WHERE product_id IS NOT NULL AND name IS NOT NULL GROUP BY ALL
 
 # The orders whose merchandise lines make the baskets: one row per (group, basket id, order).
 _WS_ORDERS = """
-SELECT {grp} AS grp, {basket} AS basket_id, o.order_id
+SELECT {grp} AS grp, {basket} AS basket_id, o.order_id, o.rowid AS row_id
 FROM orders o
 {seg_join}
 WHERE o.kind = 'sale' AND o.ordered_at <= CAST(? AS TIMESTAMP)
@@ -336,12 +336,12 @@ WHERE o.kind = 'sale' AND o.ordered_at <= CAST(? AS TIMESTAMP)
 
 # Codes made in DuckDB from the small tables, so one pass over the lines hands Python one int64 a line
 # (basket code << 32 | item code) and no string per line: baskets numbered in (group, basket id) order over
-# the orders (an order without a merchandise line numbers an empty basket, dropped in numpy), items ranked by
+# the orders, or, one basket per order, by the order's row (no sort of the ids; an order without a merchandise
+# line, or a row number no order asked for, is an empty basket, dropped in numpy), items ranked by
 # id (byte order, as Python sorts str) over the catalogue (a product in no basket drops out in numpy; a line
 # whose product is not in `products` comes as -1, then its id joins the items and the pass runs again).
 _CODE_SQL = (
-    "CREATE OR REPLACE TEMP TABLE {t}_orders AS SELECT order_id, grp, "
-    "CAST(dense_rank() OVER (ORDER BY grp, basket_id) - 1 AS INTEGER) AS code "
+    "CREATE OR REPLACE TEMP TABLE {t}_orders AS SELECT order_id, grp, {code} AS code "
     "FROM ({orders}) WHERE basket_id IS NOT NULL AND order_id IS NOT NULL",
     "CREATE OR REPLACE TEMP TABLE {t}_items AS SELECT item, bool_or(merch) AS merch, "
     "CAST(row_number() OVER (ORDER BY item) - 1 AS INTEGER) AS code FROM ("
@@ -357,6 +357,7 @@ _MISSING = ("INSERT INTO {t}_extra SELECT DISTINCT CAST(ol.product_id AS VARCHAR
             "WHERE ol.product_id IS NOT NULL")
 # the optimizers that would reorder the codes' joins (see _ws_build); the query lists the big table first
 _AS_WRITTEN = "join_order,build_side_probe_side"
+_RANKED = "CAST(dense_rank() OVER (ORDER BY grp, basket_id) - 1 AS BIGINT)"
 # rows of one chunk: the keys are streamed from DuckDB and packed this many at a time
 CHUNK_ROWS = 1 << 22
 
@@ -420,17 +421,19 @@ def _drop_unused(codes: np.ndarray, offsets: np.ndarray, item_ids: np.ndarray, g
     return codes, offsets, item_ids, np.r_[0, gofs[1:][has]], has
 
 
-def _ws_build(ws, orders: str, params: list, what: str, *, allow_empty: bool = False) -> Baskets:
+def _ws_build(ws, orders: str, params: list, what: str, *, allow_empty: bool = False,
+              by_row: bool = False) -> Baskets:
     """Baskets of the merchandise lines of the workspace's orders ``orders`` (a query of grp, basket_id,
-    order_id): coded in DuckDB, packed in numpy.  No basket is an error unless ``allow_empty`` (then no basket,
-    no item)."""
+    order_id, and row_id with ``by_row``): coded in DuckDB, packed in numpy.  Baskets in (grp, basket_id)
+    order, or with ``by_row`` (one basket per order, no group) in row_id order.  No basket is an error unless
+    ``allow_empty`` (then no basket, no item)."""
     # The small tables by execute(); the keys are read by a relation's Arrow reader (it streams, where an
     # execute() result's reader copies every row first), after the finished results above.
     t = "_shopseg_basket"
     con = ws.con
     try:
         con.execute(f"CREATE OR REPLACE TEMP TABLE {t}_extra (item VARCHAR)")
-        con.execute(_CODE_SQL[0].format(t=t, orders=orders), params)
+        con.execute(_CODE_SQL[0].format(t=t, orders=orders, code="row_id" if by_row else _RANKED), params)
         n_codes, n_lines = con.execute(f"SELECT coalesce(max(code) + 1, 0), (SELECT count(*) FROM order_lines) "
                                        f"FROM {t}_orders").fetchall()[0]
         groups = con.execute(f"SELECT grp, max(code) + 1 FROM {t}_orders WHERE grp IS NOT NULL "

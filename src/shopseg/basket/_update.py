@@ -238,7 +238,7 @@ def stored_baskets(ws, run_id: int) -> tuple[Baskets, dict, dict | None, Known |
 # A full run mines its stored sets this much under min_support (pre-large itemsets): a later update then
 # counts over the old baskets only a set in more new baskets than the margin leaves (x10: ~10% more sets,
 # the same mining time).
-STORE_MARGIN = 0.1
+STORE_MARGIN = 0.05
 
 
 def mine_for_store(p, baskets: Baskets) -> Itemsets | None:
@@ -290,7 +290,7 @@ def update_baskets(ws, run_id: int, *, as_of, config, base: int) -> dict:
         raise CannotUpdate(FALLBACK[2])
     sql = _WS_ORDERS.format(grp="NULL", basket="o.order_id", seg_join="",
                            extra="AND o.ordered_at > CAST(? AS TIMESTAMP)")
-    new = _ws_build(ws, sql, [as_of, meta["as_of"]], "new baskets", allow_empty=True)
+    new = _ws_build(ws, sql, [as_of, meta["as_of"]], "new baskets", allow_empty=True, by_row=True)
     if new.n_baskets > MAX_NEW_SHARE * old.n_baskets:
         raise CannotUpdate(FALLBACK[3])
     names_tbl = ws.con.sql(_PRODUCT_NAMES_SQL).to_arrow_table()
