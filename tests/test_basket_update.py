@@ -156,3 +156,66 @@ def test_updates_from_sets_stored_under_min_support_equal_a_full_mining_twice_in
         again, _ = update_itemsets(to[its.known.sets], its.known.counts, old, new, min_support=s, max_len=10,
                                    max_itemsets=2_000_000, complete_from=its.known.min_count)
         assert _as_dict(again) == _as_dict(mine_itemsets(baskets_from_transactions(tx), min_support=s, **MINE))
+
+
+def _orders_shop(ws):
+    """Eight January sale orders and two in February; P9 is postage."""
+    ws.con.execute("""
+        INSERT INTO products (product_id, name, is_merchandise) VALUES
+          ('P1', 'Tea', TRUE), ('P2', 'Cake', TRUE), ('P3', 'Jam', TRUE), ('P9', 'Postage', FALSE);
+        INSERT INTO orders (order_id, customer_id, ordered_at, kind) VALUES
+          ('O1', 'c1', '2024-01-02', 'sale'), ('O2', 'c1', '2024-01-05', 'sale'), ('O3', 'c2', '2024-01-06', 'sale'),
+          ('O4', 'c2', '2024-01-07', 'sale'), ('O5', 'c3', '2024-01-08', 'sale'), ('O6', 'c3', '2024-01-09', 'sale'),
+          ('O9', 'c3', '2024-01-10', 'sale'), ('O10', 'c3', '2024-01-11', 'sale'),
+          ('O7', 'c1', '2024-02-02', 'sale'), ('O8', 'c2', '2024-02-03', 'sale');
+        INSERT INTO order_lines (order_id, line_no, product_id, quantity, unit_price) VALUES
+          ('O1', 1, 'P1', 1, 3), ('O1', 2, 'P2', 1, 2), ('O2', 1, 'P1', 1, 3), ('O2', 2, 'P9', 1, 5),
+          ('O3', 1, 'P2', 1, 2), ('O3', 2, 'P3', 1, 4), ('O4', 1, 'P1', 1, 3), ('O5', 1, 'P3', 1, 4),
+          ('O6', 1, 'P1', 1, 3), ('O6', 2, 'P3', 1, 4), ('O9', 1, 'P1', 1, 3), ('O9', 2, 'P2', 1, 2),
+          ('O10', 1, 'P3', 1, 4), ('O7', 1, 'P2', 1, 2), ('O7', 2, 'P3', 1, 4), ('O8', 1, 'P2', 1, 2),
+          ('O8', 2, 'P3', 1, 4);
+    """)
+
+
+def test_the_stage_stores_sets_under_min_support_and_an_update_from_it_or_an_older_store_equals_a_mining(
+        ws, monkeypatch):
+    """January: 8 baskets, P1 5, P3 4, P2 3, {P1,P2} 2, {P2,P3} 1, {P1,P3} 1; min_support 0.3 -> 3 baskets,
+    stored down to 0.3 x 0.4 -> 1 (a margin of 60% here).  February adds {P2,P3} twice: 10 baskets, least count
+    3; {P2,P3} (1 + 2) becomes frequent, its old count read from the store."""
+    import io
+
+    from shopseg import models
+    from shopseg.basket import STORE_NAME, _update, mine_baskets, update_baskets
+    from shopseg.config import load_config
+
+    monkeypatch.setattr(_update, "STORE_MARGIN", 0.6)
+    _orders_shop(ws)
+    cfg = load_config(overrides={"baskets": {"min_support": 0.3, "min_lift": 0.0, "min_confidence": 0.0,
+                                             "prune_redundant": False}})
+    mine_baskets(ws, 1, as_of="2024-01-31", config=cfg)
+    assert models.require(ws, STORE_NAME, 1)["sets_from"] == 1
+    out = update_baskets(ws, 2, as_of="2024-02-29", config=cfg, base=1)
+    assert "0 new candidates counted over the old baskets" in out["note"], out["note"]
+    mine_baskets(ws, 3, as_of="2024-02-29", config=cfg)
+
+    def rows(table, run):
+        return ws.sql(f"SELECT * EXCLUDE (run_id) FROM {table} WHERE run_id = ? ORDER BY rowid", [run])
+
+    assert [r[1:] for r in rows("frequent_itemsets", 3)] == [
+        (["P3"], ["Jam"], 1, 6 / 10, 6), (["P1"], ["Tea"], 1, 5 / 10, 5), (["P2"], ["Cake"], 1, 5 / 10, 5),
+        (["P2", "P3"], ["Cake", "Jam"], 2, 3 / 10, 3)]
+    for table in ("frequent_itemsets", "association_rules"):
+        assert rows(table, 2) == rows(table, 3), table
+    # a store written before the sets were kept: the run's frequent itemsets, complete from its least count
+    mine_baskets(ws, 4, as_of="2024-01-31", config=cfg)
+    meta = models.require(ws, STORE_NAME, 4)
+    with np.load(io.BytesIO(models.read_bytes(ws, STORE_NAME, 4, ".npz"))) as f:
+        kept = {k: f[k] for k in ("codes", "offsets", "item_ids")}
+    buf = io.BytesIO()
+    np.savez(buf, **kept)
+    models.save(ws, STORE_NAME, 4, {".npz": buf.getvalue()},
+                {k: meta[k] for k in ("as_of", "n_baskets", "last_ingest_id", "forgotten")}, config_hash=cfg.hash)
+    out = update_baskets(ws, 5, as_of="2024-02-29", config=cfg, base=4)
+    assert "1 new candidates counted over the old baskets" in out["note"], out["note"]  # {P2,P3}
+    for table in ("frequent_itemsets", "association_rules"):
+        assert rows(table, 5) == rows(table, 3), table

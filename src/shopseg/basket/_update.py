@@ -185,6 +185,18 @@ def _pairs_known(pairs: np.ndarray, known: dict | None, pad: int) -> tuple[np.nd
     return out, have
 
 
+def code_rows(item_lists: list[list[str]], item_ids: np.ndarray) -> np.ndarray:
+    """Padded code rows (pad = len(item_ids)) of lists of item ids, every id among ``item_ids`` (sorted)."""
+    sizes = np.fromiter(map(len, item_lists), np.int64, len(item_lists))
+    flat = np.array([x for lst in item_lists for x in lst], dtype=object)
+    rows = np.full((len(item_lists), int(sizes.max(initial=1))), len(item_ids), np.int32)
+    if len(flat):
+        r = np.repeat(np.arange(len(item_lists)), sizes)
+        c = np.arange(len(flat)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+        rows[r, c] = np.searchsorted(item_ids, flat)
+    return rows
+
+
 # -- the stored baskets -------------------------------------------------------------------
 
 def _marks(ws) -> dict:
@@ -284,8 +296,13 @@ def update_baskets(ws, run_id: int, *, as_of, config, base: int) -> dict:
     if config["baskets.segment_schemes"]:
         raise CannotUpdate(FALLBACK[1])
     old, meta, pairs, known = stored_baskets(ws, base)
-    if known is None or meta.get("config_hash") != config.hash or meta.get("n_baskets") != old.n_baskets:
+    if meta.get("config_hash") != config.hash or meta.get("n_baskets") != old.n_baskets:
         raise CannotUpdate(FALLBACK[0])
+    if known is None:  # a store from before session 11: the run's frequent itemsets, complete from its least count
+        rows = ws.con.execute("SELECT items, count FROM frequent_itemsets WHERE run_id = ? AND scope = 'all'",
+                              [base]).fetchall()
+        known = Known(code_rows([r[0] for r in rows], old.item_ids), np.array([r[1] for r in rows], np.int64),
+                      min_count(p.min_support, old.n_baskets))
     if _old_baskets_changed(ws, meta, old.item_ids):
         raise CannotUpdate(FALLBACK[2])
     sql = _WS_ORDERS.format(grp="NULL", basket="o.order_id", seg_join="",
