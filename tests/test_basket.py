@@ -626,6 +626,7 @@ def test_item_names_one_per_item_smallest_given_picked_in_duckdb_not_per_line():
     # baskets in (group, basket id) order: s1/o2 {A, B} (A twice counts once), s1/o4 {D}, s2/o0 {A}, s2/o1 {B};
     # s3/o3 holds only postage: no basket, and s3 no group
     assert b.codes.tolist() == [0, 1, 2, 0, 1] and b.offsets.tolist() == [0, 2, 3, 4, 5]
+    assert b.item_counts().tolist() == [2, 2, 1] and b.group("s1").item_counts().tolist() == [1, 1, 1]
     assert b.groups == ("s1", "s2") and b.group_offsets.tolist() == [0, 2, 4]
     assert b.group("s2").offsets.tolist() == [0, 1, 2] and b.group("s2").codes.tolist() == [0, 1]
     # no group: the whole shop, one basket per basket id

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
@@ -91,6 +91,8 @@ class Baskets:
     item_names: np.ndarray
     groups: tuple[str, ...] = ()
     group_offsets: np.ndarray | None = None
+    # baskets holding each item code, when the build counted them already (:meth:`item_counts`)
+    counts: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def n_baskets(self) -> int:
@@ -105,6 +107,8 @@ class Baskets:
 
     def item_counts(self) -> np.ndarray:
         """Baskets holding each item code."""
+        if self.counts is not None:
+            return self.counts
         return np.bincount(self.codes, minlength=self.n_items).astype(np.int64)
 
     def to_lists(self) -> list[list[int]]:
@@ -402,23 +406,24 @@ def _pack_keys(key: np.ndarray, n_baskets: int, chunk: int = CHUNK_ROWS) -> tupl
 
 
 def _drop_unused(codes: np.ndarray, offsets: np.ndarray, item_ids: np.ndarray, group_ends: np.ndarray):
-    """(codes, offsets, item ids, group offsets, kept groups) without the empty baskets and the items in no
-    basket; codes renumbered in place (their order kept), ``group_ends`` (each group's last basket code + 1)
-    counted again over the baskets kept, a group left without a basket dropped."""
+    """(codes, offsets, item ids, baskets of each item, group offsets, kept groups) without the empty baskets
+    and the items in no basket; codes renumbered in place (their order kept), ``group_ends`` (each group's last
+    basket code + 1) counted again over the baskets kept, a group left without a basket dropped."""
     sizes = np.diff(offsets)
     nonempty = sizes > 0
     if not nonempty.all():
         offsets = np.zeros(int(nonempty.sum()) + 1, np.int64)
         np.cumsum(sizes[nonempty], out=offsets[1:])
-    present = np.bincount(codes, minlength=len(item_ids)) > 0
+    counts = np.bincount(codes, minlength=len(item_ids)).astype(np.int64)
+    present = counts > 0
     if not present.all():
         lut = (np.cumsum(present) - 1).astype(np.int32)
         np.take(lut, codes, out=codes)
-        item_ids = item_ids[present]
+        item_ids, counts = item_ids[present], counts[present]
     kept_before = np.r_[0, np.cumsum(nonempty)]
     gofs = kept_before[np.r_[0, group_ends]]
     has = np.diff(gofs) > 0
-    return codes, offsets, item_ids, np.r_[0, gofs[1:][has]], has
+    return codes, offsets, item_ids, counts, np.r_[0, gofs[1:][has]], has
 
 
 def _ws_build(ws, orders: str, params: list, what: str, *, allow_empty: bool = False,
@@ -466,9 +471,10 @@ def _ws_build(ws, orders: str, params: list, what: str, *, allow_empty: bool = F
     codes, offsets = _pack_keys(key, int(n_codes))
     del key
     ends = np.array([int(n) for _, n in groups], np.int64)
-    codes, offsets, item_ids, gofs, has = _drop_unused(codes, offsets, item_ids, ends)
+    codes, offsets, item_ids, counts, gofs, has = _drop_unused(codes, offsets, item_ids, ends)
     kept = tuple(str(g) for (g, _), h in zip(groups, has) if h)
-    return Baskets(codes, offsets, item_ids, _item_names(item_ids, names), kept, gofs if groups else None)
+    return Baskets(codes, offsets, item_ids, _item_names(item_ids, names), kept, gofs if groups else None,
+                   counts)
 
 
 def segment_baskets(ws, *, scheme: str, as_of, unit: str, segment_run_id: int | None) -> tuple[Baskets, int]:
