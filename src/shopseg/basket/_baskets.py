@@ -352,7 +352,7 @@ _CODE_SQL = (
     "SELECT CAST(product_id AS VARCHAR) AS item, coalesce(is_merchandise, TRUE) AS merch FROM products "
     "UNION ALL SELECT item, TRUE FROM {t}_extra) WHERE item IS NOT NULL GROUP BY item",
 )
-_CODES = ("SELECT coalesce((CAST(b.code AS BIGINT) << 32) | i.code, -1) AS k FROM order_lines ol "
+_CODES = ("SELECT coalesce((CAST(b.code - {lo} AS BIGINT) << 32) | i.code, -1) AS k FROM order_lines ol "
           "JOIN {t}_orders b ON b.order_id = ol.order_id "
           "LEFT JOIN {t}_items i ON i.item = ol.product_id "
           "WHERE ol.product_id IS NOT NULL AND i.merch IS NOT FALSE")
@@ -439,16 +439,17 @@ def _ws_build(ws, orders: str, params: list, what: str, *, allow_empty: bool = F
     try:
         con.execute(f"CREATE OR REPLACE TEMP TABLE {t}_extra (item VARCHAR)")
         con.execute(_CODE_SQL[0].format(t=t, orders=orders, code="row_id" if by_row else _RANKED), params)
-        n_codes, n_lines = con.execute(f"SELECT coalesce(max(code) + 1, 0), (SELECT count(*) FROM order_lines) "
-                                       f"FROM {t}_orders").fetchall()[0]
-        groups = con.execute(f"SELECT grp, max(code) + 1 FROM {t}_orders WHERE grp IS NOT NULL "
-                             "GROUP BY grp ORDER BY grp").fetchall()
+        # codes from lo (row numbers of a few new orders start high): n_codes baskets, the empty ones dropped later
+        lo, n_codes, n_lines = con.execute(f"SELECT coalesce(min(code), 0), coalesce(max(code) - min(code) + 1, 0), "
+                                           f"(SELECT count(*) FROM order_lines) FROM {t}_orders").fetchall()[0]
+        groups = con.execute(f"SELECT grp, max(code) + 1 - ? FROM {t}_orders WHERE grp IS NOT NULL "
+                             "GROUP BY grp ORDER BY grp", [lo]).fetchall()
         for _ in range(2):  # twice when a line's product is not in `products`
             con.execute(_CODE_SQL[1].format(t=t))
             # The joins as written: the lines probe, the small tables are built (DuckDB may otherwise build
             # its hash table on the lines, ~65 bytes a line, where the stream needs a chunk).
             with duckdb_settings(con, {"disabled_optimizers": _AS_WRITTEN}):
-                reader = con.sql(_CODES.format(t=t)).to_arrow_reader(CHUNK_ROWS)
+                reader = con.sql(_CODES.format(t=t, lo=int(lo))).to_arrow_reader(CHUNK_ROWS)
                 key = _fill(reader, int(n_lines))
                 del reader
             key.sort()
