@@ -11,9 +11,9 @@ import pyarrow as pa
 from ..config import load_config
 from ..errors import ConfigError
 from ..progress import track
-from ._baskets import (Baskets, baskets_from_transactions, baskets_from_workspace, check_param, min_count,
-                       segment_baskets, setting)
+from ._baskets import Baskets, baskets_from_workspace, check_param, min_count, segment_baskets, setting
 from ._count import count_itemsets
+from ._transactions import baskets_from_transactions
 from ._update import mine_for_store, store_baskets
 from ._mine import Itemsets, Known, Rules, build_rules, mine_itemsets, select_rules
 
