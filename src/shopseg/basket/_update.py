@@ -1,14 +1,16 @@
 """Frequent itemsets updated with new baskets instead of mined again: FUP (Cheung, Han, Ng & Wong 1996).
 
 A run that mines the whole shop (unit ``order``) stores its baskets (:func:`store_baskets`: item codes,
-offsets and item ids, in the model store as ``baskets``, with the as_of and the last ingest they saw).  A later
-run that only adds baskets (``shopseg run --incremental``) then updates the stored counts:
+offsets and item ids, in the model store as ``baskets``, with the as_of and the last ingest they saw) and every
+itemset in at least ``sets_from`` of them with its count: the stage mines 5 % under min_support
+(:func:`mine_for_store`; pre-large itemsets, Hong, Wang & Tao 2001).  A later run that only adds baskets
+(``shopseg run --incremental``) then updates the stored counts:
 
-- an itemset frequent in the old baskets keeps its count, plus its count in the new baskets;
-- an itemset not frequent in the old baskets (count <= ``mc_old - 1``) can only reach the new threshold
-  ``mc`` (min_support of all baskets, arules' rounding) with at least ``mc - mc_old + 1`` new baskets: it is
-  frequent in the increment at (about) the same relative threshold, so only such candidates are counted over
-  the old baskets;
+- a stored itemset keeps its count, plus its count in the new baskets;
+- an itemset not stored (count <= ``sets_from - 1``) can only reach the new threshold ``mc`` (min_support of all
+  baskets, arules' rounding) with at least ``mc - sets_from + 1`` new baskets, so only such candidates are
+  counted over the old baskets (none or a few for a day of orders; with only the frequent sets stored,
+  ``sets_from = mc_old``, they are many);
 - candidates are generated level by level from the new frequent sets (Apriori's join, every subset
   frequent), so a set whose subsets are not all frequent is never counted.
 
