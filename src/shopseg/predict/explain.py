@@ -6,8 +6,9 @@ reasons.  Three exact, additive decompositions, chosen by model family:
 
 * gradient-boosted trees (LightGBM): TreeSHAP, exact Shapley values of the
   tree ensemble in log-odds (Lundberg, Erion & Lee 2018, "Consistent
-  Individualized Feature Attribution for Tree Ensembles"), computed by
-  LightGBM itself with ``predict(X, pred_contrib=True)`` (no ``shap``
+  Individualized Feature Attribution for Tree Ensembles"), the values
+  LightGBM's ``predict(X, pred_contrib=True)`` gives, computed from the
+  model's trees in numpy (:mod:`shopseg.predict._trees`; no ``shap``
   package);
 * linear models (logistic regression, linear SVM): ``coef * (z - mean(z))``
   on the model's own transformed, standardised inputs ``z`` (the training mean
@@ -241,13 +242,17 @@ def _fields(template: str) -> set[str]:
 def tree_shap_lightgbm(booster, X: np.ndarray) -> np.ndarray:
     """Exact TreeSHAP of a binary LightGBM booster: (n, p + 1) log-odds, the last column the bias.
 
-    Many rows: computed once per tree and split pattern (:mod:`shopseg.predict._treeshap`); a few rows
-    (a live re-score): LightGBM's ``pred_contrib`` on one thread (starting the OpenMP pool costs ~10 ms
-    per call, 100x the prediction).
+    The booster's trees in numpy (:mod:`shopseg.predict._trees`: the values once per tree and split pattern,
+    looked up per row); LightGBM's own ``pred_contrib`` for trees that module does not follow (categorical
+    splits, more than ``_trees.MAX_SPLITS`` splits).
     """
-    from ._treeshap import tree_shap_by_pattern
+    from ._trees import TreeEnsemble
 
-    return tree_shap_by_pattern(booster, np.asarray(X, dtype=float))
+    X = np.asarray(X, dtype=float)
+    trees = TreeEnsemble.from_model_string(booster.model_to_string())
+    if trees is not None:
+        return trees.contributions(X)
+    return np.asarray(booster.predict(X, pred_contrib=True, **lightgbm_threads(len(X))), dtype=float)
 
 
 def lightgbm_threads(n_rows: int) -> dict:
