@@ -93,6 +93,21 @@ def test_rows_in_blocks_give_what_one_block_gives():
     assert trees.scores(X, contributions=False)[1] is None
 
 
+def test_tables_built_a_few_trees_at_a_time_give_the_same_values(monkeypatch):
+    """11 leaves (10 splits, 2**10 patterns): the tables are built per group of trees that fit TABLE_BYTES."""
+    from shopseg.predict import _trees
+
+    X, y = _data(2_000, seed=4)
+    b = _booster(X, y, rounds=12, num_leaves=11, min_data_in_leaf=5)
+    want = b.predict(X, pred_contrib=True)
+    whole = TreeEnsemble.from_model_string(b.model_to_string()).contributions(X)
+    monkeypatch.setattr(_trees, "TABLE_BYTES", 1)  # one tree at a time
+    one_by_one = TreeEnsemble.from_model_string(b.model_to_string()).contributions(X)
+    assert max(len(t.feature) for t in TreeEnsemble.from_model_string(b.model_to_string()).trees) == 10
+    np.testing.assert_allclose(whole, want, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(one_by_one, want, rtol=0, atol=1e-12)  # padded to each tree's own size: rounding
+
+
 def test_a_fitted_churn_model_explains_through_the_numpy_trees_and_lightgbm_only_for_trees_they_cannot_follow(
         monkeypatch):
     """One TreeSHAP path: a fitted (not loaded) model and explain.tree_shap_lightgbm both read the booster's trees

@@ -38,6 +38,7 @@ from math import factorial
 import numpy as np
 
 MAX_SPLITS = 10  # a tree's pattern table has 2**splits rows
+TABLE_BYTES = 64 << 20  # the TreeSHAP tables are built for as many trees at a time as fit in this
 CHUNK_ROWS = 65_536  # rows evaluated at a time: a block's columns and results stay in the CPU's caches
 ZERO = float(np.float32(1e-35))  # LightGBM's kZeroThreshold (declared as the float literal 1e-35f)
 _MISSING = {0: 0, 1: 1, 2: 2}  # decision_type bits 2-3: None, Zero, NaN
@@ -140,8 +141,15 @@ class TreeEnsemble:
         """(raw scores, TreeSHAP values or None): one pass over the trees, per block of ``rows`` rows and per
         tree on whole columns (each row's pattern once, then its leaf value and its table row looked up)."""
         if contributions and self._tables is None:
-            values, _ = _shap_tables(self.trees, self.n_features)
-            self._tables = [np.ascontiguousarray(v[:, :len(t.features)].T) for v, t in zip(values, self.trees)]
+            # trees a group at a time: a group's coalition values are (trees, 2**splits, 2**features) floats
+            k = max(len(t.feature) for t in self.trees)
+            d = max(len(t.features) for t in self.trees)
+            group = max(1, TABLE_BYTES // (8 << (k + d)))
+            self._tables = []
+            for lo in range(0, len(self.trees), group):
+                trees = self.trees[lo:lo + group]
+                values, _ = _shap_tables(trees, self.n_features)
+                self._tables += [np.ascontiguousarray(v[:, :len(t.features)].T) for v, t in zip(values, trees)]
         n, p = len(X), self.n_features
         raw = np.zeros(n)
         contrib = np.zeros((n, p + 1)) if contributions else None
