@@ -234,7 +234,7 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
                     f"WHERE hash({src_cols}) IN (SELECT h FROM _shared)) WHERE k > 1")
         dup = "_row IN (SELECT _row FROM _later)"
     con.execute(f"CREATE TEMP VIEW _cols AS SELECT _row{extra}" + "".join(", " + r for r in raws) + " FROM _src")
-    # views: DuckDB pipelines them into the one table that is materialised, _bad
+    # views: DuckDB pipelines them into the checking pass (the table _bad, or _fated_t while it fits the budget)
     con.execute(f"CREATE TEMP VIEW _raw AS SELECT *, {dup} AS _dup_file FROM _cols")
     con.execute("CREATE TEMP VIEW _stage AS SELECT *, " + ", ".join(typeds) + " FROM _raw")
 
