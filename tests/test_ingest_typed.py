@@ -40,6 +40,15 @@ def write_both(tmp_path):
     return paths
 
 
+@pytest.fixture(params=[True, False], ids=["stored", "recomputed"])
+def stored(request, monkeypatch):
+    """Each test twice: the checked rows stored for the writers (a file within the memory budget), and not stored,
+    each writer computing the accepted rows' columns from the file again (a file past it, Online Retail x100)."""
+    from shopseg.ingest import _load
+    monkeypatch.setattr(_load, "materialise_checked", lambda con, n_rows, n_columns: request.param)
+    return request.param
+
+
 def contents(ws):
     """Every canonical table and the quarantine, row by row, without the ingest id and the file's name."""
     out = {t: ws.sql(f"SELECT * EXCLUDE (ingest_id) FROM {t} ORDER BY ALL")
@@ -49,7 +58,7 @@ def contents(ws):
 
 
 @pytest.mark.parametrize("formats", [None, {"ordered_at": "%Y-%m-%d %H:%M:%S"}])
-def test_typed_parquet_gives_the_tables_and_reasons_its_text_gives(tmp_path, formats):
+def test_typed_parquet_gives_the_tables_and_reasons_its_text_gives(tmp_path, formats, stored):
     paths = write_both(tmp_path)
     got = {}
     for fmt, path in paths.items():
@@ -81,7 +90,8 @@ def test_typed_parquet_gives_the_tables_and_reasons_its_text_gives(tmp_path, for
 
 
 @pytest.mark.parametrize("chunk_rows", [None, 2, 1])
-def test_line_numbers_follow_the_file_whatever_lies_between_an_orders_lines(ws, tmp_path, monkeypatch, chunk_rows):
+def test_line_numbers_follow_the_file_whatever_lies_between_an_orders_lines(ws, tmp_path, monkeypatch, chunk_rows,
+                                                                            stored):
     """Also when the lines are written in chunks of file rows (as a file past the memory budget is): with 2 rows a
     chunk, O1 (rows 1 and 3), O3 (4 and 6) and O4 (8 and 9) each cross a chunk's end."""
     if chunk_rows:
@@ -116,9 +126,9 @@ def test_line_numbers_follow_the_file_whatever_lies_between_an_orders_lines(ws, 
                   "ORDER BY 1, 2") == [("O5", 1, "P1"), ("O5", 2, "P2"), ("O5", 3, "P3"), ("O6", 1, "P1")]
 
 
-def test_online_retail_parquet_reads_like_its_csv_text(tmp_path):
-    """The preset on typed columns (a DOUBLE customer id, a timestamp, an integer quantity): the same rows as
-    on the text of the same values."""
+def test_online_retail_parquet_reads_like_its_csv_text(tmp_path, stored):
+    """The preset on typed columns (a DOUBLE customer id, a timestamp, an integer quantity, its sign and size at
+    the edges): the same rows as on the text of the same values."""
     con = duckdb.connect()
     con.execute("""CREATE TABLE t AS SELECT * FROM (VALUES
         ('536365', '85123A', 'HEART', 6, TIMESTAMP '2010-12-01 08:26:00', 2.55, 17850.0, 'United Kingdom'),
@@ -126,7 +136,12 @@ def test_online_retail_parquet_reads_like_its_csv_text(tmp_path):
         ('536367', '22633', 'HAND WARMER', 3, TIMESTAMP '2010-12-01 08:34:00', 1.85, 1e16, 'France'),
         ('536368', 'POST', 'POSTAGE', 1, TIMESTAMP '2010-12-01 08:35:00', 18.0, 2.5, 'Norway'),
         ('C536369', '22633', 'HAND WARMER', -1, TIMESTAMP '2010-12-01 09:00:00', 1.85, NULL, 'France'),
-        ('536370', '22633', 'HAND WARMER', 1, TIMESTAMP '2010-12-01 09:01:00.5', 1.85, 17850.0, 'France')
+        ('536370', '22633', 'HAND WARMER', 1, TIMESTAMP '2010-12-01 09:01:00.5', 1.85, 17850.0, 'France'),
+        ('536371', '22633', 'HAND WARMER', 0, TIMESTAMP '2010-12-01 09:02:00', 1.85, 17850.0, 'France'),
+        ('536372', '22634', 'HAND WARMER', CAST(-9223372036854775808 AS BIGINT), TIMESTAMP '2010-12-01 09:03:00',
+         1.85, 17850.0, 'France'),
+        ('536373', '22635', 'HAND WARMER', 9223372036854775807, TIMESTAMP '2010-12-01 09:04:00', 1.85, 17850.0,
+         'France')
         ) v(InvoiceNo, StockCode, Description, Quantity, InvoiceDate, UnitPrice, CustomerID, Country)""")
     got = {}
     for fmt in ("parquet", "csv"):
@@ -140,7 +155,14 @@ def test_online_retail_parquet_reads_like_its_csv_text(tmp_path):
     assert [c[0] for c in got["parquet"]["customers"]] == ["12346", "17850", "1e+16", "2.5"]
     # the preset reads dates to the second: a fraction is quarantined, shown as written
     assert got["parquet"]["quarantine"] == [
-        (6, "ordered_at", "ordered_at: expected a date or timestamp, got '2010-12-01 09:01:00.5'")]
+        (6, "ordered_at", "ordered_at: expected a date or timestamp, got '2010-12-01 09:01:00.5'"),
+        (7, "quantity", "quantity: expected a number greater than 0, got '0'")]
+    # a negative quantity is an adjustment (a cancellation: the invoice's C), read as its size
+    assert [(o[0], o[3]) for o in got["parquet"]["orders"]] == [
+        ("536365", "sale"), ("536366", "sale"), ("536367", "sale"), ("536368", "sale"), ("536372", "adjustment"),
+        ("536373", "sale"), ("C536369", "return")]
+    assert [(o[0], o[3]) for o in got["parquet"]["order_lines"] if o[0] in ("536372", "536373", "C536369")] == [
+        ("536372", 9.223372036854776e18), ("536373", 9.223372036854776e18), ("C536369", 1.0)]
 
 
 def test_typed_extremes_read_like_their_text(tmp_path):

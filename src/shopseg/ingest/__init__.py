@@ -180,7 +180,7 @@ def _ingest_one(ws, p: Path, table, pre: Preset | None, m: Mapping | None, delim
     else:
         stage_and_check(con, plan, info, privacy, date_format,
                         dates=(str(cfg["ingest.min_date"]), str(cfg["ingest.max_date"])))
-        counts = fate_counts(con)
+        counts = fate_counts(con, info.n_rows)
         reasons = top_reasons(con)
         check_share(info, counts, cfg["ingest.max_quarantine_share"], reasons)
         summary = pre.summary(con, info) if pre and pre.summary else {}

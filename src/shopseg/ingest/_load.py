@@ -33,8 +33,6 @@ from ..trust.pii import PII_COLUMNS
 FATES = ("accepted", "quarantined", "duplicate")
 # each row's fate as stored in the checked rows: one byte a row, compared with the fates' names as text
 FATE_TYPE = "ENUM(" + ", ".join(f"'{f}'" for f in FATES) + ")"
-# columns the fate is decided from that no later statement reads: not stored with the checked rows
-SCRATCH = ("_dup_file",)
 
 
 @dataclass
@@ -123,9 +121,8 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
     raws, typeds, checks = [], [], []  # checks: (condition, column label, message SQL)
     raw_of: dict[str, str] = {}  # source text expression -> its raw column
     helpers: list[str] = []  # typed values before defaults / pseudonyms, for the checks only
-    # columns _fated need not store: constants (a column the file does not give) and copies of an earlier
-    # column; the view _fated adds them back over the stored table _fated_t (a third of the columns at
-    # Online Retail's shape, so a third of the memory and spill)
+    # columns the readers' views take from an earlier one: constants (a column the file does not give) and
+    # copies of an earlier column (a key or a price that feeds two tables), computed once a row
     virtual: dict[str, str] = {}
     first_of: dict[str, str] = {}
 
@@ -236,11 +233,9 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
                     f"(PARTITION BY {src_cols} ORDER BY _row) AS k FROM _src "
                     f"WHERE hash({src_cols}) IN (SELECT h FROM _shared)) WHERE k > 1")
         dup = "_row IN (SELECT _row FROM _later)"
-    con.execute(
-        f"CREATE TEMP VIEW _raw AS SELECT _row{extra}, {dup} AS _dup_file"
-        + (", " + ", ".join(raws) if raws else "") + " FROM _src"
-    )
-    # views: DuckDB pipelines them into the one table that is materialised, _fated
+    con.execute(f"CREATE TEMP VIEW _cols AS SELECT _row{extra}" + "".join(", " + r for r in raws) + " FROM _src")
+    # views: DuckDB pipelines them into the checking pass (the table _bad, or _fated_t while it fits the budget)
+    con.execute(f"CREATE TEMP VIEW _raw AS SELECT *, {dup} AS _dup_file FROM _cols")
     con.execute("CREATE TEMP VIEW _stage AS SELECT *, " + ", ".join(typeds) + " FROM _raw")
 
     for tname in sorted(referenced):  # keys already loaded
@@ -279,8 +274,7 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
             f"e.{ident(c)} IS NOT DISTINCT FROM c.{ident(plan.primary + '__' + c)}" for c in content_cols
         )
         fated = (
-            f"CREATE TEMP TABLE _fated_t AS SELECT c.* EXCLUDE ({', '.join([*virtual, *SCRATCH, '_key_rank', '_key_first'])}), "
-            f"CAST(CASE WHEN c._dup_file THEN 'duplicate' WHEN c._reason IS NOT NULL THEN 'quarantined' "
+            f"SELECT c._row, CAST(CASE WHEN c._dup_file THEN 'duplicate' WHEN c._reason IS NOT NULL THEN 'quarantined' "
             f"WHEN e.ingest_id IS NOT NULL AND ({same}) THEN 'duplicate' WHEN {key_clash} THEN 'quarantined' "
             f"WHEN e.ingest_id IS NOT NULL OR e.{ident(key_cols[0])} IS NOT NULL THEN 'quarantined' ELSE 'accepted' "
             f"END AS {FATE_TYPE}) AS _fate, "
@@ -298,24 +292,62 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
         same = " AND ".join(
             f"e.{ident(c)} IS NOT DISTINCT FROM c.{ident(plan.primary + '__' + c)}" for c in content_cols
         )
-        # the reason and column are the checks' own here: stored once (as _reason2, _column2), not twice
-        virtual.update({"_reason": "_reason2", "_column": "_column2"})
         fated = (
-            f"CREATE TEMP TABLE _fated_t AS SELECT c.* EXCLUDE ({', '.join([*virtual, *SCRATCH])}), "
-            "CAST(CASE WHEN c._dup_file THEN 'duplicate' WHEN c._reason IS NOT NULL THEN 'quarantined' "
+            "SELECT c._row, CAST(CASE WHEN c._dup_file THEN 'duplicate' WHEN c._reason IS NOT NULL THEN 'quarantined' "
             + (f"WHEN EXISTS (SELECT 1 FROM {ident(plan.primary)} e WHERE {same}) THEN 'duplicate' "
                if con.execute(f"SELECT count(*) FROM {ident(plan.primary)}").fetchone()[0] else "") +
             f"ELSE 'accepted' END AS {FATE_TYPE}) AS _fate, c._reason AS _reason2, c._column AS _column2 FROM _checked c"
         )
-    with sql_progress(con, "checking", info.n_rows, "rows"):  # the one pass over every row
-        con.execute(fated)
-    con.execute("CREATE TEMP VIEW _fated AS SELECT *" + "".join(f", {v} AS {k}" for k, v in virtual.items())
-                + " FROM _fated_t")
+    # (the duplicate test is the checking pass's alone: the writers' rows do not join it again)
+    drop = [r.rsplit(" AS ", 1)[1] for r in raws] + helpers + list(virtual)
+    typed = ("SELECT s.*" + (f" EXCLUDE ({', '.join(drop)})" if drop else "") + "".join(f", {v} AS {k}" for k, v in virtual.items())
+             + " FROM (SELECT *, " + ", ".join(typeds) + " FROM _cols) s")
+    stored = len(typeds) - len(virtual) - len(helpers) + 4  # with _row, _fate, _reason2, _column2
+    if materialise_checked(con, info.n_rows, stored):
+        # every checked row stored once (_fated_t) and read by each writer: the cheapest while it fits the budget
+        keep = ", ".join([*virtual, "_dup_file", "_reason", "_column"] + (["_key_rank", "_key_first"] if keyed else []))
+        with sql_progress(con, "checking", info.n_rows, "rows"):
+            con.execute("CREATE TEMP TABLE _fated_t AS " + fated.replace("SELECT c._row, ", f"SELECT c.* EXCLUDE ({keep}), ", 1))
+        con.execute("CREATE TEMP TABLE _bad AS SELECT _row, _fate, _reason2, _column2 FROM _fated_t WHERE _fate <> 'accepted'")
+        con.execute("CREATE TEMP VIEW _fated AS SELECT *" + "".join(f", {v} AS {k}" for k, v in virtual.items())
+                    + " FROM _fated_t")
+        con.execute("CREATE TEMP VIEW _accepted AS SELECT * EXCLUDE (_fate, _reason2, _column2) FROM _fated "
+                    "WHERE _fate = 'accepted'")
+        return
+    # past the budget (Online Retail x100: 54M lines x 14 columns, ~9 GB against 3 GiB) the stored rows spilled and
+    # five writers read them back from disk (docs/scale.md "Session 10"): the pass keeps only the rows that are not
+    # accepted (~0.6M there), with their fate and reason, and each writer computes the accepted rows' typed columns
+    # it reads from the file again (_accepted; a Parquet file is read through a view, so only those columns)
+    with sql_progress(con, "checking", info.n_rows, "rows"):
+        con.execute(f"CREATE TEMP TABLE _bad AS SELECT * FROM ({fated}) WHERE _fate <> 'accepted'")
+    con.execute(f"CREATE TEMP VIEW _accepted AS {typed} WHERE NOT EXISTS (SELECT 1 FROM _bad b WHERE b._row = s._row)")
+    # every row with its fate (the platforms' after-steps read accepted and duplicate rows)
+    con.execute(f"CREATE TEMP VIEW _fated AS SELECT t.*, coalesce(b._fate, 'accepted') AS _fate, b._reason2, "
+                f"b._column2 FROM ({typed}) t LEFT JOIN _bad b USING (_row)")
 
 
-def fate_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    counts = dict(con.execute("SELECT _fate, count(*) FROM _fated GROUP BY 1").fetchall())
-    return {f: int(counts.get(f, 0)) for f in FATES}
+# Bytes of the memory budget one stored column of a checked row takes (Online Retail x10: 164 bytes a line over
+# 14 columns, measured with duckdb_memory())
+CHECKED_BYTES_PER_COLUMN = 12
+
+
+def materialise_checked(con: duckdb.DuckDBPyConnection, n_rows: int, n_columns: int) -> bool:
+    """Whether the checked rows (``n_rows`` of ``n_columns``) fit half of DuckDB's memory budget on ``con``, so that
+    storing them once for the writers costs less than each writer computing its columns again.
+
+    >>> import duckdb; c = duckdb.connect(); _ = c.execute("SET memory_limit = '1GiB'")
+    >>> materialise_checked(c, 1_000_000, 14), materialise_checked(c, 10_000_000, 14)
+    (True, False)
+    """
+    from ._write import budget_bytes  # (_write imports this module)
+
+    return n_rows * n_columns * CHECKED_BYTES_PER_COLUMN <= budget_bytes(con) // 2
+
+
+def fate_counts(con: duckdb.DuckDBPyConnection, n_rows: int) -> dict[str, int]:
+    """Rows per fate: those not accepted as counted in ``_bad``, the rest of the file's ``n_rows`` accepted."""
+    counts = {f: int(n) for f, n in con.execute("SELECT _fate, count(*) FROM _bad GROUP BY 1").fetchall()}
+    return {"accepted": n_rows - sum(counts.values()), **{f: counts.get(f, 0) for f in FATES[1:]}}
 
 
 def top_reasons(con: duckdb.DuckDBPyConnection, n: int = 5) -> list[tuple[str, int]]:
@@ -323,7 +355,7 @@ def top_reasons(con: duckdb.DuckDBPyConnection, n: int = 5) -> list[tuple[str, i
         # group on the kind of reason: drop the value got and the row of the first key holder
         "SELECT coalesce(_column2 || ': ', '') || regexp_replace(regexp_replace(_reason2, ', got .*$', ''), "
         "', first at row [0-9]+', '') AS r, count(*) "
-        "FROM _fated WHERE _fate = 'quarantined' GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ?", [n]).fetchall()]
+        "FROM _bad WHERE _fate = 'quarantined' GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ?", [n]).fetchall()]
 
 
 def drop_temp(con: duckdb.DuckDBPyConnection) -> None:

@@ -63,7 +63,7 @@ def typed_direct(col: schema.Column, src: str, src_type: str, formats: list[str]
     result, the checks and the reasons are the same as reading the text.
     """
     t = src_type.upper()
-    if col.type == "DOUBLE" and t in _INTEGERS + ("DOUBLE",):
+    if col.type == "DOUBLE" and t in _INTEGERS + ("HUGEINT", "DOUBLE"):
         return f"CAST({src} AS DOUBLE)"  # the shortest text that reads back as the same double (DuckDB's cast)
     if col.type == "BIGINT" and t in _INTEGERS:
         return f"CASE WHEN {src} {_EXACT_IN_DOUBLE} THEN CAST({src} AS BIGINT) ELSE {_typed_sql(col, text_of(src), None)} END"

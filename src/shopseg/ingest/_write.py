@@ -1,4 +1,5 @@
-"""Write the checked rows (``_fated``) to the canonical tables: quarantine, derived tables, the primary table."""
+"""Write the checked rows to the canonical tables: quarantine (from ``_bad``), derived tables and the primary table
+(from ``_accepted``, the accepted rows' typed columns computed again from the file by each statement)."""
 
 from __future__ import annotations
 
@@ -63,10 +64,10 @@ def number_lines(con: duckdb.DuckDBPyConnection) -> str:
     line with all its columns.
     """
     con.execute("CREATE TEMP TABLE _order_span AS SELECT order_lines__order_id AS order_id, min(_row) AS first_row, "
-                "max(_row) AS last_row, max(_row) - min(_row) + 1 = count(*) AS consecutive FROM _fated "
-                "WHERE _fate = 'accepted' GROUP BY 1")
+                "max(_row) AS last_row, max(_row) - min(_row) + 1 = count(*) AS consecutive FROM _accepted "
+                "GROUP BY 1")
     con.execute("CREATE TEMP TABLE _line_nos AS SELECT _row, row_number() OVER (PARTITION BY order_lines__order_id "
-                "ORDER BY _row) AS line_no FROM _fated WHERE _fate = 'accepted' AND order_lines__order_id IN "
+                "ORDER BY _row) AS line_no FROM _accepted WHERE order_lines__order_id IN "
                 "(SELECT order_id FROM _order_span WHERE NOT consecutive)")
     return "CASE WHEN s.consecutive THEN f._row - s.first_row + 1 ELSE n.line_no END"
 
@@ -91,7 +92,7 @@ def write_rows(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo, ing
     con.execute(
         f"INSERT INTO quarantine SELECT {ingest_id}, {literal(str(info.path))}, f._row, {literal(plan.primary)}, "
         f"f._column2, coalesce(f._column2 || ': ', '') || f._reason2, {raw_json} "
-        f"FROM _fated f JOIN _src s USING (_row) WHERE f._fate = 'quarantined' ORDER BY f._row"
+        f"FROM _bad f JOIN _src s USING (_row) WHERE f._fate = 'quarantined' ORDER BY f._row"
     )
     # derived tables first (referenced tables before referencing ones)
     for tname in plan.tables:
@@ -116,13 +117,13 @@ def write_rows(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo, ing
         before = con.execute(f"SELECT count(*) FROM {ident(tname)}").fetchone()[0]
         con.execute(
             f"INSERT INTO {ident(tname)} BY NAME SELECT d.*, {ingest_id} AS ingest_id FROM ("
-            f"SELECT {', '.join(cols)} FROM _fated WHERE _fate = 'accepted' AND {' AND '.join(k + ' IS NOT NULL' for k in keyexpr)} "
+            f"SELECT {', '.join(cols)} FROM _accepted WHERE {' AND '.join(k + ' IS NOT NULL' for k in keyexpr)} "
             f"GROUP BY {', '.join(keyexpr)}) d WHERE NOT EXISTS (SELECT 1 FROM {ident(tname)} e WHERE {anti})"
         )
         added[tname] = con.execute(f"SELECT count(*) FROM {ident(tname)}").fetchone()[0] - before
     # customers referenced for the first time get a minimal row
     if plan.derive_customers and "customers" not in plan.exprs:
-        refs = [f"SELECT {ident(t + '__customer_id')} AS customer_id FROM _fated WHERE _fate = 'accepted'"
+        refs = [f"SELECT {ident(t + '__customer_id')} AS customer_id FROM _accepted"
                 for t in plan.tables if "customer_id" in {c.name for c in schema.INPUT_TABLES[t].columns}]
         if refs:
             before = con.execute("SELECT count(*) FROM customers").fetchone()[0]
@@ -160,19 +161,19 @@ def write_rows(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo, ing
                 for c in ptable.columns]
         con.execute(
             f"INSERT INTO {ident(plan.primary)} BY NAME SELECT {', '.join(cols)}, {ingest_id} AS ingest_id "
-            f"FROM _fated WHERE _fate = 'accepted' "
+            f"FROM _accepted "
             f"GROUP BY {', '.join(ident(plan.primary + '__' + k) for k in ptable.key)} ORDER BY min(_row)"
         )
     else:
-        lo, hi = con.execute("SELECT min(_row), max(_row) FROM _fated_t").fetchone()
+        lo, hi = con.execute("SELECT min(_row), max(_row) FROM _src").fetchone()
         chunks = row_chunks(con, lo, hi) if lo is not None else []
         with sql_progress(con, "loading", info.n_rows, "rows") as cover:
             for a, b in chunks:  # in file order: each chunk's rows follow the last chunk's, as one sort would put them
                 cover(a - lo, b - lo + 1)
                 con.execute(
                     f"INSERT INTO {ident(plan.primary)} BY NAME SELECT {', '.join(cols)}, {ingest_id} AS ingest_id "
-                    f"FROM _fated f {LINE_JOINS.format(lo=a, hi=b) if numbered else ''} "
-                    f"WHERE f._fate = 'accepted' AND f._row BETWEEN {a} AND {b} ORDER BY f._row"
+                    f"FROM _accepted f {LINE_JOINS.format(lo=a, hi=b) if numbered else ''} "
+                    f"WHERE f._row BETWEEN {a} AND {b} ORDER BY f._row"
                 )
     added = {plan.primary: con.execute(f"SELECT count(*) FROM {ident(plan.primary)}").fetchone()[0] - before,
              **added}
@@ -183,6 +184,6 @@ def write_rows(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo, ing
                             f"AS {ident(c)}" for c in given)
             con.execute(
                 f"INSERT INTO customer_pii BY NAME SELECT customers__customer_id AS customer_id, {sel}, "
-                f"{ingest_id} AS ingest_id FROM _fated WHERE _fate = 'accepted' AND customers__customer_id IS NOT NULL "
+                f"{ingest_id} AS ingest_id FROM _accepted WHERE customers__customer_id IS NOT NULL "
                 f"AND customers__customer_id NOT IN (SELECT customer_id FROM customer_pii) GROUP BY 1")
     return {t: added[t] for t in schema.LOAD_ORDER if t in added}

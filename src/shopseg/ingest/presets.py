@@ -40,15 +40,24 @@ def _online_retail(info: SourceInfo, path: Path) -> Plan:
     inv = f"trim(CAST({c['invoice']} AS VARCHAR))"
     qty = f"CAST({c['quantity']} AS VARCHAR)"
     customer = f"regexp_replace(trim(CAST({c['customer']} AS VARCHAR)), '\\.0+$', '')"
-    if next((info.types.get(n) for n in info.columns if ident(n) == c["customer"]), None) == "DOUBLE":  # 17850.0
+    if _source_type(info, c["customer"]) == "DOUBLE":  # 17850.0
         # the same text without printing every id and matching it (an integral id from 1 to 1e15 prints as
         # digits and ".0"; anything else takes the text path)
         x = c["customer"]
         customer = (f"CASE WHEN {x} >= 1 AND {x} < 1e15 AND {x} = trunc({x}) THEN CAST(CAST({x} AS BIGINT) AS VARCHAR) "
                     f"ELSE {customer} END")
     date = c["date"]  # as the file types it: a Parquet timestamp is read as one, CSV text as text
+    negative = f"TRY_CAST({qty} AS DOUBLE) < 0"
+    # returns and adjustments carry negative quantities in the file; canonical quantities are positive
+    quantity = f"regexp_replace({qty}, '^\\s*-', '')"
+    qtype = _source_type(info, c["quantity"])
+    if qtype in ("BIGINT", "INTEGER", "SMALLINT", "TINYINT", "DOUBLE"):  # a Parquet number: the same values
+        # without printing each and reading it back (the text of abs(x) is x's without its '-'; HUGEINT: no
+        # overflow at the smallest BIGINT)
+        x = c["quantity"] if qtype == "DOUBLE" else f"CAST({c['quantity']} AS HUGEINT)"
+        negative, quantity = f"{c['quantity']} < 0", f"abs({x})"
     kind = (f"CASE WHEN starts_with(upper({inv}), 'C') THEN 'return' "
-            f"WHEN starts_with(upper({inv}), 'A') OR TRY_CAST({qty} AS DOUBLE) < 0 THEN 'adjustment' "
+            f"WHEN starts_with(upper({inv}), 'A') OR {negative} THEN 'adjustment' "
             f"ELSE 'sale' END")
     # one product per code whatever its case: 85123a is 85123A sold on guest lines (docs/presets.md)
     stock = f"upper(trim(CAST({c['stock']} AS VARCHAR)))"
@@ -65,9 +74,8 @@ def _online_retail(info: SourceInfo, path: Path) -> Plan:
             },
             "orders": {"order_id": c["invoice"], "customer_id": customer, "ordered_at": date, "kind": kind,
                        "country": c["country"]},  # (ids are read trimmed: the invoice needs no trim of its own)
-            # returns and adjustments carry negative quantities in the file; canonical quantities are positive
-            "order_lines": {"order_id": c["invoice"], "product_id": stock,
-                            "quantity": f"regexp_replace({qty}, '^\\s*-', '')", "unit_price": c["price"]},
+            "order_lines": {"order_id": c["invoice"], "product_id": stock, "quantity": quantity,
+                            "unit_price": c["price"]},
         },
         formats={"orders.ordered_at": ONLINE_RETAIL_DATE_FORMATS},
         aggregates={
@@ -83,6 +91,11 @@ def _online_retail(info: SourceInfo, path: Path) -> Plan:
                                      "lambda x: x.c)))"},
         },
     )
+
+
+def _source_type(info: SourceInfo, col: str) -> str | None:
+    """The DuckDB type of the file's column ``col`` (quoted, as :func:`_pick` gives it)."""
+    return next((info.types.get(n) for n in info.columns if ident(n) == col), None)
 
 
 def _online_retail_summary(con: duckdb.DuckDBPyConnection, info: SourceInfo) -> dict:
