@@ -552,9 +552,10 @@ def interest_score(st: InterestState, reader, customers: list[str], as_of) -> li
         rows = res.fetchall()
         cid, pid, w, cat, brand = (np.array(c, dtype=object) for c in zip(*rows)) if rows else [np.array([], object)] * 5
     w = w.astype(float)
-    if st.groups and len(cat):
+    if st.groups and len(cat):  # a product without a category: its derived group (each product looked up once)
         none = pd.isna(cat)
-        cat[none] = [st.groups.get(p) for p in pid[none]]
+        codes, products = pd.factorize(pid[none])
+        cat[none] = np.array([st.groups.get(p) for p in products], dtype=object)[codes]
     keys, kinds, items, weights = [], [], [], []
     for kind, col in (("category", cat), ("brand", brand)):
         has = pd.notna(col)
