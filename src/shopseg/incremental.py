@@ -8,16 +8,20 @@ finished run P (the *base*) and, instead of every stage's ``run``:
    (:func:`touched_customers`);
 2. computes the features as of R's date of the touched customers (and of a few others whose row cannot be moved
    by the date alone) and moves the rest of P's rows by the date (:mod:`shopseg.features_refresh`; equal to the
-   batch ``customer_features`` of a full run, which it falls back to when it cannot be, saying why), and finds the customers **moved by the date** alone (:func:`date_moved_customers`): the lifecycle stage is
-   a threshold rule on recency and the first order's age (silent / churned / new windows), so the untouched
-   customers whose stage by P's windows and the new features differs from P's are re-scored with the touched;
+   batch ``customer_features`` of a full run, which it falls back to when it cannot be, saying why), and finds
+   the customers **moved by the date** alone (:func:`date_moved_customers`): the lifecycle stage is a threshold
+   rule on recency and the first order's age (silent / churned / new windows), so the untouched customers
+   whose stage by P's windows and the new features differs from P's are re-scored with the touched (the rule
+   evaluated for the few that can cross a window only);
 3. scores touched and moved customers as of R's date through the stage contract's ``score``
    (:func:`shopseg.runner.score`, the live service's path) with P's state: P's models (clusters, churn, CLV),
    its RFM / value-tier reference population and lifecycle windows; all of them in one batch per stage, on
-   their rows of the features just computed (``given``), not computed again;
-4. writes R's scored tables (``segments``, ``rfm_scores``, ``clv``, ``churn_scores``): the re-scored
-   customers' rows, and P's rows for everyone else (a scheme without a
-   ``score`` -- interest, buyer_type, group -- keeps P's label for everyone);
+   their rows of the features just computed (``given``), not computed again; a ``rows_only`` scheme
+   (interest) scores the touched only, the date-moved keep P's label (the one it would give again);
+4. writes R's scored tables (``segments``, ``rfm_scores``, ``clv``, ``churn_scores``) in DuckDB: the
+   re-scored customers' rows, and P's rows for everyone else (in ``segments`` P's row of a re-scored customer
+   stays for each scheme the scoring gave no label of theirs: a scheme without a ``score`` -- group, a
+   plug-in -- keeps P's label for everyone);
 5. when new sale orders came, updates the itemset counts of the run that holds them with the new baskets
    (:func:`shopseg.basket.update_baskets`: FUP over the baskets that run stored; rules from the counts) or,
    where they cannot be updated (per-segment rules, a changed old basket, a large increment: docs/baskets.md),
