@@ -91,7 +91,7 @@ def run_ours(basket, item, min_support, tmp):
     import duckdb
     import pyarrow as pa
 
-    from shopseg.basket._baskets import baskets_from_transactions
+    from shopseg.basket._transactions import baskets_from_transactions
     from shopseg.basket._mine import build_rules, mine_itemsets, select_rules
     from shopseg.basket._tables import _write, itemsets_table, rules_table
     from shopseg.config import load_config

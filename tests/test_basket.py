@@ -613,25 +613,33 @@ def test_item_names_one_per_item_smallest_given_picked_in_duckdb_not_per_line():
 
     con = duckdb.connect()
     # product A is named twice ('Zed' and 'Apple'): the smallest wins; B has only a NULL name: its id;
-    # C is in no basket (its only line has none): not an item
-    con.execute("CREATE TABLE products AS SELECT * FROM (VALUES ('A', 'Zed'), ('A', 'Apple'), ('B', NULL), "
-                "('C', 'Cherry')) v(product_id, name)")
-    lines = ("SELECT * FROM (VALUES ('s2', 'o1', 'B', NULL), ('s1', 'o2', 'A', NULL), ('s1', 'o2', 'B', NULL), "
-             "('s1', 'o2', 'A', NULL), ('s2', 'o0', 'A', NULL), ('s1', NULL, 'C', NULL)) v(grp, basket_id, item, name)")
-    b = _ws_build(SimpleNamespace(con=con), lines, [], "t")
-    assert b.item_ids.tolist() == ["A", "B"] and b.item_names.tolist() == ["Apple", "B"]
-    # baskets in (group, basket id) order: s1/o2 {A, B} (A twice counts once), s2/o0 {A}, s2/o1 {B}
-    assert b.codes.tolist() == [0, 1, 0, 1] and b.offsets.tolist() == [0, 2, 3, 4]
-    assert b.groups == ("s1", "s2") and b.group_offsets.tolist() == [0, 1, 3]
+    # C is in no basket (its only line's order is not asked for): not an item; P is not merchandise;
+    # D is in no row of `products`: an item all the same, named by its id
+    con.execute("CREATE TABLE products AS SELECT * FROM (VALUES ('A', 'Zed', TRUE), ('A', 'Apple', TRUE), "
+                "('B', NULL, NULL), ('C', 'Cherry', TRUE), ('P', 'Postage', FALSE)) v(product_id, name, is_merchandise)")
+    con.execute("CREATE TABLE order_lines AS SELECT * FROM (VALUES ('o1', 'B'), ('o2', 'A'), ('o2', 'B'), "
+                "('o2', 'A'), ('o0', 'A'), ('o3', 'P'), ('o4', 'D'), ('o4', NULL), ('o9', 'C')) v(order_id, product_id)")
+    orders = ("SELECT * FROM (VALUES ('s2', 'o1', 'o1'), ('s1', 'o2', 'o2'), ('s2', 'o0', 'o0'), ('s3', 'o3', 'o3'), "
+              "('s1', 'o4', 'o4')) v(grp, basket_id, order_id)")
+    b = _ws_build(SimpleNamespace(con=con), orders, [], "t")
+    assert b.item_ids.tolist() == ["A", "B", "D"] and b.item_names.tolist() == ["Apple", "B", "D"]
+    # baskets in (group, basket id) order: s1/o2 {A, B} (A twice counts once), s1/o4 {D}, s2/o0 {A}, s2/o1 {B};
+    # s3/o3 holds only postage: no basket, and s3 no group
+    assert b.codes.tolist() == [0, 1, 2, 0, 1] and b.offsets.tolist() == [0, 2, 3, 4, 5]
+    assert b.item_counts().tolist() == [2, 2, 1] and b.group("s1").item_counts().tolist() == [1, 1, 1]
+    assert b.groups == ("s1", "s2") and b.group_offsets.tolist() == [0, 2, 4]
     assert b.group("s2").offsets.tolist() == [0, 1, 2] and b.group("s2").codes.tolist() == [0, 1]
     # no group: the whole shop, one basket per basket id
-    no_grp = lines.replace("v(grp,", "v(g,").replace("SELECT *", "SELECT NULL AS grp, *")
-    shop = _ws_build(SimpleNamespace(con=con), no_grp, [], "t")
+    shop = _ws_build(SimpleNamespace(con=con), f"SELECT NULL AS grp, basket_id, order_id FROM ({orders})", [], "t")
     assert shop.groups == () and shop.group_offsets is None
-    assert shop.codes.tolist() == [0, 1, 0, 1] and shop.offsets.tolist() == [0, 1, 2, 4]  # o0 {A}, o1 {B}, o2 {A, B}
+    assert shop.codes.tolist() == [0, 1, 0, 1, 2] and shop.offsets.tolist() == [0, 1, 2, 4, 5]  # o0 o1 o2 o4
     assert [t for t in con.sql("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()] == []
     # the codes' join runs as written, and the connection gets its optimizers back
     assert con.execute("SELECT current_setting('disabled_optimizers')").fetchall() == [("",)]
+    none = _ws_build(SimpleNamespace(con=con), orders + " WHERE order_id = 'o3'", [], "t", allow_empty=True)
+    assert none.n_baskets == 0 and none.n_items == 0
+    with pytest.raises(DataContractError, match="No basket to mine in t"):
+        _ws_build(SimpleNamespace(con=con), orders + " WHERE order_id = 'o3'", [], "t")
     mapped = baskets_from_transactions([["x", "y"], ["y"]], names={"y": "Yoghurt", 7: "unused"})
     assert mapped.item_names.tolist() == ["x", "Yoghurt"]
 
@@ -643,5 +651,5 @@ def test_keys_packed_chunk_by_chunk_drop_repeats_across_chunk_bounds():
     pairs = [(1, 2), (0, 3), (2, 2), (1, 2), (0, 1), (2, 0), (1, 2)]
     key = np.array([(b << 32) | i for b, i in pairs], np.int64)
     for chunk in (1, 2, 3, 100):  # sorted: 0/1 0/3 | 1/2 1/2 | 1/2 2/0 | 2/2 with chunk 2: repeats cross a bound
-        codes, offsets = _pack_keys(key.copy(), 3, chunk=chunk)
+        codes, offsets = _pack_keys(np.sort(key), 3, chunk=chunk)
         assert codes.tolist() == [1, 3, 2, 0, 2] and offsets.tolist() == [0, 2, 3, 5], chunk

@@ -104,3 +104,118 @@ def test_max_len_is_kept_and_too_many_itemsets_give_way_to_a_full_mining():
     assert set(_as_dict(its)) == {("a",), ("b",), ("c",)}
     with pytest.raises(CannotUpdate, match="max_itemsets"):
         _update(OLD, NEW, 0.3, max_itemsets=2)
+
+
+def _known_update(old_tx, new_tx, min_support, stored_support, **kw):
+    """The update from the sets of ``old_tx`` mined at ``stored_support`` (<= min_support), as a full run stores
+    them (pre-large itemsets)."""
+    old_b, new_b = align(baskets_from_transactions(old_tx), baskets_from_transactions(new_tx))
+    low = mine_itemsets(old_b, min_support=stored_support, **MINE)
+    return update_itemsets(low.sets, low.counts, old_b, new_b, min_support=min_support, max_len=10,
+                           max_itemsets=2_000_000, complete_from=low.min_count)
+
+
+def test_sets_stored_under_min_support_spare_the_old_baskets_and_the_next_update_gets_what_is_complete():
+    """By hand: stored down to 2 of 10 baskets (a 6, b 5, c 5, d 2, {a,b} 3, {a,c} 2, {b,c} 2), so {a,c}'s old
+    count is read, not counted, even without the pair counts.  The next update may start from 5: a set not
+    stored had at most 1 old basket and gets at most 3 new ones (a's 3, the most of any item), and 5 is the
+    least count now; the sets of at least 5 of the 14 baskets are a 9, c 8, b 6, {a,c} 5."""
+    its, counted_old = _known_update(OLD, NEW, 0.3, 0.2)
+    assert counted_old == 0 and _as_dict(its) == {("a",): 9, ("c",): 8, ("b",): 6, ("a", "c"): 5}
+    ids = its.baskets.item_ids
+    known = {tuple(ids[r[r != its.pad]].tolist()): int(c) for r, c in zip(its.known.sets, its.known.counts)}
+    assert its.known.min_count == 5 and known == {("a",): 9, ("c",): 8, ("b",): 6, ("a", "c"): 5}
+    # from the frequent sets only (stored at min_support), {a,c} is counted over the old baskets
+    assert _known_update(OLD, NEW, 0.3, 0.3)[1] == 1
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_updates_from_sets_stored_under_min_support_equal_a_full_mining_twice_in_a_row(seed):
+    """Random shops, the sets stored 5-40% under min_support, two updates in a row (the second from what the
+    first carried): each equal to mining all baskets again, and what each carries holds every set of at least
+    its least count, with that count."""
+    rng = np.random.default_rng(100 + seed)
+    items = [f"p{i:02d}" for i in range(int(rng.integers(8, 25)))]
+    weights = rng.pareto(1.2, len(items)) + 0.05
+    weights /= weights.sum()
+    tx = [sorted(set(rng.choice(items, size=int(rng.integers(1, 8)), p=weights).tolist()))
+          for _ in range(int(rng.integers(80, 200)))]
+    a, b = int(len(tx) * 0.8), int(len(tx) * 0.9)
+    for s in (0.03, 0.08):
+        its, _ = _known_update(tx[:a], tx[a:b], s, s * rng.uniform(0.6, 0.95))
+        full = mine_itemsets(baskets_from_transactions(tx[:b]), min_support=s, **MINE)
+        assert _as_dict(its) == _as_dict(full), (seed, s)
+        n = its.n_baskets
+        carried = Baskets(its.baskets.codes, its.baskets.offsets, its.baskets.item_ids, its.baskets.item_ids)
+        every = mine_itemsets(carried, min_support=its.known.min_count / n, **MINE)
+        ids = its.baskets.item_ids
+        known = {tuple(ids[r[r != its.pad]].tolist()): int(c) for r, c in zip(its.known.sets, its.known.counts)}
+        assert every.min_count == its.known.min_count and known == _as_dict(every), (seed, s)
+        old, new = align(carried, baskets_from_transactions(tx[b:]))
+        to = np.append(np.searchsorted(old.item_ids, carried.item_ids), old.n_items)  # the union's codes
+        again, _ = update_itemsets(to[its.known.sets], its.known.counts, old, new, min_support=s, max_len=10,
+                                   max_itemsets=2_000_000, complete_from=its.known.min_count)
+        assert _as_dict(again) == _as_dict(mine_itemsets(baskets_from_transactions(tx), min_support=s, **MINE))
+
+
+def _orders_shop(ws):
+    """Eight January sale orders and two in February; P9 is postage."""
+    ws.con.execute("""
+        INSERT INTO products (product_id, name, is_merchandise) VALUES
+          ('P1', 'Tea', TRUE), ('P2', 'Cake', TRUE), ('P3', 'Jam', TRUE), ('P9', 'Postage', FALSE);
+        INSERT INTO orders (order_id, customer_id, ordered_at, kind) VALUES
+          ('O1', 'c1', '2024-01-02', 'sale'), ('O2', 'c1', '2024-01-05', 'sale'), ('O3', 'c2', '2024-01-06', 'sale'),
+          ('O4', 'c2', '2024-01-07', 'sale'), ('O5', 'c3', '2024-01-08', 'sale'), ('O6', 'c3', '2024-01-09', 'sale'),
+          ('O9', 'c3', '2024-01-10', 'sale'), ('O10', 'c3', '2024-01-11', 'sale'),
+          ('O7', 'c1', '2024-02-02', 'sale'), ('O8', 'c2', '2024-02-03', 'sale');
+        INSERT INTO order_lines (order_id, line_no, product_id, quantity, unit_price) VALUES
+          ('O1', 1, 'P1', 1, 3), ('O1', 2, 'P2', 1, 2), ('O2', 1, 'P1', 1, 3), ('O2', 2, 'P9', 1, 5),
+          ('O3', 1, 'P2', 1, 2), ('O3', 2, 'P3', 1, 4), ('O4', 1, 'P1', 1, 3), ('O5', 1, 'P3', 1, 4),
+          ('O6', 1, 'P1', 1, 3), ('O6', 2, 'P3', 1, 4), ('O9', 1, 'P1', 1, 3), ('O9', 2, 'P2', 1, 2),
+          ('O10', 1, 'P3', 1, 4), ('O7', 1, 'P2', 1, 2), ('O7', 2, 'P3', 1, 4), ('O8', 1, 'P2', 1, 2),
+          ('O8', 2, 'P3', 1, 4);
+    """)
+
+
+def test_the_stage_stores_sets_under_min_support_and_an_update_from_it_or_an_older_store_equals_a_mining(
+        ws, monkeypatch):
+    """January: 8 baskets, P1 5, P3 4, P2 3, {P1,P2} 2, {P2,P3} 1, {P1,P3} 1; min_support 0.3 -> 3 baskets,
+    stored down to 0.3 x 0.4 -> 1 (a margin of 60% here).  February adds {P2,P3} twice: 10 baskets, least count
+    3; {P2,P3} (1 + 2) becomes frequent, its old count read from the store."""
+    import io
+
+    from shopseg import models
+    from shopseg.basket import STORE_NAME, _update, mine_baskets, update_baskets
+    from shopseg.config import load_config
+
+    monkeypatch.setattr(_update, "STORE_MARGIN", 0.6)
+    _orders_shop(ws)
+    cfg = load_config(overrides={"baskets": {"min_support": 0.3, "min_lift": 0.0, "min_confidence": 0.0,
+                                             "prune_redundant": False}})
+    mine_baskets(ws, 1, as_of="2024-01-31", config=cfg)
+    assert models.require(ws, STORE_NAME, 1)["sets_from"] == 1
+    out = update_baskets(ws, 2, as_of="2024-02-29", config=cfg, base=1)
+    assert "0 new candidates counted over the old baskets" in out["note"], out["note"]
+    mine_baskets(ws, 3, as_of="2024-02-29", config=cfg)
+
+    def rows(table, run):
+        return ws.sql(f"SELECT * EXCLUDE (run_id) FROM {table} WHERE run_id = ? ORDER BY rowid", [run])
+
+    assert [r[1:] for r in rows("frequent_itemsets", 3)] == [
+        (["P3"], ["Jam"], 1, 6 / 10, 6), (["P1"], ["Tea"], 1, 5 / 10, 5), (["P2"], ["Cake"], 1, 5 / 10, 5),
+        (["P2", "P3"], ["Cake", "Jam"], 2, 3 / 10, 3)]
+    for table in ("frequent_itemsets", "association_rules"):
+        assert rows(table, 2) == rows(table, 3), table
+    # a store written before the sets were kept: the run's frequent itemsets, complete from its least count
+    mine_baskets(ws, 4, as_of="2024-01-31", config=cfg)
+    meta = models.require(ws, STORE_NAME, 4)
+    with np.load(io.BytesIO(models.read_bytes(ws, STORE_NAME, 4, ".npz"))) as f:
+        kept = {k: f[k] for k in ("codes", "offsets", "item_ids")}
+    buf = io.BytesIO()
+    np.savez(buf, **kept)
+    models.save(ws, STORE_NAME, 4, {".npz": buf.getvalue()},
+                {k: meta[k] for k in ("as_of", "n_baskets", "last_ingest_id", "forgotten")}, config_hash=cfg.hash)
+    out = update_baskets(ws, 5, as_of="2024-02-29", config=cfg, base=4)
+    assert "1 new candidates counted over the old baskets" in out["note"], out["note"]  # {P2,P3}
+    for table in ("frequent_itemsets", "association_rules"):
+        assert rows(table, 5) == rows(table, 3), table

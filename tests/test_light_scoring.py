@@ -84,6 +84,58 @@ def test_a_hand_made_stump_scores_and_explains_by_hand():
     assert c[:, 1].tolist() == [0.0, 0.0, 0.0] and c[:, 2] == pytest.approx(0.2)
 
 
+def test_rows_in_blocks_give_what_one_block_gives():
+    X, y = _data(2_000, seed=2)
+    trees = TreeEnsemble.from_model_string(_booster(X, y).model_to_string())
+    raw, contrib = trees.scores(X)
+    raw7, contrib7 = trees.scores(X, rows=7)  # 286 blocks, the last of 5 rows
+    assert np.array_equal(raw, raw7) and np.array_equal(contrib, contrib7)
+    assert trees.scores(X, contributions=False)[1] is None
+
+
+def test_tables_built_a_few_trees_at_a_time_give_the_same_values(monkeypatch):
+    """11 leaves (10 splits, 2**10 patterns): the tables are built per group of trees that fit TABLE_BYTES."""
+    from shopseg.predict import _trees
+
+    X, y = _data(2_000, seed=4)
+    b = _booster(X, y, rounds=12, num_leaves=11, min_data_in_leaf=5)
+    want = b.predict(X, pred_contrib=True)
+    whole = TreeEnsemble.from_model_string(b.model_to_string()).contributions(X)
+    monkeypatch.setattr(_trees, "TABLE_BYTES", 1)  # one tree at a time
+    one_by_one = TreeEnsemble.from_model_string(b.model_to_string()).contributions(X)
+    assert max(len(t.feature) for t in TreeEnsemble.from_model_string(b.model_to_string()).trees) == 10
+    np.testing.assert_allclose(whole, want, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(one_by_one, want, rtol=0, atol=1e-12)  # padded to each tree's own size: rounding
+
+
+def test_a_fitted_churn_model_explains_through_the_numpy_trees_and_lightgbm_only_for_trees_they_cannot_follow(
+        monkeypatch):
+    """One TreeSHAP path: a fitted (not loaded) model and explain.tree_shap_lightgbm both read the booster's trees
+    in numpy; LightGBM's pred_contrib is asked only for a model with a categorical split."""
+    from shopseg.predict import explain
+    from shopseg.predict._churn_model import ChurnModel
+
+    X, y = _data(2_000, seed=3)
+    X = np.nan_to_num(X)  # the churn model refuses NaN
+    m = ChurnModel("lightgbm", calibration="none", params={"n_estimators": 30}).fit(X, y)
+    b = m.estimator_
+    want = b.predict(X, pred_contrib=True)
+    calls = []
+    real = lgb.Booster.predict
+    monkeypatch.setattr(lgb.Booster, "predict", lambda self, *a, **kw: calls.append(kw) or real(self, *a, **kw))
+    np.testing.assert_allclose(m.contributions(X), want, rtol=0, atol=1e-12)
+    assert np.array_equal(m.decision_function(X), real(b, X, raw_score=True))
+    np.testing.assert_allclose(explain.tree_shap_lightgbm(b, X), want, rtol=0, atol=1e-12)
+    assert calls == []  # LightGBM never asked
+    Xc, _ = _data(1_000)
+    yc = np.isin(Xc[:, 3], (1, 3)).astype(int)
+    cat = lgb.train({"objective": "binary", "verbose": -1, "num_leaves": 7, "min_data_in_leaf": 20,
+                     "min_data_per_group": 5, "cat_smooth": 1}, lgb.Dataset(Xc, label=yc, categorical_feature=[3]),
+                    num_boost_round=5)
+    np.testing.assert_allclose(explain.tree_shap_lightgbm(cat, Xc), real(cat, Xc, pred_contrib=True), atol=1e-12)
+    assert [kw.get("pred_contrib") for kw in calls] == [True]
+
+
 def test_a_model_with_a_categorical_split_is_left_to_lightgbm():
     X, _ = _data(1_000)
     y = np.isin(X[:, 3], (1, 3)).astype(int)  # a category set, not a range: a categorical split

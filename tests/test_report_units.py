@@ -188,3 +188,41 @@ def test_the_shareable_report_names_the_currency_too(ws, tmp_path):
     auto = build_shareable_report(ws, 1, tmp_path / "a.html", epsilon=1.0,
                                   config=load_config(overrides={"privacy": {"dp": {"schemes": ["rfm"]}}}))
     assert 'data-currency=""' in auto.read_text(encoding="utf-8")
+
+
+def test_lifetime_value_section_is_aggregated_in_sql(tmp_path):
+    """The CLV section's figures from the run's clv rows, by hand: total 0 + 9 + 99 + 999 + 9,999 = 11,106; the top
+    20 % (1 of 5 customers) hold 9,999 / 11,106 = 90 %; P(alive) < 0.5 for d and e: 40 %.  The histogram is 50
+    bins of log10(CLV + 1) over [0, 4] (width 0.08): a 0, b 1, c 2, d 3 fall in bins 0, 12, 25, 37 and e (4) in
+    the last; the P(alive) matrix averages by (repeat purchases, tenth of recency / T)."""
+    from shopseg.report._build import ReportContext
+    from shopseg.report._sections_outcomes import lifetime_value
+
+    ws = make_shop(tmp_path / "ws", "2024-06-30")
+    # customer, clv, p_alive, frequency, recency, T
+    rows = [("a", 0.0, 0.9, 0, 0, 10), ("b", 9.0, 0.8, 1, 5, 10), ("c", 99.0, 0.6, 1, 5, 10),
+            ("d", 999.0, 0.3, 25, 9.99, 10), ("e", 9999.0, 0.1, 3, 4, 0)]
+    values = ", ".join(f"('{c}', {v}, {p}, {f}, {r}, {t})" for c, v, p, f, r, t in rows)
+    ws.write_output("clv", 1, f'SELECT * FROM (VALUES {values}) x(customer_id, clv, p_alive, frequency, recency, "T")')
+    sec = lifetime_value(ReportContext(ws, 1, datetime(2024, 6, 30), currency="GBP"))
+    assert "£11,106 in total; the top 20% of customers hold 90% of it. 40% of buyers" in sec.takeaway
+    specs = [json.loads(s) for s in re.findall(r"class='chart-spec'>(.*?)</script>", sec.html, re.S)]
+    hist, heat = specs[0]["data"][0], specs[1]["data"][0]
+    assert list(_plotly_array(hist["y"])) == [1, 1, 1, 1, 1] and hist["width"] == pytest.approx(0.08)
+    assert list(_plotly_array(hist["x"])) == pytest.approx([0.04, 1.0, 2.04, 3.0, 3.96])
+    assert heat["y"] == ["0", "1", "3", "20"] and heat["x"] == ["0.0", "0.5", "0.9"]
+    z = _plotly_array(heat["z"])
+    assert z[1][1] == pytest.approx(0.7) and z[3][2] == pytest.approx(0.3) and z[2][0] == pytest.approx(0.1)
+    ws.close()
+
+
+def _plotly_array(v):
+    """A figure's array as plotly writes it: a list, or numpy's bytes in base64 with dtype and shape."""
+    import base64
+
+    import numpy as np
+
+    if not isinstance(v, dict):
+        return np.asarray(v)
+    a = np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"])
+    return a.reshape([int(x) for x in str(v["shape"]).split(",")]) if "shape" in v else a

@@ -48,3 +48,13 @@ def test_a_cluster_name_that_contradicts_the_calendar_is_said_to_describe_the_ce
     assert status_line("churned", cluster_name="lapsed low spenders") == "Churned: no prediction for this customer."
     assert status_line("active", cluster_name="mid spenders, recent lapsed-cart rescue") == \
         "Active: no prediction for this customer."
+
+
+def test_a_near_certain_churn_is_not_printed_as_certain():
+    # Olist's one-time buyer 000bfa1d...: churn 0.9992 after the shrunk calibration (1.0 before it), P(alive) 0.0004
+    # from the repeat model; rounding printed "churn risk 100%" and "P(alive) 0.00", certainties no model has
+    line = status_line("churned", churn_probability=0.9992, churn_tier="high", p_alive=0.0004, p_alive_source="repeat",
+                       recency_days=383)
+    assert line.startswith("Churned: no order for 383 days; churn risk 99.9% (high); P(alive) <0.01 (repeat).")
+    assert [explain.percent_words(v) for v in (0.9996, 0.99949, 0.0004, None)] == [">99.9%", "99.9%", "<0.1%", "n/a"]
+    assert [explain.probability_words(v) for v in (0.996, 0.994, 0.004, 0.006)] == [">0.99", "0.99", "<0.01", "0.01"]

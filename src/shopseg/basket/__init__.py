@@ -23,7 +23,8 @@ redundancy pruning are vectorised numpy over the itemsets.  Rules follow
 arules' convention (Hahsler, Gruen & Hornik 2005).  See docs/baskets.md.
 """
 
-from ._baskets import Baskets, baskets_from_transactions, baskets_from_workspace
+from ._baskets import Baskets, baskets_from_workspace
+from ._transactions import baskets_from_transactions
 from ._cross_sell import cross_sell, purchase_histories
 from ._update import STORE_NAME, CannotUpdate, update_baskets, update_itemsets
 from ._tables import (ITEMSET_COLUMNS, RULE_COLUMNS, association_rules, count_itemsets,

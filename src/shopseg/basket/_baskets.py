@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -91,6 +89,8 @@ class Baskets:
     item_names: np.ndarray
     groups: tuple[str, ...] = ()
     group_offsets: np.ndarray | None = None
+    # baskets holding each item code, when the build counted them already (:meth:`item_counts`)
+    counts: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def n_baskets(self) -> int:
@@ -105,6 +105,8 @@ class Baskets:
 
     def item_counts(self) -> np.ndarray:
         """Baskets holding each item code."""
+        if self.counts is not None:
+            return self.counts
         return np.bincount(self.codes, minlength=self.n_items).astype(np.int64)
 
     def to_lists(self) -> list[list[int]]:
@@ -135,101 +137,12 @@ class Baskets:
         return pos.astype(np.int32)
 
 
-def _dense(col: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
-    """(distinct values as text, sorted; code of each row) of an Arrow column, vectorised.
-
-    The column is dictionary-encoded in its own type; only the distinct values
-    are turned into text (so integer items are not cast row by row).
-    """
-    if pa.types.is_integer(col.type) and col.null_count == 0 and len(col):
-        # integer ids over a compact range: a bincount finds the distinct ones (no hashing)
-        v = col.to_numpy().astype(np.int64, copy=False)
-        lo, hi = int(v.min()), int(v.max())
-        if hi - lo <= 4 * len(v) + 1024:
-            present = np.flatnonzero(np.bincount(v - lo, minlength=hi - lo + 1))
-            values = np.array([str(x) for x in (present + lo).tolist()], dtype=object)
-            order = np.argsort(values, kind="stable")
-            lut = np.empty(hi - lo + 1, np.int64)
-            lut[present[order]] = np.arange(len(order))
-            return values[order], lut[v - lo]
-    enc = pc.dictionary_encode(col).combine_chunks()
-    values = enc.dictionary.cast(pa.string()).to_numpy(zero_copy_only=False)
-    order = np.argsort(values, kind="stable")
-    rank = np.empty(len(order), np.int64)
-    rank[order] = np.arange(len(order))
-    return values[order], rank[enc.indices.to_numpy(zero_copy_only=False)]
-
-
-def _basket_codes(col: pa.ChunkedArray) -> tuple[np.ndarray, int]:
-    """A code per row for its basket, and the number of codes.
-
-    Baskets are not ranked (their order changes no itemset), so integer ids
-    over a compact range are used as they are, and any other id by its
-    dictionary index: no id is turned into text nor sorted.
-    """
-    if pa.types.is_integer(col.type) and col.null_count == 0 and len(col):
-        v = col.to_numpy().astype(np.int64, copy=False)
-        lo, hi = int(v.min()), int(v.max())
-        if hi - lo <= 4 * len(v) + 1024:
-            return v - lo, hi - lo + 1
-    enc = pc.dictionary_encode(col).combine_chunks()
-    return enc.indices.to_numpy(zero_copy_only=False).astype(np.int64), len(enc.dictionary)
-
-
 def _no_baskets(what: str) -> DataContractError:
     return DataContractError(
         f"No basket to mine in {what}: every basket is empty (or there are none).",
         hint="Check the data: baskets need at least one item (and, from a workspace, "
         "sale orders with merchandise lines up to as_of).",
     )
-
-
-def _encode(pairs: pa.Table, what: str, names: pa.Table | None = None) -> Baskets:
-    """Integer-code a table (basket_id, item) of non-null basket/item pairs (plain transactions).
-
-    Items get codes in item-id order; repeated items in a basket count once.
-    All in Arrow and numpy (measured ~8x faster here than a DuckDB GROUP BY
-    with list aggregation).  A workspace's baskets are coded in DuckDB
-    instead (:func:`_ws_build`).  ``names`` is a
-    table (item, name) with one catalogue name per item (items it does not
-    name, or names NULL, are named by their id): names are looked up per
-    item, never carried per line.
-    """
-    if pairs.num_rows == 0:
-        raise _no_baskets(what)
-    item_ids, item_rows = _dense(pairs["item"])
-    item_ids = item_ids.astype(object)
-    item = item_rows
-    bid, _ = _basket_codes(pairs["basket_id"])
-    item, offsets, _ = _pack(bid, item, len(item_ids))
-    return Baskets(item, offsets, item_ids, _item_names(item_ids, names))
-
-
-def _pack(key_b: np.ndarray, item: np.ndarray, n_items: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(item codes, offsets, key of each basket) from a basket key and an item code per line.
-
-    Baskets come out in key order, items sorted within a basket, an item twice in a basket once.
-    """
-    key_b = key_b.astype(np.int64, copy=False)
-    # The item in the low bits of one int64 key: splitting it back needs no division, and
-    # with 32 bits each (little-endian) the two halves are int32 views, not new arrays.
-    halves = sys.byteorder == "little" and int(key_b.max()) < 2**31 and n_items < 2**31
-    shift = 32 if halves else max(1, (n_items - 1).bit_length())
-    key = key_b << shift
-    key |= item
-    if not (key[1:] >= key[:-1]).all():  # often already in order: then no sort
-        key.sort()  # by (basket key, item)
-    new = key[1:] != key[:-1]
-    if not new.all():
-        key = key[np.r_[True, new]]  # an item twice in a basket counts once
-    if halves:
-        words = key.view(np.int32)
-        item, key_b = words[0::2], words[1::2]
-    else:
-        key_b, item = key >> shift, key & ((1 << shift) - 1)
-    starts = np.r_[0, np.flatnonzero(key_b[1:] != key_b[:-1]) + 1]
-    offsets = np.append(starts, len(item)).astype(np.int64)
-    return np.ascontiguousarray(item, np.int32), offsets, key_b[starts].astype(np.int64)
 
 
 def _item_names(item_ids: np.ndarray, names: pa.Table | None) -> np.ndarray:
@@ -243,53 +156,6 @@ def _item_names(item_ids: np.ndarray, names: pa.Table | None) -> np.ndarray:
     out[pos.to_numpy(zero_copy_only=False)[found].astype(np.int64)] = (
         names["name"].cast(pa.string()).to_numpy(zero_copy_only=False)[found])
     return out
-
-
-def baskets_from_transactions(transactions, *, names: Mapping | None = None) -> Baskets:
-    """Baskets from plain transactions, so any data (e.g. Groceries) can be mined without a workspace.
-
-    ``transactions`` is a list of lists of items, or a DuckDB relation with
-    columns ``basket_id`` and ``item`` (one row per item in a basket).
-    Items are identified by their text (``str(item)``); repeated items in a
-    basket count once; empty baskets are ignored (they are not counted in the
-    support's denominator).  ``names`` optionally maps item -> display name.
-    """
-    if isinstance(transactions, duckdb.DuckDBPyRelation):
-        cols = list(transactions.columns)
-        from ..schema import check_columns
-
-        check_columns("transactions", cols, ["basket_id", "item"], source="the relation given")
-        pairs = transactions.select("basket_id, item").to_arrow_table()
-    else:
-        if isinstance(transactions, (str, bytes)) or not hasattr(transactions, "__iter__"):
-            raise DataContractError(
-                f"transactions must be a list of lists of items or a DuckDB relation "
-                f"(basket_id, item); got {type(transactions).__name__}."
-            )
-        lists = []
-        for t in transactions:
-            if isinstance(t, (str, bytes)) or not hasattr(t, "__iter__"):
-                raise DataContractError(
-                    f"Each transaction must be a list of items; got {t!r}.",
-                    hint="Wrap a single item in a list: [['milk'], ['bread', 'milk']].",
-                )
-            lists.append([None if x is None else str(x) for x in t])
-        arr = pa.array(lists, type=pa.list_(pa.string()))
-        lengths = pc.list_value_length(arr).to_numpy(zero_copy_only=False)
-        pairs = pa.table({
-            "basket_id": np.repeat(np.arange(len(lists), dtype=np.int64), lengths),
-            "item": arr.flatten(),
-        })
-    if pairs["basket_id"].null_count or pairs["item"].null_count:
-        pairs = pairs.filter(pc.and_(pc.is_valid(pairs["basket_id"]), pc.is_valid(pairs["item"])))
-    catalogue = None
-    if names:
-        by_text: dict[str, str] = {}
-        for k, v in names.items():  # the catalogue, not the lines; the first key of a given text wins
-            by_text.setdefault(str(k), str(v))
-        catalogue = pa.table({"item": pa.array(list(by_text), pa.string()),
-                              "name": pa.array(list(by_text.values()), pa.string())})
-    return _encode(pairs, "the transactions given", catalogue)
 
 
 _WS_PAIRS = """
@@ -313,8 +179,8 @@ def baskets_from_workspace(ws, *, as_of, unit: str | None = None, config=None) -
     unit = check_param("unit", setting("unit", unit, config))
     basket = "o.order_id" if unit == "order" else "o.customer_id"
     extra = "" if unit == "order" else "AND o.customer_id IS NOT NULL"
-    sql = _WS_PAIRS.format(grp="NULL", basket=basket, seg_join="", extra=extra)
-    return _ws_build(ws, sql, [as_of], f"the workspace up to as_of={as_of}")
+    sql = _WS_ORDERS.format(grp="NULL", basket=basket, seg_join="", extra=extra)
+    return _ws_build(ws, sql, [as_of], f"the workspace up to as_of={as_of}", by_row=unit == "order")
 
 
 # the smallest name of each product (products holds one row per product; byte order, as Python's)
@@ -324,47 +190,63 @@ FROM products WHERE product_id IS NOT NULL AND name IS NOT NULL GROUP BY ALL
 """
 
 
-# Codes made in DuckDB, so one int64 a line comes to Python (no string per line): items ranked by id (byte
-# order, as Python sorts str), baskets numbered in (group, basket id) order, the two in one key (basket code
-# in the high 32 bits).  One pass over the lines finds items and baskets (grouping sets; with each basket's
-# line count, so Python sizes its buffer once), a second streams the keys in chunks into that buffer.
-_LINES = ("SELECT grp, basket_id, CAST(item AS VARCHAR) AS item FROM ({sql}) "
-          "WHERE item IS NOT NULL AND basket_id IS NOT NULL")
+# The orders whose merchandise lines make the baskets: one row per (group, basket id, order).
+_WS_ORDERS = """
+SELECT {grp} AS grp, {basket} AS basket_id, o.order_id, o.rowid AS row_id
+FROM orders o
+{seg_join}
+WHERE o.kind = 'sale' AND o.ordered_at <= CAST(? AS TIMESTAMP)
+  {extra}
+"""
+
+
+# Codes made in DuckDB from the small tables, so one pass over the lines hands Python one int64 a line
+# (basket code << 32 | item code) and no string per line: baskets numbered in (group, basket id) order over
+# the orders, or, one basket per order, by the order's row (no sort of the ids; an order without a merchandise
+# line, or a row number no order asked for, is an empty basket, dropped in numpy), items ranked by
+# id (byte order, as Python sorts str) over the catalogue (a product in no basket drops out in numpy; a line
+# whose product is not in `products` comes as -1, then its id joins the items and the pass runs again).
 _CODE_SQL = (
-    "CREATE OR REPLACE TEMP TABLE {t} AS SELECT grp, basket_id, item, grouping(grp, basket_id) AS level, "
-    "count(*) AS n FROM ({lines}) GROUP BY GROUPING SETS ((grp, basket_id), (item))",
-    "CREATE OR REPLACE TEMP TABLE {t}_items AS SELECT item, "
-    "CAST(row_number() OVER (ORDER BY item) - 1 AS INTEGER) AS code FROM {t} WHERE level = 3",
-    "CREATE OR REPLACE TEMP TABLE {t}_baskets AS SELECT grp, basket_id, n, "
-    "CAST(row_number() OVER (ORDER BY grp, basket_id) - 1 AS INTEGER) AS code FROM {t} WHERE level = 0",
+    "CREATE OR REPLACE TEMP TABLE {t}_orders AS SELECT order_id, grp, {code} AS code "
+    "FROM ({orders}) WHERE basket_id IS NOT NULL AND order_id IS NOT NULL",
+    "CREATE OR REPLACE TEMP TABLE {t}_items AS SELECT item, bool_or(merch) AS merch, "
+    "CAST(row_number() OVER (ORDER BY item) - 1 AS INTEGER) AS code FROM ("
+    "SELECT CAST(product_id AS VARCHAR) AS item, coalesce(is_merchandise, TRUE) AS merch FROM products "
+    "UNION ALL SELECT item, TRUE FROM {t}_extra) WHERE item IS NOT NULL GROUP BY item",
 )
-_CODES = ("SELECT (CAST(b.code AS BIGINT) << 32) | i.code AS k FROM ({lines}) p "
-          "JOIN {t}_baskets b ON b.basket_id = p.basket_id AND b.grp IS NOT DISTINCT FROM p.grp "
-          "JOIN {t}_items i ON i.item = p.item")
-# the optimizers that would reorder the codes' joins (see _ws_build); the lines query lists the big table first
+_CODES = ("SELECT coalesce((CAST(b.code - {lo} AS BIGINT) << 32) | i.code, -1) AS k FROM order_lines ol "
+          "JOIN {t}_orders b ON b.order_id = ol.order_id "
+          "LEFT JOIN {t}_items i ON i.item = ol.product_id "
+          "WHERE ol.product_id IS NOT NULL AND i.merch IS NOT FALSE")
+_MISSING = ("INSERT INTO {t}_extra SELECT DISTINCT CAST(ol.product_id AS VARCHAR) FROM order_lines ol "
+            "JOIN {t}_orders b ON b.order_id = ol.order_id ANTI JOIN {t}_items i ON i.item = ol.product_id "
+            "WHERE ol.product_id IS NOT NULL")
+# the optimizers that would reorder the codes' joins (see _ws_build); the query lists the big table first
 _AS_WRITTEN = "join_order,build_side_probe_side"
+_RANKED = "CAST(dense_rank() OVER (ORDER BY grp, basket_id) - 1 AS BIGINT)"
 # rows of one chunk: the keys are streamed from DuckDB and packed this many at a time
 CHUNK_ROWS = 1 << 22
 
 
 def _fill(batches, n: int) -> np.ndarray:
-    """The ``n`` int64 keys of a stream of one-column Arrow batches, in one buffer (no list of chunks)."""
+    """The int64 keys of a stream of one-column Arrow batches, in one buffer of ``n`` (grown if short)."""
     key = np.empty(n, np.int64)
     at = 0
     for batch in batches:
         a = batch.column(0).to_numpy()
+        if at + len(a) > len(key):  # an order in two groups: its lines come twice
+            grown = np.empty(max(2 * len(key), at + len(a)), np.int64)
+            grown[:at] = key[:at]
+            key = grown
         key[at:at + len(a)] = a
         at += len(a)
-    if at != n:  # pragma: no cover - the count and the stream come from the same tables
-        raise RuntimeError(f"expected {n} basket lines from DuckDB, got {at}")
-    return key
+    return key[:at]
 
 
 def _pack_keys(key: np.ndarray, n_baskets: int, chunk: int = CHUNK_ROWS) -> tuple[np.ndarray, np.ndarray]:
-    """(item codes, offsets) from keys ``basket << 32 | item`` (sorted here, in place), every basket code
-    0..n_baskets-1 present: an item twice in a basket once.  Packed ``chunk`` keys at a time, so memory is the
-    keys, the codes and one chunk's masks."""
-    key.sort()
+    """(item codes, offsets) from sorted keys ``basket << 32 | item``, every basket code in 0..n_baskets-1
+    (a basket code without a key: an empty basket): an item twice in a basket once.  Packed ``chunk`` keys at a
+    time, so memory is the keys, the codes and one chunk's masks."""
     codes = np.empty(len(key), np.int32)
     sizes = np.zeros(n_baskets, np.int64)
     at, prev = 0, -1
@@ -385,45 +267,77 @@ def _pack_keys(key: np.ndarray, n_baskets: int, chunk: int = CHUNK_ROWS) -> tupl
     return codes, offsets
 
 
-def _ws_build(ws, sql: str, params: list, what: str, *, allow_empty: bool = False) -> Baskets:
-    """Baskets of the workspace query ``sql`` (grp, basket_id, item, name): coded in DuckDB, packed in numpy.
+def _drop_unused(codes: np.ndarray, offsets: np.ndarray, item_ids: np.ndarray, group_ends: np.ndarray):
+    """(codes, offsets, item ids, baskets of each item, group offsets, kept groups) without the empty baskets
+    and the items in no basket; codes renumbered in place (their order kept), ``group_ends`` (each group's last
+    basket code + 1) counted again over the baskets kept, a group left without a basket dropped."""
+    sizes = np.diff(offsets)
+    nonempty = sizes > 0
+    if not nonempty.all():
+        offsets = np.zeros(int(nonempty.sum()) + 1, np.int64)
+        np.cumsum(sizes[nonempty], out=offsets[1:])
+    counts = np.bincount(codes, minlength=len(item_ids)).astype(np.int64)
+    present = counts > 0
+    if not present.all():
+        lut = (np.cumsum(present) - 1).astype(np.int32)
+        np.take(lut, codes, out=codes)
+        item_ids, counts = item_ids[present], counts[present]
+    kept_before = np.r_[0, np.cumsum(nonempty)]
+    gofs = kept_before[np.r_[0, group_ends]]
+    has = np.diff(gofs) > 0
+    return codes, offsets, item_ids, counts, np.r_[0, gofs[1:][has]], has
 
-    No basket is an error unless ``allow_empty`` (then no basket, no item)."""
-    # Items and baskets go to temp tables by execute(); the codes are read by a relation's Arrow reader (it
-    # streams, where an execute() result's reader copies every row first), after the finished results above.
-    t = "_shopseg_basket_pairs"
+
+def _ws_build(ws, orders: str, params: list, what: str, *, allow_empty: bool = False,
+              by_row: bool = False) -> Baskets:
+    """Baskets of the merchandise lines of the workspace's orders ``orders`` (a query of grp, basket_id,
+    order_id, and row_id with ``by_row``): coded in DuckDB, packed in numpy.  Baskets in (grp, basket_id)
+    order, or with ``by_row`` (one basket per order, no group) in row_id order.  No basket is an error unless
+    ``allow_empty`` (then no basket, no item)."""
+    # The small tables by execute(); the keys are read by a relation's Arrow reader (it streams, where an
+    # execute() result's reader copies every row first), after the finished results above.
+    t = "_shopseg_basket"
     con = ws.con
-    lines = _LINES.format(sql=sql)
     try:
-        for q in _CODE_SQL:
-            con.execute(q.format(t=t, lines=lines), params if "{lines}" in q else [])
-        n_baskets, n_lines = con.execute(f"SELECT count(*), coalesce(sum(n), 0) FROM {t}_baskets").fetchall()[0]
-        if n_baskets == 0:
-            if allow_empty:
-                empty = np.zeros(0, object)
-                return Baskets(np.zeros(0, np.int32), np.zeros(1, np.int64), empty, empty)
-            raise _no_baskets(what)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {t}_extra (item VARCHAR)")
+        con.execute(_CODE_SQL[0].format(t=t, orders=orders, code="row_id" if by_row else _RANKED), params)
+        # codes from lo (row numbers of a few new orders start high): n_codes baskets, the empty ones dropped later
+        lo, n_codes, n_lines = con.execute(f"SELECT coalesce(min(code), 0), coalesce(max(code) - min(code) + 1, 0), "
+                                           f"(SELECT count(*) FROM order_lines) FROM {t}_orders").fetchall()[0]
+        groups = con.execute(f"SELECT grp, max(code) + 1 - ? FROM {t}_orders WHERE grp IS NOT NULL "
+                             "GROUP BY grp ORDER BY grp", [lo]).fetchall()
+        for _ in range(2):  # twice when a line's product is not in `products`
+            con.execute(_CODE_SQL[1].format(t=t))
+            # The joins as written: the lines probe, the small tables are built (DuckDB may otherwise build
+            # its hash table on the lines, ~65 bytes a line, where the stream needs a chunk).
+            with duckdb_settings(con, {"disabled_optimizers": _AS_WRITTEN}):
+                reader = con.sql(_CODES.format(t=t, lo=int(lo))).to_arrow_reader(CHUNK_ROWS)
+                key = _fill(reader, int(n_lines))
+                del reader
+            key.sort()
+            if not len(key) or key[0] >= 0:
+                break
+            key = np.zeros(0, np.int64)  # the buffer goes before the second pass fills another
+            con.execute(_MISSING.format(t=t))
         item_ids = con.sql(f"SELECT item FROM {t}_items ORDER BY code").to_arrow_table()["item"]
         item_ids = item_ids.to_numpy(zero_copy_only=False).astype(object)
-        groups = con.sql(f"SELECT grp, count(*) AS n FROM {t}_baskets WHERE grp IS NOT NULL "
-                         "GROUP BY grp ORDER BY grp").fetchall()
         names = con.sql(_PRODUCT_NAMES_SQL).to_arrow_table()
-        # The joins as written: the lines probe, the small tables are built.  DuckDB underestimates the
-        # lines (a join of joins) and would otherwise build its hash table on them: ~65 bytes a line
-        # (350 MB at x10) where the stream needs a chunk.
-        with duckdb_settings(con, {"disabled_optimizers": _AS_WRITTEN}):
-            reader = con.sql(_CODES.format(t=t, lines=lines), params=params).to_arrow_reader(CHUNK_ROWS)
-            key = _fill(reader, int(n_lines))
-            del reader
     finally:
         con.execute("SELECT 1").fetchall()  # the reader's result, if an error left it open
-        for suffix in ("", "_items", "_baskets"):
+        for suffix in ("_extra", "_orders", "_items"):
             con.execute(f"DROP TABLE IF EXISTS {t}{suffix}")
-    codes, offsets = _pack_keys(key, int(n_baskets))
+    if not len(key):
+        if allow_empty:
+            empty = np.zeros(0, object)
+            return Baskets(np.zeros(0, np.int32), np.zeros(1, np.int64), empty, empty)
+        raise _no_baskets(what)
+    codes, offsets = _pack_keys(key, int(n_codes))
     del key
-    gofs = np.r_[0, np.cumsum([n for _, n in groups])].astype(np.int64) if groups else None
-    return Baskets(codes, offsets, item_ids, _item_names(item_ids, names),
-                   tuple(str(g) for g, _ in groups), gofs)
+    ends = np.array([int(n) for _, n in groups], np.int64)
+    codes, offsets, item_ids, counts, gofs, has = _drop_unused(codes, offsets, item_ids, ends)
+    kept = tuple(str(g) for (g, _), h in zip(groups, has) if h)
+    return Baskets(codes, offsets, item_ids, _item_names(item_ids, names), kept, gofs if groups else None,
+                   counts)
 
 
 def segment_baskets(ws, *, scheme: str, as_of, unit: str, segment_run_id: int | None) -> tuple[Baskets, int]:
@@ -445,7 +359,7 @@ def segment_baskets(ws, *, scheme: str, as_of, unit: str, segment_run_id: int | 
                 f"{', '.join(known) if known else '(none)'}."
             )
     basket = "o.order_id" if unit == "order" else "o.customer_id"
-    sql = _WS_PAIRS.format(
+    sql = _WS_ORDERS.format(
         grp="s.segment",
         basket=basket,
         seg_join="JOIN segments s ON s.customer_id = o.customer_id AND s.scheme = ? AND s.run_id = ?",

@@ -27,6 +27,15 @@ from ._count import _candidate_items, _numpy_level, _restrict, _Tracts
 _SEED = 20240613  # fixed: the hash only has to be the same within one call
 
 
+@dataclass(frozen=True)
+class Known:
+    """Itemsets (padded code rows) with their counts, holding every set in at least ``min_count`` baskets."""
+
+    sets: np.ndarray
+    counts: np.ndarray
+    min_count: int
+
+
 @dataclass
 class Itemsets:
     """Frequent itemsets as arrays.
@@ -46,6 +55,9 @@ class Itemsets:
     # every pair of frequent items' count (frequent or not) when the pairs were counted in numpy:
     # {"items": codes, "counts": f x f, upper triangle}; what an update needs (_update.py)
     pair_counts: dict | None = field(default=None, repr=False)
+    # the sets and counts a later update starts from (_update.py): every set in at least known.min_count
+    # baskets, with its count; set by an update (a mining's are the itemsets themselves, or those mined lower)
+    known: "Known | None" = field(default=None, repr=False)
 
     @property
     def pad(self) -> int:
@@ -90,6 +102,13 @@ class Itemsets:
             table = {tuple(r): i for i, r in enumerate(self.sets.tolist())}
             idx[bad] = [table.get(tuple(r), -1) for r in rows[bad].tolist()]
         return idx
+
+    def at_least(self, mc: int) -> "Itemsets":
+        """The itemsets in at least ``mc`` baskets, in the same order: what a mining at that count finds."""
+        keep = self.counts >= mc
+        width = int(self.sizes[keep].max(initial=1))
+        return Itemsets(np.ascontiguousarray(self.sets[keep, :width]), self.sizes[keep], self.counts[keep],
+                        self.n_baskets, mc, self.baskets, self.pair_counts)
 
     def item_lists(self, rows: np.ndarray, *, names: bool = False):
         """Arrow list array of item ids (or names) of padded code rows."""

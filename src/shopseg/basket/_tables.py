@@ -11,11 +11,11 @@ import pyarrow as pa
 from ..config import load_config
 from ..errors import ConfigError
 from ..progress import track
-from ._baskets import (Baskets, baskets_from_transactions, baskets_from_workspace, check_param,
-                       segment_baskets, setting)
+from ._baskets import Baskets, baskets_from_workspace, check_param, min_count, segment_baskets, setting
 from ._count import count_itemsets
-from ._update import store_baskets
-from ._mine import Itemsets, Rules, build_rules, mine_itemsets, select_rules
+from ._transactions import baskets_from_transactions
+from ._update import mine_for_store, store_baskets
+from ._mine import Itemsets, Known, Rules, build_rules, mine_itemsets, select_rules
 
 ITEMSET_COLUMNS = ("scope", "items", "item_names", "length", "support", "count")
 RULE_COLUMNS = ("scope", "antecedent", "consequent", "antecedent_names", "consequent_name", "length",
@@ -250,9 +250,13 @@ def mine_baskets(ws, run_id: int, *, as_of, config=None, schemes=None,
     p = _Params(config)
     schemes = setting("segment_schemes", schemes, config)
     shop = baskets_from_workspace(ws, as_of=as_of, unit=p.unit)
-    its = p.itemsets(shop)
-    if p.unit == "order" and hasattr(config, "hash"):  # kept for an incremental run's update (_update.py)
-        store_baskets(ws, run_id, shop, as_of=as_of, config_hash=config.hash, pairs=its.pair_counts)
+    keep = p.unit == "order" and hasattr(config, "hash")  # kept for an incremental run's update (_update.py)
+    known = mine_for_store(p, shop) if keep else None
+    its = known.at_least(min_count(p.min_support, shop.n_baskets)) if known is not None else p.itemsets(shop)
+    if keep:
+        mined = known if known is not None else its
+        store_baskets(ws, run_id, shop, Known(mined.sets, mined.counts, mined.min_count), as_of=as_of,
+                      config_hash=config.hash, pairs=mined.pair_counts)
     rules = build_rules(its)
     idx = select_rules(rules, min_confidence=p.min_confidence, min_lift=p.min_lift,
                        prune_redundant=p.prune_redundant)

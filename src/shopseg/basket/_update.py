@@ -1,14 +1,16 @@
 """Frequent itemsets updated with new baskets instead of mined again: FUP (Cheung, Han, Ng & Wong 1996).
 
 A run that mines the whole shop (unit ``order``) stores its baskets (:func:`store_baskets`: item codes,
-offsets and item ids, in the model store as ``baskets``, with the as_of and the last ingest they saw).  A later
-run that only adds baskets (``shopseg run --incremental``) then updates the stored counts:
+offsets and item ids, in the model store as ``baskets``, with the as_of and the last ingest they saw) and every
+itemset in at least ``sets_from`` of them with its count: the stage mines 5 % under min_support
+(:func:`mine_for_store`; pre-large itemsets, Hong, Wang & Tao 2001).  A later run that only adds baskets
+(``shopseg run --incremental``) then updates the stored counts:
 
-- an itemset frequent in the old baskets keeps its count, plus its count in the new baskets;
-- an itemset not frequent in the old baskets (count <= ``mc_old - 1``) can only reach the new threshold
-  ``mc`` (min_support of all baskets, arules' rounding) with at least ``mc - mc_old + 1`` new baskets: it is
-  frequent in the increment at (about) the same relative threshold, so only such candidates are counted over
-  the old baskets;
+- a stored itemset keeps its count, plus its count in the new baskets;
+- an itemset not stored (count <= ``sets_from - 1``) can only reach the new threshold ``mc`` (min_support of all
+  baskets, arules' rounding) with at least ``mc - sets_from + 1`` new baskets, so only such candidates are
+  counted over the old baskets (none or a few for a day of orders; with only the frequent sets stored,
+  ``sets_from = mc_old``, they are many);
 - candidates are generated level by level from the new frequent sets (Apriori's join, every subset
   frequent), so a set whose subsets are not all frequent is never counted.
 
@@ -23,9 +25,9 @@ import io
 
 import numpy as np
 
-from ._baskets import _PRODUCT_NAMES_SQL, _WS_PAIRS, Baskets, _item_names, _ws_build, min_count
+from ._baskets import _PRODUCT_NAMES_SQL, _WS_ORDERS, Baskets, _item_names, _ws_build, min_count
 from ._count import apriori_gen, cooccurrence, count_itemsets
-from ._mine import Itemsets, sorted_itemsets
+from ._mine import Itemsets, Known, sorted_itemsets
 
 STORE_NAME = "baskets"
 # An increment of more than this share of the stored baskets is mined in full (the update's work grows with
@@ -70,26 +72,32 @@ def concat(old: Baskets, new: Baskets) -> Baskets:
 
 def update_itemsets(old_sets: np.ndarray, old_counts: np.ndarray, old: Baskets, new: Baskets, *,
                     min_support: float, max_len: int, max_itemsets: int,
-                    old_pairs: dict | None = None) -> tuple[Itemsets, int]:
+                    old_pairs: dict | None = None, complete_from: int | None = None) -> tuple[Itemsets, int]:
     """Every itemset of 1..max_len items in at least ``min_support`` of old + new baskets, with its count.
 
-    ``old_sets`` / ``old_counts``: all the frequent itemsets of ``old`` at ``min_support`` (padded code rows,
-    pad = ``old.n_items``, as :class:`Itemsets` holds them), ``old`` and ``new`` coded alike (:func:`align`).
-    ``old_pairs``: every pair's count over ``old`` among some items (``{"items": codes, "counts": f x f}``, as
-    a mining keeps them in :attr:`Itemsets.pair_counts`): a pair of them is looked up, not counted; the result
-    keeps them, plus the new baskets' pairs.  Also returns how many candidates were counted over the old
-    baskets.  Raises :class:`CannotUpdate` where a full mining is the better way (:data:`FALLBACK`).
+    ``old_sets`` / ``old_counts``: every itemset of ``old`` in at least ``complete_from`` baskets (default: the
+    frequent ones at ``min_support``), padded code rows (pad = ``old.n_items``, as :class:`Itemsets` holds
+    them), ``old`` and ``new`` coded alike (:func:`align`).  The lower ``complete_from``, the fewer sets need
+    counting over the old baskets: a set not given was in at most ``complete_from - 1`` old baskets, so it can
+    only reach the least count with ``mc - complete_from + 1`` new ones (pre-large itemsets, Hong, Wang & Tao
+    2001).  ``old_pairs``: every pair's count over ``old`` among some items (``{"items": codes, "counts":
+    f x f}``, as a mining keeps them in :attr:`Itemsets.pair_counts`): a pair of them is looked up, not counted;
+    the result keeps them, plus the new baskets' pairs.  The result's :attr:`Itemsets.known` holds every set
+    given or counted whose count over old + new is at least its ``min_count`` (the least count, or lower when
+    the new baskets leave room), for the next update.  Also returns how many candidates were counted over the
+    old baskets.  Raises :class:`CannotUpdate` where a full mining is the better way (:data:`FALLBACK`).
     """
     pad, n_old = old.n_items, old.n_baskets
     n = n_old + new.n_baskets
     mc_old, mc = min_count(min_support, n_old), min_count(min_support, n)
-    at_least_new = max(1, mc - mc_old + 1)  # new baskets an itemset infrequent before needs
+    floor = mc_old if complete_from is None else int(complete_from)  # every set in >= floor old baskets is given
+    at_least_new = max(1, mc - floor + 1)  # new baskets a set not given needs
     width = old_sets.shape[1] if len(old_sets) else 1
     old_sets = np.sort(old_sets, axis=1)  # ascending rows, pad last (as the join writes them)
     known = Itemsets(old_sets.astype(np.int32), (old_sets != pad).sum(axis=1).astype(np.int32),
-                     np.asarray(old_counts, np.int64), n_old, mc_old, old)
+                     np.asarray(old_counts, np.int64), n_old, floor, old)
     counted_old = 0
-    # size 1: a stored item's count plus its new baskets; any other item counted over the old baskets
+    # size 1: a given item's count plus its new baskets; any other item counted over the old baskets
     new_items = new.item_counts()
     total = np.full(pad, -1, np.int64)
     ones = np.flatnonzero(known.sizes == 1)
@@ -98,12 +106,18 @@ def update_itemsets(old_sets: np.ndarray, old_counts: np.ndarray, old: Baskets, 
     if need.any():
         total[need] = old.item_counts()[need] + new_items[need]
         counted_old += int(need.sum())
+    # what the next update may start from: every set in >= keep_from baskets (a set not given and not counted
+    # was in at most floor - 1 old baskets and no more new ones than the most bought item's)
+    keep_from = min(mc, floor + int(new_items.max(initial=0)))
+    counted = np.flatnonzero(total >= keep_from).astype(np.int32)
+    carry = [(counted[:, None], total[counted])]
     level = np.flatnonzero(total >= mc).astype(np.int32)[:, None]
     level_new = new_items[level[:, 0]]
     sets, counts = ([level], [total[level[:, 0]]]) if len(level) else ([], [])
     found = len(level)
+    largest_given = int(known.sizes.max(initial=0))
     for z in range(2, max_len + 1):
-        # the stored sets of this size: their count plus the new baskets'
+        # the given sets of this size: their count plus the new baskets'
         of_z = known.sizes == z
         stored = known.sets[of_z][:, :z] if z <= width else np.zeros((0, z), np.int32)
         stored_counts = known.counts[of_z]
@@ -115,7 +129,7 @@ def update_itemsets(old_sets: np.ndarray, old_counts: np.ndarray, old: Baskets, 
             rows = np.full((len(cand), width), pad, np.int32)
             rows[:, :z] = cand
             cand = cand[known.lookup(rows) < 0]
-        if not len(cand) and not len(stored):
+        if not len(cand) and z > largest_given:
             break
         in_new = count_itemsets(new, np.concatenate([stored, cand]), pad)
         tot = np.concatenate([stored_counts + in_new[:len(stored)], np.full(len(cand), -1, np.int64)])
@@ -128,29 +142,36 @@ def update_itemsets(old_sets: np.ndarray, old_counts: np.ndarray, old: Baskets, 
                 in_old[~looked_up] = count_itemsets(old, cand[need][~looked_up], pad)
             tot[len(stored) + need] = in_old + in_new[len(stored) + need]
             counted_old += int((~looked_up).sum())
+        both = np.concatenate([stored, cand])
+        carry.append((both[tot >= keep_from], tot[tot >= keep_from]))
         keep = tot >= mc
-        level = np.concatenate([stored, cand])[keep]
-        level_new = in_new[keep]
-        if not len(level):
-            break
-        sets.append(level)
-        counts.append(tot[keep])
-        found += len(level)
+        level, level_new = both[keep], in_new[keep]
+        if len(level):
+            sets.append(level)
+            counts.append(tot[keep])
+            found += len(level)
         if found > max_itemsets:
             raise CannotUpdate(FALLBACK[4])
-    w = sets[-1].shape[1] if sets else 1
-    rows = np.full((found, w), pad, np.int32)
-    at = 0
-    for s in sets:
-        rows[at:at + len(s), :s.shape[1]] = s
-        at += len(s)
-    sizes = np.concatenate([np.full(len(s), s.shape[1], np.int32) for s in sets] or [np.zeros(0, np.int32)])
-    counts = np.concatenate(counts).astype(np.int64) if counts else np.zeros(0, np.int64)
-    its = sorted_itemsets(rows, sizes, counts, concat(old, new), n, mc)
+    its = sorted_itemsets(*_padded(sets, counts, pad), concat(old, new), n, mc)
+    its.known = Known(*_padded([c[0] for c in carry], [c[1] for c in carry], pad)[::2], keep_from)
     if old_pairs is not None:  # the same pairs, with the new baskets
         its.pair_counts = {"items": old_pairs["items"],
                            "counts": old_pairs["counts"] + cooccurrence(new, old_pairs["items"])}
     return its, counted_old
+
+
+def _padded(sets: list[np.ndarray], counts: list[np.ndarray], pad: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(padded rows, sizes, counts) of lists of (k, z) code arrays and their counts."""
+    sets = [s for s in sets if len(s)] or [np.zeros((0, 1), np.int32)]
+    w = max(s.shape[1] for s in sets)
+    rows = np.full((sum(len(s) for s in sets), w), pad, np.int32)
+    at = 0
+    for s in sets:
+        rows[at:at + len(s), :s.shape[1]] = s
+        at += len(s)
+    sizes = np.concatenate([np.full(len(s), s.shape[1], np.int32) for s in sets])
+    counts = np.concatenate([np.asarray(c, np.int64) for c in counts] or [np.zeros(0, np.int64)])
+    return rows, sizes, counts
 
 
 def _pairs_known(pairs: np.ndarray, known: dict | None, pad: int) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -172,10 +193,9 @@ def code_rows(item_lists: list[list[str]], item_ids: np.ndarray) -> np.ndarray:
     flat = np.array([x for lst in item_lists for x in lst], dtype=object)
     rows = np.full((len(item_lists), int(sizes.max(initial=1))), len(item_ids), np.int32)
     if len(flat):
-        codes = np.searchsorted(item_ids, flat)
         r = np.repeat(np.arange(len(item_lists)), sizes)
         c = np.arange(len(flat)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
-        rows[r, c] = codes
+        rows[r, c] = np.searchsorted(item_ids, flat)
     return rows
 
 
@@ -188,39 +208,65 @@ def _marks(ws) -> dict:
     return {"last_ingest_id": -1 if last is None else int(last), "forgotten": int(forgotten or 0)}
 
 
-def store_baskets(ws, run_id: int, baskets: Baskets, *, as_of, config_hash: str | None,
+def store_baskets(ws, run_id: int, baskets: Baskets, known: Known, *, as_of, config_hash: str | None,
                   pairs: dict | None = None) -> None:
     """Keep run ``run_id``'s baskets (the whole shop's, one per sale order up to ``as_of``) for a later update,
-    with the counts of every pair of some items when the mining had them (:attr:`Itemsets.pair_counts`: it
-    counted the pairs in numpy, or an update carried them forward).  They are not counted for the store: an
-    X'X over every basket would cost each full run ~1.3 s at Online Retail x10, ~12 s at x100, while an update
-    without them counts only its candidate pairs' items over the stored baskets (:func:`update_itemsets`)."""
+    with ``known``: every itemset in at least ``known.min_count`` of them and its count (:func:`mine_for_store`,
+    or what an update carried forward), and the counts of every pair of some items when the mining had them
+    (:attr:`Itemsets.pair_counts`: it counted the pairs in numpy, or an update carried them forward).  An update
+    reads the sets' counts; the baskets only for a set outside them (:func:`update_itemsets`)."""
     from .. import models
 
     buf = io.BytesIO()
     extra = {} if pairs is None else {"pair_items": pairs["items"].astype(np.int32),
                                       "pair_counts": pairs["counts"].astype(np.int32)}
     # codes in two bytes when the items allow (a shop's catalogue mostly does): half the file and its copies
-    codes = baskets.codes.astype(np.int16) if baskets.n_items <= np.iinfo(np.int16).max else baskets.codes
-    np.savez(buf, codes=codes, offsets=baskets.offsets, item_ids=baskets.item_ids.astype(str), **extra)
+    small = baskets.n_items <= np.iinfo(np.int16).max
+    codes = baskets.codes.astype(np.int16) if small else baskets.codes
+    np.savez(buf, codes=codes, offsets=baskets.offsets, item_ids=baskets.item_ids.astype(str),
+             sets=known.sets.astype(np.int16) if small else known.sets, set_counts=known.counts, **extra)
     del codes
     models.save(ws, STORE_NAME, run_id, {".npz": buf.getvalue()},
-                {"as_of": str(as_of), "n_baskets": baskets.n_baskets, **_marks(ws)}, config_hash=config_hash)
+                {"as_of": str(as_of), "n_baskets": baskets.n_baskets, "sets_from": int(known.min_count),
+                 **_marks(ws)}, config_hash=config_hash)
     for meta in models.entries(ws, STORE_NAME):  # one store is enough: earlier runs' go (25 MB each at x10)
         if int(meta["run_id"]) < int(run_id):
             for suffix in (".npz", models.META):
                 models.path(ws, STORE_NAME, int(meta["run_id"]), suffix).unlink(missing_ok=True)
 
 
-def stored_baskets(ws, run_id: int) -> tuple[Baskets, dict, dict | None]:
-    """The baskets run ``run_id`` stored, their metadata and the pair counts (:func:`store_baskets`)."""
+def stored_baskets(ws, run_id: int) -> tuple[Baskets, dict, dict | None, Known | None]:
+    """The baskets run ``run_id`` stored, their metadata, the pair counts and the known sets
+    (:func:`store_baskets`; None for a store written before they were kept)."""
     from .. import models
 
     meta = models.require(ws, STORE_NAME, run_id)
     with np.load(io.BytesIO(models.read_bytes(ws, STORE_NAME, run_id, ".npz"))) as f:
         ids = f["item_ids"].astype(object)
         pairs = {"items": f["pair_items"], "counts": f["pair_counts"]} if "pair_items" in f.files else None
-        return Baskets(f["codes"].astype(np.int32), f["offsets"], ids, ids), meta, pairs
+        known = (Known(f["sets"].astype(np.int32), f["set_counts"], int(meta["sets_from"]))
+                 if "sets" in f.files and "sets_from" in meta else None)
+        return Baskets(f["codes"].astype(np.int32), f["offsets"], ids, ids), meta, pairs, known
+
+
+# A full run mines its stored sets this much under min_support (pre-large itemsets): a later update then
+# counts over the old baskets only a set in more new baskets than the margin leaves (x10: ~10% more sets,
+# the same mining time).
+STORE_MARGIN = 0.05
+
+
+def mine_for_store(p, baskets: Baskets) -> Itemsets | None:
+    """The itemsets of ``baskets`` in at least (1 - STORE_MARGIN) x ``p.min_support`` of them, for the store
+    (the run's own are :meth:`Itemsets.at_least` its least count); None when there would be more than
+    ``p.max_itemsets`` of them (then the run's itemsets are stored)."""
+    from ..errors import ConfigError
+    from ._mine import mine_itemsets
+
+    try:
+        return mine_itemsets(baskets, min_support=p.min_support * (1 - STORE_MARGIN), max_len=p.max_len,
+                             algorithm=p.algorithm, max_itemsets=p.max_itemsets)
+    except ConfigError:
+        return None
 
 
 def _old_baskets_changed(ws, meta: dict, item_ids: np.ndarray) -> bool:
@@ -251,32 +297,36 @@ def update_baskets(ws, run_id: int, *, as_of, config, base: int) -> dict:
         raise CannotUpdate(FALLBACK[0])
     if config["baskets.segment_schemes"]:
         raise CannotUpdate(FALLBACK[1])
-    old, meta, pairs = stored_baskets(ws, base)
+    old, meta, pairs, known = stored_baskets(ws, base)
     if meta.get("config_hash") != config.hash or meta.get("n_baskets") != old.n_baskets:
         raise CannotUpdate(FALLBACK[0])
+    if known is None:  # a store from before session 11: the run's frequent itemsets, complete from its least count
+        rows = ws.con.execute("SELECT items, count FROM frequent_itemsets WHERE run_id = ? AND scope = 'all'",
+                              [base]).fetchall()
+        known = Known(code_rows([r[0] for r in rows], old.item_ids), np.array([r[1] for r in rows], np.int64),
+                      min_count(p.min_support, old.n_baskets))
     if _old_baskets_changed(ws, meta, old.item_ids):
         raise CannotUpdate(FALLBACK[2])
-    sql = _WS_PAIRS.format(grp="NULL", basket="o.order_id", seg_join="",
+    sql = _WS_ORDERS.format(grp="NULL", basket="o.order_id", seg_join="",
                            extra="AND o.ordered_at > CAST(? AS TIMESTAMP)")
-    new = _ws_build(ws, sql, [as_of, meta["as_of"]], "new baskets", allow_empty=True)
+    new = _ws_build(ws, sql, [as_of, meta["as_of"]], "new baskets", allow_empty=True, by_row=True)
     if new.n_baskets > MAX_NEW_SHARE * old.n_baskets:
         raise CannotUpdate(FALLBACK[3])
     names_tbl = ws.con.sql(_PRODUCT_NAMES_SQL).to_arrow_table()
     ids = np.union1d(old.item_ids, new.item_ids).astype(object)
-    if pairs is not None:  # their codes in the union's coding
-        pairs["items"] = np.searchsorted(ids, old.item_ids[pairs["items"]]).astype(np.int32)
+    to = np.append(np.searchsorted(ids, old.item_ids), len(ids)).astype(np.int32)  # old codes (pad too) -> union's
+    if pairs is not None:
+        pairs["items"] = to[pairs["items"]]
     old, new = align(old, new, _item_names(ids, names_tbl))
-    stored = ws.con.execute("SELECT items, count FROM frequent_itemsets WHERE run_id = ? AND scope = 'all'",
-                            [base]).fetchall()
-    its, counted = update_itemsets(code_rows([r[0] for r in stored], old.item_ids),
-                          np.array([r[1] for r in stored], np.int64), old, new, min_support=p.min_support,
-                          max_len=p.max_len, max_itemsets=p.max_itemsets, old_pairs=pairs)
+    its, counted = update_itemsets(to[known.sets], known.counts, old, new, min_support=p.min_support,
+                                   max_len=p.max_len, max_itemsets=p.max_itemsets, old_pairs=pairs,
+                                   complete_from=known.min_count)
     rules = build_rules(its)
     idx = select_rules(rules, min_confidence=p.min_confidence, min_lift=p.min_lift,
                        prune_redundant=p.prune_redundant)
     out = {"frequent_itemsets": _write(ws, "frequent_itemsets", run_id, itemsets_table(its, "all")),
            "association_rules": _write(ws, "association_rules", run_id, rules_table(rules, idx, "all"))}
-    store_baskets(ws, run_id, its.baskets, as_of=as_of, config_hash=config.hash, pairs=its.pair_counts)
-    out["note"] = (f"counts of run {base}'s {len(stored)} itemsets updated with {new.n_baskets} new baskets "
+    store_baskets(ws, run_id, its.baskets, its.known, as_of=as_of, config_hash=config.hash, pairs=its.pair_counts)
+    out["note"] = (f"counts of run {base}'s {len(known.counts)} itemsets updated with {new.n_baskets} new baskets "
                    f"({its.n_baskets} in all); {counted} new candidates counted over the old baskets")
     return out

@@ -140,6 +140,7 @@ def customer(
 ):
     """Show one customer as of the latest run: segments, interests, churn risk and reasons, lifetime value,
     recommendations and the next action (the API's customer view, in words)."""
+    from ..predict.explain import percent_words, probability_words
     from ..views import customer_view, next_action_words, not_planned, recommendation_words
 
     with _open(create=False, read_only=True) as ws:
@@ -165,14 +166,14 @@ def customer(
         say("  interests   " + "; ".join(f"{i['name']} ({i['lift']:.1f}x the shop)" for i in view["interests"]))
     c = view["churn"]
     if c:
-        say(f"  churn risk  {_fmt(c['probability'], '.0%')} ({c['tier']}, {c['model']})")
+        say(f"  churn risk  {percent_words(c['probability'])} ({c['tier']}, {c['model']})")
         for reason in c["reasons"]:
             say(f"    - {reason}")
     elif view["run_id"] is not None:
         say("  churn risk  not scored (no churn stage in the run, or no sale order before it)")
     if view["clv"]:
         c = view["clv"]
-        say(f"  P(alive)    {_fmt(c['p_alive'], '.2f')}\n  CLV         {_fmt(c['clv'], ',.2f')}\n"
+        say(f"  P(alive)    {probability_words(c['p_alive'])}\n  CLV         {_fmt(c['clv'], ',.2f')}\n"
             f"  next order  {c['expected_next_order_at'] or 'not expected'}")
     if view["recommendations"]:
         say("  recommended")

@@ -121,10 +121,10 @@ class ChurnModel:
         if "_estimator" not in self.__dict__ and "model_string_" not in self.__dict__:
             raise NotFittedError("This ChurnModel is not fitted yet.", hint="Call fit(X, y) first.")
 
-    # A loaded LightGBM model keeps its model string: up to NUMPY_ROWS rows are scored by its trees in numpy
-    # (:mod:`shopseg.predict._trees`: the same raw scores, TreeSHAP to ~1e-14) and LightGBM is imported only for
-    # more rows (its threads win there) or for what else needs the Booster.
-    NUMPY_ROWS = 20_000
+    # A LightGBM model's trees are evaluated in numpy (:mod:`shopseg.predict._trees`: LightGBM's raw scores bit for
+    # bit, its TreeSHAP to ~1e-15), for a few rows and for a whole shop alike (faster than LightGBM's own predict at
+    # 43k and 434k rows: docs/churn.md, "One TreeSHAP path"); a loaded model imports LightGBM only for what else needs
+    # the Booster, and a model whose trees that module does not follow (None) is left to LightGBM.
 
     @property
     def estimator_(self):
@@ -140,15 +140,17 @@ class ChurnModel:
     @estimator_.setter
     def estimator_(self, value) -> None:
         self.__dict__["_estimator"] = value
+        self.__dict__.pop("trees_", None)  # a refit model's trees are read again
 
-    def _trees(self, n_rows: int):
-        """The numpy trees of a loaded LightGBM model for ``n_rows`` rows, or None (LightGBM scores them)."""
-        if n_rows > self.NUMPY_ROWS or "model_string_" not in self.__dict__:
-            return None
+    def _trees(self):
+        """The numpy trees of a LightGBM model, or None (LightGBM scores them)."""
         if "trees_" not in self.__dict__:
             from ._trees import TreeEnsemble
 
-            self.__dict__["trees_"] = TreeEnsemble.from_model_string(self.model_string_)
+            text = self.__dict__.get("model_string_")
+            if text is None:
+                text = self.estimator_.model_to_string()
+            self.__dict__["trees_"] = TreeEnsemble.from_model_string(text)
         return self.__dict__["trees_"]
 
     # -- fitting ---------------------------------------------------------------
@@ -220,7 +222,7 @@ class ChurnModel:
         A = X if isinstance(X, np.ndarray) and X.dtype == float and X.ndim == 2 \
             and X.shape[1] == self.n_features_in_ else self._matrix(X)
         if self.model == "lightgbm":
-            trees = self._trees(len(A))
+            trees = self._trees()
             if trees is not None:
                 return trees.raw_score(A)
             return np.asarray(self.estimator_.predict(A, raw_score=True, **explain.lightgbm_threads(len(A))),
@@ -266,7 +268,7 @@ class ChurnModel:
         self._check_fitted()
         A = self._matrix(X)
         if self.model == "lightgbm":
-            trees = self._trees(len(A))
+            trees = self._trees()
             return explain.tree_shap_lightgbm(self.estimator_, A) if trees is None else trees.contributions(A)
         Z = self._linear_in(A)
         if self.model in ("logistic", "linear_svm"):
@@ -422,11 +424,34 @@ def fit_calibrator(method: str, s: np.ndarray, y: np.ndarray, uncalibrated) -> d
                             hint="Use churn.calibration = 'none' or a longer history.")
     if method == "platt":
         return _platt_fit(s, y)
-    from sklearn.isotonic import IsotonicRegression
-
-    iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(s, y)
+    iso = _isotonic_shrunk(np.asarray(s, dtype=float), np.asarray(y, dtype=float))
     return {"method": "isotonic", "x": [float(v) for v in iso.X_thresholds_],
             "y": [float(v) for v in iso.y_thresholds_]}
+
+
+def _isotonic_shrunk(s: np.ndarray, y: np.ndarray):
+    """Isotonic regression of ``y`` on ``s`` whose blocks never say 0 or 1: each block of the plain fit (k churners
+    of n) gets its Jeffreys estimate (k + 1/2) / (n + 1), and blocks that this puts out of order are pooled by a
+    second isotonic fit weighted by n + 1.
+
+    A block of 186 customers who all churned is evidence of a churn rate near 1, not of certainty: the plain fit
+    said 1.0 and Olist's card "churn risk 100%" for 653 one-time buyers, where the shop's own history shows about
+    1 in 500 of them buying again (docs/churn.md, "Olist: churn risk 100%").
+
+    >>> iso = _isotonic_shrunk(np.arange(12.0), np.array([0] + [1] * 9 + [0, 1], dtype=float))
+    >>> [round(float(v), 4) for v in iso.predict([0.0, 5.0, 11.0])]  # blocks 0/1, 9/10, 1/1: 1/4, 9.5/11, 1.5/2,
+    [0.25, 0.8462, 0.8462]
+    >>> round(11 / 13, 4)  # the last two out of order: pooled (9.5 + 1.5) / (11 + 2)
+    0.8462
+    """
+    from sklearn.isotonic import IsotonicRegression
+
+    plain = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(s, y).predict(s)
+    _, block, n = np.unique(plain, return_inverse=True, return_counts=True)  # a block: one fitted value
+    k = np.bincount(block, weights=y, minlength=len(n))
+    shrunk = (k + 0.5) / (n + 1.0)
+    return IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(
+        s, shrunk[block], sample_weight=((n + 1.0) / n)[block])
 
 
 def _calibrate_apply(c: dict, s: np.ndarray) -> np.ndarray:

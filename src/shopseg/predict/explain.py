@@ -6,8 +6,9 @@ reasons.  Three exact, additive decompositions, chosen by model family:
 
 * gradient-boosted trees (LightGBM): TreeSHAP, exact Shapley values of the
   tree ensemble in log-odds (Lundberg, Erion & Lee 2018, "Consistent
-  Individualized Feature Attribution for Tree Ensembles"), computed by
-  LightGBM itself with ``predict(X, pred_contrib=True)`` (no ``shap``
+  Individualized Feature Attribution for Tree Ensembles"), the values
+  LightGBM's ``predict(X, pred_contrib=True)`` gives, computed from the
+  model's trees in numpy (:mod:`shopseg.predict._trees`; no ``shap``
   package);
 * linear models (logistic regression, linear SVM): ``coef * (z - mean(z))``
   on the model's own transformed, standardised inputs ``z`` (the training mean
@@ -241,13 +242,17 @@ def _fields(template: str) -> set[str]:
 def tree_shap_lightgbm(booster, X: np.ndarray) -> np.ndarray:
     """Exact TreeSHAP of a binary LightGBM booster: (n, p + 1) log-odds, the last column the bias.
 
-    Many rows: computed once per tree and split pattern (:mod:`shopseg.predict._treeshap`); a few rows
-    (a live re-score): LightGBM's ``pred_contrib`` on one thread (starting the OpenMP pool costs ~10 ms
-    per call, 100x the prediction).
+    The booster's trees in numpy (:mod:`shopseg.predict._trees`: the values once per tree and split pattern,
+    looked up per row); LightGBM's own ``pred_contrib`` for trees that module does not follow (categorical
+    splits, more than ``_trees.MAX_SPLITS`` splits).
     """
-    from ._treeshap import tree_shap_by_pattern
+    from ._trees import TreeEnsemble
 
-    return tree_shap_by_pattern(booster, np.asarray(X, dtype=float))
+    X = np.asarray(X, dtype=float)
+    trees = TreeEnsemble.from_model_string(booster.model_to_string())
+    if trees is not None:
+        return trees.contributions(X)
+    return np.asarray(booster.predict(X, pred_contrib=True, **lightgbm_threads(len(X))), dtype=float)
 
 
 def lightgbm_threads(n_rows: int) -> dict:
@@ -420,6 +425,36 @@ DEDUPE_ROWS = 64
 _GONE = ("silent", "churned")
 
 
+def percent_words(p: float | None, missing: str = "n/a") -> str:
+    """A probability as a whole percentage, with one decimal (or "<0.1%" / ">99.9%") where rounding would print
+    0% or 100% for what is neither: Olist's churn of 0.9992 is not "100%", a certainty no model has.
+
+    >>> [percent_words(v) for v in (0.561, 0.9987, 0.99962, 1.0, 0.004, 0.0004, 0.0)]
+    ['56%', '99.9%', '>99.9%', '100%', '0.4%', '<0.1%', '0%']
+    """
+    if p is None or p != p:
+        return missing
+    p = float(p)
+    if 0.0 < p < 1.0 and round(p * 100) in (0, 100):
+        return f"{p:.1%}" if 0.0 < round(p * 1000) < 1000 else ("<0.1%" if p < 0.5 else ">99.9%")
+    return f"{p:.0%}"
+
+
+def probability_words(p: float | None, missing: str = "n/a") -> str:
+    """A probability to two decimals, "<0.01" / ">0.99" where rounding would print 0.00 or 1.00 for what is
+    neither (a one-time buyer's P(alive) of 0.0004 on Olist).
+
+    >>> [probability_words(v) for v in (0.45, 0.0004, 0.996, 0.0, 1.0)]
+    ['0.45', '<0.01', '>0.99', '0.00', '1.00']
+    """
+    if p is None or p != p:
+        return missing
+    p = float(p)
+    if 0.0 < p < 1.0 and round(p * 100) in (0, 100):
+        return "<0.01" if p < 0.5 else ">0.99"
+    return f"{p:.2f}"
+
+
 def status_line(lifecycle: str | None, *, churn_probability: float | None = None, churn_tier: str | None = None,
                 p_alive: float | None = None, p_alive_source: str | None = None, value_tier: str | None = None,
                 value_source: str | None = None, recency_days: float | None = None,
@@ -450,9 +485,9 @@ def status_line(lifecycle: str | None, *, churn_probability: float | None = None
     if recency_days is not None and recency_days == recency_days:
         ev.append(f"no order for {recency_days:.0f} days")
     if churn_probability is not None and churn_probability == churn_probability:
-        ev.append(f"churn risk {churn_probability:.0%}" + (f" ({churn_tier})" if churn_tier else ""))
+        ev.append(f"churn risk {percent_words(churn_probability)}" + (f" ({churn_tier})" if churn_tier else ""))
     if p_alive is not None and p_alive == p_alive:
-        ev.append(f"P(alive) {p_alive:.2f}" + (f" ({p_alive_source})" if p_alive_source else ""))
+        ev.append(f"P(alive) {probability_words(p_alive)}" + (f" ({p_alive_source})" if p_alive_source else ""))
     if value_tier:
         ev.append(f"value tier {value_tier}" + (f" (CLV from {value_source})" if value_source else ""))
     out = f"{stage.capitalize()}: " + ("; ".join(ev) if ev else "no prediction for this customer") + "."
