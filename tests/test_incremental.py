@@ -351,7 +351,7 @@ def _fixture_with_edge_cases(tmp_path):
 def test_features_carry_the_untouched_base_rows_moved_by_the_date_and_equal_the_batch(tmp_path):
     from shopseg.config import load_config
     from shopseg.features import customer_features
-    from shopseg.features_refresh import refresh_features
+    from shopseg.features_refresh import features_of, refresh_features
 
     ws = _fixture_with_edge_cases(tmp_path)
     try:
@@ -359,9 +359,14 @@ def test_features_carry_the_untouched_base_rows_moved_by_the_date_and_equal_the_
         customer_features(ws, base_at, 1, config=cfg)
         ws.con.execute("INSERT INTO customers (customer_id, signed_up_at) VALUES ('x4', NULL)")  # came after run 1
         touched = touched_customers(ws, base_at, at)
-        got, how = refresh_features(ws, at, 2, 1, base_at, cfg, None, touched)
+        columns, how = refresh_features(ws, at, 2, 1, base_at, cfg, None, touched)
         full = customer_features(ws, at, 3, config=cfg)
+        assert columns == list(full.columns)
+        got = features_of(ws, 2, columns, full["customer_id"].tolist())
         pd.testing.assert_frame_equal(got, full)
+        # a few customers' rows read back: the same rows, in customer order
+        some = features_of(ws, 2, columns, ["x3", "c02", "nobody"])
+        pd.testing.assert_frame_equal(some, full[full["customer_id"].isin(["c02", "x3"])].reset_index(drop=True))
         stored = ws.df("SELECT * EXCLUDE (run_id) FROM customer_features WHERE run_id = 2 ORDER BY customer_id")
         pd.testing.assert_frame_equal(stored, full.reset_index(drop=True), check_dtype=False)
         # x3's order is dated exactly at the base as_of: run 1 did not read it (strictly before), so it is touched
@@ -384,15 +389,16 @@ def test_features_fall_back_to_the_batch_sql_when_the_base_rows_cannot_be_carrie
     """Top categories that changed between the dates, or a base run without features: all computed, and why."""
     from shopseg.config import load_config
     from shopseg.features import customer_features
-    from shopseg.features_refresh import refresh_features
+    from shopseg.features_refresh import features_of, refresh_features
 
     ws = _fixture_with_edge_cases(tmp_path)
     try:
         cfg, at = load_config(), datetime(2024, 7, 1)
         customer_features(ws, datetime(2024, 5, 2), 1, config=cfg)  # top categories then: not those of July
-        got, how = refresh_features(ws, at, 2, 1, datetime(2024, 5, 2), cfg, None, [])
+        columns, how = refresh_features(ws, at, 2, 1, datetime(2024, 5, 2), cfg, None, [])
         assert how["mode"] == "full" and "top categories" in how["why"] and how["carried"] == 0
-        pd.testing.assert_frame_equal(got, customer_features(ws, at, config=cfg))
+        full = customer_features(ws, at, config=cfg)
+        pd.testing.assert_frame_equal(features_of(ws, 2, columns, full["customer_id"].tolist()), full)
         _, how = refresh_features(ws, at, 4, 9, datetime(2024, 6, 11), cfg, None, [])
         assert how["mode"] == "full" and how["why"] == "run 9 has no customer_features rows"
     finally:

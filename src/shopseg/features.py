@@ -465,9 +465,10 @@ def customer_features(ws, as_of, run_id: int | None = None, *, config: Config | 
     return stored_features(ws, run_id)
 
 
-def stored_features(ws, run_id: int | None) -> pd.DataFrame:
+def stored_features(ws, run_id: int | None, *, rows: bool = True) -> pd.DataFrame:
     """The rows of temp table ``_shopseg_features`` in the output's column order (dropped after): stored as run
-    ``run_id`` of ``customer_features`` when given, and returned ordered by customer_id."""
+    ``run_id`` of ``customer_features`` when given, and returned ordered by customer_id (``rows`` False: none
+    returned, only the columns: an incremental run reads back the few it scores)."""
     con = ws.con
     cols = [r[0] for r in con.execute("SELECT * FROM _shopseg_features LIMIT 0").description]
     select = "SELECT " + ", ".join(f'"{c}"' for c in _ordered_columns(cols)) + \
@@ -475,7 +476,7 @@ def stored_features(ws, run_id: int | None) -> pd.DataFrame:
     if run_id is not None:
         _ensure_columns(ws, "customer_features", select)
         ws.write_output("customer_features", run_id, select)
-    df = con.execute(select).df()
+    df = con.execute(select if rows else f"{select} LIMIT 0").df()
     con.execute("DROP TABLE IF EXISTS _shopseg_features")
     return df
 

@@ -32,18 +32,19 @@ import pandas as pd
 from .features import (AMBIGUOUS_SHIFT, _as_ts, features_sql, outlier_flags_sql, shifted_sql, stored_features,
                        top_categories_at)
 
-def _full(ws, as_of, run_id, config, review_run, why: str) -> tuple[pd.DataFrame, dict]:
+def _full(ws, as_of, run_id, config, review_run, why: str) -> tuple[list[str], dict]:
     from .features import customer_features
 
     feats = customer_features(ws, as_of, run_id, config=config, review_run=review_run)
-    return feats, {"mode": "full", "computed": len(feats), "carried": 0, "why": why}
+    return list(feats.columns), {"mode": "full", "computed": len(feats), "carried": 0, "why": why}
 
 
 def refresh_features(ws, as_of: datetime, run_id: int, base: int, base_as_of: datetime, config, review_run,
-                     touched: list[str]) -> tuple[pd.DataFrame, dict]:
-    """Run ``run_id``'s ``customer_features`` as of ``as_of`` from run ``base``'s (module docstring): stored,
-    and returned as :func:`shopseg.features.customer_features` returns them; with a note of how (``mode``
-    "incremental" or "full" with ``why``, customers ``computed`` and ``carried``)."""
+                     touched: list[str]) -> tuple[list[str], dict]:
+    """Run ``run_id``'s ``customer_features`` as of ``as_of`` from run ``base``'s (module docstring), stored;
+    returns the columns :func:`shopseg.features.customer_features` returns, in its order (:func:`features_of`
+    reads a few customers' rows back), and a note of how (``mode`` "incremental" or "full" with ``why``,
+    customers ``computed`` and ``carried``)."""
     as_ts, base_ts = _as_ts(as_of), _as_ts(base_as_of)
     n_base = int(ws.scalar("SELECT count(*) FROM customer_features WHERE run_id = ?", [base])
                  if ws.has_table("customer_features") else 0)
@@ -87,14 +88,21 @@ def refresh_features(ws, as_of: datetime, run_id: int, base: int, base_as_of: da
                     {"as_of": as_ts, "customers": ids, "base": base, "days": days})
         con.execute("CREATE OR REPLACE TEMP TABLE _shopseg_features AS "
                     + outlier_flags_sql("_feat_union", config["features.outlier_z"]))
+        # a recomputed id may be unknown as of the date (no row)
+        computed, total = con.execute("SELECT count(*) FILTER (WHERE customer_id IN (SELECT customer_id FROM "
+                                      "_feat_ids)), count(*) FROM _shopseg_features").fetchone()
     finally:
         con.execute("DROP TABLE IF EXISTS _feat_union")
         con.execute("DROP TABLE IF EXISTS _feat_ids")
-    feats = stored_features(ws, run_id)
-    computed = _known(feats, ids)
-    return feats, {"mode": "incremental", "computed": computed, "carried": len(feats) - computed}
+    columns = list(stored_features(ws, run_id, rows=False).columns)
+    return columns, {"mode": "incremental", "computed": int(computed), "carried": int(total - computed)}
 
 
-def _known(feats: pd.DataFrame, ids: list[str]) -> int:
-    """How many of ``ids`` have a row in ``feats`` (a recomputed id may be unknown as of the date)."""
-    return int(feats["customer_id"].astype(str).isin(set(ids)).sum())
+def features_of(ws, run_id: int, columns: list[str], customers: list[str]) -> pd.DataFrame:
+    """The stored ``customer_features`` rows of run ``run_id`` of ``customers`` (those it has), ``columns``
+    (the run's: the table may hold other runs' columns too), ordered by customer_id: the frame
+    :func:`shopseg.features.customer_features` returned, the other customers' rows left out."""
+    sel = ", ".join(f'"{c}"' for c in columns)
+    return ws.con.execute(f"SELECT {sel} FROM customer_features WHERE run_id = $run AND customer_id IN "
+                          "(SELECT unnest($customers)) ORDER BY customer_id",
+                          {"run": run_id, "customers": [str(c) for c in customers]}).df()

@@ -8,16 +8,20 @@ finished run P (the *base*) and, instead of every stage's ``run``:
    (:func:`touched_customers`);
 2. computes the features as of R's date of the touched customers (and of a few others whose row cannot be moved
    by the date alone) and moves the rest of P's rows by the date (:mod:`shopseg.features_refresh`; equal to the
-   batch ``customer_features`` of a full run, which it falls back to when it cannot be, saying why), and finds the customers **moved by the date** alone (:func:`date_moved_customers`): the lifecycle stage is
-   a threshold rule on recency and the first order's age (silent / churned / new windows), so the untouched
-   customers whose stage by P's windows and the new features differs from P's are re-scored with the touched;
+   batch ``customer_features`` of a full run, which it falls back to when it cannot be, saying why), and finds
+   the customers **moved by the date** alone (:func:`date_moved_customers`): the lifecycle stage is a threshold
+   rule on recency and the first order's age (silent / churned / new windows), so the untouched customers
+   whose stage by P's windows and the new features differs from P's are re-scored with the touched (the rule
+   evaluated for the few that can cross a window only);
 3. scores touched and moved customers as of R's date through the stage contract's ``score``
    (:func:`shopseg.runner.score`, the live service's path) with P's state: P's models (clusters, churn, CLV),
    its RFM / value-tier reference population and lifecycle windows; all of them in one batch per stage, on
-   their rows of the features just computed (``given``), not computed again;
-4. writes R's scored tables (``segments``, ``rfm_scores``, ``clv``, ``churn_scores``): the re-scored
-   customers' rows, and P's rows for everyone else (a scheme without a
-   ``score`` -- interest, buyer_type, group -- keeps P's label for everyone);
+   their rows of the features just computed (``given``), not computed again; a ``rows_only`` scheme
+   (interest) scores the touched only, the date-moved keep P's label (the one it would give again);
+4. writes R's scored tables (``segments``, ``rfm_scores``, ``clv``, ``churn_scores``) in DuckDB: the
+   re-scored customers' rows, and P's rows for everyone else (in ``segments`` P's row of a re-scored customer
+   stays for each scheme the scoring gave no label of theirs: a scheme without a ``score`` -- group, a
+   plug-in -- keeps P's label for everyone);
 5. when new sale orders came, updates the itemset counts of the run that holds them with the new baskets
    (:func:`shopseg.basket.update_baskets`: FUP over the baskets that run stored; rules from the counts) or,
    where they cannot be updated (per-segment rules, a changed old basket, a large increment: docs/baskets.md),
@@ -114,20 +118,40 @@ def touched_customers(ws, since: datetime, until: datetime) -> list[str]:
     return [str(r[0]) for r in ws.con.execute(q, {"since": since, "until": until}).fetchall()]
 
 
-def date_moved_customers(ws, run_id: int, windows: dict | None, features: pd.DataFrame, as_of: datetime,
+def date_moved_customers(ws, run_id: int, windows: dict | None, new_run: int, as_of: datetime, days: int,
                          exclude: Sequence[str]) -> list[str]:
-    """Customers not in ``exclude`` whose lifecycle stage by ``features`` (as of ``as_of``) and run ``run_id``'s
-    windows differs from their stage in run ``run_id``: the date alone moved them over a window."""
-    from .segment.lifecycle import PER_CUSTOMER_SQL, assign_stages
+    """Customers not in ``exclude`` whose lifecycle stage by run ``new_run``'s features (as of ``as_of``, ``days``
+    after run ``run_id``'s date) and run ``run_id``'s windows differs from their stage in run ``run_id``: the
+    date alone moved them over a window.
 
-    if not windows or features.empty:
+    The rule (:func:`shopseg.segment.lifecycle.stage_rule`) is evaluated for the candidates only: a customer
+    without a new row keeps has_orders and the last gap while recency and the first order's age grow by
+    ``days``, so the stage can move only when recency passes the silent or churned window in between, or when
+    the stage was ``new`` (the first order's age passing the new window matters only there); and a customer
+    without a stage in run ``run_id``.  Everyone else keeps their stage, which the rule would give again."""
+    from .segment.lifecycle import PER_CUSTOMER_SQL, assign_stages
+    from .workspace import only_customers
+
+    if not windows:
         return []
-    old = ws.df("SELECT customer_id, segment AS old FROM segments WHERE run_id = ? AND scheme = 'lifecycle'", [run_id])
-    per = ws.con.execute(PER_CUSTOMER_SQL, {"as_of": as_of}).df()
-    df = features[["customer_id", "has_orders", "recency_days"]].merge(per, on="customer_id", how="left")
-    now = assign_stages(df, windows)[["customer_id", "stage"]].merge(old, on="customer_id", how="left")
-    moved = now.loc[now["stage"].to_numpy() != now["old"].to_numpy(), "customer_id"].astype(str)
-    return sorted(set(moved) - set(exclude))
+    params = {"base": run_id, "run": new_run, "days": int(days), "exclude": [str(c) for c in exclude],
+              "silent": float(windows["silent_days"]), "churned": float(windows["churned_days"])}
+    cand = ws.con.execute("""
+        SELECT f.customer_id, f.has_orders, f.recency_days, s.segment AS old
+        FROM customer_features f
+        LEFT JOIN segments s ON s.run_id = $base AND s.scheme = 'lifecycle' AND s.customer_id = f.customer_id
+        WHERE f.run_id = $run AND f.customer_id NOT IN (SELECT unnest($exclude))
+          AND (s.segment IS NULL OR s.segment = 'new' OR (f.has_orders AND (
+               (f.recency_days > $silent AND f.recency_days - $days <= $silent)
+            OR (f.recency_days > $churned AND f.recency_days - $days <= $churned))))""", params).df()
+    if cand.empty:
+        return []
+    per = ws.con.execute(only_customers(PER_CUSTOMER_SQL),
+                         {"as_of": as_of, "customers": cand["customer_id"].astype(str).tolist()}).df()
+    df = cand.merge(per, on="customer_id", how="left")
+    now = assign_stages(df, windows)["stage"].to_numpy()
+    moved = df.loc[now != df["old"].to_numpy(), "customer_id"].astype(str)
+    return sorted(set(moved))
 
 
 def _answers_frames(answers: dict[str, dict], ids: list[str]) -> dict[str, pd.DataFrame]:
@@ -146,32 +170,37 @@ def _answers_frames(answers: dict[str, dict], ids: list[str]) -> dict[str, pd.Da
     return out
 
 
-def _write(ws, table: str, run_id: int, base: int | None, fresh: pd.DataFrame | None, scored: list[str],
-           keep_base: str = "") -> int:
-    """Run ``run_id``'s rows of ``table``: ``fresh`` for the scored customers, ``base``'s rows for the others.
+def _write(ws, table: str, run_id: int, base: int | None, fresh: pd.DataFrame | None, by_scheme: bool = False) -> int:
+    """Run ``run_id``'s rows of ``table``: ``fresh`` for the scored customers (temp table ``_incr_scored``),
+    ``base``'s rows for the others, in DuckDB.  Returns the rows written.
 
-    ``fresh`` None: the table is not re-scored (base's rows for everyone).  ``keep_base``: an extra condition
-    under which base's rows of a scored customer stay too (a scheme the scoring does not cover).
+    ``fresh`` None: the table is not re-scored (base's rows for everyone).  ``by_scheme`` (``segments``): base's
+    row of a scored customer stays for each scheme ``fresh`` has no label of theirs in (a scheme without a
+    score, a rows-only scheme for a customer without new rows, a value tier without the CLV behind it).
     """
     if base is None and fresh is None:
         return 0
     cols = [c for c in ws.columns(table) if c != "run_id"]
     sel = ", ".join(f'"{c}"' for c in cols)
-    ws.con.execute("CREATE OR REPLACE TEMP TABLE _incr_scored AS SELECT unnest($ids) AS customer_id", {"ids": scored})
-    if base is not None:
-        keep = "customer_id NOT IN (SELECT customer_id FROM _incr_scored)" if fresh is not None else "TRUE"
-        if keep_base and fresh is not None:
-            keep = f"({keep} OR {keep_base})"
-        ws.con.execute(f'INSERT INTO "{table}" (run_id, {sel}) SELECT ?, {sel} FROM "{table}" '
-                       f"WHERE run_id = ? AND {keep}", [run_id, base])
-    if fresh is not None and len(fresh):
+    n = 0
+    if fresh is not None:
         ws.con.register("_incr_fresh", fresh)
-        try:
+    try:
+        if base is not None:
+            keep = ("TRUE" if fresh is None else
+                    "NOT EXISTS (SELECT 1 FROM _incr_fresh f WHERE f.customer_id = t.customer_id "
+                    "AND f.scheme = t.scheme)" if by_scheme else
+                    "customer_id NOT IN (SELECT customer_id FROM _incr_scored)")
+            n += ws.con.execute(f'INSERT INTO "{table}" (run_id, {sel}) SELECT ?, {sel} FROM "{table}" AS t '
+                                f"WHERE run_id = ? AND {keep}", [run_id, base]).fetchone()[0]
+        if fresh is not None and len(fresh):
             have = ", ".join(f'"{c}"' for c in cols if c in fresh.columns)
-            ws.con.execute(f'INSERT INTO "{table}" (run_id, {have}) SELECT ?, {have} FROM _incr_fresh', [run_id])
-        finally:
+            n += ws.con.execute(f'INSERT INTO "{table}" (run_id, {have}) SELECT ?, {have} FROM _incr_fresh',
+                                [run_id]).fetchone()[0]
+    finally:
+        if fresh is not None:
             ws.con.unregister("_incr_fresh")
-    return int(ws.scalar(f'SELECT count(*) FROM "{table}" WHERE run_id = ?', [run_id]))
+    return int(n)
 
 
 def _clv_rows(served, ws, customers: list[str], as_of, base: int | None) -> pd.DataFrame | None:
@@ -189,16 +218,21 @@ def _clv_rows(served, ws, customers: list[str], as_of, base: int | None) -> pd.D
 
 
 def write_scored(ws, run_id: int, served, customers: list[str], as_of: datetime,
-                 timings: dict | None = None, features: pd.DataFrame | None = None) -> dict[str, int]:
+                 timings: dict | None = None, features: pd.DataFrame | None = None,
+                 unchanged: Sequence[str] = ()) -> dict[str, int]:
     """Score ``customers`` with ``served`` (P's states) as of ``as_of`` and write run ``run_id``'s scored
     tables (:data:`SCORED`): their fresh rows, P's rows for every other customer.  Returns rows per table.
 
     ``features``: a frame holding the customers' features as of ``as_of`` (the run's, computed already): the
-    scoring takes their rows instead of computing them again; all of them scored in one batch per stage."""
+    scoring takes their rows instead of computing them again; all of them scored in one batch per stage.
+    ``unchanged``: those of ``customers`` with no row since P (moved by the date alone): a rows-only scheme
+    (interest) keeps P's label of theirs instead of scoring them again (the same label)."""
     from .runner import Runs, score
 
-    answers = score(served, ws, customers, as_of, timings,
-                    given={"customer_features": features} if features is not None else None)
+    given = {"rows_unchanged": set(map(str, unchanged))}
+    if features is not None:
+        given["customer_features"] = features
+    answers = score(served, ws, customers, as_of, timings, given=given)
     t0 = time.perf_counter()
     fresh = _answers_frames(answers, customers)
     runs = Runs(ws, served.run_id, served.as_of, served.config)
@@ -206,12 +240,12 @@ def write_scored(ws, run_id: int, served, customers: list[str], as_of: datetime,
     fresh["clv"] = _clv_rows(served, ws, customers, as_of, base["clv"])
     if not answers.get("churn") and (served.states.get("churn") is None):
         fresh["churn_scores"] = None  # no stored churn model: P's scores stand
-    scored_schemes = sorted({k for a in (answers.get("segments") or {}).values() for k in a["segments"]})
-    keep_seg = ("scheme NOT IN (" + ", ".join(f"'{s}'" for s in scored_schemes) + ")") if scored_schemes else "TRUE"
-    n = {}
-    for t in SCORED:
-        n[t] = _write(ws, t, run_id, base[t], fresh.get(t), customers, keep_base=keep_seg if t == "segments" else "")
-    ws.con.execute("DROP TABLE IF EXISTS _incr_scored")
+    ws.con.execute("CREATE OR REPLACE TEMP TABLE _incr_scored AS SELECT unnest($ids) AS customer_id",
+                   {"ids": [str(c) for c in customers]})
+    try:
+        n = {t: _write(ws, t, run_id, base[t], fresh.get(t), by_scheme=t == "segments") for t in SCORED}
+    finally:
+        ws.con.execute("DROP TABLE IF EXISTS _incr_scored")
     if timings is not None:
         timings["write"] = time.perf_counter() - t0
     return n
@@ -281,7 +315,7 @@ def run_incremental(ws, as_of=None, *, config=None, seed: int | None = None,
                           f"expected an as_of on or after it. Got {when:%Y-%m-%d} instead.")
     run_seed = int(ws.scalar("SELECT seed FROM runs WHERE run_id = ?", [base_id])) if seed is None else int(seed)
     t0 = time.perf_counter()
-    served = load_states(pipeline.registered_stages(), ws, base_id, base_as_of, cfg)
+    served = load_states(pipeline.registered_stages(), ws, base_id, base_as_of, cfg, given=("customer_features",))
     t_state = time.perf_counter() - t0
     touched = touched_customers(ws, base_as_of, when)
     run_id = pipeline.start_run(ws, when, cfg, run_seed)
@@ -291,17 +325,20 @@ def run_incremental(ws, as_of=None, *, config=None, seed: int | None = None,
         t0 = time.perf_counter()
         timings: dict[str, float] = {}
         with ws.transaction():
-            from .features_refresh import refresh_features
+            from .features_refresh import features_of, refresh_features
 
             review_run = Runs(ws, base_id, base_as_of, cfg).of("review_insights")
-            feats, how = refresh_features(ws, when, run_id, base_id, base_as_of, cfg, review_run, touched)
+            columns, how = refresh_features(ws, when, run_id, base_id, base_as_of, cfg, review_run, touched)
             timings["features"] = time.perf_counter() - t0
             t1 = time.perf_counter()
             moved = date_moved_customers(ws, base_id, getattr(served.states.get("segments"), "windows", None),
-                                         feats, when, touched)
+                                         run_id, when, (when.date() - base_as_of.date()).days, touched)
             timings["moved"] = time.perf_counter() - t1
-            n = write_scored(ws, run_id, served, touched + moved, when, timings, features=feats)
-            n["customer_features"] = len(feats)
+            t1 = time.perf_counter()
+            feats = features_of(ws, run_id, columns, touched + moved)  # the scored customers' rows
+            timings["features"] += time.perf_counter() - t1
+            n = write_scored(ws, run_id, served, touched + moved, when, timings, features=feats, unchanged=moved)
+            n["customer_features"] = how["computed"] + how["carried"]
         record["incremental"] = {
             "status": "done", "seconds": round(time.perf_counter() - t0 + t_state, 3), "base_run": base_id,
             "touched": len(touched), "moved_by_date": len(moved), "state_seconds": round(t_state, 3),

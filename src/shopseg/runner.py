@@ -85,9 +85,11 @@ class Runs:
     """Which run holds each table for a stage: this run when a stage of it wrote the table, else the newest
     done run up to ``run_id`` that has rows of it (None when none has)."""
 
-    def __init__(self, ws, run_id: int, as_of: datetime, config, *, written: set[str] | None = None):
+    def __init__(self, ws, run_id: int, as_of: datetime, config, *, written: set[str] | None = None,
+                 given: Sequence[str] = ()):
         self.ws, self.run_id, self.as_of, self.config = ws, int(run_id), as_of, config
         self.written = written if written is not None else set()
+        self.given = frozenset(given)  # inputs the scorer will be handed (score's given): no state need prepare them
         self._seen: dict[str, int | None] = {}
 
     def of(self, table: str) -> int | None:
@@ -210,9 +212,12 @@ class ServedRun:
     stages: list[Stage] = field(default_factory=list)  # the scoring stages, in runner order
 
 
-def load_states(stages: Sequence[Stage], ws, run_id: int, as_of: datetime, config) -> ServedRun:
-    """Each scoring stage's ``state`` of run ``run_id`` (inputs of other runs found by :class:`Runs`)."""
-    runs = Runs(ws, run_id, as_of, config)
+def load_states(stages: Sequence[Stage], ws, run_id: int, as_of: datetime, config,
+                given: Sequence[str] = ()) -> ServedRun:
+    """Each scoring stage's ``state`` of run ``run_id`` (inputs of other runs found by :class:`Runs`).
+    ``given``: the inputs every :func:`score` will be handed (``customer_features``: a state then prepares no
+    way of computing them)."""
+    runs = Runs(ws, run_id, as_of, config, given=given)
     scoring = [s for s in ordered(stages) if s.score is not None and s.state is not None]
     return ServedRun(int(run_id), as_of, config, {s.name: s.state(ws, runs) for s in scoring}, scoring)
 

@@ -39,22 +39,27 @@ class RunRanks:
         self.mcol = rc["monetary_column"]
         pop = population.set_index("customer_id", drop=False)
         buyers = pop[pop["has_orders"].astype(bool)]
-        self._old = buyers[["recency_days", "frequency", self.mcol]].astype(float)
-        self._sorted = {c: np.sort(self._old[c].to_numpy()) for c in self._old.columns}
+        old = buyers[["recency_days", "frequency", self.mcol]].astype(float)
+        self._sorted = {c: np.sort(old[c].to_numpy()) for c in old.columns}
+        # each buyer's stored values, found by id through one dict of positions (a batch of customers looks
+        # them up one by one; a pandas lookup per customer and column costs more than the rule)
+        self._pos = _positions(old.index)
+        self._old = {c: old[c].to_numpy() for c in old.columns}
         # value tiers: by monetary_net, or by the run's predicted value (buyers with a score)
         vc = config["segments.value"]
         self.high, self.mid = float(vc["high_share"]), float(vc["mid_share"])
-        self._vsorted: dict[str, tuple[np.ndarray, pd.Series]] = {}
-        net = buyers["monetary_net"].astype(float)
-        self._vsorted["monetary_net"] = (np.sort(net.to_numpy()), net)
+        self._vsorted: dict[str, tuple[np.ndarray, np.ndarray, dict]] = {}  # sorted, values, positions
+        net = buyers["monetary_net"].astype(float).to_numpy()
+        self._vsorted["monetary_net"] = (np.sort(net), net, self._pos)
         if clv_scores is not None:
             v = clv_scores.reindex(buyers.index).astype(float).dropna()
-            self._vsorted["clv"] = (np.sort(v.to_numpy()), v)
+            self._vsorted["clv"] = (np.sort(v.to_numpy()), v.to_numpy(), _positions(v.index))
 
     # -- RFM --------------------------------------------------------------------------------
     def _quantile(self, col: str, x: float, cid: str, higher_is_better: bool) -> int:
         s = self._sorted[col]
-        old = self._old[col].get(cid) if cid in self._old.index else None
+        at = self._pos.get(cid)
+        old = None if at is None else self._old[col][at]
         if higher_is_better:  # rank of x among ascending values: others strictly below
             below = int(np.searchsorted(s, x, side="left")) - (1 if old is not None and old < x else 0)
         else:  # recency: others strictly above
@@ -86,8 +91,9 @@ class RunRanks:
             return str(self.no_orders)
         if value is None or (isinstance(value, float) and math.isnan(value)):
             value = -math.inf  # a buyer without a score ranks last (segment.value_tiers)
-        s, old_s = self._vsorted[basis]
-        old = old_s.get(cid) if cid in old_s.index else None
+        s, values, pos = self._vsorted[basis]
+        at = pos.get(cid)
+        old = None if at is None else values[at]
         own = 1 if old is not None else 0
         same = int(np.searchsorted(s, value, side="right") - np.searchsorted(s, value, side="left"))
         if same - (1 if old is not None and old == value else 0) == len(s) - own:
@@ -99,6 +105,11 @@ class RunRanks:
 
     def has_basis(self, basis: str) -> bool:
         return basis in self._vsorted
+
+
+def _positions(index: pd.Index) -> dict:
+    """Each id of ``index`` -> its position (one pass over the ids as Python strings)."""
+    return dict(zip(index.to_numpy(dtype=object), range(len(index))))
 
 
 __all__ = ["RunRanks"]

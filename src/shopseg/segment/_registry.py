@@ -85,7 +85,9 @@ class Scheme:
     UK"). ``spark``: the Spark engine computes it itself (the others are computed on the imported run).
     ``state(ws, runs)`` and ``score(state, reader, customer_ids, as_of) -> labels`` (optional): what a stored run
     left for the scheme, and a few customers' labels by it without a fit (the live path: the segments stage's
-    score, :mod:`shopseg.segment._score`); a scheme without them keeps the run's label live.
+    score, :mod:`shopseg.segment._score`); a scheme without them keeps the run's label live. ``rows_only``: the
+    score reads only the customer's own rows before as_of and the run's state, not the date itself, so a
+    customer with no row since the run keeps the run's label (an incremental run does not score them again).
     ``parameters``: the constraints of the scheme's settings, ``[segments.<section>]`` (``section`` defaults to
     the name), keyed by setting name (``{"min_size": Interval(int, 1, None)}``, :mod:`shopseg.params`); the config
     checks them through the registry. ``defaults``: that section's default values, for a scheme whose settings
@@ -99,6 +101,7 @@ class Scheme:
     spark: bool = False
     state: Callable[..., Any] | None = None
     score: Callable[..., Any] | None = None
+    rows_only: bool = False
     parameters: Mapping[str, Any] = field(default_factory=dict)
     defaults: Mapping[str, Any] = field(default_factory=dict)
     section: str | None = None

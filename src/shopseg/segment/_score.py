@@ -60,8 +60,10 @@ def segments_state(ws, runs) -> SegmentsState:
             st.names[(scheme, seg)] = name
             if scheme == "lifecycle" and st.windows is None and prof:
                 st.windows = json.loads(prof).get("windows")
-    if frun is not None:
-        pop = ws.df("SELECT * EXCLUDE (run_id) FROM customer_features WHERE run_id = ? ORDER BY customer_id", [frun])
+    if frun is not None:  # the columns the rank rules read
+        cols = ", ".join(f'"{c}"' for c in dict.fromkeys(("customer_id", "has_orders", "recency_days", "frequency",
+                                                           "monetary_net", cfg["segments.rfm.monetary_column"])))
+        pop = ws.df(f"SELECT {cols} FROM customer_features WHERE run_id = ? ORDER BY customer_id", [frun])
         scores = None
         if crun is not None and cfg["segments.value.basis"] in ("clv", "auto"):
             col = cfg["segments.value.clv_column"]
@@ -84,6 +86,8 @@ def segments_state(ws, runs) -> SegmentsState:
         scheme = get(name)
         if name not in BUILT_IN and name in run_schemes and scheme.score is not None:
             st.schemes[name] = (scheme, scheme.state(ws, runs) if scheme.state is not None else None)
+    if "customer_features" in runs.given:  # every score is handed the features: no SQL to prepare
+        return st
     st.categories = top_categories(ws, runs.as_of, cfg["features.top_categories"])
     st.outlier_stats = outlier_reference(ws, frun) if frun is not None else None
     st.features_sql = _in_column_order(ws, features_sql(
@@ -106,6 +110,9 @@ def _in_column_order(ws, sql: str, as_of) -> str:
 
 def customer_features(state: SegmentsState, reader, customers: list[str], as_of) -> pd.DataFrame:
     """The batch features of ``customers`` as of ``as_of`` (a row each that is known, in their order)."""
+    if state.features_sql is None:
+        raise ShopsegError("This segments state was loaded for scores handed the customers' features "
+                           "(load_states(given=['customer_features'])); expected them in score's given. Got none.")
     df = reader.con.execute(state.features_sql, {"as_of": as_of, "customers": list(customers)}).df()
     order = {c: i for i, c in enumerate(customers)}
     ids = df["customer_id"].tolist()
@@ -138,7 +145,9 @@ def segments_score(state: SegmentsState, reader, customers: list[str], as_of, ea
     (unknown customers left out).  The frame is one for all the customers scored together (no one-row frames).
 
     ``earlier["customer_features"]``: the customers' features as of ``as_of`` when the caller computed them
-    already (an incremental run has everyone's); else they are computed here (the restricted SQL)."""
+    already (an incremental run has everyone's); else they are computed here (the restricted SQL).
+    ``earlier["rows_unchanged"]``: customers with no row since the state's run (a set; an incremental run's
+    date-moved ones): a ``rows_only`` scheme does not score them, their answer leaves its label out."""
     from ..workspace import only_customers
     from .lifecycle import PER_CUSTOMER_SQL, stage_rule
 
@@ -169,10 +178,12 @@ def segments_score(state: SegmentsState, reader, customers: list[str], as_of, ea
         except (KeyError, ValueError):  # features the stored model needs are missing: keep the run's
             clusters = None
     others = {}
+    same = earlier.get("rows_unchanged") or ()  # no row since the state's run: a rows-only scheme's label stands
     for name, (scheme, st) in state.schemes.items():
-        labels = scheme.score(st, reader, ids, as_of)
+        sub = [c for c in ids if c not in same] if same and scheme.rows_only else ids
+        labels = scheme.score(st, reader, sub, as_of) if sub else None
         if labels is not None:
-            others[name] = labels
+            others[name] = dict(zip(sub, labels))
     out: dict[str, dict] = {}
     for i, cid in enumerate(ids):  # a few customers: the ones a posted batch touched
         row = {c: v[i] for c, v in cols.items()} | {"has_orders": bool(has[i])}
@@ -196,7 +207,8 @@ def segments_score(state: SegmentsState, reader, customers: list[str], as_of, ea
             v = None if clv is None else clv.get(cfg["segments.value.clv_column"])
             segs["value_tier"] = ranks.value_tier(cid, bool(has[i]), None if v is None else float(v), basis="clv")
         for name, labels in others.items():
-            segs[name] = str(labels[i])
+            if cid in labels:
+                segs[name] = str(labels[cid])
         out[cid] = {"features": feats, "row": i, "segments": segs}
         if rfm is not None:  # the rfm_scores row (an incremental run writes it)
             out[cid]["rfm_scores"] = {k: rfm[k] for k in ("r_score", "f_score", "m_score", "fm_score")}

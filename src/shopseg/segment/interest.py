@@ -552,12 +552,13 @@ def interest_score(st: InterestState, reader, customers: list[str], as_of) -> li
         rows = res.fetchall()
         cid, pid, w, cat, brand = (np.array(c, dtype=object) for c in zip(*rows)) if rows else [np.array([], object)] * 5
     w = w.astype(float)
-    if st.groups and len(cat):
-        none = np.array([c is None for c in cat], dtype=bool)
-        cat[none] = [st.groups.get(p) for p in pid[none]]
+    if st.groups and len(cat):  # a product without a category: its derived group (each product looked up once)
+        none = pd.isna(cat)
+        codes, products = pd.factorize(pid[none])
+        cat[none] = np.array([st.groups.get(p) for p in products], dtype=object)[codes]
     keys, kinds, items, weights = [], [], [], []
     for kind, col in (("category", cat), ("brand", brand)):
-        has = np.array([v is not None for v in col], dtype=bool)
+        has = pd.notna(col)
         keys.append(cid[has]), kinds.append(np.full(int(has.sum()), kind, dtype=object))
         items.append(col[has]), weights.append(w[has])
     rv = st.reviews
@@ -568,25 +569,43 @@ def interest_score(st: InterestState, reader, customers: list[str], as_of) -> li
     c, k, i, wt = (np.concatenate(a) for a in (keys, kinds, items, weights))
     if not len(c):
         return [NO_INTEREST] * len(ids)
-    # the evidence per (customer, kind, item), in the batch's order, and each customer's total per kind
-    order = np.lexsort((i.astype(str), k.astype(str), c.astype(str)))
-    c, k, i, wt = c[order], k[order], i[order], wt[order]
-    same_ck = (c[1:] == c[:-1]) & (k[1:] == k[:-1])
-    first = np.r_[True, ~(same_ck & (i[1:] == i[:-1]))]
+    # the evidence per (customer, kind, item), in the batch's order (the strings' order, as integer codes), and
+    # each customer's total per kind
+    (cc, cu), (kc, ku), (ic, iu) = (_ordered_codes(a) for a in (c, k, i))
+    order = np.lexsort((ic, kc, cc))
+    cc, kc, ic, wt = cc[order], kc[order], ic[order], wt[order]
+    same_ck = (cc[1:] == cc[:-1]) & (kc[1:] == kc[:-1])
+    first = np.r_[True, ~(same_ck & (ic[1:] == ic[:-1]))]
     grp = np.cumsum(first) - 1
     weight = np.bincount(grp, weights=wt)
-    c, k, i = c[first], k[first], i[first]
-    pstart = np.r_[True, (c[1:] != c[:-1]) | (k[1:] != k[:-1])]
+    cc, kc, ic = cc[first], kc[first], ic[first]
+    pstart = np.r_[True, (cc[1:] != cc[:-1]) | (kc[1:] != kc[:-1])]
     customer_weight = np.bincount(np.cumsum(pstart) - 1, weights=weight)[np.cumsum(pstart) - 1]
-    total = np.array([st.totals.get(x, 0.0) for x in k], dtype=float)
-    share = np.array([st.shop.get((x, y), np.nan) for x, y in zip(k, i)], dtype=float)
+    total = np.array([st.totals.get(x, 0.0) for x in ku], dtype=float)[kc]
+    pair, at = np.unique(kc.astype(np.int64) * len(iu) + ic, return_inverse=True)  # the shop share of each (kind, item)
+    share = np.array([st.shop.get((ku[p // len(iu)], iu[p % len(iu)]), np.nan) for p in pair], dtype=float)[at]
     share = np.where(np.isnan(share), weight / (total + weight), share)
     prior = float(g["prior_weight"])
     lift = (weight + prior) / (customer_weight * share + prior)
-    ok = np.isin(k, [st.base, "topic"]) & (lift >= g["min_lift"])
-    c, i, lift, weight = c[ok], i[ok], lift[ok], weight[ok]
-    best = np.lexsort((i.astype(str), -weight, -lift, c.astype(str)))
-    c, i = c[best], i[best]
-    top = np.r_[True, c[1:] != c[:-1]] if len(c) else np.zeros(0, dtype=bool)
-    primary = dict(zip(c[top], i[top]))
+    ok = np.isin(ku[kc], [st.base, "topic"]) & (lift >= g["min_lift"])
+    cc, ic, lift, weight = cc[ok], ic[ok], lift[ok], weight[ok]
+    best = np.lexsort((ic, -weight, -lift, cc))
+    cc, ic = cc[best], ic[best]
+    top = np.r_[True, cc[1:] != cc[:-1]] if len(cc) else np.zeros(0, dtype=bool)
+    primary = dict(zip(cu[cc[top]], iu[ic[top]]))
     return [primary.get(x, NO_INTEREST) for x in ids]
+
+
+def _ordered_codes(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(codes, values) of string array ``a``: ``values[codes] == a`` with the codes in the strings' order (what
+    sorting by the strings gives, as integers: hashing, then sorting the distinct values only).
+
+    >>> _ordered_codes(np.array(["b", "a", "b", "c"], dtype=object))
+    (array([1, 0, 1, 2]), array(['a', 'b', 'c'], dtype=object))
+    """
+    codes, values = pd.factorize(a)
+    values = np.asarray(values, dtype=object)
+    order = np.argsort(values.astype(str), kind="stable")
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    return rank[codes], values[order]

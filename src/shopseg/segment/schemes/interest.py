@@ -51,7 +51,7 @@ def score(st, reader, customers, as_of):
 
 SCHEME = Scheme("interest", "The category a customer buys, browses and mentions most over the shop's mix "
                 "(shrunk lift; up to three per customer in customer_interests).", compute, state=state, score=score,
-                parameters={"prior_weight": Interval(float, 0, None), "min_lift": Interval(float, 1, None),
+                rows_only=True, parameters={"prior_weight": Interval(float, 0, None), "min_lift": Interval(float, 1, None),
                             "max_interests": Interval(int, 1, 10), "browse_weight": Interval(float, 0, None),
                             "review_weight": Interval(float, 0, None), "topic_weight": Interval(float, 0, None),
                             "derived_groups": Interval(int, 0, 500), "derived_min_products": Interval(int, 1, None)})
