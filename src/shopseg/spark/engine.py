@@ -17,7 +17,7 @@ lifecycle          windows: :func:`~shopseg.segment.lifecycle.lifecycle_windows`
 clusters           :class:`~shopseg.segment.cluster.BehaviourClusters` fitted on a sample of at
                    most ``fit_rows`` customers (its preprocessing and its K), its
                    ``transform`` applied per partition, then MLlib KMeans on all customers
-baskets            the DuckDB engine's basket SQL, transpiled; MLlib FPGrowth
+baskets            the DuckDB engine's basket SQL, transpiled; its miner per partition, exact counts (SON)
 =================  =========================================================================
 """
 
@@ -33,15 +33,20 @@ from ._sql import SparkTables
 FEATURE_COLUMNS_INT = ("frequency", "recency_days", "tenure_days", "n_sessions", "brand_diversity", "n_reviews")
 
 
-def spark_customer_features(tables: SparkTables, as_of, config: Config | None = None):
+def spark_customer_features(tables: SparkTables, as_of, config: Config | None = None, *, sample: bool = False):
     """customer_features as of ``as_of`` on Spark: the DuckDB SQL of :func:`features_sql`, transpiled.
 
     Top categories and the review-sentiment hook are decided by the same code,
-    asking the Spark views instead of the workspace.
+    asking the Spark views instead of the workspace.  ``sample``: only the customers of the temp view
+    ``shopseg.spark._sql.SAMPLE_VIEW`` (the DuckDB engine's ``customer_features(customers=...)``: the same
+    SQL restricted; outliers flagged among them, the shop's top categories).
     """
+    from ._sql import only_sample
+
     cfg = config or load_config()
     as_ts = _as_ts(as_of)
-    sdf = tables.frame(features_sql(tables, as_ts, cfg), {"as_of": as_ts})
+    sql = features_sql(tables, as_ts, cfg, restricted=sample)
+    sdf = tables.frame(only_sample(sql) if sample else sql, {"as_of": as_ts})
     return sdf.select(*[f"`{c}`" for c in _ordered_columns(sdf.columns)])
 
 
@@ -184,7 +189,7 @@ def spark_clusters(features, config: Config | None = None, *, seed: int = 0, fit
     return labels, {"model": model, "k": k, "centroids": cents, "fit_rows": len(pdf)}
 
 
-# -- baskets: the DuckDB engine's basket SQL, MLlib FPGrowth -----------------------------------------------
+# -- baskets: the DuckDB engine's basket SQL and miner (per partition, SON) -------------------------------
 
 ITEMSET_COLUMNS = ("scope", "items", "item_names", "length", "support", "count")
 
