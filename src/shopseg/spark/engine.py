@@ -206,7 +206,7 @@ def spark_itemsets(tables: SparkTables, as_of, config: Config | None = None):
     """
     from pyspark.sql import functions as F
 
-    from ..basket._baskets import _WS_PAIRS, check_param, min_count, setting
+    from ..basket._baskets import _PRODUCT_NAMES_SQL, _WS_PAIRS, check_param, min_count, setting
     from ._itemsets import rules_from_itemsets, spark_son_itemsets
 
     cfg = config or load_config()
@@ -215,7 +215,8 @@ def spark_itemsets(tables: SparkTables, as_of, config: Config | None = None):
     extra = "" if unit == "order" else "AND o.customer_id IS NOT NULL"
     pairs = tables.frame(_WS_PAIRS.format(grp="NULL", basket=basket, seg_join="", extra=extra), [_as_ts(as_of)])
     pairs = pairs.where("basket_id IS NOT NULL AND item IS NOT NULL")
-    names = pairs.groupBy("item").agg(F.min("name").alias("name"))
+    # one name per item, as the DuckDB engine picks it: from products (one row per product), not the lines
+    names = tables.frame(_PRODUCT_NAMES_SQL).cache()
     baskets = pairs.groupBy("basket_id").agg(F.array_sort(F.collect_set("item")).alias("items")).cache()
     n = baskets.count()
     mc = min_count(float(cfg["baskets.min_support"]), n) if n else 1
