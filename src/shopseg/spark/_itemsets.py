@@ -2,7 +2,8 @@
 
 Savasere, Omiecinski & Navathe (1995): an itemset in at least ``mc`` of ``n`` baskets is, in some partition
 ``p`` of the baskets, in at least ``mc * n_p / n`` of its ``n_p`` (the partitions' counts add up to at least
-``mc`` and their sizes to at most ``n``). So two passes over the baskets find every frequent itemset exactly:
+``mc`` and their sizes to at most ``n``; ``n_p`` may count only the partition's baskets of two frequent items
+or more, the only ones that hold an itemset of two). So two passes over the baskets find every frequent itemset exactly:
 
 1. each partition mines its own baskets at that local least count with :func:`shopseg.basket._mine.mine_itemsets`
    (pyfim, the DuckDB engine's miner): the union of the partitions' itemsets holds every frequent one;
@@ -17,7 +18,7 @@ items come from Spark's own count.
 Why not MLlib's FP-growth (the engine's miner until session 11): its parallel FP-growth builds the FP-trees
 inside ``aggregateByKey``, whose map-side combine re-measures the map's whole object graph
 (``SizeEstimator``, by reflection) every ~10 % more records: ~75 % of the executors' samples in jstack on
-Online Retail, 134 s of mining for 20,494 baskets (x1) and 264 s at x10, growing with the partitions (one
+Online Retail, 134 s of mining for 20,494 baskets (x1), most of the 264 s stage at x10, growing with the partitions (one
 conditional tree per partition and key). The rules are MLlib's: ``I \\ {y} => {y}`` for every frequent
 ``I`` of two items or more, confidence ``count(I) / count(I \\ {y})``, lift that over ``count(y) / n``,
 support ``count(I) / n``, kept at ``confidence >= baskets.min_confidence``.
