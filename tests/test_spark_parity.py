@@ -379,6 +379,31 @@ def test_spark_gbt_validation_auc_is_within_005_of_lightgbm(churn_both, spark_ru
 
 
 @needs_spark
+def test_churn_max_customers_samples_the_same_customers_and_features_as_the_duckdb_engine(shop, tables, ccfg):
+    """churn.max_customers binding (400 of the shop's buyers): the validation window of the same seeded
+    customers, with the same labels and features (outliers flagged among the sample, as the DuckDB engine)."""
+    from datetime import timedelta
+
+    from shopseg.predict._churn_data import customer_sample, labelled_frame
+    from shopseg.predict.churn import churn_horizon
+    from shopseg.spark._predict import spark_churn_frames
+
+    ws, _ = shop
+    cfg = ccfg.with_overrides({"churn": {"max_customers": 400}})
+    H = churn_horizon(ws, AS_OF, cfg)["horizon_days"]
+    c2 = AS_OF - timedelta(days=H)
+    sample, n = customer_sample(ws, c2, 400, cfg["churn.random_state"])
+    fr = spark_churn_frames(tables, AS_OF, cfg)
+    assert fr["sample"] == sample and fr["n_customers"] == n > 400 and len(sample) == 400
+    d = labelled_frame(ws, c2, H, cfg, customers=sample).sort_values("customer_id").reset_index(drop=True)
+    s = fr["valid"].toPandas().sort_values("customer_id").reset_index(drop=True)
+    assert len(s) == len(d) > 300 and (s["customer_id"] == d["customer_id"]).all()
+    assert (s["churned"].to_numpy() == d["churned"].to_numpy()).all()
+    diff = np.abs(s[fr["features"]].to_numpy(float) - d[fr["features"]].to_numpy(float))
+    assert diff.max() <= 1.01e-6, fr["features"][int(np.argmax(diff.max(axis=0)))]
+
+
+@needs_spark
 def test_churn_training_sample_is_exact_seeded_and_a_subset(spark):
     from shopseg.spark._predict import sample_rows
 

@@ -230,13 +230,27 @@ def customer_sample(ws, cutoff: datetime, max_customers: int, seed: int) -> tupl
     The training and validation windows of a large shop are computed for these customers only: every
     training cutoff is before ``cutoff`` (the validation one), so their populations are inside it.
     """
-    ids = ws.con.execute("SELECT DISTINCT customer_id FROM orders WHERE kind = 'sale' AND customer_id IS NOT NULL "
-                         "AND ordered_at < ? ORDER BY 1", [_as_ts(cutoff)]).fetchnumpy()["customer_id"]
+    ids = ws.con.execute(SAMPLE_POPULATION_SQL, [_as_ts(cutoff)]).fetchnumpy()["customer_id"]
+    return seeded_sample(ids, max_customers, seed), len(ids)
+
+
+# the customers a churn sample is drawn from, sorted (the Spark engine runs the same query)
+SAMPLE_POPULATION_SQL = ("SELECT DISTINCT customer_id FROM orders WHERE kind = 'sale' AND customer_id IS NOT NULL "
+                         "AND ordered_at < ? ORDER BY 1")
+
+
+def seeded_sample(ids, max_customers: int, seed: int) -> list[str] | None:
+    """``max_customers`` of the sorted ``ids``, drawn with ``seed`` and kept in order; None when there are not
+    more than that or ``max_customers`` is 0 (both engines draw by this rule).
+
+    >>> seeded_sample(["a", "b", "c", "d"], 2, 0), seeded_sample(["a", "b"], 2, 0), seeded_sample(["a"], 0, 0)
+    (['c', 'd'], None, None)
+    """
     n = len(ids)
     if not max_customers or n <= max_customers:
-        return None, n
+        return None
     keep = np.sort(np.random.default_rng(seed).choice(n, int(max_customers), replace=False))
-    return [str(x) for x in np.asarray(ids, dtype=object)[keep]], n
+    return [str(x) for x in np.asarray(ids, dtype=object)[keep]]
 
 
 def churn_horizon(ws, as_of, config: Config) -> dict:

@@ -16,7 +16,8 @@ One definition per rule, two engines:
 - RFM scores, lifecycle stages, value tiers: the same numpy functions, run on
   the customer-level rows (one row per customer);
 - clusters: the same preprocessing (:class:`BehaviourClusters`) applied per
-  partition, with MLlib KMeans; baskets: MLlib FPGrowth; churn: MLlib
+  partition, with MLlib KMeans; baskets: the DuckDB engine's miner per
+  partition with exact counts over all (SON); churn: MLlib
   gradient-boosted trees; CLV: per-customer summary in Spark SQL, the fitted
   BG/NBD + Gamma-Gamma applied per partition.
 

@@ -80,20 +80,26 @@ def spark_clv(tables, as_of, config: Config | None = None, *, seed: int = 0, fit
 
 # -- churn --------------------------------------------------------------------------------------------------
 
-def spark_cutoff_frame(tables, cutoff, horizon_days: int, config: Config | None = None, *, features=None):
+def spark_cutoff_frame(tables, cutoff, horizon_days: int, config: Config | None = None, *, features=None,
+                       sample: bool = False):
     """:func:`shopseg.predict._churn_data.cutoff_frame` on Spark (one row per customer with a sale before ``cutoff``).
 
-    ``features``: the Spark customer_features as of ``cutoff`` when the caller has them.
+    ``features``: the Spark customer_features as of ``cutoff`` when the caller has them; ``sample``: only the
+    customers of the sample view (:func:`spark_customer_sample`; ``cutoff_frame(customers=..., sample=True)``).
     """
     from pyspark.sql import functions as F
     from pyspark.sql.types import BooleanType, DoubleType, StringType, StructField, StructType
 
     from ..predict._churn_data import _EXTRAS_SQL, NOT_FEATURES, add_gap_features, numeric_features
+    from ..workspace import only_customers
+    from ._sql import only_sample
     from .engine import spark_customer_features
 
     cfg = config or load_config()
-    feats = features if features is not None else spark_customer_features(tables, cutoff, cfg)
-    extras = tables.frame(_EXTRAS_SQL.replace("/*only:o*/", "").replace("/*only*/", ""), {
+    feats = features if features is not None else spark_customer_features(tables, cutoff, cfg, sample=sample)
+    extras_sql = only_sample(only_customers(_EXTRAS_SQL)) if sample else \
+        _EXTRAS_SQL.replace("/*only:o*/", "").replace("/*only*/", "")
+    extras = tables.frame(extras_sql, {
         "cutoff": _as_ts(cutoff), "h": float(horizon_days), "max_rating": float(cfg["churn.complaint_max_rating"])})
     f = feats.where(F.col("has_orders")).join(extras, "customer_id", "left")
     kinds = {"customer_id": StringType(), "has_orders": BooleanType()}
@@ -109,17 +115,32 @@ def spark_cutoff_frame(tables, cutoff, horizon_days: int, config: Config | None 
     return num.mapInPandas(lambda it: (add_gap_features(p, shop_gap) for p in it), out), shop_gap
 
 
-def spark_labelled_frame(tables, cutoff, horizon_days: int, config: Config | None = None, *, features=None):
+def spark_labelled_frame(tables, cutoff, horizon_days: int, config: Config | None = None, *, features=None,
+                         sample: bool = False):
     """:func:`spark_cutoff_frame` with ``churned`` (the label SQL of ``churn_labels``, transpiled) and ``cutoff``."""
     from pyspark.sql import functions as F
 
     from ..predict._churn_data import LABELS_SQL
 
     start = _as_ts(cutoff)
-    frame, _ = spark_cutoff_frame(tables, cutoff, horizon_days, config, features=features)
+    frame, _ = spark_cutoff_frame(tables, cutoff, horizon_days, config, features=features, sample=sample)
     lab = tables.frame(LABELS_SQL, {"start": start, "end": start + timedelta(days=int(horizon_days))})
     return frame.join(lab.select("customer_id", F.col("churned").cast("int")), "customer_id", "inner") \
         .withColumn("cutoff", F.lit(pd.Timestamp(start).to_pydatetime()).cast("timestamp_ntz"))
+
+
+def spark_customer_sample(tables, cutoff, max_customers: int, seed: int) -> tuple[list[str] | None, int]:
+    """:func:`shopseg.predict._churn_data.customer_sample` on Spark (the same query and draw, so the same
+    customers), registered as the temp view ``shopseg.spark._sql.SAMPLE_VIEW`` when there is a sample."""
+    from ..predict._churn_data import SAMPLE_POPULATION_SQL, seeded_sample
+    from ._sql import SAMPLE_VIEW
+
+    ids = tables.frame(SAMPLE_POPULATION_SQL, [_as_ts(cutoff)]).toPandas()["customer_id"].to_numpy()
+    sample = seeded_sample(ids, max_customers, seed)
+    if sample is not None:
+        tables.register(SAMPLE_VIEW, tables.spark.createDataFrame(pd.DataFrame({"customer_id": sample}),
+                                                                  "customer_id string"))
+    return sample, len(ids)
 
 
 def spark_churn_frames(tables, as_of, config: Config | None = None) -> dict:
@@ -139,14 +160,17 @@ def spark_churn_frames(tables, as_of, config: Config | None = None) -> dict:
     if not cutoffs:
         raise ModelFitError(f"Cannot fit a churn model: no sale order before the training cutoff {c1:%Y-%m-%d} "
                             f"(as_of - 2 x {H} days).", hint="Lower churn.horizon_days or use a later as_of.")
-    valid = spark_labelled_frame(tables, c2, H, cfg).cache()
+    # a large shop: the windows of a seeded sample of customers, as the DuckDB engine draws it (churn.max_customers)
+    sample, n_customers = spark_customer_sample(tables, c2, c["max_customers"], c["random_state"])
+    valid = spark_labelled_frame(tables, c2, H, cfg, sample=sample is not None).cache()
     features = _features(valid, c)
     keep = ["customer_id", "cutoff", "churned", *features]
     train = None
     for t in cutoffs:
-        part = spark_labelled_frame(tables, t, H, cfg).select(*[f"`{k}`" for k in keep])
+        part = spark_labelled_frame(tables, t, H, cfg, sample=sample is not None).select(*[f"`{k}`" for k in keep])
         train = part if train is None else train.unionByName(part)
     return {"horizon": hz, "cutoffs": cutoffs, "valid_cutoff": c2, "features": features,
+            "sample": sample, "n_customers": n_customers,
             "train": train.cache(), "valid": valid.select(*[f"`{k}`" for k in keep])}
 
 
@@ -249,7 +273,11 @@ def spark_churn(tables, as_of, config: Config | None = None, *, features=None, f
     validation = spark.createDataFrame(pd.DataFrame({
         "customer_id": vs["customer_id"].astype(str), "churned": y.astype(bool), "probability": vprob.astype(float)}))
     imp = pd.Series(model.featureImportances.toArray(), index=feats).sort_values(ascending=False)
+    note = None if fr.get("sample") is None else (
+        f"training and validation windows of {len(fr['sample']):,} of {fr['n_customers']:,} customers "
+        "(churn.max_customers)")
     return scores, validation, {"horizon": fr["horizon"], "figures": figures, "n_train": n_train, "n_fit": n_fit,
+                                "customer_sample": note,
                                 "n_valid": nv,
                                 "n_scored": n, "shop_gap_days": shop_gap, "importance": imp,
                                 "validation_frame": vs.assign(probability=vprob)}

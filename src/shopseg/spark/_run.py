@@ -5,7 +5,7 @@ stage order (``after``), per-stage transaction and timing, progress, and on fail
 run's outputs and models. The engine supplies, for the stages it has an executor for, their work on Spark
 (:meth:`SparkEngine.clv`: BG/NBD + Gamma-Gamma; :meth:`~SparkEngine.segments`: features, RFM, lifecycle,
 value tiers, clusters; :meth:`~SparkEngine.churn`: MLlib gradient-boosted trees; :meth:`~SparkEngine.baskets`:
-FP-growth itemsets and rules), and its reader and writer:
+itemsets (the DuckDB engine's miner per partition, SON) and rules), and its reader and writer:
 
 - reader (:meth:`SparkEngine.open`, before the first stage): the workspace's canonical tables exported to
   Parquet and read as Spark views; its time and the stages Spark does not run (reviews, drift, recommend,
@@ -116,9 +116,12 @@ class SparkEngine:
         # a tiny shop or a single class raises ModelFitError: the runner skips the stage with the reason
         scores, valid, out = spark_churn(self.tables, ctx.as_of, ctx.config, features=self.features)
         self._store(ctx, {"churn_scores": scores, "churn_validation": valid})
-        return {"engine": "spark", "model": "spark-gbt", "horizon_days": out["horizon"]["horizon_days"],
-                "roc_auc": round(float(out["figures"]["roc_auc"]), 4), "n_train": out["n_train"],
-                "n_valid": out["n_valid"], "n_scored": out["n_scored"]}
+        notes = {"engine": "spark", "model": "spark-gbt", "horizon_days": out["horizon"]["horizon_days"],
+                 "roc_auc": round(float(out["figures"]["roc_auc"]), 4), "n_train": out["n_train"],
+                 "n_valid": out["n_valid"], "n_scored": out["n_scored"]}
+        if out["customer_sample"]:
+            notes["customer_sample"] = out["customer_sample"]
+        return notes
 
     def baskets(self, ctx) -> dict:
         from .engine import spark_itemsets

@@ -11,7 +11,7 @@ from . import require_pyspark
 
 DEFAULT_MASTER = "local[2]"
 MEMORY_ENV = "SHOPSEG_SPARK_MEMORY"  # the driver's heap (local mode: the executors run inside it), e.g. 8g
-STACK = "64m"  # thread stack (-Xss): MLlib FP-growth recurses once per item of a long conditional pattern
+STACK = "64m"  # thread stack (-Xss): MLlib FP-growth recursed once per item of a long conditional pattern
 ROWS_PER_PARTITION = 1_000_000  # shuffle partitions sized by the order lines (local mode at least 2 per core)
 
 

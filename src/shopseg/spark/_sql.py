@@ -97,6 +97,19 @@ def to_spark_sql(sql: str, params: list | tuple | dict | None = None) -> str:
     return tree.transform(put).transform(percentile).sql(dialect="spark")
 
 
+SAMPLE_VIEW = "_shopseg_sample"  # the customer ids of a sample (churn.max_customers), a temp view
+
+
+def only_sample(sql: str) -> str:
+    """DuckDB SQL restricted by ``$customers`` (``shopseg.workspace.CUSTOMER_FILTER``, also on ``o.``) made to
+    read the customers of the temp view :data:`SAMPLE_VIEW` instead of a list of literals.
+
+    >>> only_sample("SELECT 1 FROM t WHERE x AND o.customer_id IN (SELECT unnest($customers))")
+    'SELECT 1 FROM t WHERE x AND o.customer_id IN (SELECT customer_id FROM _shopseg_sample)'
+    """
+    return sql.replace("IN (SELECT unnest($customers))", f"IN (SELECT customer_id FROM {SAMPLE_VIEW})")
+
+
 class _Result:
     def __init__(self, sdf):
         self._sdf = sdf

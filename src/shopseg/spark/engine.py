@@ -17,7 +17,7 @@ lifecycle          windows: :func:`~shopseg.segment.lifecycle.lifecycle_windows`
 clusters           :class:`~shopseg.segment.cluster.BehaviourClusters` fitted on a sample of at
                    most ``fit_rows`` customers (its preprocessing and its K), its
                    ``transform`` applied per partition, then MLlib KMeans on all customers
-baskets            the DuckDB engine's basket SQL, transpiled; MLlib FPGrowth
+baskets            the DuckDB engine's basket SQL, transpiled; its miner per partition, exact counts (SON)
 =================  =========================================================================
 """
 
@@ -33,15 +33,20 @@ from ._sql import SparkTables
 FEATURE_COLUMNS_INT = ("frequency", "recency_days", "tenure_days", "n_sessions", "brand_diversity", "n_reviews")
 
 
-def spark_customer_features(tables: SparkTables, as_of, config: Config | None = None):
+def spark_customer_features(tables: SparkTables, as_of, config: Config | None = None, *, sample: bool = False):
     """customer_features as of ``as_of`` on Spark: the DuckDB SQL of :func:`features_sql`, transpiled.
 
     Top categories and the review-sentiment hook are decided by the same code,
-    asking the Spark views instead of the workspace.
+    asking the Spark views instead of the workspace.  ``sample``: only the customers of the temp view
+    ``shopseg.spark._sql.SAMPLE_VIEW`` (the DuckDB engine's ``customer_features(customers=...)``: the same
+    SQL restricted; outliers flagged among them, the shop's top categories).
     """
+    from ._sql import only_sample
+
     cfg = config or load_config()
     as_ts = _as_ts(as_of)
-    sdf = tables.frame(features_sql(tables, as_ts, cfg), {"as_of": as_ts})
+    sql = features_sql(tables, as_ts, cfg, restricted=sample)
+    sdf = tables.frame(only_sample(sql) if sample else sql, {"as_of": as_ts})
     return sdf.select(*[f"`{c}`" for c in _ordered_columns(sdf.columns)])
 
 
@@ -184,24 +189,25 @@ def spark_clusters(features, config: Config | None = None, *, seed: int = 0, fit
     return labels, {"model": model, "k": k, "centroids": cents, "fit_rows": len(pdf)}
 
 
-# -- baskets: the DuckDB engine's basket SQL, MLlib FPGrowth -----------------------------------------------
+# -- baskets: the DuckDB engine's basket SQL and miner (per partition, SON) -------------------------------
 
 ITEMSET_COLUMNS = ("scope", "items", "item_names", "length", "support", "count")
 
 
 def spark_itemsets(tables: SparkTables, as_of, config: Config | None = None):
-    """(frequent_itemsets, association_rules, n_baskets) of the whole shop with MLlib FPGrowth (Han et al. 2000).
+    """(frequent_itemsets, association_rules, n_baskets, baskets) of the whole shop on Spark.
 
-    Baskets come from the same SQL as the DuckDB engine; support is thresholded at
-    the same least basket count (:func:`shopseg.basket._baskets.min_count`), and
-    itemsets longer than ``max_len`` are dropped.  Rules: MLlib's one-consequent
-    rules with leverage and conviction derived from support, confidence and lift
-    (redundancy pruning, done by the DuckDB engine, is not applied here).
+    Baskets come from the same SQL as the DuckDB engine; support is thresholded at the same least basket
+    count (:func:`shopseg.basket._baskets.min_count`) and lengths at ``max_len``; the itemsets of two items
+    or more are mined by the DuckDB engine's miner on each partition and counted exactly over all of them
+    (:func:`shopseg.spark._itemsets.spark_son_itemsets`: Savasere et al. 1995). Rules: MLlib's one-consequent
+    rules (:func:`~shopseg.spark._itemsets.rules_from_itemsets`), with leverage and conviction derived
+    from support, confidence and lift (redundancy pruning, done by the DuckDB engine, is not applied here).
     """
-    from pyspark.ml.fpm import FPGrowth
     from pyspark.sql import functions as F
 
-    from ..basket._baskets import _WS_PAIRS, check_param, min_count, setting
+    from ..basket._baskets import _PRODUCT_NAMES_SQL, _WS_PAIRS, check_param, min_count, setting
+    from ._itemsets import rules_from_itemsets, spark_son_itemsets
 
     cfg = config or load_config()
     unit = check_param("unit", setting("unit", None, cfg))
@@ -209,20 +215,28 @@ def spark_itemsets(tables: SparkTables, as_of, config: Config | None = None):
     extra = "" if unit == "order" else "AND o.customer_id IS NOT NULL"
     pairs = tables.frame(_WS_PAIRS.format(grp="NULL", basket=basket, seg_join="", extra=extra), [_as_ts(as_of)])
     pairs = pairs.where("basket_id IS NOT NULL AND item IS NOT NULL")
-    names = pairs.groupBy("item").agg(F.min("name").alias("name"))
+    # one name per item, as the DuckDB engine picks it: from products (one row per product), not the lines
+    names = tables.frame(_PRODUCT_NAMES_SQL).cache()
     baskets = pairs.groupBy("basket_id").agg(F.array_sort(F.collect_set("item")).alias("items")).cache()
     n = baskets.count()
-    ms = float(cfg["baskets.min_support"])
-    mc = min_count(ms, n) if n else 1
-    # MLlib keeps count >= ceil(minSupport * n): put the exact least count in the middle of its step
-    fp = FPGrowth(itemsCol="items", minSupport=(mc - 0.5) / n if n else ms,
-                  minConfidence=float(cfg["baskets.min_confidence"])).fit(baskets)
-    # MLlib mines lazily, on every action over freqItemsets (the itemsets written, then the rules derived
-    # from them): cached, FP-growth runs once (at x10 Online Retail the mining is minutes)
-    fp.freqItemsets.cache()
+    mc = min_count(float(cfg["baskets.min_support"]), n) if n else 1
     max_len = int(cfg["baskets.max_len"])
-    its = fp.freqItemsets.where(F.size("items") <= max_len).where(F.col("freq") >= mc)
-    its = its.select(F.array_sort("items").alias("items"), F.col("freq").alias("count"))
+    single = baskets.select(F.explode("items").alias("item")).groupBy("item").count() \
+        .where(F.col("count") >= mc).toPandas().sort_values("item").reset_index(drop=True)
+    ids = single["item"].astype(str).to_numpy()
+    sets = np.zeros((0, 2), np.int32)
+    sizes, counts = np.zeros(0, np.int32), np.zeros(0, np.int64)
+    if len(ids) >= 2 and max_len >= 2:
+        parts = baskets.select("items").coalesce(max(1, tables.spark.sparkContext.defaultParallelism))
+        sets, sizes, counts, _ = spark_son_itemsets(parts, ids.tolist(), n, mc, max_len=max_len,
+                                                    algorithm=cfg["baskets.algorithm"],
+                                                    max_itemsets=int(cfg["baskets.max_itemsets"]))
+    padded = np.append(ids, "")  # the pad code (len(ids)) names nothing
+    found = pd.DataFrame({
+        "items": [[str(x)] for x in ids] + [list(padded[r[:z]]) for r, z in zip(sets, sizes.tolist())],
+        "count": np.concatenate([single["count"].to_numpy(np.int64), counts])})
+    its = tables.spark.createDataFrame(found, "items array<string>, count long") \
+        .select(F.array_sort("items").alias("items"), "count")
     named = its.select(F.monotonically_increasing_id().alias("_id"), "items", "count")
     exploded = named.select("_id", F.posexplode("items").alias("pos", "item")).join(names, "item", "left")
     item_names = exploded.groupBy("_id").agg(
@@ -230,14 +244,14 @@ def spark_itemsets(tables: SparkTables, as_of, config: Config | None = None):
     itemsets = named.join(item_names, "_id").select(
         F.lit("all").alias("scope"), "items", "item_names", F.size("items").cast("long").alias("length"),
         (F.col("count") / F.lit(n)).alias("support"), F.col("count").cast("long").alias("count"))
-    rules = _rules(fp, names, n, cfg, mc, max_len)
+    rules = _rules(rules_from_itemsets(its, n, float(cfg["baskets.min_confidence"])), names, n, cfg, max_len)
     return itemsets, rules, n, baskets
 
 
-def _rules(fp, names, n: int, cfg: Config, mc: int, max_len: int):
+def _rules(rules, names, n: int, cfg: Config, max_len: int):
     from pyspark.sql import functions as F
 
-    r = fp.associationRules.where(F.size("antecedent") + 1 <= max_len)
+    r = rules.where(F.size("antecedent") + 1 <= max_len)
     r = r.where(F.col("lift") >= float(cfg["baskets.min_lift"]))
     cons_support = F.col("confidence") / F.col("lift")
     ante_support = F.col("support") / F.col("confidence")
