@@ -269,7 +269,8 @@ class ChurnModel:
         A = self._matrix(X)
         if self.model == "lightgbm":
             trees = self._trees()
-            return explain.tree_shap_lightgbm(self.estimator_, A) if trees is None else trees.contributions(A)
+            # trees None: the model string was read and is not one _trees follows; not read again
+            return explain.lightgbm_contributions(self.estimator_, A) if trees is None else trees.contributions(A)
         Z = self._linear_in(A)
         if self.model in ("logistic", "linear_svm"):
             scaler, lin = self.estimator_[0], self.estimator_[-1]

@@ -250,8 +250,11 @@ def tree_shap_lightgbm(booster, X: np.ndarray) -> np.ndarray:
 
     X = np.asarray(X, dtype=float)
     trees = TreeEnsemble.from_model_string(booster.model_to_string())
-    if trees is not None:
-        return trees.contributions(X)
+    return lightgbm_contributions(booster, X) if trees is None else trees.contributions(X)
+
+
+def lightgbm_contributions(booster, X: np.ndarray) -> np.ndarray:
+    """LightGBM's own ``pred_contrib`` (TreeSHAP in C++): for trees :mod:`shopseg.predict._trees` does not follow."""
     return np.asarray(booster.predict(X, pred_contrib=True, **lightgbm_threads(len(X))), dtype=float)
 
 
