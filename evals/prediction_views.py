@@ -94,7 +94,7 @@ def main(argv=None) -> int:
     d = ws.df("""
         WITH later AS (SELECT customer_id, min(ordered_at) AS nxt FROM orders
                        WHERE kind = 'sale' AND ordered_at > ? GROUP BY customer_id)
-        SELECT c.customer_id, c.p_alive, c.model, s.probability AS churn,
+        SELECT c.customer_id, c.p_alive, c.model, s.probability AS churn, c."T" - c.recency AS silent,
                coalesce(l.nxt <= ? + to_days(CAST(? AS INTEGER)), false)::INTEGER AS bought_w,
                coalesce(l.nxt <= ? + to_days(CAST(? AS INTEGER)), false)::INTEGER AS bought_h
         FROM clv c JOIN churn_scores s USING (run_id, customer_id) LEFT JOIN later l USING (customer_id)
@@ -104,6 +104,8 @@ def main(argv=None) -> int:
           f"{res.stages['churn'].get('model')} H = {H} days; W = {W:g} days; bought in W {d.bought_w.mean():.3f}, "
           f"in H {d.bought_h.mean():.3f}")
     y_w, y_h = d["bought_w"].to_numpy(), d["bought_h"].to_numpy()
+    print(f"recency baseline (days since the last purchase) ROC-AUC: {_auc(y_w, -d['silent'].to_numpy(float)):.4f} "
+          f"for W, {_auc(y_h, -d['silent'].to_numpy(float)):.4f} for H")
     print(f"{'views':<12} {'P(W) AUC':>9} {'P(W) Brier':>10} {'1-churn AUC':>11} {'churn Brier':>11} "
           f"{'sum Brier':>9} {'P(W)>P(H)+.05':>13} {'worst':>6}")
     rules = reconcile_rules(d["p_alive"].to_numpy(float), d["churn"].to_numpy(float))

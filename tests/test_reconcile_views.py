@@ -104,3 +104,17 @@ def test_without_any_sale_the_default_as_of_is_the_last_order(tmp_path):
     with open_workspace(tmp_path / "ws") as ws:
         _orders(ws, [("o1", "a", datetime(2024, 1, 5, 10), "return"), ("o2", "a", datetime(2024, 2, 1), "adjustment")])
         assert default_as_of(ws) == datetime(2024, 2, 1, 23, 59, 59, 999999)
+
+
+def test_the_customer_view_states_each_views_horizon(shop):
+    import json
+
+    from shopseg.views.customer import customer_view
+
+    _views(shop, [0.9, 0.2, 0.55], [0.4, 0.3, 0.6], "p_alive=repeat; purchases=repeat; clv=baseline")
+    notes = reconcile_views(shop, 1, AS_OF, load_config(), horizon_days=110)
+    shop.con.execute("INSERT INTO runs (run_id, as_of, stages, status) VALUES (1, ?, ?, 'done')",
+                     [AS_OF, json.dumps({"churn": {"status": "done", "horizon_days": 110, **notes}})])
+    # a: P(alive) 0.9 capped at 1 - 0.4; both numbers now say one thing, each with its horizon
+    assert customer_view(shop.con, "a")["status"] == (
+        "Unknown: churn risk 40% (no order in the next 110 days); P(an order in the next 90 days) 0.60 (repeat).")

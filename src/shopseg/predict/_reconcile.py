@@ -55,9 +55,12 @@ def reconcile_views(ws, run_id: int, as_of, config, horizon_days: int) -> dict:
                          "left as it is"}
     ts = pd.Timestamp(as_of)
     W, _ = window_days(ws.con, ts, float(config["clv"]["backtest_days"]))
-    if W < 7 or W > horizon_days:
+    if W < 7:  # the uncalibrated baseline (exp(-silence x rate)): no window
+        return {"views": f"P(alive) ({p_src}, uncalibrated: no validation window) not capped by churn"}
+    if W > horizon_days:
         return {"views": f"P(alive) ({p_src}, a purchase in {W:g} days) not capped by churn (no order in "
-                         f"{horizon_days} days): only a window of 7 to {horizon_days} days nests in the churn horizon"}
+                         f"{horizon_days} days): only a window of 7 to {horizon_days} days nests in the churn horizon",
+                "p_alive_days": W}
     rows = ws.df("SELECT c.customer_id, c.p_alive, c.expected_purchases_horizon, c.horizon_days, "
                  "c.expected_next_order_at, s.probability AS churn FROM clv c JOIN churn_scores s "
                  "USING (run_id, customer_id) WHERE c.run_id = ? AND c.p_alive > 1 - s.probability "
@@ -66,7 +69,7 @@ def reconcile_views(ws, run_id: int, as_of, config, horizon_days: int) -> dict:
     what = (f"P(alive) ({p_src}: a sale order in the next {W:g} days) is at most 1 - churn (one in the next "
             f"{horizon_days} days)")
     if rows.empty:
-        return {"views": f"{what} for every buyer already", "p_alive_capped": 0}
+        return {"views": f"{what} for every buyer already", "p_alive_capped": 0, "p_alive_days": W}
     gap = rows["p_alive"].to_numpy(float) - (1.0 - rows["churn"].to_numpy(float))
     rows["p_alive"] = cap_p_alive(rows["p_alive"], rows["churn"])
     if src.get("purchases") in WINDOW_SOURCES and len(rows):
@@ -80,7 +83,7 @@ def reconcile_views(ws, run_id: int, as_of, config, horizon_days: int) -> dict:
     finally:
         ws.con.unregister("_capped")
     return {"views": f"{what}: lowered to 1 - churn for {len(rows):,} of {n_all:,} buyers (by up to "
-                     f"{gap.max():.2f}; docs/churn.md)", "p_alive_capped": int(len(rows))}
+                     f"{gap.max():.2f}; docs/churn.md)", "p_alive_capped": int(len(rows)), "p_alive_days": W}
 
 
 __all__ = ["cap_p_alive", "reconcile_views"]

@@ -461,12 +461,20 @@ def probability_words(p: float | None, missing: str = "n/a") -> str:
 def status_line(lifecycle: str | None, *, churn_probability: float | None = None, churn_tier: str | None = None,
                 p_alive: float | None = None, p_alive_source: str | None = None, value_tier: str | None = None,
                 value_source: str | None = None, recency_days: float | None = None,
-                cluster_name: str | None = None) -> str:
+                cluster_name: str | None = None, churn_horizon_days: int | None = None,
+                p_alive_days: float | None = None) -> str:
     """One sentence on where a customer stands, with its evidence, saying so when the signals disagree.
 
     The lifecycle stage (calendar rules, docs/segments.md) leads; churn risk (no order in the churn
     horizon), P(alive) (the CLV stage's) and the value tier follow as evidence.  They disagree when the
     calendar says silent or churned while P(alive) >= 0.5 or churn risk is low, or the other way round.
+    With ``churn_horizon_days`` and ``p_alive_days`` (a P(alive) that is the probability of an order in the next
+    W days: the repeat model's or the baseline's) each view states its horizon; the churn stage keeps the second
+    at most 1 - the first (docs/churn.md).
+
+    >>> status_line("active", churn_probability=0.4, churn_tier="mid", p_alive=0.6, p_alive_source="repeat",
+    ...             churn_horizon_days=110, p_alive_days=90)
+    'Active: churn risk 40% (mid; no order in the next 110 days); P(an order in the next 90 days) 0.60 (repeat).'
 
     >>> status_line("churned", churn_probability=0.96, churn_tier="high", p_alive=0.05, value_tier="low",
     ...             recency_days=372)
@@ -488,9 +496,12 @@ def status_line(lifecycle: str | None, *, churn_probability: float | None = None
     if recency_days is not None and recency_days == recency_days:
         ev.append(f"no order for {recency_days:.0f} days")
     if churn_probability is not None and churn_probability == churn_probability:
-        ev.append(f"churn risk {percent_words(churn_probability)}" + (f" ({churn_tier})" if churn_tier else ""))
+        said = "; ".join(([churn_tier] if churn_tier else [])
+                         + ([f"no order in the next {churn_horizon_days:g} days"] if churn_horizon_days else []))
+        ev.append(f"churn risk {percent_words(churn_probability)}" + (f" ({said})" if said else ""))
+    name = f"P(an order in the next {p_alive_days:g} days)" if p_alive_days else "P(alive)"
     if p_alive is not None and p_alive == p_alive:
-        ev.append(f"P(alive) {probability_words(p_alive)}" + (f" ({p_alive_source})" if p_alive_source else ""))
+        ev.append(f"{name} {probability_words(p_alive)}" + (f" ({p_alive_source})" if p_alive_source else ""))
     if value_tier:
         ev.append(f"value tier {value_tier}" + (f" (CLV from {value_source})" if value_source else ""))
     out = f"{stage.capitalize()}: " + ("; ".join(ev) if ev else "no prediction for this customer") + "."
@@ -498,13 +509,13 @@ def status_line(lifecycle: str | None, *, churn_probability: float | None = None
     risk_low = churn_tier == "low"
     risk_high = churn_tier == "high"
     if stage in _GONE and (alive_says or risk_low):
-        who = "P(alive)" if alive_says else "the churn risk"
+        who = name if alive_says else "the churn risk"
         out += (f" Signals disagree: the calendar says gone, {who} says active; trust the calendar and the "
                 + ("churn risk" if not risk_low else "recent orders") + f", {who} is a model of the purchase rhythm.")
     elif stage in _GONE and value_tier == "high":
         out += " A high-value customer who has gone quiet (the plan says whether a campaign reaches them)."
     elif stage in ("active", "new", "reactivated") and (alive_says is False or risk_high):
-        who = "P(alive)" if alive_says is False else "the churn risk"
+        who = name if alive_says is False else "the churn risk"
         out += (f" Signals disagree: the calendar says {stage}, {who} says likely gone; "
                 "watch this customer before the calendar catches up.")
     # a cluster is named after its centre: say so when its recency word contradicts this customer's calendar
