@@ -12,7 +12,7 @@ import pytest
 from shopseg import open_workspace
 from shopseg.config import load_config
 from shopseg.pipeline import as_of_note, default_as_of
-from shopseg.predict._reconcile import cap_p_alive, reconcile_views
+from shopseg.predict._reconcile import pool, pool_scores, reconcile_views, stored_p_alive
 
 AS_OF = datetime(2024, 6, 30, 23, 59, 59, 999999)
 
@@ -28,10 +28,10 @@ def _views(ws, p_alive: list[float], churn: list[float], model: str, eph=(2.0, 2
     ws.con.register("_v", pd.DataFrame({
         "customer_id": ["a", "b", "c"], "p_alive": p_alive, "expected_purchases_horizon": list(eph),
         "horizon_days": 365.0, "expected_next_order_at": pd.Timestamp("2024-08-01"), "model": model,
-        "probability": churn}))
+        "probability": churn, "tier": "high"}))
     ws.write_output("clv", 1, "SELECT customer_id, p_alive, expected_purchases_horizon, horizon_days, "
                               "expected_next_order_at, model FROM _v")
-    ws.write_output("churn_scores", 1, "SELECT customer_id, probability FROM _v")
+    ws.write_output("churn_scores", 1, "SELECT customer_id, probability, tier FROM _v")
     ws.con.unregister("_v")
 
 
@@ -44,31 +44,48 @@ def shop(tmp_path):
         yield ws
 
 
-def test_cap_keeps_p_alive_at_most_one_minus_churn():
-    assert cap_p_alive([0.9, 0.2, 0.5, 0.0], [0.4, 0.3, 0.5, 1.0]).tolist() == [0.6, 0.2, 0.5, 0.0]
+CUTS = {"method": "probability", "high": 0.7, "mid": 0.4}
 
 
-def test_a_window_p_alive_above_one_minus_churn_is_capped_and_churn_is_left(shop):
+def test_pool_sets_a_contradicting_pair_to_its_mean_and_leaves_the_rest():
+    p, q = pool([0.9, 0.2, 0.5, 0.0, 0.8], [0.4, 0.3, 0.5, 1.0, 0.6])
+    # 0.9 > 1 - 0.4: mean 0.75; 0.2 <= 0.7 and 0.5 <= 0.5 and 0.0 <= 0.0 kept; 0.8 > 0.4: mean 0.6
+    assert p.tolist() == pytest.approx([0.75, 0.2, 0.5, 0.0, 0.6])
+    assert q.tolist() == pytest.approx([0.25, 0.3, 0.5, 1.0, 0.4])
+    assert (p <= 1 - q + 1e-12).all()
+
+
+def test_a_window_p_alive_above_one_minus_churn_is_pooled_with_churn(shop):
     cfg = load_config()
-    # a: 0.9 > 1 - 0.4 = 0.6 -> 0.6; b: 0.2 <= 0.7, kept; c: 0.55 > 1 - 0.6 = 0.4 -> 0.4, below min_p_alive 0.5
+    # a: 0.9 > 1 - 0.4 -> both 0.75 (churn 0.25, tier low); b: 0.2 <= 0.7, kept (tier stays);
+    # c: 0.55 > 1 - 0.6 = 0.4 -> both 0.475 (churn 0.525, tier mid), P(alive) below min_p_alive 0.5
     _views(shop, [0.9, 0.2, 0.55], [0.4, 0.3, 0.6], "p_alive=repeat; purchases=repeat; clv=baseline")
-    notes = reconcile_views(shop, 1, AS_OF, cfg, horizon_days=110)
+    notes = reconcile_views(shop, 1, AS_OF, cfg, horizon_days=110, tier_cuts=CUTS)
     got = shop.df("SELECT customer_id, p_alive, expected_next_order_at FROM clv ORDER BY customer_id")
-    assert got["p_alive"].tolist() == pytest.approx([0.6, 0.2, 0.4])
-    assert shop.df("SELECT probability FROM churn_scores ORDER BY customer_id")["probability"].tolist() == \
-        [0.4, 0.3, 0.6]
-    assert notes["p_alive_capped"] == 2
+    assert got["p_alive"].tolist() == pytest.approx([0.75, 0.2, 0.475])
+    churn = shop.df("SELECT probability, tier FROM churn_scores ORDER BY customer_id")
+    assert churn["probability"].tolist() == pytest.approx([0.25, 0.3, 0.525])
+    assert churn["tier"].tolist() == ["low", "high", "mid"]
+    assert notes["p_alive_pooled"] == 2 and notes["p_alive_days"] == 90 and notes["tiers"] == {"low": 1, "high": 1,
+                                                                                               "mid": 1}
     assert notes["views"] == ("P(alive) (repeat: a sale order in the next 90 days) is at most 1 - churn (one in "
-                              "the next 110 days): lowered to 1 - churn for 2 of 3 buyers (by up to 0.30; "
-                              "docs/churn.md)")
-    # a's next order from the repeat model's rate while alive: 2 purchases / (0.6 x 365 days) a day, median wait
-    # ln 2 / rate = 0.6 x 365 x ln 2 / 2 = 75.9 days after as_of; b keeps its date; c is below min_p_alive: none
+                              "the next 110 days): both set to their mean for 2 of 3 buyers (they differed by up to "
+                              "0.30; docs/churn.md)")
+    # a's next order from the repeat model's rate while alive: 2 purchases / (0.75 x 365 days) a day, median wait
+    # ln 2 / rate = 0.75 x 365 x ln 2 / 2 = 94.9 days after as_of; b keeps its date; c is below min_p_alive: none
     wait = (got["expected_next_order_at"][0] - pd.Timestamp(AS_OF)) / pd.Timedelta(days=1)
-    assert wait == pytest.approx(0.6 * 365 * np.log(2) / 2, abs=1e-6)
+    assert wait == pytest.approx(0.75 * 365 * np.log(2) / 2, abs=1e-6)
     assert got["expected_next_order_at"][1] == pd.Timestamp("2024-08-01")
     assert pd.isna(got["expected_next_order_at"][2])
-    again = reconcile_views(shop, 1, AS_OF, cfg, horizon_days=110)  # idempotent: nothing left to cap
-    assert again["p_alive_capped"] == 0
+    # the pooled customers' own P(alive) is stored for the live path, which pools a re-score the same way
+    own = stored_p_alive(shop, 1)
+    assert own == {"a": 0.9, "c": 0.55}
+    live = pool_scores(pd.DataFrame({"customer_id": ["a", "b", "c"], "probability": [0.4, 0.3, 0.6],
+                                     "tier": ["mid", "low", "mid"]}), own, CUTS)
+    assert live["probability"].tolist() == pytest.approx([0.25, 0.3, 0.525])
+    assert live["tier"].tolist() == ["low", "low", "mid"]
+    again = reconcile_views(shop, 1, AS_OF, cfg, horizon_days=110, tier_cuts=CUTS)  # nothing left to pool
+    assert again["p_alive_pooled"] == 0 and stored_p_alive(shop, 1) == own
 
 
 @pytest.mark.parametrize("model, horizon, setting, says", [
@@ -79,14 +96,17 @@ def test_a_window_p_alive_above_one_minus_churn_is_capped_and_churn_is_left(shop
 def test_no_cap_where_the_views_do_not_nest_or_when_turned_off(shop, model, horizon, setting, says):
     cfg = load_config(overrides={"churn": {"reconcile": setting}})
     _views(shop, [0.9, 0.2, 0.55], [0.4, 0.3, 0.6], model)
-    notes = reconcile_views(shop, 1, AS_OF, cfg, horizon_days=horizon)
+    notes = reconcile_views(shop, 1, AS_OF, cfg, horizon_days=horizon, tier_cuts=CUTS)
     assert shop.df("SELECT p_alive FROM clv ORDER BY customer_id")["p_alive"].tolist() == [0.9, 0.2, 0.55]
+    assert shop.df("SELECT probability FROM churn_scores ORDER BY customer_id")["probability"].tolist() == \
+        [0.4, 0.3, 0.6]
+    assert stored_p_alive(shop, 1) is None
     assert (says or "") in (notes.get("views") or "") and bool(notes) == (says is not None)
 
 
 def test_another_runs_clv_rows_are_never_rewritten(shop):
     _views(shop, [0.9, 0.2, 0.55], [0.4, 0.3, 0.6], "p_alive=repeat; purchases=repeat; clv=baseline")
-    notes = reconcile_views(shop, 2, AS_OF, load_config(), horizon_days=110)
+    notes = reconcile_views(shop, 2, AS_OF, load_config(), horizon_days=110, tier_cuts=CUTS)
     assert notes == {"views": "P(alive) not checked against churn: the clv stage did not run in this run"}
     assert shop.df("SELECT p_alive FROM clv ORDER BY customer_id")["p_alive"].tolist() == [0.9, 0.2, 0.55]
 
@@ -112,9 +132,10 @@ def test_the_customer_view_states_each_views_horizon(shop):
     from shopseg.views.customer import customer_view
 
     _views(shop, [0.9, 0.2, 0.55], [0.4, 0.3, 0.6], "p_alive=repeat; purchases=repeat; clv=baseline")
-    notes = reconcile_views(shop, 1, AS_OF, load_config(), horizon_days=110)
+    notes = reconcile_views(shop, 1, AS_OF, load_config(), horizon_days=110, tier_cuts=CUTS)
     shop.con.execute("INSERT INTO runs (run_id, as_of, stages, status) VALUES (1, ?, ?, 'done')",
                      [AS_OF, json.dumps({"churn": {"status": "done", "horizon_days": 110, **notes}})])
-    # a: P(alive) 0.9 capped at 1 - 0.4; both numbers now say one thing, each with its horizon
+    # a: P(alive) 0.9 and churn 0.4 pooled to 0.75 and 0.25; one story, each number with its horizon
     assert customer_view(shop.con, "a")["status"] == (
-        "Unknown: churn risk 40% (no order in the next 110 days); P(an order in the next 90 days) 0.60 (repeat).")
+        "Unknown: churn risk 25% (low; no order in the next 110 days); P(an order in the next 90 days) 0.75 "
+        "(repeat).")
