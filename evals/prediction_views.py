@@ -9,9 +9,9 @@ On a copy of an ingested workspace, runs the ``clv``, ``segments`` and ``churn``
   (A, A + H]";
 
 ROC-AUC and Brier of each, and how many buyers have P(a purchase in W) above P(a purchase in H) (W <= H: a
-contradiction).  The figures are computed for the views as the run stored them; ``--raw`` reads the views
-before the churn stage reconciles them (``churn.reconcile = false``), and the script then also shows what each
-reconciliation rule would give (docs/churn.md, "Churn and P(alive): one story").
+contradiction).  The figures are computed for the views as the run stored them (pooled by the churn stage);
+``--raw`` reads them as the two models gave them (``churn.reconcile = false``), and the script then also shows
+what each rule would give: pool, cap churn, cap P(alive) (docs/churn.md, "Churn and P(alive): one story").
 
     PYTHONPATH=src .venv/bin/python evals/prediction_views.py --workspace /work/ws/online_retail \\
         --as-of 2011-08-01 --work /tmp/views-or [--horizon 120] [--raw]
@@ -44,9 +44,9 @@ def _brier(y, p):
 def reconcile_rules(p_w: np.ndarray, q: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """(P(purchase in W), churn) after each candidate rule, for the customers where P(purchase in W) > 1 - churn.
 
-    ``pool``: both set to their mean (the least-squares projection onto P(W) <= P(H), what
-    :func:`shopseg.predict.churn.reconcile` does); ``churn_moves``: churn lowered to 1 - P(W); ``alive_moves``:
-    P(W) lowered to 1 - churn.
+    ``pool``: both set to their mean (the least-squares projection onto P(W) <= P(H), what the churn stage does:
+    :func:`shopseg.predict._reconcile.pool`); ``churn_moves``: churn lowered to 1 - P(W); ``alive_moves``: P(W)
+    lowered to 1 - churn.
     """
     p_h = 1.0 - q
     bad = p_w > p_h
