@@ -139,3 +139,21 @@ def test_the_customer_view_states_each_views_horizon(shop):
     assert customer_view(shop.con, "a")["status"] == (
         "Unknown: churn risk 25% (low; no order in the next 110 days); P(an order in the next 90 days) 0.75 "
         "(repeat).")
+
+
+def test_run_says_which_later_orders_the_default_date_leaves_out_even_when_quiet(shop):
+    from typer.testing import CliRunner
+
+    from shopseg.cli import app
+
+    path = shop.path
+    shop.close()
+    r = CliRunner().invoke(app, ["-q", "-w", str(path), "run", "--stage", "clv", "--no-report"])
+    assert r.exit_code == 0, r.output
+    assert r.output.strip().splitlines() == [
+        "Run 1 as of 2024-06-30: done",
+        "  (as of the last sale order's day; 2 later order(s) (1 adjustment, 1 return; the last on 2024-08-02) are "
+        "not read (give --as-of to move the date))"]
+    r = CliRunner().invoke(app, ["-q", "-w", str(path), "run", "--stage", "clv", "--no-report", "--as-of",
+                                 "2024-08-02"])
+    assert r.exit_code == 0 and r.output.strip().splitlines() == ["Run 2 as of 2024-08-02: done"]
