@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import doctest
 
-from shopseg.predict import explain
+from shopseg.predict import _status, explain
 from shopseg.predict.explain import status_line
 
 
 def test_docstring_examples_of_the_status_line_run():
-    result = doctest.testmod(explain, optionflags=doctest.NORMALIZE_WHITESPACE)
+    result = doctest.testmod(_status, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted >= 3 and result.failed == 0
 
 

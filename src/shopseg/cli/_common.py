@@ -143,10 +143,11 @@ def _run_stage(ws, stage: str, as_of, cfg, seed: int = 0):
 def _said_run(result) -> None:
     """A run's lines (-q: the first only; -v: and its timings), and the run in the JSON document."""
     text = result.describe()
-    out.say(text.split("\n")[0] if out.out.verbosity < 0 else text)
+    note = getattr(result, "note", None)  # the default date left later non-sale orders out: said even with -q
+    out.say("\n".join(text.split("\n")[:2 if note else 1]) if out.out.verbosity < 0 else text)
     out.detail(out.stage_timings(result.stages))
     out.record("run", {"run_id": result.run_id, "as_of": result.as_of, "status": result.status,
-                       "stages": result.stages})
+                       "stages": result.stages, **({"note": note} if note else {})})
 
 
 def _load_config(path: Optional[Path] = None, overrides: Optional[dict] = None):

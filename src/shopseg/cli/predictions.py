@@ -16,7 +16,7 @@ from ._common import _load_config, _open, _run_stage, app, handles_errors, predi
 @app.command("rules")
 @handles_errors
 def rules_cmd(
-    as_of: Optional[str] = typer.Option(None, "--as-of", help="Use sale orders up to this date (default: the last order's day)."),
+    as_of: Optional[str] = typer.Option(None, "--as-of", help="Use sale orders up to this date (default: the last sale order's day)."),
     min_support: Optional[float] = typer.Option(None, "--min-support", help="Share of baskets, in (0, 1]."),
     min_confidence: Optional[float] = typer.Option(None, "--min-confidence", help="In [0, 1]."),
     min_lift: Optional[float] = typer.Option(None, "--min-lift", help=">= 0 (1 keeps positive associations)."),
@@ -75,7 +75,7 @@ def _no_rules_hint(ws, ids: list[str]) -> str:
 @app.command()
 @handles_errors
 def reviews(
-    as_of: Optional[str] = typer.Option(None, "--as-of", help="Only reviews written on or before this date (default: the last order's day)."),
+    as_of: Optional[str] = typer.Option(None, "--as-of", help="Only reviews written on or before this date (default: the last sale order's day)."),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML file overriding default settings ([reviews])."),
     seed: int = typer.Option(0, help="Random seed (topics)."),
 ):
@@ -91,7 +91,7 @@ def reviews(
 @predict_app.command("clv")
 @handles_errors
 def predict_clv(
-    as_of: Optional[str] = typer.Option(None, "--as-of", help="Date the prediction is made at (default: the last order's day)."),
+    as_of: Optional[str] = typer.Option(None, "--as-of", help="Date the prediction is made at (default: the last sale order's day)."),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML file overriding default settings."),
     model: Optional[str] = typer.Option(None, "--model", help="bgnbd or paretonbd (default clv.model)."),
     horizon_days: Optional[float] = typer.Option(None, "--horizon-days", help="Days ahead for expected purchases and CLV."),
@@ -113,7 +113,7 @@ def predict_clv(
 @predict_app.command("churn")
 @handles_errors
 def predict_churn(
-    as_of: Optional[str] = typer.Option(None, "--as-of", help="Date the prediction is made at (default: the last order's day)."),
+    as_of: Optional[str] = typer.Option(None, "--as-of", help="Date the prediction is made at (default: the last sale order's day)."),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML file overriding default settings."),
     model: Optional[str] = typer.Option(None, "--model", help="lightgbm, logistic, decision_tree, random_forest or linear_svm (default churn.model)."),
     horizon_days: Optional[int] = typer.Option(None, "--horizon-days", help="Days without an order that count as churn (0: derived from purchase gaps)."),

@@ -24,7 +24,7 @@ from ._common import (
 @app.command()
 @handles_errors
 def run(
-    as_of: Optional[str] = typer.Option(None, "--as-of", help="Date the run describes (default: the last order's day)."),
+    as_of: Optional[str] = typer.Option(None, "--as-of", help="Date the run describes (default: the last sale order's day)."),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML file overriding default settings."),
     seed: int = typer.Option(0, help="Random seed for every stage."),
     stage: Optional[list[str]] = typer.Option(None, "--stage", help="Run only these stages (repeatable)."),

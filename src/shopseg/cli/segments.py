@@ -17,7 +17,7 @@ from ._common import _fmt, _load_config, _open, _run_stage, app, handles_errors
 @app.command()
 @handles_errors
 def segment(
-    as_of: Optional[str] = typer.Option(None, "--as-of", help="Date the run describes (default: the last order's day)."),
+    as_of: Optional[str] = typer.Option(None, "--as-of", help="Date the run describes (default: the last sale order's day)."),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML file overriding default settings."),
     seed: int = typer.Option(0, help="Random seed (sampling and K-means)."),
 ):

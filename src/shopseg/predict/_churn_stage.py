@@ -15,6 +15,7 @@ from ..features import _as_ts
 from ..refit import Decision, ReuseError, churn_decision, decisions, record
 from . import explain
 from ._churn_data import cutoff_frame, shop_gap_days
+from ._reconcile import reconcile_views
 from .churn import BASELINE_FEATURES, _features, _score, _write_reports, churn_settings, churn_stage, store_model, \
     write_scores
 
@@ -38,7 +39,10 @@ def churn_run(ctx) -> dict:
         notes = churn_stage(ws, ctx.run_id, ctx.as_of, ctx.config, features=feats)
         for k in ("candidate", "metric", "model_value", "baseline_value", "decision"):
             setattr(decision, k, notes.get(k))
-    return {**notes, **record(ws, ctx.run_id, decision)}
+    # this run's P(alive) (a purchase in the CLV window) made to agree with churn (none in the horizon)
+    views = reconcile_views(ws, ctx.run_id, ctx.as_of, ctx.config, int(notes["horizon_days"]),
+                            notes.pop("_tier_cuts", None))
+    return {**notes, **views, **record(ws, ctx.run_id, decision)}
 
 
 def _reuse(ws, run_id: int, as_of, config, model, decision, features=None) -> dict:
@@ -84,7 +88,7 @@ def _reuse(ws, run_id: int, as_of, config, model, decision, features=None) -> di
                 shop_gap_days=shop_gap_days(frame, H), tier_cuts=cuts)
     path = store_model(ws, run_id, model, meta, meta.get("config_hash"))
     return {"model": model.model, "horizon_days": H, "n_scored": n, "tiers": scores["tier"].value_counts().to_dict(),
-            "model_path": str(path)}
+            "model_path": str(path), "_tier_cuts": cuts}
 
 
 __all__ = ["churn_run"]

@@ -85,6 +85,16 @@ def customer_sample(cal: pd.DataFrame, max_customers: int, seed: int) -> tuple[p
             f"of its {n:,} buyers (clv.max_customers)")
 
 
+def window_days(con, ts: pd.Timestamp, backtest_days: float) -> tuple[float, int]:
+    """(days W of the validation window before ``ts``: ``backtest_days``, at most half the history; the history's
+    span in days).  The repeat model's and the calibrated baseline's P(alive) is P(a sale order in the next W
+    days)."""
+    first = con.execute("SELECT min(ordered_at) FROM orders WHERE kind = 'sale' AND customer_id IS NOT NULL "
+                        "AND ordered_at <= ?", [ts.to_pydatetime()]).fetchall()[0][0]
+    span = (ts - pd.Timestamp(first)).days if first is not None else 0
+    return float(min(backtest_days, span // 2)), span
+
+
 def _fit(name: str, summary: pd.DataFrame, penalizer: float, time_unit: str):
     from .clv import TRANSACTION_MODELS
 
@@ -117,10 +127,7 @@ def choose_and_score(ws, as_of, summary: pd.DataFrame, c: dict, *, seed: int = 0
     value_now, value_name, vm_now, value_note = _value_model(summary, spend_now, c["value_penalizer_coef"], unit)
 
     # -- the validation window ----------------------------------------------------------------------
-    first = con.execute("SELECT min(ordered_at) FROM orders WHERE kind = 'sale' AND customer_id IS NOT NULL "
-                        "AND ordered_at <= ?", [ts.to_pydatetime()]).fetchall()[0][0]
-    span = (ts - pd.Timestamp(first)).days if first is not None else 0
-    W = float(min(c["backtest_days"], span // 2))
+    W, span = window_days(con, ts, c["backtest_days"])
     window = None
     why_no_window = None
     sample_note = None

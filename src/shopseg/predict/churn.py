@@ -419,7 +419,7 @@ def churn_stage(ws, run_id: int, as_of, config: Config | None = None, *,
             "shop_gap_days": shop_gap_days(frame, H),
             "figures": {k: v for k, v in fit.figures.items() if k != "gains"}}, churn_config_hash(cfg))
         notes["model_path"] = str(path)
-    return notes
+    return {**notes, "_tier_cuts": cuts}  # for pooling with P(alive) (churn_run pops it: not a note)
 
 
 def _r(v):

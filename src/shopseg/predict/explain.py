@@ -31,11 +31,13 @@ template get a generic sentence naming the feature.
 
 from __future__ import annotations
 
-import re
 import string
 
 import numpy as np
 import pandas as pd
+
+# the words for people (a probability, the status line) live in ._status; here for the callers that import them
+from ._status import percent_words, probability_words, status_line  # noqa: F401
 
 # feature -> (reference, template when it raises churn risk, template when it lowers it).
 # reference: "median" (shop median at fit time) or the name of another column of the row.
@@ -421,96 +423,3 @@ def _format(sub: "_Columns", feat: str, tpl: str, ref_spec: str, reference: dict
 # more rows than this in one template's group: the texts are formatted once per distinct input (a batch of a
 # large shop repeats the same few thousand), not per row (a live re-score formats a row or two)
 DEDUPE_ROWS = 64
-
-
-# -- one status line per customer ------------------------------------------------------------------
-
-_GONE = ("silent", "churned")
-
-
-def percent_words(p: float | None, missing: str = "n/a") -> str:
-    """A probability as a whole percentage, with one decimal (or "<0.1%" / ">99.9%") where rounding would print
-    0% or 100% for what is neither: Olist's churn of 0.9992 is not "100%", a certainty no model has.
-
-    >>> [percent_words(v) for v in (0.561, 0.9987, 0.99962, 1.0, 0.004, 0.0004, 0.0)]
-    ['56%', '99.9%', '>99.9%', '100%', '0.4%', '<0.1%', '0%']
-    """
-    if p is None or p != p:
-        return missing
-    p = float(p)
-    if 0.0 < p < 1.0 and round(p * 100) in (0, 100):
-        return f"{p:.1%}" if 0.0 < round(p * 1000) < 1000 else ("<0.1%" if p < 0.5 else ">99.9%")
-    return f"{p:.0%}"
-
-
-def probability_words(p: float | None, missing: str = "n/a") -> str:
-    """A probability to two decimals, "<0.01" / ">0.99" where rounding would print 0.00 or 1.00 for what is
-    neither (a one-time buyer's P(alive) of 0.0004 on Olist).
-
-    >>> [probability_words(v) for v in (0.45, 0.0004, 0.996, 0.0, 1.0)]
-    ['0.45', '<0.01', '>0.99', '0.00', '1.00']
-    """
-    if p is None or p != p:
-        return missing
-    p = float(p)
-    if 0.0 < p < 1.0 and round(p * 100) in (0, 100):
-        return "<0.01" if p < 0.5 else ">0.99"
-    return f"{p:.2f}"
-
-
-def status_line(lifecycle: str | None, *, churn_probability: float | None = None, churn_tier: str | None = None,
-                p_alive: float | None = None, p_alive_source: str | None = None, value_tier: str | None = None,
-                value_source: str | None = None, recency_days: float | None = None,
-                cluster_name: str | None = None) -> str:
-    """One sentence on where a customer stands, with its evidence, saying so when the signals disagree.
-
-    The lifecycle stage (calendar rules, docs/segments.md) leads; churn risk (no order in the churn
-    horizon), P(alive) (the CLV stage's) and the value tier follow as evidence.  They disagree when the
-    calendar says silent or churned while P(alive) >= 0.5 or churn risk is low, or the other way round.
-
-    >>> status_line("churned", churn_probability=0.96, churn_tier="high", p_alive=0.05, value_tier="low",
-    ...             recency_days=372)
-    'Churned: no order for 372 days; churn risk 96% (high); P(alive) 0.05; value tier low.'
-    >>> status_line("churned", churn_probability=0.56, churn_tier="mid", p_alive=0.99, p_alive_source="bgnbd")
-    'Churned: churn risk 56% (mid); P(alive) 0.99 (bgnbd). Signals disagree: the calendar says gone, P(alive) says active; trust the calendar and the churn risk, P(alive) is a model of the purchase rhythm.'
-    >>> status_line("churned", churn_probability=0.56, churn_tier="mid", p_alive=0.45, p_alive_source="repeat",
-    ...             value_tier="high", value_source="baseline")
-    'Churned: churn risk 56% (mid); P(alive) 0.45 (repeat); value tier high (CLV from baseline). A high-value customer who has gone quiet (the plan says whether a campaign reaches them).'
-    >>> status_line("churned", churn_probability=0.56, churn_tier="mid", cluster_name="frequent recent high spenders (2)")
-    "Churned: churn risk 56% (mid). The cluster's name, 'frequent recent high spenders', describes its centre: this customer is not recent."
-    >>> status_line("prospect")
-    'Prospect: no purchase yet.'
-    """
-    stage = (lifecycle or "unknown").lower()
-    if stage == "prospect":
-        return "Prospect: no purchase yet."
-    ev = []
-    if recency_days is not None and recency_days == recency_days:
-        ev.append(f"no order for {recency_days:.0f} days")
-    if churn_probability is not None and churn_probability == churn_probability:
-        ev.append(f"churn risk {percent_words(churn_probability)}" + (f" ({churn_tier})" if churn_tier else ""))
-    if p_alive is not None and p_alive == p_alive:
-        ev.append(f"P(alive) {probability_words(p_alive)}" + (f" ({p_alive_source})" if p_alive_source else ""))
-    if value_tier:
-        ev.append(f"value tier {value_tier}" + (f" (CLV from {value_source})" if value_source else ""))
-    out = f"{stage.capitalize()}: " + ("; ".join(ev) if ev else "no prediction for this customer") + "."
-    alive_says = None if p_alive is None or p_alive != p_alive else p_alive >= 0.5
-    risk_low = churn_tier == "low"
-    risk_high = churn_tier == "high"
-    if stage in _GONE and (alive_says or risk_low):
-        who = "P(alive)" if alive_says else "the churn risk"
-        out += (f" Signals disagree: the calendar says gone, {who} says active; trust the calendar and the "
-                + ("churn risk" if not risk_low else "recent orders") + f", {who} is a model of the purchase rhythm.")
-    elif stage in _GONE and value_tier == "high":
-        out += " A high-value customer who has gone quiet (the plan says whether a campaign reaches them)."
-    elif stage in ("active", "new", "reactivated") and (alive_says is False or risk_high):
-        who = "P(alive)" if alive_says is False else "the churn risk"
-        out += (f" Signals disagree: the calendar says {stage}, {who} says likely gone; "
-                "watch this customer before the calendar catches up.")
-    # a cluster is named after its centre: say so when its recency word contradicts this customer's calendar
-    words = re.sub(r"\s*\(\d+\)$", "", cluster_name or "")  # "... (2)": a second cluster of that name
-    said = set(words.split(",")[0].split())
-    if (stage in _GONE and "recent" in said) or (stage in ("active", "new") and "lapsed" in said):
-        out += (f" The cluster's name, '{words}', describes its centre: this customer is "
-                + ("not recent." if stage in _GONE else f"{stage}, not lapsed."))
-    return out

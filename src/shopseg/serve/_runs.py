@@ -278,7 +278,7 @@ def run_routes(app: FastAPI, state: _State, jobs: RunJobs, need_read, need_write
     @app.post("/runs", response_model=M.RunJob, status_code=202, tags=["runs"],
               responses={409: {"model": M.ErrorBody}})
     def post_run(body: RunRequest = Body(default_factory=RunRequest), level: str = Depends(need_write)):
-        """Start `shopseg run` in the background (as_of: default the last order's day); one run at a time."""
+        """Start `shopseg run` in the background (as_of: default the last sale order's day); one run at a time."""
         from ..pipeline import STAGES
 
         unknown = sorted(set(body.stages or ()) - {s.name for s in STAGES})

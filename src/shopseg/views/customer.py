@@ -53,15 +53,16 @@ def read_runs(con, run_id: int | None = None) -> dict:
 
     ``run_id`` None: the latest done run. ``con``: a DuckDB connection or cursor of the workspace.
     """
-    q = "SELECT run_id, as_of, config FROM runs WHERE status = 'done'"
+    q = "SELECT run_id, as_of, config, stages FROM runs WHERE status = 'done'"
     rows = con.execute(q + (" AND run_id = ?" if run_id is not None else "") + " ORDER BY run_id DESC LIMIT 1",
                        [int(run_id)] if run_id is not None else []).fetchall()
     present = _present(con)
     out: dict[str, Any] = {"run_id": None, "as_of": None, "config": {}, "tables": {}, "names": {},
                            "live": all(t in present for t in LIVE_TABLES)}
     if rows:
-        rid, out["as_of"], cfg = rows[0]
+        rid, out["as_of"], cfg, stages = rows[0]
         out["run_id"], out["config"] = int(rid), (json.loads(cfg) if cfg else {})
+        out["horizons"] = _horizons(json.loads(stages) if stages else {})
         have = [t for t in OUTPUT_TABLES if t in present]
         if have:  # per table: the latest done run up to this one that wrote it, all in one statement
             sql = " UNION ALL ".join(
@@ -80,6 +81,13 @@ def read_runs(con, run_id: int | None = None) -> dict:
             out["rec_columns"] = [c[0] for c in con.execute("DESCRIBE recommendations").fetchall()]
     out["view_sql"] = view_sql(out)
     return out
+
+
+def _horizons(stages: dict) -> dict:
+    """{"churn": the churn horizon in days, "p_alive": W when P(alive) is P(an order in the next W days)} from the
+    run's stage notes (None where the run does not say)."""
+    churn = stages.get("churn") or {}
+    return {"churn": churn.get("horizon_days"), "p_alive": churn.get("p_alive_days")}
 
 
 def ordered_by_rank(runs: dict, table: str) -> bool:
@@ -153,6 +161,7 @@ def _model_sources(model) -> tuple[str | None, str | None]:
 def shape(runs: dict, customer_id: str, got: dict) -> dict | None:
     """The view as a plain dict, keys in the API's ``CustomerView`` field order (the one place that shapes it);
     None when the workspace does not know the customer."""
+    from ..predict._reconcile import WINDOW_SOURCES
     from ..predict.explain import status_line
 
     rid = runs["run_id"]
@@ -183,12 +192,16 @@ def shape(runs: dict, customer_id: str, got: dict) -> dict | None:
         clv["source"] = "run"
         p_alive_source, value_source = _model_sources(got["clv"].get("model"))
     lc, vt = segs.get("lifecycle"), segs.get("value_tier")
+    horizons = runs.get("horizons") or {}
     status = None if lc is None and churn is None and clv is None else status_line(
         lc["segment"] if lc else None, churn_probability=(churn or {}).get("probability"),
         churn_tier=(churn or {}).get("tier"), p_alive=(clv or {}).get("p_alive"), p_alive_source=p_alive_source,
         value_tier=vt["segment"] if vt else None, value_source=value_source,
         recency_days=(feats or {}).get("recency_days"),
-        cluster_name=(segs.get("cluster") or {}).get("name"))
+        cluster_name=(segs.get("cluster") or {}).get("name"),
+        # each view's horizon, from the notes of the run shown (when it ran churn): "no order in the next 110 days"
+        churn_horizon_days=horizons.get("churn") if churn is not None else None,
+        p_alive_days=horizons.get("p_alive") if p_alive_source in WINDOW_SOURCES else None)
     tables = runs["tables"]
     return {"customer_id": customer_id, "run_id": rid, "as_of": live["as_of"] if live else runs["as_of"],
             "live": live is not None, "features": feats, "segments": segs, "churn": churn, "clv": clv,

@@ -1,0 +1,151 @@
+"""One story per customer: the churn probability and the CLV stage's P(alive) made to agree (docs/churn.md).
+
+Where no "buy till you die" model fits (Online Retail, Olist), the CLV stage's P(alive) comes from the repeat
+model or the recency baseline and is the probability of a sale order in the next W days (the CLV validation
+window, ``clv.backtest_days``); churn is the probability of none in the next H days.  For W <= H a purchase in W
+is a purchase in H, so P(alive) <= 1 - churn must hold.  Two models learned apart on their own windows break it
+(636 of 4,339 Online Retail buyers by more than 0.05).  The churn stage, which runs after the CLV stage, **pools**
+each pair that breaks it: both become their mean, P(alive) = 1 - churn = (P(alive) + 1 - churn) / 2, the
+least-squares projection of the pair onto P(alive) <= 1 - churn.  It is never further from the true pair than the
+pair it replaces (a projection onto a convex set that holds the truth), and on both real shops' own history it
+scored better than either model alone and than moving only one of them (docs/churn.md, "Churn and P(alive): one
+story"; ``evals/prediction_views.py``).
+
+The run stores the pooled customers' own P(alive) (``models/run-<id>-churn-views.json``), so a live re-score of
+their churn (:func:`shopseg.predict._score.churn_score`) pools the same way and gives the batch's number.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+WINDOW_SOURCES = ("repeat", "baseline")  # P(alive) that is the probability of a purchase in the next W days
+VIEWS_MODEL = "churn-views"  # the model-store entry holding the pooled customers' own P(alive)
+
+
+def pool(p_alive, churn) -> tuple[np.ndarray, np.ndarray]:
+    """(P(alive), churn) with every pair where P(alive) > 1 - churn replaced by its mean: P(alive) = 1 - churn.
+
+    >>> p, q = pool([0.9, 0.2, 0.5], [0.4, 0.3, 0.5])
+    >>> p.round(6).tolist(), q.round(6).tolist()
+    ([0.75, 0.2, 0.5], [0.25, 0.3, 0.5])
+    """
+    p, q = np.asarray(p_alive, float), np.asarray(churn, float)
+    bad = p > 1.0 - q
+    m = (p + 1.0 - q) / 2.0
+    return np.where(bad, m, p), np.where(bad, 1.0 - m, q)
+
+
+def _source(model_text) -> dict[str, str]:
+    """{"p_alive": ..., "purchases": ..., "clv": ...} from the clv table's ``model`` text."""
+    return dict(p.strip().split("=", 1) for p in str(model_text or "").split(";") if "=" in p)
+
+
+def reconcile_views(ws, run_id: int, as_of, config, horizon_days: int, tier_cuts: dict | None = None) -> dict:
+    """Pool this run's churn and P(alive) where P(alive) is a window probability of W <= H days; the notes.
+
+    Changes the run's ``clv`` rows (``p_alive``; the next-order date, which the repeat model and the baseline
+    derive from it, and which is left out below ``clv.min_p_alive``) and ``churn_scores`` rows (``probability``;
+    ``tier`` from ``tier_cuts``, the cut points the batch used), and only when the clv stage wrote rows in this
+    very run: another run's outputs are never rewritten.  ``churn.reconcile = false`` leaves both views as the
+    models gave them.
+    """
+    from ._churn_report import tier_of
+    from ._clv_select import _next_order_at, window_days
+
+    if not config["churn"].get("reconcile", True) or not ws.has_table("clv") or not ws.has_table("churn_scores"):
+        return {}
+    model = ws.scalar("SELECT any_value(model) FROM clv WHERE run_id = ?", [run_id])
+    if model is None:
+        return {"views": "P(alive) not checked against churn: the clv stage did not run in this run"}
+    src = _source(model)
+    p_src = src.get("p_alive") or str(model).split("+")[0]  # a run before the per-prediction choice: "bgnbd+gammagamma"
+    if p_src not in WINDOW_SOURCES:
+        return {"views": f"P(alive) from {p_src} is the probability of being alive, which may exceed 1 - churn; "
+                         "left as it is"}
+    ts = pd.Timestamp(as_of)
+    W, _ = window_days(ws.con, ts, float(config["clv"]["backtest_days"]))
+    if W < 7:  # the uncalibrated baseline (exp(-silence x rate)): no window
+        return {"views": f"P(alive) ({p_src}, uncalibrated: no validation window) not pooled with churn"}
+    if W > horizon_days:
+        return {"views": f"P(alive) ({p_src}, a purchase in {W:g} days) not pooled with churn (no order in "
+                         f"{horizon_days} days): only a window of 7 to {horizon_days} days nests in the churn horizon",
+                "p_alive_days": W}
+    rows = ws.df("SELECT c.customer_id, c.p_alive, c.expected_purchases_horizon, c.horizon_days, "
+                 "c.expected_next_order_at, s.probability AS churn, s.tier FROM clv c JOIN churn_scores s "
+                 "USING (run_id, customer_id) WHERE c.run_id = ? AND c.p_alive > 1 - s.probability "
+                 "ORDER BY c.customer_id", [run_id])
+    n_all = int(ws.scalar("SELECT count(*) FROM clv WHERE run_id = ?", [run_id]))
+    what = (f"P(alive) ({p_src}: a sale order in the next {W:g} days) is at most 1 - churn (one in the next "
+            f"{horizon_days} days)")
+    if rows.empty:
+        return {"views": f"{what} for every buyer already", "p_alive_pooled": 0, "p_alive_days": W}
+    _store(ws, run_id, W, horizon_days, rows)
+    gap = rows["p_alive"].to_numpy(float) - (1.0 - rows["churn"].to_numpy(float))
+    rows["p_alive"], rows["churn"] = pool(rows["p_alive"], rows["churn"])
+    if tier_cuts is not None:
+        rows["tier"] = tier_of(rows["churn"].to_numpy(float), tier_cuts)
+    if src.get("purchases") in WINDOW_SOURCES:
+        rows["expected_next_order_at"] = _next_order_at(rows, ts, float(rows["horizon_days"].iloc[0]))
+    nxt = pd.Series(rows["expected_next_order_at"]).astype("datetime64[us]")
+    rows["expected_next_order_at"] = nxt.where(rows["p_alive"].to_numpy() >= float(config["clv"]["min_p_alive"]))
+    ws.con.register("_pooled", rows[["customer_id", "p_alive", "expected_next_order_at", "churn", "tier"]])
+    try:
+        ws.con.execute("UPDATE clv SET p_alive = r.p_alive, expected_next_order_at = r.expected_next_order_at "
+                       "FROM _pooled r WHERE clv.run_id = ? AND clv.customer_id = r.customer_id", [run_id])
+        ws.con.execute("UPDATE churn_scores SET probability = r.churn, tier = r.tier FROM _pooled r "
+                       "WHERE churn_scores.run_id = ? AND churn_scores.customer_id = r.customer_id", [run_id])
+    finally:
+        ws.con.unregister("_pooled")
+    tiers = dict(ws.con.execute("SELECT tier, count(*) FROM churn_scores WHERE run_id = ? GROUP BY tier",
+                                [run_id]).fetchall())
+    return {"views": f"{what}: both set to their mean for {len(rows):,} of {n_all:,} buyers (they differed by up "
+                     f"to {gap.max():.2f}; docs/churn.md)", "p_alive_pooled": int(len(rows)), "p_alive_days": W,
+            "tiers": tiers}
+
+
+def _store(ws, run_id: int, W: float, H: int, rows: pd.DataFrame) -> None:
+    """The pooled customers' own P(alive), before the pooling, as model ``churn-views`` of the run: what a live churn
+    score pools with (a run that pooled nobody stores nothing, and a live score then pools nobody)."""
+    from .. import models
+
+    body = {"window_days": W, "horizon_days": int(H),
+            "p_alive": dict(zip(rows["customer_id"].astype(str), rows["p_alive"].astype(float)))}
+    models.save(ws, VIEWS_MODEL, run_id, {".json": json.dumps(body, sort_keys=True)})
+
+
+def pool_scores(scores: pd.DataFrame, own_p_alive: dict[str, float], tier_cuts: dict | None) -> pd.DataFrame:
+    """Churn ``scores`` (customer_id, probability, tier, ...) of a live re-score, pooled for the customers in
+    ``own_p_alive`` (the run's :func:`stored_p_alive`) as the batch pooled them; the rest as they are.
+
+    >>> s = pd.DataFrame({"customer_id": ["a", "b"], "probability": [0.4, 0.3], "tier": ["mid", "low"]})
+    >>> pool_scores(s, {"a": 0.9}, {"method": "probability", "high": 0.7, "mid": 0.4}).values.tolist()
+    [['a', 0.25, 'low'], ['b', 0.3, 'low']]
+    """
+    from ._churn_report import tier_of
+
+    own = scores["customer_id"].astype(str).map(own_p_alive)
+    hit = own.notna().to_numpy()
+    if not hit.any():
+        return scores
+    out = scores.copy()
+    q = pool(own[hit].to_numpy(float), out["probability"].to_numpy(float)[hit])[1]
+    out.loc[hit, "probability"] = q
+    if tier_cuts:
+        out.loc[hit, "tier"] = tier_of(q, tier_cuts)
+    return out
+
+
+def stored_p_alive(ws, run_id: int) -> dict[str, float] | None:
+    """customer_id -> own P(alive) of the customers run ``run_id`` pooled; None when the run pooled nothing."""
+    from .. import models
+
+    if not models.exists(ws, VIEWS_MODEL, run_id):
+        return None
+    return json.loads(models.read_text(ws, VIEWS_MODEL, run_id))["p_alive"]
+
+
+__all__ = ["pool", "pool_scores", "reconcile_views", "stored_p_alive"]

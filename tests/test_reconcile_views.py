@@ -1,0 +1,159 @@
+"""The churn probability and the CLV stage's P(alive) agree (predict/_reconcile.py), and the default as_of is the
+last sale's day (pipeline.default_as_of).  Tiny hand-made workspaces, expected values written here."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from shopseg import open_workspace
+from shopseg.config import load_config
+from shopseg.pipeline import as_of_note, default_as_of
+from shopseg.predict._reconcile import pool, pool_scores, reconcile_views, stored_p_alive
+
+AS_OF = datetime(2024, 6, 30, 23, 59, 59, 999999)
+
+
+def _orders(ws, rows):
+    ws.con.execute("INSERT INTO customers (customer_id) SELECT DISTINCT c FROM (VALUES " +
+                   ", ".join(f"('{r[1]}')" for r in rows) + ") t(c)")
+    ws.con.executemany("INSERT INTO orders (order_id, customer_id, ordered_at, kind) VALUES (?, ?, ?, ?)", rows)
+
+
+def _views(ws, p_alive: list[float], churn: list[float], model: str, eph=(2.0, 2.0, 2.0)):
+    """Run 1's clv and churn_scores for customers a, b, c (clv horizon 365 days, every next order 2024-08-01)."""
+    ws.con.register("_v", pd.DataFrame({
+        "customer_id": ["a", "b", "c"], "p_alive": p_alive, "expected_purchases_horizon": list(eph),
+        "horizon_days": 365.0, "expected_next_order_at": pd.Timestamp("2024-08-01"), "model": model,
+        "probability": churn, "tier": "high"}))
+    ws.write_output("clv", 1, "SELECT customer_id, p_alive, expected_purchases_horizon, horizon_days, "
+                              "expected_next_order_at, model FROM _v")
+    ws.write_output("churn_scores", 1, "SELECT customer_id, probability, tier FROM _v")
+    ws.con.unregister("_v")
+
+
+@pytest.fixture
+def shop(tmp_path):
+    with open_workspace(tmp_path / "ws") as ws:
+        # first sale 2023-06-01: 395 days of history, so the CLV window is clv.backtest_days = 90 days
+        _orders(ws, [("o1", "a", datetime(2023, 6, 1), "sale"), ("o2", "b", datetime(2024, 6, 30, 9), "sale"),
+                     ("o3", "c", datetime(2024, 7, 20), "adjustment"), ("o4", "a", datetime(2024, 8, 2), "return")])
+        yield ws
+
+
+CUTS = {"method": "probability", "high": 0.7, "mid": 0.4}
+
+
+def test_pool_sets_a_contradicting_pair_to_its_mean_and_leaves_the_rest():
+    p, q = pool([0.9, 0.2, 0.5, 0.0, 0.8], [0.4, 0.3, 0.5, 1.0, 0.6])
+    # 0.9 > 1 - 0.4: mean 0.75; 0.2 <= 0.7 and 0.5 <= 0.5 and 0.0 <= 0.0 kept; 0.8 > 0.4: mean 0.6
+    assert p.tolist() == pytest.approx([0.75, 0.2, 0.5, 0.0, 0.6])
+    assert q.tolist() == pytest.approx([0.25, 0.3, 0.5, 1.0, 0.4])
+    assert (p <= 1 - q + 1e-12).all()
+
+
+def test_a_window_p_alive_above_one_minus_churn_is_pooled_with_churn(shop):
+    cfg = load_config()
+    # a: 0.9 > 1 - 0.4 -> both 0.75 (churn 0.25, tier low); b: 0.2 <= 0.7, kept (tier stays);
+    # c: 0.55 > 1 - 0.6 = 0.4 -> both 0.475 (churn 0.525, tier mid), P(alive) below min_p_alive 0.5
+    _views(shop, [0.9, 0.2, 0.55], [0.4, 0.3, 0.6], "p_alive=repeat; purchases=repeat; clv=baseline")
+    notes = reconcile_views(shop, 1, AS_OF, cfg, horizon_days=110, tier_cuts=CUTS)
+    got = shop.df("SELECT customer_id, p_alive, expected_next_order_at FROM clv ORDER BY customer_id")
+    assert got["p_alive"].tolist() == pytest.approx([0.75, 0.2, 0.475])
+    churn = shop.df("SELECT probability, tier FROM churn_scores ORDER BY customer_id")
+    assert churn["probability"].tolist() == pytest.approx([0.25, 0.3, 0.525])
+    assert churn["tier"].tolist() == ["low", "high", "mid"]
+    assert notes["p_alive_pooled"] == 2 and notes["p_alive_days"] == 90 and notes["tiers"] == {"low": 1, "high": 1,
+                                                                                               "mid": 1}
+    assert notes["views"] == ("P(alive) (repeat: a sale order in the next 90 days) is at most 1 - churn (one in "
+                              "the next 110 days): both set to their mean for 2 of 3 buyers (they differed by up to "
+                              "0.30; docs/churn.md)")
+    # a's next order from the repeat model's rate while alive: 2 purchases / (0.75 x 365 days) a day, median wait
+    # ln 2 / rate = 0.75 x 365 x ln 2 / 2 = 94.9 days after as_of; b keeps its date; c is below min_p_alive: none
+    wait = (got["expected_next_order_at"][0] - pd.Timestamp(AS_OF)) / pd.Timedelta(days=1)
+    assert wait == pytest.approx(0.75 * 365 * np.log(2) / 2, abs=1e-6)
+    assert got["expected_next_order_at"][1] == pd.Timestamp("2024-08-01")
+    assert pd.isna(got["expected_next_order_at"][2])
+    # the pooled customers' own P(alive) is stored for the live path, which pools a re-score the same way
+    own = stored_p_alive(shop, 1)
+    assert own == {"a": 0.9, "c": 0.55}
+    live = pool_scores(pd.DataFrame({"customer_id": ["a", "b", "c"], "probability": [0.4, 0.3, 0.6],
+                                     "tier": ["mid", "low", "mid"]}), own, CUTS)
+    assert live["probability"].tolist() == pytest.approx([0.25, 0.3, 0.525])
+    assert live["tier"].tolist() == ["low", "low", "mid"]
+    again = reconcile_views(shop, 1, AS_OF, cfg, horizon_days=110, tier_cuts=CUTS)  # nothing left to pool
+    assert again["p_alive_pooled"] == 0 and stored_p_alive(shop, 1) == own
+
+
+@pytest.mark.parametrize("model, horizon, setting, says", [
+    ("p_alive=bgnbd; purchases=bgnbd; clv=bgnbd+gammagamma", 110, True, "P(alive) from bgnbd is the probability"),
+    ("p_alive=repeat; purchases=repeat; clv=baseline", 60, True, "only a window of 7 to 60 days nests"),
+    ("p_alive=repeat; purchases=repeat; clv=baseline", 110, False, None),
+])
+def test_no_cap_where_the_views_do_not_nest_or_when_turned_off(shop, model, horizon, setting, says):
+    cfg = load_config(overrides={"churn": {"reconcile": setting}})
+    _views(shop, [0.9, 0.2, 0.55], [0.4, 0.3, 0.6], model)
+    notes = reconcile_views(shop, 1, AS_OF, cfg, horizon_days=horizon, tier_cuts=CUTS)
+    assert shop.df("SELECT p_alive FROM clv ORDER BY customer_id")["p_alive"].tolist() == [0.9, 0.2, 0.55]
+    assert shop.df("SELECT probability FROM churn_scores ORDER BY customer_id")["probability"].tolist() == \
+        [0.4, 0.3, 0.6]
+    assert stored_p_alive(shop, 1) is None
+    assert (says or "") in (notes.get("views") or "") and bool(notes) == (says is not None)
+
+
+def test_another_runs_clv_rows_are_never_rewritten(shop):
+    _views(shop, [0.9, 0.2, 0.55], [0.4, 0.3, 0.6], "p_alive=repeat; purchases=repeat; clv=baseline")
+    notes = reconcile_views(shop, 2, AS_OF, load_config(), horizon_days=110, tier_cuts=CUTS)
+    assert notes == {"views": "P(alive) not checked against churn: the clv stage did not run in this run"}
+    assert shop.df("SELECT p_alive FROM clv ORDER BY customer_id")["p_alive"].tolist() == [0.9, 0.2, 0.55]
+
+
+def test_the_default_as_of_is_the_last_sale_day_and_later_rows_are_named(shop):
+    # the last sale is on 2024-06-30; an adjustment (2024-07-20) and a return (2024-08-02) come after it
+    when = default_as_of(shop)
+    assert when == AS_OF
+    assert as_of_note(shop, when) == ("as of the last sale order's day; 2 later order(s) (1 adjustment, 1 return; "
+                                      "the last on 2024-08-02) are not read (give --as-of to move the date)")
+    assert as_of_note(shop, datetime(2024, 8, 2, 23, 59, 59)) is None
+
+
+def test_without_any_sale_the_default_as_of_is_the_last_order(tmp_path):
+    with open_workspace(tmp_path / "ws") as ws:
+        _orders(ws, [("o1", "a", datetime(2024, 1, 5, 10), "return"), ("o2", "a", datetime(2024, 2, 1), "adjustment")])
+        assert default_as_of(ws) == datetime(2024, 2, 1, 23, 59, 59, 999999)
+
+
+def test_the_customer_view_states_each_views_horizon(shop):
+    import json
+
+    from shopseg.views.customer import customer_view
+
+    _views(shop, [0.9, 0.2, 0.55], [0.4, 0.3, 0.6], "p_alive=repeat; purchases=repeat; clv=baseline")
+    notes = reconcile_views(shop, 1, AS_OF, load_config(), horizon_days=110, tier_cuts=CUTS)
+    shop.con.execute("INSERT INTO runs (run_id, as_of, stages, status) VALUES (1, ?, ?, 'done')",
+                     [AS_OF, json.dumps({"churn": {"status": "done", "horizon_days": 110, **notes}})])
+    # a: P(alive) 0.9 and churn 0.4 pooled to 0.75 and 0.25; one story, each number with its horizon
+    assert customer_view(shop.con, "a")["status"] == (
+        "Unknown: churn risk 25% (low; no order in the next 110 days); P(an order in the next 90 days) 0.75 "
+        "(repeat).")
+
+
+def test_run_says_which_later_orders_the_default_date_leaves_out_even_when_quiet(shop):
+    from typer.testing import CliRunner
+
+    from shopseg.cli import app
+
+    path = shop.path
+    shop.close()
+    r = CliRunner().invoke(app, ["-q", "-w", str(path), "run", "--stage", "clv", "--no-report"])
+    assert r.exit_code == 0, r.output
+    assert r.output.strip().splitlines() == [
+        "Run 1 as of 2024-06-30: done",
+        "  (as of the last sale order's day; 2 later order(s) (1 adjustment, 1 return; the last on 2024-08-02) are "
+        "not read (give --as-of to move the date))"]
+    r = CliRunner().invoke(app, ["-q", "-w", str(path), "run", "--stage", "clv", "--no-report", "--as-of",
+                                 "2024-08-02"])
+    assert r.exit_code == 0 and r.output.strip().splitlines() == ["Run 2 as of 2024-08-02: done"]
