@@ -102,11 +102,14 @@ def write_rows(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo, ing
         key = tbl.key
         keyexpr = [ident(f"{tname}__{k}") for k in key]
         aggs = plan.aggregates.get(tname, {})
+        per_key = plan.per_key.get(tname, {})
         cols = []
         for c in tbl.columns:
             src = ident(f"{tname}__{c.name}")
             if c.name in key:
                 cols.append(f"{src} AS {ident(c.name)}")
+            elif c.name in per_key:  # filled in from the key below, once per row of the table
+                cols.append(f"CAST(NULL AS {c.type}) AS {ident(c.name)}")
             elif c.name in aggs:
                 cols.append(f"{aggs[c.name]} AS {ident(c.name)}")
             elif c.name not in plan.exprs[tname]:  # a column the file does not give: its default on every row,
@@ -116,7 +119,9 @@ def write_rows(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo, ing
         anti = " AND ".join(f"e.{ident(k)} = d.{ident(k)}" for k in key)
         before = con.execute(f"SELECT count(*) FROM {ident(tname)}").fetchone()[0]
         con.execute(
-            f"INSERT INTO {ident(tname)} BY NAME SELECT d.*, {ingest_id} AS ingest_id FROM ("
+            f"INSERT INTO {ident(tname)} BY NAME SELECT d.*"
+            + (" REPLACE (" + ", ".join(f"{e} AS {ident(c)}" for c, e in per_key.items()) + ")" if per_key else "")
+            + f", {ingest_id} AS ingest_id FROM ("
             f"SELECT {', '.join(cols)} FROM _accepted WHERE {' AND '.join(k + ' IS NOT NULL' for k in keyexpr)} "
             f"GROUP BY {', '.join(keyexpr)}) d WHERE NOT EXISTS (SELECT 1 FROM {ident(tname)} e WHERE {anti})"
         )

@@ -70,7 +70,6 @@ def _online_retail(info: SourceInfo, path: Path) -> Plan:
                 "product_id": stock,
                 "name": f"nullif({c['description']}, 'Unknown')",
                 "price": c["price"],
-                "is_merchandise": f"NOT regexp_matches(upper({stock}), {literal(ONLINE_RETAIL_NON_PRODUCT)})",
             },
             "orders": {"order_id": c["invoice"], "customer_id": customer, "ordered_at": date, "kind": kind,
                        "country": c["country"]},  # (ids are read trimmed: the invoice needs no trim of its own)
@@ -78,6 +77,9 @@ def _online_retail(info: SourceInfo, path: Path) -> Plan:
                             "unit_price": c["price"]},
         },
         formats={"orders.ordered_at": ONLINE_RETAIL_DATE_FORMATS},
+        # a function of the stock code: one regular expression per product, not per line (product_id is the
+        # stock code upper-cased and trimmed)
+        per_key={"products": {"is_merchandise": f"NOT regexp_matches(product_id, {literal(ONLINE_RETAIL_NON_PRODUCT)})"}},
         aggregates={
             "products": {
                 "name": first_mode("products__name"),  # ties: the first name (mode alone: any)
