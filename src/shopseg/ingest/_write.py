@@ -17,11 +17,11 @@ from ._sql import ident, literal
 from ._typed import constant
 
 
-# each accepted line's number within its order, in file order (the joins number_lines' expression reads), for
-# the lines of file rows {lo} to {hi}: only the orders and the window's lines that reach into those rows are joined
-LINE_JOINS = ("JOIN (SELECT * FROM _order_span WHERE first_row <= {hi} AND last_row >= {lo}) s "
-              "ON s.order_id = f.order_lines__order_id "
-              "LEFT JOIN (SELECT * FROM _line_nos WHERE _row BETWEEN {lo} AND {hi}) n ON n._row = f._row")
+# each accepted line's number within its order, in file order (the join number_lines' expression reads), for the
+# lines of file rows {lo} to {hi}: only the orders that reach into those rows are joined, each with its accepted
+# rows in file order when they are not consecutive rows
+LINE_JOINS = ("JOIN (SELECT * FROM _line_span WHERE first_row <= {hi} AND last_row >= {lo}) s "
+              "ON s.order_id = f.order_lines__order_id")
 
 # Bytes of the memory budget one row of the primary table's insert takes: the insert sorts its rows by file row
 # (with the joins' build sides and the rows themselves beside it).  The insert runs in chunks of file rows that fit
@@ -73,18 +73,24 @@ def number_lines(con: duckdb.DuckDBPyConnection, have_span: bool = False) -> str
     """SQL for each accepted line's number within its order (1, 2, ... in file order), over ``LINE_JOINS``.
 
     An order whose accepted lines are consecutive rows of the file (most: an export lists an order's lines
-    together) numbers them by their distance from its first row; only the other orders' lines (a duplicate
-    or a quarantined row between them, lines spread over the file) are numbered by a window.  The same
-    numbers as ``row_number() OVER (PARTITION BY order ORDER BY row)`` over every line, which sorted every
-    line with all its columns.  ``have_span``: the orders' writer made ``_order_span`` in its own pass.
+    together) numbers them by their distance from its first row; the other orders' lines (a duplicate or a
+    quarantined row between them, lines spread over the file) by their position in the list of the order's
+    accepted rows, sorted (Online Retail x100: 12.5M lines of 206,200 orders; before, a window over those lines
+    joined back to every chunk's rows).  The same numbers as ``row_number() OVER (PARTITION BY order ORDER BY
+    row)`` over every line, which sorted every line with all its columns.  ``have_span``: the orders' writer
+    made ``_order_span`` in its own pass.
     """
     if not have_span:
         con.execute(f"CREATE TEMP TABLE _order_span AS SELECT order_lines__order_id AS order_id, {SPAN} FROM _accepted "
                     "GROUP BY 1")
-    con.execute("CREATE TEMP TABLE _line_nos AS SELECT _row, row_number() OVER (PARTITION BY order_lines__order_id "
-                "ORDER BY _row) AS line_no FROM _accepted WHERE order_lines__order_id IN "
-                "(SELECT order_id FROM _order_span WHERE NOT consecutive)")
-    return "CASE WHEN s.consecutive THEN f._row - s.first_row + 1 ELSE n.line_no END"
+    con.execute("CREATE TEMP TABLE _line_rows AS SELECT order_lines__order_id AS order_id, list_sort(list(_row)) AS "
+                "line_rows FROM _accepted WHERE order_lines__order_id IN "
+                "(SELECT order_id FROM _order_span WHERE NOT consecutive) GROUP BY 1")
+    con.execute("CREATE TEMP TABLE _line_span AS SELECT s.*, r.line_rows FROM _order_span s "
+                "LEFT JOIN _line_rows r USING (order_id)")
+    con.execute("DROP TABLE _line_rows")
+    con.execute("DROP TABLE _order_span")
+    return "CASE WHEN s.consecutive THEN f._row - s.first_row + 1 ELSE list_position(s.line_rows, f._row) END"
 
 
 def write_rows(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo, ingest_id: int,
