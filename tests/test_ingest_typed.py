@@ -191,3 +191,41 @@ def test_typed_extremes_read_like_their_text(tmp_path):
     assert reasons[4] == "quantity: expected a number greater than 0, got '-9223372036854775808'"
     assert reasons[6] == "unit_price: expected a finite number, got 'nan'"
     assert [r[:2] for r in got["parquet"]["order_lines"]] == [("O4", 1), ("O6", 1), ("O7", 1)]
+
+
+def test_text_columns_read_trimmed_whichever_needs_it(tmp_path, stored):
+    """The recomputed path reads a text column without trim() when no value of it needs trimming: a padded column
+    beside a clean one still loads trimmed, and the clean one as it is."""
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t AS SELECT * FROM (VALUES ('O1', 'C1', DATE '2024-01-05', ' P1 ', 2, 1.5), "
+                "('O1', 'C1', DATE '2024-01-05', 'P2', 1, 2.0), ('O2', 'C1', DATE '2024-01-06', 'P1' || chr(12288), 1, "
+                "1.5)) v(order_id, customer_id, ordered_at, product_id, quantity, unit_price)")
+    path = tmp_path / "lines.parquet"
+    con.execute(f"COPY t TO '{path}' (FORMAT parquet)")
+    ws = open_workspace(tmp_path / "ws")
+    r = ingest(ws, path, mapping={"tables": {"orders": ["order_id", "customer_id", "ordered_at"],
+                                             "products": ["product_id"],
+                                             "order_lines": ["order_id", "product_id", "quantity", "unit_price"]}})
+    assert (r.n_accepted, r.n_quarantined) == (3, 0)
+    assert ws.sql("SELECT product_id FROM products ORDER BY 1") == [("P1",), ("P2",)]
+    assert ws.sql("SELECT order_id, line_no, product_id FROM order_lines") == [("O1", 1, "P1"), ("O1", 2, "P2"),
+                                                                                ("O2", 1, "P1")]
+    ws.close()
+
+
+def test_lines_numbered_when_the_orders_come_from_another_file(ws, tmp_path, stored):
+    """Order lines alone (their orders loaded before, so no orders' GROUP BY gives the spans): an order whose lines
+    are not consecutive rows is numbered in file order all the same."""
+    orders = tmp_path / "orders.csv"
+    orders.write_text("order_id,customer_id,ordered_at\nO1,C1,2024-01-01\nO2,C1,2024-01-02\n")
+    ingest(ws, orders, table="orders")
+    products = tmp_path / "products.csv"
+    products.write_text("product_id\nP1\nP2\nP3\n")
+    ingest(ws, products, table="products")
+    lines = tmp_path / "order_lines.csv"
+    lines.write_text("order_id,product_id,quantity,unit_price\nO1,P1,1,2\nO2,P1,1,2\nO1,P2,1,2\nO1,P3,1,2\n"
+                     "O2,P2,1,2\n")
+    r = ingest(ws, lines, table="order_lines")
+    assert r.n_accepted == 5
+    assert ws.sql("SELECT order_id, line_no, product_id FROM order_lines") == [
+        ("O1", 1, "P1"), ("O2", 1, "P1"), ("O1", 2, "P2"), ("O1", 3, "P3"), ("O2", 2, "P2")]

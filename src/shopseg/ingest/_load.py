@@ -126,10 +126,16 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
     virtual: dict[str, str] = {}
     first_of: dict[str, str] = {}
 
+    # the file's text columns that no value needs trimming in, when every writer will type the rows again (the
+    # checked rows not stored): one pass over them here instead of trim() in every pass (docs/scale.md "Session 12")
+    trimmed = set() if materialise_checked(con, info.n_rows, sum(map(len, plan.exprs.values())) + 4) else \
+        already_trimmed(con, [e for e in dict.fromkeys(e for cols in plan.exprs.values() for e in cols.values())
+                              if e in {ident(c) for c in info.columns} and types.get(e) == "VARCHAR"])
+
     def raw_column(expr: str, name: str, typed: bool = False) -> str:
         """The trimmed text of ``expr`` (``typed``: its value as DuckDB holds it): one column per distinct source
         expression (a key feeds several tables)."""
-        value = expr if typed else text_of(expr)
+        value = expr if typed else f"nullif({expr}, '')" if expr in trimmed else text_of(expr)
         if value not in raw_of:
             raw_of[value] = ident(("s__" if typed else "r__") + name)
             raws.append(f"{value} AS {raw_of[value]}")
@@ -224,8 +230,11 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
     src_cols = ", ".join([ident(c) for c in info.columns] + (["_line"] if info.parse_error_column else []))
     extra = ", _parse_error" if info.parse_error_column else ""
     # exact duplicates of an earlier row: only rows whose hash is shared can be one, and the exact (costlier)
-    # comparison of all columns is made on those rows alone
-    con.execute(f"CREATE TEMP TABLE _shared AS SELECT hash({src_cols}) AS h FROM _src GROUP BY 1 HAVING count(*) > 1")
+    # comparison of all columns is made on those rows alone.  The shared hashes are found by sorting the hashes
+    # and comparing each with the next: the same set as GROUP BY h HAVING count(*) > 1, without a hash table of
+    # one entry per row (Online Retail x10: 0.9 against 1.8 CPU s; docs/scale.md "Session 12: ingest")
+    con.execute(f"CREATE TEMP TABLE _shared AS SELECT DISTINCT h FROM (SELECT h, lead(h) OVER (ORDER BY h) AS h_next "
+                f"FROM (SELECT hash({src_cols}) AS h FROM _src)) WHERE h = h_next")
     if con.execute("SELECT count(*) FROM _shared").fetchone()[0] == 0:
         dup = "FALSE"
     else:
@@ -342,6 +351,21 @@ def materialise_checked(con: duckdb.DuckDBPyConnection, n_rows: int, n_columns: 
     from ._write import budget_bytes  # (_write imports this module)
 
     return n_rows * n_columns * CHECKED_BYTES_PER_COLUMN <= budget_bytes(con) // 2
+
+
+def already_trimmed(con: duckdb.DuckDBPyConnection, columns: list[str]) -> set[str]:
+    """Those of ``columns`` (text columns of ``_src``, quoted) in which no value changes when trimmed: their text
+    is the value itself (``nullif(c, '')``, the same as :func:`text_of`'s ``nullif(trim(c), '')`` there).
+
+    >>> import duckdb; c = duckdb.connect()
+    >>> _ = c.execute("CREATE TEMP TABLE _src AS SELECT * FROM (VALUES ('a', ' b'), (NULL, 'c'), ('', 'd')) t(x, y)")
+    >>> sorted(already_trimmed(c, ['"x"', '"y"']))
+    ['"x"']
+    """
+    if not columns:
+        return set()
+    same = con.execute("SELECT " + ", ".join(f"bool_and({c} = trim({c}))" for c in columns) + " FROM _src").fetchone()
+    return {c for c, ok in zip(columns, same) if ok is not False}
 
 
 def fate_counts(con: duckdb.DuckDBPyConnection, n_rows: int) -> dict[str, int]:

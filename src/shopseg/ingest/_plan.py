@@ -31,6 +31,10 @@ class Plan:
     exprs: dict[str, dict[str, str]]  # table -> column -> SQL over _src (absent column: default)
     formats: dict[str, list[str]] = field(default_factory=dict)  # "table.column" -> strptime formats
     aggregates: dict[str, dict[str, str]] = field(default_factory=dict)  # derived table -> column -> SQL aggregate
+    # per_key: derived table -> column -> SQL over the table's key columns (by their canonical names), for a
+    # column that is a function of the key alone (online-retail's is_merchandise from the stock code): evaluated
+    # once per key after the GROUP BY instead of on every line (and not in exprs, so not checked per line)
+    per_key: dict[str, dict[str, str]] = field(default_factory=dict)
     derive_customers: bool = True  # unknown customer ids referenced get a minimal customers row
     preset: str | None = None
     # Hooks for presets that read a set of files (olist, instacart).

@@ -17,11 +17,11 @@ from ._sql import ident, literal
 from ._typed import constant
 
 
-# each accepted line's number within its order, in file order (the joins number_lines' expression reads), for
-# the lines of file rows {lo} to {hi}: only the orders and the window's lines that reach into those rows are joined
-LINE_JOINS = ("JOIN (SELECT * FROM _order_span WHERE first_row <= {hi} AND last_row >= {lo}) s "
-              "ON s.order_id = f.order_lines__order_id "
-              "LEFT JOIN (SELECT * FROM _line_nos WHERE _row BETWEEN {lo} AND {hi}) n ON n._row = f._row")
+# each accepted line's number within its order, in file order (the join number_lines' expression reads), for the
+# lines of file rows {lo} to {hi}: only the orders that reach into those rows are joined, each with its accepted
+# rows in file order when they are not consecutive rows
+LINE_JOINS = ("JOIN (SELECT * FROM _line_span WHERE first_row <= {hi} AND last_row >= {lo}) s "
+              "ON s.order_id = f.order_lines__order_id")
 
 # Bytes of the memory budget one row of the primary table's insert takes: the insert sorts its rows by file row
 # (with the joins' build sides and the rows themselves beside it).  The insert runs in chunks of file rows that fit
@@ -54,22 +54,43 @@ def row_chunks(con: duckdb.DuckDBPyConnection, lo: int, hi: int) -> list[tuple[i
     return [(a, min(a + size - 1, hi)) for a in range(lo, hi + 1, size)] or [(lo, hi)]
 
 
-def number_lines(con: duckdb.DuckDBPyConnection) -> str:
+# each order's first and last accepted row, and whether its accepted lines are consecutive rows (an aggregate)
+SPAN = "min(_row) AS first_row, max(_row) AS last_row, max(_row) - min(_row) + 1 = count(*) AS consecutive"
+
+
+def spans_with_orders(plan: Plan) -> bool:
+    """Whether the orders' writer can give the line numbers' ``_order_span`` in its own pass: the order lines are
+    numbered here and an order's key is read as its lines' order (so one GROUP BY over the accepted rows serves
+    both, instead of each recomputing the accepted rows' typed order ids)."""
+    return (plan.primary == "order_lines" and not plan.merge_primary and "orders" in plan.exprs
+            and "line_no" not in plan.exprs["order_lines"]
+            and plan.exprs["order_lines"].get("order_id") is not None
+            and plan.exprs["orders"].get("order_id") == plan.exprs["order_lines"]["order_id"]
+            and plan.formats.get("orders.order_id") == plan.formats.get("order_lines.order_id"))
+
+
+def number_lines(con: duckdb.DuckDBPyConnection, have_span: bool = False) -> str:
     """SQL for each accepted line's number within its order (1, 2, ... in file order), over ``LINE_JOINS``.
 
     An order whose accepted lines are consecutive rows of the file (most: an export lists an order's lines
-    together) numbers them by their distance from its first row; only the other orders' lines (a duplicate
-    or a quarantined row between them, lines spread over the file) are numbered by a window.  The same
-    numbers as ``row_number() OVER (PARTITION BY order ORDER BY row)`` over every line, which sorted every
-    line with all its columns.
+    together) numbers them by their distance from its first row; the other orders' lines (a duplicate or a
+    quarantined row between them, lines spread over the file) by their position in the list of the order's
+    accepted rows, sorted (Online Retail x100: 12.5M lines of 206,200 orders; before, a window over those lines
+    joined back to every chunk's rows).  The same numbers as ``row_number() OVER (PARTITION BY order ORDER BY
+    row)`` over every line, which sorted every line with all its columns.  ``have_span``: the orders' writer
+    made ``_order_span`` in its own pass.
     """
-    con.execute("CREATE TEMP TABLE _order_span AS SELECT order_lines__order_id AS order_id, min(_row) AS first_row, "
-                "max(_row) AS last_row, max(_row) - min(_row) + 1 = count(*) AS consecutive FROM _accepted "
-                "GROUP BY 1")
-    con.execute("CREATE TEMP TABLE _line_nos AS SELECT _row, row_number() OVER (PARTITION BY order_lines__order_id "
-                "ORDER BY _row) AS line_no FROM _accepted WHERE order_lines__order_id IN "
-                "(SELECT order_id FROM _order_span WHERE NOT consecutive)")
-    return "CASE WHEN s.consecutive THEN f._row - s.first_row + 1 ELSE n.line_no END"
+    if not have_span:
+        con.execute(f"CREATE TEMP TABLE _order_span AS SELECT order_lines__order_id AS order_id, {SPAN} FROM _accepted "
+                    "GROUP BY 1")
+    con.execute("CREATE TEMP TABLE _line_rows AS SELECT order_lines__order_id AS order_id, list_sort(list(_row)) AS "
+                "line_rows FROM _accepted WHERE order_lines__order_id IN "
+                "(SELECT order_id FROM _order_span WHERE NOT consecutive) GROUP BY 1")
+    con.execute("CREATE TEMP TABLE _line_span AS SELECT s.*, r.line_rows FROM _order_span s "
+                "LEFT JOIN _line_rows r USING (order_id)")
+    con.execute("DROP TABLE _line_rows")
+    con.execute("DROP TABLE _order_span")
+    return "CASE WHEN s.consecutive THEN f._row - s.first_row + 1 ELSE list_position(s.line_rows, f._row) END"
 
 
 def write_rows(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo, ingest_id: int,
@@ -102,11 +123,14 @@ def write_rows(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo, ing
         key = tbl.key
         keyexpr = [ident(f"{tname}__{k}") for k in key]
         aggs = plan.aggregates.get(tname, {})
+        per_key = plan.per_key.get(tname, {})
         cols = []
         for c in tbl.columns:
             src = ident(f"{tname}__{c.name}")
             if c.name in key:
                 cols.append(f"{src} AS {ident(c.name)}")
+            elif c.name in per_key:  # filled in from the key below, once per row of the table
+                cols.append(f"CAST(NULL AS {c.type}) AS {ident(c.name)}")
             elif c.name in aggs:
                 cols.append(f"{aggs[c.name]} AS {ident(c.name)}")
             elif c.name not in plan.exprs[tname]:  # a column the file does not give: its default on every row,
@@ -115,11 +139,18 @@ def write_rows(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo, ing
                 cols.append(f"arg_min({src}, _row) FILTER (WHERE {src} IS NOT NULL) AS {ident(c.name)}")
         anti = " AND ".join(f"e.{ident(k)} = d.{ident(k)}" for k in key)
         before = con.execute(f"SELECT count(*) FROM {ident(tname)}").fetchone()[0]
+        rows = (f"SELECT {', '.join(cols)} FROM _accepted WHERE {' AND '.join(k + ' IS NOT NULL' for k in keyexpr)} "
+                f"GROUP BY {', '.join(keyexpr)}")
+        if tname == "orders" and spans_with_orders(plan):  # the line numbers' spans from the same GROUP BY
+            con.execute(f"CREATE TEMP TABLE _orders_d AS {rows.replace(' FROM _accepted ', f', {SPAN} FROM _accepted ', 1)}")
+            con.execute("CREATE TEMP TABLE _order_span AS SELECT order_id, first_row, last_row, consecutive FROM _orders_d")
+            rows = "SELECT * EXCLUDE (first_row, last_row, consecutive) FROM _orders_d"
         con.execute(
-            f"INSERT INTO {ident(tname)} BY NAME SELECT d.*, {ingest_id} AS ingest_id FROM ("
-            f"SELECT {', '.join(cols)} FROM _accepted WHERE {' AND '.join(k + ' IS NOT NULL' for k in keyexpr)} "
-            f"GROUP BY {', '.join(keyexpr)}) d WHERE NOT EXISTS (SELECT 1 FROM {ident(tname)} e WHERE {anti})"
+            f"INSERT INTO {ident(tname)} BY NAME SELECT d.*"
+            + (" REPLACE (" + ", ".join(f"{e} AS {ident(c)}" for c, e in per_key.items()) + ")" if per_key else "")
+            + f", {ingest_id} AS ingest_id FROM ({rows}) d WHERE NOT EXISTS (SELECT 1 FROM {ident(tname)} e WHERE {anti})"
         )
+        con.execute("DROP TABLE IF EXISTS _orders_d")
         added[tname] = con.execute(f"SELECT count(*) FROM {ident(tname)}").fetchone()[0] - before
     # customers referenced for the first time get a minimal row
     if plan.derive_customers and "customers" not in plan.exprs:
@@ -146,7 +177,7 @@ def write_rows(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo, ing
             base = ("coalesce((SELECT max(line_no) FROM order_lines e WHERE e.order_id = f.order_lines__order_id "
                     f"AND e.ingest_id <> {ingest_id}), 0) + "
                     if con.execute("SELECT count(*) FROM order_lines").fetchone()[0] else "")
-            cols.append(f"{base}{number_lines(con)} AS line_no")
+            cols.append(f"{base}{number_lines(con, spans_with_orders(plan))} AS line_no")
             numbered = True
         else:
             cols.append(f"{src} AS {ident(c.name)}")

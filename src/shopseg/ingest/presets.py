@@ -37,7 +37,6 @@ def _online_retail(info: SourceInfo, path: Path) -> Plan:
         "customer": ("CustomerID", "Customer ID"),
         "country": ("Country",),
     })
-    inv = f"trim(CAST({c['invoice']} AS VARCHAR))"
     qty = f"CAST({c['quantity']} AS VARCHAR)"
     customer = f"regexp_replace(trim(CAST({c['customer']} AS VARCHAR)), '\\.0+$', '')"
     if _source_type(info, c["customer"]) == "DOUBLE":  # 17850.0
@@ -56,9 +55,10 @@ def _online_retail(info: SourceInfo, path: Path) -> Plan:
         # overflow at the smallest BIGINT)
         x = c["quantity"] if qtype == "DOUBLE" else f"CAST({c['quantity']} AS HUGEINT)"
         negative, quantity = f"{c['quantity']} < 0", f"abs({x})"
-    kind = (f"CASE WHEN starts_with(upper({inv}), 'C') THEN 'return' "
-            f"WHEN starts_with(upper({inv}), 'A') OR {negative} THEN 'adjustment' "
-            f"ELSE 'sale' END")
+    # the invoice's first letter (C: a cancellation, A: an adjustment), one character upper-cased per line rather
+    # than the whole trimmed invoice twice: the same kinds
+    kind = (f"CASE upper(left(ltrim(CAST({c['invoice']} AS VARCHAR)), 1)) WHEN 'C' THEN 'return' WHEN 'A' THEN "
+            f"'adjustment' ELSE CASE WHEN {negative} THEN 'adjustment' ELSE 'sale' END END")
     # one product per code whatever its case: 85123a is 85123A sold on guest lines (docs/presets.md)
     stock = f"upper(trim(CAST({c['stock']} AS VARCHAR)))"
     return Plan(
@@ -70,7 +70,6 @@ def _online_retail(info: SourceInfo, path: Path) -> Plan:
                 "product_id": stock,
                 "name": f"nullif({c['description']}, 'Unknown')",
                 "price": c["price"],
-                "is_merchandise": f"NOT regexp_matches(upper({stock}), {literal(ONLINE_RETAIL_NON_PRODUCT)})",
             },
             "orders": {"order_id": c["invoice"], "customer_id": customer, "ordered_at": date, "kind": kind,
                        "country": c["country"]},  # (ids are read trimmed: the invoice needs no trim of its own)
@@ -78,6 +77,9 @@ def _online_retail(info: SourceInfo, path: Path) -> Plan:
                             "unit_price": c["price"]},
         },
         formats={"orders.ordered_at": ONLINE_RETAIL_DATE_FORMATS},
+        # a function of the stock code: one regular expression per product, not per line (product_id is the
+        # stock code upper-cased and trimmed)
+        per_key={"products": {"is_merchandise": f"NOT regexp_matches(product_id, {literal(ONLINE_RETAIL_NON_PRODUCT)})"}},
         aggregates={
             "products": {
                 "name": first_mode("products__name"),  # ties: the first name (mode alone: any)
