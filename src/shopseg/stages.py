@@ -78,6 +78,10 @@ def _segments(ctx: RunContext) -> dict:
     out = {"customers": len(run.segments)}
     if run.model is not None:
         out.update(k=int(run.model.n_clusters_), elbow_k=int(run.model.elbow_k_))
+        if getattr(run.model, "fit_customers_", None):
+            from .segment.schemes.cluster import cluster_sample_note
+
+            out["cluster_sample"] = cluster_sample_note(run.model.fit_customers_, len(run.segments))
         fitted = decision.source_run_id if decision is not None and decision.action == "reused" else ctx.run_id
         store_cluster_model(ctx.ws, ctx.run_id, run.model, {"run_id": ctx.run_id, "fitted_run_id": int(fitted),
                                                             "as_of": f"{ctx.as_of:%Y-%m-%d %H:%M:%S}"})

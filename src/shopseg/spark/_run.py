@@ -95,6 +95,7 @@ class SparkEngine:
                 **{k: round(v, 4) for k, v in out["transaction_model"].params_.items()}}
 
     def segments(self, ctx) -> dict:
+        from ..segment.schemes.cluster import cluster_sample_note
         from ._schemes import duckdb_schemes
         from .engine import spark_segments
 
@@ -106,6 +107,8 @@ class SparkEngine:
         notes = {"engine": "spark", "customers": ctx.ws.scalar(
                      "SELECT count(*) FROM customer_features WHERE run_id = ?", [ctx.run_id]),
                  "k": cl["k"], "silent_days": w["silent_days"], "churned_days": w["churned_days"]}
+        if cl["fit_rows"] < cl["customers"]:
+            notes["cluster_sample"] = cluster_sample_note(cl["fit_rows"], cl["customers"])
         notes.update(_profiles(ctx.ws, ctx.run_id, w, cl, ctx.config))
         notes.update(duckdb_schemes(ctx.ws, ctx.run_id, ctx.as_of, ctx.config))
         return notes
@@ -161,7 +164,7 @@ def _profiles(ws, run_id: int, windows: dict, cl: dict, cfg: Config) -> dict:
         "value_tier": {},
         "cluster": {f"cluster_{cid}": {
             "centroid": {c: round(float(v), 6) for c, v in cl["centroids"].loc[cid].items()},
-            "model": {"method": "spark-kmeans", "k": cl["k"], "elbow_k": model.elbow_k_, "scaler": model.scaler,
+            "model": {"method": model.method, "k": cl["k"], "elbow_k": model.elbow_k_, "scaler": model.scaler,
                       "features": model.features_, "k_curve": curve, "fit_rows": cl["fit_rows"],
                       "first_level_k": None if getattr(model, "split_table_", None) is None
                       else len(model.split_table_)}}
