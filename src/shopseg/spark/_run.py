@@ -49,7 +49,8 @@ class SparkEngine:
         self.master, self.session = master, spark
         self._own_dir = work_dir is None
         self.root = Path(work_dir) if work_dir is not None else None  # made by open() when not given
-        self.executors = {"clv": self.clv, "segments": self.segments, "churn": self.churn, "baskets": self.baskets}
+        self.executors = {name: _unwrapping(fn) for name, fn in (("clv", self.clv), ("segments", self.segments),
+                                                                   ("churn", self.churn), ("baskets", self.baskets))}
         self.tables = None
         self.clv_path: str | None = None  # this run's clv Parquet: value tiers rank by it
         self.features = None  # this run's Spark customer features: churn scores them
@@ -132,6 +133,27 @@ class SparkEngine:
         its, rules, n, _ = spark_itemsets(self.tables, ctx.as_of, ctx.config)
         self._store(ctx, {"frequent_itemsets": its, "association_rules": rules})
         return {"engine": "spark", "baskets": n}
+
+
+def _unwrapping(executor: Callable) -> Callable:
+    """``executor`` raising the :class:`shopseg.errors.ShopsegError` a Spark worker raised (a partition's
+    ``baskets.max_itemsets`` ConfigError, a ModelFitError the runner turns into a skipped stage) instead of
+    Spark's exception wrapping it (:func:`shopseg.spark._session.worker_error`)."""
+    import functools
+
+    @functools.wraps(executor)
+    def run(ctx):
+        from ._session import worker_error
+
+        try:
+            return executor(ctx)
+        except Exception as e:  # noqa: BLE001 - only a carried shopseg error is replaced; others re-raised as they are
+            err = worker_error(e)
+            if err is None:
+                raise
+            raise err from e
+
+    return run
 
 
 def run_spark(ws, as_of=None, *, config: Config | None = None, seed: int = 0, master: str | None = None,
