@@ -10,6 +10,7 @@ sizes compare), and the fit's seconds (fit + assigning everyone).
 
     .venv/bin/python evals/cluster_sample_curve.py --workspace WS            # customer_features of the newest run
     .venv/bin/python evals/cluster_sample_curve.py --workspace WS --as-of 2011-12-09   # computed for as_of
+    .venv/bin/python evals/cluster_sample_curve.py --workspace WS --sizes 5000,50000,200000
 
 Prints a Markdown table.
 """
@@ -74,9 +75,10 @@ def main() -> None:
     ap.add_argument("--workspace", required=True)
     ap.add_argument("--as-of", default=None)
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--sizes", default=",".join(map(str, SIZES)), help="customers fitted, comma-separated")
     a = ap.parse_args()
     feats = features_of(a.workspace, a.as_of)
-    rows = curve(feats, seeds=tuple(range(a.seeds)))
+    rows = curve(feats, seeds=tuple(range(a.seeds)), sizes=tuple(int(x) for x in a.sizes.split(",")))
     from synth_campaigns import md_table  # evals/ is on the path when run as a script
 
     print(f"{len(feats):,} customers\n")
