@@ -4,13 +4,14 @@ One SparkSession (local[2], warehouse and temp dirs in a pytest temp folder) for
 the module; one demo shop of 1,500 customers from shopseg.synth.  Claims:
 identical customer_features (integers, booleans and ids exactly; money sums
 to 1e-9, as summation order differs), identical RFM scores and segments,
-lifecycle windows and stages, value tiers, clusters with adjusted Rand index
->= 0.95, identical frequent itemsets; the CLV summary identical and the clv table
+lifecycle windows and stages, value tiers, identical clusters (below
+segments.cluster.max_customers and at a cap of 400), identical frequent itemsets; the CLV summary identical and the clv table
 within 1e-9 relative; identical churn labels (training and validation windows)
 and a validation ROC-AUC of MLlib GBT within 0.05 of LightGBM's; one
 ``run_spark`` end to end filling every output table (run marked done), whose geo,
 interest, age band and gender segments and profiles (computed after import by
-their DuckDB code, shopseg.spark._schemes) equal the DuckDB engine's.
+their DuckDB code, shopseg.spark._schemes) equal the DuckDB engine's; a partition's ConfigError raised
+to the user as itself.
 """
 
 from __future__ import annotations
