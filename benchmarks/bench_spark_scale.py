@@ -7,6 +7,8 @@
     python benchmarks/bench_spark_scale.py run /tmp/spark-x10/ws --engine duckdb --as-of 2011-12-09
     # parity of the two stored runs: segment sizes, same segment per customer, value and churn tiers
     python benchmarks/bench_spark_scale.py compare /tmp/spark-x10/ws-duckdb /tmp/spark-x10/ws-spark
+    # why value tiers differ: the one value_tiers rule re-run with each engine's CLV
+    python benchmarks/bench_spark_scale.py tiers /tmp/spark-x10/ws-duckdb /tmp/spark-x10/ws-spark
 
 The DuckDB run is limited to the stages the Spark engine executes (clv, segments, churn, baskets).
 The peak memory is that of the whole process tree (the CLI, Spark's JVM and its Python workers), sampled
@@ -138,6 +140,41 @@ def compare(duck: Path, spark: Path) -> dict:
     return out
 
 
+def value_tier_cause(duck: Path, spark: Path) -> dict:
+    """Why value tiers differ between the engines: the DuckDB engine's value_tiers rule re-run on the DuckDB
+    run's features with each engine's stored CLV, against each engine's stored tiers (1.0 and 1.0: the rule is
+    the same and the CLV scores are the whole difference), the CLV models each run used and the rank correlation
+    of the two CLVs."""
+    import warnings
+
+    from shopseg.config import load_config
+    from shopseg.segment.value import value_tiers
+    from shopseg.workspace import open_workspace
+
+    cfg, out, clv, tiers = load_config(), {}, {}, {}
+    for key, path in (("duckdb", duck), ("spark", spark)):
+        with open_workspace(path) as ws:
+            rid = ws.scalar("SELECT max(run_id) FROM runs")
+            if key == "duckdb":
+                feats = ws.df("SELECT * EXCLUDE (run_id) FROM customer_features WHERE run_id = ? ORDER BY customer_id",
+                              [rid])
+            clv[key] = ws.df("SELECT customer_id, clv, model FROM clv WHERE run_id = ?", [rid])
+            tiers[key] = ws.df("SELECT customer_id, segment FROM segments WHERE run_id = ? AND scheme = 'value_tier'",
+                               [rid]).set_index("customer_id")["segment"]
+            out[f"clv_model_{key}"] = clv[key]["model"].value_counts().to_dict()
+    ids = feats["customer_id"]
+    both = clv["duckdb"].merge(clv["spark"], on="customer_id", suffixes=("_d", "_s"))
+    out["clv_spearman"] = round(float(both["clv_d"].rank().corr(both["clv_s"].rank())), 4)
+    for by in ("duckdb", "spark"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            vt = value_tiers(feats, cfg, scores=clv[by].set_index("customer_id")["clv"].astype(float))
+        mine = vt["tier"].to_numpy()
+        out[f"rule_with_{by}_clv"] = {f"same_as_{k}": round(float((mine == tiers[k].loc[ids].to_numpy()).mean()), 4)
+                                      for k in ("duckdb", "spark")}
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -152,11 +189,16 @@ def main(argv: list[str] | None = None) -> int:
     c = sub.add_parser("compare")
     c.add_argument("duckdb_ws", type=Path)
     c.add_argument("spark_ws", type=Path)
+    t = sub.add_parser("tiers", help="why value tiers differ: the same rule with each engine's CLV")
+    t.add_argument("duckdb_ws", type=Path)
+    t.add_argument("spark_ws", type=Path)
     a = ap.parse_args(argv)
     if a.cmd == "build":
         res = build(a.data, a.scale, a.out)
     elif a.cmd == "run":
         res = run(a.ws, a.engine, a.as_of)
+    elif a.cmd == "tiers":
+        res = value_tier_cause(a.duckdb_ws, a.spark_ws)
     else:
         res = compare(a.duckdb_ws, a.spark_ws)
     print(json.dumps(res, indent=1, default=str))

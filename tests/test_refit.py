@@ -12,7 +12,7 @@ from shopseg.errors import ConfigError, NotFittedError
 from shopseg.fixtures import FIXTURE_AS_OF, load_fixture_shop
 from shopseg.pipeline import run_pipeline
 from shopseg.refit import (Decision, cluster_model_path, decide, decisions, input_drift, load_cluster_model, record,
-                           save_cluster_model)
+                           save_cluster_model, stored_cluster_model)
 from shopseg.segment import BehaviourClusters, SegmentWarning
 
 SMALL = {"segments": {"cluster": {"sample_size": 100}}}
@@ -141,6 +141,22 @@ def test_changed_cluster_settings_refit_instead_of_reusing(ws):
                              config=load_config(overrides={"segments": {"cluster": {"sample_size": 101}}}))
     d = decisions(ws, other.run_id).set_index("model").loc["cluster"]
     assert d.action == "refitted" and "sample_size" in d.reason
+
+
+def test_a_changed_cluster_sample_cap_refits_instead_of_reusing(ws):
+    """segments.cluster.max_customers is not an estimator parameter (the scheme draws the sample); the stored
+    model carries it, and a run with another cap refits."""
+    load_fixture_shop(ws)
+    capped = {"segments": {"cluster": {**SMALL["segments"]["cluster"], "max_customers": 100_000}}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SegmentWarning)
+        first = run_pipeline(ws, FIXTURE_AS_OF, config=load_config(overrides=SMALL), stages=["segments"])
+        same = run_pipeline(ws, FIXTURE_AS_OF, config=load_config(overrides=SMALL), stages=["segments"])
+        other = run_pipeline(ws, FIXTURE_AS_OF, config=load_config(overrides=capped), stages=["segments"])
+    assert stored_cluster_model(ws, first.run_id).metadata_["max_customers"] == 50_000
+    assert decisions(ws, same.run_id).set_index("model").loc["cluster"].action == "reused"
+    d = decisions(ws, other.run_id).set_index("model").loc["cluster"]
+    assert d.action == "refitted" and d.reason.endswith("settings changed since run 2 (max_customers)")
 
 
 def test_second_churn_run_on_unchanged_data_reuses_the_model_and_scores_alike(ws):

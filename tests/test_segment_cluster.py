@@ -11,6 +11,7 @@ from sklearn.metrics import adjusted_rand_score
 import shopseg.segment.cluster
 import shopseg.segment.profile
 import shopseg.segment.rfm
+import shopseg.segment.schemes.cluster
 import shopseg.segment.value
 from shopseg.config import load_config
 from shopseg.errors import ConfigError, NotFittedError
@@ -186,7 +187,7 @@ def test_names_describe_the_planted_behaviours():
 
 
 def test_doctests_of_the_segment_modules_pass():
-    for mod in (shopseg.segment.cluster, shopseg.segment.profile, shopseg.segment.rfm, shopseg.segment.value):
+    for mod in (shopseg.segment.cluster, shopseg.segment.schemes.cluster, shopseg.segment.profile, shopseg.segment.rfm, shopseg.segment.value):
         res = doctest.testmod(mod)
         assert res.failed == 0 and res.attempted > 0, mod.__name__
 
@@ -332,3 +333,36 @@ def test_two_level_is_a_valid_k_selection_setting():
     assert BehaviourClusters.from_config(cfg).k_selection == "two_level"
     with pytest.raises(ConfigError, match="'silhouette', 'elbow', 'two_level'"):
         load_config(overrides={"segments": {"cluster": {"k_selection": "gap"}}})
+
+
+def test_above_max_customers_the_model_is_fitted_on_the_seeded_sample_and_everyone_is_assigned():
+    """segments.cluster.max_customers = 300 of 900 customers: caps, scaling, K and centres are those of a fit on
+    the 300 customers fit_sample draws (churn's seeded_sample rule over the sorted ids), every customer gets
+    the nearest centre, and shuffling the rows changes nothing (the sample is drawn from sorted ids)."""
+    from shopseg.predict._churn_data import seeded_sample
+    from shopseg.segment.schemes.cluster import fit_sample
+
+    cfg = load_config(overrides={"segments": {"cluster": {"sample_size": 200, "max_customers": 300}}})
+    df, kind = behaviour_frame()
+    sample = fit_sample(df["customer_id"], cfg)
+    assert sample == seeded_sample(sorted(df["customer_id"]), 300, 0) and len(sample) == len(set(sample)) == 300
+    model, lab, prof = fit_clusters(df, cfg)
+    alone = BehaviourClusters.from_config(cfg).fit(df[df["customer_id"].isin(sample)])
+    assert model.fit_customers_ == 300 and len(lab) == 900 and prof["n_customers"].sum() == 900
+    np.testing.assert_array_equal(model.cluster_centers_, alone.cluster_centers_)
+    np.testing.assert_array_equal(model.caps_, alone.caps_)
+    assert list(lab) == [f"cluster_{i}" for i in alone.predict(df)]
+    assert adjusted_rand_score(kind, alone.predict(df)) == 1.0  # the three planted behaviours, from a third
+    shuffled = df.sample(frac=1, random_state=3).reset_index(drop=True)
+    _, lab2, _ = fit_clusters(shuffled, cfg)
+    assert dict(zip(shuffled["customer_id"], lab2)) == dict(zip(df["customer_id"], lab))
+
+
+def test_at_or_below_max_customers_clusters_are_those_of_a_fit_on_everyone():
+    df, _ = behaviour_frame()
+    at = load_config(overrides={"segments": {"cluster": {"sample_size": 400, "max_customers": 900}}})
+    off = load_config(overrides={"segments": {"cluster": {"sample_size": 400, "max_customers": 0}}})
+    m1, lab1, _ = fit_clusters(df, at)
+    m0, lab0, _ = fit_clusters(df, off)
+    assert not hasattr(m1, "fit_customers_") and list(lab1) == list(lab0)
+    np.testing.assert_array_equal(m1.cluster_centers_, m0.cluster_centers_)

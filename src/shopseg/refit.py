@@ -297,8 +297,11 @@ def cluster_decision(ws, run_id: int, config, *, refit: bool = False, light: boo
             unusable = f"the stored model of run {rid} cannot be read: {e.message}"
             break
         want, have = cluster_params(config), model.metadata_["params"]
-        if any(have.get(k) != v for k, v in want.items()):
-            diff = sorted(k for k in want if want[k] != have.get(k))
+        diff = sorted(k for k in want if want[k] != have.get(k))
+        cap = model.metadata_.get("max_customers")  # the fit's sample rule (models stored before session 12: none)
+        if cap is not None and cap != config["segments.cluster.max_customers"]:
+            diff.append("max_customers")
+        if diff:
             unusable = f"[segments.cluster] settings changed since run {rid} ({', '.join(diff)})"
         src = int(model.metadata_.get("fitted_run_id", rid))
         break

@@ -78,9 +78,16 @@ def _segments(ctx: RunContext) -> dict:
     out = {"customers": len(run.segments)}
     if run.model is not None:
         out.update(k=int(run.model.n_clusters_), elbow_k=int(run.model.elbow_k_))
-        fitted = decision.source_run_id if decision is not None and decision.action == "reused" else ctx.run_id
+        if getattr(run.model, "fit_customers_", None):
+            from .segment.schemes.cluster import cluster_sample_note
+
+            out["cluster_sample"] = cluster_sample_note(run.model.fit_customers_, len(run.segments))
+        reused = decision is not None and decision.action == "reused"
+        fitted = decision.source_run_id if reused else ctx.run_id
+        cap = run.model.metadata_.get("max_customers") if reused else cfg["segments.cluster.max_customers"]
         store_cluster_model(ctx.ws, ctx.run_id, run.model, {"run_id": ctx.run_id, "fitted_run_id": int(fitted),
-                                                            "as_of": f"{ctx.as_of:%Y-%m-%d %H:%M:%S}"})
+                                                            "as_of": f"{ctx.as_of:%Y-%m-%d %H:%M:%S}",
+                                                            "max_customers": cap})
         if decision is not None:
             out.update(record(ctx.ws, ctx.run_id, decision))
     if run.windows is not None:

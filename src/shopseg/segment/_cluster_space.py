@@ -57,6 +57,7 @@ PARAMETER_CONSTRAINTS = {
     "winsorize_quantile": Interval(float, 0.5, 1, closed="right"),
     "sample_size": Interval(int, 100, None),
     "minibatch_above": Interval(int, 1, None),
+    "max_customers": Interval(int, 0, None),
     "linkage": Options("ward", "average", "complete"),
     "metric": Options(*_METRIC),
     "random_state": Interval(int, 0, None),

@@ -94,12 +94,14 @@ def spark_son_itemsets(baskets, ids, n: int, mc: int, *, max_len: int, algorithm
 
     from ..basket._count import count_itemsets
     from ..basket._mine import mine_itemsets
+    from ._session import carry_errors
 
     empty = np.zeros((0, 2), np.int32), np.zeros(0, np.int32), np.zeros(0, np.int64), 0
     n_items = pad = len(ids)
     if max_len < 2 or n_items < 2:
         return empty
 
+    @carry_errors  # baskets.max_itemsets' ConfigError reaches the user as such (SparkEngine's executors)
     def mine(batches):  # pass 1: each partition's itemsets at its local least count
         b = _partition_baskets(batches, ids)
         if b is None:
@@ -123,6 +125,7 @@ def spark_son_itemsets(baskets, ids, n: int, mc: int, *, max_len: int, algorithm
     cand = np.full((len(sizes), width), pad, np.int32)
     cand[np.repeat(np.arange(len(sizes)), sizes), np.arange(len(vals)) - np.repeat(offs[:-1], sizes)] = vals
 
+    @carry_errors
     def count(batches):  # pass 2: every candidate counted in each partition
         b = _partition_baskets(batches, ids)
         if b is None:

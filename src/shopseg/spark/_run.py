@@ -49,7 +49,8 @@ class SparkEngine:
         self.master, self.session = master, spark
         self._own_dir = work_dir is None
         self.root = Path(work_dir) if work_dir is not None else None  # made by open() when not given
-        self.executors = {"clv": self.clv, "segments": self.segments, "churn": self.churn, "baskets": self.baskets}
+        self.executors = {name: _unwrapping(fn) for name, fn in (("clv", self.clv), ("segments", self.segments),
+                                                                   ("churn", self.churn), ("baskets", self.baskets))}
         self.tables = None
         self.clv_path: str | None = None  # this run's clv Parquet: value tiers rank by it
         self.features = None  # this run's Spark customer features: churn scores them
@@ -95,6 +96,7 @@ class SparkEngine:
                 **{k: round(v, 4) for k, v in out["transaction_model"].params_.items()}}
 
     def segments(self, ctx) -> dict:
+        from ..segment.schemes.cluster import cluster_sample_note
         from ._schemes import duckdb_schemes
         from .engine import spark_segments
 
@@ -106,6 +108,8 @@ class SparkEngine:
         notes = {"engine": "spark", "customers": ctx.ws.scalar(
                      "SELECT count(*) FROM customer_features WHERE run_id = ?", [ctx.run_id]),
                  "k": cl["k"], "silent_days": w["silent_days"], "churned_days": w["churned_days"]}
+        if cl["fit_rows"] < cl["customers"]:
+            notes["cluster_sample"] = cluster_sample_note(cl["fit_rows"], cl["customers"])
         notes.update(_profiles(ctx.ws, ctx.run_id, w, cl, ctx.config))
         notes.update(duckdb_schemes(ctx.ws, ctx.run_id, ctx.as_of, ctx.config))
         return notes
@@ -129,6 +133,27 @@ class SparkEngine:
         its, rules, n, _ = spark_itemsets(self.tables, ctx.as_of, ctx.config)
         self._store(ctx, {"frequent_itemsets": its, "association_rules": rules})
         return {"engine": "spark", "baskets": n}
+
+
+def _unwrapping(executor: Callable) -> Callable:
+    """``executor`` raising the :class:`shopseg.errors.ShopsegError` a Spark worker raised (a partition's
+    ``baskets.max_itemsets`` ConfigError, a ModelFitError the runner turns into a skipped stage) instead of
+    Spark's exception wrapping it (:func:`shopseg.spark._session.worker_error`)."""
+    import functools
+
+    @functools.wraps(executor)
+    def run(ctx):
+        from ._session import worker_error
+
+        try:
+            return executor(ctx)
+        except Exception as e:  # noqa: BLE001 - only a carried shopseg error is replaced; others re-raised as they are
+            err = worker_error(e)
+            if err is None:
+                raise
+            raise err from e
+
+    return run
 
 
 def run_spark(ws, as_of=None, *, config: Config | None = None, seed: int = 0, master: str | None = None,
@@ -161,7 +186,7 @@ def _profiles(ws, run_id: int, windows: dict, cl: dict, cfg: Config) -> dict:
         "value_tier": {},
         "cluster": {f"cluster_{cid}": {
             "centroid": {c: round(float(v), 6) for c, v in cl["centroids"].loc[cid].items()},
-            "model": {"method": "spark-kmeans", "k": cl["k"], "elbow_k": model.elbow_k_, "scaler": model.scaler,
+            "model": {"method": model.method, "k": cl["k"], "elbow_k": model.elbow_k_, "scaler": model.scaler,
                       "features": model.features_, "k_curve": curve, "fit_rows": cl["fit_rows"],
                       "first_level_k": None if getattr(model, "split_table_", None) is None
                       else len(model.split_table_)}}

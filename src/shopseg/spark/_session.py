@@ -113,6 +113,61 @@ def resource_error(exc: BaseException):
     return None
 
 
+WORKER_ERROR = "shopseg-worker-error: "  # what a worker's ShopsegError travels to the driver as (then JSON)
+
+
+def carry_errors(fn):
+    """``fn`` (a generator function Spark runs on its workers: ``mapInArrow``, ``mapInPandas``) with a
+    :class:`shopseg.errors.ShopsegError` it raises turned into one line the driver can read back
+    (:func:`worker_error`): Spark hands the driver a Python worker's failure as the text of its traceback,
+    in which a message and hint of several lines cannot be told apart from the rest."""
+    import functools
+    import json
+
+    from ..errors import ShopsegError
+
+    @functools.wraps(fn)
+    def carried(*args):
+        try:
+            yield from fn(*args)
+        except ShopsegError as e:
+            doc = {"type": type(e).__name__, "message": e.message, "hint": e.hint}
+            raise RuntimeError(WORKER_ERROR + json.dumps(doc)) from None
+
+    return carried
+
+
+def worker_error(exc: BaseException):
+    """The :class:`shopseg.errors.ShopsegError` (its own class, message and hint) a worker function wrapped by
+    :func:`carry_errors` raised, when ``exc`` (Spark's exception on the driver) carries one; else None.
+
+    >>> import json
+    >>> text = "PythonException: ...\\nRuntimeError: " + WORKER_ERROR + json.dumps(
+    ...     {"type": "ConfigError", "message": "min_support too low", "hint": "Raise min_support"}) + "\\n\\tat ..."
+    >>> e = worker_error(RuntimeError(text))
+    >>> type(e).__name__, e.message, e.hint
+    ('ConfigError', 'min_support too low', 'Raise min_support')
+    >>> worker_error(RuntimeError("java.lang.OutOfMemoryError")) is None
+    True
+    """
+    import json
+
+    from .. import errors
+
+    text = str(exc)
+    at = text.rfind(WORKER_ERROR)
+    if at < 0:
+        return None
+    try:
+        doc, _ = json.JSONDecoder().raw_decode(text, at + len(WORKER_ERROR))
+    except ValueError:
+        return None
+    cls = getattr(errors, str(doc.get("type")), None)
+    if not (isinstance(cls, type) and issubclass(cls, errors.ShopsegError)):
+        cls = errors.ShopsegError
+    return cls(str(doc.get("message")), hint=doc.get("hint"))
+
+
 def _session_memory() -> str | None:
     """spark.driver.memory of the JVM this process runs (None when there is none)."""
     if "pyspark" not in sys.modules:

@@ -14,9 +14,9 @@ lifecycle          windows: :func:`~shopseg.segment.lifecycle.lifecycle_windows`
                    ``quantile_cont`` SQL transpiled to Spark's exact ``percentile``);
                    per-customer gaps: ``PER_CUSTOMER_SQL`` transpiled; stages:
                    :func:`~shopseg.segment.lifecycle.assign_stages` per partition
-clusters           :class:`~shopseg.segment.cluster.BehaviourClusters` fitted on a sample of at
-                   most ``fit_rows`` customers (its preprocessing and its K), its
-                   ``transform`` applied per partition, then MLlib KMeans on all customers
+clusters           :class:`~shopseg.segment.cluster.BehaviourClusters` fitted on the driver on the
+                   DuckDB engine's customers (``segments.cluster.max_customers``' seeded sample
+                   above the cap), ``predict`` applied per partition
 baskets            the DuckDB engine's basket SQL, transpiled; its miner per partition, exact counts (SON)
 =================  =========================================================================
 """
@@ -125,68 +125,45 @@ def spark_lifecycle(tables: SparkTables, features, as_of, config: Config | None 
     return df.mapInPandas(stages, LIFECYCLE_SCHEMA), windows
 
 
-# -- clusters: BehaviourClusters' preprocessing and K, MLlib KMeans ----------------------------------------
+# -- clusters: BehaviourClusters fitted on the DuckDB engine's sample, every customer assigned ------------
 
-def spark_clusters(features, config: Config | None = None, *, seed: int = 0, fit_rows: int = 200_000):
+def spark_clusters(features, config: Config | None = None, *, seed: int = 0):
     """Cluster label per customer (customer_id, cluster) and the fitted model facts.
 
-    :class:`BehaviourClusters` is fitted on all customers when there are at most
-    ``fit_rows`` (so its winsorising caps, scaling, K and centres equal the DuckDB engine's),
-    else on a random sample of that many; its ``transform`` then runs per partition, MLlib
-    KMeans (Lloyd's iterations over all customers) refines the centres starting from the
-    fitted ones (not with ``k_selection = "two_level"``: its leaf centres are kept as fitted),
-    and each customer goes to the nearest centre (``BehaviourClusters._assign``).
-    Ids run from 1 by decreasing cluster size, as in the DuckDB engine.
-    Returns (Spark DataFrame customer_id, cluster; dict with the model, K and centroids).
+    One sample rule for both engines (:func:`shopseg.segment.schemes.cluster.fit_sample`): above
+    ``segments.cluster.max_customers`` customers, :class:`BehaviourClusters` is fitted on the driver on the
+    same seeded sample of customers as the DuckDB engine's (all of them below it), rows in customer order, so its
+    winsorising caps, scaling, K and centres are the DuckDB engine's; every customer then goes to the nearest
+    centre (``BehaviourClusters.predict``, per partition). Ids run from 1 by decreasing size among the
+    customers fitted, as in the DuckDB engine. (Until session 12: a 200,000-customer sample of Spark's own,
+    then MLlib KMeans over everyone; above 200,000 customers K differed from the DuckDB engine's.)
+    Returns (Spark DataFrame customer_id, cluster; dict with the model, K, centroids, customers and fit_rows).
     """
-    from pyspark.sql import functions as F
-
     from ..segment.cluster import BehaviourClusters
+    from ..segment.schemes.cluster import cluster_label, fit_sample
 
     cfg = (config or load_config()).with_overrides({"segments": {"cluster": {"random_state": seed}}})
-    n = features.count()
-    sample = features if n <= fit_rows else features.sample(fraction=min(1.0, 1.2 * fit_rows / n), seed=seed)
-    pdf = sample.toPandas().sort_values("customer_id").reset_index(drop=True)
+    ids = features.select("customer_id").toPandas()["customer_id"]
+    sample = fit_sample(ids, cfg)
+    fit = features
+    if sample is not None:
+        chosen = features.sparkSession.createDataFrame(pd.DataFrame({"customer_id": sample}), "customer_id string")
+        fit = features.join(chosen, "customer_id")
+    pdf = fit.toPandas().sort_values("customer_id", kind="stable").reset_index(drop=True)
     model = BehaviourClusters.from_config(cfg).fit(pdf)
-    k = int(model.n_clusters_)
     need = [c for c in features.columns if c in set(model.features_) | {"customer_id", "has_orders", "frequency",
                                                                          "tenure_days", "n_units"}]
 
-    def transform(it):
-        for part in it:
-            yield pd.DataFrame({"customer_id": part["customer_id"].astype(str), "z": list(model.transform(part))})
-
-    scaled = features.select(*need).mapInPandas(transform, "customer_id string, z array<double>").cache()
-    if k == 1:
-        centers = np.asarray(model.cluster_centers_[:1])
-    elif getattr(model, "split_table_", None) is not None:
-        # k_selection = "two_level": the leaves' centres as fitted, every customer to the nearest one (as
-        # BehaviourClusters.predict); Lloyd iterations from them lower the ARI (docs/segments.md)
-        centers = np.asarray(model.cluster_centers_)
-    else:
-        from pyspark.mllib.clustering import KMeans, KMeansModel
-
-        # Lloyd iterations on every customer, started from the centres fitted on the driver's rows
-        # (all of them up to fit_rows: then it is the DuckDB engine's fixed point, and stays there)
-        km = KMeans.train(scaled.rdd.map(lambda r: np.asarray(r.z, dtype=float)), k, maxIterations=30,
-                          seed=int(seed), epsilon=1e-6, initialModel=KMeansModel(list(model.cluster_centers_)))
-        centers = np.asarray(km.clusterCenters)
+    names = np.array([cluster_label(i) for i in range(int(model.cluster_ids_.max()) + 1)], dtype=object)
 
     def assign(it):
         for part in it:
-            Z = np.vstack(part["z"].to_numpy()) if len(part) else np.empty((0, centers.shape[1]))
-            lab = model._assign(Z, centers) if len(part) else np.zeros(0, dtype=np.int64)
-            yield pd.DataFrame({"customer_id": part["customer_id"], "prediction": lab.astype(np.int64)})
+            lab = model.predict(part) if len(part) else np.zeros(0, dtype=np.int64)
+            yield pd.DataFrame({"customer_id": part["customer_id"].astype(str), "cluster": names[lab]})
 
-    pred = scaled.mapInPandas(assign, "customer_id string, prediction long").cache()
-    sizes = dict(pred.groupBy("prediction").count().collect())
-    order = sorted(range(len(centers)), key=lambda j: (-sizes.get(j, 0), tuple(np.round(centers[j], 9))))
-    ids = {j: i + 1 for i, j in enumerate(order)}
-    mapping = F.create_map(*[x for j in ids for x in (F.lit(j), F.lit(f"cluster_{ids[j]}"))])
-    labels = pred.select("customer_id", mapping[F.col("prediction")].alias("cluster"))
-    cents = pd.DataFrame(centers[order] * model.scale_ + model.center_, columns=model.features_,
-                         index=pd.Index(range(1, len(order) + 1), name="cluster"))
-    return labels, {"model": model, "k": k, "centroids": cents, "fit_rows": len(pdf)}
+    labels = features.select(*need).mapInPandas(assign, "customer_id string, cluster string")
+    return labels, {"model": model, "k": int(model.n_clusters_), "centroids": model.centroids_,
+                    "customers": len(ids), "fit_rows": len(pdf)}
 
 
 # -- baskets: the DuckDB engine's basket SQL and miner (per partition, SON) -------------------------------

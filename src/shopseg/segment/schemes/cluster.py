@@ -44,6 +44,29 @@ def _centroids_from_profiles(prev: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
+def fit_sample(customer_ids, cfg: Config) -> list[str] | None:
+    """The customers the cluster model is fitted on when a shop has more than ``segments.cluster.max_customers``
+    (its preprocessing, K and centres; every customer is then assigned to the nearest centre): a seeded sample
+    of that many of the sorted ids, drawn by churn's rule (:func:`shopseg.predict._churn_data.seeded_sample`,
+    seed ``segments.cluster.random_state``), so both engines fit on the same customers. None: fit on all.
+
+    >>> from shopseg.config import load_config
+    >>> cfg = load_config(overrides={"segments": {"cluster": {"max_customers": 2}}})
+    >>> fit_sample(["d", "a", "c", "b"], cfg), fit_sample(["a", "b"], cfg)
+    (['c', 'd'], None)
+    """
+    from ...predict._churn_data import seeded_sample
+
+    c = cfg["segments.cluster"]
+    return seeded_sample(np.sort(np.asarray(customer_ids, dtype=str)), int(c["max_customers"]),
+                         int(c["random_state"]))
+
+
+def cluster_sample_note(fitted: int, customers: int) -> str:
+    """The run's note when the cluster model was fitted on a sample (both engines say it the same way)."""
+    return f"fitted on a seeded sample of {fitted:,} of {customers:,} customers (segments.cluster.max_customers)"
+
+
 def fit_clusters(features: pd.DataFrame, cfg: Config, previous: pd.DataFrame | None = None,
                  model: BehaviourClusters | None = None):
     """Fit the cluster model, match it to ``previous`` profiles; returns (model, labels, profiles).
@@ -61,7 +84,14 @@ def fit_clusters(features: pd.DataFrame, cfg: Config, previous: pd.DataFrame | N
     else:
         from ..cluster import BehaviourClusters
 
-        model = BehaviourClusters.from_config(cfg).fit(features)
+        model = BehaviourClusters.from_config(cfg)
+        sample = fit_sample(features["customer_id"], cfg)
+        if sample is None:
+            model.fit(features)
+        else:  # fitted on the sample (in customer order, as the Spark engine's), every customer assigned
+            model.fit(features[features["customer_id"].isin(sample)].sort_values("customer_id", kind="stable"))
+            model.labels_ = model.predict(features)
+            model.fit_customers_ = len(sample)
     if previous is not None and not mapping:
         cents = _centroids_from_profiles(previous)
         if len(cents):
