@@ -39,14 +39,6 @@ def run(
                                      "(docs/incremental.md)."),
 ):
     """Run every stage for one as-of date (features, segments, predictions, baskets, reviews, actions)."""
-    from rich.progress import (
-        BarColumn,
-        Progress,
-        SpinnerColumn,
-        TextColumn,
-        TimeElapsedColumn,
-    )
-
     from ..errors import ConfigError
     from ..pipeline import STAGES, run_pipeline
     from ..progress import listening
@@ -65,6 +57,8 @@ def run(
         if incremental:
             _incremental(ws, as_of, cfg if config is not None else None, stage, refit, engine, report)
             return
+        # the progress display of a full run (an incremental refresh shows a status line: no import of it)
+        from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
         names = list(stage) if stage else [s.name for s in STAGES]
         on = None  # the DuckDB engine: each stage's own run; Spark: its executors, through the same runner
