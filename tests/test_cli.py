@@ -97,3 +97,21 @@ def test_the_workspace_option_works_after_the_command_too(tmp_path):
                  ["sql", f"--workspace={tmp_path / 'ws'}", "SELECT count(*) AS n FROM orders"]):
         out = subprocess.run([*exe, *args], capture_output=True, text=True)
         assert out.returncode == 0 and out.stdout.splitlines() == ["n", "8"], out.stderr
+
+
+def test_settle_freezes_the_objects_in_shopsegs_own_process_only(monkeypatch):
+    import gc
+
+    from shopseg.cli._common import settle, state
+
+    assert gc.get_freeze_count() == 0
+    monkeypatch.setattr(state, "own_process", False)  # a test, a notebook: the collector is left alone
+    settle()
+    assert gc.get_freeze_count() == 0
+    monkeypatch.setattr(state, "own_process", True)  # main(): every object alive now leaves the collector's walks
+    try:
+        settle()
+        assert gc.get_freeze_count() > 1000
+    finally:
+        gc.unfreeze()
+    assert gc.get_freeze_count() == 0

@@ -71,6 +71,23 @@ def test_input_drift_names_the_feature_with_the_largest_psi(ws):
     assert feat == "b" and psi == pytest.approx(6.808228, abs=1e-6)
 
 
+def test_input_drift_shared_across_decisions_gives_the_same_answers_from_one_computation(ws):
+    half = np.r_[np.zeros(50), np.full(50, 99.0)]
+    _features_runs(ws, {"a": np.arange(100.0), "b": np.arange(100.0), "c": np.arange(100.0)},
+                   {"a": np.arange(100.0), "b": half, "c": half})  # b and c: the same PSI, 6.808228
+    shared: dict = {}
+    for feats, want in ((["a"], (0.0, "a")), (["c", "b"], (6.808228, "c")), (["b", "c", "a"], (6.808228, "b")),
+                        (["no_such_column"], (None, None))):
+        alone, together = input_drift(ws, 2, 1, feats), input_drift(ws, 2, 1, feats, shared=shared)
+        assert alone == together  # a tie names the first of the model's features, as without sharing
+        assert (None if together[0] is None else round(together[0], 6), together[1]) == want
+    assert list(shared) == [(2, 1, 10)]  # one computation for the four decisions
+    # the shared PSI are the ones computed first: a change after it is not seen (one run's decisions only)
+    ws.con.execute("UPDATE customer_features SET a = a * 3 WHERE run_id = 2")
+    assert input_drift(ws, 2, 1, ["a"], shared=shared) == (0.0, "a")
+    assert input_drift(ws, 2, 1, ["a"])[0] > 1.0
+
+
 def test_decisions_are_one_row_per_run_and_model(ws):
     record(ws, 5, Decision("churn", "refitted", "first"))
     record(ws, 5, Decision("churn", "reused", "second", 0.01, "frequency", 4))

@@ -12,6 +12,16 @@ def test_workspace_has_its_folders_and_every_canonical_table(tmp_path):
         assert ws.summary() == {t: 0 for t in ("customers", "products", "orders", "order_lines", "events", "reviews")}
 
 
+def test_has_table_and_columns_see_tables_views_and_temp_tables_not_the_catalog_views(tmp_path):
+    with open_workspace(tmp_path / "ws") as ws:
+        ws.con.execute("CREATE TABLE t2 (b INTEGER, a VARCHAR); CREATE VIEW v2 AS SELECT 1 AS z, 2 AS y; "
+                       "CREATE TEMP TABLE tmp2 (q DOUBLE)")
+        assert [ws.has_table(n) for n in ("t2", "v2", "tmp2", "orders")] == [True] * 4
+        assert [ws.has_table(n) for n in ("T2", "nope", "duckdb_tables", "tables")] == [False] * 4
+        assert (ws.columns("t2"), ws.columns("v2"), ws.columns("tmp2")) == (["b", "a"], ["z", "y"], ["q"])
+        assert ws.columns("duckdb_tables") == [] and ws.columns("nope") == []
+
+
 def test_missing_workspace_is_not_created_for_reading(tmp_path):
     with pytest.raises(WorkspaceError, match="No workspace at"):
         open_workspace(tmp_path / "none", create=False)

@@ -278,12 +278,13 @@ def _reuse_or_refit(ws, run_id: int, config, seed: int) -> tuple[list[str], dict
     ``model_decisions`` as the full run records it."""
     from .refit import churn_decision, cluster_decision, record
 
-    drifted, notes = [], {}
+    drifted, notes, shared = [], {}, {}  # shared: the PSI of R's features computed once for both models
     cfg = config.with_overrides({"segments": {"cluster": {"random_state": seed}}})  # as the segments stage
     for name, decide in (("cluster", cluster_decision), ("churn", churn_decision)):
         if name == "cluster" and "cluster" not in config["segments.schemes"]:
             continue
-        d, _ = decide(ws, run_id, cfg, light=True) if name == "cluster" else decide(ws, run_id, config)
+        d, _ = (decide(ws, run_id, cfg, light=True, shared=shared) if name == "cluster"
+                else decide(ws, run_id, config, shared=shared))
         notes[name] = d.note()
         if d.action == "reused":
             record(ws, run_id, d)

@@ -94,14 +94,26 @@ class Decision:
 
 # -- drift of a model's inputs -------------------------------------------------------------------
 
-def input_drift(ws, run_id: int, reference_run_id: int, features, *, bins: int = 10) -> tuple[float | None, str | None]:
+def input_drift(ws, run_id: int, reference_run_id: int, features, *, bins: int = 10,
+                shared: dict | None = None) -> tuple[float | None, str | None]:
     """The largest PSI of ``features`` (columns of ``customer_features``) between two runs, and its feature.
 
-    (None, None) when neither run has any of them with values.
+    (None, None) when neither run has any of them with values.  ``shared``: a dict kept across calls (one
+    run's decisions): the PSI of every feature between the two runs is computed once into it and each call
+    takes its features' rows (a feature's PSI does not depend on the others; the rows in ``features``' order,
+    so a tie names the same feature).
     """
     if not ws.has_table("customer_features"):
         return None, None
-    df = feature_drift(ws, int(run_id), int(reference_run_id), bins=bins, features=features)
+    if shared is None:
+        df = feature_drift(ws, int(run_id), int(reference_run_id), bins=bins, features=features)
+    else:
+        key = (int(run_id), int(reference_run_id), int(bins))
+        if key not in shared:
+            shared[key] = feature_drift(ws, key[0], key[1], bins=bins).set_index("feature", drop=False)
+        every = shared[key]
+        df = every.loc[[f for f in dict.fromkeys(features) if f in every.index]].sort_values(
+            "psi", ascending=False, kind="stable", ignore_index=True)
     df = df[np.isfinite(df["psi"].to_numpy(float))]
     if df.empty:
         return None, None
@@ -109,11 +121,12 @@ def input_drift(ws, run_id: int, reference_run_id: int, features, *, bins: int =
 
 
 def decide(ws, run_id: int, model: str, config, *, features, source_run_id: int | None, refit: bool = False,
-           unusable: str | None = None) -> Decision:
+           unusable: str | None = None, shared: dict | None = None) -> Decision:
     """Reuse the model fitted by ``source_run_id`` or refit (see the module docstring).
 
     ``features``: the model's input columns of ``customer_features``;
-    ``unusable``: why the stored model cannot be used (other settings...), or None.
+    ``unusable``: why the stored model cannot be used (other settings...), or None;
+    ``shared``: the drift computed once for several decisions (:func:`input_drift`).
     """
     d = config["drift"]
     if refit:
@@ -124,7 +137,7 @@ def decide(ws, run_id: int, model: str, config, *, features, source_run_id: int 
         return Decision(model, "refitted", "no stored model of an earlier run")
     if unusable:
         return Decision(model, "refitted", unusable)
-    psi, feat = input_drift(ws, run_id, source_run_id, features, bins=d["bins"])
+    psi, feat = input_drift(ws, run_id, source_run_id, features, bins=d["bins"], shared=shared)
     thr = float(d["refit_psi"])
     if psi is None:
         return Decision(model, "refitted", f"no input feature of run {source_run_id} to compare with")
@@ -276,7 +289,8 @@ def cluster_inputs(model) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def cluster_decision(ws, run_id: int, config, *, refit: bool = False, light: bool = False):
+def cluster_decision(ws, run_id: int, config, *, refit: bool = False, light: bool = False,
+                     shared: dict | None = None):
     """(Decision, stored model to reuse or None) for this run's behavioural clusters.
 
     ``config`` is the run's (with ``segments.cluster.random_state`` = the seed):
@@ -308,14 +322,14 @@ def cluster_decision(ws, run_id: int, config, *, refit: bool = False, light: boo
     if model is None or src is None:
         return decide(ws, run_id, "cluster", config, features=[], source_run_id=None, refit=refit), None
     d = decide(ws, run_id, "cluster", config, features=cluster_inputs(model), source_run_id=src, refit=refit,
-               unusable=unusable)
+               unusable=unusable, shared=shared)
     return d, (model if d.action == "reused" else None)
 
 
 # -- the churn model ---------------------------------------------------------------------------------
 
-def churn_decision(ws, run_id: int, config, *, refit: bool = False):
-    """(Decision, stored churn model to reuse or None) for this run."""
+def churn_decision(ws, run_id: int, config, *, refit: bool = False, shared: dict | None = None):
+    """(Decision, stored churn model to reuse or None) for this run (``shared``: :func:`input_drift`)."""
     from . import models
     from .predict.churn import load_churn_model
 
@@ -334,7 +348,8 @@ def churn_decision(ws, run_id: int, config, *, refit: bool = False):
     if src is None:
         return decide(ws, run_id, "churn", config, features=[], source_run_id=None, refit=refit), None
     feats = list(model.feature_names_in_) if model is not None else []
-    d = decide(ws, run_id, "churn", config, features=feats, source_run_id=src, refit=refit, unusable=unusable)
+    d = decide(ws, run_id, "churn", config, features=feats, source_run_id=src, refit=refit, unusable=unusable,
+               shared=shared)
     return d, (model if d.action == "reused" else None)
 
 

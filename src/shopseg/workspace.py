@@ -284,9 +284,12 @@ class Workspace:
         """Run ``query`` and return a pandas DataFrame."""
         return self.con.execute(query, params or []).df()
 
+    # the catalog functions, not information_schema (a view over them, ~3x slower: an incremental run asks
+    # ~50 times); the same answers: tables and (user) views of schema main in every attached database
     def has_table(self, name: str) -> bool:
         return bool(self.scalar(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = ? AND table_schema = 'main'",
+            "SELECT EXISTS (SELECT 1 FROM duckdb_tables() WHERE table_name = $1 AND schema_name = 'main') "
+            "OR EXISTS (SELECT 1 FROM duckdb_views() WHERE view_name = $1 AND schema_name = 'main' AND NOT internal)",
             [name],
         ))
 
@@ -297,8 +300,8 @@ class Workspace:
 
     def columns(self, table: str) -> list[str]:
         return [r[0] for r in self.sql(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
-            "AND table_schema = 'main' ORDER BY ordinal_position", [table])]
+            "SELECT column_name FROM duckdb_columns() WHERE table_name = ? AND schema_name = 'main' AND NOT internal "
+            "ORDER BY database_name, column_index", [table])]
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -18,7 +18,7 @@ from .._cli_out import console, err_console
 # isort: off
 from . import data, runs, segments, predictions, campaigns  # noqa: F401
 # isort: on
-from ._common import _warnings_in_words, app, handles_errors, predict_app, state
+from ._common import _warnings_in_words, app, handles_errors, predict_app, settle, state
 from .data import QUERY_STATEMENTS, lock_down
 
 __all__ = ["QUERY_STATEMENTS", "app", "cli_markdown", "console", "err_console", "handles_errors", "hoist_workspace",
@@ -49,7 +49,11 @@ def hoist_workspace(args: list[str]) -> list[str]:
 
 
 def main() -> None:  # console-script entry point
-    app(args=out.hoist_flags(hoist_workspace(sys.argv[1:])), prog_name="shopseg")
+    state.own_process = True
+    try:
+        app(args=out.hoist_flags(hoist_workspace(sys.argv[1:])), prog_name="shopseg")
+    finally:  # the interpreter's exit then skips its last collection over every object (cli._common.settle)
+        settle()
 
 
 def cli_markdown() -> str:

@@ -29,9 +29,23 @@ class _State:
     workspace: Optional[Path] = None
     disk_need: Optional[tuple[int, str]] = None  # (bytes, what) the command needs free, for a full disk's message
     command: str = ""  # the command running (for a service that lends it the workspace)
+    own_process: bool = False  # run by main(): the process is shopseg's alone and ends with the command
 
 
 state = _State()
+
+
+def settle() -> None:
+    """In shopseg's own process (:func:`shopseg.cli.main`; not when another program, a test or a notebook, runs
+    the commands), move every object alive now to the collector's permanent generation (``gc.freeze``): mostly
+    the imported libraries' (pandas, NumPy, SciPy, DuckDB), which live until the process ends anyway.  The
+    cyclic collections during the command and the one at the interpreter's exit then no longer walk them: at
+    exit 0.19-0.27 CPU s down to 0.03, during an incremental refresh ~0.1 s less (docs/incremental.md, "Cost").
+    Objects made later are collected as before."""
+    if state.own_process:
+        import gc
+
+        gc.freeze()
 
 
 def _fail(e: ShopsegError) -> None:

@@ -17,6 +17,7 @@ from ._common import (
     _warnings_in_words,
     app,
     handles_errors,
+    settle,
     state,
 )
 
@@ -39,14 +40,6 @@ def run(
                                      "(docs/incremental.md)."),
 ):
     """Run every stage for one as-of date (features, segments, predictions, baskets, reviews, actions)."""
-    from rich.progress import (
-        BarColumn,
-        Progress,
-        SpinnerColumn,
-        TextColumn,
-        TimeElapsedColumn,
-    )
-
     from ..errors import ConfigError
     from ..pipeline import STAGES, run_pipeline
     from ..progress import listening
@@ -65,6 +58,8 @@ def run(
         if incremental:
             _incremental(ws, as_of, cfg if config is not None else None, stage, refit, engine, report)
             return
+        # the progress display of a full run (an incremental refresh shows a status line: no import of it)
+        from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
         names = list(stage) if stage else [s.name for s in STAGES]
         on = None  # the DuckDB engine: each stage's own run; Spark: its executors, through the same runner
@@ -76,6 +71,7 @@ def run(
 
             on = SparkEngine(master=master)
             names = [on.name] + [n for n in names if n in on.executors or stage]
+        settle()  # as for an incremental refresh: the stages' collections skip the libraries' objects
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                       TimeElapsedColumn(), console=console, transient=False,
                       disable=out.out.json or out.out.verbosity < 0) as bar:
@@ -141,6 +137,7 @@ def _incremental(ws, as_of, cfg, stage, refit, engine, report) -> None:
     if stage or refit or engine != "duckdb":
         raise ConfigError("--incremental takes no --stage, --refit or --engine spark: it reuses the latest run's "
                           "models and re-scores only what changed.", hint="Run a full `shopseg run` for those.")
+    settle()  # the libraries imported: the refresh's collections skip their objects
     with console.status("incremental refresh ..."), _warnings_in_words():
         result = run_incremental(ws, as_of, config=cfg)
     _said_run(result)
