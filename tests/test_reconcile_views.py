@@ -12,7 +12,7 @@ import pytest
 from shopseg import open_workspace
 from shopseg.config import load_config
 from shopseg.pipeline import as_of_note, default_as_of
-from shopseg.predict._reconcile import pool, pool_scores, reconcile_views, stored_p_alive
+from shopseg.predict._reconcile import pool, pool_frame, pool_live, reconcile_views, stored_p_alive, stored_views
 
 AS_OF = datetime(2024, 6, 30, 23, 59, 59, 999999)
 
@@ -80,12 +80,41 @@ def test_a_window_p_alive_above_one_minus_churn_is_pooled_with_churn(shop):
     # the pooled customers' own P(alive) is stored for the live path, which pools a re-score the same way
     own = stored_p_alive(shop, 1)
     assert own == {"a": 0.9, "c": 0.55}
-    live = pool_scores(pd.DataFrame({"customer_id": ["a", "b", "c"], "probability": [0.4, 0.3, 0.6],
-                                     "tier": ["mid", "low", "mid"]}), own, CUTS)
+    live = pool_live(pd.DataFrame({"customer_id": ["a", "b", "c"], "probability": [0.4, 0.3, 0.6],
+                                   "tier": ["mid", "low", "mid"]}), {}, stored_views(shop, 1), CUTS, AS_OF)
     assert live["probability"].tolist() == pytest.approx([0.25, 0.3, 0.525])
     assert live["tier"].tolist() == ["low", "low", "mid"]
     again = reconcile_views(shop, 1, AS_OF, cfg, horizon_days=110, tier_cuts=CUTS)  # nothing left to pool
     assert again["p_alive_pooled"] == 0 and stored_p_alive(shop, 1) == own
+
+
+def test_a_re_score_pools_its_fresh_pairs_as_the_batch_pools_them(shop):
+    # run 1 pooled nobody (every P(alive) <= 1 - churn) but its views nest: a re-score pools its own fresh pairs
+    _views(shop, [0.5, 0.2, 0.3], [0.4, 0.3, 0.6], "p_alive=repeat; purchases=repeat; clv=baseline")
+    reconcile_views(shop, 1, AS_OF, load_config(), horizon_days=110, tier_cuts=CUTS)
+    views = stored_views(shop, 1)
+    assert views["p_alive"] == {} and views["next_from_p_alive"] is True and views["min_p_alive"] == 0.5
+    # a re-scored at a later date: fresh P(alive) 0.9 (CLV answer) against fresh churn 0.4 -> both 0.75 / 0.25;
+    # b: fresh 0.6 against 0.3 -> kept; c has no CLV answer and was not pooled by run 1 -> kept
+    when = datetime(2024, 7, 10, 23, 59, 59, 999999)
+    answers = {"a": {"p_alive": 0.9, "expected_next_order_at": "2024-08-10T00:00:00"},
+               "b": {"p_alive": 0.6, "expected_next_order_at": "2024-08-01T00:00:00"}}
+    got = pool_live(pd.DataFrame({"customer_id": ["a", "b", "c"], "probability": [0.4, 0.3, 0.6],
+                                  "tier": ["mid", "low", "mid"]}), answers, views, CUTS, when)
+    assert got["probability"].tolist() == pytest.approx([0.25, 0.3, 0.6])
+    assert got["tier"].tolist() == ["low", "low", "mid"]
+    assert answers["a"]["p_alive"] == pytest.approx(0.75) and answers["b"]["p_alive"] == 0.6
+    # the wait to a's next order (30 days: the end of 2024-07-10 to 2024-08-10) scaled by 0.75 / 0.9: 25 days
+    wait = (pd.Timestamp(answers["a"]["expected_next_order_at"]) - pd.Timestamp(when)) / pd.Timedelta(days=1)
+    assert wait == pytest.approx(30 * 0.75 / 0.9, abs=1e-6)
+    # an incremental run's clv rows: the pooled P(alive) and the batch's date, ln 2 x 0.75 x 365 / 2 days on
+    frame = pd.DataFrame({"customer_id": ["a", "b"], "p_alive": [0.9, 0.6], "expected_purchases_horizon": [2.0, 2.0],
+                          "horizon_days": 365.0, "expected_next_order_at": pd.Timestamp("2024-08-01")})
+    rows = pool_frame(frame, answers, views, when)
+    assert rows["p_alive"].tolist() == pytest.approx([0.75, 0.6])
+    days = (rows["expected_next_order_at"] - pd.Timestamp(when)) / pd.Timedelta(days=1)
+    assert days[0] == pytest.approx(0.75 * 365 * np.log(2) / 2, abs=1e-6)
+    assert rows["expected_next_order_at"][1] == pd.Timestamp("2024-08-01")
 
 
 @pytest.mark.parametrize("model, horizon, setting, says", [

@@ -54,7 +54,7 @@ def reconcile_views(ws, run_id: int, as_of, config, horizon_days: int, tier_cuts
     models gave them.
     """
     from ._churn_report import tier_of
-    from ._clv_select import _next_order_at, window_days
+    from ._clv_select import window_days
 
     if not config["churn"].get("reconcile", True) or not ws.has_table("clv") or not ws.has_table("churn_scores"):
         return {}
@@ -81,17 +81,20 @@ def reconcile_views(ws, run_id: int, as_of, config, horizon_days: int, tier_cuts
     n_all = int(ws.scalar("SELECT count(*) FROM clv WHERE run_id = ?", [run_id]))
     what = (f"P(alive) ({p_src}: a sale order in the next {W:g} days) is at most 1 - churn (one in the next "
             f"{horizon_days} days)")
+    next_from_p = src.get("purchases") in WINDOW_SOURCES
+    min_alive = float(config["clv"]["min_p_alive"])
     if rows.empty:
+        from .. import models
+
+        if not models.exists(ws, VIEWS_MODEL, run_id):  # the live path pools fresh pairs the same way
+            _store(ws, run_id, W, horizon_days, rows, next_from_p, min_alive)
         return {"views": f"{what} for every buyer already", "p_alive_pooled": 0, "p_alive_days": W}
-    _store(ws, run_id, W, horizon_days, rows)
+    _store(ws, run_id, W, horizon_days, rows, next_from_p, min_alive)
     gap = rows["p_alive"].to_numpy(float) - (1.0 - rows["churn"].to_numpy(float))
     rows["p_alive"], rows["churn"] = pool(rows["p_alive"], rows["churn"])
     if tier_cuts is not None:
         rows["tier"] = tier_of(rows["churn"].to_numpy(float), tier_cuts)
-    if src.get("purchases") in WINDOW_SOURCES:
-        rows["expected_next_order_at"] = _next_order_at(rows, ts, float(rows["horizon_days"].iloc[0]))
-    nxt = pd.Series(rows["expected_next_order_at"]).astype("datetime64[us]")
-    rows["expected_next_order_at"] = nxt.where(rows["p_alive"].to_numpy() >= float(config["clv"]["min_p_alive"]))
+    rows["expected_next_order_at"] = _next_dates(rows, ts, next_from_p, min_alive)
     ws.con.register("_pooled", rows[["customer_id", "p_alive", "expected_next_order_at", "churn", "tier"]])
     try:
         ws.con.execute("UPDATE clv SET p_alive = r.p_alive, expected_next_order_at = r.expected_next_order_at "
@@ -107,45 +110,110 @@ def reconcile_views(ws, run_id: int, as_of, config, horizon_days: int, tier_cuts
             "tiers": tiers}
 
 
-def _store(ws, run_id: int, W: float, H: int, rows: pd.DataFrame) -> None:
-    """The pooled customers' own P(alive), before the pooling, as model ``churn-views`` of the run: what a live churn
-    score pools with (a run that pooled nobody stores nothing, and a live score then pools nobody)."""
+def _next_dates(rows: pd.DataFrame, ts, next_from_p_alive: bool, min_p_alive: float) -> pd.Series:
+    """The pooled rows' next-order date: from their new P(alive) when the run's date follows it (the repeat model,
+    the baseline), none below ``min_p_alive``."""
+    from ._clv_select import _next_order_at
+
+    nxt = rows["expected_next_order_at"]
+    if next_from_p_alive and len(rows):
+        nxt = _next_order_at(rows, pd.Timestamp(ts), float(rows["horizon_days"].iloc[0]))
+    return pd.Series(nxt, index=rows.index).astype("datetime64[us]").where(
+        rows["p_alive"].to_numpy(float) >= min_p_alive)
+
+
+def _store(ws, run_id: int, W: float, H: int, rows: pd.DataFrame, next_from_p_alive: bool,
+           min_p_alive: float) -> None:
+    """How the run pooled, as model ``churn-views`` of the run: the pooled customers' own P(alive) (before the
+    pooling), whether the next-order date follows P(alive), the run's ``clv.min_p_alive``.  A live score pools its
+    fresh pairs with it (:func:`pool_live`); a run whose views do not nest stores nothing and a live score then pools
+    nobody."""
     from .. import models
 
-    body = {"window_days": W, "horizon_days": int(H),
+    body = {"window_days": W, "horizon_days": int(H), "next_from_p_alive": bool(next_from_p_alive),
+            "min_p_alive": float(min_p_alive),
             "p_alive": dict(zip(rows["customer_id"].astype(str), rows["p_alive"].astype(float)))}
     models.save(ws, VIEWS_MODEL, run_id, {".json": json.dumps(body, sort_keys=True)})
 
 
-def pool_scores(scores: pd.DataFrame, own_p_alive: dict[str, float], tier_cuts: dict | None) -> pd.DataFrame:
-    """Churn ``scores`` (customer_id, probability, tier, ...) of a live re-score, pooled for the customers in
-    ``own_p_alive`` (the run's :func:`stored_p_alive`) as the batch pooled them; the rest as they are.
+def pool_live(scores: pd.DataFrame, clv: dict[str, dict], views: dict, tier_cuts: dict | None,
+              as_of) -> pd.DataFrame:
+    """A live re-score pooled as the batch pools: churn ``scores`` with each customer's P(alive) — the fresh one of
+    ``clv`` (the CLV stage's answers of the same score, customer_id -> {p_alive, expected_next_order_at, ...})
+    where there is one, else the run's stored own P(alive) (``views``: :func:`stored_views`).  The pooled
+    customers' ``clv`` answers are changed in place: P(alive) the pair's mean and, when the run's next-order date
+    follows P(alive), the wait to it scaled by the new P(alive) over the old (the batch's ``ln 2 x P(alive) x
+    horizon / expected purchases``), none below ``min_p_alive``.  Returns the pooled scores.
 
     >>> s = pd.DataFrame({"customer_id": ["a", "b"], "probability": [0.4, 0.3], "tier": ["mid", "low"]})
-    >>> pool_scores(s, {"a": 0.9}, {"method": "probability", "high": 0.7, "mid": 0.4}).values.tolist()
-    [['a', 0.25, 'low'], ['b', 0.3, 'low']]
+    >>> clv = {"a": {"p_alive": 0.9, "expected_next_order_at": "2024-01-31T00:00:00"}}
+    >>> views = {"p_alive": {"b": 0.95}, "next_from_p_alive": True, "min_p_alive": 0.5}
+    >>> pool_live(s, clv, views, None, "2024-01-01").round(6).values.tolist()
+    [['a', 0.25, 'mid'], ['b', 0.175, 'low']]
+    >>> clv["a"]["p_alive"], clv["a"]["expected_next_order_at"][:13]
+    (0.75, '2024-01-25T23')
     """
     from ._churn_report import tier_of
 
-    own = scores["customer_id"].astype(str).map(own_p_alive)
+    ids = scores["customer_id"].astype(str)
+    fresh = {c: float(v["p_alive"]) for c, v in clv.items() if v.get("p_alive") is not None}
+    own = ids.map({**views["p_alive"], **fresh})
     hit = own.notna().to_numpy()
-    if not hit.any():
+    q = scores["probability"].to_numpy(float)
+    p_new, q_new = pool(own.to_numpy(float)[hit], q[hit])
+    moved = q_new != q[hit]
+    if not moved.any():
         return scores
     out = scores.copy()
-    q = pool(own[hit].to_numpy(float), out["probability"].to_numpy(float)[hit])[1]
-    out.loc[hit, "probability"] = q
+    out.loc[hit, "probability"] = q_new
     if tier_cuts:
-        out.loc[hit, "tier"] = tier_of(q, tier_cuts)
+        out.loc[hit, "tier"] = tier_of(q_new, tier_cuts)
+    ts = pd.Timestamp(as_of)
+    for cid, p in zip(ids[hit][moved], p_new[moved]):
+        v = clv.get(cid)
+        if v is None or cid not in fresh:
+            continue
+        nxt = v.get("expected_next_order_at")
+        if p < float(views["min_p_alive"]):
+            nxt = None
+        elif nxt is not None and views.get("next_from_p_alive"):
+            nxt = (ts + (pd.Timestamp(nxt) - ts) * (p / fresh[cid])).isoformat()
+        v["p_alive"], v["expected_next_order_at"] = float(p), nxt
     return out
 
 
-def stored_p_alive(ws, run_id: int) -> dict[str, float] | None:
-    """customer_id -> own P(alive) of the customers run ``run_id`` pooled; None when the run pooled nothing."""
+def pool_frame(clv: pd.DataFrame, answers: dict[str, dict], views: dict, as_of) -> pd.DataFrame:
+    """``clv`` rows of a re-score (the table's columns) with the pooled P(alive) of :func:`pool_live`'s ``answers``
+    and their next-order date as the batch derives it (:func:`_next_dates`): the rows an incremental run writes
+    equal a full run's that pools the same pairs."""
+    got = clv["customer_id"].astype(str).map({c: v.get("p_alive") for c, v in answers.items()})
+    moved = (got.notna() & (got.astype(float) != clv["p_alive"])).to_numpy()
+    if not moved.any():
+        return clv
+    out = clv.copy()
+    rows = out.loc[moved].copy()
+    rows["p_alive"] = got[moved].astype(float).to_numpy()
+    rows["expected_next_order_at"] = _next_dates(rows, as_of, bool(views.get("next_from_p_alive")),
+                                                 float(views["min_p_alive"]))
+    out.loc[moved, "p_alive"] = rows["p_alive"]
+    out["expected_next_order_at"] = out["expected_next_order_at"].astype("datetime64[us]")
+    out.loc[moved, "expected_next_order_at"] = rows["expected_next_order_at"]
+    return out
+
+
+def stored_views(ws, run_id: int) -> dict | None:
+    """How run ``run_id`` pooled its churn and P(alive) (:func:`_store`'s body); None when its views do not nest."""
     from .. import models
 
     if not models.exists(ws, VIEWS_MODEL, run_id):
         return None
-    return json.loads(models.read_text(ws, VIEWS_MODEL, run_id))["p_alive"]
+    return json.loads(models.read_text(ws, VIEWS_MODEL, run_id))
 
 
-__all__ = ["pool", "pool_scores", "reconcile_views", "stored_p_alive"]
+def stored_p_alive(ws, run_id: int) -> dict[str, float] | None:
+    """customer_id -> own P(alive) of the customers run ``run_id`` pooled; None when its views do not nest."""
+    views = stored_views(ws, run_id)
+    return None if views is None else views["p_alive"]
+
+
+__all__ = ["pool", "pool_frame", "pool_live", "reconcile_views", "stored_p_alive", "stored_views"]

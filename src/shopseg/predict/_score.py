@@ -21,17 +21,17 @@ from ._clv_backtest import PREDICTIONS
 
 
 def churn_state(ws, runs):
-    """(run id, stored churn model, config, {customer: own P(alive)} of the customers the run pooled with their
-    P(alive) or None) of the run holding ``churn_scores``, or None when none is usable."""
+    """(run id, stored churn model, config, how the run pooled churn with P(alive) or None) of the run holding
+    ``churn_scores``, or None when none is usable."""
     from .. import models
-    from ._reconcile import stored_p_alive
+    from ._reconcile import stored_views
     from .churn import load_churn_model
 
     rid = runs.of("churn_scores")
     if rid is None or not models.exists(ws, "churn", rid):
         return None
     try:
-        return rid, load_churn_model(ws, rid, config=runs.config), runs.config, stored_p_alive(ws, rid)
+        return rid, load_churn_model(ws, rid, config=runs.config), runs.config, stored_views(ws, rid)
     except ShopsegError:  # a model fitted under other settings: leave churn to the next run
         return None
 
@@ -42,7 +42,7 @@ def churn_score(state, reader, customers: list[str], as_of, earlier: dict) -> di
 
     if state is None:
         return {}
-    rid, model, cfg, pooled = state
+    rid, model, cfg, views = state
     seg = earlier.get("segments") or {}
     known = [c for c in customers if c in seg]
     feats = seg[known[0]]["features"] if known else None  # one frame for the customers scored together
@@ -55,10 +55,10 @@ def churn_score(state, reader, customers: list[str], as_of, earlier: dict) -> di
             s = score_customers(reader, as_of, list(customers), run_id=rid, config=cfg, features=feats, model=model)
         except ShopsegError:
             return {}  # a model fitted on other features: leave churn to the next run
-    if pooled:  # the customers the run pooled with their P(alive): the same pooling (docs/churn.md)
-        from ._reconcile import pool_scores
+    if views is not None:  # pooled with P(alive) as the batch pools (docs/churn.md); the CLV answers too
+        from ._reconcile import pool_live
 
-        s = pool_scores(s, pooled, model.metadata_.get("tier_cuts"))
+        s = pool_live(s, earlier.get("clv") or {}, views, model.metadata_.get("tier_cuts"), as_of)
     out = {}
     for r in s.itertuples(index=False):
         out[str(r.customer_id)] = {
