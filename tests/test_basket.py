@@ -479,6 +479,30 @@ def test_customer_baskets_leave_out_guest_orders(ws):
                    ("P2", "P3"): 1, ("P2", "P4"): 1, ("P1", "P2", "P3"): 1}
 
 
+def test_the_stages_count_of_products_sold_looks_past_the_first_orders(ws):
+    from types import SimpleNamespace
+
+    from shopseg.stages import _products_sold
+
+    ctx = SimpleNamespace(ws=ws, as_of=AS_OF)
+    assert _products_sold(ctx) == 0
+    # 1,500 sale orders of Tea alone (more than the first look's 1,000 orders), one of Cake after as_of,
+    # one return of Jam: one product sold by as_of
+    ws.con.execute("""
+        INSERT INTO orders SELECT 'O' || i, NULL, TIMESTAMP '2024-01-02', 'sale', NULL, NULL, 0, 0, 1
+          FROM range(1500) t(i);
+        INSERT INTO order_lines SELECT 'O' || i, 1, 'P1', 1, 3, 0, 1 FROM range(1500) t(i);
+        INSERT INTO orders VALUES ('LATE', NULL, TIMESTAMP '2024-02-10', 'sale', NULL, NULL, 0, 0, 1),
+                                  ('RET', NULL, TIMESTAMP '2024-01-03', 'return', NULL, NULL, 0, 0, 1);
+        INSERT INTO order_lines VALUES ('LATE', 1, 'P2', 1, 2, 0, 1), ('RET', 1, 'P3', 1, 4, 0, 1);
+    """)
+    assert _products_sold(ctx) == 1
+    # one sale order of Cake among them (wherever the first look falls): two or more
+    ws.con.execute("INSERT INTO orders VALUES ('CAKE', NULL, TIMESTAMP '2024-01-20', 'sale', NULL, NULL, 0, 0, 1);"
+                   "INSERT INTO order_lines VALUES ('CAKE', 1, 'P2', 1, 2, 0, 1)")
+    assert _products_sold(ctx) == 2
+
+
 def test_an_empty_workspace_is_a_clear_error(ws):
     with pytest.raises(DataContractError, match="No basket to mine"):
         association_rules(ws, as_of=AS_OF)
