@@ -671,9 +671,13 @@ def test_item_names_one_per_item_smallest_given_picked_in_duckdb_not_per_line():
 def test_keys_packed_chunk_by_chunk_drop_repeats_across_chunk_bounds():
     from shopseg.basket._baskets import _pack_keys
 
-    # (basket, item) keys, unsorted: basket 0 {1, 3}, basket 1 {2} (three times), basket 2 {0, 2}
-    pairs = [(1, 2), (0, 3), (2, 2), (1, 2), (0, 1), (2, 0), (1, 2)]
+    # (basket, item) keys, unsorted: basket 0 {1, 3}, basket 1 {2} (three times), basket 2 none (an order without
+    # merchandise), basket 3 {0, 2}; items 0..4 (4 in no basket)
+    pairs = [(1, 2), (0, 3), (3, 2), (1, 2), (0, 1), (3, 0), (1, 2)]
     key = np.array([(b << 32) | i for b, i in pairs], np.int64)
-    for chunk in (1, 2, 3, 100):  # sorted: 0/1 0/3 | 1/2 1/2 | 1/2 2/0 | 2/2 with chunk 2: repeats cross a bound
-        codes, offsets = _pack_keys(np.sort(key), 3, chunk=chunk)
+    for chunk in (1, 2, 3, 100):  # sorted: 0/1 0/3 | 1/2 1/2 | 1/2 3/0 | 3/2 with chunk 2: repeats cross a bound
+        codes, offsets, baskets, counts = _pack_keys(np.sort(key), 5, chunk=chunk)
         assert codes.tolist() == [1, 3, 2, 0, 2] and offsets.tolist() == [0, 2, 3, 5], chunk
+        assert baskets.tolist() == [0, 1, 3] and counts.tolist() == [1, 1, 2, 1, 0], chunk
+    codes, offsets, baskets, counts = _pack_keys(np.zeros(0, np.int64), 2)
+    assert (codes.tolist(), offsets.tolist(), baskets.tolist(), counts.tolist()) == ([], [0], [], [0, 0])
