@@ -657,6 +657,13 @@ def test_item_names_one_per_item_smallest_given_picked_in_duckdb_not_per_line():
     shop = _ws_build(SimpleNamespace(con=con), f"SELECT NULL AS grp, basket_id, order_id FROM ({orders})", [], "t")
     assert shop.groups == () and shop.group_offsets is None
     assert shop.codes.tolist() == [0, 1, 0, 1, 2] and shop.offsets.tolist() == [0, 1, 2, 4, 5]  # o0 o1 o2 o4
+    # one basket per order by its row number (the orders' codes a subquery of the pass, with its parameter;
+    # D's line makes the pass run again): the same baskets, in row order (o4 first here)
+    by_row = _ws_build(SimpleNamespace(con=con), "SELECT NULL AS grp, basket_id, order_id, "
+                       "CASE order_id WHEN 'o4' THEN 0 ELSE 9 END + row_number() OVER (ORDER BY order_id) AS row_id "
+                       f"FROM ({orders}) WHERE order_id <> ?", ["o1"], "t", by_row=True)
+    assert by_row.item_ids.tolist() == ["A", "B", "D"] and by_row.item_names.tolist() == ["Apple", "B", "D"]
+    assert by_row.codes.tolist() == [2, 0, 0, 1] and by_row.offsets.tolist() == [0, 1, 2, 4]  # o4 o0 o2
     assert [t for t in con.sql("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()] == []
     # the codes' join runs as written, and the connection gets its optimizers back
     assert con.execute("SELECT current_setting('disabled_optimizers')").fetchall() == [("",)]
