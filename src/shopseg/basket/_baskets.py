@@ -227,11 +227,10 @@ _MISSING = ("INSERT INTO {t}_extra SELECT DISTINCT CAST(ol.product_id AS VARCHAR
 # the optimizers that would reorder the codes' joins (see _ws_build); the query lists the big table first
 _AS_WRITTEN = "join_order,build_side_probe_side"
 _RANKED = "CAST(dense_rank() OVER (ORDER BY grp, basket_id) - 1 AS BIGINT)"
-# rows of one chunk: the keys are streamed from DuckDB this many at a time
-CHUNK_ROWS = 1 << 22
-# keys packed at a time: a chunk's masks and copies (~17 bytes a key) stay small enough for the allocator to reuse
-# (at 4M keys each one was fresh memory from the kernel); x100: 0.40-0.45 -> 0.35-0.38 CPU s
-PACK_ROWS = 1 << 20
+# rows of one chunk: the keys are streamed from DuckDB and packed this many at a time.  1M keys: a chunk's Arrow
+# batch (8 MB) and the pack's masks and copies stay small enough for the allocators to reuse, where at 4M each
+# was fresh memory from the kernel (x100 build: 1.3-2.2 -> 1.0-1.2 system CPU s, 209k -> 129-145k page faults)
+CHUNK_ROWS = 1 << 20
 
 
 def _fill(batches, n: int) -> np.ndarray | None:
@@ -253,7 +252,7 @@ def _fill(batches, n: int) -> np.ndarray | None:
     return None if key is None else key[:at]
 
 
-def _pack_keys(key: np.ndarray, n_items: int, chunk: int = PACK_ROWS):
+def _pack_keys(key: np.ndarray, n_items: int, chunk: int = CHUNK_ROWS):
     """(item codes, offsets, basket code of each basket, baskets holding each item) from sorted keys
     ``basket << 32 | item``: an item twice in a basket once, a basket code without a key (an empty basket) not a
     basket.  Packed ``chunk`` keys at a time, so memory is the keys, the codes and one chunk's masks; each basket's
