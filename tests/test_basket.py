@@ -479,6 +479,30 @@ def test_customer_baskets_leave_out_guest_orders(ws):
                    ("P2", "P3"): 1, ("P2", "P4"): 1, ("P1", "P2", "P3"): 1}
 
 
+def test_the_stages_count_of_products_sold_looks_past_the_first_orders(ws):
+    from types import SimpleNamespace
+
+    from shopseg.stages import _products_sold
+
+    ctx = SimpleNamespace(ws=ws, as_of=AS_OF)
+    assert _products_sold(ctx) == 0
+    # 1,500 sale orders of Tea alone (more than the first look's 1,000 orders), one of Cake after as_of,
+    # one return of Jam: one product sold by as_of
+    ws.con.execute("""
+        INSERT INTO orders SELECT 'O' || i, NULL, TIMESTAMP '2024-01-02', 'sale', NULL, NULL, 0, 0, 1
+          FROM range(1500) t(i);
+        INSERT INTO order_lines SELECT 'O' || i, 1, 'P1', 1, 3, 0, 1 FROM range(1500) t(i);
+        INSERT INTO orders VALUES ('LATE', NULL, TIMESTAMP '2024-02-10', 'sale', NULL, NULL, 0, 0, 1),
+                                  ('RET', NULL, TIMESTAMP '2024-01-03', 'return', NULL, NULL, 0, 0, 1);
+        INSERT INTO order_lines VALUES ('LATE', 1, 'P2', 1, 2, 0, 1), ('RET', 1, 'P3', 1, 4, 0, 1);
+    """)
+    assert _products_sold(ctx) == 1
+    # one sale order of Cake among them (wherever the first look falls): two or more
+    ws.con.execute("INSERT INTO orders VALUES ('CAKE', NULL, TIMESTAMP '2024-01-20', 'sale', NULL, NULL, 0, 0, 1);"
+                   "INSERT INTO order_lines VALUES ('CAKE', 1, 'P2', 1, 2, 0, 1)")
+    assert _products_sold(ctx) == 2
+
+
 def test_an_empty_workspace_is_a_clear_error(ws):
     with pytest.raises(DataContractError, match="No basket to mine"):
         association_rules(ws, as_of=AS_OF)
@@ -633,6 +657,13 @@ def test_item_names_one_per_item_smallest_given_picked_in_duckdb_not_per_line():
     shop = _ws_build(SimpleNamespace(con=con), f"SELECT NULL AS grp, basket_id, order_id FROM ({orders})", [], "t")
     assert shop.groups == () and shop.group_offsets is None
     assert shop.codes.tolist() == [0, 1, 0, 1, 2] and shop.offsets.tolist() == [0, 1, 2, 4, 5]  # o0 o1 o2 o4
+    # one basket per order by its row number (the orders' codes a subquery of the pass, with its parameter;
+    # D's line makes the pass run again): the same baskets, in row order (o4 first here)
+    by_row = _ws_build(SimpleNamespace(con=con), "SELECT NULL AS grp, basket_id, order_id, "
+                       "CASE order_id WHEN 'o4' THEN 0 ELSE 9 END + row_number() OVER (ORDER BY order_id) AS row_id "
+                       f"FROM ({orders}) WHERE order_id <> ?", ["o1"], "t", by_row=True)
+    assert by_row.item_ids.tolist() == ["A", "B", "D"] and by_row.item_names.tolist() == ["Apple", "B", "D"]
+    assert by_row.codes.tolist() == [2, 0, 0, 1] and by_row.offsets.tolist() == [0, 1, 2, 4]  # o4 o0 o2
     assert [t for t in con.sql("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()] == []
     # the codes' join runs as written, and the connection gets its optimizers back
     assert con.execute("SELECT current_setting('disabled_optimizers')").fetchall() == [("",)]
@@ -647,9 +678,13 @@ def test_item_names_one_per_item_smallest_given_picked_in_duckdb_not_per_line():
 def test_keys_packed_chunk_by_chunk_drop_repeats_across_chunk_bounds():
     from shopseg.basket._baskets import _pack_keys
 
-    # (basket, item) keys, unsorted: basket 0 {1, 3}, basket 1 {2} (three times), basket 2 {0, 2}
-    pairs = [(1, 2), (0, 3), (2, 2), (1, 2), (0, 1), (2, 0), (1, 2)]
+    # (basket, item) keys, unsorted: basket 0 {1, 3}, basket 1 {2} (three times), basket 2 none (an order without
+    # merchandise), basket 3 {0, 2}; items 0..4 (4 in no basket)
+    pairs = [(1, 2), (0, 3), (3, 2), (1, 2), (0, 1), (3, 0), (1, 2)]
     key = np.array([(b << 32) | i for b, i in pairs], np.int64)
-    for chunk in (1, 2, 3, 100):  # sorted: 0/1 0/3 | 1/2 1/2 | 1/2 2/0 | 2/2 with chunk 2: repeats cross a bound
-        codes, offsets = _pack_keys(np.sort(key), 3, chunk=chunk)
+    for chunk in (1, 2, 3, 100):  # sorted: 0/1 0/3 | 1/2 1/2 | 1/2 3/0 | 3/2 with chunk 2: repeats cross a bound
+        codes, offsets, baskets, counts = _pack_keys(np.sort(key), 5, chunk=chunk)
         assert codes.tolist() == [1, 3, 2, 0, 2] and offsets.tolist() == [0, 2, 3, 5], chunk
+        assert baskets.tolist() == [0, 1, 3] and counts.tolist() == [1, 1, 2, 1, 0], chunk
+    codes, offsets, baskets, counts = _pack_keys(np.zeros(0, np.int64), 2)
+    assert (codes.tolist(), offsets.tolist(), baskets.tolist(), counts.tolist()) == ([], [0], [], [0, 0])

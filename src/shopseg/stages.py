@@ -132,11 +132,20 @@ register(Stage("churn", _churn, needs=("orders",), after=("segments",),
                state=_lazy(".predict._score", "churn_state"), score=_lazy(".predict._score", "churn_score")))
 
 
+_SOLD = ("SELECT count(DISTINCT product_id) FROM (SELECT l.product_id FROM order_lines l "
+         "WHERE l.product_id IS NOT NULL AND l.order_id IN (SELECT order_id FROM orders "
+         "WHERE kind = 'sale' AND ordered_at <= CAST(? AS TIMESTAMP){limit}){limit})")
+
+
 def _products_sold(ctx: RunContext) -> int:
-    """Distinct products in sale orders up to as_of: baskets and recommendations need at least two."""
-    return int(ctx.ws.scalar(
-        "SELECT count(DISTINCT l.product_id) FROM order_lines l JOIN orders o USING (order_id) "
-        "WHERE o.kind = 'sale' AND o.ordered_at <= CAST(? AS TIMESTAMP)", [str(ctx.as_of)]) or 0)
+    """Distinct products in sale orders up to as_of (exact below 2; 2 or more when at least two): baskets and
+    recommendations need at least two.  A few orders' lines answer for almost every shop (the full count, a pass
+    over every line joined with the orders, took 2.2 CPU s at Online Retail x100); the full count otherwise."""
+    for limit in (" LIMIT 1000", ""):
+        n = int(ctx.ws.scalar(_SOLD.format(limit=limit), [str(ctx.as_of)]) or 0)
+        if n >= 2:
+            break
+    return n
 
 
 def _baskets(ctx: RunContext) -> dict:

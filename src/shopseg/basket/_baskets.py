@@ -203,36 +203,45 @@ WHERE o.kind = 'sale' AND o.ordered_at <= CAST(? AS TIMESTAMP)
 # Codes made in DuckDB from the small tables, so one pass over the lines hands Python one int64 a line
 # (basket code << 32 | item code) and no string per line: baskets numbered in (group, basket id) order over
 # the orders, or, one basket per order, by the order's row (no sort of the ids; an order without a merchandise
-# line, or a row number no order asked for, is an empty basket, dropped in numpy), items ranked by
-# id (byte order, as Python sorts str) over the catalogue (a product in no basket drops out in numpy; a line
-# whose product is not in `products` comes as -1, then its id joins the items and the pass runs again).
+# line has no key, so no basket), items ranked by id (byte order, as Python sorts str) over the catalogue (a
+# product in no basket drops out in numpy; a line whose product is not in `products` comes as NULL, then its id
+# joins the items and the pass runs again).  Each order carries its code already shifted (``k``), so a line
+# costs one OR (a shift and a coalesce per line were ~15 % of the pass).  One basket per order, the orders' codes
+# are a subquery the pass builds its hash table from (x100: 0.2-0.6 CPU s less than writing them to a table
+# first); ranked, a table (the groups' ends are read from it too).
 _CODE_SQL = (
-    "CREATE OR REPLACE TEMP TABLE {t}_orders AS SELECT order_id, grp, {code} AS code "
-    "FROM ({orders}) WHERE basket_id IS NOT NULL AND order_id IS NOT NULL",
+    "SELECT order_id, grp, code, code << 32 AS k FROM ("
+    "SELECT order_id, grp, {code} AS code FROM ({orders}) WHERE basket_id IS NOT NULL AND order_id IS NOT NULL)",
     "CREATE OR REPLACE TEMP TABLE {t}_items AS SELECT item, bool_or(merch) AS merch, "
-    "CAST(row_number() OVER (ORDER BY item) - 1 AS INTEGER) AS code FROM ("
+    "row_number() OVER (ORDER BY item) - 1 AS code FROM ("
     "SELECT CAST(product_id AS VARCHAR) AS item, coalesce(is_merchandise, TRUE) AS merch FROM products "
     "UNION ALL SELECT item, TRUE FROM {t}_extra) WHERE item IS NOT NULL GROUP BY item",
 )
-_CODES = ("SELECT coalesce((CAST(b.code - {lo} AS BIGINT) << 32) | i.code, -1) AS k FROM order_lines ol "
-          "JOIN {t}_orders b ON b.order_id = ol.order_id "
+_CODES = ("SELECT b.k | i.code AS k FROM order_lines ol "
+          "JOIN {orders} b ON b.order_id = ol.order_id "
           "LEFT JOIN {t}_items i ON i.item = ol.product_id "
           "WHERE ol.product_id IS NOT NULL AND i.merch IS NOT FALSE")
 _MISSING = ("INSERT INTO {t}_extra SELECT DISTINCT CAST(ol.product_id AS VARCHAR) FROM order_lines ol "
-            "JOIN {t}_orders b ON b.order_id = ol.order_id ANTI JOIN {t}_items i ON i.item = ol.product_id "
+            "JOIN {orders} b ON b.order_id = ol.order_id ANTI JOIN {t}_items i ON i.item = ol.product_id "
             "WHERE ol.product_id IS NOT NULL")
 # the optimizers that would reorder the codes' joins (see _ws_build); the query lists the big table first
 _AS_WRITTEN = "join_order,build_side_probe_side"
 _RANKED = "CAST(dense_rank() OVER (ORDER BY grp, basket_id) - 1 AS BIGINT)"
-# rows of one chunk: the keys are streamed from DuckDB and packed this many at a time
-CHUNK_ROWS = 1 << 22
+# rows of one chunk: the keys are streamed from DuckDB and packed this many at a time.  1M keys: a chunk's Arrow
+# batch (8 MB) and the pack's masks and copies stay small enough for the allocators to reuse, where at 4M each
+# was fresh memory from the kernel (x100 build: 1.3-2.2 -> 1.0-1.2 system CPU s, 209k -> 129-145k page faults)
+CHUNK_ROWS = 1 << 20
 
 
-def _fill(batches, n: int) -> np.ndarray:
-    """The int64 keys of a stream of one-column Arrow batches, in one buffer of ``n`` (grown if short)."""
+def _fill(batches, n: int) -> np.ndarray | None:
+    """The int64 keys of a stream of one-column Arrow batches, in one buffer of ``n`` (grown if short); None
+    when a key is NULL (the stream is read to its end all the same)."""
     key = np.empty(n, np.int64)
     at = 0
     for batch in batches:
+        if key is None or batch.column(0).null_count:
+            key = None
+            continue
         a = batch.column(0).to_numpy()
         if at + len(a) > len(key):  # an order in two groups: its lines come twice
             grown = np.empty(max(2 * len(key), at + len(a)), np.int64)
@@ -240,15 +249,17 @@ def _fill(batches, n: int) -> np.ndarray:
             key = grown
         key[at:at + len(a)] = a
         at += len(a)
-    return key[:at]
+    return None if key is None else key[:at]
 
 
-def _pack_keys(key: np.ndarray, n_baskets: int, chunk: int = CHUNK_ROWS) -> tuple[np.ndarray, np.ndarray]:
-    """(item codes, offsets) from sorted keys ``basket << 32 | item``, every basket code in 0..n_baskets-1
-    (a basket code without a key: an empty basket): an item twice in a basket once.  Packed ``chunk`` keys at a
-    time, so memory is the keys, the codes and one chunk's masks."""
+def _pack_keys(key: np.ndarray, n_items: int, chunk: int = CHUNK_ROWS):
+    """(item codes, offsets, basket code of each basket, baskets holding each item) from sorted keys
+    ``basket << 32 | item``: an item twice in a basket once, a basket code without a key (an empty basket) not a
+    basket.  Packed ``chunk`` keys at a time, so memory is the keys, the codes and one chunk's masks; each basket's
+    start found where the chunk's basket code changes (no array per basket code)."""
     codes = np.empty(len(key), np.int32)
-    sizes = np.zeros(n_baskets, np.int64)
+    counts = np.zeros(n_items, np.int64)
+    starts, baskets = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
     at, prev = 0, -1
     for lo in range(0, len(key), chunk):
         k = key[lo:lo + chunk]
@@ -256,36 +267,34 @@ def _pack_keys(key: np.ndarray, n_baskets: int, chunk: int = CHUNK_ROWS) -> tupl
         keep[0] = k[0] != prev
         np.not_equal(k[1:], k[:-1], out=keep[1:])
         kept = k[keep]
-        codes[at:at + len(kept)] = kept & 0xFFFFFFFF
-        sizes += np.bincount(kept >> 32, minlength=n_baskets)
+        prev_basket, prev = prev >> 32, k[-1]
+        if not len(kept):
+            continue
+        c = codes[at:at + len(kept)]
+        np.bitwise_and(kept, 0xFFFFFFFF, out=c, casting="unsafe")
+        counts += np.bincount(c, minlength=n_items)
+        b = kept >> 32
+        new = np.empty(len(b), bool)
+        new[0] = b[0] != prev_basket
+        np.not_equal(b[1:], b[:-1], out=new[1:])
+        first = np.flatnonzero(new)
+        starts.append(first + at)
+        baskets.append(b[first])
         at += len(kept)
-        prev = k[-1]
     if at < len(codes):
         codes = codes[:at].copy()
-    offsets = np.zeros(n_baskets + 1, np.int64)
-    np.cumsum(sizes, out=offsets[1:])
-    return codes, offsets
+    return codes, np.append(np.concatenate(starts), at), np.concatenate(baskets), counts
 
 
-def _drop_unused(codes: np.ndarray, offsets: np.ndarray, item_ids: np.ndarray, group_ends: np.ndarray):
-    """(codes, offsets, item ids, baskets of each item, group offsets, kept groups) without the empty baskets
-    and the items in no basket; codes renumbered in place (their order kept), ``group_ends`` (each group's last
-    basket code + 1) counted again over the baskets kept, a group left without a basket dropped."""
-    sizes = np.diff(offsets)
-    nonempty = sizes > 0
-    if not nonempty.all():
-        offsets = np.zeros(int(nonempty.sum()) + 1, np.int64)
-        np.cumsum(sizes[nonempty], out=offsets[1:])
-    counts = np.bincount(codes, minlength=len(item_ids)).astype(np.int64)
+def _drop_unused(codes: np.ndarray, item_ids: np.ndarray, counts: np.ndarray):
+    """(codes, item ids, baskets of each item) without the items in no basket: codes renumbered in place (their
+    order kept)."""
     present = counts > 0
     if not present.all():
         lut = (np.cumsum(present) - 1).astype(np.int32)
         np.take(lut, codes, out=codes)
         item_ids, counts = item_ids[present], counts[present]
-    kept_before = np.r_[0, np.cumsum(nonempty)]
-    gofs = kept_before[np.r_[0, group_ends]]
-    has = np.diff(gofs) > 0
-    return codes, offsets, item_ids, counts, np.r_[0, gofs[1:][has]], has
+    return codes, item_ids, counts
 
 
 def _ws_build(ws, orders: str, params: list, what: str, *, allow_empty: bool = False,
@@ -300,25 +309,29 @@ def _ws_build(ws, orders: str, params: list, what: str, *, allow_empty: bool = F
     con = ws.con
     try:
         con.execute(f"CREATE OR REPLACE TEMP TABLE {t}_extra (item VARCHAR)")
-        con.execute(_CODE_SQL[0].format(t=t, orders=orders, code="row_id" if by_row else _RANKED), params)
-        # codes from lo (row numbers of a few new orders start high): n_codes baskets, the empty ones dropped later
-        lo, n_codes, n_lines = con.execute(f"SELECT coalesce(min(code), 0), coalesce(max(code) - min(code) + 1, 0), "
-                                           f"(SELECT count(*) FROM order_lines) FROM {t}_orders").fetchall()[0]
-        groups = con.execute(f"SELECT grp, max(code) + 1 - ? FROM {t}_orders WHERE grp IS NOT NULL "
-                             "GROUP BY grp ORDER BY grp", [lo]).fetchall()
+        codes_of = _CODE_SQL[0].format(orders=orders, code="row_id" if by_row else _RANKED)
+        if by_row:
+            b_src, b_params, groups = f"({codes_of})", list(params), []
+        else:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {t}_orders AS {codes_of}", params)
+            b_src, b_params = f"{t}_orders", []
+            groups = con.execute(f"SELECT grp, max(code) + 1 FROM {t}_orders WHERE grp IS NOT NULL "
+                                 "GROUP BY grp ORDER BY grp").fetchall()
+        n_lines = con.execute("SELECT count(*) FROM order_lines").fetchall()[0][0]
         for _ in range(2):  # twice when a line's product is not in `products`
             con.execute(_CODE_SQL[1].format(t=t))
             # The joins as written: the lines probe, the small tables are built (DuckDB may otherwise build
             # its hash table on the lines, ~65 bytes a line, where the stream needs a chunk).
             with duckdb_settings(con, {"disabled_optimizers": _AS_WRITTEN}):
-                reader = con.sql(_CODES.format(t=t, lo=int(lo))).to_arrow_reader(CHUNK_ROWS)
+                reader = con.sql(_CODES.format(t=t, orders=b_src), params=b_params or None).to_arrow_reader(CHUNK_ROWS)
                 key = _fill(reader, int(n_lines))
                 del reader
-            key.sort()
-            if not len(key) or key[0] >= 0:
+            if key is not None:
+                key.sort()
                 break
-            key = np.zeros(0, np.int64)  # the buffer goes before the second pass fills another
-            con.execute(_MISSING.format(t=t))
+            con.execute(_MISSING.format(t=t, orders=b_src), b_params)
+        if key is None:  # pragma: no cover - every product of a line joined the items above
+            raise RuntimeError("A line's product is still not among the items after they were added.")
         item_ids = con.sql(f"SELECT item FROM {t}_items ORDER BY code").to_arrow_table()["item"]
         item_ids = item_ids.to_numpy(zero_copy_only=False).astype(object)
         names = con.sql(_PRODUCT_NAMES_SQL).to_arrow_table()
@@ -331,10 +344,13 @@ def _ws_build(ws, orders: str, params: list, what: str, *, allow_empty: bool = F
             empty = np.zeros(0, object)
             return Baskets(np.zeros(0, np.int32), np.zeros(1, np.int64), empty, empty)
         raise _no_baskets(what)
-    codes, offsets = _pack_keys(key, int(n_codes))
+    codes, offsets, basket_codes, counts = _pack_keys(key, len(item_ids))
     del key
-    ends = np.array([int(n) for _, n in groups], np.int64)
-    codes, offsets, item_ids, counts, gofs, has = _drop_unused(codes, offsets, item_ids, ends)
+    codes, item_ids, counts = _drop_unused(codes, item_ids, counts)
+    # each group's baskets: those whose code is under the group's last + 1; a group left without one dropped
+    before = np.r_[0, np.searchsorted(basket_codes, np.array([int(n) for _, n in groups], np.int64))]
+    has = np.diff(before) > 0
+    gofs = np.r_[0, before[1:][has]]
     kept = tuple(str(g) for (g, _), h in zip(groups, has) if h)
     return Baskets(codes, offsets, item_ids, _item_names(item_ids, names), kept, gofs if groups else None,
                    counts)
