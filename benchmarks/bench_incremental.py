@@ -103,7 +103,8 @@ def latest_run(ws: Path) -> dict:
 def agree(incr: Path, full: Path, run_id: int) -> dict:
     """Where the incremental run must equal the full run (docs/incremental.md), and by how much it does:
     ``customer_features`` to 1e-9 relative (DuckDB's parallel sums differ in the last bits from run to run),
-    the itemsets and rules exactly, the touched customers' churn probability (1e-9) and tier."""
+    the itemsets and rules exactly, the touched customers' churn probability (1e-9) and tier where neither run
+    pooled it with P(alive), and the incremental run's pairs that still contradict (0 expected)."""
     import duckdb
     import numpy as np
 
@@ -128,11 +129,21 @@ def agree(incr: Path, full: Path, run_id: int) -> dict:
         out[table] = {"rows": n, "rows_differing": diff}
     base = con.execute("SELECT as_of FROM a.runs WHERE run_id = ?", [run_id - 1]).fetchone()[0]
     touched = f"(SELECT DISTINCT customer_id FROM a.orders WHERE ordered_at > TIMESTAMP '{base}')"
-    n, same = con.execute(
-        f"SELECT count(*), count(*) FILTER (WHERE abs(x.probability - y.probability) <= 1e-9 AND x.tier = y.tier) "
+    # churn is pooled with P(alive) where the two contradict (docs/churn.md); the full run refits the CLV models
+    # the incremental run reuses, so a pooled pair carries each run's own P(alive): compared where neither pooled
+    pooled = ("(SELECT customer_id FROM {0}.churn_scores s JOIN {0}.clv c USING (run_id, customer_id) "
+              f"WHERE s.run_id = {run_id} AND abs(c.p_alive - (1 - s.probability)) <= 1e-12)")
+    n, same, n_pooled, bad = con.execute(
+        f"SELECT count(*), count(*) FILTER (WHERE abs(x.probability - y.probability) <= 1e-9 AND x.tier = y.tier "
+        f"AND customer_id NOT IN {pooled.format('a')} AND customer_id NOT IN {pooled.format('b')}), "
+        f"count(*) FILTER (WHERE customer_id IN {pooled.format('a')} OR customer_id IN {pooled.format('b')}), "
+        f"(SELECT count(*) FROM a.churn_scores s JOIN a.clv c USING (run_id, customer_id) WHERE s.run_id = {run_id} "
+        f"AND c.p_alive > 1 - s.probability + 1e-9 AND c.model LIKE 'p_alive=repeat%') "
         f"FROM a.churn_scores x JOIN b.churn_scores y USING (customer_id) WHERE x.run_id = {run_id} "
         f"AND y.run_id = {run_id} AND customer_id IN {touched}").fetchone()
-    out["churn_scores_touched"] = {"customers": n, "same_probability_and_tier": same}
+    out["churn_scores_touched"] = {"customers": n, "pooled_in_either_run": n_pooled,
+                                   "same_probability_and_tier_where_neither_pooled": same,
+                                   "incremental_p_alive_above_one_minus_churn": bad}
     con.close()
     return out
 

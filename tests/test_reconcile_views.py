@@ -107,6 +107,14 @@ def test_a_re_score_pools_its_fresh_pairs_as_the_batch_pools_them(shop):
     # the wait to a's next order (30 days: the end of 2024-07-10 to 2024-08-10) scaled by 0.75 / 0.9: 25 days
     wait = (pd.Timestamp(answers["a"]["expected_next_order_at"]) - pd.Timestamp(when)) / pd.Timedelta(days=1)
     assert wait == pytest.approx(30 * 0.75 / 0.9, abs=1e-6)
+    # c has no fresh CLV answer: the run's shown row (P(alive) 0.55, above 1 - 0.6) is its own; pooled to 0.475
+    # (below min_p_alive: no next order), and c gets a CLV answer from the row so the view shows the pooled pair
+    row = {"clv": 12.0, "p_alive": 0.55, "expected_purchases_90d": 0.4, "expected_order_value": 30.0,
+           "expected_next_order_at": "2024-08-01T00:00:00"}
+    again = pool_live(pd.DataFrame({"customer_id": ["c"], "probability": [0.6], "tier": ["mid"]}), answers, views,
+                      CUTS, when, shown={"c": row})
+    assert again["probability"].tolist() == pytest.approx([0.525]) and again["tier"].tolist() == ["mid"]
+    assert answers["c"] == {**row, "p_alive": pytest.approx(0.475), "expected_next_order_at": None}
     # an incremental run's clv rows: the pooled P(alive) and the batch's date, ln 2 x 0.75 x 365 / 2 days on
     frame = pd.DataFrame({"customer_id": ["a", "b"], "p_alive": [0.9, 0.6], "expected_purchases_horizon": [2.0, 2.0],
                           "horizon_days": 365.0, "expected_next_order_at": pd.Timestamp("2024-08-01")})

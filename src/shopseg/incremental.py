@@ -239,10 +239,16 @@ def write_scored(ws, run_id: int, served, customers: list[str], as_of: datetime,
     base = {t: runs.of(t) for t in SCORED}
     fresh["clv"] = _clv_rows(served, ws, customers, as_of, base["clv"])
     views = (served.states.get("churn") or (None,) * 4)[3]
-    if views is not None and fresh["clv"] is not None and answers.get("churn"):
+    pooled = answers.get("clv") or {}
+    if views is not None and answers.get("churn") and pooled:
         from .predict._reconcile import pool_frame  # P(alive) pooled with churn as the churn score pooled it
 
-        fresh["clv"] = pool_frame(fresh["clv"], answers.get("clv") or {}, views, as_of)
+        if fresh["clv"] is None and base["clv"] is not None:  # P's rows, the pooled P(alive) in those pooled
+            fresh["clv"] = ws.con.execute('SELECT * EXCLUDE (run_id) FROM clv WHERE run_id = $1 AND customer_id IN '
+                                          '(SELECT unnest($2::VARCHAR[]))',
+                                          [base["clv"], [str(c) for c in customers]]).df()
+        if fresh["clv"] is not None:
+            fresh["clv"] = pool_frame(fresh["clv"], pooled, views, as_of)
     if not answers.get("churn") and (served.states.get("churn") is None):
         fresh["churn_scores"] = None  # no stored churn model: P's scores stand
     ws.con.execute("CREATE OR REPLACE TEMP TABLE _incr_scored AS SELECT unnest($ids) AS customer_id",

@@ -137,13 +137,16 @@ def _store(ws, run_id: int, W: float, H: int, rows: pd.DataFrame, next_from_p_al
 
 
 def pool_live(scores: pd.DataFrame, clv: dict[str, dict], views: dict, tier_cuts: dict | None,
-              as_of) -> pd.DataFrame:
+              as_of, shown: dict[str, dict] | None = None) -> pd.DataFrame:
     """A live re-score pooled as the batch pools: churn ``scores`` with each customer's P(alive) — the fresh one of
     ``clv`` (the CLV stage's answers of the same score, customer_id -> {p_alive, expected_next_order_at, ...})
     where there is one, else the run's stored own P(alive) (``views``: :func:`stored_views`).  The pooled
     customers' ``clv`` answers are changed in place: P(alive) the pair's mean and, when the run's next-order date
     follows P(alive), the wait to it scaled by the new P(alive) over the old (the batch's ``ln 2 x P(alive) x
-    horizon / expected purchases``), none below ``min_p_alive``.  Returns the pooled scores.
+    horizon / expected purchases``), none below ``min_p_alive``.  ``shown``: the run's CLV rows (the answer's
+    fields) of customers with no fresh CLV answer: their P(alive) pooled as their own, or, for those the run pooled,
+    their stored own P(alive); a customer of theirs whose pair is pooled gets a CLV answer from the row, so the
+    view shows the pooled P(alive) beside the pooled churn.  Returns the pooled scores.
 
     >>> s = pd.DataFrame({"customer_id": ["a", "b"], "probability": [0.4, 0.3], "tier": ["mid", "low"]})
     >>> clv = {"a": {"p_alive": 0.9, "expected_next_order_at": "2024-01-31T00:00:00"}}
@@ -156,8 +159,9 @@ def pool_live(scores: pd.DataFrame, clv: dict[str, dict], views: dict, tier_cuts
     from ._churn_report import tier_of
 
     ids = scores["customer_id"].astype(str)
+    shown = {c: v for c, v in (shown or {}).items() if c not in clv and v.get("p_alive") is not None}
     fresh = {c: float(v["p_alive"]) for c, v in clv.items() if v.get("p_alive") is not None}
-    own = ids.map({**views["p_alive"], **fresh})
+    own = ids.map({**{c: float(v["p_alive"]) for c, v in shown.items()}, **views["p_alive"], **fresh})
     hit = own.notna().to_numpy()
     q = scores["probability"].to_numpy(float)
     p_new, q_new = pool(own.to_numpy(float)[hit], q[hit])
@@ -170,15 +174,15 @@ def pool_live(scores: pd.DataFrame, clv: dict[str, dict], views: dict, tier_cuts
         out.loc[hit, "tier"] = tier_of(q_new, tier_cuts)
     ts = pd.Timestamp(as_of)
     for cid, p in zip(ids[hit][moved], p_new[moved]):
-        v = clv.get(cid)
-        if v is None or cid not in fresh:
+        v = clv.get(cid) if cid in fresh else shown.get(cid)
+        if v is None:
             continue
-        nxt = v.get("expected_next_order_at")
+        nxt, was = v.get("expected_next_order_at"), float(v["p_alive"])
         if p < float(views["min_p_alive"]):
             nxt = None
         elif nxt is not None and views.get("next_from_p_alive"):
-            nxt = (ts + (pd.Timestamp(nxt) - ts) * (p / fresh[cid])).isoformat()
-        v["p_alive"], v["expected_next_order_at"] = float(p), nxt
+            nxt = (ts + (pd.Timestamp(nxt) - ts) * (p / was)).isoformat()
+        clv[cid] = {**v, "p_alive": float(p), "expected_next_order_at": nxt}
     return out
 
 

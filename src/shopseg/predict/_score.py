@@ -31,7 +31,10 @@ def churn_state(ws, runs):
     if rid is None or not models.exists(ws, "churn", rid):
         return None
     try:
-        return rid, load_churn_model(ws, rid, config=runs.config), runs.config, stored_views(ws, rid)
+        views = stored_views(ws, rid)
+        if views is not None:
+            views["clv_run"] = runs.of("clv")  # whose clv rows a customer without a fresh CLV answer shows
+        return rid, load_churn_model(ws, rid, config=runs.config), runs.config, views
     except ShopsegError:  # a model fitted under other settings: leave churn to the next run
         return None
 
@@ -58,13 +61,31 @@ def churn_score(state, reader, customers: list[str], as_of, earlier: dict) -> di
     if views is not None:  # pooled with P(alive) as the batch pools (docs/churn.md); the CLV answers too
         from ._reconcile import pool_live
 
-        s = pool_live(s, earlier.get("clv") or {}, views, model.metadata_.get("tier_cuts"), as_of)
+        clv = earlier.setdefault("clv", {})
+        s = pool_live(s, clv, views, model.metadata_.get("tier_cuts"), as_of,
+                      shown=_shown_clv(reader, views.get("clv_run"), [c for c in s["customer_id"].astype(str)
+                                                                       if c not in clv]))
     out = {}
     for r in s.itertuples(index=False):
         out[str(r.customer_id)] = {
             "probability": float(r.probability), "tier": str(r.tier),
             "reasons": [str(x) for x in (r.reason_1, r.reason_2, r.reason_3) if pd.notna(x)], "model": str(r.model)}
     return out
+
+
+def _shown_clv(reader, run_id: int | None, customers: list[str]) -> dict[str, dict]:
+    """customer_id -> the run's ``clv`` row (the CLV answer's fields) of ``customers``, where ``reader`` is a
+    workspace holding it (an incremental refresh; the service's online store holds no ``clv``): what a customer
+    whose CLV no stored model re-scores shows beside a fresh churn score."""
+    has = getattr(reader, "has_table", None)
+    if run_id is None or not customers or has is None or not has("clv"):
+        return {}
+    rows = reader.con.execute("SELECT customer_id, clv, p_alive, expected_purchases_90d, expected_order_value, "
+                              "expected_next_order_at FROM clv WHERE run_id = $1 AND customer_id IN "
+                              "(SELECT unnest($2::VARCHAR[]))", [run_id, customers]).fetchall()
+    return {str(r[0]): {"clv": r[1], "p_alive": r[2], "expected_purchases_90d": r[3], "expected_order_value": r[4],
+                        "expected_next_order_at": None if r[5] is None else pd.Timestamp(r[5]).isoformat()}
+            for r in rows}
 
 
 def clv_state(ws, runs):
