@@ -39,12 +39,14 @@ def _online_retail(info: SourceInfo, path: Path) -> Plan:
     })
     qty = f"CAST({c['quantity']} AS VARCHAR)"
     customer = f"regexp_replace(trim(CAST({c['customer']} AS VARCHAR)), '\\.0+$', '')"
+    by_source = {}
     if _source_type(info, c["customer"]) == "DOUBLE":  # 17850.0
         # the same text without printing every id and matching it (an integral id from 1 to 1e15 prints as
         # digits and ".0"; anything else takes the text path)
         x = c["customer"]
         customer = (f"CASE WHEN {x} >= 1 AND {x} < 1e15 AND {x} = trunc({x}) THEN CAST(CAST({x} AS BIGINT) AS VARCHAR) "
                     f"ELSE {customer} END")
+        by_source = {customer: (x, f"signbit({x})")}
     date = c["date"]  # as the file types it: a Parquet timestamp is read as one, CSV text as text
     negative = f"TRY_CAST({qty} AS DOUBLE) < 0"
     # returns and adjustments carry negative quantities in the file; canonical quantities are positive
@@ -80,6 +82,7 @@ def _online_retail(info: SourceInfo, path: Path) -> Plan:
         # a function of the stock code: one regular expression per product, not per line (product_id is the
         # stock code upper-cased and trimmed)
         per_key={"products": {"is_merchandise": f"NOT regexp_matches(product_id, {literal(ONLINE_RETAIL_NON_PRODUCT)})"}},
+        by_source=by_source,
         aggregates={
             "products": {
                 "name": first_mode("products__name"),  # ties: the first name (mode alone: any)
