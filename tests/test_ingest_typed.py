@@ -165,6 +165,30 @@ def test_online_retail_parquet_reads_like_its_csv_text(tmp_path, stored):
         ("536372", 9.223372036854776e18), ("536373", 9.223372036854776e18), ("C536369", 1.0)]
 
 
+def test_online_retail_customer_ids_grouped_on_the_double_print_as_their_text(tmp_path, stored):
+    """Recomputed, the customers and the orders' customer read Online Retail's DOUBLE customer id as the number
+    and print it once per row written: ids that compare equal but print differently (0.0 and -0.0, NaN and -NaN)
+    stay apart, as their text keeps them, and an order's customer is its first line's."""
+    ids = ["'-0.0'::DOUBLE", "0.0", "'nan'::DOUBLE", "17850.0", "-('nan'::DOUBLE)", "2.5", "NULL", "17850.0"]
+    rows = ", ".join(f"('I{i // 2}', '22633', 'HAND WARMER', {i + 1}, TIMESTAMP '2010-12-01 08:26:00', 1.85, "
+                     f"CAST({c} AS DOUBLE), 'France')" for i, c in enumerate(ids))
+    con = duckdb.connect()
+    con.execute(f"CREATE TABLE t AS SELECT * FROM (VALUES {rows}) "
+                "v(InvoiceNo, StockCode, Description, Quantity, InvoiceDate, UnitPrice, CustomerID, Country)")
+    got = {}
+    for fmt in ("parquet", "csv"):
+        path = tmp_path / f"retail.{fmt}"
+        con.execute(f"COPY t TO '{path}' (FORMAT {fmt})")
+        ws = open_workspace(tmp_path / f"ws-{fmt}")
+        ingest(ws, path, preset="online-retail", config=ALL_RECORDED)
+        got[fmt] = contents(ws)
+        ws.close()
+    assert got["parquet"] == got["csv"]
+    assert sorted(c[0] for c in got["parquet"]["customers"]) == ["-0", "-nan", "0", "17850", "2.5", "nan"]
+    assert [(o[0], o[1]) for o in got["parquet"]["orders"]] == [
+        ("I0", "-0"), ("I1", "nan"), ("I2", "-nan"), ("I3", "17850")]
+
+
 def test_typed_extremes_read_like_their_text(tmp_path):
     """Values at the edges of the shortcut (infinite and far timestamps, int64's ends, NaN, -0.0) take the text
     path inside the same expression: the same rows and reasons as the CSV text of the same values."""
