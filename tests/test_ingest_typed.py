@@ -168,10 +168,13 @@ def test_online_retail_parquet_reads_like_its_csv_text(tmp_path, stored):
 def test_online_retail_customer_ids_grouped_on_the_double_print_as_their_text(tmp_path, stored):
     """Recomputed, the customers and the orders' customer read Online Retail's DOUBLE customer id as the number
     and print it once per row written: ids that compare equal but print differently (0.0 and -0.0, NaN and -NaN)
-    stay apart, as their text keeps them, and an order's customer is its first line's."""
+    stay apart, as their text keeps them, and an order's customer is its first line's.  A product named
+    'Unknown' has no name, from a Parquet file's dictionary as from CSV text."""
     ids = ["'-0.0'::DOUBLE", "0.0", "'nan'::DOUBLE", "17850.0", "-('nan'::DOUBLE)", "2.5", "NULL", "17850.0"]
-    rows = ", ".join(f"('I{i // 2}', '22633', 'HAND WARMER', {i + 1}, TIMESTAMP '2010-12-01 08:26:00', 1.85, "
-                     f"CAST({c} AS DOUBLE), 'France')" for i, c in enumerate(ids))
+    # 'Unknown' is no name (an 'Unknown' padded is one); the most common name wins
+    names = ["'Unknown'", "'Unknown'", "'Unknown'", "'HAND WARMER'", "'HAND WARMER'", "' Unknown '", "'Unknown'", "NULL"]
+    rows = ", ".join(f"('I{i // 2}', '22633', {d}, {i + 1}, TIMESTAMP '2010-12-01 08:26:00', 1.85, "
+                     f"CAST({c} AS DOUBLE), 'France')" for i, (c, d) in enumerate(zip(ids, names)))
     con = duckdb.connect()
     con.execute(f"CREATE TABLE t AS SELECT * FROM (VALUES {rows}) "
                 "v(InvoiceNo, StockCode, Description, Quantity, InvoiceDate, UnitPrice, CustomerID, Country)")
@@ -187,6 +190,7 @@ def test_online_retail_customer_ids_grouped_on_the_double_print_as_their_text(tm
     assert sorted(c[0] for c in got["parquet"]["customers"]) == ["-0", "-nan", "0", "17850", "2.5", "nan"]
     assert [(o[0], o[1]) for o in got["parquet"]["orders"]] == [
         ("I0", "-0"), ("I1", "nan"), ("I2", "-nan"), ("I3", "17850")]
+    assert [p[:2] for p in got["parquet"]["products"]] == [("22633", "HAND WARMER")]
 
 
 def test_typed_extremes_read_like_their_text(tmp_path):

@@ -61,6 +61,11 @@ def _online_retail(info: SourceInfo, path: Path) -> Plan:
     # than the whole trimmed invoice twice: the same kinds
     kind = (f"CASE upper(left(ltrim(CAST({c['invoice']} AS VARCHAR)), 1)) WHEN 'C' THEN 'return' WHEN 'A' THEN "
             f"'adjustment' ELSE CASE WHEN {negative} THEN 'adjustment' ELSE 'sale' END END")
+    # the description 'Unknown' is no name: as '' its text is NULL, the same as nullif()'s; a Parquet file's text
+    # comes as a dictionary, and DuckDB runs a unary function once per entry of it, not per line as it does
+    # nullif(x, 'Unknown') (x10: 0.15 against 0.43 CPU s a pass; CSV text, no dictionary: the regexp costs more)
+    name = (f"regexp_replace({c['description']}, '^Unknown$', '')" if info.format == "parquet" else
+            f"nullif({c['description']}, 'Unknown')")
     # one product per code whatever its case: 85123a is 85123A sold on guest lines (docs/presets.md)
     stock = f"upper(trim(CAST({c['stock']} AS VARCHAR)))"
     return Plan(
@@ -70,7 +75,7 @@ def _online_retail(info: SourceInfo, path: Path) -> Plan:
             "customers": {"customer_id": customer, "country": c["country"]},
             "products": {
                 "product_id": stock,
-                "name": f"nullif({c['description']}, 'Unknown')",
+                "name": name,
                 "price": c["price"],
             },
             "orders": {"order_id": c["invoice"], "customer_id": customer, "ordered_at": date, "kind": kind,
