@@ -155,6 +155,11 @@ def write_rows(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo, ing
             keyexpr, group = [by[key[0]][2]], list(by[key[0]][2:])
         rows = (f"SELECT {', '.join(cols)} FROM _accepted WHERE {' AND '.join(k + ' IS NOT NULL' for k in keyexpr)} "
                 f"GROUP BY {', '.join(group)}")
+        if tname in plan.grouped and not by:  # the preset's equivalent form: its rows, and the constant columns
+            given = set(key) | set(aggs)
+            assert all(c.name in given | set(per_key) or c.name not in plan.exprs[tname] for c in tbl.columns), tname
+            rows = (f"SELECT g.*, " + ", ".join(e for c, e in zip(tbl.columns, cols) if c.name not in given)
+                    + f" FROM ({plan.grouped[tname]}) g")
         if by:  # each text printed from its source value, once a row written
             rows = (f"SELECT * EXCLUDE ({', '.join(ident('_late__' + c) for c in by)}), "
                     + ", ".join(f"{sql.replace(name, ident('_late__' + c))} AS {ident(c)}" for c, (sql, name, _, _) in by.items())

@@ -26,6 +26,22 @@ ONLINE_RETAIL_NON_PRODUCT = r"^(POST|DOT|M|C2|D|S|B|BANK CHARGES|AMAZONFEE|CRUK|
 ONLINE_RETAIL_DATE_FORMATS = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%m/%d/%Y %H:%M", "%m/%d/%y %H:%M"]
 
 
+# online-retail's products from one GROUP BY of (product, name, price) with the lines and sale lines of each: the
+# same rows as the plan's aggregates (first_mode of the names, the median of the sale prices), without the names'
+# histogram that DuckDB turns into a stored copy of its input nor the median's list of every price (x10: 1.73
+# against 2.41 CPU s).  The name: the most lines, ties to the first by sort order, as first_mode's.  The median: the
+# sale prices at positions (n - 1) // 2 and n // 2 of the n sorted (the first price whose running count passes
+# each), interpolated by DuckDB's own median of the two, as median() interpolates them over every price.
+ONLINE_RETAIL_PRODUCTS = (
+    "SELECT k AS product_id, arg_min(name, {'n': -name_n, 'v': name}) FILTER (WHERE name IS NOT NULL) AS name, "
+    "list_aggregate([arg_min(price, cum) FILTER (WHERE s > 0 AND cum > (total - 1) // 2), "
+    "arg_min(price, cum) FILTER (WHERE s > 0 AND cum > total // 2)], 'median') AS price "
+    "FROM (SELECT *, sum(n) OVER (PARTITION BY k, name) AS name_n, sum(s) OVER (PARTITION BY k ORDER BY price) AS cum, "
+    "sum(s) OVER (PARTITION BY k) AS total FROM (SELECT products__product_id AS k, products__name AS name, "
+    "products__price AS price, count(*) AS n, count(*) FILTER (WHERE orders__kind = 'sale') AS s FROM _accepted "
+    "WHERE products__product_id IS NOT NULL GROUP BY ALL)) GROUP BY k")
+
+
 def _online_retail(info: SourceInfo, path: Path) -> Plan:
     c = _pick(info, path, "order_lines", {
         "invoice": ("InvoiceNo", "Invoice"),
@@ -88,6 +104,7 @@ def _online_retail(info: SourceInfo, path: Path) -> Plan:
         # stock code upper-cased and trimmed)
         per_key={"products": {"is_merchandise": f"NOT regexp_matches(product_id, {literal(ONLINE_RETAIL_NON_PRODUCT)})"}},
         by_source=by_source,
+        grouped={"products": ONLINE_RETAIL_PRODUCTS},
         aggregates={
             "products": {
                 "name": first_mode("products__name"),  # ties: the first name (mode alone: any)
