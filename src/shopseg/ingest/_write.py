@@ -158,7 +158,7 @@ def write_rows(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo, ing
         if tname in plan.grouped and not by:  # the preset's equivalent form: its rows, and the constant columns
             given = set(key) | set(aggs)
             assert all(c.name in given | set(per_key) or c.name not in plan.exprs[tname] for c in tbl.columns), tname
-            rows = (f"SELECT g.*, " + ", ".join(e for c, e in zip(tbl.columns, cols) if c.name not in given)
+            rows = ("SELECT g.*, " + ", ".join(e for c, e in zip(tbl.columns, cols) if c.name not in given)
                     + f" FROM ({plan.grouped[tname]}) g")
         if by:  # each text printed from its source value, once a row written
             rows = (f"SELECT * EXCLUDE ({', '.join(ident('_late__' + c) for c in by)}), "
