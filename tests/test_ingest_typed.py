@@ -165,6 +165,57 @@ def test_online_retail_parquet_reads_like_its_csv_text(tmp_path, stored):
         ("536372", 9.223372036854776e18), ("536373", 9.223372036854776e18), ("C536369", 1.0)]
 
 
+def test_online_retail_customer_ids_grouped_on_the_double_print_as_their_text(tmp_path, stored):
+    """Recomputed, the customers and the orders' customer read Online Retail's DOUBLE customer id as the number
+    and print it once per row written: ids that compare equal but print differently (0.0 and -0.0, NaN and -NaN)
+    stay apart, as their text keeps them, and an order's customer is its first line's.  A product named
+    'Unknown' has no name, from a Parquet file's dictionary as from CSV text."""
+    ids = ["'-0.0'::DOUBLE", "0.0", "'nan'::DOUBLE", "17850.0", "-('nan'::DOUBLE)", "2.5", "NULL", "17850.0"]
+    # 'Unknown' is no name (an 'Unknown' padded is one); the most common name wins
+    names = ["'Unknown'", "'Unknown'", "'Unknown'", "'HAND WARMER'", "'HAND WARMER'", "' Unknown '", "'Unknown'", "NULL"]
+    rows = ", ".join(f"('I{i // 2}', '22633', {d}, {i + 1}, TIMESTAMP '2010-12-01 08:26:00', 1.85, "
+                     f"CAST({c} AS DOUBLE), 'France')" for i, (c, d) in enumerate(zip(ids, names)))
+    con = duckdb.connect()
+    con.execute(f"CREATE TABLE t AS SELECT * FROM (VALUES {rows}) "
+                "v(InvoiceNo, StockCode, Description, Quantity, InvoiceDate, UnitPrice, CustomerID, Country)")
+    got = {}
+    for fmt in ("parquet", "csv"):
+        path = tmp_path / f"retail.{fmt}"
+        con.execute(f"COPY t TO '{path}' (FORMAT {fmt})")
+        ws = open_workspace(tmp_path / f"ws-{fmt}")
+        ingest(ws, path, preset="online-retail", config=ALL_RECORDED)
+        got[fmt] = contents(ws)
+        ws.close()
+    assert got["parquet"] == got["csv"]
+    assert sorted(c[0] for c in got["parquet"]["customers"]) == ["-0", "-nan", "0", "17850", "2.5", "nan"]
+    assert [(o[0], o[1]) for o in got["parquet"]["orders"]] == [
+        ("I0", "-0"), ("I1", "nan"), ("I2", "-nan"), ("I3", "17850")]
+    assert [p[:2] for p in got["parquet"]["products"]] == [("22633", "HAND WARMER")]
+
+
+def test_online_retail_products_name_and_median_price(tmp_path, stored):
+    """online-retail's products from its pre-grouping: the name most lines give (a tie to the first by sort order,
+    'Unknown' no name) and the median of the sale lines' prices (two middle prices averaged; returns left out)."""
+    lines = [("1", "P1", "Y", 1, 3.0), ("2", "P1", "X", 1, 1.0), ("3", "P1", "Y", 1, 10.0), ("4", "P1", "X", 1, 2.0),
+             ("C5", "P1", "W", -1, 100.0), ("6", "P2", "Z", 1, 5.0), ("C7", "P2", "Z", -1, 7.0),
+             ("C8", "P2", "Z", -1, 7.0), ("C9", "P3", "Unknown", -1, 4.0), ("10", "P4", "V", 2, 1.5),
+             ("11", "P4", "V", 2, 1.5), ("12", "P4", "V", 1, 0.5)]
+    rows = ", ".join(f"('{i}', '{p}', '{d}', {q}, TIMESTAMP '2010-12-01 08:26:00', {u}, 1.0, 'France')"
+                     for i, p, d, q, u in lines)
+    con = duckdb.connect()
+    con.execute(f"CREATE TABLE t AS SELECT * FROM (VALUES {rows}) "
+                "v(InvoiceNo, StockCode, Description, Quantity, InvoiceDate, UnitPrice, CustomerID, Country)")
+    got = {}
+    for fmt in ("parquet", "csv"):
+        path = tmp_path / f"retail.{fmt}"
+        con.execute(f"COPY t TO '{path}' (FORMAT {fmt})")
+        ws = open_workspace(tmp_path / f"ws-{fmt}")
+        ingest(ws, path, preset="online-retail", config=ALL_RECORDED)
+        got[fmt] = ws.sql("SELECT product_id, name, price FROM products ORDER BY 1")
+        ws.close()
+    assert got["parquet"] == got["csv"] == [("P1", "X", 2.5), ("P2", "Z", 5.0), ("P3", None, None), ("P4", "V", 1.5)]
+
+
 def test_typed_extremes_read_like_their_text(tmp_path):
     """Values at the edges of the shortcut (infinite and far timestamps, int64's ends, NaN, -0.0) take the text
     path inside the same expression: the same rows and reasons as the CSV text of the same values."""

@@ -178,13 +178,13 @@ def _ingest_one(ws, p: Path, table, pre: Preset | None, m: Mapping | None, delim
         reasons, added = [], {t: 0 for t in plan.tables}
         summary = {"already_ingested_as": f"ingest {earlier} (same SHA-256); nothing added"}
     else:
-        stage_and_check(con, plan, info, privacy, date_format,
-                        dates=(str(cfg["ingest.min_date"]), str(cfg["ingest.max_date"])))
+        late = stage_and_check(con, plan, info, privacy, date_format,
+                               dates=(str(cfg["ingest.min_date"]), str(cfg["ingest.max_date"])))
         counts = fate_counts(con, info.n_rows)
         reasons = top_reasons(con)
         check_share(info, counts, cfg["ingest.max_quarantine_share"], reasons)
         summary = pre.summary(con, info) if pre and pre.summary else {}
-        added = write_rows(con, plan, info, ingest_id, privacy)
+        added = write_rows(con, plan, info, ingest_id, privacy, late)
         if plan.after is not None:  # rows that follow from the loaded ones (a platform's refunds as returns)
             for t, n in plan.after(con, ingest_id).items():
                 added[t] = added.get(t, 0) + n

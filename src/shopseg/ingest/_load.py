@@ -96,13 +96,19 @@ FORGOTTEN = "forgotten customer"
 
 
 def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo, privacy=None,
-                    date_format: str | None = None, dates: tuple[str, str] = ("1900-01-01", "2199-12-31")) -> None:
+                    date_format: str | None = None, dates: tuple[str, str] = ("1900-01-01", "2199-12-31")
+                    ) -> dict[str, tuple[str, str, str, str]]:
     """Build ``_stage`` (typed canonical columns), then ``_fated`` (each row's fate and reason).
 
     Date columns read as :func:`settle_date_formats` decides (``date_format``: one explicit format).
     ``privacy`` (:class:`shopseg.trust.pii.IngestPrivacy`) pseudonymises the PII columns of customers in
     ``_stage`` itself, so raw values never reach a canonical table, and quarantines rows of forgotten
     customers (reason ``forgotten customer``, checked before anything else).
+
+    Returns the typed text columns of ``_accepted`` that writers may group or pick rows by on a source value
+    (:attr:`Plan.by_source`; only where the checked rows are not stored): column (quoted) -> (its text as SQL over
+    the source column, the source column's name in that SQL, ``_accepted``'s column holding the value, and the
+    one holding what keeps apart values that compare equal).
     """
     for tname, hint in plan.requires.items():
         if con.execute(f"SELECT count(*) FROM {ident(tname)}").fetchone()[0] == 0:
@@ -128,7 +134,8 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
 
     # the file's text columns that no value needs trimming in, when every writer will type the rows again (the
     # checked rows not stored): one pass over them here instead of trim() in every pass (docs/scale.md "Session 12")
-    trimmed = set() if materialise_checked(con, info.n_rows, sum(map(len, plan.exprs.values())) + 4) else \
+    recompute = not materialise_checked(con, info.n_rows, sum(map(len, plan.exprs.values())) + 4)
+    trimmed = set() if not recompute else \
         already_trimmed(con, [e for e in dict.fromkeys(e for cols in plan.exprs.values() for e in cols.values())
                               if e in {ident(c) for c in info.columns} and types.get(e) == "VARCHAR"])
 
@@ -141,6 +148,8 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
             raws.append(f"{value} AS {raw_of[value]}")
         return raw_of[value]
     referenced: set[str] = set()  # tables whose keys rows must find already loaded
+    late: dict[str, tuple[str, str, str, str]] = {}  # see the docstring
+    sources: dict[str, str] = {}  # source value columns of _cols for late: SQL -> column (quoted)
     if info.parse_error_column:
         checks.append(("_parse_error IS NOT NULL", "(row)", "_parse_error"))
     for i, (label, sql) in enumerate(plan.checks):  # preset checks first: the more specific reason wins
@@ -178,8 +187,15 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
             else:
                 final = typed_expr
             typeds.append(f"{final} AS {ident(name)}")
+            by = plan.by_source.get(expr)
+            if recompute and by is not None and final == raw:  # a text column grouped on its source's value
+                for sql in by:
+                    sources.setdefault(sql, ident(f"k__{len(sources)}"))
+                late[ident(name)] = (next(v for v, r in raw_of.items() if r == raw), by[0], *(sources[b] for b in by))
             if final in first_of:  # the same value as an earlier column (a key or a price that feeds two tables)
                 virtual[ident(name)] = first_of[final]
+                if first_of[final] in late:
+                    late[ident(name)] = late[first_of[final]]
             else:
                 first_of[final] = ident(name)
             # the checks read the typed value as a column, computed once (not the expression again per check)
@@ -196,8 +212,9 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
             if col.required and not (derived and col.name in tbl.key):
                 when = f"{raw} IS NULL" + (f" AND {key_raw} IS NOT NULL" if key_raw else "")
                 checks.append((when, col.name, f"'missing value, expected ' || {exp}"))
-            checks.append((f"{raw} IS NOT NULL AND ({typed}) IS NULL", col.name,
-                           f"'expected ' || {exp} || ', got ' || {_quoted(shown)}"))
+            if typed_expr != raw:  # (text read as text cannot fail to type: no check, and no pass prints it)
+                checks.append((f"{raw} IS NOT NULL AND ({typed}) IS NULL", col.name,
+                               f"'expected ' || {exp} || ', got ' || {_quoted(shown)}"))
             if col.type == "DOUBLE":  # 'inf', 'nan', 1e999 parse as numbers; no figure can be made of them
                 checks.append((f"{raw} IS NOT NULL AND NOT isfinite({typed})", col.name,
                                f"'expected a finite number, got ' || {_quoted(shown)}"))
@@ -242,7 +259,8 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
                     f"(PARTITION BY {src_cols} ORDER BY _row) AS k FROM _src "
                     f"WHERE hash({src_cols}) IN (SELECT h FROM _shared)) WHERE k > 1")
         dup = "_row IN (SELECT _row FROM _later)"
-    con.execute(f"CREATE TEMP VIEW _cols AS SELECT _row{extra}" + "".join(", " + r for r in raws) + " FROM _src")
+    con.execute(f"CREATE TEMP VIEW _cols AS SELECT _row{extra}" + "".join(", " + r for r in raws)
+                + "".join(f", {sql} AS {k}" for sql, k in sources.items()) + " FROM _src")
     # views: DuckDB pipelines them into the checking pass (the table _bad, or _fated_t while it fits the budget)
     con.execute(f"CREATE TEMP VIEW _raw AS SELECT *, {dup} AS _dup_file FROM _cols")
     con.execute("CREATE TEMP VIEW _stage AS SELECT *, " + ", ".join(typeds) + " FROM _raw")
@@ -258,7 +276,7 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
     column = "CASE _check " + " ".join(f"WHEN {i} THEN {literal(l)}" for i, (_, l, _) in enumerate(checks)) + " END" if checks else "NULL"
     con.execute(f"CREATE TEMP VIEW _checks AS SELECT *, {first} AS _check FROM _stage")
     # the raw text columns are needed only for the reasons: leave them behind before anything is materialised
-    drop = [r.rsplit(" AS ", 1)[1] for r in raws] + helpers + ["_check"]
+    drop = [r.rsplit(" AS ", 1)[1] for r in raws] + helpers + ["_check"] + list(sources.values())
     con.execute(f"CREATE TEMP VIEW _checked AS SELECT * EXCLUDE ({', '.join(drop)}), {reason} AS _reason, "
                 f"{column} AS _column FROM _checks")
 
@@ -322,7 +340,7 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
                     + " FROM _fated_t")
         con.execute("CREATE TEMP VIEW _accepted AS SELECT * EXCLUDE (_fate, _reason2, _column2) FROM _fated "
                     "WHERE _fate = 'accepted'")
-        return
+        return {}  # (no source values stored: the writers read the stored text)
     # past the budget (Online Retail x100: 54M lines x 14 columns, ~9 GB against 3 GiB) the stored rows spilled and
     # five writers read them back from disk (docs/scale.md "Session 10"): the pass keeps only the rows that are not
     # accepted (~0.6M there), with their fate and reason, and each writer computes the accepted rows' typed columns
@@ -333,6 +351,7 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
     # every row with its fate (the platforms' after-steps read accepted and duplicate rows)
     con.execute(f"CREATE TEMP VIEW _fated AS SELECT t.*, coalesce(b._fate, 'accepted') AS _fate, b._reason2, "
                 f"b._column2 FROM ({typed}) t LEFT JOIN _bad b USING (_row)")
+    return late
 
 
 # Bytes of the memory budget one stored column of a checked row takes (Online Retail x10: 164 bytes a line over

@@ -94,12 +94,13 @@ def number_lines(con: duckdb.DuckDBPyConnection, have_span: bool = False) -> str
 
 
 def write_rows(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo, ingest_id: int,
-               privacy=None) -> dict[str, int]:
+               privacy=None, late: dict[str, tuple[str, str, str, str]] | None = None) -> dict[str, int]:
     """Insert quarantined rows, accepted primary rows and derived rows. Returns rows added per table.
 
     With ``privacy`` pseudonymising, ``quarantine.raw`` shows ``[redacted]`` for the source columns that
     feed a PII column, and nothing at all (NULL) for a row of a forgotten customer; with ``separate``,
-    the raw PII of accepted rows goes to ``customer_pii``.
+    the raw PII of accepted rows goes to ``customer_pii``.  ``late``: text columns a derived table groups or picks
+    rows by on their source's value, printed once per row written (what :func:`stage_and_check` returns).
     """
     added: dict[str, int] = {}
     hidden = set()
@@ -125,9 +126,19 @@ def write_rows(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo, ing
         aggs = plan.aggregates.get(tname, {})
         per_key = plan.per_key.get(tname, {})
         cols = []
+        # text columns read on their source's value: the key grouped on it, a column's first value picked by it
+        by = {c.name: late[ident(f"{tname}__{c.name}")] for c in tbl.columns if ident(f"{tname}__{c.name}") in (late or {})
+              and (c.name in key or (c.name not in per_key and c.name not in aggs))}
+        if len(key) != 1:
+            by = {}
         for c in tbl.columns:
             src = ident(f"{tname}__{c.name}")
-            if c.name in key:
+            if c.name in by:
+                value = by[c.name][2]
+                # (arg_min gives the first row's value itself: a -0.0 stays -0.0)
+                cols.append(f"{value} AS {ident('_late__' + c.name)}" if c.name in key else
+                            f"arg_min({value}, _row) FILTER (WHERE {value} IS NOT NULL) AS {ident('_late__' + c.name)}")
+            elif c.name in key:
                 cols.append(f"{src} AS {ident(c.name)}")
             elif c.name in per_key:  # filled in from the key below, once per row of the table
                 cols.append(f"CAST(NULL AS {c.type}) AS {ident(c.name)}")
@@ -139,8 +150,20 @@ def write_rows(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo, ing
                 cols.append(f"arg_min({src}, _row) FILTER (WHERE {src} IS NOT NULL) AS {ident(c.name)}")
         anti = " AND ".join(f"e.{ident(k)} = d.{ident(k)}" for k in key)
         before = con.execute(f"SELECT count(*) FROM {ident(tname)}").fetchone()[0]
+        group = keyexpr
+        if key[0] in by:  # NULL exactly where its source value is; grouped on the value and what tells equal ones apart
+            keyexpr, group = [by[key[0]][2]], list(by[key[0]][2:])
         rows = (f"SELECT {', '.join(cols)} FROM _accepted WHERE {' AND '.join(k + ' IS NOT NULL' for k in keyexpr)} "
-                f"GROUP BY {', '.join(keyexpr)}")
+                f"GROUP BY {', '.join(group)}")
+        if tname in plan.grouped and not by:  # the preset's equivalent form: its rows, and the constant columns
+            given = set(key) | set(aggs)
+            assert all(c.name in given | set(per_key) or c.name not in plan.exprs[tname] for c in tbl.columns), tname
+            rows = ("SELECT g.*, " + ", ".join(e for c, e in zip(tbl.columns, cols) if c.name not in given)
+                    + f" FROM ({plan.grouped[tname]}) g")
+        if by:  # each text printed from its source value, once a row written
+            rows = (f"SELECT * EXCLUDE ({', '.join(ident('_late__' + c) for c in by)}), "
+                    + ", ".join(f"{sql.replace(name, ident('_late__' + c))} AS {ident(c)}" for c, (sql, name, _, _) in by.items())
+                    + f" FROM ({rows})")
         if tname == "orders" and spans_with_orders(plan):  # the line numbers' spans from the same GROUP BY
             con.execute(f"CREATE TEMP TABLE _orders_d AS {rows.replace(' FROM _accepted ', f', {SPAN} FROM _accepted ', 1)}")
             con.execute("CREATE TEMP TABLE _order_span AS SELECT order_id, first_row, last_row, consecutive FROM _orders_d")
