@@ -104,6 +104,7 @@ def test_settle_freezes_the_objects_in_shopsegs_own_process_only(monkeypatch):
 
     from shopseg.cli._common import settle, state
 
+    gc.unfreeze()  # what an earlier test in this worker froze (the service freezes its loaded state)
     assert gc.get_freeze_count() == 0
     monkeypatch.setattr(state, "own_process", False)  # a test, a notebook: the collector is left alone
     settle()
