@@ -40,6 +40,20 @@ def write_both(tmp_path):
     return paths
 
 
+def ingest_both(tmp_path, con, stem: str, read=None, **how) -> dict:
+    """Table ``t`` of ``con`` written as Parquet and as CSV, each ingested (``how``: preset or mapping) into its own
+    workspace with every check recorded: {"parquet": read(ws), "csv": read(ws)} (``read``: :func:`contents`)."""
+    got = {}
+    for fmt in ("parquet", "csv"):
+        path = tmp_path / f"{stem}.{fmt}"
+        con.execute(f"COPY t TO '{path}' (FORMAT {fmt})")
+        ws = open_workspace(tmp_path / f"ws-{fmt}")
+        ingest(ws, path, config=ALL_RECORDED, **how)
+        got[fmt] = (read or contents)(ws)
+        ws.close()
+    return got
+
+
 @pytest.fixture(params=[True, False], ids=["stored", "recomputed"])
 def stored(request, monkeypatch):
     """Each test twice: the checked rows stored for the writers (a file within the memory budget), and not stored,
@@ -143,14 +157,7 @@ def test_online_retail_parquet_reads_like_its_csv_text(tmp_path, stored):
         ('536373', '22635', 'HAND WARMER', 9223372036854775807, TIMESTAMP '2010-12-01 09:04:00', 1.85, 17850.0,
          'France')
         ) v(InvoiceNo, StockCode, Description, Quantity, InvoiceDate, UnitPrice, CustomerID, Country)""")
-    got = {}
-    for fmt in ("parquet", "csv"):
-        path = tmp_path / f"retail.{fmt}"
-        con.execute(f"COPY t TO '{path}' (FORMAT {fmt})")
-        ws = open_workspace(tmp_path / f"ws-{fmt}")
-        ingest(ws, path, preset="online-retail", config=ALL_RECORDED)
-        got[fmt] = contents(ws)
-        ws.close()
+    got = ingest_both(tmp_path, con, "retail", preset="online-retail")
     assert got["parquet"] == got["csv"]
     assert [c[0] for c in got["parquet"]["customers"]] == ["12346", "17850", "1e+16", "2.5"]
     # the preset reads dates to the second: a fraction is quarantined, shown as written
@@ -178,14 +185,7 @@ def test_online_retail_customer_ids_grouped_on_the_double_print_as_their_text(tm
     con = duckdb.connect()
     con.execute(f"CREATE TABLE t AS SELECT * FROM (VALUES {rows}) "
                 "v(InvoiceNo, StockCode, Description, Quantity, InvoiceDate, UnitPrice, CustomerID, Country)")
-    got = {}
-    for fmt in ("parquet", "csv"):
-        path = tmp_path / f"retail.{fmt}"
-        con.execute(f"COPY t TO '{path}' (FORMAT {fmt})")
-        ws = open_workspace(tmp_path / f"ws-{fmt}")
-        ingest(ws, path, preset="online-retail", config=ALL_RECORDED)
-        got[fmt] = contents(ws)
-        ws.close()
+    got = ingest_both(tmp_path, con, "retail", preset="online-retail")
     assert got["parquet"] == got["csv"]
     assert sorted(c[0] for c in got["parquet"]["customers"]) == ["-0", "-nan", "0", "17850", "2.5", "nan"]
     assert [(o[0], o[1]) for o in got["parquet"]["orders"]] == [
@@ -205,14 +205,8 @@ def test_online_retail_products_name_and_median_price(tmp_path, stored):
     con = duckdb.connect()
     con.execute(f"CREATE TABLE t AS SELECT * FROM (VALUES {rows}) "
                 "v(InvoiceNo, StockCode, Description, Quantity, InvoiceDate, UnitPrice, CustomerID, Country)")
-    got = {}
-    for fmt in ("parquet", "csv"):
-        path = tmp_path / f"retail.{fmt}"
-        con.execute(f"COPY t TO '{path}' (FORMAT {fmt})")
-        ws = open_workspace(tmp_path / f"ws-{fmt}")
-        ingest(ws, path, preset="online-retail", config=ALL_RECORDED)
-        got[fmt] = ws.sql("SELECT product_id, name, price FROM products ORDER BY 1")
-        ws.close()
+    got = ingest_both(tmp_path, con, "retail", lambda ws: ws.sql("SELECT product_id, name, price FROM products "
+                                                                 "ORDER BY 1"), preset="online-retail")
     assert got["parquet"] == got["csv"] == [("P1", "X", 2.5), ("P2", "Z", 5.0), ("P3", None, None), ("P4", "V", 1.5)]
 
 
@@ -228,14 +222,7 @@ def test_typed_extremes_read_like_their_text(tmp_path):
                      for i, (t, q, p) in enumerate(edges))
     con = duckdb.connect()
     con.execute(f"CREATE TABLE t AS SELECT * FROM (VALUES {rows}) v({COLUMNS})")
-    got = {}
-    for fmt in ("parquet", "csv"):
-        path = tmp_path / f"edges.{fmt}"
-        con.execute(f"COPY t TO '{path}' (FORMAT {fmt})")
-        ws = open_workspace(tmp_path / f"ws-{fmt}")
-        ingest(ws, path, mapping={"tables": TABLES}, config=ALL_RECORDED)
-        got[fmt] = contents(ws)
-        ws.close()
+    got = ingest_both(tmp_path, con, "edges", mapping={"tables": TABLES})
     assert got["parquet"] == got["csv"]
     reasons = {row: reason for row, _, reason in got["parquet"]["quarantine"]}
     assert reasons[1].endswith("got 'infinity'") and reasons[2].endswith("got '0001-01-01 00:00:00'")
