@@ -28,9 +28,11 @@ def _views(ws, p_alive: list[float], churn: list[float], model: str, eph=(2.0, 2
     ws.con.register("_v", pd.DataFrame({
         "customer_id": ["a", "b", "c"], "p_alive": p_alive, "expected_purchases_horizon": list(eph),
         "horizon_days": 365.0, "expected_next_order_at": pd.Timestamp("2024-08-01"), "model": model,
-        "probability": churn, "tier": "high"}))
+        "probability": churn, "tier": "high", "clv": 10.0, "expected_purchases_90d": 0.5,
+        "expected_order_value": 20.0}))
     ws.write_output("clv", 1, "SELECT customer_id, p_alive, expected_purchases_horizon, horizon_days, "
-                              "expected_next_order_at, model FROM _v")
+                              "expected_next_order_at, model, clv, expected_purchases_90d, expected_order_value "
+                              "FROM _v")
     ws.write_output("churn_scores", 1, "SELECT customer_id, probability, tier FROM _v")
     ws.con.unregister("_v")
 
@@ -194,3 +196,20 @@ def test_run_says_which_later_orders_the_default_date_leaves_out_even_when_quiet
     r = CliRunner().invoke(app, ["-q", "-w", str(path), "run", "--stage", "clv", "--no-report", "--as-of",
                                  "2024-08-02"])
     assert r.exit_code == 0 and r.output.strip().splitlines() == ["Run 2 as of 2024-08-02: done"]
+
+
+def test_the_clv_row_a_churn_re_score_pools_with_comes_from_the_workspace_not_the_online_store(shop):
+    from shopseg.predict._score import _shown_clv
+
+    _views(shop, [0.9, 0.2, 0.55], [0.4, 0.3, 0.6], "p_alive=repeat; purchases=repeat; clv=baseline")
+
+    class InputsOnly:  # the service's online store: the input tables, no clv
+        def has_table(self, name):
+            return name in ("orders", "order_lines")
+
+    assert _shown_clv(InputsOnly(), 1, ["a"]) == {}
+    assert _shown_clv(shop, None, ["a"]) == {} and _shown_clv(shop, 1, []) == {}
+    got = _shown_clv(shop, 1, ["a", "c", "nobody"])
+    assert sorted(got) == ["a", "c"]
+    assert got["a"] == {"clv": 10.0, "p_alive": 0.9, "expected_purchases_90d": 0.5, "expected_order_value": 20.0,
+                        "expected_next_order_at": "2024-08-01T00:00:00"}

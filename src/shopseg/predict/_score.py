@@ -63,8 +63,8 @@ def churn_score(state, reader, customers: list[str], as_of, earlier: dict) -> di
 
         clv = earlier.setdefault("clv", {})
         s = pool_live(s, clv, views, model.metadata_.get("tier_cuts"), as_of,
-                      shown=_shown_clv(reader, views.get("clv_run"), [c for c in s["customer_id"].astype(str)
-                                                                       if c not in clv]))
+                      shown=_shown_clv(earlier.get("outputs") or reader, views.get("clv_run"),
+                                       [c for c in s["customer_id"].astype(str) if c not in clv]))
     out = {}
     for r in s.itertuples(index=False):
         out[str(r.customer_id)] = {
@@ -75,8 +75,9 @@ def churn_score(state, reader, customers: list[str], as_of, earlier: dict) -> di
 
 def _shown_clv(reader, run_id: int | None, customers: list[str]) -> dict[str, dict]:
     """customer_id -> the run's ``clv`` row (the CLV answer's fields) of ``customers``, where ``reader`` is a
-    workspace holding it (an incremental refresh; the service's online store holds no ``clv``): what a customer
-    whose CLV no stored model re-scores shows beside a fresh churn score."""
+    workspace holding it (an incremental refresh's; the service hands its workspace connection as ``outputs``,
+    its online store holding the inputs only): what a customer whose CLV no stored model re-scores shows beside a
+    fresh churn score."""
     has = getattr(reader, "has_table", None)
     if run_id is None or not customers or has is None or not has("clv"):
         return {}

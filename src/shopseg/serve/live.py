@@ -417,7 +417,9 @@ class LiveUpdater:
 
     def score(self, ref, customer_id: str, as_of: datetime, timings: dict | None = None) -> dict[str, dict]:
         """Every scoring stage's answer for ``customer_id`` as of ``as_of`` (the runner, on the live reader)."""
-        return score(ref, self._reader(), [customer_id], as_of, timings)
+        # the workspace's outputs beside the inputs' reader: the run's CLV row a churn re-score pools with
+        return score(ref, self._reader(), [customer_id], as_of, timings,
+                     given={"outputs": _ConWs(self.con, self.path)})
 
     def _rescore_one(self, ref, cid: str, as_of: datetime, changed_at: datetime) -> list[dict]:
         con = self.con
