@@ -46,6 +46,7 @@ from ..errors import DataContractError, ShopsegError
 from .models import EVENT_TIME, POSTABLE
 from .online import TABLES as STORE_TABLES, OnlineStore
 from ..runner import score
+from ..workspace import Workspace
 
 LIVE_DDL = (
     """CREATE TABLE IF NOT EXISTS segment_changes (
@@ -75,41 +76,16 @@ class RowError(DataContractError):
         self.status = status
 
 
-class _ConWs:
-    """The bits of :class:`~shopseg.workspace.Workspace` the batch functions use, over one connection.
+class _ConWs(Workspace):
+    """A :class:`~shopseg.workspace.Workspace` over one connection the service holds (its queries and catalog
+    look-ups, not its opening or closing).
 
     Lets the batch code run on the writer connection (inside its transaction,
     seeing the rows just appended, and the shadow tables when they exist).
     """
 
     def __init__(self, con, path: Path):
-        self.con = con
-        self.path = path
-
-    @property
-    def models_dir(self) -> Path:
-        return self.path / "models"
-
-    def sql(self, query, params=None):
-        return self.con.execute(query, params or []).fetchall()
-
-    def scalar(self, query, params=None):
-        rows = self.sql(query, params)
-        return rows[0][0] if rows else None
-
-    def df(self, query, params=None):
-        return self.con.execute(query, params or []).df()
-
-    def has_table(self, name: str) -> bool:
-        return bool(self.scalar("SELECT count(*) FROM information_schema.tables WHERE table_name = ? "
-                                "AND table_schema = 'main'", [name]))
-
-    def columns(self, table: str) -> list[str]:
-        return [r[0] for r in self.sql("SELECT column_name FROM information_schema.columns WHERE table_name = ? "
-                                       "AND table_schema = 'main' ORDER BY ordinal_position", [table])]
-
-    def count(self, table: str) -> int:
-        return int(self.scalar(f'SELECT count(*) FROM "{table}"')) if self.has_table(table) else 0
+        super().__init__(path, con)
 
 
 class _StoreWs(_ConWs):
