@@ -4,6 +4,7 @@ candidate was used and why. (tests/test_real_shapes.py runs every surface on han
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -71,9 +72,12 @@ def test_low_repeat_shop_gets_every_buyer_a_prediction_with_the_decision_recorde
         assert row.decision and (row.candidate in row.decision or "baseline" in row.decision)
         if row.candidate != "baseline":  # a model is used only when it beat the baseline on the window
             assert row.model_value > row.baseline_value and "beats" in row.decision
-    # the Olist shape: BG/NBD runs off to a, b ~ 1e5..1e6 and is never used; what won, per prediction
-    assert all("bgnbd degenerate or failed (bgnbd: a=1.17e+05, b=5.11e+06" in d.loc[p, "decision"]
-               for p in ("clv", "p_alive", "expected_purchases"))
+    # the Olist shape: BG/NBD runs off to a or b >= 1e5 and is never used (which of the two, and how far, depends
+    # on the optimiser's path on the machine's floating point: a=1.17e+05, b=5.11e+06 on one, b=2.45e+07 on
+    # another); what won, per prediction
+    ran_off = re.compile(r"bgnbd degenerate or failed \((?:bgnbd: |BGNBD: parameter\(s\) )(?:a=[\d.e+]+, )?"
+                         r"[ab]=\d\.\d+e\+(?:0[5-9]|[1-9]\d)")
+    assert all(ran_off.search(d.loc[p, "decision"]) for p in ("clv", "p_alive", "expected_purchases"))
     assert d.loc[["clv", "expected_purchases", "p_alive"], "candidate"].tolist() == ["mbgnbd", "repeat", "baseline"]
     # the used P(alive) ranks the window's buyers at least as well as recency
     assert d.loc["p_alive", "candidate"] == "baseline" or d.loc["p_alive", "model_value"] >= \
