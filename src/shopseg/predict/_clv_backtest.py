@@ -221,19 +221,56 @@ def spend_totals(con, end, values: str | None = None) -> pd.DataFrame:
     return con.execute(_window_sql(values), {"c": end, "end": end}).df()[["customer_id", "spend_before"]]
 
 
+# each customer's spend on purchase days before ``$end`` (a day with an order at ``$end`` itself not counted), as
+# WINDOW_SQL's spend_before with c = end, for the customers of ``$customers``: what the stored repeat model, the
+# baseline's CLV and the mean spend read to re-score a few customers (plain SQL: the online store runs it too)
+CUSTOMER_SPEND_SQL = """
+WITH ov AS (
+    SELECT o.customer_id, CAST(o.ordered_at AS DATE) AS d, CASE WHEN o.ordered_at < $end THEN 1 ELSE 0 END AS before,
+           coalesce(sum(l.quantity * l.unit_price - coalesce(l.discount_amount, 0)), 0)
+             - coalesce(max(o.discount_amount), 0) AS value
+    FROM orders o LEFT JOIN order_lines l ON l.order_id = o.order_id
+    WHERE o.kind = 'sale' AND o.customer_id IS NOT NULL AND o.ordered_at <= $end
+      AND o.customer_id IN (SELECT unnest($customers))
+    GROUP BY o.order_id, o.customer_id, o.ordered_at
+), dd AS (
+    SELECT customer_id, d, min(before) AS before, sum(value) AS value FROM ov GROUP BY customer_id, d
+)
+SELECT customer_id, coalesce(sum(CASE WHEN before = 1 THEN value END), 0.0) AS spend_before
+FROM dd GROUP BY customer_id
+"""
+
+
+def customer_spend(con, end, customers) -> dict[str, float]:
+    """customer_id -> total spend on purchase days up to ``end`` of ``customers`` (:func:`spend_totals`' figure,
+    reading only their orders)."""
+    rows = con.execute(CUSTOMER_SPEND_SQL, {"end": end, "customers": [str(c) for c in customers]}).fetchall()
+    return {str(c): float(v) for c, v in rows}
+
+
 def window_outcomes(con, c, end, values: str | None = None) -> pd.DataFrame:
     """Per customer: spend before ``c``, purchase days and spend in ``[c, end]`` (``values`` as above)."""
     return con.execute(_window_sql(values), {"c": c, "end": end}).df()
 
 
-def baseline_scores(summary: pd.DataFrame, spend_total: np.ndarray, window_days: float, unit_days: float) -> dict:
-    """The naive scores for a summary (times in model units): recency, purchase rate, spend rate x window.
+def shop_gap(summary, unit_days: float) -> float:
+    """The shop's typical gap between purchase days (its days of tenure per purchase day, at least 1) over the
+    customers of ``summary``: the rates' prior tenure in :func:`baseline_scores`."""
+    f, T = (np.asarray(summary[k], float) for k in ("frequency", "T"))
+    return max(1.0, float(np.sum(T * unit_days) / max(np.sum(f + 1), 1.0))) if len(f) else 1.0
 
-    Rates are per day of tenure plus one typical gap of the shop (its days per purchase day), so a
-    customer who bought for the first time yesterday is not predicted a purchase a day."""
-    f, r, T = (summary[k].to_numpy(float) for k in ("frequency", "recency", "T"))
+
+def baseline_scores(summary, spend_total: np.ndarray, window_days: float, unit_days: float,
+                    gap: float | None = None) -> dict:
+    """The naive scores for a summary (a frame or a dict of arrays; times in model units): recency, purchase
+    rate, spend rate x window.
+
+    Rates are per day of tenure plus one typical gap of the shop (its days per purchase day, ``gap``; by default
+    :func:`shop_gap` of ``summary``), so a customer who bought for the first time yesterday is not predicted a
+    purchase a day."""
+    f, r, T = (np.asarray(summary[k], float) for k in ("frequency", "recency", "T"))
     silence = (T - r) * unit_days
-    gap = max(1.0, float(np.sum(T * unit_days) / max(np.sum(f + 1), 1.0))) if len(f) else 1.0
+    gap = shop_gap(summary, unit_days) if gap is None else float(gap)
     tenure = T * unit_days + gap
     return {"p_alive": -silence, "expected_purchases": (f + 1) / tenure * window_days,
             "clv": np.asarray(spend_total, float) / tenure * window_days}
@@ -251,7 +288,7 @@ def isotonic(x: np.ndarray, y: np.ndarray):
 def repeat_features(summary: pd.DataFrame, spend_total: np.ndarray, unit_days: float) -> np.ndarray:
     """Per buyer: days since the last purchase, repeat purchase days, days since the first, total spend,
     mean repeat spend (what :class:`RepeatModel` learns from)."""
-    f, r, T, m = (summary[k].to_numpy(float) for k in ("frequency", "recency", "T", "monetary_value"))
+    f, r, T, m = (np.asarray(summary[k], float) for k in ("frequency", "recency", "T", "monetary_value"))
     return np.column_stack([(T - r) * unit_days, f, T * unit_days, np.asarray(spend_total, float), m])
 
 
