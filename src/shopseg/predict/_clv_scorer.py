@@ -245,7 +245,7 @@ class ClvScorer:
         return paths
 
     @classmethod
-    def load(cls, ws, run_id: int, config_clv: dict) -> "ClvScorer":
+    def load(cls, ws, run_id: int, config_clv: dict) -> ClvScorer:
         """The scorer run ``run_id`` stored (:meth:`save`).  A run stored before the repeat model and the baseline
         were (its ``choices`` without ``value``) has transaction models and Gamma-Gamma only; one stored before
         ``choices`` used ``clv.model`` for all three.  ``config_clv``: the settings of a run that stored none.

@@ -119,15 +119,15 @@ def _fit(name: str, summary: pd.DataFrame, penalizer: float, time_unit: str):
 
 def choose_and_score(ws, as_of, summary: pd.DataFrame, c: dict, *, seed: int = 0, values: str | None = None):
     """(the ``clv`` rows, [Choice per prediction], the :class:`~shopseg.predict._clv_scorer.ClvScorer` that gave
-    the rows (the chosen candidates' fitted state: what the run stores), notes).  ``values``: a :func:`~shopseg.predict.clv.order_values`
-    table up to ``as_of``, which every summary and window here reads instead of the order lines."""
-    from .clv import CHAIN, _con, _timestamp, score_clv, summary_from_orders
+    the rows (the chosen candidates' fitted state: what the run stores), notes).  ``values``: a
+    :func:`~shopseg.predict.clv.order_values` table up to ``as_of``, which every summary and window here reads
+    instead of the order lines."""
+    from .clv import CHAIN, _con, _timestamp, summary_from_orders
 
     con = _con(ws)
     unit = c["time_unit"]
     days = TIME_UNITS[unit]
     ts = _timestamp(as_of)
-    H = float(c["horizon_days"])
     spend = B.spend_totals(con, ts.to_pydatetime(), values).set_index("customer_id")["spend_before"]
     spend_now = spend.reindex(summary["customer_id"]).fillna(0.0).to_numpy(float)
     _, value_name, vm_now, value_note, mean_fill = _value_model(summary, spend_now, c["value_penalizer_coef"], unit)

@@ -18,7 +18,6 @@ See ``docs/clv.md``.
 
 from __future__ import annotations
 
-import json
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
