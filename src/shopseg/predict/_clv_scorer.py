@@ -319,9 +319,9 @@ def load_stored(ws, run_id: int, config_clv: dict) -> tuple[ClvScorer | None, st
     try:
         return ClvScorer.load(ws, run_id, config_clv), None
     except ShopsegError as e:
-        return None, (f"run {run_id}'s CLV is not re-scored ({e.message.splitlines()[0]}): a run by an older shopseg "
-                      f"stored no CLV model when the repeat model or the baseline won; its clv rows stand until a "
-                      f"full run")
+        return None, (f"run {run_id}'s CLV is not re-scored ({e.message.splitlines()[0]}): its clv rows stand until "
+                      f"a full run (a run by an older shopseg stored no CLV model when the repeat model or the "
+                      f"baseline won, the Spark engine none)")
 
 
 __all__ = ["ClvScorer", "isotonic_predict", "isotonic_steps", "load_stored", "next_order_at"]
