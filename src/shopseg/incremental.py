@@ -206,7 +206,7 @@ def _write(ws, table: str, run_id: int, base: int | None, fresh: pd.DataFrame | 
 def _clv_rows(served, ws, customers: list[str], given: dict) -> pd.DataFrame | None:
     """The ``clv`` rows of ``customers`` the CLV stage's score gave with P's stored CLV models (put in
     ``given["clv_rows"]``: scored once); None when P's CLV models cannot be read (a run by an older shopseg stored
-    none when the repeat model or the baseline won: P's rows stand, :func:`write_scored` says so)."""
+    none when the repeat model or the baseline won: P's rows stand, and the run's record says so)."""
     state = served.states.get("clv")
     if state is None or state.scorer is None:
         return None
