@@ -299,3 +299,58 @@ def test_the_service_rescores_a_new_orders_clv_with_the_stored_repeat_model(tmp_
         assert after["clv"]["expected_purchases_90d"] == pytest.approx(float(want["expected_purchases_90d"].iloc[0]),
                                                                        rel=1e-9)
         assert after["clv"]["clv"] != pytest.approx(before["clv"]["clv"], rel=1e-6)
+
+
+def test_the_repeat_models_numpy_trees_give_lightgbms_predictions():
+    """The repeat model scores its three LightGBM models (binary, Poisson, Tweedie) in numpy from their text
+    (_clv_backtest.TreeOutput): LightGBM's own predictions, up to its exp's last bit."""
+    import lightgbm as lgb
+
+    rng = np.random.default_rng(4)
+    X = np.column_stack([rng.exponential(60, 800), rng.poisson(2, 800), rng.exponential(200, 800),
+                         rng.exponential(300, 800), np.where(rng.random(800) < 0.3, 0.0, rng.exponential(80, 800))])
+    days = rng.poisson(np.exp(-X[:, 0] / 80) * 2)
+    rm = B.RepeatModel(60.0, random_state=1, n_estimators=40).fit(X, (days > 0).astype(int), days,
+                                                                 days * rng.exponential(50, 800))
+    for what in ("bought", "days", "spend"):
+        m = rm.models_[what]
+        assert m.booster is None and len(m.trees.trees) == 40  # scored in numpy
+        want = lgb.Booster(model_str=m.text).predict(X, num_threads=1)
+        np.testing.assert_allclose(rm.predict(X, what), want, rtol=1e-14, atol=0)
+        assert np.ptp(want) > 0
+
+
+SCORE_REPEAT = """
+import json, pathlib, sys, types
+import pandas as pd
+from shopseg.predict._clv_scorer import ClvScorer
+store = types.SimpleNamespace(models_dir=pathlib.Path(sys.argv[1]))  # the model store alone
+sc = ClvScorer.load(store, int(sys.argv[2]), json.loads(sys.argv[3]))
+rows = pd.read_parquet(sys.argv[4])
+out = sc.frame(rows[["customer_id", "frequency", "recency", "T", "monetary_value"]], rows["spend"].to_numpy(float),
+               sys.argv[5])
+print(json.dumps({"clv": out["clv"].tolist(), "p_alive": out["p_alive"].tolist(),
+                  "imported": sorted(k for k in ("lightgbm", "sklearn", "scipy.stats") if k in sys.modules)}))
+"""
+
+
+def test_a_fresh_process_scores_the_stored_repeat_model_and_baseline_without_lightgbm(shop, monkeypatch, tmp_path):
+    import subprocess
+    import sys
+
+    from shopseg.predict.clv import clv_table
+
+    seen = force(monkeypatch, {"p_alive": "repeat", "expected_purchases": "baseline", "clv": "repeat"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clv_table(shop, 40, AS_OF, backtest_resamples=20)
+    monkeypatch.undo()
+    rows = _rows(shop, 40)
+    spend = seen["spend"].set_index("customer_id")["spend_before"].reindex(rows["customer_id"]).fillna(0.0)
+    rows.assign(spend=spend.to_numpy(float)).to_parquet(tmp_path / "rows.parquet")
+    done = subprocess.run([sys.executable, "-c", SCORE_REPEAT, str(shop.models_dir), "40", json.dumps(CLV),
+                           str(tmp_path / "rows.parquet"), AS_OF], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    got = json.loads(done.stdout)
+    assert got["imported"] == []
+    assert got["clv"] == rows["clv"].tolist() and got["p_alive"] == rows["p_alive"].tolist()  # bit for bit

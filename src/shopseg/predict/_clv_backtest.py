@@ -292,6 +292,37 @@ def repeat_features(summary: pd.DataFrame, spend_total: np.ndarray, unit_days: f
     return np.column_stack([(T - r) * unit_days, f, T * unit_days, np.asarray(spend_total, float), m])
 
 
+class TreeOutput:
+    """One of the repeat model's LightGBM models, scored in numpy (:class:`shopseg.predict._trees.TreeEnsemble`: the
+    raw score bit for bit) through its objective's link: ``1 / (1 + exp(-sigmoid x raw))`` for ``binary``,
+    ``exp(raw)`` for ``poisson`` and ``tweedie``.  Built from LightGBM's text model (``Booster.model_to_string``),
+    so the batch, the refresh and the live service score the same trees with the same code, and a process that
+    only scores a stored model never imports LightGBM (about a CPU second with scikit-learn and SciPy).  A model
+    the numpy trees do not follow is scored by LightGBM itself."""
+
+    def __init__(self, text: str):
+        from ._trees import TreeEnsemble
+
+        self.text = text
+        objective = next((line.split("=", 1)[1] for line in text.splitlines() if line.startswith("objective=")), "")
+        self.link = objective.split(" ")[0]
+        self.sigmoid = float(next((w.split(":", 1)[1] for w in objective.split(" ") if w.startswith("sigmoid:")), 1.0))
+        self.trees = TreeEnsemble.from_model_string(text, objectives=("binary", "poisson", "tweedie"))
+        self.booster = None
+        if self.trees is None:
+            import lightgbm as lgb
+
+            self.booster = lgb.Booster(model_str=text)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        if self.booster is not None:
+            return np.asarray(self.booster.predict(X, num_threads=1), float)
+        raw = self.trees.raw_score(X)
+        if self.link == "binary":
+            return 1.0 / (1.0 + np.exp(-self.sigmoid * raw))
+        return np.exp(raw)
+
+
 class RepeatModel:
     """Gradient-boosted trees (LightGBM, one thread, deterministic) from a buyer's recency, frequency,
     tenure and spend at one cutoff to what they did in the ``window_days`` after it: whether they bought
@@ -321,14 +352,15 @@ class RepeatModel:
                 self.models_[name] = float(y[0]) if len(y) else 0.0
                 continue
             data = lgb.Dataset(X, label=y, free_raw_data=True)
-            self.models_[name] = lgb.train({**base, "objective": obj}, data, num_boost_round=self.n_estimators)
+            booster = lgb.train({**base, "objective": obj}, data, num_boost_round=self.n_estimators)
+            self.models_[name] = TreeOutput(booster.model_to_string())  # what is stored, scored as stored
         return self
 
     def predict(self, X: np.ndarray, what: str) -> np.ndarray:
         m = self.models_[what]
         if isinstance(m, float):
             return np.full(len(X), m)
-        return np.asarray(m.predict(X, num_threads=1), float)
+        return m.predict(np.asarray(X, float))
 
 
 class CandidateError(ShopsegError):

@@ -294,22 +294,16 @@ def repeat_to_dict(rm: B.RepeatModel) -> dict:
     (``Booster.model_to_string``) or the constant it predicts."""
     out = {}
     for name, m in rm.models_.items():
-        out[name] = {"constant": float(m)} if isinstance(m, float) else {"lightgbm": m.model_to_string()}
+        out[name] = {"constant": float(m)} if isinstance(m, float) else {"lightgbm": m.text}
     return {"format": REPEAT_FORMAT, "window_days": float(rm.window_days), "random_state": int(rm.random_state),
             "n_estimators": int(rm.n_estimators), "models": out}
 
 
 def repeat_from_dict(d: dict) -> B.RepeatModel:
-    """The repeat model :func:`repeat_to_dict` wrote (LightGBM's boosters read back from their text)."""
+    """The repeat model :func:`repeat_to_dict` wrote (its trees read back from LightGBM's text, scored in numpy)."""
     rm = B.RepeatModel(d["window_days"], random_state=d["random_state"], n_estimators=d["n_estimators"])
-    rm.models_ = {}
-    for name, m in d["models"].items():
-        if "constant" in m:
-            rm.models_[name] = float(m["constant"])
-        else:
-            import lightgbm as lgb
-
-            rm.models_[name] = lgb.Booster(model_str=m["lightgbm"])
+    rm.models_ = {name: float(m["constant"]) if "constant" in m else B.TreeOutput(m["lightgbm"])
+                  for name, m in d["models"].items()}
     return rm
 
 

@@ -77,12 +77,14 @@ class TreeEnsemble:
         self._bias = bias
 
     @classmethod
-    def from_model_string(cls, text: str) -> "TreeEnsemble | None":
-        """The model's trees, or None when one of them is of a kind this module does not evaluate."""
+    def from_model_string(cls, text: str, objectives: tuple[str, ...] = ("binary",)) -> "TreeEnsemble | None":
+        """The model's trees, or None when one of them is of a kind this module does not evaluate.  ``objectives``:
+        the LightGBM objectives accepted (one raw score per row: the CLV repeat model's ``poisson`` and ``tweedie``
+        too, whose raw score is the log of the prediction)."""
         head, _, body = text.partition("\nTree=")
         meta = dict(line.split("=", 1) for line in head.splitlines() if "=" in line)
         if meta.get("num_class", "1") != "1" or meta.get("num_tree_per_iteration", "1") != "1" \
-                or not meta.get("objective", "").startswith("binary"):
+                or meta.get("objective", "").split(" ")[0] not in objectives:
             return None
         n_features = int(meta["max_feature_idx"]) + 1
         trees = []
