@@ -221,33 +221,6 @@ def spend_totals(con, end, values: str | None = None) -> pd.DataFrame:
     return con.execute(_window_sql(values), {"c": end, "end": end}).df()[["customer_id", "spend_before"]]
 
 
-# each customer's spend on purchase days before ``$end`` (a day with an order at ``$end`` itself not counted), as
-# WINDOW_SQL's spend_before with c = end, for the customers of ``$customers``: what the stored repeat model, the
-# baseline's CLV and the mean spend read to re-score a few customers (plain SQL: the online store runs it too)
-CUSTOMER_SPEND_SQL = """
-WITH ov AS (
-    SELECT o.customer_id, CAST(o.ordered_at AS DATE) AS d, CASE WHEN o.ordered_at < $end THEN 1 ELSE 0 END AS before,
-           coalesce(sum(l.quantity * l.unit_price - coalesce(l.discount_amount, 0)), 0)
-             - coalesce(max(o.discount_amount), 0) AS value
-    FROM orders o LEFT JOIN order_lines l ON l.order_id = o.order_id
-    WHERE o.kind = 'sale' AND o.customer_id IS NOT NULL AND o.ordered_at <= $end
-      AND o.customer_id IN (SELECT unnest($customers))
-    GROUP BY o.order_id, o.customer_id, o.ordered_at
-), dd AS (
-    SELECT customer_id, d, min(before) AS before, sum(value) AS value FROM ov GROUP BY customer_id, d
-)
-SELECT customer_id, coalesce(sum(CASE WHEN before = 1 THEN value END), 0.0) AS spend_before
-FROM dd GROUP BY customer_id
-"""
-
-
-def customer_spend(con, end, customers) -> dict[str, float]:
-    """customer_id -> total spend on purchase days up to ``end`` of ``customers`` (:func:`spend_totals`' figure,
-    reading only their orders)."""
-    rows = con.execute(CUSTOMER_SPEND_SQL, {"end": end, "customers": [str(c) for c in customers]}).fetchall()
-    return {str(c): float(v) for c, v in rows}
-
-
 def window_outcomes(con, c, end, values: str | None = None) -> pd.DataFrame:
     """Per customer: spend before ``c``, purchase days and spend in ``[c, end]`` (``values`` as above)."""
     return con.execute(_window_sql(values), {"c": c, "end": end}).df()

@@ -115,19 +115,17 @@ def _clv_arrays(state, reader, customers: list[str], as_of):
     without stored models.  ``columns``: :meth:`~shopseg.predict._clv_scorer.ClvScorer.columns`' arrays (not a
     frame: a live score has a handful of customers, where pandas' per-column cost is most of the work), None for
     no buyer."""
-    from ._clv_backtest import customer_spend
-    from .clv import _con, _timestamp, summary_from_orders
+    from .clv import summary_from_orders
 
     if state is None or state.scorer is None:
         return None
     sc = state.scorer
-    summ = summary_from_orders(reader, as_of, time_unit=sc.settings["time_unit"], customers=list(customers))
+    # the repeat model, the baseline's CLV, the mean spend read the customers' spend before as_of: in the same query
+    summ = summary_from_orders(reader, as_of, time_unit=sc.settings["time_unit"], customers=list(customers),
+                               spend=sc.needs_spend)
     if summ.empty:
         return summ, None, None
-    spend = None
-    if sc.needs_spend:  # the repeat model, the baseline's CLV, the mean spend: the customers' spend before as_of
-        got = customer_spend(_con(reader), _timestamp(as_of).to_pydatetime(), summ["customer_id"].tolist())
-        spend = np.array([got.get(str(c), 0.0) for c in summ["customer_id"]], dtype=float)
+    spend = summ.pop("spend_before").to_numpy(float) if sc.needs_spend else None
     cols = sc.columns(*(summ[k].to_numpy(float) for k in ("frequency", "recency", "T", "monetary_value")), spend,
                       as_of)
     return summ, spend, cols

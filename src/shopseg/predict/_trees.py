@@ -40,6 +40,7 @@ import numpy as np
 MAX_SPLITS = 10  # a tree's pattern table has 2**splits rows
 TABLE_BYTES = 64 << 20  # the TreeSHAP tables are built for as many trees at a time as fit in this
 CHUNK_ROWS = 65_536  # rows evaluated at a time: a block's columns and results stay in the CPU's caches
+FEW_ROWS = 64  # up to this many rows, raw scores of all trees at once (TreeEnsemble._raw_few)
 ZERO = float(np.float32(1e-35))  # LightGBM's kZeroThreshold (declared as the float literal 1e-35f)
 _MISSING = {0: 0, 1: 1, 2: 2}  # decision_type bits 2-3: None, Zero, NaN
 
@@ -177,8 +178,49 @@ class TreeEnsemble:
         return raw, contrib
 
     def raw_score(self, X: np.ndarray) -> np.ndarray:
-        """``Booster.predict(X, raw_score=True)``: the leaf values added tree by tree, as LightGBM adds them."""
+        """``Booster.predict(X, raw_score=True)``: the leaf values added tree by tree, as LightGBM adds them.  Up to
+        :data:`FEW_ROWS` rows (a live re-score) all trees at once (:meth:`_raw_few`: a few array operations instead
+        of a few per split of every tree), the same sums."""
+        if 0 < len(X) <= FEW_ROWS:
+            return self._raw_few(X)
         return self.scores(X, contributions=False)[0]
+
+    def _stacked(self):
+        """The trees as padded arrays (trees, most splits): feature, threshold, default side, missing type, a real
+        split; and each tree's pattern values one after the other with their offsets."""
+        if getattr(self, "_stack", None) is None:
+            n, k = len(self.trees), max(len(t.feature) for t in self.trees)
+            feat, real = np.zeros((n, k), dtype=np.intp), np.zeros((n, k), dtype=bool)
+            thr, left, miss = np.zeros((n, k)), np.zeros((n, k), dtype=bool), np.zeros((n, k), dtype=np.int8)
+            values, offsets, at = [], np.zeros(n, dtype=np.intp), 0
+            for i, t in enumerate(self.trees):
+                m = len(t.feature)
+                feat[i, :m], thr[i, :m], left[i, :m], miss[i, :m], real[i, :m] = \
+                    t.feature, t.threshold, t.default_left, t.missing, True
+                v = t.value_of_code if m else t.leaf_value[:1]
+                offsets[i], at = at, at + len(v)
+                values.append(v)
+            self._stack = (feat, thr, left, miss, real, np.concatenate(values), offsets,
+                           (np.uint32(1) << np.arange(k, dtype=np.uint32)))
+        return self._stack
+
+    def _raw_few(self, X: np.ndarray) -> np.ndarray:
+        """:meth:`scores`' raw scores, every tree at once: each row's side at every split (the same decisions as
+        :meth:`_code`), its pattern per tree, the pattern's value, and the values added in tree order from 0.0
+        (a cumulative sum: the sequential sums LightGBM makes)."""
+        feat, thr, left, miss, real, values, offsets, powers = self._stacked()
+        out = np.empty(len(X))
+        for lo, cols, nans in self._chunks(X, FEW_ROWS):
+            x = cols[feat]  # (trees, splits, rows)
+            bit = x <= thr[..., None]
+            bit = np.where((miss == 1)[..., None] & (x == 0.0), left[..., None], bit)
+            if nans is not None:
+                bit = np.where((miss == 2)[..., None] & nans[feat], left[..., None], bit)
+            bit &= real[..., None]
+            code = np.einsum("tkr,k->tr", bit.astype(np.uint32), powers)
+            v = values[offsets[:, None] + code]  # (trees, rows)
+            out[lo:lo + v.shape[1]] = np.cumsum(v, axis=0)[-1]
+        return out
 
     def contributions(self, X: np.ndarray) -> np.ndarray:
         """(n, p + 1) TreeSHAP values (``pred_contrib``), the last column the bias."""
