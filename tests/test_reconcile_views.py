@@ -178,6 +178,30 @@ def test_the_customer_view_states_each_views_horizon(shop):
     assert customer_view(shop.con, "a")["status"] == (
         "Unknown: churn risk 25% (low; no order in the next 110 days); P(an order in the next 90 days) 0.75 "
         "(repeat).")
+    # the CLV block carries the window too, and the CLI's card names it (not a bare "P(alive)")
+    assert customer_view(shop.con, "a")["clv"]["p_alive_days"] == 90
+    from typer.testing import CliRunner
+
+    from shopseg.cli import app
+
+    path = shop.path
+    shop.close()
+    r = CliRunner().invoke(app, ["-w", str(path), "customer", "a"])
+    assert r.exit_code == 0, r.output
+    assert "  P(an order in the next 90 days) 0.75" in r.output.splitlines()
+
+
+def test_a_transaction_models_p_alive_has_no_window(shop):
+    import json
+
+    from shopseg.views.customer import customer_view
+
+    _views(shop, [0.9, 0.2, 0.55], [0.4, 0.3, 0.6], "p_alive=bgnbd; purchases=bgnbd; clv=bgnbd")
+    shop.con.execute("INSERT INTO runs (run_id, as_of, stages, status) VALUES (1, ?, ?, 'done')",
+                     [AS_OF, json.dumps({"churn": {"status": "done", "horizon_days": 110, "p_alive_days": 90}})])
+    v = customer_view(shop.con, "a")
+    assert v["clv"]["p_alive_days"] is None and v["clv"]["p_alive"] == 0.9
+    assert "P(alive) 0.90 (bgnbd)" in v["status"]
 
 
 def test_run_says_which_later_orders_the_default_date_leaves_out_even_when_quiet(shop):

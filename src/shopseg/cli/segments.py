@@ -140,6 +140,7 @@ def customer(
 ):
     """Show one customer as of the latest run: segments, interests, churn risk and reasons, lifetime value,
     recommendations and the next action (the API's customer view, in words)."""
+    from ..predict._status import p_alive_name
     from ..predict.explain import percent_words, probability_words
     from ..views import customer_view, next_action_words, not_planned, recommendation_words
 
@@ -173,7 +174,9 @@ def customer(
         say("  churn risk  not scored (no churn stage in the run, or no sale order before it)")
     if view["clv"]:
         c = view["clv"]
-        say(f"  P(alive)    {probability_words(c['p_alive'])}\n  CLV         {_fmt(c['clv'], ',.2f')}\n"
+        # a window model's P(alive) is P(an order in the next W days): its name says W, as the status line does
+        alive = p_alive_name(c.get("p_alive_days"))
+        say(f"  {alive:<11} {probability_words(c['p_alive'])}\n  CLV         {_fmt(c['clv'], ',.2f')}\n"
             f"  next order  {c['expected_next_order_at'] or 'not expected'}")
     if view["recommendations"]:
         say("  recommended")

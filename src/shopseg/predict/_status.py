@@ -43,6 +43,16 @@ def probability_words(p: float | None, missing: str = "n/a") -> str:
     return f"{p:.2f}"
 
 
+def p_alive_name(days: float | None) -> str:
+    """What a P(alive) value is, in words: "P(an order in the next 90 days)" where it comes from a window model
+    (the repeat model, the calibrated baseline), "P(alive)" (alive at all) where it comes from a transaction model.
+
+    >>> p_alive_name(90), p_alive_name(None)
+    ('P(an order in the next 90 days)', 'P(alive)')
+    """
+    return f"P(an order in the next {days:g} days)" if days else "P(alive)"
+
+
 def status_line(lifecycle: str | None, *, churn_probability: float | None = None, churn_tier: str | None = None,
                 p_alive: float | None = None, p_alive_source: str | None = None, value_tier: str | None = None,
                 value_source: str | None = None, recency_days: float | None = None,
@@ -84,7 +94,7 @@ def status_line(lifecycle: str | None, *, churn_probability: float | None = None
         said = "; ".join(([churn_tier] if churn_tier else [])
                          + ([f"no order in the next {churn_horizon_days:g} days"] if churn_horizon_days else []))
         ev.append(f"churn risk {percent_words(churn_probability)}" + (f" ({said})" if said else ""))
-    name = f"P(an order in the next {p_alive_days:g} days)" if p_alive_days else "P(alive)"
+    name = p_alive_name(p_alive_days)
     if p_alive is not None and p_alive == p_alive:
         ev.append(f"{name} {probability_words(p_alive)}" + (f" ({p_alive_source})" if p_alive_source else ""))
     if value_tier:

@@ -164,10 +164,12 @@ def add_filters(env) -> None:
     """The read layer's sentences as Jinja filters: the dashboard says what the CLI says."""
     env.filters["action_words"] = next_action_words
     env.filters["recommendation_words"] = recommendation_words
+    from ..predict._status import p_alive_name
     from ..predict.explain import percent_words, probability_words
 
     env.filters["percent_words"] = percent_words
     env.filters["probability_words"] = probability_words
+    env.filters["p_alive_name"] = p_alive_name
 
 
 def campaign_plan(state: _State, cur) -> dict:

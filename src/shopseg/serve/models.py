@@ -129,6 +129,9 @@ class CLVInfo(BaseModel):
     expected_purchases_90d: Optional[float] = None
     expected_order_value: Optional[float] = None
     expected_next_order_at: Optional[datetime] = None
+    p_alive_days: Optional[float] = Field(None, description="Set when P(alive) is P(an order in the next this many "
+                                          "days) (a window model: repeat, baseline); None: P(alive) of a "
+                                          "transaction model (still a customer at all)")
     source: Literal["run", "live"]
 
 

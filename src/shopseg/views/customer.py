@@ -184,15 +184,19 @@ def shape(runs: dict, customer_id: str, got: dict) -> dict | None:
                  "reasons": [g[k] for k in ("reason_1", "reason_2", "reason_3") if g.get(k)],
                  "model": g.get("model"), "source": "run"}
     clv = None
-    p_alive_source = value_source = None
+    # which model gave P(alive) and CLV: the run's choice, which a live re-score keeps
+    p_alive_source, value_source = _model_sources((got["clv"] or {}).get("model"))
     if live is not None and live["clv"]:
         clv = {**_parsed(live["clv"]), "source": "live"}
     elif got["clv"] is not None:
         clv = {k: got["clv"].get(k) for k in CLV_FIELDS}
         clv["source"] = "run"
-        p_alive_source, value_source = _model_sources(got["clv"].get("model"))
-    lc, vt = segs.get("lifecycle"), segs.get("value_tier")
     horizons = runs.get("horizons") or {}
+    p_alive_days = horizons.get("p_alive") if p_alive_source in WINDOW_SOURCES else None
+    if clv is not None:  # the API's CLVInfo field order: the values, p_alive_days, source
+        clv = {**{k: v for k, v in clv.items() if k not in ("p_alive_days", "source")},
+               "p_alive_days": p_alive_days, "source": clv["source"]}
+    lc, vt = segs.get("lifecycle"), segs.get("value_tier")
     status = None if lc is None and churn is None and clv is None else status_line(
         lc["segment"] if lc else None, churn_probability=(churn or {}).get("probability"),
         churn_tier=(churn or {}).get("tier"), p_alive=(clv or {}).get("p_alive"), p_alive_source=p_alive_source,
@@ -201,7 +205,7 @@ def shape(runs: dict, customer_id: str, got: dict) -> dict | None:
         cluster_name=(segs.get("cluster") or {}).get("name"),
         # each view's horizon, from the notes of the run shown (when it ran churn): "no order in the next 110 days"
         churn_horizon_days=horizons.get("churn") if churn is not None else None,
-        p_alive_days=horizons.get("p_alive") if p_alive_source in WINDOW_SOURCES else None)
+        p_alive_days=p_alive_days)
     tables = runs["tables"]
     return {"customer_id": customer_id, "run_id": rid, "as_of": live["as_of"] if live else runs["as_of"],
             "live": live is not None, "features": feats, "segments": segs, "churn": churn, "clv": clv,
