@@ -237,9 +237,9 @@ def _prepare(t: _Tree) -> None:
     node = np.zeros(len(codes), dtype=np.int64)
     for _ in range(k):
         on = node >= 0
-        if not on.any():
-            break
         at = node[on]
+        if not at.size:  # every pattern at a leaf
+            break
         go_left = (codes[on] >> at) & 1
         node[on] = np.where(go_left == 1, t.left[at], t.right[at])
     t.leaf_of_code = ~node
