@@ -96,6 +96,7 @@ CASES = {
     "repeat+baseline": ({"p_alive": "repeat", "expected_purchases": "repeat", "clv": "baseline"}, False, AS_OF),
     "mixed, mean spend": ({"p_alive": "baseline", "expected_purchases": "repeat", "clv": "bgnbd"}, True, AS_OF),
     "mixed 2": ({"p_alive": "bgnbd", "expected_purchases": "baseline", "clv": "repeat"}, False, AS_OF),
+    "mixed, weeks": ({"p_alive": "mbgnbd", "expected_purchases": "repeat", "clv": "baseline"}, False, AS_OF),
     # 12 days of history: no validation window, the baseline's heuristics uncalibrated (Gamma-Gamma cannot be fitted)
     "baseline, no window": ({"p_alive": "baseline", "expected_purchases": "baseline", "clv": "baseline"}, True,
                             "2023-01-12"),
@@ -111,7 +112,7 @@ def test_the_stored_models_scored_at_the_runs_date_give_the_runs_clv_rows(shop, 
     seen = force(monkeypatch, plan, meanspend=meanspend)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = clv_table(shop, rid, as_of, backtest_resamples=20, seed=3)
+        res = clv_table(shop, rid, as_of, backtest_resamples=20, seed=3, time_unit="W" if "weeks" in case else "D")
     assert {c.prediction: c.candidate for c in res.choices} == plan
     if case == "baseline, no window":
         assert all(c.metric is None for c in res.choices)  # not backtested: uncalibrated
