@@ -105,9 +105,13 @@ class TreeEnsemble:
                       internal_count=_values(fields, "internal_count"))
             if len(t.leaf_value) != int(fields["num_leaves"]):
                 return None
-            _prepare(t)
             trees.append(t)
-        return cls(trees, n_features) if trees else None
+        if not trees:
+            return None
+        _patterns(trees)
+        for t in trees:
+            _prepare(t)
+        return cls(trees, n_features)
 
     def _chunks(self, X: np.ndarray, rows: int):
         """``rows`` rows at a time: (first row, one contiguous column per feature as LightGBM's row reader sees it
@@ -227,23 +231,39 @@ class TreeEnsemble:
         return self.scores(X)[1]
 
 
+def _patterns(trees: list[_Tree]) -> None:
+    """Every tree's leaf for each split pattern (``leaf_of_code``, ``value_of_code``), all trees at once: from the
+    root, a pattern goes left at split j when its bit j is 1, until a leaf (a negative child); the trees padded to
+    the most splits (a shorter tree's walk never reads the padding, its patterns are the first 2**splits)."""
+    ks = [len(t.feature) for t in trees]
+    k = max(ks)
+    if k == 0:
+        return
+    n = len(trees)
+    left, right = np.full((n, k), -1, dtype=np.int64), np.full((n, k), -1, dtype=np.int64)
+    for i, t in enumerate(trees):
+        left[i, :ks[i]], right[i, :ks[i]] = t.left, t.right
+    codes = np.arange(1 << k, dtype=np.int64)[None, :]
+    node = np.zeros((n, 1 << k), dtype=np.int64)
+    for _ in range(k):
+        on = node >= 0
+        at = np.where(on, node, 0)
+        go_left = (codes >> at) & 1
+        step = np.where(go_left == 1, np.take_along_axis(left, at, 1), np.take_along_axis(right, at, 1))
+        node = np.where(on, step, node)
+    for i, t in enumerate(trees):
+        if ks[i]:
+            t.leaf_of_code = ~node[i, :1 << ks[i]]
+            t.value_of_code = t.leaf_value[t.leaf_of_code]
+
+
 def _prepare(t: _Tree) -> None:
-    """The leaf each split pattern reaches, the tree's features and its ExpectedValue (LightGBM's sum order)."""
+    """The tree's features and its ExpectedValue (LightGBM's sum order); its patterns' leaves come from
+    :func:`_patterns`."""
     k = len(t.feature)
     if k == 0:
         t.bias, t.features = float(t.leaf_value[0]), np.zeros(0, dtype=np.intp)
         return
-    codes = np.arange(1 << k)
-    node = np.zeros(len(codes), dtype=np.int64)
-    for _ in range(k):
-        on = node >= 0
-        at = node[on]
-        if not at.size:  # every pattern at a leaf
-            break
-        go_left = (codes[on] >> at) & 1
-        node[on] = np.where(go_left == 1, t.left[at], t.right[at])
-    t.leaf_of_code = ~node
-    t.value_of_code = t.leaf_value[t.leaf_of_code]
     total, bias = float(t.internal_count[0]), 0.0
     for count, value in zip(t.leaf_count.tolist(), t.leaf_value.tolist()):
         bias += (count / total) * value
