@@ -563,11 +563,13 @@ def test_clv_table_defaults_are_the_clv_settings():
 def test_docstring_examples_run():
     import doctest
 
-    from shopseg.predict import _clv_backtest, _clv_models, _clv_value
+    from shopseg.predict import _clv_backtest, _clv_models, _clv_scorer, _clv_value
 
     for module in (_clv_models, _clv_value, _clv_backtest):
         result = doctest.testmod(module)
         assert result.attempted >= 3 and result.failed == 0, module.__name__
+    result = doctest.testmod(_clv_scorer)
+    assert result.attempted >= 1 and result.failed == 0
 
 
 

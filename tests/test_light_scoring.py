@@ -54,6 +54,10 @@ def test_raw_scores_equal_lightgbm_bit_for_bit_with_nan_zeros_and_thresholds(ext
     for A in (X, Q):
         want = b.predict(A, raw_score=True)
         assert np.array_equal(trees.raw_score(A), want)
+        # a live re-score's few rows: every tree at once (TreeEnsemble._raw_few), the same sums
+        for rows in (A[:1], A[5:6], A[:64], A[20:45]):
+            assert np.array_equal(trees.raw_score(rows), b.predict(rows, raw_score=True))
+            assert np.array_equal(trees._raw_few(rows), trees.scores(rows, contributions=False)[0])
 
 
 @pytest.mark.parametrize("extra", [{}, {"zero_as_missing": True}])

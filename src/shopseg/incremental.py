@@ -203,18 +203,19 @@ def _write(ws, table: str, run_id: int, base: int | None, fresh: pd.DataFrame | 
     return int(n)
 
 
-def _clv_rows(served, ws, customers: list[str], as_of, base: int | None) -> pd.DataFrame | None:
-    """The ``clv`` rows of ``customers`` from P's stored CLV models (None: P's CLV came from no stored model)."""
-    from .predict._score import clv_frame
-
-    s = clv_frame(served.states.get("clv"), ws, customers, as_of)
-    if s is None:
+def _clv_rows(served, ws, customers: list[str], given: dict) -> pd.DataFrame | None:
+    """The ``clv`` rows of ``customers`` the CLV stage's score gave with P's stored CLV models (put in
+    ``given["clv_rows"]``: scored once); None when P's CLV models cannot be read (a run by an older shopseg stored
+    none when the repeat model or the baseline won: P's rows stand, and the run's record says so)."""
+    state = served.states.get("clv")
+    if state is None or state.scorer is None:
         return None
-    if base is not None and len(s):  # the batch's label of the models used (one per run)
-        labels = [r[0] for r in ws.sql("SELECT DISTINCT model FROM clv WHERE run_id = ?", [base])]
-        if len(labels) == 1:
-            s["model"] = labels[0]
-    return s
+    rows = given["clv_rows"].get("rows")
+    if rows is None:  # no buyer among them: the table's columns, no row
+        from .predict._score import clv_frame
+
+        rows = clv_frame(state, ws, [], served.as_of)
+    return rows
 
 
 def write_scored(ws, run_id: int, served, customers: list[str], as_of: datetime,
@@ -229,7 +230,7 @@ def write_scored(ws, run_id: int, served, customers: list[str], as_of: datetime,
     (interest) keeps P's label of theirs instead of scoring them again (the same label)."""
     from .runner import Runs, score
 
-    given = {"rows_unchanged": set(map(str, unchanged))}
+    given = {"rows_unchanged": set(map(str, unchanged)), "clv_rows": {}}
     if features is not None:
         given["customer_features"] = features
     answers = score(served, ws, customers, as_of, timings, given=given)
@@ -237,7 +238,7 @@ def write_scored(ws, run_id: int, served, customers: list[str], as_of: datetime,
     fresh = _answers_frames(answers, customers)
     runs = Runs(ws, served.run_id, served.as_of, served.config)
     base = {t: runs.of(t) for t in SCORED}
-    fresh["clv"] = _clv_rows(served, ws, customers, as_of, base["clv"])
+    fresh["clv"] = _clv_rows(served, ws, customers, given)
     views = (served.states.get("churn") or (None,) * 4)[3]
     pooled = answers.get("clv") or {}
     if views is not None and answers.get("churn") and pooled:
@@ -358,6 +359,9 @@ def run_incremental(ws, as_of=None, *, config=None, seed: int | None = None,
             "features": how,
             "note": f"{_features_note(how, base_id)}; {len(touched)} touched and {len(moved)} moved by the date "
                     f"re-scored with run {base_id}'s models and rules, run {base_id}'s scores for the rest"}
+        why = getattr(served.states.get("clv"), "why", None)
+        if why:  # P's CLV models cannot be read (a run by an older shopseg): its clv rows stand
+            record["incremental"]["clv"] = why
         t1 = time.perf_counter()
         drifted, record["incremental"]["models"] = _reuse_or_refit(ws, run_id, cfg, run_seed)
         if drifted:

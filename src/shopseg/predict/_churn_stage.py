@@ -41,7 +41,7 @@ def churn_run(ctx) -> dict:
             setattr(decision, k, notes.get(k))
     # this run's P(alive) (a purchase in the CLV window) made to agree with churn (none in the horizon)
     views = reconcile_views(ws, ctx.run_id, ctx.as_of, ctx.config, int(notes["horizon_days"]),
-                            notes.pop("_tier_cuts", None))
+                            notes.get("tier_cuts"))
     return {**notes, **views, **record(ws, ctx.run_id, decision)}
 
 
@@ -88,7 +88,7 @@ def _reuse(ws, run_id: int, as_of, config, model, decision, features=None) -> di
                 shop_gap_days=shop_gap_days(frame, H), tier_cuts=cuts)
     path = store_model(ws, run_id, model, meta, meta.get("config_hash"))
     return {"model": model.model, "horizon_days": H, "n_scored": n, "tiers": scores["tier"].value_counts().to_dict(),
-            "model_path": str(path), "_tier_cuts": cuts}
+            "model_path": str(path), "tier_cuts": cuts}
 
 
 __all__ = ["churn_run"]

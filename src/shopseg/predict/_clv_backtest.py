@@ -226,14 +226,24 @@ def window_outcomes(con, c, end, values: str | None = None) -> pd.DataFrame:
     return con.execute(_window_sql(values), {"c": c, "end": end}).df()
 
 
-def baseline_scores(summary: pd.DataFrame, spend_total: np.ndarray, window_days: float, unit_days: float) -> dict:
-    """The naive scores for a summary (times in model units): recency, purchase rate, spend rate x window.
+def shop_gap(summary, unit_days: float) -> float:
+    """The shop's typical gap between purchase days (its days of tenure per purchase day, at least 1) over the
+    customers of ``summary``: the rates' prior tenure in :func:`baseline_scores`."""
+    f, T = (np.asarray(summary[k], float) for k in ("frequency", "T"))
+    return max(1.0, float(np.sum(T * unit_days) / max(np.sum(f + 1), 1.0))) if len(f) else 1.0
 
-    Rates are per day of tenure plus one typical gap of the shop (its days per purchase day), so a
-    customer who bought for the first time yesterday is not predicted a purchase a day."""
-    f, r, T = (summary[k].to_numpy(float) for k in ("frequency", "recency", "T"))
+
+def baseline_scores(summary, spend_total: np.ndarray, window_days: float, unit_days: float,
+                    gap: float | None = None) -> dict:
+    """The naive scores for a summary (a frame or a dict of arrays; times in model units): recency, purchase
+    rate, spend rate x window.
+
+    Rates are per day of tenure plus one typical gap of the shop (its days per purchase day, ``gap``; by default
+    :func:`shop_gap` of ``summary``), so a customer who bought for the first time yesterday is not predicted a
+    purchase a day."""
+    f, r, T = (np.asarray(summary[k], float) for k in ("frequency", "recency", "T"))
     silence = (T - r) * unit_days
-    gap = max(1.0, float(np.sum(T * unit_days) / max(np.sum(f + 1), 1.0))) if len(f) else 1.0
+    gap = shop_gap(summary, unit_days) if gap is None else float(gap)
     tenure = T * unit_days + gap
     return {"p_alive": -silence, "expected_purchases": (f + 1) / tenure * window_days,
             "clv": np.asarray(spend_total, float) / tenure * window_days}
@@ -251,8 +261,39 @@ def isotonic(x: np.ndarray, y: np.ndarray):
 def repeat_features(summary: pd.DataFrame, spend_total: np.ndarray, unit_days: float) -> np.ndarray:
     """Per buyer: days since the last purchase, repeat purchase days, days since the first, total spend,
     mean repeat spend (what :class:`RepeatModel` learns from)."""
-    f, r, T, m = (summary[k].to_numpy(float) for k in ("frequency", "recency", "T", "monetary_value"))
+    f, r, T, m = (np.asarray(summary[k], float) for k in ("frequency", "recency", "T", "monetary_value"))
     return np.column_stack([(T - r) * unit_days, f, T * unit_days, np.asarray(spend_total, float), m])
+
+
+class TreeOutput:
+    """One of the repeat model's LightGBM models, scored in numpy (:class:`shopseg.predict._trees.TreeEnsemble`: the
+    raw score bit for bit) through its objective's link: ``1 / (1 + exp(-sigmoid x raw))`` for ``binary``,
+    ``exp(raw)`` for ``poisson`` and ``tweedie``.  Built from LightGBM's text model (``Booster.model_to_string``),
+    so the batch, the refresh and the live service score the same trees with the same code, and a process that
+    only scores a stored model never imports LightGBM (about a CPU second with scikit-learn and SciPy).  A model
+    the numpy trees do not follow is scored by LightGBM itself."""
+
+    def __init__(self, text: str):
+        from ._trees import TreeEnsemble
+
+        self.text = text
+        objective = next((line.split("=", 1)[1] for line in text.splitlines() if line.startswith("objective=")), "")
+        self.link = objective.split(" ")[0]
+        self.sigmoid = float(next((w.split(":", 1)[1] for w in objective.split(" ") if w.startswith("sigmoid:")), 1.0))
+        self.trees = TreeEnsemble.from_model_string(text, objectives=("binary", "poisson", "tweedie"))
+        self.booster = None
+        if self.trees is None:
+            import lightgbm as lgb
+
+            self.booster = lgb.Booster(model_str=text)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        if self.booster is not None:
+            return np.asarray(self.booster.predict(X, num_threads=1), float)
+        raw = self.trees.raw_score(X)
+        if self.link == "binary":
+            return 1.0 / (1.0 + np.exp(-self.sigmoid * raw))
+        return np.exp(raw)
 
 
 class RepeatModel:
@@ -284,14 +325,15 @@ class RepeatModel:
                 self.models_[name] = float(y[0]) if len(y) else 0.0
                 continue
             data = lgb.Dataset(X, label=y, free_raw_data=True)
-            self.models_[name] = lgb.train({**base, "objective": obj}, data, num_boost_round=self.n_estimators)
+            booster = lgb.train({**base, "objective": obj}, data, num_boost_round=self.n_estimators)
+            self.models_[name] = TreeOutput(booster.model_to_string())  # what is stored, scored as stored
         return self
 
     def predict(self, X: np.ndarray, what: str) -> np.ndarray:
         m = self.models_[what]
         if isinstance(m, float):
             return np.full(len(X), m)
-        return np.asarray(m.predict(X, num_threads=1), float)
+        return m.predict(np.asarray(X, float))
 
 
 class CandidateError(ShopsegError):

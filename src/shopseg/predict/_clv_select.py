@@ -45,8 +45,9 @@ class Choice:
 
 
 def _value_model(summary: pd.DataFrame, spend: np.ndarray, penalizer: float, time_unit: str):
-    """(expected value per purchase per customer, name): Gamma-Gamma, or each customer's mean spend per
-    purchase day when Gamma-Gamma cannot be fitted or is degenerate."""
+    """(expected value per purchase per customer, name, the Gamma-Gamma model or None, why not, the fill): Gamma-Gamma,
+    or each customer's mean spend per purchase day when Gamma-Gamma cannot be fitted or is degenerate (the shop's
+    mean of the positive ones, ``fill``, for the others)."""
     f, m = summary["frequency"].to_numpy(float), summary["monetary_value"].to_numpy(float)
     rep = (f > 0) & (m > 0)
     problem = None
@@ -58,13 +59,18 @@ def _value_model(summary: pd.DataFrame, spend: np.ndarray, penalizer: float, tim
             value = np.atleast_1d(vm.conditional_expected_average_profit(fv, np.where(m > 0, m, 0.0)))
         problem = B.degenerate(vm, value)
         if problem is None:
-            return value, "gammagamma", vm, None
+            return value, "gammagamma", vm, None, 0.0
     except ShopsegError as e:
         problem = e.message
     mean = np.asarray(spend, float) / (f + 1)
     pos = mean[mean > 0]
-    value = np.where(mean > 0, mean, pos.mean() if len(pos) else 0.0)
-    return value, "meanspend", None, f"Gamma-Gamma not used ({problem})"
+    fill = float(pos.mean()) if len(pos) else 0.0
+    return value_of_mean(mean, fill), "meanspend", None, f"Gamma-Gamma not used ({problem})", fill
+
+
+def value_of_mean(mean: np.ndarray, fill: float) -> np.ndarray:
+    """Mean spend per purchase day as the value per purchase; ``fill`` (the shop's mean) where it is not positive."""
+    return np.where(mean > 0, mean, fill)
 
 
 def customer_sample(cal: pd.DataFrame, max_customers: int, seed: int) -> tuple[pd.DataFrame, str | None]:
@@ -112,19 +118,19 @@ def _fit(name: str, summary: pd.DataFrame, penalizer: float, time_unit: str):
 
 
 def choose_and_score(ws, as_of, summary: pd.DataFrame, c: dict, *, seed: int = 0, values: str | None = None):
-    """(the ``clv`` rows, [Choice per prediction], {model name: transaction model used at as_of},
-    the Gamma-Gamma model used or None, notes).  ``values``: a :func:`~shopseg.predict.clv.order_values`
-    table up to ``as_of``, which every summary and window here reads instead of the order lines."""
-    from .clv import CHAIN, _con, _timestamp, score_clv, summary_from_orders
+    """(the ``clv`` rows, [Choice per prediction], the :class:`~shopseg.predict._clv_scorer.ClvScorer` that gave
+    the rows (the chosen candidates' fitted state: what the run stores), notes).  ``values``: a
+    :func:`~shopseg.predict.clv.order_values` table up to ``as_of``, which every summary and window here reads
+    instead of the order lines."""
+    from .clv import CHAIN, _con, _timestamp, summary_from_orders
 
     con = _con(ws)
     unit = c["time_unit"]
     days = TIME_UNITS[unit]
     ts = _timestamp(as_of)
-    H = float(c["horizon_days"])
     spend = B.spend_totals(con, ts.to_pydatetime(), values).set_index("customer_id")["spend_before"]
     spend_now = spend.reindex(summary["customer_id"]).fillna(0.0).to_numpy(float)
-    value_now, value_name, vm_now, value_note = _value_model(summary, spend_now, c["value_penalizer_coef"], unit)
+    _, value_name, vm_now, value_note, mean_fill = _value_model(summary, spend_now, c["value_penalizer_coef"], unit)
 
     # -- the validation window ----------------------------------------------------------------------
     W, span = window_days(con, ts, c["backtest_days"])
@@ -280,82 +286,33 @@ def choose_and_score(ws, as_of, summary: pd.DataFrame, c: dict, *, seed: int = 0
                                 tried)
         choices.append(chosen)
 
-    # -- compose the rows ------------------------------------------------------------------------------
+    # -- the scorer: the chosen candidates' fitted state, and the rows it gives ---------------------------
+    from ._clv_scorer import ClvScorer, isotonic_steps
+
     by = {ch.prediction: ch for ch in choices}
-    base_now = B.baseline_scores(summary, spend_now, 1.0, days)  # per day of window
-    ref_name = next((ch.candidate for ch in (by["expected_purchases"], by["clv"], by["p_alive"])
-                     if ch.candidate not in ("baseline", "repeat")), None)
-    if ref_name is not None:
-        rows = score_clv(summary, cands[ref_name].tm, vm_now or GammaGamma.from_params(p=1.0, q=2.0, v=1.0), ts,
-                         horizon_days=H, discount_rate_annual=c["discount_rate_annual"],
-                         min_p_alive=c["min_p_alive"], model_name="")
-    else:
-        rows = summary[["customer_id", "frequency", "recency", "T", "monetary_value"]].copy()
-        rows["frequency"] = rows["frequency"].astype(np.int64)
-        rows["expected_next_order_at"] = pd.Series(pd.NaT, index=rows.index, dtype="datetime64[us]")
-        rows["horizon_days"] = H
-    rows["expected_order_value"] = value_now
-
-    def baseline_values(pred: str, horizon: float) -> np.ndarray:
-        score = base_now[pred] if pred != "p_alive" else base_now["p_alive"]
-        if window is None:  # uncalibrated: the heuristics themselves
-            rate = base_now["expected_purchases"]  # purchase days per day
-            if pred == "p_alive":
-                return np.exp(base_now["p_alive"] * rate)  # exp(-silence x rate)
-            if pred == "expected_purchases":
-                return rate * horizon
-            return base_now["clv"] * horizon
-        wb = window["base"]
-        y = {"p_alive": window["y"].astype(float), "expected_purchases": window["cal"]["days_after"].to_numpy(float),
-             "clv": window["cal"]["spend_after"].to_numpy(float)}[pred]
-        if pred == "p_alive":
-            return B.isotonic(wb[pred], y).predict(score)
-        # rates per day at as_of, mapped to the window's outcome, then scaled to the horizon
-        return B.isotonic(wb[pred], y).predict(score * window["W"]) * horizon / window["W"]
-
+    scorer = ClvScorer({p: ch.candidate for p, ch in by.items()}, {k: c[k] for k in
+                       ("horizon_days", "discount_rate_annual", "min_p_alive", "time_unit")}, value_name=value_name,
+                       tms={ch.candidate: cands[ch.candidate].tm for ch in choices
+                            if ch.candidate not in ("baseline", "repeat")},
+                       vm=vm_now if value_name == "gammagamma" else None, mean_fill=mean_fill,
+                       repeat=cands["repeat"].tm if "repeat" in cands and any(
+                           ch.candidate == "repeat" for ch in choices) else None)
+    if any(ch.candidate == "baseline" for ch in choices):
+        scorer.gap_days = B.shop_gap(summary, days)
+        if window is not None:
+            scorer.window_days = float(window["W"])
+            outcome = {"p_alive": window["y"].astype(float),
+                       "expected_purchases": window["cal"]["days_after"].to_numpy(float),
+                       "clv": window["cal"]["spend_after"].to_numpy(float)}
+            scorer.calibration = {p: isotonic_steps(window["base"][p], outcome[p]) for p, ch in by.items()
+                                  if ch.candidate == "baseline"}
+    rows = scorer.frame(summary, spend_now, ts)
     notes = []
-    for pred, ch in by.items():
-        if ch.candidate == "repeat":
-            rm = cands["repeat"].tm
-            X = B.repeat_features(summary, spend_now, days)
-            scale = 1.0 / rm.window_days
-            if pred == "p_alive":
-                rows["p_alive"] = np.clip(rm.predict(X, "bought"), 0.0, 1.0)
-            elif pred == "expected_purchases":
-                per_day = np.maximum(rm.predict(X, "days"), 0.0) * scale
-                rows["expected_purchases_90d"] = per_day * 90.0
-                rows["expected_purchases_horizon"] = per_day * H
-                rows["expected_next_order_at"] = pd.Series(pd.NaT, index=rows.index, dtype="datetime64[us]")
-            else:
-                rows["clv"] = (np.maximum(rm.predict(X, "spend"), 0.0) * scale * H
-                               * (1 + c["discount_rate_annual"]) ** (-H / 2 / 365.0))
-            continue
-        if ch.candidate != "baseline":
-            tm_prediction(rows, pred, cands[ch.candidate].tm, value_now, H, c["discount_rate_annual"], unit)
-            continue
-        if pred == "p_alive":
-            rows["p_alive"] = np.clip(baseline_values(pred, 1.0), 0.0, 1.0)
-        elif pred == "expected_purchases":
-            rows["expected_purchases_90d"] = baseline_values(pred, 90.0)
-            rows["expected_purchases_horizon"] = baseline_values(pred, H)
-            rows["expected_next_order_at"] = pd.Series(pd.NaT, index=rows.index, dtype="datetime64[us]")
-        else:
-            # spend over the horizon, discounted at its middle
-            rows["clv"] = baseline_values(pred, H) * (1 + c["discount_rate_annual"]) ** (-H / 2 / 365.0)
-    if by["expected_purchases"].candidate in ("baseline", "repeat"):
-        rows["expected_next_order_at"] = _next_order_at(rows, ts, H)
-    nxt = pd.Series(rows["expected_next_order_at"]).astype("datetime64[us]")
-    rows["expected_next_order_at"] = nxt.where(rows["p_alive"].to_numpy() >= c["min_p_alive"])
-    clv_src = (by["clv"].candidate if by["clv"].candidate in ("baseline", "repeat")
-               else f"{by['clv'].candidate}+{value_name}")
-    rows["model"] = (f"p_alive={by['p_alive'].candidate}; purchases={by['expected_purchases'].candidate}; "
-                     f"clv={clv_src}")
     if value_note and by["clv"].candidate not in ("baseline", "repeat"):
         notes.append(value_note)
     if sample_note:
         notes.append(sample_note)
-    used = {ch.candidate: cands[ch.candidate].tm for ch in choices if ch.candidate not in ("baseline", "repeat")}
-    return rows, choices, used, (vm_now if value_name == "gammagamma" else None), notes
+    return rows, choices, scorer, notes
 
 
 def tm_prediction(rows, pred: str, tm, value: np.ndarray, horizon_days: float,
@@ -390,13 +347,9 @@ def one_sentence(choices: list[Choice]) -> str:
 
 
 def _next_order_at(rows: pd.DataFrame, ts: pd.Timestamp, horizon_days: float) -> pd.Series:
-    """as_of plus the median wait to the next purchase of a customer still alive, from expected purchases that
-    no transaction model gave (the repeat model or the baseline): alive, the customer buys at
-    ``expected purchases / (p_alive x horizon)`` a day, and a Poisson process at rate ``l`` waits ``ln 2 / l``
-    in the median. No date when the rate is 0 or the wait is past ten years."""
-    alive = np.clip(rows["p_alive"].to_numpy(float), 1e-9, 1.0)
-    rate = np.maximum(rows["expected_purchases_horizon"].to_numpy(float), 0.0) / (alive * float(horizon_days))
-    with np.errstate(divide="ignore"):
-        wait = np.where(rate > 0, np.log(2.0) / rate, np.inf)
-    wait = np.where(wait <= 3650.0, wait, np.nan)
-    return pd.Series(ts + pd.to_timedelta(wait, unit="D"), index=rows.index).astype("datetime64[us]")
+    """:func:`~shopseg.predict._clv_scorer.next_order_at` of ``rows`` (p_alive, expected_purchases_horizon), as a
+    Series on their index."""
+    from ._clv_scorer import next_order_at
+
+    return pd.Series(next_order_at(rows["p_alive"].to_numpy(float), rows["expected_purchases_horizon"].to_numpy(float),
+                                   ts, horizon_days), index=rows.index).astype("datetime64[us]")

@@ -10,14 +10,13 @@ Gamma-Gamma models of the run that holds ``clv``; ``clv_score`` scores the custo
 
 from __future__ import annotations
 
-import json
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from ..errors import ShopsegError
-from ._clv_backtest import PREDICTIONS
 
 
 def churn_state(ws, runs):
@@ -89,92 +88,83 @@ def _shown_clv(reader, run_id: int | None, customers: list[str]) -> dict[str, di
             for r in rows}
 
 
-def clv_state(ws, runs):
-    """The models the run holding ``clv`` used, per prediction, or None when one came from no stored model.
+@dataclass
+class ClvState:
+    """The CLV stage's state: the run holding ``clv`` (``run_id``), its stored models (``scorer``, a
+    :class:`~shopseg.predict._clv_scorer.ClvScorer`), or, when they cannot be read, ``scorer`` None and ``why``:
+    a run by an older shopseg stored no model when the repeat model or the baseline won, so its rows stand."""
 
-    (prediction -> transaction model, Gamma-Gamma, [clv] settings).  ``run-<id>-clv-choices.json`` names the
-    model of each prediction; a run stored before it used ``clv.model`` for all three.
-    """
-    from .. import models
-    from .clv import CLVModel
+    run_id: int
+    scorer: object | None
+    why: str | None = None
+
+
+def clv_state(ws, runs) -> ClvState | None:
+    """The models the run holding ``clv`` used, per prediction (:class:`ClvState`); None without such a run."""
+    from ._clv_scorer import load_stored
 
     crun = runs.of("clv")
     if crun is None:
         return None
-    c = runs.config["clv"]
-    try:
-        choices = json.loads(models.read_text(ws, "clv-choices", crun)) if models.exists(ws, "clv-choices", crun) \
-            else {p: c["model"] for p in PREDICTIONS}
-        loaded = {name: CLVModel.load(models.path(ws, f"clv-{name}", crun)) for name in set(choices.values())}
-        vm = CLVModel.load(models.path(ws, "clv-gammagamma", crun))
-    except ShopsegError:
-        return None
-    return {p: loaded[choices[p]] for p in PREDICTIONS}, vm, dict(c)
+    scorer, why = load_stored(ws, crun, dict(runs.config["clv"]))
+    return ClvState(crun, scorer, why)
 
 
 def _clv_arrays(state, reader, customers: list[str], as_of):
-    """(order summary, columns, alive) of ``customers`` (buyers) scored with the state's models; None without a
-    state.  ``columns``: the summary's arrays and :func:`~shopseg.predict.clv.clv_columns`' (arrays, not a frame: a
-    live score has a handful of customers, where pandas' per-column cost is most of the work).
+    """(order summary, total spend or None, columns) of ``customers`` (buyers) scored with the state's models; None
+    without stored models.  ``columns``: :meth:`~shopseg.predict._clv_scorer.ClvScorer.columns`' arrays (not a
+    frame: a live score has a handful of customers, where pandas' per-column cost is most of the work), None for
+    no buyer."""
+    from .clv import summary_from_orders
 
-    Composed as the batch composes its rows: the expected-purchases model's columns, then each prediction from its
-    own model (:func:`~shopseg.predict._clv_select.tm_prediction`); ``alive``: P(alive) >= the run's minimum.
-    """
-    from ._clv_select import tm_prediction
-    from .clv import clv_columns, summary_from_orders
-
-    if state is None:
+    if state is None or state.scorer is None:
         return None
-    by, vm, c = state
-    summ = summary_from_orders(reader, as_of, time_unit=c.get("time_unit", "D"), customers=list(customers))
-    H, rate, unit = c.get("horizon_days", 365), c.get("discount_rate_annual", 0.1), c.get("time_unit", "D")
-    min_alive = c.get("min_p_alive", 0.5)
-    s = {k: summ[k].to_numpy(float) for k in ("frequency", "recency", "T", "monetary_value")}
+    sc = state.scorer
+    # the repeat model, the baseline's CLV, the mean spend read the customers' spend before as_of: in the same query
+    summ = summary_from_orders(reader, as_of, time_unit=sc.settings["time_unit"], customers=list(customers),
+                               spend=sc.needs_spend)
     if summ.empty:
-        return summ, None, np.zeros(0, bool)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        s.update(clv_columns(s["frequency"], s["recency"], s["T"], s["monetary_value"], by["expected_purchases"], vm,
-                             as_of, horizon_days=H, discount_rate_annual=rate, min_p_alive=min_alive))
-        for pred in PREDICTIONS:
-            if by[pred] is not by["expected_purchases"]:  # clv_columns gave the rest from that very model
-                tm_prediction(s, pred, by[pred], s["expected_order_value"], H, rate, unit)
-    return summ, s, s["p_alive"] >= min_alive
+        return summ, None, None
+    spend = summ.pop("spend_before").to_numpy(float) if sc.needs_spend else None
+    cols = sc.columns(*(summ[k].to_numpy(float) for k in ("frequency", "recency", "T", "monetary_value")), spend,
+                      as_of)
+    return summ, spend, cols
 
 
 def clv_frame(state, reader, customers: list[str], as_of) -> pd.DataFrame | None:
-    """The ``clv`` table's rows for ``customers`` (buyers) scored with the state's models; None without a state."""
-    from .clv import clv_model_name, clv_rows
+    """The ``clv`` table's rows for ``customers`` (buyers) scored with the state's models; None without them."""
+    from .clv import clv_rows
 
     got = _clv_arrays(state, reader, customers, as_of)
     if got is None:
         return None
-    summ, s, alive = got
-    by, _, c = state
-    cols = None
-    if s is not None:
-        cols = {k: v for k, v in s.items() if k not in ("frequency", "recency", "T", "monetary_value")}
-        nxt = np.asarray(cols["expected_next_order_at"], dtype="datetime64[us]")
-        cols["expected_next_order_at"] = np.where(alive, nxt, np.datetime64("NaT"))
-    return clv_rows(summ, cols, c.get("horizon_days", 365), clv_model_name(by["expected_purchases"]))
+    summ, _, cols = got
+    return clv_rows(summ, cols, float(state.scorer.settings["horizon_days"]), state.scorer.label)
 
 
 def clv_score(state, reader, customers: list[str], as_of, earlier: dict) -> dict[str, dict]:
     """customer_id -> {clv, p_alive, expected_purchases_90d, expected_order_value, expected_next_order_at}
-    (:func:`_clv_arrays`' values, as plain numbers)."""
+    (:func:`_clv_arrays`' values, as plain numbers).  ``earlier["clv_rows"]``: when the caller hands a dict there
+    (an incremental refresh), the scored customers' ``clv`` table rows (:func:`clv_frame`'s) of this very score are
+    put in it under ``"rows"``, so the refresh writes them without scoring again."""
     got = _clv_arrays(state, reader, customers, as_of)
-    if got is None or got[1] is None:
+    if got is None or got[2] is None:
         return {}
-    summ, s, alive = got
+    summ, _, s = got
+    want = earlier.get("clv_rows")
+    if isinstance(want, dict):
+        from .clv import clv_rows
+
+        want["rows"] = clv_rows(summ, s, float(state.scorer.settings["horizon_days"]), state.scorer.label)
     out = {}
+    nxt = np.asarray(s["expected_next_order_at"], dtype="datetime64[us]")
     for i, cid in enumerate(summ["customer_id"].tolist()):
-        nxt = s["expected_next_order_at"][i]
         out[str(cid)] = {
             "clv": float(s["clv"][i]), "p_alive": float(s["p_alive"][i]),
             "expected_purchases_90d": float(s["expected_purchases_90d"][i]),
             "expected_order_value": float(s["expected_order_value"][i]),
-            "expected_next_order_at": None if not alive[i] or pd.isna(nxt) else pd.Timestamp(nxt).isoformat()}
+            "expected_next_order_at": None if np.isnat(nxt[i]) else pd.Timestamp(nxt[i]).isoformat()}
     return out
 
 
-__all__ = ["churn_score", "churn_state", "clv_frame", "clv_score", "clv_state"]
+__all__ = ["ClvState", "churn_score", "churn_state", "clv_frame", "clv_score", "clv_state"]

@@ -40,6 +40,7 @@ import numpy as np
 MAX_SPLITS = 10  # a tree's pattern table has 2**splits rows
 TABLE_BYTES = 64 << 20  # the TreeSHAP tables are built for as many trees at a time as fit in this
 CHUNK_ROWS = 65_536  # rows evaluated at a time: a block's columns and results stay in the CPU's caches
+FEW_ROWS = 64  # up to this many rows, raw scores of all trees at once (TreeEnsemble._raw_few)
 ZERO = float(np.float32(1e-35))  # LightGBM's kZeroThreshold (declared as the float literal 1e-35f)
 _MISSING = {0: 0, 1: 1, 2: 2}  # decision_type bits 2-3: None, Zero, NaN
 
@@ -77,12 +78,14 @@ class TreeEnsemble:
         self._bias = bias
 
     @classmethod
-    def from_model_string(cls, text: str) -> "TreeEnsemble | None":
-        """The model's trees, or None when one of them is of a kind this module does not evaluate."""
+    def from_model_string(cls, text: str, objectives: tuple[str, ...] = ("binary",)) -> "TreeEnsemble | None":
+        """The model's trees, or None when one of them is of a kind this module does not evaluate.  ``objectives``:
+        the LightGBM objectives accepted (one raw score per row: the CLV repeat model's ``poisson`` and ``tweedie``
+        too, whose raw score is the log of the prediction)."""
         head, _, body = text.partition("\nTree=")
         meta = dict(line.split("=", 1) for line in head.splitlines() if "=" in line)
         if meta.get("num_class", "1") != "1" or meta.get("num_tree_per_iteration", "1") != "1" \
-                or not meta.get("objective", "").startswith("binary"):
+                or meta.get("objective", "").split(" ")[0] not in objectives:
             return None
         n_features = int(meta["max_feature_idx"]) + 1
         trees = []
@@ -102,9 +105,13 @@ class TreeEnsemble:
                       internal_count=_values(fields, "internal_count"))
             if len(t.leaf_value) != int(fields["num_leaves"]):
                 return None
-            _prepare(t)
             trees.append(t)
-        return cls(trees, n_features) if trees else None
+        if not trees:
+            return None
+        _patterns(trees)
+        for t in trees:
+            _prepare(t)
+        return cls(trees, n_features)
 
     def _chunks(self, X: np.ndarray, rows: int):
         """``rows`` rows at a time: (first row, one contiguous column per feature as LightGBM's row reader sees it
@@ -175,31 +182,88 @@ class TreeEnsemble:
         return raw, contrib
 
     def raw_score(self, X: np.ndarray) -> np.ndarray:
-        """``Booster.predict(X, raw_score=True)``: the leaf values added tree by tree, as LightGBM adds them."""
+        """``Booster.predict(X, raw_score=True)``: the leaf values added tree by tree, as LightGBM adds them.  Up to
+        :data:`FEW_ROWS` rows (a live re-score) all trees at once (:meth:`_raw_few`: a few array operations instead
+        of a few per split of every tree), the same sums."""
+        if 0 < len(X) <= FEW_ROWS:
+            return self._raw_few(X)
         return self.scores(X, contributions=False)[0]
+
+    def _stacked(self):
+        """The trees as padded arrays (trees, most splits): feature, threshold, default side, missing type, a real
+        split; and each tree's pattern values one after the other with their offsets."""
+        if getattr(self, "_stack", None) is None:
+            n, k = len(self.trees), max(len(t.feature) for t in self.trees)
+            feat, real = np.zeros((n, k), dtype=np.intp), np.zeros((n, k), dtype=bool)
+            thr, left, miss = np.zeros((n, k)), np.zeros((n, k), dtype=bool), np.zeros((n, k), dtype=np.int8)
+            values, offsets, at = [], np.zeros(n, dtype=np.intp), 0
+            for i, t in enumerate(self.trees):
+                m = len(t.feature)
+                feat[i, :m], thr[i, :m], left[i, :m], miss[i, :m], real[i, :m] = \
+                    t.feature, t.threshold, t.default_left, t.missing, True
+                v = t.value_of_code if m else t.leaf_value[:1]
+                offsets[i], at = at, at + len(v)
+                values.append(v)
+            self._stack = (feat, thr, left, miss, real, np.concatenate(values), offsets,
+                           (np.uint32(1) << np.arange(k, dtype=np.uint32)))
+        return self._stack
+
+    def _raw_few(self, X: np.ndarray) -> np.ndarray:
+        """:meth:`scores`' raw scores, every tree at once: each row's side at every split (the same decisions as
+        :meth:`_code`), its pattern per tree, the pattern's value, and the values added in tree order from 0.0
+        (a cumulative sum: the sequential sums LightGBM makes)."""
+        feat, thr, left, miss, real, values, offsets, powers = self._stacked()
+        out = np.empty(len(X))
+        for lo, cols, nans in self._chunks(X, FEW_ROWS):
+            x = cols[feat]  # (trees, splits, rows)
+            bit = x <= thr[..., None]
+            bit = np.where((miss == 1)[..., None] & (x == 0.0), left[..., None], bit)
+            if nans is not None:
+                bit = np.where((miss == 2)[..., None] & nans[feat], left[..., None], bit)
+            bit &= real[..., None]
+            code = np.einsum("tkr,k->tr", bit.astype(np.uint32), powers)
+            v = values[offsets[:, None] + code]  # (trees, rows)
+            out[lo:lo + v.shape[1]] = np.cumsum(v, axis=0)[-1]
+        return out
 
     def contributions(self, X: np.ndarray) -> np.ndarray:
         """(n, p + 1) TreeSHAP values (``pred_contrib``), the last column the bias."""
         return self.scores(X)[1]
 
 
+def _patterns(trees: list[_Tree]) -> None:
+    """Every tree's leaf for each split pattern (``leaf_of_code``, ``value_of_code``), all trees at once: from the
+    root, a pattern goes left at split j when its bit j is 1, until a leaf (a negative child); the trees padded to
+    the most splits (a shorter tree's walk never reads the padding, its patterns are the first 2**splits)."""
+    ks = [len(t.feature) for t in trees]
+    k = max(ks)
+    if k == 0:
+        return
+    n = len(trees)
+    left, right = np.full((n, k), -1, dtype=np.int64), np.full((n, k), -1, dtype=np.int64)
+    for i, t in enumerate(trees):
+        left[i, :ks[i]], right[i, :ks[i]] = t.left, t.right
+    codes = np.arange(1 << k, dtype=np.int64)[None, :]
+    node = np.zeros((n, 1 << k), dtype=np.int64)
+    for _ in range(k):
+        on = node >= 0
+        at = np.where(on, node, 0)
+        go_left = (codes >> at) & 1
+        step = np.where(go_left == 1, np.take_along_axis(left, at, 1), np.take_along_axis(right, at, 1))
+        node = np.where(on, step, node)
+    for i, t in enumerate(trees):
+        if ks[i]:
+            t.leaf_of_code = ~node[i, :1 << ks[i]]
+            t.value_of_code = t.leaf_value[t.leaf_of_code]
+
+
 def _prepare(t: _Tree) -> None:
-    """The leaf each split pattern reaches, the tree's features and its ExpectedValue (LightGBM's sum order)."""
+    """The tree's features and its ExpectedValue (LightGBM's sum order); its patterns' leaves come from
+    :func:`_patterns`."""
     k = len(t.feature)
     if k == 0:
         t.bias, t.features = float(t.leaf_value[0]), np.zeros(0, dtype=np.intp)
         return
-    codes = np.arange(1 << k)
-    node = np.zeros(len(codes), dtype=np.int64)
-    for _ in range(k):
-        on = node >= 0
-        if not on.any():
-            break
-        at = node[on]
-        go_left = (codes[on] >> at) & 1
-        node[on] = np.where(go_left == 1, t.left[at], t.right[at])
-    t.leaf_of_code = ~node
-    t.value_of_code = t.leaf_value[t.leaf_of_code]
     total, bias = float(t.internal_count[0]), 0.0
     for count, value in zip(t.leaf_count.tolist(), t.leaf_value.tolist()):
         bias += (count / total) * value

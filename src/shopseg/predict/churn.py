@@ -361,7 +361,9 @@ def churn_stage(ws, run_id: int, as_of, config: Config | None = None, *,
 
     Writes ``churn_scores`` (one row per customer with a sale order before
     ``as_of``), the churn rows of ``model_reports`` and the model files
-    ``models/run-<run_id>-churn.json`` (+ estimator, :mod:`shopseg.models`).  Returns notes for ``runs``.  ``features``: the
+    ``models/run-<run_id>-churn.json`` (+ estimator, :mod:`shopseg.models`).  Returns notes for ``runs``, among
+    them ``tier_cuts``: the tier cut points the scores used (``{"method", "high", "mid"}``, also in the stored
+    model's metadata), with which the pooling with P(alive) re-cuts a pooled customer's tier.  ``features``: the
     run's customer features as of ``as_of`` when the caller has them (the segments stage's), else computed.
     """
     cfg = config if config is not None else load_config()
@@ -419,7 +421,8 @@ def churn_stage(ws, run_id: int, as_of, config: Config | None = None, *,
             "shop_gap_days": shop_gap_days(frame, H),
             "figures": {k: v for k, v in fit.figures.items() if k != "gains"}}, churn_config_hash(cfg))
         notes["model_path"] = str(path)
-    return {**notes, "_tier_cuts": cuts}  # for pooling with P(alive) (churn_run pops it: not a note)
+    notes["tier_cuts"] = cuts  # the run's tier cut points: the pooling with P(alive) re-cuts with them
+    return notes
 
 
 def _r(v):

@@ -18,7 +18,6 @@ See ``docs/clv.md``.
 
 from __future__ import annotations
 
-import json
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,6 +111,26 @@ ORDER BY customer_id
 """
 
 
+def _with_spend(sql: str) -> str:
+    """SUMMARY_SQL with a last column ``spend_before``: the customer's spend on purchase days before ``$as_of`` (a day
+    with an order at ``$as_of`` itself not counted: :func:`~shopseg.predict._clv_backtest.spend_totals`' figure),
+    for a re-score that reads both (the repeat model, the baseline's CLV, the mean spend) in one query."""
+    parts = [("SELECT s.customer_id, CAST(s.ordered_at AS DATE) AS day,",
+              "SELECT s.customer_id, CAST(s.ordered_at AS DATE) AS day, s.ordered_at < $as_of AS before_as_of,"),
+             ("SELECT customer_id, day, sum(revenue) AS value,",
+              "SELECT customer_id, day, sum(revenue) AS value, bool_and(before_as_of) AS before_as_of,"),
+             ("            ELSE 0.0 END AS monetary_value\n",
+              "            ELSE 0.0 END AS monetary_value,\n"
+              "       coalesce(sum(value) FILTER (WHERE before_as_of), 0.0) AS spend_before\n")]
+    for old, new in parts:
+        assert old in sql, old
+        sql = sql.replace(old, new)
+    return sql
+
+
+SUMMARY_SPEND_SQL = _with_spend(SUMMARY_SQL)
+
+
 # the order values of SUMMARY_SQL, made once for a stage that reads several summaries and windows
 # (the lines summed per order first, then joined to the orders: one row per order meets one per line, not a
 # join of every line grouped again; 2-3x faster on Online Retail x10, the same values up to the order of the sum)
@@ -145,7 +164,7 @@ def order_values(ws_or_con, as_of, table: str = "_clv_order_values"):
 
 
 def summary_from_orders(ws_or_con, as_of, *, time_unit: str = "D", customers=None,
-                        values: str | None = None) -> pd.DataFrame:
+                        values: str | None = None, spend: bool = False) -> pd.DataFrame:
     """Per customer (frequency, recency, T, monetary_value) as of ``as_of``, in SQL.
 
     Uses ``orders`` of kind 'sale' with a customer_id and ``ordered_at <= as_of``
@@ -162,7 +181,8 @@ def summary_from_orders(ws_or_con, as_of, *, time_unit: str = "D", customers=Non
     restricts the result to those ids (for re-scoring a few customers).
     Customers without a sale on or before as_of are absent.  ``values``: a table
     made by :func:`order_values` up to a date on or after ``as_of`` (the same
-    summary without joining the order lines again).
+    summary without joining the order lines again).  ``spend``: with a column ``spend_before``, the spend on
+    purchase days before ``as_of`` (what the repeat model and the baseline read; not with ``values``).
     """
     unit = _unit(time_unit)
     ts = _timestamp(as_of).to_pydatetime()
@@ -171,8 +191,8 @@ def summary_from_orders(ws_or_con, as_of, *, time_unit: str = "D", customers=Non
     if customers is not None:
         customer_filter = CUSTOMER_FILTER
         params["customers"] = [str(c) for c in customers]
-    sql = SUMMARY_SQL.format(customer_filter=customer_filter) if values is None else \
-        _SUMMARY_FROM_VALUES.format(table=values, customer_filter=customer_filter)
+    sql = (SUMMARY_SPEND_SQL if spend else SUMMARY_SQL).format(customer_filter=customer_filter) if values is None \
+        else _SUMMARY_FROM_VALUES.format(table=values, customer_filter=customer_filter)
     return _con(ws_or_con).execute(sql, params).df()
 
 
@@ -290,11 +310,11 @@ def clv_table(ws, run_id: int, as_of, *, horizon_days: float = 365, discount_rat
     Candidates: ``model`` ("bgnbd", "mbgnbd" or "paretonbd") first, then the rest of
     :data:`CHAIN`, finally the baseline itself (see :mod:`shopseg.predict._clv_backtest` and
     ``docs/clv.md``).  A degenerate fit is never used.  Every buyer gets a value: no NULL ``clv`` or
-    expected purchases.  Columns are documented in :data:`CLV_COLUMNS`.  When the CLV comes from
-    transaction models (with Gamma-Gamma), the models used are saved as JSON in the workspace's
-    model store (:mod:`shopseg.models`: ``run-<run_id>-clv-<name>.json``, and ``run-<run_id>-clv-choices.json``:
-    prediction -> model) so the live service re-scores customers with the same model per prediction; otherwise
-    (a baseline or the repeat model won) nothing is saved and the service shows the batch values.
+    expected purchases.  Columns are documented in :data:`CLV_COLUMNS`.  The models of every prediction
+    are saved as JSON in the workspace's model store (:mod:`shopseg.models`, ``run-<run_id>-clv-<name>.json``:
+    each transaction model used, ``gammagamma`` or ``meanspend`` for the value per purchase, ``repeat``,
+    ``baseline``, and ``choices``: prediction -> model, with the settings; :class:`~shopseg.predict._clv_scorer.
+    ClvScorer`), so the refresh and the live service re-score customers with the same model per prediction.
     ``max_customers``: above this many buyers in the validation window (0: no cap), the candidates' window fits
     and the backtest use a seeded sample of that many of them; every buyer is still scored.
     """
@@ -322,12 +342,13 @@ def _clv_table(ws, run_id: int, as_of, values: str, *, horizon_days, discount_ra
                 "value_penalizer_coef": value_penalizer_coef, "min_p_alive": min_p_alive,
                 "backtest_days": backtest_days, "backtest_resamples": backtest_resamples,
                 "backtest_confidence": backtest_confidence, "max_customers": max_customers}
+    scorer = None
     if len(summary) == 0:
         scores = score_clv(summary, BGNBD.from_params(r=1, alpha=1, a=1, b=1), GammaGamma.from_params(p=1, q=2, v=1),
                            as_of, horizon_days=horizon_days)
-        choices, used, vm, notes = [], {}, None, ["no buyer on or before as_of"]
+        choices, notes = [], ["no buyer on or before as_of"]
     else:
-        scores, choices, used, vm, notes = choose_and_score(ws, as_of, summary, settings, seed=seed, values=values)
+        scores, choices, scorer, notes = choose_and_score(ws, as_of, summary, settings, seed=seed, values=values)
     view = f"_shopseg_clv_scores_{run_id}"
     con = _con(ws)
     con.register(view, scores)
@@ -339,26 +360,12 @@ def _clv_table(ws, run_id: int, as_of, values: str, *, horizon_days, discount_ra
         # unregister() until a result is complete: finish a trivial query first.
         con.execute("SELECT 1").fetchall()
         con.unregister(view)
-    paths: list[Path] = []
-    tm = used.get(model)
-    by = {ch.prediction: ch.candidate for ch in choices}
-    if save_models and vm is not None and by and all(v in used for v in by.values()):
-        # every prediction from a transaction model: the live service re-scores with the same ones
-        from .. import models
-
-        def keep(name: str, doc: dict, config_hash: str | None = None) -> Path:
-            return models.save(ws, f"clv-{name}", run_id, {".json": json.dumps(doc, indent=2, sort_keys=True) + "\n"},
-                               config_hash=config_hash)
-
-        names = sorted(set(by.values()), key=lambda x: (x != model, x))  # clv.model's first, then Gamma-Gamma
-        paths.append(keep(names[0], used[names[0]].to_dict(), used[names[0]].config_hash))
-        paths.append(keep("gammagamma", vm.to_dict(), vm.config_hash))
-        for name in names[1:]:
-            paths.append(keep(name, used[name].to_dict(), used[name].config_hash))
-        paths.append(keep("choices", by))
-    main = next(iter(used.values()), None)
-    return CLVResult(tm or main, vm, n, paths, choices, notes)
-
+    # every prediction's model, whichever won (a transaction model, the repeat model, the baseline): the refresh
+    # and the live service re-score customers with the same model per prediction (_clv_scorer.ClvScorer)
+    paths = scorer.save(ws, run_id, first=model) if save_models and scorer is not None else []
+    used = scorer.tms if scorer is not None else {}
+    main = used.get(model) or next(iter(used.values()), None)
+    return CLVResult(main, scorer.vm if scorer is not None else None, n, paths, choices, notes)
 
 __all__ = [
     "BGNBD",
