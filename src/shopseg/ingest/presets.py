@@ -110,6 +110,10 @@ def _online_retail(info: SourceInfo, path: Path) -> Plan:
         by_source=by_source,
         valid={kind},  # every branch a kind's name
         grouped={"products": ONLINE_RETAIL_PRODUCTS},
+        # the customers' countries from one row per (customer, invoice, country): the same list as the DISTINCT
+        # pairs of the aggregate below, sorted
+        distinct={"customers": (["orders__order_id", "customers__country"], {
+            "country": "list_mode(list_sort(list(customers__country) FILTER (WHERE customers__country IS NOT NULL)))"})},
         aggregates={
             "products": {
                 "name": first_mode("products__name"),  # ties: the first name (mode alone: any)
