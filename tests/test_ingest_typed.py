@@ -267,3 +267,35 @@ def test_lines_numbered_when_the_orders_come_from_another_file(ws, tmp_path, sto
     assert r.n_accepted == 5
     assert ws.sql("SELECT order_id, line_no, product_id FROM order_lines") == [
         ("O1", 1, "P1"), ("O2", 1, "P1"), ("O1", 2, "P2"), ("O1", 3, "P3"), ("O2", 2, "P2")]
+
+
+def test_online_retail_kinds_and_customers_countries(tmp_path, stored):
+    """The order's kind from the invoice's first character read as its code point (a printable ASCII one), else from
+    the trimmed text upper-cased: the same kinds as the text path gives, for every sort of first character; and a
+    customer's country is the one of most of its invoices (not lines), ties to the first by name, from one row per
+    (customer, invoice, country)."""
+    old_kind = ("CASE upper(left(ltrim(CAST(InvoiceNo AS VARCHAR)), 1)) WHEN 'C' THEN 'return' WHEN 'A' THEN "
+                "'adjustment' ELSE CASE WHEN Quantity < 0 THEN 'adjustment' ELSE 'sale' END END")
+    invoices = [("C1", 1), ("c2", 1), ("A3", 1), ("a4", 1), ("5", 1), ("D6", -1), (" C7", 1), ("\u00a0C8", 1),
+                ("\u3000a9", 1), ("\u00e410", 1), ("\u00c911", -1), ("~12", 1), ("!13", -1)]
+    rows = [(inv, "P1", q, 1.0, "France") for inv, q in invoices]
+    # customer 2.0: France on three lines of one invoice, Spain on two invoices; customer 3.0: a tie, Germany first
+    # by name; customer 4.0: no country; customer 5.0: one invoice with two countries, each counted once
+    rows += [(f"I{i}", p, 1, c, country) for i, p, c, country in [
+        (1, "P1", 2.0, "France"), (1, "P2", 2.0, "France"), (1, "P3", 2.0, "France"), (2, "P1", 2.0, "Spain"),
+        (3, "P1", 2.0, "Spain"), (4, "P1", 3.0, "Norway"), (5, "P1", 3.0, "Germany"), (6, "P1", 4.0, None),
+        (7, "P1", 5.0, "Spain"), (7, "P2", 5.0, "France"), (7, "P3", 5.0, "France"), (8, "P1", 5.0, "Spain")]]
+    values = ", ".join(f"('{inv}', '{p}', 'NAME', {q}, TIMESTAMP '2010-12-01 08:26:00', 1.5, {c}, "
+                       + (f"'{country}')" if country else "NULL)") for inv, p, q, c, country in rows)
+    con = duckdb.connect()
+    con.execute(f"CREATE TABLE t AS SELECT * FROM (VALUES {values}) "
+                "v(InvoiceNo, StockCode, Description, Quantity, InvoiceDate, UnitPrice, CustomerID, Country)")
+    expected = dict(con.execute(f"SELECT nullif(trim(InvoiceNo), ''), {old_kind} FROM t").fetchall())
+    got = ingest_both(tmp_path, con, "retail", lambda ws: (ws.sql("SELECT order_id, kind FROM orders ORDER BY 1"),
+                                                           ws.sql("SELECT customer_id, country FROM customers ORDER BY 1")),
+                      preset="online-retail")
+    assert got["parquet"] == got["csv"]
+    kinds, countries = got["parquet"]
+    assert kinds == sorted(expected.items())
+    assert dict(kinds)["C8"] == "return" and dict(kinds)["\u00e410"] == "sale" and dict(kinds)["!13"] == "adjustment"
+    assert countries == [("1", "France"), ("2", "Spain"), ("3", "Germany"), ("4", None), ("5", "Spain")]

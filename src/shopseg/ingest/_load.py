@@ -171,7 +171,9 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
                 continue
             formats = plan.formats.get(f"{tname}.{col.name}")
             src_type = types.get(expr, "VARCHAR")
-            if typed_direct(col, expr, src_type, formats) is not None:  # a typed value: no text printed, parsed back
+            if expr in plan.valid:  # the canonical text itself (Plan.valid): read as it is, nothing to check
+                raw = shown = typed_expr = raw_column(expr, name, typed=True)
+            elif typed_direct(col, expr, src_type, formats) is not None:  # a typed value: no text printed, parsed back
                 raw = raw_column(expr, name, typed=True)
                 shown = text_of(raw)  # NULL exactly when the value is: the same checks read either
                 typed_expr = typed_direct(col, raw, src_type, formats)
@@ -225,7 +227,7 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
                                f"CAST({hi} AS TIMESTAMP) + INTERVAL 1 DAY - INTERVAL 1 MICROSECOND)", col.name,
                                f"'expected a date from ' || {lo} || ' to ' || {hi} || ' ({which}), got ' || "
                                f"{_quoted(shown)}"))
-            bad = _domain_violation(col, f"({typed})")
+            bad = _domain_violation(col, f"({typed})") if expr not in plan.valid else None
             if bad:
                 checks.append((f"{raw} IS NOT NULL AND ({bad})", col.name,
                                f"'expected ' || {exp} || ', got ' || {_quoted(shown)}"))

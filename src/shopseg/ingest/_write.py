@@ -124,6 +124,9 @@ def write_rows(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo, ing
         key = tbl.key
         keyexpr = [ident(f"{tname}__{k}") for k in key]
         aggs = plan.aggregates.get(tname, {})
+        distinct = plan.distinct.get(tname)
+        if distinct:  # the aggregates' form over the distinct tuples (Plan.distinct)
+            aggs = {**aggs, **distinct[1]}
         per_key = plan.per_key.get(tname, {})
         cols = []
         # text columns read on their source's value: the key grouped on it, a column's first value picked by it
@@ -153,8 +156,12 @@ def write_rows(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo, ing
         group = keyexpr
         if key[0] in by:  # NULL exactly where its source value is; grouped on the value and what tells equal ones apart
             keyexpr, group = [by[key[0]][2]], list(by[key[0]][2:])
-        rows = (f"SELECT {', '.join(cols)} FROM _accepted WHERE {' AND '.join(k + ' IS NOT NULL' for k in keyexpr)} "
-                f"GROUP BY {', '.join(group)}")
+        present = " AND ".join(k + " IS NOT NULL" for k in keyexpr)
+        source = "_accepted"
+        if distinct:  # one row per distinct (key, columns): the aggregates read nothing else
+            assert all(c.name in key or c.name in distinct[1] or c.name not in plan.exprs[tname] for c in tbl.columns), tname
+            source = f"(SELECT DISTINCT {', '.join(dict.fromkeys(group + keyexpr + distinct[0]))} FROM _accepted WHERE {present})"
+        rows = f"SELECT {', '.join(cols)} FROM {source} WHERE {present} GROUP BY {', '.join(group)}"
         if tname in plan.grouped and not by:  # the preset's equivalent form: its rows, and the constant columns
             given = set(key) | set(aggs)
             assert all(c.name in given | set(per_key) or c.name not in plan.exprs[tname] for c in tbl.columns), tname
