@@ -26,6 +26,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -94,24 +95,28 @@ def ingest_ratio(ingest: dict, raw: dict) -> dict:
 
 
 def run_measured(cmd: list[str], env: dict | None = None, timeout: float = 7200) -> dict:
-    """Run ``cmd``; wall seconds and the peak RSS (MB) of that one process (its own rusage)."""
+    """Run ``cmd``; wall seconds (to the process's exit, read by a blocking wait: no polling interval added) and
+    the CPU seconds and peak RSS (MB) of that one process (its own rusage)."""
     t0 = time.perf_counter()
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         p = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, cwd=ROOT)
-        deadline = t0 + timeout
-        while True:
-            pid, status, ru = os.wait4(p.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.perf_counter() > deadline:
-                p.kill()
-                pid, status, ru = os.wait4(p.pid, 0)
-                break
-            time.sleep(0.2)
+        done: dict = {}
+
+        def wait() -> None:
+            done["wait4"] = os.wait4(p.pid, 0)
+            done["t"] = time.perf_counter()
+
+        waiter = threading.Thread(target=wait, daemon=True)
+        waiter.start()
+        waiter.join(timeout)
+        if waiter.is_alive():
+            p.kill()
+            waiter.join()
+        pid, status, ru = done["wait4"]
         p.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
-        res = {"seconds": round(time.perf_counter() - t0, 1), "cpu_s": round(ru.ru_utime + ru.ru_stime, 1),
+        res = {"seconds": round(done["t"] - t0, 2), "cpu_s": round(ru.ru_utime + ru.ru_stime, 2),
                "peak_rss_mb": round(ru.ru_maxrss / 1024), "exit": p.returncode,
                "load_avg_after": round(os.getloadavg()[0], 1)}
         if p.returncode != 0:
