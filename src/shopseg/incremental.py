@@ -170,63 +170,13 @@ def _answers_frames(answers: dict[str, dict], ids: list[str]) -> dict[str, pd.Da
     return out
 
 
-class _CopyUntouched:
-    """P's rows of every customer not re-scored, copied as run R's rows of the scored tables (``base``: table ->
-    the run holding its rows) on a second connection of the same database, in its own transaction, in a thread
-    while the scoring runs (DuckDB releases the GIL): the copy (~437,000 rows at x10) and the scoring overlap on
-    two cores instead of following each other.
-
-    :meth:`wait` joins the thread and raises what the copy raised; a run that fails after it committed is
-    discarded as every failed run is (:func:`shopseg.pipeline.discard_outputs`, called by
-    :func:`run_incremental`), and a run killed in between is discarded by the next run's start.  The scored
-    customers' own rows (fresh, or P's where the scoring left a table or a scheme to P) are written on the main
-    connection by :func:`_write`; together the same rows as one ``INSERT ... SELECT`` with an anti-join."""
-
-    def __init__(self, ws, run_id: int, base: dict[str, int | None], scored: list[str]):
-        import threading
-
-        self.rows: dict[str, int] = {}
-        self.error: BaseException | None = None
-        jobs = [(t, rid, [c for c in ws.columns(t) if c != "run_id"]) for t, rid in base.items() if rid is not None]
-        self._thread = threading.Thread(target=self._copy, args=(ws.con.cursor(), run_id, jobs, scored),
-                                        name="shopseg-copy-untouched", daemon=True)
-        self._thread.start()
-
-    def _copy(self, con, run_id: int, jobs: list, scored: list[str]) -> None:
-        try:
-            con.execute("BEGIN TRANSACTION")
-            try:
-                for table, rid, cols in jobs:
-                    sel = ", ".join(f'"{c}"' for c in cols)
-                    self.rows[table] = int(con.execute(
-                        f'INSERT INTO "{table}" (run_id, {sel}) SELECT $run, {sel} FROM "{table}" WHERE run_id = $base '
-                        "AND customer_id NOT IN (SELECT unnest($scored::VARCHAR[]))",
-                        {"run": run_id, "base": rid, "scored": scored}).fetchone()[0])
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-            con.execute("COMMIT")
-        except BaseException as e:  # noqa: BLE001  (raised on the main thread by wait())
-            self.error = e
-        finally:
-            con.close()
-
-    def wait(self, quiet: bool = False) -> dict[str, int]:
-        self._thread.join()
-        if self.error is not None and not quiet:
-            raise self.error
-        return self.rows
-
-
 def _write(ws, table: str, run_id: int, base: int | None, fresh: pd.DataFrame | None, by_scheme: bool = False) -> int:
-    """Run ``run_id``'s rows of ``table`` for the scored customers (temp table ``_incr_scored``): ``fresh``, and
-    ``base``'s rows where the scoring gave none, in DuckDB (the other customers' rows: :class:`_CopyUntouched`).
-    Returns the rows written.
+    """Run ``run_id``'s rows of ``table``: ``fresh`` for the scored customers (temp table ``_incr_scored``),
+    ``base``'s rows for the others, in DuckDB.  Returns the rows written.
 
-    ``fresh`` None: the table is not re-scored (base's rows of the scored customers too).  ``by_scheme``
-    (``segments``): base's row of a scored customer stays for each scheme ``fresh`` has no label of theirs in (a
-    scheme without a score, a rows-only scheme for a customer without new rows, a value tier without the CLV
-    behind it).
+    ``fresh`` None: the table is not re-scored (base's rows for everyone).  ``by_scheme`` (``segments``): base's
+    row of a scored customer stays for each scheme ``fresh`` has no label of theirs in (a scheme without a
+    score, a rows-only scheme for a customer without new rows, a value tier without the CLV behind it).
     """
     if base is None and fresh is None:
         return 0
@@ -236,13 +186,13 @@ def _write(ws, table: str, run_id: int, base: int | None, fresh: pd.DataFrame | 
     if fresh is not None:
         ws.con.register("_incr_fresh", fresh)
     try:
-        if base is not None and (fresh is None or by_scheme):
-            keep = ("" if fresh is None else
-                    "AND NOT EXISTS (SELECT 1 FROM _incr_fresh f WHERE f.customer_id = t.customer_id "
-                    "AND f.scheme = t.scheme)")
+        if base is not None:
+            keep = ("TRUE" if fresh is None else
+                    "NOT EXISTS (SELECT 1 FROM _incr_fresh f WHERE f.customer_id = t.customer_id "
+                    "AND f.scheme = t.scheme)" if by_scheme else
+                    "customer_id NOT IN (SELECT customer_id FROM _incr_scored)")
             n += ws.con.execute(f'INSERT INTO "{table}" (run_id, {sel}) SELECT ?, {sel} FROM "{table}" AS t '
-                                f"WHERE run_id = ? AND customer_id IN (SELECT customer_id FROM _incr_scored) {keep}",
-                                [run_id, base]).fetchone()[0]
+                                f"WHERE run_id = ? AND {keep}", [run_id, base]).fetchone()[0]
         if fresh is not None and len(fresh):
             have = ", ".join(f'"{c}"' for c in cols if c in fresh.columns)
             n += ws.con.execute(f'INSERT INTO "{table}" (run_id, {have}) SELECT ?, {have} FROM _incr_fresh',
@@ -279,41 +229,35 @@ def write_scored(ws, run_id: int, served, customers: list[str], as_of: datetime,
     (interest) keeps P's label of theirs instead of scoring them again (the same label)."""
     from .runner import Runs, score
 
+    given = {"rows_unchanged": set(map(str, unchanged))}
+    if features is not None:
+        given["customer_features"] = features
+    answers = score(served, ws, customers, as_of, timings, given=given)
+    t0 = time.perf_counter()
+    fresh = _answers_frames(answers, customers)
     runs = Runs(ws, served.run_id, served.as_of, served.config)
     base = {t: runs.of(t) for t in SCORED}
-    ids = [str(c) for c in customers]
-    copy = _CopyUntouched(ws, run_id, base, ids)  # the others' rows, beside the scoring
-    try:
-        given = {"rows_unchanged": set(map(str, unchanged))}
-        if features is not None:
-            given["customer_features"] = features
-        answers = score(served, ws, customers, as_of, timings, given=given)
-        t0 = time.perf_counter()
-        fresh = _answers_frames(answers, customers)
-        fresh["clv"] = _clv_rows(served, ws, customers, as_of, base["clv"])
-        churn = served.states.get("churn")  # predict._score.ChurnState
-        views = churn.views if churn is not None else None
-        pooled = answers.get("clv") or {}
-        if views is not None and answers.get("churn") and pooled:
-            from .predict._reconcile import pool_frame  # P(alive) pooled with churn as the churn score pooled it
+    fresh["clv"] = _clv_rows(served, ws, customers, as_of, base["clv"])
+    churn = served.states.get("churn")  # predict._score.ChurnState
+    views = churn.views if churn is not None else None
+    pooled = answers.get("clv") or {}
+    if views is not None and answers.get("churn") and pooled:
+        from .predict._reconcile import pool_frame  # P(alive) pooled with churn as the churn score pooled it
 
-            if fresh["clv"] is None and base["clv"] is not None:  # P's rows, the pooled P(alive) in those pooled
-                fresh["clv"] = ws.con.execute('SELECT * EXCLUDE (run_id) FROM clv WHERE run_id = $1 AND customer_id '
-                                              'IN (SELECT unnest($2::VARCHAR[]))', [base["clv"], ids]).df()
-            if fresh["clv"] is not None:
-                fresh["clv"] = pool_frame(fresh["clv"], pooled, views, as_of)
-        if not answers.get("churn") and churn is None:
-            fresh["churn_scores"] = None  # no stored churn model: P's scores stand
-        ws.con.execute("CREATE OR REPLACE TEMP TABLE _incr_scored AS SELECT unnest($ids) AS customer_id", {"ids": ids})
-        try:
-            n = {t: _write(ws, t, run_id, base[t], fresh.get(t), by_scheme=t == "segments") for t in SCORED}
-        finally:
-            ws.con.execute("DROP TABLE IF EXISTS _incr_scored")
-    except BaseException:
-        copy.wait(quiet=True)  # the scoring's error is the one to raise
-        raise
-    for t, k in copy.wait().items():
-        n[t] += k
+        if fresh["clv"] is None and base["clv"] is not None:  # P's rows, the pooled P(alive) in those pooled
+            fresh["clv"] = ws.con.execute('SELECT * EXCLUDE (run_id) FROM clv WHERE run_id = $1 AND customer_id IN '
+                                          '(SELECT unnest($2::VARCHAR[]))',
+                                          [base["clv"], [str(c) for c in customers]]).df()
+        if fresh["clv"] is not None:
+            fresh["clv"] = pool_frame(fresh["clv"], pooled, views, as_of)
+    if not answers.get("churn") and churn is None:
+        fresh["churn_scores"] = None  # no stored churn model: P's scores stand
+    ws.con.execute("CREATE OR REPLACE TEMP TABLE _incr_scored AS SELECT unnest($ids) AS customer_id",
+                   {"ids": [str(c) for c in customers]})
+    try:
+        n = {t: _write(ws, t, run_id, base[t], fresh.get(t), by_scheme=t == "segments") for t in SCORED}
+    finally:
+        ws.con.execute("DROP TABLE IF EXISTS _incr_scored")
     if timings is not None:
         timings["write"] = time.perf_counter() - t0
     return n
