@@ -116,20 +116,3 @@ def test_settle_freezes_the_objects_in_shopsegs_own_process_only(monkeypatch):
     finally:
         gc.unfreeze()
     assert gc.get_freeze_count() == 0
-
-
-def test_seldom_collected_raises_the_first_threshold_in_shopsegs_own_process_only(monkeypatch):
-    import gc
-
-    from shopseg.cli._common import YOUNG_OBJECTS, seldom_collected, state
-
-    before = gc.get_threshold()
-    monkeypatch.setattr(state, "own_process", False)  # a test, a notebook: the collector is left alone
-    with seldom_collected():
-        assert gc.get_threshold() == before
-    monkeypatch.setattr(state, "own_process", True)  # main(): collections every YOUNG_OBJECTS new objects
-    with pytest.raises(RuntimeError, match="inside"):
-        with seldom_collected():
-            assert gc.get_threshold() == (YOUNG_OBJECTS, *before[1:]) and gc.isenabled()
-            raise RuntimeError("inside")
-    assert gc.get_threshold() == before  # restored, also when the block raised

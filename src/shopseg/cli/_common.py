@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import functools
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Optional
 
 import typer
 from rich.markup import escape
@@ -35,9 +35,6 @@ class _State:
 state = _State()
 
 
-YOUNG_OBJECTS = 100_000  # seldom_collected's first threshold (Python's default: 700)
-
-
 def settle() -> None:
     """In shopseg's own process (:func:`shopseg.cli.main`; not when another program, a test or a notebook, runs
     the commands), move every object alive now to the collector's permanent generation (``gc.freeze``): mostly
@@ -49,28 +46,6 @@ def settle() -> None:
         import gc
 
         gc.freeze()
-
-
-@contextlib.contextmanager
-def seldom_collected(young: int = YOUNG_OBJECTS) -> Iterator[None]:
-    """In shopseg's own process (as :func:`settle`), the cyclic garbage collector's first threshold raised to
-    ``young`` objects for the block: a short command that makes large arrays of Python objects (an incremental
-    refresh: its fetched rows, object arrays of ids and labels) then is not walked again and again by a
-    collection every 700 allocations while they are alive.  At x10 the refresh's ~60 collections cost ~0.2 CPU s
-    and found ~250 objects to free; the process's peak memory is the same (docs/incremental.md, "Cost").  The
-    collector still runs, every ``young`` new objects (bounded: a refresh that turns into a full run keeps
-    collecting), and its thresholds are restored after the block."""
-    import gc
-
-    if not state.own_process:
-        yield
-        return
-    before = gc.get_threshold()
-    gc.set_threshold(max(young, before[0]), *before[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*before)
 
 
 def _fail(e: ShopsegError) -> None:

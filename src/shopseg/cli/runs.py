@@ -17,7 +17,6 @@ from ._common import (
     _warnings_in_words,
     app,
     handles_errors,
-    seldom_collected,
     settle,
     state,
 )
@@ -139,7 +138,7 @@ def _incremental(ws, as_of, cfg, stage, refit, engine, report) -> None:
         raise ConfigError("--incremental takes no --stage, --refit or --engine spark: it reuses the latest run's "
                           "models and re-scores only what changed.", hint="Run a full `shopseg run` for those.")
     settle()  # the libraries imported: the refresh's collections skip their objects
-    with console.status("incremental refresh ..."), _warnings_in_words(), seldom_collected():  # and seldom during it
+    with console.status("incremental refresh ..."), _warnings_in_words():
         result = run_incremental(ws, as_of, config=cfg)
     _said_run(result)
     if report:
