@@ -239,7 +239,8 @@ def write_scored(ws, run_id: int, served, customers: list[str], as_of: datetime,
     runs = Runs(ws, served.run_id, served.as_of, served.config)
     base = {t: runs.of(t) for t in SCORED}
     fresh["clv"] = _clv_rows(served, ws, customers, given)
-    views = (served.states.get("churn") or (None,) * 4)[3]
+    churn = served.states.get("churn")  # predict._score.ChurnState
+    views = churn.views if churn is not None else None
     pooled = answers.get("clv") or {}
     if views is not None and answers.get("churn") and pooled:
         from .predict._reconcile import pool_frame  # P(alive) pooled with churn as the churn score pooled it
@@ -250,7 +251,7 @@ def write_scored(ws, run_id: int, served, customers: list[str], as_of: datetime,
                                           [base["clv"], [str(c) for c in customers]]).df()
         if fresh["clv"] is not None:
             fresh["clv"] = pool_frame(fresh["clv"], pooled, views, as_of)
-    if not answers.get("churn") and (served.states.get("churn") is None):
+    if not answers.get("churn") and churn is None:
         fresh["churn_scores"] = None  # no stored churn model: P's scores stand
     ws.con.execute("CREATE OR REPLACE TEMP TABLE _incr_scored AS SELECT unnest($ids) AS customer_id",
                    {"ids": [str(c) for c in customers]})

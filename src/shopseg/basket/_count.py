@@ -10,9 +10,12 @@ import math
 from itertools import combinations
 
 import numpy as np
-from scipy.special import comb
 
+from .._lazy import lazy
 from ._baskets import Baskets
+
+comb, = lazy("scipy.special", "comb")  # at the first call (_mine)
+
 
 def _restrict(codes: np.ndarray, offsets: np.ndarray, keep: np.ndarray,
               min_items: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

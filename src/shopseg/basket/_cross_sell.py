@@ -6,7 +6,6 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
 
 from ..errors import DataContractError
 from ..schema import check_columns
@@ -53,6 +52,9 @@ def cross_sell(rules: pd.DataFrame, basket_items, top_n: int = 10) -> pd.DataFra
     the same way and the first ``top_n`` kept.  Vectorised: one sparse
     product matches every basket against every rule.
     """
+    # here, not at the top: importing the package (an itemset update) does not load SciPy
+    from scipy import sparse
+
     check_param("top_n", top_n)
     check_columns("rules", rules.columns, ["antecedent", "consequent", "confidence", "lift"])
     if "scope" in rules.columns and rules["scope"].nunique() > 1:

@@ -18,11 +18,14 @@ from itertools import chain
 
 import fim
 import numpy as np
-from scipy.special import binom, comb
 
+from .._lazy import lazy
 from ..errors import ConfigError
 from ._baskets import Baskets, check_param, min_count
 from ._count import _candidate_items, _numpy_level, _restrict, _Tracts
+
+# at the first call: an itemset update (incremental refresh) does not load scipy.special (~0.15 s)
+binom, comb = lazy("scipy.special", "binom", "comb")
 
 _SEED = 20240613  # fixed: the hash only has to be the same within one call
 

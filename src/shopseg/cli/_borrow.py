@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 import os
 import time
-import urllib.error
-import urllib.request
 
 from .._cli_out import err_console
 from ..errors import WorkspaceError
@@ -28,6 +26,9 @@ def lock_conflict(e: WorkspaceError) -> bool:
 
 
 def _post(svc: dict, path: str, body: dict, timeout: float) -> tuple[int, dict]:
+    import urllib.error  # here: a command that finds no service (most) does not load http and ssl
+    import urllib.request
+
     host = svc.get("host") or "127.0.0.1"
     host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     req = urllib.request.Request(f"http://{host}:{int(svc['port'])}{path}", data=json.dumps(body).encode(),

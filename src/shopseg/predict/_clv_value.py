@@ -6,11 +6,13 @@ value that joins it with a purchase-count model.  Users import from
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import digamma, gammaln
 
+from .._lazy import lazy
 from ..errors import ConfigError, DataContractError, ModelFitError
 from ._clv_base import CLVModel, as_column, check_rfm, check_weights, collapse, distinct_rows
 from ._clv_models import _TransactionModel, _dot, _out
+
+digamma, gammaln = lazy("scipy.special", "digamma", "gammaln")  # at the first call (_clv_models)
 
 
 class GammaGamma(CLVModel):

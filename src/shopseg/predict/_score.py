@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -19,9 +20,18 @@ import pandas as pd
 from ..errors import ShopsegError
 
 
-def churn_state(ws, runs):
-    """(run id, stored churn model, config, how the run pooled churn with P(alive) or None) of the run holding
-    ``churn_scores``, or None when none is usable."""
+class ChurnState(NamedTuple):
+    """The churn stage's state: the run holding ``churn_scores``, its stored model, the settings, and how the run
+    pooled churn with P(alive) (:func:`shopseg.predict._reconcile.stored_views`; None: not pooled)."""
+
+    run_id: int
+    model: Any
+    config: Any
+    views: dict | None
+
+
+def churn_state(ws, runs) -> ChurnState | None:
+    """The :class:`ChurnState` of the run holding ``churn_scores``, or None when none is usable."""
     from .. import models
     from ._reconcile import stored_views
     from .churn import load_churn_model
@@ -33,7 +43,7 @@ def churn_state(ws, runs):
         views = stored_views(ws, rid)
         if views is not None:
             views["clv_run"] = runs.of("clv")  # whose clv rows a customer without a fresh CLV answer shows
-        return rid, load_churn_model(ws, rid, config=runs.config), runs.config, views
+        return ChurnState(rid, load_churn_model(ws, rid, config=runs.config), runs.config, views)
     except ShopsegError:  # a model fitted under other settings: leave churn to the next run
         return None
 
@@ -167,4 +177,4 @@ def clv_score(state, reader, customers: list[str], as_of, earlier: dict) -> dict
     return out
 
 
-__all__ = ["ClvState", "churn_score", "churn_state", "clv_frame", "clv_score", "clv_state"]
+__all__ = ["ChurnState", "ClvState", "churn_score", "churn_state", "clv_frame", "clv_score", "clv_state"]
