@@ -281,8 +281,8 @@ def _pack_keys(key: np.ndarray, n_items: int, chunk: int = CHUNK_ROWS):
         starts.append(first + at)
         baskets.append(b[first])
         at += len(kept)
-    if at < len(codes):
-        codes = codes[:at].copy()
+    if at < len(codes):  # a view when few keys were repeats (no copy of ~4 bytes a line; the rest held)
+        codes = codes[:at].copy() if at < 0.9 * len(codes) else codes[:at]
     return codes, np.append(np.concatenate(starts), at), np.concatenate(baskets), counts
 
 
@@ -292,7 +292,7 @@ def _drop_unused(codes: np.ndarray, item_ids: np.ndarray, counts: np.ndarray):
     present = counts > 0
     if not present.all():
         lut = (np.cumsum(present) - 1).astype(np.int32)
-        np.take(lut, codes, out=codes)
+        np.take(lut, codes, out=codes, mode="clip")  # every code is in range; "raise" would buffer a copy
         item_ids, counts = item_ids[present], counts[present]
     return codes, item_ids, counts
 
@@ -327,7 +327,7 @@ def _ws_build(ws, orders: str, params: list, what: str, *, allow_empty: bool = F
                 key = _fill(reader, int(n_lines))
                 del reader
             if key is not None:
-                key.sort()
+                key.sort(kind="stable")  # timsort: the lines come in runs of one order each
                 break
             con.execute(_MISSING.format(t=t, orders=b_src), b_params)
         if key is None:  # pragma: no cover - every product of a line joined the items above
