@@ -2,6 +2,7 @@
 
     python benchmarks/bench_scale.py --data /work/shared/data --scale 10 [--scale 100] [--json out.json]
     python benchmarks/bench_scale.py --ingested WS [--stage churn ...]   # re-run stages on a copy of WS
+    python benchmarks/bench_scale.py --ingested WS --basket-rounds 3    # the baskets stage vs the miner alone
 
 For each scale it builds ``<tmp>/shopseg-scale-xN.parquet`` from the Online Retail file (copy ``k`` of
 ``N``: customer ids ``CustomerID + k * 1,000,000``, invoices ``InvoiceNo || '-' || k`` so cancellations
@@ -175,6 +176,73 @@ def basket_split(ws: Path, last_day: str) -> dict:
     return {"error": (out.stderr.strip().splitlines() or ["no output"])[-1]}
 
 
+# The baskets stage against the miner alone, each side in its own process (issue #22: the stage within 2x of the
+# miner on the same baskets, the hand-off from DuckDB included).  "stage": the stage's steps as a run does them
+# (`stages._baskets`: the guard, the build, the mining 5 % under min_support for the incremental store, the store,
+# the rules, the writes), imports paid before, as a full run has paid them in earlier stages; "miner": the same
+# baskets built untimed, then the miner alone at min_support.  Wall and CPU seconds (every thread's), and the
+# stage's parts.
+BASKET_PARTS = r"""
+import json, resource, sys, time
+def cpu():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+mode, wsdir, day = sys.argv[1:4]
+import numpy, pandas, pyarrow, pyarrow.compute, scipy.special, fim  # noqa: F401  (a run paid them earlier)
+from shopseg import stages
+from shopseg.basket import _baskets, _tables
+from shopseg.config import load_config
+from shopseg.pipeline import RunContext, parse_as_of, start_run
+from shopseg.workspace import open_workspace
+ws, cfg, when, parts = open_workspace(wsdir, create=False), load_config(), parse_as_of(day), {}
+def timed(mod, name, label):
+    f = getattr(mod, name)
+    def g(*a, **k):
+        t, c = time.perf_counter(), cpu()
+        try:
+            return f(*a, **k)
+        finally:
+            w, u = parts.get(label, (0.0, 0.0))
+            parts[label] = (w + time.perf_counter() - t, u + cpu() - c)
+    setattr(mod, name, g)
+if mode == "stage":
+    ctx = RunContext(ws=ws, run_id=start_run(ws, when, cfg, 0), as_of=when, config=cfg, seed=0, previous_run_id=None)
+    for mod, name, label in ((stages, "_products_sold", "guard"), (_tables, "baskets_from_workspace", "build"),
+                             (_tables, "mine_for_store", "mine"), (_tables, "store_baskets", "store")):
+        timed(mod, name, label)
+    t0, c0 = time.perf_counter(), cpu()
+    out = stages._baskets(ctx)
+else:
+    p = _tables._Params(cfg)
+    b = _baskets.baskets_from_workspace(ws, as_of=when, unit=p.unit)
+    t0, c0 = time.perf_counter(), cpu()
+    out = {"frequent_itemsets": len(p.itemsets(b)), "baskets": b.n_baskets}
+res = {"wall": round(time.perf_counter() - t0, 2), "cpu": round(cpu() - c0, 2), **out,
+       "parts": {k: [round(w, 2), round(u, 2)] for k, (w, u) in parts.items()},
+       "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+print("@@RESULT@@" + json.dumps(res))
+"""
+
+
+def basket_rounds(ws: Path, last_day: str, rounds: int) -> dict:
+    """``rounds`` alternations of the baskets stage's steps and the miner alone (:data:`BASKET_PARTS`), each a fresh
+    process on ``ws``; the stage / miner ratio of each round by wall and by CPU seconds."""
+    out: dict = {"rounds": []}
+    for _ in range(rounds):
+        one = {"load_avg_before": round(os.getloadavg()[0], 2)}
+        for mode in ("stage", "miner"):
+            p = subprocess.run([sys.executable, "-c", BASKET_PARTS, mode, str(ws), last_day], capture_output=True,
+                               text=True, cwd=ROOT)
+            got = [json.loads(x[len("@@RESULT@@"):]) for x in p.stdout.splitlines() if x.startswith("@@RESULT@@")]
+            one[mode] = got[0] if got else {"error": (p.stderr.strip().splitlines() or ["no output"])[-1]}
+        if "wall" in one["stage"] and "wall" in one["miner"]:
+            one["ratio_wall"] = round(one["stage"]["wall"] / one["miner"]["wall"], 2)
+            one["ratio_cpu"] = round(one["stage"]["cpu"] / one["miner"]["cpu"], 2)
+        print(f"  baskets stage / miner alone {one}", flush=True)
+        out["rounds"].append(one)
+    return out
+
+
 TEXTBOOK = r"""
 import resource, sys, time, json
 import pandas as pd
@@ -247,8 +315,10 @@ def last_order_day(ws: Path) -> str:
         con.close()
 
 
-def bench_ingested(ingested: Path, tmp: Path, *, keep: bool, env: dict, stages: list[str] | None) -> dict:
-    """``run`` (and the baskets split) on a copy of an already ingested workspace: stages re-run alone."""
+def bench_ingested(ingested: Path, tmp: Path, *, keep: bool, env: dict, stages: list[str] | None,
+                   basket_rounds_n: int = 0) -> dict:
+    """``run`` (and the baskets split) on a copy of an already ingested workspace: stages re-run alone; with
+    ``basket_rounds_n``, only the baskets stage against the miner alone (:func:`basket_rounds`), no run."""
     if not (ingested / "shop.duckdb").exists():
         raise SystemExit(f"--ingested expects a workspace folder holding shop.duckdb; got {ingested}.")
     ws = tmp / f"{ingested.name}-run"
@@ -256,6 +326,9 @@ def bench_ingested(ingested: Path, tmp: Path, *, keep: bool, env: dict, stages: 
     shutil.copytree(ingested, ws, ignore=shutil.ignore_patterns("shop.duckdb.tmp"))
     res: dict = {"workspace": str(ingested), "last_day": last_order_day(ws)}
     try:
+        if basket_rounds_n:
+            res["baskets_vs_miner"] = basket_rounds(ws, res["last_day"], basket_rounds_n)
+            return res
         _run_and_split(res, ws, env, stages)
     finally:
         if not keep:
@@ -385,15 +458,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stage", action="append", help="run only these stages (repeatable; default all)")
     ap.add_argument("--ingest-only", action="store_true", help="ingest, no run")
     ap.add_argument("--ingested", metavar="WS", help="run on a copy of this ingested workspace (no build, no ingest)")
+    ap.add_argument("--basket-rounds", type=int, default=0, metavar="N",
+                    help="with --ingested: N alternations of the baskets stage's steps and the miner alone, each "
+                    "its own process (no run)")
     args = ap.parse_args(argv)
     if args.compare:
         return compare(*args.compare)
     if args.ingested:
         res = bench_ingested(Path(args.ingested), Path(args.tmp), keep=args.keep, env=dict(os.environ),
-                             stages=args.stage)
+                             stages=args.stage, basket_rounds_n=args.basket_rounds)
         if args.json:
             Path(args.json).write_text(json.dumps([res], indent=2))
         print(json.dumps(res, indent=2))
+        if args.basket_rounds:
+            return 0 if all("ratio_wall" in r for r in res["baskets_vs_miner"]["rounds"]) else 1
         return 0 if res["run"]["exit"] == 0 else 1
     if not args.data:
         ap.error("--data is required (the Online Retail Parquet file, or the folder holding it)")

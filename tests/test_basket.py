@@ -665,6 +665,8 @@ def test_item_names_one_per_item_smallest_given_picked_in_duckdb_not_per_line():
     assert by_row.item_ids.tolist() == ["A", "B", "D"] and by_row.item_names.tolist() == ["Apple", "B", "D"]
     assert by_row.codes.tolist() == [2, 0, 0, 1] and by_row.offsets.tolist() == [0, 1, 2, 4]  # o4 o0 o2
     assert [t for t in con.sql("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()] == []
+    # nor the items' temporary ENUM the lines' product ids are cast to
+    assert con.sql("SELECT type_name FROM duckdb_types() WHERE NOT internal").fetchall() == []
     # the codes' join runs as written, and the connection gets its optimizers back
     assert con.execute("SELECT current_setting('disabled_optimizers')").fetchall() == [("",)]
     none = _ws_build(SimpleNamespace(con=con), orders + " WHERE order_id = 'o3'", [], "t", allow_empty=True)
