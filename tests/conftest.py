@@ -73,3 +73,19 @@ def stored_segments_run(ws, config, as_of=None):
         run = segment_all(ws, rid, as_of, config)
     ws.con.execute("UPDATE runs SET status = 'done' WHERE run_id = ?", [rid])
     return rid, run
+
+
+def with_workspace(path, fn):
+    """``fn(ws)`` on the workspace at ``path``, opened for the call and closed after it (warnings silenced: the
+    small generated shops warn of few customers); returns what ``fn`` returns."""
+    import warnings
+
+    from shopseg.workspace import open_workspace
+
+    ws = open_workspace(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return fn(ws)
+    finally:
+        ws.close()

@@ -22,6 +22,8 @@ from shopseg.predict._clv_scorer import ClvScorer, load_stored
 from shopseg.predict._score import ClvState, clv_frame
 from shopseg.workspace import open_workspace
 
+from .conftest import with_workspace
+
 AS_OF = "2024-12-31"
 CLV = dict(load_config()["clv"])
 
@@ -175,16 +177,6 @@ STAGES = ["clv", "segments", "churn"]
 PLAN = {"p_alive": "repeat", "expected_purchases": "repeat", "clv": "baseline"}  # Online Retail's
 
 
-def _open(path, fn):
-    ws = open_workspace(path)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return fn(ws)
-    finally:
-        ws.close()
-
-
 @pytest.fixture(scope="module")
 def refreshed(tmp_path_factory):
     from shopseg.incremental import run_incremental
@@ -197,15 +189,15 @@ def refreshed(tmp_path_factory):
         # a 60-day validation window: P(alive) (a purchase in 60 days) nests in the churn horizon (65 days here)
         # and is pooled with churn (docs/churn.md)
         cfg = load_config(overrides={"clv": {"backtest_days": 60}})
-        _open(root / "base", lambda ws: (synthesize(ws, customers=200, seed=5),
-                                         run_pipeline(ws, BASE_AS_OF, stages=STAGES, config=cfg)))
+        with_workspace(root / "base", lambda ws: (synthesize(ws, customers=200, seed=5),
+                                                  run_pipeline(ws, BASE_AS_OF, stages=STAGES, config=cfg)))
     shutil.copytree(root / "base", root / "incr")
     shutil.copytree(root / "base", root / "old")
     for p in (root / "old" / "models").glob("run-1-clv-*"):  # as an older shopseg stored it: nothing
         p.unlink()
     return {"incr": root / "incr", "old": root / "old",
-            "incr_result": _open(root / "incr", lambda ws: run_incremental(ws, AS_OF)),
-            "old_result": _open(root / "old", lambda ws: run_incremental(ws, AS_OF))}
+            "incr_result": with_workspace(root / "incr", lambda ws: run_incremental(ws, AS_OF)),
+            "old_result": with_workspace(root / "old", lambda ws: run_incremental(ws, AS_OF))}
 
 
 def _new_buyers(ws) -> list[str]:
@@ -248,7 +240,7 @@ def test_the_refresh_rescores_touched_customers_clv_with_the_stored_repeat_model
         assert (got["clv"] != p.loc[ids, "clv"]).any()  # the baseline's calibration is a step function: some
         assert (got["model"] == scorer.label).all() and scorer.label == "p_alive=repeat; purchases=repeat; clv=baseline"
 
-    _open(refreshed["incr"], check)
+    with_workspace(refreshed["incr"], check)
 
 
 def test_a_base_run_without_stored_repeat_or_baseline_keeps_its_clv_rows_and_the_refresh_says_so(refreshed):
@@ -262,7 +254,7 @@ def test_a_base_run_without_stored_repeat_or_baseline_keeps_its_clv_rows_and_the
         cols = [c for c in p.columns if c not in ("p_alive", "expected_next_order_at")]  # P(alive): pooled
         pd.testing.assert_frame_equal(r.loc[ids, cols], p.loc[ids, cols])
 
-    _open(refreshed["old"], check)
+    with_workspace(refreshed["old"], check)
 
 
 def test_the_service_rescores_a_new_orders_clv_with_the_stored_repeat_model(tmp_path, monkeypatch):

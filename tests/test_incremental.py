@@ -21,21 +21,13 @@ import pytest
 from shopseg.errors import ConfigError, ShopsegError
 from shopseg.incremental import base_run, run_incremental, touched_customers
 from shopseg.pipeline import parse_as_of, run_pipeline
-from shopseg.workspace import open_workspace
+
+from .conftest import with_workspace
 
 BASE_AS_OF, AS_OF = "2024-12-24", "2024-12-31"
 STAGES = ["clv", "segments", "drift", "churn", "baskets"]
 RULES = {"segments": {"rfm": {"method": "cuts"}, "lifecycle": {"silent_days": 60, "churned_days": 180, "new_days": 30}}}
 
-
-def _run(path, fn):
-    ws = open_workspace(path)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return fn(ws)
-    finally:
-        ws.close()
 
 
 @pytest.fixture(scope="module")
@@ -46,31 +38,33 @@ def shops(tmp_path_factory):
     cfg = load_config(overrides=RULES)
     root = tmp_path_factory.mktemp("incr")
     base = root / "base"
-    _run(base, lambda ws: (synthesize(ws, customers=200, seed=5), run_pipeline(ws, BASE_AS_OF, stages=STAGES,
-                                                                                  config=cfg)))
+    with_workspace(base, lambda ws: (synthesize(ws, customers=200, seed=5),
+                                     run_pipeline(ws, BASE_AS_OF, stages=STAGES, config=cfg)))
     shutil.copytree(base, root / "incr")
     shutil.copytree(base, root / "full")
-    incr = _run(root / "incr", lambda ws: run_incremental(ws, AS_OF))
-    full = _run(root / "full", lambda ws: run_pipeline(ws, AS_OF, stages=STAGES, config=cfg))
+    incr = with_workspace(root / "incr", lambda ws: run_incremental(ws, AS_OF))
+    full = with_workspace(root / "full", lambda ws: run_pipeline(ws, AS_OF, stages=STAGES, config=cfg))
     return {"incr": root / "incr", "full": root / "full", "base": base, "incr_result": incr, "full_result": full}
 
 
 def _table(path, table, run_id):
-    return _run(path, lambda ws: ws.df(f'SELECT * EXCLUDE (run_id) FROM "{table}" WHERE run_id = ? ORDER BY ALL',
-                                       [run_id]))
+    return with_workspace(path, lambda ws: ws.df(
+        f'SELECT * EXCLUDE (run_id) FROM "{table}" WHERE run_id = ? ORDER BY ALL', [run_id]))
 
 
 def _rescored(shops) -> list[str]:
     note = shops["incr_result"].stages["incremental"]
     assert note["status"] == "done" and note["base_run"] == 1
-    ids = _run(shops["incr"], lambda ws: touched_customers(ws, parse_as_of(BASE_AS_OF), parse_as_of(AS_OF)))
+    ids = with_workspace(shops["incr"],
+                         lambda ws: touched_customers(ws, parse_as_of(BASE_AS_OF), parse_as_of(AS_OF)))
     assert len(ids) == note["touched"]
     return ids
 
 
 def test_the_full_run_beside_it_reuses_the_base_runs_models(shops):
-    dec = _run(shops["full"], lambda ws: ws.df("SELECT model, action, source_run_id FROM model_decisions "
-                                              "WHERE run_id = 2 AND model IN ('cluster', 'churn') ORDER BY model"))
+    dec = with_workspace(shops["full"], lambda ws: ws.df(
+        "SELECT model, action, source_run_id FROM model_decisions "
+        "WHERE run_id = 2 AND model IN ('cluster', 'churn') ORDER BY model"))
     assert dec.to_dict("records") == [{"model": "churn", "action": "reused", "source_run_id": 1},
                                       {"model": "cluster", "action": "reused", "source_run_id": 1}]
 
@@ -87,7 +81,7 @@ def test_touched_customers_are_those_with_a_row_dated_after_the_base_run(shops):
             ids |= set(df.loc[(df["t"] > lo) & (df["t"] <= hi), "customer_id"].dropna().astype(str))
         return ids
 
-    want = _run(shops["incr"], by_hand)
+    want = with_workspace(shops["incr"], by_hand)
     assert 10 < len(want) < 200  # a week of a 200-customer shop: some, not all
     assert set(_rescored(shops)) == want
 
@@ -134,7 +128,7 @@ def test_a_late_order_dated_before_the_base_run_makes_the_itemsets_mined_in_full
         want["items"] = want["items"].map(",".join)
         return res, got, want[["items", "support", "count"]].sort_values(["items", "support", "count"])
 
-    res, got, want = _run(tmp_path / "late", late)
+    res, got, want = with_workspace(tmp_path / "late", late)
     assert res.stages["baskets"]["note"].startswith("mined in full: old baskets changed"), res.stages["baskets"]
     assert got["count"].sum() == want["count"].sum() and len(got) == len(want)
     pd.testing.assert_frame_equal(got.reset_index(drop=True), want.reset_index(drop=True), check_dtype=False)
@@ -172,7 +166,7 @@ def test_the_weeks_last_buyers_read_their_recency_by_hand_and_score_r5(shops):
                     "USING (run_id, customer_id) WHERE run_id = 2").set_index("customer_id")
         return day, buyers, got
 
-    day, buyers, got = _run(shops["incr"], check)
+    day, buyers, got = with_workspace(shops["incr"], check)
     assert day > parse_as_of(BASE_AS_OF).date() and buyers
     days = (parse_as_of(AS_OF).date() - day).days
     assert [int(got.at[b, "recency_days"]) for b in buyers] == [days] * len(buyers)
@@ -206,7 +200,7 @@ def test_the_others_keep_the_base_runs_scores_and_none_crossed_a_lifecycle_windo
         old = dict(ws.sql("SELECT customer_id, segment FROM segments WHERE run_id = 1 AND scheme = 'lifecycle'"))
         return moved, {c for c in rest if got[c]["segments"].get("lifecycle") != old[c]}
 
-    moved, crossed = _run(shops["incr"], check)
+    moved, crossed = with_workspace(shops["incr"], check)
     assert crossed == set()
     assert len(moved - ids) == stages["moved_by_date"]
 
@@ -216,11 +210,11 @@ def test_other_settings_are_refused_and_a_workspace_without_a_run_says_what_to_d
 
     cfg = load_config(overrides={**RULES, "drift": {"refit_psi": 0.5}})
     with pytest.raises(ConfigError, match="reuses run 2's settings"):
-        _run(shops["incr"], lambda ws: run_incremental(ws, AS_OF, config=cfg))
+        with_workspace(shops["incr"], lambda ws: run_incremental(ws, AS_OF, config=cfg))
     with pytest.raises(ConfigError, match="expected an as_of on or after it"):
-        _run(shops["incr"], lambda ws: run_incremental(ws, "2024-12-01"))
+        with_workspace(shops["incr"], lambda ws: run_incremental(ws, "2024-12-01"))
     with pytest.raises(ShopsegError, match="needs a finished run"):
-        _run(tmp_path / "empty", lambda ws: run_incremental(ws, datetime(2024, 1, 1)))
+        with_workspace(tmp_path / "empty", lambda ws: run_incremental(ws, datetime(2024, 1, 1)))
 
 
 def test_a_reused_model_whose_inputs_drifted_gives_way_to_a_full_run_that_says_so(shops, tmp_path):
@@ -240,7 +234,7 @@ def test_a_reused_model_whose_inputs_drifted_gives_way_to_a_full_run_that_says_s
         left = ws.scalar("SELECT count(*) FROM customer_features WHERE run_id = 2")
         return res, runs, dec, left
 
-    res, runs, dec, left = _run(path, go)
+    res, runs, dec, left = with_workspace(path, go)
     assert "a full run instead" in res.stages["incremental"]["note"] and "drifted" in res.stages["incremental"]["note"]
     assert runs == [(1, "done"), (2, "failed"), (3, "done")] and res.run_id == 3 and left == 0
     assert dec == [("churn", "refitted"), ("cluster", "refitted")]
@@ -262,7 +256,7 @@ def test_the_service_scores_against_the_incremental_run_with_the_models_it_reuse
         want = ws.df("SELECT customer_id, probability, tier FROM churn_scores WHERE run_id = 2").set_index("customer_id")
         return metas, served, got, want
 
-    metas, served, got, want = _run(shops["incr"], go)
+    metas, served, got, want = with_workspace(shops["incr"], go)
     assert metas.get("churn") == 1 and metas.get("clusters") == 1
     assert served.states["churn"] is not None and served.states["segments"].cluster_model is not None
     scored = [c for c in ids if c in want.index]
@@ -294,11 +288,12 @@ def test_the_base_runs_settings_come_back_whole_from_their_differences_to_the_de
     from shopseg.config import defaults
     from shopseg.incremental import changed
 
-    stored = _run(shops["base"], lambda ws: json.loads(ws.scalar("SELECT config FROM runs WHERE run_id = 1")))
+    stored = with_workspace(shops["base"],
+                            lambda ws: json.loads(ws.scalar("SELECT config FROM runs WHERE run_id = 1")))
     diff = changed(stored, defaults())
     assert diff == {"segments": {"rfm": {"method": "cuts"}, "lifecycle": {"silent_days": 60, "churned_days": 180,
                                                                           "new_days": 30}}}
-    _, _, cfg = _run(shops["base"], base_run)
+    _, _, cfg = with_workspace(shops["base"], base_run)
     assert cfg.as_dict() == stored and cfg.to_json() == json.dumps(stored, sort_keys=True, separators=(",", ":"))
 
 
