@@ -243,3 +243,19 @@ def test_only_shopseg_warnings_are_printed_once_each_in_words():
         text = err.getvalue().decode() if err is not None else out.getvalue().decode()
     assert text.count("Note: RFM: ties leave the frequency score") == 1
     assert "invalid value" not in text and "distinct clusters" not in text
+
+
+def test_a_plain_user_warning_is_ours_only_when_raised_in_the_package(tmp_path):
+    """Not any file under a folder named 'shopseg': a checkout cloned into .../shopseg/ holds the tests too (this
+    test's own UserWarning was printed as shopseg's from such a clone)."""
+    import warnings as w
+
+    import shopseg.segment
+    from shopseg.cli._common import _is_ours
+
+    def msg(filename):
+        return w.WarningMessage("x", UserWarning, filename, 1)
+
+    assert _is_ours(msg(shopseg.segment.__file__))
+    assert not _is_ours(msg(str(tmp_path / "shopseg" / "tests" / "test_x.py")))
+    assert not _is_ours(msg("<string>"))

@@ -132,7 +132,19 @@ def _is_ours(w) -> bool:
         return False
     if w.category.__module__.split(".")[0] == "shopseg":
         return True
-    return w.category is UserWarning and "shopseg" in Path(str(w.filename)).parts
+    return w.category is UserWarning and _in_package(str(w.filename))
+
+
+def _in_package(filename: str) -> bool:
+    """Whether ``filename`` is a module of the installed shopseg package (not any path with a folder named
+    'shopseg' in it: a checkout cloned into ``.../shopseg/`` holds the tests too)."""
+    try:
+        return Path(filename).resolve().is_relative_to(_PACKAGE)
+    except (OSError, ValueError):
+        return False
+
+
+_PACKAGE = Path(__file__).resolve().parents[1]
 
 
 def _open(create: bool = True, read_only: bool = False):
