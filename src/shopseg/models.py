@@ -1,9 +1,9 @@
 """The workspace's model store: every learned model a run keeps, under one file convention.
 
-A stored model is named (``clusters``, ``churn``, ``clv-bgnbd``, ``clv-gammagamma``, ``clv-repeat``,
-``clv-baseline``, ``clv-choices``, ``review-sentiment``) and belongs to the run that stored it.  Its files sit in the workspace's ``models/``
-folder as ``run-<run_id>-<name><suffix>`` (``run-3-churn.json`` + ``run-3-churn.lgb.txt``), beside one
-metadata file ``run-<run_id>-<name>.meta.json``: name, run, config hash, the shopseg version that wrote it,
+A stored model is named (``clusters``, ``churn``, ``clv-bgnbd``, ``clv-gammagamma``, ``clv-meanspend``,
+``clv-repeat``, ``clv-baseline``, ``clv-choices``, ``review-sentiment``) and belongs to the run that stored it.
+Its files sit in the workspace's ``models/`` folder as ``run-<run_id>-<name><suffix>`` (``run-3-churn.json``
++ ``run-3-churn.lgb.txt``), beside one metadata file ``run-<run_id>-<name>.meta.json``: name, run, config hash, the shopseg version that wrote it,
 ``fitted_run_id`` (the run that fitted it, when a run reused an earlier run's model), and each file's SHA-256.
 Every file is written to a temporary name and renamed (a crash leaves no half file under the final name); the
 metadata is written last.  A failed run's models are discarded with it (:func:`discard`), and the loaders take

@@ -106,11 +106,10 @@ class ClvScorer:
         return f"p_alive={c['p_alive']}; purchases={c['expected_purchases']}; clv={clv_src}"
 
     def _value(self, f: np.ndarray, m: np.ndarray, spend: np.ndarray | None) -> np.ndarray:
-        if self.value_name == "gammagamma":
-            fv = np.where(m > 0, f, 0.0)
-            return np.atleast_1d(self.vm.conditional_expected_average_profit(fv, np.where(m > 0, m, 0.0)))
-        from ._clv_select import value_of_mean
+        from ._clv_select import gamma_gamma_value, value_of_mean
 
+        if self.value_name == "gammagamma":
+            return gamma_gamma_value(self.vm, f, m)
         return value_of_mean(np.asarray(spend, float) / (f + 1), self.mean_fill)
 
     # -- scoring --------------------------------------------------------------------------------------
@@ -203,12 +202,16 @@ class ClvScorer:
     def frame(self, summary: pd.DataFrame, spend: np.ndarray | None, as_of) -> pd.DataFrame:
         """The ``clv`` table's rows (without run_id) for the customers of ``summary``
         (:func:`~shopseg.predict.clv.summary_from_orders`), ``spend`` their total spend in the same order."""
-        from .clv import clv_rows
-
         cols = None
         if len(summary):
             cols = self.columns(*(summary[k].to_numpy(float) for k in ("frequency", "recency", "T", "monetary_value")),
                                 spend, as_of)
+        return self.rows(summary, cols)
+
+    def rows(self, summary: pd.DataFrame, cols: dict | None) -> pd.DataFrame:
+        """The ``clv`` table's rows of ``summary``'s customers from :meth:`columns`' arrays (None: no buyer)."""
+        from .clv import clv_rows
+
         return clv_rows(summary, cols, float(self.settings["horizon_days"]), self.label)
 
     # -- the model store ------------------------------------------------------------------------------

@@ -55,8 +55,7 @@ def _value_model(summary: pd.DataFrame, spend: np.ndarray, penalizer: float, tim
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
             vm = GammaGamma(penalizer_coef=penalizer, time_unit=time_unit).fit(f[rep], m[rep])
-            fv = np.where(m > 0, f, 0.0)
-            value = np.atleast_1d(vm.conditional_expected_average_profit(fv, np.where(m > 0, m, 0.0)))
+            value = gamma_gamma_value(vm, f, m)
         problem = B.degenerate(vm, value)
         if problem is None:
             return value, "gammagamma", vm, None, 0.0
@@ -66,6 +65,12 @@ def _value_model(summary: pd.DataFrame, spend: np.ndarray, penalizer: float, tim
     pos = mean[mean > 0]
     fill = float(pos.mean()) if len(pos) else 0.0
     return value_of_mean(mean, fill), "meanspend", None, f"Gamma-Gamma not used ({problem})", fill
+
+
+def gamma_gamma_value(vm, f: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """Gamma-Gamma's expected value per purchase of customers with ``f`` repeat purchase days at mean spend ``m``
+    (a customer without a positive mean: the model's prior mean)."""
+    return np.atleast_1d(vm.conditional_expected_average_profit(np.where(m > 0, f, 0.0), np.where(m > 0, m, 0.0)))
 
 
 def value_of_mean(mean: np.ndarray, fill: float) -> np.ndarray:
@@ -287,11 +292,10 @@ def choose_and_score(ws, as_of, summary: pd.DataFrame, c: dict, *, seed: int = 0
         choices.append(chosen)
 
     # -- the scorer: the chosen candidates' fitted state, and the rows it gives ---------------------------
-    from ._clv_scorer import ClvScorer, isotonic_steps
+    from ._clv_scorer import SETTINGS, ClvScorer, isotonic_steps
 
     by = {ch.prediction: ch for ch in choices}
-    scorer = ClvScorer({p: ch.candidate for p, ch in by.items()}, {k: c[k] for k in
-                       ("horizon_days", "discount_rate_annual", "min_p_alive", "time_unit")}, value_name=value_name,
+    scorer = ClvScorer({p: ch.candidate for p, ch in by.items()}, {k: c[k] for k in SETTINGS}, value_name=value_name,
                        tms={ch.candidate: cands[ch.candidate].tm for ch in choices
                             if ch.candidate not in ("baseline", "repeat")},
                        vm=vm_now if value_name == "gammagamma" else None, mean_fill=mean_fill,

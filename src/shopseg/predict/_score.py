@@ -143,13 +143,11 @@ def _clv_arrays(state, reader, customers: list[str], as_of):
 
 def clv_frame(state, reader, customers: list[str], as_of) -> pd.DataFrame | None:
     """The ``clv`` table's rows for ``customers`` (buyers) scored with the state's models; None without them."""
-    from .clv import clv_rows
-
     got = _clv_arrays(state, reader, customers, as_of)
     if got is None:
         return None
     summ, _, cols = got
-    return clv_rows(summ, cols, float(state.scorer.settings["horizon_days"]), state.scorer.label)
+    return state.scorer.rows(summ, cols)
 
 
 def clv_score(state, reader, customers: list[str], as_of, earlier: dict) -> dict[str, dict]:
@@ -163,9 +161,7 @@ def clv_score(state, reader, customers: list[str], as_of, earlier: dict) -> dict
     summ, _, s = got
     want = earlier.get("clv_rows")
     if isinstance(want, dict):
-        from .clv import clv_rows
-
-        want["rows"] = clv_rows(summ, s, float(state.scorer.settings["horizon_days"]), state.scorer.label)
+        want["rows"] = state.scorer.rows(summ, s)
     out = {}
     nxt = np.asarray(s["expected_next_order_at"], dtype="datetime64[us]")
     for i, cid in enumerate(summ["customer_id"].tolist()):

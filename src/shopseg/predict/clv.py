@@ -367,6 +367,7 @@ def _clv_table(ws, run_id: int, as_of, values: str, *, horizon_days, discount_ra
     main = used.get(model) or next(iter(used.values()), None)
     return CLVResult(main, scorer.vm if scorer is not None else None, n, paths, choices, notes)
 
+
 __all__ = [
     "BGNBD",
     "CLVModel",
