@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from unittest import mock
+
 import numpy as np
 import pytest
 
@@ -219,3 +221,22 @@ def test_the_stage_stores_sets_under_min_support_and_an_update_from_it_or_an_old
     assert "1 new candidates counted over the old baskets" in out["note"], out["note"]  # {P2,P3}
     for table in ("frequent_itemsets", "association_rules"):
         assert rows(table, 5) == rows(table, 3), table
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_pair_counts_listed_in_numpy_equal_the_sparse_product(seed):
+    """cooccurrence: a few baskets' pairs listed and counted in numpy (a day's, without SciPy) give the counts of
+    the sparse product (many baskets), repeated items and empty baskets included."""
+    import shopseg.basket._count as count
+
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(0, 9, 80)
+    codes = np.concatenate([rng.choice(30, s, replace=bool(seed % 2)) for s in sizes]).astype(np.int32)
+    ids = np.array([f"p{i:02d}" for i in range(30)], object)
+    b = Baskets(codes, np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64), ids, ids)
+    items = np.sort(rng.choice(30, 12, replace=False))
+    listed = cooccurrence(b, items)
+    with mock.patch.object(count, "_PAIRS_LISTED", -1):
+        product = cooccurrence(b, items)
+    assert listed.dtype == product.dtype == np.int64 and (listed == product).all()
+    assert listed.sum() > 0
