@@ -217,22 +217,19 @@ class ClvScorer:
     # -- the model store ------------------------------------------------------------------------------
     def save(self, ws, run_id: int, first: str | None = None) -> list:
         """Store the scorer as run ``run_id``'s models (``run-<id>-clv-<name>.json``: each transaction model used,
-        ``first`` of them first; ``gammagamma`` or ``meanspend``; ``repeat``; ``baseline``; then ``choices``,
-        naming the model of each prediction and the value model, the settings in its metadata file).  Returns the paths."""
+        ``first`` of them first, ``gammagamma`` second; or ``meanspend``; ``repeat``; ``baseline``; then
+        ``choices``, naming the model of each prediction and the value model, the settings in its metadata file).
+        Returns the paths."""
         from .. import models
 
         def keep(name: str, doc: dict, config_hash: str | None = None, meta: dict | None = None):
             return models.save(ws, f"clv-{name}", run_id, {".json": json.dumps(doc, indent=2, sort_keys=True) + "\n"},
                                meta, config_hash=config_hash)
 
-        paths = []
-        names = sorted(self.tms, key=lambda x: (x != first, x))
-        for i, name in enumerate(names):
-            paths.append(keep(name, self.tms[name].to_dict(), self.tms[name].config_hash))
-            if i == 0 and self.vm is not None:
-                paths.append(keep("gammagamma", self.vm.to_dict(), self.vm.config_hash))
-        if not names and self.vm is not None:
-            paths.append(keep("gammagamma", self.vm.to_dict(), self.vm.config_hash))
+        fitted = [(name, self.tms[name]) for name in sorted(self.tms, key=lambda x: (x != first, x))]
+        if self.vm is not None:  # second, after the first transaction model (CLVResult.model_paths' order)
+            fitted.insert(min(1, len(fitted)), ("gammagamma", self.vm))
+        paths = [keep(name, m.to_dict(), m.config_hash) for name, m in fitted]
         if self.value_name == "meanspend":
             paths.append(keep("meanspend", {"format": MEANSPEND_FORMAT, "fill": float(self.mean_fill)}))
         if self.repeat is not None:
