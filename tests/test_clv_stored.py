@@ -170,6 +170,30 @@ def test_a_run_without_the_new_files_says_its_rows_stand_and_an_older_store_of_t
                                   check_exact=False, rtol=1e-12, atol=0, check_dtype=False)
 
 
+def test_a_damaged_stored_file_says_the_rows_stand_and_raises_nothing_else(shop, monkeypatch):
+    from shopseg.predict.clv import clv_table
+
+    force(monkeypatch, {"p_alive": "repeat", "expected_purchases": "baseline", "clv": "bgnbd"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clv_table(shop, 32, AS_OF, backtest_resamples=20)
+    monkeypatch.undo()
+    assert load_stored(shop, 32, CLV)[1] is None
+    for name in ("choices", "repeat", "baseline", "bgnbd", "gammagamma"):
+        p = shop.models_dir / f"run-32-clv-{name}.json"
+        good = p.read_text()
+        for bad, says in (('{"cut', "not valid JSON"), ("[1]", "not a JSON object"), ("{}", "not a")):
+            p.write_text(bad)
+            scorer, why = load_stored(shop, 32, CLV)
+            assert scorer is None and why.startswith("run 32's CLV is not re-scored") and "rows stand" in why
+            if bad == "{}":
+                says = {"choices": "does not name the model of each prediction", "repeat": "not a shopseg.clv-repeat",
+                        "baseline": "not a shopseg.clv-baseline"}.get(name, "Not a stored shopseg CLV model")
+            assert says in why, why
+        p.write_text(good)
+    assert load_stored(shop, 32, CLV)[1] is None
+
+
 # -- the refresh and the live service -------------------------------------------------------------------------
 
 BASE_AS_OF = "2024-12-24"

@@ -251,20 +251,24 @@ class ClvScorer:
         ``choices`` used ``clv.model`` for all three.  ``config_clv``: the settings of a run that stored none.
         Raises NotFittedError / ConfigError when a file is missing or damaged: the caller says what stands."""
         from .. import models
+        from ._store import read_model_json
         from .clv import CLVModel
 
+        def read(name: str) -> dict:
+            models.require(ws, f"clv-{name}", run_id)
+            return read_model_json(models.path(ws, f"clv-{name}", run_id), "CLV", "clv")
+
         if models.exists(ws, "clv-choices", run_id):
-            doc = json.loads(models.read_text(ws, "clv-choices", run_id))
+            doc = read("choices")
         else:
             doc = {p: config_clv["model"] for p in B.PREDICTIONS}
+        if any(p not in doc for p in B.PREDICTIONS):
+            raise ConfigError(f"Stored CLV model 'choices' of run {run_id} does not name the model of each "
+                              f"prediction ({', '.join(B.PREDICTIONS)}).", hint="Run `shopseg run` to fit it afresh.")
         choices = {p: doc[p] for p in B.PREDICTIONS}
         stored = models.require(ws, "clv-choices", run_id).get("settings") if "value" in doc else None
         settings = {**{k: config_clv[k] for k in SETTINGS}, **(stored or {})}
         value = doc.get("value", "gammagamma")
-
-        def read(name: str) -> dict:
-            return json.loads(models.read_text(ws, f"clv-{name}", run_id))
-
         sc = cls(choices, settings, value_name=value)
         sc.tms = {n: CLVModel.load(models.path(ws, f"clv-{n}", run_id)) for n in set(choices.values())
                   if n not in WINDOW_CANDIDATES}
