@@ -143,45 +143,13 @@ def stage_seconds(ws: Path) -> dict:
     return out
 
 
-# the shop's baskets as the stage builds them (as_of the whole day, as `run --as-of DAY` reads it), then the miner
-# alone on them at the configured min_support (the stage itself mines 5 % under it for the incremental store:
-# that is counted in the stage, not here); wall and CPU seconds (every thread's) of each part
-BASKET_SPLIT = r"""
-import json, sys, time
-from shopseg.basket._baskets import baskets_from_workspace
-from shopseg.basket._tables import _Params
-from shopseg.config import load_config
-from shopseg.pipeline import parse_as_of
-from shopseg.workspace import open_workspace
-ws = open_workspace(sys.argv[1], create=False)
-p = _Params(load_config())
-t0, c0 = time.perf_counter(), time.process_time()
-b = baskets_from_workspace(ws, as_of=parse_as_of(sys.argv[2]), unit=p.unit)
-t1, c1 = time.perf_counter(), time.process_time()
-its = p.itemsets(b)
-t2, c2 = time.perf_counter(), time.process_time()
-print("@@RESULT@@" + json.dumps({"baskets": b.n_baskets, "items": b.n_items, "itemsets": len(its),
-                                 "build_s": round(t1 - t0, 2), "mine_s": round(t2 - t1, 2),
-                                 "build_cpu_s": round(c1 - c0, 2), "mine_cpu_s": round(c2 - c1, 2)}))
-"""
-
-
-def basket_split(ws: Path, last_day: str) -> dict:
-    """The baskets stage's two parts apart: building the baskets from DuckDB, and the miner alone on them."""
-    out = subprocess.run([sys.executable, "-c", BASKET_SPLIT, str(ws), last_day], capture_output=True, text=True,
-                         cwd=ROOT)
-    for line in out.stdout.splitlines():
-        if line.startswith("@@RESULT@@"):
-            return json.loads(line[len("@@RESULT@@"):])
-    return {"error": (out.stderr.strip().splitlines() or ["no output"])[-1]}
-
-
 # The baskets stage against the miner alone, each side in its own process (issue #22: the stage within 2x of the
 # miner on the same baskets, the hand-off from DuckDB included).  "stage": the stage's steps as a run does them
 # (`stages._baskets`: the guard, the build, the mining 5 % under min_support for the incremental store, the store,
 # the rules, the writes), imports paid before, as a full run has paid them in earlier stages; "miner": the same
-# baskets built untimed, then the miner alone at min_support.  Wall and CPU seconds (every thread's), and the
-# stage's parts.
+# baskets built (as_of the whole day, as `run --as-of DAY` reads it; timed apart, in its parts), then the miner
+# alone at min_support (the stage mines 5 % under it for the incremental store: counted in the stage, not here).
+# Wall and CPU seconds (every thread's), and the parts.
 BASKET_PARTS = r"""
 import json, resource, sys, time
 def cpu():
@@ -214,14 +182,34 @@ if mode == "stage":
     out = stages._baskets(ctx)
 else:
     p = _tables._Params(cfg)
+    timed(_baskets, "baskets_from_workspace", "build")
     b = _baskets.baskets_from_workspace(ws, as_of=when, unit=p.unit)
     t0, c0 = time.perf_counter(), cpu()
-    out = {"frequent_itemsets": len(p.itemsets(b)), "baskets": b.n_baskets}
+    out = {"frequent_itemsets": len(p.itemsets(b)), "baskets": b.n_baskets, "items": b.n_items}
 res = {"wall": round(time.perf_counter() - t0, 2), "cpu": round(cpu() - c0, 2), **out,
        "parts": {k: [round(w, 2), round(u, 2)] for k, (w, u) in parts.items()},
        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
 print("@@RESULT@@" + json.dumps(res))
 """
+
+
+def basket_part(ws: Path, last_day: str, mode: str) -> dict:
+    """:data:`BASKET_PARTS` in ``mode`` ("stage" or "miner") in a fresh process on ``ws``: its result, or the error."""
+    p = subprocess.run([sys.executable, "-c", BASKET_PARTS, mode, str(ws), last_day], capture_output=True, text=True,
+                       cwd=ROOT)
+    got = [json.loads(x[len("@@RESULT@@"):]) for x in p.stdout.splitlines() if x.startswith("@@RESULT@@")]
+    return got[0] if got else {"error": (p.stderr.strip().splitlines() or ["no output"])[-1]}
+
+
+def basket_split(ws: Path, last_day: str) -> dict:
+    """The baskets stage's two parts apart: building the baskets from DuckDB, and the miner alone on them
+    (:func:`basket_part`'s "miner")."""
+    got = basket_part(ws, last_day, "miner")
+    if "error" in got:
+        return got
+    build = got["parts"]["build"]
+    return {"baskets": got["baskets"], "items": got["items"], "itemsets": got["frequent_itemsets"],
+            "build_s": build[0], "mine_s": got["wall"], "build_cpu_s": build[1], "mine_cpu_s": got["cpu"]}
 
 
 def basket_rounds(ws: Path, last_day: str, rounds: int) -> dict:
@@ -231,10 +219,7 @@ def basket_rounds(ws: Path, last_day: str, rounds: int) -> dict:
     for _ in range(rounds):
         one = {"load_avg_before": round(os.getloadavg()[0], 2)}
         for mode in ("stage", "miner"):
-            p = subprocess.run([sys.executable, "-c", BASKET_PARTS, mode, str(ws), last_day], capture_output=True,
-                               text=True, cwd=ROOT)
-            got = [json.loads(x[len("@@RESULT@@"):]) for x in p.stdout.splitlines() if x.startswith("@@RESULT@@")]
-            one[mode] = got[0] if got else {"error": (p.stderr.strip().splitlines() or ["no output"])[-1]}
+            one[mode] = basket_part(ws, last_day, mode)
         if "wall" in one["stage"] and "wall" in one["miner"]:
             one["ratio_wall"] = round(one["stage"]["wall"] / one["miner"]["wall"], 2)
             one["ratio_cpu"] = round(one["stage"]["cpu"] / one["miner"]["cpu"], 2)

@@ -170,6 +170,30 @@ def test_a_run_without_the_new_files_says_its_rows_stand_and_an_older_store_of_t
                                   check_exact=False, rtol=1e-12, atol=0, check_dtype=False)
 
 
+def test_a_damaged_stored_file_says_the_rows_stand_and_raises_nothing_else(shop, monkeypatch):
+    from shopseg.predict.clv import clv_table
+
+    force(monkeypatch, {"p_alive": "repeat", "expected_purchases": "baseline", "clv": "bgnbd"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clv_table(shop, 32, AS_OF, backtest_resamples=20)
+    monkeypatch.undo()
+    assert load_stored(shop, 32, CLV)[1] is None
+    for name in ("choices", "repeat", "baseline", "bgnbd", "gammagamma"):
+        p = shop.models_dir / f"run-32-clv-{name}.json"
+        good = p.read_text()
+        for bad, says in (('{"cut', "not valid JSON"), ("[1]", "not a JSON object"), ("{}", "not a")):
+            p.write_text(bad)
+            scorer, why = load_stored(shop, 32, CLV)
+            assert scorer is None and why.startswith("run 32's CLV is not re-scored") and "rows stand" in why
+            if bad == "{}":
+                says = {"choices": "does not name the model of each prediction", "repeat": "not a shopseg.clv-repeat",
+                        "baseline": "not a shopseg.clv-baseline"}.get(name, "Not a stored shopseg CLV model")
+            assert says in why, why
+        p.write_text(good)
+    assert load_stored(shop, 32, CLV)[1] is None
+
+
 # -- the refresh and the live service -------------------------------------------------------------------------
 
 BASE_AS_OF = "2024-12-24"
@@ -257,32 +281,43 @@ def test_a_base_run_without_stored_repeat_or_baseline_keeps_its_clv_rows_and_the
     with_workspace(refreshed["old"], check)
 
 
-def test_the_service_rescores_a_new_orders_clv_with_the_stored_repeat_model(tmp_path, monkeypatch):
-    pytest.importorskip("fastapi")
-    from shopseg.serve.live import end_of_day
-    from tests.test_serve_synth import HTTPX_WARNING, R, W, build_demo_workspace
+def _service(path):
+    """A test client of the service over the workspace at ``path`` (use it in ``with``)."""
+    from tests.test_serve_synth import HTTPX_WARNING
 
-    plan = {"p_alive": "repeat", "expected_purchases": "repeat", "clv": "repeat"}
-    force(monkeypatch, plan)
-    path = tmp_path / "ws"
-    build_demo_workspace(path)
-    monkeypatch.undo()
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=HTTPX_WARNING)
         from fastapi.testclient import TestClient
 
         from shopseg.serve import create_app
 
-        client = TestClient(create_app(path, "r", "w"))
-    with client:
+        return TestClient(create_app(path, "r", "w"))
+
+
+def _an_order(ws, when: str) -> tuple[str, dict]:
+    """(a buyer of the run, an event batch of one order of theirs at ``when``)."""
+    cid, pid = ws.sql("SELECT c.customer_id, (SELECT min(product_id) FROM products) FROM clv c "
+                      "ORDER BY c.clv DESC, c.customer_id LIMIT 1 OFFSET 20")[0]
+    return cid, {"orders": [{"order_id": "LIVE-1", "customer_id": cid, "ordered_at": when}],
+                 "order_lines": [{"order_id": "LIVE-1", "product_id": pid, "quantity": 3, "unit_price": 400.0}]}
+
+
+def test_the_service_rescores_a_new_orders_clv_with_the_stored_repeat_model(tmp_path, monkeypatch):
+    pytest.importorskip("fastapi")
+    from shopseg.serve.live import end_of_day
+    from tests.test_serve_synth import R, W, build_demo_workspace
+
+    plan = {"p_alive": "repeat", "expected_purchases": "repeat", "clv": "repeat"}
+    force(monkeypatch, plan)
+    path = tmp_path / "ws"
+    build_demo_workspace(path)
+    monkeypatch.undo()
+    with _service(path) as client:
         ws = client.app.state.shopseg.ws
         assert json.loads((ws.models_dir / "run-1-clv-choices.json").read_text()) == {**plan, "value": "gammagamma"}
-        cid, pid = ws.sql("SELECT c.customer_id, (SELECT min(product_id) FROM products) FROM clv c "
-                          "ORDER BY c.clv DESC, c.customer_id LIMIT 1 OFFSET 20")[0]
-        before = client.get(f"/customers/{cid}", headers=R).json()
         when = "2025-01-02T12:00:00"
-        batch = {"orders": [{"order_id": "LIVE-1", "customer_id": cid, "ordered_at": when}],
-                 "order_lines": [{"order_id": "LIVE-1", "product_id": pid, "quantity": 3, "unit_price": 400.0}]}
+        cid, batch = _an_order(ws, when)
+        before = client.get(f"/customers/{cid}", headers=R).json()
         r = client.post("/events", json=batch, headers=W)
         assert r.status_code == 200, r.text
         after = client.get(f"/customers/{cid}", headers=R).json()
@@ -292,6 +327,41 @@ def test_the_service_rescores_a_new_orders_clv_with_the_stored_repeat_model(tmp_
         assert after["clv"]["expected_purchases_90d"] == pytest.approx(float(want["expected_purchases_90d"].iloc[0]),
                                                                        rel=1e-9)
         assert after["clv"]["clv"] != pytest.approx(before["clv"]["clv"], rel=1e-6)
+        assert after["clv"]["note"] is None and client.get("/health").json()["notes"] == []
+
+
+def test_the_service_says_so_when_the_runs_clv_models_are_not_stored(tmp_path):
+    """A run stored without CLV models (an older shopseg, the Spark engine): an event re-scores the customer but
+    not their CLV, and the customer's answer (API, dashboard) and /health say why, in the refresh's words."""
+    pytest.importorskip("fastapi")
+    from tests.test_serve_synth import R, W, build_demo_workspace
+
+    path = tmp_path / "ws"
+    build_demo_workspace(path)
+    for p in (path / "models").glob("run-1-clv-*"):  # as such a run stored it: nothing
+        p.unlink()
+    with _service(path) as client:
+        ws = client.app.state.shopseg.ws
+        notes = client.get("/health").json()["notes"]
+        assert len(notes) == 1 and notes[0].startswith("run 1's CLV is not re-scored") and "rows stand" in notes[0]
+        assert notes[0] == load_stored(ws, 1, CLV)[1]  # the refresh's note (incremental.clv)
+        cid, batch = _an_order(ws, "2025-01-02T12:00:00")
+        before = client.get(f"/customers/{cid}", headers=R).json()
+        assert before["clv"]["source"] == "run" and before["clv"]["note"] is None  # the run's, as it says
+        assert client.post("/events", json=batch, headers=W).status_code == 200
+        after = client.get(f"/customers/{cid}", headers=R).json()
+        assert after["live"] and after["clv"]["note"] == notes[0]
+        for k in ("clv", "expected_purchases_90d", "expected_order_value"):  # the run's values stand
+            assert after["clv"][k] == before["clv"][k]
+        # the route's SQL path says the same as the snapshot's fast path
+        from shopseg.serve._reads import customer_view
+
+        state = client.app.state.shopseg
+        slow = customer_view(state, state.cursor(), cid, use_snapshot=False)
+        assert slow.clv.note == notes[0]
+        client.post("/dashboard/login", data={"key": "r"})
+        page = client.get(f"/dashboard/customer?id={cid}").text
+        assert f'<p id="clv-note" class="muted">{notes[0]}</p>'.replace("'", "&#39;") in page
 
 
 def test_the_repeat_models_numpy_trees_give_lightgbms_predictions():

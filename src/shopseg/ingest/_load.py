@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import duckdb
 
@@ -434,7 +433,3 @@ def check_share(info: SourceInfo, counts: dict[str, int], max_share: float, reas
             f"more than ingest.max_quarantine_share = {max_share:g}; nothing was loaded. Most common: {top}.",
             hint="Check the mapping (column names, date formats) or raise ingest.max_quarantine_share.",
         )
-
-
-def source_label(path: Path) -> str:
-    return str(path)

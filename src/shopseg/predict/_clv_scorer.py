@@ -217,22 +217,19 @@ class ClvScorer:
     # -- the model store ------------------------------------------------------------------------------
     def save(self, ws, run_id: int, first: str | None = None) -> list:
         """Store the scorer as run ``run_id``'s models (``run-<id>-clv-<name>.json``: each transaction model used,
-        ``first`` of them first; ``gammagamma`` or ``meanspend``; ``repeat``; ``baseline``; then ``choices``,
-        naming the model of each prediction and the value model, the settings in its metadata file).  Returns the paths."""
+        ``first`` of them first, ``gammagamma`` second; or ``meanspend``; ``repeat``; ``baseline``; then
+        ``choices``, naming the model of each prediction and the value model, the settings in its metadata file).
+        Returns the paths."""
         from .. import models
 
         def keep(name: str, doc: dict, config_hash: str | None = None, meta: dict | None = None):
             return models.save(ws, f"clv-{name}", run_id, {".json": json.dumps(doc, indent=2, sort_keys=True) + "\n"},
                                meta, config_hash=config_hash)
 
-        paths = []
-        names = sorted(self.tms, key=lambda x: (x != first, x))
-        for i, name in enumerate(names):
-            paths.append(keep(name, self.tms[name].to_dict(), self.tms[name].config_hash))
-            if i == 0 and self.vm is not None:
-                paths.append(keep("gammagamma", self.vm.to_dict(), self.vm.config_hash))
-        if not names and self.vm is not None:
-            paths.append(keep("gammagamma", self.vm.to_dict(), self.vm.config_hash))
+        fitted = [(name, self.tms[name]) for name in sorted(self.tms, key=lambda x: (x != first, x))]
+        if self.vm is not None:  # second, after the first transaction model (CLVResult.model_paths' order)
+            fitted.insert(min(1, len(fitted)), ("gammagamma", self.vm))
+        paths = [keep(name, m.to_dict(), m.config_hash) for name, m in fitted]
         if self.value_name == "meanspend":
             paths.append(keep("meanspend", {"format": MEANSPEND_FORMAT, "fill": float(self.mean_fill)}))
         if self.repeat is not None:
@@ -254,20 +251,24 @@ class ClvScorer:
         ``choices`` used ``clv.model`` for all three.  ``config_clv``: the settings of a run that stored none.
         Raises NotFittedError / ConfigError when a file is missing or damaged: the caller says what stands."""
         from .. import models
+        from ._store import read_model_json
         from .clv import CLVModel
 
+        def read(name: str) -> dict:
+            models.require(ws, f"clv-{name}", run_id)
+            return read_model_json(models.path(ws, f"clv-{name}", run_id), "CLV", "clv")
+
         if models.exists(ws, "clv-choices", run_id):
-            doc = json.loads(models.read_text(ws, "clv-choices", run_id))
+            doc = read("choices")
         else:
             doc = {p: config_clv["model"] for p in B.PREDICTIONS}
+        if any(p not in doc for p in B.PREDICTIONS):
+            raise ConfigError(f"Stored CLV model 'choices' of run {run_id} does not name the model of each "
+                              f"prediction ({', '.join(B.PREDICTIONS)}).", hint="Run `shopseg run` to fit it afresh.")
         choices = {p: doc[p] for p in B.PREDICTIONS}
         stored = models.require(ws, "clv-choices", run_id).get("settings") if "value" in doc else None
         settings = {**{k: config_clv[k] for k in SETTINGS}, **(stored or {})}
         value = doc.get("value", "gammagamma")
-
-        def read(name: str) -> dict:
-            return json.loads(models.read_text(ws, f"clv-{name}", run_id))
-
         sc = cls(choices, settings, value_name=value)
         sc.tms = {n: CLVModel.load(models.path(ws, f"clv-{n}", run_id)) for n in set(choices.values())
                   if n not in WINDOW_CANDIDATES}

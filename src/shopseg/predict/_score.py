@@ -3,16 +3,16 @@
 ``churn_state`` loads the churn model of the run that holds ``churn_scores`` (checked against the run's
 settings; ``None`` when there is none usable); ``churn_score`` scores customers with it through the restricted
 :func:`shopseg.predict.churn.score_customers` (O(the customers' rows)), taking their features from the
-segments stage's score (``earlier["segments"]``).  ``clv_state`` loads the BG/NBD (or Pareto/NBD) and
-Gamma-Gamma models of the run that holds ``clv``; ``clv_score`` scores the customers' order summaries with them
-(:func:`shopseg.predict.clv.score_clv`).
+segments stage's score (``earlier["segments"]``).  ``clv_state`` loads the CLV models the run that holds
+``clv`` stored (:class:`~shopseg.predict._clv_scorer.ClvScorer`, one per prediction); ``clv_score`` scores the
+customers' order summaries with them.
 """
 
 from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -20,7 +20,8 @@ import pandas as pd
 from ..errors import ShopsegError
 
 
-class ChurnState(NamedTuple):
+@dataclass
+class ChurnState:
     """The churn stage's state: the run holding ``churn_scores``, its stored model, the settings, and how the run
     pooled churn with P(alive) (:func:`shopseg.predict._reconcile.stored_views`; None: not pooled)."""
 
@@ -54,7 +55,7 @@ def churn_score(state, reader, customers: list[str], as_of, earlier: dict) -> di
 
     if state is None:
         return {}
-    rid, model, cfg, views = state
+    model, views = state.model, state.views
     seg = earlier.get("segments") or {}
     known = [c for c in customers if c in seg]
     feats = seg[known[0]]["features"] if known else None  # one frame for the customers scored together
@@ -64,7 +65,8 @@ def churn_score(state, reader, customers: list[str], as_of, earlier: dict) -> di
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            s = score_customers(reader, as_of, list(customers), run_id=rid, config=cfg, features=feats, model=model)
+            s = score_customers(reader, as_of, list(customers), run_id=state.run_id, config=state.config,
+                                features=feats, model=model)
         except ShopsegError:
             return {}  # a model fitted on other features: leave churn to the next run
     if views is not None:  # pooled with P(alive) as the batch pools (docs/churn.md); the CLV answers too

@@ -59,6 +59,7 @@ class _Tree:
     leaf_of_code: np.ndarray | None = None  # (2**k,) the leaf each split pattern reaches
     value_of_code: np.ndarray | None = None  # (2**k,) its value
     bias: float = 0.0  # LightGBM's ExpectedValue of the tree
+    rules: list | None = None  # per split (feature, threshold, default left, missing type) as Python scalars
     features: np.ndarray | None = None  # the tree's distinct split features
 
 
@@ -155,17 +156,11 @@ class TreeEnsemble:
 
     @staticmethod
     def _code(t: _Tree, cols: np.ndarray, nans: np.ndarray | None, code: np.ndarray, bit: np.ndarray) -> None:
-        """Each row's split pattern in tree ``t`` into ``code`` (bit j: the row goes left at split j), as
-        LightGBM's ``NumericalDecision`` decides: ``x <= threshold`` goes left; NaN is 0 unless the split's
-        missing type is NaN, where it takes the default side; "zero" (and so NaN) takes it for missing type Zero."""
+        """Each row's split pattern in tree ``t`` into ``code`` (bit j: the row goes left at split j,
+        :func:`_goes_left`)."""
         code[:] = 0
-        for j in range(len(t.feature)):
-            x = cols[t.feature[j]]
-            np.less_equal(x, t.threshold[j], out=bit)
-            if t.missing[j] == 1:
-                bit[x == 0.0] = t.default_left[j]
-            elif t.missing[j] == 2 and nans is not None:
-                bit[nans[t.feature[j]]] = t.default_left[j]
+        for j, (f, threshold, default_left, missing) in enumerate(t.rules):
+            _goes_left(cols[f], threshold, default_left, missing, None if nans is None else nans[f], out=bit)
             code |= bit.astype(np.uint16) << np.uint16(j)
 
     def scores(self, X: np.ndarray, contributions: bool = True,
@@ -225,17 +220,14 @@ class TreeEnsemble:
         return self._stack
 
     def _raw_few(self, X: np.ndarray) -> np.ndarray:
-        """:meth:`scores`' raw scores, every tree at once: each row's side at every split (the same decisions as
-        :meth:`_code`), its pattern per tree, the pattern's value, and the values added in tree order from 0.0
-        (a cumulative sum: the sequential sums LightGBM makes)."""
+        """:meth:`scores`' raw scores, every tree at once: each row's side at every split (:func:`_goes_left` on
+        (trees, splits, rows) arrays), its pattern per tree, the pattern's value, and the values added in tree
+        order from 0.0 (a cumulative sum: the sequential sums LightGBM makes)."""
         feat, thr, left, miss, real, values, offsets, powers = self._stacked()
         out = np.empty(len(X))
         for lo, cols, nans in self._chunks(X, FEW_ROWS):
-            x = cols[feat]  # (trees, splits, rows)
-            bit = x <= thr[..., None]
-            bit = np.where((miss == 1)[..., None] & (x == 0.0), left[..., None], bit)
-            if nans is not None:
-                bit = np.where((miss == 2)[..., None] & nans[feat], left[..., None], bit)
+            bit = _goes_left(cols[feat], thr[..., None], left[..., None], miss[..., None],  # (trees, splits, rows)
+                             None if nans is None else nans[feat])
             bit &= real[..., None]
             code = np.einsum("tkr,k->tr", bit.astype(np.uint32), powers)
             v = values[offsets[:, None] + code]  # (trees, rows)
@@ -245,6 +237,31 @@ class TreeEnsemble:
     def contributions(self, X: np.ndarray) -> np.ndarray:
         """(n, p + 1) TreeSHAP values (``pred_contrib``), the last column the bias."""
         return self.scores(X)[1]
+
+
+def _goes_left(x: np.ndarray, threshold, default_left, missing, isnan: np.ndarray | None,
+               out: np.ndarray | None = None) -> np.ndarray:
+    """Whether each value of ``x`` goes left at its split, as LightGBM's ``NumericalDecision`` decides:
+    ``x <= threshold`` goes left; NaN (0 in ``x``, ``isnan`` its mask, None: no NaN) is 0 unless the split's
+    missing type is NaN (2), where it takes the default side; 0 (and so NaN) takes it for missing type Zero (1).
+    ``x`` one split's column with that split's scalars (:meth:`TreeEnsemble._code`), or the columns of stacked
+    splits with their arrays broadcast to it (:meth:`TreeEnsemble._raw_few`)."""
+    out = np.less_equal(x, threshold, out=out)
+    stacked = isinstance(missing, np.ndarray)  # else one split's Python scalars: no array op where none is due
+    zero, nan = missing == 1, missing == 2
+    if zero.any() if stacked else zero:
+        _default_side(out, x == 0.0, zero, default_left, stacked)
+    if isnan is not None and (nan.any() if stacked else nan):
+        _default_side(out, isnan, nan, default_left, stacked)
+    return out
+
+
+def _default_side(out: np.ndarray, hit: np.ndarray, of_type, default_left, stacked: bool) -> None:
+    """``out`` set to the default side where ``hit`` (a 0, a NaN) at a split of that missing type (``of_type``)."""
+    if stacked:
+        np.copyto(out, default_left, where=hit & of_type)
+    else:
+        out[hit] = default_left
 
 
 def _patterns(trees: list[_Tree]) -> None:
@@ -274,8 +291,9 @@ def _patterns(trees: list[_Tree]) -> None:
 
 
 def _prepare(t: _Tree) -> None:
-    """The tree's features and its ExpectedValue (LightGBM's sum order); its patterns' leaves come from
-    :func:`_patterns`."""
+    """The tree's features, its splits' rules and its ExpectedValue (LightGBM's sum order); its patterns' leaves
+    come from :func:`_patterns`."""
+    t.rules = list(zip(t.feature.tolist(), t.threshold.tolist(), t.default_left.tolist(), t.missing.tolist()))
     k = len(t.feature)
     if k == 0:
         t.bias, t.features = float(t.leaf_value[0]), np.zeros(0, dtype=np.intp)

@@ -46,7 +46,8 @@ def api_routes(app: FastAPI, state: _State, need_read, need_write) -> None:
     """Add the API's routes to ``app`` (``need_read`` / ``need_write``: :func:`._auth.key_checks`' dependencies)."""
     @app.get("/health", tags=["service"])
     def health() -> dict:
-        return {"status": "ok", "version": __version__}
+        """``notes``: what the service cannot do for the run it serves (e.g. re-score CLV), each one sentence."""
+        return {"status": "ok", "version": __version__, "notes": state.notes()}
 
     @app.get("/customers/{customer_id}", response_model=M.CustomerView, tags=["customers"],
              responses={404: {"model": M.ErrorBody}, 401: {"model": M.ErrorBody}, 403: {"model": M.ErrorBody}})

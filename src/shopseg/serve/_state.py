@@ -287,6 +287,7 @@ class _State:
         out = read_runs(cur, None if run is None else run[0])  # the read layer: which run each table is read at
         if run is not None:
             out["config"] = run[2]  # the run's settings as a Config
+            out["clv_note"] = clv_note(self.ws, out)
             self.ensure_indexes(cur, [t for t, r in out["tables"].items() if r is not None])
             if self.snapshot:
                 with self.live.lock:  # no write between reading the run's live rows and caching them
@@ -300,3 +301,19 @@ class _State:
         with self._cache_lock:
             self._runs_cache = (stamp, out)
         return out
+
+    def notes(self) -> list[str]:
+        """What the service cannot do for the run it serves (GET /health), from the cached run (no SQL): the run's
+        CLV models cannot be read, so an event does not re-score CLV (:func:`clv_note`)."""
+        cached = self._runs_cache
+        return [n for n in (cached[1].get("clv_note"),) if n] if cached is not None else []
+
+
+def clv_note(ws, runs: dict) -> str | None:
+    """Why the live path cannot re-score the CLV of ``runs``' run that wrote ``clv`` (its stored models are missing
+    or damaged: a run by an older shopseg, the Spark engine's), or None when it can or there is no CLV.  The
+    refresh says the same in its record (``incremental.clv``)."""
+    from ..predict._clv_scorer import load_stored
+
+    crun = runs["tables"].get("clv")
+    return None if crun is None else load_stored(ws, crun, dict(runs["config"]["clv"]))[1]

@@ -133,6 +133,9 @@ class CLVInfo(BaseModel):
                                           "days) (a window model: repeat, baseline); None: P(alive) of a "
                                           "transaction model (still a customer at all)")
     source: Literal["run", "live"]
+    note: Optional[str] = Field(None, description="Set when events re-scored this customer but not their CLV: why "
+                                "(the run's CLV models are not stored: a run by an older shopseg, the Spark "
+                                "engine); the values are the run's (P(alive) pooled with a fresh churn score)")
 
 
 class CustomerView(BaseModel):

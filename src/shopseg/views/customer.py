@@ -193,9 +193,11 @@ def shape(runs: dict, customer_id: str, got: dict) -> dict | None:
         clv["source"] = "run"
     horizons = runs.get("horizons") or {}
     p_alive_days = horizons.get("p_alive") if p_alive_source in WINDOW_SOURCES else None
-    if clv is not None:  # the API's CLVInfo field order: the values, p_alive_days, source
-        clv = {**{k: v for k, v in clv.items() if k not in ("p_alive_days", "source")},
-               "p_alive_days": p_alive_days, "source": clv["source"]}
+    if clv is not None:  # the API's CLVInfo field order: the values, p_alive_days, source, note
+        clv = {**{k: v for k, v in clv.items() if k not in ("p_alive_days", "source", "note")},
+               "p_alive_days": p_alive_days, "source": clv["source"],
+               # the service's: why events re-scored this customer but not their CLV (serve._state.clv_note)
+               "note": runs.get("clv_note") if live is not None else None}
     lc, vt = segs.get("lifecycle"), segs.get("value_tier")
     status = None if lc is None and churn is None and clv is None else status_line(
         lc["segment"] if lc else None, churn_probability=(churn or {}).get("probability"),
