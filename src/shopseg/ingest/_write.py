@@ -93,6 +93,19 @@ def number_lines(con: duckdb.DuckDBPyConnection, have_span: bool = False) -> str
     return "CASE WHEN s.consecutive THEN f._row - s.first_row + 1 ELSE list_position(s.line_rows, f._row) END"
 
 
+def first_given(col: str) -> str:
+    """SQL for the first non-NULL value of ``col`` in its group, by file row: ``arg_min`` skips the rows whose
+    value is NULL (``arg_min_null`` is DuckDB's form that keeps them), so no ``FILTER (WHERE col IS NOT NULL)``,
+    which cost Online Retail x100's orders ~1 CPU s for its three columns (docs/scale.md "Session 14: ingest").
+
+    >>> import duckdb
+    >>> duckdb.sql(f"SELECT g, {first_given('x')} FROM (VALUES (1, NULL, 1), (1, 'b', 2), (1, 'a', 3), (2, NULL, 1)) "
+    ...            "t(g, x, _row) GROUP BY g ORDER BY g").fetchall()
+    [(1, 'b'), (2, None)]
+    """
+    return f"arg_min({col}, _row)"
+
+
 def write_rows(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo, ingest_id: int,
                privacy=None, late: dict[str, tuple[str, str, str, str]] | None = None) -> dict[str, int]:
     """Insert quarantined rows, accepted primary rows and derived rows. Returns rows added per table.
@@ -140,7 +153,7 @@ def write_rows(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo, ing
                 value = by[c.name][2]
                 # (arg_min gives the first row's value itself: a -0.0 stays -0.0)
                 cols.append(f"{value} AS {ident('_late__' + c.name)}" if c.name in key else
-                            f"arg_min({value}, _row) FILTER (WHERE {value} IS NOT NULL) AS {ident('_late__' + c.name)}")
+                            f"{first_given(value)} AS {ident('_late__' + c.name)}")
             elif c.name in key:
                 cols.append(f"{src} AS {ident(c.name)}")
             elif c.name in per_key:  # filled in from the key below, once per row of the table
@@ -150,7 +163,7 @@ def write_rows(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo, ing
             elif c.name not in plan.exprs[tname]:  # a column the file does not give: its default on every row,
                 cols.append(f"{constant(c)} AS {ident(c.name)}")  # so no aggregate over the rows
             else:
-                cols.append(f"arg_min({src}, _row) FILTER (WHERE {src} IS NOT NULL) AS {ident(c.name)}")
+                cols.append(f"{first_given(src)} AS {ident(c.name)}")
         anti = " AND ".join(f"e.{ident(k)} = d.{ident(k)}" for k in key)
         before = con.execute(f"SELECT count(*) FROM {ident(tname)}").fetchone()[0]
         group = keyexpr
@@ -217,8 +230,7 @@ def write_rows(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo, ing
         cols = [f"{ident(plan.primary + '__' + c.name)} AS {ident(c.name)}" if c.name in ptable.key else
                 f"{aggs[c.name]} AS {ident(c.name)}" if c.name in aggs else
                 f"{constant(c)} AS {ident(c.name)}" if c.name not in plan.exprs[plan.primary] else
-                f"arg_min({ident(plan.primary + '__' + c.name)}, _row) FILTER "
-                f"(WHERE {ident(plan.primary + '__' + c.name)} IS NOT NULL) AS {ident(c.name)}"
+                f"{first_given(ident(plan.primary + '__' + c.name))} AS {ident(c.name)}"
                 for c in ptable.columns]
         con.execute(
             f"INSERT INTO {ident(plan.primary)} BY NAME SELECT {', '.join(cols)}, {ingest_id} AS ingest_id "
@@ -241,8 +253,7 @@ def write_rows(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo, ing
     if privacy is not None and privacy.policy == "separate" and "customers" in plan.exprs:
         given = [c for c in PII_COLUMNS if c in plan.exprs["customers"]]
         if given:
-            sel = ", ".join(f"arg_min({ident('_pii__' + c)}, _row) FILTER (WHERE {ident('_pii__' + c)} IS NOT NULL) "
-                            f"AS {ident(c)}" for c in given)
+            sel = ", ".join(f"{first_given(ident('_pii__' + c))} AS {ident(c)}" for c in given)
             con.execute(
                 f"INSERT INTO customer_pii BY NAME SELECT customers__customer_id AS customer_id, {sel}, "
                 f"{ingest_id} AS ingest_id FROM _accepted WHERE customers__customer_id IS NOT NULL "
