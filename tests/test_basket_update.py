@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from unittest import mock
+
 import numpy as np
 import pytest
 
@@ -210,7 +212,10 @@ def test_the_stage_stores_sets_under_min_support_and_an_update_from_it_or_an_old
     mine_baskets(ws, 4, as_of="2024-01-31", config=cfg)
     meta = models.require(ws, STORE_NAME, 4)
     with np.load(io.BytesIO(models.read_bytes(ws, STORE_NAME, 4, ".npz"))) as f:
-        kept = {k: f[k] for k in ("codes", "offsets", "item_ids")}
+        kept = {k: f[k] for k in ("codes", "offsets")}
+    with np.load(io.BytesIO(models.read_bytes(ws, STORE_NAME, 4, _update.SETS))) as f:
+        kept["item_ids"] = f["item_ids"]
+    models.path(ws, STORE_NAME, 4, _update.SETS).unlink()  # one file, as before session 14
     buf = io.BytesIO()
     np.savez(buf, **kept)
     models.save(ws, STORE_NAME, 4, {".npz": buf.getvalue()},
@@ -219,3 +224,83 @@ def test_the_stage_stores_sets_under_min_support_and_an_update_from_it_or_an_old
     assert "1 new candidates counted over the old baskets" in out["note"], out["note"]  # {P2,P3}
     for table in ("frequent_itemsets", "association_rules"):
         assert rows(table, 5) == rows(table, 3), table
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_pair_counts_listed_in_numpy_equal_the_sparse_product(seed):
+    """cooccurrence: a few baskets' pairs listed and counted in numpy (a day's, without SciPy) give the counts of
+    the sparse product (many baskets), repeated items and empty baskets included."""
+    import shopseg.basket._count as count
+
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(0, 9, 80)
+    codes = np.concatenate([rng.choice(30, s, replace=bool(seed % 2)) for s in sizes]).astype(np.int32)
+    ids = np.array([f"p{i:02d}" for i in range(30)], object)
+    b = Baskets(codes, np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64), ids, ids)
+    items = np.sort(rng.choice(30, 12, replace=False))
+    listed = cooccurrence(b, items)
+    with mock.patch.object(count, "_PAIRS_LISTED", -1):
+        product = cooccurrence(b, items)
+    assert listed.dtype == product.dtype == np.int64 and (listed == product).all()
+    assert listed.sum() > 0
+
+
+@pytest.mark.parametrize("max_chain", [30, 2])
+def test_an_update_stores_only_its_baskets_after_the_older_stores_and_reads_them_all_when_it_must(
+        ws, monkeypatch, max_chain):
+    """Stored sets only from min_support (no margin, no pair counts): February's {P2,P3} is counted over
+    January's baskets (read from run 1's store); run 2 stores only February's baskets after run 1's, run 3 March's (a new item, P4) after
+    run 2's; the chain read back holds every basket in a mining's coding, and the updates equal minings.  At
+    MAX_CHAIN stores the update stores every basket in one store again; a store of the chain gone: mined in full."""
+    from shopseg import models
+    from shopseg.basket import STORE_NAME, _update, baskets_from_workspace, mine_baskets, update_baskets
+    from shopseg.config import load_config
+
+    monkeypatch.setattr(_update, "STORE_MARGIN", 0.0)
+    monkeypatch.setattr(_update, "MAX_CHAIN", max_chain)
+    monkeypatch.setattr(_update, "MAX_NEW_SHARE", 0.5)  # March adds 3 to 10
+    monkeypatch.setattr(_update, "_pairs_known", lambda *a: (None, None))  # pairs counted, not looked up
+    _orders_shop(ws)
+    cfg = load_config(overrides={"baskets": {"min_support": 0.3, "min_lift": 0.0, "min_confidence": 0.0,
+                                             "prune_redundant": False}})
+
+    def rows(table, run):
+        return ws.sql(f"SELECT * EXCLUDE (run_id) FROM {table} WHERE run_id = ? ORDER BY rowid", [run])
+
+    def stores():
+        return sorted({int(p.name.split("-")[1]) for p in ws.models_dir.glob("run-*-baskets*")})
+
+    mine_baskets(ws, 1, as_of="2024-01-31", config=cfg)
+    out = update_baskets(ws, 2, as_of="2024-02-29", config=cfg, base=1)
+    assert "1 new candidates counted over the old baskets" in out["note"], out["note"]  # {P2,P3}: run 1's read
+    assert models.require(ws, STORE_NAME, 2)["older"] == 1 and stores() == [1, 2]
+    ws.con.execute("""
+        INSERT INTO products (product_id, name, is_merchandise) VALUES ('P4', 'Scone', TRUE);
+        INSERT INTO orders (order_id, customer_id, ordered_at, kind) VALUES
+          ('O11', 'c1', '2024-03-02', 'sale'), ('O12', 'c2', '2024-03-03', 'sale'), ('O13', 'c3', '2024-03-04', 'sale');
+        INSERT INTO order_lines (order_id, line_no, product_id, quantity, unit_price) VALUES
+          ('O11', 1, 'P1', 1, 3), ('O11', 2, 'P3', 1, 4), ('O12', 1, 'P1', 1, 3), ('O12', 2, 'P3', 1, 4),
+          ('O13', 1, 'P4', 1, 1), ('O13', 2, 'P1', 1, 3);
+    """)
+    update_baskets(ws, 3, as_of="2024-03-31", config=cfg, base=2)
+    meta = models.require(ws, STORE_NAME, 3)
+    assert meta["n_baskets"] == 13
+    if max_chain == 2:  # run 2's chain is as long as allowed: every basket in run 3's store, the older ones gone
+        assert meta["older"] is None and meta["n_own"] == 13 and stores() == [3]
+    else:
+        assert meta["older"] == 2 and meta["n_own"] == 3 and stores() == [1, 2, 3]
+    every = baskets_from_workspace(ws, as_of="2024-03-31", unit="order")
+    back = _update.stored_baskets(ws, 3)[0]
+    got = back.full() if isinstance(back, _update.StoredBaskets) else back
+    assert list(got.item_ids) == list(every.item_ids) == ["P1", "P2", "P3", "P4"]
+    assert got.to_lists() == every.to_lists()
+    mine_baskets(ws, 4, as_of="2024-03-31", config=cfg)
+    for table in ("frequent_itemsets", "association_rules"):
+        assert rows(table, 3) == rows(table, 4), table
+    assert stores() == [4]  # a mining stores every basket: the chain goes
+    update_baskets(ws, 5, as_of="2024-03-31", config=cfg, base=4)
+    update_baskets(ws, 6, as_of="2024-03-31", config=cfg, base=5)
+    if max_chain == 30:
+        models.path(ws, STORE_NAME, 4, models.META).unlink()
+        with pytest.raises(_update.CannotUpdate, match="stored no baskets"):
+            update_baskets(ws, 7, as_of="2024-03-31", config=cfg, base=6)

@@ -101,9 +101,11 @@ def test_itemsets_and_rules_equal_the_full_runs(shops):
         a, b = _table(shops["incr"], table, 2), _table(shops["full"], table, 2)
         assert len(a) > 0, table
         pd.testing.assert_frame_equal(a, b)
-    # the baskets are kept once: run 2's store replaced run 1's
+    # the baskets are kept once: run 2 stored only the week's, after run 1's store (kept); the full run's replaced it
     assert sorted(p.name for p in (shops["incr"] / "models").glob("*baskets*")) == [
-        "run-2-baskets.meta.json", "run-2-baskets.npz"]
+        f"run-{r}-baskets{s}" for r in (1, 2) for s in (".meta.json", ".npz", ".sets.npz")]
+    assert sorted(p.name for p in (shops["full"] / "models").glob("*baskets*")) == [
+        f"run-2-baskets{s}" for s in (".meta.json", ".npz", ".sets.npz")]
 
 
 def test_a_late_order_dated_before_the_base_run_makes_the_itemsets_mined_in_full(shops, tmp_path):

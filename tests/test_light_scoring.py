@@ -204,3 +204,34 @@ def test_a_fresh_process_scores_stored_models_without_lightgbm_or_scikit_learn(t
     assert got["raw"] == model.decision_function(rows).tolist()  # bit for bit (JSON keeps every double)
     assert got["reasons"] == model.reasons(rows, 3, 90)["reason_feature_1"].tolist()
     assert got["ids"] == cm.predict(rows.assign(has_orders=rows["frequency"] > 0)).tolist()
+
+
+def test_a_stored_lightgbm_model_keeps_its_treeshap_tables_and_a_loaded_one_explains_with_them(tmp_path,
+                                                                                                monkeypatch):
+    """The TreeSHAP tables are stored beside the model (.shap.npz, checksummed): a loaded model's contributions
+    are the fitted model's bit for bit without computing a table; tables that do not fit the trees are not used;
+    a damaged file is refused."""
+    from shopseg.errors import ConfigError
+    from shopseg.predict import _trees
+    from shopseg.predict._churn_model import ChurnModel
+
+    X, y = _data(1_500, seed=5)
+    X = np.nan_to_num(X)
+    model = ChurnModel("lightgbm", calibration="none", params={"n_estimators": 25}).fit(X, y)
+    want = model.contributions(X)
+    path = model.save(tmp_path / "churn")
+    assert (tmp_path / "churn.shap.npz").exists()
+
+    def no_tables(*a):
+        raise AssertionError("a table computed")
+
+    with monkeypatch.context() as m:
+        m.setattr(_trees, "_shap_tables", no_tables)
+        loaded = ChurnModel.load(path)
+        assert np.array_equal(loaded.contributions(X), want)
+    trees = TreeEnsemble.from_model_string(model.estimator_.model_to_string())
+    assert not trees.set_shap_tables(loaded._trees().shap_tables()[1:])  # one short: computed instead
+    np.testing.assert_array_equal(trees.contributions(X), want)
+    (tmp_path / "churn.shap.npz").write_bytes(b"damaged")
+    with pytest.raises(ConfigError, match="checksum"):
+        ChurnModel.load(path)

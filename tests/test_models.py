@@ -120,3 +120,38 @@ def test_a_workspace_from_an_older_shopseg_is_read_or_refitted_by_the_next_run(w
     assert d.loc["churn", "action"] == "refitted"
     assert load_churn_model(ws).metadata_["run_id"] == second
     assert models.require(ws, "clusters", second)["fitted_run_id"] == first
+
+
+def test_a_model_carried_to_a_later_run_is_the_same_files_with_the_fitting_run_kept(ws):
+    """models.carry (an incremental run storing the base run's models): the files linked, not rewritten; the
+    metadata as save would write it for the same files; a file saved later for either run leaves the other's."""
+    models.save(ws, "churn", 3, {".pkl": b"\x00est", ".json": '{"k": 2}'}, {"as_of": "2025-01-31"},
+                config_hash="c0ffee", fitted_run_id=1)
+    assert sorted(p.name for p in models.carry(ws, "churn", 3, 5)) == ["run-5-churn.json", "run-5-churn.pkl"]
+    three, five = models.require(ws, "churn", 3), models.require(ws, "churn", 5)
+    assert {**three, "run_id": 5, "files": {}} == {**five, "files": {}}
+    assert five["fitted_run_id"] == 1 and five["config_hash"] == "c0ffee"
+    assert five["files"] == {"run-5-churn.pkl": three["files"]["run-3-churn.pkl"],
+                             "run-5-churn.json": three["files"]["run-3-churn.json"]}
+    assert models.read_bytes(ws, "churn", 5, ".pkl") == b"\x00est"
+    assert not [p for p in ws.models_dir.iterdir() if ".tmp" in p.name]
+    models.save(ws, "churn", 5, {".pkl": b"other"})  # written anew and renamed over: run 3's file stays
+    assert models.read_bytes(ws, "churn", 3, ".pkl") == b"\x00est"
+    models.discard(ws, [3])
+    assert models.read_bytes(ws, "churn", 5, ".pkl") == b"other"
+    models.save(ws, "clusters", 3, {".json": "{}"})
+    (ws.models_dir / "run-3-clusters.json").unlink()
+    (ws.models_dir / "run-3-clusters.meta.json").write_text(json.dumps({"files": {}}))
+    assert models.carry(ws, "clusters", 3, 5) == []  # no file to carry
+
+
+def test_a_model_is_carried_by_a_copy_where_files_cannot_be_linked(ws, monkeypatch):
+    models.save(ws, "clusters", 2, {".json": '{"v": 1}'})
+
+    def no_link(*a):
+        raise OSError("no hard links here")
+
+    monkeypatch.setattr(os, "link", no_link)
+    models.carry(ws, "clusters", 2, 4)
+    assert models.read_text(ws, "clusters", 4) == '{"v": 1}'
+    assert os.stat(ws.models_dir / "run-4-clusters.json").st_nlink == 1

@@ -265,8 +265,9 @@ def write_scored(ws, run_id: int, served, customers: list[str], as_of: datetime,
 
 
 def carry_models(ws, base: int, run_id: int) -> list[str]:
-    """Store every model of run ``base`` as run ``run_id``'s too (same files, the fitting run kept), as a full
-    run that reuses a model stores it: the service and the next run find the models of the run they read."""
+    """Store every model of run ``base`` as run ``run_id``'s too (same files, the fitting run kept:
+    :func:`shopseg.models.carry`), as a full run that reuses a model stores it: the service and the next run find
+    the models of the run they read."""
     from . import models
     from .basket import STORE_NAME
 
@@ -274,14 +275,8 @@ def carry_models(ws, base: int, run_id: int) -> list[str]:
     for meta in models.entries(ws):
         if int(meta["run_id"]) != int(base) or meta["name"] == STORE_NAME:  # baskets: read at the itemsets' run
             continue
-        name, prefix = meta["name"], f"run-{int(base)}-{meta['name']}"
-        files = {f[len(prefix):]: models.read_bytes(ws, name, base, f[len(prefix):]) for f in meta.get("files", {})}
-        if files:
-            extra = {k: v for k, v in meta.items() if k not in ("name", "run_id", "config_hash", "fitted_run_id",
-                                                                  "shopseg_version", "files")}
-            models.save(ws, name, run_id, files, extra, config_hash=meta.get("config_hash"),
-                        fitted_run_id=meta.get("fitted_run_id", base))
-            names.append(name)
+        if models.carry(ws, meta["name"], base, run_id):
+            names.append(meta["name"])
     return names
 
 

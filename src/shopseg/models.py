@@ -29,6 +29,8 @@ import hashlib
 import json
 import os
 import re
+import shutil
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -58,6 +60,7 @@ def path(ws, name: str, run_id: int, suffix: str = ".json") -> Path:
     return _dir(ws) / f"run-{_check(name, run_id)}-{name}{suffix}"
 
 
+@lru_cache(maxsize=None)  # each look-up scans the installed distributions (~3 ms); they do not change in a process
 def package_version(pkg: str = "shopseg") -> str:
     """The installed version of ``pkg`` (stored beside a model), "unknown" when it is not installed."""
     from importlib import metadata
@@ -110,6 +113,44 @@ def save(ws, name: str, run_id: int, files: Mapping[str, bytes | str], metadata:
             "shopseg_version": package_version(), "files": sums}
     _write(path(ws, name, rid, META), (json.dumps(meta, indent=1, sort_keys=True, default=str) + "\n").encode())
     return first
+
+
+def carry(ws, name: str, run_id: int, to_run: int) -> list[Path]:
+    """Store model ``name`` of run ``run_id`` as run ``to_run``'s too, as :func:`save` would store the same files
+    (same bytes, same SHA-256, ``fitted_run_id`` kept): each file linked (a hard link: no copy, no new bytes to
+    write; copied where the file system has none), then the metadata file written.  Returns the files: none
+    when run ``run_id`` stored no file of it (a model from before the metadata files).  A link is safe: the
+    store never writes a file in place (:func:`save` writes a new file and renames it over, :func:`discard`
+    unlinks), so neither run's file changes with the other's."""
+    meta = require(ws, name, run_id)
+    rid = _check(name, to_run)
+    prefix = f"run-{int(run_id)}-{name}"
+    sums, carried = {}, []
+    for fname, digest in meta.get("files", {}).items():
+        suffix = fname[len(prefix):]
+        src, dst = path(ws, name, run_id, suffix), path(ws, name, rid, suffix)
+        tmp = dst.with_name(f".{dst.name}.tmp{os.getpid()}")
+        try:
+            try:
+                os.link(src, tmp)
+            except OSError:  # no hard links here (or across devices): a copy, written as save writes
+                shutil.copyfile(src, tmp)
+                with open(tmp, "rb+") as fh:
+                    os.fsync(fh.fileno())
+            os.replace(tmp, dst)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        sums[dst.name] = digest
+        carried.append(dst)
+    if not sums:
+        return []
+    keep = {k: v for k, v in meta.items() if k not in ("name", "run_id", "files")}
+    out = {**keep, "name": name, "run_id": rid, "config_hash": meta.get("config_hash"),
+           "fitted_run_id": int(meta.get("fitted_run_id", run_id)), "shopseg_version": package_version(),
+           "files": sums}
+    _write(path(ws, name, rid, META), (json.dumps(out, indent=1, sort_keys=True, default=str) + "\n").encode())
+    return carried
 
 
 def exists(ws, name: str, run_id: int) -> bool:
@@ -197,4 +238,4 @@ def discard(ws, run_ids: Iterable[int]) -> list[Path]:
     return gone
 
 
-__all__ = ["discard", "entries", "exists", "latest_run", "path", "read_bytes", "read_text", "require", "save"]
+__all__ = ["carry", "discard", "entries", "exists", "latest_run", "path", "read_bytes", "read_text", "require", "save"]

@@ -209,20 +209,35 @@ def _candidate_items(sets: np.ndarray, n_codes: int) -> np.ndarray:
 _DENSE_BITS = 1 << 28
 # Many pairs are counted at once by one sparse product (baskets x items), not by bitmaps.
 _PAIRS_BY_PRODUCT = 256
+# At most this many pairs of items in baskets are listed and counted in numpy (a day's baskets); more by a
+# sparse product (cooccurrence).
+_PAIRS_LISTED = 1 << 22
 
 
 def cooccurrence(baskets: Baskets, items: np.ndarray) -> np.ndarray:
     """Baskets holding both items, for every pair of ``items`` (codes, ascending): X'X of the baskets x items
-    incidence matrix X restricted to them (exact; a dense matrix, so a few thousand items at most)."""
-    from scipy import sparse
+    incidence matrix X restricted to them (exact; a dense matrix, so a few thousand items at most).
 
+    Few baskets (a day's, for an update: at most :data:`_PAIRS_LISTED` pairs of their items) have their pairs
+    listed and counted in numpy; many by a sparse product (SciPy, imported then).  The same counts."""
     local = np.full(baskets.n_items + 1, -1, np.int64)
     local[items] = np.arange(len(items))
     loc = local[baskets.codes]
     sel = loc >= 0
     cs = np.zeros(len(sel) + 1, np.int64)
     np.cumsum(sel, out=cs[1:])
-    x = sparse.csr_matrix((np.ones(int(cs[-1]), np.int32), loc[sel], cs[baskets.offsets]),
+    starts = cs[baskets.offsets]  # each basket's first position among the selected codes
+    k = np.diff(starts)
+    if int(np.dot(k, k)) <= _PAIRS_LISTED:  # every (i, j) of a basket's selected codes, i and j in it
+        f, on = len(items), loc[sel]
+        kk = np.repeat(k, k)  # per selected code: its basket's count
+        first = np.repeat(starts[:-1], k)  # per selected code: its basket's first position
+        left = np.repeat(on, kk)
+        right = on[np.repeat(first, kk) + np.arange(len(left)) - np.repeat(np.cumsum(kk) - kk, kk)]
+        return np.bincount(left * f + right, minlength=f * f).reshape(f, f).astype(np.int64, copy=False)
+    from scipy import sparse
+
+    x = sparse.csr_matrix((np.ones(int(cs[-1]), np.int32), loc[sel], starts),
                           shape=(baskets.n_baskets, len(items)))  # baskets in order: no sort
     return (x.T.tocsr() @ x).toarray().astype(np.int64)
 

@@ -14,6 +14,11 @@ itemset in at least ``sets_from`` of them with its count: the stage mines 5 % un
 - candidates are generated level by level from the new frequent sets (Apriori's join, every subset
   frequent), so a set whose subsets are not all frequent is never counted.
 
+An update stores only the baskets it added, with a pointer to the store holding the older ones (``older`` in
+its metadata: a chain back to the last full mining, at most :data:`MAX_CHAIN` long), and the sets and item ids
+in a file of their own (``.sets.npz``): the next update reads the small files, and the old baskets' codes only
+when a candidate must be counted over them (:class:`StoredBaskets`).
+
 Exactly the itemsets and counts a full mining of old + new baskets gives (``tests/test_basket_update.py``
 checks it against :func:`mine_itemsets`, with sets crossing the threshold both ways).  What makes a full
 mining run instead is decided by :func:`update_baskets` (:data:`FALLBACK`).
@@ -43,8 +48,44 @@ FALLBACK = ("the base run stored no baskets (mined per customer, by an older sho
             f"more than {MAX_CANDIDATES:,} candidates of one size, or more than max_itemsets itemsets")
 
 
+# An update stores its own baskets beside the older stores' (a chain back to a full mining) while the chain is
+# shorter than this; then all of them in one file again.
+MAX_CHAIN = 30
+SETS = ".sets.npz"  # the store's item ids, sets, counts and pair counts (the baskets: ".npz")
+
+
 class CannotUpdate(Exception):
     """The stored counts cannot be updated (the reason, one of :data:`FALLBACK`): mine in full."""
+
+
+class StoredBaskets:
+    """Baskets whose codes are read (``load``) at their first use: an update needs their number and items, and
+    their codes only to count a candidate over them or to store them all again.  Reads as :class:`Baskets`
+    (``codes``, ``offsets``, ``item_counts()``, ... load them once)."""
+
+    def __init__(self, item_ids: np.ndarray, item_names: np.ndarray, n_baskets: int, load):
+        self.item_ids, self.item_names, self._n, self._load, self._full = item_ids, item_names, int(n_baskets), \
+            load, None
+
+    @property
+    def n_baskets(self) -> int:
+        return self._n
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_ids)
+
+    def full(self) -> Baskets:
+        if self._full is None:
+            self._full = self._load()
+            if self._full.n_baskets != self._n or self._full.n_items != self.n_items:
+                raise CannotUpdate(FALLBACK[0])
+        return self._full
+
+    def __getattr__(self, name):  # codes, offsets, sizes(), item_counts(), ...: of the baskets, read
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self.full(), name)
 
 
 # -- counts ------------------------------------------------------------------------------
@@ -56,6 +97,8 @@ def align(old: Baskets, new: Baskets, names: np.ndarray | None = None) -> tuple[
         names = ids
 
     def recode(b: Baskets) -> Baskets:
+        if isinstance(b, StoredBaskets):  # recoded when read
+            return StoredBaskets(ids, names, b.n_baskets, lambda: recode(b.full()))
         if len(b.item_ids) == len(ids) and (b.item_ids == ids).all():
             return Baskets(b.codes, b.offsets, ids, names)
         to = np.searchsorted(ids, b.item_ids).astype(np.int32)
@@ -66,6 +109,9 @@ def align(old: Baskets, new: Baskets, names: np.ndarray | None = None) -> tuple[
 
 def concat(old: Baskets, new: Baskets) -> Baskets:
     """The baskets of ``old`` then ``new`` (same item coding)."""
+    if isinstance(old, StoredBaskets):  # joined when read
+        return StoredBaskets(old.item_ids, old.item_names, old.n_baskets + new.n_baskets,
+                             lambda: concat(old.full(), new))
     offsets = np.concatenate([old.offsets, new.offsets[1:] + old.offsets[-1]])
     return Baskets(np.concatenate([old.codes, new.codes]), offsets, old.item_ids, old.item_names)
 
@@ -209,44 +255,90 @@ def _marks(ws) -> dict:
 
 
 def store_baskets(ws, run_id: int, baskets: Baskets, known: Known, *, as_of, config_hash: str | None,
-                  pairs: dict | None = None) -> None:
+                  pairs: dict | None = None, older: int | None = None, n_baskets: int | None = None) -> None:
     """Keep run ``run_id``'s baskets (the whole shop's, one per sale order up to ``as_of``) for a later update,
     with ``known``: every itemset in at least ``known.min_count`` of them and its count (:func:`mine_for_store`,
     or what an update carried forward), and the counts of every pair of some items when the mining had them
     (:attr:`Itemsets.pair_counts`: it counted the pairs in numpy, or an update carried them forward).  An update
-    reads the sets' counts; the baskets only for a set outside them (:func:`update_itemsets`)."""
+    reads the sets' counts; the baskets only for a set outside them (:func:`update_itemsets`).
+
+    ``older``: ``baskets`` are only the ones added since run ``older``'s store, which holds the rest (of
+    ``n_baskets`` in all; its own chain too): kept, every other earlier store deleted."""
     from .. import models
 
-    buf = io.BytesIO()
-    extra = {} if pairs is None else {"pair_items": pairs["items"].astype(np.int32),
-                                      "pair_counts": pairs["counts"].astype(np.int32)}
     # codes in two bytes when the items allow (a shop's catalogue mostly does): half the file and its copies
     small = baskets.n_items <= np.iinfo(np.int16).max
-    codes = baskets.codes.astype(np.int16) if small else baskets.codes
-    np.savez(buf, codes=codes, offsets=baskets.offsets, item_ids=baskets.item_ids.astype(str),
-             sets=known.sets.astype(np.int16) if small else known.sets, set_counts=known.counts, **extra)
-    del codes
-    models.save(ws, STORE_NAME, run_id, {".npz": buf.getvalue()},
-                {"as_of": str(as_of), "n_baskets": baskets.n_baskets, "sets_from": int(known.min_count),
-                 **_marks(ws)}, config_hash=config_hash)
-    for meta in models.entries(ws, STORE_NAME):  # one store is enough: earlier runs' go (25 MB each at x10)
-        if int(meta["run_id"]) < int(run_id):
-            for suffix in (".npz", models.META):
+    codes, sets = io.BytesIO(), io.BytesIO()
+    np.savez(codes, codes=baskets.codes.astype(np.int16) if small else baskets.codes, offsets=baskets.offsets)
+    extra = {} if pairs is None else {"pair_items": pairs["items"].astype(np.int32),
+                                      "pair_counts": pairs["counts"].astype(np.int32)}
+    np.savez(sets, item_ids=baskets.item_ids.astype(str), sets=known.sets.astype(np.int16) if small else known.sets,
+             set_counts=known.counts, **extra)
+    chain = [] if older is None else [int(m["run_id"]) for m in _chain(ws, older)]
+    models.save(ws, STORE_NAME, run_id, {".npz": codes.getbuffer(), SETS: sets.getbuffer()},
+                {"as_of": str(as_of), "n_baskets": baskets.n_baskets if n_baskets is None else int(n_baskets),
+                 "n_own": baskets.n_baskets, "older": older, "sets_from": int(known.min_count), **_marks(ws)},
+                config_hash=config_hash)
+    for meta in models.entries(ws, STORE_NAME):  # one chain is enough: earlier runs' other stores go
+        if int(meta["run_id"]) < int(run_id) and int(meta["run_id"]) not in chain:
+            for suffix in (".npz", SETS, models.META):
                 models.path(ws, STORE_NAME, int(meta["run_id"]), suffix).unlink(missing_ok=True)
 
 
 def stored_baskets(ws, run_id: int) -> tuple[Baskets, dict, dict | None, Known | None]:
-    """The baskets run ``run_id`` stored, their metadata, the pair counts and the known sets
-    (:func:`store_baskets`; None for a store written before they were kept)."""
+    """The baskets run ``run_id`` stored (with its chain of older stores: :class:`StoredBaskets`, read at their
+    first use), their metadata, the pair counts and the known sets (:func:`store_baskets`; None for a store
+    written before they were kept).  Raises :class:`CannotUpdate` when a store of the chain is gone."""
     from .. import models
 
     meta = models.require(ws, STORE_NAME, run_id)
-    with np.load(io.BytesIO(models.read_bytes(ws, STORE_NAME, run_id, ".npz"))) as f:
+    if models.path(ws, STORE_NAME, run_id, SETS).name not in meta.get("files", {}):  # one file (before session 14)
+        with np.load(io.BytesIO(models.read_bytes(ws, STORE_NAME, run_id, ".npz"))) as f:
+            ids = f["item_ids"].astype(object)
+            pairs = {"items": f["pair_items"], "counts": f["pair_counts"]} if "pair_items" in f.files else None
+            known = (Known(f["sets"].astype(np.int32), f["set_counts"], int(meta["sets_from"]))
+                     if "sets" in f.files and "sets_from" in meta else None)
+            return Baskets(f["codes"].astype(np.int32), f["offsets"], ids, ids), meta, pairs, known
+    chain = _chain(ws, run_id)
+    with np.load(io.BytesIO(models.read_bytes(ws, STORE_NAME, run_id, SETS))) as f:
         ids = f["item_ids"].astype(object)
         pairs = {"items": f["pair_items"], "counts": f["pair_counts"]} if "pair_items" in f.files else None
-        known = (Known(f["sets"].astype(np.int32), f["set_counts"], int(meta["sets_from"]))
-                 if "sets" in f.files and "sets_from" in meta else None)
-        return Baskets(f["codes"].astype(np.int32), f["offsets"], ids, ids), meta, pairs, known
+        known = Known(f["sets"].astype(np.int32), f["set_counts"], int(meta["sets_from"]))
+    return StoredBaskets(ids, ids, int(meta["n_baskets"]), lambda: _read_chain(ws, chain)), meta, pairs, known
+
+
+def _chain(ws, run_id: int) -> list[dict]:
+    """The metadata of run ``run_id``'s store and of the older stores it builds on, newest first; checked to add
+    up (each store's own baskets plus the older ones' are its number).  Raises :class:`CannotUpdate` when one is
+    gone (forgotten, discarded) or does not add up."""
+    from .. import models
+
+    metas, rid = [], run_id
+    while rid is not None:
+        if not models.exists(ws, STORE_NAME, int(rid)) or len(metas) > MAX_CHAIN:
+            raise CannotUpdate(FALLBACK[0])
+        metas.append(models.require(ws, STORE_NAME, int(rid)))
+        rid = metas[-1].get("older")
+    for m, before in zip(metas, metas[1:] + [None]):
+        if int(m["n_baskets"]) != int(m.get("n_own", m["n_baskets"])) + (int(before["n_baskets"]) if before else 0):
+            raise CannotUpdate(FALLBACK[0])
+    return metas
+
+
+def _read_chain(ws, chain: list[dict]) -> Baskets:
+    """Every basket of the stores of ``chain`` (:func:`_chain`), oldest first, coded over the newest's items."""
+    from .. import models
+
+    out = None
+    for meta in reversed(chain):
+        rid = int(meta["run_id"])
+        with np.load(io.BytesIO(models.read_bytes(ws, STORE_NAME, rid, ".npz"))) as f:
+            codes, offsets = f["codes"].astype(np.int32), f["offsets"]
+        with np.load(io.BytesIO(models.read_bytes(ws, STORE_NAME, rid, SETS))) as f:
+            ids = f["item_ids"].astype(object)
+        own = Baskets(codes, offsets, ids, ids)
+        out = own if out is None else concat(*align(out, own))  # the older items are among the newer store's
+    return out
 
 
 # A full run mines its stored sets this much under min_support (pre-large itemsets): a later update then
@@ -326,7 +418,12 @@ def update_baskets(ws, run_id: int, *, as_of, config, base: int) -> dict:
                        prune_redundant=p.prune_redundant)
     out = {"frequent_itemsets": _write(ws, "frequent_itemsets", run_id, itemsets_table(its, "all")),
            "association_rules": _write(ws, "association_rules", run_id, rules_table(rules, idx, "all"))}
-    store_baskets(ws, run_id, its.baskets, its.known, as_of=as_of, config_hash=config.hash, pairs=its.pair_counts)
+    if isinstance(old, StoredBaskets) and len(_chain(ws, base)) < MAX_CHAIN:  # the day's baskets; base's stay
+        store_baskets(ws, run_id, new, its.known, as_of=as_of, config_hash=config.hash, pairs=its.pair_counts,
+                      older=base, n_baskets=its.n_baskets)
+    else:  # every basket in one store again
+        every = its.baskets.full() if isinstance(its.baskets, StoredBaskets) else its.baskets
+        store_baskets(ws, run_id, every, its.known, as_of=as_of, config_hash=config.hash, pairs=its.pair_counts)
     out["note"] = (f"counts of run {base}'s {len(known.counts)} itemsets updated with {new.n_baskets} new baskets "
                    f"({its.n_baskets} in all); {counted} new candidates counted over the old baskets")
     return out

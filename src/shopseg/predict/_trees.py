@@ -114,6 +114,31 @@ class TreeEnsemble:
             _prepare(t)
         return cls(trees, n_features)
 
+    def shap_tables(self) -> list[np.ndarray]:
+        """Each tree's TreeSHAP values of its split patterns, (its features, 2**splits): what :meth:`scores` looks
+        up; computed at the first call (or given: :meth:`set_shap_tables`)."""
+        if self._tables is None:
+            # trees a group at a time: a group's coalition values are (trees, 2**splits, 2**features) floats
+            k = max(len(t.feature) for t in self.trees)
+            d = max(len(t.features) for t in self.trees)
+            group = max(1, TABLE_BYTES // (8 << (k + d)))
+            self._tables = []
+            for lo in range(0, len(self.trees), group):
+                trees = self.trees[lo:lo + group]
+                values, _ = _shap_tables(trees, self.n_features)
+                self._tables += [np.ascontiguousarray(v[:1 << len(t.feature), :len(t.features)].T)
+                                 for v, t in zip(values, trees)]
+        return self._tables
+
+    def set_shap_tables(self, tables: list[np.ndarray]) -> bool:
+        """Take :meth:`shap_tables` computed before (stored with the model) when they fit these trees (one per
+        tree, its features x its patterns); returns whether they did (else they are computed when needed)."""
+        if len(tables) != len(self.trees) or any(
+                np.shape(v) != (len(t.features), 1 << len(t.feature)) for v, t in zip(tables, self.trees)):
+            return False
+        self._tables = [np.ascontiguousarray(v, dtype=float) for v in tables]
+        return True
+
     def _chunks(self, X: np.ndarray, rows: int):
         """``rows`` rows at a time: (first row, one contiguous column per feature as LightGBM's row reader sees it
         (|x| <= kZeroThreshold is 0) with NaN as 0, the NaN mask per feature or None)."""
@@ -142,16 +167,7 @@ class TreeEnsemble:
                rows: int = CHUNK_ROWS) -> tuple[np.ndarray, np.ndarray | None]:
         """(raw scores, TreeSHAP values or None): one pass over the trees, per block of ``rows`` rows and per
         tree on whole columns (each row's pattern once, then its leaf value and its table row looked up)."""
-        if contributions and self._tables is None:
-            # trees a group at a time: a group's coalition values are (trees, 2**splits, 2**features) floats
-            k = max(len(t.feature) for t in self.trees)
-            d = max(len(t.features) for t in self.trees)
-            group = max(1, TABLE_BYTES // (8 << (k + d)))
-            self._tables = []
-            for lo in range(0, len(self.trees), group):
-                trees = self.trees[lo:lo + group]
-                values, _ = _shap_tables(trees, self.n_features)
-                self._tables += [np.ascontiguousarray(v[:, :len(t.features)].T) for v, t in zip(values, trees)]
+        tables = self.shap_tables() if contributions else None
         n, p = len(X), self.n_features
         raw = np.zeros(n)
         contrib = np.zeros((n, p + 1)) if contributions else None
@@ -167,7 +183,7 @@ class TreeEnsemble:
                 self._code(t, cols, nans, code, bit)
                 r += t.value_of_code.take(code)
                 if contributions:
-                    table = self._tables[i]
+                    table = tables[i]
                     for c, f in enumerate(t.features):  # only the tree's own features move
                         out[f] += table[c].take(code)
             raw[lo:lo + m] = r
