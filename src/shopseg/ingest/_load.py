@@ -358,7 +358,7 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
     con.execute(f"CREATE TEMP VIEW _accepted AS {typed} WHERE NOT EXISTS (SELECT 1 FROM _bad b WHERE b._row = s._row)")
     # the accepted rows of file rows lo to hi (the primary table's chunks): the rows not accepted looked up among
     # those of the same rows only, not all of _bad for every chunk (x100: 21 chunks, 0.53M rows in _bad; the
-    # chunks' insert 24.1 / 27.3 against 27.0 / 30.1 CPU s, docs/scale.md "Session 14: ingest")
+    # chunks' insert 24.1 / 27.3 against 27.0 / 30.1 CPU s, docs/scale.md "Session 14: the primary table's chunks")
     con.execute(f"CREATE OR REPLACE TEMP MACRO _accepted_in(lo, hi) AS TABLE {typed} WHERE s._row BETWEEN lo AND hi "
                 "AND NOT EXISTS (SELECT 1 FROM _bad b WHERE b._row BETWEEN lo AND hi AND b._row = s._row)")
     # every row with its fate (the platforms' after-steps read accepted and duplicate rows)
