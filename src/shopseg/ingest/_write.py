@@ -245,7 +245,7 @@ def write_rows(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo, ing
                 cover(a - lo, b - lo + 1)
                 con.execute(
                     f"INSERT INTO {ident(plan.primary)} BY NAME SELECT {', '.join(cols)}, {ingest_id} AS ingest_id "
-                    f"FROM _accepted f {LINE_JOINS.format(lo=a, hi=b) if numbered else ''} "
+                    f"FROM _accepted_in({a}, {b}) f {LINE_JOINS.format(lo=a, hi=b) if numbered else ''} "
                     f"WHERE f._row BETWEEN {a} AND {b} ORDER BY f._row"
                 )
     added = {plan.primary: con.execute(f"SELECT count(*) FROM {ident(plan.primary)}").fetchone()[0] - before,
