@@ -348,12 +348,3 @@ def one_sentence(choices: list[Choice]) -> str:
     tested = all(ch.metric is not None for ch in choices)
     return "; ".join(parts) + (" (backtested against the naive baseline; see model_decisions)" if tested else
                                " (not backtested: no validation window; see model_decisions)")
-
-
-def _next_order_at(rows: pd.DataFrame, ts: pd.Timestamp, horizon_days: float) -> pd.Series:
-    """:func:`~shopseg.predict._clv_scorer.next_order_at` of ``rows`` (p_alive, expected_purchases_horizon), as a
-    Series on their index."""
-    from ._clv_scorer import next_order_at
-
-    return pd.Series(next_order_at(rows["p_alive"].to_numpy(float), rows["expected_purchases_horizon"].to_numpy(float),
-                                   ts, horizon_days), index=rows.index).astype("datetime64[us]")

@@ -113,11 +113,12 @@ def reconcile_views(ws, run_id: int, as_of, config, horizon_days: int, tier_cuts
 def _next_dates(rows: pd.DataFrame, ts, next_from_p_alive: bool, min_p_alive: float) -> pd.Series:
     """The pooled rows' next-order date: from their new P(alive) when the run's date follows it (the repeat model,
     the baseline), none below ``min_p_alive``."""
-    from ._clv_select import _next_order_at
+    from ._clv_scorer import next_order_at
 
     nxt = rows["expected_next_order_at"]
     if next_from_p_alive and len(rows):
-        nxt = _next_order_at(rows, pd.Timestamp(ts), float(rows["horizon_days"].iloc[0]))
+        nxt = next_order_at(rows["p_alive"].to_numpy(float), rows["expected_purchases_horizon"].to_numpy(float),
+                            pd.Timestamp(ts), float(rows["horizon_days"].iloc[0]))
     return pd.Series(nxt, index=rows.index).astype("datetime64[us]").where(
         rows["p_alive"].to_numpy(float) >= min_p_alive)
 
