@@ -29,7 +29,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Mapping
@@ -108,11 +107,16 @@ def save(ws, name: str, run_id: int, files: Mapping[str, bytes | str], metadata:
         _write(p, data)
         sums[p.name] = hashlib.sha256(data).hexdigest()
         first = first or p
-    meta = {**(metadata or {}), "name": name, "run_id": rid, "config_hash": config_hash,
-            "fitted_run_id": rid if fitted_run_id is None else int(fitted_run_id),
+    _write_meta(ws, name, rid, metadata or {}, config_hash, rid if fitted_run_id is None else fitted_run_id, sums)
+    return first
+
+
+def _write_meta(ws, name: str, rid: int, extra: Mapping, config_hash: str | None, fitted_run_id: int,
+                sums: dict[str, str]) -> None:
+    """Write model ``name`` of run ``rid``'s metadata file: ``extra``'s keys, then the store's own (which win)."""
+    meta = {**extra, "name": name, "run_id": rid, "config_hash": config_hash, "fitted_run_id": int(fitted_run_id),
             "shopseg_version": package_version(), "files": sums}
     _write(path(ws, name, rid, META), (json.dumps(meta, indent=1, sort_keys=True, default=str) + "\n").encode())
-    return first
 
 
 def carry(ws, name: str, run_id: int, to_run: int) -> list[Path]:
@@ -131,13 +135,11 @@ def carry(ws, name: str, run_id: int, to_run: int) -> list[Path]:
         src, dst = path(ws, name, run_id, suffix), path(ws, name, rid, suffix)
         tmp = dst.with_name(f".{dst.name}.tmp{os.getpid()}")
         try:
-            try:
-                os.link(src, tmp)
-            except OSError:  # no hard links here (or across devices): a copy, written as save writes
-                shutil.copyfile(src, tmp)
-                with open(tmp, "rb+") as fh:
-                    os.fsync(fh.fileno())
+            os.link(src, tmp)
             os.replace(tmp, dst)
+        except OSError:  # no hard links here (or across devices): a copy, written as save writes
+            tmp.unlink(missing_ok=True)
+            _write(dst, src.read_bytes())
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
@@ -145,11 +147,7 @@ def carry(ws, name: str, run_id: int, to_run: int) -> list[Path]:
         carried.append(dst)
     if not sums:
         return []
-    keep = {k: v for k, v in meta.items() if k not in ("name", "run_id", "files")}
-    out = {**keep, "name": name, "run_id": rid, "config_hash": meta.get("config_hash"),
-           "fitted_run_id": int(meta.get("fitted_run_id", run_id)), "shopseg_version": package_version(),
-           "files": sums}
-    _write(path(ws, name, rid, META), (json.dumps(out, indent=1, sort_keys=True, default=str) + "\n").encode())
+    _write_meta(ws, name, rid, meta, meta.get("config_hash"), meta.get("fitted_run_id", run_id), sums)
     return carried
 
 
