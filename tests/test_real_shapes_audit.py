@@ -51,3 +51,35 @@ def test_a_run_long_after_the_last_order_does_not_fail_on_an_earlier_runs_action
         assert "not_measured" not in r3.stages["measure"]
     finally:
         ws.close()
+
+
+def test_a_window_where_nobody_bought_scales_the_baseline_to_its_level_not_an_untested_model(tmp_path):
+    """Online Retail (200 customers) as of 2013-06-30, 18 months after its last order: the 90-day window before
+    as_of has 199 earlier buyers and none bought, too few of one outcome to backtest, and BG/NBD was used untested:
+    P(alive) 0.94 for 'Lost', 0.02 for 'Champions' (its P(alive) is 1 for a one-time buyer). Olist's 300-person
+    slice (2 of 208 bought) and 100 wholesalers (97 of 98) fell to the uncalibrated exp(-silence x rate): 0.51 and
+    a next-order date for a one-time buyer silent 483 days. Now the baseline, scaled to the window's level. (This
+    generated shop 14 months after its last order reproduces the uncalibrated branch: BG/NBD is degenerate on it.)"""
+    from shopseg.refit import decisions
+
+    ws = _synth(tmp_path / "ws", 150, 3)
+    try:
+        ws.con.execute("DELETE FROM orders WHERE ordered_at >= CAST(? AS DATE) + 1", [AS_OF])
+        res = _run(ws, "2025-08-31", ["clv", "segments"])
+        assert res.status == "done", res.stages
+        d = decisions(ws, res.run_id).set_index("model")
+        for pred in ("p_alive", "expected_purchases", "clv"):
+            assert d.loc[pred, "candidate"] == "baseline" and d.loc[pred, "metric"] is None
+            assert "scaled to the level of the 90-day validation window (0 of " in d.loc[pred, "decision"]
+            assert "none is used untested" in d.loc[pred, "decision"]
+        assert "(not backtested: the validation window has too few of one outcome" in res.stages["clv"]["used"]
+        # nobody bought for 14 months: P(a purchase in 90 days) near 0 for everyone, no next order, CLV small
+        # beside what the buyers spent before (the level: half a buyer of prior among the window's buyers)
+        p_max, n_next, clv_max = ws.sql("SELECT max(p_alive), count(expected_next_order_at), max(clv) FROM clv "
+                                        "WHERE run_id = ?", [res.run_id])[0]
+        assert p_max < 0.05 and n_next == 0
+        spent = ws.scalar("SELECT max(s) FROM (SELECT o.customer_id, sum(l.quantity * l.unit_price) AS s "
+                          "FROM orders o JOIN order_lines l USING (order_id) WHERE o.kind = 'sale' GROUP BY 1)")
+        assert clv_max < 0.1 * spent
+    finally:
+        ws.close()
