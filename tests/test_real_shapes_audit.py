@@ -83,6 +83,14 @@ def test_a_window_where_nobody_bought_scales_the_baseline_to_its_level_not_an_un
         spent = ws.scalar("SELECT max(s) FROM (SELECT o.customer_id, sum(l.quantity * l.unit_price) AS s "
                           "FROM orders o JOIN order_lines l USING (order_id) WHERE o.kind = 'sale' GROUP BY 1)")
         assert clv_max < 0.1 * spent
+        # the report said "Used, after a backtest against the naive baseline" of these untested predictions too
+        from shopseg.report import build_report
+
+        text = build_report(ws, res.run_id, tmp_path / "r.html").read_text(encoding="utf-8")
+        assert "after a backtest against the naive baseline" not in text
+        assert ("Used, not backtested against the naive baseline: P(alive) from baseline (untested); expected "
+                "purchases from baseline (untested); CLV from baseline (untested). Why: recency baseline (days since "
+                "the last purchase), scaled to the level of the 90-day validation window (0 of ") in text
     finally:
         ws.close()
 
