@@ -8,7 +8,10 @@ import warnings
 
 import pytest
 
+from typer.testing import CliRunner
+
 from shopseg import open_workspace
+from shopseg.cli import app
 from shopseg.pipeline import run_pipeline
 
 AS_OF = "2024-06-30"
@@ -39,6 +42,8 @@ def test_a_run_long_after_the_last_order_does_not_fail_on_an_earlier_runs_action
         ws.con.execute("DELETE FROM orders WHERE ordered_at >= CAST(? AS DATE) + 1", [AS_OF])  # the shop stops
         r1 = _run(ws, AS_OF, ["segments", "clv", "churn", "act"])
         assert r1.status == "done" and ws.scalar("SELECT count(*) FROM actions WHERE run_id = ?", [r1.run_id]) > 0
+        cid, day = ws.sql("SELECT customer_id, CAST(expected_next_order_at AS DATE) FROM clv WHERE run_id = ? AND "
+                          "expected_next_order_at IS NOT NULL ORDER BY customer_id LIMIT 1", [r1.run_id])[0]
         r2 = _run(ws, "2025-12-31", ["measure"])
         assert r2.status == "done", r2.stages
         assert r2.stages["measure"]["measured_runs"] == []
@@ -53,6 +58,10 @@ def test_a_run_long_after_the_last_order_does_not_fail_on_an_earlier_runs_action
         assert "not_measured" not in r3.stages["measure"]
     finally:
         ws.close()
+    # `shopseg customer` (as of run 3, which kept run 1's clv): the next-order date as a day; it printed
+    # "2012-01-19 16:26:00.310456" (Online Retail, 200 customers)
+    res = CliRunner().invoke(app, ["-w", str(tmp_path / "ws"), "customer", cid])
+    assert res.exit_code == 0 and f"  next order  {day:%Y-%m-%d}\n" in res.output, res.output
 
 
 def test_a_window_where_nobody_bought_scales_the_baseline_to_its_level_not_an_untested_model(tmp_path):
