@@ -152,3 +152,27 @@ def test_online_retails_last_90_days_gets_no_churn_risk_that_fewest_orders_beats
                 "resamples (the training window has 130 labelled customers)") in st["note"]
         assert not ws.has_table("churn_scores") or ws.scalar(
             "SELECT count(*) FROM churn_scores WHERE run_id = ?", [res.run_id]) == 0
+
+
+def test_a_stage_skipped_in_a_later_run_does_not_lend_an_earlier_runs_rows(tmp_path):
+    """Online Retail (200 customers) as of 2011-12-09, then as of 2013-06-30, where churn is skipped (597 churned, 0
+    retained): `shopseg customer 12370` showed "no order for 620 days; churn risk 17% (low)" with the reason "last
+    order 51 days ago": run 1's churn scores, and the act stage read them too. A stage the run skipped gives none;
+    one the run left out (--stage) still shows the earlier run's."""
+    from shopseg.views import customer_view
+
+    ws = _synth(tmp_path / "ws", 150, 3)
+    try:
+        ws.con.execute("DELETE FROM orders WHERE ordered_at >= CAST(? AS DATE) + 1", [AS_OF])
+        r1 = _run(ws, AS_OF, ["segments", "clv", "churn", "act"])
+        assert r1.stages["churn"]["status"] == "done"
+        r2 = _run(ws, "2025-12-31", ["segments", "clv", "churn", "act"])
+        assert r2.stages["churn"]["status"] == "skipped", r2.stages["churn"]
+        assert r2.stages["act"]["missing_inputs"] == ["churn_scores"]
+        cid = ws.scalar("SELECT min(customer_id) FROM churn_scores WHERE run_id = ?", [r1.run_id])
+        assert customer_view(ws.con, cid)["churn"] is None
+        r3 = _run(ws, "2025-12-31", ["segments"])  # churn not part of this run: run 1's scores still shown
+        assert customer_view(ws.con, cid, r3.run_id)["churn"]["probability"] == pytest.approx(ws.scalar(
+            "SELECT probability FROM churn_scores WHERE run_id = ? AND customer_id = ?", [r1.run_id, cid]))
+    finally:
+        ws.close()
