@@ -1,6 +1,7 @@
-"""Shapes of real shops found by session 15's audit (Online Retail cut to 200 customers, 100 wholesalers, its last 90
-days, an as_of long after the last order; a 300-person slice of Olist; CDNOW), each reproduced here on a small
-generated shop so the test is fast and needs no data."""
+"""Defects session 15's audit found on shapes of real shops (Online Retail cut to 200 customers, to its 100 top
+wholesalers, to its last 90 days, and run as of long after its last order; a 300-person slice of Olist; CDNOW),
+each reproduced on a small generated shop or made-up arrays (fast, no data), and Online Retail's last 90 days on
+the real file (skipped without $SHOPSEG_DATA)."""
 
 from __future__ import annotations
 
