@@ -6,6 +6,7 @@ the real file (skipped without $SHOPSEG_DATA)."""
 from __future__ import annotations
 
 import warnings
+from datetime import date
 
 import pytest
 
@@ -48,6 +49,12 @@ def test_a_run_long_after_the_last_order_does_not_fail_on_an_earlier_runs_action
         r2 = _run(ws, "2025-12-31", ["measure"])
         assert r2.status == "done", r2.stages
         assert r2.stages["measure"]["measured_runs"] == []
+        # and the run says how far its date is from the shop's last sale (it said nothing of it)
+        last = ws.scalar("SELECT max(ordered_at) FROM orders WHERE kind = 'sale'")
+        assert r2.note == (f"as_of is {(date(2025, 12, 31) - last.date()).days:,} days after the last sale order "
+                           f"({last:%Y-%m-%d}): every customer has been silent at least that long")
+        assert r1.note is None
+        assert _run(ws, "2020-01-01", ["measure"]).note.startswith("as_of is before the first sale order (")
         assert r2.stages["measure"]["not_measured"] == (
             f"run {r1.run_id}: no order after its as_of (2024-06-30) in the workspace yet")
         # an order of the response window arrives: the next run measures run 1
