@@ -102,6 +102,9 @@ CASES = {
     # 12 days of history: no validation window, the baseline's heuristics uncalibrated (Gamma-Gamma cannot be fitted)
     "baseline, no window": ({"p_alive": "baseline", "expected_purchases": "baseline", "clv": "baseline"}, True,
                             "2023-01-12"),
+    # a year after the last order: a window where nobody bought, the heuristics scaled to its level (docs/clv.md)
+    "baseline, window's level": ({"p_alive": "baseline", "expected_purchases": "baseline", "clv": "baseline"}, False,
+                                 "2026-06-30"),
 }
 
 
@@ -116,8 +119,8 @@ def test_the_stored_models_scored_at_the_runs_date_give_the_runs_clv_rows(shop, 
         warnings.simplefilter("ignore")
         res = clv_table(shop, rid, as_of, backtest_resamples=20, seed=3, time_unit="W" if "weeks" in case else "D")
     assert {c.prediction: c.candidate for c in res.choices} == plan
-    if case == "baseline, no window":
-        assert all(c.metric is None for c in res.choices)  # not backtested: uncalibrated
+    if case in ("baseline, no window", "baseline, window's level"):
+        assert all(c.metric is None for c in res.choices)  # not backtested: uncalibrated, or scaled to the level
     stored = json.loads((shop.models_dir / f"run-{rid}-clv-choices.json").read_text())
     assert stored == {**plan, "value": "meanspend" if meanspend else "gammagamma"}
     names = {p.name.split(".")[0] for p in res.model_paths}
@@ -127,6 +130,8 @@ def test_the_stored_models_scored_at_the_runs_date_give_the_runs_clv_rows(shop, 
     rows = _rows(shop, rid)
     scorer = ClvScorer.load(shop, rid, CLV)
     assert scorer.label == rows["model"].iloc[0]
+    # the factors to the window's level are stored and loaded (none elsewhere)
+    assert (set(scorer.level) == set(B.PREDICTIONS)) == (case == "baseline, window's level")
     # the stored models on the run's own inputs (its summary, in the rows, and the spend it read): every column
     # exactly
     spend = seen["spend"].set_index("customer_id")["spend_before"].reindex(rows["customer_id"]).fillna(0.0)

@@ -118,7 +118,7 @@ def one_order_each(tmp_path_factory):
     ws.close()
 
 
-def test_one_order_per_customer_falls_back_to_the_uncalibrated_baseline_and_says_why(one_order_each):
+def test_one_order_per_customer_falls_back_to_the_baseline_at_the_windows_level_and_says_why(one_order_each):
     ws, res = one_order_each
     _no_null_and_no_buyer_in_prospect(ws, res.run_id)
     d = decisions(ws, res.run_id).set_index("model")
@@ -126,11 +126,17 @@ def test_one_order_per_customer_falls_back_to_the_uncalibrated_baseline_and_says
         # nobody bought twice: no purchase model can be fitted, and nobody bought in the window
         assert d.loc[pred, "candidate"] == "baseline"
         assert "nobody made a repeat purchase" in d.loc[pred, "decision"]
-        assert "uncalibrated" in d.loc[pred, "decision"]
-    # the uncalibrated baseline: P(alive) = exp(-silence x rate) falls with the silence
-    t = ws.df('SELECT "T" - recency AS silence, p_alive FROM clv WHERE run_id = ? ORDER BY silence',
-              [res.run_id])
+        # too few of one outcome to rank on, enough buyers to say the level: 0 bought (the uncalibrated
+        # heuristic gave every one-time buyer a P(alive) between exp(-1) and 1: 0.56 to 1.00 here, and 257 of the
+        # 300 a next-order date)
+        assert re.search(r"scaled to the level of the 90-day validation window \(0 of \d+ earlier buyers bought",
+                         d.loc[pred, "decision"])
+    # the baseline scaled: P(alive) = exp(-silence x rate) x the window's factor still falls with the silence,
+    # and is near 0 (nobody came back): no next order expected
+    t = ws.df('SELECT "T" - recency AS silence, p_alive, expected_next_order_at FROM clv WHERE run_id = ? '
+              'ORDER BY silence', [res.run_id])
     assert (np.diff(t.p_alive.to_numpy()) <= 1e-12).all()
+    assert t.p_alive.max() < 0.01 and t.expected_next_order_at.isna().all()
 
 
 def test_tiny_shop_of_50_completes_with_its_decisions(tmp_path_factory):

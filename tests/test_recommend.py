@@ -147,7 +147,8 @@ def test_recommend_stage_writes_the_table_and_the_cli_helper_reads_it(ws):
                                  "kind", "is_due", "reason"}
     assert recs.set_index(["customer_id", "product_id"]).loc[("c01", "p04"), "product_name"] == "Wool Socks"
     assert "p06" not in set(recs["product_id"])  # postage
-    assert notes["mix_from"] == "defaults"  # too few returning customers for the inner split
+    assert notes["mix_from"] == ("defaults (not backtested against buy it again: 6 customer(s) bought both before "
+                                 "and in the inner split's last 90 days; needs 20)")
     # Ada bought all five products: only repeats are left; Wool Socks twice, 66 days apart, last 2024-06-25 (as_of 2024-07-01)
     ada = recommendations_for(ws, "c01")
     assert len(ada) == 5 and set(ada["kind"]) == {"repeat"} and (ada["source"] == "repeat").all()

@@ -52,7 +52,8 @@ class RunResult:
     as_of: datetime
     stages: dict[str, dict]
     status: str
-    note: str | None = None  # on the date: later non-sale orders left out (:func:`as_of_note`)
+    note: str | None = None  # on the date: later non-sale orders left out (:func:`as_of_note`), or a given date
+    # before the first sale or long after the last (:func:`given_as_of_note`)
 
     def describe(self) -> str:
         lines = [f"Run {self.run_id} as of {self.as_of:%Y-%m-%d}: {self.status}"]
@@ -142,6 +143,23 @@ def as_of_note(ws: Workspace, when: datetime) -> str | None:
             "are not read (give --as-of to move the date)")
 
 
+def given_as_of_note(ws: Workspace, when: datetime, quiet_days: int = 90) -> str | None:
+    """A sentence when a given as_of is before the shop's first sale order, or more than ``quiet_days`` after its
+    last one (the run then describes a dormant shop: nobody bought in the windows its models learn from), else
+    None.  An Online Retail slice run as of 2013-06-30, 569 days after its last sale, said nothing of it."""
+    first, last = ws.con.execute("SELECT min(ordered_at), max(ordered_at) FROM orders WHERE kind = 'sale' "
+                                 "AND customer_id IS NOT NULL").fetchone()
+    if first is None:
+        return None
+    if when < first:
+        return f"as_of is before the first sale order ({first:%Y-%m-%d}): nobody has bought yet"
+    gap = (when.date() - last.date()).days
+    if gap > quiet_days:
+        return (f"as_of is {gap:,} days after the last sale order ({last:%Y-%m-%d}): every customer has been silent "
+                "at least that long")
+    return None
+
+
 def discard_outputs(ws: Workspace, run_ids: Sequence[int]) -> int:
     """Delete what unfinished runs wrote: their rows in every output table and their model files.
 
@@ -208,7 +226,7 @@ def run_pipeline(
 
     cfg = config or load_config()
     when = parse_as_of(as_of) if as_of is not None else default_as_of(ws)
-    note = as_of_note(ws, when) if as_of is None else None
+    note = as_of_note(ws, when) if as_of is None else given_as_of_note(ws, when)
     wanted = list(stages) if stages else [s.name for s in STAGES]
     unknown = [s for s in wanted if s not in {x.name for x in STAGES}]
     if unknown:

@@ -82,19 +82,24 @@ def ordered(stages: Sequence[Stage]) -> list[Stage]:
 
 
 class Runs:
-    """Which run holds each table for a stage: this run when a stage of it wrote the table, else the newest
-    done run up to ``run_id`` that has rows of it (None when none has)."""
+    """Which run holds each table for a stage: this run when a stage of it wrote the table; none when a stage of
+    it that writes the table was skipped (the data as of this run cannot support it: an earlier run's rows would
+    be another date's, e.g. churn risk as of 2011-12-09 in a run as of 2013-06-30); else the newest done run up to
+    ``run_id`` that has rows of it (None when none has)."""
 
     def __init__(self, ws, run_id: int, as_of: datetime, config, *, written: set[str] | None = None,
                  given: Sequence[str] = ()):
         self.ws, self.run_id, self.as_of, self.config = ws, int(run_id), as_of, config
         self.written = written if written is not None else set()
+        self.skipped: set[str] = set()  # tables of this run's skipped stages that none of its stages wrote
         self.given = frozenset(given)  # inputs the scorer will be handed (score's given): no state need prepare them
         self._seen: dict[str, int | None] = {}
 
     def of(self, table: str) -> int | None:
         if table in self.written:
             return self.run_id
+        if table in self.skipped:
+            return None
         if table not in self._seen:
             self._seen[table] = table_run(self.ws, table, self.run_id)
         return self._seen[table]
@@ -191,6 +196,8 @@ def run_stages(ctx, stages: Sequence[Stage], wanted: Sequence[str],
             ctx.notes[stage.name] = notes
             if done == "done":
                 ctx.runs.written.update(stage.tables[1])
+        if record[stage.name]["status"] == "skipped":
+            ctx.runs.skipped.update(stage.tables[1])
         # recorded as it goes: a run killed later still shows the stages it got through
         ws.con.execute("UPDATE runs SET stages = ? WHERE run_id = ?",
                        [json.dumps(record, default=str), ctx.run_id])

@@ -177,7 +177,7 @@ def customer(
         # a window model's P(alive) is P(an order in the next W days): its name says W, as the status line does
         alive = p_alive_name(c.get("p_alive_days"))
         say(f"  {alive:<11} {probability_words(c['p_alive'])}\n  CLV         {_fmt(c['clv'], ',.2f')}\n"
-            f"  next order  {c['expected_next_order_at'] or 'not expected'}")
+            f"  next order  {_day(c['expected_next_order_at'])}")
     if view["recommendations"]:
         say("  recommended")
         for k, r in enumerate(view["recommendations"][:5], 1):
@@ -186,3 +186,13 @@ def customer(
         say(f"  next action {next_action_words(view['next_action'])}")
         for sentence in why_not or ():
             say(f"    - {sentence}")
+
+
+def _day(when) -> str:
+    """A next-order date as its day: a median wait's estimate, not a time to the microsecond ("2012-01-19
+    16:26:00.310456" was printed); "not expected" when there is none.
+
+    >>> _day("2012-01-19 16:26:00.310456"), _day(None)
+    ('2012-01-19', 'not expected')
+    """
+    return str(when)[:10] if when else "not expected"

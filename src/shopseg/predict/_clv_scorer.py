@@ -90,6 +90,7 @@ class ClvScorer:
     gap_days: float | None = None  # the baseline's typical gap between purchase days at as_of
     window_days: float | None = None  # the baseline's calibration window (None: uncalibrated)
     calibration: dict = field(default_factory=dict)  # prediction -> isotonic steps (baseline predictions)
+    level: dict = field(default_factory=dict)  # prediction -> factor of the uncalibrated heuristic (window_level)
 
     # -- what it needs --------------------------------------------------------------------------------
     @property
@@ -184,14 +185,16 @@ class ClvScorer:
 
     def _baseline(self, base: dict, pred: str, horizon: float) -> np.ndarray:
         """The baseline's prediction ``pred`` over ``horizon`` days: the window's isotonic map of its score, or,
-        without a window, the heuristics themselves (P(alive) exp(-silence x rate), the rates x horizon)."""
+        without a window, the heuristics themselves (P(alive) exp(-silence x rate), the rates x horizon), times
+        their factor to the level of a window too lopsided to rank on (:attr:`level`; 1 without)."""
         if self.window_days is None:
             rate = base["expected_purchases"]  # purchase days per day
+            k = float(self.level.get(pred, 1.0))
             if pred == "p_alive":
-                return np.exp(base["p_alive"] * rate)
+                return np.exp(base["p_alive"] * rate) * k
             if pred == "expected_purchases":
-                return rate * horizon
-            return base["clv"] * horizon
+                return rate * horizon * k
+            return base["clv"] * horizon * k
         steps = self.calibration[pred]
         if pred == "p_alive":
             return isotonic_predict(steps, base[pred])
@@ -237,7 +240,8 @@ class ClvScorer:
         if "baseline" in self.choices.values():
             paths.append(keep("baseline", {
                 "format": BASELINE_FORMAT, "gap_days": self.gap_days, "window_days": self.window_days,
-                "calibration": {p: {"x": s[0].tolist(), "y": s[1].tolist()} for p, s in self.calibration.items()}}))
+                "calibration": {p: {"x": s[0].tolist(), "y": s[1].tolist()} for p, s in self.calibration.items()},
+                **({"level": self.level} if self.level else {})}))
         # names only in the file (a shopseg that knew transaction models only loads each name as one, and says it
         # cannot when the name is another model's); the settings in its metadata
         paths.append(keep("choices", {**self.choices, "value": self.value_name},
@@ -283,6 +287,7 @@ class ClvScorer:
             sc.gap_days, sc.window_days = b["gap_days"], b["window_days"]
             sc.calibration = {p: (np.asarray(s["x"], float), np.asarray(s["y"], float))
                               for p, s in b["calibration"].items()}
+            sc.level = {p: float(k) for p, k in b.get("level", {}).items()}
         return sc
 
 

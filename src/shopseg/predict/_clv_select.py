@@ -141,6 +141,7 @@ def choose_and_score(ws, as_of, summary: pd.DataFrame, c: dict, *, seed: int = 0
     W, span = window_days(con, ts, c["backtest_days"])
     window = None
     why_no_window = None
+    level = None  # the baseline's factors to the window's level, when the window cannot rank (window_level)
     sample_note = None
     if W >= 7:
         cut = ts - timedelta(days=W)
@@ -159,6 +160,9 @@ def choose_and_score(ws, as_of, summary: pd.DataFrame, c: dict, *, seed: int = 0
             why_no_window = (f"the {W:g}-day validation window before as_of has {len(cal)} earlier buyers, "
                              f"{n1} of whom bought in it (need {B.MIN_WINDOW_CUSTOMERS} buyers and "
                              f"{B.MIN_CLASS} of each outcome)")
+            if len(cal) >= B.MIN_WINDOW_CUSTOMERS:
+                # too few of one outcome to rank anything, enough buyers to say the level: what share bought
+                level = window_level(cal, W, days)
     else:
         why_no_window = f"the history ({span} days) is too short for a validation window"
 
@@ -247,6 +251,9 @@ def choose_and_score(ws, as_of, summary: pd.DataFrame, c: dict, *, seed: int = 0
                 tried.append(f"{name} degenerate or failed ({cd.problem})")
                 continue
             if window is None:
+                if level is not None:  # a model the window cannot test is not used when it can say the level
+                    tried.append(f"{name} fitted, not testable")
+                    continue
                 chosen = Choice(pred, name, None, None, None,
                                 f"{name} used untested: {why_no_window}", tried)
                 break
@@ -271,7 +278,14 @@ def choose_and_score(ws, as_of, summary: pd.DataFrame, c: dict, *, seed: int = 0
             tried.append(f"{name} {metric} {fig} vs baseline {bfig} (wins {share} of resamples)")
         if chosen is None:
             bname = B.BASELINE_NAMES[pred]
-            if window is None:
+            if window is None and level is not None:
+                chosen = Choice(pred, "baseline", None, None, None,
+                                f"{bname}, scaled to the level of the {W:g}-day validation window "
+                                f"({level['bought']} of {level['buyers']} earlier buyers bought in it; "
+                                f"{LEVEL_WORDS[pred]} x {level[pred]:.3g}): too few of one outcome to backtest a "
+                                f"candidate (need {B.MIN_CLASS} of each), and none is used untested "
+                                f"({'; '.join(tried)})", tried)
+            elif window is None:
                 chosen = Choice(pred, "baseline", None, None, None,
                                 f"{bname}, uncalibrated: no candidate usable ({'; '.join(tried)}) and "
                                 f"{why_no_window}", tried)
@@ -303,6 +317,8 @@ def choose_and_score(ws, as_of, summary: pd.DataFrame, c: dict, *, seed: int = 0
                            ch.candidate == "repeat" for ch in choices) else None)
     if any(ch.candidate == "baseline" for ch in choices):
         scorer.gap_days = B.shop_gap(summary, days)
+        if level is not None:
+            scorer.level = {p: level[p] for p, ch in by.items() if ch.candidate == "baseline"}
         if window is not None:
             scorer.window_days = float(window["W"])
             outcome = {"p_alive": window["y"].astype(float),
@@ -341,10 +357,46 @@ def tm_prediction(rows, pred: str, tm, value: np.ndarray, horizon_days: float,
                                               discount_rate=monthly_rate, freq=unit)
 
 
+LEVEL_WORDS = {"p_alive": "exp(-silence x rate)", "expected_purchases": "the purchase rate",
+               "clv": "the spend rate"}
+
+
+def window_level(cal: pd.DataFrame, W: float, unit_days: float) -> dict:
+    """The uncalibrated baseline's factors to the level of a validation window too lopsided to rank on
+    (``cal``: the window's buyers with ``days_after``, ``spend_after``, ``spend_before``): the heuristics at the
+    window's start, scaled so that their mean is the window's (with half a buyer, half a purchase day of prior, so a
+    window where nobody bought does not say "never"): P(alive) x (bought + 0.5) / (buyers + 1) / their mean
+    exp(-silence x rate); purchases x (purchase days + 0.5) / (buyers + 1) / their mean rate x W; CLV x the
+    purchases' factor x the window's spend per purchase day / the heuristic's (1 when nobody bought).
+
+    >>> cal = pd.DataFrame({"frequency": [0.0] * 40, "recency": [0.0] * 40, "T": [100.0] * 40,
+    ...                     "days_after": [1.0] + [0.0] * 39, "spend_after": [10.0] + [0.0] * 39,
+    ...                     "spend_before": [20.0] * 40})
+    >>> lv = window_level(cal, 90.0, 1.0)  # 1 of 40 bought: about 1.5 / 41 instead of exp(-100 / 200) = 0.61
+    >>> lv["bought"], lv["buyers"], round(lv["p_alive"] * float(np.exp(-0.5)), 4), round(lv["expected_purchases"], 4)
+    (1, 40, 0.0366, 0.0813)
+    """
+    base = B.baseline_scores(cal, cal["spend_before"].to_numpy(float), 1.0, unit_days)  # rates per day
+    days_after = cal["days_after"].to_numpy(float)
+    spend_after = cal["spend_after"].to_numpy(float)
+    n, bought = len(cal), int((days_after > 0).sum())
+    p = np.exp(base["p_alive"] * base["expected_purchases"])
+    e, v = base["expected_purchases"] * W, base["clv"] * W
+    k_p = (bought + 0.5) / (n + 1) / float(p.mean())
+    k_e = (days_after.sum() + 0.5) / (n + 1) / float(e.mean())
+    per_day = (spend_after.sum() / days_after.sum()) / (v.sum() / e.sum()) \
+        if days_after.sum() > 0 and spend_after.sum() > 0 and v.sum() > 0 else 1.0
+    return {"p_alive": float(k_p), "expected_purchases": float(k_e), "clv": float(k_e * per_day),
+            "bought": bought, "buyers": n}
+
+
 def one_sentence(choices: list[Choice]) -> str:
     """The run's one sentence on which CLV predictions came from where."""
     parts = [f"{PRED_WORDS[ch.prediction]} from {ch.candidate if ch.candidate != 'baseline' else 'the baseline'}"
              for ch in choices]
     tested = all(ch.metric is not None for ch in choices)
+    level = any("scaled to the level of the" in ch.decision for ch in choices)
     return "; ".join(parts) + (" (backtested against the naive baseline; see model_decisions)" if tested else
+                               " (not backtested: the validation window has too few of one outcome; the baseline "
+                               "scaled to its level; see model_decisions)" if level else
                                " (not backtested: no validation window; see model_decisions)")

@@ -92,7 +92,8 @@ class NextBasketRecommender:
 
     Learned attributes: ``items_``, ``history_``, ``explore_``, ``mix_``, ``mix_ndcg_``, ``buy_again_ndcg_``
     (NDCG@10 of "buy it again" on the inner split), ``mix_source_`` ("inner split", "inner split: buy it
-    again" when the personal top-frequency ranking won there, or "defaults"), ``tifu_alpha_``.
+    again" when the personal top-frequency ranking won there, or "defaults (not backtested ...: why)"),
+    ``tifu_alpha_``.
     """
 
     def __init__(self, top_n: int = 10, group_size: int = 7, within_decay: float = 0.9, group_decay: float = 0.7,
@@ -151,10 +152,18 @@ class NextBasketRecommender:
         return self
 
     def _learn(self, purchases: pd.DataFrame, explore_factory) -> None:
-        inner_at = self.as_of_.floor("D") - pd.Timedelta(days=self.horizon_days)
         # masks and customer codes over the purchases, no copy of them: only the sampled customers'
         # rows are taken (a big shop's purchases are tens of millions of rows)
         dc, day = _days(purchases["day"])  # a categorical day: the masks per distinct day, then per row by code
+        # the inner split's target window: horizon_days, at most half the history (as the CLV's window), so a
+        # shop of 89 days (Online Retail's last 90) is backtested on its last 44 instead of not at all
+        span = int((self.as_of_.floor("D") - pd.Timestamp(day.min())) / pd.Timedelta(days=1)) if len(day) else 0
+        h = min(int(self.horizon_days), span // 2)
+        if h < 7:
+            self.mix_source_ = (f"defaults (not backtested against buy it again: {span} days of history, too short "
+                                "for an inner split of 7 days or more)")
+            return
+        inner_at = self.as_of_.floor("D") - pd.Timedelta(days=h)
         pre = day <= inner_at.to_datetime64()
         post = (day > inner_at.to_datetime64()) & (day <= self.as_of_.to_datetime64())
         if dc is not None:
@@ -168,6 +177,8 @@ class NextBasketRecommender:
         cust = np.sort(names[seen[0] & seen[1]])
         del seen
         if len(cust) < 20:
+            self.mix_source_ = (f"defaults (not backtested against buy it again: {len(cust)} customer(s) bought both "
+                                f"before and in the inner split's last {h} days; needs 20)")
             return
         rng = np.random.default_rng(self.random_state)
         if len(cust) > self.mix_customers:
@@ -198,7 +209,7 @@ class NextBasketRecommender:
         self.tifu_alpha_, _ = learn_tifu_alpha(comp, rel, mask)
         won = all(self.mix_[k] == v for k, v in BUY_AGAIN_MIX.items())
         self.mix_source_ = "inner split: buy it again" if won else "inner split"
-        self.inner_split_ = {"as_of": inner_at, "customers": len(cust)}
+        self.inner_split_ = {"as_of": inner_at, "customers": len(cust), "days": h}
 
     def _rebuy(self, hist: History) -> np.ndarray:
         return np.where(self.no_repeat_, 0.0, hist.rebuy_share)

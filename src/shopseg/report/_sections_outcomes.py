@@ -87,8 +87,17 @@ def _clv_sources_and_disagreement(ctx: ReportContext, gone_share: float) -> str:
                                         "ORDER BY model DESC")
     if d is not None and "candidate" in d.columns:
         words = {"p_alive": "P(alive)", "expected_purchases": "expected purchases", "clv": "CLV"}
-        out += " Used, after a backtest against the naive baseline: " + "; ".join(
-            f"{words[r.model]} from {r.candidate}" for r in d.itertuples()) + "."
+        # a prediction the window could not test (no window, or too few of one outcome) has no metric: said so, with
+        # the decision's reason, not "after a backtest" (Olist's 300-person slice, 100 wholesalers)
+        tested = d["metric"].notna().tolist() if "metric" in d.columns else [True] * len(d)
+        if all(tested):
+            out += " Used, after a backtest against the naive baseline: " + "; ".join(
+                f"{words[r.model]} from {r.candidate}" for r in d.itertuples()) + "."
+        else:
+            why = next(r.decision for r, ok in zip(d.itertuples(), tested) if not ok)
+            out += " Used, not backtested against the naive baseline: " + "; ".join(
+                f"{words[r.model]} from {r.candidate}" + ("" if ok else " (untested)")
+                for r, ok in zip(d.itertuples(), tested)) + f". Why: {why}."
     lc = _run_df(ctx, "segments", "SELECT avg(CASE WHEN segment IN ('silent', 'churned') THEN 1.0 ELSE 0 END) AS g "
                                   "FROM {t} WHERE scheme = 'lifecycle' AND segment <> 'prospect'")
     if lc is not None and lc.g.notna().all() and abs(float(lc.g.iloc[0]) - gone_share) > 0.15:

@@ -72,6 +72,12 @@ def read_runs(con, run_id: int | None = None) -> dict:
         else:
             found = {}
         out["tables"] = {t: (None if found.get(t) is None else int(found[t])) for t in OUTPUT_TABLES}
+        # a stage this run skipped (its data cannot support it as of this run): not an earlier run's rows of it,
+        # which are another date's (churn risk as of 2011-12-09 beside a run as of 2013-06-30); a stage the run
+        # did not include (``--stage``) still shows the latest earlier rows
+        for t in _skipped_tables(json.loads(stages) if stages else {}):
+            if out["tables"].get(t) != out["run_id"]:
+                out["tables"][t] = None
         if out["tables"]["customer_interests"] != out["tables"]["segments"]:  # interests go with their segments
             out["tables"]["customer_interests"] = None
         if (prun := out["tables"]["segment_profiles"]) is not None:
@@ -81,6 +87,14 @@ def read_runs(con, run_id: int | None = None) -> dict:
             out["rec_columns"] = [c[0] for c in con.execute("DESCRIBE recommendations").fetchall()]
     out["view_sql"] = view_sql(out)
     return out
+
+
+def _skipped_tables(stages: dict) -> set[str]:
+    """The output tables of the stages a run's record says were skipped."""
+    from ..schema import STAGE_TABLES
+
+    return {t for name, st in stages.items() if isinstance(st, dict) and st.get("status") == "skipped"
+            for t in STAGE_TABLES.get(name, ((), ()))[1]}
 
 
 def _horizons(stages: dict) -> dict:
