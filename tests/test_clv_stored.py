@@ -364,6 +364,31 @@ def test_the_service_says_so_when_the_runs_clv_models_are_not_stored(tmp_path):
         assert f'<p id="clv-note" class="muted">{notes[0]}</p>'.replace("'", "&#39;") in page
 
 
+def test_the_service_loads_the_runs_clv_models_once(tmp_path, monkeypatch):
+    """/health's note (serve._state.clv_note) and the live re-score (predict._score.clv_state) read the same stored
+    models: one load per run, shared (~20 ms each)."""
+    pytest.importorskip("fastapi")
+    from tests.test_serve_synth import R, W, build_demo_workspace
+
+    path = tmp_path / "ws"
+    build_demo_workspace(path)
+    loads = []
+    real = ClvScorer.load.__func__
+
+    def load(cls, ws, run_id, config_clv):
+        loads.append(run_id)
+        return real(cls, ws, run_id, config_clv)
+
+    monkeypatch.setattr(ClvScorer, "load", classmethod(load))
+    with _service(path) as client:
+        assert client.get("/health").json()["notes"] == []
+        cid, batch = _an_order(client.app.state.shopseg.ws, "2025-01-02T12:00:00")
+        assert client.post("/events", json=batch, headers=W).status_code == 200
+        assert client.get(f"/customers/{cid}", headers=R).json()["clv"]["source"] == "live"
+        assert client.get("/health").json()["notes"] == []
+    assert loads == [1]
+
+
 def test_the_repeat_models_numpy_trees_give_lightgbms_predictions():
     """The repeat model scores its three LightGBM models (binary, Poisson, Tweedie) in numpy from their text
     (_clv_backtest.TreeOutput): LightGBM's own predictions, up to its exp's last bit."""
