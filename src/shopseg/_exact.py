@@ -2,12 +2,13 @@
 
 DuckDB adds a DOUBLE ``sum`` / ``avg`` in partial aggregates, one per thread, and merges them in the order the
 threads finish: with more than one thread the same rows can give sums differing in the last bits from one run
-to the next (Online Retail x10, one thread against two: ``monetary_total`` of 6,437 customers, two RFM
-scores and every ``expected_order_value``).  Each term is therefore rounded to :data:`EXACT` (10 decimals,
-28 integer digits: money, quantities, day counts) and added exactly, in 128-bit integers; the total is then
-turned back into a DOUBLE.  The same rows give the same bits whatever the threads, the memory limit or the
-row order.  The cost: ~20 ms per 5.4 million terms (the cast; Online Retail x10's order lines), where an
-order-fixed ``sum(x ORDER BY ...)`` costs ~4x the plain sum.
+to the next (Online Retail x10, one thread against two: ``monetary_total`` of 6,437 customers, two RFM scores,
+42,446 of 43,390 ``expected_order_value``).  Each term is therefore rounded to :data:`EXACT` (10 decimals, 28
+integer digits: money, quantities, day counts) and added exactly, in 128-bit integers; the total is then turned
+back into a DOUBLE.  The same rows give the same bits whatever the threads, the memory limit or the row order.
+The cost, Online Retail x10 (5.4 million lines), one thread: ~+15 % CPU on the features query, ~+12 % on the CLV
+summary and window; a per-order sum of the lines alone 49 -> 69 ms (two threads), where an order-fixed
+``sum(x ORDER BY ...)`` takes 244 ms.
 
 >>> import duckdb
 >>> rows = "FROM (VALUES (0.1::DOUBLE), (0.2::DOUBLE), (0.3::DOUBLE)) t(x)"
