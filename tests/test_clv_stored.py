@@ -367,6 +367,43 @@ def test_the_service_says_so_when_the_runs_clv_models_are_not_stored(tmp_path):
         client.post("/dashboard/login", data={"key": "r"})
         page = client.get(f"/dashboard/customer?id={cid}").text
         assert f'<p id="clv-note" class="muted">{notes[0]}</p>'.replace("'", "&#39;") in page
+        # a customer with no CLV row (no sale by the run's date) whom events re-score: no values, the same note
+        new = ws.sql("SELECT min(customer_id) FROM customers WHERE customer_id NOT IN (SELECT customer_id FROM clv)")[0][0]
+        assert new is not None and client.get(f"/customers/{new}", headers=R).json()["clv"] is None
+        batch = {k: [{**r, "order_id": "LIVE-2", "customer_id": new} if k == "orders" else {**r, "order_id": "LIVE-2"}
+                     for r in rows] for k, rows in batch.items()}
+        assert client.post("/events", json=batch, headers=W).status_code == 200
+        view = client.get(f"/customers/{new}", headers=R).json()
+        assert view["live"] and view["clv"]["note"] == notes[0] and view["clv"]["source"] == "run"
+        assert all(view["clv"][k] is None for k in ("clv", "p_alive", "expected_purchases_90d", "expected_order_value"))
+        assert customer_view(state, state.cursor(), new, use_snapshot=False).clv.note == notes[0]
+        page = client.get(f"/dashboard/customer?id={new}").text
+        assert f'<p id="clv-note" class="muted">{notes[0]}</p>'.replace("'", "&#39;") in page
+
+
+def test_the_service_loads_the_runs_clv_models_once(tmp_path, monkeypatch):
+    """/health's note (serve._state.clv_note) and the live re-score (predict._score.clv_state) read the same stored
+    models: one load per run, shared (~20 ms each)."""
+    pytest.importorskip("fastapi")
+    from tests.test_serve_synth import R, W, build_demo_workspace
+
+    path = tmp_path / "ws"
+    build_demo_workspace(path)
+    loads = []
+    real = ClvScorer.load.__func__
+
+    def load(cls, ws, run_id, config_clv):
+        loads.append(run_id)
+        return real(cls, ws, run_id, config_clv)
+
+    monkeypatch.setattr(ClvScorer, "load", classmethod(load))
+    with _service(path) as client:
+        assert client.get("/health").json()["notes"] == []
+        cid, batch = _an_order(client.app.state.shopseg.ws, "2025-01-02T12:00:00")
+        assert client.post("/events", json=batch, headers=W).status_code == 200
+        assert client.get(f"/customers/{cid}", headers=R).json()["clv"]["source"] == "live"
+        assert client.get("/health").json()["notes"] == []
+    assert loads == [1]
 
 
 def test_the_repeat_models_numpy_trees_give_lightgbms_predictions():

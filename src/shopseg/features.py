@@ -28,6 +28,7 @@ from datetime import date, datetime
 
 import pandas as pd
 
+from ._exact import EXACT, exact_avg, exact_sum
 from .config import Config, load_config
 from .workspace import CUSTOMER_FILTER
 
@@ -92,8 +93,7 @@ def top_categories(ws, as_of, n: int) -> list[tuple[str, str]]:
 def top_categories_at(ws, dates: list, n: int) -> list[list[tuple[str, str]]]:
     """:func:`top_categories` before each of ``dates``, from one scan of the order lines."""
     ts = [_as_ts(d) for d in dates]
-    sums = ", ".join("sum(l.quantity * l.unit_price) FILTER (WHERE o.ordered_at < CAST(? AS TIMESTAMP))"
-                     for _ in ts)
+    sums = ", ".join(exact_sum("l.quantity * l.unit_price", "o.ordered_at < CAST(? AS TIMESTAMP)") for _ in ts)
     rows = ws.sql(
         f"""
         SELECT p.category, {sums}
@@ -153,7 +153,7 @@ def _sentiment_cte(ws, review_run: int | None | str = LATEST) -> tuple[str, str,
         latest = f"WHERE ri.run_id = {int(review_run)}" if review_run is not None else "WHERE false"
     cte = f""",
     senti AS (
-        SELECT r.customer_id, avg(ri.sentiment) AS avg_review_sentiment
+        SELECT r.customer_id, {exact_avg("ri.sentiment")} AS avg_review_sentiment
         FROM review_insights ri JOIN rv_in r USING (review_id) {latest}
         GROUP BY 1
     )"""
@@ -163,16 +163,20 @@ def _sentiment_cte(ws, review_run: int | None | str = LATEST) -> tuple[str, str,
 # The outlier reference: median and spread of log1p(monetary_total) and log1p(n_units) over buyers.
 # One definition, used by the whole-shop SQL (over ``base``) and by :func:`outlier_reference` (over a
 # stored run's customer_features), whose numbers a restricted computation then plugs in.
-_OUTLIER_STATS_SQL = """logs AS (
+_OUTLIER_STATS_SQL = f"""logs AS (
         SELECT customer_id, ln(1 + greatest(monetary_total, 0)) AS lm, ln(1 + greatest(n_units, 0)) AS lu
-        FROM {source} WHERE has_orders
+        FROM {{source}} WHERE has_orders
     ),
     med AS (SELECT median(lm) AS med_m, median(lu) AS med_u FROM logs),
     spread AS (
-        SELECT median(abs(lm - med_m)) AS mad_m, avg(abs(lm - med_m)) AS meanad_m,
-               median(abs(lu - med_u)) AS mad_u, avg(abs(lu - med_u)) AS meanad_u
+        SELECT median(abs(lm - med_m)) AS mad_m, {exact_avg("abs(lm - med_m)")} AS meanad_m,
+               median(abs(lu - med_u)) AS mad_u, {exact_avg("abs(lu - med_u)")} AS meanad_u
         FROM logs, med
     )"""
+# the sample standard deviation of the gaps (whole days) from exact integer sums, n * sum(g^2) - sum(g)^2 >= 0:
+# stddev_samp merges per-thread partial means in the threads' order (its last bits vary), and NULL below 2 gaps
+_EXACT_STD_GAP = ("CASE WHEN count(gap) > 1 THEN sqrt(CAST(count(gap) * sum(CAST(gap AS BIGINT) * CAST(gap AS BIGINT)) "
+                  "- sum(CAST(gap AS BIGINT)) * sum(CAST(gap AS BIGINT)) AS DOUBLE) / (count(gap) * (count(gap) - 1))) END")
 OUTLIER_STATS = ("med_m", "med_u", "mad_m", "meanad_m", "mad_u", "meanad_u")
 _OUTLIER_Z_SQL = """z AS (
         SELECT customer_id,
@@ -272,7 +276,7 @@ def features_sql(ws, as_of, config: Config | None = None, *, restricted: bool = 
     only = CUSTOMER_FILTER if restricted else ""
     thr = float(cfg["features.outlier_z"])
     cat_sums = "".join(
-        f",\n            sum(gross) FILTER (WHERE category = {_lit(c)}) AS g_{s}" for c, s in cats
+        f",\n            {exact_sum('gross', f'category = {_lit(c)}')} AS g_{s}" for c, s in cats
     )
     cat_list = ", ".join(_lit(c) for c, _ in cats) or "NULL"
     cat_cols = "".join(
@@ -295,9 +299,10 @@ def features_sql(ws, as_of, config: Config | None = None, *, restricted: bool = 
         SELECT order_id, customer_id, ordered_at, kind, coalesce(discount_amount, 0.0) AS order_discount
         FROM orders WHERE ordered_at < $as_of AND kind IN ('sale', 'return'){only}
     ),
-    li AS (  -- their lines, with category and brand
+    li AS (  -- their lines, with category and brand; amounts exact (shopseg._exact: cast once, summed often)
         SELECT o.order_id, o.customer_id, o.kind, l.quantity,
-               l.quantity * l.unit_price AS gross, coalesce(l.discount_amount, 0.0) AS line_discount,
+               CAST(l.quantity * l.unit_price AS {EXACT}) AS gross,
+               CAST(coalesce(l.discount_amount, 0.0) AS {EXACT}) AS line_discount,
                p.category, p.brand
         FROM o JOIN order_lines l USING (order_id) LEFT JOIN products p USING (product_id)
     ),
@@ -308,25 +313,26 @@ def features_sql(ws, as_of, config: Config | None = None, *, restricted: bool = 
                coalesce(a.gross, 0.0) - coalesce(a.line_discount, 0.0) - o.order_discount AS value,
                coalesce(a.units, 0.0) AS units
         FROM o LEFT JOIN (
-            SELECT order_id, sum(gross) AS gross, sum(line_discount) AS line_discount, sum(quantity) AS units
+            SELECT order_id, {exact_sum("gross")} AS gross, {exact_sum("line_discount")} AS line_discount,
+                   {exact_sum("quantity")} AS units
             FROM li GROUP BY 1
         ) a USING (order_id)
         WHERE o.customer_id IS NOT NULL
     ),
     sales AS (
-        SELECT customer_id, count(*) AS frequency, sum(value) AS monetary_total, sum(gross) AS gross,
-               sum(discount) AS discount, sum(units) AS n_units,
+        SELECT customer_id, count(*) AS frequency, {exact_sum("value")} AS monetary_total, {exact_sum("gross")} AS gross,
+               {exact_sum("discount")} AS discount, {exact_sum("units")} AS n_units,
                min(ordered_at) AS first_order_at, max(ordered_at) AS last_order_at
         FROM ov WHERE kind = 'sale' GROUP BY 1
     ),
-    rets AS (SELECT customer_id, sum(value) AS returned_value FROM ov WHERE kind = 'return' GROUP BY 1),
+    rets AS (SELECT customer_id, {exact_sum("value")} AS returned_value FROM ov WHERE kind = 'return' GROUP BY 1),
     pdays AS (SELECT DISTINCT customer_id, CAST(ordered_at AS DATE) AS d FROM ov WHERE kind = 'sale'),
     gaps AS (
         SELECT customer_id, CAST(date_diff('day', lag(d) OVER (PARTITION BY customer_id ORDER BY d), d) AS DOUBLE) AS gap
         FROM pdays
     ),
     gapstats AS (
-        SELECT customer_id, count(gap) AS n_gaps, avg(gap) AS mean_gap, coalesce(stddev_samp(gap), 0.0) AS std_gap
+        SELECT customer_id, count(gap) AS n_gaps, avg(gap) AS mean_gap, {_EXACT_STD_GAP} AS std_gap
         FROM gaps WHERE gap IS NOT NULL GROUP BY 1
     ),
     brands AS (
@@ -334,14 +340,14 @@ def features_sql(ws, as_of, config: Config | None = None, *, restricted: bool = 
         FROM li WHERE kind = 'sale' AND customer_id IS NOT NULL GROUP BY 1
     ),
     cs AS (  -- gross sale value per top category
-        SELECT customer_id, sum(gross) AS g_total,
-               sum(gross) FILTER (WHERE category IS NULL OR category NOT IN ({cat_list})) AS g_other{cat_sums}
+        SELECT customer_id, {exact_sum("gross")} AS g_total,
+               {exact_sum("gross", f"category IS NULL OR category NOT IN ({cat_list})")} AS g_other{cat_sums}
         FROM li WHERE kind = 'sale' AND customer_id IS NOT NULL GROUP BY 1
     ),
     ev AS (SELECT * FROM events WHERE occurred_at < $as_of AND customer_id IS NOT NULL{only}),
     evs AS (
         SELECT customer_id, count(DISTINCT session_id) AS n_sessions,
-               sum(coalesce(duration_seconds, 0.0)) / 60.0 AS browse_minutes,
+               {exact_sum("coalesce(duration_seconds, 0.0)")} / 60.0 AS browse_minutes,
                count(*) FILTER (WHERE event_type = 'view') AS n_views,
                count(*) FILTER (WHERE event_type = 'click') AS n_clicks,
                min(occurred_at) AS first_event_at
@@ -357,7 +363,7 @@ def features_sql(ws, as_of, config: Config | None = None, *, restricted: bool = 
         GROUP BY 1
     ),
     rv_in AS (SELECT * FROM reviews WHERE reviewed_at < $as_of AND customer_id IS NOT NULL{only}),
-    rvs AS (SELECT customer_id, count(*) AS n_reviews, avg(rating) AS avg_rating FROM rv_in GROUP BY 1){senti_cte},
+    rvs AS (SELECT customer_id, count(*) AS n_reviews, {exact_avg("rating")} AS avg_rating FROM rv_in GROUP BY 1){senti_cte},
     signup AS (
         SELECT customer_id, min(signed_up_at) AS signed_up_at FROM customers
         WHERE customer_id IS NOT NULL AND (signed_up_at IS NULL OR signed_up_at <= $as_of){only} GROUP BY 1

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from .._exact import exact_sum
 from ..config import Config, load_config
 from ..errors import ConfigError, DataContractError, ShopsegError
 from ..schema import check_columns
@@ -142,10 +143,10 @@ def _clean_responses(df: pd.DataFrame, source: str) -> pd.DataFrame:
 
 
 def _responses_from_orders(ws, run_id: int, as_of, window_days: int) -> pd.DataFrame:
-    return ws.df("""
+    return ws.df(f"""
         WITH ov AS (
             SELECT o.order_id, o.customer_id,
-                   sum(ol.quantity * ol.unit_price - coalesce(ol.discount_amount, 0))
+                   {exact_sum("ol.quantity * ol.unit_price - coalesce(ol.discount_amount, 0)")}
                      - any_value(coalesce(o.discount_amount, 0)) AS value
             FROM orders o JOIN order_lines ol USING (order_id)
             WHERE o.kind = 'sale' AND o.customer_id IS NOT NULL
@@ -153,7 +154,7 @@ def _responses_from_orders(ws, run_id: int, as_of, window_days: int) -> pd.DataF
               AND o.ordered_at <= CAST(? AS TIMESTAMP) + to_days(CAST(? AS INTEGER))
               AND o.customer_id IN (SELECT customer_id FROM actions WHERE run_id = ?)
             GROUP BY o.order_id, o.customer_id)
-        SELECT customer_id, TRUE AS responded, sum(value) AS revenue FROM ov GROUP BY customer_id
+        SELECT customer_id, TRUE AS responded, {exact_sum("value")} AS revenue FROM ov GROUP BY customer_id
     """, [as_of, as_of, int(window_days), int(run_id)])
 
 

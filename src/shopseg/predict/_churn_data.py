@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
+from .._exact import exact_sum
 from ..config import Config
 from ..features import _as_ts, customer_features
 from ..workspace import only_customers
@@ -46,17 +47,18 @@ EXTRA_FEATURE_DOCS: dict[str, str] = {
     "recency_gap_ratio": "recency_days / usual_gap_days: how many usual gaps the customer has been silent.",
 }
 
-_EXTRAS_SQL = """
+# the sums exact (shopseg._exact): the same rows give the same bits whatever DuckDB's threads
+_EXTRAS_SQL = f"""
 WITH ov AS (  -- sale orders before the cutoff, valued as in features.py
     SELECT o.customer_id, CAST(o.ordered_at AS DATE) AS d,
-           coalesce(sum(l.quantity * l.unit_price - coalesce(l.discount_amount, 0.0)), 0.0)
+           coalesce({exact_sum("l.quantity * l.unit_price - coalesce(l.discount_amount, 0.0)")}, 0.0)
              - coalesce(any_value(o.discount_amount), 0.0) AS value
     FROM orders o LEFT JOIN order_lines l USING (order_id)
     WHERE o.kind = 'sale' AND o.customer_id IS NOT NULL AND o.ordered_at < $cutoff/*only:o*/
     GROUP BY o.order_id, o.customer_id, o.ordered_at
 ),
 pd AS (
-    SELECT customer_id, d, sum(value) AS value,
+    SELECT customer_id, d, {exact_sum("value")} AS value,
            date_diff('day', d, CAST($cutoff AS DATE)) AS age
     FROM ov GROUP BY 1, 2
 ),
@@ -65,9 +67,9 @@ agg AS (
            count(*) AS purchase_days,
            count(*) FILTER (WHERE age < $h) AS purchase_days_recent,
            count(*) FILTER (WHERE age >= $h AND age < 2 * $h) AS purchase_days_prior,
-           coalesce(sum(value) FILTER (WHERE age < $h), 0.0) AS spend_recent,
-           coalesce(sum(value) FILTER (WHERE age >= $h AND age < 2 * $h), 0.0) AS spend_prior,
-           sum(exp(-age / $h)) AS activity_decayed,
+           coalesce({exact_sum("value", "age < $h")}, 0.0) AS spend_recent,
+           coalesce({exact_sum("value", "age >= $h AND age < 2 * $h")}, 0.0) AS spend_prior,
+           {exact_sum("exp(-age / $h)")} AS activity_decayed,
            count(DISTINCT date_trunc('month', d)) FILTER (WHERE age < 365) AS active_months_365d
     FROM pd GROUP BY 1
 ),
@@ -159,8 +161,9 @@ def _left_join(f: pd.DataFrame, extras: pd.DataFrame, key: str) -> pd.DataFrame:
 def numeric_features(f: pd.DataFrame) -> pd.DataFrame:
     """Every column but :data:`NOT_FEATURES` as float, missing as 0, rounded to 1e-6 (row by row: the
     Spark engine applies it per partition)."""
-    # rounded: DuckDB's parallel sums differ in the last bits from run to run, and a model must
-    # not (a value on a LightGBM bin edge would flip); 1e-6 keeps every cent and ratio
+    # rounded: the batch's sums are exact (shopseg._exact), but the live store (SQLite) and Spark add the same
+    # terms as floats, and a model must not see their last bits (a value on a LightGBM bin edge would flip);
+    # 1e-6 keeps every cent and ratio
     cols = [c for c in f.columns if c not in NOT_FEATURES]
     try:  # one block conversion (numbers and booleans): a live re-score of one row pays ~1 ms, not ~40
         A = f[cols].to_numpy(dtype=float, na_value=np.nan)

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .._exact import exact_sum
 from ..errors import ShopsegError
 
 # shape parameters (scale-free) outside this range: the data cannot identify the model
@@ -187,23 +188,23 @@ def compare(metric: str, y: np.ndarray, model_score: np.ndarray, base_score: np.
 
 # -- the window ------------------------------------------------------------------------------------
 
-WINDOW_SQL = """
+WINDOW_SQL = f"""
 WITH ov AS (
     SELECT o.customer_id, CAST(o.ordered_at AS DATE) AS d, o.ordered_at < $c AS before,
-           coalesce(sum(l.quantity * l.unit_price - coalesce(l.discount_amount, 0)), 0)
+           coalesce({exact_sum("l.quantity * l.unit_price - coalesce(l.discount_amount, 0)")}, 0)
              - coalesce(any_value(o.discount_amount), 0) AS value
     FROM orders o LEFT JOIN order_lines l USING (order_id)
     WHERE o.kind = 'sale' AND o.customer_id IS NOT NULL AND o.ordered_at <= $end
     GROUP BY o.order_id, o.customer_id, o.ordered_at
 ), dd AS (
-    SELECT customer_id, d, bool_and(before) AS before, sum(value) AS value FROM ov GROUP BY 1, 2
+    SELECT customer_id, d, bool_and(before) AS before, {exact_sum("value")} AS value FROM ov GROUP BY 1, 2
 )
 SELECT customer_id,
-       coalesce(sum(value) FILTER (WHERE before), 0.0) AS spend_before,
+       coalesce({exact_sum("value", "before")}, 0.0) AS spend_before,
        CAST(count(*) FILTER (WHERE NOT before) AS DOUBLE) AS days_after,
-       coalesce(sum(value) FILTER (WHERE NOT before), 0.0) AS spend_after
+       coalesce({exact_sum("value", "NOT before")}, 0.0) AS spend_after
 FROM dd GROUP BY 1 ORDER BY 1
-"""
+"""  # the sums exact (shopseg._exact): the same bits whatever DuckDB's threads
 
 
 # WINDOW_SQL over a table of order values (:func:`shopseg.predict.clv.order_values`): the same rows

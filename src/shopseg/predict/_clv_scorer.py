@@ -24,8 +24,10 @@ the run's row.
 from __future__ import annotations
 
 import json
+import threading
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -318,7 +320,44 @@ def repeat_from_dict(d: dict) -> B.RepeatModel:
 
 def load_stored(ws, run_id: int, config_clv: dict) -> tuple[ClvScorer | None, str | None]:
     """(the scorer run ``run_id`` stored, None) or (None, why not): a run of an older shopseg stored no model when
-    the repeat model or the baseline won a prediction; a file may be damaged."""
+    the repeat model or the baseline won a prediction; a file may be damaged.
+
+    Loaded once per run's files (~20 ms): the service's /health note (``serve._state.clv_note``) and its live
+    re-score (``predict._score.clv_state``) share the answer; a file written, replaced or removed since (its
+    size and time) loads again.  The scorer is not changed by scoring, so sharing it is safe."""
+    folder = Path(ws.models_dir)
+    key = (str(folder.resolve()), int(run_id), json.dumps(config_clv, sort_keys=True, default=str))
+    with _LOADED_LOCK:
+        stamp = _files_stamp(folder, int(run_id))
+        hit = _LOADED.get(key)
+        if hit is not None and hit[0] == stamp:
+            return hit[1]
+        got = _load_stored(ws, run_id, config_clv)
+        _LOADED[key] = (stamp, got)
+        while len(_LOADED) > _LOADED_MAX:  # the oldest first: a process serves one run at a time
+            _LOADED.pop(next(iter(_LOADED)))
+        return got
+
+
+# (models folder, run, settings) -> (the run's CLV files' stamp, load_stored's answer), the last few
+_LOADED: dict[tuple, tuple] = {}
+_LOADED_LOCK = threading.Lock()
+_LOADED_MAX = 4
+
+
+def _files_stamp(folder: Path, run_id: int) -> tuple:
+    """(name, size, modification time in ns) of each stored CLV file of run ``run_id``."""
+    out = []
+    for p in sorted(folder.glob(f"run-{run_id}-clv-*")):
+        try:
+            st = p.stat()
+        except FileNotFoundError:  # removed while listed
+            continue
+        out.append((p.name, st.st_size, st.st_mtime_ns))
+    return tuple(out)
+
+
+def _load_stored(ws, run_id: int, config_clv: dict) -> tuple[ClvScorer | None, str | None]:
     try:
         return ClvScorer.load(ws, run_id, config_clv), None
     except ShopsegError as e:

@@ -43,6 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .._exact import exact_sum
 from ._common import index_in
 from .product_groups import derived_categories
 
@@ -100,20 +101,20 @@ def _evidence_sql(has_events: bool, has_reviews: bool, has_topics: bool = False,
         UNION ALL
         SELECT customer_id, kind, item, weight FROM ({_review_sql(has_topics)})""" if has_reviews else ""
     if not sales and not has_events:  # the reviews alone (or nothing): no line evidence to join with products
-        return f"""SELECT customer_id, kind, item, sum(weight) AS weight FROM (
+        return f"""SELECT customer_id, kind, item, {exact_sum("weight")} AS weight FROM (
             SELECT NULL::VARCHAR AS customer_id, NULL::VARCHAR AS kind, NULL::VARCHAR AS item, 0.0 AS weight
             WHERE false{reviews}) GROUP BY ALL ORDER BY customer_id, kind, item"""
     return f"""
     WITH ev AS ({_lines_sql(has_events, sales)}),
     item AS (
         SELECT ev.customer_id, {"coalesce(p.category, d.category)" if derived else "p.category"} AS category,
-               p.brand, sum(ev.w) AS w
+               p.brand, {exact_sum("ev.w")} AS w
         FROM ev JOIN products p USING (product_id)
         {"LEFT JOIN _interest_groups d USING (product_id)" if derived else ""}
         WHERE coalesce(p.is_merchandise, TRUE)
         GROUP BY ALL
     )
-    SELECT customer_id, kind, item, sum(weight) AS weight FROM (
+    SELECT customer_id, kind, item, {exact_sum("weight")} AS weight FROM (
         SELECT customer_id, 'category' AS kind, category AS item, w AS weight FROM item WHERE category IS NOT NULL
         UNION ALL
         SELECT customer_id, 'brand' AS kind, brand AS item, w AS weight FROM item WHERE brand IS NOT NULL{reviews}

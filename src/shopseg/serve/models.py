@@ -135,7 +135,8 @@ class CLVInfo(BaseModel):
     source: Literal["run", "live"]
     note: Optional[str] = Field(None, description="Set when events re-scored this customer but not their CLV: why "
                                 "(the run's CLV models are not stored: a run by an older shopseg, the Spark "
-                                "engine); the values are the run's (P(alive) pooled with a fresh churn score)")
+                                "engine); the values are the run's (P(alive) pooled with a fresh churn score), "
+                                "all None for a customer without a CLV row in the run")
 
 
 class CustomerView(BaseModel):

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from .._exact import exact_avg
 from ..config import Config, load_config
 from ..errors import ModelFitError
 from .aspects import AspectMatcher, aspect_sentiments, aspects_as_lists, load_aspect_lexicon
@@ -255,12 +256,12 @@ def customer_review_features(ws, run_id: int, config: Config | dict | None = Non
     ``detractor_min_complaint_share`` of the customer's reviews.
     """
     r = _settings(config)
-    sql = """
+    sql = f"""
         SELECT customer_id,
                count(*) AS n_reviews,
                count(rating) AS n_rated,
-               avg(rating) AS avg_rating,
-               avg(sentiment) AS avg_sentiment,
+               {exact_avg("rating")} AS avg_rating,
+               {exact_avg("sentiment")} AS avg_sentiment,
                min(sentiment) AS min_sentiment,
                CAST(count(*) FILTER (WHERE is_complaint) AS BIGINT) AS complaint_count,
                count(*) FILTER (WHERE is_complaint) / count(*) AS complaint_share,

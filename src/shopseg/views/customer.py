@@ -205,6 +205,9 @@ def shape(runs: dict, customer_id: str, got: dict) -> dict | None:
     elif got["clv"] is not None:
         clv = {k: got["clv"].get(k) for k in CLV_FIELDS}
         clv["source"] = "run"
+    elif live is not None and runs.get("clv_note"):
+        # no CLV row in the run (no sale by its as_of) and events cannot score one: no values, but why not
+        clv = {**dict.fromkeys(CLV_FIELDS), "source": "run"}
     horizons = runs.get("horizons") or {}
     p_alive_days = horizons.get("p_alive") if p_alive_source in WINDOW_SOURCES else None
     if clv is not None:  # the API's CLVInfo field order: the values, p_alive_days, source, note
