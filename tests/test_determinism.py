@@ -104,3 +104,33 @@ def test_one_thread_and_four_give_the_same_bits(big_ws, what):
     one = _with_threads(big_ws, 1, run)
     for _ in range(3):  # the merge order is the threads' finishing order: a few tries
         _assert_bitwise_equal(one, _with_threads(big_ws, 4, run))
+
+
+def test_amounts_past_the_bounds_are_quarantined_and_the_largest_accepted_sum_exactly(tmp_path):
+    """The exact sums hold |total| < 1e28 (DECIMAL(38, 10)): a unit price of 1e30 in a file used to load and then
+    stop the run with DuckDB's 'Could not cast value ... to DECIMAL(38,10)'.  Amounts past schema.MAX_MONEY and
+    quantities past schema.MAX_QUANTITY are quarantined with their reason; a line at both bounds (1e21) sums."""
+    from shopseg import ingest
+    from shopseg.workspace import open_workspace
+
+    path = tmp_path / "lines.csv"
+    path.write_text("order_id,customer_id,ordered_at,product_id,quantity,unit_price\n"
+                    "O1,C1,2023-06-01,P1,2,1.25\n"
+                    "O2,C1,2023-07-01,P1,1e9,1e12\n"       # at both bounds: accepted
+                    "O3,C2,2023-07-02,P1,1,1e30\n"         # row 3: a price past MAX_MONEY
+                    "O4,C2,2023-07-03,P1,1000000001,1\n"   # row 4: a quantity past MAX_QUANTITY
+                    "O5,C2,2023-07-04,P1,1,3.5\n")
+    ws = open_workspace(tmp_path / "ws")
+    mapping = {"tables": {"orders": ["order_id", "customer_id", "ordered_at"], "products": ["product_id"],
+                          "order_lines": ["order_id", "product_id", "quantity", "unit_price"]}}
+    r = ingest(ws, path, mapping=mapping, config=load_config(overrides={"ingest": {"max_quarantine_share": 1.0}}))
+    assert (r.n_accepted, r.n_quarantined) == (3, 2)
+    assert ws.sql("SELECT row_number, reason FROM quarantine ORDER BY 1") == [
+        (3, "unit_price: expected a number from 0 to 1,000,000,000,000, got '1e30'"),
+        (4, "quantity: expected a number greater than 0 and at most 1,000,000,000, got '1000000001'")]
+    summary = summary_from_orders(ws, AS_OF, spend=True).set_index("customer_id")
+    feats = customer_features(ws, AS_OF, config=load_config()).set_index("customer_id")
+    ws.close()
+    assert feats.loc["C1", "monetary_total"] == 1e21 + 2.5
+    assert feats.loc["C2", "monetary_total"] == 3.5
+    assert summary.loc["C1", "frequency"] == 1

@@ -53,9 +53,9 @@ def test_quarantine_names_file_row_column_expected_and_got(ws):
     rows = ws.sql("SELECT source, row_number, column_name, reason FROM quarantine ORDER BY row_number")
     assert [(r[1], r[2]) for r in rows] == [(11, "quantity"), (12, "ordered_at"), (14, "unit_price"), (16, "quantity")]
     assert all(r[0].endswith("online_retail_tiny.csv") for r in rows)
-    assert rows[0][3] == "quantity: expected a number greater than 0, got 'abc'"
+    assert rows[0][3] == "quantity: expected a number greater than 0 and at most 1,000,000,000, got 'abc'"
     assert rows[1][3] == "ordered_at: expected a date or timestamp, got '2010-13-45'"
-    assert rows[2][3] == "unit_price: expected a number of at least 0, got '-11062.06'"
+    assert rows[2][3] == "unit_price: expected a number from 0 to 1,000,000,000,000, got '-11062.06'"
     raw = json.loads(ws.scalar("SELECT raw FROM quarantine WHERE row_number = 14"))
     assert raw["InvoiceNo"] == "A563186" and raw["UnitPrice"] == "-11062.06"
 
@@ -217,7 +217,7 @@ def test_events_check_type_and_duration(ws, tmp_path):
         ("e1", "view", 12.0), ("e4", "search", 0.0)]
     assert [r[0] for r in ws.sql("SELECT reason FROM quarantine ORDER BY row_number")] == [
         "event_type: expected one of view, click, add_to_cart, search, wishlist, got 'purchase'",
-        "duration_seconds: expected a number of at least 0, got '-1'",
+        "duration_seconds: expected a number from 0 to 1,000,000,000, got '-1'",
     ]
 
 

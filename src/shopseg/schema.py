@@ -16,6 +16,13 @@ from .errors import DataContractError
 
 EVENT_TYPES = ("view", "click", "add_to_cart", "search", "wishlist")
 ORDER_KINDS = ("sale", "return", "adjustment")
+# Upper bounds of the numbers a shop's export can mean.  A larger amount, quantity or duration is a broken value
+# (a misplaced column, an overflowed spreadsheet cell, NaN or infinity), quarantined with its reason: every sum a
+# stored output keeps is exact (shopseg._exact, DECIMAL(38, 10): |total| < 1e28), so a line's amount (at most
+# MAX_QUANTITY * MAX_MONEY = 1e21) leaves room for ten million such lines in one total.
+MAX_MONEY = 1e12  # a unit price or an amount in the shop's currency (a trillion: any currency, any item)
+MAX_QUANTITY = 1e9  # units on one line
+MAX_SECONDS = 1e9  # one event's duration (31 years)
 
 
 @dataclass(frozen=True)
@@ -50,13 +57,24 @@ class Column:
         }[self.type]
         if self.choices:
             what = "one of " + ", ".join(self.choices)
-        if self.positive:
+        if self.positive and self.max is not None:
+            what += f" greater than 0 and at most {_number(self.max)}"
+        elif self.positive:
             what += " greater than 0"
-        if self.min is not None and self.max is not None:
-            what += f" from {self.min:g} to {self.max:g}"
+        elif self.min is not None and self.max is not None:
+            what += f" from {_number(self.min)} to {_number(self.max)}"
         elif self.min is not None:
-            what += f" of at least {self.min:g}"
+            what += f" of at least {_number(self.min)}"
         return what
+
+
+def _number(x: float) -> str:
+    """A bound as a reason prints it: digits with thousands separators for a whole number, else as ``:g``.
+
+    >>> _number(0), _number(23), _number(1e12), _number(0.5)
+    ('0', '23', '1,000,000,000,000', '0.5')
+    """
+    return f"{x:,.0f}" if float(x).is_integer() else f"{x:g}"
 
 
 @dataclass(frozen=True)
@@ -125,7 +143,7 @@ PRODUCTS = Table(
         Column("name", "VARCHAR", "Product name as shown to customers."),
         Column("category", "VARCHAR", "Category (top level), NULL if unknown."),
         Column("brand", "VARCHAR", "Brand, NULL if unknown."),
-        Column("price", "DOUBLE", "List price in the shop's currency.", min=0),
+        Column("price", "DOUBLE", "List price in the shop's currency.", min=0, max=MAX_MONEY),
         Column("description", "VARCHAR", "Free-text description."),
         Column(
             "is_merchandise",
@@ -162,8 +180,10 @@ ORDERS = Table(
         ),
         Column("channel", "VARCHAR", "Sales channel (web, app, marketplace...)."),
         Column("country", "VARCHAR", "Delivery country."),
-        Column("discount_amount", "DOUBLE", "Order-level discount in currency.", default=0.0, min=0),
-        Column("shipping_amount", "DOUBLE", "Shipping charged in currency.", default=0.0, min=0),
+        Column("discount_amount", "DOUBLE", "Order-level discount in currency.", default=0.0, min=0,
+               max=MAX_MONEY),
+        Column("shipping_amount", "DOUBLE", "Shipping charged in currency.", default=0.0, min=0,
+               max=MAX_MONEY),
     ),
     key=("order_id",),
     extra=_PROVENANCE,
@@ -178,9 +198,12 @@ ORDER_LINES = Table(
         Column(
             "product_id", "VARCHAR", "The product ordered.", required=True, references="products.product_id"
         ),
-        Column("quantity", "DOUBLE", "Units ordered (or returned).", required=True, positive=True),
-        Column("unit_price", "DOUBLE", "Price paid per unit, before line discount.", required=True, min=0),
-        Column("discount_amount", "DOUBLE", "Discount on this line in currency.", default=0.0, min=0),
+        Column("quantity", "DOUBLE", "Units ordered (or returned).", required=True, positive=True,
+               max=MAX_QUANTITY),
+        Column("unit_price", "DOUBLE", "Price paid per unit, before line discount.", required=True, min=0,
+               max=MAX_MONEY),
+        Column("discount_amount", "DOUBLE", "Discount on this line in currency.", default=0.0, min=0,
+               max=MAX_MONEY),
     ),
     key=("order_id", "line_no"),
     extra=_PROVENANCE,
@@ -201,7 +224,8 @@ EVENTS = Table(
         Column("event_type", "VARCHAR", "What happened.", required=True, choices=EVENT_TYPES),
         Column("product_id", "VARCHAR", "Product concerned, if any.", references="products.product_id"),
         Column("occurred_at", "TIMESTAMP", "When it happened.", required=True),
-        Column("duration_seconds", "DOUBLE", "Time spent on the page or action.", default=0.0, min=0),
+        Column("duration_seconds", "DOUBLE", "Time spent on the page or action.", default=0.0, min=0,
+               max=MAX_SECONDS),
         Column("search_query", "VARCHAR", "What was searched for (search events)."),
     ),
     key=("event_id",),
