@@ -352,21 +352,9 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
     # accepted (~0.6M there), with their fate and reason, and each writer computes the accepted rows' typed columns
     # it reads from the file again (_accepted; a Parquet file is read through a view, so only those columns)
     with sql_progress(con, "checking", info.n_rows, "rows"):
-        if not_accepted and dup != "FALSE":
-            # the duplicates are _later's rows: the pass keeps the rows with a reason alone, without looking every
-            # line up in _later (x100: 54M probes, ~1 CPU s), and each row of either is one row of _bad, as the
-            # fate's CASE makes it (a duplicate first, with its reason if it has one; docs/scale.md "Session 15")
-            con.execute("CREATE OR REPLACE TEMP VIEW _raw AS SELECT *, FALSE AS _dup_file FROM _cols")
-            # (a row with a failed check has its column named; _reason is NULL where none failed)
-            con.execute(f"CREATE TEMP TABLE _bad AS SELECT * FROM (SELECT coalesce(c._row, d._row) AS _row, CAST(CASE "
-                        "WHEN d._row IS NOT NULL THEN 'duplicate' WHEN c._reason IS NOT NULL THEN 'quarantined' ELSE "
-                        f"'accepted' END AS {FATE_TYPE}) AS _fate, c._reason AS _reason2, c._column AS _column2 FROM "
-                        "(SELECT _row, _reason, _column FROM _checked WHERE _column IS NOT NULL) c FULL JOIN _later d "
-                        "ON d._row = c._row) WHERE _fate <> 'accepted'")
-        else:
-            # (the fate's CASE and its cast for every line cost x100 ~1.9 thread-s; the cheaper test first)
-            pre = f" WHERE {not_accepted}" if not_accepted else ""
-            con.execute(f"CREATE TEMP TABLE _bad AS SELECT * FROM ({fated}{pre}) WHERE _fate <> 'accepted'")
+        # (the fate's CASE and its cast for every line cost x100 ~1.9 thread-s; the cheaper test first)
+        pre = f" WHERE {not_accepted}" if not_accepted else ""
+        con.execute(f"CREATE TEMP TABLE _bad AS SELECT * FROM ({fated}{pre}) WHERE _fate <> 'accepted'")
     con.execute(f"CREATE TEMP VIEW _accepted AS {typed} WHERE NOT EXISTS (SELECT 1 FROM _bad b WHERE b._row = s._row)")
     # the accepted rows of file rows lo to hi (the primary table's chunks): the rows not accepted looked up among
     # those of the same rows only, not all of _bad for every chunk (x100: 21 chunks, 0.53M rows in _bad; the
