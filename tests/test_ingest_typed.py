@@ -278,14 +278,16 @@ def test_lines_numbered_when_the_orders_come_from_another_file(ws, tmp_path, sto
 
 
 def test_online_retail_kinds_and_customers_countries(tmp_path, stored):
-    """The order's kind from the invoice's first character read as its code point (a printable ASCII one), else from
-    the trimmed text upper-cased: the same kinds as the text path gives, for every sort of first character; and a
+    """The order's kind from the invoice's first character told by comparisons with one-character bounds (a printable
+    ASCII one), else from the trimmed text upper-cased: the same kinds as the text path gives, for every sort of
+    first character (the letters next to C and A too); and a
     customer's country is the one of most of its invoices (not lines), ties to the first by name, from one row per
     (customer, invoice, country)."""
     old_kind = ("CASE upper(left(ltrim(CAST(InvoiceNo AS VARCHAR)), 1)) WHEN 'C' THEN 'return' WHEN 'A' THEN "
                 "'adjustment' ELSE CASE WHEN Quantity < 0 THEN 'adjustment' ELSE 'sale' END END")
     invoices = [("C1", 1), ("c2", 1), ("A3", 1), ("a4", 1), ("5", 1), ("D6", -1), (" C7", 1), ("\u00a0C8", 1),
-                ("\u3000a9", 1), ("\u00e410", 1), ("\u00c911", -1), ("~12", 1), ("!13", -1)]
+                ("\u3000a9", 1), ("\u00e410", 1), ("\u00c911", -1), ("~12", 1), ("!13", -1), ("B14", 1), ("b15", -1),
+                ("d16", 1), ("C", 1), ("@17", 1)]
     rows = [(inv, "P1", q, 1.0, "France") for inv, q in invoices]
     # customer 2.0: France on three lines of one invoice, Spain on two invoices; customer 3.0: a tie, Germany first
     # by name; customer 4.0: no country; customer 5.0: one invoice with two countries, each counted once
@@ -307,3 +309,27 @@ def test_online_retail_kinds_and_customers_countries(tmp_path, stored):
     assert kinds == sorted(expected.items())
     assert dict(kinds)["C8"] == "return" and dict(kinds)["\u00e410"] == "sale" and dict(kinds)["!13"] == "adjustment"
     assert countries == [("1", "France"), ("2", "Spain"), ("3", "Germany"), ("4", None), ("5", "Spain")]
+
+
+def test_duplicates_of_quarantined_rows_keep_their_fate_and_reason(tmp_path, stored):
+    """An exact duplicate is a duplicate whatever its checks say, and the row it repeats keeps its own fate: a
+    quarantined row's copies are duplicates, not quarantined again, on both paths (the recomputed one finds the
+    rows with a failed check and the duplicates apart)."""
+    head = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+    ok = "536365,85123A,HEART,6,12/1/2010 8:26,2.55,17850,United Kingdom\n"
+    price = "536366,22633,WARMER,6,12/1/2010 8:28,-1.85,17850,United Kingdom\n"
+    code = "536367,,NO CODE,6,12/1/2010 8:34,1.0,13047,United Kingdom\n"
+    date = "536368,22960,JAM,6,not a date,4.25,13047,United Kingdom\n"
+    path = tmp_path / "retail.csv"
+    path.write_text(head + ok + ok + price + price + code + code + date + date + date
+                    + "536369,21756,BATH,3,12/1/2010 8:35,5.95,13047,United Kingdom\n" + ok)
+    ws = open_workspace(tmp_path / "ws")
+    r = ingest(ws, path, preset="online-retail", config=ALL_RECORDED)
+    assert (r.n_accepted, r.n_quarantined, r.n_duplicate) == (2, 3, 6)
+    assert ws.sql("SELECT row_number, column_name, reason FROM quarantine ORDER BY row_number") == [
+        (3, "unit_price", "unit_price: expected a number of at least 0, got '-1.85'"),
+        (5, "product_id", "product_id: missing value, expected text"),
+        (7, "ordered_at", "ordered_at: expected a date or timestamp, got 'not a date'")]
+    assert ws.sql("SELECT order_id, line_no, product_id FROM order_lines") == [("536365", 1, "85123A"),
+                                                                                ("536369", 1, "21756")]
+    ws.close()
