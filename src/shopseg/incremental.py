@@ -412,7 +412,8 @@ def _written_at_commit(ws):
     row groups to the file as it goes, and the commit's checkpoint merges them with the table's partly filled
     last row group, compressing the same rows again (DuckDB merges adjacent row groups that fit in fewer). Kept
     in memory, they are compressed once, by that checkpoint: the same row groups in the file (the same layout
-    and compression), 0.05-0.1 CPU s less at x10 (docs/incremental.md, "Cost")."""
+    and compression), ~0.06 CPU s less at x10 (docs/incremental.md, "Cost"). DuckDB spills them to its temp
+    folder past the memory limit."""
     ws.con.execute("SET enable_optimistic_write = false")
     try:
         yield
