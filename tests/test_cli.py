@@ -37,6 +37,24 @@ def test_errors_exit_2_with_message_and_hint(tmp_path):
     assert r.exit_code == 2 and "churn.model" in r.output
 
 
+def test_typers_own_exits_pass_through_not_reported_as_bugs(capsys):
+    """A command's typer.Exit / Abort / usage error is typer's to handle (it vendors click, whose classes these
+    are not): handles_errors passes them on instead of calling them a bug in shopseg."""
+    import typer
+    from typer._click.exceptions import BadParameter
+
+    from shopseg.cli import handles_errors
+
+    for exc in (typer.Exit(code=3), typer.Abort(), BadParameter("no")):
+        def cmd():
+            raise exc
+
+        with pytest.raises(type(exc)) as got:
+            handles_errors(cmd)()
+        assert got.value is exc
+    assert "bug" not in capsys.readouterr().err
+
+
 def test_the_demo_shop_plants_repurchases_unless_told_not_to(tmp_path):
     from shopseg.workspace import Workspace
 

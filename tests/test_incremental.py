@@ -267,21 +267,30 @@ def test_the_service_scores_against_the_incremental_run_with_the_models_it_reuse
                                                                   for c in scored]
 
 
-def test_the_command_line_runs_an_incremental_refresh_and_refuses_what_it_cannot_do(shops, tmp_path):
+def test_the_command_line_runs_an_incremental_refresh_and_refuses_what_it_cannot_do(shops, tmp_path, monkeypatch):
+    """... and shows its status line unless --quiet (as a full run's progress bar)."""
+    from contextlib import nullcontext
+
     from typer.testing import CliRunner
 
-    from shopseg.cli import app
+    from shopseg.cli import app, runs
 
-    path = tmp_path / "ws"
-    shutil.copytree(shops["base"], path)
+    shown = []
+    monkeypatch.setattr(runs.console, "status", lambda text, **kw: shown.append(text) or nullcontext())
     cli = CliRunner()
-    bad = cli.invoke(app, ["--workspace", str(path), "run", "--incremental", "--refit", "--no-report"])
-    assert bad.exit_code == 2 and "--incremental takes no --stage, --refit" in bad.output
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        r = cli.invoke(app, ["--workspace", str(path), "run", "--incremental", "--as-of", AS_OF, "--no-report"])
-    assert r.exit_code == 0, r.output
-    assert "Run 2 as of 2024-12-31: done" in r.output and "re-scored with run 1's models" in r.output
+    for flags in ([], ["--quiet"]):
+        path = tmp_path / f"ws{len(flags)}"
+        shutil.copytree(shops["base"], path)
+        bad = cli.invoke(app, [*flags, "--workspace", str(path), "run", "--incremental", "--refit", "--no-report"])
+        assert bad.exit_code == 2 and "--incremental takes no --stage, --refit" in bad.output
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            r = cli.invoke(app, [*flags, "--workspace", str(path), "run", "--incremental", "--as-of", AS_OF,
+                                 "--no-report"])
+        assert r.exit_code == 0, r.output
+        assert "Run 2 as of 2024-12-31: done" in r.output
+        assert ("re-scored with run 1's models" in r.output) == (not flags)
+        assert shown == ["incremental refresh ..."]
 
 
 def test_the_base_runs_settings_come_back_whole_from_their_differences_to_the_defaults(shops):

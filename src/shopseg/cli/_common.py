@@ -10,6 +10,7 @@ from typing import Optional
 
 import typer
 from rich.markup import escape
+from typer.exceptions import TyperException
 
 from .. import __version__
 from .. import _cli_out as out
@@ -67,8 +68,6 @@ def handles_errors(fn):
     def wrapper(*args, **kwargs):
         import os
 
-        import click
-
         state.command = fn.__name__.removesuffix("_cmd").replace("_", "-")
         try:
             result = fn(*args, **kwargs)
@@ -76,7 +75,7 @@ def handles_errors(fn):
             return result
         except ShopsegError as e:
             _fail(e)
-        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+        except (typer.Exit, typer.Abort, TyperException):  # typer's own (it vendors click): not a bug
             raise
         except Exception as e:
             if os.environ.get("SHOPSEG_DEBUG"):

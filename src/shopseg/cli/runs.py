@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Optional
 
@@ -138,7 +139,10 @@ def _incremental(ws, as_of, cfg, stage, refit, engine, report) -> None:
         raise ConfigError("--incremental takes no --stage, --refit or --engine spark: it reuses the latest run's "
                           "models and re-scores only what changed.", hint="Run a full `shopseg run` for those.")
     settle()  # the libraries imported: the refresh's collections skip their objects
-    with console.status("incremental refresh ..."), _warnings_in_words():
+    # a status line as a full run's progress bar: not with --quiet or --json (nor rich's live display imported,
+    # and its refresh thread started, for nothing)
+    shown = not (out.out.json or out.out.verbosity < 0)
+    with console.status("incremental refresh ...") if shown else nullcontext(), _warnings_in_words():
         result = run_incremental(ws, as_of, config=cfg)
     _said_run(result)
     if report:

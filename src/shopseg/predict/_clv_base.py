@@ -12,7 +12,6 @@ from typing import Any, Callable, ClassVar
 
 import numpy as np
 import pandas as pd
-from threadpoolctl import threadpool_limits
 
 from ._store import read_model_json
 from ..models import package_version
@@ -312,6 +311,7 @@ class CLVModel:
     def _lbfgs(self, nll, x0, jac):
         # scipy's L-BFGS-B calls BLAS on tiny vectors; its threads only add overhead here
         from scipy.optimize import minimize  # here: fitting only (scoring a stored model needs no optimiser)
+        from threadpoolctl import threadpool_limits
 
         with threadpool_limits(limits=1, user_api="blas"):
             return minimize(nll, x0, jac=jac, method="L-BFGS-B",
