@@ -28,7 +28,9 @@ def exact_sum(expr: str, where: str | None = None) -> str:
     return f"CAST(sum(CAST({expr} AS {EXACT})){flt} AS DOUBLE)"
 
 
-def exact_avg(expr: str, where: str | None = None) -> str:
-    """SQL: the mean of ``expr`` as :func:`exact_sum` adds it (the exact sum over the count, one division)."""
+def exact_avg(expr: str, where: str | None = None, over: str | None = None) -> str:
+    """SQL: the mean of ``expr`` as :func:`exact_sum` adds it (the exact sum over the count, one division); with
+    ``over``, the window's mean (``OVER (over)``)."""
     flt = f" FILTER (WHERE {where})" if where else ""
-    return f"CAST(avg(CAST({expr} AS {EXACT})){flt} AS DOUBLE)"
+    win = f" OVER ({over})" if over else ""
+    return f"CAST(avg(CAST({expr} AS {EXACT})){flt}{win} AS DOUBLE)"

@@ -41,7 +41,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from .._exact import EXACT
+from .._exact import exact_avg
 from ..config import Config, load_config
 from ..errors import ConfigError, ShopsegError
 from ._campaigns import (  # noqa: F401 - re-exported: the playbook's public names
@@ -169,8 +169,8 @@ def frame_sql(ws, run_id: int, fields: set[str], *, source_run=None, customer_id
             raise ConfigError(f"Unknown feature {feat!r} in {f!r}: expected a column of customer_features "
                               f"({', '.join(feat_cols[:12])}...).")
         # exact (shopseg._exact): the rows' order within a cluster must not change the mean's last bits
-        means.append(f'CASE WHEN cluster IS NULL THEN NULL ELSE CAST(avg(CAST(CAST("{feat}" AS DOUBLE) AS {EXACT})) '
-                     f'OVER (PARTITION BY cluster) AS DOUBLE) END AS "{f}"')
+        mean = exact_avg(f'CAST("{feat}" AS DOUBLE)', over="PARTITION BY cluster")
+        means.append(f'CASE WHEN cluster IS NULL THEN NULL ELSE {mean} END AS "{f}"')
     # one customer: filter the features at the source unless a cluster mean needs every customer's row
     one = f" AND CAST(customer_id AS VARCHAR) = {_sql_str(str(customer_id))}" \
         if customer_id is not None and not means else ""
