@@ -267,7 +267,8 @@ def test_the_refresh_rescores_touched_customers_clv_with_the_stored_repeat_model
         assert changed.mean() >= 0.8
         assert (got["expected_purchases_90d"] != p.loc[ids, "expected_purchases_90d"]).mean() > 0.5
         assert (got["clv"] != p.loc[ids, "clv"]).any()  # the baseline's calibration is a step function: some
-        assert (got["model"] == scorer.label).all() and scorer.label == "p_alive=repeat; purchases=repeat; clv=baseline"
+        assert (got["model"] == scorer.label).all() and scorer.label == \
+            "p_alive=repeat; purchases=repeat; clv=baseline; order_value=gammagamma"
 
     with_workspace(refreshed["incr"], check)
 
