@@ -4,6 +4,7 @@ lifecycle stage it contradicts says why (predict/_status.py).  Tiny hand-made wo
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 import pandas as pd
@@ -80,3 +81,56 @@ def test_a_clv_that_is_one_transaction_models_purchases_times_order_value_is_sai
                                   "expected_order_value": "gammagamma", "clv": "bgnbd"}
         assert clv["basis"] == ("CLV = expected purchases in the next 365 days (BG/NBD) x expected order value "
                                 "(Gamma-Gamma), discounted.")
+
+
+def _churned_but_low(ws, seen):
+    """A customer the lifecycle calls churned (silent 310 days) with a low churn risk (0.39, no order in the next 116
+    days): 200 Online Retail customers as of 2011-12-09 had 19 such, the churn model trained at cutoffs where no
+    buyer had been silent more than 139 days (``seen``; None: a run that did not record it)."""
+    ws.con.execute("INSERT INTO customers (customer_id) VALUES ('a')")
+    ws.con.register("_v", pd.DataFrame({"customer_id": ["a"], "recency_days": [310], "probability": [0.39],
+                                        "tier": ["low"], "scheme": ["lifecycle"], "segment": ["churned"]}))
+    ws.write_output("customer_features", 1, "SELECT customer_id, recency_days FROM _v")
+    ws.write_output("churn_scores", 1, "SELECT customer_id, probability, tier FROM _v")
+    ws.write_output("segments", 1, "SELECT customer_id, scheme, segment FROM _v")
+    ws.con.unregister("_v")
+    churn = {"status": "done", "horizon_days": 116, **({"train_max_recency_days": seen} if seen else {})}
+    ws.con.execute("INSERT INTO runs (run_id, as_of, stages, status) VALUES (1, ?, ?, 'done')",
+                   [AS_OF, json.dumps({"churn": churn})])
+
+
+def test_a_churned_customer_with_a_low_churn_risk_is_told_the_model_never_saw_such_a_silence(tmp_path):
+    from shopseg.views.customer import customer_view
+
+    with open_workspace(tmp_path / "ws") as ws:
+        _churned_but_low(ws, 139.0)
+        assert customer_view(ws.con, "a")["status"] == (
+            "Churned: no order for 310 days; churn risk 39% (low; no order in the next 116 days). Signals disagree: "
+            "the calendar says gone, the churn risk says active; the churn model learned at cutoffs where no buyer "
+            "had been silent more than 139 days, so for this one (310 days) it extrapolates: trust the calendar.")
+    with open_workspace(tmp_path / "old") as ws:  # a run that did not record the training range: as before
+        _churned_but_low(ws, None)
+        assert customer_view(ws.con, "a")["status"].endswith(
+            "Signals disagree: the calendar says gone, the churn risk says active; trust the calendar and the recent "
+            "orders, the churn risk is a model of the purchase rhythm.")
+
+
+def test_the_churn_stage_records_the_longest_silence_its_training_rows_saw(tmp_path):
+    import warnings
+
+    from shopseg.pipeline import run_pipeline
+    from shopseg.synth import synthesize
+
+    with open_workspace(tmp_path / "ws") as ws:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            synthesize(ws, customers=150, seed=3, as_of="2024-06-30")
+            run = run_pipeline(ws, "2024-06-30", stages=["churn"])
+        assert run.status == "done", run.stages
+        seen = run.stages["churn"]["train_max_recency_days"]
+        # the training cutoffs' customers' silence: at most the days from the first sale to the last training cutoff
+        first = ws.scalar("SELECT min(ordered_at) FROM orders WHERE kind = 'sale'")
+        meta = json.loads((ws.models_dir / f"run-{run.run_id}-churn.json").read_text())
+        last_cut = max(pd.Timestamp(t) for t in meta["cutoffs"]["train"])
+        assert 0 < seen <= (last_cut - pd.Timestamp(first)).days + 1
+        assert meta["train_max_recency_days"] == seen

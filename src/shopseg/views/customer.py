@@ -99,10 +99,12 @@ def _skipped_tables(stages: dict) -> set[str]:
 
 
 def _horizons(stages: dict) -> dict:
-    """{"churn": the churn horizon in days, "p_alive": W when P(alive) is P(an order in the next W days)} from the
-    run's stage notes (None where the run does not say)."""
+    """{"churn": the churn horizon in days, "p_alive": W when P(alive) is P(an order in the next W days),
+    "churn_seen_recency": the longest silence among the churn model's training rows} from the run's stage notes
+    (None where the run does not say)."""
     churn = stages.get("churn") or {}
-    return {"churn": churn.get("horizon_days"), "p_alive": churn.get("p_alive_days")}
+    return {"churn": churn.get("horizon_days"), "p_alive": churn.get("p_alive_days"),
+            "churn_seen_recency": churn.get("train_max_recency_days")}
 
 
 def ordered_by_rank(runs: dict, table: str) -> bool:
@@ -280,7 +282,8 @@ def shape(runs: dict, customer_id: str, got: dict) -> dict | None:
         cluster_name=(segs.get("cluster") or {}).get("name"),
         # each view's horizon, from the notes of the run shown (when it ran churn): "no order in the next 110 days"
         churn_horizon_days=horizons.get("churn") if churn is not None else None,
-        p_alive_days=p_alive_days)
+        p_alive_days=p_alive_days,
+        churn_seen_recency_days=horizons.get("churn_seen_recency") if churn is not None else None)
     tables = runs["tables"]
     return {"customer_id": customer_id, "run_id": rid, "as_of": live["as_of"] if live else runs["as_of"],
             "live": live is not None, "features": feats, "segments": segs, "churn": churn, "clv": clv,
