@@ -52,8 +52,8 @@ def test_a_customer_whose_clv_is_not_purchases_times_order_value_is_told_so_with
                                   "expected_order_value": "gammagamma", "clv": "baseline"}
         assert clv["expected_purchases_horizon"] == pytest.approx(1.487221)
         assert clv["basis"] == (
-            "CLV is the spend baseline's forecast of the spend in the next 365 days (the run's backtest chose it for "
-            "CLV); expected purchases (the repeat model) x expected order value (Gamma-Gamma) is another model's "
+            "CLV is the spend baseline's forecast of the spend in the next 365 days (the run's choice for CLV: "
+            "model_decisions says why); expected purchases (the repeat model) x expected order value (Gamma-Gamma) is another model's "
             "forecast, so CLV is not their product.")
         # the API's answer keeps them (its CLVInfo model dropped fields it did not declare)
         api = CustomerView(**customer_view(ws.con, "a")).model_dump()["clv"]

@@ -206,8 +206,8 @@ def clv_basis(sources: dict | None, horizon_days: float | None = None) -> str | 
     customer's figures"), and the sentence says that multiplying the other two gives another model's answer.
 
     >>> clv_basis(clv_sources("p_alive=repeat; purchases=repeat; clv=baseline; order_value=gammagamma"), 365)
-    "CLV is the spend baseline's forecast of the spend in the next 365 days (the run's backtest chose it for CLV); \
-expected purchases (the repeat model) x expected order value (Gamma-Gamma) is another model's forecast, so CLV is \
+    "CLV is the spend baseline's forecast of the spend in the next 365 days (the run's choice for CLV: model_decisions \
+says why); expected purchases (the repeat model) x expected order value (Gamma-Gamma) is another model's forecast, so CLV is \
 not their product."
     >>> clv_basis(clv_sources("p_alive=mbgnbd; purchases=bgnbd; clv=bgnbd+gammagamma"), 365)
     'CLV = expected purchases in the next 365 days (BG/NBD) x expected order value (Gamma-Gamma), discounted.'
@@ -219,7 +219,8 @@ not their product."
     if c == p and c not in ("repeat", "baseline"):
         return (f"CLV = expected purchases in {when} ({_words('expected_purchases', p)}) x expected order value "
                 f"({_words('expected_order_value', v)}), discounted.")
-    return (f"CLV is {_words('clv', c)}'s forecast of the spend in {when} (the run's backtest chose it for CLV); "
+    return (f"CLV is {_words('clv', c)}'s forecast of the spend in {when} (the run's choice for CLV: model_decisions "
+            "says why); "
             f"expected purchases ({_words('expected_purchases', p)}) x expected order value "
             f"({_words('expected_order_value', v)}) is another model's forecast, so CLV is not their product.")
 
