@@ -267,7 +267,8 @@ def test_the_refresh_rescores_touched_customers_clv_with_the_stored_repeat_model
         assert changed.mean() >= 0.8
         assert (got["expected_purchases_90d"] != p.loc[ids, "expected_purchases_90d"]).mean() > 0.5
         assert (got["clv"] != p.loc[ids, "clv"]).any()  # the baseline's calibration is a step function: some
-        assert (got["model"] == scorer.label).all() and scorer.label == "p_alive=repeat; purchases=repeat; clv=baseline"
+        assert (got["model"] == scorer.label).all() and scorer.label == \
+            "p_alive=repeat; purchases=repeat; clv=baseline; order_value=gammagamma"
 
     with_workspace(refreshed["incr"], check)
 
@@ -333,6 +334,18 @@ def test_the_service_rescores_a_new_orders_clv_with_the_stored_repeat_model(tmp_
                                                                        rel=1e-9)
         assert after["clv"]["clv"] != pytest.approx(before["clv"]["clv"], rel=1e-6)
         assert after["clv"]["note"] is None and client.get("/health").json()["notes"] == []
+        # the live answer, like the run's, says each figure's model and that CLV (the repeat model's spend) is not
+        # purchases x order value (docs/clv.md, "One customer's figures"), with the horizon's purchases
+        assert after["clv"]["expected_purchases_horizon"] == pytest.approx(
+            float(want["expected_purchases_horizon"].iloc[0]), rel=1e-9)
+        for view in (before, after):
+            assert view["clv"]["sources"] == {"p_alive": "repeat", "expected_purchases": "repeat",
+                                              "expected_order_value": "gammagamma", "clv": "repeat"}
+            assert view["clv"]["basis"].startswith("CLV is the repeat model's forecast of the spend in the next ")
+            assert view["clv"]["basis"].endswith("so CLV is not their product.")
+        client.post("/dashboard/login", data={"key": "r"})
+        page = client.get(f"/dashboard/customer?id={cid}").text
+        assert f'<p id="clv-basis" class="muted">{after["clv"]["basis"]}</p>'.replace("'", "&#39;") in page
 
 
 def test_the_service_says_so_when_the_runs_clv_models_are_not_stored(tmp_path):

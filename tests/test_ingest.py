@@ -371,6 +371,21 @@ def test_too_many_bad_rows_roll_back_everything(ws, tmp_path):
     assert ws.sql("SELECT table_name FROM information_schema.tables WHERE table_type = 'LOCAL TEMPORARY'") == []
 
 
+def test_the_quarantine_refusal_names_the_file_the_reason_and_its_first_row_column_and_value(ws, tmp_path):
+    """The refusal said the file, the share and the reasons' kinds, but no row or value to look at: now the first
+    row of the most common reason, its column, what was expected and what came (the quarantine table's
+    row_number: data rows from 1)."""
+    p = write(tmp_path, "orders.csv", "order_id,ordered_at,total\no1,2024-01-01,1\no2,31/02/2024,2\n"
+                                      "o3,2024-13-01,x\no4,n/a,3\n")
+    with pytest.raises(IngestError) as e:
+        ingest(ws, p)
+    assert e.value.message == (
+        f"{p}: 3 of 4 rows (75%) would be quarantined, more than ingest.max_quarantine_share = 0.5; nothing was "
+        "loaded. Most common: 3 x ordered_at: expected a date or timestamp. First of them: row 2 (header not "
+        "counted), column 'ordered_at': expected a date or timestamp, got '31/02/2024'.")
+    assert counts(ws)["quarantine"] == 0
+
+
 def test_killed_ingest_leaves_the_workspace_unchanged(tmp_path):
     ws_path = tmp_path / "ws"
     with open_workspace(ws_path) as w:

@@ -188,7 +188,7 @@ def test_the_customer_view_states_each_views_horizon(shop):
     shop.close()
     r = CliRunner().invoke(app, ["-w", str(path), "customer", "a"])
     assert r.exit_code == 0, r.output
-    assert "  P(an order in the next 90 days) 0.75" in r.output.splitlines()
+    assert "  P(an order in the next 90 days) 0.75 (repeat)" in r.output.splitlines()  # with its model
 
 
 def test_a_transaction_models_p_alive_has_no_window(shop):
@@ -236,4 +236,4 @@ def test_the_clv_row_a_churn_re_score_pools_with_comes_from_the_workspace_not_th
     got = _shown_clv(shop, 1, ["a", "c", "nobody"])
     assert sorted(got) == ["a", "c"]
     assert got["a"] == {"clv": 10.0, "p_alive": 0.9, "expected_purchases_90d": 0.5, "expected_order_value": 20.0,
-                        "expected_next_order_at": "2024-08-01T00:00:00"}
+                        "expected_next_order_at": "2024-08-01T00:00:00", "expected_purchases_horizon": 2.0}

@@ -226,3 +226,22 @@ def _plotly_array(v):
         return np.asarray(v)
     a = np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"])
     return a.reshape([int(x) for x in str(v["shape"]).split(",")]) if "shape" in v else a
+
+
+@pytest.mark.parametrize("model, said", [
+    ("p_alive=repeat; purchases=repeat; clv=baseline; order_value=gammagamma", True),
+    ("p_alive=mbgnbd; purchases=bgnbd; clv=bgnbd+gammagamma", False)])
+def test_the_lifetime_value_section_says_when_clv_is_not_purchases_times_order_value(tmp_path, model, said):
+    """Online Retail's CLV comes from the spend baseline, its purchases from the repeat model: a customer's CLV is not
+    their expected purchases x order value, and the report says so (docs/clv.md, "One customer's figures")."""
+    from shopseg.report._build import ReportContext
+    from shopseg.report._sections_outcomes import lifetime_value
+
+    ws = make_shop(tmp_path / "ws", "2024-06-30")
+    ws.write_output("clv", 1, f"SELECT * FROM (VALUES ('a', 10.0, 0.5, 1, 5, 10, '{model}')) "
+                              'x(customer_id, clv, p_alive, frequency, recency, "T", model)')
+    sec = lifetime_value(ReportContext(ws, 1, datetime(2024, 6, 30), currency="GBP"))
+    sentence = ("So a customer's CLV is not their expected purchases x expected order value (Gamma-Gamma): each is "
+                "its own model's forecast, and the customer view says which.")
+    assert (sentence in sec.takeaway) is said, sec.takeaway
+    ws.close()

@@ -122,3 +122,43 @@ def test_quantile_scores_are_1_to_5_monotone_and_ties_share_a_score(values):
     assert np.all(np.diff(s[order]) >= 0)
     for v in np.unique(x):
         assert len(np.unique(s[x == v])) == 1
+
+
+def test_a_dormant_shop_has_no_champions_rfm_agrees_with_the_lifecycle(tmp_path):
+    """Quintiles are relative to the shop: 600 days after the fixture's last sale the least silent fifth would still
+    score R = 5 ("Champions") while the lifecycle calls every buyer churned.  A buyer past the lifecycle's churn
+    window (216 days on the fixture) scores R = 1: the batch run, and the live score of the same run."""
+    import warnings
+
+    from shopseg.pipeline import run_pipeline
+    from shopseg.segment._score import segments_score, segments_state
+    from shopseg.runner import Runs
+
+    as_of = pd.Timestamp(FIXTURE_AS_OF) + pd.Timedelta(days=600)
+    with open_workspace(tmp_path / "ws") as ws:
+        load_fixture_shop(ws)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            run = run_pipeline(ws, as_of, stages=["segments"])
+        got = ws.df("SELECT r.customer_id, r.r_score, s.segment AS rfm, l.segment AS lifecycle FROM rfm_scores r "
+                    "JOIN segments s ON s.customer_id = r.customer_id AND s.run_id = r.run_id AND s.scheme = 'rfm' "
+                    "JOIN segments l ON l.customer_id = r.customer_id AND l.run_id = r.run_id "
+                    "AND l.scheme = 'lifecycle' WHERE r.run_id = ? AND r.r_score > 0", [run.run_id])
+        assert len(got) == 10 and (got["lifecycle"] == "churned").all()
+        assert (got["r_score"] == 1).all(), got
+        assert set(got["rfm"]) <= {"Lost", "At Risk", "Can't Lose Them"} and "Champions" not in set(got["rfm"])
+        # c01, the least silent buyer with the best FM (5), was R 5, "Champions", by rank alone
+        assert got.set_index("customer_id").loc["c01", "rfm"] == "Can't Lose Them"
+        # the live score of the run (a posted event re-scores a customer) reads the run's windows: the same R
+        st = segments_state(ws, Runs(ws, run.run_id, as_of, load_config()))
+        assert st.windows is not None and st.windows["churned_days"] == 216
+        live = segments_score(st, ws, ["c01"], as_of, {})
+        assert live["c01"]["rfm_scores"]["r_score"] == 1 and live["c01"]["segments"]["rfm"] == "Can't Lose Them"
+
+
+def test_the_recency_cap_leaves_a_buyer_inside_the_churn_window_alone():
+    from shopseg.segment.rfm import churned_recency
+
+    r = np.array([5, 5, 3])
+    assert churned_recency(r, np.array([216.0, 217.0, 10.0]), {"churned_days": 216}).tolist() == [5, 1, 3]
+    assert churned_recency(r, np.array([999.0] * 3), None).tolist() == [5, 5, 3]

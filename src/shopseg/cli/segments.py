@@ -176,8 +176,21 @@ def customer(
         c = view["clv"]
         # a window model's P(alive) is P(an order in the next W days): its name says W, as the status line does
         alive = p_alive_name(c.get("p_alive_days"))
-        say(f"  {alive:<11} {probability_words(c['p_alive'])}\n  CLV         {_fmt(c['clv'], ',.2f')}\n"
-            f"  next order  {_day(c['expected_next_order_at'])}")
+        src = c.get("sources") or {}
+
+        def by(figure: str) -> str:  # the model of one figure: the run chose one per figure (docs/clv.md)
+            return f" ({src[figure]})" if src.get(figure) else ""
+
+        say(f"  {alive:<11} {probability_words(c['p_alive'])}{by('p_alive')}")
+        if c.get("expected_purchases_horizon") is not None:
+            say(f"  purchases   {_fmt(c['expected_purchases_horizon'], ',.2f')} expected in the CLV's horizon"
+                f"{by('expected_purchases')}")
+        if c.get("expected_order_value") is not None:
+            say(f"  order value {_fmt(c['expected_order_value'], ',.2f')}{by('expected_order_value')}")
+        say(f"  CLV         {_fmt(c['clv'], ',.2f')}{by('clv')}")
+        if c.get("basis"):
+            say(f"    - {c['basis']}")
+        say(f"  next order  {_day(c['expected_next_order_at'])}")
     if view["recommendations"]:
         say("  recommended")
         for k, r in enumerate(view["recommendations"][:5], 1):

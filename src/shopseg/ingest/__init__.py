@@ -182,7 +182,7 @@ def _ingest_one(ws, p: Path, table, pre: Preset | None, m: Mapping | None, delim
                                dates=(str(cfg["ingest.min_date"]), str(cfg["ingest.max_date"])))
         counts = fate_counts(con, info.n_rows)
         reasons = top_reasons(con)
-        check_share(info, counts, cfg["ingest.max_quarantine_share"], reasons)
+        check_share(info, counts, cfg["ingest.max_quarantine_share"], reasons, con)
         summary = pre.summary(con, info) if pre and pre.summary else {}
         added = write_rows(con, plan, info, ingest_id, privacy, late)
         if plan.after is not None:  # rows that follow from the loaded ones (a platform's refunds as returns)

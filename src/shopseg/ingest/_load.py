@@ -413,12 +413,28 @@ def fate_counts(con: duckdb.DuckDBPyConnection, n_rows: int) -> dict[str, int]:
     return {"accepted": n_rows - sum(counts.values()), **{f: counts.get(f, 0) for f in FATES[1:]}}
 
 
+# the kind of a quarantine reason: the value got and the row of the first key holder dropped
+_REASON_KIND = ("coalesce(_column2 || ': ', '') || regexp_replace(regexp_replace(_reason2, ', got .*$', ''), "
+                "', first at row [0-9]+', '')")
+
+
 def top_reasons(con: duckdb.DuckDBPyConnection, n: int = 5) -> list[tuple[str, int]]:
     return [(r, int(k)) for r, k in con.execute(
-        # group on the kind of reason: drop the value got and the row of the first key holder
-        "SELECT coalesce(_column2 || ': ', '') || regexp_replace(regexp_replace(_reason2, ', got .*$', ''), "
-        "', first at row [0-9]+', '') AS r, count(*) "
+        f"SELECT {_REASON_KIND} AS r, count(*) "
         "FROM _bad WHERE _fate = 'quarantined' GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ?", [n]).fetchall()]
+
+
+def example_of(con: duckdb.DuckDBPyConnection, kind: str) -> str | None:
+    """The first quarantined row of reason ``kind`` (a :func:`top_reasons` entry) in words: its data row number
+    (from 1, header excluded: the quarantine table's ``row_number``), column, and the reason with what was expected
+    and the value that came (None when there is none)."""
+    got = con.execute(f"SELECT _row, _column2, _reason2 FROM _bad WHERE _fate = 'quarantined' AND {_REASON_KIND} = ? "
+                      "ORDER BY _row LIMIT 1", [kind]).fetchall()
+    if not got:
+        return None
+    row, column, reason = got[0]
+    reason = str(reason) if len(str(reason)) <= 200 else str(reason)[:197] + "..."
+    return f"row {int(row):,} (header not counted)" + (f", column {column!r}" if column else "") + f": {reason}"
 
 
 def drop_temp(con: duckdb.DuckDBPyConnection) -> None:
@@ -444,12 +460,17 @@ def log_ingest(con, ingest_id: int, info: SourceInfo, plan: Plan, counts: dict[s
     )
 
 
-def check_share(info: SourceInfo, counts: dict[str, int], max_share: float, reasons) -> None:
+def check_share(info: SourceInfo, counts: dict[str, int], max_share: float, reasons, con=None) -> None:
+    """Refuse the file when more than ``max_share`` of its rows would be quarantined, naming the file, the most
+    common reasons and (with ``con``, the ingest's connection) the first row of the most common one: its row,
+    column, what was expected and the value that came."""
     share = counts["quarantined"] / max(info.n_rows, 1)
     if share > max_share:
         top = "; ".join(f"{n:,} x {r}" for r, n in reasons[:3])
+        example = example_of(con, reasons[0][0]) if con is not None and reasons else None
         raise IngestError(
             f"{info.path}: {counts['quarantined']:,} of {info.n_rows:,} rows ({share:.0%}) would be quarantined, "
-            f"more than ingest.max_quarantine_share = {max_share:g}; nothing was loaded. Most common: {top}.",
+            f"more than ingest.max_quarantine_share = {max_share:g}; nothing was loaded. Most common: {top}."
+            + (f" First of them: {example}." if example else ""),
             hint="Check the mapping (column names, date formats) or raise ingest.max_quarantine_share.",
         )

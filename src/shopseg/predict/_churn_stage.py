@@ -87,8 +87,11 @@ def _reuse(ws, run_id: int, as_of, config, model, decision, features=None) -> di
     meta.update(run_id=int(run_id), fitted_run_id=src, as_of=f"{_as_ts(as_of):%Y-%m-%d %H:%M:%S}",
                 shop_gap_days=shop_gap_days(frame, H), tier_cuts=cuts)
     path = store_model(ws, run_id, model, meta, meta.get("config_hash"))
-    return {"model": model.model, "horizon_days": H, "n_scored": n, "tiers": scores["tier"].value_counts().to_dict(),
-            "model_path": str(path), "tier_cuts": cuts}
+    out = {"model": model.model, "horizon_days": H, "n_scored": n, "tiers": scores["tier"].value_counts().to_dict(),
+           "model_path": str(path), "tier_cuts": cuts}
+    if model.metadata_.get("train_max_recency_days") is not None:  # the fitted model's training range (views)
+        out["train_max_recency_days"] = model.metadata_["train_max_recency_days"]
+    return out
 
 
 __all__ = ["churn_run"]

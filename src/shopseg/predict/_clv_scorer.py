@@ -103,9 +103,15 @@ class ClvScorer:
 
     @property
     def label(self) -> str:
-        """The ``clv`` table's ``model`` text: ``p_alive=...; purchases=...; clv=...``."""
+        """The ``clv`` table's ``model`` text: ``p_alive=...; purchases=...; clv=...``, naming the model of every
+        figure of the row: a transaction model's CLV as ``clv=bgnbd+gammagamma`` (its purchases x the value model's
+        order value), a window candidate's with ``; order_value=gammagamma`` after it (the order value is not part
+        of that CLV: views.customer.clv_basis)."""
         c = self.choices
-        clv_src = c["clv"] if c["clv"] in WINDOW_CANDIDATES else f"{c['clv']}+{self.value_name}"
+        if c["clv"] in WINDOW_CANDIDATES:
+            clv_src = f"{c['clv']}; order_value={self.value_name}"
+        else:
+            clv_src = f"{c['clv']}+{self.value_name}"
         return f"p_alive={c['p_alive']}; purchases={c['expected_purchases']}; clv={clv_src}"
 
     def _value(self, f: np.ndarray, m: np.ndarray, spend: np.ndarray | None) -> np.ndarray:

@@ -93,10 +93,11 @@ def _shown_clv(reader, run_id: int | None, customers: list[str]) -> dict[str, di
     if run_id is None or not customers or has is None or not has("clv"):
         return {}
     rows = reader.con.execute("SELECT customer_id, clv, p_alive, expected_purchases_90d, expected_order_value, "
-                              "expected_next_order_at FROM clv WHERE run_id = $1 AND customer_id IN "
-                              "(SELECT unnest($2::VARCHAR[]))", [run_id, customers]).fetchall()
+                              "expected_next_order_at, expected_purchases_horizon FROM clv WHERE run_id = $1 AND "
+                              "customer_id IN (SELECT unnest($2::VARCHAR[]))", [run_id, customers]).fetchall()
     return {str(r[0]): {"clv": r[1], "p_alive": r[2], "expected_purchases_90d": r[3], "expected_order_value": r[4],
-                        "expected_next_order_at": None if r[5] is None else pd.Timestamp(r[5]).isoformat()}
+                        "expected_next_order_at": None if r[5] is None else pd.Timestamp(r[5]).isoformat(),
+                        "expected_purchases_horizon": r[6]}
             for r in rows}
 
 
@@ -153,7 +154,8 @@ def clv_frame(state, reader, customers: list[str], as_of) -> pd.DataFrame | None
 
 
 def clv_score(state, reader, customers: list[str], as_of, earlier: dict) -> dict[str, dict]:
-    """customer_id -> {clv, p_alive, expected_purchases_90d, expected_order_value, expected_next_order_at}
+    """customer_id -> {clv, p_alive, expected_purchases_90d, expected_purchases_horizon, expected_order_value,
+    expected_next_order_at}
     (:func:`_clv_arrays`' values, as plain numbers).  ``earlier["clv_rows"]``: when the caller hands a dict there
     (an incremental refresh), the scored customers' ``clv`` table rows (:func:`clv_frame`'s) of this very score are
     put in it under ``"rows"``, so the refresh writes them without scoring again."""
@@ -170,6 +172,7 @@ def clv_score(state, reader, customers: list[str], as_of, earlier: dict) -> dict
         out[str(cid)] = {
             "clv": float(s["clv"][i]), "p_alive": float(s["p_alive"][i]),
             "expected_purchases_90d": float(s["expected_purchases_90d"][i]),
+            "expected_purchases_horizon": float(s["expected_purchases_horizon"][i]),
             "expected_order_value": float(s["expected_order_value"][i]),
             "expected_next_order_at": None if np.isnat(nxt[i]) else pd.Timestamp(nxt[i]).isoformat()}
     return out

@@ -57,7 +57,7 @@ def status_line(lifecycle: str | None, *, churn_probability: float | None = None
                 p_alive: float | None = None, p_alive_source: str | None = None, value_tier: str | None = None,
                 value_source: str | None = None, recency_days: float | None = None,
                 cluster_name: str | None = None, churn_horizon_days: int | None = None,
-                p_alive_days: float | None = None) -> str:
+                p_alive_days: float | None = None, churn_seen_recency_days: float | None = None) -> str:
     """One sentence on where a customer stands, with its evidence, saying so when the signals disagree.
 
     The lifecycle stage (calendar rules, docs/segments.md) leads; churn risk (no order in the churn
@@ -65,7 +65,9 @@ def status_line(lifecycle: str | None, *, churn_probability: float | None = None
     calendar says silent or churned while P(alive) >= 0.5 or churn risk is low, or the other way round.
     With ``churn_horizon_days`` and ``p_alive_days`` (a P(alive) that is the probability of an order in the next
     W days: the repeat model's or the baseline's) each view states its horizon; the churn stage keeps the second
-    at most 1 - the first (docs/churn.md).
+    at most 1 - the first (docs/churn.md).  ``churn_seen_recency_days``: the longest silence among the churn model's
+    training rows; a customer the calendar calls gone, silent longer, with a low churn risk is told that the model
+    extrapolates there (its training cutoffs saw nobody that silent), so the calendar is the view to trust.
 
     >>> status_line("active", churn_probability=0.4, churn_tier="mid", p_alive=0.6, p_alive_source="repeat",
     ...             churn_horizon_days=110, p_alive_days=90)
@@ -81,6 +83,9 @@ def status_line(lifecycle: str | None, *, churn_probability: float | None = None
     'Churned: churn risk 56% (mid); P(alive) 0.45 (repeat); value tier high (CLV from baseline). A high-value customer who has gone quiet (the plan says whether a campaign reaches them).'
     >>> status_line("churned", churn_probability=0.56, churn_tier="mid", cluster_name="frequent recent high spenders (2)")
     "Churned: churn risk 56% (mid). The cluster's name, 'frequent recent high spenders', describes its centre: this customer is not recent."
+    >>> status_line("churned", churn_probability=0.39, churn_tier="low", p_alive=0.29, p_alive_source="repeat",
+    ...             recency_days=310, churn_horizon_days=116, churn_seen_recency_days=141)
+    'Churned: no order for 310 days; churn risk 39% (low; no order in the next 116 days); P(alive) 0.29 (repeat). Signals disagree: the calendar says gone, the churn risk says active; the churn model learned at cutoffs where no buyer had been silent more than 141 days, so for this one (310 days) it extrapolates: trust the calendar.'
     >>> status_line("prospect")
     'Prospect: no purchase yet.'
     """
@@ -103,7 +108,14 @@ def status_line(lifecycle: str | None, *, churn_probability: float | None = None
     alive_says = None if p_alive is None or p_alive != p_alive else p_alive >= 0.5
     risk_low = churn_tier == "low"
     risk_high = churn_tier == "high"
-    if stage in _GONE and (alive_says or risk_low):
+    beyond = (risk_low and churn_seen_recency_days is not None and recency_days is not None
+              and recency_days == recency_days and recency_days > churn_seen_recency_days)
+    if stage in _GONE and risk_low and beyond:
+        # the churn model never saw a buyer this silent: its low risk is an extrapolation (docs/churn.md)
+        out += (" Signals disagree: the calendar says gone, the churn risk says active; the churn model learned at "
+                f"cutoffs where no buyer had been silent more than {churn_seen_recency_days:.0f} days, so for this "
+                f"one ({recency_days:.0f} days) it extrapolates: trust the calendar.")
+    elif stage in _GONE and (alive_says or risk_low):
         who = name if alive_says else "the churn risk"
         out += (f" Signals disagree: the calendar says gone, {who} says active; trust the calendar and the "
                 + ("churn risk" if not risk_low else "recent orders") + f", {who} is a model of the purchase rhythm.")

@@ -437,8 +437,14 @@ def churn_stage(ws, run_id: int, as_of, config: Config | None = None, *,
              "bgnbd_roc_auc": _r(bg.get("roc_auc")), "pr_auc": _r(fit.figures["pr_auc"]),
              "brier": _r(fit.figures["brier"]), "n_train": len(fit.train), "n_valid": len(fit.valid),
              "n_scored": n, "tiers": scores["tier"].value_counts().to_dict(), **fit.notes}
+    # the longest silence among the training rows: a buyer silent longer is scored by extrapolation (the customer
+    # view says so where the lifecycle calls them churned and the churn risk is low; docs/churn.md)
+    seen = train_max_recency(fit.train)
+    if seen is not None:
+        notes["train_max_recency_days"] = seen
     if c["save_model"]:
         path = store_model(ws, run_id, model, {
+            "train_max_recency_days": seen,
             "config_hash": churn_config_hash(cfg), "run_id": int(run_id), "as_of": fit.cutoffs["as_of"],
             "horizon": fit.horizon, "cutoffs": fit.cutoffs, "tier_cuts": cuts,
             # the whole-shop figure behind usual_gap_days at as_of: lets score_customers re-score a few
@@ -452,6 +458,21 @@ def churn_stage(ws, run_id: int, as_of, config: Config | None = None, *,
 
 def _r(v):
     return None if v is None else round(float(v), 4)
+
+
+def train_max_recency(train: pd.DataFrame) -> float | None:
+    """The longest silence (days since the last order) among the churn model's training rows, None without any: the
+    training cutoffs come a horizon or more before as_of, so on a short history no training row may have been as
+    silent as the buyers the lifecycle calls churned at as_of (200 Online Retail customers: 141 days, the churn
+    window 150).
+
+    >>> train_max_recency(pd.DataFrame({"recency_days": [3.0, 141.0, 20.0]}))
+    141.0
+    """
+    if "recency_days" not in train or not len(train):
+        return None
+    v = float(pd.to_numeric(train["recency_days"], errors="coerce").max())
+    return v if v == v else None
 
 
 def _latest_model_run(ws) -> int:

@@ -50,7 +50,8 @@ CLV_COLUMNS: dict[str, str] = {
     "expected_purchases_90d": "Expected purchase days in the 90 days after as_of.",
     "expected_purchases_horizon": "Expected purchase days in the horizon_days after as_of.",
     "expected_order_value": "Expected value per future purchase (Gamma-Gamma); population mean when "
-    "frequency is 0 or monetary_value <= 0.",
+    "frequency is 0 or monetary_value <= 0. clv is expected_purchases_horizon x this, discounted, only when one "
+    "transaction model gave both (the model column says).",
     "clv": "Discounted expected value of the purchases in the horizon: sum over months of "
     "expected_order_value x expected purchases in the month / (1 + monthly rate)^month.",
     "expected_next_order_at": "as_of plus the median wait to the next purchase of a customer still alive (from "
@@ -58,8 +59,9 @@ CLV_COLUMNS: dict[str, str] = {
     "their rate while alive: expected purchases / (p_alive x horizon)); NULL when p_alive < min_p_alive or the "
     "wait is over ten years.",
     "horizon_days": "The horizon used for expected_purchases_horizon and clv.",
-    "model": "Source of each prediction, e.g. 'p_alive=baseline; purchases=bgnbd; clv=bgnbd+gammagamma' "
-    "(model_decisions says why).",
+    "model": "Source of each prediction, e.g. 'p_alive=baseline; purchases=bgnbd; clv=bgnbd+gammagamma', or "
+    "'...; clv=baseline; order_value=gammagamma' when CLV is not expected purchases x expected order value "
+    "(model_decisions says why; docs/clv.md, \"One customer's figures\").",
 }
 
 

@@ -98,12 +98,31 @@ def _clv_sources_and_disagreement(ctx: ReportContext, gone_share: float) -> str:
             out += " Used, not backtested against the naive baseline: " + "; ".join(
                 f"{words[r.model]} from {r.candidate}" + ("" if ok else " (untested)")
                 for r, ok in zip(d.itertuples(), tested)) + f". Why: {why}."
+    out += _clv_not_a_product(ctx)
     lc = _run_df(ctx, "segments", "SELECT avg(CASE WHEN segment IN ('silent', 'churned') THEN 1.0 ELSE 0 END) AS g "
                                   "FROM {t} WHERE scheme = 'lifecycle' AND segment <> 'prospect'")
     if lc is not None and lc.g.notna().all() and abs(float(lc.g.iloc[0]) - gone_share) > 0.15:
         out += (f" The lifecycle puts {float(lc.g.iloc[0]):.0%} of buyers silent or churned: it reads the calendar "
                 "(silence past the shop's usual gaps), P(alive) the chance of buying again, so the two disagree here.")
     return out
+
+
+def _clv_not_a_product(ctx: ReportContext) -> str:
+    """A sentence when the run's CLV is not expected purchases x expected order value (the models differ per figure:
+    docs/clv.md, "One customer's figures"); empty when one transaction model gave both."""
+    from ..views.customer import MODEL_WORDS, clv_sources
+
+    if not ctx.has("clv") or not ctx.ws.con.execute("SELECT count(*) FROM information_schema.columns WHERE "
+                                                    "table_name = 'clv' AND column_name = 'model'").fetchone()[0]:
+        return ""
+    m = _run_df(ctx, "clv", "SELECT any_value(c.model) AS row_model FROM {t} c")
+    src = clv_sources(m.row_model.iloc[0]) if m is not None else None
+    if not src or not src.get("clv") or (src["clv"] == src["expected_purchases"]
+                                         and src["clv"] not in ("repeat", "baseline")):
+        return ""
+    value = MODEL_WORDS.get(src["expected_order_value"] or "", src["expected_order_value"] or "the value model")
+    return (f" So a customer's CLV is not their expected purchases x expected order value ({value}): each is its own "
+            "model's forecast, and the customer view says which.")
 
 
 @section

@@ -20,14 +20,16 @@ import math
 import numpy as np
 import pandas as pd
 
-from .rfm import N_SCORES, cut_scores, parse_names
+from .rfm import N_SCORES, churned_recency, cut_scores, parse_names
 
 
 class RunRanks:
     """Sorted buyer values of one run: score a single customer's fresh features against them."""
 
-    def __init__(self, population: pd.DataFrame, config, clv_scores: pd.Series | None = None):
+    def __init__(self, population: pd.DataFrame, config, clv_scores: pd.Series | None = None,
+                 windows: dict | None = None):
         self.config = config
+        self.windows = windows  # the run's lifecycle windows: R = 1 past the churn window (rfm.churned_recency)
         rc = config["segments.rfm"]
         self.method = rc["method"]
         self.rfm_cfg = rc
@@ -81,6 +83,7 @@ class RunRanks:
             r = int(cut_scores(np.array([rec]), rc["recency_cuts"], higher_is_better=False)[0])
             f = int(cut_scores(np.array([freq]), rc["frequency_cuts"])[0])
             m = int(cut_scores(np.array([mon]), rc["monetary_cuts"])[0])
+        r = int(churned_recency(np.array([r]), np.array([rec]), self.windows)[0])
         fm = int(math.floor((f + m) / 2 + 0.5))
         return {"r_score": r, "f_score": f, "m_score": m, "fm_score": fm, "segment": str(self.grid[r, fm])}
 

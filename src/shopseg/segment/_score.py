@@ -58,7 +58,7 @@ def segments_state(ws, runs) -> SegmentsState:
         for scheme, seg, name, prof in ws.sql("SELECT scheme, segment, name, profile FROM segment_profiles "
                                               "WHERE run_id = ?", [prun]):
             st.names[(scheme, seg)] = name
-            if scheme == "lifecycle" and st.windows is None and prof:
+            if scheme in ("lifecycle", "rfm") and st.windows is None and prof:  # rfm's recency reads them too
                 st.windows = json.loads(prof).get("windows")
     if frun is not None:  # the columns the rank rules read
         cols = ", ".join(f'"{c}"' for c in dict.fromkeys(("customer_id", "has_orders", "recency_days", "frequency",
@@ -69,7 +69,7 @@ def segments_state(ws, runs) -> SegmentsState:
             col = cfg["segments.value.clv_column"]
             scores = ws.df(f'SELECT customer_id, "{col}" AS v FROM clv WHERE run_id = ?',
                            [crun]).set_index("customer_id")["v"]
-        st.ranks = RunRanks(pop, cfg, scores)
+        st.ranks = RunRanks(pop, cfg, scores, windows=st.windows)
     if st.segments_run is not None:
         from .. import models
         from ..refit import stored_cluster_model

@@ -12,6 +12,15 @@ Segment names come from data: a table ``name -> ["R:FM", ...]`` in config
 and M scores, in the manner of Putler's and PyMC-Marketing's RFM segment
 tables.  Cells that no name covers go to the catch-all; customers without a
 sale order get ``segments.no_orders_segment``.
+
+The quintiles are relative to the shop: on a shop without a sale for months
+the least silent fifth would still score R = 5 and be named "Champions".  So
+the recency score also reads the lifecycle's churn window (the shop's own
+95th-percentile gap, :func:`shopseg.segment.lifecycle.lifecycle_windows`): a
+buyer silent for longer than it, whom the lifecycle calls churned, scores
+R = 1 whatever their rank (:func:`churned_recency`).  The two views of a
+customer then agree: a churned buyer is "Lost", "At Risk" or "Can't Lose
+Them", never "Champions" or "Loyal".
 """
 
 from __future__ import annotations
@@ -129,12 +138,26 @@ def cut_scores(values: np.ndarray, cuts, higher_is_better: bool = True) -> np.nd
     return (1 + idx if higher_is_better else N_SCORES - idx).astype(np.int64)
 
 
-def rfm_scores(features: pd.DataFrame, config: Config | None = None) -> pd.DataFrame:
+def churned_recency(r: np.ndarray, recency_days: np.ndarray, windows: dict | None) -> np.ndarray:
+    """Recency scores ``r`` with R = 1 for a buyer silent for longer than the lifecycle's churn window
+    (``windows["churned_days"]``: what the lifecycle calls churned); ``r`` unchanged without ``windows``.
+
+    >>> churned_recency(np.array([5, 4, 2]), np.array([600.0, 216.0, 300.0]), {"churned_days": 216}).tolist()
+    [1, 4, 1]
+    """
+    if not windows or windows.get("churned_days") is None:
+        return r
+    return np.where(np.asarray(recency_days, dtype=float) > float(windows["churned_days"]), 1, r).astype(np.int64)
+
+
+def rfm_scores(features: pd.DataFrame, config: Config | None = None, windows: dict | None = None) -> pd.DataFrame:
     """R, F, M and FM scores of the buyers in ``features`` (output of ``customer_features``).
 
     Columns: customer_id, r_score, f_score, m_score, fm_score, rfm_code ("545").
     Customers without orders are left out. Warns (:class:`SegmentWarning`)
     when there are too few buyers or ties leave a score with < 3 distinct values.
+    ``windows``: the lifecycle's (:func:`~shopseg.segment.lifecycle.lifecycle_windows`): a buyer past its churn
+    window scores R = 1 (:func:`churned_recency`); None: the quintiles alone.
     """
     cfg = get_config(config)
     rc = cfg["segments.rfm"]
@@ -151,6 +174,7 @@ def rfm_scores(features: pd.DataFrame, config: Config | None = None) -> pd.DataF
         r = cut_scores(rec, rc["recency_cuts"], higher_is_better=False)
         f = cut_scores(freq, rc["frequency_cuts"])
         m = cut_scores(mon, rc["monetary_cuts"])
+    r = churned_recency(r, rec, windows)
     if n < rc["min_customers"]:
         warnings.warn(
             f"RFM: only {n} customer(s) with orders (segments.rfm.min_customers = {rc['min_customers']}); "
@@ -174,10 +198,11 @@ def rfm_scores(features: pd.DataFrame, config: Config | None = None) -> pd.DataF
     })
 
 
-def rfm_segments(features: pd.DataFrame, config: Config | None = None) -> pd.DataFrame:
+def rfm_segments(features: pd.DataFrame, config: Config | None = None, windows: dict | None = None) -> pd.DataFrame:
     """One RFM segment per customer of ``features``: customer_id, r_score, f_score, m_score, fm_score, segment.
 
-    Non-buyers get scores 0 and ``segments.no_orders_segment``.
+    Non-buyers get scores 0 and ``segments.no_orders_segment``.  ``windows``: the lifecycle's, as in
+    :func:`rfm_scores` (the rfm scheme always passes them).
     """
     cfg = get_config(config)
     cells = parse_names(cfg["segments.rfm.names"])
@@ -185,7 +210,7 @@ def rfm_segments(features: pd.DataFrame, config: Config | None = None) -> pd.Dat
     grid = np.full((N_SCORES + 1, N_SCORES + 1), catch_all, dtype=object)
     for (r, fm), name in cells.items():
         grid[r, fm] = name
-    sc = rfm_scores(features, cfg)
+    sc = rfm_scores(features, cfg, windows)
     # rfm_scores' rows are the buyers in features' order: put them back by position (no merge on customer_id)
     buyers = features["has_orders"].to_numpy(dtype=bool)
     out = pd.DataFrame({"customer_id": features["customer_id"].to_numpy()})

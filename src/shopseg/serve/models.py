@@ -127,11 +127,19 @@ class CLVInfo(BaseModel):
     clv: Optional[float]
     p_alive: Optional[float]
     expected_purchases_90d: Optional[float] = None
+    expected_purchases_horizon: Optional[float] = Field(None, description="Expected purchase days in the CLV's "
+                                                        "horizon (clv.horizon_days)")
     expected_order_value: Optional[float] = None
     expected_next_order_at: Optional[datetime] = None
     p_alive_days: Optional[float] = Field(None, description="Set when P(alive) is P(an order in the next this many "
                                           "days) (a window model: repeat, baseline); None: P(alive) of a "
                                           "transaction model (still a customer at all)")
+    sources: Optional[dict[str, Optional[str]]] = Field(None, description="The model of each figure (p_alive, "
+                                                        "expected_purchases, expected_order_value, clv): the run "
+                                                        "chose one per figure by backtest (docs/clv.md)")
+    basis: Optional[str] = Field(None, description="How clv relates to expected_purchases_horizon x "
+                                 "expected_order_value: their discounted product when one transaction model gave "
+                                 "CLV and the purchases, otherwise another model's forecast (not their product)")
     source: Literal["run", "live"]
     note: Optional[str] = Field(None, description="Set when events re-scored this customer but not their CLV: why "
                                 "(the run's CLV models are not stored: a run by an older shopseg, the Spark "

@@ -57,7 +57,7 @@ RFM_SCHEMA = ("customer_id string, r_score long, f_score long, m_score long, fm_
               "rfm string, value_tier string")
 
 
-def spark_rfm_value(features, config: Config | None = None, *, clv=None):
+def spark_rfm_value(features, config: Config | None = None, *, clv=None, windows: dict | None = None):
     """RFM scores and segment, and value tier, per customer (columns of :data:`RFM_SCHEMA`).
 
     Runs :func:`rfm_segments` and :func:`value_tiers` unchanged on all customers at
@@ -65,7 +65,8 @@ def spark_rfm_value(features, config: Config | None = None, *, clv=None):
     they need it in one place; only these six columns per customer travel there.
     ``clv``: the run's clv frame (Spark); with ``segments.value.basis`` auto or clv, buyers are ranked by
     its ``segments.value.clv_column``, as the DuckDB engine's value_tier scheme does when its run has CLV
-    (a buyer without a CLV ranks last), else by money spent.
+    (a buyer without a CLV ranks last), else by money spent.  ``windows``: the lifecycle's, for RFM's recency
+    (a buyer past the churn window scores R = 1, as in a DuckDB run).
     """
     from ..segment.rfm import rfm_segments
     from ..segment.value import value_tiers
@@ -84,7 +85,7 @@ def spark_rfm_value(features, config: Config | None = None, *, clv=None):
         scores = pdf.set_index("customer_id")["_clv"].astype(float) if by_clv else None
         with warnings.catch_warnings():  # the driver's own checks warn; workers stay quiet
             warnings.simplefilter("ignore")
-            rfm = rfm_segments(pdf, cfg)
+            rfm = rfm_segments(pdf, cfg, windows)
             vt = value_tiers(pdf, cfg, scores=scores)
         return pd.DataFrame({
             "customer_id": rfm["customer_id"].astype(str),
@@ -263,8 +264,8 @@ def spark_segments(tables: SparkTables, as_of, config: Config | None = None, *, 
     from ._session import materialize
 
     feats = features if features is not None else materialize(spark_customer_features(tables, as_of, cfg))
-    rv = spark_rfm_value(feats, cfg, clv=clv).cache()
     lc, windows = spark_lifecycle(tables, feats, as_of, cfg)
+    rv = spark_rfm_value(feats, cfg, clv=clv, windows=windows).cache()  # R = 1 past the churn window
     labels, cl = spark_clusters(feats, cfg, seed=seed)
     long = (rv.select("customer_id", F.lit("rfm").alias("scheme"), F.col("rfm").alias("segment"))
             .unionByName(lc.select("customer_id", F.lit("lifecycle").alias("scheme"), F.col("stage").alias("segment")))

@@ -37,7 +37,8 @@ VIEW_PARTS = {
 MANY_ROWS = 20  # at most this many rows of a many-rows table per customer (recommendations, interests)
 OUTPUT_TABLES = ("customer_features", "segments", "segment_profiles", "churn_scores", "clv", "actions",
                  "recommendations", "model_reports", "customer_interests")
-CLV_FIELDS = ("clv", "p_alive", "expected_purchases_90d", "expected_order_value", "expected_next_order_at")
+CLV_FIELDS = ("clv", "p_alive", "expected_purchases_90d", "expected_purchases_horizon", "expected_order_value",
+              "expected_next_order_at")
 LIVE_TABLES = ("live_state", "live_segments")
 
 
@@ -98,10 +99,12 @@ def _skipped_tables(stages: dict) -> set[str]:
 
 
 def _horizons(stages: dict) -> dict:
-    """{"churn": the churn horizon in days, "p_alive": W when P(alive) is P(an order in the next W days)} from the
-    run's stage notes (None where the run does not say)."""
+    """{"churn": the churn horizon in days, "p_alive": W when P(alive) is P(an order in the next W days),
+    "churn_seen_recency": the longest silence among the churn model's training rows} from the run's stage notes
+    (None where the run does not say)."""
     churn = stages.get("churn") or {}
-    return {"churn": churn.get("horizon_days"), "p_alive": churn.get("p_alive_days")}
+    return {"churn": churn.get("horizon_days"), "p_alive": churn.get("p_alive_days"),
+            "churn_seen_recency": churn.get("train_max_recency_days")}
 
 
 def ordered_by_rank(runs: dict, table: str) -> bool:
@@ -164,12 +167,62 @@ def _parsed(v):
     return json.loads(v) if isinstance(v, str) else v
 
 
-def _model_sources(model) -> tuple[str | None, str | None]:
-    """(P(alive)'s model, CLV's model) from the clv table's ``model`` text ("p_alive=mbgnbd; clv=bgnbd; ...")."""
+# each figure's model in words (clv_basis); a baseline per figure (shopseg.predict._clv_backtest.BASELINE_NAMES)
+MODEL_WORDS = {"bgnbd": "BG/NBD", "mbgnbd": "MBG/NBD", "paretonbd": "Pareto/NBD", "repeat": "the repeat model",
+               "gammagamma": "Gamma-Gamma", "meanspend": "the customer's mean spend per purchase day"}
+BASELINE_WORDS = {"p_alive": "the recency baseline", "expected_purchases": "the frequency baseline",
+                  "clv": "the spend baseline"}
+
+
+def clv_sources(model) -> dict | None:
+    """Figure -> the model that gave it (``p_alive``, ``expected_purchases``, ``expected_order_value``, ``clv``)
+    from the clv table's ``model`` text; None when the text does not name them (a run of an older shopseg).
+
+    >>> clv_sources("p_alive=repeat; purchases=repeat; clv=baseline; order_value=gammagamma")
+    {'p_alive': 'repeat', 'expected_purchases': 'repeat', 'expected_order_value': 'gammagamma', 'clv': 'baseline'}
+    >>> clv_sources("p_alive=mbgnbd; purchases=bgnbd; clv=bgnbd+gammagamma")["expected_order_value"]
+    'gammagamma'
+    """
     if not model or "p_alive=" not in str(model):
-        return None, None
+        return None
     parts = dict(p.strip().split("=", 1) for p in str(model).split(";") if "=" in p)
-    return parts.get("p_alive"), parts.get("clv")
+    clv, value = parts.get("clv"), parts.get("order_value")
+    if clv and "+" in clv:  # a transaction model's CLV: its purchases x the value model's order value
+        clv, value = clv.split("+", 1)
+    return {"p_alive": parts.get("p_alive"), "expected_purchases": parts.get("purchases"),
+            "expected_order_value": value, "clv": clv}
+
+
+def _words(figure: str, model: str | None) -> str:
+    if model == "baseline":
+        return BASELINE_WORDS.get(figure, "the baseline")
+    return MODEL_WORDS.get(model, model) if model else "the value model"
+
+
+def clv_basis(sources: dict | None, horizon_days: float | None = None) -> str | None:
+    """How the row's CLV relates to its expected purchases and expected order value, in one sentence (None without
+    ``sources``): their product, discounted, when one transaction model gave both CLV and the purchases; otherwise
+    CLV is its own model's forecast of the spend (the run's backtest chose a model per figure, docs/clv.md "One
+    customer's figures"), and the sentence says that multiplying the other two gives another model's answer.
+
+    >>> clv_basis(clv_sources("p_alive=repeat; purchases=repeat; clv=baseline; order_value=gammagamma"), 365)
+    "CLV is the spend baseline's forecast of the spend in the next 365 days (the run's choice for CLV: model_decisions \
+says why); expected purchases (the repeat model) x expected order value (Gamma-Gamma) is another model's forecast, so CLV is \
+not their product."
+    >>> clv_basis(clv_sources("p_alive=mbgnbd; purchases=bgnbd; clv=bgnbd+gammagamma"), 365)
+    'CLV = expected purchases in the next 365 days (BG/NBD) x expected order value (Gamma-Gamma), discounted.'
+    """
+    if not sources or not sources.get("clv"):
+        return None
+    when = f"the next {horizon_days:g} days" if horizon_days else "the horizon"
+    c, p, v = sources["clv"], sources["expected_purchases"], sources["expected_order_value"]
+    if c == p and c not in ("repeat", "baseline"):
+        return (f"CLV = expected purchases in {when} ({_words('expected_purchases', p)}) x expected order value "
+                f"({_words('expected_order_value', v)}), discounted.")
+    return (f"CLV is {_words('clv', c)}'s forecast of the spend in {when} (the run's choice for CLV: model_decisions "
+            "says why); "
+            f"expected purchases ({_words('expected_purchases', p)}) x expected order value "
+            f"({_words('expected_order_value', v)}) is another model's forecast, so CLV is not their product.")
 
 
 def shape(runs: dict, customer_id: str, got: dict) -> dict | None:
@@ -199,7 +252,8 @@ def shape(runs: dict, customer_id: str, got: dict) -> dict | None:
                  "model": g.get("model"), "source": "run"}
     clv = None
     # which model gave P(alive) and CLV: the run's choice, which a live re-score keeps
-    p_alive_source, value_source = _model_sources((got["clv"] or {}).get("model"))
+    sources = clv_sources((got["clv"] or {}).get("model"))
+    p_alive_source, value_source = (None, None) if sources is None else (sources["p_alive"], sources["clv"])
     if live is not None and live["clv"]:
         clv = {**_parsed(live["clv"]), "source": "live"}
     elif got["clv"] is not None:
@@ -210,9 +264,14 @@ def shape(runs: dict, customer_id: str, got: dict) -> dict | None:
         clv = {**dict.fromkeys(CLV_FIELDS), "source": "run"}
     horizons = runs.get("horizons") or {}
     p_alive_days = horizons.get("p_alive") if p_alive_source in WINDOW_SOURCES else None
-    if clv is not None:  # the API's CLVInfo field order: the values, p_alive_days, source, note
-        clv = {**{k: v for k, v in clv.items() if k not in ("p_alive_days", "source", "note")},
-               "p_alive_days": p_alive_days, "source": clv["source"],
+    if clv is not None:  # the API's CLVInfo field order: the values, p_alive_days, sources, basis, source, note
+        horizon = (got["clv"] or {}).get("horizon_days") or ((runs.get("config") or {}).get("clv") or {}).get(
+            "horizon_days")
+        clv = {**{k: v for k, v in clv.items() if k not in ("p_alive_days", "sources", "basis", "source", "note")},
+               "p_alive_days": p_alive_days,
+               # each figure's model, and how CLV relates to the purchases and the order value (not always their
+               # product: the run chose a model per figure)
+               "sources": sources, "basis": clv_basis(sources, horizon), "source": clv["source"],
                # the service's: why events re-scored this customer but not their CLV (serve._state.clv_note)
                "note": runs.get("clv_note") if live is not None else None}
     lc, vt = segs.get("lifecycle"), segs.get("value_tier")
@@ -224,7 +283,8 @@ def shape(runs: dict, customer_id: str, got: dict) -> dict | None:
         cluster_name=(segs.get("cluster") or {}).get("name"),
         # each view's horizon, from the notes of the run shown (when it ran churn): "no order in the next 110 days"
         churn_horizon_days=horizons.get("churn") if churn is not None else None,
-        p_alive_days=p_alive_days)
+        p_alive_days=p_alive_days,
+        churn_seen_recency_days=horizons.get("churn_seen_recency") if churn is not None else None)
     tables = runs["tables"]
     return {"customer_id": customer_id, "run_id": rid, "as_of": live["as_of"] if live else runs["as_of"],
             "live": live is not None, "features": feats, "segments": segs, "churn": churn, "clv": clv,

@@ -8,7 +8,10 @@ from ..lifecycle import lifecycle_stages, lifecycle_windows
 
 
 def compute(ctx: SchemeContext) -> SchemeResult:
-    windows = lifecycle_windows(ctx.ws, ctx.as_of, ctx.config)
+    rfm = ctx.done.get("rfm")  # the rfm scheme computed them when it ran first (its recency reads them)
+    windows = (rfm.state or {}).get("windows") if rfm is not None else None
+    if windows is None:
+        windows = lifecycle_windows(ctx.ws, ctx.as_of, ctx.config)
     lc = lifecycle_stages(ctx.ws, ctx.as_of, ctx.config, features=ctx.features, windows=windows)
     labels = lc["stage"].to_numpy()
     return SchemeResult(labels, extras={s: {"windows": windows} for s in set(labels)}, state={"windows": windows})
