@@ -230,3 +230,56 @@ def _backtest_of(shop, cfg):
             return backtest_workspace(w, b, as_of=AS_OF, params=_Params(cfg), config=cfg, seed=1)
         finally:
             w.close()
+
+
+# -- where the decision goes: an update, the recommendations, the report -------------------------------
+
+def _more_orders(ws, day, n=3):
+    o = pd.DataFrame({"order_id": [f"N{i}" for i in range(n)], "customer_id": "c1", "ordered_at": day, "kind": "sale"})
+    ln = pd.DataFrame({"order_id": [f"N{i}" for i in range(n)], "line_no": 1, "product_id": "P3", "quantity": 1,
+                       "unit_price": 1.0})
+    ws.con.execute("INSERT INTO orders (order_id, customer_id, ordered_at, kind) SELECT * FROM o")
+    ws.con.execute("INSERT INTO order_lines (order_id, line_no, product_id, quantity, unit_price) SELECT * FROM ln")
+
+
+def test_an_update_of_the_counts_carries_the_backtest_of_the_run_that_ran_it(ws):
+    from shopseg.basket import update_baskets
+
+    _orders(ws, _shop(pair_after=False))
+    cfg = _cfg()
+    mine_baskets(ws, 1, as_of=AS_OF, config=cfg, seed=3)
+    _more_orders(ws, AS_OF + timedelta(hours=12))
+    update_baskets(ws, 2, as_of=AS_OF + timedelta(days=1), config=cfg, base=1)
+    _more_orders(ws, AS_OF + timedelta(days=1, hours=12))
+    out = update_baskets(ws, 3, as_of=AS_OF + timedelta(days=2), config=cfg, base=2)
+    d1 = decisions(ws, 1).set_index("model").loc["rules"]
+    for run in (2, 3):
+        d = decisions(ws, run).set_index("model").loc["rules"]
+        assert (d.candidate, d.metric, d.model_value, d.baseline_value, d.decision) == (
+            d1.candidate, d1.metric, d1.model_value, d1.baseline_value, d1.decision)
+        assert d.source_run_id == 1 and "run 1's backtest stands" in d.reason
+    assert pd.isna(d1.source_run_id)
+    assert out["cross_sell"].endswith("(backtest of run 1)")
+
+
+@pytest.mark.parametrize("pair_after", [True, False])
+def test_recommendations_take_the_rules_only_when_they_beat_popularity(ws, pair_after):
+    from shopseg.recommend._workspace import _rules
+
+    _orders(ws, _shop(pair_after=pair_after))
+    mine_baskets(ws, 1, as_of=AS_OF, config=_cfg(), seed=3)
+    rules, how = _rules(ws, 1)
+    if pair_after:
+        assert sorted(map(tuple, rules[["consequent"]].to_numpy())) == [("P1",), ("P2",)]
+        assert how.startswith("rules used for cross-sell")
+    else:  # the rules step aside: the blend has no cross-sell source, its popularity stands in
+        assert rules is None and how.startswith("rules not used: popularity used for cross-sell")
+
+
+def test_rules_of_a_run_without_a_backtest_are_used_and_said_to_be_untested(ws):
+    from shopseg.recommend._workspace import _rules
+
+    _orders(ws, _shop(pair_after=False))
+    mine_baskets(ws, 1, as_of=AS_OF, config=_cfg(), seed=3, backtest=False)
+    rules, how = _rules(ws, 1)
+    assert len(rules) == 2 and how == "rules of run 1 used, not backtested (that run recorded no backtest)"

@@ -45,6 +45,8 @@ MIN_TEST_BASKETS = 30
 # held-out cases (items of test baskets) per chunk of the evaluation
 CHUNK_CASES = 1 << 19
 METRIC = "hit_rate@{k}"
+NO_RULES = ("no association rule passes the thresholds: cross-sell has nothing to suggest and nothing was "
+            "backtested (popularity and the other sources stand)")
 
 
 @dataclass
@@ -95,8 +97,10 @@ class RulesBacktest:
                       f"of the {self.test_baskets:,} after")
         figs = (f"hit rate@{self.top_k} {self.rules_hit_rate:.3f} vs popularity {self.popularity_hit_rate:.3f} on the "
                 f"{self.covered:,} held-out items the rules suggest for ({self.covered / max(self.cases, 1):.0%} of "
-                f"{self.cases:,}) in {self.covered_baskets:,} baskets of the last {self.days:g} days (rules of "
-                f"{self.cutoff}: {self.rules:,}; confidence {_pct(self.confidence_in)} before the cutoff, "
+                f"{self.cases:,}) in {self.covered_baskets:,} baskets "
+                + (f"of the last {self.days:g} days (rules of {self.cutoff[:10]}: " if self.days is not None
+                   else "after the cutoff (rules before it: ")
+                + f"{self.rules:,}; confidence {_pct(self.confidence_in)} before the cutoff, "
                 f"{_pct(self.confidence_out)} after{sample})")
         how = f"{self.win_share:.0%} of {self.resamples} resamples, needs {self.confidence_needed:.0%}"
         if self.candidate == "rules":
@@ -109,7 +113,8 @@ class RulesBacktest:
         for k, v in out.items():
             if isinstance(v, float):
                 out[k] = round(v, 4)
-        out["metric"] = self.metric
+        if self.testable:
+            out["metric"] = self.metric
         return out
 
     def decision(self):

@@ -273,16 +273,23 @@ def mine_baskets(ws, run_id: int, *, as_of, config=None, schemes=None,
         "association_rules": _write(ws, "association_rules", run_id, pa.concat_tables(rule_t)),
     }
     if backtest:
-        out.update(record_backtest(ws, run_id, shop, as_of=as_of, params=p, config=config, seed=seed))
+        out.update(record_backtest(ws, run_id, shop, as_of=as_of, params=p, config=config, seed=seed,
+                                   n_rules=len(idx)))
     return out
 
 
-def record_backtest(ws, run_id: int, shop: Baskets, *, as_of, params, config, seed: int = 0) -> dict:
+def record_backtest(ws, run_id: int, shop: Baskets, *, as_of, params, config, seed: int = 0,
+                    n_rules: int | None = None) -> dict:
     """Backtest the shop-wide rules (:func:`shopseg.basket._backtest.backtest_workspace`), store the decision as
-    run ``run_id``'s ``model_decisions`` row (model ``rules``); the notes for the run's record."""
-    from ..refit import record
-    from ._backtest import backtest_workspace
+    run ``run_id``'s ``model_decisions`` row (model ``rules``); the notes for the run's record.  ``n_rules``: the
+    run's shop-wide rules (none: nothing to backtest, and cross-sell has nothing to suggest)."""
+    from ..refit import Decision, record
+    from ._backtest import NO_RULES, backtest_workspace
 
+    if n_rules == 0:
+        notes = record(ws, run_id, Decision("rules", "refitted", "the rules are mined anew in every run",
+                                            candidate="baseline", decision=NO_RULES))
+        return {"cross_sell": notes.get("decision", "")}
     res = backtest_workspace(ws, shop, as_of=as_of, params=params, config=config, seed=seed)
     notes = record(ws, run_id, res.decision())
     return {"backtest": res.notes(), "cross_sell": notes.get("decision", "")}
