@@ -306,9 +306,13 @@ def _rank_keys(conf, lift, supp, cons, n_codes: int) -> np.ndarray:
     return q * n_codes + cons
 
 
-def _first_of_groups(g: np.ndarray, key: np.ndarray):
-    """(order sorting by (g, key), start of each group in it, the groups' values)."""
-    order = np.lexsort((key, g))
+def _first_of_groups(g: np.ndarray, key: np.ndarray, span: int):
+    """(order sorting by (g, key), start of each group in it, the groups' values); ``key`` < ``span``.  One int64
+    sort key ``g * span + key`` when it fits (a third of two-key lexsort's time), else the lexsort."""
+    if not len(g) or int(g.max()) < (2**62) // span:
+        order = np.argsort(g * span + key, kind="stable")
+    else:  # pragma: no cover - a catalogue and rule set too large for one key
+        order = np.lexsort((key, g))
     gs = g[order]
     start = np.flatnonzero(np.r_[True, gs[1:] != gs[:-1]]) if len(gs) else np.zeros(0, np.int64)
     return order, start, gs[start]
@@ -376,12 +380,12 @@ def hits_all_but_one(test: Baskets, ante: np.ndarray, cons: np.ndarray, conf, li
         ck = pb * P + cons[pr]
         own = _lookup(cases_key, np.ones(len(cases_key), bool), ck, False)
         # targets: the held-out item c is suggested by the basket's rules with consequent c (their antecedents lack c)
-        o_, st, g = _first_of_groups(ck[own], key[pr[own]])
+        o_, st, g = _first_of_groups(ck[own], key[pr[own]], INF + 1)
         target = _lookup(g, key[pr[own]][o_][st], cases_key, INF)
         # competitors: consequents not in the basket; per (basket, consequent) the best rule r1 and, for each item j
         # of r1's antecedent, the best of its other rules without j (the held-out item j switches r1 off)
         nb_, nr_ = pb[~own], pr[~own]
-        o2, st2, g2 = _first_of_groups(ck[~own], key[nr_])
+        o2, st2, g2 = _first_of_groups(ck[~own], key[nr_], INF + 1)
         nr_s, nb_s = nr_[o2], nb_[o2]
         glen = np.diff(np.r_[st2, len(o2)])
         r1 = nr_s[st2]
