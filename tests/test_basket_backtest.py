@@ -8,7 +8,6 @@ the backtest reads no basket after as_of.
 
 from __future__ import annotations
 
-import itertools
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -112,6 +111,13 @@ def test_all_but_one_by_hand_on_four_items():
 AS_OF = datetime(2024, 6, 30, 23, 0)
 
 
+def _insert(ws, orders, lines):
+    for name, df in (("orders", orders), ("order_lines", lines)):
+        ws.con.register("_in", df)
+        ws.con.execute(f"INSERT INTO {name} ({', '.join(df.columns)}) SELECT * FROM _in")
+        ws.con.unregister("_in")
+
+
 def _orders(ws, baskets_by_day):
     """Sale orders from (day, [items]) pairs; products P0..P9 named after their ids."""
     ws.con.execute("INSERT INTO products (product_id, name, is_merchandise) SELECT 'P' || i, 'item ' || i, TRUE "
@@ -123,8 +129,7 @@ def _orders(ws, baskets_by_day):
     ws.con.execute("INSERT INTO customers (customer_id) SELECT 'c' || i FROM range(40) t(i)")
     o = pd.DataFrame(rows, columns=["order_id", "customer_id", "ordered_at", "kind"])
     ln = pd.DataFrame(lines, columns=["order_id", "line_no", "product_id", "quantity", "unit_price"])
-    ws.con.execute("INSERT INTO orders (order_id, customer_id, ordered_at, kind) SELECT * FROM o")
-    ws.con.execute("INSERT INTO order_lines (order_id, line_no, product_id, quantity, unit_price) SELECT * FROM ln")
+    _insert(ws, o, ln)
 
 
 def _shop(pair_after: bool):
@@ -238,8 +243,7 @@ def _more_orders(ws, day, n=3):
     o = pd.DataFrame({"order_id": [f"N{i}" for i in range(n)], "customer_id": "c1", "ordered_at": day, "kind": "sale"})
     ln = pd.DataFrame({"order_id": [f"N{i}" for i in range(n)], "line_no": 1, "product_id": "P3", "quantity": 1,
                        "unit_price": 1.0})
-    ws.con.execute("INSERT INTO orders (order_id, customer_id, ordered_at, kind) SELECT * FROM o")
-    ws.con.execute("INSERT INTO order_lines (order_id, line_no, product_id, quantity, unit_price) SELECT * FROM ln")
+    _insert(ws, o, ln)
 
 
 def test_an_update_of_the_counts_carries_the_backtest_of_the_run_that_ran_it(ws):
