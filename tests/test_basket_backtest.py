@@ -186,6 +186,12 @@ def test_a_pair_that_disappears_after_the_cutoff_loses_to_popularity(ws):
     assert (d.model_value, d.baseline_value) == (0.0, 1.0)
     assert d.decision.startswith("popularity used for cross-sell, not the rules")
     assert "100% before the cutoff, 0% after" in d.decision
+    bt = backtest_workspace(ws, baskets_from_workspace(ws, as_of=AS_OF, unit="order"), as_of=AS_OF,
+                            params=_Params(cfg), config=cfg, seed=3)
+    # each rule of the cutoff: confidence 1 and lift 5 before it; after it P1 and P2 are each in 45 baskets, never both
+    assert [(r["if_bought"], r["then_buys"], r["confidence_in"], r["lift_in"], r["confidence_out"],
+             r["antecedent_baskets_out"]) for r in bt.held_out_rules] == [
+        ("item 2", "item 1", 1.0, 5.0, 0.0, 45), ("item 1", "item 2", 1.0, 5.0, 0.0, 45)]  # tie: select_rules' order
 
 
 def test_too_short_a_history_is_not_tested_and_says_so(ws):

@@ -46,6 +46,7 @@ def test_every_section_has_data_on_the_demo_shop(report):
     assert "Rules mined before the last 90 days held up on them: confidence " in takeaway, takeaway
     assert "out of time; hit rate " in takeaway and " vs popularity " in takeaway and "Recommendations use them" in takeaway
     assert "ready cross-sell" not in html
+    assert "The top rules of 2024-10-01 on the 90 days after</h3>" in rules  # each rule of the cutoff, in and out
     assert 'id="about"' in html and "as of 2024-12-30" in html
 
 

@@ -44,6 +44,8 @@ MIN_WINDOW_DAYS = 7
 MIN_TEST_BASKETS = 30
 # held-out cases (items of test baskets) per chunk of the evaluation
 CHUNK_CASES = 1 << 19
+# the cutoff's rules (by lift) whose figures before and after it the run's record keeps (the report shows them)
+HELD_OUT_RULES = 10
 METRIC = "hit_rate@{k}"
 NO_RULES = ("no association rule passes the thresholds: cross-sell has nothing to suggest and nothing was "
             "backtested (popularity and the other sources stand)")
@@ -76,6 +78,7 @@ class RulesBacktest:
     confidence_out: float | None = None  # the same rules' after it (weighted by their antecedents' test baskets)
     rules_seen: int = 0  # rules whose antecedent is in a test basket
     top_rule: dict = field(default_factory=dict)  # the cutoff's top rule by lift: names, confidence and lift in/out
+    held_out_rules: list = field(default_factory=list)  # the cutoff's first HELD_OUT_RULES rules by lift, likewise
     candidate: str = "rules"  # what cross-sell uses: "rules" or "baseline" (popularity)
 
     @property
@@ -109,7 +112,7 @@ class RulesBacktest:
 
     def notes(self) -> dict:
         """The figures for the run's record (``runs.stages``: the report reads them)."""
-        out = {k: v for k, v in asdict(self).items() if v is not None and v != {}}
+        out = {k: v for k, v in asdict(self).items() if v is not None and v != {} and v != []}
         for k, v in out.items():
             if isinstance(v, float):
                 out[k] = round(v, 4)
@@ -262,18 +265,24 @@ def _oot_confidence(out: RulesBacktest, rules, idx, its, test: Baskets, m: dict)
     out.confidence_in = float((m["confidence"] * a_in).sum() / a_in.sum())
     if seen.any():
         out.confidence_out = float(full[seen].sum() / ante[seen].sum())
-    top = 0  # the rules are in select_rules' order: lift, confidence, support
+    # the first rules in select_rules' order (lift, confidence, support), each with its figures after the cutoff
+    top = np.arange(min(HELD_OUT_RULES, len(idx)))
     names = its.baskets.item_names
-    a_row = its.sets[rules.ante[idx[top]]]
+    a_rows = its.sets[rules.ante[idx[top]]]
     with np.errstate(divide="ignore", invalid="ignore"):
-        conf_out = full[top] / ante[top] if ante[top] else None
-        lift_out = conf_out / (cons_n[top] / test.n_baskets) if conf_out is not None and cons_n[top] else None
-    out.top_rule = {"if_bought": " + ".join(str(x) for x in names[a_row[a_row != its.pad]]),
-                    "then_buys": str(names[rules.consequent[idx[top]]]),
-                    "confidence_in": round(float(m["confidence"][top]), 4), "lift_in": round(float(m["lift"][top]), 4),
-                    "confidence_out": None if conf_out is None else round(float(conf_out), 4),
-                    "lift_out": None if lift_out is None else round(float(lift_out), 4),
-                    "antecedent_baskets_out": int(ante[top])}
+        conf_out = np.where(ante[top] > 0, full[top] / ante[top], np.nan)
+        lift_out = np.where(cons_n[top] > 0, conf_out / (cons_n[top] / test.n_baskets), np.nan)
+
+    def num(v):
+        return [None if not np.isfinite(x) else round(float(x), 4) for x in v]
+
+    out.held_out_rules = [
+        {"if_bought": " + ".join(str(x) for x in names[r[r != its.pad]]), "then_buys": str(c),
+         "confidence_in": ci, "lift_in": li, "confidence_out": co, "lift_out": lo, "antecedent_baskets_out": n}
+        for r, c, ci, li, co, lo, n in zip(a_rows, names[rules.consequent[idx[top]]], num(m["confidence"][top]),
+                                           num(m["lift"][top]), num(conf_out), num(lift_out),
+                                           ante[top].astype(np.int64).tolist())]
+    out.top_rule = out.held_out_rules[0] if out.held_out_rules else {}
 
 
 def paired_win_share(rule_hits: np.ndarray, pop_hits: np.ndarray, cases: np.ndarray, resamples: int,
