@@ -40,6 +40,13 @@ def test_every_section_has_data_on_the_demo_shop(report):
     assert " Scores: " in takeaway and "resamples of the validation window" in takeaway  # which model, and why
     for sid in SECTIONS:
         assert f'data-section="{sid}" data-available="yes"' in html, f"section {sid} has no data"
+    rules = html[html.index('data-section="rules"'):]
+    takeaway = rules[rules.index('class="takeaway"'):rules.index("</p>", rules.index('class="takeaway"'))]
+    # the rules' claim is the out-of-time backtest's (the planted pairs hold after the cutoff), not in-sample lift
+    assert "Rules mined before the last 90 days held up on them: confidence " in takeaway, takeaway
+    assert "out of time; hit rate " in takeaway and " vs popularity " in takeaway and "Recommendations use them" in takeaway
+    assert "ready cross-sell" not in html
+    assert "The top rules of 2024-10-01 on the 90 days after</h3>" in rules  # each rule of the cutoff, in and out
     assert 'id="about"' in html and "as of 2024-12-30" in html
 
 

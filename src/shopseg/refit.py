@@ -49,7 +49,7 @@ import pandas as pd
 from .drift import feature_drift
 from .errors import ConfigError, ShopsegError
 
-MODELS = ("cluster", "churn", "clv", "p_alive", "expected_purchases")
+MODELS = ("cluster", "churn", "clv", "p_alive", "expected_purchases", "rules")
 CLV_REASON = "the CLV candidates are refitted in every run (cheap; fitted to the run's own summary)"
 ACTIONS = ("reused", "refitted")
 # name -> DuckDB type; the last five (the backtest) were added later: older workspaces get them by ALTER
@@ -59,7 +59,7 @@ DECISIONS_COLUMNS = {"run_id": "BIGINT", "model": "VARCHAR", "action": "VARCHAR"
 DECISIONS_DDL = ("CREATE TABLE IF NOT EXISTS model_decisions ("
                  + ", ".join(f"{k} {v}" for k, v in DECISIONS_COLUMNS.items()) + ")")
 DECISIONS_DOC = ("One row per run and learned model or prediction (cluster, churn, clv, p_alive, "
-                 "expected_purchases): action `reused` or `refitted`, the reason, the largest input PSI against "
+                 "expected_purchases, rules: the baskets' association rules for cross-sell): action `reused` or `refitted`, the reason, the largest input PSI against "
                  "the run that fitted the stored model and its feature, source_run_id (the run that fitted the "
                  "model this run used), and the backtest: candidate used (a model or `baseline`), metric, "
                  "model_value (the model's figure on the validation window), baseline_value (the naive baseline's "

@@ -384,8 +384,9 @@ OUTPUT_TABLES = (
      "(`rank` 1 is the customer's `interest` segment; customers without a clear interest have no row)",
      "segments", "segments.md"),
     ("feature_drift", "feature, against the previous run", "drift", "drift.md"),
-    ("model_decisions", "learned model or prediction (cluster, churn, clv, p_alive, expected_purchases): reused or "
-     "refitted, the backtest against its baseline and the decision", "segments, churn, clv", "drift.md"),
+    ("model_decisions", "learned model or prediction (cluster, churn, clv, p_alive, expected_purchases, rules): "
+     "reused or refitted, the backtest against its baseline and the decision", "segments, churn, clv, baskets",
+     "drift.md"),
     ("churn_scores", "customer with a sale order", "churn", "churn.md"),
     ("churn_validation", "customer of the validation window", "churn", "churn.md"),
     ("model_reports", "model and metric", "churn", "churn.md"),
@@ -409,7 +410,8 @@ STAGE_TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "drift": (("customer_features",), ("feature_drift",)),
     "churn": (_INPUTS + ("customer_features",), ("churn_scores", "churn_validation", "model_reports",
                                                  "model_decisions")),
-    "baskets": (("orders", "order_lines", "products", "segments"), ("frequent_itemsets", "association_rules")),
+    "baskets": (("orders", "order_lines", "products", "segments"), ("frequent_itemsets", "association_rules",
+                                                                    "model_decisions")),
     "recommend": (_INPUTS + ("segments", "association_rules"), ("recommendations",)),
     "measure": (("actions", "orders", "order_lines"), ("uplift_reports",)),
     "act": (("customers", "segments", "churn_scores", "clv", "recommendations", "uplift_reports"), ("actions",)),

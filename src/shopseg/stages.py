@@ -155,11 +155,12 @@ def _baskets(ctx: RunContext) -> dict:
     if n < 2:  # one product (CDNOW's log): nothing can sell together
         return {"note": f"skipped: {n} product(s) sold by as_of; baskets need at least two"}
     return mine_baskets(ctx.ws, ctx.run_id, as_of=ctx.as_of, config=ctx.config,
-                        segment_run_id=ctx.runs.of("segments"))
+                        segment_run_id=ctx.runs.of("segments"), seed=ctx.seed)
 
 
 register(Stage("baskets", _baskets, needs=("orders", "order_lines"), after=("segments",),
-               doc="Frequent itemsets and association rules, overall and per segment."))
+               doc="Frequent itemsets and association rules, overall and per segment; the rules backtested out of "
+                   "time against popularity -> model_decisions (rules)"))
 
 
 def _recommend(ctx: RunContext) -> dict:

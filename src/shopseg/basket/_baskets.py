@@ -91,6 +91,9 @@ class Baskets:
     group_offsets: np.ndarray | None = None
     # baskets holding each item code, when the build counted them already (:meth:`item_counts`)
     counts: np.ndarray | None = field(default=None, repr=False, compare=False)
+    # one basket per order from a workspace: each basket's order row (``orders.rowid``), ascending; the rules'
+    # backtest splits the baskets by their orders' dates with it (basket/_backtest.py)
+    keys: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def n_baskets(self) -> int:
@@ -361,7 +364,7 @@ def _ws_build(ws, orders: str, params: list, what: str, *, allow_empty: bool = F
     gofs = np.r_[0, before[1:][has]]
     kept = tuple(str(g) for (g, _), h in zip(groups, has) if h)
     return Baskets(codes, offsets, item_ids, _item_names(item_ids, names), kept, gofs if groups else None,
-                   counts)
+                   counts, basket_codes if by_row else None)
 
 
 def segment_baskets(ws, *, scheme: str, as_of, unit: str, segment_run_id: int | None) -> tuple[Baskets, int]:

@@ -237,13 +237,16 @@ def _write(ws, name: str, run_id: int, tbl: pa.Table) -> int:
 
 
 def mine_baskets(ws, run_id: int, *, as_of, config=None, schemes=None,
-                 segment_run_id: int | None = None) -> dict[str, int]:
+                 segment_run_id: int | None = None, seed: int = 0, backtest: bool = True) -> dict:
     """The pipeline stage: write ``frequent_itemsets`` and ``association_rules`` for run ``run_id``.
 
     Scope ``all`` covers every basket up to ``as_of``; each segment of the
     schemes in ``baskets.segment_schemes`` (or ``schemes``) gets scope
     ``segment:<scheme>:<segment>``, from the segments of run ``segment_run_id`` (the runner names it:
-    ``ctx.runs.of("segments")``; None: the newest run with that scheme).  Returns the rows written per table.
+    ``ctx.runs.of("segments")``; None: the newest run with that scheme).  With ``backtest`` the shop-wide rules
+    are backtested out of time against popularity (:mod:`shopseg.basket._backtest`, seeded by ``seed``) and the
+    decision is run ``run_id``'s ``model_decisions`` row for model ``rules``.  Returns the rows written per table
+    (and the backtest's figures and decision).
     """
     if as_of is None:
         raise ConfigError("mine_baskets needs an explicit as_of. Got None.")
@@ -265,7 +268,28 @@ def mine_baskets(ws, run_id: int, *, as_of, config=None, schemes=None,
         i2, r2 = _segment_tables(ws, scheme, as_of, p, shop=shop, segment_run_id=segment_run_id)
         its_t += i2
         rule_t += r2
-    return {
+    out = {
         "frequent_itemsets": _write(ws, "frequent_itemsets", run_id, pa.concat_tables(its_t)),
         "association_rules": _write(ws, "association_rules", run_id, pa.concat_tables(rule_t)),
     }
+    if backtest:
+        out.update(record_backtest(ws, run_id, shop, as_of=as_of, params=p, config=config, seed=seed,
+                                   n_rules=len(idx)))
+    return out
+
+
+def record_backtest(ws, run_id: int, shop: Baskets, *, as_of, params, config, seed: int = 0,
+                    n_rules: int | None = None) -> dict:
+    """Backtest the shop-wide rules (:func:`shopseg.basket._backtest.backtest_workspace`), store the decision as
+    run ``run_id``'s ``model_decisions`` row (model ``rules``); the notes for the run's record.  ``n_rules``: the
+    run's shop-wide rules (none: nothing to backtest, and cross-sell has nothing to suggest)."""
+    from ..refit import Decision, record
+    from ._backtest import NO_RULES, backtest_workspace
+
+    if n_rules == 0:
+        notes = record(ws, run_id, Decision("rules", "refitted", "the rules are mined anew in every run",
+                                            candidate="baseline", decision=NO_RULES))
+        return {"cross_sell": notes.get("decision", "")}
+    res = backtest_workspace(ws, shop, as_of=as_of, params=params, config=config, seed=seed)
+    notes = record(ws, run_id, res.decision())
+    return {"backtest": res.notes(), "cross_sell": notes.get("decision", "")}

@@ -426,4 +426,31 @@ def update_baskets(ws, run_id: int, *, as_of, config, base: int) -> dict:
         store_baskets(ws, run_id, every, its.known, as_of=as_of, config_hash=config.hash, pairs=its.pair_counts)
     out["note"] = (f"counts of run {base}'s {len(known.counts)} itemsets updated with {new.n_baskets} new baskets "
                    f"({its.n_baskets} in all); {counted} new candidates counted over the old baskets")
+    out.update(carry_backtest(ws, base, run_id))
     return out
+
+
+def carry_backtest(ws, base: int, run_id: int) -> dict:
+    """Run ``base``'s backtest of the rules (its ``model_decisions`` row ``rules``) as run ``run_id``'s: an update
+    adds a few baskets to the counts and does not mine the window again (docs/baskets.md); the row names ``base``
+    as the run whose backtest it is (``source_run_id``).  Nothing when ``base`` has none."""
+    from ..refit import Decision, decisions, record
+
+    d = decisions(ws, base)
+    d = d[d["model"] == "rules"]
+    if d.empty:
+        return {}
+    r = d.iloc[0]
+
+    def val(v):
+        import pandas as pd
+
+        return None if v is None or pd.isna(v) else (float(v) if isinstance(v, float) else v)
+
+    src = int(val(r["source_run_id"]) or base)  # the run that ran the backtest (an update of an update: the first)
+    note = record(ws, run_id, Decision(
+        "rules", "refitted", f"rules updated from run {base}'s counts with the new baskets; run {src}'s backtest "
+        "stands (an update does not mine the window again)", source_run_id=src, candidate=val(r["candidate"]),
+        metric=val(r["metric"]), model_value=val(r["model_value"]), baseline_value=val(r["baseline_value"]),
+        decision=val(r["decision"])))
+    return {"cross_sell": f"{note.get('decision', '')} (backtest of run {src})"}

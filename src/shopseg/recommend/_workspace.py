@@ -61,11 +61,24 @@ def _popular_matrix(hist, days: int):
 
 
 def _rules(ws, rid):
-    """The shop-wide rules of run ``rid`` (the runner names it), or None."""
+    """(the shop-wide rules of run ``rid`` (the runner names it) or None, what cross-sell does with them).
+
+    None when the run's backtest (``model_decisions``, model ``rules``: :mod:`shopseg.basket._backtest`) found
+    that popularity suggests the items bought with the others better than the rules do: they step aside and the
+    blend's popularity stands in; a run without a backtest (an older run) keeps its rules, and says so."""
     if rid is None or not ws.has_table("association_rules"):
-        return None
-    return ws.df("SELECT antecedent, consequent, confidence, lift, support FROM association_rules "
-                 "WHERE run_id = ? AND scope = 'all'", [rid])
+        return None, "no association rules"
+    from ..refit import decisions
+
+    d = decisions(ws, rid)
+    d = d[d["model"] == "rules"]
+    if not d.empty and d["candidate"].iloc[0] == "baseline":
+        return None, f"rules not used: {d['decision'].iloc[0]}"
+    rules = ws.df("SELECT antecedent, consequent, confidence, lift, support FROM association_rules "
+                  "WHERE run_id = ? AND scope = 'all'", [rid])
+    how = (d["decision"].iloc[0] if not d.empty and d["decision"].iloc[0]
+           else f"rules of run {rid} used, not backtested (that run recorded no backtest)")
+    return rules, how
 
 
 def next_basket_model(cfg: Config, purchases: pd.DataFrame, prods: pd.DataFrame, as_of, *, rules=None,
@@ -112,7 +125,7 @@ def _recommend(ctx) -> dict:
     rc = cfg["recommend"]
     t0 = time.perf_counter()
     purchases = purchases_from_workspace(ws, ctx.as_of, categorical=True)
-    rules = _rules(ws, ctx.runs.of("association_rules"))  # the input runs the runner names: no look-up here
+    rules, cross_sell = _rules(ws, ctx.runs.of("association_rules"))  # the input runs the runner names
     segs = None
     if ws.has_table("segments"):
         rid = ctx.runs.of("segments")
@@ -148,7 +161,7 @@ def _recommend(ctx) -> dict:
     finally:
         ws.con.unregister("_recs_out")
     return {"rows": n, "customers": len(customers), "collaborative": learned["collaborative"],
-            "rules": 0 if rules is None else len(rules), "sources": _counts(recs["source"]),
+            "rules": 0 if rules is None else len(rules), "cross_sell": cross_sell, "sources": _counts(recs["source"]),
             "kinds": _counts(recs["kind"]), "due": int(recs["is_due"].sum()), "mix": learned["mix"],
             "mix_from": learned["mix_from"],
             # NDCG@10 of the learned mix and of "buy it again" on the inner split (the mix falls back to buy-again)

@@ -183,10 +183,57 @@ def association_rules(ctx: ReportContext) -> Section:
         return Section("rules", "What sells together",
                        missing=_stage_note(ctx, "baskets", "no association rule at the configured thresholds"))
     r = df.iloc[0]
+    said, bt = _rules_backtest(ctx)
     take = (f"Customers who buy {r.if_bought} are {r.lift:.1f} times as likely as others to also buy {r.then_buys} "
-            f"({r.confidence:.0%} of them do): a ready cross-sell.")
-    return Section("rules", "What sells together (association rules)", take,
-                   table_html(df.drop(columns=["scope"]), floatfmt="{:,.4f}"))
+            f"({r.confidence:.0%} of them do) in the baskets up to the run's date. " + said)
+    body = table_html(df.drop(columns=["scope"]), floatfmt="{:,.4f}")
+    if bt.get("held_out_rules"):  # the cutoff's rules, before and after it: how each held up
+        import pandas as pd
+
+        held = pd.DataFrame(bt["held_out_rules"]).rename(columns={
+            "antecedent_baskets_out": "baskets with if_bought after"})
+        body += (f"<h3>The top rules of {str(bt.get('cutoff', ''))[:10]} on the {bt.get('days', 0):g} days after"
+                 "</h3>" + table_html(held, floatfmt="{:,.4f}"))
+    return Section("rules", "What sells together (association rules)", take, body)
+
+
+def _stage_record(ctx: ReportContext, run_id: int, stage: str) -> dict:
+    """Run ``run_id``'s record of ``stage`` (``runs.stages``), or {}."""
+    import json
+
+    df = ctx.df(f"SELECT stages FROM runs WHERE run_id = {int(run_id)}")
+    if df.empty or not df.stages.iloc[0]:
+        return {}
+    return (json.loads(df.stages.iloc[0]) or {}).get(stage) or {}
+
+
+def _rules_backtest(ctx: ReportContext) -> tuple[str, dict]:
+    """(what the rules' out-of-time backtest (model_decisions ``rules``; the baskets stage's figures) says: held
+    up or not against popularity, or not tested and why (no claim without a test); the backtest's figures)."""
+    d = _run_df(ctx, "model_decisions", "SELECT candidate, metric, model_value, baseline_value, decision, "
+                                        "source_run_id FROM {t} WHERE model = 'rules'")
+    if d is None:
+        return "These rules were not backtested (the run recorded no backtest): no claim that they sell.", {}
+    row = d.iloc[0]
+    bt = ((ctx.run.get("stages") or {}).get("baskets") or {}).get("backtest") or {}
+    import pandas as pd
+
+    if not bt and not pd.isna(row.source_run_id):
+        bt = _stage_record(ctx, int(row.source_run_id), "baskets").get("backtest") or {}  # an update's carried backtest
+    if pd.isna(row.metric):  # untested: say why, claim nothing
+        why = str(row.decision).split(": ", 1)[-1]
+        return f"Not backtested: {why}; no claim that they would sell.", bt
+    days = f"the last {bt['days']:g} days" if bt.get("days") else "the test window"
+    conf = (f"confidence {bt['confidence_in']:.0%} in-sample, {bt['confidence_out']:.0%} out of time; "
+            if bt.get("confidence_in") is not None and bt.get("confidence_out") is not None else "")
+    k = str(row.metric).replace("hit_rate@", "")
+    figs = (f"{conf}hit rate {row.model_value:.1%} vs popularity {row.baseline_value:.1%} (each item of a later "
+            f"basket held out in turn: is it among the top {k} suggested for the rest?)")
+    src = "" if pd.isna(row.source_run_id) else f" (backtest of run {int(row.source_run_id)})"
+    if row.candidate == "rules":
+        return f"Rules mined before {days} held up on them: {figs}. Recommendations use them{src}.", bt
+    return (f"Rules mined before {days} did not hold up on them: {figs}. Recommendations suggest popular items "
+            f"instead of the rules{src}."), bt
 
 
 @section
