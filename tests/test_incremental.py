@@ -156,6 +156,64 @@ def test_rescored_customers_score_as_in_the_full_run_that_reuses_the_same_models
         pd.testing.assert_frame_equal(x, y)
 
 
+def test_the_scores_read_the_scored_customers_lines_from_one_table_with_the_same_answers(shops, tmp_path):
+    """``write_scored`` hands the scores a reader whose restricted reads take the customers' order lines from one
+    temp table (``scored_lines``): the CLV, churn and segment answers (the interest labels among them) equal
+    those read from ``order_lines``; churn's extras too.  And that table is what they read: emptied, the CLV
+    answers, the interest labels and churn's spend columns change, while the workspace itself still reads
+    ``order_lines``."""
+    from shopseg.incremental import scored_lines
+    from shopseg.pipeline import registered_stages
+    from shopseg.predict._churn_data import cutoff_frame
+    from shopseg.runner import load_states, score
+
+    shutil.copytree(shops["base"], tmp_path / "ws")
+    when = parse_as_of(AS_OF)
+
+    def check(ws):
+        rid, as_of, cfg = base_run(ws)
+        served = load_states(registered_stages(), ws, rid, as_of, cfg)
+        ids = touched_customers(ws, as_of, when)
+        assert len(ids) > 10
+
+        def answers(reader):
+            got = score(served, reader, ids, when)
+            extras = cutoff_frame(reader, when, 90, cfg, customers=ids, shop_gap=30.0)
+            return ({k: got[k] for k in ("clv", "churn")},
+                    {c: a["segments"] for c, a in got["segments"].items()}, extras)
+
+        plain = answers(ws)
+        reader = scored_lines(ws, ids)
+        assert (reader.lines, ws.lines, reader.con) == ("_incr_lines", "order_lines", ws.con)
+        assert ws.scalar("SELECT count(*) FROM _incr_lines") == ws.scalar(
+            "SELECT count(*) FROM order_lines JOIN orders USING (order_id) WHERE customer_id IN (SELECT unnest(?))",
+            [ids]) > 0
+        same = answers(reader)
+        assert same[:2] == plain[:2]
+        pd.testing.assert_frame_equal(same[2], plain[2], check_exact=True)
+        ws.con.execute("DELETE FROM _incr_lines")
+        empty = answers(reader)
+        assert empty[0]["clv"] != plain[0]["clv"]
+        assert [a.get("interest") for a in empty[1].values()] != [a.get("interest") for a in plain[1].values()]
+        assert not empty[2]["spend_recent"].equals(plain[2]["spend_recent"])
+        assert answers(ws)[:2] == plain[:2]  # the workspace itself reads order_lines
+
+    with_workspace(tmp_path / "ws", check)
+
+
+def test_reading_lines_names_the_readers_table_only_where_it_has_another():
+    from shopseg.workspace import Workspace, reading_lines
+
+    sql = "SELECT * FROM orders o JOIN order_lines l USING (order_id) JOIN my_order_lines x ON TRUE"
+    assert reading_lines(sql, object()) == sql  # a connection or the live service's store: unchanged
+    ws = Workspace.__new__(Workspace)
+    assert reading_lines(sql, ws) == sql
+    ws.path, ws.con, ws.on_close = "p", "c", []
+    other = ws.with_lines("_lines")
+    assert (other.lines, other.path, other.con, ws.lines) == ("_lines", "p", "c", "order_lines")
+    assert reading_lines(sql, other) == sql.replace(" order_lines ", " _lines ")
+
+
 def test_the_weeks_last_buyers_read_their_recency_by_hand_and_score_r5(shops):
     """Hand-checkable: recency counts calendar days from the last sale day to as_of; by the fixed cuts
     (30, 90, 180, 365 days) a recency of at most 30 days scores r = 5."""

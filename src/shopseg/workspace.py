@@ -13,6 +13,7 @@ Users query ``shop.duckdb`` with SQL: see ``docs/data-model.md``.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -154,10 +155,22 @@ class Workspace:
     >>> ws.close()
     """
 
+    lines = "order_lines"  # where a restricted computation reads the order lines (:func:`reading_lines`)
+
     def __init__(self, path: Path, con: duckdb.DuckDBPyConnection):
         self.path = path
         self.con = con
         self.on_close: list = []  # called after the connection closes (a borrowed workspace is given back)
+
+    def with_lines(self, table: str) -> "Workspace":
+        """This workspace (the same connection) whose restricted computations read the order lines from
+        ``table``, a temp table holding every line of the orders of the customers they are restricted to
+        (:func:`reading_lines`; an incremental refresh selects its scored customers' lines once for the scores
+        that read them: churn's extras, the CLV summary, the interest scheme's lines).  Everything else reads the
+        workspace's tables as before; closing it is the caller's business (close the workspace itself)."""
+        other = copy.copy(self)
+        other.lines = table
+        return other
 
     # -- opening -----------------------------------------------------------
     @classmethod
@@ -371,6 +384,15 @@ def open_workspace(path: str | os.PathLike | None = None, *, create: bool = True
                    read_only: bool = False) -> Workspace:
     """Open (by default create) the workspace at ``path``."""
     return Workspace.open(path, create=create, read_only=read_only)
+
+
+def reading_lines(sql: str, reader) -> str:
+    """``sql`` (a computation restricted to some customers: :func:`only_customers`) reading the order lines from
+    ``reader.lines`` where ``reader`` names a table other than ``order_lines`` (:meth:`Workspace.with_lines`: a
+    temp table holding every line of those customers' orders, the same columns, in ``order_lines``' order); else
+    unchanged (a workspace, a connection, the live service's online store)."""
+    table = getattr(reader, "lines", "order_lines")
+    return sql if table == "order_lines" else re.sub(r"\border_lines\b", table, sql)
 
 
 def only_customers(sql: str) -> str:

@@ -17,7 +17,7 @@ import pandas as pd
 from .._exact import exact_sum
 from ..config import Config
 from ..features import _as_ts, customer_features
-from ..workspace import only_customers
+from ..workspace import only_customers, reading_lines
 
 # Columns of customer_features never used as churn features: ids, flags, and the
 # category shares, whose columns change with the top categories of each cutoff.
@@ -125,8 +125,8 @@ def cutoff_frame(ws, cutoff: datetime, horizon_days: int, config: Config, *, cus
     params = {"cutoff": _as_ts(cutoff), "h": float(horizon_days),
               "max_rating": float(config["churn.complaint_max_rating"])}
     sql = _EXTRAS_SQL
-    if ids is not None:
-        sql = only_customers(sql)
+    if ids is not None:  # their lines from the reader's table of them where it has one (Workspace.with_lines)
+        sql = reading_lines(only_customers(sql), ws)
         params["customers"] = ids
     extras = ws.con.execute(sql, params).df()
     f = numeric_features(_left_join(f, extras, "customer_id"))

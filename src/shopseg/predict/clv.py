@@ -27,7 +27,7 @@ import pandas as pd
 
 from .._exact import exact_sum
 from ..errors import ConfigError, DataContractError
-from ..workspace import CUSTOMER_FILTER
+from ..workspace import CUSTOMER_FILTER, reading_lines
 from ._clv_base import TIME_UNITS, CLVModel
 from ._clv_models import BGNBD, MBGNBD, ParetoNBD
 from ._clv_value import MONTH_IN_UNITS, GammaGamma, customer_lifetime_value
@@ -197,6 +197,8 @@ def summary_from_orders(ws_or_con, as_of, *, time_unit: str = "D", customers=Non
         params["customers"] = [str(c) for c in customers]
     sql = (SUMMARY_SPEND_SQL if spend else SUMMARY_SQL).format(customer_filter=customer_filter) if values is None \
         else _SUMMARY_FROM_VALUES.format(table=values, customer_filter=customer_filter)
+    if customers is not None:  # their lines from the reader's table of them where it has one (Workspace.with_lines)
+        sql = reading_lines(sql, ws_or_con)
     return _con(ws_or_con).execute(sql, params).df()
 
 

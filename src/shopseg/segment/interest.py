@@ -536,7 +536,7 @@ def interest_score(st: InterestState, reader, customers: list[str], as_of) -> li
     lifted over the run's shop mix with the batch's formula (:func:`affinities`) and ranked by its rule (lift,
     then weight, then name). An item the run never saw counts as the customer's own weight over the run's total
     of its kind. Arrays, not frames: a POST scores one customer, an incremental run a few thousand."""
-    from ..workspace import only_customers
+    from ..workspace import only_customers, reading_lines
 
     g = st.config["segments.interest"]
     ids = [str(c) for c in customers]
@@ -544,7 +544,8 @@ def interest_score(st: InterestState, reader, customers: list[str], as_of) -> li
                                                    else {})}
     res = reader.con.execute(
         f"SELECT CAST(ev.customer_id AS VARCHAR) AS c, CAST(ev.product_id AS VARCHAR) AS p, ev.w, p.category, "
-        f"p.brand FROM ({only_customers(_lines_sql(st.has_events))}) ev JOIN products p ON p.product_id = ev.product_id "
+        f"p.brand FROM ({reading_lines(only_customers(_lines_sql(st.has_events)), reader)}) ev "
+        f"JOIN products p ON p.product_id = ev.product_id "
         f"WHERE coalesce(p.is_merchandise, TRUE)", params)
     if hasattr(res, "fetchnumpy"):  # DuckDB: columns as arrays, no row tuples (an incremental run's many lines)
         got = res.fetchnumpy()
