@@ -132,7 +132,8 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
     first_of: dict[str, str] = {}
 
     # the file's text columns that no value needs trimming in, when every writer will type the rows again (the
-    # checked rows not stored): one pass over them here instead of trim() in every pass (docs/scale.md "Session 12")
+    # checked rows not stored): one pass over them here instead of trim() in every pass (docs/history/scale.md
+    # "Session 12: ingest")
     recompute = not materialise_checked(con, info.n_rows, sum(map(len, plan.exprs.values())) + 4)
     trimmed = set() if not recompute else \
         already_trimmed(con, [e for e in dict.fromkeys(e for cols in plan.exprs.values() for e in cols.values())
@@ -250,7 +251,7 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
     # exact duplicates of an earlier row: only rows whose hash is shared can be one, and the exact (costlier)
     # comparison of all columns is made on those rows alone.  The shared hashes are found by sorting the hashes
     # and comparing each with the next: the same set as GROUP BY h HAVING count(*) > 1, without a hash table of
-    # one entry per row (Online Retail x10: 0.9 against 1.8 CPU s; docs/scale.md "Session 12: ingest")
+    # one entry per row (Online Retail x10: 0.9 against 1.8 CPU s; docs/history/scale.md "Session 12: ingest")
     con.execute(f"CREATE TEMP TABLE _shared AS SELECT DISTINCT h FROM (SELECT h, lead(h) OVER (ORDER BY h) AS h_next "
                 f"FROM (SELECT hash({src_cols}) AS h FROM _src)) WHERE h = h_next")
     if con.execute("SELECT count(*) FROM _shared").fetchone()[0] == 0:
@@ -348,17 +349,18 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
                     "WHERE _row BETWEEN lo AND hi")
         return {}  # (no source values stored: the writers read the stored text)
     # past the budget (Online Retail x100: 54M lines x 14 columns, ~9 GB against 3 GiB) the stored rows spilled and
-    # five writers read them back from disk (docs/scale.md "Session 10"): the pass keeps only the rows that are not
-    # accepted (~0.6M there), with their fate and reason, and each writer computes the accepted rows' typed columns
-    # it reads from the file again (_accepted; a Parquet file is read through a view, so only those columns)
+    # five writers read them back from disk (docs/history/scale.md "Session 10: ingest"): the pass keeps only the rows
+    # that are not accepted (~0.6M there), with their fate and reason, and each writer computes the accepted rows'
+    # typed columns it reads from the file again (_accepted; a Parquet file is read through a view, so only those
+    # columns)
     with sql_progress(con, "checking", info.n_rows, "rows"):
         # (the fate's CASE and its cast for every line cost x100 ~1.9 thread-s; the cheaper test first)
         pre = f" WHERE {not_accepted}" if not_accepted else ""
         con.execute(f"CREATE TEMP TABLE _bad AS SELECT * FROM ({fated}{pre}) WHERE _fate <> 'accepted'")
     con.execute(f"CREATE TEMP VIEW _accepted AS {typed} WHERE NOT EXISTS (SELECT 1 FROM _bad b WHERE b._row = s._row)")
     # the accepted rows of file rows lo to hi (the primary table's chunks): the rows not accepted looked up among
-    # those of the same rows only, not all of _bad for every chunk (x100: 21 chunks, 0.53M rows in _bad; the
-    # chunks' insert 24.1 / 27.3 against 27.0 / 30.1 CPU s, docs/scale.md "Session 14: the primary table's chunks")
+    # those of the same rows only, not all of _bad for every chunk (x100: 21 chunks, 0.53M rows in _bad; the chunks'
+    # insert 24.1 / 27.3 against 27.0 / 30.1 CPU s, docs/history/scale.md "Session 14: the primary table's chunks")
     con.execute(f"CREATE OR REPLACE TEMP MACRO _accepted_in(lo, hi) AS TABLE {typed} WHERE s._row BETWEEN lo AND hi "
                 "AND NOT EXISTS (SELECT 1 FROM _bad b WHERE b._row BETWEEN lo AND hi AND b._row = s._row)")
     # every row with its fate (the platforms' after-steps read accepted and duplicate rows)

@@ -26,7 +26,7 @@ LINE_JOINS = ("JOIN (SELECT * FROM _line_span WHERE first_row <= {hi} AND last_r
 # Bytes of the memory budget one row of the primary table's insert takes: the insert sorts its rows by file row
 # (with the joins' build sides and the rows themselves beside it).  The insert runs in chunks of file rows that fit
 # the budget, so the sort never spills (x100 Online Retail: 54M lines past a 3 GiB budget); measured at x10 under
-# a 300 MB budget, docs/scale.md "Session 10: ingest".
+# a 300 MB budget, docs/history/scale.md "Session 10: ingest".
 SORT_BYTES_PER_ROW = 600
 MIN_CHUNK_ROWS = 100_000
 
@@ -96,7 +96,7 @@ def number_lines(con: duckdb.DuckDBPyConnection, have_span: bool = False) -> str
 def first_given(col: str) -> str:
     """SQL for the first non-NULL value of ``col`` in its group, by file row: ``arg_min`` skips the rows whose
     value is NULL (``arg_min_null`` is DuckDB's form that keeps them), so no ``FILTER (WHERE col IS NOT NULL)``,
-    which cost Online Retail x100's orders ~1 CPU s for its three columns (docs/scale.md "Session 14: ingest").
+    which cost Online Retail x100's orders ~1 CPU s for its three columns (docs/history/scale.md "Session 14: ingest").
 
     >>> import duckdb
     >>> duckdb.sql(f"SELECT g, {first_given('x')} FROM (VALUES (1, NULL, 1), (1, 'b', 2), (1, 'a', 3), (2, NULL, 1)) "

@@ -146,7 +146,7 @@ def _online_retail_summary(con: duckdb.DuckDBPyConnection, info: SourceInfo) -> 
     inv = cols.get("invoiceno") or cols["invoice"]
     cust = cols.get("customerid")
     # each count over one GROUP BY per column (the NULL group not counted): the same figures as count(DISTINCT),
-    # which DuckDB ran on one thread (x100: 2.8 against 4.5 CPU s, docs/scale.md "Session 14: ingest")
+    # which DuckDB ran on one thread (x100: 2.8 against 4.5 CPU s, docs/history/scale.md "Session 14: ingest")
     n_inv, n_cancel, n_cust, n_guest = con.execute(
         f"SELECT * FROM (SELECT count(i), count(i) FILTER (WHERE starts_with(upper(CAST(i AS VARCHAR)), 'C')) "
         f"FROM (SELECT {inv} AS i FROM _src GROUP BY 1)), (SELECT count(c), CAST(coalesce(sum(n) FILTER "

@@ -256,7 +256,7 @@ class Recommender:
         # implicit checks the BLAS thread count when the model is built: limit it first (its advice).  One thread:
         # the factors are the same bit for bit with two (each solve is independent), but on a 2-core machine
         # shared with other work two OpenMP threads were slower (Online Retail x10: 12.2 s with one, 15.5-17.9 s
-        # with two, load average ~4; docs/benchmarks.md, recommend section)
+        # with two, load average ~4; docs/history/benchmarks.md, "Recommend stage", session 8)
         with threadpool_limits(1, "blas"):
             model = AlternatingLeastSquares(factors=self.als_factors, regularization=self.als_regularization,
                                             alpha=self.als_alpha, iterations=self.als_iterations, num_threads=1,
