@@ -148,10 +148,12 @@ def _split_test(X: np.ndarray, min_size: int, seed: int) -> tuple[int, np.ndarra
     3. it recurs: :func:`half_sample_stability` >= SPLIT_STABILITY (k-means on random halves finds the
        same cut; a cut through a continuum, which beats the null just as well, does not).
 
-    If none counts, the cluster stays whole.  Otherwise sub-K is the counting k with the best silhouette,
-    as the first level chooses K (stability removes the over-split partitions the one-standard-error
-    rule used to guard against, and that rule's choice between two stable partitions was itself a toss
-    of the null sd).
+    If none counts, the cluster stays whole.  Otherwise sub-K is chosen as the first level chooses K, by the
+    silhouette, with the one-standard-error rule for parsimony: the smallest counting k whose s(k) is within
+    sd(k*) sqrt(1 + 1/NULL_DRAWS) of the best counting s(k*) (the standard error of Tibshirani et al.'s gap
+    statistic).  On the demo shop the four inner personas recur at 0.98 and so do some of their 5-way
+    refinements (0.96-0.98), which the silhouette prefers by a hair: the best silhouette alone gave K = 9-11
+    on the 5,000-customer shop, the most stable k split the inner cluster in 3 once (0.99 against 0.98).
     Returns (k, labels or None, the figures for ``split_table_``: those of the chosen partition, or of
     the best-looking candidate when none counts).
     """
@@ -172,8 +174,11 @@ def _split_test(X: np.ndarray, min_size: int, seed: int) -> tuple[int, np.ndarra
     for j in np.flatnonzero(beats):  # the costly check only where the null test passed
         stab[j] = half_sample_stability(X, labels[j], seed)
     ok = beats & (stab >= SPLIT_STABILITY)
-    # the chosen partition, else the best-looking candidate: the best beating the null, else the best fitting
-    j = int(np.argmax(np.where(ok if ok.any() else beats if beats.any() else fits, obs, -np.inf)))
+    if ok.any():  # the smallest counting k whose silhouette is within one standard error of the best counting one
+        top = int(np.argmax(np.where(ok, obs, -np.inf)))
+        j = int(np.flatnonzero(ok & (obs >= obs[top] - spread[top] * np.sqrt(1 + 1 / NULL_DRAWS)))[0])
+    else:  # the best-looking candidate: the best silhouette beating the null, else the best fitting
+        j = int(np.argmax(np.where(beats if beats.any() else fits, obs, -np.inf)))
     if np.isnan(stab[j]):
         stab[j] = half_sample_stability(X, labels[j], seed)
     row.update(sub_k=ks[j], silhouette=float(obs[j]), null_silhouette=float(ref[j]), null_sd=float(spread[j]),
