@@ -106,7 +106,7 @@ def half_sample_stability(X: np.ndarray, labels: np.ndarray, seed: int, draws: i
     k-means (same k, SUB_N_INIT restarts) fitted on that half: "stability-based validation" (Lange, Roth,
     Braun & Buhmann 2004, with the partition as the labeller; Ben-Hur, Elisseeff & Guyon 2002).  1: every half
     finds the same cut; a cut through a continuum moves with the half and scores well below (docs/segments.md,
-    "Persona recovery").  The rows are standardised on their own first, as in :func:`_split_test`.
+    "Stability across seeds").  The rows are standardised on their own first, as in :func:`_split_test`.
 
     >>> g = np.random.default_rng(0)
     >>> X = np.vstack([g.normal(0, 1, (100, 2)), g.normal(8, 1, (100, 2))])
@@ -152,7 +152,7 @@ def _split_test(X: np.ndarray, min_size: int, seed: int) -> tuple[int, np.ndarra
     silhouette, with the one-standard-error rule for parsimony: the smallest counting k whose s(k) is within
     sd(k*) sqrt(1 + 1/NULL_DRAWS) of the best counting s(k*) (the standard error of Tibshirani et al.'s gap
     statistic).  On the demo shop the four inner personas recur at 0.98 and so do some of their 5-way
-    refinements (0.96-0.98), which the silhouette prefers by a hair: the best silhouette alone gave K = 9-11
+    refinements (0.96-0.98), which the silhouette prefers by a hair: the best silhouette alone gave K = 8-11
     on the 5,000-customer shop, the most stable k split the inner cluster in 3 once (0.99 against 0.98).
     Returns (k, labels or None, the figures for ``split_table_``: those of the chosen partition, or of
     the best-looking candidate when none counts).
