@@ -257,7 +257,7 @@ def test_demo_shop_clusters_recover_the_planted_personas_with_automatic_k(demo_f
     picks the 5 far-apart groups, the second level splits the big inner one into its 4 personas: K = 8,
     ARI 0.907.  Neighbours (docs/segments.md, "Stability across seeds"): random_state 0-9 give K = 8 and
     0.906-0.907 except 6 (the first level finds another 5-cluster partition: K = 7, 0.862); with the rule of
-    before the split test alone, seed 43 gave 0.90 except at random_state 2 (K = 6, ARI 0.721): the rule
+    before (the null test alone), seed 43 gave 0.90 except at random_state 2 (K = 6, ARI 0.721): the rule
     usually reaches 0.8 here, it is not guaranteed to."""
     f = demo_features
     bc = BehaviourClusters.from_config(load_config()).fit(f)
