@@ -179,7 +179,7 @@ def backtest_workspace(ws, shop: Baskets, *, as_of, params, config, seed: int = 
     if cut is None:
         out.why_not = f"the history ({span} days) is too short for a test window of at least {MIN_WINDOW_DAYS} days"
         return out
-    later = np.asarray([r[0] for r in ws.con.execute(_TEST_ROWS, [str(cut), str(as_of)]).fetchall()], np.int64)
+    later = np.asarray(ws.con.execute(_TEST_ROWS, [str(cut), str(as_of)]).fetchnumpy()["rowid"], np.int64)
     pos = np.minimum(np.searchsorted(later, shop.keys), max(len(later) - 1, 0))
     is_test = (later[pos] == shop.keys) if len(later) else np.zeros(shop.n_baskets, bool)
     res = backtest_split(shop, np.flatnonzero(~is_test), np.flatnonzero(is_test), params=params, seed=seed, **s)

@@ -110,7 +110,7 @@ def status_line(lifecycle: str | None, *, churn_probability: float | None = None
     risk_high = churn_tier == "high"
     beyond = (risk_low and churn_seen_recency_days is not None and recency_days is not None
               and recency_days == recency_days and recency_days > churn_seen_recency_days)
-    if stage in _GONE and risk_low and beyond:
+    if stage in _GONE and beyond:  # beyond implies a low churn risk
         # the churn model never saw a buyer this silent: its low risk is an extrapolation (docs/churn.md)
         out += (" Signals disagree: the calendar says gone, the churn risk says active; the churn model learned at "
                 f"cutoffs where no buyer had been silent more than {churn_seen_recency_days:.0f} days, so for this "

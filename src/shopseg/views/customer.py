@@ -167,11 +167,9 @@ def _parsed(v):
     return json.loads(v) if isinstance(v, str) else v
 
 
-# each figure's model in words (clv_basis); a baseline per figure (shopseg.predict._clv_backtest.BASELINE_NAMES)
+# each figure's model in words (clv_basis); a baseline is named per figure as the backtest names it
 MODEL_WORDS = {"bgnbd": "BG/NBD", "mbgnbd": "MBG/NBD", "paretonbd": "Pareto/NBD", "repeat": "the repeat model",
                "gammagamma": "Gamma-Gamma", "meanspend": "the customer's mean spend per purchase day"}
-BASELINE_WORDS = {"p_alive": "the recency baseline", "expected_purchases": "the frequency baseline",
-                  "clv": "the spend baseline"}
 
 
 def clv_sources(model) -> dict | None:
@@ -194,8 +192,10 @@ def clv_sources(model) -> dict | None:
 
 
 def _words(figure: str, model: str | None) -> str:
-    if model == "baseline":
-        return BASELINE_WORDS.get(figure, "the baseline")
+    if model == "baseline":  # "the spend baseline": shopseg.predict._clv_backtest.BASELINE_NAMES without its gloss
+        from ..predict._clv_backtest import BASELINE_NAMES
+
+        return "the " + BASELINE_NAMES[figure].split(" (")[0] if figure in BASELINE_NAMES else "the baseline"
     return MODEL_WORDS.get(model, model) if model else "the value model"
 
 
