@@ -173,14 +173,24 @@ def record(ws, run_id: int, decision: Decision) -> dict:
     return out
 
 
-def decisions(ws, run_id: int) -> pd.DataFrame:
-    """The ``model_decisions`` rows of ``run_id`` (empty when none)."""
+def decisions(ws, run_id: int, model: str | None = None) -> pd.DataFrame:
+    """The ``model_decisions`` rows of ``run_id`` (only ``model``'s when given; empty when none)."""
     cols = list(DECISIONS_COLUMNS)[1:]
     if not ws.has_table("model_decisions"):
         return pd.DataFrame(columns=cols)
     have = set(ws.columns("model_decisions"))
     sel = ", ".join(c if c in have else f"NULL AS {c}" for c in cols)
-    return ws.df(f"SELECT {sel} FROM model_decisions WHERE run_id = ? ORDER BY model", [int(run_id)])
+    where, params = ("run_id = ?", [int(run_id)]) if model is None else ("run_id = ? AND model = ?", [int(run_id), model])
+    return ws.df(f"SELECT {sel} FROM model_decisions WHERE {where} ORDER BY model", params)
+
+
+# a decision's backtest: what a run that reuses another run's model (or its rules) carries from it
+BACKTEST_FIELDS = ("candidate", "metric", "model_value", "baseline_value", "decision")
+
+
+def backtest_fields(row) -> dict:
+    """The backtest fields (:data:`BACKTEST_FIELDS`) of one :func:`decisions` row that are not NULL."""
+    return {k: row[k] for k in BACKTEST_FIELDS if not pd.isna(row[k])}
 
 
 def _done_runs_before(ws, run_id: int) -> list[int]:

@@ -434,23 +434,17 @@ def carry_backtest(ws, base: int, run_id: int) -> dict:
     """Run ``base``'s backtest of the rules (its ``model_decisions`` row ``rules``) as run ``run_id``'s: an update
     adds a few baskets to the counts and does not mine the window again (docs/baskets.md); the row names ``base``
     as the run whose backtest it is (``source_run_id``).  Nothing when ``base`` has none."""
-    from ..refit import Decision, decisions, record
+    import pandas as pd
 
-    d = decisions(ws, base)
-    d = d[d["model"] == "rules"]
+    from ..refit import Decision, backtest_fields, decisions, record
+
+    d = decisions(ws, base, "rules")
     if d.empty:
         return {}
     r = d.iloc[0]
-
-    def val(v):
-        import pandas as pd
-
-        return None if v is None or pd.isna(v) else (float(v) if isinstance(v, float) else v)
-
-    src = int(val(r["source_run_id"]) or base)  # the run that ran the backtest (an update of an update: the first)
+    # the run that ran the backtest (an update of an update: the first)
+    src = base if pd.isna(r["source_run_id"]) else int(r["source_run_id"])
     note = record(ws, run_id, Decision(
         "rules", "refitted", f"rules updated from run {base}'s counts with the new baskets; run {src}'s backtest "
-        "stands (an update does not mine the window again)", source_run_id=src, candidate=val(r["candidate"]),
-        metric=val(r["metric"]), model_value=val(r["model_value"]), baseline_value=val(r["baseline_value"]),
-        decision=val(r["decision"])))
+        "stands (an update does not mine the window again)", source_run_id=src, **backtest_fields(r)))
     return {"cross_sell": f"{note.get('decision', '')} (backtest of run {src})"}

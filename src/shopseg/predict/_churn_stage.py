@@ -12,7 +12,7 @@ import pandas as pd
 
 from ..errors import ConfigError
 from ..features import _as_ts
-from ..refit import Decision, ReuseError, churn_decision, decisions, record
+from ..refit import BACKTEST_FIELDS, Decision, ReuseError, backtest_fields, churn_decision, decisions, record
 from . import explain
 from ._churn_data import cutoff_frame, shop_gap_days
 from ._reconcile import reconcile_views
@@ -27,17 +27,15 @@ def churn_run(ctx) -> dict:
     if stored is not None:  # inputs held still: score with the stored model, no fit
         try:
             notes = _reuse(ws, ctx.run_id, ctx.as_of, ctx.config, stored, decision, features=feats)
-            src = decisions(ws, decision.source_run_id)  # the fitting run's backtest holds for its model
-            src = src[src["model"] == "churn"]
-            for k in ("candidate", "metric", "model_value", "baseline_value", "decision"):
-                if len(src) and src[k].iloc[0] is not None and src[k].iloc[0] == src[k].iloc[0]:
-                    setattr(decision, k, src[k].iloc[0])
+            src = decisions(ws, decision.source_run_id, "churn")  # the fitting run's backtest holds for its model
+            for k, v in (backtest_fields(src.iloc[0]) if len(src) else {}).items():
+                setattr(decision, k, v)
         except ReuseError as e:
             decision, stored = Decision("churn", "refitted", e.message, decision.max_psi, decision.feature), None
     if stored is None:
         # a tiny shop or a single class raises ModelFitError: the runner skips the stage with the reason
         notes = churn_stage(ws, ctx.run_id, ctx.as_of, ctx.config, features=feats)
-        for k in ("candidate", "metric", "model_value", "baseline_value", "decision"):
+        for k in BACKTEST_FIELDS:
             setattr(decision, k, notes.get(k))
     # this run's P(alive) (a purchase in the CLV window) made to agree with churn (none in the horizon)
     views = reconcile_views(ws, ctx.run_id, ctx.as_of, ctx.config, int(notes["horizon_days"]),

@@ -70,8 +70,7 @@ def _rules(ws, rid):
         return None, "no association rules"
     from ..refit import decisions
 
-    d = decisions(ws, rid)
-    d = d[d["model"] == "rules"]
+    d = decisions(ws, rid, "rules")
     if not d.empty and d["candidate"].iloc[0] == "baseline":
         return None, f"rules not used: {d['decision'].iloc[0]}"
     rules = ws.df("SELECT antecedent, consequent, confidence, lift, support FROM association_rules "
