@@ -7,11 +7,18 @@ from .._registry import Scheme, SchemeContext, SchemeResult
 from ..lifecycle import lifecycle_stages, lifecycle_windows
 
 
+def windows_of(ctx: SchemeContext) -> dict:
+    """The lifecycle's windows of the run: those a scheme that ran before computed (the rfm scheme's recency reads
+    them; each hands them on in its result's state), else computed here."""
+    for name in ("lifecycle", "rfm"):
+        got = ctx.done.get(name)
+        if got is not None and (got.state or {}).get("windows") is not None:
+            return got.state["windows"]
+    return lifecycle_windows(ctx.ws, ctx.as_of, ctx.config)
+
+
 def compute(ctx: SchemeContext) -> SchemeResult:
-    rfm = ctx.done.get("rfm")  # the rfm scheme computed them when it ran first (its recency reads them)
-    windows = (rfm.state or {}).get("windows") if rfm is not None else None
-    if windows is None:
-        windows = lifecycle_windows(ctx.ws, ctx.as_of, ctx.config)
+    windows = windows_of(ctx)
     lc = lifecycle_stages(ctx.ws, ctx.as_of, ctx.config, features=ctx.features, windows=windows)
     labels = lc["stage"].to_numpy()
     return SchemeResult(labels, extras={s: {"windows": windows} for s in set(labels)}, state={"windows": windows})

@@ -3,18 +3,8 @@
 from __future__ import annotations
 
 from .._registry import Scheme, SchemeContext, SchemeResult
-from ..lifecycle import lifecycle_windows
 from ..rfm import PARAMETER_CONSTRAINTS, rfm_segments
-
-
-def windows_of(ctx: SchemeContext) -> dict:
-    """The lifecycle's windows of the run: the lifecycle scheme's when it ran before, else computed here (and handed
-    on in the rfm result's state, so the lifecycle scheme does not compute them again)."""
-    for name in ("lifecycle", "rfm"):
-        got = ctx.done.get(name)
-        if got is not None and (got.state or {}).get("windows") is not None:
-            return got.state["windows"]
-    return lifecycle_windows(ctx.ws, ctx.as_of, ctx.config)
+from .lifecycle import windows_of
 
 
 def compute(ctx: SchemeContext) -> SchemeResult:
