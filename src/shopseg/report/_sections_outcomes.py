@@ -110,17 +110,16 @@ def _clv_sources_and_disagreement(ctx: ReportContext, gone_share: float) -> str:
 def _clv_not_a_product(ctx: ReportContext) -> str:
     """A sentence when the run's CLV is not expected purchases x expected order value (the models differ per figure:
     docs/clv.md, "One customer's figures"); empty when one transaction model gave both."""
-    from ..views.customer import MODEL_WORDS, clv_sources
+    from ..views.customer import clv_is_product, clv_sources, model_words
 
     if not ctx.has("clv") or not ctx.ws.con.execute("SELECT count(*) FROM information_schema.columns WHERE "
                                                     "table_name = 'clv' AND column_name = 'model'").fetchone()[0]:
         return ""
     m = _run_df(ctx, "clv", "SELECT any_value(c.model) AS row_model FROM {t} c")
     src = clv_sources(m.row_model.iloc[0]) if m is not None else None
-    if not src or not src.get("clv") or (src["clv"] == src["expected_purchases"]
-                                         and src["clv"] not in ("repeat", "baseline")):
+    if not src or not src.get("clv") or clv_is_product(src):
         return ""
-    value = MODEL_WORDS.get(src["expected_order_value"] or "", src["expected_order_value"] or "the value model")
+    value = model_words("expected_order_value", src["expected_order_value"])
     return (f" So a customer's CLV is not their expected purchases x expected order value ({value}): each is its own "
             "model's forecast, and the customer view says which.")
 

@@ -191,12 +191,19 @@ def clv_sources(model) -> dict | None:
             "expected_order_value": value, "clv": clv}
 
 
-def _words(figure: str, model: str | None) -> str:
+def model_words(figure: str, model: str | None) -> str:
+    """The model that gave ``figure`` (a :func:`clv_sources` key), in words: "BG/NBD", "the spend baseline"."""
     if model == "baseline":  # "the spend baseline": shopseg.predict._clv_backtest.BASELINE_NAMES without its gloss
         from ..predict._clv_backtest import BASELINE_NAMES
 
         return "the " + BASELINE_NAMES[figure].split(" (")[0] if figure in BASELINE_NAMES else "the baseline"
     return MODEL_WORDS.get(model, model) if model else "the value model"
+
+
+def clv_is_product(sources: dict) -> bool:
+    """Whether CLV is expected purchases x expected order value (discounted): one transaction model gave both
+    CLV and the purchases (not the repeat model or the baseline, whose CLV is its own forecast of the spend)."""
+    return sources["clv"] == sources["expected_purchases"] and sources["clv"] not in ("repeat", "baseline")
 
 
 def clv_basis(sources: dict | None, horizon_days: float | None = None) -> str | None:
@@ -216,13 +223,13 @@ not their product."
         return None
     when = f"the next {horizon_days:g} days" if horizon_days else "the horizon"
     c, p, v = sources["clv"], sources["expected_purchases"], sources["expected_order_value"]
-    if c == p and c not in ("repeat", "baseline"):
-        return (f"CLV = expected purchases in {when} ({_words('expected_purchases', p)}) x expected order value "
-                f"({_words('expected_order_value', v)}), discounted.")
-    return (f"CLV is {_words('clv', c)}'s forecast of the spend in {when} (the run's choice for CLV: model_decisions "
+    if clv_is_product(sources):
+        return (f"CLV = expected purchases in {when} ({model_words('expected_purchases', p)}) x expected order value "
+                f"({model_words('expected_order_value', v)}), discounted.")
+    return (f"CLV is {model_words('clv', c)}'s forecast of the spend in {when} (the run's choice for CLV: model_decisions "
             "says why); "
-            f"expected purchases ({_words('expected_purchases', p)}) x expected order value "
-            f"({_words('expected_order_value', v)}) is another model's forecast, so CLV is not their product.")
+            f"expected purchases ({model_words('expected_purchases', p)}) x expected order value "
+            f"({model_words('expected_order_value', v)}) is another model's forecast, so CLV is not their product.")
 
 
 def shape(runs: dict, customer_id: str, got: dict) -> dict | None:
