@@ -63,7 +63,8 @@ def read_runs(con, run_id: int | None = None) -> dict:
     if rows:
         rid, out["as_of"], cfg, stages = rows[0]
         out["run_id"], out["config"] = int(rid), (json.loads(cfg) if cfg else {})
-        out["horizons"] = _horizons(json.loads(stages) if stages else {})
+        stages = json.loads(stages) if stages else {}
+        out["horizons"] = _horizons(stages)
         have = [t for t in OUTPUT_TABLES if t in present]
         if have:  # per table: the latest done run up to this one that wrote it, all in one statement
             sql = " UNION ALL ".join(
@@ -76,7 +77,7 @@ def read_runs(con, run_id: int | None = None) -> dict:
         # a stage this run skipped (its data cannot support it as of this run): not an earlier run's rows of it,
         # which are another date's (churn risk as of 2011-12-09 beside a run as of 2013-06-30); a stage the run
         # did not include (``--stage``) still shows the latest earlier rows
-        for t in _skipped_tables(json.loads(stages) if stages else {}):
+        for t in _skipped_tables(stages):
             if out["tables"].get(t) != out["run_id"]:
                 out["tables"][t] = None
         if out["tables"]["customer_interests"] != out["tables"]["segments"]:  # interests go with their segments
