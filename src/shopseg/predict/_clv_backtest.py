@@ -11,7 +11,12 @@ customers of a validation window before ``as_of``:
   rate (frequency + 1) / (T + 1);
 * CLV: normalised Gini of the window's spend (Wang, Liu & Miao 2019, "A Deep
   Probabilistic Model for Customer Lifetime Value Prediction"), baseline:
-  past spend rate x window; decile calibration reported beside it.
+  past spend rate x window; decile calibration reported beside it;
+* CLV is money: its candidates are also scored by the Poisson deviance of
+  the window's spend (``compare_money``) against the spend baseline's
+  prediction out of sample (its isotonic map learned on the window before),
+  and a candidate is used when it is not worse on ranking or money and
+  better on one (``_clv_select.beats_on_money``).
 
 A paired bootstrap over customers (``clv.backtest_resamples``, seeded)
 decides: a candidate is used for a prediction only when its figure beats the
