@@ -678,6 +678,7 @@ def test_online_retail_clv_is_chosen_on_money_as_well(tmp_path):
             res = clv_table(ws, 1, end, horizon_days=183, discount_rate_annual=0.0, save_models=False)
         by = {ch.prediction: ch for ch in res.choices}
         assert by["clv"].candidate == "repeat", by["clv"].decision
+        assert "repeat used: it beats the spend baseline on money and is not worse on the other" in by["clv"].decision
         assert "better in 70% of 200 resamples" in by["clv"].decision
         assert "Poisson deviance of the window's spend 1888 vs the baseline's 2539 out of sample, better in 100%" \
             in by["clv"].decision

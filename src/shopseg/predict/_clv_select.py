@@ -333,8 +333,11 @@ def choose_and_score(ws, as_of, summary: pd.DataFrame, c: dict, *, seed: int = 0
                      f"{window['W']:g}-day validation window") if cmp.win_share is not None else None
             if mcmp is not None and mcmp.win_share is not None and ranks is not None:
                 if beats_on_money(cmp, mcmp, conf):
+                    won = " and ".join(w for w, x in (("ranking", cmp), ("money", mcmp)) if x.beats(conf))
                     chosen = Choice(pred, name, metric, cmp.model, cmp.baseline,
-                                    f"{name} used: {ranks}; {money_words(mcmp)}"
+                                    f"{name} used: it beats the spend baseline on {won}"
+                                    f"{'' if ' and ' in won else ' and is not worse on the other'}: "
+                                    f"{ranks}; {money_words(mcmp)}"
                                     + (f" (before it: {'; '.join(tried)})" if tried else ""), tried)
                     break
                 tried.append(f"{name}: {ranks}; {money_words(mcmp)}")
