@@ -689,3 +689,17 @@ def test_online_retail_clv_is_chosen_on_money_as_well(tmp_path):
         assert decile_calibration(t.clv.to_numpy(), actual) < 0.11  # the baseline's: 0.33
     finally:
         ws.close()
+
+
+def test_clv_money_is_checked_when_the_history_allows_and_said_so_when_not(cdnow_ws):
+    """CDNOW sample as of 1997-09-30 (272 days of history): with the 90-day window the baseline's level is learned on
+    the 90 days before it, and BG/NBD's CLV is used on ranking and money; a 135-day window leaves no room for the
+    window before (277 days needed), so the ranking decides alone and the decision says the money was not checked."""
+    res = clv_table(cdnow_ws, 7, "1997-09-30", time_unit="W", save_models=False)
+    clv = {ch.prediction: ch for ch in res.choices}["clv"]
+    assert clv.candidate == "bgnbd" and "bgnbd used: it beats the spend baseline on ranking" in clv.decision
+    assert "Poisson deviance of the window's spend" in clv.decision
+    res = clv_table(cdnow_ws, 7, "1997-09-30", time_unit="W", backtest_days=135, save_models=False)
+    clv = {ch.prediction: ch for ch in res.choices}["clv"]
+    assert ("money not checked: needs 277 days of history to learn the baseline's level on a window before the "
+            "validation window; the shop has 272") in clv.decision

@@ -283,8 +283,11 @@ def choose_and_score(ws, as_of, summary: pd.DataFrame, c: dict, *, seed: int = 0
                           f"the validation window; the shop has {span}")
         before, _ = pairs(cut - timedelta(days=W_), cut)
         spent = before["spend_after"].to_numpy(float)
-        if len(before) < B.MIN_WINDOW_CUSTOMERS or not spent.sum() > 0:
-            return None, f"the window before the validation window has {len(before)} earlier buyers and no spend"
+        if len(before) < B.MIN_WINDOW_CUSTOMERS:
+            return None, (f"the window before the validation window has {len(before)} earlier buyers (need "
+                          f"{B.MIN_WINDOW_CUSTOMERS})")
+        if not spent.sum() > 0:
+            return None, "nobody spent in the window before the validation window"
         steps = isotonic_steps(B.baseline_scores(before, before["spend_before"].to_numpy(float), W_, days)["clv"],
                                spent)
         return isotonic_predict(steps, window["base"]["clv"]), None
