@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 from shopseg import open_workspace
 
 AS_OF = datetime(2024, 6, 30, 23, 59, 59, 999999)
-# Online Retail's customer 13684 as of 2011-12-09: P(alive) and purchases from the repeat model, CLV from the spend
-# baseline, order value from Gamma-Gamma: 1.49 x 415.34 = 618, but CLV 1,080.25
+# Online Retail's customer 13684 as of 2011-12-09 until session 17: P(alive) and purchases from the repeat model, CLV
+# from the spend baseline, order value from Gamma-Gamma: 1.49 x 415.34 = 618, but CLV 1,080.25
 MIXED = "p_alive=repeat; purchases=repeat; clv=baseline; order_value=gammagamma"
 
 
@@ -53,7 +53,7 @@ def test_a_customer_whose_clv_is_not_purchases_times_order_value_is_told_so_with
         assert clv["expected_purchases_horizon"] == pytest.approx(1.487221)
         assert clv["basis"] == (
             "CLV is the spend baseline's forecast of the spend in the next 365 days (the run's choice for CLV: "
-            "model_decisions says why); expected purchases (the repeat model) x expected order value (Gamma-Gamma) is another model's "
+            "model_decisions says why); expected purchases (the repeat model) x expected order value (Gamma-Gamma) is another "
             "forecast, so CLV is not their product.")
         # the API's answer keeps them (its CLVInfo model dropped fields it did not declare)
         api = CustomerView(**customer_view(ws.con, "a")).model_dump()["clv"]

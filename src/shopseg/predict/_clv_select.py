@@ -67,6 +67,24 @@ def _value_model(summary: pd.DataFrame, spend: np.ndarray, penalizer: float, tim
     return value_of_mean(mean, fill), "meanspend", None, f"Gamma-Gamma not used ({problem})", fill
 
 
+def beats_on_money(rank: B.Comparison, money: B.Comparison, confidence: float) -> bool:
+    """Whether a CLV candidate replaces the spend baseline, from its ranking backtest (``rank``: normalised Gini)
+    and its money check (``money``: :func:`~shopseg.predict._clv_backtest.compare_money`, Poisson deviance
+    against the baseline's out-of-sample prediction): not worse on either (the baseline is not better in
+    ``confidence`` of the resamples) and better on one (in ``confidence`` of them).  So a ranking won with money
+    that is off is not taken, and a ranking as good as the baseline's with money closer to what was spent is.
+
+    >>> from shopseg.predict._clv_backtest import Comparison
+    >>> tie = Comparison("gini_normalised", 0.8, 0.8, 0.0, {"lose_share": 0.0})
+    >>> closer = Comparison("poisson_deviance", 1.8, 13.2, 1.0, {"lose_share": 0.0})
+    >>> beats_on_money(tie, closer, 0.95), beats_on_money(closer, Comparison("poisson_deviance", 9.0, 2.0, 0.0,
+    ...                                                   {"lose_share": 1.0}), 0.95)
+    (True, False)
+    """
+    return (rank.beats(confidence) and money.not_worse(confidence)) or \
+        (rank.not_worse(confidence) and money.beats(confidence))
+
+
 def gamma_gamma_value(vm, f: np.ndarray, m: np.ndarray) -> np.ndarray:
     """Gamma-Gamma's expected value per purchase of customers with ``f`` repeat purchase days at mean spend ``m``
     (a customer without a positive mean: the model's prior mean)."""
@@ -170,8 +188,16 @@ def choose_and_score(ws, as_of, summary: pd.DataFrame, c: dict, *, seed: int = 0
     chain = list(dict.fromkeys([c["model"], *CHAIN, "repeat"]))
     cands: dict[str, Candidate] = {}
 
+    pair_cache: dict = {}
+
     def pairs(cut_from, cut_to):
-        """(summary at cut_from, features, outcomes in [cut_from, cut_to]) for the repeat model."""
+        """(summary at cut_from, features, outcomes in [cut_from, cut_to]) for the repeat model and the baseline's
+        money check; computed once per window."""
+        if (cut_from, cut_to) not in pair_cache:
+            pair_cache[(cut_from, cut_to)] = _pairs(cut_from, cut_to)
+        return pair_cache[(cut_from, cut_to)]
+
+    def _pairs(cut_from, cut_to):
         sm = summary_from_orders(ws, cut_from - timedelta(microseconds=1), time_unit=unit, values=values)
         o = B.window_outcomes(con, cut_from.to_pydatetime(), cut_to.to_pydatetime(), values)
         sm = sm.merge(o, on="customer_id", how="left").fillna({"days_after": 0.0, "spend_after": 0.0,
@@ -238,6 +264,43 @@ def choose_and_score(ws, as_of, summary: pd.DataFrame, c: dict, *, seed: int = 0
             val, *_ = _value_model(cal, cal["spend_before"].to_numpy(float), c["value_penalizer_coef"], unit)
             return ep * val
 
+    money_state: dict = {}
+
+    def money_baseline():
+        """(the spend baseline's prediction of the validation window's spend out of sample, None) or (None, why
+        not): its isotonic map learned on the window before the validation window (scores at that window's start
+        -> spend in it), applied to the validation window's scores, as the repeat model is tested."""
+        if "got" not in money_state:
+            money_state["got"] = _money_baseline()
+        return money_state["got"]
+
+    def _money_baseline():
+        from ._clv_scorer import isotonic_predict, isotonic_steps
+
+        W_, cut = window["W"], window["cut"]
+        if span < 2 * W_ + 7:
+            return None, (f"needs {2 * W_ + 7:g} days of history to learn the baseline's level on a window before "
+                          f"the validation window; the shop has {span}")
+        before, _ = pairs(cut - timedelta(days=W_), cut)
+        spent = before["spend_after"].to_numpy(float)
+        if len(before) < B.MIN_WINDOW_CUSTOMERS:
+            return None, (f"the window before the validation window has {len(before)} earlier buyers (need "
+                          f"{B.MIN_WINDOW_CUSTOMERS})")
+        if not spent.sum() > 0:
+            return None, "nobody spent in the window before the validation window"
+        steps = isotonic_steps(B.baseline_scores(before, before["spend_before"].to_numpy(float), W_, days)["clv"],
+                               spent)
+        return isotonic_predict(steps, window["base"]["clv"]), None
+
+    def money_words(m) -> str:
+        """A money check's figures, for the decision sentences."""
+        x = m.extra
+        dec = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
+        return (f"Poisson deviance of the window's spend {m.model:.4g} vs the baseline's {m.baseline:.4g} out of "
+                f"sample, better in {m.win_share:.0%} of resamples (spend predicted {x['model_total']:,.0f} vs "
+                f"{x['baseline_total']:,.0f}, actual {x['actual_total']:,.0f}; decile calibration "
+                f"{dec(x['model_deciles'])} vs {dec(x['baseline_deciles'])})")
+
     conf = float(c["backtest_confidence"])
     choices: list[Choice] = []
     for pred in B.PREDICTIONS:
@@ -265,11 +328,29 @@ def choose_and_score(ws, as_of, summary: pd.DataFrame, c: dict, *, seed: int = 0
             cmp = B.compare(metric, y, score, window["base"][pred], window["weights"])
             if best is None or (cmp.model or -1) > (best[1].model or -1):
                 best = (name, cmp)
+            # CLV is money: ranking and level both checked (money_baseline); the other two rank only
+            money, why_money = money_baseline() if pred == "clv" else (None, None)
+            mcmp = B.compare_money(y, score, money, window["weights"]) if money is not None else None
+            ranks = (f"{name} {metric} {cmp.model:.3f} vs the {B.BASELINE_NAMES[pred]} {cmp.baseline:.3f}, "
+                     f"better in {cmp.win_share:.0%} of {int(c['backtest_resamples'])} resamples of the "
+                     f"{window['W']:g}-day validation window") if cmp.win_share is not None else None
+            if mcmp is not None and mcmp.win_share is not None and ranks is not None:
+                if beats_on_money(cmp, mcmp, conf):
+                    won = " and ".join(w for w, x in (("ranking", cmp), ("money", mcmp)) if x.beats(conf))
+                    chosen = Choice(pred, name, metric, cmp.model, cmp.baseline,
+                                    f"{name} used: it beats the spend baseline on {won}"
+                                    f"{'' if ' and ' in won else ' and is not worse on the other'}: "
+                                    f"{ranks}; {money_words(mcmp)}"
+                                    + (f" (before it: {'; '.join(tried)})" if tried else ""), tried)
+                    break
+                tried.append(f"{name}: {ranks}; {money_words(mcmp)}")
+                continue
             if cmp.beats(conf):
                 chosen = Choice(pred, name, metric, cmp.model, cmp.baseline,
                                 f"{name} {metric} {cmp.model:.3f} beats the {B.BASELINE_NAMES[pred]} "
                                 f"{cmp.baseline:.3f} in {cmp.win_share:.0%} of {int(c['backtest_resamples'])} "
                                 f"resamples of the {window['W']:g}-day validation window"
+                                + (f" (money not checked: {why_money})" if why_money else "")
                                 + (f" (before it: {'; '.join(tried)})" if tried else ""), tried)
                 break
             fig = "n/a" if cmp.model is None else f"{cmp.model:.3f}"
@@ -300,6 +381,17 @@ def choose_and_score(ws, as_of, summary: pd.DataFrame, c: dict, *, seed: int = 0
                        f"vs {bc:.3f})" if best and best[1].model is not None and bc is not None
                        else "no candidate could be used")
                 how += "; " + "; ".join(tried) if tried else ""
+                if pred == "clv":
+                    money, why_money = money_baseline()
+                    if money is not None:
+                        actual = window["cal"]["spend_after"].to_numpy(float)
+                        gap = B.decile_calibration(money, actual)
+                        how += (f"; learned on the window before, it predicted {money.sum():,.0f} of the window's "
+                                f"{actual.sum():,.0f} spend (Poisson deviance "
+                                f"{B.poisson_deviance(money, actual).mean():.4g}, decile calibration "
+                                f"{'n/a' if gap is None else f'{gap:.3f}'})")
+                    else:
+                        how += f"; money not checked: {why_money}"
                 chosen = Choice(pred, "baseline", metric, best[1].model if best else None, bc,
                                 f"{bname} used, calibrated on the {window['W']:g}-day validation window: {how}",
                                 tried)

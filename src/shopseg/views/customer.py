@@ -211,12 +211,14 @@ def clv_basis(sources: dict | None, horizon_days: float | None = None) -> str | 
     """How the row's CLV relates to its expected purchases and expected order value, in one sentence (None without
     ``sources``): their product, discounted, when one transaction model gave both CLV and the purchases; otherwise
     CLV is its own model's forecast of the spend (the run's backtest chose a model per figure, docs/clv.md "One
-    customer's figures"), and the sentence says that multiplying the other two gives another model's answer.
+    customer's figures"), and the sentence says that multiplying the other two gives another answer (also when the
+    repeat model gave both CLV and the purchases: its CLV is its spend model's forecast, not its purchase days x
+    the order value).
 
     >>> clv_basis(clv_sources("p_alive=repeat; purchases=repeat; clv=baseline; order_value=gammagamma"), 365)
     "CLV is the spend baseline's forecast of the spend in the next 365 days (the run's choice for CLV: model_decisions \
-says why); expected purchases (the repeat model) x expected order value (Gamma-Gamma) is another model's forecast, so CLV is \
-not their product."
+says why); expected purchases (the repeat model) x expected order value (Gamma-Gamma) is another forecast, so CLV is not \
+their product."
     >>> clv_basis(clv_sources("p_alive=mbgnbd; purchases=bgnbd; clv=bgnbd+gammagamma"), 365)
     'CLV = expected purchases in the next 365 days (BG/NBD) x expected order value (Gamma-Gamma), discounted.'
     """
@@ -230,7 +232,7 @@ not their product."
     return (f"CLV is {model_words('clv', c)}'s forecast of the spend in {when} (the run's choice for CLV: model_decisions "
             "says why); "
             f"expected purchases ({model_words('expected_purchases', p)}) x expected order value "
-            f"({model_words('expected_order_value', v)}) is another model's forecast, so CLV is not their product.")
+            f"({model_words('expected_order_value', v)}) is another forecast, so CLV is not their product.")
 
 
 def shape(runs: dict, customer_id: str, got: dict) -> dict | None:
