@@ -334,6 +334,7 @@ class ChurnModel:
             "format": FORMAT, "model": self.model, "settings": self.get_params(), "params": self.params_,
             "features": list(self.feature_names_in_), "reference": self.reference_,
             "calibrator": self.calibrator_, "svm_platt": self.svm_platt_, "estimator_file": stem_name + suffix,
+            "recency_floor": getattr(self, "recency_floor_", None),
             "estimator_sha256": hashlib.sha256(blob).hexdigest(),
             **({"shap_file": stem_name + SHAP_SUFFIX, "shap_sha256": hashlib.sha256(extra[SHAP_SUFFIX]).hexdigest()}
                if extra else {}),

@@ -480,7 +480,7 @@ def churn_stage(ws, run_id: int, as_of, config: Config | None = None, *,
             f" of {floor['n_valid_beyond']:,} buyers beyond it churned); {n_raised:,} raised to it")
     if c["save_model"]:
         path = store_model(ws, run_id, model, {
-            "train_max_recency_days": seen, "recency_floor": model.recency_floor_,
+            "train_max_recency_days": seen,
             "config_hash": churn_config_hash(cfg), "run_id": int(run_id), "as_of": fit.cutoffs["as_of"],
             "horizon": fit.horizon, "cutoffs": fit.cutoffs, "tier_cuts": cuts,
             # the whole-shop figure behind usual_gap_days at as_of: lets score_customers re-score a few
