@@ -543,3 +543,34 @@ def test_online_retails_200_customer_cut_gives_no_low_churn_risk_to_buyers_silen
     assert 0.4 <= floor < 23 / 36
     beyond = df[(df["recency_days"] > 139) & ~pooled]
     assert len(beyond) and (beyond["probability"] >= floor - 1e-12).all()
+
+
+def test_a_stored_model_without_a_recency_floor_is_refitted_not_reused(tmp_path, monkeypatch):
+    """A churn model stored before the floor (no ``recency_floor`` in its JSON) would score buyers past its training
+    range as it did: the next run refits instead of reusing it, and says why."""
+    from shopseg.pipeline import run_pipeline
+    from shopseg.refit import decisions
+    from shopseg.synth import synthesize
+
+    real = ChurnModel.files
+
+    def older(self, stem_name, metadata=None):
+        out = real(self, stem_name, metadata)
+        meta = json.loads(out[".json"])
+        del meta["recency_floor"]
+        return {**out, ".json": json.dumps(meta).encode("utf-8")}
+
+    with open_workspace(tmp_path / "ws") as ws, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        synthesize(ws, customers=500, seed=3, as_of="2024-12-31")
+        monkeypatch.setattr(ChurnModel, "files", older)
+        first = run_pipeline(ws, "2024-12-31", stages=["segments", "churn"])
+        monkeypatch.undo()
+        second = run_pipeline(ws, "2024-12-31", stages=["segments", "churn"])
+        third = run_pipeline(ws, "2024-12-31", stages=["segments", "churn"])
+        assert first.stages["churn"]["status"] == "done"
+        d = decisions(ws, second.run_id).set_index("model")
+        assert d.loc["churn", "action"] == "refitted"
+        assert d.loc["churn", "reason"] == (f"the churn model of run {first.run_id} has no recency floor (stored by an "
+                                            "older shopseg; docs/churn.md, 'Beyond the training range')")
+        assert decisions(ws, third.run_id).set_index("model").loc["churn", "action"] == "reused"  # its own has one
