@@ -357,9 +357,10 @@ def _score(model: ChurnModel, frame: pd.DataFrame, cuts_settings: dict | None, v
 def _floor_reasons(why: pd.DataFrame, lifted: np.ndarray, recency: np.ndarray, floor: dict) -> pd.DataFrame:
     """``why`` with, for the ``lifted`` rows, the floor's sentence as reason 1 and their reasons 1 and 2 as 2 and 3."""
     why = why.copy()
-    text = (pd.Series(recency[lifted]).round().astype(int).map("{:,}".format).radd("no order for ")
-            + f" days, longer than any buyer the model learned from ({floor['max_recency_days']:,.0f} days); the "
-              f"shop's churn rate at that silence: {explain.percent_words(floor['probability'])}").to_numpy()
+    days, at = np.unique(np.round(recency[lifted]).astype(np.int64), return_inverse=True)  # once per distinct value
+    tail = (f" days, longer than any buyer the model learned from ({floor['max_recency_days']:,.0f} days); the shop's "
+            f"churn rate at that silence: {explain.percent_words(floor['probability'])}")
+    text = np.array([f"no order for {d:,}{tail}" for d in days.tolist()], dtype=object)[at.ravel()]
     for k in (3, 2):
         for col in (f"reason_{k}", f"reason_feature_{k}", f"contribution_{k}"):
             if col in why:
