@@ -478,7 +478,8 @@ def churn_stage(ws, run_id: int, as_of, config: Config | None = None, *,
         notes["beyond_training"] = (
             f"{n_beyond:,} buyers silent longer than any training row ({seen:,.0f} days) get at least the calendar's "
             f"churn rate at that silence, {floor['probability']:.2f} (validation window: {floor['churned_valid_beyond']:,}"
-            f" of {floor['n_valid_beyond']:,} buyers beyond it churned); {n_raised:,} raised to it")
+            f" of {floor['n_valid_beyond']:,} buyers beyond it churned); {n_raised:,} raised to it, before any pooling "
+            "with P(alive)")
     if c["save_model"]:
         path = store_model(ws, run_id, model, {
             "train_max_recency_days": seen,
