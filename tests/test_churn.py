@@ -3,6 +3,7 @@
 import importlib
 import json
 import math
+import warnings
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -438,3 +439,138 @@ def test_large_shop_trains_on_a_seeded_sample_and_scores_in_batches_with_treesha
     imp = why7.attrs["importance"]
     assert np.allclose(imp.loc[full.features].to_numpy(), expected)
     assert np.allclose(why1.attrs["importance"].to_numpy(), imp.to_numpy()) and imp.is_monotonic_decreasing
+
+
+# -- buyers silent longer than every training row (docs/churn.md, "Beyond the training range") ---------------------
+
+def _edge_shop():
+    """Training rows silent 0-59 days (5 of each): 20-39 days churned, 0-19 and 40-59 stayed (a season brought the
+    most silent back); the later validation window: one buyer per day of silence 0-59 with the same labels, and 10
+    buyers silent 61-70 days, who all churned."""
+    F = ["recency_days", "frequency", "monetary_total"]
+    r = np.tile(np.arange(60.0), 5)
+    train = pd.DataFrame({"recency_days": r, "frequency": 1.0 + np.arange(300) % 5,
+                          "monetary_total": 10.0 * (1 + np.arange(300) % 7)})
+    y = ((r >= 20) & (r < 40)).astype(int)
+    vr = np.r_[np.arange(60.0), np.arange(61.0, 71.0)]
+    valid = pd.DataFrame({"recency_days": vr, "frequency": 1.0 + np.arange(70) % 5,
+                          "monetary_total": 10.0 * (1 + np.arange(70) % 7)})
+    yv = (((vr >= 20) & (vr < 40)) | (vr > 60)).astype(int)
+    m = ChurnModel("lightgbm", params={"n_estimators": 60, "learning_rate": 0.1, "min_child_samples": 5}).fit(
+        train[F], y)
+    m.calibrate(valid[F], yv)
+    frame = pd.DataFrame({"customer_id": ["a", "b", "c", "d", "e"], "recency_days": [5.0, 30.0, 50.0, 90.0, 300.0],
+                          "frequency": [3.0] * 5, "monetary_total": [30.0] * 5})
+    return m, train, valid, yv, frame
+
+
+def test_buyers_silent_longer_than_every_training_row_get_at_least_the_calendars_rate_at_that_edge(tmp_path):
+    """Trees are flat past the longest silence they saw: 'd' (90 days) and 'e' (300 days) got the low risk of the
+    most silent training rows, which stayed, while every validation buyer silent longer than them churned. The
+    floor: the validation window's churn rate on days since the last order (isotonic: blocks 0-19 days 0 of 20,
+    20-59 days 20 of 40, 61-70 days 10 of 10; Jeffreys-shrunk, 0.5 / 21, 20.5 / 41, 10.5 / 11) at 59 days."""
+    m, train, valid, yv, frame = _edge_shop()
+    floor = {"max_recency_days": 59.0, "probability": 20.5 / 41, "n_valid_beyond": 10, "churned_valid_beyond": 10}
+    tiers = load_config()["churn.tiers"]
+    vp = m.probability_of(m.decision_function(valid[list(m.feature_names_in_)]))
+    m.recency_floor_ = None  # what the model alone says: the edge's low risk, flat beyond it
+    alone = churn._score(m, frame, tiers, vp, yv, horizon_days=30)[0].set_index("customer_id")
+    assert alone.loc["d", "probability"] == alone.loc["e", "probability"] == alone.loc["c", "probability"] < 0.4
+    m.recency_floor_ = floor
+    out = churn._score(m, frame, tiers, vp, yv, horizon_days=30)[0].set_index("customer_id")
+    for cid in ("d", "e"):  # not below the edge's calendar rate, nor below the most silent training-range buyer
+        assert out.loc[cid, "probability"] == pytest.approx(0.5) and 0.5 >= out.loc["c", "probability"]
+        assert out.loc[cid, "tier"] == "mid" and out.loc[cid, "reason_2"] == alone.loc[cid, "reason_1"]
+    assert out.loc["e", "reason_1"] == ("no order for 300 days, longer than any buyer the model learned from (59 "
+                                        "days); the shop's churn rate at that silence: 50%")
+    pd.testing.assert_frame_equal(out.loc[["a", "b", "c"]], alone.loc[["a", "b", "c"]])  # inside the range: as is
+    assert churn.recency_floor(train, valid, yv) == floor  # what fit_churn sets on its model
+    # stored with the model: a re-score of the loaded model applies it
+    back = ChurnModel.load(m.save(tmp_path / "m", {"tier_cuts": {"method": "probability", "high": 0.7, "mid": 0.4}}))
+    assert back.recency_floor_ == floor
+    again = churn._score(back, frame, None, cuts=back.metadata_["tier_cuts"], horizon_days=30)[0]
+    np.testing.assert_allclose(again["probability"], out["probability"].to_numpy(), rtol=1e-12)
+
+
+def test_the_stage_stores_its_recency_floor_and_no_buyer_beyond_the_range_scores_below_it(shop):
+    ws, cfg, notes = shop
+    floor = json.loads((ws.models_dir / "run-1-churn.json").read_text())["recency_floor"]
+    assert floor["max_recency_days"] == notes["train_max_recency_days"]
+    assert notes["recency_floor"] == floor["probability"] and 0 < floor["probability"] < 1
+    frame = churn.cutoff_frame(ws, AS_OF, 90, cfg)[["customer_id", "recency_days"]]
+    s = _scores(ws, 1).merge(frame, on="customer_id")
+    beyond = s["recency_days"] > floor["max_recency_days"]
+    assert beyond.any() and (s.loc[beyond, "probability"] >= floor["probability"] - 1e-12).all()
+    assert notes["beyond_training"].startswith(f"{int(beyond.sum()):,} buyers silent longer than any training row")
+
+
+def test_online_retails_200_customer_cut_gives_no_low_churn_risk_to_buyers_silent_past_the_training_range(tmp_path):
+    """Online Retail cut to its first 200 buyers by id (real data; skipped without it), as of 2011-12-09: 19 of the
+    42 buyers the lifecycle calls churned had churn risk "low", the logistic model scoring silences up to 373 days
+    after learning from at most 139; at the validation cutoff 23 of the 36 buyers silent longer than that did not
+    order in the next 116 days. Now they get at least the calendar's rate at 139 days; the one still low was pooled
+    with its P(alive) (docs/churn.md)."""
+    import duckdb
+
+    from shopseg.ingest import ingest
+    from shopseg.pipeline import run_pipeline
+
+    from .conftest import shared_file
+
+    src = shared_file("online_retail", "online_retail.parquet")
+    part = tmp_path / "b200.parquet"
+    duckdb.sql(f"COPY (SELECT * FROM '{src}' WHERE CustomerID IN (SELECT DISTINCT CustomerID FROM '{src}' WHERE "
+               "CustomerID IS NOT NULL AND NOT starts_with(CAST(InvoiceNo AS VARCHAR), 'C') AND Quantity > 0 "
+               f"ORDER BY 1 LIMIT 200)) TO '{part}' (FORMAT parquet)")
+    with open_workspace(tmp_path / "ws") as ws:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ingest(ws, part)
+            res = run_pipeline(ws, "2011-12-09", stages=["segments", "clv", "churn"])
+        st = res.stages["churn"]
+        assert st["status"] == "done" and st["train_max_recency_days"] == 139 and st["horizon_days"] == 116
+        df = ws.df("SELECT l.segment, s.tier, s.probability, c.p_alive, f.recency_days FROM segments l "
+                   "JOIN churn_scores s USING (run_id, customer_id) JOIN clv c USING (run_id, customer_id) "
+                   "JOIN customer_features f USING (run_id, customer_id) WHERE l.run_id = ? AND l.scheme = 'lifecycle'",
+                   [res.run_id])
+    churned = df[df["segment"] == "churned"]
+    assert len(churned) == 42
+    low = churned[churned["tier"] == "low"]
+    pooled = (df["p_alive"] + df["probability"] - 1).abs() < 1e-9
+    assert len(low) <= 1 and pooled[low.index].all()
+    assert "(validation window: 23 of 36 buyers beyond it churned)" in st["beyond_training"]
+    floor = st["recency_floor"]
+    assert 0.4 <= floor < 23 / 36
+    beyond = df[(df["recency_days"] > 139) & ~pooled]
+    assert len(beyond) and (beyond["probability"] >= floor - 1e-12).all()
+
+
+def test_a_stored_model_without_a_recency_floor_is_refitted_not_reused(tmp_path, monkeypatch):
+    """A churn model stored before the floor (no ``recency_floor`` in its JSON) would score buyers past its training
+    range as it did: the next run refits instead of reusing it, and says why."""
+    from shopseg.pipeline import run_pipeline
+    from shopseg.refit import decisions
+    from shopseg.synth import synthesize
+
+    real = ChurnModel.files
+
+    def older(self, stem_name, metadata=None):
+        out = real(self, stem_name, metadata)
+        meta = json.loads(out[".json"])
+        del meta["recency_floor"]
+        return {**out, ".json": json.dumps(meta).encode("utf-8")}
+
+    with open_workspace(tmp_path / "ws") as ws, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        synthesize(ws, customers=500, seed=3, as_of="2024-12-31")
+        monkeypatch.setattr(ChurnModel, "files", older)
+        first = run_pipeline(ws, "2024-12-31", stages=["segments", "churn"])
+        monkeypatch.undo()
+        second = run_pipeline(ws, "2024-12-31", stages=["segments", "churn"])
+        third = run_pipeline(ws, "2024-12-31", stages=["segments", "churn"])
+        assert first.stages["churn"]["status"] == "done"
+        d = decisions(ws, second.run_id).set_index("model")
+        assert d.loc["churn", "action"] == "refitted"
+        assert d.loc["churn", "reason"] == (f"the churn model of run {first.run_id} has no recency floor (stored by an "
+                                            "older shopseg; docs/churn.md, 'Beyond the training range')")
+        assert decisions(ws, third.run_id).set_index("model").loc["churn", "action"] == "reused"  # its own has one

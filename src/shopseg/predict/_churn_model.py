@@ -203,6 +203,7 @@ class ChurnModel:
         if self.model == "linear_svm":  # margins -> probabilities, on the training data (refined by calibrate)
             self.svm_platt_ = _platt_fit(self.decision_function(A), yv)
         self.calibrator_ = None
+        self.recency_floor_ = None  # set by fit_churn (predict.churn.recency_floor)
         return self
 
     def _sklearn(self, p: dict, rs: int):
@@ -333,6 +334,7 @@ class ChurnModel:
             "format": FORMAT, "model": self.model, "settings": self.get_params(), "params": self.params_,
             "features": list(self.feature_names_in_), "reference": self.reference_,
             "calibrator": self.calibrator_, "svm_platt": self.svm_platt_, "estimator_file": stem_name + suffix,
+            "recency_floor": getattr(self, "recency_floor_", None),
             "estimator_sha256": hashlib.sha256(blob).hexdigest(),
             **({"shap_file": stem_name + SHAP_SUFFIX, "shap_sha256": hashlib.sha256(extra[SHAP_SUFFIX]).hexdigest()}
                if extra else {}),
@@ -410,6 +412,7 @@ class ChurnModel:
         m.params_ = meta["params"]
         m.reference_ = {k: float(v) for k, v in meta["reference"].items()}
         m.calibrator_ = meta.get("calibrator")
+        m.recency_floor_ = meta.get("recency_floor")  # None: a model stored before session 17
         m.svm_platt_ = meta.get("svm_platt")
         m.horizon_days_ = meta.get("horizon_days")
         m.metadata_ = meta

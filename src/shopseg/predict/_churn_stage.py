@@ -52,6 +52,9 @@ def _reuse(ws, run_id: int, as_of, config, model, decision, features=None) -> di
     fitted model's) and saves the model as this run's, noting ``fitted_run_id``.
     """
 
+    if "recency_floor" not in model.metadata_:  # stored before the floor: its scores past the training range are
+        raise ReuseError(f"the churn model of run {decision.source_run_id} has no recency floor (stored by an older "
+                         "shopseg; docs/churn.md, 'Beyond the training range')")
     H = int(model.metadata_["horizon"]["horizon_days"])
     frame = cutoff_frame(ws, _as_ts(as_of), H, config, features=features)
     feats = list(model.feature_names_in_)

@@ -42,7 +42,7 @@ from . import _churn_report as R
 from . import explain
 from ._churn_data import (EXTRA_FEATURE_DOCS, ChurnWarning, churn_horizon, churn_labels, customer_sample,
                           cutoff_frame, default_features, labelled_frame, shop_gap_days)
-from ._churn_model import CALIBRATIONS, DEFAULT_PARAMS, MODELS, ChurnModel, fit_calibrator
+from ._churn_model import CALIBRATIONS, DEFAULT_PARAMS, MODELS, ChurnModel, _calibrate_apply, fit_calibrator
 
 __all__ = [
     "ChurnModel", "ChurnFit", "ChurnWarning", "churn_stage", "fit_churn", "score_customers", "load_churn_model",
@@ -286,6 +286,8 @@ def fit_churn(ws, as_of, config: Config | None = None) -> ChurnFit:
         notes["train_sample"] = f"{len(train):,} of {n_train_rows:,} training rows (churn.max_train_rows)"
     cutoffs = {"train": [f"{t:%Y-%m-%d %H:%M:%S}" for t in train_cutoffs], "valid": f"{c2:%Y-%m-%d %H:%M:%S}",
                "as_of": f"{as_of:%Y-%m-%d %H:%M:%S}"}
+    # buyers silent longer than every training row: at least the calendar's churn rate at that edge
+    model.recency_floor_ = recency_floor(train, valid, y_val)
     return ChurnFit(model, hz, cutoffs, features, train, valid, figures, baseline_figures, bg, notes, valid_raw=raw)
 
 
@@ -336,17 +338,42 @@ def _score(model: ChurnModel, frame: pd.DataFrame, cuts_settings: dict | None, v
         done.advance(len(part))
     why = parts[0] if len(parts) == 1 else pd.concat(parts)
     raw = np.concatenate(raws) if additive else model.decision_function(A)
-    prob = model.probability_of(raw)
+    prob, lifted = apply_recency_floor(model, model.probability_of(raw), frame["recency_days"].to_numpy(float))
+    if lifted.any():  # the floor's reason first: the model's own reasons explain a score it does not give them
+        why = _floor_reasons(why, lifted, frame["recency_days"].to_numpy(float), model.recency_floor_)
     if cuts is None:
         cuts = R.tier_cuts(cuts_settings, valid_prob, valid_y)
         tiers, cuts = R.assign_tiers(prob, raw, cuts_settings, cuts)
     else:
         tiers = R.tier_of(prob, cuts)
     why.attrs["importance"] = explain.importance_series(abs_sum / max(len(frame), 1), model.feature_names_in_)
+    why.attrs["raised"] = int(lifted.sum())  # customers the recency floor raised
     out = pd.DataFrame({"customer_id": frame["customer_id"].to_numpy(), "probability": prob, "tier": tiers,
                         "reason_1": why["reason_1"].to_numpy(), "reason_2": why["reason_2"].to_numpy(),
                         "reason_3": why["reason_3"].to_numpy(), "model": model.model})
     return out, cuts, why
+
+
+def _floor_reasons(why: pd.DataFrame, lifted: np.ndarray, recency: np.ndarray, floor: dict) -> pd.DataFrame:
+    """``why`` with, for the ``lifted`` rows, the floor's sentence as reason 1 and their reasons 1 and 2 as 2 and 3."""
+    why = why.copy()
+    days, at = np.unique(np.round(recency[lifted]).astype(np.int64), return_inverse=True)  # once per distinct value
+    tail = (f" days, longer than any buyer the model learned from ({floor['max_recency_days']:,.0f} days); the shop's "
+            f"churn rate at that silence: {explain.percent_words(floor['probability'])}")
+    text = np.array([f"no order for {d:,}{tail}" for d in days.tolist()], dtype=object)[at.ravel()]
+    for k in (3, 2):
+        for col in (f"reason_{k}", f"reason_feature_{k}", f"contribution_{k}"):
+            if col in why:
+                prev = why[col.replace(str(k), str(k - 1))].to_numpy()
+                why[col] = np.where(lifted, prev, why[col].to_numpy())
+    first = why["reason_1"].to_numpy(dtype=object).copy()
+    first[lifted] = text
+    why["reason_1"] = first
+    if "reason_feature_1" in why:
+        why["reason_feature_1"] = np.where(lifted, "recency_days", why["reason_feature_1"].to_numpy())
+    if "contribution_1" in why:
+        why["contribution_1"] = np.where(lifted, np.nan, why["contribution_1"].to_numpy(float))
+    return why
 
 
 def write_scores(ws, run_id: int, scores: pd.DataFrame) -> int:
@@ -397,7 +424,8 @@ def churn_stage(ws, run_id: int, as_of, config: Config | None = None, *,
     H = fit.horizon["horizon_days"]
     model = fit.model
     y_val = fit.valid["churned"].to_numpy()
-    valid_prob = model.probability_of(fit.valid_raw)
+    valid_prob, _ = apply_recency_floor(model, model.probability_of(fit.valid_raw),
+                                        fit.valid["recency_days"].to_numpy(float))
     frame = cutoff_frame(ws, _as_ts(as_of), H, cfg, features=features)
     # "shop median" in the reasons means the shop as of as_of, not the (older) training cutoffs
     model.reference_ = explain.reference_values(frame[fit.features])
@@ -442,6 +470,16 @@ def churn_stage(ws, run_id: int, as_of, config: Config | None = None, *,
     seen = train_max_recency(fit.train)
     if seen is not None:
         notes["train_max_recency_days"] = seen
+    floor = model.recency_floor_
+    if floor:
+        n_beyond = int((frame["recency_days"].to_numpy(float) > floor["max_recency_days"]).sum())
+        n_raised = why.attrs["raised"]
+        notes["recency_floor"] = floor["probability"]
+        notes["beyond_training"] = (
+            f"{n_beyond:,} buyers silent longer than any training row ({seen:,.0f} days) get at least the calendar's "
+            f"churn rate at that silence, {floor['probability']:.2f} (validation window: {floor['churned_valid_beyond']:,}"
+            f" of {floor['n_valid_beyond']:,} buyers beyond it churned); {n_raised:,} raised to it, before any pooling "
+            "with P(alive)")
     if c["save_model"]:
         path = store_model(ws, run_id, model, {
             "train_max_recency_days": seen,
@@ -473,6 +511,47 @@ def train_max_recency(train: pd.DataFrame) -> float | None:
         return None
     v = float(pd.to_numeric(train["recency_days"], errors="coerce").max())
     return v if v == v else None
+
+
+def recency_floor(train: pd.DataFrame, valid: pd.DataFrame, y_val) -> dict | None:
+    """The least churn probability of a buyer silent longer than every training row, None without a training range.
+
+    The training cutoffs come a horizon or more before as_of, so the scored buyers can be silent far longer than
+    any row the model learned from, where a tree's score is flat at its last leaf and a linear model follows its
+    other inputs (a long tenure, many orders) into "low risk". Such a buyer gets at least the calendar's churn rate
+    at that edge: the isotonic fit (Jeffreys-shrunk, as the calibration) of the validation window's labels on days
+    since the last order, read at the longest training silence. Churn does not get less likely with a longer
+    silence, so nobody beyond the edge is less likely to churn than the buyers at it (docs/churn.md, "Beyond the
+    training range"). ``max_recency_days`` the edge, ``probability`` the floor, ``n_valid_beyond`` /
+    ``churned_valid_beyond`` the validation buyers beyond the edge and how many of them churned.
+
+    >>> t = pd.DataFrame({"recency_days": [1.0, 5.0, 10.0]})
+    >>> v = pd.DataFrame({"recency_days": [1.0, 2.0, 8.0, 9.0, 12.0, 14.0]})
+    >>> recency_floor(t, v, np.array([0, 0, 1, 0, 1, 1]))  # blocks 0/2, 1/2, 2/2 at 1-2, 8-9, 12-14 days
+    {'max_recency_days': 10.0, 'probability': 0.611111, 'n_valid_beyond': 2, 'churned_valid_beyond': 2}
+    >>> round(1.5 / 3 + (10 - 9) / (12 - 9) * (2.5 / 3 - 1.5 / 3), 6)  # Jeffreys 1.5/3 at 9 days, 2.5/3 at 12
+    0.611111
+    """
+    seen = train_max_recency(train)
+    if seen is None:
+        return None
+    rec = pd.to_numeric(valid["recency_days"], errors="coerce").to_numpy(float)
+    y = np.asarray(y_val).astype(int)
+    cal = fit_calibrator("isotonic", rec, y, None)
+    beyond = rec > seen
+    return {"max_recency_days": seen, "probability": round(float(_calibrate_apply(cal, np.array([seen]))[0]), 6),
+            "n_valid_beyond": int(beyond.sum()), "churned_valid_beyond": int(y[beyond].sum())}
+
+
+def apply_recency_floor(model: ChurnModel, prob: np.ndarray, recency) -> tuple[np.ndarray, np.ndarray]:
+    """(``prob`` with the model's :func:`recency_floor` applied to the buyers silent longer than its training rows,
+    which of them it raised). A model without one (stored by an older shopseg) is left as it is."""
+    prob = np.asarray(prob, dtype=float)
+    f = getattr(model, "recency_floor_", None)
+    if not f:
+        return prob, np.zeros(len(prob), dtype=bool)
+    lifted = (np.asarray(recency, dtype=float) > f["max_recency_days"]) & (prob < f["probability"])
+    return np.where(lifted, f["probability"], prob), lifted
 
 
 def _latest_model_run(ws) -> int:
