@@ -118,7 +118,7 @@ def test_row_map_gives_each_row_its_runs_value(runs, rows, ordered):
         start.append(at)
         dense.update({at + i: base + i for i in range(length)})
         at += length
-    m = RowMap(None)
+    m = RowMap(None)  # (no connection: the lookup alone)
     m.start = np.array(start, dtype=np.int64)
     m.end = np.array([s + r[1] - 1 for s, r in zip(start, runs)], dtype=np.int64)
     m.base = np.array([r[2] for r in runs], dtype=np.int64)

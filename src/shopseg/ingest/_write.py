@@ -3,10 +3,9 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 
 import duckdb
-import numpy as np
-import pyarrow as pa
 
 from .. import schema
 from ..progress import sql_progress
@@ -65,6 +64,11 @@ def spans_with_orders(plan: Plan) -> bool:
             and plan.formats.get("orders.order_id") == plan.formats.get("order_lines.order_id"))
 
 
+# the stored accepted rows' numbers: each line joined with the run of its order that holds its row (line_runs)
+LINE_JOIN = (" JOIN (SELECT * FROM _row_runs WHERE start_row <= {hi} AND end_row >= {lo}) r "
+             "ON r.order_id = f.order_lines__order_id AND f._row BETWEEN r.start_row AND r.end_row")
+
+
 class RowMap:
     """Each file row's value in runs of consecutive rows, as the scalar SQL function ``_row_map(_row)``: a run
     (``start_row``, ``end_row``, ``base``) gives its rows ``base``, ``base + 1``, ...; a row in no run gives 0.
@@ -89,6 +93,10 @@ class RowMap:
     NAME = "_row_map"
 
     def __init__(self, con: duckdb.DuckDBPyConnection):
+        import numpy as np  # (here: an ingest of a file within the budget imports neither)
+        import pyarrow as pa
+
+        self.np, self.pa = np, pa
         self.con = con
         self.start = self.end = self.base = np.zeros(0, dtype=np.int64)
 
@@ -103,7 +111,7 @@ class RowMap:
         return self
 
     def __exit__(self, *exc) -> None:
-        self.start = self.end = self.base = np.zeros(0, dtype=np.int64)
+        self.start = self.end = self.base = self.np.zeros(0, dtype=self.np.int64)
         if exc[0] is None:
             self.con.complete()
             self.con.remove_function(self.NAME)
@@ -112,19 +120,20 @@ class RowMap:
         """The runs that reach into file rows ``lo`` to ``hi`` (from the temp table ``_row_runs``)."""
         got = self.con.execute("SELECT start_row, end_row, base FROM _row_runs WHERE start_row <= ? AND end_row >= ? "
                                "ORDER BY start_row", [hi, lo]).fetchnumpy()
-        self.start, self.end, self.base = (np.asarray(got[c], dtype=np.int64) for c in ("start_row", "end_row", "base"))
+        self.start, self.end, self.base = (self.np.asarray(got[c], dtype=self.np.int64)
+                                           for c in ("start_row", "end_row", "base"))
 
     def _map(self, rows):
-        r = rows.to_numpy()
+        np, r = self.np, rows.to_numpy()
         if not len(self.start) or not len(r):
-            return pa.array(np.zeros(len(r), dtype=np.int64))
+            return self.pa.array(np.zeros(len(r), dtype=np.int64))
         # the runs a vector's rows can fall in first (two searches), then each row among those few (~100 a vector)
         lo = max(int(np.searchsorted(self.start, r.min(), side="right")) - 1, 0)
         hi = int(np.searchsorted(self.start, r.max(), side="right"))
         k = np.searchsorted(self.start[lo:hi], r, side="right") - 1  # -1: before the first run
         at = np.maximum(k, 0) + lo
         start = self.start[at]
-        return pa.array(np.where((k >= 0) & (r <= self.end[at]), self.base[at] + (r - start), 0))
+        return self.pa.array(np.where((k >= 0) & (r <= self.end[at]), self.base[at] + (r - start), 0))
 
 
 def line_runs(con: duckdb.DuckDBPyConnection, have_span: bool, ingest_id: int) -> None:
@@ -148,11 +157,9 @@ def line_runs(con: duckdb.DuckDBPyConnection, have_span: bool, ingest_id: int) -
             "UNION ALL SELECT order_id, min(r), max(r), min(i) FROM (SELECT order_id, unnest(line_rows) AS r, "
             "generate_subscripts(line_rows, 1) AS i FROM _line_rows) GROUP BY order_id, r - i")
     if con.execute("SELECT count(*) FROM order_lines").fetchone()[0]:  # after the lines an order already has
-        runs = (f"SELECT u.start_row, u.end_row, u.base + coalesce(e.n, 0) AS base FROM ({runs}) u LEFT JOIN "
+        runs = (f"SELECT u.order_id, u.start_row, u.end_row, u.base + coalesce(e.n, 0) AS base FROM ({runs}) u LEFT JOIN "
                 f"(SELECT order_id, max(line_no) AS n FROM order_lines WHERE ingest_id <> {ingest_id} GROUP BY 1) e "
                 "USING (order_id)")
-    else:
-        runs = f"SELECT start_row, end_row, base FROM ({runs})"
     con.execute(f"CREATE TEMP TABLE _row_runs AS {runs}")
     con.execute("DROP TABLE _line_rows")
     con.execute("DROP TABLE _order_span")
@@ -285,8 +292,6 @@ def write_rows(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo, ing
     # the primary table
     ptable = schema.INPUT_TABLES[plan.primary]
     numbered = "line_no" not in plan.exprs[plan.primary] and "line_no" in {c.name for c in ptable.columns}
-    cols = [f"{RowMap.NAME}(f._row) AS line_no" if c.name == "line_no" and numbered else
-            f"{ident(plan.primary + '__' + c.name)} AS {ident(c.name)}" for c in ptable.columns]
     before = con.execute(f"SELECT count(*) FROM {ident(plan.primary)}").fetchone()[0]
     if plan.merge_primary:  # one row per key: the key's first non-empty values (or the plan's aggregates)
         aggs = plan.aggregates.get(plan.primary, {})
@@ -303,24 +308,30 @@ def write_rows(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo, ing
     else:
         lo, hi = con.execute("SELECT min(_row), max(_row) FROM _src").fetchone()
         chunks = row_chunks(con, lo, hi) if lo is not None else []
-        # every row of the file in file order (the checked rows not stored): the runs tell the accepted ones, and no
-        # sort puts them back in order; else the accepted rows as stored, sorted by row
+        # the checked rows not stored: every row of the file read in file order, the accepted ones told (and numbered)
+        # by the row map, and no sort needed to keep the order; stored: the accepted rows in no particular order,
+        # numbered by a join with their order's runs, then sorted by row
         in_order = bool(chunks) and rows_in_order(con)
         if numbered:
             line_runs(con, spans_with_orders(plan), ingest_id)
         elif in_order:
             accepted_runs(con, lo, hi)
-        keep = "line_no > 0" if numbered else f"{RowMap.NAME}(f._row) > 0" if in_order else "TRUE"
-        with sql_progress(con, "loading", info.n_rows, "rows") as cover, RowMap(con) as rows:
+        line = (f"{RowMap.NAME}(f._row)" if in_order else "r.base + (f._row - r.start_row)") if numbered else None
+        cols = [f"{line} AS line_no" if c.name == "line_no" and numbered else
+                f"{ident(plan.primary + '__' + c.name)} AS {ident(c.name)}" for c in ptable.columns]
+        keep = "line_no > 0" if numbered else f"{RowMap.NAME}(_r) > 0" if in_order else "TRUE"
+        with sql_progress(con, "loading", info.n_rows, "rows") as cover, (RowMap(con) if in_order else nullcontext()) as rows:
             for a, b in chunks:  # in file order: each chunk's rows follow the last chunk's, as one sort would put them
                 cover(a - lo, b - lo + 1)
-                if numbered or in_order:
+                if in_order:
                     rows.load(a, b)
+                    source = f"{ROWS_IN_ORDER}({a}, {b}) f"
+                else:
+                    source = f"_accepted_in({a}, {b}) f" + (LINE_JOIN.format(lo=a, hi=b) if numbered else "")
                 con.execute(
                     f"INSERT INTO {ident(plan.primary)} BY NAME SELECT * EXCLUDE (_r) FROM (SELECT {', '.join(cols)}, "
-                    f"{ingest_id} AS ingest_id, f._row AS _r FROM {ROWS_IN_ORDER if in_order else '_accepted_in'}({a}, {b}) f "
-                    f"WHERE f._row BETWEEN {a} AND {b}) f WHERE {keep.replace('f._row', 'f._r')}"
-                    + ("" if in_order else " ORDER BY _r")
+                    f"{ingest_id} AS ingest_id, f._row AS _r FROM {source} WHERE f._row BETWEEN {a} AND {b}) "
+                    f"WHERE {keep}" + ("" if in_order else " ORDER BY _r")
                 )
         con.execute("DROP TABLE IF EXISTS _row_runs")
     added = {plan.primary: con.execute(f"SELECT count(*) FROM {ident(plan.primary)}").fetchone()[0] - before,
