@@ -80,6 +80,7 @@ def test_line_numbers_are_row_number_in_file_order_on_either_path(tmp_path_facto
     again in chunks of file rows in file order (a file past the memory budget): interleaved orders, exact duplicates
     (a later copy is dropped) and quarantined rows (quantity 0, no order id) between an order's lines."""
     from shopseg.ingest import _load, _write
+
     monkeypatch.setattr(_load, "materialise_checked", lambda con, n_rows, n_columns: not recompute)
     monkeypatch.setattr(_write, "MIN_CHUNK_ROWS", chunk)
     monkeypatch.setattr(_write, "SORT_BYTES_PER_ROW", 2**62)
@@ -101,26 +102,3 @@ def test_line_numbers_are_row_number_in_file_order_on_either_path(tmp_path_facto
     assert ws.sql("SELECT order_id, line_no, product_id FROM order_lines") == expected
     ws.close()
 
-
-@settings(max_examples=200, deadline=None)
-@given(runs=st.lists(st.tuples(st.integers(0, 3), st.integers(1, 5), st.integers(1, 9)), max_size=30),
-       rows=st.lists(st.integers(1, 120), min_size=1, max_size=40), ordered=st.booleans())
-def test_row_map_gives_each_row_its_runs_value(runs, rows, ordered):
-    """_write.RowMap's lookup against a dense table: a run (gap before it, length, base) gives its rows base, base + 1,
-    ...; any other row 0, in any order of the rows asked."""
-    import numpy as np
-    import pyarrow as pa
-    from shopseg.ingest._write import RowMap
-
-    start, dense, at = [], {}, 1
-    for gap, length, base in runs:
-        at += gap
-        start.append(at)
-        dense.update({at + i: base + i for i in range(length)})
-        at += length
-    m = RowMap(None)  # (no connection: the lookup alone)
-    m.start = np.array(start, dtype=np.int64)
-    m.end = np.array([s + r[1] - 1 for s, r in zip(start, runs)], dtype=np.int64)
-    m.base = np.array([r[2] for r in runs], dtype=np.int64)
-    asked = sorted(rows) if ordered else rows
-    assert m._map(pa.array(asked, type=pa.int64())).to_pylist() == [dense.get(r, 0) for r in asked]

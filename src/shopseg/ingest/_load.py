@@ -92,7 +92,6 @@ class IngestResult:
 
 
 FORGOTTEN = "forgotten customer"
-ROWS_IN_ORDER = "_rows_in"
 
 
 def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo, privacy=None,
@@ -253,9 +252,9 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
     # comparison of all columns is made on those rows alone.  The shared hashes are found by sorting the hashes
     # and comparing each with the next: the same set as GROUP BY h HAVING count(*) > 1, without a hash table of
     # one entry per row (Online Retail x10: 0.9 against 1.8 CPU s; docs/history/scale.md "Session 12: ingest").
-    # The hash's upper 32 bits only: a sort of 4-byte keys (x100: 4.4 against 6.3 CPU s for this statement); the
-    # rows that share them by chance (x100: 1.7M rows with a shared key against 1.0M with a shared 64-bit hash)
-    # are told apart by the exact comparison (docs/scale.md "Session 17: ingest")
+    # The hash's upper 32 bits only: a sort of 4-byte keys (x100: 4.3-4.5 against 6.2-6.3 CPU s for this statement);
+    # the rows that share one by chance (x100: 1.7M rows with a shared key against 1.0M with a shared 64-bit hash)
+    # are told apart by the exact comparison, which costs ~1 CPU s more (docs/scale.md "Session 17: ingest")
     hashed = f"CAST(hash({src_cols}) >> 32 AS UINTEGER)"
     con.execute(f"CREATE TEMP TABLE _shared AS SELECT DISTINCT h FROM (SELECT h, lead(h) OVER (ORDER BY h) AS h_next "
                 f"FROM (SELECT {hashed} AS h FROM _src)) WHERE h = h_next")
@@ -368,9 +367,6 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
     # insert 24.1 / 27.3 against 27.0 / 30.1 CPU s, docs/history/scale.md "Session 14: the primary table's chunks")
     con.execute(f"CREATE OR REPLACE TEMP MACRO _accepted_in(lo, hi) AS TABLE {typed} WHERE s._row BETWEEN lo AND hi "
                 "AND NOT EXISTS (SELECT 1 FROM _bad b WHERE b._row BETWEEN lo AND hi AND b._row = s._row)")
-    # every row of file rows lo to hi, in file order (the primary table's chunks: the rows not accepted are left
-    # out by _write.RowMap, a scalar function of the row, so the insert keeps the file's order without a sort)
-    con.execute(f"CREATE OR REPLACE TEMP MACRO {ROWS_IN_ORDER}(lo, hi) AS TABLE {typed} WHERE s._row BETWEEN lo AND hi")
     # every row with its fate (the platforms' after-steps read accepted and duplicate rows)
     con.execute(f"CREATE TEMP VIEW _fated AS SELECT t.*, coalesce(b._fate, 'accepted') AS _fate, b._reason2, "
                 f"b._column2 FROM ({typed}) t LEFT JOIN _bad b USING (_row)")
@@ -458,14 +454,6 @@ def drop_temp(con: duckdb.DuckDBPyConnection) -> None:
     ).fetchall():
         con.execute(f"DROP TABLE IF EXISTS temp.{ident(name)}")
     con.execute("DROP MACRO TABLE IF EXISTS temp._accepted_in")
-    con.execute(f"DROP MACRO TABLE IF EXISTS temp.{ROWS_IN_ORDER}")
-
-
-def rows_in_order(con: duckdb.DuckDBPyConnection) -> bool:
-    """Whether the checking pass left the table macro ``_rows_in(lo, hi)``: every row of the file, typed, in file
-    order (the checked rows not stored; stored, they are read as ``_accepted_in``, in no particular order)."""
-    return con.execute("SELECT count(*) FROM duckdb_functions() WHERE function_name = ? AND function_type = "
-                       "'table_macro' AND schema_name = 'main' AND database_name = 'temp'", [ROWS_IN_ORDER]).fetchone()[0] > 0
 
 
 def log_ingest(con, ingest_id: int, info: SourceInfo, plan: Plan, counts: dict[str, int],

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 
 import duckdb
 
@@ -11,12 +10,18 @@ from .. import schema
 from ..progress import sql_progress
 from ..trust.pii import DEMOGRAPHIC_COLUMNS, PII_COLUMNS
 from ..workspace import size_bytes
-from ._load import FORGOTTEN, ROWS_IN_ORDER, rows_in_order
+from ._load import FORGOTTEN
 from ._plan import Plan
 from ._read import SourceInfo
 from ._sql import ident, literal
 from ._typed import constant
 
+
+# each accepted line's number within its order, in file order (the join number_lines' expression reads), for the
+# lines of file rows {lo} to {hi}: only the orders that reach into those rows are joined, each with its accepted
+# rows in file order when they are not consecutive rows
+LINE_JOINS = ("JOIN (SELECT * FROM _line_span WHERE first_row <= {hi} AND last_row >= {lo}) s "
+              "ON s.order_id = f.order_lines__order_id")
 
 # Bytes of the memory budget one row of the primary table's insert takes: the insert sorts its rows by file row
 # (with the joins' build sides and the rows themselves beside it).  The insert runs in chunks of file rows that fit
@@ -64,88 +69,16 @@ def spans_with_orders(plan: Plan) -> bool:
             and plan.formats.get("orders.order_id") == plan.formats.get("order_lines.order_id"))
 
 
-# the stored accepted rows' numbers: each line joined with the run of its order that holds its row (line_runs)
-LINE_JOIN = (" JOIN (SELECT * FROM _row_runs WHERE start_row <= {hi} AND end_row >= {lo}) r "
-             "ON r.order_id = f.order_lines__order_id AND f._row BETWEEN r.start_row AND r.end_row")
-
-
-class RowMap:
-    """Each file row's value in runs of consecutive rows, as the scalar SQL function ``_row_map(_row)``: a run
-    (``start_row``, ``end_row``, ``base``) gives its rows ``base``, ``base + 1``, ...; a row in no run gives 0.
-
-    The primary table's chunks read it for the rows they keep and, for order lines the file does not number, for
-    each line's number within its order (runs: an order's accepted lines that are consecutive rows, numbered from
-    the line the run starts at).  A scalar function of the row keeps the chunk a scan, projections and a filter,
-    which DuckDB runs in parallel and inserts in file order (a batch insert); the join with the orders' spans and
-    the anti join with the rows not accepted it replaces made the insert sort every chunk by row (DuckDB's "Order
-    preservation": no join keeps the order), docs/scale.md "Session 17: ingest".  Runs are loaded a chunk at a
-    time (:meth:`load`), so memory follows the chunk, not the file.  Called once per vector of rows (2,048), in
-    numpy: a binary search among the chunk's run starts.
-
-    >>> import duckdb; con = duckdb.connect()
-    >>> _ = con.execute("CREATE TEMP TABLE _row_runs AS SELECT * FROM (VALUES (2, 3, 1), (5, 7, 4)) t(start_row, end_row, base)")
-    >>> with RowMap(con) as m:
-    ...     m.load(1, 8)
-    ...     con.execute("SELECT list(_row_map(r) ORDER BY r) FROM range(1, 9) t(r)").fetchall()
-    [([0, 1, 2, 0, 4, 5, 6, 0],)]
-    """
-
-    NAME = "_row_map"
-
-    def __init__(self, con: duckdb.DuckDBPyConnection):
-        import numpy as np  # (here: an ingest of a file within the budget imports neither)
-        import pyarrow as pa
-
-        self.np, self.pa = np, pa
-        self.con = con
-        self.start = self.end = self.base = np.zeros(0, dtype=np.int64)
-
-    def __enter__(self) -> "RowMap":
-        self.con.complete()  # DuckDB 2.0 refuses a function while an earlier result is unfetched
-        try:  # left by an ingest that failed (its transaction aborted, the function could not be removed)
-            self.con.remove_function(self.NAME)
-        except duckdb.InvalidInputException:
-            pass
-        # side_effects: evaluated once a row where the query says, never copied into a pushed-down filter
-        self.con.create_function(self.NAME, self._map, ["BIGINT"], "BIGINT", type="arrow", side_effects=True)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.start = self.end = self.base = self.np.zeros(0, dtype=self.np.int64)
-        if exc[0] is None:
-            self.con.complete()
-            self.con.remove_function(self.NAME)
-
-    def load(self, lo: int, hi: int) -> None:
-        """The runs that reach into file rows ``lo`` to ``hi`` (from the temp table ``_row_runs``)."""
-        got = self.con.execute("SELECT start_row, end_row, base FROM _row_runs WHERE start_row <= ? AND end_row >= ? "
-                               "ORDER BY start_row", [hi, lo]).fetchnumpy()
-        self.start, self.end, self.base = (self.np.asarray(got[c], dtype=self.np.int64)
-                                           for c in ("start_row", "end_row", "base"))
-
-    def _map(self, rows):
-        np, r = self.np, rows.to_numpy()
-        if not len(self.start) or not len(r):
-            return self.pa.array(np.zeros(len(r), dtype=np.int64))
-        # the runs a vector's rows can fall in first (two searches), then each row among those few (~100 a vector)
-        lo = max(int(np.searchsorted(self.start, r.min(), side="right")) - 1, 0)
-        hi = int(np.searchsorted(self.start, r.max(), side="right"))
-        k = np.searchsorted(self.start[lo:hi], r, side="right") - 1  # -1: before the first run
-        at = np.maximum(k, 0) + lo
-        start = self.start[at]
-        return self.pa.array(np.where((k >= 0) & (r <= self.end[at]), self.base[at] + (r - start), 0))
-
-
-def line_runs(con: duckdb.DuckDBPyConnection, have_span: bool, ingest_id: int) -> None:
-    """``_row_runs`` for the order lines' numbers (1, 2, ... within each order in file order, after the lines the
-    order already has from earlier ingests): each order's accepted lines in runs of consecutive file rows.
+def number_lines(con: duckdb.DuckDBPyConnection, have_span: bool = False) -> str:
+    """SQL for each accepted line's number within its order (1, 2, ... in file order), over ``LINE_JOINS``.
 
     An order whose accepted lines are consecutive rows of the file (most: an export lists an order's lines
-    together) is one run from its first row; the other orders' lines (a duplicate or a quarantined row between
-    them, lines spread over the file) are split where the rows jump, from the list of the order's accepted rows,
-    sorted (in a run a row and its position in the list both grow by one, so ``row - position`` names the run).
-    The same numbers as ``row_number() OVER (PARTITION BY order ORDER BY row)`` over every line, which sorted every
-    line with all its columns.  ``have_span``: the orders' writer made ``_order_span`` in its own pass.
+    together) numbers them by their distance from its first row; the other orders' lines (a duplicate or a
+    quarantined row between them, lines spread over the file) by their position in the list of the order's
+    accepted rows, sorted (Online Retail x100: 12.5M lines of 206,200 orders; before, a window over those lines
+    joined back to every chunk's rows).  The same numbers as ``row_number() OVER (PARTITION BY order ORDER BY
+    row)`` over every line, which sorted every line with all its columns.  ``have_span``: the orders' writer
+    made ``_order_span`` in its own pass.
     """
     if not have_span:
         con.execute(f"CREATE TEMP TABLE _order_span AS SELECT order_lines__order_id AS order_id, {SPAN} FROM _accepted "
@@ -153,24 +86,11 @@ def line_runs(con: duckdb.DuckDBPyConnection, have_span: bool, ingest_id: int) -
     con.execute("CREATE TEMP TABLE _line_rows AS SELECT order_lines__order_id AS order_id, list_sort(list(_row)) AS "
                 "line_rows FROM _accepted WHERE order_lines__order_id IN "
                 "(SELECT order_id FROM _order_span WHERE NOT consecutive) GROUP BY 1")
-    runs = ("SELECT order_id, first_row AS start_row, last_row AS end_row, 1 AS base FROM _order_span WHERE consecutive "
-            "UNION ALL SELECT order_id, min(r), max(r), min(i) FROM (SELECT order_id, unnest(line_rows) AS r, "
-            "generate_subscripts(line_rows, 1) AS i FROM _line_rows) GROUP BY order_id, r - i")
-    if con.execute("SELECT count(*) FROM order_lines").fetchone()[0]:  # after the lines an order already has
-        runs = (f"SELECT u.order_id, u.start_row, u.end_row, u.base + coalesce(e.n, 0) AS base FROM ({runs}) u LEFT JOIN "
-                f"(SELECT order_id, max(line_no) AS n FROM order_lines WHERE ingest_id <> {ingest_id} GROUP BY 1) e "
-                "USING (order_id)")
-    con.execute(f"CREATE TEMP TABLE _row_runs AS {runs}")
+    con.execute("CREATE TEMP TABLE _line_span AS SELECT s.*, r.line_rows FROM _order_span s "
+                "LEFT JOIN _line_rows r USING (order_id)")
     con.execute("DROP TABLE _line_rows")
     con.execute("DROP TABLE _order_span")
-
-
-def accepted_runs(con: duckdb.DuckDBPyConnection, lo: int, hi: int) -> None:
-    """``_row_runs`` of the accepted rows among file rows ``lo`` to ``hi``: the ranges between the rows of ``_bad``
-    (each row's value then is only "accepted or not")."""
-    con.execute(f"CREATE TEMP TABLE _row_runs AS SELECT start_row, end_row, 1 AS base FROM (SELECT "
-                f"coalesce(lag(_row) OVER (ORDER BY _row), {lo - 1}) + 1 AS start_row, _row - 1 AS end_row FROM "
-                f"(SELECT _row FROM _bad UNION ALL SELECT {hi + 1})) WHERE end_row >= start_row")
+    return "CASE WHEN s.consecutive THEN f._row - s.first_row + 1 ELSE list_position(s.line_rows, f._row) END"
 
 
 def first_given(col: str) -> str:
@@ -291,7 +211,19 @@ def write_rows(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo, ing
                 added["customers"] = added.get("customers", 0) + n
     # the primary table
     ptable = schema.INPUT_TABLES[plan.primary]
-    numbered = "line_no" not in plan.exprs[plan.primary] and "line_no" in {c.name for c in ptable.columns}
+    cols, numbered = [], False
+    for c in ptable.columns:
+        src = ident(f"{plan.primary}__{c.name}")
+        if c.name == "line_no" and "line_no" not in plan.exprs[plan.primary]:
+            # numbered after the lines the order already has (none, when the table is empty)
+            # (not this ingest's own lines, which the chunks before have written)
+            base = ("coalesce((SELECT max(line_no) FROM order_lines e WHERE e.order_id = f.order_lines__order_id "
+                    f"AND e.ingest_id <> {ingest_id}), 0) + "
+                    if con.execute("SELECT count(*) FROM order_lines").fetchone()[0] else "")
+            cols.append(f"{base}{number_lines(con, spans_with_orders(plan))} AS line_no")
+            numbered = True
+        else:
+            cols.append(f"{src} AS {ident(c.name)}")
     before = con.execute(f"SELECT count(*) FROM {ident(plan.primary)}").fetchone()[0]
     if plan.merge_primary:  # one row per key: the key's first non-empty values (or the plan's aggregates)
         aggs = plan.aggregates.get(plan.primary, {})
@@ -308,32 +240,14 @@ def write_rows(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo, ing
     else:
         lo, hi = con.execute("SELECT min(_row), max(_row) FROM _src").fetchone()
         chunks = row_chunks(con, lo, hi) if lo is not None else []
-        # the checked rows not stored: every row of the file read in file order, the accepted ones told (and numbered)
-        # by the row map, and no sort needed to keep the order; stored: the accepted rows in no particular order,
-        # numbered by a join with their order's runs, then sorted by row
-        in_order = bool(chunks) and rows_in_order(con)
-        if numbered:
-            line_runs(con, spans_with_orders(plan), ingest_id)
-        elif in_order:
-            accepted_runs(con, lo, hi)
-        line = (f"{RowMap.NAME}(f._row)" if in_order else "r.base + (f._row - r.start_row)") if numbered else None
-        cols = [f"{line} AS line_no" if c.name == "line_no" and numbered else
-                f"{ident(plan.primary + '__' + c.name)} AS {ident(c.name)}" for c in ptable.columns]
-        keep = "line_no > 0" if numbered else f"{RowMap.NAME}(_r) > 0" if in_order else "TRUE"
-        with sql_progress(con, "loading", info.n_rows, "rows") as cover, (RowMap(con) if in_order else nullcontext()) as rows:
+        with sql_progress(con, "loading", info.n_rows, "rows") as cover:
             for a, b in chunks:  # in file order: each chunk's rows follow the last chunk's, as one sort would put them
                 cover(a - lo, b - lo + 1)
-                if in_order:
-                    rows.load(a, b)
-                    source = f"{ROWS_IN_ORDER}({a}, {b}) f"
-                else:
-                    source = f"_accepted_in({a}, {b}) f" + (LINE_JOIN.format(lo=a, hi=b) if numbered else "")
                 con.execute(
-                    f"INSERT INTO {ident(plan.primary)} BY NAME SELECT * EXCLUDE (_r) FROM (SELECT {', '.join(cols)}, "
-                    f"{ingest_id} AS ingest_id, f._row AS _r FROM {source} WHERE f._row BETWEEN {a} AND {b}) "
-                    f"WHERE {keep}" + ("" if in_order else " ORDER BY _r")
+                    f"INSERT INTO {ident(plan.primary)} BY NAME SELECT {', '.join(cols)}, {ingest_id} AS ingest_id "
+                    f"FROM _accepted_in({a}, {b}) f {LINE_JOINS.format(lo=a, hi=b) if numbered else ''} "
+                    f"WHERE f._row BETWEEN {a} AND {b} ORDER BY f._row"
                 )
-        con.execute("DROP TABLE IF EXISTS _row_runs")
     added = {plan.primary: con.execute(f"SELECT count(*) FROM {ident(plan.primary)}").fetchone()[0] - before,
              **added}
     if privacy is not None and privacy.policy == "separate" and "customers" in plan.exprs:
