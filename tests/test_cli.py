@@ -78,6 +78,16 @@ def test_demo_flow_from_synth_to_plan(tmp_path):
         assert f"  {stage}" in r.output
     seg = shopseg(ws, "segments", "--scheme", "lifecycle")
     assert seg.exit_code == 0 and "active" in seg.output
+    # ad hoc rules say what the run's backtest of its own rules against popularity decided
+    from shopseg.workspace import Workspace
+
+    with Workspace.open(ws) as w:
+        decided = w.scalar("SELECT decision FROM model_decisions WHERE run_id = 1 AND model = 'rules'")
+    assert decided.startswith(("rules used", "popularity used"))
+    rules = shopseg(ws, "rules", "--top", "3")
+    assert rules.exit_code == 0
+    assert "Out of time (run 1, the baskets stage's own thresholds):" in rules.output
+    assert " ".join(decided.split()) in " ".join(rules.output.split())
     cust = shopseg(ws, "customer", "C0000001")
     assert cust.exit_code == 0 and "rfm" in cust.output
     plan = shopseg(ws, "plan")

@@ -41,6 +41,7 @@ def rules_cmd(
                   unit=unit, algorithm=algorithm, prune_redundant=False if keep_redundant else None)
         df = segment_rules(ws, scheme=segments, **kw) if segments else association_rules(ws, **kw)
         hint = _no_rules_hint(ws, [*(with_items or []), *(to_items or [])]) if df.empty else None
+        backtest = _rules_backtest(ws)  # whether rules beat popularity on this shop's later baskets
     if output:
         from ..act.export import csv_safe
 
@@ -50,8 +51,23 @@ def rules_cmd(
               title=f"{len(df):,} rules" + (f" (top {top} by lift)" if len(df) > top else ""),
               formats=dict.fromkeys(("support", "confidence", "lift"), ".4f"))
     out.record("n_rules", len(df))
+    if backtest:
+        run_id, sentence = backtest
+        out.record("rules_backtest", {"run_id": run_id, "decision": sentence})
+        err_console.print(f"[dim]Out of time (run {run_id}, the baskets stage's own thresholds):[/] {escape(sentence)}",
+                          highlight=False, soft_wrap=True)
     if hint:
         err_console.print(f"[yellow]Hint:[/] {escape(hint)}", highlight=False, soft_wrap=True)
+
+
+def _rules_backtest(ws) -> tuple[int, str] | None:
+    """The newest finished run's backtest of its basket rules against popularity (its ``model_decisions`` row
+    ``rules``): (run id, the decision in one sentence), or None when no run has one."""
+    if not ws.has_table("model_decisions"):
+        return None
+    got = ws.sql("SELECT d.run_id, d.decision FROM model_decisions d JOIN runs r USING (run_id) WHERE d.model = 'rules' "
+                 "AND r.status = 'done' AND d.decision IS NOT NULL ORDER BY d.run_id DESC LIMIT 1")
+    return (int(got[0][0]), str(got[0][1])) if got else None
 
 
 def _no_rules_hint(ws, ids: list[str]) -> str:
