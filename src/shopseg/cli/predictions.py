@@ -30,7 +30,10 @@ def rules_cmd(
     top: int = typer.Option(20, "--top", help="Rules to print."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write every rule to this CSV."),
 ):
-    """Association rules (arules' convention), overall or per segment, sorted by lift."""
+    """Association rules (arules' convention), overall or per segment, by lift; then the run's backtest verdict.
+
+    The verdict: what the newest run's out-of-time backtest of its own rules against popularity decided (rules or
+    popularity for cross-sell)."""
     from ..basket import association_rules, segment_rules
     from ..pipeline import default_as_of, parse_as_of
 
