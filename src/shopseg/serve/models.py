@@ -139,7 +139,7 @@ class CLVInfo(BaseModel):
                                                         "chose one per figure by backtest (docs/clv.md)")
     basis: Optional[str] = Field(None, description="How clv relates to expected_purchases_horizon x "
                                  "expected_order_value: their discounted product when one transaction model gave "
-                                 "CLV and the purchases, otherwise another model's forecast (not their product)")
+                                 "CLV and the purchases, otherwise a forecast of its own (not their product)")
     source: Literal["run", "live"]
     note: Optional[str] = Field(None, description="Set when events re-scored this customer but not their CLV: why "
                                 "(the run's CLV models are not stored: a run by an older shopseg, the Spark "
