@@ -359,8 +359,19 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
     # columns)
     with sql_progress(con, "checking", info.n_rows, "rows"):
         # (the fate's CASE and its cast for every line cost x100 ~1.9 thread-s; the cheaper test first)
-        pre = f" WHERE {not_accepted}" if not_accepted else ""
-        con.execute(f"CREATE TEMP TABLE _bad AS SELECT * FROM ({fated}{pre}) WHERE _fate <> 'accepted'")
+        if not_accepted and dup != "FALSE":
+            # a row is not accepted when a check fails or it repeats an earlier row: the rows failing a check (the
+            # pass's filter, no lookup of every line among the later copies) joined with the later copies (x100:
+            # 200 and 526,800 rows) give each its fate, the copies' reasons kept (docs/scale.md "Session 17: ingest");
+            # the checked rows without the lookup (DuckDB keeps an unused IN's join in the plan)
+            con.execute("CREATE OR REPLACE TEMP VIEW _raw AS SELECT *, FALSE AS _dup_file FROM _cols")
+            con.execute(f"CREATE TEMP TABLE _bad AS SELECT _row, CAST(CASE WHEN l._row_l IS NOT NULL THEN 'duplicate' "
+                        f"ELSE 'quarantined' END AS {FATE_TYPE}) AS _fate, q._reason AS _reason2, q._column AS _column2 "
+                        "FROM (SELECT _row, _reason, _column FROM _checked WHERE _reason IS NOT NULL) q "
+                        "FULL JOIN (SELECT _row, _row AS _row_l FROM _later) l USING (_row) ORDER BY _row")
+        else:
+            pre = f" WHERE {not_accepted}" if not_accepted else ""
+            con.execute(f"CREATE TEMP TABLE _bad AS SELECT * FROM ({fated}{pre}) WHERE _fate <> 'accepted'")
     con.execute(f"CREATE TEMP VIEW _accepted AS {typed} WHERE NOT EXISTS (SELECT 1 FROM _bad b WHERE b._row = s._row)")
     # the accepted rows of file rows lo to hi (the primary table's chunks): the rows not accepted looked up among
     # those of the same rows only, not all of _bad for every chunk (x100: 21 chunks, 0.53M rows in _bad; the chunks'
