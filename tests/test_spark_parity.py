@@ -397,6 +397,10 @@ def test_spark_gbt_validation_auc_is_within_005_of_lightgbm(churn_both, spark_ru
     wrong = ws.scalar("SELECT count(*) FROM churn_scores WHERE run_id = ? AND tier <> CASE WHEN probability >= 0.7 "
                       "THEN 'high' WHEN probability >= 0.4 THEN 'mid' ELSE 'low' END", [res.run_id])
     assert wrong == 0 and ws.scalar("SELECT count(*) FROM churn_scores WHERE run_id = ?", [res.run_id]) > 0
+    # the recency floor depends on the windows only (the same labelled frames): the same edge and floor as DuckDB's
+    floor = fit.model.recency_floor_
+    assert floor and stages["churn"]["train_max_recency_days"] == floor["max_recency_days"]
+    assert stages["churn"]["recency_floor"] == floor["probability"]
 
 
 @needs_spark

@@ -211,7 +211,7 @@ def spark_churn(tables, as_of, config: Config | None = None, *, features=None, f
 
     from ..predict import _churn_report as R
     from ..predict._churn_model import _calibrate_apply, fit_calibrator
-    from ..predict.churn import churn_settings
+    from ..predict.churn import churn_settings, recency_floor
 
     cfg = config or load_config()
     c = churn_settings(cfg)
@@ -220,7 +220,8 @@ def spark_churn(tables, as_of, config: Config | None = None, *, features=None, f
     train = fr["train"]
     n_train = train.count()
     n1 = train.agg(F.sum("churned")).first()[0] or 0
-    valid = fr["valid"].select("customer_id", "churned", *[f"`{k}`" for k in feats]).cache()
+    rec = [] if "recency_days" in feats else ["recency_days"]  # the recency floor reads it
+    valid = fr["valid"].select("customer_id", "churned", *[f"`{k}`" for k in [*feats, *rec]]).cache()
     nv = valid.count()
     nv1 = valid.agg(F.sum("churned")).first()[0] or 0
     for name, n, k in (("training", n_train, n1), ("validation", nv, nv1)):
@@ -234,23 +235,35 @@ def spark_churn(tables, as_of, config: Config | None = None, *, features=None, f
     gbt = GBTClassifier(featuresCol="features", labelCol="churned", maxIter=20, maxDepth=3, stepSize=0.1,
                         subsamplingRate=1.0, seed=int(c["random_state"]))
     model = gbt.fit(VectorAssembler(inputCols=list(feats), outputCol="features").transform(train))
-    vs = _margin(model, valid, feats).select("customer_id", "churned", "raw").toPandas() \
+    vs = _margin(model, valid, feats).select("customer_id", "churned", "raw", "recency_days").toPandas() \
         .sort_values("customer_id", kind="stable").reset_index(drop=True)
     y, raw = vs["churned"].to_numpy(int), vs["raw"].to_numpy(float)
     uncal = lambda s: 1.0 / (1.0 + np.exp(-2.0 * s))  # noqa: E731  MLlib GBT: P = sigmoid(2 * margin)
     cal = fit_calibrator(c["calibration"], raw, y, uncal)
-    prob_of = (lambda s: np.clip(_calibrate_apply(cal, s), 0.0, 1.0)) if cal else uncal
-    vprob = prob_of(raw)
+    calibrated = (lambda s: np.clip(_calibrate_apply(cal, s), 0.0, 1.0)) if cal else uncal
+    # buyers silent longer than every training row: at least the calendar's churn rate at that edge, as the DuckDB
+    # engine (shopseg.predict.churn.recency_floor; the longest training silence is one aggregate of the fitted rows)
+    edge = train.agg(F.max("recency_days")).first()[0]
+    floor = recency_floor(pd.DataFrame({"recency_days": [] if edge is None else [float(edge)]}), vs, y)
+
+    def prob_of(s, recency):
+        p = calibrated(s)
+        if not floor:
+            return p
+        return np.where((np.asarray(recency, dtype=float) > floor["max_recency_days"]) & (p < floor["probability"]),
+                        floor["probability"], p)
+
+    vprob = prob_of(raw, vs["recency_days"].to_numpy(float))
     figures = {"roc_auc": R.roc_auc(y, raw), "pr_auc": R.pr_auc(y, raw), "brier": R.brier(y, vprob)}
 
     score_frame, shop_gap = spark_cutoff_frame(tables, as_of, H, cfg, features=features)
-    scored = _margin(model, score_frame.select("customer_id", *[f"`{k}`" for k in feats]), feats) \
-        .select("customer_id", "raw")
+    scored = _margin(model, score_frame.select("customer_id", *[f"`{k}`" for k in [*feats, *rec]]), feats) \
+        .select("customer_id", "raw", "recency_days")
 
     def calibrate(it):
         for p in it:
             yield pd.DataFrame({"customer_id": p["customer_id"], "raw": p["raw"], "probability": prob_of(
-                p["raw"].to_numpy(float))})
+                p["raw"].to_numpy(float), p["recency_days"].to_numpy(float))})
 
     scored = scored.mapInPandas(calibrate, "customer_id string, raw double, probability double").cache()
     n = scored.count()
@@ -280,4 +293,5 @@ def spark_churn(tables, as_of, config: Config | None = None, *, features=None, f
                                 "customer_sample": note,
                                 "n_valid": nv,
                                 "n_scored": n, "shop_gap_days": shop_gap, "importance": imp,
+                                "recency_floor": floor,
                                 "validation_frame": vs.assign(probability=vprob)}

@@ -125,6 +125,9 @@ class SparkEngine:
                  "n_valid": out["n_valid"], "n_scored": out["n_scored"]}
         if out["customer_sample"]:
             notes["customer_sample"] = out["customer_sample"]
+        if out["recency_floor"]:  # as the DuckDB engine: the least risk of a buyer silent beyond the training rows
+            notes["train_max_recency_days"] = out["recency_floor"]["max_recency_days"]
+            notes["recency_floor"] = out["recency_floor"]["probability"]
         return notes
 
     def baskets(self, ctx) -> dict:
