@@ -267,8 +267,19 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
         dup = "_row IN (SELECT _row FROM _later)"
     con.execute(f"CREATE TEMP VIEW _cols AS SELECT _row{extra}" + "".join(", " + r for r in raws)
                 + "".join(f", {sql} AS {k}" for sql, k in sources.items()) + " FROM _src")
+    ptable = schema.INPUT_TABLES[plan.primary]
+    key_cols = [k for k in ptable.key if k in plan.exprs[plan.primary]]
+    keyed = len(key_cols) == len(ptable.key)
+    loaded = con.execute(f"SELECT count(*) FROM {ident(plan.primary)}").fetchone()[0]
+    stored = len(typeds) - len(virtual) - len(helpers) + 4  # with _row, _fate, _reason2, _column2
+    store = materialise_checked(con, info.n_rows, stored)
+    # past the budget, into a table with no key and nothing loaded, a row is not accepted when a check fails or it
+    # repeats an earlier row: the pass keeps the rows failing a check and a join with the later copies gives the
+    # fates (below), instead of the pass looking every line up among the later copies (x100: 200 and 526,800
+    # rows; docs/scale.md "Session 17: ingest")
+    fates_after = not store and not keyed and not loaded and dup != "FALSE"
     # views: DuckDB pipelines them into the checking pass (the table _bad, or _fated_t while it fits the budget)
-    con.execute(f"CREATE TEMP VIEW _raw AS SELECT *, {dup} AS _dup_file FROM _cols")
+    con.execute(f"CREATE TEMP VIEW _raw AS SELECT *, {'FALSE' if fates_after else dup} AS _dup_file FROM _cols")
     con.execute("CREATE TEMP VIEW _stage AS SELECT *, " + ", ".join(typeds) + " FROM _raw")
 
     for tname in sorted(referenced):  # keys already loaded
@@ -288,9 +299,6 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
 
     # key conflicts inside the file, then against what is already loaded
     not_accepted = None  # a condition every row that is not accepted meets, when one is cheaper than the fate
-    ptable = schema.INPUT_TABLES[plan.primary]
-    key_cols = [k for k in ptable.key if k in plan.exprs[plan.primary]]
-    keyed = len(key_cols) == len(ptable.key)
     content_cols = [c.name for c in ptable.columns if c.name not in ("line_no",)]
     pk = [ident(f"{plan.primary}__{k}") for k in (key_cols if keyed else [])]
     if keyed:
@@ -326,7 +334,6 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
         same = " AND ".join(
             f"e.{ident(c)} IS NOT DISTINCT FROM c.{ident(plan.primary + '__' + c)}" for c in content_cols
         )
-        loaded = con.execute(f"SELECT count(*) FROM {ident(plan.primary)}").fetchone()[0]
         fated = (
             "SELECT c._row, CAST(CASE WHEN c._dup_file THEN 'duplicate' WHEN c._reason IS NOT NULL THEN 'quarantined' "
             + (f"WHEN EXISTS (SELECT 1 FROM {ident(plan.primary)} e WHERE {same}) THEN 'duplicate' " if loaded else "") +
@@ -338,8 +345,7 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
     drop = [r.rsplit(" AS ", 1)[1] for r in raws] + helpers + list(virtual)
     typed = ("SELECT s.*" + (f" EXCLUDE ({', '.join(drop)})" if drop else "") + "".join(f", {v} AS {k}" for k, v in virtual.items())
              + " FROM (SELECT *, " + ", ".join(typeds) + " FROM _cols) s")
-    stored = len(typeds) - len(virtual) - len(helpers) + 4  # with _row, _fate, _reason2, _column2
-    if materialise_checked(con, info.n_rows, stored):
+    if store:
         # every checked row stored once (_fated_t) and read by each writer: the cheapest while it fits the budget
         keep = ", ".join([*virtual, "_dup_file", "_reason", "_column"] + (["_key_rank", "_key_first"] if keyed else []))
         with sql_progress(con, "checking", info.n_rows, "rows"):
@@ -359,12 +365,7 @@ def stage_and_check(con: duckdb.DuckDBPyConnection, plan: Plan, info: SourceInfo
     # columns)
     with sql_progress(con, "checking", info.n_rows, "rows"):
         # (the fate's CASE and its cast for every line cost x100 ~1.9 thread-s; the cheaper test first)
-        if not_accepted and dup != "FALSE":
-            # a row is not accepted when a check fails or it repeats an earlier row: the rows failing a check (the
-            # pass's filter, no lookup of every line among the later copies) joined with the later copies (x100:
-            # 200 and 526,800 rows) give each its fate, the copies' reasons kept (docs/scale.md "Session 17: ingest");
-            # the checked rows without the lookup (DuckDB keeps an unused IN's join in the plan)
-            con.execute("CREATE OR REPLACE TEMP VIEW _raw AS SELECT *, FALSE AS _dup_file FROM _cols")
+        if fates_after:  # (a copy of a failing row keeps its reason; DuckDB keeps an unread IN's join in a plan)
             con.execute(f"CREATE TEMP TABLE _bad AS SELECT _row, CAST(CASE WHEN l._row_l IS NOT NULL THEN 'duplicate' "
                         f"ELSE 'quarantined' END AS {FATE_TYPE}) AS _fate, q._reason AS _reason2, q._column AS _column2 "
                         "FROM (SELECT _row, _reason, _column FROM _checked WHERE _reason IS NOT NULL) q "

@@ -186,14 +186,22 @@ def compare(metric: str, y: np.ndarray, model_score: np.ndarray, base_score: np.
             weights: np.ndarray) -> Comparison:
     """The paired bootstrap: both scores on the same resamples of the same customers."""
     fn = auc_resampled if metric == "roc_auc" else gini_resampled
-    m, b = fn(y, model_score, weights), fn(y, base_score, weights)
+    return _paired(metric, fn(y, model_score, weights), fn(y, base_score, weights))
+
+
+def _paired(metric: str, m: np.ndarray, b: np.ndarray, extra: dict | None = None, lower_is_better: bool = False
+            ) -> Comparison:
+    """The candidate's figures ``m`` against the baseline's ``b`` (row 0 the sample, then the resamples):
+    ``win_share`` the share of resamples the candidate is the better in, ``extra["lose_share"]`` the baseline."""
+    extra = dict(extra or {})
     if not (np.isfinite(m[0]) and np.isfinite(b[0])):
         return Comparison(metric, None if not np.isfinite(m[0]) else float(m[0]),
-                          None if not np.isfinite(b[0]) else float(b[0]), None)
-    d = m[1:] - b[1:]
+                          None if not np.isfinite(b[0]) else float(b[0]), None, extra)
+    d = (b[1:] - m[1:]) if lower_is_better else (m[1:] - b[1:])
     d = d[np.isfinite(d)]
-    return Comparison(metric, float(m[0]), float(b[0]), float(np.mean(d > 0)) if len(d) else None,
-                      {"lose_share": float(np.mean(d < 0))} if len(d) else {})
+    if len(d):
+        extra["lose_share"] = float(np.mean(d < 0))
+    return Comparison(metric, float(m[0]), float(b[0]), float(np.mean(d > 0)) if len(d) else None, extra)
 
 
 def poisson_deviance(pred: np.ndarray, actual: np.ndarray) -> np.ndarray:
@@ -220,24 +228,13 @@ def compare_money(actual: np.ndarray, model_pred: np.ndarray, base_pred: np.ndar
     totals and both decile calibrations (the sample itself)."""
     actual = np.asarray(actual, float)
     dm, db = poisson_deviance(model_pred, actual), poisson_deviance(base_pred, actual)
-    order = np.arange(len(actual))
-    m, b = [], []
-    for Wt in _row_blocks(weights, order):
-        n = Wt.sum(axis=1)
-        m.append(Wt @ dm / n)
-        b.append(Wt @ db / n)
-    m, b = np.concatenate(m), np.concatenate(b)
+    # each resample's mean deviance of both, one pass over the resamples' blocks
+    means = np.concatenate([np.column_stack([Wt @ dm, Wt @ db]) / Wt.sum(axis=1, keepdims=True)
+                            for Wt in _row_blocks(weights, np.arange(len(actual)))])
     extra = {"model_total": float(np.sum(model_pred)), "baseline_total": float(np.sum(base_pred)),
              "actual_total": float(actual.sum()), "model_deciles": decile_calibration(model_pred, actual),
              "baseline_deciles": decile_calibration(base_pred, actual)}
-    if not (np.isfinite(m[0]) and np.isfinite(b[0])):
-        return Comparison("poisson_deviance", None, None, None, extra)
-    d = b[1:] - m[1:]
-    d = d[np.isfinite(d)]
-    if len(d):
-        extra["lose_share"] = float(np.mean(d < 0))
-    return Comparison("poisson_deviance", float(m[0]), float(b[0]), float(np.mean(d > 0)) if len(d) else None,
-                      extra)
+    return _paired("poisson_deviance", means[:, 0], means[:, 1], extra, lower_is_better=True)
 
 
 # -- the window ------------------------------------------------------------------------------------

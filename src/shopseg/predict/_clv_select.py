@@ -6,6 +6,7 @@ See :mod:`shopseg.predict._clv_backtest` for the method.  Users call
 
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -188,16 +189,10 @@ def choose_and_score(ws, as_of, summary: pd.DataFrame, c: dict, *, seed: int = 0
     chain = list(dict.fromkeys([c["model"], *CHAIN, "repeat"]))
     cands: dict[str, Candidate] = {}
 
-    pair_cache: dict = {}
-
+    @functools.cache
     def pairs(cut_from, cut_to):
         """(summary at cut_from, features, outcomes in [cut_from, cut_to]) for the repeat model and the baseline's
         money check; computed once per window."""
-        if (cut_from, cut_to) not in pair_cache:
-            pair_cache[(cut_from, cut_to)] = _pairs(cut_from, cut_to)
-        return pair_cache[(cut_from, cut_to)]
-
-    def _pairs(cut_from, cut_to):
         sm = summary_from_orders(ws, cut_from - timedelta(microseconds=1), time_unit=unit, values=values)
         o = B.window_outcomes(con, cut_from.to_pydatetime(), cut_to.to_pydatetime(), values)
         sm = sm.merge(o, on="customer_id", how="left").fillna({"days_after": 0.0, "spend_after": 0.0,
@@ -264,17 +259,11 @@ def choose_and_score(ws, as_of, summary: pd.DataFrame, c: dict, *, seed: int = 0
             val, *_ = _value_model(cal, cal["spend_before"].to_numpy(float), c["value_penalizer_coef"], unit)
             return ep * val
 
-    money_state: dict = {}
-
+    @functools.cache
     def money_baseline():
         """(the spend baseline's prediction of the validation window's spend out of sample, None) or (None, why
         not): its isotonic map learned on the window before the validation window (scores at that window's start
-        -> spend in it), applied to the validation window's scores, as the repeat model is tested."""
-        if "got" not in money_state:
-            money_state["got"] = _money_baseline()
-        return money_state["got"]
-
-    def _money_baseline():
+        -> spend in it), applied to the validation window's scores, as the repeat model is tested; computed once."""
         from ._clv_scorer import isotonic_predict, isotonic_steps
 
         W_, cut = window["W"], window["cut"]

@@ -338,7 +338,8 @@ def _score(model: ChurnModel, frame: pd.DataFrame, cuts_settings: dict | None, v
         done.advance(len(part))
     why = parts[0] if len(parts) == 1 else pd.concat(parts)
     raw = np.concatenate(raws) if additive else model.decision_function(A)
-    prob, lifted = apply_recency_floor(model, model.probability_of(raw), frame["recency_days"].to_numpy(float))
+    prob, lifted = apply_recency_floor(model.recency_floor_, model.probability_of(raw),
+                                       frame["recency_days"].to_numpy(float))
     if lifted.any():  # the floor's reason first: the model's own reasons explain a score it does not give them
         why = _floor_reasons(why, lifted, frame["recency_days"].to_numpy(float), model.recency_floor_)
     if cuts is None:
@@ -424,7 +425,7 @@ def churn_stage(ws, run_id: int, as_of, config: Config | None = None, *,
     H = fit.horizon["horizon_days"]
     model = fit.model
     y_val = fit.valid["churned"].to_numpy()
-    valid_prob, _ = apply_recency_floor(model, model.probability_of(fit.valid_raw),
+    valid_prob, _ = apply_recency_floor(model.recency_floor_, model.probability_of(fit.valid_raw),
                                         fit.valid["recency_days"].to_numpy(float))
     frame = cutoff_frame(ws, _as_ts(as_of), H, cfg, features=features)
     # "shop median" in the reasons means the shop as of as_of, not the (older) training cutoffs
@@ -543,11 +544,11 @@ def recency_floor(train: pd.DataFrame, valid: pd.DataFrame, y_val) -> dict | Non
             "n_valid_beyond": int(beyond.sum()), "churned_valid_beyond": int(y[beyond].sum())}
 
 
-def apply_recency_floor(model: ChurnModel, prob: np.ndarray, recency) -> tuple[np.ndarray, np.ndarray]:
-    """(``prob`` with the model's :func:`recency_floor` applied to the buyers silent longer than its training rows,
-    which of them it raised). A model without one (stored by an older shopseg) is left as it is."""
+def apply_recency_floor(f: dict | None, prob: np.ndarray, recency) -> tuple[np.ndarray, np.ndarray]:
+    """(``prob`` with the floor ``f`` (:func:`recency_floor`, a model's ``recency_floor_``) applied to the buyers
+    silent longer than its training rows, which of them it raised). No floor (a model stored by an older shopseg):
+    left as it is. The DuckDB and Spark engines' one rule."""
     prob = np.asarray(prob, dtype=float)
-    f = getattr(model, "recency_floor_", None)
     if not f:
         return prob, np.zeros(len(prob), dtype=bool)
     lifted = (np.asarray(recency, dtype=float) > f["max_recency_days"]) & (prob < f["probability"])

@@ -211,7 +211,7 @@ def spark_churn(tables, as_of, config: Config | None = None, *, features=None, f
 
     from ..predict import _churn_report as R
     from ..predict._churn_model import _calibrate_apply, fit_calibrator
-    from ..predict.churn import churn_settings, recency_floor
+    from ..predict.churn import apply_recency_floor, churn_settings, recency_floor
 
     cfg = config or load_config()
     c = churn_settings(cfg)
@@ -247,11 +247,7 @@ def spark_churn(tables, as_of, config: Config | None = None, *, features=None, f
     floor = recency_floor(pd.DataFrame({"recency_days": [] if edge is None else [float(edge)]}), vs, y)
 
     def prob_of(s, recency):
-        p = calibrated(s)
-        if not floor:
-            return p
-        return np.where((np.asarray(recency, dtype=float) > floor["max_recency_days"]) & (p < floor["probability"]),
-                        floor["probability"], p)
+        return apply_recency_floor(floor, calibrated(s), recency)[0]
 
     vprob = prob_of(raw, vs["recency_days"].to_numpy(float))
     figures = {"roc_auc": R.roc_auc(y, raw), "pr_auc": R.pr_auc(y, raw), "brier": R.brier(y, vprob)}
