@@ -56,3 +56,21 @@ def test_online_retail_product_name_tie_goes_to_the_first_name(ws, tmp_path):
     ingest(ws, p, preset="online-retail")
     assert ws.sql("SELECT product_id, name FROM products ORDER BY 1") == [
         ("22752", "SET/7 BABUSHKA NESTING BOXES"), ("35817P", "ACRYLIC JEWEL ANGEL")]
+
+
+def test_online_retail_invoice_with_two_countries_or_two_customers(ws, tmp_path):
+    # Each distinct (customer, invoice, country) counts once.  17850: invoice 536365 in France and in Germany,
+    # 536366 in Germany -> Germany (2 invoices against 1; one tuple per invoice, its first line's, would say France
+    # and Germany once each, France by name).  536367 has two customers: both get it.
+    p = tmp_path / "or.csv"
+    p.write_text(HEADER
+                 + "536365,22752,SET 7 BABUSHKA NESTING BOXES,2,12/1/2010 8:26,7.65,17850,France\n"
+                 + "536365,21730,GLASS STAR FROSTED T-LIGHT HOLDER,6,12/1/2010 8:26,4.25,17850,Germany\n"
+                 + "536366,22632,HAND WARMER RED POLKA DOT,6,12/2/2010 9:00,1.85,17850,Germany\n"
+                 + "536367,22960,JAM MAKING SET WITH JARS,6,12/3/2010 9:30,4.25,13047,Spain\n"
+                 + "536367,22913,RED COAT RACK PARIS FASHION,3,12/3/2010 9:30,4.95,12583,Spain\n")
+    ingest(ws, p, preset="online-retail")
+    assert ws.sql("SELECT customer_id, country FROM customers ORDER BY 1") == [
+        ("12583", "Spain"), ("13047", "Spain"), ("17850", "Germany")]
+    assert ws.sql("SELECT order_id, customer_id, country FROM orders ORDER BY 1") == [  # (the first line's)
+        ("536365", "17850", "France"), ("536366", "17850", "Germany"), ("536367", "13047", "Spain")]
