@@ -104,7 +104,7 @@ def test_a_candidate_ranking_better_with_its_level_off_is_not_used(shop, monkeyp
     dev = (2 * (len(d) - len(pos)) + (2 * (pos * np.log(pos / (4 * pos + 1)) + 3 * pos + 1)).sum()) / len(d)
     e = by["expected_purchases"].decision
     assert _figure(e, "Poisson deviance of the window's purchase days") == pytest.approx(dev, rel=1e-3)
-    assert f"purchase days predicted {4 * (d + 0.25).sum():,.0f} vs" in e and f"actual {d.sum():,.0f}" in e
+    assert f"purchase days predicted {4 * (d + 0.25).sum():,.1f} vs" in e and f"actual {d.sum():,.0f}" in e
     assert "learned on the window before, it predicted" in e and "purchase days (Poisson deviance" in e
 
 

@@ -314,10 +314,10 @@ def choose_and_score(ws, as_of, summary: pd.DataFrame, c: dict, *, seed: int = 0
             return (f"Brier score of \"bought in the window\" {m.model:.4g} vs the baseline's {m.baseline:.4g} out "
                     f"of sample, better in {m.win_share:.0%} of resamples (mean probability {x['model_total'] / n:.3f}"
                     f" vs {x['baseline_total'] / n:.3f}, share who bought {x['actual_total'] / n:.3f}; {cal})")
-        what = "spend" if pred == "clv" else "purchase days"
+        what, f = ("spend", ",.0f") if pred == "clv" else ("purchase days", ",.1f")
         return (f"Poisson deviance of the window's {what} {m.model:.4g} vs the baseline's {m.baseline:.4g} out of "
-                f"sample, better in {m.win_share:.0%} of resamples ({what} predicted {x['model_total']:,.0f} vs "
-                f"{x['baseline_total']:,.0f}, actual {x['actual_total']:,.0f}; {cal})")
+                f"sample, better in {m.win_share:.0%} of resamples ({what} predicted {x['model_total']:{f}} vs "
+                f"{x['baseline_total']:{f}}, actual {x['actual_total']:,.0f}; {cal})")
 
     conf = float(c["backtest_confidence"])
     choices: list[Choice] = []
@@ -411,8 +411,8 @@ def choose_and_score(ws, as_of, summary: pd.DataFrame, c: dict, *, seed: int = 0
                                 f"where {actual.mean():.3f} of the window's earlier buyers bought (Brier score "
                                 f"{B.brier(money, actual).mean():.4g}, decile calibration {gap})")
                     else:
-                        what = "spend" if pred == "clv" else "purchase days"
-                        how += (f"; learned on the window before, it predicted {money.sum():,.0f} of the window's "
+                        what, f = ("spend", ",.0f") if pred == "clv" else ("purchase days", ",.1f")
+                        how += (f"; learned on the window before, it predicted {money.sum():{f}} of the window's "
                                 f"{actual.sum():,.0f} {what} (Poisson deviance "
                                 f"{B.poisson_deviance(money, actual).mean():.4g}, decile calibration {gap})")
                 else:
