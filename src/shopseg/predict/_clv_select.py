@@ -281,7 +281,7 @@ def choose_and_score(ws, as_of, summary: pd.DataFrame, c: dict, *, seed: int = 0
                 "clv": frame["spend_after"].to_numpy(float)}[pred]
 
     @functools.cache
-    def money_baseline(pred: str = "clv"):
+    def level_baseline(pred: str = "clv"):
         """(the baseline's prediction of ``pred`` on the validation window out of sample, None) or (None, why not):
         its isotonic map learned on the window before the validation window (scores at that window's start ->
         bought, purchase days, spend in it), applied to the validation window's scores, as the repeat model is
@@ -304,7 +304,7 @@ def choose_and_score(ws, as_of, summary: pd.DataFrame, c: dict, *, seed: int = 0
                                got)
         return isotonic_predict(steps, window["base"][pred]), None
 
-    def money_words(m, pred: str) -> str:
+    def level_words(m, pred: str) -> str:
         """A level check's figures, for the decision sentences."""
         x = m.extra
         dec = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
@@ -346,8 +346,8 @@ def choose_and_score(ws, as_of, summary: pd.DataFrame, c: dict, *, seed: int = 0
             cmp = B.compare(metric, y, score, window["base"][pred], window["weights"])
             if best is None or (cmp.model or -1) > (best[1].model or -1):
                 best = (name, cmp)
-            # ranking and level both checked (money_baseline: the baseline's level out of sample)
-            money, why_money = money_baseline(pred)
+            # ranking and level both checked (level_baseline: the baseline's level out of sample)
+            money, why_money = level_baseline(pred)
             mcmp = B.compare_level(outcome(window["cal"], pred), level_pred(cd, pred, score), money,
                                    window["weights"], B.LEVEL_SCORES[pred]) if money is not None else None
             ranks = (f"{name} {metric} {cmp.model:.3f} vs the {B.BASELINE_NAMES[pred]} {cmp.baseline:.3f}, "
@@ -360,10 +360,10 @@ def choose_and_score(ws, as_of, summary: pd.DataFrame, c: dict, *, seed: int = 0
                     chosen = Choice(pred, name, metric, cmp.model, cmp.baseline,
                                     f"{name} used: it beats the {bshort} on {won}"
                                     f"{'' if ' and ' in won else ' and is not worse on the other'}: "
-                                    f"{ranks}; {money_words(mcmp, pred)}"
+                                    f"{ranks}; {level_words(mcmp, pred)}"
                                     + (f" (before it: {'; '.join(tried)})" if tried else ""), tried)
                     break
-                tried.append(f"{name}: {ranks}; {money_words(mcmp, pred)}")
+                tried.append(f"{name}: {ranks}; {level_words(mcmp, pred)}")
                 continue
             if cmp.beats(conf):
                 chosen = Choice(pred, name, metric, cmp.model, cmp.baseline,
@@ -401,7 +401,7 @@ def choose_and_score(ws, as_of, summary: pd.DataFrame, c: dict, *, seed: int = 0
                        f"vs {bc:.3f})" if best and best[1].model is not None and bc is not None
                        else "no candidate could be used")
                 how += "; " + "; ".join(tried) if tried else ""
-                money, why_money = money_baseline(pred)
+                money, why_money = level_baseline(pred)
                 if money is not None:
                     actual = outcome(window["cal"], pred)
                     gap = B.decile_calibration(money, actual)
