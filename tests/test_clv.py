@@ -631,8 +631,8 @@ def test_clv_money_check_by_hand():
     a quarter of the level (25 and 0.25) ranks exactly as well, so the ranking alone keeps the baseline; its money
     is off by a factor of 4, which the Poisson deviance sees: the model is used. The reverse: a model that ranks
     better but predicts 4 times the spend is not."""
-    from shopseg.predict._clv_backtest import compare, compare_money, poisson_deviance, resample_weights
-    from shopseg.predict._clv_select import beats_on_money
+    from shopseg.predict._clv_backtest import compare, compare_level, poisson_deviance, resample_weights
+    from shopseg.predict._clv_select import beats_on_level
 
     spent = np.r_[np.full(20, 100.0), np.zeros(180)]
     w = resample_weights(200, 200, seed=0)
@@ -640,21 +640,21 @@ def test_clv_money_check_by_hand():
     tiers = model / 4
     rank = compare("gini_normalised", spent, model, tiers, w)
     assert rank.model == rank.baseline and rank.win_share == 0.0 and not rank.beats(0.95)  # ranking alone: baseline
-    money = compare_money(spent, model, tiers, w)
+    money = compare_level(spent, model, tiers, w)
     # by hand: 2 (y ln(y/mu) - (y - mu)): the model 0 for a spender, 2 for the others; the tiers 2 (100 ln 4 - 75)
     # and 0.5
     assert money.model == pytest.approx(180 * 2 / 200)
     assert money.baseline == pytest.approx((20 * 2 * (100 * np.log(4) - 75) + 180 * 0.5) / 200)
     assert money.win_share == 1.0 and money.extra["actual_total"] == 2000 and money.extra["baseline_total"] == 545
-    assert beats_on_money(rank, money, 0.95)
+    assert beats_on_level(rank, money, 0.95)
     # ranks better (the baseline puts 4 spenders at 1 and 4 others at 100), 4 times the spend: not used
     base = np.r_[np.full(16, 100.0), np.ones(4), np.full(4, 100.0), np.ones(176)]
     rank = compare("gini_normalised", spent, model * 4, base, w)
-    money = compare_money(spent, model * 4, base, w)
+    money = compare_level(spent, model * 4, base, w)
     assert rank.beats(0.95) and money.model == pytest.approx(poisson_deviance(model * 4, spent).mean())
     assert money.model > 39 and money.baseline == pytest.approx((4 * 2 * (100 * np.log(100) - 99) + 4 * 200 + 176 * 2)
                                                                 / 200)
-    assert money.extra["lose_share"] == 1.0 and not beats_on_money(rank, money, 0.95)
+    assert money.extra["lose_share"] == 1.0 and not beats_on_level(rank, money, 0.95)
 
 
 def test_online_retail_clv_is_chosen_on_money_as_well(tmp_path):

@@ -31,7 +31,8 @@ CLV = dict(load_config()["clv"])
 def force(monkeypatch, plan: dict[str, str], *, meanspend: bool = False) -> dict:
     """Make the CLV stage choose ``plan`` (prediction -> "bgnbd" / "mbgnbd" / "repeat" / "baseline"): candidates
     not in the plan fail to fit; the planned one beats the baseline in every resample, the others in none, and the
-    money check of CLV is a draw (the comparisons come in the stage's order: per prediction, the chain bgnbd, mbgnbd, repeat).  ``meanspend``:
+    level check (money, purchase days, calibration) is a draw (the comparisons come in the stage's order: per
+    prediction, the chain bgnbd, mbgnbd, repeat).  ``meanspend``:
     Gamma-Gamma is degenerate, so the value per purchase is the mean spend.  Returns a dict that receives the
     stage's spend totals (``"spend"``: the last ones it read, at as_of)."""
     from shopseg.predict import _clv_select as S
@@ -49,8 +50,8 @@ def force(monkeypatch, plan: dict[str, str], *, meanspend: bool = False) -> dict
         c.extra["lose_share"] = 1.0 - c.win_share
         return c
 
-    def compare_money(actual, model_pred, base_pred, weights):  # neither better: the ranking decides
-        c = B.compare_money(actual, model_pred, base_pred, weights)
+    def compare_level(actual, model_pred, base_pred, weights, score="poisson_deviance"):  # a draw: ranking decides
+        c = B.compare_level(actual, model_pred, base_pred, weights, score)
         c.win_share, c.extra["lose_share"] = 0.5, 0.5
         return c
 
@@ -74,7 +75,7 @@ def force(monkeypatch, plan: dict[str, str], *, meanspend: bool = False) -> dict
         seen["spend"] = B.spend_totals(*a, **k)
         return seen["spend"]
 
-    proxy.compare, proxy.compare_money, proxy.RepeatModel, proxy.spend_totals = compare, compare_money, Repeat, spend_totals
+    proxy.compare, proxy.compare_level, proxy.RepeatModel, proxy.spend_totals = compare, compare_level, Repeat, spend_totals
     if meanspend:
         proxy.degenerate = lambda m, *p: "left out by this test" if isinstance(m, GammaGamma) else B.degenerate(m, *p)
     monkeypatch.setattr(S, "B", proxy)

@@ -12,11 +12,13 @@ customers of a validation window before ``as_of``:
 * CLV: normalised Gini of the window's spend (Wang, Liu & Miao 2019, "A Deep
   Probabilistic Model for Customer Lifetime Value Prediction"), baseline:
   past spend rate x window; decile calibration reported beside it;
-* CLV is money: its candidates are also scored by the Poisson deviance of
-  the window's spend (``compare_money``) against the spend baseline's
-  prediction out of sample (its isotonic map learned on the window before),
-  and a candidate is used when it is not worse on ranking or money and
-  better on one (``_clv_select.beats_on_money``).
+* CLV is money, expected purchases a count, P(alive) a probability: each
+  candidate is also scored on its level (``compare_level``: the Poisson
+  deviance of the window's spend and purchase days, the Brier score of
+  "bought in the window") against the baseline's prediction out of sample
+  (its isotonic map learned on the window before), and a candidate is used
+  when it is not worse on ranking or level and better on one
+  (``_clv_select.beats_on_level``).
 
 A paired bootstrap over customers (``clv.backtest_resamples``, seeded)
 decides: a candidate is used for a prediction only when its figure beats the
@@ -220,21 +222,41 @@ def poisson_deviance(pred: np.ndarray, actual: np.ndarray) -> np.ndarray:
     return 2.0 * (t - (y - mu))
 
 
-def compare_money(actual: np.ndarray, model_pred: np.ndarray, base_pred: np.ndarray,
-                  weights: np.ndarray) -> Comparison:
-    """The money check of a CLV candidate against the baseline's prediction out of sample: mean Poisson deviance
-    of the predicted spend (:func:`poisson_deviance`; lower is better) on the same resamples. ``win_share``: the
-    share of resamples where the candidate's is the lower; ``extra``: ``lose_share``, the predicted and actual
-    totals and both decile calibrations (the sample itself)."""
+def brier(pred: np.ndarray, actual: np.ndarray) -> np.ndarray:
+    """Each customer's Brier score (p - y)^2 of a probability ``pred`` for the outcome ``actual`` (0 or 1): a proper
+    score for a probability (its expectation is lowest at the true probability), so it sees calibration as well as
+    the order; bounded, unlike the log loss, so a calibrated step at 0 or 1 is not infinitely penalised.
+
+    >>> brier(np.array([0.9, 0.2, 0.5]), np.array([1.0, 0.0, 1.0])).round(4).tolist()
+    [0.01, 0.04, 0.25]
+    """
+    return (np.asarray(pred, float) - np.asarray(actual, float)) ** 2
+
+
+# the level's proper score of each prediction: the Poisson deviance of a mean (spend, purchase days), the Brier
+# score of a probability (a purchase in the window)
+LEVEL_SCORES = {"p_alive": "brier", "expected_purchases": "poisson_deviance", "clv": "poisson_deviance"}
+_SCORE_FNS = {"poisson_deviance": poisson_deviance, "brier": brier}
+
+
+def compare_level(actual: np.ndarray, model_pred: np.ndarray, base_pred: np.ndarray,
+                  weights: np.ndarray, score: str = "poisson_deviance") -> Comparison:
+    """The level check of a candidate against the baseline's prediction out of sample: the mean ``score`` per
+    customer (lower is better) on the same resamples; for CLV (its money) and expected purchases the Poisson
+    deviance (:func:`poisson_deviance`) of the predicted spend / purchase days, for P(alive) the Brier score
+    (:func:`brier`) of the probability of a purchase in the window. ``win_share``: the share of resamples where the
+    candidate's is the lower; ``extra``: ``lose_share``, the predicted and actual totals, the number of customers
+    and both decile calibrations (the sample itself)."""
     actual = np.asarray(actual, float)
-    dm, db = poisson_deviance(model_pred, actual), poisson_deviance(base_pred, actual)
+    fn = _SCORE_FNS[score]
+    dm, db = fn(model_pred, actual), fn(base_pred, actual)
     # each resample's mean deviance of both, one pass over the resamples' blocks
     means = np.concatenate([np.column_stack([Wt @ dm, Wt @ db]) / Wt.sum(axis=1, keepdims=True)
                             for Wt in _row_blocks(weights, np.arange(len(actual)))])
     extra = {"model_total": float(np.sum(model_pred)), "baseline_total": float(np.sum(base_pred)),
-             "actual_total": float(actual.sum()), "model_deciles": decile_calibration(model_pred, actual),
-             "baseline_deciles": decile_calibration(base_pred, actual)}
-    return _paired("poisson_deviance", means[:, 0], means[:, 1], extra, lower_is_better=True)
+             "actual_total": float(actual.sum()), "n": len(actual),
+             "model_deciles": decile_calibration(model_pred, actual), "baseline_deciles": decile_calibration(base_pred, actual)}
+    return _paired(score, means[:, 0], means[:, 1], extra, lower_is_better=True)
 
 
 # -- the window ------------------------------------------------------------------------------------

@@ -85,6 +85,25 @@ class _TransactionModel(CLVModel):
         """E[purchases in (T, T+h] | x, T, alive at T]; ``dedupe`` evaluates it once per distinct row."""
         raise NotImplementedError
 
+    def conditional_probability_of_purchase(self, t, frequency, recency, T):
+        """P(at least one purchase in (T, T+t] | x, t_x, T) = P(alive) x (1 - P(none in t | alive at T)): what
+        P(alive) says about the next ``t`` (model time units), which a window's "bought or not" can check (the CLV
+        stage's calibration check of P(alive), docs/clv.md).  Given alive at T the purchase rate's posterior is
+        Gamma(r + x, alpha + T) (see subclasses for the dropout).
+
+        >>> from shopseg.predict.clv import BGNBD
+        >>> m = BGNBD.from_params(r=1.0, alpha=10.0, a=1.0, b=1.0)
+        >>> round(m.conditional_probability_of_purchase(10.0, 0.0, 0.0, 10.0), 6)  # 1 x (1 - (20 / 30) ^ 1)
+        0.333333
+        """
+        h, x, tx, T_ = _horizon_and_rfm(t, frequency, recency, T)
+        p_alive = np.atleast_1d(self.conditional_probability_alive(x, tx, T_))
+        return _out(p_alive * -np.expm1(self._log_none_if_alive(h, x, T_)), t, frequency, recency, T)
+
+    def _log_none_if_alive(self, h: np.ndarray, x: np.ndarray, T: np.ndarray) -> np.ndarray:
+        """ln P(no purchase in (T, T+h] | x, T, alive at T)."""
+        raise NotImplementedError
+
     def expected_purchases(self, t, frequency, recency, T):
         """Short name of :meth:`conditional_expected_number_of_purchases_up_to_time`."""
         return self.conditional_expected_number_of_purchases_up_to_time(t, frequency, recency, T)
@@ -249,6 +268,11 @@ class BGNBD(_TransactionModel):
         z = hu / (alpha + Tu + hu)
         part = (a + b + xu - 1) / (a - 1) * (1.0 - (1.0 - z) ** (a - 1) * hyp2f1(a + b - 1 - r, a - 1, a + b + xu - 1, z))
         return part if key is None else part[key[0]]
+
+    def _log_none_if_alive(self, h, x, T):
+        # dropout only right after a purchase: alive at T, none in h is exp(-lambda h), lambda ~ Gamma(r+x, alpha+T)
+        r, alpha = self._p()[:2]
+        return -(r + x) * np.log1p(h / (alpha + T))
 
     def expected_number_of_purchases_up_to_time(self, t):
         """E[X(t)] for a customer just acquired (equation 9): the conditional one at x = t_x = T = 0."""
@@ -456,6 +480,19 @@ class ParetoNBD(_TransactionModel):
         with the s -> 1 limit ln(1 + t/(beta+T)) handled.
         """
         return super().conditional_expected_number_of_purchases_up_to_time(t, frequency, recency, T)
+
+    def _log_none_if_alive(self, h, x, T):
+        """Alive at T with rates lambda ~ Gamma(r+x, alpha+T), mu ~ Gamma(s, beta+T): no purchase in h when the
+        lifetime ends at u < h before one (density E[mu e^(-mu u)] E[e^(-lambda u)]) or goes past h without one:
+        ((alpha+T)/(alpha+T+h))^(r+x) ((beta+T)/(beta+T+h))^s + int_0^h s (beta+T)^s / (beta+T+u)^(s+1)
+        ((alpha+T)/(alpha+T+u))^(r+x) du (32-point Gauss-Legendre)."""
+        r, alpha, s, beta = self._p()
+        node, weight = np.polynomial.legendre.leggauss(32)
+        u = (h[:, None] / 2) * (node[None, :] + 1)
+        dens = s / (beta + T[:, None]) * np.exp(-(s + 1) * np.log1p(u / (beta + T[:, None]))
+                                                - (r + x[:, None]) * np.log1p(u / (alpha + T[:, None])))
+        survive = np.exp(-(r + x) * np.log1p(h / (alpha + T)) - s * np.log1p(h / (beta + T)))
+        return np.log(survive + h / 2 * (dens @ weight))
 
     def _if_alive(self, h, x, T, dedupe: bool = True):
         r, alpha, s, beta = self._p()

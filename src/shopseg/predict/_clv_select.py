@@ -20,6 +20,9 @@ from ._clv_base import TIME_UNITS
 from ._clv_value import GammaGamma
 
 PRED_WORDS = {"p_alive": "P(alive)", "expected_purchases": "expected purchases", "clv": "CLV"}
+# the level check's words per prediction: the baseline's short name, what its level is called
+LEVEL_WORDS_BY = {"p_alive": ("recency baseline", "calibration"), "expected_purchases": ("frequency baseline", "level"),
+                  "clv": ("spend baseline", "money")}
 
 
 @dataclass
@@ -68,17 +71,19 @@ def _value_model(summary: pd.DataFrame, spend: np.ndarray, penalizer: float, tim
     return value_of_mean(mean, fill), "meanspend", None, f"Gamma-Gamma not used ({problem})", fill
 
 
-def beats_on_money(rank: B.Comparison, money: B.Comparison, confidence: float) -> bool:
-    """Whether a CLV candidate replaces the spend baseline, from its ranking backtest (``rank``: normalised Gini)
-    and its money check (``money``: :func:`~shopseg.predict._clv_backtest.compare_money`, Poisson deviance
-    against the baseline's out-of-sample prediction): not worse on either (the baseline is not better in
-    ``confidence`` of the resamples) and better on one (in ``confidence`` of them).  So a ranking won with money
-    that is off is not taken, and a ranking as good as the baseline's with money closer to what was spent is.
+def beats_on_level(rank: B.Comparison, money: B.Comparison, confidence: float) -> bool:
+    """Whether a candidate replaces the baseline, from its ranking backtest (``rank``: ROC-AUC, normalised Gini)
+    and its level check (``money``: :func:`~shopseg.predict._clv_backtest.compare_level`, the Poisson deviance of
+    the spend or purchase days, the Brier score of P(a purchase in the window), against the baseline's
+    out-of-sample prediction): not worse on either (the baseline is not better in ``confidence`` of the
+    resamples) and better on one (in ``confidence`` of them).  So a ranking won with a level that is off (CLV's
+    money, a count off by a factor, a miscalibrated probability) is not taken, and a ranking as good as the
+    baseline's with a level closer to what happened is.
 
     >>> from shopseg.predict._clv_backtest import Comparison
     >>> tie = Comparison("gini_normalised", 0.8, 0.8, 0.0, {"lose_share": 0.0})
     >>> closer = Comparison("poisson_deviance", 1.8, 13.2, 1.0, {"lose_share": 0.0})
-    >>> beats_on_money(tie, closer, 0.95), beats_on_money(closer, Comparison("poisson_deviance", 9.0, 2.0, 0.0,
+    >>> beats_on_level(tie, closer, 0.95), beats_on_level(closer, Comparison("poisson_deviance", 9.0, 2.0, 0.0,
     ...                                                   {"lose_share": 1.0}), 0.95)
     (True, False)
     """
@@ -259,11 +264,28 @@ def choose_and_score(ws, as_of, summary: pd.DataFrame, c: dict, *, seed: int = 0
             val, *_ = _value_model(cal, cal["spend_before"].to_numpy(float), c["value_penalizer_coef"], unit)
             return ep * val
 
+    def level_pred(cd: Candidate, pred: str, score: np.ndarray) -> np.ndarray:
+        """What the level check scores (the window's prediction ``score`` itself, except a transaction model's
+        P(alive), which is the probability of being alive: its probability of a purchase in the window)."""
+        if pred != "p_alive" or cd.name == "repeat":
+            return score
+        cal = window["cal"]
+        f, r, T = (cal[k].to_numpy(float) for k in ("frequency", "recency", "T"))
+        with np.errstate(all="ignore"):
+            return np.asarray(cd.tm_c.conditional_probability_of_purchase(window["W"] / days, f, r, T), float)
+
+    def outcome(frame: pd.DataFrame, pred: str) -> np.ndarray:
+        """A window's outcome of ``pred``: bought (0/1), purchase days, spend."""
+        days_after = frame["days_after"].to_numpy(float)
+        return {"p_alive": (days_after > 0).astype(float), "expected_purchases": days_after,
+                "clv": frame["spend_after"].to_numpy(float)}[pred]
+
     @functools.cache
-    def money_baseline():
-        """(the spend baseline's prediction of the validation window's spend out of sample, None) or (None, why
-        not): its isotonic map learned on the window before the validation window (scores at that window's start
-        -> spend in it), applied to the validation window's scores, as the repeat model is tested; computed once."""
+    def level_baseline(pred: str = "clv"):
+        """(the baseline's prediction of ``pred`` on the validation window out of sample, None) or (None, why not):
+        its isotonic map learned on the window before the validation window (scores at that window's start ->
+        bought, purchase days, spend in it), applied to the validation window's scores, as the repeat model is
+        tested; computed once per prediction."""
         from ._clv_scorer import isotonic_predict, isotonic_steps
 
         W_, cut = window["W"], window["cut"]
@@ -271,24 +293,31 @@ def choose_and_score(ws, as_of, summary: pd.DataFrame, c: dict, *, seed: int = 0
             return None, (f"needs {2 * W_ + 7:g} days of history to learn the baseline's level on a window before "
                           f"the validation window; the shop has {span}")
         before, _ = pairs(cut - timedelta(days=W_), cut)
-        spent = before["spend_after"].to_numpy(float)
+        got = outcome(before, pred)
         if len(before) < B.MIN_WINDOW_CUSTOMERS:
             return None, (f"the window before the validation window has {len(before)} earlier buyers (need "
                           f"{B.MIN_WINDOW_CUSTOMERS})")
-        if not spent.sum() > 0:
-            return None, "nobody spent in the window before the validation window"
-        steps = isotonic_steps(B.baseline_scores(before, before["spend_before"].to_numpy(float), W_, days)["clv"],
-                               spent)
-        return isotonic_predict(steps, window["base"]["clv"]), None
+        if not got.sum() > 0:
+            return None, (f"nobody {'spent' if pred == 'clv' else 'bought'} in the window before the validation "
+                          "window")
+        steps = isotonic_steps(B.baseline_scores(before, before["spend_before"].to_numpy(float), W_, days)[pred],
+                               got)
+        return isotonic_predict(steps, window["base"][pred]), None
 
-    def money_words(m) -> str:
-        """A money check's figures, for the decision sentences."""
+    def level_words(m, pred: str) -> str:
+        """A level check's figures, for the decision sentences."""
         x = m.extra
         dec = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
-        return (f"Poisson deviance of the window's spend {m.model:.4g} vs the baseline's {m.baseline:.4g} out of "
-                f"sample, better in {m.win_share:.0%} of resamples (spend predicted {x['model_total']:,.0f} vs "
-                f"{x['baseline_total']:,.0f}, actual {x['actual_total']:,.0f}; decile calibration "
-                f"{dec(x['model_deciles'])} vs {dec(x['baseline_deciles'])})")
+        cal = (f"decile calibration {dec(x['model_deciles'])} vs {dec(x['baseline_deciles'])}")
+        if pred == "p_alive":
+            n = max(x["n"], 1)
+            return (f"Brier score of \"bought in the window\" {m.model:.4g} vs the baseline's {m.baseline:.4g} out "
+                    f"of sample, better in {m.win_share:.0%} of resamples (mean probability {x['model_total'] / n:.3f}"
+                    f" vs {x['baseline_total'] / n:.3f}, share who bought {x['actual_total'] / n:.3f}; {cal})")
+        what, f = ("spend", ",.0f") if pred == "clv" else ("purchase days", ",.1f")
+        return (f"Poisson deviance of the window's {what} {m.model:.4g} vs the baseline's {m.baseline:.4g} out of "
+                f"sample, better in {m.win_share:.0%} of resamples ({what} predicted {x['model_total']:{f}} vs "
+                f"{x['baseline_total']:{f}}, actual {x['actual_total']:,.0f}; {cal})")
 
     conf = float(c["backtest_confidence"])
     choices: list[Choice] = []
@@ -317,29 +346,31 @@ def choose_and_score(ws, as_of, summary: pd.DataFrame, c: dict, *, seed: int = 0
             cmp = B.compare(metric, y, score, window["base"][pred], window["weights"])
             if best is None or (cmp.model or -1) > (best[1].model or -1):
                 best = (name, cmp)
-            # CLV is money: ranking and level both checked (money_baseline); the other two rank only
-            money, why_money = money_baseline() if pred == "clv" else (None, None)
-            mcmp = B.compare_money(y, score, money, window["weights"]) if money is not None else None
+            # ranking and level both checked (level_baseline: the baseline's level out of sample)
+            money, why_money = level_baseline(pred)
+            mcmp = B.compare_level(outcome(window["cal"], pred), level_pred(cd, pred, score), money,
+                                   window["weights"], B.LEVEL_SCORES[pred]) if money is not None else None
             ranks = (f"{name} {metric} {cmp.model:.3f} vs the {B.BASELINE_NAMES[pred]} {cmp.baseline:.3f}, "
                      f"better in {cmp.win_share:.0%} of {int(c['backtest_resamples'])} resamples of the "
                      f"{window['W']:g}-day validation window") if cmp.win_share is not None else None
             if mcmp is not None and mcmp.win_share is not None and ranks is not None:
-                if beats_on_money(cmp, mcmp, conf):
-                    won = " and ".join(w for w, x in (("ranking", cmp), ("money", mcmp)) if x.beats(conf))
+                bshort, lword = LEVEL_WORDS_BY[pred]
+                if beats_on_level(cmp, mcmp, conf):
+                    won = " and ".join(w for w, x in (("ranking", cmp), (lword, mcmp)) if x.beats(conf))
                     chosen = Choice(pred, name, metric, cmp.model, cmp.baseline,
-                                    f"{name} used: it beats the spend baseline on {won}"
+                                    f"{name} used: it beats the {bshort} on {won}"
                                     f"{'' if ' and ' in won else ' and is not worse on the other'}: "
-                                    f"{ranks}; {money_words(mcmp)}"
+                                    f"{ranks}; {level_words(mcmp, pred)}"
                                     + (f" (before it: {'; '.join(tried)})" if tried else ""), tried)
                     break
-                tried.append(f"{name}: {ranks}; {money_words(mcmp)}")
+                tried.append(f"{name}: {ranks}; {level_words(mcmp, pred)}")
                 continue
             if cmp.beats(conf):
                 chosen = Choice(pred, name, metric, cmp.model, cmp.baseline,
                                 f"{name} {metric} {cmp.model:.3f} beats the {B.BASELINE_NAMES[pred]} "
                                 f"{cmp.baseline:.3f} in {cmp.win_share:.0%} of {int(c['backtest_resamples'])} "
                                 f"resamples of the {window['W']:g}-day validation window"
-                                + (f" (money not checked: {why_money})" if why_money else "")
+                                + (f" ({LEVEL_WORDS_BY[pred][1]} not checked: {why_money})" if why_money else "")
                                 + (f" (before it: {'; '.join(tried)})" if tried else ""), tried)
                 break
             fig = "n/a" if cmp.model is None else f"{cmp.model:.3f}"
@@ -370,17 +401,22 @@ def choose_and_score(ws, as_of, summary: pd.DataFrame, c: dict, *, seed: int = 0
                        f"vs {bc:.3f})" if best and best[1].model is not None and bc is not None
                        else "no candidate could be used")
                 how += "; " + "; ".join(tried) if tried else ""
-                if pred == "clv":
-                    money, why_money = money_baseline()
-                    if money is not None:
-                        actual = window["cal"]["spend_after"].to_numpy(float)
-                        gap = B.decile_calibration(money, actual)
-                        how += (f"; learned on the window before, it predicted {money.sum():,.0f} of the window's "
-                                f"{actual.sum():,.0f} spend (Poisson deviance "
-                                f"{B.poisson_deviance(money, actual).mean():.4g}, decile calibration "
-                                f"{'n/a' if gap is None else f'{gap:.3f}'})")
+                money, why_money = level_baseline(pred)
+                if money is not None:
+                    actual = outcome(window["cal"], pred)
+                    gap = B.decile_calibration(money, actual)
+                    gap = "n/a" if gap is None else f"{gap:.3f}"
+                    if pred == "p_alive":
+                        how += (f"; learned on the window before, it predicted a mean probability {money.mean():.3f} "
+                                f"where {actual.mean():.3f} of the window's earlier buyers bought (Brier score "
+                                f"{B.brier(money, actual).mean():.4g}, decile calibration {gap})")
                     else:
-                        how += f"; money not checked: {why_money}"
+                        what, f = ("spend", ",.0f") if pred == "clv" else ("purchase days", ",.1f")
+                        how += (f"; learned on the window before, it predicted {money.sum():{f}} of the window's "
+                                f"{actual.sum():,.0f} {what} (Poisson deviance "
+                                f"{B.poisson_deviance(money, actual).mean():.4g}, decile calibration {gap})")
+                else:
+                    how += f"; {LEVEL_WORDS_BY[pred][1]} not checked: {why_money}"
                 chosen = Choice(pred, "baseline", metric, best[1].model if best else None, bc,
                                 f"{bname} used, calibrated on the {window['W']:g}-day validation window: {how}",
                                 tried)
