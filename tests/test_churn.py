@@ -555,7 +555,7 @@ def test_online_retails_200_customer_cut_gives_no_low_churn_risk_to_buyers_silen
     assert 0.4 <= floor < 23 / 36
     assert len(beyond) == 45 and (beyond["probability"] >= floor - 1e-12).all()  # pooled or not: none below it
     assert views["recency_floor"] == {"max_recency_days": 139.0, "probability": floor}
-    assert "3 of them silent longer than every churn training row kept at the recency floor 0.46" in st["views"]
+    assert "3 of them silent longer than every churn training row kept at the recency floor 0.456" in st["views"]
     assert len(held) >= 3 and "12383" in set(held["customer_id"])  # held at the floor, P(alive) 1 - floor
     # every held buyer's first reason is the floor's sentence, which now describes its probability
     assert held["reason_1"].str.contains(r"longer than any buyer the model learned from \(139 days\)").all()

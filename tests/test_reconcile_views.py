@@ -296,7 +296,7 @@ def test_a_buyer_past_the_churn_training_range_ends_at_the_floor_not_below_it_ba
     assert notes["views"] == ("P(alive) (repeat: a sale order in the next 90 days) is at most 1 - churn (one in "
                               "the next 110 days): both set to their mean for 3 of 3 buyers (they differed by up to "
                               "0.35; 2 of them silent longer than every churn training row kept at the recency floor "
-                              "0.55, P(alive) lowered to 1 - floor; docs/churn.md)")
+                              "0.550, P(alive) lowered to 1 - floor; docs/churn.md)")
     views = stored_views(shop, 1)
     assert views["recency_floor"] == FLOOR and views["p_alive"] == {"a": 0.9, "b": 0.8, "c": 0.7}
     # the live re-score at the run's date (score_customers gives the model's scores and recency_days): the batch's

@@ -138,7 +138,7 @@ def reconcile_views(ws, run_id: int, as_of, config, horizon_days: int, tier_cuts
     tiers = dict(ws.con.execute("SELECT tier, count(*) FROM churn_scores WHERE run_id = ? GROUP BY tier",
                                 [run_id]).fetchall())
     kept = (f"; {int(held.sum()):,} of them silent longer than every churn training row kept at the recency floor "
-            f"{floor['probability']:.2f}, P(alive) lowered to 1 - floor" if held.any() else "")
+            f"{floor['probability']:.3f}, P(alive) lowered to 1 - floor" if held.any() else "")
     out = {"views": f"{what}: both set to their mean for {len(rows):,} of {n_all:,} buyers (they differed by up "
                     f"to {gap.max():.2f}{kept}; docs/churn.md)", "p_alive_pooled": int(len(rows)), "p_alive_days": W,
            "tiers": tiers}
