@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 
 WINDOW_SOURCES = ("repeat", "baseline")  # P(alive) that is the probability of a purchase in the next W days
-VIEWS_MODEL = "churn-views"
-REASONS = ("reason_1", "reason_2", "reason_3")  # the model-store entry holding the pooled customers' own P(alive)
+VIEWS_MODEL = "churn-views"  # the model-store entry holding the pooled customers' own P(alive)
+REASONS = ("reason_1", "reason_2", "reason_3")
 
 
 def pool(p_alive, churn, floor=None) -> tuple[np.ndarray, np.ndarray]:
@@ -46,10 +46,12 @@ def pool(p_alive, churn, floor=None) -> tuple[np.ndarray, np.ndarray]:
     p, q = np.asarray(p_alive, float), np.asarray(churn, float)
     bad = p > 1.0 - q
     m = (p + 1.0 - q) / 2.0
-    if floor is not None:
-        f = np.nan_to_num(np.broadcast_to(np.asarray(floor, float), q.shape), nan=0.0)
-        m = np.minimum(m, 1.0 - np.minimum(f, q))  # never below the floor (nor below churn where it is under it)
-    return np.where(bad, m, p), np.where(bad, 1.0 - m, q)
+    p_new, q_new = m, 1.0 - m
+    if floor is not None:  # never below the floor (nor below churn where it is under it), exactly at it
+        lo = np.minimum(np.nan_to_num(np.broadcast_to(np.asarray(floor, float), q.shape), nan=0.0), q)
+        stop = q_new < lo
+        p_new, q_new = np.where(stop, 1.0 - lo, p_new), np.where(stop, lo, q_new)
+    return np.where(bad, p_new, p), np.where(bad, q_new, q)
 
 
 def _source(model_text) -> dict[str, str]:
