@@ -508,12 +508,16 @@ def test_online_retails_200_customer_cut_gives_no_low_churn_risk_to_buyers_silen
     """Online Retail cut to its first 200 buyers by id (real data; skipped without it), as of 2011-12-09: 19 of the
     42 buyers the lifecycle calls churned had churn risk "low", the logistic model scoring silences up to 373 days
     after learning from at most 139; at the validation cutoff 23 of the 36 buyers silent longer than that did not
-    order in the next 116 days. Now they get at least the calendar's rate at 139 days; the one still low was pooled
-    with its P(alive) (docs/churn.md)."""
+    order in the next 116 days. Session 17's floor left one (12383, raised to 0.456, then pooled with its P(alive)
+    0.73 down to 0.36, "low", its first reason the floor's); three buyers past the range ended below the floor.
+    Now none: the pooling keeps the floor (docs/churn.md, "The floor and the pooling"), and a live re-score at the
+    run's date gives the batch's number, tier and reasons."""
     import duckdb
 
     from shopseg.ingest import ingest
     from shopseg.pipeline import run_pipeline
+    from shopseg.predict._reconcile import pool_live, stored_views
+    from shopseg.predict._score import _shown_clv
 
     from .conftest import shared_file
 
@@ -529,20 +533,38 @@ def test_online_retails_200_customer_cut_gives_no_low_churn_risk_to_buyers_silen
             res = run_pipeline(ws, "2011-12-09", stages=["segments", "clv", "churn"])
         st = res.stages["churn"]
         assert st["status"] == "done" and st["train_max_recency_days"] == 139 and st["horizon_days"] == 116
-        df = ws.df("SELECT l.segment, s.tier, s.probability, c.p_alive, f.recency_days FROM segments l "
+        df = ws.df("SELECT customer_id, l.segment, s.tier, s.probability, s.reason_1, s.reason_2, s.reason_3, "
+                   "c.p_alive, f.recency_days FROM segments l "
                    "JOIN churn_scores s USING (run_id, customer_id) JOIN clv c USING (run_id, customer_id) "
-                   "JOIN customer_features f USING (run_id, customer_id) WHERE l.run_id = ? AND l.scheme = 'lifecycle'",
-                   [res.run_id])
+                   "JOIN customer_features f USING (run_id, customer_id) WHERE l.run_id = ? AND l.scheme = 'lifecycle' "
+                   "ORDER BY customer_id", [res.run_id])
+        floor = st["recency_floor"]
+        beyond = df[df["recency_days"] > 139]
+        held = beyond[(beyond["probability"] == floor) & (beyond["p_alive"] + floor - 1).abs().lt(1e-12)]
+        # the live re-score of the buyers past the range at the run's date, pooled as churn_score pools it
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            s = churn.score_customers(ws, res.as_of, beyond["customer_id"].tolist(), run_id=res.run_id)
+        views = stored_views(ws, res.run_id)
+        live = pool_live(s, {}, views, churn.load_churn_model(ws, res.run_id).metadata_["tier_cuts"], res.as_of,
+                         shown=_shown_clv(ws, res.run_id, beyond["customer_id"].tolist())).set_index("customer_id")
     churned = df[df["segment"] == "churned"]
     assert len(churned) == 42
-    low = churned[churned["tier"] == "low"]
-    pooled = (df["p_alive"] + df["probability"] - 1).abs() < 1e-9
-    assert len(low) <= 1 and pooled[low.index].all()
+    assert (churned["tier"] == "low").sum() == 0  # was 1 (12383), and 19 before the floor
     assert "(validation window: 23 of 36 buyers beyond it churned)" in st["beyond_training"]
-    floor = st["recency_floor"]
     assert 0.4 <= floor < 23 / 36
-    beyond = df[(df["recency_days"] > 139) & ~pooled]
-    assert len(beyond) and (beyond["probability"] >= floor - 1e-12).all()
+    assert len(beyond) == 45 and (beyond["probability"] >= floor - 1e-12).all()  # pooled or not: none below it
+    assert views["recency_floor"] == {"max_recency_days": 139.0, "probability": floor}
+    assert "3 of them silent longer than every churn training row kept at the recency floor 0.456" in st["views"]
+    assert len(held) >= 3 and "12383" in set(held["customer_id"])  # held at the floor, P(alive) 1 - floor
+    # every held buyer's first reason is the floor's sentence, which now describes its probability
+    assert held["reason_1"].str.contains(r"longer than any buyer the model learned from \(139 days\)").all()
+    b = beyond.set_index("customer_id")
+    np.testing.assert_allclose(live.loc[b.index, "probability"].to_numpy(float), b["probability"].to_numpy(float),
+                               rtol=0, atol=1e-12)
+    assert live.loc[b.index, "tier"].tolist() == b["tier"].tolist()
+    for k in (1, 2, 3):
+        assert live.loc[b.index, f"reason_{k}"].tolist() == b[f"reason_{k}"].tolist()
 
 
 def test_a_stored_model_without_a_recency_floor_is_refitted_not_reused(tmp_path, monkeypatch):

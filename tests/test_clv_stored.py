@@ -280,6 +280,34 @@ def test_the_refresh_rescores_touched_customers_clv_with_the_stored_repeat_model
     with_workspace(refreshed["incr"], check)
 
 
+def test_the_runs_pooling_keeps_the_churn_recency_floor_and_so_does_the_refresh(refreshed):
+    """The base run (200 generated customers, P(alive) a purchase in 60 days, churn none in 65): 13 buyers silent
+    longer than every churn training row (553 days), floor 0.986; 7 of them had a P(alive) above 1 - churn, and
+    the pooling used to set both to their mean, below the floor. Now they end at (1 - floor, floor), and no buyer
+    past the range is below it, in the run or after the refresh (docs/churn.md, "The floor and the pooling")."""
+    from shopseg.features import customer_features
+    from shopseg.pipeline import parse_as_of
+    from shopseg.predict._reconcile import stored_views
+
+    def check(ws):
+        floor = stored_views(ws, 1)["recency_floor"]
+        assert floor == {"max_recency_days": 553.0, "probability": pytest.approx(0.986486)}
+        st = json.loads(ws.scalar("SELECT stages FROM runs WHERE run_id = 1"))["churn"]
+        assert st["p_alive_pooled_at_floor"] == 7 and "7 of them silent longer than every churn training row" \
+            in st["views"]
+        for run, as_of in ((1, BASE_AS_OF), (2, AS_OF)):
+            f = customer_features(ws, parse_as_of(as_of))[["customer_id", "recency_days"]]
+            s = ws.df("SELECT s.customer_id, s.probability, c.p_alive FROM churn_scores s JOIN clv c "
+                      "USING (run_id, customer_id) WHERE s.run_id = ?", [run]).merge(f, on="customer_id")
+            beyond = s[s["recency_days"] > floor["max_recency_days"]]
+            assert len(beyond) >= 13 and (beyond["probability"] >= floor["probability"]).all(), run
+            held = beyond[(beyond["probability"] == floor["probability"])
+                          & ((beyond["p_alive"] - (1 - floor["probability"])).abs() < 1e-12)]
+            assert len(held) >= 7, run
+
+    with_workspace(refreshed["incr"], check)
+
+
 def test_a_base_run_without_stored_repeat_or_baseline_keeps_its_clv_rows_and_the_refresh_says_so(refreshed):
     note = refreshed["old_result"].stages["incremental"]
     assert note["status"] == "done" and "run 1's CLV is not re-scored" in note["clv"]

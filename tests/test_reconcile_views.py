@@ -237,3 +237,102 @@ def test_the_clv_row_a_churn_re_score_pools_with_comes_from_the_workspace_not_th
     assert sorted(got) == ["a", "c"]
     assert got["a"] == {"clv": 10.0, "p_alive": 0.9, "expected_purchases_90d": 0.5, "expected_order_value": 20.0,
                         "expected_next_order_at": "2024-08-01T00:00:00", "expected_purchases_horizon": 2.0}
+
+
+# -- the recency floor and the pooling (docs/churn.md, "The floor and the pooling") ------------------------------
+
+FLOOR = {"max_recency_days": 150.0, "probability": 0.55}
+FLOOR_SAYS = ("no order for {} days, longer than any buyer the model learned from (150 days); the shop's churn rate "
+              "at that silence: 55%")
+
+
+def test_pool_keeps_each_buyers_floor_and_moves_p_alive_alone_where_the_mean_would_cross_it():
+    # 0.8 / 0.55 at the floor 0.55: the mean would put churn at 0.375; (1 - 0.55, 0.55) instead. 0.7 / 0.65 above
+    # the floor: the mean 0.475 is below it, so the same. 0.5 / 0.7: the mean 0.4 leaves churn 0.6 >= 0.55: pooled
+    # as before. 0.9 / 0.4 with no floor (0 or NaN): pooled. 0.3 / 0.55: no contradiction, kept.
+    p, q = pool([0.8, 0.7, 0.5, 0.9, 0.9, 0.3], [0.55, 0.65, 0.7, 0.4, 0.4, 0.55],
+                [0.55, 0.55, 0.55, 0.0, np.nan, 0.55])
+    assert p.tolist() == pytest.approx([0.45, 0.45, 0.4, 0.75, 0.75, 0.3])
+    assert q.tolist() == pytest.approx([0.55, 0.55, 0.6, 0.25, 0.25, 0.55])
+    assert (p <= 1 - q + 1e-12).all()
+    # without the floor the first would end at churn 0.375: below the floor that raised it
+    assert pool([0.8], [0.55])[1].tolist() == pytest.approx([0.375])
+
+
+def _scored(ws, p_alive, churn, reasons):
+    """Run 1's clv and churn_scores (with reasons) for customers a, b, c, as _views."""
+    _views(ws, p_alive, churn, "p_alive=repeat; purchases=repeat; clv=baseline")
+    ws.con.execute("DROP TABLE churn_scores")
+    ws.con.register("_s", pd.DataFrame({"customer_id": ["a", "b", "c"], "probability": churn,
+                                        "tier": ["mid", "mid", "mid"], "reason_1": [r[0] for r in reasons],
+                                        "reason_2": [r[1] for r in reasons], "reason_3": [r[2] for r in reasons],
+                                        "model": "logistic"}))
+    ws.write_output("churn_scores", 1, "SELECT * FROM _s")
+    ws.con.unregister("_s")
+
+
+def test_a_buyer_past_the_churn_training_range_ends_at_the_floor_not_below_it_batch_and_live(shop):
+    """The 200-customer cut's 12383 by hand: silent past the range (150 days), raised to the floor 0.55, P(alive)
+    0.8. Pooled to their mean it ended at churn 0.375, tier low, with the floor's sentence as its first reason:
+    two views that contradict each other and a reason for a number it no longer had. Now: churn 0.55 (mid),
+    P(alive) 0.45. c, past the range too, scored 0.65 by the model, P(alive) 0.7: the mean 0.475 would cross the
+    floor, so it ends there too and the floor's sentence leads its reasons. a, inside the range: pooled as before."""
+    cfg = load_config()
+    b_why = (FLOOR_SAYS.format(200), "b's model reason 1", "b's model reason 2")
+    _scored(shop, [0.9, 0.8, 0.7], [0.4, 0.55, 0.65],
+            [("a1", "a2", "a3"), b_why, ("c's model reason 1", "c's model reason 2", "c's model reason 3")])
+    feats = pd.DataFrame({"customer_id": ["a", "b", "c"], "recency_days": [10, 200, 300]})
+    notes = reconcile_views(shop, 1, AS_OF, cfg, horizon_days=110, tier_cuts=CUTS, floor=FLOOR, features=feats)
+    got = shop.df("SELECT s.customer_id, s.probability, s.tier, s.reason_1, s.reason_2, s.reason_3, c.p_alive, "
+                  "c.expected_next_order_at FROM churn_scores s JOIN clv c USING (run_id, customer_id) "
+                  "ORDER BY 1")
+    assert got["probability"].tolist() == pytest.approx([0.25, 0.55, 0.55])
+    assert got["p_alive"].tolist() == pytest.approx([0.75, 0.45, 0.45])
+    assert got["tier"].tolist() == ["low", "mid", "mid"]
+    assert got[["reason_1", "reason_2", "reason_3"]].values.tolist() == [
+        ["a1", "a2", "a3"], list(b_why), [FLOOR_SAYS.format(300), "c's model reason 1", "c's model reason 2"]]
+    assert got["expected_next_order_at"].isna().tolist() == [False, True, True]  # 0.45 < clv.min_p_alive 0.5
+    assert notes["p_alive_pooled"] == 3 and notes["p_alive_pooled_at_floor"] == 2
+    assert notes["views"] == ("P(alive) (repeat: a sale order in the next 90 days) is at most 1 - churn (one in "
+                              "the next 110 days): both set to their mean for 3 of 3 buyers (they differed by up to "
+                              "0.35; 2 of them silent longer than every churn training row kept at the recency floor "
+                              "0.550, P(alive) lowered to 1 - floor; docs/churn.md)")
+    views = stored_views(shop, 1)
+    assert views["recency_floor"] == FLOOR and views["p_alive"] == {"a": 0.9, "b": 0.8, "c": 0.7}
+    # the live re-score at the run's date (score_customers gives the model's scores and recency_days): the batch's
+    # numbers, tiers and reasons, and the CLV answers of the run's rows get the pooled P(alive)
+    scores = pd.DataFrame({"customer_id": ["a", "b", "c"], "probability": [0.4, 0.55, 0.65], "tier": "mid",
+                           "reason_1": ["a1", b_why[0], "c's model reason 1"], "reason_2": ["a2", b_why[1],
+                                                                                    "c's model reason 2"],
+                           "reason_3": ["a3", b_why[2], "c's model reason 3"],
+                           "reason_feature_1": ["frequency", "recency_days", "tenure_days"],
+                           "reason_feature_2": ["tenure_days", "frequency", "spend_recent"],
+                           "reason_feature_3": ["spend_recent", "tenure_days", "frequency"],
+                           "model": "logistic", "recency_days": [10.0, 200.0, 300.0]})
+    rows = {c: {"clv": 1.0, "p_alive": p, "expected_purchases_90d": 0.5, "expected_order_value": 20.0,
+                "expected_next_order_at": "2024-08-01T00:00:00"} for c, p in zip("abc", (0.9, 0.8, 0.7))}
+    answers: dict = {}
+    live = pool_live(scores, answers, views, CUTS, AS_OF, shown=rows)
+    assert live["probability"].tolist() == pytest.approx(got["probability"].tolist(), abs=1e-15)
+    assert live["tier"].tolist() == got["tier"].tolist()
+    assert live[["reason_1", "reason_2", "reason_3"]].values.tolist() == \
+        got[["reason_1", "reason_2", "reason_3"]].values.tolist()
+    assert live["reason_feature_1"].tolist() == ["frequency", "recency_days", "recency_days"]
+    assert live["reason_feature_2"].tolist() == ["tenure_days", "frequency", "tenure_days"]
+    assert {c: a["p_alive"] for c, a in answers.items()} == pytest.approx({"a": 0.75, "b": 0.45, "c": 0.45})
+    assert answers["b"]["expected_next_order_at"] is None and answers["c"]["expected_next_order_at"] is None
+
+
+def test_the_floor_needs_the_pooled_buyers_silence_and_computes_it_without_the_runs_features(shop):
+    """The churn stage alone (no segments frame): the pooled buyers' days since their last order are computed as
+    the features compute them. a's last sale is 2023-06-01: 395 days before as_of, past the range; b bought on
+    the day: inside it."""
+    _scored(shop, [0.9, 0.8, 0.2], [0.6, 0.4, 0.3], [("a1", "a2", "a3"), ("b1", "b2", "b3"), ("c1", "c2", "c3")])
+    notes = reconcile_views(shop, 1, AS_OF, load_config(), horizon_days=110, tier_cuts=CUTS, floor=FLOOR)
+    got = shop.df("SELECT s.probability, s.reason_1, c.p_alive FROM churn_scores s JOIN clv c "
+                  "USING (run_id, customer_id) ORDER BY customer_id")
+    # a: 0.9 / 0.6 -> (0.45, 0.55), not the mean 0.35, its reason the floor's; b: 0.8 / 0.4 -> their mean (0.7, 0.3); c: kept
+    assert got["probability"].tolist() == pytest.approx([0.55, 0.3, 0.3])
+    assert got["p_alive"].tolist() == pytest.approx([0.45, 0.7, 0.2])
+    assert got["reason_1"].tolist() == [FLOOR_SAYS.format(395), "b1", "c1"]
+    assert notes["p_alive_pooled_at_floor"] == 1

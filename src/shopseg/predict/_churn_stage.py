@@ -38,8 +38,13 @@ def churn_run(ctx) -> dict:
         for k in BACKTEST_FIELDS:
             setattr(decision, k, notes.get(k))
     # this run's P(alive) (a purchase in the CLV window) made to agree with churn (none in the horizon)
+    # (a buyer past the churn model's training range keeps at least its recency floor: docs/churn.md)
+    floor = None
+    if notes.get("recency_floor") is not None and notes.get("train_max_recency_days") is not None:
+        floor = {"max_recency_days": float(notes["train_max_recency_days"]),
+                 "probability": float(notes["recency_floor"])}
     views = reconcile_views(ws, ctx.run_id, ctx.as_of, ctx.config, int(notes["horizon_days"]),
-                            notes.get("tier_cuts"))
+                            notes.get("tier_cuts"), floor=floor, features=feats)
     return {**notes, **views, **record(ws, ctx.run_id, decision)}
 
 
@@ -92,6 +97,8 @@ def _reuse(ws, run_id: int, as_of, config, model, decision, features=None) -> di
            "model_path": str(path), "tier_cuts": cuts}
     if model.metadata_.get("train_max_recency_days") is not None:  # the fitted model's training range (views)
         out["train_max_recency_days"] = model.metadata_["train_max_recency_days"]
+    if model.recency_floor_:  # and the floor beyond it, which the pooling with P(alive) keeps
+        out["recency_floor"] = model.recency_floor_["probability"]
     return out
 
 

@@ -52,9 +52,13 @@ __all__ = [
 
 CHURN_SCORES_COLUMNS: dict[str, str] = {
     "customer_id": "Customer with at least one sale order before as_of.",
-    "probability": "Calibrated probability of no sale order in the horizon_days after as_of.",
+    "probability": "Probability of no sale order in the horizon_days after as_of: the churn model's calibrated "
+    "score; for a buyer silent longer than every training row, at least the recency floor (the validation window's "
+    "churn rate at that silence); then, where the CLV stage's P(alive) is a purchase in a window nested in the "
+    "horizon and exceeds 1 - this, pooled with it (their mean), never below the floor (docs/churn.md).",
     "tier": "Risk tier: high, mid or low (churn.tiers).",
-    "reason_1": "Strongest reason, in plain words (a feature pushing towards churn when there is one).",
+    "reason_1": "Strongest reason, in plain words: the recency floor's sentence where the floor sets the "
+    "probability, else a feature pushing towards churn when there is one.",
     "reason_2": "Second reason.",
     "reason_3": "Third reason.",
     "model": "Model family that scored the customer (churn.model).",
@@ -479,8 +483,8 @@ def churn_stage(ws, run_id: int, as_of, config: Config | None = None, *,
         notes["beyond_training"] = (
             f"{n_beyond:,} buyers silent longer than any training row ({seen:,.0f} days) get at least the calendar's "
             f"churn rate at that silence, {floor['probability']:.2f} (validation window: {floor['churned_valid_beyond']:,}"
-            f" of {floor['n_valid_beyond']:,} buyers beyond it churned); {n_raised:,} raised to it, before any pooling "
-            "with P(alive)")
+            f" of {floor['n_valid_beyond']:,} buyers beyond it churned); {n_raised:,} raised to it, which the pooling "
+            "with P(alive) keeps")
     if c["save_model"]:
         path = store_model(ws, run_id, model, {
             "train_max_recency_days": seen,
@@ -593,8 +597,9 @@ def score_customers(ws, as_of, customer_ids=None, *, run_id: int | None = None,
 
     Features as of ``as_of`` (same definitions as the batch), the stored
     calibration, the stored tier cut points and the reasons.  Columns as in
-    ``churn_scores`` plus ``reason_feature_1..3``.  A model fitted under other
-    settings or on other features is refused.
+    ``churn_scores`` plus ``reason_feature_1..3`` and ``recency_days`` (with
+    which the live pooling with P(alive) keeps the recency floor).  A model
+    fitted under other settings or on other features is refused.
 
     With ``customer_ids`` and a model that stored its shop median gap
     (``shop_gap_days``), only those customers' features are computed (the
@@ -628,8 +633,10 @@ def score_customers(ws, as_of, customer_ids=None, *, run_id: int | None = None,
         frame = frame[frame["customer_id"].isin([str(x) for x in customer_ids])].reset_index(drop=True)
     if frame.empty:  # nobody to score (a prospect's live event): estimators refuse zero rows
         return pd.DataFrame(columns=["customer_id", "probability", "tier", "reason_1", "reason_2", "reason_3",
-                                     "model", "reason_feature_1", "reason_feature_2", "reason_feature_3"])
+                                     "model", "reason_feature_1", "reason_feature_2", "reason_feature_3",
+                                     "recency_days"])
     out, _, why = _score(model, frame, None, cuts=model.metadata_["tier_cuts"], horizon_days=H)
     for k in (1, 2, 3):
         out[f"reason_feature_{k}"] = why[f"reason_feature_{k}"].to_numpy()
+    out["recency_days"] = frame["recency_days"].to_numpy(float)
     return out

@@ -46,7 +46,8 @@ CLV_COLUMNS: dict[str, str] = {
     "monetary_value": "Mean value of the repeat purchase days (first excluded); 0 when frequency is 0.",
     "p_alive": "Probability the customer is still active at as_of, from the candidate that won the backtest: "
     "a transaction model's P(alive), or (repeat model, recency baseline) the probability of a purchase in "
-    "the clv.backtest_days after as_of, pooled with the same run's churn to at most 1 - churn (docs/churn.md).",
+    "the clv.backtest_days after as_of, pooled with the same run's churn to at most 1 - churn: their mean, or "
+    "1 - the churn model's recency floor where the mean would take churn below it (docs/churn.md).",
     "expected_purchases_90d": "Expected purchase days in the 90 days after as_of.",
     "expected_purchases_horizon": "Expected purchase days in the horizon_days after as_of.",
     "expected_order_value": "Expected value per future purchase (Gamma-Gamma); population mean when "
