@@ -130,7 +130,7 @@ def main(argv=None) -> int:
           f"for W, {_auc(y_h, -d['silent'].to_numpy(float)):.4f} for H")
     print(f"{'views':<17} {'P(W) AUC':>9} {'P(W) Brier':>10} {'1-churn AUC':>11} {'churn Brier':>11} "
           f"{'sum Brier':>9} {'P(W)>P(H)+.05':>13} {'worst':>6}")
-    from shopseg.predict._reconcile import least_churn
+    from shopseg.predict.churn import least_churn
 
     least = least_churn(floor, d["recency_days"].to_numpy(float)) if floor and a.raw else None
     rules = reconcile_rules(d["p_alive"].to_numpy(float), d["churn"].to_numpy(float), least)

@@ -166,21 +166,9 @@ def _least_churn(ws, ids: pd.Series, ts, config, floor: dict | None,
         f = customer_features(ws, ts, config=config, customers=ids[miss].astype(str).tolist())
         rec[miss] = ids[miss].astype(str).map(f.set_index("customer_id")["recency_days"]).astype(float).to_numpy()
     r = rec.to_numpy(float)
+    from .churn import least_churn
+
     return r, least_churn(floor, r)
-
-
-def least_churn(floor: dict | None, recency) -> np.ndarray:
-    """The least churn probability the recency ``floor`` allows each buyer silent ``recency`` days: its
-    ``probability`` beyond its ``max_recency_days``, 0 elsewhere and without a floor (the rule of
-    :func:`shopseg.predict.churn.apply_recency_floor`).
-
-    >>> least_churn({"max_recency_days": 139.0, "probability": 0.46}, [10, 139, 184]).tolist()
-    [0.0, 0.0, 0.46]
-    """
-    r = np.asarray(recency, dtype=float)
-    if not floor:
-        return np.zeros(len(r))
-    return np.where(r > float(floor["max_recency_days"]), float(floor["probability"]), 0.0)
 
 
 def _next_dates(rows: pd.DataFrame, ts, next_from_p_alive: bool, min_p_alive: float) -> pd.Series:
@@ -235,6 +223,7 @@ def pool_live(scores: pd.DataFrame, clv: dict[str, dict], views: dict, tier_cuts
     (0.75, '2024-01-25T23')
     """
     from ._churn_report import tier_of
+    from .churn import least_churn
 
     ids = scores["customer_id"].astype(str)
     shown = {c: v for c, v in (shown or {}).items() if c not in clv and v.get("p_alive") is not None}

@@ -553,10 +553,23 @@ def apply_recency_floor(f: dict | None, prob: np.ndarray, recency) -> tuple[np.n
     silent longer than its training rows, which of them it raised). No floor (a model stored by an older shopseg):
     left as it is. The DuckDB and Spark engines' one rule."""
     prob = np.asarray(prob, dtype=float)
-    if not f:
-        return prob, np.zeros(len(prob), dtype=bool)
-    lifted = (np.asarray(recency, dtype=float) > f["max_recency_days"]) & (prob < f["probability"])
-    return np.where(lifted, f["probability"], prob), lifted
+    least = least_churn(f, recency) if f else np.zeros(len(prob))
+    lifted = prob < least
+    return np.where(lifted, least, prob), lifted
+
+
+def least_churn(floor: dict | None, recency) -> np.ndarray:
+    """The least churn probability the recency ``floor`` allows each buyer silent ``recency`` days: its
+    ``probability`` beyond its ``max_recency_days``, 0 elsewhere and without a floor (what
+    :func:`apply_recency_floor` raises a lower probability to; the pooling with P(alive) stops there too).
+
+    >>> least_churn({"max_recency_days": 139.0, "probability": 0.46}, [10, 139, 184]).tolist()
+    [0.0, 0.0, 0.46]
+    """
+    r = np.asarray(recency, dtype=float)
+    if not floor:
+        return np.zeros(len(r))
+    return np.where(r > float(floor["max_recency_days"]), float(floor["probability"]), 0.0)
 
 
 def _latest_model_run(ws) -> int:
