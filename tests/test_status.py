@@ -21,6 +21,18 @@ def test_a_churned_customer_with_p_alive_099_is_called_a_disagreement_not_left_s
     assert "Signals disagree: the calendar says gone, P(alive) says active" in line
 
 
+def test_a_silent_customer_the_models_expect_back_is_no_disagreement():
+    # silent: longer than the shop's usual gap (Online Retail: 58 days), short of its churn window (155): a low churn
+    # risk there is what a customer back on a longer rhythm looks like, not a conflict to resolve by the calendar
+    line = status_line("silent", churn_probability=0.22, churn_tier="low", p_alive=0.64, recency_days=80)
+    assert line == ("Silent: no order for 80 days; churn risk 22% (low); P(alive) 0.64. Quiet for longer than the "
+                    "shop's usual gap between orders, yet P(alive) says active: one to watch, not yet gone.")
+    assert "disagree" not in line
+    # churned past the window with the same evidence is still a disagreement
+    assert "Signals disagree: the calendar says gone" in status_line("churned", churn_probability=0.22,
+                                                                     churn_tier="low", recency_days=200)
+
+
 def test_an_active_customer_the_models_call_gone_is_flagged_to_watch():
     line = status_line("active", churn_probability=0.9, churn_tier="high", p_alive=0.8)
     assert "the calendar says active, the churn risk says likely gone" in line

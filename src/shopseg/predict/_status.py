@@ -62,7 +62,9 @@ def status_line(lifecycle: str | None, *, churn_probability: float | None = None
 
     The lifecycle stage (calendar rules, docs/segments.md) leads; churn risk (no order in the churn
     horizon), P(alive) (the CLV stage's) and the value tier follow as evidence.  They disagree when the
-    calendar says silent or churned while P(alive) >= 0.5 or churn risk is low, or the other way round.
+    calendar says churned while P(alive) >= 0.5 or churn risk is low, or active or new while P(alive) < 0.5 or churn
+    risk is high.  Silent (longer than the shop's usual gap, not past its churn window) with a low churn risk or
+    P(alive) >= 0.5 is no conflict: a quiet customer the models expect back, said as such.
     With ``churn_horizon_days`` and ``p_alive_days`` (a P(alive) that is the probability of an order in the next
     W days: the repeat model's or the baseline's) each view states its horizon; the churn stage keeps the second
     at most 1 - the first (docs/churn.md).  ``churn_seen_recency_days``: the longest silence among the churn model's
@@ -86,6 +88,8 @@ def status_line(lifecycle: str | None, *, churn_probability: float | None = None
     >>> status_line("churned", churn_probability=0.39, churn_tier="low", p_alive=0.29, p_alive_source="repeat",
     ...             recency_days=310, churn_horizon_days=116, churn_seen_recency_days=141)
     'Churned: no order for 310 days; churn risk 39% (low; no order in the next 116 days); P(alive) 0.29 (repeat). Signals disagree: the calendar says gone, the churn risk says active; the churn model learned at cutoffs where no buyer had been silent more than 141 days, so for this one (310 days) it extrapolates: trust the calendar.'
+    >>> status_line("silent", churn_probability=0.22, churn_tier="low", recency_days=80)
+    "Silent: no order for 80 days; churn risk 22% (low). Quiet for longer than the shop's usual gap between orders, yet the churn risk says active: one to watch, not yet gone."
     >>> status_line("prospect")
     'Prospect: no purchase yet.'
     """
@@ -110,7 +114,12 @@ def status_line(lifecycle: str | None, *, churn_probability: float | None = None
     risk_high = churn_tier == "high"
     beyond = (risk_low and churn_seen_recency_days is not None and recency_days is not None
               and recency_days == recency_days and recency_days > churn_seen_recency_days)
-    if stage in _GONE and beyond:  # beyond implies a low churn risk
+    if stage == "silent" and (alive_says or risk_low):  # past the usual gap, not past the churn window: no conflict
+        who = name if alive_says else "the churn risk"
+        out += (f" Quiet for longer than the shop's usual gap between orders, yet {who} says active: one to watch, "
+                "not yet gone" + (f" (the churn model learned at cutoffs where no buyer had been silent more than "
+                                  f"{churn_seen_recency_days:.0f} days: it extrapolates here)" if beyond else "") + ".")
+    elif stage in _GONE and beyond:  # beyond implies a low churn risk
         # the churn model never saw a buyer this silent: its low risk is an extrapolation (docs/churn.md)
         out += (" Signals disagree: the calendar says gone, the churn risk says active; the churn model learned at "
                 f"cutoffs where no buyer had been silent more than {churn_seen_recency_days:.0f} days, so for this "
