@@ -98,7 +98,7 @@ def status_line(lifecycle: str | None, *, churn_probability: float | None = None
         return "Prospect: no purchase yet."
     ev = []
     if recency_days is not None and recency_days == recency_days:
-        ev.append(f"no order for {recency_days:.0f} days")
+        ev.append(f"no order for {recency_days:.0f} day{'' if f'{recency_days:.0f}' == '1' else 's'}")
     if churn_probability is not None and churn_probability == churn_probability:
         said = "; ".join(([churn_tier] if churn_tier else [])
                          + ([f"no order in the next {churn_horizon_days:g} days"] if churn_horizon_days else []))
