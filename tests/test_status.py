@@ -48,8 +48,8 @@ def test_agreeing_signals_give_one_plain_sentence():
 
 
 def test_one_day_of_silence_is_one_day():
-    assert status_line("active", recency_days=1.2).startswith("Active: no order for 1 day;")
-    assert status_line("active", recency_days=0).startswith("Active: no order for 0 days;")
+    assert status_line("active", recency_days=1.2) == "Active: no order for 1 day."
+    assert status_line("active", recency_days=0) == "Active: no order for 0 days."
 
 
 def test_a_cluster_name_that_contradicts_the_calendar_is_said_to_describe_the_centre():
