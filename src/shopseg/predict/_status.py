@@ -134,7 +134,7 @@ def status_line(lifecycle: str | None, *, churn_probability: float | None = None
         who = name if alive_says else "the churn risk"
         # no churn risk to trust where the churn stage gave none (skipped: Online Retail's last 90 days)
         also = ("" if churn_probability is None or churn_probability != churn_probability
-                else " and the churn risk" if not risk_low else " and recent orders")
+                else " and the churn risk" if not risk_low else " and the recent orders")
         out += (f" Signals disagree: the calendar says gone, {who} says active; trust the calendar{also}, "
                 f"{who} is a model of the purchase rhythm.")
     elif stage in _GONE and value_tier == "high":
