@@ -27,3 +27,18 @@ def test_a_decision_does_not_call_a_figure_the_baseline_wins_in_most_resamples_n
     assert not_worse_words(Comparison("roc_auc", 0.84, 0.83, 1.0, {"lose_share": 0.0}),
                            Comparison("brier", 0.2, 0.21, 0.9, {"lose_share": 0.1}), 0.95, "calibration") == \
         " and is not worse on the other"
+
+
+def test_a_missing_figure_in_a_report_table_reads_a_dash_not_nan():
+    # the 200-customer Online Retail cut's report: "The top rules of 2011-09-10 on the 90 days after" printed
+    # "BLUE POLKADOT PLATE | PINK POLKADOT BOWL | 1.0000 | 71.8571 | nan | nan | 0" (no basket with the first after
+    # the cutoff); Olist's sentiment by language printed "pt | none | 492 | nan | nan"
+    import pandas as pd
+
+    from shopseg.report._build import table_html
+
+    df = pd.DataFrame([{"if_bought": "A", "confidence_out": None, "lift_out": None, "n": 0},
+                       {"if_bought": "B", "confidence_out": 0.5, "lift_out": float("nan"), "n": 3}])
+    out = table_html(df, floatfmt="{:,.4f}")
+    assert "nan" not in out.lower()
+    assert "<td>A</td><td>-</td><td>-</td><td>0</td>" in out and "<td>0.5000</td><td>-</td>" in out
