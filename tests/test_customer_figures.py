@@ -134,3 +134,38 @@ def test_the_churn_stage_records_the_longest_silence_its_training_rows_saw(tmp_p
         last_cut = max(pd.Timestamp(t) for t in meta["cutoffs"]["train"])
         assert 0 < seen <= (last_cut - pd.Timestamp(first)).days + 1
         assert meta["train_max_recency_days"] == seen
+
+
+def test_the_next_order_date_follows_the_p_alive_shown_not_the_expected_purchases_models_own():
+    """CDNOW as of 1998-06-30 (session 18 audit): P(alive) from the repeat model, expected purchases from BG/NBD;
+    9 buyers shown P(an order in the next 90 days) >= 0.5 (customer 7145: 0.68, 71 repeat purchases) had no
+    next-order date, because BG/NBD's own P(alive) of them was under clv.min_p_alive.  Here P(alive) comes from a
+    second transaction model that says 0.9 of a buyer BG/NBD gives up on."""
+    import numpy as np
+
+    from shopseg.predict._clv_models import BGNBD
+    from shopseg.predict._clv_scorer import ClvScorer
+
+    class Alive(BGNBD):  # stands for the model whose P(alive) is shown
+        def conditional_probability_alive(self, frequency, recency, T):
+            return np.full(np.shape(np.atleast_1d(frequency)), 0.9)
+
+    params = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}  # Fader, Hardie & Lee (2005), CDNOW, weeks
+    bg, alive = BGNBD.from_params(**params), Alive.from_params(**params)
+    bg.time_unit = alive.time_unit = "W"
+    f, r, T = np.array([10.0, 2.0]), np.array([5.0, 30.43]), np.array([38.86, 38.86])
+    own = bg.conditional_probability_alive(f, r, T)
+    assert own[0] < 0.5 < own[1]  # BG/NBD gives up on the first buyer, not on the second
+    settings = {"horizon_days": 365, "discount_rate_annual": 0.1, "min_p_alive": 0.5, "time_unit": "W"}
+    sc = ClvScorer({"p_alive": "mbgnbd", "expected_purchases": "bgnbd", "clv": "bgnbd"}, settings,
+                   value_name="meanspend", tms={"bgnbd": bg, "mbgnbd": alive}, mean_fill=10.0)
+    cols = sc.columns(f, r, T, np.array([10.0, 10.0]), np.array([110.0, 30.0]), AS_OF)
+    assert list(cols["p_alive"]) == [0.9, 0.9]
+    nxt = cols["expected_next_order_at"]
+    assert not np.isnat(nxt).any(), nxt  # failed before: the first buyer's date was NaT
+    want = bg.expected_next_purchase_at(f, r, T, AS_OF)
+    assert list(pd.DatetimeIndex(nxt)) == list(want)
+    # and below min_p_alive of the P(alive) shown there is still no date
+    alive.conditional_probability_alive = lambda frequency, recency, T: np.array([0.4, 0.9])
+    assert np.isnat(sc.columns(f, r, T, np.array([10.0, 10.0]), np.array([110.0, 30.0]),
+                               AS_OF)["expected_next_order_at"]).tolist() == [True, False]

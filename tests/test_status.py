@@ -75,3 +75,30 @@ def test_a_near_certain_churn_is_not_printed_as_certain():
     assert line.startswith("Churned: no order for 383 days; churn risk 99.9% (high); P(alive) <0.01 (repeat).")
     assert [explain.percent_words(v) for v in (0.9996, 0.99949, 0.0004, None)] == [">99.9%", "99.9%", "<0.1%", "n/a"]
     assert [explain.probability_words(v) for v in (0.996, 0.994, 0.004, 0.006)] == [">0.99", "0.99", "<0.01", "0.01"]
+
+
+def test_a_gone_customer_without_a_churn_risk_is_not_told_to_trust_the_churn_risk():
+    # Online Retail's last 90 days as of 2011-12-09 (session 18 audit): churn skipped (the fewest-orders ranking
+    # beats the model), the recency baseline's P(alive) 0.50 for the 612 churned buyers: each was told to "trust the
+    # calendar and the churn risk", a churn risk the run does not have
+    line = status_line("churned", p_alive=0.504504505, p_alive_source="baseline", recency_days=75)
+    assert "churn risk" not in line
+    assert line.endswith("Signals disagree: the calendar says gone, P(alive) says active; trust the calendar, "
+                         "P(alive) is a model of the purchase rhythm.")
+    # with a churn risk that is not low it is still named
+    assert "trust the calendar and the churn risk, " in status_line("churned", churn_probability=0.6,
+                                                                    churn_tier="mid", p_alive=0.6)
+
+
+def test_an_active_or_new_customer_with_a_low_churn_risk_is_not_called_likely_gone():
+    # 200 Online Retail customers as of 2011-12-09 (customer 12618: new, 21 days, churn risk 31% low over 102 days,
+    # P(an order in the next 90 days) 0.36) and CDNOW as of 1998-06-30 (529 active, 3 reactivated buyers with a low
+    # churn risk and P < 0.5): told "P(...) says likely gone" beside their own low churn risk
+    for stage in ("active", "new", "reactivated"):
+        line = status_line(stage, churn_probability=0.31, churn_tier="low", p_alive=0.36, p_alive_days=90)
+        assert "disagree" not in line and "likely gone" not in line, line
+    # a P(alive) under 0.5 with a mid churn risk, or no churn risk, is still a disagreement; so is a high risk
+    assert "P(alive) says likely gone" in status_line("active", churn_probability=0.5, churn_tier="mid", p_alive=0.3)
+    assert "P(alive) says likely gone" in status_line("new", p_alive=0.3)
+    assert "the churn risk says likely gone" in status_line("active", churn_probability=0.9, churn_tier="high",
+                                                            p_alive=0.8)

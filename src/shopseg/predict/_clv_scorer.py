@@ -147,8 +147,11 @@ class ClvScorer:
             warnings.simplefilter("ignore")
             if ref is not None:
                 vm = self.vm if self.vm is not None else GammaGamma.from_params(p=1.0, q=2.0, v=1.0)
+                # no cut here: the date is left out below min_p_alive of the P(alive) shown (below), not of the
+                # reference model's own, which another candidate may replace (CDNOW: P(alive) 0.68 from the
+                # repeat model had no date because BG/NBD's P(alive) of the same buyer was under 0.5)
                 cols.update(clv_columns(f, r, T, m, self.tms[ref], vm, ts, horizon_days=H,
-                                        discount_rate_annual=rate, min_p_alive=min_alive))
+                                        discount_rate_annual=rate, min_p_alive=0.0))
             else:
                 cols["expected_next_order_at"] = np.full(n, np.datetime64("NaT", "us"))
             cols["expected_order_value"] = value

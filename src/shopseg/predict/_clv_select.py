@@ -91,6 +91,26 @@ def beats_on_level(rank: B.Comparison, money: B.Comparison, confidence: float) -
         (rank.not_worse(confidence) and money.beats(confidence))
 
 
+def not_worse_words(rank: B.Comparison, level: B.Comparison, confidence: float, level_word: str) -> str:
+    """The decision's words for the figure a candidate did not beat the baseline on (:func:`beats_on_level`):
+    "not worse" means the baseline is not better in ``confidence`` of the resamples, so where the baseline is the
+    better in most of them the words say it is within chance, not that the candidate's figure is as good (the
+    200-customer Online Retail cut: repeat's ROC-AUC 0.731 vs the baseline's 0.755 was "not worse").
+
+    >>> from shopseg.predict._clv_backtest import Comparison
+    >>> won = Comparison("poisson_deviance", 2.0, 4.0, 1.0, {"lose_share": 0.0})
+    >>> not_worse_words(Comparison("roc_auc", 0.731, 0.755, 0.28, {"lose_share": 0.72}), won, 0.95, "level")
+    ' and is not worse on the other beyond chance (the baseline better on ranking in 72% of resamples, short of 95%)'
+    >>> not_worse_words(Comparison("roc_auc", 0.76, 0.755, 0.6, {"lose_share": 0.4}), won, 0.95, "level")
+    ' and is not worse on the other'
+    """
+    other, word = (level, level_word) if rank.beats(confidence) else (rank, "ranking")
+    lose = other.extra.get("lose_share", 1.0 - (other.win_share or 0.0))
+    return " and is not worse on the other" + (
+        f" beyond chance (the baseline better on {word} in {lose:.0%} of resamples, short of {confidence:.0%})"
+        if lose >= 0.5 else "")
+
+
 def gamma_gamma_value(vm, f: np.ndarray, m: np.ndarray) -> np.ndarray:
     """Gamma-Gamma's expected value per purchase of customers with ``f`` repeat purchase days at mean spend ``m``
     (a customer without a positive mean: the model's prior mean)."""
@@ -359,7 +379,7 @@ def choose_and_score(ws, as_of, summary: pd.DataFrame, c: dict, *, seed: int = 0
                     won = " and ".join(w for w, x in (("ranking", cmp), (lword, mcmp)) if x.beats(conf))
                     chosen = Choice(pred, name, metric, cmp.model, cmp.baseline,
                                     f"{name} used: it beats the {bshort} on {won}"
-                                    f"{'' if ' and ' in won else ' and is not worse on the other'}: "
+                                    f"{'' if ' and ' in won else not_worse_words(cmp, mcmp, conf, lword)}: "
                                     f"{ranks}; {level_words(mcmp, pred)}"
                                     + (f" (before it: {'; '.join(tried)})" if tried else ""), tried)
                     break

@@ -62,8 +62,9 @@ def status_line(lifecycle: str | None, *, churn_probability: float | None = None
 
     The lifecycle stage (calendar rules, docs/segments.md) leads; churn risk (no order in the churn
     horizon), P(alive) (the CLV stage's) and the value tier follow as evidence.  They disagree when the
-    calendar says churned while P(alive) >= 0.5 or churn risk is low, or active or new while P(alive) < 0.5 or churn
-    risk is high.  Silent (longer than the shop's usual gap, not past its churn window) with a low churn risk or
+    calendar says churned while P(alive) >= 0.5 or churn risk is low, or active or new while churn risk is high or
+    P(alive) < 0.5 with a churn risk that is not low (a low churn risk and the calendar agree: a P(an order in the next
+    90 days) under 0.5 then is a slower rhythm, not "likely gone").  Silent (longer than the shop's usual gap, not past its churn window) with a low churn risk or
     P(alive) >= 0.5 is no conflict: a quiet customer the models expect back, said as such.
     With ``churn_horizon_days`` and ``p_alive_days`` (a P(alive) that is the probability of an order in the next
     W days: the repeat model's or the baseline's) each view states its horizon; the churn stage keeps the second
@@ -90,6 +91,11 @@ def status_line(lifecycle: str | None, *, churn_probability: float | None = None
     'Churned: no order for 310 days; churn risk 39% (low; no order in the next 116 days); P(alive) 0.29 (repeat). Signals disagree: the calendar says gone, the churn risk says active; the churn model learned at cutoffs where no buyer had been silent more than 141 days, so for this one (310 days) it extrapolates: trust the calendar.'
     >>> status_line("silent", churn_probability=0.22, churn_tier="low", recency_days=80)
     "Silent: no order for 80 days; churn risk 22% (low). Quiet for longer than the shop's usual gap between orders, yet the churn risk says active: one to watch, not yet gone."
+    >>> status_line("churned", p_alive=0.6, p_alive_source="baseline", recency_days=75)
+    'Churned: no order for 75 days; P(alive) 0.60 (baseline). Signals disagree: the calendar says gone, P(alive) says active; trust the calendar, P(alive) is a model of the purchase rhythm.'
+    >>> status_line("new", churn_probability=0.31, churn_tier="low", p_alive=0.36, p_alive_source="repeat",
+    ...             recency_days=21, churn_horizon_days=102, p_alive_days=90)
+    'New: no order for 21 days; churn risk 31% (low; no order in the next 102 days); P(an order in the next 90 days) 0.36 (repeat).'
     >>> status_line("prospect")
     'Prospect: no purchase yet.'
     """
@@ -126,11 +132,14 @@ def status_line(lifecycle: str | None, *, churn_probability: float | None = None
                 f"one ({recency_days:.0f} days) it extrapolates: trust the calendar.")
     elif stage in _GONE and (alive_says or risk_low):
         who = name if alive_says else "the churn risk"
-        out += (f" Signals disagree: the calendar says gone, {who} says active; trust the calendar and the "
-                + ("churn risk" if not risk_low else "recent orders") + f", {who} is a model of the purchase rhythm.")
+        # no churn risk to trust where the churn stage gave none (skipped: Online Retail's last 90 days)
+        also = ("" if churn_probability is None or churn_probability != churn_probability
+                else " and the churn risk" if not risk_low else " and the recent orders")
+        out += (f" Signals disagree: the calendar says gone, {who} says active; trust the calendar{also}, "
+                f"{who} is a model of the purchase rhythm.")
     elif stage in _GONE and value_tier == "high":
         out += " A high-value customer who has gone quiet (the plan says whether a campaign reaches them)."
-    elif stage in ("active", "new", "reactivated") and (alive_says is False or risk_high):
+    elif stage in ("active", "new", "reactivated") and ((alive_says is False and not risk_low) or risk_high):
         who = name if alive_says is False else "the churn risk"
         out += (f" Signals disagree: the calendar says {stage}, {who} says likely gone; "
                 "watch this customer before the calendar catches up.")
