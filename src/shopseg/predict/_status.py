@@ -63,9 +63,10 @@ def status_line(lifecycle: str | None, *, churn_probability: float | None = None
     The lifecycle stage (calendar rules, docs/segments.md) leads; churn risk (no order in the churn
     horizon), P(alive) (the CLV stage's) and the value tier follow as evidence.  They disagree when the
     calendar says churned while P(alive) >= 0.5 or churn risk is low, or active or new while churn risk is high or
-    P(alive) < 0.5 with a churn risk that is not low (a low churn risk and the calendar agree: a P(an order in the next
-    90 days) under 0.5 then is a slower rhythm, not "likely gone").  Silent (longer than the shop's usual gap, not past its churn window) with a low churn risk or
-    P(alive) >= 0.5 is no conflict: a quiet customer the models expect back, said as such.
+    P(alive) < 0.5 with a churn risk that is not low (a low churn risk and the calendar agree: a P(an order in the
+    next 90 days) under 0.5 then is a slower rhythm, not "likely gone").  Silent (longer than the shop's usual gap,
+    not past its churn window) with a low churn risk or P(alive) >= 0.5 is no conflict: a quiet customer the models
+    expect back, said as such.
     With ``churn_horizon_days`` and ``p_alive_days`` (a P(alive) that is the probability of an order in the next
     W days: the repeat model's or the baseline's) each view states its horizon; the churn stage keeps the second
     at most 1 - the first (docs/churn.md).  ``churn_seen_recency_days``: the longest silence among the churn model's
