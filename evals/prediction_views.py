@@ -59,9 +59,8 @@ def reconcile_rules(p_w: np.ndarray, q: np.ndarray, least: np.ndarray | None = N
 
     p_h = 1.0 - q
     bad = p_w > p_h
-    m = np.where(bad, (p_w + p_h) / 2, 0.0)
     out = {"as stored": (p_w, q),
-           "pool": (np.where(bad, m, p_w), np.where(bad, 1.0 - m, q)),
+           "pool": pool(p_w, q),
            "churn_moves": (p_w, np.where(bad, 1.0 - p_w, q)),
            "alive_moves": (np.where(bad, p_h, p_w), q)}
     if least is not None:
@@ -84,6 +83,7 @@ def main(argv=None) -> int:
     from shopseg import open_workspace
     from shopseg.config import load_config
     from shopseg.pipeline import parse_as_of, run_pipeline
+    from shopseg.predict.churn import floor_of_notes, least_churn
 
     work = Path(a.work)
     shutil.rmtree(work, ignore_errors=True)
@@ -117,10 +117,7 @@ def main(argv=None) -> int:
         LEFT JOIN customer_features f USING (run_id, customer_id)
         LEFT JOIN segments g ON g.run_id = c.run_id AND g.customer_id = c.customer_id AND g.scheme = 'lifecycle'
         WHERE c.run_id = ? ORDER BY c.customer_id""", [A, A, int(W), A, H, rid])
-    st = res.stages["churn"]
-    floor = None
-    if st.get("recency_floor") is not None and st.get("train_max_recency_days") is not None:
-        floor = {"max_recency_days": float(st["train_max_recency_days"]), "probability": float(st["recency_floor"])}
+    floor = floor_of_notes(res.stages["churn"])
     src = d["model"].iloc[0]
     print(f"{a.workspace} as of {A:%Y-%m-%d}: {len(d):,} buyers; clv model {src}; churn "
           f"{res.stages['churn'].get('model')} H = {H} days; W = {W:g} days; bought in W {d.bought_w.mean():.3f}, "
@@ -130,8 +127,6 @@ def main(argv=None) -> int:
           f"for W, {_auc(y_h, -d['silent'].to_numpy(float)):.4f} for H")
     print(f"{'views':<17} {'P(W) AUC':>9} {'P(W) Brier':>10} {'1-churn AUC':>11} {'churn Brier':>11} "
           f"{'sum Brier':>9} {'P(W)>P(H)+.05':>13} {'worst':>6}")
-    from shopseg.predict.churn import least_churn
-
     least = least_churn(floor, d["recency_days"].to_numpy(float)) if floor and a.raw else None
     rules = reconcile_rules(d["p_alive"].to_numpy(float), d["churn"].to_numpy(float), least)
     for name, (pw, q) in rules.items():

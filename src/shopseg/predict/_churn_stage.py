@@ -16,8 +16,8 @@ from ..refit import BACKTEST_FIELDS, Decision, ReuseError, backtest_fields, chur
 from . import explain
 from ._churn_data import cutoff_frame, shop_gap_days
 from ._reconcile import reconcile_views
-from .churn import BASELINE_FEATURES, _features, _score, _write_reports, churn_settings, churn_stage, store_model, \
-    write_scores
+from .churn import BASELINE_FEATURES, _features, _score, _write_reports, churn_settings, churn_stage, floor_of_notes, \
+    store_model, write_scores
 
 
 def churn_run(ctx) -> dict:
@@ -39,12 +39,8 @@ def churn_run(ctx) -> dict:
             setattr(decision, k, notes.get(k))
     # this run's P(alive) (a purchase in the CLV window) made to agree with churn (none in the horizon)
     # (a buyer past the churn model's training range keeps at least its recency floor: docs/churn.md)
-    floor = None
-    if notes.get("recency_floor") is not None and notes.get("train_max_recency_days") is not None:
-        floor = {"max_recency_days": float(notes["train_max_recency_days"]),
-                 "probability": float(notes["recency_floor"])}
     views = reconcile_views(ws, ctx.run_id, ctx.as_of, ctx.config, int(notes["horizon_days"]),
-                            notes.get("tier_cuts"), floor=floor, features=feats)
+                            notes.get("tier_cuts"), floor=floor_of_notes(notes), features=feats)
     return {**notes, **views, **record(ws, ctx.run_id, decision)}
 
 

@@ -558,6 +558,18 @@ def apply_recency_floor(f: dict | None, prob: np.ndarray, recency) -> tuple[np.n
     return np.where(lifted, least, prob), lifted
 
 
+def floor_of_notes(notes: dict) -> dict | None:
+    """The recency floor (:func:`apply_recency_floor`'s ``f``) a churn stage recorded in its notes
+    (``train_max_recency_days``, ``recency_floor``); None when it recorded none.
+
+    >>> floor_of_notes({"train_max_recency_days": 139, "recency_floor": 0.46})
+    {'max_recency_days': 139.0, 'probability': 0.46}
+    """
+    if notes.get("recency_floor") is None or notes.get("train_max_recency_days") is None:
+        return None
+    return {"max_recency_days": float(notes["train_max_recency_days"]), "probability": float(notes["recency_floor"])}
+
+
 def least_churn(floor: dict | None, recency) -> np.ndarray:
     """The least churn probability the recency ``floor`` allows each buyer silent ``recency`` days: its
     ``probability`` beyond its ``max_recency_days``, 0 elsewhere and without a floor (what
